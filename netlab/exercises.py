@@ -1,0 +1,118 @@
+"""Predict-then-check exercises: the learner commits to an answer, then the model or the live kernel decides.
+
+The right answer is never typed into a notebook: ``answer`` is a callable that runs the model (or a measurement)
+when the learner presses *Check*, so the feedback always agrees with the code the chapter teaches.
+
+    Exercise("How many connections wait in an accept queue of listen(5)?", answer=lambda: model.capacity(5),
+             why="The full test is `>`, not `>=`: backlog+1 fit.").widget
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from html import escape
+from typing import Any, Callable, Sequence
+
+import ipywidgets as W
+
+
+@dataclass(frozen=True)
+class Feedback:
+    correct: bool
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Exercise:
+    """A question with a computed answer.
+
+    ``choices`` makes it multiple choice (the answer is one of them); otherwise the answer is a number and a
+    guess within ``tolerance`` (relative, e.g. 0.1 for 10 %) counts as right. ``why`` explains the answer, as a
+    str or a callable taking the answer.
+    """
+
+    def __init__(self, question: str, answer: Callable[[], Any], *, why: str | Callable[[Any], str],
+                 choices: Sequence[str] | None = None, tolerance: float = 0.0, unit: str = ""):
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError("question must be a non-empty str")
+        if not callable(answer):
+            raise TypeError("answer must be a callable that computes it from a model or a measurement")
+        if not (isinstance(why, str) or callable(why)):
+            raise TypeError("why must be a str or a callable(answer) -> str")
+        if choices is not None and (len(choices) < 2 or not all(isinstance(c, str) for c in choices)):
+            raise ValueError("choices must be at least two str options")
+        if not isinstance(tolerance, (int, float)) or not 0 <= tolerance < 1:
+            raise ValueError("tolerance must be a relative tolerance in [0, 1)")
+        self.question, self.answer, self.why = question, answer, why
+        self.choices, self.tolerance, self.unit = (list(choices) if choices else None), float(tolerance), unit
+        self._widget: W.Widget | None = None
+
+    def solution(self) -> Any:
+        value = self.answer()
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"the computed answer {value!r} is not one of the choices {self.choices}")
+        return value
+
+    def check(self, guess: Any) -> Feedback:
+        """Compare ``guess`` with the computed answer and explain."""
+        truth = self.solution()
+        if self.choices is not None:
+            if guess not in self.choices:
+                raise ValueError(f"choose one of {self.choices}")
+            correct = guess == truth
+        else:
+            if isinstance(guess, str):
+                try:
+                    guess = float(guess.strip())
+                except ValueError:
+                    raise ValueError(f"type a number, got {guess!r}") from None
+            if not isinstance(guess, (int, float)) or isinstance(guess, bool) or not math.isfinite(guess):
+                raise TypeError("the guess must be a finite number")
+            correct = math.isclose(guess, truth, rel_tol=self.tolerance, abs_tol=1e-9)
+        why = self.why(truth) if callable(self.why) else self.why
+        shown = f"{truth:g}" if isinstance(truth, (int, float)) and not isinstance(truth, bool) else str(truth)
+        unit = f" {self.unit}" if self.unit else ""
+        verdict = "Right" if correct else f"Not quite (you said {guess})"
+        return Feedback(correct, f"{verdict}: the answer is {shown}{unit}. {why}")
+
+    @property
+    def widget(self) -> W.Widget:
+        if self._widget is None:
+            self._widget = self._build()
+        return self._widget
+
+    def _build(self) -> W.Widget:
+        if self.choices is not None:
+            entry = W.RadioButtons(options=self.choices, value=None, layout=W.Layout(width="auto"))
+        else:
+            entry = W.Text(placeholder=f"your prediction{' in ' + self.unit if self.unit else ''}",
+                           layout=W.Layout(width="220px"))
+        button = W.Button(description="Check", button_style="primary", layout=W.Layout(width="90px"))
+        result = W.HTML()
+
+        def on_check(_):
+            try:
+                fb = self.check(entry.value)
+            except (TypeError, ValueError) as e:
+                result.value = f'<span style="color:#c92a2a">{escape(str(e))}</span>'
+                return
+            colour = "#2b8a3e" if fb.correct else "#c92a2a"
+            result.value = f'<span class="netlab-feedback" style="color:{colour}">{escape(fb.message)}</span>'
+
+        button.on_click(on_check)
+        box = W.VBox([W.HTML(f"<b>Predict:</b> {escape(self.question)}"), W.HBox([entry, button]), result],
+                     layout=W.Layout(border="1px solid #dee2e6", padding="6px", margin="4px 0"))
+        box.add_class("netlab-exercise")
+        self.entry, self.button, self.result = entry, button, result
+        return box
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = self.text()
+        return bundle
+
+    def text(self) -> str:
+        options = "".join(f"\n  ( ) {c}" for c in self.choices) if self.choices else ""
+        return f"Predict: {self.question}{options}\n  → call .check(your_answer) to see the answer"

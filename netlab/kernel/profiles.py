@@ -1,0 +1,224 @@
+"""Kernel profiles: the defaults and behaviours that differ between the book's kernel and a current one.
+
+``PROFILES["3.10"]`` is the kernel of 《深入理解Linux网络》 (CentOS 7), ``PROFILES["6.12"]`` a current long-term
+kernel; :func:`this_machine` starts from 6.12 and replaces every value the running kernel exposes. Every model takes
+a profile, so no kernel version is hard-coded anywhere else.
+
+Sources (6.12): net/core/hotdata.c (budgets, backlog), include/linux/netdevice.h (NAPI_POLL_WEIGHT),
+kernel/softirq.c (MAX_SOFTIRQ_*), include/linux/socket.h (SOMAXCONN), net/ipv4/tcp_ipv4.c (tcp_sk_init),
+net/ipv4/af_inet.c (inet_init_net: ip_local_port_range), drivers/net/loopback.c (lo MTU), fs/file_table.c
+(sysctl_nr_open), include/uapi/linux/fs.h (INR_OPEN_*), drivers/net/ethernet/intel/igb/igb.h (IGB_DEFAULT_RXD).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class SlabCache:
+    """One slab cache as ``/proc/slabinfo`` describes it: object size, objects per slab, pages per slab."""
+
+    name: str
+    object_size: int
+    objs_per_slab: int
+    pages_per_slab: int
+
+    def __post_init__(self):
+        for f in ("object_size", "objs_per_slab", "pages_per_slab"):
+            if not isinstance(getattr(self, f), int) or getattr(self, f) < 1:
+                raise ValueError(f"{f} must be a positive int")
+
+    def bytes_per_object(self, page_size: int = 4096) -> float:
+        """Memory one object really costs, slab overhead included."""
+        return self.pages_per_slab * page_size / self.objs_per_slab
+
+
+@dataclass(frozen=True)
+class KernelProfile:
+    """Kernel defaults a model needs. ``live`` names the fields read from the running kernel."""
+
+    name: str
+    version: str                    # for source links, "3.10" or "6.12"
+    hz: int
+    # receive (chapter 01)
+    netdev_budget: int
+    netdev_budget_usecs: int        # 3.10 has no sysctl: net_rx_action stops after 2 jiffies
+    dev_weight: int                 # NAPI_POLL_WEIGHT / dev_weight
+    netdev_max_backlog: int
+    gro_normal_batch: int | None    # None: no listified GRO delivery (before 5.4)
+    rx_ring_size: int               # igb default descriptors per RX ring
+    softnet_stat_columns: int
+    max_softirq_time_us: int
+    max_softirq_restart: int
+    # send (chapter 03) and loopback (chapter 04)
+    dev_tx_weight: int
+    eth_mtu: int
+    lo_mtu: int
+    # handshake (chapter 05)
+    somaxconn: int
+    tcp_max_syn_backlog: int
+    tcp_syncookies: int
+    tcp_abort_on_overflow: int
+    tcp_syn_retries: int
+    tcp_synack_retries: int
+    tcp_syn_linear_timeouts: int    # SYN retries at a fixed 1 s before backing off (6.5+); 0 where absent
+    syn_queue: str                  # "listen_sock": 3.10's sized hash table; "ehash": requests in the ehash
+    tcp_timeout_init_ms: int
+    # connections (chapters 06 and 07)
+    ip_local_port_range: tuple[int, int]
+    tcp_timewait_s: int
+    nr_open: int
+    nofile_soft: int
+    nofile_hard: int
+    rmem_default: int
+    wmem_default: int
+    tcp_rmem: tuple[int, int, int]
+    tcp_wmem: tuple[int, int, int]
+    page_size: int
+    slab: Mapping[str, SlabCache]
+    live: frozenset[str] = field(default=frozenset())
+
+    def __post_init__(self):
+        if self.syn_queue not in ("listen_sock", "ehash"):
+            raise ValueError("syn_queue must be 'listen_sock' or 'ehash'")
+        lo, hi = self.ip_local_port_range
+        if not 0 < lo <= hi < 65536:
+            raise ValueError("ip_local_port_range must be (low, high) with 0 < low <= high < 65536")
+
+    @property
+    def local_ports(self) -> int:
+        """How many ephemeral ports a client has per (source IP, destination IP, destination port)."""
+        lo, hi = self.ip_local_port_range
+        return hi - lo + 1
+
+    def replace(self, **changes) -> "KernelProfile":
+        """A copy with some values changed, e.g. ``profile.replace(somaxconn=128)`` for a what-if."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown profile fields: {sorted(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+    def differences(self, other: "KernelProfile") -> dict[str, tuple[object, object]]:
+        """Field -> (this value, other value) for every default the two kernels do not share."""
+        if not isinstance(other, KernelProfile):
+            raise TypeError("compare with another KernelProfile")
+        skip = {"name", "version", "live", "slab"}
+        return {f.name: (getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self)
+                if f.name not in skip and getattr(self, f.name) != getattr(other, f.name)}
+
+
+def _slabs(*caches: SlabCache) -> Mapping[str, SlabCache]:
+    return MappingProxyType({c.name: c for c in caches})
+
+
+LINUX_3_10 = KernelProfile(
+    name="3.10", version="3.10", hz=1000,
+    netdev_budget=300, netdev_budget_usecs=2000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=None,
+    rx_ring_size=256, softnet_stat_columns=10, max_softirq_time_us=2000, max_softirq_restart=10,
+    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536,
+    somaxconn=128, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
+    tcp_synack_retries=5, tcp_syn_linear_timeouts=0, syn_queue="listen_sock", tcp_timeout_init_ms=1000,
+    ip_local_port_range=(32768, 61000), tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
+    rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 87380, 6291456), tcp_wmem=(4096, 16384, 4194304),
+    page_size=4096,
+    # The book's CentOS 7 slabtop (yanfeizhang/deep_linux_network_tests, chapter-07/7.4 testdata; server side).
+    slab=_slabs(SlabCache("TCP", 1984, 16, 8), SlabCache("sock_inode_cache", 640, 25, 4),
+                SlabCache("dentry", 192, 21, 1), SlabCache("filp", 256, 16, 1),
+                SlabCache("tw_sock_TCP", 256, 16, 1), SlabCache("request_sock_TCP", 256, 16, 1),
+                SlabCache("eventpoll_epi", 128, 32, 1), SlabCache("eventpoll_pwq", 72, 56, 1)),
+)
+
+LINUX_6_12 = KernelProfile(
+    name="6.12", version="6.12", hz=250,
+    netdev_budget=300, netdev_budget_usecs=8000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=8,
+    rx_ring_size=256, softnet_stat_columns=15, max_softirq_time_us=2000, max_softirq_restart=10,
+    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536,
+    somaxconn=4096, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
+    tcp_synack_retries=5, tcp_syn_linear_timeouts=4, syn_queue="ehash", tcp_timeout_init_ms=1000,
+    ip_local_port_range=(32768, 60999), tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
+    rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 131072, 6291456), tcp_wmem=(4096, 16384, 4194304),
+    page_size=4096,
+    # sizeof() compiled against 6.12 with Debian's amd64 config, rounded to the cache's alignment; objects and
+    # pages per slab as SLUB lays them out (slabinfo of a 6.x machine).
+    slab=_slabs(SlabCache("TCP", 2368, 13, 8), SlabCache("sock_inode_cache", 768, 21, 4),
+                SlabCache("dentry", 192, 21, 1), SlabCache("filp", 192, 21, 1),
+                SlabCache("tw_sock_TCP", 256, 16, 1), SlabCache("request_sock_TCP", 320, 25, 2),
+                SlabCache("eventpoll_epi", 128, 32, 1), SlabCache("eventpoll_pwq", 72, 56, 1)),
+)
+
+PROFILES: Mapping[str, KernelProfile] = MappingProxyType({"3.10": LINUX_3_10, "6.12": LINUX_6_12})
+
+# sysctl file under /proc/sys -> profile field; values with several numbers become tuples.
+SYSCTLS = {
+    "net/core/netdev_budget": "netdev_budget",
+    "net/core/netdev_budget_usecs": "netdev_budget_usecs",
+    "net/core/dev_weight": "dev_weight",
+    "net/core/netdev_max_backlog": "netdev_max_backlog",
+    "net/core/gro_normal_batch": "gro_normal_batch",
+    "net/core/somaxconn": "somaxconn",
+    "net/core/rmem_default": "rmem_default",
+    "net/core/wmem_default": "wmem_default",
+    "net/ipv4/tcp_max_syn_backlog": "tcp_max_syn_backlog",
+    "net/ipv4/tcp_syncookies": "tcp_syncookies",
+    "net/ipv4/tcp_abort_on_overflow": "tcp_abort_on_overflow",
+    "net/ipv4/tcp_syn_retries": "tcp_syn_retries",
+    "net/ipv4/tcp_synack_retries": "tcp_synack_retries",
+    "net/ipv4/tcp_syn_linear_timeouts": "tcp_syn_linear_timeouts",
+    "net/ipv4/ip_local_port_range": "ip_local_port_range",
+    "net/ipv4/tcp_rmem": "tcp_rmem",
+    "net/ipv4/tcp_wmem": "tcp_wmem",
+    "fs/nr_open": "nr_open",
+}
+
+
+def profile(name: str) -> KernelProfile:
+    """``"3.10"``, ``"6.12"`` or ``"this machine"``."""
+    if name == "this machine":
+        return this_machine()
+    if name not in PROFILES:
+        raise ValueError(f"profile must be one of {sorted(PROFILES)} or 'this machine', got {name!r}")
+    return PROFILES[name]
+
+
+def this_machine(proc_sys: str = "/proc/sys") -> KernelProfile:
+    """The 6.12 profile with every value the running kernel exposes under ``proc_sys`` read live."""
+    if not isinstance(proc_sys, str):
+        raise TypeError("proc_sys must be a path str")
+    changes: dict[str, object] = {}
+    for path, name in SYSCTLS.items():
+        try:
+            with open(os.path.join(proc_sys, path)) as f:
+                numbers = tuple(int(x) for x in f.read().split())
+        except (OSError, ValueError):
+            continue
+        if numbers:
+            changes[name] = numbers if len(numbers) > 1 else numbers[0]
+    if "netdev_budget_usecs" in changes and changes["netdev_budget_usecs"] in (2000, 6666, 8000, 20000):
+        changes["hz"] = 2_000_000 // changes["netdev_budget_usecs"]  # the default is 2 * USEC_PER_SEC / HZ
+    page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else None
+    if page:
+        changes["page_size"] = page
+    columns = _softnet_columns()
+    if columns:
+        changes["softnet_stat_columns"] = columns
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        changes.update(nofile_soft=soft, nofile_hard=hard)
+    except (ImportError, OSError):
+        pass
+    live = frozenset(changes)
+    return LINUX_6_12.replace(name="this machine", live=live, **changes)
+
+
+def _softnet_columns(path: str = "/proc/net/softnet_stat") -> int | None:
+    try:
+        with open(path) as f:
+            first = f.readline().split()
+    except OSError:
+        return None
+    return len(first) or None

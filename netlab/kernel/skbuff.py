@@ -1,0 +1,211 @@
+"""struct sk_buff: the packet descriptor, its data buffer, and clone vs copy.
+
+Models include/linux/skbuff.h and net/core/skbuff.c (Linux 6.12). Offsets ``data``, ``tail`` and ``end`` are
+counted from ``head`` as on 64-bit kernels. ``struct skb_shared_info`` sits at ``head + end`` and is shared by
+every clone: ``skb_clone`` copies only the sk_buff head (``dataref``++), ``skb_copy`` copies the data too.
+``truesize`` is what a socket is charged: ``SKB_TRUESIZE(X) = X + SKB_DATA_ALIGN(sizeof(struct sk_buff)) +
+SKB_DATA_ALIGN(sizeof(struct skb_shared_info))``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netlab.trace import kernel_function
+
+SMP_CACHE_BYTES = 64
+SIZEOF_SK_BUFF = 232          # x86_64, pahole of a 6.x build
+SIZEOF_SKB_SHARED_INFO = 320  # with MAX_SKB_FRAGS = 17
+MAX_SKB_FRAGS = 17            # CONFIG_MAX_SKB_FRAGS default (net/Kconfig)
+FCLONE_UNAVAILABLE, FCLONE_ORIG, FCLONE_CLONE = "unavailable", "orig", "clone"
+
+
+def SKB_DATA_ALIGN(x: int) -> int:  # noqa: N802 (the kernel's macro name)
+    return (x + SMP_CACHE_BYTES - 1) // SMP_CACHE_BYTES * SMP_CACHE_BYTES
+
+
+def SKB_TRUESIZE(x: int) -> int:  # noqa: N802
+    return x + SKB_DATA_ALIGN(SIZEOF_SK_BUFF) + SKB_DATA_ALIGN(SIZEOF_SKB_SHARED_INFO)
+
+
+@dataclass
+class SkbSharedInfo:
+    """The part after the linear data: paged fragments, GSO size, and how many sk_buffs share this data."""
+
+    dataref: int = 1
+    frags: list[int] = field(default_factory=list)  # bytes in each page fragment
+    gso_size: int = 0
+    freed: bool = False
+
+    @property
+    def nr_frags(self) -> int:
+        return len(self.frags)
+
+
+@dataclass(eq=False)
+class SkBuff:
+    """One sk_buff. ``meta`` carries the protocol fields a model needs (addresses, ports, seq, flags…)."""
+
+    end: int                      # size of the linear buffer; skb_shared_info follows it
+    name: str = "skb"
+    data: int = 0
+    tail: int = 0
+    len: int = 0
+    data_len: int = 0             # bytes in page frags (the non-linear part)
+    truesize: int = 0
+    users: int = 1
+    cloned: bool = False
+    fclone: str = FCLONE_UNAVAILABLE
+    shinfo: SkbSharedInfo = field(default_factory=SkbSharedInfo)
+    meta: dict = field(default_factory=dict)
+    freed: bool = False
+
+    head = 0  # offsets are from head
+
+    @property
+    def headroom(self) -> int:
+        return self.data
+
+    @property
+    def tailroom(self) -> int:
+        return self.end - self.tail
+
+    def snapshot(self) -> dict:
+        """Plain data for traces and drawings."""
+        return {"name": self.name, "head": 0, "data": self.data, "tail": self.tail, "end": self.end,
+                "len": self.len, "data_len": self.data_len, "truesize": self.truesize, "users": self.users,
+                "dataref": self.shinfo.dataref, "nr_frags": self.shinfo.nr_frags, "cloned": self.cloned,
+                "freed": self.freed}
+
+
+def _check_size(what: str, n: int, limit: int | None = None) -> None:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"{what} must be an int >= 0, got {n!r}")
+    if limit is not None and n > limit:
+        raise ValueError(f"{what} {n} does not fit: only {limit} bytes of room")
+
+
+@kernel_function("net/core/skbuff.c", "allocate an sk_buff head and a {size}-byte data buffer")
+def __alloc_skb(size: int, fclone: bool = False, name: str = "skb") -> SkBuff:
+    """Allocate an sk_buff head (from skbuff_cache, or skbuff_fclone_cache with room for one clone) and data."""
+    _check_size("size", size)
+    skb = SkBuff(end=size, name=name, truesize=SKB_TRUESIZE(SKB_DATA_ALIGN(size)))
+    if fclone:
+        skb.fclone = FCLONE_ORIG
+    return skb
+
+
+def alloc_skb(size: int, name: str = "skb") -> SkBuff:
+    """include/linux/skbuff.h: ``alloc_skb`` is an inline wrapper of ``__alloc_skb``."""
+    return __alloc_skb(size, False, name)
+
+
+def alloc_skb_fclone(size: int, name: str = "skb") -> SkBuff:
+    """include/linux/skbuff.h: an skb whose first clone comes from the same fclone slab object (TCP send)."""
+    return __alloc_skb(size, True, name)
+
+
+def skb_reserve(skb: SkBuff, length: int) -> None:
+    """Leave ``length`` bytes of headroom in an empty skb (include/linux/skbuff.h)."""
+    _check_size("length", length, skb.tailroom)
+    skb.data += length
+    skb.tail += length
+
+
+def skb_put(skb: SkBuff, length: int) -> int:
+    """Extend the data at the tail; returns the offset where the new bytes go (net/core/skbuff.c)."""
+    _check_size("length", length, skb.tailroom)
+    start = skb.tail
+    skb.tail += length
+    skb.len += length
+    return start
+
+
+def skb_push(skb: SkBuff, length: int) -> int:
+    """Prepend a header into the headroom; returns the new ``data`` (net/core/skbuff.c)."""
+    _check_size("length", length, skb.headroom)
+    skb.data -= length
+    skb.len += length
+    return skb.data
+
+
+def skb_pull(skb: SkBuff, length: int) -> int:
+    """Strip a header from the front, as each layer does on receive; returns the new ``data``."""
+    _check_size("length", length, skb.len - skb.data_len)
+    skb.data += length
+    skb.len -= length
+    return skb.data
+
+
+def skb_add_frag(skb: SkBuff, length: int) -> None:
+    """Attach a page fragment of ``length`` bytes (the paged data TCP copies user data into)."""
+    _check_size("length", length)
+    if skb.shinfo.nr_frags >= MAX_SKB_FRAGS:
+        raise ValueError(f"an skb holds at most MAX_SKB_FRAGS = {MAX_SKB_FRAGS} page fragments")
+    skb.shinfo.frags.append(length)
+    skb.len += length
+    skb.data_len += length
+    skb.truesize += length
+
+
+@kernel_function("net/core/skbuff.c", "clone {skb.name}: copy the sk_buff head only, share the data")
+def skb_clone(skb: SkBuff, name: str | None = None) -> SkBuff:
+    """Clone: a new sk_buff head pointing at the same data (``dataref`` + 1). Nothing of the payload is copied."""
+    _alive(skb)
+    clone = SkBuff(end=skb.end, name=name or skb.name + "'", data=skb.data, tail=skb.tail, len=skb.len,
+                   data_len=skb.data_len, truesize=skb.truesize, cloned=True, shinfo=skb.shinfo,
+                   meta=dict(skb.meta))
+    if skb.fclone == FCLONE_ORIG:
+        clone.fclone = FCLONE_CLONE
+    skb.cloned = True
+    skb.shinfo.dataref += 1
+    return clone
+
+
+@kernel_function("net/core/skbuff.c", "copy {skb.name}: a new head and a private copy of all its data")
+def skb_copy(skb: SkBuff, name: str | None = None) -> SkBuff:
+    """Deep copy: head and data (linear and paged) into one new linear buffer."""
+    _alive(skb)
+    copy = SkBuff(end=skb.end + skb.data_len, name=name or skb.name + "*", data=skb.data,
+                  tail=skb.tail + skb.data_len, len=skb.len, truesize=SKB_TRUESIZE(SKB_DATA_ALIGN(skb.end +
+                  skb.data_len)), meta=dict(skb.meta))
+    return copy
+
+
+@kernel_function("include/linux/skbuff.h", "take another reference to {skb.name}")
+def skb_get(skb: SkBuff) -> SkBuff:
+    """``users`` + 1: one more holder of the same sk_buff (as a packet tap does)."""
+    _alive(skb)
+    skb.users += 1
+    return skb
+
+
+def _release(skb: SkBuff) -> bool:
+    """Drop one user; free the head at zero users and the data when no clone shares it. True if freed."""
+    _alive(skb)
+    skb.users -= 1
+    if skb.users:
+        return False
+    skb.freed = True
+    skb.shinfo.dataref -= 1
+    if skb.shinfo.dataref == 0:
+        skb.shinfo.freed = True
+    return True
+
+
+@kernel_function("include/linux/skbuff.h", "drop {skb.name} (an error or a full queue)")
+def kfree_skb(skb: SkBuff) -> bool:
+    """Free an skb that was dropped; the data goes only when its last clone goes."""
+    return _release(skb)
+
+
+@kernel_function("net/core/skbuff.c", "free {skb.name}: it was delivered or transmitted")
+def consume_skb(skb: SkBuff) -> bool:
+    """Free an skb that did its job (same as kfree_skb, but not counted as a drop)."""
+    return _release(skb)
+
+
+def _alive(skb: SkBuff) -> None:
+    if not isinstance(skb, SkBuff):
+        raise TypeError(f"expected an SkBuff, got {type(skb).__name__}")
+    if skb.freed:
+        raise ValueError(f"{skb.name} was already freed")

@@ -1,0 +1,57 @@
+"""The one result type of every live probe: what was measured, how, and the value, or why it could not be."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LiveResult:
+    """A reading of the running kernel. ``reason`` is set exactly when nothing could be measured here."""
+
+    what: str
+    how: str
+    value: Any = None
+    reason: str | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.what, str) or not self.what or not isinstance(self.how, str) or not self.how:
+            raise ValueError("a LiveResult needs a non-empty 'what' and 'how'")
+        if self.reason is not None and (not isinstance(self.reason, str) or not self.reason):
+            raise ValueError("reason must be a non-empty str or None")
+
+    @classmethod
+    def unavailable(cls, what: str, how: str, reason: str) -> "LiveResult":
+        return cls(what=what, how=how, value=None, reason=reason)
+
+    @property
+    def available(self) -> bool:
+        return self.reason is None
+
+    def __str__(self) -> str:
+        if not self.available:
+            return f"{self.what}: not available here, because {self.reason} (tried: {self.how})"
+        return f"{self.what}: {self.value} (measured by {self.how})"
+
+
+def read_text(source: str) -> str:
+    """The text of a procfs/sysfs file, or ``source`` itself when it is already the text (for fixtures)."""
+    if not isinstance(source, str):
+        raise TypeError("pass the file's text or its path as a str")
+    if "\n" in source or not source.startswith("/"):
+        return source
+    with open(source, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def probe(what: str, how: str, read) -> LiveResult:
+    """Run ``read()`` and wrap its value, turning the usual 'not here' failures into a reason."""
+    try:
+        return LiveResult(what, how, read())
+    except FileNotFoundError as e:
+        return LiveResult.unavailable(what, how, f"{e.filename or 'the file'} does not exist (not Linux, or an "
+                                                 f"older kernel)")
+    except PermissionError as e:
+        return LiveResult.unavailable(what, how, f"{e.filename or 'it'} is not readable without more privilege")
+    except OSError as e:
+        return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")

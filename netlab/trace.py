@@ -1,0 +1,297 @@
+"""Traces: what the kernel models did, step by step.
+
+Models mark each modelled kernel function with :func:`kernel_function`, naming the kernel source file it stands
+for. While a :class:`Tracer` records, every call of such a function appends an :class:`Event` (call depth, CPU,
+execution context, simulated time, a plain-English line and a snapshot of the scenario's state), so nested calls
+nest like ftrace's ``function_graph`` tracer. Outside a recording the decorator costs one global lookup.
+
+Views only ever see a :class:`Trace`; they never call a model.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+CONTEXTS = ("process", "hardirq", "softirq", "ksoftirqd")
+"""Where kernel code runs: a task's syscall, a hard interrupt, a softirq at IRQ exit, or the ksoftirqd thread."""
+
+KINDS = ("call", "printk")
+"""An event is a function call, or a ``trace_printk`` line inside the current function."""
+
+#: Every modelled kernel function by name (its ``kernel_source`` is the file, relative to the tree's top).
+KERNEL_FUNCTIONS: dict[str, Callable] = {}
+
+_active: "Tracer | None" = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step: a modelled kernel function was called (or printed a line)."""
+
+    seq: int
+    time_ns: int
+    cpu: int
+    context: str
+    function: str
+    source: str
+    depth: int
+    text: str
+    kind: str = "call"
+    state: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def where(self) -> str:
+        """``file:function``, the way a learner greps the kernel tree."""
+        return f"{self.source}:{self.function}"
+
+
+def kernel_function(source: str, explain: str | Callable[..., str] | None = None):
+    """Mark a model function as the kernel function of the same name in ``source``.
+
+    ``explain`` is the step's plain-English line: a format string over the call's arguments
+    (``"queue {queue} raises IRQ"``), a callable taking the same arguments, or, by default, the first line of
+    the docstring.
+    """
+    if not isinstance(source, str) or not source or source.startswith("/") or "." not in source.rsplit("/", 1)[-1]:
+        raise ValueError(f"source must be a kernel source path like 'net/core/dev.c', got {source!r}")
+    if explain is not None and not (isinstance(explain, str) or callable(explain)):
+        raise TypeError("explain must be a format string, a callable, or None")
+
+    def decorate(fn: Callable) -> Callable:
+        name = fn.__name__
+        signature = inspect.signature(fn)
+        default_text = (inspect.getdoc(fn) or name).strip().splitlines()[0]
+
+        def describe(args, kwargs) -> str:
+            if explain is None:
+                return default_text
+            if callable(explain):
+                return explain(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return explain.format(**bound.arguments)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            tracer = _active
+            if tracer is None:
+                return fn(*args, **kwargs)
+            tracer._enter(name, source, describe(args, kwargs))
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                tracer._stack.pop()
+
+        wrapper.kernel_source = source
+        known = KERNEL_FUNCTIONS.get(name)
+        if known is not None and (known.__module__, known.__qualname__) != (fn.__module__, fn.__qualname__):
+            raise ValueError(f"{name} is already modelled in {known.__module__}: model a kernel function once")
+        KERNEL_FUNCTIONS[name] = wrapper
+        return wrapper
+
+    return decorate
+
+
+def trace_printk(text: str) -> None:
+    """Add a line inside the current kernel function, like the kernel's ``trace_printk``."""
+    if not isinstance(text, str):
+        raise TypeError("trace_printk takes a str")
+    tracer = _active
+    if tracer is not None:
+        tracer._printk(text)
+
+
+@contextmanager
+def on_cpu(cpu: int, context: str) -> Iterator[None]:
+    """Run the enclosed model code on ``cpu`` in ``context`` (restored afterwards)."""
+    if not isinstance(cpu, int) or cpu < 0:
+        raise ValueError(f"cpu must be an int >= 0, got {cpu!r}")
+    if context not in CONTEXTS:
+        raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+    tracer = _active
+    if tracer is None:
+        yield
+        return
+    saved = tracer.cpu, tracer.context
+    tracer.cpu, tracer.context = cpu, context
+    try:
+        yield
+    finally:
+        tracer.cpu, tracer.context = saved
+
+
+class Tracer:
+    """Records the events of the kernel functions called while it is active.
+
+    ``clock`` returns the simulated time in ns; ``snapshot`` returns the scenario's state as plain data. Each
+    event's ``state`` is the snapshot taken when the next event starts (or when recording stops): the state after
+    the step did its own work.
+
+        with Tracer(clock=host.now, snapshot=host.state) as tracer:
+            ...  # call models
+        trace = tracer.trace
+    """
+
+    def __init__(self, clock: Callable[[], int] | None = None,
+                 snapshot: Callable[[], Mapping[str, Any]] | None = None, max_events: int = 100_000):
+        if clock is not None and not callable(clock):
+            raise TypeError("clock must be a callable returning simulated ns")
+        if snapshot is not None and not callable(snapshot):
+            raise TypeError("snapshot must be a callable returning the scenario state")
+        if not isinstance(max_events, int) or max_events < 1:
+            raise ValueError("max_events must be a positive int")
+        self.clock = clock or (lambda: 0)
+        self.snapshot = snapshot
+        self.max_events = max_events
+        self.cpu = 0
+        self.context = "process"
+        self._stack: list[tuple[str, str]] = []  # (function, source) of the calls now running
+        self._pending: dict[str, Any] | None = None
+        self._events: list[Event] = []
+        self._outer: Tracer | None = None
+
+    def __enter__(self) -> "Tracer":
+        global _active
+        self._outer, _active = _active, self
+        return self
+
+    def __exit__(self, *exc) -> None:
+        global _active
+        self._flush()
+        _active = self._outer
+
+    @property
+    def trace(self) -> "Trace":
+        self._flush()
+        return Trace(self._events)
+
+    def _flush(self) -> None:
+        if self._pending is not None:
+            if self.snapshot is not None:
+                self._pending["state"] = self.snapshot()
+            self._events.append(Event(**self._pending))
+            self._pending = None
+
+    def _record(self, function: str, source: str, text: str, kind: str, depth: int) -> None:
+        self._flush()
+        if len(self._events) >= self.max_events:
+            raise RuntimeError(f"trace longer than max_events={self.max_events}; record a smaller scenario")
+        self._pending = dict(seq=len(self._events), time_ns=int(self.clock()), cpu=self.cpu,
+                             context=self.context, function=function, source=source, depth=depth,
+                             text=text, kind=kind)
+
+    def _enter(self, function: str, source: str, text: str) -> None:
+        self._record(function, source, text, "call", len(self._stack))
+        self._stack.append((function, source))
+
+    def _printk(self, text: str) -> None:
+        function, source = self._stack[-1] if self._stack else ("(user space)", "-")
+        self._record(function, source, text, "printk", len(self._stack))
+
+
+class Trace(Sequence[Event]):
+    """An ordered, immutable list of events with the ways a learner looks at them."""
+
+    def __init__(self, events: Iterable[Event]):
+        self._events = tuple(events)
+        if not all(isinstance(e, Event) for e in self._events):
+            raise TypeError("a Trace holds Event objects only")
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Trace(self._events[index])
+        return self._events[index]
+
+    def __repr__(self) -> str:
+        return f"Trace({len(self)} events, {len(self.functions())} kernel functions)"
+
+    def filter(self, function: str | Iterable[str] | None = None, context: str | None = None,
+               cpu: int | None = None, kind: str | None = None) -> "Trace":
+        """The events that match every given criterion."""
+        if context is not None and context not in CONTEXTS:
+            raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+        if kind is not None and kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        if cpu is not None and (not isinstance(cpu, int) or cpu < 0):
+            raise ValueError(f"cpu must be an int >= 0, got {cpu!r}")
+        names = {function} if isinstance(function, str) else None if function is None else set(function)
+        return Trace(e for e in self._events
+                     if (names is None or e.function in names) and (context is None or e.context == context)
+                     and (cpu is None or e.cpu == cpu) and (kind is None or e.kind == kind))
+
+    def functions(self) -> list[str]:
+        """The kernel functions called, in order of first call."""
+        return list(dict.fromkeys(e.function for e in self._events if e.kind == "call"))
+
+    def sources(self) -> dict[str, str]:
+        """Function name -> kernel source file, for every function called."""
+        return {e.function: e.source for e in self._events if e.kind == "call"}
+
+    def diff(self, index: int) -> dict[str, tuple[Any, Any]]:
+        """What the step at ``index`` changed: top-level state key -> (before, after)."""
+        if not isinstance(index, int) or not 0 <= index < len(self):
+            raise ValueError(f"index must be an int in 0..{len(self) - 1}, got {index!r}")
+        before = self._events[index - 1].state if index else {}
+        after = self._events[index].state
+        return {k: (before.get(k), after.get(k)) for k in after.keys() | before.keys()
+                if before.get(k) != after.get(k)}
+
+    def function_graph(self, limit: int | None = None) -> str:
+        """The trace as ftrace's function_graph tracer prints it: CPU, context, nested calls with braces."""
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise ValueError("limit must be a positive int or None")
+        events = self._events[:limit] if limit else self._events
+        lines: list[str] = []
+        open_depths: list[int] = []
+
+        def close_to(depth: int, prefix: str) -> None:
+            while open_depths and open_depths[-1] >= depth:
+                lines.append(f"{prefix}{'  ' * open_depths.pop()}}}")
+
+        for i, e in enumerate(events):
+            prefix = f"{e.cpu:>2}) {e.context:<9} {e.time_ns / 1000:>10.3f} us |  "
+            close_to(e.depth, " " * (len(prefix) - 3) + "|  ")
+            indent = "  " * e.depth
+            if e.kind == "printk":
+                lines.append(f"{prefix}{indent}/* {e.text} */")
+                continue
+            following = events[i + 1] if i + 1 < len(events) else None
+            if following is not None and following.depth > e.depth:
+                lines.append(f"{prefix}{indent}{e.function}() {{")
+                open_depths.append(e.depth)
+            else:
+                lines.append(f"{prefix}{indent}{e.function}();")
+        close_to(0, " " * 27 + "|  ")
+        return "\n".join(lines)
+
+    def compare(self, other: "Trace") -> "TraceComparison":
+        """What two traces of the same story have in common and where they part (by kernel function)."""
+        if not isinstance(other, Trace):
+            raise TypeError("compare takes another Trace")
+        mine, theirs = self.functions(), other.functions()
+        return TraceComparison(only_first=[f for f in mine if f not in theirs],
+                               only_second=[f for f in theirs if f not in mine],
+                               both=[f for f in mine if f in theirs],
+                               calls=(len(self.filter(kind="call")), len(other.filter(kind="call"))))
+
+
+@dataclass(frozen=True)
+class TraceComparison:
+    """The result of :meth:`Trace.compare`: kernel functions only in the first, only in the second, in both."""
+
+    only_first: list[str]
+    only_second: list[str]
+    both: list[str]
+    calls: tuple[int, int]
+
+    def __str__(self) -> str:
+        return (f"calls: {self.calls[0]} vs {self.calls[1]}\n"
+                f"only in the first:  {', '.join(self.only_first) or '-'}\n"
+                f"only in the second: {', '.join(self.only_second) or '-'}\n"
+                f"in both: {len(self.both)} functions")

@@ -1,0 +1,167 @@
+"""The Stepper: walk through any trace one kernel function at a time.
+
+Buttons first / back / play / next / last and a slider choose the step; the panel shows where the step runs (CPU,
+context, time), the kernel function with a link to its source line, whether the learner's kernel has it, what it
+does and what it changed, then a drawing of the state at that step and the call path with the current function lit.
+Each step's HTML is built once and cached, and only the two HTML widgets whose text changed are updated, so a
+click costs one small message to the browser.
+"""
+from __future__ import annotations
+
+from html import escape
+from typing import Callable
+
+import ipywidgets as W
+
+from netlab.kernel.source_index import source_url
+from netlab.live.kallsyms import in_your_kernel
+from netlab.trace import Event, Trace
+from netlab.view import svg
+from netlab.view.callgraph import CallGraph
+from netlab.view.text import header, short, step_text
+
+Drawing = Callable[[Event], str]
+
+
+class Stepper:
+    """A widget over ``trace``. ``draw(event)`` returns an SVG/HTML drawing of ``event.state`` (optional).
+
+    Drive it from code as a learner would with the buttons: ``next()``, ``back()``, ``first()``, ``last()``,
+    ``go(i)``; ``text()`` is the current step in plain text.
+    """
+
+    def __init__(self, trace: Trace, draw: Drawing | None = None, *, title: str = "", version: str = "6.12",
+                 show_path: bool = True, check_kernel: bool = True, play_interval_ms: int = 700):
+        if not isinstance(trace, Trace):
+            raise TypeError("Stepper takes a Trace (record one with netlab.trace.Tracer)")
+        if len(trace) == 0:
+            raise ValueError("the trace is empty: nothing to step through")
+        if draw is not None and not callable(draw):
+            raise TypeError("draw must be a callable(event) -> SVG/HTML str, or None")
+        if version not in ("3.10", "6.12"):
+            raise ValueError("version must be '3.10' or '6.12' (the kernel tree the source links open)")
+        if not isinstance(play_interval_ms, int) or play_interval_ms < 50:
+            raise ValueError("play_interval_ms must be an int >= 50")
+        self.trace, self.draw, self.title, self.version = trace, draw, title, version
+        self.path = CallGraph(trace) if show_path else None
+        self.kernel, self.kernel_note = None, ""
+        if check_kernel:
+            found = in_your_kernel(trace.functions())
+            self.kernel = found.value if found.available else None
+            self.kernel_note = "" if found.available else str(found)
+        self._cache: dict[int, tuple[str, str]] = {}
+        self._build(play_interval_ms)
+        self.go(0)
+
+    # --- driving ---------------------------------------------------------------------------------------
+    @property
+    def index(self) -> int:
+        return self.slider.value
+
+    def go(self, index: int) -> None:
+        if not isinstance(index, int) or not 0 <= index < len(self.trace):
+            raise ValueError(f"step must be an int in 0..{len(self.trace) - 1}, got {index!r}")
+        if self.slider.value != index:
+            self.slider.value = index  # the observer renders
+        else:
+            self._render(index)
+
+    def next(self) -> None:
+        self.go(min(self.index + 1, len(self.trace) - 1))
+
+    def back(self) -> None:
+        self.go(max(self.index - 1, 0))
+
+    def first(self) -> None:
+        self.go(0)
+
+    def last(self) -> None:
+        self.go(len(self.trace) - 1)
+
+    @property
+    def event(self) -> Event:
+        return self.trace[self.index]
+
+    def text(self, index: int | None = None) -> str:
+        return step_text(self.trace, self.index if index is None else index, self.kernel)
+
+    # --- rendering ---------------------------------------------------------------------------------------
+    def _build(self, interval: int) -> None:
+        n = len(self.trace)
+        button = lambda icon, tip, act: self._button(icon, tip, act)  # noqa: E731
+        self.buttons = {
+            "first": button("step-backward", "first step", self.first),
+            "back": button("chevron-left", "back one step", self.back),
+            "next": button("chevron-right", "next step", self.next),
+            "last": button("step-forward", "last step", self.last),
+        }
+        self.slider = W.IntSlider(value=0, min=0, max=n - 1, description="step", continuous_update=True,
+                                  readout=True, layout=W.Layout(width="420px"))
+        self.play = W.Play(value=0, min=0, max=n - 1, interval=interval, description="play",
+                           show_repeat=False, layout=W.Layout(width="auto"))
+        W.jslink((self.play, "value"), (self.slider, "value"))
+        self.slider.observe(lambda change: self._render(change["new"]), names="value")
+        self.explanation = W.HTML(layout=W.Layout(min_height="96px"))
+        self.drawing = W.HTML()
+        controls = W.HBox([self.buttons["first"], self.buttons["back"], self.play, self.buttons["next"],
+                           self.buttons["last"], self.slider])
+        parts = [W.HTML(f"<b>{escape(self.title)}</b>")] if self.title else []
+        self.widget = W.VBox(parts + [controls, self.explanation, self.drawing],
+                             layout=W.Layout(border="1px solid #dee2e6", padding="6px"))
+        self.widget.add_class("netlab-stepper")
+
+    @staticmethod
+    def _button(icon: str, tip: str, action: Callable[[], None]) -> W.Button:
+        b = W.Button(icon=icon, tooltip=tip, layout=W.Layout(width="36px"))
+        b.on_click(lambda _: action())
+        return b
+
+    def _html(self, index: int) -> tuple[str, str]:
+        if index not in self._cache:
+            self._cache[index] = (self._explain(index), self._draw(index))
+        return self._cache[index]
+
+    def _explain(self, index: int) -> str:
+        e = self.trace[index]
+        colour = svg.CONTEXT_COLOURS[e.context]
+        badge = ""
+        if self.kernel is not None and e.function in self.kernel:
+            badge = (' <span class="netlab-ok" style="color:#2b8a3e">✓ in your kernel</span>'
+                     if self.kernel[e.function] == "found" else
+                     ' <span style="color:#868e96">not in your kallsyms (inlined or static)</span>')
+        elif self.kernel is None and self.kernel_note:
+            badge = f' <span style="color:#868e96" title="{escape(self.kernel_note)}">kallsyms not readable</span>'
+        name = e.function if e.kind == "call" else f"{e.function} · trace_printk"
+        link = (f'<a href="{source_url(e.function, self.version)}" target="_blank" rel="noopener">'
+                f'{escape(e.source)}</a>' if e.source != "-" else "")
+        changes = "".join(f"<li><code>{escape(k)}</code>: {escape(short(b))} → <b>{escape(short(a))}</b></li>"
+                          for k, (b, a) in sorted(self.trace.diff(index).items()))
+        return (f'<div class="netlab-step" data-step="{index}" data-function="{escape(e.function)}">'
+                f'<span style="color:{colour}">■</span> {escape(header(e, len(self.trace)))}<br>'
+                f'<code style="font-size:1.1em">{escape(name)}()</code> {link}{badge}<br>'
+                f'{escape(e.text)}'
+                f'{"<ul style=margin:2px>" + changes + "</ul>" if changes else ""}</div>')
+
+    def _draw(self, index: int) -> str:
+        parts = []
+        if self.draw is not None:
+            parts.append(f'<div class="netlab-state">{self.draw(self.trace[index])}</div>')
+        if self.path is not None:
+            parts.append(f'<div class="netlab-path">{self.path.svg(index)}</div>')
+        return f'<div style="display:flex;gap:16px;align-items:flex-start;flex-wrap:wrap">{"".join(parts)}</div>'
+
+    def _render(self, index: int) -> None:
+        explanation, drawing = self._html(index)
+        if self.explanation.value != explanation:
+            self.explanation.value = explanation
+        if self.drawing.value != drawing:
+            self.drawing.value = drawing
+
+    # --- display -----------------------------------------------------------------------------------------
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = self.text()
+        return bundle
+
+    def __repr__(self) -> str:
+        return self.text()
