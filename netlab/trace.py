@@ -74,16 +74,32 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
             bound.apply_defaults()
             return explain.format(**bound.arguments)
 
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            tracer = _active
-            if tracer is None:
-                return fn(*args, **kwargs)
-            tracer._enter(name, source, describe(args, kwargs))
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                tracer._stack.pop()
+        if inspect.isgeneratorfunction(fn):
+            # A function that may sleep is a generator: it yields to the scheduler model and is resumed later,
+            # so its frame is popped from the call stack it was pushed on (the task's own), not the current one.
+            @functools.wraps(fn)
+            def wrapper(*args, **kwargs):
+                tracer = _active
+                if tracer is None:
+                    return (yield from fn(*args, **kwargs))
+                tracer._enter(name, source, describe(args, kwargs))
+                frames = tracer._stack
+                try:
+                    return (yield from fn(*args, **kwargs))
+                finally:
+                    if frames:
+                        frames.pop()
+        else:
+            @functools.wraps(fn)
+            def wrapper(*args, **kwargs):
+                tracer = _active
+                if tracer is None:
+                    return fn(*args, **kwargs)
+                tracer._enter(name, source, describe(args, kwargs))
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    tracer._stack.pop()
 
         wrapper.kernel_source = source
         known = KERNEL_FUNCTIONS.get(name)
@@ -121,6 +137,27 @@ def on_cpu(cpu: int, context: str) -> Iterator[None]:
         yield
     finally:
         tracer.cpu, tracer.context = saved
+
+
+@contextmanager
+def call_stack(frames: list) -> Iterator[None]:
+    """Run the enclosed model code on the call stack ``frames`` (restored afterwards).
+
+    Each task keeps its own kernel stack while it sleeps, and an interrupt starts on an empty one; the scheduler
+    model installs the right one before it runs a task or an interrupt, so call depths nest per task as in
+    ftrace's function_graph. ``frames`` is a list owned by the caller (e.g. ``Task.frames``).
+    """
+    if not isinstance(frames, list):
+        raise TypeError("frames must be a list (a task's own call stack)")
+    tracer = _active
+    if tracer is None:
+        yield
+        return
+    saved, tracer._stack = tracer._stack, frames
+    try:
+        yield
+    finally:
+        tracer._stack = saved
 
 
 class Tracer:

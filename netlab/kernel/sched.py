@@ -1,22 +1,86 @@
-"""Tasks and wake-ups: what it means for a process to block, and what waking it costs.
+"""Tasks, run queues and context switches: what it means for a process to block, and what waking it costs.
 
-Models include/linux/sched.h (``struct task_struct`` states, ``nvcsw``/``nivcsw``) and kernel/sched/core.c
-(``try_to_wake_up``, ``default_wake_function``, ``schedule``). A task that blocks gives up the CPU (a voluntary
-context switch); waking it puts it back on a run queue, and running it again is the second switch.
+Models include/linux/sched.h (``struct task_struct``: state, ``nvcsw``/``nivcsw``), kernel/sched/core.c
+(``schedule``, ``__schedule``, ``try_to_block_task``, ``pick_next_task``, ``context_switch``, ``try_to_wake_up``,
+``default_wake_function``, ``wake_up_process``, ``do_task_dead``, ``schedule_idle``) and kernel/time/timer.c
+(``schedule_timeout``) and kernel/time/hrtimer.c (``schedule_hrtimeout_range``), Linux 6.12.
+
+A task's code is a Python generator: a kernel function that may sleep is a generator function and calls
+``yield from schedule()``; everything else is an ordinary function (the kernel's "might_sleep" rule, made visible).
+:class:`Scheduler` is the machine the tasks run on: one ``struct rq`` per CPU, a simulated clock, and a queue of
+timed events (interrupts, packet arrivals, timers). It counts what the kernel counts and charges what a switch
+costs:
+
+- ``__schedule`` bumps ``rq->nr_switches`` and the outgoing task's ``nvcsw`` (it blocked: voluntary) or
+  ``nivcsw`` (it was preempted: involuntary) — ``getrusage`` reports the sums of these over a process's threads;
+- every switch costs ``context_switch_ns`` of CPU (default :data:`CONTEXT_SWITCH_NS`), during which the next
+  task does not run yet.
+
+Simplifications, all deterministic: a woken task goes to its previous CPU if that CPU is idle, else to the
+lowest-numbered idle CPU, else back to its previous CPU's queue (no load balancing); the queue is FIFO (EEVDF's
+deadlines are not modelled); a running task is preempted only at the end of a CPU burst once it has used its
+slice (``base_slice_ns``) and someone waits; interrupt work is not charged (it is the same whatever the process
+does with the data).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import errno
+import heapq
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generator, Iterable
 
-from netlab.trace import kernel_function
+from netlab.kernel.profiles import LINUX_6_12, KernelProfile
+from netlab.trace import call_stack, kernel_function, on_cpu, trace_printk
 
-TASK_RUNNING, TASK_INTERRUPTIBLE = "TASK_RUNNING", "TASK_INTERRUPTIBLE"
+TASK_RUNNING, TASK_INTERRUPTIBLE, TASK_DEAD = "TASK_RUNNING", "TASK_INTERRUPTIBLE", "TASK_DEAD"
+TASK_UNINTERRUPTIBLE = "TASK_UNINTERRUPTIBLE"
+MAX_SCHEDULE_TIMEOUT = None  # "sleep until woken": include/linux/sched.h uses LONG_MAX
+SM_NONE, SM_PREEMPT, SM_IDLE = "SM_NONE", "SM_PREEMPT", "SM_IDLE"
+
+#: What one context switch costs by default, in ns. A pipe ping-pong between two processes pinned to one CPU
+#: measured 2.5 µs per switch in C and 2.9 µs from Python on the machine this course was built on (a 2-core VM,
+#: Linux 6.18); the book quotes 3–5 µs. Measure yours with ``netlab.live.sched_experiments.context_switch_cost``.
+CONTEXT_SWITCH_NS = 3_000
+#: ``sysctl_sched_base_slice`` (kernel/sched/fair.c, 6.12.117: 0.70 ms, scaled by 1 + ilog2(CPUs) at boot).
+BASE_SLICE_NS = 700_000
+
+Body = Generator[Any, Any, Any]
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a task's generator yields to spend ``ns`` of CPU time (user code, or kernel work such as a copy)."""
+
+    ns: int
+    what: str = "work"
+
+
+@dataclass(frozen=True)
+class _Switch:
+    """Yielded by ``context_switch``: the CPU now runs ``next``; the yielding task continues when switched back in."""
+
+    next: "Task"
+
+
+_HALT = object()  # the idle task waits for a wake-up
+
+
+def spend(ns: int, what: str = "work") -> Body:
+    """Use the CPU for ``ns`` nanoseconds (``yield from spend(2000, "parse the request")``)."""
+    if not isinstance(ns, int) or ns < 0:
+        raise ValueError(f"ns must be an int >= 0, got {ns!r}")
+    if ns:
+        yield Run(ns, what)
 
 
 @dataclass(eq=False)
 class Task:
-    """``struct task_struct``, reduced to what the networking chapters need."""
+    """``struct task_struct``, reduced to what the networking chapters need.
+
+    ``tgid`` is the process a thread belongs to (threads of one process share ``tgid`` and ``files``). ``frames``
+    is the task's own call stack in the trace (its kernel stack while it sleeps).
+    """
 
     comm: str
     pid: int = 1
@@ -25,31 +89,196 @@ class Task:
     nvcsw: int = 0   # voluntary context switches: the task blocked
     nivcsw: int = 0  # involuntary ones: it was preempted
     wakeups: int = 0
+    tgid: int | None = None
+    files: Any = field(default=None, repr=False)
+    sum_exec_runtime: int = 0  # ns on a CPU (se.sum_exec_runtime)
+    frames: list = field(default_factory=list, repr=False)
+    on_rq: bool = False
+    rq: "Rq | None" = field(default=None, repr=False)
+    _gens: list = field(default_factory=list, repr=False)
+    _slice_used: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.comm, str) or not self.comm:
+            raise ValueError("comm must be a non-empty str")
+        if not isinstance(self.pid, int) or self.pid < 0:
+            raise ValueError("pid must be an int >= 0")
+        if self.tgid is None:
+            self.tgid = self.pid
 
     def snapshot(self) -> dict:
-        return {"comm": self.comm, "state": self.state, "nvcsw": self.nvcsw, "wakeups": self.wakeups}
+        return {"comm": self.comm, "state": self.state, "nvcsw": self.nvcsw, "nivcsw": self.nivcsw,
+                "wakeups": self.wakeups}
 
 
-@kernel_function("kernel/sched/core.c", "{prev.comm} gives up the CPU ({prev.state})")
-def schedule(prev: Task) -> None:
-    """Switch away from ``prev``: a voluntary context switch when it sleeps, an involuntary one otherwise."""
-    if not isinstance(prev, Task):
-        raise TypeError("schedule takes a Task")
-    if prev.state == TASK_RUNNING:
-        prev.nivcsw += 1
-    else:
-        prev.nvcsw += 1
+@dataclass(eq=False)
+class Rq:
+    """``struct rq``: one CPU's run queue: the running task, the idle task, who waits, and ``nr_switches``."""
+
+    cpu: int
+    idle: Task
+    curr: Task
+    queue: deque = field(default_factory=deque)
+    nr_switches: int = 0
+    switch_ns: int = 0   # CPU time spent switching
+    busy_ns: int = 0     # CPU time tasks ran (their bursts)
+    halted: bool = False  # the idle task sleeps in cpuidle until a wake-up
+    scheduler: "Scheduler | None" = field(default=None, repr=False)
+
+    def is_idle(self) -> bool:
+        return self.curr is self.idle and not self.queue
+
+    def snapshot(self) -> dict:
+        return {"curr": self.curr.comm, "queue": [t.comm for t in self.queue], "nr_switches": self.nr_switches}
 
 
+_current: Task | None = None
+
+
+def get_current() -> Task:
+    """``current``: the task whose code is running now (raises in interrupt context, where there is none)."""
+    if _current is None:
+        raise RuntimeError("no current task: this code runs in interrupt context (or outside a Scheduler)")
+    return _current
+
+
+def ktime_get() -> int:
+    """The current task's machine clock in ns (kernel/time/timekeeping.c ``ktime_get``, simulated)."""
+    return _scheduler_of(get_current()).clock
+
+
+# --- going to sleep ------------------------------------------------------------------------------------------
+@kernel_function("kernel/sched/core.c", lambda: f"{get_current().comm} calls schedule(): "
+                                                f"{'it sleeps' if get_current().state != TASK_RUNNING else 'yield'}")
+def schedule() -> Body:
+    """Give up the CPU. Returns when this task runs again."""
+    yield from __schedule(SM_NONE)
+
+
+@kernel_function("kernel/sched/core.c", lambda sched_mode: f"pick the next task on this CPU ({sched_mode})")
+def __schedule(sched_mode: str) -> Body:
+    """Block ``prev`` if it is not running, pick the next task, switch to it (counting the switch)."""
+    prev = get_current()
+    rq = prev.rq
+    if rq is None:
+        raise RuntimeError(f"{prev.comm} is not on a Scheduler: nothing to switch to")
+    preempt = sched_mode == SM_PREEMPT
+    voluntary = False
+    if sched_mode == SM_IDLE:
+        if not rq.queue:
+            return
+    elif not preempt and prev.state != TASK_RUNNING:
+        try_to_block_task(rq, prev)
+        voluntary = True
+    nxt = pick_next_task(rq, prev)
+    if nxt is not prev:
+        rq.nr_switches += 1
+        if prev is not rq.idle:
+            if voluntary:
+                prev.nvcsw += 1
+            else:
+                prev.nivcsw += 1
+        yield from context_switch(rq, prev, nxt)
+
+
+@kernel_function("kernel/sched/core.c", "{p.comm} is not TASK_RUNNING: take it off the run queue")
+def try_to_block_task(rq: Rq, p: Task) -> None:
+    """``deactivate_task``: a sleeping task is on no run queue until ``try_to_wake_up``."""
+    p.on_rq = False
+
+
+@kernel_function("kernel/sched/core.c", lambda rq, prev: f"CPU {rq.cpu} run queue: {[t.comm for t in rq.queue]}")
+def pick_next_task(rq: Rq, prev: Task) -> Task:
+    """The next task to run: the head of the queue (a still-runnable ``prev`` goes to the tail), else idle."""
+    if prev.state == TASK_RUNNING and prev is not rq.idle:
+        rq.queue.append(prev)
+        prev.on_rq = True
+    if rq.queue:
+        nxt = rq.queue.popleft()
+        nxt.on_rq = True
+        return nxt
+    return rq.idle
+
+
+@kernel_function("kernel/sched/core.c", lambda rq, prev, next: f"switch CPU {rq.cpu}: {prev.comm} → {next.comm}")
+def context_switch(rq: Rq, prev: Task, next: Task) -> Body:  # noqa: A002 (the kernel's parameter name)
+    """Switch address space and registers (``switch_mm``, ``switch_to``); costs ``context_switch_ns`` of CPU."""
+    rq.curr = next
+    yield _Switch(next)
+    if prev.pid != 0:  # not an idle task
+        trace_printk(f"{prev.comm} is back on CPU {prev.cpu}: schedule() returns")
+
+
+@kernel_function("kernel/sched/core.c", "{prev.comm} exits: TASK_DEAD, never runs again")
+def do_task_dead(prev: Task) -> Body:
+    """The last schedule() of an exiting task."""
+    prev.state = TASK_DEAD
+    yield from __schedule(SM_NONE)
+
+
+@kernel_function("kernel/sched/core.c", "the idle task sees a runnable task: schedule it")
+def schedule_idle() -> Body:
+    """Called from the idle loop (``do_idle``) when a wake-up made a task runnable on this CPU."""
+    yield from __schedule(SM_IDLE)
+
+
+@kernel_function("kernel/time/timer.c", lambda timeout: "sleep until woken" if timeout is None
+                 else f"sleep at most {timeout} ns")
+def schedule_timeout(timeout: int | None) -> Body:
+    """Sleep until woken (``MAX_SCHEDULE_TIMEOUT``) or until ``timeout`` ns passed; returns the time left."""
+    if timeout is not None and (not isinstance(timeout, int) or timeout < 0):
+        raise ValueError("timeout must be None (forever) or an int >= 0 (ns)")
+    task = get_current()
+    if timeout is None:
+        yield from schedule()
+        return None
+    sched = _scheduler_of(task)
+    expires = sched.clock + timeout
+    armed = [True]
+    sched.at(expires, lambda: armed[0] and wake_up_process(task), cpu=task.cpu, context="softirq",
+             label="process_timeout")
+    yield from schedule()
+    armed[0] = False  # del_timer_sync()
+    return max(0, expires - sched.clock)
+
+
+@kernel_function("kernel/time/hrtimer.c", lambda expires: "sleep until woken" if expires is None
+                 else f"sleep until woken or t = {expires / 1000:.3f} µs")
+def schedule_hrtimeout_range(expires: int | None) -> Body:
+    """Sleep until woken or until the absolute time ``expires`` (ns). Returns 0 if the timer fired, else -EINTR."""
+    if expires is not None and (not isinstance(expires, int) or expires < 0):
+        raise ValueError("expires must be None (forever) or an absolute time in ns")
+    task = get_current()
+    if expires is None:
+        yield from schedule()
+        return -errno.EINTR
+    sched = _scheduler_of(task)
+    fired = []
+    armed = [True]
+
+    def hrtimer_wakeup():
+        if armed[0]:
+            fired.append(True)
+            wake_up_process(task)
+
+    sched.at(max(expires, sched.clock), hrtimer_wakeup, cpu=task.cpu, context="hardirq", label="hrtimer_wakeup")
+    yield from schedule()
+    armed[0] = False  # hrtimer_cancel()
+    return 0 if fired else -errno.EINTR
+
+
+# --- waking up -----------------------------------------------------------------------------------------------
 @kernel_function("kernel/sched/core.c", "wake {p.comm}: TASK_RUNNING, back on a run queue")
 def try_to_wake_up(p: Task) -> int:
     """Make a sleeping task runnable. Returns 1 if it was asleep, 0 if it was already running."""
     if not isinstance(p, Task):
         raise TypeError("try_to_wake_up takes a Task")
-    if p.state == TASK_RUNNING:
+    if p.state in (TASK_RUNNING, TASK_DEAD):
         return 0
     p.state = TASK_RUNNING
     p.wakeups += 1
+    if p.rq is not None:
+        _scheduler_of(p)._activate(p)
     return 1
 
 
@@ -57,3 +286,224 @@ def try_to_wake_up(p: Task) -> int:
 def default_wake_function(curr: Any, key: Any = None) -> int:
     """The usual ``wait_queue_entry.func``: wake the task in ``curr.private``."""
     return try_to_wake_up(curr.private)
+
+
+@kernel_function("kernel/sched/core.c", "wake {p.comm}")
+def wake_up_process(p: Task) -> int:
+    """Wake a task directly (timers use this)."""
+    return try_to_wake_up(p)
+
+
+# --- the machine ---------------------------------------------------------------------------------------------
+def _scheduler_of(task: Task) -> "Scheduler":
+    if task.rq is None or task.rq.scheduler is None:
+        raise RuntimeError(f"{task.comm} does not run on a Scheduler")
+    return task.rq.scheduler
+
+
+def _idle_loop() -> Body:
+    """``do_idle``: halt until a wake-up, then let ``schedule_idle`` switch to the woken task."""
+    while True:
+        yield _HALT
+        yield from schedule_idle()
+
+
+@dataclass(frozen=True)
+class SwitchRecord:
+    """One context switch, for timelines: when, on which CPU, from whom to whom, and whether prev blocked."""
+
+    time_ns: int
+    cpu: int
+    prev: str
+    next: str
+    voluntary: bool
+
+
+class Scheduler:
+    """CPUs with their run queues, a simulated clock and timed events; runs tasks and counts their switches.
+
+        sched = Scheduler(nr_cpus=2)
+        sched.spawn("server", server_body)           # a generator function's generator
+        sched.at(10_000, lambda: deliver(...))       # an interrupt at t = 10 µs
+        sched.run(until_ns=1_000_000)
+    """
+
+    def __init__(self, nr_cpus: int = 1, context_switch_ns: int = CONTEXT_SWITCH_NS,
+                 base_slice_ns: int = BASE_SLICE_NS, profile: KernelProfile = LINUX_6_12, max_events: int = 2_000_000):
+        for name, value, low in (("nr_cpus", nr_cpus, 1), ("context_switch_ns", context_switch_ns, 0),
+                                 ("base_slice_ns", base_slice_ns, 1), ("max_events", max_events, 1)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if not isinstance(profile, KernelProfile):
+            raise TypeError("profile must be a KernelProfile")
+        self.profile = profile
+        self.context_switch_ns, self.base_slice_ns, self.max_events = context_switch_ns, base_slice_ns, max_events
+        self.clock = 0
+        self.tasks: list[Task] = []
+        self.switches: list[SwitchRecord] = []
+        self.record_switches = True
+        self._events: list = []
+        self._seq = 0
+        self._next_pid = 100
+        self.rqs: list[Rq] = []
+        for cpu in range(nr_cpus):
+            idle = Task(f"swapper/{cpu}", pid=0, cpu=cpu)
+            rq = Rq(cpu=cpu, idle=idle, curr=idle, halted=True)
+            rq.scheduler = self
+            idle.rq = rq
+            idle._gens.append(_idle_loop())
+            self._send(rq, idle)  # start the idle loop: it halts at once
+            self.rqs.append(rq)
+
+    # --- building a scenario ---------------------------------------------------------------------------------
+    def now(self) -> int:
+        """The simulated time in ns (pass as a Tracer's clock)."""
+        return self.clock
+
+    def spawn(self, comm: str, body: Body, cpu: int | None = None, tgid: int | None = None,
+              files: Any = None) -> Task:
+        """Create a runnable task (``clone`` + ``wake_up_new_task``) that runs ``body`` and then exits."""
+        if not hasattr(body, "send"):
+            raise TypeError("body must be a generator (call your generator function: spawn('t', server(sk)))")
+        if cpu is not None and (not isinstance(cpu, int) or not 0 <= cpu < len(self.rqs)):
+            raise ValueError(f"cpu must be None or an int in 0..{len(self.rqs) - 1}")
+        pid = self._next_pid
+        self._next_pid += 1
+        task = Task(comm, pid=pid, cpu=cpu if cpu is not None else pid % len(self.rqs), tgid=tgid, files=files)
+        task.rq = self.rqs[task.cpu]
+        task._gens.append(_exit_after(body, task))
+        self.tasks.append(task)
+        self._activate(task)
+        return task
+
+    def at(self, time_ns: int, fn: Callable[[], Any], cpu: int = 0, context: str = "softirq",
+           label: str = "event") -> None:
+        """Run ``fn`` at ``time_ns`` on ``cpu`` in interrupt ``context`` (a packet arriving, a timer firing)."""
+        if not isinstance(time_ns, int) or time_ns < self.clock:
+            raise ValueError(f"time_ns must be an int >= now ({self.clock}), got {time_ns!r}")
+        if not callable(fn):
+            raise TypeError("fn must be callable")
+        if not isinstance(cpu, int) or not 0 <= cpu < len(self.rqs):
+            raise ValueError(f"cpu must be an int in 0..{len(self.rqs) - 1}")
+        if context not in ("hardirq", "softirq", "ksoftirqd"):
+            raise ValueError("context must be 'hardirq', 'softirq' or 'ksoftirqd'")
+        self._push(time_ns, "irq", cpu, (fn, context))
+
+    def run(self, until_ns: int | None = None) -> int:
+        """Process events in time order until none is left or the next is after ``until_ns``. Returns the clock."""
+        if until_ns is not None and (not isinstance(until_ns, int) or until_ns < self.clock):
+            raise ValueError(f"until_ns must be None or an int >= now ({self.clock})")
+        steps = 0
+        while self._events and (until_ns is None or self._events[0][0] <= until_ns):
+            time_ns, _, kind, cpu, payload = heapq.heappop(self._events)
+            self.clock = time_ns
+            steps += 1
+            if steps > self.max_events:
+                raise RuntimeError(f"more than max_events={self.max_events} events: a task may loop forever")
+            if kind == "irq":
+                fn, context = payload
+                with on_cpu(cpu, context), call_stack([]):
+                    fn()
+            else:
+                rq = self.rqs[cpu]
+                if payload is rq.curr:
+                    self._resume(rq)
+        if until_ns is not None:
+            self.clock = until_ns
+        return self.clock
+
+    # --- what the counters say ---------------------------------------------------------------------------------
+    def counts(self, tasks: Iterable[Task] | None = None) -> dict[str, int]:
+        """nvcsw, nivcsw (summed over ``tasks``, default all user tasks), and nr_switches over every CPU."""
+        chosen = list(self.tasks if tasks is None else tasks)
+        return {"nvcsw": sum(t.nvcsw for t in chosen), "nivcsw": sum(t.nivcsw for t in chosen),
+                "nr_switches": sum(rq.nr_switches for rq in self.rqs),
+                "switch_ns": sum(rq.switch_ns for rq in self.rqs)}
+
+    def snapshot(self) -> dict:
+        return {"time_ns": self.clock, "cpus": [rq.snapshot() for rq in self.rqs],
+                "tasks": {t.comm: t.state for t in self.tasks}}
+
+    # --- the engine --------------------------------------------------------------------------------------------
+    def _push(self, time_ns: int, kind: str, cpu: int, payload: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._events, (time_ns, self._seq, kind, cpu, payload))
+
+    def _select_task_rq(self, p: Task) -> Rq:
+        prev = self.rqs[p.cpu]
+        if prev.is_idle():
+            return prev
+        return next((rq for rq in self.rqs if rq.is_idle()), prev)
+
+    def _activate(self, p: Task) -> None:
+        """``ttwu_do_activate``: queue ``p`` on a CPU; kick that CPU out of idle."""
+        rq = self._select_task_rq(p)
+        p.cpu, p.rq, p.on_rq = rq.cpu, rq, True
+        if rq.curr is p:  # woken before it got switched out: keeps running
+            return
+        rq.queue.append(p)
+        if rq.curr is rq.idle and rq.halted:
+            rq.halted = False
+            self._push(self.clock, "resume", rq.cpu, rq.idle)
+
+    def _resume(self, rq: Rq) -> None:
+        task = rq.curr
+        if (task is not rq.idle and task.state == TASK_RUNNING and rq.queue
+                and task._slice_used >= self.base_slice_ns):
+            task._gens.append(_preempt_schedule())  # need_resched at the end of the burst
+        self._send(rq, task)
+
+    def _send(self, rq: Rq, task: Task, value: Any = None) -> None:
+        """Run ``task`` until it yields: a burst of CPU, a switch to another task, or (idle) a halt."""
+        global _current
+        while True:
+            gen = task._gens[-1]
+            _current = task
+            try:
+                with on_cpu(rq.cpu, "process"), call_stack(task.frames):
+                    msg = gen.send(value)
+            except StopIteration as stop:
+                task._gens.pop()
+                value = stop.value
+                if task._gens:
+                    continue
+                raise RuntimeError(f"{task.comm} ran off the end of its code") from None
+            finally:
+                _current = None
+            break
+        if isinstance(msg, Run):
+            task.sum_exec_runtime += msg.ns
+            task._slice_used += msg.ns
+            rq.busy_ns += msg.ns
+            self._push(self.clock + msg.ns, "resume", rq.cpu, task)
+        elif isinstance(msg, _Switch):
+            nxt = msg.next
+            if self.record_switches:
+                self.switches.append(SwitchRecord(self.clock, rq.cpu, task.comm, nxt.comm,
+                                                  task.state != TASK_RUNNING))
+            rq.switch_ns += self.context_switch_ns
+            nxt._slice_used = 0
+            self._push(self.clock + self.context_switch_ns, "resume", rq.cpu, nxt)
+        elif msg is _HALT:
+            rq.halted = True
+            if rq.queue:  # something became runnable while the idle task was switching in
+                rq.halted = False
+                self._push(self.clock, "resume", rq.cpu, task)
+        else:
+            raise TypeError(f"{task.comm} yielded {msg!r}: yield only from spend(), schedule() or other models")
+
+
+@kernel_function("kernel/sched/core.c", "the slice is used up and others wait: preempt")
+def preempt_schedule_irq() -> Body:
+    """On return from the timer interrupt with ``need_resched`` set: an involuntary switch."""
+    trace_printk(f"{get_current().comm} used its slice; the next runnable task gets the CPU")
+    yield from __schedule(SM_PREEMPT)
+
+
+def _preempt_schedule() -> Body:
+    yield from preempt_schedule_irq()
+
+
+def _exit_after(body: Body, task: Task) -> Body:
+    yield from body
+    yield from do_task_dead(task)

@@ -1,18 +1,24 @@
 """struct socket and struct sock: the receive queue, its memory accounting, and who waits on it.
 
-Models include/net/sock.h and net/core/sock.c (Linux 6.12). ``struct socket`` (the file-facing half) owns the wait
-queue (``socket_wq.wait``); ``struct sock`` (the protocol half) points at it through ``sk_wq``, so
+Models include/net/sock.h, net/core/sock.c and net/socket.c (Linux 6.12). ``struct socket`` (the file-facing half)
+owns the wait queue (``socket_wq.wait``); ``struct sock`` (the protocol half) points at it through ``sk_wq``, so
 ``sk_sleep(sk)`` is the list a blocked reader or an epoll callback sits on. ``sock_def_readable`` is the default
-``sk_data_ready``: when a packet is queued it wakes whatever waits there.
+``sk_data_ready``: when a packet is queued it wakes whatever waits there. ``sk_wait_data`` is where a blocking
+read goes to sleep; ``sock_poll`` is the socket file's poll method (what select, poll and epoll call);
+``__sys_recvfrom`` and ``__sys_accept4`` are the system calls.
 """
 from __future__ import annotations
 
+import errno
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
+from netlab.kernel.fs import O_NONBLOCK, File, FileOperations, PollTable, poll_wait
+from netlab.kernel.sched import TASK_INTERRUPTIBLE, get_current
 from netlab.kernel.skbuff import SkBuff
-from netlab.kernel.wait import WaitQueueHead, __wake_up_common
+from netlab.kernel.wait import (WaitQueueEntry, WaitQueueHead, __wake_up_common, add_wait_queue, remove_wait_queue,
+                                wait_woken, woken_wake_function)
 from netlab.trace import kernel_function
 
 EPOLLIN = 0x001
@@ -20,6 +26,10 @@ EPOLLPRI = 0x002
 EPOLLOUT = 0x004
 EPOLLRDNORM = 0x040
 EPOLLRDBAND = 0x080
+EPOLLWRNORM = 0x100
+EPOLLRDHUP = 0x2000
+RCV_SHUTDOWN = 1
+MSG_DONTWAIT = 0x40
 
 
 @dataclass(eq=False)
@@ -35,6 +45,9 @@ class Sock:
     sk_receive_queue: deque = field(default_factory=deque)
     sk_wq: WaitQueueHead | None = None
     sk_data_ready: Callable[["Sock"], None] | None = None
+    sk_shutdown: int = 0
+    sk_socket: "Socket | None" = field(default=None, repr=False)
+    icsk_accept_queue: deque = field(default_factory=deque)  # inet_connection_sock: established children
 
     def __post_init__(self):
         if self.sk_data_ready is None:
@@ -53,9 +66,12 @@ class Socket:
     sk: Sock
     wq: WaitQueueHead = field(default_factory=lambda: WaitQueueHead("socket_wq.wait"))
     type: str = "SOCK_STREAM"
+    ops: Any = None   # struct proto_ops: poll, recvmsg, accept (inet_stream_ops for TCP)
+    file: File | None = field(default=None, repr=False)
 
     def __post_init__(self):
         self.sk.sk_wq = self.wq
+        self.sk.sk_socket = self
 
 
 def sk_sleep(sk: Sock) -> WaitQueueHead:
@@ -84,3 +100,89 @@ def sock_def_readable(sk: Sock) -> None:
     wq = sk.sk_wq
     if wq is not None and wq.has_sleeper():
         __wake_up_common(wq, 1, EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND)
+
+
+@kernel_function("net/core/sock.c", "{sk.name} has no data: queue a woken_wake_function entry and sleep")
+def sk_wait_data(sk: Sock, timeo: int | None, skb: SkBuff | None):
+    """Wait until the receive queue's tail is no longer ``skb``. Returns (data arrived, time left)."""
+    wait = WaitQueueEntry(woken_wake_function, get_current(), name=f"{get_current().comm} (recv)")
+    add_wait_queue(sk_sleep(sk), wait)
+    rc = _tail(sk) is not skb
+    if not rc:
+        timeo = yield from wait_woken(wait, TASK_INTERRUPTIBLE, timeo)
+        rc = _tail(sk) is not skb
+    remove_wait_queue(sk_sleep(sk), wait)
+    return rc, timeo
+
+
+def _tail(sk: Sock) -> SkBuff | None:
+    """``skb_peek_tail(&sk->sk_receive_queue)``."""
+    return sk.sk_receive_queue[-1] if sk.sk_receive_queue else None
+
+
+def sock_poll_wait(filp: File, sock: Socket, p: PollTable | None) -> None:
+    """include/net/sock.h: offer the socket's wait queue to the poll table (inlined into tcp_poll)."""
+    poll_wait(filp, sock.wq, p)
+
+
+@kernel_function("net/socket.c", "the socket file's poll: sock->ops->poll()")
+def sock_poll(file: File, wait: PollTable | None) -> int:
+    """``file->f_op->poll`` of every socket: ask the protocol (``tcp_poll`` for TCP)."""
+    sock = file.private_data
+    if not isinstance(sock, Socket) or sock.ops is None:
+        raise TypeError("sock_poll needs a socket file whose Socket has proto_ops")
+    return sock.ops.poll(file, sock, wait)
+
+
+socket_file_ops = FileOperations("socket_file_ops", poll=sock_poll)
+
+
+def sock_alloc_file(sock: Socket, files: Any) -> int:
+    """Give a socket a ``struct file`` and an fd in ``files`` (net/socket.c ``sock_alloc_file`` + fd_install)."""
+    fd = files.get_unused_fd_flags()
+    sock.file = files.alloc_file(socket_file_ops, sock, f"socket:{sock.sk.name}")
+    files.fd_install(fd, sock.file)
+    return fd
+
+
+def _sockfd_lookup(fd: int) -> Socket | int:
+    file = get_current().files.fdget(fd)
+    if file is None:
+        return -errno.EBADF
+    if not isinstance(file.private_data, Socket):
+        return -errno.ENOTSOCK
+    return file.private_data
+
+
+@kernel_function("net/socket.c", "recvfrom(fd {fd}): find the socket, then sock_recvmsg")
+def __sys_recvfrom(fd: int, size: int, flags: int = 0):
+    """The recvfrom/recv system call. Returns bytes read, 0 at end of stream, or -errno."""
+    sock = _sockfd_lookup(fd)
+    if isinstance(sock, int):
+        return sock
+    if sock.file.f_flags & O_NONBLOCK:
+        flags |= MSG_DONTWAIT
+    return (yield from sock_recvmsg(sock, size, flags))
+
+
+@kernel_function("net/socket.c", "sock->ops->recvmsg()")
+def sock_recvmsg(sock: Socket, size: int, flags: int):
+    """Hand the read to the protocol family (``inet_recvmsg``)."""
+    if not isinstance(size, int) or size < 1:
+        raise ValueError("size must be an int >= 1")
+    return (yield from sock.ops.recvmsg(sock, size, flags))
+
+
+@kernel_function("net/socket.c", "accept(fd {fd}): wait for a connection, give it a new fd")
+def __sys_accept4(fd: int, flags: int = 0):
+    """The accept4 system call. Returns the new fd or -errno."""
+    sock = _sockfd_lookup(fd)
+    if isinstance(sock, int):
+        return sock
+    if sock.file.f_flags & O_NONBLOCK:
+        flags |= O_NONBLOCK
+    newsk = yield from sock.ops.accept(sock, flags)
+    if isinstance(newsk, int):
+        return newsk
+    newsock = Socket(newsk, ops=sock.ops)
+    return sock_alloc_file(newsock, get_current().files)

@@ -1,0 +1,131 @@
+"""Files, file descriptors and the poll hook: how epoll reaches a socket through an fd.
+
+Models include/linux/fs.h (``struct file``, ``struct file_operations``), include/linux/fdtable.h and fs/file.c
+(``struct files_struct``: fd → file, the lowest free fd first) and include/linux/poll.h (``poll_table``,
+``poll_wait``, ``vfs_poll``), Linux 6.12.
+
+``vfs_poll(file, pt)`` asks a file "what events do you have?" through ``file->f_op->poll``. The answer is the
+point of the call; the side effect is the trick epoll is built on: the file's poll function calls
+``poll_wait(file, its_wait_queue, pt)``, and when ``pt`` carries a queueing function (``pt->_qproc``) that
+function is handed the file's wait queue — epoll's ``ep_ptable_queue_proc`` hooks ``ep_poll_callback`` onto it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from netlab.trace import kernel_function
+
+DEFAULT_POLLMASK = 0x001 | 0x004 | 0x040 | 0x100  # EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM
+FILP_BASE = 0xFFFF888100000000  # where the direct map starts on x86_64: filp objects live around here
+FILP_ALIGN = 0x100
+O_NONBLOCK = 0o4000
+
+
+@dataclass(frozen=True)
+class FileOperations:
+    """``struct file_operations``, reduced to ``poll`` (the only hook epoll needs)."""
+
+    name: str
+    poll: Callable[["File", "PollTable | None"], int] | None = None
+
+
+@dataclass(eq=False)
+class File:
+    """``struct file``: what an fd points at. ``addr`` stands for the pointer value epoll compares (ep_cmp_ffd)."""
+
+    f_op: FileOperations
+    private_data: Any = None
+    addr: int = FILP_BASE
+    name: str = "file"
+    f_flags: int = 0  # O_NONBLOCK: reads and accepts return -EAGAIN instead of sleeping
+
+    def __repr__(self) -> str:
+        return f"File({self.name} @ {self.addr:#x})"
+
+
+@dataclass(eq=False)
+class FilesStruct:
+    """``struct files_struct``: a process's fd table (threads of one process share it).
+
+    File addresses come from a small deterministic generator seeded by ``seed``: real slab addresses look random,
+    which is what makes the red-black tree of an epoll interesting to look at.
+    """
+
+    seed: int = 1
+    fd_array: dict[int, File] = field(default_factory=dict)
+    _lcg: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError("seed must be an int >= 0")
+        self._lcg = self.seed
+
+    def alloc_file(self, f_op: FileOperations, private_data: Any, name: str) -> File:
+        """``alloc_file``: a new struct file at a plausible, deterministic address."""
+        if not isinstance(f_op, FileOperations):
+            raise TypeError("f_op must be a FileOperations")
+        self._lcg = (self._lcg * 1103515245 + 12345) % 2**31
+        return File(f_op, private_data, FILP_BASE + (self._lcg % 0x100000) * FILP_ALIGN, name)
+
+    def get_unused_fd_flags(self) -> int:
+        """The lowest free fd (0, 1 and 2 are taken by stdin, stdout and stderr)."""
+        fd = 3
+        while fd in self.fd_array:
+            fd += 1
+        return fd
+
+    def fd_install(self, fd: int, file: File) -> None:
+        if not isinstance(fd, int) or fd < 0 or fd in self.fd_array:
+            raise ValueError(f"fd must be a free int >= 0, got {fd!r}")
+        if not isinstance(file, File):
+            raise TypeError("fd_install takes a File")
+        self.fd_array[fd] = file
+
+    def install(self, f_op: FileOperations, private_data: Any, name: str) -> int:
+        """Allocate a file and an fd for it (what ``socket()`` or ``epoll_create1()`` end with)."""
+        fd = self.get_unused_fd_flags()
+        self.fd_install(fd, self.alloc_file(f_op, private_data, name))
+        return fd
+
+    def fdget(self, fd: int) -> File | None:
+        """The file behind ``fd``, or None (the syscall then fails with EBADF)."""
+        if not isinstance(fd, int):
+            raise TypeError("fd must be an int")
+        return self.fd_array.get(fd)
+
+    def close_fd(self, fd: int) -> File | None:
+        return self.fd_array.pop(fd, None)
+
+
+@dataclass(eq=False)
+class PollTable:
+    """``poll_table``: ``_qproc`` is called with each wait queue the polled file offers; ``_key`` the events."""
+
+    _qproc: Callable[[File, Any, "PollTable"], None] | None = None
+    _key: int = ~0
+
+
+def init_poll_funcptr(pt: PollTable, qproc: Callable | None) -> PollTable:
+    """Set the queueing function (None: just ask for events, hook nothing)."""
+    pt._qproc, pt._key = qproc, ~0
+    return pt
+
+
+@kernel_function("include/linux/poll.h", lambda filp, wait_address, p:
+                 "hand the file's wait queue to the poll table's queue function" if p is not None and p._qproc
+                 else "plain poll: nothing to hook")
+def poll_wait(filp: File, wait_address: Any, p: PollTable | None) -> None:
+    """If the poll table has a queueing function, give it this wait queue."""
+    if p is not None and p._qproc is not None and wait_address is not None:
+        p._qproc(filp, wait_address, p)
+
+
+@kernel_function("include/linux/poll.h", "ask {file.name} for its events: file->f_op->poll()")
+def vfs_poll(file: File, pt: PollTable | None) -> int:
+    """Call the file's poll method; files without one are always readable and writable."""
+    if not isinstance(file, File):
+        raise TypeError("vfs_poll takes a File")
+    if file.f_op.poll is None:
+        return DEFAULT_POLLMASK
+    return file.f_op.poll(file, pt)
