@@ -86,6 +86,7 @@ class KernelProfile:
     tcp_rmem: tuple[int, int, int]
     tcp_wmem: tuple[int, int, int]
     page_size: int
+    thread_size: int                # kernel stack of every task/thread (THREAD_SIZE, x86_64), resident
     slab: Mapping[str, SlabCache]
     live: frozenset[str] = field(default=frozenset())
 
@@ -135,6 +136,8 @@ LINUX_3_10 = KernelProfile(
     ip_local_port_range=(32768, 61000), tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 87380, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
+    # upstream 3.10 x86_64: THREAD_SIZE_ORDER 1 (8 KiB); 6538b8ea886e "x86_64: expand kernel stack to 16K" (3.15)
+    thread_size=8192,
     # The book's CentOS 7 slabtop (yanfeizhang/deep_linux_network_tests, chapter-07/7.4 testdata; server side).
     slab=_slabs(SlabCache("TCP", 1984, 16, 8), SlabCache("sock_inode_cache", 640, 25, 4),
                 SlabCache("dentry", 192, 21, 1), SlabCache("filp", 256, 16, 1),
@@ -153,12 +156,14 @@ LINUX_6_12 = KernelProfile(
     ip_local_port_range=(32768, 60999), tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 131072, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
+    thread_size=16384,  # arch/x86/include/asm/page_64_types.h: PAGE_SIZE << (2 + KASAN_STACK_ORDER), no KASAN
     # sizeof() compiled against 6.12 with Debian's amd64 config, rounded to the cache's alignment; objects and
     # pages per slab as SLUB lays them out (slabinfo of a 6.x machine).
     slab=_slabs(SlabCache("TCP", 2368, 13, 8), SlabCache("sock_inode_cache", 768, 21, 4),
                 SlabCache("dentry", 192, 21, 1), SlabCache("filp", 192, 21, 1),
                 SlabCache("tw_sock_TCP", 256, 16, 1), SlabCache("request_sock_TCP", 320, 25, 2),
-                SlabCache("eventpoll_epi", 128, 32, 1), SlabCache("eventpoll_pwq", 72, 56, 1)),
+                # eppoll_entry shrank to 64 bytes (its list_head llink became a single next pointer)
+                SlabCache("eventpoll_epi", 128, 32, 1), SlabCache("eventpoll_pwq", 64, 64, 1)),
 )
 
 PROFILES: Mapping[str, KernelProfile] = MappingProxyType({"3.10": LINUX_3_10, "6.12": LINUX_6_12})

@@ -507,3 +507,37 @@ def _preempt_schedule() -> Body:
 def _exit_after(body: Body, task: Task) -> Body:
     yield from body
     yield from do_task_dead(task)
+
+
+# --- what a thread costs in memory -------------------------------------------------------------------------------
+#: glibc's default pthread stack size: the soft RLIMIT_STACK (``ulimit -s``), 8 MiB on common distributions. It is
+#: reserved address space (one mmap per thread, plus a 4 KiB guard page); only pages the thread touches are resident.
+PTHREAD_STACK_SIZE = 8 * 1024 * 1024
+PTHREAD_GUARD_SIZE = 4096
+#: Resident user stack of a Python thread blocked in recv(): 200 such threads raised VmRSS by 16.3 KiB each on the
+#: machine this course was built on. A C thread touches less. Measure yours with ``sched_experiments.thread_memory``.
+THREAD_STACK_RESIDENT = 16 * 1024
+#: ``task_struct`` slab object size on that machine (6.18, /proc/slabinfo); it depends on the kernel's config.
+TASK_STRUCT_SIZE = 5888
+
+
+@dataclass(frozen=True)
+class ThreadMemory:
+    """Memory of one thread. ``virtual``: address space reserved (shows in VmSize); ``resident``: user-stack pages
+    actually touched (in VmRSS); ``kernel``: its kernel stack and task_struct (not in VmRSS, always resident)."""
+
+    virtual: int
+    resident: int
+    kernel: int
+
+
+def thread_memory(profile: KernelProfile = LINUX_6_12, resident: int = THREAD_STACK_RESIDENT,
+                  task_struct: int = TASK_STRUCT_SIZE, stack_size: int = PTHREAD_STACK_SIZE) -> ThreadMemory:
+    """What one more thread costs: stack reservation, touched stack pages, kernel stack + task_struct."""
+    if not isinstance(profile, KernelProfile):
+        raise TypeError("profile must be a KernelProfile")
+    for name, value in (("resident", resident), ("task_struct", task_struct), ("stack_size", stack_size)):
+        if not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be an int >= 0 (bytes)")
+    return ThreadMemory(virtual=stack_size + PTHREAD_GUARD_SIZE, resident=resident,
+                        kernel=profile.thread_size + task_struct)

@@ -1,0 +1,535 @@
+"""Chapter 02 scenarios: a blocking recv, epoll step by step, LT/ET/ONESHOT, wake-one, and two servers.
+
+:class:`Lab` is a server host built from the models: a :class:`~netlab.kernel.sched.Scheduler` (CPUs, run
+queues, context switches), the chapter-01 network namespace and receive path, a server process, and connections.
+Data for a connection arrives as a packet handed to ``ip_rcv`` in softirq context; from there the chapter-01
+models carry it (``ip_rcv`` → ``ip_local_deliver`` → ``tcp_v4_rcv`` → ``tcp_rcv_established`` →
+``tcp_queue_rcv`` → ``tcp_data_ready`` → ``sock_def_readable``) to this chapter's wait queues. The NIC, hard IRQ and
+NAPI part before ``ip_rcv`` is chapter 01's and is not repeated here. A connection accepted by ``accept`` is
+completed by :func:`handshake_stand_in`, which stands for chapter 05's three-way handshake.
+
+The stories (:func:`blocking_recv`, :func:`epoll_story`, :func:`trigger_modes`, :func:`accept_wake_one`,
+:func:`epoll_lifo`, :func:`epoll_exclusive`) return a trace to step through plus the numbers they show;
+:func:`serve` runs thread-per-connection or one epoll loop on the same traffic and reports what it cost.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from netlab.kernel.eventpoll import (EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLET, EPOLLEXCLUSIVE, EPOLLONESHOT,
+                                     Eventpoll, per_fd_bytes)
+from netlab.kernel.fs import FilesStruct
+from netlab.kernel.inet_stream import inet_stream_ops
+from netlab.kernel.ip_input import IP_PACKET_TYPE, ip_rcv
+from netlab.kernel.netns import Net
+from netlab.kernel.profiles import KernelProfile, profile as get_profile
+from netlab.kernel.sched import CONTEXT_SWITCH_NS, Scheduler, Task, spend, thread_memory
+from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SkBuff
+from netlab.kernel.sock import EPOLLIN, Sock, Socket, sock_alloc_file
+from netlab.trace import Trace, Tracer
+from netlab.userspace import (Process, accept, epoll_create1, epoll_ctl, epoll_wait, recv, set_nonblocking)
+
+SERVER_ADDR, SERVER_PORT, CLIENT_ADDR = "10.0.0.2", 8080, "10.0.0.1"
+TCP_ESTABLISHED, TCP_LISTEN = "TCP_ESTABLISHED", "TCP_LISTEN"
+
+
+def _profile(p: str | KernelProfile) -> KernelProfile:
+    if isinstance(p, KernelProfile):
+        return p
+    if not isinstance(p, str):
+        raise TypeError("profile must be '3.10', '6.12', 'this machine' or a KernelProfile")
+    return get_profile(p)
+
+
+def _positive(name: str, value: Any, low: int = 0) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+
+
+def handshake_stand_in(listener: Sock, child: Sock) -> None:
+    """Stands for chapter 05: the third ACK made ``child`` ESTABLISHED; it joins the accept queue
+    (``inet_csk_reqsk_queue_add``) and ``tcp_child_process`` calls the listener's ``sk_data_ready``."""
+    listener.icsk_accept_queue.append(child)
+    listener.sk_data_ready(listener)
+
+
+class Lab:
+    """One server host: ``nr_cpus`` CPUs, a server process, connections, and packets that arrive on time."""
+
+    def __init__(self, nr_cpus: int = 1, profile: str | KernelProfile = "6.12",
+                 context_switch_ns: int = CONTEXT_SWITCH_NS, seed: int = 1):
+        self.profile = _profile(profile)
+        self.sched = Scheduler(nr_cpus=nr_cpus, context_switch_ns=context_switch_ns, profile=self.profile)
+        self.net = Net(self.profile, local_addrs={SERVER_ADDR})
+        self.process = Process("server", pid=1000, files=FilesStruct(seed))
+        self.sockets: dict[str, Socket] = {}
+        self.arrivals: list[tuple[int, int, str]] = []  # (time, cpu, what) for timelines
+        self.peer: dict[str, tuple[str, int]] = {}  # connection name -> the client's (address, port)
+        self._next_port = 40000
+
+    # --- building ------------------------------------------------------------------------------------------
+    def _sock(self, name: str, state: str) -> Sock:
+        if name in self.sockets:
+            raise ValueError(f"a socket named {name!r} exists already")
+        return Sock(name=name, protocol="tcp", sk_state=state, sk_rcvbuf=self.profile.tcp_rmem[1])
+
+    def _install(self, sk: Sock) -> int:
+        sock = Socket(sk, ops=inet_stream_ops)
+        self.sockets[sk.name] = sock
+        return sock_alloc_file(sock, self.process.files)
+
+    def connection(self, name: str | None = None) -> int:
+        """An ESTABLISHED connection from a client to the server's port; returns its fd in the server process."""
+        sk = self._sock(name or f"conn{len(self.sockets)}", TCP_ESTABLISHED)
+        port, self._next_port = self._next_port, self._next_port + 1
+        self.peer[sk.name] = (CLIENT_ADDR, port)
+        self.net.tcp_ehash[(SERVER_ADDR, SERVER_PORT, CLIENT_ADDR, port)] = sk
+        return self._install(sk)
+
+    def listener(self, name: str = "listener") -> int:
+        """A listening socket on the server's port; returns its fd."""
+        sk = self._sock(name, TCP_LISTEN)
+        self.net.tcp_lhash[(SERVER_ADDR, SERVER_PORT)] = sk
+        return self._install(sk)
+
+    def thread(self, comm: str, body: Any, cpu: int | None = None) -> Task:
+        """A thread of the server process running ``body`` (a generator)."""
+        task = self.sched.spawn(comm, body, cpu=cpu, tgid=self.process.pid, files=self.process.files)
+        self.process.threads.append(task)
+        return task
+
+    def sock_of(self, fd: int) -> Socket:
+        file = self.process.files.fdget(fd)
+        if file is None or not isinstance(file.private_data, Socket):
+            raise ValueError(f"fd {fd} is not a socket of the server process")
+        return file.private_data
+
+    def deliver(self, fd: int, nbytes: int) -> None:
+        """Now, in softirq context: a segment with ``nbytes`` of data for connection ``fd`` reaches ``ip_rcv``."""
+        sk = self.sock_of(fd).sk
+        saddr, sport = self.peer[sk.name]
+        size = SKB_DATA_ALIGN(nbytes + 66)  # the headers the driver left in the buffer
+        skb = SkBuff(end=size, name=f"skb({sk.name})", len=nbytes, tail=nbytes, truesize=SKB_TRUESIZE(size),
+                     meta={"net": self.net, "protocol": "tcp", "saddr": saddr, "sport": sport,
+                           "daddr": SERVER_ADDR, "dport": SERVER_PORT})
+        ip_rcv(skb, None, IP_PACKET_TYPE, None)
+
+    def send_data(self, at_ns: int, fd: int, nbytes: int, cpu: int = 0) -> None:
+        """A segment with ``nbytes`` of data for connection ``fd`` reaches ``ip_rcv`` on ``cpu`` at ``at_ns``."""
+        _positive("nbytes", nbytes, 1)
+        self.arrivals.append((at_ns, cpu, f"{nbytes} B for {self.sock_of(fd).sk.name}"))
+        self.sched.at(at_ns, lambda: self.deliver(fd, nbytes), cpu=cpu, context="softirq", label="packet")
+
+    def connect(self, at_ns: int, listen_fd: int, cpu: int = 0) -> None:
+        """A client's connection completes at ``at_ns`` (see :func:`handshake_stand_in`)."""
+        lsk = self.sock_of(listen_fd).sk
+        self.arrivals.append((at_ns, cpu, "a connection completes"))
+
+        def arrive() -> None:
+            child = Sock(name=f"child{len(lsk.icsk_accept_queue)}", protocol="tcp", sk_state=TCP_ESTABLISHED)
+            handshake_stand_in(lsk, child)
+
+        self.sched.at(at_ns, arrive, cpu=cpu, context="softirq", label="handshake")
+
+    # --- running -------------------------------------------------------------------------------------------
+    def run(self, until_ns: int | None = None) -> int:
+        return self.sched.run(until_ns)
+
+    def record(self, until_ns: int | None = None, max_events: int = 20_000) -> Trace:
+        """Run under a Tracer whose events carry :meth:`snapshot`."""
+        with Tracer(clock=self.sched.now, snapshot=self.snapshot, max_events=max_events) as tracer:
+            self.sched.run(until_ns)
+        return tracer.trace
+
+    def epolls(self) -> list[Eventpoll]:
+        return [f.private_data for f in self.process.files.fd_array.values()
+                if isinstance(f.private_data, Eventpoll)]
+
+    def snapshot(self) -> dict:
+        """Plain data for drawings: CPUs, threads, each socket's queue and waiters, each epoll."""
+        state: dict = {"cpus": [rq.snapshot() for rq in self.sched.rqs],
+                       "threads": {t.comm: {"state": t.state, "nvcsw": t.nvcsw, "nivcsw": t.nivcsw}
+                                   for t in self.process.threads}}
+        for name, sock in self.sockets.items():
+            sk = sock.sk
+            state[f"sock {name}"] = {"queued": sum(s.len for s in sk.sk_receive_queue), "waiters": sock.wq.snapshot(),
+                                     "accept_queue": len(sk.icsk_accept_queue)}
+        for ep in self.epolls():
+            state[ep.name] = ep.snapshot()
+        return state
+
+    def timeline(self) -> dict:
+        """Who ran when on each CPU (from the context switches), the switches, and the packet arrivals."""
+        end = self.sched.clock
+        cost = self.sched.context_switch_ns
+        lanes = []
+        for rq in self.sched.rqs:
+            recs = [s for s in self.sched.switches if s.cpu == rq.cpu]
+            for i, s in enumerate(recs):
+                stop = recs[i + 1].time_ns if i + 1 < len(recs) else end
+                lanes.append({"cpu": rq.cpu, "comm": s.next, "start": s.time_ns + cost, "end": max(stop, s.time_ns +
+                                                                                                    cost)})
+        return {"runs": lanes, "switches": [{"cpu": s.cpu, "time": s.time_ns, "cost": cost, "prev": s.prev,
+                                             "next": s.next, "voluntary": s.voluntary} for s in self.sched.switches],
+                "arrivals": [{"time": t, "cpu": c, "what": w} for t, c, w in self.arrivals], "end": end}
+
+
+# --- stories to step through -------------------------------------------------------------------------------------
+@dataclass
+class Story:
+    """A recorded scenario: the trace, the lab it ran in, and the facts it shows."""
+
+    trace: Trace
+    lab: Lab
+    facts: dict = field(default_factory=dict)
+
+
+def blocking_recv(profile: str | KernelProfile = "6.12", data_at_ns: int = 40_000, nbytes: int = 100,
+                  context_switch_ns: int = CONTEXT_SWITCH_NS) -> Story:
+    """One thread calls recv() on an empty connection, sleeps, and is woken when data arrives."""
+    _positive("data_at_ns", data_at_ns, 1)
+    lab = Lab(profile=profile, context_switch_ns=context_switch_ns)
+    fd = lab.connection("conn")
+    got = {}
+
+    def server():
+        yield from spend(1_000, "user code before recv()")
+        got["n"] = yield from recv(fd, 4096)
+        got["t"] = lab.sched.clock
+        yield from spend(1_000, "handle the request")
+
+    task = lab.thread("server", server())
+    lab.send_data(data_at_ns, fd, nbytes)
+    trace = lab.record()
+    return Story(trace, lab, {"bytes": got["n"], "returned_at_ns": got["t"], "nvcsw": task.nvcsw,
+                              "cpu_switches": lab.sched.counts()["nr_switches"],
+                              "switches_for_the_recv": sum(1 for s in lab.sched.switches
+                                                           if 0 < s.time_ns <= got["t"])})
+
+
+def epoll_story(connections: int = 3, ready: int = 1, profile: str | KernelProfile = "6.12",
+                data_at_ns: int = 40_000, nbytes: int = 100) -> Story:
+    """epoll_create, ADD ``connections`` sockets, epoll_wait sleeps; data arrives on connection ``ready``."""
+    _positive("connections", connections, 1)
+    if not isinstance(ready, int) or not 0 <= ready < connections:
+        raise ValueError(f"ready must be an index in 0..{connections - 1}")
+    lab = Lab(profile=profile)
+    fds = [lab.connection(f"conn{i}") for i in range(connections)]
+    out: dict = {}
+
+    def server():
+        epfd = epoll_create1()
+        for fd in fds:
+            yield from epoll_ctl(epfd, EPOLL_CTL_ADD, fd, EPOLLIN)
+        events = yield from epoll_wait(epfd, 16)
+        out["events"] = [(e.data, e.events) for e in events]
+        for e in events:
+            out["read"] = yield from recv(e.data, 4096)
+
+    task = lab.thread("server", server())
+    lab.send_data(data_at_ns, fds[ready], nbytes)
+    trace = lab.record()
+    return Story(trace, lab, {"fds": fds, "ready_fd": fds[ready], **out, "nvcsw": task.nvcsw})
+
+
+TRIGGER_MODES = {"LT": 0, "ET": EPOLLET, "ONESHOT": EPOLLONESHOT}
+
+
+def trigger_modes(message: int = 300, read_size: int = 100, second_message: int = 100,
+                  second_at_ns: int = 600_000, waits: int = 7, timeout_ns: int = 100_000,
+                  rearm_oneshot: bool = False, profile: str | KernelProfile = "6.12") -> dict[str, list[dict]]:
+    """The same traffic under LT, EPOLLET and EPOLLONESHOT: a ``message`` arrives, later a ``second_message``.
+
+    The program calls epoll_wait (with ``timeout_ns``) ``waits`` times and, for each event, reads ``read_size``
+    bytes once. Returns, per mode, one row per epoll_wait: when it returned, how many events, what was read and
+    what stayed in the socket's receive queue.
+    """
+    for name, value, low in (("message", message, 1), ("read_size", read_size, 1), ("second_message",
+                             second_message, 0), ("second_at_ns", second_at_ns, 1), ("waits", waits, 1),
+                             ("timeout_ns", timeout_ns, 1)):
+        _positive(name, value, low)
+    return {mode: _trigger_rows(flag, message, read_size, second_message, second_at_ns, waits, timeout_ns,
+                                rearm_oneshot, profile) for mode, flag in TRIGGER_MODES.items()}
+
+
+def _trigger_rows(flag: int, message: int, read_size: int, second_message: int, second_at_ns: int, waits: int,
+                  timeout_ns: int, rearm: bool, profile) -> list[dict]:
+    lab = Lab(profile=profile)
+    fd = lab.connection("conn")
+    sk = lab.sock_of(fd).sk
+    rows: list[dict] = []
+
+    def reader():
+        epfd = epoll_create1()
+        set_nonblocking(fd)
+        yield from epoll_ctl(epfd, EPOLL_CTL_ADD, fd, EPOLLIN | flag)
+        for i in range(waits):
+            events = yield from epoll_wait(epfd, 8, timeout_ns)
+            read = 0
+            for _ in events:
+                try:
+                    read += yield from recv(fd, read_size)
+                except BlockingIOError:
+                    pass
+            if flag == EPOLLONESHOT and rearm and events:
+                yield from epoll_ctl(epfd, EPOLL_CTL_MOD, fd, EPOLLIN | EPOLLONESHOT)
+            rows.append({"wait": i + 1, "time_us": lab.sched.clock / 1000, "events": len(events), "read": read,
+                         "left": sum(s.len for s in sk.sk_receive_queue)})
+            yield from spend(1_000, "handle")
+
+    lab.thread("reader", reader())
+    lab.send_data(10_000, fd, message)
+    if second_message:
+        lab.send_data(second_at_ns, fd, second_message)
+    lab.run()
+    return rows
+
+
+def accept_wake_one(threads: int = 3, profile: str | KernelProfile = "6.12") -> Story:
+    """``threads`` threads block in accept() on one listener; one connection arrives: how many wake?"""
+    _positive("threads", threads, 1)
+    lab = Lab(profile=profile)
+    lfd = lab.listener()
+    accepted: dict[str, int] = {}
+
+    def acceptor(name):
+        accepted[name] = yield from accept(lfd)
+
+    tasks = [lab.thread(f"acceptor{i}", acceptor(f"acceptor{i}")) for i in range(threads)]
+    lab.connect(50_000, lfd)
+    trace = lab.record()
+    return Story(trace, lab, {"woken": sum(t.wakeups for t in tasks), "accepted_by": sorted(accepted),
+                              "still_waiting": [t.comm for t in tasks if t.state != "TASK_DEAD"]})
+
+
+def epoll_lifo(workers: int = 3, events: int = 6, gap_ns: int = 100_000, work_ns: int = 10_000,
+               profile: str | KernelProfile = "6.12") -> Story:
+    """``workers`` threads share one epoll; ``events`` requests arrive ``gap_ns`` apart. Who handles each?"""
+    for name, value, low in (("workers", workers, 1), ("events", events, 1), ("gap_ns", gap_ns, 1),
+                             ("work_ns", work_ns, 0)):
+        _positive(name, value, low)
+    lab = Lab(profile=profile)
+    fds = [lab.connection(f"conn{i}") for i in range(events)]
+    handled: list[str] = []
+    shared: dict = {}
+
+    def worker(name, first):
+        if first:
+            shared["epfd"] = epoll_create1()
+            for fd in fds:
+                set_nonblocking(fd)
+                yield from epoll_ctl(shared["epfd"], EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLET)
+        for _ in range(events):
+            evs = yield from epoll_wait(shared["epfd"], 1)
+            for e in evs:
+                yield from recv(e.data, 4096)
+                handled.append(name)
+                yield from spend(work_ns, "handle the request")
+
+    tasks = [lab.thread(f"worker{i}", worker(f"worker{i}", i == 0)) for i in range(workers)]
+    for i, fd in enumerate(fds):
+        lab.send_data(50_000 + i * gap_ns, fd, 100)
+    trace = lab.record(until_ns=50_000 + events * gap_ns + 10 * work_ns)
+    return Story(trace, lab, {"handled_by": handled, "wakeups": {t.comm: t.wakeups for t in tasks}})
+
+
+def epoll_exclusive(workers: int = 3, exclusive: bool = True, profile: str | KernelProfile = "6.12") -> Story:
+    """``workers`` threads, each with its own epoll, all watch one listener; a connection arrives: who wakes?"""
+    _positive("workers", workers, 1)
+    lab = Lab(profile=profile)
+    lfd = lab.listener()
+
+    def worker():
+        epfd = epoll_create1()
+        yield from epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, EPOLLIN | (EPOLLEXCLUSIVE if exclusive else 0))
+        yield from epoll_wait(epfd, 1)
+
+    tasks = [lab.thread(f"worker{i}", worker()) for i in range(workers)]
+    lab.connect(50_000, lfd)
+    trace = lab.record(until_ns=100_000)
+    return Story(trace, lab, {"woken": sum(t.wakeups for t in tasks)})
+
+
+# --- two servers, the same traffic ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Workload:
+    """The clients. Closed loop (``interval_ns`` None): each client sends its next request ``think_ns`` after the
+    previous response reached it; open loop: each client sends one request every ``interval_ns``."""
+
+    connections: int = 100
+    request_bytes: int = 100
+    interval_ns: int | None = None
+    think_ns: int = 0
+    rtt_ns: int = 20_000
+    duration_ns: int = 20_000_000
+    warmup_ns: int = 2_000_000
+    seed: int = 1
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "interval_ns" and value is None:
+                continue
+            _positive(f"Workload.{f.name}", value, 1 if f.name in ("connections", "request_bytes", "duration_ns",
+                                                                    "interval_ns", "rtt_ns") else 0)
+        if self.warmup_ns >= self.duration_ns:
+            raise ValueError("warmup_ns must be shorter than duration_ns")
+
+
+@dataclass(frozen=True)
+class ServerCosts:
+    """CPU time the server's own code costs, in simulated ns (illustrative defaults, not measurements)."""
+
+    syscall_ns: int = 300   # entering and leaving the kernel once (recv, epoll_wait, epoll_ctl)
+    work_ns: int = 5_000    # the application's work per request
+    send_ns: int = 2_000    # send(): tcp_sendmsg down to the driver (chapter 03)
+
+    def __post_init__(self):
+        for f in fields(self):
+            _positive(f"ServerCosts.{f.name}", getattr(self, f.name))
+
+
+@dataclass(frozen=True)
+class ServerRun:
+    """What one server did in the measured window (after warm-up)."""
+
+    model: str
+    connections: int
+    threads: int
+    requests: int
+    window_ns: int
+    nvcsw: int              # the server process's voluntary switches (getrusage ru_nvcsw)
+    nivcsw: int             # and involuntary ones (ru_nivcsw)
+    cpu_switches: int       # every switch on every CPU, idle included (rq->nr_switches)
+    switch_cpu_ns: int      # CPU time spent switching
+    busy_ns: int            # CPU time the server's code ran
+    stack_virtual: int      # bytes of address space reserved for thread stacks
+    stack_resident: int     # bytes of user stack actually touched
+    kernel_bytes: int       # kernel stacks + task_structs (+ epoll's epitems)
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.requests * 1e9 / self.window_ns
+
+    @property
+    def switches_per_request(self) -> float:
+        """(nvcsw + nivcsw) / requests, the number the live experiment measures with getrusage."""
+        return (self.nvcsw + self.nivcsw) / self.requests if self.requests else float("nan")
+
+    @property
+    def switch_share(self) -> float:
+        """Fraction of the CPU time used (server code + switching) that went into switching."""
+        total = self.switch_cpu_ns + self.busy_ns
+        return self.switch_cpu_ns / total if total else 0.0
+
+
+SERVER_MODELS = ("threads", "epoll")
+
+
+def serve(model: str, workload: Workload = Workload(), costs: ServerCosts = ServerCosts(), nr_cpus: int = 1,
+          profile: str | KernelProfile = "6.12", context_switch_ns: int = CONTEXT_SWITCH_NS,
+          thread_resident: int | None = None) -> ServerRun:
+    """Serve ``workload`` with one thread per connection (blocking recv) or one epoll loop (non-blocking)."""
+    if model not in SERVER_MODELS:
+        raise ValueError(f"model must be one of {SERVER_MODELS}, got {model!r}")
+    if not isinstance(workload, Workload) or not isinstance(costs, ServerCosts):
+        raise TypeError("workload must be a Workload and costs a ServerCosts")
+    lab = Lab(nr_cpus=nr_cpus, profile=profile, context_switch_ns=context_switch_ns, seed=workload.seed)
+    lab.sched.record_switches = False
+    rng = random.Random(workload.seed)
+    fds = [lab.connection(f"conn{i}") for i in range(workload.connections)]
+    cpu_of = {fd: i % nr_cpus for i, fd in enumerate(fds)}  # RSS spreads the flows over the CPUs
+    served = [0]
+
+    def request_from(fd: int, at_ns: int) -> None:
+        lab.sched.at(at_ns, lambda: _arrive(fd), cpu=cpu_of[fd], label="request")
+
+    def _arrive(fd: int) -> None:
+        lab.deliver(fd, workload.request_bytes)
+        if workload.interval_ns is not None:
+            request_from(fd, lab.sched.clock + workload.interval_ns)
+
+    def respond(fd: int):
+        yield from spend(costs.send_ns, "send() the response")
+        if lab.sched.clock >= workload.warmup_ns:
+            served[0] += 1
+        if workload.interval_ns is None:
+            request_from(fd, lab.sched.clock + workload.rtt_ns + workload.think_ns)
+
+    def handle(fd: int, n: int):
+        for _ in range(max(1, n // workload.request_bytes)):
+            yield from spend(costs.work_ns, "handle the request")
+            yield from respond(fd)
+
+    def connection_thread(fd: int):
+        while True:
+            yield from spend(costs.syscall_ns, "recv() syscall")
+            n = yield from recv(fd, 65536)
+            yield from handle(fd, n)
+
+    def epoll_loop():
+        epfd = epoll_create1()
+        for fd in fds:
+            set_nonblocking(fd)
+            yield from spend(costs.syscall_ns, "epoll_ctl() syscall")
+            yield from epoll_ctl(epfd, EPOLL_CTL_ADD, fd, EPOLLIN)
+        while True:
+            yield from spend(costs.syscall_ns, "epoll_wait() syscall")
+            events = yield from epoll_wait(epfd, 64)
+            for e in events:
+                yield from spend(costs.syscall_ns, "recv() syscall")
+                try:
+                    n = yield from recv(e.data, 65536)
+                except BlockingIOError:
+                    continue
+                yield from handle(e.data, n)
+
+    if model == "threads":
+        for fd in fds:
+            lab.thread(f"conn-thread-{fd}", connection_thread(fd))
+    else:
+        lab.thread("epoll-loop", epoll_loop())
+    span = workload.interval_ns if workload.interval_ns is not None else workload.rtt_ns
+    for fd in fds:
+        request_from(fd, rng.randrange(span))
+    lab.run(workload.warmup_ns)
+    before = (lab.process.rusage(), lab.sched.counts([]), sum(t.sum_exec_runtime for t in lab.process.threads))
+    lab.run(workload.duration_ns)
+    after = (lab.process.rusage(), lab.sched.counts([]), sum(t.sum_exec_runtime for t in lab.process.threads))
+    nthreads = len(lab.process.threads)
+    mem = thread_memory(lab.profile, **({} if thread_resident is None else {"resident": thread_resident}))
+    epoll_bytes = sum(ep.kernel_memory(lab.profile) for ep in lab.epolls())
+    return ServerRun(model=model, connections=workload.connections, threads=nthreads, requests=served[0],
+                     window_ns=workload.duration_ns - workload.warmup_ns,
+                     nvcsw=after[0]["ru_nvcsw"] - before[0]["ru_nvcsw"],
+                     nivcsw=after[0]["ru_nivcsw"] - before[0]["ru_nivcsw"],
+                     cpu_switches=after[1]["nr_switches"] - before[1]["nr_switches"],
+                     switch_cpu_ns=after[1]["switch_ns"] - before[1]["switch_ns"], busy_ns=after[2] - before[2],
+                     stack_virtual=nthreads * mem.virtual, stack_resident=nthreads * mem.resident,
+                     kernel_bytes=nthreads * mem.kernel + epoll_bytes)
+
+
+def compare_servers(workload: Workload = Workload(), **kwargs) -> dict[str, ServerRun]:
+    """:func:`serve` both models on the same workload."""
+    return {model: serve(model, workload, **kwargs) for model in SERVER_MODELS}
+
+
+def sweep_connections(connections: list[int], workload: Workload = Workload(interval_ns=10_000_000),
+                      **kwargs) -> dict[str, list[ServerRun]]:
+    """Both models for each number of connections (other workload settings unchanged): for plots and sliders."""
+    if not connections or not all(isinstance(n, int) and n >= 1 for n in connections):
+        raise ValueError("connections must be a non-empty list of ints >= 1")
+    out: dict[str, list[ServerRun]] = {m: [] for m in SERVER_MODELS}
+    for n in connections:
+        w = Workload(**{**{f.name: getattr(workload, f.name) for f in fields(workload)}, "connections": n})
+        for model, run in compare_servers(w, **kwargs).items():
+            out[model].append(run)
+    return out
+
+
+def epoll_memory_per_fd(profile: str | KernelProfile = "6.12") -> int:
+    """Kernel bytes epoll adds per watched socket in ``profile``."""
+    return per_fd_bytes(_profile(profile))
+
