@@ -40,7 +40,7 @@ def _kallsyms(proc: str) -> LiveResult:
     r = probe("kernel function names (kallsyms)", f"reading {path}", lambda: len(kallsyms_names(path)))
     if r.available and not r.value:
         return LiveResult.unavailable(r.what, r.how, f"{path} lists no functions here")
-    return LiveResult(r.what, r.how, f"{r.value} functions: steps can say '✓ in your kernel'") if r.available else r
+    return LiveResult(r.what, r.how, f"{r.value} function names: steps can say '✓ in your kernel'") if r.available else r
 
 
 def _softnet(proc: str) -> LiveResult:

@@ -506,7 +506,9 @@ class TcpSocket:
 def _address(hex_addr: str, byteorder: str) -> str:
     # The kernel prints each 32-bit word of the network-order address as a host-order integer.
     words = [int(hex_addr[i:i + 8], 16).to_bytes(4, byteorder) for i in range(0, len(hex_addr), 8)]
-    return str(ipaddress.ip_address(b"".join(words)))
+    address = ipaddress.ip_address(b"".join(words))
+    mapped = getattr(address, "ipv4_mapped", None)
+    return f"::ffff:{mapped}" if mapped else str(address)    # the same spelling on every Python version
 
 
 def parse_tcp(source: str, byteorder: str = sys.byteorder) -> list[TcpSocket]:
