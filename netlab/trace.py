@@ -40,6 +40,7 @@ class Event:
     depth: int
     text: str
     kind: str = "call"
+    task: str = ""  # the task whose code this is ("" in interrupt context or without a scheduler model)
     state: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -111,6 +112,11 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
     return decorate
 
 
+def recording() -> bool:
+    """Is a Tracer recording now? (Engines skip per-step bookkeeping when not.)"""
+    return _active is not None
+
+
 def trace_printk(text: str) -> None:
     """Add a line inside the current kernel function, like the kernel's ``trace_printk``."""
     if not isinstance(text, str):
@@ -140,24 +146,28 @@ def on_cpu(cpu: int, context: str) -> Iterator[None]:
 
 
 @contextmanager
-def call_stack(frames: list) -> Iterator[None]:
-    """Run the enclosed model code on the call stack ``frames`` (restored afterwards).
+def call_stack(frames: list, task: str = "") -> Iterator[None]:
+    """Run the enclosed model code on the call stack ``frames`` of ``task`` (both restored afterwards).
 
     Each task keeps its own kernel stack while it sleeps, and an interrupt starts on an empty one; the scheduler
     model installs the right one before it runs a task or an interrupt, so call depths nest per task as in
-    ftrace's function_graph. ``frames`` is a list owned by the caller (e.g. ``Task.frames``).
+    ftrace's function_graph. ``frames`` is a list owned by the caller (e.g. ``Task.frames``); ``task`` names the
+    task in the events (empty for an interrupt).
     """
     if not isinstance(frames, list):
         raise TypeError("frames must be a list (a task's own call stack)")
+    if not isinstance(task, str):
+        raise TypeError("task must be a str")
     tracer = _active
     if tracer is None:
         yield
         return
-    saved, tracer._stack = tracer._stack, frames
+    saved = tracer._stack, tracer.task
+    tracer._stack, tracer.task = frames, task
     try:
         yield
     finally:
-        tracer._stack = saved
+        tracer._stack, tracer.task = saved
 
 
 class Tracer:
@@ -185,6 +195,7 @@ class Tracer:
         self.max_events = max_events
         self.cpu = 0
         self.context = "process"
+        self.task = ""
         self._stack: list[tuple[str, str]] = []  # (function, source) of the calls now running
         self._pending: dict[str, Any] | None = None
         self._events: list[Event] = []
@@ -218,7 +229,7 @@ class Tracer:
             raise RuntimeError(f"trace longer than max_events={self.max_events}; record a smaller scenario")
         self._pending = dict(seq=len(self._events), time_ns=int(self.clock()), cpu=self.cpu,
                              context=self.context, function=function, source=source, depth=depth,
-                             text=text, kind=kind)
+                             text=text, kind=kind, task=self.task)
 
     def _enter(self, function: str, source: str, text: str) -> None:
         self._record(function, source, text, "call", len(self._stack))
@@ -292,7 +303,16 @@ class Trace(Sequence[Event]):
             while open_depths and open_depths[-1] >= depth:
                 lines.append(f"{blank}{'  ' * open_depths.pop()}}}")
 
+        last_task: str = ""
+        named: dict[int, str] = {}  # the last task seen on each CPU
         for i, e in enumerate(events):
+            if e.task != last_task:  # a context switch or an interrupt: another stack
+                close_to(0)
+                if e.task and named.get(e.cpu, e.task) != e.task:
+                    lines += [f" {'-' * 42}", f"{e.cpu:>3}) {named[e.cpu]} => {e.task}", f" {'-' * 42}"]
+                last_task = e.task
+            if e.task:
+                named[e.cpu] = e.task
             close_to(e.depth)
             prefix = f"{e.cpu:>2}) {e.context:<9} {e.time_ns / 1000:>10.3f} us |  "
             indent = "  " * e.depth
@@ -300,7 +320,7 @@ class Trace(Sequence[Event]):
                 lines.append(f"{prefix}{indent}/* {e.text} */")
                 continue
             following = events[i + 1] if i + 1 < len(events) else None
-            if following is not None and following.depth > e.depth:
+            if following is not None and following.depth > e.depth and following.task == e.task:
                 lines.append(f"{prefix}{indent}{e.function}() {{")
                 open_depths.append(e.depth)
             else:

@@ -74,3 +74,26 @@ def test_walk_and_bad_input():
     with pytest.raises(TypeError):
         rb_erase("x", root)
     assert root.rb_node is None and root.rb_leftmost is None
+
+
+def _consistent(root):
+    """Parent pointers agree with child pointers (what a snapshot between trace steps may rely on)."""
+    def walk(n, parent):
+        if n is None:
+            return 0
+        assert n.parent is parent
+        return 1 + walk(n.rb_left, n) + walk(n.rb_right, n)
+    return walk(root.rb_node, None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 30)), max_size=60))
+def test_every_trace_step_sees_a_consistent_tree(ops):
+    root, nodes = RbRootCached(), {}
+    with Tracer(snapshot=lambda: {"nodes": _consistent(root)}) as t:
+        for add, key in ops:
+            if add and key not in nodes:
+                nodes[key] = insert(root, key)
+            elif not add and key in nodes:
+                rb_erase_cached(nodes.pop(key), root)
+    assert all(isinstance(e.state["nodes"], int) for e in t.trace)

@@ -42,11 +42,15 @@ class RbRootCached:
     rb_leftmost: RbNode | None = None
 
     def __iter__(self) -> Iterator[RbNode]:
-        """In-order walk (``rb_first`` … ``rb_next``)."""
-        node = rb_first(self)
-        while node is not None:
+        """In-order walk by child pointers only (safe on the half-rotated tree a trace snapshot may catch)."""
+        stack, node = [], self.rb_node
+        while stack or node is not None:
+            while node is not None:
+                stack.append(node)
+                node = node.rb_left
+            node = stack.pop()
             yield node
-            node = rb_next(node)
+            node = node.rb_right
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
@@ -150,7 +154,7 @@ def rb_insert_color(node: RbNode, root: RbRootCached) -> None:
                 continue
             tmp = parent.rb_right
             if node is tmp:
-                trace_printk("Case 2: left rotate at the parent")
+                trace_printk("Case 2 then Case 3: left rotate at the parent, right rotate at the grandparent")
                 tmp = node.rb_left
                 parent.rb_right = tmp
                 node.rb_left = parent
@@ -159,7 +163,8 @@ def rb_insert_color(node: RbNode, root: RbRootCached) -> None:
                 _rb_set_parent_color(parent, node, RB_RED)
                 parent = node
                 tmp = node.rb_right
-            trace_printk("Case 3: right rotate at the grandparent")
+            else:
+                trace_printk("Case 3: the uncle is black, right rotate at the grandparent")
             gparent.rb_left = tmp
             parent.rb_right = gparent
             if tmp is not None:
@@ -178,7 +183,7 @@ def rb_insert_color(node: RbNode, root: RbRootCached) -> None:
                 continue
             tmp = parent.rb_left
             if node is tmp:
-                trace_printk("Case 2: right rotate at the parent")
+                trace_printk("Case 2 then Case 3: right rotate at the parent, left rotate at the grandparent")
                 tmp = node.rb_right
                 parent.rb_left = tmp
                 node.rb_right = parent
@@ -187,7 +192,8 @@ def rb_insert_color(node: RbNode, root: RbRootCached) -> None:
                 _rb_set_parent_color(parent, node, RB_RED)
                 parent = node
                 tmp = node.rb_left
-            trace_printk("Case 3: left rotate at the grandparent")
+            else:
+                trace_printk("Case 3: the uncle is black, left rotate at the grandparent")
             gparent.rb_right = tmp
             parent.rb_left = gparent
             if tmp is not None:
@@ -282,7 +288,7 @@ def ____rb_erase_color(parent: RbNode, root: RbRootCached) -> None:
                         if parent is not None:
                             continue
                     break
-                trace_printk("erase Case 3: right rotate at the sibling")
+                trace_printk("erase Case 3 then Case 4: right rotate at the sibling, left rotate at the parent")
                 tmp1 = tmp2.rb_right
                 sibling.rb_left = tmp1
                 tmp2.rb_right = sibling
@@ -291,7 +297,8 @@ def ____rb_erase_color(parent: RbNode, root: RbRootCached) -> None:
                     _rb_set_parent_color(tmp1, sibling, RB_BLACK)
                 tmp1 = sibling
                 sibling = tmp2
-            trace_printk("erase Case 4: left rotate at the parent and recolour")
+            else:
+                trace_printk("erase Case 4: left rotate at the parent and recolour")
             tmp2 = sibling.rb_left
             parent.rb_right = tmp2
             sibling.rb_left = parent
@@ -324,7 +331,7 @@ def ____rb_erase_color(parent: RbNode, root: RbRootCached) -> None:
                         if parent is not None:
                             continue
                     break
-                trace_printk("erase Case 3: left rotate at the sibling")
+                trace_printk("erase Case 3 then Case 4: left rotate at the sibling, right rotate at the parent")
                 tmp1 = tmp2.rb_left
                 sibling.rb_right = tmp1
                 tmp2.rb_left = sibling
@@ -333,7 +340,8 @@ def ____rb_erase_color(parent: RbNode, root: RbRootCached) -> None:
                     _rb_set_parent_color(tmp1, sibling, RB_BLACK)
                 tmp1 = sibling
                 sibling = tmp2
-            trace_printk("erase Case 4: right rotate at the parent and recolour")
+            else:
+                trace_printk("erase Case 4: right rotate at the parent and recolour")
             tmp2 = sibling.rb_right
             parent.rb_left = tmp2
             sibling.rb_right = parent

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generator, Iterable
 
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile
-from netlab.trace import call_stack, kernel_function, on_cpu, trace_printk
+from netlab.trace import call_stack, kernel_function, on_cpu, recording, trace_printk
 
 TASK_RUNNING, TASK_INTERRUPTIBLE, TASK_DEAD = "TASK_RUNNING", "TASK_INTERRUPTIBLE", "TASK_DEAD"
 TASK_UNINTERRUPTIBLE = "TASK_UNINTERRUPTIBLE"
@@ -402,7 +402,10 @@ class Scheduler:
                 raise RuntimeError(f"more than max_events={self.max_events} events: a task may loop forever")
             if kind == "irq":
                 fn, context = payload
-                with on_cpu(cpu, context), call_stack([]):
+                if recording():
+                    with on_cpu(cpu, context), call_stack([]):
+                        fn()
+                else:
                     fn()
             else:
                 rq = self.rqs[cpu]
@@ -460,7 +463,10 @@ class Scheduler:
             gen = task._gens[-1]
             _current = task
             try:
-                with on_cpu(rq.cpu, "process"), call_stack(task.frames):
+                if recording():
+                    with on_cpu(rq.cpu, "process"), call_stack(task.frames, task.comm):
+                        msg = gen.send(value)
+                else:
                     msg = gen.send(value)
             except StopIteration as stop:
                 task._gens.pop()

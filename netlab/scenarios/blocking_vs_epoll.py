@@ -160,20 +160,22 @@ class Lab:
             state[ep.name] = ep.snapshot()
         return state
 
-    def timeline(self) -> dict:
-        """Who ran when on each CPU (from the context switches), the switches, and the packet arrivals."""
-        end = self.sched.clock
-        cost = self.sched.context_switch_ns
-        lanes = []
+    def timeline(self, start_ns: int = 0) -> dict:
+        """Who ran when on each CPU from ``start_ns`` on (from the context switches), the switches, the packets."""
+        end, cost = self.sched.clock, self.sched.context_switch_ns
+        runs = []
         for rq in self.sched.rqs:
             recs = [s for s in self.sched.switches if s.cpu == rq.cpu]
             for i, s in enumerate(recs):
                 stop = recs[i + 1].time_ns if i + 1 < len(recs) else end
-                lanes.append({"cpu": rq.cpu, "comm": s.next, "start": s.time_ns + cost, "end": max(stop, s.time_ns +
-                                                                                                    cost)})
-        return {"runs": lanes, "switches": [{"cpu": s.cpu, "time": s.time_ns, "cost": cost, "prev": s.prev,
-                                             "next": s.next, "voluntary": s.voluntary} for s in self.sched.switches],
-                "arrivals": [{"time": t, "cpu": c, "what": w} for t, c, w in self.arrivals], "end": end}
+                begin = max(s.time_ns + cost, start_ns)
+                if stop > begin:
+                    runs.append({"cpu": rq.cpu, "comm": s.next, "start": begin - start_ns, "end": stop - start_ns})
+        return {"runs": runs, "end": end - start_ns,
+                "switches": [{"cpu": s.cpu, "time": s.time_ns - start_ns, "cost": cost, "prev": s.prev,
+                              "next": s.next, "voluntary": s.voluntary}
+                             for s in self.sched.switches if s.time_ns >= start_ns],
+                "arrivals": [{"time": t - start_ns, "cpu": c, "what": w} for t, c, w in self.arrivals if t >= start_ns]}
 
 
 # --- stories to step through -------------------------------------------------------------------------------------
@@ -188,25 +190,33 @@ class Story:
 
 def blocking_recv(profile: str | KernelProfile = "6.12", data_at_ns: int = 40_000, nbytes: int = 100,
                   context_switch_ns: int = CONTEXT_SWITCH_NS) -> Story:
-    """One thread calls recv() on an empty connection, sleeps, and is woken when data arrives."""
-    _positive("data_at_ns", data_at_ns, 1)
+    """A running thread calls recv() on an empty connection, sleeps, and is woken when data arrives.
+
+    The recording starts with the thread already on the CPU and ends while it handles the data, so the timeline
+    (``story.lab.timeline(story.facts["start_ns"])``) shows exactly the recv's own switches.
+    """
+    _positive("data_at_ns", data_at_ns, 10_000)
     lab = Lab(profile=profile, context_switch_ns=context_switch_ns)
     fd = lab.connection("conn")
     got = {}
+    start_ns = context_switch_ns + 1_000
 
     def server():
-        yield from spend(1_000, "user code before recv()")
+        yield from spend(2_000, "user code before recv()")
+        got["called_at"] = lab.sched.clock
         got["n"] = yield from recv(fd, 4096)
-        got["t"] = lab.sched.clock
-        yield from spend(1_000, "handle the request")
+        got["returned_at"] = lab.sched.clock
+        yield from spend(20_000, "handle the request")
 
     task = lab.thread("server", server())
     lab.send_data(data_at_ns, fd, nbytes)
-    trace = lab.record()
-    return Story(trace, lab, {"bytes": got["n"], "returned_at_ns": got["t"], "nvcsw": task.nvcsw,
-                              "cpu_switches": lab.sched.counts()["nr_switches"],
-                              "switches_for_the_recv": sum(1 for s in lab.sched.switches
-                                                           if 0 < s.time_ns <= got["t"])})
+    lab.run(start_ns)
+    trace = lab.record(until_ns=data_at_ns + 10_000)
+    recv_switches = [s for s in lab.sched.switches if got["called_at"] <= s.time_ns <= got["returned_at"]]
+    return Story(trace, lab, {"bytes": got["n"], "called_at_ns": got["called_at"], "returned_at_ns": got["returned_at"],
+                              "start_ns": start_ns, "nvcsw": task.nvcsw, "recv_switches": len(recv_switches),
+                              "switch_cpu_ns": len(recv_switches) * context_switch_ns,
+                              "sleep_ns": got["returned_at"] - got["called_at"]})
 
 
 def epoll_story(connections: int = 3, ready: int = 1, profile: str | KernelProfile = "6.12",
@@ -238,7 +248,7 @@ TRIGGER_MODES = {"LT": 0, "ET": EPOLLET, "ONESHOT": EPOLLONESHOT}
 
 
 def trigger_modes(message: int = 300, read_size: int = 100, second_message: int = 100,
-                  second_at_ns: int = 600_000, waits: int = 7, timeout_ns: int = 100_000,
+                  second_at_ns: int = 600_000, waits: int = 6, timeout_ns: int = 200_000,
                   rearm_oneshot: bool = False, profile: str | KernelProfile = "6.12") -> dict[str, list[dict]]:
     """The same traffic under LT, EPOLLET and EPOLLONESHOT: a ``message`` arrives, later a ``second_message``.
 

@@ -1,0 +1,95 @@
+"""Chapter-02 stories and the two servers: the numbers the notebook shows, and the drawings of them."""
+import pytest
+
+from netlab.scenarios.blocking_vs_epoll import (ServerCosts, Workload, accept_wake_one, blocking_recv, compare_servers,
+                                                epoll_exclusive, epoll_lifo, epoll_story, serve, sweep_connections,
+                                                trigger_modes)
+from netlab.view.epoll import (ConnectionsSlider, connections_text, draw_step, lab_text, rbtree_svg, rbtree_text,
+                               timeline_svg, timeline_text, trigger_html, trigger_text)
+from netlab.view.stepper import Stepper
+
+
+def test_a_blocking_recv_costs_two_context_switches():
+    story = blocking_recv(data_at_ns=40_000, context_switch_ns=3_000)
+    f = story.facts
+    assert f["bytes"] == 100 and f["recv_switches"] == 2 and f["switch_cpu_ns"] == 6_000
+    assert f["returned_at_ns"] == 40_000 + 3_000  # woken by the packet, back after one switch
+    fns = story.trace.functions()
+    chain = ["__sys_recvfrom", "tcp_recvmsg", "sk_wait_data", "add_wait_queue", "wait_woken", "schedule",
+             "context_switch", "ip_rcv", "tcp_v4_rcv", "sock_def_readable", "woken_wake_function",
+             "default_wake_function", "try_to_wake_up", "remove_wait_queue"]
+    assert all(f in fns for f in chain) and [f for f in fns if f in chain] == chain
+    tl = story.lab.timeline(f["start_ns"])
+    assert [(s["prev"], s["next"], s["voluntary"]) for s in tl["switches"]] == [("server", "swapper/0", True),
+                                                                               ("swapper/0", "server", False)]
+    assert "costs 3000 ns" in timeline_text(tl) and timeline_svg(tl).count('fill="#ff8787"') == 2
+
+
+def test_the_three_trigger_modes_on_the_same_traffic():
+    rows = trigger_modes(message=300, read_size=100, second_message=100)
+    lt, et, one = rows["LT"], rows["ET"], rows["ONESHOT"]
+    assert [r["events"] for r in lt[:4]] == [1, 1, 1, 0] and lt[2]["left"] == 0       # LT drains it
+    assert [r["events"] for r in et[:3]] == [1, 0, 0] and et[1]["left"] == 200        # the ET trap
+    assert sum(r["events"] for r in et) == 2                                          # once per arrival
+    assert sum(r["events"] for r in one) == 1 and one[-1]["left"] == 300              # once, until MOD
+    rearmed = trigger_modes(rearm_oneshot=True)["ONESHOT"]
+    assert sum(r["events"] for r in rearmed) == sum(r["events"] for r in lt)
+    assert "ONESHOT" in trigger_html(rows) and "ET: #1 1 ev" in trigger_text(rows)
+
+
+def test_wake_one_for_accept_and_epollexclusive_and_lifo_for_epoll_wait():
+    assert accept_wake_one(threads=3).facts["woken"] == 1
+    assert epoll_exclusive(workers=3, exclusive=False).facts["woken"] == 3
+    assert epoll_exclusive(workers=3, exclusive=True).facts["woken"] == 1
+    lifo = epoll_lifo(workers=3, events=5).facts
+    assert lifo["handled_by"] == ["worker2"] * 5  # the last to sleep is woken first, every time
+
+
+def test_threads_switch_once_per_request_epoll_almost_never():
+    runs = compare_servers(Workload(connections=50, duration_ns=6_000_000, warmup_ns=1_000_000))
+    t, e = runs["threads"], runs["epoll"]
+    assert 0.9 <= t.switches_per_request <= 1.5
+    assert e.switches_per_request < 0.1 * t.switches_per_request
+    assert e.requests_per_s > t.requests_per_s  # the CPU the switches took serves requests instead
+    assert t.threads == 50 and e.threads == 1 and t.stack_virtual == 50 * e.stack_virtual
+
+
+def test_thread_costs_grow_with_connections_epoll_only_pays_when_idle():
+    sweep = sweep_connections([10, 2000], Workload(interval_ns=10_000_000, duration_ns=7_000_000,
+                                                   warmup_ns=2_000_000))
+    (t10, t2k), (e10, e2k) = sweep["threads"], sweep["epoll"]
+    # light load: both sleep after every request (2 switches each: to idle and back)
+    assert t10.cpu_switches == e10.cpu_switches == 2 * t10.requests
+    # heavy load: a thread still blocks after every request; the epoll loop always finds work and never sleeps
+    assert t2k.cpu_switches > 10 * t10.cpu_switches and e2k.cpu_switches < t2k.cpu_switches / 10
+    assert e2k.requests > t2k.requests
+    assert t2k.stack_virtual == 200 * t10.stack_virtual and e2k.stack_virtual == e10.stack_virtual
+    slider = ConnectionsSlider(sweep)
+    slider.slider.value = 1
+    assert "2000 connections" in slider.drawing.value and "2000 connections" in slider.text()
+    assert "requests / s" in connections_text(t10, e10)
+
+
+def test_stepper_draws_the_epoll_state_and_the_tree():
+    story = epoll_story(connections=7, ready=2)
+    s = Stepper(story.trace, draw=draw_step, check_kernel=False)
+    i = next(k for k, e in enumerate(story.trace) if e.function == "ep_poll_callback")
+    s.go(i + 1)
+    assert "rdllist" in s.drawing.value and "fd 5" in s.drawing.value
+    state = story.trace[-1].state
+    tree = state["epoll fd 10"]["rbr"]
+    assert rbtree_svg(tree).count("<circle") == 7 and rbtree_text(tree).count("(") == 7
+    assert "rdllist" in lab_text(state)
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError):
+        serve("processes")
+    with pytest.raises(ValueError):
+        Workload(connections=0)
+    with pytest.raises(ValueError):
+        ServerCosts(work_ns=-1)
+    with pytest.raises(ValueError):
+        epoll_story(connections=2, ready=5)
+    with pytest.raises(ValueError):
+        sweep_connections([])
