@@ -93,3 +93,11 @@ def test_bad_input_is_refused():
         epoll_story(connections=2, ready=5)
     with pytest.raises(ValueError):
         sweep_connections([])
+
+
+def test_the_books_kernel_waits_with_autoremove_wake_function():
+    old, new = blocking_recv("3.10"), blocking_recv("6.12")
+    diff = new.trace.compare(old.trace)
+    assert {"prepare_to_wait", "autoremove_wake_function", "finish_wait"} <= set(diff.only_second)
+    assert {"wait_woken", "woken_wake_function"} <= set(diff.only_first)
+    assert old.facts["recv_switches"] == new.facts["recv_switches"] == 2

@@ -87,12 +87,15 @@ class KernelProfile:
     tcp_wmem: tuple[int, int, int]
     page_size: int
     thread_size: int                # kernel stack of every task/thread (THREAD_SIZE, x86_64), resident
+    sk_wait_data_wake: str          # the wake function a blocked recv() waits with (see sk_wait_data)
     slab: Mapping[str, SlabCache]
     live: frozenset[str] = field(default=frozenset())
 
     def __post_init__(self):
         if self.udp_rcvbuf_drop not in ("rmem >= rcvbuf", "rmem > rcvbuf"):
             raise ValueError("udp_rcvbuf_drop must be 'rmem >= rcvbuf' or 'rmem > rcvbuf'")
+        if self.sk_wait_data_wake not in ("autoremove_wake_function", "woken_wake_function"):
+            raise ValueError("sk_wait_data_wake must be 'autoremove_wake_function' or 'woken_wake_function'")
         if self.syn_queue not in ("listen_sock", "ehash"):
             raise ValueError("syn_queue must be 'listen_sock' or 'ehash'")
         lo, hi = self.ip_local_port_range
@@ -138,6 +141,8 @@ LINUX_3_10 = KernelProfile(
     page_size=4096,
     # upstream 3.10 x86_64: THREAD_SIZE_ORDER 1 (8 KiB); 6538b8ea886e "x86_64: expand kernel stack to 16K" (3.15)
     thread_size=8192,
+    # 3.10 net/core/sock.c: DEFINE_WAIT + prepare_to_wait + schedule_timeout; 4.9 moved to wait_woken
+    sk_wait_data_wake="autoremove_wake_function",
     # The book's CentOS 7 slabtop (yanfeizhang/deep_linux_network_tests, chapter-07/7.4 testdata; server side).
     slab=_slabs(SlabCache("TCP", 1984, 16, 8), SlabCache("sock_inode_cache", 640, 25, 4),
                 SlabCache("dentry", 192, 21, 1), SlabCache("filp", 256, 16, 1),
@@ -157,6 +162,7 @@ LINUX_6_12 = KernelProfile(
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 131072, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
     thread_size=16384,  # arch/x86/include/asm/page_64_types.h: PAGE_SIZE << (2 + KASAN_STACK_ORDER), no KASAN
+    sk_wait_data_wake="woken_wake_function",  # net/core/sock.c: DEFINE_WAIT_FUNC(wait, woken_wake_function)
     # sizeof() compiled against 6.12 with Debian's amd64 config, rounded to the cache's alignment; objects and
     # pages per slab as SLUB lays them out (slabinfo of a 6.x machine).
     slab=_slabs(SlabCache("TCP", 2368, 13, 8), SlabCache("sock_inode_cache", 768, 21, 4),

@@ -142,6 +142,12 @@ def get_current() -> Task:
     return _current
 
 
+def running_profile() -> KernelProfile:
+    """The kernel profile of the machine the current task runs on (6.12 outside a Scheduler)."""
+    task = get_current()
+    return task.rq.scheduler.profile if task.rq is not None and task.rq.scheduler is not None else LINUX_6_12
+
+
 def ktime_get() -> int:
     """The current task's machine clock in ns (kernel/time/timekeeping.c ``ktime_get``, simulated)."""
     return _scheduler_of(get_current()).clock

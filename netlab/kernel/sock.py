@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from netlab.kernel.fs import O_NONBLOCK, File, FileOperations, PollTable, poll_wait
-from netlab.kernel.sched import TASK_INTERRUPTIBLE, get_current
+from netlab.kernel.sched import TASK_INTERRUPTIBLE, get_current, running_profile, schedule_timeout
 from netlab.kernel.skbuff import SkBuff
-from netlab.kernel.wait import (WaitQueueEntry, WaitQueueHead, __wake_up_common, add_wait_queue, remove_wait_queue,
-                                wait_woken, woken_wake_function)
+from netlab.kernel.wait import (WaitQueueEntry, WaitQueueHead, __wake_up_common, add_wait_queue,
+                                autoremove_wake_function, finish_wait, prepare_to_wait, remove_wait_queue, wait_woken,
+                                woken_wake_function)
 from netlab.trace import kernel_function
 
 EPOLLIN = 0x001
@@ -102,10 +103,24 @@ def sock_def_readable(sk: Sock) -> None:
         __wake_up_common(wq, 1, EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND)
 
 
-@kernel_function("net/core/sock.c", "{sk.name} has no data: queue a woken_wake_function entry and sleep")
+@kernel_function("net/core/sock.c", "{sk.name} has no data: queue a wait entry on its socket and sleep")
 def sk_wait_data(sk: Sock, timeo: int | None, skb: SkBuff | None):
-    """Wait until the receive queue's tail is no longer ``skb``. Returns (data arrived, time left)."""
-    wait = WaitQueueEntry(woken_wake_function, get_current(), name=f"{get_current().comm} (recv)")
+    """Sleep until the receive queue's tail is no longer ``skb``. Returns (data arrived, time left).
+
+    6.12 waits with ``woken_wake_function`` and ``wait_woken``; the book's 3.10 with ``DEFINE_WAIT``
+    (``autoremove_wake_function``), ``prepare_to_wait`` and ``schedule_timeout`` — the profile decides.
+    """
+    me = get_current()
+    if running_profile().sk_wait_data_wake == "autoremove_wake_function":
+        wait = WaitQueueEntry(autoremove_wake_function, me, name=f"{me.comm} (recv)")
+        prepare_to_wait(sk_sleep(sk), wait, TASK_INTERRUPTIBLE)
+        rc = _tail(sk) is not skb
+        if not rc:
+            timeo = yield from schedule_timeout(timeo)
+            rc = _tail(sk) is not skb
+        finish_wait(sk_sleep(sk), wait)
+        return rc, timeo
+    wait = WaitQueueEntry(woken_wake_function, me, name=f"{me.comm} (recv)")
     add_wait_queue(sk_sleep(sk), wait)
     rc = _tail(sk) is not skb
     if not rc:

@@ -164,6 +164,18 @@ def wait_woken(wq_entry: WaitQueueEntry, mode: str, timeout: int | None):
     return timeout
 
 
+@kernel_function("kernel/sched/wait.c", "{wq_entry.name} joins the head of {wq_head.name}, then the task marks "
+                                        "itself {state}")
+def prepare_to_wait(wq_head: WaitQueueHead, wq_entry: WaitQueueEntry, state: str) -> None:
+    """Queue a non-exclusive waiter at the head unless it is queued already, then set the task's state."""
+    if not isinstance(wq_head, WaitQueueHead) or not isinstance(wq_entry, WaitQueueEntry):
+        raise TypeError("expected a WaitQueueHead and a WaitQueueEntry")
+    wq_entry.exclusive = False
+    if wq_entry.head is None:
+        _link(wq_head, wq_entry, at_head=True)
+    get_current().state = state
+
+
 @kernel_function("kernel/sched/wait.c", "{wq_entry.name} joins the tail of {wq_head.name} (exclusive), "
                                         "then the task marks itself {state}")
 def prepare_to_wait_exclusive(wq_head: WaitQueueHead, wq_entry: WaitQueueEntry, state: str) -> bool:
