@@ -21,6 +21,7 @@ from netlab.kernel.skbuff import skb_pull
 from netlab.kernel.sock import (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM, MSG_DONTWAIT,
                                 RCV_SHUTDOWN, Sock, Socket, sk_sleep, sk_wait_data, sock_poll_wait, sock_rfree)
 from netlab.kernel.wait import WaitQueueEntry, autoremove_wake_function, finish_wait, prepare_to_wait_exclusive
+from netlab.kernel.tcp_ipv4 import TCP_LISTEN
 from netlab.trace import kernel_function, trace_printk
 
 
@@ -51,7 +52,7 @@ def tcp_poll(file: File, sock: Socket, wait: PollTable | None) -> int:
     """Offer the socket's wait queue to ``wait`` (``sock_poll_wait``), then report the ready events."""
     sock_poll_wait(file, sock, wait)
     sk = sock.sk
-    if sk.sk_state == "TCP_LISTEN":
+    if sk.sk_state == TCP_LISTEN:
         return inet_csk_listen_poll(sk)
     mask = 0
     if sk.sk_shutdown & RCV_SHUTDOWN:
@@ -120,7 +121,7 @@ def inet_accept(sock: Socket, flags: int):
                  f"{len(sk.icsk_accept_queue)} connection(s) queued")
 def inet_csk_accept(sk: Sock, flags: int):
     """Return the oldest established child; wait for one if the queue is empty (unless non-blocking)."""
-    if sk.sk_state != "TCP_LISTEN":
+    if sk.sk_state != TCP_LISTEN:
         return -errno.EINVAL
     if not sk.icsk_accept_queue:
         timeo = 0 if flags & O_NONBLOCK else MAX_SCHEDULE_TIMEOUT
@@ -144,7 +145,7 @@ def inet_csk_wait_for_connect(sk: Sock, timeo: int | None):
         if sk.icsk_accept_queue:
             break
         err = -errno.EINVAL
-        if sk.sk_state != "TCP_LISTEN":
+        if sk.sk_state != TCP_LISTEN:
             break
         err = -errno.EAGAIN
         if timeo == 0:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from netlab.kernel.eventpoll import (EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLET, EPOLLEXCLUSIVE, EPOLLONESHOT,
-                                     Eventpoll, per_fd_bytes)
+                                     Eventpoll)
 from netlab.kernel.fs import FilesStruct
 from netlab.kernel.inet_stream import inet_stream_ops
 from netlab.kernel.ip_input import IP_PACKET_TYPE, ip_rcv
@@ -28,11 +28,11 @@ from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.sched import CONTEXT_SWITCH_NS, Scheduler, Task, spend, thread_memory
 from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SkBuff
 from netlab.kernel.sock import EPOLLIN, Sock, Socket, sock_alloc_file
+from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED, TCP_LISTEN
 from netlab.trace import Trace, Tracer
 from netlab.userspace import (Process, accept, epoll_create1, epoll_ctl, epoll_wait, recv, set_nonblocking)
 
 SERVER_ADDR, SERVER_PORT, CLIENT_ADDR = "10.0.0.2", 8080, "10.0.0.1"
-TCP_ESTABLISHED, TCP_LISTEN = "TCP_ESTABLISHED", "TCP_LISTEN"
 
 
 def _profile(p: str | KernelProfile) -> KernelProfile:
@@ -537,9 +537,4 @@ def sweep_connections(connections: list[int], workload: Workload = Workload(inte
         for model, run in compare_servers(w, **kwargs).items():
             out[model].append(run)
     return out
-
-
-def epoll_memory_per_fd(profile: str | KernelProfile = "6.12") -> int:
-    """Kernel bytes epoll adds per watched socket in ``profile``."""
-    return per_fd_bytes(_profile(profile))
 
