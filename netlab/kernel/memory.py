@@ -846,6 +846,9 @@ def connections_memory(profile: KernelProfile, n: int, side: str = "server", sta
     return {row: c.bytes for row, c in sorted(kernel.slub.caches.items()) if c.bytes}
 
 
+CHUNK = 1 << 16
+
+
 @dataclass(frozen=True)
 class RowPattern:
     """How one connection's objects sit in one slab cache: ``opened`` objects allocated while opening (those at
@@ -861,11 +864,19 @@ class RowPattern:
         """Slabs in use for ``n`` connections (numpy array or int): every slab holding a live object."""
         n = np.asarray(n, dtype=np.int64)
         if not (self.kept_opened or self.kept_moved):
-            return np.zeros_like(n)
+            return np.zeros(n.shape, dtype=np.int64)
         a, b, per = self.opened, self.moved, self.layout.objs_per_slab
-        first = min(self.kept_opened) if self.kept_opened else n * a + min(self.kept_moved)
-        last = (n * a + (n - 1) * b + max(self.kept_moved)) if self.kept_moved else ((n - 1) * a + max(self.kept_opened))
-        return np.where(n > 0, last // per - np.asarray(first) // per + 1, 0)
+        if self.kept_moved:     # survivors from both phases: the first sits in phase A or at the start of phase B
+            first = min(self.kept_opened) // per if self.kept_opened else (n * a + min(self.kept_moved)) // per
+            last = n * (a + b) + (max(self.kept_moved) - b)
+        else:
+            first = min(self.kept_opened) // per
+            last = n * a + (max(self.kept_opened) - a)
+        last //= per
+        last -= first
+        last += 1
+        last *= n > 0
+        return last
 
 
 @dataclass(frozen=True)
@@ -886,10 +897,15 @@ class Footprint:
         arr = np.asarray(n)
         if not np.issubdtype(arr.dtype, np.integer) or (arr < 0).any():
             raise ValueError("n must be a non-negative int or an array of them")
-        total = np.zeros(arr.shape, dtype=np.int64)
-        for p in self.rows.values():
-            total += p.slabs(arr) * (p.layout.pages_per_slab * self.page_size)
-        return total
+        flat = arr.astype(np.int64, copy=False).reshape(-1)
+        total = np.zeros(flat.shape, dtype=np.int64)
+        live = [p for p in self.rows.values() if p.kept_opened or p.kept_moved]
+        for start in range(0, flat.size, CHUNK):           # chunks stay in the CPU cache
+            part = flat[start:start + CHUNK]
+            out = total[start:start + CHUNK]
+            for p in live:
+                out += p.slabs(part) * (p.layout.pages_per_slab * self.page_size)
+        return total.reshape(arr.shape)
 
     @property
     def per_connection(self) -> float:

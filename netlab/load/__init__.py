@@ -1,0 +1,1 @@
+"""Vectorised (numpy) models for scale: millions of connections or packets at once."""
