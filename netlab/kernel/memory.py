@@ -300,6 +300,7 @@ class Slub:
         self.log: list[tuple[str, str, str, Obj]] | None = [] if record else None
         """(phase, "alloc" or "free", row, object), recorded while ``phase`` is set"""
         self.phase: str | None = None
+        self.last_row: str | None = None
 
     def has(self, cache: str) -> bool:
         return cache in self.row_of
@@ -308,12 +309,14 @@ class Slub:
         if cache not in self.row_of:
             raise ValueError(f"this kernel has no slab cache {cache!r}; it has {sorted(self.row_of)}")
         obj = self.caches[self.row_of[cache]].alloc(cache, owner)
+        self.last_row = obj.row
         if self.phase and self.log is not None:
             self.log.append((self.phase, "alloc", obj.row, obj))
         return obj
 
     def free(self, obj: Obj) -> None:
         self.caches[obj.row].free(obj)
+        self.last_row = obj.row
         if self.phase and self.log is not None:
             self.log.append((self.phase, "free", obj.row, obj))
 
@@ -508,12 +511,13 @@ def __sys_socket(kernel: Kernel, task: Task, name: str) -> Connection | int:
     """``socket()``: the socket and its tcp_sock are built first, then it gets an fd and a file (sock_map_fd).
     Returns the new connection's end, or a negative errno."""
     conn = Connection(name, "client")
+    kernel.connections.append(conn)
     sock_alloc(kernel, conn)
     sk_alloc(kernel, conn)
     fd = sock_map_fd(kernel, task, conn)
     if fd < 0:
+        kernel.connections.remove(conn)
         return fd
-    kernel.connections.append(conn)
     return conn
 
 
@@ -794,7 +798,7 @@ def connection_trace(profile: KernelProfile, side: str = "client", state: str = 
 
     def snapshot():
         conn = kernel.connections[0] if kernel.connections else None
-        return {"slab": kernel.slub.snapshot(), "slab bytes": kernel.slub.bytes,
+        return {"slab": kernel.slub.snapshot(), "slab bytes": kernel.slub.bytes, "touched": kernel.slub.last_row,
                 "objects": sorted(o.cache for o in conn.objects.values()) if conn else [],
                 "state": conn.state if conn else "-", "fds": len(task.files.fd)}
 
@@ -822,7 +826,11 @@ def fd_limit_trace(nofile: int = 5, nr_open: int = 1048576, profile: KernelProfi
     task = kernel.task("server", nofile)
     fd = limits.get_unused_fd_flags(task, kernel.nr_open)     # the listener (its objects are not traced here)
     limits.fd_install(task, fd, "listener")
-    with Tracer(snapshot=lambda: {**task.snapshot(), "slab bytes": kernel.slub.bytes}) as tracer:
+    def snapshot():
+        objects = sum(c.nr_objects for c in kernel.slub.caches.values())
+        return {**task.snapshot(), "slab objects": objects, "slab bytes": kernel.slub.bytes}
+
+    with Tracer(snapshot=snapshot) as tracer:
         waiting = handshake_server(kernel, "queued")
         while True:
             conn = __sys_socket(kernel, task, f"sock{len(task.files.fd)}")

@@ -45,7 +45,7 @@ class Reading:
     """One step's change against the start: per slabinfo row (objects, bytes), or the meminfo Slab total."""
 
     step: str
-    rows: Mapping[str, tuple[int, int]]     # row -> (Δ objects, Δ bytes); empty with meminfo
+    rows: Mapping[str, tuple[int, int]]     # row -> (Δ active objects, Δ bytes of slabs); {"Slab": …} with meminfo
     slab_bytes: int                          # Δ total slab memory
     settled: bool                            # the sockets reached the expected states in time
 
@@ -169,7 +169,7 @@ def _slab_rows(method: str, path: str) -> dict[str, tuple[int, int]]:
     if not reading.available:
         raise RuntimeError(str(reading))
     page = resource.getpagesize()
-    return {name: (r.num_objs, r.num_slabs * r.pagesperslab * page) for name, r in reading.value.items()}
+    return {name: (r.active_objs, r.num_slabs * r.pagesperslab * page) for name, r in reading.value.items()}
 
 
 def _delta(after: dict, before: dict) -> dict[str, tuple[int, int]]:
