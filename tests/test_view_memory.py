@@ -14,10 +14,11 @@ from netlab.view.stepper import Stepper  # noqa: E402
 
 def test_slab_drawing_lights_the_touched_cache_and_lists_the_objects():
     trace = connection_trace(LINUX_6_12, "server", "ESTABLISHED")
-    last = trace[-1]
-    drawing = draw_slabs(last)
+    tcp = next(e for e in trace.filter("kmem_cache_alloc") if "a TCP object" in e.text)
+    drawing = draw_slabs(tcp)
     assert drawing.startswith("<svg") and "TCP · 2432 B × 13 per 8-page slab" in drawing
-    assert "#ffd54a" in drawing and "ESTABLISHED" in drawing
+    assert "#ffd54a" in drawing and "ACCEPT_QUEUE" in drawing
+    assert "ESTABLISHED" in draw_slabs(trace[-1])
     stepper = Stepper(trace, draw_slabs, check_kernel=False)
     stepper.last()
     assert "svg" in stepper.drawing.value
