@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from netlab.kernel.memory import queued_data_memory
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12, this_machine
 from netlab.live import connection_memory as cm, limits as ll, procfs
 
@@ -172,3 +173,19 @@ def test_this_machine_takes_slab_sizes_from_slabinfo(tmp_path):
 def test_profiles_refuse_aliases_to_unknown_caches():
     with pytest.raises(ValueError, match="slab_aliases"):
         LINUX_6_12.replace(slab_aliases={"filp": "kmalloc-4096"})
+
+
+@pytest.mark.live
+@LINUX
+def test_buffers_are_charged_only_while_data_waits():
+    before = fds()
+    result = cm.buffer_memory(30_000)
+    assert result.available, result.reason
+    v = result.value
+    assert v["idle"]["rmem_alloc"] == 0 and v["drained"]["rmem_alloc"] == 0
+    modelled = queued_data_memory(LINUX_6_12, 30_000).truesize
+    assert 0.8 * modelled < v["data waiting"]["rmem_alloc"] < 1.3 * modelled
+    assert (v["data waiting"]["rmem_alloc"] + v["data waiting"]["fwd_alloc"]) % 4096 == 0   # whole pages
+    assert fds() == before
+    with pytest.raises(ValueError):
+        cm.buffer_memory(0)

@@ -1011,7 +1011,7 @@ def queued_data_memory(profile: KernelProfile, payload: int, per_skb: int = 6548
     skbs = math.ceil(payload / per_skb)
     full, rest = divmod(payload, per_skb)
     truesize = full * SKB_TRUESIZE(SKB_DATA_ALIGN(per_skb)) + (SKB_TRUESIZE(SKB_DATA_ALIGN(rest)) if rest else 0)
-    limit = profile.tcp_rmem[2] if kind == "rmem" else profile.tcp_wmem[2]
+    limit = profile.tcp_rmem[1] if kind == "rmem" else profile.tcp_wmem[1]     # the starting sk_rcvbuf, sk_sndbuf
     pages = __sk_mem_schedule(truesize, profile.page_size) if truesize else 0
     return QueuedData(payload, skbs, truesize, pages, profile.page_size, limit, truesize > limit)
 

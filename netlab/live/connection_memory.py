@@ -22,6 +22,7 @@ import resource
 import select
 import selectors
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -273,6 +274,55 @@ class _Lines:
                 if not line:
                     raise RuntimeError(f"the child exited: {self.child.stderr.read().strip()[-300:]}")
                 return json.loads(line)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Buffers: a socket's own memory counters (SO_MEMINFO, Linux 4.6+), idle, with unread data, drained.
+
+SO_MEMINFO = 55                                   # include/uapi/asm-generic/socket.h
+SK_MEMINFO = ("rmem_alloc", "rcvbuf", "wmem_alloc", "sndbuf", "fwd_alloc", "wmem_queued", "optmem", "backlog",
+              "drops")                            # include/uapi/linux/sock_diag.h
+
+
+def sk_meminfo(sock: socket.socket) -> dict[str, int]:
+    """The receiving socket's memory counters, as ``ss -m`` shows them (skmem)."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 4 * len(SK_MEMINFO))
+    return dict(zip(SK_MEMINFO, struct.unpack(f"{len(raw) // 4}I", raw)))
+
+
+def buffer_memory(payload: int = 200_000) -> LiveResult:
+    """Send ``payload`` bytes over one loopback connection that nobody reads, then read them: the receiver's
+    ``sk_rmem_alloc`` and forward allocation before, while the data waits, and after (idle sockets hold none)."""
+    what, how = "receive-buffer memory of one loopback socket", f"SO_MEMINFO on a {LOOPBACK} connection"
+    if not isinstance(payload, int) or not 1 <= payload <= 4_000_000:
+        raise ValueError("payload must be an int in 1..4000000 bytes")
+    if not sys.platform.startswith("linux"):
+        return LiveResult.unavailable(what, how, f"SO_MEMINFO is Linux's (this is {sys.platform})")
+    listener = socket.socket()
+    sockets = [listener]
+    try:
+        listener.bind((LOOPBACK, 0))
+        listener.listen(1)
+        client = socket.create_connection(listener.getsockname())
+        sockets.append(client)
+        server, _ = listener.accept()
+        sockets.append(server)
+        idle = sk_meminfo(server)
+        client.sendall(b"x" * payload)
+        deadline = time.monotonic() + 2
+        while sk_meminfo(server)["rmem_alloc"] < payload and time.monotonic() < deadline:
+            time.sleep(0.01)
+        waiting = sk_meminfo(server)
+        received = 0
+        while received < payload:
+            received += len(server.recv(1 << 20))
+        drained = sk_meminfo(server)
+        return LiveResult(what, how, {"idle": idle, "data waiting": waiting, "drained": drained})
+    except OSError as e:
+        return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 # --------------------------------------------------------------------------------------------------------------
