@@ -232,7 +232,7 @@ def _drive(child, lines, n, first_closer, epoll, method, path, tcp_path, timeout
                 raise RuntimeError(f"the child failed: {message}")
             break
         settled = _settle(tcp_path, port, EXPECTED[step](n, first_closer), deadline)
-        time.sleep(0.2)                                   # RCU-deferred frees (inodes) finish
+        time.sleep(0.5)        # RCU-deferred frees (inodes; slabs of SLAB_TYPESAFE_BY_RCU caches) finish
         rows = _delta(_slab_rows(method, path), baseline)
         total = sum(b for _, b in rows.values())
         readings.append(Reading(STEPS[first_closer][step], rows, total, settled))
