@@ -368,9 +368,6 @@ class Connection:
     epoll: bool = False
     objects: dict = field(default_factory=dict)     # role -> Obj
 
-    def snapshot(self) -> dict:
-        return {"state": self.state, "fd": self.fd, "objects": sorted(o.cache for o in self.objects.values())}
-
 
 class Kernel:
     """One machine's kernel for these models: its slab allocator, open files, TIME_WAIT buckets and tasks."""
@@ -397,10 +394,6 @@ class Kernel:
             task.files.fd[fd] = f"stdio {fd}"
         task.files.next_fd = min(3, soft)
         return task
-
-    def snapshot(self) -> dict:
-        return {"slab": self.slub.snapshot(), "slab bytes": self.slub.bytes, "nr_files": self.files_stat.nr_files,
-                "connections": {c.name: c.snapshot() for c in self.connections}}
 
 
 def _hold(kernel: Kernel, conn: Connection, role: str, cache: str, what: str) -> None:

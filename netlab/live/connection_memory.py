@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import select
 import selectors
 import socket
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from netlab.kernel.memory import footprint
-from netlab.kernel.profiles import KernelProfile, this_machine
+from netlab.kernel.profiles import KernelProfile
 from netlab.live import procfs
 from netlab.live.result import LiveResult
 
@@ -132,6 +131,8 @@ def measure_connection_memory(n: int = 2000, first_closer: str = "client", epoll
     for needed in ((meminfo_path, procfs.meminfo), (tcp_path, procfs.tcp_sockets)):
         if not needed[1](needed[0]).available:
             return LiveResult.unavailable(what, how, f"{needed[0]} cannot be read here")
+    import resource     # Unix only: imported once we know this is Linux
+
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and 2 * n + 16 > hard:
         return LiveResult.unavailable(what, how, f"2×{n} sockets need more fds than the hard limit {hard}: "
@@ -169,7 +170,7 @@ def _slab_rows(method: str, path: str) -> dict[str, tuple[int, int]]:
     reading = procfs.slabinfo(path)
     if not reading.available:
         raise RuntimeError(str(reading))
-    page = resource.getpagesize()
+    page = os.sysconf("SC_PAGE_SIZE")
     return {name: (r.active_objs, r.num_slabs * r.pagesperslab * page) for name, r in reading.value.items()}
 
 
@@ -329,6 +330,8 @@ def buffer_memory(payload: int = 200_000) -> LiveResult:
 # The child process: holds the sockets, does what the parent says.
 
 def _child(n: int, first_closer: str, epoll: bool) -> None:
+    import resource
+
     def send(**message):
         sys.stdout.write(json.dumps(message) + "\n")
         sys.stdout.flush()

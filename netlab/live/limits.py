@@ -18,7 +18,6 @@ import errno
 import json
 import os
 import random
-import resource
 import socket
 import struct
 import subprocess
@@ -163,6 +162,8 @@ def _queued(listener: socket.socket, tcp_fd: int) -> int:
 
 
 def _child_emfile(soft: int) -> dict:
+    import resource     # Unix only; the child runs on Linux
+
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))          # only the soft limit, only down
     listener = socket.socket()
