@@ -290,6 +290,7 @@ class Nic:
             state[f"rx{qv.index}.ring"] = qv.rx_ring.snapshot()
             state[f"rx{qv.index}.irq"] = f"{qv.irq} → CPU {qv.cpu}: {irq}"
             state[f"rx{qv.index}.missed"] = qv.rx_missed
+            state[f"rx{qv.index}.gro_batch"] = [skb.name for skb in qv.napi.rx_list]
         return state
 
 
