@@ -11,7 +11,7 @@ numbers, never a model.
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from netlab.trace import Event
 from netlab.view import svg
@@ -52,7 +52,7 @@ def _ring(x: float, y: float, q: str, ring: Mapping, irq: str, missed: int, gro:
 
 def _chain(x: float, y: float, label: str, items: Sequence[str], colour: str, empty: str = "empty") -> str:
     parts = [svg.text(x, y + 13, label, size=11)]
-    cx = x + 7 * len(label) + 6
+    cx = x + 6 * len(label) + 8
     if not items:
         parts.append(svg.text(cx, y + 13, empty, size=11, fill="#868e96"))
     for item in items[:8]:
@@ -146,7 +146,7 @@ def plot_sweep(ax, xs: Sequence[float], summaries: Sequence, xlabel: str, *, tit
     right.set_ylabel("time_squeeze per 1000 packets", color="#e08a1e")
     right.set_ylim(bottom=0, top=max(max(squeeze) * 1.2, 1))
     lines = ax.get_lines() + right.get_lines()
-    ax.legend(lines, [line.get_label() for line in lines], loc="upper left", fontsize=8)
+    ax.legend(lines, [line.get_label() for line in lines], loc="center right", fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
 
@@ -167,3 +167,63 @@ def plot_cpu_time(ax, summary, *, title: str = "") -> None:
     ax.legend(fontsize=8, loc="lower right")
     if title:
         ax.set_title(title, fontsize=10)
+
+
+def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (0.5, 1, 1.5, 2, 2.5, 3, 4, 6, 9, 14.88),
+                     n: int = 20_000):
+    """Sliders (burst, ring size, netdev_budget, queues/CPUs, kernel) over a plot of drops, time_squeeze and
+    ksoftirqd share against the packet rate, and each CPU's time at the chosen rate. ``sweep`` is
+    ``netlab.load.receive.sweep`` (passed in: views do not call models)."""
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    if not callable(sweep):
+        raise TypeError("pass netlab.load.receive.sweep")
+    rates = [r * 1e6 for r in rates_mpps]
+
+    def show(rate_mpps=6.0, burst=1, ring_size=256, netdev_budget=300, queues=1, kernel="6.12"):
+        base = dict(n=n, burst=burst, ring_size=ring_size, netdev_budget=netdev_budget, queues=queues,
+                    profile=kernel, flows=256)
+        results = sweep("rate_pps", rates, **base)
+        chosen = sweep("rate_pps", [rate_mpps * 1e6], **base)[0]
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [2, 1]})
+        plot_sweep(left, rates_mpps, results, "packet rate (Mpps)", title=f"{kernel}: {queues} queue(s), ring "
+                   f"{ring_size}, bursts of {burst}, netdev_budget {netdev_budget}")
+        left.axvline(rate_mpps, color="#868e96", lw=1)
+        plot_cpu_time(right, chosen, title=f"CPU time at {rate_mpps:g} Mpps: {chosen.ring_drops} of "
+                      f"{chosen.arrived} dropped")
+        fig.tight_layout()
+        plt.show()
+
+    slider = dict(continuous_update=False)
+    return W.interactive(show, rate_mpps=W.FloatSlider(6.0, min=0.5, max=14.88, step=0.5, **slider),
+                         burst=W.IntSlider(1, min=1, max=64, **slider),
+                         ring_size=W.SelectionSlider(options=[64, 128, 256, 512, 1024, 4096], value=256, **slider),
+                         netdev_budget=W.SelectionSlider(options=[64, 150, 300, 600, 1200, 3000], value=300,
+                                                         **slider),
+                         queues=W.IntSlider(1, min=1, max=8, description="queues=CPUs", **slider),
+                         kernel=W.ToggleButtons(options=["3.10", "6.12"], value="6.12"))
+
+
+# --- your kernel, as text ------------------------------------------------------------------------------------------
+def softnet_text(stat) -> str:
+    """``/proc/net/softnet_stat`` (parsed by ``netlab.live.procfs``) as a table with the field names."""
+    lines = [f"{'CPU':>4} {'processed':>12} {'dropped':>8} {'time_squeeze':>13} {'received_rps':>13} "
+             f"{'backlog now':>12}"]
+    for r in stat.rows:
+        backlog = "-" if r.backlog_len is None else str(r.backlog_len)
+        lines.append(f"{r.cpu:>4} {r.processed:>12} {r.dropped:>8} {r.time_squeeze:>13} {r.received_rps:>13} "
+                     f"{backlog:>12}")
+    return "\n".join(lines + [f"({stat.columns} columns; {stat.note})"])
+
+
+def queue_irqs_text(queue_irqs: Sequence, affinity: Mapping[int, object]) -> str:
+    """NIC queue IRQs with their count per CPU and the CPUs they may run on (``smp_affinity_list``)."""
+    if not queue_irqs:
+        return "no per-queue NIC interrupts found in /proc/interrupts"
+    lines = []
+    for q in queue_irqs:
+        counts = ", ".join(f"CPU{c}: {n}" for c, n in q.counts.items())
+        lines.append(f"IRQ {q.irq:>4} {q.name:<22} {q.direction:<6} queue {q.queue}  {counts}  "
+                     f"affinity: {affinity.get(q.irq, '?')}")
+    return "\n".join(lines)
