@@ -19,7 +19,6 @@ queues with the Toeplitz hash, vectorised.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
