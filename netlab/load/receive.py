@@ -217,11 +217,10 @@ def _simulate_cpu(queues: list[_Queue], p: KernelProfile, c: Costs, ring_size: i
         total = 0
         now = st["now"]
         while total < _NAPI_WEIGHT:
+            q.dma(now)  # (a second look at the same time would find nothing new)
             if cleaned_count >= write:
-                q.dma(now)
                 q.use += cleaned_count
                 cleaned_count = 0
-            q.dma(now)
             avail = q.head - q.clean
             if not avail:
                 break
