@@ -53,6 +53,7 @@ class HandshakeOutcome:
     syn_queue: tuple[str, ...]         # half-open requests
     clients: Mapping[str, str]         # client -> TCP state of its socket
     connect_results: Mapping[str, str] # client -> what a non-blocking connect() reports by now
+    errors: Mapping[str, str]          # client -> the error its next call would see (ECONNRESET, ETIMEDOUT, …)
     ports: Mapping[str, int]           # client -> local port connect() chose
     counters: Mapping[str, int]        # TcpExt counters of the server's namespace
     syn_fates: Mapping[str, int]       # what became of every SYN the server received
@@ -178,6 +179,7 @@ class HandshakeLab:
             connect_results=MappingProxyType({n: str(self.connect_results.get(n, "not called yet"))
                                               if sk.connect_errno in (None, "EINPROGRESS") else sk.connect_errno
                                               for n, sk in self.clients.items()}),
+            errors=MappingProxyType({n: sk.sk_err for n, sk in self.clients.items() if sk.sk_err}),
             ports=MappingProxyType({n: sk.inet_num for n, sk in self.clients.items() if sk.inet_num}),
             counters=MappingProxyType(counters), syn_fates=MappingProxyType(dict(fates)),
             segments=len(self.segments))
