@@ -196,6 +196,9 @@ class HandshakeLab:
                  else L.sk_state[4:],
                  "SYN queue": tuple(r.name + (" (acked)" if r.acked else "") for r in self._requests()),
                  "accept queue": self._accept_queue()}
+        if L.sk_state == "TCP_LISTEN":
+            caps = self.capacities()
+            state["SYN queue max"], state["accept queue max"] = caps["SYN queue"], caps["accept queue"]
         state.update({n: sk.sk_state[4:] for n, sk in self.clients.items()})
         state.update({c: v for c, v in self.server_net.snapshot().items()})
         state["segments"] = self.segment_log()
