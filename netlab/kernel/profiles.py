@@ -198,41 +198,29 @@ def profile(name: str) -> KernelProfile:
     return PROFILES[name]
 
 
-def this_machine(proc_sys: str = "/proc/sys") -> KernelProfile:
-    """The 6.12 profile with every value the running kernel exposes under ``proc_sys`` read live."""
-    if not isinstance(proc_sys, str):
-        raise TypeError("proc_sys must be a path str")
+def this_machine(proc_sys: str = "/proc/sys", softnet_path: str = "/proc/net/softnet_stat") -> KernelProfile:
+    """The 6.12 profile with every value the running kernel exposes read live (the sysctls, the softnet_stat
+    layout, this process's open-file limit); ``live`` names the fields that were read."""
+    from netlab.live import procfs  # the live readers import SlabCache from here
+
+    if not isinstance(proc_sys, str) or not isinstance(softnet_path, str):
+        raise TypeError("proc_sys and softnet_path must be path strs")
     changes: dict[str, object] = {}
     for path, name in SYSCTLS.items():
-        try:
-            with open(os.path.join(proc_sys, path)) as f:
-                numbers = tuple(int(x) for x in f.read().split())
-        except (OSError, ValueError):
-            continue
-        if numbers:
-            changes[name] = numbers if len(numbers) > 1 else numbers[0]
-    if "netdev_budget_usecs" in changes and changes["netdev_budget_usecs"] in (2000, 6666, 8000, 20000):
+        reading = procfs.sysctl(path, root=proc_sys)
+        if reading.available and not isinstance(reading.value, str):
+            changes[name] = reading.value
+    if changes.get("netdev_budget_usecs") in (2000, 6666, 8000, 20000):
         changes["hz"] = 2_000_000 // changes["netdev_budget_usecs"]  # the default is 2 * USEC_PER_SEC / HZ
+    softnet = procfs.softnet_stat(softnet_path)
+    if softnet.available:
+        changes["softnet_stat_columns"] = softnet.value.columns
     page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else None
     if page:
         changes["page_size"] = page
-    columns = _softnet_columns()
-    if columns:
-        changes["softnet_stat_columns"] = columns
     try:
         import resource
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        changes.update(nofile_soft=soft, nofile_hard=hard)
+        changes["nofile_soft"], changes["nofile_hard"] = resource.getrlimit(resource.RLIMIT_NOFILE)
     except (ImportError, OSError):
         pass
-    live = frozenset(changes)
-    return LINUX_6_12.replace(name="this machine", live=live, **changes)
-
-
-def _softnet_columns(path: str = "/proc/net/softnet_stat") -> int | None:
-    try:
-        with open(path) as f:
-            first = f.readline().split()
-    except OSError:
-        return None
-    return len(first) or None
+    return LINUX_6_12.replace(name="this machine", live=frozenset(changes), **changes)
