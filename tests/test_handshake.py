@@ -191,11 +191,15 @@ def test_3_10_backs_off_from_the_first_retransmission():
     assert lab.clients["c1"].connect_errno == "ETIMEDOUT"
 
 
-def test_tcp_syncnt_shortens_the_wait():
-    lab, _ = run(NEW, 0, 2, until_ms=10_000, syncnt=1)
-    assert syn_times(lab, "c2")[1:] == [1, 2, 3, 4, 5]   # 1 + tcp_syn_linear_timeouts retransmissions
+@pytest.mark.parametrize("syncnt, retransmits, gives_up_s", [(1, [1, 2], 3), (2, [1, 2, 3, 4, 5], 7),
+                                                              (3, [1, 2, 3, 4, 5, 7, 11], 19)])
+def test_tcp_syncnt_shortens_the_wait(syncnt, retransmits, gives_up_s):
+    """6.12 stops at syncnt + 4 retransmissions or after (2^(syncnt+1) - 1) s, whichever comes first."""
+    lab, _ = run(NEW, 0, 2, until_ms=(gives_up_s - 0.5) * 1000, syncnt=syncnt)
+    assert lab.clients["c2"].sk_state == "TCP_SYN_SENT"
+    lab.run(until_ms=gives_up_s * 1000 + 1)
+    assert syn_times(lab, "c2")[1:] == retransmits
     assert lab.clients["c2"].connect_errno == "ETIMEDOUT"
-    assert lab.timers.now_ns == 10 * SEC
 
 
 @pytest.mark.parametrize("profile", [OLD, NEW], ids=["3.10", "6.12"])

@@ -168,6 +168,7 @@ class TcpSock(Sock):
     icsk_retransmits: int = 0
     icsk_rto_ns: int = TCP_TIMEOUT_INIT
     total_rto: int = 0
+    retrans_stamp: int = 0          # when the first SYN went out
     icsk_retransmit_timer: TimerList | None = None
     sk_timer: TimerList | None = None   # 3.10 listener: the keepalive timer doubles as SYN-ACK timer
     write_seq: int = 0

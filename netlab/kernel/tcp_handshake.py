@@ -148,6 +148,7 @@ def tcp_connect(sk: TcpSock) -> int:
     """Build the SYN (seq = ISN), send it and arm the retransmit timer with the initial RTO (1 s)."""
     net = sk.net
     sk.snd_una = sk.write_seq
+    sk.retrans_stamp = net.now()
     skb = tcp_segment(sk.inet_rcv_saddr, sk.inet_num, sk.inet_daddr, sk.inet_dport, ("SYN",), sk.write_seq)
     sk.write_seq += 1
     sk.icsk_rto_ns = TCP_TIMEOUT_INIT
@@ -164,25 +165,43 @@ def tcp_write_timer_handler(sk: TcpSock) -> None:
         tcp_retransmit_timer(sk)
 
 
-def _syn_retries_left_text(sk: TcpSock) -> str:
-    limit = _max_syn_retransmits(sk)
-    return f"{sk.name}: {sk.icsk_retransmits} SYN retransmits so far, limit {limit}"
+def _retry_until(sk: TcpSock) -> int:
+    return sk.icsk_syn_retries or sk.net.sysctl("tcp_syn_retries")
 
 
-def _max_syn_retransmits(sk: TcpSock) -> int:
-    retry_until = sk.icsk_syn_retries or sk.net.sysctl("tcp_syn_retries")
-    if sk.sk_state == "TCP_SYN_SENT":
-        retry_until += sk.net.sysctl("tcp_syn_linear_timeouts")
-    return retry_until
+def tcp_model_timeout(boundary: int, rto_base: int) -> int:
+    """How long ``boundary`` exponentially backed-off retransmissions take: (2^(boundary+1) - 1) × rto_base."""
+    linear_backoff_thresh = (TCP_RTO_MAX // rto_base).bit_length() - 1     # ilog2
+    if boundary <= linear_backoff_thresh:
+        return ((2 << boundary) - 1) * rto_base
+    return ((2 << linear_backoff_thresh) - 1) * rto_base + (boundary - linear_backoff_thresh) * TCP_RTO_MAX
 
 
-@kernel_function("net/ipv4/tcp_timer.c", _syn_retries_left_text)
+def retransmits_timed_out(sk: TcpSock, boundary: int) -> bool:
+    """Has the time that ``boundary`` backed-off retransmissions would take passed since the first SYN?"""
+    if not sk.icsk_retransmits:
+        return False
+    return sk.net.now() - sk.retrans_stamp >= tcp_model_timeout(boundary, TCP_TIMEOUT_INIT)
+
+
+def _write_timeout_text(sk: TcpSock) -> str:
+    retry_until = _retry_until(sk)
+    linear = sk.net.sysctl("tcp_syn_linear_timeouts")
+    return (f"{sk.name}: {sk.icsk_retransmits} SYN retransmits so far; give up at {retry_until + linear} "
+            f"or after {tcp_model_timeout(retry_until, TCP_TIMEOUT_INIT) // SEC} s")
+
+
+@kernel_function("net/ipv4/tcp_timer.c", _write_timeout_text)
 def tcp_write_timeout(sk: TcpSock) -> bool:
-    """Give up? A SYN is retried tcp_syn_retries times (TCP_SYNCNT overrides), + tcp_syn_linear_timeouts on 6.5+."""
-    if sk.icsk_retransmits >= _max_syn_retransmits(sk):
+    """Give up? After tcp_syn_retries (TCP_SYNCNT) retransmissions + tcp_syn_linear_timeouts (6.5+), or once
+    the time those retries would take with pure backoff, (2^(n+1) - 1) s, has passed — whichever comes first."""
+    retry_until = _retry_until(sk)
+    expired = sk.icsk_retransmits >= retry_until + sk.net.sysctl("tcp_syn_linear_timeouts")
+    if not expired:
+        expired = retransmits_timed_out(sk, retry_until)
+    if expired:
         tcp_write_err(sk)
-        return True
-    return False
+    return expired
 
 
 @kernel_function("net/ipv4/tcp_timer.c", lambda sk: f"{sk.name}: connect() fails with ETIMEDOUT")
