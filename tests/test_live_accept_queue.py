@@ -71,6 +71,14 @@ def test_a_dropped_client_retransmits_its_syn_after_one_second():
     assert any(0.9 < t < 1.6 for t in steps)       # timing is noisy here: the order of magnitude, not ms
 
 
+@pytest.mark.live
+def test_a_port_without_listen_refuses_connections():
+    r = aq.connect_without_listen()
+    if not r.available:
+        pytest.skip(str(r))
+    assert r.value == "ECONNREFUSED"
+
+
 def test_fallbacks_say_why(monkeypatch, tmp_path):
     missing = str(tmp_path / "nope")
     if sys.platform.startswith("linux"):

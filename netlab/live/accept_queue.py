@@ -174,6 +174,23 @@ def listen_limit(backlog: int) -> LiveResult:
         return LiveResult.unavailable(what, how, f"the listener could not be read back ({e})")
 
 
+def connect_without_listen() -> LiveResult:
+    """Bind a socket on 127.0.0.1 but never call listen(), then connect to it: what does connect() say?"""
+    what, how = "connect() to a bound port nobody listens on", "two sockets on 127.0.0.1"
+    try:
+        with ExitStack() as stack:
+            bound = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            stack.callback(bound.close)
+            bound.bind((LOOPBACK, 0))
+            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            stack.callback(client.close)
+            client.settimeout(2.0)
+            code = client.connect_ex(bound.getsockname())
+            return LiveResult(what, how, errno.errorcode.get(code, str(code)) if code else "0 (connected?!)")
+    except OSError as e:
+        return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")
+
+
 def syn_retransmissions(backlog: int = 0, dropped: int = 1, syncnt: int = 2, duration_s: float = 7.5,
                         every_s: float = 0.05, netstat_path: str = "/proc/net/netstat",
                         progress: Callable[[float], None] | None = None) -> LiveResult:
