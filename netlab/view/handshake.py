@@ -81,11 +81,12 @@ class HandshakeDiagram:
         state, now = event.state, event.time_ns
         parts = [svg.rect(0, 0, self.width, self.height, fill="#ffffff", stroke="#ffffff", rx=0)]
         parts += self._lanes(state)
-        parts.append(svg.line(LEFT - 4, self._y(now), LEFT + LANE * len(self.lanes), self._y(now),
-                              stroke=svg.LIT, width=3))
-        parts.append(svg.text(4, self._y(now) + 4, _when(now), size=10, weight="bold"))
         for i, row in enumerate(self.rows):
             parts.append(svg.text(4, TOP + ROW * (i + 0.5) + 3, _when(row), size=8, fill="#adb5bd"))
+        parts.append(svg.line(LEFT - 4, self._y(now), LEFT + LANE * len(self.lanes), self._y(now),
+                              stroke=svg.LIT, width=3))
+        parts.append(svg.rect(1, self._y(now) - 8, LEFT - 6, 15, fill=svg.LIT, stroke=svg.LIT))
+        parts.append(svg.text(4, self._y(now) + 4, _when(now), size=10, weight="bold"))
         for seg in state.get("segments", ()):
             parts.append(self._arrow(seg, now))
         parts += self._panel(state)
@@ -148,10 +149,12 @@ class HandshakeDiagram:
 
     @staticmethod
     def _slots(x0: float, y: float, items, limit, fill: str) -> list[str]:
-        shown = max(len(items), min(limit or 0, 12))
-        width = min(26, (PANEL - 24) / max(shown, 1))
+        """Up to 24 boxes in rows of 12: the queue's entries, then its empty places (if it has few)."""
+        shown = min(max(len(items), min(limit or 0, 12)), 24)
+        cols = min(max(shown, 1), 12)
+        width = min(26.0, (PANEL - 24) / cols - 2)
         parts = []
-        for i in range(min(shown, 24)):
+        for i in range(shown):
             row, col = divmod(i, 12)
             x, yy = x0 + col * (width + 2), y + row * 22
             item = items[i] if i < len(items) else ""
@@ -159,7 +162,7 @@ class HandshakeDiagram:
                                   stroke="#c92a2a" if item.endswith("(acked)") else "#868e96", title=item or None))
             if item:
                 parts.append(svg.text(x + width / 2, yy + 13, item.split(" ")[0], size=9, anchor="middle"))
-        if len(items) > 24:
+        if len(items) > shown:
             parts.append(svg.text(x0, y + 50, f"… {len(items)} in all", size=9))
         return parts
 
