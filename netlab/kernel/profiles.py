@@ -58,6 +58,13 @@ class KernelProfile:
     softnet_stat_columns: int
     max_softirq_time_us: int
     max_softirq_restart: int
+    # net_rx_action's loop. True (4.0+): a NAPI that used its whole weight waits on a private repoll list for the
+    # next run and the budget is checked after each poll. False (3.10): it goes back to the tail of poll_list,
+    # can be polled again in the same run, and the budget is checked before each poll (net/core/dev.c).
+    napi_repoll_list: bool
+    # When UDP drops for a full receive buffer: "rmem >= rcvbuf" (3.10 sock_queue_rcv_skb) or "rmem > rcvbuf"
+    # (6.12 __udp_enqueue_schedule_skb: a packet is accepted while rmem <= rcvbuf, even if it overshoots).
+    udp_rcvbuf_drop: str
     # send (chapter 03) and loopback (chapter 04)
     dev_tx_weight: int
     eth_mtu: int
@@ -91,6 +98,8 @@ class KernelProfile:
     live: frozenset[str] = field(default=frozenset())
 
     def __post_init__(self):
+        if self.udp_rcvbuf_drop not in ("rmem >= rcvbuf", "rmem > rcvbuf"):
+            raise ValueError("udp_rcvbuf_drop must be 'rmem >= rcvbuf' or 'rmem > rcvbuf'")
         if self.syn_queue not in ("listen_sock", "ehash"):
             raise ValueError("syn_queue must be 'listen_sock' or 'ehash'")
         if self.acceptq_full_syn_drop not in ("young>1", "always"):
@@ -129,6 +138,7 @@ LINUX_3_10 = KernelProfile(
     name="3.10", version="3.10", hz=1000,
     netdev_budget=300, netdev_budget_usecs=2000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=None,
     rx_ring_size=256, softnet_stat_columns=10, max_softirq_time_us=2000, max_softirq_restart=10,
+    napi_repoll_list=False, udp_rcvbuf_drop="rmem >= rcvbuf",
     dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536,
     somaxconn=128, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=0, syn_queue="listen_sock", tcp_timeout_init_ms=1000,
@@ -148,6 +158,7 @@ LINUX_6_12 = KernelProfile(
     name="6.12", version="6.12", hz=250,
     netdev_budget=300, netdev_budget_usecs=8000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=8,
     rx_ring_size=256, softnet_stat_columns=15, max_softirq_time_us=2000, max_softirq_restart=10,
+    napi_repoll_list=True, udp_rcvbuf_drop="rmem > rcvbuf",
     dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536,
     somaxconn=4096, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=4, syn_queue="ehash", tcp_timeout_init_ms=1000,
