@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
+from netlab.kernel import tcp_handshake
 from netlab.kernel.inet_connection_sock import (
-    MS, TCPEXT_COUNTERS, Net, RequestSock, TcpSock, accept_queue_capacity, inet_bind, inet_csk_accept,
-    syn_queue_capacity)
+    MS, TCPEXT_COUNTERS, RequestSock, TcpSock, accept_queue_capacity, inet_bind, inet_csk_accept,
+    syn_queue_capacity, tcpext)
+from netlab.kernel.netns import Net
 from netlab.kernel.profiles import KernelProfile
 from netlab.kernel.skbuff import SkBuff
-from netlab.kernel import tcp_handshake
-from netlab.kernel.tcp_handshake import deliver_segment, tcp_segment
+from netlab.kernel.tcp_handshake import tcp_segment
+from netlab.kernel.tcp_ipv4 import tcp_v4_rcv
 from netlab.kernel.timer import TimerBase, TimerList
 from netlab.trace import Trace, Tracer
 
@@ -92,9 +94,10 @@ class HandshakeLab:
         labels: dict = {}
         server_addr = LOOPBACK if loopback else SERVER_ADDR
         self.client_addr = LOOPBACK if loopback else CLIENT_ADDR
-        self.server_net = Net(profile, self.timers, name="server", seed=seed, labels=labels)
-        self.client_net = self.server_net if loopback else Net(profile, self.timers, name="client", seed=seed,
-                                                                 labels=labels)
+        self.server_net = Net(profile, local_addrs={LOOPBACK, server_addr}, timers=self.timers, labels=labels,
+                              seed=seed)
+        self.client_net = self.server_net if loopback else Net(profile, local_addrs={LOOPBACK, self.client_addr},
+                                                               timers=self.timers, labels=labels, seed=seed + 1)
         self.nets = {server_addr: self.server_net, self.client_addr: self.client_net}
         for net in self.nets.values():
             net.xmit = self._wire
@@ -200,7 +203,7 @@ class HandshakeLab:
             caps = self.capacities()
             state["SYN queue max"], state["accept queue max"] = caps["SYN queue"], caps["accept queue"]
         state.update({n: sk.sk_state[4:] for n, sk in self.clients.items()})
-        state.update({c: v for c, v in self.server_net.snapshot().items()})
+        state.update(tcpext(self.server_net))
         state["segments"] = self.segment_log()
         return state
 
@@ -220,7 +223,7 @@ class HandshakeLab:
         q = self.listener.icsk_accept_queue
         if q.listen_opt is not None:
             return list(q.listen_opt.syn_table)
-        return [v for v in self.server_net.ehash.values()
+        return [v for v in self.server_net.tcp_ehash.values()
                 if isinstance(v, RequestSock) and v.rsk_listener is self.listener]
 
     # --- plumbing --------------------------------------------------------------------------------------------------
@@ -246,7 +249,8 @@ class HandshakeLab:
         self._wire(None, skb)
 
     def _wire(self, net: Net | None, skb: SkBuff) -> None:
-        """The network: the segment arrives ``one_way_us`` later in the namespace that owns its address."""
+        """The network: ``one_way_us`` later the segment arrives in the namespace that owns its address, at
+        ``tcp_v4_rcv`` (chapter 01 shows the way there: NIC, softirq, IP; chapter 04 the loopback device)."""
         now = self.timers.now_ns
         self.segments.append(skb)
         self._segment_times.append((now, now + self.one_way_ns))
@@ -254,7 +258,8 @@ class HandshakeLab:
         if target is None:
             skb.meta["fate"] = "lost"
             return
-        self.timers.mod_timer(TimerList(lambda t: deliver_segment(target, skb), name=f"deliver {skb.name}"),
+        skb.meta["net"] = target
+        self.timers.mod_timer(TimerList(lambda t: tcp_v4_rcv(skb), name=f"deliver {skb.name}"),
                               now + self.one_way_ns)
 
 

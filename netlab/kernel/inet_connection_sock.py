@@ -2,7 +2,8 @@
 
 Models include/net/request_sock.h, net/core/request_sock.c, include/net/inet_connection_sock.h,
 net/ipv4/inet_connection_sock.c, net/ipv4/inet_hashtables.c and the accept-queue helpers of include/net/sock.h
-(Linux 6.12; a profile whose ``syn_queue`` is ``"listen_sock"`` behaves like 3.10).
+(Linux 6.12; a profile whose ``syn_queue`` is ``"listen_sock"`` behaves like 3.10). The namespace's tables are
+``netlab.kernel.netns.Net``'s: ``tcp_ehash``, ``tcp_lhash`` and ``tcp_bhash``.
 
 **SYN queue** (half-open connections). A SYN creates a small ``request_sock`` (``TCP_NEW_SYN_RECV``) that waits
 for the client's ACK. 6.12 puts it in the established hash table, so the lookup of the third ACK finds it
@@ -20,15 +21,14 @@ few ticks later than modelled here.
 """
 from __future__ import annotations
 
-import random
 import zlib
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable
 
+from netlab.kernel.netns import Net
 from netlab.kernel.profiles import KernelProfile
 from netlab.kernel.sock import Sock
-from netlab.kernel.timer import TimerBase, TimerList
+from netlab.kernel.timer import TimerList
 from netlab.trace import kernel_function, trace_printk
 
 MS = 1_000_000
@@ -44,54 +44,20 @@ TCPEXT_COUNTERS = ("ListenOverflows", "ListenDrops", "TCPReqQFullDoCookies", "TC
                    "SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed", "EmbryonicRsts", "TCPTimeouts")
 
 
-@dataclass(eq=False)
-class Net:
-    """``struct net``: one network namespace — its sysctls (a kernel profile), TcpExt counters, TCP hash tables.
+def endpoint(net: Net, addr: str, port: int) -> str:
+    """A short name for (addr, port) in traces ("c3"), or "addr:port"."""
+    return net.labels.get((addr, port), f"{addr}:{port}")
 
-    ``ehash`` maps (local addr, local port, remote addr, remote port) to a connected socket or (6.12) a request;
-    ``lhash`` maps (addr, port) to a listener; ``bhash`` maps a port to its bind bucket. ``xmit`` is how a segment
-    leaves this namespace (set by the scenario: the wire, or loopback back into the same namespace); ``labels``
-    gives endpoints short names for the trace.
-    """
 
-    profile: KernelProfile
-    timers: TimerBase
-    name: str = "net"
-    seed: int = 0
-    mib: Counter = field(default_factory=Counter)
-    ehash: dict = field(default_factory=dict)
-    lhash: dict = field(default_factory=dict)
-    bhash: dict = field(default_factory=dict)
-    xmit: Callable | None = None
-    labels: dict = field(default_factory=dict)   # (addr, port) -> a short name for traces ("c3")
-
-    def __post_init__(self):
-        if not isinstance(self.profile, KernelProfile):
-            raise TypeError("profile must be a KernelProfile (netlab.kernel.profiles)")
-        if not isinstance(self.timers, TimerBase):
-            raise TypeError("timers must be a TimerBase")
-        self.rng = random.Random(f"{self.name}/{self.seed}")
-        self.secret = self.rng.getrandbits(32)   # net_secret / syncookie_secret
-        self.table_perturb: dict[int, int] = {}  # get_random_sleepable_once() fills it lazily
-        self.port_hint = 0                       # 3.10: the static u32 hint of __inet_hash_connect
-
-    def now(self) -> int:
-        return self.timers.now_ns
-
-    def label(self, addr: str, port: int) -> str:
-        return self.labels.get((addr, port), f"{addr}:{port}")
-
-    def sysctl(self, name: str):
-        return getattr(self.profile, name)
-
-    def snapshot(self) -> dict:
-        return {c: self.mib[c] for c in TCPEXT_COUNTERS if self.mib[c]}
+def tcpext(net: Net) -> dict[str, int]:
+    """The non-zero handshake counters of ``net`` (as /proc/net/netstat's TcpExt line names them)."""
+    return {c: net.mib[c] for c in TCPEXT_COUNTERS if net.mib[c]}
 
 
 def NET_INC_STATS(net: Net, counter: str) -> None:  # noqa: N802 (the kernel's macro)
     if counter not in TCPEXT_COUNTERS:
         raise ValueError(f"unknown TcpExt counter {counter!r}")
-    net.mib[counter] += 1
+    net.snmp_inc(counter)
 
 
 @dataclass(eq=False)
@@ -260,7 +226,7 @@ def reqsk_queue_alloc(queue: RequestSockQueue, sk: TcpSock) -> None:
     queue.rskq_accept.clear()
     queue.qlen = queue.young = 0
     if sk.net.profile.syn_queue == "listen_sock":
-        log, n = _listen_sock_size(sk.sk_max_ack_backlog, sk.net.sysctl("tcp_max_syn_backlog"))
+        log, n = _listen_sock_size(sk.sk_max_ack_backlog, sk.net.profile.tcp_max_syn_backlog)
         queue.listen_opt = ListenSock(max_qlen_log=log, nr_table_entries=n)
         trace_printk(f"3.10: syn_table of {n} entries (max_qlen_log {log}) for backlog {sk.sk_max_ack_backlog}")
     else:
@@ -276,21 +242,21 @@ def inet_csk_listen_start(sk: TcpSock) -> int:
         sk.sk_timer = TimerList(lambda t: inet_csk_reqsk_queue_prune(t.data), name=f"synack {sk.name}", data=sk)
     sk.sk_ack_backlog = 0
     key = (sk.inet_rcv_saddr, sk.inet_num)
-    if key in sk.net.lhash:
+    if key in sk.net.tcp_lhash:
         return -98  # EADDRINUSE
     sk.sk_state = "TCP_LISTEN"
-    sk.net.lhash[key] = sk
+    sk.net.tcp_lhash[key] = sk
     return 0
 
 
 # --- requests: into and out of the SYN queue ------------------------------------------------------------------
 
 @kernel_function("net/ipv4/inet_connection_sock.c",
-                 lambda ops, sk, skb: f"allocate a request_sock for {sk.net.label(skb.meta['saddr'], skb.meta['sport'])}")
+                 lambda ops, sk, skb: f"allocate a request_sock for {endpoint(sk.net, skb.meta['saddr'], skb.meta['sport'])}")
 def inet_reqsk_alloc(ops, sk: TcpSock, skb) -> RequestSock:
     """Allocate a request_sock (slab request_sock_TCP, ~300 bytes) for this SYN."""
     m = skb.meta
-    return RequestSock(name=sk.net.label(m["saddr"], m["sport"]), rsk_listener=sk, ir_loc_addr=m["daddr"], ir_num=m["dport"],
+    return RequestSock(name=endpoint(sk.net, m["saddr"], m["sport"]), rsk_listener=sk, ir_loc_addr=m["daddr"], ir_num=m["dport"],
                        ir_rmt_addr=m["saddr"], ir_rmt_port=m["sport"], rcv_isn=m["seq"], rsk_ops=ops)
 
 
@@ -307,18 +273,18 @@ def inet_csk_reqsk_queue_hash_add(sk: TcpSock, req: RequestSock, timeout_ns: int
     q, net = sk.icsk_accept_queue, sk.net
     if q.listen_opt is not None:        # 3.10: the listener's syn_table; its keepalive timer retransmits
         q.listen_opt.syn_table.append(req)
-        req.expires_ns = net.now() + timeout_ns
+        req.expires_ns = net.timers.now_ns + timeout_ns
         first = q.qlen == 0
         q.qlen += 1
         q.young += 1
         if first:
-            net.timers.mod_timer(sk.sk_timer, net.now() + timeout_ns)
+            net.timers.mod_timer(sk.sk_timer, net.timers.now_ns + timeout_ns)
         return True
-    if req.key in net.ehash:            # inet_ehash_insert found a duplicate
+    if req.key in net.tcp_ehash:            # inet_ehash_insert found a duplicate
         return False
-    net.ehash[req.key] = req
+    net.tcp_ehash[req.key] = req
     req.rsk_timer = TimerList(reqsk_timer_handler, name=f"rsk_timer {req.name}", data=req)
-    net.timers.mod_timer(req.rsk_timer, net.now() + timeout_ns)
+    net.timers.mod_timer(req.rsk_timer, net.timers.now_ns + timeout_ns)
     q.qlen += 1
     q.young += 1
     return True
@@ -338,8 +304,8 @@ def _reqsk_queue_unlink(sk: TcpSock, req: RequestSock) -> bool:
             q.listen_opt.syn_table.remove(req)
             return True
         return False
-    if sk.net.ehash.get(req.key) is req:
-        del sk.net.ehash[req.key]
+    if sk.net.tcp_ehash.get(req.key) is req:
+        del sk.net.tcp_ehash[req.key]
         return True
     return False
 
@@ -361,7 +327,7 @@ def find_request(sk: TcpSock, key: tuple) -> RequestSock | None:
     q = sk.icsk_accept_queue
     if q.listen_opt is not None:
         return next((r for r in q.listen_opt.syn_table if r.key == key), None)
-    req = sk.net.ehash.get(key)
+    req = sk.net.tcp_ehash.get(key)
     return req if isinstance(req, RequestSock) else None
 
 
@@ -414,7 +380,7 @@ def syn_ack_recalc(req: RequestSock, max_syn_ack_retries: int) -> tuple[bool, bo
 def _max_syn_ack_retries(sk: TcpSock) -> int:
     """tcp_synack_retries, lowered towards 2 while the SYN queue is more than half full of old requests."""
     q = sk.icsk_accept_queue
-    retries = sk.icsk_syn_retries or sk.net.sysctl("tcp_synack_retries")
+    retries = sk.icsk_syn_retries or sk.net.profile.tcp_synack_retries
     if q.listen_opt is not None:
         crowded = q.qlen >> (q.listen_opt.max_qlen_log - 1)
     else:
@@ -446,7 +412,7 @@ def reqsk_timer_handler(t: TimerList) -> None:
     req: RequestSock = t.data
     sk = req.rsk_listener
     if _reqsk_timeout_step(sk, req, _max_syn_ack_retries(sk)):
-        sk.net.timers.mod_timer(t, sk.net.now() + reqsk_timeout(req, TCP_RTO_MAX))
+        sk.net.timers.mod_timer(t, sk.net.timers.now_ns + reqsk_timeout(req, TCP_RTO_MAX))
         return
     trace_printk(f"{req.name}: tcp_synack_retries exhausted, the request is dropped")
     inet_csk_reqsk_queue_drop(sk, req)
@@ -463,14 +429,14 @@ def inet_csk_reqsk_queue_prune(sk: TcpSock) -> None:
         return
     max_retries = _max_syn_ack_retries(sk)
     for req in list(q.listen_opt.syn_table):
-        if net.now() < req.expires_ns:
+        if net.timers.now_ns < req.expires_ns:
             continue
         if _reqsk_timeout_step(sk, req, max_retries):
-            req.expires_ns = net.now() + reqsk_timeout(req, TCP_RTO_MAX)
+            req.expires_ns = net.timers.now_ns + reqsk_timeout(req, TCP_RTO_MAX)
         else:
             inet_csk_reqsk_queue_drop(sk, req)   # tcp_synack_retries exhausted
     if q.qlen:
-        net.timers.mod_timer(sk.sk_timer, net.now() + TCP_SYNQ_INTERVAL)
+        net.timers.mod_timer(sk.sk_timer, net.timers.now_ns + TCP_SYNQ_INTERVAL)
 
 
 @kernel_function("net/ipv4/inet_connection_sock.c", lambda sk, req: f"retransmit the SYN-ACK of {req.name}")
@@ -492,7 +458,7 @@ def inet_sk_port_offset(net: Net, saddr: str, daddr: str, dport: int) -> int:
 
 def __inet_check_established(net: Net, sk: TcpSock, port: int) -> bool:
     """Is (saddr, port, daddr, dport) unused? (the kernel returns 0 when it is)."""
-    return (sk.inet_rcv_saddr, port, sk.inet_daddr, sk.inet_dport) not in net.ehash
+    return (sk.inet_rcv_saddr, port, sk.inet_daddr, sk.inet_dport) not in net.tcp_ehash
 
 
 @kernel_function("net/ipv4/inet_hashtables.c",
@@ -503,7 +469,7 @@ def __inet_hash_connect(net: Net, sk: TcpSock, port_offset: int) -> int:
     """Choose the client's ephemeral port and hash the socket into ehash; 0 or -EADDRNOTAVAIL (-99)."""
     if sk.inet_num:
         return 0 if __inet_check_established(net, sk, sk.inet_num) else -99
-    low, high = net.sysctl("ip_local_port_range")
+    low, high = net.profile.ip_local_port_range
     if net.profile.connect_port_parity:     # 6.12 (since 4.6)
         high += 1
         remaining = high - low
@@ -538,17 +504,17 @@ def __inet_hash_connect(net: Net, sk: TcpSock, port_offset: int) -> int:
 
 
 def _port_usable(net: Net, sk: TcpSock, port: int) -> bool:
-    tb = net.bhash.get(port)
+    tb = net.tcp_bhash.get(port)
     if tb is None:
         return True
     return tb.fastreuse < 0 and __inet_check_established(net, sk, port)
 
 
 def _bind_and_hash(net: Net, sk: TcpSock, port: int) -> int:
-    tb = net.bhash.setdefault(port, BindBucket(port, fastreuse=-1))
+    tb = net.tcp_bhash.setdefault(port, BindBucket(port, fastreuse=-1))
     tb.owners.append(sk)
     sk.inet_num = port
-    net.ehash[sk.four_tuple()] = sk
+    net.tcp_ehash[sk.four_tuple()] = sk
     return 0
 
 
@@ -563,8 +529,8 @@ def inet_bind(net: Net, sk: TcpSock, addr: str, port: int) -> int:
     """bind(addr, port) for a server: a bucket with fastreuse >= 0, which connect() never shares."""
     if not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError("port must be an int in 1..65535")
-    if port in net.bhash:
+    if port in net.tcp_bhash:
         return -98  # EADDRINUSE
-    net.bhash[port] = BindBucket(port, fastreuse=0, owners=[sk])
+    net.tcp_bhash[port] = BindBucket(port, fastreuse=0, owners=[sk])
     sk.inet_rcv_saddr, sk.inet_num = addr, port
     return 0

@@ -10,9 +10,10 @@ net/ipv4/tcp_timer.c (SYN retransmission) and net/ipv4/syncookies.c (Linux 6.12;
 differences). The queues themselves are in :mod:`netlab.kernel.inet_connection_sock`.
 
 What a segment passes through before and after (IP, the device, the NIC or loopback) is chapters 01, 03 and 04:
-here a segment leaves through ``net.xmit`` and arrives through :func:`deliver_segment`, which does what
-``tcp_v4_rcv``/``tcp_v4_do_rcv`` do with handshake segments — find the socket, hand the segment on. Each
-received segment records what became of it in ``skb.meta["fate"]``.
+here a segment leaves through ``net.xmit`` and arrives in ``netlab.kernel.tcp_ipv4.tcp_v4_rcv`` (chapter 01),
+which finds the socket and hands every one that is not ESTABLISHED to :func:`handshake_rcv` (installed as its
+``rcv_state_process``) and a segment nobody wants to :func:`tcp_v4_send_reset`. Each received segment records
+what became of it in ``skb.meta["fate"]``.
 
 Simplifications: no TCP options, windows or data; every SYN comes from a peer never seen before
 (``tcp_peer_is_proven`` is false); no TCP_DEFER_ACCEPT, Fast Open or SO_REUSEPORT.
@@ -23,11 +24,13 @@ import zlib
 from dataclasses import dataclass
 from typing import Callable
 
+from netlab.kernel import tcp_ipv4
 from netlab.kernel.inet_connection_sock import (
-    SEC, TCP_RTO_MAX, TCP_SYNCOOKIE_VALID, TCP_TIMEOUT_INIT, NET_INC_STATS, Net, RequestSock, TcpSock,
+    SEC, TCP_RTO_MAX, TCP_SYNCOOKIE_VALID, TCP_TIMEOUT_INIT, NET_INC_STATS, RequestSock, TcpSock, endpoint,
     find_request, inet_csk_complete_hashdance, inet_csk_listen_start, inet_csk_reqsk_queue_add,
     inet_csk_reqsk_queue_drop, inet_csk_reqsk_queue_hash_add, inet_csk_reqsk_queue_is_full,
     inet_hash_connect, inet_reqsk_alloc, inet_rtx_syn_ack, reqsk_timeout, sk_acceptq_is_full)
+from netlab.kernel.netns import Net
 from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.timer import TimerList
 from netlab.trace import kernel_function, trace_printk
@@ -58,7 +61,7 @@ def tcp_segment(saddr: str, sport: int, daddr: str, dport: int, flags: tuple[str
 
 
 def _xmit(net: Net, skb: SkBuff) -> None:
-    trace_printk(f"{skb.name} → {net.label(skb.meta['daddr'], skb.meta['dport'])} "
+    trace_printk(f"{skb.name} → {endpoint(net, skb.meta['daddr'], skb.meta['dport'])} "
                  "(tcp_transmit_skb → ip_queue_xmit → dev_queue_xmit: chapter 03)")
     if net.xmit is not None:
         net.xmit(net, skb)
@@ -95,10 +98,10 @@ def inet_listen(sk: TcpSock, backlog: int) -> int:
 
 
 @kernel_function("net/socket.c",
-                 lambda sk, backlog: f"listen(fd, {backlog}): clamp to net.core.somaxconn = {sk.net.sysctl('somaxconn')}")
+                 lambda sk, backlog: f"listen(fd, {backlog}): clamp to net.core.somaxconn = {sk.net.profile.somaxconn}")
 def __sys_listen_socket(sk: TcpSock, backlog: int) -> int:
     """Clamp the backlog to somaxconn (compared as unsigned: a negative backlog means somaxconn)."""
-    somaxconn = sk.net.sysctl("somaxconn")
+    somaxconn = sk.net.profile.somaxconn
     if backlog < 0 or backlog > somaxconn:
         backlog = somaxconn
     return inet_listen(sk, backlog)
@@ -148,13 +151,13 @@ def tcp_connect(sk: TcpSock) -> int:
     """Build the SYN (seq = ISN), send it and arm the retransmit timer with the initial RTO (1 s)."""
     net = sk.net
     sk.snd_una = sk.write_seq
-    sk.retrans_stamp = net.now()
+    sk.retrans_stamp = net.timers.now_ns
     skb = tcp_segment(sk.inet_rcv_saddr, sk.inet_num, sk.inet_daddr, sk.inet_dport, ("SYN",), sk.write_seq)
     sk.write_seq += 1
     sk.icsk_rto_ns = TCP_TIMEOUT_INIT
     sk.icsk_retransmit_timer = TimerList(lambda t: tcp_write_timer_handler(t.data), name=f"rto {sk.name}", data=sk)
     _xmit(net, skb)
-    net.timers.mod_timer(sk.icsk_retransmit_timer, net.now() + sk.icsk_rto_ns)
+    net.timers.mod_timer(sk.icsk_retransmit_timer, net.timers.now_ns + sk.icsk_rto_ns)
     return 0
 
 
@@ -166,7 +169,7 @@ def tcp_write_timer_handler(sk: TcpSock) -> None:
 
 
 def _retry_until(sk: TcpSock) -> int:
-    return sk.icsk_syn_retries or sk.net.sysctl("tcp_syn_retries")
+    return sk.icsk_syn_retries or sk.net.profile.tcp_syn_retries
 
 
 def tcp_model_timeout(boundary: int, rto_base: int) -> int:
@@ -181,12 +184,12 @@ def retransmits_timed_out(sk: TcpSock, boundary: int) -> bool:
     """Has the time that ``boundary`` backed-off retransmissions would take passed since the first SYN?"""
     if not sk.icsk_retransmits:
         return False
-    return sk.net.now() - sk.retrans_stamp >= tcp_model_timeout(boundary, TCP_TIMEOUT_INIT)
+    return sk.net.timers.now_ns - sk.retrans_stamp >= tcp_model_timeout(boundary, TCP_TIMEOUT_INIT)
 
 
 def _write_timeout_text(sk: TcpSock) -> str:
     retry_until = _retry_until(sk)
-    linear = sk.net.sysctl("tcp_syn_linear_timeouts")
+    linear = sk.net.profile.tcp_syn_linear_timeouts
     return (f"{sk.name}: {sk.icsk_retransmits} SYN retransmits so far; give up at {retry_until + linear} "
             f"or after {tcp_model_timeout(retry_until, TCP_TIMEOUT_INIT) // SEC} s")
 
@@ -196,7 +199,7 @@ def tcp_write_timeout(sk: TcpSock) -> bool:
     """Give up? After tcp_syn_retries (TCP_SYNCNT) retransmissions + tcp_syn_linear_timeouts (6.5+), or once
     the time those retries would take with pure backoff, (2^(n+1) - 1) s, has passed — whichever comes first."""
     retry_until = _retry_until(sk)
-    expired = sk.icsk_retransmits >= retry_until + sk.net.sysctl("tcp_syn_linear_timeouts")
+    expired = sk.icsk_retransmits >= retry_until + sk.net.profile.tcp_syn_linear_timeouts
     if not expired:
         expired = retransmits_timed_out(sk, retry_until)
     if expired:
@@ -215,13 +218,13 @@ def _tcp_done(sk: TcpSock) -> None:
     sk.sk_state = "TCP_CLOSE"
     if sk.icsk_retransmit_timer is not None:
         sk.net.timers.del_timer(sk.icsk_retransmit_timer)
-    if sk.net.ehash.get(sk.four_tuple()) is sk:
-        del sk.net.ehash[sk.four_tuple()]
-    tb = sk.net.bhash.get(sk.inet_num)
+    if sk.net.tcp_ehash.get(sk.four_tuple()) is sk:
+        del sk.net.tcp_ehash[sk.four_tuple()]
+    tb = sk.net.tcp_bhash.get(sk.inet_num)
     if tb is not None and sk in tb.owners:
         tb.owners.remove(sk)
         if not tb.owners:
-            del sk.net.bhash[sk.inet_num]
+            del sk.net.tcp_bhash[sk.inet_num]
 
 
 @kernel_function("net/ipv4/tcp_timer.c",
@@ -235,12 +238,12 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
     sk.icsk_retransmits += 1          # tcp_update_rto_stats
     sk.total_rto += 1
     _xmit(net, tcp_segment(sk.inet_rcv_saddr, sk.inet_num, sk.inet_daddr, sk.inet_dport, ("SYN",), sk.snd_una))
-    if sk.total_rto > net.sysctl("tcp_syn_linear_timeouts"):
+    if sk.total_rto > net.profile.tcp_syn_linear_timeouts:
         sk.icsk_rto_ns = min(sk.icsk_rto_ns << 1, TCP_RTO_MAX)
     else:
-        trace_printk(f"linear timeout {sk.total_rto} of {net.sysctl('tcp_syn_linear_timeouts')}: RTO stays "
+        trace_printk(f"linear timeout {sk.total_rto} of {net.profile.tcp_syn_linear_timeouts}: RTO stays "
                      f"{sk.icsk_rto_ns / SEC:g} s")
-    net.timers.mod_timer(sk.icsk_retransmit_timer, net.now() + sk.icsk_rto_ns)
+    net.timers.mod_timer(sk.icsk_retransmit_timer, net.timers.now_ns + sk.icsk_rto_ns)
 
 
 @kernel_function("net/ipv4/tcp_input.c")
@@ -301,7 +304,7 @@ def tcp_reset(sk: TcpSock, skb: SkBuff) -> None:
 
 @kernel_function("net/ipv4/tcp_input.c",
                  lambda sk, skb: f"{sk.name} in {sk.sk_state} receives {skb.name} from "
-                                 f"{sk.net.label(skb.meta['saddr'], skb.meta['sport'])}")
+                                 f"{endpoint(sk.net, skb.meta['saddr'], skb.meta['sport'])}")
 def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff) -> str | None:
     """The TCP state machine for every state but ESTABLISHED; returns a drop reason when the caller must RST."""
     flags = skb.meta["flags"]
@@ -333,11 +336,11 @@ def tcp_v4_conn_request(sk: TcpSock, skb: SkBuff) -> int:
 
 @kernel_function("net/ipv4/tcp_input.c",
                  lambda sk: "SYN queue full: " + ("send a SYN cookie (tcp_syncookies=1)"
-                                                  if sk.net.sysctl("tcp_syncookies") else
+                                                  if sk.net.profile.tcp_syncookies else
                                                   "drop the SYN (tcp_syncookies=0)"))
 def tcp_syn_flood_action(sk: TcpSock) -> bool:
     """Decide between a SYN cookie and a drop ("Possible SYN flooding on port …" in the kernel log)."""
-    if sk.net.sysctl("tcp_syncookies"):
+    if sk.net.profile.tcp_syncookies:
         NET_INC_STATS(sk.net, "TCPReqQFullDoCookies")
         return True
     NET_INC_STATS(sk.net, "TCPReqQFullDrop")
@@ -351,12 +354,12 @@ def tcp_listendrop(sk: TcpSock) -> None:
 
 
 @kernel_function("net/ipv4/tcp_input.c",
-                 lambda ops, sk, skb: f"a SYN from {sk.net.label(skb.meta['saddr'], skb.meta['sport'])}: "
+                 lambda ops, sk, skb: f"a SYN from {endpoint(sk.net, skb.meta['saddr'], skb.meta['sport'])}: "
                                       "check both queues, then answer with a SYN-ACK")
 def tcp_conn_request(ops: RequestSockOps, sk: TcpSock, skb: SkBuff) -> int:
     """Check the SYN queue (→ cookie or drop) and the accept queue (→ drop), make a request, send the SYN-ACK."""
     net, profile = sk.net, sk.net.profile
-    syncookies = net.sysctl("tcp_syncookies")
+    syncookies = net.profile.tcp_syncookies
     want_cookie = False
     if syncookies == 2 or inet_csk_reqsk_queue_is_full(sk):
         want_cookie = tcp_syn_flood_action(sk)
@@ -371,7 +374,7 @@ def tcp_conn_request(ops: RequestSockOps, sk: TcpSock, skb: SkBuff) -> int:
     req = inet_reqsk_alloc(ops, sk, skb)
     req.syncookie = want_cookie
     if not want_cookie:
-        max_syn_backlog = net.sysctl("tcp_max_syn_backlog")
+        max_syn_backlog = net.profile.tcp_max_syn_backlog
         if not syncookies and max_syn_backlog - sk.icsk_accept_queue.qlen < (max_syn_backlog >> 2):
             trace_printk(f"no cookies and fewer than tcp_max_syn_backlog/4 = {max_syn_backlog >> 2} slots left: "
                          "drop a SYN from an unproven peer")
@@ -414,10 +417,10 @@ def __cookie_v4_init_sequence(net: Net, key: tuple, minute: int) -> int:
 def cookie_init_sequence(sk: TcpSock, skb: SkBuff) -> int:
     """tcp_synq_overflow (remember when), SyncookiesSent++, and encode the connection in the ISN."""
     net, m = sk.net, skb.meta
-    sk.last_synq_overflow_ns = net.now()
+    sk.last_synq_overflow_ns = net.timers.now_ns
     NET_INC_STATS(net, "SyncookiesSent")
     return __cookie_v4_init_sequence(net, (m["daddr"], m["dport"], m["saddr"], m["sport"]),
-                                     net.now() // (60 * SEC))
+                                     net.timers.now_ns // (60 * SEC))
 
 
 @kernel_function("net/ipv4/tcp_ipv4.c",
@@ -446,7 +449,7 @@ def tcp_syn_ack_timeout(req: RequestSock) -> None:
 
 @kernel_function("net/ipv4/tcp_ipv4.c",
                  lambda sk, skb, net=None: "send a RST to "
-                                           f"{(net or sk.net).label(skb.meta['saddr'], skb.meta['sport'])}")
+                                           f"{endpoint(net or sk.net, skb.meta['saddr'], skb.meta['sport'])}")
 def tcp_v4_send_reset(sk: TcpSock | None, skb: SkBuff, net: Net | None = None) -> None:
     """Answer ``skb`` with a RST (from the per-CPU control socket: no socket state needed)."""
     m = skb.meta
@@ -481,7 +484,7 @@ def tcp_check_req(sk: TcpSock, skb: SkBuff, req: RequestSock) -> TcpSock | None:
         return None
     child = tcp_v4_syn_recv_sock(sk, skb, req)
     if child is None:
-        if not net.sysctl("tcp_abort_on_overflow"):
+        if not net.profile.tcp_abort_on_overflow:
             req.acked = True
             _fate(skb, "overflow")
             trace_printk("tcp_abort_on_overflow=0: the ACK is ignored, the request stays; a later SYN-ACK "
@@ -498,7 +501,7 @@ def tcp_check_req(sk: TcpSock, skb: SkBuff, req: RequestSock) -> TcpSock | None:
 
 def _restart_synack_timer(sk: TcpSock, req: RequestSock) -> None:
     net = sk.net
-    expires = net.now() + reqsk_timeout(req, TCP_RTO_MAX)
+    expires = net.timers.now_ns + reqsk_timeout(req, TCP_RTO_MAX)
     if req.rsk_timer is not None:
         if net.timers.timer_pending(req.rsk_timer):     # mod_timer_pending
             net.timers.mod_timer(req.rsk_timer, expires)
@@ -515,7 +518,7 @@ def tcp_v4_syn_recv_sock(sk: TcpSock, skb: SkBuff, req: RequestSock) -> TcpSock 
         tcp_listendrop(sk)
         return None
     child = tcp_create_openreq_child(sk, req, skb)
-    sk.net.ehash[req.key] = child       # inet_ehash_nolisten: the child replaces the request in ehash
+    sk.net.tcp_ehash[req.key] = child       # inet_ehash_nolisten: the child replaces the request in ehash
     return child
 
 
@@ -542,19 +545,19 @@ def tcp_child_process(parent: TcpSock, child: TcpSock, skb: SkBuff) -> str | Non
 def cookie_v4_check(sk: TcpSock, skb: SkBuff) -> TcpSock | None:
     """Rebuild the connection from the cookie in the ACK; the listener itself if it is no cookie (→ RST)."""
     net, m = sk.net, skb.meta
-    if not net.sysctl("tcp_syncookies") or "ACK" not in m["flags"] or "RST" in m["flags"]:
+    if not net.profile.tcp_syncookies or "ACK" not in m["flags"] or "RST" in m["flags"]:
         return sk
-    if sk.last_synq_overflow_ns is None or net.now() - sk.last_synq_overflow_ns > TCP_SYNCOOKIE_VALID:
+    if sk.last_synq_overflow_ns is None or net.timers.now_ns - sk.last_synq_overflow_ns > TCP_SYNCOOKIE_VALID:
         trace_printk("no SYN cookie sent in the last 2 minutes: this ACK cannot be a cookie")
         return sk
     key = (m["daddr"], m["dport"], m["saddr"], m["sport"])
-    minute = net.now() // (60 * SEC)
+    minute = net.timers.now_ns // (60 * SEC)
     isn = (m["ack_seq"] - 1) & 0xFFFFFFFF
     if all(isn != __cookie_v4_init_sequence(net, key, minute - age) for age in range(3)):
         NET_INC_STATS(net, "SyncookiesFailed")
         return sk
     NET_INC_STATS(net, "SyncookiesRecv")
-    req = RequestSock(name=net.label(m["saddr"], m["sport"]), rsk_listener=sk, ir_loc_addr=m["daddr"],
+    req = RequestSock(name=endpoint(net, m["saddr"], m["sport"]), rsk_listener=sk, ir_loc_addr=m["daddr"],
                       ir_num=m["dport"], ir_rmt_addr=m["saddr"], ir_rmt_port=m["sport"],
                       rcv_isn=(m["seq"] - 1) & 0xFFFFFFFF, snt_isn=isn, rsk_ops=tcp_request_sock_ops,
                       syncookie=True)
@@ -572,45 +575,51 @@ def tcp_get_cookie_sock(sk: TcpSock, skb: SkBuff, req: RequestSock) -> TcpSock |
     return inet_csk_reqsk_queue_add(sk, req, child)
 
 
-# --- the receive side's dispatch (what tcp_v4_rcv and tcp_v4_do_rcv do for these segments) ---------------------
+# --- the receive side's dispatch (the rest of tcp_v4_rcv and tcp_v4_do_rcv for these segments) -----------------
 
-def deliver_segment(net: Net, skb: SkBuff) -> None:
-    """Hand a received segment to the right socket, as ``tcp_v4_rcv``/``tcp_v4_do_rcv`` (chapter 01) do.
+def handshake_rcv(sk, skb: SkBuff) -> int:
+    """What ``tcp_v4_rcv``/``tcp_v4_do_rcv`` do with a segment for a socket that is not ESTABLISHED.
 
-    Look up ehash (connected sockets and, on 6.12, requests in TCP_NEW_SYN_RECV), then the listening hash; 3.10
-    finds requests in the listener's syn_table (``tcp_v4_hnd_req``). An ACK for a listener is checked as a SYN
-    cookie; with no socket at all the answer is a RST ("connection refused").
+    A request (6.12: found in ehash) → ``tcp_check_req``. A listener: 3.10 first looks for the request in its
+    syn_table (``tcp_v4_hnd_req``); an ACK is checked as a SYN cookie; then ``tcp_rcv_state_process``, and a RST
+    if it says so. A SYN_SENT client → ``tcp_rcv_state_process``. An ESTABLISHED socket gets here only for a SYN
+    (answered with an ACK) or a RST.
     """
-    if not isinstance(net, Net) or not isinstance(skb, SkBuff):
-        raise TypeError("deliver_segment(net, skb) takes a Net and an SkBuff")
+    if isinstance(sk, RequestSock):
+        _to_request(sk.rsk_listener, skb, sk)
+        return 0
+    if not isinstance(sk, TcpSock):
+        raise TypeError(f"{sk!r} is not a TCP socket of the handshake model")
+    if sk.sk_state != "TCP_LISTEN":
+        _to_connected(sk, skb)
+        return 0
     m = skb.meta
-    key = (m["daddr"], m["dport"], m["saddr"], m["sport"])
-    found = net.ehash.get(key)
-    if isinstance(found, RequestSock):
-        _to_request(found.rsk_listener, skb, found)
-        return
-    if isinstance(found, TcpSock):
-        _to_connected(found, skb)
-        return
-    listener = net.lhash.get((m["daddr"], m["dport"])) or net.lhash.get(("0.0.0.0", m["dport"]))
-    if listener is None:
-        _fate(skb, "refused" if "SYN" in m["flags"] else "ignored")
-        if "RST" not in m["flags"]:
-            tcp_v4_send_reset(None, skb, net)
-        return
-    req = find_request(listener, key) if listener.icsk_accept_queue.listen_opt is not None else None
-    if req is not None:
-        _to_request(listener, skb, req)
-        return
+    if sk.icsk_accept_queue.listen_opt is not None:
+        req = find_request(sk, (m["daddr"], m["dport"], m["saddr"], m["sport"]))
+        if req is not None:
+            _to_request(sk, skb, req)
+            return 0
     if "SYN" not in m["flags"]:
-        nsk = cookie_v4_check(listener, skb)
+        nsk = cookie_v4_check(sk, skb)
         if nsk is None:
-            return
-        if nsk is not listener:
-            tcp_child_process(listener, nsk, skb)
-            return
-    if tcp_rcv_state_process(listener, skb):
-        tcp_v4_send_reset(listener, skb)
+            return 0
+        if nsk is not sk:
+            tcp_child_process(sk, nsk, skb)
+            return 0
+    if tcp_rcv_state_process(sk, skb):
+        tcp_v4_send_reset(sk, skb)
+    return 0
+
+
+def _no_socket(net: Net, skb: SkBuff) -> None:
+    flags = skb.meta.get("flags", ())
+    _fate(skb, "refused" if "SYN" in flags else "ignored")
+    if "RST" not in flags:
+        tcp_v4_send_reset(None, skb, net)
+
+
+tcp_ipv4.rcv_state_process = handshake_rcv
+tcp_ipv4.no_socket_reset = _no_socket
 
 
 def _to_request(listener: TcpSock, skb: SkBuff, req: RequestSock) -> None:
