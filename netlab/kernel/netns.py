@@ -39,6 +39,10 @@ class Net:
     xmit: Callable | None = None
     labels: dict[tuple, str] = field(default_factory=dict)
     seed: int = 0
+    # Routing (chapter 04, netlab.kernel.route): table id -> FibTable (6.12: local and main share one trie), and
+    # the loopback device every RTN_LOCAL output route points to (net->loopback_dev).
+    fib_tables: dict[int, Any] = field(default_factory=dict)
+    loopback_dev: Any = None
 
     def __post_init__(self):
         if not isinstance(self.profile, KernelProfile):

@@ -9,7 +9,8 @@ kernel/softirq.c (MAX_SOFTIRQ_*), include/linux/socket.h (SOMAXCONN), net/ipv4/t
 net/ipv4/af_inet.c (inet_init_net: ip_local_port_range), drivers/net/loopback.c (lo MTU), fs/file_table.c
 (sysctl_nr_open), include/uapi/linux/fs.h (INR_OPEN_*), drivers/net/ethernet/intel/igb/igb.h (IGB_DEFAULT_RXD),
 net/ipv4/tcp_input.c (tcp_conn_request: accept queue full → drop the SYN), net/ipv4/inet_hashtables.c
-(__inet_hash_connect: even ports first). 3.10: tcp_v4_conn_request drops that SYN only if
+(__inet_hash_connect: even ports first), net/ipv4/fib_frontend.c (fib_new_table: the local table is an alias of
+main's trie). 3.10: tcp_v4_conn_request drops that SYN only if
 inet_csk_reqsk_queue_young(sk) > 1, and __inet_hash_connect walks ``low + (i + offset) % remaining`` (3.10
 net/ipv4/tcp_ipv4.c and net/ipv4/inet_hashtables.c).
 """
@@ -69,6 +70,8 @@ class KernelProfile:
     dev_tx_weight: int
     eth_mtu: int
     lo_mtu: int
+    fib_local_main_merged: bool     # without custom rules the local table shares main's trie (4.1+, fib_new_table);
+                                    # False: 3.10 looks up local, then main, by fib rules 0 and 32766
     # handshake (chapter 05)
     somaxconn: int
     tcp_max_syn_backlog: int
@@ -139,7 +142,7 @@ LINUX_3_10 = KernelProfile(
     netdev_budget=300, netdev_budget_usecs=2000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=None,
     rx_ring_size=256, softnet_stat_columns=10, max_softirq_time_us=2000, max_softirq_restart=10,
     napi_repoll_list=False, udp_rcvbuf_drop="rmem >= rcvbuf",
-    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536,
+    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, fib_local_main_merged=False,
     somaxconn=128, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=0, syn_queue="listen_sock", tcp_timeout_init_ms=1000,
     acceptq_full_syn_drop="young>1",
@@ -159,7 +162,7 @@ LINUX_6_12 = KernelProfile(
     netdev_budget=300, netdev_budget_usecs=8000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=8,
     rx_ring_size=256, softnet_stat_columns=15, max_softirq_time_us=2000, max_softirq_restart=10,
     napi_repoll_list=True, udp_rcvbuf_drop="rmem > rcvbuf",
-    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536,
+    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, fib_local_main_merged=True,
     somaxconn=4096, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=4, syn_queue="ehash", tcp_timeout_init_ms=1000,
     acceptq_full_syn_drop="always",
