@@ -108,7 +108,6 @@ class HandshakeLab:
         self.clients: dict[str, TcpSock] = {}
         self.connect_results: dict[str, object] = {}
         self.accepted: list[str] = []
-        self.accept_results: list[object] = []
         self.segments: list[SkBuff] = []
         self._segment_times: list[tuple[int, int]] = []
         self._flooders = 0
@@ -237,7 +236,6 @@ class HandshakeLab:
     def _accept(self, count: int) -> None:
         for _ in range(count):
             got = inet_csk_accept(self.listener)
-            self.accept_results.append(got if isinstance(got, str) else got.name)
             if isinstance(got, TcpSock):
                 self.accepted.append(got.name)
 

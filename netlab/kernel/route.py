@@ -23,7 +23,6 @@ from netlab.trace import kernel_function, trace_printk
 RT_TABLE_MAIN, RT_TABLE_LOCAL = 254, 255
 RTN_UNICAST, RTN_LOCAL, RTN_BROADCAST = "unicast", "local", "broadcast"
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_HOST = "universe", "link", "host"
-TABLE_NAMES = {RT_TABLE_MAIN: "main", RT_TABLE_LOCAL: "local"}
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,10 @@ class RequestSockOps:
 def tcp_segment(saddr: str, sport: int, daddr: str, dport: int, flags: tuple[str, ...], seq: int,
                 ack_seq: int = 0) -> SkBuff:
     """A TCP segment without payload as an sk_buff; ``meta`` holds the header fields the handshake reads."""
+    if not flags or not set(flags) <= {"SYN", "ACK", "RST", "FIN", "PSH"}:
+        raise ValueError(f"flags must be a non-empty tuple of SYN, ACK, RST, FIN, PSH; got {flags!r}")
+    if not all(isinstance(p, int) and 0 <= p < 65536 for p in (sport, dport)):
+        raise ValueError("ports must be ints in 0..65535")
     name = "-".join(flags)
     return SkBuff(end=0, name=name, meta=dict(saddr=saddr, sport=sport, daddr=daddr, dport=dport, flags=flags,
                                               seq=seq & 0xFFFFFFFF, ack_seq=ack_seq & 0xFFFFFFFF, fate=None))
