@@ -66,7 +66,7 @@ def test_arrivals_have_the_rate_and_bursts():
     t = arrivals(1e6, 10_000, burst=8)
     assert np.all(np.diff(t) >= 0) and abs((t[-1] - t[0]) / 1e9 - 0.01) < 1e-4
     assert np.all(np.diff(t[:8]) == 67)
-    assert len(arrivals(1e6, 1000, jitter=True, seed=3)) == 1000
+    assert len(arrivals(1e6, 1000, jitter=True, seed=3)) == 1000 and len(arrivals(1e6, 0, jitter=True)) == 0
     assert np.array_equal(arrivals(1e6, 100, jitter=True, seed=3), arrivals(1e6, 100, jitter=True, seed=3))
 
 

@@ -18,6 +18,10 @@ Documentation/networking/scaling.rst:
 * ``igb_clean_rx_irq`` reads up to ``budget`` descriptors whose DD bit is set, builds an skb from each and hands
   it to GRO, and gives cleaned buffers back to the NIC 16 at a time (``IGB_RX_BUFFER_WRITE``) and at the end.
 
+Not modelled: interrupt moderation (igb's ITR limits how often a vector may fire; here an unmasked vector fires
+at the first packet, so at moderate rates the model counts more hard IRQs than a real igb), TX, checksum
+offload, XDP, and the 16-byte descriptor layout itself.
+
 The NIC writes descriptors at each packet's arrival time. The model does this lazily: before the driver looks at
 a ring at simulated time t, :meth:`Nic.dma_until` writes every packet that arrived up to t — the same result,
 because only the device fills a ring and only the CPU its IRQ points to cleans it.
@@ -290,6 +294,7 @@ class Nic:
             state[f"rx{qv.index}.ring"] = qv.rx_ring.snapshot()
             state[f"rx{qv.index}.irq"] = f"{qv.irq} → CPU {qv.cpu}: {irq}"
             state[f"rx{qv.index}.missed"] = qv.rx_missed
+            state[f"rx{qv.index}.gro_batch"] = [skb.name for skb in qv.napi.rx_list]
         return state
 
 
