@@ -7,7 +7,12 @@ a profile, so no kernel version is hard-coded anywhere else.
 Sources (6.12): net/core/hotdata.c (budgets, backlog), include/linux/netdevice.h (NAPI_POLL_WEIGHT),
 kernel/softirq.c (MAX_SOFTIRQ_*), include/linux/socket.h (SOMAXCONN), net/ipv4/tcp_ipv4.c (tcp_sk_init),
 net/ipv4/af_inet.c (inet_init_net: ip_local_port_range), drivers/net/loopback.c (lo MTU), fs/file_table.c
-(sysctl_nr_open), include/uapi/linux/fs.h (INR_OPEN_*), drivers/net/ethernet/intel/igb/igb.h (IGB_DEFAULT_RXD).
+(sysctl_nr_open), include/uapi/linux/fs.h (INR_OPEN_*), drivers/net/ethernet/intel/igb/igb.h (IGB_DEFAULT_RXD),
+net/ipv4/tcp_input.c (tcp_conn_request: accept queue full → drop the SYN), net/ipv4/inet_hashtables.c
+(__inet_hash_connect: even ports first), net/ipv4/fib_frontend.c (fib_new_table: the local table is an alias of
+main's trie). 3.10: tcp_v4_conn_request drops that SYN only if
+inet_csk_reqsk_queue_young(sk) > 1, and __inet_hash_connect walks ``low + (i + offset) % remaining`` (3.10
+net/ipv4/tcp_ipv4.c and net/ipv4/inet_hashtables.c).
 """
 from __future__ import annotations
 
@@ -54,10 +59,19 @@ class KernelProfile:
     softnet_stat_columns: int
     max_softirq_time_us: int
     max_softirq_restart: int
+    # net_rx_action's loop. True (4.0+): a NAPI that used its whole weight waits on a private repoll list for the
+    # next run and the budget is checked after each poll. False (3.10): it goes back to the tail of poll_list,
+    # can be polled again in the same run, and the budget is checked before each poll (net/core/dev.c).
+    napi_repoll_list: bool
+    # When UDP drops for a full receive buffer: "rmem >= rcvbuf" (3.10 sock_queue_rcv_skb) or "rmem > rcvbuf"
+    # (6.12 __udp_enqueue_schedule_skb: a packet is accepted while rmem <= rcvbuf, even if it overshoots).
+    udp_rcvbuf_drop: str
     # send (chapter 03) and loopback (chapter 04)
     dev_tx_weight: int
     eth_mtu: int
     lo_mtu: int
+    fib_local_main_merged: bool     # without custom rules the local table shares main's trie (4.1+, fib_new_table);
+                                    # False: 3.10 looks up local, then main, by fib rules 0 and 32766
     # handshake (chapter 05)
     somaxconn: int
     tcp_max_syn_backlog: int
@@ -68,8 +82,12 @@ class KernelProfile:
     tcp_syn_linear_timeouts: int    # SYN retries at a fixed 1 s before backing off (6.5+); 0 where absent
     syn_queue: str                  # "listen_sock": 3.10's sized hash table; "ehash": requests in the ehash
     tcp_timeout_init_ms: int
+    acceptq_full_syn_drop: str      # a SYN to a full accept queue is dropped "always" (6.12), or only when more
+                                    # than one young request waits, "young>1" (3.10 tcp_v4_conn_request)
     # connections (chapters 06 and 07)
     ip_local_port_range: tuple[int, int]
+    connect_port_parity: bool       # connect() tries ports of the range start's parity first, bind(0) the other
+                                    # (since 4.6); False: 3.10 walks the range from a hashed offset
     tcp_timewait_s: int
     nr_open: int
     nofile_soft: int
@@ -85,8 +103,12 @@ class KernelProfile:
     live: frozenset[str] = field(default=frozenset())
 
     def __post_init__(self):
+        if self.udp_rcvbuf_drop not in ("rmem >= rcvbuf", "rmem > rcvbuf"):
+            raise ValueError("udp_rcvbuf_drop must be 'rmem >= rcvbuf' or 'rmem > rcvbuf'")
         if self.syn_queue not in ("listen_sock", "ehash"):
             raise ValueError("syn_queue must be 'listen_sock' or 'ehash'")
+        if self.acceptq_full_syn_drop not in ("young>1", "always"):
+            raise ValueError("acceptq_full_syn_drop must be 'young>1' or 'always'")
         lo, hi = self.ip_local_port_range
         if not 0 < lo <= hi < 65536:
             raise ValueError("ip_local_port_range must be (low, high) with 0 < low <= high < 65536")
@@ -124,10 +146,13 @@ LINUX_3_10 = KernelProfile(
     name="3.10", version="3.10", hz=1000,
     netdev_budget=300, netdev_budget_usecs=2000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=None,
     rx_ring_size=256, softnet_stat_columns=10, max_softirq_time_us=2000, max_softirq_restart=10,
-    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536,
+    napi_repoll_list=False, udp_rcvbuf_drop="rmem >= rcvbuf",
+    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, fib_local_main_merged=False,
     somaxconn=128, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=0, syn_queue="listen_sock", tcp_timeout_init_ms=1000,
-    ip_local_port_range=(32768, 61000), tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
+    acceptq_full_syn_drop="young>1",
+    ip_local_port_range=(32768, 61000), connect_port_parity=False,
+    tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 87380, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
     # Slab caches (objsize = the slot SLUB gives each object; objects and pages per slab). The book's CentOS 7
@@ -156,10 +181,13 @@ LINUX_6_12 = KernelProfile(
     name="6.12", version="6.12", hz=250,
     netdev_budget=300, netdev_budget_usecs=8000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=8,
     rx_ring_size=256, softnet_stat_columns=15, max_softirq_time_us=2000, max_softirq_restart=10,
-    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536,
+    napi_repoll_list=True, udp_rcvbuf_drop="rmem > rcvbuf",
+    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, fib_local_main_merged=True,
     somaxconn=4096, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=4, syn_queue="ehash", tcp_timeout_init_ms=1000,
-    ip_local_port_range=(32768, 60999), tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
+    acceptq_full_syn_drop="always",
+    ip_local_port_range=(32768, 60999), connect_port_parity=True,
+    tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 131072, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
     # Slot sizes from sizeof() compiled against 6.12 (Debian amd64 config) through mm/slub.c calculate_sizes: a

@@ -10,7 +10,8 @@ have reached the expected states. :func:`modelled` gives the slab model's number
 Caveats a reader of the numbers needs: SLUB merges caches with the same size and flags, so a row can count other
 objects (``/sys/kernel/slab`` shows the aliases; ``tcp_bind_bucket`` is counted under ``eventpoll_epi`` here); the
 client ends hold bind buckets for their ports, the server ends share the listener's; everything else on the
-machine allocates and frees slab objects at the same time (dentries, files); a loopback FIN is the sender's
+machine allocates and frees slab objects at the same time (dentries, files; TIME_WAIT sockets of earlier
+runs expiring shrink ``tw_sock_TCP`` while this run's grow it); a loopback FIN is the sender's
 cloned sk_buff with a kmalloc'd head, not a driver's sk_buff with a page fragment. Everything is closed at the
 end (the child exits); the TIME_WAIT sockets stay in the kernel for 60 s, holding no fd and no process.
 """

@@ -8,8 +8,9 @@ Print formats, from the 6.12 source unless noted:
 ``/proc/net/softnet_stat`` net/core/net-procfs.c ``softnet_seq_show`` · ``/proc/softirqs`` fs/proc/softirqs.c
 ``show_softirqs`` · ``/proc/interrupts`` kernel/irq/proc.c ``show_interrupts`` · ``/proc/net/netstat``,
 ``/proc/net/snmp``, ``/proc/net/sockstat`` net/ipv4/proc.c · ``/proc/slabinfo`` mm/slab_common.c ``cache_show``
-· ``/sys/kernel/slab`` mm/slub.c (``sysfs_slab_alias``) · ``/proc/net/tcp`` net/ipv4/tcp_ipv4.c ``get_tcp4_sock``, ``/proc/net/tcp6`` net/ipv6/tcp_ipv6.c
-``get_tcp6_sock``.
+· ``/sys/kernel/slab`` mm/slub.c (``sysfs_slab_alias``) · ``/proc/net/fib_trie`` net/ipv4/fib_trie.c
+``fib_trie_seq_show`` · ``/proc/net/tcp`` net/ipv4/tcp_ipv4.c ``get_tcp4_sock``, ``/proc/net/tcp6``
+net/ipv6/tcp_ipv6.c ``get_tcp6_sock``.
 """
 from __future__ import annotations
 
@@ -506,6 +507,51 @@ def parse_meminfo(source: str) -> dict[str, int]:
 
 def meminfo(path: str = "/proc/meminfo") -> LiveResult:
     return live_file("memory use (kB)", path, parse_meminfo)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# /proc/net/fib_trie: the IPv4 routing tables as tries (net/ipv4/fib_trie.c fib_trie_seq_show).
+
+@dataclass(frozen=True)
+class FibTrieRoute:
+    """One leaf entry: ``prefix`` ("127.0.0.0/8"), its scope ("host", "link", "universe") and type ("LOCAL" …)."""
+
+    prefix: str
+    scope: str
+    type: str
+
+
+def parse_fib_trie(source: str) -> dict[str, list[FibTrieRoute]]:
+    """``{"Main": [...], "Local": [...]}``: every table the file prints ("Id 100:" for others) and its routes.
+
+    On 4.1+ without custom rules Main and Local print the same (merged) trie."""
+    tables: dict[str, list[FibTrieRoute]] = {}
+    current, leaf = None, None
+    for line in read_text(source).splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith(" "):
+            current, leaf = line.rstrip(":").strip(), None
+            tables[current] = []
+            continue
+        text = line.strip()
+        if text.startswith("|--"):
+            leaf = text[3:].strip()
+        elif text.startswith("/") and leaf is not None and current is not None:
+            words = text.split()
+            if len(words) < 3:
+                raise ValueError(f"unexpected fib_trie entry {text!r}")
+            tables[current].append(FibTrieRoute(f"{leaf}{words[0]}", words[1], words[2]))
+        elif not text.startswith("+--"):
+            raise ValueError(f"unexpected fib_trie line {text!r}")
+    if not tables:
+        raise ValueError("no table found")
+    return tables
+
+
+def fib_trie(path: str = "/proc/net/fib_trie") -> LiveResult:
+    """The IPv4 routing tables of this network namespace, local and main."""
+    return live_file("IPv4 routing tables (fib_trie)", path, parse_fib_trie)
 
 
 # ---------------------------------------------------------------------------------------------------------------

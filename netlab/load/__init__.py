@@ -1,1 +1,1 @@
-"""Vectorised (numpy) models for scale: millions of connections or packets at once."""
+"""Load models: the step models' rules, computed fast enough for millions of packets."""
