@@ -161,7 +161,7 @@ def test_namespace_fallbacks(monkeypatch):
         r = live.namespace_latency(rounds=10)
         assert not r.available and "boom" in r.reason
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
-        a, 0, '{"error": "unshare: Operation not permitted"}\n', ""))
+        a, 0, '{"unavailable": "unshare: Operation not permitted"}\n', ""))
     if sys.platform.startswith("linux"):
         assert "not permitted" in live.namespace_latency(rounds=10).reason
     monkeypatch.setattr(sys, "platform", "darwin")

@@ -260,22 +260,29 @@ def _settle(tcp_path: str, port: int, expected: dict[str, int], deadline: float)
 
 
 class _Lines:
-    """JSON lines from the child's stdout, with a deadline."""
+    """JSON lines from the child's stdout, with a deadline.
+
+    Reads the pipe's raw fd and splits lines itself: a buffered ``readline`` can swallow several lines at once,
+    and ``select`` would then wait for data that already arrived.
+    """
 
     def __init__(self, child):
-        self.child, self.selector = child, selectors.DefaultSelector()
-        self.selector.register(child.stdout, selectors.EVENT_READ)
+        self.child, self.fd, self.pending = child, child.stdout.fileno(), b""
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.fd, selectors.EVENT_READ)
 
     def next(self, deadline: float) -> dict:
-        while True:
+        while b"\n" not in self.pending:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("the experiment ran out of time")
             if self.selector.select(timeout=left):
-                line = self.child.stdout.readline()
-                if not line:
+                chunk = os.read(self.fd, 65536)
+                if not chunk:
                     raise RuntimeError(f"the child exited: {self.child.stderr.read().strip()[-300:]}")
-                return json.loads(line)
+                self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return json.loads(line)
 
 
 # --------------------------------------------------------------------------------------------------------------

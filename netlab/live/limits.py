@@ -20,14 +20,13 @@ import os
 import random
 import socket
 import struct
-import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Mapping
 
 from netlab.kernel.limits import IP_BIND_ADDRESS_NO_PORT, IP_LOCAL_PORT_RANGE, ip_local_port_range_value
 from netlab.live import procfs
-from netlab.live.result import LiveResult
+from netlab.live.result import LiveResult, run_child
 
 LOOPBACK, SECOND_SOURCE = "127.0.0.1", "127.0.0.2"
 
@@ -128,18 +127,7 @@ def _in_child(what: str, how: str, args: list[str], timeout_s: float, build) -> 
     if not sys.platform.startswith("linux"):
         return LiveResult.unavailable(what, how, f"it uses Linux socket options and 127.0.0.0/8 (this is "
                                                  f"{sys.platform})")
-    try:
-        done = subprocess.run([sys.executable, "-m", "netlab.live.limits", "child", *args], capture_output=True,
-                              text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return LiveResult.unavailable(what, how, f"it did not finish within {timeout_s} s")
-    try:
-        reply = json.loads(done.stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        return LiveResult.unavailable(what, how, f"the child failed: {done.stderr.strip()[-300:]}")
-    if "unavailable" in reply:
-        return LiveResult.unavailable(what, how, reply["unavailable"])
-    return LiveResult(what, how, build(reply))
+    return run_child(what, how, "netlab.live.limits", ["child", *args], timeout_s, build)
 
 
 # --------------------------------------------------------------------------------------------------------------

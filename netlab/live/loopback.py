@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -24,7 +23,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 from netlab.live import procfs, rtnetlink
-from netlab.live.result import LiveResult
+from netlab.live.result import LiveResult, run_child
 
 NS_ADDRESS = "198.51.100.7/24"      # RFC 5737 TEST-NET-2
 CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
@@ -107,19 +106,9 @@ def namespace_latency(rounds: int = 2000, timeout_s: float = 30.0) -> LiveResult
         raise ValueError(f"rounds must be an int in 10..{MAX_ROUNDS}")
     if not sys.platform.startswith("linux"):
         return LiveResult.unavailable(what, how, f"network namespaces are Linux's (this is {sys.platform})")
-    try:
-        done = subprocess.run([sys.executable, "-m", "netlab.live.loopback", str(rounds)], capture_output=True,
-                              text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return LiveResult.unavailable(what, how, f"the child took longer than {timeout_s} s (it was killed)")
-    try:
-        answer = json.loads(done.stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        return LiveResult.unavailable(what, how, f"the child failed: {done.stderr.strip()[-300:] or 'no output'}")
-    if "error" in answer:
-        return LiveResult.unavailable(what, how, answer["error"])
-    route = rtnetlink.Route(**answer["route"])
-    return LiveResult(what, how, {"route": route, "trips": [RoundTrip(**t) for t in answer["trips"]]})
+    return run_child(what, how, "netlab.live.loopback", [str(rounds)], timeout_s,
+                     lambda answer: {"route": rtnetlink.Route(**answer["route"]),
+                                     "trips": [RoundTrip(**t) for t in answer["trips"]]})
 
 
 def _in_own_namespace(rounds: int) -> dict:
@@ -130,7 +119,7 @@ def _in_own_namespace(rounds: int) -> dict:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
-        return {"error": f"this kernel does not let an unprivileged process create a user+network namespace "
+        return {"unavailable": f"this kernel does not let an unprivileged process create a user+network namespace "
                          f"(unshare: {os.strerror(err)}); only the route lookup can be shown"}
     try:
         rtnetlink.set_up("lo")
@@ -139,12 +128,12 @@ def _in_own_namespace(rounds: int) -> dict:
         rtnetlink.set_up("veth1")
         rtnetlink.set_up("veth0")
     except OSError as e:
-        return {"error": f"the new namespace could not be set up ({e.strerror or e}); only the route lookup "
+        return {"unavailable": f"the new namespace could not be set up ({e.strerror or e}); only the route lookup "
                          "can be shown"}
     address = NS_ADDRESS.split("/")[0]
     route = rtnetlink.route_get(address)
     if not route.available:
-        return {"error": route.reason}
+        return {"unavailable": route.reason}
     trips = [round_trip(a, rounds) for a in ("127.0.0.1", "127.0.0.2", address)]
     return {"route": route.value.__dict__, "trips": [t.__dict__ for t in trips]}
 
