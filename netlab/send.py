@@ -1,14 +1,14 @@
-"""A sending host wired from the kernel models: one TCP socket, an igb NIC with a qdisc, the wire, the peer's ACKs.
+"""A sending host: chapter 01's :class:`~netlab.machine.Host` with a TCP connection going out, and its peer.
 
-:class:`SendHost` drives the models the way the kernel's contexts would: ``send()`` runs in process context; the
-NIC sends what is on its TX ring at the link rate; each time it finishes (or an ACK arrives) it raises its
-interrupt, and the NET_RX softirq cleans the TX ring and processes the ACK, which may push more data; a qdisc left
-with work raises NET_TX. Simulated time only: the wire and the round trip move the clock, kernel code takes none.
+:class:`SendHost` adds what sending needs to the receive host: the NIC's TX ring, a qdisc, a connected
+:class:`~netlab.kernel.tcp_output.TcpSock` (and a UDP socket), and a model of the peer, which answers every
+segment the NIC puts on the wire with an ACK one round trip later. Those ACKs come in through the NIC's RX ring and
+the whole receive path (``igb_poll`` → … → ``tcp_v4_rcv`` → ``tcp_rcv_established`` → ``tcp_ack``); the TX
+completions are cleaned in the same NET_RX softirq (``igb_poll`` → ``igb_clean_tx_irq``). ``device="lo"`` sends
+over loopback instead: no qdisc, no ring, no DMA; the receiving socket is on this host.
 
-    host = SendHost(mtu=1500, gso=True)
-    with host.record() as rec:
-        host.send(8000)
-        host.run()
+    host = SendHost()
+    rec = host.capture(lambda: (host.send(6000), host.run()))
     rec.trace, rec.ledger
 
 :func:`send_file` sends a file the four ways a program can (read+send, mmap+write, sendfile, MSG_ZEROCOPY), and
@@ -16,221 +16,221 @@ with work raises NET_TX. Simulated time only: the wire and the round trip move t
 """
 from __future__ import annotations
 
-import heapq
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable
 
 from netlab.kernel.copies import CopyLedger, account_syscall
-from netlab.kernel.dev_xmit import FEATURES, NET_RX_SOFTIRQ, NETDEV_TX_OK, NETIF_F_TSO, NetDevice, PacketTap, \
-    net_tx_action
-from netlab.kernel.igb_tx import igb_clean_tx_irq, igb_setup, igb_tx_hw_done
-from netlab.kernel.ip_output import IP_HLEN, Rtable
-from netlab.kernel.profiles import PROFILES, KernelProfile
+from netlab.kernel.cpu import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Costs
+from netlab.kernel.dev import ETH_P_IP, PACKET_HOST, NetDevice, netif_rx
+from netlab.kernel.dev_xmit import FEATURES, NETDEV_TX_OK, NETIF_F_TSO
+from netlab.kernel.ip_output import IP_HLEN, LL_RESERVED_SPACE, Rtable, dst_output
+from netlab.kernel.nic import Packet
+from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.sch_generic import Qdisc
-from netlab.kernel.skbuff import SkBuff, consume_skb, skb_orphan_frags_rx
-from netlab.kernel.tcp_output import TCP_HLEN, TCP_INIT_CWND, TCP_NAGLE_OFF, MsgHdr, TcpSock, tcp_ack, \
-    tcp_data_snd_check
+from netlab.kernel.skbuff import SkBuff, alloc_skb, skb_put, skb_reserve
+from netlab.kernel.sock import Sock
+from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED, tcp_v4_do_rcv
+from netlab.kernel.tcp_output import PURE_ACK_LEN, TCP_HLEN, TCP_INIT_CWND, TCP_NAGLE_OFF, MsgHdr, TcpSock
+from netlab.kernel.udp_output import UdpSock, udp_sendmsg
 from netlab.kernel.zerocopy import CachedFile, __sys_sendto, do_sendfile, ksys_mmap_pgoff, ksys_read, \
     send_zerocopy, write_from_mapping
-from netlab.trace import Trace, Tracer, on_cpu, trace_printk
+from netlab.machine import Host
+from netlab.trace import Trace, trace_printk
 
-WIRE_OVERHEAD = 14 + 4 + 8 + 12   # Ethernet header, FCS, preamble, inter-frame gap
+DEVICES = ("igb", "lo")
+METHODS = ("read+send", "mmap+write", "sendfile", "MSG_ZEROCOPY")
+PEER, SPORT, DPORT = "10.0.0.1", 40000, 80
+sys_sendto = __sys_sendto        # a name that class bodies do not mangle
 
 
 @dataclass
 class Recording:
-    """What :meth:`SendHost.record` captured: the trace and the copy ledger."""
+    """What :meth:`SendHost.capture` recorded: the trace (None if not traced) and the copy ledger."""
 
     trace: Trace | None = None
     ledger: CopyLedger = field(default_factory=CopyLedger)
 
 
-DEVICES = ("igb", "lo")
+class SendHost(Host):
+    """A host sending on one TCP connection (and a UDP socket) through ``device``: ``"igb"`` (the NIC, with a
+    qdisc and a TX ring) or ``"lo"``.
 
+    ``gso``: the socket builds multi-MSS skbs (``sk_can_gso``; in 6.12 only TCP-MD5/AO turn it off, in 3.10 also
+    ``ethtool -K eth0 gso off``); ``tso``: the NIC segments them itself (otherwise software GSO does, at the
+    device); ``taps``: AF_PACKET listeners (tcpdump); ``cwnd``/``rwnd``: the congestion window (segments) and the
+    peer's receive window (bytes); ``rtt_us``: the round trip to the peer.
+    """
 
-class SendHost:
-    """One sending host. ``device``: ``"igb"`` (a NIC with a qdisc and a TX ring) or ``"lo"`` (loopback: no
-    qdisc, no ring, no DMA; the receiving socket is on this host). ``gso``: the socket builds multi-MSS skbs;
-    ``tso``: the NIC segments them (otherwise software GSO does, at the device); ``taps``: AF_PACKET listeners
-    (tcpdump) on the device."""
-
-    def __init__(self, profile: KernelProfile | None = None, *, device: str = "igb", mtu: int | None = None,
+    def __init__(self, profile: str | KernelProfile = "6.12", *, device: str = "igb", mtu: int | None = None,
                  gso: bool = True, tso: bool = True, cwnd: int = TCP_INIT_CWND, rwnd: int = 262144,
-                 nodelay: bool = False, taps: int = 0, tx_ring: int = 256, tx_queue_len: int = 1000,
-                 link_gbps: float = 1.0, rtt_us: float | None = None):
-        profile = PROFILES["6.12"] if profile is None else profile
-        if not isinstance(profile, KernelProfile):
-            raise TypeError("profile must be a KernelProfile (netlab.profile('6.12'))")
+                 nodelay: bool = False, taps: int = 0, tx_ring: int | None = None, tx_queue_len: int = 1000,
+                 link_gbps: float = 1.0, rtt_us: float = 50.0, costs: Costs | None = None):
+        prof = get_profile(profile) if isinstance(profile, str) else profile
         if device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
-        self.loopback = device == "lo"
-        mtu = (profile.lo_mtu if self.loopback else profile.eth_mtu) if mtu is None else mtu
-        rtt_us = (10.0 if self.loopback else 50.0) if rtt_us is None else rtt_us
-        for name, value in (("link_gbps", link_gbps), ("rtt_us", rtt_us)):
-            if not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"{name} must be a positive number")
+        if not isinstance(rtt_us, (int, float)) or rtt_us <= 0:
+            raise ValueError("rtt_us must be a positive number")
         if not isinstance(taps, int) or taps < 0:
             raise ValueError("taps must be an int >= 0")
-        self.profile = profile
-        features = frozenset(f for f in FEATURES if tso or f != NETIF_F_TSO)
-        self.dev = NetDevice("lo" if self.loopback else "eth0", mtu=mtu, features=features,
-                             dev_tx_weight=profile.dev_tx_weight,
-                             ptype_all=[PacketTap(f"tcpdump{i or ''}") for i in range(taps)])
-        if self.loopback:
-            self.ring = None
-            self.dev.ndo_start_xmit = self._loopback_xmit
-        else:
-            self.dev.qdisc = Qdisc(self.dev, limit=tx_queue_len)
-            self.ring = igb_setup(self.dev, tx_ring)
-        self.route = Rtable(self.dev)
-        self.sk = TcpSock(name="sk", dst=self.route, mss_cache=mtu - IP_HLEN - TCP_HLEN, snd_cwnd=cwnd,
-                          snd_wnd=rwnd, max_window=rwnd, gso=gso, nonagle=TCP_NAGLE_OFF if nodelay else 0)
-        self.ns_per_byte = 8 / link_gbps
+        super().__init__(prof, tx_ring_size=tx_ring if tx_ring is not None else getattr(prof, "tx_ring_size", 256),
+                         link_gbps=link_gbps, costs=costs)
+        self.loopback = device == "lo"
         self.rtt_ns = int(rtt_us * 1000)
-        self.now = 0
-        self._wire_free_at = 0
-        self._events: list[tuple[int, int, str, object]] = []   # (time, order, kind, data)
-        self._order = 0
-        self._skbs: dict[int, tuple[SkBuff, str]] = {}            # every skb seen, for the drawings
-        self.interrupts = 0
+        if self.loopback:
+            self.out = NetDevice("lo", self.net, mtu=mtu or self.profile.lo_mtu, features=frozenset(FEATURES),
+                                 ndo_start_xmit=self._loopback_xmit)
+            peer = local = "127.0.0.1"
+            self._receiver = Sock(name="receiver", sk_state=TCP_ESTABLISHED, sk_rcvbuf=1 << 30)
+            self._bind(self.net.tcp_ehash, (local, DPORT, local, SPORT), self._receiver)
+        else:
+            self.out = self.dev
+            self.dev.mtu = mtu or self.profile.eth_mtu
+            self.dev.features = frozenset(f for f in FEATURES if tso or f != NETIF_F_TSO)
+            self.dev.qdisc = Qdisc(self.dev, limit=tx_queue_len)
+            self.nic.on_transmit = self._peer_answers
+            peer, local = PEER, self.address
+        route = Rtable(self.out)
+        self.sk = TcpSock(name="sk", sk_state=TCP_ESTABLISHED, dst=route, saddr=local, daddr=peer, sport=SPORT,
+                          dport=DPORT, mss_cache=self.out.mtu - IP_HLEN - TCP_HLEN, snd_cwnd=cwnd, snd_wnd=rwnd,
+                          max_window=rwnd, gso=gso, nonagle=TCP_NAGLE_OFF if nodelay else 0)
+        self._bind(self.net.tcp_ehash, (local, SPORT, peer, DPORT), self.sk)
+        self._socket(self.sk, "SOCK_STREAM")
+        self.udp = UdpSock(name="udp", dst=route, saddr=local, daddr=peer)
+        for i in range(taps):
+            self.tcpdump(f"tcpdump{i or ''}")
+        self._pending_acks: list[int] = []
+        self._acks_sent = 0
+        self._skbs: dict[int, tuple[SkBuff, str]] = {}        # skbs to show, by id (the dict keeps them alive)
+        self._buffers: dict[int, tuple[int, object]] = {}     # data buffers (shinfo) numbered in order seen
 
-    # --- process context ----------------------------------------------------------------------------------
-    def send(self, nbytes: int, flags: int = 0, pages: list[tuple[str, int]] | None = None) -> int:
-        """``send(fd, buf, nbytes, flags)`` from the process on CPU 0; returns the bytes queued."""
-        if not isinstance(nbytes, int) or nbytes <= 0:
-            raise ValueError("nbytes must be a positive int")
-        return self.syscall(__sys_sendto, self.sk, MsgHdr(nbytes, flags, pages))
-
-    def syscall(self, entry, *args):
-        """Run a system call's kernel entry (``__sys_sendto``, ``do_sendfile``, …) in process context on CPU 0,
-        then the softirqs it raised (they run at ``local_bh_enable``); let the NIC pick up new descriptors."""
-        with on_cpu(0, "process"):
-            result = entry(*args)
-        with on_cpu(0, "softirq"):
-            self._net_tx()
-        self._nic_start()
+    # --- process context ------------------------------------------------------------------------------------
+    def syscall(self, entry: Callable, *args):
+        """Run a system call's kernel entry (``__sys_sendto``, ``do_sendfile``, …) in process context on CPU 0.
+        Softirqs it raised run at its ``local_bh_enable``; ACKs that arrived while it held the socket
+        (loopback) are processed at ``release_sock``. Call :meth:`run` to let the NIC and the peer proceed."""
+        result = self.run_process(0, lambda: entry(*args))
+        if self._pending_acks:
+            self.run_process(0, self._release_sock)
         return result
 
+    def send(self, nbytes: int, flags: int = 0, pages: list[tuple[str, int]] | None = None) -> int:
+        """``send(fd, buf, nbytes, flags)`` on the TCP socket; returns the bytes queued."""
+        if not isinstance(nbytes, int) or nbytes <= 0:
+            raise ValueError("nbytes must be a positive int")
+        return self.syscall(sys_sendto, self.sk, MsgHdr(nbytes, flags, pages))
+
+    def send_datagram(self, nbytes: int) -> int:
+        """``sendto(udp_fd, buf, nbytes)``: a UDP datagram, IP-fragmented when longer than the MTU."""
+        return self.syscall(udp_sendmsg, self.udp, nbytes)
+
+    def forward(self, nbytes: int) -> None:
+        """A packet with ``nbytes`` of IP payload (DF clear) is routed out of this host, as if it had arrived for
+        another host: when it is longer than the MTU, ``ip_do_fragment`` has no pieces to reuse and copies."""
+        if not isinstance(nbytes, int) or not 0 < nbytes <= 65515:
+            raise ValueError("nbytes must be an int in 1..65515")
+
+        def routed() -> None:
+            skb = alloc_skb(LL_RESERVED_SPACE + IP_HLEN + nbytes, name="fwd")
+            skb_reserve(skb, LL_RESERVED_SPACE)
+            skb_put(skb, IP_HLEN + nbytes)
+            skb.meta.update(dst=Rtable(self.out), dev=self.out, net=self.net, ethertype=ETH_P_IP,
+                            protocol="udp", saddr="192.0.2.9", daddr=PEER, sport=5000, dport=5000, hdr_len=IP_HLEN,
+                            payload=nbytes, df=False)
+            trace_printk(f"a {IP_HLEN + nbytes}-byte packet for {PEER} arrived: ip_rcv → ip_forward → dst_output")
+            dst_output(self.net, None, skb)
+
+        with self.cpus[0].running("softirq"):
+            routed()
+
+    # --- the peer --------------------------------------------------------------------------------------------
+    def _peer_answers(self, skb: SkBuff, done_ns: int) -> None:
+        """The peer receives a data segment when the NIC has sent it and ACKs it one round trip later."""
+        if skb.meta.get("protocol") != "tcp" or "seq" not in skb.meta:
+            return
+        self._acks_sent += 1
+        ack = skb.meta["seq"] + skb.meta.get("payload", 0)
+        self.receive([Packet(done_ns + self.rtt_ns, PEER, self.address, DPORT, SPORT, "tcp", PURE_ACK_LEN,
+                             f"ack{self._acks_sent}", ack=ack)])
+
     def _loopback_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
-        """What chapter 04 steps through (``loopback_xmit`` → ``__netif_rx`` → the backlog → NET_RX →
-        ``__netif_receive_skb_core``), reduced to what matters for copies: before the skb reaches the receiving
-        socket, pinned user pages are copied (``skb_orphan_frags_rx``). The receiver's ACK comes back later."""
-        trace_printk("loopback_xmit → __netif_rx → NET_RX → __netif_receive_skb_core → skb_orphan_frags_rx")
-        skb_orphan_frags_rx(skb)
-        trace_printk("the receiving socket queues it; its recv() copies it out and frees it")
-        consume_skb(skb)
-        if "seq" in skb.meta:
-            self._push(self.now + self.rtt_ns, "ack", skb.meta["seq"] + skb.meta.get("payload", 0))
+        """Chapter 04's ``loopback_xmit``, reduced: the skb goes to this CPU's backlog (``netif_rx``) and comes up
+        the receive path to the receiving socket, in this same system call (the NET_RX softirq runs at the
+        ``local_bh_enable`` of ``__dev_queue_xmit``). The receiver's ACK waits in the sender's socket backlog."""
+        trace_printk(f"loopback_xmit: {skb.name} turns around into this CPU's backlog")
+        ack = skb.meta["seq"] + skb.meta.get("payload", 0) if "seq" in skb.meta else None
+        skb.meta.update(pkt_type=PACKET_HOST, saddr=skb.meta["daddr"], daddr=skb.meta["saddr"],
+                        sport=skb.meta["dport"], dport=skb.meta["sport"])
+        skb.meta.pop("ack", None)
+        netif_rx(skb)
+        if ack is not None:
+            self._pending_acks.append(ack)
         return NETDEV_TX_OK
 
-    # --- the NIC, the wire and the peer ---------------------------------------------------------------------
-    def _push(self, when: int, kind: str, data: object) -> None:
-        self._order += 1
-        heapq.heappush(self._events, (when, self._order, kind, data))
-
-    def _nic_start(self) -> None:
-        """The NIC takes new descriptors in ring order and sends them back to back at the link rate."""
-        for buf in self.ring.buffers if self.ring else ():
-            if buf.fetched:
-                continue
-            buf.fetched = True
-            segs = buf.gso_segs
-            payload = buf.skb.meta.get("payload", buf.skb.len)
-            hdr = buf.skb.meta.get("hdr_len", 0) - 14
-            wire = payload + segs * (hdr + WIRE_OVERHEAD)
-            start = max(self.now, self._wire_free_at)
-            self._wire_free_at = start + int(wire * self.ns_per_byte)
-            self._push(self._wire_free_at, "tx_done", buf)
-            if "seq" in buf.skb.meta:
-                self._push(self._wire_free_at + self.rtt_ns, "ack", buf.skb.meta["seq"] + payload)
-
-    def run(self, until_ns: int | None = None, max_interrupts: int = 100_000) -> None:
-        """Let time pass: TX completions and ACKs arrive as interrupts, each handled by a NET_RX softirq."""
-        while self._events and (until_ns is None or self._events[0][0] <= until_ns):
-            if self.interrupts >= max_interrupts:
-                raise RuntimeError(f"more than {max_interrupts} interrupts: is the scenario too large?")
-            self.now = self._events[0][0]
-            done, acks = 0, []
-            while self._events and self._events[0][0] == self.now:
-                _, _, kind, data = heapq.heappop(self._events)
-                if kind == "tx_done":
-                    done += 1
-                else:
-                    acks.append(data)
-            self._interrupt(done, acks)
-            self._nic_start()
-
-    def _interrupt(self, done: int, acks: list[int]) -> None:
-        self.dev.sd.raise_softirq(NET_RX_SOFTIRQ)
-        if self.loopback:
-            with on_cpu(0, "softirq"):
-                trace_printk("NET_RX: process_backlog → … → tcp_v4_rcv: the receiver's ACK")
-        else:
-            self.interrupts += 1
-            if done:
-                igb_tx_hw_done(self.ring, done)
-            with on_cpu(0, "hardirq"):
-                trace_printk(f"IRQ: {'TX done' if done else ''}{' + ' if done and acks else ''}"
-                             f"{'ACK arrived' if acks else ''} → igb_msix_ring → napi_schedule, NET_RX_SOFTIRQ")
-        with on_cpu(0, "softirq"):
-            if not self.loopback:
-                igb_clean_tx_irq(self.ring, self.dev, self.profile.dev_weight)
-            for ack in acks:
-                trace_printk("igb_clean_rx_irq → … → tcp_v4_rcv → tcp_rcv_established (the receive path)")
-                if tcp_ack(self.sk, ack, self.sk.snd_wnd):
-                    tcp_data_snd_check(self.sk)
-            self._net_tx()
-
-    def _net_tx(self) -> None:
-        while self.dev.sd.output_queue:
-            net_tx_action(self.dev.sd)
+    def _release_sock(self) -> None:
+        """``release_sock`` → ``__release_sock``: the ACKs queued on the socket backlog meanwhile are processed."""
+        for ack in self._pending_acks:
+            skb = SkBuff(end=PURE_ACK_LEN, name=f"ack{self._acks_sent + 1}", len=PURE_ACK_LEN, tail=PURE_ACK_LEN)
+            self._acks_sent += 1
+            skb.meta.update(dev=self.out, net=self.net, protocol="tcp", ack=ack)
+            trace_printk(f"release_sock: the receiver's ACK (up to {ack}) waited in the socket backlog")
+            tcp_v4_do_rcv(self.sk, skb)
+        self._pending_acks.clear()
 
     # --- what the views see ---------------------------------------------------------------------------------
+    def capture(self, scenario: Callable[[], object], trace: bool = True, max_events: int = 100_000) -> Recording:
+        """Run ``scenario`` recording the copy ledger and (unless ``trace=False``, for large scenarios) a trace."""
+        if not callable(scenario):
+            raise TypeError("scenario must be a callable")
+        rec = Recording()
+        with rec.ledger:
+            if trace:
+                rec.trace = self.record(scenario, max_events)
+            else:
+                scenario()
+        return rec
+
+    def softirqs(self) -> dict[str, int]:
+        """NET_TX and NET_RX as ``/proc/softirqs`` would count them on this host (all CPUs)."""
+        return {"NET_TX": sum(c.kstat_softirqs[NET_TX_SOFTIRQ] for c in self.cpus),
+                "NET_RX": sum(c.kstat_softirqs[NET_RX_SOFTIRQ] for c in self.cpus)}
+
     def _note(self, skb: SkBuff, where: str) -> None:
         self._skbs[id(skb)] = (skb, where)
 
-    def state(self) -> dict:
-        """Plain data for a trace step: the skbs and where they are, the queues, the ring, the counters."""
+    def snapshot(self) -> dict:
+        """Chapter 01's state plus the send side: every skb seen and where it is (``skbs``, with ``data`` numbering
+        the shared data buffers), the socket, the qdisc, the softirq counts."""
+        state = super().snapshot()
         for skb in self.sk.sk_write_queue:
             self._note(skb, "write queue")
         for skb in self.sk.tcp_rtx_queue:
             self._note(skb, "retransmit queue")
-        if self.dev.qdisc is not None:
-            for skb in list(self.dev.qdisc.gso_skb) + list(self.dev.qdisc.q):
+        qdisc = self.out.qdisc
+        if qdisc is not None:
+            for skb in list(qdisc.gso_skb) + list(qdisc.q):
                 self._note(skb, "qdisc")
-        for buf in self.ring.buffers if self.ring else ():
-            self._note(buf.skb, "TX ring" + (" (sent)" if buf.done else ""))
+        for qv in self.nic.q_vectors:
+            for item in qv.tx_ring.slots if qv.tx_ring is not None else ():
+                if isinstance(item, SkBuff):
+                    self._note(item, "TX ring")
         skbs = []
-        for skb, where in self._skbs.values():
+        for key, (skb, where) in list(self._skbs.items()):
             snap = skb.snapshot()
             snap["where"] = "freed" if skb.freed else where
+            snap["data"] = self._buffers.setdefault(id(skb.shinfo), (len(self._buffers) + 1, skb.shinfo))[0]
             snap["data_freed"] = skb.shinfo.freed
             skbs.append(snap)
-        return {"t_us": self.now / 1000, "skbs": skbs, "sock": self.sk.snapshot(),
-                "qdisc": self.dev.qdisc.snapshot() if self.dev.qdisc else None,
-                "ring": self.ring.snapshot() if self.ring else None, "softirqs": dict(self.dev.sd.raised),
-                "tap": [s for t in self.dev.ptype_all for s in t.seen], "queue_stopped": self.dev.queue_stopped}
-
-    @contextmanager
-    def record(self, trace: bool = True) -> Iterator[Recording]:
-        """Record a trace (unless ``trace=False``, for large scenarios) and the copy ledger of what runs inside."""
-        rec = Recording()
-        with rec.ledger:
-            if trace:
-                with Tracer(clock=lambda: self.now, snapshot=self.state) as tracer:
-                    yield rec
-                rec.trace = tracer.trace
-            else:
-                yield rec
-
-
-METHODS = ("read+send", "mmap+write", "sendfile", "MSG_ZEROCOPY")
+            if skb.freed:          # shown once, at the step that freed it
+                del self._skbs[key]
+        state.update({"skbs": skbs, "sock sk": self.sk.snapshot(),
+                      "qdisc": qdisc.snapshot() if qdisc is not None else None,
+                      "queue_stopped": self.out.queue_stopped, "softirqs": self.softirqs()})
+        return state
 
 
 def send_file(host: SendHost, f: CachedFile, method: str, chunk: int = 65536) -> int:
-    """Send all of ``f`` over ``host``'s socket with ``method`` (see ``METHODS``), ``chunk`` bytes per read or
-    write (sendfile needs a single call), then let the transfer finish. Returns the bytes sent."""
+    """Send all of ``f`` over ``host``'s TCP socket with ``method`` (one of ``METHODS``), ``chunk`` bytes per read
+    or write (sendfile takes one call), then let the transfer finish. Returns the bytes sent."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if not isinstance(chunk, int) or chunk <= 0:
@@ -249,22 +249,24 @@ def send_file(host: SendHost, f: CachedFile, method: str, chunk: int = 65536) ->
     else:
         while f.pos < f.size:
             n = host.syscall(ksys_read, f, chunk)
-            sent += host.syscall(send_zerocopy if method == "MSG_ZEROCOPY" else __sys_sendto, host.sk,
-                                 *((n,) if method == "MSG_ZEROCOPY" else (MsgHdr(n),)))
+            if method == "MSG_ZEROCOPY":
+                sent += host.syscall(send_zerocopy, host.sk, n)
+            else:
+                sent += host.syscall(sys_sendto, host.sk, MsgHdr(n))
     host.run()
     return sent
 
 
 def copy_ledgers(size: int = 1 << 20, chunk: int = 65536, *, device: str = "igb", cached: bool = True,
-                 profile: KernelProfile | None = None) -> dict[str, CopyLedger]:
+                 profile: str | KernelProfile = "6.12") -> dict[str, CopyLedger]:
     """The copy ledger of sending a ``size``-byte file each way in ``METHODS`` (no trace: fast)."""
+    if not isinstance(size, int) or size <= 0:
+        raise ValueError("size must be a positive int (bytes)")
     ledgers = {}
     for method in METHODS:
         host = SendHost(profile, device=device)
         f = CachedFile("file", size)
         if cached:
             f.warm()
-        with host.record(trace=False) as rec:
-            send_file(host, f, method, chunk)
-        ledgers[method] = rec.ledger
+        ledgers[method] = host.capture(lambda: send_file(host, f, method, chunk), trace=False).ledger
     return ledgers

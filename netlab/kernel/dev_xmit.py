@@ -15,85 +15,20 @@ POSTROUTING hooks already ran) → ``netdev_start_xmit`` → the driver's ``ndo_
 """
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
-from typing import Callable
-
 from netlab.kernel.copies import account_copy, account_head, account_refs
+from netlab.kernel.cpu import NET_TX_SOFTIRQ, this_cpu
+from netlab.kernel.dev import PACKET_OUTGOING, NetDevice
 from netlab.kernel.sch_generic import Qdisc, __qdisc_run, pfifo_fast_enqueue, qdisc_run, qdisc_run_begin, \
     qdisc_run_end, sch_direct_xmit
 from netlab.kernel.skbuff import SIZEOF_SK_BUFF, SkBuff, __alloc_skb, consume_skb, skb_add_frag, skb_clone, \
     skb_orphan_frags_rx, skb_put
+from netlab.kernel.softirq import local_bh_disable, local_bh_enable, raise_softirq_irqoff
 from netlab.trace import kernel_function, trace_printk
 
 NETDEV_TX_OK, NETDEV_TX_BUSY = 0x00, 0x10
 NETIF_F_SG, NETIF_F_HW_CSUM, NETIF_F_TSO = "NETIF_F_SG", "NETIF_F_HW_CSUM", "NETIF_F_TSO"
 FEATURES = (NETIF_F_SG, NETIF_F_HW_CSUM, NETIF_F_TSO)
 ETH_HLEN = 14
-NET_TX_SOFTIRQ, NET_RX_SOFTIRQ = "NET_TX", "NET_RX"
-
-
-@dataclass(eq=False)
-class TxSoftnet:
-    """The transmit half of ``struct softnet_data`` (per CPU): qdiscs waiting for NET_TX, and raise counts."""
-
-    output_queue: list[Qdisc] = field(default_factory=list)
-    completion_queue: list[SkBuff] = field(default_factory=list)
-    raised: Counter = field(default_factory=Counter)   # softirq name -> times raised
-
-    def raise_softirq(self, nr: str) -> None:
-        """``raise_softirq_irqoff``: mark the softirq pending on this CPU (counted as /proc/softirqs counts)."""
-        if nr not in (NET_TX_SOFTIRQ, NET_RX_SOFTIRQ):
-            raise ValueError(f"softirq must be {NET_TX_SOFTIRQ!r} or {NET_RX_SOFTIRQ!r}")
-        self.raised[nr] += 1
-
-
-@dataclass(eq=False)
-class PacketTap:
-    """A ``struct packet_type`` on ``ptype_all``: an AF_PACKET socket such as tcpdump's. Keeps what it saw."""
-
-    name: str = "tcpdump"
-    seen: list[str] = field(default_factory=list)
-
-    def func(self, skb: SkBuff) -> None:
-        self.seen.append(f"{skb.name} ({skb.len} B)")
-        consume_skb(skb)
-
-
-@dataclass(eq=False)
-class NetDevice:
-    """``struct net_device`` as the transmit path sees it: MTU, offload features, the qdisc and the driver."""
-
-    name: str = "eth0"
-    mtu: int = 1500
-    features: frozenset = frozenset(FEATURES)
-    dev_tx_weight: int = 64                       # net_hotdata.dev_tx_weight (a global sysctl)
-    qdisc: Qdisc | None = None                    # None: IFF_NO_QUEUE (noqueue), like lo
-    ndo_start_xmit: Callable[[SkBuff, "NetDevice"], int] | None = None
-    priv: object = None                           # the driver's private data (its TX ring)
-    ptype_all: list[PacketTap] = field(default_factory=list)
-    sd: TxSoftnet = field(default_factory=TxSoftnet)
-    queue_stopped: bool = False
-    tx_packets: int = 0
-    tx_bytes: int = 0
-
-    def __post_init__(self):
-        if not isinstance(self.mtu, int) or not 68 <= self.mtu <= 65536:
-            raise ValueError("mtu must be an int in 68..65536")
-        unknown = set(self.features) - set(FEATURES)
-        if unknown:
-            raise ValueError(f"unknown features {sorted(unknown)}; allowed: {FEATURES}")
-        if not isinstance(self.dev_tx_weight, int) or self.dev_tx_weight < 1:
-            raise ValueError("dev_tx_weight must be a positive int")
-
-    def has(self, feature: str) -> bool:
-        return feature in self.features
-
-    def snapshot(self) -> dict:
-        return {"qdisc": self.qdisc.snapshot() if self.qdisc else None, "queue_stopped": self.queue_stopped,
-                "tx_packets": self.tx_packets, "softirqs raised": dict(self.sd.raised),
-                "output_queue": [q.kind for q in self.sd.output_queue],
-                "tap": [s for t in self.ptype_all for s in t.seen]}
 
 
 def _check(skb: SkBuff, dev: NetDevice) -> None:
@@ -110,14 +45,20 @@ def dev_queue_xmit(skb: SkBuff) -> int:
 
 @kernel_function("net/core/dev.c", "queue {skb.name} for transmission on {skb.meta[dev].name}")
 def __dev_queue_xmit(skb: SkBuff, sb_dev: NetDevice | None = None) -> int:
-    """Pick the TX queue and its qdisc; a device without a queue (lo, tunnels) transmits at once."""
+    """With bottom halves disabled (``rcu_read_lock_bh``): pick the TX queue and hand the skb to its qdisc; a
+    device without a queue (lo, tunnels) transmits at once. A NET_TX raised meanwhile runs at
+    ``rcu_read_unlock_bh``, still in this task's time."""
     dev = skb.meta.get("dev")
     _check(skb, dev)
-    if dev.qdisc is not None:
-        return __dev_xmit_skb(skb, dev.qdisc, dev)
-    trace_printk(f"{dev.name} has no qdisc (noqueue): validate and transmit directly")
-    rest, rc = dev_hard_start_xmit(validate_xmit_skb(skb, dev), dev)
-    return rc
+    local_bh_disable()
+    try:
+        if dev.qdisc is not None:
+            return __dev_xmit_skb(skb, dev.qdisc, dev)
+        trace_printk(f"{dev.name} has no qdisc (noqueue): validate and transmit directly")
+        rest, rc = dev_hard_start_xmit(validate_xmit_skb(skb, dev), dev)
+        return rc
+    finally:
+        local_bh_enable()
 
 
 @kernel_function("net/core/dev.c", "{q.kind} is lock-free: bypass it if empty, else enqueue and run it")
@@ -221,7 +162,7 @@ def dev_hard_start_xmit(skbs: list[SkBuff], dev: NetDevice) -> tuple[list[SkBuff
 def xmit_one(skb: SkBuff, dev: NetDevice, more: bool) -> int:
     """If any AF_PACKET socket listens (``dev_nit_active``) it gets a clone, then ``netdev_start_xmit``."""
     _check(skb, dev)
-    if dev.ptype_all:
+    if dev.net.ptype_all:
         dev_queue_xmit_nit(skb, dev)
     return netdev_start_xmit(skb, dev, more)
 
@@ -232,21 +173,22 @@ def dev_queue_xmit_nit(skb: SkBuff, dev: NetDevice) -> None:
     dropped never gets here, so tcpdump cannot see it."""
     _check(skb, dev)
     skb2 = skb_clone(skb, name=f"{skb.name}(tap)")
-    if skb_orphan_frags_rx(skb2):
-        return
-    for i, tap in enumerate(dev.ptype_all):
-        tap.func(skb2 if i == len(dev.ptype_all) - 1 else skb_clone(skb2, name=f"{skb2.name}{i}"))
+    skb2.meta["pkt_type"] = PACKET_OUTGOING
+    skb_orphan_frags_rx(skb2)
+    taps = list(dev.net.ptype_all)
+    for i, pt in enumerate(taps):
+        pt.func(skb2 if i == len(taps) - 1 else skb_clone(skb2, name=f"{skb2.name}{i}"), dev, pt, dev)
 
 
 def netdev_start_xmit(skb: SkBuff, dev: NetDevice, more: bool) -> int:
     """include/linux/netdevice.h: call the driver's ``ndo_start_xmit`` and count the packet."""
     if dev.ndo_start_xmit is None:
         raise ValueError(f"{dev.name} has no driver (ndo_start_xmit)")
-    length = skb.len
+    length, segs = skb.len, skb.meta.get("gso_segs", 1)
     rc = dev.ndo_start_xmit(skb, dev)
     if rc == NETDEV_TX_OK:
-        dev.tx_packets += skb.meta.get("gso_segs", 1)
-        dev.tx_bytes += length
+        dev.stats["tx_packets"] += segs
+        dev.stats["tx_bytes"] += length
     return rc
 
 
@@ -257,15 +199,15 @@ def __netif_schedule(q: Qdisc) -> None:
         return
     q.scheduled = True
     q.missed = False
-    q.dev.sd.output_queue.append(q)
-    q.dev.sd.raise_softirq(NET_TX_SOFTIRQ)
+    this_cpu().softnet_data.output_queue.append(q)
+    raise_softirq_irqoff(NET_TX_SOFTIRQ)
 
 
 @kernel_function("net/core/dev.c", "NET_TX softirq: free completed skbs, run the scheduled qdiscs")
-def net_tx_action(sd: TxSoftnet) -> None:
-    """Empty ``completion_queue`` (skbs freed from hard IRQs), then ``qdisc_run`` each qdisc on ``output_queue``."""
-    if not isinstance(sd, TxSoftnet):
-        raise TypeError("net_tx_action takes this CPU's TxSoftnet")
+def net_tx_action() -> None:
+    """Empty this CPU's ``completion_queue`` (skbs freed from hard IRQs), then ``qdisc_run`` each qdisc on its
+    ``output_queue``."""
+    sd = this_cpu().softnet_data
     while sd.completion_queue:
         consume_skb(sd.completion_queue.pop(0))
     head, sd.output_queue = sd.output_queue, []

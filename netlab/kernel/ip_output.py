@@ -17,25 +17,23 @@ Models net/ipv4/ip_output.c, include/net/dst.h and include/net/neighbour.h (Linu
 → ``ip_finish_output2`` → ``neigh_output`` (Ethernet header from the neighbour's cached header) →
 ``dev_queue_xmit``.
 
-Netfilter here is a list of rules per hook; the full netfilter model belongs to the receive chapter.
+The netfilter hooks are chapter 01's ``NF_HOOK`` with the namespace's iptables rules (``Net.nf``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from netlab.kernel.copies import account_copy
-from netlab.kernel.dev_xmit import ETH_HLEN, NetDevice, dev_queue_xmit
+from netlab.kernel.dev import ETH_P_IP, NetDevice
+from netlab.kernel.dev_xmit import ETH_HLEN, dev_queue_xmit
+from netlab.kernel.netfilter import NF_HOOK, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NFPROTO_IPV4
 from netlab.kernel.skbuff import SkBuff, __alloc_skb, consume_skb, kfree_skb, skb_copy_bits, skb_push, skb_put, \
     skb_reserve
 from netlab.trace import kernel_function, trace_printk
 
 IP_HLEN = 20
-NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING = "NF_INET_LOCAL_OUT", "NF_INET_POST_ROUTING"
-NF_ACCEPT, NF_DROP = "ACCEPT", "DROP"
 LL_RESERVED_SPACE = 16  # headroom for the Ethernet header (aligned)
-
-Rule = Callable[[SkBuff], str]
 
 
 @dataclass(eq=False)
@@ -43,19 +41,14 @@ class Rtable:
     """``struct rtable`` / ``dst_entry`` of a route: the output device and the MTU to respect."""
 
     dev: NetDevice
-    hooks: dict[str, list[tuple[str, Rule]]] = field(default_factory=dict)  # netfilter rules of the netns
+
+    def __post_init__(self):
+        if not isinstance(self.dev, NetDevice):
+            raise TypeError("a route needs the NetDevice it goes out of")
 
     @property
     def mtu(self) -> int:
         return self.dev.mtu
-
-    def add_rule(self, hook: str, name: str, rule: Rule) -> None:
-        """Add an iptables-like rule: ``rule(skb)`` returns ``"ACCEPT"`` or ``"DROP"``."""
-        if hook not in (NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING):
-            raise ValueError(f"hook must be {NF_INET_LOCAL_OUT!r} (OUTPUT) or {NF_INET_POST_ROUTING!r}")
-        if not callable(rule):
-            raise TypeError("rule must be a callable(skb) -> 'ACCEPT' | 'DROP'")
-        self.hooks.setdefault(hook, []).append((name, rule))
 
 
 def _dst(skb: SkBuff) -> Rtable:
@@ -65,18 +58,12 @@ def _dst(skb: SkBuff) -> Rtable:
     return dst
 
 
-def _nf_hook(hook: str, skb: SkBuff, okfn: Callable[[SkBuff], int]) -> int:
-    """``NF_HOOK``: run the hook's rules in order; DROP frees the skb, otherwise ``okfn`` continues."""
-    for name, rule in _dst(skb).hooks.get(hook, []):
-        verdict = rule(skb)
-        if verdict not in (NF_ACCEPT, NF_DROP):
-            raise ValueError(f"rule {name} must return 'ACCEPT' or 'DROP', got {verdict!r}")
-        if verdict == NF_DROP:
-            trace_printk(f"{hook}: rule {name!r} drops {skb.name}")
-            kfree_skb(skb)
-            return -1
-    trace_printk(f"{hook}: {len(_dst(skb).hooks.get(hook, []))} rules, accept")
-    return okfn(skb)
+def _route(sk: Any, skb: SkBuff) -> None:
+    """What the route and the socket give a packet: output device, namespace, addresses and ports."""
+    if getattr(sk, "dst", None) is None:
+        raise ValueError(f"{getattr(sk, 'name', sk)!r} has no route (dst)")
+    skb.meta.update(dst=sk.dst, dev=sk.dst.dev, net=sk.dst.dev.net, ethertype=ETH_P_IP, protocol=sk.protocol,
+                    saddr=sk.saddr, daddr=sk.daddr, sport=sk.sport, dport=sk.dport)
 
 
 def ip_queue_xmit(sk, skb: SkBuff) -> int:
@@ -87,57 +74,55 @@ def ip_queue_xmit(sk, skb: SkBuff) -> int:
 @kernel_function("net/ipv4/ip_output.c", "IP: route {skb.name} (cached on the socket), add the IP header")
 def __ip_queue_xmit(sk, skb: SkBuff) -> int:
     """Use the socket's cached route, push the 20-byte IP header with DF set, then ``ip_local_out``."""
-    if sk.dst is None:
-        raise ValueError(f"{sk.name} has no route")
-    skb.meta["dst"] = sk.dst
+    _route(sk, skb)
     skb_push(skb, IP_HLEN)
     skb.meta["hdr_len"] = skb.meta.get("hdr_len", 0) + IP_HLEN
     skb.meta["df"] = True
-    return ip_local_out(skb)
+    return ip_local_out(skb.meta["net"], sk, skb)
 
 
 @kernel_function("net/ipv4/ip_output.c", "send locally generated {skb.name}")
-def ip_local_out(skb: SkBuff) -> int:
+def ip_local_out(net: Any, sk: Any, skb: SkBuff) -> int:
     """``__ip_local_out`` (netfilter OUTPUT), then ``dst_output``."""
-    return __ip_local_out(skb)
+    return __ip_local_out(net, sk, skb)
 
 
 @kernel_function("net/ipv4/ip_output.c", "set tot_len and checksum, pass NF_INET_LOCAL_OUT (iptables OUTPUT)")
-def __ip_local_out(skb: SkBuff) -> int:
+def __ip_local_out(net: Any, sk: Any, skb: SkBuff) -> int:
     """Finish the IP header, then the OUTPUT hook; an accepted packet continues at ``dst_output``."""
     _dst(skb)
-    return _nf_hook(NF_INET_LOCAL_OUT, skb, dst_output)
+    return NF_HOOK(NFPROTO_IPV4, NF_INET_LOCAL_OUT, net, sk, skb, dst_output)
 
 
-def dst_output(skb: SkBuff) -> int:
+def dst_output(net: Any, sk: Any, skb: SkBuff) -> int:
     """include/net/dst.h: call the route's output function, ``ip_output`` for a unicast route."""
-    return ip_output(skb)
+    return ip_output(net, sk, skb)
 
 
 @kernel_function("net/ipv4/ip_output.c", "IP output: pass NF_INET_POST_ROUTING (iptables POSTROUTING)")
-def ip_output(skb: SkBuff) -> int:
+def ip_output(net: Any, sk: Any, skb: SkBuff) -> int:
     """Set the output device, run POSTROUTING, then ``ip_finish_output``."""
     skb.meta["dev"] = _dst(skb).dev
-    return _nf_hook(NF_INET_POST_ROUTING, skb, ip_finish_output)
+    return NF_HOOK(NFPROTO_IPV4, NF_INET_POST_ROUTING, net, sk, skb, ip_finish_output)
 
 
 @kernel_function("net/ipv4/ip_output.c", "after POSTROUTING: cgroup BPF egress, then the MTU check")
-def ip_finish_output(skb: SkBuff) -> int:
+def ip_finish_output(net: Any, sk: Any, skb: SkBuff) -> int:
     """Run the cgroup egress BPF program (none here), then ``__ip_finish_output``."""
-    return __ip_finish_output(skb)
+    return __ip_finish_output(net, sk, skb)
 
 
 @kernel_function("net/ipv4/ip_output.c",
-                 lambda skb: f"{skb.name} is {skb.len} B, MTU {_dst(skb).mtu}: "
-                             + ("GSO skb" if _is_gso(skb) else "fits" if skb.len <= _dst(skb).mtu else "too long"))
-def __ip_finish_output(skb: SkBuff) -> int:
+                 lambda net, sk, skb: f"{skb.name} is {skb.len} B, MTU {_dst(skb).mtu}: " + (
+                     "GSO skb" if _is_gso(skb) else "fits" if skb.len <= _dst(skb).mtu else "too long"))
+def __ip_finish_output(net: Any, sk: Any, skb: SkBuff) -> int:
     """GSO skb → ``ip_finish_output_gso``; longer than the MTU → ``ip_fragment``; else ``ip_finish_output2``."""
     mtu = _dst(skb).mtu
     if _is_gso(skb):
-        return ip_finish_output_gso(skb, mtu)
+        return ip_finish_output_gso(net, sk, skb, mtu)
     if skb.len > mtu:
-        return ip_fragment(skb, mtu)
-    return ip_finish_output2(skb)
+        return ip_fragment(net, sk, skb, mtu)
+    return ip_finish_output2(net, sk, skb)
 
 
 def _is_gso(skb: SkBuff) -> bool:
@@ -145,25 +130,25 @@ def _is_gso(skb: SkBuff) -> bool:
 
 
 @kernel_function("net/ipv4/ip_output.c", "GSO skb: each of its segments will fit the MTU, so send it whole")
-def ip_finish_output_gso(skb: SkBuff, mtu: int) -> int:
+def ip_finish_output_gso(net: Any, sk: Any, skb: SkBuff, mtu: int) -> int:
     """Common case: ``skb_gso_validate_network_len`` (segment + headers ≤ MTU) → ``ip_finish_output2``."""
     if skb.shinfo.gso_size + skb.meta.get("hdr_len", 0) > mtu:
         raise ValueError("a GSO segment larger than the MTU is the forwarding slow path, not modelled")
-    return ip_finish_output2(skb)
+    return ip_finish_output2(net, sk, skb)
 
 
 @kernel_function("net/ipv4/ip_output.c", "{skb.name} is longer than the MTU {mtu}: fragment it")
-def ip_fragment(skb: SkBuff, mtu: int) -> int:
+def ip_fragment(net: Any, sk: Any, skb: SkBuff, mtu: int) -> int:
     """With DF set (and no ``ignore_df``) fragmenting is forbidden: ICMP "fragmentation needed" and drop."""
     if skb.meta.get("df") and not skb.meta.get("ignore_df"):
         trace_printk(f"DF set: icmp_send(ICMP_FRAG_NEEDED, mtu {mtu}), drop")
         kfree_skb(skb)
         return -90  # -EMSGSIZE
-    return ip_do_fragment(skb)
+    return ip_do_fragment(net, sk, skb)
 
 
 @kernel_function("net/ipv4/ip_output.c", "cut {skb.name} into fragments")
-def ip_do_fragment(skb: SkBuff) -> int:
+def ip_do_fragment(net: Any, sk: Any, skb: SkBuff) -> int:
     """Fast path: the datagram came as MTU-sized pieces on a frag_list (``__ip_append_data`` built them), so each
     piece only gets a copy of the IP header. Slow path: a new skb per fragment, the payload copied into it."""
     mtu = _dst(skb).mtu
@@ -174,12 +159,12 @@ def ip_do_fragment(skb: SkBuff) -> int:
     if pieces and own - hlen <= room and all(p.len <= room for p in pieces) and not skb.cloned:
         trace_printk(f"fast path: {1 + len(pieces)} pieces already fit the MTU; write an IP header on each")
         skb.len, skb.data_len = own, skb.data_len - (skb.len - own)
-        rc = ip_finish_output2(skb)
+        rc = ip_finish_output2(net, sk, skb)
         for i, piece in enumerate(pieces):
             skb_push(piece, IP_HLEN)
-            piece.meta.update(dst=skb.meta["dst"], dev=skb.meta.get("dev"), hdr_len=IP_HLEN, payload=piece.len -
-                              IP_HLEN, frag_offset=(i + 1) * room)
-            rc = ip_finish_output2(piece)
+            piece.meta.update({k: v for k, v in skb.meta.items() if k not in ("payload", "frag_list")},
+                              hdr_len=IP_HLEN, frag_offset=(i + 1) * room)
+            rc = ip_finish_output2(net, sk, piece)
         return rc
     trace_printk(f"slow path: allocate fragments of ≤ {room} data bytes and copy the payload into them")
     left, offset, rc, n = skb.len - hlen, hlen, 0, 0
@@ -189,16 +174,16 @@ def ip_do_fragment(skb: SkBuff) -> int:
         skb_reserve(frag, LL_RESERVED_SPACE)
         skb_put(frag, IP_HLEN + size)
         skb_copy_bits(skb, offset, frag, size)
-        frag.meta.update(dst=skb.meta["dst"], dev=skb.meta.get("dev"), hdr_len=IP_HLEN, payload=size,
+        frag.meta.update({k: v for k, v in skb.meta.items() if k != "frag_list"}, hdr_len=IP_HLEN, payload=size,
                          frag_offset=offset - hlen)
-        rc = ip_finish_output2(frag)
+        rc = ip_finish_output2(net, sk, frag)
         left, offset, n = left - size, offset + size, n + 1
     consume_skb(skb)
     return rc
 
 
 @kernel_function("net/ipv4/ip_output.c", "find the next hop's neighbour entry for {skb.name}")
-def ip_finish_output2(skb: SkBuff) -> int:
+def ip_finish_output2(net: Any, sk: Any, skb: SkBuff) -> int:
     """Look up the neighbour (ARP entry) of the next hop and let ``neigh_output`` add the link-layer header."""
     return neigh_output(skb)
 
@@ -235,11 +220,12 @@ def __ip_append_data(sk, length: int, transhdrlen: int) -> list[SkBuff]:
     queue, left, n = [], length + transhdrlen, 0
     while left > 0:
         size = min(room, left)
-        skb = __alloc_skb(LL_RESERVED_SPACE + ETH_HLEN + IP_HLEN + size, name=f"{sk.name}:dgram{'' if not n else n}")
+        skb = __alloc_skb(LL_RESERVED_SPACE + ETH_HLEN + IP_HLEN + size, name=f"{sk.name}.{n}")
         skb_reserve(skb, LL_RESERVED_SPACE + ETH_HLEN + IP_HLEN)
         skb_put(skb, size)
         data = size - (transhdrlen if n == 0 else 0)
         account_copy(data, "ip_generic_getfrag", "user buffer", skb.name)
+        skb.meta["payload"] = data
         queue.append(skb)
         left, n = left - size, n + 1
     return queue
@@ -252,9 +238,9 @@ def __ip_make_skb(sk, queue: list[SkBuff]) -> SkBuff:
         raise ValueError("nothing to send")
     skb, rest = queue[0], queue[1:]
     skb.meta["frag_list"] = rest
-    skb.meta["dst"] = sk.dst
+    _route(sk, skb)
     skb_push(skb, IP_HLEN)
-    skb.meta.update(hdr_len=IP_HLEN, payload=skb.len - IP_HLEN, df=False)
+    skb.meta.update(hdr_len=IP_HLEN, df=False)
     for piece in rest:
         skb.len += piece.len  # the frag_list's bytes count in the head skb's len and data_len
         skb.data_len += piece.len
@@ -262,6 +248,6 @@ def __ip_make_skb(sk, queue: list[SkBuff]) -> SkBuff:
 
 
 @kernel_function("net/ipv4/ip_output.c", "send the finished datagram {skb.name}")
-def ip_send_skb(skb: SkBuff) -> int:
+def ip_send_skb(net: Any, skb: SkBuff) -> int:
     """``ip_local_out`` for a datagram made by ``ip_make_skb``."""
-    return ip_local_out(skb)
+    return ip_local_out(net, None, skb)

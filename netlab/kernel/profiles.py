@@ -7,7 +7,9 @@ a profile, so no kernel version is hard-coded anywhere else.
 Sources (6.12): net/core/hotdata.c (budgets, backlog), include/linux/netdevice.h (NAPI_POLL_WEIGHT),
 kernel/softirq.c (MAX_SOFTIRQ_*), include/linux/socket.h (SOMAXCONN), net/ipv4/tcp_ipv4.c (tcp_sk_init),
 net/ipv4/af_inet.c (inet_init_net: ip_local_port_range), drivers/net/loopback.c (lo MTU), fs/file_table.c
-(sysctl_nr_open), include/uapi/linux/fs.h (INR_OPEN_*), drivers/net/ethernet/intel/igb/igb.h (IGB_DEFAULT_RXD).
+(sysctl_nr_open), include/uapi/linux/fs.h (INR_OPEN_*), drivers/net/ethernet/intel/igb/igb.h (IGB_DEFAULT_RXD,
+IGB_DEFAULT_TXD), net/core/sock.c (sk_setup_caps), net/ipv4/tcp.c (tcp_xmit_size_goal, tcp_sendmsg_locked),
+fs/splice.c (splice_to_socket).
 """
 from __future__ import annotations
 
@@ -54,10 +56,26 @@ class KernelProfile:
     softnet_stat_columns: int
     max_softirq_time_us: int
     max_softirq_restart: int
+    # net_rx_action's loop. True (4.0+): a NAPI that used its whole weight waits on a private repoll list for the
+    # next run and the budget is checked after each poll. False (3.10): it goes back to the tail of poll_list,
+    # can be polled again in the same run, and the budget is checked before each poll (net/core/dev.c).
+    napi_repoll_list: bool
+    # When UDP drops for a full receive buffer: "rmem >= rcvbuf" (3.10 sock_queue_rcv_skb) or "rmem > rcvbuf"
+    # (6.12 __udp_enqueue_schedule_skb: a packet is accepted while rmem <= rcvbuf, even if it overshoots).
+    udp_rcvbuf_drop: str
     # send (chapter 03) and loopback (chapter 04)
     dev_tx_weight: int
     eth_mtu: int
     lo_mtu: int
+    tx_ring_size: int               # igb default descriptors per TX ring (IGB_DEFAULT_TXD)
+    # True (6.12): sk_setup_caps() adds NETIF_F_GSO for every TCP socket, so TCP builds multi-MSS skbs even on a
+    # device with "gso off" and software GSO cuts them at the device. False (3.10): tcp_xmit_size_goal() checks
+    # sk_can_gso(), so with the device's GSO off TCP builds one-MSS skbs.
+    tcp_gso_always: bool
+    # How sendfile() hands page-cache pages to TCP: "sendpage" (3.10: splice → pipe_to_sendpage → sock_sendpage →
+    # tcp_sendpage → do_tcp_sendpages) or "MSG_SPLICE_PAGES" (6.5+: splice_to_socket → tcp_sendmsg_locked).
+    sendfile_via: str
+    msg_zerocopy: bool              # send(MSG_ZEROCOPY) exists (4.14+)
     # handshake (chapter 05)
     somaxconn: int
     tcp_max_syn_backlog: int
@@ -83,6 +101,10 @@ class KernelProfile:
     live: frozenset[str] = field(default=frozenset())
 
     def __post_init__(self):
+        if self.udp_rcvbuf_drop not in ("rmem >= rcvbuf", "rmem > rcvbuf"):
+            raise ValueError("udp_rcvbuf_drop must be 'rmem >= rcvbuf' or 'rmem > rcvbuf'")
+        if self.sendfile_via not in ("sendpage", "MSG_SPLICE_PAGES"):
+            raise ValueError("sendfile_via must be 'sendpage' or 'MSG_SPLICE_PAGES'")
         if self.syn_queue not in ("listen_sock", "ehash"):
             raise ValueError("syn_queue must be 'listen_sock' or 'ehash'")
         lo, hi = self.ip_local_port_range
@@ -119,7 +141,9 @@ LINUX_3_10 = KernelProfile(
     name="3.10", version="3.10", hz=1000,
     netdev_budget=300, netdev_budget_usecs=2000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=None,
     rx_ring_size=256, softnet_stat_columns=10, max_softirq_time_us=2000, max_softirq_restart=10,
-    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536,
+    napi_repoll_list=False, udp_rcvbuf_drop="rmem >= rcvbuf",
+    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=False, sendfile_via="sendpage",
+    msg_zerocopy=False,
     somaxconn=128, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=0, syn_queue="listen_sock", tcp_timeout_init_ms=1000,
     ip_local_port_range=(32768, 61000), tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
@@ -136,7 +160,9 @@ LINUX_6_12 = KernelProfile(
     name="6.12", version="6.12", hz=250,
     netdev_budget=300, netdev_budget_usecs=8000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=8,
     rx_ring_size=256, softnet_stat_columns=15, max_softirq_time_us=2000, max_softirq_restart=10,
-    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536,
+    napi_repoll_list=True, udp_rcvbuf_drop="rmem > rcvbuf",
+    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=True,
+    sendfile_via="MSG_SPLICE_PAGES", msg_zerocopy=True,
     somaxconn=4096, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=4, syn_queue="ehash", tcp_timeout_init_ms=1000,
     ip_local_port_range=(32768, 60999), tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import netlab.kernel.dev_xmit as dev_c
+from netlab.kernel.cpu import this_cpu
 from netlab.kernel.skbuff import SkBuff, kfree_skb
 from netlab.trace import kernel_function, trace_printk
 
 if TYPE_CHECKING:
-    from netlab.kernel.dev_xmit import NetDevice
+    from netlab.kernel.dev import NetDevice
 
 NET_XMIT_SUCCESS, NET_XMIT_DROP = 0, 1
 DEFAULT_TX_QUEUE_LEN = 1000  # ether_setup(): dev->tx_queue_len
@@ -136,11 +137,12 @@ def qdisc_restart(q: Qdisc) -> bool:
 
 
 @kernel_function("net/sched/sch_generic.c",
-                 lambda q: f"send what {q.kind} holds ({q.qlen} skbs), at most dev_tx_weight = {q.dev.dev_tx_weight}")
+                 lambda q: f"send what {q.kind} holds ({q.qlen} skbs), at most dev_tx_weight = "
+                           f"{this_cpu().profile.dev_tx_weight}")
 def __qdisc_run(q: Qdisc) -> None:
     """Loop ``qdisc_restart`` while it has work; when the ``dev_tx_weight`` quota runs out, defer to NET_TX."""
     _check_qdisc(q)
-    quota = q.dev.dev_tx_weight
+    quota = this_cpu().profile.dev_tx_weight
     while qdisc_restart(q):
         quota -= 1
         if quota <= 0:

@@ -36,6 +36,7 @@ TCP_NAGLE_OFF, TCP_NAGLE_CORK, TCP_NAGLE_PUSH = 1, 2, 4
 MSG_MORE, MSG_ZEROCOPY, MSG_SPLICE_PAGES = 0x8000, 0x4000000, 0x8000000
 MAX_TCP_HEADER = 320          # L1_CACHE_ALIGN(128 + MAX_HEADER) with Debian's config
 TCP_HLEN = 32                 # 20 bytes + 12 of timestamp option
+PURE_ACK_LEN = 20 + TCP_HLEN  # an IP packet carrying only a TCP header
 TCP_INIT_CWND = 10
 SK_PAGE_FRAG_SIZE = 32768     # sk_page_frag refills with order-3 (32 KiB) pages
 GSO_LEGACY_MAX_SIZE = 65536
@@ -85,6 +86,10 @@ class TcpSock(Sock):
     """``struct tcp_sock`` reduced to the sending side: sequence numbers, windows, queues, offload flags."""
 
     dst: Rtable | None = None
+    saddr: str = "10.0.0.2"
+    daddr: str = "10.0.0.1"
+    sport: int = 40000
+    dport: int = 80
     mss_cache: int = 1448
     snd_cwnd: int = TCP_INIT_CWND
     snd_ssthresh: int = 0x7fffffff   # TCP_INFINITE_SSTHRESH: slow start until the first loss

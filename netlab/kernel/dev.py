@@ -1,0 +1,564 @@
+"""The receive core: per-CPU ``softnet_data``, NAPI, ``net_rx_action``, GRO batching, the backlog, packet taps.
+
+Models net/core/dev.c, net/core/gro.c, include/net/gro.h, include/linux/netdevice.h and net/core/net-procfs.c
+(Linux 6.12, with the 3.10 differences the profile selects):
+
+* A driver's hard IRQ calls ``napi_schedule``: the device's ``napi_struct`` joins this CPU's
+  ``softnet_data.poll_list`` and NET_RX_SOFTIRQ is raised.
+* ``net_rx_action`` (the NET_RX softirq) polls each NAPI on the list with its ``weight`` (64) as the driver's
+  budget, out of a total of ``netdev_budget`` (300) packets and ``netdev_budget_usecs`` of time per run. When it
+  stops with work left, ``time_squeeze`` counts it and NET_RX is raised again.
+  6.12 (``profile.napi_repoll_list``): a NAPI that used its whole weight waits on a private ``repoll`` list
+  until the *next* run, and the budget is checked after each poll. 3.10: it goes back to the tail of
+  ``poll_list`` and may be polled again in the same run; the budget is checked before each poll.
+* The driver hands each skb to GRO (``napi_gro_receive``). 6.12 collects them in ``napi->rx_list`` and passes
+  batches of ``gro_normal_batch`` (8) up as a list (``netif_receive_skb_list_internal``); 3.10 passes each one up
+  with ``netif_receive_skb``. GRO merging itself is not modelled (every packet is GRO_NORMAL).
+* ``__netif_receive_skb_core`` gives a copy to every tap on ``ptype_all`` (tcpdump) with ``deliver_skb``, then
+  finds the protocol handler (``ip_rcv``) in ``ptype_base``.
+* The backlog: ``netif_rx`` (loopback, and drivers without NAPI) queues an skb on this CPU's
+  ``input_pkt_queue`` (``enqueue_to_backlog``; beyond ``netdev_max_backlog`` it is dropped and
+  ``softnet_data.dropped`` counts it) and schedules the per-CPU ``backlog`` NAPI, whose poll is
+  ``process_backlog``. RPS (steering to another CPU) is not modelled: it is off by default.
+
+``softnet_data.dropped`` counts only these backlog drops; a full NIC ring is counted by the driver
+(``rx_missed_errors``), never here.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from netlab.kernel.cpu import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Cpu, per_cpu, this_cpu
+from netlab.kernel.netns import Net
+from netlab.kernel.skbuff import SkBuff, kfree_skb, skb_get, skb_orphan_frags_rx
+from netlab.kernel.softirq import (__raise_softirq_irqoff, local_bh_disable, local_bh_enable, local_irq_enable,
+                                   open_softirq, raise_softirq_irqoff)
+from netlab.trace import kernel_function, trace_printk
+
+ETH_P_ALL, ETH_P_IP = 0x0003, 0x0800
+NET_RX_SUCCESS, NET_RX_DROP = 0, 1
+PACKET_HOST, PACKET_OUTGOING = "PACKET_HOST", "PACKET_OUTGOING"
+
+
+@dataclass(eq=False)
+class PacketType:
+    """``struct packet_type``: a handler for one ethertype (``ip_rcv`` for ETH_P_IP) or for all (a tap).
+
+    ``func(skb, dev, pt, orig_dev)`` takes one skb; ``list_func(skbs, pt, orig_dev)`` a list (6.12's ip_list_rcv).
+    """
+
+    type: int
+    func: Callable[..., int]
+    name: str = ""
+    list_func: Callable[..., None] | None = None
+    af_packet_priv: Any = None
+
+
+@dataclass(eq=False)
+class NetDevice:
+    """``struct net_device``: a name, its namespace, and the ``rtnl_link_stats64`` counters ``ip -s link`` shows.
+
+    For transmit (``netlab.kernel.dev_xmit``): the offload ``features`` (``NETIF_F_SG``, ``NETIF_F_HW_CSUM``,
+    ``NETIF_F_TSO``), the TX queue's ``qdisc`` (None: ``noqueue``, like lo), the driver's ``ndo_start_xmit`` and
+    private data (``netdev_priv``), and whether the driver stopped the TX queue (``__QUEUE_STATE_DRV_XOFF``)."""
+
+    name: str
+    net: Net
+    mtu: int = 1500
+    stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("rx_packets", "rx_bytes", "rx_dropped", "rx_missed_errors", "rx_fifo_errors", "rx_nohandler",
+         "tx_packets", "tx_bytes", "tx_dropped"), 0))
+    features: frozenset = frozenset()
+    qdisc: Any = None
+    ndo_start_xmit: Callable[[SkBuff, "NetDevice"], int] | None = None
+    priv: Any = None
+    queue_stopped: bool = False
+
+    def has(self, feature: str) -> bool:
+        """``dev->features & feature``."""
+        return feature in self.features
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError("a net_device needs a name such as 'eth0'")
+        if not isinstance(self.net, Net):
+            raise TypeError("net must be a netlab.kernel.netns.Net")
+
+
+@dataclass(eq=False)
+class NapiStruct:
+    """``struct napi_struct``: one pollable source of packets (a NIC queue's vector, or a CPU's backlog)."""
+
+    name: str
+    poll: Callable[["NapiStruct", int], int]
+    weight: int = 64
+    dev: NetDevice | None = None
+    sched: bool = False                      # NAPI_STATE_SCHED: on a poll_list (or being polled)
+    rx_list: list[SkBuff] = field(default_factory=list)  # GRO_NORMAL skbs waiting to go up as a batch
+    rx_count: int = 0
+    list_owner: int = -1                     # CPU whose poll_list it was put on
+    owner: Any = None                        # the driver's private struct (igb_q_vector) or the softnet_data
+    on_list: list | None = field(default=None, repr=False)  # the list this napi's poll_list node is on
+
+    def __post_init__(self):
+        if not callable(self.poll):
+            raise TypeError("poll must be callable(napi, budget) -> work done")
+        if not isinstance(self.weight, int) or self.weight < 1:
+            raise ValueError(f"weight must be an int >= 1 (NAPI_POLL_WEIGHT is 64), got {self.weight!r}")
+
+
+def _list_del(n: NapiStruct) -> None:
+    if n.on_list is not None:
+        n.on_list.remove(n)
+        n.on_list = None
+
+
+def _list_add_tail(n: NapiStruct, lst: list) -> None:
+    _list_del(n)
+    lst.append(n)
+    n.on_list = lst
+
+
+@dataclass(eq=False)
+class SoftnetData:
+    """``struct softnet_data``, one per CPU: the NAPI poll list, the backlog queues and the softnet_stat counters."""
+
+    cpu: int
+    poll_list: list[NapiStruct] = field(default_factory=list)
+    input_pkt_queue: deque = field(default_factory=deque)
+    process_queue: deque = field(default_factory=deque)
+    backlog: NapiStruct | None = None
+    processed: int = 0
+    dropped: int = 0
+    time_squeeze: int = 0
+    received_rps: int = 0
+    flow_limit_count: int = 0
+    in_net_rx_action: bool = False
+    output_queue: list = field(default_factory=list)      # qdiscs waiting for NET_TX (__netif_schedule)
+    completion_queue: list = field(default_factory=list)  # skbs freed from hard IRQ, for NET_TX to release
+
+    def snapshot(self) -> dict:
+        return {"poll_list": [n.name for n in self.poll_list], "processed": self.processed,
+                "dropped": self.dropped, "time_squeeze": self.time_squeeze,
+                "input_pkt_queue": [s.name for s in self.input_pkt_queue],
+                "process_queue": [s.name for s in self.process_queue],
+                "output_queue": [getattr(q, "kind", "qdisc") for q in self.output_queue]}
+
+
+def net_dev_init(cpus: list[Cpu]) -> None:
+    """Boot-time set-up (``net_dev_init``): a softnet_data with its backlog NAPI per CPU; NET_RX → net_rx_action,
+    NET_TX → net_tx_action."""
+    from netlab.kernel.dev_xmit import net_tx_action  # the transmit half of dev.c
+
+    if not cpus or not all(isinstance(c, Cpu) for c in cpus):
+        raise TypeError("net_dev_init takes a non-empty list of Cpu")
+    for cpu in cpus:
+        sd = SoftnetData(cpu=cpu.id)
+        sd.backlog = NapiStruct(f"backlog/{cpu.id}", process_backlog, weight=cpu.profile.dev_weight,
+                                owner=sd)
+        cpu.softnet_data = sd
+    open_softirq(NET_RX_SOFTIRQ, net_rx_action)
+    open_softirq(NET_TX_SOFTIRQ, net_tx_action)
+
+
+def _sd() -> SoftnetData:
+    sd = this_cpu().softnet_data
+    if sd is None:
+        raise RuntimeError("this CPU has no softnet_data: call net_dev_init(cpus) first")
+    return sd
+
+
+# --- packet types -------------------------------------------------------------------------------------------
+@kernel_function("net/core/dev.c", lambda pt, net: f"register packet handler {pt.name or hex(pt.type)}")
+def dev_add_pack(pt: PacketType, net: Net) -> None:
+    """ETH_P_ALL handlers (taps) go on ``ptype_all`` and see every packet; others on ``ptype_base[type]``."""
+    if not isinstance(pt, PacketType):
+        raise TypeError("dev_add_pack takes a PacketType")
+    if pt.type == ETH_P_ALL:
+        net.ptype_all.append(pt)
+    else:
+        net.ptype_base.setdefault(pt.type, []).append(pt)
+
+
+@kernel_function("net/core/dev.c", lambda pt, net: f"unregister packet handler {pt.name or hex(pt.type)}")
+def dev_remove_pack(pt: PacketType, net: Net) -> None:
+    """Take a handler off its list (a tcpdump that exits)."""
+    lst = net.ptype_all if pt.type == ETH_P_ALL else net.ptype_base.get(pt.type, [])
+    if pt not in lst:
+        raise ValueError(f"{pt.name or pt.type} is not registered")
+    lst.remove(pt)
+
+
+# --- NAPI scheduling -----------------------------------------------------------------------------------------
+@kernel_function("include/linux/netdevice.h", "schedule {n.name} for polling")
+def napi_schedule(n: NapiStruct) -> bool:
+    """If the NAPI is not scheduled yet, put it on this CPU's poll_list."""
+    if napi_schedule_prep(n):
+        __napi_schedule(n)
+        return True
+    return False
+
+
+@kernel_function("net/core/dev.c", "test-and-set NAPI_STATE_SCHED on {n.name}")
+def napi_schedule_prep(n: NapiStruct) -> bool:
+    """True if this caller set NAPI_STATE_SCHED (so it must schedule the poll); False if it was already set."""
+    if n.sched:
+        return False
+    n.sched = True
+    return True
+
+
+@kernel_function("net/core/dev.c", "schedule {n.name} on this CPU (irqs saved)")
+def __napi_schedule(n: NapiStruct) -> None:
+    """Disable interrupts and add the NAPI to this CPU's softnet_data."""
+    ____napi_schedule(_sd(), n)
+
+
+@kernel_function("net/core/dev.c", "schedule {n.name} on this CPU (irqs already off)")
+def __napi_schedule_irqoff(n: NapiStruct) -> None:
+    """As __napi_schedule, when hard IRQs are already disabled."""
+    ____napi_schedule(_sd(), n)
+
+
+@kernel_function("net/core/dev.c", "add {napi.name} to CPU {sd.cpu}'s poll_list; raise NET_RX_SOFTIRQ")
+def ____napi_schedule(sd: SoftnetData, napi: NapiStruct) -> None:
+    """``list_add_tail(&napi->poll_list, &sd->poll_list)``, then raise NET_RX unless net_rx_action is running."""
+    _list_add_tail(napi, sd.poll_list)
+    napi.list_owner = sd.cpu
+    if not this_cpu().profile.napi_repoll_list:
+        __raise_softirq_irqoff(NET_RX_SOFTIRQ)
+    elif not sd.in_net_rx_action:
+        raise_softirq_irqoff(NET_RX_SOFTIRQ)
+    else:
+        trace_printk("net_rx_action is running on this CPU: it will pick the NAPI up, no need to raise")
+
+
+@kernel_function("net/core/dev.c", "{n.name} is done: leave polling mode ({work_done} packets)")
+def napi_complete_done(n: NapiStruct, work_done: int) -> bool:
+    """Flush the GRO batch, take the NAPI off the poll list, clear NAPI_STATE_SCHED. The driver then re-enables
+    its interrupt."""
+    if n.rx_count:
+        gro_normal_list(n)
+    _list_del(n)
+    n.sched = False
+    return True
+
+
+# --- the NET_RX softirq ----------------------------------------------------------------------------------------
+@kernel_function("net/core/dev.c", "NET_RX_SOFTIRQ: poll the devices on this CPU's poll_list")
+def net_rx_action() -> None:
+    """Poll NAPIs within ``netdev_budget`` packets and ``netdev_budget_usecs``; else time_squeeze and raise again."""
+    cpu = this_cpu()
+    cpu.charge(cpu.costs.net_rx_action_ns)
+    if cpu.profile.napi_repoll_list:
+        _net_rx_action_repoll_list(cpu)
+    else:
+        _net_rx_action_3_10(cpu)
+
+
+def _limits(cpu: Cpu) -> tuple[int, int]:
+    return cpu.jiffies + cpu.usecs_to_jiffies(cpu.profile.netdev_budget_usecs), cpu.profile.netdev_budget
+
+
+def _net_rx_action_repoll_list(cpu: Cpu) -> None:
+    sd = cpu.softnet_data
+    time_limit, budget = _limits(cpu)
+    todo: list[NapiStruct] = []
+    repoll: list[NapiStruct] = []
+    while True:  # start:
+        sd.in_net_rx_action = True
+        for n in list(sd.poll_list):
+            _list_add_tail(n, todo)
+        while todo:
+            budget -= napi_poll(todo[0], repoll)
+            local_irq_enable()
+            if budget <= 0 or cpu.jiffies >= time_limit:
+                sd.time_squeeze += 1
+                trace_printk(("netdev_budget" if budget <= 0 else "netdev_budget_usecs") +
+                             " used up: time_squeeze++, stop")
+                break
+        else:
+            if repoll:
+                trace_printk("every NAPI had its turn; those with more work wait for the next run")
+            else:
+                sd.in_net_rx_action = False
+                if sd.poll_list:
+                    continue  # napi_schedule()d meanwhile: goto start
+                return
+        break
+    for n in todo + list(sd.poll_list) + repoll:
+        _list_add_tail(n, sd.poll_list)
+    if sd.poll_list:
+        __raise_softirq_irqoff(NET_RX_SOFTIRQ)
+    else:
+        sd.in_net_rx_action = False
+
+
+def _net_rx_action_3_10(cpu: Cpu) -> None:
+    sd = cpu.softnet_data
+    time_limit, budget = _limits(cpu)
+    while sd.poll_list:
+        if budget <= 0 or cpu.jiffies >= time_limit:
+            sd.time_squeeze += 1
+            trace_printk("budget or 2 jiffies used up: time_squeeze++, raise NET_RX again")
+            __raise_softirq_irqoff(NET_RX_SOFTIRQ)
+            return
+        n = sd.poll_list[0]
+        weight = n.weight
+        work = n.poll(n, weight) if n.sched else 0
+        budget -= work
+        if work == weight:
+            _list_add_tail(n, sd.poll_list)
+        local_irq_enable()
+
+
+@kernel_function("net/core/dev.c", "take {n.name} off the list and poll it")
+def napi_poll(n: NapiStruct, repoll: list) -> int:
+    """``list_del_init``, poll; if the whole weight was used, queue the NAPI on ``repoll``."""
+    _list_del(n)
+    work, do_repoll = __napi_poll(n)
+    if do_repoll:
+        _list_add_tail(n, repoll)
+    return work
+
+
+@kernel_function("net/core/dev.c", "call {n.name}'s poll with budget = weight {n.weight}")
+def __napi_poll(n: NapiStruct) -> tuple[int, bool]:
+    """work < weight: the driver completed (napi_complete_done). work == weight: more to do, repoll."""
+    weight = n.weight
+    work = n.poll(n, weight) if n.sched else 0
+    if work > weight:
+        raise RuntimeError(f"{n.name}'s poll returned {work}, more than its budget {weight}")
+    if work < weight:
+        return work, False
+    if n.rx_count:
+        gro_normal_list(n)
+    return work, True
+
+
+# --- GRO -------------------------------------------------------------------------------------------------------
+@kernel_function("net/core/gro.c", "hand {skb.name} to GRO")
+def napi_gro_receive(napi: NapiStruct, skb: SkBuff) -> int:
+    """Try to merge the skb into a held flow (not modelled: every packet is GRO_NORMAL), then finish."""
+    return napi_skb_finish(napi, skb)
+
+
+@kernel_function("net/core/gro.c", "GRO_NORMAL: pass {skb.name} on")
+def napi_skb_finish(napi: NapiStruct, skb: SkBuff) -> int:
+    """6.12: batch it (``gro_normal_one``). 3.10: straight up the stack (``netif_receive_skb``)."""
+    if this_cpu().profile.gro_normal_batch is None:
+        return netif_receive_skb(skb)
+    gro_normal_one(napi, skb, 1)
+    return NET_RX_SUCCESS
+
+
+@kernel_function("include/net/gro.h", lambda napi, skb, segs: f"add {skb.name} to {napi.name}'s rx_list "
+                 f"({napi.rx_count + segs}/{this_cpu().profile.gro_normal_batch})")
+def gro_normal_one(napi: NapiStruct, skb: SkBuff, segs: int) -> None:
+    """Queue one skb; once ``gro_normal_batch`` are queued, pass the whole batch up."""
+    napi.rx_list.append(skb)
+    napi.rx_count += segs
+    if napi.rx_count >= this_cpu().profile.gro_normal_batch:
+        gro_normal_list(napi)
+
+
+@kernel_function("include/net/gro.h", lambda napi: f"pass {napi.name}'s batch of {len(napi.rx_list)} up the stack")
+def gro_normal_list(napi: NapiStruct) -> None:
+    """Hand the batched skbs to ``netif_receive_skb_list_internal`` and empty the batch."""
+    if not napi.rx_count:
+        return
+    batch, napi.rx_list, napi.rx_count = napi.rx_list, [], 0
+    netif_receive_skb_list_internal(batch)
+
+
+# --- up the stack ------------------------------------------------------------------------------------------------
+@kernel_function("net/core/dev.c", lambda skbs: f"receive a list of {len(skbs)} skbs")
+def netif_receive_skb_list_internal(skbs: list[SkBuff]) -> None:
+    """Timestamps, RPS (off), then the list receive."""
+    __netif_receive_skb_list_core(skbs)
+
+
+@kernel_function("net/core/dev.c", lambda skbs: f"taps and protocol lookup for each of {len(skbs)} skbs, "
+                 "then deliver them as sublists")
+def __netif_receive_skb_list_core(skbs: list[SkBuff]) -> None:
+    """Run ``__netif_receive_skb_core`` per skb; consecutive skbs for the same handler go on as one sublist."""
+    sublist: list[SkBuff] = []
+    pt_curr = None
+    for skb in skbs:
+        pt_prev = __netif_receive_skb_core(skb)
+        if pt_prev is None:
+            continue
+        if pt_prev is not pt_curr and sublist:
+            _deliver_list(sublist, pt_curr)
+            sublist = []
+        pt_curr = pt_prev
+        sublist.append(skb)
+    if sublist:
+        _deliver_list(sublist, pt_curr)
+
+
+def _deliver_list(skbs: list[SkBuff], pt: PacketType) -> None:
+    """``__netif_receive_skb_list_ptype``: the handler's list function if it has one, else one by one."""
+    if pt.list_func is not None:
+        pt.list_func(skbs, pt, skbs[0].meta.get("dev"))
+    else:
+        for skb in skbs:
+            pt.func(skb, skb.meta.get("dev"), pt, skb.meta.get("dev"))
+
+
+@kernel_function("net/core/dev.c", "receive {skb.name}")
+def netif_receive_skb(skb: SkBuff) -> int:
+    """The one-skb entry into the stack (3.10's NAPI path, and anyone not batching)."""
+    return __netif_receive_skb(skb)
+
+
+@kernel_function("net/core/dev.c", "receive {skb.name} (memalloc bookkeeping)")
+def __netif_receive_skb(skb: SkBuff) -> int:
+    """Set up the pfmemalloc context, then the one-skb core."""
+    return __netif_receive_skb_one_core(skb)
+
+
+@kernel_function("net/core/dev.c", "core receive of {skb.name}, then its protocol handler")
+def __netif_receive_skb_one_core(skb: SkBuff) -> int:
+    """``__netif_receive_skb_core`` finds the handler; call it (``ip_rcv``)."""
+    pt_prev = __netif_receive_skb_core(skb)
+    if pt_prev is None:
+        return NET_RX_DROP
+    return pt_prev.func(skb, skb.meta.get("dev"), pt_prev, skb.meta.get("dev"))
+
+
+@kernel_function("net/core/dev.c", "{skb.name}: give every tap a copy, then find the protocol handler")
+def __netif_receive_skb_core(skb: SkBuff) -> PacketType | None:
+    """Count it (``softnet_data.processed``), deliver to ``ptype_all`` (tcpdump) — before netfilter and IP —, then
+    look up ``ptype_base`` by ethertype. Returns the last handler found (the caller calls it, so a packet nobody
+    but a tap wants is the tap's), or None: no handler at all, dropped and counted in ``rx_nohandler``."""
+    _sd().processed += 1
+    dev: NetDevice | None = skb.meta.get("dev")
+    net: Net = dev.net if dev is not None else skb.meta["net"]
+    pt_prev = None
+    for ptype in list(net.ptype_all):
+        if pt_prev is not None:
+            deliver_skb(skb, pt_prev, dev)
+        pt_prev = ptype
+    for ptype in net.ptype_base.get(skb.meta.get("ethertype", ETH_P_IP), []):
+        if pt_prev is not None:
+            deliver_skb(skb, pt_prev, dev)
+        pt_prev = ptype
+    if pt_prev is None:
+        trace_printk(f"no protocol handler for {skb.name}: dropped (rx_nohandler)")
+        if dev is not None:
+            dev.stats["rx_nohandler"] += 1
+        kfree_skb(skb)
+        return None
+    skb_orphan_frags_rx(skb)  # pinned MSG_ZEROCOPY pages looping back to a local socket are copied here
+    return pt_prev
+
+
+@kernel_function("net/core/dev.c", lambda skb, pt_prev, orig_dev: f"give {skb.name} to "
+                 f"{pt_prev.name or hex(pt_prev.type)}")
+def deliver_skb(skb: SkBuff, pt_prev: PacketType, orig_dev: NetDevice | None) -> int:
+    """Take a reference (``skb->users``++) and call the handler; a tap clones what it keeps."""
+    skb_get(skb)
+    return pt_prev.func(skb, orig_dev, pt_prev, orig_dev)
+
+
+# --- the backlog (netif_rx) ------------------------------------------------------------------------------------------
+@kernel_function("net/core/dev.c", "queue {skb.name} on this CPU's backlog (process context is fine)")
+def netif_rx(skb: SkBuff) -> int:
+    """Post a packet to the backlog NAPI; from process context with BH disabled around it, so the softirq runs at
+    the ``local_bh_enable``."""
+    need_bh_off = not this_cpu().in_interrupt()
+    if need_bh_off:
+        local_bh_disable()
+    ret = enqueue_to_backlog(skb, this_cpu().id)
+    if need_bh_off:
+        local_bh_enable()
+    return ret
+
+
+@kernel_function("net/core/dev.c", "queue {skb.name} on this CPU's backlog (already in softirq/hardirq)")
+def __netif_rx(skb: SkBuff) -> int:
+    """``netif_rx`` for callers already in interrupt context (loopback_xmit runs with BH disabled)."""
+    if not this_cpu().in_interrupt():
+        raise RuntimeError("__netif_rx must be called from hard IRQ, softirq or with BH disabled; use netif_rx")
+    return enqueue_to_backlog(skb, this_cpu().id)
+
+
+@kernel_function("net/core/dev.c", lambda skb, cpu: f"append {skb.name} to CPU {cpu}'s input_pkt_queue")
+def enqueue_to_backlog(skb: SkBuff, cpu: int) -> int:
+    """Queue while ``qlen <= netdev_max_backlog`` (so max_backlog + 1 fit); else drop and ``sd->dropped``++.
+    The first packet schedules the backlog NAPI."""
+    if cpu != this_cpu().id:
+        raise ValueError("RPS (queueing to another CPU's backlog) is not modelled: pass this CPU's id")
+    sd = per_cpu(cpu).softnet_data
+    qlen = len(sd.input_pkt_queue)
+    if qlen <= this_cpu().profile.netdev_max_backlog:
+        if not qlen and napi_schedule_prep(sd.backlog):
+            napi_schedule_rps(sd)
+        sd.input_pkt_queue.append(skb)
+        return NET_RX_SUCCESS
+    sd.dropped += 1
+    trace_printk(f"input_pkt_queue holds {qlen} > netdev_max_backlog: drop, softnet_data.dropped++")
+    dev = skb.meta.get("dev")
+    if dev is not None:
+        dev.stats["rx_dropped"] += 1
+    kfree_skb(skb)
+    return NET_RX_DROP
+
+
+@kernel_function("net/core/dev.c", "schedule CPU {sd.cpu}'s backlog NAPI")
+def napi_schedule_rps(sd: SoftnetData) -> None:
+    """For this CPU's own backlog: ``__napi_schedule_irqoff(&sd->backlog)`` (another CPU would get an IPI)."""
+    __napi_schedule_irqoff(sd.backlog)
+
+
+@kernel_function("net/core/dev.c", lambda napi, quota: f"backlog poll: up to {quota} skbs from "
+                 "process_queue/input_pkt_queue")
+def process_backlog(napi: NapiStruct, quota: int) -> int:
+    """Move input_pkt_queue to process_queue and push each skb up with ``__netif_receive_skb``; when both queues
+    are empty, clear NAPI_STATE_SCHED."""
+    cpu = this_cpu()
+    sd: SoftnetData = napi.owner
+    napi.weight = cpu.profile.dev_weight
+    cpu.charge(cpu.costs.poll_ns)
+    work = 0
+    while True:
+        while sd.process_queue:
+            skb = sd.process_queue.popleft()
+            cpu.charge(cpu.costs.packet_ns)
+            __netif_receive_skb(skb)
+            work += 1
+            if work >= quota:
+                return work
+        if not sd.input_pkt_queue:
+            _list_del(napi)
+            napi.sched = False
+            return work
+        sd.process_queue.extend(sd.input_pkt_queue)
+        sd.input_pkt_queue.clear()
+
+
+# --- /proc/net/softnet_stat -------------------------------------------------------------------------------------
+SOFTNET_STAT_FIELDS = ("processed", "dropped", "time_squeeze", "zero4", "zero5", "zero6", "zero7", "zero8",
+                       "cpu_collision", "received_rps", "flow_limit_count", "backlog_len", "cpu", "input_qlen",
+                       "process_qlen")
+"""The 15 columns 6.12 prints; older kernels print a prefix of them (3.10: 10)."""
+
+
+def softnet_stat_values(sd: SoftnetData, columns: int = 15) -> list[int]:
+    """One ``/proc/net/softnet_stat`` row as numbers, as ``softnet_seq_show`` (net/core/net-procfs.c) prints it."""
+    if columns not in (10, 11, 13, 15):
+        raise ValueError("softnet_stat has 10 (3.10), 11, 13 or 15 (6.12) columns")
+    inq, procq = len(sd.input_pkt_queue), len(sd.process_queue)
+    row = [sd.processed, sd.dropped, sd.time_squeeze, 0, 0, 0, 0, 0, 0, sd.received_rps, sd.flow_limit_count,
+           inq + procq, sd.cpu, inq, procq]
+    return row[:columns]
+
+
+def softnet_stat_text(sds: list[SoftnetData], columns: int = 15) -> str:
+    """The whole file: one row of ``%08x`` per CPU."""
+    return "".join(" ".join(f"{v & 0xffffffff:08x}" for v in softnet_stat_values(sd, columns)) + "\n"
+                   for sd in sds)
+

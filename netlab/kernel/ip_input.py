@@ -1,0 +1,141 @@
+"""IPv4 receive: from the device layer to TCP or UDP, through two netfilter hooks.
+
+Models net/ipv4/ip_input.c and include/net/dst.h (Linux 6.12). One packet: ``ip_rcv`` checks the header
+(``ip_rcv_core``), runs NF_INET_PRE_ROUTING (iptables PREROUTING), ``ip_rcv_finish`` routes it
+(``ip_rcv_finish_core``) and ``dst_input`` calls the route's input function, ``ip_local_deliver`` for this host,
+which runs NF_INET_LOCAL_IN (iptables INPUT); ``ip_local_deliver_finish`` → ``ip_protocol_deliver_rcu`` calls the
+protocol's handler, ``tcp_v4_rcv`` or ``udp_rcv``.
+
+6.12 receives GRO's batches as lists: ``ip_list_rcv`` → ``ip_sublist_rcv`` (PRE_ROUTING for the list) →
+``ip_list_rcv_finish`` (routing each) → ``ip_sublist_rcv_finish`` → ``dst_input`` per packet; the rest is the same.
+
+Routing is reduced to "is the destination one of this host's addresses (or 127.0.0.0/8)?": yes → local
+delivery, no → dropped (forwarding is off) and counted in IpInAddrErrors.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from netlab.kernel.dev import ETH_P_IP, NET_RX_DROP, NET_RX_SUCCESS, PacketType
+from netlab.kernel.netfilter import NF_HOOK, NF_HOOK_LIST, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING, NFPROTO_IPV4
+from netlab.kernel.netns import Net
+from netlab.kernel.skbuff import SkBuff, kfree_skb
+from netlab.kernel.tcp_ipv4 import tcp_v4_rcv
+from netlab.kernel.udp import udp_rcv
+from netlab.trace import kernel_function, trace_printk
+
+inet_protos = {"tcp": tcp_v4_rcv, "udp": udp_rcv}
+"""``inet_protos[]``: IP protocol → handler (``tcp_protocol.handler``, ``udp_protocol.handler``)."""
+
+
+def _net(skb: SkBuff) -> Net:
+    dev = skb.meta.get("dev")
+    return dev.net if dev is not None else skb.meta["net"]
+
+
+def is_local(net: Net, daddr: str) -> bool:
+    """Would the local routing table say ``local`` for this destination?"""
+    return daddr in net.local_addrs or daddr.startswith("127.")
+
+
+@kernel_function("net/ipv4/ip_input.c", "IPv4 receive of {skb.name}: check the header, then PRE_ROUTING")
+def ip_rcv(skb: SkBuff, dev: Any, pt: PacketType, orig_dev: Any) -> int:
+    """The ETH_P_IP handler: ``ip_rcv_core``, then ``NF_HOOK(PRE_ROUTING, ..., ip_rcv_finish)``."""
+    net = _net(skb)
+    if ip_rcv_core(skb, net) is None:
+        return NET_RX_DROP
+    return NF_HOOK(NFPROTO_IPV4, NF_INET_PRE_ROUTING, net, None, skb, ip_rcv_finish)
+
+
+@kernel_function("net/ipv4/ip_input.c", "validate {skb.name}'s IP header; count IpInReceives")
+def ip_rcv_core(skb: SkBuff, net: Net) -> SkBuff | None:
+    """Drop packets for other hosts' MACs (not modelled), check version/length/checksum, count the packet."""
+    net.snmp_inc("IpInReceives")
+    return skb
+
+
+@kernel_function("net/ipv4/ip_input.c", "route {skb.name}, then hand it to the route's input function")
+def ip_rcv_finish(net: Net, sk: Any, skb: SkBuff) -> int:
+    """``ip_rcv_finish_core`` (routing), then ``dst_input``."""
+    ret = ip_rcv_finish_core(net, sk, skb)
+    if ret != NET_RX_DROP:
+        ret = dst_input(skb)
+    return ret
+
+
+@kernel_function("net/ipv4/ip_input.c", "route lookup for {skb.name}")
+def ip_rcv_finish_core(net: Net, sk: Any, skb: SkBuff) -> int:
+    """Is it for this host? Then its input is ``ip_local_deliver``; else drop (no forwarding)."""
+    if is_local(net, skb.meta["daddr"]):
+        skb.meta["dst_input"] = ip_local_deliver
+        return NET_RX_SUCCESS
+    trace_printk(f"{skb.meta['daddr']} is not a local address and forwarding is off: drop")
+    net.snmp_inc("IpInAddrErrors")
+    kfree_skb(skb)
+    return NET_RX_DROP
+
+
+@kernel_function("include/net/dst.h", "call {skb.name}'s route input function")
+def dst_input(skb: SkBuff) -> int:
+    """``skb_dst(skb)->input(skb)``: ``ip_local_deliver`` for a local destination."""
+    return skb.meta["dst_input"](skb)
+
+
+@kernel_function("net/ipv4/ip_input.c", "{skb.name} is for this host: LOCAL_IN hook (iptables INPUT)")
+def ip_local_deliver(skb: SkBuff) -> int:
+    """Reassemble fragments (not modelled), then ``NF_HOOK(LOCAL_IN, ..., ip_local_deliver_finish)``."""
+    return NF_HOOK(NFPROTO_IPV4, NF_INET_LOCAL_IN, _net(skb), None, skb, ip_local_deliver_finish)
+
+
+@kernel_function("net/ipv4/ip_input.c", "strip the IP header of {skb.name}; deliver to its protocol")
+def ip_local_deliver_finish(net: Net, sk: Any, skb: SkBuff) -> int:
+    """``__skb_pull`` the IP header, then ``ip_protocol_deliver_rcu``."""
+    ip_protocol_deliver_rcu(net, skb, skb.meta["protocol"])
+    return 0
+
+
+@kernel_function("net/ipv4/ip_input.c", lambda net, skb, protocol: f"call the {protocol.upper()} handler for "
+                 f"{skb.name}")
+def ip_protocol_deliver_rcu(net: Net, skb: SkBuff, protocol: str) -> None:
+    """``inet_protos[protocol]->handler(skb)``: tcp_v4_rcv or udp_rcv; count IpInDelivers."""
+    handler = inet_protos.get(protocol)
+    if handler is None:
+        net.snmp_inc("IpInUnknownProtos")
+        kfree_skb(skb)
+        return
+    handler(skb)
+    net.snmp_inc("IpInDelivers")
+
+
+# --- 6.12's list receive ----------------------------------------------------------------------------------------------
+@kernel_function("net/ipv4/ip_input.c", lambda skbs, pt, orig_dev: f"IPv4 receive of a list of {len(skbs)}")
+def ip_list_rcv(skbs: list[SkBuff], pt: PacketType, orig_dev: Any) -> None:
+    """``ip_rcv_core`` each packet; packets of the same device and namespace go on as one sublist."""
+    kept = [skb for skb in skbs if ip_rcv_core(skb, _net(skb)) is not None]
+    if kept:
+        ip_sublist_rcv(kept, orig_dev, _net(kept[0]))
+
+
+@kernel_function("net/ipv4/ip_input.c", lambda skbs, dev, net: f"PRE_ROUTING for {len(skbs)}, then route them")
+def ip_sublist_rcv(skbs: list[SkBuff], dev: Any, net: Net) -> None:
+    """``NF_HOOK_LIST(PRE_ROUTING)``, then ``ip_list_rcv_finish``."""
+    ip_list_rcv_finish(net, None, NF_HOOK_LIST(NFPROTO_IPV4, NF_INET_PRE_ROUTING, net, skbs))
+
+
+@kernel_function("net/ipv4/ip_input.c", lambda net, sk, skbs: f"route each of {len(skbs)}")
+def ip_list_rcv_finish(net: Net, sk: Any, skbs: list[SkBuff]) -> None:
+    """``ip_rcv_finish_core`` per packet; the routed ones go to ``ip_sublist_rcv_finish``."""
+    routed = [skb for skb in skbs if ip_rcv_finish_core(net, sk, skb) != NET_RX_DROP]
+    if routed:
+        ip_sublist_rcv_finish(routed)
+
+
+@kernel_function("net/ipv4/ip_input.c", lambda skbs: f"dst_input for each of {len(skbs)}")
+def ip_sublist_rcv_finish(skbs: list[SkBuff]) -> None:
+    """Each packet goes to its route's input: ``ip_local_deliver``."""
+    for skb in skbs:
+        dst_input(skb)
+
+
+IP_PACKET_TYPE = PacketType(ETH_P_IP, ip_rcv, "ip_rcv", list_func=ip_list_rcv)
+"""``ip_packet_type`` (net/ipv4/af_inet.c): registered with ``dev_add_pack`` at boot."""

@@ -1,0 +1,515 @@
+"""The NIC and its driver: descriptor rings, RSS, one IRQ per queue, and igb's NAPI poll.
+
+Models drivers/net/ethernet/intel/igb/igb_main.c and igb.h (Linux 6.12; the book's driver) and the RSS hash of
+Documentation/networking/scaling.rst:
+
+* :class:`RingBuffer` — a descriptor ring, for RX and TX alike. Slots pass from the driver to the device and
+  back: the driver gives a slot (RX: an empty buffer; TX: a packet to send), the device completes it (RX: DMA
+  writes a received packet and sets the Descriptor Done bit; TX: the packet went out), the driver cleans it.
+  One slot always stays unused so that "full" and "empty" differ (``igb_desc_unused``), so a 256-descriptor RX
+  ring holds at most 255 packets. A packet that finds no empty RX buffer is dropped by the NIC and counted like
+  igb's ``rx_missed_errors`` (``ip -s link``: "missed"; ``ifconfig``: "overruns"), never in softnet_stat.
+* RSS: the NIC hashes each packet's (source address, destination address, source port, destination port) with
+  the Toeplitz hash and a 40-byte key; the low 7 bits of the hash index a 128-entry indirection table whose
+  entries are queue numbers (igb fills it in blocks: entry j → queue j·N/128).
+* Each queue has its own MSI-X vector (IRQ ``eth0-TxRx-N``) with an affinity CPU. ``igb_msix_ring`` (the hard
+  IRQ handler) only calls ``napi_schedule``; the vector stays masked until ``igb_poll`` finishes with work to
+  spare and calls ``napi_complete_done`` and ``igb_ring_irq_enable``.
+* ``igb_clean_rx_irq`` reads up to ``budget`` descriptors whose DD bit is set, builds an skb from each and hands
+  it to GRO, and gives cleaned buffers back to the NIC 16 at a time (``IGB_RX_BUFFER_WRITE``) and at the end.
+* Transmit (``tx_ring_size`` given): ``igb_xmit_frame`` → ``igb_xmit_frame_ring`` takes one descriptor per
+  buffer (linear part, each page fragment ≤ ``IGB_MAX_DATA_PER_TXD``) plus a context descriptor for checksum/TSO
+  offload, stops the queue when fewer than ``DESC_NEEDED`` stay free, and ``igb_tx_map`` DMA-maps the buffers and
+  writes the tail register. The NIC then sends the packet at the link rate (cutting a TSO skb into MSS-sized
+  frames itself) and, when done, marks the descriptors and raises the vector's interrupt. The cleanup runs in the
+  **NET_RX** softirq: ``igb_poll`` calls ``igb_clean_tx_irq`` first, which frees the sent skbs and wakes a stopped
+  queue once ``TX_WAKE_THRESHOLD`` descriptors are free.
+
+The NIC writes descriptors at each packet's arrival time. The model does this lazily: before the driver looks at
+a ring at simulated time t, :meth:`Nic.dma_until` writes every packet that arrived up to t — the same result,
+because only the device fills a ring and only the CPU its IRQ points to cleans it.
+"""
+from __future__ import annotations
+
+import ipaddress
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from netlab.kernel.cpu import this_cpu
+from netlab.kernel.dev import ETH_P_IP, PACKET_HOST, NapiStruct, NetDevice, napi_complete_done, napi_gro_receive, \
+    napi_schedule
+from netlab.kernel.copies import account_dma
+from netlab.kernel.dev_xmit import NETDEV_TX_BUSY, NETDEV_TX_OK, netif_tx_wake_queue
+from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SIZEOF_SKB_SHARED_INFO, MAX_SKB_FRAGS, SkBuff, \
+    consume_skb, napi_consume_skb
+from netlab.trace import kernel_function, trace_printk
+
+IGB_RX_BUFFER_WRITE = 16      # igb.h: give buffers back to the hardware in batches of 16
+IGB_RETA_SIZE = 128           # igb.h: RSS indirection table entries
+IGB_MIN_RXD, IGB_MAX_RXD = 64, 4096
+IGB_MAX_RX_QUEUES = 8
+IGB_DEFAULT_TX_WORK = 128     # igb.h: TX packets cleaned per poll (tx_work_limit)
+IGB_MIN_TXD, IGB_MAX_TXD = 64, 4096
+IGB_MAX_DATA_PER_TXD = 1 << 15  # igb.h: one TX descriptor carries at most 32 KiB
+DESC_NEEDED = MAX_SKB_FRAGS + 4
+TX_WAKE_THRESHOLD = DESC_NEEDED * 2
+WIRE_OVERHEAD = 4 + 8 + 12      # per frame on the wire besides its bytes: FCS, preamble, inter-frame gap
+IGB_RX_FRAME_TRUESIZE = 2048  # half a 4 KiB page per RX buffer (igb_rx_frame_truesize)
+RX_SKB_TRUESIZE = SKB_TRUESIZE(IGB_RX_FRAME_TRUESIZE - SKB_DATA_ALIGN(SIZEOF_SKB_SHARED_INFO))  # napi_build_skb: 2304
+
+RSS_KEY = bytes.fromhex("6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa")
+"""The 40-byte key of Microsoft's RSS specification, whose published test vectors check the hash. (Linux fills a
+random key at boot, ``netdev_rss_key_fill``; ``ethtool -x eth0`` shows yours.)"""
+
+
+# --- descriptor ring ---------------------------------------------------------------------------------------------
+class RingBuffer:
+    """A descriptor ring of ``count`` slots, shared by a driver and a device (RX or TX).
+
+    Three positions move forward around the ring: ``next_to_use`` (the driver gives the next slot to the device
+    here — the tail register), ``head`` (the device completes the next slot here), ``next_to_clean`` (the driver
+    cleans the next completed slot here). Slots in [next_to_clean, head) are done, [head, next_to_use) belong to
+    the device, the rest (at least one) to the driver.
+    """
+
+    def __init__(self, count: int, name: str = "ring"):
+        if not isinstance(count, int) or isinstance(count, bool) or count < 2:
+            raise ValueError(f"a ring needs an int count >= 2 descriptors, got {count!r}")
+        self.count, self.name = count, name
+        self.slots: list[Any] = [None] * count
+        self._use = self._head = self._clean = 0  # ever-increasing; slot index = position % count
+
+    @property
+    def next_to_use(self) -> int:
+        return self._use % self.count
+
+    @property
+    def next_to_clean(self) -> int:
+        return self._clean % self.count
+
+    @property
+    def head(self) -> int:
+        return self._head % self.count
+
+    def unused(self) -> int:
+        """Slots the driver holds and could give (``igb_desc_unused``): count - 1 - given-but-not-cleaned."""
+        return self.count - 1 - (self._use - self._clean)
+
+    def device_owned(self) -> int:
+        """Slots given to the device and not completed: RX buffers free for DMA / TX packets not yet sent."""
+        return self._use - self._head
+
+    def done(self) -> int:
+        """Completed slots waiting for the driver to clean (RX: received packets)."""
+        return self._head - self._clean
+
+    def give(self, item: Any = None) -> None:
+        """Driver → device: one slot (RX: an empty buffer, ``item`` None; TX: the packet to send)."""
+        if not self.unused():
+            raise ValueError(f"{self.name}: no unused descriptor to give (one slot always stays unused)")
+        self.slots[self._use % self.count] = item
+        self._use += 1
+
+    def complete(self, item: Any = None) -> bool:
+        """Device: complete the slot at ``head`` (RX: write the received ``item`` there). False if the device owns
+        no slot — for RX, the packet is dropped."""
+        if not self.device_owned():
+            return False
+        if item is not None:
+            self.slots[self._head % self.count] = item
+        self._head += 1
+        return True
+
+    def clean(self) -> Any:
+        """Driver: take the item of the next completed slot, or None if none is done yet (DD bit clear)."""
+        if not self.done():
+            return None
+        i = self._clean % self.count
+        item, self.slots[i] = self.slots[i], None
+        self._clean += 1
+        return item
+
+    def snapshot(self) -> dict:
+        """Per slot: ``"hw"`` (device owns it, empty), ``"drv"`` (driver holds it) or the name of the packet in it."""
+        state = ["drv"] * self.count
+        for p in range(self._head, self._use):
+            state[p % self.count] = "hw" if self.slots[p % self.count] is None else _label(self.slots[p % self.count])
+        for p in range(self._clean, self._head):
+            state[p % self.count] = _label(self.slots[p % self.count])
+        return {"slots": state, "next_to_use": self.next_to_use, "head": self.head,
+                "next_to_clean": self.next_to_clean}
+
+
+def _label(item: Any) -> str:
+    name = getattr(item, "name", None)  # not getattr(item, "name", str(item)): that formats a whole skb every time
+    return name if name is not None else str(item)
+
+
+# --- RSS -------------------------------------------------------------------------------------------------------------
+def rss_input(saddr: str, daddr: str, sport: int, dport: int) -> bytes:
+    """The 12 bytes the NIC hashes for TCP/UDP over IPv4: source, destination address, source, destination port."""
+    for port in (sport, dport):
+        if not isinstance(port, int) or not 0 <= port < 65536:
+            raise ValueError(f"ports must be ints in 0..65535, got {port!r}")
+    try:
+        return (ipaddress.IPv4Address(saddr).packed + ipaddress.IPv4Address(daddr).packed +
+                sport.to_bytes(2, "big") + dport.to_bytes(2, "big"))
+    except ipaddress.AddressValueError as e:
+        raise ValueError(f"addresses must be IPv4 dotted quads: {e}") from None
+
+
+def toeplitz_hash(data: bytes, key: bytes = RSS_KEY) -> int:
+    """The Toeplitz hash: for every set bit i of the input (MSB first), XOR in the 32 key bits starting at bit i."""
+    if not isinstance(data, (bytes, bytearray)) or not isinstance(key, (bytes, bytearray)):
+        raise TypeError("data and key must be bytes")
+    if len(key) < len(data) + 4:
+        raise ValueError(f"a {len(data)}-byte input needs a key of at least {len(data) + 4} bytes")
+    k = int.from_bytes(key, "big")
+    nbits = len(key) * 8
+    result = 0
+    for i, byte in enumerate(data):
+        for b in range(8):
+            if byte & (0x80 >> b):
+                result ^= (k >> (nbits - 32 - (i * 8 + b))) & 0xFFFFFFFF
+    return result
+
+
+def igb_indirection_table(num_queues: int) -> list[int]:
+    """igb's default RSS table (``igb_setup_mrqc``): entry j → queue j·N/128, in blocks."""
+    if not isinstance(num_queues, int) or not 1 <= num_queues <= IGB_MAX_RX_QUEUES:
+        raise ValueError(f"igb has 1..{IGB_MAX_RX_QUEUES} RX queues, got {num_queues!r}")
+    return [j * num_queues // IGB_RETA_SIZE for j in range(IGB_RETA_SIZE)]
+
+
+# --- packets on the wire ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Packet:
+    """A frame arriving on the wire at ``time_ns``: an IPv4 TCP/UDP packet of ``length`` bytes."""
+
+    time_ns: int
+    saddr: str = "10.0.0.1"
+    daddr: str = "10.0.0.2"
+    sport: int = 40000
+    dport: int = 80
+    protocol: str = "tcp"
+    length: int = 64
+    name: str = "p"
+    seq: int = 0
+    ack: int | None = None        # TCP: the acknowledgement number, for a segment that carries one
+
+    def __post_init__(self):
+        if not isinstance(self.time_ns, int) or isinstance(self.time_ns, bool) or self.time_ns < 0:
+            raise ValueError(f"time_ns must be an int >= 0, got {self.time_ns!r}")
+        if self.protocol not in ("tcp", "udp"):
+            raise ValueError(f"protocol must be 'tcp' or 'udp', got {self.protocol!r}")
+        if not isinstance(self.length, int) or not 20 <= self.length <= 9000:
+            raise ValueError(f"length must be an int in 20..9000 bytes, got {self.length!r}")
+        rss_input(self.saddr, self.daddr, self.sport, self.dport)
+
+    @property
+    def flow(self) -> tuple[str, str, int, int]:
+        return self.saddr, self.daddr, self.sport, self.dport
+
+
+# --- the adapter -------------------------------------------------------------------------------------------------------
+@dataclass(eq=False)
+class QVector:
+    """``struct igb_q_vector``: one queue pair's MSI-X vector, its NAPI, its rings and its IRQ affinity."""
+
+    index: int
+    nic: "Nic"
+    rx_ring: RingBuffer
+    cpu: int
+    napi: NapiStruct | None = None
+    tx_ring: RingBuffer | None = None
+    irq_enabled: bool = True
+    irq_asserted_at: int | None = None
+    waiting: deque = field(default_factory=deque)  # packets on the wire, not yet written to the ring
+    rx_packets: int = 0
+    rx_missed: int = 0
+    tx_wire: deque = field(default_factory=deque)  # (time the NIC finishes, descriptors) of packets being sent
+    tx_packets: int = 0
+
+    @property
+    def irq(self) -> str:
+        return f"{self.nic.dev.name}-TxRx-{self.index}"
+
+    def next_irq_time(self) -> int | None:
+        """When this vector's interrupt fires next, if nothing else changes: now pending, the next arrival, or the
+        end of the packet being sent."""
+        if not self.irq_enabled:
+            return None
+        if self.irq_asserted_at is not None:
+            return self.irq_asserted_at
+        times = ([self.waiting[0].time_ns] if self.waiting else []) + ([self.tx_wire[0][0]] if self.tx_wire else [])
+        return min(times) if times else None
+
+
+class Nic:
+    """An igb-like adapter: ``num_queues`` RX queues of ``ring_size`` descriptors, RSS, one vector per queue.
+
+    With ``tx_ring_size`` each vector also gets a TX ring and the adapter becomes ``dev``'s driver for sending
+    (``ndo_start_xmit`` = ``igb_xmit_frame``) on a ``link_gbps`` link; ``on_transmit(skb, done_ns)`` is told of
+    every packet put on the wire (a model of the peer uses it to answer)."""
+
+    def __init__(self, dev: NetDevice, num_queues: int = 1, ring_size: int = 256, affinity: Sequence[int] = (0,),
+                 rss_key: bytes = RSS_KEY, tx_ring_size: int | None = None, link_gbps: float = 1.0,
+                 on_transmit: Callable[[SkBuff, int], None] | None = None):
+        if not isinstance(dev, NetDevice):
+            raise TypeError("dev must be a NetDevice")
+        if not isinstance(ring_size, int) or not IGB_MIN_RXD <= ring_size <= IGB_MAX_RXD or ring_size % 8:
+            raise ValueError(f"igb rings hold {IGB_MIN_RXD}..{IGB_MAX_RXD} descriptors in multiples of 8 "
+                             f"(ethtool -G rx N), got {ring_size!r}")
+        indir = igb_indirection_table(num_queues)
+        if len(affinity) != num_queues or not all(isinstance(c, int) and c >= 0 for c in affinity):
+            raise ValueError(f"affinity must give one CPU number per queue ({num_queues}), got {list(affinity)!r}")
+        if not isinstance(rss_key, (bytes, bytearray)) or len(rss_key) != 40:
+            raise ValueError("rss_key must be 40 bytes")
+        self.dev, self.rss_key, self.rss_indir_tbl = dev, bytes(rss_key), indir
+        self.q_vectors = [QVector(i, self, RingBuffer(ring_size, f"rx{i}"), affinity[i]) for i in range(num_queues)]
+        for qv in self.q_vectors:
+            qv.napi = NapiStruct(f"{dev.name}-rx{qv.index}", igb_poll, weight=64, dev=dev, owner=qv)
+            while qv.rx_ring.unused():     # igb_configure_rx_ring → igb_alloc_rx_buffers(ring, igb_desc_unused)
+                qv.rx_ring.give()
+        if tx_ring_size is not None:
+            if not isinstance(tx_ring_size, int) or not IGB_MIN_TXD <= tx_ring_size <= IGB_MAX_TXD or tx_ring_size % 8:
+                raise ValueError(f"igb TX rings hold {IGB_MIN_TXD}..{IGB_MAX_TXD} descriptors in multiples of 8 "
+                                 f"(ethtool -G tx N), got {tx_ring_size!r}")
+            if not isinstance(link_gbps, (int, float)) or link_gbps <= 0:
+                raise ValueError("link_gbps must be a positive number")
+            if on_transmit is not None and not callable(on_transmit):
+                raise TypeError("on_transmit must be callable(skb, done_ns) or None")
+            for qv in self.q_vectors:
+                qv.tx_ring = RingBuffer(tx_ring_size, f"tx{qv.index}")
+            dev.priv, dev.ndo_start_xmit = self, igb_xmit_frame
+        self.ns_per_byte, self.on_transmit, self.wire_free_at = 8 / link_gbps, on_transmit, 0
+
+    @property
+    def num_queues(self) -> int:
+        return len(self.q_vectors)
+
+    def rss_queue(self, saddr: str, daddr: str, sport: int, dport: int) -> int:
+        """The RX queue RSS picks for a flow."""
+        h = toeplitz_hash(rss_input(saddr, daddr, sport, dport), self.rss_key)
+        return self.rss_indir_tbl[h & (IGB_RETA_SIZE - 1)]
+
+    def receive(self, packets: Sequence[Packet]) -> None:
+        """Packets arrive on the wire (in time order per flow); RSS chooses each one's queue."""
+        if not all(isinstance(p, Packet) for p in packets):
+            raise TypeError("receive takes Packet objects")
+        for p in sorted(packets, key=lambda p: p.time_ns):
+            qv = self.q_vectors[self.rss_queue(*p.flow)]
+            if qv.waiting and qv.waiting[-1].time_ns > p.time_ns:
+                raise ValueError("packets must be given in time order (later batches after earlier ones)")
+            qv.waiting.append(p)
+
+    def dma_until(self, qv: QVector, t: int) -> None:
+        """The device writes every packet that arrived by ``t`` into the ring (or drops it: no free buffer), and
+        asserts the queue's interrupt if it is enabled."""
+        while qv.waiting and qv.waiting[0].time_ns <= t:
+            p = qv.waiting.popleft()
+            if qv.rx_ring.complete(p):
+                if qv.irq_enabled and qv.irq_asserted_at is None:
+                    qv.irq_asserted_at = p.time_ns
+            else:
+                qv.rx_missed += 1
+                self.dev.stats["rx_missed_errors"] += 1
+        while qv.tx_wire and qv.tx_wire[0][0] <= t:
+            done_at, descriptors = qv.tx_wire.popleft()
+            for _ in range(descriptors):
+                qv.tx_ring.complete()
+            if qv.irq_enabled and qv.irq_asserted_at is None:
+                qv.irq_asserted_at = done_at
+
+    def transmit(self, qv: QVector, skb: SkBuff, descriptors: int) -> int:
+        """The hardware after the tail write: fetch the packet by DMA and send it when the wire is free (TSO: as
+        ``gso_segs`` frames). Returns when it is done; its descriptors complete then."""
+        segs = skb.meta.get("gso_segs", 1)
+        wire_bytes = skb.len + (segs - 1) * skb.meta.get("hdr_len", 0) + segs * WIRE_OVERHEAD
+        start = max(this_cpu().now, self.wire_free_at)
+        self.wire_free_at = done_at = start + int(wire_bytes * self.ns_per_byte)
+        qv.tx_wire.append((done_at, descriptors))
+        qv.tx_packets += segs
+        if self.on_transmit is not None:
+            self.on_transmit(skb, done_at)
+        return done_at
+
+    @property
+    def rx_missed_errors(self) -> int:
+        return self.dev.stats["rx_missed_errors"]
+
+    def snapshot(self) -> dict:
+        state = {}
+        for qv in self.q_vectors:
+            irq = "masked (NAPI polling)" if not qv.irq_enabled else (
+                "asserted" if qv.irq_asserted_at is not None else "enabled")
+            state[f"rx{qv.index}.ring"] = qv.rx_ring.snapshot()
+            state[f"rx{qv.index}.irq"] = f"{qv.irq} → CPU {qv.cpu}: {irq}"
+            state[f"rx{qv.index}.missed"] = qv.rx_missed
+            if qv.tx_ring is not None:
+                state[f"tx{qv.index}.ring"] = qv.tx_ring.snapshot()
+        return state
+
+
+# --- the driver ------------------------------------------------------------------------------------------------------
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector: f"hard IRQ {q_vector.irq}: "
+                 "schedule NAPI, nothing more")
+def igb_msix_ring(q_vector: QVector) -> str:
+    """The MSI-X handler: (write the ITR), ``napi_schedule``. The vector stays masked while NAPI polls."""
+    q_vector.irq_enabled = False
+    q_vector.irq_asserted_at = None
+    napi_schedule(q_vector.napi)
+    return "IRQ_HANDLED"
+
+
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda napi, budget: f"NAPI poll of {napi.name}, "
+                 f"budget {budget}")
+def igb_poll(napi: NapiStruct, budget: int) -> int:
+    """Clean TX completions, then up to ``budget`` RX packets. Less than budget: done, complete and unmask IRQ."""
+    q_vector: QVector = napi.owner
+    cpu = this_cpu()
+    cpu.charge(cpu.costs.poll_ns)
+    clean_complete = True
+    if q_vector.tx_ring is not None:
+        clean_complete = igb_clean_tx_irq(q_vector, budget)
+    cleaned = igb_clean_rx_irq(q_vector, budget)
+    if cleaned >= budget:
+        clean_complete = False
+    if not clean_complete:
+        return budget
+    if napi_complete_done(napi, cleaned):
+        igb_ring_irq_enable(q_vector)
+    return cleaned
+
+
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector, budget: f"read up to {budget} "
+                 f"descriptors of {q_vector.rx_ring.name}")
+def igb_clean_rx_irq(q_vector: QVector, budget: int) -> int:
+    """For each descriptor with DD set: build an skb, ``napi_gro_receive``; refill buffers 16 at a time."""
+    cpu = this_cpu()
+    ring, nic = q_vector.rx_ring, q_vector.nic
+    cleaned_count = ring.unused()
+    total_packets = 0
+    while total_packets < budget:
+        if cleaned_count >= IGB_RX_BUFFER_WRITE:
+            nic.dma_until(q_vector, cpu.now)
+            igb_alloc_rx_buffers(q_vector, cleaned_count)
+            cleaned_count = 0
+        nic.dma_until(q_vector, cpu.now)
+        packet = ring.clean()
+        if packet is None:
+            trace_printk(f"descriptor {ring.next_to_clean}: DD bit clear, nothing more to read")
+            break
+        cleaned_count += 1
+        cpu.charge(cpu.costs.packet_ns)
+        skb = _build_skb(packet, q_vector)
+        total_packets += 1
+        q_vector.rx_packets += 1
+        nic.dev.stats["rx_packets"] += 1
+        nic.dev.stats["rx_bytes"] += packet.length
+        napi_gro_receive(q_vector.napi, skb)
+    if cleaned_count:
+        nic.dma_until(q_vector, cpu.now)
+        igb_alloc_rx_buffers(q_vector, cleaned_count)
+    return total_packets
+
+
+def _build_skb(p: Packet, q_vector: QVector) -> SkBuff:
+    """``igb_build_skb``: an sk_buff around the half-page buffer the NIC wrote (header fields parsed into meta)."""
+    skb = SkBuff(end=IGB_RX_FRAME_TRUESIZE - SKB_DATA_ALIGN(SIZEOF_SKB_SHARED_INFO), name=p.name, len=p.length,
+                 tail=p.length, truesize=RX_SKB_TRUESIZE)
+    skb.meta.update(dev=q_vector.nic.dev, net=q_vector.nic.dev.net, ethertype=ETH_P_IP, pkt_type=PACKET_HOST,
+                    protocol=p.protocol, saddr=p.saddr, daddr=p.daddr, sport=p.sport, dport=p.dport, seq=p.seq,
+                    ack=p.ack, queue=q_vector.index, arrived_ns=p.time_ns)
+    return skb
+
+
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector, cleaned_count: f"give {cleaned_count} "
+                 f"fresh buffers back to the NIC ({q_vector.rx_ring.name} tail register)")
+def igb_alloc_rx_buffers(q_vector: QVector, cleaned_count: int) -> None:
+    """Attach new buffers to cleaned descriptors and move the tail: the NIC may fill them again."""
+    for _ in range(cleaned_count):
+        q_vector.rx_ring.give()
+
+
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector: f"unmask {q_vector.irq}")
+def igb_ring_irq_enable(q_vector: QVector) -> None:
+    """Re-enable the vector's interrupt; descriptors written meanwhile make it fire at once."""
+    q_vector.nic.dma_until(q_vector, this_cpu().now)
+    q_vector.irq_enabled = True
+    if q_vector.rx_ring.done() or (q_vector.tx_ring is not None and q_vector.tx_ring.done()):
+        q_vector.irq_asserted_at = this_cpu().now
+
+
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector, napi_budget: "TX completion: "
+                 f"free what the NIC has sent ({q_vector.tx_ring.done()} descriptors done)")
+def igb_clean_tx_irq(q_vector: QVector, napi_budget: int) -> bool:
+    """Free the skb of each sent packet (``napi_consume_skb``, at most ``IGB_DEFAULT_TX_WORK`` packets), then wake
+    the TX queue if the driver had stopped it and ``TX_WAKE_THRESHOLD`` descriptors are free again. True if the
+    ring is clean."""
+    ring = q_vector.tx_ring
+    budget = IGB_DEFAULT_TX_WORK
+    while budget and ring.done():
+        skb = ring.clean()           # the first descriptor of a packet holds its skb, the others nothing
+        if isinstance(skb, SkBuff):
+            napi_consume_skb(skb, napi_budget)
+            budget -= 1
+    dev = q_vector.nic.dev
+    if dev.queue_stopped and ring.unused() >= TX_WAKE_THRESHOLD:
+        trace_printk(f"{ring.unused()} descriptors free (≥ TX_WAKE_THRESHOLD = {TX_WAKE_THRESHOLD}): wake the queue")
+        netif_tx_wake_queue(dev)
+    return budget > 0
+
+
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", "igb: transmit {skb.name} on {netdev.name}")
+def igb_xmit_frame(skb: SkBuff, netdev: NetDevice) -> int:
+    """``ndo_start_xmit``: pad tiny frames, pick the TX ring of the skb's queue (``igb_tx_queue_mapping``)."""
+    nic: Nic = netdev.priv
+    if not isinstance(nic, Nic) or nic.q_vectors[0].tx_ring is None:
+        raise ValueError(f"{netdev.name} has no igb TX ring (build the Nic with tx_ring_size)")
+    return igb_xmit_frame_ring(skb, nic.q_vectors[skb.meta.get("queue_mapping", 0) % nic.num_queues])
+
+
+def _tx_descriptors(skb: SkBuff) -> int:
+    """``TXD_USE_COUNT`` of the linear part plus one per page fragment."""
+    use = lambda size: -(-size // IGB_MAX_DATA_PER_TXD)  # noqa: E731
+    return use(skb.len - skb.data_len) + sum(use(f) for f in skb.shinfo.frags)
+
+
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c",
+                 lambda skb, q_vector: f"put {skb.name} on {q_vector.tx_ring.name} "
+                                       f"({q_vector.tx_ring.unused()} descriptors free)")
+def igb_xmit_frame_ring(skb: SkBuff, q_vector: QVector) -> int:
+    """Reserve descriptors (too few: stop the queue, NETDEV_TX_BUSY), describe the offload in a context
+    descriptor (TSO: the NIC makes ``gso_segs`` frames; else checksum offload), map the buffers."""
+    ring, dev = q_vector.tx_ring, q_vector.nic.dev
+    count = _tx_descriptors(skb)
+    if ring.unused() < count + 3:
+        dev.queue_stopped = True
+        trace_printk(f"{ring.unused()} descriptors free, {count + 3} needed: stop the queue, NETDEV_TX_BUSY")
+        return NETDEV_TX_BUSY
+    segs = skb.meta.get("gso_segs", 1)
+    if segs > 1:
+        trace_printk(f"igb_tso: a context descriptor with MSS {skb.shinfo.gso_size}: the NIC makes {segs} frames")
+    else:
+        trace_printk("igb_tx_csum: a context descriptor, the NIC computes the TCP checksum")
+    igb_tx_map(q_vector, skb, count + 1)
+    if ring.unused() < DESC_NEEDED:
+        dev.queue_stopped = True
+        trace_printk(f"fewer than DESC_NEEDED = {DESC_NEEDED} descriptors left: stop the queue")
+    return NETDEV_TX_OK
+
+
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c",
+                 "DMA-map {skb.name}, fill {descriptors} descriptors, write the tail register")
+def igb_tx_map(q_vector: QVector, skb: SkBuff, descriptors: int) -> None:
+    """``dma_map_single`` the headers, ``skb_frag_dma_map`` each page fragment, fill the descriptors, write the
+    tail: the NIC fetches the bytes by DMA while it sends. The CPU copies nothing."""
+    ring = q_vector.tx_ring
+    ring.give(skb)
+    for _ in range(descriptors - 1):
+        ring.give(None)
+    account_dma(skb.meta.get("payload", skb.len), "igb_tx_map", "skb data in memory", "NIC")
+    done_at = q_vector.nic.transmit(q_vector, skb, descriptors)
+    trace_printk(f"the NIC sends {skb.name} by {done_at / 1000:.3f} µs")

@@ -1,0 +1,309 @@
+"""A host: CPUs, one igb-like NIC, sockets and a simulated clock that drives the kernel models.
+
+``Host`` wires the models together the way a booted kernel has them (``net_dev_init``, the IPv4 packet type,
+one ``Nic`` whose queues' IRQs point at CPUs) and runs them in simulated time, deterministically:
+
+* Packets arrive on the wire at given times (``Host.receive``); RSS puts each on a queue. The NIC writes
+  descriptors lazily, when the driver looks (see ``netlab.kernel.nic``).
+* Event loop (``Host.run``): each CPU is either idle or busy until its clock. The CPU with the earliest thing to
+  do goes next (ties: lowest CPU number): a hard IRQ that is due (``irq_enter`` → ``igb_msix_ring`` →
+  ``irq_exit``, whose softirq run happens right there), else a runnable ``ksoftirqd`` (one ``run_ksoftirqd``,
+  after a context switch if it was asleep). A run executes to the end; it advances only its own CPU's clock.
+* Inside softirq processing the models call ``local_irq_enable`` where the kernel runs with interrupts on
+  (after each NAPI poll, at each softirq restart): any of this CPU's hard IRQs due by then is taken there,
+  nested. Real interrupts can also land in the middle of a poll; here they wait for the end of the poll.
+* Costs (``netlab.kernel.cpu.Costs``) are charged in simulated ns; ``jiffies`` tick at the profile's HZ.
+
+``Host.record`` returns a :class:`~netlab.trace.Trace` whose events carry a snapshot of the state (rings,
+poll_lists, backlogs, softirq state, sockets, taps, netfilter counters) — see :meth:`Host.snapshot`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from netlab.kernel.cpu import Costs, Cpu, current_cpu
+from netlab.kernel.dev import NetDevice, dev_add_pack, net_dev_init, softnet_stat_text
+from netlab.kernel.ip_input import IP_PACKET_TYPE
+from netlab.kernel.netns import Net
+from netlab.kernel.nic import Nic, Packet, QVector, igb_msix_ring
+from netlab.kernel.packet import PacketTap
+from netlab.kernel.profiles import KernelProfile, profile as get_profile
+from netlab.kernel.sched import TASK_INTERRUPTIBLE, TASK_RUNNING, Task, default_wake_function
+from netlab.kernel.sock import Sock, Socket
+from netlab.kernel.softirq import irq_enter, irq_exit, run_ksoftirqd
+from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED
+from netlab.kernel.wait import WaitQueueEntry, add_wait_queue
+from netlab.trace import Trace, Tracer
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a run did, per CPU and in total (the numbers ``/proc`` and ``ip -s link`` would show)."""
+
+    arrived: int
+    delivered: int            # packets the driver took from the rings (softnet_data.processed counts the same)
+    ring_drops: int           # rx_missed_errors: no free RX descriptor
+    time_squeeze: list[int]
+    backlog_drops: list[int]  # softnet_data.dropped
+    processed: list[int]
+    busy_ns: list[dict[str, int]]
+    elapsed_ns: int
+    net_rx_softirqs: list[int]
+    hard_irqs: list[int]
+
+    def load(self) -> list[float]:
+        """Fraction of the elapsed time each CPU was busy (hard IRQ + softirq + ksoftirqd + process)."""
+        return [sum(b.values()) / self.elapsed_ns if self.elapsed_ns else 0.0 for b in self.busy_ns]
+
+    def ksoftirqd_share(self) -> float:
+        """Share of softirq CPU time spent in ksoftirqd rather than at IRQ exit."""
+        soft = sum(b["softirq"] for b in self.busy_ns)
+        ksoft = sum(b["ksoftirqd"] for b in self.busy_ns)
+        return ksoft / (soft + ksoft) if soft + ksoft else 0.0
+
+
+class Host:
+    """A machine with ``cpus`` CPUs and a NIC ``dev_name`` with ``queues`` RX queues of ``ring_size`` descriptors.
+
+    ``affinity[q]`` is the CPU queue q's IRQ goes to (default: queue q → CPU q mod cpus). Every default comes from
+    ``profile`` ("3.10", "6.12", or a KernelProfile). With ``tx_ring_size`` the NIC can also send, on a
+    ``link_gbps`` link (``netlab.send.SendHost`` builds on that).
+    """
+
+    def __init__(self, profile: str | KernelProfile = "6.12", *, cpus: int = 1, queues: int = 1,
+                 ring_size: int | None = None, affinity: Sequence[int] | None = None, costs: Costs | None = None,
+                 address: str = "10.0.0.2", dev_name: str = "eth0", tx_ring_size: int | None = None,
+                 link_gbps: float = 1.0):
+        self.profile = get_profile(profile) if isinstance(profile, str) else profile
+        if not isinstance(self.profile, KernelProfile):
+            raise TypeError("profile must be '3.10', '6.12', 'this machine' or a KernelProfile")
+        if not isinstance(cpus, int) or not 1 <= cpus <= 64:
+            raise ValueError(f"cpus must be an int in 1..64, got {cpus!r}")
+        affinity = list(affinity) if affinity is not None else [q % cpus for q in range(queues)]
+        if any(not isinstance(c, int) or not 0 <= c < cpus for c in affinity):
+            raise ValueError(f"affinity must name CPUs 0..{cpus - 1}, got {affinity!r}")
+        self.costs = costs if costs is not None else Costs()
+        if not isinstance(self.costs, Costs):
+            raise TypeError("costs must be a netlab.kernel.cpu.Costs")
+        self.cpus = [Cpu(i, self.profile, self.costs) for i in range(cpus)]
+        for cpu in self.cpus:
+            cpu.siblings = self.cpus
+            cpu.irq_window = self._irq_window_for(cpu)
+        net_dev_init(self.cpus)
+        self.net = Net(self.profile, local_addrs={"127.0.0.1", address})
+        self.address = address
+        with self.cpus[0].running("process"):
+            dev_add_pack(IP_PACKET_TYPE, self.net)
+        self.dev = NetDevice(dev_name, self.net)
+        self.nic = Nic(self.dev, queues, ring_size if ring_size is not None else self.profile.rx_ring_size, affinity,
+                       tx_ring_size=tx_ring_size, link_gbps=link_gbps)
+        self.sockets: dict[str, Socket] = {}
+        self.taps: list[PacketTap] = []
+        self.readers: list[Task] = []
+        self.arrived = 0
+        self._ksoftirqd_on_cpu = [False] * cpus
+
+    # --- building a scenario -----------------------------------------------------------------------------------
+    def udp_socket(self, port: int, rcvbuf: int | None = None, name: str | None = None) -> Socket:
+        """A UDP socket bound to ``port`` on every address (``rcvbuf`` defaults to the profile's rmem_default)."""
+        sk = Sock(name=name or f"udp:{port}", protocol="udp", sk_state="TCP_CLOSE",
+                  sk_rcvbuf=self._rcvbuf(rcvbuf))
+        self._bind(self.net.udp_table, ("0.0.0.0", _port(port)), sk)
+        return self._socket(sk, "SOCK_DGRAM")
+
+    def tcp_socket(self, port: int, peer: tuple[str, int] = ("10.0.0.1", 40000), rcvbuf: int | None = None,
+                   name: str | None = None) -> Socket:
+        """An ESTABLISHED TCP socket: local (address, ``port``) ↔ ``peer``."""
+        if not (isinstance(peer, tuple) and len(peer) == 2):
+            raise ValueError("peer must be (address, port)")
+        sk = Sock(name=name or f"tcp:{port}", protocol="tcp", sk_state=TCP_ESTABLISHED,
+                  sk_rcvbuf=self._rcvbuf(rcvbuf if rcvbuf is not None else self.profile.tcp_rmem[1]))
+        self._bind(self.net.tcp_ehash, (self.address, _port(port), peer[0], _port(peer[1])), sk)
+        return self._socket(sk, "SOCK_STREAM")
+
+    def blocked_reader(self, sock: Socket, comm: str = "reader") -> Task:
+        """A task asleep in recv() on ``sock``: on its wait queue with ``default_wake_function``."""
+        if not isinstance(sock, Socket):
+            raise TypeError("blocked_reader takes a Socket from udp_socket/tcp_socket")
+        task = Task(comm, pid=1000 + len(self.readers), state=TASK_INTERRUPTIBLE)
+        with self.cpus[0].running("process"):
+            add_wait_queue(sock.wq, WaitQueueEntry(default_wake_function, task, name=comm))
+        self.readers.append(task)
+        return task
+
+    def iptables(self, chain: str, target: str, **match):
+        """``iptables -A chain [-p proto] [--dport N] … -j target`` in this host's namespace."""
+        return self.net.nf.append(chain, target, **match)
+
+    def tcpdump(self, name: str = "tcpdump", **match) -> PacketTap:
+        """Start a packet tap (``tcpdump -i any``), optionally filtered on protocol/addresses/ports."""
+        with self.cpus[0].running("process"):
+            tap = PacketTap(self.net, name, dict(match))
+        self.taps.append(tap)
+        return tap
+
+    def receive(self, packets: Sequence[Packet]) -> None:
+        """Packets that will arrive on the wire at their ``time_ns``."""
+        self.nic.receive(packets)
+        self.arrived += len(packets)
+
+    def _rcvbuf(self, rcvbuf: int | None) -> int:
+        value = self.profile.rmem_default if rcvbuf is None else rcvbuf
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"rcvbuf must be a positive int (bytes), got {value!r}")
+        return value
+
+    def _bind(self, table: dict, key: tuple, sk: Sock) -> None:
+        if key in table:
+            raise ValueError(f"{key} is already in use (EADDRINUSE)")
+        table[key] = sk
+
+    def _socket(self, sk: Sock, kind: str) -> Socket:
+        if sk.name in self.sockets:
+            raise ValueError(f"a socket named {sk.name!r} exists already")
+        sock = Socket(sk, type=kind)
+        self.sockets[sk.name] = sock
+        return sock
+
+    # --- running ---------------------------------------------------------------------------------------------------
+    @property
+    def now(self) -> int:
+        """The latest time any CPU has reached."""
+        return max(cpu.now for cpu in self.cpus)
+
+    def _queues_of(self, cpu: Cpu) -> list[QVector]:
+        return [qv for qv in self.nic.q_vectors if qv.cpu == cpu.id]
+
+    def _irq_window_for(self, cpu: Cpu) -> Callable[[], None]:
+        def window() -> None:
+            while True:
+                due = []
+                for qv in self._queues_of(cpu):
+                    self.nic.dma_until(qv, cpu.now)
+                    t = qv.next_irq_time()
+                    if t is not None and t <= cpu.now:
+                        due.append((t, qv.index, qv))
+                if not due:
+                    return
+                self._hard_irq(cpu, min(due)[2])
+        return window
+
+    def _hard_irq(self, cpu: Cpu, qv: QVector) -> None:
+        with cpu.running("hardirq"):
+            irq_enter()
+            cpu.charge(self.costs.hardirq_ns)
+            cpu.kstat_irqs[qv.irq] = cpu.kstat_irqs.get(qv.irq, 0) + 1
+            igb_msix_ring(qv)
+            irq_exit()
+
+    def _next(self) -> tuple[int, int, str] | None:
+        """(start time, cpu, "irq" | "ksoftirqd") of the earliest thing any CPU has to do."""
+        best = None
+        for cpu in self.cpus:
+            irq_times = [t for qv in self._queues_of(cpu) if (t := qv.next_irq_time()) is not None]
+            irq_at = max(min(irq_times), cpu.now) if irq_times else None
+            if cpu.ksoftirqd.state == TASK_RUNNING and (irq_at is None or irq_at > cpu.now):
+                candidate = (cpu.now, cpu.id, "ksoftirqd")
+            elif irq_at is not None:
+                candidate = (irq_at, cpu.id, "irq")
+            else:
+                continue
+            if best is None or candidate < best:
+                best = candidate
+        return best
+
+    def run(self, until_ns: int | None = None, max_runs: int = 10_000_000) -> "Host":
+        """Run until nothing is left to do (or the next thing starts after ``until_ns``)."""
+        if until_ns is not None and (not isinstance(until_ns, int) or until_ns < 0):
+            raise ValueError(f"until_ns must be an int >= 0 or None, got {until_ns!r}")
+        for _ in range(max_runs):
+            step = self._next()
+            if step is None or (until_ns is not None and step[0] > until_ns):
+                return self
+            start, cpu_id, kind = step
+            cpu = self.cpus[cpu_id]
+            cpu.now = start
+            if kind == "irq":
+                due = min((qv.next_irq_time(), qv.index, qv) for qv in self._queues_of(cpu)
+                          if qv.next_irq_time() is not None)
+                self.nic.dma_until(due[2], cpu.now)
+                self._hard_irq(cpu, due[2])
+            else:
+                self._run_ksoftirqd(cpu)
+        raise RuntimeError(f"still busy after max_runs={max_runs} CPU runs")
+
+    def _run_ksoftirqd(self, cpu: Cpu) -> None:
+        with cpu.running("ksoftirqd"):
+            if not self._ksoftirqd_on_cpu[cpu.id]:
+                cpu.charge(self.costs.ksoftirqd_switch_ns)
+                self._ksoftirqd_on_cpu[cpu.id] = True
+            run_ksoftirqd(cpu.id)
+        if cpu.ksoftirqd.state != TASK_RUNNING:
+            self._ksoftirqd_on_cpu[cpu.id] = False
+
+    def run_process(self, cpu: int, fn: Callable[[], object], at_ns: int | None = None) -> object:
+        """Run ``fn`` (model code, e.g. a loopback send) in process context on ``cpu`` at ``at_ns`` (default: when
+        that CPU is free); returns what ``fn`` returns. Call :meth:`run` afterwards for deferred work."""
+        if not isinstance(cpu, int) or not 0 <= cpu < len(self.cpus):
+            raise ValueError(f"cpu must be an int in 0..{len(self.cpus) - 1}")
+        c = self.cpus[cpu]
+        if at_ns is not None:
+            if not isinstance(at_ns, int) or at_ns < 0:
+                raise ValueError("at_ns must be an int >= 0")
+            c.now = max(c.now, at_ns)
+        with c.running("process"):
+            return fn()
+
+    def record(self, scenario: Callable[[], object] | None = None, max_events: int = 100_000) -> Trace:
+        """Trace what happens: run ``scenario`` (default: :meth:`run`) under a Tracer with snapshots."""
+        with Tracer(clock=self._clock, snapshot=self.snapshot, max_events=max_events) as tracer:
+            (scenario or self.run)()
+        return tracer.trace
+
+    def _clock(self) -> int:
+        current = current_cpu()
+        return current.now if current is not None else self.now
+
+    # --- looking at it -------------------------------------------------------------------------------------------------
+    def snapshot(self) -> dict:
+        """Plain data for traces and drawings. Keys: ``cpuN.poll_list``, ``cpuN.softnet`` (processed, dropped,
+        time_squeeze), ``cpuN.backlog`` (input_pkt_queue + process_queue), ``cpuN.softirq`` (pending, ksoftirqd
+        state, NET_RX count); ``rxQ.ring`` (slots, indexes), ``rxQ.irq``, ``rxQ.missed``; ``sock NAME``;
+        ``tap NAME``; ``iptables``; ``readers``."""
+        state: dict = {}
+        for cpu in self.cpus:
+            sd = cpu.softnet_data.snapshot()
+            state[f"cpu{cpu.id}.poll_list"] = sd["poll_list"]
+            state[f"cpu{cpu.id}.softnet"] = {k: sd[k] for k in ("processed", "dropped", "time_squeeze")}
+            state[f"cpu{cpu.id}.backlog"] = sd["input_pkt_queue"] + sd["process_queue"]
+            state[f"cpu{cpu.id}.softirq"] = cpu.snapshot()
+        state.update(self.nic.snapshot())
+        for name, sock in self.sockets.items():
+            state[f"sock {name}"] = sock.sk.snapshot()
+        for tap in self.taps:
+            state[f"tap {tap.name}"] = [f"{n} ({d})" for n, d in tap.seen]
+        if self.net.nf.rules:
+            state["iptables"] = self.net.nf.snapshot()
+        if self.readers:
+            state["readers"] = {t.comm: t.state for t in self.readers}
+        return state
+
+    def summary(self) -> Summary:
+        sds = [cpu.softnet_data for cpu in self.cpus]
+        return Summary(arrived=self.arrived, delivered=sum(qv.rx_packets for qv in self.nic.q_vectors),
+                       ring_drops=self.nic.rx_missed_errors, time_squeeze=[sd.time_squeeze for sd in sds],
+                       backlog_drops=[sd.dropped for sd in sds], processed=[sd.processed for sd in sds],
+                       busy_ns=[dict(cpu.busy_ns) for cpu in self.cpus], elapsed_ns=self.now,
+                       net_rx_softirqs=[cpu.kstat_softirqs[3] for cpu in self.cpus],
+                       hard_irqs=[sum(cpu.kstat_irqs.values()) for cpu in self.cpus])
+
+    def softnet_stat(self) -> str:
+        """This host's ``/proc/net/softnet_stat``, in the profile's column count."""
+        return softnet_stat_text([cpu.softnet_data for cpu in self.cpus], self.profile.softnet_stat_columns)
+
+
+def _port(port: int) -> int:
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise ValueError(f"port must be an int in 1..65535, got {port!r}")
+    return port

@@ -1,0 +1,260 @@
+"""The receive-path models: ring, RSS, NAPI/softirq, netfilter vs taps, sockets, backlog, the Host event loop."""
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from netlab.kernel.cpu import Costs, Cpu
+from netlab.kernel.dev import softnet_stat_values
+from netlab.kernel.nic import (IGB_RETA_SIZE, RSS_KEY, RX_SKB_TRUESIZE, Nic, Packet, RingBuffer,
+                               igb_indirection_table, rss_input, toeplitz_hash)
+from netlab.kernel.profiles import PROFILES
+from netlab.kernel.skbuff import SkBuff
+from netlab.kernel.softirq import local_bh_disable, local_bh_enable
+from netlab.machine import Host
+
+
+def udp_flood(n, gap_ns, flows=1, start=1000, length=64):
+    return [Packet(start + i * gap_ns, sport=40000 + i % flows, protocol="udp", name=f"p{i}", length=length)
+            for i in range(n)]
+
+
+# --- ring ---------------------------------------------------------------------------------------------------
+def test_ring_holds_count_minus_one_and_drops_when_full():
+    ring = RingBuffer(8)
+    while ring.unused():
+        ring.give()
+    assert ring.device_owned() == 7
+    assert [ring.complete(f"p{i}") for i in range(9)] == [True] * 7 + [False] * 2
+    assert ring.clean() == "p0" and ring.done() == 6 and ring.unused() == 1
+    ring.give()
+    assert ring.complete("p7") and ring.snapshot()["slots"].count("drv") == 1
+
+
+def test_ring_refuses_bad_use():
+    with pytest.raises(ValueError):
+        RingBuffer(1)
+    ring = RingBuffer(4)
+    for _ in range(3):
+        ring.give()
+    with pytest.raises(ValueError, match="unused"):
+        ring.give()
+
+
+@given(st.lists(st.sampled_from(["give", "complete", "clean"]), max_size=200), st.integers(2, 16))
+def test_ring_invariants_hold_under_any_sequence(ops, count):
+    ring, sent, got = RingBuffer(count), 0, []
+    for op in ops:
+        if op == "give" and ring.unused():
+            ring.give()
+        elif op == "complete":
+            if ring.complete(sent):
+                sent += 1
+        elif op == "clean":
+            item = ring.clean()
+            if item is not None:
+                got.append(item)
+        assert ring.unused() + ring.device_owned() + ring.done() == count - 1
+        assert min(ring.unused(), ring.device_owned(), ring.done()) >= 0
+    assert got == list(range(len(got)))  # FIFO, nothing lost or reordered
+
+
+# --- RSS ----------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("src, dst, sport, dport, expected", [
+    # Microsoft RSS specification, "Verifying the RSS hash calculation", IPv4 with TCP ports
+    ("66.9.149.187", "161.142.100.80", 2794, 1766, 0x51CCC178),
+    ("199.92.111.2", "65.69.140.83", 14230, 4739, 0xC626B0EA),
+    ("24.19.198.95", "12.22.207.184", 12898, 38024, 0x5C2B394A),
+    ("38.27.205.30", "209.142.163.6", 48228, 2217, 0xAFC7327F),
+    ("153.39.163.191", "202.188.127.2", 44251, 1303, 0x10E828A2),
+])
+def test_toeplitz_matches_the_published_vectors(src, dst, sport, dport, expected):
+    assert toeplitz_hash(rss_input(src, dst, sport, dport), RSS_KEY) == expected
+
+
+def test_igb_indirection_table_is_in_blocks():
+    table = igb_indirection_table(4)
+    assert len(table) == IGB_RETA_SIZE and table[:32] == [0] * 32 and table[-1] == 3
+    with pytest.raises(ValueError):
+        igb_indirection_table(9)
+
+
+def test_rss_spreads_flows_over_queues_and_cpus():
+    host = Host("6.12", cpus=4, queues=4)
+    host.udp_socket(80, rcvbuf=10**9)
+    host.receive(udp_flood(400, 2000, flows=64))
+    host.run()
+    processed = host.summary().processed
+    assert sum(processed) == 400 and all(p > 40 for p in processed)
+
+
+# --- the path of one packet ------------------------------------------------------------------------------------------
+def one_tcp_packet(profile):
+    host = Host(profile)
+    sock = host.tcp_socket(80, peer=("10.0.0.1", 40000))
+    reader = host.blocked_reader(sock)
+    host.receive([Packet(1000, name="p0")])
+    return host, sock, reader, host.record()
+
+
+@pytest.mark.parametrize("profile", ["3.10", "6.12"])
+def test_a_tcp_packet_goes_from_irq_to_the_reader(profile):
+    host, sock, reader, trace = one_tcp_packet(profile)
+    order = ["igb_msix_ring", "napi_schedule", "irq_exit", "net_rx_action", "igb_poll", "igb_clean_rx_irq",
+             "napi_gro_receive", "__netif_receive_skb_core", "ip_local_deliver", "tcp_v4_rcv", "tcp_v4_do_rcv",
+             "tcp_rcv_established", "tcp_queue_rcv", "tcp_data_ready", "sock_def_readable", "try_to_wake_up"]
+    names = trace.functions()
+    assert [n for n in names if n in order] == order
+    assert trace.filter("igb_msix_ring")[0].context == "hardirq"
+    assert trace.filter("net_rx_action")[0].context == "softirq"
+    assert reader.state == "TASK_RUNNING" and [s.name for s in sock.sk.sk_receive_queue] == ["p0"]
+    assert sock.sk.sk_rmem_alloc == RX_SKB_TRUESIZE
+    assert trace[-1].state["rx0.irq"].endswith("enabled")
+
+
+def test_6_12_batches_through_gro_and_ip_list_rcv_but_3_10_does_not():
+    *_, new = one_tcp_packet("6.12")
+    *_, old = one_tcp_packet("3.10")
+    assert {"gro_normal_one", "ip_list_rcv", "napi_poll"} <= set(new.functions())
+    assert not {"gro_normal_one", "ip_list_rcv", "napi_poll"} & set(old.functions())
+    assert "ip_rcv" in old.functions()
+
+
+def test_same_scenario_same_trace():
+    assert list(one_tcp_packet("6.12")[3]) == list(one_tcp_packet("6.12")[3])
+
+
+# --- tcpdump vs iptables ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("chain", ["INPUT", "PREROUTING"])
+def test_tcpdump_sees_what_iptables_drops_on_ingress(chain):
+    host = Host("6.12")
+    sock = host.tcp_socket(80)
+    rule = host.iptables(chain, "DROP", protocol="tcp", dport=80)
+    tap = host.tcpdump()
+    host.receive([Packet(1000, name="p0"), Packet(5000, dport=80, name="p1")])
+    trace = host.record()
+    assert tap.seen == [("p0", "in"), ("p1", "in")]
+    assert not sock.sk.sk_receive_queue and rule.pkts == 2
+    first_tap = trace.functions().index("packet_rcv")
+    assert first_tap < trace.functions().index("nf_hook_slow")
+
+
+def test_netfilter_rules_check_their_input():
+    host = Host("6.12")
+    with pytest.raises(ValueError, match="chain"):
+        host.iptables("INCOMING", "DROP")
+    with pytest.raises(ValueError, match="target"):
+        host.iptables("INPUT", "REJECTED")
+    with pytest.raises(ValueError, match="matches on"):
+        host.iptables("INPUT", "DROP", port=80)
+
+
+# --- UDP receive buffer ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("profile, kept", [("6.12", 3), ("3.10", 2)])
+def test_udp_rcvbuf_rule_differs_between_kernels(profile, kept):
+    host = Host(profile)
+    sock = host.udp_socket(80, rcvbuf=2 * RX_SKB_TRUESIZE)
+    host.receive(udp_flood(5, 10_000))
+    host.run()
+    assert len(sock.sk.sk_receive_queue) == kept and sock.sk.sk_drops == 5 - kept
+    assert host.net.mib["UdpRcvbufErrors"] == 5 - kept
+    assert host.summary().backlog_drops == [0]  # not a softnet_stat drop
+
+
+def test_udp_default_rcvbuf_holds_93_packets():
+    host = Host("6.12")
+    sock = host.udp_socket(80)
+    host.receive(udp_flood(120, 5000))
+    host.run()
+    assert len(sock.sk.sk_receive_queue) == 93
+
+
+# --- overload: ring drops, time_squeeze, ksoftirqd ------------------------------------------------------------------
+def flood(profile, rate_mpps, n=3000, **host_args):
+    host = Host(profile, **host_args)
+    host.udp_socket(80, rcvbuf=10**12)
+    host.receive(udp_flood(n, int(1000 / rate_mpps), flows=32))
+    host.run()
+    return host, host.summary()
+
+
+def test_ring_overflow_is_counted_by_the_driver_not_softnet_stat():
+    host, s = flood("6.12", 5.0, ring_size=64)
+    assert s.ring_drops > 0 and s.ring_drops == host.dev.stats["rx_missed_errors"]
+    assert s.backlog_drops == [0] and s.delivered + s.ring_drops == s.arrived
+
+
+def test_one_busy_queue_squeezes_on_3_10_but_not_on_6_12():
+    assert flood("3.10", 5.0)[1].time_squeeze[0] > 0
+    assert flood("6.12", 5.0)[1].time_squeeze[0] == 0
+    assert flood("6.12", 5.0, queues=6)[1].time_squeeze[0] > 0  # six NAPIs on one CPU: 6 x 64 > 300
+
+
+def test_ksoftirqd_takes_over_only_under_overload():
+    assert flood("6.12", 0.2)[1].ksoftirqd_share() == 0
+    assert flood("6.12", 5.0)[1].ksoftirqd_share() > 0.5
+
+
+def test_more_queues_on_more_cpus_drop_less():
+    one = flood("6.12", 4.0, n=6000)[1]
+    four = flood("6.12", 4.0, n=6000, cpus=4, queues=4)[1]
+    assert four.ring_drops < one.ring_drops and min(four.processed) > 0
+
+
+# --- the backlog (netif_rx) ------------------------------------------------------------------------------------------
+def test_backlog_keeps_max_backlog_plus_one_and_counts_drops_in_softnet_data():
+    from netlab.kernel.dev import __netif_rx
+    host = Host(PROFILES["6.12"].replace(netdev_max_backlog=10))
+    sock = host.udp_socket(80, rcvbuf=10**9)
+
+    def send_burst():
+        local_bh_disable()
+        for i in range(15):
+            skb = SkBuff(end=2048, name=f"lo{i}", len=64, truesize=1024)
+            skb.meta.update(net=host.net, protocol="udp", saddr="127.0.0.1", daddr="127.0.0.1", sport=1,
+                            dport=80)
+            __netif_rx(skb)
+        local_bh_enable()
+    host.run_process(0, send_burst)
+    sd = host.cpus[0].softnet_data
+    assert sd.dropped == 4 and len(sock.sk.sk_receive_queue) == 11 and sd.processed == 11
+    assert host.softnet_stat().split()[1] == "00000004"
+
+
+def test_softnet_stat_has_the_profile_columns():
+    host = Host("3.10", cpus=2)
+    assert [len(line.split()) for line in host.softnet_stat().splitlines()] == [10, 10]
+    sd = Host("6.12", cpus=2).cpus[1].softnet_data
+    assert softnet_stat_values(sd)[12] == 1
+
+
+# --- bad input -----------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("make", [
+    lambda: Host(cpus=0), lambda: Host(queues=9), lambda: Host(ring_size=100), lambda: Host(profile="2.6"),
+    lambda: Host(cpus=2, affinity=[5]), lambda: Packet(-1), lambda: Packet(0, protocol="icmp"),
+    lambda: Packet(0, saddr="10.0.0.300"), lambda: Costs(packet_ns=-1), lambda: Costs(packet_ns=0, poll_ns=0),
+    lambda: Host().udp_socket(0), lambda: Host().run(until_ns=-5),
+])
+def test_bad_parameters_raise_clear_errors(make):
+    with pytest.raises((ValueError, TypeError)):
+        make()
+
+
+def test_models_need_a_current_cpu():
+    from netlab.kernel.softirq import raise_softirq_irqoff
+    with pytest.raises(RuntimeError, match="current CPU"):
+        raise_softirq_irqoff(3)
+    with pytest.raises(TypeError):
+        Cpu(0, profile="6.12")
+
+
+def test_nic_rejects_bad_affinity():
+    host = Host()
+    with pytest.raises(ValueError, match="affinity"):
+        Nic(host.dev, 2, 256, affinity=[0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 3), st.integers(200, 3000), st.sampled_from(["3.10", "6.12"]))
+def test_every_arrival_is_delivered_or_counted_as_a_ring_drop(queues, gap, profile):
+    host, s = flood(profile, 1000 / gap, n=300, cpus=2, queues=queues, ring_size=64)
+    assert s.delivered + s.ring_drops == s.arrived == 300
+    assert sum(s.processed) == s.delivered
