@@ -21,16 +21,18 @@ from typing import Callable
 
 from netlab.kernel.copies import CopyLedger, account_syscall
 from netlab.kernel.cpu import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Costs
-from netlab.kernel.dev import ETH_P_IP, PACKET_HOST, NetDevice, netif_rx
-from netlab.kernel.dev_xmit import FEATURES, NETDEV_TX_OK, NETIF_F_TSO
+from netlab.kernel.dev import ETH_P_IP, NetDevice
+from netlab.kernel.dev_xmit import FEATURES, NETIF_F_TSO
+from netlab.kernel.inet_connection_sock import TcpSock
 from netlab.kernel.ip_output import IP_HLEN, LL_RESERVED_SPACE, Rtable, dst_output
+from netlab.kernel.loopback import loopback_dev_init, loopback_xmit
 from netlab.kernel.nic import Packet
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.sch_generic import Qdisc
 from netlab.kernel.skbuff import SkBuff, alloc_skb, skb_put, skb_reserve
 from netlab.kernel.sock import Sock
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED, tcp_v4_do_rcv
-from netlab.kernel.tcp_output import PURE_ACK_LEN, TCP_HLEN, TCP_INIT_CWND, TCP_NAGLE_OFF, MsgHdr, TcpSock
+from netlab.kernel.tcp_output import PURE_ACK_LEN, TCP_HLEN, TCP_INIT_CWND, TCP_NAGLE_OFF, MsgHdr
 from netlab.kernel.udp_output import UdpSock, udp_sendmsg
 from netlab.kernel.zerocopy import CachedFile, __sys_sendto, do_sendfile, ksys_mmap_pgoff, ksys_read, \
     send_zerocopy, write_from_mapping
@@ -77,8 +79,9 @@ class SendHost(Host):
         self.loopback = device == "lo"
         self.rtt_ns = int(rtt_us * 1000)
         if self.loopback:
-            self.out = NetDevice("lo", self.net, mtu=mtu or self.profile.lo_mtu, features=frozenset(FEATURES),
-                                 ndo_start_xmit=self._loopback_xmit)
+            self.out = loopback_dev_init(self.net)
+            self.out.mtu = mtu or self.out.mtu
+            self.out.features, self.out.ndo_start_xmit = frozenset(FEATURES), self._loopback_xmit
             peer = local = "127.0.0.1"
             self._receiver = Sock(name="receiver", sk_state=TCP_ESTABLISHED, sk_rcvbuf=1 << 30)
             self._bind(self.net.tcp_ehash, (local, DPORT, local, SPORT), self._receiver)
@@ -90,12 +93,13 @@ class SendHost(Host):
             self.nic.on_transmit = self._peer_answers
             peer, local = PEER, self.address
         route = Rtable(self.out)
-        self.sk = TcpSock(name="sk", sk_state=TCP_ESTABLISHED, dst=route, saddr=local, daddr=peer, sport=SPORT,
-                          dport=DPORT, mss_cache=self.out.mtu - IP_HLEN - TCP_HLEN, snd_cwnd=cwnd, snd_wnd=rwnd,
+        self.sk = TcpSock(name="sk", net=self.net, sk_state=TCP_ESTABLISHED, dst=route, inet_rcv_saddr=local,
+                          inet_num=SPORT, inet_daddr=peer, inet_dport=DPORT,
+                          mss_cache=self.out.mtu - IP_HLEN - TCP_HLEN, snd_cwnd=cwnd, snd_wnd=rwnd,
                           max_window=rwnd, gso=gso, nonagle=TCP_NAGLE_OFF if nodelay else 0)
         self._bind(self.net.tcp_ehash, (local, SPORT, peer, DPORT), self.sk)
         self._socket(self.sk, "SOCK_STREAM")
-        self.udp = UdpSock(name="udp", dst=route, saddr=local, daddr=peer)
+        self.udp = UdpSock(name="udp", dst=route, inet_rcv_saddr=local, inet_daddr=peer)
         for i in range(taps):
             self.tcpdump(f"tcpdump{i or ''}")
         self._pending_acks: list[int] = []
@@ -153,18 +157,14 @@ class SendHost(Host):
                              f"ack{self._acks_sent}", ack=ack)])
 
     def _loopback_xmit(self, skb: SkBuff, dev: NetDevice) -> int:
-        """Chapter 04's ``loopback_xmit``, reduced: the skb goes to this CPU's backlog (``netif_rx``) and comes up
-        the receive path to the receiving socket, in this same system call (the NET_RX softirq runs at the
-        ``local_bh_enable`` of ``__dev_queue_xmit``). The receiver's ACK waits in the sender's socket backlog."""
-        trace_printk(f"loopback_xmit: {skb.name} turns around into this CPU's backlog")
+        """Chapter 04's ``loopback_xmit``: the skb goes to this CPU's backlog and comes up the receive path to the
+        receiving socket in this same system call (NET_RX runs at the ``local_bh_enable`` of
+        ``__dev_queue_xmit``). The receiver's ACK waits in the sender's socket backlog until ``release_sock``."""
         ack = skb.meta["seq"] + skb.meta.get("payload", 0) if "seq" in skb.meta else None
-        skb.meta.update(pkt_type=PACKET_HOST, saddr=skb.meta["daddr"], daddr=skb.meta["saddr"],
-                        sport=skb.meta["dport"], dport=skb.meta["sport"])
-        skb.meta.pop("ack", None)
-        netif_rx(skb)
+        rc = loopback_xmit(skb, dev)
         if ack is not None:
             self._pending_acks.append(ack)
-        return NETDEV_TX_OK
+        return rc
 
     def _release_sock(self) -> None:
         """``release_sock`` → ``__release_sock``: the ACKs queued on the socket backlog meanwhile are processed."""
@@ -222,7 +222,7 @@ class SendHost(Host):
             skbs.append(snap)
             if skb.freed:          # shown once, at the step that freed it
                 del self._skbs[key]
-        state.update({"skbs": skbs, "sock sk": self.sk.snapshot(),
+        state.update({"skbs": skbs, "sock sk": self.sk.send_state(),
                       "qdisc": qdisc.snapshot() if qdisc is not None else None,
                       "queue_stopped": self.out.queue_stopped, "softirqs": self.softirqs()})
         return state

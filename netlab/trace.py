@@ -249,14 +249,15 @@ class Trace(Sequence[Event]):
         events = self._events[:limit] if limit else self._events
         lines: list[str] = []
         open_depths: list[int] = []
+        blank = " " * 28 + "|  "  # the width of the "CPU) context time |" columns
 
-        def close_to(depth: int, prefix: str) -> None:
+        def close_to(depth: int) -> None:
             while open_depths and open_depths[-1] >= depth:
-                lines.append(f"{prefix}{'  ' * open_depths.pop()}}}")
+                lines.append(f"{blank}{'  ' * open_depths.pop()}}}")
 
         for i, e in enumerate(events):
+            close_to(e.depth)
             prefix = f"{e.cpu:>2}) {e.context:<9} {e.time_ns / 1000:>10.3f} us |  "
-            close_to(e.depth, " " * (len(prefix) - 3) + "|  ")
             indent = "  " * e.depth
             if e.kind == "printk":
                 lines.append(f"{prefix}{indent}/* {e.text} */")
@@ -267,7 +268,7 @@ class Trace(Sequence[Event]):
                 open_depths.append(e.depth)
             else:
                 lines.append(f"{prefix}{indent}{e.function}();")
-        close_to(0, " " * 27 + "|  ")
+        close_to(0)
         return "\n".join(lines)
 
     def compare(self, other: "Trace") -> "TraceComparison":

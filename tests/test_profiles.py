@@ -18,14 +18,14 @@ def test_this_machine_reads_what_it_can(tmp_path):
     (tmp_path / "net/core/somaxconn").write_text("1024\n")
     (tmp_path / "net/ipv4/ip_local_port_range").write_text("10000\t10999\n")
     (tmp_path / "net/core/netdev_budget_usecs").write_text("2000\n")
-    p = this_machine(str(tmp_path))
+    p = this_machine(str(tmp_path), str(tmp_path / "none"))
     assert p.somaxconn == 1024 and p.local_ports == 1000 and p.hz == 1000
     assert {"somaxconn", "ip_local_port_range", "hz"} <= p.live and "tcp_syncookies" not in p.live
     assert p.tcp_syncookies == PROFILES["6.12"].tcp_syncookies
 
 
 def test_this_machine_with_no_proc_falls_back(tmp_path):
-    p = this_machine(str(tmp_path / "none"))
+    p = this_machine(str(tmp_path / "none"), str(tmp_path / "none"))
     assert p.somaxconn == PROFILES["6.12"].somaxconn and "somaxconn" not in p.live
 
 

@@ -63,7 +63,7 @@ def _route(sk: Any, skb: SkBuff) -> None:
     if getattr(sk, "dst", None) is None:
         raise ValueError(f"{getattr(sk, 'name', sk)!r} has no route (dst)")
     skb.meta.update(dst=sk.dst, dev=sk.dst.dev, net=sk.dst.dev.net, ethertype=ETH_P_IP, protocol=sk.protocol,
-                    saddr=sk.saddr, daddr=sk.daddr, sport=sk.sport, dport=sk.dport)
+                    saddr=sk.inet_rcv_saddr, daddr=sk.inet_daddr, sport=sk.inet_num, dport=sk.inet_dport)
 
 
 def ip_queue_xmit(sk, skb: SkBuff) -> int:

@@ -25,6 +25,10 @@ Documentation/networking/scaling.rst:
   **NET_RX** softirq: ``igb_poll`` calls ``igb_clean_tx_irq`` first, which frees the sent skbs and wakes a stopped
   queue once ``TX_WAKE_THRESHOLD`` descriptors are free.
 
+Not modelled: interrupt moderation (igb's ITR limits how often a vector may fire; here an unmasked vector fires
+at the first packet, so at moderate rates the model counts more hard IRQs than a real igb), XDP, and the 16-byte
+descriptor layout itself.
+
 The NIC writes descriptors at each packet's arrival time. The model does this lazily: before the driver looks at
 a ring at simulated time t, :meth:`Nic.dma_until` writes every packet that arrived up to t — the same result,
 because only the device fills a ring and only the CPU its IRQ points to cleans it.
@@ -347,6 +351,7 @@ class Nic:
             state[f"rx{qv.index}.ring"] = qv.rx_ring.snapshot()
             state[f"rx{qv.index}.irq"] = f"{qv.irq} → CPU {qv.cpu}: {irq}"
             state[f"rx{qv.index}.missed"] = qv.rx_missed
+            state[f"rx{qv.index}.gro_batch"] = [skb.name for skb in qv.napi.rx_list]
             if qv.tx_ring is not None:
                 state[f"tx{qv.index}.ring"] = qv.tx_ring.snapshot()
         return state

@@ -7,8 +7,13 @@ a profile, so no kernel version is hard-coded anywhere else.
 Sources (6.12): net/core/hotdata.c (budgets, backlog), include/linux/netdevice.h (NAPI_POLL_WEIGHT),
 kernel/softirq.c (MAX_SOFTIRQ_*), include/linux/socket.h (SOMAXCONN), net/ipv4/tcp_ipv4.c (tcp_sk_init),
 net/ipv4/af_inet.c (inet_init_net: ip_local_port_range), drivers/net/loopback.c (lo MTU), fs/file_table.c
-(sysctl_nr_open), include/uapi/linux/fs.h (INR_OPEN_*), drivers/net/ethernet/intel/igb/igb.h (IGB_DEFAULT_RXD,
-IGB_DEFAULT_TXD), net/core/sock.c (sk_setup_caps), net/ipv4/tcp.c (tcp_xmit_size_goal, tcp_sendmsg_locked),
+(sysctl_nr_open), include/uapi/linux/fs.h (INR_OPEN_*), drivers/net/ethernet/intel/igb/igb.h (IGB_DEFAULT_RXD),
+net/ipv4/tcp_input.c (tcp_conn_request: accept queue full → drop the SYN), net/ipv4/inet_hashtables.c
+(__inet_hash_connect: even ports first), net/ipv4/fib_frontend.c (fib_new_table: the local table is an alias of
+main's trie). 3.10: tcp_v4_conn_request drops that SYN only if
+inet_csk_reqsk_queue_young(sk) > 1, and __inet_hash_connect walks ``low + (i + offset) % remaining`` (3.10
+net/ipv4/tcp_ipv4.c and net/ipv4/inet_hashtables.c). Send (chapter 03): drivers/net/ethernet/intel/igb/igb.h
+(IGB_DEFAULT_TXD), net/core/sock.c (sk_setup_caps), net/ipv4/tcp.c (tcp_xmit_size_goal, tcp_sendmsg_locked),
 fs/splice.c (splice_to_socket).
 """
 from __future__ import annotations
@@ -76,6 +81,8 @@ class KernelProfile:
     # tcp_sendpage → do_tcp_sendpages) or "MSG_SPLICE_PAGES" (6.5+: splice_to_socket → tcp_sendmsg_locked).
     sendfile_via: str
     msg_zerocopy: bool              # send(MSG_ZEROCOPY) exists (4.14+)
+    fib_local_main_merged: bool     # without custom rules the local table shares main's trie (4.1+, fib_new_table);
+                                    # False: 3.10 looks up local, then main, by fib rules 0 and 32766
     # handshake (chapter 05)
     somaxconn: int
     tcp_max_syn_backlog: int
@@ -86,8 +93,12 @@ class KernelProfile:
     tcp_syn_linear_timeouts: int    # SYN retries at a fixed 1 s before backing off (6.5+); 0 where absent
     syn_queue: str                  # "listen_sock": 3.10's sized hash table; "ehash": requests in the ehash
     tcp_timeout_init_ms: int
+    acceptq_full_syn_drop: str      # a SYN to a full accept queue is dropped "always" (6.12), or only when more
+                                    # than one young request waits, "young>1" (3.10 tcp_v4_conn_request)
     # connections (chapters 06 and 07)
     ip_local_port_range: tuple[int, int]
+    connect_port_parity: bool       # connect() tries ports of the range start's parity first, bind(0) the other
+                                    # (since 4.6); False: 3.10 walks the range from a hashed offset
     tcp_timewait_s: int
     nr_open: int
     nofile_soft: int
@@ -107,6 +118,8 @@ class KernelProfile:
             raise ValueError("sendfile_via must be 'sendpage' or 'MSG_SPLICE_PAGES'")
         if self.syn_queue not in ("listen_sock", "ehash"):
             raise ValueError("syn_queue must be 'listen_sock' or 'ehash'")
+        if self.acceptq_full_syn_drop not in ("young>1", "always"):
+            raise ValueError("acceptq_full_syn_drop must be 'young>1' or 'always'")
         lo, hi = self.ip_local_port_range
         if not 0 < lo <= hi < 65536:
             raise ValueError("ip_local_port_range must be (low, high) with 0 < low <= high < 65536")
@@ -143,10 +156,12 @@ LINUX_3_10 = KernelProfile(
     rx_ring_size=256, softnet_stat_columns=10, max_softirq_time_us=2000, max_softirq_restart=10,
     napi_repoll_list=False, udp_rcvbuf_drop="rmem >= rcvbuf",
     dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=False, sendfile_via="sendpage",
-    msg_zerocopy=False,
+    msg_zerocopy=False, fib_local_main_merged=False,
     somaxconn=128, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=0, syn_queue="listen_sock", tcp_timeout_init_ms=1000,
-    ip_local_port_range=(32768, 61000), tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
+    acceptq_full_syn_drop="young>1",
+    ip_local_port_range=(32768, 61000), connect_port_parity=False,
+    tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 87380, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
     # The book's CentOS 7 slabtop (yanfeizhang/deep_linux_network_tests, chapter-07/7.4 testdata; server side).
@@ -162,10 +177,12 @@ LINUX_6_12 = KernelProfile(
     rx_ring_size=256, softnet_stat_columns=15, max_softirq_time_us=2000, max_softirq_restart=10,
     napi_repoll_list=True, udp_rcvbuf_drop="rmem > rcvbuf",
     dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=True,
-    sendfile_via="MSG_SPLICE_PAGES", msg_zerocopy=True,
+    sendfile_via="MSG_SPLICE_PAGES", msg_zerocopy=True, fib_local_main_merged=True,
     somaxconn=4096, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=4, syn_queue="ehash", tcp_timeout_init_ms=1000,
-    ip_local_port_range=(32768, 60999), tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
+    acceptq_full_syn_drop="always",
+    ip_local_port_range=(32768, 60999), connect_port_parity=True,
+    tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 131072, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
     # sizeof() compiled against 6.12 with Debian's amd64 config, rounded to the cache's alignment; objects and
@@ -210,41 +227,29 @@ def profile(name: str) -> KernelProfile:
     return PROFILES[name]
 
 
-def this_machine(proc_sys: str = "/proc/sys") -> KernelProfile:
-    """The 6.12 profile with every value the running kernel exposes under ``proc_sys`` read live."""
-    if not isinstance(proc_sys, str):
-        raise TypeError("proc_sys must be a path str")
+def this_machine(proc_sys: str = "/proc/sys", softnet_path: str = "/proc/net/softnet_stat") -> KernelProfile:
+    """The 6.12 profile with every value the running kernel exposes read live (the sysctls, the softnet_stat
+    layout, this process's open-file limit); ``live`` names the fields that were read."""
+    from netlab.live import procfs  # the live readers import SlabCache from here
+
+    if not isinstance(proc_sys, str) or not isinstance(softnet_path, str):
+        raise TypeError("proc_sys and softnet_path must be path strs")
     changes: dict[str, object] = {}
     for path, name in SYSCTLS.items():
-        try:
-            with open(os.path.join(proc_sys, path)) as f:
-                numbers = tuple(int(x) for x in f.read().split())
-        except (OSError, ValueError):
-            continue
-        if numbers:
-            changes[name] = numbers if len(numbers) > 1 else numbers[0]
-    if "netdev_budget_usecs" in changes and changes["netdev_budget_usecs"] in (2000, 6666, 8000, 20000):
+        reading = procfs.sysctl(path, root=proc_sys)
+        if reading.available and not isinstance(reading.value, str):
+            changes[name] = reading.value
+    if changes.get("netdev_budget_usecs") in (2000, 6666, 8000, 20000):
         changes["hz"] = 2_000_000 // changes["netdev_budget_usecs"]  # the default is 2 * USEC_PER_SEC / HZ
+    softnet = procfs.softnet_stat(softnet_path)
+    if softnet.available:
+        changes["softnet_stat_columns"] = softnet.value.columns
     page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else None
     if page:
         changes["page_size"] = page
-    columns = _softnet_columns()
-    if columns:
-        changes["softnet_stat_columns"] = columns
     try:
         import resource
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        changes.update(nofile_soft=soft, nofile_hard=hard)
+        changes["nofile_soft"], changes["nofile_hard"] = resource.getrlimit(resource.RLIMIT_NOFILE)
     except (ImportError, OSError):
         pass
-    live = frozenset(changes)
-    return LINUX_6_12.replace(name="this machine", live=live, **changes)
-
-
-def _softnet_columns(path: str = "/proc/net/softnet_stat") -> int | None:
-    try:
-        with open(path) as f:
-            first = f.readline().split()
-    except OSError:
-        return None
-    return len(first) or None
+    return LINUX_6_12.replace(name="this machine", live=frozenset(changes), **changes)

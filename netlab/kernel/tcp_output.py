@@ -23,13 +23,13 @@ Left out: TCP small queues, TSO autosizing from the pacing rate (``max_segs`` is
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from netlab.kernel.copies import account_copy, account_head, account_refs
-from netlab.kernel.ip_output import Rtable, ip_queue_xmit
+from netlab.kernel.inet_connection_sock import TcpSock
+from netlab.kernel.ip_output import ip_queue_xmit
 from netlab.kernel.skbuff import MAX_SKB_FRAGS, SIZEOF_SK_BUFF, SKBFL_SHARED_FRAG, SKBFL_ZEROCOPY_ENABLE, SkBuff, \
     __kfree_skb, alloc_skb_fclone, skb_add_frag, skb_clone, skb_push, skb_reserve
-from netlab.kernel.sock import Sock
 from netlab.trace import kernel_function, trace_printk
 
 TCP_NAGLE_OFF, TCP_NAGLE_CORK, TCP_NAGLE_PUSH = 1, 2, 4
@@ -79,52 +79,6 @@ def user_pages(size: int, name: str = "user page") -> list[tuple[str, int]]:
     if not isinstance(size, int) or size < 0:
         raise ValueError("size must be an int >= 0")
     return [(f"{name} {i}", min(PAGE_SIZE, size - i * PAGE_SIZE)) for i in range(-(-size // PAGE_SIZE))]
-
-
-@dataclass(eq=False)
-class TcpSock(Sock):
-    """``struct tcp_sock`` reduced to the sending side: sequence numbers, windows, queues, offload flags."""
-
-    dst: Rtable | None = None
-    saddr: str = "10.0.0.2"
-    daddr: str = "10.0.0.1"
-    sport: int = 40000
-    dport: int = 80
-    mss_cache: int = 1448
-    snd_cwnd: int = TCP_INIT_CWND
-    snd_ssthresh: int = 0x7fffffff   # TCP_INFINITE_SSTHRESH: slow start until the first loss
-    snd_wnd: int = 262144            # the peer's receive window
-    max_window: int = 262144
-    snd_una: int = 0
-    snd_nxt: int = 0
-    write_seq: int = 0
-    pushed_seq: int = 0
-    snd_sml: int = 0                 # end of the last small segment sent (Minshall's Nagle)
-    packets_out: int = 0
-    nonagle: int = 0                 # TCP_NAGLE_OFF with TCP_NODELAY
-    gso: bool = True                 # sk_can_gso(); False after sk_gso_disable() (TCP-MD5, TCP-AO)
-    sg: bool = True                  # NETIF_F_SG in sk_route_caps: needed to send from pages
-    zerocopy: bool = False           # SO_ZEROCOPY was set
-    sk_gso_max_size: int = GSO_LEGACY_MAX_SIZE
-    sk_write_queue: deque = field(default_factory=deque)   # not yet sent; the head is tcp_send_head()
-    tcp_rtx_queue: deque = field(default_factory=deque)    # sent, waiting for an ACK
-    sk_wmem_queued: int = 0
-    pfrag_pages: int = 0             # sk_page_frag: pages used so far
-    pfrag_offset: int = SK_PAGE_FRAG_SIZE
-    skbs_made: int = 0
-
-    def __post_init__(self):
-        super().__post_init__()
-        for name in ("mss_cache", "snd_cwnd", "snd_wnd", "sk_gso_max_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-    def snapshot(self) -> dict:
-        return {"write_queue": [s.name for s in self.sk_write_queue],
-                "rtx_queue": [s.name for s in self.tcp_rtx_queue], "snd_una": self.snd_una,
-                "snd_nxt": self.snd_nxt, "write_seq": self.write_seq, "cwnd": self.snd_cwnd,
-                "packets_out": self.packets_out, "snd_wnd": self.snd_wnd}
 
 
 def _check_sk(sk: TcpSock) -> None:
@@ -483,8 +437,11 @@ def tcp_ack(sk: TcpSock, ack: int, rwnd: int | None = None) -> int:
     """Update the peer's window, free what the ACK covers (``tcp_clean_rtx_queue``), grow cwnd (slow start).
     Returns the segments newly acknowledged."""
     _check_sk(sk)
-    if not isinstance(ack, int) or ack > sk.snd_nxt:
-        raise ValueError(f"ack must be an int <= snd_nxt ({sk.snd_nxt}), got {ack!r}")
+    if not isinstance(ack, int) or isinstance(ack, bool):
+        raise TypeError(f"ack must be an int sequence number, got {ack!r}")
+    if ack > sk.snd_nxt:
+        trace_printk(f"ACK {ack} is for data never sent (snd_nxt {sk.snd_nxt}): ignored")
+        return 0
     if ack <= sk.snd_una:
         return 0
     if rwnd is not None:

@@ -24,10 +24,10 @@ class UdpSock(Sock):
 
     protocol: str = "udp"
     dst: Rtable | None = None
-    saddr: str = "10.0.0.2"
-    daddr: str = "10.0.0.1"
-    sport: int = 40001
-    dport: int = 53
+    inet_rcv_saddr: str = "10.0.0.2"
+    inet_num: int = 40001            # local port
+    inet_daddr: str = "10.0.0.1"
+    inet_dport: int = 53
 
 
 @kernel_function("net/ipv4/udp.c", "sendto(): a {length}-byte datagram on {sk.name}")

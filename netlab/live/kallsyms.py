@@ -1,6 +1,7 @@
 """Which modelled kernel functions the learner's running kernel has, read from ``/proc/kallsyms``."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Iterable
 
 from netlab.live.result import LiveResult, probe, read_text
@@ -20,6 +21,11 @@ def kallsyms_names(text: str) -> set[str]:
     return names
 
 
+@lru_cache(maxsize=4)
+def _names_at(path: str) -> frozenset[str]:
+    return frozenset(kallsyms_names(path))  # 100k+ lines: read once per session
+
+
 def in_your_kernel(functions: Iterable[str], path: str = "/proc/kallsyms") -> LiveResult:
     """For each function name: ``found`` or ``not in kallsyms``; unavailable when kallsyms cannot be read."""
     names = list(functions)
@@ -27,7 +33,7 @@ def in_your_kernel(functions: Iterable[str], path: str = "/proc/kallsyms") -> Li
         raise TypeError("functions must be non-empty str names")
 
     what, how = "modelled functions in your kernel", f"names in {path}"
-    symbols = probe(what, how, lambda: kallsyms_names(path))
+    symbols = probe(what, how, lambda: _names_at(path))
     if not symbols.available:
         return symbols
     if not symbols.value:

@@ -19,7 +19,6 @@ queues with the Toeplitz hash, vectorised.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -218,11 +217,10 @@ def _simulate_cpu(queues: list[_Queue], p: KernelProfile, c: Costs, ring_size: i
         total = 0
         now = st["now"]
         while total < _NAPI_WEIGHT:
+            q.dma(now)  # (a second look at the same time would find nothing new)
             if cleaned_count >= write:
-                q.dma(now)
                 q.use += cleaned_count
                 cleaned_count = 0
-            q.dma(now)
             avail = q.head - q.clean
             if not avail:
                 break
@@ -488,3 +486,38 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
                    backlog_drops=[0] * cpus, processed=processed, busy_ns=[r["busy"] for r in per_cpu],
                    elapsed_ns=max(r["now"] for r in per_cpu), net_rx_softirqs=[r["net_rx"] for r in per_cpu],
                    hard_irqs=[r["irqs"] for r in per_cpu])
+
+
+def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = False, seed: int = 0,
+        flows: int = 256, queues: int = 1, cpus: int | None = None, ring_size: int | None = None,
+        netdev_budget: int | None = None, netdev_budget_usecs: int | None = None,
+        profile: str | KernelProfile = "6.12", costs: Costs | None = None) -> Summary:
+    """One experiment: ``n`` UDP packets of ``flows`` flows (round robin) at ``rate_pps`` in bursts of ``burst``,
+    RSS over ``queues`` queues, queue q's IRQ on CPU q (``cpus`` defaults to ``queues``); sysctls override the
+    profile's."""
+    p = get_profile(profile) if isinstance(profile, str) else profile
+    changes = {k: v for k, v in (("netdev_budget", netdev_budget), ("netdev_budget_usecs", netdev_budget_usecs))
+               if v is not None}
+    if any(not isinstance(v, int) or v < 0 for v in changes.values()):
+        raise ValueError(f"sysctls must be ints >= 0, got {changes}")
+    p = p.replace(**changes) if changes else p
+    if not isinstance(flows, int) or not 1 <= flows <= 65535 - 1024:
+        raise ValueError(f"flows must be an int in 1..64511, got {flows!r}")
+    times = arrivals(rate_pps, n, burst=burst, jitter=jitter, seed=seed)
+    sports = 1024 + np.arange(flows)
+    flow_queue = rss_queues(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, sports, [80] * flows, queues)
+    queue_of_packet = flow_queue[np.arange(n) % flows]
+    return simulate(times, queue_of_packet, profile=p, cpus=cpus or queues, queues=queues, ring_size=ring_size,
+                    costs=costs)
+
+
+def sweep(parameter: str, values: Sequence, **base) -> list[Summary]:
+    """:func:`run` once per value of ``parameter`` (e.g. ``sweep("rate_pps", [1e6, 2e6], n=5000)``)."""
+    allowed = {"rate_pps", "n", "burst", "flows", "queues", "cpus", "ring_size", "netdev_budget",
+               "netdev_budget_usecs", "jitter", "seed"}
+    if parameter not in allowed:
+        raise ValueError(f"parameter must be one of {sorted(allowed)}, got {parameter!r}")
+    if not values:
+        raise ValueError("give at least one value to sweep")
+    base.setdefault("rate_pps", 1e6)
+    return [run(**{**base, parameter: v}) for v in values]

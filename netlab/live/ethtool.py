@@ -1,0 +1,172 @@
+"""NIC facts without the ethtool binary: the ``SIOCETHTOOL`` ioctl from Python, plus sysfs and /proc/irq.
+
+The ioctl goes to a plain ``AF_INET``/``SOCK_DGRAM`` socket that never sends anything (net/ethtool/ioctl.c
+``dev_ethtool`` answers the GET commands without privilege). Structures from include/uapi/linux/ethtool.h:
+``ethtool_drvinfo`` (ETHTOOL_GDRVINFO), ``ethtool_ringparam`` (ETHTOOL_GRINGPARAM), ``ethtool_channels``
+(ETHTOOL_GCHANNELS).
+"""
+from __future__ import annotations
+
+import array
+import errno
+import os
+import re
+import socket
+import struct
+import sys
+from dataclasses import dataclass
+
+from netlab.live.procfs import live_file, parse_cpu_list
+from netlab.live.result import LiveResult, probe
+
+SIOCETHTOOL = 0x8946            # include/uapi/linux/sockios.h
+ETHTOOL_GDRVINFO = 0x03
+ETHTOOL_GRINGPARAM = 0x10
+ETHTOOL_GCHANNELS = 0x3C
+IFNAMSIZ = 16
+_IFREQ_SIZE = 40                # struct ifreq on 64-bit: 16-byte name + 24-byte union (ifr_data pointer)
+_DRVINFO = struct.Struct("=I32s32s32s32s32s12s5I")
+_NINE_U32 = struct.Struct("=9I")
+
+
+@dataclass(frozen=True)
+class DriverInfo:
+    driver: str
+    version: str
+    fw_version: str
+    bus_info: str
+
+
+@dataclass(frozen=True)
+class RingParams:
+    """Descriptor ring sizes: ``ethtool -g``. ``rx`` is the RX RingBuffer length a model's ``rx_ring_size`` means."""
+
+    rx: int
+    rx_max: int
+    tx: int
+    tx_max: int
+
+
+@dataclass(frozen=True)
+class Channels:
+    """Queue counts: ``ethtool -l``. Most NICs report combined (RX+TX) channels; virtio_net reports combined."""
+
+    rx: int
+    tx: int
+    other: int
+    combined: int
+    max_rx: int
+    max_tx: int
+    max_other: int
+    max_combined: int
+
+
+def check_device(dev: str) -> str:
+    if not isinstance(dev, str) or not 0 < len(dev) < IFNAMSIZ or re.search(r"[\s/:]", dev):
+        raise ValueError(f"an interface name is 1-15 characters without spaces, '/' or ':', got {dev!r}")
+    return dev
+
+
+def interfaces() -> list[str]:
+    """Names of this network namespace's interfaces (``socket.if_nameindex``); empty where unsupported."""
+    try:
+        return [name for _, name in socket.if_nameindex()]
+    except (OSError, AttributeError):
+        return []
+
+
+def _ethtool(dev: str, buffer: bytes) -> bytes:
+    """Send one ethtool GET command for ``dev``; returns the buffer the kernel filled in."""
+    import fcntl
+    data = array.array("B", buffer)
+    address, _ = data.buffer_info()
+    ifreq = struct.pack("16sP", dev.encode(), address).ljust(_IFREQ_SIZE, b"\0")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifreq)
+    return data.tobytes()
+
+
+def _query(what: str, dev: str, cmd_name: str, buffer: bytes, decode) -> LiveResult:
+    check_device(dev)
+    how = f"ioctl(SIOCETHTOOL, {cmd_name}) on {dev}"
+    if not sys.platform.startswith("linux"):
+        return LiveResult.unavailable(what, how, f"the SIOCETHTOOL ioctl exists only on Linux ({sys.platform})")
+    try:
+        return LiveResult(what, how, decode(_ethtool(dev, buffer)))
+    except OSError as e:
+        code = errno.errorcode.get(e.errno, str(e.errno))
+        if e.errno == errno.ENODEV:
+            reason = f"there is no interface {dev!r} here ({code})"
+        elif e.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+            reason = f"the {dev} driver does not report this ({code}: {os.strerror(e.errno)})"
+        elif e.errno == errno.EPERM:
+            reason = f"this needs more privilege here ({code})"
+        else:
+            reason = f"the kernel refused ({code}: {os.strerror(e.errno) if e.errno else e})"
+        return LiveResult.unavailable(what, how, reason)
+
+
+def _text(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def driver_info(dev: str) -> LiveResult:
+    """The driver behind ``dev`` (``ethtool -i``): ``virtio_net``, ``igb``, ``loopback`` …"""
+    def decode(raw: bytes) -> DriverInfo:
+        _, driver, version, fw, bus, *_ = _DRVINFO.unpack(raw)
+        return DriverInfo(_text(driver), _text(version), _text(fw), _text(bus))
+    return _query(f"driver of {dev}", dev, "ETHTOOL_GDRVINFO",
+                  _DRVINFO.pack(ETHTOOL_GDRVINFO, *[b""] * 6, *[0] * 5), decode)
+
+
+def ring_sizes(dev: str) -> LiveResult:
+    """RX/TX descriptor ring sizes and their maxima (``ethtool -g``)."""
+    def decode(raw: bytes) -> RingParams:
+        _, rx_max, _, _, tx_max, rx, _, _, tx = _NINE_U32.unpack(raw)
+        return RingParams(rx, rx_max, tx, tx_max)
+    return _query(f"ring sizes of {dev}", dev, "ETHTOOL_GRINGPARAM",
+                  _NINE_U32.pack(ETHTOOL_GRINGPARAM, *[0] * 8), decode)
+
+
+def channels(dev: str) -> LiveResult:
+    """How many RX/TX/combined queues ``dev`` uses and supports (``ethtool -l``)."""
+    def decode(raw: bytes) -> Channels:
+        _, max_rx, max_tx, max_other, max_combined, rx, tx, other, combined = _NINE_U32.unpack(raw)
+        return Channels(rx, tx, other, combined, max_rx, max_tx, max_other, max_combined)
+    return _query(f"queues of {dev}", dev, "ETHTOOL_GCHANNELS",
+                  _NINE_U32.pack(ETHTOOL_GCHANNELS, *[0] * 8), decode)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sysfs and /proc/irq
+
+def sysfs_queues(dev: str, sys_class_net: str = "/sys/class/net") -> LiveResult:
+    """``{"rx": n, "tx": m}`` from ``/sys/class/net/<dev>/queues/rx-*`` and ``tx-*`` (what the stack uses)."""
+    check_device(dev)
+    path = f"{sys_class_net}/{dev}/queues"
+
+    def read():
+        names = os.listdir(path)
+        return {"rx": sum(n.startswith("rx-") for n in names), "tx": sum(n.startswith("tx-") for n in names)}
+    return probe(f"queues of {dev} (sysfs)", f"listing {path}", read)
+
+
+def msi_irqs(dev: str, sys_class_net: str = "/sys/class/net") -> LiveResult:
+    """The MSI/MSI-X IRQ numbers of the PCI device behind ``dev`` (``device/msi_irqs``, or its parent's for
+    virtio, whose ``device`` is a virtio bus device under the PCI function)."""
+    check_device(dev)
+    device = f"{sys_class_net}/{dev}/device"
+    what, how = f"MSI IRQs of {dev}", f"listing {device}/msi_irqs (or the parent's)"
+    if not os.path.exists(device):
+        return LiveResult.unavailable(what, how, f"{dev} has no device in sysfs (a virtual interface?)")
+    for candidate in (f"{device}/msi_irqs", f"{device}/../msi_irqs"):
+        if os.path.isdir(candidate):
+            return probe(what, how, lambda c=candidate: sorted(int(n) for n in os.listdir(c) if n.isdigit()))
+    return LiveResult.unavailable(what, how, f"{dev}'s device uses no MSI interrupts")
+
+
+def irq_affinity(irq: int, proc_irq: str = "/proc/irq") -> LiveResult:
+    """The CPUs allowed to take hard IRQ ``irq`` (``/proc/irq/N/smp_affinity_list``)."""
+    if not isinstance(irq, int) or isinstance(irq, bool) or irq < 0:
+        raise ValueError(f"irq must be a non-negative int, got {irq!r}")
+    return live_file(f"CPUs for IRQ {irq}", f"{proc_irq}/{irq}/smp_affinity_list", parse_cpu_list)
