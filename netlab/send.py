@@ -228,6 +228,41 @@ class SendHost(Host):
         return state
 
 
+def one_send(nbytes: int, **host_options) -> tuple[SendHost, Recording]:
+    """A fresh :class:`SendHost` (``host_options``), one ``send(nbytes)`` and everything that follows (TX
+    completion, ACKs), traced."""
+    host = SendHost(**host_options)
+    return host, host.capture(lambda: (host.send(nbytes), host.run()))
+
+
+SEGMENTATION = {"GSO off": {"gso": False}, "GSO + TSO (NIC cuts)": {}, "GSO, no TSO (software GSO)": {"tso": False}}
+
+
+def segmentation(nbytes: int = 6000, profile: str | KernelProfile = "6.12") -> dict[str, dict[str, int]]:
+    """One ``send(nbytes)`` larger than the MTU in the three ways of :data:`SEGMENTATION`: skbs TCP built, skb
+    clones, trips through IP, frames on the wire, payload and header bytes copied by the CPU, sk_buff heads."""
+    rows = {}
+    for name, options in SEGMENTATION.items():
+        host, rec = one_send(nbytes, profile=profile, **options)
+        calls = lambda f: len(rec.trace.filter(function=f, kind="call"))  # noqa: E731
+        rows[name] = {"skbs built by TCP": calls("tcp_stream_alloc_skb"), "clones": calls("skb_clone"),
+                      "trips through IP": calls("ip_output"), "frames on the wire": host.nic.q_vectors[0].tx_packets,
+                      "payload bytes copied": rec.ledger.bytes("cpu"),
+                      "header bytes copied": rec.ledger.bytes("cpu", payload=False),
+                      "sk_buff heads": rec.ledger.count("shallow", payload=None)}
+    return rows
+
+
+def ethtool_gso_off(profile: str | KernelProfile = "6.12") -> dict[str, bool]:
+    """The :class:`SendHost` options that ``ethtool -K eth0 gso off tso off`` amounts to on ``profile``: on 3.10
+    TCP then builds one-MSS skbs; since ``sk_setup_caps`` forces NETIF_F_GSO for TCP (6.12), TCP still builds
+    large skbs and software GSO cuts them at the device (``profile.tcp_gso_always``)."""
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    if not isinstance(prof, KernelProfile):
+        raise TypeError("profile must be '3.10', '6.12', 'this machine' or a KernelProfile")
+    return {"gso": prof.tcp_gso_always, "tso": False}
+
+
 def send_file(host: SendHost, f: CachedFile, method: str, chunk: int = 65536) -> int:
     """Send all of ``f`` over ``host``'s TCP socket with ``method`` (one of ``METHODS``), ``chunk`` bytes per read
     or write (sendfile takes one call), then let the transfer finish. Returns the bytes sent."""

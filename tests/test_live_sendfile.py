@@ -85,3 +85,19 @@ def test_calibration_gives_plausible_numbers():
     result = live.calibrate()
     assert result.available, result.reason
     assert 0.1 < result.value["copy_gbs"] < 500 and 1e-9 < result.value["syscall_s"] < 1e-3
+
+
+def test_compare_puts_measured_next_to_the_model_with_the_ratio():
+    size = 4 << 20
+    runs = {"read+send": live.SendRun("read+send", size, 0.01, 0.0, 0.002, 128),
+            "sendfile": live.SendRun("sendfile", size, 0.01, 0.0, 0.001, 1)}
+    model = live.model_counts(size)
+    assert model["read+send"]["syscalls"] == 128 and model["sendfile"]["syscalls"] == 1
+    assert model["sendfile"]["NET_TX"] == 0 == model["read+send"]["NET_TX"]
+    rows = {q: (m, mod, r) for q, m, mod, r in
+            live.compare(live.FileSendReading(runs, None, 40, 2 * size, 1.0), model, 10.0, 1e-7)}
+    assert rows["read+send: system calls for the file"] == (128, 128, 1.0)
+    saved, predicted, ratio = rows["system CPU s/GB saved by sendfile"]
+    assert saved == pytest.approx(0.001 / (size / 1e9)) and ratio == pytest.approx(saved / predicted)
+    assert rows["NET_TX softirqs per GB (all CPUs)"][0] is None          # not readable: no number, no ratio
+    assert rows["NET_RX softirqs per GB (all CPUs)"][0] == pytest.approx(40 / (2 * size / 1e9))

@@ -61,6 +61,7 @@ class FileSendReading:
     runs: dict[str, SendRun]
     net_tx: int | None
     net_rx: int | None
+    bytes_sent: int              # by all runs, while the softirqs were counted
     seconds: float
 
 
@@ -132,7 +133,8 @@ def file_send(size_mb: int = 64, *, methods: Sequence[str] = LIVE_METHODS, repea
         return LiveResult.unavailable(what, how, f"the experiment failed: {getattr(e, 'strerror', None) or e}")
     report(f"done in {time.monotonic() - start:.1f} s")
     tx, rx = (after[0] - before[0], after[1] - before[1]) if before and after else (None, None)
-    return LiveResult(what, how, FileSendReading(best, tx, rx, time.monotonic() - start))
+    total = size_mb * (1 << 20) * len(plan)
+    return LiveResult(what, how, FileSendReading(best, tx, rx, total, time.monotonic() - start))
 
 
 def _temp_file(stack: ExitStack, size_mb: int) -> str:
@@ -198,3 +200,42 @@ def predict(copies: dict[str, float], syscalls_per_gb: dict[str, float], copy_gb
     saved_copies = copies["read+send"] - copies["sendfile"]
     saved_calls = syscalls_per_gb["read+send"] - syscalls_per_gb["sendfile"]
     return Prediction(saved_copies, saved_calls, saved_copies / copy_gbs + saved_calls * syscall_s)
+
+
+def model_counts(size: int, profile="6.12") -> dict[str, dict[str, float]]:
+    """What the model does sending a ``size``-byte file over loopback with each live method
+    (:class:`netlab.send.SendHost`): CPU copies of each byte, system calls for the file, NET_RX and NET_TX
+    softirqs raised per GB."""
+    from netlab.send import model_file_send
+
+    if not isinstance(size, int) or size <= 0:
+        raise ValueError("size must be a positive int (bytes)")
+    out = {}
+    for method in LIVE_METHODS:
+        ledger, soft = model_file_send(method, size, device="lo", profile=profile)
+        out[method] = {"copies": ledger.copies_of(size), "syscalls": len(ledger.syscalls),
+                       "NET_RX": soft["NET_RX"] * GB / size, "NET_TX": soft["NET_TX"] * GB / size}
+    return out
+
+
+def compare(reading: FileSendReading, model: dict[str, dict[str, float]], copy_gbs: float,
+            syscall_s: float) -> list[tuple[str, float | None, float, float | None]]:
+    """(quantity, measured, model, measured / model) for the numbers the chapter checks; ``model`` comes from
+    :func:`model_counts` for the same file size."""
+    if not isinstance(reading, FileSendReading):
+        raise TypeError("compare takes the FileSendReading of file_send()")
+    rows = []
+    for method, run in reading.runs.items():
+        rows.append((f"{method}: system calls for the file", run.syscalls, model[method]["syscalls"]))
+    if {"read+send", "sendfile"} <= set(reading.runs):
+        size_gb = reading.runs["sendfile"].bytes / GB
+        p = predict({m: model[m]["copies"] for m in model}, {m: model[m]["syscalls"] / size_gb for m in model},
+                    copy_gbs, syscall_s)
+        saved = reading.runs["read+send"].sys_s_per_gb - reading.runs["sendfile"].sys_s_per_gb
+        rows.append(("system CPU s/GB saved by sendfile", saved, p.saved_s_per_gb))
+    gb = reading.bytes_sent / GB
+    for name in ("NET_RX", "NET_TX"):
+        measured = getattr(reading, name.lower())
+        mean = sum(model[m][name] for m in reading.runs) / len(reading.runs)
+        rows.append((f"{name} softirqs per GB (all CPUs)", None if measured is None else measured / gb, mean))
+    return [(q, m, mod, (m / mod if m is not None and mod else None)) for q, m, mod in rows]
