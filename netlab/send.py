@@ -4,8 +4,10 @@
 :class:`~netlab.kernel.tcp_output.TcpSock` (and a UDP socket), and a model of the peer, which answers every
 segment the NIC puts on the wire with an ACK one round trip later. Those ACKs come in through the NIC's RX ring and
 the whole receive path (``igb_poll`` → … → ``tcp_v4_rcv`` → ``tcp_rcv_established`` → ``tcp_ack``); the TX
-completions are cleaned in the same NET_RX softirq (``igb_poll`` → ``igb_clean_tx_irq``). ``device="lo"`` sends
-over loopback instead: no qdisc, no ring, no DMA; the receiving socket is on this host.
+completions are cleaned in the same NET_RX softirq (``igb_poll`` → ``igb_clean_tx_irq``). The peer ACKs each
+packet the NIC sent once, when its last byte arrived (a real receiver ACKs every other segment or delays). With
+``device="lo"`` the host sends through chapter 04's ``loopback_xmit`` instead: no qdisc, no ring, no DMA; the
+receiving socket is on this host, and its ACK waits in the sender's socket backlog until ``release_sock``.
 
     host = SendHost()
     rec = host.capture(lambda: (host.send(6000), host.run()))

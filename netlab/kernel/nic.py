@@ -46,7 +46,7 @@ from netlab.kernel.dev import ETH_P_IP, PACKET_HOST, NapiStruct, NetDevice, napi
 from netlab.kernel.copies import account_dma
 from netlab.kernel.dev_xmit import NETDEV_TX_BUSY, NETDEV_TX_OK, netif_tx_wake_queue
 from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SIZEOF_SKB_SHARED_INFO, MAX_SKB_FRAGS, SkBuff, \
-    consume_skb, napi_consume_skb
+    napi_consume_skb
 from netlab.trace import kernel_function, trace_printk
 
 IGB_RX_BUFFER_WRITE = 16      # igb.h: give buffers back to the hardware in batches of 16

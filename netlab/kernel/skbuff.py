@@ -238,6 +238,8 @@ def skb_copy_bits(skb: SkBuff, offset: int, to: SkBuff, length: int) -> None:
     """Copy ``length`` bytes from ``offset`` in ``skb`` (linear part and page frags alike) into ``to``'s buffer."""
     _alive(skb)
     _alive(to)
+    _check_size("offset", offset)
+    _check_size("length", length)
     _check_size("offset + length", offset + length, skb.len)
     account_copy(length, "skb_copy_bits", skb.name, to.name)
 

@@ -17,6 +17,9 @@ net/ipv4/tcp_input.c (``tcp_ack``, ``tcp_clean_rtx_queue``), include/net/tcp.h, 
 4. The clone is freed when the NIC has sent it (TX completion); the original only when the ACK covers it
    (``tcp_ack`` → ``tcp_clean_rtx_queue``): then ``dataref`` reaches 0 and the data is freed.
 
+The sending fields of ``struct tcp_sock`` (windows, queues, offload flags) are in
+:class:`netlab.kernel.inet_connection_sock.TcpSock`, next to those of the handshake.
+
 Left out: TCP small queues, TSO autosizing from the pacing rate (``max_segs`` is ``sk_gso_max_size / mss``),
 ``tcp_tso_should_defer``, autocorking, SACK and retransmission, and waiting for send-buffer space.
 """
@@ -39,7 +42,6 @@ TCP_HLEN = 32                 # 20 bytes + 12 of timestamp option
 PURE_ACK_LEN = 20 + TCP_HLEN  # an IP packet carrying only a TCP header
 TCP_INIT_CWND = 10
 SK_PAGE_FRAG_SIZE = 32768     # sk_page_frag refills with order-3 (32 KiB) pages
-GSO_LEGACY_MAX_SIZE = 65536
 PAGE_SIZE = 4096
 
 
@@ -72,6 +74,10 @@ class MsgHdr:
             else:
                 self._left[0] = (page, n - k)
         return pieces
+
+    def give_back(self, page: str, nbytes: int) -> None:
+        """Put bytes taken by :meth:`take` back at the front (``iov_iter_revert``)."""
+        self._left.appendleft((page, nbytes))
 
 
 def user_pages(size: int, name: str = "user page") -> list[tuple[str, int]]:
@@ -223,7 +229,7 @@ def _attach_pages(skb: SkBuff, msg: MsgHdr, maxsize: int, flag: str, by: str) ->
             account_refs(1)
             room -= 1
         else:
-            msg._left.appendleft((page, n))        # give it back: this skb is full
+            msg.give_back(page, n)                  # this skb is full
             continue
         taken += n
     skb.shinfo.flags.add(flag)

@@ -152,11 +152,19 @@ def _one_run(path: str, method: str, chunk: int, timeout_s: float) -> SendRun:
         listener = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
-        listener.settimeout(timeout_s)
+        listener.settimeout(0.1)
         child = subprocess.Popen([sys.executable, "-I", str(CHILD), "send", str(listener.getsockname()[1]), path,
                                   method, str(chunk)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         stack.callback(_reap, child)
-        conn, _ = listener.accept()
+        deadline = time.monotonic() + timeout_s
+        while True:                                   # wait for the child to connect, or to die trying
+            try:
+                conn, _ = listener.accept()
+                break
+            except socket.timeout:
+                if child.poll() is not None or time.monotonic() > deadline:
+                    err = child.stderr.read() if child.poll() is not None else "no connection in time"
+                    raise OSError(f"the sending child failed: {err.strip()[-300:] or 'it exited'}") from None
         stack.enter_context(conn)
         conn.settimeout(timeout_s)
         sink = bytearray(1 << 20)
