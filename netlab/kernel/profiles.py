@@ -109,6 +109,8 @@ class KernelProfile:
     tcp_wmem: tuple[int, int, int]
     page_size: int
     slab: Mapping[str, SlabCache]
+    slab_aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # cache -> the cache SLUB merged it into (its objects are counted in that /proc/slabinfo row)
     live: frozenset[str] = field(default=frozenset())
 
     def __post_init__(self):
@@ -123,6 +125,9 @@ class KernelProfile:
         lo, hi = self.ip_local_port_range
         if not 0 < lo <= hi < 65536:
             raise ValueError("ip_local_port_range must be (low, high) with 0 < low <= high < 65536")
+        strays = {k: v for k, v in self.slab_aliases.items() if k not in self.slab or v not in self.slab}
+        if strays:
+            raise ValueError(f"slab_aliases must map one slab cache of the profile to another, got {strays}")
 
     @property
     def local_ports(self) -> int:
@@ -141,7 +146,7 @@ class KernelProfile:
         """Field -> (this value, other value) for every default the two kernels do not share."""
         if not isinstance(other, KernelProfile):
             raise TypeError("compare with another KernelProfile")
-        skip = {"name", "version", "live", "slab"}
+        skip = {"name", "version", "live", "slab", "slab_aliases"}
         return {f.name: (getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self)
                 if f.name not in skip and getattr(self, f.name) != getattr(other, f.name)}
 
@@ -164,11 +169,26 @@ LINUX_3_10 = KernelProfile(
     tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 87380, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
-    # The book's CentOS 7 slabtop (yanfeizhang/deep_linux_network_tests, chapter-07/7.4 testdata; server side).
+    # Slab caches (objsize = the slot SLUB gives each object; objects and pages per slab). The book's CentOS 7
+    # (3.10.0-957) slabtop, yanfeizhang/deep_linux_network_tests chapter-07/7.4/test-01/testdata.md: TCP 1.94K
+    # 16/slab 32 KiB; sock_inode_cache 0.62K 25/slab 16 KiB on the server (12/slab 8 KiB on the client: SLUB's
+    # calculate_order picks the order from nr_cpu_ids, see netlab.kernel.memory); dentry 0.19K 21; tw_sock_TCP
+    # 0.25K 16; kmalloc-64 and kmalloc-256 grow by one object per socket. Caches without a row of their own were
+    # merged by SLUB: filp (struct file ~216 B, HWCACHE-aligned) and skbuff_head_cache are counted in kmalloc-256
+    # (a CLOSE_WAIT socket adds one kmalloc-256 object: its queued FIN); tcp_bind_bucket (48 B → 64) and the
+    # kmalloc'd struct socket_wq (48 B, cacheline-aligned) in kmalloc-64 (the client grows by two per socket, the
+    # server by one). request_sock_TCP: struct tcp_request_sock ~112 B by hand → 128, no row (merged, inferred).
+    # eventpoll_epi 128, eventpoll_pwq 72 (struct sizes by hand, /work/research/profile_facts.md §12).
     slab=_slabs(SlabCache("TCP", 1984, 16, 8), SlabCache("sock_inode_cache", 640, 25, 4),
-                SlabCache("dentry", 192, 21, 1), SlabCache("filp", 256, 16, 1),
-                SlabCache("tw_sock_TCP", 256, 16, 1), SlabCache("request_sock_TCP", 256, 16, 1),
-                SlabCache("eventpoll_epi", 128, 32, 1), SlabCache("eventpoll_pwq", 72, 56, 1)),
+                SlabCache("socket_wq", 64, 64, 1), SlabCache("dentry", 192, 21, 1), SlabCache("filp", 256, 16, 1),
+                SlabCache("tcp_bind_bucket", 64, 64, 1), SlabCache("tw_sock_TCP", 256, 16, 1),
+                SlabCache("request_sock_TCP", 128, 32, 1), SlabCache("skbuff_head_cache", 256, 16, 1),
+                SlabCache("eventpoll_epi", 128, 32, 1), SlabCache("eventpoll_pwq", 72, 56, 1),
+                SlabCache("kmalloc-64", 64, 64, 1), SlabCache("kmalloc-128", 128, 32, 1),
+                SlabCache("kmalloc-256", 256, 16, 1)),
+    slab_aliases=MappingProxyType({"socket_wq": "kmalloc-64", "tcp_bind_bucket": "kmalloc-64",
+                                   "filp": "kmalloc-256", "skbuff_head_cache": "kmalloc-256",
+                                   "request_sock_TCP": "kmalloc-128"}),
 )
 
 LINUX_6_12 = KernelProfile(
@@ -185,12 +205,23 @@ LINUX_6_12 = KernelProfile(
     tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 131072, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
-    # sizeof() compiled against 6.12 with Debian's amd64 config, rounded to the cache's alignment; objects and
-    # pages per slab as SLUB lays them out (slabinfo of a 6.x machine).
-    slab=_slabs(SlabCache("TCP", 2368, 13, 8), SlabCache("sock_inode_cache", 768, 21, 4),
+    # Slot sizes from sizeof() compiled against 6.12 (Debian amd64 config) through mm/slub.c calculate_sizes: a
+    # cache with a constructor or SLAB_TYPESAFE_BY_RCU keeps its free pointer after the object (+8), then
+    # SLAB_HWCACHE_ALIGN rounds to 64: tcp_sock 2368 → 2432, socket_alloc 768 → 832, tcp_request_sock 304 → 312,
+    # tcp_timewait_sock 248 → 256; struct file 184 → 192 (its free pointer lives inside, f_freeptr); dentry 192;
+    # inet_bind_bucket and inet_bind2_bucket 72 → 128; epitem 120 → 128; eppoll_entry 64; epitems_head 24;
+    # sk_buff 232 → 256. Objects and pages per slab from calculate_order for 4 CPUs, like the 3.10 server
+    # (netlab.kernel.memory derives every row; a 6.18 machine here shows the same rules). socket_wq is part of
+    # struct socket since 5.x. tcp_bind_bucket and tcp_bind2_bucket have eventpoll_epi's size and flags, so SLUB
+    # merges them into it (seen on 6.18). LSM blobs (lsm_inode_cache, lsm_file_cache) depend on the LSMs
+    # enabled at boot: not listed here, read live on this machine.
+    slab=_slabs(SlabCache("TCP", 2432, 13, 8), SlabCache("sock_inode_cache", 832, 19, 4),
                 SlabCache("dentry", 192, 21, 1), SlabCache("filp", 192, 21, 1),
-                SlabCache("tw_sock_TCP", 256, 16, 1), SlabCache("request_sock_TCP", 320, 25, 2),
-                SlabCache("eventpoll_epi", 128, 32, 1), SlabCache("eventpoll_pwq", 72, 56, 1)),
+                SlabCache("tcp_bind_bucket", 128, 32, 1), SlabCache("tcp_bind2_bucket", 128, 32, 1),
+                SlabCache("tw_sock_TCP", 256, 16, 1), SlabCache("request_sock_TCP", 312, 26, 2),
+                SlabCache("skbuff_head_cache", 256, 16, 1), SlabCache("eventpoll_epi", 128, 32, 1),
+                SlabCache("eventpoll_pwq", 64, 64, 1), SlabCache("ep_head", 24, 170, 1)),
+    slab_aliases=MappingProxyType({"tcp_bind_bucket": "eventpoll_epi", "tcp_bind2_bucket": "eventpoll_epi"}),
 )
 
 PROFILES: Mapping[str, KernelProfile] = MappingProxyType({"3.10": LINUX_3_10, "6.12": LINUX_6_12})
@@ -227,13 +258,19 @@ def profile(name: str) -> KernelProfile:
     return PROFILES[name]
 
 
-def this_machine(proc_sys: str = "/proc/sys", softnet_path: str = "/proc/net/softnet_stat") -> KernelProfile:
+LIVE_ONLY_CACHES = ("lsm_inode_cache", "lsm_file_cache")
+"""LSM blobs a socket's inode and file get when the LSMs booted use them (security/security.c): read live only."""
+
+
+def this_machine(proc_sys: str = "/proc/sys", softnet_path: str = "/proc/net/softnet_stat",
+                 slabinfo_path: str = "/proc/slabinfo", sys_slab: str = "/sys/kernel/slab") -> KernelProfile:
     """The 6.12 profile with every value the running kernel exposes read live (the sysctls, the softnet_stat
-    layout, this process's open-file limit); ``live`` names the fields that were read."""
+    layout, this process's open-file limit, the slab caches when /proc/slabinfo is readable); ``live`` names the
+    fields that were read."""
     from netlab.live import procfs  # the live readers import SlabCache from here
 
-    if not isinstance(proc_sys, str) or not isinstance(softnet_path, str):
-        raise TypeError("proc_sys and softnet_path must be path strs")
+    if not all(isinstance(p, str) for p in (proc_sys, softnet_path, slabinfo_path, sys_slab)):
+        raise TypeError("proc_sys, softnet_path, slabinfo_path and sys_slab must be path strs")
     changes: dict[str, object] = {}
     for path, name in SYSCTLS.items():
         reading = procfs.sysctl(path, root=proc_sys)
@@ -252,4 +289,24 @@ def this_machine(proc_sys: str = "/proc/sys", softnet_path: str = "/proc/net/sof
         changes["nofile_soft"], changes["nofile_hard"] = resource.getrlimit(resource.RLIMIT_NOFILE)
     except (ImportError, OSError):
         pass
+    changes.update(_live_slab(procfs, slabinfo_path, sys_slab))
     return LINUX_6_12.replace(name="this machine", live=frozenset(changes), **changes)
+
+
+def _live_slab(procfs, slabinfo_path: str, sys_slab: str) -> dict[str, object]:
+    """``slab`` and ``slab_aliases`` from /proc/slabinfo (root only) and /sys/kernel/slab's symlinks."""
+    rows = procfs.slabinfo(slabinfo_path)
+    if not rows.available:
+        return {}
+    links = procfs.slab_links(sys_slab)
+    merged = procfs.merged_slab_caches(links.value, rows.value) if links.available else {}
+    slab, aliases = dict(LINUX_6_12.slab), {}
+    for name in (*LINUX_6_12.slab, *LIVE_ONLY_CACHES):
+        row = rows.value.get(merged.get(name, name))
+        if row is None:
+            continue
+        slab[name] = SlabCache(name, row.objsize, row.objperslab, row.pagesperslab)
+        if row.name != name:
+            slab.setdefault(row.name, SlabCache(row.name, row.objsize, row.objperslab, row.pagesperslab))
+            aliases[name] = row.name
+    return {"slab": MappingProxyType(slab), "slab_aliases": MappingProxyType(aliases)}
