@@ -24,6 +24,7 @@ from __future__ import annotations
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from netlab.kernel.netns import Net
 from netlab.kernel.profiles import KernelProfile
@@ -143,9 +144,38 @@ class TcpSock(Sock):
     sk_err: str | None = None
     last_synq_overflow_ns: int | None = None   # rx_opt.ts_recent_stamp on a listener: last SYN cookie sent
     connect_errno: str | None = None           # what a non-blocking connect() reports once it is decided
+    # sending (chapter 03, netlab.kernel.tcp_output)
+    dst: Any = None                  # the cached route (sk_dst_cache): an ip_output.Rtable
+    mss_cache: int = 1448
+    snd_cwnd: int = 10               # TCP_INIT_CWND
+    snd_ssthresh: int = 0x7fffffff   # TCP_INFINITE_SSTHRESH: slow start until the first loss
+    snd_wnd: int = 262144            # the peer's receive window
+    max_window: int = 262144
+    snd_nxt: int = 0
+    pushed_seq: int = 0
+    snd_sml: int = 0                 # end of the last small segment sent (Minshall's Nagle)
+    packets_out: int = 0
+    nonagle: int = 0                 # TCP_NAGLE_OFF with TCP_NODELAY
+    gso: bool = True                 # sk_can_gso(); False after sk_gso_disable() (TCP-MD5, TCP-AO)
+    sg: bool = True                  # NETIF_F_SG in sk_route_caps: needed to send from pages
+    zerocopy: bool = False           # SO_ZEROCOPY was set
+    sk_gso_max_size: int = 65536     # GSO_LEGACY_MAX_SIZE
+    sk_write_queue: deque = field(default_factory=deque)   # not yet sent; the head is tcp_send_head()
+    tcp_rtx_queue: deque = field(default_factory=deque)    # sent, waiting for an ACK (an rbtree in the kernel)
+    sk_wmem_queued: int = 0
+    pfrag_pages: int = 0             # sk_page_frag: pages used so far …
+    pfrag_offset: int = 32768        # … and the offset in the current one (full: refill first)
+    skbs_made: int = 0
 
     def four_tuple(self) -> tuple:
         return (self.inet_rcv_saddr, self.inet_num, self.inet_daddr, self.inet_dport)
+
+    def send_state(self) -> dict:
+        """The sending side, for traces and drawings."""
+        return {"write_queue": [s.name for s in self.sk_write_queue],
+                "rtx_queue": [s.name for s in self.tcp_rtx_queue], "snd_una": self.snd_una,
+                "snd_nxt": self.snd_nxt, "write_seq": self.write_seq, "cwnd": self.snd_cwnd,
+                "packets_out": self.packets_out, "snd_wnd": self.snd_wnd}
 
     def snapshot(self) -> dict:
         return {"state": self.sk_state, "port": self.inet_num, "err": self.sk_err}

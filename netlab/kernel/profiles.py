@@ -12,7 +12,9 @@ net/ipv4/tcp_input.c (tcp_conn_request: accept queue full → drop the SYN), net
 (__inet_hash_connect: even ports first), net/ipv4/fib_frontend.c (fib_new_table: the local table is an alias of
 main's trie). 3.10: tcp_v4_conn_request drops that SYN only if
 inet_csk_reqsk_queue_young(sk) > 1, and __inet_hash_connect walks ``low + (i + offset) % remaining`` (3.10
-net/ipv4/tcp_ipv4.c and net/ipv4/inet_hashtables.c).
+net/ipv4/tcp_ipv4.c and net/ipv4/inet_hashtables.c). Send (chapter 03): drivers/net/ethernet/intel/igb/igb.h
+(IGB_DEFAULT_TXD), net/core/sock.c (sk_setup_caps), net/ipv4/tcp.c (tcp_xmit_size_goal, tcp_sendmsg_locked),
+fs/splice.c (splice_to_socket).
 """
 from __future__ import annotations
 
@@ -70,6 +72,15 @@ class KernelProfile:
     dev_tx_weight: int
     eth_mtu: int
     lo_mtu: int
+    tx_ring_size: int               # igb default descriptors per TX ring (IGB_DEFAULT_TXD)
+    # True (6.12): sk_setup_caps() adds NETIF_F_GSO for every TCP socket, so TCP builds multi-MSS skbs even on a
+    # device with "gso off" and software GSO cuts them at the device. False (3.10): tcp_xmit_size_goal() checks
+    # sk_can_gso(), so with the device's GSO off TCP builds one-MSS skbs.
+    tcp_gso_always: bool
+    # How sendfile() hands page-cache pages to TCP: "sendpage" (3.10: splice → pipe_to_sendpage → sock_sendpage →
+    # tcp_sendpage → do_tcp_sendpages) or "MSG_SPLICE_PAGES" (6.5+: splice_to_socket → tcp_sendmsg_locked).
+    sendfile_via: str
+    msg_zerocopy: bool              # send(MSG_ZEROCOPY) exists (4.14+)
     fib_local_main_merged: bool     # without custom rules the local table shares main's trie (4.1+, fib_new_table);
                                     # False: 3.10 looks up local, then main, by fib rules 0 and 32766
     # handshake (chapter 05)
@@ -105,6 +116,8 @@ class KernelProfile:
     def __post_init__(self):
         if self.udp_rcvbuf_drop not in ("rmem >= rcvbuf", "rmem > rcvbuf"):
             raise ValueError("udp_rcvbuf_drop must be 'rmem >= rcvbuf' or 'rmem > rcvbuf'")
+        if self.sendfile_via not in ("sendpage", "MSG_SPLICE_PAGES"):
+            raise ValueError("sendfile_via must be 'sendpage' or 'MSG_SPLICE_PAGES'")
         if self.syn_queue not in ("listen_sock", "ehash"):
             raise ValueError("syn_queue must be 'listen_sock' or 'ehash'")
         if self.acceptq_full_syn_drop not in ("young>1", "always"):
@@ -147,7 +160,8 @@ LINUX_3_10 = KernelProfile(
     netdev_budget=300, netdev_budget_usecs=2000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=None,
     rx_ring_size=256, softnet_stat_columns=10, max_softirq_time_us=2000, max_softirq_restart=10,
     napi_repoll_list=False, udp_rcvbuf_drop="rmem >= rcvbuf",
-    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, fib_local_main_merged=False,
+    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=False, sendfile_via="sendpage",
+    msg_zerocopy=False, fib_local_main_merged=False,
     somaxconn=128, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=0, syn_queue="listen_sock", tcp_timeout_init_ms=1000,
     acceptq_full_syn_drop="young>1",
@@ -182,7 +196,8 @@ LINUX_6_12 = KernelProfile(
     netdev_budget=300, netdev_budget_usecs=8000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=8,
     rx_ring_size=256, softnet_stat_columns=15, max_softirq_time_us=2000, max_softirq_restart=10,
     napi_repoll_list=True, udp_rcvbuf_drop="rmem > rcvbuf",
-    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, fib_local_main_merged=True,
+    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=True,
+    sendfile_via="MSG_SPLICE_PAGES", msg_zerocopy=True, fib_local_main_merged=True,
     somaxconn=4096, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=4, syn_queue="ehash", tcp_timeout_init_ms=1000,
     acceptq_full_syn_drop="always",

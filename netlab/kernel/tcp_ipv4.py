@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from typing import Callable
 
+from netlab.kernel.inet_connection_sock import TcpSock
 from netlab.kernel.netns import Net
-from netlab.kernel.skbuff import SkBuff, kfree_skb
+from netlab.kernel.skbuff import SkBuff, __kfree_skb, kfree_skb
 from netlab.kernel.sock import Sock, skb_set_owner_r
+from netlab.kernel.tcp_output import PURE_ACK_LEN, tcp_ack, tcp_data_snd_check
 from netlab.trace import kernel_function, trace_printk
 
 TCP_ESTABLISHED, TCP_LISTEN = "TCP_ESTABLISHED", "TCP_LISTEN"
@@ -71,9 +73,17 @@ def tcp_v4_do_rcv(sk: Sock, skb: SkBuff) -> int:
     return rcv_state_process(sk, skb)
 
 
-@kernel_function("net/ipv4/tcp_input.c", "in-order data for {sk.name}: queue {skb.name}")
+@kernel_function("net/ipv4/tcp_input.c", "in-order segment for {sk.name}: {skb.name}")
 def tcp_rcv_established(sk: Sock, skb: SkBuff) -> None:
-    """The established fast path: queue the data (``tcp_queue_rcv``), then ``tcp_data_ready``."""
+    """The established fast path. A segment acknowledging what ``sk`` sent goes to ``tcp_ack`` first (chapter
+    03); a pure ACK is freed and may let more data out (``tcp_data_snd_check``). Data is queued
+    (``tcp_queue_rcv``), then ``tcp_data_ready``."""
+    if isinstance(sk, TcpSock) and skb.meta.get("ack") is not None:
+        tcp_ack(sk, skb.meta["ack"])
+        if skb.len <= PURE_ACK_LEN:
+            __kfree_skb(skb)
+            tcp_data_snd_check(sk)
+            return
     tcp_queue_rcv(sk, skb)
     trace_printk("an ACK is now due (__tcp_ack_snd_check: the send path, chapter 03)")
     tcp_data_ready(sk)
