@@ -139,7 +139,7 @@ def test_127_0_0_1_and_127_0_0_2_are_equally_fast():
     r = live.loopback_latency(rounds=300)
     if not r.available:
         pytest.skip(str(r))
-    a, b = (t.median_us for t in r.value)
+    a, b = (t.p10_us for t in r.value)      # the fastest tenth: what the path costs when nothing else runs
     assert 0 < a < 10_000 and 0 < b < 10_000 and max(a, b) / min(a, b) < 3    # noisy: same order of magnitude
 
 
