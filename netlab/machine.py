@@ -67,12 +67,14 @@ class Host:
     """A machine with ``cpus`` CPUs and a NIC ``dev_name`` with ``queues`` RX queues of ``ring_size`` descriptors.
 
     ``affinity[q]`` is the CPU queue q's IRQ goes to (default: queue q → CPU q mod cpus). Every default comes from
-    ``profile`` ("3.10", "6.12", or a KernelProfile).
+    ``profile`` ("3.10", "6.12", or a KernelProfile). With ``tx_ring_size`` the NIC can also send, on a
+    ``link_gbps`` link (``netlab.send.SendHost`` builds on that).
     """
 
     def __init__(self, profile: str | KernelProfile = "6.12", *, cpus: int = 1, queues: int = 1,
                  ring_size: int | None = None, affinity: Sequence[int] | None = None, costs: Costs | None = None,
-                 address: str = "10.0.0.2", dev_name: str = "eth0"):
+                 address: str = "10.0.0.2", dev_name: str = "eth0", tx_ring_size: int | None = None,
+                 link_gbps: float = 1.0):
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         if not isinstance(self.profile, KernelProfile):
             raise TypeError("profile must be '3.10', '6.12', 'this machine' or a KernelProfile")
@@ -94,7 +96,8 @@ class Host:
         with self.cpus[0].running("process"):
             dev_add_pack(IP_PACKET_TYPE, self.net)
         self.dev = NetDevice(dev_name, self.net)
-        self.nic = Nic(self.dev, queues, ring_size if ring_size is not None else self.profile.rx_ring_size, affinity)
+        self.nic = Nic(self.dev, queues, ring_size if ring_size is not None else self.profile.rx_ring_size, affinity,
+                       tx_ring_size=tx_ring_size, link_gbps=link_gbps)
         self.sockets: dict[str, Socket] = {}
         self.taps: list[PacketTap] = []
         self.readers: list[Task] = []
@@ -110,13 +113,15 @@ class Host:
         return self._socket(sk, "SOCK_DGRAM")
 
     def tcp_socket(self, port: int, peer: tuple[str, int] = ("10.0.0.1", 40000), rcvbuf: int | None = None,
-                   name: str | None = None) -> Socket:
-        """An ESTABLISHED TCP socket: local (address, ``port``) ↔ ``peer``."""
+                   name: str | None = None, local: str | None = None) -> Socket:
+        """An ESTABLISHED TCP socket: local (``local`` or the host's address, ``port``) ↔ ``peer``."""
         if not (isinstance(peer, tuple) and len(peer) == 2):
             raise ValueError("peer must be (address, port)")
+        if local is not None and local not in self.net.local_addrs and not local.startswith("127."):
+            raise ValueError(f"{local} is not an address of this host")   # local: chapter 04's 127.0.0.1 sockets
         sk = Sock(name=name or f"tcp:{port}", protocol="tcp", sk_state=TCP_ESTABLISHED,
                   sk_rcvbuf=self._rcvbuf(rcvbuf if rcvbuf is not None else self.profile.tcp_rmem[1]))
-        self._bind(self.net.tcp_ehash, (self.address, _port(port), peer[0], _port(peer[1])), sk)
+        self._bind(self.net.tcp_ehash, (local or self.address, _port(port), peer[0], _port(peer[1])), sk)
         return self._socket(sk, "SOCK_STREAM")
 
     def blocked_reader(self, sock: Socket, comm: str = "reader") -> Task:

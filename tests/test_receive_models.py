@@ -258,3 +258,17 @@ def test_every_arrival_is_delivered_or_counted_as_a_ring_drop(queues, gap, profi
     host, s = flood(profile, 1000 / gap, n=300, cpus=2, queues=queues, ring_size=64)
     assert s.delivered + s.ring_drops == s.arrived == 300
     assert sum(s.processed) == s.delivered
+
+
+@pytest.mark.parametrize("profile", ["3.10", "6.12"])
+def test_netif_rx_from_process_context_runs_the_softirq_at_local_bh_enable(profile):
+    from netlab.kernel.dev import netif_rx
+    host = Host(profile)
+    sock = host.udp_socket(80, rcvbuf=10**9)
+    skb = SkBuff(end=2048, name="lo0", len=64, truesize=1024)
+    skb.meta.update(net=host.net, protocol="udp", saddr="127.0.0.1", daddr="127.0.0.1", sport=1, dport=80)
+    trace = host.record(lambda: host.run_process(0, lambda: netif_rx(skb)))
+    names = trace.functions()
+    assert names.index("local_bh_enable") < names.index("do_softirq") < names.index("process_backlog")
+    assert trace.filter("process_backlog")[0].context == "softirq" and "wakeup_softirqd" not in names
+    assert [s.name for s in sock.sk.sk_receive_queue] == ["lo0"] and host.cpus[0].ksoftirqd.state != "TASK_RUNNING"

@@ -137,3 +137,20 @@ def test_thread_memory_and_bad_input():
         list(spend(-5))
     with pytest.raises(RuntimeError, match="interrupt context"):
         get_current()
+
+
+def test_nonblocking_runs_a_call_that_does_not_sleep_and_refuses_one_that_would():
+    from netlab.kernel.sched import nonblocking
+
+    def quick():
+        return 7
+        yield  # a generator, like every kernel function that may sleep
+
+    def sleepy():
+        yield from spend(10)
+
+    assert nonblocking(quick()) == 7
+    with pytest.raises(RuntimeError, match="tried to sleep"):
+        nonblocking(sleepy())
+    with pytest.raises(TypeError):
+        nonblocking(lambda: 1)

@@ -30,9 +30,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from netlab.kernel.cpu import NET_RX_SOFTIRQ, Cpu, per_cpu, this_cpu
+from netlab.kernel.cpu import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Cpu, per_cpu, this_cpu
 from netlab.kernel.netns import Net
-from netlab.kernel.skbuff import SkBuff, kfree_skb, skb_get
+from netlab.kernel.skbuff import SkBuff, kfree_skb, skb_get, skb_orphan_frags_rx
 from netlab.kernel.softirq import (__raise_softirq_irqoff, local_bh_disable, local_bh_enable, local_irq_enable,
                                    open_softirq, raise_softirq_irqoff)
 from netlab.trace import kernel_function, trace_printk
@@ -58,7 +58,11 @@ class PacketType:
 
 @dataclass(eq=False)
 class NetDevice:
-    """``struct net_device``: a name, its namespace, and the ``rtnl_link_stats64`` counters ``ip -s link`` shows."""
+    """``struct net_device``: a name, its namespace, and the ``rtnl_link_stats64`` counters ``ip -s link`` shows.
+
+    For transmit (``netlab.kernel.dev_xmit``): the offload ``features`` (``NETIF_F_SG``, ``NETIF_F_HW_CSUM``,
+    ``NETIF_F_TSO``), the TX queue's ``qdisc`` (None: ``noqueue``, like lo), the driver's ``ndo_start_xmit`` and
+    private data (``netdev_priv``), and whether the driver stopped the TX queue (``__QUEUE_STATE_DRV_XOFF``)."""
 
     name: str
     net: Net
@@ -66,6 +70,15 @@ class NetDevice:
     stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("rx_packets", "rx_bytes", "rx_dropped", "rx_missed_errors", "rx_fifo_errors", "rx_nohandler",
          "tx_packets", "tx_bytes", "tx_dropped"), 0))
+    features: frozenset = frozenset()
+    qdisc: Any = None
+    ndo_start_xmit: Callable[[SkBuff, "NetDevice"], int] | None = None
+    priv: Any = None
+    queue_stopped: bool = False
+
+    def has(self, feature: str) -> bool:
+        """``dev->features & feature``."""
+        return feature in self.features
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -123,16 +136,22 @@ class SoftnetData:
     received_rps: int = 0
     flow_limit_count: int = 0
     in_net_rx_action: bool = False
+    output_queue: list = field(default_factory=list)      # qdiscs waiting for NET_TX (__netif_schedule)
+    completion_queue: list = field(default_factory=list)  # skbs freed from hard IRQ, for NET_TX to release
 
     def snapshot(self) -> dict:
         return {"poll_list": [n.name for n in self.poll_list], "processed": self.processed,
                 "dropped": self.dropped, "time_squeeze": self.time_squeeze,
                 "input_pkt_queue": [s.name for s in self.input_pkt_queue],
-                "process_queue": [s.name for s in self.process_queue]}
+                "process_queue": [s.name for s in self.process_queue],
+                "output_queue": [getattr(q, "kind", "qdisc") for q in self.output_queue]}
 
 
 def net_dev_init(cpus: list[Cpu]) -> None:
-    """Boot-time set-up (``net_dev_init``): a softnet_data with its backlog NAPI per CPU; NET_RX → net_rx_action."""
+    """Boot-time set-up (``net_dev_init``): a softnet_data with its backlog NAPI per CPU; NET_RX → net_rx_action,
+    NET_TX → net_tx_action."""
+    from netlab.kernel.dev_xmit import net_tx_action  # the transmit half of dev.c
+
     if not cpus or not all(isinstance(c, Cpu) for c in cpus):
         raise TypeError("net_dev_init takes a non-empty list of Cpu")
     for cpu in cpus:
@@ -141,6 +160,7 @@ def net_dev_init(cpus: list[Cpu]) -> None:
                                 owner=sd)
         cpu.softnet_data = sd
     open_softirq(NET_RX_SOFTIRQ, net_rx_action)
+    open_softirq(NET_TX_SOFTIRQ, net_tx_action)
 
 
 def _sd() -> SoftnetData:
@@ -431,6 +451,8 @@ def __netif_receive_skb_core(skb: SkBuff) -> PacketType | None:
         if dev is not None:
             dev.stats["rx_nohandler"] += 1
         kfree_skb(skb)
+        return None
+    skb_orphan_frags_rx(skb)  # pinned MSG_ZEROCOPY pages looping back to a local socket are copied here
     return pt_prev
 
 

@@ -50,8 +50,6 @@ EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD = 1, 2, 3
 EP_MAX_EVENTS = 2**31 // 12  # INT_MAX / sizeof(struct epoll_event)
 #: Copying one event to user space and re-polling its file, in simulated ns (a model parameter, not a kernel value).
 EP_COPY_NS = 50
-#: sizeof(struct epitems_head), the per-file head of its epitems in 6.x (absent in 3.10: struct file had a list).
-SIZEOF_EPITEMS_HEAD = 16
 SIZEOF_EVENTPOLL = 208  # 6.12, compiled (profile_facts §12); kmalloc'd
 
 
@@ -169,10 +167,10 @@ class Eventpoll:
 
 
 def per_fd_bytes(profile: KernelProfile = LINUX_6_12) -> int:
-    """Kernel memory epoll adds per watched socket: epitem + eppoll_entry (+ epitems_head in 6.x)."""
-    epi = profile.slab["eventpoll_epi"].object_size
-    pwq = profile.slab["eventpoll_pwq"].object_size
-    return epi + pwq + (SIZEOF_EPITEMS_HEAD if profile.version != "3.10" else 0)
+    """Kernel memory epoll adds per watched socket: epitem + eppoll_entry, plus the file's epitems_head (slab
+    ``ep_head``) in kernels that have one (3.10 kept the list in struct file)."""
+    slab = profile.slab
+    return sum(slab[name].object_size for name in ("eventpoll_epi", "eventpoll_pwq", "ep_head") if name in slab)
 
 
 def _nested_poll(file: File, wait: PollTable | None) -> int:

@@ -1,9 +1,9 @@
 """The process side of a TCP socket: reading, polling and accepting — where a process waits for the network.
 
 Models the ``inet_stream_ops`` methods a process reaches through a socket (Linux 6.12): net/ipv4/af_inet.c
-(``inet_recvmsg``, ``inet_accept``), net/ipv4/tcp.c (``tcp_recvmsg``, ``tcp_recvmsg_locked``, ``tcp_poll``) and
-net/ipv4/inet_connection_sock.c with include/net/inet_connection_sock.h (``inet_csk_accept``,
-``inet_csk_wait_for_connect``, ``inet_csk_listen_poll``).
+(``inet_recvmsg``, ``inet_accept``) and net/ipv4/tcp.c (``tcp_recvmsg``, ``tcp_recvmsg_locked``, ``tcp_poll``).
+The accept queue and its wait (``inet_csk_accept``, ``inet_csk_wait_for_connect``) are chapter 05's
+``netlab.kernel.inet_connection_sock``.
 
 A read with nothing queued sleeps in ``sk_wait_data`` (non-exclusive, ``woken_wake_function``): every reader of
 the socket is woken. ``accept`` sleeps with ``prepare_to_wait_exclusive``: one connection wakes one acceptor,
@@ -15,12 +15,12 @@ import errno
 from dataclasses import dataclass
 from typing import Callable
 
-from netlab.kernel.fs import O_NONBLOCK, File, PollTable
-from netlab.kernel.sched import MAX_SCHEDULE_TIMEOUT, TASK_INTERRUPTIBLE, get_current, schedule_timeout
+from netlab.kernel.fs import File, PollTable
+from netlab.kernel.inet_connection_sock import inet_csk_accept, inet_csk_listen_poll
+from netlab.kernel.sched import MAX_SCHEDULE_TIMEOUT
 from netlab.kernel.skbuff import skb_pull
 from netlab.kernel.sock import (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM, MSG_DONTWAIT,
-                                RCV_SHUTDOWN, Sock, Socket, sk_sleep, sk_wait_data, sock_poll_wait, sock_rfree)
-from netlab.kernel.wait import WaitQueueEntry, autoremove_wake_function, finish_wait, prepare_to_wait_exclusive
+                                RCV_SHUTDOWN, Sock, Socket, sk_wait_data, sock_poll_wait, sock_rfree)
 from netlab.kernel.tcp_ipv4 import TCP_LISTEN
 from netlab.trace import kernel_function, trace_printk
 
@@ -40,12 +40,6 @@ def _readable_bytes(sk: Sock) -> int:
 
 
 # --- poll --------------------------------------------------------------------------------------------------
-@kernel_function("include/net/inet_connection_sock.h", "a listener is readable when its accept queue is not empty")
-def inet_csk_listen_poll(sk: Sock) -> int:
-    """EPOLLIN | EPOLLRDNORM if a connection waits to be accepted."""
-    return EPOLLIN | EPOLLRDNORM if sk.icsk_accept_queue else 0
-
-
 @kernel_function("net/ipv4/tcp.c", lambda file, sock, wait: f"what can {sock.sk.name} do now? "
                  f"({_readable_bytes(sock.sk)} bytes queued)")
 def tcp_poll(file: File, sock: Socket, wait: PollTable | None) -> int:
@@ -114,44 +108,8 @@ def tcp_recvmsg_locked(sk: Sock, len: int, flags: int):  # noqa: A002
 @kernel_function("net/ipv4/af_inet.c", "inet_accept: sk->sk_prot->accept() = inet_csk_accept")
 def inet_accept(sock: Socket, flags: int):
     """Take an established connection from the listener (a new ``struct sock``), or -errno."""
-    return (yield from inet_csk_accept(sock.sk, flags))
-
-
-@kernel_function("net/ipv4/inet_connection_sock.c", lambda sk, flags: f"accept on {sk.name}: "
-                 f"{len(sk.icsk_accept_queue)} connection(s) queued")
-def inet_csk_accept(sk: Sock, flags: int):
-    """Return the oldest established child; wait for one if the queue is empty (unless non-blocking)."""
-    if sk.sk_state != TCP_LISTEN:
-        return -errno.EINVAL
-    if not sk.icsk_accept_queue:
-        timeo = 0 if flags & O_NONBLOCK else MAX_SCHEDULE_TIMEOUT
-        if timeo == 0:
-            return -errno.EAGAIN
-        error = yield from inet_csk_wait_for_connect(sk, timeo)
-        if error:
-            return error
-    return sk.icsk_accept_queue.popleft()  # reqsk_queue_remove()
-
-
-@kernel_function("net/ipv4/inet_connection_sock.c", "wait, exclusively, for a connection on {sk.name}")
-def inet_csk_wait_for_connect(sk: Sock, timeo: int | None):
-    """Wake-one: ``prepare_to_wait_exclusive`` queues this acceptor at the tail; one connection wakes one."""
-    wait = WaitQueueEntry(autoremove_wake_function, get_current(), name=f"{get_current().comm} (accept)")
-    err = 0
-    while True:
-        prepare_to_wait_exclusive(sk_sleep(sk), wait, TASK_INTERRUPTIBLE)
-        if not sk.icsk_accept_queue:
-            timeo = yield from schedule_timeout(timeo)
-        if sk.icsk_accept_queue:
-            break
-        err = -errno.EINVAL
-        if sk.sk_state != TCP_LISTEN:
-            break
-        err = -errno.EAGAIN
-        if timeo == 0:
-            break
-    finish_wait(sk_sleep(sk), wait)
-    return 0 if sk.icsk_accept_queue else err
+    newsk = yield from inet_csk_accept(sock.sk, flags)
+    return -getattr(errno, newsk) if isinstance(newsk, str) else newsk  # the queue model names its errors
 
 
 inet_stream_ops = ProtoOps("inet_stream_ops", poll=tcp_poll, recvmsg=inet_recvmsg, accept=inet_accept)

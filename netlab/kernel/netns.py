@@ -7,9 +7,10 @@ and ``nstat`` print.
 """
 from __future__ import annotations
 
+import random
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from netlab.kernel.netfilter import Netfilter
 from netlab.kernel.profiles import KernelProfile
@@ -30,10 +31,26 @@ class Net:
     tcp_lhash: dict[tuple, Any] = field(default_factory=dict)
     udp_table: dict[tuple, Any] = field(default_factory=dict)
     mib: Counter = field(default_factory=Counter)
+    # The handshake (chapter 05, netlab.kernel.inet_connection_sock): the bind hash (local port -> bucket), the
+    # timers of the host this namespace lives on (a netlab.kernel.timer.TimerBase), how a segment leaves it (set by
+    # the scenario), short names of endpoints for traces, and the seed of its secrets (ISNs, port offsets, cookies).
+    tcp_bhash: dict[int, Any] = field(default_factory=dict)
+    timers: Any = None
+    xmit: Callable | None = None
+    labels: dict[tuple, str] = field(default_factory=dict)
+    seed: int = 0
+    # Routing (chapter 04, netlab.kernel.route): table id -> FibTable (6.12: local and main share one trie), and
+    # the loopback device every RTN_LOCAL output route points to (net->loopback_dev).
+    fib_tables: dict[int, Any] = field(default_factory=dict)
+    loopback_dev: Any = None
 
     def __post_init__(self):
         if not isinstance(self.profile, KernelProfile):
             raise TypeError("profile must be a KernelProfile")
+        self.rng = random.Random(self.seed)          # net_secret, syncookie_secret, ISNs
+        self.secret = self.rng.getrandbits(32)
+        self.table_perturb: dict[int, int] = {}      # __inet_hash_connect's per-destination port offsets
+        self.port_hint = 0                           # 3.10: the static u32 hint of __inet_hash_connect
 
     def snmp_inc(self, name: str, n: int = 1) -> None:
         """Count an SNMP/MIB event such as ``UdpRcvbufErrors`` (names as ``nstat`` prints them)."""

@@ -17,6 +17,17 @@ Documentation/networking/scaling.rst:
   spare and calls ``napi_complete_done`` and ``igb_ring_irq_enable``.
 * ``igb_clean_rx_irq`` reads up to ``budget`` descriptors whose DD bit is set, builds an skb from each and hands
   it to GRO, and gives cleaned buffers back to the NIC 16 at a time (``IGB_RX_BUFFER_WRITE``) and at the end.
+* Transmit (``tx_ring_size`` given): ``igb_xmit_frame`` → ``igb_xmit_frame_ring`` takes one descriptor per
+  buffer (linear part, each page fragment ≤ ``IGB_MAX_DATA_PER_TXD``) plus a context descriptor for checksum/TSO
+  offload, stops the queue when fewer than ``DESC_NEEDED`` stay free, and ``igb_tx_map`` DMA-maps the buffers and
+  writes the tail register. The NIC then sends the packet at the link rate (cutting a TSO skb into MSS-sized
+  frames itself) and, when done, marks the descriptors and raises the vector's interrupt. The cleanup runs in the
+  **NET_RX** softirq: ``igb_poll`` calls ``igb_clean_tx_irq`` first, which frees the sent skbs and wakes a stopped
+  queue once ``TX_WAKE_THRESHOLD`` descriptors are free.
+
+Not modelled: interrupt moderation (igb's ITR limits how often a vector may fire; here an unmasked vector fires
+at the first packet, so at moderate rates the model counts more hard IRQs than a real igb), XDP, and the 16-byte
+descriptor layout itself.
 
 The NIC writes descriptors at each packet's arrival time. The model does this lazily: before the driver looks at
 a ring at simulated time t, :meth:`Nic.dma_until` writes every packet that arrived up to t — the same result,
@@ -27,19 +38,27 @@ from __future__ import annotations
 import ipaddress
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from netlab.kernel.cpu import this_cpu
 from netlab.kernel.dev import ETH_P_IP, PACKET_HOST, NapiStruct, NetDevice, napi_complete_done, napi_gro_receive, \
     napi_schedule
-from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SIZEOF_SKB_SHARED_INFO, SkBuff, consume_skb
+from netlab.kernel.copies import account_dma
+from netlab.kernel.dev_xmit import NETDEV_TX_BUSY, NETDEV_TX_OK, netif_tx_wake_queue
+from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SIZEOF_SKB_SHARED_INFO, MAX_SKB_FRAGS, SkBuff, \
+    napi_consume_skb
 from netlab.trace import kernel_function, trace_printk
 
 IGB_RX_BUFFER_WRITE = 16      # igb.h: give buffers back to the hardware in batches of 16
 IGB_RETA_SIZE = 128           # igb.h: RSS indirection table entries
 IGB_MIN_RXD, IGB_MAX_RXD = 64, 4096
 IGB_MAX_RX_QUEUES = 8
-IGB_DEFAULT_TX_WORK = 128     # igb.h: TX descriptors cleaned per poll
+IGB_DEFAULT_TX_WORK = 128     # igb.h: TX packets cleaned per poll (tx_work_limit)
+IGB_MIN_TXD, IGB_MAX_TXD = 64, 4096
+IGB_MAX_DATA_PER_TXD = 1 << 15  # igb.h: one TX descriptor carries at most 32 KiB
+DESC_NEEDED = MAX_SKB_FRAGS + 4
+TX_WAKE_THRESHOLD = DESC_NEEDED * 2
+WIRE_OVERHEAD = 4 + 8 + 12      # per frame on the wire besides its bytes: FCS, preamble, inter-frame gap
 IGB_RX_FRAME_TRUESIZE = 2048  # half a 4 KiB page per RX buffer (igb_rx_frame_truesize)
 RX_SKB_TRUESIZE = SKB_TRUESIZE(IGB_RX_FRAME_TRUESIZE - SKB_DATA_ALIGN(SIZEOF_SKB_SHARED_INFO))  # napi_build_skb: 2304
 
@@ -127,7 +146,8 @@ class RingBuffer:
 
 
 def _label(item: Any) -> str:
-    return getattr(item, "name", str(item))
+    name = getattr(item, "name", None)  # not getattr(item, "name", str(item)): that formats a whole skb every time
+    return name if name is not None else str(item)
 
 
 # --- RSS -------------------------------------------------------------------------------------------------------------
@@ -180,6 +200,7 @@ class Packet:
     length: int = 64
     name: str = "p"
     seq: int = 0
+    ack: int | None = None        # TCP: the acknowledgement number, for a segment that carries one
 
     def __post_init__(self):
         if not isinstance(self.time_ns, int) or isinstance(self.time_ns, bool) or self.time_ns < 0:
@@ -211,25 +232,34 @@ class QVector:
     waiting: deque = field(default_factory=deque)  # packets on the wire, not yet written to the ring
     rx_packets: int = 0
     rx_missed: int = 0
+    tx_wire: deque = field(default_factory=deque)  # (time the NIC finishes, descriptors) of packets being sent
+    tx_packets: int = 0
 
     @property
     def irq(self) -> str:
         return f"{self.nic.dev.name}-TxRx-{self.index}"
 
     def next_irq_time(self) -> int | None:
-        """When this vector's interrupt fires next, if nothing else changes: now pending, or the next arrival."""
+        """When this vector's interrupt fires next, if nothing else changes: now pending, the next arrival, or the
+        end of the packet being sent."""
         if not self.irq_enabled:
             return None
         if self.irq_asserted_at is not None:
             return self.irq_asserted_at
-        return self.waiting[0].time_ns if self.waiting else None
+        times = ([self.waiting[0].time_ns] if self.waiting else []) + ([self.tx_wire[0][0]] if self.tx_wire else [])
+        return min(times) if times else None
 
 
 class Nic:
-    """An igb-like adapter: ``num_queues`` RX queues of ``ring_size`` descriptors, RSS, one vector per queue."""
+    """An igb-like adapter: ``num_queues`` RX queues of ``ring_size`` descriptors, RSS, one vector per queue.
+
+    With ``tx_ring_size`` each vector also gets a TX ring and the adapter becomes ``dev``'s driver for sending
+    (``ndo_start_xmit`` = ``igb_xmit_frame``) on a ``link_gbps`` link; ``on_transmit(skb, done_ns)`` is told of
+    every packet put on the wire (a model of the peer uses it to answer)."""
 
     def __init__(self, dev: NetDevice, num_queues: int = 1, ring_size: int = 256, affinity: Sequence[int] = (0,),
-                 rss_key: bytes = RSS_KEY):
+                 rss_key: bytes = RSS_KEY, tx_ring_size: int | None = None, link_gbps: float = 1.0,
+                 on_transmit: Callable[[SkBuff, int], None] | None = None):
         if not isinstance(dev, NetDevice):
             raise TypeError("dev must be a NetDevice")
         if not isinstance(ring_size, int) or not IGB_MIN_RXD <= ring_size <= IGB_MAX_RXD or ring_size % 8:
@@ -246,6 +276,18 @@ class Nic:
             qv.napi = NapiStruct(f"{dev.name}-rx{qv.index}", igb_poll, weight=64, dev=dev, owner=qv)
             while qv.rx_ring.unused():     # igb_configure_rx_ring → igb_alloc_rx_buffers(ring, igb_desc_unused)
                 qv.rx_ring.give()
+        if tx_ring_size is not None:
+            if not isinstance(tx_ring_size, int) or not IGB_MIN_TXD <= tx_ring_size <= IGB_MAX_TXD or tx_ring_size % 8:
+                raise ValueError(f"igb TX rings hold {IGB_MIN_TXD}..{IGB_MAX_TXD} descriptors in multiples of 8 "
+                                 f"(ethtool -G tx N), got {tx_ring_size!r}")
+            if not isinstance(link_gbps, (int, float)) or link_gbps <= 0:
+                raise ValueError("link_gbps must be a positive number")
+            if on_transmit is not None and not callable(on_transmit):
+                raise TypeError("on_transmit must be callable(skb, done_ns) or None")
+            for qv in self.q_vectors:
+                qv.tx_ring = RingBuffer(tx_ring_size, f"tx{qv.index}")
+            dev.priv, dev.ndo_start_xmit = self, igb_xmit_frame
+        self.ns_per_byte, self.on_transmit, self.wire_free_at = 8 / link_gbps, on_transmit, 0
 
     @property
     def num_queues(self) -> int:
@@ -277,6 +319,25 @@ class Nic:
             else:
                 qv.rx_missed += 1
                 self.dev.stats["rx_missed_errors"] += 1
+        while qv.tx_wire and qv.tx_wire[0][0] <= t:
+            done_at, descriptors = qv.tx_wire.popleft()
+            for _ in range(descriptors):
+                qv.tx_ring.complete()
+            if qv.irq_enabled and qv.irq_asserted_at is None:
+                qv.irq_asserted_at = done_at
+
+    def transmit(self, qv: QVector, skb: SkBuff, descriptors: int) -> int:
+        """The hardware after the tail write: fetch the packet by DMA and send it when the wire is free (TSO: as
+        ``gso_segs`` frames). Returns when it is done; its descriptors complete then."""
+        segs = skb.meta.get("gso_segs", 1)
+        wire_bytes = skb.len + (segs - 1) * skb.meta.get("hdr_len", 0) + segs * WIRE_OVERHEAD
+        start = max(this_cpu().now, self.wire_free_at)
+        self.wire_free_at = done_at = start + int(wire_bytes * self.ns_per_byte)
+        qv.tx_wire.append((done_at, descriptors))
+        qv.tx_packets += segs
+        if self.on_transmit is not None:
+            self.on_transmit(skb, done_at)
+        return done_at
 
     @property
     def rx_missed_errors(self) -> int:
@@ -290,6 +351,9 @@ class Nic:
             state[f"rx{qv.index}.ring"] = qv.rx_ring.snapshot()
             state[f"rx{qv.index}.irq"] = f"{qv.irq} → CPU {qv.cpu}: {irq}"
             state[f"rx{qv.index}.missed"] = qv.rx_missed
+            state[f"rx{qv.index}.gro_batch"] = [skb.name for skb in qv.napi.rx_list]
+            if qv.tx_ring is not None:
+                state[f"tx{qv.index}.ring"] = qv.tx_ring.snapshot()
         return state
 
 
@@ -362,7 +426,7 @@ def _build_skb(p: Packet, q_vector: QVector) -> SkBuff:
                  tail=p.length, truesize=RX_SKB_TRUESIZE)
     skb.meta.update(dev=q_vector.nic.dev, net=q_vector.nic.dev.net, ethertype=ETH_P_IP, pkt_type=PACKET_HOST,
                     protocol=p.protocol, saddr=p.saddr, daddr=p.daddr, sport=p.sport, dport=p.dport, seq=p.seq,
-                    queue=q_vector.index, arrived_ns=p.time_ns)
+                    ack=p.ack, queue=q_vector.index, arrived_ns=p.time_ns)
     return skb
 
 
@@ -379,19 +443,78 @@ def igb_ring_irq_enable(q_vector: QVector) -> None:
     """Re-enable the vector's interrupt; descriptors written meanwhile make it fire at once."""
     q_vector.nic.dma_until(q_vector, this_cpu().now)
     q_vector.irq_enabled = True
-    if q_vector.rx_ring.done():
+    if q_vector.rx_ring.done() or (q_vector.tx_ring is not None and q_vector.tx_ring.done()):
         q_vector.irq_asserted_at = this_cpu().now
 
 
-@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector, napi_budget: "reclaim sent TX "
-                 "descriptors")
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector, napi_budget: "TX completion: "
+                 f"free what the NIC has sent ({q_vector.tx_ring.done()} descriptors done)")
 def igb_clean_tx_irq(q_vector: QVector, napi_budget: int) -> bool:
-    """Free the skbs of completed TX descriptors (at most ``IGB_DEFAULT_TX_WORK``); True if all were cleaned."""
+    """Free the skb of each sent packet (``napi_consume_skb``, at most ``IGB_DEFAULT_TX_WORK`` packets), then wake
+    the TX queue if the driver had stopped it and ``TX_WAKE_THRESHOLD`` descriptors are free again. True if the
+    ring is clean."""
     ring = q_vector.tx_ring
     budget = IGB_DEFAULT_TX_WORK
     while budget and ring.done():
-        skb = ring.clean()
-        if isinstance(skb, SkBuff) and not skb.freed:
-            consume_skb(skb)
-        budget -= 1
+        skb = ring.clean()           # the first descriptor of a packet holds its skb, the others nothing
+        if isinstance(skb, SkBuff):
+            napi_consume_skb(skb, napi_budget)
+            budget -= 1
+    dev = q_vector.nic.dev
+    if dev.queue_stopped and ring.unused() >= TX_WAKE_THRESHOLD:
+        trace_printk(f"{ring.unused()} descriptors free (≥ TX_WAKE_THRESHOLD = {TX_WAKE_THRESHOLD}): wake the queue")
+        netif_tx_wake_queue(dev)
     return budget > 0
+
+
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", "igb: transmit {skb.name} on {netdev.name}")
+def igb_xmit_frame(skb: SkBuff, netdev: NetDevice) -> int:
+    """``ndo_start_xmit``: pad tiny frames, pick the TX ring of the skb's queue (``igb_tx_queue_mapping``)."""
+    nic: Nic = netdev.priv
+    if not isinstance(nic, Nic) or nic.q_vectors[0].tx_ring is None:
+        raise ValueError(f"{netdev.name} has no igb TX ring (build the Nic with tx_ring_size)")
+    return igb_xmit_frame_ring(skb, nic.q_vectors[skb.meta.get("queue_mapping", 0) % nic.num_queues])
+
+
+def _tx_descriptors(skb: SkBuff) -> int:
+    """``TXD_USE_COUNT`` of the linear part plus one per page fragment."""
+    use = lambda size: -(-size // IGB_MAX_DATA_PER_TXD)  # noqa: E731
+    return use(skb.len - skb.data_len) + sum(use(f) for f in skb.shinfo.frags)
+
+
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c",
+                 lambda skb, q_vector: f"put {skb.name} on {q_vector.tx_ring.name} "
+                                       f"({q_vector.tx_ring.unused()} descriptors free)")
+def igb_xmit_frame_ring(skb: SkBuff, q_vector: QVector) -> int:
+    """Reserve descriptors (too few: stop the queue, NETDEV_TX_BUSY), describe the offload in a context
+    descriptor (TSO: the NIC makes ``gso_segs`` frames; else checksum offload), map the buffers."""
+    ring, dev = q_vector.tx_ring, q_vector.nic.dev
+    count = _tx_descriptors(skb)
+    if ring.unused() < count + 3:
+        dev.queue_stopped = True
+        trace_printk(f"{ring.unused()} descriptors free, {count + 3} needed: stop the queue, NETDEV_TX_BUSY")
+        return NETDEV_TX_BUSY
+    segs = skb.meta.get("gso_segs", 1)
+    if segs > 1:
+        trace_printk(f"igb_tso: a context descriptor with MSS {skb.shinfo.gso_size}: the NIC makes {segs} frames")
+    else:
+        trace_printk("igb_tx_csum: a context descriptor, the NIC computes the TCP checksum")
+    igb_tx_map(q_vector, skb, count + 1)
+    if ring.unused() < DESC_NEEDED:
+        dev.queue_stopped = True
+        trace_printk(f"fewer than DESC_NEEDED = {DESC_NEEDED} descriptors left: stop the queue")
+    return NETDEV_TX_OK
+
+
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c",
+                 "DMA-map {skb.name}, fill {descriptors} descriptors, write the tail register")
+def igb_tx_map(q_vector: QVector, skb: SkBuff, descriptors: int) -> None:
+    """``dma_map_single`` the headers, ``skb_frag_dma_map`` each page fragment, fill the descriptors, write the
+    tail: the NIC fetches the bytes by DMA while it sends. The CPU copies nothing."""
+    ring = q_vector.tx_ring
+    ring.give(skb)
+    for _ in range(descriptors - 1):
+        ring.give(None)
+    account_dma(skb.meta.get("payload", skb.len), "igb_tx_map", "skb data in memory", "NIC")
+    done_at = q_vector.nic.transmit(q_vector, skb, descriptors)
+    trace_printk(f"the NIC sends {skb.name} by {done_at / 1000:.3f} µs")

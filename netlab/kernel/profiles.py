@@ -7,7 +7,14 @@ a profile, so no kernel version is hard-coded anywhere else.
 Sources (6.12): net/core/hotdata.c (budgets, backlog), include/linux/netdevice.h (NAPI_POLL_WEIGHT),
 kernel/softirq.c (MAX_SOFTIRQ_*), include/linux/socket.h (SOMAXCONN), net/ipv4/tcp_ipv4.c (tcp_sk_init),
 net/ipv4/af_inet.c (inet_init_net: ip_local_port_range), drivers/net/loopback.c (lo MTU), fs/file_table.c
-(sysctl_nr_open), include/uapi/linux/fs.h (INR_OPEN_*), drivers/net/ethernet/intel/igb/igb.h (IGB_DEFAULT_RXD).
+(sysctl_nr_open), include/uapi/linux/fs.h (INR_OPEN_*), drivers/net/ethernet/intel/igb/igb.h (IGB_DEFAULT_RXD),
+net/ipv4/tcp_input.c (tcp_conn_request: accept queue full → drop the SYN), net/ipv4/inet_hashtables.c
+(__inet_hash_connect: even ports first), net/ipv4/fib_frontend.c (fib_new_table: the local table is an alias of
+main's trie). 3.10: tcp_v4_conn_request drops that SYN only if
+inet_csk_reqsk_queue_young(sk) > 1, and __inet_hash_connect walks ``low + (i + offset) % remaining`` (3.10
+net/ipv4/tcp_ipv4.c and net/ipv4/inet_hashtables.c). Send (chapter 03): drivers/net/ethernet/intel/igb/igb.h
+(IGB_DEFAULT_TXD), net/core/sock.c (sk_setup_caps), net/ipv4/tcp.c (tcp_xmit_size_goal, tcp_sendmsg_locked),
+fs/splice.c (splice_to_socket).
 """
 from __future__ import annotations
 
@@ -65,6 +72,17 @@ class KernelProfile:
     dev_tx_weight: int
     eth_mtu: int
     lo_mtu: int
+    tx_ring_size: int               # igb default descriptors per TX ring (IGB_DEFAULT_TXD)
+    # True (6.12): sk_setup_caps() adds NETIF_F_GSO for every TCP socket, so TCP builds multi-MSS skbs even on a
+    # device with "gso off" and software GSO cuts them at the device. False (3.10): tcp_xmit_size_goal() checks
+    # sk_can_gso(), so with the device's GSO off TCP builds one-MSS skbs.
+    tcp_gso_always: bool
+    # How sendfile() hands page-cache pages to TCP: "sendpage" (3.10: splice → pipe_to_sendpage → sock_sendpage →
+    # tcp_sendpage → do_tcp_sendpages) or "MSG_SPLICE_PAGES" (6.5+: splice_to_socket → tcp_sendmsg_locked).
+    sendfile_via: str
+    msg_zerocopy: bool              # send(MSG_ZEROCOPY) exists (4.14+)
+    fib_local_main_merged: bool     # without custom rules the local table shares main's trie (4.1+, fib_new_table);
+                                    # False: 3.10 looks up local, then main, by fib rules 0 and 32766
     # handshake (chapter 05)
     somaxconn: int
     tcp_max_syn_backlog: int
@@ -75,8 +93,12 @@ class KernelProfile:
     tcp_syn_linear_timeouts: int    # SYN retries at a fixed 1 s before backing off (6.5+); 0 where absent
     syn_queue: str                  # "listen_sock": 3.10's sized hash table; "ehash": requests in the ehash
     tcp_timeout_init_ms: int
+    acceptq_full_syn_drop: str      # a SYN to a full accept queue is dropped "always" (6.12), or only when more
+                                    # than one young request waits, "young>1" (3.10 tcp_v4_conn_request)
     # connections (chapters 06 and 07)
     ip_local_port_range: tuple[int, int]
+    connect_port_parity: bool       # connect() tries ports of the range start's parity first, bind(0) the other
+                                    # (since 4.6); False: 3.10 walks the range from a hashed offset
     tcp_timewait_s: int
     nr_open: int
     nofile_soft: int
@@ -89,6 +111,8 @@ class KernelProfile:
     thread_size: int                # kernel stack of every task/thread (THREAD_SIZE, x86_64), resident
     sk_wait_data_wake: str          # the wake function a blocked recv() waits with (see sk_wait_data)
     slab: Mapping[str, SlabCache]
+    slab_aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # cache -> the cache SLUB merged it into (its objects are counted in that /proc/slabinfo row)
     live: frozenset[str] = field(default=frozenset())
 
     def __post_init__(self):
@@ -96,11 +120,18 @@ class KernelProfile:
             raise ValueError("udp_rcvbuf_drop must be 'rmem >= rcvbuf' or 'rmem > rcvbuf'")
         if self.sk_wait_data_wake not in ("autoremove_wake_function", "woken_wake_function"):
             raise ValueError("sk_wait_data_wake must be 'autoremove_wake_function' or 'woken_wake_function'")
+        if self.sendfile_via not in ("sendpage", "MSG_SPLICE_PAGES"):
+            raise ValueError("sendfile_via must be 'sendpage' or 'MSG_SPLICE_PAGES'")
         if self.syn_queue not in ("listen_sock", "ehash"):
             raise ValueError("syn_queue must be 'listen_sock' or 'ehash'")
+        if self.acceptq_full_syn_drop not in ("young>1", "always"):
+            raise ValueError("acceptq_full_syn_drop must be 'young>1' or 'always'")
         lo, hi = self.ip_local_port_range
         if not 0 < lo <= hi < 65536:
             raise ValueError("ip_local_port_range must be (low, high) with 0 < low <= high < 65536")
+        strays = {k: v for k, v in self.slab_aliases.items() if k not in self.slab or v not in self.slab}
+        if strays:
+            raise ValueError(f"slab_aliases must map one slab cache of the profile to another, got {strays}")
 
     @property
     def local_ports(self) -> int:
@@ -119,7 +150,7 @@ class KernelProfile:
         """Field -> (this value, other value) for every default the two kernels do not share."""
         if not isinstance(other, KernelProfile):
             raise TypeError("compare with another KernelProfile")
-        skip = {"name", "version", "live", "slab"}
+        skip = {"name", "version", "live", "slab", "slab_aliases"}
         return {f.name: (getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self)
                 if f.name not in skip and getattr(self, f.name) != getattr(other, f.name)}
 
@@ -133,21 +164,39 @@ LINUX_3_10 = KernelProfile(
     netdev_budget=300, netdev_budget_usecs=2000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=None,
     rx_ring_size=256, softnet_stat_columns=10, max_softirq_time_us=2000, max_softirq_restart=10,
     napi_repoll_list=False, udp_rcvbuf_drop="rmem >= rcvbuf",
-    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536,
+    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=False, sendfile_via="sendpage",
+    msg_zerocopy=False, fib_local_main_merged=False,
     somaxconn=128, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=0, syn_queue="listen_sock", tcp_timeout_init_ms=1000,
-    ip_local_port_range=(32768, 61000), tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
+    acceptq_full_syn_drop="young>1",
+    ip_local_port_range=(32768, 61000), connect_port_parity=False,
+    tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 87380, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
     # upstream 3.10 x86_64: THREAD_SIZE_ORDER 1 (8 KiB); 6538b8ea886e "x86_64: expand kernel stack to 16K" (3.15)
     thread_size=8192,
     # 3.10 net/core/sock.c: DEFINE_WAIT + prepare_to_wait + schedule_timeout; 4.9 moved to wait_woken
     sk_wait_data_wake="autoremove_wake_function",
-    # The book's CentOS 7 slabtop (yanfeizhang/deep_linux_network_tests, chapter-07/7.4 testdata; server side).
+    # Slab caches (objsize = the slot SLUB gives each object; objects and pages per slab). The book's CentOS 7
+    # (3.10.0-957) slabtop, yanfeizhang/deep_linux_network_tests chapter-07/7.4/test-01/testdata.md: TCP 1.94K
+    # 16/slab 32 KiB; sock_inode_cache 0.62K 25/slab 16 KiB on the server (12/slab 8 KiB on the client: SLUB's
+    # calculate_order picks the order from nr_cpu_ids, see netlab.kernel.memory); dentry 0.19K 21; tw_sock_TCP
+    # 0.25K 16; kmalloc-64 and kmalloc-256 grow by one object per socket. Caches without a row of their own were
+    # merged by SLUB: filp (struct file ~216 B, HWCACHE-aligned) and skbuff_head_cache are counted in kmalloc-256
+    # (a CLOSE_WAIT socket adds one kmalloc-256 object: its queued FIN); tcp_bind_bucket (48 B → 64) and the
+    # kmalloc'd struct socket_wq (48 B, cacheline-aligned) in kmalloc-64 (the client grows by two per socket, the
+    # server by one). request_sock_TCP: struct tcp_request_sock ~112 B by hand → 128, no row (merged, inferred).
+    # eventpoll_epi 128, eventpoll_pwq 72 (struct sizes by hand, /work/research/profile_facts.md §12).
     slab=_slabs(SlabCache("TCP", 1984, 16, 8), SlabCache("sock_inode_cache", 640, 25, 4),
-                SlabCache("dentry", 192, 21, 1), SlabCache("filp", 256, 16, 1),
-                SlabCache("tw_sock_TCP", 256, 16, 1), SlabCache("request_sock_TCP", 256, 16, 1),
-                SlabCache("eventpoll_epi", 128, 32, 1), SlabCache("eventpoll_pwq", 72, 56, 1)),
+                SlabCache("socket_wq", 64, 64, 1), SlabCache("dentry", 192, 21, 1), SlabCache("filp", 256, 16, 1),
+                SlabCache("tcp_bind_bucket", 64, 64, 1), SlabCache("tw_sock_TCP", 256, 16, 1),
+                SlabCache("request_sock_TCP", 128, 32, 1), SlabCache("skbuff_head_cache", 256, 16, 1),
+                SlabCache("eventpoll_epi", 128, 32, 1), SlabCache("eventpoll_pwq", 72, 56, 1),
+                SlabCache("kmalloc-64", 64, 64, 1), SlabCache("kmalloc-128", 128, 32, 1),
+                SlabCache("kmalloc-256", 256, 16, 1)),
+    slab_aliases=MappingProxyType({"socket_wq": "kmalloc-64", "tcp_bind_bucket": "kmalloc-64",
+                                   "filp": "kmalloc-256", "skbuff_head_cache": "kmalloc-256",
+                                   "request_sock_TCP": "kmalloc-128"}),
 )
 
 LINUX_6_12 = KernelProfile(
@@ -155,21 +204,34 @@ LINUX_6_12 = KernelProfile(
     netdev_budget=300, netdev_budget_usecs=8000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=8,
     rx_ring_size=256, softnet_stat_columns=15, max_softirq_time_us=2000, max_softirq_restart=10,
     napi_repoll_list=True, udp_rcvbuf_drop="rmem > rcvbuf",
-    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536,
+    dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=True,
+    sendfile_via="MSG_SPLICE_PAGES", msg_zerocopy=True, fib_local_main_merged=True,
     somaxconn=4096, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=4, syn_queue="ehash", tcp_timeout_init_ms=1000,
-    ip_local_port_range=(32768, 60999), tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
+    acceptq_full_syn_drop="always",
+    ip_local_port_range=(32768, 60999), connect_port_parity=True,
+    tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 131072, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
     thread_size=16384,  # arch/x86/include/asm/page_64_types.h: PAGE_SIZE << (2 + KASAN_STACK_ORDER), no KASAN
     sk_wait_data_wake="woken_wake_function",  # net/core/sock.c: DEFINE_WAIT_FUNC(wait, woken_wake_function)
-    # sizeof() compiled against 6.12 with Debian's amd64 config, rounded to the cache's alignment; objects and
-    # pages per slab as SLUB lays them out (slabinfo of a 6.x machine).
-    slab=_slabs(SlabCache("TCP", 2368, 13, 8), SlabCache("sock_inode_cache", 768, 21, 4),
+    # Slot sizes from sizeof() compiled against 6.12 (Debian amd64 config) through mm/slub.c calculate_sizes: a
+    # cache with a constructor or SLAB_TYPESAFE_BY_RCU keeps its free pointer after the object (+8), then
+    # SLAB_HWCACHE_ALIGN rounds to 64: tcp_sock 2368 → 2432, socket_alloc 768 → 832, tcp_request_sock 304 → 312,
+    # tcp_timewait_sock 248 → 256; struct file 184 → 192 (its free pointer lives inside, f_freeptr); dentry 192;
+    # inet_bind_bucket and inet_bind2_bucket 72 → 128; epitem 120 → 128; eppoll_entry 64; epitems_head 24;
+    # sk_buff 232 → 256. Objects and pages per slab from calculate_order for 4 CPUs, like the 3.10 server
+    # (netlab.kernel.memory derives every row; a 6.18 machine here shows the same rules). socket_wq is part of
+    # struct socket since 5.x. tcp_bind_bucket and tcp_bind2_bucket have eventpoll_epi's size and flags, so SLUB
+    # merges them into it (seen on 6.18). LSM blobs (lsm_inode_cache, lsm_file_cache) depend on the LSMs
+    # enabled at boot: not listed here, read live on this machine.
+    slab=_slabs(SlabCache("TCP", 2432, 13, 8), SlabCache("sock_inode_cache", 832, 19, 4),
                 SlabCache("dentry", 192, 21, 1), SlabCache("filp", 192, 21, 1),
-                SlabCache("tw_sock_TCP", 256, 16, 1), SlabCache("request_sock_TCP", 320, 25, 2),
-                # eppoll_entry shrank to 64 bytes (its list_head llink became a single next pointer)
-                SlabCache("eventpoll_epi", 128, 32, 1), SlabCache("eventpoll_pwq", 64, 64, 1)),
+                SlabCache("tcp_bind_bucket", 128, 32, 1), SlabCache("tcp_bind2_bucket", 128, 32, 1),
+                SlabCache("tw_sock_TCP", 256, 16, 1), SlabCache("request_sock_TCP", 312, 26, 2),
+                SlabCache("skbuff_head_cache", 256, 16, 1), SlabCache("eventpoll_epi", 128, 32, 1),
+                SlabCache("eventpoll_pwq", 64, 64, 1), SlabCache("ep_head", 24, 170, 1)),
+    slab_aliases=MappingProxyType({"tcp_bind_bucket": "eventpoll_epi", "tcp_bind2_bucket": "eventpoll_epi"}),
 )
 
 PROFILES: Mapping[str, KernelProfile] = MappingProxyType({"3.10": LINUX_3_10, "6.12": LINUX_6_12})
@@ -206,13 +268,19 @@ def profile(name: str) -> KernelProfile:
     return PROFILES[name]
 
 
-def this_machine(proc_sys: str = "/proc/sys", softnet_path: str = "/proc/net/softnet_stat") -> KernelProfile:
+LIVE_ONLY_CACHES = ("lsm_inode_cache", "lsm_file_cache")
+"""LSM blobs a socket's inode and file get when the LSMs booted use them (security/security.c): read live only."""
+
+
+def this_machine(proc_sys: str = "/proc/sys", softnet_path: str = "/proc/net/softnet_stat",
+                 slabinfo_path: str = "/proc/slabinfo", sys_slab: str = "/sys/kernel/slab") -> KernelProfile:
     """The 6.12 profile with every value the running kernel exposes read live (the sysctls, the softnet_stat
-    layout, this process's open-file limit); ``live`` names the fields that were read."""
+    layout, this process's open-file limit, the slab caches when /proc/slabinfo is readable); ``live`` names the
+    fields that were read."""
     from netlab.live import procfs  # the live readers import SlabCache from here
 
-    if not isinstance(proc_sys, str) or not isinstance(softnet_path, str):
-        raise TypeError("proc_sys and softnet_path must be path strs")
+    if not all(isinstance(p, str) for p in (proc_sys, softnet_path, slabinfo_path, sys_slab)):
+        raise TypeError("proc_sys, softnet_path, slabinfo_path and sys_slab must be path strs")
     changes: dict[str, object] = {}
     for path, name in SYSCTLS.items():
         reading = procfs.sysctl(path, root=proc_sys)
@@ -231,4 +299,24 @@ def this_machine(proc_sys: str = "/proc/sys", softnet_path: str = "/proc/net/sof
         changes["nofile_soft"], changes["nofile_hard"] = resource.getrlimit(resource.RLIMIT_NOFILE)
     except (ImportError, OSError):
         pass
+    changes.update(_live_slab(procfs, slabinfo_path, sys_slab))
     return LINUX_6_12.replace(name="this machine", live=frozenset(changes), **changes)
+
+
+def _live_slab(procfs, slabinfo_path: str, sys_slab: str) -> dict[str, object]:
+    """``slab`` and ``slab_aliases`` from /proc/slabinfo (root only) and /sys/kernel/slab's symlinks."""
+    rows = procfs.slabinfo(slabinfo_path)
+    if not rows.available:
+        return {}
+    links = procfs.slab_links(sys_slab)
+    merged = procfs.merged_slab_caches(links.value, rows.value) if links.available else {}
+    slab, aliases = dict(LINUX_6_12.slab), {}
+    for name in (*LINUX_6_12.slab, *LIVE_ONLY_CACHES):
+        row = rows.value.get(merged.get(name, name))
+        if row is None:
+            continue
+        slab[name] = SlabCache(name, row.objsize, row.objperslab, row.pagesperslab)
+        if row.name != name:
+            slab.setdefault(row.name, SlabCache(row.name, row.objsize, row.objperslab, row.pagesperslab))
+            aliases[name] = row.name
+    return {"slab": MappingProxyType(slab), "slab_aliases": MappingProxyType(aliases)}

@@ -153,6 +153,19 @@ def ktime_get() -> int:
     return _scheduler_of(get_current()).clock
 
 
+def nonblocking(call: Body) -> Any:
+    """Run a kernel function that may sleep (a generator) where it must not: return its value, or raise
+    ``RuntimeError`` if it tried to sleep (e.g. ``nonblocking(inet_csk_accept(sk))``)."""
+    if not hasattr(call, "send"):
+        raise TypeError("nonblocking takes the generator a sleeping kernel function returned")
+    try:
+        msg = call.send(None)
+    except StopIteration as done:
+        return done.value
+    call.close()
+    raise RuntimeError(f"the call tried to sleep ({msg!r}) where it must not: run it in a task of a Scheduler")
+
+
 # --- going to sleep ------------------------------------------------------------------------------------------
 @kernel_function("kernel/sched/core.c", lambda: f"{get_current().comm} calls schedule(): "
                                                 f"{'it sleeps' if get_current().state != TASK_RUNNING else 'yield'}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from netlab.kernel.copies import account_copy, account_head
 from netlab.trace import kernel_function
 
 SMP_CACHE_BYTES = 64
@@ -35,6 +36,8 @@ class SkbSharedInfo:
     frags: list[int] = field(default_factory=list)  # bytes in each page fragment
     gso_size: int = 0
     freed: bool = False
+    frag_pages: list[str] = field(default_factory=list)  # which page each fragment points into
+    flags: set[str] = field(default_factory=set)        # SKBFL_* (SKBFL_SHARED_FRAG, SKBFL_ZEROCOPY_ENABLE)
 
     @property
     def nr_frags(self) -> int:
@@ -74,7 +77,7 @@ class SkBuff:
         return {"name": self.name, "head": 0, "data": self.data, "tail": self.tail, "end": self.end,
                 "len": self.len, "data_len": self.data_len, "truesize": self.truesize, "users": self.users,
                 "dataref": self.shinfo.dataref, "nr_frags": self.shinfo.nr_frags, "cloned": self.cloned,
-                "freed": self.freed}
+                "freed": self.freed, "frag_pages": list(self.shinfo.frag_pages)}
 
 
 def _check_size(what: str, n: int, limit: int | None = None) -> None:
@@ -136,12 +139,15 @@ def skb_pull(skb: SkBuff, length: int) -> int:
     return skb.data
 
 
-def skb_add_frag(skb: SkBuff, length: int) -> None:
-    """Attach a page fragment of ``length`` bytes (the paged data TCP copies user data into)."""
+def skb_add_frag(skb: SkBuff, length: int, page: str | None = None) -> None:
+    """Attach a page fragment of ``length`` bytes (the paged data TCP copies user data into) in ``page``."""
     _check_size("length", length)
     if skb.shinfo.nr_frags >= MAX_SKB_FRAGS:
         raise ValueError(f"an skb holds at most MAX_SKB_FRAGS = {MAX_SKB_FRAGS} page fragments")
+    if page is not None and (not isinstance(page, str) or not page):
+        raise ValueError("page must be a non-empty str naming the page, or None")
     skb.shinfo.frags.append(length)
+    skb.shinfo.frag_pages.append(page or f"page {skb.shinfo.nr_frags}")
     skb.len += length
     skb.data_len += length
     skb.truesize += length
@@ -158,6 +164,7 @@ def skb_clone(skb: SkBuff, name: str | None = None) -> SkBuff:
         clone.fclone = FCLONE_CLONE
     skb.cloned = True
     skb.shinfo.dataref += 1
+    account_head(SIZEOF_SK_BUFF, "skb_clone", skb.name)
     return clone
 
 
@@ -168,6 +175,7 @@ def skb_copy(skb: SkBuff, name: str | None = None) -> SkBuff:
     copy = SkBuff(end=skb.end + skb.data_len, name=name or skb.name + "*", data=skb.data,
                   tail=skb.tail + skb.data_len, len=skb.len, truesize=SKB_TRUESIZE(SKB_DATA_ALIGN(skb.end +
                   skb.data_len)), meta=dict(skb.meta))
+    account_copy(skb.len, "skb_copy", skb.name, copy.name)
     return copy
 
 
@@ -209,3 +217,57 @@ def _alive(skb: SkBuff) -> None:
         raise TypeError(f"expected an SkBuff, got {type(skb).__name__}")
     if skb.freed:
         raise ValueError(f"{skb.name} was already freed")
+
+
+@kernel_function("net/core/skbuff.c", "free {skb.name} (its owner is done with it)")
+def __kfree_skb(skb: SkBuff) -> bool:
+    """Release an skb its owner holds alone (TCP freeing an ACKed skb): the data goes when no clone shares it."""
+    return _release(skb)
+
+
+@kernel_function("net/core/skbuff.c", "TX completion: free {skb.name} from the driver's NAPI poll")
+def napi_consume_skb(skb: SkBuff, budget: int) -> bool:
+    """Free a transmitted skb from NAPI context (a ``budget`` of 0 means netpoll: defer to ``dev_consume_skb_any``)."""
+    if not isinstance(budget, int) or budget < 0:
+        raise ValueError("budget must be an int >= 0")
+    return _release(skb)
+
+
+@kernel_function("net/core/skbuff.c", "copy {length} bytes of {skb.name} into {to.name}")
+def skb_copy_bits(skb: SkBuff, offset: int, to: SkBuff, length: int) -> None:
+    """Copy ``length`` bytes from ``offset`` in ``skb`` (linear part and page frags alike) into ``to``'s buffer."""
+    _alive(skb)
+    _alive(to)
+    _check_size("offset", offset)
+    _check_size("length", length)
+    _check_size("offset + length", offset + length, skb.len)
+    account_copy(length, "skb_copy_bits", skb.name, to.name)
+
+
+SKBFL_ZEROCOPY_ENABLE = "SKBFL_ZEROCOPY_ENABLE"  # frags are user pages pinned by MSG_ZEROCOPY
+SKBFL_SHARED_FRAG = "SKBFL_SHARED_FRAG"          # frags may be shared with others (page cache via splice)
+
+
+@kernel_function("net/core/skbuff.c", "copy {skb.name}'s pinned user pages into kernel pages")
+def skb_copy_ubufs(skb: SkBuff) -> int:
+    """The deferred copy of MSG_ZEROCOPY: new kernel pages get the bytes, the user pages are released (the
+    completion tells the sender SO_EE_CODE_ZEROCOPY_COPIED). A clone first gets its own shinfo (skb_unclone)."""
+    _alive(skb)
+    shinfo = skb.shinfo
+    if shinfo.dataref > 1:
+        shinfo.dataref -= 1
+        skb.shinfo = SkbSharedInfo(frags=list(shinfo.frags), gso_size=shinfo.gso_size,
+                                   frag_pages=list(shinfo.frag_pages), flags=set(shinfo.flags))
+        skb.cloned = False
+    account_copy(skb.data_len, "skb_copy_ubufs", "pinned user pages", "new kernel pages")
+    skb.shinfo.frag_pages = [f"kernel copy of {p}" for p in skb.shinfo.frag_pages]
+    skb.shinfo.flags.discard(SKBFL_ZEROCOPY_ENABLE)
+    return 0
+
+
+def skb_orphan_frags_rx(skb: SkBuff) -> int:
+    """include/linux/skbuff.h: an skb that may loop back to a receiver (loopback, a packet tap) must not keep
+    pinned user pages, whose owner could wait forever for its completion: copy them (``skb_copy_ubufs``)."""
+    if SKBFL_ZEROCOPY_ENABLE not in skb.shinfo.flags:
+        return 0
+    return skb_copy_ubufs(skb)

@@ -48,7 +48,6 @@ class Sock:
     sk_data_ready: Callable[["Sock"], None] | None = None
     sk_shutdown: int = 0
     sk_socket: "Socket | None" = field(default=None, repr=False)
-    icsk_accept_queue: deque = field(default_factory=deque)  # inet_connection_sock: established children
 
     def __post_init__(self):
         if self.sk_data_ready is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from netlab.kernel.cpu import NET_RX_SOFTIRQ, SOFTIRQ_NAMES, this_cpu
+from netlab.kernel.cpu import SOFTIRQ_NAMES, this_cpu
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, TASK_RUNNING, try_to_wake_up
 from netlab.trace import kernel_function, trace_printk
 
@@ -176,8 +176,3 @@ def do_softirq() -> None:
     with cpu.running("softirq"):
         __do_softirq()
 
-
-__all__ = ["NET_RX_SOFTIRQ", "open_softirq", "softirq_vec", "local_irq_enable", "raise_softirq_irqoff",
-           "__raise_softirq_irqoff", "wakeup_softirqd", "irq_enter", "irq_exit", "invoke_softirq", "__do_softirq",
-           "handle_softirqs", "run_ksoftirqd", "local_bh_disable", "local_bh_enable", "__local_bh_enable_ip",
-           "do_softirq"]

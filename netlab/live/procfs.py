@@ -8,12 +8,14 @@ Print formats, from the 6.12 source unless noted:
 ``/proc/net/softnet_stat`` net/core/net-procfs.c ``softnet_seq_show`` · ``/proc/softirqs`` fs/proc/softirqs.c
 ``show_softirqs`` · ``/proc/interrupts`` kernel/irq/proc.c ``show_interrupts`` · ``/proc/net/netstat``,
 ``/proc/net/snmp``, ``/proc/net/sockstat`` net/ipv4/proc.c · ``/proc/slabinfo`` mm/slab_common.c ``cache_show``
-· ``/proc/net/tcp`` net/ipv4/tcp_ipv4.c ``get_tcp4_sock``, ``/proc/net/tcp6`` net/ipv6/tcp_ipv6.c
-``get_tcp6_sock``.
+· ``/sys/kernel/slab`` mm/slub.c (``sysfs_slab_alias``) · ``/proc/net/fib_trie`` net/ipv4/fib_trie.c
+``fib_trie_seq_show`` · ``/proc/net/tcp`` net/ipv4/tcp_ipv4.c ``get_tcp4_sock``, ``/proc/net/tcp6``
+net/ipv6/tcp_ipv6.c ``get_tcp6_sock``.
 """
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import sys
 from dataclasses import dataclass, fields
@@ -461,6 +463,36 @@ def slab_caches(rows: Mapping[str, SlabInfoRow], names: Iterable[str] | None = N
     return {n: SlabCache(n, rows[n].objsize, rows[n].objperslab, rows[n].pagesperslab) for n in wanted}
 
 
+def merged_slab_caches(links: Mapping[str, str], rows: Mapping[str, SlabInfoRow]) -> dict[str, str]:
+    """Cache name → the /proc/slabinfo row that counts its objects, for every cache SLUB merged into another.
+
+    ``links`` maps the symlinks of ``/sys/kernel/slab`` to their targets (``tcp_bind_bucket → :A-0000128``):
+    caches sharing a target share slabs, and slabinfo prints the group once, under the name of the cache that
+    was created first.
+    """
+    if not isinstance(links, Mapping) or not isinstance(rows, Mapping):
+        raise TypeError("pass the symlink → target mapping and the dict from parse_slabinfo")
+    groups: dict[str, list[str]] = {}
+    for name, target in links.items():
+        groups.setdefault(target, []).append(name)
+    merged = {}
+    for members in groups.values():
+        shown = [m for m in members if m in rows]
+        if len(shown) == 1:
+            merged.update({m: shown[0] for m in members if m != shown[0]})
+    return merged
+
+
+def slab_links(root: str = "/sys/kernel/slab") -> LiveResult:
+    """The symlinks of SLUB's sysfs directory (merged caches → their shared cache); readable without root."""
+    def read():
+        with os.scandir(root) as entries:
+            return {e.name: os.path.basename(os.readlink(e.path)) for e in entries if e.is_symlink()}
+    if not isinstance(root, str) or not root.startswith("/"):
+        raise ValueError(f"root must be an absolute path str, got {root!r}")
+    return probe("merged slab caches", f"listing the symlinks in {root}", read)
+
+
 def parse_meminfo(source: str) -> dict[str, int]:
     """``{"Slab": 468204, "SReclaimable": …}`` in kB as printed (HugePages_* are counts)."""
     out = {}
@@ -475,6 +507,51 @@ def parse_meminfo(source: str) -> dict[str, int]:
 
 def meminfo(path: str = "/proc/meminfo") -> LiveResult:
     return live_file("memory use (kB)", path, parse_meminfo)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# /proc/net/fib_trie: the IPv4 routing tables as tries (net/ipv4/fib_trie.c fib_trie_seq_show).
+
+@dataclass(frozen=True)
+class FibTrieRoute:
+    """One leaf entry: ``prefix`` ("127.0.0.0/8"), its scope ("host", "link", "universe") and type ("LOCAL" …)."""
+
+    prefix: str
+    scope: str
+    type: str
+
+
+def parse_fib_trie(source: str) -> dict[str, list[FibTrieRoute]]:
+    """``{"Main": [...], "Local": [...]}``: every table the file prints ("Id 100:" for others) and its routes.
+
+    On 4.1+ without custom rules Main and Local print the same (merged) trie."""
+    tables: dict[str, list[FibTrieRoute]] = {}
+    current, leaf = None, None
+    for line in read_text(source).splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith(" "):
+            current, leaf = line.rstrip(":").strip(), None
+            tables[current] = []
+            continue
+        text = line.strip()
+        if text.startswith("|--"):
+            leaf = text[3:].strip()
+        elif text.startswith("/") and leaf is not None and current is not None:
+            words = text.split()
+            if len(words) < 3:
+                raise ValueError(f"unexpected fib_trie entry {text!r}")
+            tables[current].append(FibTrieRoute(f"{leaf}{words[0]}", words[1], words[2]))
+        elif not text.startswith("+--"):
+            raise ValueError(f"unexpected fib_trie line {text!r}")
+    if not tables:
+        raise ValueError("no table found")
+    return tables
+
+
+def fib_trie(path: str = "/proc/net/fib_trie") -> LiveResult:
+    """The IPv4 routing tables of this network namespace, local and main."""
+    return live_file("IPv4 routing tables (fib_trie)", path, parse_fib_trie)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """The one result type of every live probe: what was measured, how, and the value, or why it could not be."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 
 @dataclass(frozen=True)
@@ -55,3 +58,25 @@ def probe(what: str, how: str, read) -> LiveResult:
         return LiveResult.unavailable(what, how, f"{e.filename or 'it'} is not readable without more privilege")
     except OSError as e:
         return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")
+
+
+def run_child(what: str, how: str, module: str, args: list[str], timeout_s: float,
+              build: Callable[[dict], Any]) -> LiveResult:
+    """Run ``python -m module args…`` as a child process and wrap its reply.
+
+    The child prints one JSON object as its last line: ``{"unavailable": reason}`` or the measurement, which
+    ``build`` turns into the value. A child that hangs past ``timeout_s`` is killed; one that crashes becomes a
+    reason. Everything the child opened (sockets, fds, namespaces) dies with it.
+    """
+    try:
+        done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                              timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return LiveResult.unavailable(what, how, f"the child took longer than {timeout_s} s (it was killed)")
+    try:
+        reply = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return LiveResult.unavailable(what, how, f"the child failed: {done.stderr.strip()[-300:] or 'no output'}")
+    if "unavailable" in reply:
+        return LiveResult.unavailable(what, how, reply["unavailable"])
+    return LiveResult(what, how, build(reply))

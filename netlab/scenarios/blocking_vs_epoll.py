@@ -21,6 +21,7 @@ from typing import Any
 from netlab.kernel.eventpoll import (EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLET, EPOLLEXCLUSIVE, EPOLLONESHOT,
                                      Eventpoll)
 from netlab.kernel.fs import FilesStruct
+from netlab.kernel.inet_connection_sock import RequestSock, TcpSock, inet_csk_reqsk_queue_add
 from netlab.kernel.inet_stream import inet_stream_ops
 from netlab.kernel.ip_input import IP_PACKET_TYPE, ip_rcv
 from netlab.kernel.netns import Net
@@ -48,10 +49,10 @@ def _positive(name: str, value: Any, low: int = 0) -> None:
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
 
 
-def handshake_stand_in(listener: Sock, child: Sock) -> None:
-    """Stands for chapter 05: the third ACK made ``child`` ESTABLISHED; it joins the accept queue
-    (``inet_csk_reqsk_queue_add``) and ``tcp_child_process`` calls the listener's ``sk_data_ready``."""
-    listener.icsk_accept_queue.append(child)
+def handshake_stand_in(listener: TcpSock, child: TcpSock, req: RequestSock) -> None:
+    """Stands for chapter 05's three-way handshake, ending as ``tcp_check_req`` → ``inet_csk_complete_hashdance``
+    and ``tcp_child_process`` end: the child joins the accept queue and the listener's ``sk_data_ready`` runs."""
+    inet_csk_reqsk_queue_add(listener, req, child)
     listener.sk_data_ready(listener)
 
 
@@ -88,9 +89,12 @@ class Lab:
         self.net.tcp_ehash[(SERVER_ADDR, SERVER_PORT, CLIENT_ADDR, port)] = sk
         return self._install(sk)
 
-    def listener(self, name: str = "listener") -> int:
+    def listener(self, name: str = "listener", backlog: int = 128) -> int:
         """A listening socket on the server's port; returns its fd."""
-        sk = self._sock(name, TCP_LISTEN)
+        if name in self.sockets:
+            raise ValueError(f"a socket named {name!r} exists already")
+        sk = TcpSock(name=name, protocol="tcp", sk_state=TCP_LISTEN, net=self.net, inet_rcv_saddr=SERVER_ADDR,
+                     inet_num=SERVER_PORT, sk_max_ack_backlog=backlog)
         self.net.tcp_lhash[(SERVER_ADDR, SERVER_PORT)] = sk
         return self._install(sk)
 
@@ -128,8 +132,11 @@ class Lab:
         self.arrivals.append((at_ns, cpu, "a connection completes"))
 
         def arrive() -> None:
-            child = Sock(name=f"child{len(lsk.icsk_accept_queue)}", protocol="tcp", sk_state=TCP_ESTABLISHED)
-            handshake_stand_in(lsk, child)
+            port, self._next_port = self._next_port, self._next_port + 1
+            child = TcpSock(name=f"child{port}", protocol="tcp", sk_state=TCP_ESTABLISHED, net=self.net,
+                            inet_rcv_saddr=SERVER_ADDR, inet_num=SERVER_PORT, inet_daddr=CLIENT_ADDR, inet_dport=port)
+            req = RequestSock(f"req{port}", lsk, SERVER_ADDR, SERVER_PORT, CLIENT_ADDR, port, rcv_isn=0)
+            handshake_stand_in(lsk, child, req)
 
         self.sched.at(at_ns, arrive, cpu=cpu, context="softirq", label="handshake")
 
@@ -154,8 +161,9 @@ class Lab:
                                    for t in self.process.threads}}
         for name, sock in self.sockets.items():
             sk = sock.sk
+            accept_queue = sk.icsk_accept_queue.rskq_accept if isinstance(sk, TcpSock) else ()
             state[f"sock {name}"] = {"queued": sum(s.len for s in sk.sk_receive_queue), "waiters": sock.wq.snapshot(),
-                                     "accept_queue": len(sk.icsk_accept_queue)}
+                                     "accept_queue": len(accept_queue)}
         for ep in self.epolls():
             state[ep.name] = ep.snapshot()
         return state

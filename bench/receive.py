@@ -1,0 +1,81 @@
+"""How fast the receive load model simulates traffic, against the step model it agrees with.
+
+    python bench/receive.py
+
+Prints one row per scenario (simulated traffic, what the kernel did with it, wall time, simulated packets per
+wall second), checks that the load model equals the step model on a sample, and ends with the line
+``receive-load: <X> Mpps simulated, step model <Y> Mpps, ratio <X/Y>`` where X is one second of 10GbE line rate
+(14.88 Mpps of 64-byte frames) into one queue on one CPU, arrival generation included.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from netlab.kernel.nic import Packet
+from netlab.load.receive import arrivals, rss_queues, simulate
+from netlab.machine import Host
+
+LINE_RATE = 14.88e6
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def load_run(rate, seconds, burst=1, cpus=1, queues=1, flows=1):
+    n = int(rate * seconds)
+
+    def run():
+        times = arrivals(rate, n, burst=burst)
+        if queues == 1:
+            return simulate(times, cpus=cpus)
+        sports = 40000 + np.arange(n) % flows
+        q = rss_queues(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, sports[:flows], [80] * flows, queues)[sports - 40000]
+        return simulate(times, q, cpus=cpus, queues=queues)
+    return (*timed(run), n)
+
+
+def step_run(rate, n):
+    times = arrivals(rate, n)
+
+    def run():
+        host = Host("6.12")
+        host.udp_socket(80, rcvbuf=10**12)
+        host.receive([Packet(int(t), protocol="udp", name=f"p{i}") for i, t in enumerate(times)])
+        host.run()
+        return host.summary()
+    summary, wall = timed(run)
+    assert summary == simulate(times), "load model and step model disagree"
+    return summary, wall
+
+
+def main() -> None:
+    rows = [("0.3 Mpps, 1 queue", 0.3e6, 1.0, {}), ("1 Mpps, 1 queue", 1e6, 1.0, {}),
+            ("2.4 Mpps (saturation), 1 queue", 2.4e6, 0.5, {}), ("6 Mpps, 1 queue", 6e6, 0.5, {}),
+            ("1 Mpps in bursts of 32", 1e6, 1.0, {"burst": 32}),
+            ("14.88 Mpps, 4 queues on 4 CPUs", LINE_RATE, 0.25, {"cpus": 4, "queues": 4, "flows": 256}),
+            ("14.88 Mpps, 1 queue (headline)", LINE_RATE, 1.0, {})]
+    print(f"{'scenario':34} {'packets':>10} {'delivered':>10} {'ring drops':>10} {'squeeze':>8} "
+          f"{'ksoftirqd':>9} {'wall s':>7} {'Mpps sim':>9}")
+    headline = None
+    for name, rate, seconds, kw in rows:
+        s, wall, n = load_run(rate, seconds, **kw)
+        mpps = n / wall / 1e6
+        print(f"{name:34} {n:>10} {s.delivered:>10} {s.ring_drops:>10} {sum(s.time_squeeze):>8} "
+              f"{s.ksoftirqd_share():>9.0%} {wall:>7.2f} {mpps:>9.1f}")
+        headline = mpps
+    n_step = 20_000
+    _, wall = step_run(LINE_RATE, n_step)
+    step_mpps = n_step / wall / 1e6
+    print(f"{'step model (Host), 14.88 Mpps':34} {n_step:>10} {'(equal to the load model on this input)':>48} "
+          f"{wall:>7.2f} {step_mpps:>9.3f}")
+    print(f"receive-load: {headline:.1f} Mpps simulated, step model {step_mpps:.3f} Mpps, "
+          f"ratio {headline / step_mpps:.0f}")
+
+
+if __name__ == "__main__":
+    main()

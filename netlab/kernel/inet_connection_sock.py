@@ -1,0 +1,607 @@
+"""A listening socket's two queues, the hash tables that find sockets, and the client's choice of port.
+
+Models include/net/request_sock.h, net/core/request_sock.c, include/net/inet_connection_sock.h,
+net/ipv4/inet_connection_sock.c, net/ipv4/inet_hashtables.c and the accept-queue helpers of include/net/sock.h
+(Linux 6.12; a profile whose ``syn_queue`` is ``"listen_sock"`` behaves like 3.10). The namespace's tables are
+``netlab.kernel.netns.Net``'s: ``tcp_ehash``, ``tcp_lhash`` and ``tcp_bhash``.
+
+**SYN queue** (half-open connections). A SYN creates a small ``request_sock`` (``TCP_NEW_SYN_RECV``) that waits
+for the client's ACK. 6.12 puts it in the established hash table, so the lookup of the third ACK finds it
+directly; the "queue" is only the counter ``icsk_accept_queue.qlen``, full when ``qlen > sk_max_ack_backlog``.
+3.10 kept requests in the listener's own table ``listen_sock.syn_table``, sized at ``listen()`` to
+``roundup_pow_of_two(max(8, min(backlog, somaxconn, tcp_max_syn_backlog)) + 1)`` and full when ``qlen`` reaches it.
+
+**Accept queue** (finished handshakes). When the ACK arrives the request becomes a full ``tcp_sock`` (the child)
+on the list ``rskq_accept_head``…``rskq_accept_tail``; ``sk_ack_backlog`` counts it, ``accept()`` takes it off.
+Full when ``sk_ack_backlog > sk_max_ack_backlog`` — the test is ``>``, so backlog+1 children fit. A blocking
+``accept`` on an empty queue sleeps exclusively on the listener's wait queue (``inet_csk_wait_for_connect``).
+
+Simplification: the 3.10 SYN-ACK timer (``inet_csk_reqsk_queue_prune``, every 200 ms) walks the whole table at
+each tick; the real one walks ``2 * nr_table_entries / 5`` buckets per tick, so a retransmission can be up to a
+few ticks later than modelled here.
+"""
+from __future__ import annotations
+
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from netlab.kernel.fs import O_NONBLOCK
+from netlab.kernel.netns import Net
+from netlab.kernel.profiles import KernelProfile
+from netlab.kernel.sched import MAX_SCHEDULE_TIMEOUT, TASK_INTERRUPTIBLE, get_current, schedule_timeout
+from netlab.kernel.sock import Sock, sk_sleep
+from netlab.kernel.timer import TimerList
+from netlab.kernel.wait import WaitQueueEntry, autoremove_wake_function, finish_wait, prepare_to_wait_exclusive
+from netlab.trace import kernel_function, trace_printk
+
+MS = 1_000_000
+SEC = 1_000 * MS
+TCP_TIMEOUT_INIT = 1 * SEC          # include/net/tcp.h: 1*HZ, the first RTO of a SYN and of a SYN-ACK
+TCP_RTO_MAX = 120 * SEC             # include/net/tcp.h: 120*HZ
+TCP_SYNQ_INTERVAL = 200 * MS        # 3.10 include/net/tcp.h: HZ/5, the SYN-ACK prune timer's period
+TCP_SYNCOOKIE_VALID = 120 * SEC     # include/net/tcp.h: MAX_SYNCOOKIE_AGE * TCP_SYNCOOKIE_PERIOD
+INET_TABLE_PERTURB_SIZE = 1 << 16   # net/ipv4/inet_hashtables.c (CONFIG_INET_TABLE_PERTURB_ORDER = 16)
+
+#: The TcpExt counters of /proc/net/netstat a handshake moves (net/ipv4/proc.c names for LINUX_MIB_*).
+TCPEXT_COUNTERS = ("ListenOverflows", "ListenDrops", "TCPReqQFullDoCookies", "TCPReqQFullDrop",
+                   "SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed", "EmbryonicRsts", "TCPTimeouts")
+
+
+def endpoint(net: Net, addr: str, port: int) -> str:
+    """A short name for (addr, port) in traces ("c3"), or "addr:port"."""
+    return net.labels.get((addr, port), f"{addr}:{port}")
+
+
+def tcpext(net: Net) -> dict[str, int]:
+    """The non-zero handshake counters of ``net`` (as /proc/net/netstat's TcpExt line names them)."""
+    return {c: net.mib[c] for c in TCPEXT_COUNTERS if net.mib[c]}
+
+
+def NET_INC_STATS(net: Net, counter: str) -> None:  # noqa: N802 (the kernel's macro)
+    if counter not in TCPEXT_COUNTERS:
+        raise ValueError(f"unknown TcpExt counter {counter!r}")
+    net.snmp_inc(counter)
+
+
+@dataclass(eq=False)
+class BindBucket:
+    """``struct inet_bind_bucket``: one local port in use. ``fastreuse`` is -1 for ports connect() picked."""
+
+    port: int
+    fastreuse: int
+    owners: list = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class RequestSock:
+    """``struct request_sock`` (with ``inet_request_sock``/``tcp_request_sock``): one half-open connection."""
+
+    name: str
+    rsk_listener: "TcpSock"
+    ir_loc_addr: str
+    ir_num: int                 # local (listening) port
+    ir_rmt_addr: str
+    ir_rmt_port: int
+    rcv_isn: int                # the client's ISN, from its SYN
+    snt_isn: int = 0            # our ISN, in the SYN-ACK
+    rsk_ops: object = None      # struct request_sock_ops: rtx_syn_ack, send_reset, syn_ack_timeout
+    num_timeout: int = 0        # SYN-ACK timeouts so far; a request is "young" until its first
+    num_retrans: int = 0
+    acked: bool = False         # the ACK came but the accept queue was full
+    syncookie: bool = False
+    rsk_timer: TimerList | None = None  # 6.12: one timer per request
+    expires_ns: int | None = None       # 3.10: checked by the listener's prune timer
+    sk: "TcpSock | None" = None         # the child, once on the accept queue
+    sk_state: str = "TCP_NEW_SYN_RECV"
+
+    @property
+    def key(self) -> tuple:
+        return (self.ir_loc_addr, self.ir_num, self.ir_rmt_addr, self.ir_rmt_port)
+
+
+@dataclass
+class ListenSock:
+    """3.10's ``struct listen_sock``: the SYN table of one listener (gone since 4.4)."""
+
+    max_qlen_log: int
+    nr_table_entries: int
+    syn_table: list = field(default_factory=list)
+
+
+@dataclass
+class RequestSockQueue:
+    """``struct request_sock_queue`` (``icsk_accept_queue``): the accept list and the SYN-queue counters."""
+
+    rskq_accept: deque = field(default_factory=deque)  # rskq_accept_head .. rskq_accept_tail
+    qlen: int = 0            # requests (SYN queue length); 3.10 keeps it in listen_opt
+    young: int = 0           # requests whose SYN-ACK has not timed out yet
+    listen_opt: ListenSock | None = None
+
+    def snapshot(self) -> dict:
+        return {"accept": [r.sk.name for r in self.rskq_accept], "qlen": self.qlen, "young": self.young}
+
+
+@dataclass(eq=False)
+class TcpSock(Sock):
+    """``struct tcp_sock`` with its ``inet_connection_sock`` and ``inet_sock`` parts, as far as a handshake needs."""
+
+    net: Net | None = None
+    inet_rcv_saddr: str = "0.0.0.0"
+    inet_num: int = 0               # local port
+    inet_daddr: str = ""
+    inet_dport: int = 0
+    sk_ack_backlog: int = 0
+    sk_max_ack_backlog: int = 0
+    icsk_accept_queue: RequestSockQueue = field(default_factory=RequestSockQueue)
+    icsk_syn_retries: int = 0       # TCP_SYNCNT; 0 means the sysctl
+    icsk_retransmits: int = 0
+    icsk_rto_ns: int = TCP_TIMEOUT_INIT
+    total_rto: int = 0
+    retrans_stamp: int = 0          # when the first SYN went out
+    icsk_retransmit_timer: TimerList | None = None
+    sk_timer: TimerList | None = None   # 3.10 listener: the keepalive timer doubles as SYN-ACK timer
+    write_seq: int = 0
+    snd_una: int = 0
+    rcv_nxt: int = 0
+    sk_err: str | None = None
+    last_synq_overflow_ns: int | None = None   # rx_opt.ts_recent_stamp on a listener: last SYN cookie sent
+    connect_errno: str | None = None           # what a non-blocking connect() reports once it is decided
+    # sending (chapter 03, netlab.kernel.tcp_output)
+    dst: Any = None                  # the cached route (sk_dst_cache): an ip_output.Rtable
+    mss_cache: int = 1448
+    snd_cwnd: int = 10               # TCP_INIT_CWND
+    snd_ssthresh: int = 0x7fffffff   # TCP_INFINITE_SSTHRESH: slow start until the first loss
+    snd_wnd: int = 262144            # the peer's receive window
+    max_window: int = 262144
+    snd_nxt: int = 0
+    pushed_seq: int = 0
+    snd_sml: int = 0                 # end of the last small segment sent (Minshall's Nagle)
+    packets_out: int = 0
+    nonagle: int = 0                 # TCP_NAGLE_OFF with TCP_NODELAY
+    gso: bool = True                 # sk_can_gso(); False after sk_gso_disable() (TCP-MD5, TCP-AO)
+    sg: bool = True                  # NETIF_F_SG in sk_route_caps: needed to send from pages
+    zerocopy: bool = False           # SO_ZEROCOPY was set
+    sk_gso_max_size: int = 65536     # GSO_LEGACY_MAX_SIZE
+    sk_write_queue: deque = field(default_factory=deque)   # not yet sent; the head is tcp_send_head()
+    tcp_rtx_queue: deque = field(default_factory=deque)    # sent, waiting for an ACK (an rbtree in the kernel)
+    sk_wmem_queued: int = 0
+    pfrag_pages: int = 0             # sk_page_frag: pages used so far …
+    pfrag_offset: int = 32768        # … and the offset in the current one (full: refill first)
+    skbs_made: int = 0
+
+    def four_tuple(self) -> tuple:
+        return (self.inet_rcv_saddr, self.inet_num, self.inet_daddr, self.inet_dport)
+
+    def send_state(self) -> dict:
+        """The sending side, for traces and drawings."""
+        return {"write_queue": [s.name for s in self.sk_write_queue],
+                "rtx_queue": [s.name for s in self.tcp_rtx_queue], "snd_una": self.snd_una,
+                "snd_nxt": self.snd_nxt, "write_seq": self.write_seq, "cwnd": self.snd_cwnd,
+                "packets_out": self.packets_out, "snd_wnd": self.snd_wnd}
+
+    def snapshot(self) -> dict:
+        return {"state": self.sk_state, "port": self.inet_num, "err": self.sk_err}
+
+
+# --- the two full tests -----------------------------------------------------------------------------------------
+
+def _syn_queue_full(sk: TcpSock) -> bool:
+    q = sk.icsk_accept_queue
+    if q.listen_opt is not None:
+        return (q.qlen >> q.listen_opt.max_qlen_log) != 0
+    return q.qlen > sk.sk_max_ack_backlog
+
+
+def _syn_queue_full_text(sk: TcpSock) -> str:
+    q, verdict = sk.icsk_accept_queue, "full" if _syn_queue_full(sk) else "room"
+    if q.listen_opt is not None:
+        return (f"SYN queue: qlen {q.qlen} >> max_qlen_log {q.listen_opt.max_qlen_log} "
+                f"(full at {q.listen_opt.nr_table_entries})? → {verdict}")
+    return f"SYN queue: qlen {q.qlen} > sk_max_ack_backlog {sk.sk_max_ack_backlog}? → {verdict}"
+
+
+@kernel_function("include/net/inet_connection_sock.h", _syn_queue_full_text)
+def inet_csk_reqsk_queue_is_full(sk: TcpSock) -> bool:
+    """Is the SYN queue full? 6.12: ``qlen > sk_max_ack_backlog``; 3.10: ``qlen >> max_qlen_log``."""
+    return _syn_queue_full(sk)
+
+
+@kernel_function("include/net/sock.h",
+                 lambda sk: f"accept queue: sk_ack_backlog {sk.sk_ack_backlog} > sk_max_ack_backlog "
+                            f"{sk.sk_max_ack_backlog}? → {'full' if sk.sk_ack_backlog > sk.sk_max_ack_backlog else 'room'}")
+def sk_acceptq_is_full(sk: TcpSock) -> bool:
+    """Is the accept queue full? ``sk_ack_backlog > sk_max_ack_backlog``: backlog+1 children fit."""
+    return sk.sk_ack_backlog > sk.sk_max_ack_backlog
+
+
+def accept_queue_capacity(profile: KernelProfile, backlog: int) -> int:
+    """How many finished connections wait in the accept queue of ``listen(backlog)``: min(backlog, somaxconn)+1."""
+    return _clamped_backlog(profile, backlog) + 1
+
+
+def syn_queue_capacity(profile: KernelProfile, backlog: int) -> int:
+    """How many requests the SYN queue holds before it counts as full (then: cookies, or drop).
+
+    6.12: ``qlen > sk_max_ack_backlog`` is full, so max_ack_backlog+1 requests fit. 3.10: the table size.
+    """
+    max_ack_backlog = _clamped_backlog(profile, backlog)
+    if profile.syn_queue == "listen_sock":
+        return _listen_sock_size(max_ack_backlog, profile.tcp_max_syn_backlog)[1]
+    return max_ack_backlog + 1
+
+
+def _clamped_backlog(profile: KernelProfile, backlog: int) -> int:
+    if not isinstance(profile, KernelProfile):
+        raise TypeError("profile must be a KernelProfile")
+    if not isinstance(backlog, int) or isinstance(backlog, bool):
+        raise TypeError("backlog must be an int")
+    # __sys_listen_socket compares as unsigned: a negative backlog becomes somaxconn
+    return profile.somaxconn if backlog < 0 or backlog > profile.somaxconn else backlog
+
+
+def _listen_sock_size(nr_table_entries: int, max_syn_backlog: int) -> tuple[int, int]:
+    """3.10 reqsk_queue_alloc: (max_qlen_log, nr_table_entries)."""
+    n = min(nr_table_entries, max_syn_backlog)
+    n = max(n, 8)
+    n = 1 << n.bit_length()          # roundup_pow_of_two(n + 1)
+    log = 3
+    while (1 << log) < n:
+        log += 1
+    return log, n
+
+
+# --- listen ------------------------------------------------------------------------------------------------------
+
+@kernel_function("net/core/request_sock.c")
+def reqsk_queue_alloc(queue: RequestSockQueue, sk: TcpSock) -> None:
+    """Set up the listener's queues (3.10: allocate the SYN table, sized from backlog and tcp_max_syn_backlog)."""
+    queue.rskq_accept.clear()
+    queue.qlen = queue.young = 0
+    if sk.net.profile.syn_queue == "listen_sock":
+        log, n = _listen_sock_size(sk.sk_max_ack_backlog, sk.net.profile.tcp_max_syn_backlog)
+        queue.listen_opt = ListenSock(max_qlen_log=log, nr_table_entries=n)
+        trace_printk(f"3.10: syn_table of {n} entries (max_qlen_log {log}) for backlog {sk.sk_max_ack_backlog}")
+    else:
+        queue.listen_opt = None
+        trace_printk("6.12: no table — requests go into the established hash; the SYN queue is a counter")
+
+
+@kernel_function("net/ipv4/inet_connection_sock.c")
+def inet_csk_listen_start(sk: TcpSock) -> int:
+    """Create the queues, set TCP_LISTEN and hash the socket into the listening table."""
+    reqsk_queue_alloc(sk.icsk_accept_queue, sk)
+    if sk.icsk_accept_queue.listen_opt is not None and sk.sk_timer is None:
+        sk.sk_timer = TimerList(lambda t: inet_csk_reqsk_queue_prune(t.data), name=f"synack {sk.name}", data=sk)
+    sk.sk_ack_backlog = 0
+    key = (sk.inet_rcv_saddr, sk.inet_num)
+    if key in sk.net.tcp_lhash:
+        return -98  # EADDRINUSE
+    sk.sk_state = "TCP_LISTEN"
+    sk.net.tcp_lhash[key] = sk
+    return 0
+
+
+# --- requests: into and out of the SYN queue ------------------------------------------------------------------
+
+@kernel_function("net/ipv4/inet_connection_sock.c",
+                 lambda ops, sk, skb: f"allocate a request_sock for {endpoint(sk.net, skb.meta['saddr'], skb.meta['sport'])}")
+def inet_reqsk_alloc(ops, sk: TcpSock, skb) -> RequestSock:
+    """Allocate a request_sock (slab request_sock_TCP, ~300 bytes) for this SYN."""
+    m = skb.meta
+    return RequestSock(name=endpoint(sk.net, m["saddr"], m["sport"]), rsk_listener=sk, ir_loc_addr=m["daddr"], ir_num=m["dport"],
+                       ir_rmt_addr=m["saddr"], ir_rmt_port=m["sport"], rcv_isn=m["seq"], rsk_ops=ops)
+
+
+def reqsk_timeout(req: RequestSock, max_timeout: int) -> int:
+    """include/net/inet_connection_sock.h: the SYN-ACK backs off exponentially, 1 s, 2 s, 4 s, …"""
+    return min(TCP_TIMEOUT_INIT << req.num_timeout, max_timeout)
+
+
+@kernel_function("net/ipv4/inet_connection_sock.c",
+                 lambda sk, req, timeout_ns: f"{req.name} joins the SYN queue; SYN-ACK timer in "
+                                             f"{timeout_ns / SEC:g} s")
+def inet_csk_reqsk_queue_hash_add(sk: TcpSock, req: RequestSock, timeout_ns: int) -> bool:
+    """Put the request where the ACK will find it and count it: qlen++ and young++."""
+    q, net = sk.icsk_accept_queue, sk.net
+    if q.listen_opt is not None:        # 3.10: the listener's syn_table; its keepalive timer retransmits
+        q.listen_opt.syn_table.append(req)
+        req.expires_ns = net.timers.now_ns + timeout_ns
+        first = q.qlen == 0
+        q.qlen += 1
+        q.young += 1
+        if first:
+            net.timers.mod_timer(sk.sk_timer, net.timers.now_ns + timeout_ns)
+        return True
+    if req.key in net.tcp_ehash:            # inet_ehash_insert found a duplicate
+        return False
+    net.tcp_ehash[req.key] = req
+    req.rsk_timer = TimerList(reqsk_timer_handler, name=f"rsk_timer {req.name}", data=req)
+    net.timers.mod_timer(req.rsk_timer, net.timers.now_ns + timeout_ns)
+    q.qlen += 1
+    q.young += 1
+    return True
+
+
+def reqsk_queue_removed(queue: RequestSockQueue, req: RequestSock) -> None:
+    """include/net/request_sock.h: one request fewer (and one young fewer if it never timed out)."""
+    if req.num_timeout == 0:
+        queue.young -= 1
+    queue.qlen -= 1
+
+
+def _reqsk_queue_unlink(sk: TcpSock, req: RequestSock) -> bool:
+    q = sk.icsk_accept_queue
+    if q.listen_opt is not None:
+        if req in q.listen_opt.syn_table:
+            q.listen_opt.syn_table.remove(req)
+            return True
+        return False
+    if sk.net.tcp_ehash.get(req.key) is req:
+        del sk.net.tcp_ehash[req.key]
+        return True
+    return False
+
+
+@kernel_function("net/ipv4/inet_connection_sock.c", lambda sk, req: f"{req.name} leaves the SYN queue")
+def inet_csk_reqsk_queue_drop(sk: TcpSock, req: RequestSock) -> bool:
+    """Unlink the request from the SYN queue, stop its timer, qlen--."""
+    unlinked = _reqsk_queue_unlink(sk, req)
+    if req.rsk_timer is not None:
+        sk.net.timers.del_timer(req.rsk_timer)
+    if unlinked:
+        reqsk_queue_removed(sk.icsk_accept_queue, req)
+    return unlinked
+
+
+def find_request(sk: TcpSock, key: tuple) -> RequestSock | None:
+    """The request of this 4-tuple: 6.12 looks in ehash (``__inet_lookup_skb``), 3.10 in the listener's
+    syn_table (``inet_csk_search_req``)."""
+    q = sk.icsk_accept_queue
+    if q.listen_opt is not None:
+        return next((r for r in q.listen_opt.syn_table if r.key == key), None)
+    req = sk.net.tcp_ehash.get(key)
+    return req if isinstance(req, RequestSock) else None
+
+
+# --- the accept queue ----------------------------------------------------------------------------------------
+
+@kernel_function("net/ipv4/inet_connection_sock.c",
+                 lambda sk, req, child: f"{child.name} joins the accept queue "
+                                        f"(sk_ack_backlog {sk.sk_ack_backlog} → {sk.sk_ack_backlog + 1})")
+def inet_csk_reqsk_queue_add(sk: TcpSock, req: RequestSock, child: TcpSock) -> TcpSock | None:
+    """Append the child to the accept queue: sk_acceptq_added (sk_ack_backlog++)."""
+    if sk.sk_state != "TCP_LISTEN":
+        return None
+    req.sk = child
+    sk.icsk_accept_queue.rskq_accept.append(req)
+    sk.sk_ack_backlog += 1
+    return child
+
+
+@kernel_function("net/ipv4/inet_connection_sock.c")
+def inet_csk_complete_hashdance(sk: TcpSock, child: TcpSock, req: RequestSock, own_req: bool) -> TcpSock | None:
+    """Move the connection from the SYN queue to the accept queue: drop the request, queue the child."""
+    if own_req:
+        if not inet_csk_reqsk_queue_drop(sk, req):
+            reqsk_queue_removed(sk.icsk_accept_queue, req)  # 6.12: the child already took its place in ehash
+        if inet_csk_reqsk_queue_add(sk, req, child) is not None:
+            return child
+    return None
+
+
+@kernel_function("include/net/inet_connection_sock.h", "a listener is readable when its accept queue is not empty")
+def inet_csk_listen_poll(sk: TcpSock) -> int:
+    """What ``tcp_poll`` reports for a listener: EPOLLIN | EPOLLRDNORM if a connection waits to be accepted."""
+    return 0x001 | 0x040 if sk.icsk_accept_queue.rskq_accept else 0
+
+
+@kernel_function("net/ipv4/inet_connection_sock.c",
+                 lambda sk, flags=O_NONBLOCK: f"accept on {sk.name}: {len(sk.icsk_accept_queue.rskq_accept)} "
+                                              f"connection(s) queued")
+def inet_csk_accept(sk: TcpSock, flags: int = O_NONBLOCK):
+    """accept(): take the oldest finished connection off the accept queue. With the queue empty: "EAGAIN" if
+    ``flags`` has O_NONBLOCK, else sleep in ``inet_csk_wait_for_connect`` (so this is a generator; run a
+    non-blocking call with ``netlab.kernel.sched.nonblocking``)."""
+    if sk.sk_state != "TCP_LISTEN":
+        return "EINVAL"
+    q = sk.icsk_accept_queue
+    if not q.rskq_accept:
+        if flags & O_NONBLOCK:  # sock_rcvtimeo() == 0
+            return "EAGAIN"
+        error = yield from inet_csk_wait_for_connect(sk, MAX_SCHEDULE_TIMEOUT)
+        if error:
+            return error
+    req = q.rskq_accept.popleft()
+    sk.sk_ack_backlog -= 1               # sk_acceptq_removed
+    return req.sk
+
+
+@kernel_function("net/ipv4/inet_connection_sock.c", "wait, exclusively, for a connection on {sk.name}")
+def inet_csk_wait_for_connect(sk: TcpSock, timeo: int | None):
+    """Wake-one: ``prepare_to_wait_exclusive`` queues this acceptor at the tail of the listener's wait queue;
+    one connection (``sk_data_ready``) wakes one acceptor. Returns "" when a connection is queued, else why not."""
+    me = get_current()
+    wait = WaitQueueEntry(autoremove_wake_function, me, name=f"{me.comm} (accept)")
+    while True:
+        prepare_to_wait_exclusive(sk_sleep(sk), wait, TASK_INTERRUPTIBLE)
+        if not sk.icsk_accept_queue.rskq_accept:
+            timeo = yield from schedule_timeout(timeo)
+        err = ""
+        if sk.icsk_accept_queue.rskq_accept:
+            break
+        err = "EINVAL"
+        if sk.sk_state != "TCP_LISTEN":
+            break
+        err = "EAGAIN"
+        if timeo == 0:
+            break
+    finish_wait(sk_sleep(sk), wait)
+    return err
+
+
+# --- SYN-ACK retransmission -------------------------------------------------------------------------------------
+
+def syn_ack_recalc(req: RequestSock, max_syn_ack_retries: int) -> tuple[bool, bool]:
+    """(expire, resend) without TCP_DEFER_ACCEPT: give up after ``max_syn_ack_retries`` timeouts."""
+    return req.num_timeout >= max_syn_ack_retries, True
+
+
+def _max_syn_ack_retries(sk: TcpSock) -> int:
+    """tcp_synack_retries, lowered towards 2 while the SYN queue is more than half full of old requests."""
+    q = sk.icsk_accept_queue
+    retries = sk.icsk_syn_retries or sk.net.profile.tcp_synack_retries
+    if q.listen_opt is not None:
+        crowded = q.qlen >> (q.listen_opt.max_qlen_log - 1)
+    else:
+        crowded = (q.qlen << 1) > max(8, sk.sk_max_ack_backlog)
+    if crowded:
+        young = q.young << 1
+        while retries > 2 and q.qlen >= young:
+            retries -= 1
+            young <<= 1
+    return retries
+
+
+def _reqsk_timeout_step(sk: TcpSock, req: RequestSock, max_retries: int) -> bool:
+    """One SYN-ACK timeout of ``req``; True if it stays (SYN-ACK resent), False if it must be dropped."""
+    expire, resend = syn_ack_recalc(req, max_retries)
+    req.rsk_ops.syn_ack_timeout(req)
+    if not expire and (not resend or inet_rtx_syn_ack(sk, req) == 0 or req.acked):
+        if req.num_timeout == 0:
+            sk.icsk_accept_queue.young -= 1
+        req.num_timeout += 1
+        return True
+    return False
+
+
+@kernel_function("net/ipv4/inet_connection_sock.c",
+                 lambda t: f"SYN-ACK timer of {t.data.name} (timeout #{t.data.num_timeout + 1})")
+def reqsk_timer_handler(t: TimerList) -> None:
+    """A request's SYN-ACK went unanswered: retransmit it with backoff, or give up after tcp_synack_retries."""
+    req: RequestSock = t.data
+    sk = req.rsk_listener
+    if _reqsk_timeout_step(sk, req, _max_syn_ack_retries(sk)):
+        sk.net.timers.mod_timer(t, sk.net.timers.now_ns + reqsk_timeout(req, TCP_RTO_MAX))
+        return
+    trace_printk(f"{req.name}: tcp_synack_retries exhausted, the request is dropped")
+    inet_csk_reqsk_queue_drop(sk, req)
+
+
+def inet_csk_reqsk_queue_prune(sk: TcpSock) -> None:
+    """3.10 (the listener's keepalive timer → tcp_synack_timer): every TCP_SYNQ_INTERVAL (200 ms) walk the
+    syn_table; an expired request gets its SYN-ACK again, or is dropped after tcp_synack_retries.
+
+    Not a traced kernel function: it no longer exists in 6.12 (each request has its own timer there).
+    """
+    q, net = sk.icsk_accept_queue, sk.net
+    if q.listen_opt is None or q.qlen == 0:
+        return
+    max_retries = _max_syn_ack_retries(sk)
+    for req in list(q.listen_opt.syn_table):
+        if net.timers.now_ns < req.expires_ns:
+            continue
+        if _reqsk_timeout_step(sk, req, max_retries):
+            req.expires_ns = net.timers.now_ns + reqsk_timeout(req, TCP_RTO_MAX)
+        else:
+            inet_csk_reqsk_queue_drop(sk, req)   # tcp_synack_retries exhausted
+    if q.qlen:
+        net.timers.mod_timer(sk.sk_timer, net.timers.now_ns + TCP_SYNQ_INTERVAL)
+
+
+@kernel_function("net/ipv4/inet_connection_sock.c", lambda sk, req: f"retransmit the SYN-ACK of {req.name}")
+def inet_rtx_syn_ack(sk: TcpSock, req: RequestSock) -> int:
+    """Resend the SYN-ACK through the request's ops (tcp_rtx_synack); num_retrans++ on success."""
+    err = req.rsk_ops.rtx_syn_ack(sk, req)
+    if not err:
+        req.num_retrans += 1
+    return err
+
+
+# --- ports ---------------------------------------------------------------------------------------------------
+
+def inet_sk_port_offset(net: Net, saddr: str, daddr: str, dport: int) -> int:
+    """secure_ipv4_port_ephemeral(): a keyed hash of (saddr, daddr, dport), the same for the same destination."""
+    return zlib.crc32(f"{net.secret}/{saddr}/{daddr}/{dport}".encode()) | (
+        zlib.crc32(f"{dport}/{daddr}/{saddr}/{net.secret}".encode()) << 32)
+
+
+def __inet_check_established(net: Net, sk: TcpSock, port: int) -> bool:
+    """Is (saddr, port, daddr, dport) unused? (the kernel returns 0 when it is)."""
+    return (sk.inet_rcv_saddr, port, sk.inet_daddr, sk.inet_dport) not in net.tcp_ehash
+
+
+@kernel_function("net/ipv4/inet_hashtables.c",
+                 lambda net, sk, port_offset: "pick a local port: " + (
+                     "even ports first (low's parity), then odd" if net.profile.connect_port_parity
+                     else "walk the range from a hashed offset"))
+def __inet_hash_connect(net: Net, sk: TcpSock, port_offset: int) -> int:
+    """Choose the client's ephemeral port and hash the socket into ehash; 0 or -EADDRNOTAVAIL (-99)."""
+    if sk.inet_num:
+        return 0 if __inet_check_established(net, sk, sk.inet_num) else -99
+    low, high = net.profile.ip_local_port_range
+    if net.profile.connect_port_parity:     # 6.12 (since 4.6)
+        high += 1
+        remaining = high - low
+        if remaining > 1:
+            remaining &= ~1
+        index = port_offset & (INET_TABLE_PERTURB_SIZE - 1)
+        perturb = net.table_perturb.setdefault(index, net.rng.getrandbits(32))
+        offset = (perturb + (port_offset >> 32)) % remaining
+        offset &= ~1
+        for _parity in range(2):
+            port = low + offset
+            for i in range(0, remaining, 2):
+                if port >= high:
+                    port -= remaining
+                if _port_usable(net, sk, port):
+                    i = max(i, net.rng.randrange(8) * 2)
+                    net.table_perturb[index] = perturb + i + 2
+                    return _bind_and_hash(net, sk, port)
+                port += 2
+            offset += 1
+            if not (offset & 1) or remaining <= 1:
+                break
+        return -99
+    remaining = high - low + 1              # 3.10
+    offset = (net.port_hint + port_offset) & 0xFFFFFFFF
+    for i in range(1, remaining + 1):
+        port = low + (i + offset) % remaining
+        if _port_usable(net, sk, port):
+            net.port_hint += i
+            return _bind_and_hash(net, sk, port)
+    return -99
+
+
+def _port_usable(net: Net, sk: TcpSock, port: int) -> bool:
+    tb = net.tcp_bhash.get(port)
+    if tb is None:
+        return True
+    return tb.fastreuse < 0 and __inet_check_established(net, sk, port)
+
+
+def _bind_and_hash(net: Net, sk: TcpSock, port: int) -> int:
+    tb = net.tcp_bhash.setdefault(port, BindBucket(port, fastreuse=-1))
+    tb.owners.append(sk)
+    sk.inet_num = port
+    net.tcp_ehash[sk.four_tuple()] = sk
+    return 0
+
+
+@kernel_function("net/ipv4/inet_hashtables.c")
+def inet_hash_connect(net: Net, sk: TcpSock) -> int:
+    """connect() without bind(): find a free local port for this destination."""
+    port_offset = 0 if sk.inet_num else inet_sk_port_offset(net, sk.inet_rcv_saddr, sk.inet_daddr, sk.inet_dport)
+    return __inet_hash_connect(net, sk, port_offset)
+
+
+def inet_bind(net: Net, sk: TcpSock, addr: str, port: int) -> int:
+    """bind(addr, port) for a server: a bucket with fastreuse >= 0, which connect() never shares."""
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError("port must be an int in 1..65535")
+    if port in net.tcp_bhash:
+        return -98  # EADDRINUSE
+    net.tcp_bhash[port] = BindBucket(port, fastreuse=0, owners=[sk])
+    sk.inet_rcv_saddr, sk.inet_num = addr, port
+    return 0

@@ -1,0 +1,284 @@
+"""Limits on connections: file descriptors (EMFILE, ENFILE) and the client's ports (the 4-tuple).
+
+Models fs/file.c (``alloc_fd``, ``expand_files``, ``get_unused_fd_flags``, ``put_unused_fd``, ``fd_install``,
+``close_fd``), kernel/sys.c (``do_prlimit``: the hard limit may not exceed ``fs.nr_open``, and only
+CAP_SYS_RESOURCE raises it), fs/file_table.c (``files_maxfiles_init``: the default ``fs.file-max``; the ENFILE check
+itself sits in ``alloc_empty_file``, modelled with the ``filp`` allocation in :mod:`netlab.kernel.memory`) and
+net/ipv4/inet_connection_sock.c (``inet_sk_get_local_port_range``: the namespace's ``ip_local_port_range``,
+narrowed per socket by ``IP_LOCAL_PORT_RANGE`` since 6.3).
+
+The order of the checks when a socket gets a file descriptor (6.12, the same in 3.10 under older names):
+
+1. ``get_unused_fd_flags`` → ``alloc_fd(0, rlimit(RLIMIT_NOFILE))``: the lowest free fd at or above the soft limit
+   → **EMFILE** "Too many open files" (per process);
+2. ``expand_files``: an fd at or above ``fs.nr_open`` → EMFILE (the soft limit can never exceed the hard limit,
+   and the hard limit never exceeds nr_open, so this only bites if nr_open was lowered later);
+3. ``alloc_empty_file``: ``nr_files >= fs.file-max`` and no CAP_SYS_ADMIN → **ENFILE** "Too many open files in
+   system" (system-wide).
+
+``socket()`` builds the socket before step 1 (and frees it again on EMFILE); ``accept()`` does step 1 before it
+takes a connection off the accept queue, so at the limit the connection stays queued, established.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netlab.trace import kernel_function, trace_printk
+
+EPERM, EBADF, ENFILE, EINVAL, EMFILE, EADDRNOTAVAIL = 1, 9, 23, 22, 24, 99
+ERRNO_NAMES = {EPERM: "EPERM", EBADF: "EBADF", ENFILE: "ENFILE", EINVAL: "EINVAL", EMFILE: "EMFILE",
+               EADDRNOTAVAIL: "EADDRNOTAVAIL"}
+BITS_PER_LONG = 64
+NR_OPEN_DEFAULT = BITS_PER_LONG     # fds in the fdtable embedded in files_struct (include/linux/fdtable.h)
+NR_FILE = 8192                      # the smallest default fs.file-max (include/uapi/linux/fs.h)
+IP_LOCAL_PORT_RANGE = 51            # include/uapi/linux/in.h (6.3+)
+IP_BIND_ADDRESS_NO_PORT = 24        # include/uapi/linux/in.h (4.2+): bind() an address, pick the port at connect()
+IPV4_ADDRESSES = 2 ** 32
+PORTS = 2 ** 16
+
+
+def errno_name(error: int) -> str:
+    """``-24`` → ``"EMFILE"``."""
+    if not isinstance(error, int) or error >= 0:
+        raise ValueError("pass a negative errno such as -24")
+    return ERRNO_NAMES.get(-error, f"errno {-error}")
+
+
+def _positive(name: str, value, allow_zero: bool = False) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < (0 if allow_zero else 1):
+        raise ValueError(f"{name} must be an int >= {0 if allow_zero else 1}, got {value!r}")
+
+
+@dataclass
+class Rlimit:
+    """``struct rlimit`` for RLIMIT_NOFILE: the soft limit (``ulimit -n``) and the hard ceiling for it."""
+
+    rlim_cur: int
+    rlim_max: int
+
+    def __post_init__(self):
+        _positive("rlim_cur", self.rlim_cur, allow_zero=True)
+        _positive("rlim_max", self.rlim_max, allow_zero=True)
+
+
+@dataclass(eq=False)
+class FilesStruct:
+    """``struct files_struct`` and its fdtable: which fds are taken, and how many slots the table has."""
+
+    max_fds: int = NR_OPEN_DEFAULT
+    next_fd: int = 0
+    open_fds: set = field(default_factory=set)
+    fd: dict = field(default_factory=dict)      # installed fd -> the file's owner (a socket, a connection …)
+
+    def snapshot(self) -> dict:
+        return {"open fds": len(self.open_fds), "fdtable slots": self.max_fds, "next_fd": self.next_fd}
+
+
+@dataclass(eq=False)
+class Task:
+    """A process: its open-file limit, its fd table and its capabilities (``CAP_SYS_ADMIN``, ``CAP_SYS_RESOURCE``)."""
+
+    comm: str
+    nofile: Rlimit
+    files: FilesStruct = field(default_factory=FilesStruct)
+    capabilities: frozenset = frozenset()
+
+    def __post_init__(self):
+        if not isinstance(self.comm, str) or not self.comm:
+            raise ValueError("comm must be a non-empty str")
+        if not isinstance(self.nofile, Rlimit):
+            raise TypeError("nofile must be an Rlimit")
+        unknown = set(self.capabilities) - {"CAP_SYS_ADMIN", "CAP_SYS_RESOURCE"}
+        if unknown:
+            raise ValueError(f"capabilities must be among CAP_SYS_ADMIN, CAP_SYS_RESOURCE, got {sorted(unknown)}")
+
+    def snapshot(self) -> dict:
+        return {"nofile": (self.nofile.rlim_cur, self.nofile.rlim_max), **self.files.snapshot()}
+
+
+@dataclass
+class FilesStat:
+    """``files_stat.max_files`` (``fs.file-max``) and the system-wide count of open files (``nr_files``)."""
+
+    max_files: int
+    nr_files: int = 0
+
+    def __post_init__(self):
+        _positive("max_files", self.max_files)
+        _positive("nr_files", self.nr_files, allow_zero=True)
+
+
+def roundup_pow_of_two(n: int) -> int:
+    return 1 << (n - 1).bit_length()
+
+
+@kernel_function("fs/file.c", lambda files, nr, nr_open: f"fd {nr} needs a table of {nr + 1}+ slots; "
+                 f"the table has {files.max_fds}" + ("" if nr < files.max_fds else f", nr_open is {nr_open}"))
+def expand_files(files: FilesStruct, nr: int, nr_open: int) -> int:
+    """Grow the fd table to a power of two so fd ``nr`` fits: 0 (fits), 1 (grown), -EMFILE (beyond fs.nr_open)."""
+    if nr < files.max_fds:
+        return 0
+    if nr >= nr_open:
+        return -EMFILE
+    size = roundup_pow_of_two(nr + 1)               # alloc_fdtable(nr + 1)
+    if size > nr_open:
+        size = nr_open - nr_open % BITS_PER_LONG
+        if size < nr + 1:
+            return -EMFILE
+    trace_printk(f"expand_fdtable: {files.max_fds} → {size} slots ({size * 8} B of struct file pointers)")
+    files.max_fds = size
+    return 1
+
+
+@kernel_function("fs/file.c", lambda task, start, end, nr_open, flags=0: f"find the lowest free fd of "
+                 f"{task.comm} (limit {end})")
+def alloc_fd(task: Task, start: int, end: int, nr_open: int, flags: int = 0) -> int:
+    """The lowest free fd ≥ ``start``; -EMFILE if it is not below ``end`` (the RLIMIT_NOFILE soft limit)."""
+    files = task.files
+    fd = max(start, files.next_fd)
+    while fd in files.open_fds:                      # find_next_fd
+        fd += 1
+    if fd >= end:
+        trace_printk(f"fd {fd} >= RLIMIT_NOFILE {end}: EMFILE")
+        return -EMFILE
+    error = expand_files(files, fd, nr_open)
+    if error < 0:
+        return error
+    if start <= files.next_fd:
+        files.next_fd = fd + 1
+    files.open_fds.add(fd)
+    return fd
+
+
+@kernel_function("fs/file.c", lambda task, nr_open, flags=0: f"{task.comm} asks for a new fd "
+                 f"(RLIMIT_NOFILE {task.nofile.rlim_cur})")
+def get_unused_fd_flags(task: Task, nr_open: int, flags: int = 0) -> int:
+    """``alloc_fd(0, rlimit(RLIMIT_NOFILE))``: the soft limit is the end of the search."""
+    if not isinstance(task, Task):
+        raise TypeError("get_unused_fd_flags takes a Task")
+    _positive("nr_open", nr_open)
+    return alloc_fd(task, 0, task.nofile.rlim_cur, nr_open, flags)
+
+
+@kernel_function("fs/file.c", "give back fd {fd}, reserved but never installed")
+def put_unused_fd(task: Task, fd: int) -> None:
+    """Release a reserved fd (the call failed after the fd was taken)."""
+    task.files.open_fds.discard(fd)
+    task.files.next_fd = min(task.files.next_fd, fd)
+
+
+@kernel_function("fs/file.c", "install the new file at fd {fd}")
+def fd_install(task: Task, fd: int, owner: object) -> None:
+    """Point fd ``fd`` at its file: from now on the process can use it."""
+    if fd not in task.files.open_fds:
+        raise ValueError(f"fd {fd} was not reserved with get_unused_fd_flags")
+    task.files.fd[fd] = owner
+
+
+@kernel_function("fs/file.c", "close fd {fd}")
+def close_fd(task: Task, fd: int) -> object | int:
+    """Take the file out of the fd table; returns what it held, or -EBADF. The file is released by __fput."""
+    files = task.files
+    if fd not in files.fd:
+        return -EBADF
+    owner = files.fd.pop(fd)
+    files.open_fds.discard(fd)
+    files.next_fd = min(files.next_fd, fd)
+    return owner
+
+
+@kernel_function("kernel/sys.c", lambda task, new, nr_open: f"setrlimit(RLIMIT_NOFILE, {new.rlim_cur}, "
+                 f"{new.rlim_max}) by {task.comm}")
+def do_prlimit(task: Task, new: Rlimit, nr_open: int) -> int:
+    """Change RLIMIT_NOFILE: -EINVAL if soft > hard, -EPERM if hard > fs.nr_open or raised without
+    CAP_SYS_RESOURCE; 0 and the new limit otherwise."""
+    if not isinstance(task, Task) or not isinstance(new, Rlimit):
+        raise TypeError("do_prlimit takes a Task and an Rlimit")
+    if new.rlim_cur > new.rlim_max:
+        return -EINVAL
+    if new.rlim_max > nr_open:
+        trace_printk(f"hard limit {new.rlim_max} > fs.nr_open {nr_open}: EPERM")
+        return -EPERM
+    if new.rlim_max > task.nofile.rlim_max and "CAP_SYS_RESOURCE" not in task.capabilities:
+        trace_printk("raising the hard limit needs CAP_SYS_RESOURCE: EPERM")
+        return -EPERM
+    task.nofile = Rlimit(new.rlim_cur, new.rlim_max)
+    return 0
+
+
+@kernel_function("fs/file_table.c", lambda total_pages, free_pages, page_size=4096, version="6.12":
+                 f"default fs.file-max for {total_pages * page_size / 2 ** 30:.1f} GiB of RAM")
+def files_maxfiles_init(total_pages: int, free_pages: int, page_size: int = 4096, version: str = "6.12") -> int:
+    """The boot-time ``fs.file-max``: about one file per 10 KiB of RAM (6.12 first sets aside 1.5× what is already
+    in use at boot; 3.10's ``files_init`` used all of RAM), never below NR_FILE. systemd often raises it later."""
+    _positive("total_pages", total_pages)
+    _positive("free_pages", free_pages, allow_zero=True)
+    if free_pages > total_pages:
+        raise ValueError("free_pages cannot exceed total_pages")
+    if version not in ("3.10", "6.12"):
+        raise ValueError("version must be '3.10' or '6.12'")
+    if version == "3.10":
+        n = total_pages * (page_size // 1024) // 10
+    else:
+        memreserve = min((total_pages - free_pages) * 3 // 2, total_pages - 1)
+        n = (total_pages - memreserve) * (page_size // 1024) // 10
+    return max(n, NR_FILE)
+
+
+@kernel_function("net/ipv4/inet_connection_sock.c",
+                 lambda net_range, sk_range=None: f"ip_local_port_range {net_range[0]}-{net_range[1]}"
+                 + (f", narrowed by IP_LOCAL_PORT_RANGE {sk_range[0]}-{sk_range[1]}" if sk_range else ""))
+def inet_sk_get_local_port_range(net_range: tuple[int, int], sk_range: tuple[int, int] | None = None) \
+        -> tuple[int, int]:
+    """The ports ``connect()`` may pick: the namespace's range, each end replaced by the socket's own
+    (IP_LOCAL_PORT_RANGE) when that end lies inside the namespace's range."""
+    lo, hi = _port_range("net_range", net_range)
+    if sk_range is not None:
+        sk_lo, sk_hi = sk_range
+        if not all(isinstance(p, int) and 0 <= p < PORTS for p in (sk_lo, sk_hi)):
+            raise ValueError("sk_range ends must be ints in 0..65535 (0 = not set)")
+        new_lo = sk_lo if lo <= sk_lo <= hi else lo
+        new_hi = sk_hi if lo <= sk_hi <= hi else hi
+        lo, hi = new_lo, new_hi
+    return lo, hi
+
+
+def _port_range(name: str, value) -> tuple[int, int]:
+    if (not isinstance(value, tuple) or len(value) != 2
+            or not all(isinstance(p, int) and 0 < p < PORTS for p in value) or value[0] > value[1]):
+        raise ValueError(f"{name} must be (low, high) ports with 0 < low <= high < 65536, got {value!r}")
+    return value
+
+
+def ip_local_port_range_value(lo: int, hi: int) -> int:
+    """The int ``setsockopt(IPPROTO_IP, IP_LOCAL_PORT_RANGE, …)`` takes: ``lo | hi << 16``."""
+    _port_range("(lo, hi)", (lo, hi))
+    return lo | hi << 16
+
+
+def client_connections(port_range: tuple[int, int], client_ips=1, server_endpoints=1,
+                       bind_before_connect: bool = False):
+    """How many connections a client can open: ports × source IPs × (server IP, port) pairs.
+
+    ``connect()`` without ``bind()`` reuses a local port for every destination, because only the 4-tuple must be
+    unique (``__inet_check_established``). ``bind(ip, 0)`` first reserves the port for that address alone, so then
+    the servers do not multiply (unless IP_BIND_ADDRESS_NO_PORT defers the port to connect()). Works on numpy
+    arrays too.
+    """
+    lo, hi = _port_range("port_range", port_range)
+    ports = hi - lo + 1
+    for name, value in (("client_ips", client_ips), ("server_endpoints", server_endpoints)):
+        if hasattr(value, "__array__"):
+            if (value < 1).any():
+                raise ValueError(f"{name} must be >= 1")
+        else:
+            _positive(name, value)
+    if not isinstance(bind_before_connect, bool):
+        raise TypeError("bind_before_connect must be a bool")
+    return ports * client_ips * (1 if bind_before_connect else server_endpoints)
+
+
+def server_connections_bound() -> int:
+    """The 4-tuple's ceiling for one listening IP:port: every remote IPv4 address × every remote port."""
+    return IPV4_ADDRESSES * PORTS
+

@@ -1,0 +1,269 @@
+"""The accept queue of your kernel, measured on loopback, and the handshake model's prediction beside it.
+
+:func:`accept_queue` listens on 127.0.0.1 with ``listen(backlog)``, never calls ``accept()``, opens ``clients``
+non-blocking connections (``TCP_SYNCNT`` 1, so a dropped client gives up within seconds) and then reads what the
+kernel did: the listener's Recv-Q and Send-Q (accept-queue length and limit, over sock_diag, else Recv-Q from
+``/proc/net/tcp``), every socket's TCP state from ``/proc/net/tcp``, and the ListenOverflows/ListenDrops
+counters of ``/proc/net/netstat`` before and after. Those counters belong to the whole network namespace:
+anything else on the machine that overflows a listener at the same moment moves them too, so a delta is "at
+least". :func:`syn_retransmissions` watches ListenOverflows over a few seconds to see when dropped clients
+retransmit their SYN. :func:`predict` runs the model for the same experiment and the same kernel profile.
+
+Every socket is closed before returning, also on error (the clients with SO_LINGER 0, so nothing lingers in
+TIME_WAIT). Nothing here changes a sysctl or needs privileges.
+"""
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+import sys
+import time
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from netlab.handshake import HandshakeLab, HandshakeOutcome
+from netlab.kernel.profiles import KernelProfile
+from netlab.live import procfs
+from netlab.live.result import LiveResult
+from netlab.live.sock_diag import tcp_diag
+
+TCP_SYNCNT = getattr(socket, "TCP_SYNCNT", 7)     # include/uapi/linux/tcp.h
+MAX_CLIENTS = 512
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class AcceptQueueReading:
+    """What the kernel did with ``clients`` connections to ``listen(backlog)`` that nobody accepts."""
+
+    backlog: int
+    clients: int
+    port: int
+    accept_queue: int                 # the listener's Recv-Q: sk_ack_backlog
+    accept_queue_limit: int | None    # its Send-Q: sk_max_ack_backlog (None without sock_diag)
+    server_states: Mapping[str, int]  # TCP states of the server side (children, requests) on the port
+    client_states: Mapping[str, int]  # TCP states of the client sockets
+    connect_errors: Mapping[str, int] # what each non-blocking connect() returned
+    overflows: int | None             # ListenOverflows delta (whole namespace: at least this experiment's)
+    drops: int | None                 # ListenDrops delta
+    waited_s: float
+
+    def __str__(self) -> str:
+        limit = "?" if self.accept_queue_limit is None else self.accept_queue_limit
+        return (f"listen({self.backlog}) + {self.clients} clients: accept queue {self.accept_queue} "
+                f"(limit {limit}); clients {dict(self.client_states)}; ListenOverflows +{self.overflows}")
+
+
+def _tcp_rows(tcp_path: str) -> list[procfs.TcpSocket]:
+    reading = procfs.tcp_sockets(tcp_path)
+    if not reading.available:
+        raise FileNotFoundError(tcp_path)
+    return reading.value
+
+
+def _tcpext(netstat_path: str) -> dict[str, int] | None:
+    reading = procfs.netstat(netstat_path)
+    return reading.value.get("TcpExt") if reading.available else None
+
+
+def _delta(after: dict | None, before: dict | None, name: str) -> int | None:
+    if after is None or before is None or name not in after or name not in before:
+        return None
+    return after[name] - before[name]
+
+
+def accept_queue(backlog: int, clients: int, *, wait_s: float = 0.2, tcp_path: str = "/proc/net/tcp",
+                 netstat_path: str = "/proc/net/netstat") -> LiveResult:
+    """listen(``backlog``) on 127.0.0.1, ``clients`` non-blocking connects, no accept(); read the queues.
+
+    ``wait_s`` (< 1 s, so no SYN is retransmitted yet) is how long the handshakes get before reading.
+    """
+    what = f"the accept queue of listen({backlog}) with {clients} clients"
+    how = f"sockets on {LOOPBACK}, {tcp_path}, {netstat_path} and sock_diag"
+    if not isinstance(backlog, int) or isinstance(backlog, bool) or not 0 <= backlog <= 65535:
+        raise ValueError("backlog must be an int in 0..65535")
+    if not isinstance(clients, int) or not 1 <= clients <= MAX_CLIENTS:
+        raise ValueError(f"clients must be an int in 1..{MAX_CLIENTS}")
+    if not isinstance(wait_s, (int, float)) or not 0 < wait_s < 1:
+        raise ValueError("wait_s must be in (0, 1): before the first SYN retransmission")
+    if not sys.platform.startswith("linux"):
+        return LiveResult.unavailable(what, how, f"these files and TCP_SYNCNT are Linux's (this is {sys.platform})")
+    try:
+        _tcp_rows(tcp_path)
+    except FileNotFoundError:
+        return LiveResult.unavailable(what, how, f"{tcp_path} cannot be read here")
+    try:
+        with ExitStack() as stack:
+            return LiveResult(what, how, _measure(stack, backlog, clients, wait_s, tcp_path, netstat_path))
+    except OSError as e:
+        return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")
+
+
+def _listener(stack: ExitStack, backlog: int) -> socket.socket:
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    stack.callback(server.close)
+    server.bind((LOOPBACK, 0))
+    server.listen(backlog)
+    return server
+
+
+def _client(stack: ExitStack, syncnt: int = 1) -> socket.socket:
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    stack.callback(c.close)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))   # close() sends RST
+    c.setsockopt(socket.IPPROTO_TCP, TCP_SYNCNT, syncnt)
+    c.setblocking(False)
+    return c
+
+
+def _measure(stack: ExitStack, backlog: int, clients: int, wait_s: float, tcp_path: str,
+             netstat_path: str) -> AcceptQueueReading:
+    before = _tcpext(netstat_path)
+    # the clients are closed after the listener (ExitStack runs callbacks last-in first-out)
+    conns = [_client(stack) for _ in range(clients)]
+    server = _listener(stack, backlog)
+    port = server.getsockname()[1]
+    results = Counter()
+    for c in conns:
+        code = c.connect_ex((LOOPBACK, port))
+        results[errno.errorcode.get(code, str(code)) if code else "0"] += 1
+    start = time.monotonic()
+    time.sleep(wait_s)
+    rows = _tcp_rows(tcp_path)
+    after = _tcpext(netstat_path)
+    waited = time.monotonic() - start
+    client_ports = {c.getsockname()[1] for c in conns}
+    listener = next(r for r in rows if r.local == (LOOPBACK, port) and r.state == "LISTEN")
+    server_side = Counter(r.state for r in rows if r.local[1] == port and r.state != "LISTEN"
+                          and r.remote[1] in client_ports)
+    client_side = Counter(r.state for r in rows if r.local[1] in client_ports and r.remote == (LOOPBACK, port))
+    diag = tcp_diag()
+    limit = next((d.wqueue for d in diag.value if d.local == (LOOPBACK, port) and d.state == "LISTEN"),
+                 None) if diag.available else None
+    return AcceptQueueReading(backlog=backlog, clients=clients, port=port, accept_queue=listener.rx_queue,
+                              accept_queue_limit=limit, server_states=dict(server_side),
+                              client_states=dict(client_side), connect_errors=dict(results),
+                              overflows=_delta(after, before, "ListenOverflows"),
+                              drops=_delta(after, before, "ListenDrops"), waited_s=round(waited, 3))
+
+
+def listen_limit(backlog: int) -> LiveResult:
+    """The accept-queue limit the kernel stores for ``listen(backlog)`` (``ss -lnt`` Send-Q): the somaxconn
+    clamp, seen directly. Needs no client at all.
+
+    (Python's ``socket.listen`` turns a negative backlog into 0 before the system call; in C,
+    ``listen(fd, -1)`` reaches the kernel and means somaxconn.)
+    """
+    what, how = f"sk_max_ack_backlog after listen({backlog})", "a listener on 127.0.0.1 and sock_diag"
+    if not isinstance(backlog, int) or isinstance(backlog, bool) or not 0 <= backlog <= 2**31 - 1:
+        raise ValueError("backlog must be an int in 0..2**31-1")
+    if not sys.platform.startswith("linux"):
+        return LiveResult.unavailable(what, how, f"sock_diag is Linux's (this is {sys.platform})")
+    try:
+        with ExitStack() as stack:
+            port = _listener(stack, backlog).getsockname()[1]
+            diag = tcp_diag()
+            if not diag.available:
+                return LiveResult.unavailable(what, how, diag.reason)
+            limit = next(d.wqueue for d in diag.value if d.local == (LOOPBACK, port) and d.state == "LISTEN")
+            return LiveResult(what, how, limit)
+    except (OSError, StopIteration) as e:
+        return LiveResult.unavailable(what, how, f"the listener could not be read back ({e})")
+
+
+def connect_without_listen() -> LiveResult:
+    """Bind a socket on 127.0.0.1 but never call listen(), then connect to it: what does connect() say?"""
+    what, how = "connect() to a bound port nobody listens on", "two sockets on 127.0.0.1"
+    try:
+        with ExitStack() as stack:
+            bound = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            stack.callback(bound.close)
+            bound.bind((LOOPBACK, 0))
+            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            stack.callback(client.close)
+            client.settimeout(2.0)
+            code = client.connect_ex(bound.getsockname())
+            return LiveResult(what, how, errno.errorcode.get(code, str(code)) if code else "0 (connected?!)")
+    except OSError as e:
+        return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")
+
+
+def syn_retransmissions(backlog: int = 0, dropped: int = 1, syncnt: int = 2, duration_s: float = 7.5,
+                        every_s: float = 0.05, netstat_path: str = "/proc/net/netstat",
+                        progress: Callable[[float], None] | None = None) -> LiveResult:
+    """Fill ``listen(backlog)``'s accept queue, add ``dropped`` more clients (TCP_SYNCNT ``syncnt``) and sample
+    ListenOverflows every ``every_s`` for ``duration_s``: each step is a (retransmitted) SYN being dropped.
+
+    The value is a list of (seconds since the connects, ListenOverflows increase so far).
+    """
+    what = "when dropped clients retransmit their SYN"
+    how = f"ListenOverflows in {netstat_path}, sampled every {every_s} s"
+    if not isinstance(dropped, int) or not 1 <= dropped <= 16:
+        raise ValueError("dropped must be an int in 1..16")
+    if not isinstance(backlog, int) or not 0 <= backlog <= 64:
+        raise ValueError("backlog must be an int in 0..64")
+    if not isinstance(syncnt, int) or not 1 <= syncnt <= 6:
+        raise ValueError("syncnt must be an int in 1..6")
+    if not isinstance(duration_s, (int, float)) or not 0 < duration_s <= 20:
+        raise ValueError("duration_s must be in (0, 20]")
+    if not isinstance(every_s, (int, float)) or not 0.01 <= every_s <= duration_s:
+        raise ValueError("every_s must be in [0.01, duration_s]")
+    if not sys.platform.startswith("linux"):
+        return LiveResult.unavailable(what, how, f"this is {sys.platform}, not Linux")
+    if _tcpext(netstat_path) is None:
+        return LiveResult.unavailable(what, how, f"{netstat_path} cannot be read here")
+    try:
+        with ExitStack() as stack:
+            conns = [_client(stack, syncnt) for _ in range(backlog + 1 + dropped)]
+            port = _listener(stack, backlog).getsockname()[1]
+            base = _tcpext(netstat_path)["ListenOverflows"]
+            start = time.monotonic()
+            for c in conns:
+                c.connect_ex((LOOPBACK, port))
+            samples, next_report = [], 1.0
+            while (t := time.monotonic() - start) < duration_s:
+                samples.append((round(t, 3), _tcpext(netstat_path)["ListenOverflows"] - base))
+                if progress is not None and t >= next_report:
+                    progress(t)
+                    next_report += 1.0
+                time.sleep(every_s)
+            return LiveResult(what, how, samples)
+    except OSError as e:
+        return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")
+
+
+def predict(profile: KernelProfile, backlog: int, clients: int, *, wait_ms: float = 200.0) -> HandshakeOutcome:
+    """The model's answer for :func:`accept_queue` on ``profile``: the same clients, one after another on
+    loopback, nobody accepting, read after ``wait_ms``."""
+    lab = HandshakeLab(profile, backlog, loopback=True, syncnt=1, record=False)
+    lab.connect(clients, every_ms=0.05)
+    return lab.run(until_ms=wait_ms)
+
+
+def predict_syn_retransmissions(profile: KernelProfile, backlog: int = 0, dropped: int = 1, syncnt: int = 2,
+                                duration_s: float = 7.5) -> list[tuple[float, int]]:
+    """The model's ListenOverflows steps for :func:`syn_retransmissions`: (seconds, total so far)."""
+    lab = HandshakeLab(profile, backlog, loopback=True, syncnt=syncnt, record=False)
+    lab.connect(backlog + 1 + dropped, every_ms=0.05)
+    lab.run(until_ms=duration_s * 1000)
+    drops = sorted(sent for (_, _, name, sent, _, fate) in lab.segment_log() if name == "SYN" and fate == "dropped")
+    first = drops[0] if drops else 0
+    return [(round((t - first) / 1e9, 3), i + 1) for i, t in enumerate(drops)]
+
+
+def compare(reading: AcceptQueueReading, outcome: HandshakeOutcome) -> dict[str, tuple[object, object]]:
+    """Measured vs predicted, side by side: {what: (your kernel, the model)}."""
+    if not isinstance(reading, AcceptQueueReading) or not isinstance(outcome, HandshakeOutcome):
+        raise TypeError("compare(AcceptQueueReading, HandshakeOutcome)")
+    model_clients = Counter(s[4:] for s in outcome.clients.values())
+    return {
+        "accept queue (Recv-Q)": (reading.accept_queue, len(outcome.accept_queue)),
+        "accept queue limit (Send-Q)": (reading.accept_queue_limit, outcome.backlog),
+        "clients ESTABLISHED": (reading.client_states.get("ESTABLISHED", 0), model_clients["ESTABLISHED"]),
+        "clients SYN_SENT": (reading.client_states.get("SYN_SENT", 0), model_clients["SYN_SENT"]),
+        "server children ESTABLISHED": (reading.server_states.get("ESTABLISHED", 0), len(outcome.accept_queue)),
+        "ListenOverflows (+)": (reading.overflows, outcome.counters["ListenOverflows"]),
+    }

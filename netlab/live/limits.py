@@ -1,0 +1,253 @@
+"""Your kernel's connection limits, read live, and the two classic failures reproduced safely on loopback.
+
+- :func:`your_limits`: this process's RLIMIT_NOFILE, ``fs.nr_open``, ``fs.file-max`` and open files, the ephemeral
+  port range, how many fds this process holds.
+- :func:`emfile`: a child process lowers its own *soft* RLIMIT_NOFILE (never the hard limit), lets one connection
+  wait in its listener's accept queue, opens sockets until ``socket()`` fails with EMFILE, then shows ``accept()``
+  failing with EMFILE while the connection stays queued, and succeeding once one fd is closed.
+- :func:`port_exhaustion`: a child process narrows its client sockets' port range to a few ports with
+  ``IP_LOCAL_PORT_RANGE`` (Linux 6.3+), connects until ``connect()`` fails with EADDRNOTAVAIL, then gets the same
+  number again from a second source address (127.0.0.2) and again toward a second server port: the 4-tuple.
+
+Both run in a child (a notebook kernel already holds many fds), on 127.0.0.0/8 only, close every socket with an
+RST (nothing is left in TIME_WAIT), and change no sysctl.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import socket
+import struct
+import sys
+from dataclasses import dataclass
+from typing import Mapping
+
+from netlab.kernel.limits import IP_BIND_ADDRESS_NO_PORT, IP_LOCAL_PORT_RANGE, ip_local_port_range_value
+from netlab.live import procfs
+from netlab.live.result import LiveResult, run_child
+
+LOOPBACK, SECOND_SOURCE = "127.0.0.1", "127.0.0.2"
+
+
+@dataclass(frozen=True)
+class YourLimits:
+    nofile: tuple[int | None, int | None]       # (soft, hard) of this process; None = unlimited
+    nr_open: int | None                         # fs.nr_open: the ceiling for any hard limit
+    file_max: int | None                        # fs.file-max: open files system-wide (not for CAP_SYS_ADMIN)
+    files_open: int | None                      # open files system-wide now (file-nr)
+    port_range: tuple[int, int] | None          # net.ipv4.ip_local_port_range
+    fds_here: int | None                        # fds this process holds now
+
+    @property
+    def ports(self) -> int | None:
+        return None if self.port_range is None else self.port_range[1] - self.port_range[0] + 1
+
+    def __str__(self) -> str:
+        return (f"nofile soft/hard {self.nofile[0]}/{self.nofile[1]}, fs.nr_open {self.nr_open}, "
+                f"fs.file-max {self.file_max} ({self.files_open} open), ports {self.port_range} "
+                f"({self.ports}), fds here {self.fds_here}")
+
+
+def your_limits(proc: str = "/proc") -> LiveResult:
+    """Every limit a connection count runs into, read from ``proc`` (never written)."""
+    how = f"{proc}/self/limits, {proc}/sys/fs/nr_open, {proc}/sys/fs/file-nr, ip_local_port_range, {proc}/self/fd"
+    if not isinstance(proc, str) or not proc.startswith("/"):
+        raise ValueError("proc must be an absolute path str")
+    nofile = procfs.nofile(f"{proc}/self/limits")
+    if not nofile.available:
+        return LiveResult.unavailable("your connection limits", how, nofile.reason)
+    nr_open = procfs.sysctl("fs.nr_open", f"{proc}/sys")
+    file_nr = procfs.file_nr(f"{proc}/sys/fs/file-nr")
+    ports = procfs.sysctl("net.ipv4.ip_local_port_range", f"{proc}/sys")
+    try:
+        fds = len(os.listdir(f"{proc}/self/fd"))
+    except OSError:
+        fds = None
+    return LiveResult("your connection limits", how, YourLimits(
+        nofile.value, nr_open.value if nr_open.available else None,
+        file_nr.value.max if file_nr.available else None, file_nr.value.allocated if file_nr.available else None,
+        ports.value if ports.available and isinstance(ports.value, tuple) else None, fds))
+
+
+@dataclass(frozen=True)
+class EmfileReading:
+    """What a process with ``ulimit -n soft`` saw."""
+
+    soft: int
+    sockets_opened: int          # socket() calls that succeeded before the first failure
+    socket_error: str            # errno name of the failing socket()
+    accept_error: str            # errno name of accept() at the limit
+    queued_while_failing: int    # the listener's accept queue (Recv-Q) right after accept() failed
+    accepted_after_close: bool   # accept() worked once one fd was closed
+
+    def __str__(self) -> str:
+        return (f"ulimit -n {self.soft}: {self.sockets_opened} sockets, then socket() → {self.socket_error}; "
+                f"accept() → {self.accept_error} with {self.queued_while_failing} connection still queued; "
+                f"after closing one fd accept() {'worked' if self.accepted_after_close else 'still failed'}")
+
+
+@dataclass(frozen=True)
+class PortsReading:
+    """Connections to one server port from a ``ports``-wide range, and what a second address or port adds."""
+
+    port_range: tuple[int, int]
+    first: int                   # from 127.0.0.1 to the first listener, until EADDRNOTAVAIL
+    error: str
+    second_source: int           # from 127.0.0.2 to the same listener
+    second_server_port: int      # from 127.0.0.1 to a second listener
+
+    def __str__(self) -> str:
+        lo, hi = self.port_range
+        return (f"ports {lo}-{hi}: {self.first} connections, then connect() → {self.error}; a second source "
+                f"address adds {self.second_source}, a second server port {self.second_server_port}")
+
+
+def emfile(soft: int = 32, timeout_s: float = 10.0) -> LiveResult:
+    """Reproduce "Too many open files" in a child process whose soft RLIMIT_NOFILE is ``soft``."""
+    if not isinstance(soft, int) or isinstance(soft, bool) or not 8 <= soft <= 1024:
+        raise ValueError("soft must be an int in 8..1024")
+    return _in_child("EMFILE at a small ulimit -n", f"a child process with RLIMIT_NOFILE soft {soft}, on "
+                     f"{LOOPBACK}", ["emfile", str(soft)], timeout_s, lambda v: EmfileReading(**v))
+
+
+def port_exhaustion(ports: int = 8, timeout_s: float = 10.0) -> LiveResult:
+    """Run out of client ports on purpose with a ``ports``-wide IP_LOCAL_PORT_RANGE, then relieve it."""
+    if not isinstance(ports, int) or isinstance(ports, bool) or not 2 <= ports <= 64:
+        raise ValueError("ports must be an int in 2..64")
+    return _in_child("client port exhaustion", f"a child process with IP_LOCAL_PORT_RANGE ({ports} ports) on "
+                     f"{LOOPBACK} and {SECOND_SOURCE}", ["ports", str(ports)], timeout_s,
+                     lambda v: PortsReading(**{**v, "port_range": tuple(v["port_range"])}))
+
+
+def _in_child(what: str, how: str, args: list[str], timeout_s: float, build) -> LiveResult:
+    if not isinstance(timeout_s, (int, float)) or not 1 <= timeout_s <= 60:
+        raise ValueError("timeout_s must be in 1..60 seconds")
+    if not sys.platform.startswith("linux"):
+        return LiveResult.unavailable(what, how, f"it uses Linux socket options and 127.0.0.0/8 (this is "
+                                                 f"{sys.platform})")
+    return run_child(what, how, "netlab.live.limits", ["child", *args], timeout_s, build)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Child processes
+
+def _rst_close(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def _queued(listener: socket.socket, tcp_fd: int) -> int:
+    """The listener's accept-queue length from /proc/net/tcp, read through an fd opened before the limit."""
+    port = listener.getsockname()[1]
+    os.lseek(tcp_fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(tcp_fd, 1 << 16):
+        chunks.append(chunk)
+    rows = procfs.parse_tcp(b"".join(chunks).decode())
+    return next((s.rx_queue for s in rows if s.state == "LISTEN" and s.local[1] == port), -1)
+
+
+def _child_emfile(soft: int) -> dict:
+    import resource     # Unix only; the child runs on Linux
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))          # only the soft limit, only down
+    listener = socket.socket()
+    listener.bind((LOOPBACK, 0))
+    listener.listen(8)
+    client = socket.socket()
+    client.connect(listener.getsockname())                              # waits, established, in the accept queue
+    tcp_fd = os.open("/proc/net/tcp", os.O_RDONLY)                     # opened now: later no fd is left
+    held, socket_error = [], None
+    while socket_error is None:
+        try:
+            held.append(socket.socket())
+        except OSError as e:
+            socket_error = errno.errorcode.get(e.errno, str(e.errno))
+    try:
+        listener.accept()
+        accept_error = "none"
+    except OSError as e:
+        accept_error = errno.errorcode.get(e.errno, str(e.errno))
+    queued = _queued(listener, tcp_fd)
+    held.pop().close()
+    try:
+        accepted, _ = listener.accept()
+        accepted.close()
+        accepted_after = True
+    except OSError:
+        accepted_after = False
+    for s in held:
+        s.close()
+    _rst_close(client)
+    listener.close()
+    os.close(tcp_fd)
+    return {"soft": soft, "sockets_opened": len(held) + 1, "socket_error": socket_error,
+            "accept_error": accept_error, "queued_while_failing": queued, "accepted_after_close": accepted_after}
+
+
+def _child_ports(ports: int) -> dict:
+    lo_sys, hi_sys = procfs.sysctl("net.ipv4.ip_local_port_range").value
+    lo = random.Random(os.getpid()).randrange(lo_sys, hi_sys - ports)
+    hi = lo + ports - 1
+    listeners = [socket.socket(), socket.socket()]
+    opened: list[socket.socket] = []
+    try:
+        for listener in listeners:
+            listener.bind((LOOPBACK, 0))
+            listener.listen(128)
+
+        def fill(source: str | None, listener: socket.socket) -> tuple[int, str]:
+            count = 0
+            while count <= ports:
+                c = socket.socket()
+                opened.append(c)
+                try:
+                    c.setsockopt(socket.IPPROTO_IP, IP_LOCAL_PORT_RANGE,
+                                 struct.pack("I", ip_local_port_range_value(lo, hi)))
+                except OSError as e:
+                    raise _Unavailable("IP_LOCAL_PORT_RANGE needs Linux 6.3 or later "
+                                       f"({errno.errorcode.get(e.errno, e.errno)})") from None
+                if source:
+                    c.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+                    c.bind((source, 0))
+                try:
+                    c.connect(listener.getsockname())
+                except OSError as e:
+                    return count, errno.errorcode.get(e.errno, str(e.errno))
+                count += 1
+            return count, "none"
+
+        first, error = fill(None, listeners[0])
+        try:
+            second_source, _ = fill(SECOND_SOURCE, listeners[0])
+        except OSError as e:
+            raise _Unavailable(f"{SECOND_SOURCE} cannot be used here ({e.strerror})") from None
+        second_port, _ = fill(None, listeners[1])
+        return {"port_range": [lo, hi], "first": first, "error": error, "second_source": second_source,
+                "second_server_port": second_port}
+    finally:
+        for c in opened:
+            _rst_close(c)
+        for listener in listeners:
+            listener.close()
+
+
+class _Unavailable(Exception):
+    pass
+
+
+def _child(kind: str, arg: int) -> Mapping:
+    try:
+        return _child_emfile(arg) if kind == "emfile" else _child_ports(arg)
+    except _Unavailable as e:
+        return {"unavailable": str(e)}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "child" and sys.argv[2] in ("emfile", "ports"):
+        print(json.dumps(_child(sys.argv[2], int(sys.argv[3]))))
+    else:
+        sys.exit("usage: python -m netlab.live.limits child emfile|ports N")

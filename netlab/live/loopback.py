@@ -1,0 +1,142 @@
+"""Local networking on your machine: the local routing table, ``ip route get``, and round-trip times.
+
+* :func:`local_routes` reads ``/proc/net/fib_trie``: every address of this host is a LOCAL route.
+* :func:`round_trip` times a 1-byte TCP ping-pong over one address (median of many rounds).
+* :func:`loopback_latency` compares 127.0.0.1 with 127.0.0.2 in your own namespace (loopback only).
+* :func:`namespace_latency` starts a child process that creates its **own** user and network namespace
+  (``unshare(CLONE_NEWUSER | CLONE_NEWNET)``, no root needed where the kernel allows it), brings its ``lo`` up,
+  adds a veth pair with the documentation address 198.51.100.7/24 — the stand-in for "the host's own Ethernet
+  address" — asks ``ip route get`` there, and compares 127.0.0.1, 127.0.0.2 and 198.51.100.7. The namespace,
+  its devices and sockets die with the child. The learner's real interfaces and addresses are never touched.
+
+Timing on a shared machine is noisy: compare medians, expect the same order of magnitude.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import statistics
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from netlab.live import procfs, rtnetlink
+from netlab.live.result import LiveResult, run_child
+
+NS_ADDRESS = "198.51.100.7/24"      # RFC 5737 TEST-NET-2
+CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+MAX_ROUNDS = 20_000
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    """Round-trip times of a 1-byte TCP ping-pong over ``address``, in µs."""
+
+    address: str
+    rounds: int
+    median_us: float
+    p10_us: float
+    p90_us: float
+
+
+def local_routes(path: str = "/proc/net/fib_trie") -> LiveResult:
+    """The LOCAL routes of your routing table: (prefix, scope) — 127.0.0.0/8 and every address of the host."""
+    reading = procfs.fib_trie(path)
+    if not reading.available:
+        return reading
+    tables = reading.value
+    table = tables.get("Local") or next(iter(tables.values()))
+    routes = [(r.prefix, r.scope) for r in table if r.type == "LOCAL"]
+    return LiveResult("the local routes (table local)", f"reading {path}", routes)
+
+
+def round_trip(address: str, rounds: int = 2000) -> RoundTrip:
+    """Median RTT of ``rounds`` 1-byte send/receive pairs over TCP on ``address`` (a local address)."""
+    if not isinstance(rounds, int) or not 10 <= rounds <= MAX_ROUNDS:
+        raise ValueError(f"rounds must be an int in 10..{MAX_ROUNDS}")
+    with ExitStack() as stack:
+        server = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        server.bind((address, 0))
+        server.listen(1)
+        server.settimeout(5)
+
+        def echo():
+            conn, _ = server.accept()
+            with conn:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                while data := conn.recv(1):
+                    conn.sendall(data)
+
+        thread = threading.Thread(target=echo, daemon=True)
+        thread.start()
+        client = stack.enter_context(socket.create_connection(server.getsockname(), timeout=5))
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        samples = []
+        for i in range(rounds + 50):
+            t0 = time.perf_counter_ns()
+            client.sendall(b"x")
+            client.recv(1)
+            if i >= 50:                                   # the first rounds warm caches up
+                samples.append((time.perf_counter_ns() - t0) / 1000)
+        client.close()
+        thread.join(5)
+    deciles = statistics.quantiles(samples, n=10)
+    return RoundTrip(address, rounds, statistics.median(samples), deciles[0], deciles[-1])
+
+
+def loopback_latency(rounds: int = 2000) -> LiveResult:
+    """127.0.0.1 vs 127.0.0.2 in your own namespace."""
+    what, how = "TCP round trips over 127.0.0.1 and 127.0.0.2", "a 1-byte ping-pong on each address"
+    try:
+        return LiveResult(what, how, [round_trip(a, rounds) for a in ("127.0.0.1", "127.0.0.2")])
+    except OSError as e:
+        return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")
+
+
+def namespace_latency(rounds: int = 2000, timeout_s: float = 30.0) -> LiveResult:
+    """Run the experiment in a child that owns a fresh user+network namespace (see the module docstring).
+
+    The value: {"route": ``ip route get 198.51.100.7`` there, "trips": [RoundTrip …]}.
+    """
+    what = "127.0.0.1 vs 127.0.0.2 vs an address on a veth, in a namespace of our own"
+    how = "a child process: unshare(CLONE_NEWUSER|CLONE_NEWNET), a veth with 198.51.100.7/24, TCP ping-pongs"
+    if not isinstance(rounds, int) or not 10 <= rounds <= MAX_ROUNDS:
+        raise ValueError(f"rounds must be an int in 10..{MAX_ROUNDS}")
+    if not sys.platform.startswith("linux"):
+        return LiveResult.unavailable(what, how, f"network namespaces are Linux's (this is {sys.platform})")
+    return run_child(what, how, "netlab.live.loopback", [str(rounds)], timeout_s,
+                     lambda answer: {"route": rtnetlink.Route(**answer["route"]),
+                                     "trips": [RoundTrip(**t) for t in answer["trips"]]})
+
+
+def _in_own_namespace(rounds: int) -> dict:
+    """The child's work: unshare, set up lo and a veth, look the route up, time the three addresses."""
+    import ctypes
+    import os
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        return {"unavailable": f"this kernel does not let an unprivileged process create a user+network namespace "
+                         f"(unshare: {os.strerror(err)}); only the route lookup can be shown"}
+    try:
+        rtnetlink.set_up("lo")
+        rtnetlink.add_veth("veth0", "veth1")
+        rtnetlink.set_ipv4_address("veth0", NS_ADDRESS)
+        rtnetlink.set_up("veth1")
+        rtnetlink.set_up("veth0")
+    except OSError as e:
+        return {"unavailable": f"the new namespace could not be set up ({e.strerror or e}); only the route lookup "
+                         "can be shown"}
+    address = NS_ADDRESS.split("/")[0]
+    route = rtnetlink.route_get(address)
+    if not route.available:
+        return {"unavailable": route.reason}
+    trips = [round_trip(a, rounds) for a in ("127.0.0.1", "127.0.0.2", address)]
+    return {"route": route.value.__dict__, "trips": [t.__dict__ for t in trips]}
+
+
+if __name__ == "__main__":      # the child of namespace_latency(); its namespace ends when it exits
+    print(json.dumps(_in_own_namespace(int(sys.argv[1]))))

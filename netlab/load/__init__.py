@@ -1,0 +1,1 @@
+"""Load models: the step models' rules, computed fast enough for millions of packets."""

@@ -1,0 +1,125 @@
+"""Drawings for chapters 06 and 07: slab caches filling up step by step, an fd table, and the plots.
+
+``draw_slabs(event)`` and ``draw_fd_table(event)`` replay a trace's state for the Stepper (one small SVG per step);
+``object_table_*`` render the per-object table a notebook passes in; the ``plot_*`` helpers draw numbers the
+notebook computed. Nothing here runs a model.
+"""
+from __future__ import annotations
+
+from html import escape
+from typing import Mapping, Sequence
+
+from netlab.trace import Event
+from netlab.view import svg
+
+FILL, EMPTY, TOUCHED = "#4c8bf5", "#e9ecef", "#ffd54a"
+MAX_CELLS = 40          # slabs with more slots are drawn as a fill bar
+MAX_SLABS = 6
+
+
+def _slab_row(y: float, name: str, cache: Mapping, touched: bool) -> str:
+    per, used_per_slab = cache["per slab"], cache["slabs"]
+    label = f"{name} · {cache['object size']} B × {per} per {cache['pages per slab']}-page slab"
+    parts = [svg.rect(4, y - 2, 632, 30, fill=TOUCHED if touched else svg.PAPER, stroke="none"),
+             svg.text(10, y + 10, label, size=11, weight="bold" if touched else "normal"),
+             svg.text(630, y + 10, f"{cache['bytes']:,} B", size=11, anchor="end", mono=True)]
+    x = 10
+    for used in used_per_slab[:MAX_SLABS]:
+        width = 96
+        if per <= MAX_CELLS:
+            cell = width / per
+            for slot in range(per):
+                parts.append(svg.rect(x + slot * cell, y + 14, max(cell - 1, 1), 10,
+                                      fill=FILL if slot < used else EMPTY, stroke="none", rx=1))
+        else:
+            parts.append(svg.rect(x, y + 14, width, 10, fill=EMPTY, stroke="none", rx=1))
+            parts.append(svg.rect(x, y + 14, width * used / per, 10, fill=FILL, stroke="none", rx=1))
+        x += width + 6
+    if len(used_per_slab) > MAX_SLABS:
+        parts.append(svg.text(x, y + 23, f"+{len(used_per_slab) - MAX_SLABS} slabs", size=10))
+    return "".join(parts)
+
+
+def draw_slabs(event: Event) -> str:
+    """The slab caches in use after this step (touched cache lit), and the objects the connection holds."""
+    if not isinstance(event, Event):
+        raise TypeError("draw_slabs takes a trace Event")
+    state = event.state
+    caches = state.get("slab", {})
+    height = 44 + 32 * max(len(caches), 1)
+    head = (f"{state.get('state', '-')} · holds {', '.join(state.get('objects', [])) or 'nothing'} · "
+            f"slab memory {state.get('slab bytes', 0):,} B")
+    body = [svg.text(10, 16, head, size=12)]
+    if not caches:
+        body.append(svg.text(10, 44, "no slab in use", size=11, fill="#868e96"))
+    for i, (name, cache) in enumerate(sorted(caches.items())):
+        body.append(_slab_row(30 + 32 * i, name, cache, name == state.get("touched")))
+    return svg.document(640, height, "".join(body), label="slab caches after this step")
+
+
+def draw_fd_table(event: Event) -> str:
+    """The process's fds (taken or free) up to its soft RLIMIT_NOFILE, and the fd table's size."""
+    if not isinstance(event, Event):
+        raise TypeError("draw_fd_table takes a trace Event")
+    state = event.state
+    soft, hard = state.get("nofile", (0, 0))
+    taken = state.get("open fds", 0)
+    parts = [svg.text(10, 16, f"RLIMIT_NOFILE {soft} (hard {hard}) · fds in use {taken} · fd table "
+                              f"{state.get('fdtable slots', 0)} slots · slab memory "
+                              f"{state.get('slab bytes', 0):,} B", size=12)]
+    cell = min(36, 600 / max(soft, 1))
+    for fd in range(soft):
+        used = fd < taken
+        parts.append(svg.rect(10 + fd * cell, 28, cell - 2, 24, fill=FILL if used else EMPTY,
+                              stroke="none", title=f"fd {fd}"))
+        if cell >= 16:
+            parts.append(svg.text(10 + fd * cell + cell / 2 - 1, 44, str(fd), size=10, anchor="middle",
+                                  fill="#ffffff" if used else svg.INK))
+    return svg.document(640, 62, "".join(parts), label="file descriptors of the process")
+
+
+def object_table_text(rows: Sequence[tuple[str, str, int, float]]) -> str:
+    """``(cache, struct, slot bytes, bytes with slab overhead)`` rows as text, with the total."""
+    lines = [f"{'slab cache':<20} {'struct':<34} {'slot':>6} {'with overhead':>14}"]
+    for cache, struct, slot, cost in rows:
+        lines.append(f"{cache:<20} {struct:<34} {slot:>6} {cost:>14.1f}")
+    lines.append(f"{'total':<20} {'':<34} {'':>6} {sum(r[3] for r in rows):>14.1f}")
+    return "\n".join(lines)
+
+
+def object_table_html(rows: Sequence[tuple[str, str, int, float]]) -> str:
+    cells = "".join(f"<tr><td><code>{escape(c)}</code></td><td>{escape(s)}</td><td align=right>{slot}</td>"
+                    f"<td align=right>{cost:,.1f}</td></tr>" for c, s, slot, cost in rows)
+    total = sum(r[3] for r in rows)
+    return ("<table><tr><th>slab cache</th><th>struct</th><th>slot (B)</th><th>per connection, with slab "
+            f"overhead (B)</th></tr>{cells}<tr><td><b>total</b></td><td></td><td></td>"
+            f"<td align=right><b>{total:,.1f}</b> = {total / 1024:.2f} KiB</td></tr></table>")
+
+
+def plot_per_state(ax, costs: Mapping[str, Mapping[str, float]], title: str = "") -> None:
+    """Grouped bars: ``costs[state][kernel] = bytes per connection``."""
+    states = list(costs)
+    kernels = list(dict.fromkeys(k for v in costs.values() for k in v))
+    width = 0.8 / max(len(kernels), 1)
+    for i, kernel in enumerate(kernels):
+        xs = [j + i * width for j in range(len(states))]
+        values = [costs[s].get(kernel, 0) / 1024 for s in states]
+        bars = ax.bar(xs, values, width, label=kernel)
+        ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax.set_xticks([j + width * (len(kernels) - 1) / 2 for j in range(len(states))], states, rotation=15)
+    ax.set_ylabel("KiB per connection (slab)")
+    ax.set_title(title)
+    ax.legend()
+
+
+def plot_memory_curves(ax, connections, curves: Mapping[str, object], budget_bytes: float | None = None,
+                       title: str = "") -> None:
+    """Slab memory (GiB) against connection count, one curve per label; an optional horizontal budget line."""
+    for label, values in curves.items():
+        ax.plot(connections, [v / 2 ** 30 for v in values], label=label)
+    if budget_bytes is not None:
+        ax.axhline(budget_bytes / 2 ** 30, color="#868e96", linestyle="--", label="memory budget")
+    ax.set_xlabel("connections")
+    ax.set_ylabel("GiB of slab")
+    ax.set_title(title)
+    ax.legend()

@@ -1,0 +1,229 @@
+"""Drawings of the receive path: ring slots, IRQ state, poll_lists, backlogs, sockets, taps; plots of the load.
+
+:func:`draw_receive` turns one trace event's state (the snapshot ``netlab.machine.Host`` records) into an SVG
+for the Stepper: each RX ring as a band of descriptor slots (empty buffers the NIC may fill, packets waiting
+for the driver, slots the driver has not given back yet) with its ``next_to_clean`` and ``head`` marks, the
+queue's IRQ, each CPU's softirq state, ``poll_list`` and backlog, and each socket's receive queue.
+
+:func:`plot_sweep` and :func:`plot_cpu_time` draw what the notebook computed with the load model; they take
+numbers, never a model.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable, Mapping, Sequence
+
+from netlab.trace import Event
+from netlab.view import svg
+
+SLOT, PER_ROW = 12, 32
+FILLED, EMPTY, HELD = "#74c0fc", "#f8f9fa", "#ced4da"
+
+
+def _ring(x: float, y: float, q: str, ring: Mapping, irq: str, missed: int, gro: Sequence[str]) -> tuple[str, float]:
+    slots = ring["slots"]
+    rows = -(-len(slots) // PER_ROW)
+    parts = [svg.text(x, y + 11, f"RX ring {q} ({len(slots)} descriptors)", size=12, weight="bold"),
+             svg.text(x + 250, y + 11, irq, size=11, fill=svg.CONTEXT_COLOURS["hardirq"] if "asserted" in irq
+                      else svg.INK)]
+    top = y + 18
+    for i, slot in enumerate(slots):
+        col, row = i % PER_ROW, i // PER_ROW
+        fill = EMPTY if slot == "hw" else HELD if slot == "drv" else FILLED
+        tip = {"hw": f"slot {i}: empty buffer, the NIC may write here",
+               "drv": f"slot {i}: cleaned, not yet given back to the NIC"}.get(slot, f"slot {i}: {slot} (DD set)")
+        parts.append(svg.rect(x + col * SLOT, top + row * (SLOT + 6), SLOT - 1, SLOT - 1, fill=fill,
+                              stroke="#adb5bd", rx=1, title=tip))
+    for name, colour, dy in (("next_to_clean", svg.CONTEXT_COLOURS["softirq"], -2),
+                             ("head", svg.CONTEXT_COLOURS["hardirq"], SLOT + 1)):
+        i = ring[name]
+        cx = x + (i % PER_ROW) * SLOT + SLOT / 2
+        cy = top + (i // PER_ROW) * (SLOT + 6) + dy
+        parts.append(svg.path(f"M{cx - 4:.1f},{cy - 3 if dy < 0 else cy + 3:.1f} L{cx + 4:.1f},"
+                              f"{cy - 3 if dy < 0 else cy + 3:.1f} L{cx:.1f},{cy:.1f} Z", stroke=colour, fill=colour))
+    bottom = top + rows * (SLOT + 6)
+    waiting = [s for s in slots if s not in ("hw", "drv")]
+    line = f"packets waiting: {', '.join(waiting[:8])}{' …' if len(waiting) > 8 else ''}" if waiting else \
+        "no packet waiting"
+    line += f"   ·   missed (ring full): {missed}" + (f"   ·   GRO batch: {', '.join(gro)}" if gro else "")
+    parts.append(svg.text(x, bottom + 10, line, size=11))
+    return "".join(parts), bottom + 18
+
+
+def _chain(x: float, y: float, label: str, items: Sequence[str], colour: str, empty: str = "empty") -> str:
+    parts = [svg.text(x, y + 13, label, size=11)]
+    cx = x + 6 * len(label) + 8
+    if not items:
+        parts.append(svg.text(cx, y + 13, empty, size=11, fill="#868e96"))
+    for item in items[:8]:
+        w = 7 * len(item) + 10
+        parts.append(svg.rect(cx, y + 1, w, 17, fill=colour, stroke="#868e96"))
+        parts.append(svg.text(cx + 5, y + 13, item, size=11, mono=True))
+        cx += w + 4
+    if len(items) > 8:
+        parts.append(svg.text(cx, y + 13, f"+{len(items) - 8}", size=11))
+    return "".join(parts)
+
+
+def _cpu(x: float, y: float, cpu: int, state: Mapping, current: Event | None) -> tuple[str, float]:
+    soft = state.get(f"cpu{cpu}.softirq", {})
+    sd = state.get(f"cpu{cpu}.softnet", {})
+    here = current is not None and current.cpu == cpu
+    colour = svg.CONTEXT_COLOURS[current.context] if here else "#adb5bd"
+    head = (f"CPU {cpu}" + (f" — {current.context}" if here else "") +
+            f"   pending: {', '.join(soft.get('pending', [])) or '-'}   ksoftirqd/{cpu}: "
+            f"{'runnable' if soft.get('ksoftirqd') == 'TASK_RUNNING' else 'asleep'}")
+    counters = (f"softnet_stat: processed {sd.get('processed', 0)} · dropped {sd.get('dropped', 0)} · "
+                f"time_squeeze {sd.get('time_squeeze', 0)} · NET_RX runs {soft.get('NET_RX', 0)}")
+    parts = [svg.rect(x, y, 560, 84, fill="#fff" if not here else "#fffbea", stroke=colour),
+             svg.text(x + 8, y + 16, head, size=12, weight="bold"),
+             _chain(x + 8, y + 22, "poll_list:", state.get(f"cpu{cpu}.poll_list", []), "#ffe8cc"),
+             _chain(x + 8, y + 42, "backlog (input_pkt_queue):", state.get(f"cpu{cpu}.backlog", []), "#e5dbff"),
+             svg.text(x + 8, y + 77, counters, size=11)]
+    return "".join(parts), y + 92
+
+
+def _socket(x: float, y: float, name: str, sock: Mapping) -> tuple[str, float]:
+    rcvbuf = max(sock.get("rcvbuf", 1), 1)
+    fill = min(sock.get("rmem", 0) / rcvbuf, 1.0)
+    parts = [svg.text(x, y + 13, f"socket {name}", size=12, weight="bold"),
+             svg.rect(x + 150, y + 3, 120, 12, fill="#fff", stroke="#adb5bd", rx=2,
+                      title=f"sk_rmem_alloc {sock.get('rmem', 0)} of sk_rcvbuf {rcvbuf}"),
+             svg.rect(x + 150, y + 3, 120 * fill, 12, fill="#ffa8a8" if fill >= 1 else "#b2f2bb", stroke="none",
+                      rx=2),
+             svg.text(x + 280, y + 13, f"rmem {sock.get('rmem', 0)}/{rcvbuf} · drops {sock.get('drops', 0)} · "
+                      f"waiting: {', '.join(sock.get('waiters', [])) or 'nobody'}", size=11),
+             _chain(x + 10, y + 18, "sk_receive_queue:", list(sock.get("queue", [])), "#d3f9d8")]
+    return "".join(parts), y + 44
+
+
+def draw_receive(event: Event) -> str:
+    """The receive path's state at one step, as SVG (rings, CPUs, sockets, taps, iptables counters)."""
+    if not isinstance(event, Event):
+        raise TypeError("draw_receive draws one trace Event")
+    state = event.state
+    parts, y, x = [], 6.0, 6.0
+    queues = sorted({int(m.group(1)) for k in state if (m := re.fullmatch(r"rx(\d+)\.ring", k))})
+    for q in queues:
+        drawn, y = _ring(x, y, str(q), state[f"rx{q}.ring"], state.get(f"rx{q}.irq", ""),
+                         state.get(f"rx{q}.missed", 0), state.get(f"rx{q}.gro_batch", []))
+        parts.append(drawn)
+    cpus = sorted({int(m.group(1)) for k in state if (m := re.fullmatch(r"cpu(\d+)\.softirq", k))})
+    for cpu in cpus:
+        drawn, y = _cpu(x, y, cpu, state, event)
+        parts.append(drawn)
+    for key in sorted(k for k in state if k.startswith("sock ")):
+        drawn, y = _socket(x, y, key[5:], state[key])
+        parts.append(drawn)
+    for key in sorted(k for k in state if k.startswith("tap ")):
+        parts.append(_chain(x, y, f"{key[4:]} captured:", state[key], "#fff3bf", "nothing yet"))
+        y += 24
+    for rule in state.get("iptables", []):
+        parts.append(svg.text(x, y + 13, f"iptables {rule}", size=11, mono=True))
+        y += 18
+    if "readers" in state:
+        parts.append(svg.text(x, y + 13, "readers: " + ", ".join(f"{k} {v}" for k, v in state["readers"].items()),
+                              size=11))
+        y += 18
+    return svg.document(580, y + 6, "".join(parts), label=f"receive path state at step {event.seq + 1}")
+
+
+# --- plots ------------------------------------------------------------------------------------------------------
+def plot_sweep(ax, xs: Sequence[float], summaries: Sequence, xlabel: str, *, title: str = "") -> None:
+    """Ring drops (% of arrivals) and time_squeeze per 1000 packets against one swept parameter."""
+    if len(xs) != len(summaries) or not xs:
+        raise ValueError("plot_sweep needs one summary per x value, and at least one")
+    drops = [100 * s.ring_drops / s.arrived if s.arrived else 0 for s in summaries]
+    squeeze = [1000 * sum(s.time_squeeze) / s.arrived if s.arrived else 0 for s in summaries]
+    ksoft = [100 * s.ksoftirqd_share() for s in summaries]
+    ax.plot(xs, drops, "o-", color="#d64541", label="ring drops (% of packets)")
+    ax.plot(xs, ksoft, "s--", color="#8e5bd0", label="softirq time in ksoftirqd (%)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("%")
+    ax.set_ylim(-3, 103)
+    right = ax.twinx()
+    right.plot(xs, squeeze, "^:", color="#e08a1e", label="time_squeeze per 1000 packets")
+    right.set_ylabel("time_squeeze per 1000 packets", color="#e08a1e")
+    right.set_ylim(bottom=0, top=max(max(squeeze) * 1.2, 1))
+    lines = ax.get_lines() + right.get_lines()
+    ax.legend(lines, [line.get_label() for line in lines], loc="center right", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def plot_cpu_time(ax, summary, *, title: str = "") -> None:
+    """Stacked bars: each CPU's time in hard IRQ, softirq at IRQ exit, ksoftirqd, and idle."""
+    elapsed = summary.elapsed_ns or 1
+    cpus = range(len(summary.busy_ns))
+    bottom = [0.0] * len(summary.busy_ns)
+    for context in ("hardirq", "softirq", "ksoftirqd"):
+        share = [100 * b[context] / elapsed for b in summary.busy_ns]
+        ax.bar(cpus, share, bottom=bottom, color=svg.CONTEXT_COLOURS[context], label=context)
+        bottom = [b + s for b, s in zip(bottom, share)]
+    ax.bar(cpus, [100 - b for b in bottom], bottom=bottom, color="#e9ecef", label="idle")
+    ax.set_xticks(list(cpus), [f"CPU {c}" for c in cpus])
+    ax.set_ylabel("% of the time")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8, loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (0.5, 1, 1.5, 2, 2.5, 3, 4, 6, 9, 14.88),
+                     n: int = 20_000):
+    """Sliders (burst, ring size, netdev_budget, queues/CPUs, kernel) over a plot of drops, time_squeeze and
+    ksoftirqd share against the packet rate, and each CPU's time at the chosen rate. ``sweep`` is
+    ``netlab.load.receive.sweep`` (passed in: views do not call models)."""
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    if not callable(sweep):
+        raise TypeError("pass netlab.load.receive.sweep")
+    rates = [r * 1e6 for r in rates_mpps]
+
+    def show(rate_mpps=6.0, burst=1, ring_size=256, netdev_budget=300, queues=1, kernel="6.12"):
+        base = dict(n=n, burst=burst, ring_size=ring_size, netdev_budget=netdev_budget, queues=queues,
+                    profile=kernel, flows=256)
+        results = sweep("rate_pps", rates, **base)
+        chosen = sweep("rate_pps", [rate_mpps * 1e6], **base)[0]
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [2, 1]})
+        plot_sweep(left, rates_mpps, results, "packet rate (Mpps)", title=f"{kernel}: {queues} queue(s), ring "
+                   f"{ring_size}, bursts of {burst}, netdev_budget {netdev_budget}")
+        left.axvline(rate_mpps, color="#868e96", lw=1)
+        plot_cpu_time(right, chosen, title=f"CPU time at {rate_mpps:g} Mpps: {chosen.ring_drops} of "
+                      f"{chosen.arrived} dropped")
+        fig.tight_layout()
+        plt.show()
+
+    slider = dict(continuous_update=False)
+    return W.interactive(show, rate_mpps=W.FloatSlider(6.0, min=0.5, max=14.88, step=0.5, **slider),
+                         burst=W.IntSlider(1, min=1, max=64, **slider),
+                         ring_size=W.SelectionSlider(options=[64, 128, 256, 512, 1024, 4096], value=256, **slider),
+                         netdev_budget=W.SelectionSlider(options=[64, 150, 300, 600, 1200, 3000], value=300,
+                                                         **slider),
+                         queues=W.IntSlider(1, min=1, max=8, description="queues=CPUs", **slider),
+                         kernel=W.ToggleButtons(options=["3.10", "6.12"], value="6.12"))
+
+
+# --- your kernel, as text ------------------------------------------------------------------------------------------
+def softnet_text(stat) -> str:
+    """``/proc/net/softnet_stat`` (parsed by ``netlab.live.procfs``) as a table with the field names."""
+    lines = [f"{'CPU':>4} {'processed':>12} {'dropped':>8} {'time_squeeze':>13} {'received_rps':>13} "
+             f"{'backlog now':>12}"]
+    for r in stat.rows:
+        backlog = "-" if r.backlog_len is None else str(r.backlog_len)
+        lines.append(f"{r.cpu:>4} {r.processed:>12} {r.dropped:>8} {r.time_squeeze:>13} {r.received_rps:>13} "
+                     f"{backlog:>12}")
+    return "\n".join(lines + [f"({stat.columns} columns; {stat.note})"])
+
+
+def queue_irqs_text(queue_irqs: Sequence, affinity: Mapping[int, object]) -> str:
+    """NIC queue IRQs with their count per CPU and the CPUs they may run on (``smp_affinity_list``)."""
+    if not queue_irqs:
+        return "no per-queue NIC interrupts found in /proc/interrupts"
+    lines = []
+    for q in queue_irqs:
+        counts = ", ".join(f"CPU{c}: {n}" for c, n in q.counts.items())
+        lines.append(f"IRQ {q.irq:>4} {q.name:<22} {q.direction:<6} queue {q.queue}  {counts}  "
+                     f"affinity: {affinity.get(q.irq, '?')}")
+    return "\n".join(lines)

@@ -1,0 +1,215 @@
+"""Drawings of the send path: sk_buff heads and the data they share, the qdisc, the TX ring; the copy ledger.
+
+:func:`draw_send` turns one trace event's state (the snapshot ``netlab.send.SendHost`` records) into an SVG for
+the Stepper: every sk_buff head that exists (where it is: write queue, retransmit queue, qdisc, TX ring, just
+freed; its ``users``) joined to the data buffer it points at (``dataref``: how many heads share it; the pages of
+its fragments), the qdisc, the TX descriptor ring, the socket's sequence numbers and the softirq counts.
+
+:func:`ledger_table` and :func:`plot_ledgers` show copy ledgers the notebook computed; :func:`plot_live` puts a
+live measurement next to the model's prediction. They take numbers, never a model.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from netlab.trace import Event
+from netlab.view import svg
+
+PLACES = {"write queue": "#d0ebff", "retransmit queue": "#e5dbff", "qdisc": "#ffe8cc", "TX ring": "#d3f9d8",
+          "freed": "#f1f3f5"}
+SLOT, PER_ROW = 9, 64
+
+
+def _skbs(x: float, y: float, skbs: Sequence[Mapping]) -> tuple[str, float]:
+    parts = [svg.text(x, y + 12, "sk_buff heads", size=12, weight="bold"),
+             svg.text(x + 330, y + 12, "data they point at (skb_shared_info)", size=12, weight="bold")]
+    if not skbs:
+        parts.append(svg.text(x, y + 32, "no sk_buff yet", size=11, fill="#868e96"))
+        return "".join(parts), y + 40
+    rows = {}
+    for s in skbs:
+        rows.setdefault(s["data"], []).append(s)
+    top = y + 20
+    for data_id, heads in rows.items():
+        first = heads[0]
+        box_h = max(len(heads), 1) * 22
+        freed = first["data_freed"]
+        pages = sorted(set(first["frag_pages"]))
+        label = (f"data #{data_id}: dataref {first['dataref']}, {first['nr_frags']} frags"
+                 if not freed else f"data #{data_id}: freed (dataref 0)")
+        page_text = ", ".join(pages[:2]) + (f" +{len(pages) - 2}" if len(pages) > 2 else "")
+        parts.append(svg.rect(x + 330, top, 300, box_h - 4, fill="#f1f3f5" if freed else "#fff9db",
+                              stroke="#adb5bd" if freed else svg.INK, title=", ".join(pages) or "linear data"))
+        parts.append(svg.text(x + 336, top + 13, label, size=11, fill="#868e96" if freed else svg.INK))
+        if box_h > 30:
+            parts.append(svg.text(x + 336, top + 30, page_text, size=10, fill="#495057"))
+        for i, s in enumerate(heads):
+            hy = top + i * 22
+            where = s["where"]
+            fill = PLACES.get(where.split(" (")[0], "#fff")
+            head = f"{s['name']}  users {s['users']}  len {s['len']}"
+            parts.append(svg.rect(x, hy, 280, 18, fill=fill, stroke="#adb5bd" if where == "freed" else svg.INK,
+                                  title=f"{s['name']}: {where}"))
+            parts.append(svg.text(x + 5, hy + 13, head, size=11, mono=True,
+                                  fill="#868e96" if where == "freed" else svg.INK))
+            parts.append(svg.text(x + 282 - 4, hy + 13, where, size=10, anchor="end", fill="#495057"))
+            parts.append(svg.line(x + 280, hy + 9, x + 330, top + 9, stroke="#868e96",
+                                  dash="3,2" if where == "freed" else ""))
+        top += box_h + 4
+    return "".join(parts), top
+
+
+def _ring(x: float, y: float, ring: Mapping) -> tuple[str, float]:
+    slots = ring["slots"]
+    n, clean, head, use = len(slots), ring["next_to_clean"], ring["head"], ring["next_to_use"]
+    done = {(clean + k) % n for k in range((head - clean) % n)}
+    owned = {(head + k) % n for k in range((use - head) % n)}
+    parts = [svg.text(x, y + 12, f"TX ring ({n} descriptors): NIC sending {len(owned)}, sent and waiting for "
+                                 f"igb_clean_tx_irq {len(done)}", size=12, weight="bold")]
+    top = y + 18
+    for i, slot in enumerate(slots):
+        fill = "#ffa94d" if i in owned else "#69db7c" if i in done else "#f8f9fa"
+        name = slot if slot not in ("hw", "drv", "None") else ""
+        tip = f"descriptor {i}: " + ("the NIC owns it" if i in owned else "sent, not cleaned" if i in done
+                                     else "free") + (f" ({name})" if name else "")
+        parts.append(svg.rect(x + (i % PER_ROW) * SLOT, top + (i // PER_ROW) * (SLOT + 2), SLOT - 1, SLOT - 1,
+                              fill=fill, stroke="#ced4da", rx=1, title=tip))
+    rows = -(-n // PER_ROW)
+    bottom = top + rows * (SLOT + 2)
+    names = [s for i, s in enumerate(slots) if (i in owned or i in done) and s not in ("hw", "drv", "None")]
+    parts.append(svg.text(x, bottom + 11, "on the ring: " + (", ".join(names[:6]) + (" …" if len(names) > 6 else "")
+                                                               if names else "nothing"), size=11))
+    return "".join(parts), bottom + 18
+
+
+def draw_send(event: Event) -> str:
+    """An SVG of the send-side state at ``event`` (keys ``skbs``, ``sock sk``, ``qdisc``, ``tx0.ring``,
+    ``softirqs``, ``queue_stopped``, taps)."""
+    if not isinstance(event, Event):
+        raise TypeError("draw_send draws a trace Event")
+    state = event.state
+    parts, y = [], 4.0
+    body, y = _skbs(8, y, state.get("skbs", []))
+    parts.append(body)
+    q = state.get("qdisc")
+    qtext = ("qdisc: none (noqueue: lo)" if q is None else
+             f"qdisc pfifo_fast: queued [{', '.join(q['queued'][:6])}{' …' if len(q['queued']) > 6 else ''}]"
+             f"   bypassed {q['bypassed']} · requeued {q['requeues']} · dropped {q['drops']}"
+             + ("   · on output_queue (NET_TX pending)" if q["scheduled"] else ""))
+    stopped = "   TX queue STOPPED (ring full)" if state.get("queue_stopped") else ""
+    parts.append(svg.rect(8, y + 4, 630, 20, fill=PLACES["qdisc"], stroke="#adb5bd"))
+    parts.append(svg.text(14, y + 18, qtext + stopped, size=11))
+    y += 30
+    if state.get("tx0.ring"):
+        body, y = _ring(8, y, state["tx0.ring"])
+        parts.append(body)
+    sock = state.get("sock sk", {})
+    soft = state.get("softirqs", {})
+    taps = [f"{k[4:]}: {', '.join(v[-3:])}" for k, v in state.items() if k.startswith("tap ") and v]
+    lines = [f"socket: snd_una {sock.get('snd_una', 0)} · snd_nxt {sock.get('snd_nxt', 0)} · write_seq "
+             f"{sock.get('write_seq', 0)} · cwnd {sock.get('cwnd', 0)} · in flight {sock.get('packets_out', 0)}",
+             f"softirqs raised so far: NET_TX {soft.get('NET_TX', 0)} · NET_RX {soft.get('NET_RX', 0)}"]
+    lines += taps
+    for line in lines:
+        parts.append(svg.text(8, y + 14, line, size=11))
+        y += 18
+    return svg.document(650, y + 6, "".join(parts), label=f"send-side state at step {event.seq + 1}")
+
+
+# --- the copy ledger -----------------------------------------------------------------------------------------------
+
+LEDGER_COLUMNS = ("cpu copies", "dma transfers", "sk_buff heads copied", "syscalls", "transitions", "page faults")
+
+
+def ledger_table(summaries: Mapping[str, Mapping[str, float]]) -> str:
+    """A text table of ``{scenario: CopyLedger.summary(...)}``."""
+    if not summaries:
+        raise ValueError("no ledgers to show")
+    width = max(len(s) for s in summaries) + 2
+    head = f"{'':{width}}" + "".join(f"{c:>22}" for c in LEDGER_COLUMNS)
+    rows = [f"{name:{width}}" + "".join(f"{row[c]:>22g}" for c in LEDGER_COLUMNS) for name, row in summaries.items()]
+    return "\n".join([head] + rows)
+
+
+def plot_ledgers(summaries: Mapping[str, Mapping[str, float]], title: str = ""):
+    """Bars per scenario: CPU copies and DMA transfers of each byte sent (left), system calls and user/kernel
+    transitions (right). Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    if not summaries:
+        raise ValueError("no ledgers to plot")
+    names = list(summaries)
+    xs = range(len(names))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
+    w = 0.38
+    left.bar([x - w / 2 for x in xs], [summaries[n]["cpu copies"] for n in names], w, label="CPU copies",
+             color="#e8590c")
+    left.bar([x + w / 2 for x in xs], [summaries[n]["dma transfers"] for n in names], w, label="DMA transfers",
+             color="#1c7ed6")
+    left.set_ylabel("times each byte is moved")
+    left.set_xticks(list(xs), names, rotation=15)
+    left.legend(frameon=False)
+    right.bar([x - w / 2 for x in xs], [summaries[n]["syscalls"] for n in names], w, label="system calls",
+              color="#5f3dc4")
+    right.bar([x + w / 2 for x in xs], [summaries[n]["transitions"] for n in names], w,
+              label="user/kernel transitions", color="#adb5bd")
+    right.set_xticks(list(xs), names, rotation=15)
+    right.set_ylabel("count")
+    right.legend(frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_live(measured_s_per_gb: Mapping[str, float], saved_model_s_per_gb: float):
+    """Left: the sender's system CPU seconds per GB as measured for each method. Right: what sendfile saved against
+    read+send, measured and as the model prices it. Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    if not {"read+send", "sendfile"} <= set(measured_s_per_gb):
+        raise ValueError("need measurements of 'read+send' and 'sendfile'")
+    names = list(measured_s_per_gb)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3), gridspec_kw={"width_ratios": [3, 2]})
+    left.bar(names, [measured_s_per_gb[n] for n in names],
+             color=["#1c7ed6" if n == "sendfile" else "#e8590c" for n in names])
+    left.set_ylabel("sender's system CPU, s per GB")
+    left.set_title("measured", fontsize=10)
+    saved = measured_s_per_gb["read+send"] - measured_s_per_gb["sendfile"]
+    right.bar(["measured", "model"], [saved, saved_model_s_per_gb], color=["#495057", "#adb5bd"])
+    right.set_ylabel("s per GB")
+    right.set_title("system CPU saved by sendfile", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# --- one sk_buff's life --------------------------------------------------------------------------------------------
+
+def skb_lifetime(trace, names: Sequence[str]) -> list[tuple[int, str, str, str, int, int, bool]]:
+    """The steps at which the skbs ``names`` changed: (step, kernel function, skb, where, users, dataref,
+    data freed). Replays the trace's ``skbs`` snapshots."""
+    from netlab.trace import Trace
+
+    if not isinstance(trace, Trace):
+        raise TypeError("skb_lifetime replays a Trace")
+    if isinstance(names, str) or not names:
+        raise ValueError("names must be a non-empty list of skb names")
+    rows, last = [], {}
+    for e in trace:
+        for s in e.state.get("skbs", []):
+            if s["name"] not in names:
+                continue
+            now = (s["where"], s["users"], s["dataref"], s["data_freed"])
+            if last.get(s["name"]) != now:
+                last[s["name"]] = now
+                rows.append((e.seq, e.function, s["name"], *now))
+    return rows
+
+
+def lifetime_text(rows: Sequence[tuple]) -> str:
+    """:func:`skb_lifetime` rows as a table."""
+    lines = [f"{'step':>5}  {'kernel function':26} {'skb':8} {'where':18} users dataref data"]
+    for step, function, name, where, users, dataref, freed in rows:
+        lines.append(f"{step + 1:>5}  {function:26} {name:8} {where:18} {users:>5} {dataref:>7} "
+                     f"{'freed' if freed else 'kept'}")
+    return "\n".join(lines)

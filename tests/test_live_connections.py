@@ -1,0 +1,191 @@
+"""Live connection experiments (chapters 06, 07): they measure, they fall back with a reason, they leave nothing."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netlab.kernel.memory import queued_data_memory
+from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12, this_machine
+from netlab.live import connection_memory as cm, limits as ll, procfs
+
+FIXTURES = Path(__file__).parent / "fixtures"
+LINUX = pytest.mark.skipif(not sys.platform.startswith("linux") or not os.path.exists("/proc/net/tcp"),
+                           reason="needs Linux with /proc")
+
+
+def fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def children() -> set[int]:
+    path = f"/proc/self/task/{os.getpid()}/children"
+    return set(map(int, Path(path).read_text().split())) if os.path.exists(path) else set()
+
+
+# --- chapter 06 ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.live
+@LINUX
+def test_idle_connections_cost_what_the_slab_model_says_and_nothing_is_left():
+    before_fds, before_children = fds(), children()
+    result = cm.measure_connection_memory(300, "client", progress=None)
+    assert result.available, result.reason
+    r = result.value
+    assert (fds(), children()) == (before_fds, before_children)
+    assert [x.step for x in r.readings] == list(cm.STEPS["client"]) and all(x.settled for x in r.readings)
+    est, _, tw = (x.per_connection(r.n) for x in r.readings)
+    model = cm.modelled(this_machine(), "client")
+    assert 0.2 < est / model["ESTABLISHED"] < 5          # a shared machine frees and allocates too: magnitude only
+    assert tw < est                                       # TIME_WAIT keeps less than an open connection
+    if r.method == "slabinfo":
+        tcp_objects, tcp_bytes = r.readings[0].rows["TCP"]
+        assert 1.5 * r.n < tcp_objects < 2.5 * r.n        # one tcp_sock per end, both ends here
+        assert r.readings[2].rows.get("TCP", (0, 0))[1] < tcp_bytes / 2    # the tcp_socks are gone
+
+
+@pytest.mark.live
+@LINUX
+def test_meminfo_fallback_without_slabinfo(tmp_path):
+    result = cm.measure_connection_memory(100, "server", progress=None, slabinfo_path=str(tmp_path / "none"))
+    assert result.available and result.value.method == "meminfo"
+    assert set(result.value.readings[0].rows) == {"Slab"} and "root-only" in result.value.notes[0]
+
+
+def test_connection_memory_says_why_it_cannot_run(tmp_path, monkeypatch):
+    missing = cm.measure_connection_memory(100, progress=None, tcp_path=str(tmp_path / "tcp"),
+                                           slabinfo_path=str(tmp_path / "s"), meminfo_path=str(tmp_path / "m"))
+    assert not missing.available and "cannot be read" in missing.reason
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert "Linux" in cm.measure_connection_memory(100, progress=None).reason
+    with pytest.raises(ValueError):
+        cm.measure_connection_memory(5)
+    with pytest.raises(ValueError):
+        cm.measure_connection_memory(100, "peer")
+
+
+def test_modelled_steps_add_both_ends():
+    m = cm.modelled(LINUX_6_12, "client")
+    assert list(m) == list(cm.STEPS["client"])
+    assert m["client TIME_WAIT"] == 512 and m["ESTABLISHED"] == pytest.approx(4029 + 3773, abs=1)
+    rows = cm.modelled_rows(LINUX_3_10, 2, "client")
+    assert rows == {"tw_sock_TCP": 256, "kmalloc-64": 128}
+    with pytest.raises(ValueError):
+        cm.modelled_rows(LINUX_6_12, 3)
+
+
+# --- chapter 07 ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.live
+@LINUX
+def test_emfile_in_a_child_with_a_small_soft_limit():
+    before = fds()
+    result = ll.emfile(16)
+    assert result.available, result.reason
+    r = result.value
+    assert r.socket_error == "EMFILE" and r.accept_error == "EMFILE"
+    assert r.queued_while_failing == 1 and r.accepted_after_close and 1 <= r.sockets_opened < 16
+    assert fds() == before
+
+
+@pytest.mark.live
+@LINUX
+def test_port_exhaustion_and_what_a_second_address_or_port_buys():
+    result = ll.port_exhaustion(4)
+    if not result.available:
+        assert "6.3" in result.reason or "127.0.0.2" in result.reason
+        return
+    r = result.value
+    assert r.error == "EADDRNOTAVAIL" and 1 <= r.first <= 4
+    assert r.second_source >= 1 and r.second_server_port >= 1
+    assert r.port_range[1] - r.port_range[0] == 3
+
+
+def test_limits_say_why_off_linux(monkeypatch):
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert "Linux" in ll.emfile(16).reason and "Linux" in ll.port_exhaustion(4).reason
+    with pytest.raises(ValueError):
+        ll.emfile(4)
+    with pytest.raises(ValueError):
+        ll.port_exhaustion(100)
+
+
+def test_your_limits_from_a_fixture_proc(tmp_path):
+    (tmp_path / "self/fd").mkdir(parents=True)
+    (tmp_path / "self/fd/0").write_text("")
+    (tmp_path / "self/limits").write_text("Limit                     Soft Limit           Hard Limit           Units\n"
+                                          "Max open files            1024                 4096                 files\n")
+    (tmp_path / "sys/fs").mkdir(parents=True)
+    (tmp_path / "sys/fs/nr_open").write_text("1048576\n")
+    (tmp_path / "sys/fs/file-nr").write_text("2272\t0\t9223372036854775807\n")
+    (tmp_path / "sys/net/ipv4").mkdir(parents=True)
+    (tmp_path / "sys/net/ipv4/ip_local_port_range").write_text("32768\t60999\n")
+    r = ll.your_limits(str(tmp_path)).value
+    assert r.nofile == (1024, 4096) and r.nr_open == 1048576 and r.ports == 28232 and r.fds_here == 1
+    assert r.file_max == 9223372036854775807 and r.files_open == 2272
+    missing = ll.your_limits(str(tmp_path / "none"))
+    assert not missing.available and missing.reason
+
+
+@LINUX
+def test_your_limits_here():
+    r = ll.your_limits()
+    assert r.available and r.value.nofile[0] >= 1 and r.value.fds_here >= 3
+
+
+def test_the_child_entry_points_refuse_bad_arguments():
+    for module in ("netlab.live.limits", "netlab.live.connection_memory"):
+        done = subprocess.run([sys.executable, "-m", module, "bogus"], capture_output=True, text=True, timeout=30)
+        assert done.returncode != 0 and "usage" in done.stderr
+
+
+# --- slab aliases and this machine's slab caches ---------------------------------------------------------------
+
+def test_merged_caches_are_found_through_sysfs_symlinks(tmp_path):
+    links = {"eventpoll_epi": ":A-0000128", "tcp_bind_bucket": ":A-0000128", "tcp_bind2_bucket": ":A-0000128",
+             "eventpoll_pwq": ":A-0000064", "anon_vma_chain": ":A-0000064", "lonely": ":0000008"}
+    rows = procfs.parse_slabinfo(str(FIXTURES / "slabinfo_2.1_6.18.txt"))
+    merged = procfs.merged_slab_caches(links, rows)
+    assert merged == {"tcp_bind_bucket": "eventpoll_epi", "tcp_bind2_bucket": "eventpoll_epi",
+                      "eventpoll_pwq": "anon_vma_chain"}
+    (tmp_path / "slab").mkdir()
+    for name, target in links.items():
+        (tmp_path / "slab" / name).symlink_to(target)
+    (tmp_path / "slab" / "TCP").mkdir()
+    assert procfs.slab_links(str(tmp_path / "slab")).value == links
+    assert not procfs.slab_links(str(tmp_path / "none")).available
+
+
+def test_this_machine_takes_slab_sizes_from_slabinfo(tmp_path):
+    (tmp_path / "slab").mkdir()
+    for name in ("tcp_bind_bucket", "tcp_bind2_bucket", "eventpoll_epi"):
+        (tmp_path / "slab" / name).symlink_to(":A-0000128")
+    p = this_machine(str(tmp_path / "nosys"), str(tmp_path / "none"), str(FIXTURES / "slabinfo_2.1_6.18.txt"),
+                     str(tmp_path / "slab"))
+    assert p.slab["TCP"].object_size == 2368 and p.slab["request_sock_TCP"].objs_per_slab == 12
+    assert p.slab_aliases["tcp_bind_bucket"] == "eventpoll_epi" and "lsm_file_cache" in p.slab
+    assert {"slab", "slab_aliases"} <= p.live
+    without = this_machine(str(tmp_path / "nosys"), str(tmp_path / "none"), str(tmp_path / "none"))
+    assert without.slab == LINUX_6_12.slab and "slab" not in without.live
+
+
+def test_profiles_refuse_aliases_to_unknown_caches():
+    with pytest.raises(ValueError, match="slab_aliases"):
+        LINUX_6_12.replace(slab_aliases={"filp": "kmalloc-4096"})
+
+
+@pytest.mark.live
+@LINUX
+def test_buffers_are_charged_only_while_data_waits():
+    before = fds()
+    result = cm.buffer_memory(30_000)
+    assert result.available, result.reason
+    v = result.value
+    assert v["idle"]["rmem_alloc"] == 0 and v["drained"]["rmem_alloc"] == 0
+    modelled = queued_data_memory(LINUX_6_12, 30_000).truesize
+    assert 0.8 * modelled < v["data waiting"]["rmem_alloc"] < 1.3 * modelled
+    assert (v["data waiting"]["rmem_alloc"] + v["data waiting"]["fwd_alloc"]) % 4096 == 0   # whole pages
+    assert fds() == before
+    with pytest.raises(ValueError):
+        cm.buffer_memory(0)

@@ -1,0 +1,103 @@
+"""The live sendfile experiment: it measures on Linux, cleans up after itself, and says why when it cannot."""
+import glob
+import os
+import sys
+import tempfile
+
+import pytest
+
+from netlab.live import sendfile as live
+from netlab.send import model_file_send
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sendfile() to a socket is Linux's")
+
+
+def _leftovers() -> list[str]:
+    return glob.glob(os.path.join(tempfile.gettempdir(), "netlab-sendfile-*"))
+
+
+@pytest.mark.live
+@linux
+def test_sendfile_uses_one_syscall_and_less_system_cpu_than_read_plus_send():
+    before = set(_leftovers())
+    seen = []
+    result = live.file_send(32, repeats=2, progress=seen.append)
+    assert result.available, result.reason
+    runs = result.value.runs
+    assert runs["sendfile"].syscalls <= 2 and runs["read+send"].syscalls == 2 * (32 << 20) // 65536
+    assert all(r.bytes == 32 << 20 and r.wall_s > 0 for r in runs.values())
+    # noisy on a shared machine: a direction with slack, never a tight threshold
+    assert runs["sendfile"].sys_s <= runs["read+send"].sys_s * 1.5 + 0.01
+    assert len(seen) == 5 and set(_leftovers()) == before
+
+
+def test_the_experiment_reports_a_reason_when_the_child_cannot_run(monkeypatch):
+    before = set(_leftovers())
+    monkeypatch.setattr(live, "CHILD", live.CHILD.with_name("no_such_child.py"))
+    result = live.file_send(1, repeats=1, timeout_s=10)
+    if sys.platform.startswith("linux"):
+        assert not result.available and "failed" in result.reason
+    assert set(_leftovers()) == before
+
+
+def test_not_linux_is_not_available(monkeypatch):
+    monkeypatch.setattr(live.sys, "platform", "darwin")
+    result = live.file_send(1)
+    assert not result.available and "darwin" in result.reason
+
+
+@linux
+def test_missing_softirqs_file_leaves_the_counts_unknown():
+    result = live.file_send(1, methods=("sendfile",), repeats=1, softirqs_path="/nonexistent/softirqs")
+    assert result.available and result.value.net_tx is None and result.value.net_rx is None
+
+
+def test_bad_parameters_are_refused():
+    with pytest.raises(ValueError):
+        live.file_send(0)
+    with pytest.raises(ValueError):
+        live.file_send(1, methods=("telnet",))
+    with pytest.raises(ValueError):
+        live.file_send(1, repeats=9)
+    with pytest.raises(TypeError):
+        live.file_send(1, progress="yes")
+    with pytest.raises(ValueError):
+        live.calibrate(chunk=1)
+    with pytest.raises(ValueError):
+        live.predict({"sendfile": 0}, {"sendfile": 1}, 10, 1e-7)
+
+
+def test_prediction_prices_the_model_copies_and_syscalls():
+    copies, calls = {}, {}
+    for method in ("read+send", "sendfile"):
+        ledger, _ = model_file_send(method, 1 << 20, device="lo")
+        copies[method] = ledger.copies_of(1 << 20)
+        calls[method] = len(ledger.syscalls) / (1 << 20) * 1e9
+    p = live.predict(copies, calls, copy_gbs=10.0, syscall_s=1e-7)
+    assert p.copies_saved == 2.0
+    assert p.saved_s_per_gb == pytest.approx(2 / 10 + p.syscalls_saved_per_gb * 1e-7)
+    assert 30_000 > p.syscalls_saved_per_gb > 20_000      # 2 per 64 KiB chunk, less sendfile's one
+
+
+@pytest.mark.live
+@linux
+def test_calibration_gives_plausible_numbers():
+    result = live.calibrate()
+    assert result.available, result.reason
+    assert 0.1 < result.value["copy_gbs"] < 500 and 1e-9 < result.value["syscall_s"] < 1e-3
+
+
+def test_compare_puts_measured_next_to_the_model_with_the_ratio():
+    size = 4 << 20
+    runs = {"read+send": live.SendRun("read+send", size, 0.01, 0.0, 0.002, 128),
+            "sendfile": live.SendRun("sendfile", size, 0.01, 0.0, 0.001, 1)}
+    model = live.model_counts(size)
+    assert model["read+send"]["syscalls"] == 128 and model["sendfile"]["syscalls"] == 1
+    assert model["sendfile"]["NET_TX"] == 0 == model["read+send"]["NET_TX"]
+    rows = {q: (m, mod, r) for q, m, mod, r in
+            live.compare(live.FileSendReading(runs, None, 40, 2 * size, 1.0), model, 10.0, 1e-7)}
+    assert rows["read+send: system calls for the file"] == (128, 128, 1.0)
+    saved, predicted, ratio = rows["system CPU s/GB saved by sendfile"]
+    assert saved == pytest.approx(0.001 / (size / 1e9)) and ratio == pytest.approx(saved / predicted)
+    assert rows["NET_TX softirqs per GB (all CPUs)"][0] is None          # not readable: no number, no ratio
+    assert rows["NET_RX softirqs per GB (all CPUs)"][0] == pytest.approx(40 / (2 * size / 1e9))

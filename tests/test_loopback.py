@@ -1,0 +1,173 @@
+"""Chapter 04: routing to local addresses, the loopback device's path, and the live readings and fallbacks."""
+import socket
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netlab.kernel.profiles import PROFILES
+from netlab.kernel.route import RT_TABLE_LOCAL, RT_TABLE_MAIN, fib_new_table, ip_route_output_key, show_table
+from netlab.live import loopback as live
+from netlab.live import rtnetlink
+from netlab.live.procfs import parse_fib_trie
+from netlab.loopback import host, local_path, nic_path, route
+
+OLD, NEW = PROFILES["3.10"], PROFILES["6.12"]
+FIXTURES = Path(__file__).parent / "fixtures"
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux networking")
+
+
+# --- the model ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("profile", [OLD, NEW], ids=["3.10", "6.12"])
+@pytest.mark.parametrize("daddr, kind, dev, src", [
+    ("127.0.0.1", "local", "lo", "127.0.0.1"), ("127.0.0.2", "local", "lo", "127.0.0.1"),
+    ("127.255.0.9", "local", "lo", "127.0.0.1"), ("10.0.0.2", "local", "lo", "10.0.0.2"),
+    ("10.0.0.7", "unicast", "eth0", "10.0.0.2"), ("8.8.8.8", "unicast", "eth0", "10.0.0.2")])
+def test_every_local_address_routes_through_lo(profile, daddr, kind, dev, src):
+    rt = route(profile, daddr)
+    assert (rt.type, rt.dev, rt.saddr) == (kind, dev, src)
+
+
+def test_the_host_address_is_a_local_route_of_eth0_but_leaves_through_lo():
+    rt = route(NEW, "10.0.0.2")
+    assert rt.matched.dev == "eth0" and rt.dev == "lo"
+
+
+def test_the_local_table_reads_like_ip_route_show_table_local():
+    h = host(NEW)
+    assert show_table(h.net, RT_TABLE_LOCAL) == [
+        "local 127.0.0.1 dev lo scope host src 127.0.0.1", "local 127.0.0.0/8 dev lo scope host src 127.0.0.1",
+        "broadcast 127.255.255.255 dev lo scope link src 127.0.0.1", "local 10.0.0.2 dev eth0 scope host src 10.0.0.2",
+        "broadcast 10.0.0.255 dev eth0 scope link src 10.0.0.2"]
+    assert show_table(h.net, RT_TABLE_MAIN) == ["10.0.0.0/24 dev eth0 scope link src 10.0.0.2",
+                                                "default via 10.0.0.1 dev eth0"]
+
+
+def test_6_12_keeps_local_and_main_in_one_trie_3_10_in_two():
+    new, old = host(NEW).net, host(OLD).net
+    assert fib_new_table(new, RT_TABLE_LOCAL) is fib_new_table(new, RT_TABLE_MAIN)
+    assert fib_new_table(old, RT_TABLE_LOCAL) is not fib_new_table(old, RT_TABLE_MAIN)
+
+
+def test_the_local_path_skips_nic_ring_irq_and_lands_in_the_socket():
+    local = local_path(NEW)
+    functions = local.functions()
+    assert functions.index("loopback_xmit") < functions.index("__netif_rx") < functions.index("process_backlog") \
+        < functions.index("tcp_v4_rcv")
+    assert not any(f.startswith("igb_") or f in ("irq_enter", "napi_gro_receive") for f in functions)
+    assert local.filter(function="process_backlog")[0].context == "softirq"
+    assert local[-1].state["sock server"]["queue"] == ["data"]
+
+
+def test_127_0_0_1_127_0_0_2_and_the_own_address_take_the_same_path():
+    paths = {d: local_path(NEW, d).functions() for d in ("127.0.0.1", "127.0.0.2", "10.0.0.2")}
+    assert paths["127.0.0.1"] == paths["127.0.0.2"] == paths["10.0.0.2"]
+
+
+def test_compared_with_the_nic_path():
+    comparison = nic_path(NEW).compare(local_path(NEW))
+    assert {"igb_msix_ring", "igb_poll", "napi_gro_receive"} <= set(comparison.only_first)
+    assert {"loopback_xmit", "enqueue_to_backlog", "process_backlog"} <= set(comparison.only_second)
+    assert {"net_rx_action", "tcp_v4_rcv", "tcp_rcv_established"} <= set(comparison.both)
+
+
+def test_bad_inputs_are_refused():
+    with pytest.raises(ValueError, match="not a local address"):
+        local_path(NEW, "10.0.0.7")
+    with pytest.raises(ValueError):
+        ip_route_output_key(host(NEW).net, "not-an-ip")
+    with pytest.raises(TypeError):
+        host("6.12")
+    with pytest.raises(ValueError):
+        show_table(host(NEW).net, 100)
+
+
+# --- parsers --------------------------------------------------------------------------------------------------
+
+def test_fib_trie_of_3_10_has_two_tables_and_of_6_12_one_printed_twice():
+    old = parse_fib_trie((FIXTURES / "fib_trie_3.10.txt").read_text())
+    assert [r.prefix for r in old["Local"] if r.type == "LOCAL"] == ["10.0.0.2/32", "127.0.0.0/8", "127.0.0.1/32"]
+    assert all(r.type == "UNICAST" for r in old["Main"])
+    new = parse_fib_trie((FIXTURES / "fib_trie_6.12.txt").read_text())
+    assert new["Main"] == new["Local"] and ("127.0.0.0/8", "host", "LOCAL") in [tuple(r.__dict__.values())
+                                                                               for r in new["Local"]]
+    with pytest.raises(ValueError):
+        parse_fib_trie("Main:\n  ?? what\n")
+
+
+def test_local_routes_falls_back_when_the_file_is_missing(tmp_path):
+    r = live.local_routes(str(tmp_path / "nope"))
+    assert not r.available and "does not exist" in r.reason
+    r = live.local_routes(str(FIXTURES / "fib_trie_3.10.txt"))
+    assert r.value == [("10.0.0.2/32", "host"), ("127.0.0.0/8", "host"), ("127.0.0.1/32", "host")]
+
+
+def test_rtnetlink_messages():
+    request = rtnetlink.route_request("127.0.0.2")
+    assert struct.unpack_from("=IH", request) == (len(request), rtnetlink.RTM_GETROUTE)
+    assert request.endswith(socket.inet_aton("127.0.0.2"))
+    body = struct.pack("=BBBBBBBBI", socket.AF_INET, 32, 0, 0, 254, 2, 254, 2, 0)
+    body += rtnetlink._attr(rtnetlink.RTA_OIF, struct.pack("=i", 1))
+    body += rtnetlink._attr(rtnetlink.RTA_PREFSRC, socket.inet_aton("127.0.0.1"))
+    reply = struct.pack("=IHHII", 16 + len(body), rtnetlink.RTM_NEWROUTE, 0, 1, 0) + body
+    rt = rtnetlink.parse_route_reply(reply, "127.0.0.2", ifname=lambda i: {1: "lo"}[i])
+    assert (rt.type, rt.dev, rt.src, rt.table) == ("local", "lo", "127.0.0.1", 254)
+    assert str(rt) == "local 127.0.0.2 dev lo src 127.0.0.1 table 254"
+    with pytest.raises(OSError):
+        rtnetlink.parse_route_reply(struct.pack("=IHHIIi", 20, rtnetlink.NLMSG_ERROR, 0, 1, 0, -101), "x")
+    veth = rtnetlink.veth_request("veth0", "veth1")
+    assert struct.unpack_from("=I", veth)[0] == len(veth) and b"veth1\0" in veth and b"veth\0" not in veth[:20]
+
+
+# --- live ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.live
+@linux_only
+def test_your_kernel_routes_127_0_0_2_through_lo():
+    r = rtnetlink.route_get("127.0.0.2")
+    if not r.available:
+        pytest.skip(str(r))
+    assert (r.value.type, r.value.dev) == ("local", "lo")
+
+
+@pytest.mark.live
+@linux_only
+def test_127_0_0_1_and_127_0_0_2_are_equally_fast():
+    r = live.loopback_latency(rounds=300)
+    if not r.available:
+        pytest.skip(str(r))
+    a, b = (t.p10_us for t in r.value)      # the fastest tenth: what the path costs when nothing else runs
+    assert 0 < a < 10_000 and 0 < b < 10_000 and max(a, b) / min(a, b) < 3    # noisy: same order of magnitude
+
+
+@pytest.mark.live
+@linux_only
+def test_an_address_on_another_device_is_local_too_in_our_own_namespace():
+    r = live.namespace_latency(rounds=300)
+    if not r.available:
+        pytest.skip(str(r))
+    assert (r.value["route"].type, r.value["route"].dev) == ("local", "lo")
+    medians = [t.median_us for t in r.value["trips"]]
+    assert [t.address for t in r.value["trips"]] == ["127.0.0.1", "127.0.0.2", "198.51.100.7"]
+    assert max(medians) / min(medians) < 3
+
+
+def test_namespace_fallbacks(monkeypatch):
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1, "", "boom"))
+    if sys.platform.startswith("linux"):
+        r = live.namespace_latency(rounds=10)
+        assert not r.available and "boom" in r.reason
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
+        a, 0, '{"unavailable": "unshare: Operation not permitted"}\n', ""))
+    if sys.platform.startswith("linux"):
+        assert "not permitted" in live.namespace_latency(rounds=10).reason
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert not live.namespace_latency(rounds=10).available
+    assert not rtnetlink.route_get("127.0.0.1").available
+    with pytest.raises(ValueError):
+        live.namespace_latency(rounds=1)
+    with pytest.raises(ValueError):
+        rtnetlink.route_get("localhost")

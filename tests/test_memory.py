@@ -1,0 +1,243 @@
+"""The slab model of a TCP connection: SLUB's layout rules, the book's figures under 3.10, and N connections."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from netlab.kernel import memory as m
+from netlab.kernel.limits import EMFILE, ENFILE
+from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12, PROFILES, SlabCache
+from netlab.trace import Tracer
+
+KIB = 1024
+BOOK_N = 50_000   # the book's experiment: deep_linux_network_tests chapter-07/7.4/test-01/testdata.md
+
+
+def per_connection(profile, state, side, n=BOOK_N, nr_cpus=None):
+    """Bytes per connection the way the book computed it: slab growth / N."""
+    return int(m.footprint(profile, state, side, nr_cpus=nr_cpus).bytes(n)) / n
+
+
+# --- SLUB layout -----------------------------------------------------------------------------------------------
+
+def test_calculate_sizes_reproduces_the_6_12_slots_from_the_compiled_struct_sizes():
+    for name, spec in m.KMEM_CACHE_CREATE.items():
+        assert m.kmem_cache_create(spec, m.SIZEOF_6_12[spec.struct], nr_cpus=4) == LINUX_6_12.slab[name], name
+
+
+def test_a_constructor_or_rcu_puts_the_free_pointer_after_the_object():
+    hw = m.SLAB_HWCACHE_ALIGN
+    assert m.calculate_sizes(768, hw, ctor=True) == 832                    # socket_alloc
+    assert m.calculate_sizes(768, hw) == 768
+    assert m.calculate_sizes(2368, hw | m.SLAB_TYPESAFE_BY_RCU) == 2432     # tcp_sock, 6.12
+    assert m.calculate_sizes(184, hw | m.SLAB_TYPESAFE_BY_RCU, freeptr_in_object=True) == 192   # struct file
+    assert m.calculate_alignment(hw, 0, 24) == 32 and m.calculate_alignment(0, 0, 24) == 8
+
+
+# What /sys/kernel/slab/<cache>/{object_size,slab_size,objs_per_slab,order} said on a 2-CPU Linux 6.18 machine.
+SYSFS_6_18 = {"TCP": (2304, 2368, 13, 3, m.KMEM_CACHE_CREATE["TCP"]),
+              "sock_inode_cache": (768, 832, 19, 2, m.KMEM_CACHE_CREATE["sock_inode_cache"]),
+              "request_sock_TCP": (312, 320, 12, 0, m.KMEM_CACHE_CREATE["request_sock_TCP"]),
+              "tw_sock_TCP": (248, 256, 16, 0, m.KMEM_CACHE_CREATE["tw_sock_TCP"]),
+              "filp": (184, 192, 21, 0, m.KMEM_CACHE_CREATE["filp"]),
+              "skbuff_head_cache": (224, 256, 16, 0, m.KMEM_CACHE_CREATE["skbuff_head_cache"])}
+
+
+@pytest.mark.parametrize("cache", sorted(SYSFS_6_18))
+def test_the_layout_rules_match_a_real_6_18_kernel(cache):
+    object_size, slot, per, order, spec = SYSFS_6_18[cache]
+    layout = m.kmem_cache_create(spec, object_size, nr_cpus=2)
+    assert (layout.object_size, layout.objs_per_slab, layout.pages_per_slab) == (slot, per, 1 << order)
+
+
+def test_calculate_order_explains_the_books_two_machines():
+    """sock_inode_cache (640 B) had 12 objects per 2-page slab on the book's client, 25 per 4 pages on its server:
+    min_objects = 4 * (fls(nr_cpu_ids) + 1) is 12 with 2 CPUs, 16 with 4."""
+    assert m.calculate_order(640, 2, "3.10") == 1 and m.calculate_order(640, 4, "3.10") == 2
+    for name, cache in LINUX_3_10.slab.items():
+        order = m.calculate_order(cache.object_size, 4, "3.10")
+        assert (cache.objs_per_slab, cache.pages_per_slab) == ((4096 << order) // cache.object_size, 1 << order)
+    assert m.slab_layouts(LINUX_3_10, nr_cpus=2)["sock_inode_cache"] == SlabCache("sock_inode_cache", 640, 12, 2)
+
+
+@given(size=st.integers(8, 8192), cpus=st.integers(1, 512), version=st.sampled_from(["3.10", "6.12"]))
+def test_a_slab_always_holds_at_least_one_object_and_at_most_order_3_unless_huge(size, cpus, version):
+    order = m.calculate_order(size, cpus, version)
+    assert (4096 << order) >= size and 0 <= order <= 3
+
+
+def test_bad_layout_inputs_are_refused():
+    with pytest.raises(ValueError, match="nr_cpus"):
+        m.calculate_order(64, 0)
+    with pytest.raises(ValueError, match="version"):
+        m.calculate_order(64, 2, "4.19")
+    with pytest.raises(TypeError):
+        m.kmem_cache_create("TCP", 2368, 2)
+
+
+# --- the book's figures under 3.10 ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("state,side,cpus,book_kib", [
+    ("ESTABLISHED", "client", 2, 3.34),     # (206896-39848)/50000
+    ("ESTABLISHED", "server", None, 3.05),  # (206032-53512)/50000
+    ("CLOSE_WAIT", "server", None, 3.3),    # (219084-53512)/50000
+    ("FIN_WAIT2", "client", 2, 0.396),      # (59684-39848)/50000
+    ("TIME_WAIT", "client", 2, 0.41),       # (60692-39848)/50000
+])
+def test_3_10_reproduces_the_books_measurements_within_10_percent(state, side, cpus, book_kib):
+    assert per_connection(LINUX_3_10, state, side, nr_cpus=cpus) / KIB == pytest.approx(book_kib, rel=0.10)
+
+
+def test_the_books_headlines_about_3_3_kib_idle_and_0_4_kib_time_wait():
+    assert per_connection(LINUX_3_10, "ESTABLISHED", "client", nr_cpus=2) / KIB == pytest.approx(3.3, rel=0.10)
+    assert per_connection(LINUX_3_10, "TIME_WAIT", "client", nr_cpus=2) / KIB == pytest.approx(0.4, rel=0.10)
+    # "30 000 TIME_WAIT take 12 MB"
+    assert m.footprint(LINUX_3_10, "TIME_WAIT", "client").bytes(30_000) / 1e6 == pytest.approx(12, rel=0.10)
+
+
+def test_time_wait_on_3_10_pins_the_freed_socket_wq_next_to_each_bind_bucket():
+    """kmalloc-64 held a socket_wq and a bind bucket per connection; after close only the bucket lives, but every
+    slab keeps 32 of them, so no page comes back: 128 B per TIME_WAIT, not 64."""
+    fp = m.footprint(LINUX_3_10, "TIME_WAIT", "client")
+    row = fp.rows["kmalloc-64"]
+    assert (row.opened, row.kept_opened) == (2, (1,))
+    assert row.slabs(6400) == 200
+    assert any("pinned" in struct for _, struct, _, _ in fp.table())
+
+
+def test_each_state_holds_the_objects_the_kernel_allocates():
+    held = {state: set(m.footprint(LINUX_6_12, state, "server").objects) for state in m.STATES}
+    assert held["ESTABLISHED"] == {"sock_inode_cache", "TCP", "dentry", "filp"}
+    assert held["SYN_RECV"] == {"request_sock_TCP"}
+    assert held["ACCEPT_QUEUE"] == {"request_sock_TCP", "TCP"}
+    assert held["CLOSE_WAIT"] == held["ESTABLISHED"] | {"skbuff_head_cache"}
+    assert held["TIME_WAIT"] == held["FIN_WAIT2"] == {"tw_sock_TCP"}
+    client = set(m.footprint(LINUX_6_12, "TIME_WAIT", "client").objects)
+    assert client == {"tw_sock_TCP", "tcp_bind_bucket", "tcp_bind2_bucket"}
+    assert "socket_wq" in m.footprint(LINUX_3_10, "ESTABLISHED", "server").objects
+    epoll = set(m.footprint(LINUX_6_12, "ESTABLISHED", "server", epoll=True).objects) - held["ESTABLISHED"]
+    assert epoll == {"eventpoll_epi", "eventpoll_pwq", "ep_head"}
+    assert m.footprint(LINUX_6_12, "ESTABLISHED", "server", epoll=True).per_connection - \
+        m.footprint(LINUX_6_12, "ESTABLISHED", "server").per_connection == pytest.approx(128 + 64 + 4096 / 170)
+
+
+def test_6_12_costs_more_than_3_10():
+    for state, side in (("ESTABLISHED", "server"), ("TIME_WAIT", "client")):
+        assert m.footprint(LINUX_6_12, state, side).per_connection > m.footprint(LINUX_3_10, state, side).per_connection
+
+
+# --- the allocator and N connections ----------------------------------------------------------------------------
+
+def test_a_slab_goes_back_only_when_its_last_object_is_freed():
+    cache = m.KmemCache(SlabCache("x", 1024, 4, 1), 4096)
+    objs = [cache.alloc("x", f"o{i}") for i in range(5)]
+    assert len(cache.slabs) == 2 and cache.bytes == 8192
+    for o in objs[:3]:
+        cache.free(o)
+    assert len(cache.slabs) == 2
+    cache.free(objs[3])
+    assert len(cache.slabs) == 1 and cache.nr_objects == 1
+    again = cache.alloc("x", "again")
+    assert again.slab == objs[4].slab
+    with pytest.raises(ValueError, match="double free"):
+        cache.free(objs[0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 150), profile=st.sampled_from(["3.10", "6.12"]), side=st.sampled_from(m.SIDES),
+       state=st.sampled_from(m.STATES), epoll=st.booleans(), cpus=st.sampled_from([None, 2, 64]))
+def test_the_footprint_of_n_connections_equals_the_object_by_object_model(n, profile, side, state, epoll, cpus):
+    if side == "client" and state in ("SYN_RECV", "ACCEPT_QUEUE"):
+        return
+    p = PROFILES[profile]
+    assert int(m.footprint(p, state, side, epoll, cpus).bytes(n)) == \
+        sum(m.connections_memory(p, n, side, state, epoll, cpus).values())
+
+
+def test_footprint_bytes_work_on_arrays_and_grow_with_n():
+    fp = m.footprint(LINUX_6_12)
+    n = np.arange(0, 2000)
+    b = fp.bytes(n)
+    assert b[0] == 0 and (np.diff(b) >= 0).all() and b.shape == n.shape
+    assert b[-1] / 1999 == pytest.approx(fp.per_connection, rel=0.01)
+    with pytest.raises(ValueError):
+        fp.bytes(np.array([1.5]))
+    with pytest.raises(ValueError):
+        fp.bytes(-1)
+
+
+def test_bad_states_and_sides_are_refused():
+    with pytest.raises(ValueError, match="server-side"):
+        m.footprint(LINUX_6_12, "SYN_RECV", "client")
+    with pytest.raises(ValueError, match="state must be"):
+        m.footprint(LINUX_6_12, "LISTEN")
+    with pytest.raises(ValueError, match="side must be"):
+        m.connection_trace(LINUX_6_12, "peer")
+    with pytest.raises(TypeError):
+        m.Kernel("6.12")
+
+
+# --- traces: what socket(), accept() and close() allocate -------------------------------------------------------
+
+def test_the_time_wait_trace_allocates_then_trades_the_socket_for_a_timewait_sock():
+    trace = m.connection_trace(LINUX_6_12, "client", "TIME_WAIT", expire=True)
+    names = trace.functions()
+    assert names.index("sk_prot_alloc") < names.index("inet_bind_bucket_create") < names.index("tcp_time_wait")
+    allocs = [e.text for e in trace.filter("kmem_cache_alloc")]
+    assert any("tw_sock_TCP" in t for t in allocs) and any("tcp_bind2_bucket" in t for t in allocs)
+    states = [e.state["state"] for e in trace if "state" in e.state]
+    assert "ESTABLISHED" in states and "TIME_WAIT" in states and states[-1] == "CLOSE"
+    assert trace[-1].state["slab bytes"] == 0          # after 60 s nothing is left
+    assert trace.filter("inet_twsk_kill")[0].time_ns >= 60 * 10 ** 9
+
+
+def test_socket_at_the_fd_limit_builds_the_socket_then_frees_it_and_accept_leaves_the_connection_queued():
+    trace = m.fd_limit_trace(6)
+    fails = [e for e in trace if e.kind == "printk" and "EMFILE" in e.text]
+    assert len(fails) == 2                              # socket(), then accept()
+    last_socket = trace.filter("__sys_socket")[-1]
+    accept = trace.filter("__sys_accept4_file")[0]
+    objects = [e.state["slab objects"] for e in trace[last_socket.seq:accept.seq]]
+    assert max(objects) == objects[0] + 2 and trace[accept.seq - 1].state["slab objects"] == trace[
+        last_socket.seq - 1].state["slab objects"]       # socket_alloc and tcp_sock were built, then freed
+    assert trace.filter("sock_release")
+    assert trace[-1].state["open fds"] == 6
+    assert any("stays in the accept queue" in e.text for e in trace)
+
+
+def test_enfile_when_the_system_holds_file_max_files():
+    kernel = m.Kernel(LINUX_6_12, max_files=2)
+    task = kernel.task("app", 64)
+    assert isinstance(m.__sys_socket(kernel, task, "a"), m.Connection)
+    assert isinstance(m.__sys_socket(kernel, task, "b"), m.Connection)
+    with Tracer() as tracer:
+        assert m.__sys_socket(kernel, task, "c") == -ENFILE
+    assert any("file-max" in e.text for e in tracer.trace)
+    assert kernel.slub.caches["TCP"].nr_objects == 2 and kernel.files_stat.nr_files == 2
+
+
+def test_emfile_before_enfile():
+    kernel = m.Kernel(LINUX_6_12, max_files=3)
+    task = kernel.task("app", 4)
+    assert isinstance(m.__sys_socket(kernel, task, "a"), m.Connection)
+    assert m.__sys_socket(kernel, task, "b") == -EMFILE
+
+
+def test_time_wait_buckets_overflow_ends_the_connection_without_a_timewait_sock():
+    kernel = m.Kernel(LINUX_6_12, max_tw_buckets=1)
+    task = kernel.task("app", 64)
+    a = m.open_connection(kernel, task, "a", "client")
+    b = m.open_connection(kernel, task, "b", "client")
+    m.move_to(kernel, task, a, "TIME_WAIT")
+    m.move_to(kernel, task, b, "TIME_WAIT")
+    assert (a.state, b.state) == ("TIME_WAIT", "CLOSE") and not b.objects
+
+
+# --- buffers ----------------------------------------------------------------------------------------------------
+
+def test_buffers_cost_only_while_data_waits():
+    assert m.queued_data_memory(LINUX_6_12, 0).bytes == 0
+    q = m.queued_data_memory(LINUX_6_12, 100_000, per_skb=1448)
+    assert q.skbs == 70 and q.truesize > 100_000 and q.bytes >= q.truesize and q.bytes % 4096 == 0
+    assert m.queued_data_memory(LINUX_6_12, 10 ** 7).over_limit
+    with pytest.raises(ValueError):
+        m.queued_data_memory(LINUX_6_12, -1)

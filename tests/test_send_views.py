@@ -1,0 +1,61 @@
+"""The send-side drawings replay traces and plot numbers; they draw what the state says."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+
+from netlab.send import copy_ledgers, one_send  # noqa: E402
+from netlab.view.send import draw_send, ledger_table, lifetime_text, plot_ledgers, plot_live, \
+    skb_lifetime  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small():
+    return one_send(1000)[1].trace
+
+
+def test_the_drawing_shows_the_clone_and_the_original_sharing_one_data_buffer(small):
+    step = next(e for e in small if e.function == "tcp_event_new_data_sent")
+    svg = draw_send(step)
+    assert svg.startswith("<svg") and "skb1&#x27;" in svg and "retransmit queue" in svg
+    assert "data #1: dataref 2" in svg and "TX ring (256 descriptors)" in svg
+
+
+def test_after_the_ack_the_data_is_shown_freed(small):
+    step = next(e for e in small if e.function == "__kfree_skb" and e.text.startswith("free skb1 "))
+    assert "freed (dataref 0)" in draw_send(step)
+
+
+def test_every_step_draws(small):
+    assert all(draw_send(e).endswith("</svg>") for e in small)
+
+
+def test_lifetime_follows_users_and_dataref(small):
+    rows = skb_lifetime(small, ["skb1", "skb1'"])
+    datarefs = [r[5] for r in rows if r[2] == "skb1"]
+    assert datarefs == [1, 2, 2, 1, 0]
+    assert "napi_consume_skb" in lifetime_text(rows)
+
+
+def test_ledger_table_and_plots():
+    summaries = {m: l.summary(1 << 20) for m, l in copy_ledgers(1 << 20).items()}
+    text = ledger_table(summaries)
+    assert text.splitlines()[0].split()[:2] == ["cpu", "copies"] and "sendfile" in text
+    fig = plot_ledgers(summaries, title="t")
+    assert [b.get_height() for b in fig.axes[0].patches][:4] == [2, 1, 0, 1]
+    fig2 = plot_live({"read+send": 0.2, "sendfile": 0.1}, 0.15)
+    assert [round(b.get_height(), 3) for b in fig2.axes[1].patches] == [0.1, 0.15]
+
+
+def test_views_refuse_bad_input(small):
+    with pytest.raises(TypeError):
+        draw_send("step 3")
+    with pytest.raises(ValueError):
+        ledger_table({})
+    with pytest.raises(ValueError):
+        plot_live({"sendfile": 1.0}, 0.1)
+    with pytest.raises(ValueError):
+        skb_lifetime(small, "skb1")
+    with pytest.raises(TypeError):
+        skb_lifetime([], ["skb1"])

@@ -1,0 +1,47 @@
+"""The chapter 06/07 drawings replay trace state; the tables and plots draw what they are given."""
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from netlab.kernel.memory import connection_trace, fd_limit_trace, footprint  # noqa: E402
+from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12  # noqa: E402
+from netlab.view.memory import (draw_fd_table, draw_slabs, object_table_html, object_table_text,  # noqa: E402
+                                plot_memory_curves, plot_per_state)
+from netlab.view.stepper import Stepper  # noqa: E402
+
+
+def test_slab_drawing_lights_the_touched_cache_and_lists_the_objects():
+    trace = connection_trace(LINUX_6_12, "server", "ESTABLISHED")
+    tcp = next(e for e in trace.filter("kmem_cache_alloc") if "a TCP object" in e.text)
+    drawing = draw_slabs(tcp)
+    assert drawing.startswith("<svg") and "TCP · 2432 B × 13 per 8-page slab" in drawing
+    assert "#ffd54a" in drawing and "ACCEPT_QUEUE" in drawing
+    assert "ESTABLISHED" in draw_slabs(trace[-1])
+    stepper = Stepper(trace, draw_slabs, check_kernel=False)
+    stepper.last()
+    assert "svg" in stepper.drawing.value
+    with pytest.raises(TypeError):
+        draw_slabs("event")
+
+
+def test_fd_table_drawing():
+    trace = fd_limit_trace(5)
+    drawing = draw_fd_table(trace[-1])
+    assert "RLIMIT_NOFILE 5" in drawing and drawing.count("<rect") == 5
+
+
+def test_object_tables_add_up():
+    rows = footprint(LINUX_3_10, "TIME_WAIT", "client").table()
+    text = object_table_text(rows)
+    assert "tw_sock_TCP" in text and text.splitlines()[-1].endswith("384.0")
+    assert "0.38 KiB" in object_table_html(rows)
+
+
+def test_plots_draw_what_they_are_given():
+    fig, (a, b) = plt.subplots(1, 2)
+    plot_per_state(a, {"ESTABLISHED": {"3.10": 3300, "6.12": 3900}, "TIME_WAIT": {"3.10": 384, "6.12": 512}})
+    plot_memory_curves(b, [0, 10], {"3.10": [0, 2 ** 30]}, budget_bytes=2 ** 30)
+    assert len(a.patches) == 4 and len(b.lines) == 2
+    plt.close(fig)
