@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass, field
 
 from netlab.kernel.eventpoll import EpollEvent, do_epoll_create, do_epoll_ctl, do_epoll_wait
-from netlab.kernel.fs import O_NONBLOCK, FilesStruct
+from netlab.kernel import limits
+from netlab.kernel.fs import O_NONBLOCK, fdget
 from netlab.kernel.sched import Task, get_current
 from netlab.kernel.sock import __sys_accept4, __sys_recvfrom
 
@@ -23,17 +24,15 @@ def _check(ret: int) -> int:
 
 
 @dataclass(eq=False)
-class Process:
-    """A process: a name, a pid (= tgid) and an fd table its threads share."""
+class Process(limits.Task):
+    """A process: chapter 07's fd table, RLIMIT_NOFILE and capabilities (``limits.Task``), plus a pid and the
+    threads (``sched.Task``) that share them."""
 
-    name: str
-    pid: int
-    files: FilesStruct = field(default_factory=FilesStruct)
+    pid: int = 1
     threads: list[Task] = field(default_factory=list)
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError("name must be a non-empty str")
+        super().__post_init__()
         if not isinstance(self.pid, int) or self.pid < 1:
             raise ValueError("pid must be an int >= 1")
 
@@ -54,7 +53,7 @@ def accept(fd: int, flags: int = 0):
 
 def set_nonblocking(fd: int) -> None:
     """``fcntl(fd, F_SETFL, O_NONBLOCK)``."""
-    file = get_current().files.fdget(fd)
+    file = fdget(get_current().process, fd)
     if file is None:
         raise OSError(9, os.strerror(9))
     file.f_flags |= O_NONBLOCK

@@ -101,3 +101,28 @@ def test_the_books_kernel_waits_with_autoremove_wake_function():
     assert {"prepare_to_wait", "autoremove_wake_function", "finish_wait"} <= set(diff.only_second)
     assert {"wait_woken", "woken_wake_function"} <= set(diff.only_first)
     assert old.facts["recv_switches"] == new.facts["recv_switches"] == 2
+
+
+def test_fds_come_from_chapter_07s_table_and_its_limit():
+    import errno as E
+    from netlab.scenarios.blocking_vs_epoll import Lab
+    from netlab.userspace import accept
+    lab = Lab(nofile=5)                     # fds 0-2 are stdin, stdout, stderr
+    lfd, cfd = lab.listener(), lab.connection()
+    assert (lfd, cfd) == (3, 4)
+    with pytest.raises(OSError) as no_fd:
+        lab.connection()
+    assert no_fd.value.errno == E.EMFILE
+    got = {}
+
+    def acceptor():
+        try:
+            yield from accept(lfd)
+        except OSError as e:
+            got["errno"] = e.errno
+
+    lab.thread("acceptor", acceptor())
+    lab.connect(10_000, lfd)
+    lab.run()
+    listener = lab.sock_of(lfd).sk
+    assert got["errno"] == E.EMFILE and len(listener.icsk_accept_queue.rskq_accept) == 1  # it stays queued

@@ -29,12 +29,13 @@ import errno
 from dataclasses import dataclass, field
 from typing import Any
 
-from netlab.kernel.fs import File, FileOperations, PollTable, init_poll_funcptr, vfs_poll
+from netlab.kernel.fs import (File, FileOperations, PollTable, fdget, init_poll_funcptr, install_file,
+                              vfs_poll)
 from netlab.kernel.mutex import Mutex, mutex_lock, mutex_unlock
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile
 from netlab.kernel.rbtree import RbNode, RbRootCached, rb_erase_cached, rb_insert_color_cached, rb_link_node
 from netlab.kernel.sched import (TASK_INTERRUPTIBLE, TASK_RUNNING, default_wake_function, get_current, ktime_get,
-                                 schedule_hrtimeout_range, spend)
+                                 running_profile, schedule_hrtimeout_range, spend)
 from netlab.kernel.sock import EPOLLIN, EPOLLOUT
 from netlab.kernel.wait import (WaitQueueEntry, WaitQueueHead, __add_wait_queue_exclusive, __remove_wait_queue,
                                 __wake_up, add_wait_queue, add_wait_queue_exclusive, list_del_init,
@@ -236,10 +237,10 @@ def do_epoll_create(flags: int = 0) -> int:
     if flags not in (0, 0o2000000):  # EPOLL_CLOEXEC
         return -errno.EINVAL
     ep = ep_alloc()
-    files = get_current().files
-    fd = files.install(eventpoll_fops, ep, "[eventpoll]")
-    ep.file = files.fdget(fd)
-    ep.name = f"epoll fd {fd}"
+    proc = get_current().process
+    fd = install_file(proc, eventpoll_fops, ep, "[eventpoll]", running_profile().nr_open)
+    if fd >= 0:
+        ep.file, ep.name = fdget(proc, fd), f"epoll fd {fd}"
     return fd
 
 
@@ -386,8 +387,8 @@ def do_epoll_ctl(epfd: int, op: int, fd: int, epds: EpollEvent | None):
         return -errno.EINVAL
     if op != EPOLL_CTL_DEL and not isinstance(epds, EpollEvent):
         raise TypeError("ADD and MOD take an EpollEvent")
-    files = get_current().files
-    f, tf = files.fdget(epfd), files.fdget(fd)
+    proc = get_current().process
+    f, tf = fdget(proc, epfd), fdget(proc, fd)
     if f is None or tf is None:
         return -errno.EBADF
     if tf.f_op.poll is None:  # file_can_poll()
@@ -578,7 +579,7 @@ def do_epoll_wait(epfd: int, events: list, maxevents: int, timeout: int | None):
         raise TypeError("events must be a list the events are appended to")
     if timeout is not None and (not isinstance(timeout, int) or timeout < 0):
         raise ValueError("timeout must be None (block) or an int >= 0 (ns)")
-    f = get_current().files.fdget(epfd)
+    f = fdget(get_current().process, epfd)
     if f is None:
         return -errno.EBADF
     if not is_file_epoll(f):

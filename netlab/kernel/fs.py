@@ -1,8 +1,8 @@
 """Files, file descriptors and the poll hook: how epoll reaches a socket through an fd.
 
-Models include/linux/fs.h (``struct file``, ``struct file_operations``), include/linux/fdtable.h and fs/file.c
-(``struct files_struct``: fd → file, the lowest free fd first) and include/linux/poll.h (``poll_table``,
-``poll_wait``, ``vfs_poll``), Linux 6.12.
+Models include/linux/fs.h (``struct file``, ``struct file_operations``) and include/linux/poll.h
+(``poll_table``, ``poll_wait``, ``vfs_poll``), Linux 6.12. The fd table and its limit (``struct files_struct``,
+``get_unused_fd_flags``, ``fd_install``) are chapter 07's :mod:`netlab.kernel.limits`.
 
 ``vfs_poll(file, pt)`` asks a file "what events do you have?" through ``file->f_op->poll``. The answer is the
 point of the call; the side effect is the trick epoll is built on: the file's poll function calls
@@ -11,9 +11,11 @@ function is handed the file's wait queue — epoll's ``ep_ptable_queue_proc`` ho
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import dataclass
 from typing import Any, Callable
 
+from netlab.kernel import limits
 from netlab.trace import kernel_function
 
 DEFAULT_POLLMASK = 0x001 | 0x004 | 0x040 | 0x100  # EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM
@@ -44,58 +46,29 @@ class File:
         return f"File({self.name} @ {self.addr:#x})"
 
 
-@dataclass(eq=False)
-class FilesStruct:
-    """``struct files_struct``: a process's fd table (threads of one process share it).
+def alloc_file(f_op: FileOperations, private_data: Any, name: str, fd: int) -> File:
+    """``alloc_file``: a new struct file at a plausible, deterministic address (slab addresses look random, which
+    is what makes an epoll's red-black tree, keyed by the file pointer, interesting to look at)."""
+    if not isinstance(f_op, FileOperations):
+        raise TypeError("f_op must be a FileOperations")
+    return File(f_op, private_data, FILP_BASE + zlib.crc32(f"{name}#{fd}".encode()) % 0x100000 * FILP_ALIGN, name)
 
-    File addresses come from a small deterministic generator seeded by ``seed``: real slab addresses look random,
-    which is what makes the red-black tree of an epoll interesting to look at.
-    """
 
-    seed: int = 1
-    fd_array: dict[int, File] = field(default_factory=dict)
-    _lcg: int = 0
+def fdget(proc: limits.Task, fd: int) -> File | None:
+    """The file behind ``fd`` in the process's fd table, or None (the syscall then fails with EBADF)."""
+    if not isinstance(fd, int):
+        raise TypeError("fd must be an int")
+    file = proc.files.fd.get(fd)
+    return file if isinstance(file, File) else None
 
-    def __post_init__(self):
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError("seed must be an int >= 0")
-        self._lcg = self.seed
 
-    def alloc_file(self, f_op: FileOperations, private_data: Any, name: str) -> File:
-        """``alloc_file``: a new struct file at a plausible, deterministic address."""
-        if not isinstance(f_op, FileOperations):
-            raise TypeError("f_op must be a FileOperations")
-        self._lcg = (self._lcg * 1103515245 + 12345) % 2**31
-        return File(f_op, private_data, FILP_BASE + (self._lcg % 0x100000) * FILP_ALIGN, name)
-
-    def get_unused_fd_flags(self) -> int:
-        """The lowest free fd (0, 1 and 2 are taken by stdin, stdout and stderr)."""
-        fd = 3
-        while fd in self.fd_array:
-            fd += 1
-        return fd
-
-    def fd_install(self, fd: int, file: File) -> None:
-        if not isinstance(fd, int) or fd < 0 or fd in self.fd_array:
-            raise ValueError(f"fd must be a free int >= 0, got {fd!r}")
-        if not isinstance(file, File):
-            raise TypeError("fd_install takes a File")
-        self.fd_array[fd] = file
-
-    def install(self, f_op: FileOperations, private_data: Any, name: str) -> int:
-        """Allocate a file and an fd for it (what ``socket()`` or ``epoll_create1()`` end with)."""
-        fd = self.get_unused_fd_flags()
-        self.fd_install(fd, self.alloc_file(f_op, private_data, name))
-        return fd
-
-    def fdget(self, fd: int) -> File | None:
-        """The file behind ``fd``, or None (the syscall then fails with EBADF)."""
-        if not isinstance(fd, int):
-            raise TypeError("fd must be an int")
-        return self.fd_array.get(fd)
-
-    def close_fd(self, fd: int) -> File | None:
-        return self.fd_array.pop(fd, None)
+def install_file(proc: limits.Task, f_op: FileOperations, private_data: Any, name: str, nr_open: int) -> int:
+    """What ``socket()``, ``accept()`` and ``epoll_create1()`` end with: an fd (``get_unused_fd_flags``, which
+    says EMFILE at RLIMIT_NOFILE), a ``struct file``, ``fd_install``. Returns the fd or -errno."""
+    fd = limits.get_unused_fd_flags(proc, nr_open)
+    if fd >= 0:
+        limits.fd_install(proc, fd, alloc_file(f_op, private_data, name, fd))
+    return fd
 
 
 @dataclass(eq=False)

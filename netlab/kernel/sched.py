@@ -78,8 +78,9 @@ def spend(ns: int, what: str = "work") -> Body:
 class Task:
     """``struct task_struct``, reduced to what the networking chapters need.
 
-    ``tgid`` is the process a thread belongs to (threads of one process share ``tgid`` and ``files``). ``frames``
-    is the task's own call stack in the trace (its kernel stack while it sleeps).
+    ``tgid`` is the process a thread belongs to; ``process`` is that process's fd table and limits (a
+    ``netlab.kernel.limits.Task``: ``current->files`` and ``current->signal->rlim``), shared by its threads.
+    ``frames`` is the task's own call stack in the trace (its kernel stack while it sleeps).
     """
 
     comm: str
@@ -90,7 +91,7 @@ class Task:
     nivcsw: int = 0  # involuntary ones: it was preempted
     wakeups: int = 0
     tgid: int | None = None
-    files: Any = field(default=None, repr=False)
+    process: Any = field(default=None, repr=False)
     sum_exec_runtime: int = 0  # ns on a CPU (se.sum_exec_runtime)
     frames: list = field(default_factory=list, repr=False)
     on_rq: bool = False
@@ -380,7 +381,7 @@ class Scheduler:
         return self.clock
 
     def spawn(self, comm: str, body: Body, cpu: int | None = None, tgid: int | None = None,
-              files: Any = None) -> Task:
+              process: Any = None) -> Task:
         """Create a runnable task (``clone`` + ``wake_up_new_task``) that runs ``body`` and then exits."""
         if not hasattr(body, "send"):
             raise TypeError("body must be a generator (call your generator function: spawn('t', server(sk)))")
@@ -388,7 +389,8 @@ class Scheduler:
             raise ValueError(f"cpu must be None or an int in 0..{len(self.rqs) - 1}")
         pid = self._next_pid
         self._next_pid += 1
-        task = Task(comm, pid=pid, cpu=cpu if cpu is not None else pid % len(self.rqs), tgid=tgid, files=files)
+        task = Task(comm, pid=pid, cpu=cpu if cpu is not None else pid % len(self.rqs), tgid=tgid,
+                    process=process)
         task.rq = self.rqs[task.cpu]
         task._gens.append(_exit_after(body, task))
         self.tasks.append(task)

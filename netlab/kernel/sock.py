@@ -14,7 +14,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from netlab.kernel.fs import O_NONBLOCK, File, FileOperations, PollTable, poll_wait
+from netlab.kernel import limits
+from netlab.kernel.fs import O_NONBLOCK, File, FileOperations, PollTable, alloc_file, fdget, install_file, poll_wait
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, get_current, running_profile, schedule_timeout
 from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.wait import (WaitQueueEntry, WaitQueueHead, __wake_up_common, add_wait_queue,
@@ -151,16 +152,17 @@ def sock_poll(file: File, wait: PollTable | None) -> int:
 socket_file_ops = FileOperations("socket_file_ops", poll=sock_poll)
 
 
-def sock_alloc_file(sock: Socket, files: Any) -> int:
-    """Give a socket a ``struct file`` and an fd in ``files`` (net/socket.c ``sock_alloc_file`` + fd_install)."""
-    fd = files.get_unused_fd_flags()
-    sock.file = files.alloc_file(socket_file_ops, sock, f"socket:{sock.sk.name}")
-    files.fd_install(fd, sock.file)
+def sock_alloc_file(sock: Socket, proc: Any, nr_open: int) -> int:
+    """Give a socket a ``struct file`` and an fd in process ``proc`` (net/socket.c ``sock_alloc_file`` and the
+    fd it is installed at). Returns the fd or -errno (EMFILE at RLIMIT_NOFILE)."""
+    fd = install_file(proc, socket_file_ops, sock, f"socket:{sock.sk.name}", nr_open)
+    if fd >= 0:
+        sock.file = fdget(proc, fd)
     return fd
 
 
 def _sockfd_lookup(fd: int) -> Socket | int:
-    file = get_current().files.fdget(fd)
+    file = fdget(get_current().process, fd)
     if file is None:
         return -errno.EBADF
     if not isinstance(file.private_data, Socket):
@@ -187,16 +189,23 @@ def sock_recvmsg(sock: Socket, size: int, flags: int):
     return (yield from sock.ops.recvmsg(sock, size, flags))
 
 
-@kernel_function("net/socket.c", "accept(fd {fd}): wait for a connection, give it a new fd")
+@kernel_function("net/socket.c", "accept(fd {fd}): reserve an fd, wait for a connection, install it")
 def __sys_accept4(fd: int, flags: int = 0):
-    """The accept4 system call. Returns the new fd or -errno."""
+    """The accept4 system call: the new fd first (EMFILE leaves the connection queued), then ``ops->accept``."""
     sock = _sockfd_lookup(fd)
     if isinstance(sock, int):
         return sock
     if sock.file.f_flags & O_NONBLOCK:
         flags |= O_NONBLOCK
+    proc = get_current().process
+    newfd = limits.get_unused_fd_flags(proc, running_profile().nr_open)
+    if newfd < 0:
+        return newfd
     newsk = yield from sock.ops.accept(sock, flags)
     if isinstance(newsk, int):
+        limits.put_unused_fd(proc, newfd)
         return newsk
     newsock = Socket(newsk, ops=sock.ops)
-    return sock_alloc_file(newsock, get_current().files)
+    newsock.file = alloc_file(socket_file_ops, newsock, f"socket:{newsk.name}", newfd)
+    limits.fd_install(proc, newfd, newsock.file)
+    return newfd

@@ -1,12 +1,11 @@
-"""The child-process side of ``netlab.live.sched_experiments``: run as a script, print one JSON line.
+"""The child-process side of ``netlab.live.sched_experiments``: ``python -m netlab.live.sched_child CMD …`` prints
+one JSON line (standard library only):
 
-Standard library only and never imported by netlab, so a child starts in tens of milliseconds:
-
-    python sched_child.py pingpong ROUNDS PIN        context-switch cost by a pipe ping-pong between two processes
-    python sched_child.py threads N                  memory of N threads blocked in recv()
-    python sched_child.py serve MODEL N SECONDS      echo server on 127.0.0.1 (MODEL: threads | epoll); prints the
-                                                     port first, then the JSON result when the N clients are gone
-    python sched_child.py clients PORT N SECONDS SIZE  N closed-loop echo clients for SECONDS
+    pingpong ROUNDS PIN        context-switch cost by a pipe ping-pong between two processes
+    threads N                  memory of N threads blocked in recv()
+    serve MODEL N SECONDS      echo server on 127.0.0.1 (MODEL: threads | epoll); prints the port first, then the
+                               JSON result when the N clients are gone
+    clients PORT N SECONDS SIZE  N closed-loop echo clients for SECONDS
 
 Every socket, thread and process it makes ends before it exits; every wait has a deadline.
 """

@@ -1,6 +1,6 @@
 """Live: what a context switch costs here, what a thread costs, and thread-per-connection vs epoll on loopback.
 
-Each experiment runs in child processes (``sched_child.py``, started with this Python), is bounded in time and
+Each experiment runs in child processes (``python -m netlab.live.sched_child``), is bounded in time and
 count, talks only over 127.0.0.1, changes no setting of the machine and cleans up every process it started, also
 on error or interrupt. Each returns a :class:`~netlab.live.result.LiveResult`; where it cannot run (not Linux, no
 ``select.epoll``, no ``fork``) the result says why.
@@ -20,12 +20,11 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Callable
 
-from netlab.live.result import LiveResult
+from netlab.live.result import LiveResult, run_child
 
-CHILD = Path(__file__).with_name("sched_child.py")
+CHILD_MODULE = "netlab.live.sched_child"
 Progress = Callable[[str], None]
 
 
@@ -54,16 +53,13 @@ def _stop(proc: subprocess.Popen) -> None:
             stream.close()
 
 
-def _run_child(args: list[str], timeout_s: float) -> dict:
-    proc = subprocess.Popen([sys.executable, str(CHILD), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        out, err = proc.communicate(timeout=timeout_s)
-    finally:
-        _stop(proc)
-    if proc.returncode != 0:
-        raise RuntimeError(f"the child failed: {err.strip().splitlines()[-1] if err.strip() else proc.returncode}")
-    return json.loads(out.strip().splitlines()[-1])
+def _child(*args: str) -> list[str]:
+    return [sys.executable, "-m", CHILD_MODULE, *args]
+
+
+def _pingpong_value(r: dict) -> dict:
+    return {**r, "switch_ns": r["round_trip_ns"] / 2,  # two switches per round trip
+            "switch_ns_without_syscalls": max(0.0, (r["round_trip_ns"] - r["syscalls_ns"]) / 2)}
 
 
 def context_switch_cost(rounds: int = 20_000, pin: bool = True, timeout_s: float = 20.0) -> LiveResult:
@@ -74,13 +70,13 @@ def context_switch_cost(rounds: int = 20_000, pin: bool = True, timeout_s: float
     reason = _why_not()
     if reason:
         return LiveResult.unavailable(what, how, reason)
-    try:
-        r = _run_child(["pingpong", str(rounds), "1" if pin else "0"], timeout_s)
-    except (OSError, RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
-        return LiveResult.unavailable(what, how, f"the child process did not finish: {e}")
-    r["switch_ns"] = r["round_trip_ns"] / 2  # two switches per round trip
-    r["switch_ns_without_syscalls"] = max(0.0, (r["round_trip_ns"] - r["syscalls_ns"]) / 2)
-    return LiveResult(what, how + (" on one CPU" if r["pinned"] else " (not pinned)"), r)
+    return run_child(what, how + (" on one CPU (if the kernel lets us pin)" if pin else ""), CHILD_MODULE,
+                     ["pingpong", str(rounds), "1" if pin else "0"], timeout_s, _pingpong_value)
+
+
+def _thread_value(threads: int) -> Callable[[dict], dict]:
+    return lambda r: {**r, "vmsize_kb_per_thread": r["vmsize_kb"] / threads,
+                      "vmrss_kb_per_thread": r["vmrss_kb"] / threads}
 
 
 def thread_memory(threads: int = 100, timeout_s: float = 20.0) -> LiveResult:
@@ -91,29 +87,22 @@ def thread_memory(threads: int = 100, timeout_s: float = 20.0) -> LiveResult:
     reason = _why_not()
     if reason:
         return LiveResult.unavailable(what, how, reason)
-    try:
-        r = _run_child(["threads", str(threads)], timeout_s)
-    except (OSError, RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
-        return LiveResult.unavailable(what, how, f"the child process did not finish: {e}")
-    r["vmsize_kb_per_thread"] = r["vmsize_kb"] / threads
-    r["vmrss_kb_per_thread"] = r["vmrss_kb"] / threads
-    return LiveResult(what, how, r)
+    return run_child(what, how, CHILD_MODULE, ["threads", str(threads)], timeout_s, _thread_value(threads))
 
 
 def echo_server(model: str, connections: int = 100, seconds: float = 2.0, size: int = 100,
                 progress: Progress = _quiet) -> dict:
     """One run: a server child (``model``) and a client child; returns the server's report. Raises on failure."""
-    server = subprocess.Popen([sys.executable, str(CHILD), "serve", model, str(connections), str(seconds)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(_child("serve", model, str(connections), str(seconds)), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
     client = None
     try:
         port = int(server.stdout.readline().strip() or 0)
         if not port:
             raise RuntimeError(f"the {model} server did not start: {server.stderr.read().strip()[-200:]}")
         progress(f"{model}: {connections} clients for {seconds:g} s …")
-        client = subprocess.Popen([sys.executable, str(CHILD), "clients", str(port), str(connections),
-                                   str(seconds), str(size)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True)
+        client = subprocess.Popen(_child("clients", str(port), str(connections), str(seconds), str(size)),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         client.communicate(timeout=seconds + 15)
         out, err = server.communicate(timeout=15)
         if server.returncode != 0:

@@ -20,10 +20,11 @@ from typing import Any
 
 from netlab.kernel.eventpoll import (EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLET, EPOLLEXCLUSIVE, EPOLLONESHOT,
                                      Eventpoll)
-from netlab.kernel.fs import FilesStruct
+from netlab.kernel.fs import File, fdget
 from netlab.kernel.inet_connection_sock import RequestSock, TcpSock, inet_csk_reqsk_queue_add
 from netlab.kernel.inet_stream import inet_stream_ops
 from netlab.kernel.ip_input import IP_PACKET_TYPE, ip_rcv
+from netlab.kernel.limits import Rlimit, fd_install, get_unused_fd_flags
 from netlab.kernel.netns import Net
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.sched import CONTEXT_SWITCH_NS, Scheduler, Task, spend, thread_memory
@@ -57,14 +58,19 @@ def handshake_stand_in(listener: TcpSock, child: TcpSock, req: RequestSock) -> N
 
 
 class Lab:
-    """One server host: ``nr_cpus`` CPUs, a server process, connections, and packets that arrive on time."""
+    """One server host: ``nr_cpus`` CPUs, a server process (``nofile`` fds at most), connections, and packets that
+    arrive on time."""
 
     def __init__(self, nr_cpus: int = 1, profile: str | KernelProfile = "6.12",
-                 context_switch_ns: int = CONTEXT_SWITCH_NS, seed: int = 1):
+                 context_switch_ns: int = CONTEXT_SWITCH_NS, nofile: int | None = None):
         self.profile = _profile(profile)
         self.sched = Scheduler(nr_cpus=nr_cpus, context_switch_ns=context_switch_ns, profile=self.profile)
         self.net = Net(self.profile, local_addrs={SERVER_ADDR})
-        self.process = Process("server", pid=1000, files=FilesStruct(seed))
+        # a server with many connections raises RLIMIT_NOFILE (ulimit -n); up to fs.nr_open by default (chapter 07)
+        limit = self.profile.nr_open if nofile is None else nofile
+        self.process = Process("server", Rlimit(limit, limit), pid=1000)
+        for name in ("stdin", "stdout", "stderr"):  # fds 0, 1, 2
+            fd_install(self.process, get_unused_fd_flags(self.process, self.profile.nr_open), name)
         self.sockets: dict[str, Socket] = {}
         self.arrivals: list[tuple[int, int, str]] = []  # (time, cpu, what) for timelines
         self.peer: dict[str, tuple[str, int]] = {}  # connection name -> the client's (address, port)
@@ -79,7 +85,10 @@ class Lab:
     def _install(self, sk: Sock) -> int:
         sock = Socket(sk, ops=inet_stream_ops)
         self.sockets[sk.name] = sock
-        return sock_alloc_file(sock, self.process.files)
+        fd = sock_alloc_file(sock, self.process, self.profile.nr_open)
+        if fd < 0:
+            raise OSError(-fd, f"no fd for {sk.name} (RLIMIT_NOFILE {self.process.nofile.rlim_cur})")
+        return fd
 
     def connection(self, name: str | None = None) -> int:
         """An ESTABLISHED connection from a client to the server's port; returns its fd in the server process."""
@@ -100,12 +109,12 @@ class Lab:
 
     def thread(self, comm: str, body: Any, cpu: int | None = None) -> Task:
         """A thread of the server process running ``body`` (a generator)."""
-        task = self.sched.spawn(comm, body, cpu=cpu, tgid=self.process.pid, files=self.process.files)
+        task = self.sched.spawn(comm, body, cpu=cpu, tgid=self.process.pid, process=self.process)
         self.process.threads.append(task)
         return task
 
     def sock_of(self, fd: int) -> Socket:
-        file = self.process.files.fdget(fd)
+        file = fdget(self.process, fd)
         if file is None or not isinstance(file.private_data, Socket):
             raise ValueError(f"fd {fd} is not a socket of the server process")
         return file.private_data
@@ -151,8 +160,8 @@ class Lab:
         return tracer.trace
 
     def epolls(self) -> list[Eventpoll]:
-        return [f.private_data for f in self.process.files.fd_array.values()
-                if isinstance(f.private_data, Eventpoll)]
+        return [f.private_data for f in self.process.files.fd.values()
+                if isinstance(f, File) and isinstance(f.private_data, Eventpoll)]
 
     def snapshot(self) -> dict:
         """Plain data for drawings: CPUs, threads, each socket's queue and waiters, each epoll."""
@@ -454,7 +463,7 @@ def serve(model: str, workload: Workload = Workload(), costs: ServerCosts = Serv
         raise ValueError(f"model must be one of {SERVER_MODELS}, got {model!r}")
     if not isinstance(workload, Workload) or not isinstance(costs, ServerCosts):
         raise TypeError("workload must be a Workload and costs a ServerCosts")
-    lab = Lab(nr_cpus=nr_cpus, profile=profile, context_switch_ns=context_switch_ns, seed=workload.seed)
+    lab = Lab(nr_cpus=nr_cpus, profile=profile, context_switch_ns=context_switch_ns)
     lab.sched.record_switches = False
     rng = random.Random(workload.seed)
     fds = [lab.connection(f"conn{i}") for i in range(workload.connections)]
