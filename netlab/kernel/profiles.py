@@ -175,7 +175,7 @@ LINUX_3_10 = KernelProfile(
     page_size=4096,
     # upstream 3.10 x86_64: THREAD_SIZE_ORDER 1 (8 KiB); 6538b8ea886e "x86_64: expand kernel stack to 16K" (3.15)
     thread_size=8192,
-    # 3.10 net/core/sock.c: DEFINE_WAIT + prepare_to_wait + schedule_timeout; 4.9 moved to wait_woken
+    # 3.10 net/core/sock.c: DEFINE_WAIT + prepare_to_wait + schedule_timeout; wait_woken since d9dc8b0f8b4e (2016)
     sk_wait_data_wake="autoremove_wake_function",
     # Slab caches (objsize = the slot SLUB gives each object; objects and pages per slab). The book's CentOS 7
     # (3.10.0-957) slabtop, yanfeizhang/deep_linux_network_tests chapter-07/7.4/test-01/testdata.md: TCP 1.94K
