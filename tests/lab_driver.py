@@ -229,8 +229,7 @@ def click_and_wait(stepper, tooltip: str, expect_step: int, timeout_ms: int = 10
 #  Click next/back inside the page and time each click until the explanation shows the new step
 #  (the MutationObserver fires on the DOM change the kernel's reply causes).
 JS_TIME_CLICKS = """
-async ([el, clicks, timeoutMs]) => {
-  const last = +el.querySelector('.widget-slider .widget-readout').innerText;
+async ([el, clicks, timeoutMs, pauseMs]) => {
   const max = +el.querySelector('.widget-slider').querySelector('[aria-valuemax]')?.getAttribute('aria-valuemax');
   const button = (tip) => el.querySelector(`button[title="${tip}"]`);
   const current = () => { const s = el.querySelector('.netlab-step'); return s ? +s.dataset.step : -1; };
@@ -252,15 +251,16 @@ async ([el, clicks, timeoutMs]) => {
     const t0 = performance.now();
     button(direction > 0 ? 'next step' : 'back one step').click();
     times.push((await done) - t0);
-    await new Promise(r => setTimeout(r, 20));
+    await new Promise(r => setTimeout(r, pauseMs));
   }
   return times;
 }
 """
 
 
-def time_clicks(stepper, clicks: int = 24, timeout_ms: int = 10_000) -> list[float]:
-    return stepper.evaluate(f"(el) => ({JS_TIME_CLICKS})([el, {clicks}, {timeout_ms}])")
+def time_clicks(stepper, clicks: int = 24, timeout_ms: int = 10_000, pause_ms: int = 150) -> list[float]:
+    """Milliseconds from each click to the new step on screen; clicks ``pause_ms`` apart (a quick learner)."""
+    return stepper.evaluate(f"(el) => ({JS_TIME_CLICKS})([el, {clicks}, {timeout_ms}, {pause_ms}])")
 
 
 def kernel_traces(connection_file: Path, timeout: float = 30.0) -> list[list[str]]:
@@ -301,6 +301,8 @@ def latency_table(latencies: dict[str, list[float]], goal_ms: float) -> str:
 
 
 # --- sliders and exercises ----------------------------------------------------------------------------------------
+
+FREE_SLIDERS = ".widget-slider:not(.netlab-stepper .widget-slider)"  # sliders a notebook made, not a Stepper's
 
 #  What the cell holding ``el`` shows, apart from ``el`` itself: its images (plots) and the text of its outputs.
 JS_CELL_VIEW = """

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from lab_driver import (CHROMIUM, CHROMIUM_ARGS, LabServer, Problems, answer_exercise, click_and_wait,
+from lab_driver import (CHROMIUM, CHROMIUM_ARGS, FREE_SLIDERS, LabServer, Problems, answer_exercise, click_and_wait,
                         kernel_traces, latency_table, move_slider, notebook_problems, open_notebook, run_all,
                         stepper_state, time_clicks)
 
@@ -203,7 +203,7 @@ def test_stepper_click_latency(notebook, latencies):
 
 
 def test_sliders_redraw_their_plots(notebook):
-    sliders = notebook.page.locator(".widget-slider:not(.netlab-stepper .widget-slider)")
+    sliders = notebook.page.locator(FREE_SLIDERS)
     if sliders.count() == 0:
         pytest.skip(f"{notebook.name} has no slider outside a Stepper")
     for i in range(sliders.count()):
@@ -279,17 +279,21 @@ class Broken(W.DOMWidget):
     _view_module = _model_module = Unicode("netlab-no-such-module").tag(sync=True)
     _view_name, _model_name = Unicode("NoView").tag(sync=True), Unicode("NoModel").tag(sync=True)
 Broken()"""
+CHOICE_EXERCISE = """\
+import netlab
+netlab.Exercise("Which letter?", answer=lambda: "b", why="b was computed.", choices=["a", "b"])"""
 
 
 def test_the_suite_sees_plots_redraw_and_catches_broken_notebooks(browser, lab):
-    """A notebook with a plot slider, a widget whose JavaScript cannot load, and an exception at the end."""
+    """A plot slider, a multiple-choice exercise, a widget whose JavaScript cannot load, and an exception."""
     probe = lab.root / "browser-self-test.ipynb"
-    _write_notebook(probe, [PLOT_SLIDER, BROKEN_WIDGET, "1 / 0", "print('never runs')"])
+    _write_notebook(probe, [PLOT_SLIDER, CHOICE_EXERCISE, BROKEN_WIDGET, "1 / 0", "print('never runs')"])
     opened = _open_and_run(browser, lab, probe.name)
     try:
-        assert re.fullmatch(r"\[\d+\]:", opened.prompts[2]) and not re.search(r"\d", opened.prompts[3])
-        before, after = move_slider(opened.page.locator(".widget-slider").first)
+        assert re.fullmatch(r"\[\d+\]:", opened.prompts[3]) and not re.search(r"\d", opened.prompts[4])
+        before, after = move_slider(opened.page.locator(FREE_SLIDERS).first)
         assert before["images"] and after["images"] != before["images"]
+        assert answer_exercise(opened.page.locator(".netlab-exercise").first).startswith("Not quite")
         problems = notebook_problems(opened.page)
         assert any(p.startswith("widget failed") or p.startswith("widget not rendered") for p in problems), problems
         assert any("ZeroDivisionError" in p for p in problems), problems
@@ -299,7 +303,7 @@ def test_the_suite_sees_plots_redraw_and_catches_broken_notebooks(browser, lab):
         _close(opened, lab)
 
 
-@pytest.mark.parametrize("ci, outcome", [("1", pytest.fail.Exception), ("", pytest.skip.Exception)])
+@pytest.mark.parametrize("ci, outcome", [("1", pytest.fail.Exception), ("", pytest.skip.Exception)], ids=["CI", "local"])
 def test_without_chromium_ci_fails_and_a_laptop_skips(monkeypatch, ci, outcome):
     monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome, match="Chromium"):
