@@ -52,7 +52,11 @@ class LabServer:
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = self.tmp / "server.log"
         self.proc: subprocess.Popen | None = None
-        self._start(start_timeout)
+        try:
+            self._start(start_timeout)
+        except BaseException:
+            self.stop()
+            raise
 
     def _start(self, timeout: float) -> None:
         dirs = {name: self.tmp / name for name in ("config", "data", "runtime", "ipython", "user-settings",
@@ -106,7 +110,12 @@ class LabServer:
         return self.log_path.read_text(errors="replace")[-tail:] if self.log_path.exists() else ""
 
     def stop(self) -> None:
+        """Shut the kernels down (they run in sessions of their own), then the server; remove every file."""
         if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.shutdown_kernels()
+            except OSError:
+                pass  # no answer: kernels still exit once their parent is gone (ipykernel polls for it)
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
                 self.proc.wait(timeout=10)
