@@ -32,6 +32,8 @@ ACTION_TIMEOUT_MS = 30_000
 LATENCY_GOAL_MS = 100
 CLICKS_PER_NOTEBOOK = 24
 VIEWPORT = {"width": 1280, "height": 900}
+MAX_SCREENSHOT_PX = 12_000     # a whole notebook; longer ones are cut
+MAX_CROP_PX = 900              # a widget's top part: small enough for the README
 
 
 def _unavailable(reason: str):
@@ -94,6 +96,8 @@ class OpenNotebook:
     problems: Problems
     prompts: list[str]
     kernel_id: str
+    after_run: list[str]  # what was wrong right after Run All (test_runs_without_errors reports it) ...
+    errors_after_run: tuple[int, int]  # ... and how many JavaScript and console errors there were by then
 
     @property
     def stem(self) -> str:
@@ -111,7 +115,8 @@ def _open_and_run(browser, lab: LabServer, name: str) -> OpenNotebook:
     kernels = lab.api("sessions")
     kernel_id = next(s["kernel"]["id"] for s in kernels if s["path"].endswith(name))
     page.wait_for_timeout(500)  # widget views render right after the last reply
-    return OpenNotebook(name, page, problems, prompts, kernel_id)
+    return OpenNotebook(name, page, problems, prompts, kernel_id, notebook_problems(page),
+                        (len(problems.page_errors), len(problems.console_errors)))
 
 
 def _close(opened: OpenNotebook, lab: LabServer) -> None:
@@ -130,20 +135,21 @@ def notebook(request, browser, lab):
         _close(opened, lab)
 
 
-def assert_healthy(nb: OpenNotebook) -> None:
-    problems = notebook_problems(nb.page)
+def assert_healthy(nb: OpenNotebook, *, new_only: bool = True) -> None:
+    """No error output, failed widget, JavaScript or console error (``new_only``: none since Run All finished)."""
+    problems = [p for p in notebook_problems(nb.page) if not (new_only and p in nb.after_run)]
     assert not problems, f"{nb.name}: " + "\n".join(problems)
-    assert not nb.problems.page_errors, f"{nb.name}: JavaScript errors: {nb.problems.page_errors}"
-    assert not nb.problems.console_errors, f"{nb.name}: console errors: {nb.problems.console_errors}"
+    page_errors, console_errors = nb.errors_after_run if new_only else (0, 0)
+    assert not nb.problems.page_errors[page_errors:], f"{nb.name}: JavaScript errors: {nb.problems.page_errors}"
+    assert not nb.problems.console_errors[console_errors:], f"{nb.name}: console errors: {nb.problems.console_errors}"
 
 
 # --- per notebook -------------------------------------------------------------------------------------------------
 
 def test_runs_without_errors(notebook):
+    assert_healthy(notebook, new_only=False)
     unrun = [i for i, p in enumerate(notebook.prompts) if not re.fullmatch(r"\[\d+\]:", p)]
-    assert notebook.prompts and not unrun, \
-        f"{notebook.name}: code cells {unrun} did not run (an earlier cell failed?): {notebook.prompts}"
-    assert_healthy(notebook)
+    assert notebook.prompts and not unrun, f"{notebook.name}: code cells {unrun} did not run: {notebook.prompts}"
 
 
 def test_steppers_step_as_the_trace_says(notebook, lab):
@@ -171,7 +177,7 @@ def test_steppers_step_as_the_trace_says(notebook, lab):
             assert back["function"] == trace[len(seen) - 2]
         state = click_and_wait(stepper, "last step", last)
         assert state["function"] == trace[-1] and state["slider"] == last
-        if last >= 2:  # play runs on its own from the first step; stop returns to it
+        if i == 0 and last >= 2:  # play runs on its own from the first step; stop returns to it
             click_and_wait(stepper, "first step", 0)
             play = stepper.locator(".widget-play button").first
             play.click()
@@ -232,26 +238,28 @@ def test_screenshots(notebook):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = notebook.page
     steppers = page.locator(".netlab-stepper")
-    for i in range(steppers.count()):  # show each Stepper mid-way, with some state to see
-        stepper = steppers.nth(i)
+    if steppers.count():  # the first Stepper (the cropped one) a few steps in, with some state to see
+        stepper = steppers.first
         last = int(float(stepper.locator(".noUi-handle").get_attribute("aria-valuemax")))
         click_and_wait(stepper, "first step", 0)
-        for step in range(1, last // 2 + 1):
+        for step in range(1, min(last // 2, 12) + 1):
             click_and_wait(stepper, "next step", step)
+    scroller = "document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer')"
+    height = page.evaluate(f"() => {scroller}.scrollHeight")  # a viewport as tall as the notebook: no inner scrolling
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(height + 200, MAX_SCREENSHOT_PX)})
+    page.evaluate(f"() => {{ {scroller}.scrollTop = 0; }}")
+    page.wait_for_timeout(300)
+    page.screenshot(path=ARTIFACTS / f"{notebook.stem}.png")
     crops = {"stepper": steppers, "exercise": page.locator(".netlab-exercise"),
              "plot": page.locator(".jp-OutputArea-output:has(img)")}
     saved = []
     for kind, found in crops.items():
         if found.count():
+            found.first.scroll_into_view_if_needed()
+            box = found.first.bounding_box()
             path = ARTIFACTS / f"{notebook.stem}-{kind}.png"
-            found.first.screenshot(path=path)
+            page.screenshot(path=path, clip={**box, "height": min(box["height"], MAX_CROP_PX)})
             saved.append(path)
-    scroller = "document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer')"
-    height = page.evaluate(f"() => {scroller}.scrollHeight")
-    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(max(height + 200, VIEWPORT["height"]), 12_000)})
-    page.evaluate(f"() => {{ {scroller}.scrollTop = 0; }}")
-    page.wait_for_timeout(300)
-    page.screenshot(path=ARTIFACTS / f"{notebook.stem}.png")
     page.set_viewport_size(VIEWPORT)
     assert all(p.stat().st_size > 1000 for p in saved)
     assert_healthy(notebook)

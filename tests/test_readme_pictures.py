@@ -1,4 +1,8 @@
-"""The screenshots the README shows (docs/*.png, made by tests/test_browser.py) stay small, real PNGs."""
+"""The screenshots the README shows stay small, real PNGs.
+
+They are crops the browser test saves in tests/artifacts/ (<notebook>-stepper/-plot/-exercise.png), picked by hand
+and copied to docs/ (stepper.png, plot.png, exercise.png) when a chapter's look changes.
+"""
 import struct
 from pathlib import Path
 
