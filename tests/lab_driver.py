@@ -149,7 +149,8 @@ JS_NOTEBOOK_PROBLEMS = r"""
   const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
   const problems = [];
   for (const out of panel.querySelectorAll('.jp-OutputArea-output')) {
-    const own = (selector) => [...out.querySelectorAll(selector)].filter(e => e.closest('.jp-OutputArea-output') === out);
+    const own = (selector) => [...out.querySelectorAll(selector)]
+      .filter(e => e.closest('.jp-OutputArea-output') === out);
     const failed = own('.jupyter-widgets-error-widget');
     if (failed.length)
       problems.push('widget failed: ' + (failed[0].title || 'error view shown'));
@@ -203,11 +204,24 @@ def run_all(page, timeout_ms: int) -> list[str]:
     page.locator(".lm-CommandPalette-item", has_text="Run All Cells").first.click()
     state = f"({JS_RUN_STATE})()"
     page.wait_for_function(  # started: a cell is queued or running, or every cell has already run
-        f"() => {{ const s = {state}; return s.prompts.some(p => p.includes('*')) || s.prompts.every(p => /\\d/.test(p)); }}",
+        f"""() => {{ const s = {state};
+                    return s.prompts.some(p => p.includes('*')) || s.prompts.every(p => /\\d/.test(p)); }}""",
         timeout=15_000)
     page.wait_for_function(f"() => {{ const s = {state}; return !s.busy && s.prompts.every(p => !p.includes('*')); }}",
                            timeout=timeout_ms, polling=250)
     return page.evaluate(JS_RUN_STATE)["prompts"]
+
+
+def wait_for_widgets(page, timeout_ms: int = 15_000) -> None:
+    """Wait until no widget output says 'Loading widget...'; one that never renders is left to notebook_problems."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            """() => ![...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output')]
+                      .some(o => /^Loading widget/.test((o.innerText || '').trim()))""", timeout=timeout_ms)
+    except PlaywrightTimeout:
+        pass
 
 
 def notebook_problems(page) -> list[str]:
@@ -243,6 +257,7 @@ async ([el, clicks, timeoutMs, pauseMs]) => {
   const button = (tip) => el.querySelector(`button[title="${tip}"]`);
   const current = () => { const s = el.querySelector('.netlab-step'); return s ? +s.dataset.step : -1; };
   const times = [];
+  if (!(max > 0)) return times;  // a one-step trace: nothing to click through
   let direction = 1;
   for (let i = 0; i < clicks; i++) {
     const from = current();
@@ -250,8 +265,10 @@ async ([el, clicks, timeoutMs, pauseMs]) => {
     if (from <= 0) direction = 1;
     const want = from + direction;
     const done = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { obs.disconnect(); reject(new Error(`step ${want} not shown in ${timeoutMs} ms`)); },
-                               timeoutMs);
+      const timer = setTimeout(() => {
+        obs.disconnect();
+        reject(new Error(`step ${want} not shown in ${timeoutMs} ms`));
+      }, timeoutMs);
       const obs = new MutationObserver(() => {
         if (current() === want) { clearTimeout(timer); obs.disconnect(); resolve(performance.now()); }
       });

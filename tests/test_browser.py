@@ -20,7 +20,7 @@ import pytest
 
 from lab_driver import (CHROMIUM, CHROMIUM_ARGS, FREE_SLIDERS, LabServer, Problems, answer_exercise, click_and_wait,
                         kernel_traces, latency_table, move_slider, notebook_problems, open_notebook, run_all,
-                        stepper_state, time_clicks)
+                        stepper_state, time_clicks, wait_for_widgets)
 
 pytestmark = pytest.mark.browser
 
@@ -106,15 +106,19 @@ class OpenNotebook:
 
 def _open_and_run(browser, lab: LabServer, name: str) -> OpenNotebook:
     context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
-    page = context.new_page()
-    page.set_default_timeout(ACTION_TIMEOUT_MS)
-    problems = Problems()
-    problems.watch(page)
-    open_notebook(page, lab, name)
-    prompts = run_all(page, RUN_TIMEOUT_MS)
-    kernels = lab.api("sessions")
-    kernel_id = next(s["kernel"]["id"] for s in kernels if s["path"].endswith(name))
-    page.wait_for_timeout(500)  # widget views render right after the last reply
+    try:
+        page = context.new_page()
+        page.set_default_timeout(ACTION_TIMEOUT_MS)
+        problems = Problems()
+        problems.watch(page)
+        open_notebook(page, lab, name)
+        prompts = run_all(page, RUN_TIMEOUT_MS)
+        kernel_id = next(s["kernel"]["id"] for s in lab.api("sessions") if s["path"].endswith(name))
+        wait_for_widgets(page)
+    except BaseException:
+        context.close()
+        lab.shutdown_kernels()
+        raise
     return OpenNotebook(name, page, problems, prompts, kernel_id, notebook_problems(page),
                         (len(problems.page_errors), len(problems.console_errors)))
 
@@ -163,7 +167,8 @@ def test_steppers_step_as_the_trace_says(notebook, lab):
         state = click_and_wait(stepper, "first step", 0)
         last = int(float(stepper.locator(".noUi-handle").get_attribute("aria-valuemax")))
         candidates = [t for t in traces if len(t) == last + 1]
-        assert candidates, f"{notebook.name}: Stepper {i} has {last + 1} steps; the kernel's have {[len(t) for t in traces]}"
+        assert candidates, \
+            f"{notebook.name}: Stepper {i} has {last + 1} steps; the kernel's have {[len(t) for t in traces]}"
         seen = [state["function"]]
         for step in range(1, min(last, 10) + 1):
             state = click_and_wait(stepper, "next step", step)
@@ -179,8 +184,7 @@ def test_steppers_step_as_the_trace_says(notebook, lab):
         assert state["function"] == trace[-1] and state["slider"] == last
         if i == 0 and last >= 2:  # play runs on its own from the first step; stop returns to it
             click_and_wait(stepper, "first step", 0)
-            play = stepper.locator(".widget-play button").first
-            play.click()
+            stepper.locator(".widget-play button:has(.fa-play)").click()
             notebook.page.wait_for_function(
                 "el => +el.querySelector('.netlab-step').dataset.step >= 2", arg=stepper.element_handle(),
                 timeout=ACTION_TIMEOUT_MS)
@@ -204,7 +208,6 @@ def test_stepper_click_latency(notebook, latencies):
         clicks = CLICKS_PER_NOTEBOOK // used + (i < CLICKS_PER_NOTEBOOK % used)
         times += time_clicks(stepper, clicks, timeout_ms=10_000)
     latencies[notebook.stem] = times
-    assert len(times) >= 20 and all(t > 0 for t in times)
     assert_healthy(notebook)
 
 
@@ -303,7 +306,7 @@ def test_the_suite_sees_plots_redraw_and_catches_broken_notebooks(browser, lab):
         assert before["images"] and after["images"] != before["images"]
         assert answer_exercise(opened.page.locator(".netlab-exercise").first).startswith("Not quite")
         problems = notebook_problems(opened.page)
-        assert any(p.startswith("widget failed") or p.startswith("widget not rendered") for p in problems), problems
+        assert any(p.startswith("widget failed") for p in problems), problems
         assert any("ZeroDivisionError" in p for p in problems), problems
         assert len(problems) == 2, problems
         assert any("netlab-no-such-module" in e for e in opened.problems.console_errors), opened.problems
@@ -311,7 +314,8 @@ def test_the_suite_sees_plots_redraw_and_catches_broken_notebooks(browser, lab):
         _close(opened, lab)
 
 
-@pytest.mark.parametrize("ci, outcome", [("1", pytest.fail.Exception), ("", pytest.skip.Exception)], ids=["CI", "local"])
+@pytest.mark.parametrize("ci, outcome", [("1", pytest.fail.Exception), ("", pytest.skip.Exception)],
+                         ids=["CI", "local"])
 def test_without_chromium_ci_fails_and_a_laptop_skips(monkeypatch, ci, outcome):
     monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome, match="Chromium"):
