@@ -372,3 +372,16 @@ def answer_exercise(exercise, timeout_ms: int = 20_000) -> str:
     feedback = exercise.locator(".netlab-feedback")
     feedback.wait_for(timeout=timeout_ms)
     return feedback.inner_text()
+
+
+def trim_background(path: Path, margin: int = 8) -> None:
+    """Cut the empty (white) border off a screenshot, keeping ``margin`` pixels: output areas are wider than plots."""
+    from PIL import Image, ImageChops
+
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+    box = ImageChops.difference(image, Image.new("RGB", image.size, "white")).getbbox()
+    if box:
+        left, top, right, bottom = box
+        image.crop((max(left - margin, 0), max(top - margin, 0), min(right + margin, image.width),
+                    min(bottom + margin, image.height))).save(path, optimize=True)

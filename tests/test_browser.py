@@ -20,7 +20,7 @@ import pytest
 
 from lab_driver import (CHROMIUM, CHROMIUM_ARGS, FREE_SLIDERS, LabServer, Problems, answer_exercise, click_and_wait,
                         kernel_traces, latency_table, move_slider, notebook_problems, open_notebook, run_all,
-                        stepper_state, time_clicks, wait_for_widgets)
+                        stepper_state, time_clicks, trim_background, wait_for_widgets)
 
 pytestmark = pytest.mark.browser
 
@@ -262,6 +262,7 @@ def test_screenshots(notebook):
             box = found.first.bounding_box()
             path = ARTIFACTS / f"{notebook.stem}-{kind}.png"
             page.screenshot(path=path, clip={**box, "height": min(box["height"], MAX_CROP_PX)})
+            trim_background(path)
             saved.append(path)
     page.set_viewport_size(VIEWPORT)
     assert all(p.stat().st_size > 1000 for p in saved)
