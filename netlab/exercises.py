@@ -58,6 +58,7 @@ class Exercise:
     def check(self, guess: Any) -> Feedback:
         """Compare ``guess`` with the computed answer and explain."""
         truth = self.solution()
+        said = guess.strip() if isinstance(guess, str) else guess
         if self.choices is not None:
             if guess not in self.choices:
                 raise ValueError(f"choose one of {self.choices}")
@@ -74,7 +75,7 @@ class Exercise:
         why = self.why(truth) if callable(self.why) else self.why
         shown = f"{truth:g}" if isinstance(truth, (int, float)) and not isinstance(truth, bool) else str(truth)
         unit = f" {self.unit}" if self.unit else ""
-        verdict = "Right" if correct else f"Not quite (you said {guess})"
+        verdict = "Right" if correct else f"Not quite (you said {said})"
         return Feedback(correct, f"{verdict}: the answer is {shown}{unit}. {why}")
 
     @property
