@@ -195,7 +195,7 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
         fig.tight_layout()
         plt.show()
 
-    slider = dict(continuous_update=False)
+    slider = dict(continuous_update=False, style={"description_width": "110px"}, layout=W.Layout(width="420px"))
     return W.interactive(show, rate_mpps=W.FloatSlider(6.0, min=0.5, max=14.88, step=0.5, **slider),
                          burst=W.IntSlider(1, min=1, max=64, **slider),
                          ring_size=W.SelectionSlider(options=[64, 128, 256, 512, 1024, 4096], value=256, **slider),
