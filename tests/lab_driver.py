@@ -330,13 +330,20 @@ def latency_table(latencies: dict[str, list[float]], goal_ms: float) -> str:
 
 FREE_SLIDERS = ".widget-slider:not(.netlab-stepper .widget-slider)"  # sliders a notebook made, not a Stepper's
 
-#  What the cell holding ``el`` shows, apart from ``el`` itself: its images (plots) and the text of its outputs.
+#  What the cell holding ``el`` shows, apart from its sliders: its images (plots), the text of its other outputs,
+#  and the markup of the output holding the slider (a widget may draw an SVG next to its own slider).
 JS_CELL_VIEW = """
 (el) => {
   const cell = el.closest('.jp-Cell');
-  const outputs = [...cell.querySelectorAll('.jp-OutputArea-output')].filter(o => !o.contains(el));
+  const outputs = [...cell.querySelectorAll('.jp-OutputArea-output')];
+  const shown = o => {
+    if (!o.contains(el)) return o.innerText;
+    const copy = o.cloneNode(true);
+    copy.querySelectorAll('.widget-slider').forEach(s => s.remove());
+    return copy.innerHTML;
+  };
   return {images: [...cell.querySelectorAll('.jp-OutputArea-output img')].map(i => i.src),
-          text: outputs.map(o => o.innerText).join('\\n')};
+          text: outputs.map(shown).join('\\n')};
 }
 """
 
