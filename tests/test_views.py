@@ -87,3 +87,14 @@ def test_multiple_choice_and_bad_exercises():
         Exercise("q", answer=5, why="x")
     with pytest.raises(ValueError, match="not one of the choices"):
         Exercise("q", answer=lambda: "x", why="", choices=["a", "b"]).check("a")
+
+
+def test_call_graph_keeps_each_tasks_stack_across_a_sleep():
+    from netlab.trace import Event, Trace
+    calls = [("recv", 0, "reader"), ("schedule", 1, "reader"), ("ip_rcv", 0, ""), ("tcp_v4_rcv", 1, ""),
+             ("skb_copy", 2, "reader")]  # the reader resumes inside recv -> schedule's caller chain
+    trace = Trace(Event(seq=i, time_ns=i, cpu=0, context="process" if t else "softirq", function=f, source="x.c",
+                        depth=d, text=f, task=t) for i, (f, d, t) in enumerate(calls))
+    graph = CallGraph(trace)
+    assert graph.stacks[4] == ("recv", "schedule", "skb_copy")
+    assert graph.graph.has_edge("schedule", "skb_copy") and not graph.graph.has_edge("tcp_v4_rcv", "skb_copy")

@@ -12,6 +12,8 @@ ROW, INDENT, CHAR, PAD = 22, 26, 7.2, 8
 class CallGraph:
     """Caller -> callee graph of a trace, laid out once as an indented tree; :meth:`svg` lights one step.
 
+    Callers are found per call stack: a task that slept resumes on its own stack, not on the interrupt's.
+
     The static part (boxes, edges) is built once; each step only adds the lit boxes of the call stack.
     """
 
@@ -21,8 +23,9 @@ class CallGraph:
         self.trace = trace
         self.graph = nx.DiGraph()
         self.stacks: list[tuple[str, ...]] = []
-        stack: list[str] = []
+        own: dict[object, list[str]] = {}  # each task has its own kernel stack; interrupts one per CPU
         for e in trace:
+            stack = own.setdefault(e.task or ("interrupt", e.cpu), [])
             if e.kind == "call":
                 del stack[e.depth:]
                 self.graph.add_node(e.function, source=e.source)
