@@ -150,9 +150,9 @@ def test_an_address_on_another_device_is_local_too_in_our_own_namespace():
     if not r.available:
         pytest.skip(str(r))
     assert (r.value["route"].type, r.value["route"].dev) == ("local", "lo")
-    medians = [t.median_us for t in r.value["trips"]]
+    fastest = [t.p10_us for t in r.value["trips"]]  # the fastest tenth: least disturbed by other load
     assert [t.address for t in r.value["trips"]] == ["127.0.0.1", "127.0.0.2", "198.51.100.7"]
-    assert max(medians) / min(medians) < 3
+    assert max(fastest) / min(fastest) < 3
 
 
 def test_namespace_fallbacks(monkeypatch):
