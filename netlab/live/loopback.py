@@ -14,6 +14,7 @@ Timing on a shared machine is noisy: compare medians, expect the same order of m
 from __future__ import annotations
 
 import json
+import os
 import socket
 import statistics
 import sys
@@ -53,10 +54,19 @@ def local_routes(path: str = "/proc/net/fib_trie") -> LiveResult:
 
 
 def round_trip(address: str, rounds: int = 2000) -> RoundTrip:
-    """Median RTT of ``rounds`` 1-byte send/receive pairs over TCP on ``address`` (a local address)."""
+    """Median RTT of ``rounds`` 1-byte send/receive pairs over TCP on ``address`` (a local address).
+
+    Both ends run on one CPU (this thread's affinity is narrowed for the measurement and restored): a wake-up on
+    another CPU costs an IPI and an idle exit, which would measure where the scheduler put the threads rather than
+    the path the packet takes.
+    """
     if not isinstance(rounds, int) or not 10 <= rounds <= MAX_ROUNDS:
         raise ValueError(f"rounds must be an int in 10..{MAX_ROUNDS}")
     with ExitStack() as stack:
+        if hasattr(os, "sched_setaffinity"):
+            allowed = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {min(allowed)})  # the echo thread below inherits it
+            stack.callback(os.sched_setaffinity, 0, allowed)
         server = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
         server.bind((address, 0))
         server.listen(1)
@@ -114,7 +124,6 @@ def namespace_latency(rounds: int = 2000, timeout_s: float = 30.0) -> LiveResult
 def _in_own_namespace(rounds: int) -> dict:
     """The child's work: unshare, set up lo and a veth, look the route up, time the three addresses."""
     import ctypes
-    import os
 
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
