@@ -1,18 +1,39 @@
 """Where each modelled function is defined in the real kernel tree, and a link a learner can click.
 
-``linux-6.12.json`` (beside this file) maps every function marked with ``kernel_function`` to its file and line in
-Linux 6.12. It is written by ``python tools/index_kernel_sources.py <linux-6.12 tree>`` and checked against the
-tree by the tests, so a model cannot name a function the kernel does not have.
+One JSON file per kernel series beside this module (``linux-6.12.json``) holds:
+
+- ``release``: the exact release the index was built from (VERSION.PATCHLEVEL.SUBLEVEL of the tree's Makefile,
+  spelled like its tag: ``6.12.118``, or ``6.12`` for SUBLEVEL 0);
+- ``source``: where that tree came from (e.g. Debian's ``linux-source-6.12`` package and its version);
+- ``not_in_release``: lines the tree has that the release does not (a distribution's patches), per file; a
+  function's line below such a line is counted without it;
+- ``functions``: every function marked with ``kernel_function`` -> its file and its line in that release, so the
+  link to the online browser (which shows the release itself) opens on the definition.
+
+``python tools/index_kernel_sources.py <tree or linux-source tarball>`` writes it; the tests check it against the
+tree, so a model cannot name a function the kernel does not have.
 """
 from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+import tarfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Iterable, Mapping
 
-INDEX_PATH = Path(__file__).with_name("linux-6.12.json")
+INDEX_DIR = Path(__file__).parent
 BROWSER = "https://elixir.bootlin.com/linux"
+_SERIES = re.compile(r"\d+\.\d+")
+
+
+def index_path(series: str) -> Path:
+    """The index file of a kernel series such as ``'6.12'``."""
+    if not isinstance(series, str) or not _SERIES.fullmatch(series):
+        raise ValueError(f"series must look like '6.12' or '3.10', got {series!r}")
+    return INDEX_DIR / f"linux-{series}.json"
 
 
 def definition_line(text: str, function: str) -> int | None:
@@ -33,40 +54,106 @@ def definition_line(text: str, function: str) -> int | None:
     return None
 
 
-def build_index(tree: Path, functions: dict[str, str]) -> dict[str, dict[str, object]]:
-    """Find each ``name -> file`` in ``tree``; raise ``LookupError`` listing every name not defined there."""
-    tree = Path(tree)
-    if not (tree / "Makefile").is_file():
+def tree_release(tree: Path) -> str:
+    """The release a kernel tree holds, from its top-level Makefile: ``6.12.118`` (``6.12`` when SUBLEVEL is 0)."""
+    makefile = Path(tree) / "Makefile"
+    if not makefile.is_file():
         raise ValueError(f"{tree} is not a kernel source tree (no top-level Makefile)")
+    text = makefile.read_text(errors="replace")
+    fields = {k: v.strip() for k, v in re.findall(r"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)\s*=[ \t]*(.*)$",
+                                                  text, re.M)}
+    if not (fields.get("VERSION", "").isdigit() and fields.get("PATCHLEVEL", "").isdigit()):
+        raise ValueError(f"{makefile} names no VERSION and PATCHLEVEL")
+    sublevel = fields.get("SUBLEVEL", "")
+    release = f"{fields['VERSION']}.{fields['PATCHLEVEL']}" + (f".{sublevel}" if sublevel not in ("", "0") else "")
+    return release + fields.get("EXTRAVERSION", "")
+
+
+def series_of(release: str) -> str:
+    """``'6.12'`` for ``'6.12.118'``."""
+    match = re.match(r"(\d+\.\d+)(?:\.\d+)?(?:-\S+)?$", release) if isinstance(release, str) else None
+    if not match:
+        raise ValueError(f"release must look like '6.12.118', got {release!r}")
+    return match.group(1)
+
+
+def build_index(tree: Path, functions: Mapping[str, str],
+                not_in_release: Mapping[str, Iterable[str]] | None = None) -> dict[str, dict[str, Any]]:
+    """Find each ``name -> file`` in ``tree``: ``{name: {file, line}}``, the line counted without the lines
+    ``not_in_release`` lists for that file. Raise ``LookupError`` listing every name not defined there."""
+    tree = Path(tree)
+    tree_release(tree)  # refuses a directory that is not a kernel tree
+    extra = {source: set(lines) for source, lines in (not_in_release or {}).items()}
     index, missing = {}, []
     for name, source in sorted(functions.items()):
         path = tree / source
-        line = definition_line(path.read_text(errors="replace"), name) if path.is_file() else None
+        text = path.read_text(errors="replace") if path.is_file() else ""
+        line = definition_line(text, name)
         if line is None:
             missing.append(f"{name} ({source})")
-        else:
-            index[name] = {"file": source, "line": line}
+            continue
+        above = text.splitlines()[:line - 1]
+        index[name] = {"file": source, "line": line - sum(row.strip() in extra.get(source, ()) for row in above)}
     if missing:
         raise LookupError("not defined where the model says: " + ", ".join(missing))
     return index
 
 
-@lru_cache(maxsize=1)
-def linux_6_12() -> dict[str, dict[str, object]]:
-    """The committed index: function -> {file, line} in Linux 6.12."""
-    return json.loads(INDEX_PATH.read_text()) if INDEX_PATH.is_file() else {}
+@lru_cache(maxsize=None)
+def kernel_index(series: str) -> Mapping[str, Any] | None:
+    """The committed index of a kernel series (``release``, ``source``, ``not_in_release``, ``functions``), or
+    ``None`` when there is none."""
+    path = index_path(series)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def linux_6_12() -> dict[str, dict[str, Any]]:
+    """The functions of the committed 6.12 index: name -> {file, line}."""
+    return kernel_index("6.12")["functions"]
 
 
 def source_url(function: str, version: str = "6.12") -> str:
-    """A link to ``function`` in an online kernel source browser: the exact line for 6.12, else the identifier."""
+    """A link to ``function`` in an online kernel source browser: its line in the release the series' index was
+    built from, else a search for the identifier in that release (or in the series, when it has no index)."""
     if not isinstance(function, str) or not function.isidentifier():
         raise ValueError(f"function must be a C identifier, got {function!r}")
-    if not isinstance(version, str) or not re.fullmatch(r"\d+\.\d+", version):
-        raise ValueError(f"version must look like '6.12' or '3.10', got {version!r}")
-    where = linux_6_12().get(function) if version == "6.12" else None
+    index = kernel_index(version)  # checks the version's form
+    if index is None:
+        return f"{BROWSER}/v{version}/A/ident/{function}"
+    where = index["functions"].get(function)
     if where:
-        return f"{BROWSER}/v6.12/source/{where['file']}#L{where['line']}"
-    return f"{BROWSER}/v{version}/A/ident/{function}"
+        return f"{BROWSER}/v{index['release']}/source/{where['file']}#L{where['line']}"
+    return f"{BROWSER}/v{index['release']}/A/ident/{function}"
+
+
+def unpack(tarball: Path, into: Path, members: Iterable[str] | None = None) -> Path:
+    """Unpack a kernel source tarball (all of it, or only ``members``, paths inside the tree) under ``into`` and
+    return the tree. Kept per tarball (name, size, time) and reused; an older unpacking of the same tarball name is
+    removed."""
+    tarball, into = Path(tarball), Path(into)
+    if not tarball.is_file():
+        raise ValueError(f"no tarball at {tarball}")
+    wanted = None if members is None else sorted(set(members) | {"Makefile"})
+    stat = tarball.stat()
+    name = tarball.name.split(".tar")[0]
+    home = into / f"{name}-{stat.st_size}-{int(stat.st_mtime)}"
+    if (home / "complete").is_file() or (wanted and all((home / "tree" / m).is_file() for m in wanted)):
+        return home / "tree"
+    with tarfile.open(tarball) as archive:
+        top = archive.next().name.split("/", 1)[0]  # reads only the archive's start
+    partial = home.with_name(home.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    (partial / "tree").mkdir(parents=True)
+    paths = [] if wanted is None else [f"{top}/{m}" for m in wanted]
+    subprocess.run(["tar", "-xf", str(tarball), "-C", str(partial / "tree"), "--strip-components=1", *paths],
+                   check=True)
+    if wanted is None:
+        (partial / "complete").touch()
+    for old in into.glob(f"{name}-*"):
+        if old != partial:
+            shutil.rmtree(old, ignore_errors=True)
+    partial.rename(home)
+    return home / "tree"
 
 
 def modelled_functions() -> dict[str, str]:
