@@ -3,7 +3,10 @@ import pytest
 from netlab.exercises import Exercise
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, Task, default_wake_function
 from netlab.kernel.sock import Sock, Socket, sock_def_readable
+from netlab.kernel.source_index import kernel_index
 from netlab.kernel.wait import WaitQueueEntry, add_wait_queue
+from netlab.live.kallsyms import ABSENT, FOUND
+from netlab.live.result import LiveResult
 from netlab.trace import Tracer
 from netlab.view.callgraph import CallGraph
 from netlab.view.stepper import Stepper
@@ -22,6 +25,7 @@ def wake_trace():
 def test_stepper_steps_and_shows_the_current_function():
     trace = wake_trace()
     s = Stepper(trace, draw=lambda e: f"<svg>{e.state['reader']}</svg>", title="wake-up")
+    assert "netlab-stepper" in s.widget._dom_classes  # what a notebook displays; it renders the current step
     assert s.index == 0 and "add_wait_queue" in s.explanation.value
     s.next(); s.next()
     assert s.event.function == "__wake_up_common" and "__wake_up_common" in s.explanation.value
@@ -33,7 +37,35 @@ def test_stepper_steps_and_shows_the_current_function():
     assert s.index == 0
     s.slider.value = 2
     assert 'data-step="2"' in s.explanation.value
-    assert "elixir.bootlin.com/linux/v6.12/source/kernel/sched/wait.c#L" in s.explanation.value
+    release = kernel_index("6.12")["release"]
+    assert f"elixir.bootlin.com/linux/v{release}/source/kernel/sched/wait.c#L" in s.explanation.value
+
+
+def test_building_a_stepper_reads_no_kallsyms_until_a_step_is_shown_then_reads_once(monkeypatch):
+    reads = []
+
+    def kallsyms(functions):
+        reads.append(list(functions))
+        return LiveResult("modelled functions in your kernel", "a fixture",
+                          {f: ABSENT if f == "__wake_up_common" else FOUND for f in functions})
+
+    monkeypatch.setattr("netlab.view.stepper.in_your_kernel", kallsyms)
+    s = Stepper(wake_trace())
+    assert reads == [] and s.explanation.value == ""
+    s.widget
+    assert "add_wait_queue" in s.explanation.value and "✓ in your kernel" in s.explanation.value
+    s.next(); s.next()
+    assert s.event.function == "__wake_up_common" and "not in your kallsyms" in s.explanation.value
+    assert "(not in your kallsyms: inlined?)" in s.text() and len(reads) == 1
+
+
+def test_a_stepper_says_when_kallsyms_cannot_be_read(monkeypatch):
+    monkeypatch.setattr("netlab.view.stepper.in_your_kernel", lambda functions: LiveResult.unavailable(
+        "modelled functions in your kernel", "names in /proc/kallsyms", "/proc/kallsyms does not exist"))
+    s = Stepper(wake_trace())
+    s.first()
+    assert "kallsyms not readable" in s.explanation.value and "does not exist" in s.explanation.value
+    assert "in your kernel" not in s.text()
 
 
 def test_stepper_text_tells_the_same_step():
@@ -61,6 +93,8 @@ def test_stepper_refuses_bad_input():
         Stepper([1, 2])
     with pytest.raises(ValueError, match="version"):
         Stepper(wake_trace(), version="2.6")
+    with pytest.raises(TypeError, match="check_kernel must be True or False"):
+        Stepper(wake_trace(), check_kernel="yes")
     with pytest.raises(ValueError, match="step must be"):
         Stepper(wake_trace(), check_kernel=False).go(99)
 

@@ -4,17 +4,20 @@ Buttons first / back / play / next / last and a slider choose the step; the pane
 context, time), the kernel function with a link to its source line, whether the learner's kernel has it, what it
 does and what it changed, then a drawing of the state at that step and the call path with the current function lit.
 Each step's HTML is built once and cached, and only the two HTML widgets whose text changed are updated, so a
-click costs one small message to the browser.
+click costs one small message to the browser. Nothing is rendered, and ``/proc/kallsyms`` is not read, until the
+Stepper is shown or driven: building one does no I/O.
 """
 from __future__ import annotations
 
+from functools import cached_property
 from html import escape
 from typing import Callable
 
 import ipywidgets as W
 
 from netlab.kernel.source_index import source_url
-from netlab.live.kallsyms import in_your_kernel
+from netlab.live.kallsyms import FOUND, in_your_kernel
+from netlab.live.result import LiveResult
 from netlab.trace import Event, Trace
 from netlab.view import svg
 from netlab.view.callgraph import CallGraph
@@ -27,7 +30,9 @@ class Stepper:
     """A widget over ``trace``. ``draw(event)`` returns an SVG/HTML drawing of ``event.state`` (optional).
 
     Drive it from code as a learner would with the buttons: ``next()``, ``back()``, ``first()``, ``last()``,
-    ``go(i)``; ``text()`` is the current step in plain text.
+    ``go(i)``; ``text()`` is the current step in plain text; ``widget`` is what a notebook displays. With
+    ``check_kernel``, each step says whether the learner's kernel has its function (``/proc/kallsyms``, read the
+    first time a step is shown, once).
     """
 
     def __init__(self, trace: Trace, draw: Drawing | None = None, *, title: str = "", version: str = "6.12",
@@ -38,20 +43,29 @@ class Stepper:
             raise ValueError("the trace is empty: nothing to step through")
         if draw is not None and not callable(draw):
             raise TypeError("draw must be a callable(event) -> SVG/HTML str, or None")
+        if not isinstance(check_kernel, bool):
+            raise TypeError("check_kernel must be True or False")
         if version not in ("3.10", "6.12"):
             raise ValueError("version must be '3.10' or '6.12' (the kernel tree the source links open)")
         if not isinstance(play_interval_ms, int) or play_interval_ms < 50:
             raise ValueError("play_interval_ms must be an int >= 50")
         self.trace, self.draw, self.title, self.version = trace, draw, title, version
+        self.check_kernel = check_kernel
         self.path = CallGraph(trace) if show_path else None
-        self.kernel, self.kernel_note = None, ""
-        if check_kernel:
-            found = in_your_kernel(trace.functions())
-            self.kernel = found.value if found.available else None
-            self.kernel_note = "" if found.available else str(found)
         self._cache: dict[int, tuple[str, str]] = {}
         self._build(play_interval_ms)
-        self.go(0)
+
+    @property
+    def widget(self) -> W.VBox:
+        """The widget to display; the current step is rendered when it is first asked for."""
+        if not self.explanation.value:
+            self._render(self.index)
+        return self._widget
+
+    @cached_property
+    def kernel(self) -> LiveResult | None:
+        """Which of the trace's functions the running kernel has (None without ``check_kernel``)."""
+        return in_your_kernel(self.trace.functions()) if self.check_kernel else None
 
     # --- driving ---------------------------------------------------------------------------------------
     @property
@@ -83,7 +97,9 @@ class Stepper:
         return self.trace[self.index]
 
     def text(self, index: int | None = None) -> str:
-        return step_text(self.trace, self.index if index is None else index, self.kernel)
+        found = self.kernel
+        return step_text(self.trace, self.index if index is None else index,
+                         found.value if found is not None and found.available else None)
 
     # --- rendering ---------------------------------------------------------------------------------------
     def _build(self, interval: int) -> None:
@@ -106,9 +122,9 @@ class Stepper:
         controls = W.HBox([self.buttons["first"], self.buttons["back"], self.play, self.buttons["next"],
                            self.buttons["last"], self.slider])
         parts = [W.HTML(f"<b>{escape(self.title)}</b>")] if self.title else []
-        self.widget = W.VBox(parts + [controls, self.explanation, self.drawing],
-                             layout=W.Layout(border="1px solid #dee2e6", padding="6px"))
-        self.widget.add_class("netlab-stepper")
+        self._widget = W.VBox(parts + [controls, self.explanation, self.drawing],
+                              layout=W.Layout(border="1px solid #dee2e6", padding="6px"))
+        self._widget.add_class("netlab-stepper")
 
     @staticmethod
     def _button(icon: str, tip: str, action: Callable[[], None]) -> W.Button:
@@ -124,13 +140,13 @@ class Stepper:
     def _explain(self, index: int) -> str:
         e = self.trace[index]
         colour = svg.CONTEXT_COLOURS[e.context]
-        badge = ""
-        if self.kernel is not None and e.function in self.kernel:
+        badge, found = "", self.kernel
+        if found is not None and not found.available:
+            badge = f' <span style="color:#868e96" title="{escape(str(found))}">kallsyms not readable</span>'
+        elif found is not None and e.function in found.value:
             badge = (' <span class="netlab-ok" style="color:#2b8a3e">✓ in your kernel</span>'
-                     if self.kernel[e.function] == "found" else
+                     if found.value[e.function] == FOUND else
                      ' <span style="color:#868e96">not in your kallsyms (inlined or static)</span>')
-        elif self.kernel is None and self.kernel_note:
-            badge = f' <span style="color:#868e96" title="{escape(self.kernel_note)}">kallsyms not readable</span>'
         name = e.function if e.kind == "call" else f"{e.function} · trace_printk"
         link = (f'<a href="{source_url(e.function, self.version)}" target="_blank" rel="noopener">'
                 f'{escape(e.source)}</a>' if e.source != "-" else "")
