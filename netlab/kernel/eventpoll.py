@@ -51,7 +51,7 @@ EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD = 1, 2, 3
 EP_MAX_EVENTS = 2**31 // 12  # INT_MAX / sizeof(struct epoll_event)
 #: Copying one event to user space and re-polling its file, in simulated ns (a model parameter, not a kernel value).
 EP_COPY_NS = 50
-SIZEOF_EVENTPOLL = 208  # 6.12, compiled (profile_facts §12); kmalloc'd
+SIZEOF_EVENTPOLL = 208  # sizeof(struct eventpoll) in 6.12, compiled by tools/kernel_sizes.py; kmalloc'd
 
 
 class _Unactive:

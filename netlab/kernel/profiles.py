@@ -186,7 +186,9 @@ LINUX_3_10 = KernelProfile(
     # (a CLOSE_WAIT socket adds one kmalloc-256 object: its queued FIN); tcp_bind_bucket (48 B → 64) and the
     # kmalloc'd struct socket_wq (48 B, cacheline-aligned) in kmalloc-64 (the client grows by two per socket, the
     # server by one). request_sock_TCP: struct tcp_request_sock ~112 B by hand → 128, no row (merged, inferred).
-    # eventpoll_epi 128, eventpoll_pwq 72 (struct sizes by hand, /work/research/profile_facts.md §12).
+    # eventpoll_epi 128, eventpoll_pwq 72: 3.10's fs/eventpoll.c, added up by hand: struct epitem is rb_node 24,
+    # rdllink 16, next 8, epoll_filefd 12 (packed), nwait 4, pwqlist 16, ep 8, fllink 16, ws 8, epoll_event 12
+    # (packed on x86_64) = 124, padded to 128; struct eppoll_entry is llink 16, base 8, wait_queue_t 40, whead 8 = 72.
     slab=_slabs(SlabCache("TCP", 1984, 16, 8), SlabCache("sock_inode_cache", 640, 25, 4),
                 SlabCache("socket_wq", 64, 64, 1), SlabCache("dentry", 192, 21, 1), SlabCache("filp", 256, 16, 1),
                 SlabCache("tcp_bind_bucket", 64, 64, 1), SlabCache("tw_sock_TCP", 256, 16, 1),
@@ -215,8 +217,9 @@ LINUX_6_12 = KernelProfile(
     page_size=4096,
     thread_size=16384,  # arch/x86/include/asm/page_64_types.h: PAGE_SIZE << (2 + KASAN_STACK_ORDER), no KASAN
     sk_wait_data_wake="woken_wake_function",  # net/core/sock.c: DEFINE_WAIT_FUNC(wait, woken_wake_function)
-    # Slot sizes from sizeof() compiled against 6.12 (Debian amd64 config) through mm/slub.c calculate_sizes: a
-    # cache with a constructor or SLAB_TYPESAFE_BY_RCU keeps its free pointer after the object (+8), then
+    # Slot sizes from sizeof() (netlab.kernel.memory.SIZEOF_6_12, compiled by tools/kernel_sizes.py against 6.12.118
+    # with Debian's amd64 config) through mm/slub.c calculate_sizes: a cache with a constructor or
+    # SLAB_TYPESAFE_BY_RCU keeps its free pointer after the object (+8), then
     # SLAB_HWCACHE_ALIGN rounds to 64: tcp_sock 2368 → 2432, socket_alloc 768 → 832, tcp_request_sock 304 → 312,
     # tcp_timewait_sock 248 → 256; struct file 184 → 192 (its free pointer lives inside, f_freeptr); dentry 192;
     # inet_bind_bucket and inet_bind2_bucket 72 → 128; epitem 120 → 128; eppoll_entry 64; epitems_head 24;
