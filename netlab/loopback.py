@@ -63,7 +63,7 @@ def local_path(profile: KernelProfile, daddr: str = "127.0.0.1") -> Trace:
         out = ip_route_output_key(h.net, daddr)
         skb = SkBuff(end=2048, name="data", len=PAYLOAD, tail=PAYLOAD,
                      meta=dict(protocol="tcp", saddr=out.saddr, daddr=daddr, sport=PEER_PORT, dport=PORT,
-                               seq=1, flags=("ACK", "PSH")))
+                               seq=1, ack_seq=1, flags=("ACK", "PSH")))
         local_bh_disable()            # __dev_queue_xmit: rcu_read_lock_bh()
         loopback_xmit(skb, h.net.loopback_dev)
         local_bh_enable()             # rcu_read_unlock_bh(): NET_RX runs here, on this CPU, in this task's time

@@ -173,7 +173,7 @@ class SendHost(Host):
         for ack in self._pending_acks:
             skb = SkBuff(end=PURE_ACK_LEN, name=f"ack{self._acks_sent + 1}", len=PURE_ACK_LEN, tail=PURE_ACK_LEN)
             self._acks_sent += 1
-            skb.meta.update(dev=self.out, net=self.net, protocol="tcp", ack=ack)
+            skb.meta.update(dev=self.out, net=self.net, protocol="tcp", flags=("ACK",), ack_seq=ack)
             trace_printk(f"release_sock: the receiver's ACK (up to {ack}) waited in the socket backlog")
             tcp_v4_do_rcv(self.sk, skb)
         self._pending_acks.clear()

@@ -426,7 +426,8 @@ def _build_skb(p: Packet, q_vector: QVector) -> SkBuff:
                  tail=p.length, truesize=RX_SKB_TRUESIZE)
     skb.meta.update(dev=q_vector.nic.dev, net=q_vector.nic.dev.net, ethertype=ETH_P_IP, pkt_type=PACKET_HOST,
                     protocol=p.protocol, saddr=p.saddr, daddr=p.daddr, sport=p.sport, dport=p.dport, seq=p.seq,
-                    ack=p.ack, queue=q_vector.index, arrived_ns=p.time_ns)
+                    flags=("ACK",) if p.ack is not None else (), ack_seq=p.ack, queue=q_vector.index,
+                    arrived_ns=p.time_ns)
     return skb
 
 

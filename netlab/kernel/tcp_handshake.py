@@ -11,9 +11,8 @@ differences). The queues themselves are in :mod:`netlab.kernel.inet_connection_s
 
 What a segment passes through before and after (IP, the device, the NIC or loopback) is chapters 01, 03 and 04:
 here a segment leaves through ``net.xmit`` and arrives in ``netlab.kernel.tcp_ipv4.tcp_v4_rcv`` (chapter 01),
-which finds the socket and hands every one that is not ESTABLISHED to :func:`handshake_rcv` (installed as its
-``rcv_state_process``) and a segment nobody wants to :func:`tcp_v4_send_reset`. Each received segment records
-what became of it in ``skb.meta["fate"]``.
+which finds the socket and hands every one that is not ESTABLISHED to :func:`handshake_rcv` and a segment nobody
+wants to :func:`no_socket`. Each received segment records what became of it in ``skb.meta["fate"]``.
 
 Simplifications: no TCP options, windows or data; every SYN comes from a peer never seen before
 (``tcp_peer_is_proven`` is false); no TCP_DEFER_ACCEPT, Fast Open or SO_REUSEPORT.
@@ -24,7 +23,6 @@ import zlib
 from dataclasses import dataclass
 from typing import Callable
 
-from netlab.kernel import tcp_ipv4
 from netlab.kernel.inet_connection_sock import (
     SEC, TCP_RTO_MAX, TCP_SYNCOOKIE_VALID, TCP_TIMEOUT_INIT, NET_INC_STATS, RequestSock, TcpSock, endpoint,
     find_request, inet_csk_complete_hashdance, inet_csk_listen_start, inet_csk_reqsk_queue_add,
@@ -460,8 +458,9 @@ def tcp_v4_send_reset(sk: TcpSock | None, skb: SkBuff, net: Net | None = None) -
     net = net or sk.net
     if "ACK" in m["flags"]:
         seq, ack, flags = m["ack_seq"], 0, ("RST",)
-    else:
-        seq, ack, flags = 0, m["seq"] + ("SYN" in m["flags"]), ("RST", "ACK")
+    else:  # acknowledge everything the segment occupied: SYN, FIN and its data
+        seq, flags = 0, ("RST", "ACK")
+        ack = m["seq"] + ("SYN" in m["flags"]) + ("FIN" in m["flags"]) + m.get("payload", 0)
     _xmit(net, tcp_segment(m["daddr"], m["dport"], m["saddr"], m["sport"], flags, seq, ack))
 
 
@@ -615,15 +614,13 @@ def handshake_rcv(sk, skb: SkBuff) -> int:
     return 0
 
 
-def _no_socket(net: Net, skb: SkBuff) -> None:
-    flags = skb.meta.get("flags", ())
+def no_socket(net: Net, skb: SkBuff) -> None:
+    """What ``tcp_v4_rcv`` does with a segment for a port no socket has (``no_tcp_socket``): answer with a RST,
+    unless the segment is itself a RST."""
+    flags = skb.meta["flags"]
     _fate(skb, "refused" if "SYN" in flags else "ignored")
     if "RST" not in flags:
         tcp_v4_send_reset(None, skb, net)
-
-
-tcp_ipv4.rcv_state_process = handshake_rcv
-tcp_ipv4.no_socket_reset = _no_socket
 
 
 def _to_request(listener: TcpSock, skb: SkBuff, req: RequestSock) -> None:

@@ -9,26 +9,20 @@ Models net/ipv4/tcp_ipv4.c (``tcp_v4_rcv``, ``tcp_v4_do_rcv``), net/ipv4/tcp_inp
 
 Not modelled here: sequence and window checks, coalescing into the previous skb, the ACK this data makes due
 (the send path, chapter 03), a socket owned by a user task (``tcp_add_backlog``), and 3.10's ``tcp_prequeue``.
-Other states (LISTEN, SYN_RECV …) are the handshake chapter's: it sets :data:`rcv_state_process`.
+Other states (LISTEN, SYN_RECV …) and the RST for a port nobody listens on are the handshake's
+(:mod:`netlab.kernel.tcp_handshake`, chapter 05).
 """
 from __future__ import annotations
-
-from typing import Callable
 
 from netlab.kernel.inet_connection_sock import TcpSock
 from netlab.kernel.netns import Net
 from netlab.kernel.skbuff import SkBuff, __kfree_skb, kfree_skb
 from netlab.kernel.sock import Sock, skb_set_owner_r
+from netlab.kernel.tcp_handshake import handshake_rcv, no_socket
 from netlab.kernel.tcp_output import PURE_ACK_LEN, tcp_ack, tcp_data_snd_check
 from netlab.trace import kernel_function, trace_printk
 
 TCP_ESTABLISHED, TCP_LISTEN = "TCP_ESTABLISHED", "TCP_LISTEN"
-
-rcv_state_process: Callable[[Sock, SkBuff], int] | None = None
-"""Handler for every state but ESTABLISHED (``tcp_rcv_state_process``); set by the handshake model."""
-
-no_socket_reset: Callable[[Net, SkBuff], None] | None = None
-"""Answers a segment no socket wants with a RST (``tcp_v4_send_reset``); set by the handshake model."""
 
 
 @kernel_function("include/net/inet_hashtables.h", "look up the socket for {skb.name}'s 4-tuple")
@@ -43,47 +37,46 @@ def __inet_lookup_skb(net: Net, skb: SkBuff) -> Sock | None:
 
 @kernel_function("net/ipv4/tcp_ipv4.c", "TCP receive of {skb.name}: find its socket")
 def tcp_v4_rcv(skb: SkBuff) -> int:
-    """Count TcpInSegs, look the socket up; no socket → drop (a RST would be sent); else ``tcp_v4_do_rcv``."""
+    """Count TcpInSegs, look the socket up; no socket → answer with a RST and drop; else ``tcp_v4_do_rcv``."""
     net: Net = skb.meta["dev"].net if skb.meta.get("dev") is not None else skb.meta["net"]
     net.snmp_inc("TcpInSegs")
     sk = __inet_lookup_skb(net, skb)
     if sk is None:
-        trace_printk(f"no socket for port {skb.meta['dport']}: drop (the kernel answers with a RST)")
-        if no_socket_reset is not None:        # chapter 05: the RST that makes connect() fail (ECONNREFUSED)
-            no_socket_reset(net, skb)
+        trace_printk(f"no socket for port {skb.meta['dport']}: answer with a RST and drop")
+        no_socket(net, skb)                    # the RST that makes the peer's connect() fail (ECONNREFUSED)
         kfree_skb(skb)
         return 0
-    if sk.sk_state == "TCP_NEW_SYN_RECV" and rcv_state_process is not None:
-        return rcv_state_process(sk, skb)      # chapter 05: 6.12 finds a request in ehash → tcp_check_req
+    if sk.sk_state == "TCP_NEW_SYN_RECV":
+        return handshake_rcv(sk, skb)          # chapter 05: 6.12 finds a request in ehash → tcp_check_req
     return tcp_v4_do_rcv(sk, skb)
 
 
 @kernel_function("net/ipv4/tcp_ipv4.c", "{sk.name} is {sk.sk_state}: process {skb.name}")
 def tcp_v4_do_rcv(sk: Sock, skb: SkBuff) -> int:
     """ESTABLISHED: the fast path ``tcp_rcv_established``; any other state: ``tcp_rcv_state_process``."""
-    flags = skb.meta.get("flags", ())
+    flags = skb.meta["flags"]
     if sk.sk_state == TCP_ESTABLISHED and "SYN" not in flags and "RST" not in flags:
         tcp_rcv_established(sk, skb)
         return 0
     # chapter 05: a SYN or RST on an established socket (tcp_validate_incoming: challenge ACK, or reset) goes to
     # the handshake model too.
-    if rcv_state_process is None:
-        raise NotImplementedError(f"{sk.sk_state} is modelled by the handshake chapter "
-                                  "(netlab.kernel.tcp_ipv4.rcv_state_process is not set)")
-    return rcv_state_process(sk, skb)
+    return handshake_rcv(sk, skb)
 
 
 @kernel_function("net/ipv4/tcp_input.c", "in-order segment for {sk.name}: {skb.name}")
 def tcp_rcv_established(sk: Sock, skb: SkBuff) -> None:
-    """The established fast path. A segment acknowledging what ``sk`` sent goes to ``tcp_ack`` first (chapter
-    03); a pure ACK is freed and may let more data out (``tcp_data_snd_check``). Data is queued
-    (``tcp_queue_rcv``), then ``tcp_data_ready``."""
-    if isinstance(sk, TcpSock) and skb.meta.get("ack") is not None:
-        tcp_ack(sk, skb.meta["ack"])
+    """The established fast path. A pure ACK goes to ``tcp_ack`` (chapter 03), is freed and may let more data
+    out (``tcp_data_snd_check``); a data segment goes to ``tcp_ack`` only when it acknowledges something new
+    (``ack_seq != snd_una``). Data is queued (``tcp_queue_rcv``), then ``tcp_data_ready``."""
+    m = skb.meta
+    if isinstance(sk, TcpSock) and "ACK" in m["flags"]:
         if skb.len <= PURE_ACK_LEN:
+            tcp_ack(sk, m["ack_seq"])
             __kfree_skb(skb)
             tcp_data_snd_check(sk)
             return
+        if m["ack_seq"] != sk.snd_una:
+            tcp_ack(sk, m["ack_seq"])
     tcp_queue_rcv(sk, skb)
     trace_printk("an ACK is now due (__tcp_ack_snd_check: the send path, chapter 03)")
     tcp_data_ready(sk)

@@ -196,8 +196,9 @@ def tcp_stream_alloc_skb(sk: TcpSock) -> SkBuff:
 
 @kernel_function("net/ipv4/tcp.c", "put {skb.name} at the tail of the write queue")
 def tcp_skb_entail(sk: TcpSock, skb: SkBuff) -> None:
-    """The new skb starts at ``write_seq``; its memory is charged to the socket (``sk_wmem_queued``)."""
-    skb.meta.update(seq=sk.write_seq, end_seq=sk.write_seq)
+    """The new skb starts at ``write_seq`` with the ACK flag (``TCPHDR_ACK``); its memory is charged to the socket
+    (``sk_wmem_queued``)."""
+    skb.meta.update(seq=sk.write_seq, end_seq=sk.write_seq, flags=("ACK",))
     sk.sk_write_queue.append(skb)
     sk.sk_wmem_queued += skb.truesize
 
@@ -423,7 +424,7 @@ def __tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: int) -> int:
             raise ValueError(f"{skb.name} is still cloned (a retransmit before TX completion uses pskb_copy)")
         skb = skb_clone(skb)
     skb_push(skb, TCP_HLEN)
-    skb.meta.update(hdr_len=TCP_HLEN, payload=payload, sk=sk.name)
+    skb.meta.update(hdr_len=TCP_HLEN, payload=payload, sk=sk.name, ack_seq=sk.rcv_nxt)
     return ip_queue_xmit(sk, skb)
 
 

@@ -126,7 +126,8 @@ class Lab:
         size = SKB_DATA_ALIGN(nbytes + 66)  # the headers the driver left in the buffer
         skb = SkBuff(end=size, name=f"skb({sk.name})", len=nbytes, tail=nbytes, truesize=SKB_TRUESIZE(size),
                      meta={"net": self.net, "protocol": "tcp", "saddr": saddr, "sport": sport,
-                           "daddr": SERVER_ADDR, "dport": SERVER_PORT})
+                           "daddr": SERVER_ADDR, "dport": SERVER_PORT, "flags": ("ACK", "PSH"),
+                           "ack_seq": getattr(sk, "snd_una", 0)})  # the client acknowledges nothing new
         ip_rcv(skb, None, IP_PACKET_TYPE, None)
 
     def send_data(self, at_ns: int, fd: int, nbytes: int, cpu: int = 0) -> None:
