@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from netlab import check
 from netlab.kernel.copies import CopyLedger, account_syscall
 from netlab.kernel.cpu import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Costs
 from netlab.kernel.dev import ETH_P_IP, NetDevice
@@ -53,6 +54,9 @@ class Recording:
 
     trace: Trace | None = None
     ledger: CopyLedger = field(default_factory=CopyLedger)
+
+    def __post_init__(self):
+        check.fields(self)
 
 
 class SendHost(Host):

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+from netlab import check
 
 CONTEXTS = ("process", "hardirq", "softirq", "ksoftirqd")
 """Where kernel code runs: a task's syscall, a hard interrupt, a softirq at IRQ exit, or the ksoftirqd thread."""
@@ -66,6 +69,19 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
         signature = inspect.signature(fn)
         default_text = (inspect.getdoc(fn) or name).strip().splitlines()[0]
 
+        checks: list[tuple[int, str, Callable[[str, Any], None]]] | None = None
+
+        def check_arguments(args, kwargs) -> None:
+            # Annotations name classes defined later in the module, so they are resolved at the first call.
+            nonlocal checks
+            if checks is None:
+                checks = _argument_checks(fn, signature)
+            for position, parameter, check_value in checks:
+                if position < len(args):
+                    check_value(parameter, args[position])
+                elif parameter in kwargs:
+                    check_value(parameter, kwargs[parameter])
+
         def describe(args, kwargs) -> str:
             if explain is None:
                 return default_text
@@ -80,6 +96,7 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
             # so its frame is popped from the call stack it was pushed on (the task's own), not the current one.
             @functools.wraps(fn)
             def wrapper(*args, **kwargs):
+                check_arguments(args, kwargs)
                 tracer = _active
                 if tracer is None:
                     return (yield from fn(*args, **kwargs))
@@ -93,6 +110,7 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
         else:
             @functools.wraps(fn)
             def wrapper(*args, **kwargs):
+                check_arguments(args, kwargs)
                 tracer = _active
                 if tracer is None:
                     return fn(*args, **kwargs)
@@ -110,6 +128,19 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
         return wrapper
 
     return decorate
+
+
+def _argument_checks(fn: Callable, signature: inspect.Signature) -> list[tuple[int, str, Callable]]:
+    """(position, name, check) for every parameter of ``fn`` whose annotation says what it takes."""
+    namespace = vars(sys.modules[fn.__module__])
+    checks = []
+    for position, parameter in enumerate(signature.parameters.values()):
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD) or parameter.annotation is parameter.empty:
+            continue
+        check_value = check.annotated(check.resolve(parameter.annotation, namespace))
+        if check_value is not None:
+            checks.append((position, parameter.name, check_value))
+    return checks
 
 
 def recording() -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from netlab import check
 from netlab.kernel.eventpoll import EpollEvent, do_epoll_create, do_epoll_ctl, do_epoll_wait
 from netlab.kernel import limits
 from netlab.kernel.fs import O_NONBLOCK, fdget
@@ -32,6 +33,7 @@ class Process(limits.Task):
     threads: list[Task] = field(default_factory=list)
 
     def __post_init__(self):
+        check.fields(self)
         super().__post_init__()
         if not isinstance(self.pid, int) or self.pid < 1:
             raise ValueError("pid must be an int >= 1")

@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from netlab import check
+
 KINDS = ("cpu", "shallow", "dma")
 
 _active: "CopyLedger | None" = None
@@ -51,6 +53,9 @@ class CopyLedger:
     page_faults: int = 0
     refs: int = 0                       # pages referenced instead of copied
     _outer: "CopyLedger | None" = field(default=None, repr=False)
+
+    def __post_init__(self):
+        check.fields(self)
 
     def __enter__(self) -> "CopyLedger":
         global _active

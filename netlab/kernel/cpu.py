@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterator
 
+from netlab import check
 from netlab.kernel.profiles import KernelProfile
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, Task
 from netlab.trace import CONTEXTS, on_cpu
@@ -42,6 +43,7 @@ class Costs:
     ksoftirqd_switch_ns: int = 2000  # the context switch into the ksoftirqd/N thread
 
     def __post_init__(self):
+        check.fields(self)
         for f in fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -79,6 +81,7 @@ class Cpu:
     siblings: list["Cpu"] = field(default_factory=list)
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.id, int) or self.id < 0:
             raise ValueError(f"cpu id must be an int >= 0, got {self.id!r}")
         if not isinstance(self.profile, KernelProfile):

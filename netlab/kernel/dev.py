@@ -30,6 +30,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from netlab import check
+from netlab.check import CInt
 from netlab.kernel.cpu import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Cpu, per_cpu, this_cpu
 from netlab.kernel.netns import Net
 from netlab.kernel.skbuff import SkBuff, kfree_skb, skb_get, skb_orphan_frags_rx
@@ -54,6 +56,9 @@ class PacketType:
     name: str = ""
     list_func: Callable[..., None] | None = None
     af_packet_priv: Any = None
+
+    def __post_init__(self):
+        check.fields(self)
 
 
 @dataclass(eq=False)
@@ -81,6 +86,7 @@ class NetDevice:
         return feature in self.features
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.name, str) or not self.name:
             raise ValueError("a net_device needs a name such as 'eth0'")
         if not isinstance(self.net, Net):
@@ -98,11 +104,12 @@ class NapiStruct:
     sched: bool = False                      # NAPI_STATE_SCHED: on a poll_list (or being polled)
     rx_list: list[SkBuff] = field(default_factory=list)  # GRO_NORMAL skbs waiting to go up as a batch
     rx_count: int = 0
-    list_owner: int = -1                     # CPU whose poll_list it was put on
+    list_owner: CInt = -1                    # CPU whose poll_list it was put on
     owner: Any = None                        # the driver's private struct (igb_q_vector) or the softnet_data
     on_list: list | None = field(default=None, repr=False)  # the list this napi's poll_list node is on
 
     def __post_init__(self):
+        check.fields(self)
         if not callable(self.poll):
             raise TypeError("poll must be callable(napi, budget) -> work done")
         if not isinstance(self.weight, int) or self.weight < 1:
@@ -138,6 +145,9 @@ class SoftnetData:
     in_net_rx_action: bool = False
     output_queue: list = field(default_factory=list)      # qdiscs waiting for NET_TX (__netif_schedule)
     completion_queue: list = field(default_factory=list)  # skbs freed from hard IRQ, for NET_TX to release
+
+    def __post_init__(self):
+        check.fields(self)
 
     def snapshot(self) -> dict:
         return {"poll_list": [n.name for n in self.poll_list], "processed": self.processed,

@@ -29,6 +29,7 @@ import errno
 from dataclasses import dataclass, field
 from typing import Any
 
+from netlab import check
 from netlab.kernel.fs import (File, FileOperations, PollTable, fdget, init_poll_funcptr, install_file,
                               vfs_poll)
 from netlab.kernel.mutex import Mutex, mutex_lock, mutex_unlock
@@ -77,6 +78,9 @@ class EpollEvent:
     events: int
     data: Any = None
 
+    def __post_init__(self):
+        check.fields(self)
+
 
 @dataclass(frozen=True)
 class EpollFilefd:
@@ -99,6 +103,9 @@ class EppollEntry:
     whead: WaitQueueHead | None
     next: "EppollEntry | None" = None
 
+    def __post_init__(self):
+        check.fields(self)
+
 
 @dataclass(eq=False)
 class Epitem:
@@ -107,12 +114,13 @@ class Epitem:
     ffd: EpollFilefd
     event: EpollEvent
     ep: "Eventpoll"
-    rbn: RbNode = field(default=None, repr=False)
+    rbn: RbNode = field(init=False, repr=False)
     rdllink: list | None = field(default=None, repr=False)  # the list it is linked on (rdllist or a scan batch)
     ovflist_next: Any = field(default=EP_UNACTIVE_PTR, repr=False)
     pwqlist: EppollEntry | None = field(default=None, repr=False)
 
     def __post_init__(self):
+        check.fields(self)
         self.rbn = RbNode(owner=self)
 
     @property
@@ -136,6 +144,9 @@ class Eventpoll:
     ovflist: Any = EP_UNACTIVE_PTR
     file: File | None = None
     copy_ns: int = EP_COPY_NS
+
+    def __post_init__(self):
+        check.fields(self)
 
     def items(self) -> list[Epitem]:
         """Every watched item, in ``rbr`` order."""

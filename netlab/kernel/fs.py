@@ -15,6 +15,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from netlab import check
+from netlab.check import U64
 from netlab.kernel import limits
 from netlab.trace import kernel_function
 
@@ -38,9 +40,12 @@ class File:
 
     f_op: FileOperations
     private_data: Any = None
-    addr: int = FILP_BASE
+    addr: U64 = FILP_BASE
     name: str = "file"
     f_flags: int = 0  # O_NONBLOCK: reads and accepts return -EAGAIN instead of sleeping
+
+    def __post_init__(self):
+        check.fields(self)
 
     def __repr__(self) -> str:
         return f"File({self.name} @ {self.addr:#x})"
@@ -77,6 +82,9 @@ class PollTable:
 
     _qproc: Callable[[File, Any, "PollTable"], None] | None = None
     _key: int = ~0
+
+    def __post_init__(self):
+        check.fields(self)
 
 
 def init_poll_funcptr(pt: PollTable, qproc: Callable | None) -> PollTable:

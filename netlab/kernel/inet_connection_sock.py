@@ -27,6 +27,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from netlab import check
+from netlab.check import CInt, U64
 from netlab.kernel.fs import O_NONBLOCK
 from netlab.kernel.netns import Net
 from netlab.kernel.profiles import KernelProfile
@@ -70,8 +72,11 @@ class BindBucket:
     """``struct inet_bind_bucket``: one local port in use. ``fastreuse`` is -1 for ports connect() picked."""
 
     port: int
-    fastreuse: int
+    fastreuse: CInt
     owners: list = field(default_factory=list)
+
+    def __post_init__(self):
+        check.fields(self)
 
 
 @dataclass(eq=False)
@@ -96,6 +101,9 @@ class RequestSock:
     sk: "TcpSock | None" = None         # the child, once on the accept queue
     sk_state: str = "TCP_NEW_SYN_RECV"
 
+    def __post_init__(self):
+        check.fields(self)
+
     @property
     def key(self) -> tuple:
         return (self.ir_loc_addr, self.ir_num, self.ir_rmt_addr, self.ir_rmt_port)
@@ -109,6 +117,9 @@ class ListenSock:
     nr_table_entries: int
     syn_table: list = field(default_factory=list)
 
+    def __post_init__(self):
+        check.fields(self)
+
 
 @dataclass
 class RequestSockQueue:
@@ -118,6 +129,9 @@ class RequestSockQueue:
     qlen: int = 0            # requests (SYN queue length); 3.10 keeps it in listen_opt
     young: int = 0           # requests whose SYN-ACK has not timed out yet
     listen_opt: ListenSock | None = None
+
+    def __post_init__(self):
+        check.fields(self)
 
     def snapshot(self) -> dict:
         return {"accept": [r.sk.name for r in self.rskq_accept], "qlen": self.qlen, "young": self.young}
@@ -536,7 +550,7 @@ def __inet_check_established(net: Net, sk: TcpSock, port: int) -> bool:
                  lambda net, sk, port_offset: "pick a local port: " + (
                      "even ports first (low's parity), then odd" if net.profile.connect_port_parity
                      else "walk the range from a hashed offset"))
-def __inet_hash_connect(net: Net, sk: TcpSock, port_offset: int) -> int:
+def __inet_hash_connect(net: Net, sk: TcpSock, port_offset: U64) -> int:
     """Choose the client's ephemeral port and hash the socket into ehash; 0 or -EADDRNOTAVAIL (-99)."""
     if sk.inet_num:
         return 0 if __inet_check_established(net, sk, sk.inet_num) else -99

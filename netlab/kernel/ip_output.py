@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from netlab import check
 from netlab.kernel.copies import account_copy
 from netlab.kernel.dev import ETH_P_IP, NetDevice
 from netlab.kernel.dev_xmit import ETH_HLEN, dev_queue_xmit
@@ -43,6 +44,7 @@ class Rtable:
     dev: NetDevice
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.dev, NetDevice):
             raise TypeError("a route needs the NetDevice it goes out of")
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from netlab import check
 from netlab.trace import kernel_function, trace_printk
 
 EPERM, EBADF, ENFILE, EINVAL, EMFILE, EADDRNOTAVAIL = 1, 9, 23, 22, 24, 99
@@ -57,6 +58,7 @@ class Rlimit:
     rlim_max: int
 
     def __post_init__(self):
+        check.fields(self)
         _positive("rlim_cur", self.rlim_cur, allow_zero=True)
         _positive("rlim_max", self.rlim_max, allow_zero=True)
 
@@ -69,6 +71,9 @@ class FilesStruct:
     next_fd: int = 0
     open_fds: set = field(default_factory=set)
     fd: dict = field(default_factory=dict)      # installed fd -> the file's owner (a socket, a connection …)
+
+    def __post_init__(self):
+        check.fields(self)
 
     def snapshot(self) -> dict:
         return {"open fds": len(self.open_fds), "fdtable slots": self.max_fds, "next_fd": self.next_fd}
@@ -84,6 +89,7 @@ class Task:
     capabilities: frozenset = frozenset()
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.comm, str) or not self.comm:
             raise ValueError("comm must be a non-empty str")
         if not isinstance(self.nofile, Rlimit):
@@ -104,6 +110,7 @@ class FilesStat:
     nr_files: int = 0
 
     def __post_init__(self):
+        check.fields(self)
         _positive("max_files", self.max_files)
         _positive("nr_files", self.nr_files, allow_zero=True)
 

@@ -39,6 +39,7 @@ from typing import Mapping
 
 import numpy as np
 
+from netlab import check
 from netlab.kernel import limits
 from netlab.kernel.limits import ENFILE, FilesStat, Rlimit, Task
 from netlab.kernel.profiles import KernelProfile, SlabCache
@@ -232,6 +233,9 @@ class Obj:
     slot: int
     owner: str
 
+    def __post_init__(self):
+        check.fields(self)
+
 
 class KmemCache:
     """``struct kmem_cache``: slabs of ``objs_per_slab`` slots; objects go to the lowest slab with a free slot, a
@@ -367,6 +371,9 @@ class Connection:
     fd: int | None = None
     epoll: bool = False
     objects: dict = field(default_factory=dict)     # role -> Obj
+
+    def __post_init__(self):
+        check.fields(self)
 
 
 class Kernel:

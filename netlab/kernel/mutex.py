@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from netlab import check
 from netlab.kernel.sched import TASK_UNINTERRUPTIBLE, Task, get_current, schedule, wake_up_process
 from netlab.trace import kernel_function, trace_printk
 
@@ -19,6 +20,9 @@ class Mutex:
     name: str = "mutex"
     owner: Task | None = None
     wait_list: list[Task] = field(default_factory=list)
+
+    def __post_init__(self):
+        check.fields(self)
 
     def snapshot(self) -> dict:
         return {"owner": self.owner.comm if self.owner else None, "waiters": [t.comm for t in self.wait_list]}

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from netlab import check
 from netlab.kernel.skbuff import SkBuff, kfree_skb
 from netlab.trace import kernel_function, trace_printk
 
@@ -50,6 +51,7 @@ class Rule:
     pkts: int = 0
 
     def __post_init__(self):
+        check.fields(self)
         if self.chain not in CHAINS:
             raise ValueError(f"chain must be one of {sorted(CHAINS)}, got {self.chain!r}")
         if self.target not in TARGETS:
@@ -73,6 +75,9 @@ class Netfilter:
     """The rules of one network namespace, by hook."""
 
     rules: list[Rule] = field(default_factory=list)
+
+    def __post_init__(self):
+        check.fields(self)
 
     def append(self, chain: str, target: str, **match) -> Rule:
         """Like ``iptables -A CHAIN [match] -j TARGET``: ``append("INPUT", "DROP", protocol="tcp", dport=80)``."""

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from netlab import check
 from netlab.kernel.netfilter import Netfilter
 from netlab.kernel.profiles import KernelProfile
 
@@ -45,6 +46,7 @@ class Net:
     loopback_dev: Any = None
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.profile, KernelProfile):
             raise TypeError("profile must be a KernelProfile")
         self.rng = random.Random(self.seed)          # net_secret, syncookie_secret, ISNs

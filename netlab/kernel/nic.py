@@ -40,6 +40,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from netlab import check
 from netlab.kernel.cpu import this_cpu
 from netlab.kernel.dev import ETH_P_IP, PACKET_HOST, NapiStruct, NetDevice, napi_complete_done, napi_gro_receive, \
     napi_schedule
@@ -203,6 +204,7 @@ class Packet:
     ack: int | None = None        # TCP: the acknowledgement number, for a segment that carries one
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.time_ns, int) or isinstance(self.time_ns, bool) or self.time_ns < 0:
             raise ValueError(f"time_ns must be an int >= 0, got {self.time_ns!r}")
         if self.protocol not in ("tcp", "udp"):
@@ -234,6 +236,9 @@ class QVector:
     rx_missed: int = 0
     tx_wire: deque = field(default_factory=deque)  # (time the NIC finishes, descriptors) of packets being sent
     tx_packets: int = 0
+
+    def __post_init__(self):
+        check.fields(self)
 
     @property
     def irq(self) -> str:

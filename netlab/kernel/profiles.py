@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
+from netlab import check
+
 
 @dataclass(frozen=True)
 class SlabCache:
@@ -35,6 +37,7 @@ class SlabCache:
     pages_per_slab: int
 
     def __post_init__(self):
+        check.fields(self)
         for f in ("object_size", "objs_per_slab", "pages_per_slab"):
             if not isinstance(getattr(self, f), int) or getattr(self, f) < 1:
                 raise ValueError(f"{f} must be a positive int")
@@ -116,6 +119,7 @@ class KernelProfile:
     live: frozenset[str] = field(default=frozenset())
 
     def __post_init__(self):
+        check.fields(self)
         if self.udp_rcvbuf_drop not in ("rmem >= rcvbuf", "rmem > rcvbuf"):
             raise ValueError("udp_rcvbuf_drop must be 'rmem >= rcvbuf' or 'rmem > rcvbuf'")
         if self.sk_wait_data_wake not in ("autoremove_wake_function", "woken_wake_function"):

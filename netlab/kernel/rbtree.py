@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from netlab import check
 from netlab.trace import kernel_function, trace_printk
 
 RB_RED, RB_BLACK = 0, 1
@@ -33,6 +34,9 @@ class RbNode:
     rb_right: "RbNode | None" = field(default=None, repr=False)
     linked: bool = field(default=False, repr=False)
 
+    def __post_init__(self):
+        check.fields(self)
+
 
 @dataclass(eq=False)
 class RbRootCached:
@@ -40,6 +44,9 @@ class RbRootCached:
 
     rb_node: RbNode | None = None
     rb_leftmost: RbNode | None = None
+
+    def __post_init__(self):
+        check.fields(self)
 
     def __iter__(self) -> Iterator[RbNode]:
         """In-order walk by child pointers only (safe on the half-rotated tree a trace snapshot may catch)."""

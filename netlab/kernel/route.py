@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from netlab import check
 from netlab.kernel.netns import Net
 from netlab.trace import kernel_function, trace_printk
 
@@ -53,6 +54,9 @@ class FibTable:
 
     tb_id: int
     aliases: list[FibAlias] = field(default_factory=list)
+
+    def __post_init__(self):
+        check.fields(self)
 
     def routes(self, table: int) -> list[FibAlias]:
         """The routes that belong to ``table`` (``ip route show table …`` filters by the alias's table id)."""

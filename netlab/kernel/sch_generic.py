@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from netlab import check
 import netlab.kernel.dev_xmit as dev_c
 from netlab.kernel.cpu import this_cpu
 from netlab.kernel.skbuff import SkBuff, kfree_skb
@@ -46,6 +47,7 @@ class Qdisc:
     requeues: int = 0
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.limit, int) or self.limit < 1:
             raise ValueError("limit (tx_queue_len) must be a positive int")
 

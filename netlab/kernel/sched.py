@@ -30,6 +30,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generator, Iterable
 
+from netlab import check
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile
 from netlab.trace import call_stack, kernel_function, on_cpu, recording, trace_printk
 
@@ -100,6 +101,7 @@ class Task:
     _slice_used: int = 0
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.comm, str) or not self.comm:
             raise ValueError("comm must be a non-empty str")
         if not isinstance(self.pid, int) or self.pid < 0:
@@ -125,6 +127,9 @@ class Rq:
     busy_ns: int = 0     # CPU time tasks ran (their bursts)
     halted: bool = False  # the idle task sleeps in cpuidle until a wake-up
     scheduler: "Scheduler | None" = field(default=None, repr=False)
+
+    def __post_init__(self):
+        check.fields(self)
 
     def is_idle(self) -> bool:
         return self.curr is self.idle and not self.queue

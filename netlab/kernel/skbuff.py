@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from netlab import check
 from netlab.kernel.copies import account_copy, account_head
 from netlab.trace import kernel_function
 
@@ -39,6 +40,9 @@ class SkbSharedInfo:
     frag_pages: list[str] = field(default_factory=list)  # which page each fragment points into
     flags: set[str] = field(default_factory=set)        # SKBFL_* (SKBFL_SHARED_FRAG, SKBFL_ZEROCOPY_ENABLE)
 
+    def __post_init__(self):
+        check.fields(self)
+
     @property
     def nr_frags(self) -> int:
         return len(self.frags)
@@ -63,6 +67,9 @@ class SkBuff:
     freed: bool = False
 
     head = 0  # offsets are from head
+
+    def __post_init__(self):
+        check.fields(self)
 
     @property
     def headroom(self) -> int:

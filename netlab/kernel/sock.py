@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from netlab import check
 from netlab.kernel import limits
 from netlab.kernel.fs import O_NONBLOCK, File, FileOperations, PollTable, alloc_file, fdget, install_file, poll_wait
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, get_current, running_profile, schedule_timeout
@@ -51,6 +52,7 @@ class Sock:
     sk_socket: "Socket | None" = field(default=None, repr=False)
 
     def __post_init__(self):
+        check.fields(self)
         if self.sk_data_ready is None:
             self.sk_data_ready = sock_def_readable
 
@@ -71,6 +73,7 @@ class Socket:
     file: File | None = field(default=None, repr=False)
 
     def __post_init__(self):
+        check.fields(self)
         self.sk.sk_wq = self.wq
         self.sk.sk_socket = self
 

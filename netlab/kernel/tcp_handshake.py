@@ -24,6 +24,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Callable
 
+from netlab.check import CInt
 from netlab.kernel import tcp_ipv4
 from netlab.kernel.inet_connection_sock import (
     SEC, TCP_RTO_MAX, TCP_SYNCOOKIE_VALID, TCP_TIMEOUT_INIT, NET_INC_STATS, RequestSock, TcpSock, endpoint,
@@ -85,7 +86,7 @@ def _secure_seq(net: Net, *four_tuple) -> int:
 # --- listen() ---------------------------------------------------------------------------------------------------
 
 @kernel_function("net/ipv4/af_inet.c", lambda sk, backlog: f"sk_max_ack_backlog = {backlog}")
-def __inet_listen_sk(sk: TcpSock, backlog: int) -> int:
+def __inet_listen_sk(sk: TcpSock, backlog: CInt) -> int:
     """Store the backlog as sk_max_ack_backlog and start listening."""
     if sk.sk_state not in ("TCP_CLOSE", "TCP_LISTEN"):
         return -22  # EINVAL
@@ -96,14 +97,14 @@ def __inet_listen_sk(sk: TcpSock, backlog: int) -> int:
 
 
 @kernel_function("net/ipv4/af_inet.c")
-def inet_listen(sk: TcpSock, backlog: int) -> int:
+def inet_listen(sk: TcpSock, backlog: CInt) -> int:
     """sock->ops->listen for TCP: lock the socket and call __inet_listen_sk."""
     return __inet_listen_sk(sk, backlog)
 
 
 @kernel_function("net/socket.c",
                  lambda sk, backlog: f"listen(fd, {backlog}): clamp to net.core.somaxconn = {sk.net.profile.somaxconn}")
-def __sys_listen_socket(sk: TcpSock, backlog: int) -> int:
+def __sys_listen_socket(sk: TcpSock, backlog: CInt) -> int:
     """Clamp the backlog to somaxconn (compared as unsigned: a negative backlog means somaxconn)."""
     somaxconn = sk.net.profile.somaxconn
     if backlog < 0 or backlog > somaxconn:
@@ -112,7 +113,7 @@ def __sys_listen_socket(sk: TcpSock, backlog: int) -> int:
 
 
 @kernel_function("net/socket.c", "the listen() system call")
-def __sys_listen(sk: TcpSock, backlog: int) -> int:
+def __sys_listen(sk: TcpSock, backlog: CInt) -> int:
     """listen(fd, backlog): find the socket of the fd and make it a listener."""
     if not isinstance(sk, TcpSock):
         raise TypeError("listen() takes a TcpSock")

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from netlab import check
 from netlab.kernel.copies import account_copy, account_head, account_refs
 from netlab.kernel.inet_connection_sock import TcpSock
 from netlab.kernel.ip_output import ip_queue_xmit
@@ -55,6 +56,7 @@ class MsgHdr:
     pages: list[tuple[str, int]] | None = None
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.size, int) or self.size < 0:
             raise ValueError("size must be an int >= 0")
         if self.pages is not None and sum(n for _, n in self.pages) < self.size:

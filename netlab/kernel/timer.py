@@ -14,6 +14,7 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Callable
 
+from netlab import check
 from netlab.trace import CONTEXTS, on_cpu
 
 
@@ -34,6 +35,7 @@ class TimerList:
     _armed: int = field(default=0, repr=False)
 
     def __post_init__(self):
+        check.fields(self)
         if not callable(self.function):
             raise TypeError("a timer's function must be callable(timer)")
         if self.context not in CONTEXTS:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from netlab import check
 from netlab.kernel.sched import (TASK_INTERRUPTIBLE, TASK_RUNNING, default_wake_function, get_current,
                                  schedule_timeout)
 from netlab.trace import kernel_function
@@ -31,6 +32,9 @@ class WaitQueueEntry:
     woken: bool = False
     head: "WaitQueueHead | None" = field(default=None, repr=False)  # the list it is on (list_empty() if None)
 
+    def __post_init__(self):
+        check.fields(self)
+
 
 @dataclass(eq=False)
 class WaitQueueHead:
@@ -38,6 +42,9 @@ class WaitQueueHead:
 
     name: str = "wq"
     entries: list[WaitQueueEntry] = field(default_factory=list)
+
+    def __post_init__(self):
+        check.fields(self)
 
     def has_sleeper(self) -> bool:
         """``wq_has_sleeper`` / ``waitqueue_active``: is anyone waiting?"""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from netlab import check
 from netlab.kernel.copies import account_copy, account_dma, account_page_fault, account_syscall
 from netlab.kernel.tcp_output import MSG_SPLICE_PAGES, MSG_ZEROCOPY, PAGE_SIZE, MsgHdr, TcpSock, tcp_sendmsg, \
     user_pages
@@ -43,6 +44,7 @@ class CachedFile:
     mapped: bool = False
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.size, int) or self.size <= 0:
             raise ValueError("size must be a positive int (bytes)")
         if not self.cached:

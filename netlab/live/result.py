@@ -7,6 +7,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from netlab import check
+
 
 @dataclass(frozen=True)
 class LiveResult:
@@ -18,6 +20,7 @@ class LiveResult:
     reason: str | None = None
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.what, str) or not self.what or not isinstance(self.how, str) or not self.how:
             raise ValueError("a LiveResult needs a non-empty 'what' and 'how'")
         if self.reason is not None and (not isinstance(self.reason, str) or not self.reason):

@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from netlab import check
 from netlab.kernel.eventpoll import (EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLET, EPOLLEXCLUSIVE, EPOLLONESHOT,
                                      Eventpoll)
 from netlab.kernel.fs import File, fdget
@@ -203,6 +204,9 @@ class Story:
     trace: Trace
     lab: Lab
     facts: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        check.fields(self)
 
 
 def blocking_recv(profile: str | KernelProfile = "6.12", data_at_ns: int = 40_000, nbytes: int = 100,
@@ -395,6 +399,7 @@ class Workload:
     seed: int = 1
 
     def __post_init__(self):
+        check.fields(self)
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "interval_ns" and value is None:
@@ -414,6 +419,7 @@ class ServerCosts:
     send_ns: int = 2_000    # send(): tcp_sendmsg down to the driver (chapter 03)
 
     def __post_init__(self):
+        check.fields(self)
         for f in fields(self):
             _positive(f"ServerCosts.{f.name}", getattr(self, f.name))
 

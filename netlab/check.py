@@ -1,0 +1,223 @@
+"""Argument checks for every public function: a bad value is refused with a message that says what is allowed.
+
+Each check returns the value it accepted, so a function can write ``users = check.count("users", users, 1)``.
+A value of the wrong kind (a str, a bool, a float where a whole number is meant) raises ``TypeError``; a value of
+the right kind outside what is allowed (NaN, ±inf, a negative count, a number past the stated maximum) raises
+``ValueError``. :func:`annotated` checks a value against a type annotation; the ``kernel_function`` decorator uses
+it for every modelled kernel function.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import sys
+import types
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any, Callable, Sequence, Union
+
+import numpy as np
+
+INT64_MAX = 2 ** 63 - 1
+"""The largest count any model holds: a kernel ``s64`` and numpy's ``int64``."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """Annotation metadata: the values an ``int`` or ``float`` parameter allows, where that is not the default
+    of a count or an amount (≥ 0): ``Annotated[int, Range(1, 65535)]``."""
+
+    minimum: float | None
+    maximum: float | None
+
+
+CInt = Annotated[int, Range(-2 ** 31, 2 ** 31 - 1)]
+"""A C ``int`` the kernel takes as it is, negative values included (``listen()``'s backlog)."""
+U64 = Annotated[int, Range(0, 2 ** 64 - 1)]
+"""A kernel ``u64`` (a hash)."""
+Coordinate = Annotated[float, Range(None, None)]
+"""A position in a drawing: any finite number."""
+Counts = Union[int, Sequence[int], np.ndarray]
+"""A whole number ≥ 0 or an array of them (vectorised models)."""
+Amounts = Union[float, Sequence[float], np.ndarray]
+"""A finite number ≥ 0 or an array of them (vectorised models)."""
+
+
+def _number(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:,g}"
+
+
+def _range(minimum, maximum) -> str:
+    if minimum is not None and maximum is not None:
+        return f" from {_number(minimum)} to {_number(maximum)}"
+    if minimum is not None:
+        return f" ≥ {_number(minimum)}"
+    if maximum is not None:
+        return f" ≤ {_number(maximum)}"
+    return ""
+
+
+def _got(value: Any) -> str:
+    return f"got {value!r}"
+
+
+def count(name: str, value: Any, minimum: int | None = 0, maximum: int | None = INT64_MAX) -> int:
+    """A whole number (an ``int`` or numpy integer, never a bool) in ``[minimum, maximum]``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a whole number{_range(minimum, maximum)}, {_got(value)}")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be a whole number{_range(minimum, maximum)}, {_got(value)}")
+    return value
+
+
+def real(name: str, value: Any, minimum: float | None = None, maximum: float | None = None, *,
+         above: float | None = None) -> float:
+    """A finite number (int or float, never a bool) in ``[minimum, maximum]``, and ``> above`` if given."""
+    allowed = f"a finite number{_range(minimum, maximum)}" + (f" above {_number(above)}" if above is not None else "")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {allowed}, {_got(value)}")
+    value = float(value)
+    if (not math.isfinite(value) or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum) or (above is not None and value <= above)):
+        raise ValueError(f"{name} must be {allowed}, {_got(value)}")
+    return value
+
+
+def flag(name: str, value: Any) -> bool:
+    """``True`` or ``False`` (not 0, 1 or a string)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, {_got(value)}")
+    return bool(value)
+
+
+def text(name: str, value: Any, *, empty: bool = True) -> str:
+    """A ``str`` (non-empty unless ``empty``)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, {_got(value)}")
+    if not empty and not value:
+        raise ValueError(f"{name} must be a non-empty string")
+    return value
+
+
+def choice(name: str, value: Any, options: Sequence) -> Any:
+    """One of ``options``."""
+    listed = ", ".join(repr(o) for o in options)
+    if isinstance(value, (bool, np.bool_)) != isinstance(options[0], bool) or \
+            not isinstance(value, typing.Hashable) or value not in options:
+        raise ValueError(f"{name} must be one of {listed}; {_got(value)}")
+    return value
+
+
+def instance(name: str, value: Any, kind: type | tuple[type, ...]) -> Any:
+    """An instance of ``kind``."""
+    if not isinstance(value, kind):
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise TypeError(f"{name} must be a {names}, {_got(value)}")
+    return value
+
+
+def counts(name: str, values: Any, minimum: int = 0, maximum: int = INT64_MAX) -> np.ndarray:
+    """A whole number or an array of them, each in ``[minimum, maximum]``, as an int64 array."""
+    array = np.asarray(values)
+    allowed = f"a whole number{_range(minimum, maximum)} or an array of them"
+    if array.dtype.kind not in "iuO" or array.dtype == object and not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in array.flat):
+        raise TypeError(f"{name} must be {allowed}, {_got(values)}")
+    if array.size and (array.min() < minimum or array.max() > maximum):
+        raise ValueError(f"{name} must be {allowed}, {_got(values)}")
+    return array.astype(np.int64)
+
+
+def reals(name: str, values: Any, minimum: float | None = None, maximum: float | None = None, *,
+          above: float | None = None) -> np.ndarray:
+    """A finite number or an array of them, each in ``[minimum, maximum]`` (and ``> above``), as a float64 array."""
+    array = np.asarray(values)
+    allowed = (f"a finite number{_range(minimum, maximum)}" + (f" above {_number(above)}" if above is not None else "")
+               + " or an array of them")
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be {allowed}, {_got(values)}")
+    array = array.astype(np.float64)
+    if array.size and (not np.isfinite(array).all() or (minimum is not None and array.min() < minimum)
+                       or (maximum is not None and array.max() > maximum)
+                       or (above is not None and array.min() <= above)):
+        raise ValueError(f"{name} must be {allowed}, {_got(values)}")
+    return array
+
+
+def annotated(hint: Any) -> Callable[[str, Any], None] | None:
+    """A check for values of type ``hint``, or None where the annotation says nothing checkable (``Any``, a
+    callable). ``int`` is a count ≥ 0, ``float`` a finite amount ≥ 0, unless a :class:`Range` says otherwise;
+    ``X | None`` allows None."""
+    if hint is typing.Any or hint is object:
+        return None
+    if typing.get_origin(hint) is Annotated:
+        base, *metadata = typing.get_args(hint)
+        for limits in metadata:
+            if isinstance(limits, Range) and base in (int, float):
+                check_number = count if base is int else real
+                return lambda name, value: check_number(name, value, limits.minimum, limits.maximum)
+        return annotated(base)
+    if hint is bool:
+        return flag
+    if hint is int:
+        return count
+    if hint is float:
+        return lambda name, value: real(name, value, 0)
+    if hint is str:
+        return text
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        members = typing.get_args(hint)
+        optional = type(None) in members
+        rest = [m for m in members if m is not type(None)]
+        if len(rest) == 1:
+            one = annotated(rest[0])
+            if one is None:
+                return None
+            return (lambda name, value: None if value is None else one(name, value)) if optional else one
+        kinds = tuple(typing.get_origin(m) or m for m in rest)
+        if not all(isinstance(k, type) for k in kinds):
+            return None
+        kinds += (type(None),) if optional else ()
+        return lambda name, value: instance(name, value, kinds)
+    if origin is not None:
+        hint = origin
+    if isinstance(hint, type) and not issubclass(hint, typing.Protocol):
+        if hint.__module__ == "collections.abc" and hint.__name__ == "Callable":
+            return None
+        return lambda name, value: instance(name, value, hint)
+    return None
+
+
+def resolve(annotation: Any, namespace: dict) -> Any:
+    """The type an annotation names (a string under ``from __future__ import annotations``), or None when it names
+    something imported for type checking only."""
+    if not isinstance(annotation, str):
+        return annotation
+    try:
+        return eval(annotation, namespace)
+    except NameError:
+        return None
+
+
+_FIELD_CHECKS: dict[type, list[tuple[str, Callable[[str, Any], None]]]] = {}
+
+
+def fields(obj: Any) -> None:
+    """Check every public field of the dataclass ``obj`` against its annotation; call it first in
+    ``__post_init__``."""
+    cls = type(obj)
+    checks = _FIELD_CHECKS.get(cls)
+    if checks is None:
+        checks = []
+        for field in dataclasses.fields(cls):
+            owner = next(c for c in cls.__mro__ if field.name in vars(c).get("__annotations__", {}))
+            hint = resolve(field.type, vars(sys.modules[owner.__module__]))
+            check_value = annotated(hint) if field.init and not field.name.startswith("_") else None
+            if check_value is not None:
+                checks.append((field.name, check_value))
+        _FIELD_CHECKS[cls] = checks
+    for name, check_value in checks:
+        check_value(name, getattr(obj, name))
