@@ -8,7 +8,10 @@ it for every modelled kernel function.
 """
 from __future__ import annotations
 
+import collections.abc as abc
 import dataclasses
+import functools
+import inspect
 import math
 import numbers
 import sys
@@ -56,6 +59,10 @@ def _range(minimum, maximum) -> str:
     if maximum is not None:
         return f" ≤ {_number(maximum)}"
     return ""
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "AEIOUaeiou" else f"a {noun}"
 
 
 def _got(value: Any) -> str:
@@ -110,11 +117,19 @@ def choice(name: str, value: Any, options: Sequence) -> Any:
     return value
 
 
+_KIND_NAMES = {bool: "True or False", int: "a whole number", float: "a number", str: "a string", bytes: "bytes",
+               list: "a list", tuple: "a tuple", dict: "a dict", set: "a set", frozenset: "a frozenset",
+               abc.Callable: "a callable", abc.Generator: "a generator (a function that yields)",
+               abc.Iterator: "an iterator", abc.Iterable: "an iterable", abc.Sequence: "a sequence",
+               abc.Mapping: "a mapping", np.ndarray: "a numpy array"}
+
+
 def instance(name: str, value: Any, kind: type | tuple[type, ...]) -> Any:
     """An instance of ``kind``."""
     if not isinstance(value, kind):
-        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-        raise TypeError(f"{name} must be a {names}, {_got(value)}")
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        names = " or ".join(_KIND_NAMES.get(k) or _a(k.__name__) for k in kinds if k is not type(None))
+        raise TypeError(f"{name} must be {names}{' or None' if type(None) in kinds else ''}, {_got(value)}")
     return value
 
 
@@ -185,8 +200,6 @@ def annotated(hint: Any) -> Callable[[str, Any], None] | None:
     if origin is not None:
         hint = origin
     if isinstance(hint, type) and not issubclass(hint, typing.Protocol):
-        if hint.__module__ == "collections.abc" and hint.__name__ == "Callable":
-            return None
         return lambda name, value: instance(name, value, hint)
     return None
 
@@ -194,6 +207,8 @@ def annotated(hint: Any) -> Callable[[str, Any], None] | None:
 def resolve(annotation: Any, namespace: dict) -> Any:
     """The type an annotation names (a string under ``from __future__ import annotations``), or None when it names
     something imported for type checking only."""
+    if annotation is inspect.Parameter.empty:
+        return None
     if not isinstance(annotation, str):
         return annotation
     try:
@@ -221,3 +236,40 @@ def fields(obj: Any) -> None:
         _FIELD_CHECKS[cls] = checks
     for name, check_value in checks:
         check_value(name, getattr(obj, name))
+
+
+def argument_checker(fn: Callable) -> Callable[[tuple, dict], None]:
+    """A function that checks a call's ``(args, kwargs)`` against the annotations of ``fn`` (resolved at the first
+    call, when the classes they name are defined). Defaults are not checked."""
+    signature = inspect.signature(fn)
+    checks: list[tuple[int, str, Callable[[str, Any], None]]] | None = None
+
+    def check_call(args: tuple, kwargs: dict) -> None:
+        nonlocal checks
+        if checks is None:
+            namespace = vars(sys.modules[fn.__module__])
+            checks = []
+            for position, parameter in enumerate(signature.parameters.values()):
+                if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                    check_value = annotated(resolve(parameter.annotation, namespace))
+                    if check_value is not None:
+                        checks.append((position, parameter.name, check_value))
+        for position, name, check_value in checks:
+            if position < len(args):
+                check_value(name, args[position])
+            elif name in kwargs:
+                check_value(name, kwargs[name])
+
+    return check_call
+
+
+def arguments(fn: Callable) -> Callable:
+    """Decorator: check every argument of ``fn`` against its annotation when it is called."""
+    check_call = argument_checker(fn)
+
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        check_call(args, kwargs)
+        return fn(*args, **kwargs)
+
+    return checked

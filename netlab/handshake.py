@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
+from netlab import check
+from netlab.check import CInt
 from netlab.kernel import tcp_handshake
 from netlab.kernel.inet_connection_sock import (
     MS, TCPEXT_COUNTERS, RequestSock, TcpSock, accept_queue_capacity, inet_bind, inet_csk_accept,
@@ -76,7 +78,8 @@ class HandshakeLab:
     ``record`` keeps a :class:`~netlab.trace.Trace` of every kernel function (small scenarios only).
     """
 
-    def __init__(self, profile: KernelProfile, backlog: int, *, loopback: bool = True, one_way_us: float = 20.0,
+    @check.arguments
+    def __init__(self, profile: KernelProfile, backlog: CInt, *, loopback: bool = True, one_way_us: float = 20.0,
                  port: int = 8080, listen_at_ms: float | None = 0.0, syncnt: int = 0, seed: int = 0,
                  record: bool = True, max_events: int = 20_000):
         if not isinstance(profile, KernelProfile):
@@ -117,6 +120,7 @@ class HandshakeLab:
             self._at(listen_at_ms, lambda: _sys_listen(self.listener, backlog), "listen()")
 
     # --- what the programs do ------------------------------------------------------------------------------------
+    @check.arguments
     def connect(self, n: int = 1, at_ms: float = 0.0, every_ms: float = 0.1) -> list[str]:
         """``n`` clients call non-blocking ``connect()``, the first at ``at_ms``, then every ``every_ms``."""
         if not isinstance(n, int) or not 1 <= n <= 100_000:
@@ -133,6 +137,7 @@ class HandshakeLab:
             names.append(name)
         return names
 
+    @check.arguments
     def accept(self, at_ms: float, count: int = 1) -> None:
         """The server program calls non-blocking ``accept()`` ``count`` times at ``at_ms``."""
         _check_ms(at_ms, "at_ms")
@@ -140,6 +145,7 @@ class HandshakeLab:
             raise ValueError("count must be an int >= 1")
         self._at(at_ms, lambda: self._accept(count), "accept()")
 
+    @check.arguments
     def syn_flood(self, n: int, at_ms: float = 0.0, every_ms: float = 0.01) -> None:
         """``n`` SYNs from spoofed addresses that never answer (their SYN-ACKs go nowhere)."""
         if not isinstance(n, int) or not 1 <= n <= 100_000:
@@ -149,6 +155,7 @@ class HandshakeLab:
         for i in range(n):
             self._at(at_ms + i * every_ms, self._spoofed_syn, "a spoofed SYN")
 
+    @check.arguments
     def run(self, until_ms: float) -> HandshakeOutcome:
         """Run everything scheduled up to ``until_ms`` (simulated) and say where things stand."""
         _check_ms(until_ms, "until_ms")

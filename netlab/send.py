@@ -69,6 +69,7 @@ class SendHost(Host):
     peer's receive window (bytes); ``rtt_us``: the round trip to the peer.
     """
 
+    @check.arguments
     def __init__(self, profile: str | KernelProfile = "6.12", *, device: str = "igb", mtu: int | None = None,
                  gso: bool = True, tso: bool = True, cwnd: int = TCP_INIT_CWND, rwnd: int = 262144,
                  nodelay: bool = False, taps: int = 0, tx_ring: int | None = None, tx_queue_len: int = 1000,
@@ -114,6 +115,7 @@ class SendHost(Host):
         self._buffers: dict[int, tuple[int, object]] = {}     # data buffers (shinfo) numbered in order seen
 
     # --- process context ------------------------------------------------------------------------------------
+    @check.arguments
     def syscall(self, entry: Callable, *args):
         """Run a system call's kernel entry (``__sys_sendto``, ``do_sendfile``, …) in process context on CPU 0.
         Softirqs it raised run at its ``local_bh_enable``; ACKs that arrived while it held the socket
@@ -123,16 +125,19 @@ class SendHost(Host):
             self.run_process(0, self._release_sock)
         return result
 
+    @check.arguments
     def send(self, nbytes: int, flags: int = 0, pages: list[tuple[str, int]] | None = None) -> int:
         """``send(fd, buf, nbytes, flags)`` on the TCP socket; returns the bytes queued."""
         if not isinstance(nbytes, int) or nbytes <= 0:
             raise ValueError("nbytes must be a positive int")
         return self.syscall(sys_sendto, self.sk, MsgHdr(nbytes, flags, pages))
 
+    @check.arguments
     def send_datagram(self, nbytes: int) -> int:
         """``sendto(udp_fd, buf, nbytes)``: a UDP datagram, IP-fragmented when longer than the MTU."""
         return self.syscall(udp_sendmsg, self.udp, nbytes)
 
+    @check.arguments
     def forward(self, nbytes: int) -> None:
         """A packet with ``nbytes`` of IP payload (DF clear) is routed out of this host, as if it had arrived for
         another host: when it is longer than the MTU, ``ip_do_fragment`` has no pieces to reuse and copies."""
@@ -183,6 +188,7 @@ class SendHost(Host):
         self._pending_acks.clear()
 
     # --- what the views see ---------------------------------------------------------------------------------
+    @check.arguments
     def capture(self, scenario: Callable[[], object], trace: bool = True, max_events: int = 100_000) -> Recording:
         """Run ``scenario`` recording the copy ledger and (unless ``trace=False``, for large scenarios) a trace."""
         if not callable(scenario):
@@ -234,6 +240,7 @@ class SendHost(Host):
         return state
 
 
+@check.arguments
 def one_send(nbytes: int, **host_options) -> tuple[SendHost, Recording]:
     """A fresh :class:`SendHost` (``host_options``), one ``send(nbytes)`` and everything that follows (TX
     completion, ACKs), traced."""
@@ -244,6 +251,7 @@ def one_send(nbytes: int, **host_options) -> tuple[SendHost, Recording]:
 SEGMENTATION = {"GSO off": {"gso": False}, "GSO + TSO (NIC cuts)": {}, "GSO, no TSO (software GSO)": {"tso": False}}
 
 
+@check.arguments
 def segmentation(nbytes: int = 6000, profile: str | KernelProfile = "6.12") -> dict[str, dict[str, int]]:
     """One ``send(nbytes)`` larger than the MTU in the three ways of :data:`SEGMENTATION`: skbs TCP built, skb
     clones, trips through IP, frames on the wire, payload and header bytes copied by the CPU, sk_buff heads."""
@@ -259,6 +267,7 @@ def segmentation(nbytes: int = 6000, profile: str | KernelProfile = "6.12") -> d
     return rows
 
 
+@check.arguments
 def ethtool_gso_off(profile: str | KernelProfile = "6.12") -> dict[str, bool]:
     """The :class:`SendHost` options that ``ethtool -K eth0 gso off tso off`` amounts to on ``profile``: on 3.10
     TCP then builds one-MSS skbs; since ``sk_setup_caps`` forces NETIF_F_GSO for TCP (6.12), TCP still builds
@@ -269,6 +278,7 @@ def ethtool_gso_off(profile: str | KernelProfile = "6.12") -> dict[str, bool]:
     return {"gso": prof.tcp_gso_always, "tso": False}
 
 
+@check.arguments
 def send_file(host: SendHost, f: CachedFile, method: str, chunk: int = 65536) -> int:
     """Send all of ``f`` over ``host``'s TCP socket with ``method`` (one of ``METHODS``), ``chunk`` bytes per read
     or write (sendfile takes one call), then let the transfer finish. Returns the bytes sent."""
@@ -298,6 +308,7 @@ def send_file(host: SendHost, f: CachedFile, method: str, chunk: int = 65536) ->
     return sent
 
 
+@check.arguments
 def model_file_send(method: str, size: int = 1 << 20, chunk: int = 65536, *, device: str = "igb",
                     cached: bool = True, profile: str | KernelProfile = "6.12") -> tuple[CopyLedger, dict[str, int]]:
     """Send a ``size``-byte file with ``method`` on a fresh host (no trace: fast): its copy ledger and the NET_TX
@@ -312,6 +323,7 @@ def model_file_send(method: str, size: int = 1 << 20, chunk: int = 65536, *, dev
     return ledger, host.softirqs()
 
 
+@check.arguments
 def copy_ledgers(size: int = 1 << 20, chunk: int = 65536, *, device: str = "igb", cached: bool = True,
                  profile: str | KernelProfile = "6.12") -> dict[str, CopyLedger]:
     """The copy ledger of sending a ``size``-byte file each way in ``METHODS``."""

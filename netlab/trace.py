@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -52,6 +51,7 @@ class Event:
         return f"{self.source}:{self.function}"
 
 
+@check.arguments
 def kernel_function(source: str, explain: str | Callable[..., str] | None = None):
     """Mark a model function as the kernel function of the same name in ``source``.
 
@@ -69,18 +69,7 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
         signature = inspect.signature(fn)
         default_text = (inspect.getdoc(fn) or name).strip().splitlines()[0]
 
-        checks: list[tuple[int, str, Callable[[str, Any], None]]] | None = None
-
-        def check_arguments(args, kwargs) -> None:
-            # Annotations name classes defined later in the module, so they are resolved at the first call.
-            nonlocal checks
-            if checks is None:
-                checks = _argument_checks(fn, signature)
-            for position, parameter, check_value in checks:
-                if position < len(args):
-                    check_value(parameter, args[position])
-                elif parameter in kwargs:
-                    check_value(parameter, kwargs[parameter])
+        check_arguments = check.argument_checker(fn)
 
         def describe(args, kwargs) -> str:
             if explain is None:
@@ -130,24 +119,12 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
     return decorate
 
 
-def _argument_checks(fn: Callable, signature: inspect.Signature) -> list[tuple[int, str, Callable]]:
-    """(position, name, check) for every parameter of ``fn`` whose annotation says what it takes."""
-    namespace = vars(sys.modules[fn.__module__])
-    checks = []
-    for position, parameter in enumerate(signature.parameters.values()):
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD) or parameter.annotation is parameter.empty:
-            continue
-        check_value = check.annotated(check.resolve(parameter.annotation, namespace))
-        if check_value is not None:
-            checks.append((position, parameter.name, check_value))
-    return checks
-
-
 def recording() -> bool:
     """Is a Tracer recording now? (Engines skip per-step bookkeeping when not.)"""
     return _active is not None
 
 
+@check.arguments
 def trace_printk(text: str) -> None:
     """Add a line inside the current kernel function, like the kernel's ``trace_printk``."""
     if not isinstance(text, str):
@@ -213,6 +190,7 @@ class Tracer:
         trace = tracer.trace
     """
 
+    @check.arguments
     def __init__(self, clock: Callable[[], int] | None = None,
                  snapshot: Callable[[], Mapping[str, Any]] | None = None, max_events: int = 100_000):
         if clock is not None and not callable(clock):
@@ -274,6 +252,7 @@ class Tracer:
 class Trace(Sequence[Event]):
     """An ordered, immutable list of events with the ways a learner looks at them."""
 
+    @check.arguments
     def __init__(self, events: Iterable[Event]):
         self._events = tuple(events)
         if not all(isinstance(e, Event) for e in self._events):
@@ -290,6 +269,7 @@ class Trace(Sequence[Event]):
     def __repr__(self) -> str:
         return f"Trace({len(self)} events, {len(self.functions())} kernel functions)"
 
+    @check.arguments
     def filter(self, function: str | Iterable[str] | None = None, context: str | None = None,
                cpu: int | None = None, kind: str | None = None) -> "Trace":
         """The events that match every given criterion."""
@@ -304,14 +284,17 @@ class Trace(Sequence[Event]):
                      if (names is None or e.function in names) and (context is None or e.context == context)
                      and (cpu is None or e.cpu == cpu) and (kind is None or e.kind == kind))
 
+    @check.arguments
     def functions(self) -> list[str]:
         """The kernel functions called, in order of first call."""
         return list(dict.fromkeys(e.function for e in self._events if e.kind == "call"))
 
+    @check.arguments
     def sources(self) -> dict[str, str]:
         """Function name -> kernel source file, for every function called."""
         return {e.function: e.source for e in self._events if e.kind == "call"}
 
+    @check.arguments
     def diff(self, index: int) -> dict[str, tuple[Any, Any]]:
         """What the step at ``index`` changed: top-level state key -> (before, after)."""
         if not isinstance(index, int) or not 0 <= index < len(self):
@@ -321,6 +304,7 @@ class Trace(Sequence[Event]):
         return {k: (before.get(k), after.get(k)) for k in after.keys() | before.keys()
                 if before.get(k) != after.get(k)}
 
+    @check.arguments
     def function_graph(self, limit: int | None = None) -> str:
         """The trace as ftrace's function_graph tracer prints it: CPU, context, nested calls with braces."""
         if limit is not None and (not isinstance(limit, int) or limit < 1):
@@ -359,6 +343,7 @@ class Trace(Sequence[Event]):
         close_to(0)
         return "\n".join(lines)
 
+    @check.arguments
     def compare(self, other: "Trace") -> "TraceComparison":
         """What two traces of the same story have in common and where they part (by kernel function)."""
         if not isinstance(other, Trace):

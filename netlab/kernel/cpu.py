@@ -103,10 +103,12 @@ class Cpu:
     def jiffies(self) -> int:
         return self.now // self.tick_ns
 
+    @check.arguments
     def usecs_to_jiffies(self, usecs: int) -> int:
         """Rounds up, as the kernel's ``usecs_to_jiffies`` does."""
         return -(-usecs * self.profile.hz // 1_000_000)
 
+    @check.arguments
     def charge(self, ns: int) -> None:
         """Spend ``ns`` of CPU time in the current context."""
         self.now += ns
@@ -149,6 +151,7 @@ def current_cpu() -> Cpu | None:
     return _current
 
 
+@check.arguments
 def per_cpu(cpu: int) -> Cpu:
     """Another CPU of the same host, by number."""
     siblings = this_cpu().siblings

@@ -81,6 +81,7 @@ class NetDevice:
     priv: Any = None
     queue_stopped: bool = False
 
+    @check.arguments
     def has(self, feature: str) -> bool:
         """``dev->features & feature``."""
         return feature in self.features
@@ -557,6 +558,7 @@ SOFTNET_STAT_FIELDS = ("processed", "dropped", "time_squeeze", "zero4", "zero5",
 """The 15 columns 6.12 prints; older kernels print a prefix of them (3.10: 10)."""
 
 
+@check.arguments
 def softnet_stat_values(sd: SoftnetData, columns: int = 15) -> list[int]:
     """One ``/proc/net/softnet_stat`` row as numbers, as ``softnet_seq_show`` (net/core/net-procfs.c) prints it."""
     if columns not in (10, 11, 13, 15):
@@ -567,6 +569,7 @@ def softnet_stat_values(sd: SoftnetData, columns: int = 15) -> list[int]:
     return row[:columns]
 
 
+@check.arguments
 def softnet_stat_text(sds: list[SoftnetData], columns: int = 15) -> str:
     """The whole file: one row of ``%08x`` per CPU."""
     return "".join(" ".join(f"{v & 0xffffffff:08x}" for v in softnet_stat_values(sd, columns)) + "\n"

@@ -63,6 +63,7 @@ class _Unactive:
 EP_UNACTIVE_PTR = _Unactive()
 
 
+@check.arguments
 def event_names(events: int) -> str:
     """``EPOLLIN|EPOLLET`` for a mask."""
     names = [(EPOLLIN, "EPOLLIN"), (EPOLLOUT, "EPOLLOUT"), (EPOLLERR, "EPOLLERR"), (EPOLLHUP, "EPOLLHUP"),
@@ -161,6 +162,7 @@ class Eventpoll:
             epi = epi.ovflist_next
         return out
 
+    @check.arguments
     def kernel_memory(self, profile: KernelProfile = LINUX_6_12) -> int:
         """Bytes of kernel memory this epoll holds: the eventpoll plus, per watched socket, an epitem, an
         eppoll_entry and (6.x) an epitems_head, at their slab object sizes."""
@@ -178,6 +180,7 @@ class Eventpoll:
                 "armed": {e.name: event_names(e.event.events) for e in self.items()}}
 
 
+@check.arguments
 def per_fd_bytes(profile: KernelProfile = LINUX_6_12) -> int:
     """Kernel memory epoll adds per watched socket: epitem + eppoll_entry, plus the file's epitems_head (slab
     ``ep_head``) in kernels that have one (3.10 kept the list in struct file)."""
@@ -192,11 +195,13 @@ def _nested_poll(file: File, wait: PollTable | None) -> int:
 eventpoll_fops = FileOperations("eventpoll_fops", poll=_nested_poll)
 
 
+@check.arguments
 def is_file_epoll(f: File) -> bool:
     return f.f_op is eventpoll_fops
 
 
 # --- list helpers (include/linux/list.h, inlined in C) -------------------------------------------------------
+@check.arguments
 def ep_is_linked(epi: Epitem) -> bool:
     """Is the epitem on a ready list (``!list_empty(&epi->rdllink)``)?"""
     return epi.rdllink is not None
@@ -218,6 +223,7 @@ def _list_del_init(epi: Epitem) -> None:
         epi.rdllink = None
 
 
+@check.arguments
 def ep_is_scanning(ep: Eventpoll) -> bool:
     return ep.ovflist is not EP_UNACTIVE_PTR
 
@@ -229,6 +235,7 @@ def ep_events_available(ep: Eventpoll) -> bool:
     return bool(ep.rdllist) or ep_is_scanning(ep)
 
 
+@check.arguments
 def ep_cmp_ffd(p1: EpollFilefd, p2: EpollFilefd) -> int:
     """Compare red-black tree keys: file pointer first, then fd (inlined in C)."""
     a, b = p1.key, p2.key

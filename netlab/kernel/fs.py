@@ -51,6 +51,7 @@ class File:
         return f"File({self.name} @ {self.addr:#x})"
 
 
+@check.arguments
 def alloc_file(f_op: FileOperations, private_data: Any, name: str, fd: int) -> File:
     """``alloc_file``: a new struct file at a plausible, deterministic address (slab addresses look random, which
     is what makes an epoll's red-black tree, keyed by the file pointer, interesting to look at)."""
@@ -59,6 +60,7 @@ def alloc_file(f_op: FileOperations, private_data: Any, name: str, fd: int) -> F
     return File(f_op, private_data, FILP_BASE + zlib.crc32(f"{name}#{fd}".encode()) % 0x100000 * FILP_ALIGN, name)
 
 
+@check.arguments
 def fdget(proc: limits.Task, fd: int) -> File | None:
     """The file behind ``fd`` in the process's fd table, or None (the syscall then fails with EBADF)."""
     if not isinstance(fd, int):
@@ -67,6 +69,7 @@ def fdget(proc: limits.Task, fd: int) -> File | None:
     return file if isinstance(file, File) else None
 
 
+@check.arguments
 def install_file(proc: limits.Task, f_op: FileOperations, private_data: Any, name: str, nr_open: int) -> int:
     """What ``socket()``, ``accept()`` and ``epoll_create1()`` end with: an fd (``get_unused_fd_flags``, which
     says EMFILE at RLIMIT_NOFILE), a ``struct file``, ``fd_install``. Returns the fd or -errno."""
@@ -87,6 +90,7 @@ class PollTable:
         check.fields(self)
 
 
+@check.arguments
 def init_poll_funcptr(pt: PollTable, qproc: Callable | None) -> PollTable:
     """Set the queueing function (None: just ask for events, hook nothing)."""
     pt._qproc, pt._key = qproc, ~0

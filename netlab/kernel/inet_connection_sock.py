@@ -51,16 +51,19 @@ TCPEXT_COUNTERS = ("ListenOverflows", "ListenDrops", "TCPReqQFullDoCookies", "TC
                    "SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed", "EmbryonicRsts", "TCPTimeouts")
 
 
+@check.arguments
 def endpoint(net: Net, addr: str, port: int) -> str:
     """A short name for (addr, port) in traces ("c3"), or "addr:port"."""
     return net.labels.get((addr, port), f"{addr}:{port}")
 
 
+@check.arguments
 def tcpext(net: Net) -> dict[str, int]:
     """The non-zero handshake counters of ``net`` (as /proc/net/netstat's TcpExt line names them)."""
     return {c: net.mib[c] for c in TCPEXT_COUNTERS if net.mib[c]}
 
 
+@check.arguments
 def NET_INC_STATS(net: Net, counter: str) -> None:  # noqa: N802 (the kernel's macro)
     if counter not in TCPEXT_COUNTERS:
         raise ValueError(f"unknown TcpExt counter {counter!r}")
@@ -230,12 +233,14 @@ def sk_acceptq_is_full(sk: TcpSock) -> bool:
     return sk.sk_ack_backlog > sk.sk_max_ack_backlog
 
 
-def accept_queue_capacity(profile: KernelProfile, backlog: int) -> int:
+@check.arguments
+def accept_queue_capacity(profile: KernelProfile, backlog: CInt) -> int:
     """How many finished connections wait in the accept queue of ``listen(backlog)``: min(backlog, somaxconn)+1."""
     return _clamped_backlog(profile, backlog) + 1
 
 
-def syn_queue_capacity(profile: KernelProfile, backlog: int) -> int:
+@check.arguments
+def syn_queue_capacity(profile: KernelProfile, backlog: CInt) -> int:
     """How many requests the SYN queue holds before it counts as full (then: cookies, or drop).
 
     6.12: ``qlen > sk_max_ack_backlog`` is full, so max_ack_backlog+1 requests fit. 3.10: the table size.
@@ -308,6 +313,7 @@ def inet_reqsk_alloc(ops, sk: TcpSock, skb) -> RequestSock:
                        ir_rmt_addr=m["saddr"], ir_rmt_port=m["sport"], rcv_isn=m["seq"], rsk_ops=ops)
 
 
+@check.arguments
 def reqsk_timeout(req: RequestSock, max_timeout: int) -> int:
     """include/net/inet_connection_sock.h: the SYN-ACK backs off exponentially, 1 s, 2 s, 4 s, …"""
     return min(TCP_TIMEOUT_INIT << req.num_timeout, max_timeout)
@@ -338,6 +344,7 @@ def inet_csk_reqsk_queue_hash_add(sk: TcpSock, req: RequestSock, timeout_ns: int
     return True
 
 
+@check.arguments
 def reqsk_queue_removed(queue: RequestSockQueue, req: RequestSock) -> None:
     """include/net/request_sock.h: one request fewer (and one young fewer if it never timed out)."""
     if req.num_timeout == 0:
@@ -369,6 +376,7 @@ def inet_csk_reqsk_queue_drop(sk: TcpSock, req: RequestSock) -> bool:
     return unlinked
 
 
+@check.arguments
 def find_request(sk: TcpSock, key: tuple) -> RequestSock | None:
     """The request of this 4-tuple: 6.12 looks in ehash (``__inet_lookup_skb``), 3.10 in the listener's
     syn_table (``inet_csk_search_req``)."""
@@ -457,6 +465,7 @@ def inet_csk_wait_for_connect(sk: TcpSock, timeo: int | None):
 
 # --- SYN-ACK retransmission -------------------------------------------------------------------------------------
 
+@check.arguments
 def syn_ack_recalc(req: RequestSock, max_syn_ack_retries: int) -> tuple[bool, bool]:
     """(expire, resend) without TCP_DEFER_ACCEPT: give up after ``max_syn_ack_retries`` timeouts."""
     return req.num_timeout >= max_syn_ack_retries, True
@@ -503,6 +512,7 @@ def reqsk_timer_handler(t: TimerList) -> None:
     inet_csk_reqsk_queue_drop(sk, req)
 
 
+@check.arguments
 def inet_csk_reqsk_queue_prune(sk: TcpSock) -> None:
     """3.10 (the listener's keepalive timer → tcp_synack_timer): every TCP_SYNQ_INTERVAL (200 ms) walk the
     syn_table; an expired request gets its SYN-ACK again, or is dropped after tcp_synack_retries.
@@ -535,6 +545,7 @@ def inet_rtx_syn_ack(sk: TcpSock, req: RequestSock) -> int:
 
 # --- ports ---------------------------------------------------------------------------------------------------
 
+@check.arguments
 def inet_sk_port_offset(net: Net, saddr: str, daddr: str, dport: int) -> int:
     """secure_ipv4_port_ephemeral(): a keyed hash of (saddr, daddr, dport), the same for the same destination."""
     return zlib.crc32(f"{net.secret}/{saddr}/{daddr}/{dport}".encode()) | (
@@ -610,6 +621,7 @@ def inet_hash_connect(net: Net, sk: TcpSock) -> int:
     return __inet_hash_connect(net, sk, port_offset)
 
 
+@check.arguments
 def inet_bind(net: Net, sk: TcpSock, addr: str, port: int) -> int:
     """bind(addr, port) for a server: a bucket with fastreuse >= 0, which connect() never shares."""
     if not isinstance(port, int) or not 0 < port < 65536:

@@ -68,6 +68,7 @@ def _route(sk: Any, skb: SkBuff) -> None:
                     saddr=sk.inet_rcv_saddr, daddr=sk.inet_daddr, sport=sk.inet_num, dport=sk.inet_dport)
 
 
+@check.arguments
 def ip_queue_xmit(sk, skb: SkBuff) -> int:
     """net/ipv4/ip_output.c: ``ip_queue_xmit`` is ``__ip_queue_xmit`` with the socket's TOS."""
     return __ip_queue_xmit(sk, skb)
@@ -96,6 +97,7 @@ def __ip_local_out(net: Any, sk: Any, skb: SkBuff) -> int:
     return NF_HOOK(NFPROTO_IPV4, NF_INET_LOCAL_OUT, net, sk, skb, dst_output)
 
 
+@check.arguments
 def dst_output(net: Any, sk: Any, skb: SkBuff) -> int:
     """include/net/dst.h: call the route's output function, ``ip_output`` for a unicast route."""
     return ip_output(net, sk, skb)
@@ -190,6 +192,7 @@ def ip_finish_output2(net: Any, sk: Any, skb: SkBuff) -> int:
     return neigh_output(skb)
 
 
+@check.arguments
 def neigh_output(skb: SkBuff) -> int:
     """include/net/neighbour.h: a resolved neighbour has a cached Ethernet header: copy it in, transmit."""
     return neigh_hh_output(skb)

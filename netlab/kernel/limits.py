@@ -22,8 +22,10 @@ takes a connection off the accept queue, so at the limit the connection stays qu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from netlab import check
+from netlab.check import Range
 from netlab.trace import kernel_function, trace_printk
 
 EPERM, EBADF, ENFILE, EINVAL, EMFILE, EADDRNOTAVAIL = 1, 9, 23, 22, 24, 99
@@ -38,7 +40,8 @@ IPV4_ADDRESSES = 2 ** 32
 PORTS = 2 ** 16
 
 
-def errno_name(error: int) -> str:
+@check.arguments
+def errno_name(error: Annotated[int, Range(None, -1)]) -> str:
     """``-24`` → ``"EMFILE"``."""
     if not isinstance(error, int) or error >= 0:
         raise ValueError("pass a negative errno such as -24")
@@ -115,6 +118,7 @@ class FilesStat:
         _positive("nr_files", self.nr_files, allow_zero=True)
 
 
+@check.arguments
 def roundup_pow_of_two(n: int) -> int:
     return 1 << (n - 1).bit_length()
 
@@ -257,12 +261,14 @@ def _port_range(name: str, value) -> tuple[int, int]:
     return value
 
 
+@check.arguments
 def ip_local_port_range_value(lo: int, hi: int) -> int:
     """The int ``setsockopt(IPPROTO_IP, IP_LOCAL_PORT_RANGE, …)`` takes: ``lo | hi << 16``."""
     _port_range("(lo, hi)", (lo, hi))
     return lo | hi << 16
 
 
+@check.arguments
 def client_connections(port_range: tuple[int, int], client_ips=1, server_endpoints=1,
                        bind_before_connect: bool = False):
     """How many connections a client can open: ports × source IPs × (server IP, port) pairs.

@@ -106,11 +106,13 @@ SIZEOF_6_12: Mapping[str, int] = {
 buckets and epitems_head, added up by hand from include/net/inet_hashtables.h and fs/eventpoll.c."""
 
 
+@check.arguments
 def fls(x: int) -> int:
     """Find last set bit, 1-based (``fls(1) == 1``, ``fls(0) == 0``)."""
     return int(x).bit_length()
 
 
+@check.arguments
 def get_order(size: int, page_size: int = 4096) -> int:
     """The smallest page order whose block holds ``size`` bytes."""
     order = 0
@@ -190,6 +192,7 @@ def calculate_order(size: int, nr_cpus: int, version: str = "6.12", page_size: i
     return slab_order(1, 1, max_order)
 
 
+@check.arguments
 def kmem_cache_create(spec: CacheSpec, object_size: int, nr_cpus: int, version: str = "6.12",
                       page_size: int = 4096) -> SlabCache:
     """The cache layout SLUB builds for ``spec`` holding ``object_size``-byte objects on ``nr_cpus`` CPUs."""
@@ -200,6 +203,7 @@ def kmem_cache_create(spec: CacheSpec, object_size: int, nr_cpus: int, version: 
     return SlabCache(spec.name, slot, (page_size << order) // slot, 1 << order)
 
 
+@check.arguments
 def slab_layouts(profile: KernelProfile, nr_cpus: int | None = None) -> dict[str, SlabCache]:
     """The profile's slab caches, re-laid-out by ``calculate_order`` for ``nr_cpus`` CPUs when given (the slot sizes
     stay; objects and pages per slab follow the CPU count, as on the book's 2-CPU client vs its server)."""
@@ -242,6 +246,7 @@ class KmemCache:
     new slab is taken when none has room, and a slab goes back to the page allocator when its last object is
     freed."""
 
+    @check.arguments
     def __init__(self, layout: SlabCache, page_size: int):
         self.layout, self.page_size = layout, page_size
         self.slabs: dict[int, list] = {}           # slab id -> its slots (an Obj or None)
@@ -258,6 +263,7 @@ class KmemCache:
     def bytes(self) -> int:
         return len(self.slabs) * self.slab_bytes
 
+    @check.arguments
     def alloc(self, cache: str, owner: str) -> Obj:
         while self._partial and not self._free.get(self._partial[0]):
             heapq.heappop(self._partial)
@@ -272,6 +278,7 @@ class KmemCache:
         self.nr_objects += 1
         return obj
 
+    @check.arguments
     def free(self, obj: Obj) -> None:
         slots = self.slabs.get(obj.slab)
         if slots is None or slots[obj.slot] is not obj:
@@ -296,6 +303,7 @@ class KmemCache:
 class Slub:
     """The slab allocator of one kernel: a :class:`KmemCache` per /proc/slabinfo row; merged caches share one."""
 
+    @check.arguments
     def __init__(self, profile: KernelProfile, nr_cpus: int | None = None, record: bool = False):
         layouts = slab_layouts(profile, nr_cpus)
         self.profile = profile
@@ -306,9 +314,11 @@ class Slub:
         self.phase: str | None = None
         self.last_row: str | None = None
 
+    @check.arguments
     def has(self, cache: str) -> bool:
         return cache in self.row_of
 
+    @check.arguments
     def alloc(self, cache: str, owner: str) -> Obj:
         if cache not in self.row_of:
             raise ValueError(f"this kernel has no slab cache {cache!r}; it has {sorted(self.row_of)}")
@@ -318,6 +328,7 @@ class Slub:
             self.log.append((self.phase, "alloc", obj.row, obj))
         return obj
 
+    @check.arguments
     def free(self, obj: Obj) -> None:
         self.caches[obj.row].free(obj)
         self.last_row = obj.row
@@ -379,6 +390,7 @@ class Connection:
 class Kernel:
     """One machine's kernel for these models: its slab allocator, open files, TIME_WAIT buckets and tasks."""
 
+    @check.arguments
     def __init__(self, profile: KernelProfile, nr_cpus: int | None = None, max_files: int = 10 ** 9,
                  max_tw_buckets: int = 262144, record: bool = False):
         if not isinstance(profile, KernelProfile):
@@ -392,6 +404,7 @@ class Kernel:
         self.max_tw_buckets, self.tw_count = max_tw_buckets, 0
         self.connections: list[Connection] = []
 
+    @check.arguments
     def task(self, comm: str = "app", nofile: int | None = None) -> Task:
         """A process with RLIMIT_NOFILE ``nofile`` (default: the profile's soft limit); fds 0–2 are taken."""
         soft = self.profile.nofile_soft if nofile is None else nofile
@@ -533,6 +546,7 @@ def inet_bind2_bucket_create(kernel: Kernel, conn: Connection) -> None:
     _hold(kernel, conn, "bind2_bucket", "tcp_bind2_bucket", "struct inet_bind2_bucket")
 
 
+@check.arguments
 def connect(kernel: Kernel, conn: Connection) -> None:
     """``connect()``: ``__inet_hash_connect`` picks a free local port (chapter 07) and hashes the socket into its
     bind buckets; the handshake completes (chapter 05); the socket is ESTABLISHED."""
@@ -589,6 +603,7 @@ def __sys_accept4_file(kernel: Kernel, task: Task, conn: Connection) -> int:
     return fd
 
 
+@check.arguments
 def handshake_server(kernel: Kernel, name: str, until: str = "ACCEPT_QUEUE") -> Connection:
     """The server end of a new connection, built by softirq code: SYN → request (SYN_RECV), ACK → child socket
     (ACCEPT_QUEUE). The listener's own objects were allocated long before and are not counted."""
@@ -603,6 +618,7 @@ def handshake_server(kernel: Kernel, name: str, until: str = "ACCEPT_QUEUE") -> 
     return conn
 
 
+@check.arguments
 def epoll_ctl_add(kernel: Kernel, conn: Connection) -> None:
     """``epoll_ctl(EPOLL_CTL_ADD)``: ``ep_insert`` allocates an epitem and, through the socket's poll, an
     eppoll_entry on its wait queue; 6.12 also gives the file an epitems_head (chapter 02 steps through ep_insert)."""
@@ -658,6 +674,7 @@ def __fput(kernel: Kernel, conn: Connection) -> None:
     file_free(kernel, conn)
 
 
+@check.arguments
 def close(kernel: Kernel, task: Task, conn: Connection) -> None:
     """``close(fd)``: ``close_fd`` takes the fd out of the table, ``__fput`` frees the file and the socket."""
     if conn.fd is None or limits.close_fd(task, conn.fd) is not conn:
@@ -719,6 +736,7 @@ def tcp_fin(kernel: Kernel, conn: Connection) -> None:
     conn.state = "CLOSE_WAIT"
 
 
+@check.arguments
 def open_connection(kernel: Kernel, task: Task, name: str, side: str, until: str = "ESTABLISHED",
                     epoll: bool = False) -> Connection | int:
     """One end of a new connection, as far as ``until``: the client's socket() + connect(), or the server's
@@ -741,6 +759,7 @@ def open_connection(kernel: Kernel, task: Task, name: str, side: str, until: str
     return conn
 
 
+@check.arguments
 def move_to(kernel: Kernel, task: Task, conn: Connection, state: str) -> None:
     """Take an ESTABLISHED end to ``state``: the peer's FIN (CLOSE_WAIT), or this side's close() and the peer's
     ACK (FIN_WAIT2) and FIN (TIME_WAIT)."""
@@ -787,6 +806,7 @@ def _run(kernel: Kernel, task: Task, n: int, side: str, state: str, epoll: bool)
     return conns
 
 
+@check.arguments
 def connection_trace(profile: KernelProfile, side: str = "client", state: str = "TIME_WAIT", epoll: bool = False,
                      nr_cpus: int | None = None, expire: bool = False):
     """The trace of one connection end from nothing to ``state`` (and, with ``expire``, past TIME_WAIT's 60 s):
@@ -814,6 +834,7 @@ def connection_trace(profile: KernelProfile, side: str = "client", state: str = 
     return tracer.trace
 
 
+@check.arguments
 def fd_limit_trace(nofile: int = 5, nr_open: int = 1048576, profile: KernelProfile | None = None):
     """A process with ``ulimit -n nofile`` (fds 0–2 taken, a listener at fd 3) calls socket() until EMFILE, then
     accept() fails with EMFILE while a connection waits in the accept queue: the order of the checks."""
@@ -840,6 +861,7 @@ def fd_limit_trace(nofile: int = 5, nr_open: int = 1048576, profile: KernelProfi
     return tracer.trace
 
 
+@check.arguments
 def connections_memory(profile: KernelProfile, n: int, side: str = "server", state: str = "ESTABLISHED",
                        epoll: bool = False, nr_cpus: int | None = None) -> dict[str, int]:
     """Slab bytes per cache (after merging) for ``n`` connection ends opened then moved to ``state``, by running
@@ -938,6 +960,7 @@ class Footprint:
         return rows
 
 
+@check.arguments
 def footprint(profile: KernelProfile, state: str = "ESTABLISHED", side: str = "server", epoll: bool = False,
               nr_cpus: int | None = None) -> Footprint:
     """Trace one connection end through the step model and read off, per slab cache, where its objects sit."""
@@ -995,6 +1018,7 @@ class QueuedData:
         return self.pages * self.page_size
 
 
+@check.arguments
 def queued_data_memory(profile: KernelProfile, payload: int, per_skb: int = 65483, kind: str = "rmem") \
         -> QueuedData:
     """Memory for ``payload`` bytes waiting in a receive queue (``kind="rmem"``) or send queue (``"wmem"``),

@@ -62,6 +62,7 @@ class Rule:
         if self.match.get("protocol") not in (None, "tcp", "udp"):
             raise ValueError("protocol must be 'tcp', 'udp' or omitted")
 
+    @check.arguments
     def matches(self, skb: SkBuff) -> bool:
         return all(skb.meta.get(k) == v for k, v in self.match.items())
 
@@ -79,6 +80,7 @@ class Netfilter:
     def __post_init__(self):
         check.fields(self)
 
+    @check.arguments
     def append(self, chain: str, target: str, **match) -> Rule:
         """Like ``iptables -A CHAIN [match] -j TARGET``: ``append("INPUT", "DROP", protocol="tcp", dport=80)``."""
         rule = Rule(chain, target, dict(match))
@@ -89,6 +91,7 @@ class Netfilter:
         """``iptables -F``: remove every rule."""
         self.rules.clear()
 
+    @check.arguments
     def hook_entries(self, hook: int) -> list[Rule]:
         """The rules registered at ``hook`` (empty: ``NF_HOOK`` goes straight to ``okfn``)."""
         return [r for r in self.rules if CHAINS[r.chain] == hook]

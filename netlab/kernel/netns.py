@@ -54,6 +54,7 @@ class Net:
         self.table_perturb: dict[int, int] = {}      # __inet_hash_connect's per-destination port offsets
         self.port_hint = 0                           # 3.10: the static u32 hint of __inet_hash_connect
 
+    @check.arguments
     def snmp_inc(self, name: str, n: int = 1) -> None:
         """Count an SNMP/MIB event such as ``UdpRcvbufErrors`` (names as ``nstat`` prints them)."""
         self.mib[name] += n

@@ -78,6 +78,7 @@ class RingBuffer:
     the device, the rest (at least one) to the driver.
     """
 
+    @check.arguments
     def __init__(self, count: int, name: str = "ring"):
         if not isinstance(count, int) or isinstance(count, bool) or count < 2:
             raise ValueError(f"a ring needs an int count >= 2 descriptors, got {count!r}")
@@ -152,6 +153,7 @@ def _label(item: Any) -> str:
 
 
 # --- RSS -------------------------------------------------------------------------------------------------------------
+@check.arguments
 def rss_input(saddr: str, daddr: str, sport: int, dport: int) -> bytes:
     """The 12 bytes the NIC hashes for TCP/UDP over IPv4: source, destination address, source, destination port."""
     for port in (sport, dport):
@@ -180,6 +182,7 @@ def toeplitz_hash(data: bytes, key: bytes = RSS_KEY) -> int:
     return result
 
 
+@check.arguments
 def igb_indirection_table(num_queues: int) -> list[int]:
     """igb's default RSS table (``igb_setup_mrqc``): entry j → queue j·N/128, in blocks."""
     if not isinstance(num_queues, int) or not 1 <= num_queues <= IGB_MAX_RX_QUEUES:
@@ -262,6 +265,7 @@ class Nic:
     (``ndo_start_xmit`` = ``igb_xmit_frame``) on a ``link_gbps`` link; ``on_transmit(skb, done_ns)`` is told of
     every packet put on the wire (a model of the peer uses it to answer)."""
 
+    @check.arguments
     def __init__(self, dev: NetDevice, num_queues: int = 1, ring_size: int = 256, affinity: Sequence[int] = (0,),
                  rss_key: bytes = RSS_KEY, tx_ring_size: int | None = None, link_gbps: float = 1.0,
                  on_transmit: Callable[[SkBuff, int], None] | None = None):
@@ -298,6 +302,7 @@ class Nic:
     def num_queues(self) -> int:
         return len(self.q_vectors)
 
+    @check.arguments
     def rss_queue(self, saddr: str, daddr: str, sport: int, dport: int) -> int:
         """The RX queue RSS picks for a flow."""
         h = toeplitz_hash(rss_input(saddr, daddr, sport, dport), self.rss_key)
@@ -313,6 +318,7 @@ class Nic:
                 raise ValueError("packets must be given in time order (later batches after earlier ones)")
             qv.waiting.append(p)
 
+    @check.arguments
     def dma_until(self, qv: QVector, t: int) -> None:
         """The device writes every packet that arrived by ``t`` into the ring (or drops it: no free buffer), and
         asserts the queue's interrupt if it is enabled."""
@@ -331,6 +337,7 @@ class Nic:
             if qv.irq_enabled and qv.irq_asserted_at is None:
                 qv.irq_asserted_at = done_at
 
+    @check.arguments
     def transmit(self, qv: QVector, skb: SkBuff, descriptors: int) -> int:
         """The hardware after the tail write: fetch the packet by DMA and send it when the wire is free (TSO: as
         ``gso_segs`` frames). Returns when it is done; its descriptors complete then."""

@@ -44,6 +44,7 @@ class PacketTap:
         self.packet_type = PacketType(ETH_P_ALL, packet_rcv, self.name, af_packet_priv=self)
         dev_add_pack(self.packet_type, self.net)
 
+    @check.arguments
     def wants(self, skb: SkBuff) -> bool:
         return all(skb.meta.get(k) == v for k, v in self.match.items())
 

@@ -42,6 +42,7 @@ class SlabCache:
             if not isinstance(getattr(self, f), int) or getattr(self, f) < 1:
                 raise ValueError(f"{f} must be a positive int")
 
+    @check.arguments
     def bytes_per_object(self, page_size: int = 4096) -> float:
         """Memory one object really costs, slab overhead included."""
         return self.pages_per_slab * page_size / self.objs_per_slab
@@ -263,6 +264,7 @@ SYSCTLS = {
 }
 
 
+@check.arguments
 def profile(name: str) -> KernelProfile:
     """``"3.10"``, ``"6.12"`` or ``"this machine"``."""
     if name == "this machine":
@@ -276,6 +278,7 @@ LIVE_ONLY_CACHES = ("lsm_inode_cache", "lsm_file_cache")
 """LSM blobs a socket's inode and file get when the LSMs booted use them (security/security.c): read live only."""
 
 
+@check.arguments
 def this_machine(proc_sys: str = "/proc/sys", softnet_path: str = "/proc/net/softnet_stat",
                  slabinfo_path: str = "/proc/slabinfo", sys_slab: str = "/sys/kernel/slab") -> KernelProfile:
     """The 6.12 profile with every value the running kernel exposes read live (the sysctls, the softnet_stat

@@ -62,6 +62,7 @@ class RbRootCached:
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
+    @check.arguments
     def snapshot(self, label: Callable[[RbNode], str] = lambda n: str(n.owner)) -> dict | None:
         """The tree as nested plain data: {key, color, left, right}, for traces and drawings."""
         def walk(n: RbNode | None):
@@ -381,6 +382,7 @@ def rb_erase_cached(node: RbNode, root: RbRootCached) -> None:
 
 
 # --- walking --------------------------------------------------------------------------------------------------
+@check.arguments
 def rb_first(root: RbRootCached) -> RbNode | None:
     """The leftmost (smallest) node."""
     _check_root(root)
@@ -390,6 +392,7 @@ def rb_first(root: RbRootCached) -> RbNode | None:
     return n
 
 
+@check.arguments
 def rb_next(node: RbNode) -> RbNode | None:
     """The in-order successor."""
     _check_node(node)
@@ -403,6 +406,7 @@ def rb_next(node: RbNode) -> RbNode | None:
     return node.parent
 
 
+@check.arguments
 def rb_validate(root: RbRootCached, cmp: Callable[[Any, Any], int] | None = None) -> int:
     """Check the red-black properties (and the order under ``cmp`` of the owners). Returns the black height.
 

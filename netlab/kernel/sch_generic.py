@@ -87,6 +87,7 @@ def pfifo_fast_dequeue(qdisc: Qdisc) -> SkBuff | None:
     return qdisc.q.popleft() if qdisc.q else None
 
 
+@check.arguments
 def qdisc_run_begin(q: Qdisc) -> bool:
     """include/net/sch_generic.h: only one CPU runs a qdisc; a loser sets MISSED so the winner runs it again."""
     if q.running:
@@ -96,6 +97,7 @@ def qdisc_run_begin(q: Qdisc) -> bool:
     return True
 
 
+@check.arguments
 def qdisc_run_end(q: Qdisc) -> None:
     """include/net/sch_generic.h: release the qdisc; if work was MISSED meanwhile, hand it to NET_TX."""
     q.running = False
@@ -153,6 +155,7 @@ def __qdisc_run(q: Qdisc) -> None:
             break
 
 
+@check.arguments
 def qdisc_run(q: Qdisc) -> None:
     """include/net/pkt_sched.h: run the qdisc if no other CPU is running it."""
     if qdisc_run_begin(q):

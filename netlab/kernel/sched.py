@@ -67,6 +67,7 @@ class _Switch:
 _HALT = object()  # the idle task waits for a wake-up
 
 
+@check.arguments
 def spend(ns: int, what: str = "work") -> Body:
     """Use the CPU for ``ns`` nanoseconds (``yield from spend(2000, "parse the request")``)."""
     if not isinstance(ns, int) or ns < 0:
@@ -159,6 +160,7 @@ def ktime_get() -> int:
     return _scheduler_of(get_current()).clock
 
 
+@check.arguments
 def nonblocking(call: Body) -> Any:
     """Run a kernel function that may sleep (a generator) where it must not: return its value, or raise
     ``RuntimeError`` if it tried to sleep (e.g. ``nonblocking(inet_csk_accept(sk))``)."""
@@ -353,6 +355,7 @@ class Scheduler:
         sched.run(until_ns=1_000_000)
     """
 
+    @check.arguments
     def __init__(self, nr_cpus: int = 1, context_switch_ns: int = CONTEXT_SWITCH_NS,
                  base_slice_ns: int = BASE_SLICE_NS, profile: KernelProfile = LINUX_6_12, max_events: int = 2_000_000):
         for name, value, low in (("nr_cpus", nr_cpus, 1), ("context_switch_ns", context_switch_ns, 0),
@@ -385,6 +388,7 @@ class Scheduler:
         """The simulated time in ns (pass as a Tracer's clock)."""
         return self.clock
 
+    @check.arguments
     def spawn(self, comm: str, body: Body, cpu: int | None = None, tgid: int | None = None,
               process: Any = None) -> Task:
         """Create a runnable task (``clone`` + ``wake_up_new_task``) that runs ``body`` and then exits."""
@@ -402,6 +406,7 @@ class Scheduler:
         self._activate(task)
         return task
 
+    @check.arguments
     def at(self, time_ns: int, fn: Callable[[], Any], cpu: int = 0, context: str = "softirq",
            label: str = "event") -> None:
         """Run ``fn`` at ``time_ns`` on ``cpu`` in interrupt ``context`` (a packet arriving, a timer firing)."""
@@ -415,6 +420,7 @@ class Scheduler:
             raise ValueError("context must be 'hardirq', 'softirq' or 'ksoftirqd'")
         self._push(time_ns, "irq", cpu, (fn, context))
 
+    @check.arguments
     def run(self, until_ns: int | None = None) -> int:
         """Process events in time order until none is left or the next is after ``until_ns``. Returns the clock."""
         if until_ns is not None and (not isinstance(until_ns, int) or until_ns < self.clock):
@@ -442,6 +448,7 @@ class Scheduler:
         return self.clock
 
     # --- what the counters say ---------------------------------------------------------------------------------
+    @check.arguments
     def counts(self, tasks: Iterable[Task] | None = None) -> dict[str, int]:
         """nvcsw, nivcsw (summed over ``tasks``, default all user tasks), and nr_switches over every CPU."""
         chosen = list(self.tasks if tasks is None else tasks)
@@ -563,6 +570,7 @@ class ThreadMemory:
     kernel: int
 
 
+@check.arguments
 def thread_memory(profile: KernelProfile = LINUX_6_12, resident: int = THREAD_STACK_RESIDENT,
                   task_struct: int = TASK_STRUCT_SIZE, stack_size: int = PTHREAD_STACK_SIZE) -> ThreadMemory:
     """What one more thread costs: stack reservation, touched stack pages, kernel stack + task_struct."""

@@ -78,6 +78,7 @@ class Socket:
         self.sk.sk_socket = self
 
 
+@check.arguments
 def sk_sleep(sk: Sock) -> WaitQueueHead:
     """The wait queue of the socket that owns ``sk`` (include/net/sock.h)."""
     if not isinstance(sk, Sock):
@@ -87,12 +88,14 @@ def sk_sleep(sk: Sock) -> WaitQueueHead:
     return sk.sk_wq
 
 
+@check.arguments
 def skb_set_owner_r(skb: SkBuff, sk: Sock) -> None:
     """Charge ``skb.truesize`` to the socket's receive memory (include/net/sock.h)."""
     skb.meta["owner"] = sk.name
     sk.sk_rmem_alloc += skb.truesize
 
 
+@check.arguments
 def sock_rfree(skb: SkBuff, sk: Sock) -> None:
     """Give the receive memory back when the reader consumed the skb (net/core/sock.c)."""
     sk.sk_rmem_alloc -= skb.truesize
@@ -138,6 +141,7 @@ def _tail(sk: Sock) -> SkBuff | None:
     return sk.sk_receive_queue[-1] if sk.sk_receive_queue else None
 
 
+@check.arguments
 def sock_poll_wait(filp: File, sock: Socket, p: PollTable | None) -> None:
     """include/net/sock.h: offer the socket's wait queue to the poll table (inlined into tcp_poll)."""
     poll_wait(filp, sock.wq, p)
@@ -155,6 +159,7 @@ def sock_poll(file: File, wait: PollTable | None) -> int:
 socket_file_ops = FileOperations("socket_file_ops", poll=sock_poll)
 
 
+@check.arguments
 def sock_alloc_file(sock: Socket, proc: Any, nr_open: int) -> int:
     """Give a socket a ``struct file`` and an fd in process ``proc`` (net/socket.c ``sock_alloc_file`` and the
     fd it is installed at). Returns the fd or -errno (EMFILE at RLIMIT_NOFILE)."""

@@ -11,10 +11,13 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from netlab import check
+
 INDEX_PATH = Path(__file__).with_name("linux-6.12.json")
 BROWSER = "https://elixir.bootlin.com/linux"
 
 
+@check.arguments
 def definition_line(text: str, function: str) -> int | None:
     """The 1-based line where ``function`` is defined in C source ``text`` (function or function-like macro)."""
     if not isinstance(text, str) or not isinstance(function, str) or not function.isidentifier():
@@ -33,6 +36,7 @@ def definition_line(text: str, function: str) -> int | None:
     return None
 
 
+@check.arguments
 def build_index(tree: Path, functions: dict[str, str]) -> dict[str, dict[str, object]]:
     """Find each ``name -> file`` in ``tree``; raise ``LookupError`` listing every name not defined there."""
     tree = Path(tree)
@@ -57,6 +61,7 @@ def linux_6_12() -> dict[str, dict[str, object]]:
     return json.loads(INDEX_PATH.read_text()) if INDEX_PATH.is_file() else {}
 
 
+@check.arguments
 def source_url(function: str, version: str = "6.12") -> str:
     """A link to ``function`` in an online kernel source browser: the exact line for 6.12, else the identifier."""
     if not isinstance(function, str) or not function.isidentifier():

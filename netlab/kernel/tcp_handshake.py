@@ -24,6 +24,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Callable
 
+from netlab import check
 from netlab.check import CInt
 from netlab.kernel import tcp_ipv4
 from netlab.kernel.inet_connection_sock import (
@@ -53,6 +54,7 @@ class RequestSockOps:
 
 # --- segments -------------------------------------------------------------------------------------------------
 
+@check.arguments
 def tcp_segment(saddr: str, sport: int, daddr: str, dport: int, flags: tuple[str, ...], seq: int,
                 ack_seq: int = 0) -> SkBuff:
     """A TCP segment without payload as an sk_buff; ``meta`` holds the header fields the handshake reads."""
@@ -177,6 +179,7 @@ def _retry_until(sk: TcpSock) -> int:
     return sk.icsk_syn_retries or sk.net.profile.tcp_syn_retries
 
 
+@check.arguments
 def tcp_model_timeout(boundary: int, rto_base: int) -> int:
     """How long ``boundary`` exponentially backed-off retransmissions take: (2^(boundary+1) - 1) × rto_base."""
     linear_backoff_thresh = (TCP_RTO_MAX // rto_base).bit_length() - 1     # ilog2
@@ -185,6 +188,7 @@ def tcp_model_timeout(boundary: int, rto_base: int) -> int:
     return ((2 << linear_backoff_thresh) - 1) * rto_base + (boundary - linear_backoff_thresh) * TCP_RTO_MAX
 
 
+@check.arguments
 def retransmits_timed_out(sk: TcpSock, boundary: int) -> bool:
     """Has the time that ``boundary`` backed-off retransmissions would take passed since the first SYN?"""
     if not sk.icsk_retransmits:
@@ -352,6 +356,7 @@ def tcp_syn_flood_action(sk: TcpSock) -> bool:
     return False
 
 
+@check.arguments
 def tcp_listendrop(sk: TcpSock) -> None:
     """include/net/tcp.h: sk_drops++ and ListenDrops++."""
     sk.sk_drops += 1
@@ -582,6 +587,7 @@ def tcp_get_cookie_sock(sk: TcpSock, skb: SkBuff, req: RequestSock) -> TcpSock |
 
 # --- the receive side's dispatch (the rest of tcp_v4_rcv and tcp_v4_do_rcv for these segments) -----------------
 
+@check.arguments
 def handshake_rcv(sk, skb: SkBuff) -> int:
     """What ``tcp_v4_rcv``/``tcp_v4_do_rcv`` do with a segment for a socket that is not ESTABLISHED.
 

@@ -45,6 +45,7 @@ class TimerList:
 class TimerBase:
     """The clock and every pending timer, in expiry order."""
 
+    @check.arguments
     def __init__(self, now_ns: int = 0):
         if not isinstance(now_ns, int) or now_ns < 0:
             raise ValueError("now_ns must be an int >= 0")
@@ -55,6 +56,7 @@ class TimerBase:
     def now(self) -> int:
         return self.now_ns
 
+    @check.arguments
     def mod_timer(self, timer: TimerList, expires_ns: int) -> bool:
         """(Re)arm ``timer`` to expire at ``expires_ns``; returns whether it was pending before."""
         if not isinstance(timer, TimerList):
@@ -67,6 +69,7 @@ class TimerBase:
         heapq.heappush(self._heap, (expires_ns, self._armed, timer))
         return was_pending
 
+    @check.arguments
     def del_timer(self, timer: TimerList) -> bool:
         """Disarm ``timer``; returns whether it was pending."""
         if not isinstance(timer, TimerList):
@@ -76,6 +79,7 @@ class TimerBase:
         return was_pending
 
     @staticmethod
+    @check.arguments
     def timer_pending(timer: TimerList) -> bool:
         return timer.expires_ns is not None
 
@@ -83,6 +87,7 @@ class TimerBase:
         self._drop_stale()
         return self._heap[0][0] if self._heap else None
 
+    @check.arguments
     def run(self, until_ns: int) -> int:
         """Run every timer that expires up to ``until_ns`` in order; the clock ends at ``until_ns``."""
         if not isinstance(until_ns, int) or until_ns < self.now_ns:

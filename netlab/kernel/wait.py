@@ -69,6 +69,7 @@ def _link(wq_head: WaitQueueHead, entry: WaitQueueEntry, at_head: bool) -> None:
     entry.head = wq_head
 
 
+@check.arguments
 def list_del_init(entry: WaitQueueEntry) -> None:
     """``list_del_init(&wq_entry->entry)``: off whatever queue it is on (include/linux/list.h, inlined)."""
     if entry.head is not None:

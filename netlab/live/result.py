@@ -27,6 +27,7 @@ class LiveResult:
             raise ValueError("reason must be a non-empty str or None")
 
     @classmethod
+    @check.arguments
     def unavailable(cls, what: str, how: str, reason: str) -> "LiveResult":
         return cls(what=what, how=how, value=None, reason=reason)
 
@@ -40,6 +41,7 @@ class LiveResult:
         return f"{self.what}: {self.value} (measured by {self.how})"
 
 
+@check.arguments
 def read_text(source: str) -> str:
     """The text of a procfs/sysfs file, or ``source`` itself when it is already the text (for fixtures)."""
     if not isinstance(source, str):
@@ -50,6 +52,7 @@ def read_text(source: str) -> str:
         return f.read()
 
 
+@check.arguments
 def probe(what: str, how: str, read) -> LiveResult:
     """Run ``read()`` and wrap its value, turning the usual 'not here' failures into a reason."""
     try:
@@ -63,6 +66,7 @@ def probe(what: str, how: str, read) -> LiveResult:
         return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")
 
 
+@check.arguments
 def run_child(what: str, how: str, module: str, args: list[str], timeout_s: float,
               build: Callable[[dict], Any]) -> LiveResult:
     """Run ``python -m module args…`` as a child process and wrap its reply.

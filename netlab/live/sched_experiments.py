@@ -22,6 +22,7 @@ import sys
 import time
 from typing import Callable
 
+from netlab import check
 from netlab.live.result import LiveResult, run_child
 
 CHILD_MODULE = "netlab.live.sched_child"
@@ -62,6 +63,7 @@ def _pingpong_value(r: dict) -> dict:
             "switch_ns_without_syscalls": max(0.0, (r["round_trip_ns"] - r["syscalls_ns"]) / 2)}
 
 
+@check.arguments
 def context_switch_cost(rounds: int = 20_000, pin: bool = True, timeout_s: float = 20.0) -> LiveResult:
     """ns per context switch from a pipe ping-pong between two processes (``rounds`` round trips)."""
     if not isinstance(rounds, int) or not 100 <= rounds <= 1_000_000:
@@ -79,6 +81,7 @@ def _thread_value(threads: int) -> Callable[[dict], dict]:
                       "vmrss_kb_per_thread": r["vmrss_kb"] / threads}
 
 
+@check.arguments
 def thread_memory(threads: int = 100, timeout_s: float = 20.0) -> LiveResult:
     """Per thread: address space (VmSize) and resident memory (VmRSS) of threads blocked in recv()."""
     if not isinstance(threads, int) or not 1 <= threads <= 2000:
@@ -90,6 +93,7 @@ def thread_memory(threads: int = 100, timeout_s: float = 20.0) -> LiveResult:
     return run_child(what, how, CHILD_MODULE, ["threads", str(threads)], timeout_s, _thread_value(threads))
 
 
+@check.arguments
 def echo_server(model: str, connections: int = 100, seconds: float = 2.0, size: int = 100,
                 progress: Progress = _quiet) -> dict:
     """One run: a server child (``model``) and a client child; returns the server's report. Raises on failure."""
@@ -119,6 +123,7 @@ def echo_server(model: str, connections: int = 100, seconds: float = 2.0, size: 
     return report
 
 
+@check.arguments
 def echo_servers(connections: int = 100, seconds: float = 2.0, size: int = 100,
                  progress: Progress = _quiet) -> LiveResult:
     """Thread-per-connection vs one epoll loop, the same clients: requests/s and switches per request."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from netlab import check
 from netlab.live import procfs
 from netlab.live.result import LiveResult
 
@@ -74,6 +75,7 @@ def _run_child(args: Sequence[str], timeout_s: float) -> dict:
         raise OSError(f"the sending child failed: {done.stderr.strip()[-300:] or 'no output'}") from None
 
 
+@check.arguments
 def calibrate(chunk: int = 65536, timeout_s: float = 20.0) -> LiveResult:
     """This machine's memory copy speed in GB/s (32 MiB copied through a ``chunk``-byte buffer, the way read()
     copies a file into a program's buffer) and the cost of a trivial system call in seconds: ``{"copy_gbs",
@@ -94,6 +96,7 @@ def _softirq_totals(path: str) -> tuple[int, int] | None:
     return reading.value.total("NET_TX"), reading.value.total("NET_RX")
 
 
+@check.arguments
 def file_send(size_mb: int = 64, *, methods: Sequence[str] = LIVE_METHODS, repeats: int = 2, chunk: int = 65536,
               timeout_s: float = 30.0, softirqs_path: str = "/proc/softirqs",
               progress: Callable[[str], None] | None = None) -> LiveResult:
@@ -196,6 +199,7 @@ class Prediction:
     saved_s_per_gb: float        # system CPU seconds
 
 
+@check.arguments
 def predict(copies: dict[str, float], syscalls_per_gb: dict[str, float], copy_gbs: float,
             syscall_s: float) -> Prediction:
     """The saving of ``sendfile`` over ``read+send`` from the model's ``copies`` (CPU copies per byte) and
@@ -210,6 +214,7 @@ def predict(copies: dict[str, float], syscalls_per_gb: dict[str, float], copy_gb
     return Prediction(saved_copies, saved_calls, saved_copies / copy_gbs + saved_calls * syscall_s)
 
 
+@check.arguments
 def model_counts(size: int, profile="6.12") -> dict[str, dict[str, float]]:
     """What the model does sending a ``size``-byte file over loopback with each live method
     (:class:`netlab.send.SendHost`): CPU copies of each byte, system calls for the file, NET_RX and NET_TX
@@ -226,6 +231,7 @@ def model_counts(size: int, profile="6.12") -> dict[str, dict[str, float]]:
     return out
 
 
+@check.arguments
 def compare(reading: FileSendReading, model: dict[str, dict[str, float]], copy_gbs: float,
             syscall_s: float) -> list[tuple[str, float | None, float, float | None]]:
     """(quantity, measured, model, measured / model) for the numbers the chapter checks; ``model`` comes from

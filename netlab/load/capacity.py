@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from netlab import check
 from netlab.kernel.limits import files_maxfiles_init
 from netlab.kernel.memory import Footprint, footprint
 from netlab.kernel.profiles import KernelProfile
@@ -27,6 +28,7 @@ RESERVE = 0.25
 SECONDS_PER_DAY = 86_400
 
 
+@check.arguments
 def buffer_per_connection(profile: KernelProfile, scenario: str) -> int:
     """Buffer bytes to budget per connection: ``"idle"`` none (idle sockets hold no buffers), ``"push"`` a
     burst that fills every send buffer to its default size ``tcp_wmem[1]``."""
@@ -43,12 +45,14 @@ def _footprint(profile, state, side, epoll, nr_cpus) -> Footprint:
     return footprint(profile, state, side, epoll, nr_cpus)
 
 
+@check.arguments
 def memory_for(connections, profile: KernelProfile, state: str = "ESTABLISHED", side: str = "server",
                epoll: bool = False, nr_cpus: int | None = None) -> np.ndarray:
     """Exact slab bytes for each count in ``connections`` (an int or an array of ints ≥ 0)."""
     return _footprint(profile, state, side, epoll, nr_cpus).bytes(np.asarray(connections, dtype=np.int64))
 
 
+@check.arguments
 def connections_that_fit(memory_bytes, profile: KernelProfile, *, buffer: int = 0, reserve: float = RESERVE,
                          state: str = "ESTABLISHED", side: str = "server", epoll: bool = False,
                          nr_cpus: int | None = None) -> np.ndarray:
@@ -100,6 +104,7 @@ class Plan:
                          for x, k, n in zip(mem, c, m))
 
 
+@check.arguments
 def plan(users, memory_gib, profile: KernelProfile, *, scenario: str = "push", buffer: int | None = None,
          reserve: float = RESERVE, messages_per_user_per_day: float = 2.0, heartbeat_s: float | None = None,
          cpu_cores: int = 16, cpu_us_per_message: float = 50.0, state: str = "ESTABLISHED",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from netlab import check
+from netlab.check import CInt
 from netlab.kernel.eventpoll import (EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLET, EPOLLEXCLUSIVE, EPOLLONESHOT,
                                      Eventpoll)
 from netlab.kernel.fs import File, fdget
@@ -51,6 +52,7 @@ def _positive(name: str, value: Any, low: int = 0) -> None:
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
 
 
+@check.arguments
 def handshake_stand_in(listener: TcpSock, child: TcpSock, req: RequestSock) -> None:
     """Stands for chapter 05's three-way handshake, ending as ``tcp_check_req`` → ``inet_csk_complete_hashdance``
     and ``tcp_child_process`` end: the child joins the accept queue and the listener's ``sk_data_ready`` runs."""
@@ -62,6 +64,7 @@ class Lab:
     """One server host: ``nr_cpus`` CPUs, a server process (``nofile`` fds at most), connections, and packets that
     arrive on time."""
 
+    @check.arguments
     def __init__(self, nr_cpus: int = 1, profile: str | KernelProfile = "6.12",
                  context_switch_ns: int = CONTEXT_SWITCH_NS, nofile: int | None = None):
         self.profile = _profile(profile)
@@ -91,6 +94,7 @@ class Lab:
             raise OSError(-fd, f"no fd for {sk.name} (RLIMIT_NOFILE {self.process.nofile.rlim_cur})")
         return fd
 
+    @check.arguments
     def connection(self, name: str | None = None) -> int:
         """An ESTABLISHED connection from a client to the server's port; returns its fd in the server process."""
         sk = self._sock(name or f"conn{len(self.sockets)}", TCP_ESTABLISHED)
@@ -99,7 +103,8 @@ class Lab:
         self.net.tcp_ehash[(SERVER_ADDR, SERVER_PORT, CLIENT_ADDR, port)] = sk
         return self._install(sk)
 
-    def listener(self, name: str = "listener", backlog: int = 128) -> int:
+    @check.arguments
+    def listener(self, name: str = "listener", backlog: CInt = 128) -> int:
         """A listening socket on the server's port; returns its fd."""
         if name in self.sockets:
             raise ValueError(f"a socket named {name!r} exists already")
@@ -108,18 +113,21 @@ class Lab:
         self.net.tcp_lhash[(SERVER_ADDR, SERVER_PORT)] = sk
         return self._install(sk)
 
+    @check.arguments
     def thread(self, comm: str, body: Any, cpu: int | None = None) -> Task:
         """A thread of the server process running ``body`` (a generator)."""
         task = self.sched.spawn(comm, body, cpu=cpu, tgid=self.process.pid, process=self.process)
         self.process.threads.append(task)
         return task
 
+    @check.arguments
     def sock_of(self, fd: int) -> Socket:
         file = fdget(self.process, fd)
         if file is None or not isinstance(file.private_data, Socket):
             raise ValueError(f"fd {fd} is not a socket of the server process")
         return file.private_data
 
+    @check.arguments
     def deliver(self, fd: int, nbytes: int) -> None:
         """Now, in softirq context: a segment with ``nbytes`` of data for connection ``fd`` reaches ``ip_rcv``."""
         sk = self.sock_of(fd).sk
@@ -130,12 +138,14 @@ class Lab:
                            "daddr": SERVER_ADDR, "dport": SERVER_PORT})
         ip_rcv(skb, None, IP_PACKET_TYPE, None)
 
+    @check.arguments
     def send_data(self, at_ns: int, fd: int, nbytes: int, cpu: int = 0) -> None:
         """A segment with ``nbytes`` of data for connection ``fd`` reaches ``ip_rcv`` on ``cpu`` at ``at_ns``."""
         _positive("nbytes", nbytes, 1)
         self.arrivals.append((at_ns, cpu, f"{nbytes} B for {self.sock_of(fd).sk.name}"))
         self.sched.at(at_ns, lambda: self.deliver(fd, nbytes), cpu=cpu, context="softirq", label="packet")
 
+    @check.arguments
     def connect(self, at_ns: int, listen_fd: int, cpu: int = 0) -> None:
         """A client's connection completes at ``at_ns`` (see :func:`handshake_stand_in`)."""
         lsk = self.sock_of(listen_fd).sk
@@ -151,9 +161,11 @@ class Lab:
         self.sched.at(at_ns, arrive, cpu=cpu, context="softirq", label="handshake")
 
     # --- running -------------------------------------------------------------------------------------------
+    @check.arguments
     def run(self, until_ns: int | None = None) -> int:
         return self.sched.run(until_ns)
 
+    @check.arguments
     def record(self, until_ns: int | None = None, max_events: int = 20_000) -> Trace:
         """Run under a Tracer whose events carry :meth:`snapshot`."""
         with Tracer(clock=self.sched.now, snapshot=self.snapshot, max_events=max_events) as tracer:
@@ -178,6 +190,7 @@ class Lab:
             state[ep.name] = ep.snapshot()
         return state
 
+    @check.arguments
     def timeline(self, start_ns: int = 0) -> dict:
         """Who ran when on each CPU from ``start_ns`` on (from the context switches), the switches, the packets."""
         end, cost = self.sched.clock, self.sched.context_switch_ns
@@ -209,6 +222,7 @@ class Story:
         check.fields(self)
 
 
+@check.arguments
 def blocking_recv(profile: str | KernelProfile = "6.12", data_at_ns: int = 40_000, nbytes: int = 100,
                   context_switch_ns: int = CONTEXT_SWITCH_NS) -> Story:
     """A running thread calls recv() on an empty connection, sleeps, and is woken when data arrives.
@@ -240,6 +254,7 @@ def blocking_recv(profile: str | KernelProfile = "6.12", data_at_ns: int = 40_00
                               "sleep_ns": got["returned_at"] - got["called_at"]})
 
 
+@check.arguments
 def epoll_story(connections: int = 3, ready: int = 1, profile: str | KernelProfile = "6.12",
                 data_at_ns: int = 40_000, nbytes: int = 100) -> Story:
     """epoll_create, ADD ``connections`` sockets, epoll_wait sleeps; data arrives on connection ``ready``."""
@@ -268,6 +283,7 @@ def epoll_story(connections: int = 3, ready: int = 1, profile: str | KernelProfi
 TRIGGER_MODES = {"LT": 0, "ET": EPOLLET, "ONESHOT": EPOLLONESHOT}
 
 
+@check.arguments
 def trigger_modes(message: int = 300, read_size: int = 100, second_message: int = 100,
                   second_at_ns: int = 600_000, waits: int = 6, timeout_ns: int = 200_000,
                   rearm_oneshot: bool = False, profile: str | KernelProfile = "6.12") -> dict[str, list[dict]]:
@@ -318,6 +334,7 @@ def _trigger_rows(flag: int, message: int, read_size: int, second_message: int, 
     return rows
 
 
+@check.arguments
 def accept_wake_one(threads: int = 3, profile: str | KernelProfile = "6.12") -> Story:
     """``threads`` threads block in accept() on one listener; one connection arrives: how many wake?"""
     _positive("threads", threads, 1)
@@ -335,6 +352,7 @@ def accept_wake_one(threads: int = 3, profile: str | KernelProfile = "6.12") -> 
                               "still_waiting": [t.comm for t in tasks if t.state != "TASK_DEAD"]})
 
 
+@check.arguments
 def epoll_lifo(workers: int = 3, events: int = 6, gap_ns: int = 100_000, work_ns: int = 10_000,
                profile: str | KernelProfile = "6.12") -> Story:
     """``workers`` threads share one epoll; ``events`` requests arrive ``gap_ns`` apart. Who handles each?"""
@@ -366,6 +384,7 @@ def epoll_lifo(workers: int = 3, events: int = 6, gap_ns: int = 100_000, work_ns
     return Story(trace, lab, {"handled_by": handled, "wakeups": {t.comm: t.wakeups for t in tasks}})
 
 
+@check.arguments
 def epoll_exclusive(workers: int = 3, exclusive: bool = True, profile: str | KernelProfile = "6.12") -> Story:
     """``workers`` threads, each with its own epoll, all watch one listener; a connection arrives: who wakes?"""
     _positive("workers", workers, 1)
@@ -461,6 +480,7 @@ class ServerRun:
 SERVER_MODELS = ("threads", "epoll")
 
 
+@check.arguments
 def serve(model: str, workload: Workload = Workload(), costs: ServerCosts = ServerCosts(), nr_cpus: int = 1,
           profile: str | KernelProfile = "6.12", context_switch_ns: int = CONTEXT_SWITCH_NS,
           thread_resident: int | None = None) -> ServerRun:
@@ -544,11 +564,13 @@ def serve(model: str, workload: Workload = Workload(), costs: ServerCosts = Serv
                      kernel_bytes=nthreads * mem.kernel + epoll_bytes)
 
 
+@check.arguments
 def compare_servers(workload: Workload = Workload(), **kwargs) -> dict[str, ServerRun]:
     """:func:`serve` both models on the same workload."""
     return {model: serve(model, workload, **kwargs) for model in SERVER_MODELS}
 
 
+@check.arguments
 def sweep_connections(connections: list[int], workload: Workload = Workload(interval_ns=10_000_000),
                       **kwargs) -> dict[str, list[ServerRun]]:
     """Both models for each number of connections (other workload settings unchanged): for plots and sliders."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import networkx as nx
 
+from netlab import check
 from netlab.trace import Trace
 from netlab.view import svg
 
@@ -69,6 +70,7 @@ class CallGraph:
         width = max((x + CHAR * len(n) + 20 for n, (x, _) in self.positions.items()), default=100)
         return width, PAD * 2 + ROW * len(self.positions)
 
+    @check.arguments
     def svg(self, index: int) -> str:
         """The graph with the functions on the call stack at step ``index`` lit, the current one brightest."""
         if not isinstance(index, int) or not 0 <= index < len(self.trace):

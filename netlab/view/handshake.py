@@ -11,6 +11,7 @@ step in plain text.
 """
 from __future__ import annotations
 
+from netlab import check
 from netlab.trace import Event, Trace
 from netlab.view import svg
 
@@ -74,6 +75,7 @@ class HandshakeDiagram:
         return TOP + ROW * (lo + 0.5)
 
     # --- drawing -------------------------------------------------------------------------------------------------
+    @check.arguments
     def draw(self, event: Event) -> str:
         """The diagram at ``event``: SVG."""
         if not isinstance(event, Event):
@@ -167,6 +169,7 @@ class HandshakeDiagram:
         return parts
 
     # --- text ----------------------------------------------------------------------------------------------------
+    @check.arguments
     def text(self, event: Event) -> str:
         """The same step in plain text."""
         if not isinstance(event, Event):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from html import escape
 from typing import Mapping, Sequence
 
+from netlab import check
 from netlab.trace import Event
 from netlab.view import svg
 
@@ -40,6 +41,7 @@ def _slab_row(y: float, name: str, cache: Mapping, touched: bool) -> str:
     return "".join(parts)
 
 
+@check.arguments
 def draw_slabs(event: Event) -> str:
     """The slab caches in use after this step (touched cache lit), and the objects the connection holds."""
     if not isinstance(event, Event):
@@ -57,6 +59,7 @@ def draw_slabs(event: Event) -> str:
     return svg.document(640, height, "".join(body), label="slab caches after this step")
 
 
+@check.arguments
 def draw_fd_table(event: Event) -> str:
     """The process's fds (taken or free) up to its soft RLIMIT_NOFILE, and the fd table's size."""
     if not isinstance(event, Event):
@@ -96,6 +99,7 @@ def object_table_html(rows: Sequence[tuple[str, str, int, float]]) -> str:
             f"<td align=right><b>{total:,.1f}</b> = {total / 1024:.2f} KiB</td></tr></table>")
 
 
+@check.arguments
 def plot_per_state(ax, costs: Mapping[str, Mapping[str, float]], title: str = "") -> None:
     """Grouped bars: ``costs[state][kernel] = bytes per connection``."""
     states = list(costs)
@@ -112,6 +116,7 @@ def plot_per_state(ax, costs: Mapping[str, Mapping[str, float]], title: str = ""
     ax.legend()
 
 
+@check.arguments
 def plot_memory_curves(ax, connections, curves: Mapping[str, object], budget_bytes: float | None = None,
                        title: str = "") -> None:
     """Slab memory (GiB) against connection count, one curve per label; an optional horizontal budget line."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+from netlab import check
 from netlab.trace import Event
 from netlab.view import svg
 
@@ -82,6 +83,7 @@ def _ring(x: float, y: float, ring: Mapping) -> tuple[str, float]:
     return "".join(parts), bottom + 18
 
 
+@check.arguments
 def draw_send(event: Event) -> str:
     """An SVG of the send-side state at ``event`` (keys ``skbs``, ``sock sk``, ``qdisc``, ``tx0.ring``,
     ``softirqs``, ``queue_stopped``, taps)."""
@@ -121,6 +123,7 @@ def draw_send(event: Event) -> str:
 LEDGER_COLUMNS = ("cpu copies", "dma transfers", "sk_buff heads copied", "syscalls", "transitions", "page faults")
 
 
+@check.arguments
 def ledger_table(summaries: Mapping[str, Mapping[str, float]]) -> str:
     """A text table of ``{scenario: CopyLedger.summary(...)}``."""
     if not summaries:
@@ -131,6 +134,7 @@ def ledger_table(summaries: Mapping[str, Mapping[str, float]]) -> str:
     return "\n".join([head] + rows)
 
 
+@check.arguments
 def plot_ledgers(summaries: Mapping[str, Mapping[str, float]], title: str = ""):
     """Bars per scenario: CPU copies and DMA transfers of each byte sent (left), system calls and user/kernel
     transitions (right). Returns the matplotlib figure."""
@@ -162,6 +166,7 @@ def plot_ledgers(summaries: Mapping[str, Mapping[str, float]], title: str = ""):
     return fig
 
 
+@check.arguments
 def plot_live(measured_s_per_gb: Mapping[str, float], saved_model_s_per_gb: float):
     """Left: the sender's system CPU seconds per GB as measured for each method. Right: what sendfile saved against
     read+send, measured and as the model prices it. Returns the matplotlib figure."""

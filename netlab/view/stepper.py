@@ -13,6 +13,7 @@ from typing import Callable
 
 import ipywidgets as W
 
+from netlab import check
 from netlab.kernel.source_index import source_url
 from netlab.live.kallsyms import in_your_kernel
 from netlab.trace import Event, Trace
@@ -30,6 +31,7 @@ class Stepper:
     ``go(i)``; ``text()`` is the current step in plain text.
     """
 
+    @check.arguments
     def __init__(self, trace: Trace, draw: Drawing | None = None, *, title: str = "", version: str = "6.12",
                  show_path: bool = True, check_kernel: bool = True, play_interval_ms: int = 700):
         if not isinstance(trace, Trace):
@@ -58,6 +60,7 @@ class Stepper:
     def index(self) -> int:
         return self.slider.value
 
+    @check.arguments
     def go(self, index: int) -> None:
         if not isinstance(index, int) or not 0 <= index < len(self.trace):
             raise ValueError(f"step must be an int in 0..{len(self.trace) - 1}, got {index!r}")
@@ -82,6 +85,7 @@ class Stepper:
     def event(self) -> Event:
         return self.trace[self.index]
 
+    @check.arguments
     def text(self, index: int | None = None) -> str:
         return step_text(self.trace, self.index if index is None else index, self.kernel)
 
