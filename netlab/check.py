@@ -39,6 +39,8 @@ CInt = Annotated[int, Range(-2 ** 31, 2 ** 31 - 1)]
 """A C ``int`` the kernel takes as it is, negative values included (``listen()``'s backlog)."""
 U64 = Annotated[int, Range(0, 2 ** 64 - 1)]
 """A kernel ``u64`` (a hash)."""
+Timeout = Annotated[float, Range(0, 3600)]
+"""How long a live experiment may take, in seconds: at most an hour."""
 Coordinate = Annotated[float, Range(None, None)]
 """A position in a drawing: any finite number."""
 Counts = Union[int, Sequence[int], np.ndarray]
@@ -51,7 +53,10 @@ def _number(value: float) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,g}"
 
 
-def _range(minimum, maximum) -> str:
+def _range(minimum, maximum, value: Any = None) -> str:
+    """" from 1 to 65,535", " ≥ 0" …; the 64-bit ceiling of a count only when ``value`` is past it."""
+    if maximum == INT64_MAX and not (isinstance(value, numbers.Real) and value > maximum):
+        maximum = None
     if minimum is not None and maximum is not None:
         return f" from {_number(minimum)} to {_number(maximum)}"
     if minimum is not None:
@@ -75,7 +80,7 @@ def count(name: str, value: Any, minimum: int | None = 0, maximum: int | None = 
         raise TypeError(f"{name} must be a whole number{_range(minimum, maximum)}, {_got(value)}")
     value = int(value)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ValueError(f"{name} must be a whole number{_range(minimum, maximum)}, {_got(value)}")
+        raise ValueError(f"{name} must be a whole number{_range(minimum, maximum, value)}, {_got(value)}")
     return value
 
 
@@ -110,10 +115,8 @@ def text(name: str, value: Any, *, empty: bool = True) -> str:
 
 def choice(name: str, value: Any, options: Sequence) -> Any:
     """One of ``options``."""
-    listed = ", ".join(repr(o) for o in options)
-    if isinstance(value, (bool, np.bool_)) != isinstance(options[0], bool) or \
-            not isinstance(value, typing.Hashable) or value not in options:
-        raise ValueError(f"{name} must be one of {listed}; {_got(value)}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, typing.Hashable) or value not in options:
+        raise ValueError(f"{name} must be one of {', '.join(repr(o) for o in options)}; {_got(value)}")
     return value
 
 
@@ -134,14 +137,22 @@ def instance(name: str, value: Any, kind: type | tuple[type, ...]) -> Any:
 
 
 def counts(name: str, values: Any, minimum: int = 0, maximum: int = INT64_MAX) -> np.ndarray:
-    """A whole number or an array of them, each in ``[minimum, maximum]``, as an int64 array."""
-    array = np.asarray(values)
+    """A whole number or an array of them, each in ``[minimum, maximum]``, as an int64 array. A float counts when
+    it is whole (``1e8`` users); NaN, ±inf and 2.5 do not."""
     allowed = f"a whole number{_range(minimum, maximum)} or an array of them"
-    if array.dtype.kind not in "iuO" or array.dtype == object and not all(
-            isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in array.flat):
+    array = np.asarray(values)
+    if isinstance(values, (bool, np.bool_)) or array.dtype.kind not in "iufO":
         raise TypeError(f"{name} must be {allowed}, {_got(values)}")
-    if array.size and (array.min() < minimum or array.max() > maximum):
+    if array.dtype.kind == "f" and (not np.isfinite(array).all() or (array != np.floor(array)).any()):
         raise ValueError(f"{name} must be {allowed}, {_got(values)}")
+    if array.dtype.kind in "fO":       # Python ints compare exactly, whatever their size
+        whole = [v for v in array.flat if not isinstance(v, (bool, np.bool_)) and isinstance(v, numbers.Real)]
+        if len(whole) < array.size or any(v != int(v) for v in whole):
+            raise TypeError(f"{name} must be {allowed}, {_got(values)}")
+        array = np.array([int(v) for v in whole], dtype=object).reshape(array.shape)
+    if array.size and (array.min() < minimum or array.max() > maximum):
+        raise ValueError(f"{name} must be a whole number{_range(minimum, maximum, array.max())} or an array of "
+                         f"them, {_got(values)}")
     return array.astype(np.int64)
 
 
@@ -151,7 +162,7 @@ def reals(name: str, values: Any, minimum: float | None = None, maximum: float |
     array = np.asarray(values)
     allowed = (f"a finite number{_range(minimum, maximum)}" + (f" above {_number(above)}" if above is not None else "")
                + " or an array of them")
-    if array.dtype.kind not in "iuf":
+    if isinstance(values, (bool, np.bool_)) or array.dtype.kind not in "iuf":
         raise TypeError(f"{name} must be {allowed}, {_got(values)}")
     array = array.astype(np.float64)
     if array.size and (not np.isfinite(array).all() or (minimum is not None and array.min() < minimum)
@@ -167,11 +178,16 @@ def annotated(hint: Any) -> Callable[[str, Any], None] | None:
     ``X | None`` allows None."""
     if hint is typing.Any or hint is object:
         return None
+    if hint == Counts:
+        return counts
+    if hint == Amounts:
+        return lambda name, value: reals(name, value, 0)
     if typing.get_origin(hint) is Annotated:
         base, *metadata = typing.get_args(hint)
+        checks = {int: count, float: real, Counts: counts, Amounts: reals}
         for limits in metadata:
-            if isinstance(limits, Range) and base in (int, float):
-                check_number = count if base is int else real
+            if isinstance(limits, Range) and base in checks:
+                check_number = checks[base]
                 return lambda name, value: check_number(name, value, limits.minimum, limits.maximum)
         return annotated(base)
     if hint is bool:
@@ -193,13 +209,16 @@ def annotated(hint: Any) -> Callable[[str, Any], None] | None:
                 return None
             return (lambda name, value: None if value is None else one(name, value)) if optional else one
         kinds = tuple(typing.get_origin(m) or m for m in rest)
+        kinds += (np.ndarray,) if abc.Sequence in kinds else ()
         if not all(isinstance(k, type) for k in kinds):
             return None
         kinds += (type(None),) if optional else ()
         return lambda name, value: instance(name, value, kinds)
     if origin is not None:
         hint = origin
-    if isinstance(hint, type) and not issubclass(hint, typing.Protocol):
+    if hint is abc.Sequence:            # a numpy array is a sequence too, though it is not registered as one
+        return lambda name, value: instance(name, value, (abc.Sequence, np.ndarray))
+    if isinstance(hint, type) and not vars(hint).get("_is_protocol", False):
         return lambda name, value: instance(name, value, hint)
     return None
 
@@ -209,12 +228,12 @@ def resolve(annotation: Any, namespace: dict) -> Any:
     something imported for type checking only."""
     if annotation is inspect.Parameter.empty:
         return None
-    if not isinstance(annotation, str):
-        return annotation
     try:
-        return eval(annotation, namespace)
+        while isinstance(annotation, str):     # a quoted forward reference under the future import: "'Socket'"
+            annotation = eval(annotation, namespace)
     except NameError:
         return None
+    return annotation
 
 
 _FIELD_CHECKS: dict[type, list[tuple[str, Callable[[str, Any], None]]]] = {}

@@ -152,6 +152,7 @@ class Host:
         self.taps.append(tap)
         return tap
 
+    @check.arguments
     def receive(self, packets: Sequence[Packet]) -> None:
         """Packets that will arrive on the wire at their ``time_ns``."""
         self.nic.receive(packets)

@@ -135,12 +135,10 @@ def trace_printk(text: str) -> None:
 
 
 @contextmanager
+@check.arguments
 def on_cpu(cpu: int, context: str) -> Iterator[None]:
     """Run the enclosed model code on ``cpu`` in ``context`` (restored afterwards)."""
-    if not isinstance(cpu, int) or cpu < 0:
-        raise ValueError(f"cpu must be an int >= 0, got {cpu!r}")
-    if context not in CONTEXTS:
-        raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+    check.choice("context", context, CONTEXTS)
     tracer = _active
     if tracer is None:
         yield
@@ -154,6 +152,7 @@ def on_cpu(cpu: int, context: str) -> Iterator[None]:
 
 
 @contextmanager
+@check.arguments
 def call_stack(frames: list, task: str = "") -> Iterator[None]:
     """Run the enclosed model code on the call stack ``frames`` of ``task`` (both restored afterwards).
 
@@ -162,10 +161,6 @@ def call_stack(frames: list, task: str = "") -> Iterator[None]:
     ftrace's function_graph. ``frames`` is a list owned by the caller (e.g. ``Task.frames``); ``task`` names the
     task in the events (empty for an interrupt).
     """
-    if not isinstance(frames, list):
-        raise TypeError("frames must be a list (a task's own call stack)")
-    if not isinstance(task, str):
-        raise TypeError("task must be a str")
     tracer = _active
     if tracer is None:
         yield
@@ -346,8 +341,6 @@ class Trace(Sequence[Event]):
     @check.arguments
     def compare(self, other: "Trace") -> "TraceComparison":
         """What two traces of the same story have in common and where they part (by kernel function)."""
-        if not isinstance(other, Trace):
-            raise TypeError("compare takes another Trace")
         mine, theirs = self.functions(), other.functions()
         return TraceComparison(only_first=[f for f in mine if f not in theirs],
                                only_second=[f for f in theirs if f not in mine],

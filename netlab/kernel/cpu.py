@@ -120,11 +120,11 @@ class Cpu:
         return bool(self.hardirq_count or self.softirq_count)
 
     @contextmanager
+    @check.arguments
     def running(self, context: str) -> Iterator["Cpu"]:
         """Make this CPU current and run the enclosed model code in ``context`` (restored afterwards)."""
         global _current
-        if context not in CONTEXTS:
-            raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+        check.choice("context", context, CONTEXTS)
         saved = _current, self.context
         _current, self.context = self, context
         try:

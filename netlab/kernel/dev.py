@@ -158,6 +158,7 @@ class SoftnetData:
                 "output_queue": [getattr(q, "kind", "qdisc") for q in self.output_queue]}
 
 
+@check.arguments
 def net_dev_init(cpus: list[Cpu]) -> None:
     """Boot-time set-up (``net_dev_init``): a softnet_data with its backlog NAPI per CPU; NET_RX → net_rx_action,
     NET_TX → net_tx_action."""

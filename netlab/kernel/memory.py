@@ -922,12 +922,12 @@ class Footprint:
     objects: tuple[str, ...]                    # the caches of one end's live objects, in allocation order
     aliases: Mapping[str, str]
 
-    def bytes(self, n) -> np.ndarray:
-        """Slab memory in bytes for ``n`` ends (an int or a numpy array of ints ≥ 0), slab overhead included."""
-        arr = np.asarray(n)
-        if not np.issubdtype(arr.dtype, np.integer) or (arr < 0).any():
-            raise ValueError("n must be a non-negative int or an array of them")
-        flat = arr.astype(np.int64, copy=False).reshape(-1)
+    @check.arguments
+    def bytes(self, n: check.Counts) -> np.ndarray:
+        """Slab memory in bytes for ``n`` ends (an int or a numpy array of ints from 0 to :attr:`max_n`), slab
+        overhead included."""
+        arr = check.counts("n", n, 0, self.max_n)
+        flat = arr.reshape(-1)
         total = np.zeros(flat.shape, dtype=np.int64)
         live = [p for p in self.rows.values() if p.kept_opened or p.kept_moved]
         for start in range(0, flat.size, CHUNK):           # chunks stay in the CPU cache
@@ -936,6 +936,12 @@ class Footprint:
             for p in live:
                 out += p.slabs(part) * (p.layout.pages_per_slab * self.page_size)
         return total.reshape(arr.shape)
+
+    @property
+    def max_n(self) -> int:
+        """The most ends :meth:`bytes` counts exactly: beyond it the bytes would overflow numpy's 64-bit ints."""
+        worst = sum((p.opened + p.moved + 1) * p.layout.pages_per_slab * self.page_size for p in self.rows.values())
+        return check.INT64_MAX // max(worst, 1)
 
     @property
     def per_connection(self) -> float:

@@ -166,6 +166,7 @@ def rss_input(saddr: str, daddr: str, sport: int, dport: int) -> bytes:
         raise ValueError(f"addresses must be IPv4 dotted quads: {e}") from None
 
 
+@check.arguments
 def toeplitz_hash(data: bytes, key: bytes = RSS_KEY) -> int:
     """The Toeplitz hash: for every set bit i of the input (MSB first), XOR in the 32 key bits starting at bit i."""
     if not isinstance(data, (bytes, bytearray)) or not isinstance(key, (bytes, bytearray)):
@@ -308,6 +309,7 @@ class Nic:
         h = toeplitz_hash(rss_input(saddr, daddr, sport, dport), self.rss_key)
         return self.rss_indir_tbl[h & (IGB_RETA_SIZE - 1)]
 
+    @check.arguments
     def receive(self, packets: Sequence[Packet]) -> None:
         """Packets arrive on the wire (in time order per flow); RSS chooses each one's queue."""
         if not all(isinstance(p, Packet) for p in packets):

@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Annotated, Callable, Mapping
 
 from netlab import check
 from netlab.handshake import HandshakeLab, HandshakeOutcome
@@ -240,7 +240,8 @@ def syn_retransmissions(backlog: int = 0, dropped: int = 1, syncnt: int = 2, dur
 
 
 @check.arguments
-def predict(profile: KernelProfile, backlog: int, clients: int, *, wait_ms: float = 200.0) -> HandshakeOutcome:
+def predict(profile: KernelProfile, backlog: int, clients: int, *,
+            wait_ms: Annotated[float, check.Range(0, 3_600_000)] = 200.0) -> HandshakeOutcome:
     """The model's answer for :func:`accept_queue` on ``profile``: the same clients, one after another on
     loopback, nobody accepting, read after ``wait_ms``."""
     lab = HandshakeLab(profile, backlog, loopback=True, syncnt=1, record=False)
@@ -250,7 +251,7 @@ def predict(profile: KernelProfile, backlog: int, clients: int, *, wait_ms: floa
 
 @check.arguments
 def predict_syn_retransmissions(profile: KernelProfile, backlog: int = 0, dropped: int = 1, syncnt: int = 2,
-                                duration_s: float = 7.5) -> list[tuple[float, int]]:
+                                duration_s: Annotated[float, check.Range(0, 3600)] = 7.5) -> list[tuple[float, int]]:
     """The model's ListenOverflows steps for :func:`syn_retransmissions`: (seconds, total so far)."""
     lab = HandshakeLab(profile, backlog, loopback=True, syncnt=syncnt, record=False)
     lab.connect(backlog + 1 + dropped, every_ms=0.05)

@@ -112,7 +112,7 @@ def modelled_rows(profile: KernelProfile, step: int, first_closer: str = "client
 
 @check.arguments
 def measure_connection_memory(n: int = 2000, first_closer: str = "client", epoll: bool = False, *,
-                              timeout_s: float = 20.0, progress: Callable[[str], None] | None = print,
+                              timeout_s: check.Timeout = 20.0, progress: Callable[[str], None] | None = print,
                               slabinfo_path: str = "/proc/slabinfo", meminfo_path: str = "/proc/meminfo",
                               tcp_path: str = "/proc/net/tcp") -> LiveResult:
     """Open ``n`` idle loopback connections in a child process, close them side by side, and read the slab

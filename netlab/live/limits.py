@@ -107,7 +107,7 @@ class PortsReading:
 
 
 @check.arguments
-def emfile(soft: int = 32, timeout_s: float = 10.0) -> LiveResult:
+def emfile(soft: int = 32, timeout_s: check.Timeout = 10.0) -> LiveResult:
     """Reproduce "Too many open files" in a child process whose soft RLIMIT_NOFILE is ``soft``."""
     if not isinstance(soft, int) or isinstance(soft, bool) or not 8 <= soft <= 1024:
         raise ValueError("soft must be an int in 8..1024")
@@ -116,7 +116,7 @@ def emfile(soft: int = 32, timeout_s: float = 10.0) -> LiveResult:
 
 
 @check.arguments
-def port_exhaustion(ports: int = 8, timeout_s: float = 10.0) -> LiveResult:
+def port_exhaustion(ports: int = 8, timeout_s: check.Timeout = 10.0) -> LiveResult:
     """Run out of client ports on purpose with a ``ports``-wide IP_LOCAL_PORT_RANGE, then relieve it."""
     if not isinstance(ports, int) or isinstance(ports, bool) or not 2 <= ports <= 64:
         raise ValueError("ports must be an int in 2..64")

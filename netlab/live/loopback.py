@@ -110,7 +110,7 @@ def loopback_latency(rounds: int = 2000) -> LiveResult:
 
 
 @check.arguments
-def namespace_latency(rounds: int = 2000, timeout_s: float = 30.0) -> LiveResult:
+def namespace_latency(rounds: int = 2000, timeout_s: check.Timeout = 30.0) -> LiveResult:
     """Run the experiment in a child that owns a fresh user+network namespace (see the module docstring).
 
     The value: {"route": ``ip route get 198.51.100.7`` there, "trips": [RoundTrip …]}.

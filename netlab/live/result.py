@@ -67,7 +67,7 @@ def probe(what: str, how: str, read) -> LiveResult:
 
 
 @check.arguments
-def run_child(what: str, how: str, module: str, args: list[str], timeout_s: float,
+def run_child(what: str, how: str, module: str, args: list[str], timeout_s: check.Timeout,
               build: Callable[[dict], Any]) -> LiveResult:
     """Run ``python -m module args…`` as a child process and wrap its reply.
 

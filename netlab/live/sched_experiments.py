@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import Callable
+from typing import Annotated, Callable
 
 from netlab import check
 from netlab.live.result import LiveResult, run_child
@@ -64,7 +64,7 @@ def _pingpong_value(r: dict) -> dict:
 
 
 @check.arguments
-def context_switch_cost(rounds: int = 20_000, pin: bool = True, timeout_s: float = 20.0) -> LiveResult:
+def context_switch_cost(rounds: int = 20_000, pin: bool = True, timeout_s: check.Timeout = 20.0) -> LiveResult:
     """ns per context switch from a pipe ping-pong between two processes (``rounds`` round trips)."""
     if not isinstance(rounds, int) or not 100 <= rounds <= 1_000_000:
         raise ValueError("rounds must be an int in 100..1000000")
@@ -82,7 +82,7 @@ def _thread_value(threads: int) -> Callable[[dict], dict]:
 
 
 @check.arguments
-def thread_memory(threads: int = 100, timeout_s: float = 20.0) -> LiveResult:
+def thread_memory(threads: int = 100, timeout_s: check.Timeout = 20.0) -> LiveResult:
     """Per thread: address space (VmSize) and resident memory (VmRSS) of threads blocked in recv()."""
     if not isinstance(threads, int) or not 1 <= threads <= 2000:
         raise ValueError("threads must be an int in 1..2000")
@@ -94,8 +94,8 @@ def thread_memory(threads: int = 100, timeout_s: float = 20.0) -> LiveResult:
 
 
 @check.arguments
-def echo_server(model: str, connections: int = 100, seconds: float = 2.0, size: int = 100,
-                progress: Progress = _quiet) -> dict:
+def echo_server(model: str, connections: int = 100, seconds: Annotated[float, check.Range(0.1, 10)] = 2.0,
+                size: int = 100, progress: Progress = _quiet) -> dict:
     """One run: a server child (``model``) and a client child; returns the server's report. Raises on failure."""
     server = subprocess.Popen(_child("serve", model, str(connections), str(seconds)), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
@@ -124,8 +124,8 @@ def echo_server(model: str, connections: int = 100, seconds: float = 2.0, size: 
 
 
 @check.arguments
-def echo_servers(connections: int = 100, seconds: float = 2.0, size: int = 100,
-                 progress: Progress = _quiet) -> LiveResult:
+def echo_servers(connections: int = 100, seconds: Annotated[float, check.Range(0.1, 10)] = 2.0,
+                 size: int = 100, progress: Progress = _quiet) -> LiveResult:
     """Thread-per-connection vs one epoll loop, the same clients: requests/s and switches per request."""
     if not isinstance(connections, int) or not 1 <= connections <= 1000:
         raise ValueError("connections must be an int in 1..1000")

@@ -47,6 +47,7 @@ def inet_diag_request(family: int = socket.AF_INET, states: int = 0xFFFFFFFF, se
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
 
 
+@check.arguments
 def parse_inet_diag(data: bytes) -> tuple[list[DiagSocket], bool]:
     """The sockets in a chunk of netlink replies, and whether the dump is done."""
     if not isinstance(data, (bytes, bytearray)):

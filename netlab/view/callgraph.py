@@ -18,9 +18,8 @@ class CallGraph:
     The static part (boxes, edges) is built once; each step only adds the lit boxes of the call stack.
     """
 
+    @check.arguments
     def __init__(self, trace: Trace):
-        if not isinstance(trace, Trace):
-            raise TypeError("CallGraph draws a Trace")
         self.trace = trace
         self.graph = nx.DiGraph()
         self.stacks: list[tuple[str, ...]] = []

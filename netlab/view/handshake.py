@@ -38,9 +38,8 @@ def _when(ns: int) -> str:
 class HandshakeDiagram:
     """A sequence diagram of a :class:`netlab.handshake.HandshakeLab` trace."""
 
+    @check.arguments
     def __init__(self, trace: Trace):
-        if not isinstance(trace, Trace):
-            raise TypeError("HandshakeDiagram draws a Trace recorded by a HandshakeLab")
         if not trace or "segments" not in trace[-1].state:
             raise ValueError("the trace has no handshake state: record it with HandshakeLab(record=True)")
         final = trace[-1].state

@@ -81,6 +81,7 @@ def draw_fd_table(event: Event) -> str:
     return svg.document(640, 62, "".join(parts), label="file descriptors of the process")
 
 
+@check.arguments
 def object_table_text(rows: Sequence[tuple[str, str, int, float]]) -> str:
     """``(cache, struct, slot bytes, bytes with slab overhead)`` rows as text, with the total."""
     lines = [f"{'slab cache':<20} {'struct':<34} {'slot':>6} {'with overhead':>14}"]
@@ -90,6 +91,7 @@ def object_table_text(rows: Sequence[tuple[str, str, int, float]]) -> str:
     return "\n".join(lines)
 
 
+@check.arguments
 def object_table_html(rows: Sequence[tuple[str, str, int, float]]) -> str:
     cells = "".join(f"<tr><td><code>{escape(c)}</code></td><td>{escape(s)}</td><td align=right>{slot}</td>"
                     f"<td align=right>{cost:,.1f}</td></tr>" for c, s, slot, cost in rows)

@@ -190,6 +190,7 @@ def plot_live(measured_s_per_gb: Mapping[str, float], saved_model_s_per_gb: floa
 
 # --- one sk_buff's life --------------------------------------------------------------------------------------------
 
+@check.arguments
 def skb_lifetime(trace, names: Sequence[str]) -> list[tuple[int, str, str, str, int, int, bool]]:
     """The steps at which the skbs ``names`` changed: (step, kernel function, skb, where, users, dataref,
     data freed). Replays the trace's ``skbs`` snapshots."""
@@ -211,6 +212,7 @@ def skb_lifetime(trace, names: Sequence[str]) -> list[tuple[int, str, str, str, 
     return rows
 
 
+@check.arguments
 def lifetime_text(rows: Sequence[tuple]) -> str:
     """:func:`skb_lifetime` rows as a table."""
     lines = [f"{'step':>5}  {'kernel function':26} {'skb':8} {'where':18} users dataref data"]
