@@ -33,6 +33,7 @@ from netlab.kernel.fs import O_NONBLOCK
 from netlab.kernel.netns import Net
 from netlab.kernel.profiles import KernelProfile
 from netlab.kernel.sched import MAX_SCHEDULE_TIMEOUT, TASK_INTERRUPTIBLE, get_current, schedule_timeout
+from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.sock import Sock, sk_sleep
 from netlab.kernel.timer import TimerList
 from netlab.kernel.wait import WaitQueueEntry, autoremove_wake_function, finish_wait, prepare_to_wait_exclusive
@@ -306,7 +307,7 @@ def inet_csk_listen_start(sk: TcpSock) -> int:
 
 @kernel_function("net/ipv4/inet_connection_sock.c",
                  lambda ops, sk, skb: f"allocate a request_sock for {endpoint(sk.net, skb.meta['saddr'], skb.meta['sport'])}")
-def inet_reqsk_alloc(ops, sk: TcpSock, skb) -> RequestSock:
+def inet_reqsk_alloc(ops: object, sk: TcpSock, skb: SkBuff) -> RequestSock:
     """Allocate a request_sock (slab request_sock_TCP, ~300 bytes) for this SYN."""
     m = skb.meta
     return RequestSock(name=endpoint(sk.net, m["saddr"], m["sport"]), rsk_listener=sk, ir_loc_addr=m["daddr"], ir_num=m["dport"],

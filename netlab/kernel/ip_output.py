@@ -31,6 +31,7 @@ from netlab.kernel.dev_xmit import ETH_HLEN, dev_queue_xmit
 from netlab.kernel.netfilter import NF_HOOK, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NFPROTO_IPV4
 from netlab.kernel.skbuff import SkBuff, __alloc_skb, consume_skb, kfree_skb, skb_copy_bits, skb_push, skb_put, \
     skb_reserve
+from netlab.kernel.sock import Sock
 from netlab.trace import kernel_function, trace_printk
 
 IP_HLEN = 20
@@ -69,7 +70,7 @@ def _route(sk: Any, skb: SkBuff) -> None:
 
 
 @check.arguments
-def ip_queue_xmit(sk, skb: SkBuff) -> int:
+def ip_queue_xmit(sk: Sock, skb: SkBuff) -> int:
     """net/ipv4/ip_output.c: ``ip_queue_xmit`` is ``__ip_queue_xmit`` with the socket's TOS."""
     return __ip_queue_xmit(sk, skb)
 
@@ -209,7 +210,7 @@ def neigh_hh_output(skb: SkBuff) -> int:
 # --- UDP datagrams: built in MTU-sized pieces while copying from user space -----------------------------------
 
 @kernel_function("net/ipv4/ip_output.c", "build the datagram ({length} B) as MTU-sized pieces")
-def ip_make_skb(sk, length: int, transhdrlen: int) -> SkBuff:
+def ip_make_skb(sk: Sock, length: int, transhdrlen: int) -> SkBuff:
     """The uncorked UDP fast path: ``__ip_append_data`` into a private queue, then ``__ip_make_skb``."""
     queue = __ip_append_data(sk, length, transhdrlen)
     return __ip_make_skb(sk, queue)

@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
+import numpy as np
+
 from netlab import check
 from netlab.check import Range
 from netlab.trace import kernel_function, trace_printk
@@ -269,25 +271,21 @@ def ip_local_port_range_value(lo: int, hi: int) -> int:
 
 
 @check.arguments
-def client_connections(port_range: tuple[int, int], client_ips=1, server_endpoints=1,
+def client_connections(port_range: tuple[int, int],
+                       client_ips: Annotated[check.Counts, check.Range(1, IPV4_ADDRESSES)] = 1,
+                       server_endpoints: Annotated[check.Counts, check.Range(1, IPV4_ADDRESSES * PORTS)] = 1,
                        bind_before_connect: bool = False):
     """How many connections a client can open: ports × source IPs × (server IP, port) pairs.
 
     ``connect()`` without ``bind()`` reuses a local port for every destination, because only the 4-tuple must be
     unique (``__inet_check_established``). ``bind(ip, 0)`` first reserves the port for that address alone, so then
     the servers do not multiply (unless IP_BIND_ADDRESS_NO_PORT defers the port to connect()). Works on numpy
-    arrays too.
+    arrays too (of Python ints: the product can pass 64 bits).
     """
     lo, hi = _port_range("port_range", port_range)
     ports = hi - lo + 1
-    for name, value in (("client_ips", client_ips), ("server_endpoints", server_endpoints)):
-        if hasattr(value, "__array__"):
-            if (value < 1).any():
-                raise ValueError(f"{name} must be >= 1")
-        else:
-            _positive(name, value)
-    if not isinstance(bind_before_connect, bool):
-        raise TypeError("bind_before_connect must be a bool")
+    if hasattr(client_ips, "__array__") or hasattr(server_endpoints, "__array__"):
+        client_ips, server_endpoints = (np.asarray(v).astype(object) for v in (client_ips, server_endpoints))
     return ports * client_ips * (1 if bind_before_connect else server_endpoints)
 
 

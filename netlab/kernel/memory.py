@@ -890,7 +890,8 @@ class RowPattern:
     kept_opened: tuple[int, ...]
     kept_moved: tuple[int, ...]
 
-    def slabs(self, n) -> np.ndarray:
+    @check.arguments
+    def slabs(self, n: check.Counts) -> np.ndarray:
         """Slabs in use for ``n`` connections (numpy array or int): every slab holding a live object."""
         n = np.asarray(n, dtype=np.int64)
         if not (self.kept_opened or self.kept_moved):

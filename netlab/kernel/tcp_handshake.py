@@ -588,7 +588,7 @@ def tcp_get_cookie_sock(sk: TcpSock, skb: SkBuff, req: RequestSock) -> TcpSock |
 # --- the receive side's dispatch (the rest of tcp_v4_rcv and tcp_v4_do_rcv for these segments) -----------------
 
 @check.arguments
-def handshake_rcv(sk, skb: SkBuff) -> int:
+def handshake_rcv(sk: TcpSock | RequestSock, skb: SkBuff) -> int:
     """What ``tcp_v4_rcv``/``tcp_v4_do_rcv`` do with a segment for a socket that is not ESTABLISHED.
 
     A request (6.12: found in ehash) → ``tcp_check_req``. A listener: 3.10 first looks for the request in its

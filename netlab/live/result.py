@@ -53,7 +53,7 @@ def read_text(source: str) -> str:
 
 
 @check.arguments
-def probe(what: str, how: str, read) -> LiveResult:
+def probe(what: str, how: str, read: Callable[[], Any]) -> LiveResult:
     """Run ``read()`` and wrap its value, turning the usual 'not here' failures into a reason."""
     try:
         return LiveResult(what, how, read())

@@ -12,6 +12,7 @@ import socket
 import struct
 import sys
 from dataclasses import dataclass
+from typing import Callable
 
 from netlab import check
 from netlab.live.result import LiveResult
@@ -70,7 +71,8 @@ def route_request(daddr: str, seq: int = 1) -> bytes:
 
 
 @check.arguments
-def parse_route_reply(data: bytes, daddr: str, ifname=socket.if_indextoname) -> Route:
+def parse_route_reply(data: bytes, daddr: str,
+                      ifname: Callable[[int], str] = socket.if_indextoname) -> Route:
     """The RTM_NEWROUTE answer (or the error in an NLMSG_ERROR)."""
     if len(data) < _NLMSGHDR.size:
         raise ValueError("truncated netlink reply")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from netlab import check
+from netlab.kernel.profiles import KernelProfile
 from netlab.live import procfs
 from netlab.live.result import LiveResult
 
@@ -214,7 +215,7 @@ def predict(copies: dict[str, float], syscalls_per_gb: dict[str, float], copy_gb
 
 
 @check.arguments
-def model_counts(size: int, profile="6.12") -> dict[str, dict[str, float]]:
+def model_counts(size: int, profile: str | KernelProfile = "6.12") -> dict[str, dict[str, float]]:
     """What the model does sending a ``size``-byte file over loopback with each live method
     (:class:`netlab.send.SendHost`): CPU copies of each byte, system calls for the file, NET_RX and NET_TX
     softirqs raised per GB."""

@@ -119,7 +119,7 @@ def plot_per_state(ax, costs: Mapping[str, Mapping[str, float]], title: str = ""
 
 
 @check.arguments
-def plot_memory_curves(ax, connections, curves: Mapping[str, object], budget_bytes: float | None = None,
+def plot_memory_curves(ax, connections: Sequence[int], curves: Mapping[str, object], budget_bytes: float | None = None,
                        title: str = "") -> None:
     """Slab memory (GiB) against connection count, one curve per label; an optional horizontal budget line."""
     for label, values in curves.items():

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from netlab import check
-from netlab.trace import Event
+from netlab.trace import Event, Trace
 from netlab.view import svg
 
 PLACES = {"write queue": "#d0ebff", "retransmit queue": "#e5dbff", "qdisc": "#ffe8cc", "TX ring": "#d3f9d8",
@@ -191,13 +191,9 @@ def plot_live(measured_s_per_gb: Mapping[str, float], saved_model_s_per_gb: floa
 # --- one sk_buff's life --------------------------------------------------------------------------------------------
 
 @check.arguments
-def skb_lifetime(trace, names: Sequence[str]) -> list[tuple[int, str, str, str, int, int, bool]]:
+def skb_lifetime(trace: Trace, names: Sequence[str]) -> list[tuple[int, str, str, str, int, int, bool]]:
     """The steps at which the skbs ``names`` changed: (step, kernel function, skb, where, users, dataref,
     data freed). Replays the trace's ``skbs`` snapshots."""
-    from netlab.trace import Trace
-
-    if not isinstance(trace, Trace):
-        raise TypeError("skb_lifetime replays a Trace")
     if isinstance(names, str) or not names:
         raise ValueError("names must be a non-empty list of skb names")
     rows, last = [], {}
