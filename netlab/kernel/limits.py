@@ -50,10 +50,6 @@ def errno_name(error: Annotated[int, Range(None, -1)]) -> str:
     return ERRNO_NAMES.get(-error, f"errno {-error}")
 
 
-def _positive(name: str, value, allow_zero: bool = False) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < (0 if allow_zero else 1):
-        raise ValueError(f"{name} must be an int >= {0 if allow_zero else 1}, got {value!r}")
-
 
 @dataclass
 class Rlimit:
@@ -64,8 +60,8 @@ class Rlimit:
 
     def __post_init__(self):
         check.fields(self)
-        _positive("rlim_cur", self.rlim_cur, allow_zero=True)
-        _positive("rlim_max", self.rlim_max, allow_zero=True)
+        check.count("rlim_cur", self.rlim_cur, 0)
+        check.count("rlim_max", self.rlim_max, 0)
 
 
 @dataclass(eq=False)
@@ -116,8 +112,8 @@ class FilesStat:
 
     def __post_init__(self):
         check.fields(self)
-        _positive("max_files", self.max_files)
-        _positive("nr_files", self.nr_files, allow_zero=True)
+        check.count("max_files", self.max_files, 1)
+        check.count("nr_files", self.nr_files, 0)
 
 
 @check.arguments
@@ -169,7 +165,7 @@ def get_unused_fd_flags(task: Task, nr_open: int, flags: int = 0) -> int:
     """``alloc_fd(0, rlimit(RLIMIT_NOFILE))``: the soft limit is the end of the search."""
     if not isinstance(task, Task):
         raise TypeError("get_unused_fd_flags takes a Task")
-    _positive("nr_open", nr_open)
+    check.count("nr_open", nr_open, 1)
     return alloc_fd(task, 0, task.nofile.rlim_cur, nr_open, flags)
 
 
@@ -224,8 +220,8 @@ def do_prlimit(task: Task, new: Rlimit, nr_open: int) -> int:
 def files_maxfiles_init(total_pages: int, free_pages: int, page_size: int = 4096, version: str = "6.12") -> int:
     """The boot-time ``fs.file-max``: about one file per 10 KiB of RAM (6.12 first sets aside 1.5× what is already
     in use at boot; 3.10's ``files_init`` used all of RAM), never below NR_FILE. systemd often raises it later."""
-    _positive("total_pages", total_pages)
-    _positive("free_pages", free_pages, allow_zero=True)
+    check.count("total_pages", total_pages, 1)
+    check.count("free_pages", free_pages, 0)
     if free_pages > total_pages:
         raise ValueError("free_pages cannot exceed total_pages")
     if version not in ("3.10", "6.12"):

@@ -138,7 +138,7 @@ def calculate_sizes(object_size: int, flags: int, ctor: bool = False, freeptr_in
     """The slot an object really takes (``s->size``, the size /proc/slabinfo prints): the object rounded to 8, plus
     a free pointer after it when the object must stay intact while free (a constructor or SLAB_TYPESAFE_BY_RCU),
     then rounded to the alignment."""
-    _positive_int("object_size", object_size)
+    check.count("object_size", object_size, 1)
     size = -(-object_size // 8) * 8
     if (flags & SLAB_TYPESAFE_BY_RCU and not freeptr_in_object) or ctor:
         size += 8
@@ -152,8 +152,8 @@ def calculate_order(size: int, nr_cpus: int, version: str = "6.12", page_size: i
     """The page order of one slab: enough room for ``min_objects = 4 * (fls(nr_cpus) + 1)`` objects, wasting at most
     1/16 of the slab (then 1/8, 1/4 …). 3.10 uses ``nr_cpu_ids`` and gives up objects before waste; 6.12 uses the
     present CPUs and keeps the object count."""
-    _positive_int("size", size)
-    _positive_int("nr_cpus", nr_cpus)
+    check.count("size", size, 1)
+    check.count("nr_cpus", nr_cpus, 1)
     if version not in ("3.10", "6.12"):
         raise ValueError("version must be '3.10' or '6.12'")
 
@@ -211,17 +211,13 @@ def slab_layouts(profile: KernelProfile, nr_cpus: int | None = None) -> dict[str
         raise TypeError("pass a KernelProfile")
     if nr_cpus is None:
         return dict(profile.slab)
-    _positive_int("nr_cpus", nr_cpus)
+    check.count("nr_cpus", nr_cpus, 1)
     out = {}
     for name, cache in profile.slab.items():
         order = calculate_order(cache.object_size, nr_cpus, profile.version, profile.page_size)
         out[name] = SlabCache(name, cache.object_size, (profile.page_size << order) // cache.object_size, 1 << order)
     return out
 
-
-def _positive_int(name: str, value) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -395,8 +391,8 @@ class Kernel:
                  max_tw_buckets: int = 262144, record: bool = False):
         if not isinstance(profile, KernelProfile):
             raise TypeError("pass a KernelProfile")
-        _positive_int("max_files", max_files)
-        _positive_int("max_tw_buckets", max_tw_buckets)
+        check.count("max_files", max_files, 1)
+        check.count("max_tw_buckets", max_tw_buckets, 1)
         self.profile = profile
         self.slub = Slub(profile, nr_cpus, record)
         self.files_stat = FilesStat(max_files)
@@ -840,7 +836,7 @@ def fd_limit_trace(nofile: int = 5, nr_open: int = 1048576, profile: KernelProfi
     accept() fails with EMFILE while a connection waits in the accept queue: the order of the checks."""
     from netlab.kernel.profiles import PROFILES
 
-    _positive_int("nofile", nofile)
+    check.count("nofile", nofile, 1)
     if nofile < 4 or nofile > 64:
         raise ValueError("nofile must be in 4..64 (fds 0–2 and a listener, and a short trace)")
     kernel = Kernel((profile or PROFILES["6.12"]).replace(nr_open=nr_open))
@@ -867,7 +863,7 @@ def connections_memory(profile: KernelProfile, n: int, side: str = "server", sta
     """Slab bytes per cache (after merging) for ``n`` connection ends opened then moved to ``state``, by running
     the step model object by object (exact; use :class:`Footprint` for large ``n``)."""
     _check_side_state(side, state)
-    _positive_int("n", n)
+    check.count("n", n, 1)
     if n > 200_000:
         raise ValueError("n must be <= 200000 for the object-by-object model; use footprint(...).bytes(n)")
     kernel = Kernel(profile, nr_cpus)
@@ -1034,7 +1030,7 @@ def queued_data_memory(profile: KernelProfile, payload: int, per_skb: int = 6548
     charged while nothing waits: an idle socket costs only its slab objects."""
     if not isinstance(profile, KernelProfile):
         raise TypeError("pass a KernelProfile")
-    _positive_int("per_skb", per_skb)
+    check.count("per_skb", per_skb, 1)
     if not isinstance(payload, int) or payload < 0:
         raise ValueError("payload must be an int >= 0 bytes")
     if kind not in ("rmem", "wmem"):

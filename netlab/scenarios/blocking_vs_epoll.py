@@ -47,10 +47,6 @@ def _profile(p: str | KernelProfile) -> KernelProfile:
     return get_profile(p)
 
 
-def _positive(name: str, value: Any, low: int = 0) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-
 
 @check.arguments
 def handshake_stand_in(listener: TcpSock, child: TcpSock, req: RequestSock) -> None:
@@ -141,7 +137,7 @@ class Lab:
     @check.arguments
     def send_data(self, at_ns: int, fd: int, nbytes: int, cpu: int = 0) -> None:
         """A segment with ``nbytes`` of data for connection ``fd`` reaches ``ip_rcv`` on ``cpu`` at ``at_ns``."""
-        _positive("nbytes", nbytes, 1)
+        check.count("nbytes", nbytes, 1)
         self.arrivals.append((at_ns, cpu, f"{nbytes} B for {self.sock_of(fd).sk.name}"))
         self.sched.at(at_ns, lambda: self.deliver(fd, nbytes), cpu=cpu, context="softirq", label="packet")
 
@@ -230,7 +226,7 @@ def blocking_recv(profile: str | KernelProfile = "6.12", data_at_ns: int = 40_00
     The recording starts with the thread already on the CPU and ends while it handles the data, so the timeline
     (``story.lab.timeline(story.facts["start_ns"])``) shows exactly the recv's own switches.
     """
-    _positive("data_at_ns", data_at_ns, 10_000)
+    check.count("data_at_ns", data_at_ns, 10_000)
     lab = Lab(profile=profile, context_switch_ns=context_switch_ns)
     fd = lab.connection("conn")
     got = {}
@@ -258,7 +254,7 @@ def blocking_recv(profile: str | KernelProfile = "6.12", data_at_ns: int = 40_00
 def epoll_story(connections: int = 3, ready: int = 1, profile: str | KernelProfile = "6.12",
                 data_at_ns: int = 40_000, nbytes: int = 100) -> Story:
     """epoll_create, ADD ``connections`` sockets, epoll_wait sleeps; data arrives on connection ``ready``."""
-    _positive("connections", connections, 1)
+    check.count("connections", connections, 1)
     if not isinstance(ready, int) or not 0 <= ready < connections:
         raise ValueError(f"ready must be an index in 0..{connections - 1}")
     lab = Lab(profile=profile)
@@ -296,7 +292,7 @@ def trigger_modes(message: int = 300, read_size: int = 100, second_message: int 
     for name, value, low in (("message", message, 1), ("read_size", read_size, 1), ("second_message",
                              second_message, 0), ("second_at_ns", second_at_ns, 1), ("waits", waits, 1),
                              ("timeout_ns", timeout_ns, 1)):
-        _positive(name, value, low)
+        check.count(name, value, low)
     return {mode: _trigger_rows(flag, message, read_size, second_message, second_at_ns, waits, timeout_ns,
                                 rearm_oneshot, profile) for mode, flag in TRIGGER_MODES.items()}
 
@@ -337,7 +333,7 @@ def _trigger_rows(flag: int, message: int, read_size: int, second_message: int, 
 @check.arguments
 def accept_wake_one(threads: int = 3, profile: str | KernelProfile = "6.12") -> Story:
     """``threads`` threads block in accept() on one listener; one connection arrives: how many wake?"""
-    _positive("threads", threads, 1)
+    check.count("threads", threads, 1)
     lab = Lab(profile=profile)
     lfd = lab.listener()
     accepted: dict[str, int] = {}
@@ -358,7 +354,7 @@ def epoll_lifo(workers: int = 3, events: int = 6, gap_ns: int = 100_000, work_ns
     """``workers`` threads share one epoll; ``events`` requests arrive ``gap_ns`` apart. Who handles each?"""
     for name, value, low in (("workers", workers, 1), ("events", events, 1), ("gap_ns", gap_ns, 1),
                              ("work_ns", work_ns, 0)):
-        _positive(name, value, low)
+        check.count(name, value, low)
     lab = Lab(profile=profile)
     fds = [lab.connection(f"conn{i}") for i in range(events)]
     handled: list[str] = []
@@ -387,7 +383,7 @@ def epoll_lifo(workers: int = 3, events: int = 6, gap_ns: int = 100_000, work_ns
 @check.arguments
 def epoll_exclusive(workers: int = 3, exclusive: bool = True, profile: str | KernelProfile = "6.12") -> Story:
     """``workers`` threads, each with its own epoll, all watch one listener; a connection arrives: who wakes?"""
-    _positive("workers", workers, 1)
+    check.count("workers", workers, 1)
     lab = Lab(profile=profile)
     lfd = lab.listener()
 
@@ -423,7 +419,7 @@ class Workload:
             value = getattr(self, f.name)
             if f.name == "interval_ns" and value is None:
                 continue
-            _positive(f"Workload.{f.name}", value, 1 if f.name in ("connections", "request_bytes", "duration_ns",
+            check.count(f"Workload.{f.name}", value, 1 if f.name in ("connections", "request_bytes", "duration_ns",
                                                                     "interval_ns", "rtt_ns") else 0)
         if self.warmup_ns >= self.duration_ns:
             raise ValueError("warmup_ns must be shorter than duration_ns")
@@ -440,7 +436,7 @@ class ServerCosts:
     def __post_init__(self):
         check.fields(self)
         for f in fields(self):
-            _positive(f"ServerCosts.{f.name}", getattr(self, f.name))
+            check.count(f"ServerCosts.{f.name}", getattr(self, f.name))
 
 
 @dataclass(frozen=True)
