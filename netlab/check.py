@@ -37,8 +37,12 @@ class Range:
 
 CInt = Annotated[int, Range(-2 ** 31, 2 ** 31 - 1)]
 """A C ``int`` the kernel takes as it is, negative values included (``listen()``'s backlog)."""
+U32 = Annotated[int, Range(0, 2 ** 32 - 1)]
+"""A kernel ``u32`` (a netlink sequence number, a bit mask)."""
 U64 = Annotated[int, Range(0, 2 ** 64 - 1)]
 """A kernel ``u64`` (a hash)."""
+Port = Annotated[int, Range(0, 65535)]
+"""A TCP or UDP port (a ``__be16``; 0 asks the kernel to pick one)."""
 Timeout = Annotated[float, Range(0, 3600)]
 """How long a live experiment may take, in seconds: at most an hour."""
 Coordinate = Annotated[float, Range(None, None)]

@@ -84,7 +84,7 @@ class HandshakeLab:
 
     @check.arguments
     def __init__(self, profile: KernelProfile, backlog: CInt, *, loopback: bool = True, one_way_us: float = 20.0,
-                 port: int = 8080, listen_at_ms: Milliseconds | None = 0.0,
+                 port: check.Port = 8080, listen_at_ms: Milliseconds | None = 0.0,
                  syncnt: Annotated[int, check.Range(0, MAX_TCP_SYNCNT)] = 0, seed: int = 0, record: bool = True,
                  max_events: int = 20_000):
         check.real("one_way_us", one_way_us, maximum=10_000_000, above=0)

@@ -108,7 +108,7 @@ class Host:
 
     # --- building a scenario -----------------------------------------------------------------------------------
     @check.arguments
-    def udp_socket(self, port: int, rcvbuf: int | None = None, name: str | None = None) -> Socket:
+    def udp_socket(self, port: check.Port, rcvbuf: int | None = None, name: str | None = None) -> Socket:
         """A UDP socket bound to ``port`` on every address (``rcvbuf`` defaults to the profile's rmem_default)."""
         sk = Sock(name=name or f"udp:{port}", protocol="udp", sk_state="TCP_CLOSE",
                   sk_rcvbuf=self._rcvbuf(rcvbuf))
@@ -116,7 +116,7 @@ class Host:
         return self._socket(sk, "SOCK_DGRAM")
 
     @check.arguments
-    def tcp_socket(self, port: int, peer: tuple[str, int] = ("10.0.0.1", 40000), rcvbuf: int | None = None,
+    def tcp_socket(self, port: check.Port, peer: tuple[str, int] = ("10.0.0.1", 40000), rcvbuf: int | None = None,
                    name: str | None = None, local: str | None = None) -> Socket:
         """An ESTABLISHED TCP socket: local (``local`` or the host's address, ``port``) ↔ ``peer``."""
         if not (isinstance(peer, tuple) and len(peer) == 2):

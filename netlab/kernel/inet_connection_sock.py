@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netlab import check
-from netlab.check import CInt, U64
+from netlab.check import U64, CInt, Port
 from netlab.kernel.fs import O_NONBLOCK
 from netlab.kernel.netns import Net
 from netlab.kernel.profiles import KernelProfile
@@ -53,7 +53,7 @@ TCPEXT_COUNTERS = ("ListenOverflows", "ListenDrops", "TCPReqQFullDoCookies", "TC
 
 
 @check.arguments
-def endpoint(net: Net, addr: str, port: int) -> str:
+def endpoint(net: Net, addr: str, port: Port) -> str:
     """A short name for (addr, port) in traces ("c3"), or "addr:port"."""
     return net.labels.get((addr, port), f"{addr}:{port}")
 
@@ -75,7 +75,7 @@ def NET_INC_STATS(net: Net, counter: str) -> None:  # noqa: N802 (the kernel's m
 class BindBucket:
     """``struct inet_bind_bucket``: one local port in use. ``fastreuse`` is -1 for ports connect() picked."""
 
-    port: int
+    port: Port
     fastreuse: CInt
     owners: list = field(default_factory=list)
 
@@ -90,9 +90,9 @@ class RequestSock:
     name: str
     rsk_listener: "TcpSock"
     ir_loc_addr: str
-    ir_num: int                 # local (listening) port
+    ir_num: Port                # local (listening) port
     ir_rmt_addr: str
-    ir_rmt_port: int
+    ir_rmt_port: Port
     rcv_isn: int                # the client's ISN, from its SYN
     snt_isn: int = 0            # our ISN, in the SYN-ACK
     rsk_ops: object = None      # struct request_sock_ops: rtx_syn_ack, send_reset, syn_ack_timeout
@@ -147,9 +147,9 @@ class TcpSock(Sock):
 
     net: Net | None = None
     inet_rcv_saddr: str = "0.0.0.0"
-    inet_num: int = 0               # local port
+    inet_num: Port = 0              # local port
     inet_daddr: str = ""
-    inet_dport: int = 0
+    inet_dport: Port = 0
     sk_ack_backlog: int = 0
     sk_max_ack_backlog: int = 0
     icsk_accept_queue: RequestSockQueue = field(default_factory=RequestSockQueue)
@@ -547,7 +547,7 @@ def inet_rtx_syn_ack(sk: TcpSock, req: RequestSock) -> int:
 # --- ports ---------------------------------------------------------------------------------------------------
 
 @check.arguments
-def inet_sk_port_offset(net: Net, saddr: str, daddr: str, dport: int) -> int:
+def inet_sk_port_offset(net: Net, saddr: str, daddr: str, dport: Port) -> int:
     """secure_ipv4_port_ephemeral(): a keyed hash of (saddr, daddr, dport), the same for the same destination."""
     return zlib.crc32(f"{net.secret}/{saddr}/{daddr}/{dport}".encode()) | (
         zlib.crc32(f"{dport}/{daddr}/{saddr}/{net.secret}".encode()) << 32)
@@ -623,7 +623,7 @@ def inet_hash_connect(net: Net, sk: TcpSock) -> int:
 
 
 @check.arguments
-def inet_bind(net: Net, sk: TcpSock, addr: str, port: int) -> int:
+def inet_bind(net: Net, sk: TcpSock, addr: str, port: Port) -> int:
     """bind(addr, port) for a server: a bucket with fastreuse >= 0, which connect() never shares."""
     if not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError("port must be an int in 1..65535")

@@ -154,7 +154,7 @@ def _label(item: Any) -> str:
 
 # --- RSS -------------------------------------------------------------------------------------------------------------
 @check.arguments
-def rss_input(saddr: str, daddr: str, sport: int, dport: int) -> bytes:
+def rss_input(saddr: str, daddr: str, sport: check.Port, dport: check.Port) -> bytes:
     """The 12 bytes the NIC hashes for TCP/UDP over IPv4: source, destination address, source, destination port."""
     for port in (sport, dport):
         if not isinstance(port, int) or not 0 <= port < 65536:
@@ -199,8 +199,8 @@ class Packet:
     time_ns: int
     saddr: str = "10.0.0.1"
     daddr: str = "10.0.0.2"
-    sport: int = 40000
-    dport: int = 80
+    sport: check.Port = 40000
+    dport: check.Port = 80
     protocol: str = "tcp"
     length: int = 64
     name: str = "p"
@@ -304,7 +304,7 @@ class Nic:
         return len(self.q_vectors)
 
     @check.arguments
-    def rss_queue(self, saddr: str, daddr: str, sport: int, dport: int) -> int:
+    def rss_queue(self, saddr: str, daddr: str, sport: check.Port, dport: check.Port) -> int:
         """The RX queue RSS picks for a flow."""
         h = toeplitz_hash(rss_input(saddr, daddr, sport, dport), self.rss_key)
         return self.rss_indir_tbl[h & (IGB_RETA_SIZE - 1)]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from netlab import check
-from netlab.check import CInt
+from netlab.check import CInt, Port
 from netlab.kernel import tcp_ipv4
 from netlab.kernel.inet_connection_sock import (
     SEC, TCP_RTO_MAX, TCP_SYNCOOKIE_VALID, TCP_TIMEOUT_INIT, NET_INC_STATS, RequestSock, TcpSock, endpoint,
@@ -55,7 +55,7 @@ class RequestSockOps:
 # --- segments -------------------------------------------------------------------------------------------------
 
 @check.arguments
-def tcp_segment(saddr: str, sport: int, daddr: str, dport: int, flags: tuple[str, ...], seq: int,
+def tcp_segment(saddr: str, sport: Port, daddr: str, dport: Port, flags: tuple[str, ...], seq: int,
                 ack_seq: int = 0) -> SkBuff:
     """A TCP segment without payload as an sk_buff; ``meta`` holds the header fields the handshake reads."""
     if not flags or not set(flags) <= {"SYN", "ACK", "RST", "FIN", "PSH"}:
@@ -127,7 +127,7 @@ def __sys_listen(sk: TcpSock, backlog: CInt) -> int:
 # --- connect() and the client's side ------------------------------------------------------------------------------
 
 @kernel_function("net/ipv4/af_inet.c", "connect() on a non-blocking socket")
-def __inet_stream_connect(sk: TcpSock, daddr: str, dport: int) -> str | int:
+def __inet_stream_connect(sk: TcpSock, daddr: str, dport: Port) -> str | int:
     """Call tcp_v4_connect; a non-blocking socket returns EINPROGRESS while the handshake runs."""
     err = tcp_v4_connect(sk, daddr, dport)
     if err:
@@ -137,7 +137,7 @@ def __inet_stream_connect(sk: TcpSock, daddr: str, dport: int) -> str | int:
 
 @kernel_function("net/ipv4/tcp_ipv4.c",
                  lambda sk, daddr, dport: f"connect to {daddr}:{dport}: TCP_SYN_SENT, pick a port, send the SYN")
-def tcp_v4_connect(sk: TcpSock, daddr: str, dport: int) -> int:
+def tcp_v4_connect(sk: TcpSock, daddr: str, dport: Port) -> int:
     """Route, set TCP_SYN_SENT, choose the local port (inet_hash_connect), choose the ISN, send the SYN."""
     net = sk.net
     sk.inet_daddr, sk.inet_dport = daddr, dport

@@ -64,7 +64,7 @@ def _attrs(data: bytes) -> dict[int, bytes]:
 
 
 @check.arguments
-def route_request(daddr: str, seq: int = 1) -> bytes:
+def route_request(daddr: str, seq: check.U32 = 1) -> bytes:
     """An RTM_GETROUTE request for one IPv4 destination."""
     body = _RTMSG.pack(socket.AF_INET, 32, 0, 0, 0, 0, 0, 0, 0) + _attr(RTA_DST, socket.inet_aton(daddr))
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), RTM_GETROUTE, NLM_F_REQUEST, seq, 0) + body
@@ -122,7 +122,7 @@ def _netlink_ack(message: bytes) -> None:
 
 
 @check.arguments
-def veth_request(name: str, peer: str, seq: int = 1) -> bytes:
+def veth_request(name: str, peer: str, seq: check.U32 = 1) -> bytes:
     """RTM_NEWLINK for a veth pair ``name`` <-> ``peer`` (``ip link add NAME type veth peer name PEER``)."""
     peer_info = _IFINFOMSG.pack(0, 0, 0, 0, 0) + _attr(IFLA_IFNAME, peer.encode() + b"\0")
     linkinfo = _attr(IFLA_INFO_KIND, b"veth") + _attr(IFLA_INFO_DATA, _attr(VETH_INFO_PEER, peer_info))

@@ -41,7 +41,7 @@ class DiagSocket:
 
 
 @check.arguments
-def inet_diag_request(family: int = socket.AF_INET, states: int = 0xFFFFFFFF, seq: int = 1) -> bytes:
+def inet_diag_request(family: int = socket.AF_INET, states: check.U32 = 0xFFFFFFFF, seq: check.U32 = 1) -> bytes:
     """A dump request for every TCP socket of ``family`` in ``states`` (a bit mask of TCP state numbers)."""
     body = _REQ.pack(family, socket.IPPROTO_TCP, 0, 0, states) + bytes(_SOCKID.size)
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
