@@ -41,6 +41,10 @@ U32 = Annotated[int, Range(0, 2 ** 32 - 1)]
 """A kernel ``u32`` (a netlink sequence number, a bit mask)."""
 U64 = Annotated[int, Range(0, 2 ** 64 - 1)]
 """A kernel ``u64`` (a hash)."""
+NR_CPUS = 8192
+"""CONFIG_NR_CPUS of Debian's x86_64 kernel: the most CPUs a kernel (and so a model) has."""
+Cpus = Annotated[int, Range(1, NR_CPUS)]
+"""A number of CPUs."""
 Port = Annotated[int, Range(0, 65535)]
 """A TCP or UDP port (a ``__be16``; 0 asks the kernel to pick one)."""
 Timeout = Annotated[float, Range(0, 3600)]

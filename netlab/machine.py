@@ -73,7 +73,7 @@ class Host:
     """
 
     @check.arguments
-    def __init__(self, profile: str | KernelProfile = "6.12", *, cpus: int = 1, queues: int = 1,
+    def __init__(self, profile: str | KernelProfile = "6.12", *, cpus: check.Cpus = 1, queues: int = 1,
                  ring_size: int | None = None, affinity: Sequence[int] | None = None, costs: Costs | None = None,
                  address: str = "10.0.0.2", dev_name: str = "eth0", tx_ring_size: int | None = None,
                  link_gbps: float = 1.0):

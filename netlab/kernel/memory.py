@@ -147,7 +147,7 @@ def calculate_sizes(object_size: int, flags: int, ctor: bool = False, freeptr_in
 
 
 @kernel_function("mm/slub.c")
-def calculate_order(size: int, nr_cpus: int, version: str = "6.12", page_size: int = 4096,
+def calculate_order(size: int, nr_cpus: check.Cpus, version: str = "6.12", page_size: int = 4096,
                     max_order: int = PAGE_ALLOC_COSTLY_ORDER) -> int:
     """The page order of one slab: enough room for ``min_objects = 4 * (fls(nr_cpus) + 1)`` objects, wasting at most
     1/16 of the slab (then 1/8, 1/4 …). 3.10 uses ``nr_cpu_ids`` and gives up objects before waste; 6.12 uses the
@@ -193,7 +193,7 @@ def calculate_order(size: int, nr_cpus: int, version: str = "6.12", page_size: i
 
 
 @check.arguments
-def kmem_cache_create(spec: CacheSpec, object_size: int, nr_cpus: int, version: str = "6.12",
+def kmem_cache_create(spec: CacheSpec, object_size: int, nr_cpus: check.Cpus, version: str = "6.12",
                       page_size: int = 4096) -> SlabCache:
     """The cache layout SLUB builds for ``spec`` holding ``object_size``-byte objects on ``nr_cpus`` CPUs."""
     if not isinstance(spec, CacheSpec):
@@ -204,7 +204,7 @@ def kmem_cache_create(spec: CacheSpec, object_size: int, nr_cpus: int, version: 
 
 
 @check.arguments
-def slab_layouts(profile: KernelProfile, nr_cpus: int | None = None) -> dict[str, SlabCache]:
+def slab_layouts(profile: KernelProfile, nr_cpus: check.Cpus | None = None) -> dict[str, SlabCache]:
     """The profile's slab caches, re-laid-out by ``calculate_order`` for ``nr_cpus`` CPUs when given (the slot sizes
     stay; objects and pages per slab follow the CPU count, as on the book's 2-CPU client vs its server)."""
     if not isinstance(profile, KernelProfile):
@@ -300,7 +300,7 @@ class Slub:
     """The slab allocator of one kernel: a :class:`KmemCache` per /proc/slabinfo row; merged caches share one."""
 
     @check.arguments
-    def __init__(self, profile: KernelProfile, nr_cpus: int | None = None, record: bool = False):
+    def __init__(self, profile: KernelProfile, nr_cpus: check.Cpus | None = None, record: bool = False):
         layouts = slab_layouts(profile, nr_cpus)
         self.profile = profile
         self.row_of = {name: profile.slab_aliases.get(name, name) for name in layouts}
@@ -387,7 +387,7 @@ class Kernel:
     """One machine's kernel for these models: its slab allocator, open files, TIME_WAIT buckets and tasks."""
 
     @check.arguments
-    def __init__(self, profile: KernelProfile, nr_cpus: int | None = None, max_files: int = 10 ** 9,
+    def __init__(self, profile: KernelProfile, nr_cpus: check.Cpus | None = None, max_files: int = 10 ** 9,
                  max_tw_buckets: int = 262144, record: bool = False):
         if not isinstance(profile, KernelProfile):
             raise TypeError("pass a KernelProfile")
@@ -804,7 +804,7 @@ def _run(kernel: Kernel, task: Task, n: int, side: str, state: str, epoll: bool)
 
 @check.arguments
 def connection_trace(profile: KernelProfile, side: str = "client", state: str = "TIME_WAIT", epoll: bool = False,
-                     nr_cpus: int | None = None, expire: bool = False):
+                     nr_cpus: check.Cpus | None = None, expire: bool = False):
     """The trace of one connection end from nothing to ``state`` (and, with ``expire``, past TIME_WAIT's 60 s):
     every slab allocation and free, with the slab caches and the connection's objects after each step."""
     _check_side_state(side, state)
@@ -859,7 +859,7 @@ def fd_limit_trace(nofile: int = 5, nr_open: int = 1048576, profile: KernelProfi
 
 @check.arguments
 def connections_memory(profile: KernelProfile, n: int, side: str = "server", state: str = "ESTABLISHED",
-                       epoll: bool = False, nr_cpus: int | None = None) -> dict[str, int]:
+                       epoll: bool = False, nr_cpus: check.Cpus | None = None) -> dict[str, int]:
     """Slab bytes per cache (after merging) for ``n`` connection ends opened then moved to ``state``, by running
     the step model object by object (exact; use :class:`Footprint` for large ``n``)."""
     _check_side_state(side, state)
@@ -965,7 +965,7 @@ class Footprint:
 
 @check.arguments
 def footprint(profile: KernelProfile, state: str = "ESTABLISHED", side: str = "server", epoll: bool = False,
-              nr_cpus: int | None = None) -> Footprint:
+              nr_cpus: check.Cpus | None = None) -> Footprint:
     """Trace one connection end through the step model and read off, per slab cache, where its objects sit."""
     _check_side_state(side, state)
     kernel = Kernel(profile, nr_cpus, record=True)

@@ -356,7 +356,7 @@ class Scheduler:
     """
 
     @check.arguments
-    def __init__(self, nr_cpus: int = 1, context_switch_ns: int = CONTEXT_SWITCH_NS,
+    def __init__(self, nr_cpus: check.Cpus = 1, context_switch_ns: int = CONTEXT_SWITCH_NS,
                  base_slice_ns: int = BASE_SLICE_NS, profile: KernelProfile = LINUX_6_12, max_events: int = 2_000_000):
         for name, value, low in (("nr_cpus", nr_cpus, 1), ("context_switch_ns", context_switch_ns, 0),
                                  ("base_slice_ns", base_slice_ns, 1), ("max_events", max_events, 1)):

@@ -39,7 +39,7 @@ def buffer_per_connection(profile: KernelProfile, scenario: str) -> int:
 
 @check.arguments
 def memory_for(connections: check.Counts, profile: KernelProfile, state: str = "ESTABLISHED",
-               side: str = "server", epoll: bool = False, nr_cpus: int | None = None) -> np.ndarray:
+               side: str = "server", epoll: bool = False, nr_cpus: check.Cpus | None = None) -> np.ndarray:
     """Exact slab bytes for each count in ``connections`` (an int or an array of ints ≥ 0)."""
     fp = footprint(profile, state, side, epoll, nr_cpus)
     return fp.bytes(check.counts("connections", connections, 0, fp.max_n))
@@ -53,7 +53,7 @@ def _max_memory_bytes(fp: Footprint) -> float:
 @check.arguments
 def connections_that_fit(memory_bytes: check.Amounts, profile: KernelProfile, *, buffer: int = 0,
                          reserve: Annotated[float, check.Range(0, 1)] = RESERVE, state: str = "ESTABLISHED",
-                         side: str = "server", epoll: bool = False, nr_cpus: int | None = None) -> np.ndarray:
+                         side: str = "server", epoll: bool = False, nr_cpus: check.Cpus | None = None) -> np.ndarray:
     """The largest N whose slab memory plus ``N × buffer`` fits in ``memory_bytes × (1 - reserve)``, for every
     machine size in ``memory_bytes`` (exact, by bisection on :func:`memory_for`)."""
     fp = footprint(profile, state, side, epoll, nr_cpus)

@@ -450,7 +450,7 @@ def _simulate_cpu(queues: list[_Queue], p: KernelProfile, c: Costs, ring_size: i
 
 @check.arguments
 def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
-             profile: str | KernelProfile = "6.12", cpus: int = 1, queues: int = 1, ring_size: int | None = None,
+             profile: str | KernelProfile = "6.12", cpus: check.Cpus = 1, queues: int = 1, ring_size: int | None = None,
              affinity: Sequence[int] | None = None, costs: Costs | None = None) -> Summary:
     """Run arrivals (``times_ns``, sorted, int64) on queues ``queue_of_packet`` (default all on queue 0) through
     rings, IRQs, NAPI and softirqs; same parameters and same :class:`~netlab.machine.Summary` as ``Host``."""
@@ -494,7 +494,7 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
 
 @check.arguments
 def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = False, seed: int = 0,
-        flows: int = 256, queues: int = 1, cpus: int | None = None, ring_size: int | None = None,
+        flows: int = 256, queues: int = 1, cpus: check.Cpus | None = None, ring_size: int | None = None,
         netdev_budget: int | None = None, netdev_budget_usecs: int | None = None,
         profile: str | KernelProfile = "6.12", costs: Costs | None = None) -> Summary:
     """One experiment: ``n`` UDP packets of ``flows`` flows (round robin) at ``rate_pps`` in bursts of ``burst``,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Annotated, Any
 
 from netlab import check
 from netlab.check import CInt
@@ -61,8 +61,8 @@ class Lab:
     arrive on time."""
 
     @check.arguments
-    def __init__(self, nr_cpus: int = 1, profile: str | KernelProfile = "6.12",
-                 context_switch_ns: int = CONTEXT_SWITCH_NS, nofile: int | None = None):
+    def __init__(self, nr_cpus: check.Cpus = 1, profile: str | KernelProfile = "6.12",
+                 context_switch_ns: Nanoseconds = CONTEXT_SWITCH_NS, nofile: int | None = None):
         self.profile = _profile(profile)
         self.sched = Scheduler(nr_cpus=nr_cpus, context_switch_ns=context_switch_ns, profile=self.profile)
         self.net = Net(self.profile, local_addrs={SERVER_ADDR})
@@ -218,9 +218,21 @@ class Story:
         check.fields(self)
 
 
+MAX_STORY = 1000
+"""The most threads, connections or events in one story: a story is for stepping through."""
+StoryCount = Annotated[int, check.Range(1, MAX_STORY)]
+MAX_NS = 3_600_000_000_000
+"""The longest a scenario runs: an hour of simulated time."""
+Nanoseconds = Annotated[int, check.Range(0, MAX_NS)]
+Bytes = Annotated[int, check.Range(0, 2 ** 31 - 1)]
+MAX_CONNECTIONS = 100_000
+"""The most clients a server scenario simulates."""
+"""What one send() or recv() moves: at most INT_MAX bytes (the kernel's MAX_RW_COUNT is smaller still)."""
+
+
 @check.arguments
-def blocking_recv(profile: str | KernelProfile = "6.12", data_at_ns: int = 40_000, nbytes: int = 100,
-                  context_switch_ns: int = CONTEXT_SWITCH_NS) -> Story:
+def blocking_recv(profile: str | KernelProfile = "6.12", data_at_ns: Nanoseconds = 40_000, nbytes: Bytes = 100,
+                  context_switch_ns: Nanoseconds = CONTEXT_SWITCH_NS) -> Story:
     """A running thread calls recv() on an empty connection, sleeps, and is woken when data arrives.
 
     The recording starts with the thread already on the CPU and ends while it handles the data, so the timeline
@@ -251,11 +263,10 @@ def blocking_recv(profile: str | KernelProfile = "6.12", data_at_ns: int = 40_00
 
 
 @check.arguments
-def epoll_story(connections: int = 3, ready: int = 1, profile: str | KernelProfile = "6.12",
-                data_at_ns: int = 40_000, nbytes: int = 100) -> Story:
+def epoll_story(connections: StoryCount = 3, ready: int = 1, profile: str | KernelProfile = "6.12",
+                data_at_ns: Nanoseconds = 40_000, nbytes: Bytes = 100) -> Story:
     """epoll_create, ADD ``connections`` sockets, epoll_wait sleeps; data arrives on connection ``ready``."""
-    check.count("connections", connections, 1)
-    if not isinstance(ready, int) or not 0 <= ready < connections:
+    if ready >= connections:
         raise ValueError(f"ready must be an index in 0..{connections - 1}")
     lab = Lab(profile=profile)
     fds = [lab.connection(f"conn{i}") for i in range(connections)]
@@ -280,8 +291,8 @@ TRIGGER_MODES = {"LT": 0, "ET": EPOLLET, "ONESHOT": EPOLLONESHOT}
 
 
 @check.arguments
-def trigger_modes(message: int = 300, read_size: int = 100, second_message: int = 100,
-                  second_at_ns: int = 600_000, waits: int = 6, timeout_ns: int = 200_000,
+def trigger_modes(message: Bytes = 300, read_size: Bytes = 100, second_message: Bytes = 100,
+                  second_at_ns: Nanoseconds = 600_000, waits: StoryCount = 6, timeout_ns: Nanoseconds = 200_000,
                   rearm_oneshot: bool = False, profile: str | KernelProfile = "6.12") -> dict[str, list[dict]]:
     """The same traffic under LT, EPOLLET and EPOLLONESHOT: a ``message`` arrives, later a ``second_message``.
 
@@ -289,10 +300,9 @@ def trigger_modes(message: int = 300, read_size: int = 100, second_message: int 
     bytes once. Returns, per mode, one row per epoll_wait: when it returned, how many events, what was read and
     what stayed in the socket's receive queue.
     """
-    for name, value, low in (("message", message, 1), ("read_size", read_size, 1), ("second_message",
-                             second_message, 0), ("second_at_ns", second_at_ns, 1), ("waits", waits, 1),
-                             ("timeout_ns", timeout_ns, 1)):
-        check.count(name, value, low)
+    for name, value in (("message", message), ("read_size", read_size), ("second_at_ns", second_at_ns),
+                        ("timeout_ns", timeout_ns)):
+        check.count(name, value, 1)
     return {mode: _trigger_rows(flag, message, read_size, second_message, second_at_ns, waits, timeout_ns,
                                 rearm_oneshot, profile) for mode, flag in TRIGGER_MODES.items()}
 
@@ -331,9 +341,8 @@ def _trigger_rows(flag: int, message: int, read_size: int, second_message: int, 
 
 
 @check.arguments
-def accept_wake_one(threads: int = 3, profile: str | KernelProfile = "6.12") -> Story:
+def accept_wake_one(threads: StoryCount = 3, profile: str | KernelProfile = "6.12") -> Story:
     """``threads`` threads block in accept() on one listener; one connection arrives: how many wake?"""
-    check.count("threads", threads, 1)
     lab = Lab(profile=profile)
     lfd = lab.listener()
     accepted: dict[str, int] = {}
@@ -349,12 +358,10 @@ def accept_wake_one(threads: int = 3, profile: str | KernelProfile = "6.12") -> 
 
 
 @check.arguments
-def epoll_lifo(workers: int = 3, events: int = 6, gap_ns: int = 100_000, work_ns: int = 10_000,
-               profile: str | KernelProfile = "6.12") -> Story:
+def epoll_lifo(workers: StoryCount = 3, events: StoryCount = 6, gap_ns: Nanoseconds = 100_000,
+               work_ns: Nanoseconds = 10_000, profile: str | KernelProfile = "6.12") -> Story:
     """``workers`` threads share one epoll; ``events`` requests arrive ``gap_ns`` apart. Who handles each?"""
-    for name, value, low in (("workers", workers, 1), ("events", events, 1), ("gap_ns", gap_ns, 1),
-                             ("work_ns", work_ns, 0)):
-        check.count(name, value, low)
+    check.count("gap_ns", gap_ns, 1)
     lab = Lab(profile=profile)
     fds = [lab.connection(f"conn{i}") for i in range(events)]
     handled: list[str] = []
@@ -381,9 +388,8 @@ def epoll_lifo(workers: int = 3, events: int = 6, gap_ns: int = 100_000, work_ns
 
 
 @check.arguments
-def epoll_exclusive(workers: int = 3, exclusive: bool = True, profile: str | KernelProfile = "6.12") -> Story:
+def epoll_exclusive(workers: StoryCount = 3, exclusive: bool = True, profile: str | KernelProfile = "6.12") -> Story:
     """``workers`` threads, each with its own epoll, all watch one listener; a connection arrives: who wakes?"""
-    check.count("workers", workers, 1)
     lab = Lab(profile=profile)
     lfd = lab.listener()
 
@@ -404,23 +410,20 @@ class Workload:
     """The clients. Closed loop (``interval_ns`` None): each client sends its next request ``think_ns`` after the
     previous response reached it; open loop: each client sends one request every ``interval_ns``."""
 
-    connections: int = 100
-    request_bytes: int = 100
-    interval_ns: int | None = None
-    think_ns: int = 0
-    rtt_ns: int = 20_000
-    duration_ns: int = 20_000_000
-    warmup_ns: int = 2_000_000
+    connections: Annotated[int, check.Range(1, MAX_CONNECTIONS)] = 100
+    request_bytes: Bytes = 100
+    interval_ns: Nanoseconds | None = None
+    think_ns: Nanoseconds = 0
+    rtt_ns: Nanoseconds = 20_000
+    duration_ns: Nanoseconds = 20_000_000
+    warmup_ns: Nanoseconds = 2_000_000
     seed: int = 1
 
     def __post_init__(self):
         check.fields(self)
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "interval_ns" and value is None:
-                continue
-            check.count(f"Workload.{f.name}", value, 1 if f.name in ("connections", "request_bytes", "duration_ns",
-                                                                    "interval_ns", "rtt_ns") else 0)
+        for name in ("request_bytes", "interval_ns", "rtt_ns", "duration_ns"):
+            if getattr(self, name) is not None:
+                check.count(name, getattr(self, name), 1)
         if self.warmup_ns >= self.duration_ns:
             raise ValueError("warmup_ns must be shorter than duration_ns")
 
@@ -429,14 +432,12 @@ class Workload:
 class ServerCosts:
     """CPU time the server's own code costs, in simulated ns (illustrative defaults, not measurements)."""
 
-    syscall_ns: int = 300   # entering and leaving the kernel once (recv, epoll_wait, epoll_ctl)
-    work_ns: int = 5_000    # the application's work per request
-    send_ns: int = 2_000    # send(): tcp_sendmsg down to the driver (chapter 03)
+    syscall_ns: Nanoseconds = 300   # entering and leaving the kernel once (recv, epoll_wait, epoll_ctl)
+    work_ns: Nanoseconds = 5_000    # the application's work per request
+    send_ns: Nanoseconds = 2_000    # send(): tcp_sendmsg down to the driver (chapter 03)
 
     def __post_init__(self):
         check.fields(self)
-        for f in fields(self):
-            check.count(f"ServerCosts.{f.name}", getattr(self, f.name))
 
 
 @dataclass(frozen=True)
@@ -477,14 +478,11 @@ SERVER_MODELS = ("threads", "epoll")
 
 
 @check.arguments
-def serve(model: str, workload: Workload = Workload(), costs: ServerCosts = ServerCosts(), nr_cpus: int = 1,
-          profile: str | KernelProfile = "6.12", context_switch_ns: int = CONTEXT_SWITCH_NS,
+def serve(model: str, workload: Workload = Workload(), costs: ServerCosts = ServerCosts(), nr_cpus: check.Cpus = 1,
+          profile: str | KernelProfile = "6.12", context_switch_ns: Nanoseconds = CONTEXT_SWITCH_NS,
           thread_resident: int | None = None) -> ServerRun:
     """Serve ``workload`` with one thread per connection (blocking recv) or one epoll loop (non-blocking)."""
-    if model not in SERVER_MODELS:
-        raise ValueError(f"model must be one of {SERVER_MODELS}, got {model!r}")
-    if not isinstance(workload, Workload) or not isinstance(costs, ServerCosts):
-        raise TypeError("workload must be a Workload and costs a ServerCosts")
+    check.choice("model", model, SERVER_MODELS)
     lab = Lab(nr_cpus=nr_cpus, profile=profile, context_switch_ns=context_switch_ns)
     lab.sched.record_switches = False
     rng = random.Random(workload.seed)
