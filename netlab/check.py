@@ -3,8 +3,12 @@
 Each check returns the value it accepted, so a function can write ``users = check.count("users", users, 1)``.
 A value of the wrong kind (a str, a bool, a float where a whole number is meant) raises ``TypeError``; a value of
 the right kind outside what is allowed (NaN, ±inf, a negative count, a number past the stated maximum) raises
-``ValueError``. :func:`annotated` checks a value against a type annotation; the ``kernel_function`` decorator uses
-it for every modelled kernel function.
+``ValueError``. Messages say what is allowed: "users must be a whole number ≥ 1, got nan".
+
+Most checks are read from annotations: :func:`arguments` (a decorator on every public function and method),
+``kernel_function`` (every modelled kernel function) and :func:`fields` (every model struct's ``__post_init__``)
+check each argument against its annotation. A plain ``int`` is a count (≥ 0, at most a 64-bit integer), a plain
+``float`` a finite amount ≥ 0; ``Annotated[int, Range(…)]`` and the aliases below state other ranges.
 """
 from __future__ import annotations
 

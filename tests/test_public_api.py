@@ -388,7 +388,8 @@ def example(entry: Entry, parameter: inspect.Parameter, hint: Any, depth: int = 
         if not ranges or base not in (int, float):
             return example(entry, parameter, base, depth)
         low, high = ranges[0].minimum, ranges[0].maximum
-        return base(high if low is None else max(low, min(1, high if high is not None else 1)))
+        value = 1 if low is None else max(low, 1)
+        return base(value if high is None else min(value, high))
     if typing.get_origin(hint) is typing.Literal:
         return typing.get_args(hint)[0]
     simple = {int: 1, float: 1.0, bool: False, str: "x", bytes: b""}
