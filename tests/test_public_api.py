@@ -10,7 +10,8 @@ annotation says what it takes; the sweep feeds it values of other kinds and expe
 - ``Annotated[int | float, Range(...)]`` (:mod:`netlab.check`): the same, with the stated range instead of ≥ 0;
 - ``bool``: 1, "yes", NaN; ``str``: 3, NaN, True, b"x"; ``Literal[...]``: a value not listed;
 - a netlab class (``KernelProfile``, ``SkBuff``, …): 3, "x", NaN, and for ``str | KernelProfile`` an unknown name;
-- ``Counts`` / ``Amounts`` (a number or an array of them): the scalar values above, and an array holding one.
+- ``Counts`` / ``Amounts`` (a number or an array of them): the scalar values above, and an array holding one;
+- a container, ``bytes`` or a callable: 3, NaN, True (its contents are the function's own business).
 
 A refused value must be refused before any I/O (sockets, processes, files outside the Python installation are
 guarded), within two seconds, without a numpy ``RuntimeWarning``. A huge value may instead give an answer, but then
@@ -25,12 +26,14 @@ parameters whose name starts with ``_``, and the parameters in UNANNOTATED and U
 from __future__ import annotations
 
 import builtins
+import collections.abc as abc
 import dataclasses
 import importlib
 import inspect
 import io
 import math
 import os
+import pathlib
 import pkgutil
 import re
 import signal
@@ -202,7 +205,14 @@ def kind_of(hint: Any) -> Kind | None:
         return Kind(hint.__name__, optional, maximum=None if hint is float else 2 ** 63 - 1)
     if isinstance(hint, type) and hint.__module__.startswith("netlab."):
         return Kind("class", optional, classes=(hint,))
+    container = typing.get_origin(hint) or hint
+    if container in CONTAINERS:
+        return Kind("container", optional, classes=(container,))
     return None
+
+
+CONTAINERS = (list, tuple, dict, set, frozenset, bytes, abc.Sequence, abc.Mapping, abc.Iterable, abc.Callable)
+"""Annotations the sweep checks for their kind only: a number in their place must be refused."""
 
 
 HUGE = object()     # marks the values that may instead get a sane answer
@@ -241,6 +251,8 @@ def edge_values(kind: Kind) -> list:
         return ["no such choice", 3, math.nan] + not_none
     if kind.base == "class":
         return [3, math.nan, True] + (["no such name"] if kind.accepts_str else ["x"]) + not_none
+    if kind.base == "container":
+        return [3, math.nan, True] + not_none
     raise AssertionError(kind)
 
 
@@ -263,6 +275,8 @@ def generated_values(kind: Kind) -> st.SearchStrategy:
         return st.one_of(st.integers(), floats, st.booleans(), st.binary(max_size=3))
     if kind.base == "literal":
         return st.one_of(text.filter(lambda s: s not in kind.options), st.integers(), floats)
+    if kind.base == "container":
+        return st.one_of(st.integers(), floats, st.booleans())
     return st.one_of(st.integers(), floats, st.booleans(), text if kind.accepts_str else st.nothing())
 
 
@@ -405,7 +419,6 @@ def example(entry: Entry, parameter: inspect.Parameter, hint: Any, depth: int = 
     containers = {list: [], tuple: (), dict: {}, set: set(), frozenset: frozenset()}
     if origin in containers:
         return containers[origin]
-    import collections.abc as abc
     if origin in (abc.Sequence, abc.Iterable):
         return ()
     if origin is abc.Mapping:
@@ -418,6 +431,8 @@ def example(entry: Entry, parameter: inspect.Parameter, hint: Any, depth: int = 
         return instance_of(hint, depth + 1)
     if hint is np.ndarray:
         return np.array([1])
+    if hint is pathlib.Path:
+        return pathlib.Path("/nonexistent")
     return None
 
 
