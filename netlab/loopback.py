@@ -35,8 +35,6 @@ PORT, PEER_PORT, PAYLOAD = 80, 40000, 100
 @check.arguments
 def host(profile: KernelProfile) -> Host:
     """A one-CPU host with eth0 (10.0.0.2/24, default route via 10.0.0.1) and lo (127.0.0.1/8)."""
-    if not isinstance(profile, KernelProfile):
-        raise TypeError("profile must be a KernelProfile, e.g. netlab.PROFILES['6.12']")
     h = Host(profile, address=HOST_ADDR)
     loopback_dev_init(h.net)
     with h.cpus[0].running("process"):

@@ -131,8 +131,6 @@ class Host:
     @check.arguments
     def blocked_reader(self, sock: Socket, comm: str = "reader") -> Task:
         """A task asleep in recv() on ``sock``: on its wait queue with ``default_wake_function``."""
-        if not isinstance(sock, Socket):
-            raise TypeError("blocked_reader takes a Socket from udp_socket/tcp_socket")
         task = Task(comm, pid=1000 + len(self.readers), state=TASK_INTERRUPTIBLE)
         with self.cpus[0].running("process"):
             add_wait_queue(sock.wq, WaitQueueEntry(default_wake_function, task, name=comm))

@@ -186,8 +186,6 @@ def _sd() -> SoftnetData:
 @kernel_function("net/core/dev.c", lambda pt, net: f"register packet handler {pt.name or hex(pt.type)}")
 def dev_add_pack(pt: PacketType, net: Net) -> None:
     """ETH_P_ALL handlers (taps) go on ``ptype_all`` and see every packet; others on ``ptype_base[type]``."""
-    if not isinstance(pt, PacketType):
-        raise TypeError("dev_add_pack takes a PacketType")
     if pt.type == ETH_P_ALL:
         net.ptype_all.append(pt)
     else:

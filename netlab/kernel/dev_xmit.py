@@ -120,8 +120,6 @@ def __skb_gso_segment(skb: SkBuff, features: frozenset, tx_path: bool = True) ->
 @kernel_function("net/core/skbuff.c", "build one skb per segment: copy the headers, reference the pages")
 def skb_segment(head_skb: SkBuff, features: frozenset) -> list[SkBuff]:
     """Each segment gets a new head and a private copy of the headers; its payload points into the same pages."""
-    if not isinstance(head_skb, SkBuff):
-        raise TypeError("skb_segment takes an SkBuff")
     mss, hdr = head_skb.shinfo.gso_size, head_skb.meta.get("hdr_len", 0)
     pieces = list(zip(head_skb.shinfo.frag_pages, head_skb.shinfo.frags))
     if not mss or not pieces:
@@ -225,8 +223,6 @@ def net_tx_action() -> None:
 @kernel_function("net/core/dev.c", "the driver has room again: wake {dev.name}'s TX queue")
 def netif_tx_wake_queue(dev: NetDevice) -> None:
     """Clear the stopped bit and schedule the qdisc, so what it holds goes out from NET_TX."""
-    if not isinstance(dev, NetDevice):
-        raise TypeError("netif_tx_wake_queue takes a NetDevice")
     dev.queue_stopped = False
     if dev.qdisc is not None:
         __netif_schedule(dev.qdisc)

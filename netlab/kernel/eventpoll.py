@@ -166,8 +166,6 @@ class Eventpoll:
     def kernel_memory(self, profile: KernelProfile = LINUX_6_12) -> int:
         """Bytes of kernel memory this epoll holds: the eventpoll plus, per watched socket, an epitem, an
         eppoll_entry and (6.x) an epitems_head, at their slab object sizes."""
-        if not isinstance(profile, KernelProfile):
-            raise TypeError("profile must be a KernelProfile")
         return SIZEOF_EVENTPOLL + len(self.rbr) * per_fd_bytes(profile)
 
     def snapshot(self) -> dict:
@@ -593,8 +591,6 @@ def do_epoll_wait(epfd: int, events: list, maxevents: int, timeout: int | None):
     """Check the arguments and the fd, then ``ep_poll``. Returns the number of events or -errno."""
     if not isinstance(maxevents, int) or maxevents <= 0 or maxevents > EP_MAX_EVENTS:
         return -errno.EINVAL
-    if not isinstance(events, list):
-        raise TypeError("events must be a list the events are appended to")
     if timeout is not None and (not isinstance(timeout, int) or timeout < 0):
         raise ValueError("timeout must be None (block) or an int >= 0 (ns)")
     f = fdget(get_current().process, epfd)

@@ -55,16 +55,12 @@ class File:
 def alloc_file(f_op: FileOperations, private_data: Any, name: str, fd: int) -> File:
     """``alloc_file``: a new struct file at a plausible, deterministic address (slab addresses look random, which
     is what makes an epoll's red-black tree, keyed by the file pointer, interesting to look at)."""
-    if not isinstance(f_op, FileOperations):
-        raise TypeError("f_op must be a FileOperations")
     return File(f_op, private_data, FILP_BASE + zlib.crc32(f"{name}#{fd}".encode()) % 0x100000 * FILP_ALIGN, name)
 
 
 @check.arguments
 def fdget(proc: limits.Task, fd: int) -> File | None:
     """The file behind ``fd`` in the process's fd table, or None (the syscall then fails with EBADF)."""
-    if not isinstance(fd, int):
-        raise TypeError("fd must be an int")
     file = proc.files.fd.get(fd)
     return file if isinstance(file, File) else None
 
@@ -109,8 +105,6 @@ def poll_wait(filp: File, wait_address: Any, p: PollTable | None) -> None:
 @kernel_function("include/linux/poll.h", "ask {file.name} for its events: file->f_op->poll()")
 def vfs_poll(file: File, pt: PollTable | None) -> int:
     """Call the file's poll method; files without one are always readable and writable."""
-    if not isinstance(file, File):
-        raise TypeError("vfs_poll takes a File")
     if file.f_op.poll is None:
         return DEFAULT_POLLMASK
     return file.f_op.poll(file, pt)

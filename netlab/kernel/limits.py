@@ -163,8 +163,6 @@ def alloc_fd(task: Task, start: int, end: int, nr_open: int, flags: int = 0) -> 
                  f"(RLIMIT_NOFILE {task.nofile.rlim_cur})")
 def get_unused_fd_flags(task: Task, nr_open: int, flags: int = 0) -> int:
     """``alloc_fd(0, rlimit(RLIMIT_NOFILE))``: the soft limit is the end of the search."""
-    if not isinstance(task, Task):
-        raise TypeError("get_unused_fd_flags takes a Task")
     check.count("nr_open", nr_open, 1)
     return alloc_fd(task, 0, task.nofile.rlim_cur, nr_open, flags)
 

@@ -196,8 +196,6 @@ def calculate_order(size: int, nr_cpus: check.Cpus, version: str = "6.12", page_
 def kmem_cache_create(spec: CacheSpec, object_size: int, nr_cpus: check.Cpus, version: str = "6.12",
                       page_size: int = 4096) -> SlabCache:
     """The cache layout SLUB builds for ``spec`` holding ``object_size``-byte objects on ``nr_cpus`` CPUs."""
-    if not isinstance(spec, CacheSpec):
-        raise TypeError("spec must be a CacheSpec (see KMEM_CACHE_CREATE)")
     slot = calculate_sizes(object_size, spec.flags, spec.ctor, spec.freeptr_in_object)
     order = calculate_order(slot, nr_cpus, version, page_size)
     return SlabCache(spec.name, slot, (page_size << order) // slot, 1 << order)
@@ -207,8 +205,6 @@ def kmem_cache_create(spec: CacheSpec, object_size: int, nr_cpus: check.Cpus, ve
 def slab_layouts(profile: KernelProfile, nr_cpus: check.Cpus | None = None) -> dict[str, SlabCache]:
     """The profile's slab caches, re-laid-out by ``calculate_order`` for ``nr_cpus`` CPUs when given (the slot sizes
     stay; objects and pages per slab follow the CPU count, as on the book's 2-CPU client vs its server)."""
-    if not isinstance(profile, KernelProfile):
-        raise TypeError("pass a KernelProfile")
     if nr_cpus is None:
         return dict(profile.slab)
     check.count("nr_cpus", nr_cpus, 1)
@@ -389,8 +385,6 @@ class Kernel:
     @check.arguments
     def __init__(self, profile: KernelProfile, nr_cpus: check.Cpus | None = None, max_files: int = 10 ** 9,
                  max_tw_buckets: int = 262144, record: bool = False):
-        if not isinstance(profile, KernelProfile):
-            raise TypeError("pass a KernelProfile")
         check.count("max_files", max_files, 1)
         check.count("max_tw_buckets", max_tw_buckets, 1)
         self.profile = profile
@@ -1028,8 +1022,6 @@ def queued_data_memory(profile: KernelProfile, payload: int, per_skb: int = 6548
     ``per_skb`` payload bytes per sk_buff (65483 on loopback with GSO, an MSS of 1448 on Ethernet). Each skb
     costs ``SKB_TRUESIZE`` (data + sk_buff + skb_shared_info); the socket is charged whole pages. Nothing is
     charged while nothing waits: an idle socket costs only its slab objects."""
-    if not isinstance(profile, KernelProfile):
-        raise TypeError("pass a KernelProfile")
     check.count("per_skb", per_skb, 1)
     if not isinstance(payload, int) or payload < 0:
         raise ValueError("payload must be an int >= 0 bytes")

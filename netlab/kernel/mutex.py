@@ -31,8 +31,6 @@ class Mutex:
 @kernel_function("kernel/locking/mutex.c", "take {lock.name}, sleeping while another task holds it")
 def mutex_lock(lock: Mutex):
     """Acquire ``lock`` (may sleep)."""
-    if not isinstance(lock, Mutex):
-        raise TypeError("mutex_lock takes a Mutex")
     me = get_current()
     if lock.owner is me:
         raise RuntimeError(f"{me.comm} already holds {lock.name}: a mutex is not recursive")
@@ -47,8 +45,6 @@ def mutex_lock(lock: Mutex):
 @kernel_function("kernel/locking/mutex.c", "release {lock.name}; wake the first waiter")
 def mutex_unlock(lock: Mutex) -> None:
     """Release ``lock``; the first waiter (if any) is woken and takes it when it runs."""
-    if not isinstance(lock, Mutex):
-        raise TypeError("mutex_unlock takes a Mutex")
     if lock.owner is not get_current():
         raise RuntimeError(f"{get_current().comm} does not hold {lock.name}")
     lock.owner = None

@@ -270,8 +270,6 @@ class Nic:
     def __init__(self, dev: NetDevice, num_queues: int = 1, ring_size: int = 256, affinity: Sequence[int] = (0,),
                  rss_key: bytes = RSS_KEY, tx_ring_size: int | None = None, link_gbps: float = 1.0,
                  on_transmit: Callable[[SkBuff, int], None] | None = None):
-        if not isinstance(dev, NetDevice):
-            raise TypeError("dev must be a NetDevice")
         if not isinstance(ring_size, int) or not IGB_MIN_RXD <= ring_size <= IGB_MAX_RXD or ring_size % 8:
             raise ValueError(f"igb rings hold {IGB_MIN_RXD}..{IGB_MAX_RXD} descriptors in multiples of 8 "
                              f"(ethtool -G rx N), got {ring_size!r}")

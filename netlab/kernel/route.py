@@ -169,8 +169,6 @@ def ip_route_output_key_hash_rcu(net: Net, daddr: str, saddr: str | None = None)
 @kernel_function("include/net/route.h", lambda net, daddr, saddr=None: f"which way out for {daddr}?")
 def ip_route_output_key(net: Net, daddr: str, saddr: str | None = None) -> Rtable | str:
     """The output route for a flow (``ip route get``); called by connect() and by ip_queue_xmit."""
-    if not isinstance(net, Net):
-        raise TypeError("ip_route_output_key takes a netlab.kernel.netns.Net")
     try:
         ipaddress.IPv4Address(daddr)
     except (ipaddress.AddressValueError, ValueError):

@@ -298,8 +298,6 @@ def schedule_hrtimeout_range(expires: int | None) -> Body:
 @kernel_function("kernel/sched/core.c", "wake {p.comm}: TASK_RUNNING, back on a run queue")
 def try_to_wake_up(p: Task) -> int:
     """Make a sleeping task runnable. Returns 1 if it was asleep, 0 if it was already running."""
-    if not isinstance(p, Task):
-        raise TypeError("try_to_wake_up takes a Task")
     if p.state in (TASK_RUNNING, TASK_DEAD):
         return 0
     p.state = TASK_RUNNING
@@ -362,8 +360,6 @@ class Scheduler:
                                  ("base_slice_ns", base_slice_ns, 1), ("max_events", max_events, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-        if not isinstance(profile, KernelProfile):
-            raise TypeError("profile must be a KernelProfile")
         self.profile = profile
         self.context_switch_ns, self.base_slice_ns, self.max_events = context_switch_ns, base_slice_ns, max_events
         self.clock = 0
@@ -574,8 +570,6 @@ class ThreadMemory:
 def thread_memory(profile: KernelProfile = LINUX_6_12, resident: int = THREAD_STACK_RESIDENT,
                   task_struct: int = TASK_STRUCT_SIZE, stack_size: int = PTHREAD_STACK_SIZE) -> ThreadMemory:
     """What one more thread costs: stack reservation, touched stack pages, kernel stack + task_struct."""
-    if not isinstance(profile, KernelProfile):
-        raise TypeError("profile must be a KernelProfile")
     for name, value in (("resident", resident), ("task_struct", task_struct), ("stack_size", stack_size)):
         if not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be an int >= 0 (bytes)")

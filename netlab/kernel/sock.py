@@ -81,8 +81,6 @@ class Socket:
 @check.arguments
 def sk_sleep(sk: Sock) -> WaitQueueHead:
     """The wait queue of the socket that owns ``sk`` (include/net/sock.h)."""
-    if not isinstance(sk, Sock):
-        raise TypeError("sk_sleep takes a Sock")
     if sk.sk_wq is None:
         raise ValueError(f"{sk.name} has no struct socket yet (a request or TIME_WAIT sock has none)")
     return sk.sk_wq

@@ -107,8 +107,6 @@ def _payload(skb: SkBuff) -> int:
 def tcp_sendmsg(sk: TcpSock, msg: MsgHdr) -> int:
     """``lock_sock``, ``tcp_sendmsg_locked``, ``release_sock``. Returns the bytes queued."""
     _check_sk(sk)
-    if not isinstance(msg, MsgHdr):
-        raise TypeError("msg must be a MsgHdr")
     return tcp_sendmsg_locked(sk, msg)
 
 

@@ -59,8 +59,6 @@ class TimerBase:
     @check.arguments
     def mod_timer(self, timer: TimerList, expires_ns: int) -> bool:
         """(Re)arm ``timer`` to expire at ``expires_ns``; returns whether it was pending before."""
-        if not isinstance(timer, TimerList):
-            raise TypeError("mod_timer takes a TimerList")
         if not isinstance(expires_ns, int) or expires_ns < self.now_ns:
             raise ValueError(f"expires_ns must be an int >= now ({self.now_ns}), got {expires_ns!r}")
         was_pending = timer.expires_ns is not None
@@ -72,8 +70,6 @@ class TimerBase:
     @check.arguments
     def del_timer(self, timer: TimerList) -> bool:
         """Disarm ``timer``; returns whether it was pending."""
-        if not isinstance(timer, TimerList):
-            raise TypeError("del_timer takes a TimerList")
         was_pending = timer.expires_ns is not None
         timer.expires_ns, timer._armed = None, 0
         return was_pending

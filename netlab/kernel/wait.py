@@ -136,8 +136,6 @@ def __wake_up_common(wq_head: WaitQueueHead, nr_exclusive: int = 1, key: Any = N
 @kernel_function("kernel/sched/wait.c", "wake_up({wq_head.name}): wake the non-exclusive waiters and one exclusive")
 def __wake_up(wq_head: WaitQueueHead, nr_exclusive: int = 1, key: Any = None) -> int:
     """``wake_up()``/``wake_up_poll()``: take the queue's lock and run ``__wake_up_common``."""
-    if not isinstance(wq_head, WaitQueueHead):
-        raise TypeError("__wake_up takes a WaitQueueHead")
     return nr_exclusive - __wake_up_common(wq_head, nr_exclusive, key)
 
 

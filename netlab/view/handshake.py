@@ -77,8 +77,6 @@ class HandshakeDiagram:
     @check.arguments
     def draw(self, event: Event) -> str:
         """The diagram at ``event``: SVG."""
-        if not isinstance(event, Event):
-            raise TypeError("draw takes a trace Event")
         state, now = event.state, event.time_ns
         parts = [svg.rect(0, 0, self.width, self.height, fill="#ffffff", stroke="#ffffff", rx=0)]
         parts += self._lanes(state)
@@ -171,8 +169,6 @@ class HandshakeDiagram:
     @check.arguments
     def text(self, event: Event) -> str:
         """The same step in plain text."""
-        if not isinstance(event, Event):
-            raise TypeError("text takes a trace Event")
         s = event.state
         lines = [f"t = {_when(event.time_ns)}   listener: {s.get('listener', '?')}",
                  f"SYN queue    {len(s.get('SYN queue', ()))}/{s.get('SYN queue max', '-')}: "

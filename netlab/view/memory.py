@@ -44,8 +44,6 @@ def _slab_row(y: float, name: str, cache: Mapping, touched: bool) -> str:
 @check.arguments
 def draw_slabs(event: Event) -> str:
     """The slab caches in use after this step (touched cache lit), and the objects the connection holds."""
-    if not isinstance(event, Event):
-        raise TypeError("draw_slabs takes a trace Event")
     state = event.state
     caches = state.get("slab", {})
     height = 44 + 32 * max(len(caches), 1)
@@ -62,8 +60,6 @@ def draw_slabs(event: Event) -> str:
 @check.arguments
 def draw_fd_table(event: Event) -> str:
     """The process's fds (taken or free) up to its soft RLIMIT_NOFILE, and the fd table's size."""
-    if not isinstance(event, Event):
-        raise TypeError("draw_fd_table takes a trace Event")
     state = event.state
     soft, hard = state.get("nofile", (0, 0))
     taken = state.get("open fds", 0)

@@ -101,8 +101,6 @@ def _socket(x: float, y: float, name: str, sock: Mapping) -> tuple[str, float]:
 @check.arguments
 def draw_receive(event: Event) -> str:
     """The receive path's state at one step, as SVG (rings, CPUs, sockets, taps, iptables counters)."""
-    if not isinstance(event, Event):
-        raise TypeError("draw_receive draws one trace Event")
     state = event.state
     parts, y, x = [], 6.0, 6.0
     queues = sorted({int(m.group(1)) for k in state if (m := re.fullmatch(r"rx(\d+)\.ring", k))})

@@ -87,8 +87,6 @@ def _ring(x: float, y: float, ring: Mapping) -> tuple[str, float]:
 def draw_send(event: Event) -> str:
     """An SVG of the send-side state at ``event`` (keys ``skbs``, ``sock sk``, ``qdisc``, ``tx0.ring``,
     ``softirqs``, ``queue_stopped``, taps)."""
-    if not isinstance(event, Event):
-        raise TypeError("draw_send draws a trace Event")
     state = event.state
     parts, y = [], 4.0
     body, y = _skbs(8, y, state.get("skbs", []))
