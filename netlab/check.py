@@ -88,9 +88,10 @@ def _got(value: Any) -> str:
 
 def count(name: str, value: Any, minimum: int | None = 0, maximum: int | None = INT64_MAX) -> int:
     """A whole number (an ``int`` or numpy integer, never a bool) in ``[minimum, maximum]``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a whole number{_range(minimum, maximum)}, {_got(value)}")
-    value = int(value)
+    if type(value) is not int:          # the common case skips the slower checks below
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be a whole number{_range(minimum, maximum)}, {_got(value)}")
+        value = int(value)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{name} must be a whole number{_range(minimum, maximum, value)}, {_got(value)}")
     return value
@@ -99,14 +100,18 @@ def count(name: str, value: Any, minimum: int | None = 0, maximum: int | None = 
 def real(name: str, value: Any, minimum: float | None = None, maximum: float | None = None, *,
          above: float | None = None) -> float:
     """A finite number (int or float, never a bool) in ``[minimum, maximum]``, and ``> above`` if given."""
-    allowed = f"a finite number{_range(minimum, maximum)}" + (f" above {_number(above)}" if above is not None else "")
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be {allowed}, {_got(value)}")
+    if type(value) not in (float, int) and (isinstance(value, (bool, np.bool_))
+                                            or not isinstance(value, numbers.Real)):
+        raise TypeError(f"{name} must be {_allowed_real(minimum, maximum, above)}, {_got(value)}")
     value = float(value)
     if (not math.isfinite(value) or (minimum is not None and value < minimum)
             or (maximum is not None and value > maximum) or (above is not None and value <= above)):
-        raise ValueError(f"{name} must be {allowed}, {_got(value)}")
+        raise ValueError(f"{name} must be {_allowed_real(minimum, maximum, above)}, {_got(value)}")
     return value
+
+
+def _allowed_real(minimum, maximum, above) -> str:
+    return f"a finite number{_range(minimum, maximum)}" + (f" above {_number(above)}" if above is not None else "")
 
 
 def flag(name: str, value: Any) -> bool:
@@ -137,6 +142,14 @@ _KIND_NAMES = {bool: "True or False", int: "a whole number", float: "a number", 
                abc.Callable: "a callable", abc.Generator: "a generator (a function that yields)",
                abc.Iterator: "an iterator", abc.Iterable: "an iterable", abc.Sequence: "a sequence",
                abc.Mapping: "a mapping", np.ndarray: "a numpy array"}
+
+
+def _is(kind: type | tuple[type, ...]) -> Callable[[str, Any], None]:
+    """A check that ``value`` is a ``kind`` (isinstance first: this runs on every call of a model function)."""
+    def check_value(name: str, value: Any) -> None:
+        if not isinstance(value, kind):
+            instance(name, value, kind)
+    return check_value
 
 
 def instance(name: str, value: Any, kind: type | tuple[type, ...]) -> Any:
@@ -172,8 +185,7 @@ def reals(name: str, values: Any, minimum: float | None = None, maximum: float |
           above: float | None = None) -> np.ndarray:
     """A finite number or an array of them, each in ``[minimum, maximum]`` (and ``> above``), as a float64 array."""
     array = np.asarray(values)
-    allowed = (f"a finite number{_range(minimum, maximum)}" + (f" above {_number(above)}" if above is not None else "")
-               + " or an array of them")
+    allowed = _allowed_real(minimum, maximum, above) + " or an array of them"
     if isinstance(values, (bool, np.bool_)) or array.dtype.kind not in "iuf":
         raise TypeError(f"{name} must be {allowed}, {_got(values)}")
     array = array.astype(np.float64)
@@ -209,7 +221,7 @@ def annotated(hint: Any) -> Callable[[str, Any], None] | None:
     if hint is float:
         return lambda name, value: real(name, value, 0)
     if hint is str:
-        return text
+        return _is(str)
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         members = typing.get_args(hint)
@@ -219,19 +231,25 @@ def annotated(hint: Any) -> Callable[[str, Any], None] | None:
             one = annotated(rest[0])
             if one is None:
                 return None
-            return (lambda name, value: None if value is None else one(name, value)) if optional else one
+            if not optional:
+                return one
+
+            def optional_check(name: str, value: Any) -> None:
+                if value is not None:
+                    one(name, value)
+            return optional_check
         kinds = tuple(typing.get_origin(m) or m for m in rest)
         kinds += (np.ndarray,) if abc.Sequence in kinds else ()
         if not all(isinstance(k, type) for k in kinds):
             return None
         kinds += (type(None),) if optional else ()
-        return lambda name, value: instance(name, value, kinds)
+        return _is(kinds)
     if origin is not None:
         hint = origin
     if hint is abc.Sequence:            # a numpy array is a sequence too, though it is not registered as one
-        return lambda name, value: instance(name, value, (abc.Sequence, np.ndarray))
+        return _is((abc.Sequence, np.ndarray))
     if isinstance(hint, type) and not vars(hint).get("_is_protocol", False):
-        return lambda name, value: instance(name, value, hint)
+        return _is(hint)
     return None
 
 

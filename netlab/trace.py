@@ -3,7 +3,8 @@
 Models mark each modelled kernel function with :func:`kernel_function`, naming the kernel source file it stands
 for. While a :class:`Tracer` records, every call of such a function appends an :class:`Event` (call depth, CPU,
 execution context, simulated time, a plain-English line and a snapshot of the scenario's state), so nested calls
-nest like ftrace's ``function_graph`` tracer. Outside a recording the decorator costs one global lookup.
+nest like ftrace's ``function_graph`` tracer. Outside a recording the decorator only checks the
+arguments against the function's annotations (:mod:`netlab.check`).
 
 Views only ever see a :class:`Trace`; they never call a model.
 """
