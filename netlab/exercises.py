@@ -15,6 +15,8 @@ from typing import Any, Callable, Sequence
 
 import ipywidgets as W
 
+from netlab import check
+
 
 @dataclass(frozen=True)
 class Feedback:
@@ -33,6 +35,7 @@ class Exercise:
     str or a callable taking the answer.
     """
 
+    @check.arguments
     def __init__(self, question: str, answer: Callable[[], Any], *, why: str | Callable[[Any], str],
                  choices: Sequence[str] | None = None, tolerance: float = 0.0, unit: str = ""):
         if not isinstance(question, str) or not question.strip():

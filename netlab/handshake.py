@@ -16,14 +16,16 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
+from typing import Annotated, Mapping
 
+from netlab import check
+from netlab.check import CInt
 from netlab.kernel import tcp_handshake
 from netlab.kernel.inet_connection_sock import (
     MS, TCPEXT_COUNTERS, RequestSock, TcpSock, accept_queue_capacity, inet_bind, inet_csk_accept,
     syn_queue_capacity, tcpext)
 from netlab.kernel.netns import Net
-from netlab.kernel.profiles import KernelProfile
+from netlab.kernel.profiles import MAX_TCP_SYNCNT, KernelProfile
 from netlab.kernel.sched import nonblocking
 from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.tcp_handshake import tcp_segment
@@ -33,6 +35,10 @@ from netlab.trace import Trace, Tracer
 
 LOOPBACK = "127.0.0.1"
 CLIENT_ADDR, SERVER_ADDR = "192.0.2.10", "198.51.100.7"   # documentation addresses (RFC 5737)
+MAX_MS = 3_600_000
+"""The longest a handshake scenario runs: an hour of simulated time."""
+Milliseconds = Annotated[float, check.Range(0, MAX_MS)]
+MAX_CLIENTS = 100_000
 SPOOFED_NET = "203.0.113."                                # where a SYN flood pretends to come from
 
 
@@ -76,19 +82,12 @@ class HandshakeLab:
     ``record`` keeps a :class:`~netlab.trace.Trace` of every kernel function (small scenarios only).
     """
 
-    def __init__(self, profile: KernelProfile, backlog: int, *, loopback: bool = True, one_way_us: float = 20.0,
-                 port: int = 8080, listen_at_ms: float | None = 0.0, syncnt: int = 0, seed: int = 0,
-                 record: bool = True, max_events: int = 20_000):
-        if not isinstance(profile, KernelProfile):
-            raise TypeError("profile must be a KernelProfile, e.g. netlab.PROFILES['6.12']")
-        if not isinstance(backlog, int) or isinstance(backlog, bool):
-            raise TypeError("backlog must be an int (what the program passes to listen())")
-        if not isinstance(one_way_us, (int, float)) or not 0 < one_way_us <= 10_000_000:
-            raise ValueError("one_way_us must be a number in (0, 1e7]")
-        if not isinstance(syncnt, int) or not 0 <= syncnt <= 127:
-            raise ValueError("syncnt (TCP_SYNCNT) must be an int in 0..127")
-        if listen_at_ms is not None:
-            _check_ms(listen_at_ms, "listen_at_ms")
+    @check.arguments
+    def __init__(self, profile: KernelProfile, backlog: CInt, *, loopback: bool = True, one_way_us: float = 20.0,
+                 port: check.Port = 8080, listen_at_ms: Milliseconds | None = 0.0,
+                 syncnt: Annotated[int, check.Range(0, MAX_TCP_SYNCNT)] = 0, seed: int = 0, record: bool = True,
+                 max_events: int = 20_000):
+        check.real("one_way_us", one_way_us, maximum=10_000_000, above=0)
         self.profile, self.backlog, self.syncnt = profile, backlog, syncnt
         self.one_way_ns = int(one_way_us * 1000)
         self.timers = TimerBase()
@@ -117,12 +116,10 @@ class HandshakeLab:
             self._at(listen_at_ms, lambda: _sys_listen(self.listener, backlog), "listen()")
 
     # --- what the programs do ------------------------------------------------------------------------------------
-    def connect(self, n: int = 1, at_ms: float = 0.0, every_ms: float = 0.1) -> list[str]:
+    @check.arguments
+    def connect(self, n: Annotated[int, check.Range(1, MAX_CLIENTS)] = 1, at_ms: Milliseconds = 0.0,
+                every_ms: Milliseconds = 0.1) -> list[str]:
         """``n`` clients call non-blocking ``connect()``, the first at ``at_ms``, then every ``every_ms``."""
-        if not isinstance(n, int) or not 1 <= n <= 100_000:
-            raise ValueError("n must be an int in 1..100000")
-        _check_ms(at_ms, "at_ms")
-        _check_ms(every_ms, "every_ms")
         names = []
         for i in range(n):
             name = f"c{len(self.clients) + 1}"
@@ -133,25 +130,21 @@ class HandshakeLab:
             names.append(name)
         return names
 
-    def accept(self, at_ms: float, count: int = 1) -> None:
+    @check.arguments
+    def accept(self, at_ms: Milliseconds, count: Annotated[int, check.Range(1, MAX_CLIENTS)] = 1) -> None:
         """The server program calls non-blocking ``accept()`` ``count`` times at ``at_ms``."""
-        _check_ms(at_ms, "at_ms")
-        if not isinstance(count, int) or count < 1:
-            raise ValueError("count must be an int >= 1")
         self._at(at_ms, lambda: self._accept(count), "accept()")
 
-    def syn_flood(self, n: int, at_ms: float = 0.0, every_ms: float = 0.01) -> None:
+    @check.arguments
+    def syn_flood(self, n: Annotated[int, check.Range(1, MAX_CLIENTS)], at_ms: Milliseconds = 0.0,
+                  every_ms: Milliseconds = 0.01) -> None:
         """``n`` SYNs from spoofed addresses that never answer (their SYN-ACKs go nowhere)."""
-        if not isinstance(n, int) or not 1 <= n <= 100_000:
-            raise ValueError("n must be an int in 1..100000")
-        _check_ms(at_ms, "at_ms")
-        _check_ms(every_ms, "every_ms")
         for i in range(n):
             self._at(at_ms + i * every_ms, self._spoofed_syn, "a spoofed SYN")
 
-    def run(self, until_ms: float) -> HandshakeOutcome:
+    @check.arguments
+    def run(self, until_ms: Milliseconds) -> HandshakeOutcome:
         """Run everything scheduled up to ``until_ms`` (simulated) and say where things stand."""
-        _check_ms(until_ms, "until_ms")
         until_ns = int(until_ms * MS)
         if until_ns < self.timers.now_ns:
             raise ValueError(f"until_ms must not be earlier than now ({self.timers.now_ns / MS:g} ms)")
@@ -266,7 +259,3 @@ class HandshakeLab:
 _sys_listen = getattr(tcp_handshake, "__sys_listen")
 _inet_stream_connect = getattr(tcp_handshake, "__inet_stream_connect")
 
-
-def _check_ms(value, what: str) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 3_600_000:
-        raise ValueError(f"{what} must be a number of milliseconds in 0..3600000, got {value!r}")

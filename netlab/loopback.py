@@ -18,6 +18,7 @@ both; it is not repeated here.
 """
 from __future__ import annotations
 
+from netlab import check
 from netlab.kernel.loopback import loopback_dev_init, loopback_xmit
 from netlab.kernel.nic import Packet
 from netlab.kernel.profiles import KernelProfile
@@ -31,10 +32,9 @@ HOST_ADDR, GATEWAY, PEER = "10.0.0.2", "10.0.0.1", "10.0.0.1"
 PORT, PEER_PORT, PAYLOAD = 80, 40000, 100
 
 
+@check.arguments
 def host(profile: KernelProfile) -> Host:
     """A one-CPU host with eth0 (10.0.0.2/24, default route via 10.0.0.1) and lo (127.0.0.1/8)."""
-    if not isinstance(profile, KernelProfile):
-        raise TypeError("profile must be a KernelProfile, e.g. netlab.PROFILES['6.12']")
     h = Host(profile, address=HOST_ADDR)
     loopback_dev_init(h.net)
     with h.cpus[0].running("process"):
@@ -44,6 +44,7 @@ def host(profile: KernelProfile) -> Host:
     return h
 
 
+@check.arguments
 def route(profile: KernelProfile, daddr: str) -> Rtable | str:
     """``ip route get DADDR`` on the model host."""
     h = host(profile)
@@ -51,6 +52,7 @@ def route(profile: KernelProfile, daddr: str) -> Rtable | str:
         return ip_route_output_key(h.net, daddr)
 
 
+@check.arguments
 def local_path(profile: KernelProfile, daddr: str = "127.0.0.1") -> Trace:
     """A 100-byte TCP segment from a local client to a local server on ``daddr``: route, lo, backlog, NET_RX."""
     h = host(profile)
@@ -71,6 +73,7 @@ def local_path(profile: KernelProfile, daddr: str = "127.0.0.1") -> Trace:
     return h.record(lambda: (h.run_process(0, send), h.run()))
 
 
+@check.arguments
 def nic_path(profile: KernelProfile) -> Trace:
     """The same segment arriving from another host (10.0.0.1) through eth0's RX ring (chapter 01's path)."""
     h = host(profile)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from netlab import check
 from netlab.kernel.cpu import Costs, Cpu, current_cpu
 from netlab.kernel.dev import NetDevice, dev_add_pack, net_dev_init, softnet_stat_text
 from netlab.kernel.ip_input import IP_PACKET_TYPE
@@ -71,7 +72,8 @@ class Host:
     ``link_gbps`` link (``netlab.send.SendHost`` builds on that).
     """
 
-    def __init__(self, profile: str | KernelProfile = "6.12", *, cpus: int = 1, queues: int = 1,
+    @check.arguments
+    def __init__(self, profile: str | KernelProfile = "6.12", *, cpus: check.Cpus = 1, queues: int = 1,
                  ring_size: int | None = None, affinity: Sequence[int] | None = None, costs: Costs | None = None,
                  address: str = "10.0.0.2", dev_name: str = "eth0", tx_ring_size: int | None = None,
                  link_gbps: float = 1.0):
@@ -105,14 +107,16 @@ class Host:
         self._ksoftirqd_on_cpu = [False] * cpus
 
     # --- building a scenario -----------------------------------------------------------------------------------
-    def udp_socket(self, port: int, rcvbuf: int | None = None, name: str | None = None) -> Socket:
+    @check.arguments
+    def udp_socket(self, port: check.Port, rcvbuf: int | None = None, name: str | None = None) -> Socket:
         """A UDP socket bound to ``port`` on every address (``rcvbuf`` defaults to the profile's rmem_default)."""
         sk = Sock(name=name or f"udp:{port}", protocol="udp", sk_state="TCP_CLOSE",
                   sk_rcvbuf=self._rcvbuf(rcvbuf))
         self._bind(self.net.udp_table, ("0.0.0.0", _port(port)), sk)
         return self._socket(sk, "SOCK_DGRAM")
 
-    def tcp_socket(self, port: int, peer: tuple[str, int] = ("10.0.0.1", 40000), rcvbuf: int | None = None,
+    @check.arguments
+    def tcp_socket(self, port: check.Port, peer: tuple[str, int] = ("10.0.0.1", 40000), rcvbuf: int | None = None,
                    name: str | None = None, local: str | None = None) -> Socket:
         """An ESTABLISHED TCP socket: local (``local`` or the host's address, ``port``) ↔ ``peer``."""
         if not (isinstance(peer, tuple) and len(peer) == 2):
@@ -124,20 +128,21 @@ class Host:
         self._bind(self.net.tcp_ehash, (local or self.address, _port(port), peer[0], _port(peer[1])), sk)
         return self._socket(sk, "SOCK_STREAM")
 
+    @check.arguments
     def blocked_reader(self, sock: Socket, comm: str = "reader") -> Task:
         """A task asleep in recv() on ``sock``: on its wait queue with ``default_wake_function``."""
-        if not isinstance(sock, Socket):
-            raise TypeError("blocked_reader takes a Socket from udp_socket/tcp_socket")
         task = Task(comm, pid=1000 + len(self.readers), state=TASK_INTERRUPTIBLE)
         with self.cpus[0].running("process"):
             add_wait_queue(sock.wq, WaitQueueEntry(default_wake_function, task, name=comm))
         self.readers.append(task)
         return task
 
+    @check.arguments
     def iptables(self, chain: str, target: str, **match):
         """``iptables -A chain [-p proto] [--dport N] … -j target`` in this host's namespace."""
         return self.net.nf.append(chain, target, **match)
 
+    @check.arguments
     def tcpdump(self, name: str = "tcpdump", **match) -> PacketTap:
         """Start a packet tap (``tcpdump -i any``), optionally filtered on protocol/addresses/ports."""
         with self.cpus[0].running("process"):
@@ -145,6 +150,7 @@ class Host:
         self.taps.append(tap)
         return tap
 
+    @check.arguments
     def receive(self, packets: Sequence[Packet]) -> None:
         """Packets that will arrive on the wire at their ``time_ns``."""
         self.nic.receive(packets)
@@ -215,6 +221,7 @@ class Host:
                 best = candidate
         return best
 
+    @check.arguments
     def run(self, until_ns: int | None = None, max_runs: int = 10_000_000) -> "Host":
         """Run until nothing is left to do (or the next thing starts after ``until_ns``)."""
         if until_ns is not None and (not isinstance(until_ns, int) or until_ns < 0):
@@ -244,6 +251,7 @@ class Host:
         if cpu.ksoftirqd.state != TASK_RUNNING:
             self._ksoftirqd_on_cpu[cpu.id] = False
 
+    @check.arguments
     def run_process(self, cpu: int, fn: Callable[[], object], at_ns: int | None = None) -> object:
         """Run ``fn`` (model code, e.g. a loopback send) in process context on ``cpu`` at ``at_ns`` (default: when
         that CPU is free); returns what ``fn`` returns. Call :meth:`run` afterwards for deferred work."""
@@ -257,6 +265,7 @@ class Host:
         with c.running("process"):
             return fn()
 
+    @check.arguments
     def record(self, scenario: Callable[[], object] | None = None, max_events: int = 100_000) -> Trace:
         """Trace what happens: run ``scenario`` (default: :meth:`run`) under a Tracer with snapshots."""
         with Tracer(clock=self._clock, snapshot=self.snapshot, max_events=max_events) as tracer:

@@ -19,8 +19,9 @@ receiving socket is on this host, and its ACK waits in the sender's socket backl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Annotated, Callable
 
+from netlab import check
 from netlab.kernel.copies import CopyLedger, account_syscall
 from netlab.kernel.cpu import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Costs
 from netlab.kernel.dev import ETH_P_IP, NetDevice
@@ -43,6 +44,10 @@ from netlab.trace import Trace, trace_printk
 
 DEVICES = ("igb", "lo")
 METHODS = ("read+send", "mmap+write", "sendfile", "MSG_ZEROCOPY")
+MAX_BYTES = 1 << 30
+"""The largest send or file the model simulates (it follows every page)."""
+Bytes = Annotated[int, check.Range(1, MAX_BYTES)]
+MAX_TAPS = 64
 PEER, SPORT, DPORT = "10.0.0.1", 40000, 80
 sys_sendto = __sys_sendto        # a name that class bodies do not mangle
 
@@ -53,6 +58,9 @@ class Recording:
 
     trace: Trace | None = None
     ledger: CopyLedger = field(default_factory=CopyLedger)
+
+    def __post_init__(self):
+        check.fields(self)
 
 
 class SendHost(Host):
@@ -65,17 +73,16 @@ class SendHost(Host):
     peer's receive window (bytes); ``rtt_us``: the round trip to the peer.
     """
 
+    @check.arguments
     def __init__(self, profile: str | KernelProfile = "6.12", *, device: str = "igb", mtu: int | None = None,
                  gso: bool = True, tso: bool = True, cwnd: int = TCP_INIT_CWND, rwnd: int = 262144,
-                 nodelay: bool = False, taps: int = 0, tx_ring: int | None = None, tx_queue_len: int = 1000,
-                 link_gbps: float = 1.0, rtt_us: float = 50.0, costs: Costs | None = None):
+                 nodelay: bool = False, taps: Annotated[int, check.Range(0, MAX_TAPS)] = 0,
+                 tx_ring: int | None = None, tx_queue_len: int = 1000, link_gbps: float = 1.0, rtt_us: float = 50.0,
+                 costs: Costs | None = None):
         prof = get_profile(profile) if isinstance(profile, str) else profile
         if device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
-        if not isinstance(rtt_us, (int, float)) or rtt_us <= 0:
-            raise ValueError("rtt_us must be a positive number")
-        if not isinstance(taps, int) or taps < 0:
-            raise ValueError("taps must be an int >= 0")
+        check.real("rtt_us", rtt_us, above=0)
         super().__init__(prof, tx_ring_size=tx_ring if tx_ring is not None else getattr(prof, "tx_ring_size", 256),
                          link_gbps=link_gbps, costs=costs)
         self.loopback = device == "lo"
@@ -110,6 +117,7 @@ class SendHost(Host):
         self._buffers: dict[int, tuple[int, object]] = {}     # data buffers (shinfo) numbered in order seen
 
     # --- process context ------------------------------------------------------------------------------------
+    @check.arguments
     def syscall(self, entry: Callable, *args):
         """Run a system call's kernel entry (``__sys_sendto``, ``do_sendfile``, …) in process context on CPU 0.
         Softirqs it raised run at its ``local_bh_enable``; ACKs that arrived while it held the socket
@@ -119,16 +127,17 @@ class SendHost(Host):
             self.run_process(0, self._release_sock)
         return result
 
-    def send(self, nbytes: int, flags: int = 0, pages: list[tuple[str, int]] | None = None) -> int:
+    @check.arguments
+    def send(self, nbytes: Bytes, flags: int = 0, pages: list[tuple[str, int]] | None = None) -> int:
         """``send(fd, buf, nbytes, flags)`` on the TCP socket; returns the bytes queued."""
-        if not isinstance(nbytes, int) or nbytes <= 0:
-            raise ValueError("nbytes must be a positive int")
         return self.syscall(sys_sendto, self.sk, MsgHdr(nbytes, flags, pages))
 
+    @check.arguments
     def send_datagram(self, nbytes: int) -> int:
         """``sendto(udp_fd, buf, nbytes)``: a UDP datagram, IP-fragmented when longer than the MTU."""
         return self.syscall(udp_sendmsg, self.udp, nbytes)
 
+    @check.arguments
     def forward(self, nbytes: int) -> None:
         """A packet with ``nbytes`` of IP payload (DF clear) is routed out of this host, as if it had arrived for
         another host: when it is longer than the MTU, ``ip_do_fragment`` has no pieces to reuse and copies."""
@@ -179,6 +188,7 @@ class SendHost(Host):
         self._pending_acks.clear()
 
     # --- what the views see ---------------------------------------------------------------------------------
+    @check.arguments
     def capture(self, scenario: Callable[[], object], trace: bool = True, max_events: int = 100_000) -> Recording:
         """Run ``scenario`` recording the copy ledger and (unless ``trace=False``, for large scenarios) a trace."""
         if not callable(scenario):
@@ -230,7 +240,8 @@ class SendHost(Host):
         return state
 
 
-def one_send(nbytes: int, **host_options) -> tuple[SendHost, Recording]:
+@check.arguments
+def one_send(nbytes: Bytes, **host_options) -> tuple[SendHost, Recording]:
     """A fresh :class:`SendHost` (``host_options``), one ``send(nbytes)`` and everything that follows (TX
     completion, ACKs), traced."""
     host = SendHost(**host_options)
@@ -240,7 +251,8 @@ def one_send(nbytes: int, **host_options) -> tuple[SendHost, Recording]:
 SEGMENTATION = {"GSO off": {"gso": False}, "GSO + TSO (NIC cuts)": {}, "GSO, no TSO (software GSO)": {"tso": False}}
 
 
-def segmentation(nbytes: int = 6000, profile: str | KernelProfile = "6.12") -> dict[str, dict[str, int]]:
+@check.arguments
+def segmentation(nbytes: Bytes = 6000, profile: str | KernelProfile = "6.12") -> dict[str, dict[str, int]]:
     """One ``send(nbytes)`` larger than the MTU in the three ways of :data:`SEGMENTATION`: skbs TCP built, skb
     clones, trips through IP, frames on the wire, payload and header bytes copied by the CPU, sk_buff heads."""
     rows = {}
@@ -255,6 +267,7 @@ def segmentation(nbytes: int = 6000, profile: str | KernelProfile = "6.12") -> d
     return rows
 
 
+@check.arguments
 def ethtool_gso_off(profile: str | KernelProfile = "6.12") -> dict[str, bool]:
     """The :class:`SendHost` options that ``ethtool -K eth0 gso off tso off`` amounts to on ``profile``: on 3.10
     TCP then builds one-MSS skbs; since ``sk_setup_caps`` forces NETIF_F_GSO for TCP (6.12), TCP still builds
@@ -265,13 +278,12 @@ def ethtool_gso_off(profile: str | KernelProfile = "6.12") -> dict[str, bool]:
     return {"gso": prof.tcp_gso_always, "tso": False}
 
 
-def send_file(host: SendHost, f: CachedFile, method: str, chunk: int = 65536) -> int:
+@check.arguments
+def send_file(host: SendHost, f: CachedFile, method: str, chunk: Bytes = 65536) -> int:
     """Send all of ``f`` over ``host``'s TCP socket with ``method`` (one of ``METHODS``), ``chunk`` bytes per read
     or write (sendfile takes one call), then let the transfer finish. Returns the bytes sent."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if not isinstance(chunk, int) or chunk <= 0:
-        raise ValueError("chunk must be a positive int")
     host.sk.zerocopy = method == "MSG_ZEROCOPY"
     sent = 0
     if method == "sendfile":
@@ -294,12 +306,11 @@ def send_file(host: SendHost, f: CachedFile, method: str, chunk: int = 65536) ->
     return sent
 
 
-def model_file_send(method: str, size: int = 1 << 20, chunk: int = 65536, *, device: str = "igb",
+@check.arguments
+def model_file_send(method: str, size: Bytes = 1 << 20, chunk: Bytes = 65536, *, device: str = "igb",
                     cached: bool = True, profile: str | KernelProfile = "6.12") -> tuple[CopyLedger, dict[str, int]]:
     """Send a ``size``-byte file with ``method`` on a fresh host (no trace: fast): its copy ledger and the NET_TX
     and NET_RX softirqs it raised."""
-    if not isinstance(size, int) or size <= 0:
-        raise ValueError("size must be a positive int (bytes)")
     host = SendHost(profile, device=device)
     f = CachedFile("file", size)
     if cached:
@@ -308,7 +319,8 @@ def model_file_send(method: str, size: int = 1 << 20, chunk: int = 65536, *, dev
     return ledger, host.softirqs()
 
 
-def copy_ledgers(size: int = 1 << 20, chunk: int = 65536, *, device: str = "igb", cached: bool = True,
+@check.arguments
+def copy_ledgers(size: Bytes = 1 << 20, chunk: Bytes = 65536, *, device: str = "igb", cached: bool = True,
                  profile: str | KernelProfile = "6.12") -> dict[str, CopyLedger]:
     """The copy ledger of sending a ``size``-byte file each way in ``METHODS``."""
     return {m: model_file_send(m, size, chunk, device=device, cached=cached, profile=profile)[0] for m in METHODS}

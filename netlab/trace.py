@@ -3,7 +3,8 @@
 Models mark each modelled kernel function with :func:`kernel_function`, naming the kernel source file it stands
 for. While a :class:`Tracer` records, every call of such a function appends an :class:`Event` (call depth, CPU,
 execution context, simulated time, a plain-English line and a snapshot of the scenario's state), so nested calls
-nest like ftrace's ``function_graph`` tracer. Outside a recording the decorator costs one global lookup.
+nest like ftrace's ``function_graph`` tracer. Outside a recording the decorator only checks the
+arguments against the function's annotations (:mod:`netlab.check`).
 
 Views only ever see a :class:`Trace`; they never call a model.
 """
@@ -14,6 +15,8 @@ import inspect
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+from netlab import check
 
 CONTEXTS = ("process", "hardirq", "softirq", "ksoftirqd")
 """Where kernel code runs: a task's syscall, a hard interrupt, a softirq at IRQ exit, or the ksoftirqd thread."""
@@ -49,6 +52,7 @@ class Event:
         return f"{self.source}:{self.function}"
 
 
+@check.arguments
 def kernel_function(source: str, explain: str | Callable[..., str] | None = None):
     """Mark a model function as the kernel function of the same name in ``source``.
 
@@ -66,6 +70,8 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
         signature = inspect.signature(fn)
         default_text = (inspect.getdoc(fn) or name).strip().splitlines()[0]
 
+        check_arguments = check.argument_checker(fn)
+
         def describe(args, kwargs) -> str:
             if explain is None:
                 return default_text
@@ -80,6 +86,7 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
             # so its frame is popped from the call stack it was pushed on (the task's own), not the current one.
             @functools.wraps(fn)
             def wrapper(*args, **kwargs):
+                check_arguments(args, kwargs)
                 tracer = _active
                 if tracer is None:
                     return (yield from fn(*args, **kwargs))
@@ -93,6 +100,7 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
         else:
             @functools.wraps(fn)
             def wrapper(*args, **kwargs):
+                check_arguments(args, kwargs)
                 tracer = _active
                 if tracer is None:
                     return fn(*args, **kwargs)
@@ -117,22 +125,19 @@ def recording() -> bool:
     return _active is not None
 
 
+@check.arguments
 def trace_printk(text: str) -> None:
     """Add a line inside the current kernel function, like the kernel's ``trace_printk``."""
-    if not isinstance(text, str):
-        raise TypeError("trace_printk takes a str")
     tracer = _active
     if tracer is not None:
         tracer._printk(text)
 
 
 @contextmanager
+@check.arguments
 def on_cpu(cpu: int, context: str) -> Iterator[None]:
     """Run the enclosed model code on ``cpu`` in ``context`` (restored afterwards)."""
-    if not isinstance(cpu, int) or cpu < 0:
-        raise ValueError(f"cpu must be an int >= 0, got {cpu!r}")
-    if context not in CONTEXTS:
-        raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+    check.choice("context", context, CONTEXTS)
     tracer = _active
     if tracer is None:
         yield
@@ -146,6 +151,7 @@ def on_cpu(cpu: int, context: str) -> Iterator[None]:
 
 
 @contextmanager
+@check.arguments
 def call_stack(frames: list, task: str = "") -> Iterator[None]:
     """Run the enclosed model code on the call stack ``frames`` of ``task`` (both restored afterwards).
 
@@ -154,10 +160,6 @@ def call_stack(frames: list, task: str = "") -> Iterator[None]:
     ftrace's function_graph. ``frames`` is a list owned by the caller (e.g. ``Task.frames``); ``task`` names the
     task in the events (empty for an interrupt).
     """
-    if not isinstance(frames, list):
-        raise TypeError("frames must be a list (a task's own call stack)")
-    if not isinstance(task, str):
-        raise TypeError("task must be a str")
     tracer = _active
     if tracer is None:
         yield
@@ -182,6 +184,7 @@ class Tracer:
         trace = tracer.trace
     """
 
+    @check.arguments
     def __init__(self, clock: Callable[[], int] | None = None,
                  snapshot: Callable[[], Mapping[str, Any]] | None = None, max_events: int = 100_000):
         if clock is not None and not callable(clock):
@@ -243,6 +246,7 @@ class Tracer:
 class Trace(Sequence[Event]):
     """An ordered, immutable list of events with the ways a learner looks at them."""
 
+    @check.arguments
     def __init__(self, events: Iterable[Event]):
         self._events = tuple(events)
         if not all(isinstance(e, Event) for e in self._events):
@@ -259,6 +263,7 @@ class Trace(Sequence[Event]):
     def __repr__(self) -> str:
         return f"Trace({len(self)} events, {len(self.functions())} kernel functions)"
 
+    @check.arguments
     def filter(self, function: str | Iterable[str] | None = None, context: str | None = None,
                cpu: int | None = None, kind: str | None = None) -> "Trace":
         """The events that match every given criterion."""
@@ -273,14 +278,17 @@ class Trace(Sequence[Event]):
                      if (names is None or e.function in names) and (context is None or e.context == context)
                      and (cpu is None or e.cpu == cpu) and (kind is None or e.kind == kind))
 
+    @check.arguments
     def functions(self) -> list[str]:
         """The kernel functions called, in order of first call."""
         return list(dict.fromkeys(e.function for e in self._events if e.kind == "call"))
 
+    @check.arguments
     def sources(self) -> dict[str, str]:
         """Function name -> kernel source file, for every function called."""
         return {e.function: e.source for e in self._events if e.kind == "call"}
 
+    @check.arguments
     def diff(self, index: int) -> dict[str, tuple[Any, Any]]:
         """What the step at ``index`` changed: top-level state key -> (before, after)."""
         if not isinstance(index, int) or not 0 <= index < len(self):
@@ -290,6 +298,7 @@ class Trace(Sequence[Event]):
         return {k: (before.get(k), after.get(k)) for k in after.keys() | before.keys()
                 if before.get(k) != after.get(k)}
 
+    @check.arguments
     def function_graph(self, limit: int | None = None) -> str:
         """The trace as ftrace's function_graph tracer prints it: CPU, context, nested calls with braces."""
         if limit is not None and (not isinstance(limit, int) or limit < 1):
@@ -328,10 +337,9 @@ class Trace(Sequence[Event]):
         close_to(0)
         return "\n".join(lines)
 
+    @check.arguments
     def compare(self, other: "Trace") -> "TraceComparison":
         """What two traces of the same story have in common and where they part (by kernel function)."""
-        if not isinstance(other, Trace):
-            raise TypeError("compare takes another Trace")
         mine, theirs = self.functions(), other.functions()
         return TraceComparison(only_first=[f for f in mine if f not in theirs],
                                only_second=[f for f in theirs if f not in mine],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from netlab import check
 from netlab.kernel.eventpoll import EpollEvent, do_epoll_create, do_epoll_ctl, do_epoll_wait
 from netlab.kernel import limits
 from netlab.kernel.fs import O_NONBLOCK, fdget
@@ -32,6 +33,7 @@ class Process(limits.Task):
     threads: list[Task] = field(default_factory=list)
 
     def __post_init__(self):
+        check.fields(self)
         super().__post_init__()
         if not isinstance(self.pid, int) or self.pid < 1:
             raise ValueError("pid must be an int >= 1")
@@ -41,16 +43,19 @@ class Process(limits.Task):
         return {"ru_nvcsw": sum(t.nvcsw for t in self.threads), "ru_nivcsw": sum(t.nivcsw for t in self.threads)}
 
 
+@check.arguments
 def recv(fd: int, size: int, flags: int = 0):
     """``recv(2)``: bytes read (0 at end of stream); raises BlockingIOError on a non-blocking empty socket."""
     return _check((yield from __sys_recvfrom(fd, size, flags)))
 
 
+@check.arguments
 def accept(fd: int, flags: int = 0):
     """``accept4(2)``: the new connection's fd."""
     return _check((yield from __sys_accept4(fd, flags)))
 
 
+@check.arguments
 def set_nonblocking(fd: int) -> None:
     """``fcntl(fd, F_SETFL, O_NONBLOCK)``."""
     file = fdget(get_current().process, fd)
@@ -59,17 +64,20 @@ def set_nonblocking(fd: int) -> None:
     file.f_flags |= O_NONBLOCK
 
 
+@check.arguments
 def epoll_create1(flags: int = 0) -> int:
     """``epoll_create1(2)``: the new epoll instance's fd."""
     return _check(do_epoll_create(flags))
 
 
+@check.arguments
 def epoll_ctl(epfd: int, op: int, fd: int, events: int = 0, data: object = None):
     """``epoll_ctl(2)``; ``data`` is returned with each event (default: ``fd``)."""
     event = None if op == 2 else EpollEvent(events, fd if data is None else data)
     return _check((yield from do_epoll_ctl(epfd, op, fd, event)))
 
 
+@check.arguments
 def epoll_wait(epfd: int, maxevents: int = 64, timeout_ns: int | None = None):
     """``epoll_wait(2)`` (the timeout in simulated ns; None blocks): the list of ready events."""
     events: list[EpollEvent] = []

@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from netlab import check
+
 KINDS = ("cpu", "shallow", "dma")
 
 _active: "CopyLedger | None" = None
@@ -52,6 +54,9 @@ class CopyLedger:
     refs: int = 0                       # pages referenced instead of copied
     _outer: "CopyLedger | None" = field(default=None, repr=False)
 
+    def __post_init__(self):
+        check.fields(self)
+
     def __enter__(self) -> "CopyLedger":
         global _active
         self._outer, _active = _active, self
@@ -62,6 +67,7 @@ class CopyLedger:
         _active = self._outer
 
     # --- what the scenario did -----------------------------------------------------------------------------
+    @check.arguments
     def bytes(self, kind: str, payload: bool | None = True) -> int:
         """Bytes moved by ``kind``; ``payload=None`` counts header bytes too."""
         if kind not in KINDS:
@@ -69,12 +75,14 @@ class CopyLedger:
         return sum(m.nbytes for m in self.movements
                    if m.kind == kind and (payload is None or m.payload == payload))
 
+    @check.arguments
     def count(self, kind: str, payload: bool | None = True) -> int:
         """How many separate movements of ``kind`` were made."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         return sum(1 for m in self.movements if m.kind == kind and (payload is None or m.payload == payload))
 
+    @check.arguments
     def copies_of(self, payload_bytes: int, kind: str = "cpu") -> float:
         """How many times the payload went through ``kind``: payload bytes moved / ``payload_bytes``."""
         if not isinstance(payload_bytes, int) or payload_bytes <= 0:
@@ -86,6 +94,7 @@ class CopyLedger:
         """User/kernel mode switches: each system call enters and leaves the kernel."""
         return 2 * len(self.syscalls)
 
+    @check.arguments
     def by_function(self, kind: str) -> dict[str, int]:
         """Bytes of ``kind`` per kernel function that moved them (payload and headers)."""
         totals: Counter[str] = Counter()
@@ -94,6 +103,7 @@ class CopyLedger:
                 totals[m.by] += m.nbytes
         return dict(totals)
 
+    @check.arguments
     def summary(self, payload_bytes: int) -> dict[str, float | int]:
         """The numbers a chapter compares: copies of the payload per kind, heads, syscalls, transitions."""
         return {"cpu copies": self.copies_of(payload_bytes, "cpu"), "dma transfers": self.copies_of(payload_bytes,
@@ -115,6 +125,7 @@ def _check(nbytes: int, by: str, src: str, dst: str) -> None:
         raise ValueError("by, src and dst must be non-empty str")
 
 
+@check.arguments
 def account_copy(nbytes: int, by: str, src: str, dst: str, payload: bool = True) -> None:
     """The CPU copied ``nbytes`` from ``src`` to ``dst`` in kernel function ``by``."""
     _check(nbytes, by, src, dst)
@@ -122,6 +133,7 @@ def account_copy(nbytes: int, by: str, src: str, dst: str, payload: bool = True)
         _active.movements.append(Movement("cpu", nbytes, by, src, dst, payload))
 
 
+@check.arguments
 def account_dma(nbytes: int, by: str, src: str, dst: str) -> None:
     """A device moved ``nbytes`` by DMA (the CPU only wrote a descriptor)."""
     _check(nbytes, by, src, dst)
@@ -129,6 +141,7 @@ def account_dma(nbytes: int, by: str, src: str, dst: str) -> None:
         _active.movements.append(Movement("dma", nbytes, by, src, dst))
 
 
+@check.arguments
 def account_head(nbytes: int, by: str, what: str) -> None:
     """A new ``struct sk_buff`` head of ``nbytes`` was made for data that already exists (data shared)."""
     _check(nbytes, by, what, "new sk_buff head")
@@ -136,6 +149,7 @@ def account_head(nbytes: int, by: str, what: str) -> None:
         _active.movements.append(Movement("shallow", nbytes, by, what, "new sk_buff head", payload=False))
 
 
+@check.arguments
 def account_refs(pages: int) -> None:
     """``pages`` pages were referenced (``get_page``) instead of copied."""
     if not isinstance(pages, int) or pages < 0:
@@ -144,6 +158,7 @@ def account_refs(pages: int) -> None:
         _active.refs += pages
 
 
+@check.arguments
 def account_syscall(name: str) -> None:
     """A system call: two user/kernel transitions."""
     if not isinstance(name, str) or not name:
@@ -152,6 +167,7 @@ def account_syscall(name: str) -> None:
         _active.syscalls.append(name)
 
 
+@check.arguments
 def account_page_fault(n: int = 1) -> None:
     """``n`` page faults (a fault maps pages; it copies nothing)."""
     if not isinstance(n, int) or n < 0:

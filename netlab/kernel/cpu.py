@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterator
 
+from netlab import check
 from netlab.kernel.profiles import KernelProfile
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, Task
 from netlab.trace import CONTEXTS, on_cpu
@@ -42,6 +43,7 @@ class Costs:
     ksoftirqd_switch_ns: int = 2000  # the context switch into the ksoftirqd/N thread
 
     def __post_init__(self):
+        check.fields(self)
         for f in fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -79,6 +81,7 @@ class Cpu:
     siblings: list["Cpu"] = field(default_factory=list)
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.id, int) or self.id < 0:
             raise ValueError(f"cpu id must be an int >= 0, got {self.id!r}")
         if not isinstance(self.profile, KernelProfile):
@@ -100,10 +103,12 @@ class Cpu:
     def jiffies(self) -> int:
         return self.now // self.tick_ns
 
+    @check.arguments
     def usecs_to_jiffies(self, usecs: int) -> int:
         """Rounds up, as the kernel's ``usecs_to_jiffies`` does."""
         return -(-usecs * self.profile.hz // 1_000_000)
 
+    @check.arguments
     def charge(self, ns: int) -> None:
         """Spend ``ns`` of CPU time in the current context."""
         self.now += ns
@@ -115,11 +120,11 @@ class Cpu:
         return bool(self.hardirq_count or self.softirq_count)
 
     @contextmanager
+    @check.arguments
     def running(self, context: str) -> Iterator["Cpu"]:
         """Make this CPU current and run the enclosed model code in ``context`` (restored afterwards)."""
         global _current
-        if context not in CONTEXTS:
-            raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+        check.choice("context", context, CONTEXTS)
         saved = _current, self.context
         _current, self.context = self, context
         try:
@@ -146,6 +151,7 @@ def current_cpu() -> Cpu | None:
     return _current
 
 
+@check.arguments
 def per_cpu(cpu: int) -> Cpu:
     """Another CPU of the same host, by number."""
     siblings = this_cpu().siblings

@@ -30,6 +30,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from netlab import check
+from netlab.check import CInt
 from netlab.kernel.cpu import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Cpu, per_cpu, this_cpu
 from netlab.kernel.netns import Net
 from netlab.kernel.skbuff import SkBuff, kfree_skb, skb_get, skb_orphan_frags_rx
@@ -55,6 +57,9 @@ class PacketType:
     list_func: Callable[..., None] | None = None
     af_packet_priv: Any = None
 
+    def __post_init__(self):
+        check.fields(self)
+
 
 @dataclass(eq=False)
 class NetDevice:
@@ -76,11 +81,13 @@ class NetDevice:
     priv: Any = None
     queue_stopped: bool = False
 
+    @check.arguments
     def has(self, feature: str) -> bool:
         """``dev->features & feature``."""
         return feature in self.features
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.name, str) or not self.name:
             raise ValueError("a net_device needs a name such as 'eth0'")
         if not isinstance(self.net, Net):
@@ -98,11 +105,12 @@ class NapiStruct:
     sched: bool = False                      # NAPI_STATE_SCHED: on a poll_list (or being polled)
     rx_list: list[SkBuff] = field(default_factory=list)  # GRO_NORMAL skbs waiting to go up as a batch
     rx_count: int = 0
-    list_owner: int = -1                     # CPU whose poll_list it was put on
+    list_owner: CInt = -1                    # CPU whose poll_list it was put on
     owner: Any = None                        # the driver's private struct (igb_q_vector) or the softnet_data
     on_list: list | None = field(default=None, repr=False)  # the list this napi's poll_list node is on
 
     def __post_init__(self):
+        check.fields(self)
         if not callable(self.poll):
             raise TypeError("poll must be callable(napi, budget) -> work done")
         if not isinstance(self.weight, int) or self.weight < 1:
@@ -139,6 +147,9 @@ class SoftnetData:
     output_queue: list = field(default_factory=list)      # qdiscs waiting for NET_TX (__netif_schedule)
     completion_queue: list = field(default_factory=list)  # skbs freed from hard IRQ, for NET_TX to release
 
+    def __post_init__(self):
+        check.fields(self)
+
     def snapshot(self) -> dict:
         return {"poll_list": [n.name for n in self.poll_list], "processed": self.processed,
                 "dropped": self.dropped, "time_squeeze": self.time_squeeze,
@@ -147,6 +158,7 @@ class SoftnetData:
                 "output_queue": [getattr(q, "kind", "qdisc") for q in self.output_queue]}
 
 
+@check.arguments
 def net_dev_init(cpus: list[Cpu]) -> None:
     """Boot-time set-up (``net_dev_init``): a softnet_data with its backlog NAPI per CPU; NET_RX → net_rx_action,
     NET_TX → net_tx_action."""
@@ -174,8 +186,6 @@ def _sd() -> SoftnetData:
 @kernel_function("net/core/dev.c", lambda pt, net: f"register packet handler {pt.name or hex(pt.type)}")
 def dev_add_pack(pt: PacketType, net: Net) -> None:
     """ETH_P_ALL handlers (taps) go on ``ptype_all`` and see every packet; others on ``ptype_base[type]``."""
-    if not isinstance(pt, PacketType):
-        raise TypeError("dev_add_pack takes a PacketType")
     if pt.type == ETH_P_ALL:
         net.ptype_all.append(pt)
     else:
@@ -547,6 +557,7 @@ SOFTNET_STAT_FIELDS = ("processed", "dropped", "time_squeeze", "zero4", "zero5",
 """The 15 columns 6.12 prints; older kernels print a prefix of them (3.10: 10)."""
 
 
+@check.arguments
 def softnet_stat_values(sd: SoftnetData, columns: int = 15) -> list[int]:
     """One ``/proc/net/softnet_stat`` row as numbers, as ``softnet_seq_show`` (net/core/net-procfs.c) prints it."""
     if columns not in (10, 11, 13, 15):
@@ -557,6 +568,7 @@ def softnet_stat_values(sd: SoftnetData, columns: int = 15) -> list[int]:
     return row[:columns]
 
 
+@check.arguments
 def softnet_stat_text(sds: list[SoftnetData], columns: int = 15) -> str:
     """The whole file: one row of ``%08x`` per CPU."""
     return "".join(" ".join(f"{v & 0xffffffff:08x}" for v in softnet_stat_values(sd, columns)) + "\n"

@@ -15,6 +15,7 @@ POSTROUTING hooks already ran) → ``netdev_start_xmit`` → the driver's ``ndo_
 """
 from __future__ import annotations
 
+from netlab import check
 from netlab.kernel.copies import account_copy, account_head, account_refs
 from netlab.kernel.cpu import NET_TX_SOFTIRQ, this_cpu
 from netlab.kernel.dev import PACKET_OUTGOING, NetDevice
@@ -38,6 +39,7 @@ def _check(skb: SkBuff, dev: NetDevice) -> None:
         raise TypeError(f"expected a NetDevice, got {type(dev).__name__}")
 
 
+@check.arguments
 def dev_queue_xmit(skb: SkBuff) -> int:
     """include/linux/netdevice.h: the inline wrapper every protocol calls."""
     return __dev_queue_xmit(skb)
@@ -77,11 +79,13 @@ def __dev_xmit_skb(skb: SkBuff, q: Qdisc, dev: NetDevice) -> int:
     return rc
 
 
+@check.arguments
 def validate_xmit_skb_list(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
     """net/core/dev.c: ``validate_xmit_skb`` on each skb of a list (a single skb here)."""
     return validate_xmit_skb(skb, dev)
 
 
+@check.arguments
 def netif_needs_gso(skb: SkBuff, dev: NetDevice) -> bool:
     """include/linux/netdevice.h: a GSO skb needs software segmentation when the device cannot do TSO."""
     return skb.shinfo.gso_size > 0 and skb.meta.get("gso_segs", 1) > 1 and not dev.has(NETIF_F_TSO)
@@ -100,6 +104,7 @@ def validate_xmit_skb(skb: SkBuff, dev: NetDevice) -> list[SkBuff]:
     return segs
 
 
+@check.arguments
 def skb_gso_segment(skb: SkBuff, features: frozenset) -> list[SkBuff]:
     """include/net/gso.h: the inline wrapper of ``__skb_gso_segment`` on the transmit path."""
     return __skb_gso_segment(skb, features, True)
@@ -115,8 +120,6 @@ def __skb_gso_segment(skb: SkBuff, features: frozenset, tx_path: bool = True) ->
 @kernel_function("net/core/skbuff.c", "build one skb per segment: copy the headers, reference the pages")
 def skb_segment(head_skb: SkBuff, features: frozenset) -> list[SkBuff]:
     """Each segment gets a new head and a private copy of the headers; its payload points into the same pages."""
-    if not isinstance(head_skb, SkBuff):
-        raise TypeError("skb_segment takes an SkBuff")
     mss, hdr = head_skb.shinfo.gso_size, head_skb.meta.get("hdr_len", 0)
     pieces = list(zip(head_skb.shinfo.frag_pages, head_skb.shinfo.frags))
     if not mss or not pieces:
@@ -180,6 +183,7 @@ def dev_queue_xmit_nit(skb: SkBuff, dev: NetDevice) -> None:
         pt.func(skb2 if i == len(taps) - 1 else skb_clone(skb2, name=f"{skb2.name}{i}"), dev, pt, dev)
 
 
+@check.arguments
 def netdev_start_xmit(skb: SkBuff, dev: NetDevice, more: bool) -> int:
     """include/linux/netdevice.h: call the driver's ``ndo_start_xmit`` and count the packet."""
     if dev.ndo_start_xmit is None:
@@ -219,8 +223,6 @@ def net_tx_action() -> None:
 @kernel_function("net/core/dev.c", "the driver has room again: wake {dev.name}'s TX queue")
 def netif_tx_wake_queue(dev: NetDevice) -> None:
     """Clear the stopped bit and schedule the qdisc, so what it holds goes out from NET_TX."""
-    if not isinstance(dev, NetDevice):
-        raise TypeError("netif_tx_wake_queue takes a NetDevice")
     dev.queue_stopped = False
     if dev.qdisc is not None:
         __netif_schedule(dev.qdisc)

@@ -29,6 +29,7 @@ import errno
 from dataclasses import dataclass, field
 from typing import Any
 
+from netlab import check
 from netlab.kernel.fs import (File, FileOperations, PollTable, fdget, init_poll_funcptr, install_file,
                               vfs_poll)
 from netlab.kernel.mutex import Mutex, mutex_lock, mutex_unlock
@@ -62,6 +63,7 @@ class _Unactive:
 EP_UNACTIVE_PTR = _Unactive()
 
 
+@check.arguments
 def event_names(events: int) -> str:
     """``EPOLLIN|EPOLLET`` for a mask."""
     names = [(EPOLLIN, "EPOLLIN"), (EPOLLOUT, "EPOLLOUT"), (EPOLLERR, "EPOLLERR"), (EPOLLHUP, "EPOLLHUP"),
@@ -76,6 +78,9 @@ class EpollEvent:
 
     events: int
     data: Any = None
+
+    def __post_init__(self):
+        check.fields(self)
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,9 @@ class EppollEntry:
     whead: WaitQueueHead | None
     next: "EppollEntry | None" = None
 
+    def __post_init__(self):
+        check.fields(self)
+
 
 @dataclass(eq=False)
 class Epitem:
@@ -107,12 +115,13 @@ class Epitem:
     ffd: EpollFilefd
     event: EpollEvent
     ep: "Eventpoll"
-    rbn: RbNode = field(default=None, repr=False)
+    rbn: RbNode = field(init=False, repr=False)
     rdllink: list | None = field(default=None, repr=False)  # the list it is linked on (rdllist or a scan batch)
     ovflist_next: Any = field(default=EP_UNACTIVE_PTR, repr=False)
     pwqlist: EppollEntry | None = field(default=None, repr=False)
 
     def __post_init__(self):
+        check.fields(self)
         self.rbn = RbNode(owner=self)
 
     @property
@@ -137,6 +146,9 @@ class Eventpoll:
     file: File | None = None
     copy_ns: int = EP_COPY_NS
 
+    def __post_init__(self):
+        check.fields(self)
+
     def items(self) -> list[Epitem]:
         """Every watched item, in ``rbr`` order."""
         return [n.owner for n in self.rbr]
@@ -150,11 +162,10 @@ class Eventpoll:
             epi = epi.ovflist_next
         return out
 
+    @check.arguments
     def kernel_memory(self, profile: KernelProfile = LINUX_6_12) -> int:
         """Bytes of kernel memory this epoll holds: the eventpoll plus, per watched socket, an epitem, an
         eppoll_entry and (6.x) an epitems_head, at their slab object sizes."""
-        if not isinstance(profile, KernelProfile):
-            raise TypeError("profile must be a KernelProfile")
         return SIZEOF_EVENTPOLL + len(self.rbr) * per_fd_bytes(profile)
 
     def snapshot(self) -> dict:
@@ -167,6 +178,7 @@ class Eventpoll:
                 "armed": {e.name: event_names(e.event.events) for e in self.items()}}
 
 
+@check.arguments
 def per_fd_bytes(profile: KernelProfile = LINUX_6_12) -> int:
     """Kernel memory epoll adds per watched socket: epitem + eppoll_entry, plus the file's epitems_head (slab
     ``ep_head``) in kernels that have one (3.10 kept the list in struct file)."""
@@ -181,11 +193,13 @@ def _nested_poll(file: File, wait: PollTable | None) -> int:
 eventpoll_fops = FileOperations("eventpoll_fops", poll=_nested_poll)
 
 
+@check.arguments
 def is_file_epoll(f: File) -> bool:
     return f.f_op is eventpoll_fops
 
 
 # --- list helpers (include/linux/list.h, inlined in C) -------------------------------------------------------
+@check.arguments
 def ep_is_linked(epi: Epitem) -> bool:
     """Is the epitem on a ready list (``!list_empty(&epi->rdllink)``)?"""
     return epi.rdllink is not None
@@ -207,6 +221,7 @@ def _list_del_init(epi: Epitem) -> None:
         epi.rdllink = None
 
 
+@check.arguments
 def ep_is_scanning(ep: Eventpoll) -> bool:
     return ep.ovflist is not EP_UNACTIVE_PTR
 
@@ -218,6 +233,7 @@ def ep_events_available(ep: Eventpoll) -> bool:
     return bool(ep.rdllist) or ep_is_scanning(ep)
 
 
+@check.arguments
 def ep_cmp_ffd(p1: EpollFilefd, p2: EpollFilefd) -> int:
     """Compare red-black tree keys: file pointer first, then fd (inlined in C)."""
     a, b = p1.key, p2.key
@@ -575,8 +591,6 @@ def do_epoll_wait(epfd: int, events: list, maxevents: int, timeout: int | None):
     """Check the arguments and the fd, then ``ep_poll``. Returns the number of events or -errno."""
     if not isinstance(maxevents, int) or maxevents <= 0 or maxevents > EP_MAX_EVENTS:
         return -errno.EINVAL
-    if not isinstance(events, list):
-        raise TypeError("events must be a list the events are appended to")
     if timeout is not None and (not isinstance(timeout, int) or timeout < 0):
         raise ValueError("timeout must be None (block) or an int >= 0 (ns)")
     f = fdget(get_current().process, epfd)

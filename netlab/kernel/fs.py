@@ -15,6 +15,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from netlab import check
+from netlab.check import U64
 from netlab.kernel import limits
 from netlab.trace import kernel_function
 
@@ -38,30 +40,32 @@ class File:
 
     f_op: FileOperations
     private_data: Any = None
-    addr: int = FILP_BASE
+    addr: U64 = FILP_BASE
     name: str = "file"
     f_flags: int = 0  # O_NONBLOCK: reads and accepts return -EAGAIN instead of sleeping
+
+    def __post_init__(self):
+        check.fields(self)
 
     def __repr__(self) -> str:
         return f"File({self.name} @ {self.addr:#x})"
 
 
+@check.arguments
 def alloc_file(f_op: FileOperations, private_data: Any, name: str, fd: int) -> File:
     """``alloc_file``: a new struct file at a plausible, deterministic address (slab addresses look random, which
     is what makes an epoll's red-black tree, keyed by the file pointer, interesting to look at)."""
-    if not isinstance(f_op, FileOperations):
-        raise TypeError("f_op must be a FileOperations")
     return File(f_op, private_data, FILP_BASE + zlib.crc32(f"{name}#{fd}".encode()) % 0x100000 * FILP_ALIGN, name)
 
 
+@check.arguments
 def fdget(proc: limits.Task, fd: int) -> File | None:
     """The file behind ``fd`` in the process's fd table, or None (the syscall then fails with EBADF)."""
-    if not isinstance(fd, int):
-        raise TypeError("fd must be an int")
     file = proc.files.fd.get(fd)
     return file if isinstance(file, File) else None
 
 
+@check.arguments
 def install_file(proc: limits.Task, f_op: FileOperations, private_data: Any, name: str, nr_open: int) -> int:
     """What ``socket()``, ``accept()`` and ``epoll_create1()`` end with: an fd (``get_unused_fd_flags``, which
     says EMFILE at RLIMIT_NOFILE), a ``struct file``, ``fd_install``. Returns the fd or -errno."""
@@ -78,7 +82,11 @@ class PollTable:
     _qproc: Callable[[File, Any, "PollTable"], None] | None = None
     _key: int = ~0
 
+    def __post_init__(self):
+        check.fields(self)
 
+
+@check.arguments
 def init_poll_funcptr(pt: PollTable, qproc: Callable | None) -> PollTable:
     """Set the queueing function (None: just ask for events, hook nothing)."""
     pt._qproc, pt._key = qproc, ~0
@@ -97,8 +105,6 @@ def poll_wait(filp: File, wait_address: Any, p: PollTable | None) -> None:
 @kernel_function("include/linux/poll.h", "ask {file.name} for its events: file->f_op->poll()")
 def vfs_poll(file: File, pt: PollTable | None) -> int:
     """Call the file's poll method; files without one are always readable and writable."""
-    if not isinstance(file, File):
-        raise TypeError("vfs_poll takes a File")
     if file.f_op.poll is None:
         return DEFAULT_POLLMASK
     return file.f_op.poll(file, pt)

@@ -27,10 +27,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from netlab import check
+from netlab.check import U64, CInt, Port
 from netlab.kernel.fs import O_NONBLOCK
 from netlab.kernel.netns import Net
 from netlab.kernel.profiles import KernelProfile
 from netlab.kernel.sched import MAX_SCHEDULE_TIMEOUT, TASK_INTERRUPTIBLE, get_current, schedule_timeout
+from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.sock import Sock, sk_sleep
 from netlab.kernel.timer import TimerList
 from netlab.kernel.wait import WaitQueueEntry, autoremove_wake_function, finish_wait, prepare_to_wait_exclusive
@@ -49,16 +52,19 @@ TCPEXT_COUNTERS = ("ListenOverflows", "ListenDrops", "TCPReqQFullDoCookies", "TC
                    "SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed", "EmbryonicRsts", "TCPTimeouts")
 
 
-def endpoint(net: Net, addr: str, port: int) -> str:
+@check.arguments
+def endpoint(net: Net, addr: str, port: Port) -> str:
     """A short name for (addr, port) in traces ("c3"), or "addr:port"."""
     return net.labels.get((addr, port), f"{addr}:{port}")
 
 
+@check.arguments
 def tcpext(net: Net) -> dict[str, int]:
     """The non-zero handshake counters of ``net`` (as /proc/net/netstat's TcpExt line names them)."""
     return {c: net.mib[c] for c in TCPEXT_COUNTERS if net.mib[c]}
 
 
+@check.arguments
 def NET_INC_STATS(net: Net, counter: str) -> None:  # noqa: N802 (the kernel's macro)
     if counter not in TCPEXT_COUNTERS:
         raise ValueError(f"unknown TcpExt counter {counter!r}")
@@ -69,9 +75,12 @@ def NET_INC_STATS(net: Net, counter: str) -> None:  # noqa: N802 (the kernel's m
 class BindBucket:
     """``struct inet_bind_bucket``: one local port in use. ``fastreuse`` is -1 for ports connect() picked."""
 
-    port: int
-    fastreuse: int
+    port: Port
+    fastreuse: CInt
     owners: list = field(default_factory=list)
+
+    def __post_init__(self):
+        check.fields(self)
 
 
 @dataclass(eq=False)
@@ -81,9 +90,9 @@ class RequestSock:
     name: str
     rsk_listener: "TcpSock"
     ir_loc_addr: str
-    ir_num: int                 # local (listening) port
+    ir_num: Port                # local (listening) port
     ir_rmt_addr: str
-    ir_rmt_port: int
+    ir_rmt_port: Port
     rcv_isn: int                # the client's ISN, from its SYN
     snt_isn: int = 0            # our ISN, in the SYN-ACK
     rsk_ops: object = None      # struct request_sock_ops: rtx_syn_ack, send_reset, syn_ack_timeout
@@ -95,6 +104,9 @@ class RequestSock:
     expires_ns: int | None = None       # 3.10: checked by the listener's prune timer
     sk: "TcpSock | None" = None         # the child, once on the accept queue
     sk_state: str = "TCP_NEW_SYN_RECV"
+
+    def __post_init__(self):
+        check.fields(self)
 
     @property
     def key(self) -> tuple:
@@ -109,6 +121,9 @@ class ListenSock:
     nr_table_entries: int
     syn_table: list = field(default_factory=list)
 
+    def __post_init__(self):
+        check.fields(self)
+
 
 @dataclass
 class RequestSockQueue:
@@ -118,6 +133,9 @@ class RequestSockQueue:
     qlen: int = 0            # requests (SYN queue length); 3.10 keeps it in listen_opt
     young: int = 0           # requests whose SYN-ACK has not timed out yet
     listen_opt: ListenSock | None = None
+
+    def __post_init__(self):
+        check.fields(self)
 
     def snapshot(self) -> dict:
         return {"accept": [r.sk.name for r in self.rskq_accept], "qlen": self.qlen, "young": self.young}
@@ -129,9 +147,9 @@ class TcpSock(Sock):
 
     net: Net | None = None
     inet_rcv_saddr: str = "0.0.0.0"
-    inet_num: int = 0               # local port
+    inet_num: Port = 0              # local port
     inet_daddr: str = ""
-    inet_dport: int = 0
+    inet_dport: Port = 0
     sk_ack_backlog: int = 0
     sk_max_ack_backlog: int = 0
     icsk_accept_queue: RequestSockQueue = field(default_factory=RequestSockQueue)
@@ -216,12 +234,14 @@ def sk_acceptq_is_full(sk: TcpSock) -> bool:
     return sk.sk_ack_backlog > sk.sk_max_ack_backlog
 
 
-def accept_queue_capacity(profile: KernelProfile, backlog: int) -> int:
+@check.arguments
+def accept_queue_capacity(profile: KernelProfile, backlog: CInt) -> int:
     """How many finished connections wait in the accept queue of ``listen(backlog)``: min(backlog, somaxconn)+1."""
     return _clamped_backlog(profile, backlog) + 1
 
 
-def syn_queue_capacity(profile: KernelProfile, backlog: int) -> int:
+@check.arguments
+def syn_queue_capacity(profile: KernelProfile, backlog: CInt) -> int:
     """How many requests the SYN queue holds before it counts as full (then: cookies, or drop).
 
     6.12: ``qlen > sk_max_ack_backlog`` is full, so max_ack_backlog+1 requests fit. 3.10: the table size.
@@ -287,13 +307,14 @@ def inet_csk_listen_start(sk: TcpSock) -> int:
 
 @kernel_function("net/ipv4/inet_connection_sock.c",
                  lambda ops, sk, skb: f"allocate a request_sock for {endpoint(sk.net, skb.meta['saddr'], skb.meta['sport'])}")
-def inet_reqsk_alloc(ops, sk: TcpSock, skb) -> RequestSock:
+def inet_reqsk_alloc(ops: object, sk: TcpSock, skb: SkBuff) -> RequestSock:
     """Allocate a request_sock (slab request_sock_TCP, ~300 bytes) for this SYN."""
     m = skb.meta
     return RequestSock(name=endpoint(sk.net, m["saddr"], m["sport"]), rsk_listener=sk, ir_loc_addr=m["daddr"], ir_num=m["dport"],
                        ir_rmt_addr=m["saddr"], ir_rmt_port=m["sport"], rcv_isn=m["seq"], rsk_ops=ops)
 
 
+@check.arguments
 def reqsk_timeout(req: RequestSock, max_timeout: int) -> int:
     """include/net/inet_connection_sock.h: the SYN-ACK backs off exponentially, 1 s, 2 s, 4 s, …"""
     return min(TCP_TIMEOUT_INIT << req.num_timeout, max_timeout)
@@ -324,6 +345,7 @@ def inet_csk_reqsk_queue_hash_add(sk: TcpSock, req: RequestSock, timeout_ns: int
     return True
 
 
+@check.arguments
 def reqsk_queue_removed(queue: RequestSockQueue, req: RequestSock) -> None:
     """include/net/request_sock.h: one request fewer (and one young fewer if it never timed out)."""
     if req.num_timeout == 0:
@@ -355,6 +377,7 @@ def inet_csk_reqsk_queue_drop(sk: TcpSock, req: RequestSock) -> bool:
     return unlinked
 
 
+@check.arguments
 def find_request(sk: TcpSock, key: tuple) -> RequestSock | None:
     """The request of this 4-tuple: 6.12 looks in ehash (``__inet_lookup_skb``), 3.10 in the listener's
     syn_table (``inet_csk_search_req``)."""
@@ -443,6 +466,7 @@ def inet_csk_wait_for_connect(sk: TcpSock, timeo: int | None):
 
 # --- SYN-ACK retransmission -------------------------------------------------------------------------------------
 
+@check.arguments
 def syn_ack_recalc(req: RequestSock, max_syn_ack_retries: int) -> tuple[bool, bool]:
     """(expire, resend) without TCP_DEFER_ACCEPT: give up after ``max_syn_ack_retries`` timeouts."""
     return req.num_timeout >= max_syn_ack_retries, True
@@ -489,6 +513,7 @@ def reqsk_timer_handler(t: TimerList) -> None:
     inet_csk_reqsk_queue_drop(sk, req)
 
 
+@check.arguments
 def inet_csk_reqsk_queue_prune(sk: TcpSock) -> None:
     """3.10 (the listener's keepalive timer → tcp_synack_timer): every TCP_SYNQ_INTERVAL (200 ms) walk the
     syn_table; an expired request gets its SYN-ACK again, or is dropped after tcp_synack_retries.
@@ -521,7 +546,8 @@ def inet_rtx_syn_ack(sk: TcpSock, req: RequestSock) -> int:
 
 # --- ports ---------------------------------------------------------------------------------------------------
 
-def inet_sk_port_offset(net: Net, saddr: str, daddr: str, dport: int) -> int:
+@check.arguments
+def inet_sk_port_offset(net: Net, saddr: str, daddr: str, dport: Port) -> int:
     """secure_ipv4_port_ephemeral(): a keyed hash of (saddr, daddr, dport), the same for the same destination."""
     return zlib.crc32(f"{net.secret}/{saddr}/{daddr}/{dport}".encode()) | (
         zlib.crc32(f"{dport}/{daddr}/{saddr}/{net.secret}".encode()) << 32)
@@ -536,7 +562,7 @@ def __inet_check_established(net: Net, sk: TcpSock, port: int) -> bool:
                  lambda net, sk, port_offset: "pick a local port: " + (
                      "even ports first (low's parity), then odd" if net.profile.connect_port_parity
                      else "walk the range from a hashed offset"))
-def __inet_hash_connect(net: Net, sk: TcpSock, port_offset: int) -> int:
+def __inet_hash_connect(net: Net, sk: TcpSock, port_offset: U64) -> int:
     """Choose the client's ephemeral port and hash the socket into ehash; 0 or -EADDRNOTAVAIL (-99)."""
     if sk.inet_num:
         return 0 if __inet_check_established(net, sk, sk.inet_num) else -99
@@ -596,7 +622,8 @@ def inet_hash_connect(net: Net, sk: TcpSock) -> int:
     return __inet_hash_connect(net, sk, port_offset)
 
 
-def inet_bind(net: Net, sk: TcpSock, addr: str, port: int) -> int:
+@check.arguments
+def inet_bind(net: Net, sk: TcpSock, addr: str, port: Port) -> int:
     """bind(addr, port) for a server: a bucket with fastreuse >= 0, which connect() never shares."""
     if not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError("port must be an int in 1..65535")

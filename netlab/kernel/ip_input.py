@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from netlab import check
 from netlab.kernel.dev import ETH_P_IP, NET_RX_DROP, NET_RX_SUCCESS, PacketType
 from netlab.kernel.netfilter import NF_HOOK, NF_HOOK_LIST, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING, NFPROTO_IPV4
 from netlab.kernel.netns import Net
@@ -33,6 +34,7 @@ def _net(skb: SkBuff) -> Net:
     return dev.net if dev is not None else skb.meta["net"]
 
 
+@check.arguments
 def is_local(net: Net, daddr: str) -> bool:
     """Would the local routing table say ``local`` for this destination?"""
     return daddr in net.local_addrs or daddr.startswith("127.")

@@ -24,12 +24,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from netlab import check
 from netlab.kernel.copies import account_copy
 from netlab.kernel.dev import ETH_P_IP, NetDevice
 from netlab.kernel.dev_xmit import ETH_HLEN, dev_queue_xmit
 from netlab.kernel.netfilter import NF_HOOK, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NFPROTO_IPV4
 from netlab.kernel.skbuff import SkBuff, __alloc_skb, consume_skb, kfree_skb, skb_copy_bits, skb_push, skb_put, \
     skb_reserve
+from netlab.kernel.sock import Sock
 from netlab.trace import kernel_function, trace_printk
 
 IP_HLEN = 20
@@ -43,6 +45,7 @@ class Rtable:
     dev: NetDevice
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.dev, NetDevice):
             raise TypeError("a route needs the NetDevice it goes out of")
 
@@ -66,7 +69,8 @@ def _route(sk: Any, skb: SkBuff) -> None:
                     saddr=sk.inet_rcv_saddr, daddr=sk.inet_daddr, sport=sk.inet_num, dport=sk.inet_dport)
 
 
-def ip_queue_xmit(sk, skb: SkBuff) -> int:
+@check.arguments
+def ip_queue_xmit(sk: Sock, skb: SkBuff) -> int:
     """net/ipv4/ip_output.c: ``ip_queue_xmit`` is ``__ip_queue_xmit`` with the socket's TOS."""
     return __ip_queue_xmit(sk, skb)
 
@@ -94,6 +98,7 @@ def __ip_local_out(net: Any, sk: Any, skb: SkBuff) -> int:
     return NF_HOOK(NFPROTO_IPV4, NF_INET_LOCAL_OUT, net, sk, skb, dst_output)
 
 
+@check.arguments
 def dst_output(net: Any, sk: Any, skb: SkBuff) -> int:
     """include/net/dst.h: call the route's output function, ``ip_output`` for a unicast route."""
     return ip_output(net, sk, skb)
@@ -188,6 +193,7 @@ def ip_finish_output2(net: Any, sk: Any, skb: SkBuff) -> int:
     return neigh_output(skb)
 
 
+@check.arguments
 def neigh_output(skb: SkBuff) -> int:
     """include/net/neighbour.h: a resolved neighbour has a cached Ethernet header: copy it in, transmit."""
     return neigh_hh_output(skb)
@@ -204,7 +210,7 @@ def neigh_hh_output(skb: SkBuff) -> int:
 # --- UDP datagrams: built in MTU-sized pieces while copying from user space -----------------------------------
 
 @kernel_function("net/ipv4/ip_output.c", "build the datagram ({length} B) as MTU-sized pieces")
-def ip_make_skb(sk, length: int, transhdrlen: int) -> SkBuff:
+def ip_make_skb(sk: Sock, length: int, transhdrlen: int) -> SkBuff:
     """The uncorked UDP fast path: ``__ip_append_data`` into a private queue, then ``__ip_make_skb``."""
     queue = __ip_append_data(sk, length, transhdrlen)
     return __ip_make_skb(sk, queue)

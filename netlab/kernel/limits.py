@@ -22,7 +22,12 @@ takes a connection off the accept queue, so at the limit the connection stays qu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
+import numpy as np
+
+from netlab import check
+from netlab.check import Range
 from netlab.trace import kernel_function, trace_printk
 
 EPERM, EBADF, ENFILE, EINVAL, EMFILE, EADDRNOTAVAIL = 1, 9, 23, 22, 24, 99
@@ -37,16 +42,13 @@ IPV4_ADDRESSES = 2 ** 32
 PORTS = 2 ** 16
 
 
-def errno_name(error: int) -> str:
+@check.arguments
+def errno_name(error: Annotated[int, Range(None, -1)]) -> str:
     """``-24`` → ``"EMFILE"``."""
     if not isinstance(error, int) or error >= 0:
         raise ValueError("pass a negative errno such as -24")
     return ERRNO_NAMES.get(-error, f"errno {-error}")
 
-
-def _positive(name: str, value, allow_zero: bool = False) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < (0 if allow_zero else 1):
-        raise ValueError(f"{name} must be an int >= {0 if allow_zero else 1}, got {value!r}")
 
 
 @dataclass
@@ -57,8 +59,9 @@ class Rlimit:
     rlim_max: int
 
     def __post_init__(self):
-        _positive("rlim_cur", self.rlim_cur, allow_zero=True)
-        _positive("rlim_max", self.rlim_max, allow_zero=True)
+        check.fields(self)
+        check.count("rlim_cur", self.rlim_cur, 0)
+        check.count("rlim_max", self.rlim_max, 0)
 
 
 @dataclass(eq=False)
@@ -69,6 +72,9 @@ class FilesStruct:
     next_fd: int = 0
     open_fds: set = field(default_factory=set)
     fd: dict = field(default_factory=dict)      # installed fd -> the file's owner (a socket, a connection …)
+
+    def __post_init__(self):
+        check.fields(self)
 
     def snapshot(self) -> dict:
         return {"open fds": len(self.open_fds), "fdtable slots": self.max_fds, "next_fd": self.next_fd}
@@ -84,6 +90,7 @@ class Task:
     capabilities: frozenset = frozenset()
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.comm, str) or not self.comm:
             raise ValueError("comm must be a non-empty str")
         if not isinstance(self.nofile, Rlimit):
@@ -104,10 +111,12 @@ class FilesStat:
     nr_files: int = 0
 
     def __post_init__(self):
-        _positive("max_files", self.max_files)
-        _positive("nr_files", self.nr_files, allow_zero=True)
+        check.fields(self)
+        check.count("max_files", self.max_files, 1)
+        check.count("nr_files", self.nr_files, 0)
 
 
+@check.arguments
 def roundup_pow_of_two(n: int) -> int:
     return 1 << (n - 1).bit_length()
 
@@ -154,9 +163,7 @@ def alloc_fd(task: Task, start: int, end: int, nr_open: int, flags: int = 0) -> 
                  f"(RLIMIT_NOFILE {task.nofile.rlim_cur})")
 def get_unused_fd_flags(task: Task, nr_open: int, flags: int = 0) -> int:
     """``alloc_fd(0, rlimit(RLIMIT_NOFILE))``: the soft limit is the end of the search."""
-    if not isinstance(task, Task):
-        raise TypeError("get_unused_fd_flags takes a Task")
-    _positive("nr_open", nr_open)
+    check.count("nr_open", nr_open, 1)
     return alloc_fd(task, 0, task.nofile.rlim_cur, nr_open, flags)
 
 
@@ -211,8 +218,8 @@ def do_prlimit(task: Task, new: Rlimit, nr_open: int) -> int:
 def files_maxfiles_init(total_pages: int, free_pages: int, page_size: int = 4096, version: str = "6.12") -> int:
     """The boot-time ``fs.file-max``: about one file per 10 KiB of RAM (6.12 first sets aside 1.5× what is already
     in use at boot; 3.10's ``files_init`` used all of RAM), never below NR_FILE. systemd often raises it later."""
-    _positive("total_pages", total_pages)
-    _positive("free_pages", free_pages, allow_zero=True)
+    check.count("total_pages", total_pages, 1)
+    check.count("free_pages", free_pages, 0)
     if free_pages > total_pages:
         raise ValueError("free_pages cannot exceed total_pages")
     if version not in ("3.10", "6.12"):
@@ -250,31 +257,29 @@ def _port_range(name: str, value) -> tuple[int, int]:
     return value
 
 
+@check.arguments
 def ip_local_port_range_value(lo: int, hi: int) -> int:
     """The int ``setsockopt(IPPROTO_IP, IP_LOCAL_PORT_RANGE, …)`` takes: ``lo | hi << 16``."""
     _port_range("(lo, hi)", (lo, hi))
     return lo | hi << 16
 
 
-def client_connections(port_range: tuple[int, int], client_ips=1, server_endpoints=1,
+@check.arguments
+def client_connections(port_range: tuple[int, int],
+                       client_ips: Annotated[check.Counts, check.Range(1, IPV4_ADDRESSES)] = 1,
+                       server_endpoints: Annotated[check.Counts, check.Range(1, IPV4_ADDRESSES * PORTS)] = 1,
                        bind_before_connect: bool = False):
     """How many connections a client can open: ports × source IPs × (server IP, port) pairs.
 
     ``connect()`` without ``bind()`` reuses a local port for every destination, because only the 4-tuple must be
     unique (``__inet_check_established``). ``bind(ip, 0)`` first reserves the port for that address alone, so then
     the servers do not multiply (unless IP_BIND_ADDRESS_NO_PORT defers the port to connect()). Works on numpy
-    arrays too.
+    arrays too (of Python ints: the product can pass 64 bits).
     """
     lo, hi = _port_range("port_range", port_range)
     ports = hi - lo + 1
-    for name, value in (("client_ips", client_ips), ("server_endpoints", server_endpoints)):
-        if hasattr(value, "__array__"):
-            if (value < 1).any():
-                raise ValueError(f"{name} must be >= 1")
-        else:
-            _positive(name, value)
-    if not isinstance(bind_before_connect, bool):
-        raise TypeError("bind_before_connect must be a bool")
+    if hasattr(client_ips, "__array__") or hasattr(server_endpoints, "__array__"):
+        client_ips, server_endpoints = (np.asarray(v).astype(object) for v in (client_ips, server_endpoints))
     return ports * client_ips * (1 if bind_before_connect else server_endpoints)
 
 

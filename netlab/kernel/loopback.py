@@ -9,14 +9,17 @@ NAPI. The NET_RX softirq — run when the sender re-enables bottom halves, still
 """
 from __future__ import annotations
 
+from netlab import check
 from netlab.kernel.dev import ETH_P_IP, NET_RX_SUCCESS, PACKET_HOST, NetDevice, __netif_rx
+from netlab.kernel.netns import Net
 from netlab.kernel.skbuff import SkBuff
 from netlab.trace import kernel_function, trace_printk
 
 NETDEV_TX_OK = 0x00
 
 
-def loopback_dev_init(net) -> NetDevice:
+@check.arguments
+def loopback_dev_init(net: Net) -> NetDevice:
     """``loopback_net_init``: every namespace gets its ``lo`` (MTU from the profile) as ``net->loopback_dev``."""
     dev = NetDevice("lo", net, mtu=net.profile.lo_mtu)
     net.loopback_dev = dev

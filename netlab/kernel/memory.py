@@ -39,6 +39,7 @@ from typing import Mapping
 
 import numpy as np
 
+from netlab import check
 from netlab.kernel import limits
 from netlab.kernel.limits import ENFILE, FilesStat, Rlimit, Task
 from netlab.kernel.profiles import KernelProfile, SlabCache
@@ -106,11 +107,13 @@ SIZEOF_6_12: Mapping[str, int] = {
 here differs). epitem, eppoll_entry and epitems_head are fs/eventpoll.c's own structs."""
 
 
+@check.arguments
 def fls(x: int) -> int:
     """Find last set bit, 1-based (``fls(1) == 1``, ``fls(0) == 0``)."""
     return int(x).bit_length()
 
 
+@check.arguments
 def get_order(size: int, page_size: int = 4096) -> int:
     """The smallest page order whose block holds ``size`` bytes."""
     order = 0
@@ -136,7 +139,7 @@ def calculate_sizes(object_size: int, flags: int, ctor: bool = False, freeptr_in
     """The slot an object really takes (``s->size``, the size /proc/slabinfo prints): the object rounded to 8, plus
     a free pointer after it when the object must stay intact while free (a constructor or SLAB_TYPESAFE_BY_RCU),
     then rounded to the alignment."""
-    _positive_int("object_size", object_size)
+    check.count("object_size", object_size, 1)
     size = -(-object_size // 8) * 8
     if (flags & SLAB_TYPESAFE_BY_RCU and not freeptr_in_object) or ctor:
         size += 8
@@ -145,13 +148,13 @@ def calculate_sizes(object_size: int, flags: int, ctor: bool = False, freeptr_in
 
 
 @kernel_function("mm/slub.c")
-def calculate_order(size: int, nr_cpus: int, version: str = "6.12", page_size: int = 4096,
+def calculate_order(size: int, nr_cpus: check.Cpus, version: str = "6.12", page_size: int = 4096,
                     max_order: int = PAGE_ALLOC_COSTLY_ORDER) -> int:
     """The page order of one slab: enough room for ``min_objects = 4 * (fls(nr_cpus) + 1)`` objects, wasting at most
     1/16 of the slab (then 1/8, 1/4 …). 3.10 uses ``nr_cpu_ids`` and gives up objects before waste; 6.12 uses the
     present CPUs and keeps the object count."""
-    _positive_int("size", size)
-    _positive_int("nr_cpus", nr_cpus)
+    check.count("size", size, 1)
+    check.count("nr_cpus", nr_cpus, 1)
     if version not in ("3.10", "6.12"):
         raise ValueError("version must be '3.10' or '6.12'")
 
@@ -190,34 +193,28 @@ def calculate_order(size: int, nr_cpus: int, version: str = "6.12", page_size: i
     return slab_order(1, 1, max_order)
 
 
-def kmem_cache_create(spec: CacheSpec, object_size: int, nr_cpus: int, version: str = "6.12",
+@check.arguments
+def kmem_cache_create(spec: CacheSpec, object_size: int, nr_cpus: check.Cpus, version: str = "6.12",
                       page_size: int = 4096) -> SlabCache:
     """The cache layout SLUB builds for ``spec`` holding ``object_size``-byte objects on ``nr_cpus`` CPUs."""
-    if not isinstance(spec, CacheSpec):
-        raise TypeError("spec must be a CacheSpec (see KMEM_CACHE_CREATE)")
     slot = calculate_sizes(object_size, spec.flags, spec.ctor, spec.freeptr_in_object)
     order = calculate_order(slot, nr_cpus, version, page_size)
     return SlabCache(spec.name, slot, (page_size << order) // slot, 1 << order)
 
 
-def slab_layouts(profile: KernelProfile, nr_cpus: int | None = None) -> dict[str, SlabCache]:
+@check.arguments
+def slab_layouts(profile: KernelProfile, nr_cpus: check.Cpus | None = None) -> dict[str, SlabCache]:
     """The profile's slab caches, re-laid-out by ``calculate_order`` for ``nr_cpus`` CPUs when given (the slot sizes
     stay; objects and pages per slab follow the CPU count, as on the book's 2-CPU client vs its server)."""
-    if not isinstance(profile, KernelProfile):
-        raise TypeError("pass a KernelProfile")
     if nr_cpus is None:
         return dict(profile.slab)
-    _positive_int("nr_cpus", nr_cpus)
+    check.count("nr_cpus", nr_cpus, 1)
     out = {}
     for name, cache in profile.slab.items():
         order = calculate_order(cache.object_size, nr_cpus, profile.version, profile.page_size)
         out[name] = SlabCache(name, cache.object_size, (profile.page_size << order) // cache.object_size, 1 << order)
     return out
 
-
-def _positive_int(name: str, value) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -233,12 +230,16 @@ class Obj:
     slot: int
     owner: str
 
+    def __post_init__(self):
+        check.fields(self)
+
 
 class KmemCache:
     """``struct kmem_cache``: slabs of ``objs_per_slab`` slots; objects go to the lowest slab with a free slot, a
     new slab is taken when none has room, and a slab goes back to the page allocator when its last object is
     freed."""
 
+    @check.arguments
     def __init__(self, layout: SlabCache, page_size: int):
         self.layout, self.page_size = layout, page_size
         self.slabs: dict[int, list] = {}           # slab id -> its slots (an Obj or None)
@@ -255,6 +256,7 @@ class KmemCache:
     def bytes(self) -> int:
         return len(self.slabs) * self.slab_bytes
 
+    @check.arguments
     def alloc(self, cache: str, owner: str) -> Obj:
         while self._partial and not self._free.get(self._partial[0]):
             heapq.heappop(self._partial)
@@ -269,6 +271,7 @@ class KmemCache:
         self.nr_objects += 1
         return obj
 
+    @check.arguments
     def free(self, obj: Obj) -> None:
         slots = self.slabs.get(obj.slab)
         if slots is None or slots[obj.slot] is not obj:
@@ -293,7 +296,8 @@ class KmemCache:
 class Slub:
     """The slab allocator of one kernel: a :class:`KmemCache` per /proc/slabinfo row; merged caches share one."""
 
-    def __init__(self, profile: KernelProfile, nr_cpus: int | None = None, record: bool = False):
+    @check.arguments
+    def __init__(self, profile: KernelProfile, nr_cpus: check.Cpus | None = None, record: bool = False):
         layouts = slab_layouts(profile, nr_cpus)
         self.profile = profile
         self.row_of = {name: profile.slab_aliases.get(name, name) for name in layouts}
@@ -303,9 +307,11 @@ class Slub:
         self.phase: str | None = None
         self.last_row: str | None = None
 
+    @check.arguments
     def has(self, cache: str) -> bool:
         return cache in self.row_of
 
+    @check.arguments
     def alloc(self, cache: str, owner: str) -> Obj:
         if cache not in self.row_of:
             raise ValueError(f"this kernel has no slab cache {cache!r}; it has {sorted(self.row_of)}")
@@ -315,6 +321,7 @@ class Slub:
             self.log.append((self.phase, "alloc", obj.row, obj))
         return obj
 
+    @check.arguments
     def free(self, obj: Obj) -> None:
         self.caches[obj.row].free(obj)
         self.last_row = obj.row
@@ -369,16 +376,18 @@ class Connection:
     epoll: bool = False
     objects: dict = field(default_factory=dict)     # role -> Obj
 
+    def __post_init__(self):
+        check.fields(self)
+
 
 class Kernel:
     """One machine's kernel for these models: its slab allocator, open files, TIME_WAIT buckets and tasks."""
 
-    def __init__(self, profile: KernelProfile, nr_cpus: int | None = None, max_files: int = 10 ** 9,
+    @check.arguments
+    def __init__(self, profile: KernelProfile, nr_cpus: check.Cpus | None = None, max_files: int = 10 ** 9,
                  max_tw_buckets: int = 262144, record: bool = False):
-        if not isinstance(profile, KernelProfile):
-            raise TypeError("pass a KernelProfile")
-        _positive_int("max_files", max_files)
-        _positive_int("max_tw_buckets", max_tw_buckets)
+        check.count("max_files", max_files, 1)
+        check.count("max_tw_buckets", max_tw_buckets, 1)
         self.profile = profile
         self.slub = Slub(profile, nr_cpus, record)
         self.files_stat = FilesStat(max_files)
@@ -386,6 +395,7 @@ class Kernel:
         self.max_tw_buckets, self.tw_count = max_tw_buckets, 0
         self.connections: list[Connection] = []
 
+    @check.arguments
     def task(self, comm: str = "app", nofile: int | None = None) -> Task:
         """A process with RLIMIT_NOFILE ``nofile`` (default: the profile's soft limit); fds 0–2 are taken."""
         soft = self.profile.nofile_soft if nofile is None else nofile
@@ -527,6 +537,7 @@ def inet_bind2_bucket_create(kernel: Kernel, conn: Connection) -> None:
     _hold(kernel, conn, "bind2_bucket", "tcp_bind2_bucket", "struct inet_bind2_bucket")
 
 
+@check.arguments
 def connect(kernel: Kernel, conn: Connection) -> None:
     """``connect()``: ``__inet_hash_connect`` picks a free local port (chapter 07) and hashes the socket into its
     bind buckets; the handshake completes (chapter 05); the socket is ESTABLISHED."""
@@ -583,6 +594,7 @@ def __sys_accept4_file(kernel: Kernel, task: Task, conn: Connection) -> int:
     return fd
 
 
+@check.arguments
 def handshake_server(kernel: Kernel, name: str, until: str = "ACCEPT_QUEUE") -> Connection:
     """The server end of a new connection, built by softirq code: SYN → request (SYN_RECV), ACK → child socket
     (ACCEPT_QUEUE). The listener's own objects were allocated long before and are not counted."""
@@ -597,6 +609,7 @@ def handshake_server(kernel: Kernel, name: str, until: str = "ACCEPT_QUEUE") -> 
     return conn
 
 
+@check.arguments
 def epoll_ctl_add(kernel: Kernel, conn: Connection) -> None:
     """``epoll_ctl(EPOLL_CTL_ADD)``: ``ep_insert`` allocates an epitem and, through the socket's poll, an
     eppoll_entry on its wait queue; 6.12 also gives the file an epitems_head (chapter 02 steps through ep_insert)."""
@@ -652,6 +665,7 @@ def __fput(kernel: Kernel, conn: Connection) -> None:
     file_free(kernel, conn)
 
 
+@check.arguments
 def close(kernel: Kernel, task: Task, conn: Connection) -> None:
     """``close(fd)``: ``close_fd`` takes the fd out of the table, ``__fput`` frees the file and the socket."""
     if conn.fd is None or limits.close_fd(task, conn.fd) is not conn:
@@ -713,6 +727,7 @@ def tcp_fin(kernel: Kernel, conn: Connection) -> None:
     conn.state = "CLOSE_WAIT"
 
 
+@check.arguments
 def open_connection(kernel: Kernel, task: Task, name: str, side: str, until: str = "ESTABLISHED",
                     epoll: bool = False) -> Connection | int:
     """One end of a new connection, as far as ``until``: the client's socket() + connect(), or the server's
@@ -735,6 +750,7 @@ def open_connection(kernel: Kernel, task: Task, name: str, side: str, until: str
     return conn
 
 
+@check.arguments
 def move_to(kernel: Kernel, task: Task, conn: Connection, state: str) -> None:
     """Take an ESTABLISHED end to ``state``: the peer's FIN (CLOSE_WAIT), or this side's close() and the peer's
     ACK (FIN_WAIT2) and FIN (TIME_WAIT)."""
@@ -781,8 +797,9 @@ def _run(kernel: Kernel, task: Task, n: int, side: str, state: str, epoll: bool)
     return conns
 
 
+@check.arguments
 def connection_trace(profile: KernelProfile, side: str = "client", state: str = "TIME_WAIT", epoll: bool = False,
-                     nr_cpus: int | None = None, expire: bool = False):
+                     nr_cpus: check.Cpus | None = None, expire: bool = False):
     """The trace of one connection end from nothing to ``state`` (and, with ``expire``, past TIME_WAIT's 60 s):
     every slab allocation and free, with the slab caches and the connection's objects after each step."""
     _check_side_state(side, state)
@@ -808,12 +825,13 @@ def connection_trace(profile: KernelProfile, side: str = "client", state: str = 
     return tracer.trace
 
 
+@check.arguments
 def fd_limit_trace(nofile: int = 5, nr_open: int = 1048576, profile: KernelProfile | None = None):
     """A process with ``ulimit -n nofile`` (fds 0–2 taken, a listener at fd 3) calls socket() until EMFILE, then
     accept() fails with EMFILE while a connection waits in the accept queue: the order of the checks."""
     from netlab.kernel.profiles import PROFILES
 
-    _positive_int("nofile", nofile)
+    check.count("nofile", nofile, 1)
     if nofile < 4 or nofile > 64:
         raise ValueError("nofile must be in 4..64 (fds 0–2 and a listener, and a short trace)")
     kernel = Kernel((profile or PROFILES["6.12"]).replace(nr_open=nr_open))
@@ -834,12 +852,13 @@ def fd_limit_trace(nofile: int = 5, nr_open: int = 1048576, profile: KernelProfi
     return tracer.trace
 
 
+@check.arguments
 def connections_memory(profile: KernelProfile, n: int, side: str = "server", state: str = "ESTABLISHED",
-                       epoll: bool = False, nr_cpus: int | None = None) -> dict[str, int]:
+                       epoll: bool = False, nr_cpus: check.Cpus | None = None) -> dict[str, int]:
     """Slab bytes per cache (after merging) for ``n`` connection ends opened then moved to ``state``, by running
     the step model object by object (exact; use :class:`Footprint` for large ``n``)."""
     _check_side_state(side, state)
-    _positive_int("n", n)
+    check.count("n", n, 1)
     if n > 200_000:
         raise ValueError("n must be <= 200000 for the object-by-object model; use footprint(...).bytes(n)")
     kernel = Kernel(profile, nr_cpus)
@@ -862,7 +881,8 @@ class RowPattern:
     kept_opened: tuple[int, ...]
     kept_moved: tuple[int, ...]
 
-    def slabs(self, n) -> np.ndarray:
+    @check.arguments
+    def slabs(self, n: check.Counts) -> np.ndarray:
         """Slabs in use for ``n`` connections (numpy array or int): every slab holding a live object."""
         n = np.asarray(n, dtype=np.int64)
         if not (self.kept_opened or self.kept_moved):
@@ -894,12 +914,12 @@ class Footprint:
     objects: tuple[str, ...]                    # the caches of one end's live objects, in allocation order
     aliases: Mapping[str, str]
 
-    def bytes(self, n) -> np.ndarray:
-        """Slab memory in bytes for ``n`` ends (an int or a numpy array of ints ≥ 0), slab overhead included."""
-        arr = np.asarray(n)
-        if not np.issubdtype(arr.dtype, np.integer) or (arr < 0).any():
-            raise ValueError("n must be a non-negative int or an array of them")
-        flat = arr.astype(np.int64, copy=False).reshape(-1)
+    @check.arguments
+    def bytes(self, n: check.Counts) -> np.ndarray:
+        """Slab memory in bytes for ``n`` ends (an int or a numpy array of ints from 0 to :attr:`max_n`), slab
+        overhead included."""
+        arr = check.counts("n", n, 0, self.max_n)
+        flat = arr.reshape(-1)
         total = np.zeros(flat.shape, dtype=np.int64)
         live = [p for p in self.rows.values() if p.kept_opened or p.kept_moved]
         for start in range(0, flat.size, CHUNK):           # chunks stay in the CPU cache
@@ -908,6 +928,12 @@ class Footprint:
             for p in live:
                 out += p.slabs(part) * (p.layout.pages_per_slab * self.page_size)
         return total.reshape(arr.shape)
+
+    @property
+    def max_n(self) -> int:
+        """The most ends :meth:`bytes` counts exactly: beyond it the bytes would overflow numpy's 64-bit ints."""
+        worst = sum((p.opened + p.moved + 1) * p.layout.pages_per_slab * self.page_size for p in self.rows.values())
+        return check.INT64_MAX // max(worst, 1)
 
     @property
     def per_connection(self) -> float:
@@ -932,8 +958,9 @@ class Footprint:
         return rows
 
 
+@check.arguments
 def footprint(profile: KernelProfile, state: str = "ESTABLISHED", side: str = "server", epoll: bool = False,
-              nr_cpus: int | None = None) -> Footprint:
+              nr_cpus: check.Cpus | None = None) -> Footprint:
     """Trace one connection end through the step model and read off, per slab cache, where its objects sit."""
     _check_side_state(side, state)
     kernel = Kernel(profile, nr_cpus, record=True)
@@ -989,15 +1016,14 @@ class QueuedData:
         return self.pages * self.page_size
 
 
+@check.arguments
 def queued_data_memory(profile: KernelProfile, payload: int, per_skb: int = 65483, kind: str = "rmem") \
         -> QueuedData:
     """Memory for ``payload`` bytes waiting in a receive queue (``kind="rmem"``) or send queue (``"wmem"``),
     ``per_skb`` payload bytes per sk_buff (65483 on loopback with GSO, an MSS of 1448 on Ethernet). Each skb
     costs ``SKB_TRUESIZE`` (data + sk_buff + skb_shared_info); the socket is charged whole pages. Nothing is
     charged while nothing waits: an idle socket costs only its slab objects."""
-    if not isinstance(profile, KernelProfile):
-        raise TypeError("pass a KernelProfile")
-    _positive_int("per_skb", per_skb)
+    check.count("per_skb", per_skb, 1)
     if not isinstance(payload, int) or payload < 0:
         raise ValueError("payload must be an int >= 0 bytes")
     if kind not in ("rmem", "wmem"):

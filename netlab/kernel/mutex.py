@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from netlab import check
 from netlab.kernel.sched import TASK_UNINTERRUPTIBLE, Task, get_current, schedule, wake_up_process
 from netlab.trace import kernel_function, trace_printk
 
@@ -20,6 +21,9 @@ class Mutex:
     owner: Task | None = None
     wait_list: list[Task] = field(default_factory=list)
 
+    def __post_init__(self):
+        check.fields(self)
+
     def snapshot(self) -> dict:
         return {"owner": self.owner.comm if self.owner else None, "waiters": [t.comm for t in self.wait_list]}
 
@@ -27,8 +31,6 @@ class Mutex:
 @kernel_function("kernel/locking/mutex.c", "take {lock.name}, sleeping while another task holds it")
 def mutex_lock(lock: Mutex):
     """Acquire ``lock`` (may sleep)."""
-    if not isinstance(lock, Mutex):
-        raise TypeError("mutex_lock takes a Mutex")
     me = get_current()
     if lock.owner is me:
         raise RuntimeError(f"{me.comm} already holds {lock.name}: a mutex is not recursive")
@@ -43,8 +45,6 @@ def mutex_lock(lock: Mutex):
 @kernel_function("kernel/locking/mutex.c", "release {lock.name}; wake the first waiter")
 def mutex_unlock(lock: Mutex) -> None:
     """Release ``lock``; the first waiter (if any) is woken and takes it when it runs."""
-    if not isinstance(lock, Mutex):
-        raise TypeError("mutex_unlock takes a Mutex")
     if lock.owner is not get_current():
         raise RuntimeError(f"{get_current().comm} does not hold {lock.name}")
     lock.owner = None

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from netlab import check
 from netlab.kernel.skbuff import SkBuff, kfree_skb
 from netlab.trace import kernel_function, trace_printk
 
@@ -50,6 +51,7 @@ class Rule:
     pkts: int = 0
 
     def __post_init__(self):
+        check.fields(self)
         if self.chain not in CHAINS:
             raise ValueError(f"chain must be one of {sorted(CHAINS)}, got {self.chain!r}")
         if self.target not in TARGETS:
@@ -60,6 +62,7 @@ class Rule:
         if self.match.get("protocol") not in (None, "tcp", "udp"):
             raise ValueError("protocol must be 'tcp', 'udp' or omitted")
 
+    @check.arguments
     def matches(self, skb: SkBuff) -> bool:
         return all(skb.meta.get(k) == v for k, v in self.match.items())
 
@@ -74,6 +77,10 @@ class Netfilter:
 
     rules: list[Rule] = field(default_factory=list)
 
+    def __post_init__(self):
+        check.fields(self)
+
+    @check.arguments
     def append(self, chain: str, target: str, **match) -> Rule:
         """Like ``iptables -A CHAIN [match] -j TARGET``: ``append("INPUT", "DROP", protocol="tcp", dport=80)``."""
         rule = Rule(chain, target, dict(match))
@@ -84,6 +91,7 @@ class Netfilter:
         """``iptables -F``: remove every rule."""
         self.rules.clear()
 
+    @check.arguments
     def hook_entries(self, hook: int) -> list[Rule]:
         """The rules registered at ``hook`` (empty: ``NF_HOOK`` goes straight to ``okfn``)."""
         return [r for r in self.rules if CHAINS[r.chain] == hook]

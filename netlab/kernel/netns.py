@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from netlab import check
 from netlab.kernel.netfilter import Netfilter
 from netlab.kernel.profiles import KernelProfile
 
@@ -45,6 +46,7 @@ class Net:
     loopback_dev: Any = None
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.profile, KernelProfile):
             raise TypeError("profile must be a KernelProfile")
         self.rng = random.Random(self.seed)          # net_secret, syncookie_secret, ISNs
@@ -52,6 +54,7 @@ class Net:
         self.table_perturb: dict[int, int] = {}      # __inet_hash_connect's per-destination port offsets
         self.port_hint = 0                           # 3.10: the static u32 hint of __inet_hash_connect
 
+    @check.arguments
     def snmp_inc(self, name: str, n: int = 1) -> None:
         """Count an SNMP/MIB event such as ``UdpRcvbufErrors`` (names as ``nstat`` prints them)."""
         self.mib[name] += n

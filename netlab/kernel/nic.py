@@ -40,6 +40,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from netlab import check
 from netlab.kernel.cpu import this_cpu
 from netlab.kernel.dev import ETH_P_IP, PACKET_HOST, NapiStruct, NetDevice, napi_complete_done, napi_gro_receive, \
     napi_schedule
@@ -77,6 +78,7 @@ class RingBuffer:
     the device, the rest (at least one) to the driver.
     """
 
+    @check.arguments
     def __init__(self, count: int, name: str = "ring"):
         if not isinstance(count, int) or isinstance(count, bool) or count < 2:
             raise ValueError(f"a ring needs an int count >= 2 descriptors, got {count!r}")
@@ -151,7 +153,8 @@ def _label(item: Any) -> str:
 
 
 # --- RSS -------------------------------------------------------------------------------------------------------------
-def rss_input(saddr: str, daddr: str, sport: int, dport: int) -> bytes:
+@check.arguments
+def rss_input(saddr: str, daddr: str, sport: check.Port, dport: check.Port) -> bytes:
     """The 12 bytes the NIC hashes for TCP/UDP over IPv4: source, destination address, source, destination port."""
     for port in (sport, dport):
         if not isinstance(port, int) or not 0 <= port < 65536:
@@ -163,6 +166,7 @@ def rss_input(saddr: str, daddr: str, sport: int, dport: int) -> bytes:
         raise ValueError(f"addresses must be IPv4 dotted quads: {e}") from None
 
 
+@check.arguments
 def toeplitz_hash(data: bytes, key: bytes = RSS_KEY) -> int:
     """The Toeplitz hash: for every set bit i of the input (MSB first), XOR in the 32 key bits starting at bit i."""
     if not isinstance(data, (bytes, bytearray)) or not isinstance(key, (bytes, bytearray)):
@@ -179,6 +183,7 @@ def toeplitz_hash(data: bytes, key: bytes = RSS_KEY) -> int:
     return result
 
 
+@check.arguments
 def igb_indirection_table(num_queues: int) -> list[int]:
     """igb's default RSS table (``igb_setup_mrqc``): entry j → queue j·N/128, in blocks."""
     if not isinstance(num_queues, int) or not 1 <= num_queues <= IGB_MAX_RX_QUEUES:
@@ -194,8 +199,8 @@ class Packet:
     time_ns: int
     saddr: str = "10.0.0.1"
     daddr: str = "10.0.0.2"
-    sport: int = 40000
-    dport: int = 80
+    sport: check.Port = 40000
+    dport: check.Port = 80
     protocol: str = "tcp"
     length: int = 64
     name: str = "p"
@@ -203,6 +208,7 @@ class Packet:
     ack: int | None = None        # TCP: the acknowledgement number, for a segment that carries one
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.time_ns, int) or isinstance(self.time_ns, bool) or self.time_ns < 0:
             raise ValueError(f"time_ns must be an int >= 0, got {self.time_ns!r}")
         if self.protocol not in ("tcp", "udp"):
@@ -235,6 +241,9 @@ class QVector:
     tx_wire: deque = field(default_factory=deque)  # (time the NIC finishes, descriptors) of packets being sent
     tx_packets: int = 0
 
+    def __post_init__(self):
+        check.fields(self)
+
     @property
     def irq(self) -> str:
         return f"{self.nic.dev.name}-TxRx-{self.index}"
@@ -257,11 +266,10 @@ class Nic:
     (``ndo_start_xmit`` = ``igb_xmit_frame``) on a ``link_gbps`` link; ``on_transmit(skb, done_ns)`` is told of
     every packet put on the wire (a model of the peer uses it to answer)."""
 
+    @check.arguments
     def __init__(self, dev: NetDevice, num_queues: int = 1, ring_size: int = 256, affinity: Sequence[int] = (0,),
                  rss_key: bytes = RSS_KEY, tx_ring_size: int | None = None, link_gbps: float = 1.0,
                  on_transmit: Callable[[SkBuff, int], None] | None = None):
-        if not isinstance(dev, NetDevice):
-            raise TypeError("dev must be a NetDevice")
         if not isinstance(ring_size, int) or not IGB_MIN_RXD <= ring_size <= IGB_MAX_RXD or ring_size % 8:
             raise ValueError(f"igb rings hold {IGB_MIN_RXD}..{IGB_MAX_RXD} descriptors in multiples of 8 "
                              f"(ethtool -G rx N), got {ring_size!r}")
@@ -293,11 +301,13 @@ class Nic:
     def num_queues(self) -> int:
         return len(self.q_vectors)
 
-    def rss_queue(self, saddr: str, daddr: str, sport: int, dport: int) -> int:
+    @check.arguments
+    def rss_queue(self, saddr: str, daddr: str, sport: check.Port, dport: check.Port) -> int:
         """The RX queue RSS picks for a flow."""
         h = toeplitz_hash(rss_input(saddr, daddr, sport, dport), self.rss_key)
         return self.rss_indir_tbl[h & (IGB_RETA_SIZE - 1)]
 
+    @check.arguments
     def receive(self, packets: Sequence[Packet]) -> None:
         """Packets arrive on the wire (in time order per flow); RSS chooses each one's queue."""
         if not all(isinstance(p, Packet) for p in packets):
@@ -308,6 +318,7 @@ class Nic:
                 raise ValueError("packets must be given in time order (later batches after earlier ones)")
             qv.waiting.append(p)
 
+    @check.arguments
     def dma_until(self, qv: QVector, t: int) -> None:
         """The device writes every packet that arrived by ``t`` into the ring (or drops it: no free buffer), and
         asserts the queue's interrupt if it is enabled."""
@@ -326,6 +337,7 @@ class Nic:
             if qv.irq_enabled and qv.irq_asserted_at is None:
                 qv.irq_asserted_at = done_at
 
+    @check.arguments
     def transmit(self, qv: QVector, skb: SkBuff, descriptors: int) -> int:
         """The hardware after the tail write: fetch the packet by DMA and send it when the wire is free (TSO: as
         ``gso_segs`` frames). Returns when it is done; its descriptors complete then."""

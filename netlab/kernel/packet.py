@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from netlab import check
 from netlab.kernel.dev import ETH_P_ALL, PACKET_HOST, PacketType, dev_add_pack, dev_remove_pack
 from netlab.kernel.netns import Net
 from netlab.kernel.skbuff import SkBuff, consume_skb, skb_clone
@@ -33,6 +34,7 @@ class PacketTap:
     seen: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.net, Net):
             raise TypeError("a tap needs the Net (namespace) to listen in")
         unknown = set(self.match) - set(FILTER_FIELDS)
@@ -42,6 +44,7 @@ class PacketTap:
         self.packet_type = PacketType(ETH_P_ALL, packet_rcv, self.name, af_packet_priv=self)
         dev_add_pack(self.packet_type, self.net)
 
+    @check.arguments
     def wants(self, skb: SkBuff) -> bool:
         return all(skb.meta.get(k) == v for k, v in self.match.items())
 

@@ -22,7 +22,31 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import Annotated, Mapping
+
+from netlab import check
+
+
+INT_MAX = 2 ** 31 - 1
+U8 = Annotated[int, check.Range(0, 255)]
+"""A sysctl the kernel stores in a u8 (``proc_dou8vec_minmax``)."""
+TCP_MIN_RCVBUF = 4096          # net/ipv4/sysctl_net_ipv4.c: the least tcp_rmem value
+MAX_TCP_SYNCNT = 127           # include/net/tcp.h
+CHOICES = {
+    "udp_rcvbuf_drop": ("rmem >= rcvbuf", "rmem > rcvbuf"),
+    "sk_wait_data_wake": ("autoremove_wake_function", "woken_wake_function"),
+    "sendfile_via": ("sendpage", "MSG_SPLICE_PAGES"),
+    "syn_queue": ("listen_sock", "ehash"),
+    "acceptq_full_syn_drop": ("young>1", "always"),
+}
+"""The profile fields that name one of a few kernel behaviours."""
+
+
+def _int_tuple(name: str, value, shape: str, minimum: int, maximum: int) -> tuple[int, ...]:
+    """A tuple of whole numbers in ``[minimum, maximum]`` shaped like ``shape``, e.g. ``"(low, high)"``."""
+    if not isinstance(value, tuple) or len(value) != shape.count(",") + 1:
+        raise TypeError(f"{name} must be a tuple {shape}, got {value!r}")
+    return tuple(check.count(name, v, minimum, maximum) for v in value)
 
 
 @dataclass(frozen=True)
@@ -35,10 +59,12 @@ class SlabCache:
     pages_per_slab: int
 
     def __post_init__(self):
+        check.fields(self)
         for f in ("object_size", "objs_per_slab", "pages_per_slab"):
             if not isinstance(getattr(self, f), int) or getattr(self, f) < 1:
                 raise ValueError(f"{f} must be a positive int")
 
+    @check.arguments
     def bytes_per_object(self, page_size: int = 4096) -> float:
         """Memory one object really costs, slab overhead included."""
         return self.pages_per_slab * page_size / self.objs_per_slab
@@ -84,13 +110,14 @@ class KernelProfile:
     fib_local_main_merged: bool     # without custom rules the local table shares main's trie (4.1+, fib_new_table);
                                     # False: 3.10 looks up local, then main, by fib rules 0 and 32766
     # handshake (chapter 05)
-    somaxconn: int
+    somaxconn: Annotated[int, check.Range(0, INT_MAX)]
     tcp_max_syn_backlog: int
-    tcp_syncookies: int
-    tcp_abort_on_overflow: int
-    tcp_syn_retries: int
-    tcp_synack_retries: int
-    tcp_syn_linear_timeouts: int    # SYN retries at a fixed 1 s before backing off (6.5+); 0 where absent
+    tcp_syncookies: U8
+    tcp_abort_on_overflow: U8
+    tcp_syn_retries: Annotated[int, check.Range(1, MAX_TCP_SYNCNT)]
+    tcp_synack_retries: U8
+    # SYN retries at a fixed 1 s before backing off (6.5+); 0 where absent
+    tcp_syn_linear_timeouts: Annotated[int, check.Range(0, MAX_TCP_SYNCNT)]
     syn_queue: str                  # "listen_sock": 3.10's sized hash table; "ehash": requests in the ehash
     tcp_timeout_init_ms: int
     acceptq_full_syn_drop: str      # a SYN to a full accept queue is dropped "always" (6.12), or only when more
@@ -116,19 +143,21 @@ class KernelProfile:
     live: frozenset[str] = field(default=frozenset())
 
     def __post_init__(self):
-        if self.udp_rcvbuf_drop not in ("rmem >= rcvbuf", "rmem > rcvbuf"):
-            raise ValueError("udp_rcvbuf_drop must be 'rmem >= rcvbuf' or 'rmem > rcvbuf'")
-        if self.sk_wait_data_wake not in ("autoremove_wake_function", "woken_wake_function"):
-            raise ValueError("sk_wait_data_wake must be 'autoremove_wake_function' or 'woken_wake_function'")
-        if self.sendfile_via not in ("sendpage", "MSG_SPLICE_PAGES"):
-            raise ValueError("sendfile_via must be 'sendpage' or 'MSG_SPLICE_PAGES'")
-        if self.syn_queue not in ("listen_sock", "ehash"):
-            raise ValueError("syn_queue must be 'listen_sock' or 'ehash'")
-        if self.acceptq_full_syn_drop not in ("young>1", "always"):
-            raise ValueError("acceptq_full_syn_drop must be 'young>1' or 'always'")
-        lo, hi = self.ip_local_port_range
-        if not 0 < lo <= hi < 65536:
-            raise ValueError("ip_local_port_range must be (low, high) with 0 < low <= high < 65536")
+        check.fields(self)
+        for name, options in CHOICES.items():
+            check.choice(name, getattr(self, name), options)
+        lo, hi = _int_tuple("ip_local_port_range", self.ip_local_port_range, "(low, high)", 1, 65535)
+        if lo > hi:
+            raise ValueError(f"ip_local_port_range must be (low, high) with low ≤ high (ipv4_local_port_range), "
+                             f"got {self.ip_local_port_range!r}")
+        _int_tuple("tcp_rmem", self.tcp_rmem, "(min, default, max)", TCP_MIN_RCVBUF, INT_MAX)
+        _int_tuple("tcp_wmem", self.tcp_wmem, "(min, default, max)", 1, INT_MAX)
+        for name, cache in self.slab.items():
+            check.text("slab", name)
+            check.instance(f"slab[{name!r}]", cache, SlabCache)
+        unknown = set(self.live) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"live must name fields of the profile, got {sorted(unknown)}")
         strays = {k: v for k, v in self.slab_aliases.items() if k not in self.slab or v not in self.slab}
         if strays:
             raise ValueError(f"slab_aliases must map one slab cache of the profile to another, got {strays}")
@@ -146,10 +175,9 @@ class KernelProfile:
             raise ValueError(f"unknown profile fields: {sorted(unknown)}")
         return dataclasses.replace(self, **changes)
 
+    @check.arguments
     def differences(self, other: "KernelProfile") -> dict[str, tuple[object, object]]:
         """Field -> (this value, other value) for every default the two kernels do not share."""
-        if not isinstance(other, KernelProfile):
-            raise TypeError("compare with another KernelProfile")
         skip = {"name", "version", "live", "slab", "slab_aliases"}
         return {f.name: (getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self)
                 if f.name not in skip and getattr(self, f.name) != getattr(other, f.name)}
@@ -262,6 +290,7 @@ SYSCTLS = {
 }
 
 
+@check.arguments
 def profile(name: str) -> KernelProfile:
     """``"3.10"``, ``"6.12"`` or ``"this machine"``."""
     if name == "this machine":
@@ -275,6 +304,7 @@ LIVE_ONLY_CACHES = ("lsm_inode_cache", "lsm_file_cache")
 """LSM blobs a socket's inode and file get when the LSMs booted use them (security/security.c): read live only."""
 
 
+@check.arguments
 def this_machine(proc_sys: str = "/proc/sys", softnet_path: str = "/proc/net/softnet_stat",
                  slabinfo_path: str = "/proc/slabinfo", sys_slab: str = "/sys/kernel/slab") -> KernelProfile:
     """The 6.12 profile with every value the running kernel exposes read live (the sysctls, the softnet_stat

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from netlab import check
 from netlab.trace import kernel_function, trace_printk
 
 RB_RED, RB_BLACK = 0, 1
@@ -33,6 +34,9 @@ class RbNode:
     rb_right: "RbNode | None" = field(default=None, repr=False)
     linked: bool = field(default=False, repr=False)
 
+    def __post_init__(self):
+        check.fields(self)
+
 
 @dataclass(eq=False)
 class RbRootCached:
@@ -40,6 +44,9 @@ class RbRootCached:
 
     rb_node: RbNode | None = None
     rb_leftmost: RbNode | None = None
+
+    def __post_init__(self):
+        check.fields(self)
 
     def __iter__(self) -> Iterator[RbNode]:
         """In-order walk by child pointers only (safe on the half-rotated tree a trace snapshot may catch)."""
@@ -55,6 +62,7 @@ class RbRootCached:
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
+    @check.arguments
     def snapshot(self, label: Callable[[RbNode], str] = lambda n: str(n.owner)) -> dict | None:
         """The tree as nested plain data: {key, color, left, right}, for traces and drawings."""
         def walk(n: RbNode | None):
@@ -374,6 +382,7 @@ def rb_erase_cached(node: RbNode, root: RbRootCached) -> None:
 
 
 # --- walking --------------------------------------------------------------------------------------------------
+@check.arguments
 def rb_first(root: RbRootCached) -> RbNode | None:
     """The leftmost (smallest) node."""
     _check_root(root)
@@ -383,6 +392,7 @@ def rb_first(root: RbRootCached) -> RbNode | None:
     return n
 
 
+@check.arguments
 def rb_next(node: RbNode) -> RbNode | None:
     """The in-order successor."""
     _check_node(node)
@@ -396,6 +406,7 @@ def rb_next(node: RbNode) -> RbNode | None:
     return node.parent
 
 
+@check.arguments
 def rb_validate(root: RbRootCached, cmp: Callable[[Any, Any], int] | None = None) -> int:
     """Check the red-black properties (and the order under ``cmp`` of the owners). Returns the black height.
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from netlab import check
 from netlab.kernel.netns import Net
 from netlab.trace import kernel_function, trace_printk
 
@@ -54,6 +55,10 @@ class FibTable:
     tb_id: int
     aliases: list[FibAlias] = field(default_factory=list)
 
+    def __post_init__(self):
+        check.fields(self)
+
+    @check.arguments
     def routes(self, table: int) -> list[FibAlias]:
         """The routes that belong to ``table`` (``ip route show table …`` filters by the alias's table id)."""
         return [a for a in self.aliases if a.table == table]
@@ -74,6 +79,7 @@ class Rtable:
         return self.type == RTN_LOCAL
 
 
+@check.arguments
 def fib_new_table(net: Net, tb_id: int) -> FibTable:
     """The table ``tb_id``, created on first use; local is an alias of main where the profile merges them."""
     if tb_id not in (RT_TABLE_MAIN, RT_TABLE_LOCAL):
@@ -110,6 +116,7 @@ def fib_add_ifaddr(net: Net, dev: str, address: str, loopback: bool = False) -> 
     net.local_addrs.add(addr)
 
 
+@check.arguments
 def ip_route_add_default(net: Net, gateway: str, dev: str) -> None:
     """``ip route add default via GATEWAY dev DEV`` (table main)."""
     tb = fib_new_table(net, RT_TABLE_MAIN)
@@ -162,8 +169,6 @@ def ip_route_output_key_hash_rcu(net: Net, daddr: str, saddr: str | None = None)
 @kernel_function("include/net/route.h", lambda net, daddr, saddr=None: f"which way out for {daddr}?")
 def ip_route_output_key(net: Net, daddr: str, saddr: str | None = None) -> Rtable | str:
     """The output route for a flow (``ip route get``); called by connect() and by ip_queue_xmit."""
-    if not isinstance(net, Net):
-        raise TypeError("ip_route_output_key takes a netlab.kernel.netns.Net")
     try:
         ipaddress.IPv4Address(daddr)
     except (ipaddress.AddressValueError, ValueError):
@@ -171,6 +176,7 @@ def ip_route_output_key(net: Net, daddr: str, saddr: str | None = None) -> Rtabl
     return ip_route_output_key_hash_rcu(net, daddr, saddr)
 
 
+@check.arguments
 def show_table(net: Net, table: int) -> list[str]:
     """``ip route show table local|main`` as lines."""
     if table not in (RT_TABLE_MAIN, RT_TABLE_LOCAL):

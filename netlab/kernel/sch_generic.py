@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from netlab import check
 import netlab.kernel.dev_xmit as dev_c
 from netlab.kernel.cpu import this_cpu
 from netlab.kernel.skbuff import SkBuff, kfree_skb
@@ -46,6 +47,7 @@ class Qdisc:
     requeues: int = 0
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.limit, int) or self.limit < 1:
             raise ValueError("limit (tx_queue_len) must be a positive int")
 
@@ -85,6 +87,7 @@ def pfifo_fast_dequeue(qdisc: Qdisc) -> SkBuff | None:
     return qdisc.q.popleft() if qdisc.q else None
 
 
+@check.arguments
 def qdisc_run_begin(q: Qdisc) -> bool:
     """include/net/sch_generic.h: only one CPU runs a qdisc; a loser sets MISSED so the winner runs it again."""
     if q.running:
@@ -94,6 +97,7 @@ def qdisc_run_begin(q: Qdisc) -> bool:
     return True
 
 
+@check.arguments
 def qdisc_run_end(q: Qdisc) -> None:
     """include/net/sch_generic.h: release the qdisc; if work was MISSED meanwhile, hand it to NET_TX."""
     q.running = False
@@ -151,6 +155,7 @@ def __qdisc_run(q: Qdisc) -> None:
             break
 
 
+@check.arguments
 def qdisc_run(q: Qdisc) -> None:
     """include/net/pkt_sched.h: run the qdisc if no other CPU is running it."""
     if qdisc_run_begin(q):

@@ -30,6 +30,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generator, Iterable
 
+from netlab import check
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile
 from netlab.trace import call_stack, kernel_function, on_cpu, recording, trace_printk
 
@@ -66,6 +67,7 @@ class _Switch:
 _HALT = object()  # the idle task waits for a wake-up
 
 
+@check.arguments
 def spend(ns: int, what: str = "work") -> Body:
     """Use the CPU for ``ns`` nanoseconds (``yield from spend(2000, "parse the request")``)."""
     if not isinstance(ns, int) or ns < 0:
@@ -100,6 +102,7 @@ class Task:
     _slice_used: int = 0
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.comm, str) or not self.comm:
             raise ValueError("comm must be a non-empty str")
         if not isinstance(self.pid, int) or self.pid < 0:
@@ -125,6 +128,9 @@ class Rq:
     busy_ns: int = 0     # CPU time tasks ran (their bursts)
     halted: bool = False  # the idle task sleeps in cpuidle until a wake-up
     scheduler: "Scheduler | None" = field(default=None, repr=False)
+
+    def __post_init__(self):
+        check.fields(self)
 
     def is_idle(self) -> bool:
         return self.curr is self.idle and not self.queue
@@ -154,6 +160,7 @@ def ktime_get() -> int:
     return _scheduler_of(get_current()).clock
 
 
+@check.arguments
 def nonblocking(call: Body) -> Any:
     """Run a kernel function that may sleep (a generator) where it must not: return its value, or raise
     ``RuntimeError`` if it tried to sleep (e.g. ``nonblocking(inet_csk_accept(sk))``)."""
@@ -291,8 +298,6 @@ def schedule_hrtimeout_range(expires: int | None) -> Body:
 @kernel_function("kernel/sched/core.c", "wake {p.comm}: TASK_RUNNING, back on a run queue")
 def try_to_wake_up(p: Task) -> int:
     """Make a sleeping task runnable. Returns 1 if it was asleep, 0 if it was already running."""
-    if not isinstance(p, Task):
-        raise TypeError("try_to_wake_up takes a Task")
     if p.state in (TASK_RUNNING, TASK_DEAD):
         return 0
     p.state = TASK_RUNNING
@@ -348,14 +353,13 @@ class Scheduler:
         sched.run(until_ns=1_000_000)
     """
 
-    def __init__(self, nr_cpus: int = 1, context_switch_ns: int = CONTEXT_SWITCH_NS,
+    @check.arguments
+    def __init__(self, nr_cpus: check.Cpus = 1, context_switch_ns: int = CONTEXT_SWITCH_NS,
                  base_slice_ns: int = BASE_SLICE_NS, profile: KernelProfile = LINUX_6_12, max_events: int = 2_000_000):
         for name, value, low in (("nr_cpus", nr_cpus, 1), ("context_switch_ns", context_switch_ns, 0),
                                  ("base_slice_ns", base_slice_ns, 1), ("max_events", max_events, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-        if not isinstance(profile, KernelProfile):
-            raise TypeError("profile must be a KernelProfile")
         self.profile = profile
         self.context_switch_ns, self.base_slice_ns, self.max_events = context_switch_ns, base_slice_ns, max_events
         self.clock = 0
@@ -380,6 +384,7 @@ class Scheduler:
         """The simulated time in ns (pass as a Tracer's clock)."""
         return self.clock
 
+    @check.arguments
     def spawn(self, comm: str, body: Body, cpu: int | None = None, tgid: int | None = None,
               process: Any = None) -> Task:
         """Create a runnable task (``clone`` + ``wake_up_new_task``) that runs ``body`` and then exits."""
@@ -397,6 +402,7 @@ class Scheduler:
         self._activate(task)
         return task
 
+    @check.arguments
     def at(self, time_ns: int, fn: Callable[[], Any], cpu: int = 0, context: str = "softirq",
            label: str = "event") -> None:
         """Run ``fn`` at ``time_ns`` on ``cpu`` in interrupt ``context`` (a packet arriving, a timer firing)."""
@@ -410,6 +416,7 @@ class Scheduler:
             raise ValueError("context must be 'hardirq', 'softirq' or 'ksoftirqd'")
         self._push(time_ns, "irq", cpu, (fn, context))
 
+    @check.arguments
     def run(self, until_ns: int | None = None) -> int:
         """Process events in time order until none is left or the next is after ``until_ns``. Returns the clock."""
         if until_ns is not None and (not isinstance(until_ns, int) or until_ns < self.clock):
@@ -437,6 +444,7 @@ class Scheduler:
         return self.clock
 
     # --- what the counters say ---------------------------------------------------------------------------------
+    @check.arguments
     def counts(self, tasks: Iterable[Task] | None = None) -> dict[str, int]:
         """nvcsw, nivcsw (summed over ``tasks``, default all user tasks), and nr_switches over every CPU."""
         chosen = list(self.tasks if tasks is None else tasks)
@@ -558,11 +566,10 @@ class ThreadMemory:
     kernel: int
 
 
+@check.arguments
 def thread_memory(profile: KernelProfile = LINUX_6_12, resident: int = THREAD_STACK_RESIDENT,
                   task_struct: int = TASK_STRUCT_SIZE, stack_size: int = PTHREAD_STACK_SIZE) -> ThreadMemory:
     """What one more thread costs: stack reservation, touched stack pages, kernel stack + task_struct."""
-    if not isinstance(profile, KernelProfile):
-        raise TypeError("profile must be a KernelProfile")
     for name, value in (("resident", resident), ("task_struct", task_struct), ("stack_size", stack_size)):
         if not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be an int >= 0 (bytes)")

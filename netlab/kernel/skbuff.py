@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from netlab import check
 from netlab.kernel.copies import account_copy, account_head
 from netlab.trace import kernel_function
 
@@ -20,10 +21,12 @@ MAX_SKB_FRAGS = 17            # CONFIG_MAX_SKB_FRAGS default (net/Kconfig)
 FCLONE_UNAVAILABLE, FCLONE_ORIG, FCLONE_CLONE = "unavailable", "orig", "clone"
 
 
+@check.arguments
 def SKB_DATA_ALIGN(x: int) -> int:  # noqa: N802 (the kernel's macro name)
     return (x + SMP_CACHE_BYTES - 1) // SMP_CACHE_BYTES * SMP_CACHE_BYTES
 
 
+@check.arguments
 def SKB_TRUESIZE(x: int) -> int:  # noqa: N802
     return x + SKB_DATA_ALIGN(SIZEOF_SK_BUFF) + SKB_DATA_ALIGN(SIZEOF_SKB_SHARED_INFO)
 
@@ -38,6 +41,9 @@ class SkbSharedInfo:
     freed: bool = False
     frag_pages: list[str] = field(default_factory=list)  # which page each fragment points into
     flags: set[str] = field(default_factory=set)        # SKBFL_* (SKBFL_SHARED_FRAG, SKBFL_ZEROCOPY_ENABLE)
+
+    def __post_init__(self):
+        check.fields(self)
 
     @property
     def nr_frags(self) -> int:
@@ -63,6 +69,9 @@ class SkBuff:
     freed: bool = False
 
     head = 0  # offsets are from head
+
+    def __post_init__(self):
+        check.fields(self)
 
     @property
     def headroom(self) -> int:
@@ -97,16 +106,19 @@ def __alloc_skb(size: int, fclone: bool = False, name: str = "skb") -> SkBuff:
     return skb
 
 
+@check.arguments
 def alloc_skb(size: int, name: str = "skb") -> SkBuff:
     """include/linux/skbuff.h: ``alloc_skb`` is an inline wrapper of ``__alloc_skb``."""
     return __alloc_skb(size, False, name)
 
 
+@check.arguments
 def alloc_skb_fclone(size: int, name: str = "skb") -> SkBuff:
     """include/linux/skbuff.h: an skb whose first clone comes from the same fclone slab object (TCP send)."""
     return __alloc_skb(size, True, name)
 
 
+@check.arguments
 def skb_reserve(skb: SkBuff, length: int) -> None:
     """Leave ``length`` bytes of headroom in an empty skb (include/linux/skbuff.h)."""
     _check_size("length", length, skb.tailroom)
@@ -114,6 +126,7 @@ def skb_reserve(skb: SkBuff, length: int) -> None:
     skb.tail += length
 
 
+@check.arguments
 def skb_put(skb: SkBuff, length: int) -> int:
     """Extend the data at the tail; returns the offset where the new bytes go (net/core/skbuff.c)."""
     _check_size("length", length, skb.tailroom)
@@ -123,6 +136,7 @@ def skb_put(skb: SkBuff, length: int) -> int:
     return start
 
 
+@check.arguments
 def skb_push(skb: SkBuff, length: int) -> int:
     """Prepend a header into the headroom; returns the new ``data`` (net/core/skbuff.c)."""
     _check_size("length", length, skb.headroom)
@@ -131,6 +145,7 @@ def skb_push(skb: SkBuff, length: int) -> int:
     return skb.data
 
 
+@check.arguments
 def skb_pull(skb: SkBuff, length: int) -> int:
     """Strip a header from the front, as each layer does on receive; returns the new ``data``."""
     _check_size("length", length, skb.len - skb.data_len)
@@ -139,6 +154,7 @@ def skb_pull(skb: SkBuff, length: int) -> int:
     return skb.data
 
 
+@check.arguments
 def skb_add_frag(skb: SkBuff, length: int, page: str | None = None) -> None:
     """Attach a page fragment of ``length`` bytes (the paged data TCP copies user data into) in ``page``."""
     _check_size("length", length)
@@ -265,6 +281,7 @@ def skb_copy_ubufs(skb: SkBuff) -> int:
     return 0
 
 
+@check.arguments
 def skb_orphan_frags_rx(skb: SkBuff) -> int:
     """include/linux/skbuff.h: an skb that may loop back to a receiver (loopback, a packet tap) must not keep
     pinned user pages, whose owner could wait forever for its completion: copy them (``skb_copy_ubufs``)."""

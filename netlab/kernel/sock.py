@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from netlab import check
 from netlab.kernel import limits
 from netlab.kernel.fs import O_NONBLOCK, File, FileOperations, PollTable, alloc_file, fdget, install_file, poll_wait
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, get_current, running_profile, schedule_timeout
@@ -51,6 +52,7 @@ class Sock:
     sk_socket: "Socket | None" = field(default=None, repr=False)
 
     def __post_init__(self):
+        check.fields(self)
         if self.sk_data_ready is None:
             self.sk_data_ready = sock_def_readable
 
@@ -71,25 +73,27 @@ class Socket:
     file: File | None = field(default=None, repr=False)
 
     def __post_init__(self):
+        check.fields(self)
         self.sk.sk_wq = self.wq
         self.sk.sk_socket = self
 
 
+@check.arguments
 def sk_sleep(sk: Sock) -> WaitQueueHead:
     """The wait queue of the socket that owns ``sk`` (include/net/sock.h)."""
-    if not isinstance(sk, Sock):
-        raise TypeError("sk_sleep takes a Sock")
     if sk.sk_wq is None:
         raise ValueError(f"{sk.name} has no struct socket yet (a request or TIME_WAIT sock has none)")
     return sk.sk_wq
 
 
+@check.arguments
 def skb_set_owner_r(skb: SkBuff, sk: Sock) -> None:
     """Charge ``skb.truesize`` to the socket's receive memory (include/net/sock.h)."""
     skb.meta["owner"] = sk.name
     sk.sk_rmem_alloc += skb.truesize
 
 
+@check.arguments
 def sock_rfree(skb: SkBuff, sk: Sock) -> None:
     """Give the receive memory back when the reader consumed the skb (net/core/sock.c)."""
     sk.sk_rmem_alloc -= skb.truesize
@@ -135,6 +139,7 @@ def _tail(sk: Sock) -> SkBuff | None:
     return sk.sk_receive_queue[-1] if sk.sk_receive_queue else None
 
 
+@check.arguments
 def sock_poll_wait(filp: File, sock: Socket, p: PollTable | None) -> None:
     """include/net/sock.h: offer the socket's wait queue to the poll table (inlined into tcp_poll)."""
     poll_wait(filp, sock.wq, p)
@@ -152,6 +157,7 @@ def sock_poll(file: File, wait: PollTable | None) -> int:
 socket_file_ops = FileOperations("socket_file_ops", poll=sock_poll)
 
 
+@check.arguments
 def sock_alloc_file(sock: Socket, proc: Any, nr_open: int) -> int:
     """Give a socket a ``struct file`` and an fd in process ``proc`` (net/socket.c ``sock_alloc_file`` and the
     fd it is installed at). Returns the fd or -errno (EMFILE at RLIMIT_NOFILE)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from netlab import check
 from netlab.kernel.cpu import SOFTIRQ_NAMES, this_cpu
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, TASK_RUNNING, try_to_wake_up
 from netlab.trace import kernel_function, trace_printk
@@ -23,6 +24,7 @@ softirq_vec: dict[int, Callable[[], None]] = {}
 """Softirq number → action, filled by ``open_softirq`` (``net_dev_init`` registers ``net_rx_action``)."""
 
 
+@check.arguments
 def open_softirq(nr: int, action: Callable[[], None]) -> None:
     """Register the action of softirq ``nr`` (done once at boot in the kernel)."""
     if not isinstance(nr, int) or not 0 <= nr < len(SOFTIRQ_NAMES):

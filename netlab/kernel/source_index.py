@@ -24,11 +24,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from netlab import check
+
 INDEX_DIR = Path(__file__).parent
 BROWSER = "https://elixir.bootlin.com/linux"
 _SERIES = re.compile(r"\d+\.\d+")
 
 
+@check.arguments
 def index_path(series: str) -> Path:
     """The index file of a kernel series such as ``'6.12'``."""
     if not isinstance(series, str) or not _SERIES.fullmatch(series):
@@ -36,6 +39,7 @@ def index_path(series: str) -> Path:
     return INDEX_DIR / f"linux-{series}.json"
 
 
+@check.arguments
 def definition_line(text: str, function: str) -> int | None:
     """The 1-based line where ``function`` is defined in C source ``text`` (function or function-like macro)."""
     if not isinstance(text, str) or not isinstance(function, str) or not function.isidentifier():
@@ -54,6 +58,7 @@ def definition_line(text: str, function: str) -> int | None:
     return None
 
 
+@check.arguments
 def tree_release(tree: Path) -> str:
     """The release a kernel tree holds, from its top-level Makefile: ``6.12.118`` (``6.12`` when SUBLEVEL is 0)."""
     makefile = Path(tree) / "Makefile"
@@ -69,6 +74,7 @@ def tree_release(tree: Path) -> str:
     return release + fields.get("EXTRAVERSION", "")
 
 
+@check.arguments
 def series_of(release: str) -> str:
     """``'6.12'`` for ``'6.12.118'``."""
     match = re.match(r"(\d+\.\d+)(?:\.\d+)?(?:-\S+)?$", release) if isinstance(release, str) else None
@@ -77,6 +83,7 @@ def series_of(release: str) -> str:
     return match.group(1)
 
 
+@check.arguments
 def build_index(tree: Path, functions: Mapping[str, str],
                 not_in_release: Mapping[str, Iterable[str]] | None = None) -> dict[str, dict[str, Any]]:
     """Find each ``name -> file`` in ``tree``: ``{name: {file, line}}``, the line counted without the lines
@@ -112,6 +119,7 @@ def linux_6_12() -> dict[str, dict[str, Any]]:
     return kernel_index("6.12")["functions"]
 
 
+@check.arguments
 def source_url(function: str, version: str = "6.12") -> str:
     """A link to ``function`` in an online kernel source browser: its line in the release the series' index was
     built from, else a search for the identifier in that release (or in the series, when it has no index)."""
@@ -126,6 +134,7 @@ def source_url(function: str, version: str = "6.12") -> str:
     return f"{BROWSER}/v{index['release']}/A/ident/{function}"
 
 
+@check.arguments
 def unpack(tarball: Path, into: Path, members: Iterable[str] | None = None) -> Path:
     """Unpack a kernel source tarball (all of it, or only ``members``, paths inside the tree) under ``into`` and
     return the tree. Kept per tarball (name, size, time) and reused; an older unpacking of the same tarball name is

@@ -23,6 +23,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Callable
 
+from netlab import check
+from netlab.check import CInt, Port
 from netlab.kernel.inet_connection_sock import (
     SEC, TCP_RTO_MAX, TCP_SYNCOOKIE_VALID, TCP_TIMEOUT_INIT, NET_INC_STATS, RequestSock, TcpSock, endpoint,
     find_request, inet_csk_complete_hashdance, inet_csk_listen_start, inet_csk_reqsk_queue_add,
@@ -50,7 +52,8 @@ class RequestSockOps:
 
 # --- segments -------------------------------------------------------------------------------------------------
 
-def tcp_segment(saddr: str, sport: int, daddr: str, dport: int, flags: tuple[str, ...], seq: int,
+@check.arguments
+def tcp_segment(saddr: str, sport: Port, daddr: str, dport: Port, flags: tuple[str, ...], seq: int,
                 ack_seq: int = 0) -> SkBuff:
     """A TCP segment without payload as an sk_buff; ``meta`` holds the header fields the handshake reads."""
     if not flags or not set(flags) <= {"SYN", "ACK", "RST", "FIN", "PSH"}:
@@ -83,7 +86,7 @@ def _secure_seq(net: Net, *four_tuple) -> int:
 # --- listen() ---------------------------------------------------------------------------------------------------
 
 @kernel_function("net/ipv4/af_inet.c", lambda sk, backlog: f"sk_max_ack_backlog = {backlog}")
-def __inet_listen_sk(sk: TcpSock, backlog: int) -> int:
+def __inet_listen_sk(sk: TcpSock, backlog: CInt) -> int:
     """Store the backlog as sk_max_ack_backlog and start listening."""
     if sk.sk_state not in ("TCP_CLOSE", "TCP_LISTEN"):
         return -22  # EINVAL
@@ -94,14 +97,14 @@ def __inet_listen_sk(sk: TcpSock, backlog: int) -> int:
 
 
 @kernel_function("net/ipv4/af_inet.c")
-def inet_listen(sk: TcpSock, backlog: int) -> int:
+def inet_listen(sk: TcpSock, backlog: CInt) -> int:
     """sock->ops->listen for TCP: lock the socket and call __inet_listen_sk."""
     return __inet_listen_sk(sk, backlog)
 
 
 @kernel_function("net/socket.c",
                  lambda sk, backlog: f"listen(fd, {backlog}): clamp to net.core.somaxconn = {sk.net.profile.somaxconn}")
-def __sys_listen_socket(sk: TcpSock, backlog: int) -> int:
+def __sys_listen_socket(sk: TcpSock, backlog: CInt) -> int:
     """Clamp the backlog to somaxconn (compared as unsigned: a negative backlog means somaxconn)."""
     somaxconn = sk.net.profile.somaxconn
     if backlog < 0 or backlog > somaxconn:
@@ -110,7 +113,7 @@ def __sys_listen_socket(sk: TcpSock, backlog: int) -> int:
 
 
 @kernel_function("net/socket.c", "the listen() system call")
-def __sys_listen(sk: TcpSock, backlog: int) -> int:
+def __sys_listen(sk: TcpSock, backlog: CInt) -> int:
     """listen(fd, backlog): find the socket of the fd and make it a listener."""
     if not isinstance(sk, TcpSock):
         raise TypeError("listen() takes a TcpSock")
@@ -122,7 +125,7 @@ def __sys_listen(sk: TcpSock, backlog: int) -> int:
 # --- connect() and the client's side ------------------------------------------------------------------------------
 
 @kernel_function("net/ipv4/af_inet.c", "connect() on a non-blocking socket")
-def __inet_stream_connect(sk: TcpSock, daddr: str, dport: int) -> str | int:
+def __inet_stream_connect(sk: TcpSock, daddr: str, dport: Port) -> str | int:
     """Call tcp_v4_connect; a non-blocking socket returns EINPROGRESS while the handshake runs."""
     err = tcp_v4_connect(sk, daddr, dport)
     if err:
@@ -132,7 +135,7 @@ def __inet_stream_connect(sk: TcpSock, daddr: str, dport: int) -> str | int:
 
 @kernel_function("net/ipv4/tcp_ipv4.c",
                  lambda sk, daddr, dport: f"connect to {daddr}:{dport}: TCP_SYN_SENT, pick a port, send the SYN")
-def tcp_v4_connect(sk: TcpSock, daddr: str, dport: int) -> int:
+def tcp_v4_connect(sk: TcpSock, daddr: str, dport: Port) -> int:
     """Route, set TCP_SYN_SENT, choose the local port (inet_hash_connect), choose the ISN, send the SYN."""
     net = sk.net
     sk.inet_daddr, sk.inet_dport = daddr, dport
@@ -174,6 +177,7 @@ def _retry_until(sk: TcpSock) -> int:
     return sk.icsk_syn_retries or sk.net.profile.tcp_syn_retries
 
 
+@check.arguments
 def tcp_model_timeout(boundary: int, rto_base: int) -> int:
     """How long ``boundary`` exponentially backed-off retransmissions take: (2^(boundary+1) - 1) × rto_base."""
     linear_backoff_thresh = (TCP_RTO_MAX // rto_base).bit_length() - 1     # ilog2
@@ -182,6 +186,7 @@ def tcp_model_timeout(boundary: int, rto_base: int) -> int:
     return ((2 << linear_backoff_thresh) - 1) * rto_base + (boundary - linear_backoff_thresh) * TCP_RTO_MAX
 
 
+@check.arguments
 def retransmits_timed_out(sk: TcpSock, boundary: int) -> bool:
     """Has the time that ``boundary`` backed-off retransmissions would take passed since the first SYN?"""
     if not sk.icsk_retransmits:
@@ -349,6 +354,7 @@ def tcp_syn_flood_action(sk: TcpSock) -> bool:
     return False
 
 
+@check.arguments
 def tcp_listendrop(sk: TcpSock) -> None:
     """include/net/tcp.h: sk_drops++ and ListenDrops++."""
     sk.sk_drops += 1
@@ -580,7 +586,8 @@ def tcp_get_cookie_sock(sk: TcpSock, skb: SkBuff, req: RequestSock) -> TcpSock |
 
 # --- the receive side's dispatch (the rest of tcp_v4_rcv and tcp_v4_do_rcv for these segments) -----------------
 
-def handshake_rcv(sk, skb: SkBuff) -> int:
+@check.arguments
+def handshake_rcv(sk: TcpSock | RequestSock, skb: SkBuff) -> int:
     """What ``tcp_v4_rcv``/``tcp_v4_do_rcv`` do with a segment for a socket that is not ESTABLISHED.
 
     A request (6.12: found in ehash) → ``tcp_check_req``. A listener: 3.10 first looks for the request in its
@@ -614,6 +621,7 @@ def handshake_rcv(sk, skb: SkBuff) -> int:
     return 0
 
 
+@check.arguments
 def no_socket(net: Net, skb: SkBuff) -> None:
     """What ``tcp_v4_rcv`` does with a segment for a port no socket has (``no_tcp_socket``): answer with a RST,
     unless the segment is itself a RST."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from netlab import check
 from netlab.kernel.copies import account_copy, account_head, account_refs
 from netlab.kernel.inet_connection_sock import TcpSock
 from netlab.kernel.ip_output import ip_queue_xmit
@@ -55,12 +56,14 @@ class MsgHdr:
     pages: list[tuple[str, int]] | None = None
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.size, int) or self.size < 0:
             raise ValueError("size must be an int >= 0")
         if self.pages is not None and sum(n for _, n in self.pages) < self.size:
             raise ValueError("pages must hold at least size bytes")
         self._left = deque(self.pages or [])
 
+    @check.arguments
     def take(self, maxsize: int) -> list[tuple[str, int]]:
         """Extract up to ``maxsize`` bytes as (page, bytes) pieces (``iov_iter_extract_pages``)."""
         pieces = []
@@ -75,11 +78,13 @@ class MsgHdr:
                 self._left[0] = (page, n - k)
         return pieces
 
+    @check.arguments
     def give_back(self, page: str, nbytes: int) -> None:
         """Put bytes taken by :meth:`take` back at the front (``iov_iter_revert``)."""
         self._left.appendleft((page, nbytes))
 
 
+@check.arguments
 def user_pages(size: int, name: str = "user page") -> list[tuple[str, int]]:
     """The 4 KiB pages of a user buffer of ``size`` bytes, as MSG_ZEROCOPY pins them."""
     if not isinstance(size, int) or size < 0:
@@ -102,11 +107,10 @@ def _payload(skb: SkBuff) -> int:
 def tcp_sendmsg(sk: TcpSock, msg: MsgHdr) -> int:
     """``lock_sock``, ``tcp_sendmsg_locked``, ``release_sock``. Returns the bytes queued."""
     _check_sk(sk)
-    if not isinstance(msg, MsgHdr):
-        raise TypeError("msg must be a MsgHdr")
     return tcp_sendmsg_locked(sk, msg)
 
 
+@check.arguments
 def tcp_send_mss(sk: TcpSock) -> tuple[int, int]:
     """net/ipv4/tcp.c: the current MSS and ``size_goal``, how many bytes one skb may collect
     (``tcp_xmit_size_goal``: up to half the peer's largest window, at most ``sk_gso_max_size``)."""
@@ -279,6 +283,7 @@ def tcp_push_one(sk: TcpSock, mss_now: int) -> None:
     tcp_write_xmit(sk, mss_now, TCP_NAGLE_PUSH, 1)
 
 
+@check.arguments
 def tcp_push_pending_frames(sk: TcpSock) -> None:
     """include/net/tcp.h: push with the socket's own Nagle setting, if anything waits."""
     if sk.sk_write_queue:
@@ -335,6 +340,7 @@ def tcp_cwnd_test(tp: TcpSock) -> int:
     return min(max(cwnd >> 1, 1), cwnd - in_flight)
 
 
+@check.arguments
 def tcp_set_skb_tso_segs(skb: SkBuff, mss_now: int) -> int:
     """net/ipv4/tcp_output.c: how many MSS-sized segments the skb makes (``gso_segs``), its ``gso_size``."""
     segs = max(-(-_payload(skb) // mss_now), 1)
@@ -350,6 +356,7 @@ def tcp_snd_wnd_test(tp: TcpSock, skb: SkBuff, cur_mss: int) -> bool:
     return end_seq <= tp.snd_una + tp.snd_wnd
 
 
+@check.arguments
 def tcp_nagle_check(partial: bool, tp: TcpSock, nonagle: int) -> bool:
     """net/ipv4/tcp_output.c: hold a partial segment when corked, or (Nagle on) while a small one is unacked."""
     return partial and (bool(nonagle & TCP_NAGLE_CORK) or
@@ -364,6 +371,7 @@ def tcp_nagle_test(tp: TcpSock, skb: SkBuff, cur_mss: int, nonagle: int) -> bool
     return not tcp_nagle_check(_payload(skb) < cur_mss, tp, nonagle)
 
 
+@check.arguments
 def tcp_mss_split_point(sk: TcpSock, skb: SkBuff, mss_now: int, max_segs: int, nonagle: int) -> int:
     """net/ipv4/tcp_output.c: how much of a large skb to send now: the cwnd quota and the peer's window."""
     window = sk.snd_una + sk.snd_wnd - skb.meta["seq"]
@@ -477,6 +485,7 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> int:
     return acked
 
 
+@check.arguments
 def tcp_data_snd_check(sk: TcpSock) -> None:
     """net/ipv4/tcp_input.c: after an ACK opened the windows, push what still waits."""
     tcp_push_pending_frames(sk)

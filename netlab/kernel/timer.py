@@ -14,6 +14,7 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Callable
 
+from netlab import check
 from netlab.trace import CONTEXTS, on_cpu
 
 
@@ -34,6 +35,7 @@ class TimerList:
     _armed: int = field(default=0, repr=False)
 
     def __post_init__(self):
+        check.fields(self)
         if not callable(self.function):
             raise TypeError("a timer's function must be callable(timer)")
         if self.context not in CONTEXTS:
@@ -43,6 +45,7 @@ class TimerList:
 class TimerBase:
     """The clock and every pending timer, in expiry order."""
 
+    @check.arguments
     def __init__(self, now_ns: int = 0):
         if not isinstance(now_ns, int) or now_ns < 0:
             raise ValueError("now_ns must be an int >= 0")
@@ -53,10 +56,9 @@ class TimerBase:
     def now(self) -> int:
         return self.now_ns
 
+    @check.arguments
     def mod_timer(self, timer: TimerList, expires_ns: int) -> bool:
         """(Re)arm ``timer`` to expire at ``expires_ns``; returns whether it was pending before."""
-        if not isinstance(timer, TimerList):
-            raise TypeError("mod_timer takes a TimerList")
         if not isinstance(expires_ns, int) or expires_ns < self.now_ns:
             raise ValueError(f"expires_ns must be an int >= now ({self.now_ns}), got {expires_ns!r}")
         was_pending = timer.expires_ns is not None
@@ -65,15 +67,15 @@ class TimerBase:
         heapq.heappush(self._heap, (expires_ns, self._armed, timer))
         return was_pending
 
+    @check.arguments
     def del_timer(self, timer: TimerList) -> bool:
         """Disarm ``timer``; returns whether it was pending."""
-        if not isinstance(timer, TimerList):
-            raise TypeError("del_timer takes a TimerList")
         was_pending = timer.expires_ns is not None
         timer.expires_ns, timer._armed = None, 0
         return was_pending
 
     @staticmethod
+    @check.arguments
     def timer_pending(timer: TimerList) -> bool:
         return timer.expires_ns is not None
 
@@ -81,6 +83,7 @@ class TimerBase:
         self._drop_stale()
         return self._heap[0][0] if self._heap else None
 
+    @check.arguments
     def run(self, until_ns: int) -> int:
         """Run every timer that expires up to ``until_ns`` in order; the clock ends at ``until_ns``."""
         if not isinstance(until_ns, int) or until_ns < self.now_ns:

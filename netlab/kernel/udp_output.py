@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from netlab.check import Port
 from netlab.kernel.copies import account_syscall
 from netlab.kernel.ip_output import Rtable, ip_make_skb, ip_send_skb
 from netlab.kernel.skbuff import SkBuff
@@ -25,9 +26,9 @@ class UdpSock(Sock):
     protocol: str = "udp"
     dst: Rtable | None = None
     inet_rcv_saddr: str = "10.0.0.2"
-    inet_num: int = 40001            # local port
+    inet_num: Port = 40001           # local port
     inet_daddr: str = "10.0.0.1"
-    inet_dport: int = 53
+    inet_dport: Port = 53
 
 
 @kernel_function("net/ipv4/udp.c", "sendto(): a {length}-byte datagram on {sk.name}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from netlab import check
 from netlab.kernel.sched import (TASK_INTERRUPTIBLE, TASK_RUNNING, default_wake_function, get_current,
                                  schedule_timeout)
 from netlab.trace import kernel_function
@@ -31,6 +32,9 @@ class WaitQueueEntry:
     woken: bool = False
     head: "WaitQueueHead | None" = field(default=None, repr=False)  # the list it is on (list_empty() if None)
 
+    def __post_init__(self):
+        check.fields(self)
+
 
 @dataclass(eq=False)
 class WaitQueueHead:
@@ -38,6 +42,9 @@ class WaitQueueHead:
 
     name: str = "wq"
     entries: list[WaitQueueEntry] = field(default_factory=list)
+
+    def __post_init__(self):
+        check.fields(self)
 
     def has_sleeper(self) -> bool:
         """``wq_has_sleeper`` / ``waitqueue_active``: is anyone waiting?"""
@@ -62,6 +69,7 @@ def _link(wq_head: WaitQueueHead, entry: WaitQueueEntry, at_head: bool) -> None:
     entry.head = wq_head
 
 
+@check.arguments
 def list_del_init(entry: WaitQueueEntry) -> None:
     """``list_del_init(&wq_entry->entry)``: off whatever queue it is on (include/linux/list.h, inlined)."""
     if entry.head is not None:
@@ -128,8 +136,6 @@ def __wake_up_common(wq_head: WaitQueueHead, nr_exclusive: int = 1, key: Any = N
 @kernel_function("kernel/sched/wait.c", "wake_up({wq_head.name}): wake the non-exclusive waiters and one exclusive")
 def __wake_up(wq_head: WaitQueueHead, nr_exclusive: int = 1, key: Any = None) -> int:
     """``wake_up()``/``wake_up_poll()``: take the queue's lock and run ``__wake_up_common``."""
-    if not isinstance(wq_head, WaitQueueHead):
-        raise TypeError("__wake_up takes a WaitQueueHead")
     return nr_exclusive - __wake_up_common(wq_head, nr_exclusive, key)
 
 

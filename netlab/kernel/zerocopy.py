@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from netlab import check
 from netlab.kernel.copies import account_copy, account_dma, account_page_fault, account_syscall
 from netlab.kernel.tcp_output import MSG_SPLICE_PAGES, MSG_ZEROCOPY, PAGE_SIZE, MsgHdr, TcpSock, tcp_sendmsg, \
     user_pages
@@ -43,6 +44,7 @@ class CachedFile:
     mapped: bool = False
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.size, int) or self.size <= 0:
             raise ValueError("size must be a positive int (bytes)")
         if not self.cached:
@@ -52,6 +54,7 @@ class CachedFile:
     def npages(self) -> int:
         return -(-self.size // PAGE_SIZE)
 
+    @check.arguments
     def page(self, index: int) -> str:
         return f"{self.name} page {index}"
 
@@ -60,6 +63,7 @@ class CachedFile:
         self.cached = [True] * self.npages
         return self
 
+    @check.arguments
     def pages(self, pos: int, count: int) -> list[tuple[str, int]]:
         """The (page, bytes) pieces of ``count`` bytes from ``pos``."""
         pieces, end = [], min(pos + count, self.size)
@@ -163,6 +167,7 @@ def filemap_fault(f: CachedFile, index: int) -> int:
     return end - index
 
 
+@check.arguments
 def write_from_mapping(sk: TcpSock, f: CachedFile, pos: int, count: int, mapped_upto: int) -> tuple[int, int]:
     """``write(sock, map + pos, count)``: the copy into the skb touches the mapping, faulting pages in as it
     goes (kernel-mode faults: no extra user/kernel transition). Returns (bytes sent, pages now mapped)."""
@@ -221,6 +226,7 @@ def splice_to_socket(pieces: list[tuple[str, int]], sk: TcpSock) -> int:
 
 # --- MSG_ZEROCOPY -------------------------------------------------------------------------------------------------
 
+@check.arguments
 def send_zerocopy(sk: TcpSock, count: int, buffer: str = "user page") -> int:
     """``send(fd, buf, count, MSG_ZEROCOPY)`` with SO_ZEROCOPY set: the user's pages are pinned, not copied;
     then ``recvmsg(MSG_ERRQUEUE)`` reads the completion (one per send here; a real reader may batch them)."""

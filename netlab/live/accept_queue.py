@@ -22,8 +22,9 @@ import time
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Annotated, Callable, Mapping
 
+from netlab import check
 from netlab.handshake import HandshakeLab, HandshakeOutcome
 from netlab.kernel.profiles import KernelProfile
 from netlab.live import procfs
@@ -75,6 +76,7 @@ def _delta(after: dict | None, before: dict | None, name: str) -> int | None:
     return after[name] - before[name]
 
 
+@check.arguments
 def accept_queue(backlog: int, clients: int, *, wait_s: float = 0.2, tcp_path: str = "/proc/net/tcp",
                  netstat_path: str = "/proc/net/netstat") -> LiveResult:
     """listen(``backlog``) on 127.0.0.1, ``clients`` non-blocking connects, no accept(); read the queues.
@@ -150,6 +152,7 @@ def _measure(stack: ExitStack, backlog: int, clients: int, wait_s: float, tcp_pa
                               drops=_delta(after, before, "ListenDrops"), waited_s=round(waited, 3))
 
 
+@check.arguments
 def listen_limit(backlog: int) -> LiveResult:
     """The accept-queue limit the kernel stores for ``listen(backlog)`` (``ss -lnt`` Send-Q): the somaxconn
     clamp, seen directly. Needs no client at all.
@@ -191,6 +194,7 @@ def connect_without_listen() -> LiveResult:
         return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")
 
 
+@check.arguments
 def syn_retransmissions(backlog: int = 0, dropped: int = 1, syncnt: int = 2, duration_s: float = 7.5,
                         every_s: float = 0.05, netstat_path: str = "/proc/net/netstat",
                         progress: Callable[[float], None] | None = None) -> LiveResult:
@@ -235,7 +239,9 @@ def syn_retransmissions(backlog: int = 0, dropped: int = 1, syncnt: int = 2, dur
         return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")
 
 
-def predict(profile: KernelProfile, backlog: int, clients: int, *, wait_ms: float = 200.0) -> HandshakeOutcome:
+@check.arguments
+def predict(profile: KernelProfile, backlog: int, clients: int, *,
+            wait_ms: Annotated[float, check.Range(0, 3_600_000)] = 200.0) -> HandshakeOutcome:
     """The model's answer for :func:`accept_queue` on ``profile``: the same clients, one after another on
     loopback, nobody accepting, read after ``wait_ms``."""
     lab = HandshakeLab(profile, backlog, loopback=True, syncnt=1, record=False)
@@ -243,8 +249,9 @@ def predict(profile: KernelProfile, backlog: int, clients: int, *, wait_ms: floa
     return lab.run(until_ms=wait_ms)
 
 
+@check.arguments
 def predict_syn_retransmissions(profile: KernelProfile, backlog: int = 0, dropped: int = 1, syncnt: int = 2,
-                                duration_s: float = 7.5) -> list[tuple[float, int]]:
+                                duration_s: Annotated[float, check.Range(0, 3600)] = 7.5) -> list[tuple[float, int]]:
     """The model's ListenOverflows steps for :func:`syn_retransmissions`: (seconds, total so far)."""
     lab = HandshakeLab(profile, backlog, loopback=True, syncnt=syncnt, record=False)
     lab.connect(backlog + 1 + dropped, every_ms=0.05)
@@ -254,6 +261,7 @@ def predict_syn_retransmissions(profile: KernelProfile, backlog: int = 0, droppe
     return [(round((t - first) / 1e9, 3), i + 1) for i, t in enumerate(drops)]
 
 
+@check.arguments
 def compare(reading: AcceptQueueReading, outcome: HandshakeOutcome) -> dict[str, tuple[object, object]]:
     """Measured vs predicted, side by side: {what: (your kernel, the model)}."""
     if not isinstance(reading, AcceptQueueReading) or not isinstance(outcome, HandshakeOutcome):

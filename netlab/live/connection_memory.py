@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+from netlab import check
 from netlab.kernel.memory import footprint
 from netlab.kernel.profiles import KernelProfile
 from netlab.live import procfs
@@ -50,6 +51,7 @@ class Reading:
     slab_bytes: int                          # Δ total slab memory
     settled: bool                            # the sockets reached the expected states in time
 
+    @check.arguments
     def per_connection(self, n: int) -> float:
         return self.slab_bytes / n
 
@@ -74,6 +76,7 @@ class ConnectionMemory:
         return f"{self.n} connections ({self.method}): " + "; ".join(parts)
 
 
+@check.arguments
 def modelled(profile: KernelProfile, first_closer: str = "client", epoll: bool = False) -> dict[str, float]:
     """The model's bytes per connection (both ends) for each step of the experiment."""
     if first_closer not in STEPS:
@@ -86,6 +89,7 @@ def modelled(profile: KernelProfile, first_closer: str = "client", epoll: bool =
             for step, pair in zip(STEPS[first_closer], ends)}
 
 
+@check.arguments
 def modelled_rows(profile: KernelProfile, step: int, first_closer: str = "client", epoll: bool = False) \
         -> dict[str, float]:
     """The model's bytes per connection for each slab cache (row) at step 0, 1 or 2 of the experiment."""
@@ -106,8 +110,9 @@ def modelled_rows(profile: KernelProfile, step: int, first_closer: str = "client
     return out
 
 
+@check.arguments
 def measure_connection_memory(n: int = 2000, first_closer: str = "client", epoll: bool = False, *,
-                              timeout_s: float = 20.0, progress: Callable[[str], None] | None = print,
+                              timeout_s: check.Timeout = 20.0, progress: Callable[[str], None] | None = print,
                               slabinfo_path: str = "/proc/slabinfo", meminfo_path: str = "/proc/meminfo",
                               tcp_path: str = "/proc/net/tcp") -> LiveResult:
     """Open ``n`` idle loopback connections in a child process, close them side by side, and read the slab
@@ -293,12 +298,14 @@ SK_MEMINFO = ("rmem_alloc", "rcvbuf", "wmem_alloc", "sndbuf", "fwd_alloc", "wmem
               "drops")                            # include/uapi/linux/sock_diag.h
 
 
+@check.arguments
 def sk_meminfo(sock: socket.socket) -> dict[str, int]:
     """The receiving socket's memory counters, as ``ss -m`` shows them (skmem)."""
     raw = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 4 * len(SK_MEMINFO))
     return dict(zip(SK_MEMINFO, struct.unpack(f"{len(raw) // 4}I", raw)))
 
 
+@check.arguments
 def buffer_memory(payload: int = 200_000) -> LiveResult:
     """Send ``payload`` bytes over one loopback connection that nobody reads, then read them: the receiver's
     ``sk_rmem_alloc`` and forward allocation before, while the data waits, and after (idle sockets hold none)."""

@@ -16,6 +16,7 @@ import struct
 import sys
 from dataclasses import dataclass
 
+from netlab import check
 from netlab.live.procfs import live_file, parse_cpu_list
 from netlab.live.result import LiveResult, probe
 
@@ -61,6 +62,7 @@ class Channels:
     max_combined: int
 
 
+@check.arguments
 def check_device(dev: str) -> str:
     if not isinstance(dev, str) or not 0 < len(dev) < IFNAMSIZ or re.search(r"[\s/:]", dev):
         raise ValueError(f"an interface name is 1-15 characters without spaces, '/' or ':', got {dev!r}")
@@ -110,6 +112,7 @@ def _text(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
+@check.arguments
 def driver_info(dev: str) -> LiveResult:
     """The driver behind ``dev`` (``ethtool -i``): ``virtio_net``, ``igb``, ``loopback`` …"""
     def decode(raw: bytes) -> DriverInfo:
@@ -119,6 +122,7 @@ def driver_info(dev: str) -> LiveResult:
                   _DRVINFO.pack(ETHTOOL_GDRVINFO, *[b""] * 6, *[0] * 5), decode)
 
 
+@check.arguments
 def ring_sizes(dev: str) -> LiveResult:
     """RX/TX descriptor ring sizes and their maxima (``ethtool -g``)."""
     def decode(raw: bytes) -> RingParams:
@@ -128,6 +132,7 @@ def ring_sizes(dev: str) -> LiveResult:
                   _NINE_U32.pack(ETHTOOL_GRINGPARAM, *[0] * 8), decode)
 
 
+@check.arguments
 def channels(dev: str) -> LiveResult:
     """How many RX/TX/combined queues ``dev`` uses and supports (``ethtool -l``)."""
     def decode(raw: bytes) -> Channels:
@@ -140,6 +145,7 @@ def channels(dev: str) -> LiveResult:
 # ---------------------------------------------------------------------------------------------------------------
 # sysfs and /proc/irq
 
+@check.arguments
 def sysfs_queues(dev: str, sys_class_net: str = "/sys/class/net") -> LiveResult:
     """``{"rx": n, "tx": m}`` from ``/sys/class/net/<dev>/queues/rx-*`` and ``tx-*`` (what the stack uses)."""
     check_device(dev)
@@ -151,6 +157,7 @@ def sysfs_queues(dev: str, sys_class_net: str = "/sys/class/net") -> LiveResult:
     return probe(f"queues of {dev} (sysfs)", f"listing {path}", read)
 
 
+@check.arguments
 def msi_irqs(dev: str, sys_class_net: str = "/sys/class/net") -> LiveResult:
     """The MSI/MSI-X IRQ numbers of the PCI device behind ``dev`` (``device/msi_irqs``, or its parent's for
     virtio, whose ``device`` is a virtio bus device under the PCI function)."""
@@ -165,6 +172,7 @@ def msi_irqs(dev: str, sys_class_net: str = "/sys/class/net") -> LiveResult:
     return LiveResult.unavailable(what, how, f"{dev}'s device uses no MSI interrupts")
 
 
+@check.arguments
 def irq_affinity(irq: int, proc_irq: str = "/proc/irq") -> LiveResult:
     """The CPUs allowed to take hard IRQ ``irq`` (``/proc/irq/N/smp_affinity_list``)."""
     if not isinstance(irq, int) or isinstance(irq, bool) or irq < 0:

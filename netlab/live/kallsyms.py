@@ -4,6 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Iterable
 
+from netlab import check
 from netlab.live.result import LiveResult, probe, read_text
 
 FOUND = "found"
@@ -11,6 +12,7 @@ ABSENT = "not in kallsyms"
 """Inlined, a static inline in a header, a macro, or not built into this kernel."""
 
 
+@check.arguments
 def kallsyms_names(text: str) -> set[str]:
     """Function names in kallsyms text, with compiler suffixes (``.constprop.0``, ``.isra.0``) removed."""
     names = set()
@@ -26,6 +28,7 @@ def _names_at(path: str) -> frozenset[str]:
     return frozenset(kallsyms_names(path))  # 100k+ lines: read once per session
 
 
+@check.arguments
 def in_your_kernel(functions: Iterable[str], path: str = "/proc/kallsyms") -> LiveResult:
     """For each function name: ``found`` or ``not in kallsyms``; unavailable when kallsyms cannot be read."""
     names = list(functions)

@@ -24,6 +24,7 @@ import sys
 from dataclasses import dataclass
 from typing import Mapping
 
+from netlab import check
 from netlab.kernel.limits import IP_BIND_ADDRESS_NO_PORT, IP_LOCAL_PORT_RANGE, ip_local_port_range_value
 from netlab.live import procfs
 from netlab.live.result import LiveResult, run_child
@@ -50,6 +51,7 @@ class YourLimits:
                 f"({self.ports}), fds here {self.fds_here}")
 
 
+@check.arguments
 def your_limits(proc: str = "/proc") -> LiveResult:
     """Every limit a connection count runs into, read from ``proc`` (never written)."""
     how = f"{proc}/self/limits, {proc}/sys/fs/nr_open, {proc}/sys/fs/file-nr, ip_local_port_range, {proc}/self/fd"
@@ -104,7 +106,8 @@ class PortsReading:
                 f"address adds {self.second_source}, a second server port {self.second_server_port}")
 
 
-def emfile(soft: int = 32, timeout_s: float = 10.0) -> LiveResult:
+@check.arguments
+def emfile(soft: int = 32, timeout_s: check.Timeout = 10.0) -> LiveResult:
     """Reproduce "Too many open files" in a child process whose soft RLIMIT_NOFILE is ``soft``."""
     if not isinstance(soft, int) or isinstance(soft, bool) or not 8 <= soft <= 1024:
         raise ValueError("soft must be an int in 8..1024")
@@ -112,7 +115,8 @@ def emfile(soft: int = 32, timeout_s: float = 10.0) -> LiveResult:
                      f"{LOOPBACK}", ["emfile", str(soft)], timeout_s, lambda v: EmfileReading(**v))
 
 
-def port_exhaustion(ports: int = 8, timeout_s: float = 10.0) -> LiveResult:
+@check.arguments
+def port_exhaustion(ports: int = 8, timeout_s: check.Timeout = 10.0) -> LiveResult:
     """Run out of client ports on purpose with a ``ports``-wide IP_LOCAL_PORT_RANGE, then relieve it."""
     if not isinstance(ports, int) or isinstance(ports, bool) or not 2 <= ports <= 64:
         raise ValueError("ports must be an int in 2..64")

@@ -23,6 +23,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 
+from netlab import check
 from netlab.live import procfs, rtnetlink
 from netlab.live.result import LiveResult, run_child
 
@@ -42,6 +43,7 @@ class RoundTrip:
     p90_us: float
 
 
+@check.arguments
 def local_routes(path: str = "/proc/net/fib_trie") -> LiveResult:
     """The LOCAL routes of your routing table: (prefix, scope) — 127.0.0.0/8 and every address of the host."""
     reading = procfs.fib_trie(path)
@@ -53,6 +55,7 @@ def local_routes(path: str = "/proc/net/fib_trie") -> LiveResult:
     return LiveResult("the local routes (table local)", f"reading {path}", routes)
 
 
+@check.arguments
 def round_trip(address: str, rounds: int = 2000) -> RoundTrip:
     """Median RTT of ``rounds`` 1-byte send/receive pairs over TCP on ``address`` (a local address).
 
@@ -96,6 +99,7 @@ def round_trip(address: str, rounds: int = 2000) -> RoundTrip:
     return RoundTrip(address, rounds, statistics.median(samples), deciles[0], deciles[-1])
 
 
+@check.arguments
 def loopback_latency(rounds: int = 2000) -> LiveResult:
     """127.0.0.1 vs 127.0.0.2 in your own namespace."""
     what, how = "TCP round trips over 127.0.0.1 and 127.0.0.2", "a 1-byte ping-pong on each address"
@@ -105,7 +109,8 @@ def loopback_latency(rounds: int = 2000) -> LiveResult:
         return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")
 
 
-def namespace_latency(rounds: int = 2000, timeout_s: float = 30.0) -> LiveResult:
+@check.arguments
+def namespace_latency(rounds: int = 2000, timeout_s: check.Timeout = 30.0) -> LiveResult:
     """Run the experiment in a child that owns a fresh user+network namespace (see the module docstring).
 
     The value: {"route": ``ip route get 198.51.100.7`` there, "trips": [RoundTrip …]}.

@@ -12,6 +12,7 @@ import re
 import socket
 import struct
 
+from netlab import check
 from netlab.live import ethtool
 from netlab.live.kallsyms import kallsyms_names
 from netlab.live.procfs import online_cpus, parse_slabinfo, live_file, softnet_stat, sysctl
@@ -21,6 +22,7 @@ IP_LOCAL_PORT_RANGE = 51        # include/uapi/linux/in.h; not in Python's socke
 IP_LOCAL_PORT_RANGE_SINCE = (6, 3)
 
 
+@check.arguments
 def kernel_version(release: str) -> tuple[int, int]:
     """``"6.18.44-fc-v669"`` → ``(6, 18)``; ``"3.10.0-1160.el7.x86_64"`` → ``(3, 10)``."""
     if not isinstance(release, str):
@@ -78,6 +80,7 @@ def _userns(proc: str) -> LiveResult:
                                  f"experiments can build their own network")
 
 
+@check.arguments
 def nic_devices(sys_root: str = "/sys") -> list[str]:
     """Interfaces with a device behind them (a real or virtio NIC), not virtual ones such as lo, veth, ifb."""
     base = f"{sys_root}/class/net"
@@ -140,6 +143,7 @@ def _port_range(kernel: LiveResult) -> LiveResult:
     return LiveResult.unavailable(what, how, f"this kernel predates Linux 6.3 (setsockopt said {error})")
 
 
+@check.arguments
 def what_you_can_see(proc: str = "/proc", sys_root: str = "/sys") -> list[LiveResult]:
     """Kernel, CPUs, kallsyms, softnet_stat, slabinfo, namespaces, NICs, IP_LOCAL_PORT_RANGE: each a LiveResult."""
     for name, value in (("proc", proc), ("sys_root", sys_root)):

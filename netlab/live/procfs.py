@@ -21,10 +21,12 @@ import sys
 from dataclasses import dataclass, fields
 from typing import Callable, Iterable, Mapping
 
+from netlab import check
 from netlab.kernel.profiles import SlabCache
 from netlab.live.result import LiveResult, probe, read_text
 
 
+@check.arguments
 def live_file(what: str, path: str, parse: Callable[[str], object]) -> LiveResult:
     """Read ``path`` with ``parse``; a missing/unreadable file or an unknown layout becomes a reason."""
     if not isinstance(path, str) or not path.startswith("/"):
@@ -43,6 +45,7 @@ def _int_fields(line: str, base: int = 10) -> list[int]:
         raise ValueError(f"expected numbers, got {line.strip()!r}") from None
 
 
+@check.arguments
 def parse_cpu_list(source: str) -> tuple[int, ...]:
     """A kernel CPU list such as ``0-3,8,10-11`` (``/sys/devices/system/cpu/online``, ``smp_affinity_list``)."""
     text = read_text(source).strip()
@@ -59,6 +62,7 @@ def parse_cpu_list(source: str) -> tuple[int, ...]:
     return tuple(cpus)
 
 
+@check.arguments
 def online_cpus(path: str = "/sys/devices/system/cpu/online") -> LiveResult:
     return live_file("online CPUs", path, parse_cpu_list)
 
@@ -116,6 +120,7 @@ class SoftnetStat:
             return "CPU ids read from column 13"
         return "CPU id = row number: this kernel skips offline CPUs, so after one the numbers shift"
 
+    @check.arguments
     def total(self, field: str) -> int:
         """The sum of one counter over all CPUs, e.g. ``total("time_squeeze")``."""
         names = {f.name for f in fields(SoftnetRow)} - {"cpu"}
@@ -127,6 +132,7 @@ class SoftnetStat:
         return sum(values)
 
 
+@check.arguments
 def parse_softnet_stat(source: str) -> SoftnetStat:
     """Parse softnet_stat of a 10-, 11-, 13- or 15-column kernel (the layout is chosen by column count)."""
     rows = []
@@ -147,6 +153,7 @@ def parse_softnet_stat(source: str) -> SoftnetStat:
     return SoftnetStat(columns, tuple(rows), cpu_from_column=columns >= 13)
 
 
+@check.arguments
 def softnet_stat(path: str = "/proc/net/softnet_stat") -> LiveResult:
     return live_file("per-CPU softnet_data counters", path, parse_softnet_stat)
 
@@ -168,15 +175,18 @@ class Softirqs:
     cpus: tuple[int, ...]
     counts: Mapping[str, tuple[int, ...]]
 
+    @check.arguments
     def per_cpu(self, name: str) -> dict[int, int]:
         if name not in self.counts:
             raise ValueError(f"softirq must be one of {sorted(self.counts)}")
         return dict(zip(self.cpus, self.counts[name]))
 
+    @check.arguments
     def total(self, name: str) -> int:
         return sum(self.per_cpu(name).values())
 
 
+@check.arguments
 def parse_softirqs(source: str) -> Softirqs:
     lines = [l for l in read_text(source).splitlines() if l.strip()]
     if not lines:
@@ -192,6 +202,7 @@ def parse_softirqs(source: str) -> Softirqs:
     return Softirqs(cpus, counts)
 
 
+@check.arguments
 def softirqs(path: str = "/proc/softirqs") -> LiveResult:
     return live_file("softirqs run per CPU", path, parse_softirqs)
 
@@ -223,6 +234,7 @@ class Interrupts:
         return {l.irq: l for l in self.lines}
 
 
+@check.arguments
 def parse_interrupts(source: str) -> Interrupts:
     lines = [l for l in read_text(source).splitlines() if l.strip()]
     if not lines:
@@ -252,6 +264,7 @@ def parse_interrupts(source: str) -> Interrupts:
     return Interrupts(cpus, tuple(out))
 
 
+@check.arguments
 def interrupts(path: str = "/proc/interrupts") -> LiveResult:
     return live_file("hard IRQs per CPU", path, parse_interrupts)
 
@@ -272,6 +285,7 @@ _DIRECTION = {"txrx": "rx+tx", "rxtx": "rx+tx", "combined": "rx+tx", "input": "r
               "rx": "rx", "tx": "tx"}
 
 
+@check.arguments
 def nic_queue_irqs(table: Interrupts, name_prefix: str = "") -> list[QueueIrq]:
     """Per-queue NIC IRQs: ``virtio2-input.0`` (virtio_net), ``eth0-TxRx-3`` (igb, ixgbe), ``eth0-rx-1``.
 
@@ -312,6 +326,7 @@ SOFTIRQ_NAMES = ("HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLE
 """kernel/softirq.c ``softirq_to_name`` (6.12; 3.10 had BLOCK_IOPOLL where 6.12 has IRQ_POLL)."""
 
 
+@check.arguments
 def parse_proc_stat(source: str) -> ProcStat:
     cpu, softirq = {}, {}
     for line in read_text(source).splitlines():
@@ -328,6 +343,7 @@ def parse_proc_stat(source: str) -> ProcStat:
     return ProcStat(cpu, softirq)
 
 
+@check.arguments
 def proc_stat(path: str = "/proc/stat") -> LiveResult:
     return live_file("CPU time and softirq totals", path, parse_proc_stat)
 
@@ -338,6 +354,7 @@ def proc_stat(path: str = "/proc/stat") -> LiveResult:
 _SYSCTL_NAME = re.compile(r"[A-Za-z0-9_\-]+([./][A-Za-z0-9_\-]+)*")
 
 
+@check.arguments
 def parse_sysctl_value(source: str) -> int | tuple[int, ...] | str:
     """An int, a tuple of ints (``tcp_rmem``: ``4096 131072 6291456``), or the text itself."""
     text = read_text(source).strip()
@@ -350,6 +367,7 @@ def parse_sysctl_value(source: str) -> int | tuple[int, ...] | str:
     return numbers[0] if len(numbers) == 1 else numbers
 
 
+@check.arguments
 def sysctl_path(name: str, root: str = "/proc/sys") -> str:
     """``net.core.somaxconn`` (or ``net/core/somaxconn``) → ``/proc/sys/net/core/somaxconn``."""
     if not isinstance(name, str) or not _SYSCTL_NAME.fullmatch(name):
@@ -359,6 +377,7 @@ def sysctl_path(name: str, root: str = "/proc/sys") -> str:
     return f"{root.rstrip('/')}/{name.replace('.', '/') if '/' not in name else name}"
 
 
+@check.arguments
 def sysctl(name: str, root: str = "/proc/sys") -> LiveResult:
     """Read one sysctl, e.g. ``sysctl("net.core.netdev_budget").value == 300``. Never writes."""
     path = sysctl_path(name, root)
@@ -368,6 +387,7 @@ def sysctl(name: str, root: str = "/proc/sys") -> LiveResult:
 # ---------------------------------------------------------------------------------------------------------------
 # /proc/net/netstat and /proc/net/snmp: pairs of "Group: names…" / "Group: values…" lines.
 
+@check.arguments
 def parse_netstat(source: str) -> dict[str, dict[str, int]]:
     """``{"TcpExt": {"ListenOverflows": 0, …}, "IpExt": {…}}``; the same layout as /proc/net/snmp."""
     groups: dict[str, dict[str, int]] = {}
@@ -384,16 +404,19 @@ def parse_netstat(source: str) -> dict[str, dict[str, int]]:
     return groups
 
 
+@check.arguments
 def netstat(path: str = "/proc/net/netstat") -> LiveResult:
     """Extended counters (TcpExt ListenOverflows, ListenDrops, TCPBacklogDrop …) of this network namespace."""
     return live_file("TCP/IP extended counters", path, parse_netstat)
 
 
+@check.arguments
 def snmp(path: str = "/proc/net/snmp") -> LiveResult:
     """RFC counters (Tcp ActiveOpens, CurrEstab, Udp RcvbufErrors …) of this network namespace."""
     return live_file("TCP/IP SNMP counters", path, parse_netstat)
 
 
+@check.arguments
 def parse_sockstat(source: str) -> dict[str, dict[str, int]]:
     """``{"TCP": {"inuse": 1, "orphan": 0, "tw": 0, "alloc": 1, "mem": 23}, …}`` (TCP mem is in pages)."""
     groups = {}
@@ -410,6 +433,7 @@ def parse_sockstat(source: str) -> dict[str, dict[str, int]]:
     return groups
 
 
+@check.arguments
 def sockstat(path: str = "/proc/net/sockstat") -> LiveResult:
     return live_file("sockets in use", path, parse_sockstat)
 
@@ -429,6 +453,7 @@ class SlabInfoRow:
     num_slabs: int
 
 
+@check.arguments
 def parse_slabinfo(source: str) -> dict[str, SlabInfoRow]:
     lines = read_text(source).splitlines()
     if not lines or not lines[0].startswith("slabinfo - version: 2."):
@@ -447,11 +472,13 @@ def parse_slabinfo(source: str) -> dict[str, SlabInfoRow]:
     return rows
 
 
+@check.arguments
 def slabinfo(path: str = "/proc/slabinfo") -> LiveResult:
     """Slab caches; usually root only (mode 0400). Without root use ``meminfo()["Slab"]`` deltas instead."""
     return live_file("slab caches", path, parse_slabinfo)
 
 
+@check.arguments
 def slab_caches(rows: Mapping[str, SlabInfoRow], names: Iterable[str] | None = None) -> dict[str, SlabCache]:
     """The rows as :class:`netlab.kernel.profiles.SlabCache` (object size, objects and pages per slab)."""
     if not isinstance(rows, Mapping):
@@ -463,6 +490,7 @@ def slab_caches(rows: Mapping[str, SlabInfoRow], names: Iterable[str] | None = N
     return {n: SlabCache(n, rows[n].objsize, rows[n].objperslab, rows[n].pagesperslab) for n in wanted}
 
 
+@check.arguments
 def merged_slab_caches(links: Mapping[str, str], rows: Mapping[str, SlabInfoRow]) -> dict[str, str]:
     """Cache name → the /proc/slabinfo row that counts its objects, for every cache SLUB merged into another.
 
@@ -483,6 +511,7 @@ def merged_slab_caches(links: Mapping[str, str], rows: Mapping[str, SlabInfoRow]
     return merged
 
 
+@check.arguments
 def slab_links(root: str = "/sys/kernel/slab") -> LiveResult:
     """The symlinks of SLUB's sysfs directory (merged caches → their shared cache); readable without root."""
     def read():
@@ -493,6 +522,7 @@ def slab_links(root: str = "/sys/kernel/slab") -> LiveResult:
     return probe("merged slab caches", f"listing the symlinks in {root}", read)
 
 
+@check.arguments
 def parse_meminfo(source: str) -> dict[str, int]:
     """``{"Slab": 468204, "SReclaimable": …}`` in kB as printed (HugePages_* are counts)."""
     out = {}
@@ -505,6 +535,7 @@ def parse_meminfo(source: str) -> dict[str, int]:
     return out
 
 
+@check.arguments
 def meminfo(path: str = "/proc/meminfo") -> LiveResult:
     return live_file("memory use (kB)", path, parse_meminfo)
 
@@ -521,6 +552,7 @@ class FibTrieRoute:
     type: str
 
 
+@check.arguments
 def parse_fib_trie(source: str) -> dict[str, list[FibTrieRoute]]:
     """``{"Main": [...], "Local": [...]}``: every table the file prints ("Id 100:" for others) and its routes.
 
@@ -549,6 +581,7 @@ def parse_fib_trie(source: str) -> dict[str, list[FibTrieRoute]]:
     return tables
 
 
+@check.arguments
 def fib_trie(path: str = "/proc/net/fib_trie") -> LiveResult:
     """The IPv4 routing tables of this network namespace, local and main."""
     return live_file("IPv4 routing tables (fib_trie)", path, parse_fib_trie)
@@ -588,6 +621,7 @@ def _address(hex_addr: str, byteorder: str) -> str:
     return f"::ffff:{mapped}" if mapped else str(address)    # the same spelling on every Python version
 
 
+@check.arguments
 def parse_tcp(source: str, byteorder: str = sys.byteorder) -> list[TcpSocket]:
     """Rows of /proc/net/tcp or tcp6. ``byteorder`` is the printing machine's (``"little"`` on x86)."""
     if byteorder not in ("little", "big"):
@@ -611,6 +645,7 @@ def parse_tcp(source: str, byteorder: str = sys.byteorder) -> list[TcpSocket]:
     return out
 
 
+@check.arguments
 def tcp_sockets(path: str = "/proc/net/tcp") -> LiveResult:
     """TCP sockets of this network namespace (``/proc/net/tcp6`` for IPv6)."""
     return live_file("TCP sockets", path, parse_tcp)
@@ -626,6 +661,7 @@ class FileNr:
     max: int        # fs.file-max
 
 
+@check.arguments
 def parse_file_nr(source: str) -> FileNr:
     values = _int_fields(read_text(source))
     if len(values) != 3:
@@ -633,10 +669,12 @@ def parse_file_nr(source: str) -> FileNr:
     return FileNr(*values)
 
 
+@check.arguments
 def file_nr(path: str = "/proc/sys/fs/file-nr") -> LiveResult:
     return live_file("open files system-wide", path, parse_file_nr)
 
 
+@check.arguments
 def parse_limits(source: str) -> dict[str, tuple[int | None, int | None]]:
     """``/proc/<pid>/limits`` → ``{"Max open files": (1024, 4096), …}``; None means unlimited."""
     lines = read_text(source).splitlines()
@@ -651,6 +689,7 @@ def parse_limits(source: str) -> dict[str, tuple[int | None, int | None]]:
     return out
 
 
+@check.arguments
 def nofile(path: str = "/proc/self/limits") -> LiveResult:
     """This process's RLIMIT_NOFILE as (soft, hard)."""
     def parse(text):

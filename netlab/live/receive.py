@@ -13,6 +13,7 @@ import socket
 import time
 from dataclasses import dataclass
 
+from netlab import check
 from netlab.live import procfs
 from netlab.live.result import LiveResult
 
@@ -47,7 +48,9 @@ def _read(proc: str) -> tuple[LiveResult, LiveResult, LiveResult]:
             procfs.snmp(f"{proc}/net/snmp"))
 
 
-def loopback_udp_burst(n: int = 20_000, payload: int = 32, timeout_s: float = 5.0, proc: str = "/proc") -> LiveResult:
+@check.arguments
+def loopback_udp_burst(n: int = 20_000, payload: int = 32, timeout_s: check.Timeout = 5.0,
+                       proc: str = "/proc") -> LiveResult:
     """Send ``n`` datagrams of ``payload`` bytes to an unread UDP socket on 127.0.0.1; count what moved."""
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 200_000:
         raise ValueError(f"n must be an int in 1..200000, got {n!r}")

@@ -7,6 +7,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from netlab import check
+
 
 @dataclass(frozen=True)
 class LiveResult:
@@ -18,12 +20,14 @@ class LiveResult:
     reason: str | None = None
 
     def __post_init__(self):
+        check.fields(self)
         if not isinstance(self.what, str) or not self.what or not isinstance(self.how, str) or not self.how:
             raise ValueError("a LiveResult needs a non-empty 'what' and 'how'")
         if self.reason is not None and (not isinstance(self.reason, str) or not self.reason):
             raise ValueError("reason must be a non-empty str or None")
 
     @classmethod
+    @check.arguments
     def unavailable(cls, what: str, how: str, reason: str) -> "LiveResult":
         return cls(what=what, how=how, value=None, reason=reason)
 
@@ -37,6 +41,7 @@ class LiveResult:
         return f"{self.what}: {self.value} (measured by {self.how})"
 
 
+@check.arguments
 def read_text(source: str) -> str:
     """The text of a procfs/sysfs file, or ``source`` itself when it is already the text (for fixtures)."""
     if not isinstance(source, str):
@@ -47,7 +52,8 @@ def read_text(source: str) -> str:
         return f.read()
 
 
-def probe(what: str, how: str, read) -> LiveResult:
+@check.arguments
+def probe(what: str, how: str, read: Callable[[], Any]) -> LiveResult:
     """Run ``read()`` and wrap its value, turning the usual 'not here' failures into a reason."""
     try:
         return LiveResult(what, how, read())
@@ -60,7 +66,8 @@ def probe(what: str, how: str, read) -> LiveResult:
         return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")
 
 
-def run_child(what: str, how: str, module: str, args: list[str], timeout_s: float,
+@check.arguments
+def run_child(what: str, how: str, module: str, args: list[str], timeout_s: check.Timeout,
               build: Callable[[dict], Any]) -> LiveResult:
     """Run ``python -m module args…`` as a child process and wrap its reply.
 

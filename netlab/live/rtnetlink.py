@@ -12,7 +12,9 @@ import socket
 import struct
 import sys
 from dataclasses import dataclass
+from typing import Callable
 
+from netlab import check
 from netlab.live.result import LiveResult
 
 RTM_NEWLINK, RTM_NEWROUTE, RTM_GETROUTE = 16, 24, 26
@@ -61,13 +63,16 @@ def _attrs(data: bytes) -> dict[int, bytes]:
     return out
 
 
-def route_request(daddr: str, seq: int = 1) -> bytes:
+@check.arguments
+def route_request(daddr: str, seq: check.U32 = 1) -> bytes:
     """An RTM_GETROUTE request for one IPv4 destination."""
     body = _RTMSG.pack(socket.AF_INET, 32, 0, 0, 0, 0, 0, 0, 0) + _attr(RTA_DST, socket.inet_aton(daddr))
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), RTM_GETROUTE, NLM_F_REQUEST, seq, 0) + body
 
 
-def parse_route_reply(data: bytes, daddr: str, ifname=socket.if_indextoname) -> Route:
+@check.arguments
+def parse_route_reply(data: bytes, daddr: str,
+                      ifname: Callable[[int], str] = socket.if_indextoname) -> Route:
     """The RTM_NEWROUTE answer (or the error in an NLMSG_ERROR)."""
     if len(data) < _NLMSGHDR.size:
         raise ValueError("truncated netlink reply")
@@ -85,6 +90,7 @@ def parse_route_reply(data: bytes, daddr: str, ifname=socket.if_indextoname) -> 
     return Route(daddr, RTN_TYPES.get(fields[7], str(fields[7])), ifname(oif) if oif else "?", src, table)
 
 
+@check.arguments
 def route_get(daddr: str) -> LiveResult:
     """``ip route get DADDR`` in this process's network namespace."""
     what, how = f"the route to {daddr}", "RTM_GETROUTE over NETLINK_ROUTE"
@@ -115,7 +121,8 @@ def _netlink_ack(message: bytes) -> None:
             raise OSError(-code, "rtnetlink refused")
 
 
-def veth_request(name: str, peer: str, seq: int = 1) -> bytes:
+@check.arguments
+def veth_request(name: str, peer: str, seq: check.U32 = 1) -> bytes:
     """RTM_NEWLINK for a veth pair ``name`` <-> ``peer`` (``ip link add NAME type veth peer name PEER``)."""
     peer_info = _IFINFOMSG.pack(0, 0, 0, 0, 0) + _attr(IFLA_IFNAME, peer.encode() + b"\0")
     linkinfo = _attr(IFLA_INFO_KIND, b"veth") + _attr(IFLA_INFO_DATA, _attr(VETH_INFO_PEER, peer_info))
@@ -125,10 +132,12 @@ def veth_request(name: str, peer: str, seq: int = 1) -> bytes:
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), RTM_NEWLINK, flags, seq, 0) + body
 
 
+@check.arguments
 def add_veth(name: str, peer: str) -> None:
     _netlink_ack(veth_request(name, peer))
 
 
+@check.arguments
 def set_up(ifname: str) -> None:
     """``ip link set IFNAME up`` (SIOCSIFFLAGS)."""
     import fcntl
@@ -138,6 +147,7 @@ def set_up(ifname: str) -> None:
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", ifname.encode(), flags | IFF_UP))
 
 
+@check.arguments
 def set_ipv4_address(ifname: str, interface: str) -> None:
     """``ip addr add ADDR/PLEN dev IFNAME`` (SIOCSIFADDR + SIOCSIFNETMASK)."""
     import fcntl

@@ -20,8 +20,9 @@ import os
 import subprocess
 import sys
 import time
-from typing import Callable
+from typing import Annotated, Callable
 
+from netlab import check
 from netlab.live.result import LiveResult, run_child
 
 CHILD_MODULE = "netlab.live.sched_child"
@@ -62,7 +63,8 @@ def _pingpong_value(r: dict) -> dict:
             "switch_ns_without_syscalls": max(0.0, (r["round_trip_ns"] - r["syscalls_ns"]) / 2)}
 
 
-def context_switch_cost(rounds: int = 20_000, pin: bool = True, timeout_s: float = 20.0) -> LiveResult:
+@check.arguments
+def context_switch_cost(rounds: int = 20_000, pin: bool = True, timeout_s: check.Timeout = 20.0) -> LiveResult:
     """ns per context switch from a pipe ping-pong between two processes (``rounds`` round trips)."""
     if not isinstance(rounds, int) or not 100 <= rounds <= 1_000_000:
         raise ValueError("rounds must be an int in 100..1000000")
@@ -79,7 +81,8 @@ def _thread_value(threads: int) -> Callable[[dict], dict]:
                       "vmrss_kb_per_thread": r["vmrss_kb"] / threads}
 
 
-def thread_memory(threads: int = 100, timeout_s: float = 20.0) -> LiveResult:
+@check.arguments
+def thread_memory(threads: int = 100, timeout_s: check.Timeout = 20.0) -> LiveResult:
     """Per thread: address space (VmSize) and resident memory (VmRSS) of threads blocked in recv()."""
     if not isinstance(threads, int) or not 1 <= threads <= 2000:
         raise ValueError("threads must be an int in 1..2000")
@@ -90,8 +93,9 @@ def thread_memory(threads: int = 100, timeout_s: float = 20.0) -> LiveResult:
     return run_child(what, how, CHILD_MODULE, ["threads", str(threads)], timeout_s, _thread_value(threads))
 
 
-def echo_server(model: str, connections: int = 100, seconds: float = 2.0, size: int = 100,
-                progress: Progress = _quiet) -> dict:
+@check.arguments
+def echo_server(model: str, connections: int = 100, seconds: Annotated[float, check.Range(0.1, 10)] = 2.0,
+                size: int = 100, progress: Progress = _quiet) -> dict:
     """One run: a server child (``model``) and a client child; returns the server's report. Raises on failure."""
     server = subprocess.Popen(_child("serve", model, str(connections), str(seconds)), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
@@ -119,8 +123,9 @@ def echo_server(model: str, connections: int = 100, seconds: float = 2.0, size: 
     return report
 
 
-def echo_servers(connections: int = 100, seconds: float = 2.0, size: int = 100,
-                 progress: Progress = _quiet) -> LiveResult:
+@check.arguments
+def echo_servers(connections: int = 100, seconds: Annotated[float, check.Range(0.1, 10)] = 2.0,
+                 size: int = 100, progress: Progress = _quiet) -> LiveResult:
     """Thread-per-connection vs one epoll loop, the same clients: requests/s and switches per request."""
     if not isinstance(connections, int) or not 1 <= connections <= 1000:
         raise ValueError("connections must be an int in 1..1000")

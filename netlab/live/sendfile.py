@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from netlab import check
+from netlab.kernel.profiles import KernelProfile
 from netlab.live import procfs
 from netlab.live.result import LiveResult
 
@@ -74,7 +76,8 @@ def _run_child(args: Sequence[str], timeout_s: float) -> dict:
         raise OSError(f"the sending child failed: {done.stderr.strip()[-300:] or 'no output'}") from None
 
 
-def calibrate(chunk: int = 65536, timeout_s: float = 20.0) -> LiveResult:
+@check.arguments
+def calibrate(chunk: int = 65536, timeout_s: check.Timeout = 20.0) -> LiveResult:
     """This machine's memory copy speed in GB/s (32 MiB copied through a ``chunk``-byte buffer, the way read()
     copies a file into a program's buffer) and the cost of a trivial system call in seconds: ``{"copy_gbs",
     "syscall_s"}``."""
@@ -94,8 +97,9 @@ def _softirq_totals(path: str) -> tuple[int, int] | None:
     return reading.value.total("NET_TX"), reading.value.total("NET_RX")
 
 
+@check.arguments
 def file_send(size_mb: int = 64, *, methods: Sequence[str] = LIVE_METHODS, repeats: int = 2, chunk: int = 65536,
-              timeout_s: float = 30.0, softirqs_path: str = "/proc/softirqs",
+              timeout_s: check.Timeout = 30.0, softirqs_path: str = "/proc/softirqs",
               progress: Callable[[str], None] | None = None) -> LiveResult:
     """Send a ``size_mb`` MiB file over loopback ``repeats`` times with each of ``methods``; see the module text.
 
@@ -196,21 +200,22 @@ class Prediction:
     saved_s_per_gb: float        # system CPU seconds
 
 
+@check.arguments
 def predict(copies: dict[str, float], syscalls_per_gb: dict[str, float], copy_gbs: float,
             syscall_s: float) -> Prediction:
     """The saving of ``sendfile`` over ``read+send`` from the model's ``copies`` (CPU copies per byte) and
     ``syscalls_per_gb``, priced at ``copy_gbs`` (GB/s) per copy and ``syscall_s`` per system call."""
+    check.real("copy_gbs", copy_gbs, above=0)
     for name in ("read+send", "sendfile"):
         if name not in copies or name not in syscalls_per_gb:
             raise ValueError("copies and syscalls_per_gb need 'read+send' and 'sendfile'")
-    if not copy_gbs > 0 or not syscall_s >= 0:
-        raise ValueError("copy_gbs must be > 0 and syscall_s >= 0")
     saved_copies = copies["read+send"] - copies["sendfile"]
     saved_calls = syscalls_per_gb["read+send"] - syscalls_per_gb["sendfile"]
     return Prediction(saved_copies, saved_calls, saved_copies / copy_gbs + saved_calls * syscall_s)
 
 
-def model_counts(size: int, profile="6.12") -> dict[str, dict[str, float]]:
+@check.arguments
+def model_counts(size: int, profile: str | KernelProfile = "6.12") -> dict[str, dict[str, float]]:
     """What the model does sending a ``size``-byte file over loopback with each live method
     (:class:`netlab.send.SendHost`): CPU copies of each byte, system calls for the file, NET_RX and NET_TX
     softirqs raised per GB."""
@@ -226,12 +231,12 @@ def model_counts(size: int, profile="6.12") -> dict[str, dict[str, float]]:
     return out
 
 
+@check.arguments
 def compare(reading: FileSendReading, model: dict[str, dict[str, float]], copy_gbs: float,
             syscall_s: float) -> list[tuple[str, float | None, float, float | None]]:
     """(quantity, measured, model, measured / model) for the numbers the chapter checks; ``model`` comes from
     :func:`model_counts` for the same file size."""
-    if not isinstance(reading, FileSendReading):
-        raise TypeError("compare takes the FileSendReading of file_send()")
+    check.real("copy_gbs", copy_gbs, above=0)
     rows = []
     for method, run in reading.runs.items():
         rows.append((f"{method}: system calls for the file", run.syscalls, model[method]["syscalls"]))

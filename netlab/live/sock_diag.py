@@ -13,6 +13,7 @@ import struct
 import sys
 from dataclasses import dataclass
 
+from netlab import check
 from netlab.live.procfs import TCP_STATES
 from netlab.live.result import LiveResult
 
@@ -39,12 +40,14 @@ class DiagSocket:
     inode: int
 
 
-def inet_diag_request(family: int = socket.AF_INET, states: int = 0xFFFFFFFF, seq: int = 1) -> bytes:
+@check.arguments
+def inet_diag_request(family: int = socket.AF_INET, states: check.U32 = 0xFFFFFFFF, seq: check.U32 = 1) -> bytes:
     """A dump request for every TCP socket of ``family`` in ``states`` (a bit mask of TCP state numbers)."""
     body = _REQ.pack(family, socket.IPPROTO_TCP, 0, 0, states) + bytes(_SOCKID.size)
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
 
 
+@check.arguments
 def parse_inet_diag(data: bytes) -> tuple[list[DiagSocket], bool]:
     """The sockets in a chunk of netlink replies, and whether the dump is done."""
     if not isinstance(data, (bytes, bytearray)):
@@ -72,6 +75,7 @@ def parse_inet_diag(data: bytes) -> tuple[list[DiagSocket], bool]:
     return out, False
 
 
+@check.arguments
 def tcp_diag(family: int = socket.AF_INET) -> LiveResult:
     """Every TCP socket of this network namespace with its queues, like ``ss -tan``."""
     what, how = "TCP sockets (sock_diag)", "a NETLINK_SOCK_DIAG dump of inet_diag"

@@ -14,9 +14,11 @@ about 20 machines. With ``reserve=0.25`` and a push burst that fills each send b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 
+from netlab import check
 from netlab.kernel.limits import files_maxfiles_init
 from netlab.kernel.memory import Footprint, footprint
 from netlab.kernel.profiles import KernelProfile
@@ -27,46 +29,42 @@ RESERVE = 0.25
 SECONDS_PER_DAY = 86_400
 
 
+@check.arguments
 def buffer_per_connection(profile: KernelProfile, scenario: str) -> int:
     """Buffer bytes to budget per connection: ``"idle"`` none (idle sockets hold no buffers), ``"push"`` a
     burst that fills every send buffer to its default size ``tcp_wmem[1]``."""
-    if not isinstance(profile, KernelProfile):
-        raise TypeError("pass a KernelProfile")
-    if scenario not in ("idle", "push"):
-        raise ValueError("scenario must be 'idle' or 'push'")
+    check.choice("scenario", scenario, ("idle", "push"))
     return 0 if scenario == "idle" else profile.tcp_wmem[1]
 
 
-def _footprint(profile, state, side, epoll, nr_cpus) -> Footprint:
-    if not isinstance(profile, KernelProfile):
-        raise TypeError("pass a KernelProfile")
-    return footprint(profile, state, side, epoll, nr_cpus)
-
-
-def memory_for(connections, profile: KernelProfile, state: str = "ESTABLISHED", side: str = "server",
-               epoll: bool = False, nr_cpus: int | None = None) -> np.ndarray:
+@check.arguments
+def memory_for(connections: check.Counts, profile: KernelProfile, state: str = "ESTABLISHED",
+               side: str = "server", epoll: bool = False, nr_cpus: check.Cpus | None = None) -> np.ndarray:
     """Exact slab bytes for each count in ``connections`` (an int or an array of ints ≥ 0)."""
-    return _footprint(profile, state, side, epoll, nr_cpus).bytes(np.asarray(connections, dtype=np.int64))
+    fp = footprint(profile, state, side, epoll, nr_cpus)
+    return fp.bytes(check.counts("connections", connections, 0, fp.max_n))
 
 
-def connections_that_fit(memory_bytes, profile: KernelProfile, *, buffer: int = 0, reserve: float = RESERVE,
-                         state: str = "ESTABLISHED", side: str = "server", epoll: bool = False,
-                         nr_cpus: int | None = None) -> np.ndarray:
+def _max_memory_bytes(fp: Footprint) -> float:
+    """The most memory whose connections :meth:`Footprint.bytes` still counts in 64-bit integers."""
+    return float(fp.max_n) * fp.per_connection
+
+
+@check.arguments
+def connections_that_fit(memory_bytes: check.Amounts, profile: KernelProfile, *, buffer: int = 0,
+                         reserve: Annotated[float, check.Range(0, 1)] = RESERVE, state: str = "ESTABLISHED",
+                         side: str = "server", epoll: bool = False, nr_cpus: check.Cpus | None = None) -> np.ndarray:
     """The largest N whose slab memory plus ``N × buffer`` fits in ``memory_bytes × (1 - reserve)``, for every
     machine size in ``memory_bytes`` (exact, by bisection on :func:`memory_for`)."""
-    fp = _footprint(profile, state, side, epoll, nr_cpus)
-    memory = np.asarray(memory_bytes, dtype=np.float64)
-    if (memory <= 0).any() or not np.isfinite(memory).all():
-        raise ValueError("memory_bytes must be positive and finite")
-    if not isinstance(buffer, (int, np.integer)) or buffer < 0:
-        raise ValueError("buffer must be an int >= 0 bytes per connection")
-    if not isinstance(reserve, (int, float)) or not 0 <= reserve < 1:
-        raise ValueError("reserve must be a fraction in [0, 1)")
+    fp = footprint(profile, state, side, epoll, nr_cpus)
+    memory = check.reals("memory_bytes", memory_bytes, maximum=_max_memory_bytes(fp), above=0)
+    if reserve == 1:
+        raise ValueError("reserve must be a fraction below 1: with all memory reserved no connection fits")
     budget = np.floor(memory * (1 - reserve)).astype(np.int64)
     per = fp.per_connection + buffer
     slack = sum(p.layout.pages_per_slab * fp.page_size for p in fp.rows.values())   # one partial slab per cache
     lo = np.maximum((budget - slack) // per, 0).astype(np.int64)      # always fits
-    hi = (budget // per + 1).astype(np.int64)                          # never fits
+    hi = np.minimum(budget // per + 1, fp.max_n).astype(np.int64)      # never fits
     while (hi - lo > 1).any():
         mid = (lo + hi) // 2
         fits = fp.bytes(mid) + mid * buffer <= budget
@@ -100,32 +98,30 @@ class Plan:
                          for x, k, n in zip(mem, c, m))
 
 
-def plan(users, memory_gib, profile: KernelProfile, *, scenario: str = "push", buffer: int | None = None,
-         reserve: float = RESERVE, messages_per_user_per_day: float = 2.0, heartbeat_s: float | None = None,
+@check.arguments
+def plan(users: Annotated[check.Counts, check.Range(1, check.INT64_MAX)], memory_gib: check.Amounts,
+         profile: KernelProfile, *, scenario: str = "push",
+         buffer: int | None = None, reserve: Annotated[float, check.Range(0, 1)] = RESERVE,
+         messages_per_user_per_day: float = 2.0, heartbeat_s: float | None = None,
          cpu_cores: int = 16, cpu_us_per_message: float = 50.0, state: str = "ESTABLISHED",
          side: str = "server") -> Plan:
     """Connections per machine and machines for ``users`` (one long-lived connection each), for each machine size
     in ``memory_gib``. CPU: every message (and heartbeat) costs ``cpu_us_per_message`` of one of ``cpu_cores``."""
-    memory_gib = np.asarray(memory_gib, dtype=np.float64)
-    users_arr = np.asarray(users, dtype=np.float64)
-    if (users_arr < 1).any():
-        raise ValueError("users must be >= 1")
-    if not isinstance(cpu_cores, int) or cpu_cores < 1:
-        raise ValueError("cpu_cores must be a positive int")
-    for name, value in (("messages_per_user_per_day", messages_per_user_per_day),
-                        ("cpu_us_per_message", cpu_us_per_message)):
-        if not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"{name} must be a number >= 0")
-    if heartbeat_s is not None and (not isinstance(heartbeat_s, (int, float)) or heartbeat_s <= 0):
-        raise ValueError("heartbeat_s must be a positive number of seconds or None")
+    users = check.counts("users", users, 1)
+    fp = footprint(profile, state, side, False, None)
+    memory = check.reals("memory_gib", memory_gib, maximum=_max_memory_bytes(fp) / GIB, above=0) * GIB
+    check.count("cpu_cores", cpu_cores, 1)
+    if heartbeat_s is not None:
+        check.real("heartbeat_s", heartbeat_s, above=0)
     buffer = buffer_per_connection(profile, scenario) if buffer is None else buffer
-    memory = memory_gib * GIB
-    fp = _footprint(profile, state, side, False, None)
     by_memory = connections_that_fit(memory, profile, buffer=buffer, reserve=reserve, state=state, side=side)
     per_second = messages_per_user_per_day / SECONDS_PER_DAY + (1 / heartbeat_s if heartbeat_s else 0.0)
     cpu_capacity = cpu_cores * 1e6 / cpu_us_per_message if cpu_us_per_message else np.inf
-    by_cpu = np.full(by_memory.shape, np.iinfo(np.int64).max, dtype=np.int64) if per_second == 0 else \
-        np.full(by_memory.shape, int(min(cpu_capacity / per_second, np.iinfo(np.int64).max)), dtype=np.int64)
+    by_cpu = np.full(by_memory.shape, int(min(cpu_capacity / per_second, check.INT64_MAX)) if per_second
+                     else check.INT64_MAX, dtype=np.int64)
+    if (by_cpu < 1).any():
+        raise ValueError("messages_per_user_per_day, heartbeat_s and cpu_us_per_message leave no CPU time for even "
+                         "one connection")
     per_machine = np.minimum(by_memory, by_cpu)
     if (per_machine < 1).any():
         raise ValueError("not even one connection fits: more memory, less reserve or a smaller buffer")
@@ -133,5 +129,5 @@ def plan(users, memory_gib, profile: KernelProfile, *, scenario: str = "push", b
     file_max = np.vectorize(lambda p: files_maxfiles_init(int(p), int(p * 0.95), profile.page_size,
                                                           profile.version))(pages)
     return Plan(memory, fp.per_connection, buffer, per_machine, by_memory, by_cpu,
-                np.ceil(users_arr / per_machine).astype(np.int64), fp.bytes(per_machine),
+                -(-users // per_machine), fp.bytes(per_machine),
                 np.ceil(per_machine / profile.nr_open).astype(np.int64), file_max)

@@ -23,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from netlab import check
 from netlab.kernel.cpu import Costs
 from netlab.kernel.nic import (IGB_MAX_RXD, IGB_MIN_RXD, IGB_RETA_SIZE, IGB_RX_BUFFER_WRITE, RSS_KEY,
                                igb_indirection_table)
@@ -35,6 +36,7 @@ _NAPI_WEIGHT = 64  # igb registers its NAPI with NAPI_POLL_WEIGHT
 
 
 # --- inputs ---------------------------------------------------------------------------------------------------------
+@check.arguments
 def arrivals(rate_pps: float, n: int, *, burst: int = 1, wire_gap_ns: int = 67, jitter: bool = False,
              seed: int = 0, start_ns: int = 1000) -> np.ndarray:
     """``n`` arrival times (int64 ns) at a mean of ``rate_pps``: bursts of ``burst`` back-to-back packets
@@ -71,6 +73,7 @@ def _ipv4(addresses: Sequence[str]) -> np.ndarray:
     return np.array([int.from_bytes(bytes(int(p) for p in a.split(".")), "big") for a in addresses], dtype=np.uint64)
 
 
+@check.arguments
 def rss_queues(saddr: Sequence[str], daddr: Sequence[str], sport: Sequence[int], dport: Sequence[int],
                num_queues: int, key: bytes = RSS_KEY) -> np.ndarray:
     """The RX queue of each flow: Toeplitz hash of the 12-byte tuple (one table lookup per input byte), low 7
@@ -445,8 +448,9 @@ def _simulate_cpu(queues: list[_Queue], p: KernelProfile, c: Costs, ring_size: i
     return {"now": st["now"], "squeeze": st["squeeze"], "net_rx": st["net_rx"], "irqs": st["irqs"], "busy": busy}
 
 
+@check.arguments
 def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
-             profile: str | KernelProfile = "6.12", cpus: int = 1, queues: int = 1, ring_size: int | None = None,
+             profile: str | KernelProfile = "6.12", cpus: check.Cpus = 1, queues: int = 1, ring_size: int | None = None,
              affinity: Sequence[int] | None = None, costs: Costs | None = None) -> Summary:
     """Run arrivals (``times_ns``, sorted, int64) on queues ``queue_of_packet`` (default all on queue 0) through
     rings, IRQs, NAPI and softirqs; same parameters and same :class:`~netlab.machine.Summary` as ``Host``."""
@@ -488,8 +492,9 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
                    hard_irqs=[r["irqs"] for r in per_cpu])
 
 
+@check.arguments
 def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = False, seed: int = 0,
-        flows: int = 256, queues: int = 1, cpus: int | None = None, ring_size: int | None = None,
+        flows: int = 256, queues: int = 1, cpus: check.Cpus | None = None, ring_size: int | None = None,
         netdev_budget: int | None = None, netdev_budget_usecs: int | None = None,
         profile: str | KernelProfile = "6.12", costs: Costs | None = None) -> Summary:
     """One experiment: ``n`` UDP packets of ``flows`` flows (round robin) at ``rate_pps`` in bursts of ``burst``,
@@ -511,6 +516,7 @@ def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = Fals
                     costs=costs)
 
 
+@check.arguments
 def sweep(parameter: str, values: Sequence, **base) -> list[Summary]:
     """:func:`run` once per value of ``parameter`` (e.g. ``sweep("rate_pps", [1e6, 2e6], n=5000)``)."""
     allowed = {"rate_pps", "n", "burst", "flows", "queues", "cpus", "ring_size", "netdev_budget",

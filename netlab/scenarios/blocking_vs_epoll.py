@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Annotated, Any
 
+from netlab import check
+from netlab.check import CInt
 from netlab.kernel.eventpoll import (EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLET, EPOLLEXCLUSIVE, EPOLLONESHOT,
                                      Eventpoll)
 from netlab.kernel.fs import File, fdget
@@ -45,11 +47,8 @@ def _profile(p: str | KernelProfile) -> KernelProfile:
     return get_profile(p)
 
 
-def _positive(name: str, value: Any, low: int = 0) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
 
-
+@check.arguments
 def handshake_stand_in(listener: TcpSock, child: TcpSock, req: RequestSock) -> None:
     """Stands for chapter 05's three-way handshake, ending as ``tcp_check_req`` → ``inet_csk_complete_hashdance``
     and ``tcp_child_process`` end: the child joins the accept queue and the listener's ``sk_data_ready`` runs."""
@@ -61,8 +60,9 @@ class Lab:
     """One server host: ``nr_cpus`` CPUs, a server process (``nofile`` fds at most), connections, and packets that
     arrive on time."""
 
-    def __init__(self, nr_cpus: int = 1, profile: str | KernelProfile = "6.12",
-                 context_switch_ns: int = CONTEXT_SWITCH_NS, nofile: int | None = None):
+    @check.arguments
+    def __init__(self, nr_cpus: check.Cpus = 1, profile: str | KernelProfile = "6.12",
+                 context_switch_ns: Nanoseconds = CONTEXT_SWITCH_NS, nofile: int | None = None):
         self.profile = _profile(profile)
         self.sched = Scheduler(nr_cpus=nr_cpus, context_switch_ns=context_switch_ns, profile=self.profile)
         self.net = Net(self.profile, local_addrs={SERVER_ADDR})
@@ -90,6 +90,7 @@ class Lab:
             raise OSError(-fd, f"no fd for {sk.name} (RLIMIT_NOFILE {self.process.nofile.rlim_cur})")
         return fd
 
+    @check.arguments
     def connection(self, name: str | None = None) -> int:
         """An ESTABLISHED connection from a client to the server's port; returns its fd in the server process."""
         sk = self._sock(name or f"conn{len(self.sockets)}", TCP_ESTABLISHED)
@@ -98,7 +99,8 @@ class Lab:
         self.net.tcp_ehash[(SERVER_ADDR, SERVER_PORT, CLIENT_ADDR, port)] = sk
         return self._install(sk)
 
-    def listener(self, name: str = "listener", backlog: int = 128) -> int:
+    @check.arguments
+    def listener(self, name: str = "listener", backlog: CInt = 128) -> int:
         """A listening socket on the server's port; returns its fd."""
         if name in self.sockets:
             raise ValueError(f"a socket named {name!r} exists already")
@@ -107,18 +109,21 @@ class Lab:
         self.net.tcp_lhash[(SERVER_ADDR, SERVER_PORT)] = sk
         return self._install(sk)
 
+    @check.arguments
     def thread(self, comm: str, body: Any, cpu: int | None = None) -> Task:
         """A thread of the server process running ``body`` (a generator)."""
         task = self.sched.spawn(comm, body, cpu=cpu, tgid=self.process.pid, process=self.process)
         self.process.threads.append(task)
         return task
 
+    @check.arguments
     def sock_of(self, fd: int) -> Socket:
         file = fdget(self.process, fd)
         if file is None or not isinstance(file.private_data, Socket):
             raise ValueError(f"fd {fd} is not a socket of the server process")
         return file.private_data
 
+    @check.arguments
     def deliver(self, fd: int, nbytes: int) -> None:
         """Now, in softirq context: a segment with ``nbytes`` of data for connection ``fd`` reaches ``ip_rcv``."""
         sk = self.sock_of(fd).sk
@@ -130,12 +135,14 @@ class Lab:
                            "ack_seq": getattr(sk, "snd_una", 0)})  # the client acknowledges nothing new
         ip_rcv(skb, None, IP_PACKET_TYPE, None)
 
+    @check.arguments
     def send_data(self, at_ns: int, fd: int, nbytes: int, cpu: int = 0) -> None:
         """A segment with ``nbytes`` of data for connection ``fd`` reaches ``ip_rcv`` on ``cpu`` at ``at_ns``."""
-        _positive("nbytes", nbytes, 1)
+        check.count("nbytes", nbytes, 1)
         self.arrivals.append((at_ns, cpu, f"{nbytes} B for {self.sock_of(fd).sk.name}"))
         self.sched.at(at_ns, lambda: self.deliver(fd, nbytes), cpu=cpu, context="softirq", label="packet")
 
+    @check.arguments
     def connect(self, at_ns: int, listen_fd: int, cpu: int = 0) -> None:
         """A client's connection completes at ``at_ns`` (see :func:`handshake_stand_in`)."""
         lsk = self.sock_of(listen_fd).sk
@@ -151,9 +158,11 @@ class Lab:
         self.sched.at(at_ns, arrive, cpu=cpu, context="softirq", label="handshake")
 
     # --- running -------------------------------------------------------------------------------------------
+    @check.arguments
     def run(self, until_ns: int | None = None) -> int:
         return self.sched.run(until_ns)
 
+    @check.arguments
     def record(self, until_ns: int | None = None, max_events: int = 20_000) -> Trace:
         """Run under a Tracer whose events carry :meth:`snapshot`."""
         with Tracer(clock=self.sched.now, snapshot=self.snapshot, max_events=max_events) as tracer:
@@ -178,6 +187,7 @@ class Lab:
             state[ep.name] = ep.snapshot()
         return state
 
+    @check.arguments
     def timeline(self, start_ns: int = 0) -> dict:
         """Who ran when on each CPU from ``start_ns`` on (from the context switches), the switches, the packets."""
         end, cost = self.sched.clock, self.sched.context_switch_ns
@@ -205,15 +215,31 @@ class Story:
     lab: Lab
     facts: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        check.fields(self)
 
-def blocking_recv(profile: str | KernelProfile = "6.12", data_at_ns: int = 40_000, nbytes: int = 100,
-                  context_switch_ns: int = CONTEXT_SWITCH_NS) -> Story:
+
+MAX_STORY = 1000
+"""The most threads, connections or events in one story: a story is for stepping through."""
+StoryCount = Annotated[int, check.Range(1, MAX_STORY)]
+MAX_NS = 3_600_000_000_000
+"""The longest a scenario runs: an hour of simulated time."""
+Nanoseconds = Annotated[int, check.Range(0, MAX_NS)]
+Bytes = Annotated[int, check.Range(0, 2 ** 31 - 1)]
+MAX_CONNECTIONS = 100_000
+"""The most clients a server scenario simulates."""
+"""What one send() or recv() moves: at most INT_MAX bytes (the kernel's MAX_RW_COUNT is smaller still)."""
+
+
+@check.arguments
+def blocking_recv(profile: str | KernelProfile = "6.12", data_at_ns: Nanoseconds = 40_000, nbytes: Bytes = 100,
+                  context_switch_ns: Nanoseconds = CONTEXT_SWITCH_NS) -> Story:
     """A running thread calls recv() on an empty connection, sleeps, and is woken when data arrives.
 
     The recording starts with the thread already on the CPU and ends while it handles the data, so the timeline
     (``story.lab.timeline(story.facts["start_ns"])``) shows exactly the recv's own switches.
     """
-    _positive("data_at_ns", data_at_ns, 10_000)
+    check.count("data_at_ns", data_at_ns, 10_000)
     lab = Lab(profile=profile, context_switch_ns=context_switch_ns)
     fd = lab.connection("conn")
     got = {}
@@ -237,11 +263,11 @@ def blocking_recv(profile: str | KernelProfile = "6.12", data_at_ns: int = 40_00
                               "sleep_ns": got["returned_at"] - got["called_at"]})
 
 
-def epoll_story(connections: int = 3, ready: int = 1, profile: str | KernelProfile = "6.12",
-                data_at_ns: int = 40_000, nbytes: int = 100) -> Story:
+@check.arguments
+def epoll_story(connections: StoryCount = 3, ready: int = 1, profile: str | KernelProfile = "6.12",
+                data_at_ns: Nanoseconds = 40_000, nbytes: Bytes = 100) -> Story:
     """epoll_create, ADD ``connections`` sockets, epoll_wait sleeps; data arrives on connection ``ready``."""
-    _positive("connections", connections, 1)
-    if not isinstance(ready, int) or not 0 <= ready < connections:
+    if ready >= connections:
         raise ValueError(f"ready must be an index in 0..{connections - 1}")
     lab = Lab(profile=profile)
     fds = [lab.connection(f"conn{i}") for i in range(connections)]
@@ -265,8 +291,9 @@ def epoll_story(connections: int = 3, ready: int = 1, profile: str | KernelProfi
 TRIGGER_MODES = {"LT": 0, "ET": EPOLLET, "ONESHOT": EPOLLONESHOT}
 
 
-def trigger_modes(message: int = 300, read_size: int = 100, second_message: int = 100,
-                  second_at_ns: int = 600_000, waits: int = 6, timeout_ns: int = 200_000,
+@check.arguments
+def trigger_modes(message: Bytes = 300, read_size: Bytes = 100, second_message: Bytes = 100,
+                  second_at_ns: Nanoseconds = 600_000, waits: StoryCount = 6, timeout_ns: Nanoseconds = 200_000,
                   rearm_oneshot: bool = False, profile: str | KernelProfile = "6.12") -> dict[str, list[dict]]:
     """The same traffic under LT, EPOLLET and EPOLLONESHOT: a ``message`` arrives, later a ``second_message``.
 
@@ -274,10 +301,9 @@ def trigger_modes(message: int = 300, read_size: int = 100, second_message: int 
     bytes once. Returns, per mode, one row per epoll_wait: when it returned, how many events, what was read and
     what stayed in the socket's receive queue.
     """
-    for name, value, low in (("message", message, 1), ("read_size", read_size, 1), ("second_message",
-                             second_message, 0), ("second_at_ns", second_at_ns, 1), ("waits", waits, 1),
-                             ("timeout_ns", timeout_ns, 1)):
-        _positive(name, value, low)
+    for name, value in (("message", message), ("read_size", read_size), ("second_at_ns", second_at_ns),
+                        ("timeout_ns", timeout_ns)):
+        check.count(name, value, 1)
     return {mode: _trigger_rows(flag, message, read_size, second_message, second_at_ns, waits, timeout_ns,
                                 rearm_oneshot, profile) for mode, flag in TRIGGER_MODES.items()}
 
@@ -315,9 +341,9 @@ def _trigger_rows(flag: int, message: int, read_size: int, second_message: int, 
     return rows
 
 
-def accept_wake_one(threads: int = 3, profile: str | KernelProfile = "6.12") -> Story:
+@check.arguments
+def accept_wake_one(threads: StoryCount = 3, profile: str | KernelProfile = "6.12") -> Story:
     """``threads`` threads block in accept() on one listener; one connection arrives: how many wake?"""
-    _positive("threads", threads, 1)
     lab = Lab(profile=profile)
     lfd = lab.listener()
     accepted: dict[str, int] = {}
@@ -332,12 +358,11 @@ def accept_wake_one(threads: int = 3, profile: str | KernelProfile = "6.12") -> 
                               "still_waiting": [t.comm for t in tasks if t.state != "TASK_DEAD"]})
 
 
-def epoll_lifo(workers: int = 3, events: int = 6, gap_ns: int = 100_000, work_ns: int = 10_000,
-               profile: str | KernelProfile = "6.12") -> Story:
+@check.arguments
+def epoll_lifo(workers: StoryCount = 3, events: StoryCount = 6, gap_ns: Nanoseconds = 100_000,
+               work_ns: Nanoseconds = 10_000, profile: str | KernelProfile = "6.12") -> Story:
     """``workers`` threads share one epoll; ``events`` requests arrive ``gap_ns`` apart. Who handles each?"""
-    for name, value, low in (("workers", workers, 1), ("events", events, 1), ("gap_ns", gap_ns, 1),
-                             ("work_ns", work_ns, 0)):
-        _positive(name, value, low)
+    check.count("gap_ns", gap_ns, 1)
     lab = Lab(profile=profile)
     fds = [lab.connection(f"conn{i}") for i in range(events)]
     handled: list[str] = []
@@ -363,9 +388,9 @@ def epoll_lifo(workers: int = 3, events: int = 6, gap_ns: int = 100_000, work_ns
     return Story(trace, lab, {"handled_by": handled, "wakeups": {t.comm: t.wakeups for t in tasks}})
 
 
-def epoll_exclusive(workers: int = 3, exclusive: bool = True, profile: str | KernelProfile = "6.12") -> Story:
+@check.arguments
+def epoll_exclusive(workers: StoryCount = 3, exclusive: bool = True, profile: str | KernelProfile = "6.12") -> Story:
     """``workers`` threads, each with its own epoll, all watch one listener; a connection arrives: who wakes?"""
-    _positive("workers", workers, 1)
     lab = Lab(profile=profile)
     lfd = lab.listener()
 
@@ -386,22 +411,20 @@ class Workload:
     """The clients. Closed loop (``interval_ns`` None): each client sends its next request ``think_ns`` after the
     previous response reached it; open loop: each client sends one request every ``interval_ns``."""
 
-    connections: int = 100
-    request_bytes: int = 100
-    interval_ns: int | None = None
-    think_ns: int = 0
-    rtt_ns: int = 20_000
-    duration_ns: int = 20_000_000
-    warmup_ns: int = 2_000_000
+    connections: Annotated[int, check.Range(1, MAX_CONNECTIONS)] = 100
+    request_bytes: Bytes = 100
+    interval_ns: Nanoseconds | None = None
+    think_ns: Nanoseconds = 0
+    rtt_ns: Nanoseconds = 20_000
+    duration_ns: Nanoseconds = 20_000_000
+    warmup_ns: Nanoseconds = 2_000_000
     seed: int = 1
 
     def __post_init__(self):
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "interval_ns" and value is None:
-                continue
-            _positive(f"Workload.{f.name}", value, 1 if f.name in ("connections", "request_bytes", "duration_ns",
-                                                                    "interval_ns", "rtt_ns") else 0)
+        check.fields(self)
+        for name in ("request_bytes", "interval_ns", "rtt_ns", "duration_ns"):
+            if getattr(self, name) is not None:
+                check.count(name, getattr(self, name), 1)
         if self.warmup_ns >= self.duration_ns:
             raise ValueError("warmup_ns must be shorter than duration_ns")
 
@@ -410,13 +433,12 @@ class Workload:
 class ServerCosts:
     """CPU time the server's own code costs, in simulated ns (illustrative defaults, not measurements)."""
 
-    syscall_ns: int = 300   # entering and leaving the kernel once (recv, epoll_wait, epoll_ctl)
-    work_ns: int = 5_000    # the application's work per request
-    send_ns: int = 2_000    # send(): tcp_sendmsg down to the driver (chapter 03)
+    syscall_ns: Nanoseconds = 300   # entering and leaving the kernel once (recv, epoll_wait, epoll_ctl)
+    work_ns: Nanoseconds = 5_000    # the application's work per request
+    send_ns: Nanoseconds = 2_000    # send(): tcp_sendmsg down to the driver (chapter 03)
 
     def __post_init__(self):
-        for f in fields(self):
-            _positive(f"ServerCosts.{f.name}", getattr(self, f.name))
+        check.fields(self)
 
 
 @dataclass(frozen=True)
@@ -456,14 +478,12 @@ class ServerRun:
 SERVER_MODELS = ("threads", "epoll")
 
 
-def serve(model: str, workload: Workload = Workload(), costs: ServerCosts = ServerCosts(), nr_cpus: int = 1,
-          profile: str | KernelProfile = "6.12", context_switch_ns: int = CONTEXT_SWITCH_NS,
+@check.arguments
+def serve(model: str, workload: Workload = Workload(), costs: ServerCosts = ServerCosts(), nr_cpus: check.Cpus = 1,
+          profile: str | KernelProfile = "6.12", context_switch_ns: Nanoseconds = CONTEXT_SWITCH_NS,
           thread_resident: int | None = None) -> ServerRun:
     """Serve ``workload`` with one thread per connection (blocking recv) or one epoll loop (non-blocking)."""
-    if model not in SERVER_MODELS:
-        raise ValueError(f"model must be one of {SERVER_MODELS}, got {model!r}")
-    if not isinstance(workload, Workload) or not isinstance(costs, ServerCosts):
-        raise TypeError("workload must be a Workload and costs a ServerCosts")
+    check.choice("model", model, SERVER_MODELS)
     lab = Lab(nr_cpus=nr_cpus, profile=profile, context_switch_ns=context_switch_ns)
     lab.sched.record_switches = False
     rng = random.Random(workload.seed)
@@ -539,11 +559,13 @@ def serve(model: str, workload: Workload = Workload(), costs: ServerCosts = Serv
                      kernel_bytes=nthreads * mem.kernel + epoll_bytes)
 
 
+@check.arguments
 def compare_servers(workload: Workload = Workload(), **kwargs) -> dict[str, ServerRun]:
     """:func:`serve` both models on the same workload."""
     return {model: serve(model, workload, **kwargs) for model in SERVER_MODELS}
 
 
+@check.arguments
 def sweep_connections(connections: list[int], workload: Workload = Workload(interval_ns=10_000_000),
                       **kwargs) -> dict[str, list[ServerRun]]:
     """Both models for each number of connections (other workload settings unchanged): for plots and sliders."""

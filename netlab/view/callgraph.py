@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import networkx as nx
 
+from netlab import check
 from netlab.trace import Trace
 from netlab.view import svg
 
@@ -17,9 +18,8 @@ class CallGraph:
     The static part (boxes, edges) is built once; each step only adds the lit boxes of the call stack.
     """
 
+    @check.arguments
     def __init__(self, trace: Trace):
-        if not isinstance(trace, Trace):
-            raise TypeError("CallGraph draws a Trace")
         self.trace = trace
         self.graph = nx.DiGraph()
         self.stacks: list[tuple[str, ...]] = []
@@ -69,6 +69,7 @@ class CallGraph:
         width = max((x + CHAR * len(n) + 20 for n, (x, _) in self.positions.items()), default=100)
         return width, PAD * 2 + ROW * len(self.positions)
 
+    @check.arguments
     def svg(self, index: int) -> str:
         """The graph with the functions on the call stack at step ``index`` lit, the current one brightest."""
         if not isinstance(index, int) or not 0 <= index < len(self.trace):

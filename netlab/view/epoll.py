@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 
 import ipywidgets as W
 
+from netlab import check
 from netlab.trace import Event
 from netlab.view import svg
 
@@ -55,6 +56,7 @@ def _layout(tree: Mapping | None) -> list[tuple[dict, int, int, dict | None]]:
     return out
 
 
+@check.arguments
 def rbtree_svg(tree: Mapping | None, title: str = "rbr (red-black tree of epitems)", lit: str | None = None) -> str:
     """Draw a tree snapshot ``{key, color, left, right}`` (``RbRootCached.snapshot``); ``lit`` highlights a key."""
     nodes = _layout(tree)
@@ -80,6 +82,7 @@ def rbtree_svg(tree: Mapping | None, title: str = "rbr (red-black tree of epitem
     return svg.document(width, height, "".join(parts), label=title)
 
 
+@check.arguments
 def rbtree_text(tree: Mapping | None) -> str:
     """The tree sideways, one node per line: ``key (red|black)``, children indented."""
     lines: list[str] = []
@@ -96,6 +99,7 @@ def rbtree_text(tree: Mapping | None) -> str:
 
 
 # --- one step of a chapter-02 scenario ------------------------------------------------------------------------
+@check.arguments
 def lab_svg(state: Mapping[str, Any]) -> str:
     """CPUs, threads, sockets (queued bytes, wait queue), epolls (rbr, rdllist, ovflist, ep->wq) of ``Lab.snapshot``."""
     parts: list[str] = []
@@ -147,11 +151,13 @@ def lab_svg(state: Mapping[str, Any]) -> str:
     return out
 
 
+@check.arguments
 def draw_step(event: Event) -> str:
     """A Stepper ``draw`` for any chapter-02 scenario trace."""
     return lab_svg(event.state)
 
 
+@check.arguments
 def lab_text(state: Mapping[str, Any]) -> str:
     """The same picture as :func:`lab_svg`, in text."""
     lines = [f"CPU {i}: running {c['curr']}, run queue {c['queue']}" for i, c in enumerate(state.get("cpus", []))]
@@ -167,6 +173,7 @@ def lab_text(state: Mapping[str, Any]) -> str:
 
 
 # --- a timeline of context switches ----------------------------------------------------------------------------
+@check.arguments
 def timeline_svg(tl: Mapping[str, Any], width: int = 760, title: str = "who runs on the CPU") -> str:
     """``Lab.timeline()``: one lane per CPU, a bar per running task, red blocks for switches, arrows for packets."""
     end = max(tl["end"], 1)
@@ -210,6 +217,7 @@ def timeline_svg(tl: Mapping[str, Any], width: int = 760, title: str = "who runs
     return svg.document(width, axis_y + 16, "".join(parts), label=title)
 
 
+@check.arguments
 def timeline_text(tl: Mapping[str, Any]) -> str:
     lines = [f"{s['time'] / 1000:8.1f} µs  CPU {s['cpu']}: switch {s['prev']} → {s['next']} "
              f"({'voluntary: it blocked' if s['voluntary'] else 'from idle or preempted'}), costs {s['cost']} ns"
@@ -219,6 +227,7 @@ def timeline_text(tl: Mapping[str, Any]) -> str:
 
 
 # --- LT vs ET vs ONESHOT -----------------------------------------------------------------------------------------
+@check.arguments
 def trigger_html(rows_by_mode: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
     """One table per mode, side by side: each epoll_wait, its events, bytes read and bytes left in the socket."""
     tables = []
@@ -235,6 +244,7 @@ def trigger_html(rows_by_mode: Mapping[str, Sequence[Mapping[str, Any]]]) -> str
     return f'<div style="display:flex;flex-wrap:wrap">{"".join(tables)}</div>{note}'
 
 
+@check.arguments
 def trigger_text(rows_by_mode: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
     lines = []
     for mode, rows in rows_by_mode.items():
@@ -250,6 +260,7 @@ _METRICS = (("context switches / s", lambda r: (r.nvcsw + r.nivcsw) * 1e9 / r.wi
             ("requests / s", lambda r: r.requests_per_s, "{:,.0f}"))
 
 
+@check.arguments
 def connections_svg(threads: Any, epoll: Any, maxima: Mapping[str, float] | None = None) -> str:
     """Bars for one number of connections: thread-per-connection vs epoll, per metric."""
     width, bar = 640, 300
@@ -279,6 +290,7 @@ class ConnectionsSlider:
     """A slider over precomputed runs (``sweep_connections``); bars scale to the largest value of the sweep, so
     what grows and what stays flat is visible as the slider moves."""
 
+    @check.arguments
     def __init__(self, sweep: Mapping[str, Sequence[Any]]):
         if set(sweep) != {"threads", "epoll"} or len(sweep["threads"]) != len(sweep["epoll"]) or not sweep["threads"]:
             raise ValueError("sweep must map 'threads' and 'epoll' to equally long, non-empty lists of runs")

@@ -11,6 +11,7 @@ step in plain text.
 """
 from __future__ import annotations
 
+from netlab import check
 from netlab.trace import Event, Trace
 from netlab.view import svg
 
@@ -37,9 +38,8 @@ def _when(ns: int) -> str:
 class HandshakeDiagram:
     """A sequence diagram of a :class:`netlab.handshake.HandshakeLab` trace."""
 
+    @check.arguments
     def __init__(self, trace: Trace):
-        if not isinstance(trace, Trace):
-            raise TypeError("HandshakeDiagram draws a Trace recorded by a HandshakeLab")
         if not trace or "segments" not in trace[-1].state:
             raise ValueError("the trace has no handshake state: record it with HandshakeLab(record=True)")
         final = trace[-1].state
@@ -74,10 +74,9 @@ class HandshakeDiagram:
         return TOP + ROW * (lo + 0.5)
 
     # --- drawing -------------------------------------------------------------------------------------------------
+    @check.arguments
     def draw(self, event: Event) -> str:
         """The diagram at ``event``: SVG."""
-        if not isinstance(event, Event):
-            raise TypeError("draw takes a trace Event")
         state, now = event.state, event.time_ns
         parts = [svg.rect(0, 0, self.width, self.height, fill="#ffffff", stroke="#ffffff", rx=0)]
         parts += self._lanes(state)
@@ -167,10 +166,9 @@ class HandshakeDiagram:
         return parts
 
     # --- text ----------------------------------------------------------------------------------------------------
+    @check.arguments
     def text(self, event: Event) -> str:
         """The same step in plain text."""
-        if not isinstance(event, Event):
-            raise TypeError("text takes a trace Event")
         s = event.state
         lines = [f"t = {_when(event.time_ns)}   listener: {s.get('listener', '?')}",
                  f"SYN queue    {len(s.get('SYN queue', ()))}/{s.get('SYN queue max', '-')}: "

@@ -4,6 +4,7 @@ from __future__ import annotations
 from html import escape
 from typing import Iterable
 
+from netlab import check
 from netlab.live.result import LiveResult
 from netlab.view.svg import CONTEXT_COLOURS
 
@@ -20,11 +21,13 @@ def _rows(results: Iterable[LiveResult]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+@check.arguments
 def live_table_text(results: Iterable[LiveResult]) -> str:
     """One line per reading: ``✓ what: value`` or ``— what: not available here, because …``."""
     return "\n".join(f"{mark} {what}: {shown}" for mark, what, shown, _ in _rows(results))
 
 
+@check.arguments
 def live_table_html(results: Iterable[LiveResult]) -> str:
     """An HTML table (for ``IPython.display.HTML``); the 'how' of each reading is its tooltip."""
     body = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 from html import escape
 from typing import Mapping, Sequence
 
+from netlab import check
 from netlab.trace import Event
 from netlab.view import svg
 
@@ -40,10 +41,9 @@ def _slab_row(y: float, name: str, cache: Mapping, touched: bool) -> str:
     return "".join(parts)
 
 
+@check.arguments
 def draw_slabs(event: Event) -> str:
     """The slab caches in use after this step (touched cache lit), and the objects the connection holds."""
-    if not isinstance(event, Event):
-        raise TypeError("draw_slabs takes a trace Event")
     state = event.state
     caches = state.get("slab", {})
     height = 44 + 32 * max(len(caches), 1)
@@ -57,10 +57,9 @@ def draw_slabs(event: Event) -> str:
     return svg.document(640, height, "".join(body), label="slab caches after this step")
 
 
+@check.arguments
 def draw_fd_table(event: Event) -> str:
     """The process's fds (taken or free) up to its soft RLIMIT_NOFILE, and the fd table's size."""
-    if not isinstance(event, Event):
-        raise TypeError("draw_fd_table takes a trace Event")
     state = event.state
     soft, hard = state.get("nofile", (0, 0))
     taken = state.get("open fds", 0)
@@ -78,6 +77,7 @@ def draw_fd_table(event: Event) -> str:
     return svg.document(640, 62, "".join(parts), label="file descriptors of the process")
 
 
+@check.arguments
 def object_table_text(rows: Sequence[tuple[str, str, int, float]]) -> str:
     """``(cache, struct, slot bytes, bytes with slab overhead)`` rows as text, with the total."""
     lines = [f"{'slab cache':<20} {'struct':<34} {'slot':>6} {'with overhead':>14}"]
@@ -87,6 +87,7 @@ def object_table_text(rows: Sequence[tuple[str, str, int, float]]) -> str:
     return "\n".join(lines)
 
 
+@check.arguments
 def object_table_html(rows: Sequence[tuple[str, str, int, float]]) -> str:
     cells = "".join(f"<tr><td><code>{escape(c)}</code></td><td>{escape(s)}</td><td align=right>{slot}</td>"
                     f"<td align=right>{cost:,.1f}</td></tr>" for c, s, slot, cost in rows)
@@ -96,6 +97,7 @@ def object_table_html(rows: Sequence[tuple[str, str, int, float]]) -> str:
             f"<td align=right><b>{total:,.1f}</b> = {total / 1024:.2f} KiB</td></tr></table>")
 
 
+@check.arguments
 def plot_per_state(ax, costs: Mapping[str, Mapping[str, float]], title: str = "") -> None:
     """Grouped bars: ``costs[state][kernel] = bytes per connection``."""
     states = list(costs)
@@ -112,7 +114,8 @@ def plot_per_state(ax, costs: Mapping[str, Mapping[str, float]], title: str = ""
     ax.legend()
 
 
-def plot_memory_curves(ax, connections, curves: Mapping[str, object], budget_bytes: float | None = None,
+@check.arguments
+def plot_memory_curves(ax, connections: Sequence[int], curves: Mapping[str, object], budget_bytes: float | None = None,
                        title: str = "") -> None:
     """Slab memory (GiB) against connection count, one curve per label; an optional horizontal budget line."""
     for label, values in curves.items():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Mapping, Sequence
 
+from netlab import check
 from netlab.trace import Event
 from netlab.view import svg
 
@@ -97,10 +98,9 @@ def _socket(x: float, y: float, name: str, sock: Mapping) -> tuple[str, float]:
     return "".join(parts), y + 44
 
 
+@check.arguments
 def draw_receive(event: Event) -> str:
     """The receive path's state at one step, as SVG (rings, CPUs, sockets, taps, iptables counters)."""
-    if not isinstance(event, Event):
-        raise TypeError("draw_receive draws one trace Event")
     state = event.state
     parts, y, x = [], 6.0, 6.0
     queues = sorted({int(m.group(1)) for k in state if (m := re.fullmatch(r"rx(\d+)\.ring", k))})
@@ -129,6 +129,7 @@ def draw_receive(event: Event) -> str:
 
 
 # --- plots ------------------------------------------------------------------------------------------------------
+@check.arguments
 def plot_sweep(ax, xs: Sequence[float], summaries: Sequence, xlabel: str, *, title: str = "") -> None:
     """Ring drops (% of arrivals) and time_squeeze per 1000 packets against one swept parameter."""
     if len(xs) != len(summaries) or not xs:
@@ -151,6 +152,7 @@ def plot_sweep(ax, xs: Sequence[float], summaries: Sequence, xlabel: str, *, tit
         ax.set_title(title, fontsize=10)
 
 
+@check.arguments
 def plot_cpu_time(ax, summary, *, title: str = "") -> None:
     """Stacked bars: each CPU's time in hard IRQ, softirq at IRQ exit, ksoftirqd, and idle."""
     elapsed = summary.elapsed_ns or 1
@@ -169,6 +171,7 @@ def plot_cpu_time(ax, summary, *, title: str = "") -> None:
         ax.set_title(title, fontsize=10)
 
 
+@check.arguments
 def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (0.5, 1, 1.5, 2, 2.5, 3, 4, 6, 9, 14.88),
                      n: int = 20_000):
     """Sliders (burst, ring size, netdev_budget, queues/CPUs, kernel) over a plot of drops, time_squeeze and
@@ -217,6 +220,7 @@ def softnet_text(stat) -> str:
     return "\n".join(lines + [f"({stat.columns} columns; {stat.note})"])
 
 
+@check.arguments
 def queue_irqs_text(queue_irqs: Sequence, affinity: Mapping[int, object]) -> str:
     """NIC queue IRQs with their count per CPU and the CPUs they may run on (``smp_affinity_list``)."""
     if not queue_irqs:

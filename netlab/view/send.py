@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from netlab.trace import Event
+from netlab import check
+from netlab.trace import Event, Trace
 from netlab.view import svg
 
 PLACES = {"write queue": "#d0ebff", "retransmit queue": "#e5dbff", "qdisc": "#ffe8cc", "TX ring": "#d3f9d8",
@@ -82,11 +83,10 @@ def _ring(x: float, y: float, ring: Mapping) -> tuple[str, float]:
     return "".join(parts), bottom + 18
 
 
+@check.arguments
 def draw_send(event: Event) -> str:
     """An SVG of the send-side state at ``event`` (keys ``skbs``, ``sock sk``, ``qdisc``, ``tx0.ring``,
     ``softirqs``, ``queue_stopped``, taps)."""
-    if not isinstance(event, Event):
-        raise TypeError("draw_send draws a trace Event")
     state = event.state
     parts, y = [], 4.0
     body, y = _skbs(8, y, state.get("skbs", []))
@@ -121,6 +121,7 @@ def draw_send(event: Event) -> str:
 LEDGER_COLUMNS = ("cpu copies", "dma transfers", "sk_buff heads copied", "syscalls", "transitions", "page faults")
 
 
+@check.arguments
 def ledger_table(summaries: Mapping[str, Mapping[str, float]]) -> str:
     """A text table of ``{scenario: CopyLedger.summary(...)}``."""
     if not summaries:
@@ -131,6 +132,7 @@ def ledger_table(summaries: Mapping[str, Mapping[str, float]]) -> str:
     return "\n".join([head] + rows)
 
 
+@check.arguments
 def plot_ledgers(summaries: Mapping[str, Mapping[str, float]], title: str = ""):
     """Bars per scenario: CPU copies and DMA transfers of each byte sent (left), system calls and user/kernel
     transitions (right). Returns the matplotlib figure."""
@@ -162,6 +164,7 @@ def plot_ledgers(summaries: Mapping[str, Mapping[str, float]], title: str = ""):
     return fig
 
 
+@check.arguments
 def plot_live(measured_s_per_gb: Mapping[str, float], saved_model_s_per_gb: float):
     """Left: the sender's system CPU seconds per GB as measured for each method. Right: what sendfile saved against
     read+send, measured and as the model prices it. Returns the matplotlib figure."""
@@ -185,13 +188,10 @@ def plot_live(measured_s_per_gb: Mapping[str, float], saved_model_s_per_gb: floa
 
 # --- one sk_buff's life --------------------------------------------------------------------------------------------
 
-def skb_lifetime(trace, names: Sequence[str]) -> list[tuple[int, str, str, str, int, int, bool]]:
+@check.arguments
+def skb_lifetime(trace: Trace, names: Sequence[str]) -> list[tuple[int, str, str, str, int, int, bool]]:
     """The steps at which the skbs ``names`` changed: (step, kernel function, skb, where, users, dataref,
     data freed). Replays the trace's ``skbs`` snapshots."""
-    from netlab.trace import Trace
-
-    if not isinstance(trace, Trace):
-        raise TypeError("skb_lifetime replays a Trace")
     if isinstance(names, str) or not names:
         raise ValueError("names must be a non-empty list of skb names")
     rows, last = [], {}
@@ -206,6 +206,7 @@ def skb_lifetime(trace, names: Sequence[str]) -> list[tuple[int, str, str, str, 
     return rows
 
 
+@check.arguments
 def lifetime_text(rows: Sequence[tuple]) -> str:
     """:func:`skb_lifetime` rows as a table."""
     lines = [f"{'step':>5}  {'kernel function':26} {'skb':8} {'where':18} users dataref data"]

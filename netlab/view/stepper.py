@@ -15,6 +15,7 @@ from typing import Callable
 
 import ipywidgets as W
 
+from netlab import check
 from netlab.kernel.source_index import source_url
 from netlab.live.kallsyms import FOUND, in_your_kernel
 from netlab.live.result import LiveResult
@@ -35,6 +36,7 @@ class Stepper:
     first time a step is shown, once).
     """
 
+    @check.arguments
     def __init__(self, trace: Trace, draw: Drawing | None = None, *, title: str = "", version: str = "6.12",
                  show_path: bool = True, check_kernel: bool = True, play_interval_ms: int = 700):
         if not isinstance(trace, Trace):
@@ -72,6 +74,7 @@ class Stepper:
     def index(self) -> int:
         return self.slider.value
 
+    @check.arguments
     def go(self, index: int) -> None:
         if not isinstance(index, int) or not 0 <= index < len(self.trace):
             raise ValueError(f"step must be an int in 0..{len(self.trace) - 1}, got {index!r}")
@@ -96,6 +99,7 @@ class Stepper:
     def event(self) -> Event:
         return self.trace[self.index]
 
+    @check.arguments
     def text(self, index: int | None = None) -> str:
         found = self.kernel
         return step_text(self.trace, self.index if index is None else index,

@@ -3,23 +3,25 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from netlab import check
 from netlab.trace import Event, Trace
 
 
+@check.arguments
 def header(event: Event, total: int) -> str:
     return (f"step {event.seq + 1}/{total} · CPU {event.cpu} · {event.context} · "
             f"t = {event.time_ns / 1000:.3f} µs")
 
 
+@check.arguments
 def short(value: Any, limit: int = 60) -> str:
     s = repr(value)
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
+@check.arguments
 def step_text(trace: Trace, index: int, kernel: Mapping[str, str] | None = None) -> str:
     """Step ``index`` as text: where it runs, the kernel function and file, what it does, what changed."""
-    if not isinstance(trace, Trace):
-        raise TypeError("step_text renders a Trace")
     if not isinstance(index, int) or not 0 <= index < len(trace):
         raise ValueError(f"index must be an int in 0..{len(trace) - 1}")
     e = trace[index]
