@@ -13,7 +13,7 @@ import struct
 import sys
 from dataclasses import dataclass
 
-from netlab.live.result import LiveResult
+from netlab.live.result import LiveResult, Why
 
 RTM_NEWLINK, RTM_NEWROUTE, RTM_GETROUTE = 16, 24, 26
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
@@ -93,14 +93,11 @@ def route_get(daddr: str) -> LiveResult:
     except ValueError:
         raise ValueError(f"daddr must be an IPv4 address, got {daddr!r}") from None
     if not sys.platform.startswith("linux"):
-        return LiveResult.unavailable(what, how, f"rtnetlink is Linux's (this is {sys.platform})")
-    try:
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as nl:
-            nl.settimeout(2.0)
-            nl.send(route_request(daddr))
-            return LiveResult(what, how, parse_route_reply(nl.recv(65536), daddr))
-    except (OSError, ValueError) as e:
-        return LiveResult.unavailable(what, how, f"the kernel did not answer ({e})")
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX, f"rtnetlink is Linux's (this is {sys.platform})")
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as nl:
+        nl.settimeout(2.0)
+        nl.send(route_request(daddr))
+        return LiveResult(what, how, parse_route_reply(nl.recv(65536), daddr))
 
 
 def _netlink_ack(message: bytes) -> None:
