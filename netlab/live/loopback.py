@@ -105,7 +105,7 @@ def loopback_latency(rounds: int = 2000) -> LiveResult:
 def namespace_latency(rounds: int = 2000, timeout_s: float = 30.0) -> LiveResult:
     """Run the experiment in a child that owns a fresh user+network namespace (see the module docstring).
 
-    The value: {"route": ``ip route get 198.51.100.7`` there, "trips": [RoundTrip …]}.
+    The value: {"route": ``ip route get 198.51.100.7`` there, "trips": [RoundTrip …], "up": {device: IFF_UP set}}.
     """
     what = "127.0.0.1 vs 127.0.0.2 vs an address on a veth, in a namespace of our own"
     how = "a child process: unshare(CLONE_NEWUSER|CLONE_NEWNET), a veth with 198.51.100.7/24, TCP ping-pongs"
@@ -116,7 +116,7 @@ def namespace_latency(rounds: int = 2000, timeout_s: float = 30.0) -> LiveResult
                                                                 f"{sys.platform})")
     return run_child(what, how, "netlab.live.loopback", [str(rounds)], timeout_s,
                      lambda answer: {"route": rtnetlink.Route(**answer["route"]),
-                                     "trips": [RoundTrip(**t) for t in answer["trips"]]})
+                                     "trips": [RoundTrip(**t) for t in answer["trips"]], "up": answer["up"]})
 
 
 def userns_policy(proc: str = "/proc") -> str | None:
@@ -174,7 +174,8 @@ def _in_own_namespace(rounds: int) -> dict:
     address = NS_ADDRESS.split("/")[0]
     route = rtnetlink.route_get(address)
     trips = [round_trip(a, rounds) for a in ("127.0.0.1", "127.0.0.2", address)]
-    return {"route": route.value.__dict__, "trips": [t.__dict__ for t in trips]}
+    return {"route": route.value.__dict__, "trips": [t.__dict__ for t in trips],
+            "up": {dev: rtnetlink.is_up(dev) for dev in ("lo", "veth0", "veth1")}}
 
 
 if __name__ == "__main__":      # the child of namespace_latency(); its namespace ends when it exits

@@ -126,12 +126,23 @@ def add_veth(name: str, peer: str) -> None:
     _netlink_ack(veth_request(name, peer))
 
 
+def _flags(s: socket.socket, ifname: str) -> int:
+    import fcntl
+    raw = fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sH14x", ifname.encode(), 0))
+    return struct.unpack_from("16sH", raw)[1]
+
+
+def is_up(ifname: str) -> bool:
+    """Whether IFNAME has IFF_UP set (``ip link show`` prints UP), read with SIOCGIFFLAGS."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        return bool(_flags(s, ifname) & IFF_UP)
+
+
 def set_up(ifname: str) -> None:
     """``ip link set IFNAME up`` (SIOCSIFFLAGS)."""
     import fcntl
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        raw = fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sH14x", ifname.encode(), 0))
-        flags = struct.unpack_from("16sH", raw)[1]
+        flags = _flags(s, ifname)
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", ifname.encode(), flags | IFF_UP))
 
 
