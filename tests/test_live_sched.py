@@ -31,16 +31,29 @@ def test_thread_memory_reserves_a_stack_but_touches_little_of_it(skip_unless_exp
     assert 0 <= v["vmrss_kb_per_thread"] < 1024           # but only KiBs of it are resident
 
 
+ATTEMPTS = 3
+
+
 @pytest.mark.live
 @linux
-def test_live_servers_switch_in_the_direction_the_model_predicts(skip_unless_expected):
-    lines = []
-    r = skip_unless_expected(sx.echo_servers(connections=20, seconds=0.4, progress=lines.append), Why.NOT_LINUX)
-    live = {m: r[m]["switches_per_request"] for m in ("threads", "epoll")}
-    model = {m: run.switches_per_request for m, run in compare_servers(
+def test_live_servers_block_in_the_direction_the_model_predicts(skip_unless_expected):
+    """Voluntary switches per request: a blocked server's own sleeps, which other load on the machine does not
+    add (it adds involuntary ones: with two CPU hogs the epoll server's total rose to 0.64 per request, its
+    voluntary ones to 0.35). A run in which the direction does not show is repeated, at most three runs in all."""
+    model = {m: run.nvcsw / run.requests for m, run in compare_servers(
         Workload(connections=20, duration_ns=4_000_000, warmup_ns=1_000_000)).items()}
-    assert live["threads"] > 2 * live["epoll"] and model["threads"] > 2 * model["epoll"]
-    assert 0.3 < live["threads"] < 30  # the model's ~1 per request, within an order of magnitude
+    assert model == {"threads": 1.0, "epoll": 0.0}
+    runs = []
+    for _ in range(ATTEMPTS):
+        lines = []
+        r = skip_unless_expected(sx.echo_servers(connections=20, seconds=0.4, progress=lines.append),
+                                 Why.NOT_LINUX)
+        runs.append({m: round(r[m]["voluntary_per_request"], 3) for m in ("threads", "epoll")})
+        if runs[-1]["threads"] > 2 * runs[-1]["epoll"]:
+            break
+    live = runs[-1]
+    assert live["threads"] > 2 * live["epoll"], f"not in {ATTEMPTS} runs: {runs}"
+    assert 0.8 < live["threads"] < 3         # closed-loop clients: each request's recv() sleeps once, as modelled
     assert any("threads:" in line for line in lines) and lines[-1].startswith("done")
 
 

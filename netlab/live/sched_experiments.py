@@ -118,6 +118,8 @@ def echo_server(model: str, connections: int = 100, seconds: float = 2.0, size: 
     report["requests_per_s"] = report["requests"] / report["seconds"] if report["seconds"] else 0.0
     switches = report["nvcsw"] + report["nivcsw"]
     report["switches_per_request"] = switches / report["requests"] if report["requests"] else float("nan")
+    # only the voluntary ones (the server blocked) belong to the server model: other load adds involuntary ones
+    report["voluntary_per_request"] = report["nvcsw"] / report["requests"] if report["requests"] else float("nan")
     progress(f"{model}: {report['requests']} requests, {switches} context switches")
     return report
 
