@@ -82,6 +82,7 @@ def test_a_child_that_crashes_is_an_error_with_its_traceback(monkeypatch):
 def test_modelled_steps_add_both_ends():
     m = cm.modelled(LINUX_6_12, "client")
     assert list(m) == list(cm.STEPS["client"])
+    # the model's client end (4029 B, with its bind buckets) and server end (3773 B) of chapter 06's table
     assert m["client TIME_WAIT"] == 512 and m["ESTABLISHED"] == pytest.approx(4029 + 3773, abs=1)
     rows = cm.modelled_rows(LINUX_3_10, 2, "client")
     assert rows == {"tw_sock_TCP": 256, "kmalloc-64": 128}
@@ -97,6 +98,7 @@ def test_emfile_in_a_child_with_a_small_soft_limit(skip_unless_expected):
     before = fds()
     r = skip_unless_expected(ll.emfile(16), Why.NOT_LINUX)
     assert r.socket_error == "EMFILE" and r.accept_error == "EMFILE"
+    # fewer sockets than the limit: the child's stdio, listener, client and /proc/net/tcp hold fds too
     assert r.queued_while_failing == 1 and r.accepted_after_close and 1 <= r.sockets_opened < 16
     assert fds() == before
 
@@ -105,7 +107,7 @@ def test_emfile_in_a_child_with_a_small_soft_limit(skip_unless_expected):
 @LINUX
 def test_port_exhaustion_and_what_a_second_address_or_port_buys(skip_unless_expected):
     r = skip_unless_expected(ll.port_exhaustion(4), Why.KERNEL_LACKS)
-    assert r.error == "EADDRNOTAVAIL" and 1 <= r.first <= 4
+    assert r.error == "EADDRNOTAVAIL" and 1 <= r.first <= 4   # 4 ports, fewer if other sockets hold some
     assert r.second_source >= 1 and r.second_server_port >= 1
     assert r.port_range[1] - r.port_range[0] == 3
 
@@ -219,6 +221,8 @@ def test_buffers_are_charged_only_while_data_waits(skip_unless_expected):
     v = skip_unless_expected(cm.buffer_memory(30_000), Why.KERNEL_LACKS)
     assert v["idle"]["rmem_alloc"] == 0 and v["drained"]["rmem_alloc"] == 0
     modelled = queued_data_memory(LINUX_6_12, 30_000).truesize
+    # SKB_TRUESIZE of one 30 000-byte skb: 30 592 B modelled, 30 832 B charged on 6.18; split into MSS-sized
+    # skbs (1448 B each) the same bytes would cost over 40 % more, which this bound would catch
     assert 0.8 * modelled < v["data waiting"]["rmem_alloc"] < 1.3 * modelled
     assert (v["data waiting"]["rmem_alloc"] + v["data waiting"]["fwd_alloc"]) % 4096 == 0   # whole pages
     assert fds() == before

@@ -55,8 +55,8 @@ def test_probe_names_the_recognised_reasons_and_raises_on_the_rest():
     assert (told.why, told.reason) == (Why.KERNEL_LACKS, "this kernel has no x")
     with pytest.raises(LiveProbeError, match=r"x: the probe failed, and not for a reason netlab recognises: EIO"):
         probe("x", "y", _raising(OSError(errno.EIO, "Input/output error")))
-    with pytest.raises(StopIteration):                 # not an OSError: never a reason
-        probe("x", "y", _raising(StopIteration()))
+    with pytest.raises(StopIteration, match="no such row"):         # not an OSError: never a reason
+        probe("x", "y", _raising(StopIteration("no such row")))
 
 
 def test_a_result_is_either_a_value_or_a_kind_and_a_sentence():

@@ -20,5 +20,8 @@ def test_bad_counts_are_refused(bad):
 def test_a_burst_moves_softnet_processed_and_udp_drops_not_softnet_dropped(skip_unless_expected):
     b = skip_unless_expected(loopback_udp_burst(3000), Why.NO_ENTRY, Why.UNKNOWN_FORMAT)
     assert b.sent == 3000 and sum(b.processed.values()) >= 3000
+    # every datagram the socket did not keep was dropped at its full receive buffer (RcvbufErrors), not at the
+    # per-CPU backlog (softnet dropped): loopback runs the softirq after each send. The slack of 10 lets a few
+    # fall at the backlog when other load delays the softirq; then they count there instead
     assert b.queued < b.sent and b.udp_rcvbuf_errors >= b.sent - b.queued - 10
     assert sum(b.dropped.values()) <= 10 and sum(b.net_rx.values()) >= 1

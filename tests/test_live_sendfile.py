@@ -25,7 +25,8 @@ def test_sendfile_uses_one_syscall_and_less_system_cpu_than_read_plus_send(skip_
     runs = skip_unless_expected(live.file_send(32, repeats=2, progress=seen.append), Why.NOT_LINUX).runs
     assert runs["sendfile"].syscalls <= 2 and runs["read+send"].syscalls == 2 * (32 << 20) // 65536
     assert all(r.bytes == 32 << 20 and r.wall_s > 0 for r in runs.values())
-    # noisy on a shared machine: a direction with slack, never a tight threshold
+    # getrusage here is sampled by 4 ms scheduler ticks (CONFIG_TICK_CPU_ACCOUNTING, HZ=250) and 32 MiB takes
+    # only a few ticks of system time (0-5 ms measured for read+send): a direction with 2.5 ticks of slack
     assert runs["sendfile"].sys_s <= runs["read+send"].sys_s * 1.5 + 0.01
     assert len(seen) == 5 and set(_leftovers()) == before
 
@@ -79,13 +80,16 @@ def test_prediction_prices_the_model_copies_and_syscalls():
     p = live.predict(copies, calls, copy_gbs=10.0, syscall_s=1e-7)
     assert p.copies_saved == 2.0
     assert p.saved_s_per_gb == pytest.approx(2 / 10 + p.syscalls_saved_per_gb * 1e-7)
-    assert 30_000 > p.syscalls_saved_per_gb > 20_000      # 2 per 64 KiB chunk, less sendfile's one
+    # read+send: 2 calls per 64 KiB chunk; sendfile: 1 call per 1 MiB file
+    assert p.syscalls_saved_per_gb == pytest.approx(2 * 1e9 / 65536 - 1e9 / (1 << 20))
 
 
 @pytest.mark.live
 @linux
 def test_calibration_gives_plausible_numbers(skip_unless_expected):
     v = skip_unless_expected(live.calibrate(), Why.NOT_LINUX)
+    # plausibility by orders of magnitude: memory copies run at ~1-50 GB/s from a Raspberry Pi to a server, a
+    # trivial system call from Python costs ~50 ns-5 µs; the bounds allow ten times more either way
     assert 0.1 < v["copy_gbs"] < 500 and 1e-9 < v["syscall_s"] < 1e-3
 
 
