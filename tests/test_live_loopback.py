@@ -26,7 +26,7 @@ def test_your_kernel_routes_127_0_0_2_through_lo():
 @linux_only
 def test_127_0_0_1_and_127_0_0_2_are_equally_fast():
     a, b = (t.p10_us for t in live.loopback_latency(rounds=300).value)   # the fastest tenth: the path's own cost
-    # noisy: the same order of magnitude (with two CPU hogs running, the ratio stayed under 1.25 here)
+    # noisy: the same order of magnitude (with two or three CPU hogs running, the ratio stayed under 1.25 here)
     assert 0 < a < 10_000 and 0 < b < 10_000 and max(a, b) / min(a, b) < 3
 
 
