@@ -5,41 +5,47 @@ import pytest
 
 from netlab.live import ethtool
 from netlab.live.ethtool import Channels, DriverInfo, RingParams
+from netlab.live.result import LiveProbeError, Why
 
 LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIOCETHTOOL is Linux only")
 
 
 def test_device_names_are_checked():
     for bad in ("", "x" * 16, "eth 0", "../eth0", "eth0:1", 3):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="an interface name is 1-15 characters without spaces"):
             ethtool.check_device(bad)
-    with pytest.raises(ValueError):
-        ethtool.irq_affinity(-1)
-    with pytest.raises(ValueError):
-        ethtool.irq_affinity(True)
+    for bad in (-1, True):
+        with pytest.raises(ValueError, match="irq must be a non-negative int"):
+            ethtool.irq_affinity(bad)
 
 
 @LINUX
 def test_lo_has_no_rings_and_says_why():
-    r = ethtool.ring_sizes("lo")
-    if r.available:       # a kernel whose loopback reports rings: then the numbers must make sense
-        assert isinstance(r.value, RingParams) and r.value.rx <= r.value.rx_max
-    else:
-        assert "lo" in r.reason and ("EOPNOTSUPP" in r.reason or "ENOTSUP" in r.reason or "EINVAL" in r.reason)
-        assert "SIOCETHTOOL" in r.how
+    r = ethtool.ring_sizes("lo")      # drivers/net/loopback.c has no get_ringparam: dev_ethtool says EOPNOTSUPP
+    assert r.why is Why.DEVICE_LACKS and r.reason.startswith("the lo driver does not report this (")
+    assert "SIOCETHTOOL" in r.how
 
 
 @LINUX
 def test_a_missing_interface_is_reported_as_such():
     for query in (ethtool.driver_info, ethtool.ring_sizes, ethtool.channels):
         r = query("netlab-nope0")
-        assert not r.available and "no interface 'netlab-nope0'" in r.reason
+        assert r.why is Why.NO_ENTRY and "no interface 'netlab-nope0'" in r.reason
+
+
+def test_an_errno_the_probe_does_not_expect_is_an_error(monkeypatch):
+    def busy(dev, buffer):
+        raise OSError(16, "Device or resource busy")
+    monkeypatch.setattr(ethtool, "_ethtool", busy)
+    monkeypatch.setattr(ethtool.sys, "platform", "linux")
+    with pytest.raises(LiveProbeError, match="EBUSY: Device or resource busy"):
+        ethtool.ring_sizes("eth0")
 
 
 def test_non_linux_is_unavailable(monkeypatch):
     monkeypatch.setattr(ethtool.sys, "platform", "darwin")
     r = ethtool.driver_info("lo")
-    assert not r.available and "only on Linux" in r.reason
+    assert r.why is Why.NOT_LINUX and "only on Linux" in r.reason
 
 
 def test_the_ioctl_buffers_are_decoded_field_by_field(monkeypatch):
@@ -72,23 +78,25 @@ def test_sysfs_queues_msi_irqs_and_affinity_from_a_fake_tree(tmp_path):
     (net / "lo" / "queues" / "rx-0").mkdir(parents=True)
     assert ethtool.sysfs_queues("eth0", str(net)).value == {"rx": 2, "tx": 3}
     assert ethtool.msi_irqs("eth0", str(net)).value == [37, 38, 39]
-    assert "no device" in ethtool.msi_irqs("lo", str(net)).reason
-    assert "does not exist" in ethtool.sysfs_queues("eth9", str(net)).reason
+    virtual = ethtool.msi_irqs("lo", str(net))
+    assert virtual.why is Why.DEVICE_LACKS and "no device" in virtual.reason
+    absent = ethtool.sysfs_queues("eth9", str(net))
+    assert absent.why is Why.NO_ENTRY and absent.reason.startswith(f"{net}/eth9/queues does not exist")
     (tmp_path / "irq" / "38").mkdir(parents=True)
     (tmp_path / "irq" / "38" / "smp_affinity_list").write_text("0-1,3\n")
     assert ethtool.irq_affinity(38, str(tmp_path / "irq")).value == (0, 1, 3)
-    assert not ethtool.irq_affinity(39, str(tmp_path / "irq")).available
+    assert ethtool.irq_affinity(39, str(tmp_path / "irq")).why is Why.NO_ENTRY
 
 
 @LINUX
-def test_this_machines_interfaces_answer_or_say_why():
+def test_this_machines_interfaces_answer_or_say_their_driver_lacks_the_query():
     names = ethtool.interfaces()
     assert "lo" in names
-    for dev in names:
+    for dev in names:             # an errno the probe does not recognise would raise here
         for query in (ethtool.driver_info, ethtool.ring_sizes, ethtool.channels):
             r = query(dev)
-            assert r.available or r.reason
+            assert r.available or r.why is Why.DEVICE_LACKS, r
             if r.available and isinstance(r.value, RingParams):
                 assert 0 < r.value.rx <= r.value.rx_max
         q = ethtool.sysfs_queues(dev)
-        assert not q.available or q.value["rx"] >= 1
+        assert q.value["rx"] >= 1 and q.value["tx"] >= 1          # every netdev has at least one queue each

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from netlab.live.overview import kernel_version, nic_devices, what_you_can_see
-from netlab.live.result import LiveResult
+from netlab.live.overview import nic_devices, what_you_can_see
+from netlab.live.result import LiveResult, Why, kernel_version
 from netlab.view.live import live_table_html, live_table_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -13,9 +13,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def test_kernel_version():
     assert kernel_version("6.18.44-fc-v669") == (6, 18)
     assert kernel_version("3.10.0-1160.el7.x86_64") == (3, 10)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a kernel release starts with 'major.minor', got 'vmlinuz'"):
         kernel_version("vmlinuz")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="release must be a str"):
         kernel_version(6.12)
 
 
@@ -43,29 +43,38 @@ def test_overview_of_a_fake_3_10_machine(tmp_path):
     assert results["kernel function names (kallsyms)"].value.startswith("1 function names")
     assert "10 columns" in results["softnet_stat layout"].value and "row number" in results["softnet_stat layout"].value
     assert results["per-cache slab memory (slabinfo)"].value == "readable (5 caches)"
-    assert "max_user_namespaces is 0" in results["unprivileged user + network namespaces"].reason
-    assert "only virtual" in results["NIC queues and rings"].reason
+    userns = results["unprivileged user + network namespaces"]
+    assert (userns.why, userns.reason) == (Why.NAMESPACES_REFUSED, "user.max_user_namespaces is 0")
+    nic = results["NIC queues and rings"]
+    assert nic.why is Why.DEVICE_LACKS and "only virtual" in nic.reason
     assert "IP_LOCAL_PORT_RANGE socket option" in results
 
 
 def test_overview_of_a_machine_without_proc(tmp_path):
     results = what_you_can_see(str(tmp_path / "no-proc"), str(tmp_path / "no-sys"))
-    unavailable = [r for r in results if not r.available]
-    assert len(unavailable) >= 7 and all("not available here" in str(r) for r in unavailable)
+    unavailable = {r.what: r for r in results if not r.available}
+    assert unavailable["kernel release"].reason == f"{tmp_path}/no-proc/sys/kernel/osrelease does not exist " \
+                                                   f"(not Linux, or a kernel without it)"
+    for what in ("kernel release", "online CPUs", "kernel function names (kallsyms)", "softnet_stat layout",
+                 "per-cache slab memory (slabinfo)", "unprivileged user + network namespaces"):
+        assert unavailable[what].why is Why.NO_ENTRY and str(tmp_path) in unavailable[what].reason
+        assert str(unavailable[what]).startswith(f"{what}: not available here, because ")
+    assert unavailable["NIC queues and rings"].why is Why.DEVICE_LACKS
 
 
 def test_userns_clone_switch(tmp_path):
     proc, sys_root = fake_3_10(tmp_path, userns="1000")
     (Path(proc) / "sys" / "kernel" / "unprivileged_userns_clone").write_text("0\n")
     results = {r.what: r for r in what_you_can_see(proc, sys_root)}
-    assert "unprivileged_userns_clone is 0" in results["unprivileged user + network namespaces"].reason
+    userns = results["unprivileged user + network namespaces"]
+    assert (userns.why, userns.reason) == (Why.NAMESPACES_REFUSED, "kernel.unprivileged_userns_clone is 0")
     (Path(proc) / "sys" / "kernel" / "unprivileged_userns_clone").write_text("1\n")
     results = {r.what: r for r in what_you_can_see(proc, sys_root)}
     assert results["unprivileged user + network namespaces"].available
 
 
 def test_bad_roots():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="proc must be an absolute path str, got 'proc'"):
         what_you_can_see("proc")
 
 
@@ -75,18 +84,21 @@ def test_overview_on_this_machine():
     release = results[0]
     assert release.available and release.value == os.uname().release
     port_range = next(r for r in results if r.what.startswith("IP_LOCAL_PORT_RANGE"))
-    assert port_range.available == (kernel_version(os.uname().release) >= (6, 3))
+    if kernel_version(os.uname().release) >= (6, 3):
+        assert port_range.value.startswith("supported")
+    else:
+        assert port_range.why is Why.KERNEL_LACKS and "needs Linux 6.3 or later" in port_range.reason
     for dev in nic_devices():
         assert any(r.what == f"NIC {dev}" for r in results)
 
 
 def test_table_renderings():
     results = [LiveResult("kernel release", "reading osrelease", "6.12.0"),
-               LiveResult.unavailable("slabinfo", "reading /proc/slabinfo", "it is <root> only")]
+               LiveResult.unavailable("slabinfo", "reading /proc/slabinfo", Why.PERMISSION, "it is <root> only")]
     text = live_table_text(results)
     assert text.splitlines() == ["✓ kernel release: 6.12.0",
                                  "— slabinfo: not available here, because it is <root> only"]
     html = live_table_html(results)
     assert html.count("<tr") == 3 and "&lt;root&gt;" in html and 'title="measured by reading osrelease"' in html
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="expected LiveResults, got str"):
         live_table_text(["not a result"])

@@ -1,4 +1,5 @@
 import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -6,6 +7,7 @@ from hypothesis import given, strategies as st
 
 from netlab.kernel.profiles import LINUX_3_10, SlabCache
 from netlab.live import procfs
+from netlab.live.result import LiveProbeError, Why
 from netlab.live.procfs import (
     SOFTNET_COLUMNS, nic_queue_irqs, parse_cpu_list, parse_file_nr, parse_interrupts, parse_limits,
     parse_meminfo, parse_netstat, parse_proc_stat, parse_slabinfo, parse_sockstat, parse_softirqs,
@@ -113,7 +115,7 @@ def test_interrupts_6_12_virtio_queues():
         ("virtio0-input.0", "rx", 0), ("virtio0-output.0", "tx", 0),
         ("virtio0-input.1", "rx", 1), ("virtio0-output.1", "tx", 1)]
     assert queues[2].counts == {0: 0, 1: 15002}
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="pass the Interrupts from parse_interrupts"):
         nic_queue_irqs("not a table")
 
 
@@ -122,15 +124,17 @@ def test_proc_stat_times_and_softirq_totals():
                         "intr 1 2 3\nsoftirq 100 0 10 1 60 0 0 4 20 0 5\n")
     assert s.cpu["cpu"]["softirq"] == 140 and s.cpu["cpu0"]["system"] == 2804
     assert s.softirq["total"] == 100 and s.softirq["NET_RX"] == 60
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no 'cpu' line"):
         parse_proc_stat("intr 1\n")
 
 
 def test_cpu_lists():
     assert parse_cpu_list("0-3,8,10-11\n") == (0, 1, 2, 3, 8, 10, 11)
     assert parse_cpu_list("") == ()
-    for bad in ("3-1", "a", "1-b"):
-        with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="bad CPU range '3-1'"):
+        parse_cpu_list("3-1")
+    for bad in ("a", "1-b"):
+        with pytest.raises(ValueError, match=f"a CPU list looks like '0-3,8', got '{bad}'"):
             parse_cpu_list(bad)
 
 
@@ -143,13 +147,14 @@ def test_sysctl_values_and_paths(tmp_path):
     assert sysctl_path("net.core.somaxconn") == "/proc/sys/net/core/somaxconn"
     assert sysctl_path("net/ipv4/conf/eth0.100/rp_filter", "/x") == "/x/net/ipv4/conf/eth0.100/rp_filter"
     for bad in ("../etc/passwd", "net..core", "", "net.core.somaxconn; rm"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="a sysctl name looks like 'net.core.somaxconn'"):
             sysctl_path(bad)
     (tmp_path / "net" / "core").mkdir(parents=True)
     (tmp_path / "net" / "core" / "somaxconn").write_text("4096\n")
     r = sysctl("net.core.somaxconn", root=str(tmp_path))
     assert r.available and r.value == 4096 and r.what == "net.core.somaxconn"
-    assert "does not exist" in sysctl("net.core.nope", root=str(tmp_path)).reason
+    nope = sysctl("net.core.nope", root=str(tmp_path))
+    assert nope.why is Why.NO_ENTRY and nope.reason.startswith(f"{tmp_path}/net/core/nope does not exist")
 
 
 # --- counters, memory, sockets ----------------------------------------------------------------------------------
@@ -210,7 +215,7 @@ def test_tcp6_rows():
 
 def test_file_nr_and_limits():
     assert parse_file_nr("781\t0\t2466170\n").max == 2466170
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="file-nr has three numbers: allocated, unused, max"):
         parse_file_nr("1 2\n")
     limits = parse_limits("Limit                     Soft Limit           Hard Limit           Units     \n"
                           "Max cpu time              unlimited            unlimited            seconds   \n"
@@ -228,7 +233,9 @@ WRAPPERS = [procfs.softnet_stat, procfs.softirqs, procfs.interrupts, procfs.proc
 @pytest.mark.parametrize("wrapper", WRAPPERS, ids=lambda w: w.__name__)
 def test_wrappers_say_why_when_the_file_is_missing(wrapper, tmp_path):
     r = wrapper(str(tmp_path / "missing"))
-    assert not r.available and "does not exist" in r.reason and str(r).startswith(f"{r.what}: not available")
+    assert r.why is Why.NO_ENTRY and r.reason == f"{tmp_path / 'missing'} does not exist (not Linux, or a kernel " \
+                                                  f"without it)"
+    assert str(r).startswith(f"{r.what}: not available here, because {r.reason}")
 
 
 @pytest.mark.parametrize("wrapper", WRAPPERS, ids=lambda w: w.__name__)
@@ -236,19 +243,43 @@ def test_wrappers_say_why_when_the_layout_is_unknown(wrapper, tmp_path):
     f = tmp_path / "garbage"
     f.write_text("x y z\n1 2\n")
     r = wrapper(str(f))
-    assert not r.available and "does not know" in r.reason
+    assert r.why is Why.UNKNOWN_FORMAT and r.reason.startswith(f"{f} is laid out in a way netlab does not know")
 
 
-def test_wrappers_say_why_when_permission_is_denied(tmp_path, monkeypatch):
-    f = tmp_path / "slabinfo"
-    f.write_text(Path(fixture("slabinfo_2.1_book.txt")).read_text())
-    f.chmod(0)
-    if os.access(f, os.R_OK):          # root reads anything: simulate the unprivileged case instead
-        def deny(*args, **kwargs):
-            raise PermissionError(13, "Permission denied", str(f))
-        monkeypatch.setattr("builtins.open", deny)
-    r = procfs.slabinfo(str(f))
-    assert not r.available and "privilege" in r.reason
+def _as_nobody(work):
+    """``work()`` in a forked child that has dropped to uid/gid 65534 when this process is root, so that a
+    permission check is the kernel's own; an unprivileged process is refused already."""
+    if os.geteuid() != 0:
+        return work()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            os.write(write_end, pickle.dumps(work()))
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as answer:
+        data = answer.read()
+    os.waitpid(pid, 0)
+    return pickle.loads(data)
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not os.path.exists("/proc/slabinfo"), reason="no /proc/slabinfo here")
+def test_an_unprivileged_reader_is_told_slabinfo_needs_privilege():
+    r = _as_nobody(procfs.slabinfo)           # /proc/slabinfo is mode 0400 (mm/slab_common.c)
+    assert r.why is Why.PERMISSION
+    assert r.reason == "/proc/slabinfo is not readable without more privilege (EACCES)"
+
+
+def test_an_unexpected_errno_while_reading_is_an_error(tmp_path):
+    with pytest.raises(LiveProbeError, match="EISDIR: Is a directory"):
+        procfs.meminfo(str(tmp_path))
 
 
 def test_wrappers_read_fixture_files():
@@ -277,7 +308,9 @@ def test_live_files_parse_on_this_machine():
     assert procfs.sockstat().value["TCP"]["inuse"] >= 0
     assert procfs.meminfo().value["Slab"] > 0
     assert procfs.file_nr().value.allocated > 0
-    assert procfs.tcp_sockets().available and procfs.tcp_sockets("/proc/net/tcp6").available in (True, False)
+    assert procfs.tcp_sockets().available
+    tcp6 = procfs.tcp_sockets("/proc/net/tcp6")          # absent only in a kernel without IPv6
+    assert tcp6.available or (tcp6.why is Why.NO_ENTRY and not os.path.exists("/proc/sys/net/ipv6"))
     import resource
     assert procfs.nofile().value == tuple(None if v == resource.RLIM_INFINITY else v
                                           for v in resource.getrlimit(resource.RLIMIT_NOFILE))

@@ -2,25 +2,26 @@
 import pytest
 
 from netlab.live.receive import loopback_udp_burst
+from netlab.live.result import Why
 
 
 def test_missing_proc_is_not_available_here(tmp_path):
     r = loopback_udp_burst(10, proc=str(tmp_path))
-    assert not r.available and "does not exist" in r.reason
+    assert r.why is Why.NO_ENTRY and r.reason.startswith(f"{tmp_path}/net/softnet_stat does not exist")
 
 
 @pytest.mark.parametrize("bad", [0, 10**6, 1.5, True])
 def test_bad_counts_are_refused(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"n must be an int in 1\.\.200000"):
         loopback_udp_burst(bad)
 
 
 @pytest.mark.live
-def test_a_burst_moves_softnet_processed_and_udp_drops_not_softnet_dropped():
-    r = loopback_udp_burst(3000)
-    if not r.available:
-        pytest.skip(r.reason)
-    b = r.value
+def test_a_burst_moves_softnet_processed_and_udp_drops_not_softnet_dropped(skip_unless_expected):
+    b = skip_unless_expected(loopback_udp_burst(3000), Why.NO_ENTRY, Why.UNKNOWN_FORMAT)
     assert b.sent == 3000 and sum(b.processed.values()) >= 3000
+    # every datagram the socket did not keep was dropped at its full receive buffer (RcvbufErrors), not at the
+    # per-CPU backlog (softnet dropped): loopback runs the softirq after each send. The slack of 10 lets a few
+    # fall at the backlog when other load delays the softirq; then they count there instead
     assert b.queued < b.sent and b.udp_rcvbuf_errors >= b.sent - b.queued - 10
     assert sum(b.dropped.values()) <= 10 and sum(b.net_rx.values()) >= 1

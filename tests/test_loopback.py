@@ -1,8 +1,7 @@
-"""Chapter 04: routing to local addresses, the loopback device's path, and the live readings and fallbacks."""
+"""Chapter 04: routing to local addresses, the loopback device's path, and the parsers of the live readings
+(the live experiments themselves: test_live_loopback.py)."""
 import socket
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from netlab.loopback import host, local_path, nic_path, route
 
 OLD, NEW = PROFILES["3.10"], PROFILES["6.12"]
 FIXTURES = Path(__file__).parent / "fixtures"
-linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux networking")
 
 
 # --- the model ---------------------------------------------------------------------------------------------------
@@ -120,54 +118,3 @@ def test_rtnetlink_messages():
         rtnetlink.parse_route_reply(struct.pack("=IHHIIi", 20, rtnetlink.NLMSG_ERROR, 0, 1, 0, -101), "x")
     veth = rtnetlink.veth_request("veth0", "veth1")
     assert struct.unpack_from("=I", veth)[0] == len(veth) and b"veth1\0" in veth and b"veth\0" not in veth[:20]
-
-
-# --- live ------------------------------------------------------------------------------------------------------
-
-@pytest.mark.live
-@linux_only
-def test_your_kernel_routes_127_0_0_2_through_lo():
-    r = rtnetlink.route_get("127.0.0.2")
-    if not r.available:
-        pytest.skip(str(r))
-    assert (r.value.type, r.value.dev) == ("local", "lo")
-
-
-@pytest.mark.live
-@linux_only
-def test_127_0_0_1_and_127_0_0_2_are_equally_fast():
-    r = live.loopback_latency(rounds=300)
-    if not r.available:
-        pytest.skip(str(r))
-    a, b = (t.p10_us for t in r.value)      # the fastest tenth: what the path costs when nothing else runs
-    assert 0 < a < 10_000 and 0 < b < 10_000 and max(a, b) / min(a, b) < 3    # noisy: same order of magnitude
-
-
-@pytest.mark.live
-@linux_only
-def test_an_address_on_another_device_is_local_too_in_our_own_namespace():
-    r = live.namespace_latency(rounds=300)
-    if not r.available:
-        pytest.skip(str(r))
-    assert (r.value["route"].type, r.value["route"].dev) == ("local", "lo")
-    fastest = [t.p10_us for t in r.value["trips"]]  # the fastest tenth: least disturbed by other load
-    assert [t.address for t in r.value["trips"]] == ["127.0.0.1", "127.0.0.2", "198.51.100.7"]
-    assert max(fastest) / min(fastest) < 3
-
-
-def test_namespace_fallbacks(monkeypatch):
-    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1, "", "boom"))
-    if sys.platform.startswith("linux"):
-        r = live.namespace_latency(rounds=10)
-        assert not r.available and "boom" in r.reason
-    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(
-        a, 0, '{"unavailable": "unshare: Operation not permitted"}\n', ""))
-    if sys.platform.startswith("linux"):
-        assert "not permitted" in live.namespace_latency(rounds=10).reason
-    monkeypatch.setattr(sys, "platform", "darwin")
-    assert not live.namespace_latency(rounds=10).available
-    assert not rtnetlink.route_get("127.0.0.1").available
-    with pytest.raises(ValueError):
-        live.namespace_latency(rounds=1)
-    with pytest.raises(ValueError):
-        rtnetlink.route_get("localhost")

@@ -28,7 +28,7 @@ from netlab import check
 from netlab.handshake import HandshakeLab, HandshakeOutcome
 from netlab.kernel.profiles import KernelProfile
 from netlab.live import procfs
-from netlab.live.result import LiveResult
+from netlab.live.result import LiveProbeError, LiveResult, Why
 from netlab.live.sock_diag import tcp_diag
 
 TCP_SYNCNT = getattr(socket, "TCP_SYNCNT", 7)     # include/uapi/linux/tcp.h
@@ -58,10 +58,11 @@ class AcceptQueueReading:
                 f"(limit {limit}); clients {dict(self.client_states)}; ListenOverflows +{self.overflows}")
 
 
-def _tcp_rows(tcp_path: str) -> list[procfs.TcpSocket]:
+def _tcp_rows(tcp_path: str, what: str, how: str) -> list[procfs.TcpSocket]:
     reading = procfs.tcp_sockets(tcp_path)
     if not reading.available:
-        raise FileNotFoundError(tcp_path)
+        raise LiveProbeError(what, how, f"{tcp_path} could be read before the experiment, not during it: "
+                                        f"{reading.reason}")
     return reading.value
 
 
@@ -92,16 +93,13 @@ def accept_queue(backlog: int, clients: int, *, wait_s: float = 0.2, tcp_path: s
     if not isinstance(wait_s, (int, float)) or not 0 < wait_s < 1:
         raise ValueError("wait_s must be in (0, 1): before the first SYN retransmission")
     if not sys.platform.startswith("linux"):
-        return LiveResult.unavailable(what, how, f"these files and TCP_SYNCNT are Linux's (this is {sys.platform})")
-    try:
-        _tcp_rows(tcp_path)
-    except FileNotFoundError:
-        return LiveResult.unavailable(what, how, f"{tcp_path} cannot be read here")
-    try:
-        with ExitStack() as stack:
-            return LiveResult(what, how, _measure(stack, backlog, clients, wait_s, tcp_path, netstat_path))
-    except OSError as e:
-        return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX, f"these files and TCP_SYNCNT are Linux's (this is "
+                                                                f"{sys.platform})")
+    sockets = procfs.tcp_sockets(tcp_path)
+    if not sockets.available:
+        return LiveResult.unavailable(what, how, sockets.why, sockets.reason)
+    with ExitStack() as stack:
+        return LiveResult(what, how, _measure(stack, backlog, clients, wait_s, tcp_path, netstat_path, what, how))
 
 
 def _listener(stack: ExitStack, backlog: int) -> socket.socket:
@@ -122,7 +120,7 @@ def _client(stack: ExitStack, syncnt: int = 1) -> socket.socket:
 
 
 def _measure(stack: ExitStack, backlog: int, clients: int, wait_s: float, tcp_path: str,
-             netstat_path: str) -> AcceptQueueReading:
+             netstat_path: str, what: str, how: str) -> AcceptQueueReading:
     before = _tcpext(netstat_path)
     # the clients are closed after the listener (ExitStack runs callbacks last-in first-out)
     conns = [_client(stack) for _ in range(clients)]
@@ -134,22 +132,29 @@ def _measure(stack: ExitStack, backlog: int, clients: int, wait_s: float, tcp_pa
         results[errno.errorcode.get(code, str(code)) if code else "0"] += 1
     start = time.monotonic()
     time.sleep(wait_s)
-    rows = _tcp_rows(tcp_path)
+    rows = _tcp_rows(tcp_path, what, how)
     after = _tcpext(netstat_path)
     waited = time.monotonic() - start
     client_ports = {c.getsockname()[1] for c in conns}
-    listener = next(r for r in rows if r.local == (LOOPBACK, port) and r.state == "LISTEN")
+    listener = _listening(rows, port, what, how, tcp_path)
     server_side = Counter(r.state for r in rows if r.local[1] == port and r.state != "LISTEN"
                           and r.remote[1] in client_ports)
     client_side = Counter(r.state for r in rows if r.local[1] in client_ports and r.remote == (LOOPBACK, port))
     diag = tcp_diag()
-    limit = next((d.wqueue for d in diag.value if d.local == (LOOPBACK, port) and d.state == "LISTEN"),
-                 None) if diag.available else None
+    limit = _listening(diag.value, port, what, how, "sock_diag").wqueue if diag.available else None
     return AcceptQueueReading(backlog=backlog, clients=clients, port=port, accept_queue=listener.rx_queue,
                               accept_queue_limit=limit, server_states=dict(server_side),
                               client_states=dict(client_side), connect_errors=dict(results),
                               overflows=_delta(after, before, "ListenOverflows"),
                               drops=_delta(after, before, "ListenDrops"), waited_s=round(waited, 3))
+
+
+def _listening(rows: list, port: int, what: str, how: str, source: str):
+    """Our listener's row in ``/proc/net/tcp`` or the sock_diag dump; it is there, or something is wrong."""
+    row = next((r for r in rows if r.local == (LOOPBACK, port) and r.state == "LISTEN"), None)
+    if row is None:
+        raise LiveProbeError(what, how, f"the listener on {LOOPBACK}:{port} is missing from {source}")
+    return row
 
 
 @check.arguments
@@ -164,34 +169,27 @@ def listen_limit(backlog: int) -> LiveResult:
     if not isinstance(backlog, int) or isinstance(backlog, bool) or not 0 <= backlog <= 2**31 - 1:
         raise ValueError("backlog must be an int in 0..2**31-1")
     if not sys.platform.startswith("linux"):
-        return LiveResult.unavailable(what, how, f"sock_diag is Linux's (this is {sys.platform})")
-    try:
-        with ExitStack() as stack:
-            port = _listener(stack, backlog).getsockname()[1]
-            diag = tcp_diag()
-            if not diag.available:
-                return LiveResult.unavailable(what, how, diag.reason)
-            limit = next(d.wqueue for d in diag.value if d.local == (LOOPBACK, port) and d.state == "LISTEN")
-            return LiveResult(what, how, limit)
-    except (OSError, StopIteration) as e:
-        return LiveResult.unavailable(what, how, f"the listener could not be read back ({e})")
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX, f"sock_diag is Linux's (this is {sys.platform})")
+    with ExitStack() as stack:
+        port = _listener(stack, backlog).getsockname()[1]
+        diag = tcp_diag()
+        if not diag.available:
+            return LiveResult.unavailable(what, how, diag.why, diag.reason)
+        return LiveResult(what, how, _listening(diag.value, port, what, how, "sock_diag").wqueue)
 
 
 def connect_without_listen() -> LiveResult:
     """Bind a socket on 127.0.0.1 but never call listen(), then connect to it: what does connect() say?"""
     what, how = "connect() to a bound port nobody listens on", "two sockets on 127.0.0.1"
-    try:
-        with ExitStack() as stack:
-            bound = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            stack.callback(bound.close)
-            bound.bind((LOOPBACK, 0))
-            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            stack.callback(client.close)
-            client.settimeout(2.0)
-            code = client.connect_ex(bound.getsockname())
-            return LiveResult(what, how, errno.errorcode.get(code, str(code)) if code else "0 (connected?!)")
-    except OSError as e:
-        return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")
+    with ExitStack() as stack:
+        bound = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        stack.callback(bound.close)
+        bound.bind((LOOPBACK, 0))
+        client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        stack.callback(client.close)
+        client.settimeout(2.0)
+        code = client.connect_ex(bound.getsockname())
+        return LiveResult(what, how, errno.errorcode.get(code, str(code)) if code else "0 (connected?!)")
 
 
 @check.arguments
@@ -216,27 +214,28 @@ def syn_retransmissions(backlog: int = 0, dropped: int = 1, syncnt: int = 2, dur
     if not isinstance(every_s, (int, float)) or not 0.01 <= every_s <= duration_s:
         raise ValueError("every_s must be in [0.01, duration_s]")
     if not sys.platform.startswith("linux"):
-        return LiveResult.unavailable(what, how, f"this is {sys.platform}, not Linux")
-    if _tcpext(netstat_path) is None:
-        return LiveResult.unavailable(what, how, f"{netstat_path} cannot be read here")
-    try:
-        with ExitStack() as stack:
-            conns = [_client(stack, syncnt) for _ in range(backlog + 1 + dropped)]
-            port = _listener(stack, backlog).getsockname()[1]
-            base = _tcpext(netstat_path)["ListenOverflows"]
-            start = time.monotonic()
-            for c in conns:
-                c.connect_ex((LOOPBACK, port))
-            samples, next_report = [], 1.0
-            while (t := time.monotonic() - start) < duration_s:
-                samples.append((round(t, 3), _tcpext(netstat_path)["ListenOverflows"] - base))
-                if progress is not None and t >= next_report:
-                    progress(t)
-                    next_report += 1.0
-                time.sleep(every_s)
-            return LiveResult(what, how, samples)
-    except OSError as e:
-        return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX, f"this is {sys.platform}, not Linux")
+    counters = procfs.netstat(netstat_path)
+    if not counters.available:
+        return LiveResult.unavailable(what, how, counters.why, counters.reason)
+    if "ListenOverflows" not in counters.value.get("TcpExt", {}):
+        return LiveResult.unavailable(what, how, Why.UNKNOWN_FORMAT, f"{netstat_path} has no TcpExt "
+                                                                     f"ListenOverflows counter")
+    with ExitStack() as stack:
+        conns = [_client(stack, syncnt) for _ in range(backlog + 1 + dropped)]
+        port = _listener(stack, backlog).getsockname()[1]
+        base = _tcpext(netstat_path)["ListenOverflows"]
+        start = time.monotonic()
+        for c in conns:
+            c.connect_ex((LOOPBACK, port))
+        samples, next_report = [], 1.0
+        while (t := time.monotonic() - start) < duration_s:
+            samples.append((round(t, 3), _tcpext(netstat_path)["ListenOverflows"] - base))
+            if progress is not None and t >= next_report:
+                progress(t)
+                next_report += 1.0
+            time.sleep(every_s)
+        return LiveResult(what, how, samples)
 
 
 @check.arguments

@@ -17,6 +17,7 @@ end (the child exits); the TIME_WAIT sockets stay in the kernel for 60 s, holdin
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import select
@@ -33,7 +34,7 @@ from netlab import check
 from netlab.kernel.memory import footprint
 from netlab.kernel.profiles import KernelProfile
 from netlab.live import procfs
-from netlab.live.result import LiveResult
+from netlab.live.result import LiveProbeError, LiveProbeTimeout, LiveResult, Why, kernel_lacks, stderr_tail
 
 LOOPBACK = "127.0.0.1"
 MAX_CONNECTIONS = 20_000
@@ -133,28 +134,27 @@ def measure_connection_memory(n: int = 2000, first_closer: str = "client", epoll
     method, path = ("slabinfo", slabinfo_path) if slab.available else ("meminfo", meminfo_path)
     how = f"a child process on {LOOPBACK}; {path} before and after each step; {tcp_path} for the states"
     if not sys.platform.startswith("linux"):
-        return LiveResult.unavailable(what, how, f"it reads Linux's /proc (this is {sys.platform})")
-    for needed in ((meminfo_path, procfs.meminfo), (tcp_path, procfs.tcp_sockets)):
-        if not needed[1](needed[0]).available:
-            return LiveResult.unavailable(what, how, f"{needed[0]} cannot be read here")
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX, f"it reads Linux's /proc (this is {sys.platform})")
+    for needed in (procfs.meminfo(meminfo_path), procfs.tcp_sockets(tcp_path)):
+        if not needed.available:
+            return LiveResult.unavailable(what, how, needed.why, needed.reason)
     import resource     # Unix only: imported once we know this is Linux
 
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and 2 * n + 16 > hard:
-        return LiveResult.unavailable(what, how, f"2×{n} sockets need more fds than the hard limit {hard}: "
-                                                 f"choose n <= {(hard - 16) // 2}")
+        return LiveResult.unavailable(what, how, Why.PERMISSION, f"2×{n} sockets need more fds than the hard "
+                                      f"limit {hard}, which only CAP_SYS_RESOURCE may raise: choose n <= "
+                                      f"{(hard - 16) // 2}")
     notes = [] if method == "slabinfo" else [
         "/proc/slabinfo is root-only: only the Slab total of /proc/meminfo was read (other activity adds noise)"]
     started = time.monotonic()
     child = subprocess.Popen([sys.executable, "-m", "netlab.live.connection_memory", "child", str(n),
                               first_closer, "1" if epoll else "0"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines = _Lines(child)
+    lines = _Lines(child, what, how)
     try:
         return LiveResult(what, how, _drive(child, lines, n, first_closer, epoll, method, path, tcp_path,
                                             timeout_s, say, notes, started, _merged(slab)))
-    except (TimeoutError, RuntimeError) as e:
-        return LiveResult.unavailable(what, how, str(e))
     finally:
         lines.selector.close()
         for stream in (child.stdin, child.stdout, child.stderr):
@@ -168,14 +168,12 @@ def measure_connection_memory(n: int = 2000, first_closer: str = "client", epoll
 
 
 def _slab_rows(method: str, path: str) -> dict[str, tuple[int, int]]:
-    if method == "meminfo":
-        reading = procfs.meminfo(path)
-        if not reading.available:
-            raise RuntimeError(str(reading))
-        return {"Slab": (0, reading.value["Slab"] * 1024)}
-    reading = procfs.slabinfo(path)
+    reading = procfs.meminfo(path) if method == "meminfo" else procfs.slabinfo(path)
     if not reading.available:
-        raise RuntimeError(str(reading))
+        raise LiveProbeError(reading.what, reading.how, f"readable when the experiment started, not now: "
+                                                        f"{reading.reason}")
+    if method == "meminfo":
+        return {"Slab": (0, reading.value["Slab"] * 1024)}
     page = os.sysconf("SC_PAGE_SIZE")
     return {name: (r.active_objs, r.num_slabs * r.pagesperslab * page) for name, r in reading.value.items()}
 
@@ -191,8 +189,11 @@ def _delta(after: dict, before: dict) -> dict[str, tuple[int, int]]:
 
 def _states(tcp_path: str, port: int) -> dict[str, int]:
     reading = procfs.tcp_sockets(tcp_path)
+    if not reading.available:
+        raise LiveProbeError(reading.what, reading.how, f"readable when the experiment started, not now: "
+                                                        f"{reading.reason}")
     counts: dict[str, int] = {}
-    for s in reading.value if reading.available else ():
+    for s in reading.value:
         if port in (s.local[1], s.remote[1]) and s.state != "LISTEN":
             counts[s.state] = counts.get(s.state, 0) + 1
     return counts
@@ -219,7 +220,7 @@ def _drive(child, lines, n, first_closer, epoll, method, path, tcp_path, timeout
     deadline = started + timeout_s
     message = lines.next(deadline)
     if message.get("event") != "listening":
-        raise RuntimeError(f"the child did not start: {message}")
+        raise lines.failed(f"the child did not start: {message}")
     port = message["port"]
     baseline = _slab_rows(method, path)
     child.stdin.write("open\n")
@@ -236,7 +237,7 @@ def _drive(child, lines, n, first_closer, epoll, method, path, tcp_path, timeout
                 say(f"  {message['done']}/{n} connections open")
                 continue
             if message.get("event") != "done":
-                raise RuntimeError(f"the child failed: {message}")
+                raise lines.failed(f"the child answered {message}")
             break
         settled = _settle(tcp_path, port, EXPECTED[step](n, first_closer), deadline)
         time.sleep(0.5)        # RCU-deferred frees (inodes; slabs of SLAB_TYPESAFE_BY_RCU caches) finish
@@ -271,20 +272,25 @@ class _Lines:
     and ``select`` would then wait for data that already arrived.
     """
 
-    def __init__(self, child):
-        self.child, self.fd, self.pending = child, child.stdout.fileno(), b""
+    def __init__(self, child, what: str, how: str):
+        self.child, self.fd, self.pending, self.what, self.how = child, child.stdout.fileno(), b"", what, how
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.fd, selectors.EVENT_READ)
+
+    def failed(self, detail: str) -> LiveProbeError:
+        return LiveProbeError(self.what, self.how, detail)
 
     def next(self, deadline: float) -> dict:
         while b"\n" not in self.pending:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError("the experiment ran out of time")
+                raise LiveProbeTimeout(self.what, self.how, "the experiment ran out of time (the child was killed)")
             if self.selector.select(timeout=left):
                 chunk = os.read(self.fd, 65536)
                 if not chunk:
-                    raise RuntimeError(f"the child exited: {self.child.stderr.read().strip()[-300:]}")
+                    self.child.wait()
+                    raise self.failed(f"the child exited with status {self.child.returncode}: "
+                                      f"{stderr_tail(self.child.stderr.read())}")
                 self.pending += chunk
         line, self.pending = self.pending.split(b"\n", 1)
         return json.loads(line)
@@ -294,6 +300,7 @@ class _Lines:
 # Buffers: a socket's own memory counters (SO_MEMINFO, Linux 4.6+), idle, with unread data, drained.
 
 SO_MEMINFO = 55                                   # include/uapi/asm-generic/socket.h
+SO_MEMINFO_SINCE = (4, 6)                         # the Linux release that added it
 SK_MEMINFO = ("rmem_alloc", "rcvbuf", "wmem_alloc", "sndbuf", "fwd_alloc", "wmem_queued", "optmem", "backlog",
               "drops")                            # include/uapi/linux/sock_diag.h
 
@@ -313,7 +320,7 @@ def buffer_memory(payload: int = 200_000) -> LiveResult:
     if not isinstance(payload, int) or not 1 <= payload <= 4_000_000:
         raise ValueError("payload must be an int in 1..4000000 bytes")
     if not sys.platform.startswith("linux"):
-        return LiveResult.unavailable(what, how, f"SO_MEMINFO is Linux's (this is {sys.platform})")
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX, f"SO_MEMINFO is Linux's (this is {sys.platform})")
     listener = socket.socket()
     sockets = [listener]
     try:
@@ -323,7 +330,11 @@ def buffer_memory(payload: int = 200_000) -> LiveResult:
         sockets.append(client)
         server, _ = listener.accept()
         sockets.append(server)
-        idle = sk_meminfo(server)
+        try:
+            idle = sk_meminfo(server)
+        except OSError as e:          # net/core/sock.c sk_getsockopt: an unknown option is ENOPROTOOPT
+            lacking = kernel_lacks("SO_MEMINFO", SO_MEMINFO_SINCE, e, errno.ENOPROTOOPT)
+            return LiveResult.unavailable(what, how, lacking.why, lacking.reason)
         client.sendall(b"x" * payload)
         deadline = time.monotonic() + 2
         while sk_meminfo(server)["rmem_alloc"] < payload and time.monotonic() < deadline:
@@ -334,8 +345,6 @@ def buffer_memory(payload: int = 200_000) -> LiveResult:
             received += len(server.recv(1 << 20))
         drained = sk_meminfo(server)
         return LiveResult(what, how, {"idle": idle, "data waiting": waiting, "drained": drained})
-    except OSError as e:
-        return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")
     finally:
         for sock in sockets:
             sock.close()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from netlab import check
 from netlab.live.procfs import live_file, parse_cpu_list
-from netlab.live.result import LiveResult, probe
+from netlab.live.result import LiveProbeError, LiveResult, Why, errno_name, probe
 
 SIOCETHTOOL = 0x8946            # include/uapi/linux/sockios.h
 ETHTOOL_GDRVINFO = 0x03
@@ -71,10 +71,9 @@ def check_device(dev: str) -> str:
 
 def interfaces() -> list[str]:
     """Names of this network namespace's interfaces (``socket.if_nameindex``); empty where unsupported."""
-    try:
-        return [name for _, name in socket.if_nameindex()]
-    except (OSError, AttributeError):
+    if not hasattr(socket, "if_nameindex"):
         return []
+    return [name for _, name in socket.if_nameindex()]
 
 
 def _ethtool(dev: str, buffer: bytes) -> bytes:
@@ -92,20 +91,22 @@ def _query(what: str, dev: str, cmd_name: str, buffer: bytes, decode) -> LiveRes
     check_device(dev)
     how = f"ioctl(SIOCETHTOOL, {cmd_name}) on {dev}"
     if not sys.platform.startswith("linux"):
-        return LiveResult.unavailable(what, how, f"the SIOCETHTOOL ioctl exists only on Linux ({sys.platform})")
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX,
+                                      f"the SIOCETHTOOL ioctl exists only on Linux ({sys.platform})")
     try:
         return LiveResult(what, how, decode(_ethtool(dev, buffer)))
     except OSError as e:
-        code = errno.errorcode.get(e.errno, str(e.errno))
+        # net/ethtool/ioctl.c: ENODEV for an unknown name, EOPNOTSUPP for an op the driver lacks, EPERM for
+        # commands that need CAP_NET_ADMIN (none of these GETs); anything else is not ours to explain away
+        code = errno_name(e)
         if e.errno == errno.ENODEV:
-            reason = f"there is no interface {dev!r} here ({code})"
-        elif e.errno in (errno.EOPNOTSUPP, errno.EINVAL):
-            reason = f"the {dev} driver does not report this ({code}: {os.strerror(e.errno)})"
-        elif e.errno == errno.EPERM:
-            reason = f"this needs more privilege here ({code})"
-        else:
-            reason = f"the kernel refused ({code}: {os.strerror(e.errno) if e.errno else e})"
-        return LiveResult.unavailable(what, how, reason)
+            return LiveResult.unavailable(what, how, Why.NO_ENTRY, f"there is no interface {dev!r} here ({code})")
+        if e.errno == errno.EOPNOTSUPP:
+            return LiveResult.unavailable(what, how, Why.DEVICE_LACKS,
+                                          f"the {dev} driver does not report this ({code}: {os.strerror(e.errno)})")
+        if e.errno in (errno.EPERM, errno.EACCES):
+            return LiveResult.unavailable(what, how, Why.PERMISSION, f"this needs more privilege here ({code})")
+        raise LiveProbeError(what, how, f"{code}: {e.strerror or e}") from e
 
 
 def _text(raw: bytes) -> str:
@@ -165,11 +166,12 @@ def msi_irqs(dev: str, sys_class_net: str = "/sys/class/net") -> LiveResult:
     device = f"{sys_class_net}/{dev}/device"
     what, how = f"MSI IRQs of {dev}", f"listing {device}/msi_irqs (or the parent's)"
     if not os.path.exists(device):
-        return LiveResult.unavailable(what, how, f"{dev} has no device in sysfs (a virtual interface?)")
+        return LiveResult.unavailable(what, how, Why.DEVICE_LACKS, f"{dev} has no device in sysfs (a virtual "
+                                                                   f"interface?)")
     for candidate in (f"{device}/msi_irqs", f"{device}/../msi_irqs"):
         if os.path.isdir(candidate):
             return probe(what, how, lambda c=candidate: sorted(int(n) for n in os.listdir(c) if n.isdigit()))
-    return LiveResult.unavailable(what, how, f"{dev}'s device uses no MSI interrupts")
+    return LiveResult.unavailable(what, how, Why.DEVICE_LACKS, f"{dev}'s device uses no MSI interrupts")
 
 
 @check.arguments

@@ -5,7 +5,7 @@ from functools import lru_cache
 from typing import Iterable
 
 from netlab import check
-from netlab.live.result import LiveResult, probe, read_text
+from netlab.live.result import LiveResult, Why, probe, read_text
 
 FOUND = "found"
 ABSENT = "not in kallsyms"
@@ -40,5 +40,5 @@ def in_your_kernel(functions: Iterable[str], path: str = "/proc/kallsyms") -> Li
     if not symbols.available:
         return symbols
     if not symbols.value:
-        return LiveResult.unavailable(what, how, f"{path} lists no functions here")
+        return LiveResult.unavailable(what, how, Why.UNKNOWN_FORMAT, f"{path} lists no functions here")
     return LiveResult(what, how, {n: FOUND if n in symbols.value else ABSENT for n in names})

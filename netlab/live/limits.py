@@ -15,21 +15,33 @@ RST (nothing is left in TIME_WAIT), and change no sysctl.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import random
 import socket
 import struct
 import sys
 from dataclasses import dataclass
-from typing import Mapping
 
 from netlab import check
 from netlab.kernel.limits import IP_BIND_ADDRESS_NO_PORT, IP_LOCAL_PORT_RANGE, ip_local_port_range_value
 from netlab.live import procfs
-from netlab.live.result import LiveResult, run_child
+from netlab.live.result import LiveResult, Unavailable, Why, child_reply, kernel_lacks, probe, run_child
 
 LOOPBACK, SECOND_SOURCE = "127.0.0.1", "127.0.0.2"
+IP_LOCAL_PORT_RANGE_SINCE = (6, 3)      # the Linux release that added the option
+
+
+def set_local_port_range(sock: socket.socket, lo: int, hi: int) -> None:
+    """Narrow the ports ``connect()`` may pick for ``sock`` to ``lo..hi`` (``IP_LOCAL_PORT_RANGE``).
+
+    A kernel before 6.3 answers ENOPROTOOPT (``do_ip_setsockopt`` does not know the option): then
+    :class:`Unavailable`. Anything else raises :class:`LiveProbeError` — e.g. EINVAL from a kernel that has the
+    option means the value was encoded wrongly (``ip_sockglue.c`` refuses lo > hi and lengths other than 4).
+    """
+    try:
+        sock.setsockopt(socket.IPPROTO_IP, IP_LOCAL_PORT_RANGE, struct.pack("I", ip_local_port_range_value(lo, hi)))
+    except OSError as e:
+        raise kernel_lacks("IP_LOCAL_PORT_RANGE", IP_LOCAL_PORT_RANGE_SINCE, e, errno.ENOPROTOOPT) from None
 
 
 @dataclass(frozen=True)
@@ -59,14 +71,12 @@ def your_limits(proc: str = "/proc") -> LiveResult:
         raise ValueError("proc must be an absolute path str")
     nofile = procfs.nofile(f"{proc}/self/limits")
     if not nofile.available:
-        return LiveResult.unavailable("your connection limits", how, nofile.reason)
+        return LiveResult.unavailable("your connection limits", how, nofile.why, nofile.reason)
     nr_open = procfs.sysctl("fs.nr_open", f"{proc}/sys")
     file_nr = procfs.file_nr(f"{proc}/sys/fs/file-nr")
     ports = procfs.sysctl("net.ipv4.ip_local_port_range", f"{proc}/sys")
-    try:
-        fds = len(os.listdir(f"{proc}/self/fd"))
-    except OSError:
-        fds = None
+    fd_list = probe("fds", f"listing {proc}/self/fd", lambda: os.listdir(f"{proc}/self/fd"))
+    fds = len(fd_list.value) if fd_list.available else None
     return LiveResult("your connection limits", how, YourLimits(
         nofile.value, nr_open.value if nr_open.available else None,
         file_nr.value.max if file_nr.available else None, file_nr.value.allocated if file_nr.available else None,
@@ -129,8 +139,8 @@ def _in_child(what: str, how: str, args: list[str], timeout_s: float, build) -> 
     if not isinstance(timeout_s, (int, float)) or not 1 <= timeout_s <= 60:
         raise ValueError("timeout_s must be in 1..60 seconds")
     if not sys.platform.startswith("linux"):
-        return LiveResult.unavailable(what, how, f"it uses Linux socket options and 127.0.0.0/8 (this is "
-                                                 f"{sys.platform})")
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX, f"it uses Linux socket options and 127.0.0.0/8 "
+                                                                f"(this is {sys.platform})")
     return run_child(what, how, "netlab.live.limits", ["child", *args], timeout_s, build)
 
 
@@ -193,7 +203,10 @@ def _child_emfile(soft: int) -> dict:
 
 
 def _child_ports(ports: int) -> dict:
-    lo_sys, hi_sys = procfs.sysctl("net.ipv4.ip_local_port_range").value
+    net_range = procfs.sysctl("net.ipv4.ip_local_port_range")
+    if not net_range.available:
+        raise Unavailable(net_range.why, net_range.reason)
+    lo_sys, hi_sys = net_range.value
     lo = random.Random(os.getpid()).randrange(lo_sys, hi_sys - ports)
     hi = lo + ports - 1
     listeners = [socket.socket(), socket.socket()]
@@ -208,12 +221,7 @@ def _child_ports(ports: int) -> dict:
             while count <= ports:
                 c = socket.socket()
                 opened.append(c)
-                try:
-                    c.setsockopt(socket.IPPROTO_IP, IP_LOCAL_PORT_RANGE,
-                                 struct.pack("I", ip_local_port_range_value(lo, hi)))
-                except OSError as e:
-                    raise _Unavailable("IP_LOCAL_PORT_RANGE needs Linux 6.3 or later "
-                                       f"({errno.errorcode.get(e.errno, e.errno)})") from None
+                set_local_port_range(c, lo, hi)
                 if source:
                     c.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
                     c.bind((source, 0))
@@ -225,10 +233,7 @@ def _child_ports(ports: int) -> dict:
             return count, "none"
 
         first, error = fill(None, listeners[0])
-        try:
-            second_source, _ = fill(SECOND_SOURCE, listeners[0])
-        except OSError as e:
-            raise _Unavailable(f"{SECOND_SOURCE} cannot be used here ({e.strerror})") from None
+        second_source, _ = fill(SECOND_SOURCE, listeners[0])     # all of 127.0.0.0/8 is local on Linux
         second_port, _ = fill(None, listeners[1])
         return {"port_range": [lo, hi], "first": first, "error": error, "second_source": second_source,
                 "second_server_port": second_port}
@@ -239,19 +244,8 @@ def _child_ports(ports: int) -> dict:
             listener.close()
 
 
-class _Unavailable(Exception):
-    pass
-
-
-def _child(kind: str, arg: int) -> Mapping:
-    try:
-        return _child_emfile(arg) if kind == "emfile" else _child_ports(arg)
-    except _Unavailable as e:
-        return {"unavailable": str(e)}
-
-
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "child" and sys.argv[2] in ("emfile", "ports"):
-        print(json.dumps(_child(sys.argv[2], int(sys.argv[3]))))
+        child_reply(lambda: (_child_emfile if sys.argv[2] == "emfile" else _child_ports)(int(sys.argv[3])))
     else:
         sys.exit("usage: python -m netlab.live.limits child emfile|ports N")

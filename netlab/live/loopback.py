@@ -13,7 +13,7 @@ Timing on a shared machine is noisy: compare medians, expect the same order of m
 """
 from __future__ import annotations
 
-import json
+import errno
 import os
 import socket
 import statistics
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from netlab import check
 from netlab.live import procfs, rtnetlink
-from netlab.live.result import LiveResult, run_child
+from netlab.live.result import LiveResult, Unavailable, Why, child_reply, run_child
 
 NS_ADDRESS = "198.51.100.7/24"      # RFC 5737 TEST-NET-2
 CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
@@ -103,27 +103,59 @@ def round_trip(address: str, rounds: int = 2000) -> RoundTrip:
 def loopback_latency(rounds: int = 2000) -> LiveResult:
     """127.0.0.1 vs 127.0.0.2 in your own namespace."""
     what, how = "TCP round trips over 127.0.0.1 and 127.0.0.2", "a 1-byte ping-pong on each address"
-    try:
-        return LiveResult(what, how, [round_trip(a, rounds) for a in ("127.0.0.1", "127.0.0.2")])
-    except OSError as e:
-        return LiveResult.unavailable(what, how, f"the kernel refused: {e.strerror or e}")
+    return LiveResult(what, how, [round_trip(a, rounds) for a in ("127.0.0.1", "127.0.0.2")])
 
 
 @check.arguments
 def namespace_latency(rounds: int = 2000, timeout_s: check.Timeout = 30.0) -> LiveResult:
     """Run the experiment in a child that owns a fresh user+network namespace (see the module docstring).
 
-    The value: {"route": ``ip route get 198.51.100.7`` there, "trips": [RoundTrip …]}.
+    The value: {"route": ``ip route get 198.51.100.7`` there, "trips": [RoundTrip …], "up": {device: IFF_UP set}}.
     """
     what = "127.0.0.1 vs 127.0.0.2 vs an address on a veth, in a namespace of our own"
     how = "a child process: unshare(CLONE_NEWUSER|CLONE_NEWNET), a veth with 198.51.100.7/24, TCP ping-pongs"
     if not isinstance(rounds, int) or not 10 <= rounds <= MAX_ROUNDS:
         raise ValueError(f"rounds must be an int in 10..{MAX_ROUNDS}")
     if not sys.platform.startswith("linux"):
-        return LiveResult.unavailable(what, how, f"network namespaces are Linux's (this is {sys.platform})")
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX, f"network namespaces are Linux's (this is "
+                                                                f"{sys.platform})")
     return run_child(what, how, "netlab.live.loopback", [str(rounds)], timeout_s,
                      lambda answer: {"route": rtnetlink.Route(**answer["route"]),
-                                     "trips": [RoundTrip(**t) for t in answer["trips"]]})
+                                     "trips": [RoundTrip(**t) for t in answer["trips"]], "up": answer["up"]})
+
+
+def userns_policy(proc: str = "/proc") -> str | None:
+    """The sysctl that refuses unprivileged user namespaces here, as a sentence; None when none does."""
+    limit = procfs.sysctl("user.max_user_namespaces", root=f"{proc}/sys")
+    if limit.available and limit.value == 0:
+        return "user.max_user_namespaces is 0"
+    for name, refusing in (("kernel.unprivileged_userns_clone", 0),
+                           ("kernel.apparmor_restrict_unprivileged_userns", 1)):
+        knob = procfs.sysctl(name, root=f"{proc}/sys")
+        if knob.available and knob.value == refusing:
+            return f"{name} is {refusing}"
+    return None
+
+
+def _seccomp_filtered() -> bool:
+    status = procfs.read_text("/proc/self/status")
+    return any(line.split() == ["Seccomp:", "2"] for line in status.splitlines())
+
+
+def namespaces_refused(error: int) -> Unavailable:
+    """The recognised reasons ``unshare(CLONE_NEWUSER | CLONE_NEWNET)`` fails with ``error`` (kernel/fork.c,
+    kernel/user_namespace.c ``create_user_ns``); any other errno raises OSError."""
+    said = f"unshare(CLONE_NEWUSER|CLONE_NEWNET) answered {errno.errorcode.get(error, error)}"
+    if error in (errno.ENOSPC, errno.EUSERS):        # EUSERS: the same limits before Linux 4.9
+        cause = userns_policy() or "the limit of user namespaces (user.max_user_namespaces) is reached"
+        return Unavailable(Why.NAMESPACES_REFUSED, f"{said}: {cause}")
+    if error == errno.EPERM:
+        cause = userns_policy() or ("a seccomp filter on this process (a container's) refuses it"
+                                    if _seccomp_filtered() else "a security module or a chroot refuses it")
+        return Unavailable(Why.NAMESPACES_REFUSED, f"{said}: {cause}")
+    if error == errno.EINVAL and not os.path.exists("/proc/self/ns/user"):
+        return Unavailable(Why.KERNEL_LACKS, f"{said}: this kernel has no user namespaces (CONFIG_USER_NS)")
+    raise OSError(error, f"{said} ({os.strerror(error)})")
 
 
 def _in_own_namespace(rounds: int) -> dict:
@@ -132,25 +164,24 @@ def _in_own_namespace(rounds: int) -> dict:
 
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        return {"unavailable": f"this kernel does not let an unprivileged process create a user+network namespace "
-                         f"(unshare: {os.strerror(err)}); only the route lookup can be shown"}
+        raise namespaces_refused(ctypes.get_errno())
     try:
-        rtnetlink.set_up("lo")
         rtnetlink.add_veth("veth0", "veth1")
-        rtnetlink.set_ipv4_address("veth0", NS_ADDRESS)
-        rtnetlink.set_up("veth1")
-        rtnetlink.set_up("veth0")
     except OSError as e:
-        return {"unavailable": f"the new namespace could not be set up ({e.strerror or e}); only the route lookup "
-                         "can be shown"}
+        if e.errno != errno.EOPNOTSUPP:                # net/core/rtnetlink.c: no "veth" link kind, even by module
+            raise
+        raise Unavailable(Why.KERNEL_LACKS, "this kernel has no veth devices (CONFIG_VETH): creating one "
+                                            "answered EOPNOTSUPP") from None
+    rtnetlink.set_up("lo")
+    rtnetlink.set_ipv4_address("veth0", NS_ADDRESS)
+    rtnetlink.set_up("veth1")
+    rtnetlink.set_up("veth0")
     address = NS_ADDRESS.split("/")[0]
     route = rtnetlink.route_get(address)
-    if not route.available:
-        return {"unavailable": route.reason}
     trips = [round_trip(a, rounds) for a in ("127.0.0.1", "127.0.0.2", address)]
-    return {"route": route.value.__dict__, "trips": [t.__dict__ for t in trips]}
+    return {"route": route.value.__dict__, "trips": [t.__dict__ for t in trips],
+            "up": {dev: rtnetlink.is_up(dev) for dev in ("lo", "veth0", "veth1")}}
 
 
 if __name__ == "__main__":      # the child of namespace_latency(); its namespace ends when it exits
-    print(json.dumps(_in_own_namespace(int(sys.argv[1]))))
+    child_reply(lambda: _in_own_namespace(int(sys.argv[1])))

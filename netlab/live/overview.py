@@ -6,31 +6,16 @@ unconnected TCP socket is created (and closed) to test ``IP_LOCAL_PORT_RANGE``. 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import os
-import re
 import socket
-import struct
+import sys
 
 from netlab import check
 from netlab.live import ethtool
 from netlab.live.kallsyms import kallsyms_names
+from netlab.live.limits import IP_LOCAL_PORT_RANGE_SINCE, set_local_port_range
 from netlab.live.procfs import online_cpus, parse_slabinfo, live_file, softnet_stat, sysctl
-from netlab.live.result import LiveResult, probe
-
-IP_LOCAL_PORT_RANGE = 51        # include/uapi/linux/in.h; not in Python's socket module
-IP_LOCAL_PORT_RANGE_SINCE = (6, 3)
-
-
-@check.arguments
-def kernel_version(release: str) -> tuple[int, int]:
-    """``"6.18.44-fc-v669"`` → ``(6, 18)``; ``"3.10.0-1160.el7.x86_64"`` → ``(3, 10)``."""
-    if not isinstance(release, str):
-        raise TypeError("release must be a str such as '6.12.0'")
-    m = re.match(r"(\d+)\.(\d+)", release)
-    if not m:
-        raise ValueError(f"a kernel release starts with 'major.minor', got {release!r}")
-    return int(m.group(1)), int(m.group(2))
+from netlab.live.result import LiveResult, Why, probe
 
 
 def _kernel(proc: str) -> LiveResult:
@@ -41,7 +26,7 @@ def _kallsyms(proc: str) -> LiveResult:
     path = f"{proc}/kallsyms"
     r = probe("kernel function names (kallsyms)", f"reading {path}", lambda: len(kallsyms_names(path)))
     if r.available and not r.value:
-        return LiveResult.unavailable(r.what, r.how, f"{path} lists no functions here")
+        return LiveResult.unavailable(r.what, r.how, Why.UNKNOWN_FORMAT, f"{path} lists no functions here")
     return LiveResult(r.what, r.how, f"{r.value} function names: steps can say '✓ in your kernel'") if r.available else r
 
 
@@ -57,9 +42,9 @@ def _slabinfo(proc: str) -> LiveResult:
     r = live_file("per-cache slab memory (slabinfo)", f"{proc}/slabinfo", parse_slabinfo)
     if r.available:
         return LiveResult(r.what, r.how, f"readable ({len(r.value)} caches)")
-    if "privilege" in r.reason:
-        return LiveResult.unavailable(r.what, r.how, f"{r.reason} (root only, mode 0400); memory chapters use "
-                                                     f"/proc/meminfo Slab deltas instead")
+    if r.why is Why.PERMISSION:
+        return LiveResult.unavailable(r.what, r.how, r.why, f"{r.reason} (root only, mode 0400); memory chapters "
+                                                            f"use /proc/meminfo Slab deltas instead")
     return r
 
 
@@ -69,13 +54,13 @@ def _userns(proc: str) -> LiveResult:
           "kernel.apparmor_restrict_unprivileged_userns"
     limit = sysctl("user.max_user_namespaces", root=f"{proc}/sys")
     if not limit.available:
-        return LiveResult.unavailable(what, how, limit.reason)
+        return LiveResult.unavailable(what, how, limit.why, limit.reason)
     if limit.value == 0:
-        return LiveResult.unavailable(what, how, "user.max_user_namespaces is 0")
+        return LiveResult.unavailable(what, how, Why.NAMESPACES_REFUSED, "user.max_user_namespaces is 0")
     for name, bad in (("kernel.unprivileged_userns_clone", 0), ("kernel.apparmor_restrict_unprivileged_userns", 1)):
         knob = sysctl(name, root=f"{proc}/sys")
         if knob.available and knob.value == bad:
-            return LiveResult.unavailable(what, how, f"{name} is {bad}")
+            return LiveResult.unavailable(what, how, Why.NAMESPACES_REFUSED, f"{name} is {bad}")
     return LiveResult(what, how, f"allowed by the sysctls (max_user_namespaces {limit.value}); "
                                  f"experiments can build their own network")
 
@@ -108,7 +93,7 @@ def _nic(dev: str, sys_root: str) -> LiveResult:
     else:
         parts.append(f"ring size unknown: {rings.reason}")
     if not driver.available and not queues.available and not rings.available:
-        return LiveResult.unavailable(what, how, driver.reason)
+        return LiveResult.unavailable(what, how, driver.why, driver.reason)
     return LiveResult(what, how, ", ".join(parts))
 
 
@@ -116,31 +101,24 @@ def _nics(sys_root: str) -> list[LiveResult]:
     devices = nic_devices(sys_root)
     if not devices:
         return [LiveResult.unavailable("NIC queues and rings", f"listing {sys_root}/class/net/*/device",
-                                       "no interface here has a device behind it (only virtual ones)")]
+                                       Why.DEVICE_LACKS, "no interface here has a device behind it (only virtual "
+                                                         "ones)")]
     return [_nic(d, sys_root) for d in devices]
 
 
-def _port_range(kernel: LiveResult) -> LiveResult:
+def _port_range() -> LiveResult:
     what = "IP_LOCAL_PORT_RANGE socket option"
-    how = f"kernel version (≥ {'.'.join(map(str, IP_LOCAL_PORT_RANGE_SINCE))}) and setsockopt on an unbound socket"
-    by_version = None
-    if kernel.available:
-        try:
-            by_version = kernel_version(kernel.value) >= IP_LOCAL_PORT_RANGE_SINCE
-        except ValueError:
-            pass
-    try:
+    how = f"setsockopt on an unbound socket (the option exists since Linux " \
+          f"{'.'.join(map(str, IP_LOCAL_PORT_RANGE_SINCE))})"
+
+    if not sys.platform.startswith("linux"):
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX, f"it is a Linux option (this is {sys.platform})")
+
+    def read():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.setsockopt(socket.IPPROTO_IP, IP_LOCAL_PORT_RANGE, struct.pack("I", 40000 | 40009 << 16))
-        works = True
-    except OSError as e:
-        works = False
-        error = errno.errorcode.get(e.errno, str(e.errno))
-    if works:
-        return LiveResult(what, how, "supported: port exhaustion can be shown with 10 ports, not 28 000")
-    if by_version:
-        return LiveResult.unavailable(what, how, f"the kernel version should have it, but setsockopt said {error}")
-    return LiveResult.unavailable(what, how, f"this kernel predates Linux 6.3 (setsockopt said {error})")
+            set_local_port_range(s, 40000, 40009)
+        return "supported: port exhaustion can be shown with 10 ports, not 28 000"
+    return probe(what, how, read)
 
 
 @check.arguments
@@ -154,4 +132,4 @@ def what_you_can_see(proc: str = "/proc", sys_root: str = "/sys") -> list[LiveRe
     if cpus.available:
         cpus = dataclasses.replace(cpus, value=f"{len(cpus.value)} (CPU {', '.join(map(str, cpus.value))})")
     return [kernel, cpus, _kallsyms(proc), _softnet(proc), _slabinfo(proc), _userns(proc), *_nics(sys_root),
-            _port_range(kernel)]
+            _port_range()]

@@ -23,19 +23,21 @@ from typing import Callable, Iterable, Mapping
 
 from netlab import check
 from netlab.kernel.profiles import SlabCache
-from netlab.live.result import LiveResult, probe, read_text
+from netlab.live.result import LiveResult, Why, probe, read_text
 
 
 @check.arguments
 def live_file(what: str, path: str, parse: Callable[[str], object]) -> LiveResult:
-    """Read ``path`` with ``parse``; a missing/unreadable file or an unknown layout becomes a reason."""
+    """Read ``path`` with ``parse``; a missing/unreadable file or an unknown layout becomes a reason (other
+    errors surface: see :func:`netlab.live.result.probe`)."""
     if not isinstance(path, str) or not path.startswith("/"):
         raise ValueError(f"path must be an absolute path str, got {path!r}")
     how = f"reading {path}"
     try:
         return probe(what, how, lambda: parse(read_text(path)))
     except ValueError as e:
-        return LiveResult.unavailable(what, how, f"{path} is laid out in a way netlab does not know ({e})")
+        return LiveResult.unavailable(what, how, Why.UNKNOWN_FORMAT,
+                                      f"{path} is laid out in a way netlab does not know ({e})")
 
 
 def _int_fields(line: str, base: int = 10) -> list[int]:

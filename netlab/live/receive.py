@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from netlab import check
 from netlab.live import procfs
-from netlab.live.result import LiveResult
+from netlab.live.result import LiveProbeError, LiveResult
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def loopback_udp_burst(n: int = 20_000, payload: int = 32, timeout_s: check.Time
     before = _read(proc)
     for r in before:
         if not r.available:
-            return LiveResult.unavailable(what, how, r.reason)
+            return LiveResult.unavailable(what, how, r.why, r.reason)
     rx = tx = None
     try:
         rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -86,15 +86,13 @@ def loopback_udp_burst(n: int = 20_000, payload: int = 32, timeout_s: check.Time
                 break
             queued += 1
         rcvbuf = rx.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-    except OSError as e:
-        return LiveResult.unavailable(what, how, f"the loopback sockets failed: {e}")
     finally:
         for s in (rx, tx):
             if s is not None:
                 s.close()
     for r in after:
         if not r.available:
-            return LiveResult.unavailable(what, how, r.reason)
+            raise LiveProbeError(what, how, f"readable before the burst, not after it: {r.reason}")
     (sn0, sq0, snmp0), (sn1, sq1, snmp1) = (r.value for r in before), (r.value for r in after)
 
     def per_cpu(stat, field):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from netlab import check
-from netlab.live.result import LiveResult
+from netlab.live.result import LiveResult, Why
 
 RTM_NEWLINK, RTM_NEWROUTE, RTM_GETROUTE = 16, 24, 26
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
@@ -99,14 +99,11 @@ def route_get(daddr: str) -> LiveResult:
     except ValueError:
         raise ValueError(f"daddr must be an IPv4 address, got {daddr!r}") from None
     if not sys.platform.startswith("linux"):
-        return LiveResult.unavailable(what, how, f"rtnetlink is Linux's (this is {sys.platform})")
-    try:
-        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as nl:
-            nl.settimeout(2.0)
-            nl.send(route_request(daddr))
-            return LiveResult(what, how, parse_route_reply(nl.recv(65536), daddr))
-    except (OSError, ValueError) as e:
-        return LiveResult.unavailable(what, how, f"the kernel did not answer ({e})")
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX, f"rtnetlink is Linux's (this is {sys.platform})")
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as nl:
+        nl.settimeout(2.0)
+        nl.send(route_request(daddr))
+        return LiveResult(what, how, parse_route_reply(nl.recv(65536), daddr))
 
 
 def _netlink_ack(message: bytes) -> None:
@@ -137,13 +134,24 @@ def add_veth(name: str, peer: str) -> None:
     _netlink_ack(veth_request(name, peer))
 
 
-@check.arguments
+from netlab import check
+def _flags(s: socket.socket, ifname: str) -> int:
+    import fcntl
+    raw = fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sH14x", ifname.encode(), 0))
+    return struct.unpack_from("16sH", raw)[1]
+
+
+def is_up(ifname: str) -> bool:
+    """Whether IFNAME has IFF_UP set (``ip link show`` prints UP), read with SIOCGIFFLAGS."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        return bool(_flags(s, ifname) & IFF_UP)
+
+
 def set_up(ifname: str) -> None:
     """``ip link set IFNAME up`` (SIOCSIFFLAGS)."""
     import fcntl
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        raw = fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sH14x", ifname.encode(), 0))
-        flags = struct.unpack_from("16sH", raw)[1]
+        flags = _flags(s, ifname)
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", ifname.encode(), flags | IFF_UP))
 
 

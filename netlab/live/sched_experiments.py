@@ -23,7 +23,7 @@ import time
 from typing import Annotated, Callable
 
 from netlab import check
-from netlab.live.result import LiveResult, run_child
+from netlab.live.result import LiveProbeError, LiveProbeTimeout, LiveResult, Why, run_child, stderr_tail
 
 CHILD_MODULE = "netlab.live.sched_child"
 Progress = Callable[[str], None]
@@ -34,14 +34,15 @@ def _quiet(_: str) -> None:
 
 
 def _why_not(need_epoll: bool = False) -> str | None:
+    """Why these experiments cannot run here (all are Linux-only: fork, epoll, Linux's switch counters)."""
     if not sys.platform.startswith("linux"):
         return f"this is {sys.platform}, not Linux (the experiment reads Linux's context-switch counters)"
     if not hasattr(os, "fork"):
-        return "this Python cannot fork"
+        return "this Python cannot fork, which only Linux's (and other Unix) Pythons can"
     if need_epoll:
         import select
         if not hasattr(select, "epoll"):
-            return "this Python has no select.epoll"
+            return "this Python has no select.epoll, which exists only on Linux"
     return None
 
 
@@ -71,7 +72,7 @@ def context_switch_cost(rounds: int = 20_000, pin: bool = True, timeout_s: check
     what, how = "one context switch", f"a pipe ping-pong between two processes, {rounds} round trips"
     reason = _why_not()
     if reason:
-        return LiveResult.unavailable(what, how, reason)
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX, reason)
     return run_child(what, how + (" on one CPU (if the kernel lets us pin)" if pin else ""), CHILD_MODULE,
                      ["pingpong", str(rounds), "1" if pin else "0"], timeout_s, _pingpong_value)
 
@@ -89,7 +90,7 @@ def thread_memory(threads: int = 100, timeout_s: check.Timeout = 20.0) -> LiveRe
     what, how = "memory of one thread", f"/proc/self/status of a child before and after {threads} threads"
     reason = _why_not()
     if reason:
-        return LiveResult.unavailable(what, how, reason)
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX, reason)
     return run_child(what, how, CHILD_MODULE, ["threads", str(threads)], timeout_s, _thread_value(threads))
 
 
@@ -103,14 +104,16 @@ def echo_server(model: str, connections: int = 100, seconds: Annotated[float, ch
     try:
         port = int(server.stdout.readline().strip() or 0)
         if not port:
-            raise RuntimeError(f"the {model} server did not start: {server.stderr.read().strip()[-200:]}")
+            raise RuntimeError(f"the {model} server did not start: {stderr_tail(server.stderr.read())}")
         progress(f"{model}: {connections} clients for {seconds:g} s …")
         client = subprocess.Popen(_child("clients", str(port), str(connections), str(seconds), str(size)),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        client.communicate(timeout=seconds + 15)
+        _, client_err = client.communicate(timeout=seconds + 15)
+        if client.returncode != 0:
+            raise RuntimeError(f"the clients of the {model} server failed: {stderr_tail(client_err)}")
         out, err = server.communicate(timeout=15)
         if server.returncode != 0:
-            raise RuntimeError(f"the {model} server failed: {err.strip()[-200:]}")
+            raise RuntimeError(f"the {model} server failed: {stderr_tail(err)}")
         report = json.loads(out.strip().splitlines()[-1])
     finally:
         for proc in (client, server):
@@ -119,6 +122,8 @@ def echo_server(model: str, connections: int = 100, seconds: Annotated[float, ch
     report["requests_per_s"] = report["requests"] / report["seconds"] if report["seconds"] else 0.0
     switches = report["nvcsw"] + report["nivcsw"]
     report["switches_per_request"] = switches / report["requests"] if report["requests"] else float("nan")
+    # only the voluntary ones (the server blocked) belong to the server model: other load adds involuntary ones
+    report["voluntary_per_request"] = report["nvcsw"] / report["requests"] if report["requests"] else float("nan")
     progress(f"{model}: {report['requests']} requests, {switches} context switches")
     return report
 
@@ -140,13 +145,16 @@ def echo_servers(connections: int = 100, seconds: Annotated[float, check.Range(0
            f"getrusage(RUSAGE_SELF) in the server")
     reason = _why_not(need_epoll=True)
     if reason:
-        return LiveResult.unavailable(what, how, reason)
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX, reason)
     results = {}
     start = time.monotonic()
     try:
         for model in ("threads", "epoll"):
             results[model] = echo_server(model, connections, seconds, size, progress)
-    except (OSError, RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
-        return LiveResult.unavailable(what, how, f"the experiment did not finish: {e}")
+    except subprocess.TimeoutExpired as e:
+        raise LiveProbeTimeout(what, how, f"a child process took longer than {e.timeout:g} s and was killed") \
+            from None
+    except RuntimeError as e:
+        raise LiveProbeError(what, how, str(e)) from None
     progress(f"done in {time.monotonic() - start:.1f} s")
     return LiveResult(what, how, results)

@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 from netlab import check
 from netlab.kernel.profiles import KernelProfile
 from netlab.live import procfs
-from netlab.live.result import LiveResult
+from netlab.live.result import LiveProbeError, LiveProbeTimeout, LiveResult, Why, stderr_tail
 
 CHILD = Path(__file__).with_name("sendfile_child.py")
 LIVE_METHODS = ("read+send", "sendfile")
@@ -67,13 +67,18 @@ class FileSendReading:
     seconds: float
 
 
-def _run_child(args: Sequence[str], timeout_s: float) -> dict:
-    done = subprocess.run([sys.executable, "-I", str(CHILD), *args], capture_output=True, text=True,
-                          timeout=timeout_s)
+def _run_child(args: Sequence[str], timeout_s: float, what: str, how: str) -> dict:
+    try:
+        done = subprocess.run([sys.executable, "-I", str(CHILD), *args], capture_output=True, text=True,
+                              timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise LiveProbeTimeout(what, how, f"the child process took longer than {timeout_s:g} s and was killed") \
+            from None
     try:
         return json.loads(done.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
-        raise OSError(f"the sending child failed: {done.stderr.strip()[-300:] or 'no output'}") from None
+        raise LiveProbeError(what, how, f"the child process exited with status {done.returncode}: "
+                                        f"{stderr_tail(done.stderr)}") from None
 
 
 @check.arguments
@@ -84,10 +89,10 @@ def calibrate(chunk: int = 65536, timeout_s: check.Timeout = 20.0) -> LiveResult
     what, how = "memory copy speed and system call cost", "a child copying 32 MiB and calling getppid()"
     if not isinstance(chunk, int) or not 4096 <= chunk <= 1 << 24:
         raise ValueError("chunk must be an int in 4096..16 MiB")
-    try:
-        return LiveResult(what, how, _run_child(["calibrate", str(chunk)], timeout_s))
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return LiveResult.unavailable(what, how, str(e))
+    if not sys.platform.startswith("linux"):
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX, f"the chapter compares it with Linux's sendfile() "
+                                                                f"(this is {sys.platform})")
+    return LiveResult(what, how, _run_child(["calibrate", str(chunk)], timeout_s, what, how))
 
 
 def _softirq_totals(path: str) -> tuple[int, int] | None:
@@ -118,23 +123,21 @@ def file_send(size_mb: int = 64, *, methods: Sequence[str] = LIVE_METHODS, repea
     if progress is not None and not callable(progress):
         raise TypeError("progress must be a callable(str) or None")
     if not sys.platform.startswith("linux") or not hasattr(os, "sendfile"):
-        return LiveResult.unavailable(what, how, f"sendfile() to a socket is Linux's (this is {sys.platform})")
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX, f"sendfile() to a socket is Linux's (this is "
+                                                                f"{sys.platform})")
     report = progress or (lambda text: None)
     start = time.monotonic()
-    try:
-        with ExitStack() as stack:
-            path = _temp_file(stack, size_mb)
-            before = _softirq_totals(softirqs_path)
-            best: dict[str, SendRun] = {}
-            plan = [m for _ in range(repeats) for m in methods]
-            for i, method in enumerate(plan, 1):
-                report(f"run {i}/{len(plan)}: {method}, {size_mb} MiB …")
-                run = _one_run(path, method, chunk, timeout_s)
-                if method not in best or run.sys_s < best[method].sys_s:
-                    best[method] = run
-            after = _softirq_totals(softirqs_path)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return LiveResult.unavailable(what, how, f"the experiment failed: {getattr(e, 'strerror', None) or e}")
+    with ExitStack() as stack:
+        path = _temp_file(stack, size_mb)
+        before = _softirq_totals(softirqs_path)
+        best: dict[str, SendRun] = {}
+        plan = [m for _ in range(repeats) for m in methods]
+        for i, method in enumerate(plan, 1):
+            report(f"run {i}/{len(plan)}: {method}, {size_mb} MiB …")
+            run = _one_run(path, method, chunk, timeout_s, what, how)
+            if method not in best or run.sys_s < best[method].sys_s:
+                best[method] = run
+        after = _softirq_totals(softirqs_path)
     report(f"done in {time.monotonic() - start:.1f} s")
     tx, rx = (after[0] - before[0], after[1] - before[1]) if before and after else (None, None)
     total = size_mb * (1 << 20) * len(plan)
@@ -151,7 +154,7 @@ def _temp_file(stack: ExitStack, size_mb: int) -> str:
     return path
 
 
-def _one_run(path: str, method: str, chunk: int, timeout_s: float) -> SendRun:
+def _one_run(path: str, method: str, chunk: int, timeout_s: float, what: str, how: str) -> SendRun:
     with ExitStack() as stack:
         listener = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
         listener.bind(("127.0.0.1", 0))
@@ -166,19 +169,26 @@ def _one_run(path: str, method: str, chunk: int, timeout_s: float) -> SendRun:
                 conn, _ = listener.accept()
                 break
             except socket.timeout:
-                if child.poll() is not None or time.monotonic() > deadline:
-                    err = child.stderr.read() if child.poll() is not None else "no connection in time"
-                    raise OSError(f"the sending child failed: {err.strip()[-300:] or 'it exited'}") from None
+                if child.poll() is not None:
+                    raise LiveProbeError(what, how, f"the sending child exited with status {child.returncode}: "
+                                                    f"{stderr_tail(child.stderr.read())}") from None
+                if time.monotonic() > deadline:
+                    raise LiveProbeTimeout(what, how, f"the sending child did not connect within {timeout_s:g} s") \
+                        from None
         stack.enter_context(conn)
         conn.settimeout(timeout_s)
         sink = bytearray(1 << 20)
         while conn.recv_into(sink):
             pass
-        out, err = child.communicate(timeout=timeout_s)
+        try:
+            out, err = child.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise LiveProbeTimeout(what, how, f"the sending child took longer than {timeout_s:g} s") from None
         try:
             answer = json.loads(out.strip().splitlines()[-1])
         except (IndexError, ValueError):
-            raise OSError(f"the sending child failed: {err.strip()[-300:] or 'no output'}") from None
+            raise LiveProbeError(what, how, f"the sending child exited with status {child.returncode}: "
+                                            f"{stderr_tail(err)}") from None
         return SendRun(method, **answer)
 
 

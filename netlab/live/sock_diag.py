@@ -7,6 +7,7 @@ include/uapi/linux/inet_diag.h and include/uapi/linux/netlink.h. Works without p
 """
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 import struct
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from netlab import check
 from netlab.live.procfs import TCP_STATES
-from netlab.live.result import LiveResult
+from netlab.live.result import LiveProbeError, LiveResult, Why, errno_name
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -80,7 +81,8 @@ def tcp_diag(family: int = socket.AF_INET) -> LiveResult:
     """Every TCP socket of this network namespace with its queues, like ``ss -tan``."""
     what, how = "TCP sockets (sock_diag)", "a NETLINK_SOCK_DIAG dump of inet_diag"
     if not sys.platform.startswith("linux"):
-        return LiveResult.unavailable(what, how, f"netlink exists only on Linux (this is {sys.platform})")
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX, f"netlink exists only on Linux (this is "
+                                                                f"{sys.platform})")
     if family not in (socket.AF_INET, socket.AF_INET6):
         raise ValueError("family must be socket.AF_INET or socket.AF_INET6")
     try:
@@ -91,6 +93,11 @@ def tcp_diag(family: int = socket.AF_INET) -> LiveResult:
             while not done:
                 chunk, done = parse_inet_diag(nl.recv(65536))
                 sockets += chunk
-    except (OSError, ValueError) as e:
-        return LiveResult.unavailable(what, how, f"the kernel did not answer ({e})")
+    except OSError as e:
+        # net/core/sock_diag.c: ENOENT when no inet_diag handler is built or loadable (CONFIG_INET_DIAG,
+        # CONFIG_INET_TCP_DIAG); anything else is not a missing feature
+        if e.errno in (errno.ENOENT, errno.EPROTONOSUPPORT):
+            return LiveResult.unavailable(what, how, Why.KERNEL_LACKS, f"this kernel has no TCP sock_diag "
+                                                                       f"(CONFIG_INET_TCP_DIAG): {errno_name(e)}")
+        raise LiveProbeError(what, how, f"{errno_name(e)}: {e.strerror or e}") from e
     return LiveResult(what, how, sockets)
