@@ -83,15 +83,15 @@ def test_stepper_draws_the_epoll_state_and_the_tree():
 
 
 def test_bad_input_is_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="model must be one of"):
         serve("processes")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="connections"):
         Workload(connections=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="work_ns"):
         ServerCosts(work_ns=-1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ready"):
         epoll_story(connections=2, ready=5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="connections"):
         sweep_connections([])
 
 
@@ -110,7 +110,7 @@ def test_fds_come_from_chapter_07s_table_and_its_limit():
     lab = Lab(nofile=5)                     # fds 0-2 are stdin, stdout, stderr
     lfd, cfd = lab.listener(), lab.connection()
     assert (lfd, cfd) == (3, 4)
-    with pytest.raises(OSError) as no_fd:
+    with pytest.raises(OSError, match="RLIMIT_NOFILE") as no_fd:
         lab.connection()
     assert no_fd.value.errno == E.EMFILE
     got = {}

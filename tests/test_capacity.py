@@ -57,15 +57,15 @@ def test_cpu_can_be_the_bottleneck_for_a_chatty_service():
 
 
 def test_bad_inputs():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="memory_bytes"):
         connections_that_fit(0, LINUX_6_12)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="reserve"):
         connections_that_fit(GIB, LINUX_6_12, reserve=1.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="scenario"):
         buffer_per_connection(LINUX_6_12, "bursty")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="users"):
         plan(0, 128, LINUX_6_12)
     with pytest.raises(ValueError, match="not even one"):
         plan(10, 1e-9, LINUX_6_12)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="KernelProfile"):
         memory_for(10, "6.12")

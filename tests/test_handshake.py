@@ -245,25 +245,25 @@ def test_the_same_seed_gives_the_same_trace():
 
 
 def test_bad_inputs_are_refused():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="KernelProfile"):
         HandshakeLab("6.12", 5)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="backlog"):
         HandshakeLab(NEW, 5.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="syncnt"):
         HandshakeLab(NEW, 5, syncnt=-1)
     lab = HandshakeLab(NEW, 5, record=False)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n must"):
         lab.connect(0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at_ms"):
         lab.accept(at_ms=-1)
     lab.run(until_ms=5)
     with pytest.raises(ValueError, match="earlier"):
         lab.run(until_ms=1)
     with pytest.raises(ValueError, match="record=False"):
         lab.trace
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="port"):
         inet_bind(lab.server_net, TcpSock(net=lab.server_net), "127.0.0.1", 0)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="KernelProfile"):
         Net("6.12")
 
 
@@ -276,9 +276,9 @@ def test_timers_run_in_expiry_order_and_can_be_rearmed_or_deleted():
     base.mod_timer(a, 5)          # re-armed earlier: the old expiry is forgotten
     assert base.del_timer(c) and not base.timer_pending(c)
     assert base.run(100) == 2 and fired == ["a", "b"] and base.now_ns == 100
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expires_ns"):
         base.mod_timer(a, 50)     # in the past
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="context"):
         TimerList(lambda t: None, context="nowhere")
 
 

@@ -40,5 +40,5 @@ def test_bad_names_and_values_are_refused():
         PROFILES["6.12"].replace(somaxcon=1)
     with pytest.raises(ValueError, match="ip_local_port_range"):
         PROFILES["6.12"].replace(ip_local_port_range=(5, 1))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="object_size"):
         SlabCache("x", 0, 1, 1)

@@ -71,7 +71,7 @@ def test_walk_and_bad_input():
     rb_erase_cached(a, root)
     with pytest.raises(ValueError, match="not in a tree"):
         rb_erase(a, root)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="RbNode"):
         rb_erase("x", root)
     assert root.rb_node is None and root.rb_leftmost is None
 

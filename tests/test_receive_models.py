@@ -30,7 +30,7 @@ def test_ring_holds_count_minus_one_and_drops_when_full():
 
 
 def test_ring_refuses_bad_use():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="count"):
         RingBuffer(1)
     ring = RingBuffer(4)
     for _ in range(3):
@@ -73,7 +73,7 @@ def test_toeplitz_matches_the_published_vectors(src, dst, sport, dport, expected
 def test_igb_indirection_table_is_in_blocks():
     table = igb_indirection_table(4)
     assert len(table) == IGB_RETA_SIZE and table[:32] == [0] * 32 and table[-1] == 3
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="queues"):
         igb_indirection_table(9)
 
 
@@ -227,14 +227,16 @@ def test_softnet_stat_has_the_profile_columns():
 
 
 # --- bad input -----------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("make", [
-    lambda: Host(cpus=0), lambda: Host(queues=9), lambda: Host(ring_size=100), lambda: Host(profile="2.6"),
-    lambda: Host(cpus=2, affinity=[5]), lambda: Packet(-1), lambda: Packet(0, protocol="icmp"),
-    lambda: Packet(0, saddr="10.0.0.300"), lambda: Costs(packet_ns=-1), lambda: Costs(packet_ns=0, poll_ns=0),
-    lambda: Host().udp_socket(0), lambda: Host().run(until_ns=-5),
+@pytest.mark.parametrize("make, message", [
+    (lambda: Host(cpus=0), "cpus"), (lambda: Host(queues=9), "queues"), (lambda: Host(ring_size=100), "descriptors"),
+    (lambda: Host(profile="2.6"), "profile"), (lambda: Host(cpus=2, affinity=[5]), "affinity"),
+    (lambda: Packet(-1), "time_ns"), (lambda: Packet(0, protocol="icmp"), "protocol"),
+    (lambda: Packet(0, saddr="10.0.0.300"), "IPv4"), (lambda: Costs(packet_ns=-1), "packet_ns"),
+    (lambda: Costs(packet_ns=0, poll_ns=0), "poll_ns"), (lambda: Host().udp_socket(0), "port"),
+    (lambda: Host().run(until_ns=-5), "until_ns"),
 ])
-def test_bad_parameters_raise_clear_errors(make):
-    with pytest.raises((ValueError, TypeError)):
+def test_bad_parameters_raise_clear_errors(make, message):
+    with pytest.raises(ValueError, match=message):
         make()
 
 
@@ -242,7 +244,7 @@ def test_models_need_a_current_cpu():
     from netlab.kernel.softirq import raise_softirq_irqoff
     with pytest.raises(RuntimeError, match="current CPU"):
         raise_softirq_irqoff(3)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="KernelProfile"):
         Cpu(0, profile="6.12")
 
 

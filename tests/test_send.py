@@ -249,22 +249,22 @@ def test_same_inputs_give_the_same_trace():
 def test_bad_inputs_are_refused_with_a_reason():
     with pytest.raises(ValueError, match="device"):
         SendHost(device="eth9")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="size"):
         MsgHdr(-1)
     with pytest.raises(ValueError, match="pages"):
         MsgHdr(10, pages=user_pages(5))
     host = SendHost()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="nbytes"):
         host.send(0)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="ack"):
         tcp_ack(host.sk, "1")
     with pytest.raises(ValueError, match="method"):
         send_file(host, CachedFile("f", 10), "carrier pigeon")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="size"):
         model_file_send("sendfile", 0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="size"):
         CachedFile("f", 0)
     with pytest.raises(ValueError, match="kind"):
         CopyLedger().bytes("telepathy")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="nbytes"):
         account_copy(-1, "f", "a", "b")
