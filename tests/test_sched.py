@@ -112,7 +112,7 @@ def test_a_held_mutex_puts_the_second_task_to_sleep():
     assert order == ["a", "b"] and b.nvcsw >= 2 and m.owner is None
 
 
-def test_same_inputs_same_trace():
+def test_the_scheduler_is_deterministic():
     def record():
         s = Scheduler()
         wq, log = WaitQueueHead(), []

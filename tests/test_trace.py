@@ -74,7 +74,7 @@ def test_compare_and_functions():
                                                                     "inner": "net/core/dev.c"}
 
 
-def test_same_inputs_same_trace():
+def test_a_recording_is_deterministic():
     assert list(record(outer, 3)) == list(record(outer, 3))
 
 
