@@ -2,7 +2,7 @@
 import errno
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from netlab.kernel.eventpoll import (EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLET, EPOLLEXCLUSIVE,
                                      EPOLLONESHOT, EpollEvent, do_epoll_ctl, ep_cmp_ffd, per_fd_bytes)
@@ -14,14 +14,82 @@ from netlab.scenarios.blocking_vs_epoll import Lab, epoll_story
 from netlab.userspace import epoll_create1, epoll_ctl, epoll_wait, recv, set_nonblocking
 
 N = 6
+FLAGS = {"LT": 0, "ET": EPOLLET, "ONESHOT": EPOLLONESHOT, "ET|ONESHOT": EPOLLET | EPOLLONESHOT}
+ARRIVAL_NS, TIMEOUT_NS = 5_000, 50_000  # a blocking wait's packet comes 5 µs after the call; it gives up at 50 µs
 
 
-def run_program(ops, flags):
-    """Run ``ops`` in one thread; after each ("wait",) record (reported fds, rdllist fds, queued bytes per fd)."""
+class ReferenceEpoll:
+    """What epoll_wait must return, written from fs/eventpoll.c's rules and independent of the model:
+
+    * ep_poll_callback: an armed item that is not on rdllist joins its tail (a disarmed ONESHOT item is ignored)
+      and one sleeper of ep->wq is woken — the last to sleep (exclusive, at the head: LIFO);
+    * ep_send_events: take rdllist whole; for each item in order, stop once ``maxevents`` were delivered; an item
+      no longer ready leaves; a delivered LT item goes back on the new rdllist, an ET item does not, a ONESHOT item
+      is disarmed until EPOLL_CTL_MOD; ep_done_scan puts the undelivered rest first, then wakes one more sleeper
+      if items are left;
+    * ADD and MOD put a ready item on rdllist at once; DEL takes it off.
+    """
+
+    def __init__(self):
+        self.flags: dict[int, int] = {}   # watched fd -> its EPOLLET/EPOLLONESHOT bits
+        self.armed: dict[int, bool] = {}
+        self.queued: dict[int, int] = {}
+        self.rdllist: list[int] = []
+        self.sleepers: list[str] = []     # ep->wq, head first
+        self.woken: list[str] = []        # tasks made runnable, in wake order
+
+    def ready(self, fd):
+        return fd in self.flags and self.armed[fd] and self.queued.get(fd, 0) > 0
+
+    def add(self, fd, flags):
+        self.flags[fd], self.armed[fd] = flags, True
+        if self.ready(fd) and fd not in self.rdllist:
+            self.rdllist.append(fd)
+
+    def mod(self, fd):
+        self.armed[fd] = True
+        if self.ready(fd) and fd not in self.rdllist:
+            self.rdllist.append(fd)
+
+    def delete(self, fd):
+        del self.flags[fd], self.armed[fd]
+        self.rdllist = [f for f in self.rdllist if f != fd]
+
+    def data(self, fd, nbytes):
+        self.queued[fd] = self.queued.get(fd, 0) + nbytes
+        if fd in self.flags and self.armed[fd]:
+            if fd not in self.rdllist:
+                self.rdllist.append(fd)
+            if self.sleepers:
+                self.woken.append(self.sleepers.pop(0))
+
+    def read(self, fd, nbytes):
+        self.queued[fd] = max(0, self.queued.get(fd, 0) - nbytes)
+
+    def scan(self, maxevents):
+        batch, self.rdllist, delivered = self.rdllist, [], []
+        while batch and len(delivered) < maxevents:
+            fd = batch.pop(0)
+            if not self.ready(fd):
+                continue
+            delivered.append(fd)
+            if self.flags[fd] & EPOLLONESHOT:
+                self.armed[fd] = False
+            elif not self.flags[fd] & EPOLLET:
+                self.rdllist.append(fd)
+        self.rdllist = batch + self.rdllist
+        if self.rdllist and self.sleepers:
+            self.woken.append(self.sleepers.pop(0))
+        return delivered
+
+
+def run_program(ops):
+    """Run ``ops`` in one thread on N connections and, beside it, in :class:`ReferenceEpoll`; after each op the
+    model's rdllist must be the reference's, and each epoll_wait must return exactly the reference's events."""
     lab = Lab()
     fds = [lab.connection(f"conn{i}") for i in range(N)]
-    added: set[int] = set()
-    log = []
+    ref = ReferenceEpoll()
+    waits = []
 
     def program():
         epfd = epoll_create1()
@@ -29,88 +97,115 @@ def run_program(ops, flags):
         for fd in fds:
             set_nonblocking(fd)
         for op in ops:
-            kind, i = op[0], op[1] if len(op) > 1 else None
-            if kind == "add" and fds[i] not in added:
-                yield from epoll_ctl(epfd, EPOLL_CTL_ADD, fds[i], EPOLLIN | flags)
-                added.add(fds[i])
-            elif kind == "del" and fds[i] in added:
-                yield from epoll_ctl(epfd, EPOLL_CTL_DEL, fds[i])
-                added.discard(fds[i])
-            elif kind == "mod" and fds[i] in added:
-                yield from epoll_ctl(epfd, EPOLL_CTL_MOD, fds[i], EPOLLIN | flags)
-                log.append(("mod", fds[i]))
+            kind, fd = op[0], fds[op[1]]
+            if kind == "add" and fd not in ref.flags:
+                yield from epoll_ctl(epfd, EPOLL_CTL_ADD, fd, EPOLLIN | FLAGS[op[2]])
+                ref.add(fd, FLAGS[op[2]])
+            elif kind == "del" and fd in ref.flags:
+                yield from epoll_ctl(epfd, EPOLL_CTL_DEL, fd)
+                ref.delete(fd)
+            elif kind == "mod" and fd in ref.flags:
+                yield from epoll_ctl(epfd, EPOLL_CTL_MOD, fd, EPOLLIN | ref.flags[fd])
+                ref.mod(fd)
             elif kind == "data":
-                lab.send_data(lab.sched.clock + 1, fds[i], op[2])
+                lab.send_data(lab.sched.clock + 1, fd, op[2])
                 yield from spend(100)  # the packet arrives meanwhile (softirq)
-                log.append(("data", fds[i]))
+                ref.data(fd, op[2])
             elif kind == "read":
                 try:
-                    yield from recv(fds[i], op[2])
+                    yield from recv(fd, op[2])
                 except BlockingIOError:
                     pass
-            elif kind == "wait":
-                events = yield from epoll_wait(epfd, 64, 0)
-                queued = {fd: sum(s.len for s in lab.sock_of(fd).sk.sk_receive_queue) for fd in fds}
-                log.append(("wait", sorted(e.data for e in events), sorted(e.ffd.fd for e in ep.rdllist), queued,
-                            set(added)))
+                ref.read(fd, op[2])
+            elif kind == "wait":  # ("wait", packet for fd, maxevents, blocking)
+                maxevents, blocking = op[2], op[3]
+                arrival = lab.sched.clock + ARRIVAL_NS
+                ready_before = sum(map(ref.ready, ref.rdllist))
+                if blocking:
+                    lab.send_data(arrival, fd, 10)
+                events = yield from epoll_wait(epfd, maxevents, TIMEOUT_NS if blocking else 0)
+                expected = ref.scan(maxevents)
+                if blocking:
+                    if lab.sched.clock <= arrival:
+                        yield from spend(arrival + 1 - lab.sched.clock)
+                    ref.data(fd, 10)
+                    if not expected and fd in ref.flags and ref.armed[fd]:
+                        expected = ref.scan(maxevents)  # woken by the packet: a second scan
+                assert len(events) <= maxevents
+                assert [(e.data, e.events) for e in events] == [(f, EPOLLIN) for f in expected], op
+                waits.append((len(events), maxevents, blocking, ready_before))
+            assert [e.ffd.fd for e in ep.rdllist] == ref.rdllist, op
+            assert sorted(e.ffd.fd for e in ep.items()) == sorted(ref.flags)
             rb_validate(ep.rbr, lambda a, b: ep_cmp_ffd(a.ffd, b.ffd))
-            assert sorted(e.ffd.fd for e in ep.items()) == sorted(added)
 
     lab.thread("prog", program())
     lab.run()
-    return log
+    for fd in fds:
+        assert sum(s.len for s in lab.sock_of(fd).sk.sk_receive_queue) == ref.queued.get(fd, 0)
+    return waits
 
 
-op = st.one_of(st.tuples(st.just("add"), st.integers(0, N - 1)), st.tuples(st.just("del"), st.integers(0, N - 1)),
-               st.tuples(st.just("data"), st.integers(0, N - 1), st.integers(1, 300)),
-               st.tuples(st.just("read"), st.integers(0, N - 1), st.integers(1, 300)), st.tuples(st.just("wait")))
+fd_index = st.integers(0, N - 1)
+op = st.one_of(st.tuples(st.just("add"), fd_index, st.sampled_from(sorted(FLAGS))),
+               st.tuples(st.just("del"), fd_index), st.tuples(st.just("mod"), fd_index),
+               *[st.tuples(st.just("data"), fd_index, st.integers(1, top)) for top in (100, 200, 300)],  # likelier
+               st.tuples(st.just("read"), fd_index, st.integers(1, 300)),
+               st.tuples(st.just("wait"), fd_index, st.integers(1, 3) | st.integers(1, N + 1), st.booleans()))
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(op, max_size=40))
-def test_lt_rdllist_holds_exactly_the_ready_armed_items(ops):
-    for entry in run_program(ops + [("wait",)], 0):
-        if entry[0] != "wait":
-            continue
-        _, reported, rdllist, queued, added = entry
-        ready = sorted(fd for fd in added if queued[fd] > 0)
-        assert reported == ready  # every watched socket with unread data, and nothing else
-        assert rdllist == ready   # and each went back on rdllist for the next epoll_wait
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(sorted(FLAGS)), min_size=N, max_size=N), st.lists(op, min_size=10, max_size=60))
+def test_epoll_wait_returns_what_the_reference_returns(modes, ops):
+    waits = run_program([("add", i, mode) for i, mode in enumerate(modes)] + ops + [("wait", 0, N, False)])
+    event(f"more items ready than maxevents: {any(ready > m for _, m, _, ready in waits)}")
+    event(f"some blocking epoll_wait returned events: {any(n and blocking for n, _, blocking, _ in waits)}")
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(st.tuples(st.just("data"), st.integers(0, N - 1), st.integers(1, 50)),
-                          st.tuples(st.just("wait"))), max_size=40))
-def test_et_reports_an_item_once_per_new_arrival(ops):
-    script = [("add", i) for i in range(N)] + ops + [("wait",)]
-    arrived_since_wait: set[int] = set()
-    for entry in run_program(script, EPOLLET):
-        if entry[0] == "data":
-            arrived_since_wait.add(entry[1])
-        elif entry[0] == "wait":
-            assert entry[1] == sorted(arrived_since_wait)  # data left unread is not reported again
-            assert entry[2] == []                          # EPOLLET items are not put back on rdllist
-            arrived_since_wait = set()
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mode=st.sampled_from(sorted(FLAGS)), maxevents=st.integers(1, N), ready=st.integers(1, N),
+       later=st.lists(fd_index, max_size=2))
+def test_two_waiters_are_woken_one_at_a_time_last_sleeper_first(mode, maxevents, ready, later):
+    """Two threads sleep in epoll_wait on one epoll (A first, then B); ``ready`` packets arrive at once, then one
+    packet per fd in ``later``, 200 µs apart. Each thread calls epoll_wait once."""
+    lab = Lab()
+    fds = [lab.connection(f"conn{i}") for i in range(N)]
+    ref, got, epfd = ReferenceEpoll(), {}, []
 
+    def setup():
+        epfd.append(epoll_create1())
+        for fd in fds:
+            yield from epoll_ctl(epfd[0], EPOLL_CTL_ADD, fd, EPOLLIN | FLAGS[mode])
+            ref.add(fd, FLAGS[mode])
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(st.tuples(st.just("data"), st.integers(0, N - 1), st.integers(1, 50)),
-                          st.tuples(st.just("mod"), st.integers(0, N - 1)), st.tuples(st.just("wait"))),
-                max_size=40))
-def test_oneshot_reports_once_until_mod(ops):
-    script = [("add", i) for i in range(N)] + ops + [("wait",)]
-    armed = {}
-    for entry in run_program(script, EPOLLONESHOT):
-        if entry[0] == "mod":
-            armed[entry[1]] = True
-        elif entry[0] == "wait":
-            for fd in entry[1]:
-                assert armed.get(fd, True), f"fd {fd} reported twice without EPOLL_CTL_MOD"
-                armed[fd] = False
-            # and an armed item with data is reported: ONESHOT only ever holds back disarmed items
-            for fd, q in entry[3].items():
-                if q and armed.get(fd, True) and fd not in entry[1]:
-                    pytest.fail(f"armed fd {fd} with {q} bytes queued was not reported")
+    def waiter(name):
+        events = yield from epoll_wait(epfd[0], maxevents, 10_000_000)
+        got[name] = [e.data for e in events]
+
+    lab.thread("setup", setup())
+    lab.run(10_000)
+    for name in "AB":  # each sleeps before the next starts: B is at the head of ep->wq
+        lab.thread(name, waiter(name))
+        lab.run(lab.sched.clock + 20_000)
+        ref.sleepers.insert(0, name)
+    rounds = [fds[:ready]] + [[fds[i]] for i in later]
+    for r, packets in enumerate(rounds):
+        for fd in packets:
+            lab.send_data(100_000 + 200_000 * r, fd, 10)
+    lab.run()
+
+    expected = {name: [] for name in "AB"}
+    for packets in rounds:  # every packet of a round arrives before a woken thread runs
+        for fd in packets:
+            ref.data(fd, 10)
+        while ref.woken:
+            name = ref.woken.pop(0)
+            delivered = ref.scan(maxevents)
+            if delivered:
+                expected[name] = delivered
+            else:
+                ref.sleepers.insert(0, name)  # nothing left for it: back to sleep at the head
+    assert got == expected
+    assert got["B"] == fds[:min(ready, maxevents)]  # the last to sleep is woken first
 
 
 def test_add_hooks_ep_poll_callback_onto_the_sockets_wait_queue_and_fills_rbr():
@@ -123,7 +218,7 @@ def test_add_hooks_ep_poll_callback_onto_the_sockets_wait_queue_and_fills_rbr():
         assert f in names
     after_add = next(e for e in story.trace if e.function == "ep_poll").state
     assert all(after_add[f"sock conn{i}"]["waiters"] == [f"ep_poll_callback (fd {fds[i]})"] for i in range(5))
-    assert len(after_add["epoll fd 8"]["armed"]) == 5
+    assert len(after_add[f"epoll fd {fds[-1] + 1}"]["armed"]) == 5   # epoll_create1 took the next free fd
     wake = next(i for i, e in enumerate(story.trace) if e.function == "ep_poll_callback")
     assert story.trace[wake].task == "" and story.trace[wake].context == "softirq"
 
@@ -146,8 +241,9 @@ def test_callbacks_during_a_scan_go_to_ovflist_then_back_to_rdllist():
     lab.send_data(10_000, fds[1], 10)
     lab.send_data(20_000, fds[2], 10)  # arrives while ep_send_events copies the first two
     trace = lab.record()
-    ovf = [e.state["epoll fd 6"]["ovflist"] for e in trace if e.state.get("epoll fd 6", {}).get("ovflist")]
-    assert ["fd 5"] in ovf
+    epoll = f"epoll fd {fds[-1] + 1}"
+    ovf = [e.state[epoll]["ovflist"] for e in trace if e.state.get(epoll, {}).get("ovflist")]
+    assert [f"fd {fds[2]}"] in ovf
     assert [e.data for e in seen[0]] == fds[:2] and [e.data for e in seen[1]] == [fds[2]]
 
 

@@ -70,7 +70,7 @@ def test_bad_layout_inputs_are_refused():
         m.calculate_order(64, 0)
     with pytest.raises(ValueError, match="version"):
         m.calculate_order(64, 2, "4.19")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="CacheSpec"):
         m.kmem_cache_create("TCP", 2368, 2)
 
 
@@ -159,9 +159,9 @@ def test_footprint_bytes_work_on_arrays_and_grow_with_n():
     b = fp.bytes(n)
     assert b[0] == 0 and (np.diff(b) >= 0).all() and b.shape == n.shape
     assert b[-1] / 1999 == pytest.approx(fp.per_connection, rel=0.01)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n must"):
         fp.bytes(np.array([1.5]))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n must"):
         fp.bytes(-1)
 
 
@@ -172,7 +172,7 @@ def test_bad_states_and_sides_are_refused():
         m.footprint(LINUX_6_12, "LISTEN")
     with pytest.raises(ValueError, match="side must be"):
         m.connection_trace(LINUX_6_12, "peer")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="KernelProfile"):
         m.Kernel("6.12")
 
 
@@ -239,5 +239,5 @@ def test_buffers_cost_only_while_data_waits():
     q = m.queued_data_memory(LINUX_6_12, 100_000, per_skb=1448)
     assert q.skbs == 70 and q.truesize > 100_000 and q.bytes >= q.truesize and q.bytes % 4096 == 0
     assert m.queued_data_memory(LINUX_6_12, 10 ** 7).over_limit
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="payload"):
         m.queued_data_memory(LINUX_6_12, -1)

@@ -51,7 +51,7 @@ def test_plots_draw_the_summaries():
     plot_cpu_time(b, results[-1])
     assert len(a.get_lines()) == 2 and len(b.patches) == 4
     plt.close(fig)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="one summary per x value"):
         plot_sweep(a, [1], results, "rate")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Event"):
         draw_receive({"rx0.ring": {}})

@@ -105,8 +105,9 @@ def test_gso_off_makes_one_mss_skbs_and_no_ip_fragments():
     host = SendHost(gso=False)
     trace = host.record(lambda: (host.send(6000), host.run()))
     maps = trace.filter(function="igb_tx_map", kind="call")
-    assert len(maps) == 5 and "ip_fragment" not in trace.functions()
-    assert host.nic.q_vectors[0].tx_packets == 5
+    segments = math.ceil(6000 / host.sk.mss_cache)                        # 1448-byte MSS: 5
+    assert len(maps) == segments and "ip_fragment" not in trace.functions()
+    assert host.nic.q_vectors[0].tx_packets == segments
 
 
 def test_gso_with_tso_sends_one_skb_the_nic_cuts():
@@ -114,15 +115,17 @@ def test_gso_with_tso_sends_one_skb_the_nic_cuts():
     rec = host.capture(lambda: (host.send(6000), host.run()))
     assert len(rec.trace.filter(function="igb_tx_map", kind="call")) == 1
     assert len(rec.trace.filter(function="skb_clone", kind="call")) == 1
-    assert host.nic.q_vectors[0].tx_packets == 5 and "skb_segment" not in rec.trace.functions()
+    segments = math.ceil(6000 / host.sk.mss_cache)
+    assert host.nic.q_vectors[0].tx_packets == segments and "skb_segment" not in rec.trace.functions()
 
 
 def test_gso_without_tso_segments_in_software_copying_headers_only():
     host = SendHost(tso=False)
     rec = host.capture(lambda: (host.send(6000), host.run()))
+    segments = math.ceil(6000 / host.sk.mss_cache)
     assert len(rec.trace.filter(function="skb_segment", kind="call")) == 1
-    assert len(rec.trace.filter(function="igb_tx_map", kind="call")) == 5
-    assert rec.ledger.bytes("cpu", payload=False) == 5 * (TCP_HLEN + IP_HLEN + 14)
+    assert len(rec.trace.filter(function="igb_tx_map", kind="call")) == segments
+    assert rec.ledger.bytes("cpu", payload=False) == segments * (TCP_HLEN + IP_HLEN + 14)   # + Ethernet header
     assert rec.ledger.bytes("cpu") == 6000                                # the payload was copied once, in send()
 
 
@@ -163,7 +166,8 @@ def test_the_slow_path_copies_the_payload_into_new_fragments():
     host = SendHost()
     rec = host.capture(lambda: (host.forward(4000), host.run()))
     assert rec.ledger.by_function("cpu") == {"skb_copy_bits": 4000}
-    assert len(rec.trace.filter(function="igb_tx_map", kind="call")) == 3
+    per_fragment = (host.out.mtu - IP_HLEN) // 8 * 8                      # 1480: a multiple of 8 bytes
+    assert len(rec.trace.filter(function="igb_tx_map", kind="call")) == math.ceil(4000 / per_fragment)
 
 
 # --- qdisc, NET_TX, taps and netfilter ---------------------------------------------------------------------------
@@ -236,7 +240,7 @@ def test_everything_sent_is_acked_copied_once_and_freed(size, gso, tso, cwnd):
     assert host.nic.q_vectors[0].tx_packets == host.dev.stats["tx_packets"] >= math.ceil(size / host.sk.mss_cache)
 
 
-def test_same_inputs_give_the_same_trace():
+def test_the_send_path_is_deterministic():
     def run():
         host = SendHost(tso=False)
         return host.record(lambda: (host.send(5000), host.run()))
@@ -249,22 +253,22 @@ def test_same_inputs_give_the_same_trace():
 def test_bad_inputs_are_refused_with_a_reason():
     with pytest.raises(ValueError, match="device"):
         SendHost(device="eth9")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="size"):
         MsgHdr(-1)
     with pytest.raises(ValueError, match="pages"):
         MsgHdr(10, pages=user_pages(5))
     host = SendHost()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="nbytes"):
         host.send(0)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="ack"):
         tcp_ack(host.sk, "1")
     with pytest.raises(ValueError, match="method"):
         send_file(host, CachedFile("f", 10), "carrier pigeon")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="size"):
         model_file_send("sendfile", 0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="size"):
         CachedFile("f", 0)
     with pytest.raises(ValueError, match="kind"):
         CopyLedger().bytes("telepathy")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="nbytes"):
         account_copy(-1, "f", "a", "b")

@@ -49,13 +49,13 @@ def test_ledger_table_and_plots():
 
 
 def test_views_refuse_bad_input(small):
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Event"):
         draw_send("step 3")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ledgers"):
         ledger_table({})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read\+send"):
         plot_live({"sendfile": 1.0}, 0.1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="names"):
         skb_lifetime(small, "skb1")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Trace"):
         skb_lifetime([], ["skb1"])

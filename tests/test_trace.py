@@ -74,7 +74,7 @@ def test_compare_and_functions():
                                                                     "inner": "net/core/dev.c"}
 
 
-def test_same_inputs_same_trace():
+def test_a_recording_is_deterministic():
     assert list(record(outer, 3)) == list(record(outer, 3))
 
 
@@ -96,7 +96,7 @@ def test_bad_input_is_refused_with_a_reason():
     with pytest.raises(ValueError, match="cpu must be"):
         with on_cpu(-1, "softirq"):
             pass
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Event"):
         Trace([1, 2])
     with pytest.raises(ValueError, match="index must be"):
         record(outer, 1).diff(99)

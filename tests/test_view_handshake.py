@@ -53,9 +53,9 @@ def test_it_drives_a_stepper(lab):
 
 
 def test_bad_input_is_refused(lab):
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Trace"):
         HandshakeDiagram([1, 2])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="handshake state"):
         HandshakeDiagram(Trace([]))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Event"):
         HandshakeDiagram(lab.trace).draw("step 3")

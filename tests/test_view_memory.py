@@ -22,7 +22,7 @@ def test_slab_drawing_lights_the_touched_cache_and_lists_the_objects():
     stepper = Stepper(trace, draw_slabs, check_kernel=False)
     stepper.last()
     assert "svg" in stepper.drawing.value
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Event"):
         draw_slabs("event")
 
 

@@ -89,7 +89,7 @@ def test_call_graph_lights_the_call_stack():
 
 
 def test_stepper_refuses_bad_input():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Trace"):
         Stepper([1, 2])
     with pytest.raises(ValueError, match="version"):
         Stepper(wake_trace(), version="2.6")
