@@ -55,7 +55,7 @@ def step_run(rate, n):
 
 def main() -> None:
     rows = [("0.3 Mpps, 1 queue", 0.3e6, 1.0, {}), ("1 Mpps, 1 queue", 1e6, 1.0, {}),
-            ("2.4 Mpps (saturation), 1 queue", 2.4e6, 0.5, {}), ("6 Mpps, 1 queue", 6e6, 0.5, {}),
+            ("2.5 Mpps (the knee), 1 queue", 2.5e6, 0.5, {}), ("6 Mpps, 1 queue", 6e6, 0.5, {}),
             ("1 Mpps in bursts of 32", 1e6, 1.0, {"burst": 32}),
             ("14.88 Mpps, 4 queues on 4 CPUs", LINE_RATE, 0.25, {"cpus": 4, "queues": 4, "flows": 256}),
             ("14.88 Mpps, 1 queue (headline)", LINE_RATE, 1.0, {})]

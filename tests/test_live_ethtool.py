@@ -11,12 +11,15 @@ LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIOCETH
 
 
 def test_device_names_are_checked():
-    for bad in ("", "x" * 16, "eth 0", "../eth0", "eth0:1", 3):
+    for bad in ("", "x" * 16, "eth 0", "../eth0", "eth0:1"):
         with pytest.raises(ValueError, match="an interface name is 1-15 characters without spaces"):
             ethtool.check_device(bad)
-    for bad in (-1, True):
-        with pytest.raises(ValueError, match="irq must be a non-negative int"):
-            ethtool.irq_affinity(bad)
+    with pytest.raises(TypeError, match="dev must be a string, got 3"):
+        ethtool.check_device(3)
+    with pytest.raises(ValueError, match="irq must be a whole number ≥ 0, got -1"):
+        ethtool.irq_affinity(-1)
+    with pytest.raises(TypeError, match="irq must be a whole number ≥ 0, got True"):
+        ethtool.irq_affinity(True)
 
 
 @LINUX

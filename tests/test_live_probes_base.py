@@ -64,9 +64,9 @@ def test_a_result_is_either_a_value_or_a_kind_and_a_sentence():
         LiveResult("x", "y", None, "a sentence without a kind")
     with pytest.raises(ValueError, match="needs both a kind"):
         LiveResult("x", "y", None, None, Why.PERMISSION)
-    with pytest.raises(TypeError, match="why must be one of NOT_LINUX, NO_ENTRY"):
+    with pytest.raises(TypeError, match="why must be a Why, got 'PERMISSION'"):
         LiveResult.unavailable("x", "y", "PERMISSION", "a str is not a kind")
-    with pytest.raises(TypeError, match="why must be one of"):
+    with pytest.raises(TypeError, match="why must be a Why, got 'no kind'"):
         Unavailable("no kind", "a sentence")
     with pytest.raises(ValueError, match="non-empty 'what' and 'how'"):
         LiveResult("", "y", 1)

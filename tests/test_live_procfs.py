@@ -115,7 +115,7 @@ def test_interrupts_6_12_virtio_queues():
         ("virtio0-input.0", "rx", 0), ("virtio0-output.0", "tx", 0),
         ("virtio0-input.1", "rx", 1), ("virtio0-output.1", "tx", 1)]
     assert queues[2].counts == {0: 0, 1: 15002}
-    with pytest.raises(TypeError, match="pass the Interrupts from parse_interrupts"):
+    with pytest.raises(TypeError, match="table must be an Interrupts, got 'not a table'"):
         nic_queue_irqs("not a table")
 
 

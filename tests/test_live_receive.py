@@ -10,9 +10,12 @@ def test_missing_proc_is_not_available_here(tmp_path):
     assert r.why is Why.NO_ENTRY and r.reason.startswith(f"{tmp_path}/net/softnet_stat does not exist")
 
 
-@pytest.mark.parametrize("bad", [0, 10**6, 1.5, True])
-def test_bad_counts_are_refused(bad):
-    with pytest.raises(ValueError, match=r"n must be an int in 1\.\.200000"):
+@pytest.mark.parametrize("bad, error, message", [(0, ValueError, r"n must be an int in 1\.\.200000"),
+                                                 (10**6, ValueError, r"n must be an int in 1\.\.200000"),
+                                                 (1.5, TypeError, "n must be a whole number"),
+                                                 (True, TypeError, "n must be a whole number")])
+def test_bad_counts_are_refused(bad, error, message):
+    with pytest.raises(error, match=message):
         loopback_udp_burst(bad)
 
 

@@ -100,5 +100,5 @@ def test_bad_input():
         sx.context_switch_cost(rounds=5)
     with pytest.raises(ValueError, match=r"connections must be an int in 1\.\.1000"):
         sx.echo_servers(connections=0)
-    with pytest.raises(TypeError, match=r"progress must be a callable\(str\)"):
+    with pytest.raises(TypeError, match="progress must be a callable, got 'print'"):
         sx.echo_servers(progress="print")

@@ -264,7 +264,7 @@ def test_arrivals_have_the_rate_and_bursts():
     (lambda: simulate(np.array([1]), profile="2.6"), ValueError, "profile"),
     (lambda: simulate(np.array([1]), costs="fast"), TypeError, "costs"),
     (lambda: rss_queues(["10.0.0.1"], ["10.0.0.2", "10.0.0.3"], [1], [2], 2), ValueError, "same length"),
-    (lambda: run(1e6, flows=0), ValueError, "flows"), (lambda: run(1e6, netdev_budget=-1), ValueError, "sysctl"),
+    (lambda: run(1e6, flows=0), ValueError, "flows"), (lambda: run(1e6, netdev_budget=-1), ValueError, "netdev_budget must be"),
     (lambda: sweep("colour", [1]), ValueError, "parameter"), (lambda: sweep("rate_pps", []), ValueError, "value"),
 ])
 def test_bad_input_is_refused(call, error, message):

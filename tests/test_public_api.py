@@ -28,6 +28,8 @@ from __future__ import annotations
 import builtins
 import collections.abc as abc
 import dataclasses
+import enum
+import errno
 import importlib
 import inspect
 import io
@@ -71,9 +73,10 @@ EXCLUDED_MODULES = {
 def is_record(cls: type) -> bool:
     """A frozen dataclass without ``__post_init__`` is a record netlab fills in (a reading, an outcome, a trace
     event) from values it has already checked; a learner reads it and never builds one, so its constructor is
-    not an entry point. Its methods are still swept."""
-    return (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen
-            and "__post_init__" not in vars(cls))
+    not an entry point. Its methods are still swept. An Enum's "constructor" only looks a member up by value, and
+    refuses any other value with the Enum's own ValueError."""
+    return issubclass(cls, enum.Enum) or (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen
+                                          and "__post_init__" not in vars(cls))
 
 
 # --- discovering the public API --------------------------------------------------------------------------------
@@ -427,14 +430,23 @@ def example(entry: Entry, parameter: inspect.Parameter, hint: Any, depth: int = 
         return lambda *args, **kwargs: None
     if origin in (abc.Generator, abc.Iterator):
         return (x for x in ())
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return next(iter(hint))
     if isinstance(hint, type) and hint.__module__.startswith("netlab."):
         return instance_of(hint, depth + 1)
     if hint is np.ndarray:
         return np.array([1])
     if hint is pathlib.Path:
         return pathlib.Path("/nonexistent")
+    if hint is OSError:
+        return OSError(errno.EIO, "an example error")
+    if hint is socket.socket:
+        return _CLOSED_SOCKET
     return None
 
+
+_CLOSED_SOCKET = socket.socket()
+_CLOSED_SOCKET.close()      # a socket, made before the guards refuse new ones; any use of it fails with EBADF
 
 _INSTANCES: dict[type, Any] = {}
 

@@ -6,7 +6,7 @@ from netlab.kernel.sock import Sock, Socket, sock_def_readable
 from netlab.kernel.source_index import kernel_index
 from netlab.kernel.wait import WaitQueueEntry, add_wait_queue
 from netlab.live.kallsyms import ABSENT, FOUND
-from netlab.live.result import LiveResult
+from netlab.live.result import LiveResult, Why
 from netlab.trace import Tracer
 from netlab.view.callgraph import CallGraph
 from netlab.view.stepper import Stepper
@@ -61,7 +61,8 @@ def test_building_a_stepper_reads_no_kallsyms_until_a_step_is_shown_then_reads_o
 
 def test_a_stepper_says_when_kallsyms_cannot_be_read(monkeypatch):
     monkeypatch.setattr("netlab.view.stepper.in_your_kernel", lambda functions: LiveResult.unavailable(
-        "modelled functions in your kernel", "names in /proc/kallsyms", "/proc/kallsyms does not exist"))
+        "modelled functions in your kernel", "names in /proc/kallsyms", Why.NO_ENTRY,
+        "/proc/kallsyms does not exist"))
     s = Stepper(wake_trace())
     s.first()
     assert "kallsyms not readable" in s.explanation.value and "does not exist" in s.explanation.value

@@ -177,6 +177,4 @@ def msi_irqs(dev: str, sys_class_net: str = "/sys/class/net") -> LiveResult:
 @check.arguments
 def irq_affinity(irq: int, proc_irq: str = "/proc/irq") -> LiveResult:
     """The CPUs allowed to take hard IRQ ``irq`` (``/proc/irq/N/smp_affinity_list``)."""
-    if not isinstance(irq, int) or isinstance(irq, bool) or irq < 0:
-        raise ValueError(f"irq must be a non-negative int, got {irq!r}")
     return live_file(f"CPUs for IRQ {irq}", f"{proc_irq}/{irq}/smp_affinity_list", parse_cpu_list)

@@ -31,7 +31,10 @@ LOOPBACK, SECOND_SOURCE = "127.0.0.1", "127.0.0.2"
 IP_LOCAL_PORT_RANGE_SINCE = (6, 3)      # the Linux release that added the option
 
 
-def set_local_port_range(sock: socket.socket, lo: int, hi: int) -> None:
+@check.arguments
+
+
+def set_local_port_range(sock: socket.socket, lo: check.Port, hi: check.Port) -> None:
     """Narrow the ports ``connect()`` may pick for ``sock`` to ``lo..hi`` (``IP_LOCAL_PORT_RANGE``).
 
     A kernel before 6.3 answers ENOPROTOOPT (``do_ip_setsockopt`` does not know the option): then

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from netlab import check
 from netlab.live import procfs, rtnetlink
-from netlab.live.result import LiveResult, Unavailable, Why, child_reply, run_child
+from netlab.live.result import LiveResult, Unavailable, Why, child_reply, run_child, unshare_errno
 
 NS_ADDRESS = "198.51.100.7/24"      # RFC 5737 TEST-NET-2
 CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
@@ -121,7 +121,11 @@ def namespace_latency(rounds: int = 2000, timeout_s: check.Timeout = 30.0) -> Li
                                                                 f"{sys.platform})")
     return run_child(what, how, "netlab.live.loopback", [str(rounds)], timeout_s,
                      lambda answer: {"route": rtnetlink.Route(**answer["route"]),
-                                     "trips": [RoundTrip(**t) for t in answer["trips"]], "up": answer["up"]})
+                                     "trips": [RoundTrip(**t) for t in answer["trips"]], "up": answer["up"]},
+                     unshare=CLONE_NEWUSER | CLONE_NEWNET)
+
+
+@check.arguments
 
 
 def userns_policy(proc: str = "/proc") -> str | None:
@@ -142,6 +146,9 @@ def _seccomp_filtered() -> bool:
     return any(line.split() == ["Seccomp:", "2"] for line in status.splitlines())
 
 
+@check.arguments
+
+
 def namespaces_refused(error: int) -> Unavailable:
     """The recognised reasons ``unshare(CLONE_NEWUSER | CLONE_NEWNET)`` fails with ``error`` (kernel/fork.c,
     kernel/user_namespace.c ``create_user_ns``); any other errno raises OSError."""
@@ -159,12 +166,9 @@ def namespaces_refused(error: int) -> Unavailable:
 
 
 def _in_own_namespace(rounds: int) -> dict:
-    """The child's work: unshare, set up lo and a veth, look the route up, time the three addresses."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
-        raise namespaces_refused(ctypes.get_errno())
+    """The child's work, in the namespaces it unshared: lo and a veth up, the route, the three addresses timed."""
+    if unshare_errno():
+        raise namespaces_refused(unshare_errno())
     try:
         rtnetlink.add_veth("veth0", "veth1")
     except OSError as e:

@@ -51,8 +51,6 @@ class LiveResult:
             raise ValueError("a LiveResult needs a non-empty 'what' and 'how'")
         if self.reason is not None and (not isinstance(self.reason, str) or not self.reason):
             raise ValueError("reason must be a non-empty str or None")
-        if self.why is not None and not isinstance(self.why, Why):
-            raise TypeError(f"why must be one of {', '.join(w.name for w in Why)}")
         if (self.why is None) != (self.reason is None):
             raise ValueError("an unavailable result needs both a kind (why) and a sentence (reason)")
 
@@ -75,9 +73,8 @@ class Unavailable(Exception):
     """Raised inside a probe (or its child process) for a recognised reason; :func:`probe` and
     :func:`run_child` turn it into an unavailable :class:`LiveResult`."""
 
+    @check.arguments
     def __init__(self, why: Why, reason: str):
-        if not isinstance(why, Why):
-            raise TypeError(f"why must be one of {', '.join(w.name for w in Why)}")
         super().__init__(reason)
         self.why, self.reason = why, reason
 
@@ -85,6 +82,7 @@ class Unavailable(Exception):
 class LiveProbeError(RuntimeError):
     """A live probe failed for a reason it does not recognise: a bug here, or a kernel doing something new."""
 
+    @check.arguments
     def __init__(self, what: str, how: str, detail: str):
         super().__init__(f"{what}: the probe failed, and not for a reason netlab recognises: {detail} "
                          f"(tried: {how})")
@@ -95,8 +93,14 @@ class LiveProbeTimeout(LiveProbeError):
     """A bounded experiment ran out of time (see the module text for why this is an error)."""
 
 
+@check.arguments
+
+
 def errno_name(error: OSError) -> str:
     return errno.errorcode.get(error.errno, str(error.errno)) if error.errno else str(error)
+
+
+@check.arguments
 
 
 def stderr_tail(text: str, limit: int = 800) -> str:
@@ -107,6 +111,9 @@ def stderr_tail(text: str, limit: int = 800) -> str:
             break
         tail.insert(0, line)
     return "\n".join(tail)[-limit:] or "no output"
+
+
+@check.arguments
 
 
 def file_unavailable(error: OSError, path: str | None = None) -> Unavailable | None:
@@ -120,6 +127,9 @@ def file_unavailable(error: OSError, path: str | None = None) -> Unavailable | N
     return None
 
 
+@check.arguments
+
+
 def kernel_version(release: str) -> tuple[int, int]:
     """``"6.18.44-fc-v669"`` → ``(6, 18)``; ``"3.10.0-1160.el7.x86_64"`` → ``(3, 10)``."""
     if not isinstance(release, str):
@@ -128,6 +138,9 @@ def kernel_version(release: str) -> tuple[int, int]:
     if not m:
         raise ValueError(f"a kernel release starts with 'major.minor', got {release!r}")
     return int(m.group(1)), int(m.group(2))
+
+
+@check.arguments
 
 
 def kernel_lacks(feature: str, since: tuple[int, int], error: OSError, lacking_errno: int,
@@ -173,19 +186,32 @@ def probe(what: str, how: str, read: Callable[[], Any]) -> LiveResult:
         return LiveResult.unavailable(what, how, known.why, known.reason)
 
 
+# unshare(2) refuses CLONE_NEWUSER to a process with more than one thread (EINVAL), and importing netlab starts
+# threads (numpy's BLAS pool), so a child that needs new namespaces unshares first, then imports the module.
+_UNSHARE_FIRST = """\
+import ctypes, os, runpy, sys
+libc = ctypes.CDLL(None, use_errno=True)
+os.environ["NETLAB_UNSHARE_ERRNO"] = "0" if libc.unshare(int(sys.argv[1])) == 0 else str(ctypes.get_errno())
+sys.argv = sys.argv[2:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
 @check.arguments
 def run_child(what: str, how: str, module: str, args: list[str], timeout_s: check.Timeout,
-              build: Callable[[dict], Any]) -> LiveResult:
+              build: Callable[[dict], Any], unshare: check.U32 = 0) -> LiveResult:
     """Run ``python -m module args…`` as a child process and wrap its reply.
 
     The child prints one JSON object as its last line (see :func:`child_reply`): the measurement, which ``build``
     turns into the value, or a recognised reason. A child that crashes raises :class:`LiveProbeError` with the
     end of its stderr; one that hangs past ``timeout_s`` is killed and raises :class:`LiveProbeTimeout`.
-    Everything the child opened (sockets, fds, namespaces) dies with it.
+    Everything the child opened (sockets, fds, namespaces) dies with it. With ``unshare`` flags (``CLONE_NEW*``)
+    the child calls ``unshare(unshare)`` before it imports anything; :func:`unshare_errno` tells it the outcome.
     """
+    command = ([sys.executable, "-c", _UNSHARE_FIRST, str(unshare), module, *args] if unshare
+               else [sys.executable, "-m", module, *args])
     try:
-        done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                              timeout=timeout_s)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         raise LiveProbeTimeout(what, how, f"the child process took longer than {timeout_s} s and was killed "
                                           f"(a hang, or a machine too busy to measure)") from None
@@ -204,6 +230,15 @@ def run_child(what: str, how: str, module: str, args: list[str], timeout_s: chec
     return LiveResult(what, how, build(reply))
 
 
+def unshare_errno() -> int:
+    """In a child of ``run_child(…, unshare=flags)``: 0 when its ``unshare(flags)`` worked, else the errno."""
+    answer = os.environ.get("NETLAB_UNSHARE_ERRNO")
+    if answer is None:
+        raise RuntimeError("unshare_errno() is for a child started by run_child(…, unshare=flags)")
+    return int(answer)
+
+
+@check.arguments
 def child_reply(work: Callable[[], dict]) -> None:
     """The child side of :func:`run_child`: print ``work()``'s measurement as one JSON line, or its recognised
     reason. Anything else crashes the child with a traceback on stderr and a non-zero status."""
