@@ -9,6 +9,10 @@ Most checks are read from annotations: :func:`arguments` (a decorator on every p
 ``kernel_function`` (every modelled kernel function) and :func:`fields` (every model struct's ``__post_init__``)
 check each argument against its annotation. A plain ``int`` is a count (≥ 0, at most a 64-bit integer), a plain
 ``float`` a finite amount ≥ 0; ``Annotated[int, Range(…)]`` and the aliases below state other ranges.
+
+Only the outermost checked call checks: what a checked function passes on to another was computed by netlab's own
+code from values it accepted, and checking it again would only slow the models down (the receive step model by
+a quarter).
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import inspect
 import math
 import numbers
 import sys
+import threading
 import types
 import typing
 from dataclasses import dataclass
@@ -269,9 +274,20 @@ def resolve(annotation: Any, namespace: dict) -> Any:
 _FIELD_CHECKS: dict[type, list[tuple[str, Callable[[str, Any], None]]]] = {}
 
 
+_running = threading.local()
+"""``_running.checked`` is True while a checked call runs in this thread (see the module text)."""
+
+
+def outermost() -> bool:
+    """Is no checked call running in this thread, so that the caller is the learner's (or a test's) code?"""
+    return not getattr(_running, "checked", False)
+
+
 def fields(obj: Any) -> None:
-    """Check every public field of the dataclass ``obj`` against its annotation; call it first in
-    ``__post_init__``."""
+    """Check every public field of the dataclass ``obj`` against its annotation, unless netlab's own checked code
+    is building it; call it first in ``__post_init__``."""
+    if not outermost():
+        return
     cls = type(obj)
     checks = _FIELD_CHECKS.get(cls)
     if checks is None:
@@ -313,12 +329,18 @@ def argument_checker(fn: Callable) -> Callable[[tuple, dict], None]:
 
 
 def arguments(fn: Callable) -> Callable:
-    """Decorator: check every argument of ``fn`` against its annotation when it is called."""
+    """Decorator: check every argument of ``fn`` against its annotation when it is the outermost checked call."""
     check_call = argument_checker(fn)
 
     @functools.wraps(fn)
     def checked(*args, **kwargs):
+        if getattr(_running, "checked", False):
+            return fn(*args, **kwargs)
         check_call(args, kwargs)
-        return fn(*args, **kwargs)
+        _running.checked = True
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _running.checked = False
 
     return checked

@@ -4,7 +4,7 @@ Models mark each modelled kernel function with :func:`kernel_function`, naming t
 for. While a :class:`Tracer` records, every call of such a function appends an :class:`Event` (call depth, CPU,
 execution context, simulated time, a plain-English line and a snapshot of the scenario's state), so nested calls
 nest like ftrace's ``function_graph`` tracer. Outside a recording the decorator only checks the
-arguments against the function's annotations (:mod:`netlab.check`).
+arguments against the function's annotations (:mod:`netlab.check`), when the call is not from checked code.
 
 Views only ever see a :class:`Trace`; they never call a model.
 """
@@ -71,6 +71,7 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
         default_text = (inspect.getdoc(fn) or name).strip().splitlines()[0]
 
         check_arguments = check.argument_checker(fn)
+        body = check.arguments(fn)
 
         def describe(args, kwargs) -> str:
             if explain is None:
@@ -84,29 +85,32 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
         if inspect.isgeneratorfunction(fn):
             # A function that may sleep is a generator: it yields to the scheduler model and is resumed later,
             # so its frame is popped from the call stack it was pushed on (the task's own), not the current one.
+            # Its arguments are checked when it is created; its body runs later, resumed by the scheduler.
             @functools.wraps(fn)
             def wrapper(*args, **kwargs):
-                check_arguments(args, kwargs)
                 tracer = _active
                 if tracer is None:
-                    return (yield from fn(*args, **kwargs))
+                    return (yield from body(*args, **kwargs))
+                if check.outermost():
+                    check_arguments(args, kwargs)       # before describe() formats them
                 tracer._enter(name, source, describe(args, kwargs))
                 frames = tracer._stack
                 try:
-                    return (yield from fn(*args, **kwargs))
+                    return (yield from body(*args, **kwargs))
                 finally:
                     if frames:
                         frames.pop()
         else:
             @functools.wraps(fn)
             def wrapper(*args, **kwargs):
-                check_arguments(args, kwargs)
                 tracer = _active
                 if tracer is None:
-                    return fn(*args, **kwargs)
+                    return body(*args, **kwargs)
+                if check.outermost():
+                    check_arguments(args, kwargs)       # before describe() formats them
                 tracer._enter(name, source, describe(args, kwargs))
                 try:
-                    return fn(*args, **kwargs)
+                    return body(*args, **kwargs)
                 finally:
                     tracer._stack.pop()
 

@@ -53,7 +53,7 @@ def test_views_refuse_bad_input(small):
         draw_send("step 3")
     with pytest.raises(ValueError, match="ledgers"):
         ledger_table({})
-    with pytest.raises(ValueError, match="read\+send"):
+    with pytest.raises(ValueError, match=r"read\+send"):
         plot_live({"sendfile": 1.0}, 0.1)
     with pytest.raises(ValueError, match="names"):
         skb_lifetime(small, "skb1")

@@ -35,6 +35,7 @@ because only the device fills a ring and only the CPU its IRQ points to cleans i
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections import deque
 from dataclasses import dataclass, field
@@ -153,26 +154,30 @@ def _label(item: Any) -> str:
 
 
 # --- RSS -------------------------------------------------------------------------------------------------------------
-@check.arguments
-def rss_input(saddr: str, daddr: str, sport: check.Port, dport: check.Port) -> bytes:
-    """The 12 bytes the NIC hashes for TCP/UDP over IPv4: source, destination address, source, destination port."""
-    for port in (sport, dport):
-        if not isinstance(port, int) or not 0 <= port < 65536:
-            raise ValueError(f"ports must be ints in 0..65535, got {port!r}")
+@functools.lru_cache(maxsize=65536)        # a flow's address is parsed once, not once per packet
+def _packed(address: str) -> bytes:
     try:
-        return (ipaddress.IPv4Address(saddr).packed + ipaddress.IPv4Address(daddr).packed +
-                sport.to_bytes(2, "big") + dport.to_bytes(2, "big"))
+        return ipaddress.IPv4Address(address).packed
     except ipaddress.AddressValueError as e:
         raise ValueError(f"addresses must be IPv4 dotted quads: {e}") from None
 
 
 @check.arguments
+def rss_input(saddr: str, daddr: str, sport: check.Port, dport: check.Port) -> bytes:
+    """The 12 bytes the NIC hashes for TCP/UDP over IPv4: source, destination address, source, destination port."""
+    return _packed(saddr) + _packed(daddr) + sport.to_bytes(2, "big") + dport.to_bytes(2, "big")
+
+
+@check.arguments
 def toeplitz_hash(data: bytes, key: bytes = RSS_KEY) -> int:
     """The Toeplitz hash: for every set bit i of the input (MSB first), XOR in the 32 key bits starting at bit i."""
-    if not isinstance(data, (bytes, bytearray)) or not isinstance(key, (bytes, bytearray)):
-        raise TypeError("data and key must be bytes")
     if len(key) < len(data) + 4:
         raise ValueError(f"a {len(data)}-byte input needs a key of at least {len(data) + 4} bytes")
+    return _toeplitz(bytes(data), bytes(key))
+
+
+@functools.lru_cache(maxsize=65536)        # the NIC hashes every packet; a model need hash each flow only once
+def _toeplitz(data: bytes, key: bytes) -> int:
     k = int.from_bytes(key, "big")
     nbits = len(key) * 8
     result = 0
