@@ -11,7 +11,7 @@ from netlab.kernel.rbtree import rb_validate
 from netlab.kernel.sched import spend
 from netlab.kernel.sock import EPOLLIN
 from netlab.scenarios.blocking_vs_epoll import Lab, epoll_story
-from netlab.userspace import epoll_create1, epoll_ctl, epoll_wait, recv, set_nonblocking
+from netlab.scenarios.userspace import epoll_create1, epoll_ctl, epoll_wait, recv, set_nonblocking
 
 N = 6
 FLAGS = {"LT": 0, "ET": EPOLLET, "ONESHOT": EPOLLONESHOT, "ET|ONESHOT": EPOLLET | EPOLLONESHOT}

@@ -8,7 +8,7 @@ import pytest
 
 from netlab.live import sendfile as live
 from netlab.live.result import LiveProbeError, Why
-from netlab.send import model_file_send
+from netlab.scenarios.send import model_file_send
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sendfile() to a socket is Linux's")
 

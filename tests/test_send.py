@@ -10,7 +10,7 @@ from netlab.kernel.nic import DESC_NEEDED
 from netlab.kernel.skbuff import SIZEOF_SK_BUFF
 from netlab.kernel.tcp_output import TCP_HLEN, MsgHdr, tcp_ack, tcp_cwnd_test, user_pages
 from netlab.kernel.zerocopy import FAULT_AROUND_PAGES, CachedFile
-from netlab.send import METHODS, SendHost, copy_ledgers, model_file_send, send_file
+from netlab.scenarios.send import METHODS, SendHost, copy_ledgers, model_file_send, send_file
 
 MB = 1 << 20
 CHUNK = 65536

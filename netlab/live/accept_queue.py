@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Annotated, Callable, Mapping
 
 from netlab import check
-from netlab.handshake import HandshakeLab, HandshakeOutcome
+from netlab.scenarios.handshake import HandshakeLab, HandshakeOutcome
 from netlab.kernel.profiles import KernelProfile
 from netlab.live import procfs
 from netlab.live.result import LiveProbeError, LiveResult, Why

@@ -227,9 +227,9 @@ def predict(copies: dict[str, float], syscalls_per_gb: dict[str, float], copy_gb
 @check.arguments
 def model_counts(size: int, profile: str | KernelProfile = "6.12") -> dict[str, dict[str, float]]:
     """What the model does sending a ``size``-byte file over loopback with each live method
-    (:class:`netlab.send.SendHost`): CPU copies of each byte, system calls for the file, NET_RX and NET_TX
+    (:class:`netlab.scenarios.send.SendHost`): CPU copies of each byte, system calls for the file, NET_RX and NET_TX
     softirqs raised per GB."""
-    from netlab.send import model_file_send
+    from netlab.scenarios.send import model_file_send
 
     if not isinstance(size, int) or size <= 0:
         raise ValueError("size must be a positive int (bytes)")

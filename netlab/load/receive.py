@@ -1,6 +1,6 @@
 """The receive path under load: millions of packets through rings, NAPI and softirqs in well under a second.
 
-:func:`simulate` computes exactly what ``netlab.machine.Host`` does with the same arrivals — ring drops,
+:func:`simulate` computes exactly what ``netlab.scenarios.receive.Host`` does with the same arrivals — ring drops,
 ``time_squeeze``, hard IRQs, NET_RX runs, CPU time per context, ksoftirqd — but without sk_buffs or traces: the
 state is a few integers per queue and CPU. It follows the step model rule for rule (the tests compare the two on
 random inputs), with these shortcuts that cannot change a result:
@@ -28,7 +28,7 @@ from netlab.kernel.cpu import Costs
 from netlab.kernel.nic import (IGB_MAX_RXD, IGB_MIN_RXD, IGB_RETA_SIZE, IGB_RX_BUFFER_WRITE, RSS_KEY,
                                igb_indirection_table)
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
-from netlab.machine import Summary
+from netlab.scenarios.receive import Summary
 
 _CONTEXTS = ("process", "hardirq", "softirq", "ksoftirqd")
 _WINDOW = 4096
@@ -169,7 +169,7 @@ class _Queue:
 
 
 def _simulate_cpu(queues: list[_Queue], p: KernelProfile, c: Costs, ring_size: int) -> dict:
-    """One CPU and the queues whose IRQ points at it, as netlab.machine.Host runs them."""
+    """One CPU and the queues whose IRQ points at it, as netlab.scenarios.receive.Host runs them."""
     tick = 1_000_000_000 // p.hz
     hz = p.hz
     budget_jiffies = -(-p.netdev_budget_usecs * hz // 1_000_000)
@@ -453,7 +453,7 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
              profile: str | KernelProfile = "6.12", cpus: check.Cpus = 1, queues: int = 1, ring_size: int | None = None,
              affinity: Sequence[int] | None = None, costs: Costs | None = None) -> Summary:
     """Run arrivals (``times_ns``, sorted, int64) on queues ``queue_of_packet`` (default all on queue 0) through
-    rings, IRQs, NAPI and softirqs; same parameters and same :class:`~netlab.machine.Summary` as ``Host``."""
+    rings, IRQs, NAPI and softirqs; same parameters and same :class:`~netlab.scenarios.receive.Summary` as ``Host``."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(p, KernelProfile):
         raise TypeError("profile must be '3.10', '6.12', 'this machine' or a KernelProfile")

@@ -1,4 +1,4 @@
-"""A sending host: chapter 01's :class:`~netlab.machine.Host` with a TCP connection going out, and its peer.
+"""A sending host: chapter 01's :class:`~netlab.scenarios.receive.Host` with a TCP connection going out, and its peer.
 
 :class:`SendHost` adds what sending needs to the receive host: the NIC's TX ring, a qdisc, a connected
 :class:`~netlab.kernel.tcp_output.TcpSock` (and a UDP socket), and a model of the peer, which answers every
@@ -39,7 +39,7 @@ from netlab.kernel.tcp_output import PURE_ACK_LEN, TCP_HLEN, TCP_INIT_CWND, TCP_
 from netlab.kernel.udp_output import UdpSock, udp_sendmsg
 from netlab.kernel.zerocopy import CachedFile, __sys_sendto, do_sendfile, ksys_mmap_pgoff, ksys_read, \
     send_zerocopy, write_from_mapping
-from netlab.machine import Host
+from netlab.scenarios.receive import Host
 from netlab.trace import Trace, trace_printk
 
 DEVICES = ("igb", "lo")

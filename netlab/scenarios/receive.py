@@ -69,7 +69,7 @@ class Host:
 
     ``affinity[q]`` is the CPU queue q's IRQ goes to (default: queue q → CPU q mod cpus). Every default comes from
     ``profile`` ("3.10", "6.12", or a KernelProfile). With ``tx_ring_size`` the NIC can also send, on a
-    ``link_gbps`` link (``netlab.send.SendHost`` builds on that).
+    ``link_gbps`` link (``netlab.scenarios.send.SendHost`` builds on that).
     """
 
     @check.arguments
