@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from netlab.kernel.profiles import this_machine
+from netlab.live.profile import this_machine
 from netlab.live import accept_queue as aq
 from netlab.live.procfs import tcp_sockets
 from netlab.live.result import LiveProbeError, Why

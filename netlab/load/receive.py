@@ -456,7 +456,7 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
     rings, IRQs, NAPI and softirqs; same parameters and same :class:`~netlab.scenarios.receive.Summary` as ``Host``."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(p, KernelProfile):
-        raise TypeError("profile must be '3.10', '6.12', 'this machine' or a KernelProfile")
+        raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (this machine's: netlab.live.profile.this_machine())")
     costs = costs if costs is not None else Costs()
     if not isinstance(costs, Costs):
         raise TypeError("costs must be a netlab.kernel.cpu.Costs")

@@ -274,7 +274,7 @@ def ethtool_gso_off(profile: str | KernelProfile = "6.12") -> dict[str, bool]:
     large skbs and software GSO cuts them at the device (``profile.tcp_gso_always``)."""
     prof = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(prof, KernelProfile):
-        raise TypeError("profile must be '3.10', '6.12', 'this machine' or a KernelProfile")
+        raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (this machine's: netlab.live.profile.this_machine())")
     return {"gso": prof.tcp_gso_always, "tso": False}
 
 
