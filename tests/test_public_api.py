@@ -291,8 +291,8 @@ def _trace():
 
 
 def _handshake_outcome():
-    from netlab.live.accept_queue import predict
-    return predict(profile("6.12"), 2, 3)
+    from netlab.scenarios.handshake import predict_accept_queue
+    return predict_accept_queue(profile("6.12"), 2, 3)
 
 
 def _host():
