@@ -125,7 +125,7 @@ UNANNOTATED = {
     ("netlab.view.memory.plot_per_state", "ax"): "a matplotlib Axes",
     ("netlab.view.receive.plot_sweep", "ax"): "a matplotlib Axes",
     ("netlab.view.receive.plot_cpu_time", "ax"): "a matplotlib Axes",
-    ("netlab.view.receive.plot_cpu_time", "summary"): "a netlab.scenarios.receive.Summary: views import no model",
+    ("netlab.view.receive.plot_cpu_time", "summary"): "a netlab.load.receive.Summary: views import no model",
     ("netlab.view.receive.softnet_text", "stat"): "a netlab.live.procfs.SoftnetStat: views import no probe",
 }
 """Parameters without an annotation, so the sweep cannot tell what they take; each says why it has none."""

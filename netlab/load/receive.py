@@ -19,6 +19,7 @@ queues with the Toeplitz hash, vectorised.
 from __future__ import annotations
 
 from bisect import bisect_right
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -28,11 +29,37 @@ from netlab.kernel.cpu import Costs
 from netlab.kernel.nic import (IGB_MAX_RXD, IGB_MIN_RXD, IGB_RETA_SIZE, IGB_RX_BUFFER_WRITE, RSS_KEY,
                                igb_indirection_table)
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
-from netlab.scenarios.receive import Summary
 
 _CONTEXTS = ("process", "hardirq", "softirq", "ksoftirqd")
 _WINDOW = 4096
 _NAPI_WEIGHT = 64  # igb registers its NAPI with NAPI_POLL_WEIGHT
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a receive run did, per CPU and in total (the numbers ``/proc`` and ``ip -s link`` would show): the
+    result of :func:`simulate` and of the step model's ``netlab.scenarios.receive.Host.summary``."""
+
+    arrived: int
+    delivered: int            # packets the driver took from the rings (softnet_data.processed counts the same)
+    ring_drops: int           # rx_missed_errors: no free RX descriptor
+    time_squeeze: list[int]
+    backlog_drops: list[int]  # softnet_data.dropped
+    processed: list[int]
+    busy_ns: list[dict[str, int]]
+    elapsed_ns: int
+    net_rx_softirqs: list[int]
+    hard_irqs: list[int]
+
+    def load(self) -> list[float]:
+        """Fraction of the elapsed time each CPU was busy (hard IRQ + softirq + ksoftirqd + process)."""
+        return [sum(b.values()) / self.elapsed_ns if self.elapsed_ns else 0.0 for b in self.busy_ns]
+
+    def ksoftirqd_share(self) -> float:
+        """Share of softirq CPU time spent in ksoftirqd rather than at IRQ exit."""
+        soft = sum(b["softirq"] for b in self.busy_ns)
+        ksoft = sum(b["ksoftirqd"] for b in self.busy_ns)
+        return ksoft / (soft + ksoft) if soft + ksoft else 0.0
 
 
 # --- inputs ---------------------------------------------------------------------------------------------------------

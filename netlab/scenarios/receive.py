@@ -19,7 +19,6 @@ poll_lists, backlogs, softirq state, sockets, taps, netfilter counters) — see 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from netlab import check
@@ -35,33 +34,8 @@ from netlab.kernel.sock import Sock, Socket
 from netlab.kernel.softirq import irq_enter, irq_exit, run_ksoftirqd
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED
 from netlab.kernel.wait import WaitQueueEntry, add_wait_queue
+from netlab.load.receive import Summary
 from netlab.trace import Trace, Tracer
-
-
-@dataclass(frozen=True)
-class Summary:
-    """What a run did, per CPU and in total (the numbers ``/proc`` and ``ip -s link`` would show)."""
-
-    arrived: int
-    delivered: int            # packets the driver took from the rings (softnet_data.processed counts the same)
-    ring_drops: int           # rx_missed_errors: no free RX descriptor
-    time_squeeze: list[int]
-    backlog_drops: list[int]  # softnet_data.dropped
-    processed: list[int]
-    busy_ns: list[dict[str, int]]
-    elapsed_ns: int
-    net_rx_softirqs: list[int]
-    hard_irqs: list[int]
-
-    def load(self) -> list[float]:
-        """Fraction of the elapsed time each CPU was busy (hard IRQ + softirq + ksoftirqd + process)."""
-        return [sum(b.values()) / self.elapsed_ns if self.elapsed_ns else 0.0 for b in self.busy_ns]
-
-    def ksoftirqd_share(self) -> float:
-        """Share of softirq CPU time spent in ksoftirqd rather than at IRQ exit."""
-        soft = sum(b["softirq"] for b in self.busy_ns)
-        ksoft = sum(b["ksoftirqd"] for b in self.busy_ns)
-        return ksoft / (soft + ksoft) if soft + ksoft else 0.0
 
 
 class Host:
