@@ -130,8 +130,7 @@ UNANNOTATED = {
 }
 """Parameters without an annotation, so the sweep cannot tell what they take; each says why it has none."""
 
-UNRESOLVED = {("netlab.kernel.sch_generic.Qdisc", "dev"): "NetDevice is imported for type checking only (dev.py "
-                                                         "imports sch_generic.py); Qdisc checks dev by hand"}
+UNRESOLVED: dict[tuple[str, str], str] = {}
 """Parameters whose annotation cannot be resolved at run time, so the sweep cannot tell what they take."""
 
 

@@ -194,7 +194,7 @@ def test_the_dev_tx_weight_quota_hands_the_rest_to_net_tx():
     host.dev.queue_stopped = True                      # the driver is busy: everything waits in the qdisc
     host.send(200 * host.sk.mss_cache)
     assert host.dev.qdisc.qlen == 200
-    from netlab.kernel.dev_xmit import netif_tx_wake_queue
+    from netlab.kernel.sch_generic import netif_tx_wake_queue
     from netlab.kernel.softirq import local_bh_disable, local_bh_enable
 
     trace = host.record(lambda: host.run_process(0, lambda: (local_bh_disable(), netif_tx_wake_queue(host.dev),

@@ -23,7 +23,8 @@ from typing import Callable, Sequence
 
 from netlab import check
 from netlab.kernel.cpu import Costs, Cpu, current_cpu
-from netlab.kernel.dev import NetDevice, dev_add_pack, net_dev_init, softnet_stat_text
+from netlab.kernel.dev import NetDevice, dev_add_pack, softnet_stat_text
+from netlab.kernel.dev_xmit import net_dev_init
 from netlab.kernel.ip_input import IP_PACKET_TYPE
 from netlab.kernel.netns import Net
 from netlab.kernel.nic import Nic, Packet, QVector, igb_msix_ring

@@ -26,7 +26,7 @@ from netlab import check
 from netlab.kernel.copies import CopyLedger, account_syscall
 from netlab.kernel.cpu import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Costs
 from netlab.kernel.dev import ETH_P_IP, NetDevice
-from netlab.kernel.dev_xmit import FEATURES, NETIF_F_TSO
+from netlab.kernel.dev_hard_xmit import FEATURES, NETIF_F_TSO
 from netlab.kernel.inet_connection_sock import TcpSock
 from netlab.kernel.ip_output import IP_HLEN, LL_RESERVED_SPACE, Rtable, dst_output
 from netlab.kernel.loopback import loopback_dev_init, loopback_xmit
