@@ -30,7 +30,8 @@ MAY_IMPORT = {
     "netlab.kernel": ("netlab.kernel", *BASE),
     "netlab.live": ("netlab.live", "netlab.kernel", *BASE),
     "netlab.load": ("netlab.load", "netlab.kernel", *BASE),
-    "netlab.view": ("netlab.view", *BASE, "netlab.live.result", "netlab.live.kallsyms", "netlab.kernel.source_index"),
+    "netlab.view": ("netlab.view", *BASE, "netlab.live.result", "netlab.live.kallsyms",
+                    "netlab.kernel.source_index"),
     "netlab.scenarios": ("netlab.scenarios", "netlab.kernel", "netlab.live", "netlab.load", *BASE),
 }
 """Which modules (a name and everything under it) each part of the package may import."""

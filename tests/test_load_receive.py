@@ -1,6 +1,6 @@
-"""The vectorised receive model agrees exactly with the step model (netlab.scenarios.receive.Host) in every load regime and
-through the run()/sweep() entry points the notebooks call; the numbers the README and chapter 01 state are the
-model's; bad input is refused."""
+"""The vectorised receive model agrees exactly with the step model (netlab.scenarios.receive.Host) in every load
+regime and through the run()/sweep() entry points the notebooks call; the numbers the README and chapter 01 state
+are the model's; bad input is refused."""
 import json
 import re
 from pathlib import Path

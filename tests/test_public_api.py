@@ -120,7 +120,8 @@ def public_api() -> list[Entry]:
 
 
 UNANNOTATED = {
-    ("netlab.scenarios.handshake.SegmentLog", "iterable"): "a tuple of the segments HandshakeLab logged, built by it alone",
+    ("netlab.scenarios.handshake.SegmentLog", "iterable"): "a tuple of the segments HandshakeLab logged, built by it "
+                                                          "alone",
     ("netlab.view.memory.plot_memory_curves", "ax"): "a matplotlib Axes: netlab imports matplotlib only to draw",
     ("netlab.view.memory.plot_per_state", "ax"): "a matplotlib Axes",
     ("netlab.view.receive.plot_sweep", "ax"): "a matplotlib Axes",

@@ -67,8 +67,9 @@ class NetDevice:
     """``struct net_device``: a name, its namespace, and the ``rtnl_link_stats64`` counters ``ip -s link`` shows.
 
     For transmit (``netlab.kernel.dev_xmit``, ``dev_hard_xmit``): the offload ``features`` (``NETIF_F_SG``,
-    ``NETIF_F_HW_CSUM``, ``NETIF_F_TSO``), the TX queue's ``qdisc`` (None: ``noqueue``, like lo), the driver's ``ndo_start_xmit`` and
-    private data (``netdev_priv``), and whether the driver stopped the TX queue (``__QUEUE_STATE_DRV_XOFF``)."""
+    ``NETIF_F_HW_CSUM``, ``NETIF_F_TSO``), the TX queue's ``qdisc`` (None: ``noqueue``, like lo), the driver's
+    ``ndo_start_xmit`` and private data (``netdev_priv``), and whether the driver stopped the TX queue
+    (``__QUEUE_STATE_DRV_XOFF``)."""
 
     name: str
     net: Net

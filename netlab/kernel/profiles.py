@@ -271,6 +271,6 @@ PROFILES: Mapping[str, KernelProfile] = MappingProxyType({"3.10": LINUX_3_10, "6
 def profile(name: str) -> KernelProfile:
     """``"3.10"`` or ``"6.12"``; this machine's profile is :func:`netlab.live.profile.this_machine`."""
     if name not in PROFILES:
-        raise ValueError(f"profile must be one of {sorted(PROFILES)} (this machine's: "
-                         f"netlab.live.profile.this_machine()), got {name!r}")
+        raise ValueError(f"profile must be one of {sorted(PROFILES)} (this machine's: netlab.this_machine()), "
+                         f"got {name!r}")
     return PROFILES[name]

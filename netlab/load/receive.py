@@ -480,10 +480,11 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
              profile: str | KernelProfile = "6.12", cpus: check.Cpus = 1, queues: int = 1, ring_size: int | None = None,
              affinity: Sequence[int] | None = None, costs: Costs | None = None) -> Summary:
     """Run arrivals (``times_ns``, sorted, int64) on queues ``queue_of_packet`` (default all on queue 0) through
-    rings, IRQs, NAPI and softirqs; same parameters and same :class:`~netlab.scenarios.receive.Summary` as ``Host``."""
+    rings, IRQs, NAPI and softirqs; same parameters and same :class:`Summary` as
+    :class:`netlab.scenarios.receive.Host`."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(p, KernelProfile):
-        raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (this machine's: netlab.live.profile.this_machine())")
+        raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
     costs = costs if costs is not None else Costs()
     if not isinstance(costs, Costs):
         raise TypeError("costs must be a netlab.kernel.cpu.Costs")

@@ -43,7 +43,7 @@ def _profile(p: str | KernelProfile) -> KernelProfile:
     if isinstance(p, KernelProfile):
         return p
     if not isinstance(p, str):
-        raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (this machine's: netlab.live.profile.this_machine())")
+        raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
     return get_profile(p)
 
 

@@ -1,8 +1,8 @@
 """Local networking, traced: one TCP segment to 127.0.0.1 (or 127.0.0.2, or the host's own address) beside one
 that arrives from another host through the NIC.
 
-Both run on a chapter-01 :class:`netlab.scenarios.receive.Host` (eth0 with 10.0.0.2/24, ``lo`` with 127.0.0.1/8, a default
-route) with the kernel models of :mod:`netlab.kernel.route` and :mod:`netlab.kernel.loopback`:
+Both run on a chapter-01 :class:`netlab.scenarios.receive.Host` (eth0 with 10.0.0.2/24, ``lo`` with 127.0.0.1/8, a
+default route) with the kernel models of :mod:`netlab.kernel.route` and :mod:`netlab.kernel.loopback`:
 
 * **local**: the sender's route lookup (``ip_route_output_key`` → RTN_LOCAL → ``lo``), then, with bottom halves
   disabled as ``__dev_queue_xmit`` has them, ``loopback_xmit`` → ``__netif_rx`` → the backlog; the NET_RX

@@ -54,7 +54,7 @@ class Host:
                  link_gbps: float = 1.0):
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         if not isinstance(self.profile, KernelProfile):
-            raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (this machine's: netlab.live.profile.this_machine())")
+            raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
         if not isinstance(cpus, int) or not 1 <= cpus <= 64:
             raise ValueError(f"cpus must be an int in 1..64, got {cpus!r}")
         affinity = list(affinity) if affinity is not None else [q % cpus for q in range(queues)]

@@ -1,4 +1,5 @@
-"""A sending host: chapter 01's :class:`~netlab.scenarios.receive.Host` with a TCP connection going out, and its peer.
+"""A sending host: chapter 01's receive :class:`~netlab.scenarios.receive.Host` with a TCP connection going out,
+and its peer.
 
 :class:`SendHost` adds what sending needs to the receive host: the NIC's TX ring, a qdisc, a connected
 :class:`~netlab.kernel.tcp_output.TcpSock` (and a UDP socket), and a model of the peer, which answers every
@@ -276,7 +277,7 @@ def ethtool_gso_off(profile: str | KernelProfile = "6.12") -> dict[str, bool]:
     large skbs and software GSO cuts them at the device (``profile.tcp_gso_always``)."""
     prof = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(prof, KernelProfile):
-        raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (this machine's: netlab.live.profile.this_machine())")
+        raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
     return {"gso": prof.tcp_gso_always, "tso": False}
 
 
