@@ -4,7 +4,7 @@ Every module's imports are read with ``ast``, those inside functions included. `
 is an arrow to ``netlab.live.procfs``; ``from netlab.kernel.dev import NetDevice`` one to ``netlab.kernel.dev``.
 The map (a module may import its own folder and what its rule lists; :data:`MAY_IMPORT`):
 
-- ``netlab.check``: nothing of netlab. ``netlab.trace``: ``check``.
+- ``netlab.check``: nothing of netlab. ``netlab.trace`` and ``netlab.exercises``: ``check``.
 - ``netlab.kernel.*`` (the models): ``kernel``, ``trace``, ``check``.
 - ``netlab.live.*`` (the learner's kernel): ``live``, ``kernel``, ``trace``, ``check``; never a scenario, so a probe
   measures and the scenario that runs the model for it compares.
@@ -14,7 +14,7 @@ The map (a module may import its own folder and what its rule lists; :data:`MAY_
   ``kernel.source_index`` (the Stepper's link to the kernel source). Views read traces, snapshots and results;
   they never import a scenario, a load model or a kernel model.
 - ``netlab.scenarios.*`` (each chapter's world): anything but ``view``.
-- ``netlab`` (public names only) and ``netlab.exercises``: unrestricted.
+- ``netlab`` (public names only): unrestricted.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ BASE = ("netlab.trace", "netlab.check")
 MAY_IMPORT = {
     "netlab.check": (),
     "netlab.trace": ("netlab.check",),
+    "netlab.exercises": ("netlab.check",),
     "netlab.kernel": ("netlab.kernel", *BASE),
     "netlab.live": ("netlab.live", "netlab.kernel", *BASE),
     "netlab.load": ("netlab.load", "netlab.kernel", *BASE),
