@@ -4,7 +4,7 @@
 """
 import time
 
-from netlab.handshake import HandshakeLab
+from netlab.scenarios.handshake import HandshakeLab
 from netlab.kernel.profiles import PROFILES
 from netlab.view.handshake import HandshakeDiagram
 from netlab.view.stepper import Stepper

@@ -15,7 +15,7 @@ import numpy as np
 
 from netlab.kernel.nic import Packet
 from netlab.load.receive import arrivals, rss_queues, simulate
-from netlab.machine import Host
+from netlab.scenarios.receive import Host
 
 LINE_RATE = 14.88e6
 

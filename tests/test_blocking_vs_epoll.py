@@ -107,7 +107,7 @@ def test_the_books_kernel_waits_with_autoremove_wake_function():
 def test_fds_come_from_chapter_07s_table_and_its_limit():
     import errno as E
     from netlab.scenarios.blocking_vs_epoll import Lab
-    from netlab.userspace import accept
+    from netlab.scenarios.userspace import accept
     lab = Lab(nofile=5)                     # fds 0-2 are stdin, stdout, stderr
     lfd, cfd = lab.listener(), lab.connection()
     assert (lfd, cfd) == (3, 4)

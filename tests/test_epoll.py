@@ -12,7 +12,7 @@ from netlab.kernel.sched import spend
 from netlab.kernel.sock import EPOLLIN, EPOLLOUT, sk_sleep
 from netlab.kernel.wait import __wake_up
 from netlab.scenarios.blocking_vs_epoll import Lab, epoll_story
-from netlab.userspace import epoll_create1, epoll_ctl, epoll_wait, recv, set_nonblocking
+from netlab.scenarios.userspace import epoll_create1, epoll_ctl, epoll_wait, recv, set_nonblocking
 
 N = 6
 FLAGS = {"LT": 0, "ET": EPOLLET, "ONESHOT": EPOLLONESHOT, "ET|ONESHOT": EPOLLET | EPOLLONESHOT}

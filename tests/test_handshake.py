@@ -3,7 +3,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netlab.handshake import HandshakeLab
+from netlab.scenarios.handshake import HandshakeLab
 from netlab.kernel.inet_connection_sock import SEC, TcpSock, accept_queue_capacity, inet_bind, syn_queue_capacity
 from netlab.kernel.netns import Net
 from netlab.kernel.profiles import PROFILES

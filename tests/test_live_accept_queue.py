@@ -6,12 +6,13 @@ import time
 
 import pytest
 
-from netlab.kernel.profiles import this_machine
 from netlab.live import accept_queue as aq
 from netlab.live.procfs import tcp_sockets
+from netlab.live.profile import this_machine
 from netlab.live.result import LiveProbeError, Why
 from netlab.live.sock_diag import (NLMSG_DONE, NLMSG_ERROR, SOCK_DIAG_BY_FAMILY, inet_diag_request,
                                    parse_inet_diag, tcp_diag)
+from netlab.scenarios.handshake import compare_accept_queue, predict_accept_queue, predict_syn_retransmissions
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="loopback TCP queues of Linux")
 
@@ -22,7 +23,7 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="lo
 def test_the_model_predicts_what_the_kernel_does_with_a_full_accept_queue(backlog, skip_unless_expected):
     clients = backlog + 3
     r = skip_unless_expected(aq.accept_queue(backlog, clients), Why.NO_ENTRY, Why.PERMISSION)
-    model = aq.predict(this_machine(), backlog, clients)
+    model = predict_accept_queue(this_machine(), backlog, clients)
     assert r.accept_queue == len(model.accept_queue) == backlog + 1
     assert r.client_states == {"ESTABLISHED": backlog + 1, "SYN_SENT": 2}
     assert r.server_states == {"ESTABLISHED": backlog + 1}
@@ -31,7 +32,7 @@ def test_the_model_predicts_what_the_kernel_does_with_a_full_accept_queue(backlo
         assert r.accept_queue_limit == model.backlog == backlog
     if r.overflows is not None:      # the namespace's counter: other traffic can only add to it
         assert r.overflows >= model.counters["ListenOverflows"] == 2
-    comparison = aq.compare(r, model)
+    comparison = compare_accept_queue(r, model)
     assert comparison["accept queue (Recv-Q)"] == (backlog + 1, backlog + 1)
 
 
@@ -57,7 +58,7 @@ def test_listen_clamps_to_somaxconn_in_the_kernel(skip_unless_expected):
 def test_a_dropped_client_retransmits_its_syn_after_one_second(skip_unless_expected):
     samples = skip_unless_expected(aq.syn_retransmissions(duration_s=1.6), Why.NO_ENTRY, Why.PERMISSION)
     steps = [t for (t, n), (_, before) in zip(samples[1:], samples) if n > before]
-    model = [t for t, _ in aq.predict_syn_retransmissions(this_machine(), duration_s=1.6)]
+    model = [t for t, _ in predict_syn_retransmissions(this_machine(), duration_s=1.6)]
     assert samples[0][1] >= 1 and model[:2] == [0.0, 1.0]
     # the first SYN retransmission comes TCP_TIMEOUT_INIT (1 s) after the SYN; samples every 50 ms, a loaded
     # machine may read late: the window allows 0.1 s early (the SYN went out before the first sample) and 0.6 s late
@@ -105,7 +106,7 @@ def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match=r"syncnt must be an int in 1\.\.6"):
         aq.syn_retransmissions(syncnt=0)
     with pytest.raises(TypeError, match="reading must be an AcceptQueueReading, got None"):
-        aq.compare(None, None)
+        compare_accept_queue(None, None)
 
 
 def _diag_message(state, sport, rqueue, wqueue, addr="127.0.0.1"):

@@ -11,7 +11,8 @@ import pytest
 
 from netlab.kernel.limits import IP_LOCAL_PORT_RANGE
 from netlab.kernel.memory import queued_data_memory
-from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12, this_machine
+from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
+from netlab.live.profile import this_machine
 from netlab.live import connection_memory as cm, limits as ll, procfs
 from netlab.live.result import LiveProbeError, LiveResult, Unavailable, Why, kernel_lacks
 

@@ -8,7 +8,7 @@ import pytest
 
 from netlab.live import sendfile as live
 from netlab.live.result import LiveProbeError, Why
-from netlab.send import model_file_send
+from netlab.scenarios.send import file_send_counts, model_file_send
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sendfile() to a socket is Linux's")
 
@@ -97,7 +97,7 @@ def test_compare_puts_measured_next_to_the_model_with_the_ratio():
     size = 4 << 20
     runs = {"read+send": live.SendRun("read+send", size, 0.01, 0.0, 0.002, 128),
             "sendfile": live.SendRun("sendfile", size, 0.01, 0.0, 0.001, 1)}
-    model = live.model_counts(size)
+    model = file_send_counts(size)
     assert model["read+send"]["syscalls"] == 128 and model["sendfile"]["syscalls"] == 1
     assert model["sendfile"]["NET_TX"] == 0 == model["read+send"]["NET_TX"]
     rows = {q: (m, mod, r) for q, m, mod, r in

@@ -1,6 +1,6 @@
-"""The vectorised receive model agrees exactly with the step model (netlab.machine.Host) in every load regime and
-through the run()/sweep() entry points the notebooks call; the numbers the README and chapter 01 state are the
-model's; bad input is refused."""
+"""The vectorised receive model agrees exactly with the step model (netlab.scenarios.receive.Host) in every load
+regime and through the run()/sweep() entry points the notebooks call; the numbers the README and chapter 01 state
+are the model's; bad input is refused."""
 import json
 import re
 from pathlib import Path
@@ -13,7 +13,7 @@ from netlab.kernel.cpu import Costs
 from netlab.kernel.nic import IGB_MAX_RXD, Packet
 from netlab.kernel.profiles import PROFILES
 from netlab.load.receive import arrivals, rss_queues, run, simulate, sweep
-from netlab.machine import Host
+from netlab.scenarios.receive import Host
 
 ROOT = Path(__file__).resolve().parents[1]
 NAPI_WEIGHT = 64  # igb's netif_napi_add: NAPI_POLL_WEIGHT

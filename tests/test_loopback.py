@@ -11,7 +11,7 @@ from netlab.kernel.route import RT_TABLE_LOCAL, RT_TABLE_MAIN, fib_new_table, ip
 from netlab.live import loopback as live
 from netlab.live import rtnetlink
 from netlab.live.procfs import parse_fib_trie
-from netlab.loopback import host, local_path, nic_path, route
+from netlab.scenarios.loopback import host, local_path, nic_path, route
 
 OLD, NEW = PROFILES["3.10"], PROFILES["6.12"]
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -1,6 +1,7 @@
 import pytest
 
-from netlab.kernel.profiles import PROFILES, SlabCache, profile, this_machine
+from netlab.kernel.profiles import PROFILES, SlabCache, profile
+from netlab.live.profile import this_machine
 
 
 def test_the_two_kernels_differ_where_the_facts_say():

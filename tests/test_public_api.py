@@ -120,18 +120,18 @@ def public_api() -> list[Entry]:
 
 
 UNANNOTATED = {
-    ("netlab.handshake.SegmentLog", "iterable"): "a tuple of the segments HandshakeLab logged, built by it alone",
+    ("netlab.scenarios.handshake.SegmentLog", "iterable"): "a tuple of the segments HandshakeLab logged, built by it "
+                                                          "alone",
     ("netlab.view.memory.plot_memory_curves", "ax"): "a matplotlib Axes: netlab imports matplotlib only to draw",
     ("netlab.view.memory.plot_per_state", "ax"): "a matplotlib Axes",
     ("netlab.view.receive.plot_sweep", "ax"): "a matplotlib Axes",
     ("netlab.view.receive.plot_cpu_time", "ax"): "a matplotlib Axes",
-    ("netlab.view.receive.plot_cpu_time", "summary"): "a netlab.machine.Summary: views import no model",
+    ("netlab.view.receive.plot_cpu_time", "summary"): "a netlab.load.receive.Summary: views import no model",
     ("netlab.view.receive.softnet_text", "stat"): "a netlab.live.procfs.SoftnetStat: views import no probe",
 }
 """Parameters without an annotation, so the sweep cannot tell what they take; each says why it has none."""
 
-UNRESOLVED = {("netlab.kernel.sch_generic.Qdisc", "dev"): "NetDevice is imported for type checking only (dev.py "
-                                                         "imports sch_generic.py); Qdisc checks dev by hand"}
+UNRESOLVED: dict[tuple[str, str], str] = {}
 """Parameters whose annotation cannot be resolved at run time, so the sweep cannot tell what they take."""
 
 
@@ -291,12 +291,12 @@ def _trace():
 
 
 def _handshake_outcome():
-    from netlab.live.accept_queue import predict
-    return predict(profile("6.12"), 2, 3)
+    from netlab.scenarios.handshake import predict_accept_queue
+    return predict_accept_queue(profile("6.12"), 2, 3)
 
 
 def _host():
-    from netlab.send import SendHost
+    from netlab.scenarios.send import SendHost
     return SendHost()
 
 
@@ -316,7 +316,7 @@ def _ring():
 
 
 def _handshake_trace():
-    from netlab.handshake import HandshakeLab
+    from netlab.scenarios.handshake import HandshakeLab
     lab = HandshakeLab(profile("6.12"), 2)
     lab.connect(3)
     lab.run(until_ms=5)

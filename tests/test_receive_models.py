@@ -9,7 +9,7 @@ from netlab.kernel.nic import (IGB_RETA_SIZE, RSS_KEY, RX_SKB_TRUESIZE, Nic, Pac
 from netlab.kernel.profiles import PROFILES
 from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.softirq import local_bh_disable, local_bh_enable
-from netlab.machine import Host
+from netlab.scenarios.receive import Host
 
 
 def udp_flood(n, gap_ns, flows=1, start=1000, length=64):

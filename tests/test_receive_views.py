@@ -7,7 +7,7 @@ import pytest  # noqa: E402
 
 from netlab.kernel.nic import Packet  # noqa: E402
 from netlab.load.receive import sweep  # noqa: E402
-from netlab.machine import Host  # noqa: E402
+from netlab.scenarios.receive import Host  # noqa: E402
 from netlab.view.receive import draw_receive, plot_cpu_time, plot_sweep  # noqa: E402
 from netlab.view.stepper import Stepper  # noqa: E402
 

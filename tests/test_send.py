@@ -10,7 +10,7 @@ from netlab.kernel.nic import DESC_NEEDED
 from netlab.kernel.skbuff import SIZEOF_SK_BUFF
 from netlab.kernel.tcp_output import TCP_HLEN, MsgHdr, tcp_ack, tcp_cwnd_test, user_pages
 from netlab.kernel.zerocopy import FAULT_AROUND_PAGES, CachedFile
-from netlab.send import METHODS, SendHost, copy_ledgers, model_file_send, send_file
+from netlab.scenarios.send import METHODS, SendHost, copy_ledgers, model_file_send, send_file
 
 MB = 1 << 20
 CHUNK = 65536
@@ -194,7 +194,7 @@ def test_the_dev_tx_weight_quota_hands_the_rest_to_net_tx():
     host.dev.queue_stopped = True                      # the driver is busy: everything waits in the qdisc
     host.send(200 * host.sk.mss_cache)
     assert host.dev.qdisc.qlen == 200
-    from netlab.kernel.dev_xmit import netif_tx_wake_queue
+    from netlab.kernel.sch_generic import netif_tx_wake_queue
     from netlab.kernel.softirq import local_bh_disable, local_bh_enable
 
     trace = host.record(lambda: host.run_process(0, lambda: (local_bh_disable(), netif_tx_wake_queue(host.dev),

@@ -5,7 +5,7 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from netlab.send import copy_ledgers, one_send  # noqa: E402
+from netlab.scenarios.send import copy_ledgers, one_send  # noqa: E402
 from netlab.view.send import draw_send, ledger_table, lifetime_text, plot_ledgers, plot_live, \
     skb_lifetime  # noqa: E402
 

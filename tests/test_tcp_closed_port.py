@@ -10,7 +10,7 @@ import json, sys
 if sys.argv[1] == "handshake first":
     import netlab.kernel.tcp_handshake  # chapter 05's model, imported before chapter 01's host
 from netlab.kernel.nic import Packet
-from netlab.machine import Host
+from netlab.scenarios.receive import Host
 
 host = Host("6.12")
 sent = []

@@ -1,7 +1,7 @@
 """The handshake sequence diagram: drawn from each step's state, in SVG and in text, inside a Stepper."""
 import pytest
 
-from netlab.handshake import HandshakeLab
+from netlab.scenarios.handshake import HandshakeLab
 from netlab.kernel.profiles import PROFILES
 from netlab.trace import Trace
 from netlab.view.handshake import HandshakeDiagram

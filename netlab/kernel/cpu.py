@@ -9,7 +9,7 @@ calls :meth:`Cpu.charge` with a cost from :class:`Costs`, which moves the clock 
 it ran in (hard IRQ, softirq at IRQ exit, ksoftirqd, process). ``jiffies`` follow from the clock and the profile's
 HZ, so the kernel's "2 jiffies" limits behave as on a real tick (anywhere between one and two tick lengths).
 
-Model code finds its CPU with :func:`this_cpu`; the machine (``netlab.machine``) makes a CPU current with
+Model code finds its CPU with :func:`this_cpu`; the machine (``netlab.scenarios.receive``) makes a CPU current with
 :meth:`Cpu.running`.
 """
 from __future__ import annotations
@@ -144,7 +144,7 @@ def this_cpu() -> Cpu:
     """The CPU the model code runs on (``smp_processor_id``/``this_cpu_ptr``)."""
     if _current is None:
         raise RuntimeError("no current CPU: run kernel model code inside `with cpu.running(context):` "
-                           "(netlab.machine.Host does this for you)")
+                           "(netlab.scenarios.receive.Host does this for you)")
     return _current
 
 

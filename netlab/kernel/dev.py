@@ -22,7 +22,8 @@ Models net/core/dev.c, net/core/gro.c, include/net/gro.h, include/linux/netdevic
   ``process_backlog``. RPS (steering to another CPU) is not modelled: it is off by default.
 
 ``softnet_data.dropped`` counts only these backlog drops; a full NIC ring is counted by the driver
-(``rx_missed_errors``), never here.
+(``rx_missed_errors``), never here. The transmit half of dev.c is :mod:`netlab.kernel.dev_xmit` (with
+``net_dev_init``, which registers both halves) and :mod:`netlab.kernel.dev_hard_xmit`; this half imports neither.
 """
 from __future__ import annotations
 
@@ -32,11 +33,11 @@ from typing import Any, Callable
 
 from netlab import check
 from netlab.check import CInt
-from netlab.kernel.cpu import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Cpu, per_cpu, this_cpu
+from netlab.kernel.cpu import NET_RX_SOFTIRQ, Cpu, per_cpu, this_cpu
 from netlab.kernel.netns import Net
 from netlab.kernel.skbuff import SkBuff, kfree_skb, skb_get, skb_orphan_frags_rx
 from netlab.kernel.softirq import (__raise_softirq_irqoff, local_bh_disable, local_bh_enable, local_irq_enable,
-                                   open_softirq, raise_softirq_irqoff)
+                                   raise_softirq_irqoff)
 from netlab.trace import kernel_function, trace_printk
 
 ETH_P_ALL, ETH_P_IP = 0x0003, 0x0800
@@ -65,9 +66,10 @@ class PacketType:
 class NetDevice:
     """``struct net_device``: a name, its namespace, and the ``rtnl_link_stats64`` counters ``ip -s link`` shows.
 
-    For transmit (``netlab.kernel.dev_xmit``): the offload ``features`` (``NETIF_F_SG``, ``NETIF_F_HW_CSUM``,
-    ``NETIF_F_TSO``), the TX queue's ``qdisc`` (None: ``noqueue``, like lo), the driver's ``ndo_start_xmit`` and
-    private data (``netdev_priv``), and whether the driver stopped the TX queue (``__QUEUE_STATE_DRV_XOFF``)."""
+    For transmit (``netlab.kernel.dev_xmit``, ``dev_hard_xmit``): the offload ``features`` (``NETIF_F_SG``,
+    ``NETIF_F_HW_CSUM``, ``NETIF_F_TSO``), the TX queue's ``qdisc`` (None: ``noqueue``, like lo), the driver's
+    ``ndo_start_xmit`` and private data (``netdev_priv``), and whether the driver stopped the TX queue
+    (``__QUEUE_STATE_DRV_XOFF``)."""
 
     name: str
     net: Net
@@ -156,23 +158,6 @@ class SoftnetData:
                 "input_pkt_queue": [s.name for s in self.input_pkt_queue],
                 "process_queue": [s.name for s in self.process_queue],
                 "output_queue": [getattr(q, "kind", "qdisc") for q in self.output_queue]}
-
-
-@check.arguments
-def net_dev_init(cpus: list[Cpu]) -> None:
-    """Boot-time set-up (``net_dev_init``): a softnet_data with its backlog NAPI per CPU; NET_RX → net_rx_action,
-    NET_TX → net_tx_action."""
-    from netlab.kernel.dev_xmit import net_tx_action  # the transmit half of dev.c
-
-    if not cpus or not all(isinstance(c, Cpu) for c in cpus):
-        raise TypeError("net_dev_init takes a non-empty list of Cpu")
-    for cpu in cpus:
-        sd = SoftnetData(cpu=cpu.id)
-        sd.backlog = NapiStruct(f"backlog/{cpu.id}", process_backlog, weight=cpu.profile.dev_weight,
-                                owner=sd)
-        cpu.softnet_data = sd
-    open_softirq(NET_RX_SOFTIRQ, net_rx_action)
-    open_softirq(NET_TX_SOFTIRQ, net_tx_action)
 
 
 def _sd() -> SoftnetData:

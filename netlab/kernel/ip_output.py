@@ -27,7 +27,8 @@ from typing import Any
 from netlab import check
 from netlab.kernel.copies import account_copy
 from netlab.kernel.dev import ETH_P_IP, NetDevice
-from netlab.kernel.dev_xmit import ETH_HLEN, dev_queue_xmit
+from netlab.kernel.dev_hard_xmit import ETH_HLEN
+from netlab.kernel.dev_xmit import dev_queue_xmit
 from netlab.kernel.netfilter import NF_HOOK, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NFPROTO_IPV4
 from netlab.kernel.skbuff import SkBuff, __alloc_skb, consume_skb, kfree_skb, skb_copy_bits, skb_push, skb_put, \
     skb_reserve

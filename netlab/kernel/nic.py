@@ -46,7 +46,8 @@ from netlab.kernel.cpu import this_cpu
 from netlab.kernel.dev import ETH_P_IP, PACKET_HOST, NapiStruct, NetDevice, napi_complete_done, napi_gro_receive, \
     napi_schedule
 from netlab.kernel.copies import account_dma
-from netlab.kernel.dev_xmit import NETDEV_TX_BUSY, NETDEV_TX_OK, netif_tx_wake_queue
+from netlab.kernel.dev_hard_xmit import NETDEV_TX_BUSY, NETDEV_TX_OK
+from netlab.kernel.sch_generic import netif_tx_wake_queue
 from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SIZEOF_SKB_SHARED_INFO, MAX_SKB_FRAGS, SkBuff, \
     napi_consume_skb
 from netlab.trace import kernel_function, trace_printk

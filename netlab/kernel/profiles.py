@@ -1,8 +1,8 @@
 """Kernel profiles: the defaults and behaviours that differ between the book's kernel and a current one.
 
 ``PROFILES["3.10"]`` is the kernel of 《深入理解Linux网络》 (CentOS 7), ``PROFILES["6.12"]`` a current long-term
-kernel; :func:`this_machine` starts from 6.12 and replaces every value the running kernel exposes. Every model takes
-a profile, so no kernel version is hard-coded anywhere else.
+kernel; :func:`netlab.live.profile.this_machine` starts from 6.12 and replaces every value the running kernel
+exposes. Every model takes a profile, so no kernel version is hard-coded anywhere else.
 
 Sources (6.12): net/core/hotdata.c (budgets, backlog), include/linux/netdevice.h (NAPI_POLL_WEIGHT),
 kernel/softirq.c (MAX_SOFTIRQ_*), include/linux/socket.h (SOMAXCONN), net/ipv4/tcp_ipv4.c (tcp_sk_init),
@@ -19,7 +19,6 @@ fs/splice.c (splice_to_socket).
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Annotated, Mapping
@@ -267,89 +266,11 @@ LINUX_6_12 = KernelProfile(
 
 PROFILES: Mapping[str, KernelProfile] = MappingProxyType({"3.10": LINUX_3_10, "6.12": LINUX_6_12})
 
-# sysctl file under /proc/sys -> profile field; values with several numbers become tuples.
-SYSCTLS = {
-    "net/core/netdev_budget": "netdev_budget",
-    "net/core/netdev_budget_usecs": "netdev_budget_usecs",
-    "net/core/dev_weight": "dev_weight",
-    "net/core/netdev_max_backlog": "netdev_max_backlog",
-    "net/core/gro_normal_batch": "gro_normal_batch",
-    "net/core/somaxconn": "somaxconn",
-    "net/core/rmem_default": "rmem_default",
-    "net/core/wmem_default": "wmem_default",
-    "net/ipv4/tcp_max_syn_backlog": "tcp_max_syn_backlog",
-    "net/ipv4/tcp_syncookies": "tcp_syncookies",
-    "net/ipv4/tcp_abort_on_overflow": "tcp_abort_on_overflow",
-    "net/ipv4/tcp_syn_retries": "tcp_syn_retries",
-    "net/ipv4/tcp_synack_retries": "tcp_synack_retries",
-    "net/ipv4/tcp_syn_linear_timeouts": "tcp_syn_linear_timeouts",
-    "net/ipv4/ip_local_port_range": "ip_local_port_range",
-    "net/ipv4/tcp_rmem": "tcp_rmem",
-    "net/ipv4/tcp_wmem": "tcp_wmem",
-    "fs/nr_open": "nr_open",
-}
-
 
 @check.arguments
 def profile(name: str) -> KernelProfile:
-    """``"3.10"``, ``"6.12"`` or ``"this machine"``."""
-    if name == "this machine":
-        return this_machine()
+    """``"3.10"`` or ``"6.12"``; this machine's profile is :func:`netlab.live.profile.this_machine`."""
     if name not in PROFILES:
-        raise ValueError(f"profile must be one of {sorted(PROFILES)} or 'this machine', got {name!r}")
+        raise ValueError(f"profile must be one of {sorted(PROFILES)} (this machine's: netlab.this_machine()), "
+                         f"got {name!r}")
     return PROFILES[name]
-
-
-LIVE_ONLY_CACHES = ("lsm_inode_cache", "lsm_file_cache")
-"""LSM blobs a socket's inode and file get when the LSMs booted use them (security/security.c): read live only."""
-
-
-@check.arguments
-def this_machine(proc_sys: str = "/proc/sys", softnet_path: str = "/proc/net/softnet_stat",
-                 slabinfo_path: str = "/proc/slabinfo", sys_slab: str = "/sys/kernel/slab") -> KernelProfile:
-    """The 6.12 profile with every value the running kernel exposes read live (the sysctls, the softnet_stat
-    layout, this process's open-file limit, the slab caches when /proc/slabinfo is readable); ``live`` names the
-    fields that were read."""
-    from netlab.live import procfs  # the live readers import SlabCache from here
-
-    if not all(isinstance(p, str) for p in (proc_sys, softnet_path, slabinfo_path, sys_slab)):
-        raise TypeError("proc_sys, softnet_path, slabinfo_path and sys_slab must be path strs")
-    changes: dict[str, object] = {}
-    for path, name in SYSCTLS.items():
-        reading = procfs.sysctl(path, root=proc_sys)
-        if reading.available and not isinstance(reading.value, str):
-            changes[name] = reading.value
-    if changes.get("netdev_budget_usecs") in (2000, 6666, 8000, 20000):
-        changes["hz"] = 2_000_000 // changes["netdev_budget_usecs"]  # the default is 2 * USEC_PER_SEC / HZ
-    softnet = procfs.softnet_stat(softnet_path)
-    if softnet.available:
-        changes["softnet_stat_columns"] = softnet.value.columns
-    page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else None
-    if page:
-        changes["page_size"] = page
-    try:
-        import resource
-        changes["nofile_soft"], changes["nofile_hard"] = resource.getrlimit(resource.RLIMIT_NOFILE)
-    except (ImportError, OSError):
-        pass
-    changes.update(_live_slab(procfs, slabinfo_path, sys_slab))
-    return LINUX_6_12.replace(name="this machine", live=frozenset(changes), **changes)
-
-
-def _live_slab(procfs, slabinfo_path: str, sys_slab: str) -> dict[str, object]:
-    """``slab`` and ``slab_aliases`` from /proc/slabinfo (root only) and /sys/kernel/slab's symlinks."""
-    rows = procfs.slabinfo(slabinfo_path)
-    if not rows.available:
-        return {}
-    links = procfs.slab_links(sys_slab)
-    merged = procfs.merged_slab_caches(links.value, rows.value) if links.available else {}
-    slab, aliases = dict(LINUX_6_12.slab), {}
-    for name in (*LINUX_6_12.slab, *LIVE_ONLY_CACHES):
-        row = rows.value.get(merged.get(name, name))
-        if row is None:
-            continue
-        slab[name] = SlabCache(name, row.objsize, row.objperslab, row.pagesperslab)
-        if row.name != name:
-            slab.setdefault(row.name, SlabCache(row.name, row.objsize, row.objperslab, row.pagesperslab))
-            aliases[name] = row.name
-    return {"slab": MappingProxyType(slab), "slab_aliases": MappingProxyType(aliases)}

@@ -1,12 +1,14 @@
 """The queueing discipline between IP and the driver: pfifo_fast, bypass, and the ``dev_tx_weight`` quota.
 
-Models net/sched/sch_generic.c and include/net/pkt_sched.h (Linux 6.12). Every TX queue of a device has a qdisc
-(the default is ``pfifo_fast``; many distributions set ``fq_codel`` through ``net.core.default_qdisc``). pfifo_fast
-is lock-free (``TCQ_F_NOLOCK``) and work-conserving (``TCQ_F_CAN_BYPASS``): when it is empty and nobody runs it,
-``__dev_xmit_skb`` hands the packet straight to the driver (``sch_direct_xmit``) without queueing it. Otherwise
-the packet is enqueued and ``__qdisc_run`` sends up to ``dev_tx_weight`` (64) packets; when that quota runs out the
-rest is left for the NET_TX softirq (``__netif_schedule`` → ``net_tx_action``). A driver that has no room answers
-``NETDEV_TX_BUSY``: the skb is requeued and waits for TX completions to wake the queue.
+Models net/sched/sch_generic.c and include/net/pkt_sched.h (Linux 6.12), with the two functions of net/core/dev.c
+and include/linux/netdevice.h that hand a qdisc to NET_TX (``__netif_schedule``, ``netif_tx_wake_queue``). Every TX
+queue of a device has a qdisc (the default is ``pfifo_fast``; many distributions set ``fq_codel`` through
+``net.core.default_qdisc``). pfifo_fast is lock-free (``TCQ_F_NOLOCK``) and work-conserving (``TCQ_F_CAN_BYPASS``):
+when it is empty and nobody runs it, ``__dev_xmit_skb`` hands the packet straight to the driver
+(``sch_direct_xmit``) without queueing it. Otherwise the packet is enqueued and ``__qdisc_run`` sends up to
+``dev_tx_weight`` (64) packets; when that quota runs out the rest is left for the NET_TX softirq
+(``__netif_schedule`` → ``net_tx_action``). A driver that has no room answers ``NETDEV_TX_BUSY``: the skb is
+requeued and waits for TX completions to wake the queue.
 
 The three priority bands of pfifo_fast are reduced to one FIFO: TCP data uses priority 0, which is band 1 for all.
 """
@@ -14,16 +16,14 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from netlab import check
-import netlab.kernel.dev_xmit as dev_c
-from netlab.kernel.cpu import this_cpu
+from netlab.kernel.cpu import NET_TX_SOFTIRQ, this_cpu
+from netlab.kernel.dev import NetDevice
+from netlab.kernel.dev_hard_xmit import NETDEV_TX_BUSY, NETDEV_TX_OK, dev_hard_start_xmit, validate_xmit_skb_list
 from netlab.kernel.skbuff import SkBuff, kfree_skb
+from netlab.kernel.softirq import raise_softirq_irqoff
 from netlab.trace import kernel_function, trace_printk
-
-if TYPE_CHECKING:
-    from netlab.kernel.dev import NetDevice
 
 NET_XMIT_SUCCESS, NET_XMIT_DROP = 0, 1
 DEFAULT_TX_QUEUE_LEN = 1000  # ether_setup(): dev->tx_queue_len
@@ -33,7 +33,7 @@ DEFAULT_TX_QUEUE_LEN = 1000  # ether_setup(): dev->tx_queue_len
 class Qdisc:
     """``struct Qdisc`` for one TX queue: the queued skbs, a requeue slot, and who runs it."""
 
-    dev: "NetDevice"
+    dev: NetDevice
     limit: int = DEFAULT_TX_QUEUE_LEN
     kind: str = "pfifo_fast"
     q: deque = field(default_factory=deque)
@@ -102,7 +102,7 @@ def qdisc_run_end(q: Qdisc) -> None:
     """include/net/sch_generic.h: release the qdisc; if work was MISSED meanwhile, hand it to NET_TX."""
     q.running = False
     if q.missed:
-        dev_c.__netif_schedule(q)
+        __netif_schedule(q)
 
 
 @kernel_function("net/sched/sch_generic.c", "hand {skb.name} to the driver of {q.dev.name}")
@@ -110,12 +110,12 @@ def sch_direct_xmit(skb: SkBuff, q: Qdisc, validate: bool = True) -> bool:
     """Validate (GSO, checksum) and transmit; a busy driver gets the skb requeued. True: keep dequeuing."""
     _check_qdisc(q)
     dev = q.dev
-    skbs = dev_c.validate_xmit_skb_list(skb, dev) if validate else [skb]
+    skbs = validate_xmit_skb_list(skb, dev) if validate else [skb]
     if dev.queue_stopped:
-        rest, ret = skbs, dev_c.NETDEV_TX_BUSY
+        rest, ret = skbs, NETDEV_TX_BUSY
     else:
-        rest, ret = dev_c.dev_hard_start_xmit(skbs, dev)
-    if ret != dev_c.NETDEV_TX_OK:
+        rest, ret = dev_hard_start_xmit(skbs, dev)
+    if ret != NETDEV_TX_OK:
         trace_printk(f"driver busy: requeue {', '.join(s.name for s in rest)} (dev_requeue_skb)")
         q.gso_skb.extend(rest)
         q.requeues += 1
@@ -161,3 +161,22 @@ def qdisc_run(q: Qdisc) -> None:
     if qdisc_run_begin(q):
         __qdisc_run(q)
         qdisc_run_end(q)
+
+
+@kernel_function("net/core/dev.c", "put {q.kind} on this CPU's output_queue and raise NET_TX_SOFTIRQ")
+def __netif_schedule(q: Qdisc) -> None:
+    """Schedule the qdisc once (``__QDISC_STATE_SCHED``): ``__netif_reschedule`` → ``raise_softirq_irqoff``."""
+    if q.scheduled:
+        return
+    q.scheduled = True
+    q.missed = False
+    this_cpu().softnet_data.output_queue.append(q)
+    raise_softirq_irqoff(NET_TX_SOFTIRQ)
+
+
+@kernel_function("net/core/dev.c", "the driver has room again: wake {dev.name}'s TX queue")
+def netif_tx_wake_queue(dev: NetDevice) -> None:
+    """Clear the stopped bit and schedule the qdisc, so what it holds goes out from NET_TX."""
+    dev.queue_stopped = False
+    if dev.qdisc is not None:
+        __netif_schedule(dev.qdisc)

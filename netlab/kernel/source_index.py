@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from netlab import check
+from netlab.kernel import import_all
+from netlab.trace import KERNEL_FUNCTIONS
 
 INDEX_DIR = Path(__file__).parent
 BROWSER = "https://elixir.bootlin.com/linux"
@@ -167,9 +169,6 @@ def unpack(tarball: Path, into: Path, members: Iterable[str] | None = None) -> P
 
 def modelled_functions() -> dict[str, str]:
     """Every kernel function the models in ``netlab.kernel`` mark: name -> source file."""
-    from netlab.kernel import import_all
-    from netlab.trace import KERNEL_FUNCTIONS
-
     import_all()
     return {name: fn.kernel_source for name, fn in KERNEL_FUNCTIONS.items()
             if fn.__module__.startswith("netlab.kernel.")}

@@ -7,7 +7,8 @@ kernel did: the listener's Recv-Q and Send-Q (accept-queue length and limit, ove
 counters of ``/proc/net/netstat`` before and after. Those counters belong to the whole network namespace:
 anything else on the machine that overflows a listener at the same moment moves them too, so a delta is "at
 least". :func:`syn_retransmissions` watches ListenOverflows over a few seconds to see when dropped clients
-retransmit their SYN. :func:`predict` runs the model for the same experiment and the same kernel profile.
+retransmit their SYN. :func:`netlab.scenarios.handshake.predict_accept_queue` runs the model for the same
+experiment and the same kernel profile.
 
 Every socket is closed before returning, also on error (the clients with SO_LINGER 0, so nothing lingers in
 TIME_WAIT). Nothing here changes a sysctl or needs privileges.
@@ -22,11 +23,9 @@ import time
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Annotated, Callable, Mapping
+from typing import Callable, Mapping
 
 from netlab import check
-from netlab.handshake import HandshakeLab, HandshakeOutcome
-from netlab.kernel.profiles import KernelProfile
 from netlab.live import procfs
 from netlab.live.result import LiveProbeError, LiveResult, Why
 from netlab.live.sock_diag import tcp_diag
@@ -236,41 +235,3 @@ def syn_retransmissions(backlog: int = 0, dropped: int = 1, syncnt: int = 2, dur
                 next_report += 1.0
             time.sleep(every_s)
         return LiveResult(what, how, samples)
-
-
-@check.arguments
-def predict(profile: KernelProfile, backlog: int, clients: int, *,
-            wait_ms: Annotated[float, check.Range(0, 3_600_000)] = 200.0) -> HandshakeOutcome:
-    """The model's answer for :func:`accept_queue` on ``profile``: the same clients, one after another on
-    loopback, nobody accepting, read after ``wait_ms``."""
-    lab = HandshakeLab(profile, backlog, loopback=True, syncnt=1, record=False)
-    lab.connect(clients, every_ms=0.05)
-    return lab.run(until_ms=wait_ms)
-
-
-@check.arguments
-def predict_syn_retransmissions(profile: KernelProfile, backlog: int = 0, dropped: int = 1, syncnt: int = 2,
-                                duration_s: Annotated[float, check.Range(0, 3600)] = 7.5) -> list[tuple[float, int]]:
-    """The model's ListenOverflows steps for :func:`syn_retransmissions`: (seconds, total so far)."""
-    lab = HandshakeLab(profile, backlog, loopback=True, syncnt=syncnt, record=False)
-    lab.connect(backlog + 1 + dropped, every_ms=0.05)
-    lab.run(until_ms=duration_s * 1000)
-    drops = sorted(sent for (_, _, name, sent, _, fate) in lab.segment_log() if name == "SYN" and fate == "dropped")
-    first = drops[0] if drops else 0
-    return [(round((t - first) / 1e9, 3), i + 1) for i, t in enumerate(drops)]
-
-
-@check.arguments
-def compare(reading: AcceptQueueReading, outcome: HandshakeOutcome) -> dict[str, tuple[object, object]]:
-    """Measured vs predicted, side by side: {what: (your kernel, the model)}."""
-    if not isinstance(reading, AcceptQueueReading) or not isinstance(outcome, HandshakeOutcome):
-        raise TypeError("compare(AcceptQueueReading, HandshakeOutcome)")
-    model_clients = Counter(s[4:] for s in outcome.clients.values())
-    return {
-        "accept queue (Recv-Q)": (reading.accept_queue, len(outcome.accept_queue)),
-        "accept queue limit (Send-Q)": (reading.accept_queue_limit, outcome.backlog),
-        "clients ESTABLISHED": (reading.client_states.get("ESTABLISHED", 0), model_clients["ESTABLISHED"]),
-        "clients SYN_SENT": (reading.client_states.get("SYN_SENT", 0), model_clients["SYN_SENT"]),
-        "server children ESTABLISHED": (reading.server_states.get("ESTABLISHED", 0), len(outcome.accept_queue)),
-        "ListenOverflows (+)": (reading.overflows, outcome.counters["ListenOverflows"]),
-    }

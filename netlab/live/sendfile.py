@@ -7,10 +7,10 @@ discards it. The child measures its own CPU with ``getrusage`` around the sendin
 method keeps its best run (the least disturbed by other work on the machine). ``/proc/softirqs`` is read before
 and after. The file, the sockets and the children are cleaned up even on error.
 
-:func:`predict` turns the chapter's copy ledgers into the saving the model expects: sendfile avoids the two CPU
-copies per byte and all but one system call of read()+send(), priced with this machine's memory-copy speed and
-system-call cost (:func:`calibrate`). What is left of sendfile's CPU time — TCP, IP, the loopback device — both
-methods pay alike.
+:func:`predict` turns the chapter's copy ledgers (:func:`netlab.scenarios.send.file_send_counts`) into the
+saving the model expects: sendfile avoids the two CPU copies per byte and all but one system call of
+read()+send(), priced with this machine's memory-copy speed and system-call cost (:func:`calibrate`). What is left
+of sendfile's CPU time — TCP, IP, the loopback device — both methods pay alike.
 """
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from netlab import check
-from netlab.kernel.profiles import KernelProfile
 from netlab.live import procfs
 from netlab.live.result import LiveProbeError, LiveProbeTimeout, LiveResult, Why, stderr_tail
 
@@ -225,27 +224,11 @@ def predict(copies: dict[str, float], syscalls_per_gb: dict[str, float], copy_gb
 
 
 @check.arguments
-def model_counts(size: int, profile: str | KernelProfile = "6.12") -> dict[str, dict[str, float]]:
-    """What the model does sending a ``size``-byte file over loopback with each live method
-    (:class:`netlab.send.SendHost`): CPU copies of each byte, system calls for the file, NET_RX and NET_TX
-    softirqs raised per GB."""
-    from netlab.send import model_file_send
-
-    if not isinstance(size, int) or size <= 0:
-        raise ValueError("size must be a positive int (bytes)")
-    out = {}
-    for method in LIVE_METHODS:
-        ledger, soft = model_file_send(method, size, device="lo", profile=profile)
-        out[method] = {"copies": ledger.copies_of(size), "syscalls": len(ledger.syscalls),
-                       "NET_RX": soft["NET_RX"] * GB / size, "NET_TX": soft["NET_TX"] * GB / size}
-    return out
-
-
-@check.arguments
 def compare(reading: FileSendReading, model: dict[str, dict[str, float]], copy_gbs: float,
             syscall_s: float) -> list[tuple[str, float | None, float, float | None]]:
     """(quantity, measured, model, measured / model) for the numbers the chapter checks; ``model`` comes from
-    :func:`model_counts` for the same file size."""
+    :func:`netlab.scenarios.send.file_send_counts` for the same
+    file size."""
     check.real("copy_gbs", copy_gbs, above=0)
     rows = []
     for method, run in reading.runs.items():

@@ -1,6 +1,6 @@
 """The receive path under load: millions of packets through rings, NAPI and softirqs in well under a second.
 
-:func:`simulate` computes exactly what ``netlab.machine.Host`` does with the same arrivals — ring drops,
+:func:`simulate` computes exactly what ``netlab.scenarios.receive.Host`` does with the same arrivals — ring drops,
 ``time_squeeze``, hard IRQs, NET_RX runs, CPU time per context, ksoftirqd — but without sk_buffs or traces: the
 state is a few integers per queue and CPU. It follows the step model rule for rule (the tests compare the two on
 random inputs), with these shortcuts that cannot change a result:
@@ -19,6 +19,7 @@ queues with the Toeplitz hash, vectorised.
 from __future__ import annotations
 
 from bisect import bisect_right
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -28,11 +29,37 @@ from netlab.kernel.cpu import Costs
 from netlab.kernel.nic import (IGB_MAX_RXD, IGB_MIN_RXD, IGB_RETA_SIZE, IGB_RX_BUFFER_WRITE, RSS_KEY,
                                igb_indirection_table)
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
-from netlab.machine import Summary
 
 _CONTEXTS = ("process", "hardirq", "softirq", "ksoftirqd")
 _WINDOW = 4096
 _NAPI_WEIGHT = 64  # igb registers its NAPI with NAPI_POLL_WEIGHT
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a receive run did, per CPU and in total (the numbers ``/proc`` and ``ip -s link`` would show): the
+    result of :func:`simulate` and of the step model's ``netlab.scenarios.receive.Host.summary``."""
+
+    arrived: int
+    delivered: int            # packets the driver took from the rings (softnet_data.processed counts the same)
+    ring_drops: int           # rx_missed_errors: no free RX descriptor
+    time_squeeze: list[int]
+    backlog_drops: list[int]  # softnet_data.dropped
+    processed: list[int]
+    busy_ns: list[dict[str, int]]
+    elapsed_ns: int
+    net_rx_softirqs: list[int]
+    hard_irqs: list[int]
+
+    def load(self) -> list[float]:
+        """Fraction of the elapsed time each CPU was busy (hard IRQ + softirq + ksoftirqd + process)."""
+        return [sum(b.values()) / self.elapsed_ns if self.elapsed_ns else 0.0 for b in self.busy_ns]
+
+    def ksoftirqd_share(self) -> float:
+        """Share of softirq CPU time spent in ksoftirqd rather than at IRQ exit."""
+        soft = sum(b["softirq"] for b in self.busy_ns)
+        ksoft = sum(b["ksoftirqd"] for b in self.busy_ns)
+        return ksoft / (soft + ksoft) if soft + ksoft else 0.0
 
 
 # --- inputs ---------------------------------------------------------------------------------------------------------
@@ -169,7 +196,7 @@ class _Queue:
 
 
 def _simulate_cpu(queues: list[_Queue], p: KernelProfile, c: Costs, ring_size: int) -> dict:
-    """One CPU and the queues whose IRQ points at it, as netlab.machine.Host runs them."""
+    """One CPU and the queues whose IRQ points at it, as netlab.scenarios.receive.Host runs them."""
     tick = 1_000_000_000 // p.hz
     hz = p.hz
     budget_jiffies = -(-p.netdev_budget_usecs * hz // 1_000_000)
@@ -453,10 +480,11 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
              profile: str | KernelProfile = "6.12", cpus: check.Cpus = 1, queues: int = 1, ring_size: int | None = None,
              affinity: Sequence[int] | None = None, costs: Costs | None = None) -> Summary:
     """Run arrivals (``times_ns``, sorted, int64) on queues ``queue_of_packet`` (default all on queue 0) through
-    rings, IRQs, NAPI and softirqs; same parameters and same :class:`~netlab.machine.Summary` as ``Host``."""
+    rings, IRQs, NAPI and softirqs; same parameters and same :class:`Summary` as
+    :class:`netlab.scenarios.receive.Host`."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(p, KernelProfile):
-        raise TypeError("profile must be '3.10', '6.12', 'this machine' or a KernelProfile")
+        raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
     costs = costs if costs is not None else Costs()
     if not isinstance(costs, Costs):
         raise TypeError("costs must be a netlab.kernel.cpu.Costs")

@@ -1,1 +1,2 @@
-"""Scenarios that build a machine from the models and run a story on it, one module per chapter."""
+"""Each chapter's world, built from the models: ``receive`` (01), ``blocking_vs_epoll`` (02), ``send`` (03),
+``loopback`` (04), ``handshake`` (05); ``userspace`` is the process and the libc calls their programs make."""

@@ -34,7 +34,7 @@ from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SkBuff
 from netlab.kernel.sock import EPOLLIN, Sock, Socket, sock_alloc_file
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED, TCP_LISTEN
 from netlab.trace import Trace, Tracer
-from netlab.userspace import (Process, accept, epoll_create1, epoll_ctl, epoll_wait, recv, set_nonblocking)
+from netlab.scenarios.userspace import (Process, accept, epoll_create1, epoll_ctl, epoll_wait, recv, set_nonblocking)
 
 SERVER_ADDR, SERVER_PORT, CLIENT_ADDR = "10.0.0.2", 8080, "10.0.0.1"
 
@@ -43,7 +43,7 @@ def _profile(p: str | KernelProfile) -> KernelProfile:
     if isinstance(p, KernelProfile):
         return p
     if not isinstance(p, str):
-        raise TypeError("profile must be '3.10', '6.12', 'this machine' or a KernelProfile")
+        raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
     return get_profile(p)
 
 

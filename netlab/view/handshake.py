@@ -36,7 +36,7 @@ def _when(ns: int) -> str:
 
 
 class HandshakeDiagram:
-    """A sequence diagram of a :class:`netlab.handshake.HandshakeLab` trace."""
+    """A sequence diagram of a :class:`netlab.scenarios.handshake.HandshakeLab` trace."""
 
     @check.arguments
     def __init__(self, trace: Trace):

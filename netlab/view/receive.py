@@ -1,9 +1,9 @@
 """Drawings of the receive path: ring slots, IRQ state, poll_lists, backlogs, sockets, taps; plots of the load.
 
-:func:`draw_receive` turns one trace event's state (the snapshot ``netlab.machine.Host`` records) into an SVG
-for the Stepper: each RX ring as a band of descriptor slots (empty buffers the NIC may fill, packets waiting
-for the driver, slots the driver has not given back yet) with its ``next_to_clean`` and ``head`` marks, the
-queue's IRQ, each CPU's softirq state, ``poll_list`` and backlog, and each socket's receive queue.
+:func:`draw_receive` turns one trace event's state (the snapshot ``netlab.scenarios.receive.Host`` records) into an
+SVG for the Stepper: each RX ring as a band of descriptor slots (empty buffers the NIC may fill, packets waiting for
+the driver, slots the driver has not given back yet) with its ``next_to_clean`` and ``head`` marks, the queue's IRQ,
+each CPU's softirq state, ``poll_list`` and backlog, and each socket's receive queue.
 
 :func:`plot_sweep` and :func:`plot_cpu_time` draw what the notebook computed with the load model; they take
 numbers, never a model.

@@ -1,9 +1,9 @@
 """Drawings of the send path: sk_buff heads and the data they share, the qdisc, the TX ring; the copy ledger.
 
-:func:`draw_send` turns one trace event's state (the snapshot ``netlab.send.SendHost`` records) into an SVG for
-the Stepper: every sk_buff head that exists (where it is: write queue, retransmit queue, qdisc, TX ring, just
-freed; its ``users``) joined to the data buffer it points at (``dataref``: how many heads share it; the pages of
-its fragments), the qdisc, the TX descriptor ring, the socket's sequence numbers and the softirq counts.
+:func:`draw_send` turns one trace event's state (the snapshot ``netlab.scenarios.send.SendHost`` records) into an
+SVG for the Stepper: every sk_buff head that exists (where it is: write queue, retransmit queue, qdisc, TX ring,
+just freed; its ``users``) joined to the data buffer it points at (``dataref``: how many heads share it; the pages
+of its fragments), the qdisc, the TX descriptor ring, the socket's sequence numbers and the softirq counts.
 
 :func:`ledger_table` and :func:`plot_ledgers` show copy ledgers the notebook computed; :func:`plot_live` puts a
 live measurement next to the model's prediction. They take numbers, never a model.

@@ -19,12 +19,12 @@ poll_lists, backlogs, softirq state, sockets, taps, netfilter counters) — see 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from netlab import check
 from netlab.kernel.cpu import Costs, Cpu, current_cpu
-from netlab.kernel.dev import NetDevice, dev_add_pack, net_dev_init, softnet_stat_text
+from netlab.kernel.dev import NetDevice, dev_add_pack, softnet_stat_text
+from netlab.kernel.dev_xmit import net_dev_init
 from netlab.kernel.ip_input import IP_PACKET_TYPE
 from netlab.kernel.netns import Net
 from netlab.kernel.nic import Nic, Packet, QVector, igb_msix_ring
@@ -35,33 +35,8 @@ from netlab.kernel.sock import Sock, Socket
 from netlab.kernel.softirq import irq_enter, irq_exit, run_ksoftirqd
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED
 from netlab.kernel.wait import WaitQueueEntry, add_wait_queue
+from netlab.load.receive import Summary
 from netlab.trace import Trace, Tracer
-
-
-@dataclass(frozen=True)
-class Summary:
-    """What a run did, per CPU and in total (the numbers ``/proc`` and ``ip -s link`` would show)."""
-
-    arrived: int
-    delivered: int            # packets the driver took from the rings (softnet_data.processed counts the same)
-    ring_drops: int           # rx_missed_errors: no free RX descriptor
-    time_squeeze: list[int]
-    backlog_drops: list[int]  # softnet_data.dropped
-    processed: list[int]
-    busy_ns: list[dict[str, int]]
-    elapsed_ns: int
-    net_rx_softirqs: list[int]
-    hard_irqs: list[int]
-
-    def load(self) -> list[float]:
-        """Fraction of the elapsed time each CPU was busy (hard IRQ + softirq + ksoftirqd + process)."""
-        return [sum(b.values()) / self.elapsed_ns if self.elapsed_ns else 0.0 for b in self.busy_ns]
-
-    def ksoftirqd_share(self) -> float:
-        """Share of softirq CPU time spent in ksoftirqd rather than at IRQ exit."""
-        soft = sum(b["softirq"] for b in self.busy_ns)
-        ksoft = sum(b["ksoftirqd"] for b in self.busy_ns)
-        return ksoft / (soft + ksoft) if soft + ksoft else 0.0
 
 
 class Host:
@@ -69,7 +44,7 @@ class Host:
 
     ``affinity[q]`` is the CPU queue q's IRQ goes to (default: queue q → CPU q mod cpus). Every default comes from
     ``profile`` ("3.10", "6.12", or a KernelProfile). With ``tx_ring_size`` the NIC can also send, on a
-    ``link_gbps`` link (``netlab.send.SendHost`` builds on that).
+    ``link_gbps`` link (``netlab.scenarios.send.SendHost`` builds on that).
     """
 
     @check.arguments
@@ -79,7 +54,7 @@ class Host:
                  link_gbps: float = 1.0):
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         if not isinstance(self.profile, KernelProfile):
-            raise TypeError("profile must be '3.10', '6.12', 'this machine' or a KernelProfile")
+            raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
         if not isinstance(cpus, int) or not 1 <= cpus <= 64:
             raise ValueError(f"cpus must be an int in 1..64, got {cpus!r}")
         affinity = list(affinity) if affinity is not None else [q % cpus for q in range(queues)]

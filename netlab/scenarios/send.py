@@ -1,4 +1,5 @@
-"""A sending host: chapter 01's :class:`~netlab.machine.Host` with a TCP connection going out, and its peer.
+"""A sending host: chapter 01's receive :class:`~netlab.scenarios.receive.Host` with a TCP connection going out,
+and its peer.
 
 :class:`SendHost` adds what sending needs to the receive host: the NIC's TX ring, a qdisc, a connected
 :class:`~netlab.kernel.tcp_output.TcpSock` (and a UDP socket), and a model of the peer, which answers every
@@ -15,6 +16,7 @@ receiving socket is on this host, and its ACK waits in the sender's socket backl
 
 :func:`send_file` sends a file the four ways a program can (read+send, mmap+write, sendfile, MSG_ZEROCOPY), and
 :func:`copy_ledgers` returns the copy ledger of each: the numbers behind "what does zero copy save".
+:func:`file_send_counts` is the model's side of :mod:`netlab.live.sendfile`'s measurement.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from netlab import check
 from netlab.kernel.copies import CopyLedger, account_syscall
 from netlab.kernel.cpu import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Costs
 from netlab.kernel.dev import ETH_P_IP, NetDevice
-from netlab.kernel.dev_xmit import FEATURES, NETIF_F_TSO
+from netlab.kernel.dev_hard_xmit import FEATURES, NETIF_F_TSO
 from netlab.kernel.inet_connection_sock import TcpSock
 from netlab.kernel.ip_output import IP_HLEN, LL_RESERVED_SPACE, Rtable, dst_output
 from netlab.kernel.loopback import loopback_dev_init, loopback_xmit
@@ -39,7 +41,8 @@ from netlab.kernel.tcp_output import PURE_ACK_LEN, TCP_HLEN, TCP_INIT_CWND, TCP_
 from netlab.kernel.udp_output import UdpSock, udp_sendmsg
 from netlab.kernel.zerocopy import CachedFile, __sys_sendto, do_sendfile, ksys_mmap_pgoff, ksys_read, \
     send_zerocopy, write_from_mapping
-from netlab.machine import Host
+from netlab.live.sendfile import GB, LIVE_METHODS
+from netlab.scenarios.receive import Host
 from netlab.trace import Trace, trace_printk
 
 DEVICES = ("igb", "lo")
@@ -274,7 +277,7 @@ def ethtool_gso_off(profile: str | KernelProfile = "6.12") -> dict[str, bool]:
     large skbs and software GSO cuts them at the device (``profile.tcp_gso_always``)."""
     prof = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(prof, KernelProfile):
-        raise TypeError("profile must be '3.10', '6.12', 'this machine' or a KernelProfile")
+        raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
     return {"gso": prof.tcp_gso_always, "tso": False}
 
 
@@ -324,3 +327,18 @@ def copy_ledgers(size: Bytes = 1 << 20, chunk: Bytes = 65536, *, device: str = "
                  profile: str | KernelProfile = "6.12") -> dict[str, CopyLedger]:
     """The copy ledger of sending a ``size``-byte file each way in ``METHODS``."""
     return {m: model_file_send(m, size, chunk, device=device, cached=cached, profile=profile)[0] for m in METHODS}
+
+
+@check.arguments
+def file_send_counts(size: int, profile: str | KernelProfile = "6.12") -> dict[str, dict[str, float]]:
+    """What the model does sending a ``size``-byte file over loopback with each method
+    :func:`netlab.live.sendfile.file_send` measures: CPU copies of each byte, system calls for the file, NET_RX and
+    NET_TX softirqs raised per GB (for :func:`netlab.live.sendfile.compare`)."""
+    if not isinstance(size, int) or size <= 0:
+        raise ValueError("size must be a positive int (bytes)")
+    out = {}
+    for method in LIVE_METHODS:
+        ledger, soft = model_file_send(method, size, device="lo", profile=profile)
+        out[method] = {"copies": ledger.copies_of(size), "syscalls": len(ledger.syscalls),
+                       "NET_RX": soft["NET_RX"] * GB / size, "NET_TX": soft["NET_TX"] * GB / size}
+    return out

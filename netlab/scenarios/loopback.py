@@ -1,8 +1,8 @@
 """Local networking, traced: one TCP segment to 127.0.0.1 (or 127.0.0.2, or the host's own address) beside one
 that arrives from another host through the NIC.
 
-Both run on a chapter-01 :class:`netlab.machine.Host` (eth0 with 10.0.0.2/24, ``lo`` with 127.0.0.1/8, a default
-route) with the kernel models of :mod:`netlab.kernel.route` and :mod:`netlab.kernel.loopback`:
+Both run on a chapter-01 :class:`netlab.scenarios.receive.Host` (eth0 with 10.0.0.2/24, ``lo`` with 127.0.0.1/8, a
+default route) with the kernel models of :mod:`netlab.kernel.route` and :mod:`netlab.kernel.loopback`:
 
 * **local**: the sender's route lookup (``ip_route_output_key`` → RTN_LOCAL → ``lo``), then, with bottom halves
   disabled as ``__dev_queue_xmit`` has them, ``loopback_xmit`` → ``__netif_rx`` → the backlog; the NET_RX
@@ -25,7 +25,7 @@ from netlab.kernel.profiles import KernelProfile
 from netlab.kernel.route import Rtable, fib_add_ifaddr, ip_route_add_default, ip_route_output_key
 from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.softirq import local_bh_disable, local_bh_enable
-from netlab.machine import Host
+from netlab.scenarios.receive import Host
 from netlab.trace import Trace
 
 HOST_ADDR, GATEWAY, PEER = "10.0.0.2", "10.0.0.1", "10.0.0.1"
