@@ -41,7 +41,8 @@ import numpy as np
 
 from netlab import check
 from netlab.kernel import limits
-from netlab.kernel.limits import ENFILE, FilesStat, Rlimit, Task
+from netlab.kernel.limits import ENFILE, FilesStat
+from netlab.kernel.sched import Rlimit, Task
 from netlab.kernel.profiles import KernelProfile, SlabCache
 from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE
 from netlab.trace import Tracer, kernel_function, on_cpu, trace_printk
@@ -399,7 +400,7 @@ class Kernel:
     def task(self, comm: str = "app", nofile: int | None = None) -> Task:
         """A process with RLIMIT_NOFILE ``nofile`` (default: the profile's soft limit); fds 0–2 are taken."""
         soft = self.profile.nofile_soft if nofile is None else nofile
-        task = Task(comm, Rlimit(soft, max(soft, self.profile.nofile_hard)))
+        task = Task(comm, nofile=Rlimit(soft, max(soft, self.profile.nofile_hard)))
         for fd in range(min(3, soft)):
             task.files.open_fds.add(fd)
             task.files.fd[fd] = f"stdio {fd}"
@@ -840,7 +841,7 @@ def fd_limit_trace(nofile: int = 5, nr_open: int = 1048576, profile: KernelProfi
     limits.fd_install(task, fd, "listener")
     def snapshot():
         objects = sum(c.nr_objects for c in kernel.slub.caches.values())
-        return {**task.snapshot(), "slab objects": objects, "slab bytes": kernel.slub.bytes}
+        return {"nofile": (task.nofile.rlim_cur, task.nofile.rlim_max), **task.files.snapshot(), "slab objects": objects, "slab bytes": kernel.slub.bytes}
 
     with Tracer(snapshot=snapshot) as tracer:
         waiting = handshake_server(kernel, "queued")
