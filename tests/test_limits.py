@@ -55,8 +55,8 @@ def test_prlimit_rules():
 
 def test_default_file_max_is_about_one_file_per_10_kib():
     pages = 4 * 2 ** 30 // 4096
-    assert L.files_maxfiles_init(pages, pages, version="3.10") == 4 * 2 ** 20 // 10
-    assert L.files_maxfiles_init(pages, pages // 2, version="6.12") == pages // 4 * 4 // 10
+    assert L.files_maxfiles_init(pages, pages, LINUX_3_10) == 4 * 2 ** 20 // 10
+    assert L.files_maxfiles_init(pages, pages // 2, LINUX_6_12) == pages // 4 * 4 // 10
     assert L.files_maxfiles_init(1000, 1000) == L.NR_FILE
     with pytest.raises(ValueError, match="free_pages"):
         L.files_maxfiles_init(10, 20)

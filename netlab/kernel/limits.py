@@ -29,6 +29,7 @@ import numpy as np
 from netlab import check
 from netlab.check import Range
 from netlab.kernel.fdtable import BITS_PER_LONG, FilesStruct
+from netlab.kernel.profiles import LINUX_6_12, KernelProfile
 from netlab.kernel.sched import Rlimit, Task
 from netlab.trace import kernel_function, trace_printk
 
@@ -161,22 +162,22 @@ def do_prlimit(task: Task, new: Rlimit, nr_open: int) -> int:
     return 0
 
 
-@kernel_function("fs/file_table.c", lambda total_pages, free_pages, page_size=4096, version="6.12":
-                 f"default fs.file-max for {total_pages * page_size / 2 ** 30:.1f} GiB of RAM")
-def files_maxfiles_init(total_pages: int, free_pages: int, page_size: int = 4096, version: str = "6.12") -> int:
-    """The boot-time ``fs.file-max``: about one file per 10 KiB of RAM (6.12 first sets aside 1.5× what is already
-    in use at boot; 3.10's ``files_init`` used all of RAM), never below NR_FILE. systemd often raises it later."""
+@kernel_function("fs/file_table.c", lambda total_pages, free_pages, profile=LINUX_6_12:
+                 f"default fs.file-max for {total_pages * profile.page_size / 2 ** 30:.1f} GiB of RAM")
+def files_maxfiles_init(total_pages: int, free_pages: int, profile: KernelProfile = LINUX_6_12) -> int:
+    """The boot-time ``fs.file-max``: about one file per 10 KiB of RAM (with ``profile.file_max_memreserve``, as
+    in 6.12, after setting aside 1.5× what is already in use at boot; 3.10's ``files_init`` used all of RAM), never
+    below NR_FILE. systemd often raises it later."""
     check.count("total_pages", total_pages, 1)
     check.count("free_pages", free_pages, 0)
     if free_pages > total_pages:
         raise ValueError("free_pages cannot exceed total_pages")
-    if version not in ("3.10", "6.12"):
-        raise ValueError("version must be '3.10' or '6.12'")
-    if version == "3.10":
-        n = total_pages * (page_size // 1024) // 10
-    else:
+    page_size = profile.page_size
+    if profile.file_max_memreserve:
         memreserve = min((total_pages - free_pages) * 3 // 2, total_pages - 1)
         n = (total_pages - memreserve) * (page_size // 1024) // 10
+    else:
+        n = total_pages * (page_size // 1024) // 10
     return max(n, NR_FILE)
 
 
