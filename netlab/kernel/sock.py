@@ -158,9 +158,10 @@ socket_file_ops = FileOperations("socket_file_ops", poll=sock_poll)
 
 
 @check.arguments
-def sock_alloc_file(sock: Socket, task: Task, nr_open: int) -> int:
-    """Give a socket a ``struct file`` and an fd in ``task``'s fd table (net/socket.c ``sock_alloc_file`` and the
-    fd it is installed at). Returns the fd or -errno (EMFILE at RLIMIT_NOFILE)."""
+def install_socket(sock: Socket, task: Task, nr_open: int) -> int:
+    """Give a socket an fd and a ``struct file`` in ``task``'s fd table: what net/socket.c ``sock_map_fd`` does,
+    without the slab objects (those are :mod:`netlab.kernel.memory`'s ``sock_map_fd``). Returns the fd or -errno
+    (EMFILE at RLIMIT_NOFILE)."""
     fd = install_file(task, socket_file_ops, sock, f"socket:{sock.sk.name}", nr_open)
     if fd >= 0:
         sock.file = fdget(task, fd)

@@ -31,7 +31,7 @@ from netlab.kernel.netns import Net
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.sched import CONTEXT_SWITCH_NS, Rlimit, Scheduler, Task, spend, thread_memory
 from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SkBuff
-from netlab.kernel.sock import EPOLLIN, Sock, Socket, sock_alloc_file
+from netlab.kernel.sock import EPOLLIN, Sock, Socket, install_socket
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED, TCP_LISTEN
 from netlab.trace import Trace, Tracer
 from netlab.userspace import (Process, accept, epoll_create1, epoll_ctl, epoll_wait, recv, set_nonblocking)
@@ -85,7 +85,7 @@ class Lab:
     def _install(self, sk: Sock) -> int:
         sock = Socket(sk, ops=inet_stream_ops)
         self.sockets[sk.name] = sock
-        fd = sock_alloc_file(sock, self.process, self.profile.nr_open)
+        fd = install_socket(sock, self.process, self.profile.nr_open)
         if fd < 0:
             raise OSError(-fd, f"no fd for {sk.name} (RLIMIT_NOFILE {self.process.nofile.rlim_cur})")
         return fd
