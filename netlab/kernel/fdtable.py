@@ -20,7 +20,7 @@ class FilesStruct:
     max_fds: int = NR_OPEN_DEFAULT
     next_fd: int = 0
     open_fds: set = field(default_factory=set)
-    fd: dict = field(default_factory=dict)      # installed fd -> the file's owner (a socket, a connection …)
+    fd: dict = field(default_factory=dict)      # installed fd -> its struct file (or a label: "stdio 0" …)
 
     def __post_init__(self):
         check.fields(self)

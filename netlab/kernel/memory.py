@@ -33,11 +33,13 @@ from dataclasses import dataclass, field
 
 from netlab import check
 from netlab.kernel import limits
+from netlab.kernel.fs import FILP_BASE, File
 from netlab.kernel.limits import ENFILE, FilesStat
 from netlab.kernel.profiles import KernelProfile
 from netlab.kernel.sched import Rlimit, Task
 from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE
 from netlab.kernel.slub import Obj, Slub, kmem_cache_alloc, kmem_cache_free
+from netlab.kernel.sock import socket_file_ops
 from netlab.trace import kernel_function, on_cpu, trace_printk
 
 
@@ -59,12 +61,14 @@ OBJECT_STRUCT = {"TCP": "tcp_sock", "sock_inode_cache": "socket_alloc (socket + 
 
 @dataclass(eq=False)
 class Connection:
-    """One end of a TCP connection and the slab objects it holds right now, by role."""
+    """One end of a TCP connection and the slab objects it holds right now, by role; ``file`` is its
+    ``struct file`` while it has one (what its fd points at)."""
 
     name: str
     side: str
     state: str = "CLOSE"
     fd: int | None = None
+    file: File | None = None
     epoll: bool = False
     objects: dict = field(default_factory=dict)     # role -> Obj
 
@@ -154,6 +158,10 @@ def alloc_empty_file(kernel: Kernel, conn: Connection) -> int:
         trace_printk(f"VFS: file-max limit {stat.max_files} reached: ENFILE")
         return -ENFILE
     _hold(kernel, conn, "file", "filp", "struct file")
+    filp = conn.objects["file"]
+    cache = kernel.slub.caches[filp.row]
+    conn.file = File(socket_file_ops, conn, FILP_BASE + filp.slab * cache.slab_bytes
+                     + filp.slot * cache.layout.object_size, f"socket:{conn.name}")
     if kernel.slub.has("lsm_file_cache"):
         _hold(kernel, conn, "lsm_file", "lsm_file_cache", "security_file_alloc blob")
     stat.nr_files += 1
@@ -197,7 +205,7 @@ def sock_map_fd(kernel: Kernel, task: Task, conn: Connection) -> int:
     if error:
         limits.put_unused_fd(task, fd)
         return error
-    limits.fd_install(task, fd, conn)
+    limits.fd_install(task, fd, conn.file)
     conn.fd = fd
     return fd
 
@@ -281,7 +289,7 @@ def __sys_accept4_file(kernel: Kernel, task: Task, conn: Connection) -> int:
     if error:
         limits.put_unused_fd(task, fd)
         return error
-    limits.fd_install(task, fd, conn)
+    limits.fd_install(task, fd, conn.file)
     conn.fd = fd
     return fd
 
@@ -342,6 +350,7 @@ def sock_close(kernel: Kernel, conn: Connection) -> None:
 def file_free(kernel: Kernel, conn: Connection) -> None:
     """Give the ``struct file`` back to filp."""
     _drop(kernel, conn, "file", "lsm_file")
+    conn.file = None
     kernel.files_stat.nr_files -= 1
 
 
@@ -360,7 +369,7 @@ def __fput(kernel: Kernel, conn: Connection) -> None:
 @check.arguments
 def close(kernel: Kernel, task: Task, conn: Connection) -> None:
     """``close(fd)``: ``close_fd`` takes the fd out of the table, ``__fput`` frees the file and the socket."""
-    if conn.fd is None or limits.close_fd(task, conn.fd) is not conn:
+    if conn.fd is None or conn.file is None or limits.close_fd(task, conn.fd) is not conn.file:
         raise ValueError(f"{conn.name} has no open fd in {task.comm}")
     conn.fd = None
     __fput(kernel, conn)
