@@ -9,7 +9,8 @@ from netlab.kernel.eventpoll import (EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD
 from netlab.kernel.profiles import PROFILES
 from netlab.kernel.rbtree import rb_validate
 from netlab.kernel.sched import spend
-from netlab.kernel.sock import EPOLLIN
+from netlab.kernel.sock import EPOLLIN, EPOLLOUT, sk_sleep
+from netlab.kernel.wait import __wake_up
 from netlab.scenarios.blocking_vs_epoll import Lab, epoll_story
 from netlab.userspace import epoll_create1, epoll_ctl, epoll_wait, recv, set_nonblocking
 
@@ -293,3 +294,23 @@ def test_epoll_wait_times_out_with_nothing_ready():
 def test_memory_per_watched_socket():
     assert per_fd_bytes(PROFILES["6.12"]) == 128 + 64 + 24  # epitem, eppoll_entry, the file's epitems_head
     assert per_fd_bytes(PROFILES["3.10"]) == 128 + 72       # 3.10 kept the file's epitem list in struct file
+
+
+def test_a_wake_up_for_an_event_the_item_did_not_ask_for_queues_nothing():
+    """ep_poll_callback: ``if (pollflags && !(pollflags & epi->event.events)) goto out;`` — a socket that becomes
+    writable (sk_write_space wakes with EPOLLOUT) does not make an EPOLLIN item ready; data does."""
+    lab = Lab()
+    fd = lab.connection("c0")
+    seen = []
+
+    def prog():
+        epfd = epoll_create1()
+        yield from epoll_ctl(epfd, EPOLL_CTL_ADD, fd, EPOLLIN)
+        __wake_up(sk_sleep(lab.sock_of(fd).sk), 1, EPOLLOUT)
+        seen.append((lab.epolls()[0].rdllist[:], (yield from epoll_wait(epfd, 8, 0))))
+        lab.deliver(fd, 10)
+        seen.append(([e.name for e in lab.epolls()[0].rdllist], [e.data for e in (yield from epoll_wait(epfd, 8, 0))]))
+
+    lab.thread("p", prog())
+    lab.run()
+    assert seen == [([], []), ([f"fd {fd}"], [fd])]
