@@ -1,9 +1,9 @@
 """Files, file descriptors and the poll hook: how epoll reaches a socket through an fd.
 
 Models include/linux/fs.h (``struct file``, ``struct file_operations``) and include/linux/poll.h
-(``poll_table``, ``poll_wait``, ``vfs_poll``), Linux 6.12. The fd table and its limit (``struct files_struct``,
-``get_unused_fd_flags``, ``fd_install``) are chapter 07's :mod:`netlab.kernel.limits`; a task's table is its
-``files``.
+(``poll_table``, ``poll_wait``, ``vfs_poll``), Linux 6.12. A task's fd table is its ``files``
+(:mod:`netlab.kernel.fdtable`), filled and emptied by chapter 07's :mod:`netlab.kernel.limits`
+(``get_unused_fd_flags``, ``fd_install``).
 
 ``vfs_poll(file, pt)`` asks a file "what events do you have?" through ``file->f_op->poll``. The answer is the
 point of the call; the side effect is the trick epoll is built on: the file's poll function calls
