@@ -8,7 +8,7 @@ import tracemalloc
 
 import numpy as np
 
-from netlab.kernel.memory import footprint
+from netlab.load.memory import footprint
 from netlab.kernel.profiles import PROFILES
 from netlab.load.capacity import GIB, connections_that_fit, memory_for, plan
 

@@ -114,10 +114,10 @@ MUTANTS = (
            "return req.num_timeout > max_syn_ack_retries, True",
            "syn_ack_recalc gives up after tcp_synack_retries + 1 SYN-ACK timeouts", HANDSHAKE),
     # 06 connection memory
-    Mutant("slub-min-objects-off-by-one", "06", "netlab/kernel/memory.py",
+    Mutant("slub-min-objects-off-by-one", "06", "netlab/kernel/slub.py",
            "min_objects = min(4 * (fls(nr_cpus) + 1),", "min_objects = min(4 * fls(nr_cpus),",
            "calculate_order asks for 4 * fls(nr_cpus) objects per slab instead of 4 * (fls(nr_cpus) + 1)", MEMORY),
-    Mutant("slub-forgets-the-rcu-free-pointer", "06", "netlab/kernel/memory.py",
+    Mutant("slub-forgets-the-rcu-free-pointer", "06", "netlab/kernel/slub.py",
            "if (flags & SLAB_TYPESAFE_BY_RCU and not freeptr_in_object) or ctor:", "if ctor:",
            "calculate_sizes puts no free pointer after SLAB_TYPESAFE_BY_RCU objects (tw_sock_TCP 248 B, not 256)",
            MEMORY),

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from netlab.kernel.memory import footprint
+from netlab.load.memory import footprint
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
 from netlab.load.capacity import GIB, buffer_per_connection, connections_that_fit, memory_for, plan
 

@@ -54,7 +54,7 @@ def test_probe_source_refuses_what_is_not_a_struct_name():
 
 
 def test_the_table_names_every_size_that_differs_or_is_not_compiled():
-    models = {"tcp_sock": (2368, "memory.SIZEOF_6_12"), "file": (184, "memory.SIZEOF_6_12")}
+    models = {"tcp_sock": (2368, "slub.SIZEOF_6_12"), "file": (184, "slub.SIZEOF_6_12")}
     text, wrong = kernel_sizes.table({"tcp_sock": 2400, "task_struct": 9792}, models)
     assert wrong == ["tcp_sock: compiled 2400, model 2368", "file: the model has 184 but no probe compiles it"]
     assert "task_struct" in text and "(no model table)" in text

@@ -4,12 +4,14 @@ import pytest
 from hypothesis import given, strategies as st
 
 from netlab.kernel import limits as L
+from netlab.kernel.fdtable import FilesStruct
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
+from netlab.kernel.sched import Rlimit, Task
 from netlab.trace import Tracer
 
 
 def task(soft=8, hard=16, caps=()):
-    return L.Task("app", L.Rlimit(soft, hard), capabilities=frozenset(caps))
+    return Task("app", nofile=Rlimit(soft, hard), capabilities=frozenset(caps))
 
 
 def test_alloc_fd_takes_the_lowest_free_fd_and_stops_at_the_soft_limit():
@@ -23,7 +25,7 @@ def test_alloc_fd_takes_the_lowest_free_fd_and_stops_at_the_soft_limit():
 
 
 def test_the_fd_table_grows_in_powers_of_two_and_never_past_nr_open():
-    files = L.FilesStruct()
+    files = FilesStruct()
     assert L.expand_files(files, 10, 1 << 20) == 0 and files.max_fds == 64
     assert L.expand_files(files, 64, 1 << 20) == 1 and files.max_fds == 128
     assert L.expand_files(files, 1000, 1 << 20) == 1 and files.max_fds == 1024
@@ -41,20 +43,20 @@ def test_install_needs_a_reserved_fd():
 
 def test_prlimit_rules():
     t = task(soft=8, hard=16)
-    assert L.do_prlimit(t, L.Rlimit(16, 16), 1 << 20) == 0 and t.nofile.rlim_cur == 16
-    assert L.do_prlimit(t, L.Rlimit(17, 16), 1 << 20) == -L.EINVAL
-    assert L.do_prlimit(t, L.Rlimit(8, 32), 1 << 20) == -L.EPERM       # raising hard needs CAP_SYS_RESOURCE
+    assert L.do_prlimit(t, Rlimit(16, 16), 1 << 20) == 0 and t.nofile.rlim_cur == 16
+    assert L.do_prlimit(t, Rlimit(17, 16), 1 << 20) == -L.EINVAL
+    assert L.do_prlimit(t, Rlimit(8, 32), 1 << 20) == -L.EPERM       # raising hard needs CAP_SYS_RESOURCE
     root = task(caps=["CAP_SYS_RESOURCE"])
-    assert L.do_prlimit(root, L.Rlimit(8, 32), 1 << 20) == 0
+    assert L.do_prlimit(root, Rlimit(8, 32), 1 << 20) == 0
     with Tracer() as tracer:
-        assert L.do_prlimit(root, L.Rlimit(8, 2 << 20), 1 << 20) == -L.EPERM   # never above fs.nr_open
+        assert L.do_prlimit(root, Rlimit(8, 2 << 20), 1 << 20) == -L.EPERM   # never above fs.nr_open
     assert "nr_open" in tracer.trace[-1].text
 
 
 def test_default_file_max_is_about_one_file_per_10_kib():
     pages = 4 * 2 ** 30 // 4096
-    assert L.files_maxfiles_init(pages, pages, version="3.10") == 4 * 2 ** 20 // 10
-    assert L.files_maxfiles_init(pages, pages // 2, version="6.12") == pages // 4 * 4 // 10
+    assert L.files_maxfiles_init(pages, pages, LINUX_3_10) == 4 * 2 ** 20 // 10
+    assert L.files_maxfiles_init(pages, pages // 2, LINUX_6_12) == pages // 4 * 4 // 10
     assert L.files_maxfiles_init(1000, 1000) == L.NR_FILE
     with pytest.raises(ValueError, match="free_pages"):
         L.files_maxfiles_init(10, 20)
@@ -91,7 +93,7 @@ def test_client_connections_scale_with_every_part_of_the_4_tuple(ips, servers):
 
 def test_bad_inputs():
     with pytest.raises(ValueError, match="rlim_cur"):
-        L.Rlimit(-1, 5)
+        Rlimit(-1, 5)
     with pytest.raises(ValueError, match="capabilities"):
         task(caps=["CAP_NET_ADMIN"])
     with pytest.raises(ValueError, match="client_ips"):

@@ -3,9 +3,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from netlab.kernel import memory as m
+from netlab.kernel import memory as m, slub
 from netlab.kernel.limits import EMFILE, ENFILE
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12, PROFILES, SlabCache
+from netlab.load.memory import footprint
+from netlab.scenarios import connection_memory as story
 from netlab.trace import Tracer
 
 KIB = 1024
@@ -14,64 +16,64 @@ BOOK_N = 50_000   # the book's experiment: deep_linux_network_tests chapter-07/7
 
 def per_connection(profile, state, side, n=BOOK_N, nr_cpus=None):
     """Bytes per connection the way the book computed it: slab growth / N."""
-    return int(m.footprint(profile, state, side, nr_cpus=nr_cpus).bytes(n)) / n
+    return int(footprint(profile, state, side, nr_cpus=nr_cpus).bytes(n)) / n
 
 
 # --- SLUB layout -----------------------------------------------------------------------------------------------
 
 def test_calculate_sizes_reproduces_the_6_12_slots_from_the_compiled_struct_sizes():
-    for name, spec in m.KMEM_CACHE_CREATE.items():
-        assert m.kmem_cache_create(spec, m.SIZEOF_6_12[spec.struct], nr_cpus=4) == LINUX_6_12.slab[name], name
+    for name, spec in slub.KMEM_CACHE_CREATE.items():
+        assert slub.kmem_cache_create(spec, slub.SIZEOF_6_12[spec.struct], nr_cpus=4) == LINUX_6_12.slab[name], name
 
 
 def test_a_constructor_or_rcu_puts_the_free_pointer_after_the_object():
-    hw = m.SLAB_HWCACHE_ALIGN
-    assert m.calculate_sizes(768, hw, ctor=True) == 832                    # socket_alloc
-    assert m.calculate_sizes(768, hw) == 768
-    assert m.calculate_sizes(2368, hw | m.SLAB_TYPESAFE_BY_RCU) == 2432     # tcp_sock, 6.12
-    assert m.calculate_sizes(184, hw | m.SLAB_TYPESAFE_BY_RCU, freeptr_in_object=True) == 192   # struct file
-    assert m.calculate_alignment(hw, 0, 24) == 32 and m.calculate_alignment(0, 0, 24) == 8
+    hw = slub.SLAB_HWCACHE_ALIGN
+    assert slub.calculate_sizes(768, hw, ctor=True) == 832                    # socket_alloc
+    assert slub.calculate_sizes(768, hw) == 768
+    assert slub.calculate_sizes(2368, hw | slub.SLAB_TYPESAFE_BY_RCU) == 2432     # tcp_sock, 6.12
+    assert slub.calculate_sizes(184, hw | slub.SLAB_TYPESAFE_BY_RCU, freeptr_in_object=True) == 192   # struct file
+    assert slub.calculate_alignment(hw, 0, 24) == 32 and slub.calculate_alignment(0, 0, 24) == 8
 
 
 # What /sys/kernel/slab/<cache>/{object_size,slab_size,objs_per_slab,order} said on a 2-CPU Linux 6.18 machine.
-SYSFS_6_18 = {"TCP": (2304, 2368, 13, 3, m.KMEM_CACHE_CREATE["TCP"]),
-              "sock_inode_cache": (768, 832, 19, 2, m.KMEM_CACHE_CREATE["sock_inode_cache"]),
-              "request_sock_TCP": (312, 320, 12, 0, m.KMEM_CACHE_CREATE["request_sock_TCP"]),
-              "tw_sock_TCP": (248, 256, 16, 0, m.KMEM_CACHE_CREATE["tw_sock_TCP"]),
-              "filp": (184, 192, 21, 0, m.KMEM_CACHE_CREATE["filp"]),
-              "skbuff_head_cache": (224, 256, 16, 0, m.KMEM_CACHE_CREATE["skbuff_head_cache"])}
+SYSFS_6_18 = {"TCP": (2304, 2368, 13, 3, slub.KMEM_CACHE_CREATE["TCP"]),
+              "sock_inode_cache": (768, 832, 19, 2, slub.KMEM_CACHE_CREATE["sock_inode_cache"]),
+              "request_sock_TCP": (312, 320, 12, 0, slub.KMEM_CACHE_CREATE["request_sock_TCP"]),
+              "tw_sock_TCP": (248, 256, 16, 0, slub.KMEM_CACHE_CREATE["tw_sock_TCP"]),
+              "filp": (184, 192, 21, 0, slub.KMEM_CACHE_CREATE["filp"]),
+              "skbuff_head_cache": (224, 256, 16, 0, slub.KMEM_CACHE_CREATE["skbuff_head_cache"])}
 
 
 @pytest.mark.parametrize("cache", sorted(SYSFS_6_18))
 def test_the_layout_rules_match_a_real_6_18_kernel(cache):
     object_size, slot, per, order, spec = SYSFS_6_18[cache]
-    layout = m.kmem_cache_create(spec, object_size, nr_cpus=2)
+    layout = slub.kmem_cache_create(spec, object_size, nr_cpus=2)
     assert (layout.object_size, layout.objs_per_slab, layout.pages_per_slab) == (slot, per, 1 << order)
 
 
 def test_calculate_order_explains_the_books_two_machines():
     """sock_inode_cache (640 B) had 12 objects per 2-page slab on the book's client, 25 per 4 pages on its server:
     min_objects = 4 * (fls(nr_cpu_ids) + 1) is 12 with 2 CPUs, 16 with 4."""
-    assert m.calculate_order(640, 2, "3.10") == 1 and m.calculate_order(640, 4, "3.10") == 2
+    assert slub.calculate_order(640, 2, LINUX_3_10) == 1 and slub.calculate_order(640, 4, LINUX_3_10) == 2
     for name, cache in LINUX_3_10.slab.items():
-        order = m.calculate_order(cache.object_size, 4, "3.10")
+        order = slub.calculate_order(cache.object_size, 4, LINUX_3_10)
         assert (cache.objs_per_slab, cache.pages_per_slab) == ((4096 << order) // cache.object_size, 1 << order)
-    assert m.slab_layouts(LINUX_3_10, nr_cpus=2)["sock_inode_cache"] == SlabCache("sock_inode_cache", 640, 12, 2)
+    assert slub.slab_layouts(LINUX_3_10, nr_cpus=2)["sock_inode_cache"] == SlabCache("sock_inode_cache", 640, 12, 2)
 
 
-@given(size=st.integers(8, 8192), cpus=st.integers(1, 512), version=st.sampled_from(["3.10", "6.12"]))
-def test_a_slab_always_holds_at_least_one_object_and_at_most_order_3_unless_huge(size, cpus, version):
-    order = m.calculate_order(size, cpus, version)
+@given(size=st.integers(8, 8192), cpus=st.integers(1, 512), profile=st.sampled_from([LINUX_3_10, LINUX_6_12]))
+def test_a_slab_always_holds_at_least_one_object_and_at_most_order_3_unless_huge(size, cpus, profile):
+    order = slub.calculate_order(size, cpus, profile)
     assert (4096 << order) >= size and 0 <= order <= 3
 
 
 def test_bad_layout_inputs_are_refused():
     with pytest.raises(ValueError, match="nr_cpus"):
-        m.calculate_order(64, 0)
-    with pytest.raises(ValueError, match="version"):
-        m.calculate_order(64, 2, "4.19")
+        slub.calculate_order(64, 0)
+    with pytest.raises(TypeError, match="profile"):
+        slub.calculate_order(64, 2, "4.19")
     with pytest.raises(TypeError, match="CacheSpec"):
-        m.kmem_cache_create("TCP", 2368, 2)
+        slub.kmem_cache_create("TCP", 2368, 2)
 
 
 # --- the book's figures under 3.10 ------------------------------------------------------------------------------
@@ -91,13 +93,13 @@ def test_the_books_headlines_about_3_3_kib_idle_and_0_4_kib_time_wait():
     assert per_connection(LINUX_3_10, "ESTABLISHED", "client", nr_cpus=2) / KIB == pytest.approx(3.3, rel=0.10)
     assert per_connection(LINUX_3_10, "TIME_WAIT", "client", nr_cpus=2) / KIB == pytest.approx(0.4, rel=0.10)
     # "30 000 TIME_WAIT take 12 MB"
-    assert m.footprint(LINUX_3_10, "TIME_WAIT", "client").bytes(30_000) / 1e6 == pytest.approx(12, rel=0.10)
+    assert footprint(LINUX_3_10, "TIME_WAIT", "client").bytes(30_000) / 1e6 == pytest.approx(12, rel=0.10)
 
 
 def test_time_wait_on_3_10_pins_the_freed_socket_wq_next_to_each_bind_bucket():
     """kmalloc-64 held a socket_wq and a bind bucket per connection; after close only the bucket lives, but every
     slab keeps 32 of them, so no page comes back: 128 B per TIME_WAIT, not 64."""
-    fp = m.footprint(LINUX_3_10, "TIME_WAIT", "client")
+    fp = footprint(LINUX_3_10, "TIME_WAIT", "client")
     row = fp.rows["kmalloc-64"]
     assert (row.opened, row.kept_opened) == (2, (1,))
     assert row.slabs(6400) == 200
@@ -105,30 +107,30 @@ def test_time_wait_on_3_10_pins_the_freed_socket_wq_next_to_each_bind_bucket():
 
 
 def test_each_state_holds_the_objects_the_kernel_allocates():
-    held = {state: set(m.footprint(LINUX_6_12, state, "server").objects) for state in m.STATES}
+    held = {state: set(footprint(LINUX_6_12, state, "server").objects) for state in m.STATES}
     assert held["ESTABLISHED"] == {"sock_inode_cache", "TCP", "dentry", "filp"}
     assert held["SYN_RECV"] == {"request_sock_TCP"}
     assert held["ACCEPT_QUEUE"] == {"request_sock_TCP", "TCP"}
     assert held["CLOSE_WAIT"] == held["ESTABLISHED"] | {"skbuff_head_cache"}
     assert held["TIME_WAIT"] == held["FIN_WAIT2"] == {"tw_sock_TCP"}
-    client = set(m.footprint(LINUX_6_12, "TIME_WAIT", "client").objects)
+    client = set(footprint(LINUX_6_12, "TIME_WAIT", "client").objects)
     assert client == {"tw_sock_TCP", "tcp_bind_bucket", "tcp_bind2_bucket"}
-    assert "socket_wq" in m.footprint(LINUX_3_10, "ESTABLISHED", "server").objects
-    epoll = set(m.footprint(LINUX_6_12, "ESTABLISHED", "server", epoll=True).objects) - held["ESTABLISHED"]
+    assert "socket_wq" in footprint(LINUX_3_10, "ESTABLISHED", "server").objects
+    epoll = set(footprint(LINUX_6_12, "ESTABLISHED", "server", epoll=True).objects) - held["ESTABLISHED"]
     assert epoll == {"eventpoll_epi", "eventpoll_pwq", "ep_head"}
-    assert m.footprint(LINUX_6_12, "ESTABLISHED", "server", epoll=True).per_connection - \
-        m.footprint(LINUX_6_12, "ESTABLISHED", "server").per_connection == pytest.approx(128 + 64 + 4096 / 170)
+    assert footprint(LINUX_6_12, "ESTABLISHED", "server", epoll=True).per_connection - \
+        footprint(LINUX_6_12, "ESTABLISHED", "server").per_connection == pytest.approx(128 + 64 + 4096 / 170)
 
 
 def test_6_12_costs_more_than_3_10():
     for state, side in (("ESTABLISHED", "server"), ("TIME_WAIT", "client")):
-        assert m.footprint(LINUX_6_12, state, side).per_connection > m.footprint(LINUX_3_10, state, side).per_connection
+        assert footprint(LINUX_6_12, state, side).per_connection > footprint(LINUX_3_10, state, side).per_connection
 
 
 # --- the allocator and N connections ----------------------------------------------------------------------------
 
 def test_a_slab_goes_back_only_when_its_last_object_is_freed():
-    cache = m.KmemCache(SlabCache("x", 1024, 4, 1), 4096)
+    cache = slub.KmemCache(SlabCache("x", 1024, 4, 1), 4096)
     objs = [cache.alloc("x", f"o{i}") for i in range(5)]
     assert len(cache.slabs) == 2 and cache.bytes == 8192
     for o in objs[:3]:
@@ -149,12 +151,12 @@ def test_the_footprint_of_n_connections_equals_the_object_by_object_model(n, pro
     if side == "client" and state in ("SYN_RECV", "ACCEPT_QUEUE"):
         return
     p = PROFILES[profile]
-    assert int(m.footprint(p, state, side, epoll, cpus).bytes(n)) == \
-        sum(m.connections_memory(p, n, side, state, epoll, cpus).values())
+    assert int(footprint(p, state, side, epoll, cpus).bytes(n)) == \
+        sum(story.connections_memory(p, n, side, state, epoll, cpus).values())
 
 
 def test_footprint_bytes_work_on_arrays_and_grow_with_n():
-    fp = m.footprint(LINUX_6_12)
+    fp = footprint(LINUX_6_12)
     n = np.arange(0, 2000)
     b = fp.bytes(n)
     assert b[0] == 0 and (np.diff(b) >= 0).all() and b.shape == n.shape
@@ -167,11 +169,11 @@ def test_footprint_bytes_work_on_arrays_and_grow_with_n():
 
 def test_bad_states_and_sides_are_refused():
     with pytest.raises(ValueError, match="server-side"):
-        m.footprint(LINUX_6_12, "SYN_RECV", "client")
+        footprint(LINUX_6_12, "SYN_RECV", "client")
     with pytest.raises(ValueError, match="state must be"):
-        m.footprint(LINUX_6_12, "LISTEN")
+        footprint(LINUX_6_12, "LISTEN")
     with pytest.raises(ValueError, match="side must be"):
-        m.connection_trace(LINUX_6_12, "peer")
+        story.connection_trace(LINUX_6_12, "peer")
     with pytest.raises(TypeError, match="KernelProfile"):
         m.Kernel("6.12")
 
@@ -179,7 +181,7 @@ def test_bad_states_and_sides_are_refused():
 # --- traces: what socket(), accept() and close() allocate -------------------------------------------------------
 
 def test_the_time_wait_trace_allocates_then_trades_the_socket_for_a_timewait_sock():
-    trace = m.connection_trace(LINUX_6_12, "client", "TIME_WAIT", expire=True)
+    trace = story.connection_trace(LINUX_6_12, "client", "TIME_WAIT", expire=True)
     names = trace.functions()
     assert names.index("sk_prot_alloc") < names.index("inet_bind_bucket_create") < names.index("tcp_time_wait")
     allocs = [e.text for e in trace.filter("kmem_cache_alloc")]
@@ -191,7 +193,7 @@ def test_the_time_wait_trace_allocates_then_trades_the_socket_for_a_timewait_soc
 
 
 def test_socket_at_the_fd_limit_builds_the_socket_then_frees_it_and_accept_leaves_the_connection_queued():
-    trace = m.fd_limit_trace(6)
+    trace = story.fd_limit_trace(6)
     fails = [e for e in trace if e.kind == "printk" and "EMFILE" in e.text]
     assert len(fails) == 2                              # socket(), then accept()
     last_socket = trace.filter("__sys_socket")[-1]

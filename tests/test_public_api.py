@@ -301,7 +301,7 @@ def _host():
 
 
 def _footprint():
-    from netlab.kernel.memory import footprint
+    from netlab.load.memory import footprint
     return footprint(profile("6.12"))
 
 

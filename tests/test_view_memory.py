@@ -5,7 +5,8 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from netlab.kernel.memory import connection_trace, fd_limit_trace, footprint  # noqa: E402
+from netlab.load.memory import footprint  # noqa: E402
+from netlab.scenarios.connection_memory import connection_trace, fd_limit_trace  # noqa: E402
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12  # noqa: E402
 from netlab.view.memory import (draw_fd_table, draw_slabs, object_table_html, object_table_text,  # noqa: E402
                                 plot_memory_curves, plot_per_state)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from netlab.kernel.eventpoll import SIZEOF_EVENTPOLL
-from netlab.kernel.memory import SIZEOF_6_12
+from netlab.kernel.slub import SIZEOF_6_12
 from netlab.kernel.source_index import tree_release, unpack
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "linux-source"
@@ -40,7 +40,7 @@ PROBES = {
 }
 """Probe file -> (what it includes, the structs it sizes)."""
 
-MODELS = {**{name: (size, "netlab.kernel.memory.SIZEOF_6_12") for name, size in SIZEOF_6_12.items()},
+MODELS = {**{name: (size, "netlab.kernel.slub.SIZEOF_6_12") for name, size in SIZEOF_6_12.items()},
           "eventpoll": (SIZEOF_EVENTPOLL, "netlab.kernel.eventpoll.SIZEOF_EVENTPOLL")}
 """struct -> (the size a model uses, where)."""
 

@@ -253,7 +253,7 @@ def do_epoll_create(flags: int = 0) -> int:
     if flags not in (0, 0o2000000):  # EPOLL_CLOEXEC
         return -errno.EINVAL
     ep = ep_alloc()
-    proc = get_current().process
+    proc = get_current()
     fd = install_file(proc, eventpoll_fops, ep, "[eventpoll]", running_profile().nr_open)
     if fd >= 0:
         ep.file, ep.name = fdget(proc, fd), f"epoll fd {fd}"
@@ -403,7 +403,7 @@ def do_epoll_ctl(epfd: int, op: int, fd: int, epds: EpollEvent | None):
         return -errno.EINVAL
     if op != EPOLL_CTL_DEL and not isinstance(epds, EpollEvent):
         raise TypeError("ADD and MOD take an EpollEvent")
-    proc = get_current().process
+    proc = get_current()
     f, tf = fdget(proc, epfd), fdget(proc, fd)
     if f is None or tf is None:
         return -errno.EBADF
@@ -593,7 +593,7 @@ def do_epoll_wait(epfd: int, events: list, maxevents: int, timeout: int | None):
         return -errno.EINVAL
     if timeout is not None and (not isinstance(timeout, int) or timeout < 0):
         raise ValueError("timeout must be None (block) or an int >= 0 (ns)")
-    f = fdget(get_current().process, epfd)
+    f = fdget(get_current(), epfd)
     if f is None:
         return -errno.EBADF
     if not is_file_epoll(f):

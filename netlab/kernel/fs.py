@@ -1,8 +1,9 @@
 """Files, file descriptors and the poll hook: how epoll reaches a socket through an fd.
 
 Models include/linux/fs.h (``struct file``, ``struct file_operations``) and include/linux/poll.h
-(``poll_table``, ``poll_wait``, ``vfs_poll``), Linux 6.12. The fd table and its limit (``struct files_struct``,
-``get_unused_fd_flags``, ``fd_install``) are chapter 07's :mod:`netlab.kernel.limits`.
+(``poll_table``, ``poll_wait``, ``vfs_poll``), Linux 6.12. A task's fd table is its ``files``
+(:mod:`netlab.kernel.fdtable`), filled and emptied by chapter 07's :mod:`netlab.kernel.limits`
+(``get_unused_fd_flags``, ``fd_install``).
 
 ``vfs_poll(file, pt)`` asks a file "what events do you have?" through ``file->f_op->poll``. The answer is the
 point of the call; the side effect is the trick epoll is built on: the file's poll function calls
@@ -18,6 +19,7 @@ from typing import Any, Callable
 from netlab import check
 from netlab.check import U64
 from netlab.kernel import limits
+from netlab.kernel.sched import Task
 from netlab.trace import kernel_function
 
 DEFAULT_POLLMASK = 0x001 | 0x004 | 0x040 | 0x100  # EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM
@@ -59,19 +61,19 @@ def alloc_file(f_op: FileOperations, private_data: Any, name: str, fd: int) -> F
 
 
 @check.arguments
-def fdget(proc: limits.Task, fd: int) -> File | None:
-    """The file behind ``fd`` in the process's fd table, or None (the syscall then fails with EBADF)."""
-    file = proc.files.fd.get(fd)
+def fdget(task: Task, fd: int) -> File | None:
+    """The file behind ``fd`` in the task's fd table, or None (the syscall then fails with EBADF)."""
+    file = task.files.fd.get(fd)
     return file if isinstance(file, File) else None
 
 
 @check.arguments
-def install_file(proc: limits.Task, f_op: FileOperations, private_data: Any, name: str, nr_open: int) -> int:
+def install_file(task: Task, f_op: FileOperations, private_data: Any, name: str, nr_open: int) -> int:
     """What ``socket()``, ``accept()`` and ``epoll_create1()`` end with: an fd (``get_unused_fd_flags``, which
     says EMFILE at RLIMIT_NOFILE), a ``struct file``, ``fd_install``. Returns the fd or -errno."""
-    fd = limits.get_unused_fd_flags(proc, nr_open)
+    fd = limits.get_unused_fd_flags(task, nr_open)
     if fd >= 0:
-        limits.fd_install(proc, fd, alloc_file(f_op, private_data, name, fd))
+        limits.fd_install(task, fd, alloc_file(f_op, private_data, name, fd))
     return fd
 
 

@@ -21,20 +21,21 @@ takes a connection off the accept queue, so at the limit the connection stays qu
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 import numpy as np
 
 from netlab import check
 from netlab.check import Range
+from netlab.kernel.fdtable import BITS_PER_LONG, FilesStruct
+from netlab.kernel.profiles import LINUX_6_12, KernelProfile
+from netlab.kernel.sched import Rlimit, Task
 from netlab.trace import kernel_function, trace_printk
 
 EPERM, EBADF, ENFILE, EINVAL, EMFILE, EADDRNOTAVAIL = 1, 9, 23, 22, 24, 99
 ERRNO_NAMES = {EPERM: "EPERM", EBADF: "EBADF", ENFILE: "ENFILE", EINVAL: "EINVAL", EMFILE: "EMFILE",
                EADDRNOTAVAIL: "EADDRNOTAVAIL"}
-BITS_PER_LONG = 64
-NR_OPEN_DEFAULT = BITS_PER_LONG     # fds in the fdtable embedded in files_struct (include/linux/fdtable.h)
 NR_FILE = 8192                      # the smallest default fs.file-max (include/uapi/linux/fs.h)
 IP_LOCAL_PORT_RANGE = 51            # include/uapi/linux/in.h (6.3+)
 IP_BIND_ADDRESS_NO_PORT = 24        # include/uapi/linux/in.h (4.2+): bind() an address, pick the port at connect()
@@ -49,58 +50,6 @@ def errno_name(error: Annotated[int, Range(None, -1)]) -> str:
         raise ValueError("pass a negative errno such as -24")
     return ERRNO_NAMES.get(-error, f"errno {-error}")
 
-
-
-@dataclass
-class Rlimit:
-    """``struct rlimit`` for RLIMIT_NOFILE: the soft limit (``ulimit -n``) and the hard ceiling for it."""
-
-    rlim_cur: int
-    rlim_max: int
-
-    def __post_init__(self):
-        check.fields(self)
-        check.count("rlim_cur", self.rlim_cur, 0)
-        check.count("rlim_max", self.rlim_max, 0)
-
-
-@dataclass(eq=False)
-class FilesStruct:
-    """``struct files_struct`` and its fdtable: which fds are taken, and how many slots the table has."""
-
-    max_fds: int = NR_OPEN_DEFAULT
-    next_fd: int = 0
-    open_fds: set = field(default_factory=set)
-    fd: dict = field(default_factory=dict)      # installed fd -> the file's owner (a socket, a connection …)
-
-    def __post_init__(self):
-        check.fields(self)
-
-    def snapshot(self) -> dict:
-        return {"open fds": len(self.open_fds), "fdtable slots": self.max_fds, "next_fd": self.next_fd}
-
-
-@dataclass(eq=False)
-class Task:
-    """A process: its open-file limit, its fd table and its capabilities (``CAP_SYS_ADMIN``, ``CAP_SYS_RESOURCE``)."""
-
-    comm: str
-    nofile: Rlimit
-    files: FilesStruct = field(default_factory=FilesStruct)
-    capabilities: frozenset = frozenset()
-
-    def __post_init__(self):
-        check.fields(self)
-        if not isinstance(self.comm, str) or not self.comm:
-            raise ValueError("comm must be a non-empty str")
-        if not isinstance(self.nofile, Rlimit):
-            raise TypeError("nofile must be an Rlimit")
-        unknown = set(self.capabilities) - {"CAP_SYS_ADMIN", "CAP_SYS_RESOURCE"}
-        if unknown:
-            raise ValueError(f"capabilities must be among CAP_SYS_ADMIN, CAP_SYS_RESOURCE, got {sorted(unknown)}")
-
-    def snapshot(self) -> dict:
-        return {"nofile": (self.nofile.rlim_cur, self.nofile.rlim_max), **self.files.snapshot()}
 
 
 @dataclass
@@ -209,26 +158,26 @@ def do_prlimit(task: Task, new: Rlimit, nr_open: int) -> int:
     if new.rlim_max > task.nofile.rlim_max and "CAP_SYS_RESOURCE" not in task.capabilities:
         trace_printk("raising the hard limit needs CAP_SYS_RESOURCE: EPERM")
         return -EPERM
-    task.nofile = Rlimit(new.rlim_cur, new.rlim_max)
+    task.nofile.rlim_cur, task.nofile.rlim_max = new.rlim_cur, new.rlim_max     # shared by the threads
     return 0
 
 
-@kernel_function("fs/file_table.c", lambda total_pages, free_pages, page_size=4096, version="6.12":
-                 f"default fs.file-max for {total_pages * page_size / 2 ** 30:.1f} GiB of RAM")
-def files_maxfiles_init(total_pages: int, free_pages: int, page_size: int = 4096, version: str = "6.12") -> int:
-    """The boot-time ``fs.file-max``: about one file per 10 KiB of RAM (6.12 first sets aside 1.5× what is already
-    in use at boot; 3.10's ``files_init`` used all of RAM), never below NR_FILE. systemd often raises it later."""
+@kernel_function("fs/file_table.c", lambda total_pages, free_pages, profile=LINUX_6_12:
+                 f"default fs.file-max for {total_pages * profile.page_size / 2 ** 30:.1f} GiB of RAM")
+def files_maxfiles_init(total_pages: int, free_pages: int, profile: KernelProfile = LINUX_6_12) -> int:
+    """The boot-time ``fs.file-max``: about one file per 10 KiB of RAM (with ``profile.file_max_memreserve``, as
+    in 6.12, after setting aside 1.5× what is already in use at boot; 3.10's ``files_init`` used all of RAM), never
+    below NR_FILE. systemd often raises it later."""
     check.count("total_pages", total_pages, 1)
     check.count("free_pages", free_pages, 0)
     if free_pages > total_pages:
         raise ValueError("free_pages cannot exceed total_pages")
-    if version not in ("3.10", "6.12"):
-        raise ValueError("version must be '3.10' or '6.12'")
-    if version == "3.10":
-        n = total_pages * (page_size // 1024) // 10
-    else:
+    page_size = profile.page_size
+    if profile.file_max_memreserve:
         memreserve = min((total_pages - free_pages) * 3 // 2, total_pages - 1)
         n = (total_pages - memreserve) * (page_size // 1024) // 10
+    else:
+        n = total_pages * (page_size // 1024) // 10
     return max(n, NR_FILE)
 
 

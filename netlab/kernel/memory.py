@@ -1,11 +1,7 @@
-"""What a TCP connection costs in kernel memory: the slab objects of a socket in each state, slab overhead included.
+"""What a TCP connection costs in kernel memory: the slab objects of a socket in each state, and its buffers.
 
-Models (Linux 6.12 names; 3.10 differences noted where they matter):
+Models (Linux 6.12 names; 3.10 differences noted where they matter), allocating from :mod:`netlab.kernel.slub`:
 
-- mm/slab_common.c ``calculate_alignment`` and mm/slub.c ``calculate_sizes``, ``calculate_order``: the slot each
-  object gets and how many objects (and pages) a slab holds; ``kmem_cache_alloc`` (include/linux/slab.h) and
-  ``kmem_cache_free``: objects fill the lowest partly used slab, a new slab is taken from the page allocator when
-  none has room, and a slab goes back when its last object is freed. Caches that SLUB merged share slabs.
 - net/socket.c ``__sys_socket``, ``sock_alloc``, ``sock_alloc_inode`` (``struct socket_alloc``; 3.10 also
   kmallocs a ``struct socket_wq``), ``sock_map_fd``, ``sock_alloc_file``, ``__sys_accept4_file``, ``do_accept``,
   ``sock_release``, ``sock_close``, ``sock_free_inode`` (3.10: ``sock_destroy_inode``).
@@ -21,332 +17,30 @@ Models (Linux 6.12 names; 3.10 differences noted where they matter):
 - fs/eventpoll.c: an epoll registration adds an ``epitem``, an ``eppoll_entry`` and (6.12) an ``epitems_head``
   (``ep_insert`` itself is chapter 02's model; here only its allocations are recorded).
 
-A connection is traced in two phases: *open* (``socket()`` + ``connect()``, or SYN → ACK → ``accept()``) and
-*move* (to CLOSE_WAIT, FIN_WAIT2 or TIME_WAIT). N connections opened one after another, then moved, lay their
-objects out in the slabs in a fixed pattern, so :class:`Footprint` turns one traced connection into the exact
-memory of N (numpy, any N). Caches start empty here; a real cache starts with partly used slabs, and SLUB keeps a
-few empty slabs per node (``min_partial``) and per CPU, so at a few connections reality differs by a slab or two.
+A connection end is built in two phases: *open* (``socket()`` + ``connect()``, or SYN → ACK → ``accept()``) and
+*move* (to CLOSE_WAIT, FIN_WAIT2 or TIME_WAIT). Caches start empty here; a real cache starts with partly used slabs,
+and SLUB keeps a few empty slabs per node (``min_partial``) and per CPU, so at a few connections reality differs by
+a slab or two. Chapter 06's traced stories are :mod:`netlab.scenarios.connection_memory`; the exact memory of N
+connections, from one traced end, is :mod:`netlab.load.memory`.
 
 Receive and send buffers are a separate cost, charged only while data waits (``sk_rmem_alloc``,
 ``sk_wmem_queued``, rounded to pages by ``sk_forward_alloc``): :func:`queued_data_memory`.
 """
 from __future__ import annotations
 
-import heapq
 import math
 from dataclasses import dataclass, field
-from typing import Mapping
-
-import numpy as np
 
 from netlab import check
 from netlab.kernel import limits
-from netlab.kernel.limits import ENFILE, FilesStat, Rlimit, Task
-from netlab.kernel.profiles import KernelProfile, SlabCache
+from netlab.kernel.fs import FILP_BASE, File
+from netlab.kernel.limits import ENFILE, FilesStat
+from netlab.kernel.profiles import KernelProfile
+from netlab.kernel.sched import Rlimit, Task
 from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE
-from netlab.trace import Tracer, kernel_function, on_cpu, trace_printk
-
-# --------------------------------------------------------------------------------------------------------------
-# Slab layout: which slot an object gets, how many fit in a slab (mm/slab_common.c, mm/slub.c)
-
-SLAB_HWCACHE_ALIGN = 0x00002000      # include/linux/slab.h
-SLAB_PANIC = 0x00040000
-SLAB_TYPESAFE_BY_RCU = 0x00080000    # 3.10: SLAB_DESTROY_BY_RCU
-SLAB_ACCOUNT = 0x04000000
-SLAB_RECLAIM_ACCOUNT = 0x00020000
-CACHE_LINE_SIZE = 64                 # x86-64
-ARCH_SLAB_MINALIGN = 8               # __alignof__(unsigned long long)
-PAGE_ALLOC_COSTLY_ORDER = 3          # slub_max_order's default
-MAX_OBJS_PER_PAGE = 32767            # objects per slab are a 15-bit field
-
-
-@dataclass(frozen=True)
-class CacheSpec:
-    """One ``kmem_cache_create()`` call: the cache, the struct it holds, its flags and free-pointer placement."""
-
-    name: str
-    struct: str
-    flags: int
-    ctor: bool = False               # a constructor keeps objects initialised, so the free pointer goes after them
-    freeptr_in_object: bool = False  # kmem_cache_args.use_freeptr_offset (struct file's f_freeptr, 6.12)
-    created_in: str = ""
-
-
-KMEM_CACHE_CREATE: Mapping[str, CacheSpec] = {s.name: s for s in (
-    CacheSpec("TCP", "tcp_sock", SLAB_HWCACHE_ALIGN | SLAB_ACCOUNT | SLAB_TYPESAFE_BY_RCU,
-              created_in="net/core/sock.c proto_register (tcp_prot.slab_flags)"),
-    CacheSpec("sock_inode_cache", "socket_alloc", SLAB_HWCACHE_ALIGN | SLAB_RECLAIM_ACCOUNT | SLAB_ACCOUNT,
-              ctor=True, created_in="net/socket.c init_inodecache"),
-    CacheSpec("filp", "file", SLAB_HWCACHE_ALIGN | SLAB_PANIC | SLAB_ACCOUNT | SLAB_TYPESAFE_BY_RCU,
-              freeptr_in_object=True, created_in="fs/file_table.c files_init"),
-    CacheSpec("dentry", "dentry", SLAB_RECLAIM_ACCOUNT | SLAB_PANIC | SLAB_ACCOUNT,
-              created_in="fs/dcache.c dcache_init"),
-    CacheSpec("tcp_bind_bucket", "inet_bind_bucket", SLAB_HWCACHE_ALIGN | SLAB_PANIC | SLAB_ACCOUNT,
-              created_in="net/ipv4/tcp.c tcp_init"),
-    CacheSpec("tcp_bind2_bucket", "inet_bind2_bucket", SLAB_HWCACHE_ALIGN | SLAB_PANIC | SLAB_ACCOUNT,
-              created_in="net/ipv4/tcp.c tcp_init"),
-    CacheSpec("tw_sock_TCP", "tcp_timewait_sock", SLAB_ACCOUNT | SLAB_TYPESAFE_BY_RCU,
-              created_in="net/core/sock.c tw_prot_init"),
-    CacheSpec("request_sock_TCP", "tcp_request_sock", SLAB_ACCOUNT | SLAB_TYPESAFE_BY_RCU,
-              created_in="net/core/sock.c req_prot_init"),
-    CacheSpec("skbuff_head_cache", "sk_buff", SLAB_HWCACHE_ALIGN | SLAB_PANIC, created_in="net/core/skbuff.c skb_init"),
-    CacheSpec("eventpoll_epi", "epitem", SLAB_HWCACHE_ALIGN | SLAB_PANIC | SLAB_ACCOUNT,
-              created_in="fs/eventpoll.c eventpoll_init"),
-    CacheSpec("eventpoll_pwq", "eppoll_entry", SLAB_PANIC | SLAB_ACCOUNT, created_in="fs/eventpoll.c eventpoll_init"),
-    CacheSpec("ep_head", "epitems_head", SLAB_PANIC | SLAB_ACCOUNT, created_in="fs/eventpoll.c eventpoll_init"),
-)}
-"""The 6.12 ``kmem_cache_create`` calls of every cache a TCP socket uses (see each ``created_in``)."""
-
-SIZEOF_6_12: Mapping[str, int] = {
-    "tcp_sock": 2368, "socket_alloc": 768, "file": 184, "dentry": 192, "tcp_timewait_sock": 248,
-    "tcp_request_sock": 304, "sk_buff": 232, "epitem": 120, "eppoll_entry": 64,
-    "inet_bind_bucket": 72, "inet_bind2_bucket": 72, "epitems_head": 24,
-}
-"""sizeof() in Linux 6.12.118 on x86_64, configured with Debian's config.amd64_none_amd64 (linux-config-6.12), as
-``tools/kernel_sizes.py`` compiles them from Debian's linux-source-6.12 (it prints this table and fails when a number
-here differs). epitem, eppoll_entry and epitems_head are fs/eventpoll.c's own structs."""
-
-
-@check.arguments
-def fls(x: int) -> int:
-    """Find last set bit, 1-based (``fls(1) == 1``, ``fls(0) == 0``)."""
-    return int(x).bit_length()
-
-
-@check.arguments
-def get_order(size: int, page_size: int = 4096) -> int:
-    """The smallest page order whose block holds ``size`` bytes."""
-    order = 0
-    while (page_size << order) < size:
-        order += 1
-    return order
-
-
-@kernel_function("mm/slab_common.c")
-def calculate_alignment(flags: int, align: int, size: int) -> int:
-    """SLAB_HWCACHE_ALIGN aligns to a cache line, or to a half/quarter line for small objects; at least 8."""
-    if flags & SLAB_HWCACHE_ALIGN:
-        ralign = CACHE_LINE_SIZE
-        while size <= ralign // 2:
-            ralign //= 2
-        align = max(align, ralign)
-    align = max(align, ARCH_SLAB_MINALIGN)
-    return -(-align // 8) * 8
-
-
-@kernel_function("mm/slub.c")
-def calculate_sizes(object_size: int, flags: int, ctor: bool = False, freeptr_in_object: bool = False) -> int:
-    """The slot an object really takes (``s->size``, the size /proc/slabinfo prints): the object rounded to 8, plus
-    a free pointer after it when the object must stay intact while free (a constructor or SLAB_TYPESAFE_BY_RCU),
-    then rounded to the alignment."""
-    check.count("object_size", object_size, 1)
-    size = -(-object_size // 8) * 8
-    if (flags & SLAB_TYPESAFE_BY_RCU and not freeptr_in_object) or ctor:
-        size += 8
-    align = calculate_alignment(flags, 0, object_size)
-    return -(-size // align) * align
-
-
-@kernel_function("mm/slub.c")
-def calculate_order(size: int, nr_cpus: check.Cpus, version: str = "6.12", page_size: int = 4096,
-                    max_order: int = PAGE_ALLOC_COSTLY_ORDER) -> int:
-    """The page order of one slab: enough room for ``min_objects = 4 * (fls(nr_cpus) + 1)`` objects, wasting at most
-    1/16 of the slab (then 1/8, 1/4 …). 3.10 uses ``nr_cpu_ids`` and gives up objects before waste; 6.12 uses the
-    present CPUs and keeps the object count."""
-    check.count("size", size, 1)
-    check.count("nr_cpus", nr_cpus, 1)
-    if version not in ("3.10", "6.12"):
-        raise ValueError("version must be '3.10' or '6.12'")
-
-    def order_objects(order: int) -> int:
-        return (page_size << order) // size
-
-    min_objects = min(4 * (fls(nr_cpus) + 1), max(order_objects(max_order), 1))
-    if version == "6.12":
-        min_order = get_order(min_objects * size, page_size)
-        if order_objects(min_order) > MAX_OBJS_PER_PAGE:
-            return get_order(size * MAX_OBJS_PER_PAGE, page_size) - 1
-        for fraction in (16, 8, 4, 2):            # calc_slab_order, accepting more waste each round
-            for order in range(min_order, max_order + 1):
-                slab_size = page_size << order
-                if slab_size % size <= slab_size // fraction:
-                    return order
-        return get_order(size, page_size)
-
-    def slab_order(objects: int, fract_leftover: int, top: int) -> int:   # 3.10 slab_order()
-        if order_objects(0) > MAX_OBJS_PER_PAGE:
-            return get_order(size * MAX_OBJS_PER_PAGE, page_size) - 1
-        order = max(0, fls(objects * size - 1) - (page_size.bit_length() - 1))
-        while order <= top:
-            slab_size = page_size << order
-            if slab_size >= objects * size and slab_size % size <= slab_size // fract_leftover:
-                break
-            order += 1
-        return order
-
-    while min_objects > 1:
-        for fraction in (16, 8, 4):
-            order = slab_order(min_objects, fraction, max_order)
-            if order <= max_order:
-                return order
-        min_objects -= 1
-    return slab_order(1, 1, max_order)
-
-
-@check.arguments
-def kmem_cache_create(spec: CacheSpec, object_size: int, nr_cpus: check.Cpus, version: str = "6.12",
-                      page_size: int = 4096) -> SlabCache:
-    """The cache layout SLUB builds for ``spec`` holding ``object_size``-byte objects on ``nr_cpus`` CPUs."""
-    slot = calculate_sizes(object_size, spec.flags, spec.ctor, spec.freeptr_in_object)
-    order = calculate_order(slot, nr_cpus, version, page_size)
-    return SlabCache(spec.name, slot, (page_size << order) // slot, 1 << order)
-
-
-@check.arguments
-def slab_layouts(profile: KernelProfile, nr_cpus: check.Cpus | None = None) -> dict[str, SlabCache]:
-    """The profile's slab caches, re-laid-out by ``calculate_order`` for ``nr_cpus`` CPUs when given (the slot sizes
-    stay; objects and pages per slab follow the CPU count, as on the book's 2-CPU client vs its server)."""
-    if nr_cpus is None:
-        return dict(profile.slab)
-    check.count("nr_cpus", nr_cpus, 1)
-    out = {}
-    for name, cache in profile.slab.items():
-        order = calculate_order(cache.object_size, nr_cpus, profile.version, profile.page_size)
-        out[name] = SlabCache(name, cache.object_size, (profile.page_size << order) // cache.object_size, 1 << order)
-    return out
-
-
-
-# --------------------------------------------------------------------------------------------------------------
-# The allocator: caches of slabs, objects in slots
-
-@dataclass(eq=False, slots=True)
-class Obj:
-    """One slab object: the cache asked for, the cache whose slabs hold it (after merging), slab and slot."""
-
-    cache: str
-    row: str
-    slab: int
-    slot: int
-    owner: str
-
-    def __post_init__(self):
-        check.fields(self)
-
-
-class KmemCache:
-    """``struct kmem_cache``: slabs of ``objs_per_slab`` slots; objects go to the lowest slab with a free slot, a
-    new slab is taken when none has room, and a slab goes back to the page allocator when its last object is
-    freed."""
-
-    @check.arguments
-    def __init__(self, layout: SlabCache, page_size: int):
-        self.layout, self.page_size = layout, page_size
-        self.slabs: dict[int, list] = {}           # slab id -> its slots (an Obj or None)
-        self._free: dict[int, list[int]] = {}      # slab id -> heap of its free slots
-        self._partial: list[int] = []              # heap of slab ids that may have a free slot
-        self._next_slab = 0
-        self.nr_objects = 0
-
-    @property
-    def slab_bytes(self) -> int:
-        return self.layout.pages_per_slab * self.page_size
-
-    @property
-    def bytes(self) -> int:
-        return len(self.slabs) * self.slab_bytes
-
-    @check.arguments
-    def alloc(self, cache: str, owner: str) -> Obj:
-        while self._partial and not self._free.get(self._partial[0]):
-            heapq.heappop(self._partial)
-        if not self._partial:
-            slab_id, self._next_slab = self._next_slab, self._next_slab + 1
-            self.slabs[slab_id] = [None] * self.layout.objs_per_slab
-            self._free[slab_id] = list(range(self.layout.objs_per_slab))
-            heapq.heappush(self._partial, slab_id)
-        slab_id = self._partial[0]
-        obj = Obj(cache, self.layout.name, slab_id, heapq.heappop(self._free[slab_id]), owner)
-        self.slabs[slab_id][obj.slot] = obj
-        self.nr_objects += 1
-        return obj
-
-    @check.arguments
-    def free(self, obj: Obj) -> None:
-        slots = self.slabs.get(obj.slab)
-        if slots is None or slots[obj.slot] is not obj:
-            raise ValueError(f"{obj.owner} is not allocated in {self.layout.name} (double free?)")
-        slots[obj.slot] = None
-        self.nr_objects -= 1
-        free = self._free[obj.slab]
-        was_full = not free
-        heapq.heappush(free, obj.slot)
-        if len(free) == self.layout.objs_per_slab:
-            del self.slabs[obj.slab], self._free[obj.slab]
-        elif was_full:
-            heapq.heappush(self._partial, obj.slab)
-
-    def snapshot(self) -> dict:
-        return {"object size": self.layout.object_size, "per slab": self.layout.objs_per_slab,
-                "pages per slab": self.layout.pages_per_slab, "objects": self.nr_objects,
-                "slabs": [self.layout.objs_per_slab - len(self._free[i]) for i in sorted(self.slabs)],
-                "bytes": self.bytes}
-
-
-class Slub:
-    """The slab allocator of one kernel: a :class:`KmemCache` per /proc/slabinfo row; merged caches share one."""
-
-    @check.arguments
-    def __init__(self, profile: KernelProfile, nr_cpus: check.Cpus | None = None, record: bool = False):
-        layouts = slab_layouts(profile, nr_cpus)
-        self.profile = profile
-        self.row_of = {name: profile.slab_aliases.get(name, name) for name in layouts}
-        self.caches = {row: KmemCache(layouts[row], profile.page_size) for row in set(self.row_of.values())}
-        self.log: list[tuple[str, str, str, Obj]] | None = [] if record else None
-        """(phase, "alloc" or "free", row, object), recorded while ``phase`` is set"""
-        self.phase: str | None = None
-        self.last_row: str | None = None
-
-    @check.arguments
-    def has(self, cache: str) -> bool:
-        return cache in self.row_of
-
-    @check.arguments
-    def alloc(self, cache: str, owner: str) -> Obj:
-        if cache not in self.row_of:
-            raise ValueError(f"this kernel has no slab cache {cache!r}; it has {sorted(self.row_of)}")
-        obj = self.caches[self.row_of[cache]].alloc(cache, owner)
-        self.last_row = obj.row
-        if self.phase and self.log is not None:
-            self.log.append((self.phase, "alloc", obj.row, obj))
-        return obj
-
-    @check.arguments
-    def free(self, obj: Obj) -> None:
-        self.caches[obj.row].free(obj)
-        self.last_row = obj.row
-        if self.phase and self.log is not None:
-            self.log.append((self.phase, "free", obj.row, obj))
-
-    @property
-    def bytes(self) -> int:
-        return sum(c.bytes for c in self.caches.values())
-
-    def snapshot(self) -> dict:
-        return {row: c.snapshot() for row, c in sorted(self.caches.items()) if c.slabs}
-
-
-@kernel_function("include/linux/slab.h", lambda slub, cache, owner: f"a {cache} object for {owner}"
-                 + (f" (counted in {slub.row_of[cache]})" if slub.row_of.get(cache, cache) != cache else ""))
-def kmem_cache_alloc(slub: Slub, cache: str, owner: str) -> Obj:
-    """Take a free slot from the cache's partly used slab, or a new slab from the page allocator."""
-    return slub.alloc(cache, owner)
-
-
-@kernel_function("mm/slub.c", lambda slub, obj: f"free {obj.owner} ({obj.cache})")
-def kmem_cache_free(slub: Slub, obj: Obj) -> None:
-    """Put the object back on its slab's free list; an empty slab goes back to the page allocator."""
-    slub.free(obj)
+from netlab.kernel.slub import Obj, Slub, kmem_cache_alloc, kmem_cache_free
+from netlab.kernel.sock import socket_file_ops
+from netlab.trace import kernel_function, on_cpu, trace_printk
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -367,12 +61,14 @@ OBJECT_STRUCT = {"TCP": "tcp_sock", "sock_inode_cache": "socket_alloc (socket + 
 
 @dataclass(eq=False)
 class Connection:
-    """One end of a TCP connection and the slab objects it holds right now, by role."""
+    """One end of a TCP connection and the slab objects it holds right now, by role; ``file`` is its
+    ``struct file`` while it has one (what its fd points at)."""
 
     name: str
     side: str
     state: str = "CLOSE"
     fd: int | None = None
+    file: File | None = None
     epoll: bool = False
     objects: dict = field(default_factory=dict)     # role -> Obj
 
@@ -399,7 +95,7 @@ class Kernel:
     def task(self, comm: str = "app", nofile: int | None = None) -> Task:
         """A process with RLIMIT_NOFILE ``nofile`` (default: the profile's soft limit); fds 0–2 are taken."""
         soft = self.profile.nofile_soft if nofile is None else nofile
-        task = Task(comm, Rlimit(soft, max(soft, self.profile.nofile_hard)))
+        task = Task(comm, nofile=Rlimit(soft, max(soft, self.profile.nofile_hard)))
         for fd in range(min(3, soft)):
             task.files.open_fds.add(fd)
             task.files.fd[fd] = f"stdio {fd}"
@@ -462,6 +158,10 @@ def alloc_empty_file(kernel: Kernel, conn: Connection) -> int:
         trace_printk(f"VFS: file-max limit {stat.max_files} reached: ENFILE")
         return -ENFILE
     _hold(kernel, conn, "file", "filp", "struct file")
+    filp = conn.objects["file"]
+    cache = kernel.slub.caches[filp.row]
+    conn.file = File(socket_file_ops, conn, FILP_BASE + filp.slab * cache.slab_bytes
+                     + filp.slot * cache.layout.object_size, f"socket:{conn.name}")
     if kernel.slub.has("lsm_file_cache"):
         _hold(kernel, conn, "lsm_file", "lsm_file_cache", "security_file_alloc blob")
     stat.nr_files += 1
@@ -505,7 +205,7 @@ def sock_map_fd(kernel: Kernel, task: Task, conn: Connection) -> int:
     if error:
         limits.put_unused_fd(task, fd)
         return error
-    limits.fd_install(task, fd, conn)
+    limits.fd_install(task, fd, conn.file)
     conn.fd = fd
     return fd
 
@@ -589,7 +289,7 @@ def __sys_accept4_file(kernel: Kernel, task: Task, conn: Connection) -> int:
     if error:
         limits.put_unused_fd(task, fd)
         return error
-    limits.fd_install(task, fd, conn)
+    limits.fd_install(task, fd, conn.file)
     conn.fd = fd
     return fd
 
@@ -650,6 +350,7 @@ def sock_close(kernel: Kernel, conn: Connection) -> None:
 def file_free(kernel: Kernel, conn: Connection) -> None:
     """Give the ``struct file`` back to filp."""
     _drop(kernel, conn, "file", "lsm_file")
+    conn.file = None
     kernel.files_stat.nr_files -= 1
 
 
@@ -668,7 +369,7 @@ def __fput(kernel: Kernel, conn: Connection) -> None:
 @check.arguments
 def close(kernel: Kernel, task: Task, conn: Connection) -> None:
     """``close(fd)``: ``close_fd`` takes the fd out of the table, ``__fput`` frees the file and the socket."""
-    if conn.fd is None or limits.close_fd(task, conn.fd) is not conn:
+    if conn.fd is None or conn.file is None or limits.close_fd(task, conn.fd) is not conn.file:
         raise ValueError(f"{conn.name} has no open fd in {task.comm}")
     conn.fd = None
     __fput(kernel, conn)
@@ -732,7 +433,7 @@ def open_connection(kernel: Kernel, task: Task, name: str, side: str, until: str
                     epoll: bool = False) -> Connection | int:
     """One end of a new connection, as far as ``until``: the client's socket() + connect(), or the server's
     SYN → ACK → accept(); with ``epoll`` the new socket is registered with an epoll instance."""
-    _check_side_state(side, until)
+    check_side_state(side, until)
     if side == "client":
         conn = __sys_socket(kernel, task, name)
         if isinstance(conn, int):
@@ -754,7 +455,7 @@ def open_connection(kernel: Kernel, task: Task, name: str, side: str, until: str
 def move_to(kernel: Kernel, task: Task, conn: Connection, state: str) -> None:
     """Take an ESTABLISHED end to ``state``: the peer's FIN (CLOSE_WAIT), or this side's close() and the peer's
     ACK (FIN_WAIT2) and FIN (TIME_WAIT)."""
-    _check_side_state(conn.side, state)
+    check_side_state(conn.side, state)
     if state in ("ESTABLISHED", "SYN_RECV", "ACCEPT_QUEUE"):
         return
     if conn.state != "ESTABLISHED":
@@ -772,7 +473,9 @@ def move_to(kernel: Kernel, task: Task, conn: Connection, state: str) -> None:
             conn.state = "TIME_WAIT"
 
 
-def _check_side_state(side: str, state: str) -> None:
+@check.arguments
+def check_side_state(side: str, state: str) -> None:
+    """Raise ValueError unless ``side`` is one of SIDES and ``state`` one of STATES that side can be in."""
     if side not in SIDES:
         raise ValueError(f"side must be one of {SIDES}, got {side!r}")
     if state not in STATES:
@@ -781,10 +484,10 @@ def _check_side_state(side: str, state: str) -> None:
         raise ValueError(f"{state} is a server-side state (a request or child of a listener)")
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Scenarios: a traced connection, N connections, and the footprint that scales them
-
-def _run(kernel: Kernel, task: Task, n: int, side: str, state: str, epoll: bool) -> list[Connection]:
+@check.arguments
+def open_and_move(kernel: Kernel, task: Task, n: int, side: str, state: str, epoll: bool = False) -> list[Connection]:
+    """Open ``n`` connection ends one after another, then move each to ``state``: the slab log's two phases."""
+    check_side_state(side, state)
     kernel.slub.phase = "open"
     conns = [open_connection(kernel, task, f"{side}{i}", side, state if state in ("SYN_RECV", "ACCEPT_QUEUE")
                              else "ESTABLISHED", epoll) for i in range(n)]
@@ -795,198 +498,6 @@ def _run(kernel: Kernel, task: Task, n: int, side: str, state: str, epoll: bool)
         move_to(kernel, task, conn, state)
     kernel.slub.phase = None
     return conns
-
-
-@check.arguments
-def connection_trace(profile: KernelProfile, side: str = "client", state: str = "TIME_WAIT", epoll: bool = False,
-                     nr_cpus: check.Cpus | None = None, expire: bool = False):
-    """The trace of one connection end from nothing to ``state`` (and, with ``expire``, past TIME_WAIT's 60 s):
-    every slab allocation and free, with the slab caches and the connection's objects after each step."""
-    _check_side_state(side, state)
-    kernel = Kernel(profile, nr_cpus)
-    task = kernel.task("app", 64)
-    clock = [0]
-
-    def snapshot():
-        conn = kernel.connections[0] if kernel.connections else None
-        return {"slab": kernel.slub.snapshot(), "slab bytes": kernel.slub.bytes, "touched": kernel.slub.last_row,
-                "objects": sorted(o.cache for o in conn.objects.values()) if conn else [],
-                "state": conn.state if conn else "-", "fds": len(task.files.fd)}
-
-    with Tracer(clock=lambda: clock[0], snapshot=snapshot) as tracer:
-        conn = open_connection(kernel, task, "conn", side, state if state in ("SYN_RECV", "ACCEPT_QUEUE")
-                               else "ESTABLISHED", epoll)
-        clock[0] += 1_000_000
-        move_to(kernel, task, conn, state)
-        if expire and conn.state in ("TIME_WAIT", "FIN_WAIT2"):
-            clock[0] += profile.tcp_timewait_s * 1_000_000_000
-            with on_cpu(0, "softirq"):
-                inet_twsk_kill(kernel, conn)
-    return tracer.trace
-
-
-@check.arguments
-def fd_limit_trace(nofile: int = 5, nr_open: int = 1048576, profile: KernelProfile | None = None):
-    """A process with ``ulimit -n nofile`` (fds 0–2 taken, a listener at fd 3) calls socket() until EMFILE, then
-    accept() fails with EMFILE while a connection waits in the accept queue: the order of the checks."""
-    from netlab.kernel.profiles import PROFILES
-
-    check.count("nofile", nofile, 1)
-    if nofile < 4 or nofile > 64:
-        raise ValueError("nofile must be in 4..64 (fds 0–2 and a listener, and a short trace)")
-    kernel = Kernel((profile or PROFILES["6.12"]).replace(nr_open=nr_open))
-    task = kernel.task("server", nofile)
-    fd = limits.get_unused_fd_flags(task, kernel.nr_open)     # the listener (its objects are not traced here)
-    limits.fd_install(task, fd, "listener")
-    def snapshot():
-        objects = sum(c.nr_objects for c in kernel.slub.caches.values())
-        return {**task.snapshot(), "slab objects": objects, "slab bytes": kernel.slub.bytes}
-
-    with Tracer(snapshot=snapshot) as tracer:
-        waiting = handshake_server(kernel, "queued")
-        while True:
-            conn = __sys_socket(kernel, task, f"sock{len(task.files.fd)}")
-            if isinstance(conn, int):
-                break
-        __sys_accept4_file(kernel, task, waiting)
-    return tracer.trace
-
-
-@check.arguments
-def connections_memory(profile: KernelProfile, n: int, side: str = "server", state: str = "ESTABLISHED",
-                       epoll: bool = False, nr_cpus: check.Cpus | None = None) -> dict[str, int]:
-    """Slab bytes per cache (after merging) for ``n`` connection ends opened then moved to ``state``, by running
-    the step model object by object (exact; use :class:`Footprint` for large ``n``)."""
-    _check_side_state(side, state)
-    check.count("n", n, 1)
-    if n > 200_000:
-        raise ValueError("n must be <= 200000 for the object-by-object model; use footprint(...).bytes(n)")
-    kernel = Kernel(profile, nr_cpus)
-    task = kernel.task("app", n + 16)
-    _run(kernel, task, n, side, state, epoll)
-    return {row: c.bytes for row, c in sorted(kernel.slub.caches.items()) if c.bytes}
-
-
-CHUNK = 1 << 16
-
-
-@dataclass(frozen=True)
-class RowPattern:
-    """How one connection's objects sit in one slab cache: ``opened`` objects allocated while opening (those at
-    ``kept_opened`` offsets still alive in the state), then ``moved`` while moving (``kept_moved`` alive)."""
-
-    layout: SlabCache
-    opened: int
-    moved: int
-    kept_opened: tuple[int, ...]
-    kept_moved: tuple[int, ...]
-
-    @check.arguments
-    def slabs(self, n: check.Counts) -> np.ndarray:
-        """Slabs in use for ``n`` connections (numpy array or int): every slab holding a live object."""
-        n = np.asarray(n, dtype=np.int64)
-        if not (self.kept_opened or self.kept_moved):
-            return np.zeros(n.shape, dtype=np.int64)
-        a, b, per = self.opened, self.moved, self.layout.objs_per_slab
-        if self.kept_moved:     # survivors from both phases: the first sits in phase A or at the start of phase B
-            first = min(self.kept_opened) // per if self.kept_opened else (n * a + min(self.kept_moved)) // per
-            last = n * (a + b) + (max(self.kept_moved) - b)
-        else:
-            first = min(self.kept_opened) // per
-            last = n * a + (max(self.kept_opened) - a)
-        last //= per
-        last -= first
-        last += 1
-        last *= n > 0
-        return last
-
-
-@dataclass(frozen=True)
-class Footprint:
-    """The memory of N connection ends in one state: per slab cache, its pattern; ``bytes(n)`` is exact."""
-
-    profile: str
-    side: str
-    state: str
-    epoll: bool
-    page_size: int
-    rows: Mapping[str, RowPattern]
-    objects: tuple[str, ...]                    # the caches of one end's live objects, in allocation order
-    aliases: Mapping[str, str]
-
-    @check.arguments
-    def bytes(self, n: check.Counts) -> np.ndarray:
-        """Slab memory in bytes for ``n`` ends (an int or a numpy array of ints from 0 to :attr:`max_n`), slab
-        overhead included."""
-        arr = check.counts("n", n, 0, self.max_n)
-        flat = arr.reshape(-1)
-        total = np.zeros(flat.shape, dtype=np.int64)
-        live = [p for p in self.rows.values() if p.kept_opened or p.kept_moved]
-        for start in range(0, flat.size, CHUNK):           # chunks stay in the CPU cache
-            part = flat[start:start + CHUNK]
-            out = total[start:start + CHUNK]
-            for p in live:
-                out += p.slabs(part) * (p.layout.pages_per_slab * self.page_size)
-        return total.reshape(arr.shape)
-
-    @property
-    def max_n(self) -> int:
-        """The most ends :meth:`bytes` counts exactly: beyond it the bytes would overflow numpy's 64-bit ints."""
-        worst = sum((p.opened + p.moved + 1) * p.layout.pages_per_slab * self.page_size for p in self.rows.values())
-        return check.INT64_MAX // max(worst, 1)
-
-    @property
-    def per_connection(self) -> float:
-        """Bytes per end for large N (the slab overhead spread over full slabs)."""
-        return sum((p.opened + p.moved) * p.layout.bytes_per_object(self.page_size) for p in self.rows.values()
-                   if p.kept_opened or p.kept_moved)
-
-    def table(self) -> list[tuple[str, str, int, float]]:
-        """(cache, struct, slot bytes, bytes per end with overhead) per live object, plus freed neighbours that
-        still pin slab space (SLUB frees a slab only when all its objects are free)."""
-        rows = []
-        for cache in self.objects:
-            layout = self.rows[self.aliases.get(cache, cache)].layout
-            rows.append((cache, OBJECT_STRUCT.get(cache, cache), layout.object_size,
-                         layout.bytes_per_object(self.page_size)))
-        for row, p in self.rows.items():
-            live = len(p.kept_opened) + len(p.kept_moved)
-            holes = p.opened + p.moved - live if live else 0
-            if holes:
-                rows.append((row, f"{holes} freed neighbour(s) pinned", p.layout.object_size,
-                             holes * p.layout.bytes_per_object(self.page_size)))
-        return rows
-
-
-@check.arguments
-def footprint(profile: KernelProfile, state: str = "ESTABLISHED", side: str = "server", epoll: bool = False,
-              nr_cpus: check.Cpus | None = None) -> Footprint:
-    """Trace one connection end through the step model and read off, per slab cache, where its objects sit."""
-    _check_side_state(side, state)
-    kernel = Kernel(profile, nr_cpus, record=True)
-    task = kernel.task("app", 64)
-    (conn,) = _run(kernel, task, 1, side, state, epoll)
-    live = {id(o) for o in conn.objects.values()}
-    events: dict[str, list[tuple[str, str, Obj]]] = {}
-    for phase, kind, row, obj in kernel.slub.log:
-        events.setdefault(row, []).append((phase, kind, obj))
-    rows = {}
-    for row, evs in events.items():
-        allocs = {ph: [o for p, k, o in evs if p == ph and k == "alloc"] for ph in ("open", "move")}
-        frees = {ph: [o for p, k, o in evs if p == ph and k == "free"] for ph in ("open", "move")}
-        kept = {ph: tuple(i for i, o in enumerate(allocs[ph]) if id(o) in live) for ph in ("open", "move")}
-        has_live = bool(kept["open"] or kept["move"])
-        if has_live and (frees["open"] or (frees["move"] and allocs["move"])):
-            raise ValueError(f"{row}: objects freed and allocated in one phase next to survivors; the slab "
-                             f"pattern of N connections would not repeat")
-        layout = kernel.slub.caches[row].layout
-        if len(allocs["open"]) + len(allocs["move"]) > layout.objs_per_slab:
-            raise ValueError(f"{row}: one connection fills more than a slab")
-        rows[row] = RowPattern(layout, len(allocs["open"]), len(allocs["move"]), kept["open"], kept["move"])
-    allocated = [o for _, kind, _, o in kernel.slub.log if kind == "alloc"]
-    order = sorted(conn.objects.values(), key=lambda o: next(i for i, a in enumerate(allocated) if a is o))
-    return Footprint(profile.name, side, state, epoll, profile.page_size, rows, tuple(o.cache for o in order),
-                     dict(profile.slab_aliases))
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ CHOICES = {
     "sendfile_via": ("sendpage", "MSG_SPLICE_PAGES"),
     "syn_queue": ("listen_sock", "ehash"),
     "acceptq_full_syn_drop": ("young>1", "always"),
+    "slub_slab_order": ("slab_order", "calc_slab_order"),
 }
 """The profile fields that name one of a few kernel behaviours."""
 
@@ -136,6 +137,15 @@ class KernelProfile:
     page_size: int
     thread_size: int                # kernel stack of every task/thread (THREAD_SIZE, x86_64), resident
     sk_wait_data_wake: str          # the wake function a blocked recv() waits with (see sk_wait_data)
+    # The boot-time fs.file-max. True (6.12 fs/file_table.c files_maxfiles_init): 10 % of the RAM left after
+    # setting aside 1.5× the pages already in use (memreserve). False (3.10 fs/file_table.c files_init(mempages)):
+    # 10 % of all RAM.
+    file_max_memreserve: bool
+    # How mm/slub.c calculate_order backs off when no slab order up to slub_max_order holds min_objects objects
+    # with at most 1/16 waste. "slab_order" (3.10): accept 1/8, then 1/4 waste, then ask for one object fewer and
+    # try again. "calc_slab_order" (6.12): keep min_objects and accept 1/8, 1/4, 1/2 waste (min_order from
+    # get_order(min_objects * size)).
+    slub_slab_order: str
     slab: Mapping[str, SlabCache]
     slab_aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     # cache -> the cache SLUB merged it into (its objects are counted in that /proc/slabinfo row)
@@ -204,10 +214,11 @@ LINUX_3_10 = KernelProfile(
     thread_size=8192,
     # 3.10 net/core/sock.c: DEFINE_WAIT + prepare_to_wait + schedule_timeout; wait_woken since d9dc8b0f8b4e (2016)
     sk_wait_data_wake="autoremove_wake_function",
+    file_max_memreserve=False, slub_slab_order="slab_order",
     # Slab caches (objsize = the slot SLUB gives each object; objects and pages per slab). The book's CentOS 7
     # (3.10.0-957) slabtop, yanfeizhang/deep_linux_network_tests chapter-07/7.4/test-01/testdata.md: TCP 1.94K
     # 16/slab 32 KiB; sock_inode_cache 0.62K 25/slab 16 KiB on the server (12/slab 8 KiB on the client: SLUB's
-    # calculate_order picks the order from nr_cpu_ids, see netlab.kernel.memory); dentry 0.19K 21; tw_sock_TCP
+    # calculate_order picks the order from nr_cpu_ids, see netlab.kernel.slub); dentry 0.19K 21; tw_sock_TCP
     # 0.25K 16; kmalloc-64 and kmalloc-256 grow by one object per socket. Caches without a row of their own were
     # merged by SLUB: filp (struct file ~216 B, HWCACHE-aligned) and skbuff_head_cache are counted in kmalloc-256
     # (a CLOSE_WAIT socket adds one kmalloc-256 object: its queued FIN); tcp_bind_bucket (48 B → 64) and the
@@ -244,14 +255,15 @@ LINUX_6_12 = KernelProfile(
     page_size=4096,
     thread_size=16384,  # arch/x86/include/asm/page_64_types.h: PAGE_SIZE << (2 + KASAN_STACK_ORDER), no KASAN
     sk_wait_data_wake="woken_wake_function",  # net/core/sock.c: DEFINE_WAIT_FUNC(wait, woken_wake_function)
-    # Slot sizes from sizeof() (netlab.kernel.memory.SIZEOF_6_12, compiled by tools/kernel_sizes.py against 6.12.118
+    file_max_memreserve=True, slub_slab_order="calc_slab_order",
+    # Slot sizes from sizeof() (netlab.kernel.slub.SIZEOF_6_12, compiled by tools/kernel_sizes.py against 6.12.118
     # with Debian's amd64 config) through mm/slub.c calculate_sizes: a cache with a constructor or
     # SLAB_TYPESAFE_BY_RCU keeps its free pointer after the object (+8), then
     # SLAB_HWCACHE_ALIGN rounds to 64: tcp_sock 2368 → 2432, socket_alloc 768 → 832, tcp_request_sock 304 → 312,
     # tcp_timewait_sock 248 → 256; struct file 184 → 192 (its free pointer lives inside, f_freeptr); dentry 192;
     # inet_bind_bucket and inet_bind2_bucket 72 → 128; epitem 120 → 128; eppoll_entry 64; epitems_head 24;
     # sk_buff 232 → 256. Objects and pages per slab from calculate_order for 4 CPUs, like the 3.10 server
-    # (netlab.kernel.memory derives every row; a 6.18 machine here shows the same rules). socket_wq is part of
+    # (netlab.kernel.slub derives every row; a 6.18 machine here shows the same rules). socket_wq is part of
     # struct socket since 5.x. tcp_bind_bucket and tcp_bind2_bucket have eventpoll_epi's size and flags, so SLUB
     # merges them into it (seen on 6.18). LSM blobs (lsm_inode_cache, lsm_file_cache) depend on the LSMs
     # enabled at boot: not listed here, read live on this machine.

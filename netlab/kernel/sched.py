@@ -1,6 +1,7 @@
 """Tasks, run queues and context switches: what it means for a process to block, and what waking it costs.
 
-Models include/linux/sched.h (``struct task_struct``: state, ``nvcsw``/``nivcsw``), kernel/sched/core.c
+Models include/linux/sched.h (``struct task_struct``: state, ``nvcsw``/``nivcsw``, ``files``, the open-file limit
+of ``signal->rlim`` and the capabilities of ``cred``), kernel/sched/core.c
 (``schedule``, ``__schedule``, ``try_to_block_task``, ``pick_next_task``, ``context_switch``, ``try_to_wake_up``,
 ``default_wake_function``, ``wake_up_process``, ``do_task_dead``, ``schedule_idle``) and kernel/time/timer.c
 (``schedule_timeout``) and kernel/time/hrtimer.c (``schedule_hrtimeout_range``), Linux 6.12.
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generator, Iterable
 
 from netlab import check
+from netlab.kernel.fdtable import FilesStruct
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile
 from netlab.trace import call_stack, kernel_function, on_cpu, recording, trace_printk
 
@@ -38,6 +40,8 @@ TASK_RUNNING, TASK_INTERRUPTIBLE, TASK_DEAD = "TASK_RUNNING", "TASK_INTERRUPTIBL
 TASK_UNINTERRUPTIBLE = "TASK_UNINTERRUPTIBLE"
 MAX_SCHEDULE_TIMEOUT = None  # "sleep until woken": include/linux/sched.h uses LONG_MAX
 SM_NONE, SM_PREEMPT, SM_IDLE = "SM_NONE", "SM_PREEMPT", "SM_IDLE"
+INR_OPEN_CUR, INR_OPEN_MAX = 1024, 4096  # include/uapi/linux/fs.h: RLIMIT_NOFILE at boot (INIT_RLIMITS)
+CAPABILITIES = frozenset({"CAP_SYS_ADMIN", "CAP_SYS_RESOURCE"})  # the ones the limits chapter checks
 
 #: What one context switch costs by default, in ns. A pipe ping-pong between two processes pinned to one CPU
 #: measured 2.5 µs per switch in C and 2.9 µs from Python on the machine this course was built on (a 2-core VM,
@@ -76,13 +80,27 @@ def spend(ns: int, what: str = "work") -> Body:
         yield Run(ns, what)
 
 
+@dataclass
+class Rlimit:
+    """``struct rlimit`` for RLIMIT_NOFILE: the soft limit (``ulimit -n``) and the hard ceiling for it."""
+
+    rlim_cur: int
+    rlim_max: int
+
+    def __post_init__(self):
+        check.fields(self)
+        check.count("rlim_cur", self.rlim_cur, 0)
+        check.count("rlim_max", self.rlim_max, 0)
+
+
 @dataclass(eq=False)
 class Task:
     """``struct task_struct``, reduced to what the networking chapters need.
 
-    ``tgid`` is the process a thread belongs to; ``process`` is that process's fd table and limits (a
-    ``netlab.kernel.limits.Task``: ``current->files`` and ``current->signal->rlim``), shared by its threads.
-    ``frames`` is the task's own call stack in the trace (its kernel stack while it sleeps).
+    ``tgid`` is the process a thread belongs to. ``files`` (``current->files``), ``nofile``
+    (``current->signal->rlim[RLIMIT_NOFILE]``) and ``capabilities`` (``current_cred()``) are the same objects in
+    every thread of a process (:meth:`Scheduler.spawn` with ``process``). ``frames`` is the task's own call stack in
+    the trace (its kernel stack while it sleeps).
     """
 
     comm: str
@@ -93,7 +111,9 @@ class Task:
     nivcsw: int = 0  # involuntary ones: it was preempted
     wakeups: int = 0
     tgid: int | None = None
-    process: Any = field(default=None, repr=False)
+    files: FilesStruct = field(default_factory=FilesStruct, repr=False)
+    nofile: Rlimit = field(default_factory=lambda: Rlimit(INR_OPEN_CUR, INR_OPEN_MAX))
+    capabilities: frozenset = frozenset()
     sum_exec_runtime: int = 0  # ns on a CPU (se.sum_exec_runtime)
     frames: list = field(default_factory=list, repr=False)
     on_rq: bool = False
@@ -107,6 +127,9 @@ class Task:
             raise ValueError("comm must be a non-empty str")
         if not isinstance(self.pid, int) or self.pid < 0:
             raise ValueError("pid must be an int >= 0")
+        unknown = set(self.capabilities) - CAPABILITIES
+        if unknown:
+            raise ValueError(f"capabilities must be among {sorted(CAPABILITIES)}, got {sorted(unknown)}")
         if self.tgid is None:
             self.tgid = self.pid
 
@@ -386,16 +409,21 @@ class Scheduler:
 
     @check.arguments
     def spawn(self, comm: str, body: Body, cpu: int | None = None, tgid: int | None = None,
-              process: Any = None) -> Task:
-        """Create a runnable task (``clone`` + ``wake_up_new_task``) that runs ``body`` and then exits."""
+              process: Task | None = None) -> Task:
+        """Create a runnable task (``clone`` + ``wake_up_new_task``) that runs ``body`` and then exits; with
+        ``process`` it is a thread of that process (``CLONE_FILES | CLONE_THREAD``): it shares its fd table, its
+        open-file limit and its capabilities."""
         if not hasattr(body, "send"):
             raise TypeError("body must be a generator (call your generator function: spawn('t', server(sk)))")
         if cpu is not None and (not isinstance(cpu, int) or not 0 <= cpu < len(self.rqs)):
             raise ValueError(f"cpu must be None or an int in 0..{len(self.rqs) - 1}")
         pid = self._next_pid
         self._next_pid += 1
-        task = Task(comm, pid=pid, cpu=cpu if cpu is not None else pid % len(self.rqs), tgid=tgid,
-                    process=process)
+        if tgid is None and process is not None:
+            tgid = process.tgid
+        task = Task(comm, pid=pid, cpu=cpu if cpu is not None else pid % len(self.rqs), tgid=tgid)
+        if process is not None:
+            task.files, task.nofile, task.capabilities = process.files, process.nofile, process.capabilities
         task.rq = self.rqs[task.cpu]
         task._gens.append(_exit_after(body, task))
         self.tasks.append(task)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from netlab import check
 from netlab.kernel import limits
 from netlab.kernel.fs import O_NONBLOCK, File, FileOperations, PollTable, alloc_file, fdget, install_file, poll_wait
-from netlab.kernel.sched import TASK_INTERRUPTIBLE, get_current, running_profile, schedule_timeout
+from netlab.kernel.sched import TASK_INTERRUPTIBLE, Task, get_current, running_profile, schedule_timeout
 from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.wait import (WaitQueueEntry, WaitQueueHead, __wake_up_common, add_wait_queue,
                                 autoremove_wake_function, finish_wait, prepare_to_wait, remove_wait_queue, wait_woken,
@@ -158,17 +158,18 @@ socket_file_ops = FileOperations("socket_file_ops", poll=sock_poll)
 
 
 @check.arguments
-def sock_alloc_file(sock: Socket, proc: Any, nr_open: int) -> int:
-    """Give a socket a ``struct file`` and an fd in process ``proc`` (net/socket.c ``sock_alloc_file`` and the
-    fd it is installed at). Returns the fd or -errno (EMFILE at RLIMIT_NOFILE)."""
-    fd = install_file(proc, socket_file_ops, sock, f"socket:{sock.sk.name}", nr_open)
+def install_socket(sock: Socket, task: Task, nr_open: int) -> int:
+    """Give a socket an fd and a ``struct file`` in ``task``'s fd table: what net/socket.c ``sock_map_fd`` does,
+    without the slab objects (those are :mod:`netlab.kernel.memory`'s ``sock_map_fd``). Returns the fd or -errno
+    (EMFILE at RLIMIT_NOFILE)."""
+    fd = install_file(task, socket_file_ops, sock, f"socket:{sock.sk.name}", nr_open)
     if fd >= 0:
-        sock.file = fdget(proc, fd)
+        sock.file = fdget(task, fd)
     return fd
 
 
 def _sockfd_lookup(fd: int) -> Socket | int:
-    file = fdget(get_current().process, fd)
+    file = fdget(get_current(), fd)
     if file is None:
         return -errno.EBADF
     if not isinstance(file.private_data, Socket):
@@ -203,7 +204,7 @@ def __sys_accept4(fd: int, flags: int = 0):
         return sock
     if sock.file.f_flags & O_NONBLOCK:
         flags |= O_NONBLOCK
-    proc = get_current().process
+    proc = get_current()
     newfd = limits.get_unused_fd_flags(proc, running_profile().nr_open)
     if newfd < 0:
         return newfd

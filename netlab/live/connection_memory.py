@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from netlab import check
-from netlab.kernel.memory import footprint
+from netlab.load.memory import footprint
 from netlab.kernel.profiles import KernelProfile
 from netlab.live import procfs
 from netlab.live.result import LiveProbeError, LiveProbeTimeout, LiveResult, Why, kernel_lacks, stderr_tail

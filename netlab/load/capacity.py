@@ -1,6 +1,6 @@
 """Capacity planning: how many connections one machine holds, and how many machines N users need.
 
-Vectorised with numpy over the slab model of :mod:`netlab.kernel.memory`: :func:`memory_for` is the exact slab
+Vectorised with numpy over the slab model of :mod:`netlab.load.memory`: :func:`memory_for` is the exact slab
 memory of any number of connections (ten million in well under a second), :func:`connections_that_fit` inverts
 it for a whole grid of machine sizes, and :func:`plan` adds what the book's estimate weighs: a share of RAM for
 the OS and the application (``reserve``), buffer memory per connection for bursts, the CPU cost of messages, and
@@ -20,7 +20,7 @@ import numpy as np
 
 from netlab import check
 from netlab.kernel.limits import files_maxfiles_init
-from netlab.kernel.memory import Footprint, footprint
+from netlab.load.memory import Footprint, footprint
 from netlab.kernel.profiles import KernelProfile
 
 GIB = 2 ** 30
@@ -126,8 +126,7 @@ def plan(users: Annotated[check.Counts, check.Range(1, check.INT64_MAX)], memory
     if (per_machine < 1).any():
         raise ValueError("not even one connection fits: more memory, less reserve or a smaller buffer")
     pages = (memory // profile.page_size).astype(np.int64)
-    file_max = np.vectorize(lambda p: files_maxfiles_init(int(p), int(p * 0.95), profile.page_size,
-                                                          profile.version))(pages)
+    file_max = np.vectorize(lambda p: files_maxfiles_init(int(p), int(p * 0.95), profile))(pages)
     return Plan(memory, fp.per_connection, buffer, per_machine, by_memory, by_cpu,
                 -(-users // per_machine), fp.bytes(per_machine),
                 np.ceil(per_machine / profile.nr_open).astype(np.int64), file_max)

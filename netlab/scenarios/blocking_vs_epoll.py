@@ -26,12 +26,12 @@ from netlab.kernel.fs import File, fdget
 from netlab.kernel.inet_connection_sock import RequestSock, TcpSock, inet_csk_reqsk_queue_add
 from netlab.kernel.inet_stream import inet_stream_ops
 from netlab.kernel.ip_input import IP_PACKET_TYPE, ip_rcv
-from netlab.kernel.limits import Rlimit, fd_install, get_unused_fd_flags
+from netlab.kernel.limits import fd_install, get_unused_fd_flags
 from netlab.kernel.netns import Net
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
-from netlab.kernel.sched import CONTEXT_SWITCH_NS, Scheduler, Task, spend, thread_memory
+from netlab.kernel.sched import CONTEXT_SWITCH_NS, Rlimit, Scheduler, Task, spend, thread_memory
 from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SkBuff
-from netlab.kernel.sock import EPOLLIN, Sock, Socket, sock_alloc_file
+from netlab.kernel.sock import EPOLLIN, Sock, Socket, install_socket
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED, TCP_LISTEN
 from netlab.trace import Trace, Tracer
 from netlab.scenarios.userspace import (Process, accept, epoll_create1, epoll_ctl, epoll_wait, recv, set_nonblocking)
@@ -68,7 +68,7 @@ class Lab:
         self.net = Net(self.profile, local_addrs={SERVER_ADDR})
         # a server with many connections raises RLIMIT_NOFILE (ulimit -n); up to fs.nr_open by default (chapter 07)
         limit = self.profile.nr_open if nofile is None else nofile
-        self.process = Process("server", Rlimit(limit, limit), pid=1000)
+        self.process = Process("server", pid=1000, nofile=Rlimit(limit, limit))
         for name in ("stdin", "stdout", "stderr"):  # fds 0, 1, 2
             fd_install(self.process, get_unused_fd_flags(self.process, self.profile.nr_open), name)
         self.sockets: dict[str, Socket] = {}
@@ -85,7 +85,7 @@ class Lab:
     def _install(self, sk: Sock) -> int:
         sock = Socket(sk, ops=inet_stream_ops)
         self.sockets[sk.name] = sock
-        fd = sock_alloc_file(sock, self.process, self.profile.nr_open)
+        fd = install_socket(sock, self.process, self.profile.nr_open)
         if fd < 0:
             raise OSError(-fd, f"no fd for {sk.name} (RLIMIT_NOFILE {self.process.nofile.rlim_cur})")
         return fd

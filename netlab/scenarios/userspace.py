@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from netlab import check
 from netlab.kernel.eventpoll import EpollEvent, do_epoll_create, do_epoll_ctl, do_epoll_wait
-from netlab.kernel import limits
 from netlab.kernel.fs import O_NONBLOCK, fdget
 from netlab.kernel.sched import Task, get_current
 from netlab.kernel.sock import __sys_accept4, __sys_recvfrom
@@ -25,9 +24,9 @@ def _check(ret: int) -> int:
 
 
 @dataclass(eq=False)
-class Process(limits.Task):
-    """A process: chapter 07's fd table, RLIMIT_NOFILE and capabilities (``limits.Task``), plus a pid and the
-    threads (``sched.Task``) that share them."""
+class Process(Task):
+    """A process: the thread group leader's task (its fd table, RLIMIT_NOFILE and capabilities) and the threads
+    that share them."""
 
     pid: int = 1
     threads: list[Task] = field(default_factory=list)
@@ -58,7 +57,7 @@ def accept(fd: int, flags: int = 0):
 @check.arguments
 def set_nonblocking(fd: int) -> None:
     """``fcntl(fd, F_SETFL, O_NONBLOCK)``."""
-    file = fdget(get_current().process, fd)
+    file = fdget(get_current(), fd)
     if file is None:
         raise OSError(9, os.strerror(9))
     file.f_flags |= O_NONBLOCK

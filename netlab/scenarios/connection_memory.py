@@ -1,0 +1,82 @@
+"""Chapter 06's world: connections opened and closed on one kernel, traced object by object.
+
+:func:`connection_trace` follows one connection end from nothing to a state (every slab allocation and free);
+:func:`fd_limit_trace` shows the order of the fd checks (EMFILE at socket() and accept()); :func:`connections_memory`
+runs N ends through the step model (:mod:`netlab.kernel.memory`, allocating from :mod:`netlab.kernel.slub`).
+"""
+from __future__ import annotations
+
+from netlab import check
+from netlab.kernel import limits
+from netlab.kernel.memory import (Kernel, __sys_accept4_file, __sys_socket, check_side_state, handshake_server,
+                                  inet_twsk_kill, move_to, open_and_move, open_connection)
+from netlab.kernel.profiles import LINUX_6_12, KernelProfile
+from netlab.trace import Tracer, on_cpu
+
+
+@check.arguments
+def connection_trace(profile: KernelProfile, side: str = "client", state: str = "TIME_WAIT", epoll: bool = False,
+                     nr_cpus: check.Cpus | None = None, expire: bool = False):
+    """The trace of one connection end from nothing to ``state`` (and, with ``expire``, past TIME_WAIT's 60 s):
+    every slab allocation and free, with the slab caches and the connection's objects after each step."""
+    check_side_state(side, state)
+    kernel = Kernel(profile, nr_cpus)
+    task = kernel.task("app", 64)
+    clock = [0]
+
+    def snapshot():
+        conn = kernel.connections[0] if kernel.connections else None
+        return {"slab": kernel.slub.snapshot(), "slab bytes": kernel.slub.bytes, "touched": kernel.slub.last_row,
+                "objects": sorted(o.cache for o in conn.objects.values()) if conn else [],
+                "state": conn.state if conn else "-", "fds": len(task.files.fd)}
+
+    with Tracer(clock=lambda: clock[0], snapshot=snapshot) as tracer:
+        conn = open_connection(kernel, task, "conn", side, state if state in ("SYN_RECV", "ACCEPT_QUEUE")
+                               else "ESTABLISHED", epoll)
+        clock[0] += 1_000_000
+        move_to(kernel, task, conn, state)
+        if expire and conn.state in ("TIME_WAIT", "FIN_WAIT2"):
+            clock[0] += profile.tcp_timewait_s * 1_000_000_000
+            with on_cpu(0, "softirq"):
+                inet_twsk_kill(kernel, conn)
+    return tracer.trace
+
+
+@check.arguments
+def fd_limit_trace(nofile: int = 5, nr_open: int = 1048576, profile: KernelProfile | None = None):
+    """A process with ``ulimit -n nofile`` (fds 0–2 taken, a listener at fd 3) calls socket() until EMFILE, then
+    accept() fails with EMFILE while a connection waits in the accept queue: the order of the checks."""
+    check.count("nofile", nofile, 1)
+    if nofile < 4 or nofile > 64:
+        raise ValueError("nofile must be in 4..64 (fds 0–2 and a listener, and a short trace)")
+    kernel = Kernel((profile or LINUX_6_12).replace(nr_open=nr_open))
+    task = kernel.task("server", nofile)
+    fd = limits.get_unused_fd_flags(task, kernel.nr_open)     # the listener (its objects are not traced here)
+    limits.fd_install(task, fd, "listener")
+    def snapshot():
+        objects = sum(c.nr_objects for c in kernel.slub.caches.values())
+        return {"nofile": (task.nofile.rlim_cur, task.nofile.rlim_max), **task.files.snapshot(), "slab objects": objects, "slab bytes": kernel.slub.bytes}
+
+    with Tracer(snapshot=snapshot) as tracer:
+        waiting = handshake_server(kernel, "queued")
+        while True:
+            conn = __sys_socket(kernel, task, f"sock{len(task.files.fd)}")
+            if isinstance(conn, int):
+                break
+        __sys_accept4_file(kernel, task, waiting)
+    return tracer.trace
+
+
+@check.arguments
+def connections_memory(profile: KernelProfile, n: int, side: str = "server", state: str = "ESTABLISHED",
+                       epoll: bool = False, nr_cpus: check.Cpus | None = None) -> dict[str, int]:
+    """Slab bytes per cache (after merging) for ``n`` connection ends opened then moved to ``state``, by running
+    the step model object by object (exact; use :class:`netlab.load.memory.Footprint` for large ``n``)."""
+    check_side_state(side, state)
+    check.count("n", n, 1)
+    if n > 200_000:
+        raise ValueError("n must be <= 200000 for the object-by-object model; use footprint(...).bytes(n)")
+    kernel = Kernel(profile, nr_cpus)
+    task = kernel.task("app", n + 16)
+    open_and_move(kernel, task, n, side, state, epoll)
+    return {row: c.bytes for row, c in sorted(kernel.slub.caches.items()) if c.bytes}
