@@ -14,6 +14,7 @@ from netlab.kernel.memory import queued_data_memory
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
 from netlab.live.profile import this_machine
 from netlab.live import connection_memory as cm, limits as ll, procfs
+from netlab.scenarios import connection_memory
 from netlab.live.result import LiveProbeError, LiveResult, Unavailable, Why, kernel_lacks
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -40,7 +41,7 @@ def test_idle_connections_cost_what_the_slab_model_says_and_nothing_is_left(skip
     assert (fds(), children()) == (before_fds, before_children)
     assert [x.step for x in r.readings] == list(cm.STEPS["client"]) and all(x.settled for x in r.readings)
     est, _, tw = (x.per_connection(r.n) for x in r.readings)
-    model = cm.modelled(this_machine(), "client")
+    model = connection_memory.modelled(this_machine(), "client")
     assert 0.2 < est / model["ESTABLISHED"] < 5          # a shared machine frees and allocates too: magnitude only
     assert tw < est                                       # TIME_WAIT keeps less than an open connection
     if r.method == "slabinfo":
@@ -81,14 +82,14 @@ def test_a_child_that_crashes_is_an_error_with_its_traceback(monkeypatch):
 
 
 def test_modelled_steps_add_both_ends():
-    m = cm.modelled(LINUX_6_12, "client")
+    m = connection_memory.modelled(LINUX_6_12, "client")
     assert list(m) == list(cm.STEPS["client"])
     # the model's client end (4029 B, with its bind buckets) and server end (3773 B) of chapter 06's table
     assert m["client TIME_WAIT"] == 512 and m["ESTABLISHED"] == pytest.approx(4029 + 3773, abs=1)
-    rows = cm.modelled_rows(LINUX_3_10, 2, "client")
+    rows = connection_memory.modelled_rows(LINUX_3_10, 2, "client")
     assert rows == {"tw_sock_TCP": 256, "kmalloc-64": 128}
     with pytest.raises(ValueError, match=r"step must be 0 \(ESTABLISHED\)"):
-        cm.modelled_rows(LINUX_6_12, 3)
+        connection_memory.modelled_rows(LINUX_6_12, 3)
 
 
 # --- chapter 07 ---------------------------------------------------------------------------------------------------

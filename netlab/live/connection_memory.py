@@ -5,7 +5,8 @@ ends live on this machine: ``n`` client and ``n`` accepted server sockets), then
 FIN_WAIT2, the other side's to CLOSE_WAIT), then the other (the first closer's ends wait in TIME_WAIT). Before and
 after each step the parent reads ``/proc/slabinfo`` (root only: the change of every slab cache) or else
 ``/proc/meminfo``'s ``Slab`` line (the total, noisier), and watches ``/proc/net/tcp`` until the child's sockets
-have reached the expected states. :func:`modelled` gives the slab model's numbers for the same experiment.
+have reached the expected states. :func:`netlab.scenarios.connection_memory.modelled` gives the slab model's numbers
+for the same experiment.
 
 Caveats a reader of the numbers needs: SLUB merges caches with the same size and flags, so a row can count other
 objects (``/sys/kernel/slab`` shows the aliases; ``tcp_bind_bucket`` is counted under ``eventpoll_epi`` here); the
@@ -31,8 +32,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from netlab import check
-from netlab.load.memory import footprint
-from netlab.kernel.profiles import KernelProfile
 from netlab.live import procfs
 from netlab.live.result import LiveProbeError, LiveProbeTimeout, LiveResult, Why, kernel_lacks, stderr_tail
 
@@ -75,40 +74,6 @@ class ConnectionMemory:
     def __str__(self) -> str:
         parts = [f"{r.step}: {r.per_connection(self.n):.0f} B" for r in self.readings]
         return f"{self.n} connections ({self.method}): " + "; ".join(parts)
-
-
-@check.arguments
-def modelled(profile: KernelProfile, first_closer: str = "client", epoll: bool = False) -> dict[str, float]:
-    """The model's bytes per connection (both ends) for each step of the experiment."""
-    if first_closer not in STEPS:
-        raise ValueError("first_closer must be 'client' or 'server'")
-    other = "server" if first_closer == "client" else "client"
-    ends = ((("client", "ESTABLISHED"), ("server", "ESTABLISHED")),
-            ((first_closer, "FIN_WAIT2"), (other, "CLOSE_WAIT")),
-            ((first_closer, "TIME_WAIT"),))
-    return {step: sum(footprint(profile, state, side, epoll).per_connection for side, state in pair)
-            for step, pair in zip(STEPS[first_closer], ends)}
-
-
-@check.arguments
-def modelled_rows(profile: KernelProfile, step: int, first_closer: str = "client", epoll: bool = False) \
-        -> dict[str, float]:
-    """The model's bytes per connection for each slab cache (row) at step 0, 1 or 2 of the experiment."""
-    if step not in (0, 1, 2):
-        raise ValueError("step must be 0 (ESTABLISHED), 1 (after the first close) or 2 (TIME_WAIT)")
-    if first_closer not in STEPS:
-        raise ValueError("first_closer must be 'client' or 'server'")
-    other = "server" if first_closer == "client" else "client"
-    ends = [[("client", "ESTABLISHED"), ("server", "ESTABLISHED")],
-            [(first_closer, "FIN_WAIT2"), (other, "CLOSE_WAIT")], [(first_closer, "TIME_WAIT")]][step]
-    out: dict[str, float] = {}
-    for side, state in ends:
-        fp = footprint(profile, state, side, epoll)
-        for row, pattern in fp.rows.items():
-            if pattern.kept_opened or pattern.kept_moved:
-                out[row] = out.get(row, 0.0) + (pattern.opened + pattern.moved) * \
-                    pattern.layout.bytes_per_object(fp.page_size)
-    return out
 
 
 @check.arguments

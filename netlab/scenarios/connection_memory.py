@@ -2,7 +2,9 @@
 
 :func:`connection_trace` follows one connection end from nothing to a state (every slab allocation and free);
 :func:`fd_limit_trace` shows the order of the fd checks (EMFILE at socket() and accept()); :func:`connections_memory`
-runs N ends through the step model (:mod:`netlab.kernel.memory`, allocating from :mod:`netlab.kernel.slub`).
+runs N ends through the step model (:mod:`netlab.kernel.memory`, allocating from :mod:`netlab.kernel.slub`);
+:func:`modelled` and :func:`modelled_rows` are the model's side of the live experiment
+(:func:`netlab.live.connection_memory.measure_connection_memory`).
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from netlab.kernel import limits
 from netlab.kernel.memory import (Kernel, __sys_accept4_file, __sys_socket, check_side_state, handshake_server,
                                   inet_twsk_kill, move_to, open_and_move, open_connection)
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile
+from netlab.live.connection_memory import STEPS
+from netlab.load.memory import footprint
 from netlab.trace import Tracer, on_cpu
 
 
@@ -55,7 +59,8 @@ def fd_limit_trace(nofile: int = 5, nr_open: int = 1048576, profile: KernelProfi
     limits.fd_install(task, fd, "listener")
     def snapshot():
         objects = sum(c.nr_objects for c in kernel.slub.caches.values())
-        return {"nofile": (task.nofile.rlim_cur, task.nofile.rlim_max), **task.files.snapshot(), "slab objects": objects, "slab bytes": kernel.slub.bytes}
+        return {"nofile": (task.nofile.rlim_cur, task.nofile.rlim_max), **task.files.snapshot(),
+                "slab objects": objects, "slab bytes": kernel.slub.bytes}
 
     with Tracer(snapshot=snapshot) as tracer:
         waiting = handshake_server(kernel, "queued")
@@ -80,3 +85,37 @@ def connections_memory(profile: KernelProfile, n: int, side: str = "server", sta
     task = kernel.task("app", n + 16)
     open_and_move(kernel, task, n, side, state, epoll)
     return {row: c.bytes for row, c in sorted(kernel.slub.caches.items()) if c.bytes}
+
+
+@check.arguments
+def modelled(profile: KernelProfile, first_closer: str = "client", epoll: bool = False) -> dict[str, float]:
+    """The model's bytes per connection (both ends) for each step of the experiment."""
+    if first_closer not in STEPS:
+        raise ValueError("first_closer must be 'client' or 'server'")
+    other = "server" if first_closer == "client" else "client"
+    ends = ((("client", "ESTABLISHED"), ("server", "ESTABLISHED")),
+            ((first_closer, "FIN_WAIT2"), (other, "CLOSE_WAIT")),
+            ((first_closer, "TIME_WAIT"),))
+    return {step: sum(footprint(profile, state, side, epoll).per_connection for side, state in pair)
+            for step, pair in zip(STEPS[first_closer], ends)}
+
+
+@check.arguments
+def modelled_rows(profile: KernelProfile, step: int, first_closer: str = "client", epoll: bool = False) \
+        -> dict[str, float]:
+    """The model's bytes per connection for each slab cache (row) at step 0, 1 or 2 of the experiment."""
+    if step not in (0, 1, 2):
+        raise ValueError("step must be 0 (ESTABLISHED), 1 (after the first close) or 2 (TIME_WAIT)")
+    if first_closer not in STEPS:
+        raise ValueError("first_closer must be 'client' or 'server'")
+    other = "server" if first_closer == "client" else "client"
+    ends = [[("client", "ESTABLISHED"), ("server", "ESTABLISHED")],
+            [(first_closer, "FIN_WAIT2"), (other, "CLOSE_WAIT")], [(first_closer, "TIME_WAIT")]][step]
+    out: dict[str, float] = {}
+    for side, state in ends:
+        fp = footprint(profile, state, side, epoll)
+        for row, pattern in fp.rows.items():
+            if pattern.kept_opened or pattern.kept_moved:
+                out[row] = out.get(row, 0.0) + (pattern.opened + pattern.moved) * \
+                    pattern.layout.bytes_per_object(fp.page_size)
+    return out
