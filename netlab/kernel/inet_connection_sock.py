@@ -328,18 +328,18 @@ def inet_csk_reqsk_queue_hash_add(sk: TcpSock, req: RequestSock, timeout_ns: int
     q, net = sk.icsk_accept_queue, sk.net
     if q.listen_opt is not None:        # 3.10: the listener's syn_table; its keepalive timer retransmits
         q.listen_opt.syn_table.append(req)
-        req.expires_ns = net.timers.now_ns + timeout_ns
+        req.expires_ns = net.sched.clock + timeout_ns
         first = q.qlen == 0
         q.qlen += 1
         q.young += 1
         if first:
-            net.timers.mod_timer(sk.sk_timer, net.timers.now_ns + timeout_ns)
+            net.sched.mod_timer(sk.sk_timer, net.sched.clock + timeout_ns)
         return True
     if req.key in net.tcp_ehash:            # inet_ehash_insert found a duplicate
         return False
     net.tcp_ehash[req.key] = req
     req.rsk_timer = TimerList(reqsk_timer_handler, name=f"rsk_timer {req.name}", data=req)
-    net.timers.mod_timer(req.rsk_timer, net.timers.now_ns + timeout_ns)
+    net.sched.mod_timer(req.rsk_timer, net.sched.clock + timeout_ns)
     q.qlen += 1
     q.young += 1
     return True
@@ -371,7 +371,7 @@ def inet_csk_reqsk_queue_drop(sk: TcpSock, req: RequestSock) -> bool:
     """Unlink the request from the SYN queue, stop its timer, qlen--."""
     unlinked = _reqsk_queue_unlink(sk, req)
     if req.rsk_timer is not None:
-        sk.net.timers.del_timer(req.rsk_timer)
+        sk.net.sched.del_timer(req.rsk_timer)
     if unlinked:
         reqsk_queue_removed(sk.icsk_accept_queue, req)
     return unlinked
@@ -507,7 +507,7 @@ def reqsk_timer_handler(t: TimerList) -> None:
     req: RequestSock = t.data
     sk = req.rsk_listener
     if _reqsk_timeout_step(sk, req, _max_syn_ack_retries(sk)):
-        sk.net.timers.mod_timer(t, sk.net.timers.now_ns + reqsk_timeout(req, TCP_RTO_MAX))
+        sk.net.sched.mod_timer(t, sk.net.sched.clock + reqsk_timeout(req, TCP_RTO_MAX))
         return
     trace_printk(f"{req.name}: tcp_synack_retries exhausted, the request is dropped")
     inet_csk_reqsk_queue_drop(sk, req)
@@ -525,14 +525,14 @@ def inet_csk_reqsk_queue_prune(sk: TcpSock) -> None:
         return
     max_retries = _max_syn_ack_retries(sk)
     for req in list(q.listen_opt.syn_table):
-        if net.timers.now_ns < req.expires_ns:
+        if net.sched.clock < req.expires_ns:
             continue
         if _reqsk_timeout_step(sk, req, max_retries):
-            req.expires_ns = net.timers.now_ns + reqsk_timeout(req, TCP_RTO_MAX)
+            req.expires_ns = net.sched.clock + reqsk_timeout(req, TCP_RTO_MAX)
         else:
             inet_csk_reqsk_queue_drop(sk, req)   # tcp_synack_retries exhausted
     if q.qlen:
-        net.timers.mod_timer(sk.sk_timer, net.timers.now_ns + TCP_SYNQ_INTERVAL)
+        net.sched.mod_timer(sk.sk_timer, net.sched.clock + TCP_SYNQ_INTERVAL)
 
 
 @kernel_function("net/ipv4/inet_connection_sock.c", lambda sk, req: f"retransmit the SYN-ACK of {req.name}")

@@ -33,10 +33,10 @@ class Net:
     udp_table: dict[tuple, Any] = field(default_factory=dict)
     mib: Counter = field(default_factory=Counter)
     # The handshake (chapter 05, netlab.kernel.inet_connection_sock): the bind hash (local port -> bucket), the
-    # timers of the host this namespace lives on (a netlab.kernel.timer.TimerBase), how a segment leaves it (set by
+    # engine of the host this namespace lives on (a netlab.kernel.sched.Scheduler: clock and timers), how a segment leaves it (set by
     # the scenario), short names of endpoints for traces, and the seed of its secrets (ISNs, port offsets, cookies).
     tcp_bhash: dict[int, Any] = field(default_factory=dict)
-    timers: Any = None
+    sched: Any = None
     xmit: Callable | None = None
     labels: dict[tuple, str] = field(default_factory=dict)
     seed: int = 0

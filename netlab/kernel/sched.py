@@ -8,8 +8,13 @@ of ``signal->rlim`` and the capabilities of ``cred``), kernel/sched/core.c
 
 A task's code is a Python generator: a kernel function that may sleep is a generator function and calls
 ``yield from schedule()``; everything else is an ordinary function (the kernel's "might_sleep" rule, made visible).
-:class:`Scheduler` is the machine the tasks run on: one ``struct rq`` per CPU, a simulated clock, and a queue of
-timed events (interrupts, packet arrivals, timers). It counts what the kernel counts and charges what a switch
+
+:class:`Scheduler` is the engine every model runs on, in the spirit of simpy's single ``Environment``: one queue
+of timed events, one simulated clock, one ``struct rq`` per CPU. Its events are task bursts (a task resumes when
+its CPU time is spent) and timers (:class:`netlab.kernel.timer.TimerList`, armed with :meth:`Scheduler.mod_timer`,
+disarmed with :meth:`Scheduler.del_timer`; :meth:`Scheduler.at` is a one-shot interrupt on a timer): an interrupt,
+a packet arriving, a kernel timer, a scenario's "at t, the program calls connect()". Events run in time order;
+same-time events in the order they were queued. It counts what the kernel counts and charges what a switch
 costs:
 
 - ``__schedule`` bumps ``rq->nr_switches`` and the outgoing task's ``nvcsw`` (it blocked: voluntary) or
@@ -34,6 +39,7 @@ from typing import Any, Callable, Generator, Iterable
 from netlab import check
 from netlab.kernel.fdtable import FilesStruct
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile
+from netlab.kernel.timer import TimerList
 from netlab.trace import call_stack, kernel_function, on_cpu, recording, trace_printk
 
 TASK_RUNNING, TASK_INTERRUPTIBLE, TASK_DEAD = "TASK_RUNNING", "TASK_INTERRUPTIBLE", "TASK_DEAD"
@@ -368,7 +374,8 @@ class SwitchRecord:
 
 
 class Scheduler:
-    """CPUs with their run queues, a simulated clock and timed events; runs tasks and counts their switches.
+    """The engine: CPUs with their run queues, one simulated clock and one queue of timed events (task bursts,
+    timers, interrupts); runs tasks and counts their switches.
 
         sched = Scheduler(nr_cpus=2)
         sched.spawn("server", server_body)           # a generator function's generator
@@ -438,31 +445,58 @@ class Scheduler:
             raise ValueError(f"time_ns must be an int >= now ({self.clock}), got {time_ns!r}")
         if not callable(fn):
             raise TypeError("fn must be callable")
-        if not isinstance(cpu, int) or not 0 <= cpu < len(self.rqs):
-            raise ValueError(f"cpu must be an int in 0..{len(self.rqs) - 1}")
         if context not in ("hardirq", "softirq", "ksoftirqd"):
             raise ValueError("context must be 'hardirq', 'softirq' or 'ksoftirqd'")
-        self._push(time_ns, "irq", cpu, (fn, context))
+        self.mod_timer(TimerList(lambda timer: fn(), name=label, cpu=cpu, context=context), time_ns)
+
+    # --- timers (kernel/time/timer.c) ----------------------------------------------------------------------------
+    @check.arguments
+    def mod_timer(self, timer: TimerList, expires_ns: int) -> bool:
+        """(Re)arm ``timer`` to expire at ``expires_ns``; returns whether it was pending before."""
+        if not isinstance(expires_ns, int) or expires_ns < self.clock:
+            raise ValueError(f"expires_ns must be an int >= now ({self.clock}), got {expires_ns!r}")
+        if not 0 <= timer.cpu < len(self.rqs):
+            raise ValueError(f"the timer's cpu must be in 0..{len(self.rqs) - 1}, got {timer.cpu}")
+        was_pending = timer.expires_ns is not None
+        self._push(expires_ns, "timer", timer.cpu, timer)
+        timer.expires_ns, timer._armed = expires_ns, self._seq
+        return was_pending
+
+    @check.arguments
+    def del_timer(self, timer: TimerList) -> bool:
+        """Disarm ``timer`` (its event stays queued and is skipped); returns whether it was pending."""
+        was_pending = timer.expires_ns is not None
+        timer.expires_ns, timer._armed = None, 0
+        return was_pending
+
+    @staticmethod
+    @check.arguments
+    def timer_pending(timer: TimerList) -> bool:
+        return timer.expires_ns is not None
 
     @check.arguments
     def run(self, until_ns: int | None = None) -> int:
         """Process events in time order until none is left or the next is after ``until_ns``. Returns the clock."""
         if until_ns is not None and (not isinstance(until_ns, int) or until_ns < self.clock):
-            raise ValueError(f"until_ns must be None or an int >= now ({self.clock})")
+            raise ValueError(f"until_ns must be None or an int >= now ({self.clock}), got {until_ns!r}")
+        events = self._events
         steps = 0
-        while self._events and (until_ns is None or self._events[0][0] <= until_ns):
-            time_ns, _, kind, cpu, payload = heapq.heappop(self._events)
+        while events and (until_ns is None or events[0][0] <= until_ns):
+            time_ns, seq, kind, cpu, payload = heapq.heappop(events)
+            if kind == "timer":
+                if payload._armed != seq:   # deleted or re-armed since: a stale event
+                    continue
+                payload.expires_ns, payload._armed = None, 0
             self.clock = time_ns
             steps += 1
             if steps > self.max_events:
                 raise RuntimeError(f"more than max_events={self.max_events} events: a task may loop forever")
-            if kind == "irq":
-                fn, context = payload
+            if kind == "timer":
                 if recording():
-                    with on_cpu(cpu, context), call_stack([]):
-                        fn()
+                    with on_cpu(cpu, payload.context), call_stack([]):
+                        payload.function(payload)
                 else:
-                    fn()
+                    payload.function(payload)
             else:
                 rq = self.rqs[cpu]
                 if payload is rq.curr:

@@ -156,13 +156,13 @@ def tcp_connect(sk: TcpSock) -> int:
     """Build the SYN (seq = ISN), send it and arm the retransmit timer with the initial RTO (1 s)."""
     net = sk.net
     sk.snd_una = sk.write_seq
-    sk.retrans_stamp = net.timers.now_ns
+    sk.retrans_stamp = net.sched.clock
     skb = tcp_segment(sk.inet_rcv_saddr, sk.inet_num, sk.inet_daddr, sk.inet_dport, ("SYN",), sk.write_seq)
     sk.write_seq += 1
     sk.icsk_rto_ns = TCP_TIMEOUT_INIT
     sk.icsk_retransmit_timer = TimerList(lambda t: tcp_write_timer_handler(t.data), name=f"rto {sk.name}", data=sk)
     _xmit(net, skb)
-    net.timers.mod_timer(sk.icsk_retransmit_timer, net.timers.now_ns + sk.icsk_rto_ns)
+    net.sched.mod_timer(sk.icsk_retransmit_timer, net.sched.clock + sk.icsk_rto_ns)
     return 0
 
 
@@ -191,7 +191,7 @@ def retransmits_timed_out(sk: TcpSock, boundary: int) -> bool:
     """Has the time that ``boundary`` backed-off retransmissions would take passed since the first SYN?"""
     if not sk.icsk_retransmits:
         return False
-    return sk.net.timers.now_ns - sk.retrans_stamp >= tcp_model_timeout(boundary, TCP_TIMEOUT_INIT)
+    return sk.net.sched.clock - sk.retrans_stamp >= tcp_model_timeout(boundary, TCP_TIMEOUT_INIT)
 
 
 def _write_timeout_text(sk: TcpSock) -> str:
@@ -224,7 +224,7 @@ def tcp_write_err(sk: TcpSock) -> None:
 def _tcp_done(sk: TcpSock) -> None:
     sk.sk_state = "TCP_CLOSE"
     if sk.icsk_retransmit_timer is not None:
-        sk.net.timers.del_timer(sk.icsk_retransmit_timer)
+        sk.net.sched.del_timer(sk.icsk_retransmit_timer)
     if sk.net.tcp_ehash.get(sk.four_tuple()) is sk:
         del sk.net.tcp_ehash[sk.four_tuple()]
     tb = sk.net.tcp_bhash.get(sk.inet_num)
@@ -250,7 +250,7 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
     else:
         trace_printk(f"linear timeout {sk.total_rto} of {net.profile.tcp_syn_linear_timeouts}: RTO stays "
                      f"{sk.icsk_rto_ns / SEC:g} s")
-    net.timers.mod_timer(sk.icsk_retransmit_timer, net.timers.now_ns + sk.icsk_rto_ns)
+    net.sched.mod_timer(sk.icsk_retransmit_timer, net.sched.clock + sk.icsk_rto_ns)
 
 
 @kernel_function("net/ipv4/tcp_input.c")
@@ -281,7 +281,7 @@ def tcp_finish_connect(sk: TcpSock, skb: SkBuff) -> None:
     """TCP_ESTABLISHED, stop the SYN timer, wake the connecting task."""
     sk.sk_state = "TCP_ESTABLISHED"
     sk.connect_errno = "0"
-    sk.net.timers.del_timer(sk.icsk_retransmit_timer)
+    sk.net.sched.del_timer(sk.icsk_retransmit_timer)
 
 
 @kernel_function("net/ipv4/tcp_output.c", lambda sk: f"{sk.name} sends an ACK")
@@ -425,10 +425,10 @@ def __cookie_v4_init_sequence(net: Net, key: tuple, minute: int) -> int:
 def cookie_init_sequence(sk: TcpSock, skb: SkBuff) -> int:
     """tcp_synq_overflow (remember when), SyncookiesSent++, and encode the connection in the ISN."""
     net, m = sk.net, skb.meta
-    sk.last_synq_overflow_ns = net.timers.now_ns
+    sk.last_synq_overflow_ns = net.sched.clock
     NET_INC_STATS(net, "SyncookiesSent")
     return __cookie_v4_init_sequence(net, (m["daddr"], m["dport"], m["saddr"], m["sport"]),
-                                     net.timers.now_ns // (60 * SEC))
+                                     net.sched.clock // (60 * SEC))
 
 
 @kernel_function("net/ipv4/tcp_ipv4.c",
@@ -510,10 +510,10 @@ def tcp_check_req(sk: TcpSock, skb: SkBuff, req: RequestSock) -> TcpSock | None:
 
 def _restart_synack_timer(sk: TcpSock, req: RequestSock) -> None:
     net = sk.net
-    expires = net.timers.now_ns + reqsk_timeout(req, TCP_RTO_MAX)
+    expires = net.sched.clock + reqsk_timeout(req, TCP_RTO_MAX)
     if req.rsk_timer is not None:
-        if net.timers.timer_pending(req.rsk_timer):     # mod_timer_pending
-            net.timers.mod_timer(req.rsk_timer, expires)
+        if net.sched.timer_pending(req.rsk_timer):     # mod_timer_pending
+            net.sched.mod_timer(req.rsk_timer, expires)
     else:
         req.expires_ns = expires
 
@@ -556,11 +556,11 @@ def cookie_v4_check(sk: TcpSock, skb: SkBuff) -> TcpSock | None:
     net, m = sk.net, skb.meta
     if not net.profile.tcp_syncookies or "ACK" not in m["flags"] or "RST" in m["flags"]:
         return sk
-    if sk.last_synq_overflow_ns is None or net.timers.now_ns - sk.last_synq_overflow_ns > TCP_SYNCOOKIE_VALID:
+    if sk.last_synq_overflow_ns is None or net.sched.clock - sk.last_synq_overflow_ns > TCP_SYNCOOKIE_VALID:
         trace_printk("no SYN cookie sent in the last 2 minutes: this ACK cannot be a cookie")
         return sk
     key = (m["daddr"], m["dport"], m["saddr"], m["sport"])
-    minute = net.timers.now_ns // (60 * SEC)
+    minute = net.sched.clock // (60 * SEC)
     isn = (m["ack_seq"] - 1) & 0xFFFFFFFF
     if all(isn != __cookie_v4_init_sequence(net, key, minute - age) for age in range(3)):
         NET_INC_STATS(net, "SyncookiesFailed")

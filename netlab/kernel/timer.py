@@ -1,21 +1,22 @@
-"""struct timer_list: run a function later, on a simulated clock.
+"""struct timer_list: run a function later, on the engine's simulated clock.
 
-Models kernel/time/timer.c (``timer_setup``, ``mod_timer``, ``del_timer``, ``timer_pending``). The kernel keeps
-pending timers in per-CPU wheels and runs the expired ones from TIMER_SOFTIRQ; here one :class:`TimerBase` holds
-them in expiry order and :meth:`TimerBase.run` advances the simulated clock from one expiry to the next. Timers
-that expire at the same time run in the order they were armed, so a scenario is deterministic.
+Models the timer of kernel/time/timer.c (``timer_setup``; ``mod_timer``, ``del_timer`` and ``timer_pending`` are
+methods of the engine, :class:`netlab.kernel.sched.Scheduler`, because the timer lives on its event queue). The
+kernel keeps pending timers in per-CPU wheels and runs the expired ones from TIMER_SOFTIRQ; here each armed timer
+is one event on the engine's queue, in expiry order. Re-arming or deleting a timer leaves its old event behind
+(lazy deletion): the engine skips an event that no longer matches the timer's latest arming. Timers that expire
+at the same time run in the order they were armed, so a scenario is deterministic.
 
-A scenario uses the same base for what is not a kernel timer but must happen at a simulated time (a segment
-arriving after the wire's delay, a user calling ``accept()``): one clock, one ordered list of things to happen.
+A scenario uses timers for what is not a kernel timer but must happen at a simulated time (a segment arriving
+after the wire's delay, a user calling ``accept()``): one clock, one ordered list of things to happen.
 """
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 from typing import Callable
 
 from netlab import check
-from netlab.trace import CONTEXTS, on_cpu
+from netlab.trace import CONTEXTS
 
 
 @dataclass(eq=False)
@@ -32,7 +33,7 @@ class TimerList:
     cpu: int = 0
     context: str = "softirq"
     expires_ns: int | None = None   # None: not pending
-    _armed: int = field(default=0, repr=False)
+    _armed: int = field(default=0, repr=False)   # the engine's sequence number of the latest arming (0: none)
 
     def __post_init__(self):
         check.fields(self)
@@ -40,68 +41,3 @@ class TimerList:
             raise TypeError("a timer's function must be callable(timer)")
         if self.context not in CONTEXTS:
             raise ValueError(f"context must be one of {CONTEXTS}")
-
-
-class TimerBase:
-    """The clock and every pending timer, in expiry order."""
-
-    @check.arguments
-    def __init__(self, now_ns: int = 0):
-        if not isinstance(now_ns, int) or now_ns < 0:
-            raise ValueError("now_ns must be an int >= 0")
-        self.now_ns = now_ns
-        self._heap: list[tuple[int, int, TimerList]] = []
-        self._armed = 0
-
-    def now(self) -> int:
-        return self.now_ns
-
-    @check.arguments
-    def mod_timer(self, timer: TimerList, expires_ns: int) -> bool:
-        """(Re)arm ``timer`` to expire at ``expires_ns``; returns whether it was pending before."""
-        if not isinstance(expires_ns, int) or expires_ns < self.now_ns:
-            raise ValueError(f"expires_ns must be an int >= now ({self.now_ns}), got {expires_ns!r}")
-        was_pending = timer.expires_ns is not None
-        self._armed += 1
-        timer.expires_ns, timer._armed = expires_ns, self._armed
-        heapq.heappush(self._heap, (expires_ns, self._armed, timer))
-        return was_pending
-
-    @check.arguments
-    def del_timer(self, timer: TimerList) -> bool:
-        """Disarm ``timer``; returns whether it was pending."""
-        was_pending = timer.expires_ns is not None
-        timer.expires_ns, timer._armed = None, 0
-        return was_pending
-
-    @staticmethod
-    @check.arguments
-    def timer_pending(timer: TimerList) -> bool:
-        return timer.expires_ns is not None
-
-    def next_expiry(self) -> int | None:
-        self._drop_stale()
-        return self._heap[0][0] if self._heap else None
-
-    @check.arguments
-    def run(self, until_ns: int) -> int:
-        """Run every timer that expires up to ``until_ns`` in order; the clock ends at ``until_ns``."""
-        if not isinstance(until_ns, int) or until_ns < self.now_ns:
-            raise ValueError(f"until_ns must be an int >= now ({self.now_ns}), got {until_ns!r}")
-        ran = 0
-        while True:
-            self._drop_stale()
-            if not self._heap or self._heap[0][0] > until_ns:
-                break
-            expires, _, timer = heapq.heappop(self._heap)
-            self.now_ns = expires
-            timer.expires_ns, timer._armed = None, 0
-            with on_cpu(timer.cpu, timer.context):
-                timer.function(timer)
-            ran += 1
-        self.now_ns = until_ns
-        return ran
-
-    def _drop_stale(self) -> None:
-        while self._heap and self._heap[0][2]._armed != self._heap[0][1]:
-            heapq.heappop(self._heap)

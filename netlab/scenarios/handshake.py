@@ -28,11 +28,11 @@ from netlab.kernel.inet_connection_sock import (
     syn_queue_capacity, tcpext)
 from netlab.kernel.netns import Net
 from netlab.kernel.profiles import MAX_TCP_SYNCNT, KernelProfile
-from netlab.kernel.sched import nonblocking
+from netlab.kernel.sched import Scheduler, nonblocking
 from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.tcp_handshake import tcp_segment
 from netlab.kernel.tcp_ipv4 import tcp_v4_rcv
-from netlab.kernel.timer import TimerBase, TimerList
+from netlab.kernel.timer import TimerList
 from netlab.live.accept_queue import AcceptQueueReading
 from netlab.trace import Trace, Tracer
 
@@ -42,6 +42,8 @@ MAX_MS = 3_600_000
 """The longest a handshake scenario runs: an hour of simulated time."""
 Milliseconds = Annotated[float, check.Range(0, MAX_MS)]
 MAX_CLIENTS = 100_000
+MAX_EVENTS = 100 * MAX_CLIENTS
+"""A guard against a runaway model: more engine events than any allowed scenario needs in one run."""
 SPOOFED_NET = "203.0.113."                                # where a SYN flood pretends to come from
 
 
@@ -93,14 +95,14 @@ class HandshakeLab:
         check.real("one_way_us", one_way_us, maximum=10_000_000, above=0)
         self.profile, self.backlog, self.syncnt = profile, backlog, syncnt
         self.one_way_ns = int(one_way_us * 1000)
-        self.timers = TimerBase()
+        self.sched = Scheduler(profile=profile, max_events=MAX_EVENTS)
         labels: dict = {}
         server_addr = LOOPBACK if loopback else SERVER_ADDR
         self.client_addr = LOOPBACK if loopback else CLIENT_ADDR
-        self.server_net = Net(profile, local_addrs={LOOPBACK, server_addr}, timers=self.timers, labels=labels,
+        self.server_net = Net(profile, local_addrs={LOOPBACK, server_addr}, sched=self.sched, labels=labels,
                               seed=seed)
         self.client_net = self.server_net if loopback else Net(profile, local_addrs={LOOPBACK, self.client_addr},
-                                                               timers=self.timers, labels=labels, seed=seed + 1)
+                                                               sched=self.sched, labels=labels, seed=seed + 1)
         self.nets = {server_addr: self.server_net, self.client_addr: self.client_net}
         for net in self.nets.values():
             net.xmit = self._wire
@@ -114,7 +116,7 @@ class HandshakeLab:
         self.segments: list[SkBuff] = []
         self._segment_times: list[tuple[int, int]] = []
         self._flooders = 0
-        self.tracer = Tracer(clock=self.timers.now, snapshot=self.state, max_events=max_events) if record else None
+        self.tracer = Tracer(clock=self.sched.now, snapshot=self.state, max_events=max_events) if record else None
         if listen_at_ms is not None:
             self._at(listen_at_ms, lambda: _sys_listen(self.listener, backlog), "listen()")
 
@@ -149,13 +151,13 @@ class HandshakeLab:
     def run(self, until_ms: Milliseconds) -> HandshakeOutcome:
         """Run everything scheduled up to ``until_ms`` (simulated) and say where things stand."""
         until_ns = int(until_ms * MS)
-        if until_ns < self.timers.now_ns:
-            raise ValueError(f"until_ms must not be earlier than now ({self.timers.now_ns / MS:g} ms)")
+        if until_ns < self.sched.clock:
+            raise ValueError(f"until_ms must not be earlier than now ({self.sched.clock / MS:g} ms)")
         if self.tracer is None:
-            self.timers.run(until_ns)
+            self.sched.run(until_ns)
         else:
             with self.tracer:
-                self.timers.run(until_ns)
+                self.sched.run(until_ns)
         return self.outcome()
 
     @property
@@ -225,7 +227,7 @@ class HandshakeLab:
     # --- plumbing --------------------------------------------------------------------------------------------------
     def _at(self, at_ms: float, action, name: str) -> None:
         timer = TimerList(lambda t: action(), name=name, context="process")
-        self.timers.mod_timer(timer, max(int(at_ms * MS), self.timers.now_ns))
+        self.sched.mod_timer(timer, max(int(at_ms * MS), self.sched.clock))
 
     def _connect(self, sk: TcpSock) -> None:
         self.connect_results[sk.name] = _inet_stream_connect(sk, self.server_addr, self.port)
@@ -246,7 +248,7 @@ class HandshakeLab:
     def _wire(self, net: Net | None, skb: SkBuff) -> None:
         """The network: ``one_way_us`` later the segment arrives in the namespace that owns its address, at
         ``tcp_v4_rcv`` (chapter 01 shows the way there: NIC, softirq, IP; chapter 04 the loopback device)."""
-        now = self.timers.now_ns
+        now = self.sched.clock
         self.segments.append(skb)
         self._segment_times.append((now, now + self.one_way_ns))
         target = self.nets.get(skb.meta["daddr"])
@@ -254,7 +256,7 @@ class HandshakeLab:
             skb.meta["fate"] = "lost"
             return
         skb.meta["net"] = target
-        self.timers.mod_timer(TimerList(lambda t: tcp_v4_rcv(skb), name=f"deliver {skb.name}"),
+        self.sched.mod_timer(TimerList(lambda t: tcp_v4_rcv(skb), name=f"deliver {skb.name}"),
                               now + self.one_way_ns)
 
 
