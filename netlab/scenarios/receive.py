@@ -5,10 +5,13 @@ one ``Nic`` whose queues' IRQs point at CPUs) and runs them in simulated time, d
 
 * Packets arrive on the wire at given times (``Host.receive``); RSS puts each on a queue. The NIC writes
   descriptors lazily, when the driver looks (see ``netlab.kernel.nic``).
-* Event loop (``Host.run``): each CPU is either idle or busy until its clock. The CPU with the earliest thing to
-  do goes next (ties: lowest CPU number): a hard IRQ that is due (``irq_enter`` → ``igb_msix_ring`` →
-  ``irq_exit``, whose softirq run happens right there), else a runnable ``ksoftirqd`` (one ``run_ksoftirqd``,
-  after a context switch if it was asleep). A run executes to the end; it advances only its own CPU's clock.
+* The engine (``netlab.kernel.sched.Scheduler``) runs it: each CPU is either idle or busy until its clock
+  (``Cpu.now``, the CPU's "busy until"). The host keeps one event on the engine's queue, a timer armed for the
+  earliest thing any CPU has to do (ties: lowest CPU number): a hard IRQ that is due (``irq_enter`` →
+  ``igb_msix_ring`` → ``irq_exit``, whose softirq run happens right there), else a runnable ``ksoftirqd`` (one
+  ``run_ksoftirqd``, after a context switch if it was asleep). It starts at max(when it is due, when that CPU is
+  free), runs to the end, advances only its own CPU's clock, and re-arms the timer for the next one.
+  ``Host.run`` runs the engine.
 * Inside softirq processing the models call ``local_irq_enable`` where the kernel runs with interrupts on
   (after each NAPI poll, at each softirq restart): any of this CPU's hard IRQs due by then is taken there,
   nested. Real interrupts can also land in the middle of a poll; here they wait for the end of the poll.
@@ -30,13 +33,18 @@ from netlab.kernel.netns import Net
 from netlab.kernel.nic import Nic, Packet, QVector, igb_msix_ring
 from netlab.kernel.packet import PacketTap
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
-from netlab.kernel.sched import TASK_INTERRUPTIBLE, TASK_RUNNING, Task, default_wake_function
+from netlab.kernel.sched import TASK_INTERRUPTIBLE, TASK_RUNNING, Scheduler, Task, default_wake_function
 from netlab.kernel.sock import Sock, Socket
 from netlab.kernel.softirq import irq_enter, irq_exit, run_ksoftirqd
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED
+from netlab.kernel.timer import TimerList
 from netlab.kernel.wait import WaitQueueEntry, add_wait_queue
 from netlab.load.receive import Summary
 from netlab.trace import Trace, Tracer
+
+
+MAX_STEPS = 10_000_000
+"""A guard against a runaway model: the most CPU runs one :meth:`Host.run` may take."""
 
 
 class Host:
@@ -80,6 +88,9 @@ class Host:
         self.readers: list[Task] = []
         self.arrived = 0
         self._ksoftirqd_on_cpu = [False] * cpus
+        self.sched = Scheduler(nr_cpus=cpus, profile=self.profile, max_events=MAX_STEPS)
+        self._next_step = TimerList(self._step, name="the next CPU step", context="hardirq")
+        self._planned: tuple[int, int, str] | None = None
 
     # --- building a scenario -----------------------------------------------------------------------------------
     @check.arguments
@@ -130,6 +141,7 @@ class Host:
         """Packets that will arrive on the wire at their ``time_ns``."""
         self.nic.receive(packets)
         self.arrived += len(packets)
+        self._arm()
 
     def _rcvbuf(self, rcvbuf: int | None) -> int:
         value = self.profile.rmem_default if rcvbuf is None else rcvbuf
@@ -196,26 +208,37 @@ class Host:
                 best = candidate
         return best
 
+    def _arm(self) -> None:
+        """(Re)arm the engine timer for the earliest thing any CPU has to do (never before the engine's clock)."""
+        self._planned = step = self._next()
+        if step is None:
+            self.sched.del_timer(self._next_step)
+        else:
+            self.sched.mod_timer(self._next_step, max(step[0], self.sched.clock))
+
+    def _step(self, timer: TimerList) -> None:
+        """One CPU run, the one :meth:`_arm` planned: a hard IRQ of the earliest due queue, or ksoftirqd."""
+        start, cpu_id, kind = self._planned
+        cpu = self.cpus[cpu_id]
+        cpu.now = start
+        if kind == "irq":
+            due = min((qv.next_irq_time(), qv.index, qv) for qv in self._queues_of(cpu)
+                      if qv.next_irq_time() is not None)
+            self.nic.dma_until(due[2], cpu.now)
+            self._hard_irq(cpu, due[2])
+        else:
+            self._run_ksoftirqd(cpu)
+        self._arm()
+
     @check.arguments
-    def run(self, until_ns: int | None = None, max_runs: int = 10_000_000) -> "Host":
-        """Run until nothing is left to do (or the next thing starts after ``until_ns``)."""
-        if until_ns is not None and (not isinstance(until_ns, int) or until_ns < 0):
-            raise ValueError(f"until_ns must be an int >= 0 or None, got {until_ns!r}")
-        for _ in range(max_runs):
-            step = self._next()
-            if step is None or (until_ns is not None and step[0] > until_ns):
-                return self
-            start, cpu_id, kind = step
-            cpu = self.cpus[cpu_id]
-            cpu.now = start
-            if kind == "irq":
-                due = min((qv.next_irq_time(), qv.index, qv) for qv in self._queues_of(cpu)
-                          if qv.next_irq_time() is not None)
-                self.nic.dma_until(due[2], cpu.now)
-                self._hard_irq(cpu, due[2])
-            else:
-                self._run_ksoftirqd(cpu)
-        raise RuntimeError(f"still busy after max_runs={max_runs} CPU runs")
+    def run(self, until_ns: int | None = None) -> "Host":
+        """Run the engine until nothing is left to do (or the next thing starts after ``until_ns``)."""
+        if until_ns is not None and (not isinstance(until_ns, int) or until_ns < self.sched.clock):
+            raise ValueError(f"until_ns must be None or an int >= the engine's clock ({self.sched.clock}), "
+                             f"got {until_ns!r}")
+        self._arm()
+        self.sched.run(until_ns)
+        return self
 
     def _run_ksoftirqd(self, cpu: Cpu) -> None:
         with cpu.running("ksoftirqd"):
