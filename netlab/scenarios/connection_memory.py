@@ -13,9 +13,11 @@ from netlab.kernel import limits
 from netlab.kernel.memory import (Kernel, __sys_accept4_file, __sys_socket, check_side_state, handshake_server,
                                   inet_twsk_kill, move_to, open_and_move, open_connection)
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile
+from netlab.kernel.sched import Scheduler
+from netlab.kernel.timer import TimerList
 from netlab.live.connection_memory import STEPS
 from netlab.load.memory import footprint
-from netlab.trace import Tracer, on_cpu
+from netlab.trace import Tracer
 
 
 @check.arguments
@@ -26,23 +28,29 @@ def connection_trace(profile: KernelProfile, side: str = "client", state: str = 
     check_side_state(side, state)
     kernel = Kernel(profile, nr_cpus)
     task = kernel.task("app", 64)
-    clock = [0]
+    sched = Scheduler(profile=profile)
+    conn = []
 
     def snapshot():
-        conn = kernel.connections[0] if kernel.connections else None
+        end = kernel.connections[0] if kernel.connections else None
         return {"slab": kernel.slub.snapshot(), "slab bytes": kernel.slub.bytes, "touched": kernel.slub.last_row,
-                "objects": sorted(o.cache for o in conn.objects.values()) if conn else [],
-                "state": conn.state if conn else "-", "fds": len(task.files.fd)}
+                "objects": sorted(o.cache for o in end.objects.values()) if end else [],
+                "state": end.state if end else "-", "fds": len(task.files.fd)}
 
-    with Tracer(clock=lambda: clock[0], snapshot=snapshot) as tracer:
-        conn = open_connection(kernel, task, "conn", side, state if state in ("SYN_RECV", "ACCEPT_QUEUE")
-                               else "ESTABLISHED", epoll)
-        clock[0] += 1_000_000
-        move_to(kernel, task, conn, state)
-        if expire and conn.state in ("TIME_WAIT", "FIN_WAIT2"):
-            clock[0] += profile.tcp_timewait_s * 1_000_000_000
-            with on_cpu(0, "softirq"):
-                inet_twsk_kill(kernel, conn)
+    def opened(timer: TimerList) -> None:
+        conn.append(open_connection(kernel, task, "conn", side, state if state in ("SYN_RECV", "ACCEPT_QUEUE")
+                                    else "ESTABLISHED", epoll))
+
+    def moved(timer: TimerList) -> None:
+        move_to(kernel, task, conn[0], state)
+        if expire and conn[0].state in ("TIME_WAIT", "FIN_WAIT2"):     # the timewait sock's tw_timer
+            sched.mod_timer(TimerList(lambda t: inet_twsk_kill(kernel, conn[0]), name="tw_timer"),
+                            sched.clock + profile.tcp_timewait_s * 1_000_000_000)
+
+    sched.mod_timer(TimerList(opened, name="the program opens the connection", context="process"), 0)
+    sched.mod_timer(TimerList(moved, name="the connection moves on", context="process"), 1_000_000)
+    with Tracer(clock=sched.now, snapshot=snapshot) as tracer:
+        sched.run()
     return tracer.trace
 
 
