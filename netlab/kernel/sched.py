@@ -290,11 +290,10 @@ def schedule_timeout(timeout: int | None) -> Body:
         return None
     sched = _scheduler_of(task)
     expires = sched.clock + timeout
-    armed = [True]
-    sched.at(expires, lambda: armed[0] and wake_up_process(task), cpu=task.cpu, context="softirq",
-             label="process_timeout")
+    timer = TimerList(lambda t: wake_up_process(t.data), name="process_timeout", data=task, cpu=task.cpu)
+    sched.mod_timer(timer, expires)
     yield from schedule()
-    armed[0] = False  # del_timer_sync()
+    sched.del_timer(timer)  # del_timer_sync()
     return max(0, expires - sched.clock)
 
 
@@ -309,17 +308,11 @@ def schedule_hrtimeout_range(expires: int | None) -> Body:
         yield from schedule()
         return -errno.EINTR
     sched = _scheduler_of(task)
-    fired = []
-    armed = [True]
-
-    def hrtimer_wakeup():
-        if armed[0]:
-            fired.append(True)
-            wake_up_process(task)
-
-    sched.at(max(expires, sched.clock), hrtimer_wakeup, cpu=task.cpu, context="hardirq", label="hrtimer_wakeup")
+    timer = TimerList(lambda t: wake_up_process(t.data), name="hrtimer_wakeup", data=task, cpu=task.cpu,
+                      context="hardirq")
+    sched.mod_timer(timer, max(expires, sched.clock))
     yield from schedule()
-    armed[0] = False  # hrtimer_cancel()
+    fired = not sched.del_timer(timer)  # hrtimer_cancel(): a timer no longer pending has fired
     return 0 if fired else -errno.EINTR
 
 
