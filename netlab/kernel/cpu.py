@@ -4,11 +4,12 @@ Models include/linux/preempt.h (``preempt_count``: hard IRQ and softirq nesting,
 include/linux/interrupt.h (the pending-softirq bitmask), kernel/softirq.c's per-CPU ``ksoftirqd`` thread and the
 ``kstat`` counters that ``/proc/softirqs`` and ``/proc/interrupts`` print.
 
-Time is simulated and integer nanoseconds. A :class:`Cpu`'s ``now`` is when it is free (its "busy until"): a
-run on this CPU (an engine event, :class:`netlab.kernel.sched.Scheduler`) starts at max(when it is due, ``now``),
-and model code running on it calls :meth:`Cpu.charge` with a cost from :class:`Costs`, which moves ``now`` (the time the
-trace shows) and books the time to the context it ran in (hard IRQ, softirq at IRQ exit, ksoftirqd, process). ``jiffies`` follow from the clock and the profile's
-HZ, so the kernel's "2 jiffies" limits behave as on a real tick (anywhere between one and two tick lengths).
+Time is simulated and integer nanoseconds. A :class:`Cpu`'s ``now`` is when it is free (its "busy until"): a run on
+this CPU (an engine event, :class:`netlab.kernel.sched.Scheduler`) starts at max(when it is due, ``now``), and
+model code running on it calls :meth:`Cpu.charge` with a cost from :class:`Costs`, which moves ``now`` (the time
+the trace shows) and books the time to the context it ran in (hard IRQ, softirq at IRQ exit, ksoftirqd, process).
+``jiffies`` follow from the clock and the profile's HZ, so the kernel's "2 jiffies" limits behave as on a real tick
+(anywhere between one and two tick lengths).
 
 Model code finds its CPU with :func:`this_cpu`; the machine (``netlab.scenarios.receive``) makes a CPU current with
 :meth:`Cpu.running`.
