@@ -223,6 +223,22 @@ def test_backlog_keeps_max_backlog_plus_one_and_counts_drops_in_softnet_data():
     assert host.softnet_stat().split()[1] == f"{15 - kept:08x}"
 
 
+def test_the_hosts_cpu_runs_are_events_of_its_engine_in_time_order_with_the_others():
+    host = Host("6.12")
+    host.udp_socket(80)
+    host.receive(udp_flood(3, gap_ns=100_000, start=0))
+    seen = []
+    for at in (50_000, 150_000):
+        host.sched.at(at, lambda: seen.append((host.sched.clock, host.cpus[0].kstat_softirqs[3])), context="softirq")
+    host.run(until_ns=120_000)
+    assert host.sched.clock == 120_000 and host.summary().delivered == 2
+    host.run()
+    assert seen == [(50_000, 1), (150_000, 2)]    # each between the NET_RX runs of the packets around it
+    assert host.summary().delivered == 3
+    with pytest.raises(ValueError, match="until_ns"):
+        host.run(until_ns=1)                       # the engine's clock does not go back
+
+
 def test_softnet_stat_has_the_profile_columns():
     host = Host("3.10", cpus=2)
     assert [len(line.split()) for line in host.softnet_stat().splitlines()] == [10, 10]   # 3.10: 10 columns

@@ -5,6 +5,7 @@ from netlab.kernel.mutex import Mutex, mutex_lock, mutex_unlock
 from netlab.kernel.sched import (TASK_INTERRUPTIBLE, Scheduler, default_wake_function, get_current, schedule,
                                  schedule_hrtimeout_range, schedule_timeout, spend, thread_memory, wake_up_process)
 from netlab.kernel.profiles import PROFILES
+from netlab.kernel.timer import TimerList
 from netlab.kernel.wait import (WaitQueueEntry, WaitQueueHead, __add_wait_queue_exclusive, __wake_up,
                                 add_wait_queue_exclusive)
 from netlab.trace import Tracer
@@ -94,6 +95,27 @@ def test_timeouts_fire_and_cancelled_timers_do_not_wake_later():
     assert log[0][0] == "timeout" and log[0][2] == 0 and log[0][1] >= 50_000
     assert log[1][0] == "hrtimer" and log[1][2] < 0 and log[1][1] == 303_000  # woken early: -EINTR
     assert len(log) == 2  # the cancelled hrtimer (due at ~1.05 ms) did not wake the last sleep
+
+
+def test_timers_interrupts_and_tasks_share_one_queue_and_same_time_events_run_in_queueing_order():
+    s, log = Scheduler(), []
+
+    def task():
+        log.append(("task", s.clock))
+        yield from spend(10)
+        log.append(("task done", s.clock))
+
+    late = TimerList(lambda t: log.append(("late", s.clock)), name="late")
+    s.mod_timer(late, 10)
+    s.at(10, lambda: log.append(("irq", s.clock)), context="hardirq")
+    s.spawn("t", task())                          # runnable now: a switch (3 µs), then its burst
+    s.mod_timer(late, 3_010)                      # re-armed: queued before the task's burst ends at 3 010
+    gone = TimerList(lambda t: log.append(("gone", s.clock)))
+    s.mod_timer(gone, 5)
+    assert s.del_timer(gone) and not s.timer_pending(gone) and s.timer_pending(late)
+    s.run()
+    assert log == [("irq", 10), ("task", 3_000), ("late", 3_010), ("task done", 3_010)]
+    assert not s.timer_pending(late)
 
 
 def test_a_held_mutex_puts_the_second_task_to_sleep():
