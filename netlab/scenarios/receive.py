@@ -261,7 +261,9 @@ class Host:
                 raise ValueError("at_ns must be an int >= 0")
             c.now = max(c.now, at_ns)
         with c.running("process"):
-            return fn()
+            result = fn()
+        self._arm()             # what it queued (a softirq, a transmit) may be the next thing to do
+        return result
 
     @check.arguments
     def record(self, scenario: Callable[[], object] | None = None, max_events: int = 100_000) -> Trace:
