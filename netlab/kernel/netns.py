@@ -32,9 +32,10 @@ class Net:
     tcp_lhash: dict[tuple, Any] = field(default_factory=dict)
     udp_table: dict[tuple, Any] = field(default_factory=dict)
     mib: Counter = field(default_factory=Counter)
-    # The handshake (chapter 05, netlab.kernel.inet_connection_sock): the bind hash (local port -> bucket), the
-    # engine of the host this namespace lives on (a netlab.kernel.sched.Scheduler: clock and timers), how a segment leaves it (set by
-    # the scenario), short names of endpoints for traces, and the seed of its secrets (ISNs, port offsets, cookies).
+    # The handshake (chapter 05, netlab.kernel.inet_connection_sock): the bind hash (local port -> bucket), the engine
+    # of the host this namespace lives on (a netlab.kernel.sched.Scheduler: clock and timers), how a segment leaves it
+    # (set by the scenario), short names of endpoints for traces, and the seed of its secrets (ISNs, port offsets,
+    # cookies).
     tcp_bhash: dict[int, Any] = field(default_factory=dict)
     sched: Any = None
     xmit: Callable | None = None
