@@ -16,6 +16,7 @@ TIME_WAIT). Nothing here changes a sysctl or needs privileges.
 from __future__ import annotations
 
 import errno
+import select
 import socket
 import struct
 import sys
@@ -81,7 +82,8 @@ def accept_queue(backlog: int, clients: int, *, wait_s: float = 0.2, tcp_path: s
                  netstat_path: str = "/proc/net/netstat") -> LiveResult:
     """listen(``backlog``) on 127.0.0.1, ``clients`` non-blocking connects, no accept(); read the queues.
 
-    ``wait_s`` (< 1 s, so no SYN is retransmitted yet) is how long the handshakes get before reading.
+    The clients connect one after another, each once the one before is established; ``wait_s`` (< 1 s, so no
+    SYN is retransmitted yet) is how long all the handshakes get before reading.
     """
     what = f"the accept queue of listen({backlog}) with {clients} clients"
     how = f"sockets on {LOOPBACK}, {tcp_path}, {netstat_path} and sock_diag"
@@ -126,11 +128,16 @@ def _measure(stack: ExitStack, backlog: int, clients: int, wait_s: float, tcp_pa
     server = _listener(stack, backlog)
     port = server.getsockname()[1]
     results = Counter()
+    start = time.monotonic()
+    deadline = start + wait_s
     for c in conns:
         code = c.connect_ex((LOOPBACK, port))
         results[errno.errorcode.get(code, str(code)) if code else "0"] += 1
-    start = time.monotonic()
-    time.sleep(wait_s)
+        # One handshake at a time, as the model's clients connect: wait until this client is established
+        # (writable) or the time is up. A client whose SYN is dropped never becomes writable; once the time is
+        # up the rest connect at once. On a busy machine, SYNs and ACKs of overlapping handshakes would race.
+        select.select([], [c], [], max(0.0, deadline - time.monotonic()))
+    time.sleep(max(0.0, deadline - time.monotonic()))
     rows = _tcp_rows(tcp_path, what, how)
     after = _tcpext(netstat_path)
     waited = time.monotonic() - start
