@@ -2,14 +2,19 @@
 
 :func:`simulate` computes exactly what ``netlab.scenarios.receive.Host`` does with the same arrivals — ring drops,
 ``time_squeeze``, hard IRQs, NET_RX runs, CPU time per context, ksoftirqd — but without sk_buffs or traces: the
-state is a few integers per queue and CPU. It follows the step model rule for rule (the tests compare the two on
-random inputs), with these shortcuts that cannot change a result:
+state is a few integers per queue and CPU. It follows the step model function for function: a ``_Cpu`` holds one
+CPU's counters (the step model's ``Cpu`` and ``softnet_data``) and has one method per kernel function of the step
+model, with the same name (``igb_msix_ring``, ``napi_schedule``, ``net_rx_action``, ``napi_poll``, ``igb_poll``,
+``igb_clean_rx_irq``, ``handle_softirqs``, ``run_ksoftirqd`` …); a ``_Queue`` is one RX queue's ring, IRQ and NAPI
+state. The tests compare the two models on random inputs. Shortcuts that cannot change a result:
 
 * CPUs are simulated one after another: without RPS a CPU's work depends only on the queues whose IRQ points at
   it.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
   the same numbers as the step model because an RX ring's free space only changes when the driver refills it.
+* With one queue, stretches where each burst of work ends with the CPU idle (one IRQ, one NET_RX run, one poll
+  that empties the ring) are counted in bulk (``_Cpu.isolated_packets``, ``_Cpu.quiet_cycles``).
 * Nothing above the driver is modelled (its cost is in ``Costs.packet_ns``): sockets and netfilter never change
   the timing.
 
@@ -19,7 +24,7 @@ queues with the Toeplitz hash, vectorised.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -129,7 +134,7 @@ def rss_queues(saddr: Sequence[str], daddr: Sequence[str], sport: Sequence[int],
     return table[(h & np.uint64(IGB_RETA_SIZE - 1)).astype(np.intp)]
 
 
-# --- the simulation ---------------------------------------------------------------------------------------------------
+# --- the simulation: the NIC side ------------------------------------------------------------------------------------
 class _Feed:
     """Arrival times of one queue, consumed in time order; bisect over a list window of the numpy array."""
 
@@ -141,15 +146,15 @@ class _Feed:
 
     def take_until(self, t: int) -> int:
         """Consume every arrival at or before ``t``; return how many."""
-        start = self.pos
-        while True:
-            j = bisect_right(self.win, t, self.pos - self.base)
-            if j < len(self.win) or self.base + j >= self.n:
-                self.pos = self.base + j
-                return self.pos - start
-            self.base += j
-            self.pos = self.base
-            self.win = self.arr[self.base:self.base + _WINDOW].tolist()
+        start, win, base = self.pos, self.win, self.base
+        j = bisect_right(win, t, start - base)
+        while j == len(win) and base + j < self.n:  # past the window: slide it
+            base += j
+            win = self.win = self.arr[base:base + _WINDOW].tolist()
+            self.base = base
+            j = bisect_right(win, t)
+        self.pos = base + j
+        return self.pos - start
 
     def skip(self, m: int) -> None:
         """Consume the next ``m`` arrivals (handled in bulk)."""
@@ -168,199 +173,344 @@ class _Feed:
         return self.win[self.pos - self.base]
 
 
+@dataclass(slots=True, eq=False)
 class _Queue:
-    __slots__ = ("index", "feed", "use", "head", "clean", "irq_enabled", "asserted", "sched", "drops", "packets")
+    """One RX queue as counters: the step model's ``QVector`` with its ``RingBuffer`` (``rx_use``, ``rx_head``,
+    ``rx_clean``: the ring's ever-increasing next_to_use, head and next_to_clean) and its NAPI's
+    ``NAPI_STATE_SCHED``; ``feed`` holds the packets still on the wire."""
 
-    def __init__(self, index: int, times: np.ndarray, ring_size: int):
-        self.index, self.feed = index, _Feed(times)
-        self.use, self.head, self.clean = ring_size - 1, 0, 0
-        self.irq_enabled, self.asserted, self.sched = True, None, False
-        self.drops = self.packets = 0
+    index: int
+    feed: _Feed
+    rx_use: int
+    rx_head: int = 0
+    rx_clean: int = 0
+    irq_enabled: bool = True
+    irq_asserted_at: int | None = None
+    napi_sched: bool = False
+    rx_packets: int = 0
+    rx_missed: int = 0
 
-    def dma(self, t: int) -> None:
-        """The NIC writes every arrival up to ``t`` into free descriptors; the rest are dropped."""
+    def dma_until(self, t: int) -> None:
+        """``kernel.nic.Nic.dma_until`` (the device): write every arrival up to ``t`` into free descriptors (the
+        rest are dropped); assert the IRQ at the first one written, if it is enabled."""
         feed = self.feed
-        first = feed.first() if (self.irq_enabled and self.asserted is None) else None
+        first = feed.first() if (self.irq_enabled and self.irq_asserted_at is None) else None
         k = feed.take_until(t)
         if k:
-            accepted = min(k, self.use - self.head)
-            self.head += accepted
-            self.drops += k - accepted
+            room = self.rx_use - self.rx_head
+            accepted = k if k <= room else room  # (min() costs a call: this runs several times per poll)
+            self.rx_head += accepted
+            self.rx_missed += k - accepted
             if accepted and first is not None:
-                self.asserted = first
+                self.irq_asserted_at = first
 
-    def next_irq(self) -> int | None:
+    def next_irq_time(self) -> int | None:
+        """``kernel.nic.QVector.next_irq_time`` (the device): when this queue's IRQ fires next, if nothing changes."""
         if not self.irq_enabled:
             return None
-        return self.asserted if self.asserted is not None else self.feed.first()
+        return self.irq_asserted_at if self.irq_asserted_at is not None else self.feed.first()
 
 
-def _simulate_cpu(queues: list[_Queue], p: KernelProfile, c: Costs, ring_size: int) -> dict:
-    """One CPU and the queues whose IRQ points at it, as netlab.scenarios.receive.Host runs them."""
-    tick = 1_000_000_000 // p.hz
-    hz = p.hz
-    budget_jiffies = -(-p.netdev_budget_usecs * hz // 1_000_000)
-    softirq_jiffies = -(-p.max_softirq_time_us * hz // 1_000_000)
-    max_restart, netdev_budget, repoll_list = p.max_softirq_restart, p.netdev_budget, p.napi_repoll_list
-    hardirq_ns, rx_ns, poll_ns, packet_ns = c.hardirq_ns, c.net_rx_action_ns, c.poll_ns, c.packet_ns
-    st = {"now": 0, "pending": False, "hardirq": 0, "softirq": 0, "ksoftirqd": False, "on_cpu": False,
-          "in_rx": False, "squeeze": 0, "net_rx": 0, "irqs": 0}
-    busy = dict.fromkeys(_CONTEXTS, 0)
-    poll_list: list[_Queue] = []
-    write = IGB_RX_BUFFER_WRITE
+# --- the simulation: the kernel on one CPU ---------------------------------------------------------------------------
+@dataclass(slots=True, eq=False)
+class _Cpu:
+    """One CPU as counters — the step model's ``Cpu`` and its ``softnet_data`` — and the queues whose IRQ points
+    at it. Each method is one kernel function of the step model, with the same name, run on this CPU (``self`` is
+    ``this_cpu()``); it moves the same counters without sk_buffs, events or traces."""
 
-    def schedule(q: _Queue) -> None:  # napi_schedule → ____napi_schedule
-        if q.sched:
-            return
-        q.sched = True
-        poll_list.append(q)
-        if not repoll_list or not st["in_rx"]:
-            st["pending"] = True
-            if repoll_list and not (st["hardirq"] or st["softirq"]) and not st["ksoftirqd"]:
-                st["ksoftirqd"] = True  # raise_softirq_irqoff outside interrupt: wakeup_softirqd
+    queues: list[_Queue]
+    profile: KernelProfile
+    costs: Costs
+    ring_size: int
+    now: int = 0
+    context: str = "process"             # what busy_ns books time to, as Cpu.running sets it
+    hardirq_count: int = 0               # preempt_count: hard IRQ nesting
+    softirq_count: int = 0               # preempt_count: softirq nesting
+    softirq_pending: bool = False        # NET_RX_SOFTIRQ, the one softirq raised here
+    ksoftirqd_running: bool = False      # ksoftirqd/N is TASK_RUNNING
+    ksoftirqd_on_cpu: bool = False       # switched to already (Host._run_ksoftirqd pays the switch once)
+    in_net_rx_action: bool = False
+    poll_list: list[_Queue] = field(default_factory=list)
+    time_squeeze: int = 0
+    net_rx_softirqs: int = 0             # kstat_softirqs[NET_RX_SOFTIRQ]
+    hard_irqs: int = 0                   # kstat_irqs, all queues
+    busy_ns: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_CONTEXTS, 0))
+    tick_ns: int = field(init=False)
+    budget_jiffies: int = field(init=False)   # usecs_to_jiffies(netdev_budget_usecs)
+    softirq_jiffies: int = field(init=False)  # usecs_to_jiffies(MAX_SOFTIRQ_TIME)
 
-    def hard_irq(q: _Queue) -> None:
-        st["hardirq"] += 1
-        st["now"] += hardirq_ns
-        busy["hardirq"] += hardirq_ns
-        st["irqs"] += 1
-        q.irq_enabled, q.asserted = False, None
-        schedule(q)
-        st["hardirq"] -= 1
-        if not (st["hardirq"] or st["softirq"]) and st["pending"]:
-            handle_softirqs("softirq")
+    def __post_init__(self):
+        hz = self.profile.hz
+        self.tick_ns = 1_000_000_000 // hz
+        self.budget_jiffies = -(-self.profile.netdev_budget_usecs * hz // 1_000_000)
+        self.softirq_jiffies = -(-self.profile.max_softirq_time_us * hz // 1_000_000)
 
-    def irq_window() -> None:
+    # --- hard IRQ (netlab.scenarios.receive.Host, kernel/softirq.c, igb_main.c) ---------------------------------
+    def hard_irq(self, q: _Queue) -> None:
+        """``scenarios.receive.Host._hard_irq`` (kernel/softirq.c ``irq_enter``): the handler's cost,
+        ``igb_msix_ring``, ``irq_exit``."""
+        outer, self.context = self.context, "hardirq"
+        self.hardirq_count += 1
+        self.now += self.costs.hardirq_ns
+        self.busy_ns["hardirq"] += self.costs.hardirq_ns
+        self.hard_irqs += 1
+        self.igb_msix_ring(q)
+        self.irq_exit()
+        self.context = outer
+
+    def irq_exit(self) -> None:
+        """``kernel.softirq.irq_exit`` → ``invoke_softirq`` → ``__do_softirq`` (kernel/softirq.c): leaving the
+        outermost interrupt with softirqs pending, run them here."""
+        self.hardirq_count -= 1
+        if not (self.hardirq_count or self.softirq_count) and self.softirq_pending:
+            outer, self.context = self.context, "softirq"
+            self.handle_softirqs(False)
+            self.context = outer
+
+    def local_irq_enable(self) -> None:
+        """``kernel.softirq.local_irq_enable`` and the Host's IRQ window it calls: take every hard IRQ that came
+        due, earliest first."""
         while True:
-            best = None
-            for q in queues:
-                q.dma(st["now"])
-                t = q.next_irq()
-                if t is not None and t <= st["now"] and (best is None or (t, q.index) < best[:2]):
+            now, best = self.now, None
+            for q in self.queues:
+                q.dma_until(now)
+                t = q.next_irq_time()
+                if t is not None and t <= now and (best is None or (t, q.index) < best[:2]):
                     best = (t, q.index, q)
             if best is None:
                 return
-            hard_irq(best[2])
+            self.hard_irq(best[2])
 
-    def clean_rx(q: _Queue, ctx: str) -> int:  # igb_clean_rx_irq
-        cleaned_count = ring_size - 1 - (q.use - q.clean)
-        total = 0
-        now = st["now"]
-        while total < _NAPI_WEIGHT:
-            q.dma(now)  # (a second look at the same time would find nothing new)
-            if cleaned_count >= write:
-                q.use += cleaned_count
-                cleaned_count = 0
-            avail = q.head - q.clean
-            if not avail:
-                break
-            k = min(avail, _NAPI_WEIGHT - total, write - cleaned_count)
-            q.clean += k
-            cleaned_count += k
-            total += k
-            now += k * packet_ns
-        busy[ctx] += now - st["now"]
-        st["now"] = now
-        if cleaned_count:
-            q.dma(now)
-            q.use += cleaned_count
-        q.packets += total
-        return total
+    def igb_msix_ring(self, q: _Queue) -> None:
+        """``kernel.nic.igb_msix_ring`` (drivers/net/ethernet/intel/igb/igb_main.c): mask, ``napi_schedule``."""
+        q.irq_enabled, q.irq_asserted_at = False, None
+        self.napi_schedule(q)
 
-    def poll(q: _Queue, ctx: str) -> int:  # igb_poll (+ napi_complete_done, igb_ring_irq_enable)
-        st["now"] += poll_ns
-        busy[ctx] += poll_ns
-        cleaned = clean_rx(q, ctx)
-        if cleaned >= _NAPI_WEIGHT:
-            return _NAPI_WEIGHT
-        if q in poll_list:
-            poll_list.remove(q)
-        q.sched = False
-        q.dma(st["now"])
-        q.irq_enabled = True
-        if q.head - q.clean:
-            q.asserted = st["now"]
-        return cleaned
-
-    def net_rx_action(ctx: str) -> None:
-        st["now"] += rx_ns
-        busy[ctx] += rx_ns
-        time_limit = st["now"] // tick + budget_jiffies
-        budget = netdev_budget
-        if not repoll_list:
-            while poll_list:
-                if budget <= 0 or st["now"] // tick >= time_limit:
-                    st["squeeze"] += 1
-                    st["pending"] = True
-                    return
-                n = poll_list[0]
-                work = poll(n, ctx)
-                budget -= work
-                if work == _NAPI_WEIGHT:
-                    poll_list.remove(n)
-                    poll_list.append(n)
-                irq_window()
+    # --- NAPI and NET_RX (net/core/dev.c, include/linux/netdevice.h) ----------------------------------------------
+    def napi_schedule(self, q: _Queue) -> None:
+        """``kernel.dev.napi_schedule`` → ``napi_schedule_prep``, ``____napi_schedule`` (net/core/dev.c): onto the
+        poll_list, raise NET_RX (6.12: not while net_rx_action runs, it picks the NAPI up)."""
+        if q.napi_sched:
             return
+        q.napi_sched = True
+        self.poll_list.append(q)
+        if not self.profile.napi_repoll_list:
+            self.softirq_pending = True  # __raise_softirq_irqoff
+        elif not self.in_net_rx_action:
+            self.raise_softirq_irqoff()
+
+    def napi_complete_done(self, q: _Queue) -> None:
+        """``kernel.dev.napi_complete_done`` (net/core/dev.c): off the poll_list, clear NAPI_STATE_SCHED."""
+        if q in self.poll_list:
+            self.poll_list.remove(q)
+        q.napi_sched = False
+
+    def net_rx_action(self) -> None:
+        """``kernel.dev.net_rx_action`` (net/core/dev.c): its cost, then the loop of the profile's kernel."""
+        self.now += self.costs.net_rx_action_ns
+        self.busy_ns[self.context] += self.costs.net_rx_action_ns
+        if self.profile.napi_repoll_list:
+            self._net_rx_action_repoll_list()
+        else:
+            self._net_rx_action_3_10()
+
+    def _net_rx_action_repoll_list(self) -> None:
+        """``kernel.dev._net_rx_action_repoll_list`` (net/core/dev.c, 6.12): poll each NAPI once; those that used
+        their weight wait on ``repoll`` for the next run; budget and time are checked after each poll."""
+        tick, poll_list = self.tick_ns, self.poll_list
+        time_limit, budget = self.now // tick + self.budget_jiffies, self.profile.netdev_budget
         todo: list[_Queue] = []
         repoll: list[_Queue] = []
-        while True:
-            st["in_rx"] = True
+        while True:  # start:
+            self.in_net_rx_action = True
             todo.extend(poll_list)
             poll_list.clear()
             squeezed = False
             while todo:
-                n = todo.pop(0)
-                work = poll(n, ctx)
-                if work == _NAPI_WEIGHT:
-                    repoll.append(n)
-                budget -= work
-                irq_window()
-                if budget <= 0 or st["now"] // tick >= time_limit:
-                    st["squeeze"] += 1
+                budget -= self.napi_poll(todo.pop(0), repoll)
+                self.local_irq_enable()
+                if budget <= 0 or self.now // tick >= time_limit:
+                    self.time_squeeze += 1
                     squeezed = True
                     break
             if not squeezed and not repoll:
-                st["in_rx"] = False
+                self.in_net_rx_action = False
                 if poll_list:
-                    continue
+                    continue  # napi_schedule()d meanwhile: goto start
                 return
             break
-        rest = todo + poll_list + repoll
-        poll_list[:] = rest
+        poll_list[:] = todo + poll_list + repoll
         if poll_list:
-            st["pending"] = True
+            self.softirq_pending = True  # __raise_softirq_irqoff
         else:
-            st["in_rx"] = False
+            self.in_net_rx_action = False
 
-    def handle_softirqs(ctx: str) -> None:
-        end = st["now"] // tick + softirq_jiffies
-        restart = max_restart
-        pending = st["pending"]
-        st["softirq"] += 1
+    def _net_rx_action_3_10(self) -> None:
+        """``kernel.dev._net_rx_action_3_10`` (net/core/dev.c, 3.10): poll the head of poll_list, which goes to
+        the tail if it used its weight; budget and time are checked before each poll."""
+        tick, poll_list = self.tick_ns, self.poll_list
+        time_limit, budget = self.now // tick + self.budget_jiffies, self.profile.netdev_budget
+        while poll_list:
+            if budget <= 0 or self.now // tick >= time_limit:
+                self.time_squeeze += 1
+                self.softirq_pending = True  # __raise_softirq_irqoff
+                return
+            q = poll_list[0]
+            work = self.igb_poll(q)
+            budget -= work
+            if work == _NAPI_WEIGHT:
+                poll_list.remove(q)
+                poll_list.append(q)
+            self.local_irq_enable()
+
+    def napi_poll(self, q: _Queue, repoll: list[_Queue]) -> int:
+        """``kernel.dev.napi_poll`` → ``__napi_poll`` (net/core/dev.c; the caller took ``q`` off its list): poll
+        with budget = weight; a NAPI that used it all goes on ``repoll``."""
+        work = self.igb_poll(q)
+        if work == _NAPI_WEIGHT:
+            repoll.append(q)
+        return work
+
+    # --- the driver's poll (drivers/net/ethernet/intel/igb/igb_main.c) --------------------------------------------
+    def igb_poll(self, q: _Queue) -> int:
+        """``kernel.nic.igb_poll`` (igb_main.c): its cost, up to 64 packets; fewer: ``napi_complete_done``,
+        ``igb_ring_irq_enable``."""
+        self.now += self.costs.poll_ns
+        self.busy_ns[self.context] += self.costs.poll_ns
+        cleaned = self.igb_clean_rx_irq(q)
+        if cleaned >= _NAPI_WEIGHT:
+            return _NAPI_WEIGHT
+        self.napi_complete_done(q)
+        self.igb_ring_irq_enable(q)
+        return cleaned
+
+    def igb_clean_rx_irq(self, q: _Queue) -> int:
+        """``kernel.nic.igb_clean_rx_irq`` (igb_main.c), counting: a run of ready descriptors at a time (up to
+        the next refill or the weight), ``packet_ns`` each; ``igb_alloc_rx_buffers`` every 16 and at the end."""
+        cleaned_count = self.ring_size - 1 - (q.rx_use - q.rx_clean)  # igb_desc_unused
+        total = 0
+        start = now = self.now
+        packet_ns = self.costs.packet_ns
+        while total < _NAPI_WEIGHT:
+            q.dma_until(now)  # the step model's second look at the same time finds nothing new
+            if cleaned_count >= IGB_RX_BUFFER_WRITE:
+                self.igb_alloc_rx_buffers(q, cleaned_count)
+                cleaned_count = 0
+            avail = q.rx_head - q.rx_clean
+            if not avail:
+                break
+            k = min(avail, _NAPI_WEIGHT - total, IGB_RX_BUFFER_WRITE - cleaned_count)
+            q.rx_clean += k
+            cleaned_count += k
+            total += k
+            now += k * packet_ns
+        self.busy_ns[self.context] += now - start
+        self.now = now
+        if cleaned_count:
+            q.dma_until(now)
+            self.igb_alloc_rx_buffers(q, cleaned_count)
+        q.rx_packets += total
+        return total
+
+    def igb_alloc_rx_buffers(self, q: _Queue, cleaned_count: int) -> None:
+        """``kernel.nic.igb_alloc_rx_buffers`` (igb_main.c): give ``cleaned_count`` buffers back to the NIC."""
+        q.rx_use += cleaned_count
+
+    def igb_ring_irq_enable(self, q: _Queue) -> None:
+        """``kernel.nic.igb_ring_irq_enable`` (igb_main.c): unmask; descriptors written meanwhile fire it at once."""
+        q.dma_until(self.now)
+        q.irq_enabled = True
+        if q.rx_head - q.rx_clean:
+            q.irq_asserted_at = self.now
+
+    # --- softirqs (kernel/softirq.c) --------------------------------------------------------------------------------
+    def raise_softirq_irqoff(self) -> None:
+        """``kernel.softirq.raise_softirq_irqoff`` (kernel/softirq.c): NET_RX pending; outside interrupts, wake
+        ksoftirqd."""
+        self.softirq_pending = True
+        if not (self.hardirq_count or self.softirq_count):
+            self.wakeup_softirqd()
+
+    def wakeup_softirqd(self) -> None:
+        """``kernel.softirq.wakeup_softirqd`` (kernel/softirq.c): ksoftirqd/N becomes runnable."""
+        self.ksoftirqd_running = True
+
+    def handle_softirqs(self, ksirqd: bool) -> None:
+        """``kernel.softirq.handle_softirqs`` (kernel/softirq.c): NET_RX if pending, restart while raised again
+        within MAX_SOFTIRQ_RESTART and MAX_SOFTIRQ_TIME, then ``wakeup_softirqd`` (``ksirqd`` names the caller)."""
+        end = self.now // self.tick_ns + self.softirq_jiffies
+        restart = self.profile.max_softirq_restart
+        pending = self.softirq_pending
+        self.softirq_count += 1
         while True:
-            st["pending"] = False
-            irq_window()
+            self.softirq_pending = False
+            self.local_irq_enable()
             if pending:
-                st["net_rx"] += 1
-                net_rx_action(ctx)
-            pending = st["pending"]
+                self.net_rx_softirqs += 1
+                self.net_rx_action()
+            pending = self.softirq_pending
             if not pending:
                 break
             restart -= 1
-            if st["now"] // tick < end and restart:
+            if self.now // self.tick_ns < end and restart:
                 continue
-            st["ksoftirqd"] = True
+            self.wakeup_softirqd()
             break
-        st["softirq"] -= 1
+        self.softirq_count -= 1
 
-    t_iso = hardirq_ns + rx_ns + poll_ns + packet_ns
-    bulk = len(queues) == 1 and netdev_budget > _NAPI_WEIGHT and budget_jiffies >= 1
-    max_quiet = min(_NAPI_WEIGHT - 1, ring_size - 1 - IGB_RX_BUFFER_WRITE)
+    def run_ksoftirqd(self) -> None:
+        """``scenarios.receive.Host._run_ksoftirqd`` (the switch to the thread, once) and
+        ``kernel.softirq.run_ksoftirqd`` (kernel/softirq.c): handle what is pending; with nothing left, sleep."""
+        outer, self.context = self.context, "ksoftirqd"
+        if not self.ksoftirqd_on_cpu:
+            self.now += self.costs.ksoftirqd_switch_ns
+            self.busy_ns["ksoftirqd"] += self.costs.ksoftirqd_switch_ns
+            self.ksoftirqd_on_cpu = True
+        if self.softirq_pending:
+            self.handle_softirqs(True)
+        if not self.softirq_pending:
+            self.ksoftirqd_running = self.ksoftirqd_on_cpu = False
+        self.context = outer
 
-    def isolated_packets() -> None:
-        """Packets that each find the CPU idle and leave before the next one arrives are handled in bulk: each
-        costs one IRQ, one NET_RX run, one poll of one packet (6.12 may squeeze on a tick boundary)."""
-        q = queues[0]
+    # --- the machine (netlab.scenarios.receive.Host.run) ------------------------------------------------------------
+    def run(self) -> None:
+        """``scenarios.receive.Host.run`` for this CPU: ksoftirqd while no IRQ is due, else the earliest IRQ,
+        until nothing is left; with one queue, idle stretches in bulk (``isolated_packets``, ``quiet_cycles``)."""
+        queues = self.queues
+        bulk = (len(queues) == 1 and self.profile.netdev_budget > _NAPI_WEIGHT and self.budget_jiffies >= 1)
+        while True:
+            if bulk:
+                q0 = queues[0]
+                if (not self.ksoftirqd_running and not self.softirq_pending and not self.in_net_rx_action
+                        and q0.irq_enabled and q0.irq_asserted_at is None and q0.rx_head == q0.rx_clean
+                        and not q0.napi_sched):
+                    self.isolated_packets()
+                    self.quiet_cycles()
+            irq_at = None
+            for q in queues:
+                t = q.next_irq_time()
+                if t is not None and (irq_at is None or t < irq_at):
+                    irq_at = t
+            if irq_at is not None:
+                irq_at = max(irq_at, self.now)
+            if self.ksoftirqd_running and (irq_at is None or irq_at > self.now):
+                self.run_ksoftirqd()
+            elif irq_at is not None:
+                self.now = irq_at
+                q = min((q for q in queues if q.next_irq_time() is not None),
+                        key=lambda q: (q.next_irq_time(), q.index))
+                q.dma_until(self.now)
+                self.hard_irq(q)
+            else:
+                return
+
+    def isolated_packets(self) -> None:
+        """Packets that each find the CPU idle and leave before the next one arrives, in bulk: each costs one IRQ,
+        one NET_RX run, one poll of one packet (6.12 may squeeze on a tick boundary)."""
+        c = self.costs
+        t_iso = c.hardirq_ns + c.net_rx_action_ns + c.poll_ns + c.packet_ns
+        tick, repoll_list = self.tick_ns, self.profile.napi_repoll_list
+        q = self.queues[0]
         feed = q.feed
         size = 64
         while True:
@@ -368,7 +518,7 @@ def _simulate_cpu(queues: list[_Queue], p: KernelProfile, c: Costs, ring_size: i
                 return
             chunk = feed.arr[feed.pos:feed.pos + size + 1]
             size = min(size * 4, 65536)
-            if len(chunk) == 0 or chunk[0] < st["now"]:
+            if len(chunk) == 0 or chunk[0] < self.now:
                 return
             ok = np.diff(chunk) > t_iso
             if feed.pos + len(chunk) == feed.n:
@@ -378,30 +528,34 @@ def _simulate_cpu(queues: list[_Queue], p: KernelProfile, c: Costs, ring_size: i
                 return
             run = chunk[:m]
             if repoll_list:
-                st["squeeze"] += int(np.count_nonzero((run + t_iso) // tick >= (run + hardirq_ns + rx_ns) // tick
-                                                      + budget_jiffies))
-            st["now"] = int(run[-1]) + t_iso
-            busy["hardirq"] += m * hardirq_ns
-            busy["softirq"] += m * (rx_ns + poll_ns + packet_ns)
-            st["irqs"] += m
-            st["net_rx"] += m
-            q.packets += m
-            q.use += m
-            q.head += m
-            q.clean += m
+                self.time_squeeze += int(np.count_nonzero(
+                    (run + t_iso) // tick >= (run + c.hardirq_ns + c.net_rx_action_ns) // tick + self.budget_jiffies))
+            self.now = int(run[-1]) + t_iso
+            self.busy_ns["hardirq"] += m * c.hardirq_ns
+            self.busy_ns["softirq"] += m * (c.net_rx_action_ns + c.poll_ns + c.packet_ns)
+            self.hard_irqs += m
+            self.net_rx_softirqs += m
+            q.rx_packets += m
+            q.rx_use += m
+            q.rx_head += m
+            q.rx_clean += m
             feed.skip(m)
             if m < len(ok):
                 return
 
-    def quiet_cycles() -> None:
-        """Busy periods where every poll empties the ring with fewer than 64 packets: IRQ at the first arrival,
-        then one NET_RX run whose single poll cleans each packet that has arrived by the time it looks, then the
-        IRQ is unmasked and the CPU idles until the next arrival. Stops (leaving the rest to the general code)
-        at a poll of 64 packets or a ring that might fill."""
-        q = queues[0]
+    def quiet_cycles(self) -> None:
+        """Busy periods where every poll empties the ring with fewer than 64 packets, in bulk: IRQ at the first
+        arrival, then one NET_RX run whose single poll cleans each packet that has arrived by the time it looks,
+        then the IRQ is unmasked and the CPU idles until the next arrival. Stops (leaving the rest to the general
+        code) at a poll of 64 packets or a ring that might fill."""
+        c = self.costs
+        hardirq_ns, rx_ns, poll_ns, packet_ns = c.hardirq_ns, c.net_rx_action_ns, c.poll_ns, c.packet_ns
+        tick, budget_jiffies, repoll_list = self.tick_ns, self.budget_jiffies, self.profile.napi_repoll_list
+        max_quiet = min(_NAPI_WEIGHT - 1, self.ring_size - 1 - IGB_RX_BUFFER_WRITE)
+        q = self.queues[0]
         feed = q.feed
         arr, n = feed.arr, feed.n
-        pos, now = feed.pos, st["now"]
+        pos, now = feed.pos, self.now
         win, base = feed.win, feed.base
         head_cost = hardirq_ns + rx_ns + poll_ns
         cycles = packets = squeezes = 0
@@ -412,15 +566,15 @@ def _simulate_cpu(queues: list[_Queue], p: KernelProfile, c: Costs, ring_size: i
             s0 = win[pos - base]
             if s0 < now:
                 break
-            check = s0 + head_cost
+            looks_at = s0 + head_cost
             k, i, last = 0, pos - base, len(win)
-            while k <= max_quiet and i < last and win[i] <= check:
+            while k <= max_quiet and i < last and win[i] <= looks_at:
                 k += 1
                 i += 1
-                check += packet_ns
+                looks_at += packet_ns
             if k > max_quiet:
                 break
-            now = check
+            now = looks_at
             if repoll_list and now // tick >= (s0 + hardirq_ns + rx_ns) // tick + budget_jiffies:
                 squeezes += 1
             pos += k
@@ -430,49 +584,16 @@ def _simulate_cpu(queues: list[_Queue], p: KernelProfile, c: Costs, ring_size: i
             return
         feed.win, feed.base = win, base
         feed.skip(pos - feed.pos)
-        st["now"] = now
-        st["squeeze"] += squeezes
-        st["irqs"] += cycles
-        st["net_rx"] += cycles
-        busy["hardirq"] += cycles * hardirq_ns
-        busy["softirq"] += cycles * (rx_ns + poll_ns) + packets * packet_ns
-        q.packets += packets
-        q.use += packets
-        q.head += packets
-        q.clean += packets
-
-    while True:
-        if bulk:
-            q0 = queues[0]
-            if (not st["ksoftirqd"] and not st["pending"] and not st["in_rx"] and q0.irq_enabled
-                    and q0.asserted is None and q0.head == q0.clean and not q0.sched):
-                isolated_packets()
-                quiet_cycles()
-        irq_at = None
-        for q in queues:
-            t = q.next_irq()
-            if t is not None and (irq_at is None or t < irq_at):
-                irq_at = t
-        if irq_at is not None:
-            irq_at = max(irq_at, st["now"])
-        if st["ksoftirqd"] and (irq_at is None or irq_at > st["now"]):
-            if not st["on_cpu"]:
-                st["now"] += c.ksoftirqd_switch_ns
-                busy["ksoftirqd"] += c.ksoftirqd_switch_ns
-                st["on_cpu"] = True
-            if st["pending"]:
-                handle_softirqs("ksoftirqd")
-            if not st["pending"]:
-                st["ksoftirqd"] = False
-                st["on_cpu"] = False
-        elif irq_at is not None:
-            st["now"] = irq_at
-            q = min((q for q in queues if q.next_irq() is not None), key=lambda q: (q.next_irq(), q.index))
-            q.dma(st["now"])
-            hard_irq(q)
-        else:
-            break
-    return {"now": st["now"], "squeeze": st["squeeze"], "net_rx": st["net_rx"], "irqs": st["irqs"], "busy": busy}
+        self.now = now
+        self.time_squeeze += squeezes
+        self.hard_irqs += cycles
+        self.net_rx_softirqs += cycles
+        self.busy_ns["hardirq"] += cycles * hardirq_ns
+        self.busy_ns["softirq"] += cycles * (rx_ns + poll_ns) + packets * packet_ns
+        q.rx_packets += packets
+        q.rx_use += packets
+        q.rx_head += packets
+        q.rx_clean += packets
 
 
 @check.arguments
@@ -504,20 +625,22 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
     if times.size > 1 and not np.all(times[1:] >= times[:-1]):
         raise ValueError("times_ns must be sorted")
     if queue_of_packet is None:
-        qs = [_Queue(q, times if q == 0 else times[:0], ring) for q in range(queues)]
+        per_queue = [times if q == 0 else times[:0] for q in range(queues)]
     else:
         queue_of_packet = np.asarray(queue_of_packet)
         if queue_of_packet.shape != times.shape or (times.size and (queue_of_packet.min() < 0 or
                                                                     queue_of_packet.max() >= queues)):
             raise ValueError(f"queue_of_packet must give a queue in 0..{queues - 1} for each arrival")
-        qs = [_Queue(q, times[queue_of_packet == q], ring) for q in range(queues)]
-    per_cpu = [_simulate_cpu([q for q in qs if affinity[q.index] == c], p, costs, ring) for c in range(cpus)]
-    processed = [sum(q.packets for q in qs if affinity[q.index] == c) for c in range(cpus)]
-    return Summary(arrived=int(times.size), delivered=sum(q.packets for q in qs),
-                   ring_drops=sum(q.drops for q in qs), time_squeeze=[r["squeeze"] for r in per_cpu],
-                   backlog_drops=[0] * cpus, processed=processed, busy_ns=[r["busy"] for r in per_cpu],
-                   elapsed_ns=max(r["now"] for r in per_cpu), net_rx_softirqs=[r["net_rx"] for r in per_cpu],
-                   hard_irqs=[r["irqs"] for r in per_cpu])
+        per_queue = [times[queue_of_packet == q] for q in range(queues)]
+    qs = [_Queue(q, _Feed(arr), rx_use=ring - 1) for q, arr in enumerate(per_queue)]
+    per_cpu = [_Cpu([q for q in qs if affinity[q.index] == c], p, costs, ring) for c in range(cpus)]
+    for cpu in per_cpu:
+        cpu.run()
+    return Summary(arrived=int(times.size), delivered=sum(q.rx_packets for q in qs),
+                   ring_drops=sum(q.rx_missed for q in qs), time_squeeze=[c.time_squeeze for c in per_cpu],
+                   backlog_drops=[0] * cpus, processed=[sum(q.rx_packets for q in c.queues) for c in per_cpu],
+                   busy_ns=[c.busy_ns for c in per_cpu], elapsed_ns=max(c.now for c in per_cpu),
+                   net_rx_softirqs=[c.net_rx_softirqs for c in per_cpu], hard_irqs=[c.hard_irqs for c in per_cpu])
 
 
 @check.arguments
