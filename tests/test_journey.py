@@ -2,7 +2,10 @@
 import pytest
 
 from netlab.kernel.source_index import kernel_index
+from netlab.kernel.tcp_output import MsgHdr
+from netlab.kernel.zerocopy import __sys_sendto as sys_sendto
 from netlab.scenarios.journey import Journey, journey
+from netlab.trace import Tracer
 
 MILESTONES = [
     "__sys_listen",                                                                        # server: listen()
@@ -67,3 +70,17 @@ def test_journey_refuses_what_it_cannot_do():
     j.run()
     with pytest.raises(ValueError, match="run already"):
         j.run()
+
+
+def test_a_tso_skb_arrives_as_mss_sized_frames_one_serialisation_time_apart():
+    j = Journey()
+    j.run()
+    j.client.run_process(0, lambda: sys_sendto(j.sk, MsgHdr(3 * 1448)), at_ns=j.sched.clock)
+    with Tracer(clock=j.sched.now) as tracer:
+        j.sched.run(until_ns=j.sched.clock + 1_000_000)
+    queued = list(j.accepted.sk_receive_queue)
+    assert [skb.len for skb in queued] == [20 + 32 + 1448] * 3                 # IP + TCP (with timestamps) + MSS
+    assert [b.meta["seq"] - a.meta["seq"] for a, b in zip(queued, queued[1:])] == [1448, 1448]
+    arrivals = [e.time_ns for e in tracer.trace if e.kind == "printk" and "arrives at" in e.text]
+    frame_ns = int((14 + 1500 + 24) * j.client.nic.ns_per_byte)
+    assert [b - a for a, b in zip(arrivals, arrivals[1:])] == [frame_ns, frame_ns]
