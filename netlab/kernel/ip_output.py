@@ -3,8 +3,9 @@
 Models net/ipv4/ip_output.c, include/net/dst.h and include/net/neighbour.h (Linux 6.12):
 
 ``ip_queue_xmit`` → ``__ip_queue_xmit`` (cached route, IP header, DF set: TCP does path-MTU discovery) — or, for
-a segment sent without a full socket's cached route (a SYN-ACK), ``ip_build_and_send_pkt`` → ``ip_local_out`` → ``__ip_local_out`` → **NF_INET_LOCAL_OUT** (iptables OUTPUT) → ``dst_output`` → ``ip_output``
-→ **NF_INET_POST_ROUTING** → ``ip_finish_output`` → ``__ip_finish_output``:
+a segment sent without a full socket's cached route (a SYN-ACK), ``ip_build_and_send_pkt`` — → ``ip_local_out`` →
+``__ip_local_out`` → **NF_INET_LOCAL_OUT** (iptables OUTPUT) → ``dst_output`` → ``ip_output`` →
+**NF_INET_POST_ROUTING** → ``ip_finish_output`` → ``__ip_finish_output``:
 
 - a GSO skb goes on whole (``ip_finish_output_gso``: each future segment fits the MTU); it is cut later, by
   software GSO at the device or by the NIC (TSO);
