@@ -2,9 +2,10 @@
 
 Models net/ipv4/ip_output.c, include/net/dst.h and include/net/neighbour.h (Linux 6.12):
 
-``ip_queue_xmit`` → ``__ip_queue_xmit`` (cached route, IP header, DF set: TCP does path-MTU discovery) →
-``ip_local_out`` → ``__ip_local_out`` → **NF_INET_LOCAL_OUT** (iptables OUTPUT) → ``dst_output`` → ``ip_output``
-→ **NF_INET_POST_ROUTING** → ``ip_finish_output`` → ``__ip_finish_output``:
+``ip_queue_xmit`` → ``__ip_queue_xmit`` (cached route, IP header, DF set: TCP does path-MTU discovery) — or, for
+a segment sent without a full socket's cached route (a SYN-ACK), ``ip_build_and_send_pkt`` — → ``ip_local_out`` →
+``__ip_local_out`` → **NF_INET_LOCAL_OUT** (iptables OUTPUT) → ``dst_output`` → ``ip_output`` →
+**NF_INET_POST_ROUTING** → ``ip_finish_output`` → ``__ip_finish_output``:
 
 - a GSO skb goes on whole (``ip_finish_output_gso``: each future segment fits the MTU); it is cut later, by
   software GSO at the device or by the NIC (TSO);
@@ -84,6 +85,20 @@ def __ip_queue_xmit(sk, skb: SkBuff) -> int:
     skb.meta["hdr_len"] = skb.meta.get("hdr_len", 0) + IP_HLEN
     skb.meta["df"] = True
     return ip_local_out(skb.meta["net"], sk, skb)
+
+
+@kernel_function("net/ipv4/ip_output.c", "IP header for {skb.name} ({saddr} → {daddr}) on the route it was given")
+def ip_build_and_send_pkt(skb: SkBuff, sk: Any, saddr: str, daddr: str) -> int:
+    """The way out of a segment that has its route on the skb (``skb_dst_set`` by the caller, e.g.
+    ``inet_csk_route_req`` for a SYN-ACK) instead of a socket's cache: push the IP header (DF set), then
+    ``ip_local_out``."""
+    dst = _dst(skb)
+    if "protocol" not in skb.meta:
+        raise ValueError(f"{skb.name} has no transport protocol (skb.meta['protocol'])")
+    skb_push(skb, IP_HLEN)
+    skb.meta.update(dev=dst.dev, net=dst.dev.net, ethertype=ETH_P_IP, saddr=saddr, daddr=daddr, df=True,
+                    hdr_len=skb.meta.get("hdr_len", 0) + IP_HLEN)
+    return ip_local_out(dst.dev.net, sk, skb)
 
 
 @kernel_function("net/ipv4/ip_output.c", "send locally generated {skb.name}")

@@ -61,6 +61,7 @@ IGB_MIN_TXD, IGB_MAX_TXD = 64, 4096
 IGB_MAX_DATA_PER_TXD = 1 << 15  # igb.h: one TX descriptor carries at most 32 KiB
 DESC_NEEDED = MAX_SKB_FRAGS + 4
 TX_WAKE_THRESHOLD = DESC_NEEDED * 2
+TCP_FLAGS = frozenset({"SYN", "ACK", "RST", "FIN", "PSH"})
 WIRE_OVERHEAD = 4 + 8 + 12      # per frame on the wire besides its bytes: FCS, preamble, inter-frame gap
 IGB_RX_FRAME_TRUESIZE = 2048  # half a 4 KiB page per RX buffer (igb_rx_frame_truesize)
 RX_SKB_TRUESIZE = SKB_TRUESIZE(IGB_RX_FRAME_TRUESIZE - SKB_DATA_ALIGN(SIZEOF_SKB_SHARED_INFO))  # napi_build_skb: 2304
@@ -212,6 +213,7 @@ class Packet:
     name: str = "p"
     seq: int = 0
     ack: int | None = None        # TCP: the acknowledgement number, for a segment that carries one
+    flags: tuple[str, ...] = ()   # TCP: the header's flags (default: ACK if ``ack`` is given, else none)
 
     def __post_init__(self):
         check.fields(self)
@@ -222,6 +224,8 @@ class Packet:
         if not isinstance(self.length, int) or not 20 <= self.length <= 9000:
             raise ValueError(f"length must be an int in 20..9000 bytes, got {self.length!r}")
         rss_input(self.saddr, self.daddr, self.sport, self.dport)
+        if not set(self.flags) <= TCP_FLAGS or (self.flags and self.protocol != "tcp"):
+            raise ValueError(f"flags must be TCP flags among {sorted(TCP_FLAGS)} (TCP only), got {self.flags!r}")
 
     @property
     def flow(self) -> tuple[str, str, int, int]:
@@ -444,7 +448,7 @@ def _build_skb(p: Packet, q_vector: QVector) -> SkBuff:
                  tail=p.length, truesize=RX_SKB_TRUESIZE)
     skb.meta.update(dev=q_vector.nic.dev, net=q_vector.nic.dev.net, ethertype=ETH_P_IP, pkt_type=PACKET_HOST,
                     protocol=p.protocol, saddr=p.saddr, daddr=p.daddr, sport=p.sport, dport=p.dport, seq=p.seq,
-                    flags=("ACK",) if p.ack is not None else (), ack_seq=p.ack, queue=q_vector.index,
+                    flags=p.flags or (("ACK",) if p.ack is not None else ()), ack_seq=p.ack, queue=q_vector.index,
                     arrived_ns=p.time_ns)
     return skb
 

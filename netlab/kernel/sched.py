@@ -468,10 +468,14 @@ class Scheduler:
         return timer.expires_ns is not None
 
     @check.arguments
-    def run(self, until_ns: int | None = None) -> int:
-        """Process events in time order until none is left or the next is after ``until_ns``. Returns the clock."""
+    def run(self, until_ns: int | None = None, stop: Callable[[], bool] | None = None) -> int:
+        """Process events in time order until none is left or the next is after ``until_ns`` — or, with ``stop``,
+        as soon as ``stop()`` is true after an event (what a program waits for has happened; the clock stays at
+        that event). Returns the clock."""
         if until_ns is not None and (not isinstance(until_ns, int) or until_ns < self.clock):
             raise ValueError(f"until_ns must be None or an int >= now ({self.clock}), got {until_ns!r}")
+        if stop is not None and not callable(stop):
+            raise TypeError("stop must be None or a callable() -> bool")
         events = self._events
         steps = 0
         while events and (until_ns is None or events[0][0] <= until_ns):
@@ -494,6 +498,8 @@ class Scheduler:
                 rq = self.rqs[cpu]
                 if payload is rq.curr:
                     self._resume(rq)
+            if stop is not None and stop():
+                return self.clock
         if until_ns is not None:
             self.clock = until_ns
         return self.clock

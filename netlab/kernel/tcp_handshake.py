@@ -159,6 +159,7 @@ def tcp_connect(sk: TcpSock) -> int:
     sk.retrans_stamp = net.sched.clock
     skb = tcp_segment(sk.inet_rcv_saddr, sk.inet_num, sk.inet_daddr, sk.inet_dport, ("SYN",), sk.write_seq)
     sk.write_seq += 1
+    sk.snd_nxt = sk.write_seq
     sk.icsk_rto_ns = TCP_TIMEOUT_INIT
     sk.icsk_retransmit_timer = TimerList(lambda t: tcp_write_timer_handler(t.data), name=f"rto {sk.name}", data=sk)
     _xmit(net, skb)
@@ -536,7 +537,8 @@ def tcp_create_openreq_child(sk: TcpSock, req: RequestSock, skb: SkBuff) -> TcpS
     """A full tcp_sock (slab TCP, ~2.3 KiB) in TCP_SYN_RECV, cloned from the listener."""
     return TcpSock(name=req.name, net=sk.net, sk_state="TCP_SYN_RECV", inet_rcv_saddr=req.ir_loc_addr,
                    inet_num=req.ir_num, inet_daddr=req.ir_rmt_addr, inet_dport=req.ir_rmt_port,
-                   write_seq=req.snt_isn + 1, rcv_nxt=req.rcv_isn + 1)
+                   write_seq=req.snt_isn + 1, snd_una=req.snt_isn + 1, snd_nxt=req.snt_isn + 1,
+                   rcv_nxt=req.rcv_isn + 1)
 
 
 @kernel_function("net/ipv4/tcp_minisocks.c",

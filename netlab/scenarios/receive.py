@@ -27,16 +27,21 @@ from typing import Callable, Sequence
 from netlab import check
 from netlab.kernel.cpu import Costs, Cpu, current_cpu
 from netlab.kernel.dev import NetDevice, dev_add_pack, softnet_stat_text
+from netlab.kernel.dev_hard_xmit import FEATURES
 from netlab.kernel.dev_xmit import net_dev_init
 from netlab.kernel.ip_input import IP_PACKET_TYPE
+from netlab.kernel.ip_output import Rtable, ip_build_and_send_pkt, ip_queue_xmit
 from netlab.kernel.netns import Net
 from netlab.kernel.nic import Nic, Packet, QVector, igb_msix_ring
 from netlab.kernel.packet import PacketTap
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
+from netlab.kernel.sch_generic import Qdisc
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, TASK_RUNNING, Scheduler, Task, default_wake_function
+from netlab.kernel.skbuff import SkBuff, alloc_skb, skb_push, skb_reserve
 from netlab.kernel.sock import Sock, Socket
 from netlab.kernel.softirq import irq_enter, irq_exit, run_ksoftirqd
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED
+from netlab.kernel.tcp_output import MAX_TCP_HEADER, TCP_HLEN
 from netlab.kernel.timer import TimerList
 from netlab.kernel.wait import WaitQueueEntry, add_wait_queue
 from netlab.load.receive import Summary
@@ -52,14 +57,16 @@ class Host:
 
     ``affinity[q]`` is the CPU queue q's IRQ goes to (default: queue q → CPU q mod cpus). Every default comes from
     ``profile`` ("3.10", "6.12", or a KernelProfile). With ``tx_ring_size`` the NIC can also send, on a
-    ``link_gbps`` link (``netlab.scenarios.send.SendHost`` builds on that).
+    ``link_gbps`` link, through a pfifo_fast qdisc (``netlab.scenarios.send.SendHost`` builds on that, and
+    ``netlab.scenarios.link.Link`` cables two such hosts together). ``sched`` is the engine to run on: give
+    several hosts the same :class:`~netlab.kernel.sched.Scheduler` and they share one clock (default: a new one).
     """
 
     @check.arguments
     def __init__(self, profile: str | KernelProfile = "6.12", *, cpus: check.Cpus = 1, queues: int = 1,
                  ring_size: int | None = None, affinity: Sequence[int] | None = None, costs: Costs | None = None,
                  address: str = "10.0.0.2", dev_name: str = "eth0", tx_ring_size: int | None = None,
-                 link_gbps: float = 1.0):
+                 link_gbps: float = 1.0, sched: Scheduler | None = None):
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         if not isinstance(self.profile, KernelProfile):
             raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -71,24 +78,28 @@ class Host:
         self.costs = costs if costs is not None else Costs()
         if not isinstance(self.costs, Costs):
             raise TypeError("costs must be a netlab.kernel.cpu.Costs")
+        self.sched = sched if sched is not None else Scheduler(nr_cpus=cpus, profile=self.profile,
+                                                               max_events=MAX_STEPS)
         self.cpus = [Cpu(i, self.profile, self.costs) for i in range(cpus)]
         for cpu in self.cpus:
             cpu.siblings = self.cpus
             cpu.irq_window = self._irq_window_for(cpu)
         net_dev_init(self.cpus)
-        self.net = Net(self.profile, local_addrs={"127.0.0.1", address})
+        self.net = Net(self.profile, local_addrs={"127.0.0.1", address}, sched=self.sched)
         self.address = address
         with self.cpus[0].running("process"):
             dev_add_pack(IP_PACKET_TYPE, self.net)
         self.dev = NetDevice(dev_name, self.net)
         self.nic = Nic(self.dev, queues, ring_size if ring_size is not None else self.profile.rx_ring_size, affinity,
                        tx_ring_size=tx_ring_size, link_gbps=link_gbps)
+        if tx_ring_size is not None:
+            self.dev.mtu, self.dev.features = self.profile.eth_mtu, frozenset(FEATURES)
+            self.dev.qdisc = Qdisc(self.dev)
         self.sockets: dict[str, Socket] = {}
         self.taps: list[PacketTap] = []
         self.readers: list[Task] = []
         self.arrived = 0
         self._ksoftirqd_on_cpu = [False] * cpus
-        self.sched = Scheduler(nr_cpus=cpus, profile=self.profile, max_events=MAX_STEPS)
         self._next_step = TimerList(self._step, name="the next CPU step", context="hardirq")
         self._planned: tuple[int, int, str] | None = None
 
@@ -142,6 +153,43 @@ class Host:
         self.nic.receive(packets)
         self.arrived += len(packets)
         self._arm()
+
+    @check.arguments
+    def xmit_segment(self, net: Net, skb: SkBuff) -> None:
+        """The handshake's way out of this host (``Net.xmit``, see :mod:`netlab.kernel.tcp_handshake`): the send
+        path, the qdisc and the NIC.
+
+        The handshake builds header-only segments; each gets an sk_buff with room for every header
+        (``MAX_TCP_HEADER``) and its TCP header pushed, as ``tcp_make_synack``/``__tcp_transmit_skb`` build it. A
+        segment of a socket with a cached route (the client's SYN and ACK) goes ``ip_queue_xmit``
+        (net/ipv4/tcp_output.c ``__tcp_transmit_skb``); one without (a SYN-ACK of a request sock, a RST) goes
+        ``ip_build_and_send_pkt`` on the NIC's route. Outside any of this host's CPUs (a handshake timer fires on
+        the engine) it runs on CPU 0 in softirq context, where kernel timers run."""
+        if net is not self.net:
+            raise ValueError("xmit_segment sends this host's segments (net must be host.net)")
+        if self.dev.ndo_start_xmit is None:
+            raise ValueError(f"{self.dev.name} cannot send: build the Host with tx_ring_size")
+        if current_cpu() in self.cpus:
+            self._xmit_segment(skb)
+            return
+        cpu = self.cpus[0]
+        cpu.now = max(cpu.now, self.sched.clock)
+        with cpu.running("softirq"):
+            self._xmit_segment(skb)
+        self._arm()
+
+    def _xmit_segment(self, segment: SkBuff) -> None:
+        m = segment.meta
+        skb = alloc_skb(MAX_TCP_HEADER, name=segment.name)
+        skb_reserve(skb, MAX_TCP_HEADER)
+        skb_push(skb, TCP_HLEN)
+        skb.meta.update(m, protocol="tcp", hdr_len=TCP_HLEN, payload=0)
+        sk = self.net.tcp_ehash.get((m["saddr"], m["sport"], m["daddr"], m["dport"]))
+        if getattr(sk, "dst", None) is not None:
+            ip_queue_xmit(sk, skb)
+        else:
+            skb.meta["dst"] = Rtable(self.dev)
+            ip_build_and_send_pkt(skb, None, m["saddr"], m["daddr"])
 
     def _rcvbuf(self, rcvbuf: int | None) -> int:
         value = self.profile.rmem_default if rcvbuf is None else rcvbuf

@@ -34,6 +34,7 @@ from netlab.kernel.loopback import loopback_dev_init, loopback_xmit
 from netlab.kernel.nic import Packet
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.sch_generic import Qdisc
+from netlab.kernel.sched import Scheduler
 from netlab.kernel.skbuff import SkBuff, alloc_skb, skb_put, skb_reserve
 from netlab.kernel.sock import Sock
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED, tcp_v4_do_rcv
@@ -73,7 +74,8 @@ class SendHost(Host):
     ``gso``: the socket builds multi-MSS skbs (``sk_can_gso``; in 6.12 only TCP-MD5/AO turn it off, in 3.10 also
     ``ethtool -K eth0 gso off``); ``tso``: the NIC segments them itself (otherwise software GSO does, at the
     device); ``taps``: AF_PACKET listeners (tcpdump); ``cwnd``/``rwnd``: the congestion window (segments) and the
-    peer's receive window (bytes); ``rtt_us``: the round trip to the peer.
+    peer's receive window (bytes); ``rtt_us``: the round trip to the peer; ``sched``: the engine to share (see
+    :class:`~netlab.scenarios.receive.Host`).
     """
 
     @check.arguments
@@ -81,13 +83,13 @@ class SendHost(Host):
                  gso: bool = True, tso: bool = True, cwnd: int = TCP_INIT_CWND, rwnd: int = 262144,
                  nodelay: bool = False, taps: Annotated[int, check.Range(0, MAX_TAPS)] = 0,
                  tx_ring: int | None = None, tx_queue_len: int = 1000, link_gbps: float = 1.0, rtt_us: float = 50.0,
-                 costs: Costs | None = None):
+                 costs: Costs | None = None, sched: Scheduler | None = None):
         prof = get_profile(profile) if isinstance(profile, str) else profile
         if device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
         check.real("rtt_us", rtt_us, above=0)
         super().__init__(prof, tx_ring_size=tx_ring if tx_ring is not None else getattr(prof, "tx_ring_size", 256),
-                         link_gbps=link_gbps, costs=costs)
+                         link_gbps=link_gbps, costs=costs, sched=sched)
         self.loopback = device == "lo"
         self.rtt_ns = int(rtt_us * 1000)
         if self.loopback:
