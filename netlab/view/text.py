@@ -1,6 +1,7 @@
 """Plain-text renderings of a trace step, so a notebook reads well where widgets do not render."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 from netlab import check
@@ -14,8 +15,30 @@ def header(event: Event, total: int) -> str:
 
 
 @check.arguments
+def plain(value: Any) -> str:
+    """A snapshot value as a learner reads it: ``p0, p1`` for a queue, ``empty``, ``-`` for nothing, a snapshot
+    dataclass as ``field value · …`` (or its own ``__str__``); never a Python repr."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if dataclasses.is_dataclass(value):
+        if type(value).__str__ is not object.__str__:
+            return str(value)
+        return " · ".join(f"{f.name} {plain(getattr(value, f.name))}" for f in dataclasses.fields(value))
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {plain(v)}" for k, v in value.items()) or "empty"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(v if isinstance(v, str) else plain(v) for v in value) or "empty"
+    return str(value)
+
+
+@check.arguments
 def short(value: Any, limit: int = 60) -> str:
-    s = repr(value)
+    """:func:`plain`, cut to ``limit`` characters."""
+    s = plain(value)
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
@@ -29,6 +52,6 @@ def step_text(trace: Trace, index: int, kernel: Mapping[str, str] | None = None)
     if kernel is not None and e.function in kernel:
         mark = "  ✓ in your kernel" if kernel[e.function] == "found" else "  (not in your kallsyms: inlined?)"
     lines = [header(e, len(trace)), f"{'  ' * e.depth}{e.function}()  [{e.source}]{mark}", f"  {e.text}"]
-    for key, (before, after) in sorted(trace.diff(index).items()):
+    for key, (before, after) in trace.diff(index).items():
         lines.append(f"  {key}: {short(before)} → {short(after)}")
     return "\n".join(lines)
