@@ -17,16 +17,16 @@ def header(event: Event, total: int) -> str:
 @check.arguments
 def plain(value: Any) -> str:
     """A snapshot value as a learner reads it: ``p0, p1`` for a queue, ``empty``, ``-`` for nothing, a snapshot
-    dataclass as ``field value · …`` (or its own ``__str__``); never a Python repr."""
+    dataclass as ``field value · …``, a value with its own ``__str__`` in its own words; never a Python repr."""
     if value is None:
         return "-"
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if type(value).__str__ is not object.__str__:      # a type that words itself (a SegmentLog, …)
+        return str(value)
     if dataclasses.is_dataclass(value):
-        if type(value).__str__ is not object.__str__:
-            return str(value)
         return " · ".join(f"{f.name} {plain(getattr(value, f.name))}" for f in dataclasses.fields(value))
     if isinstance(value, Mapping):
         return ", ".join(f"{k} {plain(v)}" for k, v in value.items()) or "empty"
