@@ -137,9 +137,6 @@ class RequestSockQueue:
     def __post_init__(self):
         check.fields(self)
 
-    def snapshot(self) -> dict:
-        return {"accept": [r.sk.name for r in self.rskq_accept], "qlen": self.qlen, "young": self.young}
-
 
 @dataclass(frozen=True)
 class TcpSendState:
@@ -212,9 +209,6 @@ class TcpSock(Sock):
         return TcpSendState(tuple([s.name for s in self.sk_write_queue]), tuple([s.name for s in self.tcp_rtx_queue]),
                             self.snd_una, self.snd_nxt, self.write_seq, self.snd_cwnd, self.packets_out,
                             self.snd_wnd)
-
-    def snapshot(self) -> dict:
-        return {"state": self.sk_state, "port": self.inet_num, "err": self.sk_err}
 
 
 # --- the two full tests -----------------------------------------------------------------------------------------

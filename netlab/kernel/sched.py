@@ -526,10 +526,6 @@ class Scheduler:
                 "nr_switches": sum(rq.nr_switches for rq in self.rqs),
                 "switch_ns": sum(rq.switch_ns for rq in self.rqs)}
 
-    def snapshot(self) -> dict:
-        return {"time_ns": self.clock, "cpus": [rq.snapshot() for rq in self.rqs],
-                "tasks": {t.comm: t.state for t in self.tasks}}
-
     # --- the engine --------------------------------------------------------------------------------------------
     def _push(self, time_ns: int, kind: str, cpu: int, payload: Any) -> None:
         self._seq += 1

@@ -1,9 +1,9 @@
 """Drawings for chapter 02: tasks and CPUs, socket wait queues, epoll's rbr/rdllist/ovflist/wq, a timeline of
 context switches, LT/ET/ONESHOT side by side, and a slider over the number of connections.
 
-Every function takes plain data a model produced (a trace event's ``state``, ``Lab.timeline()``, the rows of
-``trigger_modes``, :class:`ServerRun` results) and returns SVG/HTML or a widget; none calls a model. Each drawing
-has a plain-text twin (``*_text``) for places where widgets and SVG do not render.
+Every function takes what a model produced (a trace event's ``state``, a ``LabState`` read by attribute;
+``Lab.timeline()``, the rows of ``trigger_modes``, :class:`ServerRun` results) and returns SVG/HTML or a widget;
+none calls a model. Each drawing has a plain-text twin (``*_text``) for places where widgets and SVG do not render.
 """
 from __future__ import annotations
 
