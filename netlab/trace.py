@@ -359,6 +359,9 @@ def _changes(path: str, before: Any, after: Any, out: dict[str, tuple[Any, Any]]
     if before == after:
         return
     node = after if after is not None else before
+    if isinstance(node, (str, int, float, list)):        # a leaf: the common case, decided first
+        out[path] = (before, after)
+        return
     other = before if node is after else after
     if dataclasses.is_dataclass(node) and (other is None or type(other) is type(node)):
         for f in dataclasses.fields(node):

@@ -14,8 +14,7 @@ def header(event: Event, total: int) -> str:
             f"t = {event.time_ns / 1000:.3f} µs")
 
 
-@check.arguments
-def plain(value: Any) -> str:
+def _plain(value: Any) -> str:
     """A snapshot value as a learner reads it: ``p0, p1`` for a queue, ``empty``, ``-`` for nothing, a snapshot
     dataclass as ``field value · …``, a value with its own ``__str__`` in its own words; never a Python repr."""
     if value is None:
@@ -26,19 +25,19 @@ def plain(value: Any) -> str:
         return "yes" if value else "no"
     if type(value).__str__ is not object.__str__:      # a type that words itself (a SegmentLog, …)
         return str(value)
-    if dataclasses.is_dataclass(value):
-        return " · ".join(f"{f.name} {plain(getattr(value, f.name))}" for f in dataclasses.fields(value))
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k} {plain(v)}" for k, v in value.items()) or "empty"
     if isinstance(value, (list, tuple, set, frozenset)):
-        return ", ".join(v if isinstance(v, str) else plain(v) for v in value) or "empty"
+        return ", ".join(v if isinstance(v, str) else _plain(v) for v in value) or "empty"
+    if dataclasses.is_dataclass(value):
+        return " · ".join(f"{f.name} {_plain(getattr(value, f.name))}" for f in dataclasses.fields(value))
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items()) or "empty"
     return str(value)
 
 
 @check.arguments
 def short(value: Any, limit: int = 60) -> str:
-    """:func:`plain`, cut to ``limit`` characters."""
-    s = plain(value)
+    """``value`` (a snapshot field) in plain words, never a Python repr, cut to ``limit`` characters."""
+    s = _plain(value)
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
