@@ -3,9 +3,9 @@
 Models mark each modelled kernel function with :func:`kernel_function`, naming the kernel source file it stands
 for. While a :class:`Tracer` records, every call of such a function appends an :class:`Event` (call depth, CPU,
 execution context, simulated time, a plain-English line and a snapshot of the scenario's state: a frozen dataclass
-the views read by attribute), so nested calls
-nest like ftrace's ``function_graph`` tracer. Outside a recording the decorator only checks the
-arguments against the function's annotations (:mod:`netlab.check`), when the call is not from checked code.
+the views read by attribute), so nested calls nest like ftrace's ``function_graph`` tracer. Outside a recording
+the decorator only checks the arguments against the function's annotations (:mod:`netlab.check`), when the call is
+not from checked code.
 
 Views only ever see a :class:`Trace`; they never call a model.
 """
@@ -186,7 +186,7 @@ class Tracer:
     event's ``state`` is the snapshot taken when the next event starts (or when recording stops): the state after
     the step did its own work.
 
-        with Tracer(clock=host.now, snapshot=host.state) as tracer:
+        with Tracer(clock=host.now, snapshot=host.snapshot) as tracer:
             ...  # call models
         trace = tracer.trace
     """
