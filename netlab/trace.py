@@ -2,14 +2,16 @@
 
 Models mark each modelled kernel function with :func:`kernel_function`, naming the kernel source file it stands
 for. While a :class:`Tracer` records, every call of such a function appends an :class:`Event` (call depth, CPU,
-execution context, simulated time, a plain-English line and a snapshot of the scenario's state), so nested calls
-nest like ftrace's ``function_graph`` tracer. Outside a recording the decorator only checks the
-arguments against the function's annotations (:mod:`netlab.check`), when the call is not from checked code.
+execution context, simulated time, a plain-English line and a snapshot of the scenario's state: a frozen dataclass
+the views read by attribute), so nested calls nest like ftrace's ``function_graph`` tracer. Outside a recording
+the decorator only checks the arguments against the function's annotations (:mod:`netlab.check`), when the call is
+not from checked code.
 
 Views only ever see a :class:`Trace`; they never call a model.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from contextlib import contextmanager
@@ -44,7 +46,7 @@ class Event:
     text: str
     kind: str = "call"
     task: str = ""  # the task whose code this is ("" in interrupt context or without a scheduler model)
-    state: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    state: Any = field(default=None, compare=False)  # the scenario's snapshot after this step
 
     @property
     def where(self) -> str:
@@ -179,18 +181,19 @@ def call_stack(frames: list, task: str = "") -> Iterator[None]:
 class Tracer:
     """Records the events of the kernel functions called while it is active.
 
-    ``clock`` returns the simulated time in ns; ``snapshot`` returns the scenario's state as plain data. Each
+    ``clock`` returns the simulated time in ns; ``snapshot`` returns the scenario's state: a frozen dataclass
+    (its fields are plain values, tuples, mappings and more such dataclasses) or a mapping of them. Each
     event's ``state`` is the snapshot taken when the next event starts (or when recording stops): the state after
     the step did its own work.
 
-        with Tracer(clock=host.now, snapshot=host.state) as tracer:
+        with Tracer(clock=host.now, snapshot=host.snapshot) as tracer:
             ...  # call models
         trace = tracer.trace
     """
 
     @check.arguments
     def __init__(self, clock: Callable[[], int] | None = None,
-                 snapshot: Callable[[], Mapping[str, Any]] | None = None, max_events: int = 100_000):
+                 snapshot: Callable[[], Any] | None = None, max_events: int = 100_000):
         if clock is not None and not callable(clock):
             raise TypeError("clock must be a callable returning simulated ns")
         if snapshot is not None and not callable(snapshot):
@@ -294,13 +297,13 @@ class Trace(Sequence[Event]):
 
     @check.arguments
     def diff(self, index: int) -> dict[str, tuple[Any, Any]]:
-        """What the step at ``index`` changed: top-level state key -> (before, after)."""
+        """What the step at ``index`` changed: the path of each changed field (``cpus[0].softnet.poll_list``) ->
+        (before, after), in the snapshot's field order."""
         if not isinstance(index, int) or not 0 <= index < len(self):
             raise ValueError(f"index must be an int in 0..{len(self) - 1}, got {index!r}")
-        before = self._events[index - 1].state if index else {}
-        after = self._events[index].state
-        return {k: (before.get(k), after.get(k)) for k in after.keys() | before.keys()
-                if before.get(k) != after.get(k)}
+        changes: dict[str, tuple[Any, Any]] = {}
+        _changes("", self._events[index - 1].state if index else None, self._events[index].state, changes)
+        return changes
 
     @check.arguments
     def function_graph(self, limit: int | None = None) -> str:
@@ -349,6 +352,32 @@ class Trace(Sequence[Event]):
                                only_second=[f for f in theirs if f not in mine],
                                both=[f for f in mine if f in theirs],
                                calls=(len(self.filter(kind="call")), len(other.filter(kind="call"))))
+
+
+def _changes(path: str, before: Any, after: Any, out: dict[str, tuple[Any, Any]]) -> None:
+    """Descend through snapshot dataclasses, mappings and tuples of dataclasses; record the leaves that differ."""
+    if before == after:
+        return
+    node = after if after is not None else before
+    if isinstance(node, (str, int, float, list)):        # a leaf: the common case, decided first
+        out[path] = (before, after)
+        return
+    other = before if node is after else after
+    if dataclasses.is_dataclass(node) and (other is None or type(other) is type(node)):
+        for f in dataclasses.fields(node):
+            _changes(f"{path}.{f.name}" if path else f.name, getattr(before, f.name, None),
+                     getattr(after, f.name, None), out)
+    elif isinstance(node, Mapping) and (other is None or isinstance(other, Mapping)):
+        b, a = before or {}, after or {}
+        for key in [*a, *(k for k in b if k not in a)]:
+            _changes(f"{path}[{key}]" if path else str(key), b.get(key), a.get(key), out)
+    elif (isinstance(node, tuple) and node and dataclasses.is_dataclass(node[0])
+          and (other is None or isinstance(other, tuple))):
+        b, a = before or (), after or ()
+        for i in range(max(len(a), len(b))):
+            _changes(f"{path}[{i}]", b[i] if i < len(b) else None, a[i] if i < len(a) else None, out)
+    else:
+        out[path] = (before, after)
 
 
 @dataclass(frozen=True)

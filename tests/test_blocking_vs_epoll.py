@@ -78,7 +78,7 @@ def test_stepper_draws_the_epoll_state_and_the_tree():
     s.go(i + 1)
     assert "rdllist" in s.drawing.value and f"fd {fds[2]}" in s.drawing.value   # connection 2 became ready
     state = story.trace[-1].state
-    tree = state[f"epoll fd {fds[-1] + 1}"]["rbr"]
+    tree = state.epolls[f"epoll fd {fds[-1] + 1}"].rbr
     assert rbtree_svg(tree).count("<circle") == 7 and rbtree_text(tree).count("(") == 7
     assert "rdllist" in lab_text(state)
 

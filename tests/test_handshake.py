@@ -307,8 +307,8 @@ def test_queues_never_exceed_their_capacity_and_every_syn_is_accounted_for(profi
     lab.run(until_ms=2500)
     caps = lab.capacities()
     for event in lab.trace:
-        assert len(event.state["accept queue"]) <= caps["accept queue"]
-        assert len(event.state["SYN queue"]) <= caps["SYN queue"]
+        assert len(event.state.accept_queue) <= caps["accept queue"]
+        assert len(event.state.syn_queue) <= caps["SYN queue"]
     out = lab.outcome()
     delivered_syns = [s for s in lab.segments if s.meta["flags"] == ("SYN",) and s.meta["fate"] is not None]
     assert sum(out.syn_fates.values()) == len(delivered_syns)

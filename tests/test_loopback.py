@@ -57,7 +57,7 @@ def test_the_local_path_skips_nic_ring_irq_and_lands_in_the_socket():
         < functions.index("tcp_v4_rcv")
     assert not any(f.startswith("igb_") or f in ("irq_enter", "napi_gro_receive") for f in functions)
     assert local.filter(function="process_backlog")[0].context == "softirq"
-    assert local[-1].state["sock server"]["queue"] == ["data"]
+    assert local[-1].state.sockets["server"].queue == ("data",)
 
 
 def test_127_0_0_1_127_0_0_2_and_the_own_address_take_the_same_path():

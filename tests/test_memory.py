@@ -186,9 +186,9 @@ def test_the_time_wait_trace_allocates_then_trades_the_socket_for_a_timewait_soc
     assert names.index("sk_prot_alloc") < names.index("inet_bind_bucket_create") < names.index("tcp_time_wait")
     allocs = [e.text for e in trace.filter("kmem_cache_alloc")]
     assert any("tw_sock_TCP" in t for t in allocs) and any("tcp_bind2_bucket" in t for t in allocs)
-    states = [e.state["state"] for e in trace if "state" in e.state]
+    states = [e.state.state for e in trace]
     assert "ESTABLISHED" in states and "TIME_WAIT" in states and states[-1] == "CLOSE"
-    assert trace[-1].state["slab bytes"] == 0          # after 60 s nothing is left
+    assert trace[-1].state.slab_bytes == 0          # after 60 s nothing is left
     assert trace.filter("inet_twsk_kill")[0].time_ns >= 60 * 10 ** 9
 
 
@@ -198,11 +198,11 @@ def test_socket_at_the_fd_limit_builds_the_socket_then_frees_it_and_accept_leave
     assert len(fails) == 2                              # socket(), then accept()
     last_socket = trace.filter("__sys_socket")[-1]
     accept = trace.filter("__sys_accept4_file")[0]
-    objects = [e.state["slab objects"] for e in trace[last_socket.seq:accept.seq]]
-    assert max(objects) == objects[0] + 2 and trace[accept.seq - 1].state["slab objects"] == trace[
-        last_socket.seq - 1].state["slab objects"]       # socket_alloc and tcp_sock were built, then freed
+    objects = [e.state.slab_objects for e in trace[last_socket.seq:accept.seq]]
+    assert max(objects) == objects[0] + 2 and trace[accept.seq - 1].state.slab_objects == trace[
+        last_socket.seq - 1].state.slab_objects       # socket_alloc and tcp_sock were built, then freed
     assert trace.filter("sock_release")
-    assert trace[-1].state["open fds"] == 6
+    assert trace[-1].state.fdtable.open_fds == 6
     assert any("stays in the accept queue" in e.text for e in trace)
 
 

@@ -26,7 +26,7 @@ def test_ring_holds_count_minus_one_and_drops_when_full():
     assert [ring.complete(f"p{i}") for i in range(9)] == [True] * 7 + [False] * 2
     assert ring.clean() == "p0" and ring.done() == 6 and ring.unused() == 1
     ring.give()
-    assert ring.complete("p7") and ring.snapshot()["slots"].count("drv") == 1
+    assert ring.complete("p7") and ring.snapshot().slots.count("drv") == 1
 
 
 def test_ring_refuses_bad_use():
@@ -107,7 +107,7 @@ def test_a_tcp_packet_goes_from_irq_to_the_reader(profile):
     assert trace.filter("net_rx_action")[0].context == "softirq"
     assert reader.state == "TASK_RUNNING" and [s.name for s in sock.sk.sk_receive_queue] == ["p0"]
     assert sock.sk.sk_rmem_alloc == RX_SKB_TRUESIZE
-    assert trace[-1].state["rx0.irq"].endswith("enabled")
+    assert trace[-1].state.queues[0].irq_state == "enabled"
 
 
 def test_6_12_batches_through_gro_and_ip_list_rcv_but_3_10_does_not():

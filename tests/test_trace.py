@@ -1,3 +1,7 @@
+import pickle
+from dataclasses import dataclass
+from typing import Mapping
+
 import pytest
 from hypothesis import given, strategies as st
 
@@ -64,6 +68,32 @@ def test_state_is_taken_after_each_step_and_diffed():
     trace = record(outer, 1)
     assert [e.state["n"] for e in trace] == [1, 2, 3]
     assert trace.diff(1) == {"n": (1, 2)}
+
+
+@dataclass(frozen=True)
+class Queue:
+    items: tuple[str, ...]
+    drops: int
+
+
+@dataclass(frozen=True)
+class World:
+    cpus: tuple[Queue, ...]
+    sockets: Mapping[str, Queue]
+
+
+def test_a_typed_snapshot_is_diffed_field_by_field_and_pickles():
+    worlds = iter([World((Queue((), 0), Queue((), 0)), {}),
+                   World((Queue((), 0), Queue(("p0",), 1)), {"server": Queue(("p1",), 0)})])
+    with Tracer(snapshot=lambda: next(worlds)) as t:
+        inner(1)
+        inner(2)
+    trace = t.trace
+    assert trace.diff(1) == {"cpus[1].items": ((), ("p0",)), "cpus[1].drops": (0, 1),
+                             "sockets[server].items": (None, ("p1",)), "sockets[server].drops": (None, 0)}
+    assert list(trace.diff(0)) == ["cpus[0].items", "cpus[0].drops", "cpus[1].items", "cpus[1].drops"]
+    copy = pickle.loads(pickle.dumps(trace[1]))
+    assert copy == trace[1] and copy.state == trace[1].state
 
 
 def test_compare_and_functions():

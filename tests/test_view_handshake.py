@@ -27,7 +27,7 @@ def test_every_step_draws_the_segments_sent_so_far(lab):
 
 def test_in_flight_segments_are_dashed(lab):
     diagram = HandshakeDiagram(lab.trace)
-    sent = next(e for e in lab.trace if e.state["segments"])     # the first SYN, just sent
+    sent = next(e for e in lab.trace if e.state.segments)     # the first SYN, just sent
     assert 'stroke-dasharray="4,3"' in diagram.draw(sent)
 
 

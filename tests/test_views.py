@@ -74,7 +74,7 @@ def test_stepper_text_tells_the_same_step():
     s.last()
     text = s.text()
     assert text.startswith(f"step {len(s.trace)}/{len(s.trace)}") and "try_to_wake_up" in text
-    assert "reader: 'TASK_INTERRUPTIBLE' → 'TASK_RUNNING'" in text
+    assert "reader: TASK_INTERRUPTIBLE → TASK_RUNNING" in text
     assert s._repr_mimebundle_()["text/plain"] == text
 
 

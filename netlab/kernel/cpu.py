@@ -137,9 +137,18 @@ class Cpu:
         finally:
             _current, self.context = saved[0], saved[1]
 
-    def snapshot(self) -> dict:
-        pending = [SOFTIRQ_NAMES[i] for i in range(len(SOFTIRQ_NAMES)) if self.softirq_pending >> i & 1]
-        return {"pending": pending, "ksoftirqd": self.ksoftirqd.state, "NET_RX": self.kstat_softirqs[NET_RX_SOFTIRQ]}
+    def snapshot(self) -> "SoftirqState":
+        pending = tuple(SOFTIRQ_NAMES[i] for i in range(len(SOFTIRQ_NAMES)) if self.softirq_pending >> i & 1)
+        return SoftirqState(pending, self.ksoftirqd.state, self.kstat_softirqs[NET_RX_SOFTIRQ])
+
+
+@dataclass(frozen=True)
+class SoftirqState:
+    """One CPU's softirqs at a step: the pending bits by name, ksoftirqd's task state, NET_RX runs so far."""
+
+    pending: tuple[str, ...]
+    ksoftirqd: str
+    net_rx_runs: int
 
 
 def this_cpu() -> Cpu:

@@ -152,12 +152,24 @@ class SoftnetData:
     def __post_init__(self):
         check.fields(self)
 
-    def snapshot(self) -> dict:
-        return {"poll_list": [n.name for n in self.poll_list], "processed": self.processed,
-                "dropped": self.dropped, "time_squeeze": self.time_squeeze,
-                "input_pkt_queue": [s.name for s in self.input_pkt_queue],
-                "process_queue": [s.name for s in self.process_queue],
-                "output_queue": [getattr(q, "kind", "qdisc") for q in self.output_queue]}
+    def snapshot(self) -> "SoftnetState":
+        return SoftnetState(tuple([n.name for n in self.poll_list]), self.processed, self.dropped, self.time_squeeze,
+                            tuple([s.name for s in self.input_pkt_queue]), tuple([s.name for s in self.process_queue]),
+                            tuple([getattr(q, "kind", "qdisc") for q in self.output_queue]))
+
+
+@dataclass(frozen=True)
+class SoftnetState:
+    """One CPU's ``softnet_data`` at a step: the NAPI instances to poll, the ``/proc/net/softnet_stat`` counters,
+    the backlog's two queues (by packet name) and the qdiscs waiting for NET_TX."""
+
+    poll_list: tuple[str, ...]
+    processed: int
+    dropped: int
+    time_squeeze: int
+    input_pkt_queue: tuple[str, ...]
+    process_queue: tuple[str, ...]
+    output_queue: tuple[str, ...]
 
 
 def _sd() -> SoftnetData:

@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from netlab import check
 from netlab.kernel.fs import (File, FileOperations, PollTable, fdget, init_poll_funcptr, install_file,
                               vfs_poll)
-from netlab.kernel.mutex import Mutex, mutex_lock, mutex_unlock
+from netlab.kernel.mutex import Mutex, MutexState, mutex_lock, mutex_unlock
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile
-from netlab.kernel.rbtree import RbNode, RbRootCached, rb_erase_cached, rb_insert_color_cached, rb_link_node
+from netlab.kernel.rbtree import RbNode, RbNodeState, RbRootCached, rb_erase_cached, rb_insert_color_cached, rb_link_node
 from netlab.kernel.sched import (TASK_INTERRUPTIBLE, TASK_RUNNING, default_wake_function, get_current, ktime_get,
                                  running_profile, schedule_hrtimeout_range, spend)
 from netlab.kernel.sock import EPOLLIN, EPOLLOUT
@@ -168,14 +168,25 @@ class Eventpoll:
         eppoll_entry and (6.x) an epitems_head, at their slab object sizes."""
         return SIZEOF_EVENTPOLL + len(self.rbr) * per_fd_bytes(profile)
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> "EpollState":
         ovf = self.ovflist_items()
-        return {"rbr": self.rbr.snapshot(lambda n: n.owner.name),
-                "rdllist": [e.name for e in self.rdllist],
-                "ovflist": None if ovf is None else [e.name for e in ovf],
-                "wq": self.wq.snapshot(),
-                "mtx": self.mtx.snapshot()["owner"],
-                "armed": {e.name: event_names(e.event.events) for e in self.items()}}
+        return EpollState(self.rbr.snapshot(lambda n: n.owner.name), tuple([e.name for e in self.rdllist]),
+                          None if ovf is None else tuple([e.name for e in ovf]), tuple(self.wq.snapshot()),
+                          self.mtx.snapshot(), {e.name: event_names(e.event.events) for e in self.items()})
+
+
+@dataclass(frozen=True)
+class EpollState:
+    """An epoll instance at a step: the red-black tree ``rbr`` of epitems, the ready list ``rdllist``, the
+    ``ovflist`` (None unless a scan is under way), who sleeps in ``epoll_wait`` (``ep->wq``), the mutex ``mtx``,
+    and each epitem's armed events."""
+
+    rbr: RbNodeState | None
+    rdllist: tuple[str, ...]
+    ovflist: tuple[str, ...] | None
+    wq: tuple[str, ...]
+    mtx: MutexState
+    armed: Mapping[str, str]
 
 
 @check.arguments

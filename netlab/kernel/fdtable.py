@@ -25,5 +25,14 @@ class FilesStruct:
     def __post_init__(self):
         check.fields(self)
 
-    def snapshot(self) -> dict:
-        return {"open fds": len(self.open_fds), "fdtable slots": self.max_fds, "next_fd": self.next_fd}
+    def snapshot(self) -> "FdTableState":
+        return FdTableState(len(self.open_fds), self.max_fds, self.next_fd)
+
+
+@dataclass(frozen=True)
+class FdTableState:
+    """A process's fd table at a step: fds open, slots in the table (``max_fds``), the next fd to try."""
+
+    open_fds: int
+    slots: int
+    next_fd: int

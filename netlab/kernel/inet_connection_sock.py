@@ -137,8 +137,20 @@ class RequestSockQueue:
     def __post_init__(self):
         check.fields(self)
 
-    def snapshot(self) -> dict:
-        return {"accept": [r.sk.name for r in self.rskq_accept], "qlen": self.qlen, "young": self.young}
+
+@dataclass(frozen=True)
+class TcpSendState:
+    """A TCP socket's sending side at a step: the write and retransmit queues by skb name, the sequence numbers,
+    the congestion window, the segments in flight and the peer's window."""
+
+    write_queue: tuple[str, ...]
+    rtx_queue: tuple[str, ...]
+    snd_una: int
+    snd_nxt: int
+    write_seq: int
+    cwnd: int
+    packets_out: int
+    snd_wnd: int
 
 
 @dataclass(eq=False)
@@ -192,15 +204,11 @@ class TcpSock(Sock):
     def four_tuple(self) -> tuple:
         return (self.inet_rcv_saddr, self.inet_num, self.inet_daddr, self.inet_dport)
 
-    def send_state(self) -> dict:
+    def send_state(self) -> "TcpSendState":
         """The sending side, for traces and drawings."""
-        return {"write_queue": [s.name for s in self.sk_write_queue],
-                "rtx_queue": [s.name for s in self.tcp_rtx_queue], "snd_una": self.snd_una,
-                "snd_nxt": self.snd_nxt, "write_seq": self.write_seq, "cwnd": self.snd_cwnd,
-                "packets_out": self.packets_out, "snd_wnd": self.snd_wnd}
-
-    def snapshot(self) -> dict:
-        return {"state": self.sk_state, "port": self.inet_num, "err": self.sk_err}
+        return TcpSendState(tuple([s.name for s in self.sk_write_queue]), tuple([s.name for s in self.tcp_rtx_queue]),
+                            self.snd_una, self.snd_nxt, self.write_seq, self.snd_cwnd, self.packets_out,
+                            self.snd_wnd)
 
 
 # --- the two full tests -----------------------------------------------------------------------------------------

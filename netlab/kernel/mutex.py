@@ -24,8 +24,16 @@ class Mutex:
     def __post_init__(self):
         check.fields(self)
 
-    def snapshot(self) -> dict:
-        return {"owner": self.owner.comm if self.owner else None, "waiters": [t.comm for t in self.wait_list]}
+    def snapshot(self) -> "MutexState":
+        return MutexState(self.owner.comm if self.owner else None, tuple([t.comm for t in self.wait_list]))
+
+
+@dataclass(frozen=True)
+class MutexState:
+    """A mutex at a step: the task holding it (None: free) and the tasks sleeping for it."""
+
+    owner: str | None
+    waiters: tuple[str, ...]
 
 
 @kernel_function("kernel/locking/mutex.c", "take {lock.name}, sleeping while another task holds it")

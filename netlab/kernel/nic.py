@@ -139,15 +139,25 @@ class RingBuffer:
         self._clean += 1
         return item
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> "RingState":
         """Per slot: ``"hw"`` (device owns it, empty), ``"drv"`` (driver holds it) or the name of the packet in it."""
         state = ["drv"] * self.count
         for p in range(self._head, self._use):
             state[p % self.count] = "hw" if self.slots[p % self.count] is None else _label(self.slots[p % self.count])
         for p in range(self._clean, self._head):
             state[p % self.count] = _label(self.slots[p % self.count])
-        return {"slots": state, "next_to_use": self.next_to_use, "head": self.head,
-                "next_to_clean": self.next_to_clean}
+        return RingState(tuple(state), self.next_to_use, self.head, self.next_to_clean)
+
+
+@dataclass(frozen=True)
+class RingState:
+    """A descriptor ring at a step: each slot (``"hw"``: empty, the device may fill it; ``"drv"``: the driver
+    holds it; else the name of the packet in it) and the three indexes."""
+
+    slots: tuple[str, ...]
+    next_to_use: int
+    head: int
+    next_to_clean: int
 
 
 def _label(item: Any) -> str:
@@ -365,18 +375,27 @@ class Nic:
     def rx_missed_errors(self) -> int:
         return self.dev.stats["rx_missed_errors"]
 
-    def snapshot(self) -> dict:
-        state = {}
-        for qv in self.q_vectors:
-            irq = "masked (NAPI polling)" if not qv.irq_enabled else (
-                "asserted" if qv.irq_asserted_at is not None else "enabled")
-            state[f"rx{qv.index}.ring"] = qv.rx_ring.snapshot()
-            state[f"rx{qv.index}.irq"] = f"{qv.irq} → CPU {qv.cpu}: {irq}"
-            state[f"rx{qv.index}.missed"] = qv.rx_missed
-            state[f"rx{qv.index}.gro_batch"] = [skb.name for skb in qv.napi.rx_list]
-            if qv.tx_ring is not None:
-                state[f"tx{qv.index}.ring"] = qv.tx_ring.snapshot()
-        return state
+    def snapshot(self) -> tuple["QueueState", ...]:
+        return tuple(QueueState(qv.rx_ring.snapshot(), qv.irq, qv.cpu,
+                                "masked (NAPI polling)" if not qv.irq_enabled else
+                                "asserted" if qv.irq_asserted_at is not None else "enabled",
+                                qv.rx_missed, tuple(skb.name for skb in qv.napi.rx_list),
+                                qv.tx_ring.snapshot() if qv.tx_ring is not None else None)
+                     for qv in self.q_vectors)
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """One queue pair (``igb_q_vector``) at a step: its RX ring, its IRQ (name, CPU, enabled / asserted / masked
+    while NAPI polls), packets missed because the ring was full, the GRO batch, and its TX ring if it has one."""
+
+    rx_ring: RingState
+    irq: str
+    cpu: int
+    irq_state: str
+    missed: int
+    gro_batch: tuple[str, ...]
+    tx_ring: RingState | None
 
 
 # --- the driver ------------------------------------------------------------------------------------------------------

@@ -63,14 +63,23 @@ class RbRootCached:
         return sum(1 for _ in self)
 
     @check.arguments
-    def snapshot(self, label: Callable[[RbNode], str] = lambda n: str(n.owner)) -> dict | None:
-        """The tree as nested plain data: {key, color, left, right}, for traces and drawings."""
-        def walk(n: RbNode | None):
+    def snapshot(self, label: Callable[[RbNode], str] = lambda n: str(n.owner)) -> "RbNodeState | None":
+        """The tree as nested :class:`RbNodeState` (None when empty), for traces and drawings."""
+        def walk(n: RbNode | None) -> RbNodeState | None:
             if n is None:
                 return None
-            return {"key": label(n), "color": "red" if n.color == RB_RED else "black",
-                    "left": walk(n.rb_left), "right": walk(n.rb_right)}
+            return RbNodeState(label(n), "red" if n.color == RB_RED else "black", walk(n.rb_left), walk(n.rb_right))
         return walk(self.rb_node)
+
+
+@dataclass(frozen=True)
+class RbNodeState:
+    """A node of a red-black tree at a step: its label, its colour, its subtrees."""
+
+    key: str
+    color: str
+    left: "RbNodeState | None"
+    right: "RbNodeState | None"
 
 
 def _check_node(node: Any) -> None:

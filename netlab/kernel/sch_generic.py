@@ -55,10 +55,23 @@ class Qdisc:
     def qlen(self) -> int:
         return len(self.q) + len(self.gso_skb)
 
-    def snapshot(self) -> dict:
-        return {"queued": [s.name for s in list(self.gso_skb) + list(self.q)], "limit": self.limit,
-                "running": self.running, "scheduled": self.scheduled, "bypassed": self.bypassed,
-                "drops": self.drops, "requeues": self.requeues}
+    def snapshot(self) -> "QdiscState":
+        return QdiscState(tuple([s.name for s in list(self.gso_skb) + list(self.q)]), self.limit, self.running,
+                          self.scheduled, self.bypassed, self.drops, self.requeues)
+
+
+@dataclass(frozen=True)
+class QdiscState:
+    """A qdisc at a step: the skbs queued (a requeued GSO skb first), its limit, whether a CPU runs it or it waits
+    on a ``output_queue`` for NET_TX, and its counters."""
+
+    queued: tuple[str, ...]
+    limit: int
+    running: bool
+    scheduled: bool
+    bypassed: int
+    drops: int
+    requeues: int
 
 
 def _check_qdisc(q: Qdisc) -> None:

@@ -139,9 +139,19 @@ class Task:
         if self.tgid is None:
             self.tgid = self.pid
 
-    def snapshot(self) -> dict:
-        return {"comm": self.comm, "state": self.state, "nvcsw": self.nvcsw, "nivcsw": self.nivcsw,
-                "wakeups": self.wakeups}
+    def snapshot(self) -> "TaskState":
+        return TaskState(self.comm, self.state, self.nvcsw, self.nivcsw, self.wakeups)
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """A task at a step: its name, state (``TASK_RUNNING`` …), voluntary and involuntary switches, wake-ups."""
+
+    comm: str
+    state: str
+    nvcsw: int
+    nivcsw: int
+    wakeups: int
 
 
 @dataclass(eq=False)
@@ -164,8 +174,17 @@ class Rq:
     def is_idle(self) -> bool:
         return self.curr is self.idle and not self.queue
 
-    def snapshot(self) -> dict:
-        return {"curr": self.curr.comm, "queue": [t.comm for t in self.queue], "nr_switches": self.nr_switches}
+    def snapshot(self) -> "RqState":
+        return RqState(self.curr.comm, tuple([t.comm for t in self.queue]), self.nr_switches)
+
+
+@dataclass(frozen=True)
+class RqState:
+    """A CPU's run queue at a step: the task running, the tasks waiting to run, ``nr_switches``."""
+
+    curr: str
+    queue: tuple[str, ...]
+    nr_switches: int
 
 
 _current: Task | None = None
@@ -512,10 +531,6 @@ class Scheduler:
         return {"nvcsw": sum(t.nvcsw for t in chosen), "nivcsw": sum(t.nivcsw for t in chosen),
                 "nr_switches": sum(rq.nr_switches for rq in self.rqs),
                 "switch_ns": sum(rq.switch_ns for rq in self.rqs)}
-
-    def snapshot(self) -> dict:
-        return {"time_ns": self.clock, "cpus": [rq.snapshot() for rq in self.rqs],
-                "tasks": {t.comm: t.state for t in self.tasks}}
 
     # --- the engine --------------------------------------------------------------------------------------------
     def _push(self, time_ns: int, kind: str, cpu: int, payload: Any) -> None:

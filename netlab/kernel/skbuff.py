@@ -81,12 +81,26 @@ class SkBuff:
     def tailroom(self) -> int:
         return self.end - self.tail
 
-    def snapshot(self) -> dict:
-        """Plain data for traces and drawings."""
-        return {"name": self.name, "head": 0, "data": self.data, "tail": self.tail, "end": self.end,
-                "len": self.len, "data_len": self.data_len, "truesize": self.truesize, "users": self.users,
-                "dataref": self.shinfo.dataref, "nr_frags": self.shinfo.nr_frags, "cloned": self.cloned,
-                "freed": self.freed, "frag_pages": list(self.shinfo.frag_pages)}
+    def snapshot(self) -> "SkbState":
+        return SkbState(self.name, self.len, self.data_len, self.truesize, self.users, self.cloned, self.freed,
+                        self.shinfo.dataref, self.shinfo.nr_frags, tuple(self.shinfo.frag_pages))
+
+
+@dataclass(frozen=True)
+class SkbState:
+    """An ``sk_buff`` head at a step: its lengths, ``users``, whether it is a clone or freed, and the shared data
+    it points at (``dataref``: how many heads share it; the pages of its fragments)."""
+
+    name: str
+    len: int
+    data_len: int
+    truesize: int
+    users: int
+    cloned: bool
+    freed: bool
+    dataref: int
+    nr_frags: int
+    frag_pages: tuple[str, ...]
 
 
 def _check_size(what: str, n: int, limit: int | None = None) -> None:

@@ -255,11 +255,23 @@ class KmemCache:
         elif was_full:
             heapq.heappush(self._partial, obj.slab)
 
-    def snapshot(self) -> dict:
-        return {"object size": self.layout.object_size, "per slab": self.layout.objs_per_slab,
-                "pages per slab": self.layout.pages_per_slab, "objects": self.nr_objects,
-                "slabs": [self.layout.objs_per_slab - len(self._free[i]) for i in sorted(self.slabs)],
-                "bytes": self.bytes}
+    def snapshot(self) -> "CacheState":
+        return CacheState(self.layout.object_size, self.layout.objs_per_slab, self.layout.pages_per_slab,
+                          self.nr_objects, tuple([self.layout.objs_per_slab - len(self._free[i])
+                                                  for i in sorted(self.slabs)]), self.bytes)
+
+
+@dataclass(frozen=True)
+class CacheState:
+    """A slab cache (a /proc/slabinfo row) at a step: its object size, objects per slab and pages per slab, the
+    objects in use, how many objects each of its slabs holds, and its bytes."""
+
+    object_size: int
+    per_slab: int
+    pages_per_slab: int
+    objects: int
+    slabs: tuple[int, ...]
+    bytes: int
 
 
 class Slub:
@@ -301,7 +313,8 @@ class Slub:
     def bytes(self) -> int:
         return sum(c.bytes for c in self.caches.values())
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, CacheState]:
+        """The caches in use, by /proc/slabinfo row."""
         return {row: c.snapshot() for row, c in sorted(self.caches.items()) if c.slabs}
 
 

@@ -56,10 +56,21 @@ class Sock:
         if self.sk_data_ready is None:
             self.sk_data_ready = sock_def_readable
 
-    def snapshot(self) -> dict:
-        return {"queue": [s.name for s in self.sk_receive_queue], "rmem": self.sk_rmem_alloc,
-                "rcvbuf": self.sk_rcvbuf, "drops": self.sk_drops,
-                "waiters": self.sk_wq.snapshot() if self.sk_wq else []}
+    def snapshot(self) -> "SockState":
+        return SockState(tuple([s.name for s in self.sk_receive_queue]), self.sk_rmem_alloc, self.sk_rcvbuf,
+                         self.sk_drops, tuple(self.sk_wq.snapshot()) if self.sk_wq else ())
+
+
+@dataclass(frozen=True)
+class SockState:
+    """A socket's receive side at a step: ``sk_receive_queue`` by packet name, ``sk_rmem_alloc`` of
+    ``sk_rcvbuf`` bytes, ``sk_drops``, and who waits on it."""
+
+    queue: tuple[str, ...]
+    rmem: int
+    rcvbuf: int
+    drops: int
+    waiters: tuple[str, ...]
 
 
 @dataclass(eq=False)

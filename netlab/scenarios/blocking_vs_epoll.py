@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field, fields
-from typing import Annotated, Any
+from typing import Annotated, Any, Mapping
 
 from netlab import check
 from netlab.check import CInt
-from netlab.kernel.eventpoll import (EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLET, EPOLLEXCLUSIVE, EPOLLONESHOT,
+from netlab.kernel.eventpoll import (EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLET, EPOLLEXCLUSIVE, EPOLLONESHOT, EpollState,
                                      Eventpoll)
 from netlab.kernel.fs import File, fdget
 from netlab.kernel.inet_connection_sock import RequestSock, TcpSock, inet_csk_reqsk_queue_add
@@ -29,7 +29,8 @@ from netlab.kernel.ip_input import IP_PACKET_TYPE, ip_rcv
 from netlab.kernel.limits import fd_install, get_unused_fd_flags
 from netlab.kernel.netns import Net
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
-from netlab.kernel.sched import CONTEXT_SWITCH_NS, Rlimit, Scheduler, Task, spend, thread_memory
+from netlab.kernel.sched import (CONTEXT_SWITCH_NS, Rlimit, RqState, Scheduler, Task, TaskState, spend,
+                                 thread_memory)
 from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SkBuff
 from netlab.kernel.sock import EPOLLIN, Sock, Socket, install_socket
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED, TCP_LISTEN
@@ -54,6 +55,25 @@ def handshake_stand_in(listener: TcpSock, child: TcpSock, req: RequestSock) -> N
     and ``tcp_child_process`` end: the child joins the accept queue and the listener's ``sk_data_ready`` runs."""
     inet_csk_reqsk_queue_add(listener, req, child)
     listener.sk_data_ready(listener)
+
+
+@dataclass(frozen=True)
+class SocketWaitState:
+    """A socket of the lab at a step: bytes queued to read, who waits on its wait queue, connections to accept."""
+
+    queued: int
+    waiters: tuple[str, ...]
+    accept_queue: int
+
+
+@dataclass(frozen=True)
+class LabState:
+    """A :class:`Lab` at a step: each CPU's run queue, each thread, each socket and each epoll instance by name."""
+
+    cpus: tuple[RqState, ...]
+    threads: Mapping[str, TaskState]
+    sockets: Mapping[str, SocketWaitState]
+    epolls: Mapping[str, EpollState]
 
 
 class Lab:
@@ -173,19 +193,17 @@ class Lab:
         return [f.private_data for f in self.process.files.fd.values()
                 if isinstance(f, File) and isinstance(f.private_data, Eventpoll)]
 
-    def snapshot(self) -> dict:
-        """Plain data for drawings: CPUs, threads, each socket's queue and waiters, each epoll."""
-        state: dict = {"cpus": [rq.snapshot() for rq in self.sched.rqs],
-                       "threads": {t.comm: {"state": t.state, "nvcsw": t.nvcsw, "nivcsw": t.nivcsw}
-                                   for t in self.process.threads}}
+    def snapshot(self) -> "LabState":
+        """The state for traces and drawings (see :class:`LabState`)."""
+        sockets = {}
         for name, sock in self.sockets.items():
             sk = sock.sk
             accept_queue = sk.icsk_accept_queue.rskq_accept if isinstance(sk, TcpSock) else ()
-            state[f"sock {name}"] = {"queued": sum(s.len for s in sk.sk_receive_queue), "waiters": sock.wq.snapshot(),
-                                     "accept_queue": len(accept_queue)}
-        for ep in self.epolls():
-            state[ep.name] = ep.snapshot()
-        return state
+            sockets[name] = SocketWaitState(sum(s.len for s in sk.sk_receive_queue), tuple(sock.wq.snapshot()),
+                                            len(accept_queue))
+        return LabState(tuple([rq.snapshot() for rq in self.sched.rqs]),
+                        {t.comm: t.snapshot() for t in self.process.threads}, sockets,
+                        {ep.name: ep.snapshot() for ep in self.epolls()})
 
     @check.arguments
     def timeline(self, start_ns: int = 0) -> dict:

@@ -8,16 +8,44 @@ runs N ends through the step model (:mod:`netlab.kernel.memory`, allocating from
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Mapping
+
 from netlab import check
 from netlab.kernel import limits
+from netlab.kernel.fdtable import FdTableState
 from netlab.kernel.memory import (Kernel, __sys_accept4_file, __sys_socket, check_side_state, handshake_server,
                                   inet_twsk_kill, move_to, open_and_move, open_connection)
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile
 from netlab.kernel.sched import Scheduler
+from netlab.kernel.slub import CacheState
 from netlab.kernel.timer import TimerList
 from netlab.live.connection_memory import STEPS
 from netlab.load.memory import footprint
 from netlab.trace import Tracer
+
+
+@dataclass(frozen=True)
+class ConnectionMemoryState:
+    """One connection end's kernel memory at a step: the slab caches in use (by /proc/slabinfo row), their bytes,
+    the cache the step touched, the slab objects the connection holds, its TCP state, the process's open fds."""
+
+    slab: Mapping[str, CacheState]
+    slab_bytes: int
+    touched: str | None
+    objects: tuple[str, ...]
+    state: str
+    fds: int
+
+
+@dataclass(frozen=True)
+class FdLimitState:
+    """A process at its fd limit, at a step: RLIMIT_NOFILE (soft, hard), its fd table, the slab objects and bytes."""
+
+    nofile: tuple[int, int]
+    fdtable: FdTableState
+    slab_objects: int
+    slab_bytes: int
 
 
 @check.arguments
@@ -33,9 +61,9 @@ def connection_trace(profile: KernelProfile, side: str = "client", state: str = 
 
     def snapshot():
         end = kernel.connections[0] if kernel.connections else None
-        return {"slab": kernel.slub.snapshot(), "slab bytes": kernel.slub.bytes, "touched": kernel.slub.last_row,
-                "objects": sorted(o.cache for o in end.objects.values()) if end else [],
-                "state": end.state if end else "-", "fds": len(task.files.fd)}
+        return ConnectionMemoryState(kernel.slub.snapshot(), kernel.slub.bytes, kernel.slub.last_row,
+                                     tuple(sorted(o.cache for o in end.objects.values())) if end else (),
+                                     end.state if end else "-", len(task.files.fd))
 
     def opened(timer: TimerList) -> None:
         conn.append(open_connection(kernel, task, "conn", side, state if state in ("SYN_RECV", "ACCEPT_QUEUE")
@@ -67,8 +95,8 @@ def fd_limit_trace(nofile: int = 5, nr_open: int = 1048576, profile: KernelProfi
     limits.fd_install(task, fd, "listener")
     def snapshot():
         objects = sum(c.nr_objects for c in kernel.slub.caches.values())
-        return {"nofile": (task.nofile.rlim_cur, task.nofile.rlim_max), **task.files.snapshot(),
-                "slab objects": objects, "slab bytes": kernel.slub.bytes}
+        return FdLimitState((task.nofile.rlim_cur, task.nofile.rlim_max), task.files.snapshot(), objects,
+                            kernel.slub.bytes)
 
     with Tracer(snapshot=snapshot) as tracer:
         waiting = handshake_server(kernel, "queued")

@@ -50,11 +50,27 @@ SPOOFED_NET = "203.0.113."                                # where a SYN flood pr
 class SegmentLog(tuple):
     """Every segment sent so far as (src, dst, name, sent_ns, arrive_ns, fate); short in a Stepper's diff."""
 
-    def __repr__(self) -> str:
+    def __str__(self) -> str:
         if not self:
             return "no segments"
         src, dst, name, *_ = self[-1]
         return f"{len(self)} segments, last {name} {src}→{dst}"
+
+
+@dataclass(frozen=True)
+class HandshakeState:
+    """A :class:`HandshakeLab` at a step: the listener's state and backlog, the SYN queue (half-open requests,
+    "(acked)" once the client's ACK found the accept queue full) and the accept queue with their capacities (None
+    while not listening), each client's TCP state, the server's non-zero TcpExt counters, every segment so far."""
+
+    listener: str
+    syn_queue: tuple[str, ...]
+    accept_queue: tuple[str, ...]
+    syn_queue_max: int | None
+    accept_queue_max: int | None
+    clients: Mapping[str, str]
+    counters: Mapping[str, int]
+    segments: SegmentLog
 
 
 @dataclass(frozen=True)
@@ -190,20 +206,16 @@ class HandshakeLab:
         return {"SYN queue": syn_queue_capacity(self.profile, self.backlog),
                 "accept queue": accept_queue_capacity(self.profile, self.backlog)}
 
-    def state(self) -> dict:
-        """The scenario as plain data (each trace step's ``state``)."""
+    def state(self) -> "HandshakeState":
+        """The scenario at this moment (each trace step's ``state``)."""
         L = self.listener
-        state = {"listener": f"{L.sk_state[4:]} backlog {L.sk_max_ack_backlog}" if L.sk_state == "TCP_LISTEN"
-                 else L.sk_state[4:],
-                 "SYN queue": tuple(r.name + (" (acked)" if r.acked else "") for r in self._requests()),
-                 "accept queue": self._accept_queue()}
-        if L.sk_state == "TCP_LISTEN":
-            caps = self.capacities()
-            state["SYN queue max"], state["accept queue max"] = caps["SYN queue"], caps["accept queue"]
-        state.update({n: sk.sk_state[4:] for n, sk in self.clients.items()})
-        state.update(tcpext(self.server_net))
-        state["segments"] = self.segment_log()
-        return state
+        listening = L.sk_state == "TCP_LISTEN"
+        caps = self.capacities() if listening else {}
+        return HandshakeState(f"{L.sk_state[4:]} backlog {L.sk_max_ack_backlog}" if listening else L.sk_state[4:],
+                              tuple([r.name + (" (acked)" if r.acked else "") for r in self._requests()]),
+                              self._accept_queue(), caps.get("SYN queue"), caps.get("accept queue"),
+                              {n: sk.sk_state[4:] for n, sk in self.clients.items()}, tcpext(self.server_net),
+                              self.segment_log())
 
     def segment_log(self) -> SegmentLog:
         labels = self.server_net.labels

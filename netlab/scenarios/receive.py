@@ -22,23 +22,24 @@ poll_lists, backlogs, softirq state, sockets, taps, netfilter counters) — see 
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
 
 from netlab import check
-from netlab.kernel.cpu import Costs, Cpu, current_cpu
-from netlab.kernel.dev import NetDevice, dev_add_pack, softnet_stat_text
+from netlab.kernel.cpu import Costs, Cpu, SoftirqState, current_cpu
+from netlab.kernel.dev import NetDevice, SoftnetState, dev_add_pack, softnet_stat_text
 from netlab.kernel.dev_hard_xmit import FEATURES
 from netlab.kernel.dev_xmit import net_dev_init
 from netlab.kernel.ip_input import IP_PACKET_TYPE
 from netlab.kernel.ip_output import Rtable, ip_build_and_send_pkt, ip_queue_xmit
 from netlab.kernel.netns import Net
-from netlab.kernel.nic import Nic, Packet, QVector, igb_msix_ring
+from netlab.kernel.nic import Nic, Packet, QueueState, QVector, igb_msix_ring
 from netlab.kernel.packet import PacketTap
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.sch_generic import Qdisc
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, TASK_RUNNING, Scheduler, Task, default_wake_function
 from netlab.kernel.skbuff import SkBuff, alloc_skb, skb_push, skb_reserve
-from netlab.kernel.sock import Sock, Socket
+from netlab.kernel.sock import Sock, Socket, SockState
 from netlab.kernel.softirq import irq_enter, irq_exit, run_ksoftirqd
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED
 from netlab.kernel.tcp_output import MAX_TCP_HEADER, TCP_HLEN
@@ -50,6 +51,27 @@ from netlab.trace import Trace, Tracer
 
 MAX_STEPS = 10_000_000
 """A guard against a runaway model: the most CPU runs one :meth:`Host.run` may take."""
+
+
+@dataclass(frozen=True)
+class CpuState:
+    """One CPU at a step: its softirqs and its ``softnet_data``."""
+
+    softirq: SoftirqState
+    softnet: SoftnetState
+
+
+@dataclass(frozen=True)
+class ReceiveState:
+    """A :class:`Host` at a step (each trace event's ``state``): per CPU, per NIC queue, per socket (by name), what
+    each tcpdump captured ("name (direction)"), the iptables rules with their counters, the readers' task states."""
+
+    cpus: tuple[CpuState, ...]
+    queues: tuple[QueueState, ...]
+    sockets: Mapping[str, SockState]
+    taps: Mapping[str, tuple[str, ...]]
+    iptables: tuple[str, ...]
+    readers: Mapping[str, str]
 
 
 class Host:
@@ -325,28 +347,12 @@ class Host:
         return current.now if current is not None else self.now
 
     # --- looking at it -------------------------------------------------------------------------------------------------
-    def snapshot(self) -> dict:
-        """Plain data for traces and drawings. Keys: ``cpuN.poll_list``, ``cpuN.softnet`` (processed, dropped,
-        time_squeeze), ``cpuN.backlog`` (input_pkt_queue + process_queue), ``cpuN.softirq`` (pending, ksoftirqd
-        state, NET_RX count); ``rxQ.ring`` (slots, indexes), ``rxQ.irq``, ``rxQ.missed``; ``sock NAME``;
-        ``tap NAME``; ``iptables``; ``readers``."""
-        state: dict = {}
-        for cpu in self.cpus:
-            sd = cpu.softnet_data.snapshot()
-            state[f"cpu{cpu.id}.poll_list"] = sd["poll_list"]
-            state[f"cpu{cpu.id}.softnet"] = {k: sd[k] for k in ("processed", "dropped", "time_squeeze")}
-            state[f"cpu{cpu.id}.backlog"] = sd["input_pkt_queue"] + sd["process_queue"]
-            state[f"cpu{cpu.id}.softirq"] = cpu.snapshot()
-        state.update(self.nic.snapshot())
-        for name, sock in self.sockets.items():
-            state[f"sock {name}"] = sock.sk.snapshot()
-        for tap in self.taps:
-            state[f"tap {tap.name}"] = [f"{n} ({d})" for n, d in tap.seen]
-        if self.net.nf.rules:
-            state["iptables"] = self.net.nf.snapshot()
-        if self.readers:
-            state["readers"] = {t.comm: t.state for t in self.readers}
-        return state
+    def snapshot(self) -> ReceiveState:
+        """The state for traces and drawings."""
+        return ReceiveState(tuple(CpuState(cpu.snapshot(), cpu.softnet_data.snapshot()) for cpu in self.cpus),
+                            self.nic.snapshot(), {name: sock.sk.snapshot() for name, sock in self.sockets.items()},
+                            {tap.name: tuple([f"{n} ({d})" for n, d in tap.seen]) for tap in self.taps},
+                            tuple(self.net.nf.snapshot()), {t.comm: t.state for t in self.readers})
 
     def summary(self) -> Summary:
         sds = [cpu.softnet_data for cpu in self.cpus]

@@ -21,21 +21,21 @@ receiving socket is on this host, and its ACK waits in the sender's socket backl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Callable
+from typing import Annotated, Callable, Mapping
 
 from netlab import check
 from netlab.kernel.copies import CopyLedger, account_syscall
 from netlab.kernel.cpu import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Costs
 from netlab.kernel.dev import ETH_P_IP, NetDevice
 from netlab.kernel.dev_hard_xmit import FEATURES, NETIF_F_TSO
-from netlab.kernel.inet_connection_sock import TcpSock
+from netlab.kernel.inet_connection_sock import TcpSendState, TcpSock
 from netlab.kernel.ip_output import IP_HLEN, LL_RESERVED_SPACE, Rtable, dst_output
 from netlab.kernel.loopback import loopback_dev_init, loopback_xmit
 from netlab.kernel.nic import Packet
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
-from netlab.kernel.sch_generic import Qdisc
+from netlab.kernel.sch_generic import Qdisc, QdiscState
 from netlab.kernel.sched import Scheduler
-from netlab.kernel.skbuff import SkBuff, alloc_skb, skb_put, skb_reserve
+from netlab.kernel.skbuff import SkBuff, SkbState, alloc_skb, skb_put, skb_reserve
 from netlab.kernel.sock import Sock
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED, tcp_v4_do_rcv
 from netlab.kernel.tcp_output import PURE_ACK_LEN, TCP_HLEN, TCP_INIT_CWND, TCP_NAGLE_OFF, MsgHdr
@@ -43,7 +43,7 @@ from netlab.kernel.udp_output import UdpSock, udp_sendmsg
 from netlab.kernel.zerocopy import CachedFile, __sys_sendto, do_sendfile, ksys_mmap_pgoff, ksys_read, \
     send_zerocopy, write_from_mapping
 from netlab.live.sendfile import GB, LIVE_METHODS
-from netlab.scenarios.receive import Host
+from netlab.scenarios.receive import Host, ReceiveState
 from netlab.trace import Trace, trace_printk
 
 DEVICES = ("igb", "lo")
@@ -54,6 +54,29 @@ Bytes = Annotated[int, check.Range(1, MAX_BYTES)]
 MAX_TAPS = 64
 PEER, SPORT, DPORT = "10.0.0.1", 40000, 80
 sys_sendto = __sys_sendto        # a name that class bodies do not mangle
+
+
+@dataclass(frozen=True)
+class SkbPlace:
+    """An sk_buff head at a step and where it is (write queue, retransmit queue, qdisc, TX ring, freed); ``buffer``
+    numbers the data buffers the heads point at, so clones sharing one show the same number."""
+
+    skb: SkbState
+    where: str
+    buffer: int
+    buffer_freed: bool
+
+
+@dataclass(frozen=True)
+class SendHostState(ReceiveState):
+    """A :class:`SendHost` at a step: chapter 01's state plus every skb head seen since the last step, the TCP
+    socket's sending side, the qdisc (None on ``lo``), whether the TX queue is stopped, NET_TX/NET_RX counts."""
+
+    skbs: tuple[SkbPlace, ...]
+    sock: TcpSendState
+    qdisc: QdiscState | None
+    queue_stopped: bool
+    softirqs: Mapping[str, int]
 
 
 @dataclass
@@ -214,10 +237,8 @@ class SendHost(Host):
     def _note(self, skb: SkBuff, where: str) -> None:
         self._skbs[id(skb)] = (skb, where)
 
-    def snapshot(self) -> dict:
-        """Chapter 01's state plus the send side: every skb seen and where it is (``skbs``, with ``data`` numbering
-        the shared data buffers), the socket, the qdisc, the softirq counts."""
-        state = super().snapshot()
+    def snapshot(self) -> SendHostState:
+        """Chapter 01's state plus the send side (see :class:`SendHostState`)."""
         for skb in self.sk.sk_write_queue:
             self._note(skb, "write queue")
         for skb in self.sk.tcp_rtx_queue:
@@ -232,17 +253,14 @@ class SendHost(Host):
                     self._note(item, "TX ring")
         skbs = []
         for key, (skb, where) in list(self._skbs.items()):
-            snap = skb.snapshot()
-            snap["where"] = "freed" if skb.freed else where
-            snap["data"] = self._buffers.setdefault(id(skb.shinfo), (len(self._buffers) + 1, skb.shinfo))[0]
-            snap["data_freed"] = skb.shinfo.freed
-            skbs.append(snap)
+            buffer = self._buffers.setdefault(id(skb.shinfo), (len(self._buffers) + 1, skb.shinfo))[0]
+            skbs.append(SkbPlace(skb.snapshot(), "freed" if skb.freed else where, buffer, skb.shinfo.freed))
             if skb.freed:          # shown once, at the step that freed it
                 del self._skbs[key]
-        state.update({"skbs": skbs, "sock sk": self.sk.send_state(),
-                      "qdisc": qdisc.snapshot() if qdisc is not None else None,
-                      "queue_stopped": self.out.queue_stopped, "softirqs": self.softirqs()})
-        return state
+        received = super().snapshot()
+        return SendHostState(**vars(received), skbs=tuple(skbs), sock=self.sk.send_state(),
+                             qdisc=qdisc.snapshot() if qdisc is not None else None,
+                             queue_stopped=self.out.queue_stopped, softirqs=self.softirqs())
 
 
 @check.arguments

@@ -1,9 +1,9 @@
 """Drawings for chapter 02: tasks and CPUs, socket wait queues, epoll's rbr/rdllist/ovflist/wq, a timeline of
 context switches, LT/ET/ONESHOT side by side, and a slider over the number of connections.
 
-Every function takes plain data a model produced (a trace event's ``state``, ``Lab.timeline()``, the rows of
-``trigger_modes``, :class:`ServerRun` results) and returns SVG/HTML or a widget; none calls a model. Each drawing
-has a plain-text twin (``*_text``) for places where widgets and SVG do not render.
+Every function takes what a model produced (a trace event's ``state``, a ``LabState`` read by attribute;
+``Lab.timeline()``, the rows of ``trigger_modes``, :class:`ServerRun` results) and returns SVG/HTML or a widget;
+none calls a model. Each drawing has a plain-text twin (``*_text``) for places where widgets and SVG do not render.
 """
 from __future__ import annotations
 
@@ -41,24 +41,25 @@ def _chain(x: float, y: float, label: str, items: Sequence[str], fill: str, empt
 
 
 # --- the red-black tree --------------------------------------------------------------------------------------
-def _layout(tree: Mapping | None) -> list[tuple[dict, int, int, dict | None]]:
+def _layout(tree) -> list[tuple[Any, int, int, Any]]:
     """(node, in-order index, depth, parent) for every node."""
     out: list = []
 
     def walk(n, depth, parent):
         if n is None:
             return
-        walk(n["left"], depth + 1, n)
+        walk(n.left, depth + 1, n)
         out.append((n, len(out), depth, parent))
-        walk(n["right"], depth + 1, n)
+        walk(n.right, depth + 1, n)
 
     walk(tree, 0, None)
     return out
 
 
 @check.arguments
-def rbtree_svg(tree: Mapping | None, title: str = "rbr (red-black tree of epitems)", lit: str | None = None) -> str:
-    """Draw a tree snapshot ``{key, color, left, right}`` (``RbRootCached.snapshot``); ``lit`` highlights a key."""
+def rbtree_svg(tree: Any, title: str = "rbr (red-black tree of epitems)", lit: str | None = None) -> str:
+    """Draw a tree snapshot (``RbRootCached.snapshot``: nodes with ``key``, ``color``, ``left``, ``right``; None
+    when empty); ``lit`` highlights a key."""
     nodes = _layout(tree)
     step, level = 58, 46
     width = max(200, step * len(nodes) + 20)
@@ -74,25 +75,25 @@ def rbtree_svg(tree: Mapping | None, title: str = "rbr (red-black tree of epitem
             parts.append(svg.line(x1, y1, x2, y2, stroke="#adb5bd"))
     for n, _, _, _ in nodes:
         x, y = pos[id(n)]
-        colour = RED if n["color"] == "red" else BLACK
-        ring = f' stroke="{svg.LIT}" stroke-width="4"' if n["key"] == lit else ""
+        colour = RED if n.color == "red" else BLACK
+        ring = f' stroke="{svg.LIT}" stroke-width="4"' if n.key == lit else ""
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="17" fill="{colour}"{ring}>'
-                     f'<title>{escape(n["key"])} ({n["color"]})</title></circle>')
-        parts.append(svg.text(x, y + 4, n["key"], size=10, anchor="middle", fill="#ffffff"))
+                     f'<title>{escape(n.key)} ({n.color})</title></circle>')
+        parts.append(svg.text(x, y + 4, n.key, size=10, anchor="middle", fill="#ffffff"))
     return svg.document(width, height, "".join(parts), label=title)
 
 
 @check.arguments
-def rbtree_text(tree: Mapping | None) -> str:
+def rbtree_text(tree: Any) -> str:
     """The tree sideways, one node per line: ``key (red|black)``, children indented."""
     lines: list[str] = []
 
     def walk(n, indent):
         if n is None:
             return
-        walk(n["right"], indent + 1)
-        lines.append("    " * indent + f"{n['key']} ({n['color']})")
-        walk(n["left"], indent + 1)
+        walk(n.right, indent + 1)
+        lines.append("    " * indent + f"{n.key} ({n.color})")
+        walk(n.left, indent + 1)
 
     walk(tree, 0)
     return "\n".join(lines) or "(empty)"
@@ -100,54 +101,48 @@ def rbtree_text(tree: Mapping | None) -> str:
 
 # --- one step of a chapter-02 scenario ------------------------------------------------------------------------
 @check.arguments
-def lab_svg(state: Mapping[str, Any]) -> str:
-    """CPUs, threads, sockets (queued bytes, wait queue), epolls (rbr, rdllist, ovflist, ep->wq) of ``Lab.snapshot``."""
+def lab_svg(state: Any) -> str:
+    """CPUs, threads, sockets (queued bytes, wait queue), epolls (rbr, rdllist, ovflist, ep->wq) of a ``LabState``
+    (``Lab.snapshot``)."""
     parts: list[str] = []
     y, width = 6, 420
-    for i, cpu in enumerate(state.get("cpus", [])):
-        line, w = _chain(6, y, f"CPU {i} runs {cpu['curr']}; run queue:", cpu["queue"], "#fff3bf")
+    for i, cpu in enumerate(state.cpus):
+        line, w = _chain(6, y, f"CPU {i} runs {cpu.curr}; run queue:", cpu.queue, "#fff3bf")
         parts.append(line)
         width = max(width, w + 12)
         y += ROW
     parts.append(svg.text(6, y + 14, "threads:", size=12, weight="bold"))
     x = 74
-    for comm, t in state.get("threads", {}).items():
-        label = f"{comm} · {t['state'].replace('TASK_', '')} · nvcsw {t['nvcsw']}"
+    for comm, t in state.threads.items():
+        label = f"{comm} · {t.state.replace('TASK_', '')} · nvcsw {t.nvcsw}"
         w = 6.6 * len(label) + 12
-        parts.append(svg.rect(x, y, w, 20, fill=STATE_COLOURS.get(t["state"], svg.PAPER), title=label))
+        parts.append(svg.rect(x, y, w, 20, fill=STATE_COLOURS.get(t.state, svg.PAPER), title=label))
         parts.append(svg.text(x + 6, y + 14, label, size=11))
         x += w + 8
     width = max(width, x)
     y += ROW + 4
-    for key, sock in state.items():
-        if not key.startswith("sock "):
-            continue
-        name = key[5:]
-        extra = f"{sock['queued']} B queued" if not sock.get("accept_queue") else f"{sock['accept_queue']} to accept"
-        line, w = _chain(6, y, f"{name} ({extra}) wait queue:", sock["waiters"], "#e7f5ff", "no waiters")
+    for name, sock in state.sockets.items():
+        extra = f"{sock.queued} B queued" if not sock.accept_queue else f"{sock.accept_queue} to accept"
+        line, w = _chain(6, y, f"{name} ({extra}) wait queue:", sock.waiters, "#e7f5ff", "no waiters")
         parts.append(line)
         width = max(width, w + 12)
         y += ROW
-    trees = []
-    for key, ep in state.items():
-        if not isinstance(ep, Mapping) or "rdllist" not in ep:
-            continue
+    for name, ep in state.epolls.items():
         y += 6
-        parts.append(svg.text(6, y + 14, key, size=13, weight="bold"))
+        parts.append(svg.text(6, y + 14, name, size=13, weight="bold"))
         y += ROW
-        for label, items, fill, empty in (("rdllist:", ep["rdllist"], "#ffe8cc", "empty"),
-                                          ("ovflist:", ep["ovflist"] or [], "#ffc9c9",
-                                           "not scanning" if ep["ovflist"] is None else "empty (scanning)"),
-                                          ("ep->wq:", ep["wq"], "#e7f5ff", "nobody in epoll_wait")):
+        for label, items, fill, empty in (("rdllist:", ep.rdllist, "#ffe8cc", "empty"),
+                                          ("ovflist:", ep.ovflist or (), "#ffc9c9",
+                                           "not scanning" if ep.ovflist is None else "empty (scanning)"),
+                                          ("ep->wq:", ep.wq, "#e7f5ff", "nobody in epoll_wait")):
             line, w = _chain(20, y, label, items, fill, empty)
             parts.append(line)
             width = max(width, w + 30)
             y += ROW
-        trees.append((key, ep["rbr"]))
     body = "".join(parts)
     out = svg.document(width, y + 6, body, label="threads, sockets and wait queues")
-    for key, tree in trees:
-        out += rbtree_svg(tree, title=f"{key}: rbr")
+    for name, ep in state.epolls.items():
+        out += rbtree_svg(ep.rbr, title=f"{name}: rbr")
     return out
 
 
@@ -158,17 +153,18 @@ def draw_step(event: Event) -> str:
 
 
 @check.arguments
-def lab_text(state: Mapping[str, Any]) -> str:
+def lab_text(state: Any) -> str:
     """The same picture as :func:`lab_svg`, in text."""
-    lines = [f"CPU {i}: running {c['curr']}, run queue {c['queue']}" for i, c in enumerate(state.get("cpus", []))]
-    lines += [f"thread {comm}: {t['state']} (nvcsw {t['nvcsw']}, nivcsw {t['nivcsw']})"
-              for comm, t in state.get("threads", {}).items()]
-    for key, value in state.items():
-        if key.startswith("sock "):
-            lines.append(f"{key[5:]}: {value['queued']} B queued, waiters {value['waiters']}")
-        elif isinstance(value, Mapping) and "rdllist" in value:
-            lines.append(f"{key}: rdllist {value['rdllist']}, ovflist {value['ovflist']}, ep->wq {value['wq']}")
-            lines.append("  rbr:\n" + "\n".join("    " + ln for ln in rbtree_text(value["rbr"]).splitlines()))
+    lines = [f"CPU {i}: running {c.curr}, run queue: {', '.join(c.queue) or 'empty'}"
+             for i, c in enumerate(state.cpus)]
+    lines += [f"thread {comm}: {t.state} (nvcsw {t.nvcsw}, nivcsw {t.nivcsw})" for comm, t in state.threads.items()]
+    for name, sock in state.sockets.items():
+        lines.append(f"{name}: {sock.queued} B queued, waiters: {', '.join(sock.waiters) or 'none'}")
+    for name, ep in state.epolls.items():
+        ovflist = "not scanning" if ep.ovflist is None else ", ".join(ep.ovflist) or "empty"
+        lines.append(f"{name}: rdllist: {', '.join(ep.rdllist) or 'empty'}; ovflist: {ovflist}; "
+                     f"ep->wq: {', '.join(ep.wq) or 'empty'}")
+        lines.append("  rbr:\n" + "\n".join("    " + ln for ln in rbtree_text(ep.rbr).splitlines()))
     return "\n".join(lines)
 
 

@@ -1,7 +1,7 @@
 """The handshake as a sequence diagram: client lanes and a server lane, segments as arrows, the two queues.
 
 Built once from a handshake lab's trace (the rows of the time axis come from every step), then
-:meth:`HandshakeDiagram.draw` renders one step from ``event.state`` alone: the segments sent so far (dashed while
+:meth:`HandshakeDiagram.draw` renders one step from ``event.state`` (a ``HandshakeState``) alone: the segments sent so far (dashed while
 in flight, red where a queue dropped them), a line at the step's time, each client's TCP state, the SYN queue,
 the accept queue with its backlog+1 slots, and the TcpExt counters. :meth:`HandshakeDiagram.text` is the same
 step in plain text.
@@ -35,19 +35,23 @@ def _when(ns: int) -> str:
     return f"{ns / 1e3:.0f} µs"
 
 
+def _limit(n: int | None) -> str:
+    return "-" if n is None else str(n)
+
+
 class HandshakeDiagram:
     """A sequence diagram of a :class:`netlab.scenarios.handshake.HandshakeLab` trace."""
 
     @check.arguments
     def __init__(self, trace: Trace):
-        if not trace or "segments" not in trace[-1].state:
+        if not trace or getattr(trace[-1].state, "segments", None) is None:
             raise ValueError("the trace has no handshake state: record it with HandshakeLab(record=True)")
         final = trace[-1].state
-        self.clients = [k for k in final if k[:1] == "c" and k[1:].isdigit()]
-        flooded = any(src.startswith("f") and src[1:].isdigit() for src, *_ in final["segments"])
+        self.clients = list(final.clients)
+        flooded = any(src.startswith("f") and src[1:].isdigit() for src, *_ in final.segments)
         self.lanes = self.clients + (["spoofed"] if flooded else []) + ["server"]
         times = {e.time_ns for e in trace}
-        for _, _, _, sent, arrive, _ in final["segments"]:
+        for _, _, _, sent, arrive, _ in final.segments:
             times.update((sent, arrive))
         ordered = sorted(times)
         if len(ordered) > MAX_ROWS:   # long runs: keep the rows evenly spread over the ranks
@@ -86,10 +90,10 @@ class HandshakeDiagram:
                               stroke=svg.LIT, width=3))
         parts.append(svg.rect(1, self._y(now) - 8, LEFT - 6, 15, fill=svg.LIT, stroke=svg.LIT))
         parts.append(svg.text(4, self._y(now) + 4, _when(now), size=10, weight="bold"))
-        for seg in state.get("segments", ()):
+        for seg in state.segments:
             parts.append(self._arrow(seg, now))
         parts += self._panel(state)
-        label = f"handshake at {_when(now)}: accept queue {len(state.get('accept queue', ()))}"
+        label = f"handshake at {_when(now)}: accept queue {len(state.accept_queue)}"
         return svg.document(self.width, self.height, "".join(parts), label=label)
 
     def _lanes(self, state) -> list[str]:
@@ -97,7 +101,7 @@ class HandshakeDiagram:
         bottom = TOP + ROW * len(self.rows)
         for lane in self.lanes:
             x = self._x(lane)
-            status = state.get(lane, state.get("listener", "") if lane == "server" else "")
+            status = state.listener if lane == "server" else state.clients.get(lane, "")
             colour = STATE_COLOURS.get(status.split(" ")[0], svg.INK)
             parts.append(svg.line(x, TOP - 6, x, bottom, stroke="#ced4da", dash="3,3"))
             parts.append(svg.rect(x - LANE / 2 + 4, 6, LANE - 8, 30, fill="#f8f9fa", stroke=colour))
@@ -128,8 +132,8 @@ class HandshakeDiagram:
     def _panel(self, state) -> list[str]:
         x0 = LEFT + LANE * len(self.lanes) + 12
         parts, y = [], TOP
-        syn, acc = state.get("SYN queue", ()), state.get("accept queue", ())
-        syn_max, acc_max = state.get("SYN queue max"), state.get("accept queue max")
+        syn, acc = state.syn_queue, state.accept_queue
+        syn_max, acc_max = state.syn_queue_max, state.accept_queue_max
         parts.append(svg.text(x0, y, f"SYN queue  {len(syn)}" + (f" / {syn_max}" if syn_max else ""),
                               size=11, weight="bold"))
         parts += self._slots(x0, y + 6, syn, syn_max, "#fff3bf")
@@ -140,9 +144,9 @@ class HandshakeDiagram:
         y += 66
         parts.append(svg.text(x0, y, "TcpExt (/proc/net/netstat)", size=10, weight="bold"))
         for name in COUNTERS:
-            if state.get(name):
+            if state.counters.get(name):
                 y += 14
-                parts.append(svg.text(x0, y, f"{name} {state[name]}", size=10, mono=True,
+                parts.append(svg.text(x0, y, f"{name} {state.counters[name]}", size=10, mono=True,
                                       fill="#c92a2a" if name.startswith("Listen") else svg.INK))
         return parts
 
@@ -170,16 +174,15 @@ class HandshakeDiagram:
     def text(self, event: Event) -> str:
         """The same step in plain text."""
         s = event.state
-        lines = [f"t = {_when(event.time_ns)}   listener: {s.get('listener', '?')}",
-                 f"SYN queue    {len(s.get('SYN queue', ()))}/{s.get('SYN queue max', '-')}: "
-                 f"{', '.join(s.get('SYN queue', ())) or '-'}",
-                 f"accept queue {len(s.get('accept queue', ()))}/{s.get('accept queue max', '-')}: "
-                 f"{', '.join(s.get('accept queue', ())) or '-'}",
-                 "clients: " + ", ".join(f"{c} {s[c]}" for c in self.clients if c in s)]
-        counters = [f"{c} {s[c]}" for c in COUNTERS if s.get(c)]
+        lines = [f"t = {_when(event.time_ns)}   listener: {s.listener}",
+                 f"SYN queue    {len(s.syn_queue)}/{_limit(s.syn_queue_max)}: {', '.join(s.syn_queue) or '-'}",
+                 f"accept queue {len(s.accept_queue)}/{_limit(s.accept_queue_max)}: "
+                 f"{', '.join(s.accept_queue) or '-'}",
+                 "clients: " + ", ".join(f"{c} {s.clients[c]}" for c in self.clients if c in s.clients)]
+        counters = [f"{c} {s.counters[c]}" for c in COUNTERS if s.counters.get(c)]
         if counters:
             lines.append("TcpExt: " + ", ".join(counters))
-        for src, dst, name, sent, arrive, fate in s.get("segments", ())[-6:]:
+        for src, dst, name, sent, arrive, fate in s.segments[-6:]:
             where = "in flight" if arrive > event.time_ns else (FATE_WORDS.get(fate) or fate or "")
             lines.append(f"  {_when(sent):>11}  {src:>7} → {dst:<7} {name:<8} {where}")
         return "\n".join(lines)

@@ -18,12 +18,12 @@ MAX_CELLS = 40          # slabs with more slots are drawn as a fill bar
 MAX_SLABS = 6
 
 
-def _slab_row(y: float, name: str, cache: Mapping, touched: bool) -> str:
-    per, used_per_slab = cache["per slab"], cache["slabs"]
-    label = f"{name} · {cache['object size']} B × {per} per {cache['pages per slab']}-page slab"
+def _slab_row(y: float, name: str, cache, touched: bool) -> str:
+    per, used_per_slab = cache.per_slab, cache.slabs
+    label = f"{name} · {cache.object_size} B × {per} per {cache.pages_per_slab}-page slab"
     parts = [svg.rect(4, y - 2, 632, 30, fill=TOUCHED if touched else svg.PAPER, stroke="none"),
              svg.text(10, y + 10, label, size=11, weight="bold" if touched else "normal"),
-             svg.text(630, y + 10, f"{cache['bytes']:,} B", size=11, anchor="end", mono=True)]
+             svg.text(630, y + 10, f"{cache.bytes:,} B", size=11, anchor="end", mono=True)]
     x = 10
     for used in used_per_slab[:MAX_SLABS]:
         width = 96
@@ -43,29 +43,30 @@ def _slab_row(y: float, name: str, cache: Mapping, touched: bool) -> str:
 
 @check.arguments
 def draw_slabs(event: Event) -> str:
-    """The slab caches in use after this step (touched cache lit), and the objects the connection holds."""
+    """The slab caches in use after this step (touched cache lit), and the objects the connection holds (a
+    ``ConnectionMemoryState``)."""
     state = event.state
-    caches = state.get("slab", {})
+    caches = state.slab
     height = 44 + 32 * max(len(caches), 1)
-    head = (f"{state.get('state', '-')} · holds {', '.join(state.get('objects', [])) or 'nothing'} · "
-            f"slab memory {state.get('slab bytes', 0):,} B")
+    head = (f"{state.state} · holds {', '.join(state.objects) or 'nothing'} · "
+            f"slab memory {state.slab_bytes:,} B")
     body = [svg.text(10, 16, head, size=12)]
     if not caches:
         body.append(svg.text(10, 44, "no slab in use", size=11, fill="#868e96"))
     for i, (name, cache) in enumerate(sorted(caches.items())):
-        body.append(_slab_row(30 + 32 * i, name, cache, name == state.get("touched")))
+        body.append(_slab_row(30 + 32 * i, name, cache, name == state.touched))
     return svg.document(640, height, "".join(body), label="slab caches after this step")
 
 
 @check.arguments
 def draw_fd_table(event: Event) -> str:
-    """The process's fds (taken or free) up to its soft RLIMIT_NOFILE, and the fd table's size."""
+    """The process's fds (taken or free) up to its soft RLIMIT_NOFILE, and the fd table's size (an
+    ``FdLimitState``)."""
     state = event.state
-    soft, hard = state.get("nofile", (0, 0))
-    taken = state.get("open fds", 0)
+    soft, hard = state.nofile
+    taken = state.fdtable.open_fds
     parts = [svg.text(10, 16, f"RLIMIT_NOFILE {soft} (hard {hard}) · fds in use {taken} · fd table "
-                              f"{state.get('fdtable slots', 0)} slots · slab memory "
-                              f"{state.get('slab bytes', 0):,} B", size=12)]
+                              f"{state.fdtable.slots} slots · slab memory {state.slab_bytes:,} B", size=12)]
     cell = min(36, 600 / max(soft, 1))
     for fd in range(soft):
         used = fd < taken

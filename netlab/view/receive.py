@@ -1,16 +1,16 @@
 """Drawings of the receive path: ring slots, IRQ state, poll_lists, backlogs, sockets, taps; plots of the load.
 
-:func:`draw_receive` turns one trace event's state (the snapshot ``netlab.scenarios.receive.Host`` records) into an
-SVG for the Stepper: each RX ring as a band of descriptor slots (empty buffers the NIC may fill, packets waiting for
-the driver, slots the driver has not given back yet) with its ``next_to_clean`` and ``head`` marks, the queue's IRQ,
-each CPU's softirq state, ``poll_list`` and backlog, and each socket's receive queue.
+:func:`draw_receive` turns one trace event's state (the ``ReceiveState`` ``netlab.scenarios.receive.Host`` records,
+read by attribute) into an SVG for the Stepper: each RX ring as a band of descriptor slots (empty buffers the NIC
+may fill, packets waiting for the driver, slots the driver has not given back yet) with its ``next_to_clean`` and
+``head`` marks, the queue's IRQ, each CPU's softirq state, ``poll_list`` and backlog, and each socket's receive
+queue.
 
 :func:`plot_sweep` and :func:`plot_cpu_time` draw what the notebook computed with the load model; they take
 numbers, never a model.
 """
 from __future__ import annotations
 
-import re
 from typing import Callable, Mapping, Sequence
 
 from netlab import check
@@ -21,12 +21,14 @@ SLOT, PER_ROW = 12, 32
 FILLED, EMPTY, HELD = "#74c0fc", "#f8f9fa", "#ced4da"
 
 
-def _ring(x: float, y: float, q: str, ring: Mapping, irq: str, missed: int, gro: Sequence[str]) -> tuple[str, float]:
-    slots = ring["slots"]
+def _ring(x: float, y: float, index: int, queue) -> tuple[str, float]:
+    ring = queue.rx_ring
+    slots = ring.slots
     rows = -(-len(slots) // PER_ROW)
-    parts = [svg.text(x, y + 11, f"RX ring {q} ({len(slots)} descriptors)", size=12, weight="bold"),
-             svg.text(x + 250, y + 11, irq, size=11, fill=svg.CONTEXT_COLOURS["hardirq"] if "asserted" in irq
-                      else svg.INK)]
+    irq = f"{queue.irq} → CPU {queue.cpu}: {queue.irq_state}"
+    parts = [svg.text(x, y + 11, f"RX ring {index} ({len(slots)} descriptors)", size=12, weight="bold"),
+             svg.text(x + 250, y + 11, irq, size=11, fill=svg.CONTEXT_COLOURS["hardirq"]
+                      if queue.irq_state == "asserted" else svg.INK)]
     top = y + 18
     for i, slot in enumerate(slots):
         col, row = i % PER_ROW, i // PER_ROW
@@ -35,9 +37,8 @@ def _ring(x: float, y: float, q: str, ring: Mapping, irq: str, missed: int, gro:
                "drv": f"slot {i}: cleaned, not yet given back to the NIC"}.get(slot, f"slot {i}: {slot} (DD set)")
         parts.append(svg.rect(x + col * SLOT, top + row * (SLOT + 6), SLOT - 1, SLOT - 1, fill=fill,
                               stroke="#adb5bd", rx=1, title=tip))
-    for name, colour, dy in (("next_to_clean", svg.CONTEXT_COLOURS["softirq"], -2),
-                             ("head", svg.CONTEXT_COLOURS["hardirq"], SLOT + 1)):
-        i = ring[name]
+    for i, colour, dy in ((ring.next_to_clean, svg.CONTEXT_COLOURS["softirq"], -2),
+                          (ring.head, svg.CONTEXT_COLOURS["hardirq"], SLOT + 1)):
         cx = x + (i % PER_ROW) * SLOT + SLOT / 2
         cy = top + (i // PER_ROW) * (SLOT + 6) + dy
         parts.append(svg.path(f"M{cx - 4:.1f},{cy - 3 if dy < 0 else cy + 3:.1f} L{cx + 4:.1f},"
@@ -46,7 +47,8 @@ def _ring(x: float, y: float, q: str, ring: Mapping, irq: str, missed: int, gro:
     waiting = [s for s in slots if s not in ("hw", "drv")]
     line = f"packets waiting: {', '.join(waiting[:8])}{' …' if len(waiting) > 8 else ''}" if waiting else \
         "no packet waiting"
-    line += f"   ·   missed (ring full): {missed}" + (f"   ·   GRO batch: {', '.join(gro)}" if gro else "")
+    gro = queue.gro_batch
+    line += f"   ·   missed (ring full): {queue.missed}" + (f"   ·   GRO batch: {', '.join(gro)}" if gro else "")
     parts.append(svg.text(x, bottom + 10, line, size=11))
     return "".join(parts), bottom + 18
 
@@ -66,35 +68,34 @@ def _chain(x: float, y: float, label: str, items: Sequence[str], colour: str, em
     return "".join(parts)
 
 
-def _cpu(x: float, y: float, cpu: int, state: Mapping, current: Event | None) -> tuple[str, float]:
-    soft = state.get(f"cpu{cpu}.softirq", {})
-    sd = state.get(f"cpu{cpu}.softnet", {})
+def _cpu(x: float, y: float, cpu: int, state, current: Event | None) -> tuple[str, float]:
+    soft, sd = state.softirq, state.softnet
     here = current is not None and current.cpu == cpu
     colour = svg.CONTEXT_COLOURS[current.context] if here else "#adb5bd"
     head = (f"CPU {cpu}" + (f" — {current.context}" if here else "") +
-            f"   pending: {', '.join(soft.get('pending', [])) or '-'}   ksoftirqd/{cpu}: "
-            f"{'runnable' if soft.get('ksoftirqd') == 'TASK_RUNNING' else 'asleep'}")
-    counters = (f"softnet_stat: processed {sd.get('processed', 0)} · dropped {sd.get('dropped', 0)} · "
-                f"time_squeeze {sd.get('time_squeeze', 0)} · NET_RX runs {soft.get('NET_RX', 0)}")
+            f"   pending: {', '.join(soft.pending) or '-'}   ksoftirqd/{cpu}: "
+            f"{'runnable' if soft.ksoftirqd == 'TASK_RUNNING' else 'asleep'}")
+    counters = (f"softnet_stat: processed {sd.processed} · dropped {sd.dropped} · "
+                f"time_squeeze {sd.time_squeeze} · NET_RX runs {soft.net_rx_runs}")
     parts = [svg.rect(x, y, 560, 84, fill="#fff" if not here else "#fffbea", stroke=colour),
              svg.text(x + 8, y + 16, head, size=12, weight="bold"),
-             _chain(x + 8, y + 22, "poll_list:", state.get(f"cpu{cpu}.poll_list", []), "#ffe8cc"),
-             _chain(x + 8, y + 42, "backlog (input_pkt_queue):", state.get(f"cpu{cpu}.backlog", []), "#e5dbff"),
+             _chain(x + 8, y + 22, "poll_list:", sd.poll_list, "#ffe8cc"),
+             _chain(x + 8, y + 42, "backlog (input_pkt_queue):", sd.input_pkt_queue + sd.process_queue, "#e5dbff"),
              svg.text(x + 8, y + 77, counters, size=11)]
     return "".join(parts), y + 92
 
 
-def _socket(x: float, y: float, name: str, sock: Mapping) -> tuple[str, float]:
-    rcvbuf = max(sock.get("rcvbuf", 1), 1)
-    fill = min(sock.get("rmem", 0) / rcvbuf, 1.0)
+def _socket(x: float, y: float, name: str, sock) -> tuple[str, float]:
+    rcvbuf = max(sock.rcvbuf, 1)
+    fill = min(sock.rmem / rcvbuf, 1.0)
     parts = [svg.text(x, y + 13, f"socket {name}", size=12, weight="bold"),
              svg.rect(x + 150, y + 3, 120, 12, fill="#fff", stroke="#adb5bd", rx=2,
-                      title=f"sk_rmem_alloc {sock.get('rmem', 0)} of sk_rcvbuf {rcvbuf}"),
+                      title=f"sk_rmem_alloc {sock.rmem} of sk_rcvbuf {rcvbuf}"),
              svg.rect(x + 150, y + 3, 120 * fill, 12, fill="#ffa8a8" if fill >= 1 else "#b2f2bb", stroke="none",
                       rx=2),
-             svg.text(x + 280, y + 13, f"rmem {sock.get('rmem', 0)}/{rcvbuf} · drops {sock.get('drops', 0)} · "
-                      f"waiting: {', '.join(sock.get('waiters', [])) or 'nobody'}", size=11),
-             _chain(x + 10, y + 18, "sk_receive_queue:", list(sock.get("queue", [])), "#d3f9d8")]
+             svg.text(x + 280, y + 13, f"rmem {sock.rmem}/{rcvbuf} · drops {sock.drops} · "
+                      f"waiting: {', '.join(sock.waiters) or 'nobody'}", size=11),
+             _chain(x + 10, y + 18, "sk_receive_queue:", sock.queue, "#d3f9d8")]
     return "".join(parts), y + 44
 
 
@@ -103,26 +104,23 @@ def draw_receive(event: Event) -> str:
     """The receive path's state at one step, as SVG (rings, CPUs, sockets, taps, iptables counters)."""
     state = event.state
     parts, y, x = [], 6.0, 6.0
-    queues = sorted({int(m.group(1)) for k in state if (m := re.fullmatch(r"rx(\d+)\.ring", k))})
-    for q in queues:
-        drawn, y = _ring(x, y, str(q), state[f"rx{q}.ring"], state.get(f"rx{q}.irq", ""),
-                         state.get(f"rx{q}.missed", 0), state.get(f"rx{q}.gro_batch", []))
+    for q, queue in enumerate(state.queues):
+        drawn, y = _ring(x, y, q, queue)
         parts.append(drawn)
-    cpus = sorted({int(m.group(1)) for k in state if (m := re.fullmatch(r"cpu(\d+)\.softirq", k))})
-    for cpu in cpus:
-        drawn, y = _cpu(x, y, cpu, state, event)
+    for cpu, cpu_state in enumerate(state.cpus):
+        drawn, y = _cpu(x, y, cpu, cpu_state, event)
         parts.append(drawn)
-    for key in sorted(k for k in state if k.startswith("sock ")):
-        drawn, y = _socket(x, y, key[5:], state[key])
+    for name, sock in sorted(state.sockets.items()):
+        drawn, y = _socket(x, y, name, sock)
         parts.append(drawn)
-    for key in sorted(k for k in state if k.startswith("tap ")):
-        parts.append(_chain(x, y, f"{key[4:]} captured:", state[key], "#fff3bf", "nothing yet"))
+    for name, seen in sorted(state.taps.items()):
+        parts.append(_chain(x, y, f"{name} captured:", seen, "#fff3bf", "nothing yet"))
         y += 24
-    for rule in state.get("iptables", []):
+    for rule in state.iptables:
         parts.append(svg.text(x, y + 13, f"iptables {rule}", size=11, mono=True))
         y += 18
-    if "readers" in state:
-        parts.append(svg.text(x, y + 13, "readers: " + ", ".join(f"{k} {v}" for k, v in state["readers"].items()),
+    if state.readers:
+        parts.append(svg.text(x, y + 13, "readers: " + ", ".join(f"{k} {v}" for k, v in state.readers.items()),
                               size=11))
         y += 18
     return svg.document(580, y + 6, "".join(parts), label=f"receive path state at step {event.seq + 1}")

@@ -1,9 +1,9 @@
 """Drawings of the send path: sk_buff heads and the data they share, the qdisc, the TX ring; the copy ledger.
 
-:func:`draw_send` turns one trace event's state (the snapshot ``netlab.scenarios.send.SendHost`` records) into an
-SVG for the Stepper: every sk_buff head that exists (where it is: write queue, retransmit queue, qdisc, TX ring,
-just freed; its ``users``) joined to the data buffer it points at (``dataref``: how many heads share it; the pages
-of its fragments), the qdisc, the TX descriptor ring, the socket's sequence numbers and the softirq counts.
+:func:`draw_send` turns one trace event's state (the ``SendHostState`` ``netlab.scenarios.send.SendHost`` records)
+into an SVG for the Stepper: every sk_buff head that exists (where it is: write queue, retransmit queue, qdisc, TX
+ring, just freed; its ``users``) joined to the data buffer it points at (``dataref``: how many heads share it; the
+pages of its fragments), the qdisc, the TX descriptor ring, the socket's sequence numbers and the softirq counts.
 
 :func:`ledger_table` and :func:`plot_ledgers` show copy ledgers the notebook computed; :func:`plot_live` puts a
 live measurement next to the model's prediction. They take numbers, never a model.
@@ -21,7 +21,7 @@ PLACES = {"write queue": "#d0ebff", "retransmit queue": "#e5dbff", "qdisc": "#ff
 SLOT, PER_ROW = 9, 64
 
 
-def _skbs(x: float, y: float, skbs: Sequence[Mapping]) -> tuple[str, float]:
+def _skbs(x: float, y: float, skbs: Sequence) -> tuple[str, float]:
     parts = [svg.text(x, y + 12, "sk_buff heads", size=12, weight="bold"),
              svg.text(x + 330, y + 12, "data they point at (skb_shared_info)", size=12, weight="bold")]
     if not skbs:
@@ -29,14 +29,14 @@ def _skbs(x: float, y: float, skbs: Sequence[Mapping]) -> tuple[str, float]:
         return "".join(parts), y + 40
     rows = {}
     for s in skbs:
-        rows.setdefault(s["data"], []).append(s)
+        rows.setdefault(s.buffer, []).append(s)
     top = y + 20
     for data_id, heads in rows.items():
-        first = heads[0]
+        first = heads[0].skb
         box_h = max(len(heads), 1) * 22
-        freed = first["data_freed"]
-        pages = sorted(set(first["frag_pages"]))
-        label = (f"data #{data_id}: dataref {first['dataref']}, {first['nr_frags']} frags"
+        freed = heads[0].buffer_freed
+        pages = sorted(set(first.frag_pages))
+        label = (f"data #{data_id}: dataref {first.dataref}, {first.nr_frags} frags"
                  if not freed else f"data #{data_id}: freed (dataref 0)")
         page_text = ", ".join(pages[:2]) + (f" +{len(pages) - 2}" if len(pages) > 2 else "")
         parts.append(svg.rect(x + 330, top, 300, box_h - 4, fill="#f1f3f5" if freed else "#fff9db",
@@ -44,13 +44,13 @@ def _skbs(x: float, y: float, skbs: Sequence[Mapping]) -> tuple[str, float]:
         parts.append(svg.text(x + 336, top + 13, label, size=11, fill="#868e96" if freed else svg.INK))
         if box_h > 30:
             parts.append(svg.text(x + 336, top + 30, page_text, size=10, fill="#495057"))
-        for i, s in enumerate(heads):
+        for i, place in enumerate(heads):
             hy = top + i * 22
-            where = s["where"]
+            s, where = place.skb, place.where
             fill = PLACES.get(where.split(" (")[0], "#fff")
-            head = f"{s['name']}  users {s['users']}  len {s['len']}"
+            head = f"{s.name}  users {s.users}  len {s.len}"
             parts.append(svg.rect(x, hy, 280, 18, fill=fill, stroke="#adb5bd" if where == "freed" else svg.INK,
-                                  title=f"{s['name']}: {where}"))
+                                  title=f"{s.name}: {where}"))
             parts.append(svg.text(x + 5, hy + 13, head, size=11, mono=True,
                                   fill="#868e96" if where == "freed" else svg.INK))
             parts.append(svg.text(x + 282 - 4, hy + 13, where, size=10, anchor="end", fill="#495057"))
@@ -60,9 +60,9 @@ def _skbs(x: float, y: float, skbs: Sequence[Mapping]) -> tuple[str, float]:
     return "".join(parts), top
 
 
-def _ring(x: float, y: float, ring: Mapping) -> tuple[str, float]:
-    slots = ring["slots"]
-    n, clean, head, use = len(slots), ring["next_to_clean"], ring["head"], ring["next_to_use"]
+def _ring(x: float, y: float, ring) -> tuple[str, float]:
+    slots = ring.slots
+    n, clean, head, use = len(slots), ring.next_to_clean, ring.head, ring.next_to_use
     done = {(clean + k) % n for k in range((head - clean) % n)}
     owned = {(head + k) % n for k in range((use - head) % n)}
     parts = [svg.text(x, y + 12, f"TX ring ({n} descriptors): NIC sending {len(owned)}, sent and waiting for "
@@ -85,29 +85,29 @@ def _ring(x: float, y: float, ring: Mapping) -> tuple[str, float]:
 
 @check.arguments
 def draw_send(event: Event) -> str:
-    """An SVG of the send-side state at ``event`` (keys ``skbs``, ``sock sk``, ``qdisc``, ``tx0.ring``,
-    ``softirqs``, ``queue_stopped``, taps)."""
+    """An SVG of the send-side state at ``event`` (a ``SendHostState``: skb heads, qdisc, TX ring, socket,
+    softirq counts, taps)."""
     state = event.state
     parts, y = [], 4.0
-    body, y = _skbs(8, y, state.get("skbs", []))
+    body, y = _skbs(8, y, state.skbs)
     parts.append(body)
-    q = state.get("qdisc")
+    q = state.qdisc
     qtext = ("qdisc: none (noqueue: lo)" if q is None else
-             f"qdisc pfifo_fast: queued [{', '.join(q['queued'][:6])}{' …' if len(q['queued']) > 6 else ''}]"
-             f"   bypassed {q['bypassed']} · requeued {q['requeues']} · dropped {q['drops']}"
-             + ("   · on output_queue (NET_TX pending)" if q["scheduled"] else ""))
-    stopped = "   TX queue STOPPED (ring full)" if state.get("queue_stopped") else ""
+             f"qdisc pfifo_fast: queued [{', '.join(q.queued[:6])}{' …' if len(q.queued) > 6 else ''}]"
+             f"   bypassed {q.bypassed} · requeued {q.requeues} · dropped {q.drops}"
+             + ("   · on output_queue (NET_TX pending)" if q.scheduled else ""))
+    stopped = "   TX queue STOPPED (ring full)" if state.queue_stopped else ""
     parts.append(svg.rect(8, y + 4, 630, 20, fill=PLACES["qdisc"], stroke="#adb5bd"))
     parts.append(svg.text(14, y + 18, qtext + stopped, size=11))
     y += 30
-    if state.get("tx0.ring"):
-        body, y = _ring(8, y, state["tx0.ring"])
+    tx_ring = state.queues[0].tx_ring if state.queues else None
+    if tx_ring is not None:
+        body, y = _ring(8, y, tx_ring)
         parts.append(body)
-    sock = state.get("sock sk", {})
-    soft = state.get("softirqs", {})
-    taps = [f"{k[4:]}: {', '.join(v[-3:])}" for k, v in state.items() if k.startswith("tap ") and v]
-    lines = [f"socket: snd_una {sock.get('snd_una', 0)} · snd_nxt {sock.get('snd_nxt', 0)} · write_seq "
-             f"{sock.get('write_seq', 0)} · cwnd {sock.get('cwnd', 0)} · in flight {sock.get('packets_out', 0)}",
+    sock, soft = state.sock, state.softirqs
+    taps = [f"{name}: {', '.join(seen[-3:])}" for name, seen in state.taps.items() if seen]
+    lines = [f"socket: snd_una {sock.snd_una} · snd_nxt {sock.snd_nxt} · write_seq {sock.write_seq} · cwnd "
+             f"{sock.cwnd} · in flight {sock.packets_out}",
              f"softirqs raised so far: NET_TX {soft.get('NET_TX', 0)} · NET_RX {soft.get('NET_RX', 0)}"]
     lines += taps
     for line in lines:
@@ -196,13 +196,14 @@ def skb_lifetime(trace: Trace, names: Sequence[str]) -> list[tuple[int, str, str
         raise ValueError("names must be a non-empty list of skb names")
     rows, last = [], {}
     for e in trace:
-        for s in e.state.get("skbs", []):
-            if s["name"] not in names:
+        for place in e.state.skbs:
+            s = place.skb
+            if s.name not in names:
                 continue
-            now = (s["where"], s["users"], s["dataref"], s["data_freed"])
-            if last.get(s["name"]) != now:
-                last[s["name"]] = now
-                rows.append((e.seq, e.function, s["name"], *now))
+            now = (place.where, s.users, s.dataref, place.buffer_freed)
+            if last.get(s.name) != now:
+                last[s.name] = now
+                rows.append((e.seq, e.function, s.name, *now))
     return rows
 
 

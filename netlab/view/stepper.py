@@ -155,7 +155,7 @@ class Stepper:
         link = (f'<a href="{source_url(e.function, self.version)}" target="_blank" rel="noopener">'
                 f'{escape(e.source)}</a>' if e.source != "-" else "")
         changes = "".join(f"<li><code>{escape(k)}</code>: {escape(short(b))} → <b>{escape(short(a))}</b></li>"
-                          for k, (b, a) in sorted(self.trace.diff(index).items()))
+                          for k, (b, a) in self.trace.diff(index).items())
         return (f'<div class="netlab-step" data-step="{index}" data-function="{escape(e.function)}">'
                 f'<span style="color:{colour}">■</span> {escape(header(e, len(self.trace)))}<br>'
                 f'<code style="font-size:1.1em">{escape(name)}()</code> {link}{badge}<br>'

@@ -1,6 +1,7 @@
 """Plain-text renderings of a trace step, so a notebook reads well where widgets do not render."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 from netlab import check
@@ -13,9 +14,30 @@ def header(event: Event, total: int) -> str:
             f"t = {event.time_ns / 1000:.3f} µs")
 
 
+def _plain(value: Any) -> str:
+    """A snapshot value as a learner reads it: ``p0, p1`` for a queue, ``empty``, ``-`` for nothing, a snapshot
+    dataclass as ``field value · …``, a value with its own ``__str__`` in its own words; never a Python repr."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if type(value).__str__ is not object.__str__:      # a type that words itself (a SegmentLog, …)
+        return str(value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(v if isinstance(v, str) else _plain(v) for v in value) or "empty"
+    if dataclasses.is_dataclass(value):
+        return " · ".join(f"{f.name} {_plain(getattr(value, f.name))}" for f in dataclasses.fields(value))
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items()) or "empty"
+    return str(value)
+
+
 @check.arguments
 def short(value: Any, limit: int = 60) -> str:
-    s = repr(value)
+    """``value`` (a snapshot field) in plain words, never a Python repr, cut to ``limit`` characters."""
+    s = _plain(value)
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
@@ -29,6 +51,6 @@ def step_text(trace: Trace, index: int, kernel: Mapping[str, str] | None = None)
     if kernel is not None and e.function in kernel:
         mark = "  ✓ in your kernel" if kernel[e.function] == "found" else "  (not in your kallsyms: inlined?)"
     lines = [header(e, len(trace)), f"{'  ' * e.depth}{e.function}()  [{e.source}]{mark}", f"  {e.text}"]
-    for key, (before, after) in sorted(trace.diff(index).items()):
+    for key, (before, after) in trace.diff(index).items():
         lines.append(f"  {key}: {short(before)} → {short(after)}")
     return "\n".join(lines)
