@@ -15,8 +15,9 @@ Documentation/networking/scaling.rst:
 * Each queue has its own MSI-X vector (IRQ ``eth0-TxRx-N``) with an affinity CPU. ``igb_msix_ring`` (the hard
   IRQ handler) only calls ``napi_schedule``; the vector stays masked until ``igb_poll`` finishes with work to
   spare and calls ``napi_complete_done`` and ``igb_ring_irq_enable``.
-* ``igb_clean_rx_irq`` reads up to ``budget`` descriptors whose DD bit is set, builds an skb from each and hands
-  it to GRO, and gives cleaned buffers back to the NIC 16 at a time (``IGB_RX_BUFFER_WRITE``) and at the end.
+* ``igb_clean_rx_irq`` reads up to ``budget`` descriptors whose DD bit is set, builds an skb from each (the whole
+  frame, headers included; ``eth_type_trans`` pulls the Ethernet header) and hands it to GRO, and gives cleaned
+  buffers back to the NIC 16 at a time (``IGB_RX_BUFFER_WRITE``) and at the end.
 * Transmit (``tx_ring_size`` given): ``igb_xmit_frame`` → ``igb_xmit_frame_ring`` takes one descriptor per
   buffer (linear part, each page fragment ≤ ``IGB_MAX_DATA_PER_TXD``) plus a context descriptor for checksum/TSO
   offload, stops the queue when fewer than ``DESC_NEEDED`` stay free, and ``igb_tx_map`` DMA-maps the buffers and

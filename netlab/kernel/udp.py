@@ -1,8 +1,8 @@
 """UDP receive: find the socket, charge the receive buffer, queue or drop, wake the reader.
 
 Models net/ipv4/udp.c (``udp_rcv`` → ``__udp4_lib_rcv`` → ``__udp4_lib_lookup_skb`` → ``udp_unicast_rcv_skb``
-→ ``udp_queue_rcv_skb`` → ``udp_queue_rcv_one_skb`` → ``__udp_queue_rcv_skb`` → ``__udp_enqueue_schedule_skb``)
-and, for 3.10, include/net/sock.h's ``sock_queue_rcv_skb``. Linux 6.12.
+→ ``udp_queue_rcv_skb`` → ``udp_queue_rcv_one_skb`` → ``__udp_queue_rcv_skb`` → ``__udp_enqueue_schedule_skb``;
+the reader's ``udp_recvmsg``) and, for 3.10, include/net/sock.h's ``sock_queue_rcv_skb``. Linux 6.12.
 
 The receive buffer rule differs (``profile.udp_rcvbuf_drop``): 6.12 accepts a packet while ``sk_rmem_alloc <=
 sk_rcvbuf`` (it may overshoot by one packet: "always allow at least one packet"); 3.10 drops once
@@ -127,10 +127,12 @@ def sock_queue_rcv_skb(sk: Sock, skb: SkBuff) -> int:
 @kernel_function("net/ipv4/udp.c", lambda sk, len, flags: f"read one datagram of {sk.name} into {len} bytes")
 def udp_recvmsg(sk: Sock, len: int, flags: int) -> int:  # noqa: A002 (the kernel's parameter name)
     """Take the first datagram (``__skb_recv_udp``), copy ``min(len, udp_skb_len(skb))`` of its payload (the rest
-    of a longer datagram is lost: MSG_TRUNC), free it (``skb_consume_udp``). Returns the bytes copied, or -EAGAIN with nothing queued
-    (the model's UDP reader never sleeps: ``flags`` must hold MSG_DONTWAIT)."""
-    if not isinstance(sk, Sock) or not isinstance(len, int) or len < 0 or not isinstance(flags, int):
-        raise TypeError("udp_recvmsg(sk, len, flags) takes a Sock, a length >= 0 and int flags")
+    of a longer datagram is lost: MSG_TRUNC), free it (``skb_consume_udp``). Returns the bytes copied, or -EAGAIN
+    with nothing queued (the model's UDP reader never sleeps: ``flags`` must hold MSG_DONTWAIT)."""
+    if not isinstance(sk, Sock) or not isinstance(len, int) or not isinstance(flags, int):
+        raise TypeError("udp_recvmsg(sk, len, flags) takes a Sock, an int length and int flags")
+    if len < 0:
+        raise ValueError(f"len must be >= 0, got {len}")
     if not flags & MSG_DONTWAIT:
         raise ValueError("only non-blocking UDP reads (MSG_DONTWAIT) are modelled")
     if not sk.sk_receive_queue:

@@ -136,7 +136,8 @@ class Lab:
         frame = ETH_HLEN + IP_HLEN + TCP_HLEN + nbytes
         size = SKB_DATA_ALIGN(frame)
         skb = SkBuff(end=size, name=f"skb({sk.name})", data=ETH_HLEN, len=frame - ETH_HLEN, tail=frame,
-                     truesize=SKB_TRUESIZE(size), meta={"net": self.net, "protocol": "tcp", "saddr": saddr, "sport": sport,
+                     truesize=SKB_TRUESIZE(size),
+                     meta={"net": self.net, "protocol": "tcp", "saddr": saddr, "sport": sport,
                            "daddr": SERVER_ADDR, "dport": SERVER_PORT, "flags": ("ACK", "PSH"),
                            "ack_seq": getattr(sk, "snd_una", 0)})  # the client acknowledges nothing new
         skb_reset_network_header(skb)     # __netif_receive_skb_core
