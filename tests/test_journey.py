@@ -29,11 +29,21 @@ def test_the_request_goes_from_the_client_process_to_the_server_process_through_
     j = Journey(100)
     trace = j.run()
     assert j.sk.sk_state == j.accepted.sk_state == "TCP_ESTABLISHED"
-    assert j.received > 0 and not j.accepted.sk_receive_queue
+    assert j.received == 100 and not j.accepted.sk_receive_queue
     names = iter(calls(trace))
     assert all(any(n == m for n in names) for m in MILESTONES)
     assert j.link.frames == 4                 # SYN, SYN-ACK, ACK, the request
     assert j.client.nic.q_vectors[0].tx_packets == 3 and j.server.nic.q_vectors[0].tx_packets == 1
+
+
+@pytest.mark.parametrize("profile", ["3.10", "6.12"])
+@pytest.mark.parametrize("request_bytes", [1, 100, 1400])
+def test_the_server_recv_returns_exactly_the_request(profile, request_bytes):
+    """The NIC's skb holds Ethernet, IP and TCP headers; eth_type_trans, ip_local_deliver_finish and
+    tcp_rcv_established pull them, so the receive queue and recv() see only the request's bytes."""
+    j = Journey(request_bytes, profile)
+    j.run()
+    assert j.received == request_bytes
 
 
 @pytest.mark.parametrize("profile", ["3.10", "6.12"])
@@ -79,7 +89,7 @@ def test_a_tso_skb_arrives_as_mss_sized_frames_one_serialisation_time_apart():
     with Tracer(clock=j.sched.now) as tracer:
         j.sched.run(until_ns=j.sched.clock + 1_000_000)
     queued = list(j.accepted.sk_receive_queue)
-    assert [skb.len for skb in queued] == [20 + 32 + 1448] * 3                 # IP + TCP (with timestamps) + MSS
+    assert [skb.len for skb in queued] == [1448] * 3          # the MSS: IP and TCP (with timestamps) headers pulled
     assert [b.meta["seq"] - a.meta["seq"] for a, b in zip(queued, queued[1:])] == [1448, 1448]
     arrivals = [e.time_ns for e in tracer.trace if e.kind == "printk" and "arrives at" in e.text]
     frame_ns = int((14 + 1500 + 24) * j.client.nic.ns_per_byte)

@@ -6,8 +6,17 @@ from pathlib import Path
 
 import pytest
 
+from netlab.kernel.dev_hard_xmit import ETH_HLEN
+from netlab.kernel.inet_stream import tcp_recvmsg
+from netlab.kernel.ip_output import IP_HLEN
+from netlab.kernel.loopback import loopback_xmit
 from netlab.kernel.profiles import PROFILES
 from netlab.kernel.route import RT_TABLE_LOCAL, RT_TABLE_MAIN, fib_new_table, ip_route_output_key, show_table
+from netlab.kernel.sched import nonblocking
+from netlab.kernel.skbuff import SkBuff
+from netlab.kernel.sock import MSG_DONTWAIT
+from netlab.kernel.softirq import local_bh_disable, local_bh_enable
+from netlab.kernel.tcp_output import TCP_HLEN
 from netlab.live import loopback as live
 from netlab.live import rtnetlink
 from netlab.live.procfs import parse_fib_trie
@@ -48,6 +57,27 @@ def test_6_12_keeps_local_and_main_in_one_trie_3_10_in_two():
     new, old = host(NEW).net, host(OLD).net
     assert fib_new_table(new, RT_TABLE_LOCAL) is fib_new_table(new, RT_TABLE_MAIN)
     assert fib_new_table(old, RT_TABLE_LOCAL) is not fib_new_table(old, RT_TABLE_MAIN)
+
+
+@pytest.mark.parametrize("profile", [OLD, NEW], ids=["3.10", "6.12"])
+def test_a_segment_through_lo_reaches_the_reader_without_its_headers(profile):
+    """The send path hands lo the whole frame; eth_type_trans, IP and TCP pull their headers as for a NIC."""
+    h = host(profile)
+    sk = h.tcp_socket(80, peer=("127.0.0.1", 40000), local="127.0.0.1").sk
+    headers = IP_HLEN + TCP_HLEN
+
+    def send():
+        skb = SkBuff(end=2048, name="data", len=ETH_HLEN + headers + 100, tail=ETH_HLEN + headers + 100,
+                     meta=dict(protocol="tcp", saddr="127.0.0.1", daddr="127.0.0.1", sport=40000, dport=80, seq=1,
+                               ack_seq=1, flags=("ACK", "PSH")))
+        local_bh_disable()
+        loopback_xmit(skb, h.net.loopback_dev)
+        local_bh_enable()
+
+    h.run_process(0, send)
+    h.run()
+    assert h.net.loopback_dev.stats["rx_bytes"] == headers + 100       # dev_lstats_add: after eth_type_trans
+    assert h.run_process(0, lambda: nonblocking(tcp_recvmsg(sk, 4096, MSG_DONTWAIT))) == 100
 
 
 def test_the_local_path_skips_nic_ring_irq_and_lands_in_the_socket():

@@ -4,11 +4,19 @@ from hypothesis import given, settings, strategies as st
 
 from netlab.kernel.cpu import Costs, Cpu
 from netlab.kernel.dev import softnet_stat_values
+from netlab.kernel.dev_hard_xmit import ETH_HLEN
+from netlab.kernel.inet_stream import tcp_recvmsg
+from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.nic import (IGB_RETA_SIZE, RSS_KEY, RX_SKB_TRUESIZE, Nic, Packet, RingBuffer,
                                igb_indirection_table, rss_input, toeplitz_hash)
 from netlab.kernel.profiles import PROFILES
+from netlab.kernel.sched import nonblocking
 from netlab.kernel.skbuff import SkBuff
+from netlab.kernel.sock import MSG_DONTWAIT
 from netlab.kernel.softirq import local_bh_disable, local_bh_enable
+from netlab.kernel.tcp_output import TCP_HLEN
+from netlab.kernel.udp import udp_recvmsg
+from netlab.kernel.udp_output import UDP_HLEN
 from netlab.scenarios.receive import Host
 
 
@@ -247,12 +255,38 @@ def test_softnet_stat_has_the_profile_columns():
     assert len(values) == PROFILES["6.12"].softnet_stat_columns == 15 and values[12] == sd.cpu == 1
 
 
+# --- headers --------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("profile", ["3.10", "6.12"])
+@pytest.mark.parametrize("protocol, headers", [("udp", IP_HLEN + UDP_HLEN), ("tcp", IP_HLEN + TCP_HLEN)])
+def test_a_reader_gets_exactly_the_payload_every_layer_pulled_its_header(profile, protocol, headers):
+    host = Host(profile)
+    sk = (host.udp_socket(5000) if protocol == "udp" else host.tcp_socket(5000)).sk
+    host.receive([Packet(1000, dport=5000, protocol=protocol, length=headers + 100, name="p0")])
+    host.run()
+    assert host.dev.stats["rx_bytes"] == ETH_HLEN + headers + 100     # igb counts the frame before eth_type_trans
+    assert [skb.len for skb in sk.sk_receive_queue] == [100]
+    assert sk.sk_rmem_alloc == RX_SKB_TRUESIZE                       # the charge is the buffer's, headers and all
+    read = (lambda: udp_recvmsg(sk, 4096, MSG_DONTWAIT)) if protocol == "udp" else \
+        (lambda: nonblocking(tcp_recvmsg(sk, 4096, MSG_DONTWAIT)))
+    assert host.run_process(0, read) == 100 and sk.sk_rmem_alloc == 0
+
+
+def test_a_short_udp_read_loses_the_rest_of_the_datagram():
+    host = Host()
+    sk = host.udp_socket(5000).sk
+    host.receive([Packet(1000, dport=5000, protocol="udp", length=IP_HLEN + UDP_HLEN + 100, name="p0")])
+    host.run()
+    assert host.run_process(0, lambda: udp_recvmsg(sk, 60, MSG_DONTWAIT)) == 60
+    assert host.run_process(0, lambda: udp_recvmsg(sk, 60, MSG_DONTWAIT)) == -11     # -EAGAIN: nothing left
+
+
 # --- bad input -----------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("make, message", [
     (lambda: Host(cpus=0), "cpus"), (lambda: Host(queues=9), "queues"), (lambda: Host(ring_size=100), "descriptors"),
     (lambda: Host(profile="2.6"), "profile"), (lambda: Host(cpus=2, affinity=[5]), "affinity"),
     (lambda: Packet(-1), "time_ns"), (lambda: Packet(0, protocol="icmp"), "protocol"),
     (lambda: Packet(0, saddr="10.0.0.300"), "IPv4"), (lambda: Costs(packet_ns=-1), "packet_ns"),
+    (lambda: Packet(0, length=40), "length"), (lambda: Packet(0, protocol="udp", length=27), "length"),
     (lambda: Costs(packet_ns=0, poll_ns=0), "poll_ns"), (lambda: Host().udp_socket(0), "port"),
     (lambda: Host().run(until_ns=-5), "until_ns"),
 ])

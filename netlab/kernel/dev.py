@@ -35,7 +35,7 @@ from netlab import check
 from netlab.check import CInt
 from netlab.kernel.cpu import NET_RX_SOFTIRQ, Cpu, per_cpu, this_cpu
 from netlab.kernel.netns import Net
-from netlab.kernel.skbuff import SkBuff, kfree_skb, skb_get, skb_orphan_frags_rx
+from netlab.kernel.skbuff import SkBuff, kfree_skb, skb_get, skb_orphan_frags_rx, skb_reset_network_header
 from netlab.kernel.softirq import (__raise_softirq_irqoff, local_bh_disable, local_bh_enable, local_irq_enable,
                                    raise_softirq_irqoff)
 from netlab.trace import kernel_function, trace_printk
@@ -440,8 +440,10 @@ def __netif_receive_skb_one_core(skb: SkBuff) -> int:
 def __netif_receive_skb_core(skb: SkBuff) -> PacketType | None:
     """Count it (``softnet_data.processed``), deliver to ``ptype_all`` (tcpdump) — before netfilter and IP —, then
     look up ``ptype_base`` by ethertype. Returns the last handler found (the caller calls it, so a packet nobody
-    but a tap wants is the tap's), or None: no handler at all, dropped and counted in ``rx_nohandler``."""
+    but a tap wants is the tap's), or None: no handler at all, dropped and counted in ``rx_nohandler``. The driver
+    pulled the Ethernet header: the network header starts at ``data`` (``skb_reset_network_header``)."""
     _sd().processed += 1
+    skb_reset_network_header(skb)
     dev: NetDevice | None = skb.meta.get("dev")
     net: Net = dev.net if dev is not None else skb.meta["net"]
     pt_prev = None

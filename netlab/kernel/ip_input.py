@@ -20,7 +20,8 @@ from netlab import check
 from netlab.kernel.dev import ETH_P_IP, NET_RX_DROP, NET_RX_SUCCESS, PacketType
 from netlab.kernel.netfilter import NF_HOOK, NF_HOOK_LIST, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING, NFPROTO_IPV4
 from netlab.kernel.netns import Net
-from netlab.kernel.skbuff import SkBuff, kfree_skb
+from netlab.kernel.ip_output import IP_HLEN
+from netlab.kernel.skbuff import SkBuff, kfree_skb, skb_network_header_len, skb_pull
 from netlab.kernel.tcp_ipv4 import tcp_v4_rcv
 from netlab.kernel.udp import udp_rcv
 from netlab.trace import kernel_function, trace_printk
@@ -51,8 +52,11 @@ def ip_rcv(skb: SkBuff, dev: Any, pt: PacketType, orig_dev: Any) -> int:
 
 @kernel_function("net/ipv4/ip_input.c", "validate {skb.name}'s IP header; count IpInReceives")
 def ip_rcv_core(skb: SkBuff, net: Net) -> SkBuff | None:
-    """Drop packets for other hosts' MACs (not modelled), check version/length/checksum, count the packet."""
+    """Drop packets for other hosts' MACs (not modelled), check version/length/checksum, count the packet, trim
+    the frame to the header's ``tot_len`` (``pskb_trim_rcsum``: the model's frames carry no Ethernet padding, so
+    ``skb->len`` already is ``tot_len``) and mark where the transport header starts: ``network_header + ihl*4``."""
     net.snmp_inc("IpInReceives")
+    skb.transport_header = skb.network_header + IP_HLEN
     return skb
 
 
@@ -91,7 +95,8 @@ def ip_local_deliver(skb: SkBuff) -> int:
 
 @kernel_function("net/ipv4/ip_input.c", "strip the IP header of {skb.name}; deliver to its protocol")
 def ip_local_deliver_finish(net: Net, sk: Any, skb: SkBuff) -> int:
-    """``__skb_pull`` the IP header, then ``ip_protocol_deliver_rcu``."""
+    """``__skb_pull(skb, skb_network_header_len(skb))``: the IP header; then ``ip_protocol_deliver_rcu``."""
+    skb_pull(skb, skb_network_header_len(skb))
     ip_protocol_deliver_rcu(net, skb, skb.meta["protocol"])
     return 0
 

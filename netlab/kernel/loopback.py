@@ -10,7 +10,8 @@ NAPI. The NET_RX softirq — run when the sender re-enables bottom halves, still
 from __future__ import annotations
 
 from netlab import check
-from netlab.kernel.dev import ETH_P_IP, NET_RX_SUCCESS, PACKET_HOST, NetDevice, __netif_rx
+from netlab.kernel.dev import NET_RX_SUCCESS, NetDevice, __netif_rx
+from netlab.kernel.eth import eth_type_trans
 from netlab.kernel.netns import Net
 from netlab.kernel.skbuff import SkBuff
 from netlab.trace import kernel_function, trace_printk
@@ -29,12 +30,13 @@ def loopback_dev_init(net: Net) -> NetDevice:
 @kernel_function("drivers/net/loopback.c", lambda skb, dev: f"{dev.name}: give {skb.name} straight back to "
                  "this CPU's backlog (no qdisc, no ring, no IRQ)")
 def loopback_xmit(skb: SkBuff, dev: NetDevice) -> int:
-    """skb_orphan (the sender's socket stops paying for it), eth_type_trans, ``__netif_rx``; count tx and rx."""
+    """skb_orphan (the sender's socket stops paying for it), ``eth_type_trans`` (which pulls the Ethernet header
+    the send path pushed), ``__netif_rx``; count tx and rx (the length after the pull, as ``dev_lstats_add``)."""
     if not isinstance(skb, SkBuff) or not isinstance(dev, NetDevice):
         raise TypeError("loopback_xmit(skb, dev) takes an SkBuff and a NetDevice")
     skb.meta.pop("owner", None)                                   # skb_orphan
-    skb.meta.update(dev=dev, net=dev.net, ethertype=ETH_P_IP, pkt_type=PACKET_HOST)   # eth_type_trans
     trace_printk("called from __dev_queue_xmit → dev_hard_start_xmit (chapter 03): lo has no qdisc")
+    skb.meta["ethertype"] = eth_type_trans(skb, dev)
     length = skb.len
     if __netif_rx(skb) == NET_RX_SUCCESS:                        # dev_lstats_add: lo counts both directions
         for kind in ("tx", "rx"):

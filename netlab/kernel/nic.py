@@ -15,8 +15,9 @@ Documentation/networking/scaling.rst:
 * Each queue has its own MSI-X vector (IRQ ``eth0-TxRx-N``) with an affinity CPU. ``igb_msix_ring`` (the hard
   IRQ handler) only calls ``napi_schedule``; the vector stays masked until ``igb_poll`` finishes with work to
   spare and calls ``napi_complete_done`` and ``igb_ring_irq_enable``.
-* ``igb_clean_rx_irq`` reads up to ``budget`` descriptors whose DD bit is set, builds an skb from each and hands
-  it to GRO, and gives cleaned buffers back to the NIC 16 at a time (``IGB_RX_BUFFER_WRITE``) and at the end.
+* ``igb_clean_rx_irq`` reads up to ``budget`` descriptors whose DD bit is set, builds an skb from each (the whole
+  frame, headers included; ``eth_type_trans`` pulls the Ethernet header) and hands it to GRO, and gives cleaned
+  buffers back to the NIC 16 at a time (``IGB_RX_BUFFER_WRITE``) and at the end.
 * Transmit (``tx_ring_size`` given): ``igb_xmit_frame`` → ``igb_xmit_frame_ring`` takes one descriptor per
   buffer (linear part, each page fragment ≤ ``IGB_MAX_DATA_PER_TXD``) plus a context descriptor for checksum/TSO
   offload, stops the queue when fewer than ``DESC_NEEDED`` stay free, and ``igb_tx_map`` DMA-maps the buffers and
@@ -43,13 +44,16 @@ from typing import Any, Callable, Sequence
 
 from netlab import check
 from netlab.kernel.cpu import this_cpu
-from netlab.kernel.dev import ETH_P_IP, PACKET_HOST, NapiStruct, NetDevice, napi_complete_done, napi_gro_receive, \
-    napi_schedule
+from netlab.kernel.dev import NapiStruct, NetDevice, napi_complete_done, napi_gro_receive, napi_schedule
 from netlab.kernel.copies import account_dma
-from netlab.kernel.dev_hard_xmit import NETDEV_TX_BUSY, NETDEV_TX_OK
+from netlab.kernel.dev_hard_xmit import ETH_HLEN, NETDEV_TX_BUSY, NETDEV_TX_OK
+from netlab.kernel.eth import eth_type_trans
+from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.sch_generic import netif_tx_wake_queue
 from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SIZEOF_SKB_SHARED_INFO, MAX_SKB_FRAGS, SkBuff, \
     napi_consume_skb
+from netlab.kernel.tcp_output import TCP_HLEN
+from netlab.kernel.udp_output import UDP_HLEN
 from netlab.trace import kernel_function, trace_printk
 
 IGB_RX_BUFFER_WRITE = 16      # igb.h: give buffers back to the hardware in batches of 16
@@ -64,6 +68,7 @@ TX_WAKE_THRESHOLD = DESC_NEEDED * 2
 TCP_FLAGS = frozenset({"SYN", "ACK", "RST", "FIN", "PSH"})
 WIRE_OVERHEAD = 4 + 8 + 12      # per frame on the wire besides its bytes: FCS, preamble, inter-frame gap
 IGB_RX_FRAME_TRUESIZE = 2048  # half a 4 KiB page per RX buffer (igb_rx_frame_truesize)
+IGB_SKB_PAD = 64              # igb.h: NET_SKB_PAD (64, a cache line) + NET_IP_ALIGN (0 on x86) of headroom
 RX_SKB_TRUESIZE = SKB_TRUESIZE(IGB_RX_FRAME_TRUESIZE - SKB_DATA_ALIGN(SIZEOF_SKB_SHARED_INFO))  # napi_build_skb: 2304
 
 RSS_KEY = bytes.fromhex("6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa")
@@ -211,7 +216,9 @@ def igb_indirection_table(num_queues: int) -> list[int]:
 # --- packets on the wire ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Packet:
-    """A frame arriving on the wire at ``time_ns``: an IPv4 TCP/UDP packet of ``length`` bytes."""
+    """A frame arriving on the wire at ``time_ns``: an IPv4 TCP/UDP packet of ``length`` bytes, its IP header
+    (``IP_HLEN``) and TCP header (``TCP_HLEN``, with timestamps) or UDP header (``UDP_HLEN``) included; the
+    Ethernet header comes on top."""
 
     time_ns: int
     saddr: str = "10.0.0.1"
@@ -231,8 +238,10 @@ class Packet:
             raise ValueError(f"time_ns must be an int >= 0, got {self.time_ns!r}")
         if self.protocol not in ("tcp", "udp"):
             raise ValueError(f"protocol must be 'tcp' or 'udp', got {self.protocol!r}")
-        if not isinstance(self.length, int) or not 20 <= self.length <= 9000:
-            raise ValueError(f"length must be an int in 20..9000 bytes, got {self.length!r}")
+        headers = IP_HLEN + (TCP_HLEN if self.protocol == "tcp" else UDP_HLEN)
+        if not isinstance(self.length, int) or not headers <= self.length <= 9000:
+            raise ValueError(f"length (IP packet, headers included) must be an int in {headers}..9000 bytes for "
+                             f"{self.protocol}, got {self.length!r}")
         rss_input(self.saddr, self.daddr, self.sport, self.dport)
         if not set(self.flags) <= TCP_FLAGS or (self.flags and self.protocol != "tcp"):
             raise ValueError(f"flags must be TCP flags among {sorted(TCP_FLAGS)} (TCP only), got {self.flags!r}")
@@ -453,7 +462,8 @@ def igb_clean_rx_irq(q_vector: QVector, budget: int) -> int:
         total_packets += 1
         q_vector.rx_packets += 1
         nic.dev.stats["rx_packets"] += 1
-        nic.dev.stats["rx_bytes"] += packet.length
+        nic.dev.stats["rx_bytes"] += skb.len          # the whole frame: counted before eth_type_trans
+        skb.meta["ethertype"] = eth_type_trans(skb, nic.dev)   # igb_process_skb_fields
         napi_gro_receive(q_vector.napi, skb)
     if cleaned_count:
         nic.dma_until(q_vector, cpu.now)
@@ -462,11 +472,13 @@ def igb_clean_rx_irq(q_vector: QVector, budget: int) -> int:
 
 
 def _build_skb(p: Packet, q_vector: QVector) -> SkBuff:
-    """``igb_build_skb``: an sk_buff around the half-page buffer the NIC wrote (header fields parsed into meta)."""
-    skb = SkBuff(end=IGB_RX_FRAME_TRUESIZE - SKB_DATA_ALIGN(SIZEOF_SKB_SHARED_INFO), name=p.name, len=p.length,
-                 tail=p.length, truesize=RX_SKB_TRUESIZE)
-    skb.meta.update(dev=q_vector.nic.dev, net=q_vector.nic.dev.net, ethertype=ETH_P_IP, pkt_type=PACKET_HOST,
-                    protocol=p.protocol, saddr=p.saddr, daddr=p.daddr, sport=p.sport, dport=p.dport, seq=p.seq,
+    """``igb_build_skb``: an sk_buff around the half-page buffer the NIC wrote, ``IGB_SKB_PAD`` of headroom, then
+    the whole frame — Ethernet, IP and TCP/UDP headers and the payload — in its length (header fields parsed
+    into meta)."""
+    frame = ETH_HLEN + p.length
+    skb = SkBuff(end=IGB_RX_FRAME_TRUESIZE - SKB_DATA_ALIGN(SIZEOF_SKB_SHARED_INFO), name=p.name, data=IGB_SKB_PAD,
+                 tail=IGB_SKB_PAD + frame, len=frame, truesize=RX_SKB_TRUESIZE)
+    skb.meta.update(protocol=p.protocol, saddr=p.saddr, daddr=p.daddr, sport=p.sport, dport=p.dport, seq=p.seq,
                     flags=p.flags or (("ACK",) if p.ack is not None else ()), ack_seq=p.ack, queue=q_vector.index,
                     arrived_ns=p.time_ns)
     return skb

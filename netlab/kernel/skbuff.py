@@ -60,6 +60,8 @@ class SkBuff:
     tail: int = 0
     len: int = 0
     data_len: int = 0             # bytes in page frags (the non-linear part)
+    network_header: int = 0       # where the IP header starts (an offset from head, like data)
+    transport_header: int = 0     # where the TCP/UDP header starts
     truesize: int = 0
     users: int = 1
     cloned: bool = False
@@ -169,6 +171,18 @@ def skb_pull(skb: SkBuff, length: int) -> int:
 
 
 @check.arguments
+def skb_reset_network_header(skb: SkBuff) -> None:
+    """include/linux/skbuff.h: the network header starts at ``data`` (``__netif_receive_skb_core`` on receive)."""
+    skb.network_header = skb.data
+
+
+@check.arguments
+def skb_network_header_len(skb: SkBuff) -> int:
+    """include/linux/skbuff.h: the IP header's length, ``transport_header - network_header``."""
+    return skb.transport_header - skb.network_header
+
+
+@check.arguments
 def skb_add_frag(skb: SkBuff, length: int, page: str | None = None) -> None:
     """Attach a page fragment of ``length`` bytes (the paged data TCP copies user data into) in ``page``."""
     _check_size("length", length)
@@ -188,7 +202,8 @@ def skb_clone(skb: SkBuff, name: str | None = None) -> SkBuff:
     """Clone: a new sk_buff head pointing at the same data (``dataref`` + 1). Nothing of the payload is copied."""
     _alive(skb)
     clone = SkBuff(end=skb.end, name=name or skb.name + "'", data=skb.data, tail=skb.tail, len=skb.len,
-                   data_len=skb.data_len, truesize=skb.truesize, cloned=True, shinfo=skb.shinfo,
+                   data_len=skb.data_len, network_header=skb.network_header,
+                   transport_header=skb.transport_header, truesize=skb.truesize, cloned=True, shinfo=skb.shinfo,
                    meta=dict(skb.meta))
     if skb.fclone == FCLONE_ORIG:
         clone.fclone = FCLONE_CLONE
@@ -203,7 +218,8 @@ def skb_copy(skb: SkBuff, name: str | None = None) -> SkBuff:
     """Deep copy: head and data (linear and paged) into one new linear buffer."""
     _alive(skb)
     copy = SkBuff(end=skb.end + skb.data_len, name=name or skb.name + "*", data=skb.data,
-                  tail=skb.tail + skb.data_len, len=skb.len, truesize=SKB_TRUESIZE(SKB_DATA_ALIGN(skb.end +
+                  tail=skb.tail + skb.data_len, len=skb.len, network_header=skb.network_header,
+                  transport_header=skb.transport_header, truesize=SKB_TRUESIZE(SKB_DATA_ALIGN(skb.end +
                   skb.data_len)), meta=dict(skb.meta))
     account_copy(skb.len, "skb_copy", skb.name, copy.name)
     return copy

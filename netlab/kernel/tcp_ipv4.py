@@ -4,8 +4,9 @@ Models net/ipv4/tcp_ipv4.c (``tcp_v4_rcv``, ``tcp_v4_do_rcv``), net/ipv4/tcp_inp
 ``tcp_queue_rcv``, ``tcp_data_ready``) and include/net/inet_hashtables.h (``__inet_lookup_skb``), Linux 6.12.
 
 ``tcp_v4_rcv`` looks the 4-tuple up (established sockets first, then listeners) and, for an ESTABLISHED socket,
-``tcp_v4_do_rcv`` → ``tcp_rcv_established`` appends the skb to ``sk_receive_queue`` (``tcp_queue_rcv``) and
-``tcp_data_ready`` calls ``sk->sk_data_ready`` (``sock_def_readable``), which wakes a reader sleeping in recv().
+``tcp_v4_do_rcv`` → ``tcp_rcv_established`` pulls the TCP header and appends the skb, now only payload, to
+``sk_receive_queue`` (``tcp_queue_rcv``), so ``tcp_recvmsg`` copies exactly the data; ``tcp_data_ready`` calls
+``sk->sk_data_ready`` (``sock_def_readable``), which wakes a reader sleeping in recv().
 
 Not modelled here: sequence and window checks, coalescing into the previous skb, the ACK this data makes due
 (the send path, chapter 03), a socket owned by a user task (``tcp_add_backlog``), and 3.10's ``tcp_prequeue``.
@@ -16,10 +17,10 @@ from __future__ import annotations
 
 from netlab.kernel.inet_connection_sock import TcpSock
 from netlab.kernel.netns import Net
-from netlab.kernel.skbuff import SkBuff, __kfree_skb, kfree_skb
+from netlab.kernel.skbuff import SkBuff, __kfree_skb, kfree_skb, skb_pull
 from netlab.kernel.sock import Sock, skb_set_owner_r
 from netlab.kernel.tcp_handshake import handshake_rcv, no_socket
-from netlab.kernel.tcp_output import PURE_ACK_LEN, tcp_ack, tcp_data_snd_check
+from netlab.kernel.tcp_output import TCP_HLEN, tcp_ack, tcp_data_snd_check
 from netlab.trace import kernel_function, trace_printk
 
 TCP_ESTABLISHED, TCP_LISTEN = "TCP_ESTABLISHED", "TCP_LISTEN"
@@ -65,18 +66,22 @@ def tcp_v4_do_rcv(sk: Sock, skb: SkBuff) -> int:
 
 @kernel_function("net/ipv4/tcp_input.c", "in-order segment for {sk.name}: {skb.name}")
 def tcp_rcv_established(sk: Sock, skb: SkBuff) -> None:
-    """The established fast path. A pure ACK goes to ``tcp_ack`` (chapter 03), is freed and may let more data
-    out (``tcp_data_snd_check``); a data segment goes to ``tcp_ack`` only when it acknowledges something new
-    (``ack_seq != snd_una``). Data is queued (``tcp_queue_rcv``), then ``tcp_data_ready``."""
+    """The established fast path; ``skb->data`` is at the TCP header (IP pulled its own). A segment of no more
+    than the header (``tp->tcp_header_len``: every model segment carries the timestamp option, ``TCP_HLEN``) is a
+    pure ACK: it goes to ``tcp_ack`` (chapter 03), is freed and may let more data out (``tcp_data_snd_check``); a
+    data segment goes to ``tcp_ack`` only when it acknowledges something new (``ack_seq != snd_una``). Data is
+    queued without its header (``__skb_pull(skb, tcp_header_len)``, ``tcp_queue_rcv``), then ``tcp_data_ready``."""
     m = skb.meta
+    tcp_header_len = TCP_HLEN
     if isinstance(sk, TcpSock) and "ACK" in m["flags"]:
-        if skb.len <= PURE_ACK_LEN:
+        if skb.len <= tcp_header_len:
             tcp_ack(sk, m["ack_seq"])
             __kfree_skb(skb)
             tcp_data_snd_check(sk)
             return
         if m["ack_seq"] != sk.snd_una:
             tcp_ack(sk, m["ack_seq"])
+    skb_pull(skb, tcp_header_len)
     tcp_queue_rcv(sk, skb)
     trace_printk("an ACK is now due (__tcp_ack_snd_check: the send path, chapter 03)")
     tcp_data_ready(sk)

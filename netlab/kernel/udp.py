@@ -1,21 +1,29 @@
 """UDP receive: find the socket, charge the receive buffer, queue or drop, wake the reader.
 
 Models net/ipv4/udp.c (``udp_rcv`` → ``__udp4_lib_rcv`` → ``__udp4_lib_lookup_skb`` → ``udp_unicast_rcv_skb``
-→ ``udp_queue_rcv_skb`` → ``udp_queue_rcv_one_skb`` → ``__udp_queue_rcv_skb`` → ``__udp_enqueue_schedule_skb``)
-and, for 3.10, include/net/sock.h's ``sock_queue_rcv_skb``. Linux 6.12.
+→ ``udp_queue_rcv_skb`` → ``udp_queue_rcv_one_skb`` → ``__udp_queue_rcv_skb`` → ``__udp_enqueue_schedule_skb``;
+the reader's ``udp_recvmsg``) and, for 3.10, include/net/sock.h's ``sock_queue_rcv_skb``. Linux 6.12.
 
 The receive buffer rule differs (``profile.udp_rcvbuf_drop``): 6.12 accepts a packet while ``sk_rmem_alloc <=
 sk_rcvbuf`` (it may overshoot by one packet: "always allow at least one packet"); 3.10 drops once
 ``sk_rmem_alloc >= sk_rcvbuf``. Each packet is charged its ``truesize`` (2304 bytes for an igb buffer, whatever
 its length), so the default 212992-byte buffer holds 93 packets. A drop counts ``sk_drops`` (the ``drops`` column
 of ``/proc/net/udp``) and UdpRcvbufErrors + UdpInErrors (``nstat``); softnet_stat never sees it.
+
+The UDP header: 6.12 pulls it before queueing (``udp_queue_rcv_one_skb`` → ``udp_csum_pull_header``) and
+``udp_recvmsg`` copies ``udp_skb_len(skb)``, the payload; 3.10 queues the skb with its header and ``udp_recvmsg``
+copies ``skb->len - sizeof(struct udphdr)`` bytes from offset 8. The reader gets the same bytes either way, and
+the charge (``truesize``) is the same; the model pulls as 6.12 does.
 """
 from __future__ import annotations
 
+import errno
+
 from netlab.kernel.cpu import this_cpu
 from netlab.kernel.netns import Net
-from netlab.kernel.skbuff import SkBuff, kfree_skb
-from netlab.kernel.sock import Sock, skb_set_owner_r
+from netlab.kernel.skbuff import SkBuff, consume_skb, kfree_skb, skb_pull
+from netlab.kernel.sock import MSG_DONTWAIT, Sock, skb_set_owner_r, sock_rfree
+from netlab.kernel.udp_output import UDP_HLEN
 from netlab.trace import kernel_function, trace_printk
 
 
@@ -62,9 +70,11 @@ def udp_queue_rcv_skb(sk: Sock, skb: SkBuff) -> int:
     return udp_queue_rcv_one_skb(sk, skb)
 
 
-@kernel_function("net/ipv4/udp.c", "policy and filter checks for {skb.name}")
+@kernel_function("net/ipv4/udp.c", "policy and filter checks for {skb.name}; pull its UDP header")
 def udp_queue_rcv_one_skb(sk: Sock, skb: SkBuff) -> int:
-    """XFRM policy, encapsulation, socket filter (none here), then ``__udp_queue_rcv_skb``."""
+    """XFRM policy, encapsulation, socket filter (none here), ``udp_csum_pull_header`` (the 8-byte UDP header
+    goes: the queued skb is only the datagram's payload), then ``__udp_queue_rcv_skb``."""
+    skb_pull(skb, UDP_HLEN)
     return __udp_queue_rcv_skb(sk, skb)
 
 
@@ -112,3 +122,25 @@ def sock_queue_rcv_skb(sk: Sock, skb: SkBuff) -> int:
     if sk.sk_rmem_alloc >= sk.sk_rcvbuf:
         return _drop(sk, f"sk_rmem_alloc {sk.sk_rmem_alloc} >= sk_rcvbuf {sk.sk_rcvbuf}")
     return _enqueue(sk, skb)
+
+
+@kernel_function("net/ipv4/udp.c", lambda sk, len, flags: f"read one datagram of {sk.name} into {len} bytes")
+def udp_recvmsg(sk: Sock, len: int, flags: int) -> int:  # noqa: A002 (the kernel's parameter name)
+    """Take the first datagram (``__skb_recv_udp``), copy ``min(len, udp_skb_len(skb))`` of its payload (the rest
+    of a longer datagram is lost: MSG_TRUNC), free it (``skb_consume_udp``). Returns the bytes copied, or -EAGAIN
+    with nothing queued (the model's UDP reader never sleeps: ``flags`` must hold MSG_DONTWAIT)."""
+    if not isinstance(sk, Sock) or not isinstance(len, int) or not isinstance(flags, int):
+        raise TypeError("udp_recvmsg(sk, len, flags) takes a Sock, an int length and int flags")
+    if len < 0:
+        raise ValueError(f"len must be >= 0, got {len}")
+    if not flags & MSG_DONTWAIT:
+        raise ValueError("only non-blocking UDP reads (MSG_DONTWAIT) are modelled")
+    if not sk.sk_receive_queue:
+        trace_printk("nothing queued and the read is non-blocking: -EAGAIN")
+        return -errno.EAGAIN
+    skb = sk.sk_receive_queue.popleft()
+    copied = min(len, skb.len)
+    trace_printk(f"skb_copy_datagram_msg: {copied} of the datagram's {skb.len} bytes copied to user space")
+    sock_rfree(skb, sk)
+    consume_skb(skb)                  # skb_consume_udp
+    return copied

@@ -20,20 +20,23 @@ from typing import Annotated, Any, Mapping
 
 from netlab import check
 from netlab.check import CInt
+from netlab.kernel.dev_hard_xmit import ETH_HLEN
 from netlab.kernel.eventpoll import (EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLET, EPOLLEXCLUSIVE, EPOLLONESHOT, EpollState,
                                      Eventpoll)
 from netlab.kernel.fs import File, fdget
 from netlab.kernel.inet_connection_sock import RequestSock, TcpSock, inet_csk_reqsk_queue_add
 from netlab.kernel.inet_stream import inet_stream_ops
+from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.ip_input import IP_PACKET_TYPE, ip_rcv
 from netlab.kernel.limits import fd_install, get_unused_fd_flags
 from netlab.kernel.netns import Net
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.sched import (CONTEXT_SWITCH_NS, Rlimit, RqState, Scheduler, Task, TaskState, spend,
                                  thread_memory)
-from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SkBuff
+from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SkBuff, skb_reset_network_header
 from netlab.kernel.sock import EPOLLIN, Sock, Socket, install_socket
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED, TCP_LISTEN
+from netlab.kernel.tcp_output import TCP_HLEN
 from netlab.trace import Trace, Tracer
 from netlab.scenarios.userspace import (Process, accept, epoll_create1, epoll_ctl, epoll_wait, recv, set_nonblocking)
 
@@ -145,14 +148,19 @@ class Lab:
 
     @check.arguments
     def deliver(self, fd: int, nbytes: int) -> None:
-        """Now, in softirq context: a segment with ``nbytes`` of data for connection ``fd`` reaches ``ip_rcv``."""
+        """Now, in softirq context: a segment with ``nbytes`` of data for connection ``fd`` reaches ``ip_rcv``, as
+        chapter 01 hands it there: the frame in the buffer, the Ethernet header already pulled (``eth_type_trans``),
+        ``data`` at the IP header, the IP and TCP headers still in its length."""
         sk = self.sock_of(fd).sk
         saddr, sport = self.peer[sk.name]
-        size = SKB_DATA_ALIGN(nbytes + 66)  # the headers the driver left in the buffer
-        skb = SkBuff(end=size, name=f"skb({sk.name})", len=nbytes, tail=nbytes, truesize=SKB_TRUESIZE(size),
+        frame = ETH_HLEN + IP_HLEN + TCP_HLEN + nbytes
+        size = SKB_DATA_ALIGN(frame)
+        skb = SkBuff(end=size, name=f"skb({sk.name})", data=ETH_HLEN, len=frame - ETH_HLEN, tail=frame,
+                     truesize=SKB_TRUESIZE(size),
                      meta={"net": self.net, "protocol": "tcp", "saddr": saddr, "sport": sport,
                            "daddr": SERVER_ADDR, "dport": SERVER_PORT, "flags": ("ACK", "PSH"),
                            "ack_seq": getattr(sk, "snd_una", 0)})  # the client acknowledges nothing new
+        skb_reset_network_header(skb)     # __netif_receive_skb_core
         ip_rcv(skb, None, IP_PACKET_TYPE, None)
 
     @check.arguments

@@ -19,12 +19,15 @@ both; it is not repeated here.
 from __future__ import annotations
 
 from netlab import check
+from netlab.kernel.dev_hard_xmit import ETH_HLEN
+from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.loopback import loopback_dev_init, loopback_xmit
 from netlab.kernel.nic import Packet
 from netlab.kernel.profiles import KernelProfile
 from netlab.kernel.route import Rtable, fib_add_ifaddr, ip_route_add_default, ip_route_output_key
 from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.softirq import local_bh_disable, local_bh_enable
+from netlab.kernel.tcp_output import TCP_HLEN
 from netlab.scenarios.receive import Host
 from netlab.trace import Trace
 
@@ -63,7 +66,8 @@ def local_path(profile: KernelProfile, daddr: str = "127.0.0.1") -> Trace:
 
     def send() -> None:
         out = ip_route_output_key(h.net, daddr)
-        skb = SkBuff(end=2048, name="data", len=PAYLOAD, tail=PAYLOAD,
+        frame = ETH_HLEN + IP_HLEN + TCP_HLEN + PAYLOAD    # as neigh_hh_output hands it to the device
+        skb = SkBuff(end=2048, name="data", len=frame, tail=frame,
                      meta=dict(protocol="tcp", saddr=out.saddr, daddr=daddr, sport=PEER_PORT, dport=PORT,
                                seq=1, ack_seq=1, flags=("ACK", "PSH")))
         local_bh_disable()            # __dev_queue_xmit: rcu_read_lock_bh()
@@ -78,6 +82,6 @@ def nic_path(profile: KernelProfile) -> Trace:
     """The same segment arriving from another host (10.0.0.1) through eth0's RX ring (chapter 01's path)."""
     h = host(profile)
     h.tcp_socket(PORT, peer=(PEER, PEER_PORT), name="server")
-    h.receive([Packet(0, saddr=PEER, daddr=HOST_ADDR, sport=PEER_PORT, dport=PORT, length=PAYLOAD + 40,
+    h.receive([Packet(0, saddr=PEER, daddr=HOST_ADDR, sport=PEER_PORT, dport=PORT, length=IP_HLEN + TCP_HLEN + PAYLOAD,
                       name="data")])
     return h.record()

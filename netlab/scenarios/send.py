@@ -208,7 +208,7 @@ class SendHost(Host):
     def _release_sock(self) -> None:
         """``release_sock`` → ``__release_sock``: the ACKs queued on the socket backlog meanwhile are processed."""
         for ack in self._pending_acks:
-            skb = SkBuff(end=PURE_ACK_LEN, name=f"ack{self._acks_sent + 1}", len=PURE_ACK_LEN, tail=PURE_ACK_LEN)
+            skb = SkBuff(end=TCP_HLEN, name=f"ack{self._acks_sent + 1}", len=TCP_HLEN, tail=TCP_HLEN)  # IP pulled
             self._acks_sent += 1
             skb.meta.update(dev=self.out, net=self.net, protocol="tcp", flags=("ACK",), ack_seq=ack)
             trace_printk(f"release_sock: the receiver's ACK (up to {ack}) waited in the socket backlog")
