@@ -1,10 +1,13 @@
 """The whole journey over two hosts: connect, send, accept, recv — one deterministic trace through both kernels."""
 import pytest
 
+from netlab import Stepper
+from netlab.kernel.profiles import PROFILES
 from netlab.kernel.source_index import kernel_index
 from netlab.kernel.tcp_output import MsgHdr
 from netlab.kernel.zerocopy import __sys_sendto as sys_sendto
 from netlab.scenarios.journey import Journey, journey
+from netlab.scenarios.loopback import local_path
 from netlab.trace import Tracer
 
 MILESTONES = [
@@ -84,3 +87,16 @@ def test_a_tso_skb_arrives_as_mss_sized_frames_one_serialisation_time_apart():
     arrivals = [e.time_ns for e in tracer.trace if e.kind == "printk" and "arrives at" in e.text]
     frame_ns = int((14 + 1500 + 24) * j.client.nic.ns_per_byte)
     assert [b - a for a, b in zip(arrivals, arrivals[1:])] == [frame_ns, frame_ns]
+
+
+def test_every_event_says_which_host_it_ran_on_and_the_stepper_shows_it():
+    trace = journey()
+    assert {e.host for e in trace} == {"client", "server"}
+    assert {e.host for e in trace if e.function == "__inet_stream_connect"} == {"client"}
+    assert {e.host for e in trace if e.function == "tcp_conn_request"} == {"server"}
+    first = next(i for i, e in enumerate(trace) if e.host == "server")
+    assert " · server · CPU 0 · " in Stepper(trace).text(first)
+
+
+def test_a_one_host_trace_names_no_host():
+    assert {e.host for e in local_path(PROFILES["6.12"])} == {""}

@@ -57,8 +57,10 @@ class Journey:
             raise TypeError("profile must be '3.10', '6.12' or a KernelProfile")
         self.request = request
         self.sched = Scheduler(profile=prof)
-        self.client = Host(prof, address=CLIENT_ADDR, tx_ring_size=prof.tx_ring_size, sched=self.sched)
-        self.server = Host(prof, address=SERVER_ADDR, tx_ring_size=prof.tx_ring_size, sched=self.sched)
+        self.client = Host(prof, address=CLIENT_ADDR, tx_ring_size=prof.tx_ring_size, sched=self.sched,
+                           name="client")
+        self.server = Host(prof, address=SERVER_ADDR, tx_ring_size=prof.tx_ring_size, sched=self.sched,
+                           name="server")
         self.link = Link(self.client, self.server, delay_us)
         self.listener = TcpSock(name="listener", net=self.server.net)
         Socket(self.listener)

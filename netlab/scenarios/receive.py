@@ -59,14 +59,15 @@ class Host:
     ``profile`` ("3.10", "6.12", or a KernelProfile). With ``tx_ring_size`` the NIC can also send, on a
     ``link_gbps`` link, through a pfifo_fast qdisc (``netlab.scenarios.send.SendHost`` builds on that, and
     ``netlab.scenarios.link.Link`` cables two such hosts together). ``sched`` is the engine to run on: give
-    several hosts the same :class:`~netlab.kernel.sched.Scheduler` and they share one clock (default: a new one).
+    several hosts the same :class:`~netlab.kernel.sched.Scheduler` and they share one clock (default: a new one);
+    ``name`` then tells their events apart (each event's ``host``).
     """
 
     @check.arguments
     def __init__(self, profile: str | KernelProfile = "6.12", *, cpus: check.Cpus = 1, queues: int = 1,
                  ring_size: int | None = None, affinity: Sequence[int] | None = None, costs: Costs | None = None,
                  address: str = "10.0.0.2", dev_name: str = "eth0", tx_ring_size: int | None = None,
-                 link_gbps: float = 1.0, sched: Scheduler | None = None):
+                 link_gbps: float = 1.0, sched: Scheduler | None = None, name: str = ""):
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         if not isinstance(self.profile, KernelProfile):
             raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -80,7 +81,8 @@ class Host:
             raise TypeError("costs must be a netlab.kernel.cpu.Costs")
         self.sched = sched if sched is not None else Scheduler(nr_cpus=cpus, profile=self.profile,
                                                                max_events=MAX_STEPS)
-        self.cpus = [Cpu(i, self.profile, self.costs) for i in range(cpus)]
+        self.name = name
+        self.cpus = [Cpu(i, self.profile, self.costs, host=name) for i in range(cpus)]
         for cpu in self.cpus:
             cpu.siblings = self.cpus
             cpu.irq_window = self._irq_window_for(cpu)
