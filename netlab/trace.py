@@ -320,15 +320,15 @@ class Trace(Sequence[Event]):
                 lines.append(f"{blank}{'  ' * open_depths.pop()}}}")
 
         last_task: str = ""
-        named: dict[int, str] = {}  # the last task seen on each CPU
+        named: dict[tuple[str, int], str] = {}  # the last task seen on each CPU (of each host)
         for i, e in enumerate(events):
             if e.task != last_task:  # a context switch or an interrupt: another stack
                 close_to(0)
-                if e.task and named.get(e.cpu, e.task) != e.task:
-                    lines += [f" {'-' * 42}", f"{e.cpu:>3}) {named[e.cpu]} => {e.task}", f" {'-' * 42}"]
+                if e.task and named.get((e.host, e.cpu), e.task) != e.task:
+                    lines += [f" {'-' * 42}", f"{e.cpu:>3}) {named[e.host, e.cpu]} => {e.task}", f" {'-' * 42}"]
                 last_task = e.task
             if e.task:
-                named[e.cpu] = e.task
+                named[e.host, e.cpu] = e.task
             close_to(e.depth)
             prefix = f"{e.cpu:>2}) {e.context:<9} {e.time_ns / 1000:>10.3f} us |  "
             indent = "  " * e.depth

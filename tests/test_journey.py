@@ -1,4 +1,4 @@
-"""The whole journey over two hosts: connect, send, accept, recv — one deterministic trace through both kernels."""
+"""The whole journey: connect, send, an epoll server's accept, recv and reply — over two hosts and over loopback."""
 import pytest
 
 from netlab import Stepper
@@ -6,7 +6,7 @@ from netlab.kernel.profiles import PROFILES
 from netlab.kernel.source_index import kernel_index
 from netlab.kernel.tcp_output import MsgHdr
 from netlab.kernel.zerocopy import __sys_sendto as sys_sendto
-from netlab.scenarios.journey import Journey, journey
+from netlab.scenarios.journey import Journey, compare, journey
 from netlab.scenarios.loopback import local_path
 from netlab.trace import Tracer
 
@@ -35,8 +35,7 @@ def test_the_request_goes_from_the_client_process_to_the_server_process_through_
     assert j.received > 0 and not j.accepted.sk_receive_queue
     names = iter(calls(trace))
     assert all(any(n == m for n in names) for m in MILESTONES)
-    assert j.link.frames == 4                 # SYN, SYN-ACK, ACK, the request
-    assert j.client.nic.q_vectors[0].tx_packets == 3 and j.server.nic.q_vectors[0].tx_packets == 1
+    assert j.client.nic.q_vectors[0].tx_packets == 3 and j.server.nic.q_vectors[0].tx_packets == 2
 
 
 @pytest.mark.parametrize("profile", ["3.10", "6.12"])
@@ -100,3 +99,70 @@ def test_every_event_says_which_host_it_ran_on_and_the_stepper_shows_it():
 
 def test_a_one_host_trace_names_no_host():
     assert {e.host for e in local_path(PROFILES["6.12"])} == {""}
+
+
+EPOLL_MILESTONES = [
+    "do_epoll_create", "do_epoll_ctl", "ep_insert",                                         # watch the listener
+    "tcp_child_process", "sock_def_readable", "ep_poll_callback",                           # the connection is ready
+    "do_epoll_wait", "ep_send_events", "__sys_accept4", "inet_csk_accept", "ep_insert",     # accept, watch it
+    "tcp_queue_rcv", "sock_def_readable", "ep_poll_callback",                               # the request is ready
+    "do_epoll_wait", "ep_send_events", "__sys_recvfrom", "tcp_recvmsg",                     # read it
+    "__sys_sendto", "tcp_sendmsg", "igb_xmit_frame",                                        # the response out
+    "igb_msix_ring", "tcp_rcv_established", "tcp_queue_rcv", "tcp_recvmsg",                 # the client reads it
+]
+
+
+def test_the_server_serves_with_epoll_and_replies():
+    j = Journey(100, response=300)
+    trace = j.run()
+    names = iter(calls(trace))
+    assert all(any(n == m for n in names) for m in EPOLL_MILESTONES)
+    assert j.ready[0] == [j.listen_fd] and len(j.ready) == 2 and j.ready[1] != [j.listen_fd]
+    assert {(e.host, e.context) for e in trace if e.function == "ep_poll_callback"} == {("server", "softirq")}
+    assert {(e.host, e.task) for e in trace if e.function.startswith(("do_epoll", "__sys_accept4", "__sys_recvfrom"))} \
+        == {("server", "server")}
+    assert j.answered > 0 and not j.sk.sk_receive_queue and not j.accepted.sk_receive_queue
+    assert j.link.frames == 5                 # SYN, SYN-ACK, ACK, the request, the response
+
+
+def test_over_loopback_the_journey_skips_the_nic_the_ring_and_the_hard_irq():
+    j = Journey(over="loopback")
+    trace = j.run()
+    functions = set(calls(trace))
+    assert {"loopback_xmit", "__netif_rx", "enqueue_to_backlog", "process_backlog", "ep_poll_callback",
+            "do_epoll_wait", "inet_csk_accept", "tcp_recvmsg"} <= functions
+    assert not any(f.startswith("igb_") for f in functions)
+    assert {e.context for e in trace} == {"process", "softirq"} and {e.host for e in trace} == {"localhost"}
+    assert j.received > 0 and j.answered > 0 and j.sk.sk_state == j.accepted.sk_state == "TCP_ESTABLISHED"
+    index = kernel_index("6.12")["functions"]
+    assert not functions - set(index)
+
+
+def test_the_summary_names_each_host_context_and_layer_in_prose():
+    j = Journey()
+    with pytest.raises(ValueError, match="run the journey first"):
+        j.summary()
+    trace = j.run()
+    text = j.summary()
+    for where in ("server, process context", "client, process context", "client, hardirq context",
+                  "server, softirq context"):
+        assert where in text
+    assert "epoll: 2 calls — ep_poll_callback" in text and "driver:" in text
+    assert "{" not in text and "[" not in text and "other" not in text
+    assert sum(int(line.split(": ")[1].split(" ")[0].replace(",", "")) for line in text.splitlines()
+               if not line.startswith(" ")) == len(trace.filter(kind="call"))
+
+
+def test_the_comparison_counts_the_calls_of_both_ways():
+    link, loopback = journey(), journey(over="loopback")
+    sentence = compare(link, loopback)
+    assert f"{len(link.filter(kind='call')):,} kernel function calls on two hosts" in sentence
+    assert f"over loopback {len(loopback.filter(kind='call')):,} on one" in sentence
+    assert len(loopback.filter(kind="call")) < len(link.filter(kind="call"))
+
+
+def test_journey_refuses_an_unknown_way():
+    with pytest.raises(ValueError):
+        journey(over="wifi")
+    with pytest.raises(ValueError):
+        journey(response=0)

@@ -33,8 +33,9 @@ from __future__ import annotations
 import errno
 import heapq
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Iterable
+from typing import Any, Callable, Generator, Iterable, Iterator
 
 from netlab import check
 from netlab.kernel.fdtable import FilesStruct
@@ -176,6 +177,19 @@ def get_current() -> Task:
     if _current is None:
         raise RuntimeError("no current task: this code runs in interrupt context (or outside a Scheduler)")
     return _current
+
+
+@contextmanager
+@check.arguments
+def current_task(task: Task) -> Iterator[Task]:
+    """Make ``task`` ``current`` for one of its system calls run outside the engine's task loop (a program a scenario
+    plays as a sequence of calls, each when what it waits for has happened); restored afterwards."""
+    global _current
+    saved, _current = _current, task
+    try:
+        yield task
+    finally:
+        _current = saved
 
 
 def running_profile() -> KernelProfile:

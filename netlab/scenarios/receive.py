@@ -165,11 +165,12 @@ class Host:
         (``MAX_TCP_HEADER``) and its TCP header pushed, as ``tcp_make_synack``/``__tcp_transmit_skb`` build it. A
         segment of a socket with a cached route (the client's SYN and ACK) goes ``ip_queue_xmit``
         (net/ipv4/tcp_output.c ``__tcp_transmit_skb``); one without (a SYN-ACK of a request sock, a RST) goes
-        ``ip_build_and_send_pkt`` on the NIC's route. Outside any of this host's CPUs (a handshake timer fires on
-        the engine) it runs on CPU 0 in softirq context, where kernel timers run."""
+        ``ip_build_and_send_pkt`` on the route to its destination: ``lo`` for a local address (once
+        ``loopback_dev_init`` gave the host one), else the NIC. Outside any of this host's CPUs (a handshake timer
+        fires on the engine) it runs on CPU 0 in softirq context, where kernel timers run."""
         if net is not self.net:
             raise ValueError("xmit_segment sends this host's segments (net must be host.net)")
-        if self.dev.ndo_start_xmit is None:
+        if self._route(skb).ndo_start_xmit is None:
             raise ValueError(f"{self.dev.name} cannot send: build the Host with tx_ring_size")
         if current_cpu() in self.cpus:
             self._xmit_segment(skb)
@@ -190,8 +191,13 @@ class Host:
         if getattr(sk, "dst", None) is not None:
             ip_queue_xmit(sk, skb)
         else:
-            skb.meta["dst"] = Rtable(self.dev)
+            skb.meta["dst"] = Rtable(self._route(segment))
             ip_build_and_send_pkt(skb, None, m["saddr"], m["daddr"])
+
+    def _route(self, skb: SkBuff) -> NetDevice:
+        """The device a segment leaves by: ``lo`` to a local address (RTN_LOCAL), else the NIC."""
+        local = self.net.loopback_dev is not None and skb.meta["daddr"] in self.net.local_addrs
+        return self.net.loopback_dev if local else self.dev
 
     def _rcvbuf(self, rcvbuf: int | None) -> int:
         value = self.profile.rmem_default if rcvbuf is None else rcvbuf
