@@ -16,9 +16,9 @@ MILESTONES = [
     "igb_msix_ring", "net_rx_action", "igb_poll", "ip_list_rcv", "tcp_v4_rcv", "tcp_conn_request",
     "tcp_v4_send_synack", "ip_build_and_send_pkt", "igb_xmit_frame",                       # SYN-ACK out
     "igb_msix_ring", "tcp_v4_rcv", "tcp_rcv_synsent_state_process", "tcp_finish_connect", "tcp_send_ack",
-    "__sys_sendto", "tcp_sendmsg", "tcp_write_xmit", "__tcp_transmit_skb", "igb_xmit_frame",  # the request out
     "tcp_v4_rcv", "tcp_check_req", "inet_csk_reqsk_queue_add", "tcp_child_process",        # accept queue
     "inet_csk_accept",                                                                     # server: accept()
+    "__sys_sendto", "tcp_sendmsg", "tcp_write_xmit", "__tcp_transmit_skb", "igb_xmit_frame",  # the request out
     "tcp_v4_rcv", "tcp_rcv_established", "tcp_queue_rcv", "tcp_data_ready",                # the request in
     "tcp_recvmsg", "tcp_recvmsg_locked",                                                   # server: recv()
 ]
@@ -102,26 +102,38 @@ def test_a_one_host_trace_names_no_host():
 
 
 EPOLL_MILESTONES = [
-    "do_epoll_create", "do_epoll_ctl", "ep_insert",                                         # watch the listener
-    "tcp_child_process", "sock_def_readable", "ep_poll_callback",                           # the connection is ready
-    "do_epoll_wait", "ep_send_events", "__sys_accept4", "inet_csk_accept", "ep_insert",     # accept, watch it
-    "tcp_queue_rcv", "sock_def_readable", "ep_poll_callback",                               # the request is ready
-    "do_epoll_wait", "ep_send_events", "__sys_recvfrom", "tcp_recvmsg",                     # read it
-    "__sys_sendto", "tcp_sendmsg", "igb_xmit_frame",                                        # the response out
-    "igb_msix_ring", "tcp_rcv_established", "tcp_queue_rcv", "tcp_recvmsg",                 # the client reads it
+    "do_epoll_create", "do_epoll_ctl", "ep_insert", "do_epoll_wait", "schedule",            # the server sleeps
+    "__inet_stream_connect",                                                                # the client connects
+    "tcp_child_process", "sock_def_readable", "ep_poll_callback", "try_to_wake_up",         # the connection wakes it
+    "context_switch", "ep_send_events", "__sys_accept4", "inet_csk_accept", "ep_insert",    # accept, watch it
+    "do_epoll_wait", "schedule",                                                            # sleep again
+    "__sys_sendto", "tcp_queue_rcv", "sock_def_readable", "ep_poll_callback", "try_to_wake_up",  # the request
+    "context_switch", "ep_send_events", "__sys_recvfrom", "tcp_recvmsg",                    # read it
+    "__sys_sendto", "tcp_sendmsg",                                                          # the response out
+    "tcp_rcv_established", "tcp_queue_rcv", "tcp_recvmsg",                                  # the client reads it
 ]
 
 
-def test_the_server_serves_with_epoll_and_replies():
-    j = Journey(100, response=300)
+@pytest.mark.parametrize("over", ["link", "loopback"])
+def test_the_server_sleeps_in_epoll_wait_is_woken_by_ep_poll_callback_and_replies(over):
+    j = Journey(100, response=300, over=over)
     trace = j.run()
     names = iter(calls(trace))
     assert all(any(n == m for n in names) for m in EPOLL_MILESTONES)
     assert j.ready[0] == [j.listen_fd] and len(j.ready) == 2 and j.ready[1] != [j.listen_fd]
-    assert {(e.host, e.context) for e in trace if e.function == "ep_poll_callback"} == {("server", "softirq")}
-    assert {(e.host, e.task) for e in trace if e.function.startswith(("do_epoll", "__sys_accept4", "__sys_recvfrom"))} \
-        == {("server", "server")}
+    assert len(trace.filter("ep_poll_callback")) == len(trace.filter("try_to_wake_up")) == 2
+    assert {e.context for e in trace if e.function == "ep_poll_callback"} == {"softirq"}
+    assert {e.task for e in trace if e.function.startswith(("do_epoll", "__sys_accept4", "__sys_recvfrom"))} \
+        == {"server"}
     assert j.answered > 0 and not j.sk.sk_receive_queue and not j.accepted.sk_receive_queue
+    assert j.sched.tasks[0].state == "TASK_DEAD" and j.sched.tasks[0].wakeups == 2
+
+
+def test_over_the_link_the_server_runs_on_the_server_host():
+    j = Journey()
+    trace = j.run()
+    assert {e.host for e in trace if e.task == "server" or e.function == "ep_poll_callback"} == {"server"}
+    assert {e.host for e in trace if e.task == "client"} == {"client"}
     assert j.link.frames == 5                 # SYN, SYN-ACK, ACK, the request, the response
 
 
@@ -147,7 +159,7 @@ def test_the_summary_names_each_host_context_and_layer_in_prose():
     for where in ("server, process context", "client, process context", "client, hardirq context",
                   "server, softirq context"):
         assert where in text
-    assert "epoll: 2 calls — ep_poll_callback" in text and "driver:" in text
+    assert "epoll: 4 calls — ep_poll_callback, ep_autoremove_wake_function" in text and "driver:" in text
     assert "{" not in text and "[" not in text and "other" not in text
     assert sum(int(line.split(": ")[1].split(" ")[0].replace(",", "")) for line in text.splitlines()
                if not line.startswith(" ")) == len(trace.filter(kind="call"))

@@ -33,9 +33,8 @@ from __future__ import annotations
 import errno
 import heapq
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Iterable, Iterator
+from typing import Any, Callable, Generator, Iterable
 
 from netlab import check
 from netlab.kernel.fdtable import FilesStruct
@@ -177,19 +176,6 @@ def get_current() -> Task:
     if _current is None:
         raise RuntimeError("no current task: this code runs in interrupt context (or outside a Scheduler)")
     return _current
-
-
-@contextmanager
-@check.arguments
-def current_task(task: Task) -> Iterator[Task]:
-    """Make ``task`` ``current`` for one of its system calls run outside the engine's task loop (a program a scenario
-    plays as a sequence of calls, each when what it waits for has happened); restored afterwards."""
-    global _current
-    saved, _current = _current, task
-    try:
-        yield task
-    finally:
-        _current = saved
 
 
 def running_profile() -> KernelProfile:
@@ -382,7 +368,8 @@ class SwitchRecord:
 
 class Scheduler:
     """The engine: CPUs with their run queues, one simulated clock and one queue of timed events (task bursts,
-    timers, interrupts); runs tasks and counts their switches.
+    timers, interrupts); runs tasks and counts their switches. ``cpu_entry[n]``, when a machine sets it, is a
+    context manager factory that puts a task's code on that machine's CPU n while it runs.
 
         sched = Scheduler(nr_cpus=2)
         sched.spawn("server", server_body)           # a generator function's generator
@@ -400,6 +387,7 @@ class Scheduler:
         self.profile = profile
         self.context_switch_ns, self.base_slice_ns, self.max_events = context_switch_ns, base_slice_ns, max_events
         self.clock = 0
+        self.cpu_entry: dict[int, Callable[[], Any]] = {}  # CPU -> the machine's way onto it (Host.run_tasks)
         self.tasks: list[Task] = []
         self.switches: list[SwitchRecord] = []
         self.record_switches = True
@@ -566,8 +554,12 @@ class Scheduler:
         while True:
             gen = task._gens[-1]
             _current = task
+            enter = self.cpu_entry.get(rq.cpu)
             try:
-                if recording():
+                if enter is not None:
+                    with enter(), call_stack(task.frames, task.comm):
+                        msg = gen.send(value)
+                elif recording():
                     with on_cpu(rq.cpu, "process"), call_stack(task.frames, task.comm):
                         msg = gen.send(value)
                 else:

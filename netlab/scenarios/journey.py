@@ -9,25 +9,25 @@ netfilter → qdisc → igb's TX ring, the wire, the receiver's RX ring → hard
 Over loopback (``over="loopback"``): both programs on one host, ``localhost``, the client connecting to
 127.0.0.1. Each segment goes TCP → IP → netfilter → ``lo`` (no qdisc) → ``loopback_xmit`` → ``__netif_rx`` → this
 CPU's backlog, and the NET_RX softirq runs when the sender re-enables bottom halves, in its own time (chapter 04):
-no NIC, no ring, no hard IRQ. The whole handshake, and then the request, happen inside the client's own
-``connect()`` and ``send()``, so the request is queued before the server accepts: ``ep_insert``'s poll finds the
-new connection ready at once, and only the listener's wake-up goes through ``ep_poll_callback``.
+no NIC, no ring, no hard IRQ: the whole handshake happens inside the client's own ``connect()``.
 
-The programs (each system call runs in process context on CPU 0 of its host, when that CPU is free):
+The server is a task of the engine running on the server's CPU 0 (:meth:`Host.run_tasks`): it sleeps in
+``epoll_wait`` until ``ep_poll_callback`` wakes it (``try_to_wake_up``, a context switch). The client is a sequence
+of system calls on its host's CPU 0, each made when what it waits for has happened (``Scheduler.run`` with
+``stop``), its events named ``client``:
 
-1. the server: ``listen()`` on port 80, ``epoll_create1()``, ``epoll_ctl(ADD)`` of the listener;
-2. the client: non-blocking ``connect()`` — SYN, SYN-ACK, ACK; the connection waits in the accept queue and the
-   listener's wake-up puts its epitem on the ready list;
-3. once the client is ESTABLISHED, it ``send()``s the request; the server's ``epoll_wait()`` reports the
-   listener, it ``accept()``s the connection and ``epoll_ctl(ADD)``s it;
-4. when the request is queued, ``ep_poll_callback`` puts the connection on the ready list; the server's
-   ``epoll_wait()`` reports it, the server ``recv()``s the request and ``send()``s the response;
-5. the client ``recv()``s the response.
+1. the server: ``listen()`` on port 80, ``epoll_create1()``, ``epoll_ctl(ADD)`` of the listener, ``epoll_wait()``:
+   it sleeps;
+2. the client: non-blocking ``connect()`` — SYN, SYN-ACK, ACK; the connection joins the accept queue, the
+   listener's wake-up runs ``ep_poll_callback``: the listener's epitem goes on the ready list, the server wakes;
+3. the server ``accept()``s the connection, ``epoll_ctl(ADD)``s it and sleeps in ``epoll_wait()`` again;
+4. once ESTABLISHED, and after :data:`CLIENT_THINK_NS` of its own user code, the client ``send()``s the request;
+5. the request is queued, ``ep_poll_callback`` puts the connection on the ready list and wakes the server, which
+   ``recv()``s the request and ``send()``s the response;
+6. the client ``recv()``s the response.
 
-Each program is a sequence of calls: a call is made when what it waits for has happened (``Scheduler.run`` with
-``stop``), so ``epoll_wait`` finds the ready list filled and returns at once instead of sleeping and being woken —
-the same kernel functions fill the ready list either way. Not in it yet: close and TIME_WAIT, and the programs as
-tasks scheduled on the hosts' CPUs.
+Not in it yet: close and TIME_WAIT; the client as a task; the engine's run queues are the server host's (the
+client's calls run between its events, not as scheduled tasks).
 """
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ from typing import Annotated, Callable
 
 from netlab import check
 from netlab.kernel import tcp_handshake
-from netlab.kernel.cpu import current_cpu, this_cpu
-from netlab.kernel.eventpoll import EPOLL_CTL_ADD, Eventpoll
+from netlab.kernel.cpu import current_cpu
+from netlab.kernel.eventpoll import EPOLL_CTL_ADD
 from netlab.kernel.fs import fdget
 from netlab.kernel.inet_connection_sock import TcpSock, inet_bind
 from netlab.kernel.inet_stream import inet_stream_ops, tcp_recvmsg
@@ -45,7 +45,7 @@ from netlab.kernel.ip_output import Rtable
 from netlab.kernel.loopback import loopback_dev_init
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.route import fib_add_ifaddr
-from netlab.kernel.sched import Run, Scheduler, current_task, nonblocking
+from netlab.kernel.sched import TASK_DEAD, TASK_INTERRUPTIBLE, Scheduler, nonblocking
 from netlab.kernel.sock import EPOLLIN, MSG_DONTWAIT, Socket, install_socket
 from netlab.kernel.tcp_output import MsgHdr
 from netlab.kernel.zerocopy import __sys_sendto as sys_sendto
@@ -58,6 +58,9 @@ CLIENT_ADDR, SERVER_ADDR, LOCALHOST, SERVER_PORT = "10.0.0.1", "10.0.0.2", "127.
 WAYS = ("link", "loopback")
 MAX_MESSAGE = 1400
 """The largest request or response: one segment (read in one recv())."""
+CLIENT_THINK_NS = 20_000
+"""The client's user code between ``connect()`` and ``send()`` (building the request): 20 µs, time enough for the
+server to accept the connection and watch it before the request arrives."""
 LIMIT_NS = 10_000_000_000
 """The journey gives up after 10 s of simulated time (a handshake that never finishes)."""
 sys_listen = getattr(tcp_handshake, "__sys_listen")          # the kernel's names start with "__", which Python
@@ -76,7 +79,8 @@ LAYERS = (
     ("driver", ("drivers/",)),
     ("sk_buffs", ("net/core/skbuff.c",)),
     ("interrupts and softirqs", ("kernel/softirq.c", "kernel/irq/", "include/linux/bottom_half.h")),
-    ("wait queues, locks and the scheduler", ("kernel/sched/", "kernel/locking/", "kernel/time/")),
+    ("wait queues, locks and the scheduler", ("kernel/sched/", "include/linux/wait.h", "kernel/locking/",
+                                              "kernel/time/")),
 )
 """The layers of the summary, top down: a kernel function belongs to the one with the longest prefix of its source
 (every source of the journey has one; anything else is "other")."""
@@ -119,12 +123,12 @@ class Journey:
             self.server.net.xmit = self.server.xmit_segment
             self.link = None
             self.server_addr, client_addr, client_dev = LOCALHOST, LOCALHOST, lo
+        self.server.run_tasks(0)
         self.program = Process("server", pid=1000)
         self.listener = TcpSock(name="listener", net=self.server.net)
         self.listen_fd = install_socket(Socket(self.listener, ops=inet_stream_ops), self.program, prof.nr_open)
         self.sk = TcpSock(name="client", net=self.client.net, inet_rcv_saddr=client_addr, dst=Rtable(client_dev))
         Socket(self.sk)
-        self.epoll: Eventpoll | None = None
         self.accepted: TcpSock | None = None
         self.ready: list[list[int]] = []      # the fds each epoll_wait() reported
         self.received: int | None = None      # what the server's recv() returned
@@ -133,35 +137,44 @@ class Journey:
 
     def run(self) -> Trace:
         """Play the programs (see the module's docstring) and return the trace of every kernel."""
-        if self.trace is not None or self.received is not None:
+        if self.trace is not None:
             raise ValueError("this journey has run already: make a new Journey")
         client, server, sk = self.client, self.server, self.sk
         with Tracer(clock=self._clock) as tracer:
             inet_bind(server.net, self.listener, self.server_addr, SERVER_PORT)
-            self._serve(lambda: sys_listen(self.listener, 128))
-            epfd = self._serve(epoll_create1)
-            self.epoll = fdget(self.program, epfd).private_data
-            self._serve(lambda: epoll_ctl(epfd, EPOLL_CTL_ADD, self.listen_fd, EPOLLIN))
+            task = self.sched.spawn(self.program.comm, self._server(), cpu=0, process=self.program)
+            self._wait_for(lambda: self.ready == [] and task.state == TASK_INTERRUPTIBLE, "the server's epoll_wait()")
             self._syscall(client, lambda: inet_stream_connect(sk, self.server_addr, SERVER_PORT))
             self._wait_for(lambda: sk.sk_state == "TCP_ESTABLISHED", "the client's connect()")
+            self.sched.run(until_ns=self.sched.clock + CLIENT_THINK_NS)
             self._syscall(client, lambda: sys_sendto(sk, MsgHdr(self.request)))
-            self._epoll_wait(epfd, self.listen_fd, "the connection's arrival")
-            conn = self._serve(lambda: accept(self.listen_fd))
-            self.accepted = fdget(self.program, conn).private_data.sk
-            # inet_csk_route_child_sock: the child's cached route
-            self.accepted.dst = Rtable(server.dev if self.link else server.net.loopback_dev)
-            self._serve(lambda: epoll_ctl(epfd, EPOLL_CTL_ADD, conn, EPOLLIN))
-            self._epoll_wait(epfd, conn, "the request's arrival")
-            self.received = self._serve(lambda: recv(conn, MAX_MESSAGE))
-            self._serve(lambda: sys_sendto(self.accepted, MsgHdr(self.response)))
             self._wait_for(lambda: bool(sk.sk_receive_queue), "the response's arrival")
             self.answered = self._syscall(client, lambda: nonblocking(tcp_recvmsg(sk, MAX_MESSAGE, MSG_DONTWAIT)))
-            if self.link is not None:
-                self._wait_for(lambda: not any(qv.tx_ring.device_owned() or qv.tx_ring.done() or qv.tx_wire
-                                               for host in (client, server) for qv in host.nic.q_vectors),
-                               "the TX completions")
+            self._wait_for(lambda: task.state == TASK_DEAD and not any(
+                qv.tx_ring.device_owned() or qv.tx_ring.done() or qv.tx_wire
+                for host in {client, server} for qv in host.nic.q_vectors if qv.tx_ring), "the end")
         self.trace = tracer.trace
         return self.trace
+
+    def _server(self):
+        """The server program, a task: listen, then an epoll loop that accepts the connection, reads the request
+        and sends the response."""
+        sys_listen(self.listener, 128)
+        epfd = epoll_create1()
+        yield from epoll_ctl(epfd, EPOLL_CTL_ADD, self.listen_fd, EPOLLIN)
+        yield from self._epoll_wait(epfd)
+        conn = yield from accept(self.listen_fd)
+        self.accepted = fdget(self.program, conn).private_data.sk
+        self.accepted.dst = Rtable(self.server.dev if self.link else self.server.net.loopback_dev)  # its route
+        yield from epoll_ctl(epfd, EPOLL_CTL_ADD, conn, EPOLLIN)
+        yield from self._epoll_wait(epfd)
+        self.received = yield from recv(conn, MAX_MESSAGE)
+        sys_sendto(self.accepted, MsgHdr(self.response))
+
+    def _epoll_wait(self, epfd: int):
+        """``epoll_wait()``, sleeping until something is ready; note which fds it reported."""
+        events = yield from epoll_wait(epfd, 16)
+        self.ready.append([event.data for event in events])
 
     def _clock(self) -> int:
         """The trace's clock: the running CPU's time, else the engine's."""
@@ -175,37 +188,13 @@ class Journey:
         if not condition():
             raise RuntimeError(f"the journey stalled: {what} did not happen")
 
-    def _syscall(self, host: Host, call: Callable[[], object], comm: str = "client") -> object:
-        """A system call of the program ``comm`` on ``host``'s CPU 0, as soon as the engine's clock and that CPU
-        allow (its events name the program as their task)."""
+    def _syscall(self, host: Host, call: Callable[[], object]) -> object:
+        """A system call of the client program on ``host``'s CPU 0, as soon as the engine's clock and that CPU
+        allow (its events name the client as their task)."""
         def run() -> object:
-            with call_stack([], comm):
+            with call_stack([], "client"):
                 return call()
         return host.run_process(0, run, at_ns=self.sched.clock)
-
-    def _serve(self, call: Callable[[], object]) -> object:
-        """A system call of the server process (``current``); a call that may sleep must find what it waits
-        for (its CPU bursts are charged to the server's CPU)."""
-        def run() -> object:
-            with current_task(self.program):
-                result = call()
-                if not hasattr(result, "send"):
-                    return result
-                try:
-                    while True:
-                        burst = result.send(None)
-                        if not isinstance(burst, Run):
-                            raise RuntimeError(f"the server's call tried to sleep ({burst!r}): nothing to wait for")
-                        this_cpu().charge(burst.ns)
-                except StopIteration as done:
-                    return done.value
-        return self._syscall(self.server, run, self.program.comm)
-
-    def _epoll_wait(self, epfd: int, fd: int, what: str) -> None:
-        """The server's ``epoll_wait()``, once ``ep_poll_callback`` has put ``fd``'s epitem on the ready list (a
-        level-triggered epitem delivered before stays there until a wait finds it idle)."""
-        self._wait_for(lambda: any(epi.ffd.fd == fd for epi in self.epoll.rdllist), what)
-        self.ready.append([event.data for event in self._serve(lambda: epoll_wait(epfd, 16))])
 
     def summary(self) -> str:
         """What ran where, in prose: per host and context, the kernel functions each layer called."""

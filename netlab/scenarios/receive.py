@@ -22,7 +22,8 @@ poll_lists, backlogs, softirq state, sockets, taps, netfilter counters) — see 
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
 from netlab import check
 from netlab.kernel.cpu import Costs, Cpu, current_cpu
@@ -320,6 +321,23 @@ class Host:
             result = fn()
         self._arm()             # what it queued (a softirq, a transmit) may be the next thing to do
         return result
+
+    @check.arguments
+    def run_tasks(self, cpu: int = 0) -> None:
+        """Let the engine's tasks of CPU ``cpu`` (:meth:`Scheduler.spawn`) run on this host's CPU ``cpu``: their
+        kernel code then sees that CPU (``this_cpu``, its clock, its softirqs), and what they queue runs after."""
+        if not isinstance(cpu, int) or not 0 <= cpu < min(len(self.cpus), len(self.sched.rqs)):
+            raise ValueError(f"cpu must be a CPU of both this host and its engine, got {cpu!r}")
+        if cpu in self.sched.cpu_entry:
+            raise ValueError(f"the engine's CPU {cpu} runs its tasks on another host already")
+        self.sched.cpu_entry[cpu] = lambda: self._task_context(self.cpus[cpu])
+
+    @contextmanager
+    def _task_context(self, cpu: Cpu) -> Iterator[None]:
+        cpu.now = max(cpu.now, self.sched.clock)
+        with cpu.running("process"):
+            yield
+        self._arm()
 
     @check.arguments
     def record(self, scenario: Callable[[], object] | None = None, max_events: int = 100_000) -> Trace:
