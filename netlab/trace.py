@@ -2,10 +2,10 @@
 
 Models mark each modelled kernel function with :func:`kernel_function`, naming the kernel source file it stands
 for. While a :class:`Tracer` records, every call of such a function appends an :class:`Event` (call depth, CPU,
-execution context, simulated time, a plain-English line and a snapshot of the scenario's state: a frozen dataclass
-the views read by attribute), so nested calls nest like ftrace's ``function_graph`` tracer. Outside a recording
-the decorator only checks the arguments against the function's annotations (:mod:`netlab.check`), when the call is
-not from checked code.
+execution context, host, simulated time, a plain-English line and a snapshot of the scenario's state: a frozen
+dataclass the views read by attribute), so nested calls nest like ftrace's ``function_graph`` tracer. Outside a
+recording the decorator only checks the arguments against the function's annotations (:mod:`netlab.check`), when
+the call is not from checked code.
 
 Views only ever see a :class:`Trace`; they never call a model.
 """
@@ -46,6 +46,7 @@ class Event:
     text: str
     kind: str = "call"
     task: str = ""  # the task whose code this is ("" in interrupt context or without a scheduler model)
+    host: str = ""  # the host whose CPU runs it ("" in a one-host scenario)
     state: Any = field(default=None, compare=False)  # the scenario's snapshot after this step
 
     @property
@@ -141,19 +142,20 @@ def trace_printk(text: str) -> None:
 
 @contextmanager
 @check.arguments
-def on_cpu(cpu: int, context: str) -> Iterator[None]:
-    """Run the enclosed model code on ``cpu`` in ``context`` (restored afterwards)."""
+def on_cpu(cpu: int, context: str, host: str = "") -> Iterator[None]:
+    """Run the enclosed model code on ``cpu`` (of ``host``, when several share the engine) in ``context``
+    (restored afterwards)."""
     check.choice("context", context, CONTEXTS)
     tracer = _active
     if tracer is None:
         yield
         return
-    saved = tracer.cpu, tracer.context
-    tracer.cpu, tracer.context = cpu, context
+    saved = tracer.cpu, tracer.context, tracer.host
+    tracer.cpu, tracer.context, tracer.host = cpu, context, host
     try:
         yield
     finally:
-        tracer.cpu, tracer.context = saved
+        tracer.cpu, tracer.context, tracer.host = saved
 
 
 @contextmanager
@@ -206,6 +208,7 @@ class Tracer:
         self.cpu = 0
         self.context = "process"
         self.task = ""
+        self.host = ""
         self._stack: list[tuple[str, str]] = []  # (function, source) of the calls now running
         self._pending: dict[str, Any] | None = None
         self._events: list[Event] = []
@@ -239,7 +242,7 @@ class Tracer:
             raise RuntimeError(f"trace longer than max_events={self.max_events}; record a smaller scenario")
         self._pending = dict(seq=len(self._events), time_ns=int(self.clock()), cpu=self.cpu,
                              context=self.context, function=function, source=source, depth=depth,
-                             text=text, kind=kind, task=self.task)
+                             text=text, kind=kind, task=self.task, host=self.host)
 
     def _enter(self, function: str, source: str, text: str) -> None:
         self._record(function, source, text, "call", len(self._stack))
@@ -320,15 +323,15 @@ class Trace(Sequence[Event]):
                 lines.append(f"{blank}{'  ' * open_depths.pop()}}}")
 
         last_task: str = ""
-        named: dict[int, str] = {}  # the last task seen on each CPU
+        named: dict[tuple[str, int], str] = {}  # the last task seen on each CPU (of each host)
         for i, e in enumerate(events):
             if e.task != last_task:  # a context switch or an interrupt: another stack
                 close_to(0)
-                if e.task and named.get(e.cpu, e.task) != e.task:
-                    lines += [f" {'-' * 42}", f"{e.cpu:>3}) {named[e.cpu]} => {e.task}", f" {'-' * 42}"]
+                if e.task and named.get((e.host, e.cpu), e.task) != e.task:
+                    lines += [f" {'-' * 42}", f"{e.cpu:>3}) {named[e.host, e.cpu]} => {e.task}", f" {'-' * 42}"]
                 last_task = e.task
             if e.task:
-                named[e.cpu] = e.task
+                named[e.host, e.cpu] = e.task
             close_to(e.depth)
             prefix = f"{e.cpu:>2}) {e.context:<9} {e.time_ns / 1000:>10.3f} us |  "
             indent = "  " * e.depth

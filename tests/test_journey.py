@@ -1,10 +1,13 @@
-"""The whole journey over two hosts: connect, send, accept, recv — one deterministic trace through both kernels."""
+"""The whole journey: connect, send, an epoll server's accept, recv and reply — over two hosts and over loopback."""
 import pytest
 
+from netlab import Stepper
+from netlab.kernel.profiles import PROFILES
 from netlab.kernel.source_index import kernel_index
 from netlab.kernel.tcp_output import MsgHdr
 from netlab.kernel.zerocopy import __sys_sendto as sys_sendto
-from netlab.scenarios.journey import Journey, journey
+from netlab.scenarios.journey import Journey, compare, journey
+from netlab.scenarios.loopback import local_path
 from netlab.trace import Tracer
 
 MILESTONES = [
@@ -13,9 +16,9 @@ MILESTONES = [
     "igb_msix_ring", "net_rx_action", "igb_poll", "ip_list_rcv", "tcp_v4_rcv", "tcp_conn_request",
     "tcp_v4_send_synack", "ip_build_and_send_pkt", "igb_xmit_frame",                       # SYN-ACK out
     "igb_msix_ring", "tcp_v4_rcv", "tcp_rcv_synsent_state_process", "tcp_finish_connect", "tcp_send_ack",
-    "__sys_sendto", "tcp_sendmsg", "tcp_write_xmit", "__tcp_transmit_skb", "igb_xmit_frame",  # the request out
     "tcp_v4_rcv", "tcp_check_req", "inet_csk_reqsk_queue_add", "tcp_child_process",        # accept queue
     "inet_csk_accept",                                                                     # server: accept()
+    "__sys_sendto", "tcp_sendmsg", "tcp_write_xmit", "__tcp_transmit_skb", "igb_xmit_frame",  # the request out
     "tcp_v4_rcv", "tcp_rcv_established", "tcp_queue_rcv", "tcp_data_ready",                # the request in
     "tcp_recvmsg", "tcp_recvmsg_locked",                                                   # server: recv()
 ]
@@ -32,8 +35,7 @@ def test_the_request_goes_from_the_client_process_to_the_server_process_through_
     assert j.received == 100 and not j.accepted.sk_receive_queue
     names = iter(calls(trace))
     assert all(any(n == m for n in names) for m in MILESTONES)
-    assert j.link.frames == 4                 # SYN, SYN-ACK, ACK, the request
-    assert j.client.nic.q_vectors[0].tx_packets == 3 and j.server.nic.q_vectors[0].tx_packets == 1
+    assert j.client.nic.q_vectors[0].tx_packets == 3 and j.server.nic.q_vectors[0].tx_packets == 2
 
 
 @pytest.mark.parametrize("profile", ["3.10", "6.12"])
@@ -94,3 +96,95 @@ def test_a_tso_skb_arrives_as_mss_sized_frames_one_serialisation_time_apart():
     arrivals = [e.time_ns for e in tracer.trace if e.kind == "printk" and "arrives at" in e.text]
     frame_ns = int((14 + 1500 + 24) * j.client.nic.ns_per_byte)
     assert [b - a for a, b in zip(arrivals, arrivals[1:])] == [frame_ns, frame_ns]
+
+
+def test_every_event_says_which_host_it_ran_on_and_the_stepper_shows_it():
+    trace = journey()
+    assert {e.host for e in trace} == {"client", "server"}
+    assert {e.host for e in trace if e.function == "__inet_stream_connect"} == {"client"}
+    assert {e.host for e in trace if e.function == "tcp_conn_request"} == {"server"}
+    first = next(i for i, e in enumerate(trace) if e.host == "server")
+    assert " · server · CPU 0 · " in Stepper(trace).text(first)
+
+
+def test_a_one_host_trace_names_no_host():
+    assert {e.host for e in local_path(PROFILES["6.12"])} == {""}
+
+
+EPOLL_MILESTONES = [
+    "do_epoll_create", "do_epoll_ctl", "ep_insert", "do_epoll_wait", "schedule",            # the server sleeps
+    "__inet_stream_connect",                                                                # the client connects
+    "tcp_child_process", "sock_def_readable", "ep_poll_callback", "try_to_wake_up",         # the connection wakes it
+    "context_switch", "ep_send_events", "__sys_accept4", "inet_csk_accept", "ep_insert",    # accept, watch it
+    "do_epoll_wait", "schedule",                                                            # sleep again
+    "__sys_sendto", "tcp_queue_rcv", "sock_def_readable", "ep_poll_callback", "try_to_wake_up",  # the request
+    "context_switch", "ep_send_events", "__sys_recvfrom", "tcp_recvmsg",                    # read it
+    "__sys_sendto", "tcp_sendmsg",                                                          # the response out
+    "tcp_rcv_established", "tcp_queue_rcv", "tcp_recvmsg",                                  # the client reads it
+]
+
+
+@pytest.mark.parametrize("over", ["link", "loopback"])
+def test_the_server_sleeps_in_epoll_wait_is_woken_by_ep_poll_callback_and_replies(over):
+    j = Journey(100, response=300, over=over)
+    trace = j.run()
+    names = iter(calls(trace))
+    assert all(any(n == m for n in names) for m in EPOLL_MILESTONES)
+    assert j.ready[0] == [j.listen_fd] and len(j.ready) == 2 and j.ready[1] != [j.listen_fd]
+    assert len(trace.filter("ep_poll_callback")) == len(trace.filter("try_to_wake_up")) == 2
+    assert {e.context for e in trace if e.function == "ep_poll_callback"} == {"softirq"}
+    assert {e.task for e in trace if e.function.startswith(("do_epoll", "__sys_accept4", "__sys_recvfrom"))} \
+        == {"server"}
+    assert j.answered > 0 and not j.sk.sk_receive_queue and not j.accepted.sk_receive_queue
+    assert j.sched.tasks[0].state == "TASK_DEAD" and j.sched.tasks[0].wakeups == 2
+
+
+def test_over_the_link_the_server_runs_on_the_server_host():
+    j = Journey()
+    trace = j.run()
+    assert {e.host for e in trace if e.task == "server" or e.function == "ep_poll_callback"} == {"server"}
+    assert {e.host for e in trace if e.task == "client"} == {"client"}
+    assert j.link.frames == 5                 # SYN, SYN-ACK, ACK, the request, the response
+
+
+def test_over_loopback_the_journey_skips_the_nic_the_ring_and_the_hard_irq():
+    j = Journey(over="loopback")
+    trace = j.run()
+    functions = set(calls(trace))
+    assert {"loopback_xmit", "__netif_rx", "enqueue_to_backlog", "process_backlog", "ep_poll_callback",
+            "do_epoll_wait", "inet_csk_accept", "tcp_recvmsg"} <= functions
+    assert not any(f.startswith("igb_") for f in functions)
+    assert {e.context for e in trace} == {"process", "softirq"} and {e.host for e in trace} == {"localhost"}
+    assert j.received > 0 and j.answered > 0 and j.sk.sk_state == j.accepted.sk_state == "TCP_ESTABLISHED"
+    index = kernel_index("6.12")["functions"]
+    assert not functions - set(index)
+
+
+def test_the_summary_names_each_host_context_and_layer_in_prose():
+    j = Journey()
+    with pytest.raises(ValueError, match="run the journey first"):
+        j.summary()
+    trace = j.run()
+    text = j.summary()
+    for where in ("server, process context", "client, process context", "client, hardirq context",
+                  "server, softirq context"):
+        assert where in text
+    assert "epoll: 4 calls — ep_poll_callback, ep_autoremove_wake_function" in text and "driver:" in text
+    assert "{" not in text and "[" not in text and "other" not in text
+    assert sum(int(line.split(": ")[1].split(" ")[0].replace(",", "")) for line in text.splitlines()
+               if not line.startswith(" ")) == len(trace.filter(kind="call"))
+
+
+def test_the_comparison_counts_the_calls_of_both_ways():
+    link, loopback = journey(), journey(over="loopback")
+    sentence = compare(link, loopback)
+    assert f"{len(link.filter(kind='call')):,} kernel function calls on two hosts" in sentence
+    assert f"over loopback {len(loopback.filter(kind='call')):,} on one" in sentence
+    assert len(loopback.filter(kind="call")) < len(link.filter(kind="call"))
+
+
+def test_journey_refuses_an_unknown_way():
+    with pytest.raises(ValueError):
+        journey(over="wifi")
+    with pytest.raises(ValueError):
+        journey(response=0)

@@ -65,7 +65,8 @@ class Cpu:
 
     ``softnet_data`` is set by ``netlab.kernel.dev`` (per-CPU networking state); ``irq_window`` is called by the
     models wherever the kernel runs with interrupts enabled inside softirq processing (the machine delivers any
-    hard IRQ due by then); ``siblings`` are all CPUs of the host, for ``per_cpu``.
+    hard IRQ due by then); ``siblings`` are all CPUs of the host, for ``per_cpu``; ``host`` names that host in
+    traces where several hosts share the engine.
     """
 
     id: int
@@ -83,6 +84,7 @@ class Cpu:
     softnet_data: Any = None
     irq_window: Callable[[], None] | None = None
     siblings: list["Cpu"] = field(default_factory=list)
+    host: str = ""
 
     def __post_init__(self):
         check.fields(self)
@@ -132,7 +134,7 @@ class Cpu:
         saved = _current, self.context
         _current, self.context = self, context
         try:
-            with on_cpu(self.id, context):
+            with on_cpu(self.id, context, self.host):
                 yield self
         finally:
             _current, self.context = saved[0], saved[1]

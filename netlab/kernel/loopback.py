@@ -21,8 +21,9 @@ NETDEV_TX_OK = 0x00
 
 @check.arguments
 def loopback_dev_init(net: Net) -> NetDevice:
-    """``loopback_net_init``: every namespace gets its ``lo`` (MTU from the profile) as ``net->loopback_dev``."""
-    dev = NetDevice("lo", net, mtu=net.profile.lo_mtu)
+    """``loopback_net_init``: every namespace gets its ``lo`` (MTU from the profile, ``loopback_xmit`` as
+    ``ndo_start_xmit``) as ``net->loopback_dev``."""
+    dev = NetDevice("lo", net, mtu=net.profile.lo_mtu, ndo_start_xmit=loopback_xmit)
     net.loopback_dev = dev
     return dev
 

@@ -387,7 +387,8 @@ class SwitchRecord:
 
 class Scheduler:
     """The engine: CPUs with their run queues, one simulated clock and one queue of timed events (task bursts,
-    timers, interrupts); runs tasks and counts their switches.
+    timers, interrupts); runs tasks and counts their switches. ``cpu_entry[n]``, when a machine sets it, is a
+    context manager factory that puts a task's code on that machine's CPU n while it runs.
 
         sched = Scheduler(nr_cpus=2)
         sched.spawn("server", server_body)           # a generator function's generator
@@ -405,6 +406,7 @@ class Scheduler:
         self.profile = profile
         self.context_switch_ns, self.base_slice_ns, self.max_events = context_switch_ns, base_slice_ns, max_events
         self.clock = 0
+        self.cpu_entry: dict[int, Callable[[], Any]] = {}  # CPU -> the machine's way onto it (Host.run_tasks)
         self.tasks: list[Task] = []
         self.switches: list[SwitchRecord] = []
         self.record_switches = True
@@ -567,8 +569,12 @@ class Scheduler:
         while True:
             gen = task._gens[-1]
             _current = task
+            enter = self.cpu_entry.get(rq.cpu)
             try:
-                if recording():
+                if enter is not None:
+                    with enter(), call_stack(task.frames, task.comm):
+                        msg = gen.send(value)
+                elif recording():
                     with on_cpu(rq.cpu, "process"), call_stack(task.frames, task.comm):
                         msg = gen.send(value)
                 else:

@@ -1,91 +1,180 @@
-"""The whole journey: a client on one host connects to a server on another and sends it a request.
+"""The whole journey: a client process sends a request to an epoll server, which replies.
 
-Two :class:`~netlab.scenarios.receive.Host` objects on one engine, cabled by a
-:class:`~netlab.scenarios.link.Link`, each with its own CPU, NIC, namespace and sockets. Every segment takes the
-real way: the sender's TCP (chapter 05's handshake, chapter 03's ``tcp_sendmsg``) → IP → netfilter → qdisc →
-igb's TX ring, the wire, the receiver's RX ring → hard IRQ → NET_RX → NAPI → IP → ``tcp_v4_rcv`` (chapter 01).
+Over a link (``over="link"``): two :class:`~netlab.scenarios.receive.Host` objects, ``client`` and ``server``, on
+one engine, cabled by a :class:`~netlab.scenarios.link.Link`, each with its own CPU, NIC, namespace and sockets.
+Every segment takes the real way: the sender's TCP (chapter 05's handshake, chapter 03's ``tcp_sendmsg``) → IP →
+netfilter → qdisc → igb's TX ring, the wire, the receiver's RX ring → hard IRQ → NET_RX → NAPI → IP →
+``tcp_v4_rcv`` (chapter 01) → the socket's wait queue → ``ep_poll_callback`` → the ready list (chapter 02).
 
-The programs (each system call runs in process context on CPU 0 of its host, when that CPU is free):
+Over loopback (``over="loopback"``): both programs on one host, ``localhost``, the client connecting to
+127.0.0.1. Each segment goes TCP → IP → netfilter → ``lo`` (no qdisc) → ``loopback_xmit`` → ``__netif_rx`` → this
+CPU's backlog, and the NET_RX softirq runs when the sender re-enables bottom halves, in its own time (chapter 04):
+no NIC, no ring, no hard IRQ: the whole handshake happens inside the client's own ``connect()``.
 
-1. the server: ``listen()`` on port 80;
-2. the client: non-blocking ``connect()`` — SYN, SYN-ACK, ACK; the connection waits in the accept queue;
-3. once the client is ESTABLISHED, it ``send()``s the request; once the connection is queued, the server
-   ``accept()``s it;
-4. once the request is in the accepted socket's receive queue, the server ``recv()``s it.
+The server is a task of the engine running on the server's CPU 0 (:meth:`Host.run_tasks`): it sleeps in
+``epoll_wait`` until ``ep_poll_callback`` wakes it (``try_to_wake_up``, a context switch). The client is a sequence
+of system calls on its host's CPU 0, each made when what it waits for has happened (``Scheduler.run`` with
+``stop``), its events named ``client``:
 
-Each program step waits for what it needs (``Scheduler.run`` with ``stop``), as a blocked call would be woken then.
-Not in it yet: the server's reply, close and TIME_WAIT, epoll, and the tasks' own scheduling on the hosts' CPUs.
+1. the server: ``listen()`` on port 80, ``epoll_create1()``, ``epoll_ctl(ADD)`` of the listener, ``epoll_wait()``:
+   it sleeps;
+2. the client: non-blocking ``connect()`` — SYN, SYN-ACK, ACK; the connection joins the accept queue, the
+   listener's wake-up runs ``ep_poll_callback``: the listener's epitem goes on the ready list, the server wakes;
+3. the server ``accept()``s the connection, ``epoll_ctl(ADD)``s it and sleeps in ``epoll_wait()`` again;
+4. once ESTABLISHED, and after :data:`CLIENT_THINK_NS` of its own user code, the client ``send()``s the request;
+5. the request is queued, ``ep_poll_callback`` puts the connection on the ready list and wakes the server, which
+   ``recv()``s the request and ``send()``s the response;
+6. the client ``recv()``s the response.
+
+Not in it yet: close and TIME_WAIT; the client as a task; the engine's run queues are the server host's (the
+client's calls run between its events, not as scheduled tasks).
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Annotated, Callable
 
 from netlab import check
 from netlab.kernel import tcp_handshake
 from netlab.kernel.cpu import current_cpu
-from netlab.kernel.inet_connection_sock import TcpSock, inet_bind, inet_csk_accept
-from netlab.kernel.inet_stream import tcp_recvmsg
+from netlab.kernel.eventpoll import EPOLL_CTL_ADD
+from netlab.kernel.fs import fdget
+from netlab.kernel.inet_connection_sock import TcpSock, inet_bind
+from netlab.kernel.inet_stream import inet_stream_ops, tcp_recvmsg
 from netlab.kernel.ip_output import Rtable
+from netlab.kernel.loopback import loopback_dev_init
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
-from netlab.kernel.sched import Scheduler, nonblocking
-from netlab.kernel.sock import MSG_DONTWAIT, Socket
+from netlab.kernel.route import fib_add_ifaddr
+from netlab.kernel.sched import TASK_DEAD, TASK_INTERRUPTIBLE, Scheduler, nonblocking
+from netlab.kernel.sock import EPOLLIN, MSG_DONTWAIT, Socket, install_socket
 from netlab.kernel.tcp_output import MsgHdr
 from netlab.kernel.zerocopy import __sys_sendto as sys_sendto
 from netlab.scenarios.link import MAX_DELAY_US, Link
 from netlab.scenarios.receive import Host
-from netlab.trace import Trace, Tracer
+from netlab.scenarios.userspace import Process, accept, epoll_create1, epoll_ctl, epoll_wait, recv
+from netlab.trace import Trace, Tracer, call_stack
 
-CLIENT_ADDR, SERVER_ADDR, SERVER_PORT = "10.0.0.1", "10.0.0.2", 80
-MAX_REQUEST = 1400
-"""The largest request: one segment (the server reads it in one recv())."""
+CLIENT_ADDR, SERVER_ADDR, LOCALHOST, SERVER_PORT = "10.0.0.1", "10.0.0.2", "127.0.0.1", 80
+WAYS = ("link", "loopback")
+MAX_MESSAGE = 1400
+"""The largest request or response: one segment (read in one recv())."""
+CLIENT_THINK_NS = 20_000
+"""The client's user code between ``connect()`` and ``send()`` (building the request): 20 µs, time enough for the
+server to accept the connection and watch it before the request arrives."""
 LIMIT_NS = 10_000_000_000
 """The journey gives up after 10 s of simulated time (a handshake that never finishes)."""
 sys_listen = getattr(tcp_handshake, "__sys_listen")          # the kernel's names start with "__", which Python
 inet_stream_connect = getattr(tcp_handshake, "__inet_stream_connect")  # would mangle inside a class body
+Message = Annotated[int, check.Range(1, MAX_MESSAGE)]
+
+LAYERS = (
+    ("system calls and sockets", ("net/socket.c", "fs/", "include/linux/poll.h", "net/ipv4/af_inet.c",
+                                  "net/core/sock.c", "include/net/sock.h")),
+    ("epoll", ("fs/eventpoll.c", "include/linux/rbtree.h", "lib/rbtree.c")),
+    ("TCP", ("net/ipv4/tcp", "net/ipv4/inet_", "include/net/inet_", "net/core/request_sock.c")),
+    ("IP", ("net/ipv4/ip_", "net/ipv4/route.c", "include/net/dst.h", "include/net/neighbour.h")),
+    ("netfilter", ("include/linux/netfilter.h", "net/netfilter/")),
+    ("device, GRO and qdisc", ("net/core/dev.c", "net/core/gro.c", "include/net/gro.h", "net/sched/",
+                               "include/linux/netdevice.h")),
+    ("driver", ("drivers/",)),
+    ("sk_buffs", ("net/core/skbuff.c",)),
+    ("interrupts and softirqs", ("kernel/softirq.c", "kernel/irq/", "include/linux/bottom_half.h")),
+    ("wait queues, locks and the scheduler", ("kernel/sched/", "include/linux/wait.h", "kernel/locking/",
+                                              "kernel/time/")),
+)
+"""The layers of the summary, top down: a kernel function belongs to the one with the longest prefix of its source
+(every source of the journey has one; anything else is "other")."""
+
+
+@check.arguments
+def layer_of(source: str) -> str:
+    """The summary's layer of a kernel source file (see :data:`LAYERS`)."""
+    matches = [(len(prefix), name) for name, prefixes in LAYERS for prefix in prefixes if source.startswith(prefix)]
+    return max(matches)[1] if matches else "other"
 
 
 class Journey:
-    """The two hosts, the link and the sockets of the journey: ``client`` sends ``request`` bytes to ``server``,
-    ``delay_us`` of wire apart. :meth:`run` plays it once and returns its trace."""
+    """The hosts, the programs and the sockets of the journey: the client sends ``request`` bytes to an epoll server
+    that replies ``response`` bytes, ``over`` a link (``delay_us`` of wire) or loopback. :meth:`run` plays it once
+    and returns its trace."""
 
     @check.arguments
-    def __init__(self, request: Annotated[int, check.Range(1, MAX_REQUEST)] = 100,
-                 profile: str | KernelProfile = "6.12",
-                 delay_us: Annotated[float, check.Range(0, MAX_DELAY_US)] = 5.0):
+    def __init__(self, request: Message = 100, profile: str | KernelProfile = "6.12",
+                 delay_us: Annotated[float, check.Range(0, MAX_DELAY_US)] = 5.0, response: Message = 200,
+                 over: str = "link"):
+        check.choice("over", over, WAYS)
         prof = get_profile(profile) if isinstance(profile, str) else profile
         if not isinstance(prof, KernelProfile):
             raise TypeError("profile must be '3.10', '6.12' or a KernelProfile")
-        self.request = request
+        self.request, self.response, self.over = request, response, over
         self.sched = Scheduler(profile=prof)
-        self.client = Host(prof, address=CLIENT_ADDR, tx_ring_size=prof.tx_ring_size, sched=self.sched)
-        self.server = Host(prof, address=SERVER_ADDR, tx_ring_size=prof.tx_ring_size, sched=self.sched)
-        self.link = Link(self.client, self.server, delay_us)
+        if over == "link":
+            self.client = Host(prof, address=CLIENT_ADDR, tx_ring_size=prof.tx_ring_size, sched=self.sched,
+                               name="client")
+            self.server = Host(prof, address=SERVER_ADDR, tx_ring_size=prof.tx_ring_size, sched=self.sched,
+                               name="server")
+            self.link: Link | None = Link(self.client, self.server, delay_us)
+            self.server_addr, client_addr, client_dev = SERVER_ADDR, CLIENT_ADDR, self.client.dev
+        else:
+            self.client = self.server = Host(prof, address=SERVER_ADDR, sched=self.sched, name="localhost")
+            lo = loopback_dev_init(self.server.net)
+            with self.server.cpus[0].running("process"):
+                fib_add_ifaddr(self.server.net, "lo", "127.0.0.1/8", loopback=True)
+            self.server.net.xmit = self.server.xmit_segment
+            self.link = None
+            self.server_addr, client_addr, client_dev = LOCALHOST, LOCALHOST, lo
+        self.server.run_tasks(0)
+        self.program = Process("server", pid=1000)
         self.listener = TcpSock(name="listener", net=self.server.net)
-        Socket(self.listener)
-        self.sk = TcpSock(name="client", net=self.client.net, inet_rcv_saddr=CLIENT_ADDR, dst=Rtable(self.client.dev))
+        self.listen_fd = install_socket(Socket(self.listener, ops=inet_stream_ops), self.program, prof.nr_open)
+        self.sk = TcpSock(name="client", net=self.client.net, inet_rcv_saddr=client_addr, dst=Rtable(client_dev))
         Socket(self.sk)
         self.accepted: TcpSock | None = None
-        self.received: int | None = None     # what the server's recv() returned
+        self.ready: list[list[int]] = []      # the fds each epoll_wait() reported
+        self.received: int | None = None      # what the server's recv() returned
+        self.answered: int | None = None      # what the client's recv() of the response returned
+        self.trace: Trace | None = None
 
     def run(self) -> Trace:
-        """Play the programs (see the module's docstring) and return the trace of both kernels."""
-        if self.received is not None:
+        """Play the programs (see the module's docstring) and return the trace of every kernel."""
+        if self.trace is not None:
             raise ValueError("this journey has run already: make a new Journey")
-        client, server, listener = self.client, self.server, self.listener
+        client, server, sk = self.client, self.server, self.sk
         with Tracer(clock=self._clock) as tracer:
-            inet_bind(server.net, listener, SERVER_ADDR, SERVER_PORT)
-            self._syscall(server, lambda: sys_listen(listener, 128))
-            self._syscall(client, lambda: inet_stream_connect(self.sk, SERVER_ADDR, SERVER_PORT))
-            self._wait_for(lambda: self.sk.sk_state == "TCP_ESTABLISHED", "the client's connect()")
-            self._syscall(client, lambda: sys_sendto(self.sk, MsgHdr(self.request)))
-            self._wait_for(lambda: bool(listener.icsk_accept_queue.rskq_accept), "the connection's arrival")
-            self._syscall(server, self._accept)
-            self._wait_for(lambda: bool(self.accepted.sk_receive_queue), "the request's arrival")
-            self._syscall(server, self._recv)
-            self._wait_for(lambda: not any(qv.tx_ring.device_owned() or qv.tx_ring.done() or qv.tx_wire
-                                           for host in (client, server) for qv in host.nic.q_vectors),
-                           "the TX completions")
-        return tracer.trace
+            inet_bind(server.net, self.listener, self.server_addr, SERVER_PORT)
+            task = self.sched.spawn(self.program.comm, self._server(), cpu=0, process=self.program)
+            self._wait_for(lambda: self.ready == [] and task.state == TASK_INTERRUPTIBLE, "the server's epoll_wait()")
+            self._syscall(client, lambda: inet_stream_connect(sk, self.server_addr, SERVER_PORT))
+            self._wait_for(lambda: sk.sk_state == "TCP_ESTABLISHED", "the client's connect()")
+            self.sched.run(until_ns=self.sched.clock + CLIENT_THINK_NS)
+            self._syscall(client, lambda: sys_sendto(sk, MsgHdr(self.request)))
+            self._wait_for(lambda: bool(sk.sk_receive_queue), "the response's arrival")
+            self.answered = self._syscall(client, lambda: nonblocking(tcp_recvmsg(sk, MAX_MESSAGE, MSG_DONTWAIT)))
+            self._wait_for(lambda: task.state == TASK_DEAD and not any(
+                qv.tx_ring.device_owned() or qv.tx_ring.done() or qv.tx_wire
+                for host in {client, server} for qv in host.nic.q_vectors if qv.tx_ring), "the end")
+        self.trace = tracer.trace
+        return self.trace
+
+    def _server(self):
+        """The server program, a task: listen, then an epoll loop that accepts the connection, reads the request
+        and sends the response."""
+        sys_listen(self.listener, 128)
+        epfd = epoll_create1()
+        yield from epoll_ctl(epfd, EPOLL_CTL_ADD, self.listen_fd, EPOLLIN)
+        yield from self._epoll_wait(epfd)
+        conn = yield from accept(self.listen_fd)
+        self.accepted = fdget(self.program, conn).private_data.sk
+        self.accepted.dst = Rtable(self.server.dev if self.link else self.server.net.loopback_dev)  # its route
+        yield from epoll_ctl(epfd, EPOLL_CTL_ADD, conn, EPOLLIN)
+        yield from self._epoll_wait(epfd)
+        self.received = yield from recv(conn, MAX_MESSAGE)
+        sys_sendto(self.accepted, MsgHdr(self.response))
+
+    def _epoll_wait(self, epfd: int):
+        """``epoll_wait()``, sleeping until something is ready; note which fds it reported."""
+        events = yield from epoll_wait(epfd, 16)
+        self.ready.append([event.data for event in events])
 
     def _clock(self) -> int:
         """The trace's clock: the running CPU's time, else the engine's."""
@@ -100,24 +189,64 @@ class Journey:
             raise RuntimeError(f"the journey stalled: {what} did not happen")
 
     def _syscall(self, host: Host, call: Callable[[], object]) -> object:
-        """A program's system call on ``host``'s CPU 0, as soon as the engine's clock and that CPU allow."""
-        return host.run_process(0, call, at_ns=self.sched.clock)
+        """A system call of the client program on ``host``'s CPU 0, as soon as the engine's clock and that CPU
+        allow (its events name the client as their task)."""
+        def run() -> object:
+            with call_stack([], "client"):
+                return call()
+        return host.run_process(0, run, at_ns=self.sched.clock)
 
-    def _accept(self) -> None:
-        got = nonblocking(inet_csk_accept(self.listener))
-        if not isinstance(got, TcpSock):
-            raise RuntimeError(f"accept() failed: {got}")
-        Socket(got)
-        self.accepted = got
-
-    def _recv(self) -> None:
-        self.received = nonblocking(tcp_recvmsg(self.accepted, MAX_REQUEST, MSG_DONTWAIT))
+    def summary(self) -> str:
+        """What ran where, in prose: per host and context, the kernel functions each layer called."""
+        if self.trace is None:
+            raise ValueError("run the journey first")
+        return layers(self.trace)
 
 
 @check.arguments
-def journey(request: Annotated[int, check.Range(1, MAX_REQUEST)] = 100, profile: str | KernelProfile = "6.12",
-            delay_us: Annotated[float, check.Range(0, MAX_DELAY_US)] = 5.0) -> Trace:
-    """Client ``connect()`` + ``send(request bytes)`` on one host, server ``listen()`` + ``accept()`` + ``recv()``
-    on another, ``delay_us`` of wire apart: the trace of everything both kernels did (:class:`Journey` keeps the
-    hosts)."""
-    return Journey(request, profile, delay_us).run()
+def layers(trace: Trace, limit: Annotated[int, check.Range(1, 1000)] = 6) -> str:
+    """Per host and execution context (in order of first appearance), the kernel functions each layer
+    (:data:`LAYERS`) called: how many calls, and the first ``limit`` functions by name."""
+    groups: dict[tuple[str, str], dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for e in trace:
+        if e.kind == "call":
+            functions = groups[e.host, e.context][layer_of(e.source)]
+            functions[e.function] = functions.get(e.function, 0) + 1
+    order = [name for name, _ in LAYERS] + ["other"]
+    lines = []
+    for (host, context), by_layer in groups.items():
+        calls = sum(sum(f.values()) for f in by_layer.values())
+        where = f"{host}, {context} context" if host else f"{context} context"
+        lines.append(f"{where}: {_calls(calls)} of {sum(len(f) for f in by_layer.values()):,} functions")
+        for layer in sorted(by_layer, key=order.index):
+            functions = list(by_layer[layer])
+            more = f" and {len(functions) - limit:,} more" if len(functions) > limit else ""
+            lines.append(f"  {layer}: {_calls(sum(by_layer[layer].values()))} — {', '.join(functions[:limit])}{more}")
+    return "\n".join(lines)
+
+
+def _calls(n: int) -> str:
+    return f"{n:,} call{'' if n == 1 else 's'}"
+
+
+@check.arguments
+def compare(link: Trace, loopback: Trace) -> str:
+    """One sentence: how many kernel function calls the journey took over a link and over loopback, and what only
+    the link's path has."""
+    difference = link.compare(loopback)
+    link_calls, loopback_calls = difference.calls
+    return (f"Over the link the journey took {link_calls:,} kernel function calls on two hosts, over loopback "
+            f"{loopback_calls:,} on one ({loopback_calls / link_calls:.0%} as many): loopback has no NIC, ring or "
+            f"hard IRQ — {len(difference.only_first):,} functions run only over the link "
+            f"({', '.join(difference.only_first[:3])}, …), {len(difference.only_second):,} only over loopback "
+            f"({', '.join(difference.only_second[:3])}, …).")
+
+
+@check.arguments
+def journey(request: Message = 100, profile: str | KernelProfile = "6.12",
+            delay_us: Annotated[float, check.Range(0, MAX_DELAY_US)] = 5.0, response: Message = 200,
+            over: str = "link") -> Trace:
+    """A client ``connect()`` + ``send(request bytes)`` to an epoll server that ``recv()``s and replies ``response``
+    bytes, ``over`` a link (two hosts, ``delay_us`` of wire apart) or loopback (one host): the trace of everything
+    the kernels did (:class:`Journey` keeps the hosts)."""
+    return Journey(request, profile, delay_us, response, over).run()

@@ -19,7 +19,7 @@ from netlab.kernel.nic import WIRE_OVERHEAD, Packet
 from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.timer import TimerList
 from netlab.scenarios.receive import Host
-from netlab.trace import trace_printk
+from netlab.trace import on_cpu, trace_printk
 
 MAX_DELAY_US = 1_000_000.0
 """The longest propagation delay a link may have: one second (a cable round the Earth takes 0.2 s)."""
@@ -80,6 +80,7 @@ class Link:
 
     @staticmethod
     def _arrive(packet: Packet, src: Host, dst: Host) -> None:
-        trace_printk(f"{packet.name} ({packet.length} B) arrives at {dst.address}'s {dst.dev.name} from "
-                     f"{src.address}")
+        with on_cpu(0, "hardirq", dst.name):
+            trace_printk(f"{packet.name} ({packet.length} B) arrives at {dst.address}'s {dst.dev.name} from "
+                         f"{src.address}")
         dst.receive([packet])

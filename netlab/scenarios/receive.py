@@ -22,8 +22,9 @@ poll_lists, backlogs, softirq state, sockets, taps, netfilter counters) — see 
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from netlab import check
 from netlab.kernel.cpu import Costs, Cpu, SoftirqState, current_cpu
@@ -81,14 +82,15 @@ class Host:
     ``profile`` ("3.10", "6.12", or a KernelProfile). With ``tx_ring_size`` the NIC can also send, on a
     ``link_gbps`` link, through a pfifo_fast qdisc (``netlab.scenarios.send.SendHost`` builds on that, and
     ``netlab.scenarios.link.Link`` cables two such hosts together). ``sched`` is the engine to run on: give
-    several hosts the same :class:`~netlab.kernel.sched.Scheduler` and they share one clock (default: a new one).
+    several hosts the same :class:`~netlab.kernel.sched.Scheduler` and they share one clock (default: a new one);
+    ``name`` then tells their events apart (each event's ``host``).
     """
 
     @check.arguments
     def __init__(self, profile: str | KernelProfile = "6.12", *, cpus: check.Cpus = 1, queues: int = 1,
                  ring_size: int | None = None, affinity: Sequence[int] | None = None, costs: Costs | None = None,
                  address: str = "10.0.0.2", dev_name: str = "eth0", tx_ring_size: int | None = None,
-                 link_gbps: float = 1.0, sched: Scheduler | None = None):
+                 link_gbps: float = 1.0, sched: Scheduler | None = None, name: str = ""):
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         if not isinstance(self.profile, KernelProfile):
             raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -102,7 +104,8 @@ class Host:
             raise TypeError("costs must be a netlab.kernel.cpu.Costs")
         self.sched = sched if sched is not None else Scheduler(nr_cpus=cpus, profile=self.profile,
                                                                max_events=MAX_STEPS)
-        self.cpus = [Cpu(i, self.profile, self.costs) for i in range(cpus)]
+        self.name = name
+        self.cpus = [Cpu(i, self.profile, self.costs, host=name) for i in range(cpus)]
         for cpu in self.cpus:
             cpu.siblings = self.cpus
             cpu.irq_window = self._irq_window_for(cpu)
@@ -185,11 +188,12 @@ class Host:
         (``MAX_TCP_HEADER``) and its TCP header pushed, as ``tcp_make_synack``/``__tcp_transmit_skb`` build it. A
         segment of a socket with a cached route (the client's SYN and ACK) goes ``ip_queue_xmit``
         (net/ipv4/tcp_output.c ``__tcp_transmit_skb``); one without (a SYN-ACK of a request sock, a RST) goes
-        ``ip_build_and_send_pkt`` on the NIC's route. Outside any of this host's CPUs (a handshake timer fires on
-        the engine) it runs on CPU 0 in softirq context, where kernel timers run."""
+        ``ip_build_and_send_pkt`` on the route to its destination: ``lo`` for a local address (once
+        ``loopback_dev_init`` gave the host one), else the NIC. Outside any of this host's CPUs (a handshake timer
+        fires on the engine) it runs on CPU 0 in softirq context, where kernel timers run."""
         if net is not self.net:
             raise ValueError("xmit_segment sends this host's segments (net must be host.net)")
-        if self.dev.ndo_start_xmit is None:
+        if self._route(skb).ndo_start_xmit is None:
             raise ValueError(f"{self.dev.name} cannot send: build the Host with tx_ring_size")
         if current_cpu() in self.cpus:
             self._xmit_segment(skb)
@@ -210,8 +214,13 @@ class Host:
         if getattr(sk, "dst", None) is not None:
             ip_queue_xmit(sk, skb)
         else:
-            skb.meta["dst"] = Rtable(self.dev)
+            skb.meta["dst"] = Rtable(self._route(segment))
             ip_build_and_send_pkt(skb, None, m["saddr"], m["daddr"])
+
+    def _route(self, skb: SkBuff) -> NetDevice:
+        """The device a segment leaves by: ``lo`` to a local address (RTN_LOCAL), else the NIC."""
+        local = self.net.loopback_dev is not None and skb.meta["daddr"] in self.net.local_addrs
+        return self.net.loopback_dev if local else self.dev
 
     def _rcvbuf(self, rcvbuf: int | None) -> int:
         value = self.profile.rmem_default if rcvbuf is None else rcvbuf
@@ -334,6 +343,23 @@ class Host:
             result = fn()
         self._arm()             # what it queued (a softirq, a transmit) may be the next thing to do
         return result
+
+    @check.arguments
+    def run_tasks(self, cpu: int = 0) -> None:
+        """Let the engine's tasks of CPU ``cpu`` (:meth:`Scheduler.spawn`) run on this host's CPU ``cpu``: their
+        kernel code then sees that CPU (``this_cpu``, its clock, its softirqs), and what they queue runs after."""
+        if not isinstance(cpu, int) or not 0 <= cpu < min(len(self.cpus), len(self.sched.rqs)):
+            raise ValueError(f"cpu must be a CPU of both this host and its engine, got {cpu!r}")
+        if cpu in self.sched.cpu_entry:
+            raise ValueError(f"the engine's CPU {cpu} runs its tasks on another host already")
+        self.sched.cpu_entry[cpu] = lambda: self._task_context(self.cpus[cpu])
+
+    @contextmanager
+    def _task_context(self, cpu: Cpu) -> Iterator[None]:
+        cpu.now = max(cpu.now, self.sched.clock)
+        with cpu.running("process"):
+            yield
+        self._arm()
 
     @check.arguments
     def record(self, scenario: Callable[[], object] | None = None, max_events: int = 100_000) -> Trace:

@@ -10,8 +10,8 @@ from netlab.trace import Event, Trace
 
 @check.arguments
 def header(event: Event, total: int) -> str:
-    return (f"step {event.seq + 1}/{total} · CPU {event.cpu} · {event.context} · "
-            f"t = {event.time_ns / 1000:.3f} µs")
+    return (f"step {event.seq + 1}/{total} · {event.host + ' · ' if event.host else ''}CPU {event.cpu} · "
+            f"{event.context} · t = {event.time_ns / 1000:.3f} µs")
 
 
 def _plain(value: Any) -> str:
