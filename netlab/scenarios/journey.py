@@ -52,7 +52,7 @@ from netlab.kernel.zerocopy import __sys_sendto as sys_sendto
 from netlab.scenarios.link import MAX_DELAY_US, Link
 from netlab.scenarios.receive import Host
 from netlab.scenarios.userspace import Process, accept, epoll_create1, epoll_ctl, epoll_wait, recv
-from netlab.trace import Trace, Tracer, call_stack
+from netlab.trace import Event, Trace, Tracer, call_stack
 
 CLIENT_ADDR, SERVER_ADDR, LOCALHOST, SERVER_PORT = "10.0.0.1", "10.0.0.2", "127.0.0.1", 80
 WAYS = ("link", "loopback")
@@ -91,6 +91,54 @@ def layer_of(source: str) -> str:
     """The summary's layer of a kernel source file (see :data:`LAYERS`)."""
     matches = [(len(prefix), name) for name, prefixes in LAYERS for prefix in prefixes if source.startswith(prefix)]
     return max(matches)[1] if matches else "other"
+
+
+CHAPTERS = (
+    ("01", "receive", ("-", "drivers/net/ethernet/", "kernel/softirq.c", "include/linux/bottom_half.h",
+                       "include/linux/netdevice.h", "net/core/dev.c", "net/core/gro.c", "include/net/gro.h",
+                       "net/ethernet/", "include/linux/netfilter.h", "net/ipv4/ip_input.c", "include/net/dst.h",
+                       "include/net/inet_hashtables.h", "net/ipv4/tcp_ipv4.c:tcp_v4_rcv",
+                       "net/ipv4/tcp_ipv4.c:tcp_v4_do_rcv", "net/ipv4/tcp_input.c:tcp_rcv_established",
+                       "net/ipv4/tcp_input.c:tcp_queue_rcv", "net/ipv4/tcp_input.c:tcp_data_ready")),
+    ("02", "blocking vs epoll", ("fs/eventpoll.c", "include/linux/poll.h", "include/linux/rbtree.h", "lib/rbtree.c",
+                                 "include/linux/wait.h", "kernel/sched/", "kernel/time/", "kernel/locking/",
+                                 "net/core/sock.c:sock_def_readable", "net/socket.c:sock_poll", "net/ipv4/tcp.c:tcp_poll",
+                                 "net/socket.c:__sys_recvfrom", "net/socket.c:sock_recvmsg",
+                                 "net/ipv4/af_inet.c:inet_recvmsg", "net/ipv4/tcp.c:tcp_recvmsg")),
+    ("03", "send", ("net/socket.c:__sys_sendto", "net/socket.c:sock_sendmsg", "net/ipv4/tcp.c", "net/ipv4/tcp_output.c",
+                    "include/net/sock.h:skb_copy_to_page_nocache", "net/core/skbuff.c", "net/ipv4/ip_output.c",
+                    "include/net/neighbour.h", "net/core/dev.c:__dev_queue_xmit", "net/core/dev.c:__dev_xmit_skb",
+                    "net/core/dev.c:validate_xmit_skb", "net/core/dev.c:dev_hard_start_xmit", "net/core/dev.c:xmit_one",
+                    "net/sched/", "drivers/net/ethernet/intel/igb/igb_main.c:igb_xmit_frame",
+                    "drivers/net/ethernet/intel/igb/igb_main.c:igb_tx_map",
+                    "drivers/net/ethernet/intel/igb/igb_main.c:igb_clean_tx_irq")),
+    ("04", "loopback", ("drivers/net/loopback.c", "net/core/dev.c:netif_rx", "net/core/dev.c:__netif_rx",
+                        "net/core/dev.c:enqueue_to_backlog", "net/core/dev.c:napi_schedule_rps",
+                        "net/core/dev.c:process_backlog")),
+    ("05", "handshake", ("net/socket.c", "net/ipv4/af_inet.c", "include/net/sock.h", "net/ipv4/tcp_ipv4.c",
+                         "net/ipv4/tcp_input.c", "net/ipv4/tcp_minisocks.c", "net/ipv4/inet_connection_sock.c",
+                         "include/net/inet_connection_sock.h", "net/core/request_sock.c",
+                         "net/ipv4/tcp_output.c:tcp_connect", "net/ipv4/tcp_output.c:tcp_send_ack",
+                         "net/ipv4/ip_output.c:ip_build_and_send_pkt")),
+    ("06", "connection memory", ("net/socket.c:sock_alloc", "net/core/sock.c:sk_alloc", "net/core/sock.c:sk_prot_alloc",
+                                 "fs/dcache.c", "fs/file_table.c", "mm/")),
+    ("07", "connection limits", ("fs/file.c", "net/ipv4/inet_hashtables.c")),
+)
+"""The chapter of this course that explains a kernel function: ``(number, name, prefixes)``, each prefix of
+``source:function`` (``"-"``, outside any function: a frame reaching the NIC). The longest prefix wins, as in
+:data:`LAYERS`; a chapter's notebook is ``notebooks/NN-name-with-dashes.ipynb``."""
+
+
+@check.arguments
+def chapter_of(event: Event) -> str:
+    """``chapter 05 · handshake``: the chapter that explains ``event`` (see :data:`CHAPTERS`), or ``""``."""
+    where = f"{event.source}:{event.function}"
+    matches = [(len(prefix), number, name) for number, name, prefixes in CHAPTERS for prefix in prefixes
+               if where.startswith(prefix)]
+    if not matches:
+        return ""
+    _, number, name = max(matches)
+    return f"chapter {number} · {name}"
 
 
 class Journey:
