@@ -6,7 +6,7 @@ from netlab.kernel.profiles import PROFILES
 from netlab.kernel.source_index import kernel_index
 from netlab.kernel.tcp_output import MsgHdr
 from netlab.kernel.zerocopy import __sys_sendto as sys_sendto
-from netlab.scenarios.journey import Journey, compare, journey
+from netlab.scenarios.journey import CHAPTERS, Journey, chapter_of, compare, journey
 from netlab.scenarios.loopback import local_path
 from netlab.trace import Tracer
 
@@ -188,3 +188,32 @@ def test_journey_refuses_an_unknown_way():
         journey(over="wifi")
     with pytest.raises(ValueError):
         journey(response=0)
+
+
+@pytest.mark.parametrize("over", ["link", "loopback"])
+def test_every_event_of_the_journey_gets_the_chapter_that_explains_it(over):
+    trace = journey(over=over)
+    chapters = [chapter_of(e) for e in trace]
+    assert all(chapters), {(e.source, e.function) for e, c in zip(trace, chapters) if not c}
+    named = {f"chapter {number} · {name}" for number, name, _ in CHAPTERS}
+    assert set(chapters) <= named
+    said = {e.function: c for e, c in zip(trace, chapters)}
+    assert said["tcp_v4_rcv"] == said["net_rx_action"] == "chapter 01 · receive"
+    assert said["ep_poll_callback"] == said["try_to_wake_up"] == "chapter 02 · blocking vs epoll"
+    assert said["tcp_sendmsg"] == said["ip_output"] == "chapter 03 · send"
+    assert said["tcp_conn_request" if over == "link" else "__sys_accept4"] == "chapter 05 · handshake"
+    assert said["alloc_fd"] == "chapter 07 · connection limits"
+    assert (said.get("loopback_xmit"), said.get("igb_xmit_frame")) == (
+        ("chapter 04 · loopback", None) if over == "loopback" else (None, "chapter 03 · send"))
+
+
+def test_the_journey_stepper_says_which_chapter_each_step_belongs_to():
+    trace = journey()
+    step = next(i for i, e in enumerate(trace) if e.function == "tcp_conn_request")
+    assert Stepper(trace, label=chapter_of, check_kernel=False).text(step).splitlines()[0].endswith(
+        " µs · chapter 05 · handshake")
+
+
+def test_chapter_of_refuses_what_is_not_an_event():
+    with pytest.raises(TypeError):
+        chapter_of("tcp_v4_rcv")

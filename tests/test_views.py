@@ -98,6 +98,19 @@ def test_stepper_refuses_bad_input():
         Stepper(wake_trace(), check_kernel="yes")
     with pytest.raises(ValueError, match="step must be"):
         Stepper(wake_trace(), check_kernel=False).go(99)
+    with pytest.raises(TypeError, match="label must be a callable"):
+        Stepper(wake_trace(), label="chapter 02")
+    with pytest.raises(TypeError, match="label\\(event\\) must return a str"):
+        Stepper(wake_trace(), check_kernel=False, label=lambda e: 2).text()
+    with pytest.raises(ValueError, match="step must be"):
+        Stepper(wake_trace(), check_kernel=False, label=lambda e: "x").text(99)
+
+
+def test_stepper_shows_a_scenario_label_in_its_header():
+    s = Stepper(wake_trace(), check_kernel=False, label=lambda e: f"about {e.function}")
+    assert s.text().splitlines()[0].endswith(f" µs · about {s.event.function}")
+    assert f"µs · about {s.event.function}" in s.widget.children[1].value
+    assert " µs\n" in Stepper(wake_trace(), check_kernel=False).text()
 
 
 def test_exercise_checks_against_the_computed_answer():

@@ -25,10 +25,12 @@ from netlab.view.callgraph import CallGraph
 from netlab.view.text import header, short, step_text
 
 Drawing = Callable[[Event], str]
+Label = Callable[[Event], str]
 
 
 class Stepper:
-    """A widget over ``trace``. ``draw(event)`` returns an SVG/HTML drawing of ``event.state`` (optional).
+    """A widget over ``trace``. ``draw(event)`` returns an SVG/HTML drawing of ``event.state`` (optional);
+    ``label(event)`` a few words the header shows after the time (optional: a scenario's "chapter 05 · handshake").
 
     Drive it from code as a learner would with the buttons: ``next()``, ``back()``, ``first()``, ``last()``,
     ``go(i)``; ``text()`` is the current step in plain text; ``widget`` is what a notebook displays. With
@@ -38,20 +40,23 @@ class Stepper:
 
     @check.arguments
     def __init__(self, trace: Trace, draw: Drawing | None = None, *, title: str = "", version: str = "6.12",
-                 show_path: bool = True, check_kernel: bool = True, play_interval_ms: int = 700):
+                 show_path: bool = True, check_kernel: bool = True, play_interval_ms: int = 700,
+                 label: Label | None = None):
         if not isinstance(trace, Trace):
             raise TypeError("Stepper takes a Trace (record one with netlab.trace.Tracer)")
         if len(trace) == 0:
             raise ValueError("the trace is empty: nothing to step through")
         if draw is not None and not callable(draw):
             raise TypeError("draw must be a callable(event) -> SVG/HTML str, or None")
+        if label is not None and not callable(label):
+            raise TypeError("label must be a callable(event) -> str, or None")
         if not isinstance(check_kernel, bool):
             raise TypeError("check_kernel must be True or False")
         if version not in ("3.10", "6.12"):
             raise ValueError("version must be '3.10' or '6.12' (the kernel tree the source links open)")
         if not isinstance(play_interval_ms, int) or play_interval_ms < 50:
             raise ValueError("play_interval_ms must be an int >= 50")
-        self.trace, self.draw, self.title, self.version = trace, draw, title, version
+        self.trace, self.draw, self.label, self.title, self.version = trace, draw, label, title, version
         self.check_kernel = check_kernel
         self.path = CallGraph(trace) if show_path else None
         self._cache: dict[int, tuple[str, str]] = {}
@@ -76,8 +81,7 @@ class Stepper:
 
     @check.arguments
     def go(self, index: int) -> None:
-        if not isinstance(index, int) or not 0 <= index < len(self.trace):
-            raise ValueError(f"step must be an int in 0..{len(self.trace) - 1}, got {index!r}")
+        self._check_step(index)
         if self.slider.value != index:
             self.slider.value = index  # the observer renders
         else:
@@ -101,9 +105,15 @@ class Stepper:
 
     @check.arguments
     def text(self, index: int | None = None) -> str:
+        index = self.index if index is None else self._check_step(index)
         found = self.kernel
-        return step_text(self.trace, self.index if index is None else index,
-                         found.value if found is not None and found.available else None)
+        return step_text(self.trace, index, found.value if found is not None and found.available else None,
+                         self._label(index))
+
+    def _check_step(self, index: int) -> int:
+        if not isinstance(index, int) or not 0 <= index < len(self.trace):
+            raise ValueError(f"step must be an int in 0..{len(self.trace) - 1}, got {index!r}")
+        return index
 
     # --- rendering ---------------------------------------------------------------------------------------
     def _build(self, interval: int) -> None:
@@ -136,6 +146,15 @@ class Stepper:
         b.on_click(lambda _: action())
         return b
 
+    def _label(self, index: int) -> str:
+        """The scenario's label of step ``index`` ("" without ``label``)."""
+        if self.label is None:
+            return ""
+        text = self.label(self.trace[index])
+        if not isinstance(text, str):
+            raise TypeError(f"label(event) must return a str, got {type(text).__name__}")
+        return text
+
     def _html(self, index: int) -> tuple[str, str]:
         if index not in self._cache:
             self._cache[index] = (self._explain(index), self._draw(index))
@@ -157,7 +176,7 @@ class Stepper:
         changes = "".join(f"<li><code>{escape(k)}</code>: {escape(short(b))} → <b>{escape(short(a))}</b></li>"
                           for k, (b, a) in self.trace.diff(index).items())
         return (f'<div class="netlab-step" data-step="{index}" data-function="{escape(e.function)}">'
-                f'<span style="color:{colour}">■</span> {escape(header(e, len(self.trace)))}<br>'
+                f'<span style="color:{colour}">■</span> {escape(header(e, len(self.trace), self._label(index)))}<br>'
                 f'<code style="font-size:1.1em">{escape(name)}()</code> {link}{badge}<br>'
                 f'{escape(e.text)}'
                 f'{"<ul style=margin:2px>" + changes + "</ul>" if changes else ""}</div>')

@@ -9,9 +9,10 @@ from netlab.trace import Event, Trace
 
 
 @check.arguments
-def header(event: Event, total: int) -> str:
+def header(event: Event, total: int, label: str = "") -> str:
+    """Where and when step ``event`` runs, and the scenario's ``label`` for it (e.g. its chapter) if any."""
     return (f"step {event.seq + 1}/{total} · {event.host + ' · ' if event.host else ''}CPU {event.cpu} · "
-            f"{event.context} · t = {event.time_ns / 1000:.3f} µs")
+            f"{event.context} · t = {event.time_ns / 1000:.3f} µs{' · ' + label if label else ''}")
 
 
 def _plain(value: Any) -> str:
@@ -42,15 +43,16 @@ def short(value: Any, limit: int = 60) -> str:
 
 
 @check.arguments
-def step_text(trace: Trace, index: int, kernel: Mapping[str, str] | None = None) -> str:
-    """Step ``index`` as text: where it runs, the kernel function and file, what it does, what changed."""
+def step_text(trace: Trace, index: int, kernel: Mapping[str, str] | None = None, label: str = "") -> str:
+    """Step ``index`` as text: where it runs (with ``label``), the kernel function and file, what it does, what
+    changed."""
     if not isinstance(index, int) or not 0 <= index < len(trace):
         raise ValueError(f"index must be an int in 0..{len(trace) - 1}")
     e = trace[index]
     mark = ""
     if kernel is not None and e.function in kernel:
         mark = "  ✓ in your kernel" if kernel[e.function] == "found" else "  (not in your kallsyms: inlined?)"
-    lines = [header(e, len(trace)), f"{'  ' * e.depth}{e.function}()  [{e.source}]{mark}", f"  {e.text}"]
+    lines = [header(e, len(trace), label), f"{'  ' * e.depth}{e.function}()  [{e.source}]{mark}", f"  {e.text}"]
     for key, (before, after) in trace.diff(index).items():
         lines.append(f"  {key}: {short(before)} → {short(after)}")
     return "\n".join(lines)
