@@ -11,7 +11,8 @@ from netlab.kernel.inet_stream import tcp_recvmsg
 from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.loopback import loopback_xmit
 from netlab.kernel.profiles import PROFILES
-from netlab.kernel.route import RT_TABLE_LOCAL, RT_TABLE_MAIN, fib_new_table, ip_route_output_key, show_table
+from netlab.kernel.route import RT_TABLE_LOCAL, RT_TABLE_MAIN, Flowi4, Rtable, fib_lookup, fib_new_table, \
+    ip_route_output_key, show_table
 from netlab.kernel.sched import nonblocking
 from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.sock import MSG_DONTWAIT
@@ -34,13 +35,21 @@ FIXTURES = Path(__file__).parent / "fixtures"
     ("127.255.0.9", "local", "lo", "127.0.0.1"), ("10.0.0.2", "local", "lo", "10.0.0.2"),
     ("10.0.0.7", "unicast", "eth0", "10.0.0.2"), ("8.8.8.8", "unicast", "eth0", "10.0.0.2")])
 def test_every_local_address_routes_through_lo(profile, daddr, kind, dev, src):
-    rt = route(profile, daddr)
-    assert (rt.type, rt.dev, rt.saddr) == (kind, dev, src)
+    rt, fl4 = route(profile, daddr)
+    assert (rt.rt_type, rt.dev.name, fl4.saddr) == (kind, dev, src)
 
 
 def test_the_host_address_is_a_local_route_of_eth0_but_leaves_through_lo():
-    rt = route(NEW, "10.0.0.2")
-    assert rt.matched.dev == "eth0" and rt.dev == "lo"
+    h = host(NEW)
+    with h.cpus[0].running("process"):
+        matched, rt = fib_lookup(h.net, "10.0.0.2"), ip_route_output_key(h.net, Flowi4("10.0.0.2"))
+    assert matched.dev is h.dev and h.dev.name == "eth0" and rt.dev is h.net.loopback_dev and rt.dev.name == "lo"
+
+
+def test_a_route_via_the_gateway_keeps_its_address_and_a_learned_pmtu_wins_over_the_device_mtu():
+    assert route(NEW, "8.8.8.8")[0].rt_gw4 == "10.0.0.1" and route(NEW, "10.0.0.7")[0].rt_gw4 is None
+    dev = host(NEW).dev
+    assert Rtable(dev).mtu == dev.mtu == 1500 and Rtable(dev, rt_pmtu=1400).mtu == 1400
 
 
 def test_the_local_table_reads_like_ip_route_show_table_local():
@@ -106,7 +115,9 @@ def test_bad_inputs_are_refused():
     with pytest.raises(ValueError, match="not a local address"):
         local_path(NEW, "10.0.0.7")
     with pytest.raises(ValueError, match="daddr"):
-        ip_route_output_key(host(NEW).net, "not-an-ip")
+        Flowi4("not-an-ip")
+    with pytest.raises(ValueError, match="rt_type"):
+        Rtable(host(NEW).dev, "bogus")
     with pytest.raises(TypeError, match="KernelProfile"):
         host("6.12")
     with pytest.raises(ValueError, match="table"):

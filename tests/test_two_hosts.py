@@ -3,7 +3,7 @@ import pytest
 
 from netlab.kernel import tcp_handshake
 from netlab.kernel.inet_connection_sock import TcpSock, inet_bind
-from netlab.kernel.ip_output import Rtable
+from netlab.kernel.route import Rtable
 from netlab.kernel.sched import Scheduler
 from netlab.kernel.udp_output import UdpSock, udp_sendmsg
 from netlab.scenarios.link import Link

@@ -179,7 +179,7 @@ class TcpSock(Sock):
     last_synq_overflow_ns: int | None = None   # rx_opt.ts_recent_stamp on a listener: last SYN cookie sent
     connect_errno: str | None = None           # what a non-blocking connect() reports once it is decided
     # sending (chapter 03, netlab.kernel.tcp_output)
-    dst: Any = None                  # the cached route (sk_dst_cache): an ip_output.Rtable
+    dst: Any = None                  # the cached route (sk_dst_cache): a route.Rtable
     mss_cache: int = 1448
     snd_cwnd: int = 10               # TCP_INIT_CWND
     snd_ssthresh: int = 0x7fffffff   # TCP_INFINITE_SSTHRESH: slow start until the first loss

@@ -22,15 +22,15 @@ The netfilter hooks are chapter 01's ``NF_HOOK`` with the namespace's iptables r
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from netlab import check
 from netlab.kernel.copies import account_copy
-from netlab.kernel.dev import ETH_P_IP, NetDevice
+from netlab.kernel.dev import ETH_P_IP
 from netlab.kernel.dev_hard_xmit import ETH_HLEN
 from netlab.kernel.dev_xmit import dev_queue_xmit
 from netlab.kernel.netfilter import NF_HOOK, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NFPROTO_IPV4
+from netlab.kernel.route import Rtable
 from netlab.kernel.skbuff import SkBuff, __alloc_skb, consume_skb, kfree_skb, skb_copy_bits, skb_push, skb_put, \
     skb_reserve
 from netlab.kernel.sock import Sock
@@ -38,22 +38,6 @@ from netlab.trace import kernel_function, trace_printk
 
 IP_HLEN = 20
 LL_RESERVED_SPACE = 16  # headroom for the Ethernet header (aligned)
-
-
-@dataclass(eq=False)
-class Rtable:
-    """``struct rtable`` / ``dst_entry`` of a route: the output device and the MTU to respect."""
-
-    dev: NetDevice
-
-    def __post_init__(self):
-        check.fields(self)
-        if not isinstance(self.dev, NetDevice):
-            raise TypeError("a route needs the NetDevice it goes out of")
-
-    @property
-    def mtu(self) -> int:
-        return self.dev.mtu
 
 
 def _dst(skb: SkBuff) -> Rtable:

@@ -2,7 +2,8 @@
 
 Models net/ipv4/fib_frontend.c (``fib_add_ifaddr``: the routes an address brings), net/ipv4/fib_trie.c
 (``fib_table_lookup``: longest prefix match), include/net/ip_fib.h (``fib_lookup``), include/net/route.h and
-net/ipv4/route.c (``ip_route_output_key`` → ``ip_route_output_key_hash_rcu``), Linux 6.12.
+net/ipv4/route.c (``ip_route_output_key`` → ``ip_route_output_key_hash_rcu``; ``struct rtable``, the route every
+packet on the way out carries), include/net/flow.h (``struct flowi4``), Linux 6.12.
 
 Every address an interface gets adds a ``local`` route for itself (RTN_LOCAL, /32) to table ``local`` (255); the
 loopback device's prefix 127.0.0.0/8 is ``local`` too, so every 127.x.y.z is. The prefix of any other interface
@@ -18,6 +19,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from netlab import check
+from netlab.kernel.dev import NetDevice
 from netlab.kernel.netns import Net
 from netlab.trace import kernel_function, trace_printk
 
@@ -32,7 +34,7 @@ class FibAlias:
 
     prefix: ipaddress.IPv4Network
     type: str
-    dev: str
+    dev: NetDevice
     scope: str
     table: int
     prefsrc: str | None = None
@@ -45,7 +47,7 @@ class FibAlias:
         via = f" via {self.gateway}" if self.gateway else ""
         scope = "" if self.scope == RT_SCOPE_UNIVERSE else f" scope {self.scope}"
         src = f" src {self.prefsrc}" if self.prefsrc else ""
-        return f"{kind}{dst}{via} dev {self.dev}{scope}{src}"
+        return f"{kind}{dst}{via} dev {self.dev.name}{scope}{src}"
 
 
 @dataclass(eq=False)
@@ -64,19 +66,48 @@ class FibTable:
         return [a for a in self.aliases if a.table == table]
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Rtable:
-    """``struct rtable`` for an output route: its type, the device packets leave by, the source address."""
+    """``struct rtable`` (include/net/route.h): ``dst.dev``, the device packets leave by; ``rt_type`` (RTN_UNICAST,
+    RTN_LOCAL …); ``rt_gw4``, the next hop's address when the route goes via a gateway; ``rt_pmtu``, a path MTU
+    learned from ICMP "fragmentation needed" (0: none)."""
 
-    type: str
-    dev: str
-    saddr: str
-    daddr: str
-    matched: FibAlias
+    dev: NetDevice
+    rt_type: str = RTN_UNICAST
+    rt_gw4: str | None = None
+    rt_pmtu: int = 0
+
+    def __post_init__(self):
+        check.fields(self)
+        if self.rt_type not in (RTN_UNICAST, RTN_LOCAL, RTN_BROADCAST):
+            raise ValueError(f"rt_type must be {RTN_UNICAST!r}, {RTN_LOCAL!r} or {RTN_BROADCAST!r}")
+        if self.rt_pmtu < 0:
+            raise ValueError("rt_pmtu must be ≥ 0")
 
     @property
-    def local(self) -> bool:
-        return self.type == RTN_LOCAL
+    def mtu(self) -> int:
+        """``dst_mtu`` → ``ipv4_mtu``: the learned path MTU, else the device's."""
+        return self.rt_pmtu or self.dev.mtu
+
+    def __str__(self) -> str:   # the route part of what `ip route get` prints
+        via = f" via {self.rt_gw4}" if self.rt_gw4 else ""
+        return f"{self.rt_type}{via} dev {self.dev.name}"
+
+
+@dataclass
+class Flowi4:
+    """``struct flowi4`` (include/net/flow.h): the flow a route is looked up for; the lookup fills in ``saddr``."""
+
+    daddr: str
+    saddr: str | None = None
+
+    def __post_init__(self):
+        check.fields(self)
+        for name in ("daddr",) + (("saddr",) if self.saddr is not None else ()):
+            try:
+                ipaddress.IPv4Address(getattr(self, name))
+            except (ipaddress.AddressValueError, ValueError):
+                raise ValueError(f"{name} must be an IPv4 address string, got {getattr(self, name)!r}") from None
 
 
 @check.arguments
@@ -92,7 +123,7 @@ def fib_new_table(net: Net, tb_id: int) -> FibTable:
     return net.fib_tables[tb_id]
 
 
-def _fib_magic(net: Net, kind: str, prefix: ipaddress.IPv4Network, dev: str, scope: str, prefsrc: str) -> None:
+def _fib_magic(net: Net, kind: str, prefix: ipaddress.IPv4Network, dev: NetDevice, scope: str, prefsrc: str) -> None:
     table = RT_TABLE_MAIN if kind == RTN_UNICAST else RT_TABLE_LOCAL
     alias = FibAlias(prefix, kind, dev, scope, table, prefsrc)
     tb = fib_new_table(net, table)
@@ -101,8 +132,8 @@ def _fib_magic(net: Net, kind: str, prefix: ipaddress.IPv4Network, dev: str, sco
 
 
 @kernel_function("net/ipv4/fib_frontend.c", lambda net, dev, address, loopback=False:
-                 f"{address} on {dev}: add its local, prefix and broadcast routes")
-def fib_add_ifaddr(net: Net, dev: str, address: str, loopback: bool = False) -> None:
+                 f"{address} on {dev.name}: add its local, prefix and broadcast routes")
+def fib_add_ifaddr(net: Net, dev: NetDevice, address: str, loopback: bool = False) -> None:
     """An address was added (``ip addr add 10.0.0.2/24 dev eth0``): the routes it brings, via fib_magic."""
     iface = ipaddress.IPv4Interface(address)
     addr, network = str(iface.ip), iface.network
@@ -117,7 +148,7 @@ def fib_add_ifaddr(net: Net, dev: str, address: str, loopback: bool = False) -> 
 
 
 @check.arguments
-def ip_route_add_default(net: Net, gateway: str, dev: str) -> None:
+def ip_route_add_default(net: Net, gateway: str, dev: NetDevice) -> None:
     """``ip route add default via GATEWAY dev DEV`` (table main)."""
     tb = fib_new_table(net, RT_TABLE_MAIN)
     tb.aliases.append(FibAlias(ipaddress.IPv4Network("0.0.0.0/0"), RTN_UNICAST, dev, RT_SCOPE_UNIVERSE,
@@ -150,30 +181,31 @@ def fib_lookup(net: Net, daddr: str) -> FibAlias | None:
     return None
 
 
-@kernel_function("net/ipv4/route.c", lambda net, daddr, saddr=None: f"route to {daddr}")
-def ip_route_output_key_hash_rcu(net: Net, daddr: str, saddr: str | None = None) -> Rtable | str:
-    """``fib_lookup``; an RTN_LOCAL result leaves through ``net->loopback_dev``, whatever device has the address."""
-    res = fib_lookup(net, daddr)
+@kernel_function("net/ipv4/route.c", lambda net, fl4: f"route to {fl4.daddr}")
+def ip_route_output_key_hash_rcu(net: Net, fl4: Flowi4) -> Rtable | str:
+    """``fib_lookup``; an RTN_LOCAL result leaves through ``net->loopback_dev``, whatever device has the address.
+    Fills in ``fl4.saddr`` when the caller left it open."""
+    res = fib_lookup(net, fl4.daddr)
     if res is None:
         return "ENETUNREACH"
     if res.type == RTN_LOCAL:
-        dev_out = net.loopback_dev.name if net.loopback_dev is not None else "lo"
-        trace_printk(f"RTN_LOCAL ({res.prefix} dev {res.dev}): the packet goes out through {dev_out}")
-        return Rtable(RTN_LOCAL, dev_out, saddr or res.prefsrc or daddr, daddr, res)
-    if saddr is None and res.prefsrc is None:   # inet_select_addr: an address of the outgoing device
-        saddr = next((str(a.prefix.network_address) for a in fib_new_table(net, RT_TABLE_LOCAL).aliases
-                      if a.type == RTN_LOCAL and a.dev == res.dev and a.prefix.prefixlen == 32), "0.0.0.0")
-    return Rtable(res.type, res.dev, saddr or res.prefsrc, daddr, res)
+        if net.loopback_dev is None:
+            raise ValueError("a local route needs net->loopback_dev (loopback_dev_init)")
+        trace_printk(f"RTN_LOCAL ({res.prefix} dev {res.dev.name}): the packet goes out through "
+                     f"{net.loopback_dev.name}")
+        fl4.saddr = fl4.saddr or res.prefsrc or fl4.daddr
+        return Rtable(net.loopback_dev, RTN_LOCAL)
+    if fl4.saddr is None and res.prefsrc is None:   # inet_select_addr: an address of the outgoing device
+        fl4.saddr = next((str(a.prefix.network_address) for a in fib_new_table(net, RT_TABLE_LOCAL).aliases
+                          if a.type == RTN_LOCAL and a.dev is res.dev and a.prefix.prefixlen == 32), "0.0.0.0")
+    fl4.saddr = fl4.saddr or res.prefsrc
+    return Rtable(res.dev, res.type, rt_gw4=res.gateway)
 
 
-@kernel_function("include/net/route.h", lambda net, daddr, saddr=None: f"which way out for {daddr}?")
-def ip_route_output_key(net: Net, daddr: str, saddr: str | None = None) -> Rtable | str:
+@kernel_function("include/net/route.h", lambda net, fl4: f"which way out for {fl4.daddr}?")
+def ip_route_output_key(net: Net, fl4: Flowi4) -> Rtable | str:
     """The output route for a flow (``ip route get``); called by connect() and by ip_queue_xmit."""
-    try:
-        ipaddress.IPv4Address(daddr)
-    except (ipaddress.AddressValueError, ValueError):
-        raise ValueError(f"daddr must be an IPv4 address string, got {daddr!r}") from None
-    return ip_route_output_key_hash_rcu(net, daddr, saddr)
+    return ip_route_output_key_hash_rcu(net, fl4)
 
 
 @check.arguments

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from netlab.check import Port
 from netlab.kernel.copies import account_syscall
-from netlab.kernel.ip_output import Rtable, ip_make_skb, ip_send_skb
+from netlab.kernel.ip_output import ip_make_skb, ip_send_skb
+from netlab.kernel.route import Rtable
 from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.sock import Sock
 from netlab.trace import kernel_function

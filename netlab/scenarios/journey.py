@@ -41,10 +41,9 @@ from netlab.kernel.eventpoll import EPOLL_CTL_ADD
 from netlab.kernel.fs import fdget
 from netlab.kernel.inet_connection_sock import TcpSock, inet_bind
 from netlab.kernel.inet_stream import inet_stream_ops, tcp_recvmsg
-from netlab.kernel.ip_output import Rtable
 from netlab.kernel.loopback import loopback_dev_init
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
-from netlab.kernel.route import fib_add_ifaddr
+from netlab.kernel.route import Rtable, fib_add_ifaddr
 from netlab.kernel.sched import TASK_DEAD, TASK_INTERRUPTIBLE, Scheduler, nonblocking
 from netlab.kernel.sock import EPOLLIN, MSG_DONTWAIT, Socket, install_socket
 from netlab.kernel.tcp_output import MsgHdr
@@ -167,7 +166,7 @@ class Journey:
             self.client = self.server = Host(prof, address=SERVER_ADDR, sched=self.sched, name="localhost")
             lo = loopback_dev_init(self.server.net)
             with self.server.cpus[0].running("process"):
-                fib_add_ifaddr(self.server.net, "lo", "127.0.0.1/8", loopback=True)
+                fib_add_ifaddr(self.server.net, lo, "127.0.0.1/8", loopback=True)
             self.server.net.xmit = self.server.xmit_segment
             self.link = None
             self.server_addr, client_addr, client_dev = LOCALHOST, LOCALHOST, lo

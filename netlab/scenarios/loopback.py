@@ -24,7 +24,7 @@ from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.loopback import loopback_dev_init, loopback_xmit
 from netlab.kernel.nic import Packet
 from netlab.kernel.profiles import KernelProfile
-from netlab.kernel.route import Rtable, fib_add_ifaddr, ip_route_add_default, ip_route_output_key
+from netlab.kernel.route import RTN_LOCAL, Flowi4, Rtable, fib_add_ifaddr, ip_route_add_default, ip_route_output_key
 from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.softirq import local_bh_disable, local_bh_enable
 from netlab.kernel.tcp_output import TCP_HLEN
@@ -39,33 +39,35 @@ PORT, PEER_PORT, PAYLOAD = 80, 40000, 100
 def host(profile: KernelProfile) -> Host:
     """A one-CPU host with eth0 (10.0.0.2/24, default route via 10.0.0.1) and lo (127.0.0.1/8)."""
     h = Host(profile, address=HOST_ADDR)
-    loopback_dev_init(h.net)
+    lo = loopback_dev_init(h.net)
     with h.cpus[0].running("process"):
-        fib_add_ifaddr(h.net, "lo", "127.0.0.1/8", loopback=True)
-        fib_add_ifaddr(h.net, "eth0", f"{HOST_ADDR}/24")
-    ip_route_add_default(h.net, GATEWAY, "eth0")
+        fib_add_ifaddr(h.net, lo, "127.0.0.1/8", loopback=True)
+        fib_add_ifaddr(h.net, h.dev, f"{HOST_ADDR}/24")
+    ip_route_add_default(h.net, GATEWAY, h.dev)
     return h
 
 
 @check.arguments
-def route(profile: KernelProfile, daddr: str) -> Rtable | str:
-    """``ip route get DADDR`` on the model host."""
+def route(profile: KernelProfile, daddr: str) -> tuple[Rtable | str, Flowi4]:
+    """``ip route get DADDR`` on the model host: the route, and the flow with the source address it chose."""
     h = host(profile)
+    fl4 = Flowi4(daddr)
     with h.cpus[0].running("process"):
-        return ip_route_output_key(h.net, daddr)
+        return ip_route_output_key(h.net, fl4), fl4
 
 
 @check.arguments
 def local_path(profile: KernelProfile, daddr: str = "127.0.0.1") -> Trace:
     """A 100-byte TCP segment from a local client to a local server on ``daddr``: route, lo, backlog, NET_RX."""
     h = host(profile)
-    rt = route(profile, daddr)
-    if isinstance(rt, str) or not rt.local:
+    rt, fl4 = route(profile, daddr)
+    if isinstance(rt, str) or rt.rt_type != RTN_LOCAL:
         raise ValueError(f"{daddr} is not a local address of the model host (route: {rt})")
-    h.tcp_socket(PORT, peer=(rt.saddr, PEER_PORT), name="server", local=daddr)
+    h.tcp_socket(PORT, peer=(fl4.saddr, PEER_PORT), name="server", local=daddr)
 
     def send() -> None:
-        out = ip_route_output_key(h.net, daddr)
+        out = Flowi4(daddr)
+        ip_route_output_key(h.net, out)
         frame = ETH_HLEN + IP_HLEN + TCP_HLEN + PAYLOAD    # as neigh_hh_output hands it to the device
         skb = SkBuff(end=2048, name="data", len=frame, tail=frame,
                      meta=dict(protocol="tcp", saddr=out.saddr, daddr=daddr, sport=PEER_PORT, dport=PORT,

@@ -32,11 +32,12 @@ from netlab.kernel.dev import NetDevice, SoftnetState, dev_add_pack, softnet_sta
 from netlab.kernel.dev_hard_xmit import FEATURES
 from netlab.kernel.dev_xmit import net_dev_init
 from netlab.kernel.ip_input import IP_PACKET_TYPE
-from netlab.kernel.ip_output import Rtable, ip_build_and_send_pkt, ip_queue_xmit
+from netlab.kernel.ip_output import ip_build_and_send_pkt, ip_queue_xmit
 from netlab.kernel.netns import Net
 from netlab.kernel.nic import Nic, Packet, QueueState, QVector, igb_msix_ring
 from netlab.kernel.packet import PacketTap
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
+from netlab.kernel.route import Rtable
 from netlab.kernel.sch_generic import Qdisc
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, TASK_RUNNING, Scheduler, Task, default_wake_function
 from netlab.kernel.skbuff import SkBuff, alloc_skb, skb_push, skb_reserve

@@ -29,10 +29,11 @@ from netlab.kernel.cpu import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, Costs
 from netlab.kernel.dev import ETH_P_IP, NetDevice
 from netlab.kernel.dev_hard_xmit import FEATURES, NETIF_F_TSO
 from netlab.kernel.inet_connection_sock import TcpSendState, TcpSock
-from netlab.kernel.ip_output import IP_HLEN, LL_RESERVED_SPACE, Rtable, dst_output
+from netlab.kernel.ip_output import IP_HLEN, LL_RESERVED_SPACE, dst_output
 from netlab.kernel.loopback import loopback_dev_init, loopback_xmit
 from netlab.kernel.nic import Packet
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
+from netlab.kernel.route import Rtable
 from netlab.kernel.sch_generic import Qdisc, QdiscState
 from netlab.kernel.sched import Scheduler
 from netlab.kernel.skbuff import SkBuff, SkbState, alloc_skb, skb_put, skb_reserve
