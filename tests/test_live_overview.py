@@ -15,7 +15,7 @@ def test_kernel_version():
     assert kernel_version("3.10.0-1160.el7.x86_64") == (3, 10)
     with pytest.raises(ValueError, match="a kernel release starts with 'major.minor', got 'vmlinuz'"):
         kernel_version("vmlinuz")
-    with pytest.raises(TypeError, match="release must be a str"):
+    with pytest.raises(TypeError, match="release must be a string, got 6.12"):
         kernel_version(6.12)
 
 

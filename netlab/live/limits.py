@@ -31,9 +31,9 @@ LOOPBACK, SECOND_SOURCE = "127.0.0.1", "127.0.0.2"
 IP_LOCAL_PORT_RANGE_SINCE = (6, 3)      # the Linux release that added the option
 
 
+
+
 @check.arguments
-
-
 def set_local_port_range(sock: socket.socket, lo: check.Port, hi: check.Port) -> None:
     """Narrow the ports ``connect()`` may pick for ``sock`` to ``lo..hi`` (``IP_LOCAL_PORT_RANGE``).
 

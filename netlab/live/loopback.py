@@ -125,9 +125,9 @@ def namespace_latency(rounds: int = 2000, timeout_s: check.Timeout = 30.0) -> Li
                      unshare=CLONE_NEWUSER | CLONE_NEWNET)
 
 
+
+
 @check.arguments
-
-
 def userns_policy(proc: str = "/proc") -> str | None:
     """The sysctl that refuses unprivileged user namespaces here, as a sentence; None when none does."""
     limit = procfs.sysctl("user.max_user_namespaces", root=f"{proc}/sys")
@@ -146,9 +146,9 @@ def _seccomp_filtered() -> bool:
     return any(line.split() == ["Seccomp:", "2"] for line in status.splitlines())
 
 
+
+
 @check.arguments
-
-
 def namespaces_refused(error: int) -> Unavailable:
     """The recognised reasons ``unshare(CLONE_NEWUSER | CLONE_NEWNET)`` fails with ``error`` (kernel/fork.c,
     kernel/user_namespace.c ``create_user_ns``); any other errno raises OSError."""

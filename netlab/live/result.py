@@ -93,16 +93,16 @@ class LiveProbeTimeout(LiveProbeError):
     """A bounded experiment ran out of time (see the module text for why this is an error)."""
 
 
+
+
 @check.arguments
-
-
 def errno_name(error: OSError) -> str:
     return errno.errorcode.get(error.errno, str(error.errno)) if error.errno else str(error)
 
 
+
+
 @check.arguments
-
-
 def stderr_tail(text: str, limit: int = 800) -> str:
     """The last whole lines of a child's stderr, at most ``limit`` characters: where its traceback ends."""
     tail: list[str] = []
@@ -113,9 +113,9 @@ def stderr_tail(text: str, limit: int = 800) -> str:
     return "\n".join(tail)[-limit:] or "no output"
 
 
+
+
 @check.arguments
-
-
 def file_unavailable(error: OSError, path: str | None = None) -> Unavailable | None:
     """The recognised reasons a file cannot be read: it is absent, or it needs privilege. None otherwise."""
     name = error.filename or path or "the file"
@@ -127,22 +127,20 @@ def file_unavailable(error: OSError, path: str | None = None) -> Unavailable | N
     return None
 
 
+
+
 @check.arguments
-
-
 def kernel_version(release: str) -> tuple[int, int]:
     """``"6.18.44-fc-v669"`` → ``(6, 18)``; ``"3.10.0-1160.el7.x86_64"`` → ``(3, 10)``."""
-    if not isinstance(release, str):
-        raise TypeError("release must be a str such as '6.12.0'")
     m = re.match(r"(\d+)\.(\d+)", release)
     if not m:
         raise ValueError(f"a kernel release starts with 'major.minor', got {release!r}")
     return int(m.group(1)), int(m.group(2))
 
 
+
+
 @check.arguments
-
-
 def kernel_lacks(feature: str, since: tuple[int, int], error: OSError, lacking_errno: int,
                  release: str | None = None) -> Unavailable:
     """The recognised reason for ``error`` when the running kernel (``release``, default ``uname -r``) predates

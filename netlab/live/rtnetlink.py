@@ -141,18 +141,18 @@ def _flags(s: socket.socket, ifname: str) -> int:
     return struct.unpack_from("16sH", raw)[1]
 
 
+
+
 @check.arguments
-
-
 def is_up(ifname: str) -> bool:
     """Whether IFNAME has IFF_UP set (``ip link show`` prints UP), read with SIOCGIFFLAGS."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         return bool(_flags(s, ifname) & IFF_UP)
 
 
+
+
 @check.arguments
-
-
 def set_up(ifname: str) -> None:
     """``ip link set IFNAME up`` (SIOCSIFFLAGS)."""
     import fcntl
