@@ -97,7 +97,7 @@ MUTANTS = (
            "kind = RTN_LOCAL if loopback else RTN_UNICAST", "kind = RTN_UNICAST",
            "127.0.0.0/8 becomes a unicast route of table main instead of a local route", LOOPBACK),
     Mutant("own-address-leaves-through-its-nic", "04", "netlab/kernel/route.py",
-           'dev_out = net.loopback_dev.name if net.loopback_dev is not None else "lo"', "dev_out = res.dev",
+           "        return Rtable(net.loopback_dev, RTN_LOCAL)", "        return Rtable(res.dev, RTN_LOCAL)",
            "a local address leaves through the device that holds it (the NIC) instead of lo", LOOPBACK),
     Mutant("veth-and-lo-set-up-without-iff-up", "04", "netlab/live/rtnetlink.py",
            "flags | IFF_UP))", "flags))",
