@@ -262,7 +262,8 @@ def try_to_block_task(rq: Rq, p: Task) -> None:
     p.on_rq = False
 
 
-@kernel_function("kernel/sched/core.c", lambda rq, prev: f"CPU {rq.cpu} run queue: {[t.comm for t in rq.queue]}")
+@kernel_function("kernel/sched/core.c", lambda rq, prev: f"CPU {rq.cpu} run queue: "
+                 f"{', '.join(t.comm for t in rq.queue) or 'empty'}; pick the next task")
 def pick_next_task(rq: Rq, prev: Task) -> Task:
     """The next task to run: the head of the queue (a still-runnable ``prev`` goes to the tail), else idle."""
     if prev.state == TASK_RUNNING and prev is not rq.idle:
