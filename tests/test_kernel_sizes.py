@@ -2,15 +2,19 @@
 
 The whole tool (``.venv/bin/python tools/kernel_sizes.py``) runs in the last test: ~80 s the first time (it unpacks
 and prepares Debian's linux-source-6.12 under .cache/), ~10 s after. The other tests check its parts on a probe
-the host compiler builds in a moment.
+the host compiler builds in a moment. Sizes must match exactly on the release the index names (6.12.118); when
+Debian has moved to another 6.12.y, a difference is a warning with the command to re-measure, not a failure.
 """
 import importlib.util
 import os
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
+
+from netlab.kernel.source_index import kernel_index, tree_release
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("kernel_sizes", ROOT / "tools" / "kernel_sizes.py")
@@ -81,4 +85,10 @@ def test_the_models_sizes_are_what_linux_6_12_compiles():
     tree = kernel_sizes.unpack(kernel_sizes.TARBALL, kernel_sizes.CACHE)
     kernel_sizes.prepare(tree, kernel_sizes.CONFIG)
     text, wrong = kernel_sizes.table(kernel_sizes.compile_sizes(tree))
+    measured_on, installed = kernel_index("6.12")["release"], tree_release(tree)
+    if installed != measured_on and wrong:
+        # Debian moved to another 6.12.y: a struct may really have changed there; say so, do not fail CI for it
+        warnings.warn(f"Linux {installed} compiles other sizes than {measured_on}, which the models use: {wrong}; "
+                      f"check them and run .venv/bin/python tools/kernel_sizes.py")
+        return
     assert not wrong, f"{wrong}\n{text}"
