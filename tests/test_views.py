@@ -8,7 +8,8 @@ from netlab.kernel.wait import WaitQueueEntry, add_wait_queue
 from netlab.live.kallsyms import ABSENT, FOUND
 from netlab.live.result import LiveResult, Why
 from netlab.trace import Tracer
-from netlab.view.callgraph import CallGraph
+from netlab.view import svg
+from netlab.view.callgraph import MAX_ROWS, CallGraph
 from netlab.view.stepper import Stepper
 
 
@@ -81,12 +82,56 @@ def test_stepper_text_tells_the_same_step():
 def test_call_graph_lights_the_call_stack():
     trace = wake_trace()
     graph = CallGraph(trace)
-    i = trace.functions().index("try_to_wake_up")
     index = next(k for k, e in enumerate(trace) if e.function == "try_to_wake_up")
-    assert graph.stacks[index] == ("sock_def_readable", "__wake_up_common", "default_wake_function",
-                                   "try_to_wake_up")
-    assert graph.graph.has_edge("__wake_up_common", "default_wake_function") and i > 0
-    assert graph.svg(index).count("<rect") == len(graph.positions) + 4
+    assert graph.stack(index) == ("sock_def_readable", "__wake_up_common", "default_wake_function", "try_to_wake_up")
+    picture = graph.svg(index)
+    assert picture.count(svg.LIT) == 1 and picture.count("#fff3bf") == 3      # the current call, its 3 callers
+    assert picture.count("<rect") == sum(e.kind == "call" for e in trace)     # a short trace is drawn whole
+    with pytest.raises(ValueError, match="index must be"):
+        graph.svg(len(trace))
+
+
+def calls_trace(calls):
+    """A trace of (function, depth, task) calls on CPU 0: softirq where there is no task."""
+    from netlab.trace import Event, Trace
+    return Trace(Event(seq=i, time_ns=i, cpu=0, context="process" if t else "softirq", function=f, source="x.c",
+                       depth=d, text=f, task=t) for i, (f, d, t) in enumerate(calls))
+
+
+def test_call_graph_draws_calls_not_names():
+    # tcpdump's packet_rcv and TCP both run; only TCP's path calls sock_def_readable
+    trace = calls_trace([("__netif_receive_skb", 0, ""), ("packet_rcv", 1, ""), ("skb_clone", 2, ""),
+                         ("ip_rcv", 1, ""), ("tcp_v4_rcv", 2, ""), ("skb_clone", 3, ""),
+                         ("sock_def_readable", 3, "")])
+    graph = CallGraph(trace)
+    (root,) = graph.roots
+    packet, ip = root.children
+    assert [c.function for c in packet.children] == ["skb_clone"]
+    assert [c.function for c in ip.children[0].children] == ["skb_clone", "sock_def_readable"]
+    assert "sock_def_readable" not in graph.svg(2) and "ip_rcv  ▸ 3 calls" in graph.svg(2)
+    rows = graph._rows(graph.paths[6])
+    assert [r.label for r in rows] == ["__netif_receive_skb", "packet_rcv  ▸ 1 call", "ip_rcv", "tcp_v4_rcv",
+                                       "skb_clone", "sock_def_readable"]
+
+
+def test_call_graph_folds_and_windows_a_long_trace():
+    calls = [("net_rx_action", 0, ""), ("igb_poll", 1, "")]
+    for _ in range(64):
+        calls += [("napi_gro_receive", 2, ""), ("dev_gro_receive", 3, "")]
+    calls += [("napi_complete_done", 2, ""), ("gro_normal_list", 3, "")]
+    calls += [(f"syscall{i}", 0, "app") for i in range(40)]
+    trace = calls_trace(calls)
+    graph = CallGraph(trace)
+    last_gro = max(i for i, e in enumerate(trace) if e.function == "napi_gro_receive")
+    labels = [r.label for r in graph._rows(graph.paths[last_gro])]
+    assert labels[:4] == ["net_rx_action", "igb_poll", "napi_gro_receive × 63  ▸ 63 calls", "napi_gro_receive"]
+    assert len(labels) == 4 + 2 + 40
+    picture = graph.svg(last_gro)
+    assert picture.count("<rect") <= MAX_ROWS and "more rows" in picture and svg.LIT in picture
+    heights = {graph.svg(i).split('height="')[1].split('"')[0] for i in range(len(trace))}
+    assert len(heights) == 1                                  # the Stepper does not jump from step to step
+    deep = graph.svg(len(trace) - 1)
+    assert "syscall39" in deep and deep.index("more rows") < deep.index(">syscall39<")   # the start: a gap above
 
 
 def test_stepper_refuses_bad_input():
@@ -138,11 +183,21 @@ def test_multiple_choice_and_bad_exercises():
 
 
 def test_call_graph_keeps_each_tasks_stack_across_a_sleep():
-    from netlab.trace import Event, Trace
     calls = [("recv", 0, "reader"), ("schedule", 1, "reader"), ("ip_rcv", 0, ""), ("tcp_v4_rcv", 1, ""),
              ("skb_copy", 2, "reader")]  # the reader resumes inside recv -> schedule's caller chain
-    trace = Trace(Event(seq=i, time_ns=i, cpu=0, context="process" if t else "softirq", function=f, source="x.c",
-                        depth=d, text=f, task=t) for i, (f, d, t) in enumerate(calls))
+    graph = CallGraph(calls_trace(calls))
+    assert graph.stack(4) == ("recv", "schedule", "skb_copy")
+    assert [c.function for c in graph.roots[1].children] == ["tcp_v4_rcv"]
+    assert not graph.roots[1].children[0].children
+
+
+def test_a_few_steps_chosen_from_a_long_run_keep_their_own_numbers_and_callers():
+    trace = calls_trace([("igb_poll", 1, ""), ("igb_alloc_rx_buffers", 3, ""), ("igb_alloc_rx_buffers", 3, ""),
+                         ("napi_complete_done", 2, "")])      # landmarks: the callers between are not in it
     graph = CallGraph(trace)
-    assert graph.stacks[4] == ("recv", "schedule", "skb_copy")
-    assert graph.graph.has_edge("schedule", "skb_copy") and not graph.graph.has_edge("tcp_v4_rcv", "skb_copy")
+    (poll,) = graph.roots
+    assert [c.function for c in poll.children] == ["igb_alloc_rx_buffers"] * 2 + ["napi_complete_done"]
+    assert graph.stack(3) == ("igb_poll", "napi_complete_done")
+    s = Stepper(trace, check_kernel=False)
+    s.last()
+    assert s.text().startswith("step 4/4 ·") and "step 4/4 ·" in s.explanation.value

@@ -1,83 +1,166 @@
-"""The path through the stack: every kernel function of a trace as a networkx call graph, current step lit."""
+"""The path through the stack: every kernel function call of a trace as a tree, the current call lit.
+
+A node is one *call* (one "call" event), not a function name: ``sock_def_readable`` called from TCP and the same
+function called from somewhere else are two nodes under two different callers, as they were in the kernel. Each
+step draws the tree folded around the current call: the calls on its path are open, every other call is one row
+(with how many calls it made itself), consecutive calls of one function under one caller share a row ("× 64"),
+and only a window of rows around the current call is drawn, its callers kept at the top, so the drawing has the
+same height at every step and the current call is always in view.
+"""
 from __future__ import annotations
 
-import networkx as nx
+from dataclasses import dataclass, field
 
 from netlab import check
 from netlab.trace import Trace
 from netlab.view import svg
 
-ROW, INDENT, CHAR, PAD = 22, 26, 7.2, 8
+ROW, INDENT, CHAR, PAD = 22, 14, 7.2, 8
+MAX_ROWS = 24
+"""Rows drawn at one step (about 540 px): the state drawing and the call path fit a laptop screen together."""
+
+
+@dataclass(eq=False)
+class Call:
+    """One call in the trace: its function, the trace index of its call event, its caller and the calls it made."""
+
+    index: int
+    function: str
+    source: str
+    context: str
+    parent: "Call | None"
+    children: list["Call"] = field(default_factory=list)
+
+    def __post_init__(self):
+        check.fields(self)
+
+    @property
+    def size(self) -> int:
+        """How many calls it made, directly or not."""
+        return sum(1 + c.size for c in self.children)
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A drawn row: ``calls`` (one call, or a run of calls of one function under one caller), its indent level."""
+
+    calls: tuple[Call, ...]
+    level: int
+    open: bool
+
+    @property
+    def label(self) -> str:
+        first = self.calls[0]
+        runs = f" × {len(self.calls)}" if len(self.calls) > 1 else ""
+        inner = sum(c.size for c in self.calls)
+        folded = f"  ▸ {inner:,} call{'s' if inner != 1 else ''}" if inner and not self.open else ""
+        return f"{first.function}{runs}{folded}"
 
 
 class CallGraph:
-    """Caller -> callee graph of a trace, laid out once as an indented tree; :meth:`svg` lights one step.
+    """The calls of a trace as a forest; :meth:`svg` draws step ``index`` folded around its current call.
 
-    Callers are found per call stack: a task that slept resumes on its own stack, not on the interrupt's.
-
-    The static part (boxes, edges) is built once; each step only adds the lit boxes of the call stack.
+    Callers are found per call stack: each task has its own (a task that slept resumes on its own stack, not on
+    the interrupt's), and interrupt context one per CPU of each host.
     """
 
     @check.arguments
     def __init__(self, trace: Trace):
         self.trace = trace
-        self.graph = nx.DiGraph()
-        self.stacks: list[tuple[str, ...]] = []
-        own: dict[object, list[str]] = {}  # each task has its own kernel stack; interrupts one per CPU
-        for e in trace:
-            stack = own.setdefault(e.task or ("interrupt", e.cpu), [])
+        self.roots: list[Call] = []
+        self.paths: list[tuple[Call, ...]] = []     # per step: the calls open on its stack, outermost first
+        stacks: dict[object, list[Call]] = {}
+        for i, e in enumerate(trace):
+            stack = stacks.setdefault((e.host, e.task) if e.task else (e.host, "interrupt", e.cpu), [])
+            while stack and trace[stack[-1].index].depth >= e.depth:    # returned (a trace may skip callers)
+                stack.pop()
             if e.kind == "call":
-                del stack[e.depth:]
-                self.graph.add_node(e.function, source=e.source)
-                if stack:
-                    caller = stack[-1]
-                    calls = self.graph.get_edge_data(caller, e.function, {}).get("calls", 0)
-                    self.graph.add_edge(caller, e.function, calls=calls + 1)
-                stack.append(e.function)
-            self.stacks.append(tuple(stack[:e.depth + 1]) if e.kind == "call" else tuple(stack[:e.depth]))
-        self.positions = self._layout()
-        self._static = self._draw_static()
-        self._labels = "".join(svg.text(x + 5, y + 12, n, size=11, mono=True) for n, (x, y) in self.positions.items())
+                call = Call(i, e.function, e.source, e.context, stack[-1] if stack else None)
+                (call.parent.children if call.parent else self.roots).append(call)
+                stack.append(call)
+            self.paths.append(tuple(stack))
+        self.calls = sum(e.kind == "call" for e in trace)
 
-    def _layout(self) -> dict[str, tuple[float, float]]:
-        order = list(dict.fromkeys(f for f in self.trace.functions()))
-        roots = [n for n in order if self.graph.in_degree(n) == 0] or order[:1]
-        level: dict[str, int] = {}
-        for root in roots:
-            for node, d in nx.single_source_shortest_path_length(self.graph, root).items():
-                level.setdefault(node, d)
-        rows = [n for root in roots for n in nx.dfs_preorder_nodes(self.graph, root)]
-        rows = list(dict.fromkeys(rows + order))
-        return {n: (PAD + INDENT * level.get(n, 0), PAD + ROW * i) for i, n in enumerate(rows)}
+    @check.arguments
+    def stack(self, index: int) -> tuple[str, ...]:
+        """The functions on the call stack at step ``index``, outermost first."""
+        return tuple(c.function for c in self.paths[self._check(index)])
 
-    def _box(self, name: str, fill: str, stroke: str = svg.INK) -> str:
-        x, y = self.positions[name]
-        return svg.rect(x, y, CHAR * len(name) + 10, ROW - 5, fill=fill, stroke=stroke,
-                        title=self.graph.nodes[name]["source"])
+    def _check(self, index: int) -> int:
+        if not isinstance(index, int) or not 0 <= index < len(self.trace):
+            raise ValueError(f"index must be an int in 0..{len(self.trace) - 1}")
+        return index
 
-    def _draw_static(self) -> str:
-        parts = []
-        for caller, callee in self.graph.edges:
-            (x1, y1), (x2, y2) = self.positions[caller], self.positions[callee]
-            parts.append(svg.path(f"M{x1 + 6:.0f},{y1 + ROW - 5:.0f} V{y2 + 8:.0f} H{x2:.0f}", stroke="#adb5bd"))
-        for name in self.positions:
-            parts.append(self._box(name, svg.DIM, stroke="#ced4da"))
-        return "".join(parts)
+    def _rows(self, path: tuple[Call, ...]) -> list[_Row]:
+        """The tree folded around ``path``: open along it, one row per other call (runs merged)."""
+        rows: list[_Row] = []
+        on_path = set(map(id, path))
 
-    @property
-    def size(self) -> tuple[float, float]:
-        width = max((x + CHAR * len(n) + 20 for n, (x, _) in self.positions.items()), default=100)
-        return width, PAD * 2 + ROW * len(self.positions)
+        def add(calls: list[Call], level: int) -> None:
+            run: list[Call] = []
+            for call in calls + [None]:
+                if run and (call is None or id(call) in on_path or call.function != run[0].function
+                            or id(run[0]) in on_path):
+                    rows.append(_Row(tuple(run), level, id(run[0]) in on_path))
+                    if id(run[0]) in on_path:
+                        add(run[0].children, level + 1)
+                    run = []
+                if call is not None:
+                    run.append(call)
+
+        add(self.roots, 0)
+        return rows
+
+    def _window(self, rows: list[_Row], current: Call | None) -> list[_Row | int]:
+        """At most MAX_ROWS rows around ``current``, its callers pinned on top; an int is a gap of that many rows."""
+        if len(rows) <= MAX_ROWS:
+            return list(rows)
+        at = next((k for k, r in enumerate(rows) if current is not None and current in r.calls), 0)
+        callers = [k for k, r in enumerate(rows) if r.open and k < at]
+        pinned = callers[:1] + callers[1:][-(MAX_ROWS // 3 - 1):]      # the entry point and the nearest callers
+        room = MAX_ROWS - 2 - len(pinned)
+        start = max(0, min(at - room // 3, len(rows) - room))
+        keep = set(pinned) | set(range(start, start + room))
+        ends = {-1, len(rows)}
+        keep = sorted(keep | {k + 1 for k in keep | ends if k + 2 in keep | ends})   # a gap of one row: draw it
+        keep = [k for k in keep if 0 <= k < len(rows)]
+        out: list[_Row | int] = []
+        for k, nxt in zip(keep, keep[1:] + [len(rows)]):
+            if not out and k > 0:
+                out.append(k)
+            out.append(rows[k])
+            if nxt - k > 1:
+                out.append(nxt - k - 1)
+        return out
 
     @check.arguments
     def svg(self, index: int) -> str:
-        """The graph with the functions on the call stack at step ``index`` lit, the current one brightest."""
-        if not isinstance(index, int) or not 0 <= index < len(self.trace):
-            raise ValueError(f"index must be an int in 0..{len(self.trace) - 1}")
-        event = self.trace[index]
-        stack = self.stacks[index]
-        colour = svg.CONTEXT_COLOURS[event.context]
-        lit = "".join(self._box(n, "#fff3bf" if n != stack[-1] else svg.LIT, stroke=colour) for n in stack)
-        width, height = self.size
-        return svg.document(width, height, self._static + lit + self._labels,
-                            label=f"call path, current function {stack[-1] if stack else '-'}")
+        """The call tree at step ``index``: the calls on its stack lit, the current one brightest."""
+        path = self.paths[self._check(index)]
+        current = path[-1] if path else None
+        colour = svg.CONTEXT_COLOURS[self.trace[index].context]
+        parts, placed, right = [], {}, 0.0
+        shown = self._window(self._rows(path), current)
+        inner = [r.level for r in shown if isinstance(r, _Row) and r.level]
+        base = min(inner) - 1 if inner and any(isinstance(r, int) for r in shown) else 0   # deep rows move left
+        for y, row in enumerate(shown):
+            top = PAD + ROW * y
+            if isinstance(row, int):
+                parts.append(svg.text(PAD, top + 13, f"⋮ {row:,} more row{'s' if row != 1 else ''}", size=11,
+                                      fill="#868e96"))
+                continue
+            x, first = PAD + INDENT * (row.level - base if row.level else 0), row.calls[0]
+            placed[id(first)] = (x, top)
+            parent = placed.get(id(first.parent)) if first.parent else None
+            if parent is not None:
+                parts.append(svg.path(f"M{parent[0] + 5:.0f},{parent[1] + ROW - 5:.0f} V{top + 8:.0f} H{x:.0f}",
+                                      stroke="#adb5bd"))
+            lit = current is not None and current in row.calls
+            fill = svg.LIT if lit else "#fff3bf" if row.open else svg.DIM
+            right = max(right, x + CHAR * len(row.label) + 10)
+            parts.append(svg.rect(x, top, CHAR * len(row.label) + 10, ROW - 5, fill=fill,
+                                  stroke=colour if row.open else "#ced4da", title=first.source))
+            parts.append(svg.text(x + 5, top + 12, row.label, size=11, mono=True,
+                                  weight="bold" if lit else "normal"))
+        return svg.document(right + PAD, PAD * 2 + ROW * min(MAX_ROWS, self.calls), "".join(parts),
+                            label=f"call path, current function {current.function if current else '-'}")

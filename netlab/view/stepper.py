@@ -176,7 +176,7 @@ class Stepper:
         changes = "".join(f"<li><code>{escape(k)}</code>: {escape(short(b))} → <b>{escape(short(a))}</b></li>"
                           for k, (b, a) in self.trace.diff(index).items())
         return (f'<div class="netlab-step" data-step="{index}" data-function="{escape(e.function)}">'
-                f'<span style="color:{colour}">■</span> {escape(header(e, len(self.trace), self._label(index)))}<br>'
+                f'<span style="color:{colour}">■</span> {escape(header(self.trace, index, self._label(index)))}<br>'
                 f'<code style="font-size:1.1em">{escape(name)}()</code> {link}{badge}<br>'
                 f'{escape(e.text)}'
                 f'{"<ul style=margin:2px>" + changes + "</ul>" if changes else ""}</div>')

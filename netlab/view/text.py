@@ -9,9 +9,13 @@ from netlab.trace import Event, Trace
 
 
 @check.arguments
-def header(event: Event, total: int, label: str = "") -> str:
-    """Where and when step ``event`` runs, and the scenario's ``label`` for it (e.g. its chapter) if any."""
-    return (f"step {event.seq + 1}/{total} · {event.host + ' · ' if event.host else ''}CPU {event.cpu} · "
+def header(trace: Trace, index: int, label: str = "") -> str:
+    """Where and when step ``index`` of ``trace`` runs, and the scenario's ``label`` for it (e.g. its chapter).
+    Steps count in this trace (a few steps chosen from a longer run read "step 3/7")."""
+    if not 0 <= index < len(trace):
+        raise ValueError(f"index must be in 0..{len(trace) - 1}, got {index}")
+    event = trace[index]
+    return (f"step {index + 1:,}/{len(trace):,} · {event.host + ' · ' if event.host else ''}CPU {event.cpu} · "
             f"{event.context} · t = {event.time_ns / 1000:.3f} µs{' · ' + label if label else ''}")
 
 
@@ -52,7 +56,7 @@ def step_text(trace: Trace, index: int, kernel: Mapping[str, str] | None = None,
     mark = ""
     if kernel is not None and e.function in kernel:
         mark = "  ✓ in your kernel" if kernel[e.function] == "found" else "  (not in your kallsyms: inlined?)"
-    lines = [header(e, len(trace), label), f"{'  ' * e.depth}{e.function}()  [{e.source}]{mark}", f"  {e.text}"]
+    lines = [header(trace, index, label), f"{'  ' * e.depth}{e.function}()  [{e.source}]{mark}", f"  {e.text}"]
     for key, (before, after) in trace.diff(index).items():
         lines.append(f"  {key}: {short(before)} → {short(after)}")
     return "\n".join(lines)
