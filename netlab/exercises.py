@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import ipywidgets as W
 
 from netlab import check
+from netlab.units import number
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class Exercise:
                 raise TypeError("the guess must be a finite number")
             correct = math.isclose(guess, truth, rel_tol=self.tolerance, abs_tol=1e-9)
         why = self.why(truth) if callable(self.why) else self.why
-        shown = f"{truth:g}" if isinstance(truth, (int, float)) and not isinstance(truth, bool) else str(truth)
+        shown = number(truth) if isinstance(truth, (int, float)) and not isinstance(truth, bool) else str(truth)
         unit = f" {self.unit}" if self.unit else ""
         verdict = "Right" if correct else f"Not quite (you said {said})"
         return Feedback(correct, f"{verdict}: the answer is {shown}{unit}. {why}")

@@ -4,7 +4,8 @@ Every module's imports are read with ``ast``, those inside functions included. `
 is an arrow to ``netlab.live.procfs``; ``from netlab.kernel.dev import NetDevice`` one to ``netlab.kernel.dev``.
 The map (a module may import its own folder and what its rule lists; :data:`MAY_IMPORT`):
 
-- ``netlab.check``: nothing of netlab. ``netlab.trace`` and ``netlab.exercises``: ``check``.
+- ``netlab.check``: nothing of netlab. ``netlab.trace``, ``netlab.units`` (numbers for a person) and
+  ``netlab.exercises``: ``check`` (and ``units``). Every part below may also import ``trace``, ``check`` and ``units``.
 - ``netlab.kernel.*`` (the models): ``kernel``, ``trace``, ``check``.
 - ``netlab.live.*`` (the learner's kernel): ``live``, ``kernel``, ``trace``, ``check``; never a scenario, so a probe
   measures and the scenario that runs the model for it compares.
@@ -23,11 +24,12 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "netlab"
 
-BASE = ("netlab.trace", "netlab.check")
+BASE = ("netlab.trace", "netlab.check", "netlab.units")
 MAY_IMPORT = {
     "netlab.check": (),
-    "netlab.trace": ("netlab.check",),
-    "netlab.exercises": ("netlab.check",),
+    "netlab.units": ("netlab.check",),
+    "netlab.trace": ("netlab.check", "netlab.units"),
+    "netlab.exercises": ("netlab.check", "netlab.units"),
     "netlab.kernel": ("netlab.kernel", *BASE),
     "netlab.live": ("netlab.live", "netlab.kernel", *BASE),
     "netlab.load": ("netlab.load", "netlab.kernel", *BASE),
@@ -158,7 +160,7 @@ def test_the_known_wrong_arrows_still_exist():
 
 def test_the_top_level_holds_only_what_every_part_shares():
     top = {m for m in import_graph() if m.count(".") == 1 and not (PACKAGE / m.split(".")[1]).is_dir()}
-    assert top == {"netlab.check", "netlab.trace", "netlab.exercises"}, \
+    assert top == {"netlab.check", "netlab.trace", "netlab.units", "netlab.exercises"}, \
         f"a module outside the folders (scenario code belongs in netlab/scenarios/): {sorted(top)}"
 
 

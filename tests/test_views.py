@@ -11,6 +11,9 @@ from netlab.trace import Tracer
 from netlab.view import svg
 from netlab.view.callgraph import MAX_ROWS, CallGraph
 from netlab.view.stepper import Stepper
+from netlab.view.text import MAX_CHANGES, changes, step_text
+from netlab.kernel.nic import Packet
+from netlab.scenarios.receive import Host
 
 
 def wake_trace():
@@ -153,15 +156,34 @@ def test_stepper_refuses_bad_input():
 
 def test_stepper_shows_a_scenario_label_in_its_header():
     s = Stepper(wake_trace(), check_kernel=False, label=lambda e: f"about {e.function}")
-    assert s.text().splitlines()[0].endswith(f" µs · about {s.event.function}")
-    assert f"µs · about {s.event.function}" in s.widget.children[1].value
-    assert " µs\n" in Stepper(wake_trace(), check_kernel=False).text()
+    assert s.text().splitlines()[0].endswith(f" t = 0 ns · about {s.event.function}")
+    assert f"0 ns · about {s.event.function}" in s.widget.children[1].value
+    assert " 0 ns\n" in Stepper(wake_trace(), check_kernel=False).text()
+
+
+def test_a_step_says_what_changed_in_words():
+    host = Host("6.12")
+    host.tcp_socket(80, peer=("10.0.0.1", 40000))
+    host.receive([Packet(1_086_000_000, saddr="10.0.0.1", daddr=host.address, sport=40000, dport=80, length=140,
+                         name="p0")])
+    trace = host.record()
+    assert changes(trace, 0) == []                      # the starting state is the drawing, not a list
+    i = next(k for k, e in enumerate(trace) if e.function == "____napi_schedule")
+    assert changes(trace, i) == [("CPU 0 · softnet · poll_list", "empty", "eth0-rx0")]
+    text = step_text(trace, i)
+    assert "t = 1.086 s" in text and "1086000" not in text
+    dma = next(k for k, e in enumerate(trace) if any("slots [0]" in w for w, _, _ in changes(trace, k)))
+    assert changes(trace, dma) == [("queue 0 · rx_ring · slots [0]", "p0", "drv"),    # one slot, not 256
+                                   ("queue 0 · rx_ring · next_to_clean", "0", "1")]
+    assert all(len(changes(trace, k)) <= MAX_CHANGES for k in range(len(trace)))
 
 
 def test_exercise_checks_against_the_computed_answer():
     ex = Exercise("How many?", answer=lambda: 5, why="Because backlog+1.", tolerance=0.1, unit="connections")
     assert ex.check(5).correct and ex.check("5.4").correct and not ex.check(7).correct
     assert "the answer is 5 connections" in ex.check(7).message
+    big = Exercise("How many per second?", answer=lambda: 4003490.0, why="", unit="packets")
+    assert "the answer is 4,003,490 packets" in big.check(1).message
     ex.widget  # built on first use
     ex.entry.value = "5"
     ex.button.click()

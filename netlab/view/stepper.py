@@ -22,7 +22,7 @@ from netlab.live.result import LiveResult
 from netlab.trace import Event, Trace
 from netlab.view import svg
 from netlab.view.callgraph import CallGraph
-from netlab.view.text import header, short, step_text
+from netlab.view.text import changes as text_changes, header, step_text
 
 Drawing = Callable[[Event], str]
 Label = Callable[[Event], str]
@@ -173,8 +173,8 @@ class Stepper:
         name = e.function if e.kind == "call" else f"{e.function} · trace_printk"
         link = (f'<a href="{source_url(e.function, self.version)}" target="_blank" rel="noopener">'
                 f'{escape(e.source)}</a>' if e.source != "-" else "")
-        changes = "".join(f"<li><code>{escape(k)}</code>: {escape(short(b))} → <b>{escape(short(a))}</b></li>"
-                          for k, (b, a) in self.trace.diff(index).items())
+        changes = "".join(f"<li>{escape(where)}: {escape(before)} → <b>{escape(after)}</b></li>"
+                          for where, before, after in text_changes(self.trace, index))
         return (f'<div class="netlab-step" data-step="{index}" data-function="{escape(e.function)}">'
                 f'<span style="color:{colour}">■</span> {escape(header(self.trace, index, self._label(index)))}<br>'
                 f'<code style="font-size:1.1em">{escape(name)}()</code> {link}{badge}<br>'

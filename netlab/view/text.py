@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+import re
+from typing import Annotated, Any, Mapping
 
 from netlab import check
-from netlab.trace import Event, Trace
+from netlab.check import Range
+from netlab.trace import Trace
+from netlab.units import duration, number
+
+MAX_CHANGES = 8
+"""Changes listed under a step; more are summed up in one line (the drawing shows them all)."""
 
 
 @check.arguments
@@ -16,7 +22,7 @@ def header(trace: Trace, index: int, label: str = "") -> str:
         raise ValueError(f"index must be in 0..{len(trace) - 1}, got {index}")
     event = trace[index]
     return (f"step {index + 1:,}/{len(trace):,} · {event.host + ' · ' if event.host else ''}CPU {event.cpu} · "
-            f"{event.context} · t = {event.time_ns / 1000:.3f} µs{' · ' + label if label else ''}")
+            f"{event.context} · t = {duration(event.time_ns)}{' · ' + label if label else ''}")
 
 
 def _plain(value: Any) -> str:
@@ -28,6 +34,8 @@ def _plain(value: Any) -> str:
         return value
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return number(value)
     if type(value).__str__ is not object.__str__:      # a type that words itself (a SegmentLog, …)
         return str(value)
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -57,6 +65,37 @@ def step_text(trace: Trace, index: int, kernel: Mapping[str, str] | None = None,
     if kernel is not None and e.function in kernel:
         mark = "  ✓ in your kernel" if kernel[e.function] == "found" else "  (not in your kallsyms: inlined?)"
     lines = [header(trace, index, label), f"{'  ' * e.depth}{e.function}()  [{e.source}]{mark}", f"  {e.text}"]
-    for key, (before, after) in trace.diff(index).items():
-        lines.append(f"  {key}: {short(before)} → {short(after)}")
+    lines += [f"  {where}: {before} → {after}" for where, before, after in changes(trace, index)]
     return "\n".join(lines)
+
+
+def _words(path: str) -> str:
+    """A snapshot path as words: ``cpus[0].softnet.poll_list`` → ``CPU 0 · softnet · poll_list``."""
+    def item(m: re.Match) -> str:
+        name = m.group(1)
+        one = "CPU" if name == "cpus" else name[:-3] + "y" if name.endswith("ies") else name.rstrip("s")
+        return f"{one} {m.group(2)}"
+    return re.sub(r"(\w+)\[([^\]]+)\]", item, path).replace(".", " · ")
+
+
+@check.arguments
+def changes(trace: Trace, index: int, limit: Annotated[int, Range(1, 1000)] = MAX_CHANGES) \
+        -> list[tuple[str, str, str]]:
+    """What step ``index`` changed, in words: (where, before, after). A sequence of the same length names the
+    slots that changed (``slots [0]: hw → p0``); the first step has none (it is the starting state)."""
+    if not 0 <= index < len(trace):
+        raise ValueError(f"index must be in 0..{len(trace) - 1}, got {index}")
+    if index == 0:
+        return []
+    out: list[tuple[str, str, str]] = []
+    for path, (before, after) in trace.diff(index).items():
+        where = _words(path)
+        if isinstance(before, (tuple, list)) and isinstance(after, (tuple, list)) and len(before) == len(after):
+            slots = [i for i, (b, a) in enumerate(zip(before, after)) if b != a]
+            if len(slots) <= 3:
+                out += [(f"{where} [{i}]", short(before[i]), short(after[i])) for i in slots]
+                continue
+        out.append((where, short(before), short(after)))
+    if len(out) > limit:
+        out[limit - 1:] = [(f"and {len(out) - limit + 1} more changes", "", "in the drawing")]
+    return out

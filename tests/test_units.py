@@ -1,0 +1,32 @@
+import pytest
+from hypothesis import given, strategies as st
+
+from netlab.units import duration, number, size
+
+
+@pytest.mark.parametrize("ns, text", [(0, "0 ns"), (999, "999 ns"), (2_800, "2.8 µs"), (27_600, "27.6 µs"),
+                                      (999_999, "999.999 µs"), (1_086_000_000, "1.086 s"), (60e9, "60 s"),
+                                      (3_600e9, "3,600 s"), (1_500_000, "1.5 ms")])
+def test_a_time_reads_in_the_unit_that_fits(ns, text):
+    assert duration(ns) == text
+
+
+@pytest.mark.parametrize("x, text", [(4003490.0, "4,003,490"), (2 / 3, "0.667"), (0.000123, "0.000123"),
+                                     (131072, "131,072"), (-3.5, "-3.5"), (12.345, "12.3"), (0, "0")])
+def test_a_number_has_separators_and_a_few_digits(x, text):
+    assert number(x) == text
+
+
+@given(st.floats(min_value=-1e18, max_value=1e18, allow_nan=False))
+def test_no_number_is_written_in_e_notation(x):
+    assert "e" not in number(x) and "e" not in duration(abs(x))
+
+
+def test_sizes_and_bad_input():
+    assert size(212_992) == "208 KiB" and size(100) == "100 B" and size(9_792) == "9.56 KiB"
+    with pytest.raises(TypeError, match="finite number"):
+        number(True)
+    with pytest.raises(ValueError, match="finite"):
+        duration(float("nan"))
+    with pytest.raises(ValueError):
+        size(-1)
