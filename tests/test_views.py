@@ -157,7 +157,7 @@ def test_stepper_refuses_bad_input():
 def test_stepper_shows_a_scenario_label_in_its_header():
     s = Stepper(wake_trace(), check_kernel=False, label=lambda e: f"about {e.function}")
     assert s.text().splitlines()[0].endswith(f" t = 0 ns · about {s.event.function}")
-    assert f"0 ns · about {s.event.function}" in s.widget.children[1].value
+    assert s.widget and f"0 ns · about {s.event.function}" in s.explanation.value
     assert " 0 ns\n" in Stepper(wake_trace(), check_kernel=False).text()
 
 
@@ -223,3 +223,28 @@ def test_a_few_steps_chosen_from_a_long_run_keep_their_own_numbers_and_callers()
     s = Stepper(trace, check_kernel=False)
     s.last()
     assert s.text().startswith("step 4/4 ·") and "step 4/4 ·" in s.explanation.value
+
+
+def test_the_menus_jump_to_where_the_trace_next_enters_a_layer_or_calls_a_function():
+    host = Host("6.12")
+    host.tcp_socket(80, peer=("10.0.0.1", 40000))
+    host.receive([Packet(1000 + 500 * i, saddr="10.0.0.1", daddr=host.address, sport=40000, dport=80, length=140,
+                         name=f"p{i}") for i in range(2)])
+    s = Stepper(host.record(), check_kernel=False)
+    layers = s.landmarks["layers"]
+    assert list(layers)[:3] == ["system calls and sockets", "TCP", "IP"]      # top down, as LAYERS lists them
+    assert len(layers["TCP"]) == 2 and len(s.landmarks["functions"]["tcp_v4_rcv"]) == 2    # one per packet
+    s.menus["layer"].value = "TCP"
+    assert s.event.function == "tcp_v4_rcv" and s.menus["layer"].value is None   # the menu is ready again
+    first = s.index
+    s.go_to_layer("TCP")
+    assert s.index > first and s.event.function == "tcp_v4_rcv"
+    s.go_to_layer("TCP")
+    assert s.index == first                                 # past the last one: back to the first
+    s.menus["function"].value = "napi_complete_done"
+    assert s.event.function == "napi_complete_done"
+    assert ("tcp_v4_rcv (2 calls)", "tcp_v4_rcv") in s.menus["function"].options
+    with pytest.raises(ValueError, match="layer must be one of"):
+        s.go_to_layer("HTTP")
+    with pytest.raises(ValueError, match="function must be one of"):
+        s.go_to_function("printf")

@@ -172,3 +172,30 @@ def modelled_functions() -> dict[str, str]:
     import_all()
     return {name: fn.kernel_source for name, fn in KERNEL_FUNCTIONS.items()
             if fn.__module__.startswith("netlab.kernel.")}
+
+
+LAYERS = (
+    ("system calls and sockets", ("net/socket.c", "fs/", "include/linux/poll.h", "net/ipv4/af_inet.c",
+                                  "net/core/sock.c", "include/net/sock.h")),
+    ("epoll", ("fs/eventpoll.c", "include/linux/rbtree.h", "lib/rbtree.c")),
+    ("TCP", ("net/ipv4/tcp", "net/ipv4/inet_", "include/net/inet_", "net/core/request_sock.c")),
+    ("IP", ("net/ipv4/ip_", "net/ipv4/route.c", "include/net/dst.h", "include/net/neighbour.h")),
+    ("netfilter", ("include/linux/netfilter.h", "net/netfilter/")),
+    ("device, Ethernet, GRO and qdisc", ("net/core/dev.c", "net/ethernet/", "net/core/gro.c", "include/net/gro.h",
+                                         "net/sched/", "include/linux/netdevice.h")),
+    ("driver", ("drivers/",)),
+    ("sk_buffs", ("net/core/skbuff.c",)),
+    ("interrupts and softirqs", ("kernel/softirq.c", "kernel/irq/", "include/linux/bottom_half.h")),
+    ("wait queues, locks and the scheduler", ("kernel/sched/", "include/linux/wait.h", "kernel/locking/",
+                                              "kernel/time/")),
+)
+"""The layers of the stack, top down, by kernel source file: a function belongs to the layer with the longest prefix
+of its source (anything else is "other"). The journey's summary counts calls by layer; the Stepper's bookmarks
+mark where a trace enters one."""
+
+
+@check.arguments
+def layer_of(source: str) -> str:
+    """The layer of the stack a kernel source file belongs to (see :data:`LAYERS`)."""
+    matches = [(len(prefix), name) for name, prefixes in LAYERS for prefix in prefixes if source.startswith(prefix)]
+    return max(matches)[1] if matches else "other"

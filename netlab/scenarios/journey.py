@@ -44,6 +44,7 @@ from netlab.kernel.inet_stream import inet_stream_ops, tcp_recvmsg
 from netlab.kernel.loopback import loopback_dev_init
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.route import Rtable, fib_add_ifaddr
+from netlab.kernel.source_index import LAYERS, layer_of
 from netlab.kernel.sched import TASK_DEAD, TASK_INTERRUPTIBLE, Scheduler, nonblocking
 from netlab.kernel.sock import EPOLLIN, MSG_DONTWAIT, Socket, install_socket
 from netlab.kernel.tcp_output import MsgHdr
@@ -65,32 +66,6 @@ LIMIT_NS = 10_000_000_000
 sys_listen = getattr(tcp_handshake, "__sys_listen")          # the kernel's names start with "__", which Python
 inet_stream_connect = getattr(tcp_handshake, "__inet_stream_connect")  # would mangle inside a class body
 Message = Annotated[int, check.Range(1, MAX_MESSAGE)]
-
-LAYERS = (
-    ("system calls and sockets", ("net/socket.c", "fs/", "include/linux/poll.h", "net/ipv4/af_inet.c",
-                                  "net/core/sock.c", "include/net/sock.h")),
-    ("epoll", ("fs/eventpoll.c", "include/linux/rbtree.h", "lib/rbtree.c")),
-    ("TCP", ("net/ipv4/tcp", "net/ipv4/inet_", "include/net/inet_", "net/core/request_sock.c")),
-    ("IP", ("net/ipv4/ip_", "net/ipv4/route.c", "include/net/dst.h", "include/net/neighbour.h")),
-    ("netfilter", ("include/linux/netfilter.h", "net/netfilter/")),
-    ("device, Ethernet, GRO and qdisc", ("net/core/dev.c", "net/ethernet/", "net/core/gro.c", "include/net/gro.h",
-                                         "net/sched/", "include/linux/netdevice.h")),
-    ("driver", ("drivers/",)),
-    ("sk_buffs", ("net/core/skbuff.c",)),
-    ("interrupts and softirqs", ("kernel/softirq.c", "kernel/irq/", "include/linux/bottom_half.h")),
-    ("wait queues, locks and the scheduler", ("kernel/sched/", "include/linux/wait.h", "kernel/locking/",
-                                              "kernel/time/")),
-)
-"""The layers of the summary, top down: a kernel function belongs to the one with the longest prefix of its source
-(every source of the journey has one; anything else is "other")."""
-
-
-@check.arguments
-def layer_of(source: str) -> str:
-    """The summary's layer of a kernel source file (see :data:`LAYERS`)."""
-    matches = [(len(prefix), name) for name, prefixes in LAYERS for prefix in prefixes if source.startswith(prefix)]
-    return max(matches)[1] if matches else "other"
-
 
 CHAPTERS = (
     ("01", "receive", ("-", "drivers/net/ethernet/", "kernel/softirq.c", "include/linux/bottom_half.h",

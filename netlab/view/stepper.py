@@ -1,6 +1,7 @@
 """The Stepper: walk through any trace one kernel function at a time.
 
-Buttons first / back / play / next / last and a slider choose the step; the panel shows where the step runs (CPU,
+Buttons first / back / play / next / last and a slider choose the step; two menus jump ahead to where the trace
+next enters a layer of the stack (driver, IP, TCP, …) or next calls a function; the panel shows where the step runs (CPU,
 context, time), the kernel function with a link to its source line, whether the learner's kernel has it, what it
 does and what it changed, then a drawing of the state at that step and the call path with the current function lit.
 Each step's HTML is built once and cached, and only the two HTML widgets whose text changed are updated, so a
@@ -16,7 +17,7 @@ from typing import Callable
 import ipywidgets as W
 
 from netlab import check
-from netlab.kernel.source_index import source_url
+from netlab.kernel.source_index import LAYERS, layer_of, source_url
 from netlab.live.kallsyms import FOUND, in_your_kernel
 from netlab.live.result import LiveResult
 from netlab.trace import Event, Trace
@@ -93,6 +94,40 @@ class Stepper:
     def back(self) -> None:
         self.go(max(self.index - 1, 0))
 
+    @cached_property
+    def landmarks(self) -> dict[str, dict[str, list[int]]]:
+        """Where to jump: ``"layers"`` → each layer of the stack (:data:`LAYERS` order) → the steps where the trace
+        enters it (a call whose caller is in another layer, or none); ``"functions"`` → each function (in order of
+        first call) → the steps that call it."""
+        layers: dict[str, list[int]] = {}
+        functions: dict[str, list[int]] = {}
+        graph = self.path or CallGraph(self.trace)
+        for i, e in enumerate(self.trace):
+            if e.kind != "call":
+                continue
+            functions.setdefault(e.function, []).append(i)
+            layer, caller = layer_of(e.source), graph.paths[i][-1].parent
+            if caller is None or layer_of(caller.source) != layer:
+                layers.setdefault(layer, []).append(i)
+        order = [name for name, _ in LAYERS] + ["other"]
+        return {"layers": {name: layers[name] for name in order if name in layers}, "functions": functions}
+
+    @check.arguments
+    def go_to_layer(self, layer: str) -> None:
+        """Go to the next step (after this one, else the first) where the trace enters ``layer``."""
+        self._go_ahead(self.landmarks["layers"], layer, "layer")
+
+    @check.arguments
+    def go_to_function(self, function: str) -> None:
+        """Go to the next step (after this one, else the first) that calls ``function``."""
+        self._go_ahead(self.landmarks["functions"], function, "function")
+
+    def _go_ahead(self, marks: dict[str, list[int]], name: str, what: str) -> None:
+        if name not in marks:
+            raise ValueError(f"{what} must be one of this trace's: {', '.join(marks)}; got {name!r}")
+        steps = marks[name]
+        self.go(next((i for i in steps if i > self.index), steps[0]))
+
     def first(self) -> None:
         self.go(0)
 
@@ -135,10 +170,32 @@ class Stepper:
         self.drawing = W.HTML()
         controls = W.HBox([self.buttons["first"], self.buttons["back"], self.play, self.buttons["next"],
                            self.buttons["last"], self.slider])
+        self.menus = {"layer": self._menu("next in", "layer of the stack…", self.landmarks["layers"],
+                                          self.go_to_layer, "steps"),
+                      "function": self._menu("next call of", "function…", self.landmarks["functions"],
+                                             self.go_to_function, "calls")}
         parts = [W.HTML(f"<b>{escape(self.title)}</b>")] if self.title else []
-        self._widget = W.VBox(parts + [controls, self.explanation, self.drawing],
+        menus = W.HBox(list(self.menus.values()))
+        self._widget = W.VBox(parts + [controls, menus, self.explanation, self.drawing],
                               layout=W.Layout(border="1px solid #dee2e6", padding="6px"))
         self._widget.add_class("netlab-stepper")
+
+    @staticmethod
+    def _menu(description: str, prompt: str, marks: dict[str, list[int]], jump: Callable[[str], None],
+              unit: str) -> W.Dropdown:
+        """A menu that jumps ahead each time an entry is chosen (and then shows its prompt again)."""
+        options = [(prompt, None)] + [(f"{name} ({len(steps):,} {unit})" if len(steps) > 1 else name, name)
+                                      for name, steps in marks.items()]
+        menu = W.Dropdown(options=options, value=None, description=description,
+                          layout=W.Layout(width="320px"), style={"description_width": "initial"})
+
+        def chosen(change) -> None:
+            if change["new"] is not None:
+                jump(change["new"])
+                menu.value = None
+
+        menu.observe(chosen, names="value")
+        return menu
 
     @staticmethod
     def _button(icon: str, tip: str, action: Callable[[], None]) -> W.Button:
