@@ -171,7 +171,7 @@ class Stepper:
         controls = W.HBox([self.buttons["first"], self.buttons["back"], self.play, self.buttons["next"],
                            self.buttons["last"], self.slider])
         self.menus = {"layer": self._menu("next in", "layer of the stack…", self.landmarks["layers"],
-                                          self.go_to_layer, "steps"),
+                                          self.go_to_layer, "times"),
                       "function": self._menu("next call of", "function…", self.landmarks["functions"],
                                              self.go_to_function, "calls")}
         parts = [W.HTML(f"<b>{escape(self.title)}</b>")] if self.title else []
