@@ -6,22 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from netlab.kernel.dev_hard_xmit import ETH_HLEN
 from netlab.kernel.inet_stream import tcp_recvmsg
 from netlab.kernel.ip_output import IP_HLEN
-from netlab.kernel.loopback import loopback_xmit
 from netlab.kernel.profiles import PROFILES
 from netlab.kernel.route import RT_TABLE_LOCAL, RT_TABLE_MAIN, Flowi4, Rtable, fib_lookup, fib_new_table, \
     ip_route_output_key, show_table
 from netlab.kernel.sched import nonblocking
-from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.sock import MSG_DONTWAIT
-from netlab.kernel.softirq import local_bh_disable, local_bh_enable
 from netlab.kernel.tcp_output import TCP_HLEN
 from netlab.live import loopback as live
 from netlab.live import rtnetlink
 from netlab.live.procfs import parse_fib_trie
 from netlab.scenarios.loopback import host, local_path, nic_path, route
+from netlab.scenarios.send import SendHost
 
 OLD, NEW = PROFILES["3.10"], PROFILES["6.12"]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -71,32 +68,54 @@ def test_6_12_keeps_local_and_main_in_one_trie_3_10_in_two():
 @pytest.mark.parametrize("profile", [OLD, NEW], ids=["3.10", "6.12"])
 def test_a_segment_through_lo_reaches_the_reader_without_its_headers(profile):
     """The send path hands lo the whole frame; eth_type_trans, IP and TCP pull their headers as for a NIC."""
-    h = host(profile)
-    sk = h.tcp_socket(80, peer=("127.0.0.1", 40000), local="127.0.0.1").sk
-    headers = IP_HLEN + TCP_HLEN
-
-    def send():
-        skb = SkBuff(end=2048, name="data", len=ETH_HLEN + headers + 100, tail=ETH_HLEN + headers + 100,
-                     meta=dict(protocol="tcp", saddr="127.0.0.1", daddr="127.0.0.1", sport=40000, dport=80, seq=1,
-                               ack_seq=1, flags=("ACK", "PSH")))
-        local_bh_disable()
-        loopback_xmit(skb, h.net.loopback_dev)
-        local_bh_enable()
-
-    h.run_process(0, send)
+    h = SendHost(profile, device="lo")
+    h.send(100)
     h.run()
-    assert h.net.loopback_dev.stats["rx_bytes"] == headers + 100       # dev_lstats_add: after eth_type_trans
+    assert h.out.stats["rx_bytes"] == IP_HLEN + TCP_HLEN + 100       # dev_lstats_add: after eth_type_trans
+    sk = h.sockets["receiver"].sk
     assert h.run_process(0, lambda: nonblocking(tcp_recvmsg(sk, 4096, MSG_DONTWAIT))) == 100
 
 
-def test_the_local_path_skips_nic_ring_irq_and_lands_in_the_socket():
-    local = local_path(NEW)
-    functions = local.functions()
-    assert functions.index("loopback_xmit") < functions.index("__netif_rx") < functions.index("process_backlog") \
-        < functions.index("tcp_v4_rcv")
-    assert not any(f.startswith("igb_") or f in ("irq_enter", "napi_gro_receive") for f in functions)
+@pytest.mark.parametrize("profile", [OLD, NEW], ids=["3.10", "6.12"])
+def test_the_local_path_is_chapter_03s_send_path_into_lo_and_up_through_the_backlog(profile):
+    local = local_path(profile)
+    calls = [e for e in local if e.kind == "call"]
+    first = {}
+    for i, e in enumerate(calls):
+        first.setdefault(e.function, i)
+    path = ["__sys_sendto", "tcp_sendmsg", "tcp_write_xmit", "__tcp_transmit_skb", "__ip_queue_xmit",
+            "ip_route_output_ports", "fib_lookup", "sk_setup_caps", "__ip_local_out", "ip_output", "__dev_queue_xmit",
+            "loopback_xmit", "__netif_rx", "enqueue_to_backlog", "local_bh_enable", "net_rx_action",
+            "process_backlog", "ip_rcv", "tcp_v4_rcv", "tcp_rcv_established", "tcp_queue_rcv", "tcp_ack"]
+    assert [first[f] for f in path] == sorted(first[f] for f in path)
+    assert {e.cpu for e in local} == {0} and not {e.context for e in local} & {"hardirq", "ksoftirqd"}
     assert local.filter(function="process_backlog")[0].context == "softirq"
-    assert local[-1].state.sockets["server"].queue == ("data",)
+    hooks = [e.text.split()[2] for e in local.filter(function="NF_HOOK")]
+    assert hooks == ["NF_INET_LOCAL_OUT", "NF_INET_POST_ROUTING", "NF_INET_PRE_ROUTING", "NF_INET_LOCAL_IN"]
+    functions = set(local.functions())
+    assert not any(f.startswith(("igb_", "pfifo_fast", "__qdisc", "qdisc_")) for f in functions)
+    assert not functions & {"irq_enter", "napi_gro_receive", "__dev_xmit_skb", "net_tx_action"}
+    assert "noqueue" in local.filter(function="__dev_queue_xmit", kind="printk")[0].text
+    assert local[-1].state.sockets["receiver"].queue == ("skb1'",)
+    assert local[-1].state.sock.snd_una == 100          # the receiver's ACK, at release_sock
+
+
+@pytest.mark.parametrize("daddr, saddr", [("127.0.0.1", "127.0.0.1"), ("127.0.0.2", "127.0.0.1"),
+                                          ("10.0.0.2", "10.0.0.2")])
+def test_the_send_path_routes_a_local_address_as_local_through_lo(daddr, saddr):
+    local = local_path(NEW, daddr)
+    lookup = local.filter(function="ip_route_output_ports")[0]
+    assert lookup.text == f"the route of the socket's flow, {saddr} → {daddr}"
+    assert "RTN_LOCAL" in " ".join(e.text for e in local if e.kind == "printk")
+    assert local.filter(function="sk_setup_caps")[0].text.startswith("cache the route (local dev lo)")
+    h = SendHost(NEW, device="lo", daddr=daddr)
+    h.send(100)
+    assert (h.sk.dst.rt_type, h.sk.dst.dev.name, h.sk.inet_rcv_saddr) == ("local", "lo", saddr)
+
+
+def test_a_route_out_of_lo_is_local_unless_it_says_otherwise():
+    lo = host(NEW).net.loopback_dev
+    assert Rtable(lo).rt_type == "local" and Rtable(host(NEW).dev).rt_type == "unicast"
 
 
 def test_127_0_0_1_127_0_0_2_and_the_own_address_take_the_same_path():
@@ -114,6 +133,8 @@ def test_compared_with_the_nic_path():
 def test_bad_inputs_are_refused():
     with pytest.raises(ValueError, match="not a local address"):
         local_path(NEW, "10.0.0.7")
+    with pytest.raises(ValueError, match="daddr is for device='lo'"):
+        SendHost(NEW, daddr="127.0.0.1")
     with pytest.raises(ValueError, match="daddr"):
         Flowi4("not-an-ip")
     with pytest.raises(ValueError, match="rt_type"):

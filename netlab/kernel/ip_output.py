@@ -2,7 +2,8 @@
 
 Models net/ipv4/ip_output.c, include/net/dst.h and include/net/neighbour.h (Linux 6.12):
 
-``ip_queue_xmit`` → ``__ip_queue_xmit`` (cached route, IP header, DF set: TCP does path-MTU discovery) — or, for
+``ip_queue_xmit`` → ``__ip_queue_xmit`` (the route cached on the socket, or, when it has none, a lookup —
+``ip_route_output_ports`` — that ``sk_setup_caps`` caches; IP header, DF set: TCP does path-MTU discovery) — or, for
 a segment sent without a full socket's cached route (a SYN-ACK), ``ip_build_and_send_pkt`` — → ``ip_local_out`` →
 ``__ip_local_out`` → **NF_INET_LOCAL_OUT** (iptables OUTPUT) → ``dst_output`` → ``ip_output`` →
 **NF_INET_POST_ROUTING** → ``ip_finish_output`` → ``__ip_finish_output``:
@@ -22,6 +23,7 @@ The netfilter hooks are chapter 01's ``NF_HOOK`` with the namespace's iptables r
 """
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 from netlab import check
@@ -30,10 +32,10 @@ from netlab.kernel.dev import ETH_P_IP
 from netlab.kernel.dev_hard_xmit import ETH_HLEN
 from netlab.kernel.dev_xmit import dev_queue_xmit
 from netlab.kernel.netfilter import NF_HOOK, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NFPROTO_IPV4
-from netlab.kernel.route import Rtable
+from netlab.kernel.route import Flowi4, Rtable, ip_route_output_ports
 from netlab.kernel.skbuff import SkBuff, __alloc_skb, consume_skb, kfree_skb, skb_copy_bits, skb_push, skb_put, \
     skb_reserve
-from netlab.kernel.sock import Sock
+from netlab.kernel.sock import Sock, sk_setup_caps
 from netlab.trace import kernel_function, trace_printk
 
 IP_HLEN = 20
@@ -49,8 +51,6 @@ def _dst(skb: SkBuff) -> Rtable:
 
 def _route(sk: Any, skb: SkBuff) -> None:
     """What the route and the socket give a packet: output device, namespace, addresses and ports."""
-    if getattr(sk, "dst", None) is None:
-        raise ValueError(f"{getattr(sk, 'name', sk)!r} has no route (dst)")
     skb.meta.update(dst=sk.dst, dev=sk.dst.dev, net=sk.dst.dev.net, ethertype=ETH_P_IP, protocol=sk.protocol,
                     saddr=sk.inet_rcv_saddr, daddr=sk.inet_daddr, sport=sk.inet_num, dport=sk.inet_dport)
 
@@ -61,9 +61,21 @@ def ip_queue_xmit(sk: Sock, skb: SkBuff) -> int:
     return __ip_queue_xmit(sk, skb)
 
 
-@kernel_function("net/ipv4/ip_output.c", "IP: route {skb.name} (cached on the socket), add the IP header")
+@kernel_function("net/ipv4/ip_output.c", lambda sk, skb: (
+    f"IP: {skb.name} takes the route cached on the socket ({sk.dst}); add the IP header" if sk.dst is not None
+    else f"IP: {sk.name} has no route cached: look one up for {skb.name}, then add the IP header"))
 def __ip_queue_xmit(sk, skb: SkBuff) -> int:
-    """Use the socket's cached route, push the 20-byte IP header with DF set, then ``ip_local_out``."""
+    """Use the socket's cached route (``__sk_dst_check``) — none yet: look it up (``ip_route_output_ports``) and
+    cache it (``sk_setup_caps``); no route: drop, -EHOSTUNREACH — push the 20-byte IP header with DF set, then
+    ``ip_local_out``."""
+    if getattr(sk, "dst", None) is None:
+        if getattr(sk, "net", None) is None:
+            raise ValueError(f"{getattr(sk, 'name', sk)!r} has neither a route (dst) nor a namespace (net)")
+        rt = ip_route_output_ports(sk.net, Flowi4(sk.inet_daddr, sk.inet_rcv_saddr))
+        if isinstance(rt, str):
+            kfree_skb(skb)
+            return -errno.EHOSTUNREACH
+        sk_setup_caps(sk, rt)
     _route(sk, skb)
     skb_push(skb, IP_HLEN)
     skb.meta["hdr_len"] = skb.meta.get("hdr_len", 0) + IP_HLEN
@@ -100,7 +112,8 @@ def __ip_local_out(net: Any, sk: Any, skb: SkBuff) -> int:
 
 @check.arguments
 def dst_output(net: Any, sk: Any, skb: SkBuff) -> int:
-    """include/net/dst.h: call the route's output function, ``ip_output`` for a unicast route."""
+    """include/net/dst.h: call the route's output function: ``ip_output`` for every output route, unicast or
+    local (a local route's packet comes back in through ``lo``)."""
     return ip_output(net, sk, skb)
 
 

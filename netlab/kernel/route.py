@@ -69,16 +69,19 @@ class FibTable:
 @dataclass(eq=False)
 class Rtable:
     """``struct rtable`` (include/net/route.h): ``dst.dev``, the device packets leave by; ``rt_type`` (RTN_UNICAST,
-    RTN_LOCAL …); ``rt_gw4``, the next hop's address when the route goes via a gateway; ``rt_pmtu``, a path MTU
-    learned from ICMP "fragmentation needed" (0: none)."""
+    RTN_LOCAL …; by default what a lookup gives a route out of ``dev``: RTN_LOCAL out of the namespace's loopback
+    device, since every RTN_LOCAL result leaves by it, else RTN_UNICAST); ``rt_gw4``, the next hop's address when
+    the route goes via a gateway; ``rt_pmtu``, a path MTU learned from ICMP "fragmentation needed" (0: none)."""
 
     dev: NetDevice
-    rt_type: str = RTN_UNICAST
+    rt_type: str | None = None
     rt_gw4: str | None = None
     rt_pmtu: int = 0
 
     def __post_init__(self):
         check.fields(self)
+        if self.rt_type is None:
+            self.rt_type = RTN_LOCAL if self.dev is self.dev.net.loopback_dev else RTN_UNICAST
         if self.rt_type not in (RTN_UNICAST, RTN_LOCAL, RTN_BROADCAST):
             raise ValueError(f"rt_type must be {RTN_UNICAST!r}, {RTN_LOCAL!r} or {RTN_BROADCAST!r}")
         if self.rt_pmtu < 0:
@@ -204,7 +207,14 @@ def ip_route_output_key_hash_rcu(net: Net, fl4: Flowi4) -> Rtable | str:
 
 @kernel_function("include/net/route.h", lambda net, fl4: f"which way out for {fl4.daddr}?")
 def ip_route_output_key(net: Net, fl4: Flowi4) -> Rtable | str:
-    """The output route for a flow (``ip route get``); called by connect() and by ip_queue_xmit."""
+    """The output route for a flow (``ip route get``; connect()'s ``ip_route_connect``)."""
+    return ip_route_output_key_hash_rcu(net, fl4)
+
+
+@kernel_function("include/net/route.h", "the route of the socket's flow, {fl4.saddr} → {fl4.daddr}")
+def ip_route_output_ports(net: Net, fl4: Flowi4) -> Rtable | str:
+    """``__ip_queue_xmit``'s lookup when the socket has no valid cached route: the flow of the socket's addresses
+    (and ports) → ``ip_route_output_flow`` → … → ``ip_route_output_key_hash_rcu``."""
     return ip_route_output_key_hash_rcu(net, fl4)
 
 

@@ -5,7 +5,7 @@ owns the wait queue (``socket_wq.wait``); ``struct sock`` (the protocol half) po
 ``sk_sleep(sk)`` is the list a blocked reader or an epoll callback sits on. ``sock_def_readable`` is the default
 ``sk_data_ready``: when a packet is queued it wakes whatever waits there. ``sk_wait_data`` is where a blocking
 read goes to sleep; ``sock_poll`` is the socket file's poll method (what select, poll and epoll call);
-``__sys_recvfrom`` and ``__sys_accept4`` are the system calls.
+``__sys_recvfrom`` and ``__sys_accept4`` are the system calls. ``sk_setup_caps`` caches a socket's route.
 """
 from __future__ import annotations
 
@@ -108,6 +108,13 @@ def skb_set_owner_r(skb: SkBuff, sk: Sock) -> None:
 def sock_rfree(skb: SkBuff, sk: Sock) -> None:
     """Give the receive memory back when the reader consumed the skb (net/core/sock.c)."""
     sk.sk_rmem_alloc -= skb.truesize
+
+
+@kernel_function("net/core/sock.c", "cache the route ({dst}) on {sk.name}: its next segments use it")
+def sk_setup_caps(sk: Any, dst: Any) -> None:
+    """``sk_dst_set``: the route becomes the socket's ``sk_dst_cache`` (the kernel also takes the device's offload
+    features here; the model's socket has them from the start)."""
+    sk.dst = dst
 
 
 @kernel_function("net/core/sock.c", "data is queued on {sk.name}: wake whoever waits on its socket")

@@ -140,15 +140,13 @@ class Host:
 
     @check.arguments
     def tcp_socket(self, port: check.Port, peer: tuple[str, int] = ("10.0.0.1", 40000), rcvbuf: int | None = None,
-                   name: str | None = None, local: str | None = None) -> Socket:
-        """An ESTABLISHED TCP socket: local (``local`` or the host's address, ``port``) ↔ ``peer``."""
+                   name: str | None = None) -> Socket:
+        """An ESTABLISHED TCP socket: (the host's address, ``port``) ↔ ``peer``."""
         if not (isinstance(peer, tuple) and len(peer) == 2):
             raise ValueError("peer must be (address, port)")
-        if local is not None and local not in self.net.local_addrs and not local.startswith("127."):
-            raise ValueError(f"{local} is not an address of this host")   # local: chapter 04's 127.0.0.1 sockets
         sk = Sock(name=name or f"tcp:{port}", protocol="tcp", sk_state=TCP_ESTABLISHED,
                   sk_rcvbuf=self._rcvbuf(rcvbuf if rcvbuf is not None else self.profile.tcp_rmem[1]))
-        self._bind(self.net.tcp_ehash, (local or self.address, _port(port), peer[0], _port(peer[1])), sk)
+        self._bind(self.net.tcp_ehash, (self.address, _port(port), peer[0], _port(peer[1])), sk)
         return self._socket(sk, "SOCK_STREAM")
 
     @check.arguments

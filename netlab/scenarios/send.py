@@ -7,8 +7,10 @@ segment the NIC puts on the wire with an ACK one round trip later. Those ACKs co
 the whole receive path (``igb_poll`` → … → ``tcp_v4_rcv`` → ``tcp_rcv_established`` → ``tcp_ack``); the TX
 completions are cleaned in the same NET_RX softirq (``igb_poll`` → ``igb_clean_tx_irq``). The peer ACKs each
 packet the NIC sent once, when its last byte arrived (a real receiver ACKs every other segment or delays). With
-``device="lo"`` the host sends through chapter 04's ``loopback_xmit`` instead: no qdisc, no ring, no DMA; the
-receiving socket is on this host, and its ACK waits in the sender's socket backlog until ``release_sock``.
+``device="lo"`` the connection goes to a local address (``daddr``: 127.0.0.1, any 127.x.y.z or the host's own
+address): the route lookup says RTN_LOCAL, and the host sends through chapter 04's ``loopback_xmit``: no qdisc, no
+ring, no DMA; the receiving socket is on this host, and its ACK waits in the sender's socket backlog until
+``release_sock``.
 
     host = SendHost()
     rec = host.capture(lambda: (host.send(6000), host.run()))
@@ -33,7 +35,7 @@ from netlab.kernel.ip_output import IP_HLEN, LL_RESERVED_SPACE, dst_output
 from netlab.kernel.loopback import loopback_dev_init, loopback_xmit
 from netlab.kernel.nic import Packet
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
-from netlab.kernel.route import Rtable
+from netlab.kernel.route import RTN_LOCAL, Flowi4, Rtable, fib_add_ifaddr, ip_route_add_default, ip_route_output_key
 from netlab.kernel.sch_generic import Qdisc, QdiscState
 from netlab.kernel.sched import Scheduler
 from netlab.kernel.skbuff import SkBuff, SkbState, alloc_skb, skb_put, skb_reserve
@@ -54,6 +56,7 @@ MAX_BYTES = 1 << 30
 Bytes = Annotated[int, check.Range(1, MAX_BYTES)]
 MAX_TAPS = 64
 PEER, SPORT, DPORT = "10.0.0.1", 40000, 80
+GATEWAY, LOCALHOST = PEER, "127.0.0.1"
 sys_sendto = __sys_sendto        # a name that class bodies do not mangle
 
 
@@ -93,7 +96,10 @@ class Recording:
 
 class SendHost(Host):
     """A host sending on one TCP connection (and a UDP socket) through ``device``: ``"igb"`` (the NIC, with a
-    qdisc and a TX ring) or ``"lo"``.
+    qdisc and a TX ring, to the peer 10.0.0.1) or ``"lo"`` (to ``daddr``, a local address, default 127.0.0.1: the
+    host gets its addresses and routes, :func:`configure_addresses`; the source address is the one the route
+    lookup picks, and as ``connect()`` is not modelled, the socket has no route cached: its first segment looks
+    the route up in ``__ip_queue_xmit``).
 
     ``gso``: the socket builds multi-MSS skbs (``sk_can_gso``; in 6.12 only TCP-MD5/AO turn it off, in 3.10 also
     ``ethtool -K eth0 gso off``); ``tso``: the NIC segments them itself (otherwise software GSO does, at the
@@ -105,24 +111,32 @@ class SendHost(Host):
     @check.arguments
     def __init__(self, profile: str | KernelProfile = "6.12", *, device: str = "igb", mtu: int | None = None,
                  gso: bool = True, tso: bool = True, cwnd: int = TCP_INIT_CWND, rwnd: int = 262144,
-                 nodelay: bool = False, taps: Annotated[int, check.Range(0, MAX_TAPS)] = 0,
+                 nodelay: bool = False, taps: Annotated[int, check.Range(0, MAX_TAPS)] = 0, daddr: str | None = None,
                  tx_ring: int | None = None, tx_queue_len: int = 1000, link_gbps: float = 1.0, rtt_us: float = 50.0,
                  costs: Costs | None = None, sched: Scheduler | None = None):
         prof = get_profile(profile) if isinstance(profile, str) else profile
         if device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+        if daddr is not None and device != "lo":
+            raise ValueError(f"daddr is for device='lo' (over igb the peer is {PEER})")
         check.real("rtt_us", rtt_us, above=0)
         super().__init__(prof, tx_ring_size=tx_ring if tx_ring is not None else getattr(prof, "tx_ring_size", 256),
                          link_gbps=link_gbps, costs=costs, sched=sched)
         self.loopback = device == "lo"
         self.rtt_ns = int(rtt_us * 1000)
         if self.loopback:
-            self.out = loopback_dev_init(self.net)
+            self.out = configure_addresses(self)
             self.out.mtu = mtu or self.out.mtu
             self.out.features, self.out.ndo_start_xmit = frozenset(FEATURES), self._loopback_xmit
-            peer = local = "127.0.0.1"
+            fl4 = Flowi4(daddr or LOCALHOST)
+            with self.cpus[0].running("process"):
+                route = ip_route_output_key(self.net, fl4)       # connect()'s lookup: it picks the source address
+            if isinstance(route, str) or route.rt_type != RTN_LOCAL:
+                raise ValueError(f"daddr {fl4.daddr} is not a local address of this host (route: {route})")
+            peer, local = fl4.daddr, fl4.saddr
             self._receiver = Sock(name="receiver", sk_state=TCP_ESTABLISHED, sk_rcvbuf=1 << 30)
-            self._bind(self.net.tcp_ehash, (local, DPORT, local, SPORT), self._receiver)
+            self._bind(self.net.tcp_ehash, (peer, DPORT, local, SPORT), self._receiver)
+            self._socket(self._receiver, "SOCK_STREAM")
         else:
             self.out = self.dev
             self.dev.mtu = mtu or self.profile.eth_mtu
@@ -130,9 +144,9 @@ class SendHost(Host):
             self.dev.qdisc = Qdisc(self.dev, limit=tx_queue_len)
             self.nic.on_transmit = self._peer_answers
             peer, local = PEER, self.address
-        route = Rtable(self.out)
-        self.sk = TcpSock(name="sk", net=self.net, sk_state=TCP_ESTABLISHED, dst=route, inet_rcv_saddr=local,
-                          inet_num=SPORT, inet_daddr=peer, inet_dport=DPORT,
+            route = Rtable(self.out)
+        self.sk = TcpSock(name="sk", net=self.net, sk_state=TCP_ESTABLISHED, dst=None if self.loopback else route,
+                          inet_rcv_saddr=local, inet_num=SPORT, inet_daddr=peer, inet_dport=DPORT,
                           mss_cache=self.out.mtu - IP_HLEN - TCP_HLEN, snd_cwnd=cwnd, snd_wnd=rwnd,
                           max_window=rwnd, gso=gso, nonagle=TCP_NAGLE_OFF if nodelay else 0)
         self._bind(self.net.tcp_ehash, (local, SPORT, peer, DPORT), self.sk)
@@ -262,6 +276,19 @@ class SendHost(Host):
         return SendHostState(**vars(received), skbs=tuple(skbs), sock=self.sk.send_state(),
                              qdisc=qdisc.snapshot() if qdisc is not None else None,
                              queue_stopped=self.out.queue_stopped, softirqs=self.softirqs())
+
+
+@check.arguments
+def configure_addresses(host: Host) -> NetDevice:
+    """What a booted host's network configuration gives ``host``: ``lo`` with 127.0.0.1/8, its address on eth0
+    (/24) and a default route via 10.0.0.1, each address with the routes it brings (``fib_add_ifaddr``). Returns
+    ``lo``."""
+    lo = loopback_dev_init(host.net)
+    with host.cpus[0].running("process"):
+        fib_add_ifaddr(host.net, lo, f"{LOCALHOST}/8", loopback=True)
+        fib_add_ifaddr(host.net, host.dev, f"{host.address}/24")
+    ip_route_add_default(host.net, GATEWAY, host.dev)
+    return lo
 
 
 @check.arguments
