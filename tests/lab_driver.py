@@ -231,7 +231,7 @@ def notebook_problems(page) -> list[str]:
 # --- steppers -----------------------------------------------------------------------------------------------------
 
 def stepper_state(stepper) -> dict:
-    """The step a Stepper's explanation shows, and its slider (``stepper`` is a Locator)."""
+    """The step a Stepper's explanation shows (its index, from 0), and its slider (which counts from 1)."""
     return stepper.evaluate(
         """(el) => {
           const step = el.querySelector('.netlab-step');
@@ -253,7 +253,7 @@ def click_and_wait(stepper, tooltip: str, expect_step: int, timeout_ms: int = 10
 #  (the MutationObserver fires on the DOM change the kernel's reply causes).
 JS_TIME_CLICKS = """
 async ([el, clicks, timeoutMs, pauseMs]) => {
-  const max = +el.querySelector('.widget-slider').querySelector('[aria-valuemax]')?.getAttribute('aria-valuemax');
+  const max = el.querySelector('.widget-slider').querySelector('[aria-valuemax]')?.getAttribute('aria-valuemax') - 1;
   const button = (tip) => el.querySelector(`button[title="${tip}"]`);
   const current = () => { const s = el.querySelector('.netlab-step'); return s ? +s.dataset.step : -1; };
   const times = [];

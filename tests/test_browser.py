@@ -165,14 +165,14 @@ def test_steppers_step_as_the_trace_says(notebook, lab):
         stepper = steppers.nth(i)
         stepper.scroll_into_view_if_needed()
         state = click_and_wait(stepper, "first step", 0)
-        last = int(float(stepper.locator(".noUi-handle").get_attribute("aria-valuemax")))
+        last = int(float(stepper.locator(".noUi-handle").get_attribute("aria-valuemax"))) - 1   # it counts from 1
         candidates = [t for t in traces if len(t) == last + 1]
         assert candidates, \
             f"{notebook.name}: Stepper {i} has {last + 1} steps; the kernel's have {[len(t) for t in traces]}"
         seen = [state["function"]]
         for step in range(1, min(last, 10) + 1):
             state = click_and_wait(stepper, "next step", step)
-            assert state["slider"] == step, f"the slider shows {state['slider']}, the explanation step {step}"
+            assert state["slider"] == step + 1, f"the slider shows {state['slider']}, the explanation step {step + 1}"
             seen.append(state["function"])
         assert any(t[:len(seen)] == seen for t in candidates), \
             f"{notebook.name}: Stepper {i} showed {seen}, not the start of its trace {candidates[0][:len(seen)]}"
@@ -181,7 +181,7 @@ def test_steppers_step_as_the_trace_says(notebook, lab):
             back = click_and_wait(stepper, "back one step", len(seen) - 2)
             assert back["function"] == trace[len(seen) - 2]
         state = click_and_wait(stepper, "last step", last)
-        assert state["function"] == trace[-1] and state["slider"] == last
+        assert state["function"] == trace[-1] and state["slider"] == last + 1
         if i == 0 and last >= 2:  # play runs on its own from the first step; stop returns to it
             click_and_wait(stepper, "first step", 0)
             stepper.locator(".widget-play button:has(.fa-play)").click()
@@ -243,7 +243,7 @@ def test_screenshots(notebook):
     steppers = page.locator(".netlab-stepper")
     if steppers.count():  # the first Stepper (the cropped one) a few steps in, with some state to see
         stepper = steppers.first
-        last = int(float(stepper.locator(".noUi-handle").get_attribute("aria-valuemax")))
+        last = int(float(stepper.locator(".noUi-handle").get_attribute("aria-valuemax"))) - 1   # it counts from 1
         click_and_wait(stepper, "first step", 0)
         for step in range(1, min(last // 2, 12) + 1):
             click_and_wait(stepper, "next step", step)

@@ -78,13 +78,13 @@ class Stepper:
     # --- driving ---------------------------------------------------------------------------------------
     @property
     def index(self) -> int:
-        return self.slider.value
+        return self.slider.value - 1      # the slider counts steps from 1, as the step's header does
 
     @check.arguments
     def go(self, index: int) -> None:
         self._check_step(index)
-        if self.slider.value != index:
-            self.slider.value = index  # the observer renders
+        if self.slider.value != index + 1:
+            self.slider.value = index + 1  # the observer renders
         else:
             self._render(index)
 
@@ -160,12 +160,12 @@ class Stepper:
             "next": button("chevron-right", "next step", self.next),
             "last": button("step-forward", "last step", self.last),
         }
-        self.slider = W.IntSlider(value=0, min=0, max=n - 1, description="step", continuous_update=True,
+        self.slider = W.IntSlider(value=1, min=1, max=n, description="step", continuous_update=True,
                                   readout=True, layout=W.Layout(width="420px"))
-        self.play = W.Play(value=0, min=0, max=n - 1, interval=interval, description="play",
+        self.play = W.Play(value=1, min=1, max=n, interval=interval, description="play",
                            show_repeat=False, layout=W.Layout(width="auto"))
         W.jslink((self.play, "value"), (self.slider, "value"))
-        self.slider.observe(lambda change: self._render(change["new"]), names="value")
+        self.slider.observe(lambda change: self._render(change["new"] - 1), names="value")
         self.explanation = W.HTML(layout=W.Layout(min_height="96px"))
         self.drawing = W.HTML()
         controls = W.HBox([self.buttons["first"], self.buttons["back"], self.play, self.buttons["next"],
@@ -186,13 +186,13 @@ class Stepper:
         """A menu that jumps ahead each time an entry is chosen (and then shows its prompt again)."""
         options = [(prompt, None)] + [(f"{name} ({len(steps):,} {unit})" if len(steps) > 1 else name, name)
                                       for name, steps in marks.items()]
-        menu = W.Dropdown(options=options, value=None, description=description,
+        menu = W.Dropdown(options=options, index=0, description=description,
                           layout=W.Layout(width="320px"), style={"description_width": "initial"})
 
         def chosen(change) -> None:
             if change["new"] is not None:
                 jump(change["new"])
-                menu.value = None
+                menu.index = 0
 
         menu.observe(chosen, names="value")
         return menu
