@@ -1,9 +1,10 @@
 """Chapter-02 stories and the two servers: the numbers the notebook shows, and the drawings of them."""
 import pytest
 
-from netlab.scenarios.blocking_vs_epoll import (ServerCosts, Workload, accept_wake_one, blocking_recv, compare_servers,
-                                                epoll_exclusive, epoll_lifo, epoll_story, serve, sweep_connections,
-                                                trigger_modes)
+from netlab.scenarios.blocking_vs_epoll import (CLIENT_RTT_NS, Lab, ServerCosts, Workload, accept_wake_one,
+                                                blocking_recv, compare_servers, epoll_exclusive, epoll_lifo,
+                                                epoll_story, serve, sweep_connections, trigger_modes)
+from netlab.scenarios.userspace import accept, recv
 from netlab.view.epoll import (ConnectionsSlider, connections_text, draw_step, lab_text, rbtree_svg, rbtree_text,
                                timeline_svg, timeline_text, trigger_html, trigger_text)
 from netlab.view.stepper import Stepper
@@ -106,8 +107,6 @@ def test_the_books_kernel_waits_with_autoremove_wake_function():
 
 def test_fds_come_from_chapter_07s_table_and_its_limit():
     import errno as E
-    from netlab.scenarios.blocking_vs_epoll import Lab
-    from netlab.scenarios.userspace import accept
     lab = Lab(nofile=5)                     # fds 0-2 are stdin, stdout, stderr
     lfd, cfd = lab.listener(), lab.connection()
     assert (lfd, cfd) == (3, 4)
@@ -127,3 +126,60 @@ def test_fds_come_from_chapter_07s_table_and_its_limit():
     lab.run()
     listener = lab.sock_of(lfd).sk
     assert got["errno"] == E.EMFILE and len(listener.icsk_accept_queue.rskq_accept) == 1  # it stays queued
+
+
+@pytest.mark.parametrize("profile", ["3.10", "6.12"])
+def test_connect_runs_chapter_05s_handshake_into_the_accept_queue(profile):
+    lab = Lab(profile=profile)
+    lfd = lab.listener()
+    lab.connect(10_000, lfd)
+    trace = lab.record()
+    syn_side = ["ip_rcv", "tcp_v4_rcv", "tcp_v4_do_rcv", "tcp_rcv_state_process", "tcp_v4_conn_request",
+                "tcp_conn_request", "inet_reqsk_alloc"]
+    # 6.12 hashes the request into ehash before it sends the SYN-ACK; 3.10 sends first, then queues it
+    queue_and_send = ["inet_csk_reqsk_queue_hash_add", "tcp_v4_send_synack"]
+    ack_side = ["tcp_check_req", "tcp_v4_syn_recv_sock", "tcp_create_openreq_child", "inet_csk_complete_hashdance",
+                "inet_csk_reqsk_queue_add", "tcp_child_process", "sock_def_readable"]
+    chain = syn_side + (queue_and_send if profile == "6.12" else queue_and_send[::-1]) + ack_side
+    fns = [f for f in trace.functions() if f in chain]
+    assert [f for f in dict.fromkeys(fns)] == chain
+    sent = next(e for e in trace if e.function == "tcp_v4_send_synack" and e.kind == "call")
+    acked = next(e for e in trace if e.function == "tcp_check_req")
+    assert (sent.time_ns, acked.time_ns) == (10_000, 10_000 + CLIENT_RTT_NS)   # the ACK one round trip later
+    listener = lab.sock_of(lfd).sk
+    (req,) = listener.icsk_accept_queue.rskq_accept
+    child, client = req.sk, lab.clients[(req.ir_rmt_addr, req.ir_rmt_port)]
+    assert child.sk_state == "TCP_ESTABLISHED" and listener.icsk_accept_queue.qlen == 0
+    assert trace[-1].state.sockets["listener"].accept_queue == 1
+    (synack,) = lab.sent                                          # the SYN-ACK the server sent, with its ISNs
+    assert synack.meta["flags"] == ("SYN", "ACK") and synack.meta["ack_seq"] == req.rcv_isn + 1
+    assert child.snd_una == synack.meta["seq"] + 1 == client.rcv_nxt and child.rcv_nxt == client.snd_nxt
+    assert lab.net.tcp_ehash[child.four_tuple()] is child        # data will find it through __inet_lookup_skb
+
+
+@pytest.mark.parametrize("profile", ["3.10", "6.12"])
+def test_an_accepted_connection_receives_data(profile):
+    lab = Lab(profile=profile)
+    lfd = lab.listener()
+    got = {}
+
+    def server():
+        fd = yield from accept(lfd)
+        got["accepted_at"], got["fd"] = lab.sched.clock, fd
+        got["n"] = yield from recv(fd, 4096)
+
+    lab.thread("server", server())
+    lab.connect(10_000, lfd)
+    lab.run(50_000)
+    assert got["accepted_at"] == 10_000 + CLIENT_RTT_NS + lab.sched.context_switch_ns   # the ACK wakes it
+    child = lab.sock_of(got["fd"]).sk
+    client = lab.clients[(child.inet_daddr, child.inet_dport)]
+    first_byte = client.snd_nxt
+    lab.send_data(60_000, got["fd"], 100)
+    trace = lab.record(until_ns=100_000)
+    data = next(e for e in trace if e.function == "tcp_rcv_established")
+    assert got["n"] == 100 and data.text.startswith(f"in-order segment for {child.name}")
+    assert "tcp_ack" not in trace.functions()                    # the client acknowledges nothing new
+    assert client.snd_nxt == first_byte + 100 and first_byte == child.rcv_nxt
+    with pytest.raises(ValueError, match="not a listening socket"):
+        lab.connect(200_000, got["fd"])

@@ -5,8 +5,12 @@ queues, context switches), the chapter-01 network namespace and receive path, a 
 Data for a connection arrives as a packet handed to ``ip_rcv`` in softirq context; from there the chapter-01
 models carry it (``ip_rcv`` → ``ip_local_deliver`` → ``tcp_v4_rcv`` → ``tcp_rcv_established`` →
 ``tcp_queue_rcv`` → ``tcp_data_ready`` → ``sock_def_readable``) to this chapter's wait queues. The NIC, hard IRQ and
-NAPI part before ``ip_rcv`` is chapter 01's and is not repeated here. A connection accepted by ``accept`` is
-completed by :func:`handshake_stand_in`, which stands for chapter 05's three-way handshake.
+NAPI part before ``ip_rcv`` is chapter 01's and is not repeated here. A connection that ``accept`` takes is made
+by chapter 05's three-way handshake (:meth:`Lab.connect`): the client's SYN reaches ``ip_rcv``, the listener
+answers with a SYN-ACK (``tcp_v4_send_synack``; the segment leaves through ``Net.xmit`` to the client, which is
+not simulated beyond its answers and is :data:`CLIENT_RTT_NS` away), and the client's ACK reaches ``ip_rcv`` one
+round trip later: ``tcp_check_req`` → ``tcp_create_openreq_child`` → ``inet_csk_complete_hashdance`` puts the
+child on the accept queue and ``tcp_child_process`` wakes the listener's waiters (``sk_data_ready``).
 
 The stories (:func:`blocking_recv`, :func:`epoll_story`, :func:`trigger_modes`, :func:`accept_wake_one`,
 :func:`epoll_lifo`, :func:`epoll_exclusive`) return a trace to step through plus the numbers they show;
@@ -24,7 +28,8 @@ from netlab.kernel.dev_hard_xmit import ETH_HLEN
 from netlab.kernel.eventpoll import (EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLET, EPOLLEXCLUSIVE, EPOLLONESHOT, EpollState,
                                      Eventpoll)
 from netlab.kernel.fs import File, fdget
-from netlab.kernel.inet_connection_sock import RequestSock, TcpSock, inet_csk_reqsk_queue_add
+from netlab.kernel import tcp_handshake
+from netlab.kernel.inet_connection_sock import TcpSock, inet_bind
 from netlab.kernel.inet_stream import inet_stream_ops
 from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.ip_input import IP_PACKET_TYPE, ip_rcv
@@ -37,10 +42,16 @@ from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SkBuff, skb_reset
 from netlab.kernel.sock import EPOLLIN, Sock, Socket, install_socket
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED, TCP_LISTEN
 from netlab.kernel.tcp_output import TCP_HLEN
-from netlab.trace import Trace, Tracer
+from netlab.trace import Trace, Tracer, trace_printk
 from netlab.scenarios.userspace import (Process, accept, epoll_create1, epoll_ctl, epoll_wait, recv, set_nonblocking)
 
 SERVER_ADDR, SERVER_PORT, CLIENT_ADDR = "10.0.0.2", 8080, "10.0.0.1"
+CLIENT_RTT_NS = 20_000
+"""The round trip between the server and its clients: 20 µs, two hosts on one switched LAN. A client answers the
+SYN-ACK at once, so its ACK reaches ``ip_rcv`` one round trip after the SYN-ACK left; :class:`Workload`'s
+clients send their next request one round trip after a response."""
+_sys_listen = getattr(tcp_handshake, "__sys_listen")  # the kernel's name starts with "__", which Python would
+#                                                       mangle inside a class body
 
 
 def _profile(p: str | KernelProfile) -> KernelProfile:
@@ -51,13 +62,19 @@ def _profile(p: str | KernelProfile) -> KernelProfile:
     return get_profile(p)
 
 
+@dataclass(eq=False)
+class Client:
+    """The far end of a connection: its address and port, the CPU its segments reach (RSS hashes the flow there),
+    the next sequence number it sends (``snd_nxt``) and the next it expects from the server (``rcv_nxt``)."""
 
-@check.arguments
-def handshake_stand_in(listener: TcpSock, child: TcpSock, req: RequestSock) -> None:
-    """Stands for chapter 05's three-way handshake, ending as ``tcp_check_req`` → ``inet_csk_complete_hashdance``
-    and ``tcp_child_process`` end: the child joins the accept queue and the listener's ``sk_data_ready`` runs."""
-    inet_csk_reqsk_queue_add(listener, req, child)
-    listener.sk_data_ready(listener)
+    addr: str
+    port: check.Port
+    cpu: int
+    snd_nxt: int
+    rcv_nxt: int = 0
+
+    def __post_init__(self):
+        check.fields(self)
 
 
 @dataclass(frozen=True)
@@ -88,7 +105,7 @@ class Lab:
                  context_switch_ns: Nanoseconds = CONTEXT_SWITCH_NS, nofile: int | None = None):
         self.profile = _profile(profile)
         self.sched = Scheduler(nr_cpus=nr_cpus, context_switch_ns=context_switch_ns, profile=self.profile)
-        self.net = Net(self.profile, local_addrs={SERVER_ADDR})
+        self.net = Net(self.profile, local_addrs={SERVER_ADDR}, sched=self.sched, xmit=self._wire)
         # a server with many connections raises RLIMIT_NOFILE (ulimit -n); up to fs.nr_open by default (chapter 07)
         limit = self.profile.nr_open if nofile is None else nofile
         self.process = Process("server", pid=1000, nofile=Rlimit(limit, limit))
@@ -96,7 +113,10 @@ class Lab:
             fd_install(self.process, get_unused_fd_flags(self.process, self.profile.nr_open), name)
         self.sockets: dict[str, Socket] = {}
         self.arrivals: list[tuple[int, int, str]] = []  # (time, cpu, what) for timelines
-        self.peer: dict[str, tuple[str, int]] = {}  # connection name -> the client's (address, port)
+        self.clients: dict[tuple[str, int], Client] = {}  # (address, port) -> the client at the other end
+        self.peer: dict[str, tuple[str, int]] = {}  # name of a connection() -> its client's (address, port)
+        self.sent: list[SkBuff] = []  # the segments the server sent (the SYN-ACKs), in order
+        self._client_isn = random.Random(CLIENT_ADDR)  # the clients' secure_tcp_seq
         self._next_port = 40000
 
     # --- building ------------------------------------------------------------------------------------------
@@ -113,23 +133,30 @@ class Lab:
             raise OSError(-fd, f"no fd for {sk.name} (RLIMIT_NOFILE {self.process.nofile.rlim_cur})")
         return fd
 
+    def _client(self, cpu: int, isn: int) -> Client:
+        port, self._next_port = self._next_port, self._next_port + 1
+        client = Client(CLIENT_ADDR, port, cpu, snd_nxt=isn)
+        self.clients[(client.addr, client.port)] = client
+        return client
+
     @check.arguments
     def connection(self, name: str | None = None) -> int:
-        """An ESTABLISHED connection from a client to the server's port; returns its fd in the server process."""
+        """An ESTABLISHED connection from a client to the server's port, made before the story starts (no
+        handshake, sequence numbers from 0); returns its fd in the server process."""
         sk = self._sock(name or f"conn{len(self.sockets)}", TCP_ESTABLISHED)
-        port, self._next_port = self._next_port, self._next_port + 1
-        self.peer[sk.name] = (CLIENT_ADDR, port)
-        self.net.tcp_ehash[(SERVER_ADDR, SERVER_PORT, CLIENT_ADDR, port)] = sk
+        client = self._client(0, isn=0)
+        self.peer[sk.name] = (client.addr, client.port)
+        self.net.tcp_ehash[(SERVER_ADDR, SERVER_PORT, client.addr, client.port)] = sk
         return self._install(sk)
 
     @check.arguments
     def listener(self, name: str = "listener", backlog: CInt = 128) -> int:
-        """A listening socket on the server's port; returns its fd."""
+        """A socket bound to the server's port that ``listen(backlog)`` made a listener; returns its fd."""
         if name in self.sockets:
             raise ValueError(f"a socket named {name!r} exists already")
-        sk = TcpSock(name=name, protocol="tcp", sk_state=TCP_LISTEN, net=self.net, inet_rcv_saddr=SERVER_ADDR,
-                     inet_num=SERVER_PORT, sk_max_ack_backlog=backlog)
-        self.net.tcp_lhash[(SERVER_ADDR, SERVER_PORT)] = sk
+        sk = TcpSock(name=name, protocol="tcp", net=self.net)
+        if inet_bind(self.net, sk, SERVER_ADDR, SERVER_PORT) or _sys_listen(sk, backlog):
+            raise OSError(98, f"port {SERVER_PORT} is in use (EADDRINUSE)")
         return self._install(sk)
 
     @check.arguments
@@ -146,22 +173,28 @@ class Lab:
             raise ValueError(f"fd {fd} is not a socket of the server process")
         return file.private_data
 
-    @check.arguments
-    def deliver(self, fd: int, nbytes: int) -> None:
-        """Now, in softirq context: a segment with ``nbytes`` of data for connection ``fd`` reaches ``ip_rcv``, as
-        chapter 01 hands it there: the frame in the buffer, the Ethernet header already pulled (``eth_type_trans``),
-        ``data`` at the IP header, the IP and TCP headers still in its length."""
-        sk = self.sock_of(fd).sk
-        saddr, sport = self.peer[sk.name]
+    def _ip_rcv(self, client: Client, name: str, flags: tuple[str, ...], nbytes: int = 0) -> None:
+        """A segment from ``client`` with ``nbytes`` of data reaches ``ip_rcv`` as chapter 01 hands it there: the
+        frame in the buffer, the Ethernet header already pulled (``eth_type_trans``), ``data`` at the IP header,
+        the IP and TCP headers still in its length. Its ``seq`` is the client's ``snd_nxt`` (a SYN and the data
+        move it on), its ``ack_seq`` the client's ``rcv_nxt`` (everything the server sent)."""
         frame = ETH_HLEN + IP_HLEN + TCP_HLEN + nbytes
         size = SKB_DATA_ALIGN(frame)
-        skb = SkBuff(end=size, name=f"skb({sk.name})", data=ETH_HLEN, len=frame - ETH_HLEN, tail=frame,
+        skb = SkBuff(end=size, name=name, data=ETH_HLEN, len=frame - ETH_HLEN, tail=frame,
                      truesize=SKB_TRUESIZE(size),
-                     meta={"net": self.net, "protocol": "tcp", "saddr": saddr, "sport": sport,
-                           "daddr": SERVER_ADDR, "dport": SERVER_PORT, "flags": ("ACK", "PSH"),
-                           "ack_seq": getattr(sk, "snd_una", 0)})  # the client acknowledges nothing new
+                     meta={"net": self.net, "protocol": "tcp", "saddr": client.addr, "sport": client.port,
+                           "daddr": SERVER_ADDR, "dport": SERVER_PORT, "flags": flags, "seq": client.snd_nxt,
+                           "ack_seq": client.rcv_nxt, "payload": nbytes, "fate": None})
+        client.snd_nxt = (client.snd_nxt + nbytes + ("SYN" in flags)) & 0xFFFFFFFF
         skb_reset_network_header(skb)     # __netif_receive_skb_core
         ip_rcv(skb, None, IP_PACKET_TYPE, None)
+
+    @check.arguments
+    def deliver(self, fd: int, nbytes: int) -> None:
+        """Now, in softirq context: a segment with ``nbytes`` of data for connection ``fd`` reaches ``ip_rcv``."""
+        sk = self.sock_of(fd).sk
+        peer = (sk.inet_daddr, sk.inet_dport) if isinstance(sk, TcpSock) else self.peer[sk.name]
+        self._ip_rcv(self.clients[peer], f"skb({sk.name})", ("ACK", "PSH"), nbytes)
 
     @check.arguments
     def send_data(self, at_ns: int, fd: int, nbytes: int, cpu: int = 0) -> None:
@@ -172,18 +205,35 @@ class Lab:
 
     @check.arguments
     def connect(self, at_ns: int, listen_fd: int, cpu: int = 0) -> None:
-        """A client's connection completes at ``at_ns`` (see :func:`handshake_stand_in`)."""
+        """A new client's SYN for listener ``listen_fd`` reaches ``ip_rcv`` on ``cpu`` at ``at_ns``: chapter 05's
+        three-way handshake runs (the listener's SYN-ACK goes out at once, the client's ACK arrives
+        :data:`CLIENT_RTT_NS` later on the same CPU), and the connection joins the accept queue."""
         lsk = self.sock_of(listen_fd).sk
-        self.arrivals.append((at_ns, cpu, "a connection completes"))
+        if not isinstance(lsk, TcpSock) or lsk.sk_state != TCP_LISTEN:
+            raise ValueError(f"fd {listen_fd} is not a listening socket")
+        if not 0 <= cpu < len(self.sched.rqs):
+            raise ValueError(f"cpu must be in 0..{len(self.sched.rqs) - 1}, got {cpu}")
+        client = self._client(cpu, isn=self._client_isn.getrandbits(32))
+        self.arrivals.append((at_ns, cpu, f"SYN from port {client.port}"))
+        self.sched.at(at_ns, lambda: self._ip_rcv(client, "SYN", ("SYN",)), cpu=cpu, context="softirq",
+                      label="SYN")
 
-        def arrive() -> None:
-            port, self._next_port = self._next_port, self._next_port + 1
-            child = TcpSock(name=f"child{port}", protocol="tcp", sk_state=TCP_ESTABLISHED, net=self.net,
-                            inet_rcv_saddr=SERVER_ADDR, inet_num=SERVER_PORT, inet_daddr=CLIENT_ADDR, inet_dport=port)
-            req = RequestSock(f"req{port}", lsk, SERVER_ADDR, SERVER_PORT, CLIENT_ADDR, port, rcv_isn=0)
-            handshake_stand_in(lsk, child, req)
-
-        self.sched.at(at_ns, arrive, cpu=cpu, context="softirq", label="handshake")
+    def _wire(self, net: Net, skb: SkBuff) -> None:
+        """``Net.xmit``: a segment the server sent reaches its client, which answers a SYN-ACK with the ACK that
+        completes the handshake; it reaches ``ip_rcv`` one round trip after the SYN-ACK left."""
+        self.sent.append(skb)
+        m = skb.meta
+        client = self.clients.get((m["daddr"], m["dport"]))
+        if client is None or m["flags"] != ("SYN", "ACK"):
+            trace_printk(f"{skb.name} to {m['daddr']}:{m['dport']}: the client does not answer it")
+            return
+        client.rcv_nxt = (m["seq"] + 1) & 0xFFFFFFFF     # tcp_rcv_synsent_state_process on the client
+        at_ns = self.sched.clock + CLIENT_RTT_NS
+        trace_printk(f"on the wire to the client, which answers with an ACK (seq {client.snd_nxt}, ack "
+                     f"{client.rcv_nxt}): it reaches ip_rcv one round trip ({CLIENT_RTT_NS} ns) later, at {at_ns} ns")
+        self.arrivals.append((at_ns, client.cpu, f"ACK from port {client.port}"))
+        self.sched.at(at_ns, lambda: self._ip_rcv(client, "ACK", ("ACK",)), cpu=client.cpu, context="softirq",
+                      label="ACK")
 
     # --- running -------------------------------------------------------------------------------------------
     @check.arguments
@@ -197,18 +247,23 @@ class Lab:
             self.sched.run(until_ns)
         return tracer.trace
 
+    def sock_files(self) -> list[Socket]:
+        """The sockets of the server process's fds, the accepted ones included, in fd order."""
+        return [f.private_data for _, f in sorted(self.process.files.fd.items())
+                if isinstance(f, File) and isinstance(f.private_data, Socket)]
+
     def epolls(self) -> list[Eventpoll]:
         return [f.private_data for f in self.process.files.fd.values()
                 if isinstance(f, File) and isinstance(f.private_data, Eventpoll)]
 
     def snapshot(self) -> "LabState":
-        """The state for traces and drawings (see :class:`LabState`)."""
+        """The state for traces and drawings (see :class:`LabState`): every socket the server process holds."""
         sockets = {}
-        for name, sock in self.sockets.items():
+        for sock in self.sock_files():
             sk = sock.sk
             accept_queue = sk.icsk_accept_queue.rskq_accept if isinstance(sk, TcpSock) else ()
-            sockets[name] = SocketWaitState(sum(s.len for s in sk.sk_receive_queue), tuple(sock.wq.snapshot()),
-                                            len(accept_queue))
+            sockets[sk.name] = SocketWaitState(sum(s.len for s in sk.sk_receive_queue),
+                                               tuple(sock.wq.snapshot()), len(accept_queue))
         return LabState(tuple([rq.snapshot() for rq in self.sched.rqs]),
                         {t.comm: t.snapshot() for t in self.process.threads}, sockets,
                         {ep.name: ep.snapshot() for ep in self.epolls()})
@@ -441,7 +496,7 @@ class Workload:
     request_bytes: Bytes = 100
     interval_ns: Nanoseconds | None = None
     think_ns: Nanoseconds = 0
-    rtt_ns: Nanoseconds = 20_000
+    rtt_ns: Nanoseconds = CLIENT_RTT_NS
     duration_ns: Nanoseconds = 20_000_000
     warmup_ns: Nanoseconds = 2_000_000
     seed: int = 1
