@@ -289,12 +289,10 @@ def time_clicks(stepper, clicks: int = 24, timeout_ms: int = 10_000, pause_ms: i
     return stepper.evaluate(f"(el) => ({JS_TIME_CLICKS})([el, {clicks}, {timeout_ms}, {pause_ms}])")
 
 
-def kernel_traces(connection_file: Path, timeout: float = 30.0) -> list[list[str]]:
-    """The function of every step of every Stepper alive in the kernel, asked through a second client."""
+def kernel_json(connection_file: Path, code: str, timeout: float = 30.0):
+    """Run ``code`` in the notebook's kernel through a second client; what it prints is JSON, returned decoded."""
     from jupyter_client import BlockingKernelClient
 
-    code = ("import gc as _gc, json as _json\nfrom netlab.view.stepper import Stepper as _S\n"
-            "print(_json.dumps([[e.function for e in _o.trace] for _o in _gc.get_objects() if isinstance(_o, _S)]))")
     client = BlockingKernelClient(connection_file=str(connection_file))
     client.load_connection_file()
     client.start_channels()
@@ -305,10 +303,25 @@ def kernel_traces(connection_file: Path, timeout: float = 30.0) -> list[list[str
                                            output_hook=lambda m: out.append(m["content"].get("text", ""))
                                            if m["msg_type"] == "stream" else None)
         if reply["content"]["status"] != "ok":
-            raise RuntimeError(f"asking the kernel for its Steppers failed: {reply['content']}")
+            raise RuntimeError(f"asking the kernel failed: {reply['content']}")
         return json.loads("".join(out))
     finally:
         client.stop_channels()
+
+
+def kernel_traces(connection_file: Path) -> list[list[str]]:
+    """The function of every step of every Stepper alive in the kernel."""
+    return kernel_json(connection_file, (
+        "import gc as _gc, json as _json\nfrom netlab.view.stepper import Stepper as _S\n"
+        "print(_json.dumps([[e.function for e in _o.trace] for _o in _gc.get_objects() if isinstance(_o, _S)]))"))
+
+
+def kernel_exercises(connection_file: Path) -> dict[str, dict]:
+    """Every Exercise alive in the kernel by its serial number: its computed answer and its choices."""
+    return kernel_json(connection_file, (
+        "import gc as _gc, json as _json\nfrom netlab.exercises import Exercise as _E\n"
+        "print(_json.dumps({_o.serial: {'answer': _o.solution(), 'choices': _o.choices} "
+        "for _o in _gc.get_objects() if isinstance(_o, _E)}))"), timeout=120.0)
 
 
 # --- timing table -------------------------------------------------------------------------------------------------
@@ -368,17 +381,32 @@ def move_slider(slider, timeout_ms: int = 20_000) -> tuple[dict, dict]:
     return before, slider.evaluate(JS_CELL_VIEW)
 
 
-def answer_exercise(exercise, timeout_ms: int = 20_000) -> str:
-    """Give an answer (the first choice, or 1) and press Check; returns the feedback text shown."""
-    choices = exercise.locator("input[type=radio]")
-    if choices.count():
-        choices.first.check()
+def answer_exercise(exercise, guess, timeout_ms: int = 20_000) -> str:
+    """Give ``guess`` (a choice's text, or a number) and press Check; returns the feedback text shown."""
+    old = exercise.locator(".netlab-feedback")
+    before = old.inner_text() if old.count() else None
+    if isinstance(guess, str):
+        exercise.locator("label", has_text=guess).first.locator("input[type=radio]").check()
     else:
-        exercise.locator("input[type=text]").first.fill("1")
+        exercise.locator("input[type=text]").first.fill(str(guess))
     exercise.locator("button", has_text="Check").click()
-    feedback = exercise.locator(".netlab-feedback")
-    feedback.wait_for(timeout=timeout_ms)
-    return feedback.inner_text()
+    exercise.page.wait_for_function(
+        "([el, before]) => { const f = el.querySelector('.netlab-feedback'); return f && f.innerText !== before; }",
+        arg=[exercise.element_handle(), before], timeout=timeout_ms)
+    return exercise.locator(".netlab-feedback").inner_text()
+
+
+def exercise_serial(exercise) -> str:
+    """The serial number an Exercise's box carries in its class list (``netlab-exercise-7``)."""
+    return next(c.rsplit("-", 1)[1] for c in exercise.get_attribute("class").split()
+                if c.startswith("netlab-exercise-"))
+
+
+def wrong_guess(answer, choices):
+    """A guess that is not the answer: another choice, or a number far from it."""
+    if choices:
+        return next(c for c in choices if c != answer)
+    return answer * 3 + 7 if isinstance(answer, (int, float)) else 7
 
 
 def trim_background(path: Path, margin: int = 8) -> None:

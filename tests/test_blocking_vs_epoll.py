@@ -183,3 +183,11 @@ def test_an_accepted_connection_receives_data(profile):
     assert client.snd_nxt == first_byte + 100 and first_byte == child.rcv_nxt
     with pytest.raises(ValueError, match="not a listening socket"):
         lab.connect(200_000, got["fd"])
+
+
+def test_the_chapters_exercises_have_the_answers_their_explanations_give():
+    assert blocking_recv(data_at_ns=50_000).facts["recv_switches"] == 2
+    rows = trigger_modes(message=300, read_size=100, second_message=100, second_at_ns=600_000)["ET"]
+    assert sum(r["events"] for r in rows[1:] if r["time_us"] < 600) == 0       # EPOLLET: no reminder
+    assert accept_wake_one(threads=5).facts["woken"] == 1
+    assert len(set(epoll_lifo(workers=4, events=8).facts["handled_by"])) == 1

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from lab_driver import (CHROMIUM, CHROMIUM_ARGS, FREE_SLIDERS, LabServer, Problems, answer_exercise, click_and_wait,
-                        kernel_traces, latency_table, move_slider, notebook_problems, open_notebook, run_all,
-                        stepper_state, time_clicks, trim_background, wait_for_widgets)
+                        exercise_serial, kernel_exercises, kernel_traces, latency_table, move_slider,
+                        notebook_problems, open_notebook, run_all, stepper_state, time_clicks, trim_background,
+                        wait_for_widgets, wrong_guess)
 
 pytestmark = pytest.mark.browser
 
@@ -224,15 +225,18 @@ def test_sliders_redraw_their_plots(notebook):
     assert_healthy(notebook)
 
 
-def test_exercises_answer(notebook):
+def test_exercises_answer(notebook, lab):
     exercises = notebook.page.locator(".netlab-exercise")
     if exercises.count() == 0:
         pytest.skip(f"{notebook.name} has no Exercise")
+    known = kernel_exercises(lab.connection_file(notebook.kernel_id))
     for i in range(exercises.count()):
         exercise = exercises.nth(i)
         exercise.scroll_into_view_if_needed()
-        feedback = answer_exercise(exercise)
-        assert re.match(r"(Right|Not quite)", feedback), f"unexpected feedback: {feedback!r}"
+        truth = known[exercise_serial(exercise)]
+        first = answer_exercise(exercise, wrong_guess(truth["answer"], truth["choices"]))
+        assert first.startswith("Not quite") and "Hint:" in first and "the answer is" not in first, first
+        assert answer_exercise(exercise, truth["answer"]).startswith("Right"), f"exercise {i}: its answer is not right"
     assert_healthy(notebook)
 
 
@@ -293,7 +297,7 @@ class Broken(W.DOMWidget):
 Broken()"""
 CHOICE_EXERCISE = """\
 import netlab
-netlab.Exercise("Which letter?", answer=lambda: "b", why="b was computed.", choices=["a", "b"])"""
+netlab.Exercise("Which letter?", answer=lambda: "b", hint="Not the first.", why="b was computed.", choices=["a", "b"])"""
 
 
 def test_the_suite_sees_plots_redraw_and_catches_broken_notebooks(browser, lab):
@@ -305,7 +309,9 @@ def test_the_suite_sees_plots_redraw_and_catches_broken_notebooks(browser, lab):
         assert re.fullmatch(r"\[\d+\]:", opened.prompts[3]) and not re.search(r"\d", opened.prompts[4])
         before, after = move_slider(opened.page.locator(FREE_SLIDERS).first)
         assert before["images"] and after["images"] != before["images"]
-        assert answer_exercise(opened.page.locator(".netlab-exercise").first).startswith("Not quite")
+        exercise = opened.page.locator(".netlab-exercise").first
+        assert answer_exercise(exercise, "a").startswith("Not quite (you said a). Hint: Not the first.")
+        assert "the answer is b" in answer_exercise(exercise, "a")
         problems = notebook_problems(opened.page)
         assert any(p.startswith("widget failed") for p in problems), problems
         assert any("ZeroDivisionError" in p for p in problems), problems

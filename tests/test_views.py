@@ -178,13 +178,23 @@ def test_a_step_says_what_changed_in_words():
     assert all(len(changes(trace, k)) <= MAX_CHANGES for k in range(len(trace)))
 
 
-def test_exercise_checks_against_the_computed_answer():
-    ex = Exercise("How many?", answer=lambda: 5, why="Because backlog+1.", tolerance=0.1, unit="connections")
-    assert ex.check(5).correct and ex.check("5.4").correct and not ex.check(7).correct
-    assert "the answer is 5 connections" in ex.check(7).message
-    big = Exercise("How many per second?", answer=lambda: 4003490.0, why="", unit="packets")
+def test_exercise_gives_a_hint_and_a_second_try_before_the_answer():
+    ex = Exercise("How many?", answer=lambda: 5, hint="Count backlog+1.", why="Because backlog+1.", tolerance=0.1,
+                  unit="connections")
+    assert ex.check(5).correct and ex.check("5.4").correct
+    first = ex.check(7)
+    assert not first.correct and not first.answer_shown and "Hint: Count backlog+1." in first.message
+    assert "5" not in first.message.replace("you said 7", "")               # the hint keeps the answer back
+    second = ex.check(8)
+    assert second.answer_shown and "the answer is 5 connections. Because backlog+1." in second.message
+    big = Exercise("How many per second?", answer=lambda: 4003490.0, hint="h", why="", unit="packets")
+    big.check(1)
     assert "the answer is 4,003,490 packets" in big.check(1).message
+    ex = Exercise("How many?", answer=lambda: 5, hint="Count backlog+1.", why="Because backlog+1.")
     ex.widget  # built on first use
+    ex.entry.value = "4"
+    ex.button.click()
+    assert "Hint" in ex.result.value and "#e67700" in ex.result.value
     ex.entry.value = "5"
     ex.button.click()
     assert "Right" in ex.result.value
@@ -194,14 +204,17 @@ def test_exercise_checks_against_the_computed_answer():
 
 
 def test_multiple_choice_and_bad_exercises():
-    ex = Exercise("Which?", answer=lambda: "drop", why=lambda a: f"{a}.", choices=["RST", "drop"])
+    ex = Exercise("Which?", answer=lambda: "drop", hint="Where is it dropped?", why=lambda a: f"{a}.",
+                  choices=["RST", "drop"])
     assert ex.check("drop").correct and not ex.check("RST").correct
     with pytest.raises(ValueError, match="choose one of"):
         ex.check("maybe")
     with pytest.raises(TypeError, match="callable"):
-        Exercise("q", answer=5, why="x")
+        Exercise("q", answer=5, hint="h", why="x")
+    with pytest.raises(ValueError, match="hint must be"):
+        Exercise("q", answer=lambda: 1, hint=" ", why="x")
     with pytest.raises(ValueError, match="not one of the choices"):
-        Exercise("q", answer=lambda: "x", why="", choices=["a", "b"]).check("a")
+        Exercise("q", answer=lambda: "x", hint="h", why="", choices=["a", "b"]).check("a")
 
 
 def test_call_graph_keeps_each_tasks_stack_across_a_sleep():
