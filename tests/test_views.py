@@ -10,6 +10,7 @@ from netlab.live.result import LiveResult, Why
 from netlab.trace import Tracer
 from netlab.view import svg
 from netlab.view.callgraph import MAX_ROWS, CallGraph
+from netlab.view.overview import Overview
 from netlab.view.stepper import Stepper
 from netlab.view.text import MAX_CHANGES, changes, step_text
 from netlab.kernel.nic import Packet
@@ -261,3 +262,21 @@ def test_the_menus_jump_to_where_the_trace_next_enters_a_layer_or_calls_a_functi
         s.go_to_layer("HTTP")
     with pytest.raises(ValueError, match="function must be one of"):
         s.go_to_function("printf")
+
+
+def test_the_overview_lights_the_layer_of_the_step_on_its_host():
+    from netlab.scenarios.journey import journey
+    trace = journey()
+    overview = Overview(trace)
+    assert overview.hosts == ["server", "client"]
+    i = next(k for k, e in enumerate(trace) if e.function == "tcp_v4_rcv" and e.host == "server")
+    picture = overview.svg(i)
+    assert picture.count(svg.LIT) == 1 and "current: TCP on server" in picture
+    lit = picture.index(svg.LIT)
+    assert picture.index(">server<") < lit < picture.index(">client<")     # in the server's column
+    assert "driver" in overview.touched["client"] and "epoll" not in overview.touched["client"]
+    one_host = Overview(Stepper(wake_trace(), check_kernel=False).trace)
+    assert one_host.hosts == [""] and one_host.size[0] < overview.size[0]
+    shown = Stepper(trace, check_kernel=False)
+    assert shown.widget and 'class="netlab-overview"' in shown.drawing.value and 'class="netlab-path"' in \
+        shown.drawing.value

@@ -1,9 +1,10 @@
 """The Stepper: walk through any trace one kernel function at a time.
 
 Buttons first / back / play / next / last and a slider choose the step; two menus jump ahead to where the trace
-next enters a layer of the stack (driver, IP, TCP, …) or next calls a function; the panel shows where the step runs (CPU,
-context, time), the kernel function with a link to its source line, whether the learner's kernel has it, what it
-does and what it changed, then a drawing of the state at that step and the call path with the current function lit.
+next enters a layer of the stack (driver, IP, TCP, …) or next calls a function. The panel shows where the step runs
+(CPU, context, time), the kernel function with a link to its source line, whether the learner's kernel has it, what
+it does and what it changed; then the scenario's drawing of the state at that step and, beside it, the layers of the
+stack (:mod:`netlab.view.overview`) and the call path (:mod:`netlab.view.callgraph`), the current step lit in both.
 Each step's HTML is built once and cached, and only the two HTML widgets whose text changed are updated, so a
 click costs one small message to the browser. Nothing is rendered, and ``/proc/kallsyms`` is not read, until the
 Stepper is shown or driven: building one does no I/O.
@@ -23,6 +24,7 @@ from netlab.live.result import LiveResult
 from netlab.trace import Event, Trace
 from netlab.view import svg
 from netlab.view.callgraph import CallGraph
+from netlab.view.overview import Overview
 from netlab.view.text import changes as text_changes, header, step_text
 
 Drawing = Callable[[Event], str]
@@ -41,7 +43,8 @@ class Stepper:
 
     @check.arguments
     def __init__(self, trace: Trace, draw: Drawing | None = None, *, title: str = "", version: str = "6.12",
-                 show_path: bool = True, check_kernel: bool = True, play_interval_ms: int = 700,
+                 show_path: bool = True, show_overview: bool = True, check_kernel: bool = True,
+                 play_interval_ms: int = 700,
                  label: Label | None = None):
         if not isinstance(trace, Trace):
             raise TypeError("Stepper takes a Trace (record one with netlab.trace.Tracer)")
@@ -60,6 +63,7 @@ class Stepper:
         self.trace, self.draw, self.label, self.title, self.version = trace, draw, label, title, version
         self.check_kernel = check_kernel
         self.path = CallGraph(trace) if show_path else None
+        self.overview = Overview(trace) if show_overview else None
         self._cache: dict[int, tuple[str, str]] = {}
         self._build(play_interval_ms)
 
@@ -236,15 +240,15 @@ class Stepper:
                 f'<span style="color:{colour}">■</span> {escape(header(self.trace, index, self._label(index)))}<br>'
                 f'<code style="font-size:1.1em">{escape(name)}()</code> {link}{badge}<br>'
                 f'{escape(e.text)}'
-                f'{"<ul style=margin:2px>" + changes + "</ul>" if changes else ""}</div>')
+                f'{"<ul style=margin:2px;font-size:0.9em;line-height:1.3>" + changes + "</ul>" if changes else ""}</div>')
 
     def _draw(self, index: int) -> str:
-        parts = []
-        if self.draw is not None:
-            parts.append(f'<div class="netlab-state">{self.draw(self.trace[index])}</div>')
-        if self.path is not None:
-            parts.append(f'<div class="netlab-path">{self.path.svg(index)}</div>')
-        return f'<div style="display:flex;gap:16px;align-items:flex-start;flex-wrap:wrap">{"".join(parts)}</div>'
+        """The state drawing on the left; on the right the layers of the stack and the call path, current lit."""
+        left = f'<div class="netlab-state">{self.draw(self.trace[index])}</div>' if self.draw is not None else ""
+        right = "".join(f'<div class="netlab-{name}">{view.svg(index)}</div>'
+                        for name, view in (("overview", self.overview), ("path", self.path)) if view is not None)
+        column = f'<div style="display:flex;flex-direction:column;gap:6px">{right}</div>' if right else ""
+        return f'<div style="display:flex;gap:16px;align-items:flex-start;flex-wrap:wrap">{left}{column}</div>'
 
     def _render(self, index: int) -> None:
         explanation, drawing = self._html(index)
