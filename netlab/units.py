@@ -1,4 +1,4 @@
-"""Numbers as a person reads them, in one place: thousands separators, a unit that fits, a few significant digits,
+"""Numbers and values as a person reads them, in one place: thousands separators, a unit that fits, a few significant digits,
 never ``4.00349e+06`` or ``1086000.000 µs``.
 
     duration(2_800)          -> '2.8 µs'         number(4003490.0)   -> '4,003,490'
@@ -7,8 +7,10 @@ never ``4.00349e+06`` or ``1086000.000 µs``.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Annotated
+import numbers
+from typing import Annotated, Any, Mapping
 
 from netlab import check
 from netlab.check import Range
@@ -47,3 +49,28 @@ def size(nbytes: float) -> str:
         if nbytes >= scale:
             return f"{number(nbytes / scale)} {unit}"
     return f"{number(nbytes)} B"
+
+
+def plain(value: Any) -> str:
+    """Any value as a learner reads it: a number with separators, ``p0, p1`` for a queue, ``empty``, ``-`` for
+    nothing, a dataclass as ``field value · …``, a mapping as ``key value, …``, a value with its own ``__str__`` in
+    its own words; never a Python repr."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return number(int(value))
+    if isinstance(value, numbers.Real):
+        return number(float(value)) if math.isfinite(value) else str(value)
+    if type(value).__str__ is not object.__str__:      # a type that words itself (a SegmentLog, …)
+        return str(value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(v if isinstance(v, str) else plain(v) for v in value) or "empty"
+    if dataclasses.is_dataclass(value):
+        return " · ".join(f"{f.name} {plain(getattr(value, f.name))}" for f in dataclasses.fields(value))
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {plain(v)}" for k, v in value.items()) or "empty"
+    return str(value)

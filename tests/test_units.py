@@ -1,7 +1,7 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from netlab.units import duration, number, size
+from netlab.units import duration, number, plain, size
 
 
 @pytest.mark.parametrize("ns, text", [(0, "0 ns"), (999, "999 ns"), (2_800, "2.8 µs"), (27_600, "27.6 µs"),
@@ -30,3 +30,12 @@ def test_sizes_and_bad_input():
         duration(float("nan"))
     with pytest.raises(ValueError):
         size(-1)
+
+
+def test_a_value_reads_as_words_never_as_a_repr():
+    import numpy as np
+    from netlab.live.result import LiveResult
+    assert plain({"NET_RX": 123456789, "ratio": 0.123456789123}) == "NET_RX 123,456,789, ratio 0.123"
+    assert plain([np.int64(5), 2.5, None]) == "5, 2.5, -" and plain(()) == "empty" and plain(True) == "yes"
+    shown = str(LiveResult("softirqs", "/proc/softirqs", {"NET_RX": 4003490.0}))
+    assert shown == "softirqs: NET_RX 4,003,490 (measured by /proc/softirqs)"

@@ -21,6 +21,7 @@ from enum import Enum
 from typing import Any, Callable
 
 from netlab import check
+from netlab.units import plain
 
 
 class Why(Enum):
@@ -66,7 +67,7 @@ class LiveResult:
     def __str__(self) -> str:
         if not self.available:
             return f"{self.what}: not available here, because {self.reason} (tried: {self.how})"
-        return f"{self.what}: {self.value} (measured by {self.how})"
+        return f"{self.what}: {plain(self.value)} (measured by {self.how})"
 
 
 class Unavailable(Exception):

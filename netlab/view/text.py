@@ -1,14 +1,13 @@
 """Plain-text renderings of a trace step, so a notebook reads well where widgets do not render."""
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Annotated, Any, Mapping
 
 from netlab import check
 from netlab.check import Range
 from netlab.trace import Trace
-from netlab.units import duration, number
+from netlab.units import duration, plain
 
 MAX_CHANGES = 8
 """Changes listed under a step; more are summed up in one line (the drawing shows them all)."""
@@ -25,32 +24,10 @@ def header(trace: Trace, index: int, label: str = "") -> str:
             f"{event.context} · t = {duration(event.time_ns)}{' · ' + label if label else ''}")
 
 
-def _plain(value: Any) -> str:
-    """A snapshot value as a learner reads it: ``p0, p1`` for a queue, ``empty``, ``-`` for nothing, a snapshot
-    dataclass as ``field value · …``, a value with its own ``__str__`` in its own words; never a Python repr."""
-    if value is None:
-        return "-"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (int, float)):
-        return number(value)
-    if type(value).__str__ is not object.__str__:      # a type that words itself (a SegmentLog, …)
-        return str(value)
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return ", ".join(v if isinstance(v, str) else _plain(v) for v in value) or "empty"
-    if dataclasses.is_dataclass(value):
-        return " · ".join(f"{f.name} {_plain(getattr(value, f.name))}" for f in dataclasses.fields(value))
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items()) or "empty"
-    return str(value)
-
-
 @check.arguments
 def short(value: Any, limit: int = 60) -> str:
     """``value`` (a snapshot field) in plain words, never a Python repr, cut to ``limit`` characters."""
-    s = _plain(value)
+    s = plain(value)
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
