@@ -145,19 +145,21 @@ class RingBuffer:
         return item
 
     def snapshot(self) -> "RingState":
-        """Per slot: ``"hw"`` (device owns it, empty), ``"drv"`` (driver holds it) or the name of the packet in it."""
+        """Per slot: ``"hw"`` (device owns it, empty), ``"drv"`` (driver holds it), ``"done"`` (completed, no packet
+        of its own: a TX packet's later descriptors) or the name of the packet in it."""
         state = ["drv"] * self.count
         for p in range(self._head, self._use):
             state[p % self.count] = "hw" if self.slots[p % self.count] is None else _label(self.slots[p % self.count])
         for p in range(self._clean, self._head):
-            state[p % self.count] = _label(self.slots[p % self.count])
+            state[p % self.count] = "done" if self.slots[p % self.count] is None else _label(self.slots[p % self.count])
         return RingState(tuple(state), self.next_to_use, self.head, self.next_to_clean)
 
 
 @dataclass(frozen=True)
 class RingState:
     """A descriptor ring at a step: each slot (``"hw"``: empty, the device may fill it; ``"drv"``: the driver
-    holds it; else the name of the packet in it) and the three indexes."""
+    holds it; ``"done"``: completed without a packet of its own; else the name of the packet in it) and the three
+    indexes."""
 
     slots: tuple[str, ...]
     next_to_use: int

@@ -70,7 +70,7 @@ def _ring(x: float, y: float, ring) -> tuple[str, float]:
     top = y + 18
     for i, slot in enumerate(slots):
         fill = "#ffa94d" if i in owned else "#69db7c" if i in done else "#f8f9fa"
-        name = slot if slot not in ("hw", "drv", "None") else ""
+        name = slot if slot not in ("hw", "drv", "done") else ""
         tip = f"descriptor {i}: " + ("the NIC owns it" if i in owned else "sent, not cleaned" if i in done
                                      else "free") + (f" ({name})" if name else "")
         parts.append(svg.rect(x + (i % PER_ROW) * SLOT, top + (i // PER_ROW) * (SLOT + 2), SLOT - 1, SLOT - 1,
