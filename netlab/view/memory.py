@@ -47,14 +47,20 @@ def draw_slabs(event: Event) -> str:
     ``ConnectionMemoryState``)."""
     state = event.state
     caches = state.slab
-    height = 44 + 32 * max(len(caches), 1)
+    emptied = state.touched is not None and state.touched not in caches     # this step freed its last object
+    height = 44 + 32 * max(len(caches) + emptied, 1)
     head = (f"{state.state} · holds {', '.join(state.objects) or 'nothing'} · "
             f"slab memory {state.slab_bytes:,} B")
     body = [svg.text(10, 16, head, size=12)]
-    if not caches:
+    if not caches and not emptied:
         body.append(svg.text(10, 44, "no slab in use", size=11, fill="#868e96"))
     for i, (name, cache) in enumerate(sorted(caches.items())):
         body.append(_slab_row(30 + 32 * i, name, cache, name == state.touched))
+    if emptied:
+        y = 30 + 32 * len(caches)
+        body += [svg.rect(4, y - 2, 632, 30, fill=TOUCHED, stroke="none"),
+                 svg.text(10, y + 10, f"{state.touched} · its last object here was just freed: no slab in use",
+                          size=11, weight="bold")]
     return svg.document(640, height, "".join(body), label="slab caches after this step")
 
 
