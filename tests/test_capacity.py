@@ -5,7 +5,8 @@ from hypothesis import given, settings, strategies as st
 
 from netlab.load.memory import footprint
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
-from netlab.load.capacity import GIB, buffer_per_connection, connections_that_fit, memory_for, plan
+from netlab.load.capacity import (EXCHANGE_PACKETS, GIB, KEEPALIVE_PACKETS, ROUND_TRIP_CPU_US, buffer_per_connection,
+                                  connections_that_fit, idle_traffic, memory_for, plan)
 
 
 def test_four_gb_holds_about_a_million_idle_connections():
@@ -56,9 +57,35 @@ def test_memory_for_matches_the_footprint_and_grows_linearly():
 
 def test_cpu_can_be_the_bottleneck_for_a_chatty_service():
     p = plan(1e6, 128, LINUX_6_12, scenario="idle", messages_per_user_per_day=86_400 * 10, cpu_cores=4,
-             cpu_us_per_message=50.0)
+             cpu_us_per_exchange=50.0)
     # 4 cores give 4e6 µs of CPU a second; a user sends 10 messages a second at 50 µs each
     assert str(p.bottleneck) == "CPU" and int(p.connections_per_machine) == int(4 * 1e6 / 50 / 10)
+
+
+def test_keepalive_probes_only_where_no_heartbeat_comes_first():
+    assert LINUX_6_12.tcp_keepalive_time == 7200 and LINUX_6_12.tcp_keepalive_intvl == 75 \
+        and LINUX_6_12.tcp_keepalive_probes == 9                      # include/net/tcp.h TCP_KEEPALIVE_*
+    assert idle_traffic(LINUX_6_12, 0).packets_per_s == 0                   # SO_KEEPALIVE is off by default
+    bare = idle_traffic(LINUX_6_12, 0, so_keepalive=True)
+    assert bare.keepalive_probes_per_s == pytest.approx(1 / 7200) and bare.packets_per_s == pytest.approx(2 / 7200)
+    assert idle_traffic(LINUX_6_12, 0, 300, so_keepalive=True).keepalive_probes_per_s == 0
+    # a heartbeat every 5 h: probes at 2 h and 4 h after each one
+    assert idle_traffic(LINUX_6_12, 0, 5 * 3600, so_keepalive=True).keepalive_probes_per_s == pytest.approx(2 / 18000)
+
+
+def test_heartbeats_bound_the_cpu_of_a_push_server():
+    """07: with two messages a day and nothing else the CPU would allow billions of connections; a heartbeat every
+    5 minutes at one loopback round trip each brings that to a few hundred million, still far above memory."""
+    quiet = plan(100e6, 128, LINUX_6_12)
+    assert int(quiet.cpu_bound) > 1e10
+    p = plan(100e6, 128, LINUX_6_12, heartbeat_s=300)
+    per_s = 2 / 86_400 + 1 / 300
+    assert int(p.cpu_bound) == int(16e6 / ROUND_TRIP_CPU_US / per_s)
+    assert str(p.bottleneck) == "memory" and int(p.machines) == int(quiet.machines)
+    assert float(p.packets_per_s) == pytest.approx(int(p.connections_per_machine) * per_s * EXCHANGE_PACKETS)
+    assert float(p.cores_busy) < 1 and KEEPALIVE_PACKETS == 2
+    chatty = plan(100e6, 128, LINUX_6_12, heartbeat_s=1)
+    assert str(chatty.bottleneck) == "CPU" and int(chatty.machines) > int(p.machines)
 
 
 def test_bad_inputs():
@@ -72,5 +99,9 @@ def test_bad_inputs():
         plan(0, 128, LINUX_6_12)
     with pytest.raises(ValueError, match="not even one"):
         plan(10, 1e-9, LINUX_6_12)
+    with pytest.raises(ValueError, match="heartbeat_s"):
+        idle_traffic(LINUX_6_12, heartbeat_s=0)
+    with pytest.raises(ValueError, match="cpu_cores"):
+        plan(10, 1, LINUX_6_12, cpu_cores=0)
     with pytest.raises(TypeError, match="KernelProfile"):
         memory_for(10, "6.12")

@@ -127,6 +127,11 @@ class KernelProfile:
     connect_port_parity: bool       # connect() tries ports of the range start's parity first, bind(0) the other
                                     # (since 4.6); False: 3.10 walks the range from a hashed offset
     tcp_timewait_s: int
+    # keepalive (include/net/tcp.h TCP_KEEPALIVE_*): an idle SO_KEEPALIVE socket probes after tcp_keepalive_time s
+    # without receiving, then every tcp_keepalive_intvl s, and resets after tcp_keepalive_probes unanswered ones
+    tcp_keepalive_time: Annotated[int, check.Range(1, INT_MAX)]
+    tcp_keepalive_intvl: Annotated[int, check.Range(1, INT_MAX)]
+    tcp_keepalive_probes: U8
     nr_open: int
     nofile_soft: int
     nofile_hard: int
@@ -208,6 +213,7 @@ LINUX_3_10 = KernelProfile(
     acceptq_full_syn_drop="young>1",
     ip_local_port_range=(32768, 61000), connect_port_parity=False,
     tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
+    tcp_keepalive_time=7200, tcp_keepalive_intvl=75, tcp_keepalive_probes=9,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 87380, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
     # upstream 3.10 x86_64: THREAD_SIZE_ORDER 1 (8 KiB); 6538b8ea886e "x86_64: expand kernel stack to 16K" (3.15)
@@ -251,6 +257,7 @@ LINUX_6_12 = KernelProfile(
     acceptq_full_syn_drop="always",
     ip_local_port_range=(32768, 60999), connect_port_parity=True,
     tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
+    tcp_keepalive_time=7200, tcp_keepalive_intvl=75, tcp_keepalive_probes=9,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 131072, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
     thread_size=16384,  # arch/x86/include/asm/page_64_types.h: PAGE_SIZE << (2 + KASAN_STACK_ORDER), no KASAN

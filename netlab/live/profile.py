@@ -31,6 +31,9 @@ SYSCTLS = {
     "net/ipv4/ip_local_port_range": "ip_local_port_range",
     "net/ipv4/tcp_rmem": "tcp_rmem",
     "net/ipv4/tcp_wmem": "tcp_wmem",
+    "net/ipv4/tcp_keepalive_time": "tcp_keepalive_time",
+    "net/ipv4/tcp_keepalive_intvl": "tcp_keepalive_intvl",
+    "net/ipv4/tcp_keepalive_probes": "tcp_keepalive_probes",
     "fs/nr_open": "nr_open",
 }
 
