@@ -11,6 +11,7 @@ import pytest
 from netlab.live import loopback as live
 from netlab.live import rtnetlink
 from netlab.live.result import LiveProbeError, Why
+from netlab.view.live import plot_round_trips, round_trips_text
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux networking")
 
@@ -25,20 +26,51 @@ def test_your_kernel_routes_127_0_0_2_through_lo():
 @pytest.mark.live
 @linux_only
 def test_127_0_0_1_and_127_0_0_2_are_equally_fast():
-    a, b = (t.p10_us for t in live.loopback_latency(rounds=300).value)   # the fastest tenth: the path's own cost
+    a, b = live.loopback_latency(rounds=300).value
+    assert (a.address, b.address, a.rounds) == ("127.0.0.1", "127.0.0.2", 300)
+    assert all(0 < t.low_us <= t.median_us <= t.high_us < 10_000 for t in (a, b))
     # noisy: the same order of magnitude (with two or three CPU hogs running, the ratio stayed under 1.25 here)
-    assert 0 < a < 10_000 and 0 < b < 10_000 and max(a, b) / min(a, b) < 3
+    assert max(a.median_us, b.median_us) / min(a.median_us, b.median_us) < 3
 
 
 @pytest.mark.live
 @linux_only
 def test_an_address_on_another_device_is_local_too_in_our_own_namespace(skip_unless_expected):
+    """Chapter 04 §4: the namespace's own address routes through lo, and costs what 127.0.0.1 costs."""
     v = skip_unless_expected(live.namespace_latency(rounds=300), Why.NAMESPACES_REFUSED, Why.KERNEL_LACKS)
     assert v["up"] == {"lo": True, "veth0": True, "veth1": True}   # like a host's lo and eth0
     assert (v["route"].type, v["route"].dev) == ("local", "lo")
-    fastest = [t.p10_us for t in v["trips"]]  # the fastest tenth: least disturbed by other load
+    medians = [t.median_us for t in v["trips"]]
     assert [t.address for t in v["trips"]] == ["127.0.0.1", "127.0.0.2", "198.51.100.7"]
-    assert max(fastest) / min(fastest) < 3
+    assert max(medians) / min(medians) < 3
+
+
+def test_a_median_and_its_95_percent_interval_come_from_the_order_statistics():
+    trip = live.median_interval("127.0.0.1", [float(x) for x in range(100, 0, -1)])
+    assert (trip.rounds, trip.median_us, trip.low_us, trip.high_us) == (100, 50.5, 41.0, 61.0)  # ranks 40 and 60
+    assert trip.differs_from(live.RoundTrip("127.0.0.2", 100, 70, 62, 80))
+    assert not trip.differs_from(live.RoundTrip("127.0.0.2", 100, 60, 60.5, 70))
+
+
+def test_the_text_and_the_plot_say_the_same_medians_and_intervals():
+    """Chapter 04 §4 (issue 13): the sentence is computed from the measurement, with the plot's statistic."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    trips = [live.RoundTrip("127.0.0.1", 5000, 15.9, 15.8, 16.0), live.RoundTrip("127.0.0.2", 5000, 16, 15.9, 16.1),
+             live.RoundTrip("198.51.100.7", 5000, 19.0, 18.9, 19.2)]
+    text = round_trips_text(trips)
+    assert "127.0.0.1     median 15.9 µs  (95 % interval 15.8–16 µs, 5,000 rounds)" in text
+    assert "127.0.0.2 vs 127.0.0.1: the same within the noise" in text
+    assert "198.51.100.7 vs 127.0.0.1: 3.1 µs (19.5 %) slower, and real in this run" in text
+    assert "it is not the path" in text
+    fig, ax = plt.subplots()
+    plot_round_trips(ax, trips)
+    assert [b.get_width() for b in ax.patches] == [15.9, 16, 19.0]
+    assert [a.get_text() for a in ax.texts] == ["15.9 µs", "16 µs", "19 µs"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="trips must be a non-empty list of RoundTrip"):
+        round_trips_text([])
 
 
 REFUSED_INSIDE = ("from netlab.live.loopback import namespace_latency; import json; "

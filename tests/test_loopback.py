@@ -17,7 +17,7 @@ from netlab.kernel.tcp_output import TCP_HLEN
 from netlab.live import loopback as live
 from netlab.live import rtnetlink
 from netlab.live.procfs import parse_fib_trie
-from netlab.scenarios.loopback import host, local_path, nic_path, route
+from netlab.scenarios.loopback import host, local_path, nic_path, route, route_lookup
 from netlab.scenarios.send import SendHost
 
 OLD, NEW = PROFILES["3.10"], PROFILES["6.12"]
@@ -63,6 +63,27 @@ def test_6_12_keeps_local_and_main_in_one_trie_3_10_in_two():
     new, old = host(NEW).net, host(OLD).net
     assert fib_new_table(new, RT_TABLE_LOCAL) is fib_new_table(new, RT_TABLE_MAIN)
     assert fib_new_table(old, RT_TABLE_LOCAL) is not fib_new_table(old, RT_TABLE_MAIN)
+
+
+@pytest.mark.parametrize("profile, daddr, lookups", [(OLD, "127.0.0.2", 1), (OLD, "8.8.8.8", 2),
+                                                    (NEW, "127.0.0.2", 1), (NEW, "8.8.8.8", 1)])
+def test_a_remote_route_takes_two_table_lookups_on_3_10_and_one_on_6_12(profile, daddr, lookups):
+    """Chapter 04 §1 and its exercise: table local, then main on 3.10; one shared trie on 6.12."""
+    trace = route_lookup(profile, daddr)
+    assert len(trace.filter(function="fib_table_lookup")) == lookups
+    assert [e.function for e in trace if e.kind == "call"][:3] == ["ip_route_output_key",
+                                                                   "ip_route_output_key_hash_rcu", "fib_lookup"]
+
+
+def test_a_segment_to_127_0_0_1_waits_only_in_the_backlog_and_tcp_receives_it_in_net_rx_on_the_sending_cpu():
+    """Chapter 04 §2's exercises: of the TX ring, the qdisc, the backlog and the RX ring, only the backlog's
+    enqueue runs; tcp_v4_rcv runs in NET_RX (softirq) on the CPU that ran loopback_xmit."""
+    local = local_path(NEW, "127.0.0.1")
+    functions = set(local.functions())
+    assert "enqueue_to_backlog" in functions and not functions & {"igb_tx_map", "pfifo_fast_enqueue",
+                                                                  "igb_clean_rx_irq"}
+    rcv, xmit = local.filter(function="tcp_v4_rcv")[0], local.filter(function="loopback_xmit")[0]
+    assert rcv.context == "softirq" and rcv.cpu == xmit.cpu and "net_rx_action" in functions
 
 
 @pytest.mark.parametrize("profile", [OLD, NEW], ids=["3.10", "6.12"])

@@ -126,6 +126,7 @@ UNANNOTATED = {
     ("netlab.view.memory.plot_per_state", "ax"): "a matplotlib Axes",
     ("netlab.view.receive.plot_sweep", "ax"): "a matplotlib Axes",
     ("netlab.view.receive.plot_cpu_time", "ax"): "a matplotlib Axes",
+    ("netlab.view.live.plot_round_trips", "ax"): "a matplotlib Axes",
     ("netlab.view.receive.plot_cpu_time", "summary"): "a netlab.load.receive.Summary: views import no model",
     ("netlab.view.receive.softnet_text", "stat"): "a netlab.live.procfs.SoftnetStat: views import no probe",
 }

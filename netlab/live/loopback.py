@@ -1,7 +1,8 @@
 """Local networking on your machine: the local routing table, ``ip route get``, and round-trip times.
 
 * :func:`local_routes` reads ``/proc/net/fib_trie``: every address of this host is a LOCAL route.
-* :func:`round_trip` times a 1-byte TCP ping-pong over one address (median of many rounds).
+* :func:`round_trips` times 1-byte TCP ping-pongs over several addresses in turn: each one's median and its 95 %
+  confidence interval.
 * :func:`loopback_latency` compares 127.0.0.1 with 127.0.0.2 in your own namespace (loopback only).
 * :func:`namespace_latency` starts a child process that creates its **own** user and network namespace
   (``unshare(CLONE_NEWUSER | CLONE_NEWNET)``, no root needed where the kernel allows it), brings its ``lo`` up,
@@ -9,11 +10,14 @@
   address" — asks ``ip route get`` there, and compares 127.0.0.1, 127.0.0.2 and 198.51.100.7. The namespace,
   its devices and sockets die with the child. The learner's real interfaces and addresses are never touched.
 
-Timing on a shared machine is noisy: compare medians, expect the same order of magnitude.
+Timing on a shared machine is noisy: the rounds alternate between the addresses so that other load hits all of
+them alike, and two medians differ really only when their 95 % intervals do not overlap
+(:meth:`RoundTrip.differs_from`).
 """
 from __future__ import annotations
 
 import errno
+import math
 import os
 import socket
 import statistics
@@ -34,13 +38,30 @@ MAX_ROUNDS = 20_000
 
 @dataclass(frozen=True)
 class RoundTrip:
-    """Round-trip times of a 1-byte TCP ping-pong over ``address``, in µs."""
+    """Round-trip times of a 1-byte TCP ping-pong over ``address``, in µs: the median and its 95 % confidence
+    interval (``low_us``..``high_us``, distribution-free: the order statistics n/2 ± 0.98·√n)."""
 
     address: str
     rounds: int
     median_us: float
-    p10_us: float
-    p90_us: float
+    low_us: float
+    high_us: float
+
+    def differs_from(self, other: RoundTrip) -> bool:
+        """True when the two medians' 95 % intervals do not overlap: a difference this run really measured."""
+        check.instance("other", other, RoundTrip)
+        return self.high_us < other.low_us or other.high_us < self.low_us
+
+
+@check.arguments
+def median_interval(address: str, samples: list[float]) -> RoundTrip:
+    """The median of ``samples`` (µs) and its 95 % confidence interval, for ``address``."""
+    if not samples:
+        raise ValueError("samples must hold at least one round trip")
+    ordered, n = sorted(samples), len(samples)
+    half = 0.98 * math.sqrt(n)                       # 1.96 standard deviations of a Binomial(n, 1/2) rank, halved
+    low, high = max(0, math.floor(n / 2 - half)), min(n - 1, math.ceil(n / 2 + half))
+    return RoundTrip(address, n, statistics.median(ordered), ordered[low], ordered[high])
 
 
 @check.arguments
@@ -56,8 +77,10 @@ def local_routes(path: str = "/proc/net/fib_trie") -> LiveResult:
 
 
 @check.arguments
-def round_trip(address: str, rounds: int = 2000) -> RoundTrip:
-    """Median RTT of ``rounds`` 1-byte send/receive pairs over TCP on ``address`` (a local address).
+def round_trips(addresses: list[str], rounds: int = 2000) -> list[RoundTrip]:
+    """``rounds`` 1-byte send/receive pairs over TCP on each of ``addresses`` (local addresses), taken in turn
+    (round 1 on each address, then round 2 on each …, each round starting at the next address) so that whatever else the machine does hits every address
+    alike.
 
     Both ends run on one CPU (this thread's affinity is narrowed for the measurement and restored): a wake-up on
     another CPU costs an IPI and an idle exit, which would measure where the scheduler put the threads rather than
@@ -65,45 +88,53 @@ def round_trip(address: str, rounds: int = 2000) -> RoundTrip:
     """
     if not isinstance(rounds, int) or not 10 <= rounds <= MAX_ROUNDS:
         raise ValueError(f"rounds must be an int in 10..{MAX_ROUNDS}")
+    if not addresses:
+        raise ValueError("addresses must name at least one local address")
     with ExitStack() as stack:
         if hasattr(os, "sched_setaffinity"):
             allowed = os.sched_getaffinity(0)
-            os.sched_setaffinity(0, {min(allowed)})  # the echo thread below inherits it
+            os.sched_setaffinity(0, {min(allowed)})  # the echo threads below inherit it
             stack.callback(os.sched_setaffinity, 0, allowed)
-        server = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-        server.bind((address, 0))
-        server.listen(1)
-        server.settimeout(5)
-
-        def echo():
-            conn, _ = server.accept()
-            with conn:
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                while data := conn.recv(1):
-                    conn.sendall(data)
-
-        thread = threading.Thread(target=echo, daemon=True)
-        thread.start()
-        client = stack.enter_context(socket.create_connection(server.getsockname(), timeout=5))
-        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        samples = []
+        clients = [_echo_connection(stack, address) for address in addresses]
+        samples = [[] for _ in addresses]
         for i in range(rounds + 50):
-            t0 = time.perf_counter_ns()
-            client.sendall(b"x")
-            client.recv(1)
-            if i >= 50:                                   # the first rounds warm caches up
-                samples.append((time.perf_counter_ns() - t0) / 1000)
-        client.close()
-        thread.join(5)
-    deciles = statistics.quantiles(samples, n=10)
-    return RoundTrip(address, rounds, statistics.median(samples), deciles[0], deciles[-1])
+            for k in range(len(clients)):
+                turn = (i + k) % len(clients)             # each round starts at the next address: no one goes first
+                t0 = time.perf_counter_ns()
+                clients[turn].sendall(b"x")
+                clients[turn].recv(1)
+                if i >= 50:                               # the first rounds warm caches up
+                    samples[turn].append((time.perf_counter_ns() - t0) / 1000)
+    return [median_interval(a, times) for a, times in zip(addresses, samples)]
+
+
+def _echo_connection(stack: ExitStack, address: str) -> socket.socket:
+    """A client connected to an echo thread listening on ``address``; both close when ``stack`` does."""
+    server = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    server.bind((address, 0))
+    server.listen(1)
+    server.settimeout(5)
+
+    def echo():
+        conn, _ = server.accept()
+        with conn:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            while data := conn.recv(1):
+                conn.sendall(data)
+
+    thread = threading.Thread(target=echo, daemon=True)
+    thread.start()
+    stack.callback(thread.join, 5)
+    client = stack.enter_context(socket.create_connection(server.getsockname(), timeout=5))
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return client
 
 
 @check.arguments
 def loopback_latency(rounds: int = 2000) -> LiveResult:
     """127.0.0.1 vs 127.0.0.2 in your own namespace."""
-    what, how = "TCP round trips over 127.0.0.1 and 127.0.0.2", "a 1-byte ping-pong on each address"
-    return LiveResult(what, how, [round_trip(a, rounds) for a in ("127.0.0.1", "127.0.0.2")])
+    what, how = "TCP round trips over 127.0.0.1 and 127.0.0.2", "a 1-byte ping-pong on each address, in turn"
+    return LiveResult(what, how, round_trips(["127.0.0.1", "127.0.0.2"], rounds))
 
 
 @check.arguments
@@ -182,7 +213,7 @@ def _in_own_namespace(rounds: int) -> dict:
     rtnetlink.set_up("veth0")
     address = NS_ADDRESS.split("/")[0]
     route = rtnetlink.route_get(address)
-    trips = [round_trip(a, rounds) for a in ("127.0.0.1", "127.0.0.2", address)]
+    trips = round_trips(["127.0.0.1", "127.0.0.2", address], rounds)
     return {"route": route.value.__dict__, "trips": [t.__dict__ for t in trips],
             "up": {dev: rtnetlink.is_up(dev) for dev in ("lo", "veth0", "veth1")}}
 

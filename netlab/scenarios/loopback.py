@@ -50,6 +50,14 @@ def route(profile: KernelProfile, daddr: str) -> tuple[Rtable | str, Flowi4]:
 
 
 @check.arguments
+def route_lookup(profile: KernelProfile, daddr: str) -> Trace:
+    """The trace of one ``ip_route_output_key`` for ``daddr`` in a process on the model host: its ``fib_lookup``
+    and the table lookups it takes (two on 3.10 for a remote address, one on 6.12)."""
+    h = host(profile)
+    return h.record(lambda: h.run_process(0, lambda: ip_route_output_key(h.net, Flowi4(daddr))))
+
+
+@check.arguments
 def local_path(profile: KernelProfile, daddr: str = "127.0.0.1") -> Trace:
     """``send()`` of 100 bytes from a local client to a local server on ``daddr``: chapter 03's send path into
     ``lo``, the backlog and NET_RX on the sending CPU, up to the server's socket (``receiver``)."""

@@ -1,0 +1,66 @@
+"""Chapter 01's claims, with the notebook's own scenarios and parameters (they were assert cells there)."""
+from netlab.kernel.nic import Packet
+from netlab.kernel.source_index import linux_6_12
+from netlab.load.receive import run, sweep
+from netlab.scenarios.receive import Host
+
+N = 20_000   # the notebook's packets per load-model run
+
+
+def test_one_tcp_packet_calls_only_functions_of_linux_6_12_and_wakes_the_reader():
+    host = Host("6.12", ring_size=64)
+    sock = host.tcp_socket(80, peer=("10.0.0.1", 40000))
+    reader = host.blocked_reader(sock)
+    host.tcpdump()
+    host.receive([Packet(1000, name="p0", length=1000)])
+    one = host.record()
+    assert set(one.functions()) <= set(linux_6_12())
+    assert reader.state == "TASK_RUNNING" and [s.name for s in sock.sk.sk_receive_queue] == ["p0"]
+    calls = {c: len(one.filter(context=c, kind="call")) for c in ("hardirq", "softirq")}
+    assert 0 < calls["hardirq"] < calls["softirq"] / 4      # §8 q2: the softirq does the packet's work
+
+
+def burst(count: int, ring_size: int = 64, gap_ns: int = 67) -> Host:
+    h = Host("6.12", ring_size=ring_size)
+    h.udp_socket(80, rcvbuf=10**9)
+    h.receive([Packet(1000 + gap_ns * i, protocol="udp", name=f"p{i}") for i in range(count)])
+    h.run()
+    return h
+
+
+def test_a_line_rate_burst_overflows_the_ring_and_only_the_driver_counts_it():
+    for count in (100, 300):                               # §2's burst and the exercise's
+        h = burst(count)
+        s = h.summary()
+        assert s.ring_drops == count - s.delivered > 0 and s.backlog_drops == [0]
+        assert h.dev.stats["rx_missed_errors"] == s.ring_drops
+
+
+def test_an_idle_ring_of_256_descriptors_takes_255_packets_of_a_burst():
+    assert burst(400, ring_size=256, gap_ns=1).summary().delivered == 255
+
+
+def test_four_queues_on_four_cpus_drop_less_than_one_queue():
+    one_q, four_q = run(6e6, N, queues=1, cpus=4), run(6e6, N, queues=4)
+    assert four_q.ring_drops < one_q.ring_drops and min(four_q.processed) > 0 and one_q.processed[1:] == [0, 0, 0]
+
+
+def test_tcpdump_captures_both_packets_iptables_input_drops():
+    fw = Host("6.12")
+    sock = fw.tcp_socket(80, peer=("10.0.0.1", 40000))
+    rule = fw.iptables("INPUT", "DROP", protocol="tcp", dport=80)
+    tap = fw.tcpdump()
+    fw.receive([Packet(1000, name="p0"), Packet(3000, name="p1")])
+    funcs = fw.record().functions()
+    assert tap.seen == [("p0", "in"), ("p1", "in")] and rule.pkts == 2 and not sock.sk.sk_receive_queue
+    assert funcs.index("packet_rcv") < funcs.index("nf_hook_slow")
+
+
+def test_ksoftirqd_takes_none_of_the_softirq_time_at_0_3_mpps_and_most_at_line_rate():
+    by_rate = sweep("rate_pps", [0.3e6, 14.88e6], n=N)
+    assert by_rate[0].ksoftirqd_share() == 0 and by_rate[-1].ksoftirqd_share() > 0.5
+
+
+def test_on_3_10_a_bigger_netdev_budget_squeezes_less_but_still_squeezes():
+    squeezes = {b: run(6e6, N, profile="3.10", netdev_budget=b).time_squeeze[0] for b in (300, 3000)}
+    assert 0 < squeezes[3000] < squeezes[300]
