@@ -4,6 +4,10 @@ import pytest
 from netlab.scenarios.blocking_vs_epoll import (CLIENT_RTT_NS, Lab, ServerCosts, Workload, accept_wake_one,
                                                 blocking_recv, compare_servers, epoll_exclusive, epoll_lifo,
                                                 epoll_story, serve, sweep_connections, trigger_modes)
+from netlab.kernel.eventpoll import per_fd_bytes
+from netlab.kernel.profiles import PROFILES
+from netlab.kernel.sched import thread_memory
+from netlab.kernel.source_index import linux_6_12
 from netlab.scenarios.userspace import accept, recv
 from netlab.view.epoll import (ConnectionsSlider, connections_text, draw_step, lab_text, rbtree_svg, rbtree_text,
                                timeline_svg, timeline_text, trigger_html, trigger_text)
@@ -23,7 +27,7 @@ def test_a_blocking_recv_costs_two_context_switches():
     tl = story.lab.timeline(f["start_ns"])
     assert [(s["prev"], s["next"], s["voluntary"]) for s in tl["switches"]] == [("server", "swapper/0", True),
                                                                                ("swapper/0", "server", False)]
-    assert "costs 3000 ns" in timeline_text(tl) and timeline_svg(tl).count('fill="#ff8787"') == 2
+    assert "costs 3 µs" in timeline_text(tl) and timeline_svg(tl).count('fill="#ff8787"') == 2
 
 
 def test_the_three_trigger_modes_on_the_same_traffic():
@@ -191,3 +195,38 @@ def test_the_chapters_exercises_have_the_answers_their_explanations_give():
     assert sum(r["events"] for r in rows[1:] if r["time_us"] < 600) == 0       # EPOLLET: no reminder
     assert accept_wake_one(threads=5).facts["woken"] == 1
     assert len(set(epoll_lifo(workers=4, events=8).facts["handled_by"])) == 1
+    idle = sweep_connections([10], Workload(interval_ns=10_000_000, duration_ns=7_000_000,
+                                            warmup_ns=2_000_000))["epoll"][0]
+    assert idle.cpu_switches == 2 * idle.requests                               # epoll sleeps after every request
+    ratio = thread_memory(PROFILES["6.12"]).kernel / per_fd_bytes(PROFILES["6.12"])
+    assert 50 < ratio < 200                                                     # "about 100 times as much"
+
+
+def test_the_chapters_claims():
+    """What notebook 02 says about its scenarios, with the notebook's parameters."""
+    recv_story = blocking_recv("6.12", data_at_ns=40_000)
+    assert set(recv_story.trace.functions()) <= set(linux_6_12())   # every function exists in Linux 6.12
+    assert recv_story.facts["bytes"] == 100 and recv_story.facts["recv_switches"] == 2
+    ep = epoll_story(connections=7, ready=2)
+    state = ep.trace[-1].state
+    assert ep.facts["events"] == [(ep.facts["ready_fd"], 1)]                    # one event: EPOLLIN on that fd
+    assert all(state.sockets[f"conn{i}"].waiters[0].startswith("ep_poll_callback") for i in range(7))
+    assert set(ep.trace.functions()) <= set(linux_6_12())
+    assert set(epoll_lifo(workers=3, events=6).facts["handled_by"]) == {"worker2"}
+    # section 5, busy: threads spend nearly a third of the CPU switching, the epoll loop never sleeps
+    closed = compare_servers(Workload(connections=200, duration_ns=12_000_000, warmup_ns=2_000_000))
+    t, e = closed["threads"], closed["epoll"]
+    assert 0.25 < t.switch_share_of_busy < 1 / 3 and t.switch_share_of_cpu == pytest.approx(t.switch_share_of_busy, rel=0.01)
+    assert e.nvcsw + e.nivcsw == 0 and e.requests > t.requests
+    # the slider: at 10 connections nearly half of the busy time is switching, well under 1 % of the CPU
+    counts = [10, 100, 500, 2000]
+    sweep = sweep_connections(counts, Workload(interval_ns=10_000_000, duration_ns=7_000_000, warmup_ns=2_000_000))
+    (t_small, *_, t_big), (e_small, *_, e_big) = sweep["threads"], sweep["epoll"]
+    for run in (t_small, e_small):
+        assert 0.4 < run.switch_share_of_busy < 0.5 and run.switch_share_of_cpu < 0.01
+    assert t_small.cpu_switches == e_small.cpu_switches                          # idle: both sleep every request
+    assert t_big.cpu_switches > 10 * t_small.cpu_switches and e_big.cpu_switches < t_big.cpu_switches / 10
+    assert e_big.requests > t_big.requests
+    assert t_big.stack_virtual / t_small.stack_virtual == counts[-1] / counts[0] and e_big.threads == 1
+    slider = ConnectionsSlider(sweep)
+    assert "switching, of the busy time" in slider.text() and "switching, of all CPU time" in slider.text()

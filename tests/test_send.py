@@ -10,7 +10,8 @@ from netlab.kernel.nic import DESC_NEEDED
 from netlab.kernel.skbuff import SIZEOF_SK_BUFF
 from netlab.kernel.tcp_output import TCP_HLEN, MsgHdr, tcp_ack, tcp_cwnd_test, user_pages
 from netlab.kernel.zerocopy import FAULT_AROUND_PAGES, CachedFile
-from netlab.scenarios.send import METHODS, SendHost, copy_ledgers, model_file_send, send_file
+from netlab.scenarios.send import METHODS, SendHost, copy_ledgers, model_file_send, one_send, segmentation, send_file
+from netlab.view.send import skb_lifetime
 
 MB = 1 << 20
 CHUNK = 65536
@@ -272,3 +273,57 @@ def test_bad_inputs_are_refused_with_a_reason():
         CopyLedger().bytes("telepathy")
     with pytest.raises(ValueError, match="nbytes"):
         account_copy(-1, "f", "a", "b")
+
+
+# --- what chapter 03 says, with the notebook's parameters -----------------------------------------------------
+
+def test_the_chapters_claims():
+    host, rec = one_send(1000)
+    by_step = {(r[2], r[1]): r for r in skb_lifetime(rec.trace, ["skb1", "skb1'"])}
+    assert by_step[("skb1", "skb_clone")][5] == 2                       # the clone shares the data: dataref 2
+    assert by_step[("skb1'", "napi_consume_skb")][3] == "freed"         # TX completion frees the clone …
+    assert not by_step[("skb1'", "napi_consume_skb")][6]                 # … but not the data, the original holds it
+    assert by_step[("skb1", "__kfree_skb")][6]                           # the ACK frees the original and the data
+    assert {e.context for e in rec.trace.filter(function="igb_clean_tx_irq")} == {"softirq"}
+    assert host.softirqs() == {"NET_TX": 0, "NET_RX": 2}
+    table = segmentation(6000)
+    assert table["GSO off"]["trips through IP"] == 5 and table["GSO + TSO (NIC cuts)"]["trips through IP"] == 1
+    assert all(row["payload bytes copied"] == 6000 and row["frames on the wire"] == 5 for row in table.values())
+    dgram_host, fwd_host = SendHost(), SendHost()
+    dgram = dgram_host.capture(lambda: (dgram_host.send_datagram(4000), dgram_host.run()))
+    fwd = fwd_host.capture(lambda: (fwd_host.forward(4000), fwd_host.run()))
+    assert "skb_copy_bits" not in dgram.trace.functions() and fwd.ledger.bytes("cpu") == 4000
+    bulk = SendHost()
+    bulk.send(MB)
+    bulk.run()
+    busy, _ = one_send(32768, gso=False, cwnd=100, tx_ring=64)
+    assert bulk.softirqs()["NET_TX"] == 0 and busy.softirqs()["NET_TX"] >= 1
+    seen, blocked = SendHost(taps=1), SendHost(taps=1)
+    seen.send(1000)
+    blocked.iptables("OUTPUT", "DROP", protocol="tcp", dport=80)
+    blocked.send(1000)
+    assert seen.taps[0].seen and not blocked.taps[0].seen
+    nic = {m: led.summary(MB) for m, led in ledgers().items()}
+    lo = {m: led.summary(MB) for m, led in ledgers(device="lo").items()}
+    assert nic["read+send"]["cpu copies"] == 2 and nic["read+send"]["syscalls"] == 2 * MB // CHUNK
+    assert nic["sendfile"]["cpu copies"] == 0 and nic["sendfile"]["syscalls"] == 1
+    assert nic["mmap+write"]["cpu copies"] == 1 and nic["MSG_ZEROCOPY"]["cpu copies"] == 1
+    assert lo["MSG_ZEROCOPY"]["cpu copies"] == 2 and lo["sendfile"]["cpu copies"] == 0
+    assert all(row["dma transfers"] == 1 for row in nic.values())
+
+
+def test_the_chapters_exercises_have_the_answers_their_explanations_give():
+    _, rec = one_send(1000)
+    before_ack = rec.trace[next(i for i, e in enumerate(rec.trace) if e.function == "tcp_ack") - 1]
+    assert {p.skb.name for p in before_ack.state.skbs if p.where != "freed"} == {"skb1"}   # only the original
+    bulk = SendHost()
+    bulk.send(MB)
+    bulk.run()
+    assert bulk.softirqs()["NET_RX"] > bulk.softirqs()["NET_TX"]
+    sw = one_send(6000, tso=False)[1].trace
+    assert len(sw.filter(function="ip_output", kind="call")) == 1 and "skb_segment" in sw.functions()
+    sendfile = ledgers()["sendfile"].summary(MB)
+    assert sendfile["cpu copies"] + sendfile["dma transfers"] == 1
+    assert ledgers(device="lo")["MSG_ZEROCOPY"].by_function("cpu")["skb_copy_ubufs"] == MB   # one copy more
+    assert ledgers(device="lo")["MSG_ZEROCOPY"].summary(MB)["cpu copies"] > \
+        ledgers()["MSG_ZEROCOPY"].summary(MB)["cpu copies"]

@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 
 from netlab.scenarios.send import copy_ledgers, one_send  # noqa: E402
-from netlab.view.send import draw_send, ledger_table, lifetime_text, plot_ledgers, plot_live, \
+from netlab.view.send import draw_send, ledger_table, lifetime_table, plot_ledgers, plot_live, \
     skb_lifetime  # noqa: E402
 
 
@@ -35,13 +35,14 @@ def test_lifetime_follows_users_and_dataref(small):
     rows = skb_lifetime(small, ["skb1", "skb1'"])
     datarefs = [r[5] for r in rows if r[2] == "skb1"]
     assert datarefs == [1, 2, 2, 1, 0]
-    assert "napi_consume_skb" in lifetime_text(rows)
+    table = lifetime_table(rows)
+    assert "napi_consume_skb" in str(table) and table.header[:2] == ["step", "kernel function"]
 
 
 def test_ledger_table_and_plots():
     summaries = {m: l.summary(1 << 20) for m, l in copy_ledgers(1 << 20).items()}
-    text = ledger_table(summaries)
-    assert text.splitlines()[0].split()[:2] == ["cpu", "copies"] and "sendfile" in text
+    text = str(ledger_table(summaries, title="over the NIC"))
+    assert text.splitlines()[1].split()[:2] == ["cpu", "copies"] and "sendfile" in text and "2.0" not in text
     fig = plot_ledgers(summaries, title="t")
     assert [b.get_height() for b in fig.axes[0].patches][:4] == [2, 1, 0, 1]
     fig2 = plot_live({"read+send": 0.2, "sendfile": 0.1}, 0.15)

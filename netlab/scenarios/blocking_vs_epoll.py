@@ -531,6 +531,7 @@ class ServerRun:
     threads: int
     requests: int
     window_ns: int
+    cpus: int               # CPUs of the machine, each of them for the whole window
     nvcsw: int              # the server process's voluntary switches (getrusage ru_nvcsw)
     nivcsw: int             # and involuntary ones (ru_nivcsw)
     cpu_switches: int       # every switch on every CPU, idle included (rq->nr_switches)
@@ -550,10 +551,15 @@ class ServerRun:
         return (self.nvcsw + self.nivcsw) / self.requests if self.requests else float("nan")
 
     @property
-    def switch_share(self) -> float:
-        """Fraction of the CPU time used (server code + switching) that went into switching."""
+    def switch_share_of_busy(self) -> float:
+        """Fraction of the busy CPU time (server code + switching) that went into switching."""
         total = self.switch_cpu_ns + self.busy_ns
         return self.switch_cpu_ns / total if total else 0.0
+
+    @property
+    def switch_share_of_cpu(self) -> float:
+        """Fraction of all the CPU time there was (every CPU, the whole window, idle included) spent switching."""
+        return self.switch_cpu_ns / (self.cpus * self.window_ns)
 
 
 SERVER_MODELS = ("threads", "epoll")
@@ -631,7 +637,7 @@ def serve(model: str, workload: Workload = Workload(), costs: ServerCosts = Serv
     mem = thread_memory(lab.profile, **({} if thread_resident is None else {"resident": thread_resident}))
     epoll_bytes = sum(ep.kernel_memory(lab.profile) for ep in lab.epolls())
     return ServerRun(model=model, connections=workload.connections, threads=nthreads, requests=served[0],
-                     window_ns=workload.duration_ns - workload.warmup_ns,
+                     window_ns=workload.duration_ns - workload.warmup_ns, cpus=nr_cpus,
                      nvcsw=after[0]["ru_nvcsw"] - before[0]["ru_nvcsw"],
                      nivcsw=after[0]["ru_nivcsw"] - before[0]["ru_nivcsw"],
                      cpu_switches=after[1]["nr_switches"] - before[1]["nr_switches"],

@@ -14,6 +14,7 @@ import ipywidgets as W
 
 from netlab import check
 from netlab.trace import Event
+from netlab.units import duration, number, size
 from netlab.view import svg
 
 STATE_COLOURS = {"TASK_RUNNING": "#b2f2bb", "TASK_INTERRUPTIBLE": "#a5d8ff", "TASK_UNINTERRUPTIBLE": "#d0bfff",
@@ -215,11 +216,11 @@ def timeline_svg(tl: Mapping[str, Any], width: int = 760, title: str = "who runs
 
 @check.arguments
 def timeline_text(tl: Mapping[str, Any]) -> str:
-    lines = [f"{s['time'] / 1000:8.1f} µs  CPU {s['cpu']}: switch {s['prev']} → {s['next']} "
-             f"({'voluntary: it blocked' if s['voluntary'] else 'from idle or preempted'}), costs {s['cost']} ns"
-             for s in tl["switches"]]
-    lines += [f"{a['time'] / 1000:8.1f} µs  CPU {a['cpu']}: packet, {a['what']}" for a in tl["arrivals"]]
-    return "\n".join(sorted(lines))
+    lines = [(a["time"], f"{duration(a['time']):>10}  CPU {a['cpu']}: packet, {a['what']}") for a in tl["arrivals"]]
+    lines += [(s["time"], f"{duration(s['time']):>10}  CPU {s['cpu']}: switch {s['prev']} → {s['next']} "
+                          f"({'voluntary: it blocked' if s['voluntary'] else 'from idle or preempted'}), costs "
+                          f"{duration(s['cost'])}") for s in tl["switches"]]
+    return "\n".join(line for _, line in sorted(lines, key=lambda t: t[0]))    # a packet before the switch it causes
 
 
 # --- LT vs ET vs ONESHOT -----------------------------------------------------------------------------------------
@@ -249,11 +250,15 @@ def trigger_text(rows_by_mode: Mapping[str, Sequence[Mapping[str, Any]]]) -> str
 
 
 # --- the number of connections -------------------------------------------------------------------------------------
-_METRICS = (("context switches / s", lambda r: (r.nvcsw + r.nivcsw) * 1e9 / r.window_ns, "{:,.0f}"),
-            ("CPU time switching", lambda r: r.switch_share * 100, "{:.1f} %"),
-            ("stack address space", lambda r: r.stack_virtual / 2**20, "{:,.0f} MiB"),
-            ("stack resident + kernel", lambda r: (r.stack_resident + r.kernel_bytes) / 2**20, "{:,.2f} MiB"),
-            ("requests / s", lambda r: r.requests_per_s, "{:,.0f}"))
+_METRICS = (("context switches / s", lambda r: (r.nvcsw + r.nivcsw) * 1e9 / r.window_ns,
+             lambda v: number(round(v))),
+            ("switching, of the busy time", lambda r: r.switch_share_of_busy * 100, lambda v: f"{number(v)} %"),
+            ("switching, of all CPU time", lambda r: r.switch_share_of_cpu * 100, lambda v: f"{number(v)} %"),
+            ("stack address space", lambda r: r.stack_virtual, size),
+            ("stack resident + kernel", lambda r: r.stack_resident + r.kernel_bytes, size),
+            ("requests / s", lambda r: r.requests_per_s, lambda v: number(round(v))))
+"""(name, value of a run, the value in words): the bars of the slider. CPU time switching is shown twice: as a
+share of the time the CPU was busy (server code + switches) and as a share of all the time there was."""
 
 
 @check.arguments
@@ -264,21 +269,21 @@ def connections_svg(threads: Any, epoll: Any, maxima: Mapping[str, float] | None
              svg.rect(330, 6, 12, 12, fill="#ff8787"), svg.text(346, 16, "thread per connection", size=11),
              svg.rect(490, 6, 12, 12, fill="#74c0fc"), svg.text(506, 16, "one epoll loop", size=11)]
     y = 30
-    for name, f, fmt in _METRICS:
+    for name, f, words in _METRICS:
         top = (maxima or {}).get(name) or max(f(threads), f(epoll), 1e-9)
         parts.append(svg.text(6, y + 14, name, size=12))
         for k, (run, colour) in enumerate(((threads, "#ff8787"), (epoll, "#74c0fc"))):
             v = f(run)
             w = max(1.0, bar * min(v / top, 1.0)) if top else 1.0
-            parts.append(svg.rect(170, y + k * 16, w, 13, fill=colour, rx=1))
-            parts.append(svg.text(176 + w, y + k * 16 + 11, fmt.format(v), size=10))
+            parts.append(svg.rect(200, y + k * 16, w, 13, fill=colour, rx=1))
+            parts.append(svg.text(206 + w, y + k * 16 + 11, words(v), size=10))
         y += 40
     return svg.document(width, y, "".join(parts), label="threads vs epoll")
 
 
 def connections_text(threads: Any, epoll: Any) -> str:
     lines = [f"{threads.connections} connections: thread-per-connection | epoll"]
-    lines += [f"  {name:<24} {fmt.format(f(threads)):>14} | {fmt.format(f(epoll))}" for name, f, fmt in _METRICS]
+    lines += [f"  {name:<28} {words(f(threads)):>14} | {words(f(epoll))}" for name, f, words in _METRICS]
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 from netlab import check
 from netlab.trace import Event, Trace
 from netlab.view import svg
+from netlab.view.table import Table
 
 PLACES = {"write queue": "#d0ebff", "retransmit queue": "#e5dbff", "qdisc": "#ffe8cc", "TX ring": "#d3f9d8",
           "freed": "#f1f3f5"}
@@ -122,14 +123,12 @@ LEDGER_COLUMNS = ("cpu copies", "dma transfers", "sk_buff heads copied", "syscal
 
 
 @check.arguments
-def ledger_table(summaries: Mapping[str, Mapping[str, float]]) -> str:
-    """A text table of ``{scenario: CopyLedger.summary(...)}``."""
+def ledger_table(summaries: Mapping[str, Mapping[str, float]], title: str = "") -> Table:
+    """``{scenario: CopyLedger.summary(...)}`` as a table, a row per scenario."""
     if not summaries:
         raise ValueError("no ledgers to show")
-    width = max(len(s) for s in summaries) + 2
-    head = f"{'':{width}}" + "".join(f"{c:>22}" for c in LEDGER_COLUMNS)
-    rows = [f"{name:{width}}" + "".join(f"{row[c]:>22g}" for c in LEDGER_COLUMNS) for name, row in summaries.items()]
-    return "\n".join([head] + rows)
+    return Table(["", *LEDGER_COLUMNS], [[name, *(row[c] for c in LEDGER_COLUMNS)] for name, row in summaries.items()],
+                 title=title)
 
 
 @check.arguments
@@ -208,10 +207,8 @@ def skb_lifetime(trace: Trace, names: Sequence[str]) -> list[tuple[int, str, str
 
 
 @check.arguments
-def lifetime_text(rows: Sequence[tuple]) -> str:
+def lifetime_table(rows: Sequence[tuple]) -> Table:
     """:func:`skb_lifetime` rows as a table."""
-    lines = [f"{'step':>5}  {'kernel function':26} {'skb':8} {'where':18} users dataref data"]
-    for step, function, name, where, users, dataref, freed in rows:
-        lines.append(f"{step + 1:>5}  {function:26} {name:8} {where:18} {users:>5} {dataref:>7} "
-                     f"{'freed' if freed else 'kept'}")
-    return "\n".join(lines)
+    return Table(["step", "kernel function", "skb", "where", "users", "dataref", "data"],
+                 [[step + 1, function, name, where, users, dataref, "freed" if freed else "kept"]
+                  for step, function, name, where, users, dataref, freed in rows])
