@@ -72,7 +72,7 @@ STORIES = {
     "02 accept": (lambda p: ch02.accept_wake_one(profile=p).trace, lambda t: draw_step),
     "03 send": (lambda p: one_send(1000, profile=p)[1].trace, lambda t: draw_send),
     "03 GSO": (gso, lambda t: draw_send),
-    "04 loopback": (lambda p: local_path(PROFILES[p]), lambda t: draw_receive),
+    "04 loopback": (lambda p: local_path(PROFILES[p]), lambda t: draw_send),       # a SendHost over lo
     "04 from the NIC": (lambda p: nic_path(PROFILES[p]), lambda t: draw_receive),
     "05 handshake": (handshake, lambda t: HandshakeDiagram(t).draw),
     "06 TIME_WAIT": (lambda p: connection_trace(PROFILES[p], "client", "TIME_WAIT", expire=True),
@@ -92,19 +92,8 @@ def missing(trace, draw) -> list[tuple[int, str, str]]:
     return out
 
 
-KNOWN_GAPS = {
-    "02 blocking recv": "a thread's box does not name its task state (TASK_INTERRUPTIBLE …)",
-    "02 epoll": "a thread's box does not name its task state",
-    "02 accept": "a thread's box does not name its task state",
-    "03 send": "the ACK's receive side (IRQ, poll_list, GRO list) is not drawn",
-    "04 loopback": "draw_receive shows the receiver only; the sender's write queue is not drawn",
-}
-"""Stories whose drawing still misses what their steps name: each must fail (strict), so a fix removes it here."""
-
-
 @pytest.mark.parametrize("profile", ["3.10", "6.12"])
-@pytest.mark.parametrize("story", [pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[s]))
-                                   if s in KNOWN_GAPS else s for s in STORIES])
+@pytest.mark.parametrize("story", STORIES)
 def test_every_drawing_shows_what_its_step_names(story, profile):
     make, drawer = STORIES[story]
     trace = make(profile)

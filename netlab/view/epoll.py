@@ -115,7 +115,7 @@ def lab_svg(state: Any) -> str:
     parts.append(svg.text(6, y + 14, "threads:", size=12, weight="bold"))
     x = 74
     for comm, t in state.threads.items():
-        label = f"{comm} · {t.state.replace('TASK_', '')} · nvcsw {t.nvcsw}"
+        label = f"{comm} · {t.state} · nvcsw {t.nvcsw}"   # the state's kernel name, as the step says it
         w = 6.6 * len(label) + 12
         parts.append(svg.rect(x, y, w, 20, fill=STATE_COLOURS.get(t.state, svg.PAPER), title=label))
         parts.append(svg.text(x + 6, y + 14, label, size=11))

@@ -111,10 +111,22 @@ def draw_send(event: Event) -> str:
              f"{sock.cwnd} · in flight {sock.packets_out}",
              f"softirqs raised so far: NET_TX {soft.get('NET_TX', 0)} · NET_RX {soft.get('NET_RX', 0)}"]
     lines += taps
+    lines += _receive_side(state)
     for line in lines:
         parts.append(svg.text(8, y + 14, line, size=11))
         y += 18
     return svg.document(650, y + 6, "".join(parts), label=f"send-side state at step {event.seq + 1}")
+
+
+def _receive_side(state) -> list[str]:
+    """What comes back in: the ACK's way up (IRQ, poll_list, GRO batch, backlog) and the sockets that receive."""
+    lines = [f"in: IRQ {q.irq} {q.irq_state} · GRO batch {', '.join(q.gro_batch) or 'empty'}" for q in state.queues]
+    lines += [f"CPU {i}: poll_list {', '.join(c.softnet.poll_list) or 'empty'} · backlog "
+              f"{', '.join(c.softnet.input_pkt_queue + c.softnet.process_queue) or 'empty'}"
+              for i, c in enumerate(state.cpus)]
+    lines += [f"socket {name}: receive queue {', '.join(sk.queue) or 'empty'}" for name, sk in state.sockets.items()
+              if name != "sk"]
+    return lines
 
 
 # --- the copy ledger -----------------------------------------------------------------------------------------------
