@@ -30,7 +30,7 @@ from netlab.kernel.skbuff import __kfree_skb, skb_pull
 from netlab.kernel.sock import (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM, MSG_DONTWAIT,
                                 RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK, Sock, Socket, sk_wait_data,
                                 sock_poll_wait, sock_rfree)
-from netlab.kernel.tcp import tcp_fin_time, tcp_set_state
+from netlab.kernel.tcp import inet_csk_destroy_sock, tcp_fin_time, tcp_set_state
 from netlab.kernel.tcp_ipv4 import TCP_LISTEN, tcp_v4_do_rcv
 from netlab.kernel.tcp_minisocks import tcp_time_wait
 from netlab.kernel.tcp_output import tcp_send_active_reset, tcp_send_fin
@@ -218,7 +218,7 @@ def __tcp_close(sk: TcpSock, timeout: int) -> None:
         tcp_time_wait(sk, "TCP_FIN_WAIT2", tcp_fin_time(sk))
         return
     if sk.sk_state == "TCP_CLOSE":
-        trace_printk(f"inet_csk_destroy_sock: {sk.name} is closed and orphaned: its tcp_sock is freed")
+        inet_csk_destroy_sock(sk)
 
 
 @check.arguments

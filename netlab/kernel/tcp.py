@@ -4,7 +4,8 @@ Every state a closing connection passes goes through ``tcp_set_state``; entering
 out of the established hash (``unhash``) and gives its port back (``inet_put_port``: the bind bucket goes with its
 last owner — unless a TIME_WAIT sock took the port over). ``tcp_done`` is how a connection ends for the full
 socket: TCP_CLOSE, its timers stopped, both directions shut; a socket a process still holds wakes it
-(``sk_state_change``), an orphan (closed by its process, ``SOCK_DEAD``) is destroyed (``inet_csk_destroy_sock``).
+(``sk_state_change``), an orphan (closed by its process, ``SOCK_DEAD``) is destroyed (``inet_csk_destroy_sock``:
+what is still queued is freed, then the socket).
 
 The close itself is the process's (``tcp_close`` in :mod:`netlab.kernel.inet_stream`), the FIN is sent by
 :mod:`netlab.kernel.tcp_output` and received by :mod:`netlab.kernel.tcp_input`; TIME_WAIT is
@@ -14,7 +15,8 @@ from __future__ import annotations
 
 from netlab import check
 from netlab.kernel.inet_connection_sock import SEC, TcpSock
-from netlab.kernel.sock import SHUTDOWN_MASK
+from netlab.kernel.skbuff import __kfree_skb
+from netlab.kernel.sock import SHUTDOWN_MASK, sock_rfree
 from netlab.trace import kernel_function, trace_printk
 
 TCP_STATES = ("TCP_ESTABLISHED", "TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_FIN_WAIT1", "TCP_FIN_WAIT2", "TCP_TIME_WAIT",
@@ -53,7 +55,22 @@ def tcp_done(sk: TcpSock) -> None:
     if "SOCK_DEAD" not in sk.sk_flags:
         sk.sk_state_change(sk)
     else:
-        trace_printk(f"inet_csk_destroy_sock: {sk.name} is an orphan: its tcp_sock is freed (sk_free)")
+        inet_csk_destroy_sock(sk)
+
+
+@kernel_function("net/ipv4/inet_connection_sock.c", "{sk.name} is closed and orphaned: free it")
+def inet_csk_destroy_sock(sk: TcpSock) -> None:
+    """Free what is still queued (``sk_stream_kill_queues``: the receive, write and retransmit queues), then the
+    socket itself (``sock_put`` → ``sk_free``: the tcp_sock goes back to its slab)."""
+    for queue in (sk.sk_receive_queue, sk.sk_write_queue, sk.tcp_rtx_queue):
+        while queue:
+            skb = queue.popleft()
+            if queue is sk.sk_receive_queue:
+                sock_rfree(skb, sk)
+            else:
+                sk.sk_wmem_queued -= skb.truesize
+            __kfree_skb(skb)
+    sk.packets_out = 0
 
 
 @check.arguments
