@@ -32,6 +32,8 @@ def tcp_set_state(sk: TcpSock, state: str) -> None:
         net = sk.net
         if net.tcp_ehash.get(sk.four_tuple()) is sk:            # sk->sk_prot->unhash
             del net.tcp_ehash[sk.four_tuple()]
+        if net.tcp_lhash.get((sk.inet_rcv_saddr, sk.inet_num)) is sk:    # a listener
+            del net.tcp_lhash[sk.inet_rcv_saddr, sk.inet_num]
         tb = net.tcp_bhash.get(sk.inet_num)
         if tb is not None and sk in tb.owners:                   # inet_put_port
             tb.owners.remove(sk)
