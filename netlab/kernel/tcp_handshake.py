@@ -5,9 +5,14 @@ Models the handshake parts of net/socket.c (``__sys_listen``), net/ipv4/af_inet.
 ``__inet_stream_connect``), net/ipv4/tcp_ipv4.c (``tcp_v4_connect``, ``tcp_v4_conn_request``,
 ``tcp_v4_syn_recv_sock``, ``tcp_v4_send_synack``, ``tcp_v4_send_reset``), net/ipv4/tcp_input.c
 (``tcp_rcv_state_process``, ``tcp_conn_request``, ``tcp_rcv_synsent_state_process``), net/ipv4/tcp_minisocks.c
-(``tcp_check_req``, ``tcp_child_process``), net/ipv4/tcp_output.c (``tcp_connect``, ``tcp_send_ack``),
-net/ipv4/tcp_timer.c (SYN retransmission) and net/ipv4/syncookies.c (Linux 6.12; the profile selects 3.10's
-differences). The queues themselves are in :mod:`netlab.kernel.inet_connection_sock`.
+(``tcp_check_req``, ``tcp_child_process``), net/ipv4/tcp_output.c (``tcp_connect``), net/ipv4/tcp_timer.c (SYN
+retransmission) and net/ipv4/syncookies.c (Linux 6.12; the profile selects 3.10's differences). The queues
+themselves are in :mod:`netlab.kernel.inet_connection_sock`; segments without data (``tcp_segment``,
+``tcp_send_ack``) are :mod:`netlab.kernel.tcp_output`'s.
+
+``tcp_rcv_state_process`` also takes the segments of a closing connection (FIN_WAIT1, FIN_WAIT2, CLOSING,
+LAST_ACK, CLOSE_WAIT): ``tcp_ack``, the state our acknowledged FIN leads to, then the segment's FIN
+(``tcp_data_queue`` → ``tcp_fin``, :mod:`netlab.kernel.tcp_input`); TIME_WAIT is :mod:`netlab.kernel.tcp_minisocks`.
 
 What a segment passes through before and after (IP, the device, the NIC or loopback) is chapters 01, 03 and 04:
 here a segment leaves through ``net.xmit`` and arrives in ``netlab.kernel.tcp_ipv4.tcp_v4_rcv`` (chapter 01),

@@ -54,9 +54,9 @@ def _queue_text(sk: TcpSock, skb: SkBuff) -> str:
 
 @kernel_function("net/ipv4/tcp_input.c", _queue_text)
 def tcp_data_queue(sk: TcpSock, skb: SkBuff) -> None:
-    """The segment's data and FIN (``__skb_pull`` of the TCP header first): in order → ``tcp_queue_rcv``, then ``tcp_fin`` for a
-    FIN and ``tcp_data_ready``; a retransmission of what we have → drop it and ACK at once (quick-ACK mode);
-    beyond ``rcv_nxt`` → the out-of-order queue (not modelled: dropped)."""
+    """The segment's data and FIN (``__skb_pull`` of the TCP header first): in order → ``tcp_queue_rcv``, then
+    ``tcp_fin`` for a FIN and ``tcp_data_ready``; a retransmission of what we have → drop it and ACK at once
+    (quick-ACK mode); beyond ``rcv_nxt`` → the out-of-order queue (not modelled: dropped)."""
     m = skb.meta
     seq, end_seq = _seq(m["seq"]), _seq(m.get("end_seq", m["seq"] + skb.len + ("FIN" in m["flags"])))
     if seq == end_seq:

@@ -1,6 +1,7 @@
 """TCP send: from send() to IP, and the ACK that lets the kernel forget the data.
 
-Models net/ipv4/tcp.c (``tcp_sendmsg``), net/ipv4/tcp_output.c (``tcp_write_xmit``, ``__tcp_transmit_skb``),
+Models net/ipv4/tcp.c (``tcp_sendmsg``), net/ipv4/tcp_output.c (``tcp_write_xmit``, ``__tcp_transmit_skb``,
+``tcp_send_ack``, ``tcp_send_fin``, ``tcp_send_active_reset``), net/ipv4/tcp_timer.c (``tcp_delack_timer_handler``),
 net/ipv4/tcp_input.c (``tcp_ack``, ``tcp_clean_rtx_queue``), include/net/tcp.h, include/net/sock.h
 (``skb_copy_to_page_nocache``) and the payload helpers of net/core/skbuff.c (``skb_splice_from_iter``,
 ``skb_zerocopy_iter_stream``) in Linux 6.12.
@@ -16,6 +17,10 @@ net/ipv4/tcp_input.c (``tcp_ack``, ``tcp_clean_rtx_queue``), include/net/tcp.h, 
    ``dataref`` = 2) and sends the clone down to IP. The original stays on the retransmit queue.
 4. The clone is freed when the NIC has sent it (TX completion); the original only when the ACK covers it
    (``tcp_ack`` → ``tcp_clean_rtx_queue``): then ``dataref`` reaches 0 and the data is freed.
+
+5. Segments without data: a pure ACK (``tcp_send_ack``; a due ACK may wait, ``tcp_send_delayed_ack``, and rides
+   on the next segment out, ``tcp_event_ack_sent``), the FIN (``tcp_send_fin``: one sequence number, sent and
+   retransmit-queued like data) and the RST of an abort (``tcp_send_active_reset``).
 
 The sending fields of ``struct tcp_sock`` (windows, queues, offload flags) are in
 :class:`netlab.kernel.inet_connection_sock.TcpSock`, next to those of the handshake.

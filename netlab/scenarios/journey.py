@@ -20,7 +20,8 @@ of system calls on its host's CPU 0, each made when what it waits for has happen
    it sleeps;
 2. the client: non-blocking ``connect()`` — SYN, SYN-ACK, ACK; the connection joins the accept queue, the
    listener's wake-up runs ``ep_poll_callback``: the listener's epitem goes on the ready list, the server wakes;
-3. the server ``accept()``s the connection, ``epoll_ctl(ADD)``s it (EPOLLIN | EPOLLRDHUP) and sleeps in ``epoll_wait()`` again;
+3. the server ``accept()``s the connection, ``epoll_ctl(ADD)``s it (EPOLLIN | EPOLLRDHUP) and sleeps in
+   ``epoll_wait()`` again;
 4. once ESTABLISHED, and after :data:`CLIENT_THINK_NS` of its own user code, the client ``send()``s the request;
 5. the request is queued, ``ep_poll_callback`` puts the connection on the ready list and wakes the server, which
    ``recv()``s the request, ``send()``s the response and sleeps in ``epoll_wait()`` again;
