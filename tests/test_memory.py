@@ -182,14 +182,14 @@ def test_bad_states_and_sides_are_refused():
 
 def test_the_time_wait_trace_allocates_then_trades_the_socket_for_a_timewait_sock():
     trace = story.connection_trace(LINUX_6_12, "client", "TIME_WAIT", expire=True)
-    names = [e.function if e.kind == "call" else e.text.split(":")[0].split()[-1] for e in trace]
+    names = trace.functions()
     assert names.index("sk_prot_alloc") < names.index("inet_bind_bucket_create") < names.index("tcp_time_wait")
     allocs = [e.text for e in trace.filter("kmem_cache_alloc")]
     assert any("tw_sock_TCP" in t for t in allocs) and any("tcp_bind2_bucket" in t for t in allocs)
     states = [e.state.state for e in trace]
     assert "ESTABLISHED" in states and "TIME_WAIT" in states and states[-1] == "CLOSE"
     assert trace[-1].state.slab_bytes == 0          # after 60 s nothing is left
-    assert next(e for e in trace if "inet_twsk_kill:" in e.text).time_ns >= 60 * 10 ** 9
+    assert trace.filter("inet_twsk_kill")[0].time_ns >= 60 * 10 ** 9
 
 
 def test_socket_at_the_fd_limit_builds_the_socket_then_frees_it_and_accept_leaves_the_connection_queued():

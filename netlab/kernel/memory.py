@@ -333,17 +333,9 @@ def sock_free_inode(kernel: Kernel, conn: Connection) -> None:
     _drop(kernel, conn, "socket", "socket_wq", "lsm_inode")
 
 
-def _step(where: str, text: str) -> None:
-    """A step of the close whose packet-level model is elsewhere (:mod:`netlab.kernel.inet_stream`,
-    :mod:`netlab.kernel.tcp`, :mod:`netlab.kernel.tcp_input`, :mod:`netlab.kernel.tcp_minisocks`,
-    :mod:`netlab.kernel.inet_timewait_sock`): a kernel function is modelled once, so here only its line."""
-    trace_printk(f"{where}: {text}")
-
-
-@check.arguments
+@kernel_function("net/ipv4/tcp.c", lambda kernel, conn: f"{conn.name}: send FIN, orphan the tcp_sock (FIN_WAIT1)")
 def tcp_close(kernel: Kernel, conn: Connection) -> None:
     """The application let go: the ``tcp_sock`` lives on without a socket (an orphan) until the close completes."""
-    _step("net/ipv4/tcp.c tcp_close", f"{conn.name}: send FIN, orphan the tcp_sock (FIN_WAIT1)")
     conn.state = "FIN_WAIT1"
 
 
@@ -389,21 +381,19 @@ def sk_prot_free(kernel: Kernel, conn: Connection) -> None:
     _drop(kernel, conn, "sock")
 
 
-@check.arguments
+@kernel_function("net/ipv4/tcp.c", lambda kernel, conn: f"{conn.name} is done: the full socket goes")
 def tcp_done(kernel: Kernel, conn: Connection) -> None:
     """The connection is over for the full socket: unhash it, drop the port (unless a TIME_WAIT sock took it
     over), free it (``inet_csk_destroy_sock`` → ``sk_free``)."""
-    _step("net/ipv4/tcp.c tcp_done", f"{conn.name} is done: the full socket goes")
     if "timewait" not in conn.objects:
         _drop(kernel, conn, "bind_bucket", "bind2_bucket")     # inet_put_port: the last user frees the buckets
     sk_prot_free(kernel, conn)
 
 
-@check.arguments
+@kernel_function("net/ipv4/inet_timewait_sock.c", lambda kernel, conn, substate: f"a {substate} mini socket "
+                 f"(tw_sock_TCP) for {conn.name}; {kernel.tw_count} exist, max {kernel.max_tw_buckets}")
 def inet_twsk_alloc(kernel: Kernel, conn: Connection, substate: str) -> bool:
     """A ``struct tcp_timewait_sock``, unless tcp_max_tw_buckets are in use (then the connection just ends)."""
-    _step("net/ipv4/inet_timewait_sock.c inet_twsk_alloc", f"a {substate} mini socket (tw_sock_TCP) for "
-          f"{conn.name}; {kernel.tw_count} exist, max {kernel.max_tw_buckets}")
     if kernel.tw_count >= kernel.max_tw_buckets:
         trace_printk("TCP: time wait bucket table overflow")
         return False
@@ -412,31 +402,28 @@ def inet_twsk_alloc(kernel: Kernel, conn: Connection, substate: str) -> bool:
     return True
 
 
-@check.arguments
+@kernel_function("net/ipv4/tcp_minisocks.c", lambda kernel, conn, substate: f"{conn.name}: trade the full socket "
+                 f"for a small timewait sock ({substate})")
 def tcp_time_wait(kernel: Kernel, conn: Connection, substate: str = "TIME_WAIT") -> None:
     """Replace the orphaned tcp_sock with a timewait sock that remembers the 4-tuple and sequence numbers for 60 s
     (substate FIN_WAIT2 while the peer's FIN is still due). The timewait sock takes over the bind buckets."""
-    _step("net/ipv4/tcp_minisocks.c tcp_time_wait", f"{conn.name}: trade the full socket for a small timewait sock "
-          f"({substate})")
     if inet_twsk_alloc(kernel, conn, substate):
         trace_printk("inet_twsk_hashdance_schedule: the timewait sock takes the socket's place in ehash and bhash")
     tcp_done(kernel, conn)
     conn.state = substate if "timewait" in conn.objects else "CLOSE"
 
 
-@check.arguments
+@kernel_function("net/ipv4/inet_timewait_sock.c", "60 s later: the timewait sock and its bind buckets go")
 def inet_twsk_kill(kernel: Kernel, conn: Connection) -> None:
     """The TIME_WAIT timer fired: unhash the timewait sock, drop its bind buckets, free it."""
-    _step("net/ipv4/inet_timewait_sock.c inet_twsk_kill", "60 s later: the timewait sock and its bind buckets go")
     _drop(kernel, conn, "timewait", "bind_bucket", "bind2_bucket")
     kernel.tw_count -= 1
     conn.state = "CLOSE"
 
 
-@check.arguments
+@kernel_function("net/ipv4/tcp_input.c", lambda kernel, conn: f"{conn.name} got the peer's FIN")
 def tcp_fin(kernel: Kernel, conn: Connection) -> None:
     """The peer closed: ESTABLISHED → CLOSE_WAIT. The FIN's sk_buff waits in the receive queue until read()."""
-    _step("net/ipv4/tcp_input.c tcp_fin", f"{conn.name} got the peer's FIN")
     _hold(kernel, conn, "fin_skb", "skbuff_head_cache", "the FIN's struct sk_buff")
     conn.state = "CLOSE_WAIT"
 

@@ -59,9 +59,9 @@ from netlab.kernel.inet_timewait_sock import InetTimewaitSock
 from netlab.kernel.loopback import loopback_dev_init
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.route import Rtable, fib_add_ifaddr
-from netlab.kernel.source_index import LAYERS, layer_of
 from netlab.kernel.sched import TASK_DEAD, TASK_INTERRUPTIBLE, Scheduler, nonblocking, spend
 from netlab.kernel.sock import EPOLLIN, EPOLLRDHUP, MSG_DONTWAIT, Socket, install_socket
+from netlab.kernel.source_index import LAYERS, layer_of
 from netlab.kernel.tcp_output import MsgHdr
 from netlab.kernel.zerocopy import __sys_sendto as sys_sendto
 from netlab.scenarios.link import MAX_DELAY_US, Link
