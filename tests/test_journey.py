@@ -1,8 +1,10 @@
-"""The whole journey: connect, send, an epoll server's accept, recv and reply — over two hosts and over loopback."""
+"""The whole journey: connect, send, an epoll server's accept, recv and reply, both closes and TIME_WAIT — over two
+hosts and over loopback."""
 import pytest
 
 from netlab import Stepper
 from netlab.kernel.profiles import PROFILES
+from netlab.kernel.sock import EPOLLIN, EPOLLRDHUP
 from netlab.kernel.source_index import kernel_index
 from netlab.kernel.tcp_output import MsgHdr
 from netlab.kernel.zerocopy import __sys_sendto as sys_sendto
@@ -21,6 +23,12 @@ MILESTONES = [
     "__sys_sendto", "tcp_sendmsg", "tcp_write_xmit", "__tcp_transmit_skb", "igb_xmit_frame",  # the request out
     "tcp_v4_rcv", "tcp_rcv_established", "tcp_queue_rcv", "tcp_data_ready",                # the request in
     "tcp_recvmsg", "tcp_recvmsg_locked",                                                   # server: recv()
+    "__sock_release", "tcp_close", "tcp_send_fin", "__tcp_transmit_skb", "igb_xmit_frame",  # client: close()
+    "tcp_v4_rcv", "tcp_rcv_established", "tcp_data_queue", "tcp_fin", "sock_def_wakeup",    # the FIN in
+    "ep_poll_callback", "tcp_recvmsg", "close_fd", "tcp_close", "tcp_send_fin",            # recv() = 0, close()
+    "tcp_rcv_state_process", "tcp_fin", "tcp_send_ack", "tcp_time_wait",                    # the client's end
+    "inet_twsk_hashdance_schedule", "tcp_rcv_state_process", "tcp_done",                   # the server's end
+    "tw_timer_handler", "inet_twsk_kill",                                                   # 60 s later
 ]
 
 
@@ -31,11 +39,11 @@ def calls(trace):
 def test_the_request_goes_from_the_client_process_to_the_server_process_through_both_kernels():
     j = Journey(100)
     trace = j.run()
-    assert j.sk.sk_state == j.accepted.sk_state == "TCP_ESTABLISHED"
+    assert j.sk.sk_state == j.accepted.sk_state == "TCP_CLOSE"
     assert j.received == 100 and not j.accepted.sk_receive_queue
     names = iter(calls(trace))
     assert all(any(n == m for n in names) for m in MILESTONES)
-    assert j.client.nic.q_vectors[0].tx_packets == 3 and j.server.nic.q_vectors[0].tx_packets == 2
+    assert j.client.nic.q_vectors[0].tx_packets == 5 and j.server.nic.q_vectors[0].tx_packets == 3
 
 
 @pytest.mark.parametrize("profile", ["3.10", "6.12"])
@@ -85,8 +93,9 @@ def test_journey_refuses_what_it_cannot_do():
 
 
 def test_a_tso_skb_arrives_as_mss_sized_frames_one_serialisation_time_apart():
-    j = Journey()
+    j = Journey(close=False)
     j.run()
+    assert j.sk.sk_state == j.accepted.sk_state == "TCP_ESTABLISHED"
     j.client.run_process(0, lambda: sys_sendto(j.sk, MsgHdr(3 * 1448)), at_ns=j.sched.clock)
     with Tracer(clock=j.sched.now) as tracer:
         j.sched.run(until_ns=j.sched.clock + 1_000_000)
@@ -121,6 +130,9 @@ EPOLL_MILESTONES = [
     "context_switch", "ep_send_events", "__sys_recvfrom", "tcp_recvmsg",                    # read it
     "__sys_sendto", "tcp_sendmsg",                                                          # the response out
     "tcp_rcv_established", "tcp_queue_rcv", "tcp_recvmsg",                                  # the client reads it
+    "tcp_close", "tcp_send_fin", "tcp_fin", "sock_def_wakeup", "ep_poll_callback",         # the FIN wakes
+    "try_to_wake_up", "context_switch", "ep_send_events", "tcp_poll", "__sys_recvfrom",     # the server: EOF
+    "tcp_recvmsg", "close_fd", "tcp_close",                                                 # and it closes
 ]
 
 
@@ -130,13 +142,14 @@ def test_the_server_sleeps_in_epoll_wait_is_woken_by_ep_poll_callback_and_replie
     trace = j.run()
     names = iter(calls(trace))
     assert all(any(n == m for n in names) for m in EPOLL_MILESTONES)
-    assert j.ready[0] == [j.listen_fd] and len(j.ready) == 2 and j.ready[1] != [j.listen_fd]
-    assert len(trace.filter("ep_poll_callback")) == len(trace.filter("try_to_wake_up")) == 2
+    assert j.ready[0] == [j.listen_fd] and len(j.ready) == 3 and j.ready[1] == j.ready[2] != [j.listen_fd]
+    assert j.revents[2] == [EPOLLIN | EPOLLRDHUP] and j.eof == 0   # the FIN: readable, peer shut down, recv() = 0
+    assert len(trace.filter("try_to_wake_up")) == 3
     assert {e.context for e in trace if e.function == "ep_poll_callback"} == {"softirq"}
     assert {e.task for e in trace if e.function.startswith(("do_epoll", "__sys_accept4", "__sys_recvfrom"))} \
         == {"server"}
     assert j.answered > 0 and not j.sk.sk_receive_queue and not j.accepted.sk_receive_queue
-    assert j.sched.tasks[0].state == "TASK_DEAD" and j.sched.tasks[0].wakeups == 2
+    assert j.sched.tasks[0].state == "TASK_DEAD" and j.sched.tasks[0].wakeups == 3
 
 
 def test_over_the_link_the_server_runs_on_the_server_host():
@@ -144,7 +157,7 @@ def test_over_the_link_the_server_runs_on_the_server_host():
     trace = j.run()
     assert {e.host for e in trace if e.task == "server" or e.function == "ep_poll_callback"} == {"server"}
     assert {e.host for e in trace if e.task == "client"} == {"client"}
-    assert j.link.frames == 5                 # SYN, SYN-ACK, ACK, the request, the response
+    assert j.link.frames == 8                 # SYN, SYN-ACK, ACK, the request, the response, FIN, FIN-ACK, ACK
 
 
 def test_over_loopback_the_journey_skips_the_nic_the_ring_and_the_hard_irq():
@@ -155,7 +168,7 @@ def test_over_loopback_the_journey_skips_the_nic_the_ring_and_the_hard_irq():
             "do_epoll_wait", "inet_csk_accept", "tcp_recvmsg"} <= functions
     assert not any(f.startswith("igb_") for f in functions)
     assert {e.context for e in trace} == {"process", "softirq"} and {e.host for e in trace} == {"localhost"}
-    assert j.received > 0 and j.answered > 0 and j.sk.sk_state == j.accepted.sk_state == "TCP_ESTABLISHED"
+    assert j.received > 0 and j.answered > 0 and j.eof == 0 and j.sk.sk_state == j.accepted.sk_state == "TCP_CLOSE"
     index = kernel_index("6.12")["functions"]
     assert not functions - set(index)
 
@@ -169,7 +182,7 @@ def test_the_summary_names_each_host_context_and_layer_in_prose():
     for where in ("server, process context", "client, process context", "client, hardirq context",
                   "server, softirq context"):
         assert where in text
-    assert "epoll: 4 calls — ep_poll_callback, ep_autoremove_wake_function" in text and "driver:" in text
+    assert "epoll: 7 calls — ep_poll_callback, ep_autoremove_wake_function" in text and "driver:" in text
     assert "{" not in text and "[" not in text and "other" not in text
     assert sum(int(line.split(": ")[1].split(" ")[0].replace(",", "")) for line in text.splitlines()
                if not line.startswith(" ")) == len(trace.filter(kind="call"))
@@ -217,3 +230,68 @@ def test_the_journey_stepper_says_which_chapter_each_step_belongs_to():
 def test_chapter_of_refuses_what_is_not_an_event():
     with pytest.raises(TypeError):
         chapter_of("tcp_v4_rcv")
+
+
+# --- the close and TIME_WAIT ------------------------------------------------------------------------------------
+
+def states(trace, name):
+    """The states ``name``'s socket passed, from the tcp_set_state steps (``name: OLD → NEW``)."""
+    changes = [e.text.split(": ", 1)[1].split(" → ") for e in trace.filter("tcp_set_state")
+               if e.text.startswith(f"{name}: ")]
+    return [changes[0][0]] + [new for _, new in changes] if changes else []
+
+
+def wire(trace, src):
+    """The flags of the segments ``src`` sent after its data, from the frames' arrival lines (link only)."""
+    return [e.text.split(" (")[0] for e in trace if e.kind == "printk" and "arrives at" in e.text
+            and e.text.endswith(f"from {src}")]
+
+
+@pytest.mark.parametrize("profile", ["3.10", "6.12"])
+@pytest.mark.parametrize("over", ["link", "loopback"])
+def test_the_client_closes_first_and_waits_in_time_wait_the_server_closes_after_recv_returns_0(over, profile):
+    j = Journey(over=over, profile=profile)
+    trace = j.run()
+    changes = [e.text.split(": ", 1)[1] for e in trace.filter("tcp_set_state")]
+    assert changes == ["TCP_ESTABLISHED → TCP_FIN_WAIT1",          # client: close()
+                       "TCP_ESTABLISHED → TCP_CLOSE_WAIT",         # server: the FIN
+                       "TCP_CLOSE_WAIT → TCP_LAST_ACK",            # server: close()
+                       "TCP_FIN_WAIT1 → TCP_FIN_WAIT2",            # client: FIN-ACK, then the tcp_sock goes …
+                       "TCP_FIN_WAIT2 → TCP_CLOSE",                # … for a TIME_WAIT sock
+                       "TCP_LAST_ACK → TCP_CLOSE"]                 # server: the last ACK
+    assert trace.filter("tcp_time_wait")[0].text.endswith("(substate TCP_TIME_WAIT)")
+    if over == "link":                       # on loopback both ends are called "client" (the endpoint's label)
+        assert states(trace, j.sk.name) == ["TCP_ESTABLISHED", "TCP_FIN_WAIT1", "TCP_FIN_WAIT2", "TCP_CLOSE"]
+        assert states(trace, j.accepted.name) == ["TCP_ESTABLISHED", "TCP_CLOSE_WAIT", "TCP_LAST_ACK", "TCP_CLOSE"]
+    assert j.eof == 0 and j.revents[-1] == [EPOLLIN | EPOLLRDHUP]
+    born, gone = trace.filter("tcp_time_wait")[0].time_ns, trace.filter("inet_twsk_kill")[0].time_ns
+    assert abs(gone - born - 60 * 10 ** 9) < 10_000 and trace[-1].time_ns < 61 * 10 ** 9   # (CPU vs engine clock)
+    assert not any(type(s).__name__ == "InetTimewaitSock" for s in j.client.net.tcp_ehash.values())
+    assert j.client.net.tcp_bhash.get(j.sk.inet_num) is None          # the client's port is free again
+
+
+def test_the_close_is_three_segments_when_the_server_closes_within_the_delayed_ack():
+    """The FIN's ACK waits (ping-pong mode, 40 ms); the server's close() comes first, so its FIN carries it."""
+    j = Journey()
+    trace = j.run()
+    assert wire(trace, "10.0.0.1")[-2:] == ["client FIN'", "ACK"]
+    assert wire(trace, "10.0.0.2")[-1].endswith("FIN'")
+    fins = [e for e in trace.filter("__tcp_transmit_skb") if "FIN" in e.text]
+    assert len(fins) == 2 and not trace.filter("tcp_delack_timer_handler")
+    assert trace.filter("tcp_event_ack_sent")          # the server's FIN took the due ACK along
+
+
+@pytest.mark.parametrize("profile", ["3.10", "6.12"])
+def test_a_server_slower_than_the_delayed_ack_makes_it_four_segments_and_its_fin_finds_a_time_wait_sock(profile):
+    j = Journey(profile=profile, server_close_ns=100_000_000)
+    trace = j.run()
+    assert [w.split()[-1] for w in wire(trace, "10.0.0.1")[-2:]] == ["FIN'", "ACK"]
+    assert [w.split()[-1] for w in wire(trace, "10.0.0.2")[-2:]] == ["ACK", "FIN'"]
+    ack = trace.filter("tcp_delack_timer_handler")[0].time_ns - trace.filter("tcp_fin")[0].time_ns
+    assert abs(ack - 40_000_000) < 10_000                     # TCP_DELACK_MIN (CPU vs engine clock)
+    assert trace.filter("tcp_time_wait")[0].text.endswith("(substate TCP_FIN_WAIT2)")
+    assert "substate TCP_FIN_WAIT2" in trace.filter("tcp_timewait_state_process")[0].text
+    assert trace.filter("tcp_v4_timewait_ack")
+    assert states(trace, j.accepted.name) == ["TCP_ESTABLISHED", "TCP_CLOSE_WAIT", "TCP_LAST_ACK", "TCP_CLOSE"]
+    fin = trace.filter("tcp_timewait_state_process")[0].time_ns
+    assert abs(trace.filter("inet_twsk_kill")[0].time_ns - fin - 60 * 10 ** 9) < 10_000   # the FIN restarted 60 s

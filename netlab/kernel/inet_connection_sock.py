@@ -200,6 +200,13 @@ class TcpSock(Sock):
     pfrag_pages: int = 0             # sk_page_frag: pages used so far …
     pfrag_offset: int = 32768        # … and the offset in the current one (full: refill first)
     skbs_made: int = 0
+    # closing (net/ipv4/tcp.c, tcp_input.c, tcp_minisocks.c: netlab.kernel.tcp, tcp_input, tcp_minisocks)
+    sk_flags: set = field(default_factory=set)       # SOCK_DEAD once orphaned (close()), SOCK_DONE after a FIN
+    icsk_ack_pending: bool = False                   # icsk_ack.pending: an ACK is due (inet_csk_schedule_ack)
+    icsk_ack_quick: bool = False                     # quick-ACK mode (and not ping-pong): ACK at once
+    icsk_delack_timer: TimerList | None = None       # the delayed-ACK timer (ICSK_TIME_DACK)
+    sock_owned_by_user: bool = False                 # a process holds the socket lock (lock_sock) …
+    sk_backlog: deque = field(default_factory=deque) # … so softirq queues segments here (tcp_add_backlog)
 
     def four_tuple(self) -> tuple:
         return (self.inet_rcv_saddr, self.inet_num, self.inet_daddr, self.inet_dport)

@@ -38,6 +38,7 @@ CHOICES = {
     "syn_queue": ("listen_sock", "ehash"),
     "acceptq_full_syn_drop": ("young>1", "always"),
     "slub_slab_order": ("slab_order", "calc_slab_order"),
+    "twsk_timer": ("inet_twdr_hangman", "tw_timer"),
 }
 """The profile fields that name one of a few kernel behaviours."""
 
@@ -132,6 +133,11 @@ class KernelProfile:
     tcp_keepalive_time: Annotated[int, check.Range(1, INT_MAX)]
     tcp_keepalive_intvl: Annotated[int, check.Range(1, INT_MAX)]
     tcp_keepalive_probes: U8
+    # What ends a TIME_WAIT sock. "inet_twdr_hangman" (3.10 net/ipv4/inet_timewait_sock.c): tcp_time_wait calls
+    # __inet_twsk_hashdance, then inet_twsk_schedule files the sock in one of the death row's 8 slots, whose one
+    # timer (every TCP_TIMEWAIT_LEN / 8 = 7.5 s) kills a slot at a time. "tw_timer" (since 4.3): each sock has its
+    # own tw_timer, armed by inet_twsk_hashdance_schedule (6.12), and tw_timer_handler kills it.
+    twsk_timer: str
     nr_open: int
     nofile_soft: int
     nofile_hard: int
@@ -212,8 +218,8 @@ LINUX_3_10 = KernelProfile(
     tcp_synack_retries=5, tcp_syn_linear_timeouts=0, syn_queue="listen_sock", tcp_timeout_init_ms=1000,
     acceptq_full_syn_drop="young>1",
     ip_local_port_range=(32768, 61000), connect_port_parity=False,
-    tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     tcp_keepalive_time=7200, tcp_keepalive_intvl=75, tcp_keepalive_probes=9,
+    tcp_timewait_s=60, twsk_timer="inet_twdr_hangman", nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 87380, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
     # upstream 3.10 x86_64: THREAD_SIZE_ORDER 1 (8 KiB); 6538b8ea886e "x86_64: expand kernel stack to 16K" (3.15)
@@ -256,8 +262,8 @@ LINUX_6_12 = KernelProfile(
     tcp_synack_retries=5, tcp_syn_linear_timeouts=4, syn_queue="ehash", tcp_timeout_init_ms=1000,
     acceptq_full_syn_drop="always",
     ip_local_port_range=(32768, 60999), connect_port_parity=True,
-    tcp_timewait_s=60, nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     tcp_keepalive_time=7200, tcp_keepalive_intvl=75, tcp_keepalive_probes=9,
+    tcp_timewait_s=60, twsk_timer="tw_timer", nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 131072, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
     thread_size=16384,  # arch/x86/include/asm/page_64_types.h: PAGE_SIZE << (2 + KASAN_STACK_ORDER), no KASAN

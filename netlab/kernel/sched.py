@@ -512,7 +512,7 @@ class Scheduler:
                 raise RuntimeError(f"more than max_events={self.max_events} events: a task may loop forever")
             if kind == "timer":
                 if recording():
-                    with on_cpu(cpu, payload.context), call_stack([]):
+                    with on_cpu(cpu, payload.context, payload.host), call_stack([]):
                         payload.function(payload)
                 else:
                     payload.function(payload)

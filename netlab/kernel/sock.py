@@ -32,6 +32,8 @@ EPOLLRDBAND = 0x080
 EPOLLWRNORM = 0x100
 EPOLLRDHUP = 0x2000
 RCV_SHUTDOWN = 1
+SEND_SHUTDOWN = 2
+SHUTDOWN_MASK = 3
 MSG_DONTWAIT = 0x40
 
 
@@ -50,11 +52,14 @@ class Sock:
     sk_data_ready: Callable[["Sock"], None] | None = None
     sk_shutdown: int = 0
     sk_socket: "Socket | None" = field(default=None, repr=False)
+    sk_state_change: Callable[["Sock"], None] | None = None
 
     def __post_init__(self):
         check.fields(self)
         if self.sk_data_ready is None:
             self.sk_data_ready = sock_def_readable
+        if self.sk_state_change is None:
+            self.sk_state_change = sock_def_wakeup
 
     def snapshot(self) -> "SockState":
         return SockState(tuple([s.name for s in self.sk_receive_queue]), self.sk_rmem_alloc, self.sk_rcvbuf,
@@ -124,6 +129,15 @@ def sock_def_readable(sk: Sock) -> None:
     wq = sk.sk_wq
     if wq is not None and wq.has_sleeper():
         __wake_up_common(wq, 1, EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND)
+
+
+@kernel_function("net/core/sock.c", "{sk.name} changed state: wake everyone who waits on its socket")
+def sock_def_wakeup(sk: Sock) -> None:
+    """Default sk_state_change: ``wake_up_interruptible_all`` — every waiter, with no event key (epoll then asks
+    ``tcp_poll`` what happened)."""
+    wq = sk.sk_wq
+    if wq is not None and wq.has_sleeper():
+        __wake_up_common(wq, 0, None)
 
 
 @kernel_function("net/core/sock.c", "{sk.name} has no data: queue a wait entry on its socket and sleep")
@@ -213,6 +227,16 @@ def sock_recvmsg(sock: Socket, size: int, flags: int):
     if not isinstance(size, int) or size < 1:
         raise ValueError("size must be an int >= 1")
     return (yield from sock.ops.recvmsg(sock, size, flags))
+
+
+@kernel_function("net/socket.c", "release {sock.sk.name}'s socket: sock->ops->release()")
+def __sock_release(sock: Socket) -> None:
+    """The last reference to a socket's file is gone (``__fput`` → ``sock_close``): the protocol family lets go
+    of the ``sock`` (``inet_release`` → ``tcp_close``); the ``socket`` and its file are freed (chapter 06)."""
+    if sock.ops is None or sock.sk is None:
+        raise ValueError("__sock_release needs a socket with proto_ops and a sock")
+    sock.ops.release(sock)
+    sock.file = None
 
 
 @kernel_function("net/socket.c", "accept(fd {fd}): reserve an fd, wait for a connection, install it")

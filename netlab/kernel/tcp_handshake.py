@@ -5,9 +5,14 @@ Models the handshake parts of net/socket.c (``__sys_listen``), net/ipv4/af_inet.
 ``__inet_stream_connect``), net/ipv4/tcp_ipv4.c (``tcp_v4_connect``, ``tcp_v4_conn_request``,
 ``tcp_v4_syn_recv_sock``, ``tcp_v4_send_synack``, ``tcp_v4_send_reset``), net/ipv4/tcp_input.c
 (``tcp_rcv_state_process``, ``tcp_conn_request``, ``tcp_rcv_synsent_state_process``), net/ipv4/tcp_minisocks.c
-(``tcp_check_req``, ``tcp_child_process``), net/ipv4/tcp_output.c (``tcp_connect``, ``tcp_send_ack``),
-net/ipv4/tcp_timer.c (SYN retransmission) and net/ipv4/syncookies.c (Linux 6.12; the profile selects 3.10's
-differences). The queues themselves are in :mod:`netlab.kernel.inet_connection_sock`.
+(``tcp_check_req``, ``tcp_child_process``), net/ipv4/tcp_output.c (``tcp_connect``), net/ipv4/tcp_timer.c (SYN
+retransmission) and net/ipv4/syncookies.c (Linux 6.12; the profile selects 3.10's differences). The queues
+themselves are in :mod:`netlab.kernel.inet_connection_sock`; segments without data (``tcp_segment``,
+``tcp_send_ack``) are :mod:`netlab.kernel.tcp_output`'s.
+
+``tcp_rcv_state_process`` also takes the segments of a closing connection (FIN_WAIT1, FIN_WAIT2, CLOSING,
+LAST_ACK, CLOSE_WAIT): ``tcp_ack``, the state our acknowledged FIN leads to, then the segment's FIN
+(``tcp_data_queue`` → ``tcp_fin``, :mod:`netlab.kernel.tcp_input`); TIME_WAIT is :mod:`netlab.kernel.tcp_minisocks`.
 
 What a segment passes through before and after (IP, the device, the NIC or loopback) is chapters 01, 03 and 04:
 here a segment leaves through ``net.xmit`` and arrives in ``netlab.kernel.tcp_ipv4.tcp_v4_rcv`` (chapter 01),
@@ -31,7 +36,12 @@ from netlab.kernel.inet_connection_sock import (
     inet_csk_reqsk_queue_drop, inet_csk_reqsk_queue_hash_add, inet_csk_reqsk_queue_is_full,
     inet_hash_connect, inet_reqsk_alloc, inet_rtx_syn_ack, reqsk_timeout, sk_acceptq_is_full)
 from netlab.kernel.netns import Net
-from netlab.kernel.skbuff import SkBuff
+from netlab.kernel.skbuff import SkBuff, __kfree_skb
+from netlab.kernel.sock import SEND_SHUTDOWN
+from netlab.kernel.tcp import tcp_done, tcp_fin_time, tcp_set_state
+from netlab.kernel.tcp_input import __tcp_ack_snd_check, tcp_data_queue
+from netlab.kernel.tcp_minisocks import tcp_time_wait
+from netlab.kernel.tcp_output import send_segment, tcp_ack, tcp_data_snd_check, tcp_segment, tcp_send_ack
 from netlab.kernel.timer import TimerList
 from netlab.trace import kernel_function, trace_printk
 
@@ -51,26 +61,6 @@ class RequestSockOps:
 
 
 # --- segments -------------------------------------------------------------------------------------------------
-
-@check.arguments
-def tcp_segment(saddr: str, sport: Port, daddr: str, dport: Port, flags: tuple[str, ...], seq: int,
-                ack_seq: int = 0) -> SkBuff:
-    """A TCP segment without payload as an sk_buff; ``meta`` holds the header fields the handshake reads."""
-    if not flags or not set(flags) <= {"SYN", "ACK", "RST", "FIN", "PSH"}:
-        raise ValueError(f"flags must be a non-empty tuple of SYN, ACK, RST, FIN, PSH; got {flags!r}")
-    if not all(isinstance(p, int) and 0 <= p < 65536 for p in (sport, dport)):
-        raise ValueError("ports must be ints in 0..65535")
-    name = "-".join(flags)
-    return SkBuff(end=0, name=name, meta=dict(saddr=saddr, sport=sport, daddr=daddr, dport=dport, flags=flags,
-                                              seq=seq & 0xFFFFFFFF, ack_seq=ack_seq & 0xFFFFFFFF, fate=None))
-
-
-def _xmit(net: Net, skb: SkBuff) -> None:
-    trace_printk(f"{skb.name} → {endpoint(net, skb.meta['daddr'], skb.meta['dport'])} "
-                 "(tcp_transmit_skb → ip_queue_xmit → dev_queue_xmit: chapter 03)")
-    if net.xmit is not None:
-        net.xmit(net, skb)
-
 
 def _fate(skb: SkBuff, fate: str) -> None:
     if fate not in FATES:
@@ -162,7 +152,7 @@ def tcp_connect(sk: TcpSock) -> int:
     sk.snd_nxt = sk.write_seq
     sk.icsk_rto_ns = TCP_TIMEOUT_INIT
     sk.icsk_retransmit_timer = TimerList(lambda t: tcp_write_timer_handler(t.data), name=f"rto {sk.name}", data=sk)
-    _xmit(net, skb)
+    send_segment(net, skb)
     net.sched.mod_timer(sk.icsk_retransmit_timer, net.sched.clock + sk.icsk_rto_ns)
     return 0
 
@@ -219,20 +209,7 @@ def tcp_write_timeout(sk: TcpSock) -> bool:
 def tcp_write_err(sk: TcpSock) -> None:
     """Report ETIMEDOUT to the user and close the socket (tcp_done)."""
     sk.sk_err = sk.connect_errno = ETIMEDOUT
-    _tcp_done(sk)
-
-
-def _tcp_done(sk: TcpSock) -> None:
-    sk.sk_state = "TCP_CLOSE"
-    if sk.icsk_retransmit_timer is not None:
-        sk.net.sched.del_timer(sk.icsk_retransmit_timer)
-    if sk.net.tcp_ehash.get(sk.four_tuple()) is sk:
-        del sk.net.tcp_ehash[sk.four_tuple()]
-    tb = sk.net.tcp_bhash.get(sk.inet_num)
-    if tb is not None and sk in tb.owners:
-        tb.owners.remove(sk)
-        if not tb.owners:
-            del sk.net.tcp_bhash[sk.inet_num]
+    tcp_done(sk)
 
 
 @kernel_function("net/ipv4/tcp_timer.c",
@@ -245,7 +222,7 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
         return
     sk.icsk_retransmits += 1          # tcp_update_rto_stats
     sk.total_rto += 1
-    _xmit(net, tcp_segment(sk.inet_rcv_saddr, sk.inet_num, sk.inet_daddr, sk.inet_dport, ("SYN",), sk.snd_una))
+    send_segment(net, tcp_segment(sk.inet_rcv_saddr, sk.inet_num, sk.inet_daddr, sk.inet_dport, ("SYN",), sk.snd_una))
     if sk.total_rto > net.profile.tcp_syn_linear_timeouts:
         sk.icsk_rto_ns = min(sk.icsk_rto_ns << 1, TCP_RTO_MAX)
     else:
@@ -285,13 +262,6 @@ def tcp_finish_connect(sk: TcpSock, skb: SkBuff) -> None:
     sk.net.sched.del_timer(sk.icsk_retransmit_timer)
 
 
-@kernel_function("net/ipv4/tcp_output.c", lambda sk: f"{sk.name} sends an ACK")
-def tcp_send_ack(sk: TcpSock) -> None:
-    """Send a pure ACK (here: the third segment of the handshake)."""
-    _xmit(sk.net, tcp_segment(sk.inet_rcv_saddr, sk.inet_num, sk.inet_daddr, sk.inet_dport, ("ACK",),
-                              sk.write_seq, sk.rcv_nxt))
-
-
 @kernel_function("net/ipv4/tcp_input.c",
                  lambda sk: f"{sk.name} got a SYN-ACK again while ESTABLISHED: answer with an ACK")
 def tcp_send_challenge_ack(sk: TcpSock) -> None:
@@ -305,7 +275,7 @@ def tcp_reset(sk: TcpSock, skb: SkBuff) -> None:
     sk.sk_err = ECONNREFUSED if sk.sk_state == "TCP_SYN_SENT" else ECONNRESET
     if sk.connect_errno in (None, EINPROGRESS):
         sk.connect_errno = sk.sk_err
-    _tcp_done(sk)
+    tcp_done(sk)
 
 
 # --- the server's side ------------------------------------------------------------------------------------------
@@ -332,7 +302,56 @@ def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff) -> str | None:
     if sk.sk_state == "TCP_SYN_RECV" and "ACK" in flags:
         sk.sk_state = "TCP_ESTABLISHED"   # tcp_ack() accepted the ACK: the child is established
         return None
+    if sk.sk_state in CLOSING_STATES and "ACK" in flags:
+        return _rcv_closing(sk, skb)
     _fate(skb, "ignored")
+    return None
+
+
+CLOSING_STATES = ("TCP_FIN_WAIT1", "TCP_FIN_WAIT2", "TCP_CLOSING", "TCP_LAST_ACK", "TCP_CLOSE_WAIT")
+"""The states after a close() or the peer's FIN, whose segments ``tcp_rcv_state_process`` takes."""
+
+
+def _rcv_closing(sk: TcpSock, skb: SkBuff) -> str | None:
+    """``tcp_rcv_state_process`` from step 5 on, for the closing states: ``tcp_ack``; our FIN acknowledged moves
+    FIN_WAIT1 → FIN_WAIT2 (an orphan: on to a FIN_WAIT2 TIME_WAIT sock, unless this segment brings the peer's
+    FIN too), CLOSING → TIME_WAIT, LAST_ACK → CLOSE (``tcp_done``); then step 7, the segment's data and FIN
+    (``tcp_data_queue``), and the ACK that makes due."""
+    m, state = skb.meta, sk.sk_state
+    tcp_ack(sk, m["ack_seq"])
+    fin_acked = (sk.snd_una & 0xFFFFFFFF) == (sk.write_seq & 0xFFFFFFFF)
+    _fate(skb, "established")
+    if state == "TCP_FIN_WAIT1" and fin_acked:
+        tcp_set_state(sk, "TCP_FIN_WAIT2")
+        sk.sk_shutdown |= SEND_SHUTDOWN
+        if "SOCK_DEAD" not in sk.sk_flags:
+            sk.sk_state_change(sk)                     # wake a lingering close()
+        else:
+            tmo = tcp_fin_time(sk)
+            if "FIN" in m["flags"]:
+                trace_printk("the peer's FIN comes with the ACK: stay a full socket to process it "
+                             "(inet_csk_reset_keepalive_timer)")
+            else:
+                tcp_time_wait(sk, "TCP_FIN_WAIT2", tmo)
+                __kfree_skb(skb)
+                return None
+    elif state == "TCP_CLOSING" and fin_acked:
+        tcp_time_wait(sk, "TCP_TIME_WAIT", 0)
+        __kfree_skb(skb)
+        return None
+    elif state == "TCP_LAST_ACK" and fin_acked:
+        tcp_done(sk)
+        __kfree_skb(skb)
+        return None
+    if sk.sk_state in ("TCP_CLOSE_WAIT", "TCP_CLOSING", "TCP_LAST_ACK") and \
+            ((m["seq"] - sk.rcv_nxt) & 0xFFFFFFFF) < 0x80000000:       # !before(seq, rcv_nxt)
+        __kfree_skb(skb)                               # nothing new can follow the peer's FIN
+    else:
+        tcp_data_queue(sk, skb)
+    if sk.sk_state != "TCP_CLOSE":
+        tcp_data_snd_check(sk)
+        if sk.icsk_ack_pending:
+            __tcp_ack_snd_check(sk)
     return None
 
 
@@ -436,7 +455,7 @@ def cookie_init_sequence(sk: TcpSock, skb: SkBuff) -> int:
                  lambda sk, req: f"SYN-ACK to {req.name}" + (" (a SYN cookie)" if req.syncookie else ""))
 def tcp_v4_send_synack(sk: TcpSock, req: RequestSock) -> int:
     """Build the SYN-ACK from the request (seq = our ISN, ack = client ISN + 1) and send it."""
-    _xmit(sk.net, tcp_segment(req.ir_loc_addr, req.ir_num, req.ir_rmt_addr, req.ir_rmt_port, ("SYN", "ACK"),
+    send_segment(sk.net, tcp_segment(req.ir_loc_addr, req.ir_num, req.ir_rmt_addr, req.ir_rmt_port, ("SYN", "ACK"),
                               req.snt_isn, req.rcv_isn + 1))
     return 0
 
@@ -468,7 +487,7 @@ def tcp_v4_send_reset(sk: TcpSock | None, skb: SkBuff, net: Net | None = None) -
     else:  # acknowledge everything the segment occupied: SYN, FIN and its data
         seq, flags = 0, ("RST", "ACK")
         ack = m["seq"] + ("SYN" in m["flags"]) + ("FIN" in m["flags"]) + m.get("payload", 0)
-    _xmit(net, tcp_segment(m["daddr"], m["dport"], m["saddr"], m["sport"], flags, seq, ack))
+    send_segment(net, tcp_segment(m["daddr"], m["dport"], m["saddr"], m["sport"], flags, seq, ack))
 
 
 tcp_request_sock_ops = RequestSockOps(rtx_syn_ack=tcp_rtx_synack, send_reset=tcp_v4_send_reset,
@@ -649,5 +668,7 @@ def _to_connected(sk: TcpSock, skb: SkBuff) -> None:
     elif sk.sk_state == "TCP_ESTABLISHED" and "SYN" in flags:
         _fate(skb, "re-acked")
         tcp_send_challenge_ack(sk)
+    elif sk.sk_state in CLOSING_STATES:
+        tcp_rcv_state_process(sk, skb)
     else:
         _fate(skb, "ignored")

@@ -1,6 +1,7 @@
 """TCP send: from send() to IP, and the ACK that lets the kernel forget the data.
 
-Models net/ipv4/tcp.c (``tcp_sendmsg``), net/ipv4/tcp_output.c (``tcp_write_xmit``, ``__tcp_transmit_skb``),
+Models net/ipv4/tcp.c (``tcp_sendmsg``), net/ipv4/tcp_output.c (``tcp_write_xmit``, ``__tcp_transmit_skb``,
+``tcp_send_ack``, ``tcp_send_fin``, ``tcp_send_active_reset``), net/ipv4/tcp_timer.c (``tcp_delack_timer_handler``),
 net/ipv4/tcp_input.c (``tcp_ack``, ``tcp_clean_rtx_queue``), include/net/tcp.h, include/net/sock.h
 (``skb_copy_to_page_nocache``) and the payload helpers of net/core/skbuff.c (``skb_splice_from_iter``,
 ``skb_zerocopy_iter_stream``) in Linux 6.12.
@@ -17,6 +18,10 @@ net/ipv4/tcp_input.c (``tcp_ack``, ``tcp_clean_rtx_queue``), include/net/tcp.h, 
 4. The clone is freed when the NIC has sent it (TX completion); the original only when the ACK covers it
    (``tcp_ack`` → ``tcp_clean_rtx_queue``): then ``dataref`` reaches 0 and the data is freed.
 
+5. Segments without data: a pure ACK (``tcp_send_ack``; a due ACK may wait, ``tcp_send_delayed_ack``, and rides
+   on the next segment out, ``tcp_event_ack_sent``), the FIN (``tcp_send_fin``: one sequence number, sent and
+   retransmit-queued like data) and the RST of an abort (``tcp_send_active_reset``).
+
 The sending fields of ``struct tcp_sock`` (windows, queues, offload flags) are in
 :class:`netlab.kernel.inet_connection_sock.TcpSock`, next to those of the handshake.
 
@@ -29,11 +34,14 @@ from collections import deque
 from dataclasses import dataclass
 
 from netlab import check
+from netlab.check import Port
 from netlab.kernel.copies import account_copy, account_head, account_refs
-from netlab.kernel.inet_connection_sock import TcpSock
+from netlab.kernel.inet_connection_sock import MS, TcpSock, endpoint
 from netlab.kernel.ip_output import ip_queue_xmit
+from netlab.kernel.netns import Net
 from netlab.kernel.skbuff import MAX_SKB_FRAGS, SIZEOF_SK_BUFF, SKBFL_SHARED_FRAG, SKBFL_ZEROCOPY_ENABLE, SkBuff, \
     __kfree_skb, alloc_skb_fclone, skb_add_frag, skb_clone, skb_push, skb_reserve
+from netlab.kernel.timer import TimerList
 from netlab.trace import kernel_function, trace_printk
 
 TCP_NAGLE_OFF, TCP_NAGLE_CORK, TCP_NAGLE_PUSH = 1, 2, 4
@@ -44,6 +52,7 @@ PURE_ACK_LEN = 20 + TCP_HLEN  # an IP packet carrying only a TCP header
 TCP_INIT_CWND = 10
 SK_PAGE_FRAG_SIZE = 32768     # sk_page_frag refills with order-3 (32 KiB) pages
 PAGE_SIZE = 4096
+TCP_DELACK_MIN = 40 * MS      # include/net/tcp.h: HZ/25, also TCP_ATO_MIN: the first delayed-ACK timeout
 
 
 @dataclass(eq=False)
@@ -365,8 +374,8 @@ def tcp_nagle_check(partial: bool, tp: TcpSock, nonagle: int) -> bool:
 
 @kernel_function("net/ipv4/tcp_output.c", "Nagle: may the {skb.meta[end_seq]}-ending segment go now?")
 def tcp_nagle_test(tp: TcpSock, skb: SkBuff, cur_mss: int, nonagle: int) -> bool:
-    """Full segments and pushed ones always go; a small one waits while an earlier small one is unacked."""
-    if nonagle & TCP_NAGLE_PUSH:
+    """Full segments, pushed ones and the FIN always go; a small one waits while an earlier small one is unacked."""
+    if nonagle & TCP_NAGLE_PUSH or "FIN" in skb.meta.get("flags", ()):   # nor is the final FIN
         return True
     return not tcp_nagle_check(_payload(skb) < cur_mss, tp, nonagle)
 
@@ -426,13 +435,15 @@ def __tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: int) -> int:
     """Copy 2 is shallow: ``skb_clone`` gives IP a new sk_buff head over the same data (``dataref`` 2), so the
     original can stay on the retransmit queue. Then the TCP header is pushed and ``ip_queue_xmit`` called."""
     _check_sk(sk)
-    payload = _payload(skb)
+    payload = skb.len
     if clone_it:
         if skb.cloned:
             raise ValueError(f"{skb.name} is still cloned (a retransmit before TX completion uses pskb_copy)")
         skb = skb_clone(skb)
     skb_push(skb, TCP_HLEN)
     skb.meta.update(hdr_len=TCP_HLEN, payload=payload, sk=sk.name, ack_seq=sk.rcv_nxt)
+    if sk.icsk_ack_pending:
+        tcp_event_ack_sent(sk)
     return ip_queue_xmit(sk, skb)
 
 
@@ -489,3 +500,94 @@ def tcp_clean_rtx_queue(sk: TcpSock, ack: int) -> int:
 def tcp_data_snd_check(sk: TcpSock) -> None:
     """net/ipv4/tcp_input.c: after an ACK opened the windows, push what still waits."""
     tcp_push_pending_frames(sk)
+
+
+# --- 5. segments without data: ACK, FIN, RST ----------------------------------------------------------------------
+
+@check.arguments
+def tcp_segment(saddr: str, sport: Port, daddr: str, dport: Port, flags: tuple[str, ...], seq: int,
+                ack_seq: int = 0) -> SkBuff:
+    """A TCP segment without payload as an sk_buff; ``meta`` holds the header fields the handshake reads."""
+    if not flags or not set(flags) <= {"SYN", "ACK", "RST", "FIN", "PSH"}:
+        raise ValueError(f"flags must be a non-empty tuple of SYN, ACK, RST, FIN, PSH; got {flags!r}")
+    if not all(isinstance(p, int) and 0 <= p < 65536 for p in (sport, dport)):
+        raise ValueError("ports must be ints in 0..65535")
+    name = "-".join(flags)
+    return SkBuff(end=0, name=name, meta=dict(saddr=saddr, sport=sport, daddr=daddr, dport=dport, flags=flags,
+                                              seq=seq & 0xFFFFFFFF, ack_seq=ack_seq & 0xFFFFFFFF, fate=None))
+
+
+@check.arguments
+def send_segment(net: Net, skb: SkBuff) -> None:
+    """Send a segment without payload the way ``net`` sends (``Net.xmit``: the host's send path, or a test's
+    callback)."""
+    trace_printk(f"{skb.name} → {endpoint(net, skb.meta['daddr'], skb.meta['dport'])} "
+                 "(tcp_transmit_skb → ip_queue_xmit → dev_queue_xmit: chapter 03)")
+    if net.xmit is not None:
+        net.xmit(net, skb)
+
+
+@kernel_function("net/ipv4/tcp_output.c", lambda sk: f"{sk.name} sends an ACK")
+def tcp_send_ack(sk: TcpSock) -> None:
+    """Send a pure ACK (the third segment of the handshake, or the ACK of a FIN)."""
+    if sk.icsk_ack_pending:
+        tcp_event_ack_sent(sk)
+    send_segment(sk.net, tcp_segment(sk.inet_rcv_saddr, sk.inet_num, sk.inet_daddr, sk.inet_dport, ("ACK",),
+                                     sk.write_seq, sk.rcv_nxt))
+
+
+@kernel_function("net/ipv4/tcp_output.c", "{sk.name}: this segment carries the due ACK: stop the delayed-ACK timer")
+def tcp_event_ack_sent(sk: TcpSock) -> None:
+    """``inet_csk_clear_xmit_timer(sk, ICSK_TIME_DACK)``: no ACK is pending any more."""
+    sk.icsk_ack_pending = False
+    if sk.icsk_delack_timer is not None:
+        sk.net.sched.del_timer(sk.icsk_delack_timer)
+
+
+@kernel_function("net/ipv4/tcp_output.c",
+                 lambda sk: f"{sk.name} delays its ACK by up to {TCP_DELACK_MIN // MS} ms (ato = TCP_ATO_MIN)")
+def tcp_send_delayed_ack(sk: TcpSock) -> None:
+    """Arm the delayed-ACK timer: a segment sent before it fires carries the ACK instead."""
+    if sk.icsk_delack_timer is None:
+        sk.icsk_delack_timer = TimerList(lambda t: tcp_delack_timer_handler(t.data), name=f"delack {sk.name}",
+                                         data=sk, host=sk.net.host)
+    sk.net.sched.mod_timer(sk.icsk_delack_timer, sk.net.sched.clock + TCP_DELACK_MIN)
+
+
+@kernel_function("net/ipv4/tcp_timer.c", "{sk.name}: the delayed-ACK timer fired")
+def tcp_delack_timer_handler(sk: TcpSock) -> None:
+    """Send the ACK that is still pending (a closed socket sends none)."""
+    if sk.sk_state != "TCP_CLOSE" and sk.icsk_ack_pending:
+        tcp_send_ack(sk)
+
+
+@kernel_function("net/ipv4/tcp_output.c",
+                 lambda sk: f"{sk.name} sends its FIN (seq {sk.write_seq}) "
+                            + ("on the last unsent skb" if sk.sk_write_queue else "in a new skb"))
+def tcp_send_fin(sk: TcpSock) -> None:
+    """Set FIN on the unsent tail of the write queue, or queue a new data-less skb with ACK|FIN; either way the FIN
+    takes one sequence number (``write_seq++``) and leaves through ``__tcp_push_pending_frames`` (TCP_NAGLE_OFF),
+    ``tcp_write_xmit`` and ``__tcp_transmit_skb`` like data, and waits on the retransmit queue for its ACK."""
+    _check_sk(sk)
+    if sk.sk_write_queue:
+        tail = sk.sk_write_queue[-1]
+        tail.meta["flags"] += ("FIN",)
+        tail.meta["end_seq"] += 1
+        sk.write_seq += 1
+    else:
+        skb = alloc_skb_fclone(MAX_TCP_HEADER, name=f"{sk.name} FIN")
+        skb_reserve(skb, MAX_TCP_HEADER)
+        skb.meta.update(seq=sk.write_seq, end_seq=sk.write_seq + 1, flags=("ACK", "FIN"))   # tcp_init_nondata_skb
+        sk.write_seq += 1                                                                    # tcp_queue_skb
+        sk.sk_write_queue.append(skb)
+        sk.sk_wmem_queued += skb.truesize
+    __tcp_push_pending_frames(sk, sk.mss_cache, TCP_NAGLE_OFF)
+
+
+@kernel_function("net/ipv4/tcp_output.c", "{sk.name} resets the connection: RST, never retransmitted")
+def tcp_send_active_reset(sk: TcpSock) -> None:
+    """An ACK|RST with ``seq = snd_nxt`` (``tcp_acceptable_seq``), sent once; OutRsts++."""
+    _check_sk(sk)
+    sk.net.snmp_inc("TcpOutRsts")
+    send_segment(sk.net, tcp_segment(sk.inet_rcv_saddr, sk.inet_num, sk.inet_daddr, sk.inet_dport, ("ACK", "RST"),
+                                     sk.snd_nxt, sk.rcv_nxt))

@@ -32,6 +32,7 @@ class TimerList:
     data: object = None             # what ``from_timer()`` recovers: the sock or request the timer belongs to
     cpu: int = 0
     context: str = "softirq"
+    host: str = ""                  # the host whose CPU runs it, when several share the engine
     expires_ns: int | None = None   # None: not pending
     _armed: int = field(default=0, repr=False)   # the engine's sequence number of the latest arming (0: none)
 

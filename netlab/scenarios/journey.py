@@ -20,14 +20,28 @@ of system calls on its host's CPU 0, each made when what it waits for has happen
    it sleeps;
 2. the client: non-blocking ``connect()`` — SYN, SYN-ACK, ACK; the connection joins the accept queue, the
    listener's wake-up runs ``ep_poll_callback``: the listener's epitem goes on the ready list, the server wakes;
-3. the server ``accept()``s the connection, ``epoll_ctl(ADD)``s it and sleeps in ``epoll_wait()`` again;
+3. the server ``accept()``s the connection, ``epoll_ctl(ADD)``s it (EPOLLIN | EPOLLRDHUP) and sleeps in
+   ``epoll_wait()`` again;
 4. once ESTABLISHED, and after :data:`CLIENT_THINK_NS` of its own user code, the client ``send()``s the request;
 5. the request is queued, ``ep_poll_callback`` puts the connection on the ready list and wakes the server, which
-   ``recv()``s the request and ``send()``s the response;
-6. the client ``recv()``s the response.
+   ``recv()``s the request, ``send()``s the response and sleeps in ``epoll_wait()`` again;
+6. the client ``recv()``s the response and ``close()``s its socket: ESTABLISHED → FIN_WAIT1, its FIN goes out
+   (``tcp_send_fin``) and the socket is orphaned;
+7. the FIN reaches the server's connection: ``tcp_fin`` moves it to CLOSE_WAIT, ``sk_state_change`` runs
+   ``ep_poll_callback``, the server wakes with EPOLLIN | EPOLLRDHUP and its ``recv()`` returns 0. The FIN's ACK is
+   delayed (``tcp_send_delayed_ack``, 40 ms), so when the server ``close()``s (after :attr:`Journey.server_close_ns`
+   of user code) its FIN carries it: CLOSE_WAIT → LAST_ACK;
+8. the client's socket gets FIN and ACK together: FIN_WAIT1 → FIN_WAIT2, then its ACK and ``tcp_time_wait``: a
+   TIME_WAIT sock takes the place of the freed ``tcp_sock``; the ACK moves the server's connection LAST_ACK →
+   CLOSE (``tcp_done``: freed);
+9. 60 s later (TCP_TIMEWAIT_LEN) the TIME_WAIT sock's timer runs ``inet_twsk_kill``: the client's port is free.
 
-Not in it yet: close and TIME_WAIT; the client as a task; the engine's run queues are the server host's (the
-client's calls run between its events, not as scheduled tasks).
+A server that closes later than the 40 ms delayed-ACK timeout makes it four segments (FIN, ACK, FIN, ACK): the
+client's orphan then becomes a TIME_WAIT sock in substate FIN_WAIT2 already when its FIN is ACKed, and the server's
+FIN finds that sock (``tcp_timewait_state_process``).
+
+Not in it yet: the client as a task; the engine's run queues are the server host's (the client's calls run
+between its events, not as scheduled tasks).
 """
 from __future__ import annotations
 
@@ -35,23 +49,24 @@ from collections import defaultdict
 from typing import Annotated, Callable
 
 from netlab import check
-from netlab.kernel import tcp_handshake
+from netlab.kernel import sock as socket_c, tcp_handshake
 from netlab.kernel.cpu import current_cpu
 from netlab.kernel.eventpoll import EPOLL_CTL_ADD
 from netlab.kernel.fs import fdget
 from netlab.kernel.inet_connection_sock import TcpSock, inet_bind
 from netlab.kernel.inet_stream import inet_stream_ops, tcp_recvmsg
+from netlab.kernel.inet_timewait_sock import InetTimewaitSock
 from netlab.kernel.loopback import loopback_dev_init
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.route import Rtable, fib_add_ifaddr
+from netlab.kernel.sched import TASK_DEAD, TASK_INTERRUPTIBLE, Scheduler, nonblocking, spend
+from netlab.kernel.sock import EPOLLIN, EPOLLRDHUP, MSG_DONTWAIT, Socket, install_socket
 from netlab.kernel.source_index import LAYERS, layer_of
-from netlab.kernel.sched import TASK_DEAD, TASK_INTERRUPTIBLE, Scheduler, nonblocking
-from netlab.kernel.sock import EPOLLIN, MSG_DONTWAIT, Socket, install_socket
 from netlab.kernel.tcp_output import MsgHdr
 from netlab.kernel.zerocopy import __sys_sendto as sys_sendto
 from netlab.scenarios.link import MAX_DELAY_US, Link
 from netlab.scenarios.receive import Host
-from netlab.scenarios.userspace import Process, accept, epoll_create1, epoll_ctl, epoll_wait, recv
+from netlab.scenarios.userspace import Process, accept, close, epoll_create1, epoll_ctl, epoll_wait, recv
 from netlab.trace import Event, Trace, Tracer, call_stack
 
 CLIENT_ADDR, SERVER_ADDR, LOCALHOST, SERVER_PORT = "10.0.0.1", "10.0.0.2", "127.0.0.1", 80
@@ -61,10 +76,12 @@ MAX_MESSAGE = 1400
 CLIENT_THINK_NS = 20_000
 """The client's user code between ``connect()`` and ``send()`` (building the request): 20 µs, time enough for the
 server to accept the connection and watch it before the request arrives."""
-LIMIT_NS = 10_000_000_000
-"""The journey gives up after 10 s of simulated time (a handshake that never finishes)."""
+LIMIT_NS = 120_000_000_000
+"""The journey gives up after 120 s of simulated time, twice TIME_WAIT (a handshake or close that never
+finishes)."""
 sys_listen = getattr(tcp_handshake, "__sys_listen")          # the kernel's names start with "__", which Python
 inet_stream_connect = getattr(tcp_handshake, "__inet_stream_connect")  # would mangle inside a class body
+sock_release = getattr(socket_c, "__sock_release")
 Message = Annotated[int, check.Range(1, MAX_MESSAGE)]
 
 CHAPTERS = (
@@ -73,10 +90,13 @@ CHAPTERS = (
                        "net/ethernet/", "include/linux/netfilter.h", "net/ipv4/ip_input.c", "include/net/dst.h",
                        "include/net/inet_hashtables.h", "net/ipv4/tcp_ipv4.c:tcp_v4_rcv",
                        "net/ipv4/tcp_ipv4.c:tcp_v4_do_rcv", "net/ipv4/tcp_input.c:tcp_rcv_established",
-                       "net/ipv4/tcp_input.c:tcp_queue_rcv", "net/ipv4/tcp_input.c:tcp_data_ready")),
+                       "net/ipv4/tcp_input.c:tcp_queue_rcv", "net/ipv4/tcp_input.c:tcp_data_ready",
+                       "net/ipv4/tcp_input.c:tcp_data_queue", "net/ipv4/tcp_ipv4.c:tcp_add_backlog",
+                       "net/core/sock.c:__release_sock")),
     ("02", "blocking vs epoll", ("fs/eventpoll.c", "include/linux/poll.h", "include/linux/rbtree.h", "lib/rbtree.c",
                                  "include/linux/wait.h", "kernel/sched/", "kernel/time/", "kernel/locking/",
-                                 "net/core/sock.c:sock_def_readable", "net/socket.c:sock_poll",
+                                 "net/core/sock.c:sock_def_readable", "net/core/sock.c:sock_def_wakeup",
+                                 "net/socket.c:sock_poll",
                                  "net/ipv4/tcp.c:tcp_poll", "net/socket.c:__sys_recvfrom", "net/socket.c:sock_recvmsg",
                                  "net/ipv4/af_inet.c:inet_recvmsg", "net/ipv4/tcp.c:tcp_recvmsg")),
     ("03", "send", ("net/socket.c:__sys_sendto", "net/socket.c:sock_sendmsg", "net/ipv4/tcp.c", "net/ipv4/tcp_output.c",
@@ -85,7 +105,8 @@ CHAPTERS = (
                     "net/core/dev.c:validate_xmit_skb", "net/core/dev.c:dev_hard_start_xmit", "net/core/dev.c:xmit_one",
                     "net/sched/", "drivers/net/ethernet/intel/igb/igb_main.c:igb_xmit_frame",
                     "drivers/net/ethernet/intel/igb/igb_main.c:igb_tx_map",
-                    "drivers/net/ethernet/intel/igb/igb_main.c:igb_clean_tx_irq")),
+                    "drivers/net/ethernet/intel/igb/igb_main.c:igb_clean_tx_irq",
+                    "net/ipv4/tcp_input.c:__tcp_ack_snd_check", "net/ipv4/tcp_timer.c:tcp_delack_timer_handler")),
     ("04", "loopback", ("drivers/net/loopback.c", "net/core/dev.c:netif_rx", "net/core/dev.c:__netif_rx",
                         "net/core/dev.c:enqueue_to_backlog", "net/core/dev.c:napi_schedule_rps",
                         "net/core/dev.c:process_backlog")),
@@ -95,7 +116,16 @@ CHAPTERS = (
                          "net/ipv4/tcp_output.c:tcp_connect", "net/ipv4/tcp_output.c:tcp_send_ack",
                          "net/ipv4/ip_output.c:ip_build_and_send_pkt")),
     ("06", "connection memory", ("net/socket.c:sock_alloc", "net/core/sock.c:sk_alloc", "net/core/sock.c:sk_prot_alloc",
-                                 "fs/dcache.c", "fs/file_table.c", "mm/")),
+                                 "fs/dcache.c", "fs/file_table.c", "mm/",
+                                 # the close: which states a connection passes, and what it keeps in each
+                                 "net/socket.c:__sock_release", "net/ipv4/af_inet.c:inet_release",
+                                 "net/ipv4/af_inet.c:inet_shutdown", "net/ipv4/tcp.c:tcp_close",
+                                 "net/ipv4/tcp.c:__tcp_close", "net/ipv4/tcp.c:tcp_shutdown",
+                                 "net/ipv4/tcp.c:tcp_set_state", "net/ipv4/tcp.c:tcp_done",
+                                 "net/ipv4/tcp_output.c:tcp_send_fin", "net/ipv4/tcp_output.c:tcp_send_active_reset",
+                                 "net/ipv4/tcp_input.c:tcp_fin", "net/ipv4/tcp_minisocks.c:tcp_time_wait",
+                                 "net/ipv4/tcp_minisocks.c:tcp_timewait", "net/ipv4/inet_timewait_sock.c",
+                                 "net/ipv4/tcp_ipv4.c:tcp_v4_timewait_ack")),
     ("07", "connection limits", ("fs/file.c", "net/ipv4/inet_hashtables.c")),
 )
 """The chapter of this course that explains a kernel function: ``(number, name, prefixes)``, each prefix of
@@ -117,18 +147,22 @@ def chapter_of(event: Event) -> str:
 
 class Journey:
     """The hosts, the programs and the sockets of the journey: the client sends ``request`` bytes to an epoll server
-    that replies ``response`` bytes, ``over`` a link (``delay_us`` of wire) or loopback. :meth:`run` plays it once
-    and returns its trace."""
+    that replies ``response`` bytes, ``over`` a link (``delay_us`` of wire) or loopback; then both close (the server
+    ``server_close_ns`` after it saw the end of the stream) and the run ends with the client's TIME_WAIT — or, with
+    ``close=False``, both keep the connection ESTABLISHED after the response. :meth:`run` plays it once and returns
+    its trace."""
 
     @check.arguments
     def __init__(self, request: Message = 100, profile: str | KernelProfile = "6.12",
                  delay_us: Annotated[float, check.Range(0, MAX_DELAY_US)] = 5.0, response: Message = 200,
-                 over: str = "link"):
+                 over: str = "link", server_close_ns: Annotated[int, check.Range(0, 10 * 1_000_000_000)] = 0,
+                 close: bool = True):
         check.choice("over", over, WAYS)
         prof = get_profile(profile) if isinstance(profile, str) else profile
         if not isinstance(prof, KernelProfile):
             raise TypeError("profile must be '3.10', '6.12' or a KernelProfile")
         self.request, self.response, self.over = request, response, over
+        self.server_close_ns, self.close = server_close_ns, close
         self.sched = Scheduler(profile=prof)
         if over == "link":
             self.client = Host(prof, address=CLIENT_ADDR, tx_ring_size=prof.tx_ring_size, sched=self.sched,
@@ -150,11 +184,13 @@ class Journey:
         self.listener = TcpSock(name="listener", net=self.server.net)
         self.listen_fd = install_socket(Socket(self.listener, ops=inet_stream_ops), self.program, prof.nr_open)
         self.sk = TcpSock(name="client", net=self.client.net, inet_rcv_saddr=client_addr, dst=Rtable(client_dev))
-        Socket(self.sk)
+        Socket(self.sk, ops=inet_stream_ops)
         self.accepted: TcpSock | None = None
         self.ready: list[list[int]] = []      # the fds each epoll_wait() reported
+        self.revents: list[list[int]] = []    # and the events it reported for them
         self.received: int | None = None      # what the server's recv() returned
         self.answered: int | None = None      # what the client's recv() of the response returned
+        self.eof: int | None = None           # what the server's recv() after the client's FIN returned
         self.trace: Trace | None = None
 
     def run(self) -> Trace:
@@ -172,15 +208,20 @@ class Journey:
             self._syscall(client, lambda: sys_sendto(sk, MsgHdr(self.request)))
             self._wait_for(lambda: bool(sk.sk_receive_queue), "the response's arrival")
             self.answered = self._syscall(client, lambda: nonblocking(tcp_recvmsg(sk, MAX_MESSAGE, MSG_DONTWAIT)))
-            self._wait_for(lambda: task.state == TASK_DEAD and not any(
+            if self.close:
+                self._syscall(client, lambda: sock_release(sk.sk_socket))        # close(): FIN_WAIT1
+            self._wait_for(lambda: task.state == TASK_DEAD and (not self.close or (
+                           sk.sk_state == self.accepted.sk_state == "TCP_CLOSE"
+                           and not any(isinstance(s, InetTimewaitSock) for s in client.net.tcp_ehash.values())))
+                           and not any(
                 qv.tx_ring.device_owned() or qv.tx_ring.done() or qv.tx_wire
-                for host in {client, server} for qv in host.nic.q_vectors if qv.tx_ring), "the end")
+                for host in {client, server} for qv in host.nic.q_vectors if qv.tx_ring), "the end of TIME_WAIT")
         self.trace = tracer.trace
         return self.trace
 
     def _server(self):
-        """The server program, a task: listen, then an epoll loop that accepts the connection, reads the request
-        and sends the response."""
+        """The server program, a task: listen, then an epoll loop that accepts the connection, reads the request,
+        sends the response, reads the end of the stream and closes."""
         sys_listen(self.listener, 128)
         epfd = epoll_create1()
         yield from epoll_ctl(epfd, EPOLL_CTL_ADD, self.listen_fd, EPOLLIN)
@@ -188,15 +229,22 @@ class Journey:
         conn = yield from accept(self.listen_fd)
         self.accepted = fdget(self.program, conn).private_data.sk
         self.accepted.dst = Rtable(self.server.dev if self.link else self.server.net.loopback_dev)  # its route
-        yield from epoll_ctl(epfd, EPOLL_CTL_ADD, conn, EPOLLIN)
+        yield from epoll_ctl(epfd, EPOLL_CTL_ADD, conn, EPOLLIN | EPOLLRDHUP)
         yield from self._epoll_wait(epfd)
         self.received = yield from recv(conn, MAX_MESSAGE)
         sys_sendto(self.accepted, MsgHdr(self.response))
+        if not self.close:
+            return
+        yield from self._epoll_wait(epfd)
+        self.eof = yield from recv(conn, MAX_MESSAGE)
+        yield from spend(self.server_close_ns, "user code before close()")
+        close(conn)
 
     def _epoll_wait(self, epfd: int):
-        """``epoll_wait()``, sleeping until something is ready; note which fds it reported."""
+        """``epoll_wait()``, sleeping until something is ready; note which fds and events it reported."""
         events = yield from epoll_wait(epfd, 16)
         self.ready.append([event.data for event in events])
+        self.revents.append([event.events for event in events])
 
     def _clock(self) -> int:
         """The trace's clock: the running CPU's time, else the engine's."""
@@ -269,6 +317,6 @@ def journey(request: Message = 100, profile: str | KernelProfile = "6.12",
             delay_us: Annotated[float, check.Range(0, MAX_DELAY_US)] = 5.0, response: Message = 200,
             over: str = "link") -> Trace:
     """A client ``connect()`` + ``send(request bytes)`` to an epoll server that ``recv()``s and replies ``response``
-    bytes, ``over`` a link (two hosts, ``delay_us`` of wire apart) or loopback (one host): the trace of everything
-    the kernels did (:class:`Journey` keeps the hosts)."""
+    bytes, then both ``close()``, ``over`` a link (two hosts, ``delay_us`` of wire apart) or loopback (one host): the
+    trace of everything the kernels did until the client's TIME_WAIT is over (:class:`Journey` keeps the hosts)."""
     return Journey(request, profile, delay_us, response, over).run()

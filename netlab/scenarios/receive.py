@@ -111,7 +111,7 @@ class Host:
             cpu.siblings = self.cpus
             cpu.irq_window = self._irq_window_for(cpu)
         net_dev_init(self.cpus)
-        self.net = Net(self.profile, local_addrs={"127.0.0.1", address}, sched=self.sched)
+        self.net = Net(self.profile, local_addrs={"127.0.0.1", address}, sched=self.sched, host=name)
         self.address = address
         with self.cpus[0].running("process"):
             dev_add_pack(IP_PACKET_TYPE, self.net)
