@@ -11,11 +11,13 @@ from netlab.kernel.profiles import PROFILES
 from netlab.scenarios import blocking_vs_epoll as ch02
 from netlab.scenarios.connection_memory import connection_trace, fd_limit_trace
 from netlab.scenarios.handshake import HandshakeLab
+from netlab.scenarios.journey import journey
 from netlab.scenarios.loopback import local_path, nic_path
 from netlab.scenarios.receive import Host
 from netlab.scenarios.send import SendHost, one_send
 from netlab.view.epoll import draw_step
 from netlab.view.handshake import HandshakeDiagram
+from netlab.view.journey import draw_journey
 from netlab.view.memory import draw_fd_table, draw_slabs
 from netlab.view.receive import draw_receive
 from netlab.view.send import draw_send
@@ -66,6 +68,8 @@ def gso(profile):
 
 
 STORIES = {
+    "00 journey": (lambda p: journey(profile=p), lambda t: draw_journey),
+    "00 journey over loopback": (lambda p: journey(profile=p, over="loopback"), lambda t: draw_journey),
     "01 receive": (receive, lambda t: draw_receive),
     "02 blocking recv": (lambda p: ch02.blocking_recv(p).trace, lambda t: draw_step),
     "02 epoll": (lambda p: ch02.epoll_story(profile=p).trace, lambda t: draw_step),

@@ -79,8 +79,8 @@ def local_routes(path: str = "/proc/net/fib_trie") -> LiveResult:
 @check.arguments
 def round_trips(addresses: list[str], rounds: int = 2000) -> list[RoundTrip]:
     """``rounds`` 1-byte send/receive pairs over TCP on each of ``addresses`` (local addresses), taken in turn
-    (round 1 on each address, then round 2 on each …, each round starting at the next address) so that whatever else the machine does hits every address
-    alike.
+    (round 1 on each address, then round 2 on each …, each round starting at the next address) so that whatever
+    else the machine does hits every address alike.
 
     Both ends run on one CPU (this thread's affinity is narrowed for the measurement and restored): a wake-up on
     another CPU costs an IPI and an idle exit, which would measure where the scheduler put the threads rather than

@@ -32,7 +32,7 @@ SECONDS_PER_DAY = 86_400
 
 ROUND_TRIP_CPU_US = 16.0
 """CPU time of one exchange (a small request and its reply), by default: a 1-byte TCP ping-pong over 127.0.0.1
-with both ends on one CPU (:func:`netlab.live.loopback.round_trip`) keeps that CPU busy for the whole round trip, so
+with both ends on one CPU (:func:`netlab.live.loopback.round_trips`) keeps that CPU busy for the whole round trip, so
 its median RTT is the CPU both ends spend on it — send path, loopback receive path, two wake-ups, Python included.
 16 µs is chapter 04's measurement on the machine this course was written on. An upper bound for the server's
 share (it counts the client's half too); a real NIC adds interrupts but a C server has no interpreter."""

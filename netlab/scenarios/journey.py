@@ -40,18 +40,24 @@ A server that closes later than the 40 ms delayed-ACK timeout makes it four segm
 client's orphan then becomes a TIME_WAIT sock in substate FIN_WAIT2 already when its FIN is ACKed, and the server's
 FIN finds that sock (``tcp_timewait_state_process``).
 
+Each event carries a :class:`JourneyState`: every host's chapter-01 state (rings, IRQs, CPUs' poll_list and
+backlog, the sockets' receive queues), each socket's TCP state and the listener's accept queue, the TIME_WAIT socks
+and the server's epoll instance (red-black tree, ready list, who waits); ``netlab.view.journey.draw_journey``
+draws the step's host from it.
+
 Not in it yet: the client as a task; the engine's run queues are the server host's (the client's calls run
 between its events, not as scheduled tasks).
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Annotated, Callable
+from dataclasses import dataclass, replace
+from typing import Annotated, Callable, Mapping
 
 from netlab import check
 from netlab.kernel import sock as socket_c, tcp_handshake
 from netlab.kernel.cpu import current_cpu
-from netlab.kernel.eventpoll import EPOLL_CTL_ADD
+from netlab.kernel.eventpoll import EPOLL_CTL_ADD, EpollState, Eventpoll
 from netlab.kernel.fs import fdget
 from netlab.kernel.inet_connection_sock import TcpSock, inet_bind
 from netlab.kernel.inet_stream import inet_stream_ops, tcp_recvmsg
@@ -65,7 +71,7 @@ from netlab.kernel.source_index import LAYERS, layer_of
 from netlab.kernel.tcp_output import MsgHdr
 from netlab.kernel.zerocopy import __sys_sendto as sys_sendto
 from netlab.scenarios.link import MAX_DELAY_US, Link
-from netlab.scenarios.receive import Host
+from netlab.scenarios.receive import Host, ReceiveState
 from netlab.scenarios.userspace import Process, accept, close, epoll_create1, epoll_ctl, epoll_wait, recv
 from netlab.trace import Event, Trace, Tracer, call_stack
 
@@ -145,6 +151,18 @@ def chapter_of(event: Event) -> str:
     return f"chapter {number} · {name}"
 
 
+@dataclass(frozen=True)
+class JourneyState:
+    """The journey at a step: each host's receive-side state (its sockets included), each socket's TCP state by
+    name, the listener's accept queue, the TIME_WAIT socks (by 4-tuple) and the server's epoll instance."""
+
+    hosts: Mapping[str, ReceiveState]
+    tcp: Mapping[str, str]
+    accept_queue: tuple[str, ...]
+    timewait: tuple[str, ...]
+    epoll: EpollState | None
+
+
 class Journey:
     """The hosts, the programs and the sockets of the journey: the client sends ``request`` bytes to an epoll server
     that replies ``response`` bytes, ``over`` a link (``delay_us`` of wire) or loopback; then both close (the server
@@ -185,6 +203,8 @@ class Journey:
         self.listen_fd = install_socket(Socket(self.listener, ops=inet_stream_ops), self.program, prof.nr_open)
         self.sk = TcpSock(name="client", net=self.client.net, inet_rcv_saddr=client_addr, dst=Rtable(client_dev))
         Socket(self.sk, ops=inet_stream_ops)
+        self.socks = {"listener": self.listener, "client": self.sk}   # by name: what the snapshots show
+        self.epoll: Eventpoll | None = None
         self.accepted: TcpSock | None = None
         self.ready: list[list[int]] = []      # the fds each epoll_wait() reported
         self.revents: list[list[int]] = []    # and the events it reported for them
@@ -198,7 +218,7 @@ class Journey:
         if self.trace is not None:
             raise ValueError("this journey has run already: make a new Journey")
         client, server, sk = self.client, self.server, self.sk
-        with Tracer(clock=self._clock) as tracer:
+        with Tracer(clock=self._clock, snapshot=self.snapshot) as tracer:
             inet_bind(server.net, self.listener, self.server_addr, SERVER_PORT)
             task = self.sched.spawn(self.program.comm, self._server(), cpu=0, process=self.program)
             self._wait_for(lambda: self.ready == [] and task.state == TASK_INTERRUPTIBLE, "the server's epoll_wait()")
@@ -224,10 +244,12 @@ class Journey:
         sends the response, reads the end of the stream and closes."""
         sys_listen(self.listener, 128)
         epfd = epoll_create1()
+        self.epoll = fdget(self.program, epfd).private_data
         yield from epoll_ctl(epfd, EPOLL_CTL_ADD, self.listen_fd, EPOLLIN)
         yield from self._epoll_wait(epfd)
         conn = yield from accept(self.listen_fd)
         self.accepted = fdget(self.program, conn).private_data.sk
+        self.socks["server's connection"] = self.accepted
         self.accepted.dst = Rtable(self.server.dev if self.link else self.server.net.loopback_dev)  # its route
         yield from epoll_ctl(epfd, EPOLL_CTL_ADD, conn, EPOLLIN | EPOLLRDHUP)
         yield from self._epoll_wait(epfd)
@@ -245,6 +267,17 @@ class Journey:
         events = yield from epoll_wait(epfd, 16)
         self.ready.append([event.data for event in events])
         self.revents.append([event.events for event in events])
+
+    def snapshot(self) -> JourneyState:
+        """The state every event of the trace carries."""
+        machines = dict.fromkeys((self.client, self.server))
+        hosts = {host.name: replace(host.snapshot(), sockets={name: sk.snapshot() for name, sk in self.socks.items()
+                                                              if sk.net is host.net}) for host in machines}
+        timewait = tuple(sorted(f"{k[0]}:{k[1]} ↔ {k[2]}:{k[3]}" for host in machines
+                                for k, s in host.net.tcp_ehash.items() if isinstance(s, InetTimewaitSock)))
+        return JourneyState(hosts, {name: sk.sk_state for name, sk in self.socks.items()},
+                            tuple(r.sk.name for r in self.listener.icsk_accept_queue.rskq_accept), timewait,
+                            self.epoll.snapshot() if self.epoll is not None else None)
 
     def _clock(self) -> int:
         """The trace's clock: the running CPU's time, else the engine's."""

@@ -11,7 +11,7 @@ numbers, never a model.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from netlab import check
 from netlab.trace import Event
@@ -102,7 +102,12 @@ def _socket(x: float, y: float, name: str, sock) -> tuple[str, float]:
 @check.arguments
 def draw_receive(event: Event) -> str:
     """The receive path's state at one step, as SVG (rings, CPUs, sockets, taps, iptables counters)."""
-    state = event.state
+    return receive_svg(event.state, event)
+
+
+@check.arguments
+def receive_svg(state: Any, event: Event | None = None) -> str:
+    """A ``ReceiveState`` as SVG: rings, CPUs (``event``'s CPU lit), sockets, taps, iptables counters, readers."""
     parts, y, x = [], 6.0, 6.0
     for q, queue in enumerate(state.queues):
         drawn, y = _ring(x, y, q, queue)
@@ -123,7 +128,7 @@ def draw_receive(event: Event) -> str:
         parts.append(svg.text(x, y + 13, "readers: " + ", ".join(f"{k} {v}" for k, v in state.readers.items()),
                               size=11))
         y += 18
-    return svg.document(580, y + 6, "".join(parts), label=f"receive path state at step {event.seq + 1}")
+    return svg.document(580, y + 6, "".join(parts), label="receive path state")
 
 
 # --- plots ------------------------------------------------------------------------------------------------------

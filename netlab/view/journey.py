@@ -1,0 +1,46 @@
+"""The whole journey's drawing: the host a step runs on, with what every chapter draws of it on that same trace.
+
+``draw_journey(event)`` reads a ``JourneyState`` (``netlab.scenarios.journey``): the step's host as chapter 01
+draws it (its RX ring and IRQ, each CPU's poll_list and backlog, its sockets' receive queues), then what chapters
+05 and 06 follow (each socket's TCP state, the listener's accept queue, the TIME_WAIT socks) and, on the server,
+chapter 02's epoll instance (who waits in ``epoll_wait``, the ready list, the red-black tree of epitems).
+"""
+from __future__ import annotations
+
+from netlab import check
+from netlab.trace import Event
+from netlab.view import svg
+from netlab.view.epoll import rbtree_svg
+from netlab.view.receive import receive_svg
+
+WIDTH = 580
+
+
+def _lines(title: str, lines: list[str]) -> str:
+    parts = [svg.text(6, 16, title, size=12, weight="bold")]
+    parts += [svg.text(12, 34 + 18 * i, line, size=11) for i, line in enumerate(lines)]
+    return svg.document(WIDTH, 40 + 18 * len(lines), "".join(parts), label=title)
+
+
+@check.arguments
+def draw_journey(event: Event) -> str:
+    """The step's host (the client, the server, or ``localhost``) and the TCP and epoll state of the journey."""
+    state = event.state
+    host = event.host if event.host in state.hosts else next(iter(state.hosts))
+    receive = state.hosts[host]
+    tx = [f"TX ring {q}: {', '.join(s for s in queue.tx_ring.slots if s not in ('hw', 'drv')) or 'nothing to send'}"
+          for q, queue in enumerate(receive.queues) if queue.tx_ring is not None]
+    tcp = [f"{name}{' (here)' if name in receive.sockets else ''}: {tcp_state}" for name, tcp_state in state.tcp.items()]
+    tcp.append(f"listener's accept queue: {', '.join(state.accept_queue) or 'empty'}")
+    tcp += [f"TIME_WAIT sock {tw}" for tw in state.timewait]
+    parts = [f'<div style="font-family:sans-serif"><b>{host}</b></div>', receive_svg(receive, event)]
+    if tx:
+        parts.append(_lines("sending (chapter 03)", tx))
+    parts.append(_lines("every socket's TCP state (chapters 05 and 06)", tcp))
+    if state.epoll is not None and "listener" in receive.sockets:
+        ep = state.epoll
+        parts.append(_lines("the server's epoll (chapter 02)", [
+            f"in epoll_wait (ep->wq): {', '.join(ep.wq) or 'nobody'}",
+            f"ready list (rdllist): {', '.join(ep.rdllist) or 'empty'}"]))
+        parts.append(rbtree_svg(ep.rbr, title="rbr: the epitems"))
+    return "".join(parts)
