@@ -1,5 +1,5 @@
-"""Numbers and values as a person reads them, in one place: thousands separators, a unit that fits, a few significant digits,
-never ``4.00349e+06`` or ``1086000.000 µs``.
+"""Numbers and values as a person reads them, in one place: thousands separators, a unit that fits, a few
+significant digits, never ``4.00349e+06`` or ``1086000.000 µs``, never a Python repr.
 
     duration(2_800)          -> '2.8 µs'         number(4003490.0)   -> '4,003,490'
     duration(1_086_000_000)  -> '1.086 s'        number(0.000123)    -> '0.000123'
