@@ -243,3 +243,10 @@ def test_buffers_cost_only_while_data_waits():
     assert m.queued_data_memory(LINUX_6_12, 10 ** 7).over_limit
     with pytest.raises(ValueError, match="payload"):
         m.queued_data_memory(LINUX_6_12, -1)
+
+
+def test_chapter_06s_exercises_have_the_answers_their_explanations_give():
+    few, many = (slub.slab_layouts(LINUX_3_10, nr_cpus=c)["sock_inode_cache"].objs_per_slab for c in (2, 64))
+    assert many > few and many == 51
+    per_tw = int(footprint(LINUX_3_10, "TIME_WAIT", "client", nr_cpus=2).bytes(50_000)) / 50_000
+    assert 350 < per_tw < 420 and per_tw > 256 + 64      # more than its own objects: kmalloc-64 stays half full
