@@ -54,7 +54,7 @@ class SegmentLog(tuple):
         if not self:
             return "no segments"
         src, dst, name, *_ = self[-1]
-        return f"{len(self)} segments, last {name} {src}→{dst}"
+        return f"{len(self):,} segment{'s' if len(self) != 1 else ''}, the last {name} {src}→{dst}"
 
 
 @dataclass(frozen=True)

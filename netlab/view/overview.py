@@ -23,7 +23,7 @@ STACK = (("user space", "user space", ""),
          ("NIC", "NIC", ""))
 """(layer of :data:`netlab.kernel.source_index.LAYERS`, its name here, the queues it keeps), top down."""
 SIDE = (("epoll", "epoll"), ("interrupts and softirqs", "hard IRQ · softirq"),
-        ("wait queues, locks and the scheduler", "wait queues · scheduler"), ("sk_buffs", "sk_buff"))
+        ("wait queues, locks and the scheduler", "wait queue · sched"), ("sk_buffs", "sk_buff"))
 BOX_W, SIDE_W, BOX_H, GAP, PAD = 150, 118, 24, 4, 4
 
 

@@ -94,7 +94,7 @@ def draw_send(event: Event) -> str:
     parts.append(body)
     q = state.qdisc
     qtext = ("qdisc: none (noqueue: lo)" if q is None else
-             f"qdisc pfifo_fast: queued [{', '.join(q.queued[:6])}{' …' if len(q.queued) > 6 else ''}]"
+             f"qdisc pfifo_fast: queued {', '.join(q.queued[:6]) or 'nothing'}{' …' if len(q.queued) > 6 else ''}"
              f"   bypassed {q.bypassed} · requeued {q.requeues} · dropped {q.drops}"
              + ("   · on output_queue (NET_TX pending)" if q.scheduled else ""))
     stopped = "   TX queue STOPPED (ring full)" if state.queue_stopped else ""
