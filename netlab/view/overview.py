@@ -27,8 +27,12 @@ SIDE = (("epoll", "epoll"), ("interrupts and softirqs", "hard IRQ · softirq"),
 BOX_W, SIDE_W, BOX_H, GAP, PAD = 150, 118, 24, 4, 4
 
 
-def _layer(source: str) -> str:
-    return "NIC" if source == "-" else layer_of(source)     # "-": a frame on the wire or in the NIC, no function
+def _layer(event) -> str | None:
+    """The layer a step runs in; a line printed outside any kernel function is the program's own (user space) in
+    process context, and belongs to no layer in interrupt context (a frame on the wire, a timer's note)."""
+    if event.source == "-":
+        return "user space" if event.context == "process" else None
+    return layer_of(event.source)
 
 
 class Overview:
@@ -38,7 +42,10 @@ class Overview:
     def __init__(self, trace: Trace):
         self.trace = trace
         self.hosts = list(dict.fromkeys(e.host for e in trace))
-        self.touched = {h: {_layer(e.source) for e in trace if e.host == h} for h in self.hosts}
+        self.touched = {h: {_layer(e) for e in trace if e.host == h} for h in self.hosts}
+        for layers in self.touched.values():      # the NIC runs no kernel code: it is in use where its driver is
+            if "driver" in layers:
+                layers.add("NIC")
 
     @property
     def size(self) -> tuple[float, float]:
@@ -60,7 +67,7 @@ class Overview:
         if not 0 <= index < len(self.trace):
             raise ValueError(f"index must be in 0..{len(self.trace) - 1}, got {index}")
         event = self.trace[index]
-        current, colour = (event.host, _layer(event.source)), svg.CONTEXT_COLOURS[event.context]
+        current, colour = (event.host, _layer(event)), svg.CONTEXT_COLOURS[event.context]
         parts = []
         for k, host in enumerate(self.hosts):
             x0 = PAD + k * (BOX_W + SIDE_W + 4 * GAP)
@@ -82,4 +89,5 @@ class Overview:
                 parts.append(svg.line(x1, y, x1 + SIDE_W + 4 * GAP, y, stroke="#495057", width=2))
         width, height = self.size
         return svg.document(width, height, "".join(parts),
-                            label=f"the layers of the stack, current: {current[1]}{' on ' + current[0] if current[0] else ''}")
+                            label=f"the layers of the stack, current: {current[1] or 'none'}"
+                                  f"{' on ' + current[0] if current[0] else ''}")
