@@ -43,4 +43,4 @@ def draw_journey(event: Event) -> str:
             f"in epoll_wait (ep->wq): {', '.join(ep.wq) or 'nobody'}",
             f"ready list (rdllist): {', '.join(ep.rdllist) or 'empty'}"]))
         parts.append(rbtree_svg(ep.rbr, title="rbr: the epitems"))
-    return "".join(parts)
+    return "".join(f"<div>{part}</div>" for part in parts)        # one under the other, as wide as the widest

@@ -25,6 +25,8 @@ STACK = (("user space", "user space", ""),
 SIDE = (("epoll", "epoll"), ("interrupts and softirqs", "hard IRQ · softirq"),
         ("wait queues, locks and the scheduler", "wait queue · sched"), ("sk_buffs", "sk_buff"))
 BOX_W, SIDE_W, BOX_H, GAP, PAD = 150, 118, 24, 4, 4
+TWO_HOSTS_SCALE = 0.8
+"""Hosts side by side are drawn smaller, so that the overview still fits beside the step's drawing."""
 
 
 def _layer(event) -> str | None:
@@ -48,9 +50,14 @@ class Overview:
                 layers.add("NIC")
 
     @property
+    def scale(self) -> float:
+        return 1.0 if len(self.hosts) == 1 else TWO_HOSTS_SCALE
+
+    @property
     def size(self) -> tuple[float, float]:
         column = BOX_W + GAP + SIDE_W
-        return (PAD + len(self.hosts) * (column + 3 * GAP), PAD * 2 + 16 + len(STACK) * (BOX_H + GAP))
+        return (self.scale * (PAD + len(self.hosts) * (column + 3 * GAP)),
+                self.scale * (PAD * 2 + 16 + len(STACK) * (BOX_H + GAP)))
 
     def _box(self, x: float, y: float, w: float, label: str, queues: str, state: str, colour: str) -> str:
         fill, stroke, ink = {"lit": (svg.LIT, colour, svg.INK), "on": (svg.PAPER, "#adb5bd", svg.INK),
@@ -88,6 +95,7 @@ class Overview:
                 x1 = PAD + k * (BOX_W + SIDE_W + 4 * GAP) + BOX_W
                 parts.append(svg.line(x1, y, x1 + SIDE_W + 4 * GAP, y, stroke="#495057", width=2))
         width, height = self.size
-        return svg.document(width, height, "".join(parts),
+        body = "".join(parts) if self.scale == 1 else f'<g transform="scale({self.scale})">{"".join(parts)}</g>'
+        return svg.document(width, height, body,
                             label=f"the layers of the stack, current: {current[1] or 'none'}"
                                   f"{' on ' + current[0] if current[0] else ''}")

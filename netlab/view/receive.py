@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from netlab import check
 from netlab.trace import Event
+from netlab.units import number
 from netlab.view import svg
 
 SLOT, PER_ROW = 12, 32
@@ -196,8 +197,8 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
         plot_sweep(left, rates_mpps, results, "packet rate (Mpps)", title=f"{kernel}: {queues} queue(s), ring "
                    f"{ring_size}, bursts of {burst}, netdev_budget {netdev_budget}")
         left.axvline(rate_mpps, color="#868e96", lw=1)
-        plot_cpu_time(right, chosen, title=f"CPU time at {rate_mpps:g} Mpps: {chosen.ring_drops} of "
-                      f"{chosen.arrived} dropped")
+        plot_cpu_time(right, chosen, title=f"CPU time at {number(rate_mpps)} Mpps: {number(chosen.ring_drops)} of "
+                      f"{number(chosen.arrived)} dropped")
         fig.tight_layout()
         plt.show()
 
