@@ -165,19 +165,18 @@ def do_prlimit(task: Task, new: Rlimit, nr_open: int) -> int:
 @kernel_function("fs/file_table.c", lambda total_pages, free_pages, profile=LINUX_6_12:
                  f"default fs.file-max for {total_pages * profile.page_size / 2 ** 30:.1f} GiB of RAM")
 def files_maxfiles_init(total_pages: int, free_pages: int, profile: KernelProfile = LINUX_6_12) -> int:
-    """The boot-time ``fs.file-max``: about one file per 10 KiB of RAM (with ``profile.file_max_memreserve``, as
-    in 6.12, after setting aside 1.5× what is already in use at boot; 3.10's ``files_init`` used all of RAM), never
-    below NR_FILE. systemd often raises it later."""
+    """The boot-time ``fs.file-max``: about one file per 10 KiB of RAM, after setting aside 1.5× the pages already
+    in use at boot (``memreserve``), never below NR_FILE. Both kernels compute it so: 3.10 in ``vfs_caches_init``
+    (fs/dcache.c: ``reserve = min((mempages - nr_free_pages()) * 3/2, mempages - 1)``, with ``mempages =
+    totalram_pages`` from ``start_kernel``) and ``files_init(mempages)``; 6.12 in ``files_maxfiles_init``
+    (fs/file_table.c), called again by ``page_alloc_init_late`` once deferred pages are free. systemd often raises
+    it later."""
     check.count("total_pages", total_pages, 1)
     check.count("free_pages", free_pages, 0)
     if free_pages > total_pages:
         raise ValueError("free_pages cannot exceed total_pages")
-    page_size = profile.page_size
-    if profile.file_max_memreserve:
-        memreserve = min((total_pages - free_pages) * 3 // 2, total_pages - 1)
-        n = (total_pages - memreserve) * (page_size // 1024) // 10
-    else:
-        n = total_pages * (page_size // 1024) // 10
+    memreserve = min((total_pages - free_pages) * 3 // 2, total_pages - 1)
+    n = (total_pages - memreserve) * (profile.page_size // 1024) // 10
     return max(n, NR_FILE)
 
 

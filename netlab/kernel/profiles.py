@@ -148,10 +148,6 @@ class KernelProfile:
     page_size: int
     thread_size: int                # kernel stack of every task/thread (THREAD_SIZE, x86_64), resident
     sk_wait_data_wake: str          # the wake function a blocked recv() waits with (see sk_wait_data)
-    # The boot-time fs.file-max. True (6.12 fs/file_table.c files_maxfiles_init): 10 % of the RAM left after
-    # setting aside 1.5× the pages already in use (memreserve). False (3.10 fs/file_table.c files_init(mempages)):
-    # 10 % of all RAM.
-    file_max_memreserve: bool
     # How mm/slub.c calculate_order backs off when no slab order up to slub_max_order holds min_objects objects
     # with at most 1/16 waste. "slab_order" (3.10): accept 1/8, then 1/4 waste, then ask for one object fewer and
     # try again. "calc_slab_order" (6.12): keep min_objects and accept 1/8, 1/4, 1/2 waste (min_order from
@@ -226,7 +222,7 @@ LINUX_3_10 = KernelProfile(
     thread_size=8192,
     # 3.10 net/core/sock.c: DEFINE_WAIT + prepare_to_wait + schedule_timeout; wait_woken since d9dc8b0f8b4e (2016)
     sk_wait_data_wake="autoremove_wake_function",
-    file_max_memreserve=False, slub_slab_order="slab_order",
+    slub_slab_order="slab_order",
     # Slab caches (objsize = the slot SLUB gives each object; objects and pages per slab). The book's CentOS 7
     # (3.10.0-957) slabtop, yanfeizhang/deep_linux_network_tests chapter-07/7.4/test-01/testdata.md: TCP 1.94K
     # 16/slab 32 KiB; sock_inode_cache 0.62K 25/slab 16 KiB on the server (12/slab 8 KiB on the client: SLUB's
@@ -268,7 +264,7 @@ LINUX_6_12 = KernelProfile(
     page_size=4096,
     thread_size=16384,  # arch/x86/include/asm/page_64_types.h: PAGE_SIZE << (2 + KASAN_STACK_ORDER), no KASAN
     sk_wait_data_wake="woken_wake_function",  # net/core/sock.c: DEFINE_WAIT_FUNC(wait, woken_wake_function)
-    file_max_memreserve=True, slub_slab_order="calc_slab_order",
+    slub_slab_order="calc_slab_order",
     # Slot sizes from sizeof() (netlab.kernel.slub.SIZEOF_6_12, compiled by tools/kernel_sizes.py against 6.12.118
     # with Debian's amd64 config) through mm/slub.c calculate_sizes: a cache with a constructor or
     # SLAB_TYPESAFE_BY_RCU keeps its free pointer after the object (+8), then
