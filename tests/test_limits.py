@@ -104,3 +104,19 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"error must be a whole number ≤ -1, got 24"):
         L.errno_name(24)
     assert L.errno_name(-24) == "EMFILE"
+
+
+def test_tcp_max_syn_backlog_scales_with_memory_like_each_kernel():
+    from netlab.kernel.profiles import DEFAULTS_RAM
+    gib = 2 ** 30 // 4096
+    # 3.10 tcp_init: max(128, ehash / 256); 6.12 tcp_set_hashinfo: max(128, ehash / 128); one bucket per 128 KiB
+    assert [L.tcp_max_syn_backlog_for_memory(n * gib * 95 // 100, LINUX_3_10) for n in (1, 8, 64, 1024)] \
+        == [128, 256, 2048, 2048]
+    assert [L.tcp_max_syn_backlog_for_memory(n * gib * 95 // 100, LINUX_6_12) for n in (1, 8, 64, 1024)] \
+        == [128, 512, 4096, 4096]
+    assert L.tcp_max_syn_backlog_for_memory(8 * gib + 1, LINUX_6_12) == 1024      # rounded up to a power of two
+    for profile in (LINUX_3_10, LINUX_6_12):
+        assert L.tcp_max_syn_backlog_for_memory(DEFAULTS_RAM // 4096 * 95 // 100, profile) \
+            == profile.tcp_max_syn_backlog
+    with pytest.raises(ValueError):
+        L.tcp_max_syn_backlog_for_memory(0)

@@ -112,7 +112,9 @@ class KernelProfile:
                                     # False: 3.10 looks up local, then main, by fib rules 0 and 32766
     # handshake (chapter 05)
     somaxconn: Annotated[int, check.Range(0, INT_MAX)]
-    tcp_max_syn_backlog: int
+    tcp_max_syn_backlog: int        # boot default for DEFAULTS_RAM (limits.tcp_max_syn_backlog_for_memory)
+    syn_backlog_per_ehash: int      # that default is one per this many "TCP established" hash buckets, at least 128
+    hash_adapt_scale: bool          # alloc_large_system_hash halves the buckets per 4× RAM above 64 GiB (4.12+)
     tcp_syncookies: U8
     tcp_abort_on_overflow: U8
     tcp_syn_retries: Annotated[int, check.Range(1, MAX_TCP_SYNCNT)]
@@ -147,6 +149,9 @@ class KernelProfile:
     tcp_wmem: tuple[int, int, int]
     page_size: int
     thread_size: int                # kernel stack of every task/thread (THREAD_SIZE, x86_64), resident
+    # task_struct slab object of every task/thread without its FPU register state (that is sched.XSTATE_SIZE, the
+    # same CPU-sized area in both kernels: 3.10 allocates it from task_xstate, 6.12 puts it at the object's end)
+    task_struct_size: int
     sk_wait_data_wake: str          # the wake function a blocked recv() waits with (see sk_wait_data)
     # How mm/slub.c calculate_order backs off when no slab order up to slub_max_order holds min_objects objects
     # with at most 1/16 waste. "slab_order" (3.10): accept 1/8, then 1/4 waste, then ask for one object fewer and
@@ -199,6 +204,13 @@ class KernelProfile:
                 if f.name not in skip and getattr(self, f.name) != getattr(other, f.name)}
 
 
+DEFAULTS_RAM = 8 * 2 ** 30
+"""The RAM of the machine the profiles' memory-scaled boot defaults are computed for (tcp_max_syn_backlog)."""
+SIZEOF_TASK_STRUCT_6_12 = 9792
+"""sizeof(struct task_struct) in 6.12.118 x86_64 with Debian's config.amd64_none_amd64, as tools/kernel_sizes.py
+compiles it (with its 4 KiB static FPU register area)."""
+
+
 def _slabs(*caches: SlabCache) -> Mapping[str, SlabCache]:
     return MappingProxyType({c.name: c for c in caches})
 
@@ -210,7 +222,8 @@ LINUX_3_10 = KernelProfile(
     napi_repoll_list=False, udp_rcvbuf_drop="rmem >= rcvbuf",
     dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=False, sendfile_via="sendpage",
     msg_zerocopy=False, fib_local_main_merged=False,
-    somaxconn=128, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
+    somaxconn=128, tcp_max_syn_backlog=256, syn_backlog_per_ehash=256, hash_adapt_scale=False,
+    tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=0, syn_queue="listen_sock", tcp_timeout_init_ms=1000,
     acceptq_full_syn_drop="young>1",
     ip_local_port_range=(32768, 61000), connect_port_parity=False,
@@ -220,6 +233,11 @@ LINUX_3_10 = KernelProfile(
     page_size=4096,
     # upstream 3.10 x86_64: THREAD_SIZE_ORDER 1 (8 KiB); 6538b8ea886e "x86_64: expand kernel stack to 16K" (3.15)
     thread_size=8192,
+    # sizeof(struct task_struct) compiled (kernel/fork.c fork_init: the task_struct cache, ARCH_MIN_TASKALIGN 16)
+    # against CentOS 7.1's kernel-3.10.0-229.14.1.el7 with its configs/kernel-3.10.0-x86_64.config (github
+    # spacex/kernel-centos7): make olddefconfig prepare, then a DEFINE(sizeof) probe like tools/kernel_sizes.py's.
+    # The book's 3.10.0-957 keeps RHEL 7's kABI, which freezes task_struct's layout (not compiled here).
+    task_struct_size=2912,
     # 3.10 net/core/sock.c: DEFINE_WAIT + prepare_to_wait + schedule_timeout; wait_woken since d9dc8b0f8b4e (2016)
     sk_wait_data_wake="autoremove_wake_function",
     slub_slab_order="slab_order",
@@ -254,7 +272,8 @@ LINUX_6_12 = KernelProfile(
     napi_repoll_list=True, udp_rcvbuf_drop="rmem > rcvbuf",
     dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=True,
     sendfile_via="MSG_SPLICE_PAGES", msg_zerocopy=True, fib_local_main_merged=True,
-    somaxconn=4096, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
+    somaxconn=4096, tcp_max_syn_backlog=512, syn_backlog_per_ehash=128, hash_adapt_scale=True,
+    tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=4, syn_queue="ehash", tcp_timeout_init_ms=1000,
     acceptq_full_syn_drop="always",
     ip_local_port_range=(32768, 60999), connect_port_parity=True,
@@ -263,6 +282,9 @@ LINUX_6_12 = KernelProfile(
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 131072, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
     thread_size=16384,  # arch/x86/include/asm/page_64_types.h: PAGE_SIZE << (2 + KASAN_STACK_ORDER), no KASAN
+    # arch/x86/kernel/fpu/init.c fpu__init_task_struct_size: sizeof(struct task_struct) less the static
+    # union fpregs_state (PAGE_SIZE) it ends with; the CPU's xstate is added back (sched.XSTATE_SIZE)
+    task_struct_size=SIZEOF_TASK_STRUCT_6_12 - 4096,
     sk_wait_data_wake="woken_wake_function",  # net/core/sock.c: DEFINE_WAIT_FUNC(wait, woken_wake_function)
     slub_slab_order="calc_slab_order",
     # Slot sizes from sizeof() (netlab.kernel.slub.SIZEOF_6_12, compiled by tools/kernel_sizes.py against 6.12.118
