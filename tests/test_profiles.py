@@ -1,6 +1,6 @@
 import pytest
 
-from netlab.kernel.profiles import PROFILES, SlabCache, profile
+from netlab.kernel.profiles import PROFILES, SOURCES, KernelProfile, SlabCache, profile
 from netlab.live.profile import this_machine
 
 
@@ -44,3 +44,9 @@ def test_bad_names_and_values_are_refused():
         PROFILES["6.12"].replace(ip_local_port_range=(5, 1))
     with pytest.raises(ValueError, match="object_size"):
         SlabCache("x", 0, 1, 1)
+
+
+def test_every_profile_field_names_its_kernel_source():
+    import dataclasses
+    assert set(SOURCES) == {f.name for f in dataclasses.fields(KernelProfile)}
+    assert all(isinstance(v, str) and v for v in SOURCES.values())

@@ -309,6 +309,68 @@ LINUX_6_12 = KernelProfile(
 
 PROFILES: Mapping[str, KernelProfile] = MappingProxyType({"3.10": LINUX_3_10, "6.12": LINUX_6_12})
 
+SOURCES: Mapping[str, str] = MappingProxyType({
+    "name": "(label)", "version": "(the release a profile links its source lines to)",
+    "hz": "kernel/Kconfig.hz:HZ (the distribution's config: CentOS 7 1000, Debian 250)",
+    "netdev_budget": "net/core/hotdata.c:net_hotdata / 3.10 net/core/dev.c:netdev_budget",
+    "netdev_budget_usecs": "net/core/hotdata.c:net_hotdata / 3.10 net/core/dev.c:net_rx_action (2 jiffies)",
+    "dev_weight": "include/linux/netdevice.h:NAPI_POLL_WEIGHT",
+    "netdev_max_backlog": "net/core/hotdata.c:net_hotdata / 3.10 net/core/dev.c:netdev_max_backlog",
+    "gro_normal_batch": "net/core/hotdata.c:net_hotdata (none in 3.10)",
+    "rx_ring_size": "drivers/net/ethernet/intel/igb/igb.h:IGB_DEFAULT_RXD",
+    "softnet_stat_columns": "net/core/net-procfs.c:softnet_seq_show",
+    "max_softirq_time_us": "kernel/softirq.c:MAX_SOFTIRQ_TIME",
+    "max_softirq_restart": "kernel/softirq.c:MAX_SOFTIRQ_RESTART",
+    "napi_repoll_list": "net/core/dev.c:net_rx_action",
+    "udp_rcvbuf_drop": "net/ipv4/udp.c:__udp_enqueue_schedule_skb / 3.10 net/core/sock.c:sock_queue_rcv_skb",
+    "dev_tx_weight": "net/core/hotdata.c:net_hotdata / 3.10 net/core/dev.c:weight_p",
+    "eth_mtu": "net/ethernet/eth.c:ether_setup (ETH_DATA_LEN)",
+    "lo_mtu": "drivers/net/loopback.c:loopback_setup",
+    "tx_ring_size": "drivers/net/ethernet/intel/igb/igb.h:IGB_DEFAULT_TXD",
+    "tcp_gso_always": "net/core/sock.c:sk_setup_caps / 3.10 net/ipv4/tcp.c:tcp_xmit_size_goal",
+    "sendfile_via": "fs/splice.c:splice_to_socket / 3.10 net/socket.c:sock_sendpage",
+    "msg_zerocopy": "net/core/sock.c:sock_setsockopt (SO_ZEROCOPY, 4.14+)",
+    "fib_local_main_merged": "net/ipv4/fib_frontend.c:fib_new_table",
+    "somaxconn": "include/linux/socket.h:SOMAXCONN",
+    "tcp_max_syn_backlog": "net/ipv4/tcp_ipv4.c:tcp_set_hashinfo / 3.10 net/ipv4/tcp.c:tcp_init",
+    "syn_backlog_per_ehash": "net/ipv4/tcp_ipv4.c:tcp_set_hashinfo / 3.10 net/ipv4/tcp.c:tcp_init",
+    "hash_adapt_scale": "mm/mm_init.c:alloc_large_system_hash / 3.10 mm/page_alloc.c:alloc_large_system_hash",
+    "tcp_syncookies": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/syncookies.c:sysctl_tcp_syncookies",
+    "tcp_abort_on_overflow": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/tcp_minisocks.c",
+    "tcp_syn_retries": "include/net/tcp.h:TCP_SYN_RETRIES",
+    "tcp_synack_retries": "include/net/tcp.h:TCP_SYNACK_RETRIES",
+    "tcp_syn_linear_timeouts": "net/ipv4/tcp_ipv4.c:tcp_sk_init (none in 3.10)",
+    "syn_queue": "net/ipv4/inet_connection_sock.c:inet_csk_reqsk_queue_hash_add / 3.10 "
+                 "net/core/request_sock.c:reqsk_queue_alloc",
+    "tcp_timeout_init_ms": "include/net/tcp.h:TCP_TIMEOUT_INIT",
+    "acceptq_full_syn_drop": "net/ipv4/tcp_input.c:tcp_conn_request / 3.10 net/ipv4/tcp_ipv4.c:tcp_v4_conn_request",
+    "ip_local_port_range": "net/ipv4/af_inet.c:inet_init_net / 3.10 net/ipv4/inet_connection_sock.c:"
+                           "sysctl_local_ports",
+    "connect_port_parity": "net/ipv4/inet_hashtables.c:__inet_hash_connect",
+    "tcp_timewait_s": "include/net/tcp.h:TCP_TIMEWAIT_LEN",
+    "tcp_keepalive_time": "include/net/tcp.h:TCP_KEEPALIVE_TIME",
+    "tcp_keepalive_intvl": "include/net/tcp.h:TCP_KEEPALIVE_INTVL",
+    "tcp_keepalive_probes": "include/net/tcp.h:TCP_KEEPALIVE_PROBES",
+    "twsk_timer": "net/ipv4/inet_timewait_sock.c:inet_twsk_hashdance_schedule / 3.10 inet_twdr_hangman",
+    "nr_open": "fs/file.c:sysctl_nr_open (include/uapi/linux/fs.h:INR_OPEN_MAX)",
+    "nofile_soft": "include/asm-generic/resource.h:INIT_RLIMITS (INR_OPEN_CUR)",
+    "nofile_hard": "include/asm-generic/resource.h:INIT_RLIMITS (INR_OPEN_MAX)",
+    "rmem_default": "net/core/sock.c:SK_RMEM_MAX",
+    "wmem_default": "net/core/sock.c:SK_WMEM_MAX",
+    "tcp_rmem": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/tcp.c:tcp_init",
+    "tcp_wmem": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/tcp.c:tcp_init",
+    "page_size": "arch/x86/include/asm/page_types.h:PAGE_SHIFT",
+    "thread_size": "arch/x86/include/asm/page_64_types.h:THREAD_SIZE",
+    "task_struct_size": "kernel/fork.c:fork_init, arch/x86/kernel/fpu/init.c:fpu__init_task_struct_size "
+                        "(sizeof from tools/kernel_sizes.py; 3.10 compiled with CentOS 7's config)",
+    "sk_wait_data_wake": "net/core/sock.c:sk_wait_data",
+    "slub_slab_order": "mm/slub.c:calculate_order",
+    "slab": "mm/slub.c:calculate_sizes (sizes: netlab.kernel.slub.SIZEOF_6_12; 3.10: the book's slabtop)",
+    "slab_aliases": "mm/slab_common.c:find_mergeable",
+    "live": "(which fields netlab.live.profile read from the running kernel)",
+})
+"""Profile field -> where the kernel sets it, ``file:function`` (6.12; ``/ 3.10 …`` where 3.10 keeps it elsewhere)."""
+
 
 @check.arguments
 def profile(name: str) -> KernelProfile:
