@@ -56,7 +56,10 @@ def test_prlimit_rules():
 def test_default_file_max_is_about_one_file_per_10_kib():
     pages = 4 * 2 ** 30 // 4096
     assert L.files_maxfiles_init(pages, pages, LINUX_3_10) == 4 * 2 ** 20 // 10
-    assert L.files_maxfiles_init(pages, pages // 2, LINUX_6_12) == pages // 4 * 4 // 10
+    # both kernels first set aside 1.5× the pages in use at boot: 3.10 vfs_caches_init, 6.12 files_maxfiles_init
+    for profile in (LINUX_3_10, LINUX_6_12):
+        assert L.files_maxfiles_init(pages, pages // 2, profile) == pages // 4 * 4 // 10
+        assert L.files_maxfiles_init(pages, pages * 9 // 10, profile) == (pages - (pages - pages * 9 // 10) * 3 // 2) * 4 // 10
     assert L.files_maxfiles_init(1000, 1000) == L.NR_FILE
     with pytest.raises(ValueError, match="free_pages"):
         L.files_maxfiles_init(10, 20)
@@ -101,3 +104,19 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"error must be a whole number ≤ -1, got 24"):
         L.errno_name(24)
     assert L.errno_name(-24) == "EMFILE"
+
+
+def test_tcp_max_syn_backlog_scales_with_memory_like_each_kernel():
+    from netlab.kernel.profiles import DEFAULTS_RAM
+    gib = 2 ** 30 // 4096
+    # 3.10 tcp_init: max(128, ehash / 256); 6.12 tcp_set_hashinfo: max(128, ehash / 128); one bucket per 128 KiB
+    assert [L.tcp_max_syn_backlog_for_memory(n * gib * 95 // 100, LINUX_3_10) for n in (1, 8, 64, 1024)] \
+        == [128, 256, 2048, 2048]
+    assert [L.tcp_max_syn_backlog_for_memory(n * gib * 95 // 100, LINUX_6_12) for n in (1, 8, 64, 1024)] \
+        == [128, 512, 4096, 4096]
+    assert L.tcp_max_syn_backlog_for_memory(8 * gib + 1, LINUX_6_12) == 1024      # rounded up to a power of two
+    for profile in (LINUX_3_10, LINUX_6_12):
+        assert L.tcp_max_syn_backlog_for_memory(DEFAULTS_RAM // 4096 * 95 // 100, profile) \
+            == profile.tcp_max_syn_backlog
+    with pytest.raises(ValueError):
+        L.tcp_max_syn_backlog_for_memory(0)

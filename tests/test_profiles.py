@@ -1,6 +1,6 @@
 import pytest
 
-from netlab.kernel.profiles import PROFILES, SlabCache, profile
+from netlab.kernel.profiles import PROFILES, SOURCES, KernelProfile, SlabCache, profile
 from netlab.live.profile import this_machine
 
 
@@ -10,7 +10,6 @@ def test_the_two_kernels_differ_where_the_facts_say():
     assert diff["somaxconn"] == (128, 4096)
     assert diff["ip_local_port_range"] == ((32768, 61000), (32768, 60999))
     assert diff["syn_queue"] == ("listen_sock", "ehash")
-    assert diff["file_max_memreserve"] == (False, True)
     assert diff["slub_slab_order"] == ("slab_order", "calc_slab_order")
     assert new.local_ports == 28232
 
@@ -45,3 +44,9 @@ def test_bad_names_and_values_are_refused():
         PROFILES["6.12"].replace(ip_local_port_range=(5, 1))
     with pytest.raises(ValueError, match="object_size"):
         SlabCache("x", 0, 1, 1)
+
+
+def test_every_profile_field_names_its_kernel_source():
+    import dataclasses
+    assert set(SOURCES) == {f.name for f in dataclasses.fields(KernelProfile)}
+    assert all(isinstance(v, str) and v for v in SOURCES.values())

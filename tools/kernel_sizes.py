@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from netlab.kernel.eventpoll import SIZEOF_EVENTPOLL
+from netlab.kernel.profiles import SIZEOF_TASK_STRUCT_6_12
 from netlab.kernel.slub import SIZEOF_6_12
 from netlab.kernel.source_index import tree_release, unpack
 
@@ -41,7 +42,8 @@ PROBES = {
 """Probe file -> (what it includes, the structs it sizes)."""
 
 MODELS = {**{name: (size, "netlab.kernel.slub.SIZEOF_6_12") for name, size in SIZEOF_6_12.items()},
-          "eventpoll": (SIZEOF_EVENTPOLL, "netlab.kernel.eventpoll.SIZEOF_EVENTPOLL")}
+          "eventpoll": (SIZEOF_EVENTPOLL, "netlab.kernel.eventpoll.SIZEOF_EVENTPOLL"),
+          "task_struct": (SIZEOF_TASK_STRUCT_6_12, "netlab.kernel.profiles.SIZEOF_TASK_STRUCT_6_12")}
 """struct -> (the size a model uses, where)."""
 
 _DEFINE = re.compile(r'"->(\w+) \$?(-?\d+) ')

@@ -6,9 +6,10 @@ Models net/core/dev.c in Linux 6.12: ``dev_queue_xmit`` → ``__dev_queue_xmit``
 the driver side at once.
 
 ``__netif_schedule`` (in :mod:`netlab.kernel.sch_generic`, beside the qdisc it schedules) puts a qdisc on this
-CPU's ``softnet_data.output_queue`` and raises NET_TX_SOFTIRQ; ``net_tx_action`` runs it later. That is the *only*
-way the send path raises NET_TX (plus freeing skbs queued by ``dev_kfree_skb_irq``): a sender whose qdisc never
-backs up never raises it at all. ``net_dev_init``, which registers both halves of dev.c as the NET_RX and NET_TX
+CPU's ``softnet_data.output_queue`` and raises NET_TX_SOFTIRQ; ``net_tx_action`` runs it later. It is the send
+path's only way to raise NET_TX; two other callers raise it too: ``dev_kfree_skb_irq_reason`` (3.10:
+``dev_kfree_skb_irq``) for any skb freed in hard-IRQ context, and ``dev_cpu_dead`` when a CPU goes offline. A
+sender whose qdisc never backs up never raises it at all. ``net_dev_init``, which registers both halves of dev.c as the NET_RX and NET_TX
 softirqs, lives here because this module sees both: the receive half (:mod:`netlab.kernel.dev`) imports no
 transmit code.
 """

@@ -165,20 +165,40 @@ def do_prlimit(task: Task, new: Rlimit, nr_open: int) -> int:
 @kernel_function("fs/file_table.c", lambda total_pages, free_pages, profile=LINUX_6_12:
                  f"default fs.file-max for {total_pages * profile.page_size / 2 ** 30:.1f} GiB of RAM")
 def files_maxfiles_init(total_pages: int, free_pages: int, profile: KernelProfile = LINUX_6_12) -> int:
-    """The boot-time ``fs.file-max``: about one file per 10 KiB of RAM (with ``profile.file_max_memreserve``, as
-    in 6.12, after setting aside 1.5× what is already in use at boot; 3.10's ``files_init`` used all of RAM), never
-    below NR_FILE. systemd often raises it later."""
+    """The boot-time ``fs.file-max``: about one file per 10 KiB of RAM, after setting aside 1.5× the pages already
+    in use at boot (``memreserve``), never below NR_FILE. Both kernels compute it so: 3.10 in ``vfs_caches_init``
+    (fs/dcache.c: ``reserve = min((mempages - nr_free_pages()) * 3/2, mempages - 1)``, with ``mempages =
+    totalram_pages`` from ``start_kernel``) and ``files_init(mempages)``; 6.12 in ``files_maxfiles_init``
+    (fs/file_table.c), called again by ``page_alloc_init_late`` once deferred pages are free. systemd often raises
+    it later."""
     check.count("total_pages", total_pages, 1)
     check.count("free_pages", free_pages, 0)
     if free_pages > total_pages:
         raise ValueError("free_pages cannot exceed total_pages")
-    page_size = profile.page_size
-    if profile.file_max_memreserve:
-        memreserve = min((total_pages - free_pages) * 3 // 2, total_pages - 1)
-        n = (total_pages - memreserve) * (page_size // 1024) // 10
-    else:
-        n = total_pages * (page_size // 1024) // 10
+    memreserve = min((total_pages - free_pages) * 3 // 2, total_pages - 1)
+    n = (total_pages - memreserve) * (profile.page_size // 1024) // 10
     return max(n, NR_FILE)
+
+
+@check.arguments
+def tcp_max_syn_backlog_for_memory(kernel_pages: Annotated[int, Range(1, 2 ** 40)],
+                                   profile: KernelProfile = LINUX_6_12) -> int:
+    """The boot-time ``net.ipv4.tcp_max_syn_backlog`` of a machine whose page allocator manages ``kernel_pages``
+    pages (``nr_kernel_pages``: the RAM less what the kernel took while booting). TCP sizes its established hash
+    with ``alloc_large_system_hash("TCP established", …, 17, …, 512 * 1024)`` (mm/page_alloc.c in 3.10,
+    mm/mm_init.c in 6.12): one bucket per 128 KiB, the memory rounded up to MiB, the count rounded up to a power
+    of two, at most 512 Ki buckets; 6.12 scales one step more for every 4× above 64 GiB. Then 3.10's ``tcp_init``
+    (net/ipv4/tcp.c) sets ``max(128, cnt / 256)``, 6.12's ``tcp_set_hashinfo`` (net/ipv4/tcp_ipv4.c)
+    ``max(128U, ehash_entries / 128)``."""
+    page_shift = profile.page_size.bit_length() - 1
+    pages = -(-kernel_pages // (2 ** 20 // profile.page_size)) * (2 ** 20 // profile.page_size)
+    scale = 17
+    adapt = (64 << 30) >> page_shift                # ADAPT_SCALE_NPAGES, doubled twice per step (ADAPT_SCALE_SHIFT)
+    while profile.hash_adapt_scale and adapt < pages:
+        scale, adapt = scale + 1, adapt << 2
+    entries = 1 << max(0, (pages >> (scale - page_shift)) - 1).bit_length()      # roundup_pow_of_two
+    entries = min(entries, 512 * 1024)
+    return max(128, entries // profile.syn_backlog_per_ehash)
 
 
 @kernel_function("net/ipv4/inet_connection_sock.c",

@@ -112,7 +112,9 @@ class KernelProfile:
                                     # False: 3.10 looks up local, then main, by fib rules 0 and 32766
     # handshake (chapter 05)
     somaxconn: Annotated[int, check.Range(0, INT_MAX)]
-    tcp_max_syn_backlog: int
+    tcp_max_syn_backlog: int        # boot default for DEFAULTS_RAM (limits.tcp_max_syn_backlog_for_memory)
+    syn_backlog_per_ehash: int      # that default is one per this many "TCP established" hash buckets, at least 128
+    hash_adapt_scale: bool          # alloc_large_system_hash halves the buckets per 4× RAM above 64 GiB (4.12+)
     tcp_syncookies: U8
     tcp_abort_on_overflow: U8
     tcp_syn_retries: Annotated[int, check.Range(1, MAX_TCP_SYNCNT)]
@@ -147,11 +149,10 @@ class KernelProfile:
     tcp_wmem: tuple[int, int, int]
     page_size: int
     thread_size: int                # kernel stack of every task/thread (THREAD_SIZE, x86_64), resident
+    # task_struct slab object of every task/thread without its FPU register state (that is sched.XSTATE_SIZE, the
+    # same CPU-sized area in both kernels: 3.10 allocates it from task_xstate, 6.12 puts it at the object's end)
+    task_struct_size: int
     sk_wait_data_wake: str          # the wake function a blocked recv() waits with (see sk_wait_data)
-    # The boot-time fs.file-max. True (6.12 fs/file_table.c files_maxfiles_init): 10 % of the RAM left after
-    # setting aside 1.5× the pages already in use (memreserve). False (3.10 fs/file_table.c files_init(mempages)):
-    # 10 % of all RAM.
-    file_max_memreserve: bool
     # How mm/slub.c calculate_order backs off when no slab order up to slub_max_order holds min_objects objects
     # with at most 1/16 waste. "slab_order" (3.10): accept 1/8, then 1/4 waste, then ask for one object fewer and
     # try again. "calc_slab_order" (6.12): keep min_objects and accept 1/8, 1/4, 1/2 waste (min_order from
@@ -203,6 +204,13 @@ class KernelProfile:
                 if f.name not in skip and getattr(self, f.name) != getattr(other, f.name)}
 
 
+DEFAULTS_RAM = 8 * 2 ** 30
+"""The RAM of the machine the profiles' memory-scaled boot defaults are computed for (tcp_max_syn_backlog)."""
+SIZEOF_TASK_STRUCT_6_12 = 9792
+"""sizeof(struct task_struct) in 6.12.118 x86_64 with Debian's config.amd64_none_amd64, as tools/kernel_sizes.py
+compiles it (with its 4 KiB static FPU register area)."""
+
+
 def _slabs(*caches: SlabCache) -> Mapping[str, SlabCache]:
     return MappingProxyType({c.name: c for c in caches})
 
@@ -214,7 +222,8 @@ LINUX_3_10 = KernelProfile(
     napi_repoll_list=False, udp_rcvbuf_drop="rmem >= rcvbuf",
     dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=False, sendfile_via="sendpage",
     msg_zerocopy=False, fib_local_main_merged=False,
-    somaxconn=128, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
+    somaxconn=128, tcp_max_syn_backlog=256, syn_backlog_per_ehash=256, hash_adapt_scale=False,
+    tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=0, syn_queue="listen_sock", tcp_timeout_init_ms=1000,
     acceptq_full_syn_drop="young>1",
     ip_local_port_range=(32768, 61000), connect_port_parity=False,
@@ -224,9 +233,14 @@ LINUX_3_10 = KernelProfile(
     page_size=4096,
     # upstream 3.10 x86_64: THREAD_SIZE_ORDER 1 (8 KiB); 6538b8ea886e "x86_64: expand kernel stack to 16K" (3.15)
     thread_size=8192,
+    # sizeof(struct task_struct) compiled (kernel/fork.c fork_init: the task_struct cache, ARCH_MIN_TASKALIGN 16)
+    # against CentOS 7.1's kernel-3.10.0-229.14.1.el7 with its configs/kernel-3.10.0-x86_64.config (github
+    # spacex/kernel-centos7): make olddefconfig prepare, then a DEFINE(sizeof) probe like tools/kernel_sizes.py's.
+    # The book's 3.10.0-957 keeps RHEL 7's kABI, which freezes task_struct's layout (not compiled here).
+    task_struct_size=2912,
     # 3.10 net/core/sock.c: DEFINE_WAIT + prepare_to_wait + schedule_timeout; wait_woken since d9dc8b0f8b4e (2016)
     sk_wait_data_wake="autoremove_wake_function",
-    file_max_memreserve=False, slub_slab_order="slab_order",
+    slub_slab_order="slab_order",
     # Slab caches (objsize = the slot SLUB gives each object; objects and pages per slab). The book's CentOS 7
     # (3.10.0-957) slabtop, yanfeizhang/deep_linux_network_tests chapter-07/7.4/test-01/testdata.md: TCP 1.94K
     # 16/slab 32 KiB; sock_inode_cache 0.62K 25/slab 16 KiB on the server (12/slab 8 KiB on the client: SLUB's
@@ -258,7 +272,8 @@ LINUX_6_12 = KernelProfile(
     napi_repoll_list=True, udp_rcvbuf_drop="rmem > rcvbuf",
     dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=True,
     sendfile_via="MSG_SPLICE_PAGES", msg_zerocopy=True, fib_local_main_merged=True,
-    somaxconn=4096, tcp_max_syn_backlog=2048, tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
+    somaxconn=4096, tcp_max_syn_backlog=512, syn_backlog_per_ehash=128, hash_adapt_scale=True,
+    tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=4, syn_queue="ehash", tcp_timeout_init_ms=1000,
     acceptq_full_syn_drop="always",
     ip_local_port_range=(32768, 60999), connect_port_parity=True,
@@ -267,8 +282,11 @@ LINUX_6_12 = KernelProfile(
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 131072, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
     thread_size=16384,  # arch/x86/include/asm/page_64_types.h: PAGE_SIZE << (2 + KASAN_STACK_ORDER), no KASAN
+    # arch/x86/kernel/fpu/init.c fpu__init_task_struct_size: sizeof(struct task_struct) less the static
+    # union fpregs_state (PAGE_SIZE) it ends with; the CPU's xstate is added back (sched.XSTATE_SIZE)
+    task_struct_size=SIZEOF_TASK_STRUCT_6_12 - 4096,
     sk_wait_data_wake="woken_wake_function",  # net/core/sock.c: DEFINE_WAIT_FUNC(wait, woken_wake_function)
-    file_max_memreserve=True, slub_slab_order="calc_slab_order",
+    slub_slab_order="calc_slab_order",
     # Slot sizes from sizeof() (netlab.kernel.slub.SIZEOF_6_12, compiled by tools/kernel_sizes.py against 6.12.118
     # with Debian's amd64 config) through mm/slub.c calculate_sizes: a cache with a constructor or
     # SLAB_TYPESAFE_BY_RCU keeps its free pointer after the object (+8), then
@@ -290,6 +308,68 @@ LINUX_6_12 = KernelProfile(
 )
 
 PROFILES: Mapping[str, KernelProfile] = MappingProxyType({"3.10": LINUX_3_10, "6.12": LINUX_6_12})
+
+SOURCES: Mapping[str, str] = MappingProxyType({
+    "name": "(label)", "version": "(the release a profile links its source lines to)",
+    "hz": "kernel/Kconfig.hz:HZ (the distribution's config: CentOS 7 1000, Debian 250)",
+    "netdev_budget": "net/core/hotdata.c:net_hotdata / 3.10 net/core/dev.c:netdev_budget",
+    "netdev_budget_usecs": "net/core/hotdata.c:net_hotdata / 3.10 net/core/dev.c:net_rx_action (2 jiffies)",
+    "dev_weight": "include/linux/netdevice.h:NAPI_POLL_WEIGHT",
+    "netdev_max_backlog": "net/core/hotdata.c:net_hotdata / 3.10 net/core/dev.c:netdev_max_backlog",
+    "gro_normal_batch": "net/core/hotdata.c:net_hotdata (none in 3.10)",
+    "rx_ring_size": "drivers/net/ethernet/intel/igb/igb.h:IGB_DEFAULT_RXD",
+    "softnet_stat_columns": "net/core/net-procfs.c:softnet_seq_show",
+    "max_softirq_time_us": "kernel/softirq.c:MAX_SOFTIRQ_TIME",
+    "max_softirq_restart": "kernel/softirq.c:MAX_SOFTIRQ_RESTART",
+    "napi_repoll_list": "net/core/dev.c:net_rx_action",
+    "udp_rcvbuf_drop": "net/ipv4/udp.c:__udp_enqueue_schedule_skb / 3.10 net/core/sock.c:sock_queue_rcv_skb",
+    "dev_tx_weight": "net/core/hotdata.c:net_hotdata / 3.10 net/core/dev.c:weight_p",
+    "eth_mtu": "net/ethernet/eth.c:ether_setup (ETH_DATA_LEN)",
+    "lo_mtu": "drivers/net/loopback.c:loopback_setup",
+    "tx_ring_size": "drivers/net/ethernet/intel/igb/igb.h:IGB_DEFAULT_TXD",
+    "tcp_gso_always": "net/core/sock.c:sk_setup_caps / 3.10 net/ipv4/tcp.c:tcp_xmit_size_goal",
+    "sendfile_via": "fs/splice.c:splice_to_socket / 3.10 net/socket.c:sock_sendpage",
+    "msg_zerocopy": "net/core/sock.c:sock_setsockopt (SO_ZEROCOPY, 4.14+)",
+    "fib_local_main_merged": "net/ipv4/fib_frontend.c:fib_new_table",
+    "somaxconn": "include/linux/socket.h:SOMAXCONN",
+    "tcp_max_syn_backlog": "net/ipv4/tcp_ipv4.c:tcp_set_hashinfo / 3.10 net/ipv4/tcp.c:tcp_init",
+    "syn_backlog_per_ehash": "net/ipv4/tcp_ipv4.c:tcp_set_hashinfo / 3.10 net/ipv4/tcp.c:tcp_init",
+    "hash_adapt_scale": "mm/mm_init.c:alloc_large_system_hash / 3.10 mm/page_alloc.c:alloc_large_system_hash",
+    "tcp_syncookies": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/syncookies.c:sysctl_tcp_syncookies",
+    "tcp_abort_on_overflow": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/tcp_minisocks.c",
+    "tcp_syn_retries": "include/net/tcp.h:TCP_SYN_RETRIES",
+    "tcp_synack_retries": "include/net/tcp.h:TCP_SYNACK_RETRIES",
+    "tcp_syn_linear_timeouts": "net/ipv4/tcp_ipv4.c:tcp_sk_init (none in 3.10)",
+    "syn_queue": "net/ipv4/inet_connection_sock.c:inet_csk_reqsk_queue_hash_add / 3.10 "
+                 "net/core/request_sock.c:reqsk_queue_alloc",
+    "tcp_timeout_init_ms": "include/net/tcp.h:TCP_TIMEOUT_INIT",
+    "acceptq_full_syn_drop": "net/ipv4/tcp_input.c:tcp_conn_request / 3.10 net/ipv4/tcp_ipv4.c:tcp_v4_conn_request",
+    "ip_local_port_range": "net/ipv4/af_inet.c:inet_init_net / 3.10 net/ipv4/inet_connection_sock.c:"
+                           "sysctl_local_ports",
+    "connect_port_parity": "net/ipv4/inet_hashtables.c:__inet_hash_connect",
+    "tcp_timewait_s": "include/net/tcp.h:TCP_TIMEWAIT_LEN",
+    "tcp_keepalive_time": "include/net/tcp.h:TCP_KEEPALIVE_TIME",
+    "tcp_keepalive_intvl": "include/net/tcp.h:TCP_KEEPALIVE_INTVL",
+    "tcp_keepalive_probes": "include/net/tcp.h:TCP_KEEPALIVE_PROBES",
+    "twsk_timer": "net/ipv4/inet_timewait_sock.c:inet_twsk_hashdance_schedule / 3.10 inet_twdr_hangman",
+    "nr_open": "fs/file.c:sysctl_nr_open (include/uapi/linux/fs.h:INR_OPEN_MAX)",
+    "nofile_soft": "include/asm-generic/resource.h:INIT_RLIMITS (INR_OPEN_CUR)",
+    "nofile_hard": "include/asm-generic/resource.h:INIT_RLIMITS (INR_OPEN_MAX)",
+    "rmem_default": "net/core/sock.c:SK_RMEM_MAX",
+    "wmem_default": "net/core/sock.c:SK_WMEM_MAX",
+    "tcp_rmem": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/tcp.c:tcp_init",
+    "tcp_wmem": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/tcp.c:tcp_init",
+    "page_size": "arch/x86/include/asm/page_types.h:PAGE_SHIFT",
+    "thread_size": "arch/x86/include/asm/page_64_types.h:THREAD_SIZE",
+    "task_struct_size": "kernel/fork.c:fork_init, arch/x86/kernel/fpu/init.c:fpu__init_task_struct_size "
+                        "(sizeof from tools/kernel_sizes.py; 3.10 compiled with CentOS 7's config)",
+    "sk_wait_data_wake": "net/core/sock.c:sk_wait_data",
+    "slub_slab_order": "mm/slub.c:calculate_order",
+    "slab": "mm/slub.c:calculate_sizes (sizes: netlab.kernel.slub.SIZEOF_6_12; 3.10: the book's slabtop)",
+    "slab_aliases": "mm/slab_common.c:find_mergeable",
+    "live": "(which fields netlab.live.profile read from the running kernel)",
+})
+"""Profile field -> where the kernel sets it, ``file:function`` (6.12; ``/ 3.10 …`` where 3.10 keeps it elsewhere)."""
 
 
 @check.arguments

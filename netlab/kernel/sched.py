@@ -635,14 +635,18 @@ PTHREAD_GUARD_SIZE = 4096
 #: Resident user stack of a Python thread blocked in recv(): 200 such threads raised VmRSS by 16.3 KiB each on the
 #: machine this course was built on. A C thread touches less. Measure yours with ``sched_experiments.thread_memory``.
 THREAD_STACK_RESIDENT = 16 * 1024
-#: ``task_struct`` slab object size on that machine (6.18, /proc/slabinfo); it depends on the kernel's config.
-TASK_STRUCT_SIZE = 5888
+#: FPU register state (XSAVE area) of every task that used the FPU, as every thread of a process that did: 512 B
+#: legacy + 64 B header + 256 B AVX on an x86-64 CPU with AVX2 and no AVX-512 (fpu_kernel_cfg.default_size in
+#: 6.12, the end of the task_struct object; xstate_size in 3.10, a task_xstate object of its own). AVX-512 CPUs
+#: need about 2.7 KiB.
+XSTATE_SIZE = 832
 
 
 @dataclass(frozen=True)
 class ThreadMemory:
     """Memory of one thread. ``virtual``: address space reserved (shows in VmSize); ``resident``: user-stack pages
-    actually touched (in VmRSS); ``kernel``: its kernel stack and task_struct (not in VmRSS, always resident)."""
+    actually touched (in VmRSS); ``kernel``: its kernel stack, task_struct and FPU state (not in VmRSS, always
+    resident)."""
 
     virtual: int
     resident: int
@@ -651,10 +655,11 @@ class ThreadMemory:
 
 @check.arguments
 def thread_memory(profile: KernelProfile = LINUX_6_12, resident: int = THREAD_STACK_RESIDENT,
-                  task_struct: int = TASK_STRUCT_SIZE, stack_size: int = PTHREAD_STACK_SIZE) -> ThreadMemory:
-    """What one more thread costs: stack reservation, touched stack pages, kernel stack + task_struct."""
-    for name, value in (("resident", resident), ("task_struct", task_struct), ("stack_size", stack_size)):
+                  xstate: int = XSTATE_SIZE, stack_size: int = PTHREAD_STACK_SIZE) -> ThreadMemory:
+    """What one more thread costs: stack reservation, touched stack pages, and in the kernel its stack
+    (``profile.thread_size``), its task_struct (``profile.task_struct_size``) and its FPU state (``xstate``)."""
+    for name, value in (("resident", resident), ("xstate", xstate), ("stack_size", stack_size)):
         if not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be an int >= 0 (bytes)")
     return ThreadMemory(virtual=stack_size + PTHREAD_GUARD_SIZE, resident=resident,
-                        kernel=profile.thread_size + task_struct)
+                        kernel=profile.thread_size + profile.task_struct_size + xstate)
