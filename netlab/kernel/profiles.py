@@ -336,7 +336,8 @@ SOURCES: Mapping[str, str] = MappingProxyType({
     "syn_backlog_per_ehash": "net/ipv4/tcp_ipv4.c:tcp_set_hashinfo / 3.10 net/ipv4/tcp.c:tcp_init",
     "hash_adapt_scale": "mm/mm_init.c:alloc_large_system_hash / 3.10 mm/page_alloc.c:alloc_large_system_hash",
     "tcp_syncookies": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/syncookies.c:sysctl_tcp_syncookies",
-    "tcp_abort_on_overflow": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/tcp_minisocks.c",
+    "tcp_abort_on_overflow": "0: never set (struct net starts zeroed); read in net/ipv4/tcp_minisocks.c:"
+                             "tcp_check_req / 3.10 net/ipv4/tcp_minisocks.c:sysctl_tcp_abort_on_overflow",
     "tcp_syn_retries": "include/net/tcp.h:TCP_SYN_RETRIES",
     "tcp_synack_retries": "include/net/tcp.h:TCP_SYNACK_RETRIES",
     "tcp_syn_linear_timeouts": "net/ipv4/tcp_ipv4.c:tcp_sk_init (none in 3.10)",
@@ -357,8 +358,10 @@ SOURCES: Mapping[str, str] = MappingProxyType({
     "nofile_hard": "include/asm-generic/resource.h:INIT_RLIMITS (INR_OPEN_MAX)",
     "rmem_default": "net/core/sock.c:SK_RMEM_MAX",
     "wmem_default": "net/core/sock.c:SK_WMEM_MAX",
-    "tcp_rmem": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/tcp.c:tcp_init",
-    "tcp_wmem": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/tcp.c:tcp_init",
+    "tcp_rmem": "net/ipv4/tcp.c:tcp_init (init_net's; tcp_ipv4.c:tcp_sk_init copies them) / 3.10 net/ipv4/tcp.c:"
+                "tcp_init",
+    "tcp_wmem": "net/ipv4/tcp.c:tcp_init (init_net's; tcp_ipv4.c:tcp_sk_init copies them) / 3.10 net/ipv4/tcp.c:"
+                "tcp_init",
     "page_size": "arch/x86/include/asm/page_types.h:PAGE_SHIFT",
     "thread_size": "arch/x86/include/asm/page_64_types.h:THREAD_SIZE",
     "task_struct_size": "kernel/fork.c:fork_init, arch/x86/kernel/fpu/init.c:fpu__init_task_struct_size "
