@@ -218,7 +218,7 @@ class Journey:
         if self.trace is not None:
             raise ValueError("this journey has run already: make a new Journey")
         client, server, sk = self.client, self.server, self.sk
-        with Tracer(clock=self._clock, snapshot=self.snapshot) as tracer:
+        with Tracer(clock=self._clock, snapshot=self.snapshot, renamed=self.sched.profile.renamed) as tracer:
             inet_bind(server.net, self.listener, self.server_addr, SERVER_PORT)
             task = self.sched.spawn(self.program.comm, self._server(), cpu=0, process=self.program)
             self._wait_for(lambda: self.ready == [] and task.state == TASK_INTERRUPTIBLE, "the server's epoll_wait()")
