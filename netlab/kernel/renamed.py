@@ -8,6 +8,9 @@ in that caller). :attr:`netlab.kernel.profiles.KernelProfile.renamed` holds it; 
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import Mapping, Sequence
+
+from netlab import check
 
 _SCHED = "kernel/sched/core.c"
 
@@ -115,3 +118,14 @@ IN_3_10 = MappingProxyType({
     "kmem_cache_alloc": ("kmem_cache_alloc", "mm/slub.c"),
 })
 """6.12 name -> 3.10's (name, source file), or None: 3.10 has no such function, its caller does the work."""
+
+
+@check.arguments
+def named(renamed: Mapping[str, tuple[str, str] | None], functions: Sequence[str]) -> list[str]:
+    """``functions`` (6.12 names) as a kernel whose profile has ``renamed`` names them, without those it lacks."""
+    out = []
+    for name in functions:
+        where = renamed.get(name, (name, ""))
+        if where is not None:
+            out.append(where[0])
+    return out
