@@ -38,6 +38,9 @@ ones. Empty this set when memory.py calls those models."""
 
 _active: "Tracer | None" = None
 
+_OUTSIDE = ("(user space)", "-", -1)
+"""The frame below every call: no kernel function (a ``trace_printk`` there is user space's), depth -1."""
+
 
 @dataclass(frozen=True)
 class Event:
@@ -198,6 +201,11 @@ class Tracer:
     event's ``state`` is the snapshot taken when the next event starts (or when recording stops): the state after
     the step did its own work.
 
+    ``renamed`` (a kernel profile's :attr:`~netlab.kernel.profiles.KernelProfile.renamed`) gives the modelled
+    kernel's own name and file for a function the models name as 6.12 does: each call is recorded under that
+    name, and a call mapped to ``None`` (a function that kernel does not have) is no step at all: the calls it
+    makes are recorded one level up, as if its body were its caller's.
+
         with Tracer(clock=host.now, snapshot=host.snapshot) as tracer:
             ...  # call models
         trace = tracer.trace
@@ -205,7 +213,8 @@ class Tracer:
 
     @check.arguments
     def __init__(self, clock: Callable[[], int] | None = None,
-                 snapshot: Callable[[], Any] | None = None, max_events: int = 100_000):
+                 snapshot: Callable[[], Any] | None = None, max_events: int = 100_000,
+                 renamed: Mapping[str, tuple[str, str] | None] | None = None):
         if clock is not None and not callable(clock):
             raise TypeError("clock must be a callable returning simulated ns")
         if snapshot is not None and not callable(snapshot):
@@ -215,11 +224,12 @@ class Tracer:
         self.clock = clock or (lambda: 0)
         self.snapshot = snapshot
         self.max_events = max_events
+        self.renamed = renamed or {}
         self.cpu = 0
         self.context = "process"
         self.task = ""
         self.host = ""
-        self._stack: list[tuple[str, str]] = []  # (function, source) of the calls now running
+        self._stack: list[tuple[str, str, int]] = []  # (function, source, depth) of the calls now running
         self._pending: dict[str, Any] | None = None
         self._events: list[Event] = []
         self._outer: Tracer | None = None
@@ -255,12 +265,17 @@ class Tracer:
                              text=text, kind=kind, task=self.task, host=self.host)
 
     def _enter(self, function: str, source: str, text: str) -> None:
-        self._record(function, source, text, "call", len(self._stack))
-        self._stack.append((function, source))
+        caller = self._stack[-1] if self._stack else _OUTSIDE
+        where = self.renamed.get(function, (function, source))
+        if where is None:                       # not a function of this kernel: its body is its caller's
+            self._stack.append(caller)
+            return
+        self._record(*where, text, "call", caller[2] + 1)
+        self._stack.append((*where, caller[2] + 1))
 
     def _printk(self, text: str) -> None:
-        function, source = self._stack[-1] if self._stack else ("(user space)", "-")
-        self._record(function, source, text, "printk", len(self._stack))
+        function, source, depth = self._stack[-1] if self._stack else _OUTSIDE
+        self._record(function, source, text, "printk", depth + 1)
 
 
 class Trace(Sequence[Event]):

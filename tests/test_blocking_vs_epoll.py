@@ -6,6 +6,7 @@ from netlab.scenarios.blocking_vs_epoll import (CLIENT_RTT_NS, Lab, ServerCosts,
                                                 epoll_story, serve, sweep_connections, trigger_modes)
 from netlab.kernel.eventpoll import per_fd_bytes
 from netlab.kernel.profiles import PROFILES
+from netlab.kernel.renamed import named
 from netlab.kernel.sched import thread_memory
 from netlab.kernel.source_index import linux_6_12
 from netlab.scenarios.userspace import accept, recv
@@ -144,7 +145,8 @@ def test_connect_runs_chapter_05s_handshake_into_the_accept_queue(profile):
     queue_and_send = ["inet_csk_reqsk_queue_hash_add", "tcp_v4_send_synack"]
     ack_side = ["tcp_check_req", "tcp_v4_syn_recv_sock", "tcp_create_openreq_child", "inet_csk_complete_hashdance",
                 "inet_csk_reqsk_queue_add", "tcp_child_process", "sock_def_readable"]
-    chain = syn_side + (queue_and_send if profile == "6.12" else queue_and_send[::-1]) + ack_side
+    chain = named(PROFILES[profile].renamed,
+                  syn_side + (queue_and_send if profile == "6.12" else queue_and_send[::-1]) + ack_side)
     fns = [f for f in trace.functions() if f in chain]
     assert [f for f in dict.fromkeys(fns)] == chain
     sent = next(e for e in trace if e.function == "tcp_v4_send_synack" and e.kind == "call")

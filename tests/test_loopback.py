@@ -9,6 +9,7 @@ import pytest
 from netlab.kernel.inet_stream import tcp_recvmsg
 from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.profiles import PROFILES
+from netlab.kernel.renamed import named
 from netlab.kernel.route import RT_TABLE_LOCAL, RT_TABLE_MAIN, Flowi4, Rtable, fib_lookup, fib_new_table, \
     ip_route_output_key, show_table
 from netlab.kernel.sched import nonblocking
@@ -71,8 +72,8 @@ def test_a_remote_route_takes_two_table_lookups_on_3_10_and_one_on_6_12(profile,
     """Chapter 04 §1 and its exercise: table local, then main on 3.10; one shared trie on 6.12."""
     trace = route_lookup(profile, daddr)
     assert len(trace.filter(function="fib_table_lookup")) == lookups
-    assert [e.function for e in trace if e.kind == "call"][:3] == ["ip_route_output_key",
-                                                                   "ip_route_output_key_hash_rcu", "fib_lookup"]
+    assert [e.function for e in trace if e.kind == "call"][:3] == named(profile.renamed, [
+        "ip_route_output_key", "ip_route_output_key_hash_rcu", "fib_lookup"])
 
 
 def test_a_segment_to_127_0_0_1_waits_only_in_the_backlog_and_tcp_receives_it_in_net_rx_on_the_sending_cpu():
@@ -104,10 +105,10 @@ def test_the_local_path_is_chapter_03s_send_path_into_lo_and_up_through_the_back
     first = {}
     for i, e in enumerate(calls):
         first.setdefault(e.function, i)
-    path = ["__sys_sendto", "tcp_sendmsg", "tcp_write_xmit", "__tcp_transmit_skb", "__ip_queue_xmit",
+    path = named(profile.renamed, ["__sys_sendto", "tcp_sendmsg", "tcp_write_xmit", "__tcp_transmit_skb", "__ip_queue_xmit",
             "ip_route_output_ports", "fib_lookup", "sk_setup_caps", "__ip_local_out", "ip_output", "__dev_queue_xmit",
             "loopback_xmit", "__netif_rx", "enqueue_to_backlog", "local_bh_enable", "net_rx_action",
-            "process_backlog", "ip_rcv", "tcp_v4_rcv", "tcp_rcv_established", "tcp_queue_rcv", "tcp_ack"]
+            "process_backlog", "ip_rcv", "tcp_v4_rcv", "tcp_rcv_established", "tcp_queue_rcv", "tcp_ack"])
     assert [first[f] for f in path] == sorted(first[f] for f in path)
     assert {e.cpu for e in local} == {0} and not {e.context for e in local} & {"hardirq", "ksoftirqd"}
     assert local.filter(function="process_backlog")[0].context == "softirq"
@@ -116,7 +117,7 @@ def test_the_local_path_is_chapter_03s_send_path_into_lo_and_up_through_the_back
     functions = set(local.functions())
     assert not any(f.startswith(("igb_", "pfifo_fast", "__qdisc", "qdisc_")) for f in functions)
     assert not functions & {"irq_enter", "napi_gro_receive", "__dev_xmit_skb", "net_tx_action"}
-    assert "noqueue" in local.filter(function="__dev_queue_xmit", kind="printk")[0].text
+    assert "noqueue" in local.filter(function=named(profile.renamed, ["__dev_queue_xmit"]), kind="printk")[0].text
     assert local[-1].state.sockets["receiver"].queue == ("skb1'",)
     assert local[-1].state.sock.snd_una == 100          # the receiver's ACK, at release_sock
 

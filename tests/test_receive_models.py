@@ -10,6 +10,7 @@ from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.nic import (IGB_RETA_SIZE, RSS_KEY, RX_SKB_TRUESIZE, Nic, Packet, RingBuffer,
                                igb_indirection_table, rss_input, toeplitz_hash)
 from netlab.kernel.profiles import PROFILES
+from netlab.kernel.renamed import named
 from netlab.kernel.sched import nonblocking
 from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.sock import MSG_DONTWAIT
@@ -109,6 +110,7 @@ def test_a_tcp_packet_goes_from_irq_to_the_reader(profile):
     order = ["igb_msix_ring", "napi_schedule", "irq_exit", "net_rx_action", "igb_poll", "igb_clean_rx_irq",
              "napi_gro_receive", "__netif_receive_skb_core", "ip_local_deliver", "tcp_v4_rcv", "tcp_v4_do_rcv",
              "tcp_rcv_established", "tcp_queue_rcv", "tcp_data_ready", "sock_def_readable", "try_to_wake_up"]
+    order = named(PROFILES[profile].renamed, order)
     names = trace.functions()
     assert [n for n in names if n in order] == order
     assert trace.filter("igb_msix_ring")[0].context == "hardirq"

@@ -3,7 +3,13 @@
     python tools/index_kernel_sources.py /usr/src/linux-source-6.12.tar.xz    (apt-get install linux-source-6.12)
     python tools/index_kernel_sources.py /path/to/linux-3.10.65 --source "vanilla 3.10.65 from kernel.org"
 
-A tarball is unpacked (only the files the models name) under .cache/linux-source. Debian's tarball carries Debian's
+A tree in a git repository is indexed from a checkout or an export of it:
+``git --git-dir=REPO archive HEAD Makefile net kernel fs include drivers/net lib mm | tar -x -C /tmp/linux``.
+Each series is indexed under the names its profile's traces use (``KernelProfile.renamed``); the modelled
+functions the release does not define (code paths of another kernel, which its traces never reach) are listed
+under ``absent``.
+
+A tarball is unpacked (only the files the models name, in 6.12) under .cache/linux-source. Debian's tarball carries Debian's
 patches; the lines they add to the files the models name are listed in DEBIAN_ADDED_LINES and recorded in the
 index, so its line numbers are those of the release itself, the one the online source browser shows.
 """
@@ -52,10 +58,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("tree", type=Path, help="a kernel source tarball, or an unpacked vanilla tree")
     parser.add_argument("--source", help="where the tree came from, recorded in the index")
     args = parser.parse_args(argv)
-    functions = modelled_functions()
     added: dict[str, list[str]] = {}
     if args.tree.is_file():
-        tree = unpack(args.tree, CACHE, set(functions.values()))
+        tree = unpack(args.tree, CACHE, set(modelled_functions().values()))  # the files the models name
         package = debian_package(args.tree)
         origin = args.source or package or args.tree.name
         if package:
@@ -66,14 +71,16 @@ def main(argv: list[str]) -> int:
         if debian_lines(tree):
             parser.error(f"{tree} carries Debian's patches: index Debian's tarball instead, so they are accounted for")
     release = tree_release(tree)
-    index = {"release": release, "source": origin, "not_in_release": added,
-             "functions": build_index(tree, functions, added)}
+    functions = modelled_functions(series_of(release))
+    found = build_index(tree, functions, added, strict=False)
+    index = {"release": release, "source": origin, "not_in_release": added, "functions": found,
+             "absent": sorted(set(functions) - set(found))}
     path = index_path(series_of(release))
     before = json.loads(path.read_text())["functions"] if path.is_file() else {}
     moved = sum(before.get(name) != where for name, where in index["functions"].items())
     path.write_text(json.dumps(index, indent=1) + "\n")
     print(f"wrote {len(index['functions'])} functions of Linux {release} ({origin}) to {path}; "
-          f"{moved} differ from the index it replaces")
+          f"{moved} differ from the index it replaces; {len(index['absent'])} modelled functions absent")
     return 0
 
 

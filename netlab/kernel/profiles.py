@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Annotated, Mapping
 
 from netlab import check
+from netlab.kernel.renamed import IN_3_10
 
 
 INT_MAX = 2 ** 31 - 1
@@ -161,6 +162,9 @@ class KernelProfile:
     slab: Mapping[str, SlabCache]
     slab_aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     # cache -> the cache SLUB merged it into (its objects are counted in that /proc/slabinfo row)
+    renamed: Mapping[str, tuple[str, str] | None] = field(default_factory=lambda: MappingProxyType({}))
+    # a function the models name as 6.12 does -> this kernel's (name, source file), or None where this kernel has
+    # no such function (its caller does the work): the Tracer records each call as this kernel names it
     live: frozenset[str] = field(default=frozenset())
 
     def __post_init__(self):
@@ -199,7 +203,7 @@ class KernelProfile:
     @check.arguments
     def differences(self, other: "KernelProfile") -> dict[str, tuple[object, object]]:
         """Field -> (this value, other value) for every default the two kernels do not share."""
-        skip = {"name", "version", "live", "slab", "slab_aliases"}
+        skip = {"name", "version", "live", "slab", "slab_aliases", "renamed"}
         return {f.name: (getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self)
                 if f.name not in skip and getattr(self, f.name) != getattr(other, f.name)}
 
@@ -263,6 +267,7 @@ LINUX_3_10 = KernelProfile(
     slab_aliases=MappingProxyType({"socket_wq": "kmalloc-64", "tcp_bind_bucket": "kmalloc-64",
                                    "filp": "kmalloc-256", "skbuff_head_cache": "kmalloc-256",
                                    "request_sock_TCP": "kmalloc-128"}),
+    renamed=IN_3_10,
 )
 
 LINUX_6_12 = KernelProfile(

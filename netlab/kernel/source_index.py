@@ -1,14 +1,17 @@
 """Where each modelled function is defined in the real kernel tree, and a link a learner can click.
 
-One JSON file per kernel series beside this module (``linux-6.12.json``) holds:
+One JSON file per kernel series beside this module (``linux-6.12.json``, ``linux-3.10.json``) holds:
 
 - ``release``: the exact release the index was built from (VERSION.PATCHLEVEL.SUBLEVEL of the tree's Makefile,
   spelled like its tag: ``6.12.118``, or ``6.12`` for SUBLEVEL 0);
 - ``source``: where that tree came from (e.g. Debian's ``linux-source-6.12`` package and its version);
 - ``not_in_release``: lines the tree has that the release does not (a distribution's patches), per file; a
   function's line below such a line is counted without it;
-- ``functions``: every function marked with ``kernel_function`` -> its file and its line in that release, so the
-  link to the online browser (which shows the release itself) opens on the definition.
+- ``functions``: every function marked with ``kernel_function``, as that series' profile names it in a trace
+  (``KernelProfile.renamed``: 3.10 has some under older names or in other files) -> its file and its line in that
+  release, so the link to the online browser (which shows the release itself) opens on the definition;
+- ``absent``: the modelled functions the release does not define (another kernel's code paths, which that
+  series' traces never reach: tests/test_trace_names.py).
 
 ``python tools/index_kernel_sources.py <tree or linux-source tarball>`` writes it; the tests check it against the
 tree, so a model cannot name a function the kernel does not have.
@@ -26,6 +29,7 @@ from typing import Any, Iterable, Mapping
 
 from netlab import check
 from netlab.kernel import import_all
+from netlab.kernel.profiles import profile
 from netlab.trace import KERNEL_FUNCTIONS
 
 INDEX_DIR = Path(__file__).parent
@@ -53,6 +57,8 @@ def definition_line(text: str, function: str) -> int | None:
         re.compile(rf"^#define[ \t]+{name}\(", re.M),
         re.compile(rf"^[A-Z_]+\((?:[^()]*,\s*)?{name}\b", re.M),  # e.g. INDIRECT_CALLABLE_SCOPE or SYSCALL-like
     )
+    if function.startswith("sys_"):  # a system call: SYSCALL_DEFINEn(listen, ...) defines sys_listen
+        patterns += (re.compile(rf"^SYSCALL_DEFINE\d\({re.escape(function[4:])},", re.M),)
     for pattern in patterns:
         match = pattern.search(text)
         if match:
@@ -87,9 +93,11 @@ def series_of(release: str) -> str:
 
 @check.arguments
 def build_index(tree: Path, functions: Mapping[str, str],
-                not_in_release: Mapping[str, Iterable[str]] | None = None) -> dict[str, dict[str, Any]]:
+                not_in_release: Mapping[str, Iterable[str]] | None = None,
+                strict: bool = True) -> dict[str, dict[str, Any]]:
     """Find each ``name -> file`` in ``tree``: ``{name: {file, line}}``, the line counted without the lines
-    ``not_in_release`` lists for that file. Raise ``LookupError`` listing every name not defined there."""
+    ``not_in_release`` lists for that file. Raise ``LookupError`` listing every name not defined there (unless
+    ``strict`` is False: such names are left out)."""
     tree = Path(tree)
     tree_release(tree)  # refuses a directory that is not a kernel tree
     extra = {source: set(lines) for source, lines in (not_in_release or {}).items()}
@@ -103,7 +111,7 @@ def build_index(tree: Path, functions: Mapping[str, str],
             continue
         above = text.splitlines()[:line - 1]
         index[name] = {"file": source, "line": line - sum(row.strip() in extra.get(source, ()) for row in above)}
-    if missing:
+    if missing and strict:
         raise LookupError("not defined where the model says: " + ", ".join(missing))
     return index
 
@@ -124,7 +132,9 @@ def linux_6_12() -> dict[str, dict[str, Any]]:
 @check.arguments
 def source_url(function: str, version: str = "6.12") -> str:
     """A link to ``function`` in an online kernel source browser: its line in the release the series' index was
-    built from, else a search for the identifier in that release (or in the series, when it has no index)."""
+    built from, else a search for the identifier in that release (or in the series, when it has no index). A
+    trace names only functions of its series' index; the search is for a name asked for by hand (a 6.12 name in
+    3.10 finds nothing there, which is the answer)."""
     if not isinstance(function, str) or not function.isidentifier():
         raise ValueError(f"function must be a C identifier, got {function!r}")
     index = kernel_index(version)  # checks the version's form
@@ -167,11 +177,20 @@ def unpack(tarball: Path, into: Path, members: Iterable[str] | None = None) -> P
     return home / "tree"
 
 
-def modelled_functions() -> dict[str, str]:
-    """Every kernel function the models in ``netlab.kernel`` mark: name -> source file."""
+@check.arguments
+def modelled_functions(series: str = "6.12") -> dict[str, str]:
+    """Every kernel function the models in ``netlab.kernel`` mark, as the series' profile names it in a trace
+    (:attr:`~netlab.kernel.profiles.KernelProfile.renamed`): name -> source file. A function the series does not
+    have is left out."""
+    renamed = profile(series).renamed
     import_all()
-    return {name: fn.kernel_source for name, fn in KERNEL_FUNCTIONS.items()
-            if fn.__module__.startswith("netlab.kernel.")}
+    found = {}
+    for name, fn in KERNEL_FUNCTIONS.items():
+        if fn.__module__.startswith("netlab.kernel."):
+            where = renamed.get(name, (name, fn.kernel_source))
+            if where is not None:
+                found[where[0]] = where[1]
+    return found
 
 
 LAYERS = (
@@ -187,10 +206,11 @@ LAYERS = (
     ("sk_buffs", ("net/core/skbuff.c",)),
     ("interrupts and softirqs", ("kernel/softirq.c", "kernel/irq/", "include/linux/bottom_half.h")),
     ("wait queues, locks and the scheduler", ("kernel/sched/", "include/linux/wait.h", "kernel/locking/",
-                                              "kernel/time/")),
+                                              "kernel/time/", "kernel/wait.c", "kernel/mutex.c", "kernel/timer.c",
+                                              "kernel/hrtimer.c", "kernel/exit.c")),
 )
 """The layers of the stack, top down, by kernel source file: a function belongs to the layer with the longest prefix
-of its source (anything else is "other"). The journey's summary counts calls by layer; the Stepper's bookmarks
+of its source (anything else is "other"); 3.10's own files are listed beside 6.12's. The journey's summary counts calls by layer; the Stepper's bookmarks
 mark where a trace enters one."""
 
 

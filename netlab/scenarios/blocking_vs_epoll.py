@@ -243,7 +243,8 @@ class Lab:
     @check.arguments
     def record(self, until_ns: int | None = None, max_events: int = 20_000) -> Trace:
         """Run under a Tracer whose events carry :meth:`snapshot`."""
-        with Tracer(clock=self.sched.now, snapshot=self.snapshot, max_events=max_events) as tracer:
+        with Tracer(clock=self.sched.now, snapshot=self.snapshot, max_events=max_events,
+                    renamed=self.profile.renamed) as tracer:
             self.sched.run(until_ns)
         return tracer.trace
 

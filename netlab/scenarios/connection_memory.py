@@ -77,7 +77,7 @@ def connection_trace(profile: KernelProfile, side: str = "client", state: str = 
 
     sched.mod_timer(TimerList(opened, name="the program opens the connection", context="process"), 0)
     sched.mod_timer(TimerList(moved, name="the connection moves on", context="process"), 1_000_000)
-    with Tracer(clock=sched.now, snapshot=snapshot) as tracer:
+    with Tracer(clock=sched.now, snapshot=snapshot, renamed=profile.renamed) as tracer:
         sched.run()
     return tracer.trace
 
@@ -98,7 +98,7 @@ def fd_limit_trace(nofile: int = 5, nr_open: int = 1048576, profile: KernelProfi
         return FdLimitState((task.nofile.rlim_cur, task.nofile.rlim_max), task.files.snapshot(), objects,
                             kernel.slub.bytes)
 
-    with Tracer(snapshot=snapshot) as tracer:
+    with Tracer(snapshot=snapshot, renamed=kernel.profile.renamed) as tracer:
         waiting = handshake_server(kernel, "queued")
         while True:
             conn = __sys_socket(kernel, task, f"sock{len(task.files.fd)}")

@@ -132,7 +132,8 @@ class HandshakeLab:
         self.segments: list[SkBuff] = []
         self._segment_times: list[tuple[int, int]] = []
         self._flooders = 0
-        self.tracer = Tracer(clock=self.sched.now, snapshot=self.state, max_events=max_events) if record else None
+        self.tracer = Tracer(clock=self.sched.now, snapshot=self.state, max_events=max_events,
+                             renamed=profile.renamed) if record else None
         if listen_at_ms is not None:
             self._at(listen_at_ms, lambda: _sys_listen(self.listener, backlog), "listen()")
 

@@ -98,14 +98,17 @@ CHAPTERS = (
                        "net/ipv4/tcp_ipv4.c:tcp_v4_do_rcv", "net/ipv4/tcp_input.c:tcp_rcv_established",
                        "net/ipv4/tcp_input.c:tcp_queue_rcv", "net/ipv4/tcp_input.c:tcp_data_ready",
                        "net/ipv4/tcp_input.c:tcp_data_queue", "net/ipv4/tcp_ipv4.c:tcp_add_backlog",
-                       "net/core/sock.c:__release_sock")),
+                       "include/net/sock.h:sk_add_backlog", "net/core/sock.c:__release_sock")),
     ("02", "blocking vs epoll", ("fs/eventpoll.c", "include/linux/poll.h", "include/linux/rbtree.h", "lib/rbtree.c",
                                  "include/linux/wait.h", "kernel/sched/", "kernel/time/", "kernel/locking/",
+                                 "kernel/wait.c", "kernel/mutex.c", "kernel/hrtimer.c", "kernel/timer.c",
+                                 "kernel/exit.c", "net/socket.c:sys_recvfrom",
                                  "net/core/sock.c:sock_def_readable", "net/core/sock.c:sock_def_wakeup",
                                  "net/socket.c:sock_poll",
                                  "net/ipv4/tcp.c:tcp_poll", "net/socket.c:__sys_recvfrom", "net/socket.c:sock_recvmsg",
                                  "net/ipv4/af_inet.c:inet_recvmsg", "net/ipv4/tcp.c:tcp_recvmsg")),
-    ("03", "send", ("net/socket.c:__sys_sendto", "net/socket.c:sock_sendmsg", "net/ipv4/tcp.c", "net/ipv4/tcp_output.c",
+    ("03", "send", ("net/socket.c:__sys_sendto", "net/socket.c:sys_sendto", "net/core/dev.c:dev_queue_xmit",
+                    "net/core/dev.c:dev_kfree_skb_any", "net/socket.c:sock_sendmsg", "net/ipv4/tcp.c", "net/ipv4/tcp_output.c",
                     "include/net/sock.h:skb_copy_to_page_nocache", "net/core/skbuff.c", "net/ipv4/ip_output.c",
                     "include/net/neighbour.h", "net/core/dev.c:__dev_queue_xmit", "net/core/dev.c:__dev_xmit_skb",
                     "net/core/dev.c:validate_xmit_skb", "net/core/dev.c:dev_hard_start_xmit", "net/core/dev.c:xmit_one",
@@ -117,6 +120,7 @@ CHAPTERS = (
                         "net/core/dev.c:enqueue_to_backlog", "net/core/dev.c:napi_schedule_rps",
                         "net/core/dev.c:process_backlog")),
     ("05", "handshake", ("net/socket.c", "net/ipv4/af_inet.c", "include/net/sock.h", "net/ipv4/tcp_ipv4.c",
+                         "include/net/inet_sock.h:inet_reqsk_alloc",
                          "net/ipv4/tcp_input.c", "net/ipv4/tcp_minisocks.c", "net/ipv4/inet_connection_sock.c",
                          "include/net/inet_connection_sock.h", "net/core/request_sock.c",
                          "net/ipv4/tcp_output.c:tcp_connect", "net/ipv4/tcp_output.c:tcp_send_ack",
@@ -124,7 +128,8 @@ CHAPTERS = (
     ("06", "connection memory", ("net/socket.c:sock_alloc", "net/core/sock.c:sk_alloc", "net/core/sock.c:sk_prot_alloc",
                                  "fs/dcache.c", "fs/file_table.c", "mm/",
                                  # the close: which states a connection passes, and what it keeps in each
-                                 "net/socket.c:__sock_release", "net/ipv4/af_inet.c:inet_release",
+                                 "net/socket.c:__sock_release", "net/socket.c:sock_release",
+                                 "net/ipv4/af_inet.c:inet_release",
                                  "net/ipv4/af_inet.c:inet_shutdown", "net/ipv4/tcp.c:tcp_close",
                                  "net/ipv4/tcp.c:__tcp_close", "net/ipv4/tcp.c:tcp_shutdown",
                                  "net/ipv4/tcp.c:tcp_set_state", "net/ipv4/tcp.c:tcp_done",
@@ -135,8 +140,8 @@ CHAPTERS = (
     ("07", "connection limits", ("fs/file.c", "net/ipv4/inet_hashtables.c")),
 )
 """The chapter of this course that explains a kernel function: ``(number, name, prefixes)``, each prefix of
-``source:function`` (``"-"``, outside any function: a frame reaching the NIC). The longest prefix wins, as in
-:data:`LAYERS`; a chapter's notebook is ``notebooks/NN-name-with-dashes.ipynb``."""
+``source:function`` (``"-"``, outside any function: a frame reaching the NIC; 3.10's own names and files beside
+6.12's). The longest prefix wins, as in :data:`LAYERS`; a chapter's notebook is ``notebooks/NN-name-with-dashes.ipynb``."""
 
 
 @check.arguments
@@ -218,7 +223,7 @@ class Journey:
         if self.trace is not None:
             raise ValueError("this journey has run already: make a new Journey")
         client, server, sk = self.client, self.server, self.sk
-        with Tracer(clock=self._clock, snapshot=self.snapshot) as tracer:
+        with Tracer(clock=self._clock, snapshot=self.snapshot, renamed=self.sched.profile.renamed) as tracer:
             inet_bind(server.net, self.listener, self.server_addr, SERVER_PORT)
             task = self.sched.spawn(self.program.comm, self._server(), cpu=0, process=self.program)
             self._wait_for(lambda: self.ready == [] and task.state == TASK_INTERRUPTIBLE, "the server's epoll_wait()")

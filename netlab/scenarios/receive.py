@@ -363,7 +363,8 @@ class Host:
     @check.arguments
     def record(self, scenario: Callable[[], object] | None = None, max_events: int = 100_000) -> Trace:
         """Trace what happens: run ``scenario`` (default: :meth:`run`) under a Tracer with snapshots."""
-        with Tracer(clock=self._clock, snapshot=self.snapshot, max_events=max_events) as tracer:
+        with Tracer(clock=self._clock, snapshot=self.snapshot, max_events=max_events,
+                    renamed=self.profile.renamed) as tracer:
             (scenario or self.run)()
         return tracer.trace
 
