@@ -7,13 +7,13 @@ from netlab.kernel.profiles import PROFILES
 from netlab.kernel.source_index import kernel_index
 from netlab.scenarios import blocking_vs_epoll as ch02
 from netlab.scenarios.connection_memory import connection_trace
-from test_views_agree import STORIES as DRAWN
+from stories import STORIES as DRAWN
 
 STORIES = {**{name: make for name, (make, _) in DRAWN.items()},
            "02 epoll exclusive": lambda p: ch02.epoll_exclusive(profile=p).trace,
            "06 server CLOSE_WAIT with epoll": lambda p: connection_trace(PROFILES[p], "server", "CLOSE_WAIT",
                                                                         epoll=True)}
-"""Every chapter's stories (those whose drawings tests/test_views_agree.py checks, and two more)."""
+"""Every chapter's stories (tests/stories.py), and two more."""
 
 
 @pytest.mark.parametrize("profile", ["3.10", "6.12"])
