@@ -376,6 +376,8 @@ SOURCES: Mapping[str, str] = MappingProxyType({
     "slab": "mm/slub.c:calculate_sizes (sizes: netlab.kernel.slub.SIZEOF_6_12; 3.10: the book's slabtop)",
     "slab_aliases": "mm/slab_common.c:find_mergeable",
     "live": "(which fields netlab.live.profile read from the running kernel)",
+    "renamed": "(this kernel's names and files for the functions the models name as 6.12 does: "
+               "netlab.kernel.renamed, checked against linux-3.10.json)",
 })
 """Profile field -> where the kernel sets it, ``file:function`` (6.12; ``/ 3.10 …`` where 3.10 keeps it elsewhere)."""
 
