@@ -16,8 +16,8 @@ from netlab.trace import Trace
 from netlab.view import svg
 
 ROW, INDENT, CHAR, PAD = 22, 14, 7.2, 8
-MAX_ROWS = 18
-"""Rows drawn at one step (about 410 px): with the overview above it, beside the state drawing, the Stepper fits a
+MAX_ROWS = 16
+"""Rows drawn at one step (about 370 px): with the overview above it, beside the state drawing, the Stepper fits a
 laptop screen."""
 
 

@@ -141,10 +141,9 @@ def lab_svg(state: Any) -> str:
             width = max(width, w + 30)
             y += ROW
     body = "".join(parts)
-    out = svg.document(width, y + 6, body, label="threads, sockets and wait queues")
-    for name, ep in state.epolls.items():
-        out += rbtree_svg(ep.rbr, title=f"{name}: rbr")
-    return out
+    pictures = [svg.document(width, y + 6, body, label="threads, sockets and wait queues")]
+    pictures += [rbtree_svg(ep.rbr, title=f"{name}: rbr") for name, ep in state.epolls.items()]
+    return "".join(f"<div>{picture}</div>" for picture in pictures)     # one under the other
 
 
 @check.arguments

@@ -28,6 +28,8 @@ from netlab.view.overview import Overview
 from netlab.view.text import changes as text_changes, header, step_text
 
 Drawing = Callable[[Event], str]
+RIGHT_MIN_PX = 300
+"""The narrowest the overview and call path get beside a drawing before they move under it."""
 Label = Callable[[Event], str]
 
 
@@ -243,11 +245,16 @@ class Stepper:
                 f'{"<ul style=margin:2px;font-size:0.9em;line-height:1.3>" + changes + "</ul>" if changes else ""}</div>')
 
     def _draw(self, index: int) -> str:
-        """The state drawing on the left; on the right the layers of the stack and the call path, current lit."""
-        left = f'<div class="netlab-state">{self.draw(self.trace[index])}</div>' if self.draw is not None else ""
-        right = "".join(f'<div class="netlab-{name}">{view.svg(index)}</div>'
+        """The state drawing on the left; on the right the layers of the stack and the call path, current lit. The
+        right column takes the width left over (at least ``RIGHT_MIN_PX``) and its pictures shrink to fit it, so
+        the Stepper stays one screen tall instead of wrapping the column under the drawing."""
+        left = (f'<div class="netlab-state" style="flex:0 0 auto">{self.draw(self.trace[index])}</div>'
+                if self.draw is not None else "")
+        fit = '<svg style="max-width:100%;height:auto" '
+        right = "".join(f'<div class="netlab-{name}">{view.svg(index).replace("<svg ", fit, 1)}</div>'
                         for name, view in (("overview", self.overview), ("path", self.path)) if view is not None)
-        column = f'<div style="display:flex;flex-direction:column;gap:6px">{right}</div>' if right else ""
+        column = (f'<div style="display:flex;flex-direction:column;gap:6px;flex:1 1 {RIGHT_MIN_PX}px;'
+                  f'min-width:{RIGHT_MIN_PX}px">{right}</div>' if right else "")
         return f'<div style="display:flex;gap:16px;align-items:flex-start;flex-wrap:wrap">{left}{column}</div>'
 
     def _render(self, index: int) -> None:

@@ -9,7 +9,7 @@ from netlab.check import Range
 from netlab.trace import Trace
 from netlab.units import duration, plain
 
-MAX_CHANGES = 8
+MAX_CHANGES = 6
 """Changes listed under a step; more are summed up in one line (the drawing shows them all)."""
 
 
