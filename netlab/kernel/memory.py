@@ -474,6 +474,25 @@ def move_to(kernel: Kernel, task: Task, conn: Connection, state: str) -> None:
 
 
 @check.arguments
+def move_to_end(kernel: Kernel, task: Task, conn: Connection) -> None:
+    """The second close of a connection: a FIN_WAIT2 end gets the peer's FIN (its timewait sock moves to
+    TIME_WAIT); a CLOSE_WAIT end is closed by its program (LAST_ACK) and freed when the peer ACKs its FIN."""
+    if conn.state == "FIN_WAIT2":
+        with on_cpu(0, "softirq"):
+            trace_printk(f"{conn.name}: the peer's FIN arrives: the timewait sock moves to TIME_WAIT")
+        conn.state = "TIME_WAIT"
+    elif conn.state == "CLOSE_WAIT":
+        close(kernel, task, conn)
+        with on_cpu(0, "softirq"):
+            trace_printk(f"{conn.name}: the peer ACKs our FIN (LAST_ACK → CLOSE); the queued FIN goes too")
+            _drop(kernel, conn, "fin_skb")
+            tcp_done(kernel, conn)
+        conn.state = "CLOSE"
+    else:
+        raise ValueError(f"{conn.name} is {conn.state}; the second close starts from FIN_WAIT2 or CLOSE_WAIT")
+
+
+@check.arguments
 def check_side_state(side: str, state: str) -> None:
     """Raise ValueError unless ``side`` is one of SIDES and ``state`` one of STATES that side can be in."""
     if side not in SIDES:

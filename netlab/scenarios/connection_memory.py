@@ -3,25 +3,24 @@
 :func:`connection_trace` follows one connection end from nothing to a state (every slab allocation and free);
 :func:`fd_limit_trace` shows the order of the fd checks (EMFILE at socket() and accept()); :func:`connections_memory`
 runs N ends through the step model (:mod:`netlab.kernel.memory`, allocating from :mod:`netlab.kernel.slub`);
-:func:`modelled` and :func:`modelled_rows` are the model's side of the live experiment
+:func:`modelled` is the model's side of the live experiment
 (:func:`netlab.live.connection_memory.measure_connection_memory`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Annotated, Mapping
 
 from netlab import check
 from netlab.kernel import limits
 from netlab.kernel.fdtable import FdTableState
 from netlab.kernel.memory import (Kernel, __sys_accept4_file, __sys_socket, check_side_state, handshake_server,
-                                  inet_twsk_kill, move_to, open_and_move, open_connection)
+                                  inet_twsk_kill, move_to, move_to_end, open_and_move, open_connection)
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile
 from netlab.kernel.sched import Scheduler
 from netlab.kernel.slub import CacheState
 from netlab.kernel.timer import TimerList
-from netlab.live.connection_memory import STEPS
-from netlab.load.memory import footprint
+from netlab.live.connection_memory import MAX_CONNECTIONS, STEPS
 from netlab.trace import Tracer
 
 
@@ -123,35 +122,44 @@ def connections_memory(profile: KernelProfile, n: int, side: str = "server", sta
     return {row: c.bytes for row, c in sorted(kernel.slub.caches.items()) if c.bytes}
 
 
-@check.arguments
-def modelled(profile: KernelProfile, first_closer: str = "client", epoll: bool = False) -> dict[str, float]:
-    """The model's bytes per connection (both ends) for each step of the experiment."""
-    if first_closer not in STEPS:
-        raise ValueError("first_closer must be 'client' or 'server'")
-    other = "server" if first_closer == "client" else "client"
-    ends = ((("client", "ESTABLISHED"), ("server", "ESTABLISHED")),
-            ((first_closer, "FIN_WAIT2"), (other, "CLOSE_WAIT")),
-            ((first_closer, "TIME_WAIT"),))
-    return {step: sum(footprint(profile, state, side, epoll).per_connection for side, state in pair)
-            for step, pair in zip(STEPS[first_closer], ends)}
+@dataclass(frozen=True)
+class ModelReading:
+    """The model's side of one reading of the live experiment: bytes per connection (both ends), in all and by
+    /proc/slabinfo row."""
+
+    step: str
+    per_connection: float
+    rows: Mapping[str, float]
 
 
 @check.arguments
-def modelled_rows(profile: KernelProfile, step: int, first_closer: str = "client", epoll: bool = False) \
-        -> dict[str, float]:
-    """The model's bytes per connection for each slab cache (row) at step 0, 1 or 2 of the experiment."""
-    if step not in (0, 1, 2):
-        raise ValueError("step must be 0 (ESTABLISHED), 1 (after the first close) or 2 (TIME_WAIT)")
+def modelled(profile: KernelProfile, n: Annotated[int, check.Range(1, MAX_CONNECTIONS)] = 1000,
+             first_closer: str = "client", epoll: bool = False) -> tuple[ModelReading, ...]:
+    """The live experiment (:func:`netlab.live.connection_memory.measure_connection_memory`) run object by object:
+    ``n`` connections opened one after another, the client's end and then the server's (so their objects sit side
+    by side in the same slabs, as on the machine), then the ``first_closer``'s ends closed (FIN_WAIT2, the others
+    CLOSE_WAIT), then the others' (the first closer's ends in TIME_WAIT, the others freed). Slab bytes per
+    connection after each step: a slab goes back only when every object in it is free, so after the first close
+    the freed ends' tcp_socks and inodes still cost what their slabs cost."""
     if first_closer not in STEPS:
         raise ValueError("first_closer must be 'client' or 'server'")
     other = "server" if first_closer == "client" else "client"
-    ends = [[("client", "ESTABLISHED"), ("server", "ESTABLISHED")],
-            [(first_closer, "FIN_WAIT2"), (other, "CLOSE_WAIT")], [(first_closer, "TIME_WAIT")]][step]
-    out: dict[str, float] = {}
-    for side, state in ends:
-        fp = footprint(profile, state, side, epoll)
-        for row, pattern in fp.rows.items():
-            if pattern.kept_opened or pattern.kept_moved:
-                out[row] = out.get(row, 0.0) + (pattern.opened + pattern.moved) * \
-                    pattern.layout.bytes_per_object(fp.page_size)
-    return out
+    kernel = Kernel(profile)
+    task = kernel.task("app", 2 * n + 16)
+    pairs = [{side: open_connection(kernel, task, f"{side}{i}", side, "ESTABLISHED", epoll)
+              for side in ("client", "server")} for i in range(n)]
+
+    def reading(step: int) -> ModelReading:
+        rows = {row: c.bytes / n for row, c in sorted(kernel.slub.caches.items()) if c.bytes}
+        return ModelReading(STEPS[first_closer][step], sum(rows.values()), rows)
+
+    readings = [reading(0)]
+    for pair in pairs:
+        move_to(kernel, task, pair[first_closer], "FIN_WAIT2")
+        move_to(kernel, task, pair[other], "CLOSE_WAIT")
+    readings.append(reading(1))
+    for pair in pairs:
+        move_to_end(kernel, task, pair[first_closer])
+        move_to_end(kernel, task, pair[other])
+    readings.append(reading(2))
+    return tuple(readings)
