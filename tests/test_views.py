@@ -269,6 +269,8 @@ def test_the_overview_lights_the_layer_of_the_step_on_its_host():
     trace = journey()
     overview = Overview(trace)
     assert overview.hosts == ["server", "client"]
+    graph = CallGraph(trace)       # every step's call path fits its drawing, gap lines included
+    assert max(len(graph._window(graph._rows(p), p[-1] if p else None)) for p in graph.paths) <= MAX_ROWS
     i = next(k for k, e in enumerate(trace) if e.function == "tcp_v4_rcv" and e.host == "server")
     picture = overview.svg(i)
     assert picture.count(svg.LIT) == 1 and "current: TCP on server" in picture

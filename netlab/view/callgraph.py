@@ -119,9 +119,18 @@ class CallGraph:
         at = next((k for k, r in enumerate(rows) if current is not None and current in r.calls), 0)
         callers = [k for k, r in enumerate(rows) if r.open and k < at]
         pinned = callers[:1] + callers[1:][-(MAX_ROWS // 3 - 1):]      # the entry point and the nearest callers
-        room = MAX_ROWS - 2 - len(pinned)
+        room = MAX_ROWS - len(pinned)
+        while True:                     # fewer rows around the current call until the gap lines fit too
+            out = self._keep(rows, set(pinned), at, room)
+            if len(out) <= MAX_ROWS:
+                return out
+            room -= 1
+
+    @staticmethod
+    def _keep(rows: list[_Row], pinned: set[int], at: int, room: int) -> list[_Row | int]:
+        """``pinned`` rows and ``room`` rows around row ``at``, a gap line (an int) where rows are left out."""
         start = max(0, min(at - room // 3, len(rows) - room))
-        keep = set(pinned) | set(range(start, start + room))
+        keep = pinned | set(range(start, start + room))
         ends = {-1, len(rows)}
         keep = sorted(keep | {k + 1 for k in keep | ends if k + 2 in keep | ends})   # a gap of one row: draw it
         keep = [k for k in keep if 0 <= k < len(rows)]
