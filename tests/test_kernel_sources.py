@@ -1,12 +1,14 @@
 """Every modelled kernel function exists in the release the index names, in the file the model names, at the line we
 link to; when the installed source is another point release, the drift is reported, not failed."""
 import os
+import re
 import subprocess
 import warnings
 from pathlib import Path
 
 import pytest
 
+from netlab.kernel.profiles import SOURCES
 from netlab.kernel.source_index import (BROWSER, build_index, kernel_index, modelled_functions, series_of,
                                         source_url, tree_release, unpack)
 
@@ -53,24 +55,46 @@ def test_the_committed_index_names_its_exact_release_and_source(series):
     assert index["release"] in index["source"]
 
 
+PROFILE_SOURCE = re.compile(r"([\w/.-]+/[\w.-]+\.[ch]):(\w+)")
+"""A ``path/file.c:symbol`` the profiles' source table names (its 6.12 part: before " / 3.10")."""
+
+
+def profile_sources() -> set[tuple[str, str]]:
+    return {pair for text in SOURCES.values() for pair in PROFILE_SOURCE.findall(text.split(" / 3.10")[0])}
+
+
 def _source_tree() -> tuple[Path, Path] | None:
     if os.environ.get("NETLAB_LINUX_SRC"):
         tree = Path(os.environ["NETLAB_LINUX_SRC"])
         return tree, tree
     if not TARBALL.is_file():
         return None
-    return unpack(TARBALL, CACHE, set(modelled_functions().values())), TARBALL
+    files = set(modelled_functions().values()) | {path for path, _ in profile_sources()}
+    return unpack(TARBALL, CACHE, files), TARBALL
 
 
-def test_the_index_agrees_with_the_installed_linux_6_12_source():
+def _tree_or_skip() -> tuple[Path, Path]:
     found = _source_tree()
     if found is None:
         reason = f"no Linux 6.12 source here ({TARBALL}; `apt-get install linux-source-6.12`)"
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
-    tree, rebuild_from = found
+    return found
+
+
+def test_the_index_agrees_with_the_installed_linux_6_12_source():
+    tree, rebuild_from = _tree_or_skip()
     check_against_tree(tree, kernel_index("6.12"), modelled_functions(), rebuild_from)
+
+
+def test_every_file_and_symbol_the_profiles_cite_is_in_linux_6_12():
+    tree, _ = _tree_or_skip()
+    cited = profile_sources()
+    assert len(cited) > 40
+    missing = [f"{path}:{symbol}" for path, symbol in sorted(cited) if not (tree / path).is_file()
+               or not re.search(rf"\b{symbol}\b", (tree / path).read_text(errors="ignore"))]
+    assert not missing, f"the profiles' source table cites what Linux 6.12 does not have there: {missing}"
 
 
 def test_the_3_10_index_agrees_with_a_vanilla_3_10_tree():
