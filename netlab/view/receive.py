@@ -91,11 +91,11 @@ def _socket(x: float, y: float, name: str, sock) -> tuple[str, float]:
     fill = min(sock.rmem / rcvbuf, 1.0)
     parts = [svg.text(x, y + 13, f"socket {name}", size=12, weight="bold"),
              svg.rect(x + 150, y + 3, 120, 12, fill="#fff", stroke="#adb5bd", rx=2,
-                      title=f"sk_rmem_alloc {sock.rmem} of sk_rcvbuf {rcvbuf}"),
+                      title=f"sk_rmem_alloc {number(sock.rmem)} of sk_rcvbuf {number(rcvbuf)} B"),
              svg.rect(x + 150, y + 3, 120 * fill, 12, fill="#ffa8a8" if fill >= 1 else "#b2f2bb", stroke="none",
                       rx=2),
-             svg.text(x + 280, y + 13, f"rmem {sock.rmem}/{rcvbuf} · drops {sock.drops} · "
-                      f"waiting: {', '.join(sock.waiters) or 'nobody'}", size=11),
+             svg.text(x + 280, y + 13, f"rmem {number(sock.rmem)}/{number(rcvbuf)} B · drops "
+                      f"{number(sock.drops)} · waiting: {', '.join(sock.waiters) or 'nobody'}", size=11),
              _chain(x + 10, y + 18, "sk_receive_queue:", sock.queue, "#d3f9d8")]
     return "".join(parts), y + 44
 
