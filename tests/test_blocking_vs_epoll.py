@@ -232,3 +232,20 @@ def test_the_chapters_claims():
     assert t_big.stack_virtual / t_small.stack_virtual == counts[-1] / counts[0] and e_big.threads == 1
     slider = ConnectionsSlider(sweep)
     assert "switching, of the busy time" in slider.text() and "switching, of all CPU time" in slider.text()
+
+
+def test_the_sweep_plot_titles_its_memory_from_the_runs():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from netlab.units import size
+    from netlab.view.epoll import plot_connections_sweep
+    sweep = sweep_connections([10, 100], Workload(interval_ns=10_000_000, duration_ns=3_000_000, warmup_ns=1_000_000))
+    fig, (a, b) = plt.subplots(1, 2)
+    plot_connections_sweep(a, b, sweep)
+    per_thread = (sweep["threads"][-1].stack_resident + sweep["threads"][-1].kernel_bytes) / 100
+    assert size(per_thread) in b.get_title() and "KiB" in b.get_title()
+    fig.canvas.draw()                                 # the tick labels exist once drawn
+    ticks = [t.get_text() for t in a.get_yticklabels()]
+    assert ticks and all(t and "e" not in t for t in ticks)
+    plt.close(fig)

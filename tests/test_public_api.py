@@ -127,6 +127,8 @@ UNANNOTATED = {
     ("netlab.view.receive.plot_sweep", "ax"): "a matplotlib Axes",
     ("netlab.view.receive.plot_cpu_time", "ax"): "a matplotlib Axes",
     ("netlab.view.live.plot_round_trips", "ax"): "a matplotlib Axes",
+    ("netlab.view.epoll.plot_connections_sweep", "switches_ax"): "a matplotlib Axes",
+    ("netlab.view.epoll.plot_connections_sweep", "memory_ax"): "a matplotlib Axes",
     ("netlab.view.receive.plot_cpu_time", "summary"): "a netlab.load.receive.Summary: views import no model",
     ("netlab.view.receive.softnet_text", "stat"): "a netlab.live.procfs.SoftnetStat: views import no probe",
 }

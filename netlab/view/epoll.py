@@ -315,3 +315,28 @@ class ConnectionsSlider:
         bundle = self.widget._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = self.text()
         return bundle
+
+
+@check.arguments
+def plot_connections_sweep(switches_ax, memory_ax, sweep: Mapping[str, Sequence[Any]]) -> None:
+    """Chapter 02's sweep (``sweep_connections``: model → ServerRun per connection count): the server's context
+    switches per second, and its resident stack plus kernel memory, against connections; the memory panel's title
+    gives each model's bytes per connection at the largest count."""
+    from matplotlib.ticker import FuncFormatter
+
+    for model, colour in (("threads", "#e03131"), ("epoll", "#1c7ed6")):
+        runs = sweep[model]
+        counts = [r.connections for r in runs]
+        switches_ax.plot(counts, [(r.nvcsw + r.nivcsw) * 1e9 / r.window_ns for r in runs], "o-", color=colour,
+                         label=model)
+        memory_ax.plot(counts, [(r.stack_resident + r.kernel_bytes) / 2 ** 20 for r in runs], "o-", color=colour,
+                       label=model)
+    per = {model: (runs[-1].stack_resident + runs[-1].kernel_bytes) / runs[-1].connections
+           for model, runs in sweep.items()}
+    switches_ax.set(xscale="log", xlabel="connections (1 request / 10 ms each)", ylabel="server context switches / s",
+                    title="switches: threads grow with the load")
+    switches_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: number(v)))
+    memory_ax.set(xscale="log", yscale="log", xlabel="connections", ylabel="MiB (resident stack + kernel)",
+                  title=f"memory per connection: threads {size(per['threads'])}, epoll {size(per['epoll'])}")
+    switches_ax.legend()
+    memory_ax.legend()
