@@ -250,3 +250,16 @@ def test_chapter_06s_exercises_have_the_answers_their_explanations_give():
     assert many > few and many == 51
     per_tw = int(footprint(LINUX_3_10, "TIME_WAIT", "client", nr_cpus=2).bytes(50_000)) / 50_000
     assert 350 < per_tw < 420 and per_tw > 256 + 64      # more than its own objects: kmalloc-64 stays half full
+
+
+@pytest.mark.parametrize("profile, parent", [(LINUX_6_12, "alloc_file_pseudo"), (LINUX_3_10, "sock_alloc_file")])
+def test_the_socket_files_dentry_is_made_where_each_kernel_makes_it(profile, parent):
+    """6.12: sock_alloc_file → alloc_file_pseudo → d_alloc_pseudo, alloc_file; 3.10 (net/socket.c): sock_alloc_file
+    calls d_alloc_pseudo and alloc_file itself, and alloc_file calls get_empty_filp."""
+    calls = [e for e in story.connection_trace(profile, "client", "ESTABLISHED") if e.kind == "call"]
+    def caller(name):
+        i = next(i for i, e in enumerate(calls) if e.function == name)
+        return next(e.function for e in reversed(calls[:i]) if e.depth == calls[i].depth - 1)
+    assert caller("d_alloc_pseudo") == parent
+    assert caller("alloc_file") == parent
+    assert caller(profile.renamed.get("alloc_empty_file", ("alloc_empty_file",))[0]) == "alloc_file"

@@ -7,7 +7,7 @@ Models (Linux 6.12 names; 3.10 differences noted where they matter), allocating 
   ``sock_release``, ``sock_close``, ``sock_free_inode`` (3.10: ``sock_destroy_inode``).
 - net/core/sock.c ``sk_alloc``, ``sk_prot_alloc`` (the ``tcp_sock`` in the ``TCP`` cache), ``sk_clone_lock`` (the
   server's child socket), ``sk_prot_free``; fs/file_table.c ``alloc_file_pseudo``, ``alloc_empty_file`` (the
-  ``filp`` and the ENFILE check; 3.10: ``alloc_file``, ``get_empty_filp``), ``__fput``, ``file_free``; fs/dcache.c
+  ``filp`` and the ENFILE check; 3.10: ``get_empty_filp``), ``alloc_file``, ``__fput``, ``file_free``; fs/dcache.c
   ``d_alloc_pseudo``, ``dentry_free``.
 - net/ipv4/inet_hashtables.c ``inet_bind_bucket_create`` and (6.1+) ``inet_bind2_bucket_create``: a client's port;
   net/ipv4/inet_connection_sock.c ``reqsk_alloc`` (a SYN_RECV request); net/ipv4/tcp.c ``tcp_close``,
@@ -168,11 +168,19 @@ def alloc_empty_file(kernel: Kernel, conn: Connection) -> int:
     return 0
 
 
-@kernel_function("fs/file_table.c", "alloc_path_pseudo (a dentry), then alloc_file → alloc_empty_file")
+@kernel_function("fs/file_table.c", "a struct file for the path: alloc_empty_file, then set its path and ops")
+def alloc_file(kernel: Kernel, conn: Connection) -> int:
+    """``alloc_file(path, flags, fops)``: an empty file (ENFILE, filp), given the dentry's path and the socket's
+    file operations. 3.10's is the same, with ``get_empty_filp`` for ``alloc_empty_file``."""
+    return alloc_empty_file(kernel, conn)
+
+
+@kernel_function("fs/file_table.c", "alloc_path_pseudo (a dentry), then alloc_file")
 def alloc_file_pseudo(kernel: Kernel, conn: Connection) -> int:
-    """A file for an inode that has no path on disk: a dentry, then the ``struct file``."""
+    """A file for an inode that has no path on disk: a dentry, then the ``struct file``. 3.10 has no such helper:
+    its ``sock_alloc_file`` calls ``d_alloc_pseudo`` and ``alloc_file`` itself (``renamed`` folds this level)."""
     d_alloc_pseudo(kernel, conn)
-    error = alloc_empty_file(kernel, conn)
+    error = alloc_file(kernel, conn)
     if error:
         _drop(kernel, conn, "dentry")           # path_put
     return error
