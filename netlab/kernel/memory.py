@@ -54,6 +54,8 @@ OBJECT_STRUCT = {"TCP": "tcp_sock", "sock_inode_cache": "socket_alloc (socket + 
                  "dentry": "dentry", "filp": "file", "tcp_bind_bucket": "inet_bind_bucket",
                  "tcp_bind2_bucket": "inet_bind2_bucket", "tw_sock_TCP": "tcp_timewait_sock",
                  "request_sock_TCP": "tcp_request_sock", "skbuff_head_cache": "sk_buff (the queued FIN)",
+                 "skbuff_fclone_cache": "sk_buff_fclones (the peer's FIN and its clone)",
+                 "skbuff_small_head": "the FIN's head", "kmalloc-1024": "the FIN's head",
                  "eventpoll_epi": "epitem", "eventpoll_pwq": "eppoll_entry", "ep_head": "epitems_head",
                  "lsm_inode_cache": "LSM inode blob", "lsm_file_cache": "LSM file blob"}
 """What struct each cache holds, for tables."""
@@ -77,11 +79,12 @@ class Connection:
 
 
 class Kernel:
-    """One machine's kernel for these models: its slab allocator, open files, TIME_WAIT buckets and tasks."""
+    """One machine's kernel for these models: its slab allocator, open files, TIME_WAIT buckets and tasks.
+    ``loopback``: the connections' peers are on this machine too (what a FIN they receive is made of)."""
 
     @check.arguments
     def __init__(self, profile: KernelProfile, nr_cpus: check.Cpus | None = None, max_files: int = 10 ** 9,
-                 max_tw_buckets: int = 262144, record: bool = False):
+                 max_tw_buckets: int = 262144, record: bool = False, loopback: bool = False):
         check.count("max_files", max_files, 1)
         check.count("max_tw_buckets", max_tw_buckets, 1)
         self.profile = profile
@@ -90,6 +93,7 @@ class Kernel:
         self.nr_open = profile.nr_open
         self.max_tw_buckets, self.tw_count = max_tw_buckets, 0
         self.connections: list[Connection] = []
+        self.loopback = loopback
 
     @check.arguments
     def task(self, comm: str = "app", nofile: int | None = None) -> Task:
@@ -431,8 +435,18 @@ def inet_twsk_kill(kernel: Kernel, conn: Connection) -> None:
 
 @kernel_function("net/ipv4/tcp_input.c", lambda kernel, conn: f"{conn.name} got the peer's FIN")
 def tcp_fin(kernel: Kernel, conn: Connection) -> None:
-    """The peer closed: ESTABLISHED → CLOSE_WAIT. The FIN's sk_buff waits in the receive queue until read()."""
-    _hold(kernel, conn, "fin_skb", "skbuff_head_cache", "the FIN's struct sk_buff")
+    """The peer closed: ESTABLISHED → CLOSE_WAIT. The FIN's sk_buff waits in the receive queue until read().
+    From a NIC it is an sk_buff the driver built around its receive buffer (skbuff_head_cache; the data is a page
+    fragment). Over loopback it is the peer's own FIN: net/ipv4/tcp_output.c ``tcp_send_fin`` allocates it with
+    ``alloc_skb_fclone`` (an skb and its clone in one skbuff_fclone_cache object; the clone travels, the original
+    waits for the ACK) and a head of ``MAX_TCP_HEADER`` (6.12: from skbuff_small_head, ``kmalloc_reserve``; 3.10:
+    kmalloc'd)."""
+    if kernel.loopback:
+        _hold(kernel, conn, "fin_skb", "skbuff_fclone_cache", "the peer's FIN: struct sk_buff_fclones")
+        head = "skbuff_small_head" if kernel.slub.has("skbuff_small_head") else "kmalloc-1024"
+        _hold(kernel, conn, "fin_head", head, "the FIN's head: MAX_TCP_HEADER + skb_shared_info")
+    else:
+        _hold(kernel, conn, "fin_skb", "skbuff_head_cache", "the FIN's struct sk_buff")
     conn.state = "CLOSE_WAIT"
 
 
@@ -493,7 +507,7 @@ def move_to_end(kernel: Kernel, task: Task, conn: Connection) -> None:
         close(kernel, task, conn)
         with on_cpu(0, "softirq"):
             trace_printk(f"{conn.name}: the peer ACKs our FIN (LAST_ACK → CLOSE); the queued FIN goes too")
-            _drop(kernel, conn, "fin_skb")
+            _drop(kernel, conn, "fin_skb", "fin_head")
             tcp_done(kernel, conn)
         conn.state = "CLOSE"
     else:

@@ -263,10 +263,15 @@ LINUX_3_10 = KernelProfile(
                 SlabCache("request_sock_TCP", 128, 32, 1), SlabCache("skbuff_head_cache", 256, 16, 1),
                 SlabCache("eventpoll_epi", 128, 32, 1), SlabCache("eventpoll_pwq", 72, 56, 1),
                 SlabCache("kmalloc-64", 64, 64, 1), SlabCache("kmalloc-128", 128, 32, 1),
-                SlabCache("kmalloc-256", 256, 16, 1)),
+                SlabCache("kmalloc-256", 256, 16, 1), SlabCache("skbuff_fclone_cache", 512, 16, 2),
+                SlabCache("kmalloc-512", 512, 16, 2), SlabCache("kmalloc-1024", 1024, 16, 4)),
+    # A FIN sent over loopback is queued at the receiver as tcp_send_fin's own skb: alloc_skb_fclone, one
+    # skbuff_fclone_cache object of 2 × sizeof(struct sk_buff) + 4 B (≤ 2 × 256 B, HWCACHE-aligned: 512, merged
+    # into kmalloc-512), and its head kmalloc'd by __alloc_skb: SKB_DATA_ALIGN(MAX_TCP_HEADER) + the aligned
+    # skb_shared_info, 320 + 320 B with CentOS 7's config (MAX_TCP_HEADER = 128 + 96 + 48 = 272) → kmalloc-1024.
     slab_aliases=MappingProxyType({"socket_wq": "kmalloc-64", "tcp_bind_bucket": "kmalloc-64",
                                    "filp": "kmalloc-256", "skbuff_head_cache": "kmalloc-256",
-                                   "request_sock_TCP": "kmalloc-128"}),
+                                   "request_sock_TCP": "kmalloc-128", "skbuff_fclone_cache": "kmalloc-512"}),
     renamed=IN_3_10,
 )
 
@@ -298,8 +303,10 @@ LINUX_6_12 = KernelProfile(
     # SLAB_HWCACHE_ALIGN rounds to 64: tcp_sock 2368 → 2432, socket_alloc 768 → 832, tcp_request_sock 304 → 312,
     # tcp_timewait_sock 248 → 256; struct file 184 → 192 (its free pointer lives inside, f_freeptr); dentry 192;
     # inet_bind_bucket and inet_bind2_bucket 72 → 128; epitem 120 → 128; eppoll_entry 64; epitems_head 24;
-    # sk_buff 232 → 256. Objects and pages per slab from calculate_order for 4 CPUs, like the 3.10 server
-    # (netlab.kernel.slub derives every row; a 6.18 machine here shows the same rules). socket_wq is part of
+    # sk_buff 232 → 256; sk_buff_fclones 472 → 512; skbuff_small_head (SKB_SMALL_HEAD_CACHE_SIZE:
+    # SKB_HEAD_ALIGN(max(MAX_TCP_HEADER 320, GRO_MAX_HEAD + NET_SKB_PAD 368)) = 384 + 320) 704. Objects and
+    # pages per slab from calculate_order for 4 CPUs, like the 3.10 server (netlab.kernel.slub derives every row;
+    # a 6.18 machine here shows the same rules). socket_wq is part of
     # struct socket since 5.x. tcp_bind_bucket and tcp_bind2_bucket have eventpoll_epi's size and flags, so SLUB
     # merges them into it (seen on 6.18). LSM blobs (lsm_inode_cache, lsm_file_cache) depend on the LSMs
     # enabled at boot: not listed here, read live on this machine.
@@ -308,7 +315,8 @@ LINUX_6_12 = KernelProfile(
                 SlabCache("tcp_bind_bucket", 128, 32, 1), SlabCache("tcp_bind2_bucket", 128, 32, 1),
                 SlabCache("tw_sock_TCP", 256, 16, 1), SlabCache("request_sock_TCP", 312, 26, 2),
                 SlabCache("skbuff_head_cache", 256, 16, 1), SlabCache("eventpoll_epi", 128, 32, 1),
-                SlabCache("eventpoll_pwq", 64, 64, 1), SlabCache("ep_head", 24, 170, 1)),
+                SlabCache("eventpoll_pwq", 64, 64, 1), SlabCache("ep_head", 24, 170, 1),
+                SlabCache("skbuff_fclone_cache", 512, 16, 2), SlabCache("skbuff_small_head", 704, 23, 4)),
     slab_aliases=MappingProxyType({"tcp_bind_bucket": "eventpoll_epi", "tcp_bind2_bucket": "eventpoll_epi"}),
 )
 

@@ -35,7 +35,7 @@ class CacheSpec:
     """One ``kmem_cache_create()`` call: the cache, the struct it holds, its flags and free-pointer placement."""
 
     name: str
-    struct: str
+    struct: str                      # or, for a cache of raw buffers, the macro that sizes them
     flags: int
     ctor: bool = False               # a constructor keeps objects initialised, so the free pointer goes after them
     freeptr_in_object: bool = False  # kmem_cache_args.use_freeptr_offset (struct file's f_freeptr, 6.12)
@@ -60,6 +60,10 @@ KMEM_CACHE_CREATE: Mapping[str, CacheSpec] = {s.name: s for s in (
     CacheSpec("request_sock_TCP", "tcp_request_sock", SLAB_ACCOUNT | SLAB_TYPESAFE_BY_RCU,
               created_in="net/core/sock.c req_prot_init"),
     CacheSpec("skbuff_head_cache", "sk_buff", SLAB_HWCACHE_ALIGN | SLAB_PANIC, created_in="net/core/skbuff.c skb_init"),
+    CacheSpec("skbuff_fclone_cache", "sk_buff_fclones", SLAB_HWCACHE_ALIGN | SLAB_PANIC,
+              created_in="net/core/skbuff.c skb_init"),
+    CacheSpec("skbuff_small_head", "SKB_SMALL_HEAD_CACHE_SIZE", SLAB_HWCACHE_ALIGN | SLAB_PANIC,
+              created_in="net/core/skbuff.c skb_init (kmem_cache_create_usercopy)"),
     CacheSpec("eventpoll_epi", "epitem", SLAB_HWCACHE_ALIGN | SLAB_PANIC | SLAB_ACCOUNT,
               created_in="fs/eventpoll.c eventpoll_init"),
     CacheSpec("eventpoll_pwq", "eppoll_entry", SLAB_PANIC | SLAB_ACCOUNT, created_in="fs/eventpoll.c eventpoll_init"),
@@ -70,11 +74,14 @@ KMEM_CACHE_CREATE: Mapping[str, CacheSpec] = {s.name: s for s in (
 SIZEOF_6_12: Mapping[str, int] = {
     "tcp_sock": 2368, "socket_alloc": 768, "file": 184, "dentry": 192, "tcp_timewait_sock": 248,
     "tcp_request_sock": 304, "sk_buff": 232, "epitem": 120, "eppoll_entry": 64,
-    "inet_bind_bucket": 72, "inet_bind2_bucket": 72, "epitems_head": 24,
+    "inet_bind_bucket": 72, "inet_bind2_bucket": 72, "epitems_head": 24, "sk_buff_fclones": 472,
+    "SKB_SMALL_HEAD_CACHE_SIZE": 704,
 }
 """sizeof() in Linux 6.12.118 on x86_64, configured with Debian's config.amd64_none_amd64 (linux-config-6.12), as
 ``tools/kernel_sizes.py`` compiles them from Debian's linux-source-6.12 (it prints this table and fails when a number
-here differs). epitem, eppoll_entry and epitems_head are fs/eventpoll.c's own structs."""
+here differs). epitem, eppoll_entry and epitems_head are fs/eventpoll.c's own structs; sk_buff_fclones is an skb and
+its clone in one object (``alloc_skb_fclone``); SKB_SMALL_HEAD_CACHE_SIZE is not a struct but net/core/skbuff.c's
+macro for the objects of skbuff_small_head, where small skb heads come from."""
 
 
 @check.arguments

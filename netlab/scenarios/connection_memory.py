@@ -138,13 +138,14 @@ def modelled(profile: KernelProfile, n: Annotated[int, check.Range(1, MAX_CONNEC
     """The live experiment (:func:`netlab.live.connection_memory.measure_connection_memory`) run object by object:
     ``n`` connections opened one after another, the client's end and then the server's (so their objects sit side
     by side in the same slabs, as on the machine), then the ``first_closer``'s ends closed (FIN_WAIT2, the others
-    CLOSE_WAIT), then the others' (the first closer's ends in TIME_WAIT, the others freed). Slab bytes per
-    connection after each step: a slab goes back only when every object in it is free, so after the first close
-    the freed ends' tcp_socks and inodes still cost what their slabs cost."""
+    CLOSE_WAIT, each holding the FIN its peer sent over loopback), then the others' (the first closer's ends in
+    TIME_WAIT, the others freed). Slab bytes per connection after each step: a slab goes back only when every
+    object in it is free, so after the first close the freed ends' tcp_socks and inodes still cost what their slabs
+    cost."""
     if first_closer not in STEPS:
         raise ValueError("first_closer must be 'client' or 'server'")
     other = "server" if first_closer == "client" else "client"
-    kernel = Kernel(profile)
+    kernel = Kernel(profile, loopback=True)
     task = kernel.task("app", 2 * n + 16)
     pairs = [{side: open_connection(kernel, task, f"{side}{i}", side, "ESTABLISHED", epoll)
               for side in ("client", "server")} for i in range(n)]
