@@ -9,6 +9,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -92,3 +93,39 @@ def test_the_models_sizes_are_what_linux_6_12_compiles():
                       f"check them and run .venv/bin/python tools/kernel_sizes.py")
         return
     assert not wrong, f"{wrong}\n{text}"
+
+
+def test_parse_defines_reads_3_10s_kbuild_lines():
+    asm = ('#APP\n# 31 "probe.c" 1\n\n->task_struct $2912 sizeof(struct task_struct)\t#\n# 0 "" 2\n'
+           '\tmovq\t$1, %rax # x->y\n')
+    assert kernel_sizes.parse_defines(asm) == {"task_struct": 2912}
+
+
+def test_3_10_slots_are_slubs_slots_of_the_compiled_structs():
+    compiled = {"tcp_sock": 1888, "socket_alloc": 632, "file": 216, "dentry": 192, "tcp_timewait_sock": 192,
+                "tcp_request_sock": 224, "sk_buff": 248, "inet_bind_bucket": 48, "socket_wq": 64,
+                "task_struct": 2912, "epitem": 128, "eppoll_entry": 72}
+    slots = kernel_sizes.slots_3_10(compiled)
+    assert slots == {"task_struct": 2912, "TCP": 1920, "tw_sock_TCP": 256, "request_sock_TCP": 256,
+                     "sock_inode_cache": 640, "filp": 256, "dentry": 192, "tcp_bind_bucket": 64,
+                     "skbuff_head_cache": 256, "eventpoll_epi": 128, "eventpoll_pwq": 72, "socket_wq": 64}
+    text, wrong = kernel_sizes.table(slots, kernel_sizes.MODELS_3_10, kernel_sizes.MEASURED_3_10)
+    assert wrong == [] and "1920   1984" in text  # TCP: the book's measured 957, not this tree's 229
+
+
+def test_every_3_10_struct_is_probed_and_every_size_checked_is_the_profiles():
+    probed = {s for _, structs in kernel_sizes.PROBES_3_10.values() for s in structs}
+    assert {struct for struct, _, _ in kernel_sizes.SLAB_3_10.values()} | {"task_struct"} == probed
+    assert set(kernel_sizes.MODELS_3_10) == set(kernel_sizes.SLAB_3_10) | {"task_struct"}
+
+
+def test_the_3_10_profiles_sizes_are_what_centos_7_compiles():
+    """NETLAB_CENTOS_7_KERNEL: a CentOS 7 kernel git repository (e.g. github spacex/kernel-centos7) or source
+    tarball; CI has none, so there the profile's numbers are what the last run of the tool checked."""
+    source = os.environ.get("NETLAB_CENTOS_7_KERNEL")
+    if not source:
+        pytest.skip("no CentOS 7 kernel tree here (set NETLAB_CENTOS_7_KERNEL to its git repository or tarball)")
+    done = subprocess.run([sys.executable, str(ROOT / "tools/kernel_sizes.py"), "--series", "3.10", "--source",
+                           source], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "task_struct              2912   2912" in done.stdout
