@@ -4,15 +4,16 @@
     .venv/bin/python tools/kernel_sizes.py --tarball T --config C
     .venv/bin/python tools/kernel_sizes.py --series 3.10 --source S [--config C]
 
-6.12: the numbers in netlab.kernel.slub.SIZEOF_6_12, eventpoll.SIZEOF_EVENTPOLL and
-profiles.SIZEOF_TASK_STRUCT_6_12 are what Linux 6.12.118 (Debian's linux-source-6.12) compiles with Debian's
+6.12: the numbers in netlab.kernel.slub.SIZEOF_6_12, eventpoll.SIZEOF_EVENTPOLL, profiles.SIZEOF_TASK_STRUCT_6_12
+and LINUX_6_12.thread_size (THREAD_SIZE) are what Linux 6.12.118 (Debian's linux-source-6.12) compiles with Debian's
 config.amd64_none_amd64 (linux-config-6.12).
 
 3.10: the profile stands for the book's CentOS 7 kernel, so its sizes are compiled from a CentOS 7 kernel tree with
 CentOS's own x86_64 config. ``--source`` is a git repository of one (its HEAD is archived; github
 spacex/kernel-centos7, whose HEAD is kernel-3.10.0-229.14.1.el7) or a source tarball; ``--config`` defaults to the
 tree's configs/kernel-3.10.0-x86_64.config. That gives LINUX_3_10.task_struct_size (2912; RHEL 7's kABI keeps
-task_struct's size through 7.x, so the book's 3.10.0-957 has it too) and, through mm/slub.c calculate_sizes with
+task_struct's size through 7.x, so the book's 3.10.0-957 has it too), LINUX_3_10.thread_size (THREAD_SIZE 16 KiB:
+RHEL 7 took 3.15's 16 KiB kernel stacks; vanilla 3.10 has 8 KiB) and, through mm/slub.c calculate_sizes with
 each cache's 3.10 kmem_cache_create flags (SLAB_3_10), the slot of every LINUX_3_10.slab row a struct fills. The
 TCP row is the book's slabtop on 3.10.0-957 (1984; 229 compiles 1920): printed, not checked. (Vanilla 3.10.65,
 github Original-Linux/Linux-3.10, with the same config compiles task_struct 2600: RHEL adds fields of its own.)
@@ -42,7 +43,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from netlab.kernel.eventpoll import SIZEOF_EVENTPOLL
-from netlab.kernel.profiles import LINUX_3_10, SIZEOF_TASK_STRUCT_6_12
+from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12, SIZEOF_TASK_STRUCT_6_12
 from netlab.kernel.slub import (SIZEOF_6_12, SLAB_HWCACHE_ALIGN, SLAB_PANIC, SLAB_RECLAIM_ACCOUNT,
                                 SLAB_TYPESAFE_BY_RCU, calculate_sizes)
 from netlab.kernel.source_index import tree_release, unpack
@@ -59,21 +60,22 @@ PROBES = {
     "netlab_sizes": (("linux/tcp.h", "linux/fs.h", "linux/dcache.h", "linux/skbuff.h", "linux/sched.h",
                       "net/sock.h", "net/inet_hashtables.h"),
                      ("tcp_sock", "socket_alloc", "file", "dentry", "tcp_timewait_sock", "tcp_request_sock",
-                      "sk_buff", "inet_bind_bucket", "inet_bind2_bucket", "task_struct")),
+                      "sk_buff", "inet_bind_bucket", "inet_bind2_bucket", "task_struct", "THREAD_SIZE")),
     "netlab_eventpoll_sizes": (('"fs/eventpoll.c"',), ("eventpoll", "epitem", "eppoll_entry", "epitems_head")),
 }
-"""Probe file -> (what it includes, the structs it sizes)."""
+"""Probe file -> (what it includes, the structs it sizes and the macros it evaluates)."""
 
 MODELS = {**{name: (size, "netlab.kernel.slub.SIZEOF_6_12") for name, size in SIZEOF_6_12.items()},
           "eventpoll": (SIZEOF_EVENTPOLL, "netlab.kernel.eventpoll.SIZEOF_EVENTPOLL"),
-          "task_struct": (SIZEOF_TASK_STRUCT_6_12, "netlab.kernel.profiles.SIZEOF_TASK_STRUCT_6_12")}
+          "task_struct": (SIZEOF_TASK_STRUCT_6_12, "netlab.kernel.profiles.SIZEOF_TASK_STRUCT_6_12"),
+          "THREAD_SIZE": (LINUX_6_12.thread_size, "netlab.kernel.profiles.LINUX_6_12.thread_size")}
 """struct -> (the size a model uses, where)."""
 
 PROBES_3_10 = {
     "netlab_sizes": (("linux/tcp.h", "linux/fs.h", "linux/dcache.h", "linux/skbuff.h", "linux/sched.h",
                       "linux/net.h", "net/sock.h", "net/inet_hashtables.h"),
                      ("tcp_sock", "socket_alloc", "file", "dentry", "tcp_timewait_sock", "tcp_request_sock",
-                      "sk_buff", "inet_bind_bucket", "socket_wq", "task_struct")),
+                      "sk_buff", "inet_bind_bucket", "socket_wq", "task_struct", "THREAD_SIZE")),
     "netlab_eventpoll_sizes": (('"fs/eventpoll.c"',), ("epitem", "eppoll_entry")),
 }
 """The 3.10 probes: probe file -> (what it includes, the structs it sizes)."""
@@ -105,8 +107,9 @@ MEASURED_3_10 = {"TCP": "LINUX_3_10.slab (the book's slabtop, 3.10.0-957; not ch
 
 
 def slots_3_10(compiled: Mapping[str, int]) -> dict[str, int]:
-    """The 3.10 profile's sizes from compiled sizeof()s: task_struct, and the slot SLUB gives each slab row."""
-    slots = {"task_struct": compiled["task_struct"]}
+    """The 3.10 profile's sizes from compiled sizeof()s: task_struct, THREAD_SIZE, and the slot SLUB gives each slab
+    row."""
+    slots = {"task_struct": compiled["task_struct"], "THREAD_SIZE": compiled["THREAD_SIZE"]}
     for cache, (struct, flags, ctor) in SLAB_3_10.items():
         size = compiled[struct]
         slots[cache] = (min(s for s in KMALLOC_SIZES if s >= size) if flags is None
@@ -115,6 +118,7 @@ def slots_3_10(compiled: Mapping[str, int]) -> dict[str, int]:
 
 
 MODELS_3_10 = {"task_struct": (LINUX_3_10.task_struct_size, "netlab.kernel.profiles.LINUX_3_10.task_struct_size"),
+               "THREAD_SIZE": (LINUX_3_10.thread_size, "netlab.kernel.profiles.LINUX_3_10.thread_size"),
                **{cache: (LINUX_3_10.slab[cache].object_size, MEASURED_3_10.get(cache, "LINUX_3_10.slab (slot)"))
                   for cache in SLAB_3_10}}
 """3.10 size -> (the size the profile holds, where)."""
@@ -123,12 +127,13 @@ _DEFINE = re.compile(r'(?:^|")->(\w+) \$?(-?\d+) ', re.M)
 
 
 def probe_source(includes: Iterable[str], structs: Iterable[str]) -> str:
-    """C source that makes the compiler write ``sizeof(struct s)`` for each of ``structs`` into its assembly."""
+    """C source that makes the compiler write ``sizeof(struct s)`` for each of ``structs`` into its assembly (the
+    value itself for a name in capitals, a macro such as THREAD_SIZE)."""
     structs = tuple(structs)
     if not structs or not all(isinstance(s, str) and s.isidentifier() for s in structs):
         raise ValueError("structs must be one or more C identifiers")
     head = [f"#include {h}" if h.startswith('"') else f"#include <{h}>" for h in includes]
-    body = [f"\tDEFINE({s}, sizeof(struct {s}));" for s in structs]
+    body = [f"\tDEFINE({s}, {s if s.isupper() else f'sizeof(struct {s})'});" for s in structs]
     return "\n".join([*head, "#include <linux/kbuild.h>", "", "void netlab_sizes(void);", "void netlab_sizes(void)",
                       "{", *body, "}", ""])
 

@@ -235,8 +235,10 @@ LINUX_3_10 = KernelProfile(
     tcp_timewait_s=60, twsk_timer="inet_twdr_hangman", nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 87380, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
-    # upstream 3.10 x86_64: THREAD_SIZE_ORDER 1 (8 KiB); 6538b8ea886e "x86_64: expand kernel stack to 16K" (3.15)
-    thread_size=8192,
+    # CentOS 7 arch/x86/include/asm/page_64_types.h: THREAD_SIZE_ORDER 2 (16 KiB), RHEL 7's backport of 3.15's
+    # 6538b8ea886e "x86_64: expand kernel stack to 16K"; vanilla 3.10 has order 1 (8 KiB). tools/kernel_sizes.py
+    # --series 3.10 compiles it.
+    thread_size=16384,
     # sizeof(struct task_struct) (kernel/fork.c fork_init: the task_struct cache, ARCH_MIN_TASKALIGN 16) in CentOS
     # 7.1's kernel-3.10.0-229.14.1.el7 with its configs/kernel-3.10.0-x86_64.config, as `tools/kernel_sizes.py
     # --series 3.10 --source <github spacex/kernel-centos7>` compiles it (and checks it, with the slab rows below).
