@@ -115,7 +115,6 @@ class KernelProfile:
     somaxconn: Annotated[int, check.Range(0, INT_MAX)]
     tcp_max_syn_backlog: int        # boot default for DEFAULTS_RAM (limits.tcp_max_syn_backlog_for_memory)
     syn_backlog_per_ehash: int      # that default is one per this many "TCP established" hash buckets, at least 128
-    hash_adapt_scale: bool          # alloc_large_system_hash halves the buckets per 4× RAM above 64 GiB (4.12+)
     tcp_syncookies: U8
     tcp_abort_on_overflow: U8
     tcp_syn_retries: Annotated[int, check.Range(1, MAX_TCP_SYNCNT)]
@@ -226,7 +225,7 @@ LINUX_3_10 = KernelProfile(
     napi_repoll_list=False, udp_rcvbuf_drop="rmem >= rcvbuf",
     dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=False, sendfile_via="sendpage",
     msg_zerocopy=False, fib_local_main_merged=False,
-    somaxconn=128, tcp_max_syn_backlog=256, syn_backlog_per_ehash=256, hash_adapt_scale=False,
+    somaxconn=128, tcp_max_syn_backlog=256, syn_backlog_per_ehash=256,
     tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=0, syn_queue="listen_sock", tcp_timeout_init_ms=1000,
     acceptq_full_syn_drop="young>1",
@@ -280,7 +279,7 @@ LINUX_6_12 = KernelProfile(
     napi_repoll_list=True, udp_rcvbuf_drop="rmem > rcvbuf",
     dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=True,
     sendfile_via="MSG_SPLICE_PAGES", msg_zerocopy=True, fib_local_main_merged=True,
-    somaxconn=4096, tcp_max_syn_backlog=512, syn_backlog_per_ehash=128, hash_adapt_scale=True,
+    somaxconn=4096, tcp_max_syn_backlog=512, syn_backlog_per_ehash=128,
     tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=4, syn_queue="ehash", tcp_timeout_init_ms=1000,
     acceptq_full_syn_drop="always",
@@ -342,7 +341,6 @@ SOURCES: Mapping[str, str] = MappingProxyType({
     "somaxconn": "include/linux/socket.h:SOMAXCONN",
     "tcp_max_syn_backlog": "net/ipv4/tcp_ipv4.c:tcp_set_hashinfo / 3.10 net/ipv4/tcp.c:tcp_init",
     "syn_backlog_per_ehash": "net/ipv4/tcp_ipv4.c:tcp_set_hashinfo / 3.10 net/ipv4/tcp.c:tcp_init",
-    "hash_adapt_scale": "mm/mm_init.c:alloc_large_system_hash / 3.10 mm/page_alloc.c:alloc_large_system_hash",
     "tcp_syncookies": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/syncookies.c:sysctl_tcp_syncookies",
     "tcp_abort_on_overflow": "0: never set (struct net starts zeroed); read in net/ipv4/tcp_minisocks.c:"
                              "tcp_check_req / 3.10 net/ipv4/tcp_minisocks.c:sysctl_tcp_abort_on_overflow",
