@@ -321,7 +321,8 @@ SOURCES: Mapping[str, str] = MappingProxyType({
     "hz": "kernel/Kconfig.hz:HZ (the distribution's config: CentOS 7 1000, Debian 250)",
     "netdev_budget": "net/core/hotdata.c:net_hotdata / 3.10 net/core/dev.c:netdev_budget",
     "netdev_budget_usecs": "net/core/hotdata.c:net_hotdata / 3.10 net/core/dev.c:net_rx_action (2 jiffies)",
-    "dev_weight": "include/linux/netdevice.h:NAPI_POLL_WEIGHT",
+    "dev_weight": "net/core/dev.c:weight_p (net.core.dev_weight: the backlog NAPI's weight, which 6.12's "
+                  "process_backlog reads as net_hotdata.dev_rx_weight)",
     "netdev_max_backlog": "net/core/hotdata.c:net_hotdata / 3.10 net/core/dev.c:netdev_max_backlog",
     "gro_normal_batch": "net/core/hotdata.c:net_hotdata (none in 3.10)",
     "rx_ring_size": "drivers/net/ethernet/intel/igb/igb.h:IGB_DEFAULT_RXD",
@@ -336,12 +337,13 @@ SOURCES: Mapping[str, str] = MappingProxyType({
     "tx_ring_size": "drivers/net/ethernet/intel/igb/igb.h:IGB_DEFAULT_TXD",
     "tcp_gso_always": "net/core/sock.c:sk_setup_caps / 3.10 net/ipv4/tcp.c:tcp_xmit_size_goal",
     "sendfile_via": "fs/splice.c:splice_to_socket / 3.10 net/socket.c:sock_sendpage",
-    "msg_zerocopy": "net/core/sock.c:sock_setsockopt (SO_ZEROCOPY, 4.14+)",
+    "msg_zerocopy": "net/core/sock.c:sk_setsockopt (SO_ZEROCOPY, 4.14+; none in 3.10)",
     "fib_local_main_merged": "net/ipv4/fib_frontend.c:fib_new_table",
-    "somaxconn": "include/linux/socket.h:SOMAXCONN",
+    "somaxconn": "include/linux/socket.h:SOMAXCONN, set by net/core/net_namespace.c:preinit_net_sysctl / 3.10 "
+                 "include/linux/socket.h:SOMAXCONN, set by net/core/sysctl_net_core.c:sysctl_core_net_init",
     "tcp_max_syn_backlog": "net/ipv4/tcp_ipv4.c:tcp_set_hashinfo / 3.10 net/ipv4/tcp.c:tcp_init",
     "syn_backlog_per_ehash": "net/ipv4/tcp_ipv4.c:tcp_set_hashinfo / 3.10 net/ipv4/tcp.c:tcp_init",
-    "tcp_syncookies": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/syncookies.c:sysctl_tcp_syncookies",
+    "tcp_syncookies": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/tcp_minisocks.c:sysctl_tcp_syncookies",
     "tcp_abort_on_overflow": "0: never set (struct net starts zeroed); read in net/ipv4/tcp_minisocks.c:"
                              "tcp_check_req / 3.10 net/ipv4/tcp_minisocks.c:sysctl_tcp_abort_on_overflow",
     "tcp_syn_retries": "include/net/tcp.h:TCP_SYN_RETRIES",
@@ -358,29 +360,35 @@ SOURCES: Mapping[str, str] = MappingProxyType({
     "tcp_keepalive_time": "include/net/tcp.h:TCP_KEEPALIVE_TIME",
     "tcp_keepalive_intvl": "include/net/tcp.h:TCP_KEEPALIVE_INTVL",
     "tcp_keepalive_probes": "include/net/tcp.h:TCP_KEEPALIVE_PROBES",
-    "twsk_timer": "net/ipv4/inet_timewait_sock.c:inet_twsk_hashdance_schedule / 3.10 inet_twdr_hangman",
-    "nr_open": "fs/file.c:sysctl_nr_open (include/uapi/linux/fs.h:INR_OPEN_MAX)",
+    "twsk_timer": "net/ipv4/inet_timewait_sock.c:inet_twsk_hashdance_schedule / 3.10 "
+                  "net/ipv4/inet_timewait_sock.c:inet_twdr_hangman",
+    "nr_open": "fs/file.c:sysctl_nr_open (1024 * 1024)",
     "nofile_soft": "include/asm-generic/resource.h:INIT_RLIMITS (INR_OPEN_CUR)",
     "nofile_hard": "include/asm-generic/resource.h:INIT_RLIMITS (INR_OPEN_MAX)",
-    "rmem_default": "net/core/sock.c:SK_RMEM_MAX",
-    "wmem_default": "net/core/sock.c:SK_WMEM_MAX",
+    "rmem_default": "net/core/sock.c:sysctl_rmem_default (SK_RMEM_MAX)",
+    "wmem_default": "net/core/sock.c:sysctl_wmem_default (SK_WMEM_MAX)",
     "tcp_rmem": "net/ipv4/tcp.c:tcp_init (init_net's; tcp_ipv4.c:tcp_sk_init copies them) / 3.10 net/ipv4/tcp.c:"
                 "tcp_init",
     "tcp_wmem": "net/ipv4/tcp.c:tcp_init (init_net's; tcp_ipv4.c:tcp_sk_init copies them) / 3.10 net/ipv4/tcp.c:"
                 "tcp_init",
     "page_size": "arch/x86/include/asm/page_types.h:PAGE_SHIFT",
-    "thread_size": "arch/x86/include/asm/page_64_types.h:THREAD_SIZE",
+    "thread_size": "arch/x86/include/asm/page_64_types.h:THREAD_SIZE (tools/kernel_sizes.py; 3.10: CentOS 7's, "
+                   "16 KiB like 3.15+, not vanilla 3.10's 8 KiB)",
     "task_struct_size": "kernel/fork.c:fork_init, arch/x86/kernel/fpu/init.c:fpu__init_task_struct_size "
-                        "(sizeof from tools/kernel_sizes.py; 3.10 compiled with CentOS 7's config)",
+                        "(sizeof from tools/kernel_sizes.py) / 3.10 kernel/fork.c:fork_init (sizeof from "
+                        "tools/kernel_sizes.py --series 3.10: CentOS 7's 3.10.0-229 and config; the FPU state is "
+                        "arch/x86/kernel/process.c:task_xstate_cachep's)",
     "sk_wait_data_wake": "net/core/sock.c:sk_wait_data",
     "slub_slab_order": "mm/slub.c:calculate_order",
-    "slab": "mm/slub.c:calculate_sizes (sizes: netlab.kernel.slub.SIZEOF_6_12; 3.10: the book's slabtop)",
-    "slab_aliases": "mm/slab_common.c:find_mergeable",
+    "slab": "mm/slub.c:calculate_sizes (sizes: netlab.kernel.slub.SIZEOF_6_12; 3.10: the book's slabtop, every "
+            "slot but TCP's also compiled by tools/kernel_sizes.py --series 3.10)",
+    "slab_aliases": "mm/slab_common.c:find_mergeable / 3.10 mm/slub.c:find_mergeable",
     "live": "(which fields netlab.live.profile read from the running kernel)",
     "renamed": "(this kernel's names and files for the functions the models name as 6.12 does: "
                "netlab.kernel.renamed, checked against linux-3.10.json)",
 })
-"""Profile field -> where the kernel sets it, ``file:function`` (6.12; ``/ 3.10 …`` where 3.10 keeps it elsewhere)."""
+"""Profile field -> where the kernel sets it, ``file:function`` (6.12; ``/ 3.10 …`` where 3.10 keeps it elsewhere,
+"none in 3.10" where 3.10 has no such thing; else 3.10 has it in the same place)."""
 
 
 @check.arguments
