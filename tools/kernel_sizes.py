@@ -26,7 +26,7 @@ olddefconfig``) and prepared for external modules (``make modules_prepare``). Pr
 external module to assembly only: nothing is linked, loaded or run. <linux/kbuild.h>'s DEFINE() writes each sizeof()
 into the .s file, the way the kernel makes asm-offsets.h. fs/eventpoll.c's structs are private to it, so their probe
 #includes fs/eventpoll.c itself and reads the real definitions. Takes about 2 minutes the first time for 6.12
-(unpack, prepare), 30 s for 3.10, 10 s after. Exits 1 when a size differs from the models' tables.
+(unpack, prepare), 40 s for 3.10, 10 s after. Exits 1 when a size differs from the models' tables.
 """
 from __future__ import annotations
 
@@ -270,7 +270,7 @@ def main(argv: list[str]) -> int:
         changed = prepare(tree, config, MAKE_3_10)
         compiled = compile_sizes(tree, PROBES_3_10, MAKE_3_10)
         text, wrong = table(slots_3_10(compiled), MODELS_3_10, MEASURED_3_10)
-        text += "\nsizeof: " + ", ".join(f"{name} {size}" for name, size in compiled.items())
+        text += "\ncompiled: " + ", ".join(f"{name} {size}" for name, size in compiled.items())
     print(f"sizeof() in Linux {tree_release(tree)} ({source}), x86_64, configured with {config.name}")
     print(f"olddefconfig changed {len(changed)} options for this toolchain: {', '.join(changed) or 'none'}")
     print(text)
@@ -278,6 +278,7 @@ def main(argv: list[str]) -> int:
     for line in wrong:
         print("DIFFERS:", line)
     return 1 if wrong else 0
+
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))
