@@ -56,11 +56,24 @@ def test_the_committed_index_names_its_exact_release_and_source(series):
 
 
 PROFILE_SOURCE = re.compile(r"([\w/.-]+/[\w.-]+\.[ch]):(\w+)")
-"""A ``path/file.c:symbol`` the profiles' source table names (its 6.12 part: before " / 3.10")."""
+"""A ``path/file.c:symbol`` the profiles' source table names."""
 
 
-def profile_sources() -> set[tuple[str, str]]:
-    return {pair for text in SOURCES.values() for pair in PROFILE_SOURCE.findall(text.split(" / 3.10")[0])}
+def profile_sources(series: str = "6.12") -> set[tuple[str, str]]:
+    """What the profiles' source table cites for ``series``: 6.12 before " / 3.10", 3.10 after it, or 6.12's
+    where an entry names no 3.10 place of its own (none where it says 3.10 has no such thing)."""
+    cited = set()
+    for text in SOURCES.values():
+        new, _, old = text.partition(" / 3.10 ")
+        part = new if series == "6.12" else old or ("" if "none in 3.10" in new else new)
+        cited |= set(PROFILE_SOURCE.findall(part))
+    return cited
+
+
+def not_in(tree: Path, cited: set[tuple[str, str]]) -> list[str]:
+    """Each ``file:symbol`` whose file ``tree`` lacks or whose file does not name the symbol."""
+    return [f"{path}:{symbol}" for path, symbol in sorted(cited) if not (tree / path).is_file()
+            or not re.search(rf"\b{symbol}\b", (tree / path).read_text(errors="ignore"))]
 
 
 def _source_tree() -> tuple[Path, Path] | None:
@@ -92,17 +105,34 @@ def test_every_file_and_symbol_the_profiles_cite_is_in_linux_6_12():
     tree, _ = _tree_or_skip()
     cited = profile_sources()
     assert len(cited) > 40
-    missing = [f"{path}:{symbol}" for path, symbol in sorted(cited) if not (tree / path).is_file()
-               or not re.search(rf"\b{symbol}\b", (tree / path).read_text(errors="ignore"))]
+    missing = not_in(tree, cited)
     assert not missing, f"the profiles' source table cites what Linux 6.12 does not have there: {missing}"
 
 
-def test_the_3_10_index_agrees_with_a_vanilla_3_10_tree():
-    """NETLAB_LINUX_3_10_SRC: an unpacked 3.10 tree (e.g. ``git archive`` of a 3.10.65 repository); CI has none,
-    so there the committed index is what the trace-name test holds the models to."""
+def test_every_3_10_place_the_profiles_cite_names_its_file():
+    bare = [field for field, text in SOURCES.items()
+            if " / 3.10 " in text and not PROFILE_SOURCE.search(text.partition(" / 3.10 ")[2])]
+    assert not bare, f"these entries' 3.10 part names no path/file.c:symbol: {bare}"
+
+
+def _3_10_tree_or_skip() -> Path:
+    """NETLAB_LINUX_3_10_SRC: an unpacked vanilla 3.10 tree (e.g. ``git archive`` of a 3.10.65 repository); CI has
+    none, so there the committed index is what the trace-name test holds the models to."""
     if not os.environ.get("NETLAB_LINUX_3_10_SRC"):
         pytest.skip("no Linux 3.10 tree here (set NETLAB_LINUX_3_10_SRC to an unpacked vanilla 3.10 tree)")
-    tree = Path(os.environ["NETLAB_LINUX_3_10_SRC"])
+    return Path(os.environ["NETLAB_LINUX_3_10_SRC"])
+
+
+def test_every_file_and_symbol_the_profiles_cite_is_in_linux_3_10():
+    tree = _3_10_tree_or_skip()
+    cited = profile_sources("3.10")
+    assert len(cited) > 40 and cited != profile_sources()
+    missing = not_in(tree, cited)
+    assert not missing, f"the profiles' source table cites what Linux 3.10 does not have there: {missing}"
+
+
+def test_the_3_10_index_agrees_with_a_vanilla_3_10_tree():
+    tree = _3_10_tree_or_skip()
     index = kernel_index("3.10")
     present = {name: source for name, source in modelled_functions("3.10").items() if name not in index["absent"]}
     check_against_tree(tree, index, present, tree)

@@ -187,15 +187,12 @@ def tcp_max_syn_backlog_for_memory(kernel_pages: Annotated[int, Range(1, 2 ** 40
     pages (``nr_kernel_pages``: the RAM less what the kernel took while booting). TCP sizes its established hash
     with ``alloc_large_system_hash("TCP established", …, 17, …, 512 * 1024)`` (mm/page_alloc.c in 3.10,
     mm/mm_init.c in 6.12): one bucket per 128 KiB, the memory rounded up to MiB, the count rounded up to a power
-    of two, at most 512 Ki buckets; 6.12 scales one step more for every 4× above 64 GiB. Then 3.10's ``tcp_init``
-    (net/ipv4/tcp.c) sets ``max(128, cnt / 256)``, 6.12's ``tcp_set_hashinfo`` (net/ipv4/tcp_ipv4.c)
+    of two, at most 512 Ki buckets (6.12's ADAPT_SCALE step runs only for tables with no such limit). Then 3.10's
+    ``tcp_init`` (net/ipv4/tcp.c) sets ``max(128, cnt / 256)``, 6.12's ``tcp_set_hashinfo`` (net/ipv4/tcp_ipv4.c)
     ``max(128U, ehash_entries / 128)``."""
     page_shift = profile.page_size.bit_length() - 1
     pages = -(-kernel_pages // (2 ** 20 // profile.page_size)) * (2 ** 20 // profile.page_size)
     scale = 17
-    adapt = (64 << 30) >> page_shift                # ADAPT_SCALE_NPAGES, doubled twice per step (ADAPT_SCALE_SHIFT)
-    while profile.hash_adapt_scale and adapt < pages:
-        scale, adapt = scale + 1, adapt << 2
     entries = 1 << max(0, (pages >> (scale - page_shift)) - 1).bit_length()      # roundup_pow_of_two
     entries = min(entries, 512 * 1024)
     return max(128, entries // profile.syn_backlog_per_ehash)

@@ -115,7 +115,6 @@ class KernelProfile:
     somaxconn: Annotated[int, check.Range(0, INT_MAX)]
     tcp_max_syn_backlog: int        # boot default for DEFAULTS_RAM (limits.tcp_max_syn_backlog_for_memory)
     syn_backlog_per_ehash: int      # that default is one per this many "TCP established" hash buckets, at least 128
-    hash_adapt_scale: bool          # alloc_large_system_hash halves the buckets per 4× RAM above 64 GiB (4.12+)
     tcp_syncookies: U8
     tcp_abort_on_overflow: U8
     tcp_syn_retries: Annotated[int, check.Range(1, MAX_TCP_SYNCNT)]
@@ -226,7 +225,7 @@ LINUX_3_10 = KernelProfile(
     napi_repoll_list=False, udp_rcvbuf_drop="rmem >= rcvbuf",
     dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=False, sendfile_via="sendpage",
     msg_zerocopy=False, fib_local_main_merged=False,
-    somaxconn=128, tcp_max_syn_backlog=256, syn_backlog_per_ehash=256, hash_adapt_scale=False,
+    somaxconn=128, tcp_max_syn_backlog=256, syn_backlog_per_ehash=256,
     tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=0, syn_queue="listen_sock", tcp_timeout_init_ms=1000,
     acceptq_full_syn_drop="young>1",
@@ -235,12 +234,14 @@ LINUX_3_10 = KernelProfile(
     tcp_timewait_s=60, twsk_timer="inet_twdr_hangman", nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 87380, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
-    # upstream 3.10 x86_64: THREAD_SIZE_ORDER 1 (8 KiB); 6538b8ea886e "x86_64: expand kernel stack to 16K" (3.15)
-    thread_size=8192,
-    # sizeof(struct task_struct) compiled (kernel/fork.c fork_init: the task_struct cache, ARCH_MIN_TASKALIGN 16)
-    # against CentOS 7.1's kernel-3.10.0-229.14.1.el7 with its configs/kernel-3.10.0-x86_64.config (github
-    # spacex/kernel-centos7): make olddefconfig prepare, then a DEFINE(sizeof) probe like tools/kernel_sizes.py's.
-    # The book's 3.10.0-957 keeps RHEL 7's kABI, which freezes task_struct's layout (not compiled here).
+    # CentOS 7 arch/x86/include/asm/page_64_types.h: THREAD_SIZE_ORDER 2 (16 KiB), RHEL 7's backport of 3.15's
+    # 6538b8ea886e "x86_64: expand kernel stack to 16K"; vanilla 3.10 has order 1 (8 KiB). tools/kernel_sizes.py
+    # --series 3.10 compiles it.
+    thread_size=16384,
+    # sizeof(struct task_struct) (kernel/fork.c fork_init: the task_struct cache, ARCH_MIN_TASKALIGN 16) in CentOS
+    # 7.1's kernel-3.10.0-229.14.1.el7 with its configs/kernel-3.10.0-x86_64.config, as `tools/kernel_sizes.py
+    # --series 3.10 --source <github spacex/kernel-centos7>` compiles it (and checks it, with the slab rows below).
+    # The book's 3.10.0-957 keeps RHEL 7's kABI, which freezes task_struct's size (not compiled here).
     task_struct_size=2912,
     # 3.10 net/core/sock.c: DEFINE_WAIT + prepare_to_wait + schedule_timeout; wait_woken since d9dc8b0f8b4e (2016)
     sk_wait_data_wake="autoremove_wake_function",
@@ -253,25 +254,28 @@ LINUX_3_10 = KernelProfile(
     # merged by SLUB: filp (struct file ~216 B, HWCACHE-aligned) and skbuff_head_cache are counted in kmalloc-256
     # (a CLOSE_WAIT socket adds one kmalloc-256 object: its queued FIN); tcp_bind_bucket (48 B → 64) and the
     # kmalloc'd struct socket_wq (48 B, cacheline-aligned) in kmalloc-64 (the client grows by two per socket, the
-    # server by one). request_sock_TCP: struct tcp_request_sock ~112 B by hand → 128, no row (merged, inferred).
-    # eventpoll_epi 128, eventpoll_pwq 72: 3.10's fs/eventpoll.c, added up by hand: struct epitem is rb_node 24,
-    # rdllink 16, next 8, epoll_filefd 12 (packed), nwait 4, pwqlist 16, ep 8, fllink 16, ws 8, epoll_event 12
-    # (packed on x86_64) = 124, padded to 128; struct eppoll_entry is llink 16, base 8, wait_queue_t 40, whead 8 = 72.
+    # server by one). request_sock_TCP: struct tcp_request_sock 224 B (SLAB_HWCACHE_ALIGN → 256); the book shows
+    # no row for it (SLUB merged it into a 256-B cache), kept as a row of its own here because netlab.load.memory
+    # cannot replay a SYN's object freed in the phase kmalloc-256 objects are allocated. Every row but TCP is also
+    # the slot SLUB gives the struct CentOS 7's 3.10.0-229 compiles (tools/kernel_sizes.py --series 3.10 checks
+    # them): file 216, socket_alloc 632, tcp_timewait_sock 192, inet_bind_bucket 48, socket_wq 64, sk_buff 248,
+    # fs/eventpoll.c's epitem 128 and eppoll_entry 72; 229's tcp_sock is 1888 (slot 1920), the book's 957 has grown
+    # it to 1.94K.
     slab=_slabs(SlabCache("TCP", 1984, 16, 8), SlabCache("sock_inode_cache", 640, 25, 4),
                 SlabCache("socket_wq", 64, 64, 1), SlabCache("dentry", 192, 21, 1), SlabCache("filp", 256, 16, 1),
                 SlabCache("tcp_bind_bucket", 64, 64, 1), SlabCache("tw_sock_TCP", 256, 16, 1),
-                SlabCache("request_sock_TCP", 128, 32, 1), SlabCache("skbuff_head_cache", 256, 16, 1),
+                SlabCache("request_sock_TCP", 256, 16, 1), SlabCache("skbuff_head_cache", 256, 16, 1),
                 SlabCache("eventpoll_epi", 128, 32, 1), SlabCache("eventpoll_pwq", 72, 56, 1),
-                SlabCache("kmalloc-64", 64, 64, 1), SlabCache("kmalloc-128", 128, 32, 1),
-                SlabCache("kmalloc-256", 256, 16, 1), SlabCache("skbuff_fclone_cache", 512, 16, 2),
-                SlabCache("kmalloc-512", 512, 16, 2), SlabCache("kmalloc-1024", 1024, 16, 4)),
+                SlabCache("kmalloc-64", 64, 64, 1), SlabCache("kmalloc-256", 256, 16, 1),
+                SlabCache("skbuff_fclone_cache", 512, 16, 2), SlabCache("kmalloc-512", 512, 16, 2),
+                SlabCache("kmalloc-1024", 1024, 16, 4)),
     # A FIN sent over loopback is queued at the receiver as tcp_send_fin's own skb: alloc_skb_fclone, one
-    # skbuff_fclone_cache object of 2 × sizeof(struct sk_buff) + 4 B (≤ 2 × 256 B, HWCACHE-aligned: 512, merged
-    # into kmalloc-512), and its head kmalloc'd by __alloc_skb: SKB_DATA_ALIGN(MAX_TCP_HEADER) + the aligned
+    # skbuff_fclone_cache object of 2 × sizeof(struct sk_buff) + 4 = 500 B (HWCACHE-aligned: 512, merged into
+    # kmalloc-512), and its head kmalloc'd by __alloc_skb: SKB_DATA_ALIGN(MAX_TCP_HEADER) + the aligned
     # skb_shared_info, 320 + 320 B with CentOS 7's config (MAX_TCP_HEADER = 128 + 96 + 48 = 272) → kmalloc-1024.
     slab_aliases=MappingProxyType({"socket_wq": "kmalloc-64", "tcp_bind_bucket": "kmalloc-64",
                                    "filp": "kmalloc-256", "skbuff_head_cache": "kmalloc-256",
-                                   "request_sock_TCP": "kmalloc-128", "skbuff_fclone_cache": "kmalloc-512"}),
+                                   "skbuff_fclone_cache": "kmalloc-512"}),
     renamed=IN_3_10,
 )
 
@@ -282,7 +286,7 @@ LINUX_6_12 = KernelProfile(
     napi_repoll_list=True, udp_rcvbuf_drop="rmem > rcvbuf",
     dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=True,
     sendfile_via="MSG_SPLICE_PAGES", msg_zerocopy=True, fib_local_main_merged=True,
-    somaxconn=4096, tcp_max_syn_backlog=512, syn_backlog_per_ehash=128, hash_adapt_scale=True,
+    somaxconn=4096, tcp_max_syn_backlog=512, syn_backlog_per_ehash=128,
     tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=4, syn_queue="ehash", tcp_timeout_init_ms=1000,
     acceptq_full_syn_drop="always",
@@ -327,7 +331,8 @@ SOURCES: Mapping[str, str] = MappingProxyType({
     "hz": "kernel/Kconfig.hz:HZ (the distribution's config: CentOS 7 1000, Debian 250)",
     "netdev_budget": "net/core/hotdata.c:net_hotdata / 3.10 net/core/dev.c:netdev_budget",
     "netdev_budget_usecs": "net/core/hotdata.c:net_hotdata / 3.10 net/core/dev.c:net_rx_action (2 jiffies)",
-    "dev_weight": "include/linux/netdevice.h:NAPI_POLL_WEIGHT",
+    "dev_weight": "net/core/dev.c:weight_p (net.core.dev_weight: the backlog NAPI's weight, which 6.12's "
+                  "process_backlog reads as net_hotdata.dev_rx_weight)",
     "netdev_max_backlog": "net/core/hotdata.c:net_hotdata / 3.10 net/core/dev.c:netdev_max_backlog",
     "gro_normal_batch": "net/core/hotdata.c:net_hotdata (none in 3.10)",
     "rx_ring_size": "drivers/net/ethernet/intel/igb/igb.h:IGB_DEFAULT_RXD",
@@ -342,13 +347,13 @@ SOURCES: Mapping[str, str] = MappingProxyType({
     "tx_ring_size": "drivers/net/ethernet/intel/igb/igb.h:IGB_DEFAULT_TXD",
     "tcp_gso_always": "net/core/sock.c:sk_setup_caps / 3.10 net/ipv4/tcp.c:tcp_xmit_size_goal",
     "sendfile_via": "fs/splice.c:splice_to_socket / 3.10 net/socket.c:sock_sendpage",
-    "msg_zerocopy": "net/core/sock.c:sock_setsockopt (SO_ZEROCOPY, 4.14+)",
+    "msg_zerocopy": "net/core/sock.c:sk_setsockopt (SO_ZEROCOPY, 4.14+; none in 3.10)",
     "fib_local_main_merged": "net/ipv4/fib_frontend.c:fib_new_table",
-    "somaxconn": "include/linux/socket.h:SOMAXCONN",
+    "somaxconn": "include/linux/socket.h:SOMAXCONN, set by net/core/net_namespace.c:preinit_net_sysctl / 3.10 "
+                 "include/linux/socket.h:SOMAXCONN, set by net/core/sysctl_net_core.c:sysctl_core_net_init",
     "tcp_max_syn_backlog": "net/ipv4/tcp_ipv4.c:tcp_set_hashinfo / 3.10 net/ipv4/tcp.c:tcp_init",
     "syn_backlog_per_ehash": "net/ipv4/tcp_ipv4.c:tcp_set_hashinfo / 3.10 net/ipv4/tcp.c:tcp_init",
-    "hash_adapt_scale": "mm/mm_init.c:alloc_large_system_hash / 3.10 mm/page_alloc.c:alloc_large_system_hash",
-    "tcp_syncookies": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/syncookies.c:sysctl_tcp_syncookies",
+    "tcp_syncookies": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/tcp_minisocks.c:sysctl_tcp_syncookies",
     "tcp_abort_on_overflow": "0: never set (struct net starts zeroed); read in net/ipv4/tcp_minisocks.c:"
                              "tcp_check_req / 3.10 net/ipv4/tcp_minisocks.c:sysctl_tcp_abort_on_overflow",
     "tcp_syn_retries": "include/net/tcp.h:TCP_SYN_RETRIES",
@@ -365,29 +370,35 @@ SOURCES: Mapping[str, str] = MappingProxyType({
     "tcp_keepalive_time": "include/net/tcp.h:TCP_KEEPALIVE_TIME",
     "tcp_keepalive_intvl": "include/net/tcp.h:TCP_KEEPALIVE_INTVL",
     "tcp_keepalive_probes": "include/net/tcp.h:TCP_KEEPALIVE_PROBES",
-    "twsk_timer": "net/ipv4/inet_timewait_sock.c:inet_twsk_hashdance_schedule / 3.10 inet_twdr_hangman",
-    "nr_open": "fs/file.c:sysctl_nr_open (include/uapi/linux/fs.h:INR_OPEN_MAX)",
+    "twsk_timer": "net/ipv4/inet_timewait_sock.c:inet_twsk_hashdance_schedule / 3.10 "
+                  "net/ipv4/inet_timewait_sock.c:inet_twdr_hangman",
+    "nr_open": "fs/file.c:sysctl_nr_open (1024 * 1024)",
     "nofile_soft": "include/asm-generic/resource.h:INIT_RLIMITS (INR_OPEN_CUR)",
     "nofile_hard": "include/asm-generic/resource.h:INIT_RLIMITS (INR_OPEN_MAX)",
-    "rmem_default": "net/core/sock.c:SK_RMEM_MAX",
-    "wmem_default": "net/core/sock.c:SK_WMEM_MAX",
+    "rmem_default": "net/core/sock.c:sysctl_rmem_default (SK_RMEM_MAX)",
+    "wmem_default": "net/core/sock.c:sysctl_wmem_default (SK_WMEM_MAX)",
     "tcp_rmem": "net/ipv4/tcp.c:tcp_init (init_net's; tcp_ipv4.c:tcp_sk_init copies them) / 3.10 net/ipv4/tcp.c:"
                 "tcp_init",
     "tcp_wmem": "net/ipv4/tcp.c:tcp_init (init_net's; tcp_ipv4.c:tcp_sk_init copies them) / 3.10 net/ipv4/tcp.c:"
                 "tcp_init",
     "page_size": "arch/x86/include/asm/page_types.h:PAGE_SHIFT",
-    "thread_size": "arch/x86/include/asm/page_64_types.h:THREAD_SIZE",
+    "thread_size": "arch/x86/include/asm/page_64_types.h:THREAD_SIZE (tools/kernel_sizes.py; 3.10: CentOS 7's, "
+                   "16 KiB like 3.15+, not vanilla 3.10's 8 KiB)",
     "task_struct_size": "kernel/fork.c:fork_init, arch/x86/kernel/fpu/init.c:fpu__init_task_struct_size "
-                        "(sizeof from tools/kernel_sizes.py; 3.10 compiled with CentOS 7's config)",
+                        "(sizeof from tools/kernel_sizes.py) / 3.10 kernel/fork.c:fork_init (sizeof from "
+                        "tools/kernel_sizes.py --series 3.10: CentOS 7's 3.10.0-229 and config; the FPU state is "
+                        "arch/x86/kernel/process.c:task_xstate_cachep's)",
     "sk_wait_data_wake": "net/core/sock.c:sk_wait_data",
     "slub_slab_order": "mm/slub.c:calculate_order",
-    "slab": "mm/slub.c:calculate_sizes (sizes: netlab.kernel.slub.SIZEOF_6_12; 3.10: the book's slabtop)",
-    "slab_aliases": "mm/slab_common.c:find_mergeable",
+    "slab": "mm/slub.c:calculate_sizes (sizes: netlab.kernel.slub.SIZEOF_6_12; 3.10: the book's slabtop, every "
+            "slot but TCP's also compiled by tools/kernel_sizes.py --series 3.10)",
+    "slab_aliases": "mm/slab_common.c:find_mergeable / 3.10 mm/slub.c:find_mergeable",
     "live": "(which fields netlab.live.profile read from the running kernel)",
     "renamed": "(this kernel's names and files for the functions the models name as 6.12 does: "
                "netlab.kernel.renamed, checked against linux-3.10.json)",
 })
-"""Profile field -> where the kernel sets it, ``file:function`` (6.12; ``/ 3.10 …`` where 3.10 keeps it elsewhere)."""
+"""Profile field -> where the kernel sets it, ``file:function`` (6.12; ``/ 3.10 …`` where 3.10 keeps it elsewhere,
+"none in 3.10" where 3.10 has no such thing; else 3.10 has it in the same place)."""
 
 
 @check.arguments
