@@ -43,10 +43,13 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from netlab.kernel.eventpoll import SIZEOF_EVENTPOLL
+from netlab.kernel.memory import FIN_HEAD_KMALLOC
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12, SIZEOF_TASK_STRUCT_6_12
 from netlab.kernel.slub import (SIZEOF_6_12, SLAB_HWCACHE_ALIGN, SLAB_PANIC, SLAB_RECLAIM_ACCOUNT,
                                 SLAB_TYPESAFE_BY_RCU, calculate_sizes)
+from netlab.kernel.skbuff import SIZEOF_SKB_SHARED_INFO, SKB_DATA_ALIGN
 from netlab.kernel.source_index import tree_release, unpack
+from netlab.kernel.tcp_output import MAX_TCP_HEADER
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "linux-source"
 TARBALL = Path("/usr/src/linux-source-6.12.tar.xz")
@@ -58,24 +61,29 @@ MAKE_3_10 = ("KCFLAGS=-fno-pie", "HOSTCFLAGS=-O2 -fcommon")
 
 PROBES = {
     "netlab_sizes": (("linux/tcp.h", "linux/fs.h", "linux/dcache.h", "linux/skbuff.h", "linux/sched.h",
-                      "net/sock.h", "net/inet_hashtables.h"),
+                      "net/sock.h", "net/tcp.h", "net/inet_hashtables.h"),
                      ("tcp_sock", "socket_alloc", "file", "dentry", "tcp_timewait_sock", "tcp_request_sock",
-                      "sk_buff", "inet_bind_bucket", "inet_bind2_bucket", "task_struct", "THREAD_SIZE")),
+                      "sk_buff", "sk_buff_fclones", "skb_shared_info", "inet_bind_bucket", "inet_bind2_bucket",
+                      "task_struct", "THREAD_SIZE", "MAX_TCP_HEADER")),
     "netlab_eventpoll_sizes": (('"fs/eventpoll.c"',), ("eventpoll", "epitem", "eppoll_entry", "epitems_head")),
+    "netlab_skbuff_sizes": (('"net/core/skbuff.c"',), ("SKB_SMALL_HEAD_CACHE_SIZE",)),
 }
 """Probe file -> (what it includes, the structs it sizes and the macros it evaluates)."""
 
 MODELS = {**{name: (size, "netlab.kernel.slub.SIZEOF_6_12") for name, size in SIZEOF_6_12.items()},
           "eventpoll": (SIZEOF_EVENTPOLL, "netlab.kernel.eventpoll.SIZEOF_EVENTPOLL"),
           "task_struct": (SIZEOF_TASK_STRUCT_6_12, "netlab.kernel.profiles.SIZEOF_TASK_STRUCT_6_12"),
-          "THREAD_SIZE": (LINUX_6_12.thread_size, "netlab.kernel.profiles.LINUX_6_12.thread_size")}
+          "THREAD_SIZE": (LINUX_6_12.thread_size, "netlab.kernel.profiles.LINUX_6_12.thread_size"),
+          "skb_shared_info": (SIZEOF_SKB_SHARED_INFO, "netlab.kernel.skbuff.SIZEOF_SKB_SHARED_INFO"),
+          "MAX_TCP_HEADER": (MAX_TCP_HEADER, "netlab.kernel.tcp_output.MAX_TCP_HEADER")}
 """struct -> (the size a model uses, where)."""
 
 PROBES_3_10 = {
     "netlab_sizes": (("linux/tcp.h", "linux/fs.h", "linux/dcache.h", "linux/skbuff.h", "linux/sched.h",
-                      "linux/net.h", "net/sock.h", "net/inet_hashtables.h"),
+                      "linux/net.h", "net/sock.h", "net/tcp.h", "net/inet_hashtables.h"),
                      ("tcp_sock", "socket_alloc", "file", "dentry", "tcp_timewait_sock", "tcp_request_sock",
-                      "sk_buff", "inet_bind_bucket", "socket_wq", "task_struct", "THREAD_SIZE")),
+                      "sk_buff", "skb_shared_info", "inet_bind_bucket", "socket_wq", "task_struct", "THREAD_SIZE",
+                      "MAX_TCP_HEADER")),
     "netlab_eventpoll_sizes": (('"fs/eventpoll.c"',), ("epitem", "eppoll_entry")),
 }
 """The 3.10 probes: probe file -> (what it includes, the structs it sizes)."""
@@ -106,21 +114,30 @@ MEASURED_3_10 = {"TCP": "LINUX_3_10.slab (the book's slabtop, 3.10.0-957; not ch
 """Rows the 3.10 profile keeps from a measurement of the book's own kernel rather than from this tree."""
 
 
+def _kmalloc_slot(size: int) -> int:
+    return min(s for s in KMALLOC_SIZES if s >= size)
+
+
 def slots_3_10(compiled: Mapping[str, int]) -> dict[str, int]:
-    """The 3.10 profile's sizes from compiled sizeof()s: task_struct, THREAD_SIZE, and the slot SLUB gives each slab
-    row."""
+    """The 3.10 profile's sizes from compiled sizeof()s: task_struct, THREAD_SIZE, the slot SLUB gives each slab
+    row, and the two objects of a FIN sent over loopback (net/core/skbuff.c: skb_init's skbuff_fclone_cache holds
+    2 × sizeof(struct sk_buff) + sizeof(atomic_t); __alloc_skb kmallocs the head, SKB_DATA_ALIGN(MAX_TCP_HEADER) +
+    SKB_DATA_ALIGN(sizeof(struct skb_shared_info)))."""
     slots = {"task_struct": compiled["task_struct"], "THREAD_SIZE": compiled["THREAD_SIZE"]}
     for cache, (struct, flags, ctor) in SLAB_3_10.items():
         size = compiled[struct]
-        slots[cache] = (min(s for s in KMALLOC_SIZES if s >= size) if flags is None
-                        else calculate_sizes(size, flags, ctor=ctor))
+        slots[cache] = _kmalloc_slot(size) if flags is None else calculate_sizes(size, flags, ctor=ctor)
+    slots["skbuff_fclone_cache"] = calculate_sizes(2 * compiled["sk_buff"] + 4, SLAB_HWCACHE_ALIGN | SLAB_PANIC)
+    slots["FIN head"] = _kmalloc_slot(SKB_DATA_ALIGN(compiled["MAX_TCP_HEADER"])
+                                      + SKB_DATA_ALIGN(compiled["skb_shared_info"]))
     return slots
 
 
 MODELS_3_10 = {"task_struct": (LINUX_3_10.task_struct_size, "netlab.kernel.profiles.LINUX_3_10.task_struct_size"),
                "THREAD_SIZE": (LINUX_3_10.thread_size, "netlab.kernel.profiles.LINUX_3_10.thread_size"),
                **{cache: (LINUX_3_10.slab[cache].object_size, MEASURED_3_10.get(cache, "LINUX_3_10.slab (slot)"))
-                  for cache in SLAB_3_10}}
+                  for cache in (*SLAB_3_10, "skbuff_fclone_cache")},
+               "FIN head": (int(FIN_HEAD_KMALLOC.removeprefix("kmalloc-")), "netlab.kernel.memory.FIN_HEAD_KMALLOC")}
 """3.10 size -> (the size the profile holds, where)."""
 
 _DEFINE = re.compile(r'(?:^|")->(\w+) \$?(-?\d+) ', re.M)
@@ -163,11 +180,11 @@ def table(compiled: Mapping[str, int], models: Mapping[str, tuple[int, str]] = M
           measured: Iterable[str] = ()) -> tuple[str, list[str]]:
     """The compiled sizes beside the models' and where the models keep them; and every struct that differs (but
     those the models keep from a ``measured`` kernel)."""
-    rows, wrong = [f"{'struct or cache':<20}{'compiled':>9}{'model':>7}  where the model keeps it"], []
+    rows, wrong = [f"{'struct or cache':<26}{'compiled':>9}{'model':>7}  where the model keeps it"], []
     measured = set(measured)
     for name, size in compiled.items():
         model, where = models.get(name, (None, "(no model table)"))
-        rows.append(f"{name:<20}{size:>9}{'—' if model is None else model:>7}  {where}")
+        rows.append(f"{name:<26}{size:>9}{'—' if model is None else model:>7}  {where}")
         if model is not None and model != size and name not in measured:
             wrong.append(f"{name}: compiled {size}, model {model}")
     wrong += [f"{name}: the model has {model} but no probe compiles it" for name, (model, _) in models.items()

@@ -46,6 +46,10 @@ from netlab.trace import kernel_function, on_cpu, trace_printk
 # --------------------------------------------------------------------------------------------------------------
 # Sockets and the objects they hold
 
+FIN_HEAD_KMALLOC = "kmalloc-1024"
+"""Where 3.10's ``__alloc_skb`` kmallocs the head of ``tcp_send_fin``'s skb (6.3+ take it from skbuff_small_head):
+SKB_DATA_ALIGN(MAX_TCP_HEADER) + SKB_DATA_ALIGN(sizeof(struct skb_shared_info)), 320 + 320 B with CentOS 7's config
+(``tools/kernel_sizes.py --series 3.10`` checks it)."""
 STATES = ("ESTABLISHED", "SYN_RECV", "ACCEPT_QUEUE", "CLOSE_WAIT", "FIN_WAIT2", "TIME_WAIT")
 """ACCEPT_QUEUE: established by the kernel but not yet accept()ed. FIN_WAIT2 and TIME_WAIT: after this side's
 close() (orphaned); CLOSE_WAIT: the peer closed, this side has not."""
@@ -55,7 +59,7 @@ OBJECT_STRUCT = {"TCP": "tcp_sock", "sock_inode_cache": "socket_alloc (socket + 
                  "tcp_bind2_bucket": "inet_bind2_bucket", "tw_sock_TCP": "tcp_timewait_sock",
                  "request_sock_TCP": "tcp_request_sock", "skbuff_head_cache": "sk_buff (the queued FIN)",
                  "skbuff_fclone_cache": "sk_buff_fclones (the peer's FIN and its clone)",
-                 "skbuff_small_head": "the FIN's head", "kmalloc-1024": "the FIN's head",
+                 "skbuff_small_head": "the FIN's head", FIN_HEAD_KMALLOC: "the FIN's head",
                  "eventpoll_epi": "epitem", "eventpoll_pwq": "eppoll_entry", "ep_head": "epitems_head",
                  "lsm_inode_cache": "LSM inode blob", "lsm_file_cache": "LSM file blob"}
 """What struct each cache holds, for tables."""
@@ -443,7 +447,7 @@ def tcp_fin(kernel: Kernel, conn: Connection) -> None:
     kmalloc'd)."""
     if kernel.loopback:
         _hold(kernel, conn, "fin_skb", "skbuff_fclone_cache", "the peer's FIN: struct sk_buff_fclones")
-        head = "skbuff_small_head" if kernel.slub.has("skbuff_small_head") else "kmalloc-1024"
+        head = "skbuff_small_head" if kernel.slub.has("skbuff_small_head") else FIN_HEAD_KMALLOC
         _hold(kernel, conn, "fin_head", head, "the FIN's head: MAX_TCP_HEADER + skb_shared_info")
     else:
         _hold(kernel, conn, "fin_skb", "skbuff_head_cache", "the FIN's struct sk_buff")

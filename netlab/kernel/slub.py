@@ -14,6 +14,7 @@ from typing import Mapping
 
 from netlab import check
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile, SlabCache
+from netlab.kernel.skbuff import SIZEOF_SK_BUFF
 from netlab.trace import kernel_function
 
 # --------------------------------------------------------------------------------------------------------------
@@ -73,7 +74,7 @@ KMEM_CACHE_CREATE: Mapping[str, CacheSpec] = {s.name: s for s in (
 
 SIZEOF_6_12: Mapping[str, int] = {
     "tcp_sock": 2368, "socket_alloc": 768, "file": 184, "dentry": 192, "tcp_timewait_sock": 248,
-    "tcp_request_sock": 304, "sk_buff": 232, "epitem": 120, "eppoll_entry": 64,
+    "tcp_request_sock": 304, "sk_buff": SIZEOF_SK_BUFF, "epitem": 120, "eppoll_entry": 64,
     "inet_bind_bucket": 72, "inet_bind2_bucket": 72, "epitems_head": 24, "sk_buff_fclones": 472,
     "SKB_SMALL_HEAD_CACHE_SIZE": 704,
 }
