@@ -1,0 +1,59 @@
+"""The numbers chapter 03 (notebooks/03-send.ipynb) states in its prose, read from its markdown and held to the
+model, so the text cannot drift from what the notebook's cells compute."""
+from netlab.kernel.ip_output import IP_HLEN
+from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
+from netlab.kernel.skbuff import SIZEOF_SK_BUFF
+from netlab.kernel.tcp_output import TCP_HLEN
+from netlab.kernel.zerocopy import PIPE_DEF_BUFFERS
+from netlab.scenarios.send import SendHost, file_send_counts, one_send, segmentation
+from notebook_prose import integer, prose, stated
+
+TEXT = prose("03-send.ipynb")
+
+
+def test_the_nic_interrupts_about_10_us_after_the_driver_hands_it_the_packet():
+    (us,) = stated(r"About (\d+) µs later the NIC has sent it and raises its interrupt", TEXT)
+    trace = one_send(1000)[1].trace
+    handed = trace.filter(function="igb_tx_map")[0].time_ns
+    irq = next(e for e in trace if e.context == "hardirq" and e.time_ns > handed)
+    assert round((irq.time_ns - handed) / 1000) == int(us)
+
+
+def test_a_clone_is_one_sk_buff_head_and_shares_the_data():
+    heads = {int(stated(pattern, TEXT)[0]) for pattern in (r"a new sk_buff head \((\d+) bytes\)",
+                                                           r"one (\d+)-byte head per skb",
+                                                           r"copies the (\d+)-byte sk_buff head")}
+    assert heads == {SIZEOF_SK_BUFF}
+    assert "`dataref` becomes 2" in TEXT and "(`dataref` 2)" in TEXT
+    trace = one_send(1000)[1].trace
+    assert max(p.skb.dataref for e in trace if e.state for p in e.state.skbs) == 2
+
+
+def test_a_6000_byte_send_is_five_segments_of_one_mss():
+    nbytes, count, mss, mtu, ip, tcp = stated(r"A `send\(\)` of (\d+) bytes needs (\w+) (\d+)-byte segments "
+                                              r"\(MSS = MTU (\d+) − (\d+) IP − (\d+) TCP with timestamps\)", TEXT)
+    assert (int(mss), int(mtu), int(ip), int(tcp)) == (SendHost().sk.mss_cache, LINUX_6_12.eth_mtu, IP_HLEN, TCP_HLEN)
+    rows = segmentation(int(nbytes))
+    assert {row["frames on the wire"] for row in rows.values()} == {integer(count)}
+    (off,) = stated(r"TCP itself cuts at the MSS in `tcp_sendmsg` — (\w+) skbs, \1 clones, \1 trips through IP", TEXT)
+    gso_off = rows["GSO off"]
+    assert gso_off["skbs built by TCP"] == gso_off["clones"] == gso_off["trips through IP"] == integer(off)
+    (frames,) = stated(r"the NIC cuts it into (\w+) frames", TEXT)
+    assert rows["GSO + TSO (NIC cuts)"]["trips through IP"] == 1 and integer(frames) == integer(count)
+    heads, header = stated(r"`skb_segment`: (\w+) new heads, each with a copy of the (\d+) header bytes", TEXT)
+    software = rows["GSO, no TSO (software GSO)"]
+    assert software["sk_buff heads"] - software["clones"] == integer(heads)
+    assert software["header bytes copied"] == integer(heads) * int(header)
+
+
+def test_the_qdisc_runs_at_most_dev_tx_weight_packets():
+    (weight,) = stated(r"at most `dev_tx_weight` \((\d+)\) packets per run", TEXT)
+    assert LINUX_3_10.dev_tx_weight == LINUX_6_12.dev_tx_weight == int(weight)
+
+
+def test_loopback_raises_thousands_of_net_rx_per_gb_and_the_pipe_holds_16_pages():
+    assert "NET_RX grows by thousands per GB" in TEXT
+    for counts in file_send_counts(8 << 20).values():
+        assert 1000 <= counts["NET_RX"] < 1_000_000 and counts["NET_TX"] == 0
+    (pages,) = stated(r"every (\d+) pages go through the internal pipe", TEXT)
+    assert int(pages) == PIPE_DEF_BUFFERS
