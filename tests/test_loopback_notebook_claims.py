@@ -1,0 +1,24 @@
+"""The numbers chapter 04 (notebooks/04-loopback.ipynb) states in its prose, read from its markdown and held to the
+model."""
+from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
+from netlab.scenarios.loopback import route_lookup
+from netlab.units import size
+from notebook_prose import integer, prose, stated
+
+TEXT = prose("04-loopback.ipynb")
+
+
+def lookups(profile, daddr):
+    return len(route_lookup(profile, daddr).filter(function="fib_table_lookup"))
+
+
+def test_3_10_looks_up_local_then_main_and_6_12_once():
+    assert "3.10 looks up table local, then table main" in TEXT
+    assert lookups(LINUX_3_10, "8.8.8.8") == 2 and lookups(LINUX_3_10, "127.0.0.2") == 1
+    (once,) = stated(r"so 6\.12 does (\w+) lookup", TEXT)
+    assert lookups(LINUX_6_12, "8.8.8.8") == lookups(LINUX_6_12, "127.0.0.2") == integer(once)
+
+
+def test_lo_mtu_is_64_kib():
+    (mtu,) = stated(r"`lo`'s MTU is (\d+ KiB)", TEXT)
+    assert size(LINUX_3_10.lo_mtu) == size(LINUX_6_12.lo_mtu) == mtu
