@@ -1,16 +1,30 @@
 """What chapter 05 (notebooks/05-handshake.ipynb) tells the learner, checked with the notebook's own scenarios."""
 import pytest
 
+from netlab.kernel.inet_connection_sock import TCP_TIMEOUT_INIT, accept_queue_capacity, syn_queue_capacity
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
 from netlab.live.profile import this_machine
 from netlab.scenarios.handshake import HandshakeLab, predict_accept_queue
+from notebook_prose import integer, prose, stated
+
+TEXT = prose("05-handshake.ipynb")
 
 
-def five_clients(profile):
+def five_clients(profile, until_ms=1200):
     lab = HandshakeLab(profile, backlog=2, loopback=False, one_way_us=5_000)
     lab.connect(5, at_ms=1, every_ms=20)
-    lab.run(until_ms=1200)
+    lab.run(until_ms=until_ms)
     return lab
+
+
+def seconds(listed):
+    """``1, 2, 4`` or ``1 s, 2 s, 3 s`` as the prose lists them -> [1.0, 2.0, 4.0]."""
+    return [float(t) for t in listed.replace(" s", "").split(", ")]
+
+
+def sent(lab, segment, src, dst):
+    """When ``src`` sent ``segment`` to ``dst``, in seconds."""
+    return [t / 1e9 for (s, d, name, t, _, _) in lab.segment_log() if (s, d, name) == (src, dst, segment)]
 
 
 def syn_schedule(profile):
@@ -36,10 +50,27 @@ def test_one_handshake_is_accepted_and_the_client_established():
     assert one.outcome().accepted == ("c1",) and one.outcome().clients["c1"] == "TCP_ESTABLISHED"
 
 
+def test_the_accept_queue_holds_backlog_plus_one_and_the_3_10_syn_table_is_a_power_of_two():
+    assert "so **backlog+1** connections fit. Same in 3.10 and 6.12" in TEXT
+    for profile in (LINUX_3_10, LINUX_6_12):
+        assert all(accept_queue_capacity(profile, b) == b + 1 for b in range(min(profile.somaxconn, 200)))
+    assert "`roundup_pow_of_two(max(8, min(backlog, somaxconn, tcp_max_syn_backlog)) + 1)`" in TEXT
+    p = LINUX_3_10
+    for b in (0, 5, 7, 8, 100, 127, 128, 1024, 10_000):
+        size = 1 << max(8, min(b, p.somaxconn, p.tcp_max_syn_backlog)).bit_length()     # the next power of two > n
+        assert syn_queue_capacity(p, b) == size
+
+
 def test_listen_2_and_five_clients_6_12_fills_backlog_plus_one_and_drops_the_rest():
+    (full,) = stated(r"Watch the accept queue fill to backlog\+1 = (\d+)", TEXT)
     out = five_clients(LINUX_6_12).outcome()
-    assert out.accept_queue == ("c1", "c2", "c3") and out.clients["c4"] == "TCP_SYN_SENT"
-    assert out.established_clients == 3
+    assert out.accept_queue == ("c1", "c2", "c3") == tuple(f"c{i}" for i in range(1, int(full) + 1))
+    assert out.clients["c4"] == "TCP_SYN_SENT" and out.established_clients == 3
+    (after,) = stated(r"Their retransmission timers fire after (\d+) s and they try again", TEXT)
+    later = five_clients(LINUX_6_12, until_ms=2000)
+    for client in ("c4", "c5"):
+        first, again = sent(later, "SYN", client, "server")
+        assert again - first == pytest.approx(int(after)) == TCP_TIMEOUT_INIT / 1e9
 
 
 def test_3_10_lets_all_five_connect():
@@ -50,11 +81,46 @@ def test_listen_5_and_ten_clients_complete_six_on_this_machine():
     assert len(predict_accept_queue(this_machine(), 5, 10).accept_queue) == 6
 
 
+def test_3_10_retransmits_the_syn_ack_after_1_2_4_s_and_each_ack_overflows_again():
+    (listed,) = stated(r"the server's SYN-ACK retransmission \(every ([\d, ]+) … s\)", TEXT)
+    lab = five_clients(LINUX_3_10, until_ms=9000)
+    synack = sent(lab, "SYN-ACK", "server", "c4")
+    gaps = [b - a for a, b in zip(synack, synack[1:])]
+    assert gaps == pytest.approx(seconds(listed))
+    assert [fate for (s, _, name, _, _, fate) in lab.segment_log() if (s, name) == ("c4", "ACK")] == ["overflow"] * 4
+
+
+def test_the_syn_timer_starts_at_1_s_and_6_12_keeps_it_for_4_retries_of_6():
+    (rto,) = stated(r"The retransmission timer starts at (\d+) s \(`TCP_TIMEOUT_INIT`\)", TEXT)
+    assert int(rto) == TCP_TIMEOUT_INIT / 1e9
+    linear, retries = stated(r"`tcp_syn_linear_timeouts` \((\d+)\) retries keep 1 s instead of doubling\. "
+                             r"`connect\(\)` gives up \(ETIMEDOUT\) when the RTO after the last of `tcp_syn_retries` "
+                             r"\((\d+)\) retries", TEXT)
+    assert (LINUX_6_12.tcp_syn_linear_timeouts, LINUX_6_12.tcp_syn_retries) == (int(linear), int(retries))
+    assert LINUX_3_10.tcp_syn_retries == int(retries)
+
+
 def test_connect_gives_up_after_131_s_on_6_12_and_127_s_on_3_10():
-    sent, gave_up = syn_schedule(LINUX_6_12)
-    assert sent == pytest.approx([0, 1, 2, 3, 4, 5, 7, 11, 19, 35, 67]) and gave_up == 131
-    sent, gave_up = syn_schedule(LINUX_3_10)
-    assert sent == pytest.approx([0, 1, 3, 7, 15, 31, 63]) and gave_up == 127
+    new, new_end, old, old_end = stated(r"A 6\.12 client retries at ([\d, ]+) s and gives up at (\d+) s; a 3\.10 "
+                                        r"client at ([\d, ]+) s and gives up at (\d+) s", TEXT)
+    for profile, retries, gave_up_at in ((LINUX_6_12, new, new_end), (LINUX_3_10, old, old_end)):
+        times, gave_up = syn_schedule(profile)
+        assert times == pytest.approx([0, *seconds(retries)]) and gave_up == int(gave_up_at)
+    (first,) = stated(r"the client retries after ([\d s,]+) …", TEXT)
+    assert seconds(first) == pytest.approx(syn_schedule(LINUX_6_12)[0][1:len(seconds(first)) + 1])
+
+
+def test_a_burst_of_three_syns_to_an_accept_queue_of_2_of_3_gets_three_requests_and_one_ack_in():
+    assert "Here two clients have connected (accept queue 2 of 3) when a burst of three SYNs arrives" in TEXT
+    (fits,) = stated(r"all three get requests, but only (\w+) ACK fits", TEXT)
+    lab = HandshakeLab(LINUX_6_12, backlog=2, loopback=False, one_way_us=50_000)
+    lab.connect(2, every_ms=0.1)
+    lab.connect(3, at_ms=200, every_ms=0.1)
+    lab.run(until_ms=500)
+    assert accept_queue_capacity(LINUX_6_12, 2) == 3
+    fates = {(src, name): fate for (src, _, name, _, _, fate) in lab.segment_log()}
+    assert [fates[c, "SYN"] for c in ("c3", "c4", "c5")] == ["queued"] * 3
+    assert [fates[c, "ACK"] for c in ("c3", "c4", "c5")].count("accepted") == integer(fits)
 
 
 def test_abort_on_overflow_does_not_answer_a_syn_to_a_full_accept_queue():
@@ -65,8 +131,10 @@ def test_abort_on_overflow_does_not_answer_a_syn_to_a_full_accept_queue():
     assert fates == ["dropped"]
 
 
-def test_with_cookies_tcp_max_syn_backlog_is_not_consulted():
+def test_with_cookies_tcp_max_syn_backlog_is_not_consulted_and_without_its_last_quarter_is_kept():
     assert len(flood(1).syn_queue) == 1000 and len(flood(0).syn_queue) == 385
+    assert "then the last quarter of it is kept for peers known to be alive" in TEXT
+    assert len(flood(0).syn_queue) == 512 - 512 // 4 + 1          # drops start when fewer than 512/4 slots are left
 
 
 def test_without_listen_the_model_refuses():
