@@ -1,0 +1,83 @@
+"""The numbers chapter 06 (notebooks/06-connection-memory.ipynb) states in its prose, read from its markdown and
+held to the slab model (the book's own measurements, quoted as such, are the model's to reproduce)."""
+import pytest
+
+from netlab.kernel import slub
+from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
+from netlab.load.memory import footprint
+from notebook_prose import integer, prose, stated
+
+TEXT = prose("06-connection-memory.ipynb")
+KIB = 1024
+
+
+def test_a_640_byte_socket_alloc_costs_683_or_655_bytes_with_2_or_4_cpus():
+    size, few, many = stated(r"a (\d+)-byte object really costs (\d+) or (\d+) bytes depending on the number of "
+                             r"CPUs", TEXT)
+    layouts = [slub.slab_layouts(LINUX_3_10, nr_cpus=c)["sock_inode_cache"] for c in (4, 2)]
+    assert {layout.object_size for layout in layouts} == {int(size)}
+    assert [round(layout.bytes_per_object()) for layout in layouts] == [int(few), int(many)]
+
+
+def test_the_books_two_slab_sizes_are_the_2_cpu_client_and_the_4_cpu_server():
+    client, client_pages, server, server_pages = stated(
+        r"The book's client showed `sock_inode_cache` at (\d+) objects per (\d+)-page slab, its server at (\d+) per "
+        r"(\d+) pages", TEXT)
+    for cpus, objects, pages in ((2, client, client_pages), (4, server, server_pages)):
+        layout = slub.slab_layouts(LINUX_3_10, nr_cpus=cpus)["sock_inode_cache"]
+        assert (layout.objs_per_slab, layout.pages_per_slab) == (int(objects), int(pages))
+
+
+def test_the_timewait_sock_takes_a_256_byte_slot_for_60_s_and_6_12_hashes_two_bind_buckets():
+    (tw,) = stated(r"trades it for a (\d+)-byte `tcp_timewait_sock`, which keeps the bind buckets for (?:\d+) s", TEXT)
+    (seconds,) = stated(r"which keeps the bind buckets for (\d+) s", TEXT)
+    for profile in (LINUX_3_10, LINUX_6_12):
+        assert slub.slab_layouts(profile)["tw_sock_TCP"].object_size == int(tw)
+        assert profile.tcp_timewait_s == int(seconds)
+    assert "A TIME_WAIT is a 256-byte `tcp_timewait_sock`" in TEXT and "the port's bind buckets (two on 6.12)" in TEXT
+    (since,) = stated(r"hashes the socket into that port's \*bind buckets\* \((\w+) since 6\.1\)", TEXT)
+    buckets = [row[0] for row in footprint(LINUX_6_12, "TIME_WAIT", "client").table() if "bind" in row[0]]
+    assert len(buckets) == integer(since)
+    assert [row[0] for row in footprint(LINUX_3_10, "TIME_WAIT", "client").table() if "bind" in row[0]] == \
+        ["tcp_bind_bucket"]
+
+
+def test_13_tcp_sock_slots_of_2432_bytes_leave_1152_bytes_of_a_32_kib_slab():
+    (free_pointer,) = stated(r"`calculate_sizes` adds (\d+) bytes for the free pointer", TEXT)
+    tw = slub.SIZEOF_6_12["tcp_timewait_sock"]
+    assert slub.calculate_sizes(tw, slub.SLAB_TYPESAFE_BY_RCU) - slub.calculate_sizes(tw, 0) == int(free_pointer)
+    (line,) = stated(r"`SLAB_HWCACHE_ALIGN` rounds to a (\d+)-byte cache line", TEXT)
+    assert slub.CACHE_LINE_SIZE == int(line)
+    assert slub.calculate_sizes(2368, slub.KMEM_CACHE_CREATE["TCP"].flags) == 2368 + int(line)   # 2376, rounded up
+    objects, slot, kib, unused = stated(r"(\d+) slots of (\d+) bytes in a (\d+) KiB slab leave (\d+) bytes unused", TEXT)
+    tcp_sock, in_slot = stated(r"6\.12's `tcp_sock` grew to (\d+) bytes and sits in a (\d+)-byte slot", TEXT)
+    assert slub.SIZEOF_6_12["tcp_sock"] == int(tcp_sock) and in_slot == slot
+    layout = slub.kmem_cache_create(slub.KMEM_CACHE_CREATE["TCP"], int(tcp_sock), nr_cpus=4)
+    assert (layout.objs_per_slab, layout.object_size) == (int(objects), int(slot))
+    assert layout.pages_per_slab * LINUX_6_12.page_size == int(kib) * KIB
+    assert int(kib) * KIB - layout.objs_per_slab * layout.object_size == int(unused)
+
+
+def test_a_3_10_time_wait_costs_0_375_kib_because_32_bind_buckets_pin_each_kmalloc_64_slab():
+    (kib,) = stated(r"Why is a 3\.10 TIME_WAIT ([\d.]+) KiB when", TEXT)
+    per_connection = int(footprint(LINUX_3_10, "TIME_WAIT", "client", nr_cpus=2).bytes(50_000)) / 50_000
+    assert per_connection / KIB == pytest.approx(float(kib), abs=0.0005)
+    (live,) = stated(r"but every slab still holds (\d+) live bind buckets", TEXT)
+    assert slub.slab_layouts(LINUX_3_10)["kmalloc-64"].objs_per_slab == 2 * int(live)
+
+
+def test_an_idle_server_connection_costs_3_1_to_3_3_kib_on_3_10_and_3_7_on_6_12():
+    low, high, new = stated(r"About ([\d.]+)–([\d.]+) KiB on the book's kernel \(.*?\), about ([\d.]+) KiB on 6\.12",
+                            TEXT)
+    old = [footprint(LINUX_3_10, "ESTABLISHED", side).per_connection / KIB for side in ("server", "client")]
+    assert float(low) <= round(min(old), 1) and round(max(old), 1) <= float(high)
+    assert round(footprint(LINUX_6_12, "ESTABLISHED", "server").per_connection / KIB, 1) == float(new)
+    (hours,) = stated(r"every `tcp_keepalive_time` \((\w+) hours by default\)", TEXT)
+    assert LINUX_3_10.tcp_keepalive_time == LINUX_6_12.tcp_keepalive_time == integer(hours) * 3600
+
+
+def test_30_000_time_waits_take_8_to_12_mb_on_3_10_and_8_to_15_on_6_12():
+    old_low, old_high, new_low, new_high = stated(r"No: (\d+)–(\d+) MB on 3\.10 .*?, (\d+)–(\d+) MB on 6\.12", TEXT)
+    for profile, low, high in ((LINUX_3_10, old_low, old_high), (LINUX_6_12, new_low, new_high)):
+        mb = sorted(int(footprint(profile, "TIME_WAIT", side).bytes(30_000)) / 1e6 for side in ("server", "client"))
+        assert [round(m) for m in mb] == [int(low), int(high)]
