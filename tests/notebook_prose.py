@@ -1,4 +1,5 @@
 """What a chapter notebook's markdown says, for the tests that hold the numbers in its prose to the model."""
+import ast
 import json
 import re
 from pathlib import Path
@@ -6,10 +7,14 @@ from pathlib import Path
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
+def _sources(notebook: str, cell_type: str) -> list[str]:
+    cells = json.loads((NOTEBOOKS / notebook).read_text())["cells"]
+    return ["".join(c["source"]) for c in cells if c["cell_type"] == cell_type]
+
+
 def prose(notebook: str) -> str:
     """The markdown cells of ``notebooks/<notebook>``, one text, every run of whitespace one space."""
-    cells = json.loads((NOTEBOOKS / notebook).read_text())["cells"]
-    return " ".join(" ".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown").split())
+    return " ".join(" ".join(_sources(notebook, "markdown")).split())
 
 
 def stated(pattern: str, text: str) -> tuple[str, ...]:
@@ -20,6 +25,14 @@ def stated(pattern: str, text: str) -> tuple[str, ...]:
 
 
 def integer(text: str) -> int:
-    """A number as the prose writes it: ``28 232``, ``144 640`` or ``7 200`` (thin spaces too), ``five``."""
+    """A number as the prose writes it: ``28 232``, ``7 200``, ``1,021`` or ``five``."""
     words = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
     return words[text.lower()] if text.lower() in words else int(re.sub(r"[\s,\u202f\u2009]", "", text))
+
+
+def strings(notebook: str) -> str:
+    """The string literals of ``notebooks/<notebook>``'s code cells (an exercise's question, hint and why), each
+    whole as Python joins adjacent literals, one text as :func:`prose` gives."""
+    literals = [node.value for source in _sources(notebook, "code") for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+    return " ".join(" ".join(literals).split())

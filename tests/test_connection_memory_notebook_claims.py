@@ -5,9 +5,10 @@ import pytest
 from netlab.kernel import slub
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
 from netlab.load.memory import footprint
-from notebook_prose import integer, prose, stated
+from notebook_prose import integer, prose, stated, strings
 
 TEXT = prose("06-connection-memory.ipynb")
+EXERCISES = strings("06-connection-memory.ipynb")
 KIB = 1024
 
 
@@ -81,3 +82,32 @@ def test_30_000_time_waits_take_8_to_12_mb_on_3_10_and_8_to_15_on_6_12():
     for profile, low, high in ((LINUX_3_10, old_low, old_high), (LINUX_6_12, new_low, new_high)):
         mb = sorted(int(footprint(profile, "TIME_WAIT", side).bytes(30_000)) / 1e6 for side in ("server", "client"))
         assert [round(m) for m in mb] == [int(low), int(high)]
+
+
+def test_64_cpus_want_32_objects_and_get_an_order_3_slab_of_51():
+    wanted, order, objects = stated(r"grows with the CPUs \((\d+) at 64 CPUs\), so calculate_order picks a bigger slab "
+                                    r"\(order (\d+), (\d+) objects\)", EXERCISES)
+    assert 4 * (slub.fls(64) + 1) == int(wanted)
+    layout = slub.slab_layouts(LINUX_3_10, nr_cpus=64)["sock_inode_cache"]
+    assert (layout.pages_per_slab, layout.objs_per_slab) == (1 << int(order), int(objects))
+
+
+def test_a_3_10_time_wait_is_not_the_320_bytes_of_its_two_objects():
+    tw, bucket = stated(r"a client's TIME_WAIT keeps a (\d+)-byte tcp_timewait_sock and a (\d+)-byte bind bucket",
+                        EXERCISES)
+    (objects,) = stated(r"About B, not (\d+): each connection also had a 64-byte socket_wq", EXERCISES)
+    layouts = slub.slab_layouts(LINUX_3_10)
+    assert (layouts["tw_sock_TCP"].object_size, layouts["tcp_bind_bucket"].object_size) == (int(tw), int(bucket))
+    assert int(tw) + int(bucket) == int(objects)
+    assert layouts["socket_wq"].object_size == 64
+
+
+def test_an_epoll_registration_costs_an_epitem_an_eppoll_entry_and_an_epitems_head():
+    epi, pwq, head, total = stated(r"Per socket an epitem \((\d+) B\), an eppoll_entry \((\d+) B\) and an epitems_head "
+                                   r"\((\d+) B\): about (\d+) B", EXERCISES)
+    layouts = slub.slab_layouts(LINUX_6_12)
+    assert [layouts[c].object_size for c in ("eventpoll_epi", "eventpoll_pwq", "ep_head")] == \
+        [int(epi), int(pwq), int(head)]
+    added = (footprint(LINUX_6_12, "ESTABLISHED", "server", epoll=True).per_connection
+             - footprint(LINUX_6_12, "ESTABLISHED", "server").per_connection)
+    assert round(added) == int(total) == int(epi) + int(pwq) + int(head)

@@ -5,9 +5,10 @@ from netlab.kernel.inet_connection_sock import TCP_TIMEOUT_INIT, accept_queue_ca
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
 from netlab.live.profile import this_machine
 from netlab.scenarios.handshake import HandshakeLab, predict_accept_queue
-from notebook_prose import integer, prose, stated
+from notebook_prose import integer, prose, stated, strings
 
 TEXT = prose("05-handshake.ipynb")
+EXERCISES = strings("05-handshake.ipynb")
 
 
 def five_clients(profile, until_ms=1200):
@@ -74,11 +75,15 @@ def test_listen_2_and_five_clients_6_12_fills_backlog_plus_one_and_drops_the_res
 
 
 def test_3_10_lets_all_five_connect():
-    assert five_clients(LINUX_3_10).outcome().established_clients == 5
+    (queued,) = stated(r"(\d+) sit in the accept queue; 3\.10 still answers SYNs", EXERCISES)
+    out = five_clients(LINUX_3_10).outcome()
+    assert out.established_clients == 5 and len(out.accept_queue) == int(queued)
 
 
 def test_listen_5_and_ten_clients_complete_six_on_this_machine():
-    assert len(predict_accept_queue(this_machine(), 5, 10).accept_queue) == 6
+    backlog, clients = stated(r"Your kernel, listen\((\d+)\), nobody calls accept\(\), (\d+) clients", EXERCISES)
+    (wait,) = stated(r"so backlog\+1 = (\d+) children wait", EXERCISES)
+    assert len(predict_accept_queue(this_machine(), int(backlog), int(clients)).accept_queue) == int(wait) == 6
 
 
 def test_3_10_retransmits_the_syn_ack_after_1_2_4_s_and_each_ack_overflows_again():
@@ -108,6 +113,19 @@ def test_connect_gives_up_after_131_s_on_6_12_and_127_s_on_3_10():
         assert times == pytest.approx([0, *seconds(retries)]) and gave_up == int(gave_up_at)
     (first,) = stated(r"the client retries after ([\d s,]+) …", TEXT)
     assert seconds(first) == pytest.approx(syn_schedule(LINUX_6_12)[0][1:len(seconds(first)) + 1])
+
+
+def test_the_exercise_adds_up_the_6_12_waits_to_131_s_and_3_10_gives_up_at_127():
+    retries, linear = stated(r"6\.12 defaults \(tcp_syn_retries (\d+), tcp_syn_linear_timeouts (\d+)\)", EXERCISES)
+    assert (LINUX_6_12.tcp_syn_retries, LINUX_6_12.tcp_syn_linear_timeouts) == (int(retries), int(linear))
+    linear_at, doubled_at, last_rto, new_end, old_end, old_retries = stated(
+        r"Retries at ([\d, ]+) s \(linear\), then ([\d, ]+) s; the last RTO is (\d+) s, so ETIMEDOUT at (\d+) s\. "
+        r"3\.10 gives up at (\d+) s after (\d+) retries", EXERCISES)
+    times, gave_up = syn_schedule(LINUX_6_12)
+    assert times[1:] == pytest.approx(seconds(linear_at) + seconds(doubled_at)) and gave_up == int(new_end)
+    assert gave_up - times[-1] == int(last_rto)
+    times, gave_up = syn_schedule(LINUX_3_10)
+    assert gave_up == int(old_end) and len(times) - 1 == int(old_retries)
 
 
 def test_a_burst_of_three_syns_to_an_accept_queue_of_2_of_3_gets_three_requests_and_one_ack_in():

@@ -4,12 +4,13 @@ import pytest
 from netlab.kernel import limits, memory
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
 from netlab.live.limits import IP_LOCAL_PORT_RANGE_SINCE
-from netlab.load.capacity import GIB, connections_that_fit, plan
+from netlab.load.capacity import GIB, ROUND_TRIP_CPU_US, connections_that_fit, plan
 from netlab.scenarios.connection_memory import fd_limit_trace
 from netlab.units import size
-from notebook_prose import integer, prose, stated
+from notebook_prose import integer, prose, stated, strings
 
 TEXT = prose("07-connection-limits.ipynb")
+EXERCISES = strings("07-connection-limits.ipynb")
 
 
 def test_socket_then_accept_fail_with_emfile_and_the_built_socket_is_freed_again():
@@ -46,6 +47,8 @@ def test_client_ports_per_destination():
                            r"\(option (\d+),", TEXT)
     assert (IP_LOCAL_PORT_RANGE_SINCE, limits.IP_LOCAL_PORT_RANGE) == (tuple(map(int, since.split("."))), int(option))
     assert LINUX_6_12.local_ports == 28_232 and LINUX_3_10.local_ports == 28_233
+    (per_destination,) = stated(r"(\d[\d ]*\d) ports per destination", EXERCISES)
+    assert integer(per_destination) == LINUX_6_12.local_ports
     assert limits.client_connections(LINUX_6_12.ip_local_port_range, 1, 5) == 5 * 28_232
     assert limits.client_connections((5000, 65000), client_ips=20) == 1_200_020
 
@@ -54,6 +57,8 @@ def test_about_a_million_idle_connections_in_4_gb_and_four_in_16():
     assert "About a million on 4 GB" in TEXT
     assert int(connections_that_fit(4 * GIB, LINUX_3_10)) == pytest.approx(1_000_000, rel=0.01)
     assert int(connections_that_fit(16 * GIB, LINUX_3_10)) == pytest.approx(4_000_000, rel=0.01)
+    (kib,) = stated(r"0\.75 × 16 GiB over about ([\d.]+) KiB per accepted socket", EXERCISES)
+    assert round(0.75 * 16 * GIB / int(connections_that_fit(16 * GIB, LINUX_3_10)) / 1024, 1) == float(kib)
 
 
 def test_the_push_planner_budgets_tcp_wmem_1_of_16_kib():
@@ -73,6 +78,13 @@ def test_heartbeats_every_few_minutes_cost_a_fraction_of_a_core_and_every_few_se
     assert float(every_5_min.socket_memory) < int(gb) * 1e9
     assert ("Heartbeats every few minutes cost tens of thousands of packets a second and a fraction of one core"
             in TEXT and 10_000 <= float(every_5_min.packets_per_s) < 100_000)
+    (full,) = stated(r"A 128 GiB, 16-core push server is full \(about (\d+) million connections\)", EXERCISES)
+    connections, per_second, rtt_us, cpu = stated(r"([\d.]+) million ÷ 300 s ≈ (\d[\d ]*\d) heartbeats a second × "
+                                                  r"(\d+) µs ≈ ([\d.]+) s of CPU per second", EXERCISES)
+    per_machine = int(every_5_min.connections_per_machine)
+    assert round(per_machine, -6) == int(full) * 10 ** 6 and round(per_machine / 1e6, 1) == float(connections)
+    assert round(per_machine / 300, -3) == integer(per_second) and ROUND_TRIP_CPU_US == int(rtt_us)
+    assert round(per_machine / 300 * ROUND_TRIP_CPU_US / 1e6, 2) == float(cpu)
     assert str(plan(100e6, 128, LINUX_6_12, heartbeat_s=30).bottleneck) == "memory"
     assert str(plan(100e6, 128, LINUX_6_12, heartbeat_s=2).bottleneck) == "CPU"
 

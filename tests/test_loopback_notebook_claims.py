@@ -3,9 +3,10 @@ model."""
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
 from netlab.scenarios.loopback import route_lookup
 from netlab.units import size
-from notebook_prose import integer, prose, stated
+from notebook_prose import integer, prose, stated, strings
 
 TEXT = prose("04-loopback.ipynb")
+EXERCISES = strings("04-loopback.ipynb")
 
 
 def lookups(profile, daddr):
@@ -17,6 +18,8 @@ def test_3_10_looks_up_local_then_main_and_6_12_once():
     assert lookups(LINUX_3_10, "8.8.8.8") == 2 and lookups(LINUX_3_10, "127.0.0.2") == 1
     (once,) = stated(r"so 6\.12 does (\w+) lookup", TEXT)
     assert lookups(LINUX_6_12, "8.8.8.8") == lookups(LINUX_6_12, "127.0.0.2") == integer(once)
+    one, two = stated(r"(\w+): while no custom rule exists, .*?\(3\.10 needs (\w+) for 8\.8\.8\.8", EXERCISES)
+    assert (integer(one), integer(two)) == (lookups(LINUX_6_12, "8.8.8.8"), lookups(LINUX_3_10, "8.8.8.8"))
 
 
 def test_lo_mtu_is_64_kib():

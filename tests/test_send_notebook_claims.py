@@ -5,10 +5,11 @@ from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
 from netlab.kernel.skbuff import SIZEOF_SK_BUFF
 from netlab.kernel.tcp_output import TCP_HLEN
 from netlab.kernel.zerocopy import PIPE_DEF_BUFFERS
-from netlab.scenarios.send import SendHost, file_send_counts, one_send, segmentation
-from notebook_prose import integer, prose, stated
+from netlab.scenarios.send import SendHost, copy_ledgers, file_send_counts, one_send, segmentation
+from notebook_prose import integer, prose, stated, strings
 
 TEXT = prose("03-send.ipynb")
+EXERCISES = strings("03-send.ipynb")
 
 
 def test_the_nic_interrupts_about_10_us_after_the_driver_hands_it_the_packet():
@@ -33,6 +34,7 @@ def test_a_6000_byte_send_is_five_segments_of_one_mss():
     nbytes, count, mss, mtu, ip, tcp = stated(r"A `send\(\)` of (\d+) bytes needs (\w+) (\d+)-byte segments "
                                               r"\(MSS = MTU (\d+) − (\d+) IP − (\d+) TCP with timestamps\)", TEXT)
     assert (int(mss), int(mtu), int(ip), int(tcp)) == (SendHost().sk.mss_cache, LINUX_6_12.eth_mtu, IP_HLEN, TCP_HLEN)
+    assert "Where is the data cut into 1448-byte segments?" in EXERCISES and "gso_size 1448" in EXERCISES
     rows = segmentation(int(nbytes))
     assert {row["frames on the wire"] for row in rows.values()} == {integer(count)}
     (off,) = stated(r"TCP itself cuts at the MSS in `tcp_sendmsg` — (\w+) skbs, \1 clones, \1 trips through IP", TEXT)
@@ -57,3 +59,11 @@ def test_loopback_raises_thousands_of_net_rx_per_gb_and_the_pipe_holds_16_pages(
         assert 1000 <= counts["NET_RX"] < 1_000_000 and counts["NET_TX"] == 0
     (pages,) = stated(r"every (\d+) pages go through the internal pipe", TEXT)
     assert int(pages) == PIPE_DEF_BUFFERS
+
+
+def test_sendfile_moves_each_byte_once_by_dma_and_twice_from_disk():
+    (cold,) = stated(r"the NIC still fetches each byte by DMA \((\d+) if the file must first be read from disk\)",
+                     EXERCISES)
+    mib = 1 << 20
+    assert copy_ledgers(mib)["sendfile"].copies_of(mib, "dma") == 1
+    assert copy_ledgers(mib, cached=False)["sendfile"].copies_of(mib, "dma") == int(cold)
