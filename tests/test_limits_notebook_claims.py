@@ -4,7 +4,7 @@ import pytest
 from netlab.kernel import limits, memory
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
 from netlab.live.limits import IP_LOCAL_PORT_RANGE_SINCE
-from netlab.load.capacity import GIB, ROUND_TRIP_CPU_US, connections_that_fit, plan
+from netlab.load.capacity import EXCHANGE_PACKETS, GIB, ROUND_TRIP_CPU_US, connections_that_fit, plan
 from netlab.scenarios.connection_memory import fd_limit_trace
 from netlab.units import size
 from notebook_prose import integer, prose, stated, strings
@@ -78,6 +78,8 @@ def test_heartbeats_every_few_minutes_cost_a_fraction_of_a_core_and_every_few_se
     assert float(every_5_min.socket_memory) < int(gb) * 1e9
     assert ("Heartbeats every few minutes cost tens of thousands of packets a second and a fraction of one core"
             in TEXT and 10_000 <= float(every_5_min.packets_per_s) < 100_000)
+    (packets,) = stated(r"the client's delayed ACK — (\w+) packets through the server", TEXT)
+    assert EXCHANGE_PACKETS == integer(packets)
     (full,) = stated(r"A 128 GiB, 16-core push server is full \(about (\d+) million connections\)", EXERCISES)
     connections, per_second, rtt_us, cpu = stated(r"([\d.]+) million ÷ 300 s ≈ (\d[\d ]*\d) heartbeats a second × "
                                                   r"(\d+) µs ≈ ([\d.]+) s of CPU per second", EXERCISES)

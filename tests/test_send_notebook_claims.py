@@ -12,7 +12,15 @@ TEXT = prose("03-send.ipynb")
 EXERCISES = strings("03-send.ipynb")
 
 
-def test_the_nic_interrupts_about_10_us_after_the_driver_hands_it_the_packet():
+def test_the_model_host_has_a_1_gbit_igb_with_256_tx_descriptors_50_us_from_its_peer():
+    gbps, ring, rtt = stated(r"an igb NIC \((\d+) Gbit/s, a (\d+)-descriptor TX ring, a `pfifo_fast` qdisc\) and one "
+                             r"established TCP connection to 10\.0\.0\.1, (\d+) µs away", TEXT)
+    host = SendHost()
+    assert host.nic.ns_per_byte == 8 / int(gbps) and host.nic.q_vectors[0].tx_ring.count == int(ring)
+    assert LINUX_3_10.tx_ring_size == LINUX_6_12.tx_ring_size == int(ring) and host.rtt_ns == int(rtt) * 1000
+
+
+def test_the_nic_interrupts_about_9_us_after_the_driver_hands_it_the_packet():
     (us,) = stated(r"About (\d+) µs later the NIC has sent it and raises its interrupt", TEXT)
     trace = one_send(1000)[1].trace
     handed = trace.filter(function="igb_tx_map")[0].time_ns
