@@ -106,11 +106,17 @@ def test_the_syn_timer_starts_at_1_s_and_6_12_keeps_it_for_4_retries_of_6():
 
 
 def test_connect_gives_up_after_131_s_on_6_12_and_127_s_on_3_10():
-    new, new_end, old, old_end = stated(r"A 6\.12 client retries at ([\d, ]+) s and gives up at (\d+) s; a 3\.10 "
-                                        r"client at ([\d, ]+) s and gives up at (\d+) s", TEXT)
-    for profile, retries, gave_up_at in ((LINUX_6_12, new, new_end), (LINUX_3_10, old, old_end)):
-        times, gave_up = syn_schedule(profile)
-        assert times == pytest.approx([0, *seconds(retries)]) and gave_up == int(gave_up_at)
+    times, gave_up = syn_schedule(LINUX_6_12)
+    assert times == pytest.approx([0, 1, 2, 3, 4, 5, 7, 11, 19, 35, 67]) and gave_up == 131
+    times, gave_up = syn_schedule(LINUX_3_10)
+    assert times == pytest.approx([0, 1, 3, 7, 15, 31, 63]) and gave_up == 127
+    (apart,) = stated(r"The cell below prints both schedules: 6\.12 keeps the first retries (\d+) s apart and then "
+                      r"doubles, 3\.10 doubles from the start", TEXT)
+    for profile in (LINUX_6_12, LINUX_3_10):
+        times = syn_schedule(profile)[0]
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        linear = 1 + profile.tcp_syn_linear_timeouts
+        assert gaps[:linear] == [int(apart)] * linear and gaps[linear:] == [2 * g for g in gaps[linear - 1:-1]]
     (first,) = stated(r"the client retries after ([\d s,]+) …", TEXT)
     assert seconds(first) == pytest.approx(syn_schedule(LINUX_6_12)[0][1:len(seconds(first)) + 1])
 
