@@ -115,3 +115,13 @@ def test_an_epoll_registration_costs_an_epitem_an_eppoll_entry_and_an_epitems_he
     added = (footprint(LINUX_6_12, "ESTABLISHED", "server", epoll=True).per_connection
              - footprint(LINUX_6_12, "ESTABLISHED", "server").per_connection)
     assert round(added) == int(total) == int(epi) + int(pwq) + int(head)
+
+
+def test_calculate_order_wastes_at_most_a_sixteenth_of_the_slab_for_the_min_objects_it_wants():
+    (fraction,) = stated(r"`calculate_order` wants at least `4 × \(fls\(nr_cpus\) \+ 1\)` objects per slab \(more CPUs, "
+                         r"bigger slabs\), wasting at most 1/(\d+) of the slab", TEXT)
+    for cpus in (2, 4, 64):
+        layout = slub.slab_layouts(LINUX_3_10, nr_cpus=cpus)["sock_inode_cache"]
+        slab = layout.pages_per_slab * LINUX_3_10.page_size
+        assert layout.objs_per_slab >= 4 * (slub.fls(cpus) + 1)
+        assert slab - layout.objs_per_slab * layout.object_size <= slab / int(fraction)

@@ -43,6 +43,7 @@ def test_a_6000_byte_send_is_five_segments_of_one_mss():
                                               r"\(MSS = MTU (\d+) − (\d+) IP − (\d+) TCP with timestamps\)", TEXT)
     assert (int(mss), int(mtu), int(ip), int(tcp)) == (SendHost().sk.mss_cache, LINUX_6_12.eth_mtu, IP_HLEN, TCP_HLEN)
     assert "Where is the data cut into 1448-byte segments?" in EXERCISES and "gso_size 1448" in EXERCISES
+    assert "one 6000-byte skb with `gso_size` 1448 goes down the stack *once*" in TEXT
     rows = segmentation(int(nbytes))
     assert {row["frames on the wire"] for row in rows.values()} == {integer(count)}
     (off,) = stated(r"TCP itself cuts at the MSS in `tcp_sendmsg` — (\w+) skbs, \1 clones, \1 trips through IP", TEXT)
