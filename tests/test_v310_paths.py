@@ -9,10 +9,10 @@
 import pytest
 
 from netlab.kernel.eventpoll import EPOLL_CTL_ADD, EPOLLET
+from netlab.kernel.profiles import PROFILES
 from netlab.kernel.sock import EPOLLIN
 from netlab.scenarios.blocking_vs_epoll import Lab, epoll_story
 from netlab.scenarios.loopback import local_path
-from netlab.kernel.profiles import PROFILES
 from netlab.scenarios.userspace import epoll_create1, epoll_ctl, epoll_wait
 from netlab.trace import Tracer, kernel_function
 from stories import STORIES, receive
@@ -91,13 +91,13 @@ def test_a_renamed_function_steps_with_its_kernels_own_text():
     def model_function(n: int) -> None:
         """A model, named as 6.12 does."""
 
-    for renamed, text in (({}, "6.12 text for 7"), ({"model_function": ("old_name", "net/core/old.c")}, "6.12 text for 7"),
-                          ({"model_function": ("old_name", "net/core/old.c", "3.10 text for {n}")}, "3.10 text for 7"),
-                          ({"model_function": ("old_name", "net/core/old.c", lambda n: f"{n * 2}")}, "14")):
-        with Tracer(renamed=renamed) as tracer:
+    for where, step in ((("model_function", "net/core/dev.c"), ("model_function", "6.12 text for 7")),
+                        (("old_name", "net/core/old.c"), ("old_name", "6.12 text for 7")),
+                        (("old_name", "net/core/old.c", "3.10 text for {n}"), ("old_name", "3.10 text for 7")),
+                        (("old_name", "net/core/old.c", lambda n: f"{n * 2}"), ("old_name", "14"))):
+        with Tracer(renamed={"model_function": where}) as tracer:
             model_function(7)
-        assert [(e.function, e.text) for e in tracer.trace] == [
-            (renamed.get("model_function", ("model_function",))[0], text)]
+        assert [(e.function, e.text) for e in tracer.trace] == [step]
 
 
 @pytest.mark.parametrize("story, function, text_3_10", [
@@ -107,6 +107,7 @@ def test_a_renamed_function_steps_with_its_kernels_own_text():
     ("04 loopback", "netif_rx", "(from any context: enqueue_to_backlog on get_cpu())"),
     ("05 handshake", "sys_listen", "cap the backlog at net.core.somaxconn, then sock->ops->listen"),
     ("06 TIME_WAIT", "sock_destroy_inode", "free the socket_wq (kfree_rcu)"),
+    ("06 TIME_WAIT", "alloc_file", "get_empty_filp, then set its path and ops"),
 ])
 def test_3_10_steps_of_functions_that_differ_say_what_3_10_does(story, function, text_3_10):
     steps = STORIES[story][0]("3.10").filter(function, kind="call")

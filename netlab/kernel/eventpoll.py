@@ -614,8 +614,8 @@ def ep_scan_ready_list(ep: Eventpoll, sproc: Callable, priv: Any, depth: int):
     return error
 
 
-@kernel_function("fs/eventpoll.c", lambda ep, head, esed: f"deliver up to {esed.maxevents} of the {len(head)} "
-                 "ready items: re-poll each, copy its event")
+@kernel_function("fs/eventpoll.c", lambda ep, head, esed: f"re-poll the items taken off rdllist ({len(head)}), "
+                 f"copy up to {esed.maxevents} events to user space")
 def ep_send_events_proc(ep: Eventpoll, head: list, esed: EpSendEventsData):
     """3.10, called by ``ep_scan_ready_list`` with its private list: while items are left and fewer than
     ``maxevents`` were delivered, take the first off, re-poll it, copy its event; LT items go back on rdllist,

@@ -88,6 +88,8 @@ IN_3_10 = MappingProxyType({
     "ksys_read": ("sys_read", "fs/read_write.c"),
     "ksys_write": ("sys_write", "fs/read_write.c"),
     "alloc_file_pseudo": None,                  # sock_alloc_file calls d_alloc_pseudo, then alloc_file
+    "alloc_file": ("alloc_file", "fs/file_table.c",
+                   "a struct file for the path: get_empty_filp, then set its path and ops"),
     "alloc_empty_file": ("get_empty_filp", "fs/file_table.c"),
     "dentry_free": ("d_free", "fs/dcache.c"),
     # epoll (fs/eventpoll.c)
