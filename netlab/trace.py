@@ -86,14 +86,14 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
         check_arguments = check.argument_checker(fn)
         body = check.arguments(fn)
 
-        def describe(args, kwargs) -> str:
-            if explain is None:
+        def describe(args, kwargs, text=explain) -> str:
+            if text is None:
                 return default_text
-            if callable(explain):
-                return explain(*args, **kwargs)
+            if callable(text):
+                return text(*args, **kwargs)
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
-            return explain.format(**bound.arguments)
+            return text.format(**bound.arguments)
 
         if inspect.isgeneratorfunction(fn):
             # A function that may sleep is a generator: it yields to the scheduler model and is resumed later,
@@ -106,7 +106,7 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
                     return (yield from body(*args, **kwargs))
                 if check.outermost():
                     check_arguments(args, kwargs)       # before describe() formats them
-                tracer._enter(name, source, describe(args, kwargs))
+                tracer._enter(name, source, lambda *text: describe(args, kwargs, *text))
                 frames = tracer._stack
                 try:
                     return (yield from body(*args, **kwargs))
@@ -121,7 +121,7 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
                     return body(*args, **kwargs)
                 if check.outermost():
                     check_arguments(args, kwargs)       # before describe() formats them
-                tracer._enter(name, source, describe(args, kwargs))
+                tracer._enter(name, source, lambda *text: describe(args, kwargs, *text))
                 try:
                     return body(*args, **kwargs)
                 finally:
@@ -202,9 +202,10 @@ class Tracer:
     the step did its own work.
 
     ``renamed`` (a kernel profile's :attr:`~netlab.kernel.profiles.KernelProfile.renamed`) gives the modelled
-    kernel's own name and file for a function the models name as 6.12 does: each call is recorded under that
-    name, and a call mapped to ``None`` (a function that kernel does not have) is no step at all: the calls it
-    makes are recorded one level up, as if its body were its caller's.
+    kernel's own name and file for a function the models name as 6.12 does, and optionally that kernel's own
+    step text (an ``explain`` like :func:`kernel_function`'s, over the model's arguments): each call is recorded
+    under that name, with that text; a call mapped to ``None`` (a function that kernel does not have) is no step
+    at all: the calls it makes are recorded one level up, as if its body were its caller's.
 
         with Tracer(clock=host.now, snapshot=host.snapshot) as tracer:
             ...  # call models
@@ -214,7 +215,8 @@ class Tracer:
     @check.arguments
     def __init__(self, clock: Callable[[], int] | None = None,
                  snapshot: Callable[[], Any] | None = None, max_events: int = 100_000,
-                 renamed: Mapping[str, tuple[str, str] | None] | None = None):
+                 renamed: Mapping[str, tuple[str, str] | tuple[str, str, str | Callable[..., str]] | None]
+                 | None = None):
         if clock is not None and not callable(clock):
             raise TypeError("clock must be a callable returning simulated ns")
         if snapshot is not None and not callable(snapshot):
@@ -264,14 +266,16 @@ class Tracer:
                              context=self.context, function=function, source=source, depth=depth,
                              text=text, kind=kind, task=self.task, host=self.host)
 
-    def _enter(self, function: str, source: str, text: str) -> None:
+    def _enter(self, function: str, source: str, describe: Callable[..., str]) -> None:
+        """Push a call; ``describe(explain)`` formats a step text over its arguments (``describe()``: the model's)."""
         caller = self._stack[-1] if self._stack else _OUTSIDE
         where = self.renamed.get(function, (function, source))
         if where is None:                       # not a function of this kernel: its body is its caller's
             self._stack.append(caller)
             return
-        self._record(*where, text, "call", caller[2] + 1)
-        self._stack.append((*where, caller[2] + 1))
+        name, file, *own_text = where
+        self._record(name, file, describe(*own_text), "call", caller[2] + 1)
+        self._stack.append((name, file, caller[2] + 1))
 
     def _printk(self, text: str) -> None:
         function, source, depth = self._stack[-1] if self._stack else _OUTSIDE

@@ -26,8 +26,8 @@ class ReferenceEpoll:
       and one sleeper of ep->wq is woken — the last to sleep (exclusive, at the head: LIFO);
     * ep_send_events: take rdllist whole; for each item in order, stop once ``maxevents`` were delivered; an item
       no longer ready leaves; a delivered LT item goes back on the new rdllist, an ET item does not, a ONESHOT item
-      is disarmed until EPOLL_CTL_MOD; ep_done_scan puts the undelivered rest first, then wakes one more sleeper
-      if items are left;
+      is disarmed until EPOLL_CTL_MOD; ep_done_scan (3.10: ep_scan_ready_list) puts the undelivered rest first,
+      then wakes one more sleeper if items are left;
     * ADD and MOD put a ready item on rdllist at once; DEL takes it off.
     """
 
@@ -84,10 +84,10 @@ class ReferenceEpoll:
         return delivered
 
 
-def run_program(ops):
+def run_program(ops, profile="6.12"):
     """Run ``ops`` in one thread on N connections and, beside it, in :class:`ReferenceEpoll`; after each op the
     model's rdllist must be the reference's, and each epoll_wait must return exactly the reference's events."""
-    lab = Lab()
+    lab = Lab(profile=profile)
     fds = [lab.connection(f"conn{i}") for i in range(N)]
     ref = ReferenceEpoll()
     waits = []
@@ -155,20 +155,21 @@ op = st.one_of(st.tuples(st.just("add"), fd_index, st.sampled_from(sorted(FLAGS)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.sampled_from(sorted(FLAGS)), min_size=N, max_size=N), st.lists(op, min_size=10, max_size=60))
-def test_epoll_wait_returns_what_the_reference_returns(modes, ops):
-    waits = run_program([("add", i, mode) for i, mode in enumerate(modes)] + ops + [("wait", 0, N, False)])
+@given(st.lists(st.sampled_from(sorted(FLAGS)), min_size=N, max_size=N), st.lists(op, min_size=10, max_size=60),
+       st.sampled_from(["6.12", "3.10"]))
+def test_epoll_wait_returns_what_the_reference_returns(modes, ops, profile):
+    waits = run_program([("add", i, mode) for i, mode in enumerate(modes)] + ops + [("wait", 0, N, False)], profile)
     event(f"more items ready than maxevents: {any(ready > m for _, m, _, ready in waits)}")
     event(f"some blocking epoll_wait returned events: {any(n and blocking for n, _, blocking, _ in waits)}")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mode=st.sampled_from(sorted(FLAGS)), maxevents=st.integers(1, N), ready=st.integers(1, N),
-       later=st.lists(fd_index, max_size=2))
-def test_two_waiters_are_woken_one_at_a_time_last_sleeper_first(mode, maxevents, ready, later):
+       later=st.lists(fd_index, max_size=2), profile=st.sampled_from(["6.12", "3.10"]))
+def test_two_waiters_are_woken_one_at_a_time_last_sleeper_first(mode, maxevents, ready, later, profile):
     """Two threads sleep in epoll_wait on one epoll (A first, then B); ``ready`` packets arrive at once, then one
     packet per fd in ``later``, 200 µs apart. Each thread calls epoll_wait once."""
-    lab = Lab()
+    lab = Lab(profile=profile)
     fds = [lab.connection(f"conn{i}") for i in range(N)]
     ref, got, epfd = ReferenceEpoll(), {}, []
 

@@ -15,7 +15,8 @@ Models net/core/dev.c, net/core/gro.c, include/net/gro.h, include/linux/netdevic
   batches of ``gro_normal_batch`` (8) up as a list (``netif_receive_skb_list_internal``); 3.10 passes each one up
   with ``netif_receive_skb``. GRO merging itself is not modelled (every packet is GRO_NORMAL).
 * ``__netif_receive_skb_core`` gives a copy to every tap on ``ptype_all`` (tcpdump) with ``deliver_skb``, then
-  finds the protocol handler (``ip_rcv``) in ``ptype_base``.
+  finds the protocol handler (``ip_rcv``) in ``ptype_base``. 6.12 hands it back to the caller
+  (``__netif_receive_skb_one_core``, or the list receive), which calls it; 3.10 calls it right there.
 * The backlog: ``netif_rx`` (loopback, and drivers without NAPI) queues an skb on this CPU's
   ``input_pkt_queue`` (``enqueue_to_backlog``; beyond ``netdev_max_backlog`` it is dropped and
   ``softnet_data.dropped`` counts it) and schedules the per-CPU ``backlog`` NAPI, whose poll is
@@ -390,11 +391,12 @@ def netif_receive_skb_list_internal(skbs: list[SkBuff]) -> None:
 @kernel_function("net/core/dev.c", lambda skbs: f"taps and protocol lookup for each of {len(skbs)} skbs, "
                  "then deliver them as sublists")
 def __netif_receive_skb_list_core(skbs: list[SkBuff]) -> None:
-    """Run ``__netif_receive_skb_core`` per skb; consecutive skbs for the same handler go on as one sublist."""
+    """Run ``__netif_receive_skb_core`` per skb; consecutive skbs for the same handler go on as one sublist. (6.12
+    only: 3.10 has no list receive, its GRO passes each skb to ``netif_receive_skb``.)"""
     sublist: list[SkBuff] = []
     pt_curr = None
     for skb in skbs:
-        pt_prev = __netif_receive_skb_core(skb)
+        _, pt_prev = __netif_receive_skb_core(skb)
         if pt_prev is None:
             continue
         if pt_prev is not pt_curr and sublist:
@@ -430,18 +432,21 @@ def __netif_receive_skb(skb: SkBuff) -> int:
 @kernel_function("net/core/dev.c", "core receive of {skb.name}, then its protocol handler")
 def __netif_receive_skb_one_core(skb: SkBuff) -> int:
     """``__netif_receive_skb_core`` finds the handler; call it (``ip_rcv``)."""
-    pt_prev = __netif_receive_skb_core(skb)
-    if pt_prev is None:
-        return NET_RX_DROP
-    return pt_prev.func(skb, skb.meta.get("dev"), pt_prev, skb.meta.get("dev"))
+    ret, pt_prev = __netif_receive_skb_core(skb)
+    if pt_prev is not None:
+        ret = pt_prev.func(skb, skb.meta.get("dev"), pt_prev, skb.meta.get("dev"))
+    return ret
 
 
 @kernel_function("net/core/dev.c", "{skb.name}: give every tap a copy, then find the protocol handler")
-def __netif_receive_skb_core(skb: SkBuff) -> PacketType | None:
+def __netif_receive_skb_core(skb: SkBuff) -> tuple[int, PacketType | None]:
     """Count it (``softnet_data.processed``), deliver to ``ptype_all`` (tcpdump) — before netfilter and IP —, then
-    look up ``ptype_base`` by ethertype. Returns the last handler found (the caller calls it, so a packet nobody
-    but a tap wants is the tap's), or None: no handler at all, dropped and counted in ``rx_nohandler``. The driver
-    pulled the Ethernet header: the network header starts at ``data`` (``skb_reset_network_header``)."""
+    look up ``ptype_base`` by ethertype; the last handler found gets the skb itself (so a packet nobody but a tap
+    wants is the tap's). Returns ``(ret, pt_prev)``: 6.12 (``profile.receive_core_returns_handler``) hands that
+    handler back for its caller to call, for one skb or a list of them; 3.10 calls it here, so ``ip_rcv`` runs
+    inside this function, and returns its verdict with no handler. No handler at all: dropped and counted in
+    ``rx_nohandler`` (``NET_RX_DROP``, None). The driver pulled the Ethernet header: the network header starts at
+    ``data`` (``skb_reset_network_header``)."""
     _sd().processed += 1
     skb_reset_network_header(skb)
     dev: NetDevice | None = skb.meta.get("dev")
@@ -460,9 +465,11 @@ def __netif_receive_skb_core(skb: SkBuff) -> PacketType | None:
         if dev is not None:
             dev.stats["rx_nohandler"] += 1
         kfree_skb(skb)
-        return None
+        return NET_RX_DROP, None
     skb_orphan_frags_rx(skb)  # pinned MSG_ZEROCOPY pages looping back to a local socket are copied here
-    return pt_prev
+    if this_cpu().profile.receive_core_returns_handler:
+        return NET_RX_SUCCESS, pt_prev
+    return pt_prev.func(skb, dev, pt_prev, dev), None
 
 
 @kernel_function("net/core/dev.c", lambda skb, pt_prev, orig_dev: f"give {skb.name} to "

@@ -17,7 +17,10 @@ Models fs/eventpoll.c (Linux 6.12):
   wait is the first woken (LIFO).
 - ``ep_send_events`` → ``ep_start_scan`` / ``ep_deliver_event`` / ``ep_done_scan``: each ready item is polled again;
   a delivered level-triggered item goes back on ``rdllist``, an EPOLLET item does not, an EPOLLONESHOT item is
-  disarmed (its event mask keeps only the private bits) until EPOLL_CTL_MOD re-arms it.
+  disarmed (its event mask keeps only the private bits) until EPOLL_CTL_MOD re-arms it. 3.10
+  (``profile.ep_send_events_scan``) scans with a callback instead: ``ep_send_events`` →
+  ``ep_scan_ready_list(ep, ep_send_events_proc, …)``, which calls the delivery loop inside the scan; these two are
+  modelled under 3.10's names, for 3.10 only (6.12 has neither: ``netlab.kernel.renamed.IN_6_12``).
 
 Not modelled: epoll inside epoll (loop checks, ``poll_wait``/``ep_poll_safewake``), EPOLLWAKEUP, busy polling.
 Copying each event to user space costs ``Eventpoll.copy_ns`` of simulated CPU time; interrupts that arrive while a
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from netlab import check
 from netlab.kernel.fs import (File, FileOperations, PollTable, fdget, init_poll_funcptr, install_file,
@@ -39,7 +42,7 @@ from netlab.kernel.sched import (TASK_INTERRUPTIBLE, TASK_RUNNING, default_wake_
                                  running_profile, schedule_hrtimeout_range, spend)
 from netlab.kernel.sock import EPOLLIN, EPOLLOUT
 from netlab.kernel.wait import (WaitQueueEntry, WaitQueueHead, __add_wait_queue_exclusive, __remove_wait_queue,
-                                __wake_up, add_wait_queue, add_wait_queue_exclusive, list_del_init,
+                                __wake_up, __wake_up_common, add_wait_queue, add_wait_queue_exclusive, list_del_init,
                                 remove_wait_queue)
 from netlab.trace import kernel_function, trace_printk
 
@@ -552,7 +555,10 @@ def ep_deliver_event(ep: Eventpoll, epi: Epitem, pt: PollTable, events: list, sc
 @kernel_function("fs/eventpoll.c", lambda ep, events, maxevents: f"deliver up to {maxevents} events from "
                  f"rdllist ({len(ep.rdllist)} ready)")
 def ep_send_events(ep: Eventpoll, events: list, maxevents: int):
-    """Under ``ep->mtx``: scan the ready items, deliver each still-ready one, put the rest back."""
+    """Under ``ep->mtx``: scan the ready items, deliver each still-ready one, put the rest back. (3.10:
+    ``ep_scan_ready_list(ep, ep_send_events_proc, &esed, 0)`` does it all.)"""
+    if running_profile().ep_send_events_scan == "ep_scan_ready_list":
+        return (yield from ep_scan_ready_list(ep, ep_send_events_proc, EpSendEventsData(maxevents, events), 0))
     pt = init_poll_funcptr(PollTable(), None)
     res = 0
     yield from mutex_lock(ep.mtx)
@@ -565,6 +571,60 @@ def ep_send_events(ep: Eventpoll, events: list, maxevents: int):
     ep_done_scan(ep, scan_batch)
     mutex_unlock(ep.mtx)
     return res
+
+
+# --- 3.10's scan (profile.ep_send_events_scan == "ep_scan_ready_list") -------------------------------------------
+@dataclass(eq=False)
+class EpSendEventsData:
+    """3.10's ``struct ep_send_events_data``: what ``ep_send_events`` hands ``ep_send_events_proc``."""
+
+    maxevents: int
+    events: list
+
+    def __post_init__(self):
+        check.fields(self)
+
+
+@kernel_function("fs/eventpoll.c", lambda ep, sproc, priv, depth: f"take {ep.name}'s rdllist private "
+                 f"({len(ep.rdllist)} ready; new events go to ovflist meanwhile) and run {sproc.__name__} on it")
+def ep_scan_ready_list(ep: Eventpoll, sproc: Callable, priv: Any, depth: int):
+    """3.10: under ``ep->mtx``, splice rdllist into a private ``txlist`` (ovflist = NULL), call ``sproc(ep,
+    txlist, priv)``, append the items that arrived meanwhile on ovflist to rdllist (``list_add_tail``: ovflist is
+    LIFO, so the newest comes first), splice what ``sproc`` left at rdllist's head, and wake one epoll_wait
+    sleeper if anything is ready (``wake_up_locked``: ep->lock is held). Returns what ``sproc`` returned."""
+    yield from mutex_lock(ep.mtx)
+    txlist: list = []
+    ep_start_scan(ep, txlist)
+    error = yield from sproc(ep, txlist, priv)
+    nepi = ep.ovflist
+    while nepi is not None and nepi is not EP_UNACTIVE_PTR:
+        epi = nepi
+        nepi = epi.ovflist_next
+        epi.ovflist_next = EP_UNACTIVE_PTR
+        if not ep_is_linked(epi):
+            _list_add_tail(epi, ep.rdllist)
+    ep.ovflist = EP_UNACTIVE_PTR
+    for epi in txlist:
+        epi.rdllink = ep.rdllist
+    ep.rdllist[:0] = txlist
+    txlist.clear()
+    if ep.rdllist and ep.wq.has_sleeper():
+        __wake_up_common(ep.wq, 1, None)
+    mutex_unlock(ep.mtx)
+    return error
+
+
+@kernel_function("fs/eventpoll.c", lambda ep, head, esed: f"re-poll the items taken off rdllist ({len(head)}), "
+                 f"copy up to {esed.maxevents} events to user space")
+def ep_send_events_proc(ep: Eventpoll, head: list, esed: EpSendEventsData):
+    """3.10, called by ``ep_scan_ready_list`` with its private list: while items are left and fewer than
+    ``maxevents`` were delivered, take the first off, re-poll it, copy its event; LT items go back on rdllist,
+    EPOLLET ones do not, EPOLLONESHOT ones are disarmed. Returns the number delivered."""
+    pt = init_poll_funcptr(PollTable(), None)
+    eventcnt = 0
+    while head and eventcnt < esed.maxevents:
+        eventcnt += yield from ep_deliver_event(ep, head[0], pt, esed.events, head)
+    return eventcnt
 
 
 @kernel_function("fs/eventpoll.c", lambda ep, events, maxevents, timeout:

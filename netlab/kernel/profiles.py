@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Annotated, Mapping
 
 from netlab import check
-from netlab.kernel.renamed import IN_3_10
+from netlab.kernel.renamed import IN_3_10, IN_6_12, KernelName
 
 
 INT_MAX = 2 ** 31 - 1
@@ -40,6 +40,7 @@ CHOICES = {
     "acceptq_full_syn_drop": ("young>1", "always"),
     "slub_slab_order": ("slab_order", "calc_slab_order"),
     "twsk_timer": ("inet_twdr_hangman", "tw_timer"),
+    "ep_send_events_scan": ("ep_scan_ready_list", "ep_start_scan"),
 }
 """The profile fields that name one of a few kernel behaviours."""
 
@@ -85,6 +86,10 @@ class KernelProfile:
     dev_weight: int                 # NAPI_POLL_WEIGHT / dev_weight
     netdev_max_backlog: int
     gro_normal_batch: int | None    # None: no listified GRO delivery (before 5.4)
+    # True (6.12): __netif_receive_skb_core hands the protocol handler it found back (*ppt_prev) and its caller
+    # calls it, for one skb (__netif_receive_skb_one_core) or a list. False (3.10): __netif_receive_skb_core calls
+    # pt_prev->func (ip_rcv) itself (net/core/dev.c).
+    receive_core_returns_handler: bool
     rx_ring_size: int               # igb default descriptors per RX ring
     softnet_stat_columns: int
     max_softirq_time_us: int
@@ -153,6 +158,11 @@ class KernelProfile:
     # same CPU-sized area in both kernels: 3.10 allocates it from task_xstate, 6.12 puts it at the object's end)
     task_struct_size: int
     sk_wait_data_wake: str          # the wake function a blocked recv() waits with (see sk_wait_data)
+    # How epoll_wait's ep_send_events scans the ready list (fs/eventpoll.c). "ep_scan_ready_list" (3.10): it hands
+    # its loop (ep_send_events_proc) to ep_scan_ready_list, which takes ep->mtx, splices rdllist off, calls the
+    # loop, then appends the ovflist items to rdllist. "ep_start_scan" (6.12): ep_send_events takes ep->mtx, calls
+    # ep_start_scan, delivers each item (ep_deliver_event), then ep_done_scan puts the ovflist items at the head.
+    ep_send_events_scan: str
     # How mm/slub.c calculate_order backs off when no slab order up to slub_max_order holds min_objects objects
     # with at most 1/16 waste. "slab_order" (3.10): accept 1/8, then 1/4 waste, then ask for one object fewer and
     # try again. "calc_slab_order" (6.12): keep min_objects and accept 1/8, 1/4, 1/2 waste (min_order from
@@ -161,9 +171,9 @@ class KernelProfile:
     slab: Mapping[str, SlabCache]
     slab_aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     # cache -> the cache SLUB merged it into (its objects are counted in that /proc/slabinfo row)
-    renamed: Mapping[str, tuple[str, str] | None] = field(default_factory=lambda: MappingProxyType({}))
-    # a function the models name as 6.12 does -> this kernel's (name, source file), or None where this kernel has
-    # no such function (its caller does the work): the Tracer records each call as this kernel names it
+    renamed: Mapping[str, KernelName] = field(default_factory=lambda: MappingProxyType({}))
+    # a modelled function -> this kernel's (name, source file[, step text]), or None where this kernel has no such
+    # function (its caller does the work): the Tracer records each call as this kernel names and explains it
     live: frozenset[str] = field(default=frozenset())
 
     def __post_init__(self):
@@ -221,6 +231,7 @@ def _slabs(*caches: SlabCache) -> Mapping[str, SlabCache]:
 LINUX_3_10 = KernelProfile(
     name="3.10", version="3.10", hz=1000,
     netdev_budget=300, netdev_budget_usecs=2000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=None,
+    receive_core_returns_handler=False,
     rx_ring_size=256, softnet_stat_columns=10, max_softirq_time_us=2000, max_softirq_restart=10,
     napi_repoll_list=False, udp_rcvbuf_drop="rmem >= rcvbuf",
     dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=False, sendfile_via="sendpage",
@@ -245,6 +256,7 @@ LINUX_3_10 = KernelProfile(
     task_struct_size=2912,
     # 3.10 net/core/sock.c: DEFINE_WAIT + prepare_to_wait + schedule_timeout; wait_woken since d9dc8b0f8b4e (2016)
     sk_wait_data_wake="autoremove_wake_function",
+    ep_send_events_scan="ep_scan_ready_list",
     slub_slab_order="slab_order",
     # Slab caches (objsize = the slot SLUB gives each object; objects and pages per slab). The book's CentOS 7
     # (3.10.0-957) slabtop, yanfeizhang/deep_linux_network_tests chapter-07/7.4/test-01/testdata.md: TCP 1.94K
@@ -282,6 +294,7 @@ LINUX_3_10 = KernelProfile(
 LINUX_6_12 = KernelProfile(
     name="6.12", version="6.12", hz=250,
     netdev_budget=300, netdev_budget_usecs=8000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=8,
+    receive_core_returns_handler=True,
     rx_ring_size=256, softnet_stat_columns=15, max_softirq_time_us=2000, max_softirq_restart=10,
     napi_repoll_list=True, udp_rcvbuf_drop="rmem > rcvbuf",
     dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=True,
@@ -300,6 +313,7 @@ LINUX_6_12 = KernelProfile(
     # union fpregs_state (PAGE_SIZE) it ends with; the CPU's xstate is added back (sched.XSTATE_SIZE)
     task_struct_size=SIZEOF_TASK_STRUCT_6_12 - 4096,
     sk_wait_data_wake="woken_wake_function",  # net/core/sock.c: DEFINE_WAIT_FUNC(wait, woken_wake_function)
+    ep_send_events_scan="ep_start_scan",
     slub_slab_order="calc_slab_order",
     # Slot sizes from sizeof() (netlab.kernel.slub.SIZEOF_6_12, compiled by tools/kernel_sizes.py against 6.12.118
     # with Debian's amd64 config) through mm/slub.c calculate_sizes: a cache with a constructor or
@@ -322,6 +336,7 @@ LINUX_6_12 = KernelProfile(
                 SlabCache("eventpoll_pwq", 64, 64, 1), SlabCache("ep_head", 24, 170, 1),
                 SlabCache("skbuff_fclone_cache", 512, 16, 2), SlabCache("skbuff_small_head", 704, 23, 4)),
     slab_aliases=MappingProxyType({"tcp_bind_bucket": "eventpoll_epi", "tcp_bind2_bucket": "eventpoll_epi"}),
+    renamed=IN_6_12,
 )
 
 PROFILES: Mapping[str, KernelProfile] = MappingProxyType({"3.10": LINUX_3_10, "6.12": LINUX_6_12})
@@ -335,6 +350,7 @@ SOURCES: Mapping[str, str] = MappingProxyType({
                   "process_backlog reads as net_hotdata.dev_rx_weight)",
     "netdev_max_backlog": "net/core/hotdata.c:net_hotdata / 3.10 net/core/dev.c:netdev_max_backlog",
     "gro_normal_batch": "net/core/hotdata.c:net_hotdata (none in 3.10)",
+    "receive_core_returns_handler": "net/core/dev.c:__netif_receive_skb_core",
     "rx_ring_size": "drivers/net/ethernet/intel/igb/igb.h:IGB_DEFAULT_RXD",
     "softnet_stat_columns": "net/core/net-procfs.c:softnet_seq_show",
     "max_softirq_time_us": "kernel/softirq.c:MAX_SOFTIRQ_TIME",
@@ -389,13 +405,14 @@ SOURCES: Mapping[str, str] = MappingProxyType({
                         "tools/kernel_sizes.py --series 3.10: CentOS 7's 3.10.0-229 and config; the FPU state is "
                         "arch/x86/kernel/process.c:task_xstate_cachep's)",
     "sk_wait_data_wake": "net/core/sock.c:sk_wait_data",
+    "ep_send_events_scan": "fs/eventpoll.c:ep_send_events / 3.10 fs/eventpoll.c:ep_scan_ready_list",
     "slub_slab_order": "mm/slub.c:calculate_order",
     "slab": "mm/slub.c:calculate_sizes (sizes: netlab.kernel.slub.SIZEOF_6_12; 3.10: the book's slabtop, every "
             "slot but TCP's also compiled by tools/kernel_sizes.py --series 3.10)",
     "slab_aliases": "mm/slab_common.c:find_mergeable / 3.10 mm/slub.c:find_mergeable",
     "live": "(which fields netlab.live.profile read from the running kernel)",
-    "renamed": "(this kernel's names and files for the functions the models name as 6.12 does: "
-               "netlab.kernel.renamed, checked against linux-3.10.json)",
+    "renamed": "(this kernel's names, files and step texts for the modelled functions: netlab.kernel.renamed, "
+               "checked against linux-3.10.json and linux-6.12.json)",
 })
 """Profile field -> where the kernel sets it, ``file:function`` (6.12; ``/ 3.10 …`` where 3.10 keeps it elsewhere,
 "none in 3.10" where 3.10 has no such thing; else 3.10 has it in the same place)."""

@@ -3,29 +3,44 @@
 The models name each kernel function as 6.12 does (``kernel_function``). :data:`IN_3_10` maps a 6.12 name to
 3.10's own ``(name, source file)`` (vanilla 3.10.65, ``linux-3.10.json``), or to ``None`` where 3.10 has no
 such function because the caller does that work itself (a 3.10 trace then shows the calls it makes one level up,
-in that caller). :attr:`netlab.kernel.profiles.KernelProfile.renamed` holds it; the Tracer applies it.
+in that caller). Where the 6.12 step text would be wrong for 3.10, a third item is 3.10's own: a format string
+over the model's arguments, like :func:`netlab.trace.kernel_function`'s ``explain``.
+
+Where a 3.10 code path is built differently, not just named differently, the models have it under 3.10's own
+names (``ep_scan_ready_list`` and ``ep_send_events_proc``, only on a 3.10 profile's path): :data:`IN_6_12` maps
+those to ``None``. :attr:`netlab.kernel.profiles.KernelProfile.renamed` holds a profile's map; the Tracer
+applies it.
 """
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from netlab import check
+
+KernelName = tuple[str, str] | tuple[str, str, str | Callable[..., str]] | None
+"""How a kernel names a modelled function: (name, source file), optionally its own step text; None: not at all."""
 
 _SCHED = "kernel/sched/core.c"
 
 IN_3_10 = MappingProxyType({
     # interrupts and softirqs (kernel/softirq.c): __do_softirq runs the pending softirqs' loop itself
+    "__do_softirq": ("__do_softirq", "kernel/softirq.c",
+                     "run every pending softirq; restart while more are raised, within MAX_SOFTIRQ_TIME and "
+                     "MAX_SOFTIRQ_RESTART and unless need_resched(), else wake ksoftirqd"),
     "handle_softirqs": None,
     "__local_bh_enable_ip": ("_local_bh_enable_ip", "kernel/softirq.c"),
     "local_bh_disable": ("local_bh_disable", "kernel/softirq.c"),
     "local_bh_enable": ("local_bh_enable", "kernel/softirq.c"),
     # receive (net/core/dev.c, drivers): the driver calls napi_complete; GRO lives in dev.c
-    "napi_complete_done": ("napi_complete", "net/core/dev.c"),
+    "napi_complete_done": ("napi_complete", "net/core/dev.c",
+                           "{n.name} is done: flush GRO, leave the poll_list, clear NAPI_STATE_SCHED"),
     "napi_schedule_prep": ("napi_schedule_prep", "include/linux/netdevice.h"),
     "napi_gro_receive": ("napi_gro_receive", "net/core/dev.c"),
     "napi_skb_finish": ("napi_skb_finish", "net/core/dev.c"),
     "__netif_receive_skb_one_core": None,       # __netif_receive_skb_core delivers to ip_rcv itself
+    "__netif_receive_skb_core": ("__netif_receive_skb_core", "net/core/dev.c",
+                                 "{skb.name}: give every tap a copy, then call its protocol handler"),
     "ip_rcv_core": None,                        # ip_rcv checks the header itself
     "ip_rcv_finish_core": None,                 # ip_rcv_finish routes the packet itself
     "ip_protocol_deliver_rcu": None,            # ip_local_deliver_finish calls the protocol's handler
@@ -36,7 +51,8 @@ IN_3_10 = MappingProxyType({
     "tcp_add_backlog": ("sk_add_backlog", "include/net/sock.h"),  # tcp_v4_rcv: sk_add_backlog(sk, skb, limit)
     "tcp_data_ready": None,                     # tcp_rcv_established and tcp_data_queue call sk->sk_data_ready
     # loopback (net/core/dev.c): netif_rx is the body; enqueue_to_backlog schedules the backlog NAPI itself
-    "__netif_rx": ("netif_rx", "net/core/dev.c"),
+    "__netif_rx": ("netif_rx", "net/core/dev.c",
+                   "queue {skb.name} on this CPU's backlog (from any context: enqueue_to_backlog on get_cpu())"),
     "napi_schedule_rps": None,
     "__napi_schedule_irqoff": None,
     # send (net/ipv4/tcp.c, tcp_output.c, ip_output.c, net/core/dev.c)
@@ -56,7 +72,9 @@ IN_3_10 = MappingProxyType({
     "napi_consume_skb": ("dev_kfree_skb_any", "net/core/dev.c"),  # igb_clean_tx_irq
     # system calls (SYSCALL_DEFINEn bodies: sys_*)
     "__sys_socket": ("sys_socket", "net/socket.c"),
-    "__sys_listen": ("sys_listen", "net/socket.c"),
+    "__sys_listen": ("sys_listen", "net/socket.c",
+                     "listen(backlog {backlog}): find the socket, cap the backlog at net.core.somaxconn, then "
+                     "sock->ops->listen"),
     "__sys_listen_socket": None,
     "__sys_accept4": ("sys_accept4", "net/socket.c"),
     "__sys_accept4_file": ("sys_accept4", "net/socket.c"),
@@ -64,11 +82,14 @@ IN_3_10 = MappingProxyType({
     "__sys_recvfrom": ("sys_recvfrom", "net/socket.c"),
     "__sys_sendto": ("sys_sendto", "net/socket.c"),
     "__sock_release": ("sock_release", "net/socket.c"),
-    "sock_free_inode": ("sock_destroy_inode", "net/socket.c"),
+    "sock_free_inode": ("sock_destroy_inode", "net/socket.c",
+                        "free the socket_wq (kfree_rcu) and put struct socket_alloc back in sock_inode_cache"),
     "close_fd": ("__close_fd", "fs/file.c"),
     "ksys_read": ("sys_read", "fs/read_write.c"),
     "ksys_write": ("sys_write", "fs/read_write.c"),
     "alloc_file_pseudo": None,                  # sock_alloc_file calls d_alloc_pseudo, then alloc_file
+    "alloc_file": ("alloc_file", "fs/file_table.c",
+                   "a struct file for the path: get_empty_filp, then set its path and ops"),
     "alloc_empty_file": ("get_empty_filp", "fs/file_table.c"),
     "dentry_free": ("d_free", "fs/dcache.c"),
     # epoll (fs/eventpoll.c)
@@ -78,12 +99,13 @@ IN_3_10 = MappingProxyType({
     "ep_alloc_epitem": None,                    # ep_insert allocates and registers the epitem itself
     "ep_register_epitem": None,
     "rb_insert_color_cached": None,             # ep_rbtree_insert calls rb_insert_color
-    "rb_erase_cached": ("rb_erase", "lib/rbtree.c"),
+    "rb_erase_cached": ("rb_erase", "lib/rbtree.c",
+                        "erase the node and rebalance (3.10's rbr keeps no cached leftmost node)"),
     "vfs_poll": None,                           # ep_item_poll calls file->f_op->poll
     "ep_autoremove_wake_function": None,        # ep_poll waits with init_waitqueue_entry: default_wake_function
-    "ep_start_scan": ("ep_scan_ready_list", "fs/eventpoll.c"),
-    "ep_deliver_event": ("ep_send_events_proc", "fs/eventpoll.c"),
-    "ep_done_scan": None,                       # ep_scan_ready_list splices the list back itself
+    "ep_start_scan": None,                      # ep_scan_ready_list splices rdllist off itself,
+    "ep_deliver_event": None,                   # ep_send_events_proc delivers each item itself
+    "ep_done_scan": None,                       # and ep_scan_ready_list splices the list back itself
     # TCP connections (net/ipv4)
     "__inet_listen_sk": None,                   # inet_listen starts listening itself
     "tcp_conn_request": None,                   # tcp_v4_conn_request handles the SYN itself
@@ -117,11 +139,18 @@ IN_3_10 = MappingProxyType({
     # memory (mm/slub.c)
     "kmem_cache_alloc": ("kmem_cache_alloc", "mm/slub.c"),
 })
-"""6.12 name -> 3.10's (name, source file), or None: 3.10 has no such function, its caller does the work."""
+"""6.12 name -> 3.10's (name, source file[, step text]), or None: 3.10 has no such function, its caller does the
+work."""
+
+IN_6_12 = MappingProxyType({
+    "ep_scan_ready_list": None,                 # ep_send_events scans between ep_start_scan and ep_done_scan
+    "ep_send_events_proc": None,                # ep_send_events delivers each item (ep_deliver_event)
+})
+"""The functions modelled under 3.10's names for 3.10's own code paths -> None: 6.12 has none of them."""
 
 
 @check.arguments
-def named(renamed: Mapping[str, tuple[str, str] | None], functions: Sequence[str]) -> list[str]:
+def named(renamed: Mapping[str, KernelName], functions: Sequence[str]) -> list[str]:
     """``functions`` (6.12 names) as a kernel whose profile has ``renamed`` names them, without those it lacks."""
     out = []
     for name in functions:
