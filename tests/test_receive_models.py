@@ -128,6 +128,18 @@ def test_6_12_batches_through_gro_and_ip_list_rcv_but_3_10_does_not():
     assert "ip_rcv" in old.functions()
 
 
+@pytest.mark.parametrize("profile", ["3.10", "6.12"])
+def test_a_packet_no_protocol_wants_is_dropped_and_counted_in_rx_dropped(profile):
+    """net/core/dev.c __netif_receive_skb_core: without a handler the drop counts in rx_dropped (rx_nohandler only
+    behind a bonding slave's RX_HANDLER_EXACT)."""
+    host = Host(profile)
+    host.net.ptype_base.clear()                 # no ip_rcv: as if the packet were of a protocol nobody registered
+    host.receive([Packet(1000, name="p0")])
+    trace = host.record()
+    assert any("no protocol handler for p0" in e.text for e in trace)
+    assert host.dev.stats["rx_dropped"] == 1 and host.dev.stats["rx_nohandler"] == 0
+
+
 def test_receiving_a_packet_is_deterministic():
     assert list(one_tcp_packet("6.12")[3]) == list(one_tcp_packet("6.12")[3])
 

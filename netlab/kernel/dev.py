@@ -445,7 +445,8 @@ def __netif_receive_skb_core(skb: SkBuff) -> tuple[int, PacketType | None]:
     wants is the tap's). Returns ``(ret, pt_prev)``: 6.12 (``profile.receive_core_returns_handler``) hands that
     handler back for its caller to call, for one skb or a list of them; 3.10 calls it here, so ``ip_rcv`` runs
     inside this function, and returns its verdict with no handler. No handler at all: dropped and counted in
-    ``rx_nohandler`` (``NET_RX_DROP``, None). The driver pulled the Ethernet header: the network header starts at
+    ``rx_dropped`` (``NET_RX_DROP``, None; ``rx_nohandler``, since 4.6, counts only what a bonding slave's
+    ``RX_HANDLER_EXACT`` kept from the other handlers). The driver pulled the Ethernet header: the network header starts at
     ``data`` (``skb_reset_network_header``)."""
     _sd().processed += 1
     skb_reset_network_header(skb)
@@ -461,9 +462,9 @@ def __netif_receive_skb_core(skb: SkBuff) -> tuple[int, PacketType | None]:
             deliver_skb(skb, pt_prev, dev)
         pt_prev = ptype
     if pt_prev is None:
-        trace_printk(f"no protocol handler for {skb.name}: dropped (rx_nohandler)")
+        trace_printk(f"no protocol handler for {skb.name}: dropped (rx_dropped)")
         if dev is not None:
-            dev.stats["rx_nohandler"] += 1
+            dev.stats["rx_dropped"] += 1
         kfree_skb(skb)
         return NET_RX_DROP, None
     skb_orphan_frags_rx(skb)  # pinned MSG_ZEROCOPY pages looping back to a local socket are copied here
