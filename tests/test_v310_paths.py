@@ -4,7 +4,9 @@
   it back to ``__netif_receive_skb_one_core`` (or the list receive), which calls it.
 - fs/eventpoll.c: 3.10's ``ep_send_events`` calls ``ep_scan_ready_list(ep, ep_send_events_proc, …)``, which runs
   the delivery loop inside the scan and appends what arrived meanwhile (ovflist) to rdllist's tail; 6.12 scans
-  between ``ep_start_scan`` and ``ep_done_scan``, delivering each item with ``ep_deliver_event``.
+  between ``ep_start_scan`` and ``ep_done_scan``, delivering each item with ``ep_deliver_event``. 3.10's
+  ``ep_poll`` waits with ``default_wake_function``: its entry stays on ``ep->wq`` after the wake-up until ``ep_poll``
+  takes it off; 6.12's ``ep_autoremove_wake_function`` takes it off as it wakes the task.
 """
 import pytest
 
@@ -51,6 +53,17 @@ def test_3_10_delivers_epoll_events_inside_ep_scan_ready_list():
     assert callers(trace, "mutex_lock").count("ep_scan_ready_list") == len(callers(trace, "ep_scan_ready_list"))
     assert len(callers(trace, "ep_send_events_proc")) == len(callers(trace, "ep_scan_ready_list"))  # once a scan
     assert not {"ep_start_scan", "ep_deliver_event", "ep_done_scan"} & set(trace.functions())
+
+
+@pytest.mark.parametrize("profile, wake, queued_after_wake", [("3.10", "default_wake_function", True),
+                                                               ("6.12", "ep_autoremove_wake_function", False)])
+def test_epoll_wait_leaves_ep_wq_when_its_kernel_takes_it_off(profile, wake, queued_after_wake):
+    trace = epoll_story(profile=profile).trace
+    (woken,) = [i for i, e in enumerate(trace) if e.function == "try_to_wake_up"]
+    assert callers(trace[:woken + 1], wake) and callers(trace, wake)[-1] == "__wake_up_common"
+    waiters = [e.state.epolls for e in trace[woken:] if e.state.epolls]
+    assert bool(list(waiters[0].values())[0].wq) is queued_after_wake      # right after the wake-up
+    assert not list(waiters[-1].values())[0].wq                              # and off once epoll_wait returns
 
 
 def test_6_12_delivers_each_epoll_event_from_ep_send_events():

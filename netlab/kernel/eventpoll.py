@@ -630,10 +630,14 @@ def ep_send_events_proc(ep: Eventpoll, head: list, esed: EpSendEventsData):
 @kernel_function("fs/eventpoll.c", lambda ep, events, maxevents, timeout:
                  f"{get_current().comm} waits for events on {ep.name}")
 def ep_poll(ep: Eventpoll, events: list, maxevents: int, timeout: int | None):
-    """Deliver ready events, or sleep exclusively at the head of ``ep->wq`` until a callback wakes us."""
+    """Deliver ready events, or sleep exclusively at the head of ``ep->wq`` until a callback wakes us. 6.12's wait
+    entry leaves ``ep->wq`` when it is woken (``ep_autoremove_wake_function``); 3.10's stays there until this
+    function takes it off (``profile.ep_poll_wake``)."""
     me = get_current()
     timed_out = timeout == 0
     expires = None if timeout is None else ktime_get() + timeout
+    if running_profile().ep_poll_wake == "default_wake_function":
+        return (yield from _ep_poll_3_10(ep, events, maxevents, timed_out, expires))
     eavail = ep_events_available(ep)
     while True:
         if eavail:
@@ -654,6 +658,29 @@ def ep_poll(ep: Eventpoll, events: list, maxevents: int, timeout: int | None):
             if timed_out:
                 eavail = False
             __remove_wait_queue(ep.wq, wait)
+
+
+def _ep_poll_3_10(ep: Eventpoll, events: list, maxevents: int, timed_out: bool, expires: int | None):
+    """3.10's ep_poll: ``init_waitqueue_entry`` (``default_wake_function``) on ``ep->wq``, a loop that re-checks
+    for events each time the task runs, ``__remove_wait_queue`` after it; then ``ep_send_events``, and back to
+    sleep if that found nothing and time is left (``goto fetch_events``)."""
+    me = get_current()
+    while True:
+        if not timed_out and not ep_events_available(ep):
+            wait = WaitQueueEntry(default_wake_function, me, name=f"{me.comm} (epoll_wait)")
+            __add_wait_queue_exclusive(ep.wq, wait)
+            while True:
+                me.state = TASK_INTERRUPTIBLE
+                if ep_events_available(ep) or timed_out:
+                    break
+                timed_out = not (yield from schedule_hrtimeout_range(expires))
+            __remove_wait_queue(ep.wq, wait)
+            me.state = TASK_RUNNING
+        if not ep_events_available(ep):
+            return 0
+        res = yield from ep_send_events(ep, events, maxevents)
+        if res or timed_out:
+            return res
 
 
 @kernel_function("fs/eventpoll.c", lambda epfd, events, maxevents, timeout: f"epoll_wait(epfd {epfd}, "

@@ -41,6 +41,7 @@ CHOICES = {
     "slub_slab_order": ("slab_order", "calc_slab_order"),
     "twsk_timer": ("inet_twdr_hangman", "tw_timer"),
     "ep_send_events_scan": ("ep_scan_ready_list", "ep_start_scan"),
+    "ep_poll_wake": ("default_wake_function", "ep_autoremove_wake_function"),
 }
 """The profile fields that name one of a few kernel behaviours."""
 
@@ -163,6 +164,11 @@ class KernelProfile:
     # loop, then appends the ovflist items to rdllist. "ep_start_scan" (6.12): ep_send_events takes ep->mtx, calls
     # ep_start_scan, delivers each item (ep_deliver_event), then ep_done_scan puts the ovflist items at the head.
     ep_send_events_scan: str
+    # How epoll_wait sleeps on ep->wq (fs/eventpoll.c ep_poll). "default_wake_function" (3.10,
+    # init_waitqueue_entry): the entry stays queued after a wake-up until ep_poll takes it off, and ep_poll checks for
+    # events again before it sleeps again. "ep_autoremove_wake_function" (6.12, init_wait): the wake-up takes the
+    # entry off ep->wq at once, so the next wake-up goes to another waiter.
+    ep_poll_wake: str
     # How mm/slub.c calculate_order backs off when no slab order up to slub_max_order holds min_objects objects
     # with at most 1/16 waste. "slab_order" (3.10): accept 1/8, then 1/4 waste, then ask for one object fewer and
     # try again. "calc_slab_order" (6.12): keep min_objects and accept 1/8, 1/4, 1/2 waste (min_order from
@@ -257,6 +263,7 @@ LINUX_3_10 = KernelProfile(
     # 3.10 net/core/sock.c: DEFINE_WAIT + prepare_to_wait + schedule_timeout; wait_woken since d9dc8b0f8b4e (2016)
     sk_wait_data_wake="autoremove_wake_function",
     ep_send_events_scan="ep_scan_ready_list",
+    ep_poll_wake="default_wake_function",
     slub_slab_order="slab_order",
     # Slab caches (objsize = the slot SLUB gives each object; objects and pages per slab). The book's CentOS 7
     # (3.10.0-957) slabtop, yanfeizhang/deep_linux_network_tests chapter-07/7.4/test-01/testdata.md: TCP 1.94K
@@ -314,6 +321,7 @@ LINUX_6_12 = KernelProfile(
     task_struct_size=SIZEOF_TASK_STRUCT_6_12 - 4096,
     sk_wait_data_wake="woken_wake_function",  # net/core/sock.c: DEFINE_WAIT_FUNC(wait, woken_wake_function)
     ep_send_events_scan="ep_start_scan",
+    ep_poll_wake="ep_autoremove_wake_function",
     slub_slab_order="calc_slab_order",
     # Slot sizes from sizeof() (netlab.kernel.slub.SIZEOF_6_12, compiled by tools/kernel_sizes.py against 6.12.118
     # with Debian's amd64 config) through mm/slub.c calculate_sizes: a cache with a constructor or
@@ -406,6 +414,7 @@ SOURCES: Mapping[str, str] = MappingProxyType({
                         "arch/x86/kernel/process.c:task_xstate_cachep's)",
     "sk_wait_data_wake": "net/core/sock.c:sk_wait_data",
     "ep_send_events_scan": "fs/eventpoll.c:ep_send_events / 3.10 fs/eventpoll.c:ep_scan_ready_list",
+    "ep_poll_wake": "fs/eventpoll.c:ep_poll",
     "slub_slab_order": "mm/slub.c:calculate_order",
     "slab": "mm/slub.c:calculate_sizes (sizes: netlab.kernel.slub.SIZEOF_6_12; 3.10: the book's slabtop, every "
             "slot but TCP's also compiled by tools/kernel_sizes.py --series 3.10)",

@@ -102,7 +102,6 @@ IN_3_10 = MappingProxyType({
     "rb_erase_cached": ("rb_erase", "lib/rbtree.c",
                         "erase the node and rebalance (3.10's rbr keeps no cached leftmost node)"),
     "vfs_poll": None,                           # ep_item_poll calls file->f_op->poll
-    "ep_autoremove_wake_function": None,        # ep_poll waits with init_waitqueue_entry: default_wake_function
     "ep_start_scan": None,                      # ep_scan_ready_list splices rdllist off itself,
     "ep_deliver_event": None,                   # ep_send_events_proc delivers each item itself
     "ep_done_scan": None,                       # and ep_scan_ready_list splices the list back itself
