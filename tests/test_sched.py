@@ -153,7 +153,7 @@ def test_thread_memory_and_bad_input():
     assert m6.kernel == 16384 + (9792 - 4096) + 832 and m3.kernel == 16384 + 2912 + 832
     assert thread_memory(PROFILES["6.12"], xstate=2696).kernel == m6.kernel + 2696 - 832
     with pytest.raises(ValueError, match="nr_cpus"):
-        Scheduler(nr_cpus=0)
+        Scheduler(nr_cpus=-1)
     with pytest.raises(ValueError, match="time_ns"):
         Scheduler().at(-1, lambda: None)
     with pytest.raises(TypeError, match="generator"):
@@ -179,3 +179,28 @@ def test_nonblocking_runs_a_call_that_does_not_sleep_and_refuses_one_that_would(
         nonblocking(sleepy())
     with pytest.raises(TypeError, match="generator"):
         nonblocking(lambda: 1)
+
+
+def test_hosts_on_one_engine_have_their_own_run_queues():
+    """Two hosts share the clock, never a run queue: a task woken on a busy CPU of its host waits there rather
+    than moving to the other host's idle CPU, and its switches name its host."""
+    s = Scheduler(nr_cpus=0, context_switch_ns=1_000)
+    a, b = s.add_cpus(1, "a"), s.add_cpus(1, "b")
+    assert [(rq.host, rq.cpu) for rq in s.rqs] == [("a", 0), ("b", 0)] and s.cpu_rq(0, "b") is b[0]
+    done = {}
+
+    def work(name):
+        yield from spend(100_000)
+        done[name] = s.clock
+
+    s.spawn("x", work("x"), host="a")
+    s.spawn("y", work("y"), host="a")
+    s.run()
+    assert done == {"x": 101_000, "y": 202_000}           # one after the other on a's CPU 0
+    assert b[0].nr_switches == 0 and {r.host for r in s.switches} == {"a"}
+    with pytest.raises(ValueError, match="already"):
+        s.add_cpus(1, "a")
+    with pytest.raises(ValueError, match="no host 'c'"):
+        s.spawn("z", work("z"), host="c")
+    with pytest.raises(ValueError, match="cpu must"):
+        s.at(s.clock, lambda: None, cpu=1, host="b")

@@ -16,9 +16,9 @@ inet_stream_connect = getattr(tcp_handshake, "__inet_stream_connect")
 
 
 def two_hosts(delay_us=5.0):
-    sched = Scheduler()
-    a = Host(address=CLIENT, tx_ring_size=256, sched=sched)
-    b = Host(address=SERVER, tx_ring_size=256, sched=sched)
+    sched = Scheduler(nr_cpus=0)
+    a = Host(address=CLIENT, tx_ring_size=256, sched=sched, name="a")
+    b = Host(address=SERVER, tx_ring_size=256, sched=sched, name="b")
     return sched, a, b, Link(a, b, delay_us=delay_us)
 
 
@@ -54,7 +54,7 @@ def test_hosts_on_one_engine_share_its_clock_but_not_their_kernels():
     with pytest.raises(ValueError, match="one engine"):
         Link(Host(tx_ring_size=256), Host(tx_ring_size=256))
     with pytest.raises(ValueError, match="tx_ring_size"):
-        Link(Host(sched=sched), Host(sched=sched))
+        Link(Host(sched=sched, name="c"), Host(sched=sched, name="d"))
     with pytest.raises(ValueError, match="already cabled"):
         Link(a, b)
 

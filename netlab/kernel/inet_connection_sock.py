@@ -308,7 +308,8 @@ def inet_csk_listen_start(sk: TcpSock) -> int:
     """Create the queues, set TCP_LISTEN and hash the socket into the listening table."""
     reqsk_queue_alloc(sk.icsk_accept_queue, sk)
     if sk.icsk_accept_queue.listen_opt is not None and sk.sk_timer is None:
-        sk.sk_timer = TimerList(lambda t: inet_csk_reqsk_queue_prune(t.data), name=f"synack {sk.name}", data=sk)
+        sk.sk_timer = TimerList(lambda t: inet_csk_reqsk_queue_prune(t.data), name=f"synack {sk.name}", data=sk,
+                                host=sk.net.host)
     sk.sk_ack_backlog = 0
     key = (sk.inet_rcv_saddr, sk.inet_num)
     if key in sk.net.tcp_lhash:
@@ -353,7 +354,7 @@ def inet_csk_reqsk_queue_hash_add(sk: TcpSock, req: RequestSock, timeout_ns: int
     if req.key in net.tcp_ehash:            # inet_ehash_insert found a duplicate
         return False
     net.tcp_ehash[req.key] = req
-    req.rsk_timer = TimerList(reqsk_timer_handler, name=f"rsk_timer {req.name}", data=req)
+    req.rsk_timer = TimerList(reqsk_timer_handler, name=f"rsk_timer {req.name}", data=req, host=net.host)
     net.sched.mod_timer(req.rsk_timer, net.sched.clock + timeout_ns)
     q.qlen += 1
     q.young += 1

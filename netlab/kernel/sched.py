@@ -10,7 +10,9 @@ A task's code is a Python generator: a kernel function that may sleep is a gener
 ``yield from schedule()``; everything else is an ordinary function (the kernel's "might_sleep" rule, made visible).
 
 :class:`Scheduler` is the engine every model runs on, in the spirit of simpy's single ``Environment``: one queue
-of timed events, one simulated clock, one ``struct rq`` per CPU. Its events are task bursts (a task resumes when
+of timed events, one simulated clock, one ``struct rq`` per CPU of every host on it (a host boots its CPUs on the
+engine with :meth:`Scheduler.add_cpus`; two hosts never share a run queue, and a task, a timer or an event names
+its host and that host's CPU number). Its events are task bursts (a task resumes when
 its CPU time is spent) and timers (:class:`netlab.kernel.timer.TimerList`, armed with :meth:`Scheduler.mod_timer`,
 disarmed with :meth:`Scheduler.del_timer`; :meth:`Scheduler.at` is a one-shot interrupt on a timer): an interrupt,
 a packet arriving, a kernel timer, a scenario's "at t, the program calls connect()". Events run in time order;
@@ -23,7 +25,7 @@ costs:
   task does not run yet.
 
 Simplifications, all deterministic: a woken task goes to its previous CPU if that CPU is idle, else to the
-lowest-numbered idle CPU, else back to its previous CPU's queue (no load balancing); the queue is FIFO (EEVDF's
+lowest-numbered idle CPU of its host, else back to its previous CPU's queue (no load balancing); the queue is FIFO (EEVDF's
 deadlines are not modelled); a running task is preempted only at the end of a CPU burst once it has used its
 slice (``base_slice_ns``) and someone waits; interrupt work is not charged (it is the same whatever the process
 does with the data).
@@ -34,7 +36,7 @@ import errno
 import heapq
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Iterable
+from typing import Annotated, Any, Callable, Generator, Iterable
 
 from netlab import check
 from netlab.kernel.fdtable import FilesStruct
@@ -156,17 +158,21 @@ class TaskState:
 
 @dataclass(eq=False)
 class Rq:
-    """``struct rq``: one CPU's run queue: the running task, the idle task, who waits, and ``nr_switches``."""
+    """``struct rq``: the run queue of ``host``'s CPU ``cpu``: the running task, the idle task, who waits, and
+    ``nr_switches``. ``enter``, when the host's machine sets it, is a context manager factory that puts a task's code
+    on that machine's CPU while it runs (``netlab.scenarios.receive.Host`` does)."""
 
     cpu: int
     idle: Task
     curr: Task
+    host: str = ""
     queue: deque = field(default_factory=deque)
     nr_switches: int = 0
     switch_ns: int = 0   # CPU time spent switching
     busy_ns: int = 0     # CPU time tasks ran (their bursts)
     halted: bool = False  # the idle task sleeps in cpuidle until a wake-up
     scheduler: "Scheduler | None" = field(default=None, repr=False)
+    enter: Callable[[], Any] | None = field(default=None, repr=False)
 
     def __post_init__(self):
         check.fields(self)
@@ -310,7 +316,8 @@ def schedule_timeout(timeout: int | None) -> Body:
         return None
     sched = _scheduler_of(task)
     expires = sched.clock + timeout
-    timer = TimerList(lambda t: wake_up_process(t.data), name="process_timeout", data=task, cpu=task.cpu)
+    timer = TimerList(lambda t: wake_up_process(t.data), name="process_timeout", data=task, cpu=task.cpu,
+                      host=task.rq.host)
     sched.mod_timer(timer, expires)
     yield from schedule()
     sched.del_timer(timer)  # del_timer_sync()
@@ -329,7 +336,7 @@ def schedule_hrtimeout_range(expires: int | None) -> Body:
         return -errno.EINTR
     sched = _scheduler_of(task)
     timer = TimerList(lambda t: wake_up_process(t.data), name="hrtimer_wakeup", data=task, cpu=task.cpu,
-                      context="hardirq")
+                      context="hardirq", host=task.rq.host)
     sched.mod_timer(timer, max(expires, sched.clock))
     yield from schedule()
     fired = not sched.del_timer(timer)  # hrtimer_cancel(): a timer no longer pending has fired
@@ -377,9 +384,10 @@ def _idle_loop() -> Body:
 
 @dataclass(frozen=True)
 class SwitchRecord:
-    """One context switch, for timelines: when, on which CPU, from whom to whom, and whether prev blocked."""
+    """One context switch, for timelines: when, on which host's CPU, from whom to whom, and whether prev blocked."""
 
     time_ns: int
+    host: str
     cpu: int
     prev: str
     next: str
@@ -387,9 +395,9 @@ class SwitchRecord:
 
 
 class Scheduler:
-    """The engine: CPUs with their run queues, one simulated clock and one queue of timed events (task bursts,
-    timers, interrupts); runs tasks and counts their switches. ``cpu_entry[n]``, when a machine sets it, is a
-    context manager factory that puts a task's code on that machine's CPU n while it runs.
+    """The engine: the CPUs of every host on it with their run queues, one simulated clock and one queue of timed
+    events (task bursts, timers, interrupts); runs tasks and counts their switches. ``nr_cpus`` CPUs belong to the
+    unnamed host ``""`` (0: none; hosts bring theirs with :meth:`add_cpus`).
 
         sched = Scheduler(nr_cpus=2)
         sched.spawn("server", server_body)           # a generator function's generator
@@ -398,31 +406,54 @@ class Scheduler:
     """
 
     @check.arguments
-    def __init__(self, nr_cpus: check.Cpus = 1, context_switch_ns: int = CONTEXT_SWITCH_NS,
+    def __init__(self, nr_cpus: Annotated[int, check.Range(0, check.NR_CPUS)] = 1, context_switch_ns: int = CONTEXT_SWITCH_NS,
                  base_slice_ns: int = BASE_SLICE_NS, profile: KernelProfile = LINUX_6_12, max_events: int = 2_000_000):
-        for name, value, low in (("nr_cpus", nr_cpus, 1), ("context_switch_ns", context_switch_ns, 0),
+        for name, value, low in (("nr_cpus", nr_cpus, 0), ("context_switch_ns", context_switch_ns, 0),
                                  ("base_slice_ns", base_slice_ns, 1), ("max_events", max_events, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         self.profile = profile
         self.context_switch_ns, self.base_slice_ns, self.max_events = context_switch_ns, base_slice_ns, max_events
         self.clock = 0
-        self.cpu_entry: dict[int, Callable[[], Any]] = {}  # CPU -> the machine's way onto it (Host.run_tasks)
         self.tasks: list[Task] = []
         self.switches: list[SwitchRecord] = []
         self.record_switches = True
         self._events: list = []
         self._seq = 0
         self._next_pid = 100
-        self.rqs: list[Rq] = []
+        self.rqs: list[Rq] = []                    # every CPU's, host by host
+        self.host_rqs: dict[str, list[Rq]] = {}    # host -> its CPUs' run queues, by CPU number
+        if nr_cpus:
+            self.add_cpus(nr_cpus)
+
+    @check.arguments
+    def add_cpus(self, nr_cpus: check.Cpus, host: str = "") -> list[Rq]:
+        """Boot ``host``'s CPUs 0..``nr_cpus``-1 on this engine, each with its own run queue and idle task
+        (``swapper/N``); returns their run queues. Hosts that share the engine need names of their own."""
+        if host in self.host_rqs:
+            raise ValueError(f"host {host!r} has its CPUs on this engine already: give each host its own name")
+        rqs = []
         for cpu in range(nr_cpus):
             idle = Task(f"swapper/{cpu}", pid=0, cpu=cpu)
-            rq = Rq(cpu=cpu, idle=idle, curr=idle, halted=True)
+            rq = Rq(cpu=cpu, idle=idle, curr=idle, host=host, halted=True)
             rq.scheduler = self
             idle.rq = rq
             idle._gens.append(_idle_loop())
             self._send(rq, idle)  # start the idle loop: it halts at once
-            self.rqs.append(rq)
+            rqs.append(rq)
+        self.host_rqs[host] = rqs
+        self.rqs += rqs
+        return rqs
+
+    @check.arguments
+    def cpu_rq(self, cpu: int, host: str = "") -> Rq:
+        """``cpu_rq()``: the run queue of ``host``'s CPU ``cpu``."""
+        rqs = self.host_rqs.get(host)
+        if rqs is None:
+            raise ValueError(f"no host {host!r} on this engine (hosts: {', '.join(map(repr, self.host_rqs))})")
+        if not 0 <= cpu < len(rqs):
+            raise ValueError(f"cpu must be an int in 0..{len(rqs) - 1} (host {host!r}), got {cpu!r}")
+        return rqs[cpu]
 
     # --- building a scenario ---------------------------------------------------------------------------------
     def now(self) -> int:
@@ -431,22 +462,22 @@ class Scheduler:
 
     @check.arguments
     def spawn(self, comm: str, body: Body, cpu: int | None = None, tgid: int | None = None,
-              process: Task | None = None) -> Task:
-        """Create a runnable task (``clone`` + ``wake_up_new_task``) that runs ``body`` and then exits; with
-        ``process`` it is a thread of that process (``CLONE_FILES | CLONE_THREAD``): it shares its fd table, its
-        open-file limit and its capabilities."""
+              process: Task | None = None, host: str = "") -> Task:
+        """Create a runnable task (``clone`` + ``wake_up_new_task``) that runs ``body`` on ``host``'s CPU ``cpu``
+        (default: its pid modulo the host's CPUs) and then exits; with ``process`` it is a thread of that process
+        (``CLONE_FILES | CLONE_THREAD``): it shares its fd table, its open-file limit and its capabilities."""
         if not hasattr(body, "send"):
             raise TypeError("body must be a generator (call your generator function: spawn('t', server(sk)))")
-        if cpu is not None and (not isinstance(cpu, int) or not 0 <= cpu < len(self.rqs)):
-            raise ValueError(f"cpu must be None or an int in 0..{len(self.rqs) - 1}")
+        self.cpu_rq(cpu or 0, host)  # raises unless the host has that CPU
+        rqs = self.host_rqs[host]
         pid = self._next_pid
         self._next_pid += 1
         if tgid is None and process is not None:
             tgid = process.tgid
-        task = Task(comm, pid=pid, cpu=cpu if cpu is not None else pid % len(self.rqs), tgid=tgid)
+        task = Task(comm, pid=pid, cpu=cpu if cpu is not None else pid % len(rqs), tgid=tgid)
         if process is not None:
             task.files, task.nofile, task.capabilities = process.files, process.nofile, process.capabilities
-        task.rq = self.rqs[task.cpu]
+        task.rq = rqs[task.cpu]
         task._gens.append(_exit_after(body, task))
         self.tasks.append(task)
         self._activate(task)
@@ -454,15 +485,16 @@ class Scheduler:
 
     @check.arguments
     def at(self, time_ns: int, fn: Callable[[], Any], cpu: int = 0, context: str = "softirq",
-           label: str = "event") -> None:
-        """Run ``fn`` at ``time_ns`` on ``cpu`` in interrupt ``context`` (a packet arriving, a timer firing)."""
+           label: str = "event", host: str = "") -> None:
+        """Run ``fn`` at ``time_ns`` on ``host``'s ``cpu`` in interrupt ``context`` (a packet arriving, a timer
+        firing)."""
         if not isinstance(time_ns, int) or time_ns < self.clock:
             raise ValueError(f"time_ns must be an int >= now ({self.clock}), got {time_ns!r}")
         if not callable(fn):
             raise TypeError("fn must be callable")
         if context not in ("hardirq", "softirq", "ksoftirqd"):
             raise ValueError("context must be 'hardirq', 'softirq' or 'ksoftirqd'")
-        self.mod_timer(TimerList(lambda timer: fn(), name=label, cpu=cpu, context=context), time_ns)
+        self.mod_timer(TimerList(lambda timer: fn(), name=label, cpu=cpu, context=context, host=host), time_ns)
 
     # --- timers (kernel/time/timer.c) ----------------------------------------------------------------------------
     @check.arguments
@@ -470,10 +502,11 @@ class Scheduler:
         """(Re)arm ``timer`` to expire at ``expires_ns``; returns whether it was pending before."""
         if not isinstance(expires_ns, int) or expires_ns < self.clock:
             raise ValueError(f"expires_ns must be an int >= now ({self.clock}), got {expires_ns!r}")
-        if not 0 <= timer.cpu < len(self.rqs):
-            raise ValueError(f"the timer's cpu must be in 0..{len(self.rqs) - 1}, got {timer.cpu}")
+        rqs = self.host_rqs.get(timer.host)
+        if rqs is None or not 0 <= timer.cpu < len(rqs):
+            self.cpu_rq(timer.cpu, timer.host)  # raises: says which hosts and CPUs there are
         was_pending = timer.expires_ns is not None
-        self._push(expires_ns, "timer", timer.cpu, timer)
+        self._push(expires_ns, "timer", None, timer)
         timer.expires_ns, timer._armed = expires_ns, self._seq
         return was_pending
 
@@ -501,7 +534,7 @@ class Scheduler:
         events = self._events
         steps = 0
         while events and (until_ns is None or events[0][0] <= until_ns):
-            time_ns, seq, kind, cpu, payload = heapq.heappop(events)
+            time_ns, seq, kind, rq, payload = heapq.heappop(events)
             if kind == "timer":
                 if payload._armed != seq:   # deleted or re-armed since: a stale event
                     continue
@@ -512,14 +545,12 @@ class Scheduler:
                 raise RuntimeError(f"more than max_events={self.max_events} events: a task may loop forever")
             if kind == "timer":
                 if recording():
-                    with on_cpu(cpu, payload.context, payload.host), call_stack([]):
+                    with on_cpu(payload.cpu, payload.context, payload.host), call_stack([]):
                         payload.function(payload)
                 else:
                     payload.function(payload)
-            else:
-                rq = self.rqs[cpu]
-                if payload is rq.curr:
-                    self._resume(rq)
+            elif payload is rq.curr:
+                self._resume(rq)
             if stop is not None and stop():
                 return self.clock
         if until_ns is not None:
@@ -536,15 +567,15 @@ class Scheduler:
                 "switch_ns": sum(rq.switch_ns for rq in self.rqs)}
 
     # --- the engine --------------------------------------------------------------------------------------------
-    def _push(self, time_ns: int, kind: str, cpu: int, payload: Any) -> None:
+    def _push(self, time_ns: int, kind: str, rq: Rq | None, payload: Any) -> None:
         self._seq += 1
-        heapq.heappush(self._events, (time_ns, self._seq, kind, cpu, payload))
+        heapq.heappush(self._events, (time_ns, self._seq, kind, rq, payload))
 
     def _select_task_rq(self, p: Task) -> Rq:
-        prev = self.rqs[p.cpu]
+        prev = p.rq
         if prev.is_idle():
             return prev
-        return next((rq for rq in self.rqs if rq.is_idle()), prev)
+        return next((rq for rq in self.host_rqs[prev.host] if rq.is_idle()), prev)
 
     def _activate(self, p: Task) -> None:
         """``ttwu_do_activate``: queue ``p`` on a CPU; kick that CPU out of idle."""
@@ -555,7 +586,7 @@ class Scheduler:
         rq.queue.append(p)
         if rq.curr is rq.idle and rq.halted:
             rq.halted = False
-            self._push(self.clock, "resume", rq.cpu, rq.idle)
+            self._push(self.clock, "resume", rq, rq.idle)
 
     def _resume(self, rq: Rq) -> None:
         task = rq.curr
@@ -570,13 +601,13 @@ class Scheduler:
         while True:
             gen = task._gens[-1]
             _current = task
-            enter = self.cpu_entry.get(rq.cpu)
+            enter = rq.enter
             try:
                 if enter is not None:
                     with enter(), call_stack(task.frames, task.comm):
                         msg = gen.send(value)
                 elif recording():
-                    with on_cpu(rq.cpu, "process"), call_stack(task.frames, task.comm):
+                    with on_cpu(rq.cpu, "process", rq.host), call_stack(task.frames, task.comm):
                         msg = gen.send(value)
                 else:
                     msg = gen.send(value)
@@ -593,20 +624,20 @@ class Scheduler:
             task.sum_exec_runtime += msg.ns
             task._slice_used += msg.ns
             rq.busy_ns += msg.ns
-            self._push(self.clock + msg.ns, "resume", rq.cpu, task)
+            self._push(self.clock + msg.ns, "resume", rq, task)
         elif isinstance(msg, _Switch):
             nxt = msg.next
             if self.record_switches:
-                self.switches.append(SwitchRecord(self.clock, rq.cpu, task.comm, nxt.comm,
+                self.switches.append(SwitchRecord(self.clock, rq.host, rq.cpu, task.comm, nxt.comm,
                                                   task.state != TASK_RUNNING))
             rq.switch_ns += self.context_switch_ns
             nxt._slice_used = 0
-            self._push(self.clock + self.context_switch_ns, "resume", rq.cpu, nxt)
+            self._push(self.clock + self.context_switch_ns, "resume", rq, nxt)
         elif msg is _HALT:
             rq.halted = True
             if rq.queue:  # something became runnable while the idle task was switching in
                 rq.halted = False
-                self._push(self.clock, "resume", rq.cpu, task)
+                self._push(self.clock, "resume", rq, task)
         else:
             raise TypeError(f"{task.comm} yielded {msg!r}: yield only from spend(), schedule() or other models")
 

@@ -151,7 +151,8 @@ def tcp_connect(sk: TcpSock) -> int:
     sk.write_seq += 1
     sk.snd_nxt = sk.write_seq
     sk.icsk_rto_ns = TCP_TIMEOUT_INIT
-    sk.icsk_retransmit_timer = TimerList(lambda t: tcp_write_timer_handler(t.data), name=f"rto {sk.name}", data=sk)
+    sk.icsk_retransmit_timer = TimerList(lambda t: tcp_write_timer_handler(t.data), name=f"rto {sk.name}", data=sk,
+                                         host=net.host)
     send_segment(net, skb)
     net.sched.mod_timer(sk.icsk_retransmit_timer, net.sched.clock + sk.icsk_rto_ns)
     return 0

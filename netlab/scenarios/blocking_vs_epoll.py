@@ -275,7 +275,7 @@ class Lab:
         end, cost = self.sched.clock, self.sched.context_switch_ns
         runs = []
         for rq in self.sched.rqs:
-            recs = [s for s in self.sched.switches if s.cpu == rq.cpu]
+            recs = [s for s in self.sched.switches if (s.host, s.cpu) == (rq.host, rq.cpu)]
             for i, s in enumerate(recs):
                 stop = recs[i + 1].time_ns if i + 1 < len(recs) else end
                 begin = max(s.time_ns + cost, start_ns)

@@ -11,7 +11,7 @@ Over loopback (``over="loopback"``): both programs on one host, ``localhost``, t
 CPU's backlog, and the NET_RX softirq runs when the sender re-enables bottom halves, in its own time (chapter 04):
 no NIC, no ring, no hard IRQ: the whole handshake happens inside the client's own ``connect()``.
 
-The server is a task of the engine running on the server's CPU 0 (:meth:`Host.run_tasks`): it sleeps in
+The server is a task of the engine on the server host's CPU 0 (its run queue, ``host="server"``): it sleeps in
 ``epoll_wait`` until ``ep_poll_callback`` wakes it (``try_to_wake_up``, a context switch). The client is a sequence
 of system calls on its host's CPU 0, each made when what it waits for has happened (``Scheduler.run`` with
 ``stop``), its events named ``client``:
@@ -186,7 +186,7 @@ class Journey:
             raise TypeError("profile must be '3.10', '6.12' or a KernelProfile")
         self.request, self.response, self.over = request, response, over
         self.server_close_ns, self.close = server_close_ns, close
-        self.sched = Scheduler(profile=prof)
+        self.sched = Scheduler(nr_cpus=0, profile=prof)
         if over == "link":
             self.client = Host(prof, address=CLIENT_ADDR, tx_ring_size=prof.tx_ring_size, sched=self.sched,
                                name="client")
@@ -202,7 +202,6 @@ class Journey:
             self.server.net.xmit = self.server.xmit_segment
             self.link = None
             self.server_addr, client_addr, client_dev = LOCALHOST, LOCALHOST, lo
-        self.server.run_tasks(0)
         self.program = Process("server", pid=1000)
         self.listener = TcpSock(name="listener", net=self.server.net)
         self.listen_fd = install_socket(Socket(self.listener, ops=inet_stream_ops), self.program, prof.nr_open)
@@ -225,7 +224,8 @@ class Journey:
         client, server, sk = self.client, self.server, self.sk
         with Tracer(clock=self._clock, snapshot=self.snapshot, renamed=self.sched.profile.renamed) as tracer:
             inet_bind(server.net, self.listener, self.server_addr, SERVER_PORT)
-            task = self.sched.spawn(self.program.comm, self._server(), cpu=0, process=self.program)
+            task = self.sched.spawn(self.program.comm, self._server(), cpu=0, process=self.program,
+                                    host=server.name)
             self._wait_for(lambda: self.ready == [] and task.state == TASK_INTERRUPTIBLE, "the server's epoll_wait()")
             self._syscall(client, lambda: inet_stream_connect(sk, self.server_addr, SERVER_PORT))
             self._wait_for(lambda: sk.sk_state == "TCP_ESTABLISHED", "the client's connect()")

@@ -50,7 +50,7 @@ class Link:
         """The frames of ``skb`` (sent by ``src``'s NIC by ``done_ns``) arrive at ``dst`` one delay later."""
         for packet in self._frames(skb, done_ns, src):
             timer = TimerList(lambda t, p=packet: self._arrive(p, src, dst), name=f"{packet.name} on the wire",
-                              context="hardirq")
+                              context="hardirq", host=dst.name)
             dst.sched.mod_timer(timer, packet.time_ns)
 
     def _frames(self, skb: SkBuff, done_ns: int, src: Host) -> list[Packet]:

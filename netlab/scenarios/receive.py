@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Iterator, Mapping, Sequence
 
 from netlab import check
@@ -84,7 +85,9 @@ class Host:
     ``link_gbps`` link, through a pfifo_fast qdisc (``netlab.scenarios.send.SendHost`` builds on that, and
     ``netlab.scenarios.link.Link`` cables two such hosts together). ``sched`` is the engine to run on: give
     several hosts the same :class:`~netlab.kernel.sched.Scheduler` and they share one clock (default: a new one);
-    ``name`` then tells their events apart (each event's ``host``).
+    each boots its own CPUs on it (:meth:`Scheduler.add_cpus`, under its ``name``, which tells their events and
+    tasks apart). A task the engine runs on one of these CPUs (``sched.spawn(…, host=name)``) runs its code on this
+    host's CPU: it sees that CPU (``this_cpu``, its clock, its softirqs), and what it queues runs after.
     """
 
     @check.arguments
@@ -103,13 +106,14 @@ class Host:
         self.costs = costs if costs is not None else Costs()
         if not isinstance(self.costs, Costs):
             raise TypeError("costs must be a netlab.kernel.cpu.Costs")
-        self.sched = sched if sched is not None else Scheduler(nr_cpus=cpus, profile=self.profile,
+        self.sched = sched if sched is not None else Scheduler(nr_cpus=0, profile=self.profile,
                                                                max_events=MAX_STEPS)
         self.name = name
         self.cpus = [Cpu(i, self.profile, self.costs, host=name) for i in range(cpus)]
-        for cpu in self.cpus:
+        for cpu, rq in zip(self.cpus, self.sched.add_cpus(cpus, name)):
             cpu.siblings = self.cpus
             cpu.irq_window = self._irq_window_for(cpu)
+            rq.enter = partial(self._task_context, cpu)
         net_dev_init(self.cpus)
         self.net = Net(self.profile, local_addrs={"127.0.0.1", address}, sched=self.sched, host=name)
         self.address = address
@@ -126,7 +130,7 @@ class Host:
         self.readers: list[Task] = []
         self.arrived = 0
         self._ksoftirqd_on_cpu = [False] * cpus
-        self._next_step = TimerList(self._step, name="the next CPU step", context="hardirq")
+        self._next_step = TimerList(self._step, name="the next CPU step", context="hardirq", host=name)
         self._planned: tuple[int, int, str] | None = None
 
     # --- building a scenario -----------------------------------------------------------------------------------
@@ -343,18 +347,9 @@ class Host:
         self._arm()             # what it queued (a softirq, a transmit) may be the next thing to do
         return result
 
-    @check.arguments
-    def run_tasks(self, cpu: int = 0) -> None:
-        """Let the engine's tasks of CPU ``cpu`` (:meth:`Scheduler.spawn`) run on this host's CPU ``cpu``: their
-        kernel code then sees that CPU (``this_cpu``, its clock, its softirqs), and what they queue runs after."""
-        if not isinstance(cpu, int) or not 0 <= cpu < min(len(self.cpus), len(self.sched.rqs)):
-            raise ValueError(f"cpu must be a CPU of both this host and its engine, got {cpu!r}")
-        if cpu in self.sched.cpu_entry:
-            raise ValueError(f"the engine's CPU {cpu} runs its tasks on another host already")
-        self.sched.cpu_entry[cpu] = lambda: self._task_context(self.cpus[cpu])
-
     @contextmanager
     def _task_context(self, cpu: Cpu) -> Iterator[None]:
+        """Where an engine task on ``cpu`` runs its code: that CPU, in process context, from the engine's time."""
         cpu.now = max(cpu.now, self.sched.clock)
         with cpu.running("process"):
             yield
