@@ -130,7 +130,8 @@ EPOLL_MILESTONES = [
     "__sys_sendto", "tcp_queue_rcv", "sock_def_readable", "ep_poll_callback", "try_to_wake_up",  # the request
     "context_switch", "ep_send_events", "__sys_recvfrom", "tcp_recvmsg",                    # read it
     "__sys_sendto", "tcp_sendmsg",                                                          # the response out
-    "tcp_rcv_established", "tcp_queue_rcv", "tcp_recvmsg",                                  # the client reads it
+    "tcp_rcv_established", "tcp_queue_rcv", "sock_def_readable", "try_to_wake_up",         # the response wakes
+    "context_switch",                                                                       # its recv() returns
     "tcp_close", "tcp_send_fin", "tcp_fin", "sock_def_wakeup", "ep_poll_callback",         # the FIN wakes
     "try_to_wake_up", "context_switch", "ep_send_events", "tcp_poll", "__sys_recvfrom",     # the server: EOF
     "tcp_recvmsg", "close_fd", "tcp_close",                                                 # and it closes
@@ -145,12 +146,29 @@ def test_the_server_sleeps_in_epoll_wait_is_woken_by_ep_poll_callback_and_replie
     assert all(any(n == m for n in names) for m in EPOLL_MILESTONES)
     assert j.ready[0] == [j.listen_fd] and len(j.ready) == 3 and j.ready[1] == j.ready[2] != [j.listen_fd]
     assert j.revents[2] == [EPOLLIN | EPOLLRDHUP] and j.eof == 0   # the FIN: readable, peer shut down, recv() = 0
-    assert len(trace.filter("try_to_wake_up")) == 3
+    woken = [e.text.split()[1].rstrip(":") for e in trace.filter("try_to_wake_up")]
+    assert woken.count("server") == 3 and woken.count("client") == (2 if over == "link" else 1)  # connect, recv
     assert {e.context for e in trace if e.function == "ep_poll_callback"} == {"softirq"}
-    assert {e.task for e in trace if e.function.startswith(("do_epoll", "__sys_accept4", "__sys_recvfrom"))} \
-        == {"server"}
+    assert {e.task for e in trace if e.function.startswith(("do_epoll", "__sys_accept4"))} == {"server"}
+    assert {e.task for e in trace if e.function in ("__sys_recvfrom", "__inet_stream_connect", "__sys_sendto")} \
+        == {"server", "client"}
     assert j.answered > 0 and not j.sk.sk_receive_queue and not j.accepted.sk_receive_queue
     assert j.sched.tasks[0].state == "TASK_DEAD" and j.sched.tasks[0].wakeups == 3
+
+
+def test_each_program_is_a_task_on_its_own_hosts_run_queue():
+    """The client's calls run as the client task on the client host's CPU 0, which runs its idle task while the
+    client sleeps in connect() and recv(); the server host's CPU 0 never runs the client."""
+    j = Journey()
+    trace = j.run()
+    server, client = j.sched.tasks
+    assert (server.rq.host, client.rq.host) == ("server", "client") and client.state == "TASK_DEAD"
+    ran = {(s.host, s.cpu): {s.prev, s.next} for s in j.sched.switches}
+    assert ran[("client", 0)] == {"swapper/0", "client"} and ran[("server", 0)] == {"swapper/0", "server"}
+    assert client.nvcsw == 3                                       # slept in connect(), in recv(), exited
+    sleeps = [e.host for e in trace.filter("context_switch") if "client → swapper/0" in e.text]
+    assert sleeps == ["client"] * 3
+    assert {(e.host, e.cpu) for e in trace if e.task == "client"} == {("client", 0)}
 
 
 def test_over_the_link_the_server_runs_on_the_server_host():

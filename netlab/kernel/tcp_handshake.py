@@ -37,12 +37,15 @@ from netlab.kernel.inet_connection_sock import (
     inet_hash_connect, inet_reqsk_alloc, inet_rtx_syn_ack, reqsk_timeout, sk_acceptq_is_full)
 from netlab.kernel.netns import Net
 from netlab.kernel.skbuff import SkBuff, __kfree_skb
-from netlab.kernel.sock import SEND_SHUTDOWN
+from netlab.kernel.sched import TASK_INTERRUPTIBLE, get_current, running_profile, schedule_timeout
+from netlab.kernel.sock import SEND_SHUTDOWN, sk_sleep
 from netlab.kernel.tcp import tcp_done, tcp_fin_time, tcp_set_state
 from netlab.kernel.tcp_input import __tcp_ack_snd_check, tcp_data_queue
 from netlab.kernel.tcp_minisocks import tcp_time_wait
 from netlab.kernel.tcp_output import send_segment, tcp_ack, tcp_data_snd_check, tcp_segment, tcp_send_ack
 from netlab.kernel.timer import TimerList
+from netlab.kernel.wait import (WaitQueueEntry, add_wait_queue, autoremove_wake_function, finish_wait,
+                                prepare_to_wait, remove_wait_queue, wait_woken, woken_wake_function)
 from netlab.trace import kernel_function, trace_printk
 
 EINPROGRESS, ETIMEDOUT, ECONNREFUSED, ECONNRESET = "EINPROGRESS", "ETIMEDOUT", "ECONNREFUSED", "ECONNRESET"
@@ -121,6 +124,34 @@ def __inet_stream_connect(sk: TcpSock, daddr: str, dport: Port) -> str | int:
     if err:
         return err
     return EINPROGRESS if sk.sk_state == "TCP_SYN_SENT" else 0
+
+
+@kernel_function("net/ipv4/af_inet.c", lambda sk, timeo: f"{sk.name}'s connect() blocks: sleep until the "
+                                                         "handshake is done")
+def inet_wait_for_connect(sk: TcpSock, timeo: int | None):
+    """What a blocking connect() does once the SYN is out: sleep on the socket's wait queue while it is SYN_SENT
+    or SYN_RECV, until ``sk_state_change`` (``tcp_rcv_synsent_state_process``) wakes it. Returns the time left.
+
+    6.12 waits with ``woken_wake_function`` and ``wait_woken``; 3.10 with ``DEFINE_WAIT``, ``prepare_to_wait`` and
+    ``schedule_timeout`` — the same change ``sk_wait_data`` went through, so the profile's ``sk_wait_data_wake``
+    decides for both.
+    """
+    me, wq = get_current(), sk_sleep(sk)
+    connecting = ("TCP_SYN_SENT", "TCP_SYN_RECV")
+    if running_profile().sk_wait_data_wake == "autoremove_wake_function":
+        wait = WaitQueueEntry(autoremove_wake_function, me, name=f"{me.comm} (connect)")
+        prepare_to_wait(wq, wait, TASK_INTERRUPTIBLE)
+        while sk.sk_state in connecting and timeo != 0:
+            timeo = yield from schedule_timeout(timeo)
+            prepare_to_wait(wq, wait, TASK_INTERRUPTIBLE)
+        finish_wait(wq, wait)
+        return timeo
+    wait = WaitQueueEntry(woken_wake_function, me, name=f"{me.comm} (connect)")
+    add_wait_queue(wq, wait)
+    while sk.sk_state in connecting and timeo != 0:
+        timeo = yield from wait_woken(wait, TASK_INTERRUPTIBLE, timeo)
+    remove_wait_queue(wq, wait)
+    return timeo
 
 
 @kernel_function("net/ipv4/tcp_ipv4.c",
@@ -248,6 +279,8 @@ def tcp_rcv_synsent_state_process(sk: TcpSock, skb: SkBuff) -> int:
         sk.snd_una = m["ack_seq"]
         _fate(skb, "established")
         tcp_finish_connect(sk, skb)
+        if "SOCK_DEAD" not in sk.sk_flags:
+            sk.sk_state_change(sk)             # wake a blocking connect() (inet_wait_for_connect)
         tcp_send_ack(sk)
         return 0
     _fate(skb, "ignored")
@@ -257,7 +290,7 @@ def tcp_rcv_synsent_state_process(sk: TcpSock, skb: SkBuff) -> int:
 @kernel_function("net/ipv4/tcp_input.c",
                  lambda sk, skb: f"{sk.name} is ESTABLISHED: a non-blocking connect() now reports success")
 def tcp_finish_connect(sk: TcpSock, skb: SkBuff) -> None:
-    """TCP_ESTABLISHED, stop the SYN timer, wake the connecting task."""
+    """TCP_ESTABLISHED, stop the SYN timer (the caller then wakes a connecting task: ``sk_state_change``)."""
     sk.sk_state = "TCP_ESTABLISHED"
     sk.connect_errno = "0"
     sk.net.sched.del_timer(sk.icsk_retransmit_timer)

@@ -11,22 +11,23 @@ Over loopback (``over="loopback"``): both programs on one host, ``localhost``, t
 CPU's backlog, and the NET_RX softirq runs when the sender re-enables bottom halves, in its own time (chapter 04):
 no NIC, no ring, no hard IRQ: the whole handshake happens inside the client's own ``connect()``.
 
-The server is a task of the engine on the server host's CPU 0 (its run queue, ``host="server"``): it sleeps in
-``epoll_wait`` until ``ep_poll_callback`` wakes it (``try_to_wake_up``, a context switch). The client is a sequence
-of system calls on its host's CPU 0, each made when what it waits for has happened (``Scheduler.run`` with
-``stop``), its events named ``client``:
+Both programs are tasks of the engine, each on its host's CPU 0 (that host's own run queue; over loopback the one
+host has two CPUs): the server sleeps in ``epoll_wait`` until ``ep_poll_callback`` wakes it, the client sleeps in
+``connect()`` and ``recv()`` until its socket's wait queue wakes it (``try_to_wake_up``, a context switch each time);
+its CPU runs the idle task in between. The client starts once the server sleeps in ``epoll_wait``:
 
 1. the server: ``listen()`` on port 80, ``epoll_create1()``, ``epoll_ctl(ADD)`` of the listener, ``epoll_wait()``:
    it sleeps;
-2. the client: non-blocking ``connect()`` — SYN, SYN-ACK, ACK; the connection joins the accept queue, the
-   listener's wake-up runs ``ep_poll_callback``: the listener's epitem goes on the ready list, the server wakes;
+2. the client: a blocking ``connect()`` — the SYN goes out and it sleeps (``inet_wait_for_connect``); SYN-ACK, ACK:
+   ``sk_state_change`` wakes it; the connection joins the accept queue, the listener's wake-up runs
+   ``ep_poll_callback``: the listener's epitem goes on the ready list, the server wakes;
 3. the server ``accept()``s the connection, ``epoll_ctl(ADD)``s it (EPOLLIN | EPOLLRDHUP) and sleeps in
    ``epoll_wait()`` again;
-4. once ESTABLISHED, and after :data:`CLIENT_THINK_NS` of its own user code, the client ``send()``s the request;
+4. after :data:`CLIENT_THINK_NS` of its own user code, the client ``send()``s the request and sleeps in ``recv()``;
 5. the request is queued, ``ep_poll_callback`` puts the connection on the ready list and wakes the server, which
    ``recv()``s the request, ``send()``s the response and sleeps in ``epoll_wait()`` again;
-6. the client ``recv()``s the response and ``close()``s its socket: ESTABLISHED → FIN_WAIT1, its FIN goes out
-   (``tcp_send_fin``) and the socket is orphaned;
+6. the response wakes the client, whose ``recv()`` returns it; it ``close()``s its socket: ESTABLISHED →
+   FIN_WAIT1, its FIN goes out (``tcp_send_fin``), the socket is orphaned and the client exits;
 7. the FIN reaches the server's connection: ``tcp_fin`` moves it to CLOSE_WAIT, ``sk_state_change`` runs
    ``ep_poll_callback``, the server wakes with EPOLLIN | EPOLLRDHUP and its ``recv()`` returns 0. The FIN's ACK is
    delayed (``tcp_send_delayed_ack``, 40 ms), so when the server ``close()``s (after :attr:`Journey.server_close_ns`
@@ -44,9 +45,6 @@ Each event carries a :class:`JourneyState`: every host's chapter-01 state (rings
 backlog, the sockets' receive queues), each socket's TCP state and the listener's accept queue, the TIME_WAIT socks
 and the server's epoll instance (red-black tree, ready list, who waits); ``netlab.view.journey.draw_journey``
 draws the step's host from it.
-
-Not in it yet: the client as a task; the engine's run queues are the server host's (the client's calls run
-between its events, not as scheduled tasks).
 """
 from __future__ import annotations
 
@@ -55,25 +53,26 @@ from dataclasses import dataclass, replace
 from typing import Annotated, Callable, Mapping
 
 from netlab import check
-from netlab.kernel import sock as socket_c, tcp_handshake
+from netlab.kernel import tcp_handshake
 from netlab.kernel.cpu import current_cpu
 from netlab.kernel.eventpoll import EPOLL_CTL_ADD, EpollState, Eventpoll
 from netlab.kernel.fs import fdget
 from netlab.kernel.inet_connection_sock import TcpSock, inet_bind
-from netlab.kernel.inet_stream import inet_stream_ops, tcp_recvmsg
+from netlab.kernel.inet_stream import inet_stream_ops
 from netlab.kernel.inet_timewait_sock import InetTimewaitSock
 from netlab.kernel.loopback import loopback_dev_init
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.route import Rtable, fib_add_ifaddr
-from netlab.kernel.sched import TASK_DEAD, TASK_INTERRUPTIBLE, Scheduler, nonblocking, spend
-from netlab.kernel.sock import EPOLLIN, EPOLLRDHUP, MSG_DONTWAIT, Socket, install_socket
+from netlab.kernel.sched import (MAX_SCHEDULE_TIMEOUT, TASK_DEAD, TASK_INTERRUPTIBLE, RqState, Scheduler, TaskState,
+                                 spend)
+from netlab.kernel.sock import EPOLLIN, EPOLLRDHUP, Socket, install_socket
 from netlab.kernel.source_index import LAYERS, layer_of
 from netlab.kernel.tcp_output import MsgHdr
 from netlab.kernel.zerocopy import __sys_sendto as sys_sendto
 from netlab.scenarios.link import MAX_DELAY_US, Link
 from netlab.scenarios.receive import Host, ReceiveState
 from netlab.scenarios.userspace import Process, accept, close, epoll_create1, epoll_ctl, epoll_wait, recv
-from netlab.trace import Event, Trace, Tracer, call_stack
+from netlab.trace import Event, Trace, Tracer
 
 CLIENT_ADDR, SERVER_ADDR, LOCALHOST, SERVER_PORT = "10.0.0.1", "10.0.0.2", "127.0.0.1", 80
 WAYS = ("link", "loopback")
@@ -87,7 +86,6 @@ LIMIT_NS = 120_000_000_000
 finishes)."""
 sys_listen = getattr(tcp_handshake, "__sys_listen")          # the kernel's names start with "__", which Python
 inet_stream_connect = getattr(tcp_handshake, "__inet_stream_connect")  # would mangle inside a class body
-sock_release = getattr(socket_c, "__sock_release")
 Message = Annotated[int, check.Range(1, MAX_MESSAGE)]
 
 CHAPTERS = (
@@ -99,7 +97,7 @@ CHAPTERS = (
                        "net/ipv4/tcp_input.c:tcp_queue_rcv", "net/ipv4/tcp_input.c:tcp_data_ready",
                        "net/ipv4/tcp_input.c:tcp_data_queue", "net/ipv4/tcp_ipv4.c:tcp_add_backlog",
                        "include/net/sock.h:sk_add_backlog", "net/core/sock.c:__release_sock")),
-    ("02", "blocking vs epoll", ("fs/eventpoll.c", "include/linux/poll.h", "include/linux/rbtree.h", "lib/rbtree.c",
+    ("02", "blocking vs epoll", ("fs/eventpoll.c", "net/core/sock.c:sk_wait_data", "include/linux/poll.h", "include/linux/rbtree.h", "lib/rbtree.c",
                                  "include/linux/wait.h", "kernel/sched/", "kernel/time/", "kernel/locking/",
                                  "kernel/wait.c", "kernel/mutex.c", "kernel/hrtimer.c", "kernel/timer.c",
                                  "kernel/exit.c", "net/socket.c:sys_recvfrom",
@@ -158,10 +156,13 @@ def chapter_of(event: Event) -> str:
 
 @dataclass(frozen=True)
 class JourneyState:
-    """The journey at a step: each host's receive-side state (its sockets included), each socket's TCP state by
-    name, the listener's accept queue, the TIME_WAIT socks (by 4-tuple) and the server's epoll instance."""
+    """The journey at a step: each host's receive-side state (its sockets included), its CPUs' run queues and its
+    programs' tasks, each socket's TCP state by name, the listener's accept queue, the TIME_WAIT socks (by
+    4-tuple) and the server's epoll instance."""
 
     hosts: Mapping[str, ReceiveState]
+    run_queues: Mapping[str, tuple[RqState, ...]]
+    tasks: Mapping[str, tuple[TaskState, ...]]
     tcp: Mapping[str, str]
     accept_queue: tuple[str, ...]
     timewait: tuple[str, ...]
@@ -195,7 +196,7 @@ class Journey:
             self.link: Link | None = Link(self.client, self.server, delay_us)
             self.server_addr, client_addr, client_dev = SERVER_ADDR, CLIENT_ADDR, self.client.dev
         else:
-            self.client = self.server = Host(prof, address=SERVER_ADDR, sched=self.sched, name="localhost")
+            self.client = self.server = Host(prof, cpus=2, address=SERVER_ADDR, sched=self.sched, name="localhost")
             lo = loopback_dev_init(self.server.net)
             with self.server.cpus[0].running("process"):
                 fib_add_ifaddr(self.server.net, lo, "127.0.0.1/8", loopback=True)
@@ -205,8 +206,9 @@ class Journey:
         self.program = Process("server", pid=1000)
         self.listener = TcpSock(name="listener", net=self.server.net)
         self.listen_fd = install_socket(Socket(self.listener, ops=inet_stream_ops), self.program, prof.nr_open)
+        self.client_program = Process("client", pid=2000)
         self.sk = TcpSock(name="client", net=self.client.net, inet_rcv_saddr=client_addr, dst=Rtable(client_dev))
-        Socket(self.sk, ops=inet_stream_ops)
+        self.client_fd = install_socket(Socket(self.sk, ops=inet_stream_ops), self.client_program, prof.nr_open)
         self.socks = {"listener": self.listener, "client": self.sk}   # by name: what the snapshots show
         self.epoll: Eventpoll | None = None
         self.accepted: TcpSock | None = None
@@ -227,15 +229,9 @@ class Journey:
             task = self.sched.spawn(self.program.comm, self._server(), cpu=0, process=self.program,
                                     host=server.name)
             self._wait_for(lambda: self.ready == [] and task.state == TASK_INTERRUPTIBLE, "the server's epoll_wait()")
-            self._syscall(client, lambda: inet_stream_connect(sk, self.server_addr, SERVER_PORT))
-            self._wait_for(lambda: sk.sk_state == "TCP_ESTABLISHED", "the client's connect()")
-            self.sched.run(until_ns=self.sched.clock + CLIENT_THINK_NS)
-            self._syscall(client, lambda: sys_sendto(sk, MsgHdr(self.request)))
-            self._wait_for(lambda: bool(sk.sk_receive_queue), "the response's arrival")
-            self.answered = self._syscall(client, lambda: nonblocking(tcp_recvmsg(sk, MAX_MESSAGE, MSG_DONTWAIT)))
-            if self.close:
-                self._syscall(client, lambda: sock_release(sk.sk_socket))        # close(): FIN_WAIT1
-            self._wait_for(lambda: task.state == TASK_DEAD and (not self.close or (
+            me = self.sched.spawn(self.client_program.comm, self._client(), cpu=0, process=self.client_program,
+                                  host=client.name)
+            self._wait_for(lambda: task.state == me.state == TASK_DEAD and (not self.close or (
                            sk.sk_state == self.accepted.sk_state == "TCP_CLOSE"
                            and not any(isinstance(s, InetTimewaitSock) for s in client.net.tcp_ehash.values())))
                            and not any(
@@ -243,6 +239,17 @@ class Journey:
                 for host in {client, server} for qv in host.nic.q_vectors if qv.tx_ring), "the end of TIME_WAIT")
         self.trace = tracer.trace
         return self.trace
+
+    def _client(self):
+        """The client program, a task: connect, think, send the request, read the response, close."""
+        sk = self.sk
+        if inet_stream_connect(sk, self.server_addr, SERVER_PORT) == tcp_handshake.EINPROGRESS:
+            yield from tcp_handshake.inet_wait_for_connect(sk, MAX_SCHEDULE_TIMEOUT)   # the rest of connect()
+        yield from spend(CLIENT_THINK_NS, "build the request")
+        sys_sendto(sk, MsgHdr(self.request))
+        self.answered = yield from recv(self.client_fd, MAX_MESSAGE)
+        if self.close:
+            close(self.client_fd)                                                    # FIN_WAIT1
 
     def _server(self):
         """The server program, a task: listen, then an epoll loop that accepts the connection, reads the request,
@@ -280,7 +287,10 @@ class Journey:
                                                               if sk.net is host.net}) for host in machines}
         timewait = tuple(sorted(f"{k[0]}:{k[1]} ↔ {k[2]}:{k[3]}" for host in machines
                                 for k, s in host.net.tcp_ehash.items() if isinstance(s, InetTimewaitSock)))
-        return JourneyState(hosts, {name: sk.sk_state for name, sk in self.socks.items()},
+        run_queues = {host.name: tuple([rq.snapshot() for rq in self.sched.host_rqs[host.name]]) for host in machines}
+        tasks = {host.name: tuple([t.snapshot() for t in self.sched.tasks if t.rq.host == host.name])
+                 for host in machines}
+        return JourneyState(hosts, run_queues, tasks, {name: sk.sk_state for name, sk in self.socks.items()},
                             tuple(r.sk.name for r in self.listener.icsk_accept_queue.rskq_accept), timewait,
                             self.epoll.snapshot() if self.epoll is not None else None)
 
@@ -295,14 +305,6 @@ class Journey:
             self.sched.run(stop=lambda: condition() or self.sched.clock > LIMIT_NS)
         if not condition():
             raise RuntimeError(f"the journey stalled: {what} did not happen")
-
-    def _syscall(self, host: Host, call: Callable[[], object]) -> object:
-        """A system call of the client program on ``host``'s CPU 0, as soon as the engine's clock and that CPU
-        allow (its events name the client as their task)."""
-        def run() -> object:
-            with call_stack([], "client"):
-                return call()
-        return host.run_process(0, run, at_ns=self.sched.clock)
 
     def summary(self) -> str:
         """What ran where, in prose: per host and context, the kernel functions each layer called."""

@@ -1,8 +1,8 @@
 """The whole journey's drawing: the host a step runs on, with what every chapter draws of it on that same trace.
 
 ``draw_journey(event)`` reads a ``JourneyState`` (``netlab.scenarios.journey``): the step's host as chapter 01
-draws it (its RX ring and IRQ, each CPU's poll_list and backlog, its sockets' receive queues), then what chapters
-05 and 06 follow (each socket's TCP state, the listener's accept queue, the TIME_WAIT socks) and, on the server,
+draws it (its RX ring and IRQ, each CPU's poll_list and backlog, its sockets' receive queues), who runs on each of
+its CPUs and the state of its programs' tasks (chapter 02's scheduler), then what chapters 05 and 06 follow (each socket's TCP state, the listener's accept queue, the TIME_WAIT socks) and, on the server,
 chapter 02's epoll instance (who waits in ``epoll_wait``, the ready list, the red-black tree of epitems).
 """
 from __future__ import annotations
@@ -34,6 +34,11 @@ def draw_journey(event: Event) -> str:
     tcp.append(f"listener's accept queue: {', '.join(state.accept_queue) or 'empty'}")
     tcp += [f"TIME_WAIT sock {tw}" for tw in state.timewait]
     parts = [f'<div style="font-family:sans-serif"><b>{host}</b></div>', receive_svg(receive, event)]
+    tasks = [f"CPU {cpu}: runs {'idle' if rq.curr.startswith('swapper') else rq.curr}"
+             f"{', then ' + ', '.join(rq.queue) if rq.queue else ''}" for cpu, rq in enumerate(state.run_queues[host])]
+    tasks += [f"{t.comm}{' (here)' if where == host else ''}: {t.state}" for where, programs in state.tasks.items()
+              for t in programs]
+    parts.append(_lines("who runs (chapter 02)", tasks))
     if tx:
         parts.append(_lines("sending (chapter 03)", tx))
     parts.append(_lines("every socket's TCP state (chapters 05 and 06)", tcp))
