@@ -218,6 +218,19 @@ def test_ksoftirqd_takes_over_only_under_overload():
     assert flood("6.12", 5.0)[1].ksoftirqd_share() > 0.5
 
 
+def test_ksoftirqd_is_a_task_the_scheduler_switches_to_and_away_from():
+    """wakeup_softirqd wakes ksoftirqd/0, a task bound to CPU 0's run queue: the idle task switches to it (one
+    context switch), it runs the softirqs left pending, and switches back to idle when none are left."""
+    quiet, _ = flood("6.12", 0.2)
+    assert quiet.rqs[0].nr_switches == 0 and quiet.cpus[0].ksoftirqd.wakeups == 0
+    host, _ = flood("6.12", 5.0)
+    ksoftirqd, rq = host.cpus[0].ksoftirqd, host.rqs[0]
+    assert ksoftirqd.rq is rq and ksoftirqd.pinned and ksoftirqd.comm == "ksoftirqd/0"
+    assert [(s.prev, s.next) for s in host.sched.switches] == [("swapper/0", "ksoftirqd/0"),
+                                                               ("ksoftirqd/0", "swapper/0")] * ksoftirqd.wakeups
+    assert rq.switch_ns == 2 * ksoftirqd.wakeups * host.sched.context_switch_ns and ksoftirqd.state != "TASK_RUNNING"
+
+
 def test_more_queues_on_more_cpus_drop_less():
     one = flood("6.12", 4.0, n=6000)[1]
     four = flood("6.12", 4.0, n=6000, cpus=4, queues=4)[1]

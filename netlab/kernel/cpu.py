@@ -44,7 +44,6 @@ class Costs:
     net_rx_action_ns: int = 200     # one run of net_rx_action (splicing poll_list, the loop's bookkeeping)
     poll_ns: int = 200              # one driver poll call (igb_poll: TX clean, register writes)
     packet_ns: int = 400            # one packet: descriptor → skb → GRO → IP → TCP/UDP → socket queue
-    ksoftirqd_switch_ns: int = 2000  # the context switch into the ksoftirqd/N thread
 
     def __post_init__(self):
         check.fields(self)

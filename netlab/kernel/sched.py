@@ -22,13 +22,17 @@ costs:
 - ``__schedule`` bumps ``rq->nr_switches`` and the outgoing task's ``nvcsw`` (it blocked: voluntary) or
   ``nivcsw`` (it was preempted: involuntary) — ``getrusage`` reports the sums of these over a process's threads;
 - every switch costs ``context_switch_ns`` of CPU (default :data:`CONTEXT_SWITCH_NS`), during which the next
-  task does not run yet.
+  task does not run yet (the run queue is ``busy_until`` its end).
+
+A machine that runs interrupt work on a CPU (``netlab.scenarios.receive.Host``) marks that CPU busy until the work
+is done (``Rq.busy_until``): a task due to resume meanwhile resumes after it. Per-CPU kernel threads such as
+``ksoftirqd/N`` are tasks too (:meth:`Scheduler.kthread_create_on_cpu`), bound to their CPU.
 
 Simplifications, all deterministic: a woken task goes to its previous CPU if that CPU is idle, else to the
-lowest-numbered idle CPU of its host, else back to its previous CPU's queue (no load balancing); the queue is FIFO (EEVDF's
-deadlines are not modelled); a running task is preempted only at the end of a CPU burst once it has used its
-slice (``base_slice_ns``) and someone waits; interrupt work is not charged (it is the same whatever the process
-does with the data).
+lowest-numbered idle CPU of its host, else back to its previous CPU's queue (no load balancing); the queue is FIFO
+(EEVDF's deadlines are not modelled); a running task is preempted only at the end of a CPU burst once it has used
+its slice (``base_slice_ns``) and someone waits; interrupt work that lands inside a task's burst does not lengthen
+it.
 """
 from __future__ import annotations
 
@@ -125,6 +129,7 @@ class Task:
     sum_exec_runtime: int = 0  # ns on a CPU (se.sum_exec_runtime)
     frames: list = field(default_factory=list, repr=False)
     on_rq: bool = False
+    pinned: bool = False  # kthread_bind: it runs on its CPU only (a per-CPU kernel thread)
     rq: "Rq | None" = field(default=None, repr=False)
     _gens: list = field(default_factory=list, repr=False)
     _slice_used: int = 0
@@ -160,7 +165,8 @@ class TaskState:
 class Rq:
     """``struct rq``: the run queue of ``host``'s CPU ``cpu``: the running task, the idle task, who waits, and
     ``nr_switches``. ``enter``, when the host's machine sets it, is a context manager factory that puts a task's code
-    on that machine's CPU while it runs (``netlab.scenarios.receive.Host`` does)."""
+    on that machine's CPU while it runs (``netlab.scenarios.receive.Host`` does). ``busy_until``: the CPU is busy
+    until then (a context switch, or interrupt work the machine ran on it): no task resumes on it earlier."""
 
     cpu: int
     idle: Task
@@ -171,6 +177,7 @@ class Rq:
     switch_ns: int = 0   # CPU time spent switching
     busy_ns: int = 0     # CPU time tasks ran (their bursts)
     halted: bool = False  # the idle task sleeps in cpuidle until a wake-up
+    busy_until: int = 0
     scheduler: "Scheduler | None" = field(default=None, repr=False)
     enter: Callable[[], Any] | None = field(default=None, repr=False)
 
@@ -484,6 +491,21 @@ class Scheduler:
         return task
 
     @check.arguments
+    def kthread_create_on_cpu(self, comm: str, body: Body, cpu: int, host: str = "", pid: int | None = None) -> Task:
+        """A per-CPU kernel thread (kernel/kthread.c ``kthread_create_on_cpu``): bound to ``host``'s CPU ``cpu``,
+        asleep until the first ``wake_up_process``, then running ``body``; not one of the user tasks
+        :meth:`counts` sums."""
+        if not hasattr(body, "send"):
+            raise TypeError("body must be a generator")
+        rq = self.cpu_rq(cpu, host)
+        if pid is None:
+            pid, self._next_pid = self._next_pid, self._next_pid + 1
+        task = Task(comm, pid=pid, state=TASK_INTERRUPTIBLE, cpu=cpu, pinned=True)
+        task.rq = rq
+        task._gens.append(_exit_after(body, task))
+        return task
+
+    @check.arguments
     def at(self, time_ns: int, fn: Callable[[], Any], cpu: int = 0, context: str = "softirq",
            label: str = "event", host: str = "") -> None:
         """Run ``fn`` at ``time_ns`` on ``host``'s ``cpu`` in interrupt ``context`` (a packet arriving, a timer
@@ -550,6 +572,9 @@ class Scheduler:
                 else:
                     payload.function(payload)
             elif payload is rq.curr:
+                if rq.busy_until > time_ns:      # interrupt work holds the CPU: the task resumes after it
+                    self._push(rq.busy_until, "resume", rq, payload)
+                    continue
                 self._resume(rq)
             if stop is not None and stop():
                 return self.clock
@@ -573,7 +598,7 @@ class Scheduler:
 
     def _select_task_rq(self, p: Task) -> Rq:
         prev = p.rq
-        if prev.is_idle():
+        if p.pinned or prev.is_idle():
             return prev
         return next((rq for rq in self.host_rqs[prev.host] if rq.is_idle()), prev)
 
@@ -631,6 +656,7 @@ class Scheduler:
                 self.switches.append(SwitchRecord(self.clock, rq.host, rq.cpu, task.comm, nxt.comm,
                                                   task.state != TASK_RUNNING))
             rq.switch_ns += self.context_switch_ns
+            rq.busy_until = self.clock + self.context_switch_ns
             nxt._slice_used = 0
             self._push(self.clock + self.context_switch_ns, "resume", rq, nxt)
         elif msg is _HALT:

@@ -34,6 +34,7 @@ from netlab.kernel.cpu import Costs
 from netlab.kernel.nic import (IGB_MAX_RXD, IGB_MIN_RXD, IGB_RETA_SIZE, IGB_RX_BUFFER_WRITE, RSS_KEY,
                                igb_indirection_table)
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
+from netlab.kernel.sched import CONTEXT_SWITCH_NS
 
 _CONTEXTS = ("process", "hardirq", "softirq", "ksoftirqd")
 _WINDOW = 4096
@@ -227,8 +228,10 @@ class _Cpu:
     hardirq_count: int = 0               # preempt_count: hard IRQ nesting
     softirq_count: int = 0               # preempt_count: softirq nesting
     softirq_pending: bool = False        # NET_RX_SOFTIRQ, the one softirq raised here
+    context_switch_ns: int = CONTEXT_SWITCH_NS   # the engine's (Scheduler.context_switch_ns)
     ksoftirqd_running: bool = False      # ksoftirqd/N is TASK_RUNNING
-    ksoftirqd_on_cpu: bool = False       # switched to already (Host._run_ksoftirqd pays the switch once)
+    ksoftirqd_current: bool = False      # ksoftirqd/N is the CPU's current task (switched in, not yet out)
+    busy_until: int = 0                  # the run queue's busy_until: a switch, or the last hard IRQ's end
     in_net_rx_action: bool = False
     poll_list: list[_Queue] = field(default_factory=list)
     time_squeeze: int = 0
@@ -459,50 +462,68 @@ class _Cpu:
         self.softirq_count -= 1
 
     def run_ksoftirqd(self) -> None:
-        """``scenarios.receive.Host._run_ksoftirqd`` (the switch to the thread, once) and
-        ``kernel.softirq.run_ksoftirqd`` (kernel/softirq.c): handle what is pending; with nothing left, sleep."""
+        """``kernel.softirq.run_ksoftirqd`` (kernel/softirq.c), the body of ``scenarios.receive.Host._ksoftirqd``:
+        handle what is pending; with nothing left, TASK_INTERRUPTIBLE."""
         outer, self.context = self.context, "ksoftirqd"
-        if not self.ksoftirqd_on_cpu:
-            self.now += self.costs.ksoftirqd_switch_ns
-            self.busy_ns["ksoftirqd"] += self.costs.ksoftirqd_switch_ns
-            self.ksoftirqd_on_cpu = True
         if self.softirq_pending:
             self.handle_softirqs(True)
         if not self.softirq_pending:
-            self.ksoftirqd_running = self.ksoftirqd_on_cpu = False
+            self.ksoftirqd_running = False
         self.context = outer
 
     # --- the machine (netlab.scenarios.receive.Host.run) ------------------------------------------------------------
     def run(self) -> None:
-        """``scenarios.receive.Host.run`` for this CPU: ksoftirqd while no IRQ is due, else the earliest IRQ,
-        until nothing is left; with one queue, idle stretches in bulk (``isolated_packets``, ``quiet_cycles``)."""
+        """``scenarios.receive.Host.run`` for this CPU — its hard IRQ steps and the engine's switches to and from
+        the ksoftirqd/N task — until nothing is left; with one queue, idle stretches in bulk
+        (``isolated_packets``, ``quiet_cycles``).
+
+        The engine's order, step by step: a hard IRQ is taken when due, but not before the CPU is free
+        (``busy_until``: its last IRQ's end, a context switch). ksoftirqd, woken, is switched to (one
+        ``context_switch_ns``) once no IRQ is due by then; IRQs that come due during the switch wait and are taken
+        in its first ``local_irq_enable`` — one due exactly when the switch ends goes first. Each of its runs is a
+        burst; IRQs due by its end go first, then it runs again if still TASK_RUNNING, else it switches to idle
+        (one ``context_switch_ns`` more, IRQs wait; the idle task's code then runs on this CPU: its clock moves on)."""
         queues = self.queues
         bulk = (len(queues) == 1 and self.profile.netdev_budget > _NAPI_WEIGHT and self.budget_jiffies >= 1)
         while True:
             if bulk:
                 q0 = queues[0]
-                if (not self.ksoftirqd_running and not self.softirq_pending and not self.in_net_rx_action
+                if (not self.ksoftirqd_running and not self.ksoftirqd_current and self.busy_until <= self.now
+                        and not self.softirq_pending and not self.in_net_rx_action
                         and q0.irq_enabled and q0.irq_asserted_at is None and q0.rx_head == q0.rx_clean
                         and not q0.napi_sched):
                     self.isolated_packets()
                     self.quiet_cycles()
-            irq_at = None
+            due = None
             for q in queues:
                 t = q.next_irq_time()
-                if t is not None and (irq_at is None or t < irq_at):
-                    irq_at = t
-            if irq_at is not None:
-                irq_at = max(irq_at, self.now)
-            if self.ksoftirqd_running and (irq_at is None or irq_at > self.now):
+                if t is not None and (due is None or t < due):
+                    due = t
+            irq_at = None if due is None else max(due, self.now, self.busy_until)
+            if irq_at is not None and (irq_at <= self.now or not (self.ksoftirqd_running or self.ksoftirqd_current)):
+                self.take_irq(irq_at)
+            elif self.ksoftirqd_current and self.ksoftirqd_running:
                 self.run_ksoftirqd()
-            elif irq_at is not None:
-                self.now = irq_at
-                q = min((q for q in queues if q.next_irq_time() is not None),
-                        key=lambda q: (q.next_irq_time(), q.index))
-                q.dma_until(self.now)
-                self.hard_irq(q)
+            elif self.ksoftirqd_current:                   # schedule(): switch to the idle task
+                self.busy_until = self.now = self.now + self.context_switch_ns
+                self.ksoftirqd_current = False
+            elif self.ksoftirqd_running:                   # the idle task switches to the woken ksoftirqd
+                self.busy_until = self.now = self.now + self.context_switch_ns
+                self.ksoftirqd_current = True
+                if due is not None and due == self.now:
+                    self.take_irq(self.now)
+                else:
+                    self.run_ksoftirqd()
             else:
                 return
+
+    def take_irq(self, at: int) -> None:
+        """``scenarios.receive.Host._step``: at ``at``, the hard IRQ of the earliest due queue."""
+        self.now = at
+        q = min((q for q in self.queues if q.next_irq_time() is not None), key=lambda q: (q.next_irq_time(), q.index))
+        q.dma_until(self.now)
+        self.hard_irq(q)
+        self.busy_until = self.now
 
     def isolated_packets(self) -> None:
         """Packets that each find the CPU idle and leave before the next one arrives, in bulk: each costs one IRQ,

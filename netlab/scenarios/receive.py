@@ -6,12 +6,13 @@ one ``Nic`` whose queues' IRQs point at CPUs) and runs them in simulated time, d
 * Packets arrive on the wire at given times (``Host.receive``); RSS puts each on a queue. The NIC writes
   descriptors lazily, when the driver looks (see ``netlab.kernel.nic``).
 * The engine (``netlab.kernel.sched.Scheduler``) runs it: each CPU is either idle or busy until its clock
-  (``Cpu.now``, the CPU's "busy until"). The host keeps one event on the engine's queue, a timer armed for the
-  earliest thing any CPU has to do (ties: lowest CPU number): a hard IRQ that is due (``irq_enter`` →
-  ``igb_msix_ring`` → ``irq_exit``, whose softirq run happens right there), else a runnable ``ksoftirqd`` (one
-  ``run_ksoftirqd``, after a context switch if it was asleep). It starts at max(when it is due, when that CPU is
-  free), runs to the end, advances only its own CPU's clock, and re-arms the timer for the next one.
-  ``Host.run`` runs the engine.
+  (``Cpu.now``, the CPU's "busy until"). The host keeps one timer per CPU on the engine's queue, armed for that
+  CPU's next hard IRQ (``irq_enter`` → ``igb_msix_ring`` → ``irq_exit``, whose softirq run happens right there). It
+  starts at max(when it is due, when that CPU is free: its clock, a context switch on its run queue), runs to the
+  end, advances only its own CPU's clock, marks the run queue busy until then, and re-arms the timer.
+* ``ksoftirqd/N`` is a task on CPU N's run queue (:meth:`Host._ksoftirqd`): ``wakeup_softirqd`` wakes it, the
+  engine switches to it like to any task (its ``context_switch_ns``), each ``run_ksoftirqd`` is a burst of CPU,
+  and it switches back to the idle task when nothing is left. ``Host.run`` runs the engine.
 * Inside softirq processing the models call ``local_irq_enable`` where the kernel runs with interrupts on
   (after each NAPI poll, at each softirq restart): any of this CPU's hard IRQs due by then is taken there,
   nested. Real interrupts can also land in the middle of a poll; here they wait for the end of the poll.
@@ -40,7 +41,8 @@ from netlab.kernel.packet import PacketTap
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.route import Rtable
 from netlab.kernel.sch_generic import Qdisc
-from netlab.kernel.sched import TASK_INTERRUPTIBLE, TASK_RUNNING, Scheduler, Task, default_wake_function
+from netlab.kernel.sched import (TASK_INTERRUPTIBLE, TASK_RUNNING, Body, Scheduler, Task, default_wake_function,
+                                 schedule, spend)
 from netlab.kernel.skbuff import SkBuff, alloc_skb, skb_push, skb_reserve
 from netlab.kernel.sock import Sock, Socket, SockState
 from netlab.kernel.softirq import irq_enter, irq_exit, run_ksoftirqd
@@ -110,10 +112,13 @@ class Host:
                                                                max_events=MAX_STEPS)
         self.name = name
         self.cpus = [Cpu(i, self.profile, self.costs, host=name) for i in range(cpus)]
-        for cpu, rq in zip(self.cpus, self.sched.add_cpus(cpus, name)):
+        self.rqs = self.sched.add_cpus(cpus, name)
+        for cpu, rq in zip(self.cpus, self.rqs):
             cpu.siblings = self.cpus
             cpu.irq_window = self._irq_window_for(cpu)
             rq.enter = partial(self._task_context, cpu)
+            cpu.ksoftirqd = self.sched.kthread_create_on_cpu(f"ksoftirqd/{cpu.id}", self._ksoftirqd(cpu), cpu.id,
+                                                             name, pid=10 + cpu.id)
         net_dev_init(self.cpus)
         self.net = Net(self.profile, local_addrs={"127.0.0.1", address}, sched=self.sched, host=name)
         self.address = address
@@ -129,9 +134,8 @@ class Host:
         self.taps: list[PacketTap] = []
         self.readers: list[Task] = []
         self.arrived = 0
-        self._ksoftirqd_on_cpu = [False] * cpus
-        self._next_step = TimerList(self._step, name="the next CPU step", context="hardirq", host=name)
-        self._planned: tuple[int, int, str] | None = None
+        self._next_irq = [TimerList(self._step, name=f"the next hard IRQ on CPU {cpu.id}", data=cpu, cpu=cpu.id,
+                                    context="hardirq", host=name) for cpu in self.cpus]
 
     # --- building a scenario -----------------------------------------------------------------------------------
     @check.arguments
@@ -274,43 +278,38 @@ class Host:
             igb_msix_ring(qv)
             irq_exit()
 
-    def _next(self) -> tuple[int, int, str] | None:
-        """(start time, cpu, "irq" | "ksoftirqd") of the earliest thing any CPU has to do."""
-        best = None
-        for cpu in self.cpus:
-            irq_times = [t for qv in self._queues_of(cpu) if (t := qv.next_irq_time()) is not None]
-            irq_at = max(min(irq_times), cpu.now) if irq_times else None
-            if cpu.ksoftirqd.state == TASK_RUNNING and (irq_at is None or irq_at > cpu.now):
-                candidate = (cpu.now, cpu.id, "ksoftirqd")
-            elif irq_at is not None:
-                candidate = (irq_at, cpu.id, "irq")
-            else:
-                continue
-            if best is None or candidate < best:
-                best = candidate
-        return best
+    def _next(self, cpu: Cpu) -> int | None:
+        """When ``cpu`` takes its next hard IRQ: when one is due, but not before the CPU is free (its clock, a
+        context switch on it)."""
+        irq_times = [t for qv in self._queues_of(cpu) if (t := qv.next_irq_time()) is not None]
+        return max(min(irq_times), cpu.now, self.rqs[cpu.id].busy_until) if irq_times else None
 
-    def _arm(self) -> None:
-        """(Re)arm the engine timer for the earliest thing any CPU has to do (never before the engine's clock)."""
-        self._planned = step = self._next()
-        if step is None:
-            self.sched.del_timer(self._next_step)
-        else:
-            self.sched.mod_timer(self._next_step, max(step[0], self.sched.clock))
+    def _arm(self, cpu: Cpu | None = None) -> None:
+        """(Re)arm the engine timer of ``cpu``'s next hard IRQ (default: every CPU's), never before the engine's
+        clock. One timer per CPU: what a CPU does next depends on nothing that happens on another."""
+        for c in (self.cpus if cpu is None else (cpu,)):
+            start = self._next(c)
+            if start is None:
+                self.sched.del_timer(self._next_irq[c.id])
+            else:
+                self.sched.mod_timer(self._next_irq[c.id], max(start, self.sched.clock))
 
     def _step(self, timer: TimerList) -> None:
-        """One CPU run, the one :meth:`_arm` planned: a hard IRQ of the earliest due queue, or ksoftirqd."""
-        start, cpu_id, kind = self._planned
-        cpu = self.cpus[cpu_id]
-        cpu.now = start
-        if kind == "irq":
-            due = min((qv.next_irq_time(), qv.index, qv) for qv in self._queues_of(cpu)
-                      if qv.next_irq_time() is not None)
-            self.nic.dma_until(due[2], cpu.now)
-            self._hard_irq(cpu, due[2])
-        else:
-            self._run_ksoftirqd(cpu)
-        self._arm()
+        """The hard IRQ :meth:`_arm` planned on the timer's CPU, of its earliest due queue — unless a context switch
+        began on that CPU since (then it is planned again, for after the switch)."""
+        cpu = timer.data
+        rq = self.rqs[cpu.id]
+        start = self.sched.clock
+        if rq.busy_until > start:
+            self._arm(cpu)
+            return
+        cpu.now = max(cpu.now, start)
+        due = min((qv.next_irq_time(), qv.index, qv) for qv in self._queues_of(cpu)
+                  if qv.next_irq_time() is not None)
+        self.nic.dma_until(due[2], cpu.now)
+        self._hard_irq(cpu, due[2])
+        rq.busy_until = cpu.now
+        self._arm(cpu)
 
     @check.arguments
     def run(self, until_ns: int | None = None) -> "Host":
@@ -322,14 +321,16 @@ class Host:
         self.sched.run(until_ns)
         return self
 
-    def _run_ksoftirqd(self, cpu: Cpu) -> None:
-        with cpu.running("ksoftirqd"):
-            if not self._ksoftirqd_on_cpu[cpu.id]:
-                cpu.charge(self.costs.ksoftirqd_switch_ns)
-                self._ksoftirqd_on_cpu[cpu.id] = True
-            run_ksoftirqd(cpu.id)
-        if cpu.ksoftirqd.state != TASK_RUNNING:
-            self._ksoftirqd_on_cpu[cpu.id] = False
+    def _ksoftirqd(self, cpu: Cpu) -> Body:
+        """The ksoftirqd/N thread (kernel/smpboot.c ``smpboot_thread_fn``): run the pending softirqs — the CPU time
+        they take is its burst — and sleep in ``schedule()`` once none are left (``run_ksoftirqd`` set it
+        TASK_INTERRUPTIBLE). ``wakeup_softirqd`` wakes it; the engine switches to it like to any task."""
+        while True:
+            with cpu.running("ksoftirqd"):
+                run_ksoftirqd(cpu.id)
+            yield from spend(cpu.now - self.sched.clock, "softirqs")
+            if cpu.ksoftirqd.state != TASK_RUNNING:
+                yield from schedule()
 
     @check.arguments
     def run_process(self, cpu: int, fn: Callable[[], object], at_ns: int | None = None) -> object:
@@ -344,6 +345,7 @@ class Host:
             c.now = max(c.now, at_ns)
         with c.running("process"):
             result = fn()
+        self.rqs[cpu].busy_until = max(self.rqs[cpu].busy_until, c.now)
         self._arm()             # what it queued (a softirq, a transmit) may be the next thing to do
         return result
 
@@ -353,7 +355,7 @@ class Host:
         cpu.now = max(cpu.now, self.sched.clock)
         with cpu.running("process"):
             yield
-        self._arm()
+        self._arm(cpu)
 
     @check.arguments
     def record(self, scenario: Callable[[], object] | None = None, max_events: int = 100_000) -> Trace:
