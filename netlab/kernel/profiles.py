@@ -34,7 +34,7 @@ TCP_MIN_RCVBUF = 4096          # net/ipv4/sysctl_net_ipv4.c: the least tcp_rmem 
 MAX_TCP_SYNCNT = 127           # include/net/tcp.h
 CHOICES = {
     "udp_rcvbuf_drop": ("rmem >= rcvbuf", "rmem > rcvbuf"),
-    "sk_wait_data_wake": ("autoremove_wake_function", "woken_wake_function"),
+    "sk_sleep_wake": ("autoremove_wake_function", "woken_wake_function"),
     "sendfile_via": ("sendpage", "MSG_SPLICE_PAGES"),
     "syn_queue": ("listen_sock", "ehash"),
     "acceptq_full_syn_drop": ("young>1", "always"),
@@ -158,7 +158,7 @@ class KernelProfile:
     # task_struct slab object of every task/thread without its FPU register state (that is sched.XSTATE_SIZE, the
     # same CPU-sized area in both kernels: 3.10 allocates it from task_xstate, 6.12 puts it at the object's end)
     task_struct_size: int
-    sk_wait_data_wake: str          # the wake function a blocked recv() waits with (see sk_wait_data)
+    sk_sleep_wake: str              # the wake function a task sleeping on a socket waits with (recv, connect)
     # How epoll_wait's ep_send_events scans the ready list (fs/eventpoll.c). "ep_scan_ready_list" (3.10): it hands
     # its loop (ep_send_events_proc) to ep_scan_ready_list, which takes ep->mtx, splices rdllist off, calls the
     # loop, then appends the ovflist items to rdllist. "ep_start_scan" (6.12): ep_send_events takes ep->mtx, calls
@@ -261,7 +261,7 @@ LINUX_3_10 = KernelProfile(
     # The book's 3.10.0-957 keeps RHEL 7's kABI, which freezes task_struct's size (not compiled here).
     task_struct_size=2912,
     # 3.10 net/core/sock.c: DEFINE_WAIT + prepare_to_wait + schedule_timeout; wait_woken since d9dc8b0f8b4e (2016)
-    sk_wait_data_wake="autoremove_wake_function",
+    sk_sleep_wake="autoremove_wake_function",
     ep_send_events_scan="ep_scan_ready_list",
     ep_poll_wake="default_wake_function",
     slub_slab_order="slab_order",
@@ -319,7 +319,7 @@ LINUX_6_12 = KernelProfile(
     # arch/x86/kernel/fpu/init.c fpu__init_task_struct_size: sizeof(struct task_struct) less the static
     # union fpregs_state (PAGE_SIZE) it ends with; the CPU's xstate is added back (sched.XSTATE_SIZE)
     task_struct_size=SIZEOF_TASK_STRUCT_6_12 - 4096,
-    sk_wait_data_wake="woken_wake_function",  # net/core/sock.c: DEFINE_WAIT_FUNC(wait, woken_wake_function)
+    sk_sleep_wake="woken_wake_function",  # net/core/sock.c: DEFINE_WAIT_FUNC(wait, woken_wake_function)
     ep_send_events_scan="ep_start_scan",
     ep_poll_wake="ep_autoremove_wake_function",
     slub_slab_order="calc_slab_order",
@@ -412,7 +412,7 @@ SOURCES: Mapping[str, str] = MappingProxyType({
                         "(sizeof from tools/kernel_sizes.py) / 3.10 kernel/fork.c:fork_init (sizeof from "
                         "tools/kernel_sizes.py --series 3.10: CentOS 7's 3.10.0-229 and config; the FPU state is "
                         "arch/x86/kernel/process.c:task_xstate_cachep's)",
-    "sk_wait_data_wake": "net/core/sock.c:sk_wait_data",
+    "sk_sleep_wake": "net/core/sock.c:sk_wait_data, net/ipv4/af_inet.c:inet_wait_for_connect",
     "ep_send_events_scan": "fs/eventpoll.c:ep_send_events / 3.10 fs/eventpoll.c:ep_scan_ready_list",
     "ep_poll_wake": "fs/eventpoll.c:ep_poll",
     "slub_slab_order": "mm/slub.c:calculate_order",

@@ -148,7 +148,7 @@ def sk_wait_data(sk: Sock, timeo: int | None, skb: SkBuff | None):
     (``autoremove_wake_function``), ``prepare_to_wait`` and ``schedule_timeout`` — the profile decides.
     """
     me = get_current()
-    if running_profile().sk_wait_data_wake == "autoremove_wake_function":
+    if running_profile().sk_sleep_wake == "autoremove_wake_function":
         wait = WaitQueueEntry(autoremove_wake_function, me, name=f"{me.comm} (recv)")
         prepare_to_wait(sk_sleep(sk), wait, TASK_INTERRUPTIBLE)
         rc = _tail(sk) is not skb

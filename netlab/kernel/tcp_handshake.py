@@ -133,12 +133,12 @@ def inet_wait_for_connect(sk: TcpSock, timeo: int | None):
     or SYN_RECV, until ``sk_state_change`` (``tcp_rcv_synsent_state_process``) wakes it. Returns the time left.
 
     6.12 waits with ``woken_wake_function`` and ``wait_woken``; 3.10 with ``DEFINE_WAIT``, ``prepare_to_wait`` and
-    ``schedule_timeout`` — the same change ``sk_wait_data`` went through, so the profile's ``sk_wait_data_wake``
+    ``schedule_timeout`` — the same change ``sk_wait_data`` went through, so the profile's ``sk_sleep_wake``
     decides for both.
     """
     me, wq = get_current(), sk_sleep(sk)
     connecting = ("TCP_SYN_SENT", "TCP_SYN_RECV")
-    if running_profile().sk_wait_data_wake == "autoremove_wake_function":
+    if running_profile().sk_sleep_wake == "autoremove_wake_function":
         wait = WaitQueueEntry(autoremove_wake_function, me, name=f"{me.comm} (connect)")
         prepare_to_wait(wq, wait, TASK_INTERRUPTIBLE)
         while sk.sk_state in connecting and timeo != 0:
