@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from netlab.kernel.cpu import Costs, Cpu
+from netlab.kernel.cpu import NET_RX_SOFTIRQ, Costs, Cpu, this_cpu
 from netlab.kernel.dev import softnet_stat_values
 from netlab.kernel.dev_hard_xmit import ETH_HLEN
 from netlab.kernel.inet_stream import tcp_recvmsg
@@ -14,7 +14,7 @@ from netlab.kernel.renamed import named
 from netlab.kernel.sched import nonblocking
 from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.sock import MSG_DONTWAIT
-from netlab.kernel.softirq import local_bh_disable, local_bh_enable
+from netlab.kernel.softirq import local_bh_disable, local_bh_enable, wakeup_softirqd
 from netlab.kernel.tcp_output import TCP_HLEN
 from netlab.kernel.udp import udp_recvmsg
 from netlab.kernel.udp_output import UDP_HLEN
@@ -216,6 +216,20 @@ def test_one_busy_queue_squeezes_on_3_10_but_not_on_6_12():
 def test_ksoftirqd_takes_over_only_under_overload():
     assert flood("6.12", 0.2)[1].ksoftirqd_share() == 0
     assert flood("6.12", 5.0)[1].ksoftirqd_share() > 0.5
+
+
+@pytest.mark.parametrize("profile, loop", [("3.10", "__do_softirq"), ("6.12", "handle_softirqs")])
+def test_ksoftirqd_runs_its_kernels_softirq_loop(profile, loop):
+    """kernel/softirq.c run_ksoftirqd: 3.10 calls __do_softirq, 6.12 handle_softirqs(true)."""
+    host = Host(profile)
+
+    def leave_net_rx_to_ksoftirqd():
+        this_cpu().softirq_pending |= 1 << NET_RX_SOFTIRQ
+        wakeup_softirqd()
+    trace = host.record(lambda: (host.run_process(0, leave_net_rx_to_ksoftirqd), host.run()))
+    calls = [e for e in trace if e.kind == "call"]
+    (i,) = [i for i, e in enumerate(calls) if e.function == "run_ksoftirqd"]
+    assert calls[i + 1].function == loop and calls[i + 1].depth == calls[i].depth + 1
 
 
 def test_ksoftirqd_is_a_task_the_scheduler_switches_to_and_away_from():

@@ -126,3 +126,4 @@ def test_3_10_steps_of_functions_that_differ_say_what_3_10_does(story, function,
     steps = STORIES[story][0]("3.10").filter(function, kind="call")
     assert steps and all(text_3_10 in e.text for e in steps)
     assert all(text_3_10 not in e.text for e in STORIES[story][0]("6.12"))
+

@@ -42,6 +42,7 @@ CHOICES = {
     "twsk_timer": ("inet_twdr_hangman", "tw_timer"),
     "ep_send_events_scan": ("ep_scan_ready_list", "ep_start_scan"),
     "ep_poll_wake": ("default_wake_function", "ep_autoremove_wake_function"),
+    "softirq_loop": ("__do_softirq", "handle_softirqs"),
 }
 """The profile fields that name one of a few kernel behaviours."""
 
@@ -169,6 +170,9 @@ class KernelProfile:
     # events again before it sleeps again. "ep_autoremove_wake_function" (6.12, init_wait): the wake-up takes the
     # entry off ep->wq at once, so the next wake-up goes to another waiter.
     ep_poll_wake: str
+    # The function that runs the pending softirqs' loop (kernel/softirq.c). "__do_softirq" (3.10): irq_exit's path
+    # and run_ksoftirqd both call it. "handle_softirqs" (6.10+): __do_softirq and run_ksoftirqd both call it.
+    softirq_loop: str
     # How mm/slub.c calculate_order backs off when no slab order up to slub_max_order holds min_objects objects
     # with at most 1/16 waste. "slab_order" (3.10): accept 1/8, then 1/4 waste, then ask for one object fewer and
     # try again. "calc_slab_order" (6.12): keep min_objects and accept 1/8, 1/4, 1/2 waste (min_order from
@@ -264,6 +268,7 @@ LINUX_3_10 = KernelProfile(
     sk_sleep_wake="autoremove_wake_function",
     ep_send_events_scan="ep_scan_ready_list",
     ep_poll_wake="default_wake_function",
+    softirq_loop="__do_softirq",
     slub_slab_order="slab_order",
     # Slab caches (objsize = the slot SLUB gives each object; objects and pages per slab). The book's CentOS 7
     # (3.10.0-957) slabtop, yanfeizhang/deep_linux_network_tests chapter-07/7.4/test-01/testdata.md: TCP 1.94K
@@ -322,6 +327,7 @@ LINUX_6_12 = KernelProfile(
     sk_sleep_wake="woken_wake_function",  # net/core/sock.c: DEFINE_WAIT_FUNC(wait, woken_wake_function)
     ep_send_events_scan="ep_start_scan",
     ep_poll_wake="ep_autoremove_wake_function",
+    softirq_loop="handle_softirqs",
     slub_slab_order="calc_slab_order",
     # Slot sizes from sizeof() (netlab.kernel.slub.SIZEOF_6_12, compiled by tools/kernel_sizes.py against 6.12.118
     # with Debian's amd64 config) through mm/slub.c calculate_sizes: a cache with a constructor or
@@ -415,6 +421,7 @@ SOURCES: Mapping[str, str] = MappingProxyType({
     "sk_sleep_wake": "net/core/sock.c:sk_wait_data, net/ipv4/af_inet.c:inet_wait_for_connect",
     "ep_send_events_scan": "fs/eventpoll.c:ep_send_events / 3.10 fs/eventpoll.c:ep_scan_ready_list",
     "ep_poll_wake": "fs/eventpoll.c:ep_poll",
+    "softirq_loop": "kernel/softirq.c:run_ksoftirqd",
     "slub_slab_order": "mm/slub.c:calculate_order",
     "slab": "mm/slub.c:calculate_sizes (sizes: netlab.kernel.slub.SIZEOF_6_12; 3.10: the book's slabtop, every "
             "slot but TCP's also compiled by tools/kernel_sizes.py --series 3.10)",

@@ -136,12 +136,16 @@ def handle_softirqs(ksirqd: bool) -> None:
 
 @kernel_function("kernel/softirq.c", lambda cpu: f"ksoftirqd/{cpu} runs the softirqs left pending")
 def run_ksoftirqd(cpu: int) -> None:
-    """The body of the ksoftirqd/N thread: while softirqs are pending, handle them like irq_exit would."""
+    """The body of the ksoftirqd/N thread: while softirqs are pending, handle them like irq_exit would (6.12:
+    ``handle_softirqs(true)``; 3.10: ``__do_softirq()``, ``profile.softirq_loop``)."""
     me = this_cpu()
     if cpu != me.id:
         raise ValueError(f"ksoftirqd/{cpu} runs on CPU {cpu}, not on CPU {me.id}")
     if me.softirq_pending:
-        handle_softirqs(True)
+        if me.profile.softirq_loop == "__do_softirq":
+            __do_softirq()
+        else:
+            handle_softirqs(True)
     if not me.softirq_pending:
         me.ksoftirqd.state = TASK_INTERRUPTIBLE  # ksoftirqd_should_run() is false: the thread sleeps again
 
