@@ -514,21 +514,26 @@ def ep_start_scan(ep: Eventpoll, scan_batch: list) -> None:
 
 @kernel_function("fs/eventpoll.c", "move ovflist items to rdllist, put back what was not delivered")
 def ep_done_scan(ep: Eventpoll, scan_batch: list) -> None:
-    """Drain ovflist onto rdllist, leave scan mode, splice the rest of the batch back, wake a waiter if ready."""
+    """Drain ovflist onto rdllist, leave scan mode, splice the rest of the batch back, wake a waiter if ready.
+    ovflist is LIFO: 6.12 adds each item at rdllist's head, which turns it back into FIFO; 3.10's
+    ``ep_scan_ready_list`` (whose tail this is there) adds at the tail, newest first, and wakes with ``ep->lock``
+    held (``wake_up_locked``)."""
+    in_3_10 = running_profile().ep_send_events_scan == "ep_scan_ready_list"
+    add = _list_add_tail if in_3_10 else _list_add
     nepi = ep.ovflist
     while nepi is not None and nepi is not EP_UNACTIVE_PTR:
         epi = nepi
         nepi = epi.ovflist_next
         epi.ovflist_next = EP_UNACTIVE_PTR
         if not ep_is_linked(epi):
-            _list_add(epi, ep.rdllist)  # ovflist is LIFO; adding at the head turns it back into FIFO
+            add(epi, ep.rdllist)
     ep.ovflist = EP_UNACTIVE_PTR
     for epi in scan_batch:
         epi.rdllink = ep.rdllist
     ep.rdllist[:0] = scan_batch  # list_splice: the undelivered rest goes first
     scan_batch.clear()
     if ep.rdllist and ep.wq.has_sleeper():
-        __wake_up(ep.wq, 1, None)
+        (__wake_up_common if in_3_10 else __wake_up)(ep.wq, 1, None)
 
 
 @kernel_function("fs/eventpoll.c", lambda ep, epi, pt, events, scan_batch: f"re-poll {epi.name}, copy its event")
@@ -596,20 +601,7 @@ def ep_scan_ready_list(ep: Eventpoll, sproc: Callable, priv: Any, depth: int):
     txlist: list = []
     ep_start_scan(ep, txlist)
     error = yield from sproc(ep, txlist, priv)
-    nepi = ep.ovflist
-    while nepi is not None and nepi is not EP_UNACTIVE_PTR:
-        epi = nepi
-        nepi = epi.ovflist_next
-        epi.ovflist_next = EP_UNACTIVE_PTR
-        if not ep_is_linked(epi):
-            _list_add_tail(epi, ep.rdllist)
-    ep.ovflist = EP_UNACTIVE_PTR
-    for epi in txlist:
-        epi.rdllink = ep.rdllist
-    ep.rdllist[:0] = txlist
-    txlist.clear()
-    if ep.rdllist and ep.wq.has_sleeper():
-        __wake_up_common(ep.wq, 1, None)
+    ep_done_scan(ep, txlist)
     mutex_unlock(ep.mtx)
     return error
 
