@@ -446,8 +446,8 @@ def __netif_receive_skb_core(skb: SkBuff) -> tuple[int, PacketType | None]:
     handler back for its caller to call, for one skb or a list of them; 3.10 calls it here, so ``ip_rcv`` runs
     inside this function, and returns its verdict with no handler. No handler at all: dropped and counted in
     ``rx_dropped`` (``NET_RX_DROP``, None; ``rx_nohandler``, since 4.6, counts only what a bonding slave's
-    ``RX_HANDLER_EXACT`` kept from the other handlers). The driver pulled the Ethernet header: the network header starts at
-    ``data`` (``skb_reset_network_header``)."""
+    ``RX_HANDLER_EXACT`` kept from the other handlers). The driver pulled the Ethernet header: the network header
+    starts at ``data`` (``skb_reset_network_header``)."""
     _sd().processed += 1
     skb_reset_network_header(skb)
     dev: NetDevice | None = skb.meta.get("dev")

@@ -413,8 +413,9 @@ class Scheduler:
     """
 
     @check.arguments
-    def __init__(self, nr_cpus: Annotated[int, check.Range(0, check.NR_CPUS)] = 1, context_switch_ns: int = CONTEXT_SWITCH_NS,
-                 base_slice_ns: int = BASE_SLICE_NS, profile: KernelProfile = LINUX_6_12, max_events: int = 2_000_000):
+    def __init__(self, nr_cpus: Annotated[int, check.Range(0, check.NR_CPUS)] = 1,
+                 context_switch_ns: int = CONTEXT_SWITCH_NS, base_slice_ns: int = BASE_SLICE_NS,
+                 profile: KernelProfile = LINUX_6_12, max_events: int = 2_000_000):
         for name, value, low in (("nr_cpus", nr_cpus, 0), ("context_switch_ns", context_switch_ns, 0),
                                  ("base_slice_ns", base_slice_ns, 1), ("max_events", max_events, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
