@@ -9,8 +9,8 @@ from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
 from netlab.kernel.sched import CONTEXT_SWITCH_NS, PTHREAD_STACK_SIZE, thread_memory
 from netlab.scenarios.blocking_vs_epoll import (CLIENT_RTT_NS, ServerCosts, Workload, blocking_recv, compare_servers,
                                                 sweep_connections, trigger_modes)
-from netlab.units import duration, size
-from notebook_prose import integer, prose, stated, strings
+from netlab.units import size
+from notebook_prose import integer, prose, says, stated, strings
 
 TEXT = prose("02-blocking-vs-epoll.ipynb")
 EXERCISES = strings("02-blocking-vs-epoll.ipynb")
@@ -26,7 +26,9 @@ def test_a_blocking_recv_called_at_5_us_gets_100_bytes_35_us_later_after_two_swi
         assert facts["called_at_ns"] == int(called) * US and facts["bytes"] == int(nbytes)
         assert 40_000 - facts["called_at_ns"] == int(later) * US
         assert facts["recv_switches"] == 2
-    assert "with the **two context switches** it costs" in TEXT and "The cost is the same: two switches." in TEXT
+    for sentence in ("with the **two context switches** it costs", "The cost is the same: two switches.",
+                     "Per wait, **two context switches** — one when the thread sleeps, one when it is switched back"):
+        says(sentence, TEXT)
     (copies,) = stated(r"`tcp_recvmsg_locked` copies the (\d+) bytes", TEXT)
     assert int(copies) == int(nbytes)
 
@@ -59,16 +61,20 @@ def test_the_client_round_trip_is_20_us():
 
 
 def test_the_servers_costs_per_request():
-    work, send, syscall = stated(r"`ServerCosts`: ([\d.]+) µs of work, ([\d.]+) µs to send, ([\d.]+) µs per syscall", TEXT)
+    work, send, syscall = stated(r"`ServerCosts`: ([\d.]+) µs of work, ([\d.]+) µs to send, ([\d.]+) µs per syscall",
+                                 TEXT)
     costs = ServerCosts()
-    assert (costs.work_ns, costs.send_ns, costs.syscall_ns) == tuple(round(float(x) * US) for x in (work, send, syscall))
+    stated_ns = tuple(round(float(x) * US) for x in (work, send, syscall))
+    assert (costs.work_ns, costs.send_ns, costs.syscall_ns) == stated_ns
 
 
 def test_busy_threads_switch_once_per_request_and_spend_nearly_a_third_of_the_cpu_switching_epoll_never():
-    assert "so the CPU spends nearly a third of its time switching" in TEXT
+    says("so the CPU spends nearly a third of its time switching", TEXT)
     (clients,) = stated(r"First (\d+) clients in a closed loop", TEXT)
     closed = compare_servers(Workload(connections=int(clients), duration_ns=12_000_000, warmup_ns=2_000_000))
     t, e = closed["threads"], closed["epoll"]
+    says("The same clients, two servers on one CPU", TEXT)
+    assert t.cpus == e.cpus == 1
     assert 0.25 < t.switch_share_of_cpu < 1 / 3
     threads, epoll = stated(r"section 5: (\d+) per request for threads vs ~(\d+) for epoll", TEXT)
     assert round(t.switches_per_request) == int(threads) and round(e.switches_per_request) == int(epoll)
@@ -81,7 +87,8 @@ def test_ten_idle_connections_switch_twice_per_request_nearly_half_the_busy_time
     assert int(every) / int(connections) == int(apart)
     (at,) = stated(r"At (\d+) connections the CPU idles almost all the time: nearly half of its little work is "
                    r"switching, yet that is well under 1 % of the CPU", TEXT)
-    assert "**two switches per request either way**" in TEXT and at == connections
+    says("**two switches per request either way**", TEXT)
+    assert at == connections
     sweep = sweep_connections([int(at)], Workload(interval_ns=int(every) * 1_000_000, duration_ns=7_000_000,
                                                   warmup_ns=2_000_000))
     for run in (sweep["threads"][0], sweep["epoll"][0]):
@@ -100,7 +107,7 @@ def test_a_thread_reserves_8_mib_keeps_16_kib_of_kernel_stack_and_about_16_kib_r
     assert size(LINUX_3_10.thread_size) == size(LINUX_6_12.thread_size) == kernel == since == exercise
     (resident,) = stated(r"only touched pages are resident: ~(\d+ KiB) in the model", TEXT)
     assert size(thread_memory().resident) == resident
-    assert "the resident cost is tens of KiB" in TEXT
+    says("the resident cost is tens of KiB", TEXT)
     for profile in (LINUX_3_10, LINUX_6_12):
         m = thread_memory(profile)
         assert 10 * KIB <= m.resident + m.kernel < 100 * KIB
@@ -110,7 +117,8 @@ def test_epoll_adds_about_200_bytes_per_watched_socket():
     epi, pwq, head = stated(r"\(eventpoll_epi (\d+) B \+ eventpoll_pwq (\d+) B \+ the file's epitems_head (\d+) B\)",
                             EXERCISES)
     slab = LINUX_6_12.slab
-    assert [slab[c].object_size for c in ("eventpoll_epi", "eventpoll_pwq", "ep_head")] == [int(epi), int(pwq), int(head)]
+    assert [slab[c].object_size for c in ("eventpoll_epi", "eventpoll_pwq", "ep_head")] == \
+        [int(epi), int(pwq), int(head)]
     assert per_fd_bytes(LINUX_6_12) == int(epi) + int(pwq) + int(head)
     (about,) = stated(r"epoll adds about (\d+) bytes of kernel memory per socket", TEXT)
     (watched,) = stated(r"~(\d+) bytes of kernel memory per watched socket", TEXT)

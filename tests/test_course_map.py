@@ -32,7 +32,8 @@ def quoted_questions() -> dict[str, tuple[str, str]]:
 def test_the_course_map_links_every_question_of_the_notes_to_its_section():
     rows = [m.groups() for text in markdown("00-start-here.ipynb") for line in text.splitlines()
             for m in [ROW.match(line)] if m]
-    (count,) = stated(r"## The course map: the (\d+) questions of the notes", "\n".join(markdown("00-start-here.ipynb")))
+    (count,) = stated(r"## The course map: the (\d+) questions of the notes",
+                      "\n".join(markdown("00-start-here.ipynb")))
     assert [int(r[0]) for r in rows] == list(range(1, int(count) + 1)), "the map counts the notes' questions"
     quoted = quoted_questions()
     assert {r[1] for r in rows} == set(quoted), "the map and the chapters quote the same questions"
