@@ -18,7 +18,7 @@ def test_chapter_02s_blocking_recv_costs_two_context_switches():
 
 
 def test_chapter_06s_idle_and_time_wait_costs_on_3_10():
-    idle, tw = stated(r"\(on 3\.10 ([\d.]+) KiB an idle server connection, ([\d.]+) KiB a client's TIME_WAIT\)", TEXT)
+    idle, tw = stated(r"\(3\.10: ([\d.]+) KiB an idle server connection, ([\d.]+) KiB a client's TIME_WAIT\)", TEXT)
     assert round(footprint(LINUX_3_10, "ESTABLISHED", "server").per_connection / KIB, 1) == float(idle)
     assert round(footprint(LINUX_3_10, "TIME_WAIT", "client").per_connection / KIB, 1) == float(tw)
 
