@@ -24,6 +24,11 @@ def stated(pattern: str, text: str) -> tuple[str, ...]:
     return match.groups()
 
 
+def says(sentence: str, text: str) -> None:
+    """Fails, naming ``sentence``, where ``text`` no longer says it word for word."""
+    assert sentence in text, f"the notebook no longer says {sentence!r}: update this test with its new sentence"
+
+
 def integer(text: str) -> int:
     """A number as the prose writes it: ``28 232``, ``7 200``, ``1,021`` or ``five``."""
     words = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}

@@ -4,6 +4,8 @@ import json
 import re
 from pathlib import Path
 
+from notebook_prose import stated
+
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ROW = re.compile(r"^\| (\d+) \| (.+?) \| \[(\d\d) · (.+?)\]\((0\d-[\w-]+\.ipynb)\) \|$")
 
@@ -30,7 +32,9 @@ def quoted_questions() -> dict[str, tuple[str, str]]:
 def test_the_course_map_links_every_question_of_the_notes_to_its_section():
     rows = [m.groups() for text in markdown("00-start-here.ipynb") for line in text.splitlines()
             for m in [ROW.match(line)] if m]
-    assert [int(r[0]) for r in rows] == list(range(1, 22)), "the notes ask 21 questions"
+    (count,) = stated(r"## The course map: the (\d+) questions of the notes",
+                      "\n".join(markdown("00-start-here.ipynb")))
+    assert [int(r[0]) for r in rows] == list(range(1, int(count) + 1)), "the map counts the notes' questions"
     quoted = quoted_questions()
     assert {r[1] for r in rows} == set(quoted), "the map and the chapters quote the same questions"
     for _, question, chapter, heading, notebook in rows:

@@ -1,10 +1,16 @@
-"""Chapter 01's claims, with the notebook's own scenarios and parameters (they were assert cells there)."""
-from netlab.kernel.nic import Packet
+"""Chapter 01's claims, with the notebook's own scenarios and parameters (they were assert cells there), and the
+numbers its prose states, read from its markdown and held to the model."""
+from netlab.kernel.nic import IGB_RETA_SIZE, RSS_KEY, WIRE_OVERHEAD, Packet
+from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
 from netlab.kernel.source_index import linux_6_12
 from netlab.load.receive import run, sweep
 from netlab.scenarios.receive import Host
+from notebook_prose import integer, prose, stated, strings
 
 N = 20_000   # the notebook's packets per load-model run
+TEXT = prose("01-receive.ipynb")
+EXERCISES = strings("01-receive.ipynb")
+ETH_ZLEN = 60                # include/uapi/linux/if_ether.h: the shortest frame, FCS not counted
 
 
 def test_one_tcp_packet_calls_only_functions_of_linux_6_12_and_wakes_the_reader():
@@ -64,3 +70,46 @@ def test_ksoftirqd_takes_none_of_the_softirq_time_at_0_3_mpps_and_most_at_line_r
 def test_on_3_10_a_bigger_netdev_budget_squeezes_less_but_still_squeezes():
     squeezes = {b: run(6e6, N, profile="3.10", netdev_budget=b).time_squeeze[0] for b in (300, 3000)}
     assert 0 < squeezes[3000] < squeezes[300]
+
+
+def test_6_12s_gro_batches_up_to_8_skbs_and_3_10_has_no_batch():
+    (batch,) = stated(r"GRO collects up to `gro_normal_batch` \((\d+)\) skbs", TEXT)
+    assert LINUX_6_12.gro_normal_batch == int(batch) and LINUX_3_10.gro_normal_batch is None
+
+
+def test_a_64_descriptor_ring_holds_63_packets():
+    ring, holds = stated(r"so a (\d+)-descriptor ring holds (\d+) packets", TEXT)
+    assert burst(100, ring_size=int(ring), gap_ns=1).summary().delivered == int(holds)
+
+
+def test_10gbe_line_rate_is_one_shortest_frame_every_67_ns():
+    (gap,) = stated(r"at 10GbE line rate \(one packet every (\d+) ns\)", TEXT)
+    assert round((ETH_ZLEN + WIRE_OVERHEAD) * 8 / 10) == int(gap)     # bits at 10 bits per ns
+
+
+def test_rss_hashes_with_a_40_byte_key_and_its_low_7_bits_pick_one_of_128_entries():
+    key, bits, entries = stated(r"Toeplitz hash, (\d+)-byte key\), the low (\d+) bits pick one of (\d+) entries", TEXT)
+    assert len(RSS_KEY) == int(key) and IGB_RETA_SIZE == int(entries) == 1 << int(bits)
+
+
+def test_softirqs_restart_at_most_10_times_within_2_ms_then_wake_ksoftirqd():
+    restarts, ms = stated(r"at most (\d+) times and for at most (\d+) ms \(`MAX_SOFTIRQ_RESTART`, `MAX_SOFTIRQ_TIME`\)",
+                          TEXT)
+    assert (restarts, ms) == stated(r"Only when a softirq run has restarted (\d+) times or for (\d+) ms", TEXT)
+    for profile in (LINUX_3_10, LINUX_6_12):
+        assert (profile.max_softirq_restart, profile.max_softirq_time_us) == (int(restarts), 1000 * int(ms))
+
+
+def test_net_rx_action_polls_64_packets_a_napi_300_in_all_or_2_jiffies():
+    weight, budget, jiffies = stated(r"at most (\d+) packets each, (\d+) in total or (\d+) jiffies per run", TEXT)
+    (also,) = stated(r"net_rx_action also stops after (\d+) jiffies \(netdev_budget_usecs on newer kernels\)",
+                     EXERCISES)
+    assert also == jiffies
+    for profile in (LINUX_3_10, LINUX_6_12):
+        assert (profile.dev_weight, profile.netdev_budget) == (int(weight), int(budget))
+        assert profile.netdev_budget_usecs == int(jiffies) * 1_000_000 // profile.hz
+
+
+def test_a_udp_sockets_default_buffer_is_212_992_bytes():
+    (rcvbuf,) = stated(r"The socket's ([\d  ,]+)-byte buffer fills", TEXT)
+    assert LINUX_3_10.rmem_default == LINUX_6_12.rmem_default == integer(rcvbuf)
