@@ -275,6 +275,24 @@ def test_epoll_ctl_errors_like_the_kernel():
     assert lab.sock_of(fd).wq.entries == []  # DEL unhooked the callback
 
 
+def test_3_10_takes_epollexclusive_as_an_unknown_bit():
+    """3.10's epoll_ctl neither refuses EPOLLEXCLUSIVE where 4.5+ does (EPOLL_CTL_MOD: EINVAL) nor queues the
+    callback exclusively."""
+    lab = Lab(profile="3.10")
+    fd = lab.connection()
+    results = {}
+
+    def prog():
+        epfd = epoll_create1()
+        results["add"] = yield from do_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, EpollEvent(EPOLLIN | EPOLLEXCLUSIVE, fd))
+        results["mod"] = yield from do_epoll_ctl(epfd, EPOLL_CTL_MOD, fd, EpollEvent(EPOLLIN | EPOLLEXCLUSIVE, fd))
+
+    lab.thread("p", prog())
+    lab.run()
+    assert results == {"add": 0, "mod": 0}
+    assert [e.exclusive for e in lab.sock_of(fd).wq.entries] == [False]
+
+
 def test_epoll_wait_times_out_with_nothing_ready():
     lab = Lab()
     fd = lab.connection()

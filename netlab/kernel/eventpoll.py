@@ -148,6 +148,7 @@ class Eventpoll:
     ovflist: Any = EP_UNACTIVE_PTR
     file: File | None = None
     copy_ns: int = EP_COPY_NS
+    epollexclusive: bool = True     # the kernel knows EPOLLEXCLUSIVE (4.5+; profile.epoll_exclusive)
 
     def __post_init__(self):
         check.fields(self)
@@ -267,6 +268,7 @@ def do_epoll_create(flags: int = 0) -> int:
     if flags not in (0, 0o2000000):  # EPOLL_CLOEXEC
         return -errno.EINVAL
     ep = ep_alloc()
+    ep.epollexclusive = running_profile().epoll_exclusive
     proc = get_current()
     fd = install_file(proc, eventpoll_fops, ep, "[eventpoll]", running_profile().nr_open)
     if fd >= 0:
@@ -327,15 +329,20 @@ class EpPqueue(PollTable):
     epi: Epitem | None = None
 
 
+def _exclusive(epi: "Epitem") -> bool:
+    """The epitem asked for EPOLLEXCLUSIVE and the kernel has it (4.5+; 3.10 keeps the bit and ignores it)."""
+    return bool(epi.event.events & EPOLLEXCLUSIVE) and epi.ep.epollexclusive
+
+
 @kernel_function("fs/eventpoll.c", lambda file, whead, pt: f"hook ep_poll_callback for {pt.epi.name} onto "
-                 f"{whead.name}" + (" (exclusive)" if pt.epi.event.events & EPOLLEXCLUSIVE else ""))
+                 f"{whead.name}" + (" (exclusive)" if _exclusive(pt.epi) else ""))
 def ep_ptable_queue_proc(file: File, whead: WaitQueueHead, pt: EpPqueue) -> None:
     """Allocate an eppoll_entry whose wait entry calls ``ep_poll_callback``, and add it to the file's queue."""
     epi = pt.epi
     wait = WaitQueueEntry(ep_poll_callback, None, name=f"ep_poll_callback ({epi.name})")
     pwq = EppollEntry(base=epi, wait=wait, whead=whead)
     wait.private = pwq  # container_of(wait, struct eppoll_entry, wait) in C
-    if epi.event.events & EPOLLEXCLUSIVE:
+    if _exclusive(epi):
         add_wait_queue_exclusive(whead, wait)
     else:
         add_wait_queue(whead, wait)
@@ -425,7 +432,7 @@ def do_epoll_ctl(epfd: int, op: int, fd: int, epds: EpollEvent | None):
         return -errno.EPERM
     if f is tf or not is_file_epoll(f):
         return -errno.EINVAL
-    if op != EPOLL_CTL_DEL and epds.events & EPOLLEXCLUSIVE:
+    if op != EPOLL_CTL_DEL and epds.events & EPOLLEXCLUSIVE and running_profile().epoll_exclusive:
         if op == EPOLL_CTL_MOD:
             return -errno.EINVAL
         if is_file_epoll(tf) or epds.events & ~EPOLLEXCLUSIVE_OK_BITS:
@@ -450,7 +457,7 @@ def do_epoll_ctl(epfd: int, op: int, fd: int, epds: EpollEvent | None):
             error = -errno.ENOENT
     else:
         if epi is not None:
-            if not epi.event.events & EPOLLEXCLUSIVE:
+            if not _exclusive(epi):
                 error = ep_modify(ep, epi, EpollEvent(epds.events | EPOLLERR | EPOLLHUP, epds.data))
         else:
             error = -errno.ENOENT
@@ -482,13 +489,13 @@ def ep_poll_callback(wait: WaitQueueEntry, key: Any = None) -> int:
         else:
             trace_printk(f"{epi.name} is on rdllist already")
         if ep.wq.has_sleeper():
-            if epi.event.events & EPOLLEXCLUSIVE:
+            if _exclusive(epi):
                 inout = pollflags & EPOLLINOUT_BITS
                 if (inout == EPOLLIN and epi.event.events & EPOLLIN) or \
                         (inout == EPOLLOUT and epi.event.events & EPOLLOUT) or inout == 0:
                     ewake = 1
             __wake_up(ep.wq, 1, None)
-    if not epi.event.events & EPOLLEXCLUSIVE:
+    if not _exclusive(epi):
         ewake = 1
     return ewake
 

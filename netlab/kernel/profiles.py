@@ -116,6 +116,7 @@ class KernelProfile:
     # tcp_sendpage → do_tcp_sendpages) or "MSG_SPLICE_PAGES" (6.5+: splice_to_socket → tcp_sendmsg_locked).
     sendfile_via: str
     msg_zerocopy: bool              # send(MSG_ZEROCOPY) exists (4.14+)
+    epoll_exclusive: bool           # epoll_ctl knows EPOLLEXCLUSIVE (4.5+); 3.10 keeps the bit and ignores it
     fib_local_main_merged: bool     # without custom rules the local table shares main's trie (4.1+, fib_new_table);
                                     # False: 3.10 looks up local, then main, by fib rules 0 and 32766
     # handshake (chapter 05)
@@ -245,7 +246,7 @@ LINUX_3_10 = KernelProfile(
     rx_ring_size=256, softnet_stat_columns=10, max_softirq_time_us=2000, max_softirq_restart=10,
     napi_repoll_list=False, udp_rcvbuf_drop="rmem >= rcvbuf",
     dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=False, sendfile_via="sendpage",
-    msg_zerocopy=False, fib_local_main_merged=False,
+    msg_zerocopy=False, epoll_exclusive=False, fib_local_main_merged=False,
     somaxconn=128, tcp_max_syn_backlog=256, syn_backlog_per_ehash=256,
     tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=0, syn_queue="listen_sock", tcp_timeout_init_ms=1000,
@@ -310,7 +311,7 @@ LINUX_6_12 = KernelProfile(
     rx_ring_size=256, softnet_stat_columns=15, max_softirq_time_us=2000, max_softirq_restart=10,
     napi_repoll_list=True, udp_rcvbuf_drop="rmem > rcvbuf",
     dev_tx_weight=64, eth_mtu=1500, lo_mtu=65536, tx_ring_size=256, tcp_gso_always=True,
-    sendfile_via="MSG_SPLICE_PAGES", msg_zerocopy=True, fib_local_main_merged=True,
+    sendfile_via="MSG_SPLICE_PAGES", msg_zerocopy=True, epoll_exclusive=True, fib_local_main_merged=True,
     somaxconn=4096, tcp_max_syn_backlog=512, syn_backlog_per_ehash=128,
     tcp_syncookies=1, tcp_abort_on_overflow=0, tcp_syn_retries=6,
     tcp_synack_retries=5, tcp_syn_linear_timeouts=4, syn_queue="ehash", tcp_timeout_init_ms=1000,
@@ -378,6 +379,7 @@ SOURCES: Mapping[str, str] = MappingProxyType({
     "tcp_gso_always": "net/core/sock.c:sk_setup_caps / 3.10 net/ipv4/tcp.c:tcp_xmit_size_goal",
     "sendfile_via": "fs/splice.c:splice_to_socket / 3.10 net/socket.c:sock_sendpage",
     "msg_zerocopy": "net/core/sock.c:sk_setsockopt (SO_ZEROCOPY, 4.14+; none in 3.10)",
+    "epoll_exclusive": "fs/eventpoll.c:ep_ptable_queue_proc (EPOLLEXCLUSIVE, 4.5+; none in 3.10)",
     "fib_local_main_merged": "net/ipv4/fib_frontend.c:fib_new_table",
     "somaxconn": "include/linux/socket.h:SOMAXCONN, set by net/core/net_namespace.c:preinit_net_sysctl / 3.10 "
                  "include/linux/socket.h:SOMAXCONN, set by net/core/sysctl_net_core.c:sysctl_core_net_init",
