@@ -156,6 +156,22 @@ def test_the_server_sleeps_in_epoll_wait_is_woken_by_ep_poll_callback_and_replie
     assert j.sched.tasks[0].state == "TASK_DEAD" and j.sched.tasks[0].wakeups == 3
 
 
+@pytest.mark.parametrize("profile", ["3.10", "6.12"])
+def test_the_servers_close_takes_the_connection_out_of_its_epoll(profile):
+    """__fput → eventpoll_release: the closed connection's epitem leaves the epoll (rbr, rdllist) before the socket
+    is released, so epoll_wait never reports a closed fd; the listener stays watched."""
+    j = Journey(100, profile)
+    trace = j.run()
+    server = [e for e in trace if e.kind == "call" and e.task == "server"]
+    (i,) = [k for k, e in enumerate(server) if e.function == "eventpoll_release_file"]
+    assert server[i - 1].function == "__fput" and server[i - 1].depth == server[i].depth - 1
+    release = next(e for e in server[i + 1:] if e.depth == server[i].depth)
+    assert release.function == named(PROFILES[profile].renamed, ["sock_close"])[0]
+    assert len(server[i - 2].state.epoll.armed) == 2
+    after = trace[-1].state.epoll
+    assert list(after.armed) == [f"fd {j.listen_fd}"] and not after.rdllist
+
+
 def test_each_program_is_a_task_on_its_own_hosts_run_queue():
     """The client's calls run as the client task on the client host's CPU 0, which runs its idle task while the
     client sleeps in connect() and recv(); the server host's CPU 0 never runs the client."""

@@ -318,6 +318,7 @@ def ep_rbtree_insert(ep: Eventpoll, epi: Epitem) -> None:
 @kernel_function("fs/eventpoll.c", "put {epi.name} on the file's epitem list and into rbr")
 def ep_register_epitem(ep: Eventpoll, epi: Epitem) -> int:
     """``ep_attach_file`` (the file's ``f_ep`` list) and ``ep_rbtree_insert``."""
+    epi.ffd.file.f_ep.append(epi)
     ep_rbtree_insert(ep, epi)
     return 0
 
@@ -409,11 +410,24 @@ def ep_unregister_pollwait(ep: Eventpoll, epi: Epitem) -> None:
 
 @kernel_function("fs/eventpoll.c", "EPOLL_CTL_DEL {epi.name}: unhook, erase from rbr, drop from rdllist")
 def ep_remove(ep: Eventpoll, epi: Epitem) -> None:
-    """``ep_unregister_pollwait``, then ``ep_remove_epi``: rb_erase_cached and off the ready list."""
+    """``ep_unregister_pollwait``, ``ep_remove_file`` (off the file's ``f_ep`` list), then ``ep_remove_epi``:
+    rb_erase_cached and off the ready list."""
     ep_unregister_pollwait(ep, epi)
+    epi.ffd.file.f_ep.remove(epi)
     rb_erase_cached(epi.rbn, ep.rbr)
     if ep_is_linked(epi):
         _list_del_init(epi)
+
+
+@kernel_function("fs/eventpoll.c", lambda file: f"{file.name} is closed while {len(file.f_ep)} epoll instance(s) "
+                 "watch it: each forgets it")
+def eventpoll_release_file(file: File) -> None:
+    """``__fput`` → ``eventpoll_release``: a file still watched by epoll leaves every instance (``ep_remove`` of
+    each epitem on its ``f_ep`` list), so a closed fd never comes back from epoll_wait. The kernel takes each
+    ``ep->mtx`` around it; here nobody else holds it then, and the lock is not drawn."""
+    while file.f_ep:
+        epi = file.f_ep[0]
+        ep_remove(epi.ep, epi)
 
 
 @kernel_function("fs/eventpoll.c", lambda epfd, op, fd, epds: f"epoll_ctl(epfd {epfd}, "

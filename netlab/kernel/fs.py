@@ -13,7 +13,7 @@ function is handed the file's wait queue — epoll's ``ep_ptable_queue_proc`` ho
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from netlab import check
@@ -30,10 +30,12 @@ O_NONBLOCK = 0o4000
 
 @dataclass(frozen=True)
 class FileOperations:
-    """``struct file_operations``, reduced to ``poll`` (the only hook epoll needs)."""
+    """``struct file_operations``, reduced to ``poll`` (the hook epoll needs) and ``release`` (what ``__fput`` calls
+    when the file's last reference is gone)."""
 
     name: str
     poll: Callable[["File", "PollTable | None"], int] | None = None
+    release: Callable[["File"], None] | None = None
 
 
 @dataclass(eq=False)
@@ -45,6 +47,7 @@ class File:
     addr: U64 = FILP_BASE
     name: str = "file"
     f_flags: int = 0  # O_NONBLOCK: reads and accepts return -EAGAIN instead of sleeping
+    f_ep: list = field(default_factory=list, repr=False)  # the epitems watching this file (epoll's f_ep)
 
     def __post_init__(self):
         check.fields(self)

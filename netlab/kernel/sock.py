@@ -187,7 +187,6 @@ def sock_poll(file: File, wait: PollTable | None) -> int:
     return sock.ops.poll(file, sock, wait)
 
 
-socket_file_ops = FileOperations("socket_file_ops", poll=sock_poll)
 
 
 @check.arguments
@@ -199,6 +198,17 @@ def install_socket(sock: Socket, task: Task, nr_open: int) -> int:
     if fd >= 0:
         sock.file = fdget(task, fd)
     return fd
+
+
+@kernel_function("net/socket.c", "release the socket behind {file.name}")
+def sock_close(file: File) -> None:
+    """``socket_file_ops.release``: the socket file's last reference is gone, ``__sock_release`` lets it go."""
+    if not isinstance(file.private_data, Socket):
+        raise TypeError("sock_close needs a socket file")
+    __sock_release(file.private_data)
+
+
+socket_file_ops = FileOperations("socket_file_ops", poll=sock_poll, release=sock_close)
 
 
 def _sockfd_lookup(fd: int) -> Socket | int:

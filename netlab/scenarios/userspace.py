@@ -15,7 +15,8 @@ from netlab.kernel.eventpoll import EpollEvent, do_epoll_create, do_epoll_ctl, d
 from netlab.kernel.fs import O_NONBLOCK, fdget
 from netlab.kernel.limits import close_fd
 from netlab.kernel.sched import Task, get_current
-from netlab.kernel.sock import Socket, __sock_release, __sys_accept4, __sys_recvfrom
+from netlab.kernel.file_table import __fput
+from netlab.kernel.sock import Socket, __sys_accept4, __sys_recvfrom
 
 
 def _check(ret: int) -> int:
@@ -52,13 +53,13 @@ def recv(fd: int, size: int, flags: int = 0):
 @check.arguments
 def close(fd: int) -> None:
     """``close(2)`` of a socket: ``close_fd`` takes the fd out of the table; that was the file's last reference,
-    so ``__fput`` → ``sock_close`` → ``__sock_release`` (→ ``inet_release`` → ``tcp_close``)."""
+    so ``__fput``: epoll forgets it, then ``sock_close`` → ``__sock_release`` (→ ``inet_release`` → ``tcp_close``)."""
     file = close_fd(get_current(), fd)
     if isinstance(file, int):
         _check(file)
     if not isinstance(file.private_data, Socket):
         raise TypeError(f"fd {fd} is not a socket")
-    __sock_release(file.private_data)
+    __fput(file)
 
 
 @check.arguments
