@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -66,6 +67,13 @@ class Event:
 
 
 @check.arguments
+def _as_step_text(line: str) -> str:
+    """A docstring's first line as a step's text: no ``literal`` marks, no closing full stop, a lower-case start
+    (unless the first word is a name like NAPI)."""
+    line = re.sub(r"``([^`]*)``", r"\1", line).rstrip(".")
+    return line[0].lower() + line[1:] if line[:2].istitle() else line
+
+
 def kernel_function(source: str, explain: str | Callable[..., str] | None = None):
     """Mark a model function as the kernel function of the same name in ``source``.
 
@@ -81,7 +89,7 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
     def decorate(fn: Callable) -> Callable:
         name = fn.__name__
         signature = inspect.signature(fn)
-        default_text = (inspect.getdoc(fn) or name).strip().splitlines()[0]
+        default_text = _as_step_text((inspect.getdoc(fn) or name).strip().splitlines()[0])
 
         check_arguments = check.argument_checker(fn)
         body = check.arguments(fn)
@@ -395,7 +403,9 @@ def _changes(path: str, before: Any, after: Any, out: dict[str, tuple[Any, Any]]
         out[path] = (before, after)
         return
     other = before if node is after else after
-    if dataclasses.is_dataclass(node) and (other is None or type(other) is type(node)):
+    if dataclasses.is_dataclass(node) and other is None and path:  # an object in the state appears or goes
+        out[path] = (before, after)
+    elif dataclasses.is_dataclass(node) and (other is None or type(other) is type(node)):
         for f in dataclasses.fields(node):
             _changes(f"{path}.{f.name}" if path else f.name, getattr(before, f.name, None),
                      getattr(after, f.name, None), out)

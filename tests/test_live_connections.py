@@ -114,6 +114,30 @@ def test_the_model_runs_the_experiment_in_its_order():
         connection_memory.modelled(LINUX_6_12, 10, "peer")
 
 
+def test_the_comparison_names_the_models_caches_and_sets_the_machines_other_activity_apart():
+    """A machine where SLUB merged skbuff_fclone_cache into pool_workqueue (as on 6.18 here): the FIN's fclone row
+    is named by the model's cache, the step's line sums only the model's caches, other rows go on a line apart."""
+    from types import MappingProxyType
+    from netlab.kernel.profiles import SlabCache
+    profile = LINUX_6_12.replace(
+        slab=MappingProxyType({**LINUX_6_12.slab, "pool_workqueue": SlabCache("pool_workqueue", 512, 16, 2)}),
+        slab_aliases=MappingProxyType({**LINUX_6_12.slab_aliases, "skbuff_fclone_cache": "pool_workqueue"}))
+    n = 100
+    model = connection_memory.modelled(profile, n, "client")
+    readings = tuple(cm.Reading(m.step, {**{row: (n, round(b * n)) for row, b in m.rows.items()},
+                                         "ext4_inode_cache": (5, 7 * n)}, 0, True) for m in model)
+    measured = cm.ConnectionMemory(n, "client", False, "slabinfo", readings, 1.0)
+    rows = connection_memory.compare(measured, profile)
+    steps = [r for r in rows if not r.cache]
+    assert [r.step for r in steps] == list(cm.STEPS["client"])
+    assert all(r.measured == pytest.approx(r.model, abs=1) for r in steps)      # the model's caches only
+    first_close = [r.cache for r in rows if r.step == cm.STEPS["client"][1]]
+    assert "skbuff_fclone_cache (slabinfo: pool_workqueue)" in first_close
+    assert "eventpoll_epi (+ tcp_bind_bucket, tcp_bind2_bucket)" in first_close
+    assert [(r.measured, r.model) for r in rows if r.cache.startswith("other")] == [(7, None)] * 3
+    assert rows[1].label.startswith("  ") and rows[0].label == "ESTABLISHED"
+
+
 # --- chapter 07 ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.live

@@ -18,7 +18,7 @@ def outer(n):
 
 @kernel_function("net/core/dev.c")
 def inner(i):
-    """Inner step."""
+    """Inner step with a ``literal``."""
     return i
 
 
@@ -39,7 +39,7 @@ def test_nested_calls_record_depth_text_and_order():
     trace = record(outer, 2)
     assert [(e.function, e.depth, e.kind) for e in trace] == [
         ("outer", 0, "call"), ("outer", 1, "printk"), ("inner", 1, "call"), ("inner", 1, "call")]
-    assert trace[0].text == "outer with 2" and trace[2].text == "Inner step."
+    assert trace[0].text == "outer with 2" and trace[2].text == "inner step with a literal"   # a docstring as a step
     assert [e.seq for e in trace] == [0, 1, 2, 3]
     assert [e.time_ns for e in trace] == [0, 100, 200, 300]
 
@@ -89,9 +89,9 @@ def test_a_typed_snapshot_is_diffed_field_by_field_and_pickles():
         inner(1)
         inner(2)
     trace = t.trace
-    assert trace.diff(1) == {"cpus[1].items": ((), ("p0",)), "cpus[1].drops": (0, 1),
-                             "sockets[server].items": (None, ("p1",)), "sockets[server].drops": (None, 0)}
-    assert list(trace.diff(0)) == ["cpus[0].items", "cpus[0].drops", "cpus[1].items", "cpus[1].drops"]
+    assert trace.diff(1) == {"cpus[1].items": ((), ("p0",)), "cpus[1].drops": (0, 1),   # a new object: one change
+                             "sockets[server]": (None, Queue(("p1",), 0))}
+    assert list(trace.diff(0)) == ["cpus[0]", "cpus[1]"]
     copy = pickle.loads(pickle.dumps(trace[1]))
     assert copy == trace[1] and copy.state == trace[1].state
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from netlab import check
+from netlab.units import number
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile, SlabCache
 from netlab.kernel.skbuff import SIZEOF_SK_BUFF
 from netlab.trace import kernel_function
@@ -281,6 +282,11 @@ class CacheState:
     slabs: tuple[int, ...]
     bytes: int
 
+    def __str__(self) -> str:
+        return (f"{number(self.objects)} object{'s' * (self.objects != 1)} in {number(len(self.slabs))} "
+                f"slab{'s' * (len(self.slabs) != 1)} ({number(self.object_size)}-byte slots, {self.per_slab} per "
+                f"{self.pages_per_slab}-page slab)")
+
 
 class Slub:
     """The slab allocator of one kernel: a :class:`KmemCache` per /proc/slabinfo row; merged caches share one."""
@@ -327,7 +333,8 @@ class Slub:
 
 
 @kernel_function("include/linux/slab.h", lambda slub, cache, owner: f"a {cache} object for {owner}"
-                 + (f" (counted in {slub.row_of[cache]})" if slub.row_of.get(cache, cache) != cache else ""))
+                 + (f" (SLUB merged this cache into {slub.row_of[cache]}: its slabs hold it)"
+                    if slub.row_of.get(cache, cache) != cache else ""))
 def kmem_cache_alloc(slub: Slub, cache: str, owner: str) -> Obj:
     """Take a free slot from the cache's partly used slab, or a new slab from the page allocator."""
     return slub.alloc(cache, owner)

@@ -4,7 +4,7 @@
 :func:`fd_limit_trace` shows the order of the fd checks (EMFILE at socket() and accept()); :func:`connections_memory`
 runs N ends through the step model (:mod:`netlab.kernel.memory`, allocating from :mod:`netlab.kernel.slub`);
 :func:`modelled` is the model's side of the live experiment
-(:func:`netlab.live.connection_memory.measure_connection_memory`).
+(:func:`netlab.live.connection_memory.measure_connection_memory`), and :func:`compare` puts the two side by side.
 """
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from typing import Annotated, Mapping
 from netlab import check
 from netlab.kernel import limits
 from netlab.kernel.fdtable import FdTableState
-from netlab.kernel.memory import (Kernel, __sys_accept4_file, __sys_socket, check_side_state, handshake_server,
-                                  inet_twsk_kill, move_to, move_to_end, open_and_move, open_connection)
+from netlab.kernel.memory import (OBJECT_STRUCT, Kernel, __sys_accept4_file, __sys_socket, check_side_state,
+                                  handshake_server, inet_twsk_kill, move_to, move_to_end, open_and_move,
+                                  open_connection)
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile
 from netlab.kernel.sched import Scheduler
 from netlab.kernel.slub import CacheState
 from netlab.kernel.timer import TimerList
-from netlab.live.connection_memory import MAX_CONNECTIONS, STEPS
+from netlab.live.connection_memory import MAX_CONNECTIONS, STEPS, ConnectionMemory
 from netlab.trace import Tracer
 
 
@@ -58,9 +59,10 @@ def connection_trace(profile: KernelProfile, side: str = "client", state: str = 
     sched = Scheduler(profile=profile)
     conn = []
 
-    def snapshot():
+    def snapshot():                                   # once per step: touched is what this step touched
         end = kernel.connections[0] if kernel.connections else None
-        return ConnectionMemoryState(kernel.slub.snapshot(), kernel.slub.bytes, kernel.slub.last_row,
+        touched, kernel.slub.last_row = kernel.slub.last_row, None
+        return ConnectionMemoryState(kernel.slub.snapshot(), kernel.slub.bytes, touched,
                                      tuple(sorted(o.cache for o in end.objects.values())) if end else (),
                                      end.state if end else "-", len(task.files.fd))
 
@@ -164,3 +166,45 @@ def modelled(profile: KernelProfile, n: Annotated[int, check.Range(1, MAX_CONNEC
         move_to_end(kernel, task, pair[other])
     readings.append(reading(2))
     return tuple(readings)
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One line of :func:`compare`: a step (``cache`` empty: the sum of the model's caches) or one cache of it,
+    measured and modelled bytes per connection (``model`` None: not modelled)."""
+
+    step: str
+    cache: str
+    measured: float
+    model: float | None
+
+    @property
+    def label(self) -> str:
+        """The step, or the cache indented under it."""
+        return f"  {self.cache}" if self.cache else self.step
+
+
+@check.arguments
+def compare(measured: ConnectionMemory, profile: KernelProfile) -> tuple[ComparisonRow, ...]:
+    """The live experiment beside :func:`modelled` (run for the same ``n`` and closing order on ``profile``), step by
+    step in bytes per connection: first the slab caches the model allocates from, their sum on the step's line, each
+    named by the cache the model uses and, where SLUB merged it, the /proc/slabinfo row that counts it; then, on a
+    line of its own, what the other caches moved meanwhile (the machine's other activity: not the experiment's).
+    Measured with meminfo (no per-cache rows), one line per step."""
+    n = measured.n
+    rows = []
+    for reading, model in zip(measured.readings, modelled(profile, n, measured.first_closer, measured.epoll)):
+        if measured.method != "slabinfo":
+            rows.append(ComparisonRow(reading.step, "", reading.per_connection(n), model.per_connection))
+            continue
+        mine = {row: reading.rows.get(row, (0, 0))[1] / n for row in model.rows}
+        rows.append(ComparisonRow(reading.step, "", sum(mine.values()), model.per_connection))
+        for row in sorted(model.rows, key=lambda r: -model.rows[r]):
+            caches = [c for c, r in profile.slab_aliases.items() if r == row]
+            label = (f"{row} (+ {', '.join(caches)})" if row in OBJECT_STRUCT and caches
+                     else f"{', '.join(caches)} (slabinfo: {row})" if caches else row)
+            rows.append(ComparisonRow(reading.step, label, mine[row], model.rows[row]))
+        other = sum(b for row, (_, b) in reading.rows.items() if row not in model.rows) / n
+        if abs(other) >= 1:
+            rows.append(ComparisonRow(reading.step, "other caches (the machine's other activity)", other, None))
+    return tuple(rows)
