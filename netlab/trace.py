@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from netlab import check
+from netlab.units import number, plural
 
 CONTEXTS = ("process", "hardirq", "softirq", "ksoftirqd")
 """Where kernel code runs: a task's syscall, a hard interrupt, a softirq at IRQ exit, or the ksoftirqd thread."""
@@ -397,13 +398,14 @@ class Trace(Sequence[Event]):
         return "\n".join(lines)
 
     @check.arguments
-    def compare(self, other: "Trace") -> "TraceComparison":
-        """What two traces of the same story have in common and where they part (by kernel function)."""
+    def compare(self, other: "Trace", names: tuple[str, str] = ("the first", "the second")) -> "TraceComparison":
+        """What two traces of the same story have in common and where they part (by kernel function); ``names``
+        says what each trace is (``("6.12", "3.10")``) for the printed comparison."""
         mine, theirs = self.functions(), other.functions()
         return TraceComparison(only_first=[f for f in mine if f not in theirs],
                                only_second=[f for f in theirs if f not in mine],
                                both=[f for f in mine if f in theirs],
-                               calls=(len(self.filter(kind="call")), len(other.filter(kind="call"))))
+                               calls=(len(self.filter(kind="call")), len(other.filter(kind="call"))), names=names)
 
 
 def _changes(path: str, before: Any, after: Any, out: dict[str, tuple[Any, Any]]) -> None:
@@ -440,9 +442,12 @@ class TraceComparison:
     only_second: list[str]
     both: list[str]
     calls: tuple[int, int]
+    names: tuple[str, str] = ("the first", "the second")
 
     def __str__(self) -> str:
-        return (f"calls: {self.calls[0]} vs {self.calls[1]}\n"
-                f"only in the first:  {', '.join(self.only_first) or '-'}\n"
-                f"only in the second: {', '.join(self.only_second) or '-'}\n"
-                f"in both: {len(self.both)} functions")
+        first, second = self.names
+        width = max(map(len, self.names)) + 9
+        return (f"calls: {number(self.calls[0])} in {first}, {number(self.calls[1])} in {second}\n"
+                f"{f'only in {first}:':<{width}} {', '.join(self.only_first) or '-'}\n"
+                f"{f'only in {second}:':<{width}} {', '.join(self.only_second) or '-'}\n"
+                f"in both: {plural(len(self.both), 'function')}")

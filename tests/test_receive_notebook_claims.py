@@ -28,7 +28,7 @@ def test_one_tcp_packet_calls_only_functions_of_linux_6_12_and_wakes_the_reader(
 
 def burst(count: int, ring_size: int = 64, gap_ns: int = 67) -> Host:
     h = Host("6.12", ring_size=ring_size)
-    h.udp_socket(80, rcvbuf=10**9)
+    h.udp_socket(80, rcvbuf=16 << 20)
     h.receive([Packet(1000 + gap_ns * i, protocol="udp", name=f"p{i}") for i in range(count)])
     h.run()
     return h
