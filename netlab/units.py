@@ -5,6 +5,7 @@ significant digits, never ``4.00349e+06`` or ``1086000.000 µs``, never a Python
     duration(1_086_000_000)  -> '1.086 s'        number(0.000123)    -> '0.000123'
     size(212_992)            -> '208 KiB'        number(2 / 3)       -> '0.667'
     plural(1, "packet")      -> '1 packet'       plural(2, "switch") -> '2 switches'
+    percent(0.44)            -> '44.0 %'
 """
 from __future__ import annotations
 
@@ -41,6 +42,13 @@ def plural(n: Real, word: str, many: str | None = None) -> str:
     if many is None:
         many = word + ("es" if word.endswith(("s", "sh", "ch", "x")) else "s")
     return f"{number(n)} {many}"
+
+
+@check.arguments
+def percent(share: Real) -> str:
+    """A share as a percentage with one decimal, so that neighbours line up: ``0.451`` → ``45.1 %``, ``0.44`` →
+    ``44.0 %``."""
+    return f"{100 * share:,.1f} %"
 
 
 @check.arguments
