@@ -57,9 +57,13 @@ def test_tcpdump_captures_both_packets_iptables_input_drops():
     rule = fw.iptables("INPUT", "DROP", protocol="tcp", dport=80)
     tap = fw.tcpdump()
     fw.receive([Packet(1000, name="p0"), Packet(3000, name="p1")])
-    funcs = fw.record().functions()
+    trace = fw.record()
+    funcs = trace.functions()
     assert tap.seen == [("p0", "in"), ("p1", "in")] and rule.pkts == 2 and not sock.sk.sk_receive_queue
     assert funcs.index("packet_rcv") < funcs.index("nf_hook_slow")
+    graph = trace.filter(["deliver_skb", "packet_rcv", "NF_HOOK", "nf_hook_slow", "ipt_do_table", "kfree_skb"])
+    calls = [line.split("|", 1)[1].strip() for line in graph.function_graph().splitlines()][:4]
+    assert calls == ["deliver_skb() {", "packet_rcv();", "}", "NF_HOOK() {"]    # the tap returns before netfilter
 
 
 def test_ksoftirqd_takes_none_of_the_softirq_time_at_0_3_mpps_and_most_at_line_rate():
