@@ -92,6 +92,8 @@ class Exercise:
             correct = math.isclose(guess, truth, rel_tol=self.tolerance, abs_tol=1e-9)
         why = self.why(truth) if callable(self.why) else self.why
         shown = number(truth) if isinstance(truth, (int, float)) and not isinstance(truth, bool) else str(truth)
+        if self.choices is not None and shown[:1].isupper() and shown[1:2].islower():
+            shown = shown[0].lower() + shown[1:]    # a choice inside the sentence: "the answer is it keeps growing"
         unit = f" {self.unit}" if self.unit else ""
         if correct:
             return Feedback(True, f"Right: the answer is {shown}{unit}. {why}", True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from netlab import check
+from netlab.units import number, plural
 
 CONTEXTS = ("process", "hardirq", "softirq", "ksoftirqd")
 """Where kernel code runs: a task's syscall, a hard interrupt, a softirq at IRQ exit, or the ksoftirqd thread."""
@@ -298,13 +299,22 @@ class Trace(Sequence[Event]):
         self._events = tuple(events)
         if not all(isinstance(e, Event) for e in self._events):
             raise TypeError("a Trace holds Event objects only")
+        self._floors: tuple[int | None, ...] = (None,) * len(self._events)
+        """For each event of a filtered trace, the lowest depth of its task's calls that the filter dropped just
+        before it (None: none dropped): a kept call whose block that reaches has ended there."""
+
+    @classmethod
+    def _kept(cls, events: list[Event], floors: list[int | None]) -> "Trace":
+        trace = cls(events)
+        trace._floors = tuple(floors)
+        return trace
 
     def __len__(self) -> int:
         return len(self._events)
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return Trace(self._events[index])
+            return Trace._kept(list(self._events[index]), list(self._floors[index]))
         return self._events[index]
 
     def __repr__(self) -> str:
@@ -321,9 +331,18 @@ class Trace(Sequence[Event]):
         if cpu is not None and (not isinstance(cpu, int) or cpu < 0):
             raise ValueError(f"cpu must be an int >= 0, got {cpu!r}")
         names = {function} if isinstance(function, str) else None if function is None else set(function)
-        return Trace(e for e in self._events
-                     if (names is None or e.function in names) and (context is None or e.context == context)
-                     and (cpu is None or e.cpu == cpu) and (kind is None or e.kind == kind))
+        kept: list[Event] = []
+        floors: list[int | None] = []
+        dropped: dict[str, int] = {}  # per task: the lowest depth dropped since its last kept event
+        for e, floor in zip(self._events, self._floors):
+            lowest = min((d for d in (floor, dropped.pop(e.task, None)) if d is not None), default=None)
+            if ((names is None or e.function in names) and (context is None or e.context == context)
+                    and (cpu is None or e.cpu == cpu) and (kind is None or e.kind == kind)):
+                kept.append(e)
+                floors.append(lowest)
+            else:
+                dropped[e.task] = e.depth if lowest is None else min(e.depth, lowest)
+        return Trace._kept(kept, floors)
 
     @check.arguments
     def functions(self) -> list[str]:
@@ -351,6 +370,7 @@ class Trace(Sequence[Event]):
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise ValueError("limit must be a positive int or None")
         events = self._events[:limit] if limit else self._events
+        floors = self._floors
         lines: list[str] = []
         open_depths: list[int] = []
         blank = " " * 28 + "|  "  # the width of the "CPU) context time |" columns
@@ -369,14 +389,15 @@ class Trace(Sequence[Event]):
                 last_task = e.task
             if e.task:
                 named[e.host, e.cpu] = e.task
-            close_to(e.depth)
+            close_to(e.depth if floors[i] is None else min(e.depth, floors[i]))
             prefix = f"{e.cpu:>2}) {e.context:<9} {e.time_ns / 1000:>10.3f} us |  "
             indent = "  " * e.depth
             if e.kind == "printk":
                 lines.append(f"{prefix}{indent}/* {e.text} */")
                 continue
             following = events[i + 1] if i + 1 < len(events) else None
-            if following is not None and following.depth > e.depth and following.task == e.task:
+            ended = i + 1 < len(events) and floors[i + 1] is not None and floors[i + 1] <= e.depth
+            if following is not None and following.depth > e.depth and following.task == e.task and not ended:
                 lines.append(f"{prefix}{indent}{e.function}() {{")
                 open_depths.append(e.depth)
             else:
@@ -385,13 +406,14 @@ class Trace(Sequence[Event]):
         return "\n".join(lines)
 
     @check.arguments
-    def compare(self, other: "Trace") -> "TraceComparison":
-        """What two traces of the same story have in common and where they part (by kernel function)."""
+    def compare(self, other: "Trace", names: tuple[str, str] = ("the first", "the second")) -> "TraceComparison":
+        """What two traces of the same story have in common and where they part (by kernel function); ``names``
+        says what each trace is (``("6.12", "3.10")``) for the printed comparison."""
         mine, theirs = self.functions(), other.functions()
         return TraceComparison(only_first=[f for f in mine if f not in theirs],
                                only_second=[f for f in theirs if f not in mine],
                                both=[f for f in mine if f in theirs],
-                               calls=(len(self.filter(kind="call")), len(other.filter(kind="call"))))
+                               calls=(len(self.filter(kind="call")), len(other.filter(kind="call"))), names=names)
 
 
 def _changes(path: str, before: Any, after: Any, out: dict[str, tuple[Any, Any]]) -> None:
@@ -430,9 +452,12 @@ class TraceComparison:
     only_second: list[str]
     both: list[str]
     calls: tuple[int, int]
+    names: tuple[str, str] = ("the first", "the second")
 
     def __str__(self) -> str:
-        return (f"calls: {self.calls[0]} vs {self.calls[1]}\n"
-                f"only in the first:  {', '.join(self.only_first) or '-'}\n"
-                f"only in the second: {', '.join(self.only_second) or '-'}\n"
-                f"in both: {len(self.both)} functions")
+        first, second = self.names
+        width = max(map(len, self.names)) + 9
+        return (f"calls: {number(self.calls[0])} in {first}, {number(self.calls[1])} in {second}\n"
+                f"{f'only in {first}:':<{width}} {', '.join(self.only_first) or '-'}\n"
+                f"{f'only in {second}:':<{width}} {', '.join(self.only_second) or '-'}\n"
+                f"in both: {plural(len(self.both), 'function')}")

@@ -4,6 +4,8 @@ significant digits, never ``4.00349e+06`` or ``1086000.000 µs``, never a Python
     duration(2_800)          -> '2.8 µs'         number(4003490.0)   -> '4,003,490'
     duration(1_086_000_000)  -> '1.086 s'        number(0.000123)    -> '0.000123'
     size(212_992)            -> '208 KiB'        number(2 / 3)       -> '0.667'
+    plural(1, "packet")      -> '1 packet'       plural(2, "switch") -> '2 switches'
+    percent(0.44)            -> '44.0 %'
 """
 from __future__ import annotations
 
@@ -29,6 +31,24 @@ def number(x: Real, digits: Annotated[int, Range(1, 15)] = 3) -> str:
     decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
     text = f"{x:,.{decimals}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@check.arguments
+def plural(n: Real, word: str, many: str | None = None) -> str:
+    """``n`` and ``word``, in the plural unless ``n`` is 1: ``1 packet``, ``2 packets``, ``3 switches``,
+    ``20,000 hard IRQs``; ``many`` for an irregular plural (``plural(2, "entry", "entries")``)."""
+    if n == 1:
+        return f"{number(n)} {word}"
+    if many is None:
+        many = word + ("es" if word.endswith(("s", "sh", "ch", "x")) else "s")
+    return f"{number(n)} {many}"
+
+
+@check.arguments
+def percent(share: Real) -> str:
+    """A share as a percentage with one decimal, so that neighbours line up: ``0.451`` → ``45.1 %``, ``0.44`` →
+    ``44.0 %``."""
+    return f"{100 * share:,.1f} %"
 
 
 @check.arguments

@@ -10,8 +10,10 @@ from netlab.kernel.renamed import named
 from netlab.kernel.sched import thread_memory
 from netlab.kernel.source_index import linux_6_12
 from netlab.scenarios.userspace import accept, recv
-from netlab.view.epoll import (ConnectionsSlider, connections_text, draw_step, lab_text, rbtree_svg, rbtree_text,
-                               timeline_svg, timeline_text, trigger_html, trigger_text)
+from netlab.units import number
+from netlab.view.epoll import (ConnectionsSlider, _memory_per_further_connection, connections_text, draw_step,
+                               lab_text, rbtree_svg, rbtree_text, timeline_svg, timeline_text, trigger_html,
+                               trigger_text)
 from netlab.view.stepper import Stepper
 
 
@@ -29,6 +31,8 @@ def test_a_blocking_recv_costs_two_context_switches():
     assert [(s["prev"], s["next"], s["voluntary"]) for s in tl["switches"]] == [("server", "swapper/0", True),
                                                                                ("swapper/0", "server", False)]
     assert "costs 3 µs" in timeline_text(tl) and timeline_svg(tl).count('fill="#ff8787"') == 2
+    assert [s["time"] for s in tl["switches"]] == [f["called_at_ns"], 40_000]     # the Stepper's clock, not shifted
+    assert ">10 µs<" in timeline_svg(tl) and ">50 µs<" in timeline_svg(tl)       # round ticks
 
 
 def test_the_three_trigger_modes_on_the_same_traffic():
@@ -76,6 +80,9 @@ def test_thread_costs_grow_with_connections_epoll_only_pays_when_idle():
     slider.slider.value = 1
     assert "2000 connections" in slider.drawing.value and "2000 connections" in slider.text()
     assert "requests / s" in connections_text(t10, e10)
+    light = connections_text(t10, e10).splitlines()[1]          # the CPU's switches: 2 per request, as the text says
+    assert light.split()[-1] == number(round(2 * t10.requests * 1e9 / t10.window_ns))
+    assert _memory_per_further_connection(sweep["epoll"]) == per_fd_bytes(PROFILES["6.12"])     # the 216 B
 
 
 def test_stepper_draws_the_epoll_state_and_the_tree():
@@ -86,9 +93,11 @@ def test_stepper_draws_the_epoll_state_and_the_tree():
     s.go(i + 1)
     assert "rdllist" in s.drawing.value and f"fd {fds[2]}" in s.drawing.value   # connection 2 became ready
     state = story.trace[-1].state
-    tree = state.epolls[f"epoll fd {fds[-1] + 1}"].rbr
+    tree = state.epolls[f"fd {fds[-1] + 1}"].rbr
     assert rbtree_svg(tree).count("<circle") == 7 and rbtree_text(tree).count("(") == 7
     assert "rdllist" in lab_text(state)
+    epfd = fds[-1] + 1
+    assert f"epoll fd {epfd} · rdllist" in s.text(i) and "epoll epoll" not in s.text(i)    # named once
 
 
 def test_bad_input_is_refused():

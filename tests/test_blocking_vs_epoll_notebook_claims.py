@@ -26,7 +26,7 @@ def test_a_blocking_recv_called_at_5_us_gets_100_bytes_35_us_later_after_two_swi
         assert facts["called_at_ns"] == int(called) * US and facts["bytes"] == int(nbytes)
         assert 40_000 - facts["called_at_ns"] == int(later) * US
         assert facts["recv_switches"] == 2
-    for sentence in ("with the **two context switches** it costs", "The cost is the same: two switches.",
+    for sentence in ("The cost is the same: two switches.",
                      "Per wait, **two context switches** — one when the thread sleeps, one when it is switched back"):
         says(sentence, TEXT)
     (copies,) = stated(r"`tcp_recvmsg_locked` copies the (\d+) bytes", TEXT)

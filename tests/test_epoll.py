@@ -220,7 +220,7 @@ def test_add_hooks_ep_poll_callback_onto_the_sockets_wait_queue_and_fills_rbr():
         assert f in names
     after_add = next(e for e in story.trace if e.function == "ep_poll").state
     assert all(after_add.sockets[f"conn{i}"].waiters == (f"ep_poll_callback (fd {fds[i]})",) for i in range(5))
-    assert len(after_add.epolls[f"epoll fd {fds[-1] + 1}"].armed) == 5   # epoll_create1 took the next free fd
+    assert len(after_add.epolls[f"fd {fds[-1] + 1}"].armed) == 5   # epoll_create1 took the next free fd
     wake = next(i for i, e in enumerate(story.trace) if e.function == "ep_poll_callback")
     assert story.trace[wake].task == "" and story.trace[wake].context == "softirq"
 
@@ -243,7 +243,7 @@ def test_callbacks_during_a_scan_go_to_ovflist_then_back_to_rdllist():
     lab.send_data(10_000, fds[1], 10)
     lab.send_data(20_000, fds[2], 10)  # arrives while ep_send_events copies the first two
     trace = lab.record()
-    epoll = f"epoll fd {fds[-1] + 1}"
+    epoll = f"fd {fds[-1] + 1}"
     ovf = [e.state.epolls[epoll].ovflist for e in trace if epoll in e.state.epolls and e.state.epolls[epoll].ovflist]
     assert (f"fd {fds[2]}",) in ovf
     assert [e.data for e in seen[0]] == fds[:2] and [e.data for e in seen[1]] == [fds[2]]

@@ -28,7 +28,7 @@ def test_one_tcp_packet_calls_only_functions_of_linux_6_12_and_wakes_the_reader(
 
 def burst(count: int, ring_size: int = 64, gap_ns: int = 67) -> Host:
     h = Host("6.12", ring_size=ring_size)
-    h.udp_socket(80, rcvbuf=10**9)
+    h.udp_socket(80, rcvbuf=16 << 20)
     h.receive([Packet(1000 + gap_ns * i, protocol="udp", name=f"p{i}") for i in range(count)])
     h.run()
     return h
@@ -57,9 +57,13 @@ def test_tcpdump_captures_both_packets_iptables_input_drops():
     rule = fw.iptables("INPUT", "DROP", protocol="tcp", dport=80)
     tap = fw.tcpdump()
     fw.receive([Packet(1000, name="p0"), Packet(3000, name="p1")])
-    funcs = fw.record().functions()
+    trace = fw.record()
+    funcs = trace.functions()
     assert tap.seen == [("p0", "in"), ("p1", "in")] and rule.pkts == 2 and not sock.sk.sk_receive_queue
     assert funcs.index("packet_rcv") < funcs.index("nf_hook_slow")
+    graph = trace.filter(["deliver_skb", "packet_rcv", "NF_HOOK", "nf_hook_slow", "ipt_do_table", "kfree_skb"])
+    calls = [line.split("|", 1)[1].strip() for line in graph.function_graph().splitlines()][:4]
+    assert calls == ["deliver_skb() {", "packet_rcv();", "}", "NF_HOOK() {"]    # the tap returns before netfilter
 
 
 def test_ksoftirqd_takes_none_of_the_softirq_time_at_0_3_mpps_and_most_at_line_rate():

@@ -64,6 +64,36 @@ def test_function_graph_nests_like_ftrace():
     assert lines == ["outer() {", "  /* calling inner 1 times */", "  inner();", "}"]
 
 
+@kernel_function("net/core/dev.c")
+def tap(i):
+    """A call that returns before its caller goes on."""
+    inner(i)
+
+
+@kernel_function("net/core/dev.c")
+def protocol(i):
+    """A sibling of tap whose callee sits deeper than tap."""
+    outer(i)
+
+
+@kernel_function("net/core/dev.c")
+def receive(i):
+    """Calls tap, then protocol."""
+    tap(i)
+    protocol(i)
+
+
+def test_a_filtered_graph_closes_a_kept_call_where_it_really_ended():
+    # receive { tap { inner } protocol { outer { inner } } }: keeping tap and outer must not put outer in tap
+    trace = record(receive, 1)
+    lines = [line.split("|  ", 1)[1].strip() for line in trace.filter(["tap", "outer"]).function_graph().splitlines()]
+    assert lines == ["tap();", "outer() {", "/* calling inner 1 times */", "}"]
+    kept = trace.filter(["tap", "inner", "outer"]).filter(["tap", "outer"])    # filtering twice keeps the gaps
+    assert kept.function_graph() == trace.filter(["tap", "outer"]).function_graph()
+    lines = [line.split("|  ", 1)[1].strip() for line in trace.filter(["tap", "inner"]).function_graph().splitlines()]
+    assert lines == ["tap() {", "inner();", "}", "inner();"]
+
+
 def test_state_is_taken_after_each_step_and_diffed():
     trace = record(outer, 1)
     assert [e.state["n"] for e in trace] == [1, 2, 3]

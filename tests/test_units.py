@@ -1,7 +1,7 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from netlab.units import duration, number, plain, size
+from netlab.units import duration, number, percent, plain, plural, size
 
 
 @pytest.mark.parametrize("ns, text", [(0, "0 ns"), (999, "999 ns"), (2_800, "2.8 µs"), (27_600, "27.6 µs"),
@@ -20,6 +20,18 @@ def test_a_number_has_separators_and_a_few_digits(x, text):
 @given(st.floats(min_value=-1e18, max_value=1e18, allow_nan=False))
 def test_no_number_is_written_in_e_notation(x):
     assert "e" not in number(x) and "e" not in duration(abs(x))
+
+
+@pytest.mark.parametrize("n, word, text", [(1, "packet", "1 packet"), (0, "packet", "0 packets"),
+                                           (2, "switch", "2 switches"), (20_000, "hard IRQ", "20,000 hard IRQs"),
+                                           (1.5, "packet", "1.5 packets")])
+def test_plural_agrees_with_its_number(n, word, text):
+    assert plural(n, word) == text
+    assert plural(1, "entry", "entries") == "1 entry" and plural(3, "entry", "entries") == "3 entries"
+
+
+def test_percentages_share_one_decimal():
+    assert [percent(x) for x in (0.451, 0.44, 0.006, 12.345)] == ["45.1 %", "44.0 %", "0.6 %", "1,234.5 %"]
 
 
 def test_sizes_and_bad_input():

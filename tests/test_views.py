@@ -191,6 +191,12 @@ def test_exercise_gives_a_hint_and_a_second_try_before_the_answer():
     big = Exercise("How many per second?", answer=lambda: 4003490.0, hint="h", why="", unit="packets")
     big.check(1)
     assert "the answer is 4,003,490 packets" in big.check(1).message
+    choice = Exercise("What then?", answer=lambda: "It keeps growing", choices=["It stops", "It keeps growing"],
+                      hint="h", why="")
+    assert "Right: the answer is it keeps growing." in choice.check("It keeps growing").message   # mid-sentence
+    named = Exercise("Which?", answer=lambda: "UDP RcvbufErrors", choices=["UDP RcvbufErrors", "none"], hint="h",
+                     why="")
+    assert "the answer is UDP RcvbufErrors" in named.check("UDP RcvbufErrors").message    # a name keeps its case
     ex = Exercise("How many?", answer=lambda: 5, hint="Count backlog+1.", why="Because backlog+1.")
     ex.widget  # built on first use
     ex.entry.value = "4"

@@ -39,6 +39,7 @@ from netlab.kernel.netns import Net
 from netlab.kernel.skbuff import SkBuff, kfree_skb, skb_get, skb_orphan_frags_rx, skb_reset_network_header
 from netlab.kernel.softirq import (__raise_softirq_irqoff, local_bh_disable, local_bh_enable, local_irq_enable,
                                    raise_softirq_irqoff)
+from netlab.units import plural
 from netlab.trace import kernel_function, trace_printk
 
 ETH_P_ALL, ETH_P_IP = 0x0003, 0x0800
@@ -243,7 +244,8 @@ def ____napi_schedule(sd: SoftnetData, napi: NapiStruct) -> None:
         trace_printk("net_rx_action is running on this CPU: it will pick the NAPI up, no need to raise")
 
 
-@kernel_function("net/core/dev.c", "{n.name} is done: leave polling mode ({work_done} packets)")
+@kernel_function("net/core/dev.c", lambda n, work_done: f"{n.name} is done: leave polling mode "
+                 f"({plural(work_done, 'packet')})")
 def napi_complete_done(n: NapiStruct, work_done: int) -> bool:
     """Flush the GRO batch, take the NAPI off the poll list, clear NAPI_STATE_SCHED. The driver then re-enables
     its interrupt."""
@@ -382,14 +384,14 @@ def gro_normal_list(napi: NapiStruct) -> None:
 
 
 # --- up the stack ------------------------------------------------------------------------------------------------
-@kernel_function("net/core/dev.c", lambda skbs: f"receive a list of {len(skbs)} skbs")
+@kernel_function("net/core/dev.c", lambda skbs: f"receive a list of {plural(len(skbs), 'skb')}")
 def netif_receive_skb_list_internal(skbs: list[SkBuff]) -> None:
     """Timestamps, RPS (off), then the list receive."""
     __netif_receive_skb_list_core(skbs)
 
 
-@kernel_function("net/core/dev.c", lambda skbs: f"taps and protocol lookup for each of {len(skbs)} skbs, "
-                 "then deliver them as sublists")
+@kernel_function("net/core/dev.c", lambda skbs: f"taps and protocol lookup per skb "
+                 f"({plural(len(skbs), 'skb')}), then deliver them in sublists")
 def __netif_receive_skb_list_core(skbs: list[SkBuff]) -> None:
     """Run ``__netif_receive_skb_core`` per skb; consecutive skbs for the same handler go on as one sublist. (6.12
     only: 3.10 has no list receive, its GRO passes each skb to ``netif_receive_skb``.)"""

@@ -241,8 +241,15 @@ def ep_is_scanning(ep: Eventpoll) -> bool:
     return ep.ovflist is not EP_UNACTIVE_PTR
 
 
-@kernel_function("fs/eventpoll.c", lambda ep: f"events available? rdllist has {len(ep.rdllist)}"
-                 + (", a scan is running" if ep_is_scanning(ep) else ""))
+def _events_available_text(ep: Eventpoll) -> str:
+    """ep_poll checks twice: first as it runs, then again once the task is TASK_INTERRUPTIBLE, just before it
+    sleeps, so that an event between the two is not missed."""
+    question = ("re-check just before sleeping (now TASK_INTERRUPTIBLE, so no wake-up is lost):"
+                if get_current().state == TASK_INTERRUPTIBLE else "events available?")
+    return f"{question} rdllist has {len(ep.rdllist)}" + (", a scan is running" if ep_is_scanning(ep) else "")
+
+
+@kernel_function("fs/eventpoll.c", _events_available_text)
 def ep_events_available(ep: Eventpoll) -> bool:
     """Ready items on ``rdllist``, or a scan in progress (that may leave some)."""
     return bool(ep.rdllist) or ep_is_scanning(ep)

@@ -24,6 +24,7 @@ from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.skbuff import SkBuff, kfree_skb, skb_network_header_len, skb_pull
 from netlab.kernel.tcp_ipv4 import tcp_v4_rcv
 from netlab.kernel.udp import udp_rcv
+from netlab.units import plural
 from netlab.trace import kernel_function, trace_printk
 
 inet_protos = {"tcp": tcp_v4_rcv, "udp": udp_rcv}
@@ -115,7 +116,8 @@ def ip_protocol_deliver_rcu(net: Net, skb: SkBuff, protocol: str) -> None:
 
 
 # --- 6.12's list receive ----------------------------------------------------------------------------------------------
-@kernel_function("net/ipv4/ip_input.c", lambda skbs, pt, orig_dev: f"IPv4 receive of a list of {len(skbs)}")
+@kernel_function("net/ipv4/ip_input.c", lambda skbs, pt, orig_dev: f"IPv4 receive of a list of "
+                 f"{plural(len(skbs), 'packet')}")
 def ip_list_rcv(skbs: list[SkBuff], pt: PacketType, orig_dev: Any) -> None:
     """``ip_rcv_core`` each packet; packets of the same device and namespace go on as one sublist."""
     kept = [skb for skb in skbs if ip_rcv_core(skb, _net(skb)) is not None]
@@ -123,13 +125,15 @@ def ip_list_rcv(skbs: list[SkBuff], pt: PacketType, orig_dev: Any) -> None:
         ip_sublist_rcv(kept, orig_dev, _net(kept[0]))
 
 
-@kernel_function("net/ipv4/ip_input.c", lambda skbs, dev, net: f"PRE_ROUTING for {len(skbs)}, then route them")
+@kernel_function("net/ipv4/ip_input.c", lambda skbs, dev, net: f"PRE_ROUTING for "
+                 f"{plural(len(skbs), 'packet')}, then routing")
 def ip_sublist_rcv(skbs: list[SkBuff], dev: Any, net: Net) -> None:
     """``NF_HOOK_LIST(PRE_ROUTING)``, then ``ip_list_rcv_finish``."""
     ip_list_rcv_finish(net, None, NF_HOOK_LIST(NFPROTO_IPV4, NF_INET_PRE_ROUTING, net, skbs))
 
 
-@kernel_function("net/ipv4/ip_input.c", lambda net, sk, skbs: f"route each of {len(skbs)}")
+@kernel_function("net/ipv4/ip_input.c", lambda net, sk, skbs: f"route each packet of the list "
+                 f"({plural(len(skbs), 'packet')})")
 def ip_list_rcv_finish(net: Net, sk: Any, skbs: list[SkBuff]) -> None:
     """``ip_rcv_finish_core`` per packet; the routed ones go to ``ip_sublist_rcv_finish``."""
     routed = [skb for skb in skbs if ip_rcv_finish_core(net, sk, skb) != NET_RX_DROP]
@@ -137,7 +141,8 @@ def ip_list_rcv_finish(net: Net, sk: Any, skbs: list[SkBuff]) -> None:
         ip_sublist_rcv_finish(routed)
 
 
-@kernel_function("net/ipv4/ip_input.c", lambda skbs: f"dst_input for each of {len(skbs)}")
+@kernel_function("net/ipv4/ip_input.c", lambda skbs: f"dst_input for each packet of the list "
+                 f"({plural(len(skbs), 'packet')})")
 def ip_sublist_rcv_finish(skbs: list[SkBuff]) -> None:
     """Each packet goes to its route's input: ``ip_local_deliver``."""
     for skb in skbs:

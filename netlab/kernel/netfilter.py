@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 from netlab import check
 from netlab.kernel.skbuff import SkBuff, kfree_skb
+from netlab.units import plural
 from netlab.trace import kernel_function, trace_printk
 
 NFPROTO_IPV4 = 2
@@ -141,14 +142,14 @@ def NF_HOOK(pf: int, hook: int, net: Any, sk: Any, skb: SkBuff,  # noqa: N802
 
 
 @kernel_function("net/netfilter/core.c", lambda skbs, hook, rules: f"run the hooks at {HOOK_NAMES[hook]} for "
-                 f"{len(skbs)} packets")
+                 f"{plural(len(skbs), 'packet')}")
 def nf_hook_slow_list(skbs: list[SkBuff], hook: int, rules: list[Rule]) -> list[SkBuff]:
     """``nf_hook_slow`` for each packet of a list; the dropped ones leave the list."""
     return [skb for skb in skbs if nf_hook_slow(skb, hook, rules) == 1]
 
 
 @kernel_function("include/linux/netfilter.h", lambda pf, hook, net, skbs: f"netfilter hook {HOOK_NAMES[hook]} "
-                 f"for a list of {len(skbs)}")
+                 f"for a list of {plural(len(skbs), 'packet')}")
 def NF_HOOK_LIST(pf: int, hook: int, net: Any, skbs: list[SkBuff]) -> list[SkBuff]:  # noqa: N802
     """The list form used by ``ip_list_rcv``: returns the packets that may go on."""
     _check_hook(hook)

@@ -54,6 +54,7 @@ from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SIZEOF_SKB_SHARED
     napi_consume_skb
 from netlab.kernel.tcp_output import TCP_HLEN
 from netlab.kernel.udp_output import UDP_HLEN
+from netlab.units import plural
 from netlab.trace import kernel_function, trace_printk
 
 IGB_RX_BUFFER_WRITE = 16      # igb.h: give buffers back to the hardware in batches of 16
@@ -486,8 +487,9 @@ def _build_skb(p: Packet, q_vector: QVector) -> SkBuff:
     return skb
 
 
-@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector, cleaned_count: f"give {cleaned_count} "
-                 f"fresh buffers back to the NIC ({q_vector.rx_ring.name} tail register)")
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector, cleaned_count:
+                 f"give {plural(cleaned_count, 'fresh buffer')} back to the NIC ({q_vector.rx_ring.name} tail "
+                 "register)")
 def igb_alloc_rx_buffers(q_vector: QVector, cleaned_count: int) -> None:
     """Attach new buffers to cleaned descriptors and move the tail: the NIC may fill them again."""
     for _ in range(cleaned_count):

@@ -24,6 +24,7 @@ from typing import Annotated, Callable
 
 from netlab import check
 from netlab.live.result import LiveProbeError, LiveProbeTimeout, LiveResult, Why, run_child, stderr_tail
+from netlab.units import number
 
 CHILD_MODULE = "netlab.live.sched_child"
 Progress = Callable[[str], None]
@@ -69,7 +70,7 @@ def context_switch_cost(rounds: int = 20_000, pin: bool = True, timeout_s: check
     """ns per context switch from a pipe ping-pong between two processes (``rounds`` round trips)."""
     if not isinstance(rounds, int) or not 100 <= rounds <= 1_000_000:
         raise ValueError("rounds must be an int in 100..1000000")
-    what, how = "one context switch", f"a pipe ping-pong between two processes, {rounds} round trips"
+    what, how = "one context switch", f"a pipe ping-pong between two processes, {number(rounds)} round trips"
     reason = _why_not()
     if reason:
         return LiveResult.unavailable(what, how, Why.NOT_LINUX, reason)
@@ -124,7 +125,7 @@ def echo_server(model: str, connections: int = 100, seconds: Annotated[float, ch
     report["switches_per_request"] = switches / report["requests"] if report["requests"] else float("nan")
     # only the voluntary ones (the server blocked) belong to the server model: other load adds involuntary ones
     report["voluntary_per_request"] = report["nvcsw"] / report["requests"] if report["requests"] else float("nan")
-    progress(f"{model}: {report['requests']} requests, {switches} context switches")
+    progress(f"{model}: {number(report['requests'])} requests, {number(switches)} context switches")
     return report
 
 

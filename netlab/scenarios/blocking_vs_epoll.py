@@ -88,7 +88,8 @@ class SocketWaitState:
 
 @dataclass(frozen=True)
 class LabState:
-    """A :class:`Lab` at a step: each CPU's run queue, each thread, each socket and each epoll instance by name."""
+    """A :class:`Lab` at a step: each CPU's run queue, each thread, each socket by name and each epoll instance by
+    its fd (``fd 10``: the step text then reads ``epoll fd 10 · rdllist``)."""
 
     cpus: tuple[RqState, ...]
     threads: Mapping[str, TaskState]
@@ -267,11 +268,13 @@ class Lab:
                                                tuple(sock.wq.snapshot()), len(accept_queue))
         return LabState(tuple([rq.snapshot() for rq in self.sched.rqs]),
                         {t.comm: t.snapshot() for t in self.process.threads}, sockets,
-                        {ep.name: ep.snapshot() for ep in self.epolls()})
+                        {f"fd {fd}": f.private_data.snapshot() for fd, f in sorted(self.process.files.fd.items())
+                         if isinstance(f, File) and isinstance(f.private_data, Eventpoll)})
 
     @check.arguments
     def timeline(self, start_ns: int = 0) -> dict:
-        """Who ran when on each CPU from ``start_ns`` on (from the context switches), the switches, the packets."""
+        """Who ran when on each CPU from ``start_ns`` on (from the context switches), the switches, the packets; all
+        times on the simulated clock, the trace's (a Stepper's) own."""
         end, cost = self.sched.clock, self.sched.context_switch_ns
         runs = []
         for rq in self.sched.rqs:
@@ -280,12 +283,12 @@ class Lab:
                 stop = recs[i + 1].time_ns if i + 1 < len(recs) else end
                 begin = max(s.time_ns + cost, start_ns)
                 if stop > begin:
-                    runs.append({"cpu": rq.cpu, "comm": s.next, "start": begin - start_ns, "end": stop - start_ns})
-        return {"runs": runs, "end": end - start_ns,
-                "switches": [{"cpu": s.cpu, "time": s.time_ns - start_ns, "cost": cost, "prev": s.prev,
+                    runs.append({"cpu": rq.cpu, "comm": s.next, "start": begin, "end": stop})
+        return {"runs": runs, "start": start_ns, "end": end,
+                "switches": [{"cpu": s.cpu, "time": s.time_ns, "cost": cost, "prev": s.prev,
                               "next": s.next, "voluntary": s.voluntary}
                              for s in self.sched.switches if s.time_ns >= start_ns],
-                "arrivals": [{"time": t - start_ns, "cpu": c, "what": w} for t, c, w in self.arrivals if t >= start_ns]}
+                "arrivals": [{"time": t, "cpu": c, "what": w} for t, c, w in self.arrivals if t >= start_ns]}
 
 
 # --- stories to step through -------------------------------------------------------------------------------------

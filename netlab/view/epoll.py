@@ -7,6 +7,7 @@ none calls a model. Each drawing has a plain-text twin (``*_text``) for places w
 """
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import Any, Mapping, Sequence
 
@@ -14,7 +15,7 @@ import ipywidgets as W
 
 from netlab import check
 from netlab.trace import Event
-from netlab.units import duration, number, size
+from netlab.units import duration, number, percent, size
 from netlab.view import svg
 
 STATE_COLOURS = {"TASK_RUNNING": "#b2f2bb", "TASK_INTERRUPTIBLE": "#a5d8ff", "TASK_UNINTERRUPTIBLE": "#d0bfff",
@@ -130,7 +131,7 @@ def lab_svg(state: Any) -> str:
         y += ROW
     for name, ep in state.epolls.items():
         y += 6
-        parts.append(svg.text(6, y + 14, name, size=13, weight="bold"))
+        parts.append(svg.text(6, y + 14, f"epoll {name}", size=13, weight="bold"))
         y += ROW
         for label, items, fill, empty in (("rdllist:", ep.rdllist, "#ffe8cc", "empty"),
                                           ("ovflist:", ep.ovflist or (), "#ffc9c9",
@@ -142,7 +143,7 @@ def lab_svg(state: Any) -> str:
             y += ROW
     body = "".join(parts)
     pictures = [svg.document(width, y + 6, body, label="threads, sockets and wait queues")]
-    pictures += [rbtree_svg(ep.rbr, title=f"{name}: rbr") for name, ep in state.epolls.items()]
+    pictures += [rbtree_svg(ep.rbr, title=f"epoll {name}: rbr") for name, ep in state.epolls.items()]
     return "".join(f"<div>{picture}</div>" for picture in pictures)     # one under the other
 
 
@@ -162,20 +163,28 @@ def lab_text(state: Any) -> str:
         lines.append(f"{name}: {sock.queued} B queued, waiters: {', '.join(sock.waiters) or 'none'}")
     for name, ep in state.epolls.items():
         ovflist = "not scanning" if ep.ovflist is None else ", ".join(ep.ovflist) or "empty"
-        lines.append(f"{name}: rdllist: {', '.join(ep.rdllist) or 'empty'}; ovflist: {ovflist}; "
+        lines.append(f"epoll {name}: rdllist: {', '.join(ep.rdllist) or 'empty'}; ovflist: {ovflist}; "
                      f"ep->wq: {', '.join(ep.wq) or 'empty'}")
         lines.append("  rbr:\n" + "\n".join("    " + ln for ln in rbtree_text(ep.rbr).splitlines()))
     return "\n".join(lines)
 
 
 # --- a timeline of context switches ----------------------------------------------------------------------------
+def _round_ticks(start: float, end: float, most: int = 7) -> list[float]:
+    """Axis ticks at round times (a 1, 2 or 5 step of a power of ten) from ``start`` to ``end``, at most ``most``."""
+    step = 10 ** math.floor(math.log10(max(end - start, 1) / most))
+    step = next(m * step for m in (1, 2, 5, 10) if (end - start) / (m * step) <= most)
+    return [round(k * step, 9) for k in range(math.ceil(start / step), math.floor(end / step) + 1)]
+
+
 @check.arguments
 def timeline_svg(tl: Mapping[str, Any], width: int = 760, title: str = "who runs on the CPU") -> str:
     """``Lab.timeline()``: one lane per CPU, a bar per running task, red blocks for switches, arrows for packets."""
-    end = max(tl["end"], 1)
+    start = tl["start"]
+    span = max(tl["end"] - start, 1)
     cpus = sorted({r["cpu"] for r in tl["runs"]} | {s["cpu"] for s in tl["switches"]} | {0})
     left, lane = 60, 46
-    scale = (width - left - 20) / end
+    scale = (width - left - 20) / span
     parts = [svg.text(6, 16, title, size=12, weight="bold")]
     for k, cpu in enumerate(cpus):
         y = 30 + k * lane
@@ -184,9 +193,9 @@ def timeline_svg(tl: Mapping[str, Any], width: int = 760, title: str = "who runs
             if r["cpu"] != cpu or r["end"] <= r["start"]:
                 continue
             idle = r["comm"].startswith("swapper")
-            x, w = left + r["start"] * scale, max(1.0, (r["end"] - r["start"]) * scale)
+            x, w = left + (r["start"] - start) * scale, max(1.0, (r["end"] - r["start"]) * scale)
             parts.append(svg.rect(x, y, w, 26, fill="#f1f3f5" if idle else "#74c0fc", stroke="#adb5bd", rx=1,
-                                  title=f"{r['comm']}: {r['start'] / 1000:.1f}–{r['end'] / 1000:.1f} µs"))
+                                  title=f"{r['comm']}: {duration(r['start'])}–{duration(r['end'])}"))
             if w > 7 * len(r["comm"]):
                 parts.append(svg.text(x + 4, y + 17, "idle" if idle else r["comm"], size=11))
         n = 0
@@ -194,22 +203,21 @@ def timeline_svg(tl: Mapping[str, Any], width: int = 760, title: str = "who runs
             if s["cpu"] != cpu:
                 continue
             n += 1
-            x = left + s["time"] * scale
+            x = left + (s["time"] - start) * scale
             parts.append(svg.rect(x, y - 4, max(3.0, s["cost"] * scale), 34, fill="#ff8787", stroke="#c92a2a", rx=1,
-                                  title=f"switch {n}: {s['prev']} → {s['next']} at {s['time'] / 1000:.1f} µs "
+                                  title=f"switch {n}: {s['prev']} → {s['next']} at {duration(s['time'])} "
                                         f"({'blocked' if s['voluntary'] else 'preempted or from idle'})"))
             parts.append(svg.text(x, y - 6, f"#{n}", size=10, fill="#c92a2a"))
         for a in tl["arrivals"]:
             if a["cpu"] != cpu:
                 continue
-            x = left + a["time"] * scale
+            x = left + (a["time"] - start) * scale
             parts.append(svg.line(x, y + 40, x, y + 28, stroke="#e08a1e", width=2))
             parts.append(svg.text(x + 3, y + 42, a["what"], size=10, fill="#e08a1e"))
     axis_y = 30 + len(cpus) * lane + 4
-    for i in range(6):
-        t = end * i / 5
-        x = left + t * scale
-        parts.append(svg.text(x, axis_y + 10, f"{t / 1000:.0f} µs", size=10, anchor="middle", fill="#495057"))
+    for t in _round_ticks(start, start + span):
+        parts.append(svg.text(left + (t - start) * scale, axis_y + 10, duration(t), size=10, anchor="middle",
+                              fill="#495057"))
     return svg.document(width, axis_y + 16, "".join(parts), label=title)
 
 
@@ -249,15 +257,17 @@ def trigger_text(rows_by_mode: Mapping[str, Sequence[Mapping[str, Any]]]) -> str
 
 
 # --- the number of connections -------------------------------------------------------------------------------------
-_METRICS = (("context switches / s", lambda r: (r.nvcsw + r.nivcsw) * 1e9 / r.window_ns,
+_METRICS = (("CPU's context switches / s", lambda r: r.cpu_switches * 1e9 / r.window_ns,
              lambda v: number(round(v))),
-            ("switching, of the busy time", lambda r: r.switch_share_of_busy * 100, lambda v: f"{number(v)} %"),
-            ("switching, of all CPU time", lambda r: r.switch_share_of_cpu * 100, lambda v: f"{number(v)} %"),
+            ("switching, of the busy time", lambda r: r.switch_share_of_busy, percent),
+            ("switching, of all CPU time", lambda r: r.switch_share_of_cpu, percent),
             ("stack address space", lambda r: r.stack_virtual, size),
             ("stack resident + kernel", lambda r: r.stack_resident + r.kernel_bytes, size),
             ("requests / s", lambda r: r.requests_per_s, lambda v: number(round(v))))
-"""(name, value of a run, the value in words): the bars of the slider. CPU time switching is shown twice: as a
-share of the time the CPU was busy (server code + switches) and as a share of all the time there was."""
+"""(name, value of a run, the value in words): the bars of the slider. The switches are the CPU's (to and from the
+idle task too: two per request when the server sleeps between requests), not only the server's own (getrusage).
+CPU time switching is shown twice: as a share of the time the CPU was busy (server code + switches) and as a share
+of all the time there was."""
 
 
 @check.arguments
@@ -320,23 +330,31 @@ class ConnectionsSlider:
 @check.arguments
 def plot_connections_sweep(switches_ax, memory_ax, sweep: Mapping[str, Sequence[Any]]) -> None:
     """Chapter 02's sweep (``sweep_connections``: model → ServerRun per connection count): the server's context
-    switches per second, and its resident stack plus kernel memory, against connections; the memory panel's title
-    gives each model's bytes per connection at the largest count."""
+    switches per second (the CPU's, as on the slider), and its resident stack plus kernel memory, against
+    connections; the memory panel's title gives what each further connection adds (the slope from the smallest to
+    the largest count: a thread for threads, the per-socket entries for epoll, whose one loop thread is shared)."""
     from matplotlib.ticker import FuncFormatter
 
     for model, colour in (("threads", "#e03131"), ("epoll", "#1c7ed6")):
         runs = sweep[model]
         counts = [r.connections for r in runs]
-        switches_ax.plot(counts, [(r.nvcsw + r.nivcsw) * 1e9 / r.window_ns for r in runs], "o-", color=colour,
+        switches_ax.plot(counts, [r.cpu_switches * 1e9 / r.window_ns for r in runs], "o-", color=colour,
                          label=model)
         memory_ax.plot(counts, [(r.stack_resident + r.kernel_bytes) / 2 ** 20 for r in runs], "o-", color=colour,
                        label=model)
-    per = {model: (runs[-1].stack_resident + runs[-1].kernel_bytes) / runs[-1].connections
-           for model, runs in sweep.items()}
-    switches_ax.set(xscale="log", xlabel="connections (1 request / 10 ms each)", ylabel="server context switches / s",
+    per = {model: _memory_per_further_connection(runs) for model, runs in sweep.items()}
+    switches_ax.set(xscale="log", xlabel="connections (1 request / 10 ms each)", ylabel="CPU context switches / s",
                     title="switches: threads grow with the load")
     switches_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: number(v)))
     memory_ax.set(xscale="log", yscale="log", xlabel="connections", ylabel="MiB (resident stack + kernel)",
-                  title=f"memory per connection: threads {size(per['threads'])}, epoll {size(per['epoll'])}")
+                  title=f"each further connection: threads {size(per['threads'])}, epoll {size(per['epoll'])}")
     switches_ax.legend()
     memory_ax.legend()
+
+
+def _memory_per_further_connection(runs: Sequence[Any]) -> float:
+    """Resident stack + kernel bytes one more connection adds: the slope between the sweep's ends (the whole run
+    divided by its connections would also spread epoll's one thread over them)."""
+    ends = [(r.connections, r.stack_resident + r.kernel_bytes) for r in (runs[0], runs[-1])]
+    (n0, bytes0), (n1, bytes1) = ends
+    return (bytes1 - bytes0) / (n1 - n0) if n1 != n0 else bytes1 / n1

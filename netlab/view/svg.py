@@ -48,3 +48,18 @@ def document(width: float, height: float, body: str, label: str = "") -> str:
     aria = f' role="img" aria-label="{escape(label)}"' if label else ""
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
             f'viewBox="0 0 {width:.0f} {height:.0f}"{aria}>{body}</svg>')
+
+
+class Picture:
+    """A drawing (SVG or HTML) shown as itself in a notebook, and as its plain-text form where HTML does not render
+    (like :class:`netlab.view.table.Table`): one output, not the drawing and its text one under the other."""
+
+    @check.arguments
+    def __init__(self, html: str, text: str):
+        self.html, self.text = html, text
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return self.text
