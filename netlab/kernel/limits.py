@@ -27,6 +27,7 @@ from typing import Annotated
 import numpy as np
 
 from netlab import check
+from netlab.units import number
 from netlab.check import Range
 from netlab.kernel.fdtable import BITS_PER_LONG, FilesStruct
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile
@@ -70,8 +71,9 @@ def roundup_pow_of_two(n: int) -> int:
     return 1 << (n - 1).bit_length()
 
 
-@kernel_function("fs/file.c", lambda files, nr, nr_open: f"fd {nr} needs a table of {nr + 1}+ slots; "
-                 f"the table has {files.max_fds}" + ("" if nr < files.max_fds else f", nr_open is {nr_open}"))
+@kernel_function("fs/file.c", lambda files, nr, nr_open: f"fd {number(nr)} needs a table of {number(nr + 1)}+ "
+                 f"slots; the table has {number(files.max_fds)}"
+                 + ("" if nr < files.max_fds else f", nr_open is {number(nr_open)}"))
 def expand_files(files: FilesStruct, nr: int, nr_open: int) -> int:
     """Grow the fd table to a power of two so fd ``nr`` fits: 0 (fits), 1 (grown), -EMFILE (beyond fs.nr_open)."""
     if nr < files.max_fds:
@@ -83,13 +85,14 @@ def expand_files(files: FilesStruct, nr: int, nr_open: int) -> int:
         size = nr_open - nr_open % BITS_PER_LONG
         if size < nr + 1:
             return -EMFILE
-    trace_printk(f"expand_fdtable: {files.max_fds} → {size} slots ({size * 8} B of struct file pointers)")
+    trace_printk(f"expand_fdtable: {number(files.max_fds)} → {number(size)} slots ({number(size * 8)} B of struct file "
+                 "pointers)")
     files.max_fds = size
     return 1
 
 
 @kernel_function("fs/file.c", lambda task, start, end, nr_open, flags=0: f"find the lowest free fd of "
-                 f"{task.comm} (limit {end})")
+                 f"{task.comm} (limit {number(end)})")
 def alloc_fd(task: Task, start: int, end: int, nr_open: int, flags: int = 0) -> int:
     """The lowest free fd ≥ ``start``; -EMFILE if it is not below ``end`` (the RLIMIT_NOFILE soft limit)."""
     files = task.files
@@ -97,7 +100,7 @@ def alloc_fd(task: Task, start: int, end: int, nr_open: int, flags: int = 0) -> 
     while fd in files.open_fds:                      # find_next_fd
         fd += 1
     if fd >= end:
-        trace_printk(f"fd {fd} >= RLIMIT_NOFILE {end}: EMFILE")
+        trace_printk(f"fd {number(fd)} >= RLIMIT_NOFILE {number(end)}: EMFILE")
         return -EMFILE
     error = expand_files(files, fd, nr_open)
     if error < 0:
@@ -109,7 +112,7 @@ def alloc_fd(task: Task, start: int, end: int, nr_open: int, flags: int = 0) -> 
 
 
 @kernel_function("fs/file.c", lambda task, nr_open, flags=0: f"{task.comm} asks for a new fd "
-                 f"(RLIMIT_NOFILE {task.nofile.rlim_cur})")
+                 f"(RLIMIT_NOFILE {number(task.nofile.rlim_cur)})")
 def get_unused_fd_flags(task: Task, nr_open: int, flags: int = 0) -> int:
     """``alloc_fd(0, rlimit(RLIMIT_NOFILE))``: the soft limit is the end of the search."""
     check.count("nr_open", nr_open, 1)
@@ -153,7 +156,7 @@ def do_prlimit(task: Task, new: Rlimit, nr_open: int) -> int:
     if new.rlim_cur > new.rlim_max:
         return -EINVAL
     if new.rlim_max > nr_open:
-        trace_printk(f"hard limit {new.rlim_max} > fs.nr_open {nr_open}: EPERM")
+        trace_printk(f"hard limit {number(new.rlim_max)} > fs.nr_open {number(nr_open)}: EPERM")
         return -EPERM
     if new.rlim_max > task.nofile.rlim_max and "CAP_SYS_RESOURCE" not in task.capabilities:
         trace_printk("raising the hard limit needs CAP_SYS_RESOURCE: EPERM")

@@ -122,8 +122,9 @@ def sk_setup_caps(sk: Any, dst: Any) -> None:
     sk.dst = dst
 
 
-@kernel_function("net/core/sock.c", "{sk.name} has something to read (data, or a connection to accept): wake "
-                 "whoever waits on its socket")
+@kernel_function("net/core/sock.c", lambda sk: f"{sk.name} has "
+                 f"{'a connection to accept' if sk.sk_state == 'TCP_LISTEN' else 'data to read'}: wake whoever "
+                 "waits on its socket")
 def sock_def_readable(sk: Sock) -> None:
     """Default sk_data_ready: if the wait queue has sleepers, wake them with EPOLLIN (one exclusive waiter)."""
     wq = sk.sk_wq
