@@ -67,7 +67,6 @@ class Event:
         return f"{self.source}:{self.function}"
 
 
-@check.arguments
 def _as_step_text(line: str) -> str:
     """A docstring's first line as a step's text: no ``literal`` marks, no closing full stop, a lower-case start
     (unless the first word is a name like NAPI)."""
@@ -75,6 +74,7 @@ def _as_step_text(line: str) -> str:
     return line[0].lower() + line[1:] if line[:2].istitle() else line
 
 
+@check.arguments
 def kernel_function(source: str, explain: str | Callable[..., str] | None = None):
     """Mark a model function as the kernel function of the same name in ``source``.
 
