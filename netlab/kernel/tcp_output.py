@@ -458,7 +458,8 @@ def tcp_event_new_data_sent(sk: TcpSock, skb: SkBuff) -> None:
 
 # --- 4. the ACK ---------------------------------------------------------------------------------------------------
 
-@kernel_function("net/ipv4/tcp_input.c", "ACK up to {ack} arrived, window {rwnd}")
+@kernel_function("net/ipv4/tcp_input.c", lambda sk, ack, rwnd=None: f"ACK up to {ack} arrived"
+                 f"{'' if rwnd is None else f', window {rwnd:,} B'}")
 def tcp_ack(sk: TcpSock, ack: int, rwnd: int | None = None) -> int:
     """Update the peer's window, free what the ACK covers (``tcp_clean_rtx_queue``), grow cwnd (slow start).
     Returns the segments newly acknowledged."""
