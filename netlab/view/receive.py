@@ -17,6 +17,7 @@ from netlab import check
 from netlab.trace import Event
 from netlab.units import number
 from netlab.view import svg
+from netlab.view.text import on_the_nic
 
 SLOT, PER_ROW = 12, 32
 FILLED, EMPTY, HELD = "#74c0fc", "#f8f9fa", "#ced4da"
@@ -71,10 +72,10 @@ def _chain(x: float, y: float, label: str, items: Sequence[str], colour: str, em
 
 def _cpu(x: float, y: float, cpu: int, state, current: Event | None) -> tuple[str, float]:
     soft, sd = state.softirq, state.softnet
-    here = current is not None and current.cpu == cpu
+    here = current is not None and current.cpu == cpu and not on_the_nic(current)
     colour = svg.CONTEXT_COLOURS[current.context] if here else "#adb5bd"
-    head = (f"CPU {cpu}" + (f" — {current.context}" if here else "") +
-            f"   pending: {', '.join(soft.pending) or '-'}   ksoftirqd/{cpu}: "
+    head = (f"CPU {cpu}" + (f" ({current.context})" if here else "") +
+            f" · softirq pending: {', '.join(soft.pending) or 'none'} · ksoftirqd/{cpu} "
             f"{'runnable' if soft.ksoftirqd == 'TASK_RUNNING' else 'asleep'}")
     counters = (f"softnet_stat: processed {sd.processed} · dropped {sd.dropped} · "
                 f"time_squeeze {sd.time_squeeze} · NET_RX runs {soft.net_rx_runs}")

@@ -6,11 +6,29 @@ from typing import Annotated, Any, Mapping
 
 from netlab import check
 from netlab.check import Range
-from netlab.trace import Trace
+from netlab.trace import Event, Trace
 from netlab.units import duration, plain
 
 MAX_CHANGES = 6
 """Changes listed under a step; more are summed up in one line (the drawing shows them all)."""
+
+
+@check.arguments
+def on_the_nic(event: Event) -> bool:
+    """Is ``event`` the NIC's? A line printed outside any kernel function in hard-IRQ context is a frame reaching
+    a NIC (its DMA into the RX ring) before any CPU runs code for it."""
+    return event.source == "-" and event.context == "hardirq"
+
+
+@check.arguments
+def runs(event: Event) -> str:
+    """Who does ``event``: the kernel function (``tcp_v4_rcv()``, ``… · trace_printk`` for a line it printed), the
+    NIC, or user space (a line printed outside any kernel function by a task)."""
+    if event.source != "-":
+        return f"{event.function}(){'' if event.kind == 'call' else ' · trace_printk'}"
+    if on_the_nic(event):
+        return "NIC (DMA) · no CPU yet"
+    return "user space · trace_printk" if event.context == "process" else f"{event.context} · trace_printk"
 
 
 @check.arguments
@@ -20,8 +38,9 @@ def header(trace: Trace, index: int, label: str = "") -> str:
     if not 0 <= index < len(trace):
         raise ValueError(f"index must be in 0..{len(trace) - 1}, got {index}")
     event = trace[index]
-    return (f"step {index + 1:,}/{len(trace):,} · {event.host + ' · ' if event.host else ''}CPU {event.cpu} · "
-            f"{event.context} · t = {duration(event.time_ns)}{' · ' + label if label else ''}")
+    where = "NIC" if on_the_nic(event) else f"CPU {event.cpu} · {event.context}"
+    return (f"step {index + 1:,}/{len(trace):,} · {event.host + ' · ' if event.host else ''}{where} · "
+            f"t = {duration(event.time_ns)}{' · ' + label if label else ''}")
 
 
 @check.arguments
@@ -41,7 +60,8 @@ def step_text(trace: Trace, index: int, kernel: Mapping[str, str] | None = None,
     mark = ""
     if kernel is not None and e.function in kernel:
         mark = "  ✓ in your kernel" if kernel[e.function] == "found" else "  (not in your kallsyms: inlined?)"
-    lines = [header(trace, index, label), f"{'  ' * e.depth}{e.function}()  [{e.source}]{mark}", f"  {e.text}"]
+    source = f"  [{e.source}]" if e.source != "-" else ""
+    lines = [header(trace, index, label), f"{'  ' * max(e.depth, 0)}{runs(e)}{source}{mark}", f"  {e.text}"]
     lines += [f"  {where}: {before} → {after}" for where, before, after in changes(trace, index)]
     return "\n".join(lines)
 
