@@ -246,7 +246,7 @@ class Journey:
         if inet_stream_connect(sk, self.server_addr, SERVER_PORT) == tcp_handshake.EINPROGRESS:
             yield from tcp_handshake.inet_wait_for_connect(sk, MAX_SCHEDULE_TIMEOUT)   # the rest of connect()
         yield from spend(CLIENT_THINK_NS, "build the request")
-        sys_sendto(sk, MsgHdr(self.request))
+        sys_sendto(sk, MsgHdr(self.request, name="request"))
         self.answered = yield from recv(self.client_fd, MAX_MESSAGE)
         if self.close:
             close(self.client_fd)                                                    # FIN_WAIT1
@@ -261,12 +261,13 @@ class Journey:
         yield from self._epoll_wait(epfd)
         conn = yield from accept(self.listen_fd)
         self.accepted = fdget(self.program, conn).private_data.sk
-        self.socks["server's connection"] = self.accepted
+        self.accepted.name = "server's connection"    # not the client's address and port it was named after
+        self.socks[self.accepted.name] = self.accepted
         self.accepted.dst = Rtable(self.server.dev if self.link else self.server.net.loopback_dev)  # its route
         yield from epoll_ctl(epfd, EPOLL_CTL_ADD, conn, EPOLLIN | EPOLLRDHUP)
         yield from self._epoll_wait(epfd)
         self.received = yield from recv(conn, MAX_MESSAGE)
-        sys_sendto(self.accepted, MsgHdr(self.response))
+        sys_sendto(self.accepted, MsgHdr(self.response, name="response"))
         if not self.close:
             return
         yield from self._epoll_wait(epfd)
