@@ -95,10 +95,11 @@ def _socket(x: float, y: float, name: str, sock) -> tuple[str, float]:
                       title=f"sk_rmem_alloc {number(sock.rmem)} of sk_rcvbuf {number(rcvbuf)} B"),
              svg.rect(x + 150, y + 3, 120 * fill, 12, fill="#ffa8a8" if fill >= 1 else "#b2f2bb", stroke="none",
                       rx=2),
-             svg.text(x + 280, y + 13, f"rmem {number(sock.rmem)}/{number(rcvbuf)} B · drops "
-                      f"{number(sock.drops)} · waiting: {', '.join(sock.waiters) or 'nobody'}", size=11),
-             _chain(x + 10, y + 18, "sk_receive_queue:", sock.queue, "#d3f9d8")]
-    return "".join(parts), y + 44
+             svg.text(x + 280, y + 13, f"rmem {number(sock.rmem)}/{number(rcvbuf)} B · drops {number(sock.drops)}",
+                      size=11),
+             svg.text(x + 10, y + 31, f"waiting: {', '.join(sock.waiters) or 'nobody'}", size=11),
+             _chain(x + 10, y + 36, "sk_receive_queue:", sock.queue, "#d3f9d8")]
+    return "".join(parts), y + 62
 
 
 @check.arguments
