@@ -66,8 +66,31 @@ def step_text(trace: Trace, index: int, kernel: Mapping[str, str] | None = None,
     return "\n".join(lines)
 
 
-def _words(path: str) -> str:
-    """A snapshot path as words: ``cpus[0].softnet.poll_list`` → ``CPU 0 · softnet · poll_list``."""
+SCENARIO_WORDS = ((r"^hosts\[localhost\]", "localhost"), (r"^hosts\[([^\]]+)\]", r"\1 host"),
+                  (r"^run_queues\[([^\]]+)\]\[(\d+)\]\.curr$", r"\1 host · CPU \2 run queue · running"),
+                  (r"^run_queues\[([^\]]+)\]\[(\d+)\]\.nr_switches$", r"\1 host · CPU \2 · context switches"),
+                  (r"^run_queues\[([^\]]+)\]\[(\d+)\]\.queue$", r"\1 host · CPU \2 run queue · waiting to run"),
+                  (r"^tcp\[(.+)\]$", r"\1 · TCP state"),
+                  (r"^accept_queue$", "listener's accept queue"),
+                  (r"^timewait$", "TIME_WAIT socks"))
+"""Snapshot paths of a scenario's own state (the journey's hosts, run queues, TCP states) and their words."""
+
+
+def _words(path: str, state: Any = None) -> str:
+    """A snapshot path as words: ``cpus[0].softnet.poll_list`` → ``CPU 0 · softnet · poll_list``; a scenario's own
+    fields as :data:`SCENARIO_WORDS` says; a task by its name (``tasks[client][0].state`` → ``client task · state``,
+    ``state`` the step's snapshot)."""
+    def task(m: re.Match) -> str:
+        tasks = getattr(state, "tasks", None)
+        try:
+            return f"{tasks[m.group(1)][int(m.group(2))].comm} task"
+        except (TypeError, KeyError, IndexError, AttributeError):
+            return f"{m.group(1)} host · task {m.group(2)}"
+
+    path = re.sub(r"^tasks\[([^\]]+)\]\[(\d+)\]", task, path)
+    for pattern, words in SCENARIO_WORDS:
+        path = re.sub(pattern, words, path)
+
     def item(m: re.Match) -> str:
         name = m.group(1)
         one = "CPU" if name == "cpus" else name[:-3] + "y" if name.endswith("ies") else name.rstrip("s")
@@ -85,8 +108,10 @@ def changes(trace: Trace, index: int, limit: Annotated[int, Range(1, 1000)] = MA
     if index == 0:
         return []
     out: list[tuple[str, str, str]] = []
+    state = trace[index].state
     for path, (before, after) in trace.diff(index).items():
-        where = _words(path)
+        where = _words(path, state)
+        before, after = ("none" if v is None else v for v in (before, after))   # nothing yet, or no more
         if isinstance(before, (tuple, list)) and isinstance(after, (tuple, list)) and len(before) == len(after):
             slots = [i for i, (b, a) in enumerate(zip(before, after)) if b != a]
             if len(slots) <= 3:
