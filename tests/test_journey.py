@@ -203,8 +203,12 @@ def test_the_summary_names_each_host_context_and_layer_in_prose():
         assert where in text
     assert "epoll: 7 calls — ep_poll_callback, ep_autoremove_wake_function" in text and "driver:" in text
     assert "{" not in text and "[" not in text and "other" not in text
-    assert sum(int(line.split(": ")[1].split(" ")[0].replace(",", "")) for line in text.splitlines()
-               if not line.startswith(" ")) == len(trace.filter(kind="call"))
+    first, *lines = text.splitlines()
+    calls = len(trace.filter(kind="call"))
+    assert first.startswith(f"{len(trace):,} steps: {calls:,} calls of kernel functions and "
+                            f"{len(trace) - calls:,} notes (trace_printk lines")
+    assert sum(int(line.split(": ")[1].split(" ")[0].replace(",", "")) for line in lines
+               if not line.startswith(" ")) == calls
 
 
 def test_the_comparison_counts_the_calls_of_both_ways():
