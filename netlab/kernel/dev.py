@@ -243,7 +243,8 @@ def ____napi_schedule(sd: SoftnetData, napi: NapiStruct) -> None:
         trace_printk("net_rx_action is running on this CPU: it will pick the NAPI up, no need to raise")
 
 
-@kernel_function("net/core/dev.c", "{n.name} is done: leave polling mode ({work_done} packets)")
+@kernel_function("net/core/dev.c", lambda n, work_done: f"{n.name} is done: leave polling mode ({work_done} "
+                 f"packet{'' if work_done == 1 else 's'})")
 def napi_complete_done(n: NapiStruct, work_done: int) -> bool:
     """Flush the GRO batch, take the NAPI off the poll list, clear NAPI_STATE_SCHED. The driver then re-enables
     its interrupt."""
@@ -382,13 +383,15 @@ def gro_normal_list(napi: NapiStruct) -> None:
 
 
 # --- up the stack ------------------------------------------------------------------------------------------------
-@kernel_function("net/core/dev.c", lambda skbs: f"receive a list of {len(skbs)} skbs")
+@kernel_function("net/core/dev.c", lambda skbs: f"receive a list of {len(skbs)} skb"
+                 f"{'' if len(skbs) == 1 else 's'}")
 def netif_receive_skb_list_internal(skbs: list[SkBuff]) -> None:
     """Timestamps, RPS (off), then the list receive."""
     __netif_receive_skb_list_core(skbs)
 
 
-@kernel_function("net/core/dev.c", lambda skbs: f"taps and protocol lookup for each of {len(skbs)} skbs, "
+@kernel_function("net/core/dev.c", lambda skbs: f"taps and protocol lookup for each of {len(skbs)} skb"
+                 f"{'' if len(skbs) == 1 else 's'}, "
                  "then deliver them as sublists")
 def __netif_receive_skb_list_core(skbs: list[SkBuff]) -> None:
     """Run ``__netif_receive_skb_core`` per skb; consecutive skbs for the same handler go on as one sublist. (6.12

@@ -306,8 +306,8 @@ def tcp_push_pending_frames(sk: TcpSock) -> None:
 
 
 @kernel_function("net/ipv4/tcp_output.c",
-                 lambda sk, mss_now, nonagle, push_one: f"walk the write queue ({len(sk.sk_write_queue)} skbs): "
-                                                        "cwnd, receive window, Nagle")
+                 lambda sk, mss_now, nonagle, push_one: f"walk the write queue ({len(sk.sk_write_queue)} skb"
+                 f"{'' if len(sk.sk_write_queue) == 1 else 's'}): cwnd, receive window, Nagle")
 def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int) -> bool:
     """For each unsent skb: stop when the congestion window or the peer's window is full, or Nagle holds a
     small segment back; split what does not fit; transmit a clone; move the skb to the retransmit queue."""
@@ -378,7 +378,7 @@ def tcp_nagle_check(partial: bool, tp: TcpSock, nonagle: int) -> bool:
                         (not nonagle and tp.packets_out > 0 and tp.snd_sml > tp.snd_una))
 
 
-@kernel_function("net/ipv4/tcp_output.c", "Nagle: may the {skb.meta[end_seq]}-ending segment go now?")
+@kernel_function("net/ipv4/tcp_output.c", "Nagle: may {skb.name} (up to sequence number {skb.meta[end_seq]}) go now?")
 def tcp_nagle_test(tp: TcpSock, skb: SkBuff, cur_mss: int, nonagle: int) -> bool:
     """Full segments, pushed ones and the FIN always go; a small one waits while an earlier small one is unacked."""
     if nonagle & TCP_NAGLE_PUSH or "FIN" in skb.meta.get("flags", ()):   # nor is the final FIN
