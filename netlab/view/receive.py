@@ -90,12 +90,13 @@ def _cpu(x: float, y: float, cpu: int, state, current: Event | None) -> tuple[st
 def _socket(x: float, y: float, name: str, sock) -> tuple[str, float]:
     rcvbuf = max(sock.rcvbuf, 1)
     fill = min(sock.rmem / rcvbuf, 1.0)
+    bar = x + max(150, 7.5 * len(f"socket {name}") + 10)     # after the name, however long
     parts = [svg.text(x, y + 13, f"socket {name}", size=12, weight="bold"),
-             svg.rect(x + 150, y + 3, 120, 12, fill="#fff", stroke="#adb5bd", rx=2,
+             svg.rect(bar, y + 3, 120, 12, fill="#fff", stroke="#adb5bd", rx=2,
                       title=f"sk_rmem_alloc {number(sock.rmem)} of sk_rcvbuf {number(rcvbuf)} B"),
-             svg.rect(x + 150, y + 3, 120 * fill, 12, fill="#ffa8a8" if fill >= 1 else "#b2f2bb", stroke="none",
+             svg.rect(bar, y + 3, 120 * fill, 12, fill="#ffa8a8" if fill >= 1 else "#b2f2bb", stroke="none",
                       rx=2),
-             svg.text(x + 280, y + 13, f"rmem {number(sock.rmem)}/{number(rcvbuf)} B · drops {number(sock.drops)}",
+             svg.text(bar + 130, y + 13, f"rmem {number(sock.rmem)}/{number(rcvbuf)} B · drops {number(sock.drops)}",
                       size=11),
              svg.text(x + 10, y + 31, f"waiting: {', '.join(sock.waiters) or 'nobody'}", size=11),
              _chain(x + 10, y + 36, "sk_receive_queue:", sock.queue, "#d3f9d8")]
