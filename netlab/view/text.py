@@ -98,26 +98,35 @@ def _words(path: str, state: Any = None) -> str:
     return re.sub(r"(\w+)\[([^\]]+)\]", item, path).replace(".", " · ")
 
 
+NIC_DONE = re.compile(r"queues\[\d+\]\.(irq_state|(rx|tx)_ring\.(head|slots))$")
+"""What only the NIC changes, on its own time: a ring's ``head`` and the slots it completes (``hw`` → a packet or
+``done``), a queue's IRQ when it asserts it. Such a change in another step's diff happened meanwhile."""
+
+
 @check.arguments
 def changes(trace: Trace, index: int, limit: Annotated[int, Range(1, 1000)] = MAX_CHANGES) \
         -> list[tuple[str, str, str]]:
     """What step ``index`` changed, in words: (where, before, after). A sequence of the same length names the
-    slots that changed (``slots [0]: hw → p0``); the first step has none (it is the starting state)."""
+    slots that changed (``slots [0]: hw → p0``); what the NIC did in the meantime (:data:`NIC_DONE`) says so; the
+    first step has none (it is the starting state)."""
     if not 0 <= index < len(trace):
         raise ValueError(f"index must be in 0..{len(trace) - 1}, got {index}")
     if index == 0:
         return []
     out: list[tuple[str, str, str]] = []
-    state = trace[index].state
+    event = trace[index]
+    meanwhile = "" if on_the_nic(event) else "the NIC, meanwhile · "
     for path, (before, after) in trace.diff(index).items():
-        where = _words(path, state)
+        where = _words(path, event.state)
         before, after = ("none" if v is None else v for v in (before, after))   # nothing yet, or no more
         if isinstance(before, (tuple, list)) and isinstance(after, (tuple, list)) and len(before) == len(after):
             slots = [i for i, (b, a) in enumerate(zip(before, after)) if b != a]
             if len(slots) <= 3:
-                out += [(f"{where} [{i}]", short(before[i]), short(after[i])) for i in slots]
+                out += [(f"{meanwhile if NIC_DONE.search(path) and before[i] == 'hw' else ''}{where} [{i}]",
+                         short(before[i]), short(after[i])) for i in slots]
                 continue
-        out.append((where, short(before), short(after)))
+        nic = NIC_DONE.search(path) and (not path.endswith("irq_state") or after == "asserted")
+        out.append((f"{meanwhile if nic else ''}{where}", short(before), short(after)))
     if len(out) > limit:
         out[limit - 1:] = [(f"and {len(out) - limit + 1} more changes", "", "in the drawing")]
     return out
