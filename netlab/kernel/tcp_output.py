@@ -430,7 +430,8 @@ def tso_fragment(sk: TcpSock, skb: SkBuff, len: int, mss_now: int) -> None:  # n
 
 # --- 3. transmit a clone, keep the original -------------------------------------------------------------------
 
-@kernel_function("net/ipv4/tcp_output.c", "transmit {skb.name} (clone_it={clone_it})")
+@kernel_function("net/ipv4/tcp_output.c", lambda sk, skb, clone_it: f"transmit {skb.name}: " + (
+    "send a clone (clone_it), keep the original for a retransmission" if clone_it else "send it itself (no clone)"))
 def tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: int) -> int:
     """``__tcp_transmit_skb`` with the receiver's next expected sequence for the ACK field."""
     return __tcp_transmit_skb(sk, skb, clone_it)
