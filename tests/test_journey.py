@@ -219,8 +219,12 @@ def test_the_summary_names_each_host_context_and_layer_in_prose():
         assert where in text
     assert "epoll: 7 calls — ep_poll_callback, ep_autoremove_wake_function" in text and "driver:" in text
     assert "{" not in text and "[" not in text and "other" not in text
-    assert sum(int(line.split(": ")[1].split(" ")[0].replace(",", "")) for line in text.splitlines()
-               if not line.startswith(" ")) == len(trace.filter(kind="call"))
+    first, *lines = text.splitlines()
+    calls = len(trace.filter(kind="call"))
+    assert first.startswith(f"{len(trace):,} steps: {calls:,} calls of kernel functions and "
+                            f"{len(trace) - calls:,} notes (trace_printk lines")
+    assert sum(int(line.split(": ")[1].split(" ")[0].replace(",", "")) for line in lines
+               if not line.startswith(" ")) == calls
 
 
 def test_the_comparison_counts_the_calls_of_both_ways():
@@ -309,8 +313,8 @@ def test_the_close_is_three_segments_when_the_server_closes_within_the_delayed_a
     """The FIN's ACK waits (ping-pong mode, 40 ms); the server's close() comes first, so its FIN carries it."""
     j = Journey()
     trace = j.run()
-    assert wire(trace, "10.0.0.1")[-2:] == ["client FIN'", "ACK"]
-    assert wire(trace, "10.0.0.2")[-1].endswith("FIN'")
+    assert wire(trace, "10.0.0.1")[-2:] == ["client FIN", "ACK"]
+    assert wire(trace, "10.0.0.2")[-1].endswith("FIN")
     fins = [e for e in trace.filter("__tcp_transmit_skb") if "FIN" in e.text]
     assert len(fins) == 2 and not trace.filter("tcp_delack_timer_handler")
     assert trace.filter("tcp_event_ack_sent")          # the server's FIN took the due ACK along
@@ -320,8 +324,8 @@ def test_the_close_is_three_segments_when_the_server_closes_within_the_delayed_a
 def test_a_server_slower_than_the_delayed_ack_makes_it_four_segments_and_its_fin_finds_a_time_wait_sock(profile):
     j = Journey(profile=profile, server_close_ns=100_000_000)
     trace = j.run()
-    assert [w.split()[-1] for w in wire(trace, "10.0.0.1")[-2:]] == ["FIN'", "ACK"]
-    assert [w.split()[-1] for w in wire(trace, "10.0.0.2")[-2:]] == ["ACK", "FIN'"]
+    assert [w.split()[-1] for w in wire(trace, "10.0.0.1")[-2:]] == ["FIN", "ACK"]
+    assert [w.split()[-1] for w in wire(trace, "10.0.0.2")[-2:]] == ["ACK", "FIN"]
     ack = trace.filter("tcp_delack_timer_handler")[0].time_ns - trace.filter("tcp_fin")[0].time_ns
     assert abs(ack - 40_000_000) < 10_000                     # TCP_DELACK_MIN (CPU vs engine clock)
     assert trace.filter("tcp_time_wait")[0].text.endswith("(substate TCP_FIN_WAIT2)")

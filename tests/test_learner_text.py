@@ -7,8 +7,9 @@ import pytest
 from netlab.view.text import step_text
 from stories import STORIES
 
-RAW = re.compile(r"None →|→ None|\{'|\[\{|\(\{|<[\w.]+ object at|\b\d+(\.\d+)?e[+-]?\d+\b|\d\.\d{7,}")
-"""A dict or list repr, None as a value, an object's default repr, scientific notation, a float's raw digits."""
+RAW = re.compile(r"\bNone\b|\{'|\[\{|\(\{|<[\w.]+ object at|\b\d+(\.\d+)?e[+-]?\d+\b|\d\.\d{7,}")
+"""A dict or list repr, None (as a value or in a sentence: "window None"), an object's default repr, scientific
+notation, a float's raw digits."""
 
 
 @pytest.mark.parametrize("profile", ["3.10", "6.12"])
@@ -21,8 +22,8 @@ def test_every_step_reads_as_words(story, profile):
 
 
 def test_the_pattern_catches_what_it_is_for():
-    for text in ("rmem: None → 0", "{'curr': 'server'}", "[{'a': 1}]", "rate 4.00349e+06", "t = 0.30000000000000004",
-                 "<netlab.kernel.sock.Sock object at 0x7f>"):
+    for text in ("rmem: None → 0", "ACK up to 7 arrived, window None", "{'curr': 'server'}", "[{'a': 1}]",
+                 "rate 4.00349e+06", "t = 0.30000000000000004", "<netlab.kernel.sock.Sock object at 0x7f>"):
         assert RAW.search(text), text
     for text in ("t = 1.086 s", "CPU 0 · softnet · poll_list: empty → eth0-rx0", "ring 4,003,490", "tcp_v4_rcv()"):
         assert not RAW.search(text), text

@@ -118,7 +118,7 @@ def test_the_local_path_is_chapter_03s_send_path_into_lo_and_up_through_the_back
     assert not any(f.startswith(("igb_", "pfifo_fast", "__qdisc", "qdisc_")) for f in functions)
     assert not functions & {"irq_enter", "napi_gro_receive", "__dev_xmit_skb", "net_tx_action"}
     assert "noqueue" in local.filter(function=named(profile.renamed, ["__dev_queue_xmit"]), kind="printk")[0].text
-    assert local[-1].state.sockets["receiver"].queue == ("skb1'",)
+    assert local[-1].state.sockets["receiver"].queue == ("skb1 (clone)",)
     assert local[-1].state.sock.snd_una == 100          # the receiver's ACK, at release_sock
 
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from netlab.kernel.copies import CopyLedger, account_copy
 from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.nic import DESC_NEEDED
-from netlab.kernel.skbuff import SIZEOF_SK_BUFF
+from netlab.kernel.skbuff import CLONED, SIZEOF_SK_BUFF
 from netlab.kernel.tcp_output import TCP_HLEN, MsgHdr, tcp_ack, tcp_cwnd_test, user_pages
 from netlab.kernel.zerocopy import FAULT_AROUND_PAGES, CachedFile
 from netlab.scenarios.send import METHODS, SendHost, copy_ledgers, model_file_send, one_send, segmentation, send_file
@@ -82,7 +82,7 @@ def test_clone_is_freed_at_tx_completion_and_the_original_with_its_data_at_the_a
     orig = host.sk.tcp_rtx_queue[0]
     clone = host.nic.q_vectors[0].tx_ring.slots[0]
     assert clone.shinfo is orig.shinfo and orig.shinfo.dataref == 2 and orig.users == clone.users == 1
-    assert clone.cloned and orig.cloned and clone.name == orig.name + "'"
+    assert clone.cloned and orig.cloned and clone.name == orig.name + CLONED
     tx_done = host.nic.q_vectors[0].tx_wire[0][0]
     host.run(until_ns=tx_done)
     assert clone.freed and not orig.freed and orig.shinfo.dataref == 1 and not orig.shinfo.freed
@@ -211,7 +211,7 @@ def test_tcpdump_sees_outgoing_packets_only_after_output_rules():
     host = SendHost(taps=1)
     host.send(1000)
     host.run()
-    assert ("skb1'(tap)", "out") in host.taps[0].seen
+    assert ("skb1 (clone) (tap)", "out") in host.taps[0].seen
     blocked = SendHost(taps=1)
     rule = blocked.iptables("OUTPUT", "DROP", protocol="tcp", dport=80)
     rec = blocked.capture(lambda: blocked.send(1000))
@@ -279,10 +279,10 @@ def test_bad_inputs_are_refused_with_a_reason():
 
 def test_the_chapters_claims():
     host, rec = one_send(1000)
-    by_step = {(r[2], r[1]): r for r in skb_lifetime(rec.trace, ["skb1", "skb1'"])}
+    by_step = {(r[2], r[1]): r for r in skb_lifetime(rec.trace, ["skb1", "skb1 (clone)"])}
     assert by_step[("skb1", "skb_clone")][5] == 2                       # the clone shares the data: dataref 2
-    assert by_step[("skb1'", "napi_consume_skb")][3] == "freed"         # TX completion frees the clone …
-    assert not by_step[("skb1'", "napi_consume_skb")][6]                 # … but not the data, the original holds it
+    assert by_step[("skb1 (clone)", "napi_consume_skb")][3] == "freed"   # TX completion frees the clone …
+    assert not by_step[("skb1 (clone)", "napi_consume_skb")][6]           # … but not the data, the original holds it
     assert by_step[("skb1", "__kfree_skb")][6]                           # the ACK frees the original and the data
     assert {e.context for e in rec.trace.filter(function="igb_clean_tx_irq")} == {"softirq"}
     assert host.softirqs() == {"NET_TX": 0, "NET_RX": 2}

@@ -18,7 +18,7 @@ def small():
 def test_the_drawing_shows_the_clone_and_the_original_sharing_one_data_buffer(small):
     step = next(e for e in small if e.function == "tcp_event_new_data_sent")
     svg = draw_send(step)
-    assert svg.startswith("<svg") and "skb1&#x27;" in svg and "retransmit queue" in svg
+    assert svg.startswith("<svg") and "skb1 (clone)" in svg and "retransmit queue" in svg
     assert "data #1: dataref 2" in svg and "TX ring (256 descriptors)" in svg
 
 
@@ -32,7 +32,7 @@ def test_every_step_draws(small):
 
 
 def test_lifetime_follows_users_and_dataref(small):
-    rows = skb_lifetime(small, ["skb1", "skb1'"])
+    rows = skb_lifetime(small, ["skb1", "skb1 (clone)"])
     datarefs = [r[5] for r in rows if r[2] == "skb1"]
     assert datarefs == [1, 2, 2, 1, 0]
     table = lifetime_table(rows)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from netlab import check
 from netlab.kernel.copies import account_copy, account_head, account_refs
 from netlab.kernel.dev import PACKET_OUTGOING, NetDevice
-from netlab.kernel.skbuff import SIZEOF_SK_BUFF, SkBuff, __alloc_skb, consume_skb, skb_add_frag, skb_clone, \
+from netlab.kernel.skbuff import CLONED, SIZEOF_SK_BUFF, SkBuff, __alloc_skb, consume_skb, skb_add_frag, skb_clone, \
     skb_orphan_frags_rx, skb_put
 from netlab.trace import kernel_function, trace_printk
 
@@ -76,7 +76,7 @@ def skb_segment(head_skb: SkBuff, features: frozenset) -> list[SkBuff]:
         raise ValueError("skb_segment needs a GSO skb (gso_size set) whose payload is in page fragments")
     segs, seq = [], head_skb.meta.get("seq", 0)
     while pieces:
-        seg = __alloc_skb(hdr, name=f"{head_skb.name.rstrip(chr(39))}/seg{len(segs)}")
+        seg = __alloc_skb(hdr, name=f"{head_skb.name.removesuffix(CLONED)}/seg{len(segs)}")
         skb_put(seg, hdr)
         account_copy(hdr, "skb_segment", head_skb.name, seg.name, payload=False)
         account_head(SIZEOF_SK_BUFF, "skb_segment", head_skb.name)
@@ -125,7 +125,7 @@ def dev_queue_xmit_nit(skb: SkBuff, dev: NetDevice) -> None:
     """Clone once for the taps on ``ptype_all``. Netfilter's OUTPUT and POSTROUTING already ran: a packet they
     dropped never gets here, so tcpdump cannot see it."""
     _check(skb, dev)
-    skb2 = skb_clone(skb, name=f"{skb.name}(tap)")
+    skb2 = skb_clone(skb, name=f"{skb.name} (tap)")
     skb2.meta["pkt_type"] = PACKET_OUTGOING
     skb_orphan_frags_rx(skb2)
     taps = list(dev.net.ptype_all)

@@ -19,6 +19,8 @@ SIZEOF_SK_BUFF = 232          # x86_64, 6.12 with Debian's config: tools/kernel_
 SIZEOF_SKB_SHARED_INFO = 320  # with MAX_SKB_FRAGS = 17
 MAX_SKB_FRAGS = 17            # CONFIG_MAX_SKB_FRAGS default (net/Kconfig)
 FCLONE_UNAVAILABLE, FCLONE_ORIG, FCLONE_CLONE = "unavailable", "orig", "clone"
+CLONED = " (clone)"
+"""What a clone's name adds to its original's (``request (clone)``) unless ``skb_clone``'s caller names it."""
 
 
 @check.arguments
@@ -201,7 +203,7 @@ def skb_add_frag(skb: SkBuff, length: int, page: str | None = None) -> None:
 def skb_clone(skb: SkBuff, name: str | None = None) -> SkBuff:
     """Clone: a new sk_buff head pointing at the same data (``dataref`` + 1). Nothing of the payload is copied."""
     _alive(skb)
-    clone = SkBuff(end=skb.end, name=name or skb.name + "'", data=skb.data, tail=skb.tail, len=skb.len,
+    clone = SkBuff(end=skb.end, name=name or skb.name + CLONED, data=skb.data, tail=skb.tail, len=skb.len,
                    data_len=skb.data_len, network_header=skb.network_header,
                    transport_header=skb.transport_header, truesize=skb.truesize, cloned=True, shinfo=skb.shinfo,
                    meta=dict(skb.meta))

@@ -117,7 +117,7 @@ def __sys_listen(sk: TcpSock, backlog: CInt) -> int:
 
 # --- connect() and the client's side ------------------------------------------------------------------------------
 
-@kernel_function("net/ipv4/af_inet.c", "connect() on a non-blocking socket")
+@kernel_function("net/ipv4/af_inet.c", "connect(): send the SYN; the handshake goes on without this task (EINPROGRESS)")
 def __inet_stream_connect(sk: TcpSock, daddr: str, dport: Port) -> str | int:
     """Call tcp_v4_connect; a non-blocking socket returns EINPROGRESS while the handshake runs."""
     err = tcp_v4_connect(sk, daddr, dport)
@@ -288,7 +288,7 @@ def tcp_rcv_synsent_state_process(sk: TcpSock, skb: SkBuff) -> int:
 
 
 @kernel_function("net/ipv4/tcp_input.c",
-                 lambda sk, skb: f"{sk.name} is ESTABLISHED: a non-blocking connect() now reports success")
+                 lambda sk, skb: f"{sk.name} is ESTABLISHED: its connect() has succeeded")
 def tcp_finish_connect(sk: TcpSock, skb: SkBuff) -> None:
     """TCP_ESTABLISHED, stop the SYN timer (the caller then wakes a connecting task: ``sk_state_change``)."""
     sk.sk_state = "TCP_ESTABLISHED"

@@ -58,11 +58,14 @@ TCP_DELACK_MIN = 40 * MS      # include/net/tcp.h: HZ/25, also TCP_ATO_MIN: the 
 @dataclass(eq=False)
 class MsgHdr:
     """``struct msghdr``: ``size`` bytes with ``flags``. For MSG_SPLICE_PAGES and MSG_ZEROCOPY, ``pages`` names
-    the pages holding the bytes as (page, bytes) pairs (the iov_iter's bio_vec or the user's pages)."""
+    the pages holding the bytes as (page, bytes) pairs (the iov_iter's bio_vec or the user's pages). ``name`` is
+    what a trace calls the message (``request``): the skbs ``tcp_sendmsg`` starts for it are named ``request``,
+    ``request 2``, … instead of the socket's ``skb1``, ``skb2``, …"""
 
     size: int
     flags: int = 0
     pages: list[tuple[str, int]] | None = None
+    name: str = ""
 
     def __post_init__(self):
         check.fields(self)
@@ -149,13 +152,20 @@ def tcp_sendmsg_locked(sk: TcpSock, msg: MsgHdr) -> int:
         zc = MSG_SPLICE_PAGES if sk.sg else 0
     mss_now, size_goal = tcp_send_mss(sk)
     trace_printk(f"mss {mss_now}, size_goal {size_goal} ({'GSO' if sk.gso else 'no GSO: one MSS per skb'})")
-    copied, left = 0, msg.size
+    copied, left, started = 0, msg.size, 0
+
+    def new_skb() -> SkBuff:
+        nonlocal started
+        started += 1
+        skb = tcp_stream_alloc_skb(sk, msg.name and msg.name + ("" if started == 1 else f" {started}"))
+        tcp_skb_entail(sk, skb)
+        return skb
+
     while left:
         skb = sk.sk_write_queue[-1] if sk.sk_write_queue else None
         copy = size_goal - _payload(skb) if skb is not None else 0
         if copy <= 0:
-            skb = tcp_stream_alloc_skb(sk)
-            tcp_skb_entail(sk, skb)
+            skb = new_skb()
             copy = size_goal
         copy = min(copy, left)
         if zc == 0:
@@ -164,7 +174,7 @@ def tcp_sendmsg_locked(sk: TcpSock, msg: MsgHdr) -> int:
             page = f"{sk.name} page_frag {sk.pfrag_pages}"
             can_merge = bool(skb.shinfo.frag_pages) and skb.shinfo.frag_pages[-1] == page
             if not can_merge and skb.shinfo.nr_frags >= MAX_SKB_FRAGS:
-                _new_segment(sk)
+                new_skb()
                 continue
             copy = min(copy, SK_PAGE_FRAG_SIZE - sk.pfrag_offset)
             skb_copy_to_page_nocache(sk, skb, page, copy, merge=can_merge)
@@ -172,7 +182,7 @@ def tcp_sendmsg_locked(sk: TcpSock, msg: MsgHdr) -> int:
         else:
             copy = (skb_zerocopy_iter_stream if zc == MSG_ZEROCOPY else skb_splice_from_iter)(skb, msg, copy)
             if copy == 0:                                # -EMSGSIZE: the skb's frags are full
-                _new_segment(sk)
+                new_skb()
                 continue
         sk.write_seq += copy
         skb.meta["end_seq"] += copy
@@ -192,17 +202,13 @@ def tcp_sendmsg_locked(sk: TcpSock, msg: MsgHdr) -> int:
     return copied
 
 
-def _new_segment(sk: TcpSock) -> None:
-    skb = tcp_stream_alloc_skb(sk)
-    tcp_skb_entail(sk, skb)
-
-
 @kernel_function("net/ipv4/tcp.c", "allocate an skb (fclone) with room for all headers, no data yet")
-def tcp_stream_alloc_skb(sk: TcpSock) -> SkBuff:
+def tcp_stream_alloc_skb(sk: TcpSock, name: str = "") -> SkBuff:
     """``alloc_skb_fclone(MAX_TCP_HEADER)``: the head comes with a spare clone slot; the payload will live in
-    page fragments, the linear part keeps only headroom for the headers."""
+    page fragments, the linear part keeps only headroom for the headers. Named ``name`` (the message's, see
+    :class:`MsgHdr`), else ``skb<n>``, the socket's n-th."""
     sk.skbs_made += 1
-    skb = alloc_skb_fclone(MAX_TCP_HEADER, name=f"skb{sk.skbs_made}")
+    skb = alloc_skb_fclone(MAX_TCP_HEADER, name=name or f"skb{sk.skbs_made}")
     skb_reserve(skb, MAX_TCP_HEADER)
     return skb
 
@@ -300,8 +306,8 @@ def tcp_push_pending_frames(sk: TcpSock) -> None:
 
 
 @kernel_function("net/ipv4/tcp_output.c",
-                 lambda sk, mss_now, nonagle, push_one: f"walk the write queue ({len(sk.sk_write_queue)} skbs): "
-                                                        "cwnd, receive window, Nagle")
+                 lambda sk, mss_now, nonagle, push_one: f"walk the write queue ({len(sk.sk_write_queue)} skb"
+                 f"{'' if len(sk.sk_write_queue) == 1 else 's'}): cwnd, receive window, Nagle")
 def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int) -> bool:
     """For each unsent skb: stop when the congestion window or the peer's window is full, or Nagle holds a
     small segment back; split what does not fit; transmit a clone; move the skb to the retransmit queue."""
@@ -372,7 +378,7 @@ def tcp_nagle_check(partial: bool, tp: TcpSock, nonagle: int) -> bool:
                         (not nonagle and tp.packets_out > 0 and tp.snd_sml > tp.snd_una))
 
 
-@kernel_function("net/ipv4/tcp_output.c", "Nagle: may the {skb.meta[end_seq]}-ending segment go now?")
+@kernel_function("net/ipv4/tcp_output.c", "Nagle: may {skb.name} (up to sequence number {skb.meta[end_seq]}) go now?")
 def tcp_nagle_test(tp: TcpSock, skb: SkBuff, cur_mss: int, nonagle: int) -> bool:
     """Full segments, pushed ones and the FIN always go; a small one waits while an earlier small one is unacked."""
     if nonagle & TCP_NAGLE_PUSH or "FIN" in skb.meta.get("flags", ()):   # nor is the final FIN
@@ -424,7 +430,8 @@ def tso_fragment(sk: TcpSock, skb: SkBuff, len: int, mss_now: int) -> None:  # n
 
 # --- 3. transmit a clone, keep the original -------------------------------------------------------------------
 
-@kernel_function("net/ipv4/tcp_output.c", "transmit {skb.name} (clone_it={clone_it})")
+@kernel_function("net/ipv4/tcp_output.c", lambda sk, skb, clone_it: f"transmit {skb.name}: " + (
+    "send a clone (clone_it), keep the original for a retransmission" if clone_it else "send it itself (no clone)"))
 def tcp_transmit_skb(sk: TcpSock, skb: SkBuff, clone_it: int) -> int:
     """``__tcp_transmit_skb`` with the receiver's next expected sequence for the ACK field."""
     return __tcp_transmit_skb(sk, skb, clone_it)
@@ -458,7 +465,8 @@ def tcp_event_new_data_sent(sk: TcpSock, skb: SkBuff) -> None:
 
 # --- 4. the ACK ---------------------------------------------------------------------------------------------------
 
-@kernel_function("net/ipv4/tcp_input.c", "ACK up to {ack} arrived, window {rwnd}")
+@kernel_function("net/ipv4/tcp_input.c", lambda sk, ack, rwnd=None: f"ACK up to {ack} arrived"
+                 f"{'' if rwnd is None else f', window {rwnd:,} B'}")
 def tcp_ack(sk: TcpSock, ack: int, rwnd: int | None = None) -> int:
     """Update the peer's window, free what the ACK covers (``tcp_clean_rtx_queue``), grow cwnd (slow start).
     Returns the segments newly acknowledged."""

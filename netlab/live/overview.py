@@ -16,6 +16,7 @@ from netlab.live.kallsyms import kallsyms_names
 from netlab.live.limits import IP_LOCAL_PORT_RANGE_SINCE, set_local_port_range
 from netlab.live.procfs import online_cpus, parse_slabinfo, live_file, softnet_stat, sysctl
 from netlab.live.result import LiveResult, Why, probe
+from netlab.units import number
 
 
 def _kernel(proc: str) -> LiveResult:
@@ -27,7 +28,9 @@ def _kallsyms(proc: str) -> LiveResult:
     r = probe("kernel function names (kallsyms)", f"reading {path}", lambda: len(kallsyms_names(path)))
     if r.available and not r.value:
         return LiveResult.unavailable(r.what, r.how, Why.UNKNOWN_FORMAT, f"{path} lists no functions here")
-    return LiveResult(r.what, r.how, f"{r.value} function names: steps can say '✓ in your kernel'") if r.available else r
+    if not r.available:
+        return r
+    return LiveResult(r.what, r.how, f"{number(r.value)} function names: steps can say '✓ in your kernel'")
 
 
 def _softnet(proc: str) -> LiveResult:
@@ -41,7 +44,7 @@ def _softnet(proc: str) -> LiveResult:
 def _slabinfo(proc: str) -> LiveResult:
     r = live_file("per-cache slab memory (slabinfo)", f"{proc}/slabinfo", parse_slabinfo)
     if r.available:
-        return LiveResult(r.what, r.how, f"readable ({len(r.value)} caches)")
+        return LiveResult(r.what, r.how, f"readable ({number(len(r.value))} caches)")
     if r.why is Why.PERMISSION:
         return LiveResult.unavailable(r.what, r.how, r.why, f"{r.reason} (root only, mode 0400); memory chapters "
                                                             f"use /proc/meminfo Slab deltas instead")
@@ -61,7 +64,7 @@ def _userns(proc: str) -> LiveResult:
         knob = sysctl(name, root=f"{proc}/sys")
         if knob.available and knob.value == bad:
             return LiveResult.unavailable(what, how, Why.NAMESPACES_REFUSED, f"{name} is {bad}")
-    return LiveResult(what, how, f"allowed by the sysctls (max_user_namespaces {limit.value}); "
+    return LiveResult(what, how, f"allowed by the sysctls (max_user_namespaces {number(limit.value)}); "
                                  f"experiments can build their own network")
 
 
@@ -117,7 +120,7 @@ def _port_range() -> LiveResult:
     def read():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             set_local_port_range(s, 40000, 40009)
-        return "supported: port exhaustion can be shown with 10 ports, not 28 000"
+        return "supported: port exhaustion can be shown with 10 ports, not 28,000"
     return probe(what, how, read)
 
 

@@ -246,7 +246,7 @@ class Journey:
         if inet_stream_connect(sk, self.server_addr, SERVER_PORT) == tcp_handshake.EINPROGRESS:
             yield from tcp_handshake.inet_wait_for_connect(sk, MAX_SCHEDULE_TIMEOUT)   # the rest of connect()
         yield from spend(CLIENT_THINK_NS, "build the request")
-        sys_sendto(sk, MsgHdr(self.request))
+        sys_sendto(sk, MsgHdr(self.request, name="request"))
         self.answered = yield from recv(self.client_fd, MAX_MESSAGE)
         if self.close:
             close(self.client_fd)                                                    # FIN_WAIT1
@@ -261,12 +261,13 @@ class Journey:
         yield from self._epoll_wait(epfd)
         conn = yield from accept(self.listen_fd)
         self.accepted = fdget(self.program, conn).private_data.sk
-        self.socks["server's connection"] = self.accepted
+        self.accepted.name = "server's connection"    # not the client's address and port it was named after
+        self.socks[self.accepted.name] = self.accepted
         self.accepted.dst = Rtable(self.server.dev if self.link else self.server.net.loopback_dev)  # its route
         yield from epoll_ctl(epfd, EPOLL_CTL_ADD, conn, EPOLLIN | EPOLLRDHUP)
         yield from self._epoll_wait(epfd)
         self.received = yield from recv(conn, MAX_MESSAGE)
-        sys_sendto(self.accepted, MsgHdr(self.response))
+        sys_sendto(self.accepted, MsgHdr(self.response, name="response"))
         if not self.close:
             return
         yield from self._epoll_wait(epfd)
@@ -315,15 +316,18 @@ class Journey:
 
 @check.arguments
 def layers(trace: Trace, limit: Annotated[int, check.Range(1, 1000)] = 6) -> str:
-    """Per host and execution context (in order of first appearance), the kernel functions each layer
-    (:data:`LAYERS`) called: how many calls, and the first ``limit`` functions by name."""
+    """How the trace's steps divide into kernel function calls and notes (``trace_printk`` lines), then per host and
+    execution context (in order of first appearance), the kernel functions each layer (:data:`LAYERS`) called: how
+    many calls, and the first ``limit`` functions by name."""
     groups: dict[tuple[str, str], dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for e in trace:
         if e.kind == "call":
             functions = groups[e.host, e.context][layer_of(e.source)]
             functions[e.function] = functions.get(e.function, 0) + 1
     order = [name for name, _ in LAYERS] + ["other"]
-    lines = []
+    calls = len(trace.filter(kind="call"))
+    lines = [f"{len(trace):,} steps: {_calls(calls)} of kernel functions and {_notes(len(trace) - calls)}, by host "
+             f"and context:"]
     for (host, context), by_layer in groups.items():
         calls = sum(sum(f.values()) for f in by_layer.values())
         where = f"{host}, {context} context" if host else f"{context} context"
@@ -339,14 +343,19 @@ def _calls(n: int) -> str:
     return f"{n:,} call{'' if n == 1 else 's'}"
 
 
+def _notes(n: int) -> str:
+    return f"{n:,} note{'' if n == 1 else 's'} (trace_printk lines: what a function, a program or the NIC noted)"
+
+
 @check.arguments
 def compare(link: Trace, loopback: Trace) -> str:
-    """One sentence: how many kernel function calls the journey took over a link and over loopback, and what only
-    the link's path has."""
+    """One sentence: how many kernel function calls the journey took over a link and over loopback (the other
+    steps of their traces are notes), and what only the link's path has."""
     difference = link.compare(loopback)
     link_calls, loopback_calls = difference.calls
-    return (f"Over the link the journey took {link_calls:,} kernel function calls on two hosts, over loopback "
-            f"{loopback_calls:,} on one ({loopback_calls / link_calls:.0%} as many): loopback has no NIC, ring or "
+    return (f"Over the link the journey took {link_calls:,} kernel function calls on two hosts (its other "
+            f"{len(link) - link_calls:,} steps are notes), over loopback {loopback_calls:,} on one "
+            f"({loopback_calls / link_calls:.0%} as many): loopback has no NIC, ring or "
             f"hard IRQ — {len(difference.only_first):,} functions run only over the link "
             f"({', '.join(difference.only_first[:3])}, …), {len(difference.only_second):,} only over loopback "
             f"({', '.join(difference.only_second[:3])}, …).")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from netlab import check
 from netlab.kernel.dev_hard_xmit import ETH_HLEN
 from netlab.kernel.nic import WIRE_OVERHEAD, Packet
-from netlab.kernel.skbuff import SkBuff
+from netlab.kernel.skbuff import CLONED, SkBuff
 from netlab.kernel.timer import TimerList
 from netlab.scenarios.receive import Host
 from netlab.trace import on_cpu, trace_printk
@@ -54,7 +54,8 @@ class Link:
             dst.sched.mod_timer(timer, packet.time_ns)
 
     def _frames(self, skb: SkBuff, done_ns: int, src: Host) -> list[Packet]:
-        """One Packet per frame on the wire (TSO: ``gso_segs``), each timed by its last bit's arrival."""
+        """One Packet per frame on the wire (TSO: ``gso_segs``), each timed by its last bit's arrival and named
+        after the skb TCP built (not its transmit clone)."""
         m = skb.meta
         segs = m.get("gso_segs", 1)
         ip_len = skb.len - ETH_HLEN
@@ -69,10 +70,11 @@ class Link:
             ends.append(end)
             end -= int((size + ETH_HLEN + WIRE_OVERHEAD) * src.nic.ns_per_byte)
         packets = []
+        name = skb.name.removesuffix(CLONED)
         for i, (size, end) in enumerate(zip(sizes, reversed(ends))):
             self.frames += 1
             packets.append(Packet(end + self.delay_ns, m["saddr"], m["daddr"], m["sport"], m["dport"],
-                                  m["protocol"], size, skb.name if segs == 1 else f"{skb.name}.{i}",
+                                  m["protocol"], size, name if segs == 1 else f"{name}.{i}",
                                   seq=seq if tcp else 0, ack=m.get("ack_seq") if tcp else None,
                                   flags=tuple(m.get("flags", ())) if tcp else ()))
             seq += size - headers

@@ -22,14 +22,33 @@ def _lines(title: str, lines: list[str]) -> str:
     return svg.document(WIDTH, 40 + 18 * len(lines), "".join(parts), label=title)
 
 
+def _tx_ring(index: int, ring) -> str:
+    """A TX ring's descriptors in words: the packets the NIC is sending, and those it sent whose descriptors are
+    done and wait for the driver's TX completion, with how many descriptors they fill (a packet fills one or more)."""
+    count = len(ring.slots)
+    parts = []
+    for sending, start, end in ((True, ring.head, ring.next_to_use), (False, ring.next_to_clean, ring.head)):
+        slots = [ring.slots[(start + k) % count] for k in range((end - start) % count)]
+        if not slots:
+            continue
+        packets = ", ".join(slot for slot in slots if slot not in ("hw", "drv", "done"))
+        descriptors = f"{len(slots)} descriptor{'' if len(slots) == 1 else 's'}"
+        if sending:
+            parts.append(f"the NIC sends {packets} ({descriptors})")
+        elif packets:
+            parts.append(f"{packets} sent: {descriptors} done, awaiting TX completion")
+        else:
+            parts.append(f"{descriptors} done, awaiting TX completion (the rest of a packet the driver freed)")
+    return f"TX ring {index}: {'; '.join(parts) or 'nothing to send'}"
+
+
 @check.arguments
 def draw_journey(event: Event) -> str:
     """The step's host (the client, the server, or ``localhost``) and the TCP and epoll state of the journey."""
     state = event.state
     host = event.host if event.host in state.hosts else next(iter(state.hosts))
     receive = state.hosts[host]
-    tx = [f"TX ring {q}: {', '.join(s for s in queue.tx_ring.slots if s not in ('hw', 'drv')) or 'nothing to send'}"
-          for q, queue in enumerate(receive.queues) if queue.tx_ring is not None]
+    tx = [_tx_ring(q, queue.tx_ring) for q, queue in enumerate(receive.queues) if queue.tx_ring is not None]
     tcp = [f"{name}{' (here)' if name in receive.sockets else ''}: {tcp_state}" for name, tcp_state in state.tcp.items()]
     tcp.append(f"listener's accept queue: {', '.join(state.accept_queue) or 'empty'}")
     tcp += [f"TIME_WAIT sock {tw}" for tw in state.timewait]

@@ -12,6 +12,7 @@ from netlab import check
 from netlab.kernel.source_index import layer_of
 from netlab.trace import Trace
 from netlab.view import svg
+from netlab.view.text import on_the_nic
 
 STACK = (("user space", "user space", ""),
          ("system calls and sockets", "system call · socket", "receive / write queue"),
@@ -30,10 +31,11 @@ TWO_HOSTS_SCALE = 0.8
 
 
 def _layer(event) -> str | None:
-    """The layer a step runs in; a line printed outside any kernel function is the program's own (user space) in
-    process context, and belongs to no layer in interrupt context (a frame on the wire, a timer's note)."""
+    """The layer a step runs in; a line printed outside any kernel function is the NIC's in hard-IRQ context (a
+    frame arriving: :func:`~netlab.view.text.on_the_nic`), the program's own (user space) in process context, and
+    belongs to no layer in a softirq (a model's note)."""
     if event.source == "-":
-        return "user space" if event.context == "process" else None
+        return "NIC" if on_the_nic(event) else "user space" if event.context == "process" else None
     return layer_of(event.source)
 
 

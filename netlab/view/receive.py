@@ -17,6 +17,7 @@ from netlab import check
 from netlab.trace import Event
 from netlab.units import number
 from netlab.view import svg
+from netlab.view.text import on_the_nic
 
 SLOT, PER_ROW = 12, 32
 FILLED, EMPTY, HELD = "#74c0fc", "#f8f9fa", "#ced4da"
@@ -71,10 +72,10 @@ def _chain(x: float, y: float, label: str, items: Sequence[str], colour: str, em
 
 def _cpu(x: float, y: float, cpu: int, state, current: Event | None) -> tuple[str, float]:
     soft, sd = state.softirq, state.softnet
-    here = current is not None and current.cpu == cpu
+    here = current is not None and current.cpu == cpu and not on_the_nic(current)
     colour = svg.CONTEXT_COLOURS[current.context] if here else "#adb5bd"
-    head = (f"CPU {cpu}" + (f" — {current.context}" if here else "") +
-            f"   pending: {', '.join(soft.pending) or '-'}   ksoftirqd/{cpu}: "
+    head = (f"CPU {cpu}" + (f" ({current.context})" if here else "") +
+            f" · softirq pending: {', '.join(soft.pending) or 'none'} · ksoftirqd/{cpu} "
             f"{'runnable' if soft.ksoftirqd == 'TASK_RUNNING' else 'asleep'}")
     counters = (f"softnet_stat: processed {sd.processed} · dropped {sd.dropped} · "
                 f"time_squeeze {sd.time_squeeze} · NET_RX runs {soft.net_rx_runs}")
@@ -89,15 +90,17 @@ def _cpu(x: float, y: float, cpu: int, state, current: Event | None) -> tuple[st
 def _socket(x: float, y: float, name: str, sock) -> tuple[str, float]:
     rcvbuf = max(sock.rcvbuf, 1)
     fill = min(sock.rmem / rcvbuf, 1.0)
+    bar = x + max(150, 7.5 * len(f"socket {name}") + 10)     # after the name, however long
     parts = [svg.text(x, y + 13, f"socket {name}", size=12, weight="bold"),
-             svg.rect(x + 150, y + 3, 120, 12, fill="#fff", stroke="#adb5bd", rx=2,
+             svg.rect(bar, y + 3, 120, 12, fill="#fff", stroke="#adb5bd", rx=2,
                       title=f"sk_rmem_alloc {number(sock.rmem)} of sk_rcvbuf {number(rcvbuf)} B"),
-             svg.rect(x + 150, y + 3, 120 * fill, 12, fill="#ffa8a8" if fill >= 1 else "#b2f2bb", stroke="none",
+             svg.rect(bar, y + 3, 120 * fill, 12, fill="#ffa8a8" if fill >= 1 else "#b2f2bb", stroke="none",
                       rx=2),
-             svg.text(x + 280, y + 13, f"rmem {number(sock.rmem)}/{number(rcvbuf)} B · drops "
-                      f"{number(sock.drops)} · waiting: {', '.join(sock.waiters) or 'nobody'}", size=11),
-             _chain(x + 10, y + 18, "sk_receive_queue:", sock.queue, "#d3f9d8")]
-    return "".join(parts), y + 44
+             svg.text(bar + 130, y + 13, f"rmem {number(sock.rmem)}/{number(rcvbuf)} B · drops {number(sock.drops)}",
+                      size=11),
+             svg.text(x + 10, y + 31, f"waiting: {', '.join(sock.waiters) or 'nobody'}", size=11),
+             _chain(x + 10, y + 36, "sk_receive_queue:", sock.queue, "#d3f9d8")]
+    return "".join(parts), y + 62
 
 
 @check.arguments

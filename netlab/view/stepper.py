@@ -25,7 +25,7 @@ from netlab.trace import Event, Trace
 from netlab.view import svg
 from netlab.view.callgraph import CallGraph
 from netlab.view.overview import Overview
-from netlab.view.text import changes as text_changes, header, step_text
+from netlab.view.text import changes as text_changes, header, runs, step_text
 
 Drawing = Callable[[Event], str]
 RIGHT_MIN_PX = 300
@@ -233,14 +233,13 @@ class Stepper:
             badge = (' <span class="netlab-ok" style="color:#2b8a3e">✓ in your kernel</span>'
                      if found.value[e.function] == FOUND else
                      ' <span style="color:#868e96">not in your kallsyms (inlined or static)</span>')
-        name = e.function if e.kind == "call" else f"{e.function} · trace_printk"
         link = (f'<a href="{source_url(e.function, self.version)}" target="_blank" rel="noopener">'
                 f'{escape(e.source)}</a>' if e.source != "-" else "")
         changes = "".join(f"<li>{escape(where)}: {escape(before)} → <b>{escape(after)}</b></li>"
                           for where, before, after in text_changes(self.trace, index))
         return (f'<div class="netlab-step" data-step="{index}" data-function="{escape(e.function)}">'
                 f'<span style="color:{colour}">■</span> {escape(header(self.trace, index, self._label(index)))}<br>'
-                f'<code style="font-size:1.1em">{escape(name)}()</code> {link}{badge}<br>'
+                f'<code style="font-size:1.1em">{escape(runs(e))}</code> {link}{badge}<br>'
                 f'{escape(e.text)}'
                 f'{"<ul style=margin:2px;font-size:0.9em;line-height:1.3>" + changes + "</ul>" if changes else ""}</div>')
 
