@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from netlab import check
 from netlab.trace import Event
-from netlab.units import number
+from netlab.units import number, size
 from netlab.view import svg
 from netlab.view.text import on_the_nic
 
@@ -96,7 +96,7 @@ def _socket(x: float, y: float, name: str, sock) -> tuple[str, float]:
                       title=f"sk_rmem_alloc {number(sock.rmem)} of sk_rcvbuf {number(rcvbuf)} B"),
              svg.rect(bar, y + 3, 120 * fill, 12, fill="#ffa8a8" if fill >= 1 else "#b2f2bb", stroke="none",
                       rx=2),
-             svg.text(bar + 130, y + 13, f"rmem {number(sock.rmem)}/{number(rcvbuf)} B · drops {number(sock.drops)}",
+             svg.text(bar + 130, y + 13, f"rmem {size(sock.rmem)} of {size(rcvbuf)} · drops {number(sock.drops)}",
                       size=11),
              svg.text(x + 10, y + 31, f"waiting: {', '.join(sock.waiters) or 'nobody'}", size=11),
              _chain(x + 10, y + 36, "sk_receive_queue:", sock.queue, "#d3f9d8")]
@@ -221,9 +221,9 @@ def softnet_text(stat) -> str:
     lines = [f"{'CPU':>4} {'processed':>12} {'dropped':>8} {'time_squeeze':>13} {'received_rps':>13} "
              f"{'backlog now':>12}"]
     for r in stat.rows:
-        backlog = "-" if r.backlog_len is None else str(r.backlog_len)
-        lines.append(f"{r.cpu:>4} {r.processed:>12} {r.dropped:>8} {r.time_squeeze:>13} {r.received_rps:>13} "
-                     f"{backlog:>12}")
+        backlog = "n/a" if r.backlog_len is None else number(r.backlog_len)
+        lines.append(f"{r.cpu:>4} {number(r.processed):>12} {number(r.dropped):>8} {number(r.time_squeeze):>13} "
+                     f"{number(r.received_rps):>13} {backlog:>12}")
     return "\n".join(lines + [f"({stat.columns} columns; {stat.note})"])
 
 
@@ -234,7 +234,7 @@ def queue_irqs_text(queue_irqs: Sequence, affinity: Mapping[int, object]) -> str
         return "no per-queue NIC interrupts found in /proc/interrupts"
     lines = []
     for q in queue_irqs:
-        counts = ", ".join(f"CPU{c}: {n}" for c, n in q.counts.items())
+        counts = ", ".join(f"CPU {c}: {number(n)}" for c, n in q.counts.items())
         lines.append(f"IRQ {q.irq:>4} {q.name:<22} {q.direction:<6} queue {q.queue}  {counts}  "
                      f"affinity: {affinity.get(q.irq, '?')}")
     return "\n".join(lines)

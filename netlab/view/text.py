@@ -61,7 +61,8 @@ def step_text(trace: Trace, index: int, kernel: Mapping[str, str] | None = None,
     if kernel is not None and e.function in kernel:
         mark = "  ✓ in your kernel" if kernel[e.function] == "found" else "  (not in your kallsyms: inlined?)"
     source = f"  [{e.source}]" if e.source != "-" else ""
-    lines = [header(trace, index, label), f"{'  ' * max(e.depth, 0)}{runs(e)}{source}{mark}", f"  {e.text}"]
+    depth = f"  (call depth {e.depth})" if e.depth else ""     # the Stepper draws the calls around it
+    lines = [header(trace, index, label), f"{runs(e)}{source}{mark}{depth}", f"  {e.text}"]
     lines += [f"  {where}: {before} → {after}" for where, before, after in changes(trace, index)]
     return "\n".join(lines)
 
