@@ -327,3 +327,16 @@ def test_the_chapters_exercises_have_the_answers_their_explanations_give():
     assert ledgers(device="lo")["MSG_ZEROCOPY"].by_function("cpu")["skb_copy_ubufs"] == MB   # one copy more
     assert ledgers(device="lo")["MSG_ZEROCOPY"].summary(MB)["cpu copies"] > \
         ledgers()["MSG_ZEROCOPY"].summary(MB)["cpu copies"]
+
+
+@pytest.mark.parametrize("profile", ["3.10", "6.12"])
+def test_cwnd_grows_only_while_the_sender_is_cwnd_limited(profile):
+    """cubic's cong_avoid returns unless tcp_is_cwnd_limited: one 1,000-byte send (one segment in flight of cwnd
+    10) leaves cwnd at 10; a bulk send that fills cwnd grows it in slow start."""
+    host, rec = one_send(1000, profile=profile)
+    assert host.sk.snd_cwnd == 10
+    assert any("not cwnd-limited" in e.text for e in rec.trace)
+    bulk = SendHost(profile)
+    bulk.send(200_000)
+    bulk.run()
+    assert bulk.sk.snd_cwnd > 10

@@ -189,6 +189,9 @@ class TcpSock(Sock):
     pushed_seq: int = 0
     snd_sml: int = 0                 # end of the last small segment sent (Minshall's Nagle)
     packets_out: int = 0
+    is_cwnd_limited: bool = False    # 6.12 tcp_cwnd_validate: the last window filled cwnd …
+    max_packets_out: int = 0         # … or, if not, the most segments it had in flight
+    cwnd_usage_seq: int = 0          # … since this sequence number
     nonagle: int = 0                 # TCP_NAGLE_OFF with TCP_NODELAY
     gso: bool = True                 # sk_can_gso(); False after sk_gso_disable() (TCP-MD5, TCP-AO)
     sg: bool = True                  # NETIF_F_SG in sk_route_caps: needed to send from pages

@@ -43,6 +43,7 @@ CHOICES = {
     "ep_send_events_scan": ("ep_scan_ready_list", "ep_start_scan"),
     "ep_poll_wake": ("default_wake_function", "ep_autoremove_wake_function"),
     "softirq_loop": ("__do_softirq", "handle_softirqs"),
+    "cwnd_limited": ("in_flight", "cwnd_validate"),
 }
 """The profile fields that name one of a few kernel behaviours."""
 
@@ -174,6 +175,12 @@ class KernelProfile:
     # The function that runs the pending softirqs' loop (kernel/softirq.c). "__do_softirq" (3.10): irq_exit's path
     # and run_ksoftirqd both call it. "handle_softirqs" (6.10+): __do_softirq and run_ksoftirqd both call it.
     softirq_loop: str
+    # When an ACK may grow cwnd: only while the sender is cwnd-limited (RFC 2861; cubic's cong_avoid returns
+    # otherwise). "in_flight" (3.10 net/ipv4/tcp_cong.c tcp_is_cwnd_limited): the packets in flight before the ACK
+    # fill cwnd, or leave at most 3 MSS (or too little for a TSO frame) free. "cwnd_validate" (6.12
+    # include/net/tcp.h): the last window filled cwnd (tcp_cwnd_validate), or, in slow start, cwnd is under twice
+    # the most packets it had in flight.
+    cwnd_limited: str
     # How mm/slub.c calculate_order backs off when no slab order up to slub_max_order holds min_objects objects
     # with at most 1/16 waste. "slab_order" (3.10): accept 1/8, then 1/4 waste, then ask for one object fewer and
     # try again. "calc_slab_order" (6.12): keep min_objects and accept 1/8, 1/4, 1/2 waste (min_order from
@@ -270,6 +277,7 @@ LINUX_3_10 = KernelProfile(
     ep_send_events_scan="ep_scan_ready_list",
     ep_poll_wake="default_wake_function",
     softirq_loop="__do_softirq",
+    cwnd_limited="in_flight",
     slub_slab_order="slab_order",
     # Slab caches (objsize = the slot SLUB gives each object; objects and pages per slab). The book's CentOS 7
     # (3.10.0-957) slabtop, yanfeizhang/deep_linux_network_tests chapter-07/7.4/test-01/testdata.md: TCP 1.94K
@@ -329,6 +337,7 @@ LINUX_6_12 = KernelProfile(
     ep_send_events_scan="ep_start_scan",
     ep_poll_wake="ep_autoremove_wake_function",
     softirq_loop="handle_softirqs",
+    cwnd_limited="cwnd_validate",
     slub_slab_order="calc_slab_order",
     # Slot sizes from sizeof() (netlab.kernel.slub.SIZEOF_6_12, compiled by tools/kernel_sizes.py against 6.12.118
     # with Debian's amd64 config) through mm/slub.c calculate_sizes: a cache with a constructor or
@@ -424,6 +433,7 @@ SOURCES: Mapping[str, str] = MappingProxyType({
     "ep_send_events_scan": "fs/eventpoll.c:ep_send_events / 3.10 fs/eventpoll.c:ep_scan_ready_list",
     "ep_poll_wake": "fs/eventpoll.c:ep_poll",
     "softirq_loop": "kernel/softirq.c:run_ksoftirqd",
+    "cwnd_limited": "include/net/tcp.h:tcp_is_cwnd_limited / 3.10 net/ipv4/tcp_cong.c:tcp_is_cwnd_limited",
     "slub_slab_order": "mm/slub.c:calculate_order",
     "slab": "mm/slub.c:calculate_sizes (sizes: netlab.kernel.slub.SIZEOF_6_12; 3.10: the book's slabtop, every "
             "slot but TCP's also compiled by tools/kernel_sizes.py --series 3.10)",

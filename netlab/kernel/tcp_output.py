@@ -342,7 +342,37 @@ def tcp_write_xmit(sk: TcpSock, mss_now: int, nonagle: int, push_one: int) -> bo
         sent += skb.meta["gso_segs"]
         if push_one:
             break
+    is_cwnd_limited = sk.packets_out >= sk.snd_cwnd
+    if sent or is_cwnd_limited:
+        tcp_cwnd_validate(sk, is_cwnd_limited)
     return not sent and bool(sk.sk_write_queue)
+
+
+@check.arguments
+def tcp_cwnd_validate(sk: TcpSock, is_cwnd_limited: bool) -> None:
+    """net/ipv4/tcp_output.c (6.12): remember whether this window filled cwnd, or else the most segments in
+    flight, until ``snd_una`` passes ``cwnd_usage_seq`` (what ``tcp_is_cwnd_limited`` reads)."""
+    if (sk.snd_una >= sk.cwnd_usage_seq or is_cwnd_limited
+            or (not sk.is_cwnd_limited and sk.packets_out > sk.max_packets_out)):
+        sk.is_cwnd_limited, sk.max_packets_out, sk.cwnd_usage_seq = is_cwnd_limited, sk.packets_out, sk.snd_nxt
+
+
+@check.arguments
+def tcp_is_cwnd_limited(sk: TcpSock, prior_in_flight: int) -> bool:
+    """Is the sender using its congestion window (RFC 2861)? Cubic grows cwnd only then. 6.12
+    (include/net/tcp.h): the last window filled it, or, in slow start, cwnd < 2 × the most packets in flight.
+    3.10 (net/ipv4/tcp_cong.c): the packets in flight before the ACK fill cwnd, or leave too little free for a
+    TSO frame, or at most 3 MSS (``tcp_max_tso_deferred_mss``); the TSO frame's size goal is taken as
+    ``sk_gso_max_size`` / MSS."""
+    if sk.net.profile.cwnd_limited == "cwnd_validate":
+        return sk.is_cwnd_limited or (sk.snd_cwnd < sk.snd_ssthresh and sk.snd_cwnd < 2 * sk.max_packets_out)
+    if prior_in_flight >= sk.snd_cwnd:
+        return True
+    left = sk.snd_cwnd - prior_in_flight
+    if (sk.gso and left * 3 < sk.snd_cwnd and left * sk.mss_cache < sk.sk_gso_max_size
+            and left < sk.sk_gso_max_size // sk.mss_cache):
+        return True
+    return left <= 3
 
 
 @kernel_function("net/ipv4/tcp_output.c",
@@ -468,8 +498,8 @@ def tcp_event_new_data_sent(sk: TcpSock, skb: SkBuff) -> None:
 @kernel_function("net/ipv4/tcp_input.c", lambda sk, ack, rwnd=None: f"ACK up to {ack} arrived"
                  f"{'' if rwnd is None else f', window {rwnd:,} B'}")
 def tcp_ack(sk: TcpSock, ack: int, rwnd: int | None = None) -> int:
-    """Update the peer's window, free what the ACK covers (``tcp_clean_rtx_queue``), grow cwnd (slow start).
-    Returns the segments newly acknowledged."""
+    """Update the peer's window, free what the ACK covers (``tcp_clean_rtx_queue``), grow cwnd in slow start if
+    the sender is cwnd-limited (``tcp_cong_avoid`` → cubic). Returns the segments newly acknowledged."""
     _check_sk(sk)
     if not isinstance(ack, int) or isinstance(ack, bool):
         raise TypeError(f"ack must be an int sequence number, got {ack!r}")
@@ -481,11 +511,16 @@ def tcp_ack(sk: TcpSock, ack: int, rwnd: int | None = None) -> int:
     if rwnd is not None:
         sk.snd_wnd = rwnd
         sk.max_window = max(sk.max_window, rwnd)
+    prior_in_flight = sk.packets_out
     acked = tcp_clean_rtx_queue(sk, ack)
     sk.snd_una = ack
     if sk.snd_cwnd < sk.snd_ssthresh:
-        trace_printk(f"tcp_cong_avoid → tcp_slow_start: cwnd {sk.snd_cwnd} + {acked} acked")
-        sk.snd_cwnd += acked
+        if tcp_is_cwnd_limited(sk, prior_in_flight):
+            trace_printk(f"tcp_cong_avoid → tcp_slow_start: cwnd {sk.snd_cwnd} + {acked} acked")
+            sk.snd_cwnd += acked
+        else:
+            trace_printk(f"tcp_cong_avoid: not cwnd-limited ({prior_in_flight} in flight of cwnd {sk.snd_cwnd}): "
+                         f"cwnd stays {sk.snd_cwnd}")
     return acked
 
 
