@@ -2,8 +2,9 @@
 
 ``draw_journey(event)`` reads a ``JourneyState`` (``netlab.scenarios.journey``): the step's host as chapter 01
 draws it (its RX ring and IRQ, each CPU's poll_list and backlog, its sockets' receive queues), who runs on each of
-its CPUs and the state of its programs' tasks (chapter 02's scheduler), then what chapters 05 and 06 follow (each socket's TCP state, the listener's accept queue, the TIME_WAIT socks) and, on the server,
-chapter 02's epoll instance (who waits in ``epoll_wait``, the ready list, the red-black tree of epitems).
+its CPUs and the state of its programs' tasks (chapter 02's scheduler) beside what chapters 05 and 06 follow (each
+socket's TCP state, the listener's accept queue, the TIME_WAIT socks), then, on the server, chapter 02's epoll
+instance (who waits in ``epoll_wait``, the ready list, the red-black tree of epitems).
 """
 from __future__ import annotations
 
@@ -17,9 +18,17 @@ WIDTH = 580
 
 
 def _lines(title: str, lines: list[str]) -> str:
+    """A titled list of lines, as wide as its longest line (about 6.3 px a character at 11 px, 7 px in bold 12)."""
+    width = min(WIDTH, 20 + round(max(7 * len(title), *(6.3 * len(line) for line in lines))))
     parts = [svg.text(6, 16, title, size=12, weight="bold")]
     parts += [svg.text(12, 34 + 18 * i, line, size=11) for i, line in enumerate(lines)]
-    return svg.document(WIDTH, 40 + 18 * len(lines), "".join(parts), label=title)
+    return svg.document(width, 40 + 18 * len(lines), "".join(parts), label=title)
+
+
+def _row(*parts: str) -> str:
+    """Panels side by side while they fit in the drawing's width, wrapping under each other when they do not."""
+    return (f'<div style="display:flex;flex-wrap:wrap;gap:0 12px;max-width:{WIDTH}px;align-items:flex-start">'
+            + "".join(f"<div>{part}</div>" for part in parts) + "</div>")
 
 
 def _tx_ring(index: int, ring) -> str:
@@ -57,14 +66,14 @@ def draw_journey(event: Event) -> str:
              f"{', then ' + ', '.join(rq.queue) if rq.queue else ''}" for cpu, rq in enumerate(state.run_queues[host])]
     tasks += [f"{t.comm}{' (here)' if where == host else ''}: {t.state}" for where, programs in state.tasks.items()
               for t in programs]
-    parts.append(_lines("who runs (chapter 02)", tasks))
+    parts.append(_row(_lines("who runs (chapter 02)", tasks),
+                      _lines("TCP states (chapters 05, 06)", tcp)))
     if tx:
         parts.append(_lines("sending (chapter 03)", tx))
-    parts.append(_lines("every socket's TCP state (chapters 05 and 06)", tcp))
     if state.epoll is not None and "listener" in receive.sockets:
         ep = state.epoll
-        parts.append(_lines("the server's epoll (chapter 02)", [
+        parts.append(_row(_lines("the server's epoll (chapter 02)", [
             f"in epoll_wait (ep->wq): {', '.join(ep.wq) or 'nobody'}",
-            f"ready list (rdllist): {', '.join(ep.rdllist) or 'empty'}"]))
-        parts.append(rbtree_svg(ep.rbr, title="rbr: the epitems"))
-    return "".join(f"<div>{part}</div>" for part in parts)        # one under the other, as wide as the widest
+            f"ready list (rdllist): {', '.join(ep.rdllist) or 'empty'}"]),
+            rbtree_svg(ep.rbr, title="rbr: the epitems")))
+    return "".join(f"<div>{part}</div>" for part in parts)        # the rows one under the other
