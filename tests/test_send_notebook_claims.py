@@ -6,7 +6,7 @@ from netlab.kernel.skbuff import SIZEOF_SK_BUFF
 from netlab.kernel.tcp_output import TCP_HLEN
 from netlab.kernel.zerocopy import PIPE_DEF_BUFFERS
 from netlab.scenarios.send import SendHost, copy_ledgers, file_send_counts, one_send, segmentation
-from notebook_prose import integer, prose, stated, strings
+from notebook_prose import integer, prose, says, stated, strings
 
 TEXT = prose("03-send.ipynb")
 EXERCISES = strings("03-send.ipynb")
@@ -36,6 +36,18 @@ def test_a_clone_is_one_sk_buff_head_and_shares_the_data():
     assert "`dataref` becomes 2" in TEXT and "(`dataref` 2)" in TEXT
     trace = one_send(1000)[1].trace
     assert max(p.skb.dataref for e in trace if e.state for p in e.state.skbs) == 2
+
+
+def test_the_heads_follow_how_tcp_cuts_the_stream_not_the_method():
+    (mss,) = stated(r"each 64 KiB `send\(\)` or `write\(\)` is a little more than one ([\d,]+)-byte MSS", TEXT)
+    assert SendHost(device="lo").sk.mss_cache == integer(mss) < 64 * 1024
+    says("a full skb and a small tail — two heads per call", TEXT)
+    mib = 1 << 20
+    assert len({ledger.summary(mib)["sk_buff heads copied"] for ledger in copy_ledgers(mib).values()}) == 1
+    lo = copy_ledgers(mib, device="lo")
+    heads = {method: ledger.summary(mib)["sk_buff heads copied"] for method, ledger in lo.items()}
+    assert heads["read+send"] == 2 * lo["read+send"].syscalls.count("sendto")
+    assert heads["sendfile"] < heads["read+send"]
 
 
 def test_a_6000_byte_send_is_five_segments_of_one_mss():
