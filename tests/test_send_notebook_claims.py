@@ -74,6 +74,17 @@ def test_the_qdisc_runs_at_most_dev_tx_weight_packets():
     assert LINUX_3_10.dev_tx_weight == LINUX_6_12.dev_tx_weight == int(weight)
 
 
+def test_the_model_has_no_bql_so_a_bulk_send_raises_net_tx_only_when_the_ring_fills():
+    says("The model has no BQL.", TEXT)
+    bulk = SendHost()
+    bulk.send(1 << 20)
+    bulk.run()
+    assert bulk.softirqs()["NET_TX"] == 0
+    busy, recording = one_send(32768, gso=False, cwnd=100, tx_ring=64)
+    assert busy.softirqs()["NET_TX"] >= 1
+    assert not {"netdev_tx_sent_queue", "netdev_tx_completed_queue"} & set(recording.trace.functions())
+
+
 def test_loopback_raises_thousands_of_net_rx_per_gb_and_the_pipe_holds_16_pages():
     assert "NET_RX grows by thousands per GB" in TEXT
     for counts in file_send_counts(8 << 20).values():
