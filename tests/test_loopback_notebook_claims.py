@@ -22,6 +22,12 @@ def test_3_10_looks_up_local_then_main_and_6_12_once():
     assert (integer(one), integer(two)) == (lookups(LINUX_6_12, "8.8.8.8"), lookups(LINUX_3_10, "8.8.8.8"))
 
 
+def test_local_and_main_share_one_trie_since_4_1():
+    assert "Since 4.1 it answers `table 254` — main, not local" in TEXT
+    assert "`fib_local_main_merged` in the profile" in TEXT
+    assert LINUX_6_12.fib_local_main_merged and not LINUX_3_10.fib_local_main_merged
+
+
 def test_lo_mtu_is_64_kib():
     (mtu,) = stated(r"`lo`'s MTU is (\d+ KiB)", TEXT)
     assert size(LINUX_3_10.lo_mtu) == size(LINUX_6_12.lo_mtu) == mtu

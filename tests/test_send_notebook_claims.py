@@ -6,7 +6,7 @@ from netlab.kernel.skbuff import SIZEOF_SK_BUFF
 from netlab.kernel.tcp_output import TCP_HLEN
 from netlab.kernel.zerocopy import PIPE_DEF_BUFFERS
 from netlab.scenarios.send import SendHost, copy_ledgers, file_send_counts, one_send, segmentation
-from notebook_prose import integer, prose, stated, strings
+from notebook_prose import integer, prose, says, stated, strings
 
 TEXT = prose("03-send.ipynb")
 EXERCISES = strings("03-send.ipynb")
@@ -38,6 +38,18 @@ def test_a_clone_is_one_sk_buff_head_and_shares_the_data():
     assert max(p.skb.dataref for e in trace if e.state for p in e.state.skbs) == 2
 
 
+def test_the_heads_follow_how_tcp_cuts_the_stream_not_the_method():
+    (mss,) = stated(r"each 64 KiB `send\(\)` or `write\(\)` is a little more than one ([\d,]+)-byte MSS", TEXT)
+    assert SendHost(device="lo").sk.mss_cache == integer(mss) < 64 * 1024
+    says("a full skb and a small tail — two heads per call", TEXT)
+    mib = 1 << 20
+    assert len({ledger.summary(mib)["sk_buff heads copied"] for ledger in copy_ledgers(mib).values()}) == 1
+    lo = copy_ledgers(mib, device="lo")
+    heads = {method: ledger.summary(mib)["sk_buff heads copied"] for method, ledger in lo.items()}
+    assert heads["read+send"] == 2 * lo["read+send"].syscalls.count("sendto")
+    assert heads["sendfile"] < heads["read+send"]
+
+
 def test_a_6000_byte_send_is_five_segments_of_one_mss():
     nbytes, count, mss, mtu, ip, tcp = stated(r"A `send\(\)` of (\d+) bytes needs (\w+) (\d+)-byte segments "
                                               r"\(MSS = MTU (\d+) − (\d+) IP − (\d+) TCP with timestamps\)", TEXT)
@@ -60,6 +72,17 @@ def test_a_6000_byte_send_is_five_segments_of_one_mss():
 def test_the_qdisc_runs_at_most_dev_tx_weight_packets():
     (weight,) = stated(r"at most `dev_tx_weight` \((\d+)\) packets per run", TEXT)
     assert LINUX_3_10.dev_tx_weight == LINUX_6_12.dev_tx_weight == int(weight)
+
+
+def test_the_model_has_no_bql_so_a_bulk_send_raises_net_tx_only_when_the_ring_fills():
+    says("The model has no BQL.", TEXT)
+    bulk = SendHost()
+    bulk.send(1 << 20)
+    bulk.run()
+    assert bulk.softirqs()["NET_TX"] == 0
+    busy, recording = one_send(32768, gso=False, cwnd=100, tx_ring=64)
+    assert busy.softirqs()["NET_TX"] >= 1
+    assert not {"netdev_tx_sent_queue", "netdev_tx_completed_queue"} & set(recording.trace.functions())
 
 
 def test_loopback_raises_thousands_of_net_rx_per_gb_and_the_pipe_holds_16_pages():
