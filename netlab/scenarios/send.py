@@ -266,6 +266,12 @@ class SendHost(Host):
             for item in qv.tx_ring.slots if qv.tx_ring is not None else ():
                 if isinstance(item, SkBuff):
                     self._note(item, "TX ring")
+        for cpu in self.cpus:                   # what loopback handed to a CPU's backlog (netif_rx)
+            for skb in list(cpu.softnet_data.input_pkt_queue) + list(cpu.softnet_data.process_queue):
+                self._note(skb, f"backlog, CPU {cpu.id}")
+        for sock in self.sockets.values():
+            for skb in sock.sk.sk_receive_queue:
+                self._note(skb, "receive queue")
         skbs = []
         for key, (skb, where) in list(self._skbs.items()):
             buffer = self._buffers.setdefault(id(skb.shinfo), (len(self._buffers) + 1, skb.shinfo))[0]

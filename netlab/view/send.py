@@ -18,13 +18,13 @@ from netlab.view import svg
 from netlab.view.table import Table
 
 PLACES = {"write queue": "#d0ebff", "retransmit queue": "#e5dbff", "qdisc": "#ffe8cc", "TX ring": "#d3f9d8",
-          "freed": "#f1f3f5"}
+          "backlog": "#fff3bf", "freed": "#f1f3f5"}
 SLOT, PER_ROW = 9, 64
 
 
 def _skbs(x: float, y: float, skbs: Sequence) -> tuple[str, float]:
     parts = [svg.text(x, y + 12, "sk_buff heads", size=12, weight="bold"),
-             svg.text(x + 330, y + 12, "data they point at (skb_shared_info)", size=12, weight="bold")]
+             svg.text(x + 340, y + 12, "data they point at (skb_shared_info)", size=12, weight="bold")]
     if not skbs:
         parts.append(svg.text(x, y + 32, "no sk_buff yet", size=11, fill="#868e96"))
         return "".join(parts), y + 40
@@ -40,22 +40,22 @@ def _skbs(x: float, y: float, skbs: Sequence) -> tuple[str, float]:
         label = (f"data #{data_id}: dataref {first.dataref}, {first.nr_frags} frags"
                  if not freed else f"data #{data_id}: freed (dataref 0)")
         page_text = ", ".join(pages[:2]) + (f" +{len(pages) - 2}" if len(pages) > 2 else "")
-        parts.append(svg.rect(x + 330, top, 300, box_h - 4, fill="#f1f3f5" if freed else "#fff9db",
+        parts.append(svg.rect(x + 340, top, 290, box_h - 4, fill="#f1f3f5" if freed else "#fff9db",
                               stroke="#adb5bd" if freed else svg.INK, title=", ".join(pages) or "linear data"))
-        parts.append(svg.text(x + 336, top + 13, label, size=11, fill="#868e96" if freed else svg.INK))
+        parts.append(svg.text(x + 346, top + 13, label, size=11, fill="#868e96" if freed else svg.INK))
         if box_h > 30:
-            parts.append(svg.text(x + 336, top + 30, page_text, size=10, fill="#495057"))
+            parts.append(svg.text(x + 346, top + 30, page_text, size=10, fill="#495057"))
         for i, place in enumerate(heads):
             hy = top + i * 22
             s, where = place.skb, place.where
             fill = PLACES.get(where.split(" (")[0], "#fff")
             head = f"{s.name}  users {s.users}  len {s.len}"
-            parts.append(svg.rect(x, hy, 280, 18, fill=fill, stroke="#adb5bd" if where == "freed" else svg.INK,
+            parts.append(svg.rect(x, hy, 300, 18, fill=fill, stroke="#adb5bd" if where == "freed" else svg.INK,
                                   title=f"{s.name}: {where}"))
             parts.append(svg.text(x + 5, hy + 13, head, size=11, mono=True,
                                   fill="#868e96" if where == "freed" else svg.INK))
-            parts.append(svg.text(x + 282 - 4, hy + 13, where, size=10, anchor="end", fill="#495057"))
-            parts.append(svg.line(x + 280, hy + 9, x + 330, top + 9, stroke="#868e96",
+            parts.append(svg.text(x + 302 - 4, hy + 13, where, size=10, anchor="end", fill="#495057"))
+            parts.append(svg.line(x + 300, hy + 9, x + 340, top + 9, stroke="#868e96",
                                   dash="3,2" if where == "freed" else ""))
         top += box_h + 4
     return "".join(parts), top
