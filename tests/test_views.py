@@ -174,7 +174,7 @@ def test_a_step_says_what_changed_in_words():
     text = step_text(trace, i)
     assert "t = 1.086 s" in text and "1086000" not in text
     dma = next(k for k, e in enumerate(trace) if any("slots [0]" in w for w, _, _ in changes(trace, k)))
-    assert changes(trace, dma) == [("queue 0 · rx_ring · slots [0]", "p0", "drv"),    # one slot, not 256
+    assert changes(trace, dma) == [("queue 0 · rx_ring · slots [0]", "p0", "the driver's"),    # one slot, not 256
                                    ("queue 0 · rx_ring · next_to_clean", "0", "1")]
     assert all(len(changes(trace, k)) <= MAX_CHANGES for k in range(len(trace)))
 

@@ -104,6 +104,10 @@ NIC_DONE = re.compile(r"queues\[\d+\]\.(irq_state|(rx|tx)_ring\.(head|slots))$")
 ``done``), a queue's IRQ when it asserts it. Such a change in another step's diff happened meanwhile."""
 
 
+SLOT_WORDS = {"hw": "the NIC's", "drv": "the driver's", "done": "done"}
+"""A descriptor ring slot's state (``netlab.kernel.nic.RingState``) in words."""
+
+
 @check.arguments
 def changes(trace: Trace, index: int, limit: Annotated[int, Range(1, 1000)] = MAX_CHANGES) \
         -> list[tuple[str, str, str]]:
@@ -124,7 +128,8 @@ def changes(trace: Trace, index: int, limit: Annotated[int, Range(1, 1000)] = MA
             slots = [i for i, (b, a) in enumerate(zip(before, after)) if b != a]
             if len(slots) <= 3:
                 out += [(f"{meanwhile if NIC_DONE.search(path) and before[i] == 'hw' else ''}{where} [{i}]",
-                         short(before[i]), short(after[i])) for i in slots]
+                         short(SLOT_WORDS.get(before[i], before[i])), short(SLOT_WORDS.get(after[i], after[i])))
+                        for i in slots]
                 continue
         nic = NIC_DONE.search(path) and (not path.endswith("irq_state") or after == "asserted")
         out.append((f"{meanwhile if nic else ''}{where}", short(before), short(after)))
