@@ -432,7 +432,8 @@ def tcp_conn_request(ops: RequestSockOps, sk: TcpSock, skb: SkBuff) -> int:
         if profile.acceptq_full_syn_drop == "always" or young > 1:
             NET_INC_STATS(net, "ListenOverflows")
             return _drop(sk, skb)
-        trace_printk(f"3.10: accept queue full but only {young} young request(s): the SYN is still answered")
+        trace_printk(f"3.10: accept queue full, but {'no young request' if not young else '1 young request'} in the "
+                     "SYN queue (it takes 2 to drop a SYN): the SYN is still answered")
     req = inet_reqsk_alloc(ops, sk, skb)
     req.syncookie = want_cookie
     if not want_cookie:
