@@ -427,8 +427,9 @@ def ep_remove(ep: Eventpoll, epi: Epitem) -> None:
         _list_del_init(epi)
 
 
-@kernel_function("fs/eventpoll.c", lambda file: f"{file.name} is closed while {plural(len(file.f_ep), 'epoll instance')} "
-                 "watch it: each forgets it")
+@kernel_function("fs/eventpoll.c",
+                 lambda file: f"{file.name} is closed while {plural(len(file.f_ep), 'epoll instance')} watch it: "
+                              "each forgets it")
 def eventpoll_release_file(file: File) -> None:
     """``__fput`` → ``eventpoll_release``: a file still watched by epoll leaves every instance (``ep_remove`` of
     each epitem on its ``f_ep`` list), so a closed fd never comes back from epoll_wait. The kernel takes each

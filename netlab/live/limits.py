@@ -107,8 +107,8 @@ class EmfileReading:
 
     def __str__(self) -> str:
         return (f"ulimit -n {self.soft}: {self.sockets_opened} sockets, then socket() → {self.socket_error}; "
-                f"accept() → {self.accept_error} with {plural(self.queued_while_failing, 'connection')} still queued; "
-                f"after closing one fd accept() {'worked' if self.accepted_after_close else 'still failed'}")
+                f"accept() → {self.accept_error} with {plural(self.queued_while_failing, 'connection')} still "
+                f"queued; after closing one fd accept() {'worked' if self.accepted_after_close else 'still failed'}")
 
 
 @dataclass(frozen=True)
