@@ -173,3 +173,12 @@ def test_without_listen_the_model_refuses():
     unlistened = HandshakeLab(LINUX_6_12, backlog=2, listen_at_ms=None, record=False)
     unlistened.connect(1)
     assert unlistened.run(until_ms=1).connect_results["c1"] == "ECONNREFUSED"
+
+
+def test_6_12_fills_the_syn_queue_at_qlen_over_sk_max_ack_backlog_so_listen_0_still_queues_one_request():
+    assert ("The SYN queue itself is full at `qlen > sk_max_ack_backlog` (`inet_csk_reqsk_queue_is_full`) on 6.12.y "
+            "since the January 2025 fix") in TEXT
+    for backlog in (0, 2):
+        lab = HandshakeLab(LINUX_6_12, backlog, record=False)
+        lab.syn_flood(5)
+        assert len(lab.run(until_ms=50).syn_queue) == backlog + 1
