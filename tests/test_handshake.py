@@ -31,6 +31,20 @@ def syn_times(lab, client):
     return send_times(lab, client, "SYN")
 
 
+def test_the_server_names_its_child_socket_after_the_client_and_the_write_timeout_says_both_limits():
+    lab = HandshakeLab(NEW, backlog=2)
+    lab.connect(1)
+    lab.run(until_ms=10)
+    assert "server's connection for c1 in TCP_SYN_RECV receives ACK from c1" in [e.text for e in lab.trace]
+    assert lab.outcome().accept_queue == ("c1",)
+    silent = HandshakeLab(NEW, backlog=0, loopback=False)
+    del silent.nets[silent.server_addr]          # an unreachable server: every SYN is lost
+    silent.connect(1)
+    silent.run(until_ms=2_000)
+    assert "c1: 0 SYN retransmits so far; give up after 10 retransmissions, or 127 s after the first SYN" in [
+        e.text for e in silent.trace]
+
+
 # --- listen() ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("backlog, expected", [(5, 5), (128, 128), (129, 128), (100_000, 128), (-1, 128), (0, 0)])

@@ -98,11 +98,16 @@ def test_3_10_retransmits_the_syn_ack_after_1_2_4_s_and_each_ack_overflows_again
 def test_the_syn_timer_starts_at_1_s_and_6_12_keeps_it_for_4_retries_of_6():
     (rto,) = stated(r"The retransmission timer starts at (\d+) s \(`TCP_TIMEOUT_INIT`\)", TEXT)
     assert int(rto) == TCP_TIMEOUT_INIT / 1e9
-    linear, retries = stated(r"`tcp_syn_linear_timeouts` \((\d+)\) retries keep 1 s instead of doubling\. "
-                             r"`connect\(\)` gives up \(ETIMEDOUT\) when the RTO after the last of `tcp_syn_retries` "
-                             r"\((\d+)\) retries", TEXT)
+    (linear,) = stated(r"`tcp_syn_linear_timeouts` \((\d+)\) retries keep 1 s instead of doubling\.", TEXT)
+    retries, linear_again, total, old_total = stated(
+        r"`connect\(\)` gives up \(ETIMEDOUT\) when the RTO after the last retransmission runs out "
+        r"\(`tcp_write_timeout`\): after `tcp_syn_retries` \+ `tcp_syn_linear_timeouts` \((\d+) \+ (\d+) = (\d+)\) "
+        r"retransmissions on 6\.12, after (\d+) on 3\.10", TEXT)
     assert (LINUX_6_12.tcp_syn_linear_timeouts, LINUX_6_12.tcp_syn_retries) == (int(linear), int(retries))
-    assert LINUX_3_10.tcp_syn_retries == int(retries)
+    assert int(linear_again) == int(linear) and int(total) == int(retries) + int(linear)
+    assert LINUX_3_10.tcp_syn_retries + LINUX_3_10.tcp_syn_linear_timeouts == int(old_total)
+    for profile, n in ((LINUX_6_12, total), (LINUX_3_10, old_total)):
+        assert len(syn_schedule(profile)[0]) - 1 == int(n)
 
 
 def test_connect_gives_up_after_131_s_on_6_12_and_127_s_on_3_10():
@@ -117,6 +122,9 @@ def test_connect_gives_up_after_131_s_on_6_12_and_127_s_on_3_10():
         gaps = [b - a for a, b in zip(times, times[1:])]
         linear = 1 + profile.tcp_syn_linear_timeouts
         assert gaps[:linear] == [int(apart)] * linear and gaps[linear:] == [2 * g for g in gaps[linear - 1:-1]]
+    nth_new, nth_old = stated(r"each gives up when the RTO after its last retransmission runs out — the (\d+)th on "
+                              r"6\.12, the (\d+)th on 3\.10", TEXT)
+    assert [len(syn_schedule(p)[0]) - 1 for p in (LINUX_6_12, LINUX_3_10)] == [int(nth_new), int(nth_old)]
     (first,) = stated(r"the client retries after ([\d s,]+) …", TEXT)
     assert seconds(first) == pytest.approx(syn_schedule(LINUX_6_12)[0][1:len(seconds(first)) + 1])
 
@@ -165,3 +173,12 @@ def test_without_listen_the_model_refuses():
     unlistened = HandshakeLab(LINUX_6_12, backlog=2, listen_at_ms=None, record=False)
     unlistened.connect(1)
     assert unlistened.run(until_ms=1).connect_results["c1"] == "ECONNREFUSED"
+
+
+def test_6_12_fills_the_syn_queue_at_qlen_over_sk_max_ack_backlog_so_listen_0_still_queues_one_request():
+    assert ("The SYN queue itself is full at `qlen > sk_max_ack_backlog` (`inet_csk_reqsk_queue_is_full`) on 6.12.y "
+            "since the January 2025 fix") in TEXT
+    for backlog in (0, 2):
+        lab = HandshakeLab(LINUX_6_12, backlog, record=False)
+        lab.syn_flood(5)
+        assert len(lab.run(until_ms=50).syn_queue) == backlog + 1

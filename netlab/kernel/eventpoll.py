@@ -45,6 +45,7 @@ from netlab.kernel.wait import (WaitQueueEntry, WaitQueueHead, __add_wait_queue_
                                 __wake_up, __wake_up_common, add_wait_queue, add_wait_queue_exclusive, list_del_init,
                                 remove_wait_queue)
 from netlab.trace import kernel_function, trace_printk
+from netlab.units import plural
 
 EPOLLERR, EPOLLHUP = 0x008, 0x010
 EPOLLEXCLUSIVE, EPOLLWAKEUP, EPOLLONESHOT, EPOLLET = 1 << 28, 1 << 29, 1 << 30, 1 << 31
@@ -426,8 +427,9 @@ def ep_remove(ep: Eventpoll, epi: Epitem) -> None:
         _list_del_init(epi)
 
 
-@kernel_function("fs/eventpoll.c", lambda file: f"{file.name} is closed while {len(file.f_ep)} epoll instance(s) "
-                 "watch it: each forgets it")
+@kernel_function("fs/eventpoll.c",
+                 lambda file: f"{file.name} is closed while {plural(len(file.f_ep), 'epoll instance')} watch it: "
+                              "each forgets it")
 def eventpoll_release_file(file: File) -> None:
     """``__fput`` → ``eventpoll_release``: a file still watched by epoll leaves every instance (``ep_remove`` of
     each epitem on its ``f_ep`` list), so a closed fd never comes back from epoll_wait. The kernel takes each

@@ -38,6 +38,7 @@ from netlab.kernel.sock import Sock, sk_sleep
 from netlab.kernel.timer import TimerList
 from netlab.kernel.wait import WaitQueueEntry, autoremove_wake_function, finish_wait, prepare_to_wait_exclusive
 from netlab.trace import kernel_function, trace_printk
+from netlab.units import plural
 
 MS = 1_000_000
 SEC = 1_000 * MS
@@ -440,8 +441,8 @@ def inet_csk_listen_poll(sk: TcpSock) -> int:
 
 
 @kernel_function("net/ipv4/inet_connection_sock.c",
-                 lambda sk, flags=O_NONBLOCK: f"accept on {sk.name}: {len(sk.icsk_accept_queue.rskq_accept)} "
-                                              f"connection(s) queued")
+                 lambda sk, flags=O_NONBLOCK: f"accept on {sk.name}: "
+                                              f"{plural(len(sk.icsk_accept_queue.rskq_accept), 'connection')} queued")
 def inet_csk_accept(sk: TcpSock, flags: int = O_NONBLOCK):
     """accept(): take the oldest finished connection off the accept queue. With the queue empty: "EAGAIN" if
     ``flags`` has O_NONBLOCK, else sleep in ``inet_csk_wait_for_connect`` (so this is a generator; run a

@@ -35,6 +35,7 @@ from netlab.kernel.tcp_ipv4 import TCP_LISTEN, tcp_v4_do_rcv
 from netlab.kernel.tcp_minisocks import tcp_time_wait
 from netlab.kernel.tcp_output import tcp_send_active_reset, tcp_send_fin
 from netlab.trace import kernel_function, trace_printk
+from netlab.units import plural
 
 
 @dataclass(frozen=True)
@@ -153,8 +154,8 @@ def release_sock(sk: TcpSock) -> None:
     sk.sock_owned_by_user = False
 
 
-@kernel_function("net/core/sock.c", lambda sk: f"{sk.name}: process the {len(sk.sk_backlog)} segment(s) that "
-                 "arrived while the socket was locked")
+@kernel_function("net/core/sock.c", lambda sk: f"{sk.name}: process the {plural(len(sk.sk_backlog), 'segment')} "
+                 "that arrived while the socket was locked")
 def __release_sock(sk: TcpSock) -> None:
     """``sk_backlog_rcv`` (``tcp_v4_do_rcv``) for each segment of the backlog, in order."""
     while sk.sk_backlog:

@@ -220,8 +220,8 @@ def retransmits_timed_out(sk: TcpSock, boundary: int) -> bool:
 def _write_timeout_text(sk: TcpSock) -> str:
     retry_until = _retry_until(sk)
     linear = sk.net.profile.tcp_syn_linear_timeouts
-    return (f"{sk.name}: {sk.icsk_retransmits} SYN retransmits so far; give up at {retry_until + linear} "
-            f"or after {tcp_model_timeout(retry_until, TCP_TIMEOUT_INIT) // SEC} s")
+    return (f"{sk.name}: {sk.icsk_retransmits} SYN retransmits so far; give up after {retry_until + linear} "
+            f"retransmissions, or {tcp_model_timeout(retry_until, TCP_TIMEOUT_INIT) // SEC} s after the first SYN")
 
 
 @kernel_function("net/ipv4/tcp_timer.c", _write_timeout_text)
@@ -432,7 +432,8 @@ def tcp_conn_request(ops: RequestSockOps, sk: TcpSock, skb: SkBuff) -> int:
         if profile.acceptq_full_syn_drop == "always" or young > 1:
             NET_INC_STATS(net, "ListenOverflows")
             return _drop(sk, skb)
-        trace_printk(f"3.10: accept queue full but only {young} young request(s): the SYN is still answered")
+        trace_printk(f"3.10: accept queue full, but {'no young request' if not young else '1 young request'} in the "
+                     "SYN queue (it takes 2 to drop a SYN): the SYN is still answered")
     req = inet_reqsk_alloc(ops, sk, skb)
     req.syncookie = want_cookie
     if not want_cookie:
@@ -585,11 +586,13 @@ def tcp_v4_syn_recv_sock(sk: TcpSock, skb: SkBuff, req: RequestSock) -> TcpSock 
     return child
 
 
-@kernel_function("net/ipv4/tcp_minisocks.c", lambda sk, req, skb: f"clone the listener into {req.name}'s socket")
+@kernel_function("net/ipv4/tcp_minisocks.c",
+                 lambda sk, req, skb: f"clone the listener into the server's connection for {req.name}")
 def tcp_create_openreq_child(sk: TcpSock, req: RequestSock, skb: SkBuff) -> TcpSock:
     """A full tcp_sock (slab TCP, ~2.3 KiB) in TCP_SYN_RECV, cloned from the listener."""
-    return TcpSock(name=req.name, net=sk.net, sk_state="TCP_SYN_RECV", inet_rcv_saddr=req.ir_loc_addr,
-                   inet_num=req.ir_num, inet_daddr=req.ir_rmt_addr, inet_dport=req.ir_rmt_port,
+    return TcpSock(name=f"server's connection for {req.name}", net=sk.net, sk_state="TCP_SYN_RECV",
+                   inet_rcv_saddr=req.ir_loc_addr, inet_num=req.ir_num, inet_daddr=req.ir_rmt_addr,
+                   inet_dport=req.ir_rmt_port,
                    write_seq=req.snt_isn + 1, snd_una=req.snt_isn + 1, snd_nxt=req.snt_isn + 1,
                    rcv_nxt=req.rcv_isn + 1)
 

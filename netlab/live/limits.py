@@ -26,6 +26,7 @@ from netlab import check
 from netlab.kernel.limits import IP_BIND_ADDRESS_NO_PORT, IP_LOCAL_PORT_RANGE, ip_local_port_range_value
 from netlab.live import procfs
 from netlab.live.result import LiveResult, Unavailable, Why, child_reply, kernel_lacks, probe, run_child
+from netlab.units import number, plural
 
 LOOPBACK, SECOND_SOURCE = "127.0.0.1", "127.0.0.2"
 IP_LOCAL_PORT_RANGE_SINCE = (6, 3)      # the Linux release that added the option
@@ -61,9 +62,16 @@ class YourLimits:
         return None if self.port_range is None else self.port_range[1] - self.port_range[0] + 1
 
     def __str__(self) -> str:
-        return (f"nofile soft/hard {self.nofile[0]}/{self.nofile[1]}, fs.nr_open {self.nr_open}, "
-                f"fs.file-max {self.file_max} ({self.files_open} open), ports {self.port_range} "
-                f"({self.ports}), fds here {self.fds_here}")
+        soft, hard = (_count(n, "unlimited") for n in self.nofile)
+        ports = ("unknown" if self.port_range is None else
+                 f"{number(self.port_range[0])}–{number(self.port_range[1])} ({plural(self.ports, 'port')})")
+        return (f"nofile soft/hard {soft}/{hard}, fs.nr_open {_count(self.nr_open)}, "
+                f"fs.file-max {_count(self.file_max)} ({_count(self.files_open)} open), ports {ports}, "
+                f"fds here {_count(self.fds_here)}")
+
+
+def _count(n: int | None, missing: str = "unknown") -> str:
+    return missing if n is None else number(n)
 
 
 @check.arguments
@@ -99,8 +107,8 @@ class EmfileReading:
 
     def __str__(self) -> str:
         return (f"ulimit -n {self.soft}: {self.sockets_opened} sockets, then socket() → {self.socket_error}; "
-                f"accept() → {self.accept_error} with {self.queued_while_failing} connection still queued; "
-                f"after closing one fd accept() {'worked' if self.accepted_after_close else 'still failed'}")
+                f"accept() → {self.accept_error} with {plural(self.queued_while_failing, 'connection')} still "
+                f"queued; after closing one fd accept() {'worked' if self.accepted_after_close else 'still failed'}")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from netlab import check
 from netlab.kernel.memory import OBJECT_STRUCT, Kernel, check_side_state, open_and_move
 from netlab.kernel.profiles import KernelProfile, SlabCache
 from netlab.kernel.slub import Obj
+from netlab.units import plural
 
 CHUNK = 1 << 16
 
@@ -103,7 +104,7 @@ class Footprint:
             live = len(p.kept_opened) + len(p.kept_moved)
             holes = p.opened + p.moved - live if live else 0
             if holes:
-                rows.append((row, f"{holes} freed neighbour(s) pinned", p.layout.object_size,
+                rows.append((row, f"{plural(holes, 'freed neighbour')} pinned", p.layout.object_size,
                              holes * p.layout.bytes_per_object(self.page_size)))
         return rows
 

@@ -100,7 +100,7 @@ def fd_limit_trace(nofile: int = 5, nr_open: int = 1048576, profile: KernelProfi
                             kernel.slub.bytes)
 
     with Tracer(snapshot=snapshot, renamed=kernel.profile.renamed) as tracer:
-        waiting = handshake_server(kernel, "queued")
+        waiting = handshake_server(kernel, "the waiting connection")
         while True:
             conn = __sys_socket(kernel, task, f"sock{len(task.files.fd)}")
             if isinstance(conn, int):

@@ -228,7 +228,7 @@ class HandshakeLab:
         return SegmentLog(rows)
 
     def _accept_queue(self) -> tuple[str, ...]:
-        return tuple(r.sk.name for r in self.listener.icsk_accept_queue.rskq_accept)
+        return tuple(r.name for r in self.listener.icsk_accept_queue.rskq_accept)
 
     def _requests(self) -> list[RequestSock]:
         q = self.listener.icsk_accept_queue
@@ -249,7 +249,7 @@ class HandshakeLab:
         for _ in range(count):
             got = nonblocking(inet_csk_accept(self.listener))
             if isinstance(got, TcpSock):
-                self.accepted.append(got.name)
+                self.accepted.append(self.server_net.labels[(got.inet_daddr, got.inet_dport)])
 
     def _spoofed_syn(self) -> None:
         self._flooders += 1
