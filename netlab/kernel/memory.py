@@ -41,6 +41,7 @@ from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE
 from netlab.kernel.slub import Obj, Slub, kmem_cache_alloc, kmem_cache_free
 from netlab.kernel.sock import socket_file_ops
 from netlab.trace import kernel_function, on_cpu, trace_printk
+from netlab.units import number
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -157,13 +158,13 @@ def d_alloc_pseudo(kernel: Kernel, conn: Connection) -> None:
     _hold(kernel, conn, "dentry", "dentry", "struct dentry")
 
 
-@kernel_function("fs/file_table.c", lambda kernel, conn: f"nr_files {kernel.files_stat.nr_files} vs fs.file-max "
-                 f"{kernel.files_stat.max_files}, then a struct file from filp")
+@kernel_function("fs/file_table.c", lambda kernel, conn: f"nr_files {number(kernel.files_stat.nr_files)} vs "
+                 f"fs.file-max {number(kernel.files_stat.max_files)}, then a struct file from filp")
 def alloc_empty_file(kernel: Kernel, conn: Connection) -> int:
     """ENFILE when the system holds fs.file-max files (unless CAP_SYS_ADMIN); else a ``struct file`` from filp."""
     stat = kernel.files_stat
     if stat.nr_files >= stat.max_files:
-        trace_printk(f"VFS: file-max limit {stat.max_files} reached: ENFILE")
+        trace_printk(f"VFS: file-max limit {number(stat.max_files)} reached: ENFILE")
         return -ENFILE
     _hold(kernel, conn, "file", "filp", "struct file")
     filp = conn.objects["file"]
@@ -407,7 +408,7 @@ def tcp_done(kernel: Kernel, conn: Connection) -> None:
 
 
 @kernel_function("net/ipv4/inet_timewait_sock.c", lambda kernel, conn, substate: f"a {substate} mini socket "
-                 f"(tw_sock_TCP) for {conn.name}; {kernel.tw_count} exist, max {kernel.max_tw_buckets}")
+                 f"(tw_sock_TCP) for {conn.name}; {number(kernel.tw_count)} exist, max {number(kernel.max_tw_buckets)}")
 def inet_twsk_alloc(kernel: Kernel, conn: Connection, substate: str) -> bool:
     """A ``struct tcp_timewait_sock``, unless tcp_max_tw_buckets are in use (then the connection just ends)."""
     if kernel.tw_count >= kernel.max_tw_buckets:

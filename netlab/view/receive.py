@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from netlab import check
 from netlab.trace import Event
-from netlab.units import number, size
+from netlab.units import number, plural, size
 from netlab.view import svg
 from netlab.view.text import on_the_nic
 
@@ -197,7 +197,7 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
         results = sweep("rate_pps", rates, **base)
         chosen = sweep("rate_pps", [rate_mpps * 1e6], **base)[0]
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [2, 1]})
-        plot_sweep(left, rates_mpps, results, "packet rate (Mpps)", title=f"{kernel}: {queues} queue(s), ring "
+        plot_sweep(left, rates_mpps, results, "packet rate (Mpps)", title=f"{kernel}: {plural(queues, 'queue')}, ring "
                    f"{ring_size}, bursts of {burst}, netdev_budget {netdev_budget}")
         left.axvline(rate_mpps, color="#868e96", lw=1)
         plot_cpu_time(right, chosen, title=f"CPU time at {number(rate_mpps)} Mpps: {number(chosen.ring_drops)} of "
