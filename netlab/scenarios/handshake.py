@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Annotated, Mapping
+from typing import Annotated, Mapping, NamedTuple
 
 from netlab import check
 from netlab.check import CInt
@@ -35,6 +35,7 @@ from netlab.kernel.tcp_ipv4 import tcp_v4_rcv
 from netlab.kernel.timer import TimerList
 from netlab.live.accept_queue import AcceptQueueReading
 from netlab.trace import Trace, Tracer
+from netlab.units import duration
 
 LOOPBACK = "127.0.0.1"
 CLIENT_ADDR, SERVER_ADDR = "192.0.2.10", "198.51.100.7"   # documentation addresses (RFC 5737)
@@ -47,8 +48,23 @@ MAX_EVENTS = 100 * MAX_CLIENTS
 SPOOFED_NET = "203.0.113."                                # where a SYN flood pretends to come from
 
 
+class Segment(NamedTuple):
+    """One segment the lab sent: from, to, which (SYN, SYN-ACK …), when it left and arrives, what became of it."""
+
+    src: str
+    dst: str
+    name: str
+    sent_ns: int
+    arrive_ns: int
+    fate: str | None
+
+    def __str__(self) -> str:
+        return (f"{self.fate or 'on the wire'}: {self.name} {self.src} → {self.dst} (sent at "
+                f"{duration(self.sent_ns)}, arrives at {duration(self.arrive_ns)})")
+
+
 class SegmentLog(tuple):
-    """Every segment sent so far as (src, dst, name, sent_ns, arrive_ns, fate); short in a Stepper's diff."""
+    """Every :class:`Segment` sent so far; short in a Stepper's diff."""
 
     def __str__(self) -> str:
         if not self:
@@ -223,8 +239,8 @@ class HandshakeLab:
         rows = []
         for skb, (sent, arrive) in zip(self.segments, self._segment_times):
             m = skb.meta
-            rows.append((labels.get((m["saddr"], m["sport"]), m["saddr"]),
-                         labels.get((m["daddr"], m["dport"]), m["daddr"]), skb.name, sent, arrive, m["fate"]))
+            rows.append(Segment(labels.get((m["saddr"], m["sport"]), m["saddr"]),
+                                labels.get((m["daddr"], m["dport"]), m["daddr"]), skb.name, sent, arrive, m["fate"]))
         return SegmentLog(rows)
 
     def _accept_queue(self) -> tuple[str, ...]:
