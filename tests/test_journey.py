@@ -153,7 +153,8 @@ def test_the_server_sleeps_in_epoll_wait_is_woken_by_ep_poll_callback_and_replie
     assert {e.task for e in trace if e.function in ("__sys_recvfrom", "__inet_stream_connect", "__sys_sendto")} \
         == {"server", "client"}
     assert j.answered > 0 and not j.sk.sk_receive_queue and not j.accepted.sk_receive_queue
-    assert j.sched.tasks[0].state == "TASK_DEAD" and j.sched.tasks[0].wakeups == 3
+    assert j.sched.tasks[0].state == "TASK_INTERRUPTIBLE" and j.sched.tasks[0].wakeups == 3  # back in epoll_wait
+    assert j.epoll.wq.entries and list(j.epoll.items()) and not j.epoll.rdllist  # waiting for the next client
 
 
 @pytest.mark.parametrize("profile", ["3.10", "6.12"])

@@ -31,7 +31,8 @@ its CPU runs the idle task in between. The client starts once the server sleeps 
 7. the FIN reaches the server's connection: ``tcp_fin`` moves it to CLOSE_WAIT, ``sk_state_change`` runs
    ``ep_poll_callback``, the server wakes with EPOLLIN | EPOLLRDHUP and its ``recv()`` returns 0. The FIN's ACK is
    delayed (``tcp_send_delayed_ack``, 40 ms), so when the server ``close()``s (after :attr:`Journey.server_close_ns`
-   of user code) its FIN carries it: CLOSE_WAIT → LAST_ACK;
+   of user code) its FIN carries it: CLOSE_WAIT → LAST_ACK; ``__fput`` takes the connection out of the epoll
+   (``eventpoll_release_file``), and the server sleeps in ``epoll_wait()`` for the next client;
 8. the client's socket gets FIN and ACK together: FIN_WAIT1 → FIN_WAIT2, then its ACK and ``tcp_time_wait``: a
    TIME_WAIT sock takes the place of the freed ``tcp_sock``; the ACK moves the server's connection LAST_ACK →
    CLOSE (``tcp_done``: freed);
@@ -217,6 +218,7 @@ class Journey:
         self.received: int | None = None      # what the server's recv() returned
         self.answered: int | None = None      # what the client's recv() of the response returned
         self.eof: int | None = None           # what the server's recv() after the client's FIN returned
+        self.server_closed = False            # the server closed its connection (and waits for the next client)
         self.trace: Trace | None = None
 
     def run(self) -> Trace:
@@ -231,7 +233,9 @@ class Journey:
             self._wait_for(lambda: self.ready == [] and task.state == TASK_INTERRUPTIBLE, "the server's epoll_wait()")
             me = self.sched.spawn(self.client_program.comm, self._client(), cpu=0, process=self.client_program,
                                   host=client.name)
-            self._wait_for(lambda: task.state == me.state == TASK_DEAD and (not self.close or (
+            server_done = ((lambda: task.state == TASK_DEAD) if not self.close else   # back in epoll_wait after close
+                           (lambda: self.server_closed and task.state == TASK_INTERRUPTIBLE))
+            self._wait_for(lambda: server_done() and me.state == TASK_DEAD and (not self.close or (
                            sk.sk_state == self.accepted.sk_state == "TCP_CLOSE"
                            and not any(isinstance(s, InetTimewaitSock) for s in client.net.tcp_ehash.values())))
                            and not any(
@@ -253,7 +257,7 @@ class Journey:
 
     def _server(self):
         """The server program, a task: listen, then an epoll loop that accepts the connection, reads the request,
-        sends the response, reads the end of the stream and closes."""
+        sends the response, reads the end of the stream, closes, and sleeps in epoll_wait for the next client."""
         sys_listen(self.listener, 128)
         epfd = epoll_create1()
         self.epoll = fdget(self.program, epfd).private_data
@@ -274,6 +278,8 @@ class Journey:
         self.eof = yield from recv(conn, MAX_MESSAGE)
         yield from spend(self.server_close_ns, "user code before close()")
         close(conn)
+        self.server_closed = True
+        yield from epoll_wait(epfd, 16)     # and back to waiting for the next client: a server does not exit
 
     def _epoll_wait(self, epfd: int):
         """``epoll_wait()``, sleeping until something is ready; note which fds and events it reported."""
