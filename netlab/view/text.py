@@ -112,8 +112,8 @@ SLOT_WORDS = {"hw": "the NIC's", "drv": "the driver's", "done": "done"}
 def changes(trace: Trace, index: int, limit: Annotated[int, Range(1, 1000)] = MAX_CHANGES) \
         -> list[tuple[str, str, str]]:
     """What step ``index`` changed, in words: (where, before, after). A sequence of the same length names the
-    slots that changed (``slots [0]: the NIC's → p0``); what the NIC did in the meantime (:data:`NIC_DONE`) says so; the
-    first step has none (it is the starting state)."""
+    slots that changed (``slots [0]: the NIC's → p0``); what the NIC did in the meantime (:data:`NIC_DONE`) says
+    so; the first step has none (it is the starting state)."""
     if not 0 <= index < len(trace):
         raise ValueError(f"index must be in 0..{len(trace) - 1}, got {index}")
     if index == 0:
