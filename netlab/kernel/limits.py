@@ -85,8 +85,8 @@ def expand_files(files: FilesStruct, nr: int, nr_open: int) -> int:
         size = nr_open - nr_open % BITS_PER_LONG
         if size < nr + 1:
             return -EMFILE
-    trace_printk(f"expand_fdtable: {number(files.max_fds)} → {number(size)} slots ({number(size * 8)} B of struct file "
-                 "pointers)")
+    trace_printk(f"expand_fdtable: {number(files.max_fds)} → {number(size)} slots ({number(size * 8)} B of "
+                 "struct file pointers)")
     files.max_fds = size
     return 1
 

@@ -254,8 +254,9 @@ def kfree_skb(skb: SkBuff) -> bool:
     return _release(skb)
 
 
-@kernel_function("net/core/skbuff.c", lambda skb: f"drop one reference to {skb.name}: others still hold "
-                 f"it, so {skb.name} goes on (not freed)" if skb.users > 1 else f"free {skb.name}: it was delivered or transmitted")
+@kernel_function("net/core/skbuff.c", lambda skb: f"drop one reference to {skb.name}: others still hold it, so "
+                 f"{skb.name} goes on (not freed)" if skb.users > 1 else
+                 f"free {skb.name}: it was delivered or transmitted")
 def consume_skb(skb: SkBuff) -> bool:
     """Free an skb that did its job (same as kfree_skb, but not counted as a drop)."""
     return _release(skb)
