@@ -47,6 +47,7 @@ from netlab.trace import kernel_function, trace_printk
 TCP_NAGLE_OFF, TCP_NAGLE_CORK, TCP_NAGLE_PUSH = 1, 2, 4
 MSG_MORE, MSG_ZEROCOPY, MSG_SPLICE_PAGES = 0x8000, 0x4000000, 0x8000000
 MAX_TCP_HEADER = 320          # L1_CACHE_ALIGN(128 + MAX_HEADER) with Debian's config
+GSO_MAX_SEGS = 65535          # include/linux/netdevice.h: sk_gso_max_segs of a device that sets none (both kernels)
 TCP_HLEN = 32                 # 20 bytes + 12 of timestamp option
 PURE_ACK_LEN = 20 + TCP_HLEN  # an IP packet carrying only a TCP header
 TCP_INIT_CWND = 10
@@ -362,15 +363,14 @@ def tcp_is_cwnd_limited(sk: TcpSock, prior_in_flight: int) -> bool:
     """Is the sender using its congestion window (RFC 2861)? Cubic grows cwnd only then. 6.12
     (include/net/tcp.h): the last window filled it, or, in slow start, cwnd < 2 × the most packets in flight.
     3.10 (net/ipv4/tcp_cong.c): the packets in flight before the ACK fill cwnd, or leave too little free for a
-    TSO frame, or at most 3 MSS (``tcp_max_tso_deferred_mss``); the TSO frame's size goal is taken as
-    ``sk_gso_max_size`` / MSS."""
+    TSO frame (``left × tcp_tso_win_divisor`` (3) ``< cwnd``, ``left × MSS < sk_gso_max_size``, ``left <
+    sk_gso_max_segs``), or at most 3 MSS (``tcp_max_tso_deferred_mss``)."""
     if sk.net.profile.cwnd_limited == "cwnd_validate":
         return sk.is_cwnd_limited or (sk.snd_cwnd < sk.snd_ssthresh and sk.snd_cwnd < 2 * sk.max_packets_out)
     if prior_in_flight >= sk.snd_cwnd:
         return True
     left = sk.snd_cwnd - prior_in_flight
-    if (sk.gso and left * 3 < sk.snd_cwnd and left * sk.mss_cache < sk.sk_gso_max_size
-            and left < sk.sk_gso_max_size // sk.mss_cache):
+    if sk.gso and left * 3 < sk.snd_cwnd and left * sk.mss_cache < sk.sk_gso_max_size and left < GSO_MAX_SEGS:
         return True
     return left <= 3
 
