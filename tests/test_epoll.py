@@ -225,9 +225,13 @@ def test_add_hooks_ep_poll_callback_onto_the_sockets_wait_queue_and_fills_rbr():
     assert story.trace[wake].task == "" and story.trace[wake].context == "softirq"
 
 
-def test_callbacks_during_a_scan_go_to_ovflist_then_back_to_rdllist():
-    lab = Lab()
-    fds = [lab.connection(f"c{i}") for i in range(3)]
+@pytest.mark.parametrize("profile, order", [("3.10", [3, 2]), ("6.12", [2, 3])])
+def test_callbacks_during_a_scan_go_to_ovflist_then_back_to_rdllist(profile, order):
+    """Two items become ready while epoll_wait copies events out: they wait on ovflist (LIFO). 3.10's
+    ep_scan_ready_list appends them to rdllist in that order (list_add_tail), newest first; 6.12's ep_done_scan
+    reverses it (list_add at the head)."""
+    lab = Lab(profile=profile)
+    fds = [lab.connection(f"c{i}") for i in range(4)]
     seen = []
 
     def prog():
@@ -241,12 +245,13 @@ def test_callbacks_during_a_scan_go_to_ovflist_then_back_to_rdllist():
     lab.thread("p", prog())
     lab.send_data(10_000, fds[0], 10)
     lab.send_data(10_000, fds[1], 10)
-    lab.send_data(20_000, fds[2], 10)  # arrives while ep_send_events copies the first two
+    lab.send_data(20_000, fds[2], 10)  # both arrive while ep_send_events copies the first two
+    lab.send_data(25_000, fds[3], 10)
     trace = lab.record()
     epoll = f"fd {fds[-1] + 1}"
     ovf = [e.state.epolls[epoll].ovflist for e in trace if epoll in e.state.epolls and e.state.epolls[epoll].ovflist]
-    assert (f"fd {fds[2]}",) in ovf
-    assert [e.data for e in seen[0]] == fds[:2] and [e.data for e in seen[1]] == [fds[2]]
+    assert (f"fd {fds[3]}", f"fd {fds[2]}") in ovf
+    assert [e.data for e in seen[0]] == fds[:2] and [e.data for e in seen[1]] == [fds[i] for i in order]
 
 
 def test_epoll_ctl_errors_like_the_kernel():

@@ -3,19 +3,17 @@
 - net/core/dev.c: 3.10's ``__netif_receive_skb_core`` calls the protocol handler (``ip_rcv``) itself; 6.12's hands
   it back to ``__netif_receive_skb_one_core`` (or the list receive), which calls it.
 - fs/eventpoll.c: 3.10's ``ep_send_events`` calls ``ep_scan_ready_list(ep, ep_send_events_proc, …)``, which runs
-  the delivery loop inside the scan and appends what arrived meanwhile (ovflist) to rdllist's tail; 6.12 scans
+  the delivery loop inside the scan and appends what arrived meanwhile (ovflist) to rdllist's tail (the order is
+  tested in test_epoll.py); 6.12 scans
   between ``ep_start_scan`` and ``ep_done_scan``, delivering each item with ``ep_deliver_event``. 3.10's
   ``ep_poll`` waits with ``default_wake_function``: its entry stays on ``ep->wq`` after the wake-up until ``ep_poll``
   takes it off; 6.12's ``ep_autoremove_wake_function`` takes it off as it wakes the task.
 """
 import pytest
 
-from netlab.kernel.eventpoll import EPOLL_CTL_ADD, EPOLLET
 from netlab.kernel.profiles import PROFILES
-from netlab.kernel.sock import EPOLLIN
-from netlab.scenarios.blocking_vs_epoll import Lab, epoll_story
+from netlab.scenarios.blocking_vs_epoll import epoll_story
 from netlab.scenarios.loopback import local_path
-from netlab.scenarios.userspace import epoll_create1, epoll_ctl, epoll_wait
 from netlab.trace import Tracer, kernel_function
 from stories import STORIES, receive
 
@@ -70,33 +68,6 @@ def test_6_12_delivers_each_epoll_event_from_ep_send_events():
     trace = epoll_story(profile="6.12").trace
     assert set(callers(trace, "ep_start_scan")) == set(callers(trace, "ep_deliver_event")) == {"ep_send_events"}
     assert not {"ep_scan_ready_list", "ep_send_events_proc"} & set(trace.functions())
-
-
-@pytest.mark.parametrize("profile, order", [("3.10", [3, 2]), ("6.12", [2, 3])])
-def test_what_arrives_during_a_scan_comes_back_newest_first_in_3_10(profile, order):
-    """Two items become ready while epoll_wait copies events out: they wait on ovflist (LIFO). 3.10's
-    ep_scan_ready_list appends them to rdllist in that order (list_add_tail), 6.12's ep_done_scan reverses it
-    (list_add at the head)."""
-    lab = Lab(profile=profile)
-    fds = [lab.connection(f"c{i}") for i in range(4)]
-    seen = []
-
-    def prog():
-        epfd = epoll_create1()
-        lab.epolls()[0].copy_ns = 20_000  # a slow copy to user space: the scan lasts 40 µs
-        for fd in fds:
-            yield from epoll_ctl(epfd, EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLET)
-        seen.append((yield from epoll_wait(epfd, 8)))
-        seen.append((yield from epoll_wait(epfd, 8, 0)))
-
-    lab.thread("p", prog())
-    lab.send_data(10_000, fds[0], 10)
-    lab.send_data(10_000, fds[1], 10)
-    lab.send_data(20_000, fds[2], 10)  # both arrive while ep_send_events copies the first two
-    lab.send_data(25_000, fds[3], 10)
-    lab.run()
-    assert [e.data for e in seen[0]] == fds[:2]
-    assert [e.data for e in seen[1]] == [fds[i] for i in order]
 
 
 def test_a_renamed_function_steps_with_its_kernels_own_text():
