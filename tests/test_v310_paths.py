@@ -4,8 +4,8 @@
   it back to ``__netif_receive_skb_one_core`` (or the list receive), which calls it.
 - fs/eventpoll.c: 3.10's ``ep_send_events`` calls ``ep_scan_ready_list(ep, ep_send_events_proc, …)``, which runs
   the delivery loop inside the scan and appends what arrived meanwhile (ovflist) to rdllist's tail (the order is
-  tested in test_epoll.py); 6.12 scans
-  between ``ep_start_scan`` and ``ep_done_scan``, delivering each item with ``ep_deliver_event``. 3.10's
+  tested in test_epoll.py); 6.12 scans between ``ep_start_scan`` and ``ep_done_scan``, delivering each item with
+  ``ep_deliver_event``. 3.10's
   ``ep_poll`` waits with ``default_wake_function``: its entry stays on ``ep->wq`` after the wake-up until ``ep_poll``
   takes it off; 6.12's ``ep_autoremove_wake_function`` takes it off as it wakes the task.
 """
