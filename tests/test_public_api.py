@@ -353,6 +353,7 @@ FACTORIES: dict[str, Callable[[], Any]] = {
     "Event": lambda: _trace()[0],
     "HandshakeOutcome": _handshake_outcome,
     "Footprint": _footprint,
+    "Proto": lambda: importlib.import_module("netlab.kernel.inet_connection_sock").tcp_prot,
 }
 """Examples of classes whose constructor the generic builder cannot fill in."""
 

@@ -65,7 +65,10 @@ class Cpu:
     ``softnet_data`` is set by ``netlab.kernel.dev`` (per-CPU networking state); ``irq_window`` is called by the
     models wherever the kernel runs with interrupts enabled inside softirq processing (the machine delivers any
     hard IRQ due by then); ``siblings`` are all CPUs of the host, for ``per_cpu``; ``host`` names that host in
-    traces where several hosts share the engine.
+    traces where several hosts share the engine. A host that models its kernel memory (chapter 06) gives all its
+    CPUs the same ``slab`` (a :class:`netlab.kernel.slub.Slub`: what code running here allocates from, as SLUB hands
+    each CPU its slab) and ``files_stat`` (a :class:`netlab.kernel.limits.FilesStat`: the host's open files against
+    fs.file-max); None leaves memory and the file count unmodelled.
     """
 
     id: int
@@ -84,6 +87,8 @@ class Cpu:
     irq_window: Callable[[], None] | None = None
     siblings: list["Cpu"] = field(default_factory=list)
     host: str = ""
+    slab: Any = None
+    files_stat: Any = None
 
     def __post_init__(self):
         check.fields(self)

@@ -34,7 +34,7 @@ from netlab.kernel.netns import Net
 from netlab.kernel.profiles import KernelProfile
 from netlab.kernel.sched import MAX_SCHEDULE_TIMEOUT, TASK_INTERRUPTIBLE, get_current, schedule_timeout
 from netlab.kernel.skbuff import SkBuff
-from netlab.kernel.sock import Sock, sk_sleep
+from netlab.kernel.sock import Proto, Sock, sk_sleep
 from netlab.kernel.timer import TimerList
 from netlab.kernel.wait import WaitQueueEntry, autoremove_wake_function, finish_wait, prepare_to_wait_exclusive
 from netlab.trace import kernel_function, trace_printk
@@ -212,6 +212,11 @@ class TcpSock(Sock):
     sock_owned_by_user: bool = False                 # a process holds the socket lock (lock_sock) …
     sk_backlog: deque = field(default_factory=deque) # … so softirq queues segments here (tcp_add_backlog)
 
+    def __post_init__(self):
+        super().__post_init__()
+        if self.sk_prot is None:
+            self.sk_prot = tcp_prot
+
     def four_tuple(self) -> tuple:
         return (self.inet_rcv_saddr, self.inet_num, self.inet_daddr, self.inet_dport)
 
@@ -220,6 +225,10 @@ class TcpSock(Sock):
         return TcpSendState(tuple([s.name for s in self.sk_write_queue]), tuple([s.name for s in self.tcp_rtx_queue]),
                             self.snd_una, self.snd_nxt, self.write_seq, self.snd_cwnd, self.packets_out,
                             self.snd_wnd)
+
+
+tcp_prot = Proto("TCP", TcpSock)
+"""net/ipv4/tcp_ipv4.c ``tcp_prot``: TCP's socks are ``struct tcp_sock`` from the slab cache "TCP"."""
 
 
 # --- the two full tests -----------------------------------------------------------------------------------------

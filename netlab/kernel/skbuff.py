@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 from netlab import check
 from netlab.kernel.copies import account_copy, account_head
+from netlab.kernel.slub import SIZEOF_6_12
 from netlab.trace import kernel_function
 
 SMP_CACHE_BYTES = 64
-SIZEOF_SK_BUFF = 232          # x86_64, 6.12 with Debian's config: tools/kernel_sizes.py compiles both
+SIZEOF_SK_BUFF = SIZEOF_6_12["sk_buff"]
 SIZEOF_SKB_SHARED_INFO = 320  # with MAX_SKB_FRAGS = 17
 MAX_SKB_FRAGS = 17            # CONFIG_MAX_SKB_FRAGS default (net/Kconfig)
 FCLONE_UNAVAILABLE, FCLONE_ORIG, FCLONE_CLONE = "unavailable", "orig", "clone"

@@ -15,7 +15,7 @@ from typing import Mapping
 from netlab import check
 from netlab.units import number
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile, SlabCache
-from netlab.kernel.skbuff import SIZEOF_SK_BUFF
+from netlab.kernel.cpu import current_cpu
 from netlab.trace import kernel_function
 
 # --------------------------------------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ KMEM_CACHE_CREATE: Mapping[str, CacheSpec] = {s.name: s for s in (
 
 SIZEOF_6_12: Mapping[str, int] = {
     "tcp_sock": 2368, "socket_alloc": 768, "file": 184, "dentry": 192, "tcp_timewait_sock": 248,
-    "tcp_request_sock": 304, "sk_buff": SIZEOF_SK_BUFF, "epitem": 120, "eppoll_entry": 64,
+    "tcp_request_sock": 304, "sk_buff": 232, "epitem": 120, "eppoll_entry": 64,
     "inet_bind_bucket": 72, "inet_bind2_bucket": 72, "epitems_head": 24, "sk_buff_fclones": 472,
     "SKB_SMALL_HEAD_CACHE_SIZE": 704,
 }
@@ -344,3 +344,24 @@ def kmem_cache_alloc(slub: Slub, cache: str, owner: str) -> Obj:
 def kmem_cache_free(slub: Slub, obj: Obj) -> None:
     """Put the object back on its slab's free list; an empty slab goes back to the page allocator."""
     slub.free(obj)
+
+
+@check.arguments
+def slab_alloc(cache: str, owner: str) -> Obj | None:
+    """``kmem_cache_alloc`` from the slab of the CPU this code runs on, where its host models memory (the CPU's
+    ``slab``); None where it does not (the other chapters, or code run outside a CPU)."""
+    cpu = current_cpu()
+    return kmem_cache_alloc(cpu.slab, cache, owner) if cpu is not None and cpu.slab is not None else None
+
+
+@check.arguments
+def slab_free(objects: list) -> None:
+    """Free and forget the slab objects in ``objects`` (a kernel object's ``slab_objects``) on this CPU's host."""
+    if not objects:
+        return
+    cpu = current_cpu()
+    if cpu is None or cpu.slab is None:
+        raise RuntimeError(f"{objects[0].owner} was allocated on a host that models memory: free it on its CPUs")
+    for obj in objects:
+        kmem_cache_free(cpu.slab, obj)
+    objects.clear()

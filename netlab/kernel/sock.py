@@ -19,6 +19,7 @@ from netlab.kernel import limits
 from netlab.kernel.fs import O_NONBLOCK, File, FileOperations, PollTable, alloc_file, fdget, install_file, poll_wait
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, Task, get_current, running_profile, schedule_timeout
 from netlab.kernel.skbuff import SkBuff
+from netlab.kernel.slub import slab_alloc, slab_free
 from netlab.kernel.wait import (WaitQueueEntry, WaitQueueHead, __wake_up_common, add_wait_queue,
                                 autoremove_wake_function, finish_wait, prepare_to_wait, remove_wait_queue, wait_woken,
                                 woken_wake_function)
@@ -37,9 +38,23 @@ SHUTDOWN_MASK = 3
 MSG_DONTWAIT = 0x40
 
 
+@dataclass(frozen=True)
+class Proto:
+    """``struct proto``: a transport protocol as sockets see it — its name, which is also the name of the slab cache
+    its socks come from (``proto_register`` makes ``prot->slab``: "TCP" holds ``struct tcp_sock``), and the model's
+    class for that struct."""
+
+    name: str
+    sock: type
+
+    def __post_init__(self):
+        check.fields(self)
+
+
 @dataclass(eq=False)
 class Sock:
-    """``struct sock``: the receive queue, its byte budget (``sk_rcvbuf``) and the callbacks run on events."""
+    """``struct sock``: the receive queue, its byte budget (``sk_rcvbuf``) and the callbacks run on events;
+    ``sk_prot`` its protocol and ``slab_objects`` the slab object it is (on a host that models memory)."""
 
     name: str = "sk"
     protocol: str = "tcp"
@@ -53,6 +68,8 @@ class Sock:
     sk_shutdown: int = 0
     sk_socket: "Socket | None" = field(default=None, repr=False)
     sk_state_change: Callable[["Sock"], None] | None = None
+    sk_prot: Proto | None = field(default=None, repr=False)
+    slab_objects: list = field(default_factory=list, repr=False)
 
     def __post_init__(self):
         check.fields(self)
@@ -113,6 +130,43 @@ def skb_set_owner_r(skb: SkBuff, sk: Sock) -> None:
 def sock_rfree(skb: SkBuff, sk: Sock) -> None:
     """Give the receive memory back when the reader consumed the skb (net/core/sock.c)."""
     sk.sk_rmem_alloc -= skb.truesize
+
+
+@kernel_function("net/core/sock.c", "{prot.name} cache: the protocol's struct (struct tcp_sock for TCP)")
+def sk_prot_alloc(prot: Proto, name: str, fields: dict) -> Sock:
+    """``kmem_cache_alloc(prot->slab)``: the whole protocol struct in one slab object."""
+    obj = slab_alloc(prot.name, f"{name}: struct {prot.sock.__name__}")
+    sk = prot.sock(name=name, sk_prot=prot, **fields)
+    if obj is not None:
+        sk.slab_objects.append(obj)
+    return sk
+
+
+@kernel_function("net/core/sock.c", "a new {prot.name} sock: {name}")
+def sk_alloc(net: Any, prot: Proto, name: str, **fields: Any) -> Sock:
+    """The ``struct sock`` of a new socket (``inet_create`` calls it), in ``net``'s namespace."""
+    return sk_prot_alloc(prot, name, {"net": net, **fields})
+
+
+@kernel_function("net/core/sock.c", "copy the listener {sk.name} into a new sock: {name}")
+def sk_clone_lock(sk: Sock, name: str, **fields: Any) -> Sock:
+    """A copy of ``sk`` from the same protocol cache (a listener's child: ``inet_csk_clone_lock``), with ``fields``
+    changed."""
+    if sk.sk_prot is None:
+        raise ValueError(f"{sk.name} has no protocol (sk_prot): it was not made by sk_alloc")
+    return sk_prot_alloc(sk.sk_prot, name, {"net": getattr(sk, "net", None), **fields})
+
+
+@kernel_function("net/core/sock.c", "{sk.name}'s struct goes back to its cache")
+def sk_prot_free(sk: Sock) -> None:
+    """``kmem_cache_free(prot->slab, sk)``."""
+    slab_free(sk.slab_objects)
+
+
+@kernel_function("net/core/sock.c", "the last reference to {sk.name} is gone: free it")
+def sk_free(sk: Sock) -> None:
+    """``sk_free`` → ``__sk_destruct`` → ``sk_prot_free``."""
+    sk_prot_free(sk)
 
 
 @kernel_function("net/core/sock.c", "cache the route ({dst}) on {sk.name}: its next segments use it")

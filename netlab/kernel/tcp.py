@@ -16,7 +16,7 @@ from __future__ import annotations
 from netlab import check
 from netlab.kernel.inet_connection_sock import SEC, TcpSock
 from netlab.kernel.skbuff import __kfree_skb
-from netlab.kernel.sock import SHUTDOWN_MASK, sock_rfree
+from netlab.kernel.sock import SHUTDOWN_MASK, sk_free, sock_rfree
 from netlab.trace import kernel_function, trace_printk
 
 TCP_STATES = ("TCP_ESTABLISHED", "TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_FIN_WAIT1", "TCP_FIN_WAIT2", "TCP_TIME_WAIT",
@@ -73,6 +73,7 @@ def inet_csk_destroy_sock(sk: TcpSock) -> None:
                 sk.sk_wmem_queued -= skb.truesize
             __kfree_skb(skb)
     sk.packets_out = 0
+    sk_free(sk)
 
 
 @check.arguments

@@ -38,7 +38,7 @@ from netlab.kernel.inet_connection_sock import (
 from netlab.kernel.netns import Net
 from netlab.kernel.skbuff import SkBuff, __kfree_skb
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, get_current, running_profile, schedule_timeout
-from netlab.kernel.sock import SEND_SHUTDOWN, sk_sleep
+from netlab.kernel.sock import SEND_SHUTDOWN, sk_clone_lock, sk_sleep
 from netlab.kernel.tcp import tcp_done, tcp_fin_time, tcp_set_state
 from netlab.kernel.tcp_input import __tcp_ack_snd_check, tcp_data_queue
 from netlab.kernel.tcp_minisocks import tcp_time_wait
@@ -589,12 +589,12 @@ def tcp_v4_syn_recv_sock(sk: TcpSock, skb: SkBuff, req: RequestSock) -> TcpSock 
 @kernel_function("net/ipv4/tcp_minisocks.c",
                  lambda sk, req, skb: f"clone the listener into the server's connection for {req.name}")
 def tcp_create_openreq_child(sk: TcpSock, req: RequestSock, skb: SkBuff) -> TcpSock:
-    """A full tcp_sock (slab TCP, ~2.3 KiB) in TCP_SYN_RECV, cloned from the listener."""
-    return TcpSock(name=f"server's connection for {req.name}", net=sk.net, sk_state="TCP_SYN_RECV",
-                   inet_rcv_saddr=req.ir_loc_addr, inet_num=req.ir_num, inet_daddr=req.ir_rmt_addr,
-                   inet_dport=req.ir_rmt_port,
-                   write_seq=req.snt_isn + 1, snd_una=req.snt_isn + 1, snd_nxt=req.snt_isn + 1,
-                   rcv_nxt=req.rcv_isn + 1)
+    """A full tcp_sock (slab TCP, ~2.3 KiB) in TCP_SYN_RECV, cloned from the listener (``inet_csk_clone_lock`` →
+    ``sk_clone_lock``)."""
+    return sk_clone_lock(sk, f"server's connection for {req.name}", sk_state="TCP_SYN_RECV",
+                         inet_rcv_saddr=req.ir_loc_addr, inet_num=req.ir_num, inet_daddr=req.ir_rmt_addr,
+                         inet_dport=req.ir_rmt_port, write_seq=req.snt_isn + 1, snd_una=req.snt_isn + 1,
+                         snd_nxt=req.snt_isn + 1, rcv_nxt=req.rcv_isn + 1)
 
 
 @kernel_function("net/ipv4/tcp_minisocks.c",

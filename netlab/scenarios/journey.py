@@ -126,6 +126,8 @@ CHAPTERS = (
                          "net/ipv4/tcp_output.c:tcp_connect", "net/ipv4/tcp_output.c:tcp_send_ack",
                          "net/ipv4/ip_output.c:ip_build_and_send_pkt")),
     ("06", "connection memory", ("net/socket.c:sock_alloc", "net/core/sock.c:sk_alloc", "net/core/sock.c:sk_prot_alloc",
+                                 "net/core/sock.c:sk_clone_lock", "net/core/sock.c:sk_free",
+                                 "net/core/sock.c:sk_prot_free",
                                  "fs/dcache.c", "fs/file_table.c", "mm/",
                                  # the close: which states a connection passes, and what it keeps in each
                                  "net/socket.c:__sock_release", "net/socket.c:sock_release",
