@@ -177,14 +177,14 @@ class Journey:
     """The hosts, the programs and the sockets of the journey: the client sends ``request`` bytes to an epoll server
     that replies ``response`` bytes, ``over`` a link (``delay_us`` of wire) or loopback; then both close (the server
     ``server_close_ns`` after it saw the end of the stream) and the run ends with the client's TIME_WAIT — or, with
-    ``close=False``, both keep the connection ESTABLISHED after the response. :meth:`run` plays it once and returns
-    its trace."""
+    ``close=False``, both keep the connection ESTABLISHED after the response; with ``memory`` the hosts model their
+    kernel memory (slab objects, chapter 06). :meth:`run` plays it once and returns its trace."""
 
     @check.arguments
     def __init__(self, request: Message = 100, profile: str | KernelProfile = "6.12",
                  delay_us: Annotated[float, check.Range(0, MAX_DELAY_US)] = 5.0, response: Message = 200,
                  over: str = "link", server_close_ns: Annotated[int, check.Range(0, 10 * 1_000_000_000)] = 0,
-                 close: bool = True):
+                 close: bool = True, memory: bool = False):
         check.choice("over", over, WAYS)
         prof = get_profile(profile) if isinstance(profile, str) else profile
         if not isinstance(prof, KernelProfile):
@@ -194,13 +194,14 @@ class Journey:
         self.sched = Scheduler(nr_cpus=0, profile=prof)
         if over == "link":
             self.client = Host(prof, address=CLIENT_ADDR, tx_ring_size=prof.tx_ring_size, sched=self.sched,
-                               name="client")
+                               name="client", memory=memory)
             self.server = Host(prof, address=SERVER_ADDR, tx_ring_size=prof.tx_ring_size, sched=self.sched,
-                               name="server")
+                               name="server", memory=memory)
             self.link: Link | None = Link(self.client, self.server, delay_us)
             self.server_addr, client_addr, client_dev = SERVER_ADDR, CLIENT_ADDR, self.client.dev
         else:
-            self.client = self.server = Host(prof, cpus=2, address=SERVER_ADDR, sched=self.sched, name="localhost")
+            self.client = self.server = Host(prof, cpus=2, address=SERVER_ADDR, sched=self.sched, name="localhost",
+                                             memory=memory)
             lo = loopback_dev_init(self.server.net)
             with self.server.cpus[0].running("process"):
                 fib_add_ifaddr(self.server.net, lo, "127.0.0.1/8", loopback=True)

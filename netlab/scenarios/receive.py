@@ -26,7 +26,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Annotated, Callable, Iterator, Mapping, Sequence
 
 from netlab import check
 from netlab.kernel.cpu import Costs, Cpu, SoftirqState, current_cpu
@@ -34,6 +34,7 @@ from netlab.kernel.dev import NetDevice, SoftnetState, dev_add_pack, softnet_sta
 from netlab.kernel.dev_hard_xmit import FEATURES
 from netlab.kernel.dev_xmit import net_dev_init
 from netlab.kernel.ip_input import IP_PACKET_TYPE
+from netlab.kernel.limits import FilesStat
 from netlab.kernel.ip_output import ip_build_and_send_pkt, ip_queue_xmit
 from netlab.kernel.netns import Net
 from netlab.kernel.nic import Nic, Packet, QueueState, QVector, igb_msix_ring
@@ -44,6 +45,7 @@ from netlab.kernel.sch_generic import Qdisc
 from netlab.kernel.sched import (TASK_INTERRUPTIBLE, TASK_RUNNING, Body, Scheduler, Task, default_wake_function,
                                  schedule, spend)
 from netlab.kernel.skbuff import SkBuff, alloc_skb, skb_push, skb_reserve
+from netlab.kernel.slub import Slub
 from netlab.kernel.sock import Sock, Socket, SockState
 from netlab.kernel.softirq import irq_enter, irq_exit, run_ksoftirqd
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED
@@ -88,7 +90,9 @@ class Host:
     ``netlab.scenarios.link.Link`` cables two such hosts together). ``sched`` is the engine to run on: give
     several hosts the same :class:`~netlab.kernel.sched.Scheduler` and they share one clock (default: a new one);
     each boots its own CPUs on it (:meth:`Scheduler.add_cpus`, under its ``name``, which tells their events and
-    tasks apart). A task the engine runs on one of these CPUs (``sched.spawn(…, host=name)``) runs its code on this
+    tasks apart). With ``memory`` the host models its kernel memory (chapter 06): its CPUs allocate from one
+    :class:`~netlab.kernel.slub.Slub` (:attr:`slab`) and count open files against ``max_files`` (fs.file-max; 5.0+
+    default LONG_MAX). A task the engine runs on one of these CPUs (``sched.spawn(…, host=name)``) runs its code on this
     host's CPU: it sees that CPU (``this_cpu``, its clock, its softirqs), and what it queues runs after.
     """
 
@@ -96,7 +100,8 @@ class Host:
     def __init__(self, profile: str | KernelProfile = "6.12", *, cpus: check.Cpus = 1, queues: int = 1,
                  ring_size: int | None = None, affinity: Sequence[int] | None = None, costs: Costs | None = None,
                  address: str = "10.0.0.2", dev_name: str = "eth0", tx_ring_size: int | None = None,
-                 link_gbps: float = 1.0, sched: Scheduler | None = None, name: str = ""):
+                 link_gbps: float = 1.0, sched: Scheduler | None = None, name: str = "", memory: bool = False,
+                 max_files: Annotated[int, check.Range(1, check.INT64_MAX)] = check.INT64_MAX):
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         if not isinstance(self.profile, KernelProfile):
             raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -112,9 +117,12 @@ class Host:
                                                                max_events=MAX_STEPS)
         self.name = name
         self.cpus = [Cpu(i, self.profile, self.costs, host=name) for i in range(cpus)]
+        self.slab = Slub(self.profile, cpus) if memory else None
+        files_stat = FilesStat(max_files) if memory else None
         self.rqs = self.sched.add_cpus(cpus, name)
         for cpu, rq in zip(self.cpus, self.rqs):
             cpu.siblings = self.cpus
+            cpu.slab, cpu.files_stat = self.slab, files_stat
             cpu.irq_window = self._irq_window_for(cpu)
             rq.enter = partial(self._task_context, cpu)
             cpu.ksoftirqd = self.sched.kthread_create_on_cpu(f"ksoftirqd/{cpu.id}", self._ksoftirqd(cpu), cpu.id,
