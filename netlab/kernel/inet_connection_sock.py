@@ -227,7 +227,7 @@ class TcpSock(Sock):
                             self.snd_wnd)
 
 
-tcp_prot = Proto("TCP", TcpSock)
+tcp_prot = Proto("TCP", "tcp_sock", TcpSock)
 """net/ipv4/tcp_ipv4.c ``tcp_prot``: TCP's socks are ``struct tcp_sock`` from the slab cache "TCP"."""
 
 

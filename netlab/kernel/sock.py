@@ -41,10 +41,11 @@ MSG_DONTWAIT = 0x40
 @dataclass(frozen=True)
 class Proto:
     """``struct proto``: a transport protocol as sockets see it — its name, which is also the name of the slab cache
-    its socks come from (``proto_register`` makes ``prot->slab``: "TCP" holds ``struct tcp_sock``), and the model's
-    class for that struct."""
+    its socks come from (``proto_register`` makes ``prot->slab``: "TCP" holds ``struct tcp_sock``), that struct's
+    name and the model's class for it."""
 
     name: str
+    struct: str
     sock: type
 
     def __post_init__(self):
@@ -135,7 +136,7 @@ def sock_rfree(skb: SkBuff, sk: Sock) -> None:
 @kernel_function("net/core/sock.c", "{prot.name} cache: the protocol's struct (struct tcp_sock for TCP)")
 def sk_prot_alloc(prot: Proto, name: str, fields: dict) -> Sock:
     """``kmem_cache_alloc(prot->slab)``: the whole protocol struct in one slab object."""
-    obj = slab_alloc(prot.name, f"{name}: struct {prot.sock.__name__}")
+    obj = slab_alloc(prot.name, f"{name}: struct {prot.struct}")
     sk = prot.sock(name=name, sk_prot=prot, **fields)
     if obj is not None:
         sk.slab_objects.append(obj)
