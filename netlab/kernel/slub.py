@@ -236,6 +236,21 @@ class KmemCache:
 
     @check.arguments
     def alloc(self, cache: str, owner: str) -> Obj:
+        slab_id, slot = self.take()
+        obj = Obj(cache, self.layout.name, slab_id, slot, owner)
+        self.slabs[slab_id][slot] = obj
+        return obj
+
+    @check.arguments
+    def free(self, obj: Obj) -> None:
+        slots = self.slabs.get(obj.slab)
+        if slots is None or slots[obj.slot] is not obj:
+            raise ValueError(f"{obj.owner} is not allocated in {self.layout.name} (double free?)")
+        self.give_back(obj.slab, obj.slot)
+
+    def take(self) -> tuple[int, int]:
+        """The slot the next object gets: the lowest free one of the lowest partly used slab, else a new slab's
+        first. (Unchecked: :meth:`alloc` is the checked way; ``netlab.load.memory`` replays slots with it.)"""
         while self._partial and not self._free.get(self._partial[0]):
             heapq.heappop(self._partial)
         if not self._partial:
@@ -244,25 +259,20 @@ class KmemCache:
             self._free[slab_id] = list(range(self.layout.objs_per_slab))
             heapq.heappush(self._partial, slab_id)
         slab_id = self._partial[0]
-        obj = Obj(cache, self.layout.name, slab_id, heapq.heappop(self._free[slab_id]), owner)
-        self.slabs[slab_id][obj.slot] = obj
         self.nr_objects += 1
-        return obj
+        return slab_id, heapq.heappop(self._free[slab_id])
 
-    @check.arguments
-    def free(self, obj: Obj) -> None:
-        slots = self.slabs.get(obj.slab)
-        if slots is None or slots[obj.slot] is not obj:
-            raise ValueError(f"{obj.owner} is not allocated in {self.layout.name} (double free?)")
-        slots[obj.slot] = None
+    def give_back(self, slab_id: int, slot: int) -> None:
+        """Free a slot :meth:`take` gave; the slab goes back when it holds nothing (unchecked, like take)."""
+        self.slabs[slab_id][slot] = None
         self.nr_objects -= 1
-        free = self._free[obj.slab]
+        free = self._free[slab_id]
         was_full = not free
-        heapq.heappush(free, obj.slot)
+        heapq.heappush(free, slot)
         if len(free) == self.layout.objs_per_slab:
-            del self.slabs[obj.slab], self._free[obj.slab]
+            del self.slabs[slab_id], self._free[slab_id]
         elif was_full:
-            heapq.heappush(self._partial, obj.slab)
+            heapq.heappush(self._partial, slab_id)
 
     def snapshot(self) -> "CacheState":
         return CacheState(self.layout.object_size, self.layout.objs_per_slab, self.layout.pages_per_slab,
