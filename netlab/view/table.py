@@ -3,7 +3,8 @@
     Table(["method", "CPU copies"], [["read+send", 2], ["sendfile", 0]])
 
 Numbers go through :mod:`netlab.units` (``number``), so no cell reads ``4.00349e+06``; a cell that must carry a
-unit is passed already worded (``duration(…)``, ``size(…)``). ``None`` reads ``n/a``.
+unit is passed already worded (``duration(…)``, ``size(…)``). ``None`` reads ``n/a``; a tuple its cells joined by
+" / ".
 """
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ def _cell(value: Any) -> str:
         return number(value)
     if isinstance(value, str):
         return value
-    raise TypeError(f"a table cell is a str, a number or None, not {type(value).__name__}")
+    if isinstance(value, tuple):
+        return " / ".join(_cell(v) for v in value)
+    raise TypeError(f"a table cell is a str, a number, a tuple of those or None, not {type(value).__name__}")
 
 
 class Table:
