@@ -3,7 +3,8 @@
 Models include/linux/fs.h (``struct file``, ``struct file_operations``) and include/linux/poll.h
 (``poll_table``, ``poll_wait``, ``vfs_poll``), Linux 6.12. A task's fd table is its ``files``
 (:mod:`netlab.kernel.fdtable`), filled and emptied by chapter 07's :mod:`netlab.kernel.limits`
-(``get_unused_fd_flags``, ``fd_install``).
+(``get_unused_fd_flags``, ``fd_install``); a file is made and freed by fs/file_table.c
+(:mod:`netlab.kernel.file_table`).
 
 ``vfs_poll(file, pt)`` asks a file "what events do you have?" through ``file->f_op->poll``. The answer is the
 point of the call; the side effect is the trick epoll is built on: the file's poll function calls
@@ -18,7 +19,6 @@ from typing import Any, Callable
 
 from netlab import check
 from netlab.check import U64
-from netlab.kernel import limits
 from netlab.kernel.sched import Task
 from netlab.trace import kernel_function
 
@@ -40,7 +40,10 @@ class FileOperations:
 
 @dataclass(eq=False)
 class File:
-    """``struct file``: what an fd points at. ``addr`` stands for the pointer value epoll compares (ep_cmp_ffd)."""
+    """``struct file``: what an fd points at. ``addr`` stands for the pointer value epoll compares (ep_cmp_ffd).
+    ``dentry`` is its ``f_path.dentry`` (a :class:`netlab.kernel.dcache.Dentry`, which names the inode);
+    ``slab_objects`` the ``struct file`` itself (filp) and its LSM blob, on a host that models memory;
+    ``f_ep_head`` the ``struct epitems_head`` its ``f_ep`` list lives in (6.x, while epoll watches it)."""
 
     f_op: FileOperations
     private_data: Any = None
@@ -48,6 +51,9 @@ class File:
     name: str = "file"
     f_flags: int = 0  # O_NONBLOCK: reads and accepts return -EAGAIN instead of sleeping
     f_ep: list = field(default_factory=list, repr=False)  # the epitems watching this file (epoll's f_ep)
+    dentry: Any = field(default=None, repr=False)
+    slab_objects: list = field(default_factory=list, repr=False)
+    f_ep_head: list = field(default_factory=list, repr=False)
 
     def __post_init__(self):
         check.fields(self)
@@ -57,10 +63,10 @@ class File:
 
 
 @check.arguments
-def alloc_file(f_op: FileOperations, private_data: Any, name: str, fd: int) -> File:
-    """``alloc_file``: a new struct file at a plausible, deterministic address (slab addresses look random, which
-    is what makes an epoll's red-black tree, keyed by the file pointer, interesting to look at)."""
-    return File(f_op, private_data, FILP_BASE + zlib.crc32(f"{name}#{fd}".encode()) % 0x100000 * FILP_ALIGN, name)
+def filp_address(name: str) -> int:
+    """A plausible, deterministic address for the ``struct file`` of ``name`` (slab addresses look random, which is
+    what makes an epoll's red-black tree, keyed by the file pointer, interesting to look at)."""
+    return FILP_BASE + zlib.crc32(name.encode()) % 0x100000 * FILP_ALIGN
 
 
 @check.arguments
@@ -68,16 +74,6 @@ def fdget(task: Task, fd: int) -> File | None:
     """The file behind ``fd`` in the task's fd table, or None (the syscall then fails with EBADF)."""
     file = task.files.fd.get(fd)
     return file if isinstance(file, File) else None
-
-
-@check.arguments
-def install_file(task: Task, f_op: FileOperations, private_data: Any, name: str, nr_open: int) -> int:
-    """What ``socket()``, ``accept()`` and ``epoll_create1()`` end with: an fd (``get_unused_fd_flags``, which
-    says EMFILE at RLIMIT_NOFILE), a ``struct file``, ``fd_install``. Returns the fd or -errno."""
-    fd = limits.get_unused_fd_flags(task, nr_open)
-    if fd >= 0:
-        limits.fd_install(task, fd, alloc_file(f_op, private_data, name, fd))
-    return fd
 
 
 @dataclass(eq=False)
