@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from netlab.kernel.file_table import alloc_file_pseudo
-from netlab.kernel.fs import File, FileOperations
+from netlab.kernel.fs import File, FileOperations, alloc_file_pseudo
 from netlab.trace import kernel_function
 
 

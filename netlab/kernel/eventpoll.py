@@ -42,7 +42,7 @@ from typing import Any, Callable, Mapping
 
 from netlab import check
 from netlab.kernel.anon_inodes import anon_inode_getfile
-from netlab.kernel.fs import File, FileOperations, PollTable, fdget, init_poll_funcptr, vfs_poll
+from netlab.kernel.fs import EPOLLIN, EPOLLOUT, File, FileOperations, PollTable, fdget, init_poll_funcptr, vfs_poll
 from netlab.kernel.limits import fd_install, get_unused_fd_flags, put_unused_fd
 from netlab.kernel.mutex import Mutex, MutexState, mutex_lock, mutex_unlock
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile
@@ -50,7 +50,6 @@ from netlab.kernel.rbtree import RbNode, RbNodeState, RbRootCached, rb_erase_cac
 from netlab.kernel.sched import (TASK_INTERRUPTIBLE, TASK_RUNNING, default_wake_function, get_current, ktime_get,
                                  running_profile, schedule_hrtimeout_range, spend)
 from netlab.kernel.slub import slab_alloc, slab_free, slab_has
-from netlab.kernel.sock import EPOLLIN, EPOLLOUT
 from netlab.kernel.wait import (WaitQueueEntry, WaitQueueHead, __add_wait_queue_exclusive, __remove_wait_queue,
                                 __wake_up, __wake_up_common, add_wait_queue, add_wait_queue_exclusive, list_del_init,
                                 remove_wait_queue)

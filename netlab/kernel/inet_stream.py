@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 from netlab import check
-from netlab.kernel.fs import File, PollTable
+from netlab.kernel.fs import EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM, File, PollTable
 from netlab.kernel.inet_connection_sock import TcpSock, inet_csk_accept, inet_csk_listen_poll, tcp_prot
 from netlab.kernel.sched import MAX_SCHEDULE_TIMEOUT
 from netlab.kernel.skbuff import __kfree_skb, skb_pull
-from netlab.kernel.sock import (AF_INET, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM, MSG_DONTWAIT,
-                                RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK, Sock, Socket, sk_alloc, sk_wait_data,
-                                sock_graft, sock_poll_wait, sock_register, sock_rfree)
+from netlab.kernel.sock import (AF_INET, MSG_DONTWAIT, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK, Sock, Socket,
+                                sk_alloc, sk_wait_data, sock_graft, sock_poll_wait, sock_register, sock_rfree)
 from netlab.kernel.tcp import inet_csk_destroy_sock, tcp_fin_time, tcp_set_state
 from netlab.kernel.tcp_ipv4 import TCP_LISTEN, tcp_v4_do_rcv
 from netlab.kernel.tcp_minisocks import tcp_time_wait

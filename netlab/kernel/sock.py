@@ -27,8 +27,9 @@ from typing import Any, Callable
 
 from netlab import check
 from netlab.kernel import limits
-from netlab.kernel.file_table import __fput, alloc_file_pseudo
-from netlab.kernel.fs import O_NONBLOCK, File, FileOperations, PollTable, fdget, filp_address, poll_wait
+from netlab.kernel.file_table import __fput
+from netlab.kernel.fs import (EPOLLIN, EPOLLPRI, EPOLLRDBAND, EPOLLRDNORM, O_NONBLOCK, File, FileOperations, PollTable, alloc_file_pseudo, fdget, filp_address,
+                              poll_wait)
 from netlab.kernel.inode import SuperOperations, iput
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, Task, get_current, running_profile, schedule_timeout
 from netlab.kernel.skbuff import SkBuff
@@ -38,13 +39,6 @@ from netlab.kernel.wait import (WaitQueueEntry, WaitQueueHead, __wake_up_common,
                                 woken_wake_function)
 from netlab.trace import kernel_function
 
-EPOLLIN = 0x001
-EPOLLPRI = 0x002
-EPOLLOUT = 0x004
-EPOLLRDNORM = 0x040
-EPOLLRDBAND = 0x080
-EPOLLWRNORM = 0x100
-EPOLLRDHUP = 0x2000
 RCV_SHUTDOWN = 1
 SEND_SHUTDOWN = 2
 SHUTDOWN_MASK = 3

@@ -57,7 +57,7 @@ from netlab import check
 from netlab.kernel import tcp_handshake
 from netlab.kernel.cpu import current_cpu
 from netlab.kernel.eventpoll import EPOLL_CTL_ADD, EpollState, Eventpoll
-from netlab.kernel.fs import fdget
+from netlab.kernel.fs import EPOLLIN, EPOLLRDHUP, fdget
 from netlab.kernel.inet_connection_sock import TcpSock, inet_bind
 from netlab.kernel.inet_timewait_sock import InetTimewaitSock
 from netlab.kernel.loopback import loopback_dev_init
@@ -65,7 +65,6 @@ from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.route import Rtable, fib_add_ifaddr
 from netlab.kernel.sched import (MAX_SCHEDULE_TIMEOUT, TASK_DEAD, TASK_INTERRUPTIBLE, RqState, Scheduler, TaskState,
                                  spend)
-from netlab.kernel.sock import EPOLLIN, EPOLLRDHUP
 from netlab.kernel.source_index import LAYERS, layer_of
 from netlab.kernel.tcp_output import MsgHdr
 from netlab.kernel.zerocopy import __sys_sendto as sys_sendto
