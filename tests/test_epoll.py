@@ -9,7 +9,8 @@ from netlab.kernel.eventpoll import (EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD
 from netlab.kernel.profiles import PROFILES
 from netlab.kernel.rbtree import rb_validate
 from netlab.kernel.sched import spend
-from netlab.kernel.sock import EPOLLIN, EPOLLOUT, sk_sleep
+from netlab.kernel.fs import EPOLLIN, EPOLLOUT
+from netlab.kernel.sock import sk_sleep
 from netlab.kernel.wait import __wake_up
 from netlab.scenarios.blocking_vs_epoll import Lab, epoll_story
 from netlab.scenarios.userspace import epoll_create1, epoll_ctl, epoll_wait, recv, set_nonblocking

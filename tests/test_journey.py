@@ -5,7 +5,7 @@ import pytest
 from netlab import Stepper
 from netlab.kernel.profiles import PROFILES
 from netlab.kernel.renamed import named
-from netlab.kernel.sock import EPOLLIN, EPOLLRDHUP
+from netlab.kernel.fs import EPOLLIN, EPOLLRDHUP
 from netlab.kernel.source_index import kernel_index
 from netlab.kernel.tcp_output import MsgHdr
 from netlab.kernel.zerocopy import __sys_sendto as sys_sendto

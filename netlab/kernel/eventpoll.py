@@ -22,6 +22,14 @@ Models fs/eventpoll.c (Linux 6.12):
   ``ep_scan_ready_list(ep, ep_send_events_proc, …)``, which calls the delivery loop inside the scan; these two are
   modelled under 3.10's names, for 3.10 only (6.12 has neither: ``netlab.kernel.renamed.IN_6_12``).
 
+Memory (on a host that models it, chapter 06): ``ep_alloc_epitem`` takes the epitem from ``eventpoll_epi``,
+``ep_ptable_queue_proc`` the eppoll_entry from ``eventpoll_pwq``, and 6.x's ``ep_register_epitem``
+(``ep_attach_file``) gives a file its first watcher's ``struct epitems_head`` (``ep_head``; 3.10 keeps the list in
+struct file); ``ep_remove`` frees them (``ep_remove_file``: the epitems_head with the file's last epitem).
+``struct eventpoll`` is kzalloc'd (``ep_alloc``): its kmalloc row (kmalloc-256 in 6.12) is not among the profiles'
+caches, so it is not counted; the epoll's file is ``anon_inode_getfile``'s (a dentry and a ``struct file``, on the
+one shared anonymous inode).
+
 Not modelled: epoll inside epoll (loop checks, ``poll_wait``/``ep_poll_safewake``), EPOLLWAKEUP, busy polling.
 Copying each event to user space costs ``Eventpoll.copy_ns`` of simulated CPU time; interrupts that arrive while a
 scan runs therefore meet ``ovflist``.
@@ -33,14 +41,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from netlab import check
-from netlab.kernel.fs import (File, FileOperations, PollTable, fdget, init_poll_funcptr, install_file,
-                              vfs_poll)
+from netlab.kernel.anon_inodes import anon_inode_getfile
+from netlab.kernel.fs import EPOLLIN, EPOLLOUT, File, FileOperations, PollTable, fdget, init_poll_funcptr, vfs_poll
+from netlab.kernel.limits import fd_install, get_unused_fd_flags, put_unused_fd
 from netlab.kernel.mutex import Mutex, MutexState, mutex_lock, mutex_unlock
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile
 from netlab.kernel.rbtree import RbNode, RbNodeState, RbRootCached, rb_erase_cached, rb_insert_color_cached, rb_link_node
 from netlab.kernel.sched import (TASK_INTERRUPTIBLE, TASK_RUNNING, default_wake_function, get_current, ktime_get,
                                  running_profile, schedule_hrtimeout_range, spend)
-from netlab.kernel.sock import EPOLLIN, EPOLLOUT
+from netlab.kernel.slub import slab_alloc, slab_free, slab_has
 from netlab.kernel.wait import (WaitQueueEntry, WaitQueueHead, __add_wait_queue_exclusive, __remove_wait_queue,
                                 __wake_up, __wake_up_common, add_wait_queue, add_wait_queue_exclusive, list_del_init,
                                 remove_wait_queue)
@@ -101,12 +110,14 @@ class EpollFilefd:
 
 @dataclass(eq=False)
 class EppollEntry:
-    """``struct eppoll_entry``: the hook an epitem hangs on a file's wait queue."""
+    """``struct eppoll_entry``: the hook an epitem hangs on a file's wait queue (``slab_objects``: itself, from
+    eventpoll_pwq, on a host that models memory)."""
 
     base: "Epitem"
     wait: WaitQueueEntry
     whead: WaitQueueHead | None
     next: "EppollEntry | None" = None
+    slab_objects: list = field(default_factory=list, repr=False)
 
     def __post_init__(self):
         check.fields(self)
@@ -114,7 +125,8 @@ class EppollEntry:
 
 @dataclass(eq=False)
 class Epitem:
-    """``struct epitem``: one watched (file, fd) of one epoll instance."""
+    """``struct epitem``: one watched (file, fd) of one epoll instance (``slab_objects``: itself, from
+    eventpoll_epi, on a host that models memory)."""
 
     ffd: EpollFilefd
     event: EpollEvent
@@ -123,6 +135,7 @@ class Epitem:
     rdllink: list | None = field(default=None, repr=False)  # the list it is linked on (rdllist or a scan batch)
     ovflist_next: Any = field(default=EP_UNACTIVE_PTR, repr=False)
     pwqlist: EppollEntry | None = field(default=None, repr=False)
+    slab_objects: list = field(default_factory=list, repr=False)
 
     def __post_init__(self):
         check.fields(self)
@@ -270,17 +283,24 @@ def ep_alloc(name: str = "ep") -> Eventpoll:
     return Eventpoll(name=name)
 
 
-@kernel_function("fs/eventpoll.c", "epoll_create1: an eventpoll, an anonymous file, an fd")
+@kernel_function("fs/eventpoll.c", "epoll_create1: an eventpoll, an fd, an anonymous file")
 def do_epoll_create(flags: int = 0) -> int:
-    """Create an epoll instance in the current process; returns its fd."""
+    """Create an epoll instance in the current process: ``ep_alloc``, ``get_unused_fd_flags`` (EMFILE),
+    ``anon_inode_getfile("[eventpoll]")`` (ENFILE), ``fd_install``. Returns its fd or -errno."""
     if flags not in (0, 0o2000000):  # EPOLL_CLOEXEC
         return -errno.EINVAL
     ep = ep_alloc()
     ep.epollexclusive = running_profile().epoll_exclusive
     proc = get_current()
-    fd = install_file(proc, eventpoll_fops, ep, "[eventpoll]", running_profile().nr_open)
-    if fd >= 0:
-        ep.file, ep.name = fdget(proc, fd), f"epoll fd {fd}"
+    fd = get_unused_fd_flags(proc, running_profile().nr_open)
+    if fd < 0:
+        return fd
+    file = anon_inode_getfile("[eventpoll]", eventpoll_fops, ep, 0)
+    if not isinstance(file, File):
+        put_unused_fd(proc, fd)
+        return file
+    ep.file, ep.name = file, f"epoll fd {fd}"
+    fd_install(proc, fd, file)
     return fd
 
 
@@ -306,7 +326,11 @@ def ep_find(ep: Eventpoll, file: File, fd: int) -> Epitem | None:
                  f"({event_names(event.events)})")
 def ep_alloc_epitem(ep: Eventpoll, event: EpollEvent, tfile: File, fd: int) -> Epitem:
     """kmem_cache_zalloc from ``eventpoll_epi``; not linked anywhere yet."""
-    return Epitem(EpollFilefd(tfile, fd), EpollEvent(event.events, event.data), ep)
+    epi = Epitem(EpollFilefd(tfile, fd), EpollEvent(event.events, event.data), ep)
+    obj = slab_alloc("eventpoll_epi", f"{tfile.name}: struct epitem")
+    if obj is not None:
+        epi.slab_objects.append(obj)
+    return epi
 
 
 @kernel_function("fs/eventpoll.c", "insert {epi.name} into rbr")
@@ -325,8 +349,12 @@ def ep_rbtree_insert(ep: Eventpoll, epi: Epitem) -> None:
 
 @kernel_function("fs/eventpoll.c", "put {epi.name} on the file's epitem list and into rbr")
 def ep_register_epitem(ep: Eventpoll, epi: Epitem) -> int:
-    """``ep_attach_file`` (the file's ``f_ep`` list) and ``ep_rbtree_insert``."""
-    epi.ffd.file.f_ep.append(epi)
+    """``ep_attach_file`` (the file's ``f_ep`` list; 6.x allocates its ``struct epitems_head`` with the first
+    epitem, from ep_head) and ``ep_rbtree_insert``."""
+    file = epi.ffd.file
+    if not file.f_ep and slab_has("ep_head"):
+        file.f_ep_head.append(slab_alloc("ep_head", f"{file.name}: struct epitems_head"))
+    file.f_ep.append(epi)
     ep_rbtree_insert(ep, epi)
     return 0
 
@@ -350,6 +378,9 @@ def ep_ptable_queue_proc(file: File, whead: WaitQueueHead, pt: EpPqueue) -> None
     epi = pt.epi
     wait = WaitQueueEntry(ep_poll_callback, None, name=f"ep_poll_callback ({epi.name})")
     pwq = EppollEntry(base=epi, wait=wait, whead=whead)
+    obj = slab_alloc("eventpoll_pwq", f"{file.name}: struct eppoll_entry")
+    if obj is not None:
+        pwq.slab_objects.append(obj)
     wait.private = pwq  # container_of(wait, struct eppoll_entry, wait) in C
     if _exclusive(epi):
         add_wait_queue_exclusive(whead, wait)
@@ -414,17 +445,22 @@ def ep_unregister_pollwait(ep: Eventpoll, epi: Epitem) -> None:
         pwq = epi.pwqlist
         epi.pwqlist = pwq.next
         ep_remove_wait_queue(pwq)
+        slab_free(pwq.slab_objects)
 
 
 @kernel_function("fs/eventpoll.c", "EPOLL_CTL_DEL {epi.name}: unhook, erase from rbr, drop from rdllist")
 def ep_remove(ep: Eventpoll, epi: Epitem) -> None:
-    """``ep_unregister_pollwait``, ``ep_remove_file`` (off the file's ``f_ep`` list), then ``ep_remove_epi``:
-    rb_erase_cached and off the ready list."""
+    """``ep_unregister_pollwait``, ``ep_remove_file`` (off the file's ``f_ep`` list; the last epitem frees 6.x's
+    epitems_head), then ``ep_remove_epi``: rb_erase_cached, off the ready list, the epitem freed (``kfree_rcu``)."""
     ep_unregister_pollwait(ep, epi)
-    epi.ffd.file.f_ep.remove(epi)
+    file = epi.ffd.file
+    file.f_ep.remove(epi)
+    if not file.f_ep:
+        slab_free(file.f_ep_head)
     rb_erase_cached(epi.rbn, ep.rbr)
     if ep_is_linked(epi):
         _list_del_init(epi)
+    slab_free(epi.slab_objects)
 
 
 @kernel_function("fs/eventpoll.c",

@@ -5,6 +5,13 @@ Models include/linux/fs.h (``struct file``, ``struct file_operations``) and incl
 (:mod:`netlab.kernel.fdtable`), filled and emptied by chapter 07's :mod:`netlab.kernel.limits`
 (``get_unused_fd_flags``, ``fd_install``).
 
+A file for an inode of a pseudo filesystem (a socket's, an epoll's) is made by fs/file_table.c
+``alloc_file_pseudo``: a dentry (``d_alloc_pseudo``), then ``alloc_file`` → ``alloc_empty_file`` (3.10
+``get_empty_filp``): ENFILE when the system holds ``fs.file-max`` files, else a ``struct file`` from the ``filp``
+cache, its LSM blob (``security_file_alloc``, where the booted LSMs keep one in ``lsm_file_cache``), and
+``nr_files`` + 1. 3.10 has no ``alloc_file_pseudo``: its callers (``sock_alloc_file``, ``anon_inode_getfile``) call
+``d_alloc_pseudo`` and ``alloc_file`` themselves. Its end (``__fput``) is :mod:`netlab.kernel.file_table`'s.
+
 ``vfs_poll(file, pt)`` asks a file "what events do you have?" through ``file->f_op->poll``. The answer is the
 point of the call; the side effect is the trick epoll is built on: the file's poll function calls
 ``poll_wait(file, its_wait_queue, pt)``, and when ``pt`` carries a queueing function (``pt->_qproc``) that
@@ -18,11 +25,22 @@ from typing import Any, Callable
 
 from netlab import check
 from netlab.check import U64
-from netlab.kernel import limits
+from netlab.kernel.cpu import current_cpu
+from netlab.kernel.dcache import Dentry, d_alloc_pseudo, dput
+from netlab.kernel.limits import ENFILE
 from netlab.kernel.sched import Task
-from netlab.trace import kernel_function
+from netlab.kernel.slub import slab_alloc, slab_has
+from netlab.trace import kernel_function, trace_printk
+from netlab.units import number
 
-DEFAULT_POLLMASK = 0x001 | 0x004 | 0x040 | 0x100  # EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM
+EPOLLIN = 0x001          # the poll event bits (include/uapi/linux/eventpoll.h)
+EPOLLPRI = 0x002
+EPOLLOUT = 0x004
+EPOLLRDNORM = 0x040
+EPOLLRDBAND = 0x080
+EPOLLWRNORM = 0x100
+EPOLLRDHUP = 0x2000
+DEFAULT_POLLMASK = EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM
 FILP_BASE = 0xFFFF888100000000  # where the direct map starts on x86_64: filp objects live around here
 FILP_ALIGN = 0x100
 O_NONBLOCK = 0o4000
@@ -40,7 +58,10 @@ class FileOperations:
 
 @dataclass(eq=False)
 class File:
-    """``struct file``: what an fd points at. ``addr`` stands for the pointer value epoll compares (ep_cmp_ffd)."""
+    """``struct file``: what an fd points at. ``addr`` stands for the pointer value epoll compares (ep_cmp_ffd).
+    ``dentry`` is its ``f_path.dentry`` (a :class:`netlab.kernel.dcache.Dentry`, which names the inode);
+    ``slab_objects`` the ``struct file`` itself (filp) and its LSM blob, on a host that models memory;
+    ``f_ep_head`` the ``struct epitems_head`` its ``f_ep`` list lives in (6.x, while epoll watches it)."""
 
     f_op: FileOperations
     private_data: Any = None
@@ -48,6 +69,9 @@ class File:
     name: str = "file"
     f_flags: int = 0  # O_NONBLOCK: reads and accepts return -EAGAIN instead of sleeping
     f_ep: list = field(default_factory=list, repr=False)  # the epitems watching this file (epoll's f_ep)
+    dentry: Any = field(default=None, repr=False)
+    slab_objects: list = field(default_factory=list, repr=False)
+    f_ep_head: list = field(default_factory=list, repr=False)
 
     def __post_init__(self):
         check.fields(self)
@@ -57,10 +81,65 @@ class File:
 
 
 @check.arguments
-def alloc_file(f_op: FileOperations, private_data: Any, name: str, fd: int) -> File:
-    """``alloc_file``: a new struct file at a plausible, deterministic address (slab addresses look random, which
-    is what makes an epoll's red-black tree, keyed by the file pointer, interesting to look at)."""
-    return File(f_op, private_data, FILP_BASE + zlib.crc32(f"{name}#{fd}".encode()) % 0x100000 * FILP_ALIGN, name)
+def filp_address(name: str) -> int:
+    """A plausible, deterministic address for the ``struct file`` of ``name`` (slab addresses look random, which is
+    what makes an epoll's red-black tree, keyed by the file pointer, interesting to look at)."""
+    return FILP_BASE + zlib.crc32(name.encode()) % 0x100000 * FILP_ALIGN
+
+
+def _files_stat_text(name: str) -> str:
+    stat = files_stat()
+    if stat is None:
+        return f"a struct file from filp for {name}"
+    return (f"nr_files {number(stat.nr_files)} vs fs.file-max {number(stat.max_files)}, then a struct file from "
+            f"filp for {name}")
+
+
+def files_stat() -> Any:
+    """The host's ``files_stat`` (nr_files against fs.file-max), where it models memory."""
+    cpu = current_cpu()
+    return None if cpu is None else cpu.files_stat
+
+
+@kernel_function("fs/file_table.c", _files_stat_text)
+def alloc_empty_file(name: str) -> File | int:
+    """ENFILE when the system holds fs.file-max files (no CAP_SYS_ADMIN in the model), else a ``struct file``
+    (filp) and, where the LSMs keep one, its blob (``init_file`` → ``security_file_alloc``); ``nr_files`` + 1.
+    ``name`` labels the file (``socket:client``); the host's ``files_stat`` counts files where it models memory."""
+    stat = files_stat()
+    if stat is not None and stat.nr_files >= stat.max_files:
+        trace_printk(f"VFS: file-max limit {number(stat.max_files)} reached: ENFILE")
+        return -ENFILE
+    file = File(FileOperations("(none yet)"), addr=filp_address(name), name=name)
+    for cache, struct in (("filp", "struct file"), ("lsm_file_cache", "security_file_alloc blob")):
+        if slab_has(cache):
+            file.slab_objects.append(slab_alloc(cache, f"{name}: {struct}"))
+    if stat is not None:
+        stat.nr_files += 1
+    return file
+
+
+@kernel_function("fs/file_table.c", "a struct file for the path: alloc_empty_file, then set its path and ops")
+def alloc_file(dentry: Dentry, f_op: FileOperations, name: str) -> File | int:
+    """An empty file (or -ENFILE) given its path (``dentry``) and file operations (``file_init_path``)."""
+    file = alloc_empty_file(name)
+    if isinstance(file, File):
+        file.dentry, file.f_op = dentry, f_op
+    return file
+
+
+@kernel_function("fs/file_table.c", "alloc_path_pseudo (a dentry), then alloc_file")
+def alloc_file_pseudo(inode: Any, dname: str, f_op: FileOperations, name: str) -> File | int:
+    """A file for an inode that has no path on disk: a dentry named ``dname`` for ``inode`` (``alloc_path_pseudo``:
+    ``d_alloc_pseudo``, ``d_instantiate``), then ``alloc_file``. On error the dentry goes again (``path_put``) but
+    the inode stays (``ihold``): the caller frees it."""
+    dentry = d_alloc_pseudo(dname, name)
+    dentry.d_inode = inode
+    file = alloc_file(dentry, f_op, name)
+    if not isinstance(file, File):
+        dentry.d_inode = None           # ihold: the caller still owns the inode
+        dput(dentry)
+    return file
 
 
 @check.arguments
@@ -68,16 +147,6 @@ def fdget(task: Task, fd: int) -> File | None:
     """The file behind ``fd`` in the task's fd table, or None (the syscall then fails with EBADF)."""
     file = task.files.fd.get(fd)
     return file if isinstance(file, File) else None
-
-
-@check.arguments
-def install_file(task: Task, f_op: FileOperations, private_data: Any, name: str, nr_open: int) -> int:
-    """What ``socket()``, ``accept()`` and ``epoll_create1()`` end with: an fd (``get_unused_fd_flags``, which
-    says EMFILE at RLIMIT_NOFILE), a ``struct file``, ``fd_install``. Returns the fd or -errno."""
-    fd = limits.get_unused_fd_flags(task, nr_open)
-    if fd >= 0:
-        limits.fd_install(task, fd, alloc_file(f_op, private_data, name, fd))
-    return fd
 
 
 @dataclass(eq=False)

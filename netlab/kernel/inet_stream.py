@@ -1,7 +1,8 @@
 """The process side of a TCP socket: reading, polling, accepting and closing — where a process meets the network.
 
 Models the ``inet_stream_ops`` methods a process reaches through a socket (Linux 6.12): net/ipv4/af_inet.c
-(``inet_recvmsg``, ``inet_accept``, ``inet_release``, ``inet_shutdown``) and net/ipv4/tcp.c (``tcp_recvmsg``,
+(``inet_create``, which ``socket(AF_INET, SOCK_STREAM)`` calls to give the new socket its tcp_sock, ``inet_recvmsg``,
+``inet_accept``, ``inet_release``, ``inet_shutdown``) and net/ipv4/tcp.c (``tcp_recvmsg``,
 ``tcp_recvmsg_locked``, ``tcp_poll``, ``tcp_close``, ``__tcp_close``, ``tcp_close_state``, ``tcp_shutdown``).
 The accept queue and its wait (``inet_csk_accept``, ``inet_csk_wait_for_connect``) are chapter 05's
 ``netlab.kernel.inet_connection_sock``.
@@ -23,13 +24,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 from netlab import check
-from netlab.kernel.fs import File, PollTable
-from netlab.kernel.inet_connection_sock import TcpSock, inet_csk_accept, inet_csk_listen_poll
+from netlab.kernel.fs import EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM, File, PollTable
+from netlab.kernel.inet_connection_sock import TcpSock, inet_csk_accept, inet_csk_listen_poll, tcp_prot
 from netlab.kernel.sched import MAX_SCHEDULE_TIMEOUT
 from netlab.kernel.skbuff import __kfree_skb, skb_pull
-from netlab.kernel.sock import (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM, MSG_DONTWAIT,
-                                RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK, Sock, Socket, sk_wait_data,
-                                sock_poll_wait, sock_rfree)
+from netlab.kernel.sock import (AF_INET, MSG_DONTWAIT, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK, Sock, Socket,
+                                sk_alloc, sk_wait_data, sock_graft, sock_poll_wait, sock_register, sock_rfree)
 from netlab.kernel.tcp import inet_csk_destroy_sock, tcp_fin_time, tcp_set_state
 from netlab.kernel.tcp_ipv4 import TCP_LISTEN, tcp_v4_do_rcv
 from netlab.kernel.tcp_minisocks import tcp_time_wait
@@ -119,12 +119,25 @@ def tcp_recvmsg_locked(sk: Sock, len: int, flags: int):  # noqa: A002
     return copied
 
 
-# --- accept ------------------------------------------------------------------------------------------------
+# --- create and accept -------------------------------------------------------------------------------------
+@kernel_function("net/ipv4/af_inet.c", "inet_create: the TCP sock for {sock.name} (sk_alloc), inet_stream_ops")
+def inet_create(net: object, sock: Socket, protocol: int, kern: int) -> int:
+    """``net_families[AF_INET]->create`` for SOCK_STREAM: ``sock->ops = inet_stream_ops``, ``sk_alloc(net,
+    tcp_prot)`` (the tcp_sock), ``sock_init_data`` (the sock joins the socket). Returns 0."""
+    sock.ops = inet_stream_ops
+    sock_graft(sk_alloc(net, tcp_prot, sock.name), sock)
+    return 0
+
+
 @kernel_function("net/ipv4/af_inet.c", "inet_accept: sk->sk_prot->accept() = inet_csk_accept")
-def inet_accept(sock: Socket, flags: int):
-    """Take an established connection from the listener (a new ``struct sock``), or -errno."""
+def inet_accept(sock: Socket, newsock: Socket, flags: int):
+    """Take an established connection from the listener and graft it onto ``newsock`` (``sock_graft``). Returns
+    0 or -errno."""
     newsk = yield from inet_csk_accept(sock.sk, flags)
-    return -getattr(errno, newsk) if isinstance(newsk, str) else newsk  # the queue model names its errors
+    if isinstance(newsk, str):
+        return -getattr(errno, newsk)  # the queue model names its errors
+    sock_graft(newsk, newsock)
+    return 0
 
 
 # --- close and shutdown ------------------------------------------------------------------------------------
@@ -262,3 +275,4 @@ def tcp_shutdown(sk: TcpSock, how: int) -> None:
 
 inet_stream_ops = ProtoOps("inet_stream_ops", poll=tcp_poll, recvmsg=inet_recvmsg, accept=inet_accept,
                            release=inet_release, shutdown=inet_shutdown)
+sock_register(AF_INET, inet_create)     # af_inet.c inet_init: sock_register(&inet_family_ops)

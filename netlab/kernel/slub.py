@@ -365,6 +365,13 @@ def slab_alloc(cache: str, owner: str) -> Obj | None:
 
 
 @check.arguments
+def slab_has(cache: str) -> bool:
+    """Does the host of the CPU this code runs on model memory, with a slab cache ``cache`` (``Slub.has``)?"""
+    cpu = current_cpu()
+    return cpu is not None and cpu.slab is not None and cpu.slab.has(cache)
+
+
+@check.arguments
 def slab_free(objects: list) -> None:
     """Free and forget the slab objects in ``objects`` (a kernel object's ``slab_objects``) on this CPU's host."""
     if not objects:

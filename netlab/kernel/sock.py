@@ -5,7 +5,18 @@ owns the wait queue (``socket_wq.wait``); ``struct sock`` (the protocol half) po
 ``sk_sleep(sk)`` is the list a blocked reader or an epoll callback sits on. ``sock_def_readable`` is the default
 ``sk_data_ready``: when a packet is queued it wakes whatever waits there. ``sk_wait_data`` is where a blocking
 read goes to sleep; ``sock_poll`` is the socket file's poll method (what select, poll and epoll call);
-``__sys_recvfrom`` and ``__sys_accept4`` are the system calls. ``sk_setup_caps`` caches a socket's route.
+``__sys_socket``, ``__sys_accept4`` and ``__sys_recvfrom`` are the system calls. ``sk_setup_caps`` caches a
+socket's route.
+
+A socket and its file, as net/socket.c makes them (on a host that models memory each is a slab object):
+``socket()`` → ``__sock_create`` → ``sock_alloc`` (a sockfs inode: ``sock_alloc_inode``, ``struct socket_alloc``
+from sock_inode_cache; 3.10 also kmallocs a ``struct socket_wq``; the LSM inode blob where the booted LSMs keep one)
+→ the family's ``create`` (``inet_create`` → ``sk_alloc``: the tcp_sock) → ``sock_map_fd``: an fd
+(``get_unused_fd_flags``, EMFILE), then ``sock_alloc_file`` → ``alloc_file_pseudo`` (a dentry, a ``struct file``,
+ENFILE) and ``fd_install``; a failure frees the socket (``sock_release``). ``accept()`` makes the new socket and its
+file before it takes a connection off the queue (``do_accept``). The file's end (``__fput``) runs ``sock_close`` →
+``__sock_release``; the dentry's end frees the inode (``iput`` → ``sock_free_inode``; 3.10
+``sock_destroy_inode``).
 """
 from __future__ import annotations
 
@@ -16,26 +27,24 @@ from typing import Any, Callable
 
 from netlab import check
 from netlab.kernel import limits
-from netlab.kernel.fs import O_NONBLOCK, File, FileOperations, PollTable, alloc_file, fdget, install_file, poll_wait
+from netlab.kernel.file_table import __fput
+from netlab.kernel.fs import (EPOLLIN, EPOLLPRI, EPOLLRDBAND, EPOLLRDNORM, O_NONBLOCK, File, FileOperations, PollTable, alloc_file_pseudo, fdget, filp_address,
+                              poll_wait)
+from netlab.kernel.inode import SuperOperations, iput
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, Task, get_current, running_profile, schedule_timeout
 from netlab.kernel.skbuff import SkBuff
-from netlab.kernel.slub import slab_alloc, slab_free
+from netlab.kernel.slub import slab_alloc, slab_free, slab_has
 from netlab.kernel.wait import (WaitQueueEntry, WaitQueueHead, __wake_up_common, add_wait_queue,
                                 autoremove_wake_function, finish_wait, prepare_to_wait, remove_wait_queue, wait_woken,
                                 woken_wake_function)
 from netlab.trace import kernel_function
 
-EPOLLIN = 0x001
-EPOLLPRI = 0x002
-EPOLLOUT = 0x004
-EPOLLRDNORM = 0x040
-EPOLLRDBAND = 0x080
-EPOLLWRNORM = 0x100
-EPOLLRDHUP = 0x2000
 RCV_SHUTDOWN = 1
 SEND_SHUTDOWN = 2
 SHUTDOWN_MASK = 3
 MSG_DONTWAIT = 0x40
+AF_INET = 2
+SOCK_STREAM = 1
 
 
 @dataclass(frozen=True)
@@ -98,18 +107,38 @@ class SockState:
 
 @dataclass(eq=False)
 class Socket:
-    """``struct socket``: what a file descriptor refers to; owns the wait queue and points at its ``sock``."""
+    """``struct socket``: what a file descriptor refers to; owns the wait queue and points at its ``sock`` (none
+    yet while ``__sock_create`` builds it, none again once released). ``name`` labels it (its sock's name by
+    default); ``slab_objects`` are its sockfs inode (``struct socket_alloc``), 3.10's ``struct socket_wq`` and the
+    LSM inode blob, on a host that models memory."""
 
-    sk: Sock
+    sk: Sock | None = None
     wq: WaitQueueHead = field(default_factory=lambda: WaitQueueHead("socket_wq.wait"))
     type: str = "SOCK_STREAM"
     ops: Any = None   # struct proto_ops: poll, recvmsg, accept (inet_stream_ops for TCP)
     file: File | None = field(default=None, repr=False)
+    name: str = ""
+    slab_objects: list = field(default_factory=list, repr=False)
 
     def __post_init__(self):
         check.fields(self)
-        self.sk.sk_wq = self.wq
-        self.sk.sk_socket = self
+        if self.sk is not None:
+            sock_graft(self.sk, self)
+
+    @property
+    def s_op(self) -> SuperOperations:
+        """``SOCK_INODE(sock)->i_sb->s_op``: how sockfs frees the inode (``iput``)."""
+        return sockfs_ops
+
+
+@check.arguments
+def sock_graft(sk: Sock, parent: Socket) -> None:
+    """include/net/sock.h: join ``sk`` and its ``socket`` (the socket's wait queue becomes the sock's ``sk_wq``); what
+    ``sock_init_data`` does for a new sock and ``inet_accept`` for an accepted one."""
+    sk.sk_wq = parent.wq
+    sk.sk_socket = parent
+    parent.sk = sk
+    parent.name = parent.name or sk.name
 
 
 @check.arguments
@@ -247,12 +276,13 @@ def sock_poll(file: File, wait: PollTable | None) -> int:
 
 @check.arguments
 def install_socket(sock: Socket, task: Task, nr_open: int) -> int:
-    """Give a socket an fd and a ``struct file`` in ``task``'s fd table: what net/socket.c ``sock_map_fd`` does,
-    without the slab objects (those are :mod:`netlab.kernel.memory`'s ``sock_map_fd``). Returns the fd or -errno
-    (EMFILE at RLIMIT_NOFILE)."""
-    fd = install_file(task, socket_file_ops, sock, f"socket:{sock.sk.name}", nr_open)
+    """Give a socket that no system call made (chapter 02's connections, ESTABLISHED before the story starts) an fd
+    and a ``struct file`` in ``task``'s fd table, without slab objects. Returns the fd or -EMFILE."""
+    fd = limits.get_unused_fd_flags(task, nr_open)
     if fd >= 0:
-        sock.file = fdget(task, fd)
+        name = f"socket:{sock.name}"
+        sock.file = File(socket_file_ops, sock, filp_address(f"{name}#{fd}"), name)
+        limits.fd_install(task, fd, sock.file)
     return fd
 
 
@@ -295,33 +325,165 @@ def sock_recvmsg(sock: Socket, size: int, flags: int):
     return (yield from sock.ops.recvmsg(sock, size, flags))
 
 
-@kernel_function("net/socket.c", "release {sock.sk.name}'s socket: sock->ops->release()")
+@kernel_function("net/socket.c", "release {sock.name}: sock->ops->release()")
 def __sock_release(sock: Socket) -> None:
-    """The last reference to a socket's file is gone (``__fput`` → ``sock_close``): the protocol family lets go
-    of the ``sock`` (``inet_release`` → ``tcp_close``); the ``socket`` and its file are freed (chapter 06)."""
-    if sock.ops is None or sock.sk is None:
-        raise ValueError("__sock_release needs a socket with proto_ops and a sock")
-    sock.ops.release(sock)
+    """The protocol family lets go of the ``sock`` (``inet_release`` → ``tcp_close``); a socket without a file (a
+    failed ``socket()``) is freed here (``iput``), one with a file when its dentry goes (``__fput`` → ``dput``).
+    3.10 names it ``sock_release``."""
+    if sock.ops is not None:
+        sock.ops.release(sock)
+        sock.sk = None
+        sock.ops = None
+    if sock.file is None:
+        iput(sock)
+        return
     sock.file = None
 
 
-@kernel_function("net/socket.c", "accept(fd {fd}): reserve an fd, wait for a connection, install it")
-def __sys_accept4(fd: int, flags: int = 0):
-    """The accept4 system call: the new fd first (EMFILE leaves the connection queued), then ``ops->accept``."""
-    sock = _sockfd_lookup(fd)
+@kernel_function("net/socket.c", "free the half-made socket {sock.name}")
+def sock_release(sock: Socket) -> None:
+    """``__sock_release(sock, NULL)``: what a failed ``socket()`` or ``accept()`` calls."""
+    __sock_release(sock)
+
+
+@kernel_function("net/socket.c", "sock_inode_cache: struct socket_alloc, a socket and its inode in one object")
+def sock_alloc_inode(sock: Socket) -> None:
+    """``sockfs_ops.alloc_inode``: ``struct socket_alloc`` (socket + inode) from sock_inode_cache; 3.10 also
+    kmallocs the socket's wait-queue head, ``struct socket_wq`` (part of struct socket since 4.x)."""
+    for cache, struct in (("sock_inode_cache", "struct socket_alloc"), ("socket_wq", "struct socket_wq")):
+        if slab_has(cache):
+            sock.slab_objects.append(slab_alloc(cache, f"{sock.name}: {struct}"))
+
+
+@kernel_function("net/socket.c", "free {inode.name}'s struct socket_alloc (sock_inode_cache)")
+def sock_free_inode(inode: Socket) -> None:
+    """``sockfs_ops.free_inode``: the socket and its inode go back to sock_inode_cache (with the LSM inode blob,
+    ``security_inode_free``). 3.10's ``sock_destroy_inode`` also ``kfree_rcu``s the socket_wq."""
+    slab_free(inode.slab_objects)
+
+
+sockfs_ops = SuperOperations("sockfs_ops", free_inode=sock_free_inode)
+
+
+@kernel_function("net/socket.c", "new_inode_pseudo → alloc_inode → sock_alloc_inode: a socket for {name}")
+def sock_alloc(name: str) -> Socket:
+    """A sockfs inode and the socket in it (``sock_alloc_inode``), plus the LSM inode blob where the booted LSMs
+    keep one (``inode_init_always`` → ``security_inode_alloc``)."""
+    sock = Socket(name=name)
+    sock_alloc_inode(sock)
+    if slab_has("lsm_inode_cache"):
+        sock.slab_objects.append(slab_alloc("lsm_inode_cache", f"{name}: security_inode_alloc blob"))
+    return sock
+
+
+net_families: dict[int, Callable] = {}
+"""net/socket.c ``net_families``: address family → its ``create`` (``sock_register``; AF_INET: ``inet_create``)."""
+
+
+@check.arguments
+def sock_register(family: int, create: Callable) -> None:
+    """net/socket.c: a protocol family registers how its sockets are created (af_inet.c's ``inet_init``)."""
+    net_families[family] = create
+
+
+@kernel_function("net/socket.c", "a socket: sock_alloc, then the family's create")
+def __sock_create(net: Any, family: int, type: int, protocol: int, name: str) -> Socket | int:  # noqa: A002
+    """``sock_alloc``, then ``net_families[family]->create`` (``inet_create``); a failed create frees the socket
+    (``sock_release``). Returns the socket or -errno."""
+    if family not in net_families:
+        return -errno.EAFNOSUPPORT
+    sock = sock_alloc(name)
+    err = net_families[family](net, sock, protocol, 0)
+    if err < 0:
+        sock_release(sock)
+        return err
+    return sock
+
+
+@kernel_function("net/socket.c", "a file for {sock.name}: alloc_file_pseudo (a dentry and a struct file)")
+def sock_alloc_file(sock: Socket, flags: int, dname: str | None) -> File | int:
+    """Give the socket a ``struct file`` (and its dentry, named after the protocol: "TCP") so it can sit in a fd
+    table; on failure the socket is freed (``sock_release``; 3.10 leaves that to its callers)."""
+    if dname is None:
+        dname = sock.sk.sk_prot.name if sock.sk is not None and sock.sk.sk_prot is not None else ""
+    file = alloc_file_pseudo(sock, dname, socket_file_ops, f"socket:{sock.name}")
+    if not isinstance(file, File):
+        sock_release(sock)
+        return file
+    file.f_flags |= flags & O_NONBLOCK
+    file.private_data, sock.file = sock, file
+    return file
+
+
+@kernel_function("net/socket.c", "get an fd first, then the file: an fd over the limit frees the new socket")
+def sock_map_fd(sock: Socket, flags: int) -> int:
+    """``get_unused_fd_flags`` (EMFILE frees the socket), ``sock_alloc_file`` (ENFILE), ``fd_install``. 3.10's
+    ``sys_socket`` frees the socket itself when this fails; the objects freed are the same."""
+    me = get_current()
+    fd = limits.get_unused_fd_flags(me, running_profile().nr_open)
+    if fd < 0:
+        sock_release(sock)
+        return fd
+    file = sock_alloc_file(sock, flags, None)
+    if not isinstance(file, File):
+        limits.put_unused_fd(me, fd)
+        return file
+    limits.fd_install(me, fd, file)
+    return fd
+
+
+@kernel_function("net/socket.c", lambda net, family, type, protocol, name: f"socket() by {get_current().comm}: "
+                 f"{name}")
+def __sys_socket(net: Any, family: int, type: int, protocol: int, name: str) -> int:  # noqa: A002
+    """``socket(family, type, protocol)`` in ``net`` (the caller's namespace, ``current->nsproxy->net_ns``): the
+    socket and its sock first (``__sock_create``), then an fd and a file (``sock_map_fd``). ``name`` labels the
+    model's socket. Returns the fd or -errno."""
+    sock = __sock_create(net, family, type, protocol, name)
     if isinstance(sock, int):
         return sock
-    if sock.file.f_flags & O_NONBLOCK:
-        flags |= O_NONBLOCK
-    proc = get_current()
-    newfd = limits.get_unused_fd_flags(proc, running_profile().nr_open)
+    return sock_map_fd(sock, type & O_NONBLOCK)
+
+
+@kernel_function("net/socket.c", "accept(fd {fd}): find the socket, then __sys_accept4_file")
+def __sys_accept4(fd: int, flags: int = 0):
+    """The accept4 system call. Returns the new fd or -errno."""
+    file = fdget(get_current(), fd)
+    if file is None:
+        return -errno.EBADF
+    return (yield from __sys_accept4_file(file, flags))
+
+
+@kernel_function("net/socket.c", "reserve an fd, make the new socket and its file, install it")
+def __sys_accept4_file(file: File, flags: int):
+    """An fd first (EMFILE leaves the connection queued), then ``do_accept``, then ``fd_install``. (3.10's
+    ``sys_accept4`` makes the new socket before it takes the fd, and frees it on EMFILE.)"""
+    me = get_current()
+    newfd = limits.get_unused_fd_flags(me, running_profile().nr_open)
     if newfd < 0:
         return newfd
-    newsk = yield from sock.ops.accept(sock, flags)
-    if isinstance(newsk, int):
-        limits.put_unused_fd(proc, newfd)
-        return newsk
-    newsock = Socket(newsk, ops=sock.ops)
-    newsock.file = alloc_file(socket_file_ops, newsock, f"socket:{newsk.name}", newfd)
-    limits.fd_install(proc, newfd, newsock.file)
+    newfile = yield from do_accept(file, flags)
+    if not isinstance(newfile, File):
+        limits.put_unused_fd(me, newfd)
+        return newfile
+    limits.fd_install(me, newfd, newfile)
     return newfd
+
+
+@kernel_function("net/socket.c", "a new socket and file, then sock->ops->accept() takes a connection")
+def do_accept(file: File, flags: int):
+    """``sock_alloc`` and ``sock_alloc_file`` for the new socket, then ``ops->accept`` (``inet_accept``: a
+    connection off the accept queue, or a wait for one); if that fails the new file goes again (``fput``).
+    Returns the new file or -errno."""
+    sock = file.private_data
+    if not isinstance(sock, Socket):
+        return -errno.ENOTSOCK
+    newsock = sock_alloc(f"{sock.name}'s new socket")
+    newsock.type, newsock.ops = sock.type, sock.ops
+    newfile = sock_alloc_file(newsock, flags, sock.sk.sk_prot.name if sock.sk.sk_prot is not None else "")
+    if not isinstance(newfile, File):
+        return newfile
+    err = yield from sock.ops.accept(sock, newsock, flags | file.f_flags)   # the listener's O_NONBLOCK
+    if err < 0:
+        __fput(newfile)
+        return err
+    return newfile

@@ -27,7 +27,7 @@ from netlab.check import CInt
 from netlab.kernel.dev_hard_xmit import ETH_HLEN
 from netlab.kernel.eventpoll import (EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLET, EPOLLEXCLUSIVE, EPOLLONESHOT, EpollState,
                                      Eventpoll)
-from netlab.kernel.fs import File, fdget
+from netlab.kernel.fs import EPOLLIN, File, fdget
 from netlab.kernel import tcp_handshake
 from netlab.kernel.inet_connection_sock import TcpSock, inet_bind
 from netlab.kernel.inet_stream import inet_stream_ops
@@ -39,7 +39,7 @@ from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.sched import (CONTEXT_SWITCH_NS, Rlimit, RqState, Scheduler, Task, TaskState, spend,
                                  thread_memory)
 from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SkBuff, skb_reset_network_header
-from netlab.kernel.sock import EPOLLIN, Sock, Socket, install_socket
+from netlab.kernel.sock import Sock, Socket, install_socket
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED, TCP_LISTEN
 from netlab.kernel.tcp_output import TCP_HLEN
 from netlab.trace import Trace, Tracer, trace_printk

@@ -57,22 +57,20 @@ from netlab import check
 from netlab.kernel import tcp_handshake
 from netlab.kernel.cpu import current_cpu
 from netlab.kernel.eventpoll import EPOLL_CTL_ADD, EpollState, Eventpoll
-from netlab.kernel.fs import fdget
+from netlab.kernel.fs import EPOLLIN, EPOLLRDHUP, fdget
 from netlab.kernel.inet_connection_sock import TcpSock, inet_bind
-from netlab.kernel.inet_stream import inet_stream_ops
 from netlab.kernel.inet_timewait_sock import InetTimewaitSock
 from netlab.kernel.loopback import loopback_dev_init
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.route import Rtable, fib_add_ifaddr
 from netlab.kernel.sched import (MAX_SCHEDULE_TIMEOUT, TASK_DEAD, TASK_INTERRUPTIBLE, RqState, Scheduler, TaskState,
                                  spend)
-from netlab.kernel.sock import EPOLLIN, EPOLLRDHUP, Socket, install_socket
 from netlab.kernel.source_index import LAYERS, layer_of
 from netlab.kernel.tcp_output import MsgHdr
 from netlab.kernel.zerocopy import __sys_sendto as sys_sendto
 from netlab.scenarios.link import MAX_DELAY_US, Link
 from netlab.scenarios.receive import Host, ReceiveState
-from netlab.scenarios.userspace import Process, accept, close, epoll_create1, epoll_ctl, epoll_wait, recv
+from netlab.scenarios.userspace import Process, accept, close, epoll_create1, epoll_ctl, epoll_wait, recv, socket
 from netlab.trace import Event, Trace, Tracer
 
 CLIENT_ADDR, SERVER_ADDR, LOCALHOST, SERVER_PORT = "10.0.0.1", "10.0.0.2", "127.0.0.1", 80
@@ -125,7 +123,9 @@ CHAPTERS = (
                          "include/net/inet_connection_sock.h", "net/core/request_sock.c",
                          "net/ipv4/tcp_output.c:tcp_connect", "net/ipv4/tcp_output.c:tcp_send_ack",
                          "net/ipv4/ip_output.c:ip_build_and_send_pkt")),
-    ("06", "connection memory", ("net/socket.c:sock_alloc", "net/core/sock.c:sk_alloc", "net/core/sock.c:sk_prot_alloc",
+    ("06", "connection memory", ("net/socket.c:sock_alloc", "net/socket.c:sock_map_fd", "net/socket.c:sock_free_inode",
+                                 "net/socket.c:sock_destroy_inode", "fs/inode.c", "fs/anon_inodes.c",
+                                 "net/core/sock.c:sk_alloc", "net/core/sock.c:sk_prot_alloc",
                                  "net/core/sock.c:sk_clone_lock", "net/core/sock.c:sk_free",
                                  "net/core/sock.c:sk_prot_free",
                                  "fs/dcache.c", "fs/file_table.c", "mm/",
@@ -208,13 +208,14 @@ class Journey:
             self.server.net.xmit = self.server.xmit_segment
             self.link = None
             self.server_addr, client_addr, client_dev = LOCALHOST, LOCALHOST, lo
+        self.client_addr, self.client_dev = client_addr, client_dev
         self.program = Process("server", pid=1000)
-        self.listener = TcpSock(name="listener", net=self.server.net)
-        self.listen_fd = install_socket(Socket(self.listener, ops=inet_stream_ops), self.program, prof.nr_open)
         self.client_program = Process("client", pid=2000)
-        self.sk = TcpSock(name="client", net=self.client.net, inet_rcv_saddr=client_addr, dst=Rtable(client_dev))
-        self.client_fd = install_socket(Socket(self.sk, ops=inet_stream_ops), self.client_program, prof.nr_open)
-        self.socks = {"listener": self.listener, "client": self.sk}   # by name: what the snapshots show
+        self.listener: TcpSock | None = None      # each program makes its socket (socket()) when it runs
+        self.listen_fd: int | None = None
+        self.sk: TcpSock | None = None
+        self.client_fd: int | None = None
+        self.socks: dict[str, TcpSock] = {}       # by name: what the snapshots show
         self.epoll: Eventpoll | None = None
         self.accepted: TcpSock | None = None
         self.ready: list[list[int]] = []      # the fds each epoll_wait() reported
@@ -229,9 +230,8 @@ class Journey:
         """Play the programs (see the module's docstring) and return the trace of every kernel."""
         if self.trace is not None:
             raise ValueError("this journey has run already: make a new Journey")
-        client, server, sk = self.client, self.server, self.sk
+        client, server = self.client, self.server
         with Tracer(clock=self._clock, snapshot=self.snapshot, renamed=self.sched.profile.renamed) as tracer:
-            inet_bind(server.net, self.listener, self.server_addr, SERVER_PORT)
             task = self.sched.spawn(self.program.comm, self._server(), cpu=0, process=self.program,
                                     host=server.name)
             self._wait_for(lambda: self.ready == [] and task.state == TASK_INTERRUPTIBLE, "the server's epoll_wait()")
@@ -240,7 +240,7 @@ class Journey:
             server_done = ((lambda: task.state == TASK_DEAD) if not self.close else   # back in epoll_wait after close
                            (lambda: self.server_closed and task.state == TASK_INTERRUPTIBLE))
             self._wait_for(lambda: server_done() and me.state == TASK_DEAD and (not self.close or (
-                           sk.sk_state == self.accepted.sk_state == "TCP_CLOSE"
+                           self.sk.sk_state == self.accepted.sk_state == "TCP_CLOSE"
                            and not any(isinstance(s, InetTimewaitSock) for s in client.net.tcp_ehash.values())))
                            and not any(
                 qv.tx_ring.device_owned() or qv.tx_ring.done() or qv.tx_wire
@@ -249,8 +249,11 @@ class Journey:
         return self.trace
 
     def _client(self):
-        """The client program, a task: connect, think, send the request, read the response, close."""
-        sk = self.sk
+        """The client program, a task: socket, connect, think, send the request, read the response, close."""
+        self.client_fd = socket(self.client.net, "client")
+        sk = self.sk = fdget(self.client_program, self.client_fd).private_data.sk
+        sk.inet_rcv_saddr, sk.dst = self.client_addr, Rtable(self.client_dev)    # its address and route
+        self.socks[sk.name] = sk
         if inet_stream_connect(sk, self.server_addr, SERVER_PORT) == tcp_handshake.EINPROGRESS:
             yield from tcp_handshake.inet_wait_for_connect(sk, MAX_SCHEDULE_TIMEOUT)   # the rest of connect()
         yield from spend(CLIENT_THINK_NS, "build the request")
@@ -260,8 +263,13 @@ class Journey:
             close(self.client_fd)                                                    # FIN_WAIT1
 
     def _server(self):
-        """The server program, a task: listen, then an epoll loop that accepts the connection, reads the request,
-        sends the response, reads the end of the stream, closes, and sleeps in epoll_wait for the next client."""
+        """The server program, a task: socket, bind, listen, then an epoll loop that accepts the connection, reads
+        the request, sends the response, reads the end of the stream, closes, and sleeps in epoll_wait for the next
+        client."""
+        self.listen_fd = socket(self.server.net, "listener")
+        self.listener = fdget(self.program, self.listen_fd).private_data.sk
+        self.socks[self.listener.name] = self.listener
+        inet_bind(self.server.net, self.listener, self.server_addr, SERVER_PORT)
         sys_listen(self.listener, 128)
         epfd = epoll_create1()
         self.epoll = fdget(self.program, epfd).private_data
@@ -302,7 +310,8 @@ class Journey:
         tasks = {host.name: tuple([t.snapshot() for t in self.sched.tasks if t.rq.host == host.name])
                  for host in machines}
         return JourneyState(hosts, run_queues, tasks, {name: sk.sk_state for name, sk in self.socks.items()},
-                            tuple(r.sk.name for r in self.listener.icsk_accept_queue.rskq_accept), timewait,
+                            tuple(r.sk.name for r in self.listener.icsk_accept_queue.rskq_accept)
+                            if self.listener is not None else (), timewait,
                             self.epoll.snapshot() if self.epoll is not None else None)
 
     def _clock(self) -> int:

@@ -16,7 +16,8 @@ from netlab.kernel.fs import O_NONBLOCK, fdget
 from netlab.kernel.limits import close_fd
 from netlab.kernel.sched import Task, get_current
 from netlab.kernel.file_table import __fput
-from netlab.kernel.sock import Socket, __sys_accept4, __sys_recvfrom
+from netlab.kernel.inet_stream import inet_stream_ops  # noqa: F401 (registers AF_INET's create: inet_create)
+from netlab.kernel.sock import AF_INET, SOCK_STREAM, Socket, __sys_accept4, __sys_recvfrom, __sys_socket
 
 
 def _check(ret: int) -> int:
@@ -42,6 +43,13 @@ class Process(Task):
     def rusage(self) -> dict[str, int]:
         """What ``getrusage(RUSAGE_SELF)`` reports: context switches summed over every thread."""
         return {"ru_nvcsw": sum(t.nvcsw for t in self.threads), "ru_nivcsw": sum(t.nivcsw for t in self.threads)}
+
+
+@check.arguments
+def socket(net: object, name: str, family: int = AF_INET, type: int = SOCK_STREAM) -> int:  # noqa: A002
+    """``socket(2)`` in the namespace ``net`` (the model's process has none of its own); ``name`` labels the
+    socket. Returns its fd."""
+    return _check(__sys_socket(net, family, type, 0, name))
 
 
 @check.arguments
