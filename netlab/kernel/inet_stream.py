@@ -275,4 +275,9 @@ def tcp_shutdown(sk: TcpSock, how: int) -> None:
 
 inet_stream_ops = ProtoOps("inet_stream_ops", poll=tcp_poll, recvmsg=inet_recvmsg, accept=inet_accept,
                            release=inet_release, shutdown=inet_shutdown)
-sock_register(AF_INET, inet_create)     # af_inet.c inet_init: sock_register(&inet_family_ops)
+
+
+def inet_init() -> None:
+    """net/ipv4/af_inet.c ``inet_init``, a boot-time initcall: AF_INET registers how its sockets are created
+    (``sock_register(&inet_family_ops)``). A host runs it when it boots."""
+    sock_register(AF_INET, inet_create)

@@ -249,8 +249,8 @@ class KmemCache:
         self.give_back(obj.slab, obj.slot)
 
     def take(self) -> tuple[int, int]:
-        """The slot the next object gets: the lowest free one of the lowest partly used slab, else a new slab's
-        first. (Unchecked: :meth:`alloc` is the checked way; ``netlab.load.memory`` replays slots with it.)"""
+        """Take the slot the next object gets: the lowest free one of the lowest partly used slab, else a new slab's
+        first (:meth:`alloc` makes the object; ``netlab.load.memory`` replays slots with this)."""
         while self._partial and not self._free.get(self._partial[0]):
             heapq.heappop(self._partial)
         if not self._partial:
@@ -260,11 +260,17 @@ class KmemCache:
             heapq.heappush(self._partial, slab_id)
         slab_id = self._partial[0]
         self.nr_objects += 1
-        return slab_id, heapq.heappop(self._free[slab_id])
+        slot = heapq.heappop(self._free[slab_id])
+        self.slabs[slab_id][slot] = True                # taken (alloc puts the object there)
+        return slab_id, slot
 
     def give_back(self, slab_id: int, slot: int) -> None:
-        """Free a slot :meth:`take` gave; the slab goes back when it holds nothing (unchecked, like take)."""
-        self.slabs[slab_id][slot] = None
+        """Free a slot :meth:`take` gave; the slab goes back when it holds nothing."""
+        slots = self.slabs.get(slab_id) if isinstance(slab_id, int) and not isinstance(slab_id, bool) else None
+        if slots is None or not isinstance(slot, int) or isinstance(slot, bool) or not 0 <= slot < len(slots) \
+                or slots[slot] is None:
+            raise ValueError(f"slab_id {slab_id!r}, slot {slot!r}: not a slot in use in {self.layout.name}")
+        slots[slot] = None
         self.nr_objects -= 1
         free = self._free[slab_id]
         was_full = not free

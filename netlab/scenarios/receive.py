@@ -33,6 +33,7 @@ from netlab.kernel.cpu import Costs, Cpu, SoftirqState, current_cpu
 from netlab.kernel.dev import NetDevice, SoftnetState, dev_add_pack, softnet_stat_text
 from netlab.kernel.dev_hard_xmit import FEATURES
 from netlab.kernel.dev_xmit import net_dev_init
+from netlab.kernel.inet_stream import inet_init
 from netlab.kernel.ip_input import IP_PACKET_TYPE
 from netlab.kernel.limits import FilesStat
 from netlab.kernel.ip_output import ip_build_and_send_pkt, ip_queue_xmit
@@ -128,6 +129,7 @@ class Host:
             cpu.ksoftirqd = self.sched.kthread_create_on_cpu(f"ksoftirqd/{cpu.id}", self._ksoftirqd(cpu), cpu.id,
                                                              name, pid=10 + cpu.id)
         net_dev_init(self.cpus)
+        inet_init()
         self.net = Net(self.profile, local_addrs={"127.0.0.1", address}, sched=self.sched, host=name)
         self.address = address
         with self.cpus[0].running("process"):

@@ -16,7 +16,6 @@ from netlab.kernel.fs import O_NONBLOCK, fdget
 from netlab.kernel.limits import close_fd
 from netlab.kernel.sched import Task, get_current
 from netlab.kernel.file_table import __fput
-from netlab.kernel.inet_stream import inet_stream_ops  # noqa: F401 (registers AF_INET's create: inet_create)
 from netlab.kernel.sock import AF_INET, SOCK_STREAM, Socket, __sys_accept4, __sys_recvfrom, __sys_socket
 
 
