@@ -92,7 +92,8 @@ class Host:
     several hosts the same :class:`~netlab.kernel.sched.Scheduler` and they share one clock (default: a new one);
     each boots its own CPUs on it (:meth:`Scheduler.add_cpus`, under its ``name``, which tells their events and
     tasks apart). With ``memory`` the host models its kernel memory (chapter 06): its CPUs allocate from one
-    :class:`~netlab.kernel.slub.Slub` (:attr:`slab`) and count open files against ``max_files`` (fs.file-max; 5.0+
+    :class:`~netlab.kernel.slub.Slub` (:attr:`slab`, laid out as the profile's slab table says: the machine the profile
+    describes) and count open files against ``max_files`` (fs.file-max; 5.0+
     default LONG_MAX). A task the engine runs on one of these CPUs (``sched.spawn(…, host=name)``) runs its code on this
     host's CPU: it sees that CPU (``this_cpu``, its clock, its softirqs), and what it queues runs after.
     """
@@ -118,7 +119,7 @@ class Host:
                                                                max_events=MAX_STEPS)
         self.name = name
         self.cpus = [Cpu(i, self.profile, self.costs, host=name) for i in range(cpus)]
-        self.slab = Slub(self.profile, cpus) if memory else None
+        self.slab = Slub(self.profile) if memory else None
         files_stat = FilesStat(max_files) if memory else None
         self.rqs = self.sched.add_cpus(cpus, name)
         for cpu, rq in zip(self.cpus, self.rqs):
