@@ -362,6 +362,21 @@ def kmem_cache_free(slub: Slub, obj: Obj) -> None:
     slub.free(obj)
 
 
+@kernel_function("include/linux/slab.h", lambda slub, cache, size, owner: f"{size} {cache} objects at once for {owner}")
+def kmem_cache_alloc_bulk(slub: Slub, cache: str, size: int, owner: str) -> list[Obj]:
+    """``size`` objects of one cache in one call (each as :func:`kmem_cache_alloc` would place it)."""
+    check.count("size", size, 1)
+    return [slub.alloc(cache, owner) for _ in range(size)]
+
+
+@kernel_function("mm/slub.c", lambda slub, objects: f"free {len(objects)} objects at once "
+                 f"({', '.join(sorted({o.cache for o in objects}))})")
+def kmem_cache_free_bulk(slub: Slub, objects: list) -> None:
+    """Free every object in ``objects`` in one call."""
+    for obj in objects:
+        slub.free(obj)
+
+
 @check.arguments
 def slab_alloc(cache: str, owner: str) -> Obj | None:
     """``kmem_cache_alloc`` from the slab of the CPU this code runs on, where its host models memory (the CPU's
