@@ -89,6 +89,11 @@ class KernelProfile:
     dev_weight: int                 # NAPI_POLL_WEIGHT / dev_weight
     netdev_max_backlog: int
     gro_normal_batch: int | None    # None: no listified GRO delivery (before 5.4)
+    # True (5.12+): NAPI keeps a per-CPU cache of sk_buff structs (net/core/skbuff.c napi_alloc_cache): igb builds
+    # its receive skbs with napi_build_skb from it, napi_consume_skb (TX completion) and skb_attempt_defer_free
+    # (tcp_recvmsg) give theirs back to it. False (3.10): igb's netdev_alloc_skb_ip_align → build_skb takes each
+    # from skbuff_head_cache, and every free goes straight back there.
+    napi_skb_cache: bool
     # True (6.12): __netif_receive_skb_core hands the protocol handler it found back (*ppt_prev) and its caller
     # calls it, for one skb (__netif_receive_skb_one_core) or a list. False (3.10): __netif_receive_skb_core calls
     # pt_prev->func (ip_rcv) itself (net/core/dev.c).
@@ -249,6 +254,7 @@ def _slabs(*caches: SlabCache) -> Mapping[str, SlabCache]:
 LINUX_3_10 = KernelProfile(
     name="3.10", version="3.10", hz=1000,
     netdev_budget=300, netdev_budget_usecs=2000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=None,
+    napi_skb_cache=False,
     receive_core_returns_handler=False,
     rx_ring_size=256, softnet_stat_columns=10, max_softirq_time_us=2000, max_softirq_restart=10,
     napi_repoll_list=False, udp_rcvbuf_drop="rmem >= rcvbuf",
@@ -315,6 +321,7 @@ LINUX_3_10 = KernelProfile(
 LINUX_6_12 = KernelProfile(
     name="6.12", version="6.12", hz=250,
     netdev_budget=300, netdev_budget_usecs=8000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=8,
+    napi_skb_cache=True,
     receive_core_returns_handler=True,
     rx_ring_size=256, softnet_stat_columns=15, max_softirq_time_us=2000, max_softirq_restart=10,
     napi_repoll_list=True, udp_rcvbuf_drop="rmem > rcvbuf",
@@ -374,6 +381,7 @@ SOURCES: Mapping[str, str] = MappingProxyType({
                   "process_backlog reads as net_hotdata.dev_rx_weight)",
     "netdev_max_backlog": "net/core/hotdata.c:net_hotdata / 3.10 net/core/dev.c:netdev_max_backlog",
     "gro_normal_batch": "net/core/hotdata.c:net_hotdata (none in 3.10)",
+    "napi_skb_cache": "net/core/skbuff.c:napi_skb_cache_get, napi_skb_cache_put (none in 3.10)",
     "receive_core_returns_handler": "net/core/dev.c:__netif_receive_skb_core",
     "rx_ring_size": "drivers/net/ethernet/intel/igb/igb.h:IGB_DEFAULT_RXD",
     "softnet_stat_columns": "net/core/net-procfs.c:softnet_seq_show",
