@@ -51,7 +51,7 @@ from netlab.kernel.eth import eth_type_trans
 from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.sch_generic import netif_tx_wake_queue
 from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SIZEOF_SKB_SHARED_INFO, MAX_SKB_FRAGS, SkBuff, \
-    napi_consume_skb
+    __netdev_alloc_skb, napi_build_skb, napi_consume_skb
 from netlab.kernel.tcp_output import TCP_HLEN
 from netlab.kernel.udp_output import UDP_HLEN
 from netlab.units import plural
@@ -69,6 +69,7 @@ TX_WAKE_THRESHOLD = DESC_NEEDED * 2
 TCP_FLAGS = frozenset({"SYN", "ACK", "RST", "FIN", "PSH"})
 WIRE_OVERHEAD = 4 + 8 + 12      # per frame on the wire besides its bytes: FCS, preamble, inter-frame gap
 IGB_RX_FRAME_TRUESIZE = 2048  # half a 4 KiB page per RX buffer (igb_rx_frame_truesize)
+IGB_RX_HDR_LEN = 256          # igb.h: the linear part 3.10's igb allocates per receive skb
 IGB_SKB_PAD = 64              # igb.h: NET_SKB_PAD (64, a cache line) + NET_IP_ALIGN (0 on x86) of headroom
 RX_SKB_TRUESIZE = SKB_TRUESIZE(IGB_RX_FRAME_TRUESIZE - SKB_DATA_ALIGN(SIZEOF_SKB_SHARED_INFO))  # napi_build_skb: 2304
 
@@ -475,12 +476,19 @@ def igb_clean_rx_irq(q_vector: QVector, budget: int) -> int:
 
 
 def _build_skb(p: Packet, q_vector: QVector) -> SkBuff:
-    """``igb_build_skb``: an sk_buff around the half-page buffer the NIC wrote, ``IGB_SKB_PAD`` of headroom, then
-    the whole frame — Ethernet, IP and TCP/UDP headers and the payload — in its length (header fields parsed
-    into meta)."""
+    """``igb_build_skb``: an sk_buff around the half-page buffer the NIC wrote (``napi_build_skb``: the sk_buff from
+    this CPU's NAPI cache, the head that page fragment), ``IGB_SKB_PAD`` of headroom, then the whole frame —
+    Ethernet, IP and TCP/UDP headers and the payload — in its length (header fields parsed into meta). 3.10's
+    ``igb_fetch_rx_buffer`` takes its skb from ``netdev_alloc_skb_ip_align(IGB_RX_HDR_LEN)`` instead (the sk_buff from
+    skbuff_head_cache, the head a page fragment too) and copies a small frame into it or attaches the buffer's page
+    as a fragment; its buffer layout is kept as 6.12's here."""
     frame = ETH_HLEN + p.length
-    skb = SkBuff(end=IGB_RX_FRAME_TRUESIZE - SKB_DATA_ALIGN(SIZEOF_SKB_SHARED_INFO), name=p.name, data=IGB_SKB_PAD,
-                 tail=IGB_SKB_PAD + frame, len=frame, truesize=RX_SKB_TRUESIZE)
+    if this_cpu().profile.napi_skb_cache:
+        skb = napi_build_skb(IGB_RX_FRAME_TRUESIZE, p.name)
+    else:
+        skb = __netdev_alloc_skb(q_vector.nic.dev, IGB_RX_HDR_LEN, p.name)
+        skb.end, skb.truesize = IGB_RX_FRAME_TRUESIZE - SKB_DATA_ALIGN(SIZEOF_SKB_SHARED_INFO), RX_SKB_TRUESIZE
+    skb.data, skb.tail, skb.len = IGB_SKB_PAD, IGB_SKB_PAD + frame, frame
     skb.meta.update(protocol=p.protocol, saddr=p.saddr, daddr=p.daddr, sport=p.sport, dport=p.dport, seq=p.seq,
                     flags=p.flags or (("ACK",) if p.ack is not None else ()), ack_seq=p.ack, queue=q_vector.index,
                     arrived_ns=p.time_ns)
