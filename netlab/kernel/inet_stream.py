@@ -27,7 +27,7 @@ from netlab import check
 from netlab.kernel.fs import EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM, File, PollTable
 from netlab.kernel.inet_connection_sock import TcpSock, inet_csk_accept, inet_csk_listen_poll, tcp_prot
 from netlab.kernel.sched import MAX_SCHEDULE_TIMEOUT
-from netlab.kernel.skbuff import __kfree_skb, skb_pull
+from netlab.kernel.skbuff import __kfree_skb, skb_attempt_defer_free, skb_pull
 from netlab.kernel.sock import (AF_INET, MSG_DONTWAIT, RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK, Sock, Socket,
                                 sk_alloc, sk_wait_data, sock_graft, sock_poll_wait, sock_register, sock_rfree)
 from netlab.kernel.tcp import inet_csk_destroy_sock, tcp_fin_time, tcp_set_state
@@ -100,6 +100,7 @@ def tcp_recvmsg_locked(sk: Sock, len: int, flags: int):  # noqa: A002
             if used == skb.len:
                 sk.sk_receive_queue.popleft()
                 sock_rfree(skb, sk)
+                skb_attempt_defer_free(skb)             # tcp_eat_recv_skb
             else:
                 skb_pull(skb, used)
             copied += used

@@ -70,6 +70,8 @@ IN_3_10 = MappingProxyType({
     "__skb_gso_segment": ("__skb_gso_segment", "net/core/dev.c"),
     "xmit_one": None,                           # dev_hard_start_xmit calls ndo_start_xmit itself
     "napi_consume_skb": ("dev_kfree_skb_any", "net/core/dev.c"),  # igb_clean_tx_irq
+    "skb_attempt_defer_free": ("sk_eat_skb", "include/net/sock.h",   # tcp_recvmsg
+                               "{skb.name} was read: unlink and free it (__kfree_skb)"),
     # system calls (SYSCALL_DEFINEn bodies: sys_*)
     "__sys_socket": ("sys_socket", "net/socket.c"),
     "__sys_listen": ("sys_listen", "net/socket.c",
