@@ -49,7 +49,7 @@ def test_it_drives_a_stepper(lab):
     diagram = HandshakeDiagram(lab.trace)
     stepper = Stepper(lab.trace, draw=diagram.draw, check_kernel=False)
     stepper.last()
-    assert "accept queue" in stepper.drawing.value and "tcp_" in stepper.text()
+    assert "accept queue" in stepper.drawing.value and f"{lab.trace[-1].function}()" in stepper.text()
 
 
 def test_bad_input_is_refused(lab):

@@ -36,7 +36,7 @@ from netlab.kernel.inet_connection_sock import (
     inet_csk_reqsk_queue_drop, inet_csk_reqsk_queue_hash_add, inet_csk_reqsk_queue_is_full,
     inet_hash_connect, inet_reqsk_alloc, inet_rtx_syn_ack, reqsk_timeout, sk_acceptq_is_full)
 from netlab.kernel.netns import Net
-from netlab.kernel.skbuff import SkBuff, __kfree_skb
+from netlab.kernel.skbuff import SkBuff, __kfree_skb, consume_skb, kfree_skb
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, get_current, running_profile, schedule_timeout
 from netlab.kernel.sock import SEND_SHUTDOWN, sk_clone_lock, sk_sleep
 from netlab.kernel.tcp import tcp_done, tcp_fin_time, tcp_set_state
@@ -324,21 +324,26 @@ def tcp_rcv_state_process(sk: TcpSock, skb: SkBuff) -> str | None:
         if "ACK" in flags:
             _fate(skb, "rst-sent")
             return "TCP_FLAGS"          # an ACK for no request and no valid cookie: tcp_v4_do_rcv sends a RST
+        if "SYN" in flags and "RST" not in flags:
+            tcp_v4_conn_request(sk, skb)
+            consume_skb(skb)            # the request sock has what it needs from the SYN
+            return None
         if "RST" in flags:
             _fate(skb, "ignored")
-            return None
-        if "SYN" in flags:
-            tcp_v4_conn_request(sk, skb)
+        kfree_skb(skb)                  # discard
         return None
     if sk.sk_state == "TCP_SYN_SENT":
         tcp_rcv_synsent_state_process(sk, skb)
+        (__kfree_skb if skb.meta.get("fate") == "established" else kfree_skb)(skb)
         return None
     if sk.sk_state == "TCP_SYN_RECV" and "ACK" in flags:
         sk.sk_state = "TCP_ESTABLISHED"   # tcp_ack() accepted the ACK: the child is established
+        __kfree_skb(skb)                  # tcp_data_queue: no data (seq == end_seq)
         return None
     if sk.sk_state in CLOSING_STATES and "ACK" in flags:
         return _rcv_closing(sk, skb)
     _fate(skb, "ignored")
+    kfree_skb(skb)
     return None
 
 
@@ -670,12 +675,14 @@ def handshake_rcv(sk: TcpSock | RequestSock, skb: SkBuff) -> int:
     if "SYN" not in m["flags"]:
         nsk = cookie_v4_check(sk, skb)
         if nsk is None:
+            kfree_skb(skb)
             return 0
         if nsk is not sk:
             tcp_child_process(sk, nsk, skb)
             return 0
     if tcp_rcv_state_process(sk, skb):
         tcp_v4_send_reset(sk, skb)
+        kfree_skb(skb)
     return 0
 
 
@@ -693,6 +700,8 @@ def _to_request(listener: TcpSock, skb: SkBuff, req: RequestSock) -> None:
     nsk = tcp_check_req(listener, skb, req)
     if nsk is not None and nsk is not listener:
         tcp_child_process(listener, nsk, skb)
+    else:
+        kfree_skb(skb)
 
 
 def _to_connected(sk: TcpSock, skb: SkBuff) -> None:
@@ -702,10 +711,13 @@ def _to_connected(sk: TcpSock, skb: SkBuff) -> None:
     elif "RST" in flags:
         _fate(skb, "aborted")
         tcp_reset(sk, skb)
+        kfree_skb(skb)
     elif sk.sk_state == "TCP_ESTABLISHED" and "SYN" in flags:
         _fate(skb, "re-acked")
         tcp_send_challenge_ack(sk)
+        kfree_skb(skb)
     elif sk.sk_state in CLOSING_STATES:
         tcp_rcv_state_process(sk, skb)
     else:
         _fate(skb, "ignored")
+        kfree_skb(skb)
