@@ -7,6 +7,7 @@ import pytest
 
 from netlab.kernel import memory, tcp_input
 from netlab.kernel.profiles import PROFILES
+from netlab.kernel.source_index import kernel_index
 from netlab.kernel.skbuff import (FCLONE_CLONE, FCLONE_UNAVAILABLE, NAPI_SKB_CACHE_BULK, NAPI_SKB_CACHE_HALF,
                                   NAPI_SKB_CACHE_SIZE, alloc_skb, alloc_skb_fclone, consume_skb, kfree_skb,
                                   kmalloc_cache, napi_alloc_cache, napi_build_skb, napi_consume_skb,
@@ -95,6 +96,14 @@ def test_each_skb_object_is_allocated_and_freed_by_the_kernel_function_that_does
             assert caller == FREED_BY["kmalloc" if cache.startswith("kmalloc-") else cache], (caller, e.text)
     heads = {cache for _, _, cache in allocs if cache not in ("skbuff_head_cache", "skbuff_fclone_cache")}
     assert heads == ({"skbuff_small_head"} if profile == "6.12" else {memory.FIN_HEAD_KMALLOC})
+
+
+@pytest.mark.parametrize("over", ["link", "loopback"])
+@pytest.mark.parametrize("profile", ["6.12", "3.10"])
+def test_every_function_a_memory_journey_names_is_where_its_kernel_defines_it(profile, over):
+    index = kernel_index(profile)["functions"]
+    named = Journey(profile=profile, over=over, memory=True).run().sources()
+    assert not {f: source for f, source in named.items() if index.get(f, {}).get("file") != source}
 
 
 @pytest.mark.parametrize("over", ["link", "loopback"])
