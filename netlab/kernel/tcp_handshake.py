@@ -651,10 +651,12 @@ def tcp_get_cookie_sock(sk: TcpSock, skb: SkBuff, req: RequestSock) -> TcpSock |
     """A valid cookie: create the child and queue it for accept() with its request (one reference: accept()'s) —
     if the accept queue has room; else the request is freed (3.10: ``reqsk_free``)."""
     child = tcp_v4_syn_recv_sock(sk, skb, req)
+    counted = sk.net.profile.syn_queue == "ehash"
     if child is None:
-        (__reqsk_free if sk.net.profile.syn_queue == "ehash" else reqsk_free)(req)
+        (__reqsk_free if counted else reqsk_free)(req)
         return None
-    req.rsk_refcnt = 1
+    if counted:
+        req.rsk_refcnt = 1
     return inet_csk_reqsk_queue_add(sk, req, child)
 
 
