@@ -7,12 +7,14 @@ from collections import Counter
 import pytest
 
 from netlab.kernel import memory as m
+from netlab.kernel import sock as socket_c
 from netlab.kernel import tcp_handshake
 from netlab.kernel.inet_connection_sock import TcpSock, inet_bind, inet_csk_accept
 from netlab.kernel.inet_timewait_sock import InetTimewaitDeathRow, InetTimewaitSock
 from netlab.kernel.profiles import PROFILES
 from netlab.kernel.route import Rtable
 from netlab.kernel.sched import nonblocking
+from netlab.kernel.tcp_output import tcp_segment
 from netlab.scenarios.journey import CLIENT_ADDR, SERVER_ADDR, SERVER_PORT, Journey
 from netlab.trace import Tracer
 
@@ -21,6 +23,7 @@ MINE = ("request_sock_TCP", "tcp_bind_bucket", "tcp_bind2_bucket", "tw_sock_TCP"
 MS, SEC = 1_000_000, 1_000_000_000
 inet_stream_connect = getattr(tcp_handshake, "__inet_stream_connect")
 sys_listen = getattr(tcp_handshake, "__sys_listen")
+sock_release = getattr(socket_c, "__sock_release")
 KILL = {"inet_twsk_kill", "__inet_twsk_kill"}        # 6.12's name, 3.10's
 
 
@@ -298,3 +301,24 @@ def test_a_child_of_a_listener_on_inaddr_any_gets_its_own_bhash2_bucket():
     child = run_accept(j)
     assert child.icsk_bind2_hash is not j.listener.icsk_bind2_hash
     assert child.icsk_bind2_hash.rcv_saddr == SERVER_ADDR and child.icsk_bind_hash is j.listener.icsk_bind_hash
+
+
+@pytest.mark.parametrize("profile", ["6.12", "3.10"])
+def test_a_rst_in_time_wait_frees_the_tw_sock_and_the_port_at_once(profile):
+    """RFC 1337 with tcp_rfc1337 = 0: ``inet_twsk_deschedule_put`` (3.10 ``inet_twsk_deschedule``) kills the TIME_WAIT
+    sock now — the sock and the client's bind buckets are freed on the RST's arrival, not 60 s later."""
+    j = Journey(profile=profile, memory=True, close=False)
+    j.run()
+    j.client.run_process(0, lambda: sock_release(j.sk.sk_socket), at_ns=j.sched.clock)
+    run(j, MS)
+    j.server.run_process(0, lambda: sock_release(j.accepted.sk_socket), at_ns=j.sched.clock)
+    run(j, MS)
+    (tw,) = [s for s in j.client.net.tcp_ehash.values() if isinstance(s, InetTimewaitSock)]
+    assert Counter(c for c, _ in live(j.client.slab).elements()) == modelled(profile, "client", "TIME_WAIT")
+    rst = tcp_segment(SERVER_ADDR, SERVER_PORT, CLIENT_ADDR, tw.tw_num, ("RST",), tw.tw_rcv_nxt)
+    j.server.run_process(0, lambda: j.server.xmit_segment(j.server.net, rst), at_ns=j.sched.clock)
+    trace = run(j, MS)
+    frees = slab_events(trace, "kmem_cache_free")
+    assert Counter(cache for cache, *_ in frees) == modelled(profile, "client", "TIME_WAIT")
+    assert all({"inet_twsk_deschedule_put", "inet_twsk_deschedule"} & set(stack) for *_, stack, _ in frees)
+    assert not live(j.client.slab)
