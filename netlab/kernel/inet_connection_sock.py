@@ -16,6 +16,13 @@ on the list ``rskq_accept_head``…``rskq_accept_tail``; ``sk_ack_backlog`` coun
 Full when ``sk_ack_backlog > sk_max_ack_backlog`` — the test is ``>``, so backlog+1 children fit. A blocking
 ``accept`` on an empty queue sleeps exclusively on the listener's wait queue (``inet_csk_wait_for_connect``).
 
+**Memory** (chapter 06). On a host that models memory, a request sock (``reqsk_alloc``: request_sock_TCP), a
+port's bind bucket (``inet_bind_bucket_create``: tcp_bind_bucket; 6.1+ also ``inet_bind2_bucket_create``:
+tcp_bind2_bucket per address and port) keep their slab object in ``slab_objects``. A request is freed when its
+last reference goes (6.12 ``reqsk_put``; 3.10 has no count, its callers free it): at ``accept()``, or when it is
+dropped from the SYN queue; a bucket when its last owner gives the port back (``inet_put_port``, or a TIME_WAIT
+sock's ``inet_twsk_bind_unhash``).
+
 Simplification: the 3.10 SYN-ACK timer (``inet_csk_reqsk_queue_prune``, every 200 ms) walks the whole table at
 each tick; the real one walks ``2 * nr_table_entries / 5`` buckets per tick, so a retransmission can be up to a
 few ticks later than modelled here.
@@ -817,17 +824,16 @@ def inet_put_port(sk: TcpSock) -> None:
 
 
 @kernel_function("net/ipv4/inet_hashtables.c", "{child.name} shares {sk.name}'s port")
-def __inet_inherit_port(sk: TcpSock, child: TcpSock) -> int:
+def __inet_inherit_port(sk: TcpSock, child: TcpSock) -> None:
     """The child of a listener joins the listener's port bucket; 6.1+ also its (address, port) bucket, or — when
     the listener is bound to another address (INADDR_ANY) — the bucket of the child's own address, created if
-    need be. 0, or -ENOENT (-2) if the listener has no port."""
+    need be."""
     tb, tb2 = sk.icsk_bind_hash, sk.icsk_bind2_hash
     if tb is None:
-        return -2
+        raise ValueError(f"{sk.name} has no port: bind it (inet_bind) before it listens")
     if tb2 is not None and tb2.rcv_saddr != child.inet_rcv_saddr:
         tb2 = _bind2_bucket(sk.net, tb, child)
     _inet_bind_hash(child, tb, tb2, tb.port)
-    return 0
 
 
 @kernel_function("net/ipv4/inet_hashtables.c")
