@@ -16,6 +16,13 @@ on the list ``rskq_accept_head``…``rskq_accept_tail``; ``sk_ack_backlog`` coun
 Full when ``sk_ack_backlog > sk_max_ack_backlog`` — the test is ``>``, so backlog+1 children fit. A blocking
 ``accept`` on an empty queue sleeps exclusively on the listener's wait queue (``inet_csk_wait_for_connect``).
 
+**Memory** (chapter 06). On a host that models memory, a request sock (``reqsk_alloc``: request_sock_TCP), a
+port's bind bucket (``inet_bind_bucket_create``: tcp_bind_bucket; 6.1+ also ``inet_bind2_bucket_create``:
+tcp_bind2_bucket per address and port) keep their slab object in ``slab_objects``. A request is freed when its
+last reference goes (6.12 ``reqsk_put``; 3.10 has no count, its callers free it): at ``accept()``, or when it is
+dropped from the SYN queue; a bucket when its last owner gives the port back (``inet_put_port``, or a TIME_WAIT
+sock's ``inet_twsk_bind_unhash``).
+
 Simplification: the 3.10 SYN-ACK timer (``inet_csk_reqsk_queue_prune``, every 200 ms) walks the whole table at
 each tick; the real one walks ``2 * nr_table_entries / 5`` buckets per tick, so a retransmission can be up to a
 few ticks later than modelled here.
@@ -34,6 +41,7 @@ from netlab.kernel.netns import Net
 from netlab.kernel.profiles import KernelProfile
 from netlab.kernel.sched import MAX_SCHEDULE_TIMEOUT, TASK_INTERRUPTIBLE, get_current, schedule_timeout
 from netlab.kernel.skbuff import SkBuff
+from netlab.kernel.slub import slab_alloc, slab_free
 from netlab.kernel.sock import Proto, Sock, sk_sleep
 from netlab.kernel.timer import TimerList
 from netlab.kernel.wait import WaitQueueEntry, autoremove_wake_function, finish_wait, prepare_to_wait_exclusive
@@ -74,11 +82,29 @@ def NET_INC_STATS(net: Net, counter: str) -> None:  # noqa: N802 (the kernel's m
 
 @dataclass(eq=False)
 class BindBucket:
-    """``struct inet_bind_bucket``: one local port in use. ``fastreuse`` is -1 for ports connect() picked."""
+    """``struct inet_bind_bucket``: one local port in use. ``fastreuse`` is -1 for ports connect() picked.
+    ``owners``: the socks and TIME_WAIT socks on the port (3.10's ``tb->owners``; 6.1+ keep them on the
+    address's :class:`Bind2Bucket`, listed in ``bhash2``). ``slab_objects``: its tcp_bind_bucket object."""
 
     port: Port
     fastreuse: CInt
     owners: list = field(default_factory=list)
+    bhash2: list = field(default_factory=list)
+    slab_objects: list = field(default_factory=list, repr=False)
+
+    def __post_init__(self):
+        check.fields(self)
+
+
+@dataclass(eq=False)
+class Bind2Bucket:
+    """``struct inet_bind2_bucket`` (6.1+): one (local address, port) in use, with the socks bound to it;
+    ``slab_objects``: its tcp_bind2_bucket object."""
+
+    port: Port
+    rcv_saddr: str
+    owners: list = field(default_factory=list)
+    slab_objects: list = field(default_factory=list, repr=False)
 
     def __post_init__(self):
         check.fields(self)
@@ -105,6 +131,8 @@ class RequestSock:
     expires_ns: int | None = None       # 3.10: checked by the listener's prune timer
     sk: "TcpSock | None" = None         # the child, once on the accept queue
     sk_state: str = "TCP_NEW_SYN_RECV"
+    rsk_refcnt: int = 0                 # 6.12: ehash, timer and lookups hold it; 3.10 has no count
+    slab_objects: list = field(default_factory=list, repr=False)
 
     def __post_init__(self):
         check.fields(self)
@@ -163,6 +191,8 @@ class TcpSock(Sock):
     inet_num: Port = 0              # local port
     inet_daddr: str = ""
     inet_dport: Port = 0
+    icsk_bind_hash: BindBucket | None = None     # the port's bucket …
+    icsk_bind2_hash: Bind2Bucket | None = None   # … and (6.1+) its (address, port) bucket
     sk_ack_backlog: int = 0
     sk_max_ack_backlog: int = 0
     icsk_accept_queue: RequestSockQueue = field(default_factory=RequestSockQueue)
@@ -334,13 +364,48 @@ def inet_csk_listen_start(sk: TcpSock) -> int:
 
 # --- requests: into and out of the SYN queue ------------------------------------------------------------------
 
-@kernel_function("net/ipv4/inet_connection_sock.c",
-                 lambda ops, sk, skb: f"allocate a request_sock for {endpoint(sk.net, skb.meta['saddr'], skb.meta['sport'])}")
+@kernel_function("net/ipv4/inet_connection_sock.c", lambda ops, sk, skb: "allocate a request_sock for "
+                 f"{endpoint(sk.net, skb.meta['saddr'], skb.meta['sport'])}")
 def inet_reqsk_alloc(ops: object, sk: TcpSock, skb: SkBuff) -> RequestSock:
-    """Allocate a request_sock (slab request_sock_TCP, ~300 bytes) for this SYN."""
+    """A request sock for this SYN (``reqsk_alloc``), with the connection's addresses and ports."""
     m = skb.meta
-    return RequestSock(name=endpoint(sk.net, m["saddr"], m["sport"]), rsk_listener=sk, ir_loc_addr=m["daddr"], ir_num=m["dport"],
-                       ir_rmt_addr=m["saddr"], ir_rmt_port=m["sport"], rcv_isn=m["seq"], rsk_ops=ops)
+    return reqsk_alloc(ops, sk, {"name": endpoint(sk.net, m["saddr"], m["sport"]), "ir_loc_addr": m["daddr"],
+                                 "ir_num": m["dport"], "ir_rmt_addr": m["saddr"], "ir_rmt_port": m["sport"],
+                                 "rcv_isn": m["seq"]})
+
+
+@kernel_function("net/ipv4/inet_connection_sock.c", "{ops.slab} cache: a struct {ops.struct} for {fields[name]}")
+def reqsk_alloc(ops: object, sk: TcpSock, fields: dict) -> RequestSock:
+    """``kmem_cache_alloc(ops->slab)``: the whole request in one slab object (TCP's: struct tcp_request_sock in
+    request_sock_TCP); no reference yet (``rsk_refcnt`` 0)."""
+    obj = slab_alloc(ops.slab, f"{fields['name']}: struct {ops.struct}")
+    req = RequestSock(rsk_listener=sk, rsk_ops=ops, **fields)
+    if obj is not None:
+        req.slab_objects.append(obj)
+    return req
+
+
+@kernel_function("include/net/request_sock.h", "{req.name}'s request sock goes back to {req.rsk_ops.slab}")
+def __reqsk_free(req: RequestSock) -> None:
+    """``kmem_cache_free(req->rsk_ops->slab, req)``."""
+    slab_free(req.slab_objects)
+
+
+@kernel_function("include/net/request_sock.h", "free {req.name}'s request sock")
+def reqsk_free(req: RequestSock) -> None:
+    """Free a request nobody holds (its ops' destructor, then ``__reqsk_free``)."""
+    __reqsk_free(req)
+
+
+@kernel_function("include/net/request_sock.h",
+                 lambda req: f"drop a reference to {req.name}'s request sock"
+                             + (": it was the last, free it" if req.rsk_refcnt == 1 else ""))
+def reqsk_put(req: RequestSock) -> None:
+    """``rsk_refcnt``--; the last reference frees the request (``__reqsk_free``). 6.12 only: 3.10's callers free
+    a request themselves (``reqsk_free``, ``__reqsk_free``)."""
+    req.rsk_refcnt -= 1
+    if req.rsk_refcnt == 0:
+        __reqsk_free(req)
 
 
 @check.arguments
@@ -353,7 +418,8 @@ def reqsk_timeout(req: RequestSock, max_timeout: int) -> int:
                  lambda sk, req, timeout_ns: f"{req.name} joins the SYN queue; SYN-ACK timer in "
                                              f"{timeout_ns / SEC:g} s")
 def inet_csk_reqsk_queue_hash_add(sk: TcpSock, req: RequestSock, timeout_ns: int) -> bool:
-    """Put the request where the ACK will find it and count it: qlen++ and young++."""
+    """Put the request where the ACK will find it and count it: qlen++ and young++ (6.12: ehash and the armed
+    SYN-ACK timer each hold a reference)."""
     q, net = sk.icsk_accept_queue, sk.net
     if q.listen_opt is not None:        # 3.10: the listener's syn_table; its keepalive timer retransmits
         q.listen_opt.syn_table.append(req)
@@ -369,6 +435,7 @@ def inet_csk_reqsk_queue_hash_add(sk: TcpSock, req: RequestSock, timeout_ns: int
     net.tcp_ehash[req.key] = req
     req.rsk_timer = TimerList(reqsk_timer_handler, name=f"rsk_timer {req.name}", data=req, host=net.host)
     net.sched.mod_timer(req.rsk_timer, net.sched.clock + timeout_ns)
+    req.rsk_refcnt = 2 + 1              # ehash, the timer, and the caller's (tcp_conn_request puts it)
     q.qlen += 1
     q.young += 1
     return True
@@ -397,13 +464,29 @@ def _reqsk_queue_unlink(sk: TcpSock, req: RequestSock) -> bool:
 
 @kernel_function("net/ipv4/inet_connection_sock.c", lambda sk, req: f"{req.name} leaves the SYN queue")
 def inet_csk_reqsk_queue_drop(sk: TcpSock, req: RequestSock) -> bool:
-    """Unlink the request from the SYN queue, stop its timer, qlen--."""
+    """Unlink the request from the SYN queue, stop its timer, qlen--. 6.12: the timer's and ehash's references
+    go (``reqsk_put``); 3.10 frees the request here (``reqsk_free``)."""
+    q = sk.icsk_accept_queue
     unlinked = _reqsk_queue_unlink(sk, req)
-    if req.rsk_timer is not None:
-        sk.net.sched.del_timer(req.rsk_timer)
+    if q.listen_opt is not None:
+        reqsk_queue_removed(q, req)
+        reqsk_free(req)
+        return unlinked
+    if req.rsk_timer is not None and sk.net.sched.del_timer(req.rsk_timer):
+        reqsk_put(req)
     if unlinked:
-        reqsk_queue_removed(sk.icsk_accept_queue, req)
+        reqsk_queue_removed(q, req)
+        reqsk_put(req)
     return unlinked
+
+
+@kernel_function("net/ipv4/inet_connection_sock.c", lambda sk, req: f"drop {req.name}'s request and its timer's "
+                                                                       "reference")
+def inet_csk_reqsk_queue_drop_and_put(sk: TcpSock, req: RequestSock) -> None:
+    """The SYN-ACK timer gives up (6.12): drop the request from the SYN queue, then the timer's own reference —
+    the last one: the request is freed."""
+    inet_csk_reqsk_queue_drop(sk, req)
+    reqsk_put(req)
 
 
 @check.arguments
@@ -434,10 +517,15 @@ def inet_csk_reqsk_queue_add(sk: TcpSock, req: RequestSock, child: TcpSock) -> T
 
 @kernel_function("net/ipv4/inet_connection_sock.c")
 def inet_csk_complete_hashdance(sk: TcpSock, child: TcpSock, req: RequestSock, own_req: bool) -> TcpSock | None:
-    """Move the connection from the SYN queue to the accept queue: drop the request, queue the child."""
+    """Move the connection from the SYN queue to the accept queue: drop the request from the SYN queue (it lives
+    on in the accept queue, pointing at the child, until accept()), queue the child."""
     if own_req:
-        if not inet_csk_reqsk_queue_drop(sk, req):
-            reqsk_queue_removed(sk.icsk_accept_queue, req)  # 6.12: the child already took its place in ehash
+        q = sk.icsk_accept_queue
+        if q.listen_opt is not None:          # 3.10 tcp_check_req: inet_csk_reqsk_queue_unlink, _removed
+            _reqsk_queue_unlink(sk, req)
+            reqsk_queue_removed(q, req)
+        elif not inet_csk_reqsk_queue_drop(sk, req):
+            reqsk_queue_removed(q, req)       # 6.12: the child already took its place in ehash
         if inet_csk_reqsk_queue_add(sk, req, child) is not None:
             return child
     return None
@@ -453,9 +541,10 @@ def inet_csk_listen_poll(sk: TcpSock) -> int:
                  lambda sk, flags=O_NONBLOCK: f"accept on {sk.name}: "
                                               f"{plural(len(sk.icsk_accept_queue.rskq_accept), 'connection')} queued")
 def inet_csk_accept(sk: TcpSock, flags: int = O_NONBLOCK):
-    """accept(): take the oldest finished connection off the accept queue. With the queue empty: "EAGAIN" if
-    ``flags`` has O_NONBLOCK, else sleep in ``inet_csk_wait_for_connect`` (so this is a generator; run a
-    non-blocking call with ``netlab.kernel.sched.nonblocking``)."""
+    """accept(): take the oldest finished connection off the accept queue and free its request sock (6.12
+    ``reqsk_put``, the last reference; 3.10 ``__reqsk_free``). With the queue empty: "EAGAIN" if ``flags`` has
+    O_NONBLOCK, else sleep in ``inet_csk_wait_for_connect`` (so this is a generator; run a non-blocking call with
+    ``netlab.kernel.sched.nonblocking``)."""
     if sk.sk_state != "TCP_LISTEN":
         return "EINVAL"
     q = sk.icsk_accept_queue
@@ -467,6 +556,10 @@ def inet_csk_accept(sk: TcpSock, flags: int = O_NONBLOCK):
             return error
     req = q.rskq_accept.popleft()
     sk.sk_ack_backlog -= 1               # sk_acceptq_removed
+    if q.listen_opt is not None:
+        __reqsk_free(req)
+    else:
+        reqsk_put(req)
     return req.sk
 
 
@@ -539,7 +632,7 @@ def reqsk_timer_handler(t: TimerList) -> None:
         sk.net.sched.mod_timer(t, sk.net.sched.clock + reqsk_timeout(req, TCP_RTO_MAX))
         return
     trace_printk(f"{req.name}: tcp_synack_retries exhausted, the request is dropped")
-    inet_csk_reqsk_queue_drop(sk, req)
+    inet_csk_reqsk_queue_drop_and_put(sk, req)
 
 
 @check.arguments
@@ -637,11 +730,110 @@ def _port_usable(net: Net, sk: TcpSock, port: int) -> bool:
 
 
 def _bind_and_hash(net: Net, sk: TcpSock, port: int) -> int:
-    tb = net.tcp_bhash.setdefault(port, BindBucket(port, fastreuse=-1))
-    tb.owners.append(sk)
-    sk.inet_num = port
+    """The rest of ``__inet_hash_connect`` once a port is chosen: its bucket (a new one with fastreuse -1),
+    6.1+ the (address, port) bucket, ``inet_bind_hash``, and the socket into ehash."""
+    tb = net.tcp_bhash.get(port) or inet_bind_bucket_create(net, sk, port, -1)
+    _inet_bind_hash(sk, tb, _bind2_bucket(net, tb, sk), port)
     net.tcp_ehash[sk.four_tuple()] = sk
     return 0
+
+
+def _has_bhash2(net: Net) -> bool:
+    """Does this kernel keep a second bind hash by (address, port)? (6.1+: where its slab has tcp_bind2_bucket.)"""
+    return "tcp_bind2_bucket" in net.profile.slab
+
+
+def _bind2_bucket(net: Net, tb: BindBucket, sk: TcpSock) -> Bind2Bucket | None:
+    """``inet_bind2_bucket_find`` for the socket's address on ``tb``'s port, else ``inet_bind2_bucket_create``;
+    None where the kernel has no bhash2."""
+    if not _has_bhash2(net):
+        return None
+    return next((tb2 for tb2 in tb.bhash2 if tb2.rcv_saddr == sk.inet_rcv_saddr), None) or \
+        inet_bind2_bucket_create(net, tb, sk)
+
+
+def _inet_bind_hash(sk: TcpSock, tb: BindBucket, tb2: Bind2Bucket | None, port: int) -> None:
+    """net/ipv4/inet_hashtables.c ``inet_bind_hash``: the socket owns the port (and its (address, port))."""
+    sk.inet_num = port
+    sk.icsk_bind_hash, sk.icsk_bind2_hash = tb, tb2
+    tb.owners.append(sk)
+    if tb2 is not None:
+        tb2.owners.append(sk)
+
+
+@kernel_function("net/ipv4/inet_hashtables.c", lambda net, sk, port, fastreuse: f"port {port} gets a bind bucket "
+                 "(tcp_bind_bucket)")
+def inet_bind_bucket_create(net: Net, sk: TcpSock, port: Port, fastreuse: CInt) -> BindBucket:
+    """A ``struct inet_bind_bucket`` for a port now in use (``kmem_cache_alloc`` from tcp_bind_bucket), hashed
+    into bhash; ``sk`` is the socket taking the port."""
+    obj = slab_alloc("tcp_bind_bucket", f"{sk.name}: struct inet_bind_bucket")
+    tb = net.tcp_bhash[port] = BindBucket(port, fastreuse)
+    if obj is not None:
+        tb.slab_objects.append(obj)
+    return tb
+
+
+@kernel_function("net/ipv4/inet_hashtables.c", lambda net, tb, sk: f"{sk.inet_rcv_saddr}:{tb.port} gets a second "
+                 "bucket (tcp_bind2_bucket, bhash2)")
+def inet_bind2_bucket_create(net: Net, tb: BindBucket, sk: TcpSock) -> Bind2Bucket:
+    """6.1+: a ``struct inet_bind2_bucket`` for the socket's (address, port), on ``tb``'s bhash2 list."""
+    obj = slab_alloc("tcp_bind2_bucket", f"{sk.name}: struct inet_bind2_bucket")
+    tb2 = Bind2Bucket(tb.port, sk.inet_rcv_saddr)
+    tb.bhash2.append(tb2)
+    if obj is not None:
+        tb2.slab_objects.append(obj)
+    return tb2
+
+
+@kernel_function("net/ipv4/inet_hashtables.c",
+                 lambda net, tb: f"port {tb.port}: " + ("no owner left, free its bind bucket" if _unused(tb)
+                                                        else "still in use, its bind bucket stays"))
+def inet_bind_bucket_destroy(net: Net, tb: BindBucket) -> None:
+    """Free the port's bucket if nothing holds the port any more (3.10: no owner; 6.1+: no bhash2 bucket)."""
+    if _unused(tb):
+        if net.tcp_bhash.get(tb.port) is tb:
+            del net.tcp_bhash[tb.port]
+        slab_free(tb.slab_objects)
+
+
+def _unused(tb: BindBucket) -> bool:
+    return not tb.owners and not tb.bhash2
+
+
+@kernel_function("net/ipv4/inet_hashtables.c",
+                 lambda net, tb, tb2: f"{tb2.rcv_saddr}:{tb2.port}: " + ("no owner left, free its bhash2 bucket"
+                                                                         if not tb2.owners else "still in use"))
+def inet_bind2_bucket_destroy(net: Net, tb: BindBucket, tb2: Bind2Bucket) -> None:
+    """6.1+: free the (address, port) bucket if no sock is bound to it any more."""
+    if not tb2.owners:
+        tb.bhash2.remove(tb2)
+        slab_free(tb2.slab_objects)
+
+
+@kernel_function("net/ipv4/inet_hashtables.c", "{sk.name} gives its port {sk.inet_num} back")
+def inet_put_port(sk: TcpSock) -> None:
+    """Take the socket off its port's buckets; a bucket with no owner left is freed (``inet_bind2_bucket_destroy``,
+    ``inet_bind_bucket_destroy``) — unless a TIME_WAIT sock holds the port now."""
+    tb, tb2 = sk.icsk_bind_hash, sk.icsk_bind2_hash
+    sk.icsk_bind_hash = sk.icsk_bind2_hash = None
+    tb.owners.remove(sk)
+    if tb2 is not None:
+        tb2.owners.remove(sk)
+        inet_bind2_bucket_destroy(sk.net, tb, tb2)
+    inet_bind_bucket_destroy(sk.net, tb)
+
+
+@kernel_function("net/ipv4/inet_hashtables.c", "{child.name} shares {sk.name}'s port")
+def __inet_inherit_port(sk: TcpSock, child: TcpSock) -> None:
+    """The child of a listener joins the listener's port bucket; 6.1+ also its (address, port) bucket, or — when
+    the listener is bound to another address (INADDR_ANY) — the bucket of the child's own address, created if
+    need be."""
+    tb, tb2 = sk.icsk_bind_hash, sk.icsk_bind2_hash
+    if tb is None:
+        raise ValueError(f"{sk.name} has no port: bind it (inet_bind) before it listens")
+    if tb2 is not None and tb2.rcv_saddr != child.inet_rcv_saddr:
+        tb2 = _bind2_bucket(sk.net, tb, child)
+    _inet_bind_hash(child, tb, tb2, tb.port)
 
 
 @kernel_function("net/ipv4/inet_hashtables.c")
@@ -656,8 +848,19 @@ def inet_bind(net: Net, sk: TcpSock, addr: str, port: Port) -> int:
     """bind(addr, port) for a server: a bucket with fastreuse >= 0, which connect() never shares."""
     if not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError("port must be an int in 1..65535")
+    sk.inet_rcv_saddr = addr
+    err = inet_csk_get_port(net, sk, port)
+    if err:
+        sk.inet_rcv_saddr = "0.0.0.0"         # __inet_bind undoes the address
+    return err
+
+
+@kernel_function("net/ipv4/inet_connection_sock.c", "bind {sk.name} to port {port}")
+def inet_csk_get_port(net: Net, sk: TcpSock, port: Port) -> int:
+    """Take ``port`` for the socket: 0, or -EADDRINUSE (-98) if a socket has it already (no SO_REUSEADDR here);
+    a new bucket (and 6.1+ an (address, port) bucket) for it."""
     if port in net.tcp_bhash:
-        return -98  # EADDRINUSE
-    net.tcp_bhash[port] = BindBucket(port, fastreuse=0, owners=[sk])
-    sk.inet_rcv_saddr, sk.inet_num = addr, port
+        return -98
+    tb = inet_bind_bucket_create(net, sk, port, 0)
+    _inet_bind_hash(sk, tb, _bind2_bucket(net, tb, sk), port)
     return 0

@@ -22,12 +22,17 @@ from dataclasses import dataclass, field
 
 from netlab import check
 from netlab.check import Port
-from netlab.kernel.inet_connection_sock import SEC, BindBucket, TcpSock
+from netlab.kernel.inet_connection_sock import (SEC, Bind2Bucket, BindBucket, TcpSock, inet_bind2_bucket_destroy,
+                                                inet_bind_bucket_destroy)
 from netlab.kernel.netns import Net
+from netlab.kernel.slub import slab_alloc, slab_free
 from netlab.kernel.timer import TimerList
 from netlab.trace import kernel_function, trace_printk
 
 INET_TWDR_TWKILL_SLOTS = 8      # 3.10 include/net/inet_timewait_sock.h
+TCP_MAX_TW_BUCKETS = 262144
+"""net.ipv4.tcp_max_tw_buckets: half the established hash's size at boot (``tcp_init``, 6.12 ``tcp_set_hashinfo``);
+262144 with a 524288-bucket ehash, as :class:`netlab.kernel.memory.Kernel` assumes."""
 
 
 @check.arguments
@@ -52,9 +57,11 @@ class InetTimewaitSock:
     tw_rcv_nxt: int = 0
     tw_snd_nxt: int = 0
     tw_tb: BindBucket | None = None
+    tw_tb2: Bind2Bucket | None = None         # 6.1+
     tw_timer: TimerList | None = None
     tw_last_oow_ack_ns: int | None = None     # tw_last_oow_ack_time: rate limit of out-of-window ACKs
     sk_state: str = "TCP_TIME_WAIT"
+    slab_objects: list = field(default_factory=list, repr=False)
 
     def __post_init__(self):
         check.fields(self)
@@ -66,10 +73,14 @@ class InetTimewaitSock:
 
 @dataclass(eq=False)
 class InetTimewaitDeathRow:
-    """3.10's ``struct inet_timewait_death_row`` (``tcp_death_row``), its slow part: 8 slots of TIME_WAIT socks,
-    the slot the next tick kills, and the one timer."""
+    """``struct inet_timewait_death_row`` (``tcp_death_row``; per namespace since 4.x): the cap on TIME_WAIT socks
+    (``sysctl_max_tw_buckets``) and how many there are — 6.12 counts them in ``tw_refcount`` (the kernel's is one
+    higher), 3.10 in ``tw_count``, the socks filed in its 8 slots (``cells``), which the one timer kills slot by
+    slot (``slot``: the next to go)."""
 
     net: Net
+    sysctl_max_tw_buckets: int = TCP_MAX_TW_BUCKETS
+    tw_refcount: int = 0
     slot: int = 0
     cells: list = field(default_factory=lambda: [[] for _ in range(INET_TWDR_TWKILL_SLOTS)])
     tw_count: int = 0
@@ -77,6 +88,10 @@ class InetTimewaitDeathRow:
 
     def __post_init__(self):
         check.fields(self)
+        check.count("sysctl_max_tw_buckets", self.sysctl_max_tw_buckets, 0)
+        if self.net.profile.twsk_timer == "inet_twdr_hangman" and self.tw_timer is None:
+            self.tw_timer = TimerList(lambda t: _inet_twdr_hangman(t.data), name="tcp_death_row", data=self,
+                                      host=self.net.host)
 
     @property
     def period(self) -> int:
@@ -84,11 +99,29 @@ class InetTimewaitDeathRow:
 
 
 @kernel_function("net/ipv4/inet_timewait_sock.c",
-                 lambda sk, state: f"a TIME_WAIT sock (tw_sock_TCP) for {sk.name}, substate {state}")
-def inet_twsk_alloc(sk: TcpSock, state: str) -> InetTimewaitSock:
-    """Allocate the timewait sock and give it the connection's identity (the 4-tuple) and ``tw_substate``."""
-    return InetTimewaitSock(name=sk.name, net=sk.net, tw_rcv_saddr=sk.inet_rcv_saddr, tw_num=sk.inet_num,
-                            tw_daddr=sk.inet_daddr, tw_dport=sk.inet_dport, tw_substate=state)
+                 lambda sk, state: f"a TIME_WAIT sock (tw_sock_{sk.sk_prot.name}) for {sk.name}, substate {state}")
+def inet_twsk_alloc(sk: TcpSock, state: str) -> InetTimewaitSock | None:
+    """``kmem_cache_alloc`` of the protocol's timewait sock (TCP: struct tcp_timewait_sock from tw_sock_TCP), with
+    the connection's identity (the 4-tuple) and ``tw_substate``. 6.12 refuses (None) while tcp_max_tw_buckets
+    socks exist; 3.10's caller, ``tcp_time_wait``, checks that itself."""
+    twdr = _death_row(sk.net)
+    if sk.net.profile.twsk_timer == "tw_timer":
+        if twdr.tw_refcount >= twdr.sysctl_max_tw_buckets:
+            return None
+        twdr.tw_refcount += 1
+    obj = slab_alloc(f"tw_sock_{sk.sk_prot.name}", f"{sk.name}: struct tcp_timewait_sock")
+    tw = InetTimewaitSock(name=sk.name, net=sk.net, tw_rcv_saddr=sk.inet_rcv_saddr, tw_num=sk.inet_num,
+                          tw_daddr=sk.inet_daddr, tw_dport=sk.inet_dport, tw_substate=state)
+    if obj is not None:
+        tw.slab_objects.append(obj)
+    return tw
+
+
+@check.arguments
+def tw_buckets_full(net: Net) -> bool:
+    """3.10 ``tcp_time_wait``: are tcp_max_tw_buckets TIME_WAIT socks in the death row already?"""
+    twdr = _death_row(net)
+    return twdr.tw_count >= twdr.sysctl_max_tw_buckets
 
 
 def _hashdance_text(tw: InetTimewaitSock, sk: TcpSock, timeo: int) -> str:
@@ -104,9 +137,11 @@ def inet_twsk_hashdance_schedule(tw: InetTimewaitSock, sk: TcpSock, timeo: int) 
     """Add the tw sock to the port's bind bucket, replace the socket by it in the established hash, arm its timer.
     From here on a segment for the 4-tuple finds the tw sock."""
     net = tw.net
-    tw.tw_tb = net.tcp_bhash.get(sk.inet_num)
+    tw.tw_tb, tw.tw_tb2 = sk.icsk_bind_hash, sk.icsk_bind2_hash
     if tw.tw_tb is not None:
         tw.tw_tb.owners.append(tw)                              # sk_add_bind_node
+    if tw.tw_tb2 is not None:
+        tw.tw_tb2.owners.append(tw)
     if net.tcp_ehash.get(sk.four_tuple()) is sk:                # hlist_nulls_replace_init_rcu
         net.tcp_ehash[sk.four_tuple()] = tw
     _schedule(tw, timeo)
@@ -136,11 +171,9 @@ def _schedule(tw: InetTimewaitSock, timeo: int) -> None:
 
 
 def _death_row(net: Net) -> InetTimewaitDeathRow:
-    """3.10's ``tcp_death_row`` (one per namespace here; global in 3.10)."""
+    """The namespace's ``tcp_death_row`` (global in 3.10), made when first used."""
     if net.tcp_death_row is None:
         net.tcp_death_row = InetTimewaitDeathRow(net)
-        net.tcp_death_row.tw_timer = TimerList(lambda t: _inet_twdr_hangman(t.data), name="tcp_death_row",
-                                               data=net.tcp_death_row, host=net.host)
     return net.tcp_death_row
 
 
@@ -151,6 +184,7 @@ def _inet_twdr_hangman(twdr: InetTimewaitDeathRow) -> None:
     for tw in cell:
         twdr.tw_count -= 1
         inet_twsk_kill(tw)
+        inet_twsk_put(tw)
     twdr.slot = (twdr.slot + 1) % INET_TWDR_TWKILL_SLOTS
     if twdr.tw_count:
         twdr.net.sched.mod_timer(twdr.tw_timer, twdr.net.sched.clock + twdr.period)
@@ -175,18 +209,42 @@ def tw_timer_handler(tw: InetTimewaitSock) -> None:
                             + (" (3.10: __inet_twsk_kill, from the death row)"
                                if tw.net.profile.twsk_timer == "inet_twdr_hangman" else ""))
 def inet_twsk_kill(tw: InetTimewaitSock) -> None:
-    """Take the tw sock out of the established hash and off its bind bucket (``inet_twsk_bind_unhash``: the
-    bucket goes with its last owner), then ``inet_twsk_put`` frees it."""
+    """Take the tw sock out of the established hash and off its port (``inet_twsk_bind_unhash``), then drop the
+    last reference: 6.12 ``inet_twsk_put`` here, 3.10 in the caller (the death row, ``inet_twsk_deschedule``)."""
     net = tw.net
     if net.tcp_ehash.get(tw.four_tuple()) is tw:
         del net.tcp_ehash[tw.four_tuple()]
-    tb = tw.tw_tb
-    if tb is not None and tw in tb.owners:
-        tb.owners.remove(tw)
-        if not tb.owners and net.tcp_bhash.get(tb.port) is tb:
-            del net.tcp_bhash[tb.port]
-            trace_printk(f"port {tb.port} has no owner left: its bind bucket is freed")
-    tw.tw_tb = None
+    inet_twsk_bind_unhash(tw)
+    if net.profile.twsk_timer == "tw_timer":
+        _death_row(net).tw_refcount -= 1
+        inet_twsk_put(tw)
+
+
+@kernel_function("net/ipv4/inet_timewait_sock.c", "{tw.name}'s TIME_WAIT sock lets go of port {tw.tw_num}")
+def inet_twsk_bind_unhash(tw: InetTimewaitSock) -> None:
+    """Off the port's buckets; a bucket with no owner left is freed (``inet_bind2_bucket_destroy``,
+    ``inet_bind_bucket_destroy``)."""
+    tb, tb2 = tw.tw_tb, tw.tw_tb2
+    if tb is None:
+        return
+    tw.tw_tb = tw.tw_tb2 = None
+    tb.owners.remove(tw)
+    if tb2 is not None:
+        tb2.owners.remove(tw)
+        inet_bind2_bucket_destroy(tw.net, tb, tb2)
+    inet_bind_bucket_destroy(tw.net, tb)
+
+
+@kernel_function("net/ipv4/inet_timewait_sock.c", "the last reference to {tw.name}'s TIME_WAIT sock: free it")
+def inet_twsk_put(tw: InetTimewaitSock) -> None:
+    """``tw_refcnt``'s last reference (the model drops only that one): ``inet_twsk_free``."""
+    inet_twsk_free(tw)
+
+
+@kernel_function("net/ipv4/inet_timewait_sock.c", "{tw.name}'s TIME_WAIT sock goes back to its cache")
+def inet_twsk_free(tw: InetTimewaitSock) -> None:
+    """``kmem_cache_free(tw->tw_prot->twsk_prot->twsk_slab, tw)``."""
+    slab_free(tw.slab_objects)
 
 
 @kernel_function("net/ipv4/inet_timewait_sock.c", "{tw.name}: TIME_WAIT ends early")
@@ -197,10 +255,12 @@ def inet_twsk_deschedule_put(tw: InetTimewaitSock) -> None:
     if net.profile.twsk_timer == "tw_timer":
         if tw.tw_timer is not None:
             net.sched.del_timer(tw.tw_timer)
-    else:
-        twdr = _death_row(net)
-        for cell in twdr.cells:
-            if tw in cell:
-                cell.remove(tw)
-                twdr.tw_count -= 1
+        inet_twsk_kill(tw)
+        return
+    twdr = _death_row(net)
+    for cell in twdr.cells:
+        if tw in cell:
+            cell.remove(tw)
+            twdr.tw_count -= 1
     inet_twsk_kill(tw)
+    inet_twsk_put(tw)

@@ -37,7 +37,7 @@ class Net:
     # (set by the scenario), short names of endpoints for traces, and the seed of its secrets (ISNs, port offsets,
     # cookies).
     tcp_bhash: dict[int, Any] = field(default_factory=dict)
-    tcp_death_row: Any = None   # 3.10's TIME_WAIT death row (netlab.kernel.inet_timewait_sock), made when first used
+    tcp_death_row: Any = None   # the TIME_WAIT death row (netlab.kernel.inet_timewait_sock), made when first used
     host: str = ""             # the name of the host it lives on, for the events of its timers ("": one host)
     sched: Any = None
     xmit: Callable | None = None

@@ -112,6 +112,8 @@ IN_3_10 = MappingProxyType({
     "tcp_conn_request": None,                   # tcp_v4_conn_request handles the SYN itself
     "inet_reqsk_alloc": ("inet_reqsk_alloc", "include/net/inet_sock.h"),
     "reqsk_alloc": ("reqsk_alloc", "include/net/request_sock.h"),
+    "reqsk_put": None,                          # no reference count: the callers free a request (reqsk_free)
+    "tcp_get_cookie_sock": ("get_cookie_sock", "net/ipv4/syncookies.c"),
     "inet_csk_complete_hashdance": None,        # tcp_check_req unlinks the request and queues the child itself
     "inet_csk_reqsk_queue_add": ("inet_csk_reqsk_queue_add", "include/net/inet_connection_sock.h"),
     "inet_csk_reqsk_queue_drop": ("inet_csk_reqsk_queue_drop", "include/net/inet_connection_sock.h"),

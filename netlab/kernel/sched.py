@@ -165,7 +165,8 @@ class TaskState:
 class Rq:
     """``struct rq``: the run queue of ``host``'s CPU ``cpu``: the running task, the idle task, who waits, and
     ``nr_switches``. ``enter``, when the host's machine sets it, is a context manager factory that puts a task's code
-    on that machine's CPU while it runs (``netlab.scenarios.receive.Host`` does). ``busy_until``: the CPU is busy
+    on that machine's CPU while it runs (``netlab.scenarios.receive.Host`` does); ``timer_enter`` does the same for a
+    kernel timer's handler (softirq context, TIMER_SOFTIRQ). ``busy_until``: the CPU is busy
     until then (a context switch, or interrupt work the machine ran on it): no task resumes on it earlier."""
 
     cpu: int
@@ -180,6 +181,7 @@ class Rq:
     busy_until: int = 0
     scheduler: "Scheduler | None" = field(default=None, repr=False)
     enter: Callable[[], Any] | None = field(default=None, repr=False)
+    timer_enter: Callable[[], Any] | None = field(default=None, repr=False)
 
     def __post_init__(self):
         check.fields(self)
@@ -567,7 +569,11 @@ class Scheduler:
             if steps > self.max_events:
                 raise RuntimeError(f"more than max_events={self.max_events} events: a task may loop forever")
             if kind == "timer":
-                if recording():
+                enter = self._timer_enter(payload)
+                if enter is not None:
+                    with enter(), call_stack([]):
+                        payload.function(payload)
+                elif recording():
                     with on_cpu(payload.cpu, payload.context, payload.host), call_stack([]):
                         payload.function(payload)
                 else:
@@ -582,6 +588,13 @@ class Scheduler:
         if until_ns is not None:
             self.clock = until_ns
         return self.clock
+
+    def _timer_enter(self, timer: TimerList) -> Callable[[], Any] | None:
+        """How a kernel timer (softirq context) gets onto its host's CPU, where that machine has one."""
+        rqs = self.host_rqs.get(timer.host)
+        if timer.context != "softirq" or not rqs or not 0 <= timer.cpu < len(rqs):
+            return None
+        return rqs[timer.cpu].timer_enter
 
     # --- what the counters say ---------------------------------------------------------------------------------
     @check.arguments

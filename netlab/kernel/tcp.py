@@ -14,10 +14,10 @@ The close itself is the process's (``tcp_close`` in :mod:`netlab.kernel.inet_str
 from __future__ import annotations
 
 from netlab import check
-from netlab.kernel.inet_connection_sock import SEC, TcpSock
+from netlab.kernel.inet_connection_sock import SEC, TcpSock, inet_put_port
 from netlab.kernel.skbuff import __kfree_skb
 from netlab.kernel.sock import SHUTDOWN_MASK, sk_free, sock_rfree
-from netlab.trace import kernel_function, trace_printk
+from netlab.trace import kernel_function
 
 TCP_STATES = ("TCP_ESTABLISHED", "TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_FIN_WAIT1", "TCP_FIN_WAIT2", "TCP_TIME_WAIT",
               "TCP_CLOSE", "TCP_CLOSE_WAIT", "TCP_LAST_ACK", "TCP_LISTEN", "TCP_CLOSING", "TCP_NEW_SYN_RECV")
@@ -34,12 +34,8 @@ def tcp_set_state(sk: TcpSock, state: str) -> None:
             del net.tcp_ehash[sk.four_tuple()]
         if net.tcp_lhash.get((sk.inet_rcv_saddr, sk.inet_num)) is sk:    # a listener
             del net.tcp_lhash[sk.inet_rcv_saddr, sk.inet_num]
-        tb = net.tcp_bhash.get(sk.inet_num)
-        if tb is not None and sk in tb.owners:                   # inet_put_port
-            tb.owners.remove(sk)
-            if not tb.owners:
-                del net.tcp_bhash[sk.inet_num]
-                trace_printk(f"inet_put_port: port {sk.inet_num} has no owner left: its bind bucket is freed")
+        if sk.icsk_bind_hash is not None:
+            inet_put_port(sk)
     sk.sk_state = state
 
 

@@ -32,9 +32,9 @@ from netlab import check
 from netlab.check import CInt, Port
 from netlab.kernel.inet_connection_sock import (
     SEC, TCP_RTO_MAX, TCP_SYNCOOKIE_VALID, TCP_TIMEOUT_INIT, NET_INC_STATS, RequestSock, TcpSock, endpoint,
-    find_request, inet_csk_complete_hashdance, inet_csk_listen_start, inet_csk_reqsk_queue_add,
-    inet_csk_reqsk_queue_drop, inet_csk_reqsk_queue_hash_add, inet_csk_reqsk_queue_is_full,
-    inet_hash_connect, inet_reqsk_alloc, inet_rtx_syn_ack, reqsk_timeout, sk_acceptq_is_full)
+    __inet_inherit_port, __reqsk_free, find_request, inet_csk_complete_hashdance, inet_csk_listen_start,
+    inet_csk_reqsk_queue_add, inet_csk_reqsk_queue_drop, inet_csk_reqsk_queue_hash_add, inet_csk_reqsk_queue_is_full,
+    inet_hash_connect, inet_reqsk_alloc, inet_rtx_syn_ack, reqsk_free, reqsk_put, reqsk_timeout, sk_acceptq_is_full)
 from netlab.kernel.netns import Net
 from netlab.kernel.skbuff import SkBuff, __kfree_skb, consume_skb, kfree_skb
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, get_current, running_profile, schedule_timeout
@@ -56,8 +56,11 @@ FATES = ("queued", "answered", "cookie", "dropped", "refused",        # a SYN at
 
 @dataclass(frozen=True)
 class RequestSockOps:
-    """``struct request_sock_ops``: what the generic request code calls back into TCP for."""
+    """``struct request_sock_ops``: the slab cache its requests come from (``slab``, holding a ``struct``), and
+    what the generic request code calls back into TCP for."""
 
+    slab: str
+    struct: str
     rtx_syn_ack: Callable
     send_reset: Callable
     syn_ack_timeout: Callable
@@ -424,7 +427,8 @@ def tcp_listendrop(sk: TcpSock) -> None:
                  lambda ops, sk, skb: f"a SYN from {endpoint(sk.net, skb.meta['saddr'], skb.meta['sport'])}: "
                                       "check both queues, then answer with a SYN-ACK")
 def tcp_conn_request(ops: RequestSockOps, sk: TcpSock, skb: SkBuff) -> int:
-    """Check the SYN queue (→ cookie or drop) and the accept queue (→ drop), make a request, send the SYN-ACK."""
+    """Check the SYN queue (→ cookie or drop) and the accept queue (→ drop), make a request, send the SYN-ACK.
+    A request that is not queued (a cookie, a drop) is freed again before this returns."""
     net, profile = sk.net, sk.net.profile
     syncookies = net.profile.tcp_syncookies
     want_cookie = False
@@ -446,6 +450,7 @@ def tcp_conn_request(ops: RequestSockOps, sk: TcpSock, skb: SkBuff) -> int:
         if not syncookies and max_syn_backlog - sk.icsk_accept_queue.qlen < (max_syn_backlog >> 2):
             trace_printk(f"no cookies and fewer than tcp_max_syn_backlog/4 = {max_syn_backlog >> 2} slots left: "
                          "drop a SYN from an unproven peer")
+            (__reqsk_free if profile.syn_queue == "ehash" else reqsk_free)(req)     # drop_and_free
             return _drop(sk, skb)
         req.snt_isn = _secure_seq(net, *req.key)
     else:
@@ -453,16 +458,21 @@ def tcp_conn_request(ops: RequestSockOps, sk: TcpSock, skb: SkBuff) -> int:
     if profile.syn_queue == "ehash":        # 6.12: queue the request, then send the SYN-ACK
         if not want_cookie:
             if not inet_csk_reqsk_queue_hash_add(sk, req, TCP_TIMEOUT_INIT):
+                reqsk_free(req)
                 return 0
             _fate(skb, "queued")
         tcp_v4_send_synack(sk, req)
         if want_cookie:
             _fate(skb, "cookie")
+            reqsk_free(req)                 # a cookie keeps no request
+            return 0
+        reqsk_put(req)                      # the caller's reference: ehash and the timer hold it now
         return 0
     tcp_v4_send_synack(sk, req)             # 3.10: send first, then queue (or free the cookie request)
     if want_cookie:
         _fate(skb, "cookie")
         tcp_listendrop(sk)                  # 3.10 counts a cookie SYN-ACK as a ListenDrop (drop_and_free)
+        reqsk_free(req)
         return 0
     inet_csk_reqsk_queue_hash_add(sk, req, TCP_TIMEOUT_INIT)
     _fate(skb, "queued")
@@ -530,8 +540,8 @@ def tcp_v4_send_reset(sk: TcpSock | None, skb: SkBuff, net: Net | None = None) -
     send_segment(net, tcp_segment(m["daddr"], m["dport"], m["saddr"], m["sport"], flags, seq, ack))
 
 
-tcp_request_sock_ops = RequestSockOps(rtx_syn_ack=tcp_rtx_synack, send_reset=tcp_v4_send_reset,
-                                      syn_ack_timeout=tcp_syn_ack_timeout)
+tcp_request_sock_ops = RequestSockOps(slab="request_sock_TCP", struct="tcp_request_sock", rtx_syn_ack=tcp_rtx_synack,
+                                      send_reset=tcp_v4_send_reset, syn_ack_timeout=tcp_syn_ack_timeout)
 
 
 @kernel_function("net/ipv4/tcp_minisocks.c",
@@ -581,13 +591,17 @@ def _restart_synack_timer(sk: TcpSock, req: RequestSock) -> None:
 @kernel_function("net/ipv4/tcp_ipv4.c",
                  lambda sk, skb, req: f"the ACK from {req.name} completes the handshake: create the child socket?")
 def tcp_v4_syn_recv_sock(sk: TcpSock, skb: SkBuff, req: RequestSock) -> TcpSock | None:
-    """Make the child tcp_sock — unless the accept queue is full (ListenOverflows++, ListenDrops++)."""
+    """Make the child tcp_sock — unless the accept queue is full (ListenOverflows++, ListenDrops++) — on the
+    listener's port (``__inet_inherit_port``), in the request's place in ehash."""
     if sk_acceptq_is_full(sk):
         NET_INC_STATS(sk.net, "ListenOverflows")
         tcp_listendrop(sk)
         return None
     child = tcp_create_openreq_child(sk, req, skb)
-    sk.net.tcp_ehash[req.key] = child       # inet_ehash_nolisten: the child replaces the request in ehash
+    __inet_inherit_port(sk, child)
+    if sk.net.tcp_ehash.get(req.key) is req:    # inet_ehash_nolisten: the child replaces the request in ehash …
+        req.rsk_refcnt -= 1                     # … and ehash's reference to the request goes (__sock_put)
+    sk.net.tcp_ehash[req.key] = child
     return child
 
 
@@ -615,7 +629,8 @@ def tcp_child_process(parent: TcpSock, child: TcpSock, skb: SkBuff) -> str | Non
 
 @kernel_function("net/ipv4/syncookies.c", lambda sk, skb: "an ACK for no request: is it a valid SYN cookie?")
 def cookie_v4_check(sk: TcpSock, skb: SkBuff) -> TcpSock | None:
-    """Rebuild the connection from the cookie in the ACK; the listener itself if it is no cookie (→ RST)."""
+    """Rebuild the connection from the cookie in the ACK (a request sock again, for the child to be made from);
+    the listener itself if it is no cookie (→ RST)."""
     net, m = sk.net, skb.meta
     if not net.profile.tcp_syncookies or "ACK" not in m["flags"] or "RST" in m["flags"]:
         return sk
@@ -629,10 +644,8 @@ def cookie_v4_check(sk: TcpSock, skb: SkBuff) -> TcpSock | None:
         NET_INC_STATS(net, "SyncookiesFailed")
         return sk
     NET_INC_STATS(net, "SyncookiesRecv")
-    req = RequestSock(name=endpoint(net, m["saddr"], m["sport"]), rsk_listener=sk, ir_loc_addr=m["daddr"],
-                      ir_num=m["dport"], ir_rmt_addr=m["saddr"], ir_rmt_port=m["sport"],
-                      rcv_isn=(m["seq"] - 1) & 0xFFFFFFFF, snt_isn=isn, rsk_ops=tcp_request_sock_ops,
-                      syncookie=True)
+    req = inet_reqsk_alloc(tcp_request_sock_ops, sk, skb)      # 6.12: cookie_tcp_reqsk_alloc
+    req.rcv_isn, req.snt_isn, req.syncookie = (m["seq"] - 1) & 0xFFFFFFFF, isn, True
     child = tcp_get_cookie_sock(sk, skb, req)
     _fate(skb, "accepted" if child is not None else "overflow")
     return child
@@ -640,10 +653,15 @@ def cookie_v4_check(sk: TcpSock, skb: SkBuff) -> TcpSock | None:
 
 @kernel_function("net/ipv4/syncookies.c")
 def tcp_get_cookie_sock(sk: TcpSock, skb: SkBuff, req: RequestSock) -> TcpSock | None:
-    """A valid cookie: create the child and queue it for accept() — if the accept queue has room."""
+    """A valid cookie: create the child and queue it for accept() with its request (one reference: accept()'s) —
+    if the accept queue has room; else the request is freed (3.10: ``reqsk_free``)."""
     child = tcp_v4_syn_recv_sock(sk, skb, req)
+    counted = sk.net.profile.syn_queue == "ehash"
     if child is None:
+        (__reqsk_free if counted else reqsk_free)(req)
         return None
+    if counted:
+        req.rsk_refcnt = 1
     return inet_csk_reqsk_queue_add(sk, req, child)
 
 
@@ -659,7 +677,9 @@ def handshake_rcv(sk: TcpSock | RequestSock, skb: SkBuff) -> int:
     (answered with an ACK) or a RST.
     """
     if isinstance(sk, RequestSock):
-        _to_request(sk.rsk_listener, skb, sk)
+        sk.rsk_refcnt += 1                          # 6.12: the lookup's reference …
+        if _to_request(sk.rsk_listener, skb, sk) is None:
+            reqsk_put(sk)                           # … dropped unless the request went to the accept queue
         return 0
     if not isinstance(sk, TcpSock):
         raise TypeError(f"{sk!r} is not a TCP socket of the handshake model")
@@ -696,12 +716,14 @@ def no_socket(net: Net, skb: SkBuff) -> None:
         tcp_v4_send_reset(None, skb, net)
 
 
-def _to_request(listener: TcpSock, skb: SkBuff, req: RequestSock) -> None:
+def _to_request(listener: TcpSock, skb: SkBuff, req: RequestSock) -> TcpSock | None:
+    """``tcp_check_req``, then the child (if one was made) processes the ACK; returns the child or None."""
     nsk = tcp_check_req(listener, skb, req)
     if nsk is not None and nsk is not listener:
         tcp_child_process(listener, nsk, skb)
     else:
         kfree_skb(skb)
+    return nsk
 
 
 def _to_connected(sk: TcpSock, skb: SkBuff) -> None:

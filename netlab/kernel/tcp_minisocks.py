@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from netlab.kernel.inet_connection_sock import MS, TcpSock
 from netlab.kernel.inet_timewait_sock import (InetTimewaitSock, inet_twsk_alloc, inet_twsk_deschedule_put,
-                                              inet_twsk_hashdance_schedule, inet_twsk_reschedule, tcp_timewait_len)
+                                              inet_twsk_hashdance_schedule, inet_twsk_reschedule, tcp_timewait_len,
+                                              tw_buckets_full)
 from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.tcp import tcp_done
 from netlab.trace import kernel_function, trace_printk
@@ -37,14 +38,21 @@ def _after(a: int, b: int) -> bool:
                                           f"(substate {state})")
 def tcp_time_wait(sk: TcpSock, state: str, timeo: int) -> None:
     """Allocate the tw sock, copy ``rcv_nxt``/``snd_nxt``, put it in the socket's place with a timer of ``timeo``
-    (at least 3.5 RTO; TCP_TIMEWAIT_LEN for TIME_WAIT), then ``tcp_done`` the socket."""
-    tw = inet_twsk_alloc(sk, state)
-    tw.tw_rcv_nxt, tw.tw_snd_nxt = sk.rcv_nxt & 0xFFFFFFFF, sk.snd_nxt & 0xFFFFFFFF
-    rto = (sk.icsk_rto_ns << 2) - (sk.icsk_rto_ns >> 1)
-    timeo = max(timeo, rto)
-    if state == "TCP_TIME_WAIT":
-        timeo = tcp_timewait_len(sk.net)
-    inet_twsk_hashdance_schedule(tw, sk, timeo)
+    (at least 3.5 RTO; TCP_TIMEWAIT_LEN for TIME_WAIT), then ``tcp_done`` the socket. With tcp_max_tw_buckets tw
+    socks in use there is none ("TCP: time wait bucket table overflow"): the connection just ends, its port
+    goes back at once."""
+    full = sk.net.profile.twsk_timer == "inet_twdr_hangman" and tw_buckets_full(sk.net)   # 3.10 checks here
+    tw = None if full else inet_twsk_alloc(sk, state)
+    if tw is None:
+        sk.net.snmp_inc("TCPTimeWaitOverflow")
+        trace_printk("TCP: time wait bucket table overflow")
+    else:
+        tw.tw_rcv_nxt, tw.tw_snd_nxt = sk.rcv_nxt & 0xFFFFFFFF, sk.snd_nxt & 0xFFFFFFFF
+        rto = (sk.icsk_rto_ns << 2) - (sk.icsk_rto_ns >> 1)
+        timeo = max(timeo, rto)
+        if state == "TCP_TIME_WAIT":
+            timeo = tcp_timewait_len(sk.net)
+        inet_twsk_hashdance_schedule(tw, sk, timeo)
     tcp_done(sk)
 
 

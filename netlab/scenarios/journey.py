@@ -16,8 +16,8 @@ host has two CPUs): the server sleeps in ``epoll_wait`` until ``ep_poll_callback
 ``connect()`` and ``recv()`` until its socket's wait queue wakes it (``try_to_wake_up``, a context switch each time);
 its CPU runs the idle task in between. The client starts once the server sleeps in ``epoll_wait``:
 
-1. the server: ``listen()`` on port 80, ``epoll_create1()``, ``epoll_ctl(ADD)`` of the listener, ``epoll_wait()``:
-   it sleeps;
+1. the server: ``socket()``, ``bind()`` and ``listen()`` on port 80, ``epoll_create1()``, ``epoll_ctl(ADD)`` of
+   the listener, ``epoll_wait()``: it sleeps;
 2. the client: a blocking ``connect()`` — the SYN goes out and it sleeps (``inet_wait_for_connect``); SYN-ACK, ACK:
    ``sk_state_change`` wakes it; the connection joins the accept queue, the listener's wake-up runs
    ``ep_poll_callback``: the listener's epitem goes on the ready list, the server wakes;
@@ -134,6 +134,10 @@ CHAPTERS = (
                                  "fs/dcache.c", "fs/file_table.c", "mm/", "include/linux/slab.h",
                                  "net/core/skbuff.c:kfree_skbmem", "net/core/skbuff.c:skb_free_head",
                                  "net/core/skbuff.c:napi_skb_cache_get", "net/core/skbuff.c:napi_skb_cache_put",
+                                 # TCP's own objects: request socks, bind buckets (TIME_WAIT socks: below)
+                                 "include/net/request_sock.h", "net/ipv4/inet_connection_sock.c:reqsk_alloc",
+                                 "net/ipv4/inet_hashtables.c:inet_bind_bucket_",
+                                 "net/ipv4/inet_hashtables.c:inet_bind2_bucket_",
                                  # the close: which states a connection passes, and what it keeps in each
                                  "net/socket.c:__sock_release", "net/socket.c:sock_release",
                                  "net/ipv4/af_inet.c:inet_release",
@@ -144,7 +148,8 @@ CHAPTERS = (
                                  "net/ipv4/tcp_input.c:tcp_fin", "net/ipv4/tcp_minisocks.c:tcp_time_wait",
                                  "net/ipv4/tcp_minisocks.c:tcp_timewait", "net/ipv4/inet_timewait_sock.c",
                                  "net/ipv4/tcp_ipv4.c:tcp_v4_timewait_ack")),
-    ("07", "connection limits", ("fs/file.c", "net/ipv4/inet_hashtables.c")),
+    ("07", "connection limits", ("fs/file.c", "net/ipv4/inet_hashtables.c",
+                                 "net/ipv4/inet_connection_sock.c:inet_csk_get_port")),
 )
 """The chapter of this course that explains a kernel function: ``(number, name, prefixes)``, each prefix of
 ``source:function`` (``"-"``, outside any function: a frame reaching the NIC; 3.10's own names and files beside

@@ -127,6 +127,7 @@ class Host:
             cpu.slab, cpu.files_stat = self.slab, files_stat
             cpu.irq_window = self._irq_window_for(cpu)
             rq.enter = partial(self._task_context, cpu)
+            rq.timer_enter = partial(self._timer_context, cpu)
             cpu.ksoftirqd = self.sched.kthread_create_on_cpu(f"ksoftirqd/{cpu.id}", self._ksoftirqd(cpu), cpu.id,
                                                              name, pid=10 + cpu.id)
         net_dev_init(self.cpus)
@@ -367,6 +368,14 @@ class Host:
         with cpu.running("process"):
             yield
         self._arm(cpu)
+
+    @contextmanager
+    def _timer_context(self, cpu: Cpu) -> Iterator[None]:
+        """Where a kernel timer of this host runs its handler: ``cpu``, in softirq context, from the engine's time."""
+        cpu.now = max(cpu.now, self.sched.clock)
+        with cpu.running("softirq"):
+            yield
+        self._arm()
 
     @check.arguments
     def record(self, scenario: Callable[[], object] | None = None, max_events: int = 100_000) -> Trace:
