@@ -8,9 +8,9 @@ import tracemalloc
 
 import numpy as np
 
-from netlab.load.memory import footprint
+from netlab.scenarios.connection_memory import footprint
 from netlab.kernel.profiles import PROFILES
-from netlab.load.capacity import GIB, connections_that_fit, memory_for, plan
+from netlab.scenarios.capacity import GIB, connections_that_fit, memory_for, plan
 
 TEN_MILLION = 10_000_000
 

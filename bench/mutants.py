@@ -121,8 +121,8 @@ MUTANTS = (
            "if (flags & SLAB_TYPESAFE_BY_RCU and not freeptr_in_object) or ctor:", "if ctor:",
            "calculate_sizes puts no free pointer after SLAB_TYPESAFE_BY_RCU objects (tw_sock_TCP 248 B, not 256)",
            MEMORY),
-    Mutant("time-wait-keeps-the-full-socket", "06", "netlab/kernel/memory.py",
-           '_hold(kernel, conn, "timewait", "tw_sock_TCP",', '_hold(kernel, conn, "timewait", "TCP",',
+    Mutant("time-wait-keeps-the-full-socket", "06", "netlab/kernel/inet_timewait_sock.py",
+           'obj = slab_alloc(f"tw_sock_{sk.sk_prot.name}",', 'obj = slab_alloc(sk.sk_prot.name,',
            "inet_twsk_alloc takes a whole tcp_sock from the TCP cache instead of a tcp_timewait_sock", MEMORY),
     # 07 connection limits
     Mutant("emfile-one-fd-too-late", "07", "netlab/kernel/limits.py",

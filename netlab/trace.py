@@ -31,13 +31,6 @@ KINDS = ("call", "printk")
 #: Every modelled kernel function by name (its ``kernel_source`` is the file, relative to the tree's top).
 KERNEL_FUNCTIONS: dict[str, Callable] = {}
 
-STAND_INS = frozenset({"netlab.kernel.memory"})
-"""The one exception to "model a kernel function once": chapter 06's slab story still has its own abstract close
-and TIME_WAIT steps (``tcp_close``, ``tcp_fin``, ``tcp_time_wait``, ``inet_twsk_alloc``, ``inet_twsk_kill``,
-``tcp_done``: slab objects, no segments) under the names of the packet-level models (netlab.kernel.inet_stream,
-tcp_input, tcp_minisocks, inet_timewait_sock, tcp), from the same source file; the registry keeps the packet-level
-ones. Empty this set when memory.py calls those models."""
-
 _active: "Tracer | None" = None
 
 _OUTSIDE = ("(user space)", "-", -1)
@@ -139,10 +132,7 @@ def kernel_function(source: str, explain: str | Callable[..., str] | None = None
         wrapper.kernel_source = source
         known = KERNEL_FUNCTIONS.get(name)
         if known is not None and (known.__module__, known.__qualname__) != (fn.__module__, fn.__qualname__):
-            if not ({known.__module__, fn.__module__} & STAND_INS and known.kernel_source == source):
-                raise ValueError(f"{name} is already modelled in {known.__module__}: model a kernel function once")
-            if fn.__module__ in STAND_INS:
-                return wrapper                  # the packet-level model keeps the name
+            raise ValueError(f"{name} is already modelled in {known.__module__}: model a kernel function once")
         KERNEL_FUNCTIONS[name] = wrapper
         return wrapper
 

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from netlab.load.memory import footprint
+from netlab.scenarios.connection_memory import footprint
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
-from netlab.load.capacity import (EXCHANGE_PACKETS, GIB, KEEPALIVE_PACKETS, ROUND_TRIP_CPU_US, buffer_per_connection,
+from netlab.scenarios.capacity import (EXCHANGE_PACKETS, GIB, KEEPALIVE_PACKETS, ROUND_TRIP_CPU_US, buffer_per_connection,
                                   connections_that_fit, idle_traffic, memory_for, plan)
 
 
@@ -26,7 +26,7 @@ def test_the_answer_is_exact_the_next_connection_would_not_fit():
         n = int(connections_that_fit(memory, LINUX_6_12, buffer=1000))
         budget = int(memory * 0.75)
         fp = footprint(LINUX_6_12)
-        assert fp.bytes(n) + n * 1000 <= budget < fp.bytes(n + 1) + (n + 1) * 1000
+        assert fp.peak(n) + n * 1000 <= budget < fp.peak(n + 1) + (n + 1) * 1000
 
 
 @settings(max_examples=30, deadline=None)
@@ -34,7 +34,7 @@ def test_the_answer_is_exact_the_next_connection_would_not_fit():
 def test_capacity_property(gib, buffer, reserve):
     n = int(connections_that_fit(gib * GIB, LINUX_3_10, buffer=buffer, reserve=reserve))
     budget = np.floor(gib * GIB * (1 - reserve))
-    total = lambda k: int(memory_for(k, LINUX_3_10)) + k * buffer   # noqa: E731
+    total = lambda k: int(footprint(LINUX_3_10).peak(k)) + k * buffer   # noqa: E731
     assert total(n) <= budget < total(n + 1)
 
 

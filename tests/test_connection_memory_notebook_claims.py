@@ -4,7 +4,7 @@ import pytest
 
 from netlab.kernel import slub
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
-from netlab.load.memory import footprint
+from netlab.scenarios.connection_memory import footprint
 from notebook_prose import integer, prose, stated, strings
 
 TEXT = prose("06-connection-memory.ipynb")

@@ -1,11 +1,12 @@
 """What chapter 07 (notebooks/07-connection-limits.ipynb) tells the learner, checked with the same calls."""
 import pytest
 
-from netlab.kernel import limits, memory
+from netlab.kernel import limits
+from netlab.kernel.sock import AF_INET, SOCK_STREAM, __sys_socket
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
 from netlab.live.limits import IP_LOCAL_PORT_RANGE_SINCE
-from netlab.load.capacity import EXCHANGE_PACKETS, GIB, ROUND_TRIP_CPU_US, connections_that_fit, plan
-from netlab.scenarios.connection_memory import fd_limit_trace
+from netlab.scenarios.capacity import EXCHANGE_PACKETS, GIB, ROUND_TRIP_CPU_US, connections_that_fit, plan
+from netlab.scenarios.connection_memory import MemoryLab, fd_limit_trace
 from netlab.units import size
 from notebook_prose import integer, prose, stated, strings
 
@@ -24,12 +25,17 @@ def test_at_the_fd_limit_the_connection_stays_in_the_accept_queue():
 
 
 def test_ulimit_1024_with_fds_0_to_2_open_leaves_1021_sockets():
-    kernel = memory.Kernel(LINUX_6_12)
-    task = kernel.task("app", 1024)
-    count = 0
-    while isinstance(memory.__sys_socket(kernel, task, f"s{count}"), memory.Connection):
-        count += 1
-    assert count == 1021
+    lab = MemoryLab(LINUX_6_12, nofile=1024)
+    fds = []
+
+    def until_emfile():
+        while (fd := __sys_socket(lab.client.net, AF_INET, SOCK_STREAM, 0, "s")) >= 0:
+            fds.append(fd)
+        return
+        yield
+
+    lab.do("client", until_emfile())
+    assert len(fds) == 1021
 
 
 def test_a_server_port_serves_2_to_the_48_clients():

@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from netlab.kernel import memory as m, slub
+from netlab.kernel import memory, slub
 from netlab.kernel.limits import EMFILE, ENFILE
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12, PROFILES, SlabCache
-from netlab.load.memory import footprint
+from netlab.kernel.sock import AF_INET, SOCK_STREAM, __sys_socket
 from netlab.scenarios import connection_memory as story
+from netlab.scenarios.connection_memory import footprint
 from netlab.trace import Tracer
 
 KIB = 1024
@@ -101,13 +102,13 @@ def test_time_wait_on_3_10_pins_the_freed_socket_wq_next_to_each_bind_bucket():
     slab keeps 32 of them, so no page comes back: 128 B per TIME_WAIT, not 64."""
     fp = footprint(LINUX_3_10, "TIME_WAIT", "client")
     row = fp.rows["kmalloc-64"]
-    assert (row.opened, row.kept_opened) == (2, (1,))
-    assert row.slabs(6400) == 200
+    assert row.live == 1 and row.per_end == 4096 / 32
+    assert row.bytes(6400) == 200 * 4096
     assert any("pinned" in struct for _, struct, _, _ in fp.table())
 
 
 def test_each_state_holds_the_objects_the_kernel_allocates():
-    held = {state: set(footprint(LINUX_6_12, state, "server").objects) for state in m.STATES}
+    held = {state: set(footprint(LINUX_6_12, state, "server").objects) for state in story.STATES}
     assert held["ESTABLISHED"] == {"sock_inode_cache", "TCP", "dentry", "filp"}
     assert held["SYN_RECV"] == {"request_sock_TCP"}
     assert held["ACCEPT_QUEUE"] == {"request_sock_TCP", "TCP"}
@@ -145,21 +146,32 @@ def test_a_slab_goes_back_only_when_its_last_object_is_freed():
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 150), profile=st.sampled_from(["3.10", "6.12"]), side=st.sampled_from(m.SIDES),
-       state=st.sampled_from(m.STATES), epoll=st.booleans(), cpus=st.sampled_from([None, 2, 64]))
-def test_the_footprint_of_n_connections_equals_the_object_by_object_model(n, profile, side, state, epoll, cpus):
+@given(n=st.integers(1, 150), profile=st.sampled_from(["3.10", "6.12"]), side=st.sampled_from(story.SIDES),
+       state=st.sampled_from(story.STATES), epoll=st.booleans(), cpus=st.sampled_from([None, 2, 64]))
+def test_the_footprint_of_n_connections_equals_running_them_all(n, profile, side, state, epoll, cpus):
+    """The replay of a few ends equals N ends run through the packet-level kernel. Requests (SYN_RECV) only while
+    the run is shorter than the first SYN-ACK retransmission (1 s: ten ends): later, the retransmissions' freed
+    sk_buffs fill NAPI's per-CPU cache, which the footprint leaves out (see its docstring)."""
     if side == "client" and state in ("SYN_RECV", "ACCEPT_QUEUE"):
         return
     p = PROFILES[profile]
-    assert int(footprint(p, state, side, epoll, cpus).bytes(n)) == \
-        sum(story.connections_memory(p, n, side, state, epoll, cpus).values())
+    fp = footprint(p, state, side, epoll, cpus)
+    n = min(n, fp.max_n, 9 if state == "SYN_RECV" else n)
+    assert int(fp.bytes(n)) == sum(story.connections_memory(p, n, side, state, epoll, cpus).values())
+
+
+def test_a_full_accept_queue_ends_the_footprint():
+    fp = footprint(LINUX_3_10, "ACCEPT_QUEUE", "server")
+    assert fp.max_n == 129                                   # min(backlog, somaxconn 128) + 1
+    with pytest.raises(ValueError, match="n must"):
+        fp.bytes(130)
 
 
 def test_footprint_bytes_work_on_arrays_and_grow_with_n():
     fp = footprint(LINUX_6_12)
     n = np.arange(0, 2000)
     b = fp.bytes(n)
-    assert b[0] == 0 and (np.diff(b) >= 0).all() and b.shape == n.shape
+    assert b[0] == 0 and (b >= 0).all() and b.shape == n.shape    # not monotonic: NAPI's cache refills in bulk
     assert b[-1] / 1999 == pytest.approx(fp.per_connection, rel=0.01)
     with pytest.raises(ValueError, match="n must"):
         fp.bytes(np.array([1.5]))
@@ -174,8 +186,8 @@ def test_bad_states_and_sides_are_refused():
         footprint(LINUX_6_12, "LISTEN")
     with pytest.raises(ValueError, match="side must be"):
         story.connection_trace(LINUX_6_12, "peer")
-    with pytest.raises(TypeError, match="KernelProfile"):
-        m.Kernel("6.12")
+    with pytest.raises(TypeError, match="profile"):
+        story.MemoryLab("6.12")
 
 
 # --- traces: what socket(), accept() and close() allocate -------------------------------------------------------
@@ -187,62 +199,62 @@ def test_the_time_wait_trace_allocates_then_trades_the_socket_for_a_timewait_soc
     allocs = [e.text for e in trace.filter("kmem_cache_alloc")]
     assert any("tw_sock_TCP" in t for t in allocs) and any("tcp_bind2_bucket" in t for t in allocs)
     states = [e.state.state for e in trace]
-    assert "ESTABLISHED" in states and "TIME_WAIT" in states and states[-1] == "CLOSE"
-    assert trace[-1].state.slab_bytes == 0          # after 60 s nothing is left
+    assert "ESTABLISHED" in states and "TIME_WAIT" in states and states[-1] == "-"
+    assert trace[-1].state.objects == ()                # after 60 s the end holds nothing
     assert trace.filter("inet_twsk_kill")[0].time_ns >= 60 * 10 ** 9
 
 
 def test_socket_at_the_fd_limit_builds_the_socket_then_frees_it_and_accept_leaves_the_connection_queued():
     trace = story.fd_limit_trace(6)
-    fails = [e for e in trace if e.kind == "printk" and "EMFILE" in e.text]
-    assert len(fails) == 2                              # socket(), then accept()
-    last_socket = trace.filter("__sys_socket")[-1]
-    accept = trace.filter("__sys_accept4_file")[0]
-    objects = [e.state.slab_objects for e in trace[last_socket.seq:accept.seq]]
-    assert max(objects) == objects[0] + 2 and trace[accept.seq - 1].state.slab_objects == trace[
-        last_socket.seq - 1].state.slab_objects       # socket_alloc and tcp_sock were built, then freed
+    calls = trace.filter(kind="call")
+    sockets = [e for e in calls if e.function == "__sys_socket"]
+    assert len(sockets) == 3                            # fds 4 and 5, then EMFILE (3 is the listener)
+    last, accept = sockets[-1], trace.filter("__sys_accept4")[0]
+    objects = [e.state.slab_objects for e in trace[last.seq:accept.seq]]
+    assert max(objects) > objects[0] and objects[-1] == trace[last.seq - 1].state.slab_objects   # built, freed
     assert trace.filter("sock_release")
     assert trace[-1].state.fdtable.open_fds == 6
-    assert any("stays in the accept queue" in e.text for e in trace)
+    assert not trace.filter("inet_csk_accept")         # EMFILE before the queue is touched: the connection waits
+
+
+def _sockets(lab, side, count):
+    """Run ``count`` socket() calls as ``side``'s program; their return values."""
+    out = []
+
+    def body():
+        for i in range(count):
+            out.append(__sys_socket(lab.client.net, AF_INET, SOCK_STREAM, 0, f"s{i}"))
+        return
+        yield
+
+    lab.do(side, body())
+    return out
 
 
 def test_enfile_when_the_system_holds_file_max_files():
-    kernel = m.Kernel(LINUX_6_12, max_files=2)
-    task = kernel.task("app", 64)
-    assert isinstance(m.__sys_socket(kernel, task, "a"), m.Connection)
-    assert isinstance(m.__sys_socket(kernel, task, "b"), m.Connection)
+    lab = story.MemoryLab(LINUX_6_12, max_files=2)
+    before = lab.client.slab.caches["TCP"].nr_objects
     with Tracer() as tracer:
-        assert m.__sys_socket(kernel, task, "c") == -ENFILE
+        a, b, c = _sockets(lab, "client", 3)
+    assert a >= 0 and b >= 0 and c == -ENFILE
     assert any("file-max" in e.text for e in tracer.trace)
-    assert kernel.slub.caches["TCP"].nr_objects == 2 and kernel.files_stat.nr_files == 2
+    assert lab.client.slab.caches["TCP"].nr_objects == before + 2 and lab.client.cpus[0].files_stat.nr_files == 2
 
 
 def test_emfile_before_enfile():
-    kernel = m.Kernel(LINUX_6_12, max_files=3)
-    task = kernel.task("app", 4)
-    assert isinstance(m.__sys_socket(kernel, task, "a"), m.Connection)
-    assert m.__sys_socket(kernel, task, "b") == -EMFILE
-
-
-def test_time_wait_buckets_overflow_ends_the_connection_without_a_timewait_sock():
-    kernel = m.Kernel(LINUX_6_12, max_tw_buckets=1)
-    task = kernel.task("app", 64)
-    a = m.open_connection(kernel, task, "a", "client")
-    b = m.open_connection(kernel, task, "b", "client")
-    m.move_to(kernel, task, a, "TIME_WAIT")
-    m.move_to(kernel, task, b, "TIME_WAIT")
-    assert (a.state, b.state) == ("TIME_WAIT", "CLOSE") and not b.objects
+    lab = story.MemoryLab(LINUX_6_12, nofile=4, max_files=3)
+    assert _sockets(lab, "client", 2)[1] == -EMFILE       # fds 0–2 are taken in a process, 3 is the first socket
 
 
 # --- buffers ----------------------------------------------------------------------------------------------------
 
 def test_buffers_cost_only_while_data_waits():
-    assert m.queued_data_memory(LINUX_6_12, 0).bytes == 0
-    q = m.queued_data_memory(LINUX_6_12, 100_000, per_skb=1448)
+    assert memory.queued_data_memory(LINUX_6_12, 0).bytes == 0
+    q = memory.queued_data_memory(LINUX_6_12, 100_000, per_skb=1448)
     assert q.skbs == 70 and q.truesize > 100_000 and q.bytes >= q.truesize and q.bytes % 4096 == 0
-    assert m.queued_data_memory(LINUX_6_12, 10 ** 7).over_limit
+    assert memory.queued_data_memory(LINUX_6_12, 10 ** 7).over_limit
     with pytest.raises(ValueError, match="payload"):
-        m.queued_data_memory(LINUX_6_12, -1)
+        memory.queued_data_memory(LINUX_6_12, -1)
 
 
 def test_chapter_06s_exercises_have_the_answers_their_explanations_give():

@@ -304,7 +304,7 @@ def _host():
 
 
 def _footprint():
-    from netlab.load.memory import footprint
+    from netlab.scenarios.connection_memory import footprint
     return footprint(profile("6.12"))
 
 
@@ -353,6 +353,7 @@ FACTORIES: dict[str, Callable[[], Any]] = {
     "Event": lambda: _trace()[0],
     "HandshakeOutcome": _handshake_outcome,
     "Footprint": _footprint,
+    "RowPattern": lambda: _footprint().rows["TCP"],
     "Proto": lambda: importlib.import_module("netlab.kernel.inet_connection_sock").tcp_prot,
 }
 """Examples of classes whose constructor the generic builder cannot fill in."""
@@ -626,7 +627,7 @@ def test_every_parameter_of_a_kind_refuses_generated_bad_values(kind, data):
 
 def test_the_sweep_finds_the_api_by_walking_the_package():
     names = {entry.name for entry in public_api()}
-    assert {"netlab.load.capacity.plan", "netlab.load.capacity.memory_for", "netlab.kernel.profiles.KernelProfile",
+    assert {"netlab.scenarios.capacity.plan", "netlab.scenarios.capacity.memory_for", "netlab.kernel.profiles.KernelProfile",
             "netlab.view.stepper.Stepper.go", "netlab.kernel.skbuff.skb_put"} <= names
     assert not any(name.startswith(tuple(EXCLUDED_MODULES)) for name in names)
     assert len(SWEPT) > 500

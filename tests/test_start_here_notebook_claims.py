@@ -2,8 +2,8 @@
 and the journey's timers — read from its markdown and held to the model."""
 from netlab.kernel.profiles import LINUX_3_10, PROFILES
 from netlab.kernel.renamed import named
-from netlab.load.capacity import GIB, connections_that_fit, plan
-from netlab.load.memory import footprint
+from netlab.scenarios.capacity import GIB, connections_that_fit, plan
+from netlab.scenarios.connection_memory import footprint
 from netlab.scenarios.blocking_vs_epoll import blocking_recv
 from netlab.scenarios.journey import CLIENT_ADDR, SERVER_ADDR, Journey
 from notebook_prose import integer, prose, stated

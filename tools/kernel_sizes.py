@@ -43,11 +43,11 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from netlab.kernel.eventpoll import SIZEOF_EVENTPOLL
-from netlab.kernel.memory import FIN_HEAD_KMALLOC
+from netlab.kernel.tcp_output import MAX_TCP_HEADER
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12, SIZEOF_TASK_STRUCT_6_12
 from netlab.kernel.slub import (SIZEOF_6_12, SLAB_HWCACHE_ALIGN, SLAB_PANIC, SLAB_RECLAIM_ACCOUNT,
                                 SLAB_TYPESAFE_BY_RCU, calculate_sizes)
-from netlab.kernel.skbuff import SIZEOF_SKB_SHARED_INFO, SKB_DATA_ALIGN
+from netlab.kernel.skbuff import SIZEOF_SKB_SHARED_INFO, SKB_DATA_ALIGN, SKB_HEAD_ALIGN, kmalloc_cache
 from netlab.kernel.source_index import tree_release, unpack
 from netlab.kernel.tcp_output import MAX_TCP_HEADER
 
@@ -137,7 +137,8 @@ MODELS_3_10 = {"task_struct": (LINUX_3_10.task_struct_size, "netlab.kernel.profi
                "THREAD_SIZE": (LINUX_3_10.thread_size, "netlab.kernel.profiles.LINUX_3_10.thread_size"),
                **{cache: (LINUX_3_10.slab[cache].object_size, MEASURED_3_10.get(cache, "LINUX_3_10.slab (slot)"))
                   for cache in (*SLAB_3_10, "skbuff_fclone_cache")},
-               "FIN head": (int(FIN_HEAD_KMALLOC.removeprefix("kmalloc-")), "netlab.kernel.memory.FIN_HEAD_KMALLOC")}
+               "FIN head": (int(kmalloc_cache(SKB_HEAD_ALIGN(MAX_TCP_HEADER)).removeprefix("kmalloc-")),
+                            "netlab.kernel.skbuff.kmalloc_cache(SKB_HEAD_ALIGN(MAX_TCP_HEADER))")}
 """3.10 size -> (the size the profile holds, where)."""
 
 _DEFINE = re.compile(r'(?:^|")->(\w+) \$?(-?\d+) ', re.M)

@@ -285,7 +285,9 @@ def napi_skb_cache_get() -> Obj:
     if not nc.skb_cache:
         nc.skb_cache = kmem_cache_alloc_bulk(cpu.slab, "skbuff_head_cache", NAPI_SKB_CACHE_BULK,
                                              f"CPU {cpu.id}'s napi_alloc_cache")
-    return nc.skb_cache.pop()
+    obj = nc.skb_cache.pop()
+    cpu.slab.note("cache get", obj, cpu.id)
+    return obj
 
 
 @kernel_function("net/core/skbuff.c", lambda skb: f"keep {skb.name}'s sk_buff in this CPU's NAPI cache ("
@@ -297,6 +299,7 @@ def napi_skb_cache_put(skb: SkBuff) -> None:
     nc = napi_alloc_cache(cpu)
     for obj in skb.slab_objects:
         obj.owner = f"CPU {cpu.id}'s napi_alloc_cache"
+        cpu.slab.note("cache put", obj, cpu.id)
     nc.skb_cache.extend(skb.slab_objects)
     skb.slab_objects.clear()
     if len(nc.skb_cache) >= NAPI_SKB_CACHE_SIZE:

@@ -304,6 +304,9 @@ class CacheState:
                 f"{self.pages_per_slab}-page slab)")
 
 
+LOG_KINDS = ("alloc", "free", "bulk alloc", "bulk free", "cache get", "cache put")
+
+
 class Slub:
     """The slab allocator of one kernel: a :class:`KmemCache` per /proc/slabinfo row; merged caches share one."""
 
@@ -313,9 +316,11 @@ class Slub:
         self.profile = profile
         self.row_of = {name: profile.slab_aliases.get(name, name) for name in layouts}
         self.caches = {row: KmemCache(layouts[row], profile.page_size) for row in set(self.row_of.values())}
-        self.log: list[tuple[str, str, str, Obj]] | None = [] if record else None
-        """(phase, "alloc" or "free", row, object), recorded while ``phase`` is set"""
-        self.phase: str | None = None
+        self.log: list[tuple] | None = [] if record else None
+        """(label, kind, row, object, CPU), recorded while ``label`` is set: kind "alloc" or "free"; "bulk alloc" or
+        "bulk free" (``kmem_cache_alloc_bulk``/``kmem_cache_free_bulk`` for a per-CPU cache); "cache get" or "cache
+        put" (a per-CPU cache, such as NAPI's sk_buff cache on that CPU, hands an object out or takes it back)"""
+        self.label: tuple | None = None
         self.last_row: str | None = None
 
     @check.arguments
@@ -323,21 +328,25 @@ class Slub:
         return cache in self.row_of
 
     @check.arguments
-    def alloc(self, cache: str, owner: str) -> Obj:
+    def alloc(self, cache: str, owner: str, kind: str = "alloc") -> Obj:
         if cache not in self.row_of:
             raise ValueError(f"this kernel has no slab cache {cache!r}; it has {sorted(self.row_of)}")
         obj = self.caches[self.row_of[cache]].alloc(cache, owner)
-        self.last_row = obj.row
-        if self.phase and self.log is not None:
-            self.log.append((self.phase, "alloc", obj.row, obj))
+        self.note(kind, obj)
         return obj
 
     @check.arguments
-    def free(self, obj: Obj) -> None:
+    def free(self, obj: Obj, kind: str = "free") -> None:
         self.caches[obj.row].free(obj)
+        self.note(kind, obj)
+
+    @check.arguments
+    def note(self, kind: str, obj: Obj, cpu: int | None = None) -> None:
+        """Log what happened to ``obj`` (see :attr:`log`) while a label is set; remember its cache as touched."""
+        check.choice("kind", kind, LOG_KINDS)
         self.last_row = obj.row
-        if self.phase and self.log is not None:
-            self.log.append((self.phase, "free", obj.row, obj))
+        if self.label is not None and self.log is not None:
+            self.log.append((self.label, kind, obj.row, obj, cpu))
 
     @property
     def bytes(self) -> int:
@@ -366,7 +375,7 @@ def kmem_cache_free(slub: Slub, obj: Obj) -> None:
 def kmem_cache_alloc_bulk(slub: Slub, cache: str, size: int, owner: str) -> list[Obj]:
     """``size`` objects of one cache in one call (each as :func:`kmem_cache_alloc` would place it)."""
     check.count("size", size, 1)
-    return [slub.alloc(cache, owner) for _ in range(size)]
+    return [slub.alloc(cache, owner, "bulk alloc") for _ in range(size)]
 
 
 @kernel_function("mm/slub.c", lambda slub, objects: f"free {len(objects)} objects at once "
@@ -374,7 +383,7 @@ def kmem_cache_alloc_bulk(slub: Slub, cache: str, size: int, owner: str) -> list
 def kmem_cache_free_bulk(slub: Slub, objects: list) -> None:
     """Free every object in ``objects`` in one call."""
     for obj in objects:
-        slub.free(obj)
+        slub.free(obj, "bulk free")
 
 
 @check.arguments

@@ -37,7 +37,7 @@ from netlab.kernel.slub import slab_alloc, slab_free, slab_has
 from netlab.kernel.wait import (WaitQueueEntry, WaitQueueHead, __wake_up_common, add_wait_queue,
                                 autoremove_wake_function, finish_wait, prepare_to_wait, remove_wait_queue, wait_woken,
                                 woken_wake_function)
-from netlab.trace import kernel_function
+from netlab.trace import kernel_function, trace_printk
 
 RCV_SHUTDOWN = 1
 SEND_SHUTDOWN = 2
@@ -460,6 +460,7 @@ def __sys_accept4_file(file: File, flags: int):
     me = get_current()
     newfd = limits.get_unused_fd_flags(me, running_profile().nr_open)
     if newfd < 0:
+        trace_printk("no fd for a new connection: the one waiting stays in the accept queue")
         return newfd
     newfile = yield from do_accept(file, flags)
     if not isinstance(newfile, File):

@@ -119,7 +119,7 @@ class Host:
                                                                max_events=MAX_STEPS)
         self.name = name
         self.cpus = [Cpu(i, self.profile, self.costs, host=name) for i in range(cpus)]
-        self.slab = Slub(self.profile) if memory else None
+        self.slab = Slub(self.profile, record=True) if memory else None
         files_stat = FilesStat(max_files) if memory else None
         self.rqs = self.sched.add_cpus(cpus, name)
         for cpu, rq in zip(self.cpus, self.rqs):

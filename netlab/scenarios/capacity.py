@@ -22,7 +22,8 @@ import numpy as np
 
 from netlab import check
 from netlab.kernel.limits import files_maxfiles_init
-from netlab.load.memory import Footprint, footprint
+from netlab.load.memory import Footprint
+from netlab.scenarios.connection_memory import footprint
 from netlab.kernel.profiles import KernelProfile
 
 GIB = 2 ** 30
@@ -109,20 +110,22 @@ def _max_memory_bytes(fp: Footprint) -> float:
 def connections_that_fit(memory_bytes: check.Amounts, profile: KernelProfile, *, buffer: int = 0,
                          reserve: Annotated[float, check.Range(0, 1)] = RESERVE, state: str = "ESTABLISHED",
                          side: str = "server", epoll: bool = False, nr_cpus: check.Cpus | None = None) -> np.ndarray:
-    """The largest N whose slab memory plus ``N × buffer`` fits in ``memory_bytes × (1 - reserve)``, for every
-    machine size in ``memory_bytes`` (exact, by bisection on :func:`memory_for`)."""
+    """The largest N whose slab memory plus ``N × buffer`` fits in ``memory_bytes × (1 - reserve)`` all the way
+    there (the slab memory's peak while N connections are opened one by one, :meth:`Footprint.peak`), for every
+    machine size in ``memory_bytes`` (by bisection)."""
     fp = footprint(profile, state, side, epoll, nr_cpus)
     memory = check.reals("memory_bytes", memory_bytes, maximum=_max_memory_bytes(fp), above=0)
     if reserve == 1:
         raise ValueError("reserve must be a fraction below 1: with all memory reserved no connection fits")
     budget = np.floor(memory * (1 - reserve)).astype(np.int64)
     per = fp.per_connection + buffer
-    slack = sum(p.layout.pages_per_slab * fp.page_size for p in fp.rows.values())   # one partial slab per cache
-    lo = np.maximum((budget - slack) // per, 0).astype(np.int64)      # always fits
-    hi = np.minimum(budget // per + 1, fp.max_n).astype(np.int64)      # never fits
+    over = sum(max(0.0, *(b - m * p.per_end for m, b in enumerate(p.head))) for p in fp.rows.values())
+    under = sum(max(0.0, *(m * p.per_end - b for m, b in enumerate(p.head))) for p in fp.rows.values())
+    lo = np.maximum((budget - over) // per, 0).astype(np.int64)       # always fits: peak(n) <= n × per + over
+    hi = np.minimum((budget + under) // per + 1, fp.max_n).astype(np.int64)   # never: peak(n) >= n × per - under
     while (hi - lo > 1).any():
         mid = (lo + hi) // 2
-        fits = fp.bytes(mid) + mid * buffer <= budget
+        fits = fp.peak(mid) + mid * buffer <= budget
         lo, hi = np.where(fits, mid, lo), np.where(fits, hi, mid)
     return lo
 
