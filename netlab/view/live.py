@@ -160,4 +160,4 @@ def file_send_text(reading, copy_gbs: Annotated[float, Range(0, 10_000)] | None 
         said.append(f"(CPU times under {number(ROUGH_CPU_S * 1000)} ms are a few scheduler ticks: getrusage counts "
                     f"them in ticks of up to 4 ms on many kernels, so read them as rough; a larger file gives firmer "
                     f"numbers.)")
-    return "\n".join(textwrap.fill(line, width=110) for line in said)
+    return "\n\n".join(textwrap.fill(line, width=110) for line in said)
