@@ -110,3 +110,28 @@ def test_compare_puts_measured_next_to_the_model_with_the_ratio():
     assert saved == pytest.approx(0.001 / (size / 1e9)) and ratio == pytest.approx(saved / predicted)
     assert rows["NET_TX softirqs per GB (all CPUs)"][0] is None          # not readable: no number, no ratio
     assert rows["NET_RX softirqs per GB (all CPUs)"][0] == pytest.approx(40 / (2 * size / 1e9))
+
+
+def test_the_throughput_difference_is_explained_from_the_numbers_measured():
+    from netlab.view.live import file_send_text
+    size = 128 << 20
+    close = live.FileSendReading({"read+send": live.SendRun("read+send", size, 0.052, 0.0, 0.026, 4096),
+                                  "sendfile": live.SendRun("sendfile", size, 0.055, 0.0, 0.011, 1)}, 0, 4000,
+                                 2 * size, 1.0)
+    text = " ".join(file_send_text(close, copy_gbs=10.0, syscall_s=2e-7).split())
+    assert "sendfile() 2.44 GB/s, read()+send() 2.58 GB/s — the same within 10 %" in text
+    assert "made 1 system call instead of 4,096" in text and "(57.7 % less)" in text
+    assert "the two copies cost 0.2 s per GB" in text and "the copies are most of the saving" in text
+    assert "busy only 50.0 % of its run with read()+send() and 20.0 % with sendfile()" in text
+    assert "not the sender's copies, sets the pace" in text and "The page cache was hot" in text
+    assert "read them as rough" in text                       # 11 ms of system CPU: a few scheduler ticks
+    bound = live.FileSendReading({"read+send": live.SendRun("read+send", size, 0.2, 0.05, 0.15, 4096),
+                                  "sendfile": live.SendRun("sendfile", size, 0.1, 0.0, 0.05, 1)}, 0, 4000,
+                                 2 * size, 1.0)
+    text = " ".join(file_send_text(bound).split())
+    assert "— sendfile() 100.0 % faster" in text and "busy 100.0 % of its run: its own work set the pace" in text
+    assert "Priced" not in text and "as rough" not in text
+    with pytest.raises(ValueError, match="both copy_gbs and syscall_s"):
+        file_send_text(close, copy_gbs=10.0)
+    with pytest.raises(ValueError, match="FileSendReading"):
+        file_send_text({"sendfile": 1})

@@ -288,3 +288,28 @@ def test_the_overview_lights_the_layer_of_the_step_on_its_host():
     shown = Stepper(trace, check_kernel=False)
     assert shown.widget and 'class="netlab-overview"' in shown.drawing.value and 'class="netlab-path"' in \
         shown.drawing.value
+
+
+@pytest.mark.parametrize("profile", ["3.10", "6.12"])
+def test_the_call_path_of_every_story_is_legible_at_every_step(profile):
+    """Deep stacks fold (levels left out take no room, indentation narrows, long labels are cut) instead of
+    shrinking: every step's call path is at most WIDTH wide, all its text 11 px, and the Stepper gives it a
+    column that wide without scaling it."""
+    import re
+
+    from stories import STORIES
+
+    from netlab.view.callgraph import WIDTH
+    from netlab.view.stepper import RIGHT_MIN_PX
+    assert RIGHT_MIN_PX >= WIDTH
+    for story, (make, _) in STORIES.items():
+        trace = make(profile)
+        graph = CallGraph(trace)
+        for i in range(len(trace)):
+            picture = graph.svg(i)
+            width = float(re.search(r'width="([\d.]+)"', picture).group(1))
+            assert width <= WIDTH, f"{story} ({profile}) step {i + 1}: the call path is {width:.0f} px wide"
+            assert set(re.findall(r'font-size="(\d+)"', picture)) == {"11"}, f"{story} step {i + 1}"
+    shown = Stepper(trace, check_kernel=False)
+    shown.last()
+    assert '<div class="netlab-path" style="overflow-x:auto"><svg xmlns' in shown.drawing.value   # not scaled

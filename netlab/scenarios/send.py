@@ -22,6 +22,7 @@ ring, no DMA; the receiving socket is on this host, and its ACK waits in the sen
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Annotated, Callable, Mapping
 
@@ -62,7 +63,9 @@ sys_sendto = __sys_sendto        # a name that class bodies do not mangle
 
 @dataclass(frozen=True)
 class SkbPlace:
-    """An sk_buff head at a step and where it is (write queue, retransmit queue, qdisc, TX ring, freed); ``buffer``
+    """An sk_buff head at a step and where it is (write queue, retransmit queue, qdisc, TX ring, backlog, receive
+    queue, freed, or "in transit": held only by the kernel functions running now, like the clone on its way down
+    through IP and a bypassed qdisc to the driver, GSO segments before the driver, an ACK on its way up); ``buffer``
     numbers the data buffers the heads point at, so clones sharing one show the same number."""
 
     skb: SkbState
@@ -73,9 +76,11 @@ class SkbPlace:
 
 @dataclass(frozen=True)
 class SendHostState(ReceiveState):
-    """A :class:`SendHost` at a step: chapter 01's state plus every skb head seen since the last step, the TCP
-    socket's sending side, the qdisc (None on ``lo``), whether the TX queue is stopped, NET_TX/NET_RX counts."""
+    """A :class:`SendHost` at a step: chapter 01's state plus the device it sends through (``eth0`` or ``lo``), every
+    skb head seen since the last step, the TCP socket's sending side, the qdisc (None on ``lo``), whether the TX
+    queue is stopped, NET_TX/NET_RX counts."""
 
+    device: str
     skbs: tuple[SkbPlace, ...]
     sock: TcpSendState
     qdisc: QdiscState | None
@@ -254,6 +259,8 @@ class SendHost(Host):
 
     def snapshot(self) -> SendHostState:
         """Chapter 01's state plus the send side (see :class:`SendHostState`)."""
+        for skb in _in_transit():
+            self._note(skb, "in transit")
         for skb in self.sk.sk_write_queue:
             self._note(skb, "write queue")
         for skb in self.sk.tcp_rtx_queue:
@@ -279,9 +286,26 @@ class SendHost(Host):
             if skb.freed:          # shown once, at the step that freed it
                 del self._skbs[key]
         received = super().snapshot()
-        return SendHostState(**vars(received), skbs=tuple(skbs), sock=self.sk.send_state(),
+        return SendHostState(**vars(received), device=self.out.name, skbs=tuple(skbs), sock=self.sk.send_state(),
                              qdisc=qdisc.snapshot() if qdisc is not None else None,
                              queue_stopped=self.out.queue_stopped, softirqs=self.softirqs())
+
+
+def _in_transit() -> list[SkBuff]:
+    """The live skbs the kernel functions running now hold in their arguments and locals (an skb, or a list of
+    them: GSO's segments), outermost caller first. A queue the skb is also on names its place instead."""
+    frames, frame = [], sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith("netlab.kernel."):
+            frames.append(frame)
+        frame = frame.f_back
+    held: dict[int, SkBuff] = {}
+    for frame in reversed(frames):
+        for value in frame.f_locals.values():
+            for skb in value if isinstance(value, list) else (value,):
+                if isinstance(skb, SkBuff) and not skb.freed:
+                    held.setdefault(id(skb), skb)
+    return list(held.values())
 
 
 @check.arguments

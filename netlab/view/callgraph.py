@@ -5,7 +5,10 @@ function called from somewhere else are two nodes under two different callers, a
 step draws the tree folded around the current call: the calls on its path are open, every other call is one row
 (with how many calls it made itself), consecutive calls of one function under one caller share a row ("× 64"),
 and only a window of rows around the current call is drawn, its callers kept at the top, so the drawing has the
-same height at every step and the current call is always in view.
+same height at every step and the current call is always in view. It is never wider than :data:`WIDTH` either, at
+full size (11-px text): the levels drawn are indented one step each (levels left out with the rows of a gap take
+no room), the steps narrow when the path is deep, and a label that still does not fit is cut (its tooltip has it
+whole).
 """
 from __future__ import annotations
 
@@ -15,10 +18,14 @@ from netlab import check
 from netlab.trace import Trace
 from netlab.view import svg
 
-ROW, INDENT, CHAR, PAD = 22, 14, 7.2, 8
+ROW, INDENT, MIN_INDENT, CHAR, PAD = 22, 14, 7, 7.2, 8
 MAX_ROWS = 16
 """Rows drawn at one step (about 370 px): with the overview above it, beside the state drawing, the Stepper fits a
 laptop screen."""
+WIDTH = 360
+"""The widest the drawing gets, in px: the Stepper gives its column at least this much, so it is never shrunk."""
+LABEL_ROOM = 26
+"""Characters of label the indentation leaves room for on the deepest row before its steps narrow."""
 
 
 @dataclass(eq=False)
@@ -51,10 +58,22 @@ class _Row:
 
     @property
     def label(self) -> str:
+        return self._label(short=False)
+
+    def fitted(self, chars: int) -> str:
+        """The label in at most ``chars`` characters: whole, else with the folded count short ("▸ 19"), else cut
+        ("…" marks the cut)."""
+        for label in (self.label, self._label(short=True)):
+            if len(label) <= chars:
+                return label
+        return label[:max(chars - 1, 1)] + "…"
+
+    def _label(self, short: bool) -> str:
         first = self.calls[0]
         runs = f" × {len(self.calls)}" if len(self.calls) > 1 else ""
         inner = sum(c.size for c in self.calls)
-        folded = f"  ▸ {inner:,} call{'s' if inner != 1 else ''}" if inner and not self.open else ""
+        calls = "" if short else f" call{'s' if inner != 1 else ''}"
+        folded = f"{' ' if short else '  '}▸ {inner:,}{calls}" if inner and not self.open else ""
         return f"{first.function}{runs}{folded}"
 
 
@@ -151,26 +170,27 @@ class CallGraph:
         colour = svg.CONTEXT_COLOURS[self.trace[index].context]
         parts, placed, right = [], {}, 0.0
         shown = self._window(self._rows(path), current)
-        inner = [r.level for r in shown if isinstance(r, _Row) and r.level]
-        base = min(inner) - 1 if inner and any(isinstance(r, int) for r in shown) else 0   # deep rows move left
+        levels = sorted({r.level for r in shown if isinstance(r, _Row)})
+        step = INDENT if len(levels) < 2 else \
+            max(MIN_INDENT, min(INDENT, (WIDTH - 2 * PAD - 10 - CHAR * LABEL_ROOM) / (len(levels) - 1)))
         for y, row in enumerate(shown):
             top = PAD + ROW * y
             if isinstance(row, int):
                 parts.append(svg.text(PAD, top + 13, f"⋮ {row:,} more row{'s' if row != 1 else ''}", size=11,
                                       fill="#868e96"))
                 continue
-            x, first = PAD + INDENT * (row.level - base if row.level else 0), row.calls[0]
+            x, first = PAD + step * levels.index(row.level), row.calls[0]
             placed[id(first)] = (x, top)
             parent = placed.get(id(first.parent)) if first.parent else None
             if parent is not None:
-                parts.append(svg.path(f"M{parent[0] + 5:.0f},{parent[1] + ROW - 5:.0f} V{top + 8:.0f} H{x:.0f}",
+                parts.append(svg.path(f"M{parent[0] + 4:.0f},{parent[1] + ROW - 5:.0f} V{top + 8:.0f} H{x:.0f}",
                                       stroke="#adb5bd"))
             lit = current is not None and current in row.calls
             fill = svg.LIT if lit else "#fff3bf" if row.open else svg.DIM
-            right = max(right, x + CHAR * len(row.label) + 10)
-            parts.append(svg.rect(x, top, CHAR * len(row.label) + 10, ROW - 5, fill=fill,
-                                  stroke=colour if row.open else "#ced4da", title=first.source))
-            parts.append(svg.text(x + 5, top + 12, row.label, size=11, mono=True,
-                                  weight="bold" if lit else "normal"))
+            label = row.fitted(int((WIDTH - PAD - x - 10) // CHAR))
+            right = max(right, x + CHAR * len(label) + 10)
+            parts.append(svg.rect(x, top, CHAR * len(label) + 10, ROW - 5, fill=fill,
+                                  stroke=colour if row.open else "#ced4da", title=f"{row.label} · {first.source}"))
+            parts.append(svg.text(x + 5, top + 12, label, size=11, mono=True, weight="bold" if lit else "normal"))
         return svg.document(right + PAD, PAD * 2 + ROW * min(MAX_ROWS, self.calls), "".join(parts),
                             label=f"call path, current function {current.function if current else '-'}")

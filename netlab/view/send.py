@@ -1,9 +1,10 @@
 """Drawings of the send path: sk_buff heads and the data they share, the qdisc, the TX ring; the copy ledger.
 
 :func:`draw_send` turns one trace event's state (the ``SendHostState`` ``netlab.scenarios.send.SendHost`` records)
-into an SVG for the Stepper: every sk_buff head that exists (where it is: write queue, retransmit queue, qdisc, TX
-ring, just freed; its ``users``) joined to the data buffer it points at (``dataref``: how many heads share it; the
-pages of its fragments), the qdisc, the TX descriptor ring, the socket's sequence numbers and the softirq counts.
+into an SVG for the Stepper: every sk_buff head that exists (where it is: write queue, retransmit queue, in transit
+down or up the stack, qdisc, TX ring, backlog, just freed; its ``users``) joined to the data buffer it points at
+(``dataref``: how many heads share it; the pages of its fragments), the device the story sends through (eth0: its
+qdisc and TX descriptor ring; lo: neither), the socket's sequence numbers and the softirq counts.
 
 :func:`ledger_table` and :func:`plot_ledgers` show copy ledgers the notebook computed; :func:`plot_live` puts a
 live measurement next to the model's prediction. They take numbers, never a model.
@@ -17,8 +18,9 @@ from netlab.trace import Event, Trace
 from netlab.view import svg
 from netlab.view.table import Table
 
-PLACES = {"write queue": "#d0ebff", "retransmit queue": "#e5dbff", "qdisc": "#ffe8cc", "TX ring": "#d3f9d8",
-          "backlog": "#fff3bf", "freed": "#f1f3f5"}
+PLACES = {"write queue": "#d0ebff", "retransmit queue": "#e5dbff", "in transit": "#ffdeeb", "qdisc": "#ffe8cc",
+          "TX ring": "#d3f9d8", "backlog": "#fff3bf", "freed": "#f1f3f5"}
+TRANSIT_TIP = "no queue holds it: only the kernel functions running now (on the call path)"
 SLOT, PER_ROW = 9, 64
 
 
@@ -45,13 +47,16 @@ def _skbs(x: float, y: float, skbs: Sequence) -> tuple[str, float]:
         parts.append(svg.text(x + 346, top + 13, label, size=11, fill="#868e96" if freed else svg.INK))
         if box_h > 30:
             parts.append(svg.text(x + 346, top + 30, page_text, size=10, fill="#495057"))
+        elif not freed:          # one head: the pages beside the label (GSO segments point into the same pages)
+            parts.append(svg.text(x + 624, top + 13, page_text, size=10, anchor="end", fill="#495057"))
         for i, place in enumerate(heads):
             hy = top + i * 22
             s, where = place.skb, place.where
             fill = PLACES.get(where.split(" (")[0], "#fff")
             head = f"{s.name}  users {s.users}  len {s.len}"
+            tip = f"{s.name}: {where}" + (f" — {TRANSIT_TIP}" if where == "in transit" else "")
             parts.append(svg.rect(x, hy, 300, 18, fill=fill, stroke="#adb5bd" if where == "freed" else svg.INK,
-                                  title=f"{s.name}: {where}"))
+                                  title=tip))
             parts.append(svg.text(x + 5, hy + 13, head, size=11, mono=True,
                                   fill="#868e96" if where == "freed" else svg.INK))
             parts.append(svg.text(x + 302 - 4, hy + 13, where, size=10, anchor="end", fill="#495057"))
@@ -86,22 +91,25 @@ def _ring(x: float, y: float, ring) -> tuple[str, float]:
 
 @check.arguments
 def draw_send(event: Event) -> str:
-    """An SVG of the send-side state at ``event`` (a ``SendHostState``: skb heads, qdisc, TX ring, socket,
-    softirq counts, taps)."""
+    """An SVG of the send-side state at ``event`` (a ``SendHostState``: skb heads, the device sent through — eth0's
+    qdisc and TX ring, or lo, which has neither —, socket, softirq counts, taps)."""
     state = event.state
     parts, y = [], 4.0
     body, y = _skbs(8, y, state.skbs)
     parts.append(body)
+    loopback = state.device == "lo"
     q = state.qdisc
-    qtext = ("qdisc: none (noqueue: lo)" if q is None else
-             f"qdisc pfifo_fast: queued {', '.join(q.queued[:6]) or 'nothing'}{' …' if len(q.queued) > 6 else ''}"
-             f"   bypassed {q.bypassed} · requeued {q.requeues} · dropped {q.drops}"
-             + ("   · on output_queue (NET_TX pending)" if q.scheduled else ""))
+    if loopback:
+        qtext = "lo: no qdisc (noqueue), no TX ring: loopback_xmit puts each skb on this CPU's backlog"
+    else:
+        qtext = (f"{state.device} qdisc pfifo_fast: queued {', '.join(q.queued[:6]) or 'nothing'}"
+                 f"{' …' if len(q.queued) > 6 else ''}   bypassed {q.bypassed} · requeued {q.requeues} · dropped "
+                 f"{q.drops}" + ("   · on output_queue (NET_TX pending)" if q.scheduled else ""))
     stopped = "   TX queue STOPPED (ring full)" if state.queue_stopped else ""
-    parts.append(svg.rect(8, y + 4, 630, 20, fill=PLACES["qdisc"], stroke="#adb5bd"))
+    parts.append(svg.rect(8, y + 4, 630, 20, fill=PLACES["backlog" if loopback else "qdisc"], stroke="#adb5bd"))
     parts.append(svg.text(14, y + 18, qtext + stopped, size=11))
     y += 30
-    tx_ring = state.queues[0].tx_ring if state.queues else None
+    tx_ring = state.queues[0].tx_ring if state.queues and not loopback else None
     if tx_ring is not None:
         body, y = _ring(8, y, tx_ring)
         parts.append(body)
@@ -111,16 +119,18 @@ def draw_send(event: Event) -> str:
              f"{sock.cwnd} · in flight {sock.packets_out}",
              f"softirqs raised so far: NET_TX {soft.get('NET_TX', 0)} · NET_RX {soft.get('NET_RX', 0)}"]
     lines += taps
-    lines += _receive_side(state)
+    lines += _receive_side(state, nic=not loopback)
     for line in lines:
         parts.append(svg.text(8, y + 14, line, size=11))
         y += 18
     return svg.document(650, y + 6, "".join(parts), label=f"send-side state at step {event.seq + 1}")
 
 
-def _receive_side(state) -> list[str]:
-    """What comes back in: the ACK's way up (IRQ, poll_list, GRO batch, backlog) and the sockets that receive."""
-    lines = [f"in: IRQ {q.irq} {q.irq_state} · GRO batch {', '.join(q.gro_batch) or 'empty'}" for q in state.queues]
+def _receive_side(state, nic: bool) -> list[str]:
+    """What comes back in: the ACK's way up (the NIC's IRQ and GRO batch, if it came through the NIC; poll_list,
+    backlog) and the sockets that receive."""
+    lines = [f"in: IRQ {q.irq} {q.irq_state} · GRO batch {', '.join(q.gro_batch) or 'empty'}"
+             for q in (state.queues if nic else ())]
     lines += [f"CPU {i}: poll_list {', '.join(c.softnet.poll_list) or 'empty'} · backlog "
               f"{', '.join(c.softnet.input_pkt_queue + c.softnet.process_queue) or 'empty'}"
               for i, c in enumerate(state.cpus)]

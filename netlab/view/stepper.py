@@ -23,13 +23,14 @@ from netlab.live.kallsyms import FOUND, in_your_kernel
 from netlab.live.result import LiveResult
 from netlab.trace import Event, Trace
 from netlab.view import svg
-from netlab.view.callgraph import CallGraph
+from netlab.view.callgraph import WIDTH as PATH_WIDTH, CallGraph
 from netlab.view.overview import Overview
 from netlab.view.text import changes as text_changes, header, runs, step_text
 
 Drawing = Callable[[Event], str]
-RIGHT_MIN_PX = 300
-"""The narrowest the overview and call path get beside a drawing before they move under it."""
+RIGHT_MIN_PX = PATH_WIDTH
+"""The narrowest the overview and call path get beside a drawing before they move under it: the call path's
+widest, so it is always drawn at full size."""
 Label = Callable[[Event], str]
 
 
@@ -245,13 +246,16 @@ class Stepper:
 
     def _draw(self, index: int) -> str:
         """The state drawing on the left; on the right the layers of the stack and the call path, current lit. The
-        right column takes the width left over (at least ``RIGHT_MIN_PX``) and its pictures shrink to fit it, so
-        the Stepper stays one screen tall instead of wrapping the column under the drawing."""
+        right column takes the width left over, at least ``RIGHT_MIN_PX`` (else it moves under the drawing), and
+        the call path is never wider, so it is never shrunk; should the page be narrower still, it scrolls."""
         left = (f'<div class="netlab-state" style="flex:0 0 auto">{self.draw(self.trace[index])}</div>'
                 if self.draw is not None else "")
-        fit = '<svg style="max-width:100%;height:auto" '
-        right = "".join(f'<div class="netlab-{name}">{view.svg(index).replace("<svg ", fit, 1)}</div>'
-                        for name, view in (("overview", self.overview), ("path", self.path)) if view is not None)
+        right = ""
+        if self.overview is not None:
+            fit = '<svg style="max-width:100%;height:auto" '
+            right += f'<div class="netlab-overview">{self.overview.svg(index).replace("<svg ", fit, 1)}</div>'
+        if self.path is not None:
+            right += f'<div class="netlab-path" style="overflow-x:auto">{self.path.svg(index)}</div>'
         column = (f'<div style="display:flex;flex-direction:column;gap:6px;flex:1 1 {RIGHT_MIN_PX}px;'
                   f'min-width:{RIGHT_MIN_PX}px">{right}</div>' if right else "")
         return f'<div style="display:flex;gap:16px;align-items:flex-start;flex-wrap:wrap">{left}{column}</div>'
