@@ -32,7 +32,7 @@ from netlab.trace import kernel_function, trace_printk
 INET_TWDR_TWKILL_SLOTS = 8      # 3.10 include/net/inet_timewait_sock.h
 TCP_MAX_TW_BUCKETS = 262144
 """net.ipv4.tcp_max_tw_buckets: half the established hash's size at boot (``tcp_init``, 6.12 ``tcp_set_hashinfo``);
-262144 with a 524288-bucket ehash, as :class:`netlab.kernel.memory.Kernel` assumes."""
+262144 with a 524288-bucket ehash."""
 
 
 @check.arguments

@@ -3,7 +3,7 @@
 Models fs/file.c (``alloc_fd``, ``expand_files``, ``get_unused_fd_flags``, ``put_unused_fd``, ``fd_install``,
 ``close_fd``), kernel/sys.c (``do_prlimit``: the hard limit may not exceed ``fs.nr_open``, and only
 CAP_SYS_RESOURCE raises it), fs/file_table.c (``files_maxfiles_init``: the default ``fs.file-max``; the ENFILE check
-itself sits in ``alloc_empty_file``, modelled with the ``filp`` allocation in :mod:`netlab.kernel.memory`) and
+itself sits in ``alloc_empty_file``, modelled with the ``filp`` allocation in :mod:`netlab.kernel.fs`) and
 net/ipv4/inet_connection_sock.c (``inet_sk_get_local_port_range``: the namespace's ``ip_local_port_range``,
 narrowed per socket by ``IP_LOCAL_PORT_RANGE`` since 6.3).
 
