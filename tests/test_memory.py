@@ -199,7 +199,7 @@ def test_the_time_wait_trace_allocates_then_trades_the_socket_for_a_timewait_soc
     allocs = [e.text for e in trace.filter("kmem_cache_alloc")]
     assert any("tw_sock_TCP" in t for t in allocs) and any("tcp_bind2_bucket" in t for t in allocs)
     states = [e.state.state for e in trace]
-    assert "ESTABLISHED" in states and "TIME_WAIT" in states and states[-1] == "-"
+    assert "ESTABLISHED" in states and "TIME_WAIT" in states and states[-1] == "CLOSE"
     assert trace[-1].state.objects == ()                # after 60 s the end holds nothing
     assert trace.filter("inet_twsk_kill")[0].time_ns >= 60 * 10 ** 9
 

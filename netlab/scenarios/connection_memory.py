@@ -217,9 +217,9 @@ class MemoryLab:
 
     @check.arguments
     def state_of(self, end: End, side: str) -> str:
-        """The TCP state of ``side``'s end of ``end`` as chapter 06 names it (:data:`STATES`, "SYN_SENT", "CLOSE",
-        "LAST_ACK" …; "-" once nothing is left of it). A server end not accept()ed yet is a request (SYN_RECV) or a
-        child waiting in the accept queue (ACCEPT_QUEUE)."""
+        """The TCP state of ``side``'s end of ``end`` as chapter 06 names it (:data:`STATES`, "SYN_SENT", "LAST_ACK",
+        "CLOSE" once nothing is left of it …; "-" before it exists). A server end not accept()ed yet is a request
+        (SYN_RECV) or a child waiting in the accept queue (ACCEPT_QUEUE)."""
         check.choice("side", side, SIDES)
         sk, client = end.socks.get(side), end.socks.get("client")
         host = self.server if side == "server" else self.client
@@ -236,7 +236,7 @@ class MemoryLab:
         entry = host.net.tcp_ehash.get(sk.four_tuple())
         if isinstance(entry, InetTimewaitSock):
             return entry.tw_substate.removeprefix("TCP_")
-        return "-" if sk.sk_state == "TCP_CLOSE" and entry is None else sk.sk_state.removeprefix("TCP_")
+        return sk.sk_state.removeprefix("TCP_")
 
     @check.arguments
     def slab_of(self, side: str) -> Slub:
