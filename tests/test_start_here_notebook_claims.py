@@ -5,7 +5,8 @@ from netlab.kernel.renamed import named
 from netlab.scenarios.capacity import GIB, connections_that_fit, plan
 from netlab.scenarios.connection_memory import footprint
 from netlab.scenarios.blocking_vs_epoll import blocking_recv
-from netlab.scenarios.journey import CLIENT_ADDR, SERVER_ADDR, Journey
+from netlab.scenarios.journey import Journey
+from netlab.scenarios.link import CLIENT_ADDR, SERVER_ADDR
 from notebook_prose import integer, prose, stated
 
 TEXT = prose("00-start-here.ipynb")

@@ -14,7 +14,8 @@ from netlab.kernel.inet_stream import tcp_recvmsg
 from netlab.kernel.tcp_minisocks import tcp_time_wait
 from netlab.kernel.tcp_output import MsgHdr, tcp_segment
 from netlab.kernel.zerocopy import __sys_sendto as sys_sendto
-from netlab.scenarios.journey import CLIENT_ADDR, SERVER_ADDR, SERVER_PORT, Journey
+from netlab.scenarios.journey import SERVER_PORT, Journey
+from netlab.scenarios.link import CLIENT_ADDR, SERVER_ADDR
 from netlab.trace import Tracer
 
 sock_release = getattr(socket_c, "__sock_release")

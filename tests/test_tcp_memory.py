@@ -14,7 +14,8 @@ from netlab.kernel.profiles import PROFILES
 from netlab.kernel.route import Rtable
 from netlab.kernel.sched import nonblocking
 from netlab.kernel.tcp_output import tcp_segment
-from netlab.scenarios.journey import CLIENT_ADDR, SERVER_ADDR, SERVER_PORT, Journey
+from netlab.scenarios.journey import SERVER_PORT, Journey
+from netlab.scenarios.link import CLIENT_ADDR, SERVER_ADDR
 from netlab.trace import Tracer
 
 MINE = ("request_sock_TCP", "tcp_bind_bucket", "tcp_bind2_bucket", "tw_sock_TCP", "TCP")

@@ -27,16 +27,14 @@ from netlab.kernel.fs import EPOLLIN, fdget
 from netlab.kernel.inet_connection_sock import (TcpSock, accept_queue_capacity, find_request, inet_bind,
                                                 syn_queue_capacity)
 from netlab.kernel.inet_timewait_sock import InetTimewaitSock
-from netlab.kernel.loopback import loopback_dev_init
 from netlab.kernel.profiles import LINUX_6_12, KernelProfile
-from netlab.kernel.route import Rtable, fib_add_ifaddr
+from netlab.kernel.route import Rtable
 from netlab.kernel.sched import Body, Rlimit, Scheduler
 from netlab.kernel.slub import CacheState, Slub, slab_layouts
 from netlab.kernel.sock import AF_INET, SOCK_STREAM, __sys_accept4, __sys_socket
 from netlab.live.connection_memory import MAX_CONNECTIONS, STEPS, ConnectionMemory
 from netlab.load.memory import Footprint, live_objects, row_pattern, slab_templates
-from netlab.scenarios.link import Link
-from netlab.scenarios.receive import Host
+from netlab.scenarios.link import client_and_server
 from netlab.scenarios.userspace import Process, accept, close, epoll_create1, epoll_ctl, socket
 from netlab.trace import Tracer
 
@@ -45,7 +43,7 @@ WINDOW_NS = 100 * MS
 """How long the lab lets each step of an end settle (simulated): a handshake, a delayed ACK (40 ms) and a close are
 over well within it, and a request's first SYN-ACK retransmission (1 s) and TIME_WAIT's end (60 s) come only ten and
 six hundred windows later."""
-CLIENT_ADDR, SERVER_ADDR, LOCALHOST, SERVER_PORT = "10.0.0.1", "10.0.0.2", "127.0.0.1", 80
+SERVER_PORT = 80
 STATES = ("ESTABLISHED", "SYN_RECV", "ACCEPT_QUEUE", "CLOSE_WAIT", "FIN_WAIT2", "TIME_WAIT")
 """ACCEPT_QUEUE: established by the kernel but not yet accept()ed; SYN_RECV: the client's ACK never came (its host
 drops what the server sends). FIN_WAIT2 and TIME_WAIT: after this side's close() (the peer has not closed; the peer
@@ -89,34 +87,22 @@ class MemoryLab:
     one), with ``epoll`` each side watches its connections with an epoll instance. ``syn_only``: the client's host
     drops what the server sends, so handshakes stop at SYN_RECV. ``nr_cpus``: lay the slabs out for a machine with
     that many CPUs (default: the profile's); ``nofile`` is both programs' RLIMIT_NOFILE, ``max_files`` each host's
-    fs.file-max. The server's listener (backlog ``somaxconn``) and epoll instances are
-    the world's own objects, allocated before the first end."""
+    fs.file-max. The server's listener (backlog ``somaxconn``) and epoll instances are the world's own objects,
+    allocated before the first end. :attr:`label` is what the slab log files the next steps under: ("setup",
+    None), or (phase, connection number) as :meth:`open` and :meth:`move` set it."""
 
     @check.arguments
     def __init__(self, profile: KernelProfile = LINUX_6_12, over: str = "link", epoll: bool = False,
                  syn_only: bool = False, nr_cpus: check.Cpus | None = None,
                  nofile: Annotated[int, check.Range(4, 10 ** 9)] | None = None,
                  max_files: Annotated[int, check.Range(1, check.INT64_MAX)] = check.INT64_MAX):
-        check.choice("over", over, ("link", "loopback"))
         if nr_cpus is not None:
             profile = profile.replace(slab=slab_layouts(profile, nr_cpus))
-        self.profile, self.over, self.epoll = profile, over, epoll
+        self.profile, self.over, self.epoll, self.syn_only = profile, over, epoll, syn_only
         self.sched = Scheduler(nr_cpus=0, profile=profile)
-        if over == "link":
-            self.client = Host(profile, address=CLIENT_ADDR, tx_ring_size=profile.tx_ring_size, sched=self.sched,
-                               name="client", memory=True, max_files=max_files)
-            self.server = Host(profile, address=SERVER_ADDR, tx_ring_size=profile.tx_ring_size, sched=self.sched,
-                               name="server", memory=True, max_files=max_files)
-            Link(self.client, self.server)
-            self.server_addr, self.client_addr, self.client_dev = SERVER_ADDR, CLIENT_ADDR, self.client.dev
-        else:
-            self.client = self.server = Host(profile, address=SERVER_ADDR, sched=self.sched, name="localhost",
-                                             memory=True, max_files=max_files)
-            lo = loopback_dev_init(self.server.net)
-            with self.server.cpus[0].running("process"):
-                fib_add_ifaddr(self.server.net, lo, "127.0.0.1/8", loopback=True)
-            self.server.net.xmit = self.server.xmit_segment
-            self.server_addr, self.client_addr, self.client_dev = LOCALHOST, LOCALHOST, lo
+        hosts = client_and_server(profile, self.sched, over, memory=True, max_files=max_files)
+        self.client, self.server = hosts.client, hosts.server
+        self.server_addr, self.client_addr, self.client_dev = hosts.server_addr, hosts.client_addr, hosts.client_dev
         if syn_only:
             self.client.net.nf.append("INPUT", "DROP", protocol="tcp", sport=SERVER_PORT)
         soft = profile.nofile_soft if nofile is None else nofile
@@ -183,8 +169,11 @@ class MemoryLab:
     @check.arguments
     def open(self, until: str = "ESTABLISHED") -> End:
         """A new connection: the client's socket() and connect(); the server's accept() unless ``until`` is
-        "SYN_RECV" or "ACCEPT_QUEUE" (or the lab is ``syn_only``)."""
+        "SYN_RECV" (the lab must be ``syn_only``: the client's host drops the SYN-ACK) or "ACCEPT_QUEUE"."""
         check.choice("until", until, ("ESTABLISHED", "SYN_RECV", "ACCEPT_QUEUE"))
+        if (until == "SYN_RECV") != self.syn_only:
+            raise ValueError("SYN_RECV needs a syn_only lab (the client's host drops the SYN-ACK), and a syn_only "
+                             "lab's connections stop there")
         end = End(len(self.ends))
         self.ends.append(end)
         self.label = ("open", end.number)
@@ -330,12 +319,11 @@ def fd_limit_trace(nofile: Annotated[int, check.Range(5, 64)] = 5, nr_open: int 
 # --------------------------------------------------------------------------------------------------------------
 # N ends
 
-def _sample(profile: KernelProfile, side: str, state: str, epoll: bool, nr_cpus: int | None, ends: int) -> MemoryLab:
-    lab = MemoryLab(profile, epoll=epoll, syn_only=state == "SYN_RECV", nr_cpus=nr_cpus)
-    opened = [lab.open(_until(state)) for _ in range(ends)]
+def _run_ends(lab: MemoryLab, side: str, state: str, n: int) -> None:
+    """Open ``n`` connections one after another, then take each one's ``side`` end to ``state``."""
+    opened = [lab.open(_until(state)) for _ in range(n)]
     for end in opened:
         lab.move(end, side, state)
-    return lab
 
 
 @check.arguments
@@ -348,9 +336,7 @@ def connections_memory(profile: KernelProfile, n: Annotated[int, check.Range(1, 
     lab = MemoryLab(profile, epoll=epoll, syn_only=state == "SYN_RECV", nr_cpus=nr_cpus)
     slub = lab.slab_of(side)
     before = {row: c.bytes for row, c in slub.caches.items()}
-    opened = [lab.open(_until(state)) for _ in range(n)]
-    for end in opened:
-        lab.move(end, side, state)
+    _run_ends(lab, side, state, n)
     return {row: c.bytes - before[row] for row, c in sorted(slub.caches.items()) if c.bytes != before[row]}
 
 
@@ -362,7 +348,8 @@ def footprint(profile: KernelProfile, state: str = "ESTABLISHED", side: str = "s
     requests as their SYN-ACKs first go out: the retransmissions a second later (and the sk_buffs NAPI's per-CPU
     cache keeps from them, at most 64 per CPU) are traffic, not the requests' memory."""
     check_side_state(side, state)
-    lab = _sample(profile, side, state, epoll, nr_cpus, SAMPLE_ENDS)
+    lab = MemoryLab(profile, epoll=epoll, syn_only=state == "SYN_RECV", nr_cpus=nr_cpus)
+    _run_ends(lab, side, state, SAMPLE_ENDS)
     slub = lab.slab_of(side)
     rows = {row: row_pattern(template) for row, template in slab_templates(slub, slub.log).items()}
     held = tuple(obj.cache for obj in live_objects(slub.log, 1))

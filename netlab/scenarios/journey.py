@@ -60,20 +60,19 @@ from netlab.kernel.eventpoll import EPOLL_CTL_ADD, EpollState, Eventpoll
 from netlab.kernel.fs import EPOLLIN, EPOLLRDHUP, fdget
 from netlab.kernel.inet_connection_sock import TcpSock, inet_bind
 from netlab.kernel.inet_timewait_sock import InetTimewaitSock
-from netlab.kernel.loopback import loopback_dev_init
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
-from netlab.kernel.route import Rtable, fib_add_ifaddr
+from netlab.kernel.route import Rtable
 from netlab.kernel.sched import (MAX_SCHEDULE_TIMEOUT, TASK_DEAD, TASK_INTERRUPTIBLE, RqState, Scheduler, TaskState,
                                  spend)
 from netlab.kernel.source_index import LAYERS, layer_of
 from netlab.kernel.tcp_output import MsgHdr
 from netlab.kernel.zerocopy import __sys_sendto as sys_sendto
-from netlab.scenarios.link import MAX_DELAY_US, Link
-from netlab.scenarios.receive import Host, ReceiveState
+from netlab.scenarios.link import MAX_DELAY_US, client_and_server
+from netlab.scenarios.receive import ReceiveState
 from netlab.scenarios.userspace import Process, accept, close, epoll_create1, epoll_ctl, epoll_wait, recv, socket
 from netlab.trace import Event, Trace, Tracer
 
-CLIENT_ADDR, SERVER_ADDR, LOCALHOST, SERVER_PORT = "10.0.0.1", "10.0.0.2", "127.0.0.1", 80
+SERVER_PORT = 80
 WAYS = ("link", "loopback")
 MAX_MESSAGE = 1400
 """The largest request or response: one segment (read in one recv())."""
@@ -202,23 +201,9 @@ class Journey:
         self.request, self.response, self.over = request, response, over
         self.server_close_ns, self.close = server_close_ns, close
         self.sched = Scheduler(nr_cpus=0, profile=prof)
-        if over == "link":
-            self.client = Host(prof, address=CLIENT_ADDR, tx_ring_size=prof.tx_ring_size, sched=self.sched,
-                               name="client", memory=memory)
-            self.server = Host(prof, address=SERVER_ADDR, tx_ring_size=prof.tx_ring_size, sched=self.sched,
-                               name="server", memory=memory)
-            self.link: Link | None = Link(self.client, self.server, delay_us)
-            self.server_addr, client_addr, client_dev = SERVER_ADDR, CLIENT_ADDR, self.client.dev
-        else:
-            self.client = self.server = Host(prof, cpus=2, address=SERVER_ADDR, sched=self.sched, name="localhost",
-                                             memory=memory)
-            lo = loopback_dev_init(self.server.net)
-            with self.server.cpus[0].running("process"):
-                fib_add_ifaddr(self.server.net, lo, "127.0.0.1/8", loopback=True)
-            self.server.net.xmit = self.server.xmit_segment
-            self.link = None
-            self.server_addr, client_addr, client_dev = LOCALHOST, LOCALHOST, lo
-        self.client_addr, self.client_dev = client_addr, client_dev
+        hosts = client_and_server(prof, self.sched, over, delay_us, memory)
+        self.client, self.server, self.link = hosts.client, hosts.server, hosts.link
+        self.server_addr, self.client_addr, self.client_dev = hosts.server_addr, hosts.client_addr, hosts.client_dev
         self.program = Process("server", pid=1000)
         self.client_program = Process("client", pid=2000)
         self.listener: TcpSock | None = None      # each program makes its socket (socket()) when it runs

@@ -13,8 +13,16 @@ The link also gives each host's TCP handshake its way out (``Net.xmit`` = :meth:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Annotated
+
 from netlab import check
+from netlab.kernel.dev import NetDevice
 from netlab.kernel.dev_hard_xmit import ETH_HLEN
+from netlab.kernel.loopback import loopback_dev_init
+from netlab.kernel.profiles import KernelProfile
+from netlab.kernel.route import fib_add_ifaddr
+from netlab.kernel.sched import Scheduler
 from netlab.kernel.nic import WIRE_OVERHEAD, Packet
 from netlab.kernel.skbuff import CLONED, SkBuff
 from netlab.kernel.timer import TimerList
@@ -23,6 +31,8 @@ from netlab.trace import on_cpu, trace_printk
 
 MAX_DELAY_US = 1_000_000.0
 """The longest propagation delay a link may have: one second (a cable round the Earth takes 0.2 s)."""
+CLIENT_ADDR, SERVER_ADDR, LOCALHOST = "10.0.0.1", "10.0.0.2", "127.0.0.1"
+"""The addresses of :func:`client_and_server`'s hosts."""
 
 
 class Link:
@@ -86,3 +96,40 @@ class Link:
             trace_printk(f"{packet.name} ({packet.length} B) arrives at {dst.address}'s {dst.dev.name} from "
                          f"{src.address}")
         dst.receive([packet])
+
+
+@dataclass(frozen=True)
+class ClientServer:
+    """A client host and a server host on one engine, and the addresses the programs use: two hosts on a
+    :class:`Link` (``link`` set), or one host over loopback (client and server the same, ``link`` None)."""
+
+    client: Host
+    server: Host
+    link: Link | None
+    client_addr: str
+    server_addr: str
+    client_dev: NetDevice
+
+
+
+@check.arguments
+def client_and_server(profile: KernelProfile, sched: Scheduler, over: str = "link", delay_us: float = 5.0,
+                      memory: bool = False, max_files: Annotated[int, check.Range(1, check.INT64_MAX)]
+                      = check.INT64_MAX) -> ClientServer:
+    """Over a link: hosts "client" (10.0.0.1) and "server" (10.0.0.2), ``delay_us`` of wire apart. Over loopback: one
+    host, "localhost", with two CPUs and ``lo`` (127.0.0.1/8), where client and server are both at 127.0.0.1.
+    ``memory`` and ``max_files`` as :class:`Host` takes them."""
+    check.choice("over", over, ("link", "loopback"))
+    if over == "link":
+        client, server = (Host(profile, address=address, tx_ring_size=profile.tx_ring_size, sched=sched, name=name,
+                               memory=memory, max_files=max_files)
+                          for name, address in (("client", CLIENT_ADDR), ("server", SERVER_ADDR)))
+        return ClientServer(client, server, Link(client, server, delay_us), CLIENT_ADDR, SERVER_ADDR, client.dev)
+    host = Host(profile, cpus=2, address=SERVER_ADDR, sched=sched, name="localhost", memory=memory,
+                max_files=max_files)
+    lo = loopback_dev_init(host.net)
+    with host.cpus[0].running("process"):
+        fib_add_ifaddr(host.net, lo, "127.0.0.1/8", loopback=True)
+    host.net.xmit = host.xmit_segment
+    return ClientServer(host, host, None, LOCALHOST, LOCALHOST, lo)
+
