@@ -2,11 +2,10 @@
 import pytest
 
 from netlab.kernel import limits
-from netlab.kernel.sock import AF_INET, SOCK_STREAM, __sys_socket
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
 from netlab.live.limits import IP_LOCAL_PORT_RANGE_SINCE
 from netlab.scenarios.capacity import EXCHANGE_PACKETS, GIB, ROUND_TRIP_CPU_US, connections_that_fit, plan
-from netlab.scenarios.connection_memory import MemoryLab, fd_limit_trace
+from netlab.scenarios.connection_memory import fd_limit_trace, sockets_before_emfile
 from netlab.units import size
 from notebook_prose import integer, prose, stated, strings
 
@@ -25,17 +24,7 @@ def test_at_the_fd_limit_the_connection_stays_in_the_accept_queue():
 
 
 def test_ulimit_1024_with_fds_0_to_2_open_leaves_1021_sockets():
-    lab = MemoryLab(LINUX_6_12, nofile=1024)
-    fds = []
-
-    def until_emfile():
-        while (fd := __sys_socket(lab.client.net, AF_INET, SOCK_STREAM, 0, "s")) >= 0:
-            fds.append(fd)
-        return
-        yield
-
-    lab.do("client", until_emfile())
-    assert len(fds) == 1021
+    assert sockets_before_emfile(LINUX_6_12, 1024) == 1021
 
 
 def test_a_server_port_serves_2_to_the_48_clients():

@@ -316,6 +316,22 @@ def fd_limit_trace(nofile: Annotated[int, check.Range(5, 64)] = 5, nr_open: int 
     return tracer.trace
 
 
+@check.arguments
+def sockets_before_emfile(profile: KernelProfile, nofile: Annotated[int, check.Range(4, 4096)] = 1024) -> int:
+    """How many sockets a process with ``ulimit -n nofile`` and fds 0–2 open makes with socket() before EMFILE."""
+    lab = MemoryLab(profile, nofile=nofile)
+    made = []
+
+    def until_emfile():
+        while __sys_socket(lab.client.net, AF_INET, SOCK_STREAM, 0, f"s{len(made)}") >= 0:
+            made.append(True)
+        return
+        yield
+
+    lab.do("client", until_emfile())
+    return len(made)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # N ends
 
