@@ -138,7 +138,7 @@ def test_fds_come_from_chapter_07s_table_and_its_limit():
             got["errno"] = e.errno
 
     lab.thread("acceptor", acceptor())
-    lab.connect(10_000, lfd)
+    lab.connect(lab.sched.clock + 10_000, lfd)      # each socket above was made by a task of the process
     lab.run()
     listener = lab.sock_of(lfd).sk
     assert got["errno"] == E.EMFILE and len(listener.icsk_accept_queue.rskq_accept) == 1  # it stays queued

@@ -18,7 +18,7 @@ US = 1_000
 KIB = 1024
 
 
-def test_a_blocking_recv_called_at_5_us_gets_100_bytes_35_us_later_after_two_switches():
+def test_a_blocking_recv_called_at_11_us_gets_100_bytes_29_us_later_after_two_switches():
     called, nbytes, later = stated(r"At t ≈ (\d+) µs it calls `recv\(\)`; the receive queue is empty\. A (\d+)-byte "
                                    r"segment arrives (\d+) µs later", TEXT)
     for profile in ("6.12", "3.10"):

@@ -89,7 +89,7 @@ def run_program(ops, profile="6.12"):
     """Run ``ops`` in one thread on N connections and, beside it, in :class:`ReferenceEpoll`; after each op the
     model's rdllist must be the reference's, and each epoll_wait must return exactly the reference's events."""
     lab = Lab(profile=profile)
-    fds = [lab.connection(f"conn{i}") for i in range(N)]
+    fds = lab.connections([f"conn{i}" for i in range(N)])
     ref = ReferenceEpoll()
     waits = []
 
@@ -171,7 +171,7 @@ def test_two_waiters_are_woken_one_at_a_time_last_sleeper_first(mode, maxevents,
     """Two threads sleep in epoll_wait on one epoll (A first, then B); ``ready`` packets arrive at once, then one
     packet per fd in ``later``, 200 µs apart. Each thread calls epoll_wait once."""
     lab = Lab(profile=profile)
-    fds = [lab.connection(f"conn{i}") for i in range(N)]
+    fds = lab.connections([f"conn{i}" for i in range(N)])
     ref, got, epfd = ReferenceEpoll(), {}, []
 
     def setup():
@@ -232,7 +232,7 @@ def test_callbacks_during_a_scan_go_to_ovflist_then_back_to_rdllist(profile, ord
     ep_scan_ready_list appends them to rdllist in that order (list_add_tail), newest first; 6.12's ep_done_scan
     reverses it (list_add at the head)."""
     lab = Lab(profile=profile)
-    fds = [lab.connection(f"c{i}") for i in range(4)]
+    fds = lab.connections([f"c{i}" for i in range(4)])
     seen = []
 
     def prog():

@@ -28,10 +28,10 @@ from typing import Any, Callable
 from netlab import check
 from netlab.kernel import limits
 from netlab.kernel.file_table import __fput
-from netlab.kernel.fs import (EPOLLIN, EPOLLPRI, EPOLLRDBAND, EPOLLRDNORM, O_NONBLOCK, File, FileOperations, PollTable, alloc_file_pseudo, fdget, filp_address,
+from netlab.kernel.fs import (EPOLLIN, EPOLLPRI, EPOLLRDBAND, EPOLLRDNORM, O_NONBLOCK, File, FileOperations, PollTable, alloc_file_pseudo, fdget,
                               poll_wait)
 from netlab.kernel.inode import SuperOperations, iput
-from netlab.kernel.sched import TASK_INTERRUPTIBLE, Task, get_current, running_profile, schedule_timeout
+from netlab.kernel.sched import TASK_INTERRUPTIBLE, get_current, running_profile, schedule_timeout
 from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.slub import slab_alloc, slab_free, slab_has
 from netlab.kernel.wait import (WaitQueueEntry, WaitQueueHead, __wake_up_common, add_wait_queue,
@@ -270,20 +270,6 @@ def sock_poll(file: File, wait: PollTable | None) -> int:
     if not isinstance(sock, Socket) or sock.ops is None:
         raise TypeError("sock_poll needs a socket file whose Socket has proto_ops")
     return sock.ops.poll(file, sock, wait)
-
-
-
-
-@check.arguments
-def install_socket(sock: Socket, task: Task, nr_open: int) -> int:
-    """Give a socket that no system call made (chapter 02's connections, ESTABLISHED before the story starts) an fd
-    and a ``struct file`` in ``task``'s fd table, without slab objects. Returns the fd or -EMFILE."""
-    fd = limits.get_unused_fd_flags(task, nr_open)
-    if fd >= 0:
-        name = f"socket:{sock.name}"
-        sock.file = File(socket_file_ops, sock, filp_address(f"{name}#{fd}"), name)
-        limits.fd_install(task, fd, sock.file)
-    return fd
 
 
 @kernel_function("net/socket.c", "release the socket behind {file.name}")

@@ -2,6 +2,9 @@
 
 :class:`Lab` is a server host built from the models: a :class:`~netlab.kernel.sched.Scheduler` (CPUs, run
 queues, context switches), the chapter-01 network namespace and receive path, a server process, and connections.
+Its sockets are made by system calls in a short-lived task of the server process before a story starts: the
+listener by ``socket()``, ``bind()`` and ``listen()``; an ESTABLISHED connection as ``accept()`` makes its socket and
+file, the connection itself hashed as the handshake leaves it (:meth:`Lab.connections`).
 Data for a connection arrives as a packet handed to ``ip_rcv`` in softirq context; from there the chapter-01
 models carry it (``ip_rcv`` → ``ip_local_deliver`` → ``tcp_v4_rcv`` → ``tcp_rcv_established`` →
 ``tcp_queue_rcv`` → ``tcp_data_ready`` → ``sock_def_readable``) to this chapter's wait queues. The NIC, hard IRQ and
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field, fields
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any, Callable, Mapping
 
 from netlab import check
 from netlab.check import CInt
@@ -29,21 +32,22 @@ from netlab.kernel.eventpoll import (EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLLET, EPOL
                                      Eventpoll)
 from netlab.kernel.fs import EPOLLIN, File, fdget
 from netlab.kernel import tcp_handshake
-from netlab.kernel.inet_connection_sock import TcpSock, inet_bind
-from netlab.kernel.inet_stream import inet_stream_ops
+from netlab.kernel.inet_connection_sock import TcpSock, inet_bind, tcp_prot
+from netlab.kernel.inet_stream import inet_init, inet_stream_ops
 from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.ip_input import IP_PACKET_TYPE, ip_rcv
-from netlab.kernel.limits import fd_install, get_unused_fd_flags
+from netlab.kernel.limits import fd_install, get_unused_fd_flags, put_unused_fd
 from netlab.kernel.netns import Net
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
-from netlab.kernel.sched import (CONTEXT_SWITCH_NS, Rlimit, RqState, Scheduler, Task, TaskState, spend,
-                                 thread_memory)
+from netlab.kernel.sched import (CONTEXT_SWITCH_NS, TASK_DEAD, Rlimit, RqState, Scheduler, Task, TaskState,
+                                 get_current, spend, thread_memory)
 from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SkBuff, skb_reset_network_header
-from netlab.kernel.sock import Sock, Socket, install_socket
+from netlab.kernel.sock import Socket, sk_alloc, sock_alloc, sock_alloc_file, sock_graft
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED, TCP_LISTEN
 from netlab.kernel.tcp_output import TCP_HLEN
 from netlab.trace import Trace, Tracer, trace_printk
-from netlab.scenarios.userspace import (Process, accept, epoll_create1, epoll_ctl, epoll_wait, recv, set_nonblocking)
+from netlab.scenarios.userspace import (Process, accept, epoll_create1, epoll_ctl, epoll_wait, recv, set_nonblocking,
+                                        socket)
 
 SERVER_ADDR, SERVER_PORT, CLIENT_ADDR = "10.0.0.2", 8080, "10.0.0.1"
 CLIENT_RTT_NS = 20_000
@@ -107,6 +111,7 @@ class Lab:
         self.profile = _profile(profile)
         self.sched = Scheduler(nr_cpus=nr_cpus, context_switch_ns=context_switch_ns, profile=self.profile)
         self.net = Net(self.profile, local_addrs={SERVER_ADDR}, sched=self.sched, xmit=self._wire)
+        inet_init()                                   # the host boots: AF_INET can make sockets
         # a server with many connections raises RLIMIT_NOFILE (ulimit -n); up to fs.nr_open by default (chapter 07)
         limit = self.profile.nr_open if nofile is None else nofile
         self.process = Process("server", pid=1000, nofile=Rlimit(limit, limit))
@@ -115,24 +120,35 @@ class Lab:
         self.sockets: dict[str, Socket] = {}
         self.arrivals: list[tuple[int, int, str]] = []  # (time, cpu, what) for timelines
         self.clients: dict[tuple[str, int], Client] = {}  # (address, port) -> the client at the other end
-        self.peer: dict[str, tuple[str, int]] = {}  # name of a connection() -> its client's (address, port)
         self.sent: list[SkBuff] = []  # the segments the server sent (the SYN-ACKs), in order
         self._client_isn = random.Random(CLIENT_ADDR)  # the clients' secure_tcp_seq
         self._next_port = 40000
 
     # --- building ------------------------------------------------------------------------------------------
-    def _sock(self, name: str, state: str) -> Sock:
+    def _setup(self, step: Callable[[], Any]) -> Any:
+        """Run ``step`` now in a task of the server process and return what it returns (or raise what it raised,
+        once the task has ended): a story's sockets are made by system calls, which run in a task of the process
+        (``current``: its fd table and RLIMIT_NOFILE). The task is not one of the process's story threads."""
+        out: dict[str, Any] = {}
+
+        def body():
+            try:
+                out["value"] = step()
+            except OSError as e:
+                out["error"] = e
+            return
+            yield
+
+        task = self.sched.spawn("setup", body(), cpu=0, tgid=self.process.pid, process=self.process)
+        self.sched.run(stop=lambda: task.state == TASK_DEAD)
+        if "error" in out:
+            raise out["error"]
+        return out["value"]
+
+    def _new_name(self, name: str) -> str:
         if name in self.sockets:
             raise ValueError(f"a socket named {name!r} exists already")
-        return Sock(name=name, protocol="tcp", sk_state=state, sk_rcvbuf=self.profile.tcp_rmem[1])
-
-    def _install(self, sk: Sock) -> int:
-        sock = Socket(sk, ops=inet_stream_ops)
-        self.sockets[sk.name] = sock
-        fd = install_socket(sock, self.process, self.profile.nr_open)
-        if fd < 0:
-            raise OSError(-fd, f"no fd for {sk.name} (RLIMIT_NOFILE {self.process.nofile.rlim_cur})")
-        return fd
+        return name
 
     def _client(self, cpu: int, isn: int) -> Client:
         port, self._next_port = self._next_port, self._next_port + 1
@@ -141,24 +157,61 @@ class Lab:
         return client
 
     @check.arguments
+    def connections(self, names: list[str]) -> list[int]:
+        """ESTABLISHED connections from new clients to the server's port, made before the story starts in one task
+        of the server process (:meth:`_established`); returns their fds."""
+        if len(set(names)) != len(names):
+            raise ValueError("the connections' names must differ")
+        for name in names:
+            self._new_name(name)
+        return self._setup(lambda: [self._established(name) for name in names])
+
+    @check.arguments
     def connection(self, name: str | None = None) -> int:
-        """An ESTABLISHED connection from a client to the server's port, made before the story starts (no
-        handshake, sequence numbers from 0); returns its fd in the server process."""
-        sk = self._sock(name or f"conn{len(self.sockets)}", TCP_ESTABLISHED)
-        client = self._client(0, isn=0)
-        self.peer[sk.name] = (client.addr, client.port)
-        self.net.tcp_ehash[(SERVER_ADDR, SERVER_PORT, client.addr, client.port)] = sk
-        return self._install(sk)
+        """One connection as :meth:`connections` makes them; returns its fd."""
+        return self.connections([name or f"conn{len(self.sockets)}"])[0]
+
+    def _established(self, name: str) -> int:
+        """The server's end of a connection as ``accept()`` (``__sys_accept4_file``, ``do_accept``) returns it: an fd
+        first (EMFILE), a socket (``sock_alloc``) and its file (``sock_alloc_file``), then the connection grafted
+        on it and the fd installed. The connection is a tcp_sock in ESTABLISHED (``sk_alloc``) hashed in ehash
+        under its four-tuple, as the handshake leaves it; the handshake itself is left out (it would put a listener
+        and a client round trip before every story), so the sequence numbers are the ISNs a handshake would have
+        chosen, and no listener's port bucket is shared."""
+        me = get_current()
+        fd = get_unused_fd_flags(me, self.profile.nr_open)
+        if fd < 0:
+            raise OSError(-fd, f"no fd for {name} (RLIMIT_NOFILE {self.process.nofile.rlim_cur})")
+        sock = sock_alloc(name)
+        sock.ops = inet_stream_ops
+        file = sock_alloc_file(sock, 0, tcp_prot.name)
+        if not isinstance(file, File):
+            put_unused_fd(me, fd)
+            raise OSError(-file, f"no file for {name}")
+        client = self._client(0, isn=self._client_isn.getrandbits(32))
+        sk = sk_alloc(self.net, tcp_prot, name, sk_state=TCP_ESTABLISHED, inet_rcv_saddr=SERVER_ADDR,
+                      inet_num=SERVER_PORT, inet_daddr=client.addr, inet_dport=client.port, rcv_nxt=client.snd_nxt)
+        self.net.tcp_ehash[sk.four_tuple()] = sk
+        sock_graft(sk, sock)
+        fd_install(me, fd, file)
+        self.sockets[name] = sock
+        return fd
 
     @check.arguments
     def listener(self, name: str = "listener", backlog: CInt = 128) -> int:
-        """A socket bound to the server's port that ``listen(backlog)`` made a listener; returns its fd."""
-        if name in self.sockets:
-            raise ValueError(f"a socket named {name!r} exists already")
-        sk = TcpSock(name=name, protocol="tcp", net=self.net)
-        if inet_bind(self.net, sk, SERVER_ADDR, SERVER_PORT) or _sys_listen(sk, backlog):
-            raise OSError(98, f"port {SERVER_PORT} is in use (EADDRINUSE)")
-        return self._install(sk)
+        """``socket()``, ``bind()`` to the server's port and ``listen(backlog)``, as the server program makes its
+        listener (in a task of the process); returns its fd."""
+        self._new_name(name)
+
+        def listen() -> int:
+            fd = socket(self.net, name)
+            sk = self.sock_of(fd).sk
+            if inet_bind(self.net, sk, SERVER_ADDR, SERVER_PORT) or _sys_listen(sk, backlog):
+                raise OSError(98, f"port {SERVER_PORT} is in use (EADDRINUSE)")
+            self.sockets[name] = sk.sk_socket
+            return fd
+
+        return self._setup(listen)
 
     @check.arguments
     def thread(self, comm: str, body: Any, cpu: int | None = None) -> Task:
@@ -194,8 +247,7 @@ class Lab:
     def deliver(self, fd: int, nbytes: int) -> None:
         """Now, in softirq context: a segment with ``nbytes`` of data for connection ``fd`` reaches ``ip_rcv``."""
         sk = self.sock_of(fd).sk
-        peer = (sk.inet_daddr, sk.inet_dport) if isinstance(sk, TcpSock) else self.peer[sk.name]
-        self._ip_rcv(self.clients[peer], f"skb({sk.name})", ("ACK", "PSH"), nbytes)
+        self._ip_rcv(self.clients[(sk.inet_daddr, sk.inet_dport)], f"skb({sk.name})", ("ACK", "PSH"), nbytes)
 
     @check.arguments
     def send_data(self, at_ns: int, fd: int, nbytes: int, cpu: int = 0) -> None:
@@ -263,9 +315,8 @@ class Lab:
         sockets = {}
         for sock in self.sock_files():
             sk = sock.sk
-            accept_queue = sk.icsk_accept_queue.rskq_accept if isinstance(sk, TcpSock) else ()
             sockets[sk.name] = SocketWaitState(sum(s.len for s in sk.sk_receive_queue),
-                                               tuple(sock.wq.snapshot()), len(accept_queue))
+                                               tuple(sock.wq.snapshot()), len(sk.icsk_accept_queue.rskq_accept))
         return LabState(tuple([rq.snapshot() for rq in self.sched.rqs]),
                         {t.comm: t.snapshot() for t in self.process.threads}, sockets,
                         {f"fd {fd}": f.private_data.snapshot() for fd, f in sorted(self.process.files.fd.items())
@@ -328,9 +379,9 @@ def blocking_recv(profile: str | KernelProfile = "6.12", data_at_ns: Nanoseconds
     lab = Lab(profile=profile, context_switch_ns=context_switch_ns)
     fd = lab.connection("conn")
     got = {}
-    start_ns = context_switch_ns + 1_000
 
     def server():
+        got["on_cpu"] = lab.sched.clock
         yield from spend(2_000, "user code before recv()")
         got["called_at"] = lab.sched.clock
         got["n"] = yield from recv(fd, 4096)
@@ -339,6 +390,8 @@ def blocking_recv(profile: str | KernelProfile = "6.12", data_at_ns: Nanoseconds
 
     task = lab.thread("server", server())
     lab.send_data(data_at_ns, fd, nbytes)
+    lab.sched.run(stop=lambda: "on_cpu" in got)
+    start_ns = got["on_cpu"] + 1_000
     lab.run(start_ns)
     trace = lab.record(until_ns=data_at_ns + 10_000)
     recv_switches = [s for s in lab.sched.switches if got["called_at"] <= s.time_ns <= got["returned_at"]]
@@ -355,7 +408,7 @@ def epoll_story(connections: StoryCount = 3, ready: int = 1, profile: str | Kern
     if ready >= connections:
         raise ValueError(f"ready must be an index in 0..{connections - 1}")
     lab = Lab(profile=profile)
-    fds = [lab.connection(f"conn{i}") for i in range(connections)]
+    fds = lab.connections([f"conn{i}" for i in range(connections)])
     out: dict = {}
 
     def server():
@@ -449,7 +502,7 @@ def epoll_lifo(workers: StoryCount = 3, events: StoryCount = 6, gap_ns: Nanoseco
     """``workers`` threads share one epoll; ``events`` requests arrive ``gap_ns`` apart. Who handles each?"""
     check.count("gap_ns", gap_ns, 1)
     lab = Lab(profile=profile)
-    fds = [lab.connection(f"conn{i}") for i in range(events)]
+    fds = lab.connections([f"conn{i}" for i in range(events)])
     handled: list[str] = []
     shared: dict = {}
 
@@ -578,7 +631,8 @@ def serve(model: str, workload: Workload = Workload(), costs: ServerCosts = Serv
     lab = Lab(nr_cpus=nr_cpus, profile=profile, context_switch_ns=context_switch_ns)
     lab.sched.record_switches = False
     rng = random.Random(workload.seed)
-    fds = [lab.connection(f"conn{i}") for i in range(workload.connections)]
+    fds = lab.connections([f"conn{i}" for i in range(workload.connections)])
+    start = lab.sched.clock  # the workload starts once the connections are made
     cpu_of = {fd: i % nr_cpus for i, fd in enumerate(fds)}  # RSS spreads the flows over the CPUs
     served = [0]
 
@@ -592,7 +646,7 @@ def serve(model: str, workload: Workload = Workload(), costs: ServerCosts = Serv
 
     def respond(fd: int):
         yield from spend(costs.send_ns, "send() the response")
-        if lab.sched.clock >= workload.warmup_ns:
+        if lab.sched.clock >= start + workload.warmup_ns:
             served[0] += 1
         if workload.interval_ns is None:
             request_from(fd, lab.sched.clock + workload.rtt_ns + workload.think_ns)
@@ -632,10 +686,10 @@ def serve(model: str, workload: Workload = Workload(), costs: ServerCosts = Serv
         lab.thread("epoll-loop", epoll_loop())
     span = workload.interval_ns if workload.interval_ns is not None else workload.rtt_ns
     for fd in fds:
-        request_from(fd, rng.randrange(span))
-    lab.run(workload.warmup_ns)
+        request_from(fd, start + rng.randrange(span))
+    lab.run(start + workload.warmup_ns)
     before = (lab.process.rusage(), lab.sched.counts([]), sum(t.sum_exec_runtime for t in lab.process.threads))
-    lab.run(workload.duration_ns)
+    lab.run(start + workload.duration_ns)
     after = (lab.process.rusage(), lab.sched.counts([]), sum(t.sum_exec_runtime for t in lab.process.threads))
     nthreads = len(lab.process.threads)
     mem = thread_memory(lab.profile, **({} if thread_resident is None else {"resident": thread_resident}))
