@@ -1,16 +1,17 @@
 """The exact slab memory of N connection ends, from a few traced ones (numpy, any N).
 
 Chapter 06's world (:mod:`netlab.scenarios.connection_memory`) opens connection ends one after another and then
-takes each on, phase by phase (open; move to a state; …), every end run until its host is quiet before the next.
+takes each on, phase by phase (open; move to a state; …), every end run until its hosts are quiet before the next.
 The slab allocator (:mod:`netlab.kernel.slub`) then sees the same operations for every end but the first, in each
 phase: allocations, and frees of that end's own objects — including the objects that live for a moment (the
-SYN's sk_buff, a request sock that accept() frees). :func:`slab_template` reads those operations per slab cache off
-the allocator's log of a few ends; :meth:`RowTemplate.replay` plays them for N ends on a fresh cache (the very
-allocator's slot choice, :meth:`KmemCache.take`), which is what N ends cost (NAPI's per-CPU cache of sk_buffs replayed too: an end takes a
-sk_buff from its CPU's cache and gives it back there, and the cache refills in bulk and gives half back when full,
-as :func:`netlab.kernel.skbuff.napi_skb_cache_get` and ``napi_skb_cache_put`` do); :class:`RowPattern` finds where the bytes
-of N ends repeat (every ``period`` more ends cost ``step`` more bytes, from ``start`` on: the slab layout comes back
-once the ends' objects have filled a whole number of slabs) and so answers for any N without replaying.
+SYN's sk_buff, a request sock that accept() frees). :func:`slab_templates` reads those operations per slab cache off
+the allocator's log of a few ends; :meth:`RowTemplate.replay` plays them for N ends on a fresh cache with the
+allocator's own slot choice (:meth:`KmemCache.take`), which is what N ends cost. NAPI's per-CPU cache of sk_buffs is
+replayed too: an end takes a sk_buff from its CPU's cache and gives it back there, and the cache refills in bulk and
+gives half back when full, as ``napi_skb_cache_get`` and ``napi_skb_cache_put`` (:mod:`netlab.kernel.skbuff`) do.
+:func:`row_pattern` finds where the bytes of N ends repeat (every ``period`` more ends cost ``step`` more bytes, from
+``start`` on: the layout comes back once the ends' objects have filled a whole number of slabs), so a
+:class:`RowPattern` answers for any N without replaying.
 """
 from __future__ import annotations
 

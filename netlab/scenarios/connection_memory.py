@@ -72,7 +72,7 @@ def check_side_state(side: str, state: str) -> None:
 
 @dataclass(eq=False)
 class End:
-    """One connection: its number, and each side's fd (None: not open, or closed)."""
+    """One connection: its number, each side's fd while that side has it open, and each side's tcp_sock."""
 
     number: int
     fds: dict = field(default_factory=dict)         # side -> fd
