@@ -274,7 +274,6 @@ def connection_trace(profile: KernelProfile, side: str = "client", state: str = 
     lab = MemoryLab(profile, epoll=epoll, syn_only=state == "SYN_RECV", nr_cpus=nr_cpus)
     slub = lab.slab_of(side)
     program = lab.programs[side]
-    end = End(0)
 
     def snapshot():                                   # once per step: touched is what this step touched
         touched, slub.last_row = slub.last_row, None
@@ -307,7 +306,7 @@ def fd_limit_trace(nofile: Annotated[int, check.Range(5, 64)] = 5, nr_open: int 
                             slub.bytes)
 
     def until_emfile():
-        while (fd := __sys_socket(lab.server.net, AF_INET, SOCK_STREAM, 0, f"sock{len(server.files.fd)}")) >= 0:
+        while __sys_socket(lab.server.net, AF_INET, SOCK_STREAM, 0, f"sock{len(server.files.fd)}") >= 0:
             pass
         yield from __sys_accept4(lab.listen_fd)
 
