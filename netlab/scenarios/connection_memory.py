@@ -207,8 +207,8 @@ class MemoryLab:
     @check.arguments
     def state_of(self, end: End, side: str) -> str:
         """The TCP state of ``side``'s end of ``end`` as chapter 06 names it (:data:`STATES`, "SYN_SENT", "LAST_ACK",
-        "CLOSE" once nothing is left of it …; "-" before it exists). A server end not accept()ed yet is a request
-        (SYN_RECV) or a child waiting in the accept queue (ACCEPT_QUEUE)."""
+        "CLOSE" for a new socket and once nothing is left of it …; "-" for a server end before its SYN). A server end
+        not accept()ed yet is a request (SYN_RECV) or a child waiting in the accept queue (ACCEPT_QUEUE)."""
         check.choice("side", side, SIDES)
         sk, client = end.socks.get(side), end.socks.get("client")
         host = self.server if side == "server" else self.client
@@ -220,8 +220,8 @@ class MemoryLab:
             if isinstance(child, TcpSock):                  # made, not yet on the accept queue
                 return child.sk_state.removeprefix("TCP_")
             return "SYN_RECV" if find_request(self.listener, key) is not None else "-"
-        if sk is None:
-            return "-"
+        if sk is None:                                      # the client's socket() is still running
+            return "CLOSE" if side == "client" else "-"
         entry = host.net.tcp_ehash.get(sk.four_tuple())
         if isinstance(entry, InetTimewaitSock):
             return entry.tw_substate.removeprefix("TCP_")
