@@ -205,6 +205,7 @@ LAYERS = (
                                          "net/sched/", "include/linux/netdevice.h")),
     ("driver", ("drivers/",)),
     ("sk_buffs", ("net/core/skbuff.c",)),
+    ("slab allocator", ("mm/", "include/linux/slab.h")),
     ("interrupts and softirqs", ("kernel/softirq.c", "kernel/irq/", "include/linux/bottom_half.h")),
     ("wait queues, locks and the scheduler", ("kernel/sched/", "include/linux/wait.h", "kernel/locking/",
                                               "kernel/time/", "kernel/wait.c", "kernel/mutex.c", "kernel/timer.c",

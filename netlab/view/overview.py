@@ -3,8 +3,8 @@
 One column per host (two for the journey, cabled at the NIC): user space, the system call and socket layer, TCP,
 IP, netfilter, the device layer (GRO, qdisc, backlog), the driver and the NIC, top down as the book draws them,
 with the queues that sit between them; beside the column, the mechanisms every layer uses (epoll, interrupts and
-softirqs, wait queues and the scheduler, sk_buffs). A layer the trace never enters is drawn faint, the current
-step's layer is lit in the colour of its context.
+softirqs, wait queues and the scheduler, sk_buffs, the slab allocator). A layer the trace never enters is drawn
+faint, the current step's layer is lit in the colour of its context.
 """
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ STACK = (("user space", "user space", ""),
          ("NIC", "NIC", ""))
 """(layer of :data:`netlab.kernel.source_index.LAYERS`, its name here, the queues it keeps), top down."""
 SIDE = (("epoll", "epoll"), ("interrupts and softirqs", "hard IRQ · softirq"),
-        ("wait queues, locks and the scheduler", "wait queue · sched"), ("sk_buffs", "sk_buff"))
+        ("wait queues, locks and the scheduler", "wait queue · sched"), ("sk_buffs", "sk_buff"),
+        ("slab allocator", "slab"))
 BOX_W, SIDE_W, BOX_H, GAP, PAD = 150, 118, 24, 4, 4
 TWO_HOSTS_SCALE = 0.8
 """Hosts side by side are drawn smaller, so that the overview still fits beside the step's drawing."""
