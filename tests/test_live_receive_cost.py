@@ -72,12 +72,19 @@ def test_the_explorer_offers_each_named_costs():
         return sweep(parameter, values, **base)
 
     explorer = receive_explorer(recording_sweep, rates_mpps=(1, 3), n=200,
-                                costs={"model's defaults": Costs(), "this machine": Costs(packet_ns=900)})
+                                costs={"default": Costs(), "this machine": Costs(packet_ns=900)})
     plt.close("all")
     buttons = [w for w in explorer.children if getattr(w, "description", "") == "costs"]
-    assert [b.options for b in buttons] == [("model's defaults", "this machine")] and seen[0] == Costs()
+    assert [b.options for b in buttons] == [("default", "this machine")] and seen[0] == Costs()
     buttons[0].value = "this machine"
     plt.close("all")
     assert seen[-1] == Costs(packet_ns=900)
     with pytest.raises(ValueError):
         receive_explorer(sweep, costs={})
+
+
+def test_the_explorer_offers_this_machines_costs_only_when_they_were_measured():
+    measured = live.LiveResult("a reading", "by a test", reading())
+    assert live.named_costs(measured) == {"default": Costs(), "this machine": Costs(packet_ns=450)}
+    missing = live.LiveResult.unavailable("a reading", "by a test", Why.NOT_LINUX, "this is darwin")
+    assert live.named_costs(missing) == {"default": Costs()}

@@ -75,6 +75,15 @@ def costs_from(reading: ReceiveCostReading, base: Costs = Costs()) -> Costs:
 
 
 @check.arguments
+def named_costs(measured: LiveResult) -> dict[str, Costs]:
+    """The model's default costs, and this machine's (:func:`costs_from`) when ``measured`` (a
+    :func:`receive_cost` result) is available: the choices of chapter 01's explorer."""
+    if measured.available and not isinstance(measured.value, ReceiveCostReading):
+        raise TypeError("measured must be the result of netlab.live.receive_cost.receive_cost()")
+    return {"default": Costs(), **({"this machine": costs_from(measured.value)} if measured.available else {})}
+
+
+@check.arguments
 def receive_cost(seconds: float = 0.5, max_datagrams: int = 1_000_000, timeout_s: check.Timeout = 20.0,
                  proc: str = "/proc") -> LiveResult:
     """Flood 127.0.0.1 with small UDP datagrams from a child pinned to one CPU for at most ``seconds`` (≤ 2 s) or
