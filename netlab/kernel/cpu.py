@@ -56,7 +56,7 @@ class Costs:
     1000 Hz clock tick at 0.5-1.5 % of a CPU (5-15 µs a tick), up to 85 % of it indirect (cache) cost, so at least
     0.75-2.25 µs direct, for a handler that does more than ``igb_msix_ring``. ``net_rx_action_ns`` and ``poll_ns``
     (200 ns each, a few cache misses and device register writes) are chosen to be small against a poll of 64
-    packets (under 1 %), so a flood costs about ``packet_ns`` a packet, as the per-core rates above assume.
+    packets (together under 2 %), so a flood costs about ``packet_ns`` a packet, as the per-core rates above assume.
     """
 
     hardirq_ns: int = 1000          # interrupt entry + the driver's handler (igb_msix_ring) + irq_exit (see above)
