@@ -180,20 +180,25 @@ def plot_cpu_time(ax, summary, *, title: str = "") -> None:
 
 @check.arguments
 def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (0.5, 1, 1.5, 2, 2.5, 3, 4, 6, 9, 14.88),
-                     n: int = 20_000):
+                     n: int = 20_000, costs: dict[str, Any] | None = None):
     """Sliders (burst, ring size, netdev_budget, queues/CPUs, kernel) over a plot of drops, time_squeeze and
     ksoftirqd share against the packet rate, and each CPU's time at the chosen rate. ``sweep`` is
-    ``netlab.load.receive.sweep`` (passed in: views do not call models)."""
+    ``netlab.load.receive.sweep`` (passed in: views do not call models); ``costs`` names the
+    ``netlab.kernel.cpu.Costs`` to choose from (e.g. the defaults and this machine's), the first one shown first."""
     import ipywidgets as W
     import matplotlib.pyplot as plt
 
     if not callable(sweep):
         raise TypeError("pass netlab.load.receive.sweep")
+    if costs is not None and (not isinstance(costs, dict) or not costs or not all(isinstance(k, str) for k in costs)):
+        raise ValueError("costs must be a non-empty dict of name → netlab.kernel.cpu.Costs")
     rates = [r * 1e6 for r in rates_mpps]
+    costs_buttons = {} if costs is None else {
+        "costs_name": W.ToggleButtons(options=list(costs), value=next(iter(costs)), description="costs")}
 
-    def show(rate_mpps=6.0, burst=1, ring_size=256, netdev_budget=300, queues=1, kernel="6.12"):
+    def show(rate_mpps=6.0, burst=1, ring_size=256, netdev_budget=300, queues=1, kernel="6.12", costs_name=None):
         base = dict(n=n, burst=burst, ring_size=ring_size, netdev_budget=netdev_budget, queues=queues,
-                    profile=kernel, flows=256)
+                    profile=kernel, flows=256, **({} if costs is None else {"costs": costs[costs_name]}))
         results = sweep("rate_pps", rates, **base)
         chosen = sweep("rate_pps", [rate_mpps * 1e6], **base)[0]
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [2, 1]})
@@ -212,7 +217,8 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
                          netdev_budget=W.SelectionSlider(options=[64, 150, 300, 600, 1200, 3000], value=300,
                                                          **slider),
                          queues=W.IntSlider(1, min=1, max=8, description="queues=CPUs", **slider),
-                         kernel=W.ToggleButtons(options=["3.10", "6.12"], value="6.12"))
+                         kernel=W.ToggleButtons(options=["3.10", "6.12"], value="6.12"),
+                         **costs_buttons)
 
 
 # --- your kernel, as text ------------------------------------------------------------------------------------------
