@@ -227,7 +227,7 @@ def _sockets(lab, side, count):
         return
         yield
 
-    lab.do(side, body())
+    lab.do(side, "socket", body())
     return out
 
 

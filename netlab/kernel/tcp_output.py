@@ -49,6 +49,7 @@ MSG_MORE, MSG_ZEROCOPY, MSG_SPLICE_PAGES = 0x8000, 0x4000000, 0x8000000
 MAX_TCP_HEADER = 320          # L1_CACHE_ALIGN(128 + MAX_HEADER) with Debian's config
 GSO_MAX_SEGS = 65535          # include/linux/netdevice.h: sk_gso_max_segs of a device that sets none (both kernels)
 TCP_HLEN = 32                 # 20 bytes + 12 of timestamp option
+TCP_SYN_HLEN = 40             # a SYN's or SYN-ACK's: MSS 4, SACK-permitted 2, timestamps 10, NOP 1, window scale 3
 PURE_ACK_LEN = 20 + TCP_HLEN  # an IP packet carrying only a TCP header
 TCP_INIT_CWND = 10
 SK_PAGE_FRAG_SIZE = 32768     # sk_page_frag refills with order-3 (32 KiB) pages

@@ -115,9 +115,9 @@ class MemoryLab:
         self.epfd: dict[str, int] = {}
         self.ends: list[End] = []
         self.label: tuple[str, int | None] | None = ("setup", None)
-        self.do("server", self._listen())
+        self.do("server", "listen", self._listen())
         if epoll:
-            self.do("client", self._epoll_create("client"))
+            self.do("client", "epoll", self._epoll_create("client"))
 
     # --- the programs' steps --------------------------------------------------------------------------------
     def _listen(self):
@@ -155,14 +155,17 @@ class MemoryLab:
         yield
 
     @check.arguments
-    def do(self, side: str, body: Body) -> None:
-        """Run ``body`` (a generator: a program's step) as a task of ``side``'s program on its host's CPU 0, then let
-        the hosts settle for :data:`WINDOW_NS`, the slab log labelling what happens with :attr:`label`."""
+    def do(self, side: str, what: str, body: Body) -> None:
+        """Run ``body`` (a generator: one step of ``side``'s program, ``what`` it does) as a thread of that program,
+        "client:connect", on its host's CPU 0, then let the hosts settle for :data:`WINDOW_NS`, the slab log
+        labelling what happens with :attr:`label`. The thread ends with the step; the program (its fds) lives on."""
         check.choice("side", side, SIDES)
+        if not what or len(f"{side}:{what}") > 15:
+            raise ValueError(f"what must be a word short enough for a thread's name (15 characters), got {what!r}")
         host = self.server if side == "server" else self.client
         for h in {self.client, self.server}:
             h.slab.label = self.label
-        self.sched.spawn(side, body, cpu=0, process=self.programs[side], host=host.name)
+        self.sched.spawn(f"{side}:{what}", body, cpu=0, process=self.programs[side], host=host.name)
         self.sched.run(until_ns=self.sched.clock + WINDOW_NS)
 
     # --- ends -------------------------------------------------------------------------------------------------
@@ -177,9 +180,9 @@ class MemoryLab:
         end = End(len(self.ends))
         self.ends.append(end)
         self.label = ("open", end.number)
-        self.do("client", self._connect(end))
+        self.do("client", "connect", self._connect(end))
         if until == "ESTABLISHED":
-            self.do("server", self._accept(end))
+            self.do("server", "accept", self._accept(end))
         return end
 
     @check.arguments
@@ -188,7 +191,7 @@ class MemoryLab:
         check.choice("side", side, SIDES)
         if side not in end.fds:
             raise ValueError(f"connection {end.number}'s {side} end is not open")
-        self.do(side, self._close(end, side))
+        self.do(side, "close", self._close(end, side))
 
     @check.arguments
     def move(self, end: End, side: str, state: str) -> None:
@@ -311,7 +314,7 @@ def fd_limit_trace(nofile: Annotated[int, check.Range(5, 64)] = 5, nr_open: int 
         yield from __sys_accept4(lab.listen_fd)
 
     with Tracer(clock=lab.sched.now, snapshot=snapshot, renamed=lab.profile.renamed) as tracer:
-        lab.do("server", until_emfile())
+        lab.do("server", "socket", until_emfile())
     return tracer.trace
 
 
@@ -327,7 +330,7 @@ def sockets_before_emfile(profile: KernelProfile, nofile: Annotated[int, check.R
         return
         yield
 
-    lab.do("client", until_emfile())
+    lab.do("client", "socket", until_emfile())
     return len(made)
 
 

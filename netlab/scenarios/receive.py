@@ -50,7 +50,7 @@ from netlab.kernel.slub import Slub
 from netlab.kernel.sock import Sock, Socket, SockState
 from netlab.kernel.softirq import irq_enter, irq_exit, run_ksoftirqd
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED
-from netlab.kernel.tcp_output import MAX_TCP_HEADER, TCP_HLEN
+from netlab.kernel.tcp_output import MAX_TCP_HEADER, TCP_HLEN, TCP_SYN_HLEN
 from netlab.kernel.timer import TimerList
 from netlab.kernel.wait import WaitQueueEntry, add_wait_queue
 from netlab.load.receive import Summary
@@ -93,8 +93,9 @@ class Host:
     each boots its own CPUs on it (:meth:`Scheduler.add_cpus`, under its ``name``, which tells their events and
     tasks apart). With ``memory`` the host models its kernel memory (chapter 06): its CPUs allocate from one
     :class:`~netlab.kernel.slub.Slub` (:attr:`slab`, laid out as the profile's slab table says: the machine the profile
-    describes) and count open files against ``max_files`` (fs.file-max; 5.0+
-    default LONG_MAX). A task the engine runs on one of these CPUs (``sched.spawn(…, host=name)``) runs its code on this
+    describes) and count open files against ``max_files`` (fs.file-max; default LONG_MAX, what systemd sets at boot
+    on most distributions — the kernel's own boot value, ``files_maxfiles_init``, is about one file per 10 KiB of
+    RAM). A task the engine runs on one of these CPUs (``sched.spawn(…, host=name)``) runs its code on this
     host's CPU: it sees that CPU (``this_cpu``, its clock, its softirqs), and what it queues runs after.
     """
 
@@ -204,7 +205,10 @@ class Host:
         path, the qdisc and the NIC.
 
         The handshake builds header-only segments; each gets an sk_buff with room for every header
-        (``MAX_TCP_HEADER``) and its TCP header pushed, as ``tcp_make_synack``/``__tcp_transmit_skb`` build it. A
+        (``MAX_TCP_HEADER``) and its TCP header pushed (40 bytes with a SYN's options, else 32), as
+        ``tcp_make_synack``/``__tcp_transmit_skb`` build it. (The kernel's SYN is an fclone that waits on the
+        retransmit queue until the SYN-ACK acknowledges it, ``tcp_connect``; here it is a plain sk_buff freed when
+        the NIC has sent it — the FIN is modelled the kernel's way, the SYN not yet.) A
         segment of a socket with a cached route (the client's SYN and ACK) goes ``ip_queue_xmit``
         (net/ipv4/tcp_output.c ``__tcp_transmit_skb``); one without (a SYN-ACK of a request sock, a RST) goes
         ``ip_build_and_send_pkt`` on the route to its destination: ``lo`` for a local address (once
@@ -227,8 +231,9 @@ class Host:
         m = segment.meta
         skb = alloc_skb(MAX_TCP_HEADER, name=segment.name)
         skb_reserve(skb, MAX_TCP_HEADER)
-        skb_push(skb, TCP_HLEN)
-        skb.meta.update(m, protocol="tcp", hdr_len=TCP_HLEN, payload=0)
+        hlen = TCP_SYN_HLEN if "SYN" in m["flags"] else TCP_HLEN      # tcp_syn_options, tcp_synack_options
+        skb_push(skb, hlen)
+        skb.meta.update(m, protocol="tcp", hdr_len=hlen, payload=0)
         sk = self.net.tcp_ehash.get((m["saddr"], m["sport"], m["daddr"], m["dport"]))
         if getattr(sk, "dst", None) is not None:
             ip_queue_xmit(sk, skb)
