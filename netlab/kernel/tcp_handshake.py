@@ -36,13 +36,14 @@ from netlab.kernel.inet_connection_sock import (
     inet_csk_reqsk_queue_add, inet_csk_reqsk_queue_drop, inet_csk_reqsk_queue_hash_add, inet_csk_reqsk_queue_is_full,
     inet_hash_connect, inet_reqsk_alloc, inet_rtx_syn_ack, reqsk_free, reqsk_put, reqsk_timeout, sk_acceptq_is_full)
 from netlab.kernel.netns import Net
-from netlab.kernel.skbuff import SkBuff, __kfree_skb, consume_skb, kfree_skb
+from netlab.kernel.skbuff import SkBuff, __kfree_skb, consume_skb, kfree_skb, skb_clone
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, get_current, running_profile, schedule_timeout
 from netlab.kernel.sock import SEND_SHUTDOWN, sk_clone_lock, sk_sleep
 from netlab.kernel.tcp import tcp_done, tcp_fin_time, tcp_set_state
 from netlab.kernel.tcp_input import __tcp_ack_snd_check, tcp_data_queue
 from netlab.kernel.tcp_minisocks import tcp_time_wait
-from netlab.kernel.tcp_output import send_segment, tcp_ack, tcp_data_snd_check, tcp_segment, tcp_send_ack
+from netlab.kernel.tcp_output import (send_segment, tcp_ack, tcp_clean_rtx_queue, tcp_connect_queue_skb,
+                                      tcp_data_snd_check, tcp_segment, tcp_send_ack, tcp_stream_alloc_skb)
 from netlab.kernel.timer import TimerList
 from netlab.kernel.wait import (WaitQueueEntry, add_wait_queue, autoremove_wake_function, finish_wait,
                                 prepare_to_wait, remove_wait_queue, wait_woken, woken_wake_function)
@@ -177,17 +178,21 @@ def tcp_v4_connect(sk: TcpSock, daddr: str, dport: Port) -> int:
 @kernel_function("net/ipv4/tcp_output.c", lambda sk: f"{sk.name} sends its SYN from port {sk.inet_num}; "
                                                       f"retransmit timer in {sk.icsk_rto_ns / SEC:g} s")
 def tcp_connect(sk: TcpSock) -> int:
-    """Build the SYN (seq = ISN), send it and arm the retransmit timer with the initial RTO (1 s)."""
+    """Build the SYN (seq = ISN) as an fclone that waits on the retransmit queue for its ACK, send a clone of it
+    and arm the retransmit timer with the initial RTO (1 s)."""
     net = sk.net
     sk.snd_una = sk.write_seq
     sk.retrans_stamp = net.sched.clock
-    skb = tcp_segment(sk.inet_rcv_saddr, sk.inet_num, sk.inet_daddr, sk.inet_dport, ("SYN",), sk.write_seq)
+    buff = tcp_stream_alloc_skb(sk, "SYN")                   # an fclone: the SYN and the clone that leaves
+    buff.meta.update(tcp_segment(sk.inet_rcv_saddr, sk.inet_num, sk.inet_daddr, sk.inet_dport, ("SYN",),
+                                 sk.write_seq).meta, end_seq=sk.write_seq + 1, gso_segs=1)   # tcp_init_nondata_skb
+    tcp_connect_queue_skb(sk, buff)
     sk.write_seq += 1
     sk.snd_nxt = sk.write_seq
     sk.icsk_rto_ns = TCP_TIMEOUT_INIT
     sk.icsk_retransmit_timer = TimerList(lambda t: tcp_write_timer_handler(t.data), name=f"rto {sk.name}", data=sk,
                                          host=net.host)
-    send_segment(net, skb)
+    send_segment(net, skb_clone(buff, "SYN"))                   # tcp_transmit_skb sends a clone
     net.sched.mod_timer(sk.icsk_retransmit_timer, net.sched.clock + sk.icsk_rto_ns)
     return 0
 
@@ -257,7 +262,7 @@ def tcp_retransmit_timer(sk: TcpSock) -> None:
         return
     sk.icsk_retransmits += 1          # tcp_update_rto_stats
     sk.total_rto += 1
-    send_segment(net, tcp_segment(sk.inet_rcv_saddr, sk.inet_num, sk.inet_daddr, sk.inet_dport, ("SYN",), sk.snd_una))
+    send_segment(net, skb_clone(sk.tcp_rtx_queue[0], "SYN"))     # tcp_retransmit_skb: a new clone of the SYN
     if sk.total_rto > net.profile.tcp_syn_linear_timeouts:
         sk.icsk_rto_ns = min(sk.icsk_rto_ns << 1, TCP_RTO_MAX)
     else:
@@ -279,6 +284,7 @@ def tcp_rcv_synsent_state_process(sk: TcpSock, skb: SkBuff) -> int:
         return 0
     if "SYN" in m["flags"] and "ACK" in m["flags"]:
         sk.rcv_nxt = (m["seq"] + 1) & 0xFFFFFFFF
+        tcp_clean_rtx_queue(sk, sk.write_seq)              # tcp_ack: the SYN is acknowledged, it goes
         sk.snd_una = m["ack_seq"]
         _fate(skb, "established")
         tcp_finish_connect(sk, skb)

@@ -561,6 +561,16 @@ def tcp_segment(saddr: str, sport: Port, daddr: str, dport: Port, flags: tuple[s
                                               seq=seq & 0xFFFFFFFF, ack_seq=ack_seq & 0xFFFFFFFF, fate=None))
 
 
+@kernel_function("net/ipv4/tcp_output.c", "{sk.name} queues its SYN on the retransmit queue until it is ACKed")
+def tcp_connect_queue_skb(sk: TcpSock, skb: SkBuff) -> None:
+    """``tcp_connect``'s SYN waits on the retransmit queue (``tcp_rbtree_insert``) for the SYN-ACK that
+    acknowledges it (``tcp_clean_rtx_queue``): charged to the socket's send memory, one packet in flight."""
+    _check_sk(sk)
+    sk.tcp_rtx_queue.append(skb)
+    sk.sk_wmem_queued += skb.truesize
+    sk.packets_out += skb.meta["gso_segs"]
+
+
 @check.arguments
 def send_segment(net: Net, skb: SkBuff) -> None:
     """Send a segment without payload the way ``net`` sends (``Net.xmit``: the host's send path, or a test's

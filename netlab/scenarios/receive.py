@@ -204,11 +204,10 @@ class Host:
         """The handshake's way out of this host (``Net.xmit``, see :mod:`netlab.kernel.tcp_handshake`): the send
         path, the qdisc and the NIC.
 
-        The handshake builds header-only segments; each gets an sk_buff with room for every header
-        (``MAX_TCP_HEADER``) and its TCP header pushed (40 bytes with a SYN's options, else 32), as
-        ``tcp_make_synack``/``__tcp_transmit_skb`` build it. (The kernel's SYN is an fclone that waits on the
-        retransmit queue until the SYN-ACK acknowledges it, ``tcp_connect``; here it is a plain sk_buff freed when
-        the NIC has sent it — the FIN is modelled the kernel's way, the SYN not yet.) A
+        The SYN comes as the clone ``tcp_connect`` sends of its queued fclone; the handshake's other segments are
+        header-only, and each gets an sk_buff with room for every header (``MAX_TCP_HEADER``), as
+        ``tcp_make_synack``/``__tcp_transmit_skb`` build it. Each gets its TCP header pushed (40 bytes with a SYN's
+        options, else 32). A
         segment of a socket with a cached route (the client's SYN and ACK) goes ``ip_queue_xmit``
         (net/ipv4/tcp_output.c ``__tcp_transmit_skb``); one without (a SYN-ACK of a request sock, a RST) goes
         ``ip_build_and_send_pkt`` on the route to its destination: ``lo`` for a local address (once
@@ -229,8 +228,11 @@ class Host:
 
     def _xmit_segment(self, segment: SkBuff) -> None:
         m = segment.meta
-        skb = alloc_skb(MAX_TCP_HEADER, name=segment.name)
-        skb_reserve(skb, MAX_TCP_HEADER)
+        if segment.cloned:                      # TCP built it (the SYN's clone): it has its head and headroom
+            skb = segment
+        else:
+            skb = alloc_skb(MAX_TCP_HEADER, name=segment.name)
+            skb_reserve(skb, MAX_TCP_HEADER)
         hlen = TCP_SYN_HLEN if "SYN" in m["flags"] else TCP_HLEN      # tcp_syn_options, tcp_synack_options
         skb_push(skb, hlen)
         skb.meta.update(m, protocol="tcp", hdr_len=hlen, payload=0)
