@@ -568,54 +568,72 @@ class _Cpu:
         """Busy periods where every poll empties the ring with fewer than 64 packets, in bulk: IRQ at the first
         arrival, then one NET_RX run whose single poll cleans each packet that has arrived by the time it looks,
         then the IRQ is unmasked and the CPU idles until the next arrival. Stops (leaving the rest to the general
-        code) at a poll of 64 packets or a ring that might fill."""
+        code) at a poll of 64 packets or a ring that might fill.
+
+        With ``u[i] = t[i] - i * packet_ns`` a period that starts at packet p takes every packet up to the first j
+        with ``u[j] > u[p] + head`` (IRQ, NET_RX and poll costs); that j starts the next period, so a start's
+        ``u`` is the largest so far and the next start is a binary search in the running maximum of ``u``."""
         c = self.costs
         hardirq_ns, rx_ns, poll_ns, packet_ns = c.hardirq_ns, c.net_rx_action_ns, c.poll_ns, c.packet_ns
-        tick, budget_jiffies, repoll_list = self.tick_ns, self.budget_jiffies, self.profile.napi_repoll_list
+        tick, budget_jiffies = self.tick_ns, self.budget_jiffies
         max_quiet = min(_NAPI_WEIGHT - 1, self.ring_size - 1 - IGB_RX_BUFFER_WRITE)
+        head = hardirq_ns + rx_ns + poll_ns
+        squeezes = self.profile.napi_repoll_list and (poll_ns + max_quiet * packet_ns) // tick + 1 >= budget_jiffies
         q = self.queues[0]
         feed = q.feed
-        arr, n = feed.arr, feed.n
-        pos, now = feed.pos, self.now
-        win, base = feed.win, feed.base
-        head_cost = hardirq_ns + rx_ns + poll_ns
-        cycles = packets = squeezes = 0
-        while pos < n:
-            if pos - base + max_quiet + 1 > len(win):
-                base = pos
-                win = arr[base:base + _WINDOW].tolist()
-            s0 = win[pos - base]
-            if s0 < now:
-                break
-            looks_at = s0 + head_cost
-            k, i, last = 0, pos - base, len(win)
-            while k <= max_quiet and i < last and win[i] <= looks_at:
-                k += 1
-                i += 1
-                looks_at += packet_ns
-            if k > max_quiet:
-                break
-            now = looks_at
-            if repoll_list and now // tick >= (s0 + hardirq_ns + rx_ns) // tick + budget_jiffies:
-                squeezes += 1
-            pos += k
-            cycles += 1
-            packets += k
-        if not cycles:
-            return
-        feed.win, feed.base = win, base
-        feed.skip(pos - feed.pos)
-        self.now = now
-        self.time_squeeze += squeezes
-        self.hard_irqs += cycles
-        self.net_rx_softirqs += cycles
-        self.busy_ns["hardirq"] += cycles * hardirq_ns
-        self.busy_ns["softirq"] += cycles * (rx_ns + poll_ns) + packets * packet_ns
-        q.rx_packets += packets
-        q.rx_use += packets
-        q.rx_head += packets
-        q.rx_clean += packets
-
+        size = 256
+        while feed.pos < feed.n and feed.first() >= self.now:
+            pos = feed.pos
+            chunk = feed.arr[pos:pos + size]
+            m, tail = len(chunk), pos + size >= feed.n
+            u = chunk - np.arange(0, m * packet_ns, packet_ns, dtype=np.int64)[:m] if packet_ns else chunk
+            top = np.maximum.accumulate(u)
+            starts: list = []
+            p = last = cycles = k_before = irregular = 0
+            following = None  # every packet's next period start, once the periods turn out irregular
+            stop = False
+            while p < m:
+                nxt = following[p] if following else int(top.searchsorted(top[p] + head, "right"))
+                k = nxt - p
+                if k > max_quiet:
+                    stop = True
+                    break
+                if nxt == m and not tail:  # this period may run past the chunk: look again from its start
+                    break
+                r = 1
+                if following:
+                    pass
+                elif k == k_before:  # periods of k packets again: take the run of them at once
+                    j = min((m - 1 - p) // k, 4096)
+                    s0, s1, e0 = top[p:p + j * k:k] + head, top[p + k:p + (j + 1) * k:k], top[p + k - 1:p + j * k:k]
+                    ok = (s1 > s0) & (e0 <= s0)
+                    r = max(1, j if ok.all() else int(np.argmin(ok)))
+                elif (irregular := irregular + 1) > 16:
+                    following = np.searchsorted(top, top + head, "right").tolist()
+                if squeezes:
+                    starts.append(np.arange(p, p + r * k, k))
+                last, p, k_before = p + (r - 1) * k, p + r * k, k
+                cycles += r
+            if not cycles:
+                return
+            if squeezes:
+                starts = np.concatenate(starts)
+                ends = u[starts] + head + np.append(starts[1:], p) * packet_ns
+                self.time_squeeze += int(np.count_nonzero(
+                    ends // tick >= (chunk[starts] + hardirq_ns + rx_ns) // tick + budget_jiffies))
+            self.now = int(u[last]) + head + p * packet_ns
+            self.hard_irqs += cycles
+            self.net_rx_softirqs += cycles
+            self.busy_ns["hardirq"] += cycles * hardirq_ns
+            self.busy_ns["softirq"] += cycles * (rx_ns + poll_ns) + p * packet_ns
+            q.rx_packets += p
+            q.rx_use += p
+            q.rx_head += p
+            q.rx_clean += p
+            feed.skip(p)
+            if stop:
+                return
+            size = min(size * 4, 1 << 18)
 
 @check.arguments
 def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
