@@ -595,12 +595,12 @@ class _Cpu:
             m, tail = len(chunk), pos + size >= feed.n
             u = chunk - np.arange(0, m * packet_ns, packet_ns, dtype=np.int64)[:m] if packet_ns else chunk
             top = np.maximum.accumulate(u)
-            starts: list = []
+            runs: list[np.ndarray] = []  # the periods' first packets, kept when they may squeeze
             p = last = cycles = k_before = irregular = 0
             following = None  # every packet's next period start, once the periods turn out irregular
             stop = False
             while p < m:
-                nxt = following[p] if following else int(top.searchsorted(top[p] + head, "right"))
+                nxt = following[p] if following is not None else int(top.searchsorted(top[p] + head, "right"))
                 k = nxt - p
                 if k > max_quiet:
                     stop = True
@@ -608,23 +608,21 @@ class _Cpu:
                 if nxt == m and not tail:  # this period may run past the chunk: look again from its start
                     break
                 r = 1
-                if following:
-                    pass
-                elif k == k_before:  # periods of k packets again: take the run of them at once
+                if following is None and k == k_before:  # periods of k packets again: take the run of them at once
                     j = min((m - 1 - p) // k, 4096)
                     s0, s1, e0 = top[p:p + j * k:k] + head, top[p + k:p + (j + 1) * k:k], top[p + k - 1:p + j * k:k]
                     ok = (s1 > s0) & (e0 <= s0)
                     r = max(1, j if ok.all() else int(np.argmin(ok)))
-                elif (irregular := irregular + 1) > 16:
+                elif following is None and (irregular := irregular + 1) > 16:
                     following = np.searchsorted(top, top + head, "right").tolist()
                 if squeezes:
-                    starts.append(np.arange(p, p + r * k, k))
+                    runs.append(np.arange(p, p + r * k, k))
                 last, p, k_before = p + (r - 1) * k, p + r * k, k
                 cycles += r
             if not cycles:
                 return
             if squeezes:
-                starts = np.concatenate(starts)
+                starts = np.concatenate(runs)
                 ends = u[starts] + head + np.append(starts[1:], p) * packet_ns
                 self.time_squeeze += int(np.count_nonzero(
                     ends // tick >= (chunk[starts] + hardirq_ns + rx_ns) // tick + budget_jiffies))
