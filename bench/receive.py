@@ -2,10 +2,11 @@
 
     python bench/receive.py
 
-Prints one row per scenario (simulated traffic, what the kernel did with it, wall time, simulated packets per
-wall second), checks that the load model equals the step model on a sample, and ends with the line
-``receive-load: <X> Mpps simulated, step model <Y> Mpps, ratio <X/Y>`` where X is one second of 10GbE line rate
-(14.88 Mpps of 64-byte frames) into one queue on one CPU, arrival generation included.
+Prints one row per scenario (simulated traffic, what the kernel did with it, wall time and simulated packets per
+wall second, arrival generation included, best of three runs), checks that the load model equals the step model on
+a sample, and ends with the line ``receive-load: slowest scenario <X> Mpps, headline <Y> Mpps, step model <Z> Mpps``:
+X the slowest row, Y one second of 10GbE line rate (14.88 Mpps of 64-byte frames) into one queue on one CPU, Z the
+step model.
 """
 from __future__ import annotations
 
@@ -20,10 +21,14 @@ from netlab.scenarios.receive import Host
 LINE_RATE = 14.88e6
 
 
-def timed(fn):
-    start = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - start
+def timed(fn, repeat=1):
+    """``fn()`` and its shortest wall time over ``repeat`` calls (other processes on the machine only add time)."""
+    walls = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        walls.append(time.perf_counter() - start)
+    return result, min(walls)
 
 
 def load_run(rate, seconds, burst=1, cpus=1, queues=1, flows=1):
@@ -33,10 +38,10 @@ def load_run(rate, seconds, burst=1, cpus=1, queues=1, flows=1):
         times = arrivals(rate, n, burst=burst)
         if queues == 1:
             return simulate(times, cpus=cpus)
-        sports = 40000 + np.arange(n) % flows
-        q = rss_queues(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, sports[:flows], [80] * flows, queues)[sports - 40000]
-        return simulate(times, q, cpus=cpus, queues=queues)
-    return (*timed(run), n)
+        flow_queue = rss_queues(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows,
+                                queues)
+        return simulate(times, np.resize(flow_queue, n), cpus=cpus, queues=queues)  # flows round robin
+    return (*timed(run, repeat=3), n)
 
 
 def step_run(rate, n):
@@ -61,20 +66,20 @@ def main() -> None:
             ("14.88 Mpps, 1 queue (headline)", LINE_RATE, 1.0, {})]
     print(f"{'scenario':34} {'packets':>10} {'delivered':>10} {'ring drops':>10} {'squeeze':>8} "
           f"{'ksoftirqd':>9} {'wall s':>7} {'Mpps sim':>9}")
-    headline = None
+    speeds = []
     for name, rate, seconds, kw in rows:
         s, wall, n = load_run(rate, seconds, **kw)
         mpps = n / wall / 1e6
         print(f"{name:34} {n:>10} {s.delivered:>10} {s.ring_drops:>10} {sum(s.time_squeeze):>8} "
               f"{s.ksoftirqd_share():>9.0%} {wall:>7.2f} {mpps:>9.1f}")
-        headline = mpps
+        speeds.append(mpps)
     n_step = 20_000
     _, wall = step_run(LINE_RATE, n_step)
     step_mpps = n_step / wall / 1e6
     print(f"{'step model (Host), 14.88 Mpps':34} {n_step:>10} {'(equal to the load model on this input)':>48} "
           f"{wall:>7.2f} {step_mpps:>9.3f}")
-    print(f"receive-load: {headline:.1f} Mpps simulated, step model {step_mpps:.3f} Mpps, "
-          f"ratio {headline / step_mpps:.0f}")
+    print(f"receive-load: slowest scenario {min(speeds):.1f} Mpps, headline {speeds[-1]:.1f} Mpps, "
+          f"step model {step_mpps:.3f} Mpps")
 
 
 if __name__ == "__main__":

@@ -61,7 +61,8 @@ COSTS = st.builds(Costs, packet_ns=st.sampled_from([150, 400, 1000, 3000]), poll
 RINGS = st.sampled_from([64, 128, 256, 512, 1024, IGB_MAX_RXD])
 
 
-REGIMES = ["overload", "bursts", "many queues", "budget", "time limit", "anything"]
+REGIMES = ["overload", "knee", "bursts", "bursts into idle", "many queues", "own CPUs", "budget", "time limit",
+           "anything"]
 
 
 @st.composite
@@ -70,8 +71,13 @@ def load_case(draw, regime):
 
     * ``overload``: one queue on one CPU at 1.5-8x what the CPU carries, long enough to fill any ring size up to
       igb's 4096 (the ring fills at rate - capacity);
+    * ``knee``: one queue on one CPU at 0.9-1.6x what the CPU carries, rings of 128-512 — busy periods of many
+      polls, ksoftirqd polling a ring that fills slowly and rarely runs short;
     * ``bursts``: bursts of one to three ring sizes, back to back, below capacity, on small rings;
+    * ``bursts into idle``: bursts of 2-64 packets (regular or Poisson) into one queue on an idle CPU, below
+      capacity — each burst one busy period of one poll, or two when it brings 64 or more;
     * ``many queues``: 4-8 RSS queues on 2-8 CPUs over many flows, around capacity;
+    * ``own CPUs``: 2-4 RSS queues, each on its own CPU, each overloaded or near capacity, on rings of 128-512;
     * ``budget``: 2-6 queues on one CPU, overloaded, netdev_budget 1-64 (one full poll spends it) —
       net_rx_action runs out of budget;
     * ``time limit``: 4-8 slow queues on one CPU (a poll of 64 takes 192 µs), netdev_budget that never runs out,
@@ -87,6 +93,12 @@ def load_case(draw, regime):
         factor = draw(st.floats(1.5, max(1.5, min(8.0, 14e6 / cap))))
         n = int(ring * factor / (factor - 1)) + draw(st.integers(64, 600))
         rate, jitter = factor * cap, False
+    elif regime == "knee":
+        ring, jitter = draw(st.sampled_from([128, 256, 512])), False
+        n, rate = draw(st.integers(2000, 6000)), draw(st.floats(0.9, 1.6)) * flooded_pps(base, costs)
+    elif regime == "bursts into idle":
+        ring, burst, n = draw(RINGS), draw(st.integers(2, 64)), draw(st.integers(200, 3000))
+        rate = draw(st.floats(0.1, 0.9)) * flooded_pps(base, costs)
     elif regime == "bursts":
         ring = draw(st.sampled_from([64, 128, 256]))
         burst, n = draw(st.integers(ring, 3 * ring)), draw(st.integers(200, 1500))
@@ -95,6 +107,11 @@ def load_case(draw, regime):
         ring = draw(st.sampled_from([64, 128, 256]))
         queues, cpus, n = draw(st.integers(4, 8)), draw(st.integers(2, 8)), draw(st.integers(300, 1500))
         rate = min(draw(st.floats(0.5, 3.0)) * cpus * flooded_pps(base, costs), 14e6)
+    elif regime == "own CPUs":
+        ring, jitter = draw(st.sampled_from([128, 256, 512])), False
+        queues, n = draw(st.integers(2, 4)), draw(st.integers(1000, 4000))
+        cpus = queues
+        rate = min(draw(st.floats(0.9, 3.0)) * queues * flooded_pps(base, costs), 14e6)
     elif regime == "budget":
         queues, n = draw(st.integers(2, 6)), draw(st.integers(400, 1500))
         rate = min(draw(st.floats(1.5, 4.0)) * flooded_pps(base, costs), 14e6)
@@ -115,7 +132,7 @@ def load_case(draw, regime):
     if burst > 1 and (burst - 1) * 67 >= burst * 1e9 / rate:
         burst = 1  # back-to-back bursts that would overlap at this rate
     times = arrivals(rate, n, burst=burst, jitter=jitter, seed=draw(st.integers(0, 1000)))
-    flows = draw(st.integers(8, 64) if regime == "many queues" else st.integers(1, 40))
+    flows = draw(st.integers(8, 64) if regime in ("many queues", "own CPUs") else st.integers(1, 40))
     sports = 40000 + np.random.default_rng(n).integers(0, flows, n)
     return times, sports, PROFILES[base].replace(**sysctls), cpus, queues, ring, costs
 

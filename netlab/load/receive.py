@@ -13,8 +13,11 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
   the same numbers as the step model because an RX ring's free space only changes when the driver refills it.
-* With one queue, stretches where each burst of work ends with the CPU idle (one IRQ, one NET_RX run, one poll
-  that empties the ring) are counted in bulk (``_Cpu.isolated_packets``, ``_Cpu.quiet_cycles``).
+* With one queue on a CPU, stretches where each burst of work ends with the CPU idle (one IRQ, one NET_RX run, one
+  poll that empties the ring) are counted in bulk (``_Cpu.isolated_packets``; ``_Cpu.quiet_cycles``, a binary
+  search per busy period and numpy over runs of equal ones), and so are stretches where ksoftirqd polls a ring
+  that never runs short (``_Cpu.flooded_runs``: the refill times are known, the ring's free space is a running
+  minimum).
 * Nothing above the driver is modelled (its cost is in ``Costs.packet_ns``): sockets and netfilter never change
   the timing.
 
@@ -474,8 +477,8 @@ class _Cpu:
     # --- the machine (netlab.scenarios.receive.Host.run) ------------------------------------------------------------
     def run(self) -> None:
         """``scenarios.receive.Host.run`` for this CPU — its hard IRQ steps and the engine's switches to and from
-        the ksoftirqd/N task — until nothing is left; with one queue, idle stretches in bulk
-        (``isolated_packets``, ``quiet_cycles``).
+        the ksoftirqd/N task — until nothing is left; with one queue, idle stretches (``isolated_packets``,
+        ``quiet_cycles``) and flooded ones (``flooded_runs``) in bulk.
 
         The engine's order, step by step: a hard IRQ is taken when due, but not before the CPU is free
         (``busy_until``: its last IRQ's end, a context switch). ksoftirqd, woken, is switched to (one
@@ -494,6 +497,10 @@ class _Cpu:
                         and not q0.napi_sched):
                     self.isolated_packets()
                     self.quiet_cycles()
+                elif (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending
+                      and self.busy_until <= self.now and self.poll_list == [q0] and not q0.irq_enabled
+                      and q0.rx_use - q0.rx_clean == self.ring_size - 1 and q0.rx_head - q0.rx_clean >= _NAPI_WEIGHT):
+                    self.flooded_runs()
             due = None
             for q in queues:
                 t = q.next_irq_time()
@@ -568,53 +575,131 @@ class _Cpu:
         """Busy periods where every poll empties the ring with fewer than 64 packets, in bulk: IRQ at the first
         arrival, then one NET_RX run whose single poll cleans each packet that has arrived by the time it looks,
         then the IRQ is unmasked and the CPU idles until the next arrival. Stops (leaving the rest to the general
-        code) at a poll of 64 packets or a ring that might fill."""
+        code) at a poll of 64 packets or a ring that might fill.
+
+        With ``u[i] = t[i] - i * packet_ns`` a period that starts at packet p takes every packet up to the first j
+        with ``u[j] > u[p] + head`` (IRQ, NET_RX and poll costs); that j starts the next period, so a start's
+        ``u`` is the largest so far and the next start is a binary search in the running maximum of ``u``."""
         c = self.costs
         hardirq_ns, rx_ns, poll_ns, packet_ns = c.hardirq_ns, c.net_rx_action_ns, c.poll_ns, c.packet_ns
-        tick, budget_jiffies, repoll_list = self.tick_ns, self.budget_jiffies, self.profile.napi_repoll_list
+        tick, budget_jiffies = self.tick_ns, self.budget_jiffies
         max_quiet = min(_NAPI_WEIGHT - 1, self.ring_size - 1 - IGB_RX_BUFFER_WRITE)
+        head = hardirq_ns + rx_ns + poll_ns
+        squeezes = self.profile.napi_repoll_list and (poll_ns + max_quiet * packet_ns) // tick + 1 >= budget_jiffies
         q = self.queues[0]
         feed = q.feed
-        arr, n = feed.arr, feed.n
-        pos, now = feed.pos, self.now
-        win, base = feed.win, feed.base
-        head_cost = hardirq_ns + rx_ns + poll_ns
-        cycles = packets = squeezes = 0
-        while pos < n:
-            if pos - base + max_quiet + 1 > len(win):
-                base = pos
-                win = arr[base:base + _WINDOW].tolist()
-            s0 = win[pos - base]
-            if s0 < now:
-                break
-            looks_at = s0 + head_cost
-            k, i, last = 0, pos - base, len(win)
-            while k <= max_quiet and i < last and win[i] <= looks_at:
-                k += 1
-                i += 1
-                looks_at += packet_ns
-            if k > max_quiet:
-                break
-            now = looks_at
-            if repoll_list and now // tick >= (s0 + hardirq_ns + rx_ns) // tick + budget_jiffies:
-                squeezes += 1
-            pos += k
-            cycles += 1
-            packets += k
-        if not cycles:
-            return
-        feed.win, feed.base = win, base
-        feed.skip(pos - feed.pos)
-        self.now = now
-        self.time_squeeze += squeezes
-        self.hard_irqs += cycles
-        self.net_rx_softirqs += cycles
-        self.busy_ns["hardirq"] += cycles * hardirq_ns
-        self.busy_ns["softirq"] += cycles * (rx_ns + poll_ns) + packets * packet_ns
-        q.rx_packets += packets
-        q.rx_use += packets
-        q.rx_head += packets
-        q.rx_clean += packets
+        size = 256
+        while feed.pos < feed.n and feed.first() >= self.now:
+            pos = feed.pos
+            chunk = feed.arr[pos:pos + size]
+            m, tail = len(chunk), pos + size >= feed.n
+            u = chunk - np.arange(0, m * packet_ns, packet_ns, dtype=np.int64)[:m] if packet_ns else chunk
+            top = np.maximum.accumulate(u)
+            runs: list[np.ndarray] = []  # the periods' first packets, kept when they may squeeze
+            p = last = cycles = k_before = irregular = 0
+            following = None  # every packet's next period start, once the periods turn out irregular
+            stop = False
+            while p < m:
+                nxt = following[p] if following is not None else int(top.searchsorted(top[p] + head, "right"))
+                k = nxt - p
+                if k > max_quiet:
+                    stop = True
+                    break
+                if nxt == m and not tail:  # this period may run past the chunk: look again from its start
+                    break
+                r = 1
+                if following is None and k == k_before:  # periods of k packets again: take the run of them at once
+                    j = min((m - 1 - p) // k, 4096)
+                    s0, s1, e0 = top[p:p + j * k:k] + head, top[p + k:p + (j + 1) * k:k], top[p + k - 1:p + j * k:k]
+                    ok = (s1 > s0) & (e0 <= s0)
+                    r = max(1, j if ok.all() else int(np.argmin(ok)))
+                elif following is None and (irregular := irregular + 1) > 16:
+                    following = np.searchsorted(top, top + head, "right").tolist()
+                if squeezes:
+                    runs.append(np.arange(p, p + r * k, k))
+                last, p, k_before = p + (r - 1) * k, p + r * k, k
+                cycles += r
+            if not cycles:
+                return
+            if squeezes:
+                starts = np.concatenate(runs)
+                ends = u[starts] + head + np.append(starts[1:], p) * packet_ns
+                self.time_squeeze += int(np.count_nonzero(
+                    ends // tick >= (chunk[starts] + hardirq_ns + rx_ns) // tick + budget_jiffies))
+            self.now = int(u[last]) + head + p * packet_ns
+            self.hard_irqs += cycles
+            self.net_rx_softirqs += cycles
+            self.busy_ns["hardirq"] += cycles * hardirq_ns
+            self.busy_ns["softirq"] += cycles * (rx_ns + poll_ns) + p * packet_ns
+            q.rx_packets += p
+            q.rx_use += p
+            q.rx_head += p
+            q.rx_clean += p
+            feed.skip(p)
+            if stop:
+                return
+            size = min(size * 4, 1 << 18)
+
+    def flooded_runs(self) -> None:
+        """ksoftirqd's NET_RX runs on a ring that never runs short, in bulk. Each run costs ``net_rx_action_ns``
+        and polls the one NAPI K times (6.12: once, it waits on repoll; 3.10: until netdev_budget is spent, which
+        squeezes); each poll finds at least 64 ready descriptors when it starts, cleans them in four runs of 16 and
+        gives each 16 back to the NIC (``igb_alloc_rx_buffers``) right after the NIC wrote what had arrived. So the
+        refill times are known, and the ring's free space just after refill a follows the Lindley recursion
+        ``room[a] = max(room[a-1] - arrivals[a], 0) + 16``: a running minimum of partial sums. Stops before a run
+        whose poll would find fewer than 64 ready, or (3.10) that net_rx_action's time limit would cut short."""
+        c, prof = self.costs, self.profile
+        rx_ns, poll_ns, packet_ns = c.net_rx_action_ns, c.poll_ns, c.packet_ns
+        tick, budget_jiffies = self.tick_ns, self.budget_jiffies
+        polls = 1 if prof.napi_repoll_list else -(-prof.netdev_budget // _NAPI_WEIGHT)
+        poll_span = poll_ns + _NAPI_WEIGHT * packet_ns
+        span = rx_ns + polls * poll_span
+        q = self.queues[0]
+        feed, write = q.feed, IGB_RX_BUFFER_WRITE
+        refills = np.arange(1, _NAPI_WEIGHT // write + 1) * (write * packet_ns)  # after each poll's start
+        each = len(refills)
+        size = 16
+        while True:
+            room, ready = q.rx_use - q.rx_head, q.rx_head - q.rx_clean
+            starts = self.now + span * np.arange(size + 1, dtype=np.int64)           # net_rx_action runs
+            looks = (starts[:-1, None] + (rx_ns + poll_ns) + poll_span * np.arange(polls)).ravel()  # poll starts
+            written = np.searchsorted(feed.arr, (looks[:, None] + refills).ravel(), "right")   # arrivals by refill
+            arrived = np.diff(written, prepend=feed.pos)
+            sums = np.cumsum(write - arrived)
+            spare = sums - np.minimum(np.minimum.accumulate(sums), write - room)        # room after refill, - 16
+            taken = room + write * np.arange(len(spare)) - spare                     # written by each refill
+            before = np.concatenate(([room], spare[each - 1::each][:-1] + write))    # room as each poll looks
+            taken_before = np.concatenate(([0], taken[each - 1::each][:-1]))
+            seen = (np.searchsorted(feed.arr, looks, "right")                       # arrived since the last refill
+                    - np.concatenate(([feed.pos], written[each - 1::each][:-1])))
+            ok = ready + taken_before + np.minimum(seen, before) - _NAPI_WEIGHT * np.arange(len(looks)) >= _NAPI_WEIGHT
+            ok = ok.reshape(size, polls).all(axis=1)
+            limit = (starts[:-1] + rx_ns) // tick + budget_jiffies
+            if not prof.napi_repoll_list:  # 3.10 checks the time before each poll: a run cut short is left out
+                ok &= (starts[:-1] + rx_ns + (polls - 1) * poll_span) // tick < limit
+            runs = size if ok.all() else int(np.argmin(ok))
+            if not runs:
+                return
+            if not prof.napi_repoll_list or prof.netdev_budget <= _NAPI_WEIGHT:  # the budget is spent every run
+                self.time_squeeze += runs
+            else:
+                self.time_squeeze += int(np.count_nonzero(starts[1:runs + 1] // tick >= limit[:runs]))
+            last = runs * polls * each - 1
+            packets = runs * polls * _NAPI_WEIGHT
+            self.now = int(starts[runs])
+            self.busy_ns["ksoftirqd"] += runs * span
+            self.net_rx_softirqs += runs
+            q.rx_head += int(taken[last])
+            q.rx_missed += int(written[last]) - feed.pos - int(taken[last])
+            q.rx_clean += packets
+            q.rx_use += packets
+            q.rx_packets += packets
+            feed.skip(int(written[last]) - feed.pos)
+            if prof.napi_repoll_list:
+                self.in_net_rx_action = True
+            if runs < size:
+                return
+            size = min(size * 4, 4096)
 
 
 @check.arguments
@@ -683,7 +768,7 @@ def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = Fals
     times = arrivals(rate_pps, n, burst=burst, jitter=jitter, seed=seed)
     sports = 1024 + np.arange(flows)
     flow_queue = rss_queues(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, sports, [80] * flows, queues)
-    queue_of_packet = flow_queue[np.arange(n) % flows]
+    queue_of_packet = np.resize(flow_queue, n)  # flows round robin
     return simulate(times, queue_of_packet, profile=p, cpus=cpus or queues, queues=queues, ring_size=ring_size,
                     costs=costs)
 
