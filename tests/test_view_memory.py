@@ -11,6 +11,7 @@ from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12  # noqa: E402
 from netlab.view.memory import (draw_fd_table, draw_slabs, object_table_html, object_table_text,  # noqa: E402
                                 plot_memory_curves, plot_per_state)
 from netlab.view.stepper import Stepper  # noqa: E402
+from netlab.view.text import changes  # noqa: E402
 
 
 def test_slab_drawing_lights_the_touched_cache_and_lists_the_objects():
@@ -20,6 +21,8 @@ def test_slab_drawing_lights_the_touched_cache_and_lists_the_objects():
     assert drawing.startswith("<svg") and "TCP · 2432 B × 13 per 8-page slab" in drawing
     assert "#ffd54a" in drawing and "SYN_RECV" in drawing       # the child is made while the request waits
     assert "ESTABLISHED" in draw_slabs(trace[-1])
+    first = draw_slabs(trace[0])                                # the listener's caches, nothing touched yet
+    assert "slab caches · no connection yet" in first and "#ffd54a" not in first
     stepper = Stepper(trace, draw_slabs, check_kernel=False)
     stepper.last()
     assert "svg" in stepper.drawing.value
@@ -46,3 +49,11 @@ def test_plots_draw_what_they_are_given():
     plot_memory_curves(b, [0, 10], {"3.10": [0, 2 ** 30]}, budget_bytes=2 ** 30)
     assert len(a.patches) == 4 and len(b.lines) == 2
     plt.close(fig)
+
+
+def test_a_slab_step_says_its_changes_in_words():
+    trace = connection_trace(LINUX_6_12, "client", "ESTABLISHED")
+    i = next(e.seq for e in trace.filter("kmem_cache_alloc") if "tcp_bind2_bucket" in e.text)
+    words = [where for where, _, _ in changes(trace, i)]
+    assert "cache this step used" in words and "objects held" in words
+    assert ("objects held", "5", "6: + tcp_bind2_bucket") in changes(trace, i)     # a long list: what came

@@ -6,6 +6,7 @@ notebook computed. Nothing here runs a model.
 """
 from __future__ import annotations
 
+from collections import Counter
 from html import escape
 from typing import Mapping, Sequence
 
@@ -43,24 +44,29 @@ def _slab_row(y: float, name: str, cache, touched: bool) -> str:
 
 @check.arguments
 def draw_slabs(event: Event) -> str:
-    """The slab caches in use after this step (touched cache lit), and the objects the connection holds (a
-    ``ConnectionMemoryState``)."""
+    """The slab caches in use on the connection end's host after this step (touched cache lit), and the objects the
+    connection holds (a ``ConnectionMemoryState``)."""
     state = event.state
     caches = state.slab
     emptied = state.touched is not None and state.touched not in caches     # this step freed its last object
-    height = 44 + 32 * max(len(caches) + emptied, 1)
-    head = (f"{state.state} · holds {', '.join(state.objects) or 'nothing'} · "
-            f"slab memory {state.slab_bytes:,} B")
-    body = [svg.text(10, 16, head, size=12)]
+    top = 46                                                                 # below the two lines of words
+    height = top + 14 + 32 * max(len(caches) + emptied, 1)
+    head = (f"{state.host} host's slab caches · "
+            f"{'no connection yet' if state.state == '-' else state.state} · slab memory {state.slab_bytes:,} B")
+    objects = ", ".join(f"{n} × {name}" if n > 1 else name for name, n in Counter(state.objects).items())
+    held = "" if state.state == "-" else f"the connection holds {objects or 'nothing'}"
+    body = [svg.text(10, 16, head, size=12), svg.text(10, 32, held, size=10)]
     if not caches and not emptied:
-        body.append(svg.text(10, 44, "no slab in use", size=11, fill="#868e96"))
+        body.append(svg.text(10, top + 14, "no slab in use", size=11, fill="#868e96"))
     for i, (name, cache) in enumerate(sorted(caches.items())):
-        body.append(_slab_row(30 + 32 * i, name, cache, name == state.touched))
+        body.append(_slab_row(top + 32 * i, name, cache, name == state.touched))
     if emptied:
-        y = 30 + 32 * len(caches)
+        y = top + 32 * len(caches)
         body += [svg.rect(4, y - 2, 632, 30, fill=TOUCHED, stroke="none"),
-                 svg.text(10, y + 10, f"{state.touched} · its last object here was just freed: no slab in use",
-                          size=11, weight="bold")]
+                 svg.text(10, y + 10, f"{state.touched} · its last object was just freed: this model returns the "
+                                      "empty slab at once", size=11, weight="bold"),
+                 svg.text(10, y + 23, "(SLUB may keep it: a CPU's active slab, or up to min_partial empty slabs "
+                                      "on the node's partial list)", size=10)]
     return svg.document(640, height, "".join(body), label="slab caches after this step")
 
 
