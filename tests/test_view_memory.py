@@ -37,17 +37,19 @@ def test_fd_table_drawing():
 
 
 def test_object_tables_add_up():
-    rows = footprint(LINUX_3_10, "TIME_WAIT", "client").table()
-    text = object_table_text(rows)
+    tw = footprint(LINUX_3_10, "TIME_WAIT", "client")
+    text = object_table_text(tw)
     assert "tw_sock_TCP" in text and text.splitlines()[-1].endswith("384.0")
-    assert "0.38 KiB" in object_table_html(rows)
+    assert "tcp_bind_bucket in kmalloc-64" in text                  # beside its freed neighbours in one row
+    assert "0.38 KiB" in object_table_html(tw) and "in <code>kmalloc-64</code>" in object_table_html(tw)
 
 
 def test_plots_draw_what_they_are_given():
     fig, (a, b) = plt.subplots(1, 2)
     plot_per_state(a, {"ESTABLISHED": {"3.10": 3300, "6.12": 3900}, "TIME_WAIT": {"3.10": 384, "6.12": 512}})
-    plot_memory_curves(b, [0, 10], {"3.10": [0, 2 ** 30]}, budget_bytes=2 ** 30)
+    plot_memory_curves(b, [0, 10], {"3.10": [0, 2 ** 30]}, budget_bytes=3 * 2 ** 30, budget_label="¾ of 4 GiB")
     assert len(a.patches) == 4 and len(b.lines) == 2
+    assert [t.get_text() for t in b.get_legend().get_texts()] == ["3.10", "3 GiB (¾ of 4 GiB)"]
     plt.close(fig)
 
 

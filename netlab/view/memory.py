@@ -1,7 +1,7 @@
 """Drawings for chapters 06 and 07: slab caches filling up step by step, an fd table, and the plots.
 
 ``draw_slabs(event)`` and ``draw_fd_table(event)`` replay a trace's state for the Stepper (one small SVG per step);
-``object_table_*`` render the per-object table a notebook passes in; the ``plot_*`` helpers draw numbers the
+``object_table_*`` render a connection end's objects (a ``Footprint``'s table); the ``plot_*`` helpers draw numbers the
 notebook computed. Nothing here runs a model.
 """
 from __future__ import annotations
@@ -11,7 +11,9 @@ from html import escape
 from typing import Mapping, Sequence
 
 from netlab import check
+from netlab.load.memory import Footprint
 from netlab.trace import Event
+from netlab.units import number, size
 from netlab.view import svg
 
 FILL, EMPTY, TOUCHED = "#4c8bf5", "#e9ecef", "#ffd54a"
@@ -91,18 +93,29 @@ def draw_fd_table(event: Event) -> str:
 
 
 @check.arguments
-def object_table_text(rows: Sequence[tuple[str, str, int, float]]) -> str:
-    """``(cache, struct, slot bytes, bytes with slab overhead)`` rows as text, with the total."""
-    lines = [f"{'slab cache':<20} {'struct':<34} {'slot':>6} {'with overhead':>14}"]
-    for cache, struct, slot, cost in rows:
-        lines.append(f"{cache:<20} {struct:<34} {slot:>6} {cost:>14.1f}")
-    lines.append(f"{'total':<20} {'':<34} {'':>6} {sum(r[3] for r in rows):>14.1f}")
+def object_table_text(footprint: Footprint) -> str:
+    """The objects of one connection end (:meth:`Footprint.table`: cache, struct, slot bytes, bytes with slab
+    overhead) as text, with the total; a cache SLUB merged into another names its /proc/slabinfo row
+    (``tcp_bind_bucket in kmalloc-64``)."""
+    rows = footprint.table()
+    names = [f"{c} in {footprint.aliases[c]}" if c in footprint.aliases else c for c, *_ in rows]
+    width = max([20, *map(len, names)])
+    lines = [f"{'slab cache':<{width}} {'struct':<34} {'slot':>6} {'with overhead':>14}"]
+    for name, (_, struct, slot, cost) in zip(names, rows):
+        lines.append(f"{name:<{width}} {struct:<34} {slot:>6} {cost:>14.1f}")
+    lines.append(f"{'total':<{width}} {'':<34} {'':>6} {sum(r[3] for r in rows):>14.1f}")
     return "\n".join(lines)
 
 
 @check.arguments
-def object_table_html(rows: Sequence[tuple[str, str, int, float]]) -> str:
-    cells = "".join(f"<tr><td><code>{escape(c)}</code></td><td>{escape(s)}</td><td align=right>{slot}</td>"
+def object_table_html(footprint: Footprint) -> str:
+    """:func:`object_table_text` as an HTML table."""
+    rows = footprint.table()
+
+    def cache(name: str) -> str:
+        row = f" in <code>{escape(footprint.aliases[name])}</code>" if name in footprint.aliases else ""
+        return f"<code>{escape(name)}</code>{row}"
+    cells = "".join(f"<tr><td>{cache(c)}</td><td>{escape(s)}</td><td align=right>{slot}</td>"
                     f"<td align=right>{cost:,.1f}</td></tr>" for c, s, slot, cost in rows)
     total = sum(r[3] for r in rows)
     return ("<table><tr><th>slab cache</th><th>struct</th><th>slot (B)</th><th>per connection, with slab "
@@ -129,13 +142,17 @@ def plot_per_state(ax, costs: Mapping[str, Mapping[str, float]], title: str = ""
 
 @check.arguments
 def plot_memory_curves(ax, connections: Sequence[int], curves: Mapping[str, object], budget_bytes: float | None = None,
-                       title: str = "") -> None:
-    """Slab memory (GiB) against connection count, one curve per label; an optional horizontal budget line."""
+                       budget_label: str = "", title: str = "") -> None:
+    """Slab memory (GiB) against connection count, one curve per label; an optional horizontal budget line, named by
+    its size and ``budget_label`` (e.g. "¾ of 4 GiB"). The legend sits outside the axes, off the lines."""
+    from matplotlib.ticker import FuncFormatter
     for label, values in curves.items():
         ax.plot(connections, [v / 2 ** 30 for v in values], label=label)
     if budget_bytes is not None:
-        ax.axhline(budget_bytes / 2 ** 30, color="#868e96", linestyle="--", label="memory budget")
+        ax.axhline(budget_bytes / 2 ** 30, color="#868e96", linestyle="--",
+                   label=f"{size(budget_bytes)}{f' ({budget_label})' if budget_label else ''}")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: number(v)))
     ax.set_xlabel("connections")
     ax.set_ylabel("GiB of slab")
     ax.set_title(title)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
