@@ -38,10 +38,11 @@ def test_fd_table_drawing():
 
 def test_object_tables_add_up():
     tw = footprint(LINUX_3_10, "TIME_WAIT", "client")
-    text = object_table_text(tw)
+    text = object_table_text(tw.table(), tw.aliases)
     assert "tw_sock_TCP" in text and text.splitlines()[-1].endswith("384.0")
     assert "tcp_bind_bucket in kmalloc-64" in text                  # beside its freed neighbours in one row
-    assert "0.38 KiB" in object_table_html(tw) and "in <code>kmalloc-64</code>" in object_table_html(tw)
+    html = object_table_html(tw.table(), tw.aliases)
+    assert "0.38 KiB" in html and "in <code>kmalloc-64</code>" in html
 
 
 def test_plots_draw_what_they_are_given():

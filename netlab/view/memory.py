@@ -1,7 +1,7 @@
 """Drawings for chapters 06 and 07: slab caches filling up step by step, an fd table, and the plots.
 
 ``draw_slabs(event)`` and ``draw_fd_table(event)`` replay a trace's state for the Stepper (one small SVG per step);
-``object_table_*`` render a connection end's objects (a ``Footprint``'s table); the ``plot_*`` helpers draw numbers the
+``object_table_*`` render the per-object table a notebook passes in; the ``plot_*`` helpers draw numbers the
 notebook computed. Nothing here runs a model.
 """
 from __future__ import annotations
@@ -11,7 +11,6 @@ from html import escape
 from typing import Mapping, Sequence
 
 from netlab import check
-from netlab.load.memory import Footprint
 from netlab.trace import Event
 from netlab.units import number, size
 from netlab.view import svg
@@ -93,12 +92,12 @@ def draw_fd_table(event: Event) -> str:
 
 
 @check.arguments
-def object_table_text(footprint: Footprint) -> str:
-    """The objects of one connection end (:meth:`Footprint.table`: cache, struct, slot bytes, bytes with slab
-    overhead) as text, with the total; a cache SLUB merged into another names its /proc/slabinfo row
-    (``tcp_bind_bucket in kmalloc-64``)."""
-    rows = footprint.table()
-    names = [f"{c} in {footprint.aliases[c]}" if c in footprint.aliases else c for c, *_ in rows]
+def object_table_text(rows: Sequence[tuple[str, str, int, float]], aliases: Mapping[str, str] | None = None) -> str:
+    """A connection end's objects (a ``Footprint``'s ``table()``: cache, struct, slot bytes, bytes with slab
+    overhead) as text, with the total; a cache SLUB merged into another (``aliases``, the ``Footprint``'s: cache →
+    its /proc/slabinfo row) names that row (``tcp_bind_bucket in kmalloc-64``)."""
+    aliases = aliases or {}
+    names = [f"{c} in {aliases[c]}" if c in aliases else c for c, *_ in rows]
     width = max([20, *map(len, names)])
     lines = [f"{'slab cache':<{width}} {'struct':<34} {'slot':>6} {'with overhead':>14}"]
     for name, (_, struct, slot, cost) in zip(names, rows):
@@ -108,12 +107,12 @@ def object_table_text(footprint: Footprint) -> str:
 
 
 @check.arguments
-def object_table_html(footprint: Footprint) -> str:
+def object_table_html(rows: Sequence[tuple[str, str, int, float]], aliases: Mapping[str, str] | None = None) -> str:
     """:func:`object_table_text` as an HTML table."""
-    rows = footprint.table()
+    aliases = aliases or {}
 
     def cache(name: str) -> str:
-        row = f" in <code>{escape(footprint.aliases[name])}</code>" if name in footprint.aliases else ""
+        row = f" in <code>{escape(aliases[name])}</code>" if name in aliases else ""
         return f"<code>{escape(name)}</code>{row}"
     cells = "".join(f"<tr><td>{cache(c)}</td><td>{escape(s)}</td><td align=right>{slot}</td>"
                     f"<td align=right>{cost:,.1f}</td></tr>" for c, s, slot, cost in rows)
