@@ -4,8 +4,8 @@ import pytest
 
 from netlab.kernel import slub
 from netlab.kernel.profiles import LINUX_3_10, LINUX_6_12
-from netlab.scenarios.connection_memory import footprint
-from notebook_prose import integer, prose, stated, strings
+from netlab.scenarios.connection_memory import connection_trace, footprint
+from notebook_prose import integer, prose, says, stated, strings
 
 TEXT = prose("06-connection-memory.ipynb")
 EXERCISES = strings("06-connection-memory.ipynb")
@@ -125,3 +125,9 @@ def test_calculate_order_wastes_at_most_a_sixteenth_of_the_slab_for_the_min_obje
         slab = layout.pages_per_slab * LINUX_3_10.page_size
         assert layout.objs_per_slab >= 4 * (slub.fls(cpus) + 1)
         assert slab - layout.objs_per_slab * layout.object_size <= slab / int(fraction)
+
+
+def test_the_server_steppers_first_hundred_or_so_steps_are_the_clients():
+    says("the first hundred or so are the client's `socket()` and `connect()`", TEXT)
+    trace = connection_trace(LINUX_6_12, side="server", state="ESTABLISHED")
+    assert 80 <= next(i for i, e in enumerate(trace) if e.host == "server") <= 120

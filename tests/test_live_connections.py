@@ -148,6 +148,7 @@ def test_emfile_in_a_child_with_a_small_soft_limit(skip_unless_expected):
     assert r.socket_error == "EMFILE" and r.accept_error == "EMFILE"
     # fewer sockets than the limit: the child's stdio, listener, client and /proc/net/tcp hold fds too
     assert r.queued_while_failing == 1 and r.accepted_after_close and 1 <= r.sockets_opened < 16
+    assert r.open_before + r.sockets_opened == 16 and f"the child held {r.open_before} fds already" in str(r)
     assert fds() == before
 
 

@@ -255,14 +255,15 @@ def test_the_menus_jump_to_where_the_trace_next_enters_a_layer_or_calls_a_functi
     assert list(layers)[:3] == ["system calls and sockets", "TCP", "IP"]      # top down, as LAYERS lists them
     assert len(layers["TCP"]) == 2 and len(s.landmarks["functions"]["tcp_v4_rcv"]) == 2    # one per packet
     s.menus["layer"].value = "TCP"
-    assert s.event.function == "tcp_v4_rcv" and s.menus["layer"].value is None   # the menu is ready again
+    assert s.event.function == "tcp_v4_rcv" and s.menus["layer"].index == 0     # its prompt again, never blank
+    assert s.menus["layer"].label == "layer of the stack…"
     first = s.index
     s.go_to_layer("TCP")
     assert s.index > first and s.event.function == "tcp_v4_rcv"
     s.go_to_layer("TCP")
     assert s.index == first                                 # past the last one: back to the first
     s.menus["function"].value = "napi_complete_done"
-    assert s.event.function == "napi_complete_done"
+    assert s.event.function == "napi_complete_done" and s.menus["function"].label == "function…"
     assert ("tcp_v4_rcv (2 calls)", "tcp_v4_rcv") in s.menus["function"].options
     with pytest.raises(ValueError, match="layer must be one of"):
         s.go_to_layer("HTTP")

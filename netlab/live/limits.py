@@ -99,6 +99,7 @@ class EmfileReading:
     """What a process with ``ulimit -n soft`` saw."""
 
     soft: int
+    open_before: int             # fds the child held before its first socket(): stdio, listener, client, /proc/net/tcp
     sockets_opened: int          # socket() calls that succeeded before the first failure
     socket_error: str            # errno name of the failing socket()
     accept_error: str            # errno name of accept() at the limit
@@ -106,7 +107,8 @@ class EmfileReading:
     accepted_after_close: bool   # accept() worked once one fd was closed
 
     def __str__(self) -> str:
-        return (f"ulimit -n {self.soft}: {self.sockets_opened} sockets, then socket() → {self.socket_error}; "
+        return (f"ulimit -n {self.soft}: {self.sockets_opened} sockets (the child held {self.open_before} fds "
+                f"already), then socket() → {self.socket_error}; "
                 f"accept() → {self.accept_error} with {plural(self.queued_while_failing, 'connection')} still "
                 f"queued; after closing one fd accept() {'worked' if self.accepted_after_close else 'still failed'}")
 
@@ -185,6 +187,7 @@ def _child_emfile(soft: int) -> dict:
     client = socket.socket()
     client.connect(listener.getsockname())                              # waits, established, in the accept queue
     tcp_fd = os.open("/proc/net/tcp", os.O_RDONLY)                     # opened now: later no fd is left
+    open_before = len(os.listdir("/proc/self/fd")) - 1                  # less the fd listdir itself opened
     held, socket_error = [], None
     while socket_error is None:
         try:
@@ -209,7 +212,7 @@ def _child_emfile(soft: int) -> dict:
     _rst_close(client)
     listener.close()
     os.close(tcp_fd)
-    return {"soft": soft, "sockets_opened": len(held) + 1, "socket_error": socket_error,
+    return {"soft": soft, "open_before": open_before, "sockets_opened": len(held) + 1, "socket_error": socket_error,
             "accept_error": accept_error, "queued_while_failing": queued, "accepted_after_close": accepted_after}
 
 

@@ -25,6 +25,7 @@ from netlab import check
 from netlab.kernel.cpu import Costs
 from netlab.live import procfs
 from netlab.live.result import LiveProbeError, LiveResult, Unavailable, Why, child_reply, run_child
+from netlab.units import duration, number
 
 PAYLOAD = 32
 """Bytes of UDP payload per datagram: a minimum-size frame, as in the published per-core packet rates."""
@@ -70,8 +71,24 @@ def costs_from(reading: ReceiveCostReading, base: Costs = Costs()) -> Costs:
     (3) ``/proc/stat`` counts in ticks of 1/USER_HZ: over half a second the softirq time is exact to a few per cent.
     The hard IRQ cost is not measured (loopback raises none); ``base.hardirq_ns`` stays.
     """
-    per_runs = reading.net_rx_runs * (base.net_rx_action_ns + base.poll_ns)
-    return replace(base, packet_ns=max(1, round((reading.softirq_ns - per_runs) / reading.datagrams)))
+    return replace(base, packet_ns=max(1, round(reading.softirq_ns_per_datagram - _runs_per_datagram(reading, base))))
+
+
+def _runs_per_datagram(reading: ReceiveCostReading, base: Costs) -> float:
+    """The NET_RX runs' own cost (``net_rx_action`` and one ``process_backlog`` poll each), per datagram."""
+    return reading.net_rx_runs * (base.net_rx_action_ns + base.poll_ns) / reading.datagrams
+
+
+@check.arguments
+def packet_ns_words(reading: ReceiveCostReading, base: Costs = Costs()) -> str:
+    """How :func:`costs_from` gets ``packet_ns`` from ``reading``, in words: the softirq time per datagram, less
+    what the NET_RX runs cost per datagram."""
+    per_run = base.net_rx_action_ns + base.poll_ns
+    return (f"{duration(reading.softirq_ns_per_datagram)} of softirq time per datagram, less "
+            f"{duration(_runs_per_datagram(reading, base))} for the NET_RX runs themselves "
+            f"({number(reading.net_rx_runs)} runs of net_rx_action and a process_backlog poll, {duration(per_run)} "
+            f"each, over {number(reading.datagrams)} datagrams): packet_ns = "
+            f"{duration(costs_from(reading, base).packet_ns)} (default: {duration(base.packet_ns)})")
 
 
 @check.arguments

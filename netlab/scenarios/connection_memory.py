@@ -242,9 +242,11 @@ class MemoryLab:
 
 @dataclass(frozen=True)
 class ConnectionMemoryState:
-    """One connection end's host at a step: its slab caches in use (by /proc/slabinfo row), their bytes, the cache the
-    step touched, the slab objects the end holds, its TCP state, the program's open fds."""
+    """One connection end's host at a step: the host, its slab caches in use (by /proc/slabinfo row), their bytes, the
+    cache the step touched, the slab objects the end holds, its TCP state ("-" before the connection reaches this
+    host), the program's open fds."""
 
+    host: str
     slab: Mapping[str, CacheState]
     slab_bytes: int
     touched: str | None
@@ -281,9 +283,10 @@ def connection_trace(profile: KernelProfile, side: str = "client", state: str = 
     def snapshot():                                   # once per step: touched is what this step touched
         touched, slub.last_row = slub.last_row, None
         held = live_objects(slub.log, 0) if lab.ends else ()
-        return ConnectionMemoryState(slub.snapshot(), slub.bytes, touched, tuple(sorted(o.cache for o in held)),
+        return ConnectionMemoryState(side, slub.snapshot(), slub.bytes, touched, tuple(sorted(o.cache for o in held)),
                                      lab.state_of(lab.ends[0], side) if lab.ends else "-", len(program.files.fd))
 
+    slub.last_row = None                              # what the lab's setup touched is before the trace
     with Tracer(clock=lab.sched.now, snapshot=snapshot, renamed=profile.renamed) as tracer:
         end = lab.open(_until(state))
         lab.move(end, side, state)

@@ -6,11 +6,13 @@ notebook computed. Nothing here runs a model.
 """
 from __future__ import annotations
 
+from collections import Counter
 from html import escape
 from typing import Mapping, Sequence
 
 from netlab import check
 from netlab.trace import Event
+from netlab.units import number, size
 from netlab.view import svg
 
 FILL, EMPTY, TOUCHED = "#4c8bf5", "#e9ecef", "#ffd54a"
@@ -43,24 +45,29 @@ def _slab_row(y: float, name: str, cache, touched: bool) -> str:
 
 @check.arguments
 def draw_slabs(event: Event) -> str:
-    """The slab caches in use after this step (touched cache lit), and the objects the connection holds (a
-    ``ConnectionMemoryState``)."""
+    """The slab caches in use on the connection end's host after this step (touched cache lit), and the objects the
+    connection holds (a ``ConnectionMemoryState``)."""
     state = event.state
     caches = state.slab
     emptied = state.touched is not None and state.touched not in caches     # this step freed its last object
-    height = 44 + 32 * max(len(caches) + emptied, 1)
-    head = (f"{state.state} · holds {', '.join(state.objects) or 'nothing'} · "
-            f"slab memory {state.slab_bytes:,} B")
-    body = [svg.text(10, 16, head, size=12)]
+    top = 46                                                                 # below the two lines of words
+    height = top + 14 + 32 * max(len(caches) + emptied, 1)
+    head = (f"{state.host} host's slab caches · "
+            f"{'no connection yet' if state.state == '-' else state.state} · slab memory {state.slab_bytes:,} B")
+    objects = ", ".join(f"{n} × {name}" if n > 1 else name for name, n in Counter(state.objects).items())
+    held = "" if state.state == "-" else f"the connection holds {objects or 'nothing'}"
+    body = [svg.text(10, 16, head, size=12), svg.text(10, 32, held, size=10)]
     if not caches and not emptied:
-        body.append(svg.text(10, 44, "no slab in use", size=11, fill="#868e96"))
+        body.append(svg.text(10, top + 14, "no slab in use", size=11, fill="#868e96"))
     for i, (name, cache) in enumerate(sorted(caches.items())):
-        body.append(_slab_row(30 + 32 * i, name, cache, name == state.touched))
+        body.append(_slab_row(top + 32 * i, name, cache, name == state.touched))
     if emptied:
-        y = 30 + 32 * len(caches)
+        y = top + 32 * len(caches)
         body += [svg.rect(4, y - 2, 632, 30, fill=TOUCHED, stroke="none"),
-                 svg.text(10, y + 10, f"{state.touched} · its last object here was just freed: no slab in use",
-                          size=11, weight="bold")]
+                 svg.text(10, y + 10, f"{state.touched} · its last object was just freed: this model returns the "
+                                      "empty slab at once", size=11, weight="bold"),
+                 svg.text(10, y + 23, "(SLUB may keep it: a CPU's active slab, or up to min_partial empty slabs "
+                                      "on the node's partial list)", size=10)]
     return svg.document(640, height, "".join(body), label="slab caches after this step")
 
 
@@ -85,18 +92,29 @@ def draw_fd_table(event: Event) -> str:
 
 
 @check.arguments
-def object_table_text(rows: Sequence[tuple[str, str, int, float]]) -> str:
-    """``(cache, struct, slot bytes, bytes with slab overhead)`` rows as text, with the total."""
-    lines = [f"{'slab cache':<20} {'struct':<34} {'slot':>6} {'with overhead':>14}"]
-    for cache, struct, slot, cost in rows:
-        lines.append(f"{cache:<20} {struct:<34} {slot:>6} {cost:>14.1f}")
-    lines.append(f"{'total':<20} {'':<34} {'':>6} {sum(r[3] for r in rows):>14.1f}")
+def object_table_text(rows: Sequence[tuple[str, str, int, float]], aliases: Mapping[str, str] | None = None) -> str:
+    """A connection end's objects (a ``Footprint``'s ``table()``: cache, struct, slot bytes, bytes with slab
+    overhead) as text, with the total; a cache SLUB merged into another (``aliases``, the ``Footprint``'s: cache →
+    its /proc/slabinfo row) names that row (``tcp_bind_bucket in kmalloc-64``)."""
+    aliases = aliases or {}
+    names = [f"{c} in {aliases[c]}" if c in aliases else c for c, *_ in rows]
+    width = max([20, *map(len, names)])
+    lines = [f"{'slab cache':<{width}} {'struct':<34} {'slot':>6} {'with overhead':>14}"]
+    for name, (_, struct, slot, cost) in zip(names, rows):
+        lines.append(f"{name:<{width}} {struct:<34} {slot:>6} {cost:>14.1f}")
+    lines.append(f"{'total':<{width}} {'':<34} {'':>6} {sum(r[3] for r in rows):>14.1f}")
     return "\n".join(lines)
 
 
 @check.arguments
-def object_table_html(rows: Sequence[tuple[str, str, int, float]]) -> str:
-    cells = "".join(f"<tr><td><code>{escape(c)}</code></td><td>{escape(s)}</td><td align=right>{slot}</td>"
+def object_table_html(rows: Sequence[tuple[str, str, int, float]], aliases: Mapping[str, str] | None = None) -> str:
+    """:func:`object_table_text` as an HTML table."""
+    aliases = aliases or {}
+
+    def cache(name: str) -> str:
+        row = f" in <code>{escape(aliases[name])}</code>" if name in aliases else ""
+        return f"<code>{escape(name)}</code>{row}"
+    cells = "".join(f"<tr><td>{cache(c)}</td><td>{escape(s)}</td><td align=right>{slot}</td>"
                     f"<td align=right>{cost:,.1f}</td></tr>" for c, s, slot, cost in rows)
     total = sum(r[3] for r in rows)
     return ("<table><tr><th>slab cache</th><th>struct</th><th>slot (B)</th><th>per connection, with slab "
@@ -123,13 +141,17 @@ def plot_per_state(ax, costs: Mapping[str, Mapping[str, float]], title: str = ""
 
 @check.arguments
 def plot_memory_curves(ax, connections: Sequence[int], curves: Mapping[str, object], budget_bytes: float | None = None,
-                       title: str = "") -> None:
-    """Slab memory (GiB) against connection count, one curve per label; an optional horizontal budget line."""
+                       budget_label: str = "", title: str = "") -> None:
+    """Slab memory (GiB) against connection count, one curve per label; an optional horizontal budget line, named by
+    its size and ``budget_label`` (e.g. "¾ of 4 GiB"). The legend sits outside the axes, off the lines."""
+    from matplotlib.ticker import FuncFormatter
     for label, values in curves.items():
         ax.plot(connections, [v / 2 ** 30 for v in values], label=label)
     if budget_bytes is not None:
-        ax.axhline(budget_bytes / 2 ** 30, color="#868e96", linestyle="--", label="memory budget")
+        ax.axhline(budget_bytes / 2 ** 30, color="#868e96", linestyle="--",
+                   label=f"{size(budget_bytes)}{f' ({budget_label})' if budget_label else ''}")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: number(v)))
     ax.set_xlabel("connections")
     ax.set_ylabel("GiB of slab")
     ax.set_title(title)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from netlab import check
 from netlab.trace import Event
-from netlab.units import number, plural, size
+from netlab.units import duration, number, plural, size
 from netlab.view import svg
 from netlab.view.text import on_the_nic
 
@@ -173,7 +173,7 @@ def plot_cpu_time(ax, summary, *, title: str = "") -> None:
     ax.set_xticks(list(cpus), [f"CPU {c}" for c in cpus])
     ax.set_ylabel("% of the time")
     ax.set_ylim(0, 100)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4)    # below: the bars fill the axes
     if title:
         ax.set_title(title, fontsize=10)
 
@@ -202,23 +202,27 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
         results = sweep("rate_pps", rates, **base)
         chosen = sweep("rate_pps", [rate_mpps * 1e6], **base)[0]
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [2, 1]})
+        in_use = "" if costs is None else \
+            f"\ncosts: {costs_name} (packet_ns {duration(costs[costs_name].packet_ns)})"
         plot_sweep(left, rates_mpps, results, "packet rate (Mpps)", title=f"{kernel}: {plural(queues, 'queue')}, ring "
-                   f"{ring_size}, bursts of {burst}, netdev_budget {netdev_budget}")
+                   f"{ring_size}, bursts of {burst}, netdev_budget {netdev_budget}{in_use}")
         left.axvline(rate_mpps, color="#868e96", lw=1)
         plot_cpu_time(right, chosen, title=f"CPU time at {number(rate_mpps)} Mpps: {number(chosen.ring_drops)} of "
                       f"{number(chosen.arrived)} dropped")
         fig.tight_layout()
         plt.show()
 
-    slider = dict(continuous_update=False, style={"description_width": "110px"}, layout=W.Layout(width="420px"))
-    return W.interactive(show, rate_mpps=W.FloatSlider(6.0, min=0.5, max=14.88, step=0.5, **slider),
-                         burst=W.IntSlider(1, min=1, max=64, **slider),
-                         ring_size=W.SelectionSlider(options=[64, 128, 256, 512, 1024, 4096], value=256, **slider),
-                         netdev_budget=W.SelectionSlider(options=[64, 150, 300, 600, 1200, 3000], value=300,
-                                                         **slider),
-                         queues=W.IntSlider(1, min=1, max=8, description="queues=CPUs", **slider),
-                         kernel=W.ToggleButtons(options=["3.10", "6.12"], value="6.12"),
-                         **costs_buttons)
+    slider = dict(continuous_update=False, style={"description_width": "230px"}, layout=W.Layout(width="560px"))
+    return W.interactive(
+        show, rate_mpps=W.FloatSlider(6.0, min=0.5, max=14.88, step=0.5, description="packet rate (Mpps)", **slider),
+        burst=W.IntSlider(1, min=1, max=64, description="packets per burst", **slider),
+        ring_size=W.SelectionSlider(options=[64, 128, 256, 512, 1024, 4096], value=256,
+                                    description="RX ring (descriptors)", **slider),
+        netdev_budget=W.SelectionSlider(options=[64, 150, 300, 600, 1200, 3000], value=300,
+                                        description="packets per NET_RX run (netdev_budget)", **slider),
+        queues=W.IntSlider(1, min=1, max=8, description="NIC queues, one CPU each", **slider),
+        kernel=W.ToggleButtons(options=["3.10", "6.12"], value="6.12", description="kernel"),
+        **costs_buttons)
 
 
 # --- your kernel, as text ------------------------------------------------------------------------------------------

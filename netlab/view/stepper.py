@@ -191,13 +191,13 @@ class Stepper:
     def _menu(description: str, prompt: str, marks: dict[str, list[int]], jump: Callable[[str], None],
               unit: str) -> W.Dropdown:
         """A menu that jumps ahead each time an entry is chosen (and then shows its prompt again)."""
-        options = [(prompt, None)] + [(f"{name} ({len(steps):,} {unit})" if len(steps) > 1 else name, name)
-                                      for name, steps in marks.items()]
+        options = [(prompt, "")] + [(f"{name} ({len(steps):,} {unit})" if len(steps) > 1 else name, name)
+                                    for name, steps in marks.items()]   # "", not None: None would select nothing
         menu = W.Dropdown(options=options, index=0, description=description,
                           layout=W.Layout(width="320px"), style={"description_width": "initial"})
 
         def chosen(change) -> None:
-            if change["new"] is not None:
+            if change["new"]:
                 jump(change["new"])
                 menu.index = 0
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Annotated, Any, Mapping
 
 from netlab import check
@@ -73,8 +74,13 @@ SCENARIO_WORDS = ((r"^hosts\[localhost\]", "localhost"), (r"^hosts\[([^\]]+)\]",
                   (r"^run_queues\[([^\]]+)\]\[(\d+)\]\.queue$", r"\1 host · CPU \2 run queue · waiting to run"),
                   (r"^tcp\[(.+)\]$", r"\1 · TCP state"),
                   (r"^accept_queue$", "listener's accept queue"),
-                  (r"^timewait$", "TIME_WAIT socks"))
-"""Snapshot paths of a scenario's own state (the journey's hosts, run queues, TCP states) and their words."""
+                  (r"^timewait$", "TIME_WAIT socks"),
+                  (r"^slab_bytes$", "slab memory (bytes)"), (r"^slab_objects$", "slab objects"),
+                  (r"^touched$", "cache this step used"), (r"^objects$", "objects held"),
+                  (r"^state$", "TCP state"), (r"^fds$", "open fds"), (r"^nofile$", "RLIMIT_NOFILE (soft, hard)"),
+                  (r"^fdtable\.", "fd table."))
+"""Snapshot paths of a scenario's own state (the journey's hosts, run queues, TCP states; chapter 06's slab memory
+and objects, chapter 07's fd limit) and their words."""
 
 
 def _words(path: str, state: Any = None) -> str:
@@ -97,6 +103,18 @@ def _words(path: str, state: Any = None) -> str:
         one = "CPU" if name == "cpus" else name[:-3] + "y" if name.endswith("ies") else name.rstrip("s")
         return f"{one} {m.group(2)}"
     return re.sub(r"(\w+)\[([^\]]+)\]", item, path).replace(".", " · ")
+
+
+def _grown(before: Any, after: Any) -> tuple[str, str]:
+    """``before`` and ``after`` in words; a sequence too long for a line as its length and what came and went
+    (``5 → 6: + tcp_bind2_bucket``)."""
+    if not (isinstance(before, (tuple, list)) and isinstance(after, (tuple, list))) \
+            or len(plain(before)) <= 60 and len(plain(after)) <= 60:
+        return short(before), short(after)
+    came, went = Counter(after), Counter(before)
+    came, went = came - went, went - came
+    what = ", ".join([f"+ {plain(v)}" for v in came.elements()] + [f"− {plain(v)}" for v in went.elements()])
+    return f"{len(before):,}", short(f"{len(after):,}: {what}" if what else f"{len(after):,}")
 
 
 NIC_DONE = re.compile(r"queues\[\d+\]\.(irq_state|(rx|tx)_ring\.(head|slots))$")
@@ -132,7 +150,7 @@ def changes(trace: Trace, index: int, limit: Annotated[int, Range(1, 1000)] = MA
                         for i in slots]
                 continue
         nic = NIC_DONE.search(path) and (not path.endswith("irq_state") or after == "asserted")
-        out.append((f"{meanwhile if nic else ''}{where}", short(before), short(after)))
+        out.append((f"{meanwhile if nic else ''}{where}", *_grown(before, after)))
     if len(out) > limit:
         out[limit - 1:] = [(f"and {len(out) - limit + 1} more changes", "", "in the drawing")]
     return out
