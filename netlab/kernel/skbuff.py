@@ -478,9 +478,12 @@ def kfree_skbmem(skb: SkBuff) -> None:
         slab_free(skb.slab_objects)
 
 
-@kernel_function("include/linux/skbuff.h", "drop {skb.name} (an error or a full queue)")
+@kernel_function("include/linux/skbuff.h", "free {skb.name} as a drop: an error, a full queue, or a segment TCP "
+                 "has finished with at discard_it (dropwatch counts them all)")
 def kfree_skb(skb: SkBuff) -> bool:
-    """Free an skb that was dropped; the data goes only when its last clone goes."""
+    """Free an skb the way drops are freed (the ``skb:kfree_skb`` tracepoint fires): after an error or a full
+    queue, but also where ``tcp_v4_rcv`` ends at ``discard_it`` with a segment it handled (a TIME_WAIT sock's
+    FIN, a handshake segment that made no socket). The data goes only when its last clone goes."""
     return _release(skb)
 
 
