@@ -816,11 +816,19 @@ def inet_put_port(sk: TcpSock) -> None:
     ``inet_bind_bucket_destroy``) — unless a TIME_WAIT sock holds the port now."""
     tb, tb2 = sk.icsk_bind_hash, sk.icsk_bind2_hash
     sk.icsk_bind_hash = sk.icsk_bind2_hash = None
-    tb.owners.remove(sk)
+    leave_buckets(sk.net, sk, tb, tb2)
+
+
+@check.arguments
+def leave_buckets(net: Net, owner: Any, tb: BindBucket, tb2: Bind2Bucket | None) -> None:
+    """``owner`` (a sock, or a TIME_WAIT sock) leaves its port's buckets; each bucket left with no owner is freed
+    (``inet_bind2_bucket_destroy``, ``inet_bind_bucket_destroy``): what ``inet_put_port`` and
+    ``inet_twsk_bind_unhash`` both do."""
+    tb.owners.remove(owner)
     if tb2 is not None:
-        tb2.owners.remove(sk)
-        inet_bind2_bucket_destroy(sk.net, tb, tb2)
-    inet_bind_bucket_destroy(sk.net, tb)
+        tb2.owners.remove(owner)
+        inet_bind2_bucket_destroy(net, tb, tb2)
+    inet_bind_bucket_destroy(net, tb)
 
 
 @kernel_function("net/ipv4/inet_hashtables.c", "{child.name} shares {sk.name}'s port")

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 
 from netlab import check
 from netlab.check import Port
-from netlab.kernel.inet_connection_sock import (SEC, Bind2Bucket, BindBucket, TcpSock, inet_bind2_bucket_destroy,
-                                                inet_bind_bucket_destroy)
+from netlab.kernel.inet_connection_sock import SEC, Bind2Bucket, BindBucket, TcpSock, leave_buckets
 from netlab.kernel.netns import Net
 from netlab.kernel.slub import slab_alloc, slab_free
 from netlab.kernel.timer import TimerList
@@ -228,11 +227,7 @@ def inet_twsk_bind_unhash(tw: InetTimewaitSock) -> None:
     if tb is None:
         return
     tw.tw_tb = tw.tw_tb2 = None
-    tb.owners.remove(tw)
-    if tb2 is not None:
-        tb2.owners.remove(tw)
-        inet_bind2_bucket_destroy(tw.net, tb, tb2)
-    inet_bind_bucket_destroy(tw.net, tb)
+    leave_buckets(tw.net, tw, tb, tb2)
 
 
 @kernel_function("net/ipv4/inet_timewait_sock.c", "the last reference to {tw.name}'s TIME_WAIT sock: free it")
