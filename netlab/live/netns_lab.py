@@ -1,0 +1,346 @@
+"""A kernel lab without root: chapter 05's handshake claims measured in a private network namespace, each beside
+the handshake model's answer for the same parameters.
+
+Each experiment starts a child process (:mod:`netlab.live.netns_child`) that unshares a user and a network
+namespace of its own — no root needed where the kernel allows it —, brings up ``lo`` and a TUN device holding
+198.51.100.1/24, sets that namespace's own sysctls (never the learner's), plays the remote peers by writing
+packets into the TUN and reading what the kernel writes back, and reads the namespace's own counters
+(``/proc/net/netstat``, ``/proc/net/tcp``, sock_diag): nothing else on the machine moves them. Everything dies
+with the child. The experiments, bounded in packets and seconds:
+
+* :func:`syn_queue` — SYNs that never finish, for several (backlog, somaxconn, tcp_max_syn_backlog,
+  tcp_syncookies): requests in SYN_RECV, SYN-ACKs, ListenDrops, TCPReqQFullDrop, TCPReqQFullDoCookies.
+* :func:`synack_retransmissions` — one SYN never ACKed: the SYN-ACKs' times and when the request is dropped.
+* :func:`syn_retransmissions` — ``connect()`` to a silent peer: the SYNs' times and the ETIMEDOUT.
+* :func:`accept_overflow` — the last ACK finds the accept queue full, tcp_abort_on_overflow 0 and 1.
+* :func:`accept_queue` — ``listen(backlog)`` under a namespace somaxconn, peers handshake, nobody accepts:
+  Send-Q (the clamp), Recv-Q (backlog + 1), how many got a SYN-ACK.
+
+Each returns a :class:`~netlab.live.result.LiveResult` whose value is a list of :class:`Comparison` (kernel and
+model side by side); where namespaces are refused it says why, and :func:`claims` still gives the model's answers.
+The model is :class:`netlab.scenarios.handshake.HandshakeLab` on :data:`MODEL_PROFILE` with the same sysctls.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Annotated, Any, Callable, Mapping
+
+from netlab import check
+from netlab.kernel.profiles import PROFILES, KernelProfile
+from netlab.live.loopback import CLONE_NEWNET, CLONE_NEWUSER
+from netlab.live.result import Claim, LiveResult, Why, run_child
+from netlab.scenarios.handshake import HandshakeLab
+from netlab.units import number, plural
+
+MODEL_PROFILE = PROFILES["6.12"]
+CHAPTER = "05"
+HOW = ("a child process in a user and network namespace of its own: lo and a TUN device up, its own sysctls, "
+       "peers played through the TUN, its own /proc/net counters")
+TIMEOUT_S = 30.0
+SYN_QUEUE_COUNTERS = ("ListenDrops", "TCPReqQFullDrop", "TCPReqQFullDoCookies")
+OVERFLOW_COUNTERS = ("ListenOverflows", "ListenDrops", "EmbryonicRsts")
+TIME_TOLERANCE_S = 0.25   # timer slack (jiffies, a busy machine) between the kernel's times and the model's
+NAMES = {"S": "SYN", "SA": "SYN-ACK", "A": "ACK", "R": "RST", "RA": "RST"}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One case of an experiment: its parameters, and {quantity: value} as the kernel and the model give them."""
+
+    parameters: Mapping[str, int]
+    kernel: Mapping[str, Any]
+    model: Mapping[str, Any]
+    agrees: bool
+
+    def __post_init__(self):
+        check.fields(self)
+        if set(self.kernel) != set(self.model):
+            raise ValueError("kernel and model must give the same quantities")
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(quantity, your kernel, the model) as prose, for a table."""
+        return [(q, _words(self.kernel[q]), _words(self.model[q])) for q in self.model]
+
+
+def _words(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(_words, value)) or "nothing"
+    if isinstance(value, float):
+        return f"{number(value)} s"
+    return number(value) if isinstance(value, int) else str(value)
+
+
+def _profile(sysctls: Mapping[str, int]) -> KernelProfile:
+    """The model profile with these sysctls (``net.core.somaxconn`` → ``somaxconn``, …)."""
+    return MODEL_PROFILE.replace(**{name.rsplit(".", 1)[1]: value for name, value in sysctls.items()})
+
+
+def _params_in_words(parameters: Mapping[str, int]) -> str:
+    return ", ".join(f"{name} {number(value)}" for name, value in parameters.items())
+
+
+def _close(kernel: list[float], model: list[float]) -> bool:
+    return len(kernel) == len(model) and all(abs(k - m) <= TIME_TOLERANCE_S for k, m in zip(kernel, model))
+
+
+# --- the experiments: for each case, its parameters, the model's answer and the kernel's, in the same words ------
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment: the claim it checks, its cases (the child's parameters, ``sysctls`` among them), the
+    model's answer for a case and the kernel's reply in the same quantities, and when the two agree."""
+
+    name: str                                    # the child's function (netlab.live.netns_child)
+    claim: str
+    cases: tuple[Mapping[str, Any], ...]
+    model: Callable[[Mapping[str, Any]], dict]
+    kernel: Callable[[dict], dict]
+    agree: Callable[[dict, dict], bool] = lambda kernel, model: kernel == model
+
+    def __post_init__(self):
+        check.fields(self)
+        if not self.cases:
+            raise ValueError("an experiment needs at least one case")
+
+    @staticmethod
+    def parameters(case: Mapping[str, Any]) -> dict[str, Any]:
+        """A case's parameters, its sysctls by their short names; a child's time bound is not one."""
+        return {**{k: v for k, v in case.items() if k not in ("sysctls", "seconds", "window")},
+                **{name.rsplit(".", 1)[1]: v for name, v in case["sysctls"].items()}}
+
+    def compare(self, replies: list[dict]) -> list[Comparison]:
+        out = []
+        for case, reply in zip(self.cases, replies):
+            kernel, model = self.kernel(reply), self.model(case)
+            out.append(Comparison(self.parameters(case), kernel, model, self.agree(kernel, model)))
+        return out
+
+
+def _syn_queue_model(case: Mapping[str, Any]) -> dict:
+    lab = HandshakeLab(_profile(case["sysctls"]), case["backlog"], loopback=False, record=False)
+    lab.syn_flood(case["syns"], every_ms=0.01)
+    o = lab.run(until_ms=100)
+    return {"requests in SYN_RECV": len(o.syn_queue),
+            "SYN-ACKs sent": sum(s.name == "SYN-ACK" for s in lab.segment_log()),
+            **{c: o.counters[c] for c in SYN_QUEUE_COUNTERS}}
+
+
+def _syn_queue_kernel(reply: dict) -> dict:
+    return {"requests in SYN_RECV": reply["syn_recv"], "SYN-ACKs sent": reply["synacks"],
+            **{c: reply["counters"][c] for c in SYN_QUEUE_COUNTERS}}
+
+
+def _synack_model(case: Mapping[str, Any]) -> dict:
+    lab = HandshakeLab(_profile(case["sysctls"]), 8, loopback=False)
+    lab.syn_flood(1)
+    lab.run(until_ms=case["seconds"] * 1000)
+    arrived = lab.segment_log()[0].arrive_ns
+    drops = lab.trace.filter(function="inet_csk_reqsk_queue_drop")
+    return {"SYN-ACKs at (s after the SYN)": [round((s.sent_ns - arrived) / 1e9, 3) for s in lab.segment_log()
+                                              if s.name == "SYN-ACK"],
+            "request dropped at (s)": round((drops[0].time_ns - arrived) / 1e9, 3) if drops else None}
+
+
+def _synack_kernel(reply: dict) -> dict:
+    return {"SYN-ACKs at (s after the SYN)": reply["synacks"], "request dropped at (s)": reply["request_gone"]}
+
+
+def _times_agree(kernel: dict, model: dict) -> bool:
+    for q, m in model.items():
+        k = kernel[q]
+        if isinstance(m, list) and not _close(k, m):
+            return False
+        if isinstance(m, float) and (k is None or abs(k - m) > TIME_TOLERANCE_S):
+            return False
+        if not isinstance(m, (list, float)) and k != m:
+            return False
+    return True
+
+
+def _syn_model(case: Mapping[str, Any]) -> dict:
+    lab = HandshakeLab(_profile(case["sysctls"]), 0, loopback=False)
+    del lab.nets[lab.server_addr]                 # a silent peer: every SYN is lost
+    lab.connect(1)
+    o = lab.run(until_ms=case["seconds"] * 1000)
+    gave_up = lab.trace.filter(function="tcp_write_err")
+    return {"SYNs at (s)": [round(s.sent_ns / 1e9, 3) for s in lab.segment_log() if s.name == "SYN"],
+            "connect() says": o.errors.get("c1"),
+            "at (s)": round(gave_up[0].time_ns / 1e9, 3) if gave_up else None}
+
+
+def _syn_kernel(reply: dict) -> dict:
+    return {"SYNs at (s)": reply["syns"], "connect() says": reply["error"], "at (s)": reply["error_at"]}
+
+
+def _overflow_model(case: Mapping[str, Any]) -> dict:
+    backlog, window_ms = case["backlog"], case["window"] * 1000
+    lab = HandshakeLab(_profile(case["sysctls"]), backlog, loopback=False, one_way_us=50_000, record=False)
+    if backlog:
+        lab.connect(backlog, every_ms=1)
+    last = lab.connect(2, at_ms=200, every_ms=0.1)[-1]
+    o = lab.run(until_ms=400.1 + window_ms)
+    acked = next(s.arrive_ns for s in lab.segment_log() if s.name == "ACK" and s.src == last)
+    answer = [s.name for s in lab.segment_log()
+              if s.dst == last and s.name != "SYN-ACK" and acked <= s.sent_ns <= acked + window_ms * 1e6]
+    return {"the last ACK gets back": answer, **{c: o.counters[c] for c in OVERFLOW_COUNTERS}}
+
+
+def _overflow_kernel(reply: dict) -> dict:
+    return {"the last ACK gets back": [NAMES.get(f, f) for f in reply["answer"]],
+            **{c: reply["counters"][c] for c in OVERFLOW_COUNTERS}}
+
+
+def _accept_queue_model(case: Mapping[str, Any]) -> dict:
+    lab = HandshakeLab(_profile(case["sysctls"]), case["backlog"], loopback=False, record=False)
+    lab.connect(case["peers"], every_ms=1)
+    o = lab.run(until_ms=case["peers"] + 10)
+    return {"accept queue limit (Send-Q)": o.backlog, "accept queue (Recv-Q)": len(o.accept_queue),
+            "peers answered": o.established_clients, "ListenOverflows": o.counters["ListenOverflows"]}
+
+
+def _accept_queue_kernel(reply: dict) -> dict:
+    return {"accept queue limit (Send-Q)": reply["send_q"], "accept queue (Recv-Q)": reply["recv_q"],
+            "peers answered": reply["answered"], "ListenOverflows": reply["counters"]["ListenOverflows"]}
+
+
+SYN_QUEUE_CASES = ((16, 4096, 2048, 1), (16, 8, 2048, 1), (16, 4096, 2048, 0), (64, 4096, 32, 0), (0, 4096, 2048, 0))
+"""(backlog, somaxconn, tcp_max_syn_backlog, tcp_syncookies) of :func:`syn_queue_experiment`."""
+SmallCount = Annotated[int, check.Range(1, 3)]
+
+
+def syn_queue_experiment() -> Experiment:
+    """Experiment 1: 40 SYNs that never finish, for each of :data:`SYN_QUEUE_CASES`."""
+    cases = tuple({"backlog": b, "syns": 40, "sysctls": {"net.core.somaxconn": somaxconn,
+                                                         "net.ipv4.tcp_max_syn_backlog": max_syn,
+                                                         "net.ipv4.tcp_syncookies": cookies}}
+                  for b, somaxconn, max_syn, cookies in SYN_QUEUE_CASES)
+    return Experiment("syn_queue", "SYNs that never finish fill the SYN queue to its limit; the rest get a SYN "
+                      "cookie or are dropped", cases, _syn_queue_model, _syn_queue_kernel)
+
+
+@check.arguments
+def synack_experiment(synack_retries: SmallCount = 1) -> Experiment:
+    """Experiment 2: one SYN never ACKed under a small tcp_synack_retries; watched until the request is
+    dropped (2**(retries+1) - 1 s) and half a second more."""
+    seconds = 2 ** (synack_retries + 1) - 0.5
+    return Experiment("synack_retransmissions", "an unanswered SYN-ACK is sent again 1 s, 3 s, 7 s … after the "
+                      "SYN; after tcp_synack_retries timeouts the request is dropped",
+                      ({"seconds": seconds, "sysctls": {"net.ipv4.tcp_synack_retries": synack_retries}},),
+                      _synack_model, _synack_kernel, _times_agree)
+
+
+@check.arguments
+def syn_experiment(syn_retries: SmallCount = 1, linear_timeouts: Annotated[int, check.Range(0, 2)] = 1
+                   ) -> Experiment:
+    """Experiment 3: connect() to a silent peer under a small tcp_syn_retries and tcp_syn_linear_timeouts."""
+    rto, total = 1, 0                            # the waits: 1 s linear_timeouts times, then doubling
+    for k in range(syn_retries + linear_timeouts + 1):
+        total += rto
+        rto = rto if k < linear_timeouts else 2 * rto
+    return Experiment("syn_retransmissions", "a SYN nobody answers is sent again after 1 s (linearly "
+                      "tcp_syn_linear_timeouts times), then with doubling waits; after tcp_syn_retries + "
+                      "tcp_syn_linear_timeouts retransmissions connect() fails with ETIMEDOUT",
+                      ({"seconds": total + 0.5, "sysctls": {"net.ipv4.tcp_syn_retries": syn_retries,
+                                                            "net.ipv4.tcp_syn_linear_timeouts": linear_timeouts}},),
+                      _syn_model, _syn_kernel, _times_agree)
+
+
+def accept_overflow_experiment() -> Experiment:
+    """Experiment 4: listen(1); the last ACK finds the accept queue full, tcp_abort_on_overflow 0 and 1."""
+    cases = tuple({"backlog": 1, "window": 0.3, "sysctls": {"net.ipv4.tcp_abort_on_overflow": abort,
+                                                            "net.ipv4.tcp_syncookies": 1}} for abort in (0, 1))
+    return Experiment("accept_overflow", "an ACK that finds the accept queue full is ignored (the client believes "
+                      "it is connected); with tcp_abort_on_overflow 1 it is answered with a RST", cases,
+                      _overflow_model, _overflow_kernel)
+
+
+@check.arguments
+def accept_queue_experiment(somaxconn: Annotated[int, check.Range(1, 64)] = 8,
+                            backlog: Annotated[int, check.Range(0, 65535)] = 1000) -> Experiment:
+    """Experiment 5: listen(backlog) under a namespace somaxconn; min(backlog, somaxconn) + 4 peers handshake."""
+    peers = min(backlog, somaxconn) + 4
+    return Experiment("accept_queue", "listen(backlog) is clamped to somaxconn, and the accept queue holds one "
+                      "connection more than that", ({"backlog": backlog, "peers": peers,
+                                                     "sysctls": {"net.core.somaxconn": somaxconn}},),
+                      _accept_queue_model, _accept_queue_kernel)
+
+
+def chapter_experiments() -> list[Experiment]:
+    """Chapter 05's five experiments with their default parameters."""
+    return [syn_queue_experiment(), synack_experiment(), syn_experiment(), accept_overflow_experiment(),
+            accept_queue_experiment()]
+
+
+# --- running them ------------------------------------------------------------------------------------------------
+
+def _what(experiments: list[Experiment]) -> str:
+    return "; ".join(e.claim for e in experiments)
+
+
+@check.arguments
+def measure(experiments: list[Experiment], timeout_s: check.Timeout = TIMEOUT_S) -> list[LiveResult]:
+    """Run ``experiments`` one after another in one child process and namespace: a LiveResult each, its value
+    a list of :class:`Comparison` (one per case)."""
+    if not experiments or not all(isinstance(e, Experiment) for e in experiments):
+        raise TypeError("experiments must be a non-empty list of Experiment")
+    if not sys.platform.startswith("linux"):
+        return [LiveResult.unavailable(e.claim, HOW, Why.NOT_LINUX, f"network namespaces are Linux's (this is "
+                                                                    f"{sys.platform})") for e in experiments]
+    plan = [[e.name, case] for e in experiments for case in e.cases]
+    reading = run_child(_what(experiments), HOW, "netlab.live.netns_child", [json.dumps(plan)], timeout_s,
+                        lambda reply: reply["results"], unshare=CLONE_NEWUSER | CLONE_NEWNET)
+    if not reading.available:
+        return [LiveResult.unavailable(e.claim, HOW, reading.why, reading.reason) for e in experiments]
+    replies, out = iter(reading.value), []
+    for e in experiments:
+        out.append(LiveResult(e.claim, HOW, e.compare([next(replies) for _ in e.cases])))
+    return out
+
+
+@check.arguments
+def measure_all(experiments: list[Experiment] | None = None, timeout_s: check.Timeout = TIMEOUT_S
+                ) -> list[LiveResult]:
+    """Every experiment (default: :func:`chapter_experiments`) at once: each that waits on retransmission timers
+    in a child and namespace of its own, the quick ones together in one more, so the whole takes about as long as
+    the longest one. The results come in the order of ``experiments``."""
+    experiments = chapter_experiments() if experiments is None else experiments
+    slow = [[e] for e in experiments if any("seconds" in case for case in e.cases)]
+    quick = [e for e in experiments if [e] not in slow]
+    groups = slow + ([quick] if quick else [])
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        done = {id(e): r for group, rs in zip(groups, pool.map(lambda g: measure(g, timeout_s), groups))
+                for e, r in zip(group, rs)}
+    return [done[id(e)] for e in experiments]
+
+
+@check.arguments
+def claims(results: list[LiveResult] | None = None, experiments: list[Experiment] | None = None) -> list[Claim]:
+    """One claim row per experiment case: the model's answer and this kernel's, and whether they agree. Runs
+    :func:`measure_all` unless ``results`` (for ``experiments``) are given; where nothing could be measured the
+    rows still carry the model's answer and say why."""
+    experiments = chapter_experiments() if experiments is None else experiments
+    results = measure_all(experiments) if results is None else results
+    if len(results) != len(experiments):
+        raise ValueError("results must hold one LiveResult per experiment")
+    rows = []
+    for e, r in zip(experiments, results):
+        for i, case in enumerate(e.cases):
+            model = e.model(case)
+            if r.available:
+                c = r.value[i]
+                rows.append(Claim(e.claim, CHAPTER, _params_in_words(c.parameters), _answer(model),
+                                  _answer(c.kernel), c.agrees))
+            else:
+                rows.append(Claim(e.claim, CHAPTER, _params_in_words(e.parameters(case)), _answer(model),
+                                  "not measured", None, r.reason))
+    return rows
+
+
+def _answer(quantities: Mapping[str, Any]) -> str:
+    return "; ".join(f"{q} {_words(v)}" for q, v in quantities.items())
