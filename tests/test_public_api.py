@@ -67,6 +67,8 @@ EXCLUDED_MODULES = {
                                "strings the checked parent function built",
     "netlab.live.sendfile_child": "the program a live experiment runs in a child process; its arguments are argv "
                                   "strings the checked parent function built",
+    "netlab.live.netns_child": "the program a live experiment runs in a child process, in a namespace of its own; "
+                               "its argument is the JSON plan the checked parent function built",
 }
 
 
