@@ -101,7 +101,7 @@ class Experiment:
     cases: tuple[Mapping[str, Any], ...]
     model: Callable[[Mapping[str, Any]], dict]
     kernel: Callable[[dict], dict]
-    agree: Callable[[dict, dict], bool] = lambda kernel, model: kernel == model
+    agree: Callable[[dict, dict], bool] | None = None       # None: they agree when they are equal
 
     def __post_init__(self):
         check.fields(self)
@@ -109,16 +109,20 @@ class Experiment:
             raise ValueError("an experiment needs at least one case")
 
     @staticmethod
+    @check.arguments
     def parameters(case: Mapping[str, Any]) -> dict[str, Any]:
         """A case's parameters, its sysctls by their short names; a child's time bound is not one."""
         return {**{k: v for k, v in case.items() if k not in ("sysctls", "seconds", "window")},
                 **{name.rsplit(".", 1)[1]: v for name, v in case["sysctls"].items()}}
 
+    @check.arguments
     def compare(self, replies: list[dict]) -> list[Comparison]:
+        """The kernel's replies (one per case, from the child) beside the model's answers."""
         out = []
         for case, reply in zip(self.cases, replies):
             kernel, model = self.kernel(reply), self.model(case)
-            out.append(Comparison(self.parameters(case), kernel, model, self.agree(kernel, model)))
+            agrees = kernel == model if self.agree is None else self.agree(kernel, model)
+            out.append(Comparison(self.parameters(case), kernel, model, agrees))
         return out
 
 
