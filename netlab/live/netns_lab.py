@@ -1,30 +1,31 @@
 """A kernel lab without root: chapter 05's handshake claims measured in a private network namespace, each beside
 the handshake model's answer for the same parameters.
 
-Each experiment starts a child process (:mod:`netlab.live.netns_child`) that unshares a user and a network
-namespace of its own — no root needed where the kernel allows it —, brings up ``lo`` and a TUN device holding
-198.51.100.1/24, sets that namespace's own sysctls (never the learner's), plays the remote peers by writing
-packets into the TUN and reading what the kernel writes back, and reads the namespace's own counters
-(``/proc/net/netstat``, ``/proc/net/tcp``, sock_diag): nothing else on the machine moves them. Everything dies
-with the child. The experiments, bounded in packets and seconds:
+The experiments run in a child process (:mod:`netlab.live.netns_child`) that unshares a user and a network
+namespace of its own — no root needed where the kernel allows it —, brings up ``lo`` and TUN devices, sets that
+namespace's own sysctls (never the learner's), plays the remote peers by writing packets into a TUN and reading
+what the kernel writes back, and reads the namespace's own counters (``/proc/net/netstat``, ``/proc/net/tcp``,
+sock_diag): nothing else on the machine moves them. Everything dies with the child. Bounded in packets and
+seconds, an :class:`Experiment` each:
 
-* :func:`syn_queue` — SYNs that never finish, for several (backlog, somaxconn, tcp_max_syn_backlog,
+* :func:`syn_queue_experiment` — SYNs that never finish, for several (backlog, somaxconn, tcp_max_syn_backlog,
   tcp_syncookies): requests in SYN_RECV, SYN-ACKs, ListenDrops, TCPReqQFullDrop, TCPReqQFullDoCookies.
-* :func:`synack_retransmissions` — one SYN never ACKed: the SYN-ACKs' times and when the request is dropped.
-* :func:`syn_retransmissions` — ``connect()`` to a silent peer: the SYNs' times and the ETIMEDOUT.
-* :func:`accept_overflow` — the last ACK finds the accept queue full, tcp_abort_on_overflow 0 and 1.
-* :func:`accept_queue` — ``listen(backlog)`` under a namespace somaxconn, peers handshake, nobody accepts:
-  Send-Q (the clamp), Recv-Q (backlog + 1), how many got a SYN-ACK.
+* :func:`synack_experiment` — one SYN never ACKed: the SYN-ACKs' times and when the request is dropped.
+* :func:`syn_experiment` — ``connect()`` to a silent peer: the SYNs' times and the ETIMEDOUT.
+* :func:`accept_overflow_experiment` — the last ACK finds the accept queue full, tcp_abort_on_overflow 0 and 1.
+* :func:`accept_queue_experiment` — ``listen(1000)`` under a namespace somaxconn of 8, peers handshake, nobody
+  accepts: Send-Q (the clamp), Recv-Q (somaxconn + 1), how many got a SYN-ACK.
 
-Each returns a :class:`~netlab.live.result.LiveResult` whose value is a list of :class:`Comparison` (kernel and
-model side by side); where namespaces are refused it says why, and :func:`claims` still gives the model's answers.
-The model is :class:`netlab.scenarios.handshake.HandshakeLab` on :data:`MODEL_PROFILE` with the same sysctls.
+:func:`measure` and :func:`measure_all` run them: a :class:`~netlab.live.result.LiveResult` each, whose value is
+a list of :class:`Comparison` (kernel and model side by side, one per case), or "not available here, because …".
+:func:`claims` gives one :class:`~netlab.live.result.Claim` row per case — with the model's answer also where
+nothing could be measured. The model is :class:`netlab.scenarios.handshake.HandshakeLab` on :data:`MODEL_PROFILE`
+with the same sysctls.
 """
 from __future__ import annotations
 
 import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Annotated, Any, Callable, Mapping
@@ -275,10 +276,12 @@ def accept_queue_experiment(somaxconn: Annotated[int, check.Range(1, 64)] = 8,
                       _accept_queue_model, _accept_queue_kernel)
 
 
-def chapter_experiments() -> list[Experiment]:
-    """Chapter 05's five experiments with their default parameters."""
-    return [syn_queue_experiment(), synack_experiment(), syn_experiment(), accept_overflow_experiment(),
-            accept_queue_experiment()]
+@check.arguments
+def chapter_experiments(quick: bool = False) -> list[Experiment]:
+    """Chapter 05's five experiments with their default parameters; ``quick`` (for CI) sets
+    tcp_syn_linear_timeouts 0, so that the longest one, the SYN's, ends after 3 s instead of 4 s."""
+    return [syn_queue_experiment(), synack_experiment(), syn_experiment(linear_timeouts=0 if quick else 1),
+            accept_overflow_experiment(), accept_queue_experiment()]
 
 
 # --- running them ------------------------------------------------------------------------------------------------
@@ -287,39 +290,49 @@ def _what(experiments: list[Experiment]) -> str:
     return "; ".join(e.claim for e in experiments)
 
 
-@check.arguments
-def measure(experiments: list[Experiment], timeout_s: check.Timeout = TIMEOUT_S) -> list[LiveResult]:
-    """Run ``experiments`` one after another in one child process and namespace: a LiveResult each, its value
-    a list of :class:`Comparison` (one per case)."""
-    if not experiments or not all(isinstance(e, Experiment) for e in experiments):
-        raise TypeError("experiments must be a non-empty list of Experiment")
+def _measure_groups(groups: list[list[Experiment]], timeout_s: float) -> list[list[LiveResult]]:
+    """One child and namespace; each group on a TUN device of its own, the groups at once, a group's experiments
+    one after another: a LiveResult per experiment, its value a list of :class:`Comparison` (one per case)."""
+    experiments = [e for group in groups for e in group]
     if not sys.platform.startswith("linux"):
-        return [LiveResult.unavailable(e.claim, HOW, Why.NOT_LINUX, f"network namespaces are Linux's (this is "
-                                                                    f"{sys.platform})") for e in experiments]
-    plan = [[e.name, case] for e in experiments for case in e.cases]
+        return [[LiveResult.unavailable(e.claim, HOW, Why.NOT_LINUX, f"network namespaces are Linux's (this is "
+                                                                     f"{sys.platform})") for e in group]
+                for group in groups]
+    plan = [[[e.name, case] for e in group for case in e.cases] for group in groups]
     reading = run_child(_what(experiments), HOW, "netlab.live.netns_child", [json.dumps(plan)], timeout_s,
                         lambda reply: reply["results"], unshare=CLONE_NEWUSER | CLONE_NEWNET)
     if not reading.available:
-        return [LiveResult.unavailable(e.claim, HOW, reading.why, reading.reason) for e in experiments]
-    replies, out = iter(reading.value), []
-    for e in experiments:
-        out.append(LiveResult(e.claim, HOW, e.compare([next(replies) for _ in e.cases])))
+        return [[LiveResult.unavailable(e.claim, HOW, reading.why, reading.reason) for e in group]
+                for group in groups]
+    out = []
+    for group, replies in zip(groups, reading.value):
+        replies = iter(replies)
+        out.append([LiveResult(e.claim, HOW, e.compare([next(replies) for _ in e.cases])) for e in group])
     return out
+
+
+@check.arguments
+def measure(experiments: list[Experiment], timeout_s: check.Timeout = TIMEOUT_S) -> list[LiveResult]:
+    """Run ``experiments`` one after another in one child process and namespace: a LiveResult each."""
+    if not experiments or not all(isinstance(e, Experiment) for e in experiments):
+        raise TypeError("experiments must be a non-empty list of Experiment")
+    return _measure_groups([experiments], timeout_s)[0]
 
 
 @check.arguments
 def measure_all(experiments: list[Experiment] | None = None, timeout_s: check.Timeout = TIMEOUT_S
                 ) -> list[LiveResult]:
-    """Every experiment (default: :func:`chapter_experiments`) at once: each that waits on retransmission timers
-    in a child and namespace of its own, the quick ones together in one more, so the whole takes about as long as
-    the longest one. The results come in the order of ``experiments``."""
+    """Every experiment (default: :func:`chapter_experiments`) in one child and namespace: the first two that
+    wait on retransmission timers each on a TUN device of its own, all the others together on a third, the three
+    at once — so the whole takes about as long as the longest one. The results come in the order of
+    ``experiments``."""
     experiments = chapter_experiments() if experiments is None else experiments
-    slow = [[e] for e in experiments if any("seconds" in case for case in e.cases)]
-    quick = [e for e in experiments if [e] not in slow]
-    groups = slow + ([quick] if quick else [])
-    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
-        done = {id(e): r for group, rs in zip(groups, pool.map(lambda g: measure(g, timeout_s), groups))
-                for e, r in zip(group, rs)}
+    if not experiments or not all(isinstance(e, Experiment) for e in experiments):
+        raise TypeError("experiments must be a non-empty list of Experiment")
+    slow = [e for e in experiments if any("seconds" in case for case in e.cases)][:2]
+    rest = [e for e in experiments if e not in slow]
+    groups = [[e] for e in slow] + ([rest] if rest else [])
+    done = {id(e): r for group, rs in zip(groups, _measure_groups(groups, timeout_s)) for e, r in zip(group, rs)}
     return [done[id(e)] for e in experiments]
 
 
@@ -344,6 +357,21 @@ def claims(results: list[LiveResult] | None = None, experiments: list[Experiment
                 rows.append(Claim(e.claim, CHAPTER, _params_in_words(e.parameters(case)), _answer(model),
                                   "not measured", None, r.reason))
     return rows
+
+
+@check.arguments
+def side_by_side(experiment: Experiment, result: LiveResult) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """For a table per case: the case's parameters in words, and its (quantity, your kernel, the model) rows; the
+    kernel's column says "not measured" where nothing could be (``str(result)`` says why)."""
+    out = []
+    for i, case in enumerate(experiment.cases):
+        if result.available:
+            c = result.value[i]
+            out.append((_params_in_words(c.parameters), c.rows()))
+        else:
+            out.append((_params_in_words(experiment.parameters(case)),
+                        [(q, "not measured", _words(v)) for q, v in experiment.model(case).items()]))
+    return out
 
 
 def _answer(quantities: Mapping[str, Any]) -> str:
