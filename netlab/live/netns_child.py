@@ -168,9 +168,9 @@ def synack_retransmissions(tun: Tun, sysctls: dict, seconds: float) -> dict:
 
 def syn_retransmissions(tun: Tun, sysctls: dict, seconds: float) -> dict:
     """connect() to a silent peer on the TUN: the SYNs' times and what connect() finally says.
-    ``net.ipv4.tcp_syn_linear_timeouts`` is set where the kernel has it (6.5+); the reply says whether it did."""
+    ``net.ipv4.tcp_syn_linear_timeouts`` is set where the kernel has it (6.5+)."""
     linear = "net.ipv4.tcp_syn_linear_timeouts"
-    has_linear = set_sysctl(linear, sysctls[linear])
+    set_sysctl(linear, sysctls[linear])
     set_sysctls({k: v for k, v in sysctls.items() if k != linear})
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as client:
         client.setblocking(False)
@@ -183,7 +183,7 @@ def syn_retransmissions(tun: Tun, sysctls: dict, seconds: float) -> dict:
             code = client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if code:
                 error, at = errno.errorcode.get(code, str(code)), round(tun.now() - sent, 3)
-    return {"syns": [round(t, 3) for t in syns], "error": error, "error_at": at, "has_linear": has_linear}
+    return {"syns": [round(t, 3) for t in syns], "error": error, "error_at": at}
 
 
 def accept_overflow(tun: Tun, sysctls: dict, backlog: int, window: float) -> dict:
