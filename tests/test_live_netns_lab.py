@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from netlab.live import netns_lab as lab
+from netlab.live import netns_lab
+from netlab.scenarios import handshake_claims as lab
 from netlab.live.result import Claim, LiveResult, Why
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="network namespaces of Linux")
@@ -102,8 +103,8 @@ def test_the_namespace_counters_are_the_experiments_own(measured, skip_unless_ex
 
 # --- where namespaces are refused --------------------------------------------------------------------------------
 
-REFUSED_INSIDE = ("from netlab.live import netns_lab; import json; "
-                  "print(json.dumps([[c.agrees, c.model, c.reason] for c in netns_lab.claims()]))")
+REFUSED_INSIDE = ("from netlab.scenarios import handshake_claims; import json; "
+                  "print(json.dumps([[c.agrees, c.model, c.reason] for c in handshake_claims.claims()]))")
 
 
 @pytest.mark.live
@@ -148,3 +149,7 @@ def test_off_linux_every_experiment_says_so(monkeypatch):
     with pytest.raises(TypeError, match="experiments must be a non-empty list of Experiment"):
         lab.measure([])
     assert isinstance(results[0], LiveResult)
+    with pytest.raises(ValueError, match="groups must be 1 to 3 non-empty lists"):
+        netns_lab.run([[("syn_queue", {})]] * 4, "four groups")
+    with pytest.raises(ValueError, match="experiment must be one of"):
+        netns_lab.run([[("nothing", {})]], "an unknown experiment")

@@ -355,7 +355,7 @@ FACTORIES: dict[str, Callable[[], Any]] = {
     "Trace": _trace,
     "Event": lambda: _trace()[0],
     "HandshakeOutcome": _handshake_outcome,
-    "Experiment": lambda: importlib.import_module("netlab.live.netns_lab").syn_queue_experiment(),
+    "Experiment": lambda: importlib.import_module("netlab.scenarios.handshake_claims").syn_queue_experiment(),
     "Footprint": _footprint,
     "RowPattern": lambda: _footprint().rows["TCP"],
     "Proto": lambda: importlib.import_module("netlab.kernel.inet_connection_sock").tcp_prot,
