@@ -1,5 +1,6 @@
 """Chapter 04 live: routes and round trips on this kernel, in its namespace and in one of our own, and the
 reasons a namespace can be refused."""
+import asyncio
 import errno
 import json
 import shutil
@@ -20,6 +21,14 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 def test_your_kernel_routes_127_0_0_2_through_lo():
     r = live.route_get("127.0.0.2").value
     assert (r.type, r.dev) == ("local", "lo")
+
+
+@pytest.mark.live
+@linux_only
+def test_route_get_works_where_an_event_loop_runs_as_in_a_jupyter_kernel():
+    async def in_a_running_loop():
+        return live.route_get("127.0.0.2")
+    assert asyncio.run(in_a_running_loop()).value.dev == "lo"
 
 
 @pytest.mark.live

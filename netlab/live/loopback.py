@@ -26,6 +26,7 @@ import statistics
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -78,8 +79,15 @@ def route_get(daddr: str) -> LiveResult:
     if not sys.platform.startswith("linux"):
         return LiveResult.unavailable(what, how, Why.NOT_LINUX, f"rtnetlink is Linux's (this is {sys.platform})")
     from pyroute2 import IPRoute
-    with IPRoute() as ipr:
-        return LiveResult(what, how, route_from_reply(ipr.route("get", dst=daddr)[0], daddr))
+
+    def ask() -> Route:
+        with IPRoute() as ipr:
+            return route_from_reply(ipr.route("get", dst=daddr)[0], daddr)
+
+    # pyroute2's synchronous IPRoute drives an asyncio loop of its own, which cannot run in a thread that already
+    # runs one (a Jupyter kernel's): ask from a thread of its own
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return LiveResult(what, how, pool.submit(ask).result())
 
 
 @dataclass(frozen=True)
