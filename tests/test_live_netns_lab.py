@@ -32,7 +32,8 @@ def test_the_model_times_the_retransmissions():
     assert synack.model(synack.cases[0]) == {"SYN-ACKs sent at": [0.0, 1.0],
                                              "request dropped at": 3.0}
     syn = lab.syn_experiment(1, 1)
-    assert syn.model(syn.cases[0]) == {"SYNs sent at": [0.0, 1.0, 2.0], "connect() says": "ETIMEDOUT", "connect() gives up at": 4.0}
+    assert syn.model(syn.cases[0]) == {"SYNs sent at": [0.0, 1.0, 2.0], "connect() says": "ETIMEDOUT",
+                                       "connect() gives up at": 4.0}
     assert syn.cases[0]["seconds"] == 4.5
     assert lab.syn_experiment(1, 0).model(lab.syn_experiment(1, 0).cases[0])["connect() gives up at"] == 3.0
 
@@ -49,10 +50,13 @@ def test_the_model_answers_the_last_ack_and_the_clamp():
 
 def test_times_agree_within_the_timer_slack_and_counts_exactly():
     model = {"SYNs sent at": [0.0, 1.0], "connect() says": "ETIMEDOUT", "connect() gives up at": 3.0}
-    assert lab._times_agree({"SYNs sent at": [0.002, 1.2], "connect() says": "ETIMEDOUT", "connect() gives up at": 3.1}, model)
-    assert not lab._times_agree({"SYNs sent at": [0.0, 1.4], "connect() says": "ETIMEDOUT", "connect() gives up at": 3.0}, model)
-    assert not lab._times_agree({"SYNs sent at": [0.0], "connect() says": "ETIMEDOUT", "connect() gives up at": 3.0}, model)
-    assert not lab._times_agree({"SYNs sent at": [0.0, 1.0], "connect() says": None, "connect() gives up at": None}, model)
+
+    def kernel(syns, says="ETIMEDOUT", at=3.0):
+        return {"SYNs sent at": syns, "connect() says": says, "connect() gives up at": at}
+    assert lab._times_agree(kernel([0.002, 1.2], at=3.1), model)
+    assert not lab._times_agree(kernel([0.0, 1.4]), model)
+    assert not lab._times_agree(kernel([0.0]), model)
+    assert not lab._times_agree(kernel([0.0, 1.0], None, None), model)
 
 
 def test_a_comparison_reads_as_prose():

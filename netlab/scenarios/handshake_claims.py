@@ -137,7 +137,7 @@ def _synack_model(case: Mapping[str, Any]) -> dict:
     arrived = lab.segment_log()[0].arrive_ns
     drops = lab.trace.filter(function="inet_csk_reqsk_queue_drop")
     return {"SYN-ACKs sent at": [round((s.sent_ns - arrived) / 1e9, 3) for s in lab.segment_log()
-                                              if s.name == "SYN-ACK"],
+                                 if s.name == "SYN-ACK"],
             "request dropped at": round((drops[0].time_ns - arrived) / 1e9, 3) if drops else None}
 
 
@@ -169,7 +169,8 @@ def _syn_model(case: Mapping[str, Any]) -> dict:
 
 
 def _syn_kernel(reply: dict) -> dict:
-    return {"SYNs sent at": reply["syns"], "connect() says": reply["error"], "connect() gives up at": reply["error_at"]}
+    return {"SYNs sent at": reply["syns"], "connect() says": reply["error"],
+            "connect() gives up at": reply["error_at"]}
 
 
 def _overflow_model(case: Mapping[str, Any]) -> dict:
