@@ -9,7 +9,8 @@
   (``unshare(CLONE_NEWUSER | CLONE_NEWNET)``, no root needed where the kernel allows it), brings its ``lo`` up,
   adds a veth pair (over rtnetlink, with pyroute2) with the documentation address 198.51.100.7/24 — the stand-in
   for "the host's own Ethernet address" — asks ``ip route get`` there, and compares 127.0.0.1, 127.0.0.2 and
-  198.51.100.7. The namespace, its devices and sockets die with the child. The learner's real interfaces and addresses are never touched.
+  198.51.100.7. The namespace, its devices and sockets die with the child. The learner's real interfaces and
+  addresses are never touched.
 
 Timing on a shared machine is noisy: the rounds alternate between the addresses so that other load hits all of
 them alike, and two medians differ really only when their 95 % intervals do not overlap
