@@ -1,0 +1,211 @@
+"""The course's claims checked on the learner's kernel: each live experiment beside the model's answer, as
+:class:`~netlab.live.claims.Claim` rows.
+
+:data:`EXPERIMENTS` lists this module's experiments, each with its chapter; :func:`claims` runs those of the
+chapters asked for. :data:`SOURCES` is the one list of every ``claims(chapters, quick)`` the command
+``python -m netlab.check`` collects (:func:`collect`); another module offers its rows by joining that list.
+``quick`` makes every experiment smaller (for CI). The models' answers come from the chapters' scenarios
+(the comparisons live here because a live probe imports no scenario).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+from netlab import check
+from netlab.live import accept_balance, limits, packet_tap, time_wait
+from netlab.live.accept_queue import accept_queue
+from netlab.live.claims import Claim
+from netlab.live.profile import this_machine
+from netlab.scenarios.blocking_vs_epoll import workers_turns
+from netlab.scenarios.handshake import predict_accept_queue
+from netlab.scenarios.journey import Journey
+from netlab.scenarios.receive import Host, Packet
+from netlab.scenarios.send import SendHost
+from netlab.kernel.limits import client_connections
+from netlab.units import number, plural
+
+
+def _yes(seen: bool, what: str) -> str:
+    return f"{what}: {'yes' if seen else 'no'}"
+
+
+def _tap(quick: bool) -> list[Claim]:
+    host = Host("6.12")
+    sock = host.tcp_socket(80, peer=("10.0.0.1", 40000))
+    host.iptables("INPUT", "DROP", protocol="tcp", dport=80)
+    tap = host.tcpdump()
+    host.receive([Packet(1000, name="p0")])
+    host.run()
+    model_in = bool(tap.seen) and not sock.sk.sk_receive_queue
+    sender = SendHost(device="lo", taps=1)
+    sender.iptables("OUTPUT", "DROP", protocol="udp")
+    sender.send_datagram(100)
+    sender.run()
+    model_out = any(t.seen for t in sender.taps)
+    result = packet_tap.tap_vs_netfilter()
+    r = result.value
+    rows = [("tcpdump captures an incoming packet that an INPUT rule drops", "one datagram to a port an nft INPUT "
+             "rule drops, an AF_PACKET socket on lo",
+             _yes(model_in, "captured, socket got nothing"),
+             r and _yes(r.input_captured_in and not r.input_delivered and r.input_dropped == 1,
+                        "captured, socket got nothing"),
+             r and model_in == (r.input_captured_in and not r.input_delivered and r.input_dropped == 1)),
+            ("tcpdump never captures an outgoing packet that an OUTPUT rule drops", "one datagram to a port an nft "
+             "OUTPUT rule drops, the same AF_PACKET socket",
+             _yes(model_out, "captured"),
+             r and f"{_yes(r.output_captured, 'captured')} (sendto() answered {r.output_send_error})",
+             r and model_out == r.output_captured)]
+    return [Claim.from_result(c, "01", p, m, result, k, a) for c, p, m, k, a in rows]
+
+
+def _accept_balance(quick: bool) -> list[Claim]:
+    out = []
+    for way, claim in (("accept", "workers blocked in accept() on one listener take the connections in turn"),
+                       ("epoll_exclusive", "workers each with an epoll on one listener (EPOLLEXCLUSIVE): the "
+                                           "first one waiting gets every connection")):
+        model = workers_turns(way, 3, 6)
+        result = accept_balance.accept_balance(way, 3, 6)
+        order = lambda turns: "workers " + ", ".join(str(w + 1) for w in turns)        # noqa: E731
+        out.append(Claim.from_result(claim, "02", "3 workers, 6 connections one at a time over 127.0.0.1",
+                                     order(model["order"]), result, result.value and order(result.value.order),
+                                     result.value and list(result.value.order) == model["order"]))
+    return out
+
+
+def _time_wait(quick: bool) -> list[Claim]:
+    trace = Journey(over="loopback").run()
+    sides = [e.text.split(":")[0] for e in trace.filter(["tcp_time_wait"])]
+    model = f"client {sides.count('client')}, server {sides.count('server')} per connection"
+    result = time_wait.time_wait(2 if quick else 4)
+    r = result.value
+    kernel = r and (f"client {number(r.client_time_wait / r.connections)}, server "
+                    f"{number(r.server_time_wait / r.connections)} per connection")
+    agrees = r and (r.client_time_wait, r.server_time_wait) == (sides.count("client") * r.connections,
+                                                              sides.count("server") * r.connections)
+    reuse_claim = "with tcp_tw_reuse a new connection to the same peer takes a port held in TIME_WAIT"
+    reuse_parameters = "ip_local_port_range of one port, its port in TIME_WAIT; connect() again to the same peer"
+    reuse_model = "not modelled: netlab has no tcp_twsk_unique"
+    rows = [Claim.from_result("the side that closes first keeps TIME_WAIT; the other keeps none", "06",
+                              f"{plural(r.connections if r else 4, 'connection')} over 127.0.0.1 closed by the "
+                              f"client, the namespace's /proc/net/tcp", model, result, kernel, agrees)]
+    if not result.available:
+        rows.append(Claim.unmeasured(reuse_claim, "07", reuse_parameters, reuse_model, result.reason))
+    else:
+        rows.append(Claim(reuse_claim, "07", reuse_parameters, reuse_model,
+                          f"tcp_tw_reuse 0: {r.without_reuse}; 1: "
+                          + (f"connected from port {r.reused_port}" if r.with_reuse == "none" else r.with_reuse),
+                          None, "the model has no answer to compare with"))
+    return rows
+
+
+def _ports(quick: bool) -> list[Claim]:
+    out = []
+    ports = 6 if quick else 10
+    result = limits.namespace_port_exhaustion(ports)
+    r = result.value
+    lo, hi = limits.NAMESPACE_PORTS_LOW, limits.NAMESPACE_PORTS_LOW + ports - 1
+    one, two = client_connections((lo, hi)), client_connections((lo, hi), server_endpoints=2)
+    parameters = f"the namespace's ip_local_port_range {lo}–{hi} ({plural(ports, 'port')}), 127.0.0.1"
+    out.append(Claim.from_result("connect() fails with EADDRNOTAVAIL once every port of the range is in use", "07",
+                                 parameters, f"{number(one)} connections, then EADDRNOTAVAIL", result,
+                                 r and f"{number(r.first)} connections, then {r.error}",
+                                 r and (r.first, r.error) == (one, "EADDRNOTAVAIL")))
+    out.append(Claim.from_result("a second server port doubles the connections (the 4-tuple)", "07", parameters,
+                                 f"{number(two)} connections to two server ports", result,
+                                 r and f"{number(r.first + r.second_server_port)} connections to two server ports",
+                                 r and r.first + r.second_server_port == two))
+    sock = limits.port_exhaustion(8)
+    s = sock.value
+    out.append(Claim.from_result("a socket's own IP_LOCAL_PORT_RANGE of N ports allows N connections per server",
+                                 "07", "IP_LOCAL_PORT_RANGE of 8 ports on one socket at a time, 127.0.0.1",
+                                 f"{number(client_connections((1, 8)))} connections", sock,
+                                 s and f"{number(s.first)} connections, then {s.error}",
+                                 s and s.first == client_connections((1, 8))))
+    return out
+
+
+def _emfile(quick: bool) -> list[Claim]:
+    result = limits.emfile(32)
+    r = result.value
+    model = "socket() fails with EMFILE at the soft limit; accept() too, the connection stays queued"
+    return [Claim.from_result("at the open-file limit socket() and accept() fail with EMFILE", "07",
+                              "a child with ulimit -n 32", model, result,
+                              r and f"{number(r.open_before + r.sockets_opened)} fds, then socket() → "
+                                    f"{r.socket_error}, accept() → {r.accept_error} with "
+                                    f"{plural(r.queued_while_failing, 'connection')} queued",
+                              r and (r.open_before + r.sockets_opened, r.socket_error, r.accept_error) ==
+                              (32, "EMFILE", "EMFILE") and r.queued_while_failing == 1)]
+
+
+def _accept_queue(quick: bool) -> list[Claim]:
+    mine = this_machine()
+    out = []
+    for backlog in ((2,) if quick else (2, 4)):
+        model = predict_accept_queue(mine, backlog, backlog + 3)
+        result = accept_queue(backlog, backlog + 3, wait_s=0.1)
+        r = result.value
+        out.append(Claim.from_result("listen(B) with nobody accepting queues B + 1 connections", "05",
+                                     f"listen({backlog}), {backlog + 3} clients over 127.0.0.1",
+                                     f"{plural(len(model.accept_queue), 'connection')} queued", result,
+                                     r and f"{plural(r.accept_queue, 'connection')} queued",
+                                     r and r.accept_queue == len(model.accept_queue)))
+    return out
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment of this module: its ``name``, the ``chapter`` its rows belong to, and ``run(quick)``."""
+
+    name: str
+    chapter: str
+    run: Callable[[bool], list[Claim]]
+
+
+EXPERIMENTS = (
+    Experiment("tcpdump vs iptables", "01", _tap),
+    Experiment("accept balancing", "02", _accept_balance),
+    Experiment("accept queue", "05", _accept_queue),
+    Experiment("TIME_WAIT", "06", _time_wait),
+    Experiment("ports", "07", _ports),
+    Experiment("EMFILE", "07", _emfile),
+)
+
+
+def _chapters(chapters: Iterable[str] | None) -> set[str] | None:
+    if chapters is None:
+        return None
+    if isinstance(chapters, str):
+        raise TypeError("chapters is a list of chapters such as ['07'], not one str")
+    return set(chapters)
+
+
+@check.arguments
+def claims(chapters: Iterable[str] | None = None, quick: bool = False) -> Iterator[Claim]:
+    """The rows of this module's experiments for ``chapters`` (all when None), each experiment run as it is
+    reached."""
+    wanted = _chapters(chapters)
+    for experiment in EXPERIMENTS:
+        if wanted is None or experiment.chapter in wanted:
+            yield from experiment.run(quick)
+
+
+SOURCES: tuple[Callable[..., Iterable[Claim]], ...] = (claims,)
+"""Every ``claims(chapters, quick)`` that ``python -m netlab.check`` collects."""
+
+
+@check.arguments
+def collect(chapters: Iterable[str] | None = None, quick: bool = False,
+            progress: Callable[[Claim, float], None] | None = None) -> list[Claim]:
+    """Every source's rows for ``chapters``; ``progress(row, seconds since the start)`` as each row arrives."""
+    wanted = _chapters(chapters)
+    start, rows = time.monotonic(), []
+    for source in SOURCES:
+        for row in source(chapters=None if wanted is None else sorted(wanted), quick=quick):
+            if not isinstance(row, Claim):
+                raise TypeError(f"{source.__module__}.{source.__name__} gave {type(row).__name__}, not a Claim")
+            rows.append(row)
+            if progress is not None:
+                progress(row, time.monotonic() - start)
+    return rows
