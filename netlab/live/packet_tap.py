@@ -11,6 +11,7 @@ rules counted and what ``sendto`` answered. Without ``nft`` it says so; the rule
 from __future__ import annotations
 
 import errno
+import os
 import re
 import select
 import shutil
@@ -69,11 +70,18 @@ def _counters(nft: str) -> dict[str, int]:
     return {name: int(packets) for name, packets in chains}
 
 
+def nft_path() -> str:
+    """Where the ``nft`` program is (on the PATH, or in /usr/sbin or /sbin, which an ordinary user's PATH may
+    lack); :class:`Unavailable` when it is not installed."""
+    found = shutil.which("nft", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+    if found is None:
+        raise Unavailable(Why.NO_ENTRY, "nft is not installed (Debian's nftables package)")
+    return found
+
+
 def _child(argv: list[str]) -> dict:
     own_net.enter(argv)
-    nft = shutil.which("nft") or next((p for p in ("/usr/sbin/nft", "/sbin/nft") if shutil.which(p)), None)
-    if nft is None:
-        raise Unavailable(Why.NO_ENTRY, "nft is not installed (Debian's nftables package)")
+    nft = nft_path()
     subprocess.run([nft, "-f", "-"], input=RULES, capture_output=True, text=True, timeout=5, check=True)
     tap = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
     tap.bind(("lo", ETH_P_ALL))
