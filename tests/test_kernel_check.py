@@ -64,10 +64,15 @@ def test_the_collector_calls_every_source_and_reports_progress(monkeypatch):
 def test_the_claims_of_a_chapter_run_only_its_experiments(monkeypatch):
     ran = []
     monkeypatch.setattr(kernel_check, "EXPERIMENTS", tuple(
-        kernel_check.Experiment(e.name, e.chapter, lambda quick, name=e.name: ran.append(name) or [])
+        kernel_check.Experiment(e.name, e.chapters, lambda quick, name=e.name: ran.append(name) or [])
         for e in kernel_check.EXPERIMENTS))
     list(kernel_check.claims(["07"]))
-    assert ran == ["ports", "EMFILE"]
+    assert ran == ["TIME_WAIT", "ports", "EMFILE"]
+
+
+@linux
+def test_a_chapter_gets_only_its_own_rows():
+    assert [row.chapter for row in kernel_check.claims(["06"], quick=True)] == ["06"]
 
 
 def test_the_model_takes_turns_in_accept_and_keeps_the_first_with_epollexclusive():
