@@ -14,17 +14,20 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from netlab import check
-from netlab.live import accept_balance, limits, packet_tap, time_wait
-from netlab.live.accept_queue import accept_queue
+from netlab.live import accept_balance, limits, loopback, packet_tap, sched_experiments, time_wait
+from netlab.live.accept_queue import accept_queue, listen_limit
 from netlab.live.claims import Claim
 from netlab.live.profile import this_machine
-from netlab.scenarios.blocking_vs_epoll import workers_turns
+from netlab.scenarios import loopback as loopback_model
+from netlab.scenarios.blocking_vs_epoll import Workload, compare_servers, workers_turns
 from netlab.scenarios.handshake import predict_accept_queue
 from netlab.scenarios.journey import Journey
 from netlab.scenarios.receive import Host, Packet
 from netlab.scenarios.send import SendHost
 from netlab.kernel.limits import client_connections
-from netlab.units import number, plural
+from netlab.kernel.profiles import PROFILES
+from netlab.kernel.sched import thread_memory
+from netlab.units import number, plural, size
 
 
 def _yes(seen: bool, what: str) -> str:
@@ -154,6 +157,58 @@ def _accept_queue(quick: bool) -> list[Claim]:
     return out
 
 
+def _servers(quick: bool) -> list[Claim]:
+    connections = 50 if quick else 100
+    model = compare_servers(Workload(connections=connections, duration_ns=12_000_000, warmup_ns=2_000_000))
+    per = {name: run.switches_per_request for name, run in model.items()}
+    result = sched_experiments.echo_servers(connections=connections, seconds=0.4 if quick else 1.0)
+    said = lambda p: f"thread per connection {number(p['threads'])}, epoll {number(p['epoll'])}"  # noqa: E731
+    measured = result.value and {name: run["switches_per_request"] for name, run in result.value.items()}
+    rows = [Claim.from_result("one epoll loop serves the same clients with fewer context switches per request than "
+                              "a thread per connection", "02", f"{connections} closed-loop clients over 127.0.0.1, "
+                              "switches per request (getrusage)", said(per), result, measured and said(measured),
+                              measured and (measured["epoll"] < measured["threads"]) ==
+                              (per["epoll"] < per["threads"]))]
+    threads = 50 if quick else 100
+    model_thread = thread_memory(PROFILES["6.12"])
+    tm = sched_experiments.thread_memory(threads=threads)
+    resident = tm.value and tm.value["vmrss_kb_per_thread"] * 1024
+    rows.append(Claim.from_result("a thread blocked in recv() keeps only a few pages of its stack resident", "02",
+                                  f"{threads} threads in a child, VmRSS per thread; agrees within a factor of 2",
+                                  size(model_thread.resident), tm, resident and size(resident),
+                                  resident and model_thread.resident / 2 <= resident <= model_thread.resident * 2))
+    return rows
+
+
+def _loopback(quick: bool) -> list[Claim]:
+    model_route, _ = loopback_model.route(PROFILES["6.12"], loopback_model.HOST_ADDR)
+    model_dev = model_route if isinstance(model_route, str) else model_route.dev.name
+    result = loopback.namespace_latency(300 if quick else 1000)
+    r = result.value
+    route = r and r["route"]
+    rows = [Claim.from_result("a packet to the host's own address goes through lo, not the device that has it", "04",
+                              "ip route get for an address on a veth, in a namespace of its own", f"dev {model_dev}",
+                              result, route and f"{route.type} dev {route.dev}",
+                              route and route.dev == model_dev and route.type == "local")]
+    trips = r and r["trips"]
+    rows.append(Claim.from_result("127.0.0.1, 127.0.0.2 and the host's own address take the same path, so the same "
+                                  "time", "04", "1-byte TCP ping-pongs on each in turn; the medians' 95 % "
+                                  "intervals", "the same path (lo) for all three", result,
+                                  trips and ", ".join(f"{t.address} {number(t.median_us)} µs" for t in trips),
+                                  trips and not any(a.differs_from(b) for a in trips for b in trips)))
+    return rows
+
+
+def _listen_limit(quick: bool) -> list[Claim]:
+    mine = this_machine()
+    model = predict_accept_queue(mine, 8192, 1)
+    result = listen_limit(8192)
+    return [Claim.from_result("listen()'s backlog is capped at net.core.somaxconn", "05",
+                              f"listen(8192), somaxconn {number(mine.somaxconn)}; the listener's Send-Q (sock_diag)",
+                              f"limit {number(model.backlog)}", result, result.value and
+                              f"limit {number(result.value)}", result.value == model.backlog)]
+
+
 @dataclass(frozen=True)
 class Experiment:
     """One experiment of this module: its ``name``, the ``chapters`` its rows belong to, and ``run(quick)``."""
@@ -166,7 +221,10 @@ class Experiment:
 EXPERIMENTS = (
     Experiment("tcpdump vs iptables", ("01",), _tap),
     Experiment("accept balancing", ("02",), _accept_balance),
+    Experiment("threads vs epoll", ("02",), _servers),
+    Experiment("loopback", ("04",), _loopback),
     Experiment("accept queue", ("05",), _accept_queue),
+    Experiment("listen limit", ("05",), _listen_limit),
     Experiment("TIME_WAIT", ("06", "07"), _time_wait),
     Experiment("ports", ("07",), _ports),
     Experiment("EMFILE", ("07",), _emfile),
