@@ -2,6 +2,7 @@
 and the one summary line of ``python -m netlab.check``."""
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 from netlab import check
@@ -9,6 +10,8 @@ from netlab.live.claims import Claim
 from netlab.view.table import Table
 
 HEADER = ("claim", "chapter", "parameters", "model", "your kernel", "agrees")
+WIDTHS = (30, 7, 28, 22, 22, 16)
+"""Characters per column of the text form: each cell wraps within its column (about 130 characters a line)."""
 
 
 def _agrees(row: Claim) -> str:
@@ -17,13 +20,27 @@ def _agrees(row: Claim) -> str:
     return "yes" if row.agrees else "NO"
 
 
+class ClaimsTable(Table):
+    """The claims as a table: HTML in a notebook; in a terminal, columns whose cells wrap (:data:`WIDTHS`)."""
+
+    def __str__(self) -> str:
+        lines = [self.title] if self.title else []
+        for cells in [self.header, *self.rows]:
+            wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(cells, WIDTHS)]
+            for k in range(max(map(len, wrapped))):
+                lines.append("  ".join((col[k] if k < len(col) else "").ljust(w)
+                                       for col, w in zip(wrapped, WIDTHS)).rstrip())
+            lines.append("")
+        return "\n".join(lines).rstrip()
+
+
 @check.arguments
-def claims_table(rows: Sequence[Claim], title: str = "The course's claims on your kernel") -> Table:
-    """``rows`` as a :class:`~netlab.view.table.Table` (HTML in a notebook, aligned text elsewhere)."""
+def claims_table(rows: Sequence[Claim], title: str = "The course's claims on your kernel") -> ClaimsTable:
+    """``rows`` as a table (HTML in a notebook, wrapped text columns elsewhere)."""
     if any(not isinstance(r, Claim) for r in rows):
         raise TypeError("rows must be Claim rows (netlab.live.claims.Claim)")
-    return Table(HEADER, [[r.claim, r.chapter, r.parameters, r.model, r.kernel or "—", _agrees(r)] for r in rows],
-                 title=title)
+    return ClaimsTable(HEADER, [[r.claim, r.chapter, r.parameters, r.model, r.kernel or "—", _agrees(r)]
+                                for r in rows], title=title)
 
 
 @check.arguments
