@@ -115,8 +115,8 @@ def test_without_nft_the_tap_experiment_says_so(monkeypatch):
         packet_tap.nft_path()
 
 
-def _run_check(prefix: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([*prefix, sys.executable, "-m", "netlab.check", "--quick"], capture_output=True,
+def _run_check(prefix: list[str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, sys.executable, "-m", "netlab.check", "--quick", *args], capture_output=True,
                           text=True, timeout=120, env={**os.environ, "PYTHONWARNINGS": "error::RuntimeWarning"})
 
 
@@ -137,7 +137,7 @@ def test_where_namespaces_are_refused_the_command_still_exits_0():
     probe = subprocess.run(refuse + ["true"], capture_output=True, timeout=10)
     if probe.returncode:
         pytest.skip("this machine refuses the outer user namespace already")
-    done = _run_check(refuse)
+    done = _run_check(refuse, "--chapter", "01", "--chapter", "07")     # the chapters with namespace experiments
     assert done.returncode == 0, done.stderr
     assert "01 · tcpdump captures an incoming packet that an INPUT rule drops: not measurable here, because " \
            "unshare(CLONE_NEWUSER|CLONE_NEWNET) answered ENOSPC" in done.stderr
