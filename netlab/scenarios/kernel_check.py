@@ -24,7 +24,12 @@ from netlab.scenarios.handshake import predict_accept_queue
 from netlab.scenarios.journey import Journey
 from netlab.scenarios.receive import Host, Packet
 from netlab.scenarios.send import SendHost
-from netlab.kernel.limits import client_connections
+from netlab.kernel.inet_connection_sock import TcpSock, inet_hash_connect
+from netlab.kernel.inet_timewait_sock import tcp_timewait_len
+from netlab.kernel.limits import client_connections, errno_name
+from netlab.kernel.netns import Net
+from netlab.kernel.sched import Scheduler
+from netlab.kernel.tcp_minisocks import tcp_time_wait
 from netlab.kernel.profiles import PROFILES
 from netlab.kernel.sched import thread_memory
 from netlab.units import number, plural, size
@@ -87,20 +92,38 @@ def _time_wait(quick: bool) -> list[Claim]:
                     f"{number(r.server_time_wait / r.connections)} per connection")
     agrees = r and (r.client_time_wait, r.server_time_wait) == (sides.count("client") * r.connections,
                                                               sides.count("server") * r.connections)
-    reuse_claim = "with tcp_tw_reuse a new connection to the same peer takes a port held in TIME_WAIT"
-    reuse_parameters = "ip_local_port_range of one port, its port in TIME_WAIT; connect() again to the same peer"
-    reuse_model = "not modelled: netlab has no tcp_twsk_unique"
     rows = [Claim.from_result("the side that closes first keeps TIME_WAIT; the other keeps none", "06",
                               f"{plural(r.connections if r else 4, 'connection')} over 127.0.0.1 closed by the "
                               f"client, the namespace's /proc/net/tcp", model, result, kernel, agrees)]
+    parameters = "ip_local_port_range of one port, that port in TIME_WAIT; connect() again to the same peer"
+    model_error = _connect_after_time_wait()
+    rows.append(Claim.from_result("without tcp_tw_reuse a port held in TIME_WAIT is not taken again for the same "
+                                  "peer", "07", parameters + ", tcp_tw_reuse 0", f"connect() → {model_error}",
+                                  result, r and f"connect() → {r.without_reuse}", r and r.without_reuse == model_error))
+    reuse = "with tcp_tw_reuse 1 a new connection to the same peer takes the port held in TIME_WAIT"
+    reuse_model = "no answer: netlab does not model tcp_tw_reuse"
     if not result.available:
-        rows.append(Claim.unmeasured(reuse_claim, "07", reuse_parameters, reuse_model, result.reason))
+        rows.append(Claim.unmeasured(reuse, "07", parameters + ", tcp_tw_reuse 1", reuse_model, result.reason))
     else:
-        rows.append(Claim(reuse_claim, "07", reuse_parameters, reuse_model,
-                          f"tcp_tw_reuse 0: {r.without_reuse}; 1: "
-                          + (f"connected from port {r.reused_port}" if r.with_reuse == "none" else r.with_reuse),
-                          None, "the model has no answer to compare with"))
+        rows.append(Claim(reuse, "07", parameters + ", tcp_tw_reuse 1", reuse_model,
+                          f"connected from port {r.reused_port}" if r.with_reuse == "none"
+                          else f"connect() → {r.with_reuse}", None,
+                          "netlab has no model of tcp_tw_reuse (tcp_twsk_unique) to compare with"))
     return rows
+
+
+def _connect_after_time_wait() -> str:
+    """The model's connect() to a peer whose one local port a TIME_WAIT sock of the same 4-tuple holds
+    (``__inet_hash_connect`` → ``__inet_check_established``): 0 or the errno's name."""
+    net = Net(profile=PROFILES["6.12"].replace(ip_local_port_range=(time_wait.ONE_PORT, time_wait.ONE_PORT)))
+    net.sched = Scheduler(nr_cpus=1)
+    peer = dict(inet_rcv_saddr=time_wait.LOOPBACK, inet_daddr=time_wait.LOOPBACK, inet_dport=time_wait.REUSE_PORT)
+    first = TcpSock(name="client", net=net, sk_state="TCP_FIN_WAIT2", **peer)
+    if inet_hash_connect(net, first):
+        raise RuntimeError("the model's first connect() found no port")
+    tcp_time_wait(first, "TCP_TIME_WAIT", tcp_timewait_len(net))
+    error = inet_hash_connect(net, TcpSock(name="again", net=net, **peer))
+    return errno_name(error) if error else "none"
 
 
 def _ports(quick: bool) -> list[Claim]:
