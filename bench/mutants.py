@@ -67,9 +67,9 @@ MUTANTS = (
     Mutant("net-rx-action-ignores-budget", "01", "netlab/kernel/dev.py",
            "budget -= napi_poll(todo[0], repoll)", "napi_poll(todo[0], repoll)",
            "net_rx_action never charges the packets polled against netdev_budget", RECEIVE),
-    Mutant("packet-cost-500-ns", "01", "netlab/kernel/cpu.py",
-           "packet_ns: int = 400 ", "packet_ns: int = 500 ",
-           "the shared per-packet cost of the receive models is 500 ns instead of 400 ns", RECEIVE),
+    Mutant("stack-cost-400-ns", "01", "netlab/kernel/cpu.py",
+           "stack_ns: int = 300 ", "stack_ns: int = 400 ",
+           "the shared per-skb stack cost of the receive models is 400 ns instead of 300 ns", RECEIVE),
     # 02 blocking vs epoll
     Mutant("ep-poll-callback-ignores-event-mask", "02", "netlab/kernel/eventpoll.py",
            "    elif pollflags and not pollflags & epi.event.events:\n"

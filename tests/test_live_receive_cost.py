@@ -18,13 +18,13 @@ def reading(**changes) -> live.ReceiveCostReading:
     return live.ReceiveCostReading(**{**fields, **changes})
 
 
-def test_packet_ns_is_the_softirq_time_per_datagram_less_each_net_rx_runs_own_cost():
+def test_stack_ns_is_the_softirq_time_per_datagram_less_each_net_rx_runs_own_cost():
     assert reading().softirq_ns_per_datagram == 850
-    assert live.costs_from(reading()) == Costs(packet_ns=850 - 200 - 200)          # one NET_RX run per datagram
-    assert live.costs_from(reading(net_rx_runs=1_000)).packet_ns == 846             # batched runs cost less each
-    base = Costs(hardirq_ns=3000, net_rx_action_ns=50, poll_ns=100, packet_ns=1)
-    assert live.costs_from(reading(), base) == Costs(hardirq_ns=3000, net_rx_action_ns=50, poll_ns=100, packet_ns=700)
-    assert live.costs_from(reading(softirq_ns=10_000_000)).packet_ns == 1          # never 0: a packet takes time
+    assert live.costs_from(reading()) == Costs(stack_ns=850 - 200 - 200)          # one NET_RX run per datagram
+    assert live.costs_from(reading(net_rx_runs=1_000)).stack_ns == 846             # batched runs cost less each
+    base = Costs(hardirq_ns=3000, net_rx_action_ns=50, poll_ns=100, stack_ns=1)
+    assert live.costs_from(reading(), base) == Costs(hardirq_ns=3000, net_rx_action_ns=50, poll_ns=100, stack_ns=700)
+    assert live.costs_from(reading(softirq_ns=10_000_000)).stack_ns == 1          # never 0: a packet takes time
 
 
 def test_the_share_of_the_cpu_says_whether_other_tasks_ran_there():
@@ -56,7 +56,7 @@ def test_this_machine_receives_a_loopback_datagram_in_softirq_context_within_mic
     assert r.seconds <= 0.6 and 1_000 <= r.datagrams and 0 < r.net_rx_runs <= r.datagrams
     assert 0 < r.softirq_ns < r.busy_ns and r.own_share > 0.3     # the flood ran there, however busy the machine
     assert 20 < r.softirq_ns_per_datagram < 100_000               # tens of ns (a fast core) to tens of µs (emulated)
-    assert 1 <= live.costs_from(r).packet_ns < 100_000
+    assert 1 <= live.costs_from(r).stack_ns < 100_000
 
 
 def test_the_explorer_offers_each_named_costs():
@@ -72,25 +72,25 @@ def test_the_explorer_offers_each_named_costs():
         return sweep(parameter, values, **base)
 
     explorer = receive_explorer(recording_sweep, rates_mpps=(1, 3), n=200,
-                                costs={"default": Costs(), "this machine": Costs(packet_ns=900)})
+                                costs={"default": Costs(), "this machine": Costs(stack_ns=900)})
     plt.close("all")
     buttons = [w for w in explorer.children if getattr(w, "description", "") == "costs"]
     assert [b.options for b in buttons] == [("default", "this machine")] and seen[0] == Costs()
     buttons[0].value = "this machine"
     plt.close("all")
-    assert seen[-1] == Costs(packet_ns=900)
+    assert seen[-1] == Costs(stack_ns=900)
     with pytest.raises(ValueError):
         receive_explorer(sweep, costs={})
 
 
 def test_the_explorer_offers_this_machines_costs_only_when_they_were_measured():
     measured = live.LiveResult("a reading", "by a test", reading())
-    assert live.named_costs(measured) == {"default": Costs(), "this machine": Costs(packet_ns=450)}
+    assert live.named_costs(measured) == {"default": Costs(), "this machine": Costs(stack_ns=450)}
     missing = live.LiveResult.unavailable("a reading", "by a test", Why.NOT_LINUX, "this is darwin")
     assert live.named_costs(missing) == {"default": Costs()}
 
 
-def test_the_packet_ns_reading_says_what_it_subtracted():
-    assert live.packet_ns_words(reading(net_rx_runs=1_000)) == (
+def test_the_stack_ns_reading_says_what_it_subtracted():
+    assert live.stack_ns_words(reading(net_rx_runs=1_000)) == (
         "850 ns of softirq time per datagram, less 4 ns for the NET_RX runs themselves (1,000 runs of net_rx_action "
-        "and a process_backlog poll, 400 ns each, over 100,000 datagrams): packet_ns = 846 ns (default: 400 ns)")
+        "and a process_backlog poll, 400 ns each, over 100,000 datagrams): stack_ns = 846 ns (default: 300 ns)")

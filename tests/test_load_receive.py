@@ -57,7 +57,8 @@ def flooded_pps(profile, costs):
 
 
 # --- the load model equals the step model, in every regime ----------------------------------------------------------
-COSTS = st.builds(Costs, packet_ns=st.sampled_from([150, 400, 1000, 3000]), poll_ns=st.sampled_from([100, 200]))
+COSTS = st.builds(Costs, driver_ns=st.sampled_from([0, 100, 600]), stack_ns=st.sampled_from([150, 300, 2400]),
+                  poll_ns=st.sampled_from([100, 200]))
 RINGS = st.sampled_from([64, 128, 256, 512, 1024, IGB_MAX_RXD])
 
 
@@ -117,7 +118,7 @@ def load_case(draw, regime):
         rate = min(draw(st.floats(1.5, 4.0)) * flooded_pps(base, costs), 14e6)
         sysctls["netdev_budget"] = draw(st.sampled_from([1, 8, 32, 64]))
     elif regime == "time limit":
-        costs = Costs(packet_ns=3000)
+        costs = Costs(driver_ns=1000, stack_ns=2000)
         queues, n, jitter = draw(st.integers(4, 8)), draw(st.integers(1000, 1500)), False
         rate = draw(st.floats(1.5, 3.0)) * flooded_pps(base, costs)
         sysctls.update(hz=1000, netdev_budget=100_000, netdev_budget_usecs=draw(st.integers(1, 1000)),
@@ -125,7 +126,8 @@ def load_case(draw, regime):
     else:
         ring, cpus, queues = draw(st.sampled_from([64, 128])), draw(st.integers(1, 2)), draw(st.integers(1, 5))
         n, rate, burst = draw(st.integers(0, 900)), draw(st.floats(2e5, 1.2e7)), draw(st.integers(1, 40))
-        costs = Costs(packet_ns=draw(st.sampled_from([0, 150, 400, 3000])), poll_ns=100)
+        costs = Costs(driver_ns=draw(st.sampled_from([0, 100])), stack_ns=draw(st.sampled_from([0, 50, 300, 2900])),
+                      poll_ns=100)
         sysctls.update(netdev_budget=draw(st.sampled_from([64, 100, 300])),
                        netdev_budget_usecs=draw(st.sampled_from([1, 50, 2000, 8000])),
                        max_softirq_restart=draw(st.sampled_from([1, 2, 10])))
@@ -194,7 +196,7 @@ def test_sweep_equals_the_step_model_for_the_explorers_sliders(parameter, base, 
 
 
 # --- the numbers the text states ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("costs", [Costs(), Costs(packet_ns=500), Costs(packet_ns=150, poll_ns=1000,
+@pytest.mark.parametrize("costs", [Costs(), Costs(stack_ns=400), Costs(driver_ns=50, stack_ns=100, poll_ns=1000,
                                                                        net_rx_action_ns=3000)], ids=repr)
 @pytest.mark.parametrize("profile", ["3.10", "6.12"])
 def test_a_flooded_cpu_carries_what_its_costs_allow(profile, costs):

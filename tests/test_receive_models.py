@@ -326,9 +326,9 @@ def test_a_short_udp_read_loses_the_rest_of_the_datagram():
     (lambda: Host(cpus=0), "cpus"), (lambda: Host(queues=9), "queues"), (lambda: Host(ring_size=100), "descriptors"),
     (lambda: Host(profile="2.6"), "profile"), (lambda: Host(cpus=2, affinity=[5]), "affinity"),
     (lambda: Packet(-1), "time_ns"), (lambda: Packet(0, protocol="icmp"), "protocol"),
-    (lambda: Packet(0, saddr="10.0.0.300"), "IPv4"), (lambda: Costs(packet_ns=-1), "packet_ns"),
+    (lambda: Packet(0, saddr="10.0.0.300"), "IPv4"), (lambda: Costs(stack_ns=-1), "stack_ns"),
     (lambda: Packet(0, length=40), "length"), (lambda: Packet(0, protocol="udp", length=27), "length"),
-    (lambda: Costs(packet_ns=0, poll_ns=0), "poll_ns"), (lambda: Host().udp_socket(0), "port"),
+    (lambda: Costs(driver_ns=0, stack_ns=0, poll_ns=0), "poll_ns"), (lambda: Host().udp_socket(0), "port"),
     (lambda: Host().run(until_ns=-5), "until_ns"),
 ])
 def test_bad_parameters_raise_clear_errors(make, message):

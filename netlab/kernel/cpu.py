@@ -35,18 +35,26 @@ class Costs:
     """CPU time each step of the receive path costs, in simulated ns: published per-core rates for the total, a
     modelling choice for the split.
 
-    With the defaults one CPU carries about 2.5 Mpps through the whole stack: flooded, it spends ``packet_ns`` on
-    each packet plus one ``poll_ns`` and (6.12: one ``net_rx_action`` run per poll of 64) ``net_rx_action_ns`` per
-    64. The source for that total: Høiland-Jørgensen, Brouer, Borkmann, Fastabend, Herbert, Ahern, Miller, "The
-    eXpress Data Path: Fast Programmable Packet Processing in the Operating System Kernel", ACM CoNEXT '18 (2018),
-    §4.1 and Figure 3 ("Packet drop performance"): on one core of a Xeon E5-1650 v4 at 3.6 GHz (Linux 4.18-rc, mlx5,
-    64-byte packets) the Linux stack handles 4.8 Mpps dropping in iptables' raw table (the earliest drop: about
-    208 ns a packet) and 1.8 Mpps with connection tracking (about 556 ns); XDP drops 24 Mpps in the driver (41.6 ns,
-    §4.4). A packet delivered to a UDP socket goes further than the raw-table drop (routing, INPUT, the socket
-    lookup and queue) but without conntrack, so ``packet_ns`` = 400 ns is a choice inside that published span, made
-    to reproduce "about 2.5 Mpps per core"; a calibration on the learner's own machine is
+    With the defaults one CPU carries about 2.5 Mpps through the whole stack: flooded, it spends ``driver_ns`` +
+    ``stack_ns`` on each packet plus one ``poll_ns`` and (6.12: one ``net_rx_action`` run per poll of 64)
+    ``net_rx_action_ns`` per 64. The source for that total: Høiland-Jørgensen, Brouer, Borkmann, Fastabend, Herbert,
+    Ahern, Miller, "The eXpress Data Path: Fast Programmable Packet Processing in the Operating System Kernel", ACM
+    CoNEXT '18 (2018), §4.1 and Figure 3 ("Packet drop performance"): on one core of a Xeon E5-1650 v4 at 3.6 GHz
+    (Linux 4.18-rc, mlx5, 64-byte packets) the Linux stack handles 4.8 Mpps dropping in iptables' raw table (the
+    earliest drop: about 208 ns a packet) and 1.8 Mpps with connection tracking (about 556 ns); XDP drops 24 Mpps in
+    the driver (41.6 ns, §4.4). A packet delivered to a UDP socket goes further than the raw-table drop (routing,
+    INPUT, the socket lookup and queue) but without conntrack, so 400 ns a packet is a choice inside that published
+    span, made to reproduce "about 2.5 Mpps per core"; a calibration on the learner's own machine is
     :func:`netlab.live.receive_cost.costs_from`. Change the costs to see what a slower stack (conntrack, many
     iptables rules) or a faster one does.
+
+    The 400 ns are two costs, because GRO and RPS pay them apart: ``driver_ns`` (100 ns) for the driver's part —
+    read a descriptor, build the sk_buff, offer it to GRO — between XDP's 41.6 ns (a descriptor and a program, no
+    sk_buff) and the raw-table drop's 208 ns (an sk_buff through GRO into IP's first hook); ``stack_ns`` (300 ns) for
+    one sk_buff from GRO's hand-off up to the socket. A segment GRO merges into a held sk_buff pays only its
+    ``driver_ns``; a packet RPS steers pays ``driver_ns`` on the CPU that read it and ``stack_ns`` on the CPU whose
+    backlog takes it. The model charges ``stack_ns`` when GRO passes the sk_buff on (6.12 batches them for
+    ``netif_receive_skb_list_internal``, the cost is the same) and when ``process_backlog`` takes one.
 
     The split between hard IRQ, NET_RX and per-packet work is a modelling choice, chosen so that the per-packet
     work dominates under load, as the paper's §4.2 (Figure 4) shows for Linux: CPU use grows with the packet rate,
@@ -56,13 +64,14 @@ class Costs:
     1000 Hz clock tick at 0.5-1.5 % of a CPU (5-15 µs a tick), up to 85 % of it indirect (cache) cost, so at least
     0.75-2.25 µs direct, for a handler that does more than ``igb_msix_ring``. ``net_rx_action_ns`` and ``poll_ns``
     (200 ns each, a few cache misses and device register writes) are chosen to be small against a poll of 64
-    packets (together under 2 %), so a flood costs about ``packet_ns`` a packet, as the per-core rates above assume.
+    packets (together under 2 %), so a flood costs about 400 ns a packet, as the per-core rates above assume.
     """
 
     hardirq_ns: int = 1000          # interrupt entry + the driver's handler (igb_msix_ring) + irq_exit (see above)
     net_rx_action_ns: int = 200     # one run of net_rx_action (splicing poll_list, the loop's bookkeeping): a choice
     poll_ns: int = 200              # one driver poll call (igb_poll: TX clean, register writes): a choice
-    packet_ns: int = 400            # one packet: descriptor → skb → GRO → IP → TCP/UDP → socket queue (XDP paper)
+    driver_ns: int = 100            # one descriptor: read it, build the skb, offer it to GRO (XDP paper, see above)
+    stack_ns: int = 300             # one skb from GRO's hand-off: IP → TCP/UDP → socket queue (XDP paper, see above)
 
     def __post_init__(self):
         check.fields(self)
@@ -71,7 +80,12 @@ class Costs:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"Costs.{f.name} must be an int >= 0 (ns), got {value!r}")
         if self.packet_ns == 0 and self.poll_ns == 0:
-            raise ValueError("packet_ns and poll_ns cannot both be 0: a poll must take simulated time")
+            raise ValueError("driver_ns + stack_ns and poll_ns cannot all be 0: a poll must take simulated time")
+
+    @property
+    def packet_ns(self) -> int:
+        """One packet that GRO does not merge and RPS does not steer: ``driver_ns`` + ``stack_ns``."""
+        return self.driver_ns + self.stack_ns
 
 
 _current: "Cpu | None" = None

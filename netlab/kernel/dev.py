@@ -357,8 +357,11 @@ def napi_gro_receive(napi: NapiStruct, skb: SkBuff) -> int:
 
 @kernel_function("net/core/gro.c", "GRO_NORMAL: pass {skb.name} on")
 def napi_skb_finish(napi: NapiStruct, skb: SkBuff) -> int:
-    """6.12: batch it (``gro_normal_one``). 3.10: straight up the stack (``netif_receive_skb``)."""
-    if this_cpu().profile.gro_normal_batch is None:
+    """6.12: batch it (``gro_normal_one``). 3.10: straight up the stack (``netif_receive_skb``). Either way the
+    skb's trip up the stack costs ``Costs.stack_ns``, charged here."""
+    cpu = this_cpu()
+    cpu.charge(cpu.costs.stack_ns)
+    if cpu.profile.gro_normal_batch is None:
         return netif_receive_skb(skb)
     gro_normal_one(napi, skb, 1)
     return NET_RX_SUCCESS
@@ -546,7 +549,7 @@ def process_backlog(napi: NapiStruct, quota: int) -> int:
     while True:
         while sd.process_queue:
             skb = sd.process_queue.popleft()
-            cpu.charge(cpu.costs.packet_ns)
+            cpu.charge(cpu.costs.stack_ns)
             __netif_receive_skb(skb)
             work += 1
             if work >= quota:

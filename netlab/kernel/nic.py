@@ -461,7 +461,7 @@ def igb_clean_rx_irq(q_vector: QVector, budget: int) -> int:
             trace_printk(f"descriptor {ring.next_to_clean}: DD bit clear, nothing more to read")
             break
         cleaned_count += 1
-        cpu.charge(cpu.costs.packet_ns)
+        cpu.charge(cpu.costs.driver_ns)
         skb = _build_skb(packet, q_vector)
         total_packets += 1
         q_vector.rx_packets += 1

@@ -9,7 +9,7 @@ each datagram runs on that same CPU, in NET_RX softirq context, at the sender's 
 hundred datagrams, so the rest are dropped there and counted as UDP RcvbufErrors). The kernel books the time spent in
 softirq context to the ``softirq`` column of that CPU's line in ``/proc/stat``, apart from ``system`` (the send
 half: the system call, UDP and IP output, the loopback device); ``/proc/softirqs`` counts the NET_RX runs.
-:func:`costs_from` turns that reading into ``Costs.packet_ns``. Everything the experiment opens dies with the child;
+:func:`costs_from` turns that reading into ``Costs.stack_ns``. Everything the experiment opens dies with the child;
 the learner's own process is neither pinned nor changed.
 """
 from __future__ import annotations
@@ -58,20 +58,21 @@ class ReceiveCostReading:
 
 @check.arguments
 def costs_from(reading: ReceiveCostReading, base: Costs = Costs()) -> Costs:
-    """``base`` with ``packet_ns`` measured on this machine.
+    """``base`` with ``stack_ns`` measured on this machine.
 
     Measured: the softirq time the kernel booked on the flooded CPU, per datagram — the whole receive path of a
     small UDP datagram from the backlog queue to the socket (``process_backlog`` → ``ip_rcv`` → ``udp_rcv`` →
     ``__udp_enqueue_schedule_skb``), plus each NET_RX run's own overhead.
 
     Assumed: (1) each NET_RX run costs ``base.net_rx_action_ns + base.poll_ns`` (the run of ``net_rx_action`` and
-    one poll of the backlog NAPI, ``process_backlog``); those are subtracted, and the rest is ``packet_ns``.
-    (2) Loopback's receive path stands for a NIC's: it has no descriptor to read and no buffer to refill (the sender
-    built the skb), and no GRO, which a NIC's ``packet_ns`` includes, so the estimate is a little low for a real NIC.
+    one poll of the backlog NAPI, ``process_backlog``); those are subtracted, and the rest is ``stack_ns``: one skb
+    from the backlog to the socket, as from GRO's hand-off to the socket behind a NIC. (2) The driver's part has no
+    counterpart on loopback (no descriptor to read, no buffer to refill: the sender built the skb), so
+    ``base.driver_ns`` stays.
     (3) ``/proc/stat`` counts in ticks of 1/USER_HZ: over half a second the softirq time is exact to a few per cent.
     The hard IRQ cost is not measured (loopback raises none); ``base.hardirq_ns`` stays.
     """
-    return replace(base, packet_ns=max(1, round(reading.softirq_ns_per_datagram - _runs_per_datagram(reading, base))))
+    return replace(base, stack_ns=max(1, round(reading.softirq_ns_per_datagram - _runs_per_datagram(reading, base))))
 
 
 def _runs_per_datagram(reading: ReceiveCostReading, base: Costs) -> float:
@@ -80,15 +81,15 @@ def _runs_per_datagram(reading: ReceiveCostReading, base: Costs) -> float:
 
 
 @check.arguments
-def packet_ns_words(reading: ReceiveCostReading, base: Costs = Costs()) -> str:
-    """How :func:`costs_from` gets ``packet_ns`` from ``reading``, in words: the softirq time per datagram, less
+def stack_ns_words(reading: ReceiveCostReading, base: Costs = Costs()) -> str:
+    """How :func:`costs_from` gets ``stack_ns`` from ``reading``, in words: the softirq time per datagram, less
     what the NET_RX runs cost per datagram."""
     per_run = base.net_rx_action_ns + base.poll_ns
     return (f"{duration(reading.softirq_ns_per_datagram)} of softirq time per datagram, less "
             f"{duration(_runs_per_datagram(reading, base))} for the NET_RX runs themselves "
             f"({number(reading.net_rx_runs)} runs of net_rx_action and a process_backlog poll, {duration(per_run)} "
-            f"each, over {number(reading.datagrams)} datagrams): packet_ns = "
-            f"{duration(costs_from(reading, base).packet_ns)} (default: {duration(base.packet_ns)})")
+            f"each, over {number(reading.datagrams)} datagrams): stack_ns = "
+            f"{duration(costs_from(reading, base).stack_ns)} (default: {duration(base.stack_ns)})")
 
 
 @check.arguments

@@ -203,7 +203,7 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
         chosen = sweep("rate_pps", [rate_mpps * 1e6], **base)[0]
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [2, 1]})
         in_use = "" if costs is None else \
-            f"\ncosts: {costs_name} (packet_ns {duration(costs[costs_name].packet_ns)})"
+            f"\ncosts: {costs_name} (stack_ns {duration(costs[costs_name].stack_ns)})"
         plot_sweep(left, rates_mpps, results, "packet rate (Mpps)", title=f"{kernel}: {plural(queues, 'queue')}, ring "
                    f"{ring_size}, bursts of {burst}, netdev_budget {netdev_budget}{in_use}")
         left.axvline(rate_mpps, color="#868e96", lw=1)
