@@ -313,10 +313,10 @@ def _child_namespace_ports(ports: int) -> dict:
     return {"port_range": [lo, hi], "first": first, "error": error, "second_server_port": second}
 
 
-if __name__ == "__main__" and sys.argv[1:2] != ["child"]:      # the child of namespace_port_exhaustion()
-    child_reply(lambda: _child_namespace_ports(int(own_net.enter(sys.argv[1:])[1])))
-elif __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "child" and sys.argv[2] in ("emfile", "ports"):
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[3] == "nsports":      # the child of namespace_port_exhaustion()
+        child_reply(lambda: _child_namespace_ports(int(own_net.enter(sys.argv[1:])[1])))
+    elif len(sys.argv) == 4 and sys.argv[1] == "child" and sys.argv[2] in ("emfile", "ports"):
         child_reply(lambda: (_child_emfile if sys.argv[2] == "emfile" else _child_ports)(int(sys.argv[3])))
     else:
-        sys.exit("usage: python -m netlab.live.limits child emfile|ports N")
+        sys.exit("usage: python -m netlab.live.limits child emfile|ports N (or run by namespace_port_exhaustion)")
