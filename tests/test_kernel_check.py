@@ -69,6 +69,10 @@ def test_the_claims_of_a_chapter_run_only_its_experiments(monkeypatch):
         for e in kernel_check.EXPERIMENTS))
     list(kernel_check.claims(["07"]))
     assert ran == ["TIME_WAIT", "ports", "EMFILE"]
+    list(kernel_check.claims(["02"], experiments=["accept balancing"]))
+    assert ran[3:] == ["accept balancing"]
+    with pytest.raises(ValueError, match="experiments must be names"):
+        list(kernel_check.claims(experiments=["no such experiment"]))
 
 
 @linux

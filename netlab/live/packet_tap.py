@@ -82,8 +82,19 @@ def nft_path() -> str:
 def _child(argv: list[str]) -> dict:
     own_net.enter(argv)
     nft = nft_path()
-    subprocess.run([nft, "-f", "-"], input=RULES, capture_output=True, text=True, timeout=5, check=True)
-    tap = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+    added = subprocess.run([nft, "-f", "-"], input=RULES, capture_output=True, text=True, timeout=5)
+    if added.returncode:
+        said = added.stderr.strip().splitlines()[0] if added.stderr.strip() else f"status {added.returncode}"
+        if "Operation not supported" in added.stderr or "No such file or directory" in added.stderr:
+            raise Unavailable(Why.KERNEL_LACKS, f"this kernel has no nf_tables (CONFIG_NF_TABLES): nft said {said}")
+        raise RuntimeError(f"nft refused the rules: {added.stderr.strip()}")
+    try:
+        tap = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+    except OSError as e:
+        if e.errno != errno.EAFNOSUPPORT:
+            raise
+        raise Unavailable(Why.KERNEL_LACKS, "this kernel has no packet sockets (CONFIG_PACKET): socket(AF_PACKET) "
+                                            "answered EAFNOSUPPORT") from None
     tap.bind(("lo", ETH_P_ALL))
     receivers = {}
     for port in (INPUT_PORT, OUTPUT_PORT):

@@ -255,19 +255,27 @@ EXPERIMENTS = (
 
 
 def _chapters(chapters: Iterable[str] | None) -> set[str] | None:
+    """A list of names (chapters such as ['07'], or experiments) as a set; None stays None (all)."""
     if chapters is None:
         return None
     if isinstance(chapters, str):
-        raise TypeError("chapters is a list of chapters such as ['07'], not one str")
+        raise TypeError("pass a list such as ['07'], not one str")
     return set(chapters)
 
 
 @check.arguments
-def claims(chapters: Iterable[str] | None = None, quick: bool = False) -> Iterator[Claim]:
+def claims(chapters: Iterable[str] | None = None, quick: bool = False,
+           experiments: Iterable[str] | None = None) -> Iterator[Claim]:
     """The rows of this module's experiments for ``chapters`` (all when None), each experiment run as it is
-    reached."""
+    reached; ``experiments`` (names from :data:`EXPERIMENTS`) narrows them further, e.g. for a notebook that
+    measured the others in cells of its own."""
     wanted = _chapters(chapters)
+    names = _chapters(experiments)
+    if names is not None and names - {e.name for e in EXPERIMENTS}:
+        raise ValueError(f"experiments must be names from {[e.name for e in EXPERIMENTS]}, got {sorted(names)}")
     for experiment in EXPERIMENTS:
+        if names is not None and experiment.name not in names:
+            continue
         if wanted is None or wanted & set(experiment.chapters):
             yield from (row for row in experiment.run(quick) if wanted is None or row.chapter in wanted)
 
