@@ -15,10 +15,10 @@ from typing import Callable, Iterable, Iterator
 
 from netlab import check
 from netlab.live import accept_balance, limits, loopback, packet_tap, sched_experiments, time_wait
-from netlab.live.accept_queue import accept_queue, listen_limit
+from netlab.live.accept_queue import listen_limit
 from netlab.live.claims import Claim
 from netlab.live.profile import this_machine
-from netlab.scenarios import loopback as loopback_model
+from netlab.scenarios import handshake_claims, loopback as loopback_model
 from netlab.scenarios.blocking_vs_epoll import Workload, compare_servers, workers_turns
 from netlab.scenarios.handshake import predict_accept_queue
 from netlab.scenarios.journey import Journey
@@ -165,21 +165,6 @@ def _emfile(quick: bool) -> list[Claim]:
                               (32, "EMFILE", "EMFILE") and r.queued_while_failing == 1)]
 
 
-def _accept_queue(quick: bool) -> list[Claim]:
-    mine = this_machine()
-    out = []
-    for backlog in ((2,) if quick else (2, 4)):
-        model = predict_accept_queue(mine, backlog, backlog + 3)
-        result = accept_queue(backlog, backlog + 3, wait_s=0.1)
-        r = result.value
-        out.append(Claim.from_result("listen(B) with nobody accepting queues B + 1 connections", "05",
-                                     f"listen({backlog}), {backlog + 3} clients over 127.0.0.1",
-                                     f"{plural(len(model.accept_queue), 'connection')} queued", result,
-                                     r and f"{plural(r.accept_queue, 'connection')} queued",
-                                     r and r.accept_queue == len(model.accept_queue)))
-    return out
-
-
 def _servers(quick: bool) -> list[Claim]:
     connections = 50 if quick else 100
     model = compare_servers(Workload(connections=connections, duration_ns=12_000_000, warmup_ns=2_000_000))
@@ -246,7 +231,6 @@ EXPERIMENTS = (
     Experiment("accept balancing", ("02",), _accept_balance),
     Experiment("threads vs epoll", ("02",), _servers),
     Experiment("loopback", ("04",), _loopback),
-    Experiment("accept queue", ("05",), _accept_queue),
     Experiment("listen limit", ("05",), _listen_limit),
     Experiment("TIME_WAIT", ("06", "07"), _time_wait),
     Experiment("ports", ("07",), _ports),
@@ -280,14 +264,16 @@ def claims(chapters: Iterable[str] | None = None, quick: bool = False,
             yield from (row for row in experiment.run(quick) if wanted is None or row.chapter in wanted)
 
 
-SOURCES: tuple[Callable[..., Iterable[Claim]], ...] = (claims,)
-"""Every ``claims(chapters, quick)`` that ``python -m netlab.check`` collects."""
+SOURCES: tuple[Callable[..., Iterable[Claim]], ...] = (claims, handshake_claims.claims)
+"""Every ``claims(chapters, quick)`` that ``python -m netlab.check`` collects: this module's and chapter 05's
+namespace lab (:mod:`netlab.scenarios.handshake_claims`)."""
 
 
 @check.arguments
 def collect(chapters: Iterable[str] | None = None, quick: bool = False,
             progress: Callable[[Claim, float], None] | None = None) -> list[Claim]:
-    """Every source's rows for ``chapters``; ``progress(row, seconds since the start)`` as each row arrives."""
+    """Every source's rows for ``chapters``, in the order of the chapters (a source's own order within one);
+    ``progress(row, seconds since the start)`` as each row arrives, in the order the sources measure them."""
     wanted = _chapters(chapters)
     start, rows = time.monotonic(), []
     for source in SOURCES:
@@ -297,4 +283,4 @@ def collect(chapters: Iterable[str] | None = None, quick: bool = False,
             rows.append(row)
             if progress is not None:
                 progress(row, time.monotonic() - start)
-    return rows
+    return sorted(rows, key=lambda row: row.chapter)
