@@ -11,7 +11,7 @@ from netlab.view.claims import claims_table, summary_line
 
 
 def _progress(row: Claim, seconds: float) -> None:
-    print(f"after {seconds:4.1f} s, chapter {row.chapter}: {row.claim} — {row.verdict}", file=sys.stderr,
+    print(f"after {seconds:4.1f} s, chapter {row.chapter}: {row.claim} ({row.parameters}) — {row.verdict}", file=sys.stderr,
           flush=True)
 
 
