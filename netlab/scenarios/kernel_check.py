@@ -49,9 +49,10 @@ def _tap(quick: bool) -> list[Claim]:
     model_in = bool(tap.seen) and not sock.sk.sk_receive_queue
     sender = SendHost(device="lo", taps=1)
     sender.iptables("OUTPUT", "DROP", protocol="udp")
-    sender.send_datagram(100)
+    sent = sender.send_datagram(100)
     sender.run()
     model_out = any(t.seen for t in sender.taps)
+    model_error = errno_name(sent) if sent < 0 else "none"
     result = packet_tap.tap_vs_netfilter()
     r = result.value
     rows = [("tcpdump captures an incoming packet that an INPUT rule drops", "one datagram to a port an nft INPUT "
@@ -60,11 +61,11 @@ def _tap(quick: bool) -> list[Claim]:
              r and _yes(r.input_captured_in and not r.input_delivered and r.input_dropped == 1,
                         "captured, socket got nothing"),
              r and model_in == (r.input_captured_in and not r.input_delivered and r.input_dropped == 1)),
-            ("tcpdump never captures an outgoing packet that an OUTPUT rule drops", "one datagram to a port an nft "
-             "OUTPUT rule drops, the same AF_PACKET socket",
-             _yes(model_out, "captured"),
-             r and f"{_yes(r.output_captured, 'captured')} (sendto() answered {r.output_send_error})",
-             r and model_out == r.output_captured)]
+            ("tcpdump never captures an outgoing packet that an OUTPUT rule drops, and sendto() fails with EPERM",
+             "one datagram to a port an nft OUTPUT rule drops, the same AF_PACKET socket",
+             f"{_yes(model_out, 'captured')}; sendto() → {model_error}",
+             r and f"{_yes(r.output_captured, 'captured')}; sendto() → {r.output_send_error}",
+             r and (model_out, model_error) == (r.output_captured, r.output_send_error))]
     return [Claim.from_result(c, "01", p, m, result, k, a) for c, p, m, k, a in rows]
 
 
