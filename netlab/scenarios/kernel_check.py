@@ -24,7 +24,8 @@ from netlab.scenarios.handshake import predict_accept_queue
 from netlab.scenarios.journey import Journey
 from netlab.scenarios.receive import Host, Packet
 from netlab.scenarios.send import SendHost
-from netlab.kernel.inet_connection_sock import TcpSock, inet_hash_connect
+from netlab.kernel.inet_connection_sock import TcpSock
+from netlab.kernel.inet_hashtables import inet_hash_connect
 from netlab.kernel.inet_timewait_sock import tcp_timewait_len
 from netlab.kernel.limits import client_connections, errno_name
 from netlab.kernel.netns import Net
@@ -97,34 +98,41 @@ def _time_wait(quick: bool) -> list[Claim]:
                               f"{plural(r.connections if r else 4, 'connection')} over 127.0.0.1 closed by the "
                               f"client, the namespace's /proc/net/tcp", model, result, kernel, agrees)]
     parameters = "ip_local_port_range of one port, that port in TIME_WAIT; connect() again to the same peer"
-    model_error = _connect_after_time_wait()
+    model_error, _ = _connect_after_time_wait(0, 0)
     rows.append(Claim.from_result("without tcp_tw_reuse a port held in TIME_WAIT is not taken again for the same "
                                   "peer", "07", parameters + ", tcp_tw_reuse 0", f"connect() → {model_error}",
                                   result, r and f"connect() → {r.without_reuse}", r and r.without_reuse == model_error))
-    reuse = "with tcp_tw_reuse 1 a new connection to the same peer takes the port held in TIME_WAIT"
-    reuse_model = "no answer: netlab does not model tcp_tw_reuse"
-    if not result.available:
-        rows.append(Claim.unmeasured(reuse, "07", parameters + ", tcp_tw_reuse 1", reuse_model, result.reason))
-    else:
-        rows.append(Claim(reuse, "07", parameters + ", tcp_tw_reuse 1", reuse_model,
-                          f"connected from port {r.reused_port}" if r.with_reuse == "none"
-                          else f"connect() → {r.with_reuse}", None,
-                          "netlab has no model of tcp_tw_reuse (tcp_twsk_unique) to compare with"))
+    said = lambda error, port: f"connected from port {port}" if error == "none" else f"connect() → {error}"  # noqa
+    model = said(*_connect_after_time_wait(1, REUSE_AFTER_NS))
+    rows.append(Claim.from_result("with tcp_tw_reuse 1 a new connection to the same peer takes the port held in "
+                                  "TIME_WAIT", "07", f"{parameters}, tcp_tw_reuse 1, once the TIME_WAIT's last "
+                                  f"timestamp is old enough (the model: 1.1 s later; Linux 6.13+: "
+                                  f"tcp_tw_reuse_delay 1 ms)", model, result,
+                                  r and said(r.with_reuse, r.reused_port),
+                                  r and said(r.with_reuse, r.reused_port) == model))
     return rows
 
 
-def _connect_after_time_wait() -> str:
-    """The model's connect() to a peer whose one local port a TIME_WAIT sock of the same 4-tuple holds
-    (``__inet_hash_connect`` → ``__inet_check_established``): 0 or the errno's name."""
-    net = Net(profile=PROFILES["6.12"].replace(ip_local_port_range=(time_wait.ONE_PORT, time_wait.ONE_PORT)))
+REUSE_AFTER_NS = 1_100_000_000
+"""When the model connects again with tcp_tw_reuse 1: after a second boundary, as the live child does before 6.13."""
+
+
+def _connect_after_time_wait(tcp_tw_reuse: int, after_ns: int) -> tuple[str, int | None]:
+    """The model's connect() to a peer whose one local port a TIME_WAIT sock of the same 4-tuple holds, ``after_ns``
+    after ``tcp_time_wait`` (``__inet_hash_connect`` → ``__inet_check_established`` → ``tcp_twsk_unique``): the
+    errno's name or "none", and the local port."""
+    net = Net(profile=PROFILES["6.12"].replace(ip_local_port_range=(time_wait.ONE_PORT, time_wait.ONE_PORT),
+                                               tcp_tw_reuse=tcp_tw_reuse))
     net.sched = Scheduler(nr_cpus=1)
     peer = dict(inet_rcv_saddr=time_wait.LOOPBACK, inet_daddr=time_wait.LOOPBACK, inet_dport=time_wait.REUSE_PORT)
     first = TcpSock(name="client", net=net, sk_state="TCP_FIN_WAIT2", **peer)
     if inet_hash_connect(net, first):
         raise RuntimeError("the model's first connect() found no port")
     tcp_time_wait(first, "TCP_TIME_WAIT", tcp_timewait_len(net))
-    error = inet_hash_connect(net, TcpSock(name="again", net=net, **peer))
-    return errno_name(error) if error else "none"
+    net.sched.run(until_ns=after_ns)
+    again = TcpSock(name="again", net=net, **peer)
+    error = inet_hash_connect(net, again)
+    return (errno_name(error), None) if error else ("none", again.inet_num)
 
 
 def _ports(quick: bool) -> list[Claim]:
