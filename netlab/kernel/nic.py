@@ -44,7 +44,8 @@ from typing import Any, Callable, Sequence
 
 from netlab import check
 from netlab.kernel.cpu import this_cpu
-from netlab.kernel.dev import NapiStruct, NetDevice, napi_complete_done, napi_gro_receive, napi_schedule
+from netlab.kernel.dev import NapiStruct, NetDevice, napi_complete_done, napi_schedule
+from netlab.kernel.gro import napi_gro_receive
 from netlab.kernel.copies import account_dma
 from netlab.kernel.dev_hard_xmit import ETH_HLEN, NETDEV_TX_BUSY, NETDEV_TX_OK
 from netlab.kernel.eth import eth_type_trans
@@ -335,10 +336,15 @@ class Nic:
         return len(self.q_vectors)
 
     @check.arguments
+    def rss_hash(self, saddr: str, daddr: str, sport: check.Port, dport: check.Port) -> int:
+        """A flow's RSS hash, which the NIC writes into each descriptor (``igb_rx_hash``: ``skb->hash``, GRO's
+        bucket)."""
+        return toeplitz_hash(rss_input(saddr, daddr, sport, dport), self.rss_key)
+
+    @check.arguments
     def rss_queue(self, saddr: str, daddr: str, sport: check.Port, dport: check.Port) -> int:
         """The RX queue RSS picks for a flow."""
-        h = toeplitz_hash(rss_input(saddr, daddr, sport, dport), self.rss_key)
-        return self.rss_indir_tbl[h & (IGB_RETA_SIZE - 1)]
+        return self.rss_indir_tbl[self.rss_hash(saddr, daddr, sport, dport) & (IGB_RETA_SIZE - 1)]
 
     @check.arguments
     def receive(self, packets: Sequence[Packet]) -> None:
@@ -491,7 +497,7 @@ def _build_skb(p: Packet, q_vector: QVector) -> SkBuff:
     skb.data, skb.tail, skb.len = IGB_SKB_PAD, IGB_SKB_PAD + frame, frame
     skb.meta.update(protocol=p.protocol, saddr=p.saddr, daddr=p.daddr, sport=p.sport, dport=p.dport, seq=p.seq,
                     flags=p.flags or (("ACK",) if p.ack is not None else ()), ack_seq=p.ack, queue=q_vector.index,
-                    arrived_ns=p.time_ns)
+                    arrived_ns=p.time_ns, hash=q_vector.nic.rss_hash(*p.flow))
     return skb
 
 

@@ -30,11 +30,11 @@ from typing import Annotated, Callable, Iterator, Mapping, Sequence
 
 from netlab import check
 from netlab.kernel.cpu import Costs, Cpu, SoftirqState, current_cpu
-from netlab.kernel.dev import NetDevice, SoftnetState, dev_add_pack, softnet_stat_text
+from netlab.kernel.dev import NetDevice, SoftnetState, dev_add_offload, dev_add_pack, softnet_stat_text
 from netlab.kernel.dev_hard_xmit import FEATURES
 from netlab.kernel.dev_xmit import net_dev_init
 from netlab.kernel.inet_stream import inet_init
-from netlab.kernel.ip_input import IP_PACKET_TYPE
+from netlab.kernel.ip_input import IP_PACKET_OFFLOAD, IP_PACKET_TYPE
 from netlab.kernel.limits import FilesStat
 from netlab.kernel.ip_output import ip_build_and_send_pkt, ip_queue_xmit
 from netlab.kernel.netns import Net
@@ -137,6 +137,7 @@ class Host:
         self.address = address
         with self.cpus[0].running("process"):
             dev_add_pack(IP_PACKET_TYPE, self.net)
+            dev_add_offload(IP_PACKET_OFFLOAD)
         self.dev = NetDevice(dev_name, self.net)
         self.nic = Nic(self.dev, queues, ring_size if ring_size is not None else self.profile.rx_ring_size, affinity,
                        tx_ring_size=tx_ring_size, link_gbps=link_gbps)
