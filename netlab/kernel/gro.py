@@ -32,7 +32,7 @@ from __future__ import annotations
 from netlab.kernel.cpu import this_cpu
 from netlab.kernel.dev import (ETH_P_IP, GRO_HELD, GRO_MERGED, GRO_MERGED_FREE, GRO_NORMAL, NAPI_GRO_CB, NapiStruct, gro_normal_one, napi_gro_complete, netif_receive_skb,
                                offload_base, skb_gro_len)
-from netlab.kernel.skbuff import MAX_SKB_FRAGS, SIZEOF_SK_BUFF, SKB_DATA_ALIGN, SkBuff, kfree_skbmem, napi_skb_cache_put
+from netlab.kernel.skbuff import MAX_SKB_FRAGS, SIZEOF_SK_BUFF, SKB_DATA_ALIGN, SkBuff, napi_skb_free_stolen_head
 from netlab.trace import kernel_function, trace_printk
 
 MAX_GRO_SKBS = 8                # net/core/gro.c (3.10: net/core/dev.c): held skbs per bucket (3.10: in all)
@@ -162,12 +162,3 @@ def napi_skb_finish(napi: NapiStruct, skb: SkBuff, ret: str) -> str:
     elif ret == GRO_MERGED_FREE:
         napi_skb_free_stolen_head(skb)
     return ret
-
-
-@kernel_function("net/core/gro.c", "{skb.name}'s data is the held skb's now: free its sk_buff only")
-def napi_skb_free_stolen_head(skb: SkBuff) -> None:
-    """The merged segment's sk_buff goes back (6.12: to this CPU's NAPI cache; 3.10: ``kmem_cache_free`` to
-    skbuff_head_cache); its head, the page buffer, is a fragment of the held skb and goes with it."""
-    skb.freed = True
-    if skb.slab_objects:
-        (napi_skb_cache_put if this_cpu().profile.napi_skb_cache else kfree_skbmem)(skb)
