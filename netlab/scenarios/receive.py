@@ -412,7 +412,8 @@ class Host:
                        backlog_drops=[sd.dropped for sd in sds], processed=[sd.processed for sd in sds],
                        busy_ns=[dict(cpu.busy_ns) for cpu in self.cpus], elapsed_ns=self.now,
                        net_rx_softirqs=[cpu.kstat_softirqs[3] for cpu in self.cpus],
-                       hard_irqs=[sum(cpu.kstat_irqs.values()) for cpu in self.cpus])
+                       hard_irqs=[sum(cpu.kstat_irqs.values()) for cpu in self.cpus],
+                       gro_skbs=[sum(qv.napi.gro_passed for qv in self._queues_of(cpu)) for cpu in self.cpus])
 
     def softnet_stat(self) -> str:
         """This host's ``/proc/net/softnet_stat``, in the profile's column count."""
