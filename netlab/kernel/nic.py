@@ -399,14 +399,17 @@ class Nic:
                                 "masked (NAPI polling)" if not qv.irq_enabled else
                                 "asserted" if qv.irq_asserted_at is not None else "enabled",
                                 qv.rx_missed, tuple(skb.name for skb in qv.napi.rx_list),
-                                qv.tx_ring.snapshot() if qv.tx_ring is not None else None)
+                                qv.tx_ring.snapshot() if qv.tx_ring is not None else None,
+                                tuple(f"{skb.name} ({skb.meta['napi_gro_cb'].count} seg, {skb.len} B)"
+                                      for bucket in qv.napi.gro_hash for skb in bucket))
                      for qv in self.q_vectors)
 
 
 @dataclass(frozen=True)
 class QueueState:
     """One queue pair (``igb_q_vector``) at a step: its RX ring, its IRQ (name, CPU, enabled / asserted / masked
-    while NAPI polls), packets missed because the ring was full, the GRO batch, and its TX ring if it has one."""
+    while NAPI polls), packets missed because the ring was full, the GRO batch (``rx_list``), its TX ring if it has
+    one, and the skbs GRO holds to merge into (name, segments, bytes)."""
 
     rx_ring: RingState
     irq: str
@@ -415,6 +418,7 @@ class QueueState:
     missed: int
     gro_batch: tuple[str, ...]
     tx_ring: RingState | None
+    gro_held: tuple[str, ...] = ()
 
 
 # --- the driver ------------------------------------------------------------------------------------------------------
