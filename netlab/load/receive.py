@@ -18,8 +18,14 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   search per busy period and numpy over runs of equal ones), and so are stretches where ksoftirqd polls a ring
   that never runs short (``_Cpu.flooded_runs``: the refill times are known, the ring's free space is a running
   minimum).
-* Nothing above the driver is modelled (its cost is in ``Costs.packet_ns``): sockets and netfilter never change
-  the timing.
+* Nothing above GRO is modelled (its cost is ``Costs.stack_ns`` per skb GRO passes on): sockets and netfilter
+  never change the timing.
+
+GRO (``segments``, :class:`TcpSegments`): a queue that receives TCP segments keeps GRO's held skbs as counters
+(``_Gro``, a separate section below) and charges ``driver_ns`` per descriptor and ``stack_ns`` per skb when GRO passes
+it on (GRO_NORMAL, the end of a merge, a full bucket, the flush at the end of each poll), as the step model does. The
+bulk shortcuts above assume a fixed cost per packet, so such a queue runs through the general code, packet by packet
+in its polls: exact, but far slower than a UDP queue (see ``bench/receive.py``).
 
 :func:`arrivals` makes arrival times (rate, bursts, optional random jitter) and :func:`rss_queues` maps flows to
 queues with the Toeplitz hash, vectorised.
