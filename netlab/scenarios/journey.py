@@ -339,7 +339,7 @@ def layers(trace: Trace, limit: Annotated[int, check.Range(1, 1000)] = 6) -> str
     groups: dict[tuple[str, str], dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for e in trace:
         if e.kind == "call":
-            functions = groups[e.host, e.context][layer_of(e.source)]
+            functions = groups[e.host, e.context][layer_of(e.source, e.function)]
             functions[e.function] = functions.get(e.function, 0) + 1
     order = [name for name, _ in LAYERS] + ["other"]
     calls = len(trace.filter(kind="call"))
