@@ -259,6 +259,7 @@ class TcpSegments:
     push: np.ndarray
 
     def __post_init__(self):
+        check.fields(self)
         n = len(self.flow)
         for name in ("flow", "rxhash", "seq", "payload", "push"):
             a = getattr(self, name)
@@ -283,6 +284,8 @@ def tcp_segments(flow_of_packet: np.ndarray, rxhash_of_flow: np.ndarray, *, mss:
     if not isinstance(push_every, int) or push_every < 0:
         raise ValueError(f"push_every must be an int >= 0 (0: never), got {push_every!r}")
     flow = np.asarray(flow_of_packet, dtype=np.int64)
+    if flow.size and (flow.min() < 0 or flow.max() >= len(rxhash_of_flow)):
+        raise ValueError(f"flow_of_packet must name flows 0..{len(rxhash_of_flow) - 1} (one hash each)")
     order = np.argsort(flow, kind="stable")                      # each flow's packets, in arrival order
     counts = np.bincount(flow, minlength=len(rxhash_of_flow)) if flow.size else np.zeros(0, np.int64)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if counts.size else counts
