@@ -24,8 +24,9 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
 GRO (``segments``, :class:`TcpSegments`): a queue that receives TCP segments keeps GRO's held skbs as counters
 (``_Gro``, a separate section below) and charges ``driver_ns`` per descriptor and ``stack_ns`` per skb when GRO passes
 it on (GRO_NORMAL, the end of a merge, a full bucket, the flush at the end of each poll), as the step model does. The
-bulk shortcuts above assume a fixed cost per packet, so such a queue runs through the general code, packet by packet
-in its polls: exact, but far slower than a UDP queue (see ``bench/receive.py``).
+bulk shortcuts above assume a fixed cost per packet; only ``isolated_packets`` still holds (a packet alone in its
+busy period costs ``packet_ns`` either way), so such a queue otherwise runs through the general code, packet by
+packet in its polls: exact, but far slower than a UDP queue (see ``bench/receive.py``).
 
 :func:`arrivals` makes arrival times (rate, bursts, optional random jitter) and :func:`rss_queues` maps flows to
 queues with the Toeplitz hash, vectorised.
@@ -301,13 +302,12 @@ class _Gro:
     youngest first, each ``[flow, mss, count, len, next seq, age]``. Ring entry c is the queue's packet
     ``c + (packets dropped at the ring before it)``: ``ring_drop`` records where drops shift that."""
 
-    __slots__ = ("flow", "bucket", "seq", "payload", "push", "driver_ns", "stack_ns", "tick", "flush_oldest",
-                 "max_count", "buckets", "held", "marks", "shift", "merged")
+    __slots__ = ("segments", "mask", "base", "flow", "bucket", "seq", "payload", "push", "driver_ns", "stack_ns",
+                 "tick", "flush_oldest", "max_count", "buckets", "held", "marks", "shift", "merged")
 
     def __init__(self, segments: TcpSegments, profile: KernelProfile, costs: Costs):
-        self.flow, self.seq = segments.flow.tolist(), segments.seq.tolist()
-        self.bucket = (segments.rxhash & (profile.gro_hash_buckets - 1)).tolist()
-        self.payload, self.push = segments.payload.tolist(), segments.push.tolist()
+        self.segments, self.mask = segments, profile.gro_hash_buckets - 1
+        self.base = -_WINDOW                # the packets' fields are read through list windows, as _Feed does
         self.driver_ns, self.stack_ns = costs.driver_ns, costs.stack_ns
         self.tick = 1_000_000_000 // profile.hz
         self.flush_oldest = profile.gro_flush_oldest
@@ -326,12 +326,15 @@ class _Gro:
         """Ring entries c .. c+k-1 through ``napi_gro_receive`` → ``dev_gro_receive``, from time ``now``: each costs
         ``driver_ns``, each skb passed on ``stack_ns``, at once (``kernel.gro``, ``kernel.tcp_offload``). Returns
         the time after."""
-        flow, seq, payload, push, bucket = self.flow, self.seq, self.payload, self.push, self.bucket
         driver_ns, stack_ns, tick, marks = self.driver_ns, self.stack_ns, self.tick, self.marks
         for c in range(c, c + k):
             while marks and marks[0][0] <= c:
                 self.shift += marks.pop(0)[1]
-            i = c + self.shift
+            i = c + self.shift - self.base
+            if i >= _WINDOW:
+                self._slide(c + self.shift)
+                i = 0
+            flow, seq, payload, push, bucket = self.flow, self.seq, self.payload, self.push, self.bucket
             now += driver_ns
             f = flow[i]
             if f < 0:                                           # no GRO for it (UDP): GRO_NORMAL
@@ -373,6 +376,13 @@ class _Gro:
             lst.insert(0, [f, length, 1, _TCPIP_HLEN + length, (seq[i] + length) & 0xFFFFFFFF, now // tick])
             self.held += 1
         return now
+
+    def _slide(self, start: int) -> None:
+        seg, end = self.segments, start + _WINDOW
+        self.base = start
+        self.flow, self.seq = seg.flow[start:end].tolist(), seg.seq[start:end].tolist()
+        self.payload, self.push = seg.payload[start:end].tolist(), seg.push[start:end].tolist()
+        self.bucket = (seg.rxhash[start:end] & self.mask).tolist()
 
     def napi_gro_flush(self, now: int, flush_old: bool) -> int:
         """``napi_gro_flush``: each bucket's held skbs, oldest first, ``stack_ns`` each; with ``flush_old`` a bucket
@@ -677,8 +687,8 @@ class _Cpu:
         burst; IRQs due by its end go first, then it runs again if still TASK_RUNNING, else it switches to idle
         (one ``context_switch_ns`` more, IRQs wait; the idle task's code then runs on this CPU: its clock moves on)."""
         queues = self.queues
-        bulk = (len(queues) == 1 and self.profile.netdev_budget > _NAPI_WEIGHT and self.budget_jiffies >= 1
-                and queues[0].gro is None)
+        bulk = len(queues) == 1 and self.profile.netdev_budget > _NAPI_WEIGHT and self.budget_jiffies >= 1
+        gro = bulk and queues[0].gro is not None   # an isolated packet costs packet_ns with GRO too; no other shortcut
         while True:
             if bulk:
                 q0 = queues[0]
@@ -687,8 +697,9 @@ class _Cpu:
                         and q0.irq_enabled and q0.irq_asserted_at is None and q0.rx_head == q0.rx_clean
                         and not q0.napi_sched):
                     self.isolated_packets()
-                    self.quiet_cycles()
-                elif (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending
+                    if not gro:
+                        self.quiet_cycles()
+                elif not gro and (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending
                       and self.busy_until <= self.now and self.poll_list == [q0] and not q0.irq_enabled
                       and q0.rx_use - q0.rx_clean == self.ring_size - 1 and q0.rx_head - q0.rx_clean >= _NAPI_WEIGHT):
                     self.flooded_runs()
@@ -725,7 +736,8 @@ class _Cpu:
 
     def isolated_packets(self) -> None:
         """Packets that each find the CPU idle and leave before the next one arrives, in bulk: each costs one IRQ,
-        one NET_RX run, one poll of one packet (6.12 may squeeze on a tick boundary)."""
+        one NET_RX run, one poll of one packet (6.12 may squeeze on a tick boundary). With GRO too: the packet goes
+        up alone (GRO_NORMAL, or held and passed on when the poll ends), one ``stack_ns`` either way."""
         c = self.costs
         t_iso = c.hardirq_ns + c.net_rx_action_ns + c.poll_ns + c.packet_ns
         tick, repoll_list = self.tick_ns, self.profile.napi_repoll_list
@@ -971,8 +983,9 @@ def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = Fals
     sports = 1024 + np.arange(flows)
     flow_hash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, sports, [80] * flows)
     flow_queue = np.array(igb_indirection_table(queues))[(flow_hash & (IGB_RETA_SIZE - 1)).astype(np.intp)]
-    queue_of_packet = np.resize(flow_queue, n)  # flows round robin
-    segments = tcp_segments(np.resize(np.arange(flows), n), flow_hash, mss=mss, push_every=push_every) if tcp else None
+    flow_of_packet = np.arange(n) % flows       # flows round robin
+    queue_of_packet = flow_queue[flow_of_packet]
+    segments = tcp_segments(flow_of_packet, flow_hash, mss=mss, push_every=push_every) if tcp else None
     return simulate(times, queue_of_packet, profile=p, cpus=cpus or queues, queues=queues, ring_size=ring_size,
                     costs=costs, segments=segments)
 
