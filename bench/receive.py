@@ -2,9 +2,10 @@
 
     python bench/receive.py
 
-Prints one row per scenario (simulated traffic, what the kernel did with it, wall time and simulated packets per
-wall second, arrival generation included, best of three runs), checks that the load model equals the step model on
-a sample (``segs/skb``: packets per sk_buff GRO passed up, 1.0 where nothing merges: UDP), and ends with the line ``receive-load: slowest scenario <X> Mpps, headline <Y> Mpps, step model <Z> Mpps``:
+Prints one row per scenario (simulated traffic, what the kernel did with it — ``segs/skb``: packets per sk_buff GRO
+passed up, 1.0 where nothing merges (UDP) —, wall time and simulated packets per wall second, arrival generation
+included, best of three runs), checks that the load model equals the step model on a sample, and ends with the line
+``receive-load: slowest scenario <X> Mpps, headline <Y> Mpps, step model <Z> Mpps``:
 X the slowest row, Y one second of 10GbE line rate (14.88 Mpps of 64-byte frames) into one queue on one CPU, Z the
 step model.
 """

@@ -30,8 +30,8 @@ many segments it carries), so a merged segment costs only its ``driver_ns``.
 from __future__ import annotations
 
 from netlab.kernel.cpu import this_cpu
-from netlab.kernel.dev import (ETH_P_IP, GRO_HELD, GRO_MERGED, GRO_MERGED_FREE, GRO_NORMAL, NAPI_GRO_CB, NapiStruct, gro_normal_one, napi_gro_complete, netif_receive_skb,
-                               offload_base, skb_gro_len)
+from netlab.kernel.dev import (ETH_P_IP, GRO_HELD, GRO_MERGED, GRO_MERGED_FREE, GRO_NORMAL, NAPI_GRO_CB, NapiStruct,
+                               gro_normal_one, napi_gro_complete, netif_receive_skb, offload_base, skb_gro_len)
 from netlab.kernel.skbuff import MAX_SKB_FRAGS, SIZEOF_SK_BUFF, SKB_DATA_ALIGN, SkBuff, napi_skb_free_stolen_head
 from netlab.trace import kernel_function, trace_printk
 

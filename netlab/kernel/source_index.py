@@ -217,8 +217,8 @@ LAYERS = (
                                               "kernel/hrtimer.c", "kernel/exit.c")),
 )
 """The layers of the stack, top down, by kernel source file: a function belongs to the layer with the longest prefix
-of its ``source:function`` (anything else is "other"); 3.10's own files are listed beside 6.12's. The journey's summary counts calls by layer; the Stepper's bookmarks
-mark where a trace enters one."""
+of its ``source:function`` (anything else is "other"); 3.10's own files are listed beside 6.12's. The journey's
+summary counts calls by layer; the Stepper's bookmarks mark where a trace enters one."""
 
 
 @check.arguments

@@ -3,8 +3,8 @@
 :func:`draw_receive` turns one trace event's state (the ``ReceiveState`` ``netlab.scenarios.receive.Host`` records,
 read by attribute) into an SVG for the Stepper: each RX ring as a band of descriptor slots (empty buffers the NIC
 may fill, packets waiting for the driver, slots the driver has not given back yet) with its ``next_to_clean`` and
-``head`` marks, the skbs GRO holds for it (name, segments merged, bytes), the queue's IRQ, each CPU's softirq state, ``poll_list`` and backlog, and each socket's receive
-queue.
+``head`` marks, the skbs GRO holds for it (name, segments merged, bytes), the queue's IRQ, each CPU's softirq state,
+``poll_list`` and backlog, and each socket's receive queue.
 
 :func:`plot_sweep` and :func:`plot_cpu_time` draw what the notebook computed with the load model; they take
 numbers, never a model.
