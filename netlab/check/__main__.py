@@ -11,8 +11,8 @@ from netlab.view.claims import claims_table, summary_line
 
 
 def _progress(row: Claim, seconds: float) -> None:
-    print(f"after {seconds:4.1f} s, chapter {row.chapter}: {row.claim} ({row.parameters}) — {row.verdict}", file=sys.stderr,
-          flush=True)
+    print(f"after {seconds:4.1f} s, chapter {row.chapter}: {row.claim} ({row.parameters}) — {row.verdict}",
+          file=sys.stderr, flush=True)
 
 
 def _main(argv: list[str] | None = None) -> int:

@@ -286,7 +286,8 @@ LINUX_3_10 = KernelProfile(
     acceptq_full_syn_drop="young>1",
     ip_local_port_range=(32768, 61000), connect_port_parity=False,
     tcp_keepalive_time=7200, tcp_keepalive_intvl=75, tcp_keepalive_probes=9,
-    tcp_timewait_s=60, tcp_tw_reuse=0, tw_reuse_age="more than 1 s", twsk_timer="inet_twdr_hangman", nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
+    tcp_timewait_s=60, tcp_tw_reuse=0, tw_reuse_age="more than 1 s", twsk_timer="inet_twdr_hangman",
+    nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 87380, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
     # CentOS 7 arch/x86/include/asm/page_64_types.h: THREAD_SIZE_ORDER 2 (16 KiB), RHEL 7's backport of 3.15's
@@ -354,7 +355,8 @@ LINUX_6_12 = KernelProfile(
     acceptq_full_syn_drop="always",
     ip_local_port_range=(32768, 60999), connect_port_parity=True,
     tcp_keepalive_time=7200, tcp_keepalive_intvl=75, tcp_keepalive_probes=9,
-    tcp_timewait_s=60, tcp_tw_reuse=2, tw_reuse_age="a later second", twsk_timer="tw_timer", nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
+    tcp_timewait_s=60, tcp_tw_reuse=2, tw_reuse_age="a later second", twsk_timer="tw_timer",
+    nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 131072, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
     thread_size=16384,  # arch/x86/include/asm/page_64_types.h: PAGE_SIZE << (2 + KASAN_STACK_ORDER), no KASAN

@@ -6,8 +6,9 @@ JSON is a list of groups, each a list of ``[experiment, parameters]``; the child
 a TUN device of its own (``tun0`` holds 198.51.100.1/24, ``tun1`` 203.0.113.1/24, ``tun2`` 192.0.2.1/24), the
 experiments of a group one after another, and prints ``{"results": [[reply, …], …]}``. It plays every other
 address of a device's network (the peers) by writing IPv4 packets into the TUN and reading what the kernel writes
-back. It writes only this namespace's sysctls (:func:`netlab.live.own_net.set_sysctl`), and everything (devices, sockets, requests) dies
-with the child. Every wait has a deadline. pyroute2 (netlink) and scapy (packets) are imported here only.
+back. It writes only this namespace's sysctls (:func:`netlab.live.own_net.set_sysctl`), and everything (devices,
+sockets, requests) dies with the child. Every wait has a deadline. pyroute2 (netlink) and scapy (packets) are
+imported here only.
 """
 from __future__ import annotations
 
