@@ -7,8 +7,8 @@ TUN device per group of experiments, sets that namespace's own sysctls (never th
 peers by writing packets into a TUN and reading what the kernel writes back (pyroute2 for netlink, scapy for the
 packets, both imported in the child only), and reads the namespace's own counters (``/proc/net/netstat``,
 ``/proc/net/tcp``, sock_diag): nothing else on the machine moves them. Every experiment is bounded in packets and
-seconds; everything dies with the child. What the experiments claim, and the model's answer beside each reading, is the scenarios' part
-(:mod:`netlab.scenarios.handshake_claims` for chapter 05).
+seconds; everything dies with the child. What the experiments claim, and the model's answer beside each reading,
+is the scenarios' part (:mod:`netlab.scenarios.handshake_claims` for chapter 05).
 """
 from __future__ import annotations
 
