@@ -746,6 +746,7 @@ class _Cpu:
         feed = q.feed
         if adaptive and q.total_packets:
             return
+        choices: dict[tuple[int, int, int], tuple[int, int]] = {}  # (range, packets, itr_val) → the driver's choice
         size = 256
         while feed.pos < feed.n and feed.first() > self.now:
             pos = feed.pos
@@ -777,13 +778,17 @@ class _Cpu:
                 if squeezes and end // tick >= (fire + hardirq_ns + rx_ns) // tick + budget_jiffies:
                     squeezed += 1
                 if adaptive:                                       # igb_ring_irq_enable
-                    if one_vector:
-                        rx_itr = _latency_range(rx_itr, k, k * frame_bytes)
-                        new_itr = _set_itr_value(rx_itr, itr_val, conservative)
-                    else:
-                        new_itr = _ring_itr_value(frame_bytes, conservative)
-                    if new_itr != itr_val:
-                        itr_val, set_itr = new_itr, True
+                    key = (rx_itr, k, itr_val)
+                    choice = choices.get(key)
+                    if choice is None:
+                        if one_vector:
+                            next_range = _latency_range(rx_itr, k, k * frame_bytes)
+                            choice = choices[key] = (next_range, _set_itr_value(next_range, itr_val, conservative))
+                        else:
+                            choice = choices[key] = (rx_itr, _ring_itr_value(frame_bytes, conservative))
+                    rx_itr = choice[0]
+                    if choice[1] != itr_val:
+                        itr_val, set_itr = choice[1], True
                 cycles += 1
                 p = j
             if not cycles:
