@@ -6,8 +6,8 @@ may fill, packets waiting for the driver, slots the driver has not given back ye
 ``head`` marks, the queue's IRQ, each CPU's softirq state, ``poll_list`` and backlog, and each socket's receive
 queue.
 
-:func:`plot_sweep` and :func:`plot_cpu_time` draw what the notebook computed with the load model; they take
-numbers, never a model.
+:func:`plot_sweep`, :func:`plot_cpu_time` and :func:`plot_coalescing` draw what the notebook computed with the
+load model; they take numbers, never a model.
 """
 from __future__ import annotations
 
@@ -176,6 +176,42 @@ def plot_cpu_time(ax, summary, *, title: str = "") -> None:
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4)    # below: the bars fill the axes
     if title:
         ax.set_title(title, fontsize=10)
+
+
+@check.arguments
+def plot_coalescing(fig, rates_mpps: Sequence[float], by_setting: Mapping[str, Sequence]) -> None:
+    """Interrupt moderation against the packet rate, one line per setting (``by_setting``: a name such as
+    "rx-usecs 50" → one summary per rate): hard IRQs per second, how long a packet waits from its arrival until the
+    driver reads it, and, one panel per setting, the CPU's time in hard IRQ, softirq at IRQ exit and ksoftirqd."""
+    if not by_setting or not rates_mpps or any(len(v) != len(rates_mpps) for v in by_setting.values()):
+        raise ValueError("plot_coalescing needs at least one setting, with one summary per rate")
+    grid = fig.add_gridspec(2, len(by_setting))
+    irqs, waits = fig.add_subplot(grid[0, :len(by_setting) // 2 or 1]), fig.add_subplot(grid[0, len(by_setting) // 2:])
+    colours = ["#343a40", "#1c7ed6", "#e8590c", "#2b8a3e", "#ae3ec9"]
+    for (name, summaries), colour in zip(by_setting.items(), colours * len(by_setting)):
+        irqs.plot(rates_mpps, [s.irqs_per_second() for s in summaries], "o-", color=colour, label=name)
+        waits.plot(rates_mpps, [s.mean_latency_ns() / 1000 for s in summaries], "o-", color=colour, label=name)
+    irqs.set_yscale("log")
+    waits.set_yscale("log")
+    irqs.set_ylabel("hard IRQs per second")
+    waits.set_ylabel("µs from arrival to the driver (mean)")
+    for ax, title in ((irqs, "interrupts"), (waits, "latency (colours as on the left)")):
+        ax.set_xlabel("packet rate (Mpps)")
+        ax.set_title(title, fontsize=10)
+    irqs.legend(fontsize=8)
+    for column, (name, summaries) in enumerate(by_setting.items()):
+        ax = fig.add_subplot(grid[1, column])
+        cpus = [len(s.busy_ns) * (s.elapsed_ns or 1) for s in summaries]
+        shares = [[100 * sum(b[context] for b in s.busy_ns) / c for s, c in zip(summaries, cpus)]
+                  for context in ("hardirq", "softirq", "ksoftirqd")]
+        ax.stackplot(rates_mpps, *shares, colors=[svg.CONTEXT_COLOURS[c] for c in ("hardirq", "softirq", "ksoftirqd")],
+                     labels=["hard IRQ", "softirq at IRQ exit", "ksoftirqd"])
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("packet rate (Mpps)")
+        ax.set_title(f"CPU time: {name}", fontsize=10)
+        if column == 0:
+            ax.set_ylabel("% of the CPUs' time")
+            ax.legend(fontsize=8, loc="upper left")
 
 
 @check.arguments
