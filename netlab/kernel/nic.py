@@ -634,7 +634,7 @@ def igb_ring_irq_enable(q_vector: QVector) -> None:
         q_vector.irq_asserted_at = this_cpu().now
 
 
-_RANGES = ("lowest_latency (70000 interrupts/s)", "low_latency (20000 interrupts/s)", "bulk_latency (4000 interrupts/s)")
+_RANGES = ("lowest_latency", "low_latency", "bulk_latency")
 
 
 @kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector: "adaptive moderation: "
@@ -645,10 +645,16 @@ def igb_set_itr(q_vector: QVector) -> None:
     low_latency. A new value is written at the next interrupt (``set_itr``)."""
     igb_update_itr(q_vector, "tx")
     igb_update_itr(q_vector, "rx")
-    new_itr = _set_itr_value(max(q_vector.rx_itr, q_vector.tx_itr), q_vector.itr_val, q_vector.nic.rx_itr_setting == 3)
-    if new_itr != q_vector.itr_val:
-        trace_printk(f"EITR {q_vector.itr_val} → {new_itr}: at least {_eitr_ns(new_itr) // 1000} µs between two "
-                     "interrupts, from the next one on")
+    current_itr = max(q_vector.rx_itr, q_vector.tx_itr)
+    conservative = q_vector.nic.rx_itr_setting == 3
+    new_itr = _set_itr_value(current_itr, q_vector.itr_val, conservative)
+    chosen = (f"{_RANGES[current_itr]}{' (conservative mode: low_latency)' if conservative and not current_itr else ''}"
+              f" → EITR {new_itr}: at least {_eitr_ns(new_itr) // 1000} µs between two interrupts, "
+              f"{1_000_000_000 // _eitr_ns(new_itr)} a second at most")
+    if new_itr == q_vector.itr_val:
+        trace_printk(f"{chosen}, as now")
+    else:
+        trace_printk(f"{chosen}, from the next interrupt on")
         q_vector.itr_val, q_vector.set_itr = new_itr, True
 
 
