@@ -727,19 +727,22 @@ class _Cpu:
             size = min(size * 4, 1 << 18)
 
     def throttled_cycles(self) -> None:
-        """Busy periods as in :meth:`quiet_cycles` — one IRQ, one NET_RX run, one poll that empties the ring with
-        fewer than 64 packets, the IRQ unmasked, the CPU idle — where the throttle timer may hold the IRQ back: it
-        fires at the later of the first arrival and the timer's end, then starts the timer again with what EITR
-        holds, writes a new interval the driver chose (``igb_write_itr``), and the poll's end lets the driver choose
-        again (adaptive moderation). One step per period, each a binary search in the running maximum of
-        ``u[i] = t[i] - i * packet_ns`` as in :meth:`quiet_cycles`. Stops at a poll of 64 packets or a ring that
-        might fill."""
-        c = self.costs
+        """Busy periods that start and end with the CPU idle — one IRQ, then NET_RX runs at its exit until a poll
+        empties the ring with fewer than 64 packets, the IRQ unmasked — where the throttle timer may hold the IRQ
+        back: it fires at the later of the first arrival and the timer's end, starts the timer again with what EITR
+        holds, writes a new interval the driver chose (``igb_write_itr``), and the last poll lets the driver choose
+        again (adaptive moderation). On 6.12 a poll of 64 waits on repoll for the next NET_RX run, which
+        ``handle_softirqs`` restarts at once (3.10: stops there). Each poll is a binary search in the running
+        maximum of ``u[i] = t[i] - i * packet_ns``, as in :meth:`quiet_cycles`: a poll that starts reading at P
+        with packet a takes every packet up to the first j with ``u[j] > P - a * packet_ns``, at most 64. Stops,
+        leaving the period to the general code, where the ring might fill or ``handle_softirqs`` would wake
+        ksoftirqd."""
+        c, prof = self.costs, self.profile
         hardirq_ns, rx_ns, poll_ns, packet_ns = c.hardirq_ns, c.net_rx_action_ns, c.poll_ns, c.packet_ns
-        tick, budget_jiffies = self.tick_ns, self.budget_jiffies
-        max_quiet = min(_NAPI_WEIGHT - 1, self.ring_size - 1 - IGB_RX_BUFFER_WRITE)
+        tick, budget_jiffies, softirq_jiffies = self.tick_ns, self.budget_jiffies, self.softirq_jiffies
+        repoll_list, restarts = prof.napi_repoll_list, prof.max_softirq_restart
+        room = self.ring_size - 1   # free descriptors when a poll starts: every packet read before was given back
         head = hardirq_ns + rx_ns + poll_ns
-        squeezes = self.profile.napi_repoll_list and (poll_ns + max_quiet * packet_ns) // tick + 1 >= budget_jiffies
         adaptive, one_vector = self.rx_itr_setting & 3, self.nic_queues == 1
         conservative, frame_bytes = self.rx_itr_setting == 3, self.frame_bytes
         q = self.queues[0]
@@ -757,51 +760,74 @@ class _Cpu:
                                         if packet_ns else chunk).tolist()
             throttled_until, eitr_ns, itr_val, set_itr, rx_itr = (q.throttled_until, q.eitr_ns, q.itr_val, q.set_itr,
                                                                   q.rx_itr)
-            p = cycles = squeezed = read_ns = 0
+            p = cycles = runs = squeezed = read_ns = 0
             end = self.now
             stop = False
             while p < m:
                 fire = t[p] if t[p] >= throttled_until else throttled_until
-                j = bisect_right(top, fire + head - p * packet_ns, p)
-                if j == m and not tail:  # this period may run past the chunk: look again from its start
-                    break
-                k = j - p
-                if k > max_quiet:
-                    stop = True
+                softirq_end = (fire + hardirq_ns) // tick + softirq_jiffies   # handle_softirqs' time limit
+                reads, a, polls, period_read, period_squeezed = fire + head, p, 0, 0, 0   # a poll reads packet a on
+                # from `reads`
+                while True:
+                    j = bisect_right(top, reads - a * packet_ns, a)
+                    k = j - a if j - a < _NAPI_WEIGHT else _NAPI_WEIGHT
+                    if j == m and not tail and k < _NAPI_WEIGHT:  # the poll may run past the chunk: look again
+                        break
+                    done = reads + k * packet_ns
+                    arrived = bisect_right(t, done, a + k)   # by the poll's end
+                    if arrived == m and not tail:
+                        break
+                    if arrived - a > room and not self.fits(t, a, k, reads, arrived):
+                        stop = True   # the ring might fill: a packet dropped
+                        break
+                    polls += 1
+                    period_read += k * reads + packet_ns * (k * (k - 1) // 2)
+                    a += k
+                    if repoll_list and done // tick >= (reads - poll_ns) // tick + budget_jiffies:
+                        period_squeezed += 1
+                    if k < _NAPI_WEIGHT:
+                        break
+                    if not repoll_list or polls >= restarts or done // tick >= softirq_end:
+                        stop = True   # 3.10's next poll, or handle_softirqs would wake ksoftirqd
+                        break
+                    reads = done + rx_ns + poll_ns
+                if stop or (j == m and not tail) or (arrived == m and not tail):
                     break
                 throttled_until = fire + eitr_ns
                 if set_itr:                                        # igb_msix_ring → igb_write_itr
                     eitr_ns, set_itr = _eitr_ns(itr_val), False
-                start = fire + head
-                end = start + k * packet_ns
-                read_ns += k * start + packet_ns * (k * (k - 1) // 2)
-                if squeezes and end // tick >= (fire + hardirq_ns + rx_ns) // tick + budget_jiffies:
-                    squeezed += 1
                 if adaptive:                                       # igb_ring_irq_enable
-                    key = (rx_itr, k, itr_val)
+                    key = (rx_itr, a - p, itr_val)
                     choice = choices.get(key)
                     if choice is None:
                         if one_vector:
-                            next_range = _latency_range(rx_itr, k, k * frame_bytes)
+                            next_range = _latency_range(rx_itr, a - p, (a - p) * frame_bytes)
                             choice = choices[key] = (next_range, _set_itr_value(next_range, itr_val, conservative))
                         else:
                             choice = choices[key] = (rx_itr, _ring_itr_value(frame_bytes, conservative))
                     rx_itr = choice[0]
                     if choice[1] != itr_val:
                         itr_val, set_itr = choice[1], True
+                read_ns += period_read
+                squeezed += period_squeezed
+                end = done
                 cycles += 1
-                p = j
+                runs += polls
+                p = a
             if not cycles:
-                return
+                if stop or tail:
+                    return
+                size *= 4                # a period longer than the chunk: look again with a longer one
+                continue
             q.throttled_until, q.eitr_ns, q.itr_val, q.set_itr, q.rx_itr = (throttled_until, eitr_ns, itr_val, set_itr,
                                                                           rx_itr)
             q.read_ns += read_ns
             self.time_squeeze += squeezed
             self.now = self.busy_until = end
             self.hard_irqs += cycles
-            self.net_rx_softirqs += cycles
+            self.net_rx_softirqs += runs
             self.busy_ns["hardirq"] += cycles * hardirq_ns
-            self.busy_ns["softirq"] += cycles * (rx_ns + poll_ns) + p * packet_ns
+            self.busy_ns["softirq"] += runs * (rx_ns + poll_ns) + p * packet_ns
             q.rx_packets += p
             q.rx_use += p
             q.rx_head += p
@@ -810,6 +836,18 @@ class _Cpu:
             if stop:
                 return
             size = min(size * 4, 1 << 16)
+
+    def fits(self, t: list[int], a: int, k: int, reads: int, arrived: int) -> bool:
+        """Whether a poll that reads packets a..a+k-1 from ``reads`` on, ``arrived`` having arrived by its end, finds
+        a free descriptor for every arrival: before each give-back of 16 (``igb_alloc_rx_buffers``) the ring holds
+        what arrived since less what was given back."""
+        room, packet_ns, write = self.ring_size - 1, self.costs.packet_ns, IGB_RX_BUFFER_WRITE
+        given = a
+        for r in range(1, k // write + 1):
+            if bisect_right(t, reads + r * write * packet_ns, a) - given > room:
+                return False
+            given += write
+        return arrived - given <= room
 
     def itr_steady(self, q: _Queue) -> bool:
         """Whether the interval stays as it is while every poll brings one packet (always, without adaptive
