@@ -756,30 +756,34 @@ class _Cpu:
             chunk = feed.arr[pos:pos + size]
             m, tail = len(chunk), pos + size >= feed.n
             t = chunk.tolist()
-            top = np.maximum.accumulate(chunk - np.arange(0, m * packet_ns, packet_ns, dtype=np.int64)[:m]
-                                        if packet_ns else chunk).tolist()
+            top_array = np.maximum.accumulate(chunk - np.arange(0, m * packet_ns, packet_ns, dtype=np.int64)[:m]
+                                              if packet_ns else chunk)
+            top = top_array.tolist()
             throttled_until, eitr_ns, itr_val, set_itr, rx_itr = (q.throttled_until, q.eitr_ns, q.itr_val, q.set_itr,
                                                                   q.rx_itr)
-            p = cycles = runs = squeezed = read_ns = 0
+            p = cycles = runs = squeezed = read_ns = k_before = misses = 0
+            stride = 16         # periods to check at once
             end = self.now
             stop = False
             while p < m:
                 fire = t[p] if t[p] >= throttled_until else throttled_until
-                softirq_end = (fire + hardirq_ns) // tick + softirq_jiffies   # handle_softirqs' time limit
                 reads, a, polls, period_read, period_squeezed = fire + head, p, 0, 0, 0   # a poll reads packet a on
-                # from `reads`
-                while True:
+                while True:                                                              # from `reads`
                     j = bisect_right(top, reads - a * packet_ns, a)
-                    k = j - a if j - a < _NAPI_WEIGHT else _NAPI_WEIGHT
-                    if j == m and not tail and k < _NAPI_WEIGHT:  # the poll may run past the chunk: look again
-                        break
-                    done = reads + k * packet_ns
-                    arrived = bisect_right(t, done, a + k)   # by the poll's end
-                    if arrived == m and not tail:
-                        break
-                    if arrived - a > room and not self.fits(t, a, k, reads, arrived):
-                        stop = True   # the ring might fill: a packet dropped
-                        break
+                    if j - a < _NAPI_WEIGHT:   # the last poll: it empties the ring
+                        if j == m and not tail:   # it may run past the chunk: look again with a longer one
+                            break
+                        k = j - a         # packet j comes after the poll: the ring held at most these k
+                        done = reads + k * packet_ns
+                    else:
+                        k = _NAPI_WEIGHT
+                        done = reads + k * packet_ns
+                        arrived = bisect_right(t, done, a + k)
+                        if arrived == m and not tail:
+                            break
+                        if arrived - a > room and not self.fits(t, a, k, reads, arrived):
+                            stop = True   # the ring might fill: a packet dropped
+                            break
                     polls += 1
                     period_read += k * reads + packet_ns * (k * (k - 1) // 2)
                     a += k
@@ -787,11 +791,12 @@ class _Cpu:
                         period_squeezed += 1
                     if k < _NAPI_WEIGHT:
                         break
-                    if not repoll_list or polls >= restarts or done // tick >= softirq_end:
+                    if (not repoll_list or polls >= restarts
+                            or done // tick >= (fire + hardirq_ns) // tick + softirq_jiffies):
                         stop = True   # 3.10's next poll, or handle_softirqs would wake ksoftirqd
                         break
                     reads = done + rx_ns + poll_ns
-                if stop or (j == m and not tail) or (arrived == m and not tail):
+                if stop or a == p or k == _NAPI_WEIGHT:
                     break
                 throttled_until = fire + eitr_ns
                 if set_itr:                                        # igb_msix_ring → igb_write_itr
@@ -814,6 +819,30 @@ class _Cpu:
                 cycles += 1
                 runs += polls
                 p = a
+                if polls == 1 and k == k_before and not set_itr and misses < 16 and p + k < m and (
+                        not adaptive or choices.get((rx_itr, k, itr_val)) == (rx_itr, itr_val)):
+                    # periods of k packets again, each fired when the throttle timer runs out: check a run at once
+                    starts = np.arange(p, min(p + stride * k, m - k), k)
+                    fires = throttled_until + eitr_ns * np.arange(len(starts))
+                    limits = fires + head - starts * packet_ns
+                    ok = (chunk[starts] <= fires) & (top_array[starts + k - 1] <= limits) & (top_array[starts + k] > limits)
+                    r = len(ok) if ok.all() else int(np.argmin(ok))
+                    if r == len(ok):
+                        stride = min(stride * 4, 4096)
+                    else:                   # irregular periods: after 16 misses, one at a time for this chunk
+                        stride, misses = 16, misses + 1
+                    if r:
+                        fires = fires[:r]
+                        read_ns += k * int(fires.sum() + r * head) + r * packet_ns * (k * (k - 1) // 2)
+                        if repoll_list:
+                            squeezed += int(np.count_nonzero((fires + head + k * packet_ns) // tick >=
+                                                             (fires + hardirq_ns + rx_ns) // tick + budget_jiffies))
+                        throttled_until = int(fires[-1]) + eitr_ns
+                        end = int(fires[-1]) + head + k * packet_ns
+                        cycles += r
+                        runs += r
+                        p += r * k
+                k_before = k
             if not cycles:
                 if stop or tail:
                     return
