@@ -80,7 +80,6 @@ TCP_FLAGS = frozenset({"SYN", "ACK", "RST", "FIN", "PSH"})
 WIRE_OVERHEAD = 4 + 8 + 12      # per frame on the wire besides its bytes: FCS, preamble, inter-frame gap
 IGB_START_ITR = 648           # igb.h: EITR values (bits 14:2: µs): ~6000 interrupts/s until the driver picks one
 IGB_4K_ITR, IGB_20K_ITR, IGB_70K_ITR = 980, 196, 56
-IGB_DEFAULT_ITR = 3           # igb.h: rx-usecs 3, dynamic conservative
 IGB_MIN_ITR_USECS, IGB_MAX_ITR_USECS = 10, 10000
 LOWEST_LATENCY, LOW_LATENCY, BULK_LATENCY = 0, 1, 2   # igb.h: enum latency_range (lowest_latency …)
 IGB_RX_FRAME_TRUESIZE = 2048  # half a 4 KiB page per RX buffer (igb_rx_frame_truesize)
@@ -275,9 +274,9 @@ def _latency_range(itrval: int, packets: int, nbytes: int) -> int:
 
 
 def _set_itr_value(current_itr: int, itr_val: int, conservative: bool) -> int:
-    """``igb_set_itr``'s choice: the range's EITR value (conservative mode never takes lowest_latency), reached at
-    once when the rate goes up; the step the kernel adds toward bulk when it goes down, ``max(new · old / (new +
-    old / 4), new)``, is always ``new`` itself."""
+    """``igb_set_itr``'s choice: the range's EITR value (conservative mode never takes lowest_latency); the
+    intermediate step the kernel computes when the interval grows, ``max(new · old / (new + old / 4), new)``, always
+    comes out as ``new``."""
     if current_itr == LOWEST_LATENCY and conservative:
         current_itr = LOW_LATENCY
     new_itr = (IGB_70K_ITR, IGB_20K_ITR, IGB_4K_ITR)[current_itr]
@@ -379,6 +378,7 @@ class QVector:
         times = ([self.waiting[0].time_ns] if self.waiting else []) + ([self.tx_wire[0][0]] if self.tx_wire else [])
         return max(min(times), self.throttled_until) if times else None
 
+    @check.arguments
     def fire(self, t: int) -> None:
         """The NIC sends the vector's interrupt at ``t`` (when its CPU takes it, here): the throttle timer starts
         with the interval EITR holds."""
