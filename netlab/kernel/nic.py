@@ -658,13 +658,21 @@ def igb_set_itr(q_vector: QVector) -> None:
         q_vector.itr_val, q_vector.set_itr = new_itr, True
 
 
-@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector, ring_container: {
-                 "rx": f"received {q_vector.rx_total_packets} packets, {q_vector.rx_total_bytes} bytes: "
-                       f"{_RANGES[_latency_range(q_vector.rx_itr, q_vector.rx_total_packets, q_vector.rx_total_bytes)]}"
-                       if q_vector.rx_total_packets else "nothing received: the range stays",
-                 "tx": f"sent {q_vector.tx_total_packets} packets, {q_vector.tx_total_bytes} bytes: "
-                       f"{_RANGES[_latency_range(q_vector.tx_itr, q_vector.tx_total_packets, q_vector.tx_total_bytes)]}"
-                       if q_vector.tx_total_packets else "nothing sent: the range stays"}[ring_container])
+def _work_since(q_vector: QVector, ring_container: str) -> str:
+    """``igb_update_itr``'s step line: the work it sorts and the range it picks."""
+    if ring_container not in ("rx", "tx"):
+        return f"ring_container {ring_container!r}?"
+    packets, nbytes = getattr(q_vector, f"{ring_container}_total_packets"), getattr(q_vector,
+                                                                                 f"{ring_container}_total_bytes")
+    verb = "received" if ring_container == "rx" else "sent"
+    if not packets:
+        return f"nothing {verb} since the last choice: the range stays"
+    picked = _latency_range(getattr(q_vector, f"{ring_container}_itr"), packets, nbytes)
+    return f"{verb} {packets} packets, {nbytes} bytes since the last choice: {_RANGES[picked]}"
+
+
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector, ring_container: _work_since(
+                 q_vector, ring_container))
 def igb_update_itr(q_vector: QVector, ring_container: str) -> None:
     """The latency range of ``q_vector->rx`` or ``->tx`` (``ring_container``) from its packets and bytes since the
     last call: few small packets → lower latency, many or big ones → bulk; then clear the counts."""

@@ -1,8 +1,9 @@
 """The receive path under load: millions of packets through rings, NAPI and softirqs in well under a second.
 
 :func:`simulate` computes exactly what ``netlab.scenarios.receive.Host`` does with the same arrivals — ring drops,
-``time_squeeze``, hard IRQs, NET_RX runs, CPU time per context, ksoftirqd — but without sk_buffs or traces: the
-state is a few integers per queue and CPU. It follows the step model function for function: a ``_Cpu`` holds one
+``time_squeeze``, hard IRQs (moderated as ``ethtool -C rx-usecs`` says: the NIC's throttle timer, igb's adaptive
+choice), NET_RX runs, CPU time per context, ksoftirqd, how long packets waited for the driver — but without
+sk_buffs or traces: the state is a few integers per queue and CPU. It follows the step model function for function: a ``_Cpu`` holds one
 CPU's counters (the step model's ``Cpu`` and ``softnet_data``) and has one method per kernel function of the step
 model, with the same name (``igb_msix_ring``, ``napi_schedule``, ``net_rx_action``, ``napi_poll``, ``igb_poll``,
 ``igb_clean_rx_irq``, ``handle_softirqs``, ``run_ksoftirqd`` …); a ``_Queue`` is one RX queue's ring, IRQ and NAPI
@@ -17,7 +18,10 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   poll that empties the ring) are counted in bulk (``_Cpu.isolated_packets``; ``_Cpu.quiet_cycles``, a binary
   search per busy period and numpy over runs of equal ones), and so are stretches where ksoftirqd polls a ring
   that never runs short (``_Cpu.flooded_runs``: the refill times are known, the ring's free space is a running
-  minimum).
+  minimum). Where the throttle timer may hold an IRQ back, ``_Cpu.throttled_cycles`` takes one busy period (one
+  IRQ, its NET_RX runs, the last poll emptying the ring) per step, and runs of equal ones at once.
+* The wait of each packet is summed, not kept: the times the driver read them, less the arrival times of all
+  packets but the dropped ones.
 * Nothing above the driver is modelled (its cost is in ``Costs.packet_ns``): sockets and netfilter never change
   the timing.
 
