@@ -765,8 +765,9 @@ class _Cpu:
             top = top_array.tolist()
             throttled_until, eitr_ns, itr_val, set_itr, rx_itr = (q.throttled_until, q.eitr_ns, q.itr_val, q.set_itr,
                                                                   q.rx_itr)
-            p = cycles = runs = squeezed = read_ns = k_before = misses = 0
-            stride = 16         # periods to check at once
+            p = cycles = runs = squeezed = read_ns = misses = 0
+            stride = 8          # patterns to check at once
+            recent: list[int] = []   # the sizes of the last few periods, each one poll
             end = self.now
             stop = False
             while p < m:
@@ -823,30 +824,39 @@ class _Cpu:
                 cycles += 1
                 runs += polls
                 p = a
-                if polls == 1 and k == k_before and not set_itr and misses < 16 and p + k < m and (
-                        not adaptive or choices.get((rx_itr, k, itr_val)) == (rx_itr, itr_val)):
-                    # periods of k packets again, each fired when the throttle timer runs out: check a run at once
-                    starts = np.arange(p, min(p + stride * k, m - k), k)
+                recent = recent[-3:] + [k] if polls == 1 else []
+                pattern = (recent[-1:] if len(recent) > 1 and recent[-1] == recent[-2] else
+                           recent[-2:] if len(recent) > 3 and recent[-2:] == recent[-4:-2] else None)
+                if pattern and not set_itr and misses < 16 and (
+                        not adaptive or all(choices.get((rx_itr, kk, itr_val)) == (rx_itr, itr_val) for kk in pattern)):
+                    # the last one or two periods' sizes again and again, each period fired when the throttle timer
+                    # runs out: check a run of them at once
+                    ks = np.tile(pattern, stride)
+                    starts = p + np.cumsum(ks) - ks
+                    keep = starts + ks < m
+                    ks, starts = ks[keep], starts[keep]
                     fires = throttled_until + eitr_ns * np.arange(len(starts))
                     limits = fires + head - starts * packet_ns
-                    ok = (chunk[starts] <= fires) & (top_array[starts + k - 1] <= limits) & (top_array[starts + k] > limits)
+                    ok = (chunk[starts] <= fires) & (top_array[starts + ks - 1] <= limits) & \
+                        (top_array[starts + ks] > limits)
                     r = len(ok) if ok.all() else int(np.argmin(ok))
                     if r == len(ok):
                         stride = min(stride * 4, 4096)
                     else:                   # irregular periods: after 16 misses, one at a time for this chunk
-                        stride, misses = 16, misses + 1
+                        stride, misses = 8, misses + 1
                     if r:
-                        fires = fires[:r]
-                        read_ns += k * int(fires.sum() + r * head) + r * packet_ns * (k * (k - 1) // 2)
+                        fires, ks = fires[:r], ks[:r]
+                        read_ns += int(np.dot(ks, fires + head)) + packet_ns * int(np.dot(ks, ks - 1) // 2)
+                        ends = fires + head + ks * packet_ns
                         if repoll_list:
-                            squeezed += int(np.count_nonzero((fires + head + k * packet_ns) // tick >=
+                            squeezed += int(np.count_nonzero(ends // tick >=
                                                              (fires + hardirq_ns + rx_ns) // tick + budget_jiffies))
                         throttled_until = int(fires[-1]) + eitr_ns
-                        end = int(fires[-1]) + head + k * packet_ns
+                        end = int(ends[-1])
                         cycles += r
                         runs += r
-                        p += r * k
-                k_before = k
+                        p += int(ks.sum())
+                        recent = ks[-4:].tolist()
             if not cycles:
                 if stop or tail:
                     return
