@@ -217,8 +217,8 @@ def plot_coalescing(fig, rates_mpps: Sequence[float], by_setting: Mapping[str, S
 @check.arguments
 def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (0.5, 1, 1.5, 2, 2.5, 3, 4, 6, 9, 14.88),
                      n: int = 20_000, costs: dict[str, Any] | None = None):
-    """Sliders (burst, ring size, netdev_budget, queues/CPUs, kernel) over a plot of drops, time_squeeze and
-    ksoftirqd share against the packet rate, and each CPU's time at the chosen rate. ``sweep`` is
+    """Sliders (burst, ring size, netdev_budget, queues/CPUs, interrupt moderation, kernel) over a plot of drops,
+    time_squeeze and ksoftirqd share against the packet rate, and each CPU's time at the chosen rate. ``sweep`` is
     ``netlab.load.receive.sweep`` (passed in: views do not call models); ``costs`` names the
     ``netlab.kernel.cpu.Costs`` to choose from (e.g. the defaults and this machine's), the first one shown first."""
     import ipywidgets as W
@@ -232,19 +232,22 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
     costs_buttons = {} if costs is None else {
         "costs_name": W.ToggleButtons(options=list(costs), value=next(iter(costs)), description="costs")}
 
-    def show(rate_mpps=6.0, burst=1, ring_size=256, netdev_budget=300, queues=1, kernel="6.12", costs_name=None):
+    def show(rate_mpps=6.0, burst=1, ring_size=256, netdev_budget=300, queues=1, rx_usecs=0, kernel="6.12",
+             costs_name=None):
         base = dict(n=n, burst=burst, ring_size=ring_size, netdev_budget=netdev_budget, queues=queues,
-                    profile=kernel, flows=256, **({} if costs is None else {"costs": costs[costs_name]}))
+                    rx_usecs=rx_usecs, profile=kernel, flows=256,
+                    **({} if costs is None else {"costs": costs[costs_name]}))
         results = sweep("rate_pps", rates, **base)
         chosen = sweep("rate_pps", [rate_mpps * 1e6], **base)[0]
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [2, 1]})
         in_use = "" if costs is None else \
             f"\ncosts: {costs_name} (stack_ns {duration(costs[costs_name].stack_ns)})"
         plot_sweep(left, rates_mpps, results, "packet rate (Mpps)", title=f"{kernel}: {plural(queues, 'queue')}, ring "
-                   f"{ring_size}, bursts of {burst}, netdev_budget {netdev_budget}{in_use}")
+                   f"{ring_size}, bursts of {burst}, netdev_budget {netdev_budget}, rx-usecs {rx_usecs}{in_use}")
         left.axvline(rate_mpps, color="#868e96", lw=1)
         plot_cpu_time(right, chosen, title=f"CPU time at {number(rate_mpps)} Mpps: {number(chosen.ring_drops)} of "
-                      f"{number(chosen.arrived)} dropped")
+                      f"{number(chosen.arrived)} dropped,\n{number(round(chosen.irqs_per_second()))} hard IRQs/s, a "
+                      f"packet waits {duration(round(chosen.mean_latency_ns()))}")
         fig.tight_layout()
         plt.show()
 
@@ -257,6 +260,8 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
         netdev_budget=W.SelectionSlider(options=[64, 150, 300, 600, 1200, 3000], value=300,
                                         description="packets per NET_RX run (netdev_budget)", **slider),
         queues=W.IntSlider(1, min=1, max=8, description="NIC queues, one CPU each", **slider),
+        rx_usecs=W.SelectionSlider(options=[0, 1, 3, 10, 50, 100, 250], value=0,
+                                   description="ethtool -C rx-usecs (1, 3: adaptive)", **slider),
         kernel=W.ToggleButtons(options=["3.10", "6.12"], value="6.12", description="kernel"),
         **costs_buttons)
 
