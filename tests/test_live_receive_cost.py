@@ -65,10 +65,11 @@ def test_the_explorer_offers_each_named_costs():
     import matplotlib.pyplot as plt
     from netlab.load.receive import sweep
     from netlab.view.receive import receive_explorer
-    seen = []
+    seen, moderations = [], []
 
     def recording_sweep(parameter, values, **base):
         seen.append(base["costs"])
+        moderations.append(base["rx_usecs"])
         return sweep(parameter, values, **base)
 
     explorer = receive_explorer(recording_sweep, rates_mpps=(1, 3), n=200,
@@ -79,6 +80,10 @@ def test_the_explorer_offers_each_named_costs():
     buttons[0].value = "this machine"
     plt.close("all")
     assert seen[-1] == Costs(stack_ns=900)
+    moderation = next(w for w in explorer.children if getattr(w, "description", "").startswith("ethtool -C"))
+    moderation.value = 50
+    plt.close("all")
+    assert seen[-1] == Costs(stack_ns=900) and moderations[0] == 0 and moderations[-1] == 50
     with pytest.raises(ValueError):
         receive_explorer(sweep, costs={})
 
