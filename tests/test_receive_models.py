@@ -356,7 +356,7 @@ def test_adaptive_moderation_picks_its_interval_from_packets_and_bytes():
     assert {"igb_set_itr", "igb_update_itr", "igb_write_itr"} <= set(trace.functions())
     said = [e.text for e in trace.filter("igb_set_itr", kind="printk")]
     assert "lowest_latency (conservative mode: low_latency) → EITR 196: at least 49 µs between two interrupts, " \
-           "20408 a second at most, from the next interrupt on" in said
+           "20,408 a second at most, from the next interrupt on" in said
     assert irq_times(trace)[1] - irq_times(trace)[0] == 162_000    # IGB_START_ITR 648: 162 µs, until it chooses
     assert {b - a for a, b in zip(irq_times(trace)[-6:], irq_times(trace)[-5:])} == {49_000}
     assert conservative.delivered == 600

@@ -65,7 +65,7 @@ from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SIZEOF_SKB_SHARED
     __netdev_alloc_skb, napi_build_skb, napi_consume_skb
 from netlab.kernel.tcp_output import TCP_HLEN
 from netlab.kernel.udp_output import UDP_HLEN
-from netlab.units import plural
+from netlab.units import number, plural
 from netlab.trace import kernel_function, trace_printk
 
 IGB_RX_BUFFER_WRITE = 16      # igb.h: give buffers back to the hardware in batches of 16
@@ -660,7 +660,7 @@ def igb_set_itr(q_vector: QVector) -> None:
     new_itr = _set_itr_value(current_itr, q_vector.itr_val, conservative)
     chosen = (f"{_RANGES[current_itr]}{' (conservative mode: low_latency)' if conservative and not current_itr else ''}"
               f" → EITR {new_itr}: at least {_eitr_ns(new_itr) // 1000} µs between two interrupts, "
-              f"{1_000_000_000 // _eitr_ns(new_itr)} a second at most")
+              f"{number(1_000_000_000 // _eitr_ns(new_itr))} a second at most")
     if new_itr == q_vector.itr_val:
         trace_printk(f"{chosen}, as now")
     else:
