@@ -614,6 +614,8 @@ class _Cpu:
         """``kernel.nic.igb_clean_rx_irq`` (igb_main.c), counting: a run of ready descriptors at a time (up to
         the next refill or the weight), ``packet_ns`` each (with GRO: ``driver_ns`` each, and ``stack_ns`` per skb GRO
         passes on meanwhile, :meth:`_Gro.napi_gro_receive`); ``igb_alloc_rx_buffers`` every 16 and at the end."""
+        if q.gro is not None and (total := self.gro_clean_rx_irq(q)) is not None:
+            return total
         cleaned_count = self.ring_size - 1 - (q.rx_use - q.rx_clean)  # igb_desc_unused
         total = 0
         start = now = self.now
@@ -697,6 +699,48 @@ class _Cpu:
         if not self.softirq_pending:
             self.ksoftirqd_running = False
         self.context = outer
+
+    # --- GRO shortcuts: a queue with TCP segments -------------------------------------------------------------------
+    def gro_clean_rx_irq(self, q: _Queue) -> int | None:
+        """:meth:`igb_clean_rx_irq` for a queue with GRO, when no arrival can find the ring full before the poll
+        ends (None otherwise: the general code runs). Then when the driver looks does not matter: a packet is
+        cleaned iff it is in the ring when the poll starts or arrives by the time the one before it is done (up to
+        the weight), and the refills leave the ring full. Each packet costs at least ``driver_ns``, so the packets
+        that arrive by ``now + driver_ns`` per packet before them are certainly cleaned: they go to
+        :meth:`_Gro.napi_gro_receive` in one call (its runs of merges then span many of the driver's looks)."""
+        c, gro, feed = self.costs, q.gro, q.feed
+        driver_ns, arr, pos, room = c.driver_ns, feed.arr, feed.pos, q.rx_use - q.rx_head
+        start = now = self.now
+        latest = now + _NAPI_WEIGHT * c.packet_ns + gro.held * c.stack_ns   # each skb passed on is held or new
+        if gro.marks or q.irq_enabled or (pos + room < feed.n and arr[pos + room] <= latest):
+            return None
+        ready = q.rx_head - q.rx_clean
+        if ready >= _NAPI_WEIGHT:
+            total = _NAPI_WEIGHT
+            now = gro.napi_gro_receive(q.rx_clean, total, now)
+        else:
+            ahead = arr[pos:pos + _NAPI_WEIGHT - ready]
+            # u[x] = arrival - x * driver_ns; its running maximum: with x0 packets of ``ahead`` cleaned at ``now``,
+            # the next ones certainly cleaned are those up to the first with top > now - x0 * driver_ns
+            top = np.maximum.accumulate(ahead - np.arange(len(ahead), dtype=np.int64) * driver_ns).tolist()
+            total = ready
+            if ready:
+                now = gro.napi_gro_receive(q.rx_clean, ready, now)
+            while total < _NAPI_WEIGHT:
+                x0 = total - ready
+                k = bisect_right(top, now - x0 * driver_ns, x0) - x0
+                if not k:
+                    break
+                now = gro.napi_gro_receive(q.rx_clean + total, k, now)
+                total += k
+        self.busy_ns[self.context] += now - start
+        self.now = now
+        unused = self.ring_size - 1 - (q.rx_use - q.rx_clean)  # igb_desc_unused
+        q.rx_clean += total
+        q.dma_until(now)
+        self.igb_alloc_rx_buffers(q, unused + total)  # every 16 and at the end: the ring is full again
+        q.rx_packets += total
+        return total
 
     # --- the machine (netlab.scenarios.receive.Host.run) ------------------------------------------------------------
     def run(self) -> None:
