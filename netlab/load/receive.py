@@ -287,7 +287,8 @@ def tcp_segments(flow_of_packet: np.ndarray, rxhash_of_flow: np.ndarray, *, mss:
     flow = np.asarray(flow_of_packet, dtype=np.int64)
     if flow.size and (flow.min() < 0 or flow.max() >= len(rxhash_of_flow)):
         raise ValueError(f"flow_of_packet must name flows 0..{len(rxhash_of_flow) - 1} (one hash each)")
-    order = np.argsort(flow, kind="stable")                      # each flow's packets, in arrival order
+    key = flow.astype(np.uint16) if len(rxhash_of_flow) <= 1 << 16 else flow   # (a radix sort for 16 bits)
+    order = np.argsort(key, kind="stable")                       # each flow's packets, in arrival order
     counts = np.bincount(flow, minlength=len(rxhash_of_flow)) if flow.size else np.zeros(0, np.int64)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if counts.size else counts
     index = np.empty_like(flow)
