@@ -777,20 +777,22 @@ class _Cpu:
         c, tick, ring = self.costs, self.tick_ns, self.ring_size
         driver_ns, packet_ns, poll_ns, hardirq_ns = c.driver_ns, c.packet_ns, c.poll_ns, c.hardirq_ns
         arr, n = feed.arr, feed.n
-        p0 = p = q.rx_clean + gro.shift                     # the first packet in the ring
-        times = arr[p0:p0 + min(budget, 1 << 14) + _MAX_GRO_SKBS + 1].tolist()
-        since = gro.held_alone_since()[p0:p0 + len(times)].tolist()
-        last = p0 + len(times) == n                         # the window ends where the arrivals do
+        start = p = q.rx_clean + gro.shift                  # the first packet in the ring
+        p0, times = p, []                                   # list windows of the arrivals and held_alone_since
         now, turns, k_before = self.now, 0, 0
         while True:
-            i = p - p0
-            if k_before and (r := min((budget - 1) // k_before, (len(times) - 1 - i) // k_before)) > 1:
+            if k_before and (r := min((budget - 1) // k_before, (n - 1 - p) // k_before)) > 1:
                 m = self._gro_equal_turns(p, r, k_before, now, time_limit)   # turns like the one before, at once
                 if m:
                     now, p, budget = now + m * (poll_ns + k_before * packet_ns + hardirq_ns), p + m * k_before, \
                         budget - m * k_before
                     turns += m
-                    i = p - p0
+            i = p - p0
+            if i + _MAX_GRO_SKBS >= len(times):
+                p0, i = p, 0
+                times = arr[p:p + 4 * _MAX_GRO_SKBS + min(budget, 1 << 10)].tolist()
+                since = gro.held_alone_since()[p:p + len(times)].tolist()
+                last = p + len(times) == n                  # the window ends where the arrivals do
             look = now + poll_ns
             k = 1
             while True:
@@ -816,7 +818,7 @@ class _Cpu:
             now, p, budget, k_before = after, p + k, budget - k, k
             turns += 1
         if turns:
-            cleaned = p - p0
+            cleaned = p - start
             self.busy_ns[self.context] += turns * poll_ns + cleaned * packet_ns
             self.busy_ns["hardirq"] += turns * hardirq_ns
             self.hard_irqs += turns
