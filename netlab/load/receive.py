@@ -847,6 +847,80 @@ class _Cpu:
         ok &= (full >= n) | (arr[np.minimum(full, n - 1)] > done + c.hardirq_ns)
         return r if ok.all() else int(np.argmin(ok))
 
+    def gro_repeats(self, seen: dict) -> None:
+        """Whole cycles of the machine at once, on one queue with GRO: when this CPU comes back to the state it was
+        in earlier in the same jiffy, shifted by T ns, P packets and E ring entries (every counter relative, GRO's
+        held skbs the same but their next sequence number), and the arrivals and segments ahead repeat with that
+        shift too, it goes through the same cycle again, as long as the cycle stays within the jiffy (every
+        ``now // tick`` the model takes is then the same). ``seen`` holds the states met so far in this jiffy."""
+        q = self.queues[0]
+        gro, feed, tick, now = q.gro, q.feed, self.tick_ns, self.now
+        c0 = q.rx_clean
+        held = [e for lst in gro.buckets for e in lst]
+        key = (self.context, self.hardirq_count, self.softirq_count, self.softirq_pending, self.ksoftirqd_running,
+               self.ksoftirqd_current, max(self.busy_until - now, 0), self.in_net_rx_action, len(self.poll_list),
+               q.rx_use - c0, q.rx_head - c0, q.irq_enabled,
+               None if q.irq_asserted_at is None else q.irq_asserted_at - now, q.napi_sched,
+               feed.pos - c0 - gro.shift, tuple((e - c0, d) for e, d in gro.marks),
+               tuple(len(lst) for lst in gro.buckets), tuple((e[0], e[1], e[2], e[3], e[5] - now // tick) for e in held))
+        counters = (self.time_squeeze, self.net_rx_softirqs, self.hard_irqs, *self.busy_ns.values(), q.rx_packets,
+                    q.rx_missed, gro.merged)
+        state = (now, feed.pos, c0, gro.shift, [e[4] for e in held], counters)
+        before = seen.get(key)
+        if before is None or before[0] // tick != now // tick:
+            if before is not None or len(seen) > 4096:
+                seen.clear()
+            seen[key] = state
+            return
+        seen[key] = state
+        t0, pos0, c00, shift0, seqs0, counters0 = before
+        period, p, entries = now - t0, feed.pos - pos0, c0 - c00
+        if period <= 0 or p <= 0:
+            return
+        n, seg = feed.n, gro.segments
+        m = min(((now // tick + 1) * tick - 1 - now) // period, (n - 2 - self.ring_size - feed.pos) // p)
+        if m < 1:
+            return
+        lo, hi = pos0, feed.pos + m * p + self.ring_size + 1      # the arrivals the cycles see (and a ring more)
+        arr = feed.arr
+        if not np.array_equal(arr[lo + p:hi + 1] - arr[lo:hi + 1 - p], np.full(hi + 1 - p - lo, period)):
+            return
+        lo = c00 + shift0                                          # the segments they see
+        if any(not np.array_equal(getattr(seg, f)[lo + p:hi + 1], getattr(seg, f)[lo:hi + 1 - p])
+               for f in ("flow", "rxhash", "payload", "push")):
+            return
+        tcp = seg.flow[lo:hi + 1 - p] >= 0
+        steps = (seg.seq[lo + p:hi + 1] - seg.seq[lo:hi + 1 - p])[tcp]
+        step = int(steps[0]) if len(steps) else 0
+        seqs = [e[4] for e in held]
+        if ((len(steps) and (steps != step).any()) or seqs != [(x + step) & 0xFFFFFFFF for x in seqs0]
+                or (len(steps) and int(seg.seq[hi] + seg.payload[hi]) + m * step >= 1 << 32)
+                or any(x + m * step >= 1 << 32 for x in seqs)):
+            return
+        if self.busy_until > now:                                  # (once past, only "past" counts)
+            self.busy_until += m * period
+        self.now += m * period
+        if q.irq_asserted_at is not None:
+            q.irq_asserted_at += m * period
+        gains = [m * (a - b) for a, b in zip(counters, counters0)]
+        self.time_squeeze += gains[0]
+        self.net_rx_softirqs += gains[1]
+        self.hard_irqs += gains[2]
+        for ctx, g in zip(_CONTEXTS, gains[3:3 + len(_CONTEXTS)]):
+            self.busy_ns[ctx] += g
+        q.rx_packets += gains[-3]
+        q.rx_missed += gains[-2]
+        gro.merged += gains[-1]
+        q.rx_use += m * entries
+        q.rx_head += m * entries
+        q.rx_clean += m * entries
+        gro.marks = [(e + m * entries, d) for e, d in gro.marks]
+        gro.shift += m * (p - entries)
+        for e in held:
+            e[4] = (e[4] + m * step) & 0xFFFFFFFF
+        feed.skip(m * p)
+        seen.clear()
+
     # --- the machine (netlab.scenarios.receive.Host.run) ------------------------------------------------------------
     def run(self) -> None:
         """``scenarios.receive.Host.run`` for this CPU — its hard IRQ steps and the engine's switches to and from
@@ -862,6 +936,7 @@ class _Cpu:
         queues = self.queues
         bulk = len(queues) == 1 and self.profile.netdev_budget > _NAPI_WEIGHT and self.budget_jiffies >= 1
         gro = bulk and queues[0].gro is not None   # an isolated packet costs packet_ns with GRO too; no other shortcut
+        seen: dict = {}                            # gro_repeats' states of this jiffy
         while True:
             if bulk:
                 q0 = queues[0]
@@ -876,6 +951,8 @@ class _Cpu:
                       and self.busy_until <= self.now and self.poll_list == [q0] and not q0.irq_enabled
                       and q0.rx_use - q0.rx_clean == self.ring_size - 1 and q0.rx_head - q0.rx_clean >= _NAPI_WEIGHT):
                     self.flooded_runs()
+            if gro:
+                self.gro_repeats(seen)
             due = None
             for q in queues:
                 t = q.next_irq_time()
