@@ -226,6 +226,9 @@ def gro_shortcut_case(draw, regime):
 
     * ``busy``: 1-3 bulk flows near what GRO lets one CPU carry (``driver_ns`` a packet, ``stack_ns`` per merged
       skb), rings of 256-1024 — long polls that no arrival finds the ring full in (``gro_clean_rx_irq``);
+    * ``cycles``: 1-3 bulk flows at 7.7-8 Mpps on 6.12 with the default costs, a whole number of ns apart and long
+      enough for the machine to come back to a state shifted in time, packets and ring entries within a jiffy
+      (``gro_repeats``: about half the examples);
     * ``chains``: 64-400 flows round robin or at random (nothing merges), 6.12, at a rate where each poll takes a
       few packets and the next one arrives while GRO passes them on — chains of small polls, each next one's hard
       IRQ nested in net_rx_action, until the budget or time runs out (``gro_poll_chain``), evenly spaced or not.
@@ -233,10 +236,13 @@ def gro_shortcut_case(draw, regime):
     costs = Costs(driver_ns=draw(st.sampled_from([50, 100, 600])), stack_ns=draw(st.sampled_from([150, 300, 2400])),
                   poll_ns=draw(st.sampled_from([100, 200])))
     jitter, seed = draw(st.booleans()), draw(st.integers(0, 1000))
-    if regime == "busy":
-        profile = PROFILES[draw(st.sampled_from(["3.10", "6.12"]))].replace(hz=draw(st.sampled_from([250, 1000])))
-        flows, ring, n = draw(st.integers(1, 3)), draw(st.sampled_from([256, 512, 1024])), draw(st.integers(2000, 6000))
+    if regime in ("busy", "cycles"):
+        profile = PROFILES[draw(st.sampled_from(["3.10", "6.12"]))].replace(hz=draw(st.sampled_from([100, 250, 1000])))
+        flows, ring, n = draw(st.integers(1, 3)), draw(st.sampled_from([256, 512, 1024])), draw(st.integers(2000, 8000))
         rate = draw(st.floats(0.5, 1.2)) * 1e9 / (costs.driver_ns + costs.stack_ns / 16)
+        if regime == "cycles":   # whole ns apart, long enough for the machine to repeat itself within a jiffy
+            costs, profile = Costs(), PROFILES["6.12"].replace(hz=draw(st.sampled_from([100, 250])))
+            rate, jitter, n = 1e9 / draw(st.sampled_from([125, 128, 130])), False, draw(st.integers(15_000, 20_000))
         flow = np.arange(n) % flows
     else:
         profile = PROFILES["6.12"].replace(hz=draw(st.sampled_from([100, 250, 1000])),
@@ -252,7 +258,7 @@ def gro_shortcut_case(draw, regime):
         costs, ring
 
 
-@pytest.mark.parametrize("regime", ["busy", "chains"])
+@pytest.mark.parametrize("regime", ["busy", "cycles", "chains"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_gro_shortcuts_equal_the_step_model(regime, data):
