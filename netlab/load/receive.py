@@ -25,8 +25,17 @@ GRO (``segments``, :class:`TcpSegments`): a queue that receives TCP segments kee
 (``_Gro``, a separate section below) and charges ``driver_ns`` per descriptor and ``stack_ns`` per skb when GRO passes
 it on (GRO_NORMAL, the end of a merge, a full bucket, the flush at the end of each poll), as the step model does. The
 bulk shortcuts above assume a fixed cost per packet; only ``isolated_packets`` still holds (a packet alone in its
-busy period costs ``packet_ns`` either way), so such a queue otherwise runs through the general code, packet by
-packet in its polls: exact, but far slower than a UDP queue (see ``bench/receive.py``).
+busy period costs ``packet_ns`` either way). Such a queue has shortcuts of its own (``_Cpu``'s GRO section):
+
+* a poll that no arrival can find the ring full in cleans each packet that is there or arrives by the time the one
+  before it is done, without the driver's looks (``gro_clean_rx_irq``);
+* chains of small polls, each packet held as a new skb and passed on at the poll's end while the next one arrives,
+  whose IRQ nests in net_rx_action (``gro_poll_chain``; runs of equal turns in numpy, ``_gro_equal_turns``);
+* when the machine comes back within a jiffy to a state it was in, shifted in time, packets and ring entries, over
+  arrivals and segments that repeat with the same shift, the cycles up to the jiffy's end at once (``gro_repeats``).
+
+Arrivals that do not repeat exactly (jitter, a rate whose period is not a whole number of ns) and floods that drop at
+the ring still run packet by packet in their polls: exact, but slower than a UDP queue (see ``bench/receive.py``).
 
 :func:`arrivals` makes arrival times (rate, bursts, optional random jitter) and :func:`rss_queues` maps flows to
 queues with the Toeplitz hash, vectorised.
