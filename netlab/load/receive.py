@@ -901,10 +901,10 @@ class _Cpu:
         tcp = seg.flow[lo:hi + 1 - p] >= 0
         steps = (seg.seq[lo + p:hi + 1] - seg.seq[lo:hi + 1 - p])[tcp]
         step = int(steps[0]) if len(steps) else 0
-        seqs = [e[4] for e in held]
-        if ((len(steps) and (steps != step).any()) or seqs != [(x + step) & 0xFFFFFFFF for x in seqs0]
-                or (len(steps) and int(seg.seq[hi] + seg.payload[hi]) + m * step >= 1 << 32)
-                or any(x + m * step >= 1 << 32 for x in seqs)):
+        ends = (seg.seq[lo:hi + 1] + seg.payload[lo:hi + 1])[seg.flow[lo:hi + 1] >= 0]
+        seqs = [e[4] for e in held]                    # sequence numbers stay below 2**32: nothing wraps
+        if (step < 0 or (steps != step).any() or seqs != [(x + step) & 0xFFFFFFFF for x in seqs0]
+                or (len(ends) and int(ends.max()) >= 1 << 32) or any(x + m * step >= 1 << 32 for x in seqs)):
             return
         if self.busy_until > now:                                  # (once past, only "past" counts)
             self.busy_until += m * period
