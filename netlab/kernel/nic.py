@@ -497,7 +497,8 @@ class Nic:
                                 "asserted" if qv.irq_asserted_at is not None else "enabled",
                                 qv.rx_missed, tuple(skb.name for skb in qv.napi.rx_list),
                                 qv.tx_ring.snapshot() if qv.tx_ring is not None else None,
-                                tuple(f"{skb.name} ({skb.meta['napi_gro_cb'].count} seg, {skb.len} B)"
+                                tuple(f"{skb.name} ({plural(skb.meta['napi_gro_cb'].count, 'segment')}, "
+                                      f"{number(skb.len)} B)"
                                       for bucket in qv.napi.gro_hash for skb in bucket))
                      for qv in self.q_vectors)
 
