@@ -40,7 +40,7 @@ def load_run(rate, seconds, burst=1, cpus=1, queues=1, flows=1, tcp=False, rx_us
         times = arrivals(rate, n, burst=burst)
         if tcp:  # bulk TCP streams of 1448-byte segments, flows round robin: GRO merges them
             rxhash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
-            return simulate(times, segments=tcp_segments(np.resize(np.arange(flows), n), rxhash))
+            return simulate(times, segments=tcp_segments(np.arange(n) % flows, rxhash))
         if queues == 1:
             return simulate(times, cpus=cpus, rx_usecs=rx_usecs)
         flow_queue = rss_queues(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows,

@@ -232,6 +232,58 @@ def test_gro_load_model_equals_step_model(case):
           f"ring drops: {'yes' if step.ring_drops else 'no'}")
 
 
+@st.composite
+def gro_shortcut_case(draw, regime):
+    """One queue of TCP segments in the regimes the load model's GRO shortcuts serve (none or a fixed interrupt
+    moderation, ``rx_usecs``):
+
+    * ``busy``: 1-3 bulk flows near what GRO lets one CPU carry (``driver_ns`` a packet, ``stack_ns`` per merged
+      skb), rings of 256-1024 — long polls that no arrival finds the ring full in (``gro_clean_rx_irq``);
+    * ``cycles``: 1-3 bulk flows at 7.7-8 Mpps on 6.12 with the default costs, a whole number of ns apart and long
+      enough for the machine to come back to a state shifted in time, packets and ring entries within a jiffy
+      (``gro_repeats``: about half the examples);
+    * ``chains``: 64-400 flows round robin or at random (nothing merges), 6.12, at a rate where each poll takes a
+      few packets and the next one arrives while GRO passes them on — chains of small polls, each next one's hard
+      IRQ nested in net_rx_action, until the budget or time runs out (``gro_poll_chain``), evenly spaced or not.
+    """
+    costs = Costs(driver_ns=draw(st.sampled_from([50, 100, 600])), stack_ns=draw(st.sampled_from([150, 300, 2400])),
+                  poll_ns=draw(st.sampled_from([100, 200])))
+    jitter, seed = draw(st.booleans()), draw(st.integers(0, 1000))
+    if regime in ("busy", "cycles"):
+        profile = PROFILES[draw(st.sampled_from(["3.10", "6.12"]))].replace(hz=draw(st.sampled_from([100, 250, 1000])))
+        flows, ring, n = draw(st.integers(1, 3)), draw(st.sampled_from([256, 512, 1024])), draw(st.integers(2000, 8000))
+        rate = draw(st.floats(0.5, 1.2)) * 1e9 / (costs.driver_ns + costs.stack_ns / 16)
+        if regime == "cycles":   # whole ns apart, long enough for the machine to repeat itself within a jiffy
+            costs, profile = Costs(), PROFILES["6.12"].replace(hz=draw(st.sampled_from([100, 250])))
+            rate, jitter, n = 1e9 / draw(st.sampled_from([125, 128, 130])), False, draw(st.integers(15_000, 20_000))
+        flow = np.arange(n) % flows
+    else:
+        profile = PROFILES["6.12"].replace(hz=draw(st.sampled_from([100, 250, 1000])),
+                                           netdev_budget=draw(st.sampled_from([16, 64, 300])))
+        flows, ring, n = draw(st.integers(64, 400)), draw(st.sampled_from([64, 256, 1024])), draw(st.integers(1000, 4000))
+        k = draw(st.integers(1, 6))                              # packets a poll takes
+        rate = draw(st.floats(0.9, 1.5)) * k * 1e9 / (costs.hardirq_ns + costs.poll_ns + k * costs.packet_ns)
+        flow = (np.arange(n) % flows if draw(st.booleans())
+                else np.random.default_rng(seed).integers(0, flows, n))
+    times = arrivals(min(rate, 14e6), n, jitter=jitter, seed=seed)
+    rxhash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
+    return times, 40000 + flow, tcp_segments(flow, rxhash, push_every=draw(st.sampled_from([0, 0, 7]))), profile, \
+        costs, ring, draw(st.sampled_from([0, 10] if regime == "cycles" else [0, 10, 50, 250]))   # none or fixed
+
+
+@pytest.mark.parametrize("regime", ["busy", "cycles", "chains"])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_gro_shortcuts_equal_the_step_model(regime, data):
+    times, sports, segments, profile, costs, ring, rx_usecs = data.draw(gro_shortcut_case(regime))
+    kw = dict(ring_size=ring, costs=costs, rx_usecs=rx_usecs)
+    step = tcp_step_model(times, sports, segments, profile, cpus=1, queues=1, **kw)
+    assert simulate(times, profile=profile, segments=segments, **kw) == step
+    nested = sum(step.hard_irqs) > sum(step.net_rx_softirqs)   # hard IRQs taken inside net_rx_action
+    event(f"{regime}: ring drops {'yes' if step.ring_drops else 'no'}, nested IRQs {'yes' if nested else 'no'}, "
+          f"ksoftirqd {'yes' if step.ksoftirqd_share() else 'no'}")
+
+
 @pytest.mark.parametrize("profile", ["3.10", "6.12"])
 def test_one_bulk_flow_merges_up_to_64_kb_on_6_12_and_18_segments_on_3_10(profile):
     """Busy but below what GRO lets one CPU carry (no ring drop, which would break the flow's sequence): 6.12 merges

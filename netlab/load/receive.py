@@ -29,8 +29,17 @@ GRO (``segments``, :class:`TcpSegments`): a queue that receives TCP segments kee
 (``_Gro``, a separate section below) and charges ``driver_ns`` per descriptor and ``stack_ns`` per skb when GRO passes
 it on (GRO_NORMAL, the end of a merge, a full bucket, the flush at the end of each poll), as the step model does. The
 bulk shortcuts above assume a fixed cost per packet; only ``isolated_packets`` still holds (a packet alone in its
-busy period costs ``packet_ns`` either way), so such a queue otherwise runs through the general code, packet by
-packet in its polls: exact, but far slower than a UDP queue (see ``bench/receive.py``).
+busy period costs ``packet_ns`` either way). Such a queue has shortcuts of its own (``_Cpu``'s GRO section):
+
+* a poll that no arrival can find the ring full in cleans each packet that is there or arrives by the time the one
+  before it is done, without the driver's looks (``gro_clean_rx_irq``);
+* chains of small polls, each packet held as a new skb and passed on at the poll's end while the next one arrives,
+  whose IRQ nests in net_rx_action (``gro_poll_chain``; runs of equal turns in numpy, ``_gro_equal_turns``);
+* when the machine comes back within a jiffy to a state it was in, shifted in time, packets and ring entries, over
+  arrivals and segments that repeat with the same shift, the cycles up to the jiffy's end at once (``gro_repeats``).
+
+Arrivals that do not repeat exactly (jitter, a rate whose period is not a whole number of ns) and floods that drop at
+the ring still run packet by packet in their polls: exact, but slower than a UDP queue (see ``bench/receive.py``).
 
 :func:`arrivals` makes arrival times (rate, bursts, optional random jitter) and :func:`rss_queues` maps flows to
 queues with the Toeplitz hash, vectorised.
@@ -326,7 +335,8 @@ def tcp_segments(flow_of_packet: np.ndarray, rxhash_of_flow: np.ndarray, *, mss:
     flow = np.asarray(flow_of_packet, dtype=np.int64)
     if flow.size and (flow.min() < 0 or flow.max() >= len(rxhash_of_flow)):
         raise ValueError(f"flow_of_packet must name flows 0..{len(rxhash_of_flow) - 1} (one hash each)")
-    order = np.argsort(flow, kind="stable")                      # each flow's packets, in arrival order
+    key = flow.astype(np.uint16) if len(rxhash_of_flow) <= 1 << 16 else flow   # (a radix sort for 16 bits)
+    order = np.argsort(key, kind="stable")                       # each flow's packets, in arrival order
     counts = np.bincount(flow, minlength=len(rxhash_of_flow)) if flow.size else np.zeros(0, np.int64)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if counts.size else counts
     index = np.empty_like(flow)
@@ -343,7 +353,7 @@ class _Gro:
 
     __slots__ = ("segments", "mask", "base", "flow", "bucket", "seq", "payload", "push", "next_break", "driver_ns",
                  "stack_ns", "tick", "flush_oldest", "max_count", "buckets", "held", "marks", "shift", "merged",
-                 "read_ns")
+                 "read_ns", "alone_since")
 
     def __init__(self, segments: TcpSegments, profile: KernelProfile, costs: Costs):
         self.segments, self.mask = segments, profile.gro_hash_buckets - 1
@@ -358,6 +368,23 @@ class _Gro:
         self.shift = 0
         self.merged = 0                     # segments merged into a held skb (not passed on themselves)
         self.read_ns = 0                    # summed over the entries read: when the driver read each
+        self.alone_since: np.ndarray | None = None   # see held_alone_since
+
+    def held_alone_since(self) -> np.ndarray:
+        """Per packet, the packet before it of the same flow (-1: none), or the packet itself when GRO would not
+        hold it (UDP, PSH, no payload): a packet that GRO holds as a new skb when it holds nothing else of its flow
+        is one whose value is below the first packet GRO got since it held nothing."""
+        if self.alone_since is None:
+            seg = self.segments
+            flow, n = seg.flow, len(seg.flow)
+            order = np.argsort(flow.astype(np.uint16) if n and 0 <= flow.min() and flow.max() < 1 << 16 else flow,
+                               kind="stable")
+            before = np.full(n, -1, dtype=np.int64)
+            same = flow[order[1:]] == flow[order[:-1]]
+            before[order[1:][same]] = order[:-1][same]
+            holds = (flow >= 0) & (seg.payload >= 1) & ~seg.push
+            self.alone_since = np.where(holds, before, np.arange(n))
+        return self.alone_since
 
     def ring_drop(self, rx_head: int, dropped: int) -> None:
         """``dropped`` packets found the ring full just after ring entry ``rx_head`` - 1."""
@@ -607,6 +634,8 @@ class _Cpu:
             if not squeezed and not repoll:
                 self.in_net_rx_action = False
                 if poll_list:
+                    if poll_list[0].gro is not None and len(self.queues) == 1:
+                        budget = self.gro_poll_chain(poll_list[0], budget, time_limit)
                     continue  # napi_schedule()d meanwhile: goto start
                 return
             break
@@ -669,6 +698,8 @@ class _Cpu:
         """``kernel.nic.igb_clean_rx_irq`` (igb_main.c), counting: a run of ready descriptors at a time (up to
         the next refill or the weight), ``packet_ns`` each (with GRO: ``driver_ns`` each, and ``stack_ns`` per skb GRO
         passes on meanwhile, :meth:`_Gro.napi_gro_receive`); ``igb_alloc_rx_buffers`` every 16 and at the end."""
+        if q.gro is not None and (total := self.gro_clean_rx_irq(q)) is not None:
+            return total
         cleaned_count = self.ring_size - 1 - (q.rx_use - q.rx_clean)  # igb_desc_unused
         total = 0
         start = now = self.now
@@ -781,6 +812,230 @@ class _Cpu:
             self.ksoftirqd_running = False
         self.context = outer
 
+    # --- GRO shortcuts: a queue with TCP segments -------------------------------------------------------------------
+    def gro_clean_rx_irq(self, q: _Queue) -> int | None:
+        """:meth:`igb_clean_rx_irq` for a queue with GRO, when no arrival can find the ring full before the poll
+        ends (None otherwise: the general code runs). Then when the driver looks does not matter: a packet is
+        cleaned iff it is in the ring when the poll starts or arrives by the time the one before it is done (up to
+        the weight), and the refills leave the ring full. Each packet costs at least ``driver_ns``, so the packets
+        that arrive by ``now + driver_ns`` per packet before them are certainly cleaned: they go to
+        :meth:`_Gro.napi_gro_receive` in one call (its runs of merges then span many of the driver's looks)."""
+        c, gro, feed = self.costs, q.gro, q.feed
+        driver_ns, arr, pos, room = c.driver_ns, feed.arr, feed.pos, q.rx_use - q.rx_head
+        start = now = self.now
+        latest = now + _NAPI_WEIGHT * c.packet_ns + gro.held * c.stack_ns   # each skb passed on is held or new
+        if gro.marks or q.irq_enabled or (pos + room < feed.n and arr[pos + room] <= latest):
+            return None
+        ready = q.rx_head - q.rx_clean
+        if ready >= _NAPI_WEIGHT:
+            total = _NAPI_WEIGHT
+            now = gro.napi_gro_receive(q.rx_clean, total, now)
+        else:
+            ahead = arr[pos:pos + _NAPI_WEIGHT - ready]
+            # u[x] = arrival - x * driver_ns; its running maximum: with x0 packets of ``ahead`` cleaned at ``now``,
+            # the next ones certainly cleaned are those up to the first with top > now - x0 * driver_ns
+            top = np.maximum.accumulate(ahead - np.arange(len(ahead), dtype=np.int64) * driver_ns).tolist()
+            total = ready
+            if ready:
+                now = gro.napi_gro_receive(q.rx_clean, ready, now)
+            while total < _NAPI_WEIGHT:
+                x0 = total - ready
+                k = bisect_right(top, now - x0 * driver_ns, x0) - x0
+                if not k:
+                    break
+                now = gro.napi_gro_receive(q.rx_clean + total, k, now)
+                total += k
+        self.busy_ns[self.context] += now - start
+        self.now = now
+        unused = self.ring_size - 1 - (q.rx_use - q.rx_clean)  # igb_desc_unused
+        q.rx_clean += total
+        q.dma_until(now)
+        self.igb_alloc_rx_buffers(q, unused + total)  # every 16 and at the end: the ring is full again
+        q.rx_packets += total
+        q.total_packets += total
+        return total
+
+    def gro_poll_chain(self, q: _Queue, budget: int, time_limit: int) -> int:
+        """Turns of ``_net_rx_action_repoll_list``'s ``goto start`` on the one queue of this CPU, with GRO, in one
+        loop; returns the budget left. Each turn polls fewer than 9 packets that GRO each holds as a new skb: the
+        first is in the ring, each next one arrives by the time the driver is done with the one before it
+        (``driver_ns`` each); GRO passes them all on when the poll completes (``stack_ns`` each), and the next
+        packet, arrived meanwhile, raises the hard IRQ nested in net_rx_action, which schedules the NAPI again. It
+        stops before a turn that would be different: more packets, a merge, a full bucket, no IRQ, no budget or
+        time left after it, or an arrival that might find the ring full (the general code runs that turn)."""
+        gro, feed = q.gro, q.feed
+        if gro.held or gro.marks or q.irq_enabled or q.rx_head == q.rx_clean or self.rx_itr_setting & 3 or q.set_itr:
+            return budget
+        eitr_ns, throttled_until = q.eitr_ns, q.throttled_until   # each IRQ starts the throttle timer
+        c, tick, ring = self.costs, self.tick_ns, self.ring_size
+        driver_ns, packet_ns, poll_ns, hardirq_ns = c.driver_ns, c.packet_ns, c.poll_ns, c.hardirq_ns
+        arr, n = feed.arr, feed.n
+        start = p = q.rx_clean + gro.shift                  # the first packet in the ring
+        p0, times = p, []                                   # list windows of the arrivals and held_alone_since
+        now, turns, k_before, read_ns = self.now, 0, 0, 0
+        while True:
+            if k_before and (r := min((budget - 1) // k_before, (n - 1 - p) // k_before)) > 1:
+                m = self._gro_equal_turns(p, r, k_before, now, time_limit, throttled_until)   # like the one before
+                if m:
+                    period = poll_ns + k_before * packet_ns + hardirq_ns
+                    read_ns += k_before * (m * (now + poll_ns) + period * (m * (m - 1) // 2)) \
+                        + m * driver_ns * (k_before * (k_before - 1) // 2)
+                    throttled_until = now + (m - 1) * period + poll_ns + k_before * packet_ns + eitr_ns
+                    now, p, budget = now + m * period, p + m * k_before, budget - m * k_before
+                    turns += m
+            i = p - p0
+            if i + _MAX_GRO_SKBS >= len(times):
+                p0, i = p, 0
+                times = arr[p:p + 4 * _MAX_GRO_SKBS + min(budget, 1 << 10)].tolist()
+                since = gro.held_alone_since()[p:p + len(times)].tolist()
+                last = p + len(times) == n                  # the window ends where the arrivals do
+            look = now + poll_ns
+            k = 1
+            while True:
+                j = i + k
+                if j >= len(times):
+                    if not last:
+                        break
+                    nxt = None
+                    break
+                nxt = times[j]
+                if nxt > look + k * driver_ns:
+                    break
+                k += 1
+                if k > _MAX_GRO_SKBS:
+                    break
+            if k > _MAX_GRO_SKBS or i + k >= len(times) and not last or nxt is None:
+                break
+            done = look + k * packet_ns                     # the driver's part, then the flush
+            after = done + hardirq_ns
+            if (nxt > done or done < throttled_until or budget <= k or after // tick >= time_limit
+                    or max(since[i:i + k]) >= p or p + ring - 1 < n and arr[p + ring - 1] <= after):
+                break
+            read_ns += k * look + driver_ns * (k * (k - 1) // 2)
+            throttled_until = done + eitr_ns
+            now, p, budget, k_before = after, p + k, budget - k, k
+            turns += 1
+        if turns:
+            cleaned = p - start
+            self.busy_ns[self.context] += turns * poll_ns + cleaned * packet_ns
+            self.busy_ns["hardirq"] += turns * hardirq_ns
+            self.hard_irqs += turns
+            self.now = now
+            q.throttled_until = throttled_until
+            gro.read_ns += read_ns
+            q.rx_clean += cleaned
+            q.rx_packets += cleaned
+            q.total_packets += cleaned
+            q.rx_use = q.rx_clean + ring - 1
+            q.dma_until(now)
+        return budget
+
+    def _gro_equal_turns(self, p: int, r: int, k: int, now: int, time_limit: int, throttled_until: int) -> int:
+        """How many of the next ``r`` turns of :meth:`gro_poll_chain` (the first at ``now``, at packet ``p``, the
+        throttle timer running until ``throttled_until``) take ``k`` packets each and keep the chain going: its
+        conditions, in numpy over the turns."""
+        c, q = self.costs, self.queues[0]
+        arr, n = q.feed.arr, q.feed.n
+        period = c.poll_ns + k * c.packet_ns + c.hardirq_ns
+        if now + period - c.hardirq_ns < throttled_until:
+            return 0
+        if period < q.eitr_ns:       # each turn's IRQ one period after the last one's
+            r = 1
+        looks = now + c.poll_ns + period * np.arange(r, dtype=np.int64)
+        done = looks + k * c.packet_ns
+        polled = arr[p:p + r * k].reshape(r, k)
+        nxt = arr[p + k:p + (r + 1) * k:k]
+        firsts = p + k * np.arange(r, dtype=np.int64)
+        ok = ((polled[:, 1:] <= looks[:, None] + c.driver_ns * np.arange(1, k, dtype=np.int64)).all(axis=1)
+              & (nxt > looks + k * c.driver_ns) & (nxt <= done) & ((done + c.hardirq_ns) // self.tick_ns < time_limit)
+              & (q.gro.held_alone_since()[p:p + r * k].reshape(r, k).max(axis=1) < firsts))
+        full = firsts + self.ring_size - 1                    # the ring has room for every arrival by the IRQ's end
+        ok &= (full >= n) | (arr[np.minimum(full, n - 1)] > done + c.hardirq_ns)
+        return r if ok.all() else int(np.argmin(ok))
+
+    def gro_repeats(self, seen: dict) -> None:
+        """Whole cycles of the machine at once, on one queue with GRO: when this CPU comes back to the state it was
+        in earlier in the same jiffy, shifted by T ns, P packets and E ring entries (every counter relative, GRO's
+        held skbs the same but their next sequence number), and the arrivals and segments ahead repeat with that
+        shift too, it goes through the same cycle again, as long as the cycle stays within the jiffy (every
+        ``now // tick`` the model takes is then the same). ``seen`` holds the states met so far in this jiffy."""
+        q = self.queues[0]
+        gro, feed, tick, now = q.gro, q.feed, self.tick_ns, self.now
+        c0 = q.rx_clean
+        held = [e for lst in gro.buckets for e in lst]
+        key = (self.context, self.hardirq_count, self.softirq_count, self.softirq_pending, self.ksoftirqd_running,
+               self.ksoftirqd_current, max(self.busy_until - now, 0), self.in_net_rx_action, len(self.poll_list),
+               q.rx_use - c0, q.rx_head - c0, q.irq_enabled,
+               None if q.irq_asserted_at is None else q.irq_asserted_at - now, q.napi_sched,
+               feed.pos - c0 - gro.shift, tuple((e - c0, d) for e, d in gro.marks),
+               tuple(len(lst) for lst in gro.buckets), tuple((e[0], e[1], e[2], e[3], e[5] - now // tick) for e in held),
+               q.itr_val, q.set_itr, q.eitr_ns, max(q.throttled_until - now, 0), q.rx_itr,
+               q.total_packets if self.rx_itr_setting & 3 else None)
+        counters = (self.time_squeeze, self.net_rx_softirqs, self.hard_irqs, *self.busy_ns.values(), q.total_packets,
+                    q.rx_packets, q.rx_missed, gro.merged, q.read_ns + gro.read_ns, q.dropped_ns)
+        state = (now, feed.pos, c0, gro.shift, [e[4] for e in held], counters)
+        before = seen.get(key)
+        if before is None or before[0] // tick != now // tick:
+            if before is not None or len(seen) > 4096:
+                seen.clear()
+            seen[key] = state
+            return
+        seen[key] = state
+        t0, pos0, c00, shift0, seqs0, counters0 = before
+        period, p, entries = now - t0, feed.pos - pos0, c0 - c00
+        if period <= 0 or p <= 0:
+            return
+        n, seg = feed.n, gro.segments
+        m = min(((now // tick + 1) * tick - 1 - now) // period, (n - 2 - self.ring_size - feed.pos) // p)
+        if m < 1:
+            return
+        lo, hi = pos0, feed.pos + m * p + self.ring_size + 1      # the arrivals the cycles see (and a ring more)
+        arr = feed.arr
+        if not np.array_equal(arr[lo + p:hi + 1] - arr[lo:hi + 1 - p], np.full(hi + 1 - p - lo, period)):
+            return
+        lo = c00 + shift0                                          # the segments they see
+        if any(not np.array_equal(getattr(seg, f)[lo + p:hi + 1], getattr(seg, f)[lo:hi + 1 - p])
+               for f in ("flow", "rxhash", "payload", "push")):
+            return
+        tcp = seg.flow[lo:hi + 1 - p] >= 0
+        steps = (seg.seq[lo + p:hi + 1] - seg.seq[lo:hi + 1 - p])[tcp]
+        step = int(steps[0]) if len(steps) else 0
+        ends = (seg.seq[lo:hi + 1] + seg.payload[lo:hi + 1])[seg.flow[lo:hi + 1] >= 0]
+        seqs = [e[4] for e in held]                    # sequence numbers stay below 2**32: nothing wraps
+        if (step < 0 or (steps != step).any() or seqs != [(x + step) & 0xFFFFFFFF for x in seqs0]
+                or (len(ends) and int(ends.max()) >= 1 << 32) or any(x + m * step >= 1 << 32 for x in seqs)):
+            return
+        if self.busy_until > now:                                  # (once past, only "past" counts)
+            self.busy_until += m * period
+        self.now += m * period
+        if q.irq_asserted_at is not None:
+            q.irq_asserted_at += m * period
+        gains = [m * (a - b) for a, b in zip(counters, counters0)]
+        self.time_squeeze += gains[0]
+        self.net_rx_softirqs += gains[1]
+        self.hard_irqs += gains[2]
+        for ctx, g in zip(_CONTEXTS, gains[3:3 + len(_CONTEXTS)]):
+            self.busy_ns[ctx] += g
+        q.total_packets += gains[-6]
+        q.rx_packets += gains[-5]
+        q.rx_missed += gains[-4]
+        gro.merged += gains[-3]
+        # each later cycle reads and drops its packets T ns later: the sums of those times grow by T per packet
+        later = period * (m * (m + 1) // 2)
+        gro.read_ns += gains[-2] + later * (counters[-5] - counters0[-5])    # (the reads of q and of GRO together)
+        q.dropped_ns += gains[-1] + later * (counters[-4] - counters0[-4])
+        if q.throttled_until > now:
+            q.throttled_until += m * period
+        q.rx_use += m * entries
+        q.rx_head += m * entries
+        q.rx_clean += m * entries
+        gro.marks = [(e + m * entries, d) for e, d in gro.marks]
+        gro.shift += m * (p - entries)
+        for e in held:
+            e[4] = (e[4] + m * step) & 0xFFFFFFFF
+        feed.skip(m * p)
+        seen.clear()
+
     # --- the machine (netlab.scenarios.receive.Host.run) ------------------------------------------------------------
     def run(self) -> None:
         """``scenarios.receive.Host.run`` for this CPU — its hard IRQ steps and the engine's switches to and from
@@ -796,6 +1051,7 @@ class _Cpu:
         queues = self.queues
         bulk = len(queues) == 1 and self.profile.netdev_budget > _NAPI_WEIGHT and self.budget_jiffies >= 1
         gro = bulk and queues[0].gro is not None   # an isolated packet costs packet_ns with GRO too; no other shortcut
+        seen: dict = {}                            # gro_repeats' states of this jiffy
         while True:
             if bulk:
                 q0 = queues[0]
@@ -811,6 +1067,8 @@ class _Cpu:
                       and self.busy_until <= self.now and self.poll_list == [q0] and not q0.irq_enabled
                       and q0.rx_use - q0.rx_clean == self.ring_size - 1 and q0.rx_head - q0.rx_clean >= _NAPI_WEIGHT):
                     self.flooded_runs()
+            if gro:
+                self.gro_repeats(seen)
             due = None
             for q in queues:
                 t = q.next_irq_time()
