@@ -20,7 +20,13 @@ Models net/core/dev.c, net/core/gro.c, include/net/gro.h, include/linux/netdevic
 * The backlog: ``netif_rx`` (loopback, and drivers without NAPI) queues an skb on this CPU's
   ``input_pkt_queue`` (``enqueue_to_backlog``; beyond ``netdev_max_backlog`` it is dropped and
   ``softnet_data.dropped`` counts it) and schedules the per-CPU ``backlog`` NAPI, whose poll is
-  ``process_backlog``. RPS (steering to another CPU) is not modelled: it is off by default.
+  ``process_backlog``.
+* RPS (Receive Packet Steering; off by default): an RX queue with CPUs in ``rps_cpus`` has its packets moved
+  off the CPU that read them, by flow hash (``get_rps_cpu``), onto a chosen CPU's backlog
+  (``enqueue_to_backlog``); a remote CPU's backlog NAPI is scheduled by an IPI sent at the end of this CPU's
+  ``net_rx_action`` (``rps_ipi_queued``, ``net_rps_action_and_irq_enable``, ``net_rps_send_ipi``), which runs
+  ``rps_trigger_softirq`` there (``received_rps``++). RFS and the flow limit are not modelled (both are off
+  unless configured: ``rps_sock_flow_entries`` and ``flow_limit_cpu_bitmap`` are 0 by default).
 
 ``softnet_data.dropped`` counts only these backlog drops; a full NIC ring is counted by the driver
 (``rx_missed_errors``), never here. The transmit half of dev.c is :mod:`netlab.kernel.dev_xmit` (with
@@ -37,6 +43,7 @@ from netlab.check import CInt
 from netlab.kernel.cpu import NET_RX_SOFTIRQ, Cpu, per_cpu, this_cpu
 from netlab.kernel.netns import Net
 from netlab.kernel.skbuff import SkBuff, kfree_skb, skb_get, skb_orphan_frags_rx, skb_reset_network_header
+from netlab.kernel.smp import smp_call_function_single_async
 from netlab.kernel.softirq import (__raise_softirq_irqoff, local_bh_disable, local_bh_enable, local_irq_enable,
                                    raise_softirq_irqoff)
 from netlab.units import plural
@@ -84,6 +91,7 @@ class NetDevice:
     ndo_start_xmit: Callable[[SkBuff, "NetDevice"], int] | None = None
     priv: Any = None
     queue_stopped: bool = False
+    rx_queues: list["NetdevRxQueue"] = field(default_factory=list)  # dev->_rx: per RX queue RPS settings
 
     @check.arguments
     def has(self, feature: str) -> bool:
@@ -147,6 +155,7 @@ class SoftnetData:
     time_squeeze: int = 0
     received_rps: int = 0
     flow_limit_count: int = 0
+    rps_ipi_list: list["SoftnetData"] = field(default_factory=list)  # remote backlogs to kick at net_rx_action's end
     in_net_rx_action: bool = False
     output_queue: list = field(default_factory=list)      # qdiscs waiting for NET_TX (__netif_schedule)
     completion_queue: list = field(default_factory=list)  # skbs freed from hard IRQ, for NET_TX to release
@@ -296,6 +305,7 @@ def _net_rx_action_repoll_list(cpu: Cpu) -> None:
                 sd.in_net_rx_action = False
                 if sd.poll_list:
                     continue  # napi_schedule()d meanwhile: goto start
+                net_rps_action_and_irq_enable(sd)
                 return
         break
     for n in todo + list(sd.poll_list) + repoll:
@@ -304,6 +314,7 @@ def _net_rx_action_repoll_list(cpu: Cpu) -> None:
         __raise_softirq_irqoff(NET_RX_SOFTIRQ)
     else:
         sd.in_net_rx_action = False
+    net_rps_action_and_irq_enable(sd)
 
 
 def _net_rx_action_3_10(cpu: Cpu) -> None:
@@ -314,7 +325,7 @@ def _net_rx_action_3_10(cpu: Cpu) -> None:
             sd.time_squeeze += 1
             trace_printk("budget or 2 jiffies used up: time_squeeze++, raise NET_RX again")
             __raise_softirq_irqoff(NET_RX_SOFTIRQ)
-            return
+            break
         n = sd.poll_list[0]
         weight = n.weight
         work = n.poll(n, weight) if n.sched else 0
@@ -322,6 +333,7 @@ def _net_rx_action_3_10(cpu: Cpu) -> None:
         if work == weight:
             _list_add_tail(n, sd.poll_list)
         local_irq_enable()
+    net_rps_action_and_irq_enable(sd)
 
 
 @kernel_function("net/core/dev.c", "take {n.name} off the list and poll it")
@@ -358,9 +370,11 @@ def napi_gro_receive(napi: NapiStruct, skb: SkBuff) -> int:
 @kernel_function("net/core/gro.c", "GRO_NORMAL: pass {skb.name} on")
 def napi_skb_finish(napi: NapiStruct, skb: SkBuff) -> int:
     """6.12: batch it (``gro_normal_one``). 3.10: straight up the stack (``netif_receive_skb``). Either way the
-    skb's trip up the stack costs ``Costs.stack_ns``, charged here."""
+    skb's trip up the stack costs ``Costs.stack_ns``, charged here — unless its RX queue has RPS: then every skb
+    is steered to a backlog (``get_rps_cpu``), and ``process_backlog`` charges it on the CPU that takes it."""
     cpu = this_cpu()
-    cpu.charge(cpu.costs.stack_ns)
+    if not rps_active(skb):
+        cpu.charge(cpu.costs.stack_ns)
     if cpu.profile.gro_normal_batch is None:
         return netif_receive_skb(skb)
     gro_normal_one(napi, skb, 1)
@@ -389,8 +403,16 @@ def gro_normal_list(napi: NapiStruct) -> None:
 # --- up the stack ------------------------------------------------------------------------------------------------
 @kernel_function("net/core/dev.c", lambda skbs: f"receive a list of {plural(len(skbs), 'skb')}")
 def netif_receive_skb_list_internal(skbs: list[SkBuff]) -> None:
-    """Timestamps, RPS (off), then the list receive."""
-    __netif_receive_skb_list_core(skbs)
+    """Timestamps, RPS (each skb ``get_rps_cpu`` steers goes to that CPU's backlog), then the list receive."""
+    rest = []
+    for skb in skbs:
+        cpu = get_rps_cpu(skb.meta.get("dev"), skb)
+        if cpu >= 0:
+            enqueue_to_backlog(skb, cpu)
+        else:
+            rest.append(skb)
+    if rest:
+        __netif_receive_skb_list_core(rest)
 
 
 @kernel_function("net/core/dev.c", lambda skbs: f"taps and protocol lookup per skb "
@@ -424,7 +446,11 @@ def _deliver_list(skbs: list[SkBuff], pt: PacketType) -> None:
 
 @kernel_function("net/core/dev.c", "receive {skb.name}")
 def netif_receive_skb(skb: SkBuff) -> int:
-    """The one-skb entry into the stack (3.10's NAPI path, and anyone not batching)."""
+    """The one-skb entry into the stack (3.10's NAPI path, and anyone not batching): RPS (6.12: in
+    ``netif_receive_skb_internal``), else ``__netif_receive_skb``."""
+    cpu = get_rps_cpu(skb.meta.get("dev"), skb)
+    if cpu >= 0:
+        return enqueue_to_backlog(skb, cpu)
     return __netif_receive_skb(skb)
 
 
@@ -510,10 +536,9 @@ def __netif_rx(skb: SkBuff) -> int:
 
 @kernel_function("net/core/dev.c", lambda skb, cpu: f"append {skb.name} to CPU {cpu}'s input_pkt_queue")
 def enqueue_to_backlog(skb: SkBuff, cpu: int) -> int:
-    """Queue while ``qlen <= netdev_max_backlog`` (so max_backlog + 1 fit); else drop and ``sd->dropped``++.
-    The first packet schedules the backlog NAPI."""
-    if cpu != this_cpu().id:
-        raise ValueError("RPS (queueing to another CPU's backlog) is not modelled: pass this CPU's id")
+    """Queue on CPU ``cpu``'s ``input_pkt_queue`` (this CPU's, or another's for RPS) while ``qlen <=
+    netdev_max_backlog`` (so max_backlog + 1 fit); else drop and that CPU's ``sd->dropped``++. The first packet
+    schedules the backlog NAPI (``napi_schedule_rps``)."""
     sd = per_cpu(cpu).softnet_data
     qlen = len(sd.input_pkt_queue)
     if qlen <= this_cpu().profile.netdev_max_backlog:
@@ -532,17 +557,23 @@ def enqueue_to_backlog(skb: SkBuff, cpu: int) -> int:
 
 @kernel_function("net/core/dev.c", "schedule CPU {sd.cpu}'s backlog NAPI")
 def napi_schedule_rps(sd: SoftnetData) -> None:
-    """For this CPU's own backlog: ``__napi_schedule_irqoff(&sd->backlog)`` (another CPU would get an IPI)."""
+    """This CPU's own backlog: ``__napi_schedule_irqoff(&sd->backlog)``; another CPU's: ``rps_ipi_queued``."""
+    if sd.cpu != this_cpu().id:
+        rps_ipi_queued(sd)
+        return
     __napi_schedule_irqoff(sd.backlog)
 
 
 @kernel_function("net/core/dev.c", lambda napi, quota: f"backlog poll: up to {quota} skbs from "
                  "process_queue/input_pkt_queue")
 def process_backlog(napi: NapiStruct, quota: int) -> int:
-    """Move input_pkt_queue to process_queue and push each skb up with ``__netif_receive_skb``; when both queues
-    are empty, clear NAPI_STATE_SCHED."""
+    """Send the IPIs this CPU owes, then move input_pkt_queue to process_queue and push each skb up with
+    ``__netif_receive_skb`` (``Costs.stack_ns`` each: an skb RPS steered here pays its trip up the stack on this
+    CPU); when both queues are empty, clear NAPI_STATE_SCHED."""
     cpu = this_cpu()
     sd: SoftnetData = napi.owner
+    if sd.rps_ipi_list:  # IPIs this CPU owes: better sent now than at net_rx_action's end
+        net_rps_action_and_irq_enable(sd)
     napi.weight = cpu.profile.dev_weight
     cpu.charge(cpu.costs.poll_ns)
     work = 0
@@ -560,6 +591,98 @@ def process_backlog(napi: NapiStruct, quota: int) -> int:
             return work
         sd.process_queue.extend(sd.input_pkt_queue)
         sd.input_pkt_queue.clear()
+
+
+# --- RPS (net/core/dev.c, include/linux/netdevice.h, include/linux/kernel.h) -------------------------------------
+RPS_NO_CPU = 0xFFFF
+
+
+@dataclass(eq=False)
+class NetdevRxQueue:
+    """``struct netdev_rx_queue``: one RX queue's RPS map, the CPUs of ``/sys/class/net/<dev>/queues/rx-N/rps_cpus``
+    in ascending order (``store_rps_map`` builds ``rps_map->cpus`` from the mask); empty: RPS off."""
+
+    index: int
+    rps_map: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        check.fields(self)
+        if any(not isinstance(c, int) or c < 0 for c in self.rps_map) or list(self.rps_map) != sorted(
+                set(self.rps_map)):
+            raise ValueError(f"rps_map must be ascending distinct CPU numbers, got {self.rps_map!r}")
+
+
+@check.arguments
+def rps_active(skb: SkBuff) -> bool:
+    """Whether the skb's RX queue has an RPS map (``get_rps_cpu``'s first test, ``!flow_table && !map``)."""
+    dev = skb.meta.get("dev")
+    queue = skb.meta.get("queue")
+    if dev is None or queue is None or queue >= len(dev.rx_queues):
+        return False
+    return bool(dev.rx_queues[queue].rps_map)
+
+
+@check.arguments
+def reciprocal_scale(val: int, ep_ro: int) -> int:
+    """include/linux/kernel.h: ``(u32)(((u64) val * ep_ro) >> 32)``, a hash scaled to 0..ep_ro-1."""
+    if not 0 <= val < 1 << 32 or not 0 <= ep_ro < 1 << 32:
+        raise ValueError(f"val and ep_ro are u32, got {val!r}, {ep_ro!r}")
+    return (val * ep_ro) >> 32
+
+
+@kernel_function("net/core/dev.c", lambda dev, skb: f"RPS: pick a CPU for {skb.name} by its flow hash")
+def get_rps_cpu(dev: NetDevice | None, skb: SkBuff) -> int:
+    """The skb's RX queue's ``rps_map`` (none: -1, handle it here); else ``map->cpus[reciprocal_scale(hash,
+    map->len)]`` with ``skb_get_hash`` — the RSS hash the NIC computed (igb: ``igb_rx_hash``), so one flow always
+    lands on one CPU. A hash of 0 means none: -1."""
+    if dev is None or not rps_active(skb):
+        return -1
+    rps_map = dev.rx_queues[skb.meta["queue"]].rps_map
+    skb_reset_network_header(skb)
+    h = skb.meta.get("hash", 0)
+    if not h:
+        return -1
+    cpu = rps_map[reciprocal_scale(h, len(rps_map))]
+    trace_printk(f"hash {h:#010x} → rps_map[{reciprocal_scale(h, len(rps_map))}] = CPU {cpu}")
+    return cpu
+
+
+@kernel_function("net/core/dev.c", "put CPU {sd.cpu} on this CPU's rps_ipi_list (IPI at net_rx_action's end)")
+def rps_ipi_queued(sd: SoftnetData) -> None:
+    """Link the remote softnet_data to this CPU's ``rps_ipi_list``; outside ``net_rx_action`` raise NET_RX here so
+    the list is sent soon (6.12 does this inside ``napi_schedule_rps``)."""
+    mysd = _sd()
+    mysd.rps_ipi_list.append(sd)
+    if not mysd.in_net_rx_action:
+        __raise_softirq_irqoff(NET_RX_SOFTIRQ)
+
+
+@kernel_function("net/core/dev.c", lambda sd: f"send the IPIs this CPU owes ({len(sd.rps_ipi_list)}), "
+                 "enable interrupts")
+def net_rps_action_and_irq_enable(sd: SoftnetData) -> None:
+    """Take the ``rps_ipi_list`` and kick each remote CPU (``net_rps_send_ipi``). Called at the end of
+    ``net_rx_action`` and at the start of ``process_backlog``."""
+    if not sd.rps_ipi_list:
+        return
+    remsd, sd.rps_ipi_list = sd.rps_ipi_list, []
+    net_rps_send_ipi(remsd)
+
+
+@kernel_function("net/core/dev.c", lambda remsd: "IPI to CPU " + ", ".join(str(r.cpu) for r in remsd))
+def net_rps_send_ipi(remsd: list[SoftnetData]) -> None:
+    """``smp_call_function_single_async(remsd->cpu, &remsd->csd)`` for each: the csd's function is
+    ``rps_trigger_softirq``. (3.10: the loop is in ``net_rps_action_and_irq_enable``, with
+    ``__smp_call_function_single``.)"""
+    for r in remsd:
+        smp_call_function_single_async(r.cpu, rps_trigger_softirq, r)
+
+
+@kernel_function("net/core/dev.c", "IPI on CPU {sd.cpu}: schedule its backlog NAPI, received_rps++")
+def rps_trigger_softirq(sd: SoftnetData) -> None:
+    """In the IPI (hard IRQ) on the target CPU: ``____napi_schedule(sd, &sd->backlog)`` raises NET_RX there;
+    ``received_rps`` counts IPIs, not packets."""
+    ____napi_schedule(sd, sd.backlog)
+    sd.received_rps += 1
 
 
 # --- /proc/net/softnet_stat -------------------------------------------------------------------------------------

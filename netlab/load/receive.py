@@ -58,7 +58,9 @@ class Summary:
     busy_ns: list[dict[str, int]]
     elapsed_ns: int
     net_rx_softirqs: list[int]
-    hard_irqs: list[int]
+    hard_irqs: list[int]         # device interrupts (IPIs are not counted here)
+    received_rps: list[int]      # softnet_data.received_rps: RPS IPIs taken (rps_trigger_softirq)
+    flow_limit_count: list[int]  # softnet_data.flow_limit_count (the flow limit is not modelled: 0)
 
     def load(self) -> list[float]:
         """Fraction of the elapsed time each CPU was busy (hard IRQ + softirq + ksoftirqd + process)."""
@@ -136,6 +138,24 @@ def rss_queues(saddr: Sequence[str], daddr: Sequence[str], sport: Sequence[int],
             h ^= lut[((values >> np.uint64(8 * (nbytes - 1 - j))) & np.uint64(0xFF)).astype(np.intp)]
             byte += 1
     return table[(h & np.uint64(IGB_RETA_SIZE - 1)).astype(np.intp)]
+
+
+# --- RPS settings ---------------------------------------------------------------------------------------------------
+@check.arguments
+def rps_maps(rps_cpus: Sequence[Sequence[int]] | None, queues: int, cpus: int) -> list[tuple[int, ...]]:
+    """Each RX queue's RPS map (``rps_map->cpus``: the CPUs of its ``rps_cpus`` mask, ascending) from one CPU list
+    per queue (None: RPS off everywhere; an empty list: off on that queue)."""
+    if rps_cpus is None:
+        return [()] * queues
+    if isinstance(rps_cpus, (str, bytes)) or len(rps_cpus) != queues:
+        raise ValueError(f"rps_cpus must give one list of CPUs per RX queue ({queues}), got {rps_cpus!r}")
+    maps = []
+    for q, cpu_list in enumerate(rps_cpus):
+        if isinstance(cpu_list, (str, bytes)) or not all(
+                isinstance(c, int) and not isinstance(c, bool) and 0 <= c < cpus for c in cpu_list):
+            raise ValueError(f"rps_cpus[{q}] must list CPUs in 0..{cpus - 1}, got {cpu_list!r}")
+        maps.append(tuple(sorted(set(cpu_list))))
+    return maps
 
 
 # --- the simulation: the NIC side ------------------------------------------------------------------------------------
@@ -705,10 +725,14 @@ class _Cpu:
 @check.arguments
 def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
              profile: str | KernelProfile = "6.12", cpus: check.Cpus = 1, queues: int = 1, ring_size: int | None = None,
-             affinity: Sequence[int] | None = None, costs: Costs | None = None) -> Summary:
+             affinity: Sequence[int] | None = None, costs: Costs | None = None,
+             rps_cpus: Sequence[Sequence[int]] | None = None) -> Summary:
     """Run arrivals (``times_ns``, sorted, int64) on queues ``queue_of_packet`` (default all on queue 0) through
     rings, IRQs, NAPI and softirqs; same parameters and same :class:`Summary` as
-    :class:`netlab.scenarios.receive.Host`."""
+    :class:`netlab.scenarios.receive.Host`. RPS (``rps_cpus``) is not in the load model yet: only the step model
+    (``Host``) steers packets, so any RPS CPU here is refused."""
+    if any(rps_maps(rps_cpus, queues, cpus)):
+        raise ValueError("RPS is modelled by netlab.scenarios.receive.Host only; the load model has no RPS yet")
     p = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(p, KernelProfile):
         raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -746,7 +770,8 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
                    ring_drops=sum(q.rx_missed for q in qs), time_squeeze=[c.time_squeeze for c in per_cpu],
                    backlog_drops=[0] * cpus, processed=[sum(q.rx_packets for q in c.queues) for c in per_cpu],
                    busy_ns=[c.busy_ns for c in per_cpu], elapsed_ns=max(c.now for c in per_cpu),
-                   net_rx_softirqs=[c.net_rx_softirqs for c in per_cpu], hard_irqs=[c.hard_irqs for c in per_cpu])
+                   net_rx_softirqs=[c.net_rx_softirqs for c in per_cpu], hard_irqs=[c.hard_irqs for c in per_cpu],
+                   received_rps=[0] * cpus, flow_limit_count=[0] * cpus)
 
 
 @check.arguments

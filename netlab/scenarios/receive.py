@@ -30,7 +30,7 @@ from typing import Annotated, Callable, Iterator, Mapping, Sequence
 
 from netlab import check
 from netlab.kernel.cpu import Costs, Cpu, SoftirqState, current_cpu
-from netlab.kernel.dev import NetDevice, SoftnetState, dev_add_pack, softnet_stat_text
+from netlab.kernel.dev import NetDevice, NetdevRxQueue, SoftnetState, dev_add_pack, softnet_stat_text
 from netlab.kernel.dev_hard_xmit import FEATURES
 from netlab.kernel.dev_xmit import net_dev_init
 from netlab.kernel.inet_stream import inet_init
@@ -47,13 +47,14 @@ from netlab.kernel.sched import (TASK_INTERRUPTIBLE, TASK_RUNNING, Body, Schedul
                                  schedule, spend)
 from netlab.kernel.skbuff import SkBuff, alloc_skb, skb_push, skb_reserve
 from netlab.kernel.slub import Slub
+from netlab.kernel.smp import generic_smp_call_function_single_interrupt
 from netlab.kernel.sock import Sock, Socket, SockState
 from netlab.kernel.softirq import irq_enter, irq_exit, run_ksoftirqd
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED
 from netlab.kernel.tcp_output import MAX_TCP_HEADER, TCP_HLEN, TCP_SYN_HLEN
 from netlab.kernel.timer import TimerList
 from netlab.kernel.wait import WaitQueueEntry, add_wait_queue
-from netlab.load.receive import Summary
+from netlab.load.receive import Summary, rps_maps
 from netlab.trace import Trace, Tracer
 
 
@@ -95,7 +96,8 @@ class Host:
     :class:`~netlab.kernel.slub.Slub` (:attr:`slab`, laid out as the profile's slab table says: the machine the profile
     describes) and count open files against ``max_files`` (fs.file-max; default LONG_MAX, what systemd sets at boot
     on most distributions — the kernel's own boot value, ``files_maxfiles_init``, is about one file per 10 KiB of
-    RAM). A task the engine runs on one of these CPUs (``sched.spawn(…, host=name)``) runs its code on this
+    RAM). ``rps_cpus[q]`` are the CPUs RPS spreads queue q's packets over (``/sys/class/net/<dev>/queues/rx-q/
+    rps_cpus``; default none: RPS off). A task the engine runs on one of these CPUs (``sched.spawn(…, host=name)``) runs its code on this
     host's CPU: it sees that CPU (``this_cpu``, its clock, its softirqs), and what it queues runs after.
     """
 
@@ -104,7 +106,8 @@ class Host:
                  ring_size: int | None = None, affinity: Sequence[int] | None = None, costs: Costs | None = None,
                  address: str = "10.0.0.2", dev_name: str = "eth0", tx_ring_size: int | None = None,
                  link_gbps: float = 1.0, sched: Scheduler | None = None, name: str = "", memory: bool = False,
-                 max_files: Annotated[int, check.Range(1, check.INT64_MAX)] = check.INT64_MAX):
+                 max_files: Annotated[int, check.Range(1, check.INT64_MAX)] = check.INT64_MAX,
+                 rps_cpus: Sequence[Sequence[int]] | None = None):
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         if not isinstance(self.profile, KernelProfile):
             raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -140,6 +143,7 @@ class Host:
         self.dev = NetDevice(dev_name, self.net)
         self.nic = Nic(self.dev, queues, ring_size if ring_size is not None else self.profile.rx_ring_size, affinity,
                        tx_ring_size=tx_ring_size, link_gbps=link_gbps)
+        self.dev.rx_queues = [NetdevRxQueue(q, rps_map) for q, rps_map in enumerate(rps_maps(rps_cpus, queues, cpus))]
         if tx_ring_size is not None:
             self.dev.mtu, self.dev.features = self.profile.eth_mtu, frozenset(FEATURES)
             self.dev.qdisc = Qdisc(self.dev)
@@ -284,10 +288,28 @@ class Host:
                     t = qv.next_irq_time()
                     if t is not None and t <= cpu.now:
                         due.append((t, qv.index, qv))
+                ipi = self._ipi_time(cpu)
+                if ipi is not None and ipi <= cpu.now and (not due or ipi < min(due)[0]):
+                    self._ipi(cpu)
+                    continue
                 if not due:
                     return
                 self._hard_irq(cpu, min(due)[2])
         return window
+
+    def _ipi_time(self, cpu: Cpu) -> int | None:
+        """When the earliest IPI sent to ``cpu`` (kernel/smp.c ``call_single_queue``) was sent, if any."""
+        return min(c[0] for c in cpu.call_single_queue) if cpu.call_single_queue else None
+
+    def _ipi(self, cpu: Cpu) -> None:
+        """The CALL_FUNCTION_SINGLE IPI as a hard interrupt on ``cpu``: ``hardirq_ns``, the queued functions
+        (RPS: ``rps_trigger_softirq``), ``irq_exit`` (which runs NET_RX)."""
+        with cpu.running("hardirq"):
+            irq_enter()
+            cpu.charge(self.costs.hardirq_ns)
+            cpu.kstat_irqs["CAL"] = cpu.kstat_irqs.get("CAL", 0) + 1
+            generic_smp_call_function_single_interrupt()
+            irq_exit()
 
     def _hard_irq(self, cpu: Cpu, qv: QVector) -> None:
         with cpu.running("hardirq"):
@@ -301,11 +323,14 @@ class Host:
         """When ``cpu`` takes its next hard IRQ: when one is due, but not before the CPU is free (its clock, a
         context switch on it)."""
         irq_times = [t for qv in self._queues_of(cpu) if (t := qv.next_irq_time()) is not None]
+        if (ipi := self._ipi_time(cpu)) is not None:
+            irq_times.append(ipi)
         return max(min(irq_times), cpu.now, self.rqs[cpu.id].busy_until) if irq_times else None
 
     def _arm(self, cpu: Cpu | None = None) -> None:
         """(Re)arm the engine timer of ``cpu``'s next hard IRQ (default: every CPU's), never before the engine's
-        clock. One timer per CPU: what a CPU does next depends on nothing that happens on another."""
+        clock. One timer per CPU: without RPS what a CPU does next depends on nothing that happens on another; with
+        RPS a run may send IPIs, so every CPU's timer is re-armed after it."""
         for c in (self.cpus if cpu is None else (cpu,)):
             start = self._next(c)
             if start is None:
@@ -323,12 +348,16 @@ class Host:
             self._arm(cpu)
             return
         cpu.now = max(cpu.now, start)
-        due = min((qv.next_irq_time(), qv.index, qv) for qv in self._queues_of(cpu)
-                  if qv.next_irq_time() is not None)
-        self.nic.dma_until(due[2], cpu.now)
-        self._hard_irq(cpu, due[2])
+        dues = [(qv.next_irq_time(), qv.index, qv) for qv in self._queues_of(cpu) if qv.next_irq_time() is not None]
+        ipi = self._ipi_time(cpu)
+        if ipi is not None and (not dues or ipi < min(dues)[0]):
+            self._ipi(cpu)
+        else:
+            due = min(dues)
+            self.nic.dma_until(due[2], cpu.now)
+            self._hard_irq(cpu, due[2])
         rq.busy_until = cpu.now
-        self._arm(cpu)
+        self._arm(cpu if self.rps_off else None)
 
     @check.arguments
     def run(self, until_ns: int | None = None) -> "Host":
@@ -404,6 +433,11 @@ class Host:
                             {tap.name: tuple([f"{n} ({d})" for n, d in tap.seen]) for tap in self.taps},
                             tuple(self.net.nf.snapshot()), {t.comm: t.state for t in self.readers})
 
+    @property
+    def rps_off(self) -> bool:
+        """No RX queue has RPS CPUs."""
+        return not any(q.rps_map for q in self.dev.rx_queues)
+
     def summary(self) -> Summary:
         sds = [cpu.softnet_data for cpu in self.cpus]
         return Summary(arrived=self.arrived, delivered=sum(qv.rx_packets for qv in self.nic.q_vectors),
@@ -411,7 +445,8 @@ class Host:
                        backlog_drops=[sd.dropped for sd in sds], processed=[sd.processed for sd in sds],
                        busy_ns=[dict(cpu.busy_ns) for cpu in self.cpus], elapsed_ns=self.now,
                        net_rx_softirqs=[cpu.kstat_softirqs[3] for cpu in self.cpus],
-                       hard_irqs=[sum(cpu.kstat_irqs.values()) for cpu in self.cpus])
+                       hard_irqs=[sum(n for irq, n in cpu.kstat_irqs.items() if irq != "CAL") for cpu in self.cpus],
+                       received_rps=[sd.received_rps for sd in sds], flow_limit_count=[sd.flow_limit_count for sd in sds])
 
     def softnet_stat(self) -> str:
         """This host's ``/proc/net/softnet_stat``, in the profile's column count."""
