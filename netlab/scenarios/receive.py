@@ -453,6 +453,17 @@ class Host:
         return softnet_stat_text([cpu.softnet_data for cpu in self.cpus], self.profile.softnet_stat_columns)
 
 
+@check.arguments
+def rps_handoff(profile: str | KernelProfile = "6.12") -> Trace:
+    """One RPS hand-off, traced: a UDP packet read on CPU 0 (the NIC queue's IRQ CPU), steered by ``get_rps_cpu`` to
+    CPU 1's ``input_pkt_queue`` (``enqueue_to_backlog``), the IPI sent at the end of CPU 0's ``net_rx_action``,
+    and on CPU 1 ``rps_trigger_softirq`` (``received_rps``) and ``process_backlog`` up to the socket."""
+    host = Host(profile, cpus=2, queues=1, rps_cpus=[[1]])
+    host.udp_socket(80)
+    host.receive([Packet(1000, protocol="udp", name="p0")])
+    return host.record()
+
+
 def _port(port: int) -> int:
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
         raise ValueError(f"port must be an int in 1..65535, got {port!r}")
