@@ -403,7 +403,7 @@ class Host:
         cpu.now = max(cpu.now, self.sched.clock)
         with cpu.running("process"):
             yield
-        self._arm(cpu)
+        self._arm(cpu if self.rps_off else None)  # ksoftirqd's net_rx_action may have sent RPS IPIs
 
     @contextmanager
     def _timer_context(self, cpu: Cpu) -> Iterator[None]:
