@@ -24,9 +24,21 @@ Models net/core/dev.c, net/core/gro.c, include/net/gro.h, include/linux/netdevic
 * RPS (Receive Packet Steering; off by default): an RX queue with CPUs in ``rps_cpus`` has its packets moved
   off the CPU that read them, by flow hash (``get_rps_cpu``), onto a chosen CPU's backlog
   (``enqueue_to_backlog``); a remote CPU's backlog NAPI is scheduled by an IPI sent at the end of this CPU's
-  ``net_rx_action`` (``rps_ipi_queued``, ``net_rps_action_and_irq_enable``, ``net_rps_send_ipi``), which runs
-  ``rps_trigger_softirq`` there (``received_rps``++). RFS and the flow limit are not modelled (both are off
-  unless configured: ``rps_sock_flow_entries`` and ``flow_limit_cpu_bitmap`` are 0 by default).
+  ``net_rx_action`` (``net_rps_action_and_irq_enable``), which runs ``rps_trigger_softirq`` there
+  (``received_rps``++). RFS and the flow limit are not modelled (both are off unless configured:
+  ``rps_sock_flow_entries`` and ``flow_limit_cpu_bitmap`` are 0 by default).
+
+  The model's order (its one simplification of RPS): each CPU runs a whole burst of work at once (an interrupt
+  with its softirqs, a ksoftirqd run), so the CPU an skb is steered to may be in the middle of a burst the model
+  has already run. The hand-off is therefore made in time at the target: the reading CPU posts the skb
+  (``rps_steered``) and stamps it with the time its IPIs leave (the end of its ``net_rx_action``); the target
+  takes in what was steered to it up to now at the start of each of its bursts (:func:`rps_take_steered`), in
+  time order, and only then meets ``enqueue_to_backlog``'s tests — the drop beyond ``netdev_max_backlog``, and
+  NAPI_STATE_SCHED: the skb that finds the backlog idle schedules it, and the reader's IPI is the one that
+  runs ``rps_trigger_softirq``. A CPU with nothing to do takes it in when that IPI is due. So what reaches a
+  target during one of its bursts waits for its next one (the kernel's ``process_backlog`` would find it at its
+  next look), and the reading CPU never learns whether its IPI was needed (3.10's ``rps_ipi_queued`` raises
+  NET_RX once more on it when it was; the model does not).
 
 ``softnet_data.dropped`` counts only these backlog drops; a full NIC ring is counted by the driver
 (``rx_missed_errors``), never here. The transmit half of dev.c is :mod:`netlab.kernel.dev_xmit` (with
@@ -34,6 +46,7 @@ Models net/core/dev.c, net/core/gro.c, include/net/gro.h, include/linux/netdevic
 """
 from __future__ import annotations
 
+from bisect import insort
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -43,7 +56,6 @@ from netlab.check import CInt
 from netlab.kernel.cpu import NET_RX_SOFTIRQ, Cpu, per_cpu, this_cpu
 from netlab.kernel.netns import Net
 from netlab.kernel.skbuff import SkBuff, kfree_skb, skb_get, skb_orphan_frags_rx, skb_reset_network_header
-from netlab.kernel.smp import smp_call_function_single_async
 from netlab.kernel.softirq import (__raise_softirq_irqoff, local_bh_disable, local_bh_enable, local_irq_enable,
                                    raise_softirq_irqoff)
 from netlab.units import plural
@@ -155,7 +167,8 @@ class SoftnetData:
     time_squeeze: int = 0
     received_rps: int = 0
     flow_limit_count: int = 0
-    rps_ipi_list: list["SoftnetData"] = field(default_factory=list)  # remote backlogs to kick at net_rx_action's end
+    rps_ipi_list: list["SteeredSkb"] = field(default_factory=list)  # steered away, IPI leaves at net_rx_action's end
+    rps_steered: list["SteeredSkb"] = field(default_factory=list)   # steered here, not taken in yet (time order)
     in_net_rx_action: bool = False
     output_queue: list = field(default_factory=list)      # qdiscs waiting for NET_TX (__netif_schedule)
     completion_queue: list = field(default_factory=list)  # skbs freed from hard IRQ, for NET_TX to release
@@ -166,13 +179,17 @@ class SoftnetData:
     def snapshot(self) -> "SoftnetState":
         return SoftnetState(tuple([n.name for n in self.poll_list]), self.processed, self.dropped, self.time_squeeze,
                             tuple([s.name for s in self.input_pkt_queue]), tuple([s.name for s in self.process_queue]),
-                            tuple([getattr(q, "kind", "qdisc") for q in self.output_queue]))
+                            tuple([getattr(q, "kind", "qdisc") for q in self.output_queue]), self.received_rps,
+                            tuple([f"{e.skb.name} from CPU {e.cpu}" for e in self.rps_steered]),
+                            tuple(sorted({e.to for e in self.rps_ipi_list})))
 
 
 @dataclass(frozen=True)
 class SoftnetState:
     """One CPU's ``softnet_data`` at a step: the NAPI instances to poll, the ``/proc/net/softnet_stat`` counters,
-    the backlog's two queues (by packet name) and the qdiscs waiting for NET_TX."""
+    the backlog's two queues (by packet name) and the qdiscs waiting for NET_TX; RPS: IPIs taken
+    (``received_rps``), the skbs steered here and not taken in yet ("p0 from CPU 0"), the CPUs this CPU's IPIs go
+    to at the end of its ``net_rx_action`` (``rps_ipi_list``)."""
 
     poll_list: tuple[str, ...]
     processed: int
@@ -181,6 +198,9 @@ class SoftnetState:
     input_pkt_queue: tuple[str, ...]
     process_queue: tuple[str, ...]
     output_queue: tuple[str, ...]
+    received_rps: int
+    rps_steered: tuple[str, ...]
+    rps_ipi_list: tuple[int, ...]
 
 
 def _sd() -> SoftnetData:
@@ -534,18 +554,47 @@ def __netif_rx(skb: SkBuff) -> int:
     return enqueue_to_backlog(skb, this_cpu().id)
 
 
-@kernel_function("net/core/dev.c", lambda skb, cpu: f"append {skb.name} to CPU {cpu}'s input_pkt_queue")
+def _steered_head(sd: SoftnetData, skb: SkBuff) -> "SteeredSkb | None":
+    return sd.rps_steered[0] if sd.rps_steered and sd.rps_steered[0].skb is skb else None
+
+
+def _enqueue_text(skb: SkBuff, cpu: int) -> str:
+    if cpu != this_cpu().id:
+        return f"RPS: steer {skb.name} to CPU {cpu}'s input_pkt_queue (CPU {cpu} takes it in when it next runs)"
+    steered = _steered_head(_sd(), skb)
+    by = f", steered here by CPU {steered.cpu} at {steered.time_ns / 1000:.3f} µs," if steered else ""
+    return f"append {skb.name}{by} to CPU {cpu}'s input_pkt_queue"
+
+
+@kernel_function("net/core/dev.c", _enqueue_text)
 def enqueue_to_backlog(skb: SkBuff, cpu: int) -> int:
-    """Queue on CPU ``cpu``'s ``input_pkt_queue`` (this CPU's, or another's for RPS) while ``qlen <=
-    netdev_max_backlog`` (so max_backlog + 1 fit); else drop and that CPU's ``sd->dropped``++. The first packet
-    schedules the backlog NAPI (``napi_schedule_rps``)."""
-    sd = per_cpu(cpu).softnet_data
+    """Queue on CPU ``cpu``'s ``input_pkt_queue`` while ``qlen <= netdev_max_backlog`` (so max_backlog + 1 fit);
+    else drop and that CPU's ``sd->dropped``++. The first packet schedules the backlog NAPI
+    (``napi_schedule_rps``). Another CPU's (RPS): posted to it (``rps_steered``); that CPU calls this for the skb
+    when it takes it in, and the tests are made then (the model's order, see the module docstring)."""
+    this = this_cpu()
+    if cpu != this.id:
+        steered = SteeredSkb(this.now, this.id, cpu, skb)
+        insort(per_cpu(cpu).softnet_data.rps_steered, steered, key=lambda e: (e.time_ns, e.cpu))
+        _sd().rps_ipi_list.append(steered)
+        return NET_RX_SUCCESS
+    sd = _sd()
+    steered = _steered_head(sd, skb)
     qlen = len(sd.input_pkt_queue)
-    if qlen <= this_cpu().profile.netdev_max_backlog:
+    if qlen <= this.profile.netdev_max_backlog:
         if not qlen and napi_schedule_prep(sd.backlog):
-            napi_schedule_rps(sd)
+            if steered is None:
+                napi_schedule_rps(sd)
+            else:
+                trace_printk(f"the backlog was idle: the IPI CPU {steered.cpu} sent at {steered.ipi_at / 1000:.3f} µs "
+                             "is for it")
+                this.call_single_queue.append((steered.ipi_at, rps_trigger_softirq, sd))
+        if steered is not None:
+            sd.rps_steered.pop(0)
         sd.input_pkt_queue.append(skb)
         return NET_RX_SUCCESS
+    if steered is not None:
+        sd.rps_steered.pop(0)
     sd.dropped += 1
     trace_printk(f"input_pkt_queue holds {qlen} > netdev_max_backlog: drop, softnet_data.dropped++")
     dev = skb.meta.get("dev")
@@ -557,10 +606,8 @@ def enqueue_to_backlog(skb: SkBuff, cpu: int) -> int:
 
 @kernel_function("net/core/dev.c", "schedule CPU {sd.cpu}'s backlog NAPI")
 def napi_schedule_rps(sd: SoftnetData) -> None:
-    """This CPU's own backlog: ``__napi_schedule_irqoff(&sd->backlog)``; another CPU's: ``rps_ipi_queued``."""
-    if sd.cpu != this_cpu().id:
-        rps_ipi_queued(sd)
-        return
+    """This CPU's own backlog: ``__napi_schedule_irqoff(&sd->backlog)``. (Another CPU's goes on
+    ``rps_ipi_list``; in the model that CPU takes the reader's IPI when it takes the skb in.)"""
     __napi_schedule_irqoff(sd.backlog)
 
 
@@ -647,34 +694,43 @@ def get_rps_cpu(dev: NetDevice | None, skb: SkBuff) -> int:
     return cpu
 
 
-@kernel_function("net/core/dev.c", "put CPU {sd.cpu} on this CPU's rps_ipi_list (IPI at net_rx_action's end)")
-def rps_ipi_queued(sd: SoftnetData) -> None:
-    """Link the remote softnet_data to this CPU's ``rps_ipi_list``; outside ``net_rx_action`` raise NET_RX here so
-    the list is sent soon (6.12 does this inside ``napi_schedule_rps``)."""
-    mysd = _sd()
-    mysd.rps_ipi_list.append(sd)
-    if not mysd.in_net_rx_action:
-        __raise_softirq_irqoff(NET_RX_SOFTIRQ)
+@dataclass(eq=False)
+class SteeredSkb:
+    """An skb RPS steered from CPU ``cpu`` to CPU ``to``: when, and when ``cpu``'s IPIs left (the end of its
+    ``net_rx_action``; None until then). The model's hand-off, see the module docstring."""
+
+    time_ns: int
+    cpu: int
+    to: int
+    skb: SkBuff
+    ipi_at: int | None = None
+
+    def __post_init__(self):
+        check.fields(self)
 
 
-@kernel_function("net/core/dev.c", lambda sd: f"send the IPIs this CPU owes ({len(sd.rps_ipi_list)}), "
+@check.arguments
+def rps_take_steered(sd: SoftnetData) -> None:
+    """At the start of each of its bursts a CPU takes in the skbs steered to it up to its clock, in time order:
+    ``enqueue_to_backlog`` on itself for each (the model's order, see the module docstring)."""
+    now = this_cpu().now
+    while sd.rps_steered and sd.rps_steered[0].time_ns <= now:
+        enqueue_to_backlog(sd.rps_steered[0].skb, sd.cpu)
+
+
+@kernel_function("net/core/dev.c", lambda sd: "IPIs leave now for the CPUs this run steered packets to "
+                 f"({', '.join(f'CPU {c}' for c in sorted({e.to for e in sd.rps_ipi_list}))}), "
                  "enable interrupts")
 def net_rps_action_and_irq_enable(sd: SoftnetData) -> None:
-    """Take the ``rps_ipi_list`` and kick each remote CPU (``net_rps_send_ipi``). Called at the end of
-    ``net_rx_action`` and at the start of ``process_backlog``."""
+    """Send an IPI (``net_rps_send_ipi`` → ``smp_call_function_single_async``) to each CPU on ``rps_ipi_list``.
+    Called at the end of ``net_rx_action`` and at the start of ``process_backlog``. In the model each skb this
+    CPU steered is stamped with the time; the CPU it went to takes that IPI if the skb finds its backlog idle."""
     if not sd.rps_ipi_list:
         return
-    remsd, sd.rps_ipi_list = sd.rps_ipi_list, []
-    net_rps_send_ipi(remsd)
-
-
-@kernel_function("net/core/dev.c", lambda remsd: "IPI to CPU " + ", ".join(str(r.cpu) for r in remsd))
-def net_rps_send_ipi(remsd: list[SoftnetData]) -> None:
-    """``smp_call_function_single_async(remsd->cpu, &remsd->csd)`` for each: the csd's function is
-    ``rps_trigger_softirq``. (3.10: the loop is in ``net_rps_action_and_irq_enable``, with
-    ``__smp_call_function_single``.)"""
-    for r in remsd:
-        smp_call_function_single_async(r.cpu, rps_trigger_softirq, r)
+    now = this_cpu().now
+    for e in sd.rps_ipi_list:
+        e.ipi_at = now
+    sd.rps_ipi_list = []
 
 
 @kernel_function("net/core/dev.c", "IPI on CPU {sd.cpu}: schedule its backlog NAPI, received_rps++")

@@ -54,9 +54,6 @@ IN_3_10 = MappingProxyType({
     "__netif_rx": ("netif_rx", "net/core/dev.c",
                    "queue {skb.name} on this CPU's backlog (from any context: enqueue_to_backlog on get_cpu())"),
     "napi_schedule_rps": None,
-    # RPS (net/core/dev.c, kernel/smp.c): net_rps_action_and_irq_enable sends the IPIs itself
-    "net_rps_send_ipi": None,
-    "smp_call_function_single_async": ("__smp_call_function_single", "kernel/smp.c"),
     "__napi_schedule_irqoff": None,
     # send (net/ipv4/tcp.c, tcp_output.c, ip_output.c, net/core/dev.c)
     "tcp_sendmsg_locked": None,                 # tcp_sendmsg does the work under lock_sock itself
@@ -151,7 +148,6 @@ work."""
 IN_6_12 = MappingProxyType({
     "ep_scan_ready_list": None,                 # ep_send_events scans between ep_start_scan and ep_done_scan
     "ep_send_events_proc": None,                # ep_send_events delivers each item (ep_deliver_event)
-    "rps_ipi_queued": None,                     # napi_schedule_rps links the remote CPU to rps_ipi_list itself
 })
 """The functions modelled under 3.10's names for 3.10's own code paths -> None: 6.12 has none of them."""
 

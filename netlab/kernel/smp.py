@@ -1,9 +1,10 @@
 """Cross-CPU function calls: one CPU asks another to run a function, with an IPI (inter-processor interrupt).
 
-Models kernel/smp.c (Linux 6.12; 3.10's ``__smp_call_function_single``): ``smp_call_function_single_async`` puts a
-``call_single_data`` on the target CPU's ``call_single_queue`` and sends it the CALL_FUNCTION_SINGLE IPI; the
-target takes it as a hard interrupt (``/proc/interrupts``: ``CAL``) and runs the queued functions in
-``generic_smp_call_function_single_interrupt``. RPS uses it to kick another CPU's backlog NAPI.
+Models kernel/smp.c (Linux 6.12; 3.10 the same): ``smp_call_function_single_async`` puts a ``call_single_data`` on
+the target CPU's ``call_single_queue`` and sends it the CALL_FUNCTION_SINGLE IPI; the target takes it as a hard
+interrupt (``/proc/interrupts``: ``CAL``) and runs the queued functions in
+``generic_smp_call_function_single_interrupt``. RPS uses it to kick another CPU's backlog NAPI (in the model the
+target queues the reader's IPI itself when it takes the steered skb in: see :mod:`netlab.kernel.dev`).
 
 The machine (``netlab.scenarios.receive.Host``) delivers the IPI: it is due when it was sent, taken when the
 target CPU is free, like a device interrupt, and costs ``Costs.hardirq_ns`` there — an IPI is an interrupt
@@ -12,16 +13,8 @@ measurement). Sending costs the sender nothing in the model (an APIC register wr
 """
 from __future__ import annotations
 
-from typing import Any, Callable
-
-from netlab.kernel.cpu import per_cpu, this_cpu
+from netlab.kernel.cpu import this_cpu
 from netlab.trace import kernel_function
-
-
-@kernel_function("kernel/smp.c", lambda cpu, func, info: f"queue {func.__name__} for CPU {cpu}, send it an IPI")
-def smp_call_function_single_async(cpu: int, func: Callable[[Any], None], info: Any) -> None:
-    """Append ``(sent at, func, info)`` to CPU ``cpu``'s ``call_single_queue``; the IPI is due now."""
-    per_cpu(cpu).call_single_queue.append((this_cpu().now, func, info))
 
 
 @kernel_function("kernel/smp.c", "CALL_FUNCTION_SINGLE IPI: run the functions other CPUs queued here")

@@ -30,7 +30,8 @@ from typing import Annotated, Callable, Iterator, Mapping, Sequence
 
 from netlab import check
 from netlab.kernel.cpu import Costs, Cpu, SoftirqState, current_cpu
-from netlab.kernel.dev import NetDevice, NetdevRxQueue, SoftnetState, dev_add_pack, softnet_stat_text
+from netlab.kernel.dev import (NetDevice, NetdevRxQueue, SoftnetState, dev_add_pack, rps_take_steered,
+                               softnet_stat_text)
 from netlab.kernel.dev_hard_xmit import FEATURES
 from netlab.kernel.dev_xmit import net_dev_init
 from netlab.kernel.inet_stream import inet_init
@@ -64,10 +65,12 @@ MAX_STEPS = 10_000_000
 
 @dataclass(frozen=True)
 class CpuState:
-    """One CPU at a step: its softirqs and its ``softnet_data``."""
+    """One CPU at a step: its softirqs, its ``softnet_data`` and the IPIs queued for it (``call_single_queue``:
+    "rps_trigger_softirq, sent at 2.500 µs")."""
 
     softirq: SoftirqState
     softnet: SoftnetState
+    ipis: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class ReceiveState:
     taps: Mapping[str, tuple[str, ...]]
     iptables: tuple[str, ...]
     readers: Mapping[str, str]
+    rps: bool                    # some RX queue has RPS CPUs
 
 
 class Host:
@@ -321,10 +325,13 @@ class Host:
 
     def _next(self, cpu: Cpu) -> int | None:
         """When ``cpu`` takes its next hard IRQ: when one is due, but not before the CPU is free (its clock, a
-        context switch on it)."""
+        context switch on it). An idle backlog with skbs steered to it: when the IPI of the first is due."""
         irq_times = [t for qv in self._queues_of(cpu) if (t := qv.next_irq_time()) is not None]
         if (ipi := self._ipi_time(cpu)) is not None:
             irq_times.append(ipi)
+        sd = cpu.softnet_data
+        if sd.rps_steered and not sd.backlog.sched and sd.rps_steered[0].ipi_at is not None:
+            irq_times.append(sd.rps_steered[0].ipi_at)
         return max(min(irq_times), cpu.now, self.rqs[cpu.id].busy_until) if irq_times else None
 
     def _arm(self, cpu: Cpu | None = None) -> None:
@@ -348,10 +355,13 @@ class Host:
             self._arm(cpu)
             return
         cpu.now = max(cpu.now, start)
+        self._take_steered(cpu, "softirq")
         dues = [(qv.next_irq_time(), qv.index, qv) for qv in self._queues_of(cpu) if qv.next_irq_time() is not None]
         ipi = self._ipi_time(cpu)
         if ipi is not None and (not dues or ipi < min(dues)[0]):
             self._ipi(cpu)
+        elif not dues:           # the steered skbs came in on a backlog that was not idle after all: no IPI
+            pass
         else:
             due = min(dues)
             self.nic.dma_until(due[2], cpu.now)
@@ -374,11 +384,19 @@ class Host:
         they take is its burst — and sleep in ``schedule()`` once none are left (``run_ksoftirqd`` set it
         TASK_INTERRUPTIBLE). ``wakeup_softirqd`` wakes it; the engine switches to it like to any task."""
         while True:
+            self._take_steered(cpu, "ksoftirqd")
             with cpu.running("ksoftirqd"):
                 run_ksoftirqd(cpu.id)
             yield from spend(cpu.now - self.sched.clock, "softirqs")
             if cpu.ksoftirqd.state != TASK_RUNNING:
                 yield from schedule()
+
+    def _take_steered(self, cpu: Cpu, context: str) -> None:
+        """RPS: at the start of each burst on ``cpu`` (a hard IRQ, a ksoftirqd run), the skbs steered to it up to
+        now reach its backlog (``netlab.kernel.dev.rps_take_steered``: the model's order)."""
+        if cpu.softnet_data.rps_steered and cpu.softnet_data.rps_steered[0].time_ns <= cpu.now:
+            with cpu.running(context):
+                rps_take_steered(cpu.softnet_data)
 
     @check.arguments
     def run_process(self, cpu: int, fn: Callable[[], object], at_ns: int | None = None) -> object:
@@ -428,10 +446,12 @@ class Host:
     # --- looking at it -------------------------------------------------------------------------------------------------
     def snapshot(self) -> ReceiveState:
         """The state for traces and drawings."""
-        return ReceiveState(tuple(CpuState(cpu.snapshot(), cpu.softnet_data.snapshot()) for cpu in self.cpus),
+        return ReceiveState(tuple(CpuState(cpu.snapshot(), cpu.softnet_data.snapshot(),
+                                           tuple([f"{f.__name__}, sent at {t / 1000:.3f} µs"
+                                                  for t, f, _ in cpu.call_single_queue])) for cpu in self.cpus),
                             self.nic.snapshot(), {name: sock.sk.snapshot() for name, sock in self.sockets.items()},
                             {tap.name: tuple([f"{n} ({d})" for n, d in tap.seen]) for tap in self.taps},
-                            tuple(self.net.nf.snapshot()), {t.comm: t.state for t in self.readers})
+                            tuple(self.net.nf.snapshot()), {t.comm: t.state for t in self.readers}, not self.rps_off)
 
     @property
     def rps_off(self) -> bool:
@@ -458,7 +478,7 @@ def rps_handoff(profile: str | KernelProfile = "6.12") -> Trace:
     """One RPS hand-off, traced: a UDP packet read on CPU 0 (the NIC queue's IRQ CPU), steered by ``get_rps_cpu`` to
     CPU 1's ``input_pkt_queue`` (``enqueue_to_backlog``), the IPI sent at the end of CPU 0's ``net_rx_action``,
     and on CPU 1 ``rps_trigger_softirq`` (``received_rps``) and ``process_backlog`` up to the socket."""
-    host = Host(profile, cpus=2, queues=1, rps_cpus=[[1]])
+    host = Host(profile, cpus=2, queues=1, ring_size=64, rps_cpus=[[1]])
     host.udp_socket(80)
     host.receive([Packet(1000, protocol="udp", name="p0")])
     return host.record()
