@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from netlab.kernel.cpu import Costs
-from netlab.kernel.dev import NetdevRxQueue, reciprocal_scale, softnet_stat_values
+from netlab.kernel.dev import NetdevRxQueue, hash_32, reciprocal_scale, softnet_stat_values
 from netlab.kernel.nic import Packet, rss_input, toeplitz_hash
 from netlab.kernel.profiles import PROFILES
 from netlab.load.receive import arrivals, rps_maps, rss_hashes, rss_queues, simulate
@@ -217,3 +217,35 @@ def test_the_load_model_refuses_what_it_cannot_do_exactly():
     with pytest.raises(ValueError, match="dev_weight"):
         simulate(times, cpus=2, rps_cpus=[[1]], hash_of_packet=hashes, profile=PROFILES["6.12"].replace(dev_weight=8))
     assert simulate(times, cpus=2, rps_cpus=[[]]).processed == [10, 0]
+
+
+# --- the flow limit (6.12; 3.10 has none) -------------------------------------------------------------------------
+def test_the_flow_limit_drops_the_flow_that_hogs_a_backlog():
+    """One flow at 4 of 5 packets, four light ones, all steered to one slow CPU: once its backlog is half full the
+    heavy flow holds more than 64 of CPU 0's last 128 enqueues and is dropped there (flow_limit_count on CPU 0,
+    dropped on CPU 1); most light packets get through, where without the limit most are dropped."""
+    prof = PROFILES["6.12"].replace(netdev_max_backlog=100)
+    sports = [40000 if i % 5 else 40001 + (i // 5) % 4 for i in range(4000)]
+    packets = [Packet(1000 + 80 * i, sport=p, protocol="udp", name=f"p{i}") for i, p in enumerate(sports)]
+    hosts = {}
+    for limit in ((), (0,)):
+        host = hosts[limit] = Host(prof, cpus=2, rps_cpus=[[1]], flow_limit_cpus=limit)
+        host.udp_socket(80, rcvbuf=1 << 40)
+        host.receive(packets)
+        host.run()
+    off, on = hosts[()].summary(), hosts[(0,)].summary()
+    assert off.flow_limit_count == [0, 0] and off.backlog_drops[1] > 0
+    assert on.flow_limit_count[0] > 0 and on.flow_limit_count[1] == 0 and on.backlog_drops[1] >= on.flow_limit_count[0]
+    light = lambda host: sum(1 for s in host.sockets["udp:80"].sk.sk_receive_queue if s.meta["sport"] != 40000)  # noqa: E731
+    sent_light = len(sports) - sports.count(40000)
+    assert light(hosts[(0,)]) > 0.7 * sent_light and light(hosts[(0,)]) > 2 * light(hosts[()])
+    assert softnet_stat_values(hosts[(0,)].cpus[0].softnet_data)[10] == on.flow_limit_count[0]
+
+
+def test_the_flow_limit_hashes_like_the_kernel():
+    assert hash_32(0, 12) == 0 and hash_32(1, 12) == 0x61C88647 >> 20 and hash_32(0xFFFFFFFF, 32) == (
+        0xFFFFFFFF * 0x61C88647) & 0xFFFFFFFF
+    with pytest.raises(ValueError, match="3.11"):
+        Host("3.10", cpus=2, flow_limit_cpus=[0])
+    with pytest.raises(ValueError, match="flow_limit_cpus"):
+        Host(cpus=2, flow_limit_cpus=[2])

@@ -25,8 +25,10 @@ Models net/core/dev.c, net/core/gro.c, include/net/gro.h, include/linux/netdevic
   off the CPU that read them, by flow hash (``get_rps_cpu``), onto a chosen CPU's backlog
   (``enqueue_to_backlog``); a remote CPU's backlog NAPI is scheduled by an IPI sent at the end of this CPU's
   ``net_rx_action`` (``net_rps_action_and_irq_enable``), which runs ``rps_trigger_softirq`` there
-  (``received_rps``++). RFS and the flow limit are not modelled (both are off unless configured:
-  ``rps_sock_flow_entries`` and ``flow_limit_cpu_bitmap`` are 0 by default).
+  (``received_rps``++). The flow limit (3.11 on; off unless ``net.core.flow_limit_cpu_bitmap`` names the CPU that
+  enqueues): once a backlog is half full, ``skb_flow_limit`` drops the skbs of a flow that holds more than half of
+  that CPU's last 128 (``flow_limit_count`` on the enqueuing CPU, ``dropped`` on the backlog's). RFS is not
+  modelled (off unless ``rps_sock_flow_entries`` is set).
 
   The model's order (its one simplification of RPS): each CPU runs a whole burst of work at once (an interrupt
   with its softirqs, a ksoftirqd run), so the CPU an skb is steered to may be in the middle of a burst the model
@@ -166,7 +168,7 @@ class SoftnetData:
     dropped: int = 0
     time_squeeze: int = 0
     received_rps: int = 0
-    flow_limit_count: int = 0
+    flow_limit: "SdFlowLimit | None" = None  # net.core.flow_limit_cpu_bitmap includes this CPU
     rps_ipi_list: list["SteeredSkb"] = field(default_factory=list)  # steered away, IPI leaves at net_rx_action's end
     rps_steered: list["SteeredSkb"] = field(default_factory=list)   # steered here, not taken in yet (time order)
     in_net_rx_action: bool = False
@@ -175,6 +177,11 @@ class SoftnetData:
 
     def __post_init__(self):
         check.fields(self)
+
+    @property
+    def flow_limit_count(self) -> int:
+        """softnet_stat's ``flow_limit_count``: ``sd->flow_limit->count``, 0 without a flow limit."""
+        return self.flow_limit.count if self.flow_limit is not None else 0
 
     def snapshot(self) -> "SoftnetState":
         return SoftnetState(tuple([n.name for n in self.poll_list]), self.processed, self.dropped, self.time_squeeze,
@@ -581,7 +588,8 @@ def enqueue_to_backlog(skb: SkBuff, cpu: int) -> int:
     sd = _sd()
     steered = _steered_head(sd, skb)
     qlen = len(sd.input_pkt_queue)
-    if qlen <= this.profile.netdev_max_backlog:
+    enqueuing = per_cpu(steered.cpu).softnet_data if steered is not None else sd
+    if qlen <= this.profile.netdev_max_backlog and not skb_flow_limit(skb, qlen, enqueuing):
         if not qlen and napi_schedule_prep(sd.backlog):
             if steered is None:
                 napi_schedule_rps(sd)
@@ -596,7 +604,8 @@ def enqueue_to_backlog(skb: SkBuff, cpu: int) -> int:
     if steered is not None:
         sd.rps_steered.pop(0)
     sd.dropped += 1
-    trace_printk(f"input_pkt_queue holds {qlen} > netdev_max_backlog: drop, softnet_data.dropped++")
+    trace_printk(f"input_pkt_queue holds {qlen} > netdev_max_backlog: drop, softnet_data.dropped++"
+                 if qlen > this.profile.netdev_max_backlog else "the flow limit drops it: softnet_data.dropped++")
     dev = skb.meta.get("dev")
     if dev is not None:
         dev.stats["rx_dropped"] += 1
@@ -642,6 +651,60 @@ def process_backlog(napi: NapiStruct, quota: int) -> int:
 
 # --- RPS (net/core/dev.c, include/linux/netdevice.h, include/linux/kernel.h) -------------------------------------
 RPS_NO_CPU = 0xFFFF
+FLOW_LIMIT_HISTORY = 1 << 7            # include/linux/netdevice.h: the last 128 skbs
+NETDEV_FLOW_LIMIT_TABLE_LEN = 1 << 12  # net.core.flow_limit_table_len (netdev_flow_limit_table_len)
+GOLDEN_RATIO_32 = 0x61C88647           # include/linux/hash.h
+
+
+@dataclass(eq=False)
+class SdFlowLimit:
+    """``struct sd_flow_limit`` (include/linux/netdevice.h), one per CPU in ``flow_limit_cpu_bitmap``: which flow
+    (a bucket of ``2**log_buckets``) each of the last ``FLOW_LIMIT_HISTORY`` skbs this CPU enqueued under pressure
+    belonged to, the count per bucket, and the drops (``count``, softnet_stat's ``flow_limit_count``)."""
+
+    log_buckets: int = NETDEV_FLOW_LIMIT_TABLE_LEN.bit_length() - 1
+    history_head: int = 0
+    history: list[int] = field(default_factory=lambda: [0] * FLOW_LIMIT_HISTORY)
+    buckets: list[int] = field(default_factory=list)
+    count: int = 0
+
+    def __post_init__(self):
+        check.fields(self)
+        if not 1 <= self.log_buckets <= 20:
+            raise ValueError(f"log_buckets must be 1..20, got {self.log_buckets!r}")
+        self.buckets = self.buckets or [0] * (1 << self.log_buckets)
+
+
+@check.arguments
+def hash_32(val: int, bits: int) -> int:
+    """include/linux/hash.h: ``val * GOLDEN_RATIO_32 >> (32 - bits)``, a u32 spread over ``bits`` bits."""
+    if not 0 <= val < 1 << 32 or not 1 <= bits <= 32:
+        raise ValueError(f"val is a u32 and bits 1..32, got {val!r}, {bits!r}")
+    return ((val * GOLDEN_RATIO_32) & 0xFFFFFFFF) >> (32 - bits)
+
+
+@kernel_function("net/core/dev.c", lambda skb, qlen, sd: f"flow limit: is {skb.name}'s flow hogging a backlog "
+                 f"of {qlen}?")
+def skb_flow_limit(skb: SkBuff, qlen: int, sd: SoftnetData) -> bool:
+    """Below half of ``netdev_max_backlog``: no. Else, with a flow limit on ``sd`` (the enqueuing CPU's:
+    ``this_cpu_ptr(&softnet_data)``; in the model the reading CPU of a steered skb): record the skb's flow bucket
+    (``hash_32`` of its hash) in the history, forget the oldest, and drop (``fl->count``++) if its bucket now holds
+    more than half of the history."""
+    if qlen < this_cpu().profile.netdev_max_backlog >> 1 or sd.flow_limit is None:
+        return False
+    fl = sd.flow_limit
+    new_flow = hash_32(skb.meta.get("hash", 0), fl.log_buckets)
+    old_flow = fl.history[fl.history_head]
+    fl.history[fl.history_head] = new_flow
+    fl.history_head = (fl.history_head + 1) & (FLOW_LIMIT_HISTORY - 1)
+    if fl.buckets[old_flow]:
+        fl.buckets[old_flow] -= 1
+    fl.buckets[new_flow] += 1
+    if fl.buckets[new_flow] > FLOW_LIMIT_HISTORY >> 1:
+        fl.count += 1
+        trace_printk(f"{fl.buckets[new_flow]} of the last {FLOW_LIMIT_HISTORY}: drop, flow_limit_count++")
+        return True
+    return False
 
 
 @dataclass(eq=False)

@@ -30,8 +30,8 @@ from typing import Annotated, Callable, Iterator, Mapping, Sequence
 
 from netlab import check
 from netlab.kernel.cpu import Costs, Cpu, SoftirqState, current_cpu
-from netlab.kernel.dev import (NetDevice, NetdevRxQueue, SoftnetState, dev_add_pack, rps_take_steered,
-                               softnet_stat_text)
+from netlab.kernel.dev import (NetDevice, NetdevRxQueue, SdFlowLimit, SoftnetState, dev_add_pack,
+                               rps_take_steered, softnet_stat_text)
 from netlab.kernel.dev_hard_xmit import FEATURES
 from netlab.kernel.dev_xmit import net_dev_init
 from netlab.kernel.inet_stream import inet_init
@@ -101,7 +101,8 @@ class Host:
     describes) and count open files against ``max_files`` (fs.file-max; default LONG_MAX, what systemd sets at boot
     on most distributions — the kernel's own boot value, ``files_maxfiles_init``, is about one file per 10 KiB of
     RAM). ``rps_cpus[q]`` are the CPUs RPS spreads queue q's packets over (``/sys/class/net/<dev>/queues/rx-q/
-    rps_cpus``; default none: RPS off). A task the engine runs on one of these CPUs (``sched.spawn(…, host=name)``) runs its code on this
+    rps_cpus``; default none: RPS off); ``flow_limit_cpus`` are the CPUs whose backlog enqueues the flow limit
+    watches (``net.core.flow_limit_cpu_bitmap``; default none; 3.11 and later). A task the engine runs on one of these CPUs (``sched.spawn(…, host=name)``) runs its code on this
     host's CPU: it sees that CPU (``this_cpu``, its clock, its softirqs), and what it queues runs after.
     """
 
@@ -111,7 +112,7 @@ class Host:
                  address: str = "10.0.0.2", dev_name: str = "eth0", tx_ring_size: int | None = None,
                  link_gbps: float = 1.0, sched: Scheduler | None = None, name: str = "", memory: bool = False,
                  max_files: Annotated[int, check.Range(1, check.INT64_MAX)] = check.INT64_MAX,
-                 rps_cpus: Sequence[Sequence[int]] | None = None):
+                 rps_cpus: Sequence[Sequence[int]] | None = None, flow_limit_cpus: Sequence[int] = ()):
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         if not isinstance(self.profile, KernelProfile):
             raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -148,6 +149,13 @@ class Host:
         self.nic = Nic(self.dev, queues, ring_size if ring_size is not None else self.profile.rx_ring_size, affinity,
                        tx_ring_size=tx_ring_size, link_gbps=link_gbps)
         self.dev.rx_queues = [NetdevRxQueue(q, rps_map) for q, rps_map in enumerate(rps_maps(rps_cpus, queues, cpus))]
+        if isinstance(flow_limit_cpus, (str, bytes)) or any(
+                not isinstance(c, int) or isinstance(c, bool) or not 0 <= c < cpus for c in flow_limit_cpus):
+            raise ValueError(f"flow_limit_cpus must list CPUs in 0..{cpus - 1}, got {flow_limit_cpus!r}")
+        if flow_limit_cpus and self.profile.softnet_stat_columns < 11:
+            raise ValueError("this kernel has no flow limit (skb_flow_limit and its softnet_stat column came in 3.11)")
+        for c in flow_limit_cpus:
+            self.cpus[c].softnet_data.flow_limit = SdFlowLimit()
         if tx_ring_size is not None:
             self.dev.mtu, self.dev.features = self.profile.eth_mtu, frozenset(FEATURES)
             self.dev.qdisc = Qdisc(self.dev)
