@@ -6,7 +6,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from netlab.kernel.cpu import Costs
-from netlab.kernel.dev import NetdevRxQueue, hash_32, reciprocal_scale, softnet_stat_values
+from netlab.kernel.dev import RPS_NO_CPU, NetdevRxQueue, get_rps_cpu, hash_32, reciprocal_scale, softnet_stat_values
+from netlab.kernel.inet_stream import inet_recvmsg
+from netlab.kernel.skbuff import alloc_skb
 from netlab.kernel.nic import Packet, rss_input, toeplitz_hash
 from netlab.kernel.profiles import PROFILES
 from netlab.load.receive import arrivals, rps_maps, rss_hashes, rss_queues, simulate
@@ -249,3 +251,46 @@ def test_the_flow_limit_hashes_like_the_kernel():
         Host("3.10", cpus=2, flow_limit_cpus=[0])
     with pytest.raises(ValueError, match="flow_limit_cpus"):
         Host(cpus=2, flow_limit_cpus=[2])
+
+
+# --- RFS -----------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_rfs_steers_a_flow_to_the_cpu_that_reads_it(profile):
+    """The first segment goes where RPS's hash puts it (CPU 1); the reader on CPU 3 records its CPU in
+    rps_sock_flow_table (inet_recvmsg → sock_rps_record_flow), and the flow's next segments go to CPU 3."""
+    host = Host(profile, cpus=4, rps_cpus=[[1, 2]], rps_sock_flow_entries=4000, rps_flow_cnt=200)
+    sock = host.tcp_socket(80, peer=("10.0.0.1", 40000))
+
+    def reader():
+        while True:
+            yield from inet_recvmsg(sock, 1 << 20, 0)
+    host.sched.spawn("reader", reader(), cpu=3, host=host.name)
+    segments = [Packet(1000 + 20_000 * i, seq=1 + 100 * i, length=152, ack=1, name=f"p{i}") for i in range(6)]
+    assert [1, 2][reciprocal_scale(toeplitz_hash(rss_input(*segments[0].flow)), 2)] == 1
+    host.receive(segments)
+    host.run(until_ns=200_000)
+    s = host.summary()
+    assert s.processed == [0, 1, 0, 5] and s.received_rps == [0, 1, 0, 5]
+    table = host.cpus[0].softnet_data.rps_sock_flow_table
+    assert table.entries == 4096 and len(host.dev.rx_queues[0].rps_flow_table) == 256
+    assert len(sock.sk.sk_receive_queue) == 0
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_rfs_moves_a_flow_only_once_its_old_backlog_has_taken_its_last_skb(profile):
+    host = Host(profile, cpus=4, rps_cpus=[[1, 2]], rps_sock_flow_entries=64, rps_flow_cnt=8)
+    h = 0x9E3779B1
+    table = host.cpus[0].softnet_data.rps_sock_flow_table
+    table.ents[h & 63] = (h & ~table.rps_cpu_mask & 0xFFFFFFFF) | 3 if profile == "6.12" else 3
+    rflow = host.dev.rx_queues[0].rps_flow_table[h & 7]
+    rflow.cpu, rflow.last_qtail = 1, 5
+    host.cpus[1].softnet_data.input_queue_head = 3      # two of the flow's skbs still queued on CPU 1
+    host.cpus[3].softnet_data.input_queue_head = 40
+    with host.cpus[0].running("softirq"):
+        skb = alloc_skb(64, name="p")
+        skb.meta.update(dev=host.dev, queue=0, hash=h)
+        assert get_rps_cpu(host.dev, skb) == (1, rflow)
+        host.cpus[1].softnet_data.input_queue_head = 5
+        assert get_rps_cpu(host.dev, skb) == (3, rflow) and (rflow.cpu, rflow.last_qtail) == (3, 40)
+        table.ents[h & 63] = RPS_NO_CPU       # nobody reads the flow (6.12: nor do its hash bits match): RPS
+        assert get_rps_cpu(host.dev, skb) == ([1, 2][reciprocal_scale(h, 2)], None)

@@ -27,8 +27,13 @@ Models net/core/dev.c, net/core/gro.c, include/net/gro.h, include/linux/netdevic
   ``net_rx_action`` (``net_rps_action_and_irq_enable``), which runs ``rps_trigger_softirq`` there
   (``received_rps``++). The flow limit (3.11 on; off unless ``net.core.flow_limit_cpu_bitmap`` names the CPU that
   enqueues): once a backlog is half full, ``skb_flow_limit`` drops the skbs of a flow that holds more than half of
-  that CPU's last 128 (``flow_limit_count`` on the enqueuing CPU, ``dropped`` on the backlog's). RFS is not
-  modelled (off unless ``rps_sock_flow_entries`` is set).
+  that CPU's last 128 (``flow_limit_count`` on the enqueuing CPU, ``dropped`` on the backlog's). RFS (off unless
+  ``net.core.rps_sock_flow_entries`` and a queue's ``rps_flow_cnt`` are set): ``recvmsg`` records in
+  ``rps_sock_flow_table`` the CPU where a flow's socket is read (``sock_rps_record_flow``), and ``get_rps_cpu``
+  steers the flow there — once the backlog it used last has taken in everything it sent there (the queue's
+  ``rps_dev_flow``: ``last_qtail`` against that CPU's ``input_queue_head``), so packets stay in order. That test
+  reads another CPU's counter as the model's order leaves it when the reading CPU runs (see below). The load model
+  (:mod:`netlab.load.receive`) has RPS but neither RFS nor the flow limit.
 
   The model's order (its one simplification of RPS): each CPU runs a whole burst of work at once (an interrupt
   with its softirqs, a ksoftirqd run), so the CPU an skb is steered to may be in the middle of a burst the model
@@ -51,12 +56,13 @@ from __future__ import annotations
 from bisect import insort
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 from netlab import check
 from netlab.check import CInt
-from netlab.kernel.cpu import NET_RX_SOFTIRQ, Cpu, per_cpu, this_cpu
+from netlab.kernel.cpu import NET_RX_SOFTIRQ, Cpu, current_cpu, per_cpu, this_cpu
 from netlab.kernel.netns import Net
+from netlab.kernel.sock import Sock
 from netlab.kernel.skbuff import SkBuff, kfree_skb, skb_get, skb_orphan_frags_rx, skb_reset_network_header
 from netlab.kernel.softirq import (__raise_softirq_irqoff, local_bh_disable, local_bh_enable, local_irq_enable,
                                    raise_softirq_irqoff)
@@ -169,6 +175,9 @@ class SoftnetData:
     time_squeeze: int = 0
     received_rps: int = 0
     flow_limit: "SdFlowLimit | None" = None  # net.core.flow_limit_cpu_bitmap includes this CPU
+    input_queue_head: int = 0                # skbs process_backlog took (RFS: has a flow's last one gone?)
+    input_queue_tail: int = 0                # skbs enqueue_to_backlog queued
+    rps_sock_flow_table: "RpsSockFlowTable | None" = None  # the one global table (net.core.rps_sock_flow_entries)
     rps_ipi_list: list["SteeredSkb"] = field(default_factory=list)  # steered away, IPI leaves at net_rx_action's end
     rps_steered: list["SteeredSkb"] = field(default_factory=list)   # steered here, not taken in yet (time order)
     in_net_rx_action: bool = False
@@ -433,9 +442,9 @@ def netif_receive_skb_list_internal(skbs: list[SkBuff]) -> None:
     """Timestamps, RPS (each skb ``get_rps_cpu`` steers goes to that CPU's backlog), then the list receive."""
     rest = []
     for skb in skbs:
-        cpu = get_rps_cpu(skb.meta.get("dev"), skb)
+        cpu, rflow = get_rps_cpu(skb.meta.get("dev"), skb)
         if cpu >= 0:
-            enqueue_to_backlog(skb, cpu)
+            enqueue_to_backlog(skb, cpu, rflow)
         else:
             rest.append(skb)
     if rest:
@@ -475,9 +484,9 @@ def _deliver_list(skbs: list[SkBuff], pt: PacketType) -> None:
 def netif_receive_skb(skb: SkBuff) -> int:
     """The one-skb entry into the stack (3.10's NAPI path, and anyone not batching): RPS (6.12: in
     ``netif_receive_skb_internal``), else ``__netif_receive_skb``."""
-    cpu = get_rps_cpu(skb.meta.get("dev"), skb)
+    cpu, rflow = get_rps_cpu(skb.meta.get("dev"), skb)
     if cpu >= 0:
-        return enqueue_to_backlog(skb, cpu)
+        return enqueue_to_backlog(skb, cpu, rflow)
     return __netif_receive_skb(skb)
 
 
@@ -565,7 +574,7 @@ def _steered_head(sd: SoftnetData, skb: SkBuff) -> "SteeredSkb | None":
     return sd.rps_steered[0] if sd.rps_steered and sd.rps_steered[0].skb is skb else None
 
 
-def _enqueue_text(skb: SkBuff, cpu: int) -> str:
+def _enqueue_text(skb: SkBuff, cpu: int, rflow: "RpsDevFlow | None" = None) -> str:
     if cpu != this_cpu().id:
         return f"RPS: steer {skb.name} to CPU {cpu}'s input_pkt_queue (CPU {cpu} takes it in when it next runs)"
     steered = _steered_head(_sd(), skb)
@@ -574,14 +583,14 @@ def _enqueue_text(skb: SkBuff, cpu: int) -> str:
 
 
 @kernel_function("net/core/dev.c", _enqueue_text)
-def enqueue_to_backlog(skb: SkBuff, cpu: int) -> int:
+def enqueue_to_backlog(skb: SkBuff, cpu: int, rflow: "RpsDevFlow | None" = None) -> int:
     """Queue on CPU ``cpu``'s ``input_pkt_queue`` while ``qlen <= netdev_max_backlog`` (so max_backlog + 1 fit);
     else drop and that CPU's ``sd->dropped``++. The first packet schedules the backlog NAPI
-    (``napi_schedule_rps``). Another CPU's (RPS): posted to it (``rps_steered``); that CPU calls this for the skb
+    (``napi_schedule_rps``); ``input_queue_tail``++, saved in RFS's ``rflow.last_qtail``. Another CPU's (RPS): posted to it (``rps_steered``); that CPU calls this for the skb
     when it takes it in, and the tests are made then (the model's order, see the module docstring)."""
     this = this_cpu()
     if cpu != this.id:
-        steered = SteeredSkb(this.now, this.id, cpu, skb)
+        steered = SteeredSkb(this.now, this.id, cpu, skb, rflow)
         insort(per_cpu(cpu).softnet_data.rps_steered, steered, key=lambda e: (e.time_ns, e.cpu))
         _sd().rps_ipi_list.append(steered)
         return NET_RX_SUCCESS
@@ -599,7 +608,11 @@ def enqueue_to_backlog(skb: SkBuff, cpu: int) -> int:
                 this.call_single_queue.append((steered.ipi_at, rps_trigger_softirq, sd))
         if steered is not None:
             sd.rps_steered.pop(0)
+            rflow = steered.rflow
         sd.input_pkt_queue.append(skb)
+        sd.input_queue_tail += 1
+        if rflow is not None:
+            rflow.last_qtail = sd.input_queue_tail
         return NET_RX_SUCCESS
     if steered is not None:
         sd.rps_steered.pop(0)
@@ -638,6 +651,7 @@ def process_backlog(napi: NapiStruct, quota: int) -> int:
             skb = sd.process_queue.popleft()
             cpu.charge(cpu.costs.stack_ns)
             __netif_receive_skb(skb)
+            sd.input_queue_head += 1
             work += 1
             if work >= quota:
                 return work
@@ -708,18 +722,52 @@ def skb_flow_limit(skb: SkBuff, qlen: int, sd: SoftnetData) -> bool:
 
 
 @dataclass(eq=False)
+class RpsSockFlowTable:
+    """``struct rps_sock_flow_table`` (net.core.rps_sock_flow_entries, a power of 2): per flow-hash bucket, where
+    the flow's socket was last read — 6.12: the hash's upper bits | the CPU (``rps_cpu_mask`` the CPU bits); 3.10:
+    the CPU. ``RPS_NO_CPU`` until then."""
+
+    entries: int
+    rps_cpu_mask: int
+    ents: list[int] = field(default_factory=list)
+
+    def __post_init__(self):
+        check.fields(self)
+        if self.entries < 1 or self.entries & (self.entries - 1):
+            raise ValueError(f"rps_sock_flow_entries must be a power of 2, got {self.entries!r}")
+        self.ents = self.ents or [RPS_NO_CPU] * self.entries
+
+
+@dataclass(eq=False)
+class RpsDevFlow:
+    """``struct rps_dev_flow``: the CPU a flow of this RX queue goes to, and ``input_queue_tail`` of that CPU's
+    backlog after its last skb was queued there (``last_qtail``)."""
+
+    cpu: Annotated[int, check.Range(0, RPS_NO_CPU)] = RPS_NO_CPU
+    last_qtail: int = 0
+
+    def __post_init__(self):
+        check.fields(self)
+
+
+@dataclass(eq=False)
 class NetdevRxQueue:
     """``struct netdev_rx_queue``: one RX queue's RPS map, the CPUs of ``/sys/class/net/<dev>/queues/rx-N/rps_cpus``
-    in ascending order (``store_rps_map`` builds ``rps_map->cpus`` from the mask); empty: RPS off."""
+    in ascending order (``store_rps_map`` builds ``rps_map->cpus`` from the mask; empty: RPS off), and its RFS
+    ``rps_flow_table`` (``rps_flow_cnt`` entries, a power of 2; empty: RFS off on this queue)."""
 
     index: int
     rps_map: tuple[int, ...] = ()
+    rps_flow_table: list[RpsDevFlow] = field(default_factory=list)
 
     def __post_init__(self):
         check.fields(self)
         if any(not isinstance(c, int) or c < 0 for c in self.rps_map) or list(self.rps_map) != sorted(
                 set(self.rps_map)):
             raise ValueError(f"rps_map must be ascending distinct CPU numbers, got {self.rps_map!r}")
+        n = len(self.rps_flow_table)
+        if n & (n - 1):
+            raise ValueError(f"rps_flow_table must have a power of 2 entries (rps_flow_cnt), got {n}")
 
 
 @check.arguments
@@ -729,7 +777,7 @@ def rps_active(skb: SkBuff) -> bool:
     queue = skb.meta.get("queue")
     if dev is None or queue is None or queue >= len(dev.rx_queues):
         return False
-    return bool(dev.rx_queues[queue].rps_map)
+    return bool(dev.rx_queues[queue].rps_map or dev.rx_queues[queue].rps_flow_table)
 
 
 @check.arguments
@@ -741,20 +789,91 @@ def reciprocal_scale(val: int, ep_ro: int) -> int:
 
 
 @kernel_function("net/core/dev.c", lambda dev, skb: f"RPS: pick a CPU for {skb.name} by its flow hash")
-def get_rps_cpu(dev: NetDevice | None, skb: SkBuff) -> int:
-    """The skb's RX queue's ``rps_map`` (none: -1, handle it here); else ``map->cpus[reciprocal_scale(hash,
-    map->len)]`` with ``skb_get_hash`` — the RSS hash the NIC computed (igb: ``igb_rx_hash``), so one flow always
-    lands on one CPU. A hash of 0 means none: -1."""
+def get_rps_cpu(dev: NetDevice | None, skb: SkBuff) -> tuple[int, RpsDevFlow | None]:
+    """The CPU for the skb (-1: handle it here) and, with RFS, its queue's ``rps_dev_flow`` (the kernel's
+    ``rflowp``). ``skb_get_hash`` is the RSS hash the NIC computed (igb: ``igb_rx_hash``); 0 means none: -1.
+    RFS first: if ``rps_sock_flow_table`` knows the flow (6.12: its upper hash bits match), it goes to the CPU
+    recorded there — switching from the queue's ``rps_dev_flow`` CPU only once that CPU's ``input_queue_head`` has
+    passed the flow's ``last_qtail`` (``set_rps_cpu``). Else RPS: ``map->cpus[reciprocal_scale(hash,
+    map->len)]``, so one flow always lands on one CPU."""
     if dev is None or not rps_active(skb):
-        return -1
-    rps_map = dev.rx_queues[skb.meta["queue"]].rps_map
+        return -1, None
+    rxqueue = dev.rx_queues[skb.meta["queue"]]
     skb_reset_network_header(skb)
     h = skb.meta.get("hash", 0)
     if not h:
-        return -1
-    cpu = rps_map[reciprocal_scale(h, len(rps_map))]
-    trace_printk(f"hash {h:#010x} → rps_map[{reciprocal_scale(h, len(rps_map))}] = CPU {cpu}")
-    return cpu
+        return -1, None
+    this = this_cpu()
+    table = _sd().rps_sock_flow_table
+    if rxqueue.rps_flow_table and table is not None:
+        ident = table.ents[h & (table.entries - 1)]
+        if this.profile.napi_repoll_list:    # 6.12 keeps the hash's upper bits beside the CPU
+            next_cpu = ident & table.rps_cpu_mask if not (ident ^ h) & ~table.rps_cpu_mask & 0xFFFFFFFF else None
+        else:
+            next_cpu = ident
+        if next_cpu is not None:
+            rflow = rxqueue.rps_flow_table[h & (len(rxqueue.rps_flow_table) - 1)]
+            tcpu = rflow.cpu
+            if tcpu != next_cpu and (tcpu >= len(this.siblings) or
+                                     per_cpu(tcpu).softnet_data.input_queue_head - rflow.last_qtail >= 0):
+                tcpu = next_cpu
+                rflow = set_rps_cpu(dev, skb, rflow, next_cpu)
+            if tcpu < len(this.siblings):
+                trace_printk(f"RFS: flow {h:#010x} is read on CPU {next_cpu}; its skbs go to CPU {tcpu}")
+                return tcpu, rflow
+    if not rxqueue.rps_map:
+        return -1, None
+    cpu = rxqueue.rps_map[reciprocal_scale(h, len(rxqueue.rps_map))]
+    trace_printk(f"hash {h:#010x} → rps_map[{reciprocal_scale(h, len(rxqueue.rps_map))}] = CPU {cpu}")
+    return cpu, None
+
+
+@kernel_function("net/core/dev.c", lambda dev, skb, rflow, next_cpu: f"RFS: {skb.name}'s flow moves to CPU "
+                 f"{next_cpu}")
+def set_rps_cpu(dev: NetDevice, skb: SkBuff, rflow: RpsDevFlow, next_cpu: int) -> RpsDevFlow:
+    """Point the queue's flow entry at ``next_cpu`` from that CPU's current ``input_queue_head`` on (accelerated
+    RFS, ``ndo_rx_flow_steer``, is not modelled)."""
+    if next_cpu < len(this_cpu().siblings):
+        rflow.last_qtail = per_cpu(next_cpu).softnet_data.input_queue_head
+    rflow.cpu = next_cpu
+    return rflow
+
+
+def rfs_needed() -> bool:
+    """The ``rfs_needed`` static key: on once ``rps_sock_flow_entries`` is set (this host has the table); off,
+    the RFS hooks in recvmsg and the TCP receive path are skipped."""
+    cpu = current_cpu()
+    return cpu is not None and cpu.softnet_data is not None and cpu.softnet_data.rps_sock_flow_table is not None
+
+
+@kernel_function("include/net/rps.h", lambda sk: f"RFS: {sk.name} is read on this CPU")
+def sock_rps_record_flow(sk: Sock) -> None:
+    """From ``inet_recvmsg``: record this CPU for the socket's flow (``sk_rxhash``) in ``rps_sock_flow_table``
+    (``rps_record_sock_flow``) — 6.12 only for an ESTABLISHED socket, with the hash's upper bits beside the CPU;
+    3.10 for any, the CPU alone."""
+    cpu = this_cpu()
+    table = _sd().rps_sock_flow_table
+    if table is None or not sk.sk_rxhash:
+        return
+    h = sk.sk_rxhash
+    if cpu.profile.napi_repoll_list:
+        if sk.sk_state != "TCP_ESTABLISHED":
+            return
+        table.ents[h & (table.entries - 1)] = (h & ~table.rps_cpu_mask & 0xFFFFFFFF) | cpu.id
+    else:
+        table.ents[h & (table.entries - 1)] = cpu.id
+
+
+@kernel_function("include/net/sock.h", lambda sk, skb: f"RFS: remember {skb.name}'s flow hash in {sk.name}")
+def sock_rps_save_rxhash(sk: Sock, skb: SkBuff) -> None:
+    """``sk->sk_rxhash = skb->hash`` (3.10 first forgets the old hash's entry: ``sock_rps_reset_flow``)."""
+    h = skb.meta.get("hash", 0)
+    if sk.sk_rxhash == h:
+        return
+    table = _sd().rps_sock_flow_table
+    if not this_cpu().profile.napi_repoll_list and table is not None and sk.sk_rxhash:
+        table.ents[sk.sk_rxhash & (table.entries - 1)] = RPS_NO_CPU
+    sk.sk_rxhash = h
 
 
 @dataclass(eq=False)
@@ -766,6 +885,7 @@ class SteeredSkb:
     cpu: int
     to: int
     skb: SkBuff
+    rflow: RpsDevFlow | None = None      # RFS: the queue's flow entry, whose last_qtail the enqueue sets
     ipi_at: int | None = None
 
     def __post_init__(self):

@@ -12,7 +12,8 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   it. With RPS (the RPS section) a CPU that reads an RPS queue depends on nothing else either, in the step model's
   order (``netlab.kernel.dev``): it is simulated first and records what it steers where, and when; a CPU that
   skbs are steered to is simulated after, with those as a second input. Not in bulk yet: a Python step per
-  interrupt and per ksoftirqd run on those CPUs.
+  interrupt and per ksoftirqd run on those CPUs. RFS and the flow limit are the step model's only (``Host``'s
+  ``rps_sock_flow_entries``, ``rps_flow_cnt``, ``flow_limit_cpus``): :func:`simulate` has no such settings.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
   the same numbers as the step model because an RX ring's free space only changes when the driver refills it.

@@ -30,8 +30,8 @@ from typing import Annotated, Callable, Iterator, Mapping, Sequence
 
 from netlab import check
 from netlab.kernel.cpu import Costs, Cpu, SoftirqState, current_cpu
-from netlab.kernel.dev import (NetDevice, NetdevRxQueue, SdFlowLimit, SoftnetState, dev_add_pack,
-                               rps_take_steered, softnet_stat_text)
+from netlab.kernel.dev import (NetDevice, NetdevRxQueue, RpsDevFlow, RpsSockFlowTable, SdFlowLimit, SoftnetState,
+                               dev_add_pack, rps_take_steered, softnet_stat_text)
 from netlab.kernel.dev_hard_xmit import FEATURES
 from netlab.kernel.dev_xmit import net_dev_init
 from netlab.kernel.inet_stream import inet_init
@@ -102,7 +102,9 @@ class Host:
     on most distributions — the kernel's own boot value, ``files_maxfiles_init``, is about one file per 10 KiB of
     RAM). ``rps_cpus[q]`` are the CPUs RPS spreads queue q's packets over (``/sys/class/net/<dev>/queues/rx-q/
     rps_cpus``; default none: RPS off); ``flow_limit_cpus`` are the CPUs whose backlog enqueues the flow limit
-    watches (``net.core.flow_limit_cpu_bitmap``; default none; 3.11 and later). A task the engine runs on one of these CPUs (``sched.spawn(…, host=name)``) runs its code on this
+    watches (``net.core.flow_limit_cpu_bitmap``; default none; 3.11 and later). RFS: ``rps_sock_flow_entries``
+    (``net.core.rps_sock_flow_entries``, rounded up to a power of 2 as the sysctl does) and ``rps_flow_cnt`` (each
+    RX queue's ``rps_flow_cnt``, rounded up too); both 0 by default: RFS off. A task the engine runs on one of these CPUs (``sched.spawn(…, host=name)``) runs its code on this
     host's CPU: it sees that CPU (``this_cpu``, its clock, its softirqs), and what it queues runs after.
     """
 
@@ -112,7 +114,8 @@ class Host:
                  address: str = "10.0.0.2", dev_name: str = "eth0", tx_ring_size: int | None = None,
                  link_gbps: float = 1.0, sched: Scheduler | None = None, name: str = "", memory: bool = False,
                  max_files: Annotated[int, check.Range(1, check.INT64_MAX)] = check.INT64_MAX,
-                 rps_cpus: Sequence[Sequence[int]] | None = None, flow_limit_cpus: Sequence[int] = ()):
+                 rps_cpus: Sequence[Sequence[int]] | None = None, flow_limit_cpus: Sequence[int] = (),
+                 rps_sock_flow_entries: int = 0, rps_flow_cnt: int = 0):
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         if not isinstance(self.profile, KernelProfile):
             raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -156,6 +159,16 @@ class Host:
             raise ValueError("this kernel has no flow limit (skb_flow_limit and its softnet_stat column came in 3.11)")
         for c in flow_limit_cpus:
             self.cpus[c].softnet_data.flow_limit = SdFlowLimit()
+        for sysctl, value in (("rps_sock_flow_entries", rps_sock_flow_entries), ("rps_flow_cnt", rps_flow_cnt)):
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1 << 26:
+                raise ValueError(f"{sysctl} must be an int in 0..2**26, got {value!r}")
+        if rps_sock_flow_entries:
+            table = RpsSockFlowTable(1 << (rps_sock_flow_entries - 1).bit_length(), (1 << (cpus - 1).bit_length()) - 1)
+            for cpu in self.cpus:
+                cpu.softnet_data.rps_sock_flow_table = table
+        if rps_flow_cnt:
+            for q in self.dev.rx_queues:
+                q.rps_flow_table = [RpsDevFlow() for _ in range(1 << (rps_flow_cnt - 1).bit_length())]
         if tx_ring_size is not None:
             self.dev.mtu, self.dev.features = self.profile.eth_mtu, frozenset(FEATURES)
             self.dev.qdisc = Qdisc(self.dev)
