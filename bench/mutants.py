@@ -99,9 +99,9 @@ MUTANTS = (
     Mutant("own-address-leaves-through-its-nic", "04", "netlab/kernel/route.py",
            "        return Rtable(net.loopback_dev, RTN_LOCAL)", "        return Rtable(res.dev, RTN_LOCAL)",
            "a local address leaves through the device that holds it (the NIC) instead of lo", LOOPBACK),
-    Mutant("veth-and-lo-set-up-without-iff-up", "04", "netlab/live/rtnetlink.py",
-           "flags | IFF_UP))", "flags))",
-           "set_up() writes the interface's flags back without IFF_UP, so lo and the veth stay down", LOOPBACK),
+    Mutant("veth-never-set-up", "04", "netlab/live/loopback.py",
+           '        ipr.link("set", index=index["veth0"], state="up")\n', "",
+           "the namespace experiment never sets veth0 up (no `ip link set veth0 up`)", LOOPBACK),
     # 05 handshake
     Mutant("accept-queue-full-at-backlog", "05", "netlab/kernel/inet_connection_sock.py",
            "return sk.sk_ack_backlog > sk.sk_max_ack_backlog", "return sk.sk_ack_backlog >= sk.sk_max_ack_backlog",

@@ -10,12 +10,13 @@ The map (a module may import its own folder and what its rule lists; :data:`MAY_
 - ``netlab.live.*`` (the learner's kernel): ``live``, ``kernel``, ``trace``, ``check``; never a scenario, so a probe
   measures and the scenario that runs the model for it compares.
 - ``netlab.load.*`` (vectorised models): ``load``, ``kernel``, ``trace``, ``check``.
-- ``netlab.view.*`` (drawings, Stepper): ``view``, ``trace``, ``check``, and three things that run no model:
-  ``live.result`` (the result type a view shows), ``live.kallsyms`` (the Stepper's "is it in your kernel") and
+- ``netlab.view.*`` (drawings, Stepper): ``view``, ``trace``, ``check``, and four things that run no model:
+  ``live.result`` and ``live.claims`` (the result types a view shows), ``live.kallsyms`` (the Stepper's "is it in your kernel") and
   ``kernel.source_index`` (the Stepper's link to the kernel source). Views read traces, snapshots and results;
   they never import a scenario, a load model or a kernel model.
 - ``netlab.scenarios.*`` (each chapter's world): anything but ``view``.
-- ``netlab`` (public names only): unrestricted.
+- ``netlab`` (public names only) and ``netlab.check.__main__`` (the command ``python -m netlab.check``, which runs
+  the live checks and prints their table): unrestricted.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "netlab"
 
 BASE = ("netlab.trace", "netlab.check", "netlab.units")
 MAY_IMPORT = {
+    "netlab.check.__main__": ("netlab",),
     "netlab.check": (),
     "netlab.units": ("netlab.check",),
     "netlab.trace": ("netlab.check", "netlab.units"),
@@ -33,7 +35,7 @@ MAY_IMPORT = {
     "netlab.kernel": ("netlab.kernel", *BASE),
     "netlab.live": ("netlab.live", "netlab.kernel", *BASE),
     "netlab.load": ("netlab.load", "netlab.kernel", *BASE),
-    "netlab.view": ("netlab.view", *BASE, "netlab.live.result", "netlab.live.kallsyms",
+    "netlab.view": ("netlab.view", *BASE, "netlab.live.result", "netlab.live.claims", "netlab.live.kallsyms",
                     "netlab.kernel.source_index"),
     "netlab.scenarios": ("netlab.scenarios", "netlab.kernel", "netlab.live", "netlab.load", *BASE),
 }
@@ -160,6 +162,7 @@ def test_the_known_wrong_arrows_still_exist():
 
 def test_the_top_level_holds_only_what_every_part_shares():
     top = {m for m in import_graph() if m.count(".") == 1 and not (PACKAGE / m.split(".")[1]).is_dir()}
+    top |= {"netlab.check"} if (PACKAGE / "check" / "__main__.py").is_file() else set()   # a package for its command
     assert top == {"netlab.check", "netlab.trace", "netlab.units", "netlab.exercises"}, \
         f"a module outside the folders (scenario code belongs in netlab/scenarios/): {sorted(top)}"
 

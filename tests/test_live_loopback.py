@@ -1,5 +1,6 @@
 """Chapter 04 live: routes and round trips on this kernel, in its namespace and in one of our own, and the
 reasons a namespace can be refused."""
+import asyncio
 import errno
 import json
 import shutil
@@ -9,7 +10,6 @@ import sys
 import pytest
 
 from netlab.live import loopback as live
-from netlab.live import rtnetlink
 from netlab.live.result import LiveProbeError, Why
 from netlab.view.live import plot_round_trips, round_trips_text
 
@@ -19,8 +19,16 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 @pytest.mark.live
 @linux_only
 def test_your_kernel_routes_127_0_0_2_through_lo():
-    r = rtnetlink.route_get("127.0.0.2").value
+    r = live.route_get("127.0.0.2").value
     assert (r.type, r.dev) == ("local", "lo")
+
+
+@pytest.mark.live
+@linux_only
+def test_route_get_works_where_an_event_loop_runs_as_in_a_jupyter_kernel():
+    async def in_a_running_loop():
+        return live.route_get("127.0.0.2")
+    assert asyncio.run(in_a_running_loop()).value.dev == "lo"
 
 
 @pytest.mark.live
@@ -118,9 +126,9 @@ def test_a_crashed_namespace_child_is_an_error_and_a_refusal_a_reason(monkeypatc
         assert (r.why, r.reason) == (Why.NAMESPACES_REFUSED, "unshare answered EPERM: "
                                                               "kernel.unprivileged_userns_clone is 0")
     monkeypatch.setattr(sys, "platform", "darwin")
-    for r in (live.namespace_latency(rounds=10), rtnetlink.route_get("127.0.0.1")):
+    for r in (live.namespace_latency(rounds=10), live.route_get("127.0.0.1")):
         assert r.why is Why.NOT_LINUX and "darwin" in r.reason
     with pytest.raises(ValueError, match=r"rounds must be an int in 10\.\.20000"):
         live.namespace_latency(rounds=1)
     with pytest.raises(ValueError, match="daddr must be an IPv4 address, got 'localhost'"):
-        rtnetlink.route_get("localhost")
+        live.route_get("localhost")

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 from netlab.kernel.cpu import Costs
 from netlab.kernel.nic import IGB_MAX_RXD, Packet
 from netlab.kernel.profiles import PROFILES
-from netlab.load.receive import arrivals, rss_queues, run, simulate, sweep
+from netlab.load.receive import arrivals, rss_hashes, rss_queues, run, simulate, sweep, tcp_segments
 from netlab.scenarios.receive import Host
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,6 +166,82 @@ def test_agreement_across_load_regimes(profile, rate):
     step, load = both(times, np.full(4000, 40000), profile, ring_size=256)
     assert load == step
     assert load.delivered + load.ring_drops == 4000
+
+
+# --- GRO: TCP segments merge the same in both models ------------------------------------------------------------------
+def tcp_step_model(times, sports, segments, profile, **host_args):
+    """The step model with packet i a TCP segment of ``segments`` from port ``sports[i]`` (a UDP packet where its
+    flow is -1), ACK 1 and PSH as given."""
+    host = Host(profile, **host_args)
+    host.udp_socket(80, rcvbuf=10**12)
+    host.tcp_socket(80, rcvbuf=10**12)
+    host.receive([Packet(int(t), sport=int(port), protocol="udp", name=f"p{i}") if segments.flow[i] < 0 else
+                  Packet(int(t), sport=int(port), length=52 + int(segments.payload[i]), seq=int(segments.seq[i]),
+                         ack=1, flags=("ACK", "PSH") if segments.push[i] else ("ACK",), name=f"p{i}")
+                  for i, (t, port) in enumerate(zip(times, sports))])
+    host.run()
+    return host.summary()
+
+
+@st.composite
+def gro_case(draw):
+    """TCP bulk streams of 1-20 flows (a few UDP packets among them, some segments short, PSH every k-th), from
+    light load to overload (ring drops break a flow's sequence), on 1-3 queues, 3.10 (one gro_list of 8) and 6.12
+    (8 buckets; at HZ 1000 a NAPI that stays scheduled flushes only what is older than the jiffy)."""
+    base = draw(st.sampled_from(["3.10", "6.12"]))
+    profile = PROFILES[base].replace(hz=draw(st.sampled_from([100, 250, 1000])))
+    costs = Costs(driver_ns=draw(st.sampled_from([100, 600])), stack_ns=draw(st.sampled_from([300, 2400])),
+                  poll_ns=draw(st.sampled_from([100, 200])))
+    queues = draw(st.integers(1, 3))
+    n, flows = draw(st.integers(100, 1500)), draw(st.integers(1, 20))
+    rate = draw(st.floats(0.2, 6.0)) * 1e9 / costs.packet_ns
+    times = arrivals(min(rate, 14e6), n, jitter=draw(st.booleans()), seed=draw(st.integers(0, 1000)))
+    rng = np.random.default_rng(draw(st.integers(0, 1000)))
+    flow = rng.integers(0, flows, n)
+    sports = 40000 + flow
+    rxhash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
+    segments = tcp_segments(flow, rxhash, mss=draw(st.sampled_from([100, 1448, 8948])),
+                            push_every=draw(st.sampled_from([0, 3, 40])))
+    segments.flow[rng.random(n) < draw(st.sampled_from([0.0, 0.1]))] = -1                       # UDP packets
+    segments.payload[rng.random(n) < draw(st.sampled_from([0.0, 0.05]))] //= 2                   # short segments
+    return times, sports, segments, profile, costs, queues, draw(st.sampled_from([64, 128, 256]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(case=gro_case())
+def test_gro_load_model_equals_step_model(case):
+    times, sports, segments, profile, costs, queues, ring = case
+    kw = dict(cpus=queues, queues=queues, ring_size=ring, costs=costs)
+    step = tcp_step_model(times, sports, segments, profile, **kw)
+    q = rss_queues(["10.0.0.1"] * len(times), ["10.0.0.2"] * len(times), sports, [80] * len(times), queues)
+    assert simulate(times, q, profile=profile, segments=segments, **kw) == step
+    assert sum(step.gro_skbs) <= step.delivered
+    event(f"merged: {'yes' if sum(step.gro_skbs) < step.delivered else 'no'}, "
+          f"ring drops: {'yes' if step.ring_drops else 'no'}")
+
+
+@pytest.mark.parametrize("profile", ["3.10", "6.12"])
+def test_one_bulk_flow_merges_up_to_64_kb_on_6_12_and_18_segments_on_3_10(profile):
+    """Busy but below what GRO lets one CPU carry (no ring drop, which would break the flow's sequence): 6.12 merges
+    up to 45 segments of 1448 bytes (64 KB: 52 + 45 x 1448 < 65536), cut where a poll ends; 3.10 at most 1 +
+    MAX_SKB_FRAGS = 18, and (HZ 1000) keeps the skb it holds from one poll to the next within a jiffy. Every
+    segment is in one of them."""
+    s = run(8e6, 20_000, flows=1, tcp=True, profile=profile)
+    assert s.ring_drops == 0
+    assert (30 < s.segments_per_skb() <= 45) if profile == "6.12" else (16 < s.segments_per_skb() <= 18)
+    assert s == step_run_tcp(8e6, 20_000, profile=profile)
+
+
+def step_run_tcp(rate_pps, n, profile="6.12", flows=1, mss=1448, push_every=0):
+    """:func:`run` with ``tcp=True``, on the step model."""
+    sports = 1024 + np.arange(n) % flows
+    rxhash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 1024 + np.arange(flows), [80] * flows)
+    segments = tcp_segments(np.arange(n) % flows, rxhash, mss=mss, push_every=push_every)
+    return tcp_step_model(arrivals(rate_pps, n), sports, segments, profile, cpus=1, queues=1)
+
+
+def test_run_with_tcp_equals_the_step_model_with_many_flows():
+    assert run(1e6, 3000, flows=64, tcp=True, push_every=8) == step_run_tcp(1e6, 3000, flows=64, push_every=8)
 
 
 # --- run() and sweep(), as the notebooks call them -------------------------------------------------------------------

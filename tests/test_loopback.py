@@ -1,7 +1,5 @@
 """Chapter 04: routing to local addresses, the loopback device's path, and the parsers of the live readings
 (the live experiments themselves: test_live_loopback.py)."""
-import socket
-import struct
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,6 @@ from netlab.kernel.sched import nonblocking
 from netlab.kernel.sock import MSG_DONTWAIT
 from netlab.kernel.tcp_output import TCP_HLEN
 from netlab.live import loopback as live
-from netlab.live import rtnetlink
 from netlab.live.procfs import parse_fib_trie
 from netlab.scenarios.loopback import host, local_path, nic_path, route, route_lookup
 from netlab.scenarios.send import SendHost
@@ -187,18 +184,13 @@ def test_local_routes_falls_back_when_the_file_is_missing(tmp_path):
     assert r.value == [("10.0.0.2/32", "host"), ("127.0.0.0/8", "host"), ("127.0.0.1/32", "host")]
 
 
-def test_rtnetlink_messages():
-    request = rtnetlink.route_request("127.0.0.2")
-    assert struct.unpack_from("=IH", request) == (len(request), rtnetlink.RTM_GETROUTE)
-    assert request.endswith(socket.inet_aton("127.0.0.2"))
-    body = struct.pack("=BBBBBBBBI", socket.AF_INET, 32, 0, 0, 254, 2, 254, 2, 0)
-    body += rtnetlink._attr(rtnetlink.RTA_OIF, struct.pack("=i", 1))
-    body += rtnetlink._attr(rtnetlink.RTA_PREFSRC, socket.inet_aton("127.0.0.1"))
-    reply = struct.pack("=IHHII", 16 + len(body), rtnetlink.RTM_NEWROUTE, 0, 1, 0) + body
-    rt = rtnetlink.parse_route_reply(reply, "127.0.0.2", ifname=lambda i: {1: "lo"}[i])
+def test_an_rtnetlink_route_reply_becomes_a_route():
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg
+    reply = rtmsg()
+    reply["type"], reply["table"] = 2, 254
+    reply["attrs"] = [("RTA_OIF", 1), ("RTA_PREFSRC", "127.0.0.1"), ("RTA_TABLE", 254)]
+    rt = live.route_from_reply(reply, "127.0.0.2", ifname=lambda i: {1: "lo"}[i])
     assert (rt.type, rt.dev, rt.src, rt.table) == ("local", "lo", "127.0.0.1", 254)
     assert str(rt) == "local 127.0.0.2 dev lo src 127.0.0.1 table 254"
-    with pytest.raises(OSError, match="no route"):
-        rtnetlink.parse_route_reply(struct.pack("=IHHIIi", 20, rtnetlink.NLMSG_ERROR, 0, 1, 0, -101), "x")
-    veth = rtnetlink.veth_request("veth0", "veth1")
-    assert struct.unpack_from("=I", veth)[0] == len(veth) and b"veth1\0" in veth and b"veth\0" not in veth[:20]
+    reply["type"], reply["attrs"] = 1, [("RTA_OIF", 2)]
+    assert str(live.route_from_reply(reply, "192.0.2.1", ifname=lambda i: "eth0")) == "192.0.2.1 dev eth0 table 254"

@@ -67,6 +67,8 @@ EXCLUDED_MODULES = {
                                "strings the checked parent function built",
     "netlab.live.sendfile_child": "the program a live experiment runs in a child process; its arguments are argv "
                                   "strings the checked parent function built",
+    "netlab.live.netns_child": "the program a live experiment runs in a child process, in a namespace of its own; "
+                               "its argument is the JSON plan the checked parent function built",
 }
 
 
@@ -353,6 +355,7 @@ FACTORIES: dict[str, Callable[[], Any]] = {
     "Trace": _trace,
     "Event": lambda: _trace()[0],
     "HandshakeOutcome": _handshake_outcome,
+    "Experiment": lambda: importlib.import_module("netlab.scenarios.handshake_claims").syn_queue_experiment(),
     "Footprint": _footprint,
     "RowPattern": lambda: _footprint().rows["TCP"],
     "Proto": lambda: importlib.import_module("netlab.kernel.inet_connection_sock").tcp_prot,

@@ -370,3 +370,45 @@ def test_netif_rx_from_process_context_runs_the_softirq_at_local_bh_enable(profi
     assert names.index("local_bh_enable") < names.index("do_softirq") < names.index("process_backlog")
     assert trace.filter("process_backlog")[0].context == "softirq" and "wakeup_softirqd" not in names
     assert [s.name for s in sock.sk.sk_receive_queue] == ["lo0"] and host.cpus[0].ksoftirqd.state != "TASK_RUNNING"
+
+
+# --- GRO ------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("profile", ["3.10", "6.12"])
+@pytest.mark.parametrize("push_last", [False, True])
+def test_gro_merges_one_flows_segments_into_one_skb_that_carries_every_byte(profile, push_last):
+    from netlab.scenarios.receive import gro_merge
+    trace = gro_merge(profile, segments=4, push_last=push_last)
+    results = [e.text.split(":")[0] for e in trace.filter("napi_skb_finish")]
+    assert results == ["GRO_HELD"] + ["GRO_MERGED_FREE"] * 3
+    # the poll's end passes the held skb on, unless the PSH segment already did (then GRO holds nothing at the end)
+    assert bool(trace.filter("napi_gro_flush")) != push_last
+    assert len(trace.filter("napi_gro_complete")) == 1 and len(trace.filter("tcp_gro_complete")) == 1
+    assert trace[-1].state.sockets["tcp:80"].queue == ("s0",)
+    assert trace[-1].state.sockets["tcp:80"].rmem > 0
+
+
+def test_gro_passes_a_merged_skb_up_with_its_segments_and_bytes():
+    host = Host("6.12")
+    sock = host.tcp_socket(80)
+    host.receive([Packet(1000 + 300 * i, length=IP_HLEN + TCP_HLEN + 1448, seq=1 + 1448 * i, ack=1, name=f"s{i}")
+                  for i in range(50)])
+    host.run()
+    queued = list(sock.sk.sk_receive_queue)
+    assert sum(skb.len for skb in queued) == 50 * 1448                 # TCP got every byte, headers pulled
+    assert all(skb.len <= 45 * 1448 for skb in queued)                 # below 64 KB: 52 + 45 x 1448 < 65536
+    assert sum(skb.meta.get("gso_segs", 1) for skb in queued) == 50    # tcp_gro_complete: NAPI_GRO_CB()->count
+    assert host.summary().gro_skbs == [len(queued)] == host.summary().processed
+
+
+@pytest.mark.parametrize("profile", ["3.10", "6.12"])
+def test_gro_never_merges_udp_a_gap_or_another_flow(profile):
+    host = Host(profile)
+    host.udp_socket(80, rcvbuf=10**9)
+    host.tcp_socket(80, peer=("10.0.0.1", 40000))
+    tcp = lambda t, seq, sport=40000: Packet(t, sport=sport, length=IP_HLEN + TCP_HLEN + 100, seq=seq, ack=1,  # noqa
+                                           name=f"t{t}")
+    host.receive([Packet(1000, protocol="udp", name="u0"), Packet(1100, protocol="udp", name="u1"),
+                  tcp(1200, 1), tcp(1300, 301), tcp(1400, 101, sport=40001), tcp(1500, 401)])
+    trace = host.record()
+    assert len(trace.filter("skb_gro_receive")) == 1                   # only t1500 continues t1300 (301 + 100)
+    assert host.summary().gro_skbs == [5]

@@ -11,9 +11,12 @@ Models net/core/dev.c, net/core/gro.c, include/net/gro.h, include/linux/netdevic
   6.12 (``profile.napi_repoll_list``): a NAPI that used its whole weight waits on a private ``repoll`` list
   until the *next* run, and the budget is checked after each poll. 3.10: it goes back to the tail of
   ``poll_list`` and may be polled again in the same run; the budget is checked before each poll.
-* The driver hands each skb to GRO (``napi_gro_receive``). 6.12 collects them in ``napi->rx_list`` and passes
-  batches of ``gro_normal_batch`` (8) up as a list (``netif_receive_skb_list_internal``); 3.10 passes each one up
-  with ``netif_receive_skb``. GRO merging itself is not modelled (every packet is GRO_NORMAL).
+* The driver hands each skb to GRO (``napi_gro_receive``, :mod:`netlab.kernel.gro`), which merges consecutive TCP
+  segments of a flow into one held skb. This module keeps GRO's hand-off half, the part that passes skbs on and
+  that ``napi_complete_done`` calls: ``napi_gro_flush`` completes the held skbs (``napi_gro_complete`` → the
+  protocol's ``gro_complete``, found in ``offload_base``), ``gro_normal_one`` collects them in ``napi->rx_list`` and
+  6.12 passes batches of ``gro_normal_batch`` (8) segments up as a list (``netif_receive_skb_list_internal``);
+  3.10 passes each one up with ``netif_receive_skb``.
 * ``__netif_receive_skb_core`` gives a copy to every tap on ``ptype_all`` (tcpdump) with ``deliver_skb``, then
   finds the protocol handler (``ip_rcv``) in ``ptype_base``. 6.12 hands it back to the caller
   (``__netif_receive_skb_one_core``, or the list receive), which calls it; 3.10 calls it right there.
@@ -72,6 +75,7 @@ from netlab.trace import kernel_function, trace_printk
 ETH_P_ALL, ETH_P_IP = 0x0003, 0x0800
 NET_RX_SUCCESS, NET_RX_DROP = 0, 1
 PACKET_HOST, PACKET_OUTGOING = "PACKET_HOST", "PACKET_OUTGOING"
+GRO_HASH_BUCKETS = 8        # include/linux/netdevice.h: a NAPI's GRO lists, by the skb's hash (3.10: one list)
 
 
 @dataclass(eq=False)
@@ -136,7 +140,10 @@ class NapiStruct:
     dev: NetDevice | None = None
     sched: bool = False                      # NAPI_STATE_SCHED: on a poll_list (or being polled)
     rx_list: list[SkBuff] = field(default_factory=list)  # GRO_NORMAL skbs waiting to go up as a batch
-    rx_count: int = 0
+    rx_count: int = 0                        # segments in rx_list (a merged skb counts its NAPI_GRO_CB()->count)
+    gro_hash: list[list[SkBuff]] = field(default_factory=lambda: [[] for _ in range(GRO_HASH_BUCKETS)])
+    # ^ skbs GRO holds, per bucket (hash & (buckets - 1)), youngest first; gro_bitmask: the non-empty ones
+    gro_passed: int = 0                      # skbs GRO passed on (not a kernel counter: the model's, for Summary)
     list_owner: CInt = -1                    # CPU whose poll_list it was put on
     owner: Any = None                        # the driver's private struct (igb_q_vector) or the softnet_data
     on_list: list | None = field(default=None, repr=False)  # the list this napi's poll_list node is on
@@ -292,8 +299,10 @@ def ____napi_schedule(sd: SoftnetData, napi: NapiStruct) -> None:
 @kernel_function("net/core/dev.c", lambda n, work_done: f"{n.name} is done: leave polling mode "
                  f"({plural(work_done, 'packet')})")
 def napi_complete_done(n: NapiStruct, work_done: int) -> bool:
-    """Flush the GRO batch, take the NAPI off the poll list, clear NAPI_STATE_SCHED. The driver then re-enables
-    its interrupt."""
+    """Flush GRO — every held skb (``napi_gro_flush(n, false)``: no ``gro_flush_timeout``) and the rx_list batch —,
+    take the NAPI off the poll list, clear NAPI_STATE_SCHED. The driver then re-enables its interrupt."""
+    if gro_bitmask(n):
+        napi_gro_flush(n, False)
     if n.rx_count:
         gro_normal_list(n)
     _list_del(n)
@@ -367,6 +376,8 @@ def _net_rx_action_3_10(cpu: Cpu) -> None:
         work = n.poll(n, weight) if n.sched else 0
         budget -= work
         if work == weight:
+            if gro_bitmask(n):
+                napi_gro_flush(n, cpu.profile.hz >= 1000)  # flush too old packets (HZ < 1000: all)
             _list_add_tail(n, sd.poll_list)
         local_irq_enable()
     net_rps_action_and_irq_enable(sd)
@@ -384,43 +395,137 @@ def napi_poll(n: NapiStruct, repoll: list) -> int:
 
 @kernel_function("net/core/dev.c", "call {n.name}'s poll with budget = weight {n.weight}")
 def __napi_poll(n: NapiStruct) -> tuple[int, bool]:
-    """work < weight: the driver completed (napi_complete_done). work == weight: more to do, repoll."""
+    """work < weight: the driver completed (napi_complete_done). work == weight: more to do, repoll — after GRO
+    passes on what it holds that is older than this jiffy (``napi_gro_flush(n, HZ >= 1000)``: with HZ < 1000,
+    all of it) and the rx_list batch."""
     weight = n.weight
     work = n.poll(n, weight) if n.sched else 0
     if work > weight:
         raise RuntimeError(f"{n.name}'s poll returned {work}, more than its budget {weight}")
     if work < weight:
         return work, False
+    if gro_bitmask(n):
+        napi_gro_flush(n, this_cpu().profile.hz >= 1000)
     if n.rx_count:
         gro_normal_list(n)
     return work, True
 
 
-# --- GRO -------------------------------------------------------------------------------------------------------
-@kernel_function("net/core/gro.c", "hand {skb.name} to GRO")
-def napi_gro_receive(napi: NapiStruct, skb: SkBuff) -> int:
-    """Try to merge the skb into a held flow (not modelled: every packet is GRO_NORMAL), then finish."""
-    return napi_skb_finish(napi, skb)
+# --- GRO: the hand-off half (net/core/gro.c, include/net/gro.h; 3.10: net/core/dev.c) ---------------------------------
+GRO_NORMAL, GRO_HELD, GRO_MERGED, GRO_MERGED_FREE = "GRO_NORMAL", "GRO_HELD", "GRO_MERGED", "GRO_MERGED_FREE"
+"""``enum gro_result``: passed on as it is, held to merge later ones into, merged into a held skb (its sk_buff kept
+on the held skb's frag_list, or freed: its data now is the held skb's page fragment)."""
 
 
-@kernel_function("net/core/gro.c", "GRO_NORMAL: pass {skb.name} on")
-def napi_skb_finish(napi: NapiStruct, skb: SkBuff) -> int:
-    """6.12: batch it (``gro_normal_one``). 3.10: straight up the stack (``netif_receive_skb``). Either way the
-    skb's trip up the stack costs ``Costs.stack_ns``, charged here — unless its RX queue has RPS: then every skb
-    is steered to a backlog (``get_rps_cpu``), and ``process_backlog`` charges it on the CPU that takes it."""
+@dataclass(eq=False)
+class NapiGroCb:
+    """``struct napi_gro_cb`` (include/net/gro.h), GRO's notes in an skb's control block: the headers it has read
+    (``skb_gro_offset``), the segments merged into this skb (``count``), the jiffy GRO started to hold it (``age``),
+    whether it must be passed on (``flush``), whether it is a held skb's flow (``same_flow``) and, for a merged skb,
+    how to free it (``free``)."""
+
+    data_offset: int = 0
+    count: int = 1
+    age: int = 0
+    flush: bool = False
+    same_flow: bool = False
+    free: str = ""                  # "", "NAPI_GRO_FREE" or "NAPI_GRO_FREE_STOLEN_HEAD"
+    last: SkBuff | None = None      # the skb of the frag_list that takes the next fragments (None: this one)
+
+    def __post_init__(self):
+        check.fields(self)
+
+
+@check.arguments
+def NAPI_GRO_CB(skb: SkBuff) -> NapiGroCb:  # noqa: N802 (the kernel's macro name)
+    """The skb's GRO control block (a fresh one the first time)."""
+    cb = skb.meta.get("napi_gro_cb")
+    if cb is None:
+        cb = skb.meta["napi_gro_cb"] = NapiGroCb()
+    return cb
+
+
+@check.arguments
+def skb_gro_len(skb: SkBuff) -> int:
+    """include/net/gro.h: the bytes after the headers GRO has read (a TCP segment's payload, once it read TCP's)."""
+    return skb.len - NAPI_GRO_CB(skb).data_offset
+
+
+@check.arguments
+def gro_bitmask(napi: NapiStruct) -> bool:
+    """``napi->gro_bitmask != 0``: GRO holds an skb in some bucket."""
+    return any(napi.gro_hash)
+
+
+@dataclass(frozen=True)
+class PacketOffload:
+    """``struct packet_offload``: GRO's handlers for one ethertype — ``gro_receive(head, skb)`` returns the held skb
+    to pass on now, or None; ``gro_complete(skb, nhoff)`` fixes the merged skb's headers, 0 on success."""
+
+    type: int
+    gro_receive: Callable[[list[SkBuff], SkBuff], SkBuff | None]
+    gro_complete: Callable[[SkBuff, int], int]
+    name: str = ""
+
+    def __post_init__(self):
+        check.fields(self)
+
+
+offload_base: dict[int, PacketOffload] = {}
+"""``net_hotdata.offload_base``: the GRO handlers by ethertype (``dev_add_offload``; ETH_P_IP: af_inet's)."""
+
+
+@check.arguments
+def dev_add_offload(po: PacketOffload) -> None:
+    """net/core/gro.c (3.10: net/core/dev.c), at boot (``ipv4_offload_init``): register GRO handlers."""
+    offload_base[po.type] = po
+
+
+@kernel_function("net/core/gro.c", lambda napi, skb: f"pass {skb.name} on "
+                 f"({plural(NAPI_GRO_CB(skb).count, 'segment')}, {skb.len} bytes)")
+def napi_gro_complete(napi: NapiStruct, skb: SkBuff) -> None:
+    """GRO passes a held skb on: one segment as it came (``gso_size`` 0), a merged one after its protocol's
+    ``gro_complete`` wrote the headers of the whole (``inet_gro_complete`` → ``tcp4_gro_complete``: ``tot_len``,
+    ``gso_segs``); then 6.12 ``gro_normal_one`` (the batch counts its segments), 3.10 ``netif_receive_skb``. Its trip up
+    the stack costs ``Costs.stack_ns``, charged here, once for all the segments merged into it — unless its RX
+    queue has RPS: then ``get_rps_cpu`` steers it to a backlog, and ``process_backlog`` charges it on the CPU that
+    takes it."""
     cpu = this_cpu()
     if not rps_active(skb):
         cpu.charge(cpu.costs.stack_ns)
+    napi.gro_passed += 1
+    cb = NAPI_GRO_CB(skb)
+    if cb.count == 1:
+        skb.shinfo.gso_size = 0
+    elif offload_base[skb.meta.get("ethertype", ETH_P_IP)].gro_complete(skb, 0):
+        kfree_skb(skb)
+        return
     if cpu.profile.gro_normal_batch is None:
-        return netif_receive_skb(skb)
-    gro_normal_one(napi, skb, 1)
-    return NET_RX_SUCCESS
+        netif_receive_skb(skb)
+    else:
+        gro_normal_one(napi, skb, cb.count)
+
+
+@kernel_function("net/core/gro.c", lambda napi, flush_old: f"pass on what GRO holds for {napi.name}"
+                 + (" since before this jiffy" if flush_old else ""))
+def napi_gro_flush(napi: NapiStruct, flush_old: bool) -> None:
+    """Each bucket's held skbs, oldest first (``napi_gro_complete``); with ``flush_old`` a bucket stops at the first
+    skb held in this jiffy (``NAPI_GRO_CB(skb)->age == jiffies``: jiffies as they are then, after the skbs before
+    it went up). 6.12: bucket by bucket (``__napi_gro_flush_chain``); 3.10: its one ``gro_list``."""
+    cpu = this_cpu()
+    for bucket in napi.gro_hash:
+        while bucket:
+            skb = bucket[-1]
+            if flush_old and NAPI_GRO_CB(skb).age == cpu.jiffies:
+                break
+            bucket.pop()
+            napi_gro_complete(napi, skb)
 
 
 @kernel_function("include/net/gro.h", lambda napi, skb, segs: f"add {skb.name} to {napi.name}'s rx_list "
                  f"({napi.rx_count + segs}/{this_cpu().profile.gro_normal_batch})")
 def gro_normal_one(napi: NapiStruct, skb: SkBuff, segs: int) -> None:
-    """Queue one skb; once ``gro_normal_batch`` are queued, pass the whole batch up."""
+    """Queue one skb of ``segs`` segments; once the batch holds ``gro_normal_batch`` segments, pass it up."""
     napi.rx_list.append(skb)
     napi.rx_count += segs
     if napi.rx_count >= this_cpu().profile.gro_normal_batch:

@@ -9,6 +9,11 @@ protocol's handler, ``tcp_v4_rcv`` or ``udp_rcv``.
 6.12 receives GRO's batches as lists: ``ip_list_rcv`` → ``ip_sublist_rcv`` (PRE_ROUTING for the list) →
 ``ip_list_rcv_finish`` (routing each) → ``ip_sublist_rcv_finish`` → ``dst_input`` per packet; the rest is the same.
 
+GRO's IPv4 layer is af_inet's, kept here beside ``ip_packet_type``: ``inet_gro_receive`` (a held skb of other
+addresses or another protocol is not this packet's flow; then the protocol's GRO, ``tcp4_gro_receive`` or
+``udp4_gro_receive``) and ``inet_gro_complete`` (the merged skb's ``tot_len``). The model's packets are never
+fragments, carry no IP options and have the IDs, TTL and TOS of one sender, so none of these flushes.
+
 Routing is reduced to "is the destination one of this host's addresses (or 127.0.0.0/8)?": yes → local
 delivery, no → dropped (forwarding is off) and counted in IpInAddrErrors.
 """
@@ -17,13 +22,15 @@ from __future__ import annotations
 from typing import Any
 
 from netlab import check
-from netlab.kernel.dev import ETH_P_IP, NET_RX_DROP, NET_RX_SUCCESS, PacketType
+from netlab.kernel.dev import ETH_P_IP, NAPI_GRO_CB, NET_RX_DROP, NET_RX_SUCCESS, PacketOffload, PacketType
 from netlab.kernel.netfilter import NF_HOOK, NF_HOOK_LIST, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING, NFPROTO_IPV4
 from netlab.kernel.netns import Net
 from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.skbuff import SkBuff, kfree_skb, skb_network_header_len, skb_pull
 from netlab.kernel.tcp_ipv4 import tcp_v4_rcv
+from netlab.kernel.tcp_offload import tcp4_gro_complete, tcp4_gro_receive
 from netlab.kernel.udp import udp_rcv
+from netlab.kernel.udp_offload import udp4_gro_receive
 from netlab.units import plural
 from netlab.trace import kernel_function, trace_printk
 
@@ -151,3 +158,42 @@ def ip_sublist_rcv_finish(skbs: list[SkBuff]) -> None:
 
 IP_PACKET_TYPE = PacketType(ETH_P_IP, ip_rcv, "ip_rcv", list_func=ip_list_rcv)
 """``ip_packet_type`` (net/ipv4/af_inet.c): registered with ``dev_add_pack`` at boot."""
+
+
+# --- GRO's IPv4 layer (net/ipv4/af_inet.c) -------------------------------------------------------------------------
+inet_offloads = {"tcp": (tcp4_gro_receive, tcp4_gro_complete), "udp": (udp4_gro_receive, None)}
+"""``inet_offloads[]``: IP protocol → its GRO handlers (``tcpv4_offload``, ``udpv4_offload``; its complete is
+never needed here: no UDP packet is merged)."""
+
+
+@kernel_function("net/ipv4/af_inet.c", "GRO, IPv4 layer: {skb.name}'s header; held skbs of other addresses are not "
+                 "its flow")
+def inet_gro_receive(head: list[SkBuff], skb: SkBuff) -> SkBuff | None:
+    """No GRO handler for the protocol (3.10: UDP), a fragment, IP options: flush (GRO_NORMAL). Else a held skb of
+    another protocol or other addresses is not this packet's flow (``same_flow = 0``); GRO reads past the IP header
+    and the protocol's ``gro_receive`` decides."""
+    cb = NAPI_GRO_CB(skb)
+    protocol = skb.meta.get("protocol")
+    ops = inet_offloads.get(protocol)
+    if ops is None:
+        cb.flush = True
+        return None
+    for p in head:
+        pcb = NAPI_GRO_CB(p)
+        if pcb.same_flow and ((p.meta.get("protocol"), p.meta.get("saddr"), p.meta.get("daddr"))
+                              != (protocol, skb.meta.get("saddr"), skb.meta.get("daddr"))):
+            pcb.same_flow = False
+    cb.data_offset += IP_HLEN
+    return ops[0](head, skb)
+
+
+@kernel_function("net/ipv4/af_inet.c", "{skb.name}: the merged skb's IP tot_len, then its protocol's complete")
+def inet_gro_complete(skb: SkBuff, nhoff: int) -> int:
+    """``iph->tot_len`` = the merged length (and the header checksum), then ``tcp4_gro_complete``."""
+    return inet_offloads[skb.meta["protocol"]][1](skb, nhoff + IP_HLEN)
+
+
+IP_PACKET_OFFLOAD = PacketOffload(ETH_P_IP, inet_gro_receive, inet_gro_complete, "inet_gro_receive")
+"""``net_hotdata.ip_packet_offload`` (net/ipv4/af_inet.c ``ipv4_offload_init``): registered with
+``dev_add_offload`` at boot."""
+

@@ -44,7 +44,8 @@ from typing import Any, Callable, Sequence
 
 from netlab import check
 from netlab.kernel.cpu import this_cpu
-from netlab.kernel.dev import NapiStruct, NetDevice, napi_complete_done, napi_gro_receive, napi_schedule
+from netlab.kernel.dev import NapiStruct, NetDevice, napi_complete_done, napi_schedule
+from netlab.kernel.gro import napi_gro_receive
 from netlab.kernel.copies import account_dma
 from netlab.kernel.dev_hard_xmit import ETH_HLEN, NETDEV_TX_BUSY, NETDEV_TX_OK
 from netlab.kernel.eth import eth_type_trans
@@ -335,10 +336,15 @@ class Nic:
         return len(self.q_vectors)
 
     @check.arguments
+    def rss_hash(self, saddr: str, daddr: str, sport: check.Port, dport: check.Port) -> int:
+        """A flow's RSS hash, which the NIC writes into each descriptor (``igb_rx_hash``: ``skb->hash``, GRO's
+        bucket)."""
+        return toeplitz_hash(rss_input(saddr, daddr, sport, dport), self.rss_key)
+
+    @check.arguments
     def rss_queue(self, saddr: str, daddr: str, sport: check.Port, dport: check.Port) -> int:
         """The RX queue RSS picks for a flow."""
-        h = toeplitz_hash(rss_input(saddr, daddr, sport, dport), self.rss_key)
-        return self.rss_indir_tbl[h & (IGB_RETA_SIZE - 1)]
+        return self.rss_indir_tbl[self.rss_hash(saddr, daddr, sport, dport) & (IGB_RETA_SIZE - 1)]
 
     @check.arguments
     def receive(self, packets: Sequence[Packet]) -> None:
@@ -393,14 +399,17 @@ class Nic:
                                 "masked (NAPI polling)" if not qv.irq_enabled else
                                 "asserted" if qv.irq_asserted_at is not None else "enabled",
                                 qv.rx_missed, tuple(skb.name for skb in qv.napi.rx_list),
-                                qv.tx_ring.snapshot() if qv.tx_ring is not None else None)
+                                qv.tx_ring.snapshot() if qv.tx_ring is not None else None,
+                                tuple(f"{skb.name} ({skb.meta['napi_gro_cb'].count} seg, {skb.len} B)"
+                                      for bucket in qv.napi.gro_hash for skb in bucket))
                      for qv in self.q_vectors)
 
 
 @dataclass(frozen=True)
 class QueueState:
     """One queue pair (``igb_q_vector``) at a step: its RX ring, its IRQ (name, CPU, enabled / asserted / masked
-    while NAPI polls), packets missed because the ring was full, the GRO batch, and its TX ring if it has one."""
+    while NAPI polls), packets missed because the ring was full, the GRO batch (``rx_list``), its TX ring if it has
+    one, and the skbs GRO holds to merge into (name, segments, bytes)."""
 
     rx_ring: RingState
     irq: str
@@ -409,6 +418,7 @@ class QueueState:
     missed: int
     gro_batch: tuple[str, ...]
     tx_ring: RingState | None
+    gro_held: tuple[str, ...] = ()
 
 
 # --- the driver ------------------------------------------------------------------------------------------------------
@@ -492,7 +502,7 @@ def _build_skb(p: Packet, q_vector: QVector) -> SkBuff:
     skb.data, skb.tail, skb.len = IGB_SKB_PAD, IGB_SKB_PAD + frame, frame
     skb.meta.update(protocol=p.protocol, saddr=p.saddr, daddr=p.daddr, sport=p.sport, dport=p.dport, seq=p.seq,
                     flags=p.flags or (("ACK",) if p.ack is not None else ()), ack_seq=p.ack, queue=q_vector.index,
-                    arrived_ns=p.time_ns, hash=toeplitz_hash(rss_input(*p.flow), q_vector.nic.rss_key))
+                    arrived_ns=p.time_ns, hash=q_vector.nic.rss_hash(*p.flow))
     return skb
 
 

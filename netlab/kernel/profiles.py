@@ -89,6 +89,14 @@ class KernelProfile:
     dev_weight: int                 # NAPI_POLL_WEIGHT / dev_weight
     netdev_max_backlog: int
     gro_normal_batch: int | None    # None: no listified GRO delivery (before 5.4)
+    # GRO's held skbs (net/core/gro.c): gro_hash_buckets lists chosen by the skb's hash (6.12: GRO_HASH_BUCKETS, 8;
+    # 3.10: one napi->gro_list), MAX_GRO_SKBS (8) in each. A new skb that finds its list full: gro_flush_oldest
+    # passes the oldest on and holds it (4.19+) — or, False (3.10 dev_gro_receive), it is GRO_NORMAL.
+    gro_hash_buckets: int
+    gro_flush_oldest: bool
+    # skb_gro_receive with MAX_SKB_FRAGS fragments already: True (4.x+) chains the segment on the frag_list (the
+    # merge goes on to 64 KB); False (3.10) refuses it (-E2BIG), so at most 1 + MAX_SKB_FRAGS segments merge.
+    gro_frag_list: bool
     # True (5.12+): NAPI keeps a per-CPU cache of sk_buff structs (net/core/skbuff.c napi_alloc_cache): igb builds
     # its receive skbs with napi_build_skb from it, napi_consume_skb (TX completion) and skb_attempt_defer_free
     # (tcp_recvmsg) give theirs back to it. False (3.10): igb's netdev_alloc_skb_ip_align → build_skb takes each
@@ -203,6 +211,9 @@ class KernelProfile:
         check.fields(self)
         for name, options in CHOICES.items():
             check.choice(name, getattr(self, name), options)
+        if self.gro_hash_buckets not in (1, 2, 4, 8):
+            raise ValueError(f"gro_hash_buckets must be 1 (3.10's one gro_list) or a power of two up to "
+                             f"GRO_HASH_BUCKETS = 8, got {self.gro_hash_buckets!r}")
         lo, hi = _int_tuple("ip_local_port_range", self.ip_local_port_range, "(low, high)", 1, 65535)
         if lo > hi:
             raise ValueError(f"ip_local_port_range must be (low, high) with low ≤ high (ipv4_local_port_range), "
@@ -254,6 +265,7 @@ def _slabs(*caches: SlabCache) -> Mapping[str, SlabCache]:
 LINUX_3_10 = KernelProfile(
     name="3.10", version="3.10", hz=1000,
     netdev_budget=300, netdev_budget_usecs=2000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=None,
+    gro_hash_buckets=1, gro_flush_oldest=False, gro_frag_list=False,
     napi_skb_cache=False,
     receive_core_returns_handler=False,
     rx_ring_size=256, softnet_stat_columns=10, max_softirq_time_us=2000, max_softirq_restart=10,
@@ -321,6 +333,7 @@ LINUX_3_10 = KernelProfile(
 LINUX_6_12 = KernelProfile(
     name="6.12", version="6.12", hz=250,
     netdev_budget=300, netdev_budget_usecs=8000, dev_weight=64, netdev_max_backlog=1000, gro_normal_batch=8,
+    gro_hash_buckets=8, gro_flush_oldest=True, gro_frag_list=True,
     napi_skb_cache=True,
     receive_core_returns_handler=True,
     rx_ring_size=256, softnet_stat_columns=15, max_softirq_time_us=2000, max_softirq_restart=10,
@@ -381,6 +394,10 @@ SOURCES: Mapping[str, str] = MappingProxyType({
                   "process_backlog reads as net_hotdata.dev_rx_weight)",
     "netdev_max_backlog": "net/core/hotdata.c:net_hotdata / 3.10 net/core/dev.c:netdev_max_backlog",
     "gro_normal_batch": "net/core/hotdata.c:net_hotdata (none in 3.10)",
+    "gro_hash_buckets": "include/linux/netdevice.h:GRO_HASH_BUCKETS / 3.10 include/linux/netdevice.h:napi_struct "
+                        "(one gro_list)",
+    "gro_flush_oldest": "net/core/gro.c:dev_gro_receive / 3.10 net/core/dev.c:dev_gro_receive",
+    "gro_frag_list": "net/core/gro.c:skb_gro_receive / 3.10 net/core/skbuff.c:skb_gro_receive",
     "napi_skb_cache": "net/core/skbuff.c:napi_skb_cache_get, napi_skb_cache_put (none in 3.10)",
     "receive_core_returns_handler": "net/core/dev.c:__netif_receive_skb_core",
     "rx_ring_size": "drivers/net/ethernet/intel/igb/igb.h:IGB_DEFAULT_RXD",

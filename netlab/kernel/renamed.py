@@ -38,6 +38,19 @@ IN_3_10 = MappingProxyType({
     "napi_schedule_prep": ("napi_schedule_prep", "include/linux/netdevice.h"),
     "napi_gro_receive": ("napi_gro_receive", "net/core/dev.c"),
     "napi_skb_finish": ("napi_skb_finish", "net/core/dev.c"),
+    # GRO (net/core/dev.c, net/core/skbuff.c, net/ipv4/tcp_ipv4.c, net/ipv4/tcp.c): one gro_list, no UDP GRO
+    "dev_gro_receive": ("dev_gro_receive", "net/core/dev.c"),
+    "gro_list_prepare": ("gro_list_prepare", "net/core/dev.c"),
+    "gro_flush_oldest": None,                   # never reached: a full gro_list makes the skb GRO_NORMAL
+    "napi_gro_complete": ("napi_gro_complete", "net/core/dev.c"),
+    "napi_gro_flush": ("napi_gro_flush", "net/core/dev.c"),
+    "skb_gro_receive": ("skb_gro_receive", "net/core/skbuff.c"),
+    "napi_skb_free_stolen_head": None,          # napi_skb_finish frees the sk_buff itself (kmem_cache_free)
+    "tcp4_gro_receive": ("tcp4_gro_receive", "net/ipv4/tcp_ipv4.c"),
+    "tcp_gro_receive": ("tcp_gro_receive", "net/ipv4/tcp.c"),
+    "tcp4_gro_complete": ("tcp4_gro_complete", "net/ipv4/tcp_ipv4.c"),
+    "tcp_gro_complete": ("tcp_gro_complete", "net/ipv4/tcp.c"),
+    "udp4_gro_receive": None,                   # UDP has no gro_receive: inet_gro_receive flushes the packet itself
     "__netif_receive_skb_one_core": None,       # __netif_receive_skb_core delivers to ip_rcv itself
     "__netif_receive_skb_core": ("__netif_receive_skb_core", "net/core/dev.c",
                                  "{skb.name}: give every tap a copy, then call its protocol handler"),

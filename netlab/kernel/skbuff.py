@@ -519,6 +519,21 @@ def napi_consume_skb(skb: SkBuff, budget: int) -> bool:
     return _release(skb, napi_cache=budget > 0 and cpu is not None and cpu.profile.napi_skb_cache)
 
 
+@kernel_function("net/core/skbuff.c", "{skb.name}'s data is a held skb's now (GRO): free its sk_buff only")
+def napi_skb_free_stolen_head(skb: SkBuff) -> None:
+    """GRO merged the segment by taking its head, the driver's page buffer, as a page fragment of the held skb
+    (``NAPI_GRO_FREE_STOLEN_HEAD``): only the sk_buff goes, to this CPU's NAPI cache (3.10's ``napi_skb_finish``:
+    ``kmem_cache_free`` to skbuff_head_cache)."""
+    _alive(skb)
+    skb.freed = True
+    if skb.slab_objects:
+        cpu = current_cpu()
+        if cpu is not None and cpu.profile.napi_skb_cache:
+            napi_skb_cache_put(skb)
+        else:
+            kfree_skbmem(skb)
+
+
 @kernel_function("net/core/skbuff.c", "{skb.name} was read: free it on the CPU that allocated it")
 def skb_attempt_defer_free(skb: SkBuff) -> bool:
     """``tcp_eat_recv_skb``: a read skb is freed on the CPU that allocated it (``alloc_cpu``); here, that CPU, it

@@ -202,7 +202,12 @@ LAYERS = (
     ("IP", ("net/ipv4/ip_", "net/ipv4/route.c", "include/net/dst.h", "include/net/neighbour.h")),
     ("netfilter", ("include/linux/netfilter.h", "net/netfilter/")),
     ("device, Ethernet, GRO and qdisc", ("net/core/dev.c", "net/ethernet/", "net/core/gro.c", "include/net/gro.h",
-                                         "net/sched/", "include/linux/netdevice.h")),
+                                         "net/sched/", "include/linux/netdevice.h",
+                                         # GRO's protocol layers (3.10's in tcp_ipv4.c, tcp.c, skbuff.c)
+                                         "net/ipv4/af_inet.c:inet_gro_", "net/ipv4/tcp_offload.c",
+                                         "net/ipv4/udp_offload.c", "net/ipv4/tcp_ipv4.c:tcp4_gro_",
+                                         "net/ipv4/tcp.c:tcp_gro_", "net/core/skbuff.c:skb_gro_receive",
+                                         "net/core/skbuff.c:napi_skb_free_stolen_head")),
     ("driver", ("drivers/",)),
     ("sk_buffs", ("net/core/skbuff.c",)),
     ("slab allocator", ("mm/", "include/linux/slab.h")),
@@ -212,12 +217,14 @@ LAYERS = (
                                               "kernel/hrtimer.c", "kernel/exit.c")),
 )
 """The layers of the stack, top down, by kernel source file: a function belongs to the layer with the longest prefix
-of its source (anything else is "other"); 3.10's own files are listed beside 6.12's. The journey's summary counts calls by layer; the Stepper's bookmarks
-mark where a trace enters one."""
+of its ``source:function`` (anything else is "other"); 3.10's own files are listed beside 6.12's. The journey's
+summary counts calls by layer; the Stepper's bookmarks mark where a trace enters one."""
 
 
 @check.arguments
-def layer_of(source: str) -> str:
-    """The layer of the stack a kernel source file belongs to (see :data:`LAYERS`)."""
-    matches = [(len(prefix), name) for name, prefixes in LAYERS for prefix in prefixes if source.startswith(prefix)]
+def layer_of(source: str, function: str = "") -> str:
+    """The layer of the stack a kernel function (or, without ``function``, its source file) belongs to (see
+    :data:`LAYERS`)."""
+    where = f"{source}:{function}"
+    matches = [(len(prefix), name) for name, prefixes in LAYERS for prefix in prefixes if where.startswith(prefix)]
     return max(matches)[1] if matches else "other"

@@ -8,8 +8,11 @@
 - :func:`port_exhaustion`: a child process narrows its client sockets' port range to a few ports with
   ``IP_LOCAL_PORT_RANGE`` (Linux 6.3+), connects until ``connect()`` fails with EADDRNOTAVAIL, then gets the same
   number again from a second source address (127.0.0.2) and again toward a second server port: the 4-tuple.
+- :func:`namespace_port_exhaustion`: the same failure under a namespace-wide ``net.ipv4.ip_local_port_range`` of a
+  few ports, in a network namespace of the experiment's own (:mod:`netlab.live.own_net`), and what a second server
+  port adds.
 
-Both run in a child (a notebook kernel already holds many fds), on 127.0.0.0/8 only, close every socket with an
+All run in a child (a notebook kernel already holds many fds), on 127.0.0.0/8 only, close every socket with an
 RST (nothing is left in TIME_WAIT), and change no sysctl.
 """
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 
 from netlab import check
 from netlab.kernel.limits import IP_BIND_ADDRESS_NO_PORT, IP_LOCAL_PORT_RANGE, ip_local_port_range_value
-from netlab.live import procfs
+from netlab.live import own_net, procfs
 from netlab.live.result import LiveResult, Unavailable, Why, child_reply, kernel_lacks, probe, run_child
 from netlab.units import number, plural
 
@@ -148,6 +151,35 @@ def port_exhaustion(ports: int = 8, timeout_s: check.Timeout = 10.0) -> LiveResu
                      lambda v: PortsReading(**{**v, "port_range": tuple(v["port_range"])}))
 
 
+@dataclass(frozen=True)
+class NamespacePortsReading:
+    """Connections from a namespace whose whole ``ip_local_port_range`` is ``port_range``: to one server port
+    until ``connect()`` failed (``error``), then to a second server port."""
+
+    port_range: tuple[int, int]
+    first: int
+    error: str
+    second_server_port: int
+
+
+NAMESPACE_PORTS_LOW = 40000
+SERVER_PORTS = (5001, 5002)     # the namespace's listeners, outside its port range
+
+
+@check.arguments
+def namespace_port_exhaustion(ports: int = 10, timeout_s: check.Timeout = 10.0) -> LiveResult:
+    """Connect until EADDRNOTAVAIL under a namespace ``ip_local_port_range`` of ``ports`` ports, then to a second
+    server port (a private user+network namespace; the learner's range is not touched)."""
+    if not isinstance(ports, int) or isinstance(ports, bool) or not 2 <= ports <= 64:
+        raise ValueError("ports must be an int in 2..64")
+    lo, hi = NAMESPACE_PORTS_LOW, NAMESPACE_PORTS_LOW + ports - 1
+    return own_net.run_in_own_net("client port exhaustion under a namespace port range",
+                                  f"a child in its own network namespace with ip_local_port_range {lo} {hi}, "
+                                  f"connecting over {LOOPBACK}", "netlab.live.limits", ["nsports", str(ports)],
+                                  timeout_s, lambda v: NamespacePortsReading(**{**v, "port_range":
+                                                                                tuple(v["port_range"])}))
+
+
 def _in_child(what: str, how: str, args: list[str], timeout_s: float, build) -> LiveResult:
     if not isinstance(timeout_s, (int, float)) or not 1 <= timeout_s <= 60:
         raise ValueError("timeout_s must be in 1..60 seconds")
@@ -258,8 +290,33 @@ def _child_ports(ports: int) -> dict:
             listener.close()
 
 
+def _child_namespace_ports(ports: int) -> dict:
+    lo, hi = NAMESPACE_PORTS_LOW, NAMESPACE_PORTS_LOW + ports - 1
+    own_net.set_sysctl("net.ipv4.ip_local_port_range", f"{lo} {hi}")
+    listeners, opened = [socket.socket(), socket.socket()], []
+    for port, listener in zip(SERVER_PORTS, listeners):   # fixed ports: bind(port 0) would take one of the range
+        listener.bind((LOOPBACK, port))
+        listener.listen(128)
+
+    def fill(listener: socket.socket) -> tuple[int, str]:
+        for count in range(ports + 2):                 # bounded: one past the range shows a failure is missing
+            c = socket.socket()
+            opened.append(c)
+            try:
+                c.connect(listener.getsockname())
+            except OSError as e:
+                return count, errno.errorcode.get(e.errno, str(e.errno))
+        return ports + 2, "none"
+
+    first, error = fill(listeners[0])
+    second, _ = fill(listeners[1])
+    return {"port_range": [lo, hi], "first": first, "error": error, "second_server_port": second}
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "child" and sys.argv[2] in ("emfile", "ports"):
+    if len(sys.argv) == 5 and sys.argv[3] == "nsports":      # the child of namespace_port_exhaustion()
+        child_reply(lambda: _child_namespace_ports(int(own_net.enter(sys.argv[1:])[1])))
+    elif len(sys.argv) == 4 and sys.argv[1] == "child" and sys.argv[2] in ("emfile", "ports"):
         child_reply(lambda: (_child_emfile if sys.argv[2] == "emfile" else _child_ports)(int(sys.argv[3])))
     else:
-        sys.exit("usage: python -m netlab.live.limits child emfile|ports N")
+        sys.exit("usage: python -m netlab.live.limits child emfile|ports N (or run by namespace_port_exhaustion)")

@@ -1,14 +1,16 @@
 """Local networking on your machine: the local routing table, ``ip route get``, and round-trip times.
 
 * :func:`local_routes` reads ``/proc/net/fib_trie``: every address of this host is a LOCAL route.
+* :func:`route_get` is ``ip route get ADDR`` (RTM_GETROUTE over rtnetlink, read-only, no privilege needed).
 * :func:`round_trips` times 1-byte TCP ping-pongs over several addresses in turn: each one's median and its 95 %
   confidence interval.
 * :func:`loopback_latency` compares 127.0.0.1 with 127.0.0.2 in your own namespace (loopback only).
 * :func:`namespace_latency` starts a child process that creates its **own** user and network namespace
   (``unshare(CLONE_NEWUSER | CLONE_NEWNET)``, no root needed where the kernel allows it), brings its ``lo`` up,
-  adds a veth pair with the documentation address 198.51.100.7/24 — the stand-in for "the host's own Ethernet
-  address" — asks ``ip route get`` there, and compares 127.0.0.1, 127.0.0.2 and 198.51.100.7. The namespace,
-  its devices and sockets die with the child. The learner's real interfaces and addresses are never touched.
+  adds a veth pair (over rtnetlink, with pyroute2) with the documentation address 198.51.100.7/24 — the stand-in
+  for "the host's own Ethernet address" — asks ``ip route get`` there, and compares 127.0.0.1, 127.0.0.2 and
+  198.51.100.7. The namespace, its devices and sockets die with the child. The learner's real interfaces and
+  addresses are never touched.
 
 Timing on a shared machine is noisy: the rounds alternate between the addresses so that other load hits all of
 them alike, and two medians differ really only when their 95 % intervals do not overlap
@@ -17,6 +19,7 @@ them alike, and two medians differ really only when their 95 % intervals do not 
 from __future__ import annotations
 
 import errno
+import ipaddress
 import math
 import os
 import socket
@@ -24,16 +27,68 @@ import statistics
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from netlab import check
-from netlab.live import procfs, rtnetlink
+from netlab.live import procfs
 from netlab.live.result import LiveResult, Unavailable, Why, child_reply, run_child, unshare_errno
 
 NS_ADDRESS = "198.51.100.7/24"      # RFC 5737 TEST-NET-2
 CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
 MAX_ROUNDS = 20_000
+RTN_TYPES = {1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multicast", 6: "blackhole",
+             7: "unreachable", 8: "prohibit"}                     # include/uapi/linux/rtnetlink.h
+IFF_UP = 0x1
+
+
+@dataclass(frozen=True)
+class Route:
+    """The kernel's answer to ``ip route get``: route type, output device, source address, table."""
+
+    daddr: str
+    type: str
+    dev: str
+    src: str | None
+    table: int | None
+
+    def __str__(self) -> str:
+        src = f" src {self.src}" if self.src else ""
+        kind = "" if self.type == "unicast" else f"{self.type} "
+        return f"{kind}{self.daddr} dev {self.dev}{src} table {self.table}"
+
+
+@check.arguments
+def route_from_reply(reply: Any, daddr: str, ifname: Callable[[int], str] = socket.if_indextoname) -> Route:
+    """The :class:`Route` in an RTM_NEWROUTE reply as pyroute2 parses it (``IPRoute().route("get", …)[0]``)."""
+    oif = reply.get_attr("RTA_OIF")
+    table = reply.get_attr("RTA_TABLE")
+    return Route(daddr, RTN_TYPES.get(reply["type"], str(reply["type"])), ifname(oif) if oif else "?",
+                 reply.get_attr("RTA_PREFSRC"), reply["table"] if table is None else table)
+
+
+@check.arguments
+def route_get(daddr: str) -> LiveResult:
+    """``ip route get DADDR`` in this process's network namespace."""
+    what, how = f"the route to {daddr}", "RTM_GETROUTE over rtnetlink (pyroute2)"
+    try:
+        ipaddress.IPv4Address(daddr)
+    except ValueError:
+        raise ValueError(f"daddr must be an IPv4 address, got {daddr!r}") from None
+    if not sys.platform.startswith("linux"):
+        return LiveResult.unavailable(what, how, Why.NOT_LINUX, f"rtnetlink is Linux's (this is {sys.platform})")
+    from pyroute2 import IPRoute
+
+    def ask() -> Route:
+        with IPRoute() as ipr:
+            return route_from_reply(ipr.route("get", dst=daddr)[0], daddr)
+
+    # pyroute2's synchronous IPRoute drives an asyncio loop of its own, which cannot run in a thread that already
+    # runs one (a Jupyter kernel's): ask from a thread of its own
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return LiveResult(what, how, pool.submit(ask).result())
 
 
 @dataclass(frozen=True)
@@ -151,7 +206,7 @@ def namespace_latency(rounds: int = 2000, timeout_s: check.Timeout = 30.0) -> Li
         return LiveResult.unavailable(what, how, Why.NOT_LINUX, f"network namespaces are Linux's (this is "
                                                                 f"{sys.platform})")
     return run_child(what, how, "netlab.live.loopback", [str(rounds)], timeout_s,
-                     lambda answer: {"route": rtnetlink.Route(**answer["route"]),
+                     lambda answer: {"route": Route(**answer["route"]),
                                      "trips": [RoundTrip(**t) for t in answer["trips"]], "up": answer["up"]},
                      unshare=CLONE_NEWUSER | CLONE_NEWNET)
 
@@ -200,22 +255,26 @@ def _in_own_namespace(rounds: int) -> dict:
     """The child's work, in the namespaces it unshared: lo and a veth up, the route, the three addresses timed."""
     if unshare_errno():
         raise namespaces_refused(unshare_errno())
-    try:
-        rtnetlink.add_veth("veth0", "veth1")
-    except OSError as e:
-        if e.errno != errno.EOPNOTSUPP:                # net/core/rtnetlink.c: no "veth" link kind, even by module
-            raise
-        raise Unavailable(Why.KERNEL_LACKS, "this kernel has no veth devices (CONFIG_VETH): creating one "
-                                            "answered EOPNOTSUPP") from None
-    rtnetlink.set_up("lo")
-    rtnetlink.set_ipv4_address("veth0", NS_ADDRESS)
-    rtnetlink.set_up("veth1")
-    rtnetlink.set_up("veth0")
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
     address = NS_ADDRESS.split("/")[0]
-    route = rtnetlink.route_get(address)
+    with IPRoute() as ipr:
+        try:
+            ipr.link("add", ifname="veth0", kind="veth", peer="veth1")
+        except NetlinkError as e:
+            if e.code != errno.EOPNOTSUPP:                 # net/core/rtnetlink.c: no "veth" link kind, even by module
+                raise
+            raise Unavailable(Why.KERNEL_LACKS, "this kernel has no veth devices (CONFIG_VETH): creating one "
+                                                "answered EOPNOTSUPP") from None
+        index = {dev: ipr.link_lookup(ifname=dev)[0] for dev in ("lo", "veth0", "veth1")}
+        ipr.link("set", index=index["lo"], state="up")
+        ipr.addr("add", index=index["veth0"], address=address, prefixlen=int(NS_ADDRESS.split("/")[1]))
+        ipr.link("set", index=index["veth1"], state="up")
+        ipr.link("set", index=index["veth0"], state="up")
+        route = route_from_reply(ipr.route("get", dst=address)[0], address)
+        up = {dev: bool(ipr.get_links(i)[0]["flags"] & IFF_UP) for dev, i in index.items()}
     trips = round_trips(["127.0.0.1", "127.0.0.2", address], rounds)
-    return {"route": route.value.__dict__, "trips": [t.__dict__ for t in trips],
-            "up": {dev: rtnetlink.is_up(dev) for dev in ("lo", "veth0", "veth1")}}
+    return {"route": route.__dict__, "trips": [t.__dict__ for t in trips], "up": up}
 
 
 if __name__ == "__main__":      # the child of namespace_latency(); its namespace ends when it exits

@@ -22,8 +22,15 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   search per busy period and numpy over runs of equal ones), and so are stretches where ksoftirqd polls a ring
   that never runs short (``_Cpu.flooded_runs``: the refill times are known, the ring's free space is a running
   minimum).
-* Nothing above the driver is modelled (its cost is in ``Costs.packet_ns``): sockets and netfilter never change
-  the timing.
+* Nothing above GRO is modelled (its cost is ``Costs.stack_ns`` per skb GRO passes on): sockets and netfilter
+  never change the timing.
+
+GRO (``segments``, :class:`TcpSegments`): a queue that receives TCP segments keeps GRO's held skbs as counters
+(``_Gro``, a separate section below) and charges ``driver_ns`` per descriptor and ``stack_ns`` per skb when GRO passes
+it on (GRO_NORMAL, the end of a merge, a full bucket, the flush at the end of each poll), as the step model does. The
+bulk shortcuts above assume a fixed cost per packet; only ``isolated_packets`` still holds (a packet alone in its
+busy period costs ``packet_ns`` either way), so such a queue otherwise runs through the general code, packet by
+packet in its polls: exact, but far slower than a UDP queue (see ``bench/receive.py``).
 
 :func:`arrivals` makes arrival times (rate, bursts, optional random jitter) and :func:`rss_queues` maps flows to
 queues with the Toeplitz hash, vectorised.
@@ -63,8 +70,14 @@ class Summary:
     elapsed_ns: int
     net_rx_softirqs: list[int]
     hard_irqs: list[int]         # device interrupts (IPIs are not counted here)
+    gro_skbs: list[int]          # sk_buffs GRO passed up the stack (each paid stack_ns): packets less merged segments
     received_rps: list[int]      # softnet_data.received_rps: RPS IPIs taken (rps_trigger_softirq)
-    flow_limit_count: list[int]  # softnet_data.flow_limit_count (the flow limit is not modelled: 0)
+    flow_limit_count: list[int]  # softnet_data.flow_limit_count (the load model has no flow limit: 0)
+
+    def segments_per_skb(self) -> float:
+        """GRO's merge ratio: packets the driver took per sk_buff that went up the stack (1.0: nothing merged)."""
+        skbs = sum(self.gro_skbs)
+        return self.delivered / skbs if skbs else 0.0
 
     def load(self) -> list[float]:
         """Fraction of the elapsed time each CPU was busy (hard IRQ + softirq + ksoftirqd + process)."""
@@ -121,14 +134,14 @@ def rss_queues(saddr: Sequence[str], daddr: Sequence[str], sport: Sequence[int],
     """The RX queue of each flow: its RSS hash (:func:`rss_hashes`), low 7 bits → igb's indirection table."""
     table = np.array(igb_indirection_table(num_queues))
     h = rss_hashes(saddr, daddr, sport, dport, key)
-    return table[(h & np.uint64(IGB_RETA_SIZE - 1)).astype(np.intp)]
+    return table[(h & (IGB_RETA_SIZE - 1)).astype(np.intp)]
 
 
 @check.arguments
 def rss_hashes(saddr: Sequence[str], daddr: Sequence[str], sport: Sequence[int], dport: Sequence[int],
                key: bytes = RSS_KEY) -> np.ndarray:
-    """The RSS hash of each flow (uint64 holding the u32; the skb's hash RPS reads): Toeplitz hash of the 12-byte
-    tuple, one table lookup per input byte."""
+    """Each flow's Toeplitz hash of the 12-byte tuple (one table lookup per input byte), as int64: what the NIC
+    writes into each descriptor (``skb->hash``), which RPS reads."""
     data = [_ipv4(saddr), _ipv4(daddr), np.asarray(sport, dtype=np.uint64), np.asarray(dport, dtype=np.uint64)]
     if len({len(d) for d in data}) != 1:
         raise ValueError("saddr, daddr, sport and dport must have the same length")
@@ -149,7 +162,7 @@ def rss_hashes(saddr: Sequence[str], daddr: Sequence[str], sport: Sequence[int],
                 lut[v] = acc
             h ^= lut[((values >> np.uint64(8 * (nbytes - 1 - j))) & np.uint64(0xFF)).astype(np.intp)]
             byte += 1
-    return h
+    return h.astype(np.int64)
 
 
 # --- RPS settings ---------------------------------------------------------------------------------------------------
@@ -225,6 +238,7 @@ class _Queue:
     napi_sched: bool = False
     rx_packets: int = 0
     rx_missed: int = 0
+    gro: "_Gro | None" = None            # GRO's state for TCP segments (None: every packet is GRO_NORMAL)
     rps: "_RpsQueue | None" = None       # RPS on this queue (see the RPS section)
 
     def dma_until(self, t: int) -> None:
@@ -238,6 +252,8 @@ class _Queue:
             accepted = k if k <= room else room  # (min() costs a call: this runs several times per poll)
             self.rx_head += accepted
             self.rx_missed += k - accepted
+            if k > accepted and self.gro is not None:
+                self.gro.ring_drop(self.rx_head, k - accepted)
             if accepted and first is not None:
                 self.irq_asserted_at = first
             if accepted and self.rps is not None:
@@ -248,6 +264,189 @@ class _Queue:
         if not self.irq_enabled:
             return None
         return self.irq_asserted_at if self.irq_asserted_at is not None else self.feed.first()
+
+
+# --- GRO (net/core/gro.c, net/ipv4/af_inet.c, net/ipv4/tcp_offload.c) -------------------------------------------------
+_TCPIP_HLEN = 52            # IP_HLEN + TCP_HLEN: a held skb's len is its IP packet (the first header, all payloads)
+_GRO_LEGACY_MAX_SIZE = 65536
+_MAX_GRO_SKBS = 8
+_MAX_SKB_FRAGS = 17
+
+
+@dataclass(frozen=True)
+class TcpSegments:
+    """What GRO needs to know of each packet, for :func:`simulate`: its flow (an id; -1 for a packet GRO never
+    holds, such as UDP), the flow's RSS hash (``skb->hash``: GRO's bucket is its low bits), and for TCP its
+    sequence number, payload bytes and whether PSH is set. Segments of one flow carry the same ACK number and the
+    same flags but PSH (the step model's packets: ``flags=("ACK",)`` or ``("ACK", "PSH")``)."""
+
+    flow: np.ndarray
+    rxhash: np.ndarray
+    seq: np.ndarray
+    payload: np.ndarray
+    push: np.ndarray
+
+    def __post_init__(self):
+        check.fields(self)
+        n = len(self.flow)
+        for name in ("flow", "rxhash", "seq", "payload", "push"):
+            a = getattr(self, name)
+            if not isinstance(a, np.ndarray) or a.ndim != 1 or len(a) != n:
+                raise ValueError(f"TcpSegments.{name} must be a 1-d numpy array with one entry per packet")
+        if n and (self.payload.min() < 0 or self.payload.max() > 9000 - _TCPIP_HLEN):
+            raise ValueError("TcpSegments.payload must be bytes in 0..8948")
+
+    def take(self, which: np.ndarray) -> "TcpSegments":
+        """The segments of some packets (a boolean mask or indices), e.g. one queue's."""
+        return TcpSegments(*(getattr(self, f)[which] for f in ("flow", "rxhash", "seq", "payload", "push")))
+
+
+@check.arguments
+def tcp_segments(flow_of_packet: np.ndarray, rxhash_of_flow: np.ndarray, *, mss: int = 1448,
+                 push_every: int = 0) -> TcpSegments:
+    """Bulk TCP streams: packet i is the next ``mss``-byte segment of flow ``flow_of_packet[i]`` (its RSS hash
+    ``rxhash_of_flow[flow]``), each flow's sequence numbers from 1; with ``push_every`` = k every k-th segment of a
+    flow has PSH set (what a sender's write of k·mss bytes ends with)."""
+    if not isinstance(mss, int) or not 1 <= mss <= 9000 - _TCPIP_HLEN:
+        raise ValueError(f"mss must be an int in 1..{9000 - _TCPIP_HLEN}, got {mss!r}")
+    if not isinstance(push_every, int) or push_every < 0:
+        raise ValueError(f"push_every must be an int >= 0 (0: never), got {push_every!r}")
+    flow = np.asarray(flow_of_packet, dtype=np.int64)
+    if flow.size and (flow.min() < 0 or flow.max() >= len(rxhash_of_flow)):
+        raise ValueError(f"flow_of_packet must name flows 0..{len(rxhash_of_flow) - 1} (one hash each)")
+    order = np.argsort(flow, kind="stable")                      # each flow's packets, in arrival order
+    counts = np.bincount(flow, minlength=len(rxhash_of_flow)) if flow.size else np.zeros(0, np.int64)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if counts.size else counts
+    index = np.empty_like(flow)
+    index[order] = np.arange(flow.size) - np.repeat(starts, counts)  # the segment's number in its flow
+    push = (index + 1) % push_every == 0 if push_every else np.zeros(flow.size, dtype=bool)
+    return TcpSegments(flow, np.asarray(rxhash_of_flow, dtype=np.int64)[flow], 1 + index * mss,
+                       np.full(flow.size, mss, dtype=np.int64), push)
+
+
+class _Gro:
+    """One NAPI's GRO (``kernel.gro``) for the TCP segments of one queue, as counters: per bucket the held skbs,
+    youngest first, each ``[flow, mss, count, len, next seq, age]``. Ring entry c is the queue's packet
+    ``c + (packets dropped at the ring before it)``: ``ring_drop`` records where drops shift that."""
+
+    __slots__ = ("segments", "mask", "base", "flow", "bucket", "seq", "payload", "push", "next_break", "driver_ns",
+                 "stack_ns", "tick", "flush_oldest", "max_count", "buckets", "held", "marks", "shift", "merged")
+
+    def __init__(self, segments: TcpSegments, profile: KernelProfile, costs: Costs):
+        self.segments, self.mask = segments, profile.gro_hash_buckets - 1
+        self.base = -_WINDOW                # the packets' fields are read through list windows, as _Feed does
+        self.driver_ns, self.stack_ns = costs.driver_ns, costs.stack_ns
+        self.tick = 1_000_000_000 // profile.hz
+        self.flush_oldest = profile.gro_flush_oldest
+        self.max_count = None if profile.gro_frag_list else 1 + _MAX_SKB_FRAGS   # 3.10: one fragment per merge
+        self.buckets: list[list[list[int]]] = [[] for _ in range(profile.gro_hash_buckets)]
+        self.held = 0                       # skbs held, all buckets (gro_bitmask != 0)
+        self.marks: list[tuple[int, int]] = []
+        self.shift = 0
+        self.merged = 0                     # segments merged into a held skb (not passed on themselves)
+
+    def ring_drop(self, rx_head: int, dropped: int) -> None:
+        """``dropped`` packets found the ring full just after ring entry ``rx_head`` - 1."""
+        self.marks.append((rx_head, dropped))
+
+    def napi_gro_receive(self, c: int, k: int, now: int) -> int:
+        """Ring entries c .. c+k-1 through ``napi_gro_receive`` → ``dev_gro_receive``, from time ``now``: each costs
+        ``driver_ns``, each skb passed on ``stack_ns``, at once (``kernel.gro``, ``kernel.tcp_offload``). Returns
+        the time after."""
+        driver_ns, stack_ns, tick, marks = self.driver_ns, self.stack_ns, self.tick, self.marks
+        end = c + k
+        while c < end:
+            while marks and marks[0][0] <= c:
+                self.shift += marks.pop(0)[1]
+            i = c + self.shift - self.base
+            if i >= _WINDOW:
+                self._slide(c + self.shift)
+                i = 0
+            flow, seq, payload, push, bucket = self.flow, self.seq, self.payload, self.push, self.bucket
+            c += 1
+            now += driver_ns
+            f = flow[i]
+            if f < 0:                                           # no GRO for it (UDP): GRO_NORMAL
+                now += stack_ns
+                continue
+            lst = self.buckets[bucket[i]]
+            length, psh = payload[i], push[i]
+            p = None
+            for e in lst:
+                if e[0] == f:
+                    p = e
+                    break
+            if p is not None:
+                mss = p[1]
+                if (0 < length <= mss and p[4] == seq[i] and p[3] + length < _GRO_LEGACY_MAX_SIZE
+                        and (self.max_count is None or p[2] < self.max_count)):        # skb_gro_receive
+                    p[2] += 1
+                    p[3] += length
+                    p[4] = (p[4] + length) & 0xFFFFFFFF
+                    self.merged += 1
+                    if length < mss or psh:                     # the merge ends: pass the held skb on
+                        lst.remove(p)
+                        self.held -= 1
+                        now += stack_ns
+                        continue
+                    # the next ring entries that merge the same way (the same flow's next full segments, no PSH,
+                    # no ring drop between them, under 64 KB), at once: driver_ns each, nothing else happens
+                    more = min(end - c, self.next_break[i] - i - 1, (_GRO_LEGACY_MAX_SIZE - 1 - p[3]) // mss)
+                    if marks:
+                        more = min(more, marks[0][0] - c)
+                    if self.max_count is not None:
+                        more = min(more, self.max_count - p[2])
+                    if more > 0:
+                        p[2] += more
+                        p[3] += more * mss
+                        p[4] = (p[4] + more * mss) & 0xFFFFFFFF
+                        self.merged += more
+                        now += more * driver_ns
+                        c += more
+                    continue
+                lst.remove(p)                                   # it cannot take this one: pass it on
+                self.held -= 1
+                now += stack_ns
+            if length < 1 or psh:                               # flush: GRO_NORMAL
+                now += stack_ns
+                continue
+            if len(lst) >= _MAX_GRO_SKBS:
+                if not self.flush_oldest:                       # 3.10: no room, GRO_NORMAL
+                    now += stack_ns
+                    continue
+                lst.pop()                                       # gro_flush_oldest
+                self.held -= 1
+                now += stack_ns
+            lst.insert(0, [f, length, 1, _TCPIP_HLEN + length, (seq[i] + length) & 0xFFFFFFFF, now // tick])
+            self.held += 1
+        return now
+
+    def _slide(self, start: int) -> None:
+        seg, end = self.segments, start + _WINDOW
+        self.base = start
+        self.flow, self.seq = seg.flow[start:end].tolist(), seg.seq[start:end].tolist()
+        self.payload, self.push = seg.payload[start:end].tolist(), seg.push[start:end].tolist()
+        self.bucket = (seg.rxhash[start:end] & self.mask).tolist()
+        flow, seq, payload, push = (seg.flow[start:end], seg.seq[start:end], seg.payload[start:end],
+                                    seg.push[start:end])
+        plain = np.zeros(len(flow), dtype=bool)          # packet j merges just like j - 1 would have
+        plain[1:] = ((flow[1:] == flow[:-1]) & (flow[1:] >= 0) & (payload[1:] == payload[:-1]) & (payload[1:] > 0)
+                     & ((seq[:-1] + payload[:-1]) & 0xFFFFFFFF == seq[1:]) & ~push[1:] & ~push[:-1])
+        breaks = np.append(np.flatnonzero(~plain), len(flow))
+        self.next_break = breaks[np.searchsorted(breaks, np.arange(len(flow)), side="right")].tolist()
+
+    def napi_gro_flush(self, now: int, flush_old: bool) -> int:
+        """``napi_gro_flush``: each bucket's held skbs, oldest first, ``stack_ns`` each; with ``flush_old`` a bucket
+        stops at one held in the current jiffy. Returns the time after."""
+        stack_ns, tick = self.stack_ns, self.tick
+        for lst in self.buckets:
+            while lst:
+                if flush_old and lst[-1][5] == now // tick:
+                    break
+                lst.pop()
+                self.held -= 1
+                now += stack_ns
+        return now
 
 
 # --- the simulation: the kernel on one CPU ---------------------------------------------------------------------------
@@ -341,7 +540,10 @@ class _Cpu:
             self.raise_softirq_irqoff()
 
     def napi_complete_done(self, q: _Queue) -> None:
-        """``kernel.dev.napi_complete_done`` (net/core/dev.c): off the poll_list, clear NAPI_STATE_SCHED."""
+        """``kernel.dev.napi_complete_done`` (net/core/dev.c): GRO passes on all it holds (``napi_gro_flush``), off the
+        poll_list, clear NAPI_STATE_SCHED."""
+        if q.gro is not None and q.gro.held:
+            self.napi_gro_flush(q, False)
         if q in self.poll_list:
             self.poll_list.remove(q)
         q.napi_sched = False
@@ -400,6 +602,8 @@ class _Cpu:
             work = self.igb_poll(q)
             budget -= work
             if work == _NAPI_WEIGHT:
+                if q.gro is not None and q.gro.held:
+                    self.napi_gro_flush(q, self.profile.hz >= 1000)
                 poll_list.remove(q)
                 poll_list.append(q)
             self.local_irq_enable()
@@ -409,8 +613,16 @@ class _Cpu:
         with budget = weight; a NAPI that used it all goes on ``repoll``."""
         work = self.igb_poll(q)
         if work == _NAPI_WEIGHT:
+            if q.gro is not None and q.gro.held:
+                self.napi_gro_flush(q, self.profile.hz >= 1000)
             repoll.append(q)
         return work
+
+    def napi_gro_flush(self, q: _Queue, flush_old: bool) -> None:
+        """``kernel.dev.napi_gro_flush`` (net/core/gro.c): GRO passes its held skbs on, ``stack_ns`` each."""
+        start = self.now
+        self.now = q.gro.napi_gro_flush(self.now, flush_old)
+        self.busy_ns[self.context] += self.now - start
 
     # --- the driver's poll (drivers/net/ethernet/intel/igb/igb_main.c) --------------------------------------------
     def igb_poll(self, q: _Queue) -> int:
@@ -427,7 +639,8 @@ class _Cpu:
 
     def igb_clean_rx_irq(self, q: _Queue) -> int:
         """``kernel.nic.igb_clean_rx_irq`` (igb_main.c), counting: a run of ready descriptors at a time (up to
-        the next refill or the weight), ``packet_ns`` each; ``igb_alloc_rx_buffers`` every 16 and at the end."""
+        the next refill or the weight), ``packet_ns`` each (with GRO: ``driver_ns`` each, and ``stack_ns`` per skb GRO
+        passes on meanwhile, :meth:`_Gro.napi_gro_receive`); ``igb_alloc_rx_buffers`` every 16 and at the end."""
         cleaned_count = self.ring_size - 1 - (q.rx_use - q.rx_clean)  # igb_desc_unused
         total = 0
         start = now = self.now
@@ -441,10 +654,13 @@ class _Cpu:
             if not avail:
                 break
             k = min(avail, _NAPI_WEIGHT - total, IGB_RX_BUFFER_WRITE - cleaned_count)
+            if q.gro is None:
+                now += k * packet_ns
+            else:
+                now = q.gro.napi_gro_receive(q.rx_clean, k, now)
             q.rx_clean += k
             cleaned_count += k
             total += k
-            now += k * packet_ns
         self.busy_ns[self.context] += now - start
         self.now = now
         if cleaned_count:
@@ -522,7 +738,8 @@ class _Cpu:
         burst; IRQs due by its end go first, then it runs again if still TASK_RUNNING, else it switches to idle
         (one ``context_switch_ns`` more, IRQs wait; the idle task's code then runs on this CPU: its clock moves on)."""
         queues = self.queues
-        bulk = (len(queues) == 1 and self.profile.netdev_budget > _NAPI_WEIGHT and self.budget_jiffies >= 1)
+        bulk = len(queues) == 1 and self.profile.netdev_budget > _NAPI_WEIGHT and self.budget_jiffies >= 1
+        gro = bulk and queues[0].gro is not None   # an isolated packet costs packet_ns with GRO too; no other shortcut
         while True:
             if bulk:
                 q0 = queues[0]
@@ -531,8 +748,9 @@ class _Cpu:
                         and q0.irq_enabled and q0.irq_asserted_at is None and q0.rx_head == q0.rx_clean
                         and not q0.napi_sched):
                     self.isolated_packets()
-                    self.quiet_cycles()
-                elif (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending
+                    if not gro:
+                        self.quiet_cycles()
+                elif not gro and (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending
                       and self.busy_until <= self.now and self.poll_list == [q0] and not q0.irq_enabled
                       and q0.rx_use - q0.rx_clean == self.ring_size - 1 and q0.rx_head - q0.rx_clean >= _NAPI_WEIGHT):
                     self.flooded_runs()
@@ -569,7 +787,8 @@ class _Cpu:
 
     def isolated_packets(self) -> None:
         """Packets that each find the CPU idle and leave before the next one arrives, in bulk: each costs one IRQ,
-        one NET_RX run, one poll of one packet (6.12 may squeeze on a tick boundary)."""
+        one NET_RX run, one poll of one packet (6.12 may squeeze on a tick boundary). With GRO too: the packet goes
+        up alone (GRO_NORMAL, or held and passed on when the poll ends), one ``stack_ns`` either way."""
         c = self.costs
         t_iso = c.hardirq_ns + c.net_rx_action_ns + c.poll_ns + c.packet_ns
         tick, repoll_list = self.tick_ns, self.profile.napi_repoll_list
@@ -787,6 +1006,7 @@ class _Backlog:
     input_q: int = 0
     process_q: int = 0
     napi_sched: bool = False
+    gro: None = None          # the backlog NAPI holds nothing for GRO
 
 
 @dataclass(slots=True, eq=False)
@@ -1025,12 +1245,14 @@ def _steered_to(readers: list[_RpsCpu], qs: list[_Queue], cpu: int, batch: int |
 def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
              profile: str | KernelProfile = "6.12", cpus: check.Cpus = 1, queues: int = 1, ring_size: int | None = None,
              affinity: Sequence[int] | None = None, costs: Costs | None = None,
-             rps_cpus: Sequence[Sequence[int]] | None = None, hash_of_packet: np.ndarray | None = None) -> Summary:
+             segments: TcpSegments | None = None, rps_cpus: Sequence[Sequence[int]] | None = None,
+             hash_of_packet: np.ndarray | None = None) -> Summary:
     """Run arrivals (``times_ns``, sorted, int64) on queues ``queue_of_packet`` (default all on queue 0) through
     rings, IRQs, NAPI and softirqs; same parameters and same :class:`Summary` as
-    :class:`netlab.scenarios.receive.Host`. With RPS (``rps_cpus``) give each packet's RSS hash
+    :class:`netlab.scenarios.receive.Host`. ``segments`` (:func:`tcp_segments`) makes them TCP segments GRO may
+    merge; without it every packet is GRO_NORMAL (UDP). With RPS (``rps_cpus``) give each packet's RSS hash
     (``hash_of_packet``, :func:`rss_hashes`); a CPU that reads an RPS queue cannot also be another reading CPU's
-    RPS target here (the step model can)."""
+    RPS target here, and RPS with GRO's segments is the step model's only (``Host`` does both)."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(p, KernelProfile):
         raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -1060,23 +1282,33 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
                                                                     queue_of_packet.max() >= queues)):
             raise ValueError(f"queue_of_packet must give a queue in 0..{queues - 1} for each arrival")
         per_queue = [times[queue_of_packet == q] for q in range(queues)]
+    if segments is not None and (not isinstance(segments, TcpSegments) or len(segments.flow) != times.size):
+        raise ValueError("segments must be TcpSegments with one entry per arrival (tcp_segments)")
     qs = [_Queue(q, _Feed(arr), rx_use=ring - 1) for q, arr in enumerate(per_queue)]
     maps = rps_maps(rps_cpus, queues, cpus)
+    if any(maps) and segments is not None:
+        raise ValueError("the load model has RPS or GRO's TCP segments, not both (netlab.scenarios.receive.Host has "
+                         "both)")
+    for q in qs if segments is not None else ():
+        mine = segments.take(queue_of_packet == q.index) if queue_of_packet is not None else segments
+        if len(q.feed.arr) and np.any(mine.flow >= 0):      # a queue of UDP packets only: no GRO state needed
+            q.gro = _Gro(mine, p, costs)
     if not any(maps):
         per_cpu = [_Cpu([q for q in qs if affinity[q.index] == c], p, costs, ring) for c in range(cpus)]
         for cpu in per_cpu:
             cpu.run()
     else:
         per_cpu = _simulate_rps(qs, maps, affinity, times, queue_of_packet, hash_of_packet, p, costs, ring, cpus)
+    skbs = [sum(q.rx_packets - (q.gro.merged if q.gro is not None else 0) for q in c.queues) for c in per_cpu]
     rps = [c if isinstance(c, _RpsCpu) else None for c in per_cpu]
     return Summary(arrived=int(times.size), delivered=sum(q.rx_packets for q in qs),
                    ring_drops=sum(q.rx_missed for q in qs), time_squeeze=[c.time_squeeze for c in per_cpu],
                    backlog_drops=[r.dropped if r else 0 for r in rps],
-                   processed=[sum(q.rx_packets for q in c.queues if q.rps is None) + (r.processed_rps if r else 0)
-                              for c, r in zip(per_cpu, rps)],
+                   processed=[skb - sum(q.rx_packets for q in c.queues if q.rps is not None)
+                              + (r.processed_rps if r else 0) for c, r, skb in zip(per_cpu, rps, skbs)],
                    busy_ns=[c.busy_ns for c in per_cpu], elapsed_ns=max(c.now for c in per_cpu),
                    net_rx_softirqs=[c.net_rx_softirqs for c in per_cpu], hard_irqs=[c.hard_irqs for c in per_cpu],
-                   received_rps=[r.received_rps if r else 0 for r in rps], flow_limit_count=[0] * cpus)
+                   gro_skbs=skbs, received_rps=[r.received_rps if r else 0 for r in rps], flow_limit_count=[0] * cpus)
 
 
 def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[int], times: np.ndarray,
@@ -1128,11 +1360,12 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
 def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = False, seed: int = 0,
         flows: int = 256, queues: int = 1, cpus: check.Cpus | None = None, ring_size: int | None = None,
         netdev_budget: int | None = None, netdev_budget_usecs: int | None = None,
-        profile: str | KernelProfile = "6.12", costs: Costs | None = None,
-        rps_cpus: Sequence[int] | None = None) -> Summary:
+        profile: str | KernelProfile = "6.12", costs: Costs | None = None, tcp: bool = False, mss: int = 1448,
+        push_every: int = 0, rps_cpus: Sequence[int] | None = None) -> Summary:
     """One experiment: ``n`` UDP packets of ``flows`` flows (round robin) at ``rate_pps`` in bursts of ``burst``,
     RSS over ``queues`` queues, queue q's IRQ on CPU q (``cpus`` defaults to ``queues``), RPS over ``rps_cpus``
-    on every queue (default off); sysctls override the profile's."""
+    on every queue (default off); sysctls override the profile's. With ``tcp`` they are bulk TCP segments of ``mss``
+    bytes, PSH on every ``push_every``-th of a flow (:func:`tcp_segments`), which GRO merges."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     changes = {k: v for k, v in (("netdev_budget", netdev_budget), ("netdev_budget_usecs", netdev_budget_usecs))
                if v is not None}
@@ -1144,22 +1377,22 @@ def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = Fals
     times = arrivals(rate_pps, n, burst=burst, jitter=jitter, seed=seed)
     sports = 1024 + np.arange(flows)
     flow_hash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, sports, [80] * flows)
-    flow_queue = np.array(igb_indirection_table(queues))[(flow_hash & np.uint64(IGB_RETA_SIZE - 1)).astype(np.intp)]
-    queue_of_packet = np.resize(flow_queue, n)  # flows round robin
-    if rps_cpus is None:
-        return simulate(times, queue_of_packet, profile=p, cpus=cpus or queues, queues=queues, ring_size=ring_size,
-                        costs=costs)
+    flow_queue = np.array(igb_indirection_table(queues))[(flow_hash & (IGB_RETA_SIZE - 1)).astype(np.intp)]
+    flow_of_packet = np.arange(n) % flows       # flows round robin
+    queue_of_packet = flow_queue[flow_of_packet]
+    segments = tcp_segments(flow_of_packet, flow_hash, mss=mss, push_every=push_every) if tcp else None
     if isinstance(rps_cpus, (str, bytes)):
         raise ValueError(f"rps_cpus must be a list of CPUs, got {rps_cpus!r}")
+    rps = dict(rps_cpus=[list(rps_cpus)] * queues, hash_of_packet=flow_hash[flow_of_packet]) if rps_cpus else {}
     return simulate(times, queue_of_packet, profile=p, cpus=cpus or queues, queues=queues, ring_size=ring_size,
-                    costs=costs, rps_cpus=[list(rps_cpus)] * queues, hash_of_packet=np.resize(flow_hash, n))
+                    costs=costs, segments=segments, **rps)
 
 
 @check.arguments
 def sweep(parameter: str, values: Sequence, **base) -> list[Summary]:
     """:func:`run` once per value of ``parameter`` (e.g. ``sweep("rate_pps", [1e6, 2e6], n=5000)``)."""
     allowed = {"rate_pps", "n", "burst", "flows", "queues", "cpus", "ring_size", "netdev_budget",
-               "netdev_budget_usecs", "jitter", "seed"}
+               "netdev_budget_usecs", "jitter", "seed", "tcp", "mss", "push_every"}
     if parameter not in allowed:
         raise ValueError(f"parameter must be one of {sorted(allowed)}, got {parameter!r}")
     if not values:

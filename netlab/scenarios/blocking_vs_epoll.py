@@ -543,6 +543,40 @@ def epoll_exclusive(workers: StoryCount = 3, exclusive: bool = True, profile: st
     return Story(trace, lab, {"woken": sum(t.wakeups for t in tasks)})
 
 
+@check.arguments
+def workers_turns(way: str = "accept", workers: StoryCount = 3, connections: StoryCount = 6, gap_ns: Nanoseconds = 200_000,
+                  profile: str | KernelProfile = "6.12") -> dict[str, list[int]]:
+    """``workers`` threads on one listener, started in order, waiting ``way``: ``"accept"`` (each blocks in
+    accept(): exclusive, at the tail of the listener's queue, so they take turns) or ``"epoll_exclusive"`` (each its
+    own epoll watching the listener with EPOLLEXCLUSIVE: the entries stay in place, so the first one, back waiting,
+    gets every connection). ``connections`` arrive ``gap_ns`` apart. Returns {"order": the worker that accepted
+    each connection, "wakeups": per worker} — what :func:`netlab.live.accept_balance.accept_balance` measures."""
+    check.choice("way", way, ("accept", "epoll_exclusive"))
+    check.count("gap_ns", gap_ns, 1)
+    lab = Lab(profile=profile)
+    lfd = lab.listener()
+    order: list[int] = []
+
+    def blocking(i):
+        while True:
+            yield from accept(lfd)
+            order.append(i)
+
+    def exclusive(i):
+        epfd = epoll_create1()
+        yield from epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, EPOLLIN | EPOLLEXCLUSIVE)
+        while True:
+            if (yield from epoll_wait(epfd, 1)):
+                yield from accept(lfd)
+                order.append(i)
+
+    tasks = [lab.thread(f"worker{i}", (blocking if way == "accept" else exclusive)(i)) for i in range(workers)]
+    for k in range(connections):
+        lab.connect(50_000 + k * gap_ns, lfd)
+    lab.record(until_ns=50_000 + connections * gap_ns)
+    return {"order": order, "wakeups": [t.wakeups for t in tasks]}
+
+
 # --- two servers, the same traffic ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Workload:

@@ -4,9 +4,8 @@ It builds the network namespaces (one, for loopback; or a client and a server jo
 delay), a listener and its clients, schedules what the programs do (``listen``, ``connect``, ``accept``, or a
 SYN flood from spoofed addresses), and runs the kernel models of :mod:`netlab.kernel.tcp_handshake`. Each traced
 step's state holds the two queues, every client's TCP state, the TcpExt counters and the segments sent so far,
-which is what :mod:`netlab.view.handshake` draws. :func:`predict_accept_queue` and
-:func:`predict_syn_retransmissions` run the lab for the experiments of :mod:`netlab.live.accept_queue`, and
-:func:`compare_accept_queue` puts a measurement and the model side by side.
+which is what :mod:`netlab.view.handshake` draws. :func:`predict_accept_queue` answers "how many of these clients
+complete?"; :mod:`netlab.live.netns_lab` runs the lab beside the learner's kernel.
 
     lab = HandshakeLab(PROFILES["6.12"], backlog=2)
     lab.connect(5)
@@ -33,7 +32,6 @@ from netlab.kernel.skbuff import SkBuff
 from netlab.kernel.tcp_handshake import tcp_segment
 from netlab.kernel.tcp_ipv4 import tcp_v4_rcv
 from netlab.kernel.timer import TimerList
-from netlab.live.accept_queue import AcceptQueueReading
 from netlab.trace import Trace, Tracer
 from netlab.units import duration
 
@@ -289,46 +287,14 @@ class HandshakeLab:
                               now + self.one_way_ns)
 
 
-# --- the model beside your kernel (netlab.live.accept_queue) ------------------------------------------------------
-
 @check.arguments
 def predict_accept_queue(profile: KernelProfile, backlog: int, clients: int, *,
                          wait_ms: Annotated[float, check.Range(0, 3_600_000)] = 200.0) -> HandshakeOutcome:
-    """The model's answer for :func:`netlab.live.accept_queue.accept_queue` on ``profile``: the same clients, one
-    after another on loopback, nobody accepting, read after ``wait_ms``."""
+    """``clients`` connect one after another on loopback to ``listen(backlog)`` on ``profile``, nobody accepts;
+    where things stand after ``wait_ms``."""
     lab = HandshakeLab(profile, backlog, loopback=True, syncnt=1, record=False)
     lab.connect(clients, every_ms=0.05)
     return lab.run(until_ms=wait_ms)
-
-
-@check.arguments
-def predict_syn_retransmissions(profile: KernelProfile, backlog: int = 0, dropped: int = 1, syncnt: int = 2,
-                                duration_s: Annotated[float, check.Range(0, 3600)] = 7.5) -> list[tuple[float, int]]:
-    """The model's ListenOverflows steps for :func:`netlab.live.accept_queue.syn_retransmissions`: (seconds,
-    total so far)."""
-    lab = HandshakeLab(profile, backlog, loopback=True, syncnt=syncnt, record=False)
-    lab.connect(backlog + 1 + dropped, every_ms=0.05)
-    lab.run(until_ms=duration_s * 1000)
-    drops = sorted(sent for (_, _, name, sent, _, fate) in lab.segment_log() if name == "SYN" and fate == "dropped")
-    first = drops[0] if drops else 0
-    return [(round((t - first) / 1e9, 3), i + 1) for i, t in enumerate(drops)]
-
-
-@check.arguments
-def compare_accept_queue(reading: AcceptQueueReading,
-                         outcome: HandshakeOutcome) -> dict[str, tuple[object, object]]:
-    """Measured vs predicted, side by side: {what: (your kernel, the model)}."""
-    if not isinstance(reading, AcceptQueueReading) or not isinstance(outcome, HandshakeOutcome):
-        raise TypeError("compare_accept_queue(AcceptQueueReading, HandshakeOutcome)")
-    model_clients = Counter(s[4:] for s in outcome.clients.values())
-    return {
-        "accept queue (Recv-Q)": (reading.accept_queue, len(outcome.accept_queue)),
-        "accept queue limit (Send-Q)": (reading.accept_queue_limit, outcome.backlog),
-        "clients ESTABLISHED": (reading.client_states.get("ESTABLISHED", 0), model_clients["ESTABLISHED"]),
-        "clients SYN_SENT": (reading.client_states.get("SYN_SENT", 0), model_clients["SYN_SENT"]),
-        "server children ESTABLISHED": (reading.server_states.get("ESTABLISHED", 0), len(outcome.accept_queue)),
-        "ListenOverflows (+)": (reading.overflows, outcome.counters["ListenOverflows"]),
-    }
 
 
 # The kernel's names start with "__", which Python would mangle inside the class body.

@@ -96,7 +96,10 @@ CHAPTERS = (
                        "net/ipv4/tcp_input.c:tcp_data_queue", "net/ipv4/tcp_ipv4.c:tcp_add_backlog",
                        "include/net/sock.h:sk_add_backlog", "net/core/sock.c:__release_sock",
                        "net/core/skbuff.c:napi_build_skb", "net/core/skbuff.c:build_skb",
-                       "net/core/skbuff.c:__netdev_alloc_skb")),
+                       "net/core/skbuff.c:__netdev_alloc_skb", "net/ipv4/af_inet.c:inet_gro_",
+                       "net/ipv4/tcp_offload.c", "net/ipv4/udp_offload.c", "net/ipv4/tcp_ipv4.c:tcp4_gro_",
+                       "net/ipv4/tcp.c:tcp_gro_", "net/core/skbuff.c:skb_gro_receive",
+                       "net/core/skbuff.c:napi_skb_free_stolen_head")),
     ("02", "blocking vs epoll", ("fs/eventpoll.c", "net/core/sock.c:sk_wait_data", "include/linux/poll.h",
                                  "include/linux/rbtree.h", "lib/rbtree.c",
                                  "include/linux/wait.h", "kernel/sched/", "kernel/time/", "kernel/locking/",
@@ -336,7 +339,7 @@ def layers(trace: Trace, limit: Annotated[int, check.Range(1, 1000)] = 6) -> str
     groups: dict[tuple[str, str], dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     for e in trace:
         if e.kind == "call":
-            functions = groups[e.host, e.context][layer_of(e.source)]
+            functions = groups[e.host, e.context][layer_of(e.source, e.function)]
             functions[e.function] = functions.get(e.function, 0) + 1
     order = [name for name, _ in LAYERS] + ["other"]
     calls = len(trace.filter(kind="call"))

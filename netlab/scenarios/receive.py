@@ -31,13 +31,13 @@ from typing import Annotated, Callable, Iterator, Mapping, Sequence
 from netlab import check
 from netlab.kernel.cpu import Costs, Cpu, SoftirqState, current_cpu
 from netlab.kernel.dev import (NetDevice, NetdevRxQueue, RpsDevFlow, RpsSockFlowTable, SdFlowLimit, SoftnetState,
-                               dev_add_pack, rps_take_steered, softnet_stat_text)
+                               dev_add_offload, dev_add_pack, rps_take_steered, softnet_stat_text)
 from netlab.kernel.dev_hard_xmit import FEATURES
 from netlab.kernel.dev_xmit import net_dev_init
 from netlab.kernel.inet_stream import inet_init
-from netlab.kernel.ip_input import IP_PACKET_TYPE
+from netlab.kernel.ip_input import IP_PACKET_OFFLOAD, IP_PACKET_TYPE
 from netlab.kernel.limits import FilesStat
-from netlab.kernel.ip_output import ip_build_and_send_pkt, ip_queue_xmit
+from netlab.kernel.ip_output import IP_HLEN, ip_build_and_send_pkt, ip_queue_xmit
 from netlab.kernel.netns import Net
 from netlab.kernel.nic import Nic, Packet, QueueState, QVector, igb_msix_ring
 from netlab.kernel.packet import PacketTap
@@ -148,6 +148,7 @@ class Host:
         self.address = address
         with self.cpus[0].running("process"):
             dev_add_pack(IP_PACKET_TYPE, self.net)
+            dev_add_offload(IP_PACKET_OFFLOAD)
         self.dev = NetDevice(dev_name, self.net)
         self.nic = Nic(self.dev, queues, ring_size if ring_size is not None else self.profile.rx_ring_size, affinity,
                        tx_ring_size=tx_ring_size, link_gbps=link_gbps)
@@ -487,6 +488,7 @@ class Host:
                        busy_ns=[dict(cpu.busy_ns) for cpu in self.cpus], elapsed_ns=self.now,
                        net_rx_softirqs=[cpu.kstat_softirqs[3] for cpu in self.cpus],
                        hard_irqs=[sum(n for irq, n in cpu.kstat_irqs.items() if irq != "CAL") for cpu in self.cpus],
+                       gro_skbs=[sum(qv.napi.gro_passed for qv in self._queues_of(cpu)) for cpu in self.cpus],
                        received_rps=[sd.received_rps for sd in sds], flow_limit_count=[sd.flow_limit_count for sd in sds])
 
     def softnet_stat(self) -> str:
@@ -502,6 +504,24 @@ def rps_handoff(profile: str | KernelProfile = "6.12") -> Trace:
     host = Host(profile, cpus=2, queues=1, ring_size=64, rps_cpus=[[1]])
     host.udp_socket(80)
     host.receive([Packet(1000, protocol="udp", name="p0")])
+    return host.record()
+
+
+@check.arguments
+def gro_merge(profile: str | KernelProfile = "6.12", segments: Annotated[int, check.Range(1, 45)] = 4,
+              mss: Annotated[int, check.Range(1, 1448)] = 1448, push_last: bool = False) -> Trace:
+    """Chapter 01's GRO, step by step: ``segments`` segments of one bulk TCP flow (``mss`` bytes each, 300 ns apart
+    on the wire, seq 1, 1 + mss, …; PSH on the last with ``push_last``) reach an idle CPU whose ESTABLISHED socket
+    on port 80 has a reader blocked in recv(). One IRQ, one poll that finds them all: the first is held
+    (GRO_HELD), the others merge into it (``skb_gro_receive``, GRO_MERGED_FREE), and the poll's end passes the one
+    big skb up (``napi_complete_done`` → ``napi_gro_flush`` → ``napi_gro_complete``) — or, with ``push_last``, the
+    PSH segment does (``tcp_gro_receive``). The socket gets one skb with all the bytes."""
+    host = Host(profile, ring_size=64)
+    sock = host.tcp_socket(80, peer=("10.0.0.1", 40000))
+    host.blocked_reader(sock)
+    host.receive([Packet(1000 + 300 * i, length=IP_HLEN + TCP_HLEN + mss, seq=1 + i * mss, ack=1, name=f"s{i}",
+                         flags=("ACK", "PSH") if push_last and i == segments - 1 else ("ACK",))
+                  for i in range(segments)])
     return host.record()
 
 

@@ -37,7 +37,7 @@ def _layer(event) -> str | None:
     belongs to no layer in a softirq (a model's note)."""
     if event.source == "-":
         return "NIC" if on_the_nic(event) else "user space" if event.context == "process" else None
-    return layer_of(event.source)
+    return layer_of(event.source, event.function)
 
 
 class Overview:

@@ -3,8 +3,9 @@
 :func:`draw_receive` turns one trace event's state (the ``ReceiveState`` ``netlab.scenarios.receive.Host`` records,
 read by attribute) into an SVG for the Stepper: each RX ring as a band of descriptor slots (empty buffers the NIC
 may fill, packets waiting for the driver, slots the driver has not given back yet) with its ``next_to_clean`` and
-``head`` marks, the queue's IRQ, each CPU's softirq state, ``poll_list`` and backlog (with RPS: the skbs on their
-way to it, its pending IPI, the CPUs it will kick, ``received_rps``), and each socket's receive queue.
+``head`` marks, the skbs GRO holds for it (name, segments merged, bytes), the queue's IRQ, each CPU's softirq state,
+``poll_list`` and backlog (with RPS: the skbs on their way to it, its pending IPI, the CPUs it will kick,
+``received_rps``), and each socket's receive queue.
 
 :func:`plot_sweep` and :func:`plot_cpu_time` draw what the notebook computed with the load model; they take
 numbers, never a model.
@@ -52,6 +53,9 @@ def _ring(x: float, y: float, index: int, queue) -> tuple[str, float]:
     gro = queue.gro_batch
     line += f"   ·   missed (ring full): {queue.missed}" + (f"   ·   GRO batch: {', '.join(gro)}" if gro else "")
     parts.append(svg.text(x, bottom + 10, line, size=11))
+    if queue.gro_held:
+        parts.append(_chain(x, bottom + 14, "GRO holds:", queue.gro_held, "#ffd8a8"))
+        bottom += 22
     return "".join(parts), bottom + 18
 
 

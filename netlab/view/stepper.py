@@ -113,8 +113,8 @@ class Stepper:
             if e.kind != "call":
                 continue
             functions.setdefault(e.function, []).append(i)
-            layer, caller = layer_of(e.source), graph.paths[i][-1].parent
-            if caller is None or layer_of(caller.source) != layer:
+            layer, caller = layer_of(e.source, e.function), graph.paths[i][-1].parent
+            if caller is None or layer_of(caller.source, caller.function) != layer:
                 layers.setdefault(layer, []).append(i)
         order = [name for name, _ in LAYERS] + ["other"]
         return {"layers": {name: layers[name] for name in order if name in layers}, "functions": functions}

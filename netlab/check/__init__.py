@@ -1,4 +1,6 @@
 """Argument checks for every public function: a bad value is refused with a message that says what is allowed.
+(``python -m netlab.check``, this package's ``__main__``, is the learner's command that checks the course's claims
+against the running kernel; it is a package only so that the command has that name.)
 
 Each check returns the value it accepted, so a function can write ``users = check.count("users", users, 1)``.
 A value of the wrong kind (a str, a bool, a float where a whole number is meant) raises ``TypeError``; a value of
