@@ -128,7 +128,7 @@ MUTANTS = (
     Mutant("emfile-one-fd-too-late", "07", "netlab/kernel/limits.py",
            "    if fd >= end:\n", "    if fd > end:\n",
            "alloc_fd hands out fd == RLIMIT_NOFILE before it says EMFILE", LIMITS),
-    Mutant("connect-ignores-port-parity", "07", "netlab/kernel/inet_connection_sock.py",
+    Mutant("connect-ignores-port-parity", "07", "netlab/kernel/inet_hashtables.py",
            "        offset &= ~1\n", "",
            "__inet_hash_connect starts its walk at an odd offset too, so connect() no longer prefers even ports",
            HANDSHAKE + ("tests/test_limits.py",)),

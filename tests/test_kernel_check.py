@@ -10,7 +10,7 @@ import pytest
 from netlab.live import accept_balance, limits, packet_tap, time_wait
 from netlab.live.claims import Claim
 from netlab.live.result import LiveResult, Unavailable, Why
-from netlab.scenarios import kernel_check
+from netlab.scenarios import handshake_claims, kernel_check
 from netlab.scenarios.blocking_vs_epoll import workers_turns
 from netlab.view.claims import claims_table, summary_line
 
@@ -39,7 +39,7 @@ def test_the_table_and_its_one_summary_line():
     rows = _rows()
     assert summary_line(rows) == SUMMARY.format(1, 3, 1, 1)
     html = claims_table(rows)._repr_html_()
-    assert "<table" in html and "not available here, because new namespaces are refused" in html
+    assert "<table" in html and "not measurable here, because new namespaces are refused" in html
     text = str(claims_table(rows))
     assert "NO" in text and max(map(len, text.splitlines())) <= 140      # cells wrap within their columns
     with pytest.raises(TypeError):
@@ -57,9 +57,14 @@ def test_the_collector_calls_every_source_and_reports_progress(monkeypatch):
     seen = []
     rows = kernel_check.collect(["07"], quick=True, progress=lambda row, s: seen.append(row.claim))
     assert len(rows) == 6 and seen == ["a", "b", "c"] * 2 and asked == [(["07"], True)] * 2
+    assert [row.chapter for row in rows] == ["01", "01", "02", "02", "07", "07"]     # the table goes by chapter
     monkeypatch.setattr(kernel_check, "SOURCES", (lambda chapters=None, quick=False: ["not a claim"],))
     with pytest.raises(TypeError):
         kernel_check.collect()
+
+
+def test_chapter_05s_namespace_lab_is_a_source():
+    assert handshake_claims.claims in kernel_check.SOURCES
 
 
 def test_the_claims_of_a_chapter_run_only_its_experiments(monkeypatch):
@@ -130,7 +135,8 @@ def test_the_command_exits_0_and_ends_with_the_summary_line():
     assert done.returncode == 0, done.stderr
     last = done.stdout.strip().splitlines()[-1]
     assert last.startswith("netlab check: ") and last.endswith(" not measurable here")
-    assert "01 · tcpdump captures" in done.stderr          # progress, one line per claim
+    assert "chapter 01: tcpdump captures" in done.stderr          # progress, one line per claim
+    assert "chapter 05: SYNs that never finish" in done.stderr
 
 
 @linux
@@ -141,9 +147,12 @@ def test_where_namespaces_are_refused_the_command_still_exits_0():
     probe = subprocess.run(refuse + ["true"], capture_output=True, timeout=10)
     if probe.returncode:
         pytest.skip("this machine refuses the outer user namespace already")
-    done = _run_check(refuse, "--chapter", "01", "--chapter", "07")     # the chapters with namespace experiments
+    done = _run_check(refuse, *[arg for chapter in ("01", "05", "07") for arg in ("--chapter", chapter)])
+    # the chapters with namespace experiments
     assert done.returncode == 0, done.stderr
-    assert "01 · tcpdump captures an incoming packet that an INPUT rule drops: not measurable here, because " \
+    assert "chapter 01: tcpdump captures an incoming packet that an INPUT rule drops (one datagram to a port an " \
+           "nft INPUT rule drops, an AF_PACKET socket on lo) — not measurable here, because " \
            "unshare(CLONE_NEWUSER|CLONE_NEWNET) answered ENOSPC" in done.stderr
+    assert "chapter 05: SYNs that never finish" in done.stderr
     rows = done.stdout.strip().splitlines()
     assert rows[-1].startswith("netlab check: ") and " 0 disagree, " in rows[-1]

@@ -9,7 +9,8 @@ import pytest
 
 from netlab.live import netns_lab
 from netlab.scenarios import handshake_claims as lab
-from netlab.live.result import Claim, LiveResult, Why
+from netlab.live.claims import Claim
+from netlab.live.result import LiveResult, Why
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="network namespaces of Linux")
 
@@ -68,16 +69,18 @@ def test_a_comparison_reads_as_prose():
         lab.Comparison({}, {"a": 1}, {"b": 1}, True)
 
 
-def test_a_claim_not_measured_needs_its_reason_and_only_then():
-    row = Claim("listen() clamps", "05", "backlog 1,000", "8", "not measured", None, "namespaces are refused")
-    assert row.verdict == "not measurable here"
-    assert str(row) == ("[05] listen() clamps (backlog 1,000). Model: 8; your kernel: not measurable here, because "
-                        "namespaces are refused — not measurable here.")
+def test_a_claim_reads_as_a_sentence_with_its_verdict():
+    row = Claim.unmeasured("listen() clamps", "05", "backlog 1,000", "8", "namespaces are refused")
+    assert str(row) == ("[05] listen() clamps (backlog 1,000). Model: 8; your kernel: not measured — not measurable "
+                        "here, because namespaces are refused.")
     assert str(Claim("c", "05", "p", "8", "8", True)).endswith("your kernel: 8 — agrees.")
-    with pytest.raises(ValueError, match="needs a reason, and only it"):
-        Claim("c", "05", "p", "8", "8", None)
-    with pytest.raises(ValueError, match="needs a reason, and only it"):
-        Claim("c", "05", "p", "8", "9", False, "why?")
+    assert Claim("c", "05", "p", "8", "9", False).verdict == "disagrees"
+
+
+def test_chapter_05s_rows_come_only_for_chapter_05():
+    assert lab.claims(["07"], quick=True) == []
+    with pytest.raises(TypeError, match="not one str"):
+        lab.claims("05")
 
 
 # --- your kernel -------------------------------------------------------------------------------------------------
@@ -93,7 +96,7 @@ def test_every_experiment_agrees_with_the_model_in_a_namespace_of_its_own(measur
     for result in measured:
         for comparison in skip_unless_expected(result, Why.NAMESPACES_REFUSED, Why.KERNEL_LACKS, Why.NO_ENTRY):
             assert comparison.agrees, comparison.rows()
-    rows = lab.claims(measured)
+    rows = lab.claims(results=measured)
     assert len(rows) == 10 and all(r.agrees for r in rows) and {r.chapter for r in rows} == {"05"}
 
 
@@ -138,8 +141,8 @@ def test_a_refusal_from_the_child_is_a_reason_for_every_experiment(monkeypatch):
     assert all(r.why is Why.NAMESPACES_REFUSED for r in results)
     assert str(results[4]).startswith("listen(backlog) is clamped to somaxconn, and the accept queue holds one "
                                       "connection more than that: not available here, because unshare(")
-    rows = lab.claims(results)
-    assert [r.verdict for r in rows] == ["not measurable here"] * 10
+    rows = lab.claims(results=results)
+    assert {r.verdict.split(",")[0] for r in rows} == {"not measurable here"} and len(rows) == 10
     assert rows[-1].model == ("accept queue limit (Send-Q) 8; accept queue (Recv-Q) 9; peers answered 9; "
                               "ListenOverflows 3")
 
@@ -149,7 +152,7 @@ def test_off_linux_every_experiment_says_so(monkeypatch):
     results = lab.measure([lab.syn_queue_experiment(), lab.synack_experiment()])
     assert [r.why for r in results] == [Why.NOT_LINUX] * 2 and "darwin" in results[0].reason
     with pytest.raises(ValueError, match="results must hold one LiveResult per experiment"):
-        lab.claims(results)
+        lab.claims(results=results, experiments=lab.chapter_experiments())
     with pytest.raises(TypeError, match="experiments must be a non-empty list of Experiment"):
         lab.measure([])
     assert isinstance(results[0], LiveResult)

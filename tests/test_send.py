@@ -1,4 +1,5 @@
 """The send path: copies per scenario, the clone and the original, GSO/TSO, the qdisc and NET_TX, taps, zero copy."""
+import errno
 import math
 
 import pytest
@@ -217,6 +218,20 @@ def test_tcpdump_sees_outgoing_packets_only_after_output_rules():
     rec = blocked.capture(lambda: blocked.send(1000))
     assert rule.pkts == 1 and blocked.taps[0].seen == []
     assert rec.ledger.bytes("dma") == 0 and "igb_xmit_frame" not in rec.trace.functions()
+
+
+@pytest.mark.parametrize("profile", ["3.10", "6.12"])
+@pytest.mark.parametrize("device", ["igb", "lo"])
+def test_a_datagram_an_output_rule_drops_fails_sendto_with_eperm(profile, device):
+    """nf_hook_slow's NF_DROP is -EPERM; ip_local_out, ip_send_skb and udp_send_skb hand it to sendto()."""
+    host = SendHost(profile, device=device, taps=1)
+    assert host.send_datagram(100) == 100 and host.send_datagram(3000) == 3000
+    host.run()
+    captured = len(host.taps[0].seen)
+    rule = host.iptables("OUTPUT", "DROP", protocol="udp")
+    assert host.send_datagram(100) == -errno.EPERM and host.send_datagram(3000) == -errno.EPERM
+    host.run()
+    assert rule.pkts == 2 and len(host.taps[0].seen) == captured      # the tap never saw the dropped ones
 
 
 def test_loopback_has_no_qdisc_no_ring_no_dma_and_delivers_in_the_same_syscall():

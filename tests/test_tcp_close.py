@@ -4,6 +4,7 @@ import pytest
 
 from netlab.kernel import sock as socket_c
 from netlab.kernel.inet_connection_sock import SEC, TcpSock
+from netlab.kernel.inet_hashtables import inet_hash_connect
 from netlab.kernel.inet_stream import NEW_STATE, inet_shutdown, tcp_close_state
 from netlab.kernel.inet_timewait_sock import InetTimewaitSock
 from netlab.kernel.netns import Net
@@ -196,3 +197,38 @@ def test_close_and_shutdown_refuse_what_they_cannot_do():
         tcp_close_state("client")
     with pytest.raises(ValueError):
         InetTimewaitSock("x", j.client.net, "10.0.0.1", 1, "10.0.0.2", 2, tw_substate="TCP_CLOSE")
+
+
+def _reconnect(profile, tcp_tw_reuse, after_s, addr="127.0.0.1", bound=False):
+    """A one-port range, that port in TIME_WAIT towards ``addr``:5002; connect() again ``after_s`` later (from the
+    same port bound already, with ``bound``). The errno (0 or -99) and the sockets' state."""
+    net = Net(profile=PROFILES[profile].replace(ip_local_port_range=(40000, 40000), tcp_tw_reuse=tcp_tw_reuse))
+    net.sched = Scheduler(nr_cpus=1)
+    peer = dict(inet_rcv_saddr=addr, inet_daddr=addr, inet_dport=5002)
+    first = TcpSock(name="old", net=net, sk_state="TCP_FIN_WAIT2", snd_nxt=1000, **peer)
+    assert inet_hash_connect(net, first) == 0
+    tcp_time_wait(first, "TCP_TIME_WAIT", 60 * SEC)
+    tw = net.tcp_ehash[first.four_tuple()]
+    net.sched.run(until_ns=int(after_s * SEC))
+    again = TcpSock(name="new", net=net, inet_num=40000 if bound else 0, **peer)
+    return inet_hash_connect(net, again), again, tw, net
+
+
+@pytest.mark.parametrize("profile, reuse, after_s, taken", [
+    ("6.12", 0, 1.1, False), ("6.12", 1, 0.5, False), ("6.12", 1, 1.1, True), ("6.12", 2, 1.1, True),
+    ("3.10", 0, 2.1, False), ("3.10", 1, 1.1, False), ("3.10", 1, 2.1, True)])
+def test_tcp_tw_reuse_takes_the_time_wait_port_once_its_timestamp_is_old_enough(profile, reuse, after_s, taken):
+    """tcp_twsk_unique: 6.12 from a later second on (time_after32), 3.10 more than a second later."""
+    err, again, tw, net = _reconnect(profile, reuse, after_s)
+    if not taken:
+        assert err == -99 and net.tcp_ehash[tw.four_tuple()] is tw and tw.tw_tb is not None
+        return
+    assert err == 0 and again.inet_num == 40000 and net.tcp_ehash[again.four_tuple()] is again
+    assert again.write_seq == 1000 + 65535 + 2 and net.mib["TWRecycled"] == 1
+    assert tw.tw_tb is None and net.tcp_bhash[40000].owners == [again]      # the tw sock let go of the port
+
+
+def test_tcp_tw_reuse_2_is_loopback_only_and_a_bound_socket_takes_any_time_wait_sock():
+    assert _reconnect("6.12", 2, 1.1, addr="10.0.0.2")[0] == -99
+    assert _reconnect("6.12", 1, 1.1, addr="10.0.0.2")[0] == 0
+    assert _reconnect("6.12", 0, 0, bound=True)[0] == 0          # __inet_check_established without twp

@@ -11,9 +11,8 @@ from netlab.view.claims import claims_table, summary_line
 
 
 def _progress(row: Claim, seconds: float) -> None:
-    verdict = {True: "agrees", False: "DISAGREES", None: ("not measurable here" if row.kernel is None else
-                                                          "not compared") + f", because {row.reason}"}[row.agrees]
-    print(f"[{seconds:5.1f} s] {row.chapter} · {row.claim}: {verdict}", file=sys.stderr, flush=True)
+    print(f"after {seconds:4.1f} s, chapter {row.chapter}: {row.claim} ({row.parameters}) — {row.verdict}",
+          file=sys.stderr, flush=True)
 
 
 def _main(argv: list[str] | None = None) -> int:

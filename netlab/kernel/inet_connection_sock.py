@@ -1,9 +1,10 @@
-"""A listening socket's two queues, the hash tables that find sockets, and the client's choice of port.
+"""A listening socket's two queues, the hash tables that find sockets, and the ports' bind buckets.
 
 Models include/net/request_sock.h, net/core/request_sock.c, include/net/inet_connection_sock.h,
 net/ipv4/inet_connection_sock.c, net/ipv4/inet_hashtables.c and the accept-queue helpers of include/net/sock.h
 (Linux 6.12; a profile whose ``syn_queue`` is ``"listen_sock"`` behaves like 3.10). The namespace's tables are
-``netlab.kernel.netns.Net``'s: ``tcp_ehash``, ``tcp_lhash`` and ``tcp_bhash``.
+``netlab.kernel.netns.Net``'s: ``tcp_ehash``, ``tcp_lhash`` and ``tcp_bhash``. The client's choice of port
+(``inet_hash_connect``) is :mod:`netlab.kernel.inet_hashtables`'s.
 
 **SYN queue** (half-open connections). A SYN creates a small ``request_sock`` (``TCP_NEW_SYN_RECV``) that waits
 for the client's ACK. 6.12 puts it in the established hash table, so the lookup of the third ACK finds it
@@ -29,13 +30,12 @@ few ticks later than modelled here.
 """
 from __future__ import annotations
 
-import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from netlab import check
-from netlab.check import U64, CInt, Port
+from netlab.check import CInt, Port
 from netlab.kernel.fs import O_NONBLOCK
 from netlab.kernel.netns import Net
 from netlab.kernel.profiles import KernelProfile
@@ -54,7 +54,6 @@ TCP_TIMEOUT_INIT = 1 * SEC          # include/net/tcp.h: 1*HZ, the first RTO of 
 TCP_RTO_MAX = 120 * SEC             # include/net/tcp.h: 120*HZ
 TCP_SYNQ_INTERVAL = 200 * MS        # 3.10 include/net/tcp.h: HZ/5, the SYN-ACK prune timer's period
 TCP_SYNCOOKIE_VALID = 120 * SEC     # include/net/tcp.h: MAX_SYNCOOKIE_AGE * TCP_SYNCOOKIE_PERIOD
-INET_TABLE_PERTURB_SIZE = 1 << 16   # net/ipv4/inet_hashtables.c (CONFIG_INET_TABLE_PERTURB_ORDER = 16)
 
 #: The TcpExt counters of /proc/net/netstat a handshake moves (net/ipv4/proc.c names for LINUX_MIB_*).
 TCPEXT_COUNTERS = ("ListenOverflows", "ListenDrops", "TCPReqQFullDoCookies", "TCPReqQFullDrop",
@@ -668,82 +667,13 @@ def inet_rtx_syn_ack(sk: TcpSock, req: RequestSock) -> int:
 
 # --- ports ---------------------------------------------------------------------------------------------------
 
-@check.arguments
-def inet_sk_port_offset(net: Net, saddr: str, daddr: str, dport: Port) -> int:
-    """secure_ipv4_port_ephemeral(): a keyed hash of (saddr, daddr, dport), the same for the same destination."""
-    return zlib.crc32(f"{net.secret}/{saddr}/{daddr}/{dport}".encode()) | (
-        zlib.crc32(f"{dport}/{daddr}/{saddr}/{net.secret}".encode()) << 32)
-
-
-def __inet_check_established(net: Net, sk: TcpSock, port: int) -> bool:
-    """Is (saddr, port, daddr, dport) unused? (the kernel returns 0 when it is)."""
-    return (sk.inet_rcv_saddr, port, sk.inet_daddr, sk.inet_dport) not in net.tcp_ehash
-
-
-@kernel_function("net/ipv4/inet_hashtables.c",
-                 lambda net, sk, port_offset: "pick a local port: " + (
-                     "even ports first (low's parity), then odd" if net.profile.connect_port_parity
-                     else "walk the range from a hashed offset"))
-def __inet_hash_connect(net: Net, sk: TcpSock, port_offset: U64) -> int:
-    """Choose the client's ephemeral port and hash the socket into ehash; 0 or -EADDRNOTAVAIL (-99)."""
-    if sk.inet_num:
-        return 0 if __inet_check_established(net, sk, sk.inet_num) else -99
-    low, high = net.profile.ip_local_port_range
-    if net.profile.connect_port_parity:     # 6.12 (since 4.6)
-        high += 1
-        remaining = high - low
-        if remaining > 1:
-            remaining &= ~1
-        index = port_offset & (INET_TABLE_PERTURB_SIZE - 1)
-        perturb = net.table_perturb.setdefault(index, net.rng.getrandbits(32))
-        offset = (perturb + (port_offset >> 32)) % remaining
-        offset &= ~1
-        for _parity in range(2):
-            port = low + offset
-            for i in range(0, remaining, 2):
-                if port >= high:
-                    port -= remaining
-                if _port_usable(net, sk, port):
-                    i = max(i, net.rng.randrange(8) * 2)
-                    net.table_perturb[index] = perturb + i + 2
-                    return _bind_and_hash(net, sk, port)
-                port += 2
-            offset += 1
-            if not (offset & 1) or remaining <= 1:
-                break
-        return -99
-    remaining = high - low + 1              # 3.10
-    offset = (net.port_hint + port_offset) & 0xFFFFFFFF
-    for i in range(1, remaining + 1):
-        port = low + (i + offset) % remaining
-        if _port_usable(net, sk, port):
-            net.port_hint += i
-            return _bind_and_hash(net, sk, port)
-    return -99
-
-
-def _port_usable(net: Net, sk: TcpSock, port: int) -> bool:
-    tb = net.tcp_bhash.get(port)
-    if tb is None:
-        return True
-    return tb.fastreuse < 0 and __inet_check_established(net, sk, port)
-
-
-def _bind_and_hash(net: Net, sk: TcpSock, port: int) -> int:
-    """The rest of ``__inet_hash_connect`` once a port is chosen: its bucket (a new one with fastreuse -1),
-    6.1+ the (address, port) bucket, ``inet_bind_hash``, and the socket into ehash."""
-    tb = net.tcp_bhash.get(port) or inet_bind_bucket_create(net, sk, port, -1)
-    _inet_bind_hash(sk, tb, _bind2_bucket(net, tb, sk), port)
-    net.tcp_ehash[sk.four_tuple()] = sk
-    return 0
-
-
 def _has_bhash2(net: Net) -> bool:
     """Does this kernel keep a second bind hash by (address, port)? (6.1+: where its slab has tcp_bind2_bucket.)"""
     return "tcp_bind2_bucket" in net.profile.slab
 
 
-def _bind2_bucket(net: Net, tb: BindBucket, sk: TcpSock) -> Bind2Bucket | None:
+@check.arguments
+def inet_bind2_bucket_of(net: Net, tb: BindBucket, sk: TcpSock) -> Bind2Bucket | None:
     """``inet_bind2_bucket_find`` for the socket's address on ``tb``'s port, else ``inet_bind2_bucket_create``;
     None where the kernel has no bhash2."""
     if not _has_bhash2(net):
@@ -752,7 +682,8 @@ def _bind2_bucket(net: Net, tb: BindBucket, sk: TcpSock) -> Bind2Bucket | None:
         inet_bind2_bucket_create(net, tb, sk)
 
 
-def _inet_bind_hash(sk: TcpSock, tb: BindBucket, tb2: Bind2Bucket | None, port: int) -> None:
+@check.arguments
+def inet_bind_hash(sk: TcpSock, tb: BindBucket, tb2: Bind2Bucket | None, port: Port) -> None:
     """net/ipv4/inet_hashtables.c ``inet_bind_hash``: the socket owns the port (and its (address, port))."""
     sk.inet_num = port
     sk.icsk_bind_hash, sk.icsk_bind2_hash = tb, tb2
@@ -840,15 +771,8 @@ def __inet_inherit_port(sk: TcpSock, child: TcpSock) -> None:
     if tb is None:
         raise ValueError(f"{sk.name} has no port: bind it (inet_bind) before it listens")
     if tb2 is not None and tb2.rcv_saddr != child.inet_rcv_saddr:
-        tb2 = _bind2_bucket(sk.net, tb, child)
-    _inet_bind_hash(child, tb, tb2, tb.port)
-
-
-@kernel_function("net/ipv4/inet_hashtables.c")
-def inet_hash_connect(net: Net, sk: TcpSock) -> int:
-    """connect() without bind(): find a free local port for this destination."""
-    port_offset = 0 if sk.inet_num else inet_sk_port_offset(net, sk.inet_rcv_saddr, sk.inet_daddr, sk.inet_dport)
-    return __inet_hash_connect(net, sk, port_offset)
+        tb2 = inet_bind2_bucket_of(sk.net, tb, child)
+    inet_bind_hash(child, tb, tb2, tb.port)
 
 
 @check.arguments
@@ -870,5 +794,5 @@ def inet_csk_get_port(net: Net, sk: TcpSock, port: Port) -> int:
     if port in net.tcp_bhash:
         return -98
     tb = inet_bind_bucket_create(net, sk, port, 0)
-    _inet_bind_hash(sk, tb, _bind2_bucket(net, tb, sk), port)
+    inet_bind_hash(sk, tb, inet_bind2_bucket_of(net, tb, sk), port)
     return 0

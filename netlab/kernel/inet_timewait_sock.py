@@ -59,6 +59,7 @@ class InetTimewaitSock:
     tw_tb2: Bind2Bucket | None = None         # 6.1+
     tw_timer: TimerList | None = None
     tw_last_oow_ack_ns: int | None = None     # tw_last_oow_ack_time: rate limit of out-of-window ACKs
+    tw_ts_recent_stamp: int | None = None     # second of the peer's last timestamp (None: no timestamps)
     sk_state: str = "TCP_TIME_WAIT"
     slab_objects: list = field(default_factory=list, repr=False)
 

@@ -268,5 +268,6 @@ def __ip_make_skb(sk, queue: list[SkBuff]) -> SkBuff:
 
 @kernel_function("net/ipv4/ip_output.c", "send the finished datagram {skb.name}")
 def ip_send_skb(net: Any, skb: SkBuff) -> int:
-    """``ip_local_out`` for a datagram made by ``ip_make_skb``."""
+    """``ip_local_out`` for a datagram made by ``ip_make_skb``: 0, or its error, such as -EPERM when a netfilter
+    OUTPUT rule dropped it (counted as an IP OutDiscard)."""
     return ip_local_out(net, None, skb)

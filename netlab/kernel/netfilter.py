@@ -16,13 +16,16 @@ NF_INET_POST_ROUTING  POSTROUTING        ``ip_output`` (send)
 
 A packet tap (tcpdump) sits in ``__netif_receive_skb_core`` on receive, *before* PRE_ROUTING, and in
 ``dev_queue_xmit_nit`` on send, *after* POST_ROUTING; that is why tcpdump sees incoming packets that INPUT drops
-but never sees outgoing packets that OUTPUT drops.
+but never sees outgoing packets that OUTPUT drops. A drop at OUTPUT is the sender's error: ``nf_hook_slow``'s
+-EPERM comes back through ``ip_local_out`` and ``ip_send_skb``, so ``sendto()`` of a UDP datagram fails with
+EPERM (3.10 and 6.12 alike; ``IP_RECVERR`` only changes what ENOBUFS does).
 
 Rules match on protocol, addresses and ports and end in ACCEPT or DROP (the first matching rule decides; the
 chain policy is ACCEPT). Each rule counts the packets it matched, like ``iptables -L -v``.
 """
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -125,7 +128,7 @@ def nf_hook_slow(skb: SkBuff, hook: int, rules: list[Rule]) -> int:
     if verdict == NF_DROP:
         trace_printk(f"NF_DROP: {skb.name} is freed here")
         kfree_skb(skb)
-        return -1
+        return -errno.EPERM
     return 1
 
 
@@ -133,12 +136,12 @@ def nf_hook_slow(skb: SkBuff, hook: int, rules: list[Rule]) -> int:
                  f"{HOOK_NAMES[hook]} for {skb.name}")
 def NF_HOOK(pf: int, hook: int, net: Any, sk: Any, skb: SkBuff,  # noqa: N802
             okfn: Callable[[Any, Any, SkBuff], int]) -> int:
-    """Run the hook's rules; if the packet is accepted, continue with ``okfn(net, sk, skb)``; else -1 (dropped)."""
+    """Run the hook's rules; if the packet is accepted, continue with ``okfn(net, sk, skb)``; else
+    ``nf_hook_slow``'s -EPERM (dropped), which the sender's path returns to its caller."""
     _check_hook(hook)
     rules = net.nf.hook_entries(hook)
-    if rules and nf_hook_slow(skb, hook, rules) != 1:
-        return -1
-    return okfn(net, sk, skb)
+    verdict = nf_hook_slow(skb, hook, rules) if rules else 1
+    return okfn(net, sk, skb) if verdict == 1 else verdict
 
 
 @kernel_function("net/netfilter/core.c", lambda skbs, hook, rules: f"run the hooks at {HOOK_NAMES[hook]} for "

@@ -40,6 +40,7 @@ CHOICES = {
     "acceptq_full_syn_drop": ("young>1", "always"),
     "slub_slab_order": ("slab_order", "calc_slab_order"),
     "twsk_timer": ("inet_twdr_hangman", "tw_timer"),
+    "tw_reuse_age": ("more than 1 s", "a later second"),
     "ep_send_events_scan": ("ep_scan_ready_list", "ep_start_scan"),
     "ep_poll_wake": ("default_wake_function", "ep_autoremove_wake_function"),
     "softirq_loop": ("__do_softirq", "handle_softirqs"),
@@ -152,6 +153,13 @@ class KernelProfile:
     connect_port_parity: bool       # connect() tries ports of the range start's parity first, bind(0) the other
                                     # (since 4.6); False: 3.10 walks the range from a hashed offset
     tcp_timewait_s: int
+    # connect() may take over a TIME_WAIT sock of the same 4-tuple (tcp_twsk_unique): 0 never, 1 always, 2 (4.x+)
+    # only where one end is a loopback address
+    tcp_tw_reuse: Annotated[int, check.Range(0, 2)]
+    # ... once the sock's last timestamp (tw_ts_recent_stamp, in whole seconds) is "more than 1 s" old (3.10:
+    # get_seconds() - stamp > 1), or from "a later second" on (6.12: time_after32(ktime_get_seconds(), stamp)), where
+    # a sock still in substate FIN_WAIT2 is never taken and tcp_tw_reuse 2 means loopback only
+    tw_reuse_age: str
     # keepalive (include/net/tcp.h TCP_KEEPALIVE_*): an idle SO_KEEPALIVE socket probes after tcp_keepalive_time s
     # without receiving, then every tcp_keepalive_intvl s, and resets after tcp_keepalive_probes unanswered ones
     tcp_keepalive_time: Annotated[int, check.Range(1, INT_MAX)]
@@ -278,7 +286,8 @@ LINUX_3_10 = KernelProfile(
     acceptq_full_syn_drop="young>1",
     ip_local_port_range=(32768, 61000), connect_port_parity=False,
     tcp_keepalive_time=7200, tcp_keepalive_intvl=75, tcp_keepalive_probes=9,
-    tcp_timewait_s=60, twsk_timer="inet_twdr_hangman", nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
+    tcp_timewait_s=60, tcp_tw_reuse=0, tw_reuse_age="more than 1 s", twsk_timer="inet_twdr_hangman",
+    nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 87380, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
     # CentOS 7 arch/x86/include/asm/page_64_types.h: THREAD_SIZE_ORDER 2 (16 KiB), RHEL 7's backport of 3.15's
@@ -346,7 +355,8 @@ LINUX_6_12 = KernelProfile(
     acceptq_full_syn_drop="always",
     ip_local_port_range=(32768, 60999), connect_port_parity=True,
     tcp_keepalive_time=7200, tcp_keepalive_intvl=75, tcp_keepalive_probes=9,
-    tcp_timewait_s=60, twsk_timer="tw_timer", nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
+    tcp_timewait_s=60, tcp_tw_reuse=2, tw_reuse_age="a later second", twsk_timer="tw_timer",
+    nr_open=1048576, nofile_soft=1024, nofile_hard=4096,
     rmem_default=212992, wmem_default=212992, tcp_rmem=(4096, 131072, 6291456), tcp_wmem=(4096, 16384, 4194304),
     page_size=4096,
     thread_size=16384,  # arch/x86/include/asm/page_64_types.h: PAGE_SIZE << (2 + KASAN_STACK_ORDER), no KASAN
@@ -433,6 +443,8 @@ SOURCES: Mapping[str, str] = MappingProxyType({
                            "sysctl_local_ports",
     "connect_port_parity": "net/ipv4/inet_hashtables.c:__inet_hash_connect",
     "tcp_timewait_s": "include/net/tcp.h:TCP_TIMEWAIT_LEN",
+    "tcp_tw_reuse": "net/ipv4/tcp_ipv4.c:tcp_sk_init / 3.10 net/ipv4/tcp_ipv4.c:sysctl_tcp_tw_reuse",
+    "tw_reuse_age": "net/ipv4/tcp_ipv4.c:tcp_twsk_unique",
     "tcp_keepalive_time": "include/net/tcp.h:TCP_KEEPALIVE_TIME",
     "tcp_keepalive_intvl": "include/net/tcp.h:TCP_KEEPALIVE_INTVL",
     "tcp_keepalive_probes": "include/net/tcp.h:TCP_KEEPALIVE_PROBES",

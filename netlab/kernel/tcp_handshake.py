@@ -34,7 +34,8 @@ from netlab.kernel.inet_connection_sock import (
     SEC, TCP_RTO_MAX, TCP_SYNCOOKIE_VALID, TCP_TIMEOUT_INIT, NET_INC_STATS, RequestSock, TcpSock, endpoint,
     __inet_inherit_port, __reqsk_free, find_request, inet_csk_complete_hashdance, inet_csk_listen_start,
     inet_csk_reqsk_queue_add, inet_csk_reqsk_queue_drop, inet_csk_reqsk_queue_hash_add, inet_csk_reqsk_queue_is_full,
-    inet_hash_connect, inet_reqsk_alloc, inet_rtx_syn_ack, reqsk_free, reqsk_put, reqsk_timeout, sk_acceptq_is_full)
+    inet_reqsk_alloc, inet_rtx_syn_ack, reqsk_free, reqsk_put, reqsk_timeout, sk_acceptq_is_full)
+from netlab.kernel.inet_hashtables import inet_hash_connect
 from netlab.kernel.netns import Net
 from netlab.kernel.skbuff import SkBuff, __kfree_skb, consume_skb, kfree_skb, skb_clone
 from netlab.kernel.sched import TASK_INTERRUPTIBLE, get_current, running_profile, schedule_timeout
@@ -171,7 +172,8 @@ def tcp_v4_connect(sk: TcpSock, daddr: str, dport: Port) -> int:
         sk.connect_errno = "EADDRNOTAVAIL"
         return err
     net.labels.setdefault((sk.inet_rcv_saddr, sk.inet_num), sk.name)
-    sk.write_seq = _secure_seq(net, *sk.four_tuple())
+    if not sk.write_seq:                        # tcp_twsk_unique set it when it took over a TIME_WAIT sock
+        sk.write_seq = _secure_seq(net, *sk.four_tuple())
     return tcp_connect(sk)
 
 

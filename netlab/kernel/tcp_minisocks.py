@@ -13,10 +13,18 @@ moves it to TIME_WAIT (restarting the 60 s) and is ACKed; in TIME_WAIT a retrans
 lost — is ACKed again and restarts the 60 s; a RST ends TIME_WAIT early (tcp_rfc1337 = 0). Its verdict tells
 ``tcp_v4_rcv`` what to send (``TCP_TW_ACK``, ``TCP_TW_RST``) or that a new SYN may reuse the 4-tuple
 (``TCP_TW_SYN``). Not modelled: PAWS (timestamps) and the rate limit's sysctl (500 ms, fixed here).
+
+``tcp_twsk_unique`` (net/ipv4/tcp_ipv4.c, kept here beside the TIME_WAIT it ends) decides whether ``connect()``
+may take over a TIME_WAIT sock of its 4-tuple (:mod:`netlab.kernel.inet_hashtables`): only a sock with a
+timestamp (``tw_ts_recent_stamp``), and, when connect() chose the port itself, only under ``tcp_tw_reuse`` once
+that timestamp is old enough (the profile's ``tw_reuse_age``). The model's segments carry no options; both of its
+ends are Linux with ``tcp_timestamps`` 1, so the stamp is the second of the peer's last segment, the one
+``tcp_time_wait`` runs for. The new connection's first sequence number lies beyond the old one's
+(``tw_snd_nxt + 65535 + 2``). Not modelled: a sock bound to ``lo`` (``tw_bound_dev_if``) counting as loopback.
 """
 from __future__ import annotations
 
-from netlab.kernel.inet_connection_sock import MS, TcpSock
+from netlab.kernel.inet_connection_sock import MS, SEC, TcpSock
 from netlab.kernel.inet_timewait_sock import (InetTimewaitSock, inet_twsk_alloc, inet_twsk_deschedule_put,
                                               inet_twsk_hashdance_schedule, inet_twsk_reschedule, tcp_timewait_len,
                                               tw_buckets_full)
@@ -48,12 +56,40 @@ def tcp_time_wait(sk: TcpSock, state: str, timeo: int) -> None:
         trace_printk("TCP: time wait bucket table overflow")
     else:
         tw.tw_rcv_nxt, tw.tw_snd_nxt = sk.rcv_nxt & 0xFFFFFFFF, sk.snd_nxt & 0xFFFFFFFF
+        tw.tw_ts_recent_stamp = sk.net.sched.clock // SEC       # tp->rx_opt.ts_recent_stamp: see the module text
         rto = (sk.icsk_rto_ns << 2) - (sk.icsk_rto_ns >> 1)
         timeo = max(timeo, rto)
         if state == "TCP_TIME_WAIT":
             timeo = tcp_timewait_len(sk.net)
         inet_twsk_hashdance_schedule(tw, sk, timeo)
     tcp_done(sk)
+
+
+def _unique_text(sk: TcpSock, tw: InetTimewaitSock, twp: bool) -> str:
+    return (f"may {sk.name} take over {tw.name}'s TIME_WAIT sock? tcp_tw_reuse {sk.net.profile.tcp_tw_reuse}, its "
+            f"timestamp from second {tw.tw_ts_recent_stamp}, now {sk.net.sched.clock // SEC}")
+
+
+@kernel_function("net/ipv4/tcp_ipv4.c", _unique_text)
+def tcp_twsk_unique(sk: TcpSock, tw: InetTimewaitSock, twp: bool) -> bool:
+    """May ``sk`` take the 4-tuple of the TIME_WAIT sock ``tw``? ``twp`` is False for a socket bound to its port
+    already (``__inet_hash_connect`` passes no ``twp``): then any sock with a timestamp is taken. Taking it sets
+    ``sk.write_seq`` past the old connection's sequence space."""
+    profile = sk.net.profile
+    reuse, stamp, now = profile.tcp_tw_reuse, tw.tw_ts_recent_stamp, sk.net.sched.clock // SEC
+    if profile.tw_reuse_age == "a later second":
+        if tw.tw_substate == "TCP_FIN_WAIT2":
+            reuse = 0
+        if reuse == 2 and not (tw.tw_daddr.startswith("127.") or tw.tw_rcv_saddr.startswith("127.")):
+            reuse = 0                                                # ipv4_is_loopback
+        old_enough = stamp is not None and now > stamp             # time_after32(ktime_get_seconds(), stamp)
+    else:
+        old_enough = stamp is not None and now - stamp > 1          # 3.10: get_seconds() - stamp > 1
+    if stamp is not None and (not twp or (reuse and old_enough)):
+        sk.write_seq = (tw.tw_snd_nxt + 65535 + 2) & 0xFFFFFFFF or 1
+        trace_printk(f"yes: {sk.name} starts at sequence {sk.write_seq}, past {tw.name}'s")
+        return True
+    return False
 
 
 def _tw_text(tw: InetTimewaitSock, skb: SkBuff) -> str:

@@ -35,18 +35,19 @@ class UdpSock(Sock):
 @kernel_function("net/ipv4/udp.c", "sendto(): a {length}-byte datagram on {sk.name}")
 def udp_sendmsg(sk: UdpSock, length: int) -> int:
     """Route (cached), build the datagram with ``ip_make_skb`` (the user's bytes copied once, in MTU-sized
-    pieces), then ``udp_send_skb``."""
+    pieces), then ``udp_send_skb``: ``length``, or its error (-EPERM when a netfilter OUTPUT rule dropped it)."""
     if not isinstance(sk, UdpSock) or sk.dst is None:
         raise TypeError("udp_sendmsg takes a UdpSock with a route (dst)")
     if not isinstance(length, int) or not 0 < length <= 65507:
         raise ValueError("length must be an int in 1..65507 (the largest UDP payload over IPv4)")
     account_syscall("sendto")
     skb = ip_make_skb(sk, length, UDP_HLEN)
-    udp_send_skb(skb)
-    return length
+    err = udp_send_skb(skb)
+    return err if err else length
 
 
 @kernel_function("net/ipv4/udp.c", "write the UDP header into {skb.name}, send it")
 def udp_send_skb(skb: SkBuff) -> int:
-    """Fill the 8-byte UDP header (checksum offloaded), then ``ip_send_skb``."""
+    """Fill the 8-byte UDP header (checksum offloaded), then ``ip_send_skb``; its error is the caller's (only
+    -ENOBUFS, which the model never meets, would be hidden from a socket without ``IP_RECVERR``)."""
     return ip_send_skb(skb.meta["net"], skb)

@@ -54,3 +54,15 @@ class Claim:
         if kernel is None or agrees is None:
             raise ValueError("a measured result needs the kernel's answer and whether it agrees")
         return cls(claim, chapter, parameters, model, kernel, agrees)
+
+    @property
+    def verdict(self) -> str:
+        """"agrees", "disagrees", "not measurable here, because …" (no kernel answer) or "not compared, because
+        …" (no model answer to compare with)."""
+        if self.agrees is None:
+            return f"{'not compared' if self.kernel is not None else 'not measurable here'}, because {self.reason}"
+        return "agrees" if self.agrees else "disagrees"
+
+    def __str__(self) -> str:
+        return (f"[{self.chapter}] {self.claim} ({self.parameters}). Model: {self.model}; your kernel: "
+                f"{self.kernel or 'not measured'} — {self.verdict}.")

@@ -1,12 +1,14 @@
-"""The child-process side of :mod:`netlab.live.netns_lab`: ``python -m netlab.live.netns_child JSON`` in a fresh
-user + network namespace (``run_child(…, unshare=CLONE_NEWUSER | CLONE_NEWNET)``).
+"""The child-process side of :mod:`netlab.live.netns_lab`: ``python -m netlab.live.netns_child UID GID JSON`` in a
+fresh user + network namespace (:func:`netlab.live.own_net.run_in_own_net`; the child starts with
+:func:`~netlab.live.own_net.enter`: root of its user namespace, ``lo`` up).
 
 JSON is a list of groups, each a list of ``[experiment, parameters]``; the child runs the groups at once, each on
 a TUN device of its own (``tun0`` holds 198.51.100.1/24, ``tun1`` 203.0.113.1/24, ``tun2`` 192.0.2.1/24), the
 experiments of a group one after another, and prints ``{"results": [[reply, …], …]}``. It plays every other
 address of a device's network (the peers) by writing IPv4 packets into the TUN and reading what the kernel writes
-back. It writes only this namespace's sysctls, and everything (devices, sockets, requests) dies
-with the child. Every wait has a deadline. pyroute2 (netlink) and scapy (packets) are imported here only.
+back. It writes only this namespace's sysctls (:func:`netlab.live.own_net.set_sysctl`), and everything (devices,
+sockets, requests) dies with the child. Every wait has a deadline. pyroute2 (netlink) and scapy (packets) are
+imported here only.
 """
 from __future__ import annotations
 
@@ -22,30 +24,18 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from netlab.live import procfs
-from netlab.live.loopback import namespaces_refused
-from netlab.live.result import Unavailable, Why, child_reply, unshare_errno
+from netlab.live import own_net, procfs
+from netlab.live.result import Unavailable, Why, child_reply
 
 NETWORKS = ("198.51.100", "203.0.113", "192.0.2")   # RFC 5737's three TEST-NETs: one /24 per TUN device
 TUNSETIFF, IFF_TUN, IFF_NO_PI = 0x400454CA, 0x0001, 0x1000    # include/uapi/linux/if_tun.h
 COUNTERS = ("ListenOverflows", "ListenDrops", "TCPReqQFullDrop", "TCPReqQFullDoCookies", "EmbryonicRsts")
 
 
-def set_sysctl(name: str, value: int) -> bool:
-    """Set this namespace's sysctl ``name``; False when this kernel has no such sysctl."""
-    try:
-        with open(procfs.sysctl_path(name), "w") as f:
-            f.write(str(value))
-    except FileNotFoundError:
-        return False
-    return True
-
-
 def set_sysctls(values: dict) -> None:
     """Set these sysctls of this namespace (each must exist here)."""
     for name, value in values.items():
-        if not set_sysctl(name, value):
-            raise Unavailable(Why.KERNEL_LACKS, f"this kernel has no sysctl {name}")
+        own_net.set_sysctl(name, value)
 
 
 def counters() -> dict[str, int]:
@@ -172,8 +162,7 @@ def syn_retransmissions(tun: Tun, sysctls: dict, seconds: float) -> dict:
     """connect() to a silent peer on the TUN: the SYNs' times and what connect() finally says.
     ``net.ipv4.tcp_syn_linear_timeouts`` is set where the kernel has it (6.5+)."""
     linear = "net.ipv4.tcp_syn_linear_timeouts"
-    set_sysctl(linear, sysctls[linear])
-    set_sysctls({k: v for k, v in sysctls.items() if k != linear})
+    set_sysctls({k: v for k, v in sysctls.items() if k != linear or own_net.has_sysctl(linear)})
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as client:
         client.setblocking(False)
         sent = tun.now()
@@ -239,14 +228,11 @@ EXPERIMENTS = {f.__name__: f for f in (syn_queue, synack_retransmissions, syn_re
 def _run(groups: list) -> dict:
     """Each group of experiments on a TUN device of its own, the groups at once (threads), the experiments of a
     group one after another. The experiments of different groups read no counter another one moves."""
-    if unshare_errno():
-        raise namespaces_refused(unshare_errno())
     if not 1 <= len(groups) <= len(NETWORKS):
         raise ValueError(f"1 to {len(NETWORKS)} groups of experiments, one per TUN device")
     from pyroute2 import IPRoute
     from scapy.layers.inet import IP, TCP
     with IPRoute() as ipr:
-        ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
         tuns = [Tun(ipr, i, (IP, TCP)) for i in range(len(groups))]
     try:
         with ThreadPoolExecutor(max_workers=len(groups)) as pool:
@@ -259,4 +245,4 @@ def _run(groups: list) -> dict:
 
 
 if __name__ == "__main__":      # the child of netns_lab; its namespace ends when it exits
-    child_reply(lambda: _run(json.loads(sys.argv[1])))
+    child_reply(lambda: _run(json.loads(own_net.enter(sys.argv[1:])[0])))

@@ -4,7 +4,9 @@
 ``unshare(CLONE_NEWUSER | CLONE_NEWNET)``; the child calls :func:`enter` first, which maps the caller's user and
 group to root of the new user namespace (so a program it runs, such as ``nft``, keeps the namespace's
 capabilities across ``execve``) and brings the namespace's ``lo`` up. :func:`set_sysctl` then writes the
-namespace's **own** sysctls (``/proc/sys/net/…`` as seen inside it); the learner's are never touched. Everything —
+namespace's **own** sysctls (``/proc/sys/net/…`` as seen inside it); the learner's are never touched. Every
+namespace experiment's child starts this way (:mod:`netlab.live.netns_child`, :mod:`netlab.live.limits`,
+:mod:`netlab.live.packet_tap`, :mod:`netlab.live.time_wait`). Everything —
 sockets, rules, sysctls, devices — ends with the child.
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, Callable
 from netlab import check
 from netlab.live import procfs
 from netlab.live.loopback import CLONE_NEWUSER, CLONE_NEWNET, namespaces_refused
-from netlab.live.result import LiveResult, Why, run_child, unshare_errno
+from netlab.live.result import LiveResult, Unavailable, Why, run_child, unshare_errno
 
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1       # include/uapi/linux/sockios.h, linux/if.h
 
@@ -62,10 +64,19 @@ def _set_up(device: str) -> None:
 
 
 @check.arguments
-def set_sysctl(name: str, value: str) -> None:
+def has_sysctl(name: str) -> bool:
+    """Whether this kernel has the sysctl ``name`` (some are newer than others, e.g.
+    ``net.ipv4.tcp_syn_linear_timeouts``, 6.5+)."""
+    return os.path.exists(procfs.sysctl_path(name))
+
+
+@check.arguments
+def set_sysctl(name: str, value: str | int) -> None:
     """In the child, after :func:`enter`: write the namespace's own sysctl ``name`` (e.g.
-    ``net.ipv4.ip_local_port_range``, ``"40000 40009"``)."""
+    ``net.ipv4.ip_local_port_range``, ``"40000 40009"``); :class:`Unavailable` when this kernel lacks it."""
     if os.environ.get("NETLAB_UNSHARE_ERRNO") != "0":
         raise RuntimeError("set_sysctl is for a child in its own namespace (run_in_own_net), never the learner's")
+    if not has_sysctl(name):
+        raise Unavailable(Why.KERNEL_LACKS, f"this kernel has no sysctl {name}")
     with open(procfs.sysctl_path(name), "w") as f:
-        f.write(value)
+        f.write(str(value))

@@ -28,6 +28,7 @@ SYSCTLS = {
     "net/ipv4/tcp_syn_retries": "tcp_syn_retries",
     "net/ipv4/tcp_synack_retries": "tcp_synack_retries",
     "net/ipv4/tcp_syn_linear_timeouts": "tcp_syn_linear_timeouts",
+    "net/ipv4/tcp_tw_reuse": "tcp_tw_reuse",
     "net/ipv4/ip_local_port_range": "ip_local_port_range",
     "net/ipv4/tcp_rmem": "tcp_rmem",
     "net/ipv4/tcp_wmem": "tcp_wmem",

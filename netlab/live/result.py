@@ -70,40 +70,6 @@ class LiveResult:
         return f"{self.what}: {plain(self.value)} (measured by {self.how})"
 
 
-@dataclass(frozen=True)
-class Claim:
-    """One claim of the course checked on this kernel: what it says, where (chapter), for which parameters (in
-    words), the model's answer and this kernel's (prose), and whether they agree — None when nothing could be
-    measured here, and then ``reason`` says why."""
-
-    claim: str
-    chapter: str
-    parameters: str
-    model: str
-    kernel: str
-    agrees: bool | None
-    reason: str | None = None
-
-    def __post_init__(self):
-        check.fields(self)
-        for name in ("claim", "chapter", "model", "kernel"):
-            if not getattr(self, name):
-                raise ValueError(f"a Claim needs a non-empty {name}")
-        if (self.agrees is None) != (self.reason is not None):
-            raise ValueError("a claim that could not be measured (agrees None) needs a reason, and only it")
-
-    @property
-    def verdict(self) -> str:
-        """"agrees", "disagrees", or "not measurable here" (for tables)."""
-        return {True: "agrees", False: "disagrees", None: "not measurable here"}[self.agrees]
-
-    def __str__(self) -> str:
-        kernel = (f"your kernel: not measurable here, because {self.reason}" if self.agrees is None
-                  else f"your kernel: {self.kernel}")
-        return (f"[{self.chapter}] {self.claim} ({self.parameters}). Model: {self.model}; {kernel} — "
-                f"{self.verdict}.")
-
-
 class Unavailable(Exception):
     """Raised inside a probe (or its child process) for a recognised reason; :func:`probe` and
     :func:`run_child` turn it into an unavailable :class:`LiveResult`."""

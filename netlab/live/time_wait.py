@@ -12,7 +12,6 @@ sysctls and every TIME_WAIT sock die with the child.
 from __future__ import annotations
 
 import errno
-import os
 import socket
 import sys
 import time
@@ -101,7 +100,7 @@ def _child(connections: int) -> dict:
     _settled(connections + 1)
     without, _ = _connect(REUSE_PORT)
     own_net.set_sysctl("net.ipv4.tcp_tw_reuse", "1")
-    if os.path.exists(procfs.sysctl_path(REUSE_DELAY)):
+    if own_net.has_sysctl(REUSE_DELAY):
         own_net.set_sysctl(REUSE_DELAY, "1")
         time.sleep(0.01)
     else:

@@ -13,18 +13,19 @@ Bounded in packets and seconds, an :class:`Experiment` each:
 
 :func:`measure` and :func:`measure_all` run them: a :class:`~netlab.live.result.LiveResult` each, whose value is
 a list of :class:`Comparison` (kernel and model side by side, one per case), or "not available here, because …".
-:func:`claims` gives one :class:`~netlab.live.result.Claim` row per case — with the model's answer also where
+:func:`claims` gives one :class:`~netlab.live.claims.Claim` row per case — with the model's answer also where
 nothing could be measured. The model is :class:`HandshakeLab` on :data:`MODEL_PROFILE` with the same sysctls.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Mapping
+from typing import Annotated, Any, Callable, Iterable, Mapping
 
 from netlab import check
 from netlab.kernel.profiles import PROFILES, KernelProfile
 from netlab.live import netns_lab
-from netlab.live.result import Claim, LiveResult
+from netlab.live.claims import Claim
+from netlab.live.result import LiveResult
 from netlab.scenarios.handshake import HandshakeLab
 from netlab.units import number
 
@@ -318,25 +319,32 @@ def measure_all(experiments: list[Experiment] | None = None, timeout_s: check.Ti
 
 
 @check.arguments
-def claims(results: list[LiveResult] | None = None, experiments: list[Experiment] | None = None) -> list[Claim]:
-    """One claim row per experiment case: the model's answer and this kernel's, and whether they agree. Runs
-    :func:`measure_all` unless ``results`` (for ``experiments``) are given; where nothing could be measured the
-    rows still carry the model's answer and say why."""
-    experiments = chapter_experiments() if experiments is None else experiments
+def claims(chapters: Iterable[str] | None = None, quick: bool = False, *, results: list[LiveResult] | None = None,
+           experiments: list[Experiment] | None = None) -> list[Claim]:
+    """One claim row per experiment case — none unless ``chapters`` (None: all) holds "05": the model's answer
+    and this kernel's, and whether they agree. Runs :func:`measure_all` on :func:`chapter_experiments` (``quick``
+    for CI) unless ``results`` for ``experiments`` are given; where nothing could be measured the rows still carry
+    the model's answer and say why. One of ``python -m netlab.check``'s sources
+    (:data:`netlab.scenarios.kernel_check.SOURCES`)."""
+    if isinstance(chapters, str):
+        raise TypeError("pass a list such as ['05'], not one str")
+    if chapters is not None and CHAPTER not in chapters:
+        return []
+    experiments = chapter_experiments(quick) if experiments is None else experiments
     results = measure_all(experiments) if results is None else results
     if len(results) != len(experiments):
         raise ValueError("results must hold one LiveResult per experiment")
     rows = []
     for e, r in zip(experiments, results):
         for i, case in enumerate(e.cases):
-            model = e.model(case)
+            model = _answer(e.model(case))
             if r.available:
                 c = r.value[i]
-                rows.append(Claim(e.claim, CHAPTER, _params_in_words(c.parameters), _answer(model),
-                                  _answer(c.kernel), c.agrees))
+                rows.append(Claim(e.claim, CHAPTER, _params_in_words(c.parameters), model, _answer(c.kernel),
+                                  c.agrees))
             else:
-                rows.append(Claim(e.claim, CHAPTER, _params_in_words(e.parameters(case)), _answer(model),
-                                  "not measured", None, r.reason))
+                rows.append(Claim.unmeasured(e.claim, CHAPTER, _params_in_words(e.parameters(case)), model,
+                                             r.reason))
     return rows
 
 

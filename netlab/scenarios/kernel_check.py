@@ -15,16 +15,17 @@ from typing import Callable, Iterable, Iterator
 
 from netlab import check
 from netlab.live import accept_balance, limits, loopback, packet_tap, sched_experiments, time_wait
-from netlab.live.accept_queue import accept_queue, listen_limit
+from netlab.live.accept_queue import listen_limit
 from netlab.live.claims import Claim
 from netlab.live.profile import this_machine
-from netlab.scenarios import loopback as loopback_model
+from netlab.scenarios import handshake_claims, loopback as loopback_model
 from netlab.scenarios.blocking_vs_epoll import Workload, compare_servers, workers_turns
 from netlab.scenarios.handshake import predict_accept_queue
 from netlab.scenarios.journey import Journey
 from netlab.scenarios.receive import Host, Packet
 from netlab.scenarios.send import SendHost
-from netlab.kernel.inet_connection_sock import TcpSock, inet_hash_connect
+from netlab.kernel.inet_connection_sock import TcpSock
+from netlab.kernel.inet_hashtables import inet_hash_connect
 from netlab.kernel.inet_timewait_sock import tcp_timewait_len
 from netlab.kernel.limits import client_connections, errno_name
 from netlab.kernel.netns import Net
@@ -49,9 +50,10 @@ def _tap(quick: bool) -> list[Claim]:
     model_in = bool(tap.seen) and not sock.sk.sk_receive_queue
     sender = SendHost(device="lo", taps=1)
     sender.iptables("OUTPUT", "DROP", protocol="udp")
-    sender.send_datagram(100)
+    sent = sender.send_datagram(100)
     sender.run()
     model_out = any(t.seen for t in sender.taps)
+    model_error = errno_name(sent) if sent < 0 else "none"
     result = packet_tap.tap_vs_netfilter()
     r = result.value
     rows = [("tcpdump captures an incoming packet that an INPUT rule drops", "one datagram to a port an nft INPUT "
@@ -60,11 +62,11 @@ def _tap(quick: bool) -> list[Claim]:
              r and _yes(r.input_captured_in and not r.input_delivered and r.input_dropped == 1,
                         "captured, socket got nothing"),
              r and model_in == (r.input_captured_in and not r.input_delivered and r.input_dropped == 1)),
-            ("tcpdump never captures an outgoing packet that an OUTPUT rule drops", "one datagram to a port an nft "
-             "OUTPUT rule drops, the same AF_PACKET socket",
-             _yes(model_out, "captured"),
-             r and f"{_yes(r.output_captured, 'captured')} (sendto() answered {r.output_send_error})",
-             r and model_out == r.output_captured)]
+            ("tcpdump never captures an outgoing packet that an OUTPUT rule drops, and sendto() fails with EPERM",
+             "one datagram to a port an nft OUTPUT rule drops, the same AF_PACKET socket",
+             f"{_yes(model_out, 'captured')}; sendto() → {model_error}",
+             r and f"{_yes(r.output_captured, 'captured')}; sendto() → {r.output_send_error}",
+             r and (model_out, model_error) == (r.output_captured, r.output_send_error))]
     return [Claim.from_result(c, "01", p, m, result, k, a) for c, p, m, k, a in rows]
 
 
@@ -96,34 +98,41 @@ def _time_wait(quick: bool) -> list[Claim]:
                               f"{plural(r.connections if r else 4, 'connection')} over 127.0.0.1 closed by the "
                               f"client, the namespace's /proc/net/tcp", model, result, kernel, agrees)]
     parameters = "ip_local_port_range of one port, that port in TIME_WAIT; connect() again to the same peer"
-    model_error = _connect_after_time_wait()
+    model_error, _ = _connect_after_time_wait(0, 0)
     rows.append(Claim.from_result("without tcp_tw_reuse a port held in TIME_WAIT is not taken again for the same "
                                   "peer", "07", parameters + ", tcp_tw_reuse 0", f"connect() → {model_error}",
                                   result, r and f"connect() → {r.without_reuse}", r and r.without_reuse == model_error))
-    reuse = "with tcp_tw_reuse 1 a new connection to the same peer takes the port held in TIME_WAIT"
-    reuse_model = "no answer: netlab does not model tcp_tw_reuse"
-    if not result.available:
-        rows.append(Claim.unmeasured(reuse, "07", parameters + ", tcp_tw_reuse 1", reuse_model, result.reason))
-    else:
-        rows.append(Claim(reuse, "07", parameters + ", tcp_tw_reuse 1", reuse_model,
-                          f"connected from port {r.reused_port}" if r.with_reuse == "none"
-                          else f"connect() → {r.with_reuse}", None,
-                          "netlab has no model of tcp_tw_reuse (tcp_twsk_unique) to compare with"))
+    said = lambda error, port: f"connected from port {port}" if error == "none" else f"connect() → {error}"  # noqa
+    model = said(*_connect_after_time_wait(1, REUSE_AFTER_NS))
+    rows.append(Claim.from_result("with tcp_tw_reuse 1 a new connection to the same peer takes the port held in "
+                                  "TIME_WAIT", "07", f"{parameters}, tcp_tw_reuse 1, once the TIME_WAIT's last "
+                                  f"timestamp is old enough (the model: 1.1 s later; Linux 6.13+: "
+                                  f"tcp_tw_reuse_delay 1 ms)", model, result,
+                                  r and said(r.with_reuse, r.reused_port),
+                                  r and said(r.with_reuse, r.reused_port) == model))
     return rows
 
 
-def _connect_after_time_wait() -> str:
-    """The model's connect() to a peer whose one local port a TIME_WAIT sock of the same 4-tuple holds
-    (``__inet_hash_connect`` → ``__inet_check_established``): 0 or the errno's name."""
-    net = Net(profile=PROFILES["6.12"].replace(ip_local_port_range=(time_wait.ONE_PORT, time_wait.ONE_PORT)))
+REUSE_AFTER_NS = 1_100_000_000
+"""When the model connects again with tcp_tw_reuse 1: after a second boundary, as the live child does before 6.13."""
+
+
+def _connect_after_time_wait(tcp_tw_reuse: int, after_ns: int) -> tuple[str, int | None]:
+    """The model's connect() to a peer whose one local port a TIME_WAIT sock of the same 4-tuple holds, ``after_ns``
+    after ``tcp_time_wait`` (``__inet_hash_connect`` → ``__inet_check_established`` → ``tcp_twsk_unique``): the
+    errno's name or "none", and the local port."""
+    net = Net(profile=PROFILES["6.12"].replace(ip_local_port_range=(time_wait.ONE_PORT, time_wait.ONE_PORT),
+                                               tcp_tw_reuse=tcp_tw_reuse))
     net.sched = Scheduler(nr_cpus=1)
     peer = dict(inet_rcv_saddr=time_wait.LOOPBACK, inet_daddr=time_wait.LOOPBACK, inet_dport=time_wait.REUSE_PORT)
     first = TcpSock(name="client", net=net, sk_state="TCP_FIN_WAIT2", **peer)
     if inet_hash_connect(net, first):
         raise RuntimeError("the model's first connect() found no port")
     tcp_time_wait(first, "TCP_TIME_WAIT", tcp_timewait_len(net))
-    error = inet_hash_connect(net, TcpSock(name="again", net=net, **peer))
-    return errno_name(error) if error else "none"
+    net.sched.run(until_ns=after_ns)
+    again = TcpSock(name="again", net=net, **peer)
+    error = inet_hash_connect(net, again)
+    return (errno_name(error), None) if error else ("none", again.inet_num)
 
 
 def _ports(quick: bool) -> list[Claim]:
@@ -163,21 +172,6 @@ def _emfile(quick: bool) -> list[Claim]:
                                     f"{plural(r.queued_while_failing, 'connection')} queued",
                               r and (r.open_before + r.sockets_opened, r.socket_error, r.accept_error) ==
                               (32, "EMFILE", "EMFILE") and r.queued_while_failing == 1)]
-
-
-def _accept_queue(quick: bool) -> list[Claim]:
-    mine = this_machine()
-    out = []
-    for backlog in ((2,) if quick else (2, 4)):
-        model = predict_accept_queue(mine, backlog, backlog + 3)
-        result = accept_queue(backlog, backlog + 3, wait_s=0.1)
-        r = result.value
-        out.append(Claim.from_result("listen(B) with nobody accepting queues B + 1 connections", "05",
-                                     f"listen({backlog}), {backlog + 3} clients over 127.0.0.1",
-                                     f"{plural(len(model.accept_queue), 'connection')} queued", result,
-                                     r and f"{plural(r.accept_queue, 'connection')} queued",
-                                     r and r.accept_queue == len(model.accept_queue)))
-    return out
 
 
 def _servers(quick: bool) -> list[Claim]:
@@ -246,7 +240,6 @@ EXPERIMENTS = (
     Experiment("accept balancing", ("02",), _accept_balance),
     Experiment("threads vs epoll", ("02",), _servers),
     Experiment("loopback", ("04",), _loopback),
-    Experiment("accept queue", ("05",), _accept_queue),
     Experiment("listen limit", ("05",), _listen_limit),
     Experiment("TIME_WAIT", ("06", "07"), _time_wait),
     Experiment("ports", ("07",), _ports),
@@ -280,14 +273,16 @@ def claims(chapters: Iterable[str] | None = None, quick: bool = False,
             yield from (row for row in experiment.run(quick) if wanted is None or row.chapter in wanted)
 
 
-SOURCES: tuple[Callable[..., Iterable[Claim]], ...] = (claims,)
-"""Every ``claims(chapters, quick)`` that ``python -m netlab.check`` collects."""
+SOURCES: tuple[Callable[..., Iterable[Claim]], ...] = (claims, handshake_claims.claims)
+"""Every ``claims(chapters, quick)`` that ``python -m netlab.check`` collects: this module's and chapter 05's
+namespace lab (:mod:`netlab.scenarios.handshake_claims`)."""
 
 
 @check.arguments
 def collect(chapters: Iterable[str] | None = None, quick: bool = False,
             progress: Callable[[Claim, float], None] | None = None) -> list[Claim]:
-    """Every source's rows for ``chapters``; ``progress(row, seconds since the start)`` as each row arrives."""
+    """Every source's rows for ``chapters``, in the order of the chapters (a source's own order within one);
+    ``progress(row, seconds since the start)`` as each row arrives, in the order the sources measure them."""
     wanted = _chapters(chapters)
     start, rows = time.monotonic(), []
     for source in SOURCES:
@@ -297,4 +292,4 @@ def collect(chapters: Iterable[str] | None = None, quick: bool = False,
             rows.append(row)
             if progress is not None:
                 progress(row, time.monotonic() - start)
-    return rows
+    return sorted(rows, key=lambda row: row.chapter)

@@ -14,12 +14,6 @@ WIDTHS = (30, 7, 28, 22, 22, 16)
 """Characters per column of the text form: each cell wraps within its column (about 130 characters a line)."""
 
 
-def _agrees(row: Claim) -> str:
-    if row.agrees is None:
-        return ("not compared, because " if row.kernel is not None else "not available here, because ") + row.reason
-    return "yes" if row.agrees else "NO"
-
-
 class ClaimsTable(Table):
     """The claims as a table: HTML in a notebook; in a terminal, columns whose cells wrap (:data:`WIDTHS`)."""
 
@@ -39,7 +33,8 @@ def claims_table(rows: Sequence[Claim], title: str = "The course's claims on you
     """``rows`` as a table (HTML in a notebook, wrapped text columns elsewhere)."""
     if any(not isinstance(r, Claim) for r in rows):
         raise TypeError("rows must be Claim rows (netlab.live.claims.Claim)")
-    return ClaimsTable(HEADER, [[r.claim, r.chapter, r.parameters, r.model, r.kernel or "—", _agrees(r)]
+    return ClaimsTable(HEADER, [[r.claim, r.chapter, r.parameters, r.model, r.kernel or "—",
+                                r.verdict if r.agrees is None else "yes" if r.agrees else "NO"]
                                 for r in rows], title=title)
 
 
