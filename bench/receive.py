@@ -3,8 +3,9 @@
     python bench/receive.py
 
 Prints one row per scenario (simulated traffic, what the kernel did with it — ``segs/skb``: packets per sk_buff GRO
-passed up, 1.0 where nothing merges (UDP) —, wall time and simulated packets per wall second, arrival generation
-included, best of three runs), checks that the load model equals the step model on a sample, and ends with the line
+passed up, 1.0 where nothing merges (UDP); hard IRQs per second —, wall time and simulated packets per wall second,
+arrival generation included, best of three runs), checks that the load model equals the step model on samples (with
+and without interrupt coalescing), and ends with the line
 ``receive-load: slowest scenario <X> Mpps, headline <Y> Mpps, step model <Z> Mpps``:
 X the slowest row, Y one second of 10GbE line rate (14.88 Mpps of 64-byte frames) into one queue on one CPU, Z the
 step model.
@@ -32,7 +33,7 @@ def timed(fn, repeat=1):
     return result, min(walls)
 
 
-def load_run(rate, seconds, burst=1, cpus=1, queues=1, flows=1, tcp=False, rps_cpus=None):
+def load_run(rate, seconds, burst=1, cpus=1, queues=1, flows=1, tcp=False, rps_cpus=None, rx_usecs=0):
     n = int(rate * seconds)
 
     def run():
@@ -42,26 +43,28 @@ def load_run(rate, seconds, burst=1, cpus=1, queues=1, flows=1, tcp=False, rps_c
             return simulate(times, segments=tcp_segments(np.resize(np.arange(flows), n), rxhash))
         if rps_cpus is not None:      # one queue, its IRQ on CPU 0, RPS over rps_cpus
             hashes = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
-            return simulate(times, cpus=cpus, rps_cpus=[rps_cpus], hash_of_packet=np.resize(hashes, n))
+            return simulate(times, cpus=cpus, rps_cpus=[rps_cpus], hash_of_packet=np.resize(hashes, n),
+                            rx_usecs=rx_usecs)
         if queues == 1:
-            return simulate(times, cpus=cpus)
+            return simulate(times, cpus=cpus, rx_usecs=rx_usecs)
         flow_queue = rss_queues(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows,
                                 queues)
-        return simulate(times, np.resize(flow_queue, n), cpus=cpus, queues=queues)  # flows round robin
+        return simulate(times, np.resize(flow_queue, n), cpus=cpus, queues=queues,  # flows round robin
+                        rx_usecs=rx_usecs)
     return (*timed(run, repeat=3), n)
 
 
-def step_run(rate, n):
+def step_run(rate, n, rx_usecs=0):
     times = arrivals(rate, n)
 
     def run():
-        host = Host("6.12")
+        host = Host("6.12", rx_usecs=rx_usecs)
         host.udp_socket(80, rcvbuf=10**12)
         host.receive([Packet(int(t), protocol="udp", name=f"p{i}") for i, t in enumerate(times)])
         host.run()
         return host.summary()
     summary, wall = timed(run)
-    assert summary == simulate(times), "load model and step model disagree"
+    assert summary == simulate(times, rx_usecs=rx_usecs), "load model and step model disagree"
     return summary, wall
 
 
@@ -69,6 +72,10 @@ def main() -> None:
     rows = [("0.3 Mpps, 1 queue", 0.3e6, 1.0, {}), ("1 Mpps, 1 queue", 1e6, 1.0, {}),
             ("2.5 Mpps (the knee), 1 queue", 2.5e6, 0.5, {}), ("6 Mpps, 1 queue", 6e6, 0.5, {}),
             ("1 Mpps in bursts of 32", 1e6, 1.0, {"burst": 32}),
+            ("1 Mpps, rx-usecs 50", 1e6, 1.0, {"rx_usecs": 50}),
+            ("1 Mpps, adaptive (rx-usecs 3)", 1e6, 1.0, {"rx_usecs": 3}),
+            ("2.5 Mpps, rx-usecs 50", 2.5e6, 0.5, {"rx_usecs": 50}),
+            ("2.5 Mpps, adaptive (rx-usecs 3)", 2.5e6, 0.5, {"rx_usecs": 3}),
             ("14.88 Mpps, 4 queues on 4 CPUs", LINE_RATE, 0.25, {"cpus": 4, "queues": 4, "flows": 256}),
             ("GRO: 1 TCP flow, 8 Mpps (busy)", 8e6, 0.1, {"tcp": True}),
             ("GRO: 1 TCP flow, 14.88 Mpps", LINE_RATE, 0.05, {"tcp": True}),
@@ -79,19 +86,20 @@ def main() -> None:
             ("6 Mpps, 1 queue, RPS on CPUs 0-3", 6e6, 0.02, {"cpus": 4, "flows": 256, "rps_cpus": [0, 1, 2, 3]}),
             ("14.88 Mpps, 1 queue (headline)", LINE_RATE, 1.0, {})]
     print(f"{'scenario':34} {'packets':>10} {'delivered':>10} {'ring drops':>10} {'squeeze':>8} "
-          f"{'ksoftirqd':>9} {'segs/skb':>8} {'wall s':>7} {'Mpps sim':>9}")
+          f"{'ksoftirqd':>9} {'segs/skb':>8} {'IRQs/s':>8} {'wall s':>7} {'Mpps sim':>9}")
     speeds = []
     for name, rate, seconds, kw in rows:
         s, wall, n = load_run(rate, seconds, **kw)
         mpps = n / wall / 1e6
         print(f"{name:34} {n:>10} {s.delivered:>10} {s.ring_drops:>10} {sum(s.time_squeeze):>8} "
-              f"{s.ksoftirqd_share():>9.0%} {s.segments_per_skb():>8.1f} {wall:>7.2f} "
+              f"{s.ksoftirqd_share():>9.0%} {s.segments_per_skb():>8.1f} {s.irqs_per_second():>8.0f} {wall:>7.2f} "
               f"{mpps:>9.{1 if mpps >= 1 else 3}f}")
         speeds.append(mpps)
     n_step = 20_000
+    step_run(1e6, 5000, rx_usecs=3)    # coalescing agrees too
     _, wall = step_run(LINE_RATE, n_step)
     step_mpps = n_step / wall / 1e6
-    print(f"{'step model (Host), 14.88 Mpps':34} {n_step:>10} {'(equal to the load model on this input)':>57} "
+    print(f"{'step model (Host), 14.88 Mpps':34} {n_step:>10} {'(equal to the load model on this input)':>66} "
           f"{wall:>7.2f} {step_mpps:>9.3f}")
     slowest = min(speeds)
     print(f"receive-load: slowest scenario {slowest:.{1 if slowest >= 1 else 3}f} Mpps, headline {speeds[-1]:.1f} Mpps, "

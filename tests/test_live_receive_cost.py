@@ -53,7 +53,10 @@ def test_the_experiment_stays_bounded(bad):
 @linux_only
 def test_this_machine_receives_a_loopback_datagram_in_softirq_context_within_microseconds(skip_unless_expected):
     r = skip_unless_expected(live.receive_cost(0.3), Why.NOT_LINUX, Why.NO_ENTRY)
-    assert r.seconds <= 0.6 and 1_000 <= r.datagrams and 0 < r.net_rx_runs <= r.datagrams
+    assert r.seconds <= 0.6 and 1_000 <= r.datagrams
+    # at most one NET_RX run per datagram, plus what other traffic on that CPU ran meanwhile (a busy machine's
+    # loopback connections: seen 72,450 runs for 72,448 datagrams while other test suites ran)
+    assert 0 < r.net_rx_runs <= 2 * r.datagrams
     assert 0 < r.softirq_ns < r.busy_ns and r.own_share > 0.3     # the flood ran there, however busy the machine
     assert 20 < r.softirq_ns_per_datagram < 100_000               # tens of ns (a fast core) to tens of µs (emulated)
     assert 1 <= live.costs_from(r).stack_ns < 100_000
@@ -65,10 +68,11 @@ def test_the_explorer_offers_each_named_costs():
     import matplotlib.pyplot as plt
     from netlab.load.receive import sweep
     from netlab.view.receive import receive_explorer
-    seen = []
+    seen, moderations = [], []
 
     def recording_sweep(parameter, values, **base):
         seen.append(base["costs"])
+        moderations.append(base["rx_usecs"])
         return sweep(parameter, values, **base)
 
     explorer = receive_explorer(recording_sweep, rates_mpps=(1, 3), n=200,
@@ -79,6 +83,10 @@ def test_the_explorer_offers_each_named_costs():
     buttons[0].value = "this machine"
     plt.close("all")
     assert seen[-1] == Costs(stack_ns=900)
+    moderation = next(w for w in explorer.children if getattr(w, "description", "").startswith("ethtool -C"))
+    moderation.value = 50
+    plt.close("all")
+    assert seen[-1] == Costs(stack_ns=900) and moderations[0] == 0 and moderations[-1] == 50
     with pytest.raises(ValueError):
         receive_explorer(sweep, costs={})
 

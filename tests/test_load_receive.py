@@ -20,31 +20,31 @@ NAPI_WEIGHT = 64  # igb's netif_napi_add: NAPI_POLL_WEIGHT
 LINE_RATE = 14_880_952  # 10GbE, 64-byte frames: 1e10 / ((64 + 20) * 8)
 
 
-def step_model(times, sports, profile, **host_args):
+def step_model(times, sports, profile, length=64, **host_args):
     host = Host(profile, **host_args)
     host.udp_socket(80, rcvbuf=10**12)
-    host.receive([Packet(int(t), sport=int(p), protocol="udp", name=f"p{i}") for i, (t, p) in
+    host.receive([Packet(int(t), sport=int(p), protocol="udp", length=length, name=f"p{i}") for i, (t, p) in
                   enumerate(zip(times, sports))])
     host.run()
     return host.summary()
 
 
-def both(times, sports, profile, cpus=1, queues=1, ring_size=64, costs=None):
+def both(times, sports, profile, cpus=1, queues=1, ring_size=64, costs=None, rx_usecs=0, length=64):
     q = rss_queues(["10.0.0.1"] * len(times), ["10.0.0.2"] * len(times), sports, [80] * len(times), queues)
-    kw = dict(cpus=cpus, queues=queues, ring_size=ring_size, costs=costs)
-    return step_model(times, sports, profile, **kw), simulate(times, q, profile=profile, **kw)
+    kw = dict(cpus=cpus, queues=queues, ring_size=ring_size, costs=costs, rx_usecs=rx_usecs)
+    return step_model(times, sports, profile, length, **kw), simulate(times, q, profile=profile, length=length, **kw)
 
 
 def step_run(rate_pps, n=20_000, *, burst=1, jitter=False, seed=0, flows=256, queues=1, cpus=None, ring_size=None,
-             netdev_budget=None, netdev_budget_usecs=None, profile="6.12", costs=None):
+             netdev_budget=None, netdev_budget_usecs=None, profile="6.12", costs=None, rx_usecs=0, length=64):
     """What :func:`run` promises, built on the step model: ``n`` UDP packets of ``flows`` flows taken round robin
     (10.0.0.1:1024+f → 10.0.0.2:80), spread by the NIC's own RSS, queue q's IRQ on CPU q mod ``cpus``."""
     p = PROFILES[profile] if isinstance(profile, str) else profile
     sysctls = {"netdev_budget": netdev_budget, "netdev_budget_usecs": netdev_budget_usecs}
     p = p.replace(**{k: v for k, v in sysctls.items() if v is not None})
     sports = 1024 + np.arange(n) % flows
-    return step_model(arrivals(rate_pps, n, burst=burst, jitter=jitter, seed=seed), sports, p, cpus=cpus or queues,
-                      queues=queues, ring_size=ring_size, costs=costs)
+    return step_model(arrivals(rate_pps, n, burst=burst, jitter=jitter, seed=seed), sports, p, length,
+                      cpus=cpus or queues, queues=queues, ring_size=ring_size, costs=costs, rx_usecs=rx_usecs)
 
 
 def flooded_pps(profile, costs):
@@ -63,7 +63,8 @@ RINGS = st.sampled_from([64, 128, 256, 512, 1024, IGB_MAX_RXD])
 
 
 REGIMES = ["overload", "knee", "bursts", "bursts into idle", "many queues", "own CPUs", "budget", "time limit",
-           "anything"]
+           "coalescing", "anything"]
+RX_USECS = st.sampled_from([0, 1, 3, 10, 50, 250])  # none, adaptive, adaptive conservative (igb's default), fixed
 
 
 @st.composite
@@ -83,11 +84,16 @@ def load_case(draw, regime):
       net_rx_action runs out of budget;
     * ``time limit``: 4-8 slow queues on one CPU (a poll of 64 takes 192 µs), netdev_budget that never runs out,
       one-jiffy netdev_budget_usecs at HZ 1000, one softirq restart — net_rx_action runs out of time, ksoftirqd runs;
+    * ``coalescing``: interrupt moderation (``rx_usecs`` fixed or adaptive) on 1-3 queues and 1-2 CPUs, packets of
+      64 bytes to jumbo frames (adaptive moderation counts bytes), from light load to past capacity;
     * ``anything``: the whole parameter space, mostly light load.
+
+    Besides the times, ports and the Host's settings it draws ``rx_usecs`` and each packet's length.
     """
     base = draw(st.sampled_from(["3.10", "6.12"]))
     costs, ring, cpus, queues, burst, jitter = draw(COSTS), 64, 1, 1, 1, draw(st.booleans())
     sysctls = {"hz": draw(st.sampled_from([100, 250, 1000]))}
+    rx_usecs, length = 0, 64
     if regime == "overload":
         ring = draw(RINGS)
         cap = flooded_pps(base, costs)
@@ -123,7 +129,13 @@ def load_case(draw, regime):
         rate = draw(st.floats(1.5, 3.0)) * flooded_pps(base, costs)
         sysctls.update(hz=1000, netdev_budget=100_000, netdev_budget_usecs=draw(st.integers(1, 1000)),
                        max_softirq_restart=1)
+    elif regime == "coalescing":
+        ring, queues, rx_usecs = draw(RINGS), draw(st.integers(1, 3)), draw(RX_USECS)
+        cpus, length, n = draw(st.integers(1, min(2, queues))), draw(st.sampled_from([64, 600, 1500, 9000])), \
+            draw(st.integers(300, 4000))
+        rate, burst = draw(st.floats(0.02, 1.3)) * flooded_pps(base, costs), draw(st.sampled_from([1, 1, 4, 32]))
     else:
+        rx_usecs = draw(RX_USECS)
         ring, cpus, queues = draw(st.sampled_from([64, 128])), draw(st.integers(1, 2)), draw(st.integers(1, 5))
         n, rate, burst = draw(st.integers(0, 900)), draw(st.floats(2e5, 1.2e7)), draw(st.integers(1, 40))
         costs = Costs(driver_ns=draw(st.sampled_from([0, 100])), stack_ns=draw(st.sampled_from([0, 50, 300, 2900])),
@@ -136,15 +148,15 @@ def load_case(draw, regime):
     times = arrivals(rate, n, burst=burst, jitter=jitter, seed=draw(st.integers(0, 1000)))
     flows = draw(st.integers(8, 64) if regime in ("many queues", "own CPUs") else st.integers(1, 40))
     sports = 40000 + np.random.default_rng(n).integers(0, flows, n)
-    return times, sports, PROFILES[base].replace(**sysctls), cpus, queues, ring, costs
+    return times, sports, PROFILES[base].replace(**sysctls), cpus, queues, ring, costs, rx_usecs, length
 
 
 @pytest.mark.parametrize("regime", REGIMES)
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_load_model_equals_step_model(regime, data):
-    times, sports, profile, cpus, queues, ring, costs = data.draw(load_case(regime))
-    step, load = both(times, sports, profile, cpus, queues, ring, costs)
+    times, sports, profile, cpus, queues, ring, costs, rx_usecs, length = data.draw(load_case(regime))
+    step, load = both(times, sports, profile, cpus, queues, ring, costs, rx_usecs, length)
     assert load == step
     assert step.delivered + step.ring_drops == step.arrived
     # each regime reached what it is there for
@@ -249,24 +261,27 @@ def test_run_with_tcp_equals_the_step_model_with_many_flows():
     dict(rate_pps=6e6, queues=1, cpus=4), dict(rate_pps=6e6, queues=4),                    # chapter 01, §4
     dict(rate_pps=6e6, profile="3.10", netdev_budget=3000), dict(rate_pps=0.3e6),          # §8 exercises
     dict(rate_pps=1e6, burst=64, ring_size=64), dict(rate_pps=LINE_RATE),                  # §3, §6
+    dict(rate_pps=1e6, rx_usecs=100), dict(rate_pps=2e6, rx_usecs=3, queues=2),            # coalescing
+    dict(rate_pps=5e4, rx_usecs=3, length=1500), dict(rate_pps=0.3e6, rx_usecs=1),
 ], ids=str)
 def test_run_equals_the_step_model_on_the_notebooks_settings(kw):
     assert run(n=3000, **kw) == step_run(n=3000, **kw)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(parameter=st.sampled_from(["rate_pps", "burst", "ring_size", "netdev_budget", "queues"]),
+@given(parameter=st.sampled_from(["rate_pps", "burst", "ring_size", "netdev_budget", "queues", "rx_usecs"]),
        base=st.fixed_dictionaries({"rate_pps": st.floats(0.5e6, LINE_RATE), "n": st.integers(100, 1200),
                                    "burst": st.integers(1, 64), "ring_size": st.sampled_from([64, 256, 1024]),
                                    "netdev_budget": st.sampled_from([64, 150, 300, 3000]),
                                    "queues": st.integers(1, 8), "profile": st.sampled_from(["3.10", "6.12"]),
-                                   "flows": st.sampled_from([1, 16, 256])}),
+                                   "flows": st.sampled_from([1, 16, 256]), "rx_usecs": RX_USECS}),
        data=st.data())
 def test_sweep_equals_the_step_model_for_the_explorers_sliders(parameter, base, data):
     """receive_explorer's sliders: each sweep value is one step-model run with that value."""
     values = data.draw(st.lists({"rate_pps": st.floats(0.5e6, 14e6), "burst": st.integers(1, 8),
                                  "ring_size": st.sampled_from([64, 128, 512]), "queues": st.integers(1, 8),
-                                 "netdev_budget": st.sampled_from([1, 64, 600])}[parameter], min_size=1, max_size=2))
+                                 "netdev_budget": st.sampled_from([1, 64, 600]), "rx_usecs": RX_USECS}[parameter],
+                                min_size=1, max_size=2))
     base["burst"] = min(base["burst"], 8)  # bursts of 67 ns gaps must fit the rate's period
     assert sweep(parameter, values, **base) == [step_run(**{**base, parameter: v}) for v in values]
 

@@ -128,6 +128,7 @@ UNANNOTATED = {
     ("netlab.view.memory.plot_per_state", "ax"): "a matplotlib Axes",
     ("netlab.view.receive.plot_sweep", "ax"): "a matplotlib Axes",
     ("netlab.view.receive.plot_cpu_time", "ax"): "a matplotlib Axes",
+    ("netlab.view.receive.plot_coalescing", "fig"): "a matplotlib Figure",
     ("netlab.view.live.plot_round_trips", "ax"): "a matplotlib Axes",
     ("netlab.view.epoll.plot_connections_sweep", "switches_ax"): "a matplotlib Axes",
     ("netlab.view.epoll.plot_connections_sweep", "memory_ax"): "a matplotlib Axes",

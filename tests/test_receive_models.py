@@ -7,8 +7,8 @@ from netlab.kernel.dev import softnet_stat_values
 from netlab.kernel.dev_hard_xmit import ETH_HLEN
 from netlab.kernel.inet_stream import tcp_recvmsg
 from netlab.kernel.ip_output import IP_HLEN
-from netlab.kernel.nic import (IGB_RETA_SIZE, RSS_KEY, RX_SKB_TRUESIZE, Nic, Packet, RingBuffer,
-                               igb_indirection_table, rss_input, toeplitz_hash)
+from netlab.kernel.nic import (BULK_LATENCY, IGB_4K_ITR, IGB_20K_ITR, IGB_70K_ITR, IGB_RETA_SIZE, RSS_KEY,
+                               RX_SKB_TRUESIZE, Nic, Packet, RingBuffer, igb_indirection_table, rss_input, toeplitz_hash)
 from netlab.kernel.profiles import PROFILES
 from netlab.kernel.renamed import named
 from netlab.kernel.sched import nonblocking
@@ -321,6 +321,57 @@ def test_a_short_udp_read_loses_the_rest_of_the_datagram():
     assert host.run_process(0, lambda: udp_recvmsg(sk, 60, MSG_DONTWAIT)) == -11     # -EAGAIN: nothing left
 
 
+# --- interrupt moderation (ethtool -C rx-usecs) ----------------------------------------------------------------------
+def moderated(rx_usecs, gap_ns, n=400, length=64, queues=1, record=False):
+    host = Host("6.12", rx_usecs=rx_usecs, queues=queues, ring_size=1024)
+    host.udp_socket(80, rcvbuf=10**12)
+    host.receive(udp_flood(n, gap_ns, flows=8, length=length))
+    trace = host.record(max_events=1_000_000) if record else host.run()
+    return host, host.summary(), trace
+
+
+def irq_times(trace):
+    return [e.time_ns for e in trace.filter("igb_msix_ring")]
+
+
+@pytest.mark.parametrize("rx_usecs, interval_us", [(10, 10), (50, 50), (250, 250)])
+def test_a_fixed_rx_usecs_keeps_that_long_between_two_interrupts(rx_usecs, interval_us):
+    _, s, trace = moderated(rx_usecs, 1000, record=True)          # 1 Mpps
+    gaps = {b - a for a, b in zip(irq_times(trace), irq_times(trace)[1:])}
+    assert min(gaps) >= interval_us * 1000 and s.hard_irqs[0] == pytest.approx(400 / interval_us, abs=2)
+    assert s.delivered == 400 and "igb_write_itr" not in trace.functions()   # the interval never changes
+
+
+def test_without_moderation_every_packet_that_finds_napi_idle_raises_an_irq():
+    _, s, _ = moderated(0, 3000)                                   # 0.33 Mpps: each packet alone
+    assert s.hard_irqs == [400] and s.mean_latency_ns() < 2000
+    _, s50, _ = moderated(50, 3000)
+    assert s50.hard_irqs[0] < 30 and s50.mean_latency_ns() > 10 * s.mean_latency_ns()
+
+
+def test_adaptive_moderation_picks_its_interval_from_packets_and_bytes():
+    """igb's default (3, conservative) settles on low_latency, 20000 interrupts a second, for small packets; 1 may
+    go to lowest_latency, 70000; full-size frames tip it into bulk_latency, 4000."""
+    _, conservative, trace = moderated(3, 1000, n=600, record=True)
+    assert {"igb_set_itr", "igb_update_itr", "igb_write_itr"} <= set(trace.functions())
+    said = [e.text for e in trace.filter("igb_set_itr", kind="printk")]
+    assert "lowest_latency (conservative mode: low_latency) → EITR 196: at least 49 µs between two interrupts, " \
+           "20,408 a second at most, from the next interrupt on" in said
+    assert irq_times(trace)[1] - irq_times(trace)[0] == 162_000    # IGB_START_ITR 648: 162 µs, until it chooses
+    assert {b - a for a, b in zip(irq_times(trace)[-6:], irq_times(trace)[-5:])} == {49_000}
+    assert conservative.delivered == 600
+    dynamic = moderated(1, 1000, n=1000)[0].nic.q_vectors[0]
+    assert (dynamic.itr_val, dynamic.eitr_ns) == (IGB_70K_ITR, 14_000)
+    full_size = moderated(3, 20_000, n=300, length=1500)[0].nic.q_vectors[0]
+    assert (full_size.rx_itr, full_size.itr_val, full_size.eitr_ns) == (BULK_LATENCY, IGB_4K_ITR, 245_000)
+
+
+def test_several_vectors_choose_from_the_average_packet_size():
+    host, _, trace = moderated(3, 500, n=800, queues=2, record=True)
+    assert "igb_update_ring_itr" in trace.functions() and "igb_set_itr" not in trace.functions()
+    assert [qv.itr_val for qv in host.nic.q_vectors] == [IGB_20K_ITR] * 2   # (78 + 24) / 2 < 196: conservative
+
+
 # --- bad input -----------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("make, message", [
     (lambda: Host(cpus=0), "cpus"), (lambda: Host(queues=9), "queues"), (lambda: Host(ring_size=100), "descriptors"),
@@ -329,7 +380,8 @@ def test_a_short_udp_read_loses_the_rest_of_the_datagram():
     (lambda: Packet(0, saddr="10.0.0.300"), "IPv4"), (lambda: Costs(stack_ns=-1), "stack_ns"),
     (lambda: Packet(0, length=40), "length"), (lambda: Packet(0, protocol="udp", length=27), "length"),
     (lambda: Costs(driver_ns=0, stack_ns=0, poll_ns=0), "poll_ns"), (lambda: Host().udp_socket(0), "port"),
-    (lambda: Host().run(until_ns=-5), "until_ns"),
+    (lambda: Host().run(until_ns=-5), "until_ns"), (lambda: Host(rx_usecs=2), "rx_usecs"),
+    (lambda: Host(rx_usecs=5), "rx_usecs"), (lambda: Host(rx_usecs=10_001), "rx_usecs"),
 ])
 def test_bad_parameters_raise_clear_errors(make, message):
     with pytest.raises(ValueError, match=message):

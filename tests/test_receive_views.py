@@ -8,7 +8,7 @@ import pytest  # noqa: E402
 from netlab.kernel.nic import Packet  # noqa: E402
 from netlab.load.receive import sweep  # noqa: E402
 from netlab.scenarios.receive import Host  # noqa: E402
-from netlab.view.receive import draw_receive, plot_cpu_time, plot_sweep  # noqa: E402
+from netlab.view.receive import draw_receive, plot_coalescing, plot_cpu_time, plot_sweep  # noqa: E402
 from netlab.view.stepper import Stepper  # noqa: E402
 
 
@@ -55,3 +55,17 @@ def test_plots_draw_the_summaries():
         plot_sweep(a, [1], results, "rate")
     with pytest.raises(TypeError, match="Event"):
         draw_receive({"rx0.ring": {}})
+
+
+def test_the_coalescing_plot_draws_each_setting():
+    rates = [2e5, 1e6, 3e6]
+    by_setting = {f"rx-usecs {us}": sweep("rate_pps", rates, n=2000, rx_usecs=us) for us in (0, 50, 3)}
+    fig = plt.figure()
+    plot_coalescing(fig, [r / 1e6 for r in rates], by_setting)
+    irqs, waits, *cpu = fig.axes
+    assert len(irqs.get_lines()) == len(waits.get_lines()) == 3 and len(cpu) == 3
+    assert irqs.get_lines()[0].get_ydata()[0] > 5 * irqs.get_lines()[1].get_ydata()[0]    # moderation: fewer IRQs
+    assert waits.get_lines()[0].get_ydata()[0] < waits.get_lines()[1].get_ydata()[0]       # … and longer waits
+    plt.close(fig)
+    with pytest.raises(ValueError, match="one summary per rate"):
+        plot_coalescing(plt.figure(), [1], by_setting)

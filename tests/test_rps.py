@@ -218,7 +218,22 @@ def test_the_load_model_refuses_what_it_cannot_do_exactly():
                  hash_of_packet=hashes)
     with pytest.raises(ValueError, match="dev_weight"):
         simulate(times, cpus=2, rps_cpus=[[1]], hash_of_packet=hashes, profile=PROFILES["6.12"].replace(dev_weight=8))
+    with pytest.raises(ValueError, match="RPS or interrupt moderation, not both"):
+        simulate(times, cpus=2, rps_cpus=[[1]], hash_of_packet=hashes, rx_usecs=50)
     assert simulate(times, cpus=2, rps_cpus=[[]]).processed == [10, 0]
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_interrupt_moderation_throttles_the_nic_vector_not_the_ipis(profile):
+    """rx-usecs 250 holds CPU 0's NIC interrupts 250 µs apart (5 for 50 packets 20 µs apart, not 50); each of their
+    NET_RX runs sends CPU 1 one IPI, which no throttle holds back."""
+    times = 1000 + 20_000 * np.arange(50)                     # a packet every 20 µs for 1 ms
+    host = rps_host(profile, [1], cpus=2, rx_usecs=250)
+    host.receive(udp(times))
+    host.run()
+    s = host.summary()
+    assert s.delivered == s.processed[1] == 50
+    assert s.hard_irqs == [5, 0] and s.received_rps == [0, 5] and host.cpus[1].kstat_irqs == {"CAL": 5}
 
 
 # --- the flow limit (6.12; 3.10 has none) -------------------------------------------------------------------------

@@ -26,9 +26,19 @@ Documentation/networking/scaling.rst:
   **NET_RX** softirq: ``igb_poll`` calls ``igb_clean_tx_irq`` first, which frees the sent skbs and wakes a stopped
   queue once ``TX_WAKE_THRESHOLD`` descriptors are free.
 
-Not modelled: interrupt moderation (igb's ITR limits how often a vector may fire; here an unmasked vector fires
-at the first packet, so at moderate rates the model counts more hard IRQs than a real igb), XDP, and the 16-byte
-descriptor layout itself.
+* Interrupt moderation (``ethtool -C eth0 rx-usecs N``; igb_main.c, igb_ethtool.c ``igb_set_coalesce``): each
+  vector's EITR register holds the shortest interval between two of its interrupts. The NIC starts a throttle timer
+  when the vector fires; a packet that comes earlier waits in the ring until the timer runs out, so at a high rate
+  one interrupt brings many packets. ``rx_usecs`` 10..10000 fixes the interval; 0 writes the smallest (1 µs); 3
+  (igb's default, "dynamic conservative") and 1 ("dynamic") let the driver pick it: each time a poll finishes,
+  ``igb_ring_irq_enable`` calls ``igb_set_itr`` (one vector: ``igb_update_itr`` sorts the packets and bytes since
+  the last time into lowest_latency / low_latency / bulk_latency → 70000 / 20000 / 4000 interrupts a second;
+  conservative mode never picks lowest_latency) or ``igb_update_ring_itr`` (several vectors: from the average wire
+  size of a packet), and ``igb_write_itr`` writes the new value at the vector's next interrupt. The value the
+  kernel would write at the first interrupt is in EITR from the start here. The link counts as gigabit (igb's fixed
+  4000 interrupts a second below 1 Gb/s is not modelled).
+
+Not modelled: XDP, and the 16-byte descriptor layout itself.
 
 The NIC writes descriptors at each packet's arrival time. The model does this lazily: before the driver looks at
 a ring at simulated time t, :meth:`Nic.dma_until` writes every packet that arrived up to t — the same result,
@@ -55,7 +65,7 @@ from netlab.kernel.skbuff import SKB_DATA_ALIGN, SKB_TRUESIZE, SIZEOF_SKB_SHARED
     __netdev_alloc_skb, napi_build_skb, napi_consume_skb
 from netlab.kernel.tcp_output import TCP_HLEN
 from netlab.kernel.udp_output import UDP_HLEN
-from netlab.units import plural
+from netlab.units import number, plural
 from netlab.trace import kernel_function, trace_printk
 
 IGB_RX_BUFFER_WRITE = 16      # igb.h: give buffers back to the hardware in batches of 16
@@ -69,6 +79,10 @@ DESC_NEEDED = MAX_SKB_FRAGS + 4
 TX_WAKE_THRESHOLD = DESC_NEEDED * 2
 TCP_FLAGS = frozenset({"SYN", "ACK", "RST", "FIN", "PSH"})
 WIRE_OVERHEAD = 4 + 8 + 12      # per frame on the wire besides its bytes: FCS, preamble, inter-frame gap
+IGB_START_ITR = 648           # igb.h: EITR values (bits 14:2: µs): ~6000 interrupts/s until the driver picks one
+IGB_4K_ITR, IGB_20K_ITR, IGB_70K_ITR = 980, 196, 56
+IGB_MIN_ITR_USECS, IGB_MAX_ITR_USECS = 10, 10000
+LOWEST_LATENCY, LOW_LATENCY, BULK_LATENCY = 0, 1, 2   # igb.h: enum latency_range (lowest_latency …)
 IGB_RX_FRAME_TRUESIZE = 2048  # half a 4 KiB page per RX buffer (igb_rx_frame_truesize)
 IGB_RX_HDR_LEN = 256          # igb.h: the linear part 3.10's igb allocates per receive skb
 IGB_SKB_PAD = 64              # igb.h: NET_SKB_PAD (64, a cache line) + NET_IP_ALIGN (0 on x86) of headroom
@@ -218,6 +232,68 @@ def igb_indirection_table(num_queues: int) -> list[int]:
     return [j * num_queues // IGB_RETA_SIZE for j in range(IGB_RETA_SIZE)]
 
 
+# --- interrupt moderation ---------------------------------------------------------------------------------------------
+@check.arguments
+def rx_itr_setting(rx_usecs: int) -> int:
+    """What ``igb_set_coalesce`` (igb_ethtool.c) stores for ``ethtool -C eth0 rx-usecs N``: 0 (no moderation), 1
+    (dynamic), 3 (dynamic conservative, igb's default) as they are, 10..10000 µs as N << 2 (EITR's units)."""
+    if not (rx_usecs in (0, 1, 3) or IGB_MIN_ITR_USECS <= rx_usecs <= IGB_MAX_ITR_USECS):
+        raise ValueError(f"igb takes rx_usecs 0 (no moderation), 1 (adaptive), 3 (adaptive, conservative: the "
+                         f"default) or {IGB_MIN_ITR_USECS}..{IGB_MAX_ITR_USECS} µs (a fixed interval), got {rx_usecs!r}")
+    return rx_usecs if rx_usecs <= 3 else rx_usecs << 2
+
+
+def _eitr_ns(itr_val: int) -> int:
+    """The interval EITR enforces for the value ``igb_write_itr`` writes: ``itr_val & 0x7FFC`` (0 → 0x4), whose bits
+    14:2 count µs."""
+    return (((itr_val & 0x7FFC) or 0x4) >> 2) * 1000
+
+
+def _latency_range(itrval: int, packets: int, nbytes: int) -> int:
+    """``igb_update_itr``'s table: the next latency range from the current one and the packets and bytes since."""
+    if itrval == LOWEST_LATENCY:
+        if nbytes // packets > 8000:
+            return BULK_LATENCY
+        if packets < 5 and nbytes > 512:
+            return LOW_LATENCY
+    elif itrval == LOW_LATENCY:
+        if nbytes > 10000:
+            if nbytes // packets > 8000 or packets < 10 or nbytes // packets > 1200:
+                return BULK_LATENCY
+            if packets > 35:
+                return LOWEST_LATENCY
+        elif nbytes // packets > 2000:
+            return BULK_LATENCY
+        elif packets <= 2 and nbytes < 512:
+            return LOWEST_LATENCY
+    elif nbytes > 25000:
+        if packets > 35:
+            return LOW_LATENCY
+    elif nbytes < 1500:
+        return LOW_LATENCY
+    return itrval
+
+
+def _set_itr_value(current_itr: int, itr_val: int, conservative: bool) -> int:
+    """``igb_set_itr``'s choice: the range's EITR value (conservative mode never takes lowest_latency); the
+    intermediate step the kernel computes when the interval grows, ``max(new · old / (new + old / 4), new)``, always
+    comes out as ``new``."""
+    if current_itr == LOWEST_LATENCY and conservative:
+        current_itr = LOW_LATENCY
+    new_itr = (IGB_70K_ITR, IGB_20K_ITR, IGB_4K_ITR)[current_itr]
+    if new_itr > itr_val:
+        new_itr = max(new_itr * itr_val // (new_itr + (itr_val >> 2)), new_itr)
+    return new_itr
+
+
+def _ring_itr_value(avg_wire_size: int, conservative: bool) -> int:
+    """``igb_update_ring_itr``'s choice from the average bytes of a packet on the wire (24 bytes of FCS, preamble
+    and gap added, at most 3000): a third of it for mid-size frames, else half; conservative: at least 196."""
+    avg_wire_size = min(avg_wire_size + 24, 3000)
+    new_val = avg_wire_size // 3 if 300 < avg_wire_size < 1200 else avg_wire_size // 2
+    return IGB_20K_ITR if conservative and new_val < IGB_20K_ITR else new_val
+
+
 # --- packets on the wire ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Packet:
@@ -274,6 +350,17 @@ class QVector:
     rx_missed: int = 0
     tx_wire: deque = field(default_factory=deque)  # (time the NIC finishes, descriptors) of packets being sent
     tx_packets: int = 0
+    itr_val: int = 0               # the EITR value the driver chose, written at the next interrupt if set_itr
+    set_itr: bool = False
+    eitr_ns: int = 1000            # the NIC: the interval EITR holds now
+    throttled_until: int = 0       # the NIC: its throttle timer, started when the vector last fired
+    rx_itr: int = LOWEST_LATENCY   # q_vector->rx (struct igb_ring_container): latency range and work since the
+    rx_total_packets: int = 0      # last ITR update
+    rx_total_bytes: int = 0
+    tx_itr: int = LOWEST_LATENCY   # q_vector->tx: the same for sent packets
+    tx_total_packets: int = 0
+    tx_total_bytes: int = 0
+    rx_latency_ns: int = 0         # summed over the packets read: when the driver read each, less when it arrived
 
     def __post_init__(self):
         check.fields(self)
@@ -284,17 +371,24 @@ class QVector:
 
     def next_irq_time(self) -> int | None:
         """When this vector's interrupt fires next, if nothing else changes: now pending, the next arrival, or the
-        end of the packet being sent."""
+        end of the packet being sent — not before its throttle timer runs out."""
         if not self.irq_enabled:
             return None
         if self.irq_asserted_at is not None:
-            return self.irq_asserted_at
+            return max(self.irq_asserted_at, self.throttled_until)
         times = ([self.waiting[0].time_ns] if self.waiting else []) + ([self.tx_wire[0][0]] if self.tx_wire else [])
-        return min(times) if times else None
+        return max(min(times), self.throttled_until) if times else None
+
+    @check.arguments
+    def fire(self, t: int) -> None:
+        """The NIC sends the vector's interrupt at ``t`` (when its CPU takes it, here): the throttle timer starts
+        with the interval EITR holds."""
+        self.throttled_until = t + self.eitr_ns
 
 
 class Nic:
-    """An igb-like adapter: ``num_queues`` RX queues of ``ring_size`` descriptors, RSS, one vector per queue.
+    """An igb-like adapter: ``num_queues`` RX queues of ``ring_size`` descriptors, RSS, one vector per queue, each
+    vector's interrupts moderated as ``ethtool -C eth0 rx-usecs`` says (``rx_usecs``: see :func:`rx_itr_setting`).
 
     With ``tx_ring_size`` each vector also gets a TX ring and the adapter becomes ``dev``'s driver for sending
     (``ndo_start_xmit`` = ``igb_xmit_frame``) on a ``link_gbps`` link; ``on_transmit(skb, done_ns)`` is told of
@@ -303,7 +397,7 @@ class Nic:
     @check.arguments
     def __init__(self, dev: NetDevice, num_queues: int = 1, ring_size: int = 256, affinity: Sequence[int] = (0,),
                  rss_key: bytes = RSS_KEY, tx_ring_size: int | None = None, link_gbps: float = 1.0,
-                 on_transmit: Callable[[SkBuff, int], None] | None = None):
+                 on_transmit: Callable[[SkBuff, int], None] | None = None, rx_usecs: int = 0):
         if not isinstance(ring_size, int) or not IGB_MIN_RXD <= ring_size <= IGB_MAX_RXD or ring_size % 8:
             raise ValueError(f"igb rings hold {IGB_MIN_RXD}..{IGB_MAX_RXD} descriptors in multiples of 8 "
                              f"(ethtool -G rx N), got {ring_size!r}")
@@ -313,8 +407,11 @@ class Nic:
         if not isinstance(rss_key, (bytes, bytearray)) or len(rss_key) != 40:
             raise ValueError("rss_key must be 40 bytes")
         self.dev, self.rss_key, self.rss_indir_tbl = dev, bytes(rss_key), indir
+        self.rx_itr_setting = rx_itr_setting(rx_usecs)
         self.q_vectors = [QVector(i, self, RingBuffer(ring_size, f"rx{i}"), affinity[i]) for i in range(num_queues)]
-        for qv in self.q_vectors:
+        for qv in self.q_vectors:                     # igb_alloc_q_vector, igb_configure_msix
+            qv.itr_val = IGB_START_ITR if self.rx_itr_setting in (1, 3) else self.rx_itr_setting
+            qv.eitr_ns = _eitr_ns(qv.itr_val)
             qv.napi = NapiStruct(f"{dev.name}-rx{qv.index}", igb_poll, weight=64, dev=dev, owner=qv)
             while qv.rx_ring.unused():     # igb_configure_rx_ring → igb_alloc_rx_buffers(ring, igb_desc_unused)
                 qv.rx_ring.give()
@@ -425,11 +522,23 @@ class QueueState:
 @kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector: f"hard IRQ {q_vector.irq}: "
                  "schedule NAPI, nothing more")
 def igb_msix_ring(q_vector: QVector) -> str:
-    """The MSI-X handler: (write the ITR), ``napi_schedule``. The vector stays masked while NAPI polls."""
+    """The MSI-X handler: write the interval chosen since the last interrupt (``igb_write_itr``, which returns at
+    once if there is none), ``napi_schedule``. The vector stays masked while NAPI polls."""
+    if q_vector.set_itr:
+        igb_write_itr(q_vector)
     q_vector.irq_enabled = False
     q_vector.irq_asserted_at = None
     napi_schedule(q_vector.napi)
     return "IRQ_HANDLED"
+
+
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector: f"write {q_vector.itr_val & 0x7FFC or 4}"
+                 f" to {q_vector.irq}'s EITR: from the next interrupt on, at least {_eitr_ns(q_vector.itr_val) // 1000}"
+                 " µs between two")
+def igb_write_itr(q_vector: QVector) -> None:
+    """Write ``itr_val`` to the vector's EITR register (the NIC keeps the timer already running)."""
+    q_vector.eitr_ns = _eitr_ns(q_vector.itr_val)
+    q_vector.set_itr = False
 
 
 @kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda napi, budget: f"NAPI poll of {napi.name}, "
@@ -459,7 +568,7 @@ def igb_clean_rx_irq(q_vector: QVector, budget: int) -> int:
     cpu = this_cpu()
     ring, nic = q_vector.rx_ring, q_vector.nic
     cleaned_count = ring.unused()
-    total_packets = 0
+    total_packets = total_bytes = 0
     while total_packets < budget:
         if cleaned_count >= IGB_RX_BUFFER_WRITE:
             nic.dma_until(q_vector, cpu.now)
@@ -470,6 +579,7 @@ def igb_clean_rx_irq(q_vector: QVector, budget: int) -> int:
         if packet is None:
             trace_printk(f"descriptor {ring.next_to_clean}: DD bit clear, nothing more to read")
             break
+        q_vector.rx_latency_ns += cpu.now - packet.time_ns
         cleaned_count += 1
         cpu.charge(cpu.costs.driver_ns)
         skb = _build_skb(packet, q_vector)
@@ -477,8 +587,11 @@ def igb_clean_rx_irq(q_vector: QVector, budget: int) -> int:
         q_vector.rx_packets += 1
         nic.dev.stats["rx_packets"] += 1
         nic.dev.stats["rx_bytes"] += skb.len          # the whole frame: counted before eth_type_trans
+        total_bytes += skb.len
         skb.meta["ethertype"] = eth_type_trans(skb, nic.dev)   # igb_process_skb_fields
         napi_gro_receive(q_vector.napi, skb)
+    q_vector.rx_total_packets += total_packets
+    q_vector.rx_total_bytes += total_bytes
     if cleaned_count:
         nic.dma_until(q_vector, cpu.now)
         igb_alloc_rx_buffers(q_vector, cleaned_count)
@@ -517,11 +630,87 @@ def igb_alloc_rx_buffers(q_vector: QVector, cleaned_count: int) -> None:
 
 @kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector: f"unmask {q_vector.irq}")
 def igb_ring_irq_enable(q_vector: QVector) -> None:
-    """Re-enable the vector's interrupt; descriptors written meanwhile make it fire at once."""
-    q_vector.nic.dma_until(q_vector, this_cpu().now)
+    """Adaptive moderation (rx-usecs 1 or 3): choose the next interval (``igb_set_itr`` with one vector, else
+    ``igb_update_ring_itr``). Then re-enable the vector's interrupt; descriptors written meanwhile make it fire as
+    soon as the throttle timer lets it."""
+    nic = q_vector.nic
+    if nic.rx_itr_setting & 3:
+        if nic.num_queues == 1:
+            igb_set_itr(q_vector)
+        else:
+            igb_update_ring_itr(q_vector)
+    nic.dma_until(q_vector, this_cpu().now)
     q_vector.irq_enabled = True
     if q_vector.rx_ring.done() or (q_vector.tx_ring is not None and q_vector.tx_ring.done()):
         q_vector.irq_asserted_at = this_cpu().now
+
+
+_RANGES = ("lowest_latency", "low_latency", "bulk_latency")
+
+
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector: "adaptive moderation: "
+                 f"{q_vector.rx_total_packets} packets, {q_vector.rx_total_bytes} bytes since the last choice")
+def igb_set_itr(q_vector: QVector) -> None:
+    """One vector: sort the work since the last call into a latency range (``igb_update_itr``, for sent and for
+    received packets; the busier one counts), and choose its EITR value; conservative mode (rx-usecs 3) stops at
+    low_latency. A new value is written at the next interrupt (``set_itr``)."""
+    igb_update_itr(q_vector, "tx")
+    igb_update_itr(q_vector, "rx")
+    current_itr = max(q_vector.rx_itr, q_vector.tx_itr)
+    conservative = q_vector.nic.rx_itr_setting == 3
+    new_itr = _set_itr_value(current_itr, q_vector.itr_val, conservative)
+    chosen = (f"{_RANGES[current_itr]}{' (conservative mode: low_latency)' if conservative and not current_itr else ''}"
+              f" → EITR {new_itr}: at least {_eitr_ns(new_itr) // 1000} µs between two interrupts, "
+              f"{number(1_000_000_000 // _eitr_ns(new_itr))} a second at most")
+    if new_itr == q_vector.itr_val:
+        trace_printk(f"{chosen}, as now")
+    else:
+        trace_printk(f"{chosen}, from the next interrupt on")
+        q_vector.itr_val, q_vector.set_itr = new_itr, True
+
+
+def _work_since(q_vector: QVector, ring_container: str) -> str:
+    """``igb_update_itr``'s step line: the work it sorts and the range it picks."""
+    if ring_container not in ("rx", "tx"):
+        return f"ring_container {ring_container!r}?"
+    packets, nbytes = getattr(q_vector, f"{ring_container}_total_packets"), getattr(q_vector,
+                                                                                 f"{ring_container}_total_bytes")
+    verb = "received" if ring_container == "rx" else "sent"
+    if not packets:
+        return f"nothing {verb} since the last choice: the range stays"
+    picked = _latency_range(getattr(q_vector, f"{ring_container}_itr"), packets, nbytes)
+    return f"{verb} {packets} packets, {nbytes} bytes since the last choice: {_RANGES[picked]}"
+
+
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector, ring_container: _work_since(
+                 q_vector, ring_container))
+def igb_update_itr(q_vector: QVector, ring_container: str) -> None:
+    """The latency range of ``q_vector->rx`` or ``->tx`` (``ring_container``) from its packets and bytes since the
+    last call: few small packets → lower latency, many or big ones → bulk; then clear the counts."""
+    if ring_container not in ("rx", "tx"):
+        raise ValueError(f"ring_container is 'rx' or 'tx', got {ring_container!r}")
+    packets, nbytes = getattr(q_vector, f"{ring_container}_total_packets"), getattr(q_vector, f"{ring_container}_total_bytes")
+    if not packets:
+        return
+    setattr(q_vector, f"{ring_container}_itr", _latency_range(getattr(q_vector, f"{ring_container}_itr"), packets, nbytes))
+    setattr(q_vector, f"{ring_container}_total_packets", 0)
+    setattr(q_vector, f"{ring_container}_total_bytes", 0)
+
+
+@kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector: "adaptive moderation (several "
+                 "vectors): from the average size of a packet")
+def igb_update_ring_itr(q_vector: QVector) -> None:
+    """Several vectors: the EITR value from the average wire size of the packets since the last call (the larger
+    of received and sent), written at the next interrupt; then clear the counts."""
+    avg_wire_size = max(q_vector.rx_total_bytes // q_vector.rx_total_packets if q_vector.rx_total_packets else 0,
+                        q_vector.tx_total_bytes // q_vector.tx_total_packets if q_vector.tx_total_packets else 0)
+    if avg_wire_size:
+        new_val = _ring_itr_value(avg_wire_size, q_vector.nic.rx_itr_setting == 3)
+        if new_val != q_vector.itr_val:
+            trace_printk(f"{avg_wire_size} bytes a packet: EITR {q_vector.itr_val} → {new_val}, at least "
+                         f"{_eitr_ns(new_val) // 1000} µs between two interrupts from the next one on")
+            q_vector.itr_val, q_vector.set_itr = new_val, True
+    q_vector.rx_total_packets = q_vector.rx_total_bytes = q_vector.tx_total_packets = q_vector.tx_total_bytes = 0
 
 
 @kernel_function("drivers/net/ethernet/intel/igb/igb_main.c", lambda q_vector, napi_budget: "TX completion: "
@@ -535,6 +724,9 @@ def igb_clean_tx_irq(q_vector: QVector, napi_budget: int) -> bool:
     while budget and ring.done():
         skb = ring.clean()           # the first descriptor of a packet holds its skb, the others nothing
         if isinstance(skb, SkBuff):
+            segs = skb.meta.get("gso_segs", 1)
+            q_vector.tx_total_packets += segs
+            q_vector.tx_total_bytes += skb.len + (segs - 1) * skb.meta.get("hdr_len", 0)
             napi_consume_skb(skb, napi_budget)
             budget -= 1
     dev = q_vector.nic.dev

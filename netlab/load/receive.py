@@ -1,8 +1,9 @@
 """The receive path under load: millions of packets through rings, NAPI and softirqs in well under a second.
 
 :func:`simulate` computes exactly what ``netlab.scenarios.receive.Host`` does with the same arrivals — ring drops,
-``time_squeeze``, hard IRQs, NET_RX runs, CPU time per context, ksoftirqd — but without sk_buffs or traces: the
-state is a few integers per queue and CPU. It follows the step model function for function: a ``_Cpu`` holds one
+``time_squeeze``, hard IRQs (moderated as ``ethtool -C rx-usecs`` says: the NIC's throttle timer, igb's adaptive
+choice), NET_RX runs, CPU time per context, ksoftirqd, how long packets waited for the driver — but without
+sk_buffs or traces: the state is a few integers per queue and CPU. It follows the step model function for function: a ``_Cpu`` holds one
 CPU's counters (the step model's ``Cpu`` and ``softnet_data``) and has one method per kernel function of the step
 model, with the same name (``igb_msix_ring``, ``napi_schedule``, ``net_rx_action``, ``napi_poll``, ``igb_poll``,
 ``igb_clean_rx_irq``, ``handle_softirqs``, ``run_ksoftirqd`` …); a ``_Queue`` is one RX queue's ring, IRQ and NAPI
@@ -21,7 +22,10 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   poll that empties the ring) are counted in bulk (``_Cpu.isolated_packets``; ``_Cpu.quiet_cycles``, a binary
   search per busy period and numpy over runs of equal ones), and so are stretches where ksoftirqd polls a ring
   that never runs short (``_Cpu.flooded_runs``: the refill times are known, the ring's free space is a running
-  minimum).
+  minimum). Where the throttle timer may hold an IRQ back, ``_Cpu.throttled_cycles`` takes one busy period (one
+  IRQ, its NET_RX runs, the last poll emptying the ring) per step, and runs of equal ones at once.
+* The wait of each packet is summed, not kept: the times the driver read them, less the arrival times of all
+  packets but the dropped ones.
 * Nothing above GRO is modelled (its cost is ``Costs.stack_ns`` per skb GRO passes on): sockets and netfilter
   never change the timing.
 
@@ -45,8 +49,12 @@ import numpy as np
 
 from netlab import check
 from netlab.kernel.cpu import Costs
-from netlab.kernel.nic import (IGB_MAX_RXD, IGB_MIN_RXD, IGB_RETA_SIZE, IGB_RX_BUFFER_WRITE, RSS_KEY,
-                               igb_indirection_table)
+from netlab.kernel.dev_hard_xmit import ETH_HLEN
+from netlab.kernel.ip_output import IP_HLEN
+from netlab.kernel.nic import (IGB_MAX_RXD, IGB_MIN_RXD, IGB_RETA_SIZE, IGB_RX_BUFFER_WRITE, IGB_START_ITR, RSS_KEY,
+                               _eitr_ns, _latency_range, _ring_itr_value, _set_itr_value, igb_indirection_table,
+                               rx_itr_setting)
+from netlab.kernel.udp_output import UDP_HLEN
 from netlab.kernel.profiles import KernelProfile, profile as get_profile
 from netlab.kernel.sched import CONTEXT_SWITCH_NS
 
@@ -71,6 +79,7 @@ class Summary:
     net_rx_softirqs: list[int]
     hard_irqs: list[int]         # device interrupts (IPIs are not counted here)
     gro_skbs: list[int]          # sk_buffs GRO passed up the stack (each paid stack_ns): packets less merged segments
+    latency_ns: int              # summed over the delivered packets: when the driver read each, less its arrival
     received_rps: list[int]      # softnet_data.received_rps: RPS IPIs taken (rps_trigger_softirq)
     flow_limit_count: list[int]  # softnet_data.flow_limit_count (the load model has no flow limit: 0)
 
@@ -78,6 +87,14 @@ class Summary:
         """GRO's merge ratio: packets the driver took per sk_buff that went up the stack (1.0: nothing merged)."""
         skbs = sum(self.gro_skbs)
         return self.delivered / skbs if skbs else 0.0
+
+    def mean_latency_ns(self) -> float:
+        """How long a delivered packet waited on average, from its arrival to the driver reading its descriptor."""
+        return self.latency_ns / self.delivered if self.delivered else 0.0
+
+    def irqs_per_second(self) -> float:
+        """Hard IRQs per second of elapsed time, all CPUs together."""
+        return sum(self.hard_irqs) * 1e9 / self.elapsed_ns if self.elapsed_ns else 0.0
 
     def load(self) -> list[float]:
         """Fraction of the elapsed time each CPU was busy (hard IRQ + softirq + ksoftirqd + process)."""
@@ -165,6 +182,17 @@ def rss_hashes(saddr: Sequence[str], daddr: Sequence[str], sport: Sequence[int],
     return h.astype(np.int64)
 
 
+def _range_sums(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> int:
+    """The sum of ``arr[s:e]`` over increasing, non-overlapping ranges (s, e)."""
+    keep = ends > starts
+    if not keep.any():
+        return 0
+    starts, ends = starts[keep], ends[keep]
+    lo = int(starts[0])
+    cum = np.concatenate(([0], np.cumsum(arr[lo:int(ends[-1])])))
+    return int(cum[ends - lo].sum() - cum[starts - lo].sum())
+
+
 # --- RPS settings ---------------------------------------------------------------------------------------------------
 @check.arguments
 def rps_maps(rps_cpus: Sequence[Sequence[int]] | None, queues: int, cpus: int) -> list[tuple[int, ...]]:
@@ -239,7 +267,16 @@ class _Queue:
     rx_packets: int = 0
     rx_missed: int = 0
     gro: "_Gro | None" = None            # GRO's state for TCP segments (None: every packet is GRO_NORMAL)
+    gro: "_Gro | None" = None            # GRO's state for TCP segments (None: every packet is GRO_NORMAL)
     rps: "_RpsQueue | None" = None       # RPS on this queue (see the RPS section)
+    itr_val: int = 0                 # interrupt moderation, as kernel.nic.QVector: the driver's EITR value,
+    set_itr: bool = False            # to be written at the next interrupt
+    eitr_ns: int = 1000              # the NIC's EITR interval now
+    throttled_until: int = 0         # the NIC's throttle timer
+    rx_itr: int = 0                  # q_vector->rx: latency range, packets since the last ITR update
+    total_packets: int = 0
+    read_ns: int = 0                 # summed over the packets read: when the driver read each
+    dropped_ns: int = 0              # summed over the packets dropped: when each arrived
 
     def dma_until(self, t: int) -> None:
         """``kernel.nic.Nic.dma_until`` (the device): write every arrival up to ``t`` into free descriptors (the
@@ -251,9 +288,11 @@ class _Queue:
             room = self.rx_use - self.rx_head
             accepted = k if k <= room else room  # (min() costs a call: this runs several times per poll)
             self.rx_head += accepted
-            self.rx_missed += k - accepted
-            if k > accepted and self.gro is not None:
-                self.gro.ring_drop(self.rx_head, k - accepted)
+            if k > accepted:
+                self.rx_missed += k - accepted
+                self.dropped_ns += int(feed.arr[feed.pos - k + accepted:feed.pos].sum())
+                if self.gro is not None:
+                    self.gro.ring_drop(self.rx_head, k - accepted)
             if accepted and first is not None:
                 self.irq_asserted_at = first
             if accepted and self.rps is not None:
@@ -263,7 +302,8 @@ class _Queue:
         """``kernel.nic.QVector.next_irq_time`` (the device): when this queue's IRQ fires next, if nothing changes."""
         if not self.irq_enabled:
             return None
-        return self.irq_asserted_at if self.irq_asserted_at is not None else self.feed.first()
+        t = self.irq_asserted_at if self.irq_asserted_at is not None else self.feed.first()
+        return t if t is None or t >= self.throttled_until else self.throttled_until
 
 
 # --- GRO (net/core/gro.c, net/ipv4/af_inet.c, net/ipv4/tcp_offload.c) -------------------------------------------------
@@ -330,7 +370,8 @@ class _Gro:
     ``c + (packets dropped at the ring before it)``: ``ring_drop`` records where drops shift that."""
 
     __slots__ = ("segments", "mask", "base", "flow", "bucket", "seq", "payload", "push", "next_break", "driver_ns",
-                 "stack_ns", "tick", "flush_oldest", "max_count", "buckets", "held", "marks", "shift", "merged")
+                 "stack_ns", "tick", "flush_oldest", "max_count", "buckets", "held", "marks", "shift", "merged",
+                 "read_ns")
 
     def __init__(self, segments: TcpSegments, profile: KernelProfile, costs: Costs):
         self.segments, self.mask = segments, profile.gro_hash_buckets - 1
@@ -344,6 +385,7 @@ class _Gro:
         self.marks: list[tuple[int, int]] = []
         self.shift = 0
         self.merged = 0                     # segments merged into a held skb (not passed on themselves)
+        self.read_ns = 0                    # summed over the entries read: when the driver read each
 
     def ring_drop(self, rx_head: int, dropped: int) -> None:
         """``dropped`` packets found the ring full just after ring entry ``rx_head`` - 1."""
@@ -364,6 +406,7 @@ class _Gro:
                 i = 0
             flow, seq, payload, push, bucket = self.flow, self.seq, self.payload, self.push, self.bucket
             c += 1
+            self.read_ns += now
             now += driver_ns
             f = flow[i]
             if f < 0:                                           # no GRO for it (UDP): GRO_NORMAL
@@ -401,6 +444,7 @@ class _Gro:
                         p[3] += more * mss
                         p[4] = (p[4] + more * mss) & 0xFFFFFFFF
                         self.merged += more
+                        self.read_ns += more * now + driver_ns * (more * (more - 1) // 2)
                         now += more * driver_ns
                         c += more
                     continue
@@ -460,6 +504,9 @@ class _Cpu:
     profile: KernelProfile
     costs: Costs
     ring_size: int
+    rx_itr_setting: int = 0              # the NIC's: ethtool -C rx-usecs as igb stores it
+    nic_queues: int = 1                  # the NIC's vectors, on every CPU (adaptive ITR: one, or several)
+    frame_bytes: int = ETH_HLEN + IP_HLEN + UDP_HLEN   # every packet's frame (the ITR's byte counts)
     now: int = 0
     context: str = "process"             # what busy_ns books time to, as Cpu.running sets it
     hardirq_count: int = 0               # preempt_count: hard IRQ nesting
@@ -489,6 +536,7 @@ class _Cpu:
     def hard_irq(self, q: _Queue) -> None:
         """``scenarios.receive.Host._hard_irq`` (kernel/softirq.c ``irq_enter``): the handler's cost,
         ``igb_msix_ring``, ``irq_exit``."""
+        q.throttled_until = self.now + q.eitr_ns   # kernel.nic.QVector.fire
         outer, self.context = self.context, "hardirq"
         self.hardirq_count += 1
         self.now += self.costs.hardirq_ns
@@ -522,9 +570,17 @@ class _Cpu:
             self.hard_irq(best[2])
 
     def igb_msix_ring(self, q: _Queue) -> None:
-        """``kernel.nic.igb_msix_ring`` (drivers/net/ethernet/intel/igb/igb_main.c): mask, ``napi_schedule``."""
+        """``kernel.nic.igb_msix_ring`` (drivers/net/ethernet/intel/igb/igb_main.c): ``igb_write_itr`` if the
+        driver chose a new interval, mask, ``napi_schedule``."""
+        if q.set_itr:
+            self.igb_write_itr(q)
         q.irq_enabled, q.irq_asserted_at = False, None
         self.napi_schedule(q)
+
+    def igb_write_itr(self, q: _Queue) -> None:
+        """``kernel.nic.igb_write_itr`` (igb_main.c): the chosen interval into EITR."""
+        q.eitr_ns = _eitr_ns(q.itr_val)
+        q.set_itr = False
 
     # --- NAPI and NET_RX (net/core/dev.c, include/linux/netdevice.h) ----------------------------------------------
     def napi_schedule(self, q: _Queue) -> None:
@@ -655,6 +711,7 @@ class _Cpu:
                 break
             k = min(avail, _NAPI_WEIGHT - total, IGB_RX_BUFFER_WRITE - cleaned_count)
             if q.gro is None:
+                q.read_ns += k * now + packet_ns * (k * (k - 1) // 2)
                 now += k * packet_ns
             else:
                 now = q.gro.napi_gro_receive(q.rx_clean, k, now)
@@ -667,6 +724,7 @@ class _Cpu:
             q.dma_until(now)
             self.igb_alloc_rx_buffers(q, cleaned_count)
         q.rx_packets += total
+        q.total_packets += total
         return total
 
     def igb_alloc_rx_buffers(self, q: _Queue, cleaned_count: int) -> None:
@@ -674,11 +732,37 @@ class _Cpu:
         q.rx_use += cleaned_count
 
     def igb_ring_irq_enable(self, q: _Queue) -> None:
-        """``kernel.nic.igb_ring_irq_enable`` (igb_main.c): unmask; descriptors written meanwhile fire it at once."""
+        """``kernel.nic.igb_ring_irq_enable`` (igb_main.c): adaptive moderation picks the next interval (one vector:
+        ``igb_set_itr``, else ``igb_update_ring_itr``); unmask; descriptors written meanwhile fire it as soon as the
+        throttle timer lets them."""
+        if self.rx_itr_setting & 3:
+            if self.nic_queues == 1:
+                self.igb_set_itr(q)
+            else:
+                self.igb_update_ring_itr(q)
         q.dma_until(self.now)
         q.irq_enabled = True
         if q.rx_head - q.rx_clean:
             q.irq_asserted_at = self.now
+
+    def igb_set_itr(self, q: _Queue) -> None:
+        """``kernel.nic.igb_set_itr`` (igb_main.c): ``igb_update_itr`` on the packets since the last call (nothing
+        is sent here: the TX range stays lowest_latency), then the range's EITR value, written at the next IRQ."""
+        if q.total_packets:
+            q.rx_itr = _latency_range(q.rx_itr, q.total_packets, q.total_packets * self.frame_bytes)
+            q.total_packets = 0
+        new_itr = _set_itr_value(q.rx_itr, q.itr_val, self.rx_itr_setting == 3)
+        if new_itr != q.itr_val:
+            q.itr_val, q.set_itr = new_itr, True
+
+    def igb_update_ring_itr(self, q: _Queue) -> None:
+        """``kernel.nic.igb_update_ring_itr`` (igb_main.c): the EITR value from the average packet size (every
+        packet has ``frame_bytes`` here)."""
+        if q.total_packets:
+            new_val = _ring_itr_value(self.frame_bytes, self.rx_itr_setting == 3)
+            if new_val != q.itr_val:
+                q.itr_val, q.set_itr = new_val, True
+            q.total_packets = 0
 
     # --- softirqs (kernel/softirq.c) --------------------------------------------------------------------------------
     def raise_softirq_irqoff(self) -> None:
@@ -746,10 +830,11 @@ class _Cpu:
                 if (not self.ksoftirqd_running and not self.ksoftirqd_current and self.busy_until <= self.now
                         and not self.softirq_pending and not self.in_net_rx_action
                         and q0.irq_enabled and q0.irq_asserted_at is None and q0.rx_head == q0.rx_clean
-                        and not q0.napi_sched):
+                        and not q0.napi_sched and q0.feed.first() is not None):
                     self.isolated_packets()
                     if not gro:
                         self.quiet_cycles()
+                        self.throttled_cycles()
                 elif not gro and (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending
                       and self.busy_until <= self.now and self.poll_list == [q0] and not q0.irq_enabled
                       and q0.rx_use - q0.rx_clean == self.ring_size - 1 and q0.rx_head - q0.rx_clean >= _NAPI_WEIGHT):
@@ -794,15 +879,18 @@ class _Cpu:
         tick, repoll_list = self.tick_ns, self.profile.napi_repoll_list
         q = self.queues[0]
         feed = q.feed
+        if not self.itr_steady(q) or feed.first() is None or feed.first() < q.throttled_until:
+            return
+        gap = max(t_iso, q.eitr_ns - 1)  # a packet must find the CPU idle and the throttle timer run out
         size = 64
         while True:
-            if feed.pos + 1 < feed.n and feed.arr[feed.pos + 1] - feed.arr[feed.pos] <= t_iso:
+            if feed.pos + 1 < feed.n and feed.arr[feed.pos + 1] - feed.arr[feed.pos] <= gap:
                 return
             chunk = feed.arr[feed.pos:feed.pos + size + 1]
             size = min(size * 4, 65536)
             if len(chunk) == 0 or chunk[0] < self.now:
                 return
-            ok = np.diff(chunk) > t_iso
+            ok = np.diff(chunk) > gap
             if feed.pos + len(chunk) == feed.n:
                 ok = np.append(ok, True)
             m = len(ok) if ok.all() else int(np.argmin(ok))
@@ -813,6 +901,8 @@ class _Cpu:
                 self.time_squeeze += int(np.count_nonzero(
                     (run + t_iso) // tick >= (run + c.hardirq_ns + c.net_rx_action_ns) // tick + self.budget_jiffies))
             self.now = int(run[-1]) + t_iso
+            q.throttled_until = int(run[-1]) + q.eitr_ns
+            q.read_ns += int(run.sum()) + m * (t_iso - c.packet_ns)
             self.busy_ns["hardirq"] += m * c.hardirq_ns
             self.busy_ns["softirq"] += m * (c.net_rx_action_ns + c.poll_ns + c.packet_ns)
             self.hard_irqs += m
@@ -842,6 +932,9 @@ class _Cpu:
         squeezes = self.profile.napi_repoll_list and (poll_ns + max_quiet * packet_ns) // tick + 1 >= budget_jiffies
         q = self.queues[0]
         feed = q.feed
+        if (self.rx_itr_setting & 3 or q.eitr_ns > head + packet_ns  # the throttle timer might hold an IRQ back
+                or feed.first() is None or feed.first() < q.throttled_until):
+            return
         size = 256
         while feed.pos < feed.n and feed.first() >= self.now:
             pos = feed.pos
@@ -849,7 +942,7 @@ class _Cpu:
             m, tail = len(chunk), pos + size >= feed.n
             u = chunk - np.arange(0, m * packet_ns, packet_ns, dtype=np.int64)[:m] if packet_ns else chunk
             top = np.maximum.accumulate(u)
-            runs: list[np.ndarray] = []  # the periods' first packets, kept when they may squeeze
+            runs: list[np.ndarray] = []  # the periods' first packets
             p = last = cycles = k_before = irregular = 0
             following = None  # every packet's next period start, once the periods turn out irregular
             stop = False
@@ -869,14 +962,16 @@ class _Cpu:
                     r = max(1, j if ok.all() else int(np.argmin(ok)))
                 elif following is None and (irregular := irregular + 1) > 16:
                     following = np.searchsorted(top, top + head, "right").tolist()
-                if squeezes:
-                    runs.append(np.arange(p, p + r * k, k))
+                runs.append(np.arange(p, p + r * k, k))
                 last, p, k_before = p + (r - 1) * k, p + r * k, k
                 cycles += r
             if not cycles:
                 return
+            starts = np.concatenate(runs)
+            sizes = np.diff(starts, append=p)
+            q.read_ns += int(np.dot(sizes, chunk[starts] + head)) + packet_ns * int(np.dot(sizes, sizes - 1) // 2)
+            q.throttled_until = int(chunk[last]) + q.eitr_ns
             if squeezes:
-                starts = np.concatenate(runs)
                 ends = u[starts] + head + np.append(starts[1:], p) * packet_ns
                 self.time_squeeze += int(np.count_nonzero(
                     ends // tick >= (chunk[starts] + hardirq_ns + rx_ns) // tick + budget_jiffies))
@@ -893,6 +988,181 @@ class _Cpu:
             if stop:
                 return
             size = min(size * 4, 1 << 18)
+
+    def throttled_cycles(self) -> None:
+        """Busy periods that start and end with the CPU idle — one IRQ, then NET_RX runs at its exit until a poll
+        empties the ring with fewer than 64 packets, the IRQ unmasked — where the throttle timer may hold the IRQ
+        back: it fires at the later of the first arrival and the timer's end, starts the timer again with what EITR
+        holds, writes a new interval the driver chose (``igb_write_itr``), and the last poll lets the driver choose
+        again (adaptive moderation). On 6.12 a poll of 64 waits on repoll for the next NET_RX run, which
+        ``handle_softirqs`` restarts at once (3.10: stops there). Each poll is a binary search in the running
+        maximum of ``u[i] = t[i] - i * packet_ns``, as in :meth:`quiet_cycles`: a poll that starts reading at P
+        with packet a takes every packet up to the first j with ``u[j] > P - a * packet_ns``, at most 64. Stops,
+        leaving the period to the general code, where the ring might fill or ``handle_softirqs`` would wake
+        ksoftirqd."""
+        c, prof = self.costs, self.profile
+        hardirq_ns, rx_ns, poll_ns, packet_ns = c.hardirq_ns, c.net_rx_action_ns, c.poll_ns, c.packet_ns
+        tick, budget_jiffies, softirq_jiffies = self.tick_ns, self.budget_jiffies, self.softirq_jiffies
+        repoll_list, restarts = prof.napi_repoll_list, prof.max_softirq_restart
+        room = self.ring_size - 1   # free descriptors when a poll starts: every packet read before was given back
+        head = hardirq_ns + rx_ns + poll_ns
+        adaptive, one_vector = self.rx_itr_setting & 3, self.nic_queues == 1
+        conservative, frame_bytes = self.rx_itr_setting == 3, self.frame_bytes
+        q = self.queues[0]
+        feed = q.feed
+        if adaptive and q.total_packets:
+            return
+        choices: dict[tuple[int, int, int], tuple[int, int]] = {}  # (range, packets, itr_val) → the driver's choice
+        size = 256
+        while feed.pos < feed.n and feed.first() > self.now:
+            pos = feed.pos
+            chunk = feed.arr[pos:pos + size]
+            m, tail = len(chunk), pos + size >= feed.n
+            t = chunk.tolist()
+            top_array = np.maximum.accumulate(chunk - np.arange(0, m * packet_ns, packet_ns, dtype=np.int64)[:m]
+                                              if packet_ns else chunk)
+            top = top_array.tolist()
+            throttled_until, eitr_ns, itr_val, set_itr, rx_itr = (q.throttled_until, q.eitr_ns, q.itr_val, q.set_itr,
+                                                                  q.rx_itr)
+            p = cycles = runs = squeezed = read_ns = misses = 0
+            stride = 8          # patterns to check at once
+            recent: list[int] = []   # the sizes of the last few periods, each one poll
+            end = self.now
+            stop = False
+            while p < m:
+                fire = t[p] if t[p] >= throttled_until else throttled_until
+                reads, a, polls, period_read, period_squeezed = fire + head, p, 0, 0, 0   # a poll reads packet a on
+                while True:                                                              # from `reads`
+                    j = bisect_right(top, reads - a * packet_ns, a)
+                    if j - a < _NAPI_WEIGHT:   # the last poll: it empties the ring
+                        if j == m and not tail:   # it may run past the chunk: look again with a longer one
+                            break
+                        k = j - a         # packet j comes after the poll: the ring held at most these k
+                        done = reads + k * packet_ns
+                    else:
+                        k = _NAPI_WEIGHT
+                        done = reads + k * packet_ns
+                        arrived = bisect_right(t, done, a + k)
+                        if arrived == m and not tail:
+                            break
+                        if arrived - a > room and not self.fits(t, a, k, reads, arrived):
+                            stop = True   # the ring might fill: a packet dropped
+                            break
+                    polls += 1
+                    period_read += k * reads + packet_ns * (k * (k - 1) // 2)
+                    a += k
+                    if repoll_list and done // tick >= (reads - poll_ns) // tick + budget_jiffies:
+                        period_squeezed += 1
+                    if k < _NAPI_WEIGHT:
+                        break
+                    if (not repoll_list or polls >= restarts
+                            or done // tick >= (fire + hardirq_ns) // tick + softirq_jiffies):
+                        stop = True   # 3.10's next poll, or handle_softirqs would wake ksoftirqd
+                        break
+                    reads = done + rx_ns + poll_ns
+                if stop or a == p or k == _NAPI_WEIGHT:
+                    break
+                throttled_until = fire + eitr_ns
+                if set_itr:                                        # igb_msix_ring → igb_write_itr
+                    eitr_ns, set_itr = _eitr_ns(itr_val), False
+                if adaptive:                                       # igb_ring_irq_enable
+                    key = (rx_itr, a - p, itr_val)
+                    choice = choices.get(key)
+                    if choice is None:
+                        if one_vector:
+                            next_range = _latency_range(rx_itr, a - p, (a - p) * frame_bytes)
+                            choice = choices[key] = (next_range, _set_itr_value(next_range, itr_val, conservative))
+                        else:
+                            choice = choices[key] = (rx_itr, _ring_itr_value(frame_bytes, conservative))
+                    rx_itr = choice[0]
+                    if choice[1] != itr_val:
+                        itr_val, set_itr = choice[1], True
+                read_ns += period_read
+                squeezed += period_squeezed
+                end = done
+                cycles += 1
+                runs += polls
+                p = a
+                recent = recent[-3:] + [k] if polls == 1 else []
+                pattern = (recent[-1:] if len(recent) > 1 and recent[-1] == recent[-2] else
+                           recent[-2:] if len(recent) > 3 and recent[-2:] == recent[-4:-2] else None)
+                if pattern and not set_itr and misses < 16 and (
+                        not adaptive or all(choices.get((rx_itr, kk, itr_val)) == (rx_itr, itr_val) for kk in pattern)):
+                    # the last one or two periods' sizes again and again, each period fired when the throttle timer
+                    # runs out: check a run of them at once
+                    ks = np.tile(pattern, stride)
+                    starts = p + np.cumsum(ks) - ks
+                    keep = starts + ks < m
+                    ks, starts = ks[keep], starts[keep]
+                    fires = throttled_until + eitr_ns * np.arange(len(starts))
+                    limits = fires + head - starts * packet_ns
+                    ok = (chunk[starts] <= fires) & (top_array[starts + ks - 1] <= limits) & \
+                        (top_array[starts + ks] > limits)
+                    r = len(ok) if ok.all() else int(np.argmin(ok))
+                    if r == len(ok):
+                        stride = min(stride * 4, 4096)
+                    else:                   # irregular periods: after 16 misses, one at a time for this chunk
+                        stride, misses = 8, misses + 1
+                    if r:
+                        fires, ks = fires[:r], ks[:r]
+                        read_ns += int(np.dot(ks, fires + head)) + packet_ns * int(np.dot(ks, ks - 1) // 2)
+                        ends = fires + head + ks * packet_ns
+                        if repoll_list:
+                            squeezed += int(np.count_nonzero(ends // tick >=
+                                                             (fires + hardirq_ns + rx_ns) // tick + budget_jiffies))
+                        throttled_until = int(fires[-1]) + eitr_ns
+                        end = int(ends[-1])
+                        cycles += r
+                        runs += r
+                        p += int(ks.sum())
+                        recent = ks[-4:].tolist()
+            if not cycles:
+                if stop or tail:
+                    return
+                size *= 4                # a period longer than the chunk: look again with a longer one
+                continue
+            q.throttled_until, q.eitr_ns, q.itr_val, q.set_itr, q.rx_itr = (throttled_until, eitr_ns, itr_val, set_itr,
+                                                                          rx_itr)
+            q.read_ns += read_ns
+            self.time_squeeze += squeezed
+            self.now = self.busy_until = end
+            self.hard_irqs += cycles
+            self.net_rx_softirqs += runs
+            self.busy_ns["hardirq"] += cycles * hardirq_ns
+            self.busy_ns["softirq"] += runs * (rx_ns + poll_ns) + p * packet_ns
+            q.rx_packets += p
+            q.rx_use += p
+            q.rx_head += p
+            q.rx_clean += p
+            feed.skip(p)
+            if stop:
+                return
+            size = min(size * 4, 1 << 16)
+
+    def fits(self, t: list[int], a: int, k: int, reads: int, arrived: int) -> bool:
+        """Whether a poll that reads packets a..a+k-1 from ``reads`` on, ``arrived`` having arrived by its end, finds
+        a free descriptor for every arrival: before each give-back of 16 (``igb_alloc_rx_buffers``) the ring holds
+        what arrived since less what was given back."""
+        room, packet_ns, write = self.ring_size - 1, self.costs.packet_ns, IGB_RX_BUFFER_WRITE
+        given = a
+        for r in range(1, k // write + 1):
+            if bisect_right(t, reads + r * write * packet_ns, a) - given > room:
+                return False
+            given += write
+        return arrived - given <= room
+
+    def itr_steady(self, q: _Queue) -> bool:
+        """Whether the interval stays as it is while every poll brings one packet (always, without adaptive
+        moderation)."""
+        if not self.rx_itr_setting & 3:
+            return True
+        if q.set_itr or q.total_packets:
+            return False
+        conservative = self.rx_itr_setting == 3
+        if self.nic_queues > 1:
+            return _ring_itr_value(self.frame_bytes, conservative) == q.itr_val
+        rx_itr = _latency_range(q.rx_itr, 1, self.frame_bytes)
+        return rx_itr == q.rx_itr and _set_itr_value(rx_itr, q.itr_val, conservative) == q.itr_val
 
     def flooded_runs(self) -> None:
         """ksoftirqd's NET_RX runs on a ring that never runs short, in bulk. Each run costs ``net_rx_action_ns``
@@ -943,6 +1213,11 @@ class _Cpu:
             self.now = int(starts[runs])
             self.busy_ns["ksoftirqd"] += runs * span
             self.net_rx_softirqs += runs
+            q.read_ns += _NAPI_WEIGHT * int(looks[:runs * polls].sum()) + runs * polls * packet_ns * (
+                _NAPI_WEIGHT * (_NAPI_WEIGHT - 1) // 2)
+            dropped = np.diff(written[:last + 1], prepend=feed.pos) - np.diff(taken[:last + 1], prepend=0)
+            q.dropped_ns += _range_sums(feed.arr, written[:last + 1] - dropped, written[:last + 1])
+            q.total_packets += packets
             q.rx_head += int(taken[last])
             q.rx_missed += int(written[last]) - feed.pos - int(taken[last])
             q.rx_clean += packets
@@ -1245,14 +1520,16 @@ def _steered_to(readers: list[_RpsCpu], qs: list[_Queue], cpu: int, batch: int |
 def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
              profile: str | KernelProfile = "6.12", cpus: check.Cpus = 1, queues: int = 1, ring_size: int | None = None,
              affinity: Sequence[int] | None = None, costs: Costs | None = None,
-             segments: TcpSegments | None = None, rps_cpus: Sequence[Sequence[int]] | None = None,
-             hash_of_packet: np.ndarray | None = None) -> Summary:
+             segments: TcpSegments | None = None, rx_usecs: int = 0, length: int = 64,
+             rps_cpus: Sequence[Sequence[int]] | None = None, hash_of_packet: np.ndarray | None = None) -> Summary:
     """Run arrivals (``times_ns``, sorted, int64) on queues ``queue_of_packet`` (default all on queue 0) through
-    rings, IRQs, NAPI and softirqs; same parameters and same :class:`Summary` as
-    :class:`netlab.scenarios.receive.Host`. ``segments`` (:func:`tcp_segments`) makes them TCP segments GRO may
-    merge; without it every packet is GRO_NORMAL (UDP). With RPS (``rps_cpus``) give each packet's RSS hash
+    rings, IRQs (moderated as ``ethtool -C rx-usecs`` says), NAPI and softirqs; same parameters and same
+    :class:`Summary` as :class:`netlab.scenarios.receive.Host`. ``segments`` (:func:`tcp_segments`) makes them TCP
+    segments GRO may merge; without it every packet is GRO_NORMAL: UDP, of ``length`` bytes (the IP packet, as
+    ``Packet.length``; adaptive moderation counts bytes). With RPS (``rps_cpus``) give each packet's RSS hash
     (``hash_of_packet``, :func:`rss_hashes`); a CPU that reads an RPS queue cannot also be another reading CPU's
-    RPS target here, and RPS with GRO's segments is the step model's only (``Host`` does both)."""
+    RPS target here, and RPS with GRO's segments or with ``rx_usecs`` is the step model's only (``Host`` does
+    both)."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(p, KernelProfile):
         raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -1262,6 +1539,10 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
     if not isinstance(cpus, int) or not 1 <= cpus <= 64:
         raise ValueError(f"cpus must be an int in 1..64, got {cpus!r}")
     igb_indirection_table(queues)  # checks the queue count
+    itr_setting = rx_itr_setting(rx_usecs)
+    if not isinstance(length, int) or not IP_HLEN + UDP_HLEN <= length <= 9000:
+        raise ValueError(f"length (IP packet, headers included) must be an int in {IP_HLEN + UDP_HLEN}..9000 bytes, "
+                         f"got {length!r}")
     ring = p.rx_ring_size if ring_size is None else ring_size
     if not isinstance(ring, int) or not IGB_MIN_RXD <= ring <= IGB_MAX_RXD or ring % 8:
         raise ValueError(f"ring_size must be {IGB_MIN_RXD}..{IGB_MAX_RXD} in multiples of 8, got {ring!r}")
@@ -1284,22 +1565,32 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
         per_queue = [times[queue_of_packet == q] for q in range(queues)]
     if segments is not None and (not isinstance(segments, TcpSegments) or len(segments.flow) != times.size):
         raise ValueError("segments must be TcpSegments with one entry per arrival (tcp_segments)")
-    qs = [_Queue(q, _Feed(arr), rx_use=ring - 1) for q, arr in enumerate(per_queue)]
+    if segments is not None and itr_setting & 3:
+        raise ValueError("adaptive moderation (rx_usecs 1 or 3) of TCP segments is not in the load model: use "
+                         "rx_usecs 0 or a fixed interval, or the step model (Host)")
+    itr_val = IGB_START_ITR if itr_setting in (1, 3) else itr_setting   # kernel.nic.Nic: igb_alloc_q_vector
+    qs = [_Queue(q, _Feed(arr), rx_use=ring - 1, itr_val=itr_val, eitr_ns=_eitr_ns(itr_val))
+          for q, arr in enumerate(per_queue)]
     maps = rps_maps(rps_cpus, queues, cpus)
     if any(maps) and segments is not None:
         raise ValueError("the load model has RPS or GRO's TCP segments, not both (netlab.scenarios.receive.Host has "
                          "both)")
+    if any(maps) and itr_setting:
+        raise ValueError("the load model has RPS or interrupt moderation, not both; netlab.scenarios.receive.Host has "
+                         "both")
     for q in qs if segments is not None else ():
         mine = segments.take(queue_of_packet == q.index) if queue_of_packet is not None else segments
         if len(q.feed.arr) and np.any(mine.flow >= 0):      # a queue of UDP packets only: no GRO state needed
             q.gro = _Gro(mine, p, costs)
+    settings = (p, costs, ring, itr_setting, queues, ETH_HLEN + length)   # every CPU's, after its queues
     if not any(maps):
-        per_cpu = [_Cpu([q for q in qs if affinity[q.index] == c], p, costs, ring) for c in range(cpus)]
+        per_cpu = [_Cpu([q for q in qs if affinity[q.index] == c], *settings) for c in range(cpus)]
         for cpu in per_cpu:
             cpu.run()
     else:
-        per_cpu = _simulate_rps(qs, maps, affinity, times, queue_of_packet, hash_of_packet, p, costs, ring, cpus)
+        per_cpu = _simulate_rps(qs, maps, affinity, times, queue_of_packet, hash_of_packet, settings, cpus)
     skbs = [sum(q.rx_packets - (q.gro.merged if q.gro is not None else 0) for q in c.queues) for c in per_cpu]
+    read_ns = sum(q.read_ns + q.dropped_ns + (q.gro.read_ns if q.gro is not None else 0) for q in qs)
     rps = [c if isinstance(c, _RpsCpu) else None for c in per_cpu]
     return Summary(arrived=int(times.size), delivered=sum(q.rx_packets for q in qs),
                    ring_drops=sum(q.rx_missed for q in qs), time_squeeze=[c.time_squeeze for c in per_cpu],
@@ -1308,14 +1599,17 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
                               + (r.processed_rps if r else 0) for c, r, skb in zip(per_cpu, rps, skbs)],
                    busy_ns=[c.busy_ns for c in per_cpu], elapsed_ns=max(c.now for c in per_cpu),
                    net_rx_softirqs=[c.net_rx_softirqs for c in per_cpu], hard_irqs=[c.hard_irqs for c in per_cpu],
-                   gro_skbs=skbs, received_rps=[r.received_rps if r else 0 for r in rps], flow_limit_count=[0] * cpus)
+                   gro_skbs=skbs, latency_ns=read_ns - int(times.sum()),
+                   received_rps=[r.received_rps if r else 0 for r in rps], flow_limit_count=[0] * cpus)
 
 
 def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[int], times: np.ndarray,
-                  queue_of_packet: np.ndarray | None, hash_of_packet: np.ndarray | None, p: KernelProfile,
-                  costs: Costs, ring: int, cpus: int) -> list[_Cpu]:
+                  queue_of_packet: np.ndarray | None, hash_of_packet: np.ndarray | None, settings: tuple,
+                  cpus: int) -> list[_Cpu]:
     """:func:`simulate` with RPS: the CPUs that take in no steered skb first (among them the reading CPUs, which
-    record what they steer), then the others with what was steered to them."""
+    record what they steer), then the others with what was steered to them. ``settings``: every CPU's
+    arguments after its queues (profile, costs, ring size, the NIC's ITR setting, queue count and frame size)."""
+    p, costs = settings[0], settings[1]
     if hash_of_packet is None or np.shape(hash_of_packet) != times.shape:
         raise ValueError("with rps_cpus give hash_of_packet: each packet's RSS hash (rss_hashes), one per arrival")
     hashes = np.asarray(hash_of_packet).astype(np.uint64)
@@ -1341,7 +1635,7 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
             target[h == 0] = -1
             qs[q].rps = _rps_queue(target, affinity[q])
     per_cpu: list[_Cpu] = [
-        (_RpsCpu if c in readers | receivers else _Cpu)([q for q in qs if affinity[q.index] == c], p, costs, ring)
+        (_RpsCpu if c in readers | receivers else _Cpu)([q for q in qs if affinity[q.index] == c], *settings)
         for c in range(cpus)]
     for c, cpu in enumerate(per_cpu):
         if isinstance(cpu, _RpsCpu):
@@ -1361,11 +1655,12 @@ def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = Fals
         flows: int = 256, queues: int = 1, cpus: check.Cpus | None = None, ring_size: int | None = None,
         netdev_budget: int | None = None, netdev_budget_usecs: int | None = None,
         profile: str | KernelProfile = "6.12", costs: Costs | None = None, tcp: bool = False, mss: int = 1448,
-        push_every: int = 0, rps_cpus: Sequence[int] | None = None) -> Summary:
-    """One experiment: ``n`` UDP packets of ``flows`` flows (round robin) at ``rate_pps`` in bursts of ``burst``,
-    RSS over ``queues`` queues, queue q's IRQ on CPU q (``cpus`` defaults to ``queues``), RPS over ``rps_cpus``
-    on every queue (default off); sysctls override the profile's. With ``tcp`` they are bulk TCP segments of ``mss``
-    bytes, PSH on every ``push_every``-th of a flow (:func:`tcp_segments`), which GRO merges."""
+        push_every: int = 0, rx_usecs: int = 0, length: int = 64, rps_cpus: Sequence[int] | None = None) -> Summary:
+    """One experiment: ``n`` UDP packets of ``length`` bytes and ``flows`` flows (round robin) at ``rate_pps`` in
+    bursts of ``burst``, RSS over ``queues`` queues, queue q's IRQ on CPU q (``cpus`` defaults to ``queues``),
+    interrupts moderated by ``rx_usecs`` (``ethtool -C``), RPS over ``rps_cpus`` on every queue (default off);
+    sysctls override the profile's. With ``tcp`` they are bulk TCP segments of ``mss`` bytes, PSH on every
+    ``push_every``-th of a flow (:func:`tcp_segments`), which GRO merges."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     changes = {k: v for k, v in (("netdev_budget", netdev_budget), ("netdev_budget_usecs", netdev_budget_usecs))
                if v is not None}
@@ -1385,14 +1680,14 @@ def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = Fals
         raise ValueError(f"rps_cpus must be a list of CPUs, got {rps_cpus!r}")
     rps = dict(rps_cpus=[list(rps_cpus)] * queues, hash_of_packet=flow_hash[flow_of_packet]) if rps_cpus else {}
     return simulate(times, queue_of_packet, profile=p, cpus=cpus or queues, queues=queues, ring_size=ring_size,
-                    costs=costs, segments=segments, **rps)
+                    costs=costs, segments=segments, rx_usecs=rx_usecs, length=length, **rps)
 
 
 @check.arguments
 def sweep(parameter: str, values: Sequence, **base) -> list[Summary]:
     """:func:`run` once per value of ``parameter`` (e.g. ``sweep("rate_pps", [1e6, 2e6], n=5000)``)."""
     allowed = {"rate_pps", "n", "burst", "flows", "queues", "cpus", "ring_size", "netdev_budget",
-               "netdev_budget_usecs", "jitter", "seed", "tcp", "mss", "push_every"}
+               "netdev_budget_usecs", "jitter", "seed", "tcp", "mss", "push_every", "rx_usecs", "length"}
     if parameter not in allowed:
         raise ValueError(f"parameter must be one of {sorted(allowed)}, got {parameter!r}")
     if not values:

@@ -100,11 +100,14 @@ class Host:
     :class:`~netlab.kernel.slub.Slub` (:attr:`slab`, laid out as the profile's slab table says: the machine the profile
     describes) and count open files against ``max_files`` (fs.file-max; default LONG_MAX, what systemd sets at boot
     on most distributions — the kernel's own boot value, ``files_maxfiles_init``, is about one file per 10 KiB of
-    RAM). ``rps_cpus[q]`` are the CPUs RPS spreads queue q's packets over (``/sys/class/net/<dev>/queues/rx-q/
-    rps_cpus``; default none: RPS off); ``flow_limit_cpus`` are the CPUs whose backlog enqueues the flow limit
-    watches (``net.core.flow_limit_cpu_bitmap``; default none; 3.11 and later). RFS: ``rps_sock_flow_entries``
+    RAM). ``rx_usecs`` moderates the NIC's interrupts as ``ethtool -C eth0 rx-usecs`` does (0, the default
+    here: none beyond the NIC's 1 µs; 3: igb's own default, adaptive; 10..10000: a fixed interval in µs; see
+    ``netlab.kernel.nic``). ``rps_cpus[q]`` are the CPUs RPS spreads queue q's packets over (``/sys/class/net/<dev>/
+    queues/rx-q/rps_cpus``; default none: RPS off); ``flow_limit_cpus`` are the CPUs whose backlog enqueues the flow
+    limit watches (``net.core.flow_limit_cpu_bitmap``; default none; 3.11 and later). RFS: ``rps_sock_flow_entries``
     (``net.core.rps_sock_flow_entries``, rounded up to a power of 2 as the sysctl does) and ``rps_flow_cnt`` (each
-    RX queue's ``rps_flow_cnt``, rounded up too); both 0 by default: RFS off. A task the engine runs on one of these CPUs (``sched.spawn(…, host=name)``) runs its code on this
+    RX queue's ``rps_flow_cnt``, rounded up too); both 0 by default: RFS off. A task the engine runs on one of these
+    CPUs (``sched.spawn(…, host=name)``) runs its code on this
     host's CPU: it sees that CPU (``this_cpu``, its clock, its softirqs), and what it queues runs after.
     """
 
@@ -113,7 +116,7 @@ class Host:
                  ring_size: int | None = None, affinity: Sequence[int] | None = None, costs: Costs | None = None,
                  address: str = "10.0.0.2", dev_name: str = "eth0", tx_ring_size: int | None = None,
                  link_gbps: float = 1.0, sched: Scheduler | None = None, name: str = "", memory: bool = False,
-                 max_files: Annotated[int, check.Range(1, check.INT64_MAX)] = check.INT64_MAX,
+                 max_files: Annotated[int, check.Range(1, check.INT64_MAX)] = check.INT64_MAX, rx_usecs: int = 0,
                  rps_cpus: Sequence[Sequence[int]] | None = None, flow_limit_cpus: Sequence[int] = (),
                  rps_sock_flow_entries: int = 0, rps_flow_cnt: int = 0):
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
@@ -151,7 +154,7 @@ class Host:
             dev_add_offload(IP_PACKET_OFFLOAD)
         self.dev = NetDevice(dev_name, self.net)
         self.nic = Nic(self.dev, queues, ring_size if ring_size is not None else self.profile.rx_ring_size, affinity,
-                       tx_ring_size=tx_ring_size, link_gbps=link_gbps)
+                       tx_ring_size=tx_ring_size, link_gbps=link_gbps, rx_usecs=rx_usecs)
         self.dev.rx_queues = [NetdevRxQueue(q, rps_map) for q, rps_map in enumerate(rps_maps(rps_cpus, queues, cpus))]
         if isinstance(flow_limit_cpus, (str, bytes)) or any(
                 not isinstance(c, int) or isinstance(c, bool) or not 0 <= c < cpus for c in flow_limit_cpus):
@@ -338,6 +341,7 @@ class Host:
             irq_exit()
 
     def _hard_irq(self, cpu: Cpu, qv: QVector) -> None:
+        qv.fire(cpu.now)
         with cpu.running("hardirq"):
             irq_enter()
             cpu.charge(self.costs.hardirq_ns)
@@ -489,6 +493,7 @@ class Host:
                        net_rx_softirqs=[cpu.kstat_softirqs[3] for cpu in self.cpus],
                        hard_irqs=[sum(n for irq, n in cpu.kstat_irqs.items() if irq != "CAL") for cpu in self.cpus],
                        gro_skbs=[sum(qv.napi.gro_passed for qv in self._queues_of(cpu)) for cpu in self.cpus],
+                       latency_ns=sum(qv.rx_latency_ns for qv in self.nic.q_vectors),
                        received_rps=[sd.received_rps for sd in sds], flow_limit_count=[sd.flow_limit_count for sd in sds])
 
     def softnet_stat(self) -> str:

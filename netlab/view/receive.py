@@ -7,8 +7,8 @@ may fill, packets waiting for the driver, slots the driver has not given back ye
 ``poll_list`` and backlog (with RPS: the skbs on their way to it, its pending IPI, the CPUs it will kick,
 ``received_rps``), and each socket's receive queue.
 
-:func:`plot_sweep` and :func:`plot_cpu_time` draw what the notebook computed with the load model; they take
-numbers, never a model.
+:func:`plot_sweep`, :func:`plot_cpu_time` and :func:`plot_coalescing` draw what the notebook computed with the
+load model; they take numbers, never a model.
 """
 from __future__ import annotations
 
@@ -191,10 +191,46 @@ def plot_cpu_time(ax, summary, *, title: str = "") -> None:
 
 
 @check.arguments
+def plot_coalescing(fig, rates_mpps: Sequence[float], by_setting: Mapping[str, Sequence]) -> None:
+    """Interrupt moderation against the packet rate, one line per setting (``by_setting``: a name such as
+    "rx-usecs 50" → one summary per rate): hard IRQs per second, how long a packet waits from its arrival until the
+    driver reads it, and, one panel per setting, the CPU's time in hard IRQ, softirq at IRQ exit and ksoftirqd."""
+    if not by_setting or not rates_mpps or any(len(v) != len(rates_mpps) for v in by_setting.values()):
+        raise ValueError("plot_coalescing needs at least one setting, with one summary per rate")
+    grid = fig.add_gridspec(2, len(by_setting))
+    irqs, waits = fig.add_subplot(grid[0, :len(by_setting) // 2 or 1]), fig.add_subplot(grid[0, len(by_setting) // 2:])
+    colours = ["#343a40", "#1c7ed6", "#e8590c", "#2b8a3e", "#ae3ec9"]
+    for (name, summaries), colour in zip(by_setting.items(), colours * len(by_setting)):
+        irqs.plot(rates_mpps, [s.irqs_per_second() for s in summaries], "o-", color=colour, label=name)
+        waits.plot(rates_mpps, [s.mean_latency_ns() / 1000 for s in summaries], "o-", color=colour, label=name)
+    irqs.set_yscale("log")
+    waits.set_yscale("log")
+    irqs.set_ylabel("hard IRQs per second")
+    waits.set_ylabel("µs from arrival to the driver (mean)")
+    for ax, title in ((irqs, "interrupts"), (waits, "latency (colours as on the left)")):
+        ax.set_xlabel("packet rate (Mpps)")
+        ax.set_title(title, fontsize=10)
+    irqs.legend(fontsize=8)
+    for column, (name, summaries) in enumerate(by_setting.items()):
+        ax = fig.add_subplot(grid[1, column])
+        cpus = [len(s.busy_ns) * (s.elapsed_ns or 1) for s in summaries]
+        shares = [[100 * sum(b[context] for b in s.busy_ns) / c for s, c in zip(summaries, cpus)]
+                  for context in ("hardirq", "softirq", "ksoftirqd")]
+        ax.stackplot(rates_mpps, *shares, colors=[svg.CONTEXT_COLOURS[c] for c in ("hardirq", "softirq", "ksoftirqd")],
+                     labels=["hard IRQ", "softirq at IRQ exit", "ksoftirqd"])
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("packet rate (Mpps)")
+        ax.set_title(f"CPU time: {name}", fontsize=10)
+        if column == 0:
+            ax.set_ylabel("% of the CPUs' time")
+            ax.legend(fontsize=8, loc="upper left")
+
+
+@check.arguments
 def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (0.5, 1, 1.5, 2, 2.5, 3, 4, 6, 9, 14.88),
                      n: int = 20_000, costs: dict[str, Any] | None = None):
-    """Sliders (burst, ring size, netdev_budget, queues/CPUs, kernel) over a plot of drops, time_squeeze and
-    ksoftirqd share against the packet rate, and each CPU's time at the chosen rate. ``sweep`` is
+    """Sliders (burst, ring size, netdev_budget, queues/CPUs, interrupt moderation, kernel) over a plot of drops,
+    time_squeeze and ksoftirqd share against the packet rate, and each CPU's time at the chosen rate. ``sweep`` is
     ``netlab.load.receive.sweep`` (passed in: views do not call models); ``costs`` names the
     ``netlab.kernel.cpu.Costs`` to choose from (e.g. the defaults and this machine's), the first one shown first."""
     import ipywidgets as W
@@ -208,19 +244,22 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
     costs_buttons = {} if costs is None else {
         "costs_name": W.ToggleButtons(options=list(costs), value=next(iter(costs)), description="costs")}
 
-    def show(rate_mpps=6.0, burst=1, ring_size=256, netdev_budget=300, queues=1, kernel="6.12", costs_name=None):
+    def show(rate_mpps=6.0, burst=1, ring_size=256, netdev_budget=300, queues=1, rx_usecs=0, kernel="6.12",
+             costs_name=None):
         base = dict(n=n, burst=burst, ring_size=ring_size, netdev_budget=netdev_budget, queues=queues,
-                    profile=kernel, flows=256, **({} if costs is None else {"costs": costs[costs_name]}))
+                    rx_usecs=rx_usecs, profile=kernel, flows=256,
+                    **({} if costs is None else {"costs": costs[costs_name]}))
         results = sweep("rate_pps", rates, **base)
         chosen = sweep("rate_pps", [rate_mpps * 1e6], **base)[0]
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [2, 1]})
         in_use = "" if costs is None else \
             f"\ncosts: {costs_name} (stack_ns {duration(costs[costs_name].stack_ns)})"
         plot_sweep(left, rates_mpps, results, "packet rate (Mpps)", title=f"{kernel}: {plural(queues, 'queue')}, ring "
-                   f"{ring_size}, bursts of {burst}, netdev_budget {netdev_budget}{in_use}")
+                   f"{ring_size}, bursts of {burst}, netdev_budget {netdev_budget}, rx-usecs {rx_usecs}{in_use}")
         left.axvline(rate_mpps, color="#868e96", lw=1)
         plot_cpu_time(right, chosen, title=f"CPU time at {number(rate_mpps)} Mpps: {number(chosen.ring_drops)} of "
-                      f"{number(chosen.arrived)} dropped")
+                      f"{number(chosen.arrived)} dropped,\n{number(round(chosen.irqs_per_second()))} hard IRQs/s, a "
+                      f"packet waits {duration(round(chosen.mean_latency_ns()))}")
         fig.tight_layout()
         plt.show()
 
@@ -233,6 +272,8 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
         netdev_budget=W.SelectionSlider(options=[64, 150, 300, 600, 1200, 3000], value=300,
                                         description="packets per NET_RX run (netdev_budget)", **slider),
         queues=W.IntSlider(1, min=1, max=8, description="NIC queues, one CPU each", **slider),
+        rx_usecs=W.SelectionSlider(options=[0, 1, 3, 10, 50, 100, 250], value=0,
+                                   description="ethtool -C rx-usecs (1, 3: adaptive)", **slider),
         kernel=W.ToggleButtons(options=["3.10", "6.12"], value="6.12", description="kernel"),
         **costs_buttons)
 
