@@ -33,7 +33,7 @@ def timed(fn, repeat=1):
     return result, min(walls)
 
 
-def load_run(rate, seconds, burst=1, cpus=1, queues=1, flows=1, tcp=False, rx_usecs=0):
+def load_run(rate, seconds, burst=1, cpus=1, queues=1, flows=1, tcp=False, rps_cpus=None, rx_usecs=0):
     n = int(rate * seconds)
 
     def run():
@@ -41,6 +41,10 @@ def load_run(rate, seconds, burst=1, cpus=1, queues=1, flows=1, tcp=False, rx_us
         if tcp:  # bulk TCP streams of 1448-byte segments, flows round robin: GRO merges them
             rxhash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
             return simulate(times, segments=tcp_segments(np.arange(n) % flows, rxhash))
+        if rps_cpus is not None:      # one queue, its IRQ on CPU 0, RPS over rps_cpus
+            hashes = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
+            return simulate(times, cpus=cpus, rps_cpus=[rps_cpus], hash_of_packet=hashes[np.arange(n) % flows],
+                            rx_usecs=rx_usecs)
         if queues == 1:
             return simulate(times, cpus=cpus, rx_usecs=rx_usecs)
         flow_queue = rss_queues(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows,
@@ -76,6 +80,10 @@ def main() -> None:
             ("GRO: 1 TCP flow, 8 Mpps (busy)", 8e6, 0.1, {"tcp": True}),
             ("GRO: 1 TCP flow, 14.88 Mpps", LINE_RATE, 0.05, {"tcp": True}),
             ("GRO: 256 TCP flows, 1 Mpps", 1e6, 0.25, {"tcp": True, "flows": 256}),
+            ("2 Mpps, 1 queue, RPS on CPUs 1-3", 2e6, 0.02, {"cpus": 4, "flows": 256, "rps_cpus": [1, 2, 3]}),
+            ("2 Mpps, 1 queue, RPS on CPUs 0-3", 2e6, 0.02, {"cpus": 4, "flows": 256, "rps_cpus": [0, 1, 2, 3]}),
+            ("6 Mpps, 1 queue, RPS on CPUs 1-3", 6e6, 0.02, {"cpus": 4, "flows": 256, "rps_cpus": [1, 2, 3]}),
+            ("6 Mpps, 1 queue, RPS on CPUs 0-3", 6e6, 0.02, {"cpus": 4, "flows": 256, "rps_cpus": [0, 1, 2, 3]}),
             ("14.88 Mpps, 1 queue (headline)", LINE_RATE, 1.0, {})]
     print(f"{'scenario':34} {'packets':>10} {'delivered':>10} {'ring drops':>10} {'squeeze':>8} "
           f"{'ksoftirqd':>9} {'segs/skb':>8} {'IRQs/s':>8} {'wall s':>7} {'Mpps sim':>9}")
@@ -85,7 +93,7 @@ def main() -> None:
         mpps = n / wall / 1e6
         print(f"{name:34} {n:>10} {s.delivered:>10} {s.ring_drops:>10} {sum(s.time_squeeze):>8} "
               f"{s.ksoftirqd_share():>9.0%} {s.segments_per_skb():>8.1f} {s.irqs_per_second():>8.0f} {wall:>7.2f} "
-              f"{mpps:>9.1f}")
+              f"{mpps:>9.{1 if mpps >= 1 else 3}f}")
         speeds.append(mpps)
     n_step = 20_000
     step_run(1e6, 5000, rx_usecs=3)    # coalescing agrees too
@@ -93,7 +101,8 @@ def main() -> None:
     step_mpps = n_step / wall / 1e6
     print(f"{'step model (Host), 14.88 Mpps':34} {n_step:>10} {'(equal to the load model on this input)':>66} "
           f"{wall:>7.2f} {step_mpps:>9.3f}")
-    print(f"receive-load: slowest scenario {min(speeds):.1f} Mpps, headline {speeds[-1]:.1f} Mpps, "
+    slowest = min(speeds)
+    print(f"receive-load: slowest scenario {slowest:.{1 if slowest >= 1 else 3}f} Mpps, headline {speeds[-1]:.1f} Mpps, "
           f"step model {step_mpps:.3f} Mpps")
 
 

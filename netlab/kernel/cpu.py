@@ -101,7 +101,8 @@ class Cpu:
     traces where several hosts share the engine. A host that models its kernel memory (chapter 06) gives all its
     CPUs the same ``slab`` (a :class:`netlab.kernel.slub.Slub`: what code running here allocates from, as SLUB hands
     each CPU its slab) and ``files_stat`` (a :class:`netlab.kernel.limits.FilesStat`: the host's open files against
-    fs.file-max); None leaves memory and the file count unmodelled.
+    fs.file-max); None leaves memory and the file count unmodelled. ``call_single_queue`` holds the functions other
+    CPUs asked this one to run with an IPI (:mod:`netlab.kernel.smp`).
     """
 
     id: int
@@ -122,6 +123,7 @@ class Cpu:
     host: str = ""
     slab: Any = None
     files_stat: Any = None
+    call_single_queue: list = field(default_factory=list)  # (sent at, func, info): kernel/smp.c, for IPIs
 
     def __post_init__(self):
         check.fields(self)

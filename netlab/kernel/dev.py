@@ -23,7 +23,32 @@ Models net/core/dev.c, net/core/gro.c, include/net/gro.h, include/linux/netdevic
 * The backlog: ``netif_rx`` (loopback, and drivers without NAPI) queues an skb on this CPU's
   ``input_pkt_queue`` (``enqueue_to_backlog``; beyond ``netdev_max_backlog`` it is dropped and
   ``softnet_data.dropped`` counts it) and schedules the per-CPU ``backlog`` NAPI, whose poll is
-  ``process_backlog``. RPS (steering to another CPU) is not modelled: it is off by default.
+  ``process_backlog``.
+* RPS (Receive Packet Steering; off by default): an RX queue with CPUs in ``rps_cpus`` has its packets moved
+  off the CPU that read them, by flow hash (``get_rps_cpu``), onto a chosen CPU's backlog
+  (``enqueue_to_backlog``); a remote CPU's backlog NAPI is scheduled by an IPI sent at the end of this CPU's
+  ``net_rx_action`` (``net_rps_action_and_irq_enable``), which runs ``rps_trigger_softirq`` there
+  (``received_rps``++). The flow limit (3.11 on; off unless ``net.core.flow_limit_cpu_bitmap`` names the CPU that
+  enqueues): once a backlog is half full, ``skb_flow_limit`` drops the skbs of a flow that holds more than half of
+  that CPU's last 128 (``flow_limit_count`` on the enqueuing CPU, ``dropped`` on the backlog's). RFS (off unless
+  ``net.core.rps_sock_flow_entries`` and a queue's ``rps_flow_cnt`` are set): ``recvmsg`` records in
+  ``rps_sock_flow_table`` the CPU where a flow's socket is read (``sock_rps_record_flow``), and ``get_rps_cpu``
+  steers the flow there — once the backlog it used last has taken in everything it sent there (the queue's
+  ``rps_dev_flow``: ``last_qtail`` against that CPU's ``input_queue_head``), so packets stay in order. That test
+  reads another CPU's counter as the model's order leaves it when the reading CPU runs (see below). The load model
+  (:mod:`netlab.load.receive`) has RPS but neither RFS nor the flow limit.
+
+  The model's order (its one simplification of RPS): each CPU runs a whole burst of work at once (an interrupt
+  with its softirqs, a ksoftirqd run), so the CPU an skb is steered to may be in the middle of a burst the model
+  has already run. The hand-off is therefore made in time at the target: the reading CPU posts the skb
+  (``rps_steered``) and stamps it with the time its IPIs leave (the end of its ``net_rx_action``); the target
+  takes in what was steered to it up to now at the start of each of its bursts (:func:`rps_take_steered`), in
+  time order, and only then meets ``enqueue_to_backlog``'s tests — the drop beyond ``netdev_max_backlog``, and
+  NAPI_STATE_SCHED: the skb that finds the backlog idle schedules it, and the reader's IPI is the one that
+  runs ``rps_trigger_softirq``. A CPU with nothing to do takes it in when that IPI is due. So what reaches a
+  target during one of its bursts waits for its next one (the kernel's ``process_backlog`` would find it at its
+  next look), and the reading CPU never learns whether its IPI was needed (3.10's ``rps_ipi_queued`` raises
+  NET_RX once more on it when it was; the model does not).
 
 ``softnet_data.dropped`` counts only these backlog drops; a full NIC ring is counted by the driver
 (``rx_missed_errors``), never here. The transmit half of dev.c is :mod:`netlab.kernel.dev_xmit` (with
@@ -31,14 +56,16 @@ Models net/core/dev.c, net/core/gro.c, include/net/gro.h, include/linux/netdevic
 """
 from __future__ import annotations
 
+from bisect import insort
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 from netlab import check
 from netlab.check import CInt
-from netlab.kernel.cpu import NET_RX_SOFTIRQ, Cpu, per_cpu, this_cpu
+from netlab.kernel.cpu import NET_RX_SOFTIRQ, Cpu, current_cpu, per_cpu, this_cpu
 from netlab.kernel.netns import Net
+from netlab.kernel.sock import Sock
 from netlab.kernel.skbuff import SkBuff, kfree_skb, skb_get, skb_orphan_frags_rx, skb_reset_network_header
 from netlab.kernel.softirq import (__raise_softirq_irqoff, local_bh_disable, local_bh_enable, local_irq_enable,
                                    raise_softirq_irqoff)
@@ -88,6 +115,7 @@ class NetDevice:
     ndo_start_xmit: Callable[[SkBuff, "NetDevice"], int] | None = None
     priv: Any = None
     queue_stopped: bool = False
+    rx_queues: list["NetdevRxQueue"] = field(default_factory=list)  # dev->_rx: per RX queue RPS settings
 
     @check.arguments
     def has(self, feature: str) -> bool:
@@ -153,7 +181,12 @@ class SoftnetData:
     dropped: int = 0
     time_squeeze: int = 0
     received_rps: int = 0
-    flow_limit_count: int = 0
+    flow_limit: "SdFlowLimit | None" = None  # net.core.flow_limit_cpu_bitmap includes this CPU
+    input_queue_head: int = 0                # skbs process_backlog took (RFS: has a flow's last one gone?)
+    input_queue_tail: int = 0                # skbs enqueue_to_backlog queued
+    rps_sock_flow_table: "RpsSockFlowTable | None" = None  # the one global table (net.core.rps_sock_flow_entries)
+    rps_ipi_list: list["SteeredSkb"] = field(default_factory=list)  # steered away, IPI leaves at net_rx_action's end
+    rps_steered: list["SteeredSkb"] = field(default_factory=list)   # steered here, not taken in yet (time order)
     in_net_rx_action: bool = False
     output_queue: list = field(default_factory=list)      # qdiscs waiting for NET_TX (__netif_schedule)
     completion_queue: list = field(default_factory=list)  # skbs freed from hard IRQ, for NET_TX to release
@@ -161,16 +194,25 @@ class SoftnetData:
     def __post_init__(self):
         check.fields(self)
 
+    @property
+    def flow_limit_count(self) -> int:
+        """softnet_stat's ``flow_limit_count``: ``sd->flow_limit->count``, 0 without a flow limit."""
+        return self.flow_limit.count if self.flow_limit is not None else 0
+
     def snapshot(self) -> "SoftnetState":
         return SoftnetState(tuple([n.name for n in self.poll_list]), self.processed, self.dropped, self.time_squeeze,
                             tuple([s.name for s in self.input_pkt_queue]), tuple([s.name for s in self.process_queue]),
-                            tuple([getattr(q, "kind", "qdisc") for q in self.output_queue]))
+                            tuple([getattr(q, "kind", "qdisc") for q in self.output_queue]), self.received_rps,
+                            tuple([f"{e.skb.name} from CPU {e.cpu}" for e in self.rps_steered]),
+                            tuple(sorted({e.to for e in self.rps_ipi_list})))
 
 
 @dataclass(frozen=True)
 class SoftnetState:
     """One CPU's ``softnet_data`` at a step: the NAPI instances to poll, the ``/proc/net/softnet_stat`` counters,
-    the backlog's two queues (by packet name) and the qdiscs waiting for NET_TX."""
+    the backlog's two queues (by packet name) and the qdiscs waiting for NET_TX; RPS: IPIs taken
+    (``received_rps``), the skbs steered here and not taken in yet ("p0 from CPU 0"), the CPUs this CPU's IPIs go
+    to at the end of its ``net_rx_action`` (``rps_ipi_list``)."""
 
     poll_list: tuple[str, ...]
     processed: int
@@ -179,6 +221,9 @@ class SoftnetState:
     input_pkt_queue: tuple[str, ...]
     process_queue: tuple[str, ...]
     output_queue: tuple[str, ...]
+    received_rps: int
+    rps_steered: tuple[str, ...]
+    rps_ipi_list: tuple[int, ...]
 
 
 def _sd() -> SoftnetData:
@@ -305,6 +350,7 @@ def _net_rx_action_repoll_list(cpu: Cpu) -> None:
                 sd.in_net_rx_action = False
                 if sd.poll_list:
                     continue  # napi_schedule()d meanwhile: goto start
+                net_rps_action_and_irq_enable(sd)
                 return
         break
     for n in todo + list(sd.poll_list) + repoll:
@@ -313,6 +359,7 @@ def _net_rx_action_repoll_list(cpu: Cpu) -> None:
         __raise_softirq_irqoff(NET_RX_SOFTIRQ)
     else:
         sd.in_net_rx_action = False
+    net_rps_action_and_irq_enable(sd)
 
 
 def _net_rx_action_3_10(cpu: Cpu) -> None:
@@ -323,7 +370,7 @@ def _net_rx_action_3_10(cpu: Cpu) -> None:
             sd.time_squeeze += 1
             trace_printk("budget or 2 jiffies used up: time_squeeze++, raise NET_RX again")
             __raise_softirq_irqoff(NET_RX_SOFTIRQ)
-            return
+            break
         n = sd.poll_list[0]
         weight = n.weight
         work = n.poll(n, weight) if n.sched else 0
@@ -333,6 +380,7 @@ def _net_rx_action_3_10(cpu: Cpu) -> None:
                 napi_gro_flush(n, cpu.profile.hz >= 1000)  # flush too old packets (HZ < 1000: all)
             _list_add_tail(n, sd.poll_list)
         local_irq_enable()
+    net_rps_action_and_irq_enable(sd)
 
 
 @kernel_function("net/core/dev.c", "take {n.name} off the list and poll it")
@@ -439,9 +487,12 @@ def napi_gro_complete(napi: NapiStruct, skb: SkBuff) -> None:
     """GRO passes a held skb on: one segment as it came (``gso_size`` 0), a merged one after its protocol's
     ``gro_complete`` wrote the headers of the whole (``inet_gro_complete`` → ``tcp4_gro_complete``: ``tot_len``,
     ``gso_segs``); then 6.12 ``gro_normal_one`` (the batch counts its segments), 3.10 ``netif_receive_skb``. Its trip up
-    the stack costs ``Costs.stack_ns``, charged here, once for all the segments merged into it."""
+    the stack costs ``Costs.stack_ns``, charged here, once for all the segments merged into it — unless its RX
+    queue has RPS: then ``get_rps_cpu`` steers it to a backlog, and ``process_backlog`` charges it on the CPU that
+    takes it."""
     cpu = this_cpu()
-    cpu.charge(cpu.costs.stack_ns)
+    if not rps_active(skb):
+        cpu.charge(cpu.costs.stack_ns)
     napi.gro_passed += 1
     cb = NAPI_GRO_CB(skb)
     if cb.count == 1:
@@ -493,8 +544,16 @@ def gro_normal_list(napi: NapiStruct) -> None:
 # --- up the stack ------------------------------------------------------------------------------------------------
 @kernel_function("net/core/dev.c", lambda skbs: f"receive a list of {plural(len(skbs), 'skb')}")
 def netif_receive_skb_list_internal(skbs: list[SkBuff]) -> None:
-    """Timestamps, RPS (off), then the list receive."""
-    __netif_receive_skb_list_core(skbs)
+    """Timestamps, RPS (each skb ``get_rps_cpu`` steers goes to that CPU's backlog), then the list receive."""
+    rest = []
+    for skb in skbs:
+        cpu, rflow = get_rps_cpu(skb.meta.get("dev"), skb)
+        if cpu >= 0:
+            enqueue_to_backlog(skb, cpu, rflow)
+        else:
+            rest.append(skb)
+    if rest:
+        __netif_receive_skb_list_core(rest)
 
 
 @kernel_function("net/core/dev.c", lambda skbs: f"taps and protocol lookup per skb "
@@ -528,7 +587,11 @@ def _deliver_list(skbs: list[SkBuff], pt: PacketType) -> None:
 
 @kernel_function("net/core/dev.c", "receive {skb.name}")
 def netif_receive_skb(skb: SkBuff) -> int:
-    """The one-skb entry into the stack (3.10's NAPI path, and anyone not batching)."""
+    """The one-skb entry into the stack (3.10's NAPI path, and anyone not batching): RPS (6.12: in
+    ``netif_receive_skb_internal``), else ``__netif_receive_skb``."""
+    cpu, rflow = get_rps_cpu(skb.meta.get("dev"), skb)
+    if cpu >= 0:
+        return enqueue_to_backlog(skb, cpu, rflow)
     return __netif_receive_skb(skb)
 
 
@@ -612,21 +675,55 @@ def __netif_rx(skb: SkBuff) -> int:
     return enqueue_to_backlog(skb, this_cpu().id)
 
 
-@kernel_function("net/core/dev.c", lambda skb, cpu: f"append {skb.name} to CPU {cpu}'s input_pkt_queue")
-def enqueue_to_backlog(skb: SkBuff, cpu: int) -> int:
-    """Queue while ``qlen <= netdev_max_backlog`` (so max_backlog + 1 fit); else drop and ``sd->dropped``++.
-    The first packet schedules the backlog NAPI."""
+def _steered_head(sd: SoftnetData, skb: SkBuff) -> "SteeredSkb | None":
+    return sd.rps_steered[0] if sd.rps_steered and sd.rps_steered[0].skb is skb else None
+
+
+def _enqueue_text(skb: SkBuff, cpu: int, rflow: "RpsDevFlow | None" = None) -> str:
     if cpu != this_cpu().id:
-        raise ValueError("RPS (queueing to another CPU's backlog) is not modelled: pass this CPU's id")
-    sd = per_cpu(cpu).softnet_data
-    qlen = len(sd.input_pkt_queue)
-    if qlen <= this_cpu().profile.netdev_max_backlog:
-        if not qlen and napi_schedule_prep(sd.backlog):
-            napi_schedule_rps(sd)
-        sd.input_pkt_queue.append(skb)
+        return f"RPS: steer {skb.name} to CPU {cpu}'s input_pkt_queue (CPU {cpu} takes it in when it next runs)"
+    steered = _steered_head(_sd(), skb)
+    by = f", steered here by CPU {steered.cpu} at {steered.time_ns / 1000:.3f} µs," if steered else ""
+    return f"append {skb.name}{by} to CPU {cpu}'s input_pkt_queue"
+
+
+@kernel_function("net/core/dev.c", _enqueue_text)
+def enqueue_to_backlog(skb: SkBuff, cpu: int, rflow: "RpsDevFlow | None" = None) -> int:
+    """Queue on CPU ``cpu``'s ``input_pkt_queue`` while ``qlen <= netdev_max_backlog`` (so max_backlog + 1 fit);
+    else drop and that CPU's ``sd->dropped``++. The first packet schedules the backlog NAPI
+    (``napi_schedule_rps``); ``input_queue_tail``++, saved in RFS's ``rflow.last_qtail``. Another CPU's (RPS): posted to it (``rps_steered``); that CPU calls this for the skb
+    when it takes it in, and the tests are made then (the model's order, see the module docstring)."""
+    this = this_cpu()
+    if cpu != this.id:
+        steered = SteeredSkb(this.now, this.id, cpu, skb, rflow)
+        insort(per_cpu(cpu).softnet_data.rps_steered, steered, key=lambda e: (e.time_ns, e.cpu))
+        _sd().rps_ipi_list.append(steered)
         return NET_RX_SUCCESS
+    sd = _sd()
+    steered = _steered_head(sd, skb)
+    qlen = len(sd.input_pkt_queue)
+    enqueuing = per_cpu(steered.cpu).softnet_data if steered is not None else sd
+    if qlen <= this.profile.netdev_max_backlog and not skb_flow_limit(skb, qlen, enqueuing):
+        if not qlen and napi_schedule_prep(sd.backlog):
+            if steered is None:
+                napi_schedule_rps(sd)
+            else:
+                trace_printk(f"the backlog was idle: the IPI CPU {steered.cpu} sent at {steered.ipi_at / 1000:.3f} µs "
+                             "is for it")
+                this.call_single_queue.append((steered.ipi_at, rps_trigger_softirq, sd))
+        if steered is not None:
+            sd.rps_steered.pop(0)
+            rflow = steered.rflow
+        sd.input_pkt_queue.append(skb)
+        sd.input_queue_tail += 1
+        if rflow is not None:
+            rflow.last_qtail = sd.input_queue_tail
+        return NET_RX_SUCCESS
+    if steered is not None:
+        sd.rps_steered.pop(0)
     sd.dropped += 1
-    trace_printk(f"input_pkt_queue holds {qlen} > netdev_max_backlog: drop, softnet_data.dropped++")
+    trace_printk(f"input_pkt_queue holds {qlen} > netdev_max_backlog: drop, softnet_data.dropped++"
+                 if qlen > this.profile.netdev_max_backlog else "the flow limit drops it: softnet_data.dropped++")
     dev = skb.meta.get("dev")
     if dev is not None:
         dev.stats["rx_dropped"] += 1
@@ -636,17 +733,21 @@ def enqueue_to_backlog(skb: SkBuff, cpu: int) -> int:
 
 @kernel_function("net/core/dev.c", "schedule CPU {sd.cpu}'s backlog NAPI")
 def napi_schedule_rps(sd: SoftnetData) -> None:
-    """For this CPU's own backlog: ``__napi_schedule_irqoff(&sd->backlog)`` (another CPU would get an IPI)."""
+    """This CPU's own backlog: ``__napi_schedule_irqoff(&sd->backlog)``. (Another CPU's goes on
+    ``rps_ipi_list``; in the model that CPU takes the reader's IPI when it takes the skb in.)"""
     __napi_schedule_irqoff(sd.backlog)
 
 
 @kernel_function("net/core/dev.c", lambda napi, quota: f"backlog poll: up to {quota} skbs from "
                  "process_queue/input_pkt_queue")
 def process_backlog(napi: NapiStruct, quota: int) -> int:
-    """Move input_pkt_queue to process_queue and push each skb up with ``__netif_receive_skb``; when both queues
-    are empty, clear NAPI_STATE_SCHED."""
+    """Send the IPIs this CPU owes, then move input_pkt_queue to process_queue and push each skb up with
+    ``__netif_receive_skb`` (``Costs.stack_ns`` each: an skb RPS steered here pays its trip up the stack on this
+    CPU); when both queues are empty, clear NAPI_STATE_SCHED."""
     cpu = this_cpu()
     sd: SoftnetData = napi.owner
+    if sd.rps_ipi_list:  # IPIs this CPU owes: better sent now than at net_rx_action's end
+        net_rps_action_and_irq_enable(sd)
     napi.weight = cpu.profile.dev_weight
     cpu.charge(cpu.costs.poll_ns)
     work = 0
@@ -655,6 +756,7 @@ def process_backlog(napi: NapiStruct, quota: int) -> int:
             skb = sd.process_queue.popleft()
             cpu.charge(cpu.costs.stack_ns)
             __netif_receive_skb(skb)
+            sd.input_queue_head += 1
             work += 1
             if work >= quota:
                 return work
@@ -664,6 +766,267 @@ def process_backlog(napi: NapiStruct, quota: int) -> int:
             return work
         sd.process_queue.extend(sd.input_pkt_queue)
         sd.input_pkt_queue.clear()
+
+
+# --- RPS (net/core/dev.c, include/linux/netdevice.h, include/linux/kernel.h) -------------------------------------
+RPS_NO_CPU = 0xFFFF
+FLOW_LIMIT_HISTORY = 1 << 7            # include/linux/netdevice.h: the last 128 skbs
+NETDEV_FLOW_LIMIT_TABLE_LEN = 1 << 12  # net.core.flow_limit_table_len (netdev_flow_limit_table_len)
+GOLDEN_RATIO_32 = 0x61C88647           # include/linux/hash.h
+
+
+@dataclass(eq=False)
+class SdFlowLimit:
+    """``struct sd_flow_limit`` (include/linux/netdevice.h), one per CPU in ``flow_limit_cpu_bitmap``: which flow
+    (a bucket of ``2**log_buckets``) each of the last ``FLOW_LIMIT_HISTORY`` skbs this CPU enqueued under pressure
+    belonged to, the count per bucket, and the drops (``count``, softnet_stat's ``flow_limit_count``)."""
+
+    log_buckets: int = NETDEV_FLOW_LIMIT_TABLE_LEN.bit_length() - 1
+    history_head: int = 0
+    history: list[int] = field(default_factory=lambda: [0] * FLOW_LIMIT_HISTORY)
+    buckets: list[int] = field(default_factory=list)
+    count: int = 0
+
+    def __post_init__(self):
+        check.fields(self)
+        if not 1 <= self.log_buckets <= 20:
+            raise ValueError(f"log_buckets must be 1..20, got {self.log_buckets!r}")
+        self.buckets = self.buckets or [0] * (1 << self.log_buckets)
+
+
+@check.arguments
+def hash_32(val: int, bits: int) -> int:
+    """include/linux/hash.h: ``val * GOLDEN_RATIO_32 >> (32 - bits)``, a u32 spread over ``bits`` bits."""
+    if not 0 <= val < 1 << 32 or not 1 <= bits <= 32:
+        raise ValueError(f"val is a u32 and bits 1..32, got {val!r}, {bits!r}")
+    return ((val * GOLDEN_RATIO_32) & 0xFFFFFFFF) >> (32 - bits)
+
+
+@kernel_function("net/core/dev.c", lambda skb, qlen, sd: f"flow limit: is {skb.name}'s flow hogging a backlog "
+                 f"of {qlen}?")
+def skb_flow_limit(skb: SkBuff, qlen: int, sd: SoftnetData) -> bool:
+    """Below half of ``netdev_max_backlog``: no. Else, with a flow limit on ``sd`` (the enqueuing CPU's:
+    ``this_cpu_ptr(&softnet_data)``; in the model the reading CPU of a steered skb): record the skb's flow bucket
+    (``hash_32`` of its hash) in the history, forget the oldest, and drop (``fl->count``++) if its bucket now holds
+    more than half of the history."""
+    if qlen < this_cpu().profile.netdev_max_backlog >> 1 or sd.flow_limit is None:
+        return False
+    fl = sd.flow_limit
+    new_flow = hash_32(skb.meta.get("hash", 0), fl.log_buckets)
+    old_flow = fl.history[fl.history_head]
+    fl.history[fl.history_head] = new_flow
+    fl.history_head = (fl.history_head + 1) & (FLOW_LIMIT_HISTORY - 1)
+    if fl.buckets[old_flow]:
+        fl.buckets[old_flow] -= 1
+    fl.buckets[new_flow] += 1
+    if fl.buckets[new_flow] > FLOW_LIMIT_HISTORY >> 1:
+        fl.count += 1
+        trace_printk(f"{fl.buckets[new_flow]} of the last {FLOW_LIMIT_HISTORY}: drop, flow_limit_count++")
+        return True
+    return False
+
+
+@dataclass(eq=False)
+class RpsSockFlowTable:
+    """``struct rps_sock_flow_table`` (net.core.rps_sock_flow_entries, a power of 2): per flow-hash bucket, where
+    the flow's socket was last read — 6.12: the hash's upper bits | the CPU (``rps_cpu_mask`` the CPU bits); 3.10:
+    the CPU. ``RPS_NO_CPU`` until then."""
+
+    entries: int
+    rps_cpu_mask: int
+    ents: list[int] = field(default_factory=list)
+
+    def __post_init__(self):
+        check.fields(self)
+        if self.entries < 1 or self.entries & (self.entries - 1):
+            raise ValueError(f"rps_sock_flow_entries must be a power of 2, got {self.entries!r}")
+        self.ents = self.ents or [RPS_NO_CPU] * self.entries
+
+
+@dataclass(eq=False)
+class RpsDevFlow:
+    """``struct rps_dev_flow``: the CPU a flow of this RX queue goes to, and ``input_queue_tail`` of that CPU's
+    backlog after its last skb was queued there (``last_qtail``)."""
+
+    cpu: Annotated[int, check.Range(0, RPS_NO_CPU)] = RPS_NO_CPU
+    last_qtail: int = 0
+
+    def __post_init__(self):
+        check.fields(self)
+
+
+@dataclass(eq=False)
+class NetdevRxQueue:
+    """``struct netdev_rx_queue``: one RX queue's RPS map, the CPUs of ``/sys/class/net/<dev>/queues/rx-N/rps_cpus``
+    in ascending order (``store_rps_map`` builds ``rps_map->cpus`` from the mask; empty: RPS off), and its RFS
+    ``rps_flow_table`` (``rps_flow_cnt`` entries, a power of 2; empty: RFS off on this queue)."""
+
+    index: int
+    rps_map: tuple[int, ...] = ()
+    rps_flow_table: list[RpsDevFlow] = field(default_factory=list)
+
+    def __post_init__(self):
+        check.fields(self)
+        if any(not isinstance(c, int) or c < 0 for c in self.rps_map) or list(self.rps_map) != sorted(
+                set(self.rps_map)):
+            raise ValueError(f"rps_map must be ascending distinct CPU numbers, got {self.rps_map!r}")
+        n = len(self.rps_flow_table)
+        if n & (n - 1):
+            raise ValueError(f"rps_flow_table must have a power of 2 entries (rps_flow_cnt), got {n}")
+
+
+@check.arguments
+def rps_active(skb: SkBuff) -> bool:
+    """Whether the skb's RX queue has an RPS map (``get_rps_cpu``'s first test, ``!flow_table && !map``)."""
+    dev = skb.meta.get("dev")
+    queue = skb.meta.get("queue")
+    if dev is None or queue is None or queue >= len(dev.rx_queues):
+        return False
+    return bool(dev.rx_queues[queue].rps_map or dev.rx_queues[queue].rps_flow_table)
+
+
+@check.arguments
+def reciprocal_scale(val: int, ep_ro: int) -> int:
+    """include/linux/kernel.h: ``(u32)(((u64) val * ep_ro) >> 32)``, a hash scaled to 0..ep_ro-1."""
+    if not 0 <= val < 1 << 32 or not 0 <= ep_ro < 1 << 32:
+        raise ValueError(f"val and ep_ro are u32, got {val!r}, {ep_ro!r}")
+    return (val * ep_ro) >> 32
+
+
+@kernel_function("net/core/dev.c", lambda dev, skb: f"RPS: pick a CPU for {skb.name} by its flow hash")
+def get_rps_cpu(dev: NetDevice | None, skb: SkBuff) -> tuple[int, RpsDevFlow | None]:
+    """The CPU for the skb (-1: handle it here) and, with RFS, its queue's ``rps_dev_flow`` (the kernel's
+    ``rflowp``). ``skb_get_hash`` is the RSS hash the NIC computed (igb: ``igb_rx_hash``); 0 means none: -1.
+    RFS first: if ``rps_sock_flow_table`` knows the flow (6.12: its upper hash bits match), it goes to the CPU
+    recorded there — switching from the queue's ``rps_dev_flow`` CPU only once that CPU's ``input_queue_head`` has
+    passed the flow's ``last_qtail`` (``set_rps_cpu``). Else RPS: ``map->cpus[reciprocal_scale(hash,
+    map->len)]``, so one flow always lands on one CPU."""
+    if dev is None or not rps_active(skb):
+        return -1, None
+    rxqueue = dev.rx_queues[skb.meta["queue"]]
+    skb_reset_network_header(skb)
+    h = skb.meta.get("hash", 0)
+    if not h:
+        return -1, None
+    this = this_cpu()
+    table = _sd().rps_sock_flow_table
+    if rxqueue.rps_flow_table and table is not None:
+        ident = table.ents[h & (table.entries - 1)]
+        if this.profile.napi_repoll_list:    # 6.12 keeps the hash's upper bits beside the CPU
+            next_cpu = ident & table.rps_cpu_mask if not (ident ^ h) & ~table.rps_cpu_mask & 0xFFFFFFFF else None
+        else:
+            next_cpu = ident
+        if next_cpu is not None:
+            rflow = rxqueue.rps_flow_table[h & (len(rxqueue.rps_flow_table) - 1)]
+            tcpu = rflow.cpu
+            if tcpu != next_cpu and (tcpu >= len(this.siblings) or
+                                     per_cpu(tcpu).softnet_data.input_queue_head - rflow.last_qtail >= 0):
+                tcpu = next_cpu
+                rflow = set_rps_cpu(dev, skb, rflow, next_cpu)
+            if tcpu < len(this.siblings):
+                trace_printk(f"RFS: flow {h:#010x} is read on CPU {next_cpu}; its skbs go to CPU {tcpu}")
+                return tcpu, rflow
+    if not rxqueue.rps_map:
+        return -1, None
+    cpu = rxqueue.rps_map[reciprocal_scale(h, len(rxqueue.rps_map))]
+    trace_printk(f"hash {h:#010x} → rps_map[{reciprocal_scale(h, len(rxqueue.rps_map))}] = CPU {cpu}")
+    return cpu, None
+
+
+@kernel_function("net/core/dev.c", lambda dev, skb, rflow, next_cpu: f"RFS: {skb.name}'s flow moves to CPU "
+                 f"{next_cpu}")
+def set_rps_cpu(dev: NetDevice, skb: SkBuff, rflow: RpsDevFlow, next_cpu: int) -> RpsDevFlow:
+    """Point the queue's flow entry at ``next_cpu`` from that CPU's current ``input_queue_head`` on (accelerated
+    RFS, ``ndo_rx_flow_steer``, is not modelled)."""
+    if next_cpu < len(this_cpu().siblings):
+        rflow.last_qtail = per_cpu(next_cpu).softnet_data.input_queue_head
+    rflow.cpu = next_cpu
+    return rflow
+
+
+def rfs_needed() -> bool:
+    """The ``rfs_needed`` static key: on once ``rps_sock_flow_entries`` is set (this host has the table); off,
+    the RFS hooks in recvmsg and the TCP receive path are skipped."""
+    cpu = current_cpu()
+    return cpu is not None and cpu.softnet_data is not None and cpu.softnet_data.rps_sock_flow_table is not None
+
+
+@kernel_function("include/net/rps.h", lambda sk: f"RFS: {sk.name} is read on this CPU")
+def sock_rps_record_flow(sk: Sock) -> None:
+    """From ``inet_recvmsg``: record this CPU for the socket's flow (``sk_rxhash``) in ``rps_sock_flow_table``
+    (``rps_record_sock_flow``) — 6.12 only for an ESTABLISHED socket, with the hash's upper bits beside the CPU;
+    3.10 for any, the CPU alone."""
+    cpu = this_cpu()
+    table = _sd().rps_sock_flow_table
+    if table is None or not sk.sk_rxhash:
+        return
+    h = sk.sk_rxhash
+    if cpu.profile.napi_repoll_list:
+        if sk.sk_state != "TCP_ESTABLISHED":
+            return
+        table.ents[h & (table.entries - 1)] = (h & ~table.rps_cpu_mask & 0xFFFFFFFF) | cpu.id
+    else:
+        table.ents[h & (table.entries - 1)] = cpu.id
+
+
+@kernel_function("include/net/sock.h", lambda sk, skb: f"RFS: remember {skb.name}'s flow hash in {sk.name}")
+def sock_rps_save_rxhash(sk: Sock, skb: SkBuff) -> None:
+    """``sk->sk_rxhash = skb->hash`` (3.10 first forgets the old hash's entry: ``sock_rps_reset_flow``)."""
+    h = skb.meta.get("hash", 0)
+    if sk.sk_rxhash == h:
+        return
+    table = _sd().rps_sock_flow_table
+    if not this_cpu().profile.napi_repoll_list and table is not None and sk.sk_rxhash:
+        table.ents[sk.sk_rxhash & (table.entries - 1)] = RPS_NO_CPU
+    sk.sk_rxhash = h
+
+
+@dataclass(eq=False)
+class SteeredSkb:
+    """An skb RPS steered from CPU ``cpu`` to CPU ``to``: when, and when ``cpu``'s IPIs left (the end of its
+    ``net_rx_action``; None until then). The model's hand-off, see the module docstring."""
+
+    time_ns: int
+    cpu: int
+    to: int
+    skb: SkBuff
+    rflow: RpsDevFlow | None = None      # RFS: the queue's flow entry, whose last_qtail the enqueue sets
+    ipi_at: int | None = None
+
+    def __post_init__(self):
+        check.fields(self)
+
+
+@check.arguments
+def rps_take_steered(sd: SoftnetData) -> None:
+    """At the start of each of its bursts a CPU takes in the skbs steered to it up to its clock, in time order:
+    ``enqueue_to_backlog`` on itself for each (the model's order, see the module docstring)."""
+    now = this_cpu().now
+    while sd.rps_steered and sd.rps_steered[0].time_ns <= now:
+        enqueue_to_backlog(sd.rps_steered[0].skb, sd.cpu)
+
+
+@kernel_function("net/core/dev.c", lambda sd: "IPIs leave now for the CPUs this run steered packets to "
+                 f"({', '.join(f'CPU {c}' for c in sorted({e.to for e in sd.rps_ipi_list}))}), "
+                 "enable interrupts")
+def net_rps_action_and_irq_enable(sd: SoftnetData) -> None:
+    """Send an IPI (``net_rps_send_ipi`` → ``smp_call_function_single_async``) to each CPU on ``rps_ipi_list``.
+    Called at the end of ``net_rx_action`` and at the start of ``process_backlog``. In the model each skb this
+    CPU steered is stamped with the time; the CPU it went to takes that IPI if the skb finds its backlog idle."""
+    if not sd.rps_ipi_list:
+        return
+    now = this_cpu().now
+    for e in sd.rps_ipi_list:
+        e.ipi_at = now
+    sd.rps_ipi_list = []
+
+
+@kernel_function("net/core/dev.c", "IPI on CPU {sd.cpu}: schedule its backlog NAPI, received_rps++")
+def rps_trigger_softirq(sd: SoftnetData) -> None:
+    """In the IPI (hard IRQ) on the target CPU: ``____napi_schedule(sd, &sd->backlog)`` raises NET_RX there;
+    ``received_rps`` counts IPIs, not packets."""
+    ____napi_schedule(sd, sd.backlog)
+    sd.received_rps += 1
 
 
 # --- /proc/net/softnet_stat -------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from netlab import check
+from netlab.kernel.dev import rfs_needed, sock_rps_record_flow
 from netlab.kernel.fs import EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM, File, PollTable
 from netlab.kernel.inet_connection_sock import TcpSock, inet_csk_accept, inet_csk_listen_poll, tcp_prot
 from netlab.kernel.sched import MAX_SCHEDULE_TIMEOUT
@@ -76,7 +77,9 @@ def tcp_poll(file: File, sock: Socket, wait: PollTable | None) -> int:
 # --- recv --------------------------------------------------------------------------------------------------
 @kernel_function("net/ipv4/af_inet.c", "inet_recvmsg: sk->sk_prot->recvmsg() = tcp_recvmsg")
 def inet_recvmsg(sock: Socket, size: int, flags: int):
-    """Pass the read to the transport protocol."""
+    """Record where the flow is read (RFS: ``sock_rps_record_flow``), pass the read to the transport protocol."""
+    if rfs_needed():
+        sock_rps_record_flow(sock.sk)
     return (yield from tcp_recvmsg(sock.sk, size, flags))
 
 

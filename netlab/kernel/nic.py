@@ -605,7 +605,8 @@ def _build_skb(p: Packet, q_vector: QVector) -> SkBuff:
     Ethernet, IP and TCP/UDP headers and the payload — in its length (header fields parsed into meta). 3.10's
     ``igb_fetch_rx_buffer`` takes its skb from ``netdev_alloc_skb_ip_align(IGB_RX_HDR_LEN)`` instead (the sk_buff from
     skbuff_head_cache, the head a page fragment too) and copies a small frame into it or attaches the buffer's page
-    as a fragment; its buffer layout is kept as 6.12's here."""
+    as a fragment; its buffer layout is kept as 6.12's here. ``meta["hash"]`` is the RSS hash (``igb_rx_hash``:
+    ``skb_set_hash`` from the descriptor), which RPS reads with ``skb_get_hash``."""
     frame = ETH_HLEN + p.length
     if this_cpu().profile.napi_skb_cache:
         skb = napi_build_skb(IGB_RX_FRAME_TRUESIZE, p.name)

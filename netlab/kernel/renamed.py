@@ -67,6 +67,8 @@ IN_3_10 = MappingProxyType({
     "__netif_rx": ("netif_rx", "net/core/dev.c",
                    "queue {skb.name} on this CPU's backlog (from any context: enqueue_to_backlog on get_cpu())"),
     "napi_schedule_rps": None,
+    "sock_rps_record_flow": ("sock_rps_record_flow", "include/net/sock.h"),   # 6.12 moved it to net/rps.h
+    "skb_flow_limit": None,                     # the flow limit came in 3.11: enqueue_to_backlog tests qlen only
     "__napi_schedule_irqoff": None,
     # send (net/ipv4/tcp.c, tcp_output.c, ip_output.c, net/core/dev.c)
     "tcp_sendmsg_locked": None,                 # tcp_sendmsg does the work under lock_sock itself

@@ -80,6 +80,7 @@ class Sock:
     sk_state_change: Callable[["Sock"], None] | None = None
     sk_prot: Proto | None = field(default=None, repr=False)
     slab_objects: list = field(default_factory=list, repr=False)
+    sk_rxhash: int = 0          # the flow hash of the last skb received (RFS: sock_rps_save_rxhash)
 
     def __post_init__(self):
         check.fields(self)

@@ -18,6 +18,7 @@ Other states (LISTEN, SYN_RECV …) and the RST for a port nobody listens on are
 """
 from __future__ import annotations
 
+from netlab.kernel.dev import rfs_needed, sock_rps_save_rxhash
 from netlab.kernel.inet_connection_sock import TcpSock
 from netlab.kernel.inet_timewait_sock import InetTimewaitSock, inet_twsk_deschedule_put
 from netlab.kernel.netns import Net
@@ -105,6 +106,8 @@ def tcp_v4_do_rcv(sk: Sock, skb: SkBuff) -> int:
     """ESTABLISHED: the fast path ``tcp_rcv_established``; any other state: ``tcp_rcv_state_process``."""
     flags = skb.meta["flags"]
     if sk.sk_state == TCP_ESTABLISHED and "SYN" not in flags and "RST" not in flags:
+        if rfs_needed():
+            sock_rps_save_rxhash(sk, skb)
         tcp_rcv_established(sk, skb)
         return 0
     # chapter 05: a SYN or RST on an established socket (tcp_validate_incoming: challenge ACK, or reset) goes to

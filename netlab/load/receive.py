@@ -10,7 +10,11 @@ model, with the same name (``igb_msix_ring``, ``napi_schedule``, ``net_rx_action
 state. The tests compare the two models on random inputs. Shortcuts that cannot change a result:
 
 * CPUs are simulated one after another: without RPS a CPU's work depends only on the queues whose IRQ points at
-  it.
+  it. With RPS (the RPS section) a CPU that reads an RPS queue depends on nothing else either, in the step model's
+  order (``netlab.kernel.dev``): it is simulated first and records what it steers where, and when; a CPU that
+  skbs are steered to is simulated after, with those as a second input. Not in bulk yet: a Python step per
+  interrupt and per ksoftirqd run on those CPUs. RFS and the flow limit are the step model's only (``Host``'s
+  ``rps_sock_flow_entries``, ``rps_flow_cnt``, ``flow_limit_cpus``): :func:`simulate` has no such settings.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
   the same numbers as the step model because an RX ring's free space only changes when the driver refills it.
@@ -82,9 +86,11 @@ class Summary:
     busy_ns: list[dict[str, int]]
     elapsed_ns: int
     net_rx_softirqs: list[int]
-    hard_irqs: list[int]
-    gro_skbs: list[int]       # sk_buffs GRO passed up the stack (each paid stack_ns): packets less merged segments
-    latency_ns: int           # summed over the delivered packets: when the driver read each, less its arrival
+    hard_irqs: list[int]         # device interrupts (IPIs are not counted here)
+    gro_skbs: list[int]          # sk_buffs GRO passed up the stack (each paid stack_ns): packets less merged segments
+    latency_ns: int              # summed over the delivered packets: when the driver read each, less its arrival
+    received_rps: list[int]      # softnet_data.received_rps: RPS IPIs taken (rps_trigger_softirq)
+    flow_limit_count: list[int]  # softnet_data.flow_limit_count (the load model has no flow limit: 0)
 
     def segments_per_skb(self) -> float:
         """GRO's merge ratio: packets the driver took per sk_buff that went up the stack (1.0: nothing merged)."""
@@ -161,7 +167,7 @@ def rss_queues(saddr: Sequence[str], daddr: Sequence[str], sport: Sequence[int],
 def rss_hashes(saddr: Sequence[str], daddr: Sequence[str], sport: Sequence[int], dport: Sequence[int],
                key: bytes = RSS_KEY) -> np.ndarray:
     """Each flow's Toeplitz hash of the 12-byte tuple (one table lookup per input byte), as int64: what the NIC
-    writes into each descriptor (``skb->hash``)."""
+    writes into each descriptor (``skb->hash``), which RPS reads."""
     data = [_ipv4(saddr), _ipv4(daddr), np.asarray(sport, dtype=np.uint64), np.asarray(dport, dtype=np.uint64)]
     if len({len(d) for d in data}) != 1:
         raise ValueError("saddr, daddr, sport and dport must have the same length")
@@ -194,6 +200,24 @@ def _range_sums(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> int:
     lo = int(starts[0])
     cum = np.concatenate(([0], np.cumsum(arr[lo:int(ends[-1])])))
     return int(cum[ends - lo].sum() - cum[starts - lo].sum())
+
+
+# --- RPS settings ---------------------------------------------------------------------------------------------------
+@check.arguments
+def rps_maps(rps_cpus: Sequence[Sequence[int]] | None, queues: int, cpus: int) -> list[tuple[int, ...]]:
+    """Each RX queue's RPS map (``rps_map->cpus``: the CPUs of its ``rps_cpus`` mask, ascending) from one CPU list
+    per queue (None: RPS off everywhere; an empty list: off on that queue)."""
+    if rps_cpus is None:
+        return [()] * queues
+    if isinstance(rps_cpus, (str, bytes)) or len(rps_cpus) != queues:
+        raise ValueError(f"rps_cpus must give one list of CPUs per RX queue ({queues}), got {rps_cpus!r}")
+    maps = []
+    for q, cpu_list in enumerate(rps_cpus):
+        if isinstance(cpu_list, (str, bytes)) or not all(
+                isinstance(c, int) and not isinstance(c, bool) and 0 <= c < cpus for c in cpu_list):
+            raise ValueError(f"rps_cpus[{q}] must list CPUs in 0..{cpus - 1}, got {cpu_list!r}")
+        maps.append(tuple(sorted(set(cpu_list))))
+    return maps
 
 
 # --- the simulation: the NIC side ------------------------------------------------------------------------------------
@@ -252,6 +276,8 @@ class _Queue:
     rx_packets: int = 0
     rx_missed: int = 0
     gro: "_Gro | None" = None            # GRO's state for TCP segments (None: every packet is GRO_NORMAL)
+    gro: "_Gro | None" = None            # GRO's state for TCP segments (None: every packet is GRO_NORMAL)
+    rps: "_RpsQueue | None" = None       # RPS on this queue (see the RPS section)
     itr_val: int = 0                 # interrupt moderation, as kernel.nic.QVector: the driver's EITR value,
     set_itr: bool = False            # to be written at the next interrupt
     eitr_ns: int = 1000              # the NIC's EITR interval now
@@ -278,6 +304,8 @@ class _Queue:
                     self.gro.ring_drop(self.rx_head, k - accepted)
             if accepted and first is not None:
                 self.irq_asserted_at = first
+            if accepted and self.rps is not None:
+                self.rps.written(self.rx_head - accepted, feed.pos - k)
 
     def next_irq_time(self) -> int | None:
         """``kernel.nic.QVector.next_irq_time`` (the device): when this queue's IRQ fires next, if nothing changes."""
@@ -703,7 +731,7 @@ class _Cpu:
         cleaned_count = self.ring_size - 1 - (q.rx_use - q.rx_clean)  # igb_desc_unused
         total = 0
         start = now = self.now
-        packet_ns = self.costs.packet_ns
+        packet_ns = self.costs.packet_ns if q.rps is None else self.costs.driver_ns  # RPS: stack_ns on the target
         while total < _NAPI_WEIGHT:
             q.dma_until(now)  # the step model's second look at the same time finds nothing new
             if cleaned_count >= IGB_RX_BUFFER_WRITE:
@@ -1461,16 +1489,305 @@ class _Cpu:
             size = min(size * 4, 4096)
 
 
+# --- RPS --------------------------------------------------------------------------------------------------------------
+# The step model's order (netlab.kernel.dev, "The model's order"): a CPU that reads an RPS queue posts each skb it
+# steers, stamped with its enqueue time and the time its IPIs leave; the target takes in what was steered to it up to
+# its clock at the start of each burst, and only then meets enqueue_to_backlog's tests. So the reading CPUs do not
+# depend on their targets: they are simulated first and record what they steer; each target is then simulated on
+# its own with those (time, IPI time) pairs as a second input beside its NIC queues.
+@dataclass(slots=True, eq=False)
+class _RpsQueue:
+    """One RX queue's RPS: the CPU each of its arrivals goes to (-1: a hash of 0, not steered), running counts of
+    those that stay on the reading CPU (``own``: steered to it; ``local``: not steered), and which arrivals the NIC
+    wrote (``starts[i]``: the ring position where a run of arrivals from ``arrival[i]`` on begins; the ring drops the
+    rest)."""
+
+    target: np.ndarray
+    own: list[int]
+    local: list[int]
+    starts: list[int] = field(default_factory=list)
+    arrival: list[int] = field(default_factory=list)
+
+    def written(self, position: int, arrival: int) -> None:
+        """The NIC wrote arrivals from ``arrival`` on at ring position ``position`` on."""
+        self.starts.append(position)
+        self.arrival.append(arrival)
+
+    def count(self, counts: list[int], first: int, total: int) -> int:
+        """How many of the packets at ring positions ``first`` .. ``first + total`` ``counts`` counts."""
+        n, i, end = 0, bisect_right(self.starts, first) - 1, first + total
+        while first < end:
+            piece_end = self.starts[i + 1] if i + 1 < len(self.starts) else end
+            upto = min(end, piece_end)
+            a = self.arrival[i] + first - self.starts[i]
+            n += counts[a + upto - first] - counts[a]
+            first, i = upto, i + 1
+        return n
+
+    def arrivals(self, positions: np.ndarray) -> np.ndarray:
+        """The arrival index of each ring position."""
+        i = np.searchsorted(np.array(self.starts), positions, "right") - 1
+        return np.array(self.arrival)[i] + positions - np.array(self.starts)[i]
+
+
+@dataclass(slots=True, eq=False)
+class _Backlog:
+    """``softnet_data``'s backlog NAPI as counters: ``input_pkt_queue`` and ``process_queue`` lengths,
+    NAPI_STATE_SCHED."""
+
+    index: int = -1
+    input_q: int = 0
+    process_q: int = 0
+    napi_sched: bool = False
+    gro: None = None          # the backlog NAPI holds nothing for GRO
+
+
+@dataclass(slots=True, eq=False)
+class _RpsCpu(_Cpu):
+    """A :class:`_Cpu` with a backlog: it reads RPS queues (and records what it steers), or takes steered skbs in
+    (``steered_t``, ``steered_ipi``: sorted by time), or both for its own packets. Methods named as in the step
+    model (``kernel.dev``, ``kernel.smp``, ``scenarios.receive.Host``)."""
+
+    cpu: int = 0
+    backlog: _Backlog = field(default_factory=_Backlog)
+    steered_t: list[int] = field(default_factory=list)
+    steered_ipi: list[int] = field(default_factory=list)
+    steered_pos: int = 0
+    call_single_queue: list[int] = field(default_factory=list)   # when each IPI due here was sent
+    processed_rps: int = 0               # softnet_data.processed beyond the driver's non-RPS packets
+    dropped: int = 0
+    received_rps: int = 0
+    polls: list[tuple[int, int, int, int]] = field(default_factory=list)  # (queue, first packet, count, start)
+    ipi_at: list[int] = field(default_factory=list)  # per poll in ``polls``: when its IPIs left
+
+    # --- the reading CPU ------------------------------------------------------------------------------------------
+    def igb_clean_rx_irq(self, q: _Queue) -> int:
+        """``kernel.nic.igb_clean_rx_irq`` with RPS: ``driver_ns`` a packet; each skb to another CPU is recorded
+        with this poll, those that stay here go to this CPU's backlog (``enqueue_to_backlog``) or up the stack."""
+        start, first = self.now, q.rx_packets
+        total = _Cpu.igb_clean_rx_irq(self, q)
+        if q.rps is None or not total:
+            return total
+        self.polls.append((q.index, first, total, start))
+        own = q.rps.count(q.rps.own, first, total)
+        self.processed_rps += q.rps.count(q.rps.local, first, total)
+        if own:
+            self.enqueue_to_backlog(own)
+        return total
+
+    def enqueue_to_backlog(self, count: int) -> None:
+        """``kernel.dev._enqueue`` for ``count`` skbs on this CPU's own backlog: queued up to netdev_max_backlog + 1,
+        the rest dropped; the first into an idle backlog schedules it (``napi_schedule_rps``)."""
+        b = self.backlog
+        admitted = min(count, max(0, self.profile.netdev_max_backlog + 1 - b.input_q))
+        self.dropped += count - admitted
+        if admitted and not b.input_q:
+            self.napi_schedule(b)
+        b.input_q += admitted
+
+    def net_rps_action_and_irq_enable(self) -> None:
+        """``kernel.dev.net_rps_action_and_irq_enable``: the IPIs for what this CPU steered leave now."""
+        self.ipi_at.extend([self.now] * (len(self.polls) - len(self.ipi_at)))
+
+    def net_rx_action(self) -> None:
+        _Cpu.net_rx_action(self)
+        self.net_rps_action_and_irq_enable()
+
+    # --- the backlog ----------------------------------------------------------------------------------------------
+    def igb_poll(self, q) -> int:
+        """The NAPI's poll: ``kernel.dev.process_backlog`` for the backlog, else the driver's."""
+        return self.process_backlog() if q is self.backlog else _Cpu.igb_poll(self, q)
+
+    def process_backlog(self) -> int:
+        """``kernel.dev.process_backlog``: send what IPIs this CPU owes, then up to 64 skbs (``stack_ns`` each)
+        from process_queue, splicing input_pkt_queue into it; both empty: clear NAPI_STATE_SCHED."""
+        self.net_rps_action_and_irq_enable()
+        b, stack_ns = self.backlog, self.costs.stack_ns
+        self.now += self.costs.poll_ns
+        self.busy_ns[self.context] += self.costs.poll_ns
+        work = 0
+        while True:
+            take = min(b.process_q, _NAPI_WEIGHT - work)
+            if take:
+                b.process_q -= take
+                work += take
+                self.processed_rps += take
+                self.now += take * stack_ns
+                self.busy_ns[self.context] += take * stack_ns
+                if work >= _NAPI_WEIGHT:
+                    return work
+            if not b.input_q:
+                if b in self.poll_list:
+                    self.poll_list.remove(b)
+                b.napi_sched = False
+                return work
+            b.process_q, b.input_q = b.process_q + b.input_q, 0
+
+    # --- the target -----------------------------------------------------------------------------------------------
+    def rps_take_steered(self) -> None:
+        """``kernel.dev.rps_take_steered``: the skbs steered here up to now reach the backlog; the first that finds
+        it idle takes its reader's IPI."""
+        pos = self.steered_pos
+        k = bisect_right(self.steered_t, self.now, pos)
+        if k == pos:
+            return
+        b = self.backlog
+        self.steered_pos = k
+        if not b.input_q and not b.napi_sched:
+            b.napi_sched = True
+            self.call_single_queue.append(self.steered_ipi[pos])
+        admitted = min(k - pos, max(0, self.profile.netdev_max_backlog + 1 - b.input_q))
+        self.dropped += k - pos - admitted
+        b.input_q += admitted
+
+    def ipi_due(self) -> int | None:
+        """``scenarios.receive.Host._ipi_time`` and ``_next``: the earliest IPI queued here, or for an idle backlog
+        the IPI of the first skb steered here."""
+        due = min(self.call_single_queue) if self.call_single_queue else None
+        if self.steered_pos < len(self.steered_t) and not self.backlog.napi_sched:
+            t = self.steered_ipi[self.steered_pos]
+            due = t if due is None or t < due else due
+        return due
+
+    def ipi(self) -> None:
+        """``scenarios.receive.Host._ipi``: the CALL_FUNCTION_SINGLE IPI, ``hardirq_ns``;
+        ``generic_smp_call_function_single_interrupt`` runs ``rps_trigger_softirq`` for each IPI sent by now."""
+        outer, self.context = self.context, "hardirq"
+        self.hardirq_count += 1
+        self.now += self.costs.hardirq_ns
+        self.busy_ns["hardirq"] += self.costs.hardirq_ns
+        due = [t for t in self.call_single_queue if t <= self.now]
+        self.call_single_queue = [t for t in self.call_single_queue if t > self.now]
+        for _ in due:
+            self.rps_trigger_softirq()
+        self.irq_exit()
+        self.context = outer
+
+    def rps_trigger_softirq(self) -> None:
+        """``kernel.dev.rps_trigger_softirq``: ``____napi_schedule`` the backlog, ``received_rps``++."""
+        b = self.backlog
+        if b in self.poll_list:
+            self.poll_list.remove(b)
+        self.poll_list.append(b)
+        if not self.profile.napi_repoll_list:
+            self.softirq_pending = True
+        elif not self.in_net_rx_action:
+            self.raise_softirq_irqoff()
+        self.received_rps += 1
+
+    def local_irq_enable(self) -> None:
+        """The Host's IRQ window with IPIs: the earliest due first, a device IRQ before an IPI due at the same time."""
+        while True:
+            now, best = self.now, None
+            for q in self.queues:
+                q.dma_until(now)
+                t = q.next_irq_time()
+                if t is not None and t <= now and (best is None or (t, q.index) < best[:2]):
+                    best = (t, q.index, q)
+            ipi = min(self.call_single_queue) if self.call_single_queue else None
+            if ipi is not None and ipi <= now and (best is None or ipi < best[0]):
+                self.ipi()
+            elif best is not None:
+                self.hard_irq(best[2])
+            else:
+                return
+
+    def run_ksoftirqd(self) -> None:
+        self.rps_take_steered()
+        _Cpu.run_ksoftirqd(self)
+
+    # --- the machine ----------------------------------------------------------------------------------------------
+    def run(self) -> None:
+        """:meth:`_Cpu.run` (the same engine order) with IPIs among the interrupts, no bulk stretches."""
+        queues = self.queues
+        while True:
+            due = self.ipi_due()
+            for q in queues:
+                t = q.next_irq_time()
+                if t is not None and (due is None or t < due):
+                    due = t
+            irq_at = None if due is None else max(due, self.now, self.busy_until)
+            if irq_at is not None and (irq_at <= self.now or not (self.ksoftirqd_running or self.ksoftirqd_current)):
+                self.take_irq(irq_at)
+            elif self.ksoftirqd_current and self.ksoftirqd_running:
+                self.run_ksoftirqd()
+            elif self.ksoftirqd_current:
+                self.busy_until = self.now = self.now + self.context_switch_ns
+                self.ksoftirqd_current = False
+            elif self.ksoftirqd_running:
+                self.busy_until = self.now = self.now + self.context_switch_ns
+                self.ksoftirqd_current = True
+                if due is not None and due == self.now:
+                    self.take_irq(self.now)
+                else:
+                    self.run_ksoftirqd()
+            else:
+                return
+
+    def take_irq(self, at: int) -> None:
+        """``scenarios.receive.Host._step``: take in what was steered here, then the earliest due of the IPI and
+        the queues' IRQs (a queue's first at a tie)."""
+        self.now = at
+        self.rps_take_steered()
+        dues = [(q.next_irq_time(), q.index, q) for q in self.queues if q.next_irq_time() is not None]
+        ipi = min(self.call_single_queue) if self.call_single_queue else None
+        if ipi is not None and (not dues or ipi < min(dues)[0]):
+            self.ipi()
+        elif dues:
+            q = min(dues)[2]
+            q.dma_until(self.now)
+            self.hard_irq(q)
+        self.busy_until = self.now
+
+
+def _rps_queue(target: np.ndarray, reader: int) -> _RpsQueue:
+    own = np.concatenate(([0], np.cumsum(target == reader))).tolist()
+    local = np.concatenate(([0], np.cumsum(target < 0))).tolist()
+    return _RpsQueue(target, own, local)
+
+
+def _steered_to(readers: list[_RpsCpu], qs: list[_Queue], cpu: int, batch: int | None,
+                driver_ns: int) -> tuple[list[int], list[int]]:
+    """What the reading CPUs steered to ``cpu``: each skb's enqueue time (3.10: after its own ``driver_ns``; 6.12:
+    when its GRO batch of ``batch`` went up) and its IPI time, sorted by (time, reading CPU, order)."""
+    times, ipis, order = [], [], []
+    for r in readers:
+        if not r.polls:
+            continue
+        qi, first, count, start = (np.array(c, dtype=np.int64) for c in zip(*r.polls))
+        ipi_at = np.array(r.ipi_at, dtype=np.int64)
+        rec = np.repeat(np.arange(len(count)), count)
+        j = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        done = j + 1 if batch is None else np.minimum((j // batch + 1) * batch, count[rec])
+        target = np.empty(len(rec), dtype=np.int64)
+        for q in set(qi.tolist()):
+            m = qi[rec] == q
+            target[m] = qs[q].rps.target[qs[q].rps.arrivals((first[rec] + j)[m])]
+        m = target == cpu
+        times.append((start[rec] + done * driver_ns)[m])
+        ipis.append(ipi_at[rec][m])
+        order.append(np.full(int(m.sum()), r.cpu))
+    if not times:
+        return [], []
+    t, i, c = np.concatenate(times), np.concatenate(ipis), np.concatenate(order)
+    k = np.lexsort((c, t))
+    return t[k].tolist(), i[k].tolist()
+
+
 @check.arguments
 def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
              profile: str | KernelProfile = "6.12", cpus: check.Cpus = 1, queues: int = 1, ring_size: int | None = None,
              affinity: Sequence[int] | None = None, costs: Costs | None = None,
-             segments: TcpSegments | None = None, rx_usecs: int = 0, length: int = 64) -> Summary:
+             segments: TcpSegments | None = None, rx_usecs: int = 0, length: int = 64,
+             rps_cpus: Sequence[Sequence[int]] | None = None, hash_of_packet: np.ndarray | None = None) -> Summary:
     """Run arrivals (``times_ns``, sorted, int64) on queues ``queue_of_packet`` (default all on queue 0) through
     rings, IRQs (moderated as ``ethtool -C rx-usecs`` says), NAPI and softirqs; same parameters and same
     :class:`Summary` as :class:`netlab.scenarios.receive.Host`. ``segments`` (:func:`tcp_segments`) makes them TCP
     segments GRO may merge; without it every packet is GRO_NORMAL: UDP, of ``length`` bytes (the IP packet, as
-    ``Packet.length``; adaptive moderation counts bytes)."""
+    ``Packet.length``; adaptive moderation counts bytes). With RPS (``rps_cpus``) give each packet's RSS hash
+    (``hash_of_packet``, :func:`rss_hashes`); a CPU that reads an RPS queue cannot also be another reading CPU's
+    RPS target here, and RPS with GRO's segments or with ``rx_usecs`` is the step model's only (``Host`` does
+    both)."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(p, KernelProfile):
         raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -1512,21 +1829,83 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
     itr_val = IGB_START_ITR if itr_setting in (1, 3) else itr_setting   # kernel.nic.Nic: igb_alloc_q_vector
     qs = [_Queue(q, _Feed(arr), rx_use=ring - 1, itr_val=itr_val, eitr_ns=_eitr_ns(itr_val))
           for q, arr in enumerate(per_queue)]
+    maps = rps_maps(rps_cpus, queues, cpus)
+    if any(maps) and segments is not None:
+        raise ValueError("the load model has RPS or GRO's TCP segments, not both (netlab.scenarios.receive.Host has "
+                         "both)")
+    if any(maps) and itr_setting:
+        raise ValueError("the load model has RPS or interrupt moderation, not both; netlab.scenarios.receive.Host has "
+                         "both")
     for q in qs if segments is not None else ():
         mine = segments.take(queue_of_packet == q.index) if queue_of_packet is not None else segments
         if len(q.feed.arr) and np.any(mine.flow >= 0):      # a queue of UDP packets only: no GRO state needed
             q.gro = _Gro(mine, p, costs)
-    per_cpu = [_Cpu([q for q in qs if affinity[q.index] == c], p, costs, ring, itr_setting, queues, ETH_HLEN + length)
-               for c in range(cpus)]
-    for cpu in per_cpu:
-        cpu.run()
+    settings = (p, costs, ring, itr_setting, queues, ETH_HLEN + length)   # every CPU's, after its queues
+    if not any(maps):
+        per_cpu = [_Cpu([q for q in qs if affinity[q.index] == c], *settings) for c in range(cpus)]
+        for cpu in per_cpu:
+            cpu.run()
+    else:
+        per_cpu = _simulate_rps(qs, maps, affinity, times, queue_of_packet, hash_of_packet, settings, cpus)
     skbs = [sum(q.rx_packets - (q.gro.merged if q.gro is not None else 0) for q in c.queues) for c in per_cpu]
     read_ns = sum(q.read_ns + q.dropped_ns + (q.gro.read_ns if q.gro is not None else 0) for q in qs)
+    rps = [c if isinstance(c, _RpsCpu) else None for c in per_cpu]
     return Summary(arrived=int(times.size), delivered=sum(q.rx_packets for q in qs),
                    ring_drops=sum(q.rx_missed for q in qs), time_squeeze=[c.time_squeeze for c in per_cpu],
-                   backlog_drops=[0] * cpus, processed=skbs, busy_ns=[c.busy_ns for c in per_cpu],
-                   elapsed_ns=max(c.now for c in per_cpu), net_rx_softirqs=[c.net_rx_softirqs for c in per_cpu],
-                   hard_irqs=[c.hard_irqs for c in per_cpu], gro_skbs=skbs, latency_ns=read_ns - int(times.sum()))
+                   backlog_drops=[r.dropped if r else 0 for r in rps],
+                   processed=[skb - sum(q.rx_packets for q in c.queues if q.rps is not None)
+                              + (r.processed_rps if r else 0) for c, r, skb in zip(per_cpu, rps, skbs)],
+                   busy_ns=[c.busy_ns for c in per_cpu], elapsed_ns=max(c.now for c in per_cpu),
+                   net_rx_softirqs=[c.net_rx_softirqs for c in per_cpu], hard_irqs=[c.hard_irqs for c in per_cpu],
+                   gro_skbs=skbs, latency_ns=read_ns - int(times.sum()),
+                   received_rps=[r.received_rps if r else 0 for r in rps], flow_limit_count=[0] * cpus)
+
+
+def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[int], times: np.ndarray,
+                  queue_of_packet: np.ndarray | None, hash_of_packet: np.ndarray | None, settings: tuple,
+                  cpus: int) -> list[_Cpu]:
+    """:func:`simulate` with RPS: the CPUs that take in no steered skb first (among them the reading CPUs, which
+    record what they steer), then the others with what was steered to them. ``settings``: every CPU's
+    arguments after its queues (profile, costs, ring size, the NIC's ITR setting, queue count and frame size)."""
+    p, costs = settings[0], settings[1]
+    if hash_of_packet is None or np.shape(hash_of_packet) != times.shape:
+        raise ValueError("with rps_cpus give hash_of_packet: each packet's RSS hash (rss_hashes), one per arrival")
+    hashes = np.asarray(hash_of_packet).astype(np.uint64)
+    if hashes.size and hashes.max() >= 1 << 32:
+        raise ValueError("hash_of_packet holds u32 hashes (0 .. 2**32 - 1)")
+    if p.dev_weight != _NAPI_WEIGHT:
+        raise ValueError(f"the load model's RPS needs dev_weight {_NAPI_WEIGHT} (the backlog's weight), got "
+                         f"{p.dev_weight}")
+    if not costs.net_rx_action_ns + costs.poll_ns + costs.driver_ns:
+        raise ValueError("the load model's RPS needs net_rx_action_ns + poll_ns + driver_ns > 0 (a steered skb "
+                         "leaves after its reading CPU's run began)")
+    readers = {affinity[q] for q, m in enumerate(maps) if m}
+    receivers = {c for q, m in enumerate(maps) if m for c in m if c != affinity[q]}
+    if readers & receivers:
+        raise ValueError(f"CPUs {sorted(readers & receivers)} read an RPS queue and are RPS CPUs of another CPU's "
+                         "queue: the load model cannot do that (netlab.scenarios.receive.Host can)")
+    for q, m in enumerate(maps):
+        if m:
+            h = hashes if queue_of_packet is None else hashes[np.asarray(queue_of_packet) == q]
+            if queue_of_packet is None and q:
+                h = h[:0]
+            target = np.asarray(m, dtype=np.int64)[((h * np.uint64(len(m))) >> np.uint64(32)).astype(np.intp)]
+            target[h == 0] = -1
+            qs[q].rps = _rps_queue(target, affinity[q])
+    per_cpu: list[_Cpu] = [
+        (_RpsCpu if c in readers | receivers else _Cpu)([q for q in qs if affinity[q.index] == c], *settings)
+        for c in range(cpus)]
+    for c, cpu in enumerate(per_cpu):
+        if isinstance(cpu, _RpsCpu):
+            cpu.cpu = c
+        if c not in receivers:
+            cpu.run()
+    steering = [c for c in per_cpu if isinstance(c, _RpsCpu) and c.polls]
+    for c in sorted(receivers):
+        cpu = per_cpu[c]
+        cpu.steered_t, cpu.steered_ipi = _steered_to(steering, qs, c, p.gro_normal_batch, costs.driver_ns)
+        cpu.run()
+    return per_cpu
 
 
 @check.arguments
@@ -1534,12 +1913,12 @@ def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = Fals
         flows: int = 256, queues: int = 1, cpus: check.Cpus | None = None, ring_size: int | None = None,
         netdev_budget: int | None = None, netdev_budget_usecs: int | None = None,
         profile: str | KernelProfile = "6.12", costs: Costs | None = None, tcp: bool = False, mss: int = 1448,
-        push_every: int = 0, rx_usecs: int = 0, length: int = 64) -> Summary:
+        push_every: int = 0, rx_usecs: int = 0, length: int = 64, rps_cpus: Sequence[int] | None = None) -> Summary:
     """One experiment: ``n`` UDP packets of ``length`` bytes and ``flows`` flows (round robin) at ``rate_pps`` in
     bursts of ``burst``, RSS over ``queues`` queues, queue q's IRQ on CPU q (``cpus`` defaults to ``queues``),
-    interrupts moderated by ``rx_usecs`` (``ethtool -C``); sysctls override the profile's. With ``tcp`` they are
-    bulk TCP segments of ``mss`` bytes, PSH on every ``push_every``-th of a flow (:func:`tcp_segments`), which GRO
-    merges."""
+    interrupts moderated by ``rx_usecs`` (``ethtool -C``), RPS over ``rps_cpus`` on every queue (default off);
+    sysctls override the profile's. With ``tcp`` they are bulk TCP segments of ``mss`` bytes, PSH on every
+    ``push_every``-th of a flow (:func:`tcp_segments`), which GRO merges."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     changes = {k: v for k, v in (("netdev_budget", netdev_budget), ("netdev_budget_usecs", netdev_budget_usecs))
                if v is not None}
@@ -1555,8 +1934,11 @@ def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = Fals
     flow_of_packet = np.arange(n) % flows       # flows round robin
     queue_of_packet = flow_queue[flow_of_packet]
     segments = tcp_segments(flow_of_packet, flow_hash, mss=mss, push_every=push_every) if tcp else None
+    if isinstance(rps_cpus, (str, bytes)):
+        raise ValueError(f"rps_cpus must be a list of CPUs, got {rps_cpus!r}")
+    rps = dict(rps_cpus=[list(rps_cpus)] * queues, hash_of_packet=flow_hash[flow_of_packet]) if rps_cpus else {}
     return simulate(times, queue_of_packet, profile=p, cpus=cpus or queues, queues=queues, ring_size=ring_size,
-                    costs=costs, segments=segments, rx_usecs=rx_usecs, length=length)
+                    costs=costs, segments=segments, rx_usecs=rx_usecs, length=length, **rps)
 
 
 @check.arguments

@@ -30,7 +30,8 @@ from typing import Annotated, Callable, Iterator, Mapping, Sequence
 
 from netlab import check
 from netlab.kernel.cpu import Costs, Cpu, SoftirqState, current_cpu
-from netlab.kernel.dev import NetDevice, SoftnetState, dev_add_offload, dev_add_pack, softnet_stat_text
+from netlab.kernel.dev import (NetDevice, NetdevRxQueue, RpsDevFlow, RpsSockFlowTable, SdFlowLimit, SoftnetState,
+                               dev_add_offload, dev_add_pack, rps_take_steered, softnet_stat_text)
 from netlab.kernel.dev_hard_xmit import FEATURES
 from netlab.kernel.dev_xmit import net_dev_init
 from netlab.kernel.inet_stream import inet_init
@@ -47,13 +48,14 @@ from netlab.kernel.sched import (TASK_INTERRUPTIBLE, TASK_RUNNING, Body, Schedul
                                  schedule, spend)
 from netlab.kernel.skbuff import SkBuff, alloc_skb, skb_push, skb_reserve
 from netlab.kernel.slub import Slub
+from netlab.kernel.smp import generic_smp_call_function_single_interrupt
 from netlab.kernel.sock import Sock, Socket, SockState
 from netlab.kernel.softirq import irq_enter, irq_exit, run_ksoftirqd
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED
 from netlab.kernel.tcp_output import MAX_TCP_HEADER, TCP_HLEN, TCP_SYN_HLEN
 from netlab.kernel.timer import TimerList
 from netlab.kernel.wait import WaitQueueEntry, add_wait_queue
-from netlab.load.receive import Summary
+from netlab.load.receive import Summary, rps_maps
 from netlab.trace import Trace, Tracer
 
 
@@ -63,10 +65,12 @@ MAX_STEPS = 10_000_000
 
 @dataclass(frozen=True)
 class CpuState:
-    """One CPU at a step: its softirqs and its ``softnet_data``."""
+    """One CPU at a step: its softirqs, its ``softnet_data`` and the IPIs queued for it (``call_single_queue``:
+    "rps_trigger_softirq, sent at 2.500 µs")."""
 
     softirq: SoftirqState
     softnet: SoftnetState
+    ipis: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class ReceiveState:
     taps: Mapping[str, tuple[str, ...]]
     iptables: tuple[str, ...]
     readers: Mapping[str, str]
+    rps: bool                    # some RX queue has RPS CPUs
 
 
 class Host:
@@ -97,8 +102,12 @@ class Host:
     on most distributions — the kernel's own boot value, ``files_maxfiles_init``, is about one file per 10 KiB of
     RAM). ``rx_usecs`` moderates the NIC's interrupts as ``ethtool -C eth0 rx-usecs`` does (0, the default
     here: none beyond the NIC's 1 µs; 3: igb's own default, adaptive; 10..10000: a fixed interval in µs; see
-    ``netlab.kernel.nic``). A task the
-    engine runs on one of these CPUs (``sched.spawn(…, host=name)``) runs its code on this
+    ``netlab.kernel.nic``). ``rps_cpus[q]`` are the CPUs RPS spreads queue q's packets over (``/sys/class/net/<dev>/
+    queues/rx-q/rps_cpus``; default none: RPS off); ``flow_limit_cpus`` are the CPUs whose backlog enqueues the flow
+    limit watches (``net.core.flow_limit_cpu_bitmap``; default none; 3.11 and later). RFS: ``rps_sock_flow_entries``
+    (``net.core.rps_sock_flow_entries``, rounded up to a power of 2 as the sysctl does) and ``rps_flow_cnt`` (each
+    RX queue's ``rps_flow_cnt``, rounded up too); both 0 by default: RFS off. A task the engine runs on one of these
+    CPUs (``sched.spawn(…, host=name)``) runs its code on this
     host's CPU: it sees that CPU (``this_cpu``, its clock, its softirqs), and what it queues runs after.
     """
 
@@ -107,7 +116,9 @@ class Host:
                  ring_size: int | None = None, affinity: Sequence[int] | None = None, costs: Costs | None = None,
                  address: str = "10.0.0.2", dev_name: str = "eth0", tx_ring_size: int | None = None,
                  link_gbps: float = 1.0, sched: Scheduler | None = None, name: str = "", memory: bool = False,
-                 max_files: Annotated[int, check.Range(1, check.INT64_MAX)] = check.INT64_MAX, rx_usecs: int = 0):
+                 max_files: Annotated[int, check.Range(1, check.INT64_MAX)] = check.INT64_MAX, rx_usecs: int = 0,
+                 rps_cpus: Sequence[Sequence[int]] | None = None, flow_limit_cpus: Sequence[int] = (),
+                 rps_sock_flow_entries: int = 0, rps_flow_cnt: int = 0):
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         if not isinstance(self.profile, KernelProfile):
             raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -144,6 +155,24 @@ class Host:
         self.dev = NetDevice(dev_name, self.net)
         self.nic = Nic(self.dev, queues, ring_size if ring_size is not None else self.profile.rx_ring_size, affinity,
                        tx_ring_size=tx_ring_size, link_gbps=link_gbps, rx_usecs=rx_usecs)
+        self.dev.rx_queues = [NetdevRxQueue(q, rps_map) for q, rps_map in enumerate(rps_maps(rps_cpus, queues, cpus))]
+        if isinstance(flow_limit_cpus, (str, bytes)) or any(
+                not isinstance(c, int) or isinstance(c, bool) or not 0 <= c < cpus for c in flow_limit_cpus):
+            raise ValueError(f"flow_limit_cpus must list CPUs in 0..{cpus - 1}, got {flow_limit_cpus!r}")
+        if flow_limit_cpus and self.profile.softnet_stat_columns < 11:
+            raise ValueError("this kernel has no flow limit (skb_flow_limit and its softnet_stat column came in 3.11)")
+        for c in flow_limit_cpus:
+            self.cpus[c].softnet_data.flow_limit = SdFlowLimit()
+        for sysctl, value in (("rps_sock_flow_entries", rps_sock_flow_entries), ("rps_flow_cnt", rps_flow_cnt)):
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1 << 26:
+                raise ValueError(f"{sysctl} must be an int in 0..2**26, got {value!r}")
+        if rps_sock_flow_entries:
+            table = RpsSockFlowTable(1 << (rps_sock_flow_entries - 1).bit_length(), (1 << (cpus - 1).bit_length()) - 1)
+            for cpu in self.cpus:
+                cpu.softnet_data.rps_sock_flow_table = table
+        if rps_flow_cnt:
+            for q in self.dev.rx_queues:
+                q.rps_flow_table = [RpsDevFlow() for _ in range(1 << (rps_flow_cnt - 1).bit_length())]
         if tx_ring_size is not None:
             self.dev.mtu, self.dev.features = self.profile.eth_mtu, frozenset(FEATURES)
             self.dev.qdisc = Qdisc(self.dev)
@@ -288,10 +317,28 @@ class Host:
                     t = qv.next_irq_time()
                     if t is not None and t <= cpu.now:
                         due.append((t, qv.index, qv))
+                ipi = self._ipi_time(cpu)
+                if ipi is not None and ipi <= cpu.now and (not due or ipi < min(due)[0]):
+                    self._ipi(cpu)
+                    continue
                 if not due:
                     return
                 self._hard_irq(cpu, min(due)[2])
         return window
+
+    def _ipi_time(self, cpu: Cpu) -> int | None:
+        """When the earliest IPI sent to ``cpu`` (kernel/smp.c ``call_single_queue``) was sent, if any."""
+        return min(c[0] for c in cpu.call_single_queue) if cpu.call_single_queue else None
+
+    def _ipi(self, cpu: Cpu) -> None:
+        """The CALL_FUNCTION_SINGLE IPI as a hard interrupt on ``cpu``: ``hardirq_ns``, the queued functions
+        (RPS: ``rps_trigger_softirq``), ``irq_exit`` (which runs NET_RX)."""
+        with cpu.running("hardirq"):
+            irq_enter()
+            cpu.charge(self.costs.hardirq_ns)
+            cpu.kstat_irqs["CAL"] = cpu.kstat_irqs.get("CAL", 0) + 1
+            generic_smp_call_function_single_interrupt()
+            irq_exit()
 
     def _hard_irq(self, cpu: Cpu, qv: QVector) -> None:
         qv.fire(cpu.now)
@@ -304,13 +351,19 @@ class Host:
 
     def _next(self, cpu: Cpu) -> int | None:
         """When ``cpu`` takes its next hard IRQ: when one is due, but not before the CPU is free (its clock, a
-        context switch on it)."""
+        context switch on it). An idle backlog with skbs steered to it: when the IPI of the first is due."""
         irq_times = [t for qv in self._queues_of(cpu) if (t := qv.next_irq_time()) is not None]
+        if (ipi := self._ipi_time(cpu)) is not None:
+            irq_times.append(ipi)
+        sd = cpu.softnet_data
+        if sd.rps_steered and not sd.backlog.sched and sd.rps_steered[0].ipi_at is not None:
+            irq_times.append(sd.rps_steered[0].ipi_at)
         return max(min(irq_times), cpu.now, self.rqs[cpu.id].busy_until) if irq_times else None
 
     def _arm(self, cpu: Cpu | None = None) -> None:
         """(Re)arm the engine timer of ``cpu``'s next hard IRQ (default: every CPU's), never before the engine's
-        clock. One timer per CPU: what a CPU does next depends on nothing that happens on another."""
+        clock. One timer per CPU: without RPS what a CPU does next depends on nothing that happens on another; with
+        RPS a run may send IPIs, so every CPU's timer is re-armed after it."""
         for c in (self.cpus if cpu is None else (cpu,)):
             start = self._next(c)
             if start is None:
@@ -328,12 +381,19 @@ class Host:
             self._arm(cpu)
             return
         cpu.now = max(cpu.now, start)
-        due = min((qv.next_irq_time(), qv.index, qv) for qv in self._queues_of(cpu)
-                  if qv.next_irq_time() is not None)
-        self.nic.dma_until(due[2], cpu.now)
-        self._hard_irq(cpu, due[2])
+        self._take_steered(cpu, "softirq")
+        dues = [(qv.next_irq_time(), qv.index, qv) for qv in self._queues_of(cpu) if qv.next_irq_time() is not None]
+        ipi = self._ipi_time(cpu)
+        if ipi is not None and (not dues or ipi < min(dues)[0]):
+            self._ipi(cpu)
+        elif not dues:           # the steered skbs came in on a backlog that was not idle after all: no IPI
+            pass
+        else:
+            due = min(dues)
+            self.nic.dma_until(due[2], cpu.now)
+            self._hard_irq(cpu, due[2])
         rq.busy_until = cpu.now
-        self._arm(cpu)
+        self._arm(cpu if self.rps_off else None)
 
     @check.arguments
     def run(self, until_ns: int | None = None) -> "Host":
@@ -350,11 +410,19 @@ class Host:
         they take is its burst — and sleep in ``schedule()`` once none are left (``run_ksoftirqd`` set it
         TASK_INTERRUPTIBLE). ``wakeup_softirqd`` wakes it; the engine switches to it like to any task."""
         while True:
+            self._take_steered(cpu, "ksoftirqd")
             with cpu.running("ksoftirqd"):
                 run_ksoftirqd(cpu.id)
             yield from spend(cpu.now - self.sched.clock, "softirqs")
             if cpu.ksoftirqd.state != TASK_RUNNING:
                 yield from schedule()
+
+    def _take_steered(self, cpu: Cpu, context: str) -> None:
+        """RPS: at the start of each burst on ``cpu`` (a hard IRQ, a ksoftirqd run), the skbs steered to it up to
+        now reach its backlog (``netlab.kernel.dev.rps_take_steered``: the model's order)."""
+        if cpu.softnet_data.rps_steered and cpu.softnet_data.rps_steered[0].time_ns <= cpu.now:
+            with cpu.running(context):
+                rps_take_steered(cpu.softnet_data)
 
     @check.arguments
     def run_process(self, cpu: int, fn: Callable[[], object], at_ns: int | None = None) -> object:
@@ -379,7 +447,7 @@ class Host:
         cpu.now = max(cpu.now, self.sched.clock)
         with cpu.running("process"):
             yield
-        self._arm(cpu)
+        self._arm(cpu if self.rps_off else None)  # ksoftirqd's net_rx_action may have sent RPS IPIs
 
     @contextmanager
     def _timer_context(self, cpu: Cpu) -> Iterator[None]:
@@ -404,10 +472,17 @@ class Host:
     # --- looking at it -------------------------------------------------------------------------------------------------
     def snapshot(self) -> ReceiveState:
         """The state for traces and drawings."""
-        return ReceiveState(tuple(CpuState(cpu.snapshot(), cpu.softnet_data.snapshot()) for cpu in self.cpus),
+        return ReceiveState(tuple(CpuState(cpu.snapshot(), cpu.softnet_data.snapshot(),
+                                           tuple([f"{f.__name__}, sent at {t / 1000:.3f} µs"
+                                                  for t, f, _ in cpu.call_single_queue])) for cpu in self.cpus),
                             self.nic.snapshot(), {name: sock.sk.snapshot() for name, sock in self.sockets.items()},
                             {tap.name: tuple([f"{n} ({d})" for n, d in tap.seen]) for tap in self.taps},
-                            tuple(self.net.nf.snapshot()), {t.comm: t.state for t in self.readers})
+                            tuple(self.net.nf.snapshot()), {t.comm: t.state for t in self.readers}, not self.rps_off)
+
+    @property
+    def rps_off(self) -> bool:
+        """No RX queue has RPS CPUs."""
+        return not any(q.rps_map for q in self.dev.rx_queues)
 
     def summary(self) -> Summary:
         sds = [cpu.softnet_data for cpu in self.cpus]
@@ -416,13 +491,25 @@ class Host:
                        backlog_drops=[sd.dropped for sd in sds], processed=[sd.processed for sd in sds],
                        busy_ns=[dict(cpu.busy_ns) for cpu in self.cpus], elapsed_ns=self.now,
                        net_rx_softirqs=[cpu.kstat_softirqs[3] for cpu in self.cpus],
-                       hard_irqs=[sum(cpu.kstat_irqs.values()) for cpu in self.cpus],
+                       hard_irqs=[sum(n for irq, n in cpu.kstat_irqs.items() if irq != "CAL") for cpu in self.cpus],
                        gro_skbs=[sum(qv.napi.gro_passed for qv in self._queues_of(cpu)) for cpu in self.cpus],
-                       latency_ns=sum(qv.rx_latency_ns for qv in self.nic.q_vectors))
+                       latency_ns=sum(qv.rx_latency_ns for qv in self.nic.q_vectors),
+                       received_rps=[sd.received_rps for sd in sds], flow_limit_count=[sd.flow_limit_count for sd in sds])
 
     def softnet_stat(self) -> str:
         """This host's ``/proc/net/softnet_stat``, in the profile's column count."""
         return softnet_stat_text([cpu.softnet_data for cpu in self.cpus], self.profile.softnet_stat_columns)
+
+
+@check.arguments
+def rps_handoff(profile: str | KernelProfile = "6.12") -> Trace:
+    """One RPS hand-off, traced: a UDP packet read on CPU 0 (the NIC queue's IRQ CPU), steered by ``get_rps_cpu`` to
+    CPU 1's ``input_pkt_queue`` (``enqueue_to_backlog``), the IPI sent at the end of CPU 0's ``net_rx_action``,
+    and on CPU 1 ``rps_trigger_softirq`` (``received_rps``) and ``process_backlog`` up to the socket."""
+    host = Host(profile, cpus=2, queues=1, ring_size=64, rps_cpus=[[1]])
+    host.udp_socket(80)
+    host.receive([Packet(1000, protocol="udp", name="p0")])
+    return host.record()
 
 
 @check.arguments

@@ -4,7 +4,8 @@
 read by attribute) into an SVG for the Stepper: each RX ring as a band of descriptor slots (empty buffers the NIC
 may fill, packets waiting for the driver, slots the driver has not given back yet) with its ``next_to_clean`` and
 ``head`` marks, the skbs GRO holds for it (name, segments merged, bytes), the queue's IRQ, each CPU's softirq state,
-``poll_list`` and backlog, and each socket's receive queue.
+``poll_list`` and backlog (with RPS: the skbs on their way to it, its pending IPI, the CPUs it will kick,
+``received_rps``), and each socket's receive queue.
 
 :func:`plot_sweep`, :func:`plot_cpu_time` and :func:`plot_coalescing` draw what the notebook computed with the
 load model; they take numbers, never a model.
@@ -73,7 +74,7 @@ def _chain(x: float, y: float, label: str, items: Sequence[str], colour: str, em
     return "".join(parts)
 
 
-def _cpu(x: float, y: float, cpu: int, state, current: Event | None) -> tuple[str, float]:
+def _cpu(x: float, y: float, cpu: int, state, current: Event | None, rps: bool) -> tuple[str, float]:
     soft, sd = state.softirq, state.softnet
     here = current is not None and current.cpu == cpu and not on_the_nic(current)
     colour = svg.CONTEXT_COLOURS[current.context] if here else "#adb5bd"
@@ -82,12 +83,20 @@ def _cpu(x: float, y: float, cpu: int, state, current: Event | None) -> tuple[st
             f"{'runnable' if soft.ksoftirqd == 'TASK_RUNNING' else 'asleep'}")
     counters = (f"softnet_stat: processed {sd.processed} · dropped {sd.dropped} · "
                 f"time_squeeze {sd.time_squeeze} · NET_RX runs {soft.net_rx_runs}")
-    parts = [svg.rect(x, y, 560, 84, fill="#fff" if not here else "#fffbea", stroke=colour),
+    if rps:
+        counters += f" · received_rps {sd.received_rps}"
+    height = 124 if rps else 84
+    parts = [svg.rect(x, y, 560, height, fill="#fff" if not here else "#fffbea", stroke=colour),
              svg.text(x + 8, y + 16, head, size=12, weight="bold"),
              _chain(x + 8, y + 22, "poll_list:", sd.poll_list, "#ffe8cc"),
-             _chain(x + 8, y + 42, "backlog (input_pkt_queue):", sd.input_pkt_queue + sd.process_queue, "#e5dbff"),
-             svg.text(x + 8, y + 77, counters, size=11)]
-    return "".join(parts), y + 92
+             _chain(x + 8, y + 42, "backlog (input_pkt_queue):", sd.input_pkt_queue + sd.process_queue, "#e5dbff")]
+    if rps:   # RPS: what is on its way here, the IPI it brings, the CPUs this one will kick
+        parts += [_chain(x + 8, y + 62, "steered here (RPS), on the way:", sd.rps_steered, "#fff3bf", "nothing"),
+                  svg.text(x + 8, y + 95, "IPI pending: " + ("; ".join(state.ipis) or "none") + " · IPIs to send at "
+                           "net_rx_action's end: " + (", ".join(f"CPU {c}" for c in sd.rps_ipi_list) or "none"),
+                           size=11)]
+    parts.append(svg.text(x + 8, y + height - 7, counters, size=11))
+    return "".join(parts), y + height + 8
 
 
 def _socket(x: float, y: float, name: str, sock) -> tuple[str, float]:
@@ -120,7 +129,7 @@ def receive_svg(state: Any, event: Event | None = None) -> str:
         drawn, y = _ring(x, y, q, queue)
         parts.append(drawn)
     for cpu, cpu_state in enumerate(state.cpus):
-        drawn, y = _cpu(x, y, cpu, cpu_state, event)
+        drawn, y = _cpu(x, y, cpu, cpu_state, event, state.rps)
         parts.append(drawn)
     for name, sock in sorted(state.sockets.items()):
         drawn, y = _socket(x, y, name, sock)

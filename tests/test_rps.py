@@ -1,0 +1,311 @@
+"""RPS in the step model: get_rps_cpu's placement, the IPI per net_rx_action, the target's backlog and counters."""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, settings, strategies as st
+
+from netlab.kernel.cpu import Costs
+from netlab.kernel.dev import RPS_NO_CPU, NetdevRxQueue, get_rps_cpu, hash_32, reciprocal_scale, softnet_stat_values
+from netlab.kernel.inet_stream import inet_recvmsg
+from netlab.kernel.skbuff import alloc_skb
+from netlab.kernel.nic import Packet, rss_input, toeplitz_hash
+from netlab.kernel.profiles import PROFILES
+from netlab.load.receive import arrivals, rps_maps, rss_hashes, rss_queues, simulate
+from netlab.scenarios.receive import Host, rps_handoff
+
+PROFILE_NAMES = ["3.10", "6.12"]
+
+
+def udp(times, flows=1, first_port=40000):
+    return [Packet(int(t), sport=first_port + i % flows, protocol="udp", name=f"p{i}") for i, t in enumerate(times)]
+
+
+def rps_host(profile, rps_cpus, cpus=4, **kw):
+    host = Host(profile, cpus=cpus, queues=1, rps_cpus=[rps_cpus], **kw)
+    host.udp_socket(80, rcvbuf=1 << 30)
+    return host
+
+
+def left_in_backlogs(host):
+    return sum(len(c.softnet_data.input_pkt_queue) + len(c.softnet_data.process_queue) for c in host.cpus)
+
+
+def test_reciprocal_scale_maps_a_u32_hash_onto_the_map():
+    assert [reciprocal_scale(h, 3) for h in (0, (1 << 32) // 3 - 1, (1 << 32) // 3 + 1, (1 << 32) - 1)] == [0, 0, 1, 2]
+    assert reciprocal_scale(0xFFFFFFFF, 1) == 0
+    for bad in ((-1, 3), (1 << 32, 3), (5, 1 << 32)):
+        with pytest.raises(ValueError, match="u32|whole number"):
+            reciprocal_scale(*bad)
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_each_flow_goes_to_the_cpu_its_hash_picks(profile):
+    """rps_map->cpus[reciprocal_scale(hash, len)]: the RSS hash of the flow, so a flow stays on one CPU."""
+    rps, flows = [1, 2, 3], 24
+    host = rps_host(profile, rps)
+    packets = udp(1000 + 5000 * np.arange(96), flows=flows)
+    host.receive(packets)
+    host.run()
+    expected = [0] * 4
+    for p in packets:
+        expected[rps[reciprocal_scale(toeplitz_hash(rss_input(*p.flow)), len(rps))]] += 1
+    s = host.summary()
+    assert s.processed == expected and expected[0] == 0 and all(expected[1:])
+    assert s.backlog_drops == [0] * 4 and left_in_backlogs(host) == 0
+    assert len(host.sockets["udp:80"].sk.sk_receive_queue) == len(packets)
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_one_ipi_per_net_rx_action_not_per_packet(profile):
+    """Eight packets of one flow read in one NET_RX run: one IPI, one received_rps, eight processed there."""
+    host = rps_host(profile, [2])
+    host.receive(udp(1000 + 67 * np.arange(8)))   # back to back: the poll finds them all
+    host.run()
+    s = host.summary()
+    assert s.received_rps == [0, 0, 1, 0] and host.cpus[2].kstat_irqs == {"CAL": 1}
+    assert s.processed == [0, 0, 8, 0] and s.hard_irqs == [1, 0, 0, 0]
+    assert s.net_rx_softirqs[0] >= 1 and s.net_rx_softirqs[2] == 1
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_a_packet_that_finds_the_target_idle_costs_an_ipi_each(profile):
+    host = rps_host(profile, [1])
+    host.receive(udp(1000 + 20_000 * np.arange(5)))
+    host.run()
+    s = host.summary()
+    assert s.received_rps == [0, 5, 0, 0] and s.processed == [0, 5, 0, 0] and s.hard_irqs == [5, 0, 0, 0]
+    assert softnet_stat_values(host.cpus[1].softnet_data)[9] == 5     # the received_rps column
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_the_reader_pays_driver_ns_and_the_target_stack_ns(profile):
+    costs = Costs()
+    host = rps_host(profile, [1], cpus=2, costs=costs)
+    host.receive(udp([1000]))
+    host.run()
+    busy = host.summary().busy_ns
+    assert busy[0]["softirq"] == costs.net_rx_action_ns + costs.poll_ns + costs.driver_ns
+    assert busy[1]["hardirq"] == costs.hardirq_ns                          # the IPI
+    assert busy[1]["softirq"] == costs.net_rx_action_ns + costs.poll_ns + costs.stack_ns
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_the_targets_backlog_drops_beyond_netdev_max_backlog(profile):
+    """One target slower than the reader (300 ns a packet against 100): its input_pkt_queue fills, and what finds
+    more than netdev_max_backlog queued is dropped there (softnet_data.dropped on the target, rx_dropped)."""
+    prof = PROFILES[profile].replace(netdev_max_backlog=40)
+    host = rps_host(prof, [1], cpus=2, ring_size=256)
+    host.receive(udp(1000 + 120 * np.arange(3000), flows=4))
+    host.run()
+    s = host.summary()
+    assert s.backlog_drops[0] == 0 and s.backlog_drops[1] > 0
+    assert s.delivered == s.processed[1] + s.backlog_drops[1] and s.processed[0] == 0
+    assert host.dev.stats["rx_dropped"] == s.backlog_drops[1]
+    assert left_in_backlogs(host) == 0
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_an_ipi_sent_from_ksoftirqd_reaches_its_target(profile):
+    """A flooded reader runs NET_RX in ksoftirqd; the IPIs its net_rx_action sends there are taken too, so no
+    packet stays in a backlog."""
+    host = rps_host(profile, [1, 2, 3])
+    host.receive(udp(1000 + 60 * np.arange(8000), flows=16))
+    host.run()
+    s = host.summary()
+    assert s.busy_ns[0]["ksoftirqd"] > 0 and s.ring_drops > 0
+    assert sum(s.processed) + sum(s.backlog_drops) == s.delivered and left_in_backlogs(host) == 0
+    assert all(s.received_rps[1:]) and s.received_rps[0] == 0
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_the_reading_cpu_may_be_one_of_the_rps_cpus(profile):
+    """A packet steered to the CPU that read it goes through its own backlog: no IPI for it."""
+    host = rps_host(profile, [0, 1], cpus=2)
+    packets = udp(1000 + 5000 * np.arange(40), flows=8)
+    host.receive(packets)
+    host.run()
+    s = host.summary()
+    own = sum(1 for p in packets if reciprocal_scale(toeplitz_hash(rss_input(*p.flow)), 2) == 0)
+    assert 0 < own < len(packets) and s.processed == [own, len(packets) - own]
+    assert s.received_rps[0] == 0 and s.received_rps[1] == len(packets) - own
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_rps_handoff_is_read_on_cpu_0_and_processed_on_cpu_1(profile):
+    trace = rps_handoff(profile)
+    calls = [(e.cpu, e.function) for e in trace if e.kind == "call"]
+    order = [(0, "get_rps_cpu"), (0, "enqueue_to_backlog"), (0, "net_rps_action_and_irq_enable"),
+             (1, "napi_schedule_prep"), (1, "generic_smp_call_function_single_interrupt"), (1, "rps_trigger_softirq"), (1, "process_backlog"),
+             (1, "udp_queue_rcv_skb" if (1, "udp_queue_rcv_skb") in calls else "__udp_queue_rcv_skb")]
+    positions = [calls.index(c) for c in order]
+    assert positions == sorted(positions)
+    assert (0, "process_backlog") not in calls and (1, "igb_poll") not in calls
+    assert trace[-1].state.cpus[1].softnet.processed == 1 and trace[-1].state.cpus[0].softnet.processed == 0
+
+
+def test_rps_settings_are_checked():
+    assert rps_maps(None, 2, 4) == [(), ()]
+    assert rps_maps([[3, 1, 1], []], 2, 4) == [(1, 3), ()]
+    for bad, match in (([[1]], "one list of CPUs per RX queue"), ([[4], []], r"CPUs in 0\.\.3"),
+                       (["12", []], "must list CPUs"), ([[True], []], "must list CPUs"), ("0", "one list")):
+        with pytest.raises(ValueError, match=match):
+            rps_maps(bad, 2, 4)
+    with pytest.raises(ValueError, match="one list"):
+        Host(cpus=2, queues=2, rps_cpus=[[1]])
+    with pytest.raises(ValueError, match="ascending distinct"):
+        NetdevRxQueue(0, (2, 1))
+
+
+# --- the load model agrees ----------------------------------------------------------------------------------------
+COSTS = st.builds(Costs, driver_ns=st.sampled_from([0, 100, 600]), stack_ns=st.sampled_from([150, 300, 2400]),
+                  poll_ns=st.sampled_from([100, 200]), hardirq_ns=st.sampled_from([500, 1000]))
+
+
+@st.composite
+def rps_case(draw):
+    """One reading CPU (CPU 0: every queue's IRQ, or queue 1's on CPU 1 without RPS), RPS over any CPUs — the
+    reading CPU among them or not —, from idle to a flood that fills the ring and the backlogs."""
+    profile = PROFILES[draw(st.sampled_from(PROFILE_NAMES))]
+    cpus, queues = draw(st.integers(2, 4)), draw(st.integers(1, 2))
+    rps = draw(st.lists(st.integers(0, cpus - 1), min_size=1, max_size=cpus, unique=True))
+    affinity, rps_cpus = [0] * queues, [rps] * queues
+    if queues == 2 and draw(st.booleans()):          # a second queue without RPS on a CPU of its own, maybe a target
+        affinity, rps_cpus = [0, 1], [[c for c in rps if c != 1] or [0], []]
+    costs = draw(COSTS)
+    sysctls = dict(netdev_max_backlog=draw(st.sampled_from([10, 100, 1000])), hz=draw(st.sampled_from([250, 1000])),
+                   netdev_budget=draw(st.sampled_from([64, 300])), max_softirq_restart=draw(st.sampled_from([1, 10])))
+    n = draw(st.integers(50, 1200))
+    rate = draw(st.floats(1e5, 1.4e7))
+    burst = draw(st.integers(1, 32))
+    if burst > 1 and (burst - 1) * 67 >= burst * 1e9 / rate:
+        burst = 1
+    times = arrivals(rate, n, burst=burst, jitter=draw(st.booleans()), seed=draw(st.integers(0, 100)))
+    sports = 40000 + np.random.default_rng(n).integers(0, draw(st.integers(1, 40)), n)
+    return times, sports, profile.replace(**sysctls), cpus, queues, affinity, rps_cpus, costs, \
+        draw(st.sampled_from([64, 128, 256]))
+
+
+def step_and_load(times, sports, profile, cpus, queues, affinity, rps_cpus, costs, ring):
+    n = len(times)
+    host = Host(profile, cpus=cpus, queues=queues, ring_size=ring, affinity=affinity, rps_cpus=rps_cpus, costs=costs)
+    host.udp_socket(80, rcvbuf=1 << 40)
+    host.receive([Packet(int(t), sport=int(p), protocol="udp", name=f"p{i}")
+                  for i, (t, p) in enumerate(zip(times, sports))])
+    host.run()
+    flows = (["10.0.0.1"] * n, ["10.0.0.2"] * n, sports, [80] * n)
+    load = simulate(times, rss_queues(*flows, queues), profile=profile, cpus=cpus, queues=queues, ring_size=ring,
+                    affinity=affinity, costs=costs, rps_cpus=rps_cpus, hash_of_packet=rss_hashes(*flows))
+    return host.summary(), load
+
+
+@settings(max_examples=int(os.environ.get("RPS_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(case=rps_case())
+def test_the_load_model_equals_the_step_model_with_rps(case):
+    step, load = step_and_load(*case)
+    assert load == step
+    assert sum(step.processed) + sum(step.backlog_drops) == step.delivered
+    event(f"backlog drops {'yes' if sum(step.backlog_drops) else 'no'}, ring drops {'yes' if step.ring_drops else 'no'}"
+          f", ksoftirqd {'yes' if sum(b['ksoftirqd'] for b in step.busy_ns) else 'no'}")
+
+
+def test_the_load_model_refuses_what_it_cannot_do_exactly():
+    times, hashes = np.arange(10), np.arange(1, 11) << 20
+    with pytest.raises(ValueError, match="hash_of_packet"):
+        simulate(times, cpus=2, rps_cpus=[[1]])
+    with pytest.raises(ValueError, match="read an RPS queue and are RPS CPUs"):
+        simulate(times, np.arange(10) % 2, cpus=2, queues=2, affinity=[0, 1], rps_cpus=[[1], [0]],
+                 hash_of_packet=hashes)
+    with pytest.raises(ValueError, match="dev_weight"):
+        simulate(times, cpus=2, rps_cpus=[[1]], hash_of_packet=hashes, profile=PROFILES["6.12"].replace(dev_weight=8))
+    with pytest.raises(ValueError, match="RPS or interrupt moderation, not both"):
+        simulate(times, cpus=2, rps_cpus=[[1]], hash_of_packet=hashes, rx_usecs=50)
+    assert simulate(times, cpus=2, rps_cpus=[[]]).processed == [10, 0]
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_interrupt_moderation_throttles_the_nic_vector_not_the_ipis(profile):
+    """rx-usecs 250 holds CPU 0's NIC interrupts 250 µs apart (5 for 50 packets 20 µs apart, not 50); each of their
+    NET_RX runs sends CPU 1 one IPI, which no throttle holds back."""
+    times = 1000 + 20_000 * np.arange(50)                     # a packet every 20 µs for 1 ms
+    host = rps_host(profile, [1], cpus=2, rx_usecs=250)
+    host.receive(udp(times))
+    host.run()
+    s = host.summary()
+    assert s.delivered == s.processed[1] == 50
+    assert s.hard_irqs == [5, 0] and s.received_rps == [0, 5] and host.cpus[1].kstat_irqs == {"CAL": 5}
+
+
+# --- the flow limit (6.12; 3.10 has none) -------------------------------------------------------------------------
+def test_the_flow_limit_drops_the_flow_that_hogs_a_backlog():
+    """One flow at 4 of 5 packets, four light ones, all steered to one slow CPU: once its backlog is half full the
+    heavy flow holds more than 64 of CPU 0's last 128 enqueues and is dropped there (flow_limit_count on CPU 0,
+    dropped on CPU 1); most light packets get through, where without the limit most are dropped."""
+    prof = PROFILES["6.12"].replace(netdev_max_backlog=100)
+    sports = [40000 if i % 5 else 40001 + (i // 5) % 4 for i in range(4000)]
+    packets = [Packet(1000 + 80 * i, sport=p, protocol="udp", name=f"p{i}") for i, p in enumerate(sports)]
+    hosts = {}
+    for limit in ((), (0,)):
+        host = hosts[limit] = Host(prof, cpus=2, rps_cpus=[[1]], flow_limit_cpus=limit)
+        host.udp_socket(80, rcvbuf=1 << 40)
+        host.receive(packets)
+        host.run()
+    off, on = hosts[()].summary(), hosts[(0,)].summary()
+    assert off.flow_limit_count == [0, 0] and off.backlog_drops[1] > 0
+    assert on.flow_limit_count[0] > 0 and on.flow_limit_count[1] == 0 and on.backlog_drops[1] >= on.flow_limit_count[0]
+    light = lambda host: sum(1 for s in host.sockets["udp:80"].sk.sk_receive_queue if s.meta["sport"] != 40000)  # noqa: E731
+    sent_light = len(sports) - sports.count(40000)
+    assert light(hosts[(0,)]) > 0.7 * sent_light and light(hosts[(0,)]) > 2 * light(hosts[()])
+    assert softnet_stat_values(hosts[(0,)].cpus[0].softnet_data)[10] == on.flow_limit_count[0]
+
+
+def test_the_flow_limit_hashes_like_the_kernel():
+    assert hash_32(0, 12) == 0 and hash_32(1, 12) == 0x61C88647 >> 20 and hash_32(0xFFFFFFFF, 32) == (
+        0xFFFFFFFF * 0x61C88647) & 0xFFFFFFFF
+    with pytest.raises(ValueError, match="3.11"):
+        Host("3.10", cpus=2, flow_limit_cpus=[0])
+    with pytest.raises(ValueError, match="flow_limit_cpus"):
+        Host(cpus=2, flow_limit_cpus=[2])
+
+
+# --- RFS -----------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_rfs_steers_a_flow_to_the_cpu_that_reads_it(profile):
+    """The first segment goes where RPS's hash puts it (CPU 1); the reader on CPU 3 records its CPU in
+    rps_sock_flow_table (inet_recvmsg → sock_rps_record_flow), and the flow's next segments go to CPU 3."""
+    host = Host(profile, cpus=4, rps_cpus=[[1, 2]], rps_sock_flow_entries=4000, rps_flow_cnt=200)
+    sock = host.tcp_socket(80, peer=("10.0.0.1", 40000))
+
+    def reader():
+        while True:
+            yield from inet_recvmsg(sock, 1 << 20, 0)
+    host.sched.spawn("reader", reader(), cpu=3, host=host.name)
+    segments = [Packet(1000 + 20_000 * i, seq=1 + 100 * i, length=152, ack=1, name=f"p{i}") for i in range(6)]
+    assert [1, 2][reciprocal_scale(toeplitz_hash(rss_input(*segments[0].flow)), 2)] == 1
+    host.receive(segments)
+    host.run(until_ns=200_000)
+    s = host.summary()
+    assert s.processed == [0, 1, 0, 5] and s.received_rps == [0, 1, 0, 5]
+    table = host.cpus[0].softnet_data.rps_sock_flow_table
+    assert table.entries == 4096 and len(host.dev.rx_queues[0].rps_flow_table) == 256
+    assert len(sock.sk.sk_receive_queue) == 0
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_rfs_moves_a_flow_only_once_its_old_backlog_has_taken_its_last_skb(profile):
+    host = Host(profile, cpus=4, rps_cpus=[[1, 2]], rps_sock_flow_entries=64, rps_flow_cnt=8)
+    h = 0x9E3779B1
+    table = host.cpus[0].softnet_data.rps_sock_flow_table
+    table.ents[h & 63] = (h & ~table.rps_cpu_mask & 0xFFFFFFFF) | 3 if profile == "6.12" else 3
+    rflow = host.dev.rx_queues[0].rps_flow_table[h & 7]
+    rflow.cpu, rflow.last_qtail = 1, 5
+    host.cpus[1].softnet_data.input_queue_head = 3      # two of the flow's skbs still queued on CPU 1
+    host.cpus[3].softnet_data.input_queue_head = 40
+    with host.cpus[0].running("softirq"):
+        skb = alloc_skb(64, name="p")
+        skb.meta.update(dev=host.dev, queue=0, hash=h)
+        assert get_rps_cpu(host.dev, skb) == (1, rflow)
+        host.cpus[1].softnet_data.input_queue_head = 5
+        assert get_rps_cpu(host.dev, skb) == (3, rflow) and (rflow.cpu, rflow.last_qtail) == (3, 40)
+        table.ents[h & 63] = RPS_NO_CPU       # nobody reads the flow (6.12: nor do its hash bits match): RPS
+        assert get_rps_cpu(host.dev, skb) == ([1, 2][reciprocal_scale(h, 2)], None)
