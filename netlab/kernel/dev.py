@@ -1006,9 +1006,10 @@ def rps_take_steered(sd: SoftnetData) -> None:
         enqueue_to_backlog(sd.rps_steered[0].skb, sd.cpu)
 
 
-@kernel_function("net/core/dev.c", lambda sd: "IPIs leave now for the CPUs this run steered packets to "
-                 f"({', '.join(f'CPU {c}' for c in sorted({e.to for e in sd.rps_ipi_list}))}), "
-                 "enable interrupts")
+@kernel_function("net/core/dev.c", lambda sd: (
+    f"IPIs leave now for the CPUs this run steered packets to "
+    f"({', '.join(f'CPU {c}' for c in sorted({e.to for e in sd.rps_ipi_list}))}), enable interrupts"
+    if sd.rps_ipi_list else "no IPI to send (this run steered nothing), enable interrupts"))
 def net_rps_action_and_irq_enable(sd: SoftnetData) -> None:
     """Send an IPI (``net_rps_send_ipi`` → ``smp_call_function_single_async``) to each CPU on ``rps_ipi_list``.
     Called at the end of ``net_rx_action`` and at the start of ``process_backlog``. In the model each skb this
