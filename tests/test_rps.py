@@ -131,6 +131,17 @@ def test_the_reading_cpu_may_be_one_of_the_rps_cpus(profile):
     assert s.received_rps[0] == 0 and s.received_rps[1] == len(packets) - own
 
 
+def test_the_reading_cpu_does_not_depend_on_how_many_cpus_it_steers_to():
+    """Two queues on CPU 0, ksoftirqd waking on it: its hard IRQs are the same with one RPS target or two (the
+    targets' runs once re-queued CPU 0's IRQ timer behind its ksoftirqd, at a tie), and the load model agrees."""
+    prof, costs = PROFILES["3.10"].replace(netdev_max_backlog=10, max_softirq_restart=1), Costs(driver_ns=0)
+    times = arrivals(2e6, 50, jitter=True, seed=2)
+    sports = 40000 + np.arange(50) % 8
+    runs = [step_and_load(times, sports, prof, 3, 2, [0, 0], [rps, rps], costs, 256) for rps in ([1], [1, 2])]
+    assert runs[0][0].hard_irqs == runs[1][0].hard_irqs
+    assert all(step == load for step, load in runs)
+
+
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 def test_rps_handoff_is_read_on_cpu_0_and_processed_on_cpu_1(profile):
     trace = rps_handoff(profile)

@@ -362,14 +362,25 @@ class Host:
 
     def _arm(self, cpu: Cpu | None = None) -> None:
         """(Re)arm the engine timer of ``cpu``'s next hard IRQ (default: every CPU's), never before the engine's
-        clock. One timer per CPU: without RPS what a CPU does next depends on nothing that happens on another; with
-        RPS a run may send IPIs, so every CPU's timer is re-armed after it."""
+        clock. One timer per CPU: without RPS what a CPU does next depends on nothing that happens on another."""
         for c in (self.cpus if cpu is None else (cpu,)):
             start = self._next(c)
             if start is None:
                 self.sched.del_timer(self._next_irq[c.id])
             else:
                 self.sched.mod_timer(self._next_irq[c.id], max(start, self.sched.clock))
+
+    def _arm_after_run(self, cpu: Cpu) -> None:
+        """:meth:`_arm` ``cpu`` after a run on it; with RPS that run may have sent IPIs, so every other CPU whose
+        next hard IRQ moved is re-armed too — and only those: re-arming a timer for the time it already has would
+        queue it behind the events queued for that time since, and another CPU's run would reorder this one's
+        ties (what the load model, which runs a reading CPU on its own, does not do)."""
+        self._arm(cpu)
+        for c in () if self.rps_off else self.cpus:
+            start = self._next(c)
+            if c is not cpu and self._next_irq[c.id].expires_ns != (None if start is None else
+                                                                    max(start, self.sched.clock)):
+                self._arm(c)
 
     def _step(self, timer: TimerList) -> None:
         """The hard IRQ :meth:`_arm` planned on the timer's CPU, of its earliest due queue — unless a context switch
@@ -393,7 +404,7 @@ class Host:
             self.nic.dma_until(due[2], cpu.now)
             self._hard_irq(cpu, due[2])
         rq.busy_until = cpu.now
-        self._arm(cpu if self.rps_off else None)
+        self._arm_after_run(cpu)
 
     @check.arguments
     def run(self, until_ns: int | None = None) -> "Host":
@@ -447,7 +458,7 @@ class Host:
         cpu.now = max(cpu.now, self.sched.clock)
         with cpu.running("process"):
             yield
-        self._arm(cpu if self.rps_off else None)  # ksoftirqd's net_rx_action may have sent RPS IPIs
+        self._arm_after_run(cpu)
 
     @contextmanager
     def _timer_context(self, cpu: Cpu) -> Iterator[None]:
