@@ -1097,28 +1097,40 @@ class _Cpu:
                     self.flooded_runs()
             if gro:
                 self.gro_repeats(seen)
-            due = None
-            for q in queues:
-                t = q.next_irq_time()
-                if t is not None and (due is None or t < due):
-                    due = t
-            irq_at = None if due is None else max(due, self.now, self.busy_until)
-            if irq_at is not None and (irq_at <= self.now or not (self.ksoftirqd_running or self.ksoftirqd_current)):
-                self.take_irq(irq_at)
-            elif self.ksoftirqd_current and self.ksoftirqd_running:
-                self.run_ksoftirqd()
-            elif self.ksoftirqd_current:                   # schedule(): switch to the idle task
-                self.busy_until = self.now = self.now + self.context_switch_ns
-                self.ksoftirqd_current = False
-            elif self.ksoftirqd_running:                   # the idle task switches to the woken ksoftirqd
-                self.busy_until = self.now = self.now + self.context_switch_ns
-                self.ksoftirqd_current = True
-                if due is not None and due == self.now:
-                    self.take_irq(self.now)
-                else:
-                    self.run_ksoftirqd()
-            else:
+            if not self.engine_step():
                 return
+
+    def next_due(self) -> int | None:
+        """When the earliest interrupt of this CPU is due (its queues' IRQs), if any."""
+        due = None
+        for q in self.queues:
+            t = q.next_irq_time()
+            if t is not None and (due is None or t < due):
+                due = t
+        return due
+
+    def engine_step(self) -> bool:
+        """One step of the engine's order (``scenarios.receive.Host._step``): the interrupt due, else ksoftirqd or
+        a switch to or from it; False when nothing is left to do."""
+        due = self.next_due()
+        irq_at = None if due is None else max(due, self.now, self.busy_until)
+        if irq_at is not None and (irq_at <= self.now or not (self.ksoftirqd_running or self.ksoftirqd_current)):
+            self.take_irq(irq_at)
+        elif self.ksoftirqd_current and self.ksoftirqd_running:
+            self.run_ksoftirqd()
+        elif self.ksoftirqd_current:                   # schedule(): switch to the idle task
+            self.busy_until = self.now = self.now + self.context_switch_ns
+            self.ksoftirqd_current = False
+        elif self.ksoftirqd_running:                   # the idle task switches to the woken ksoftirqd
+            self.busy_until = self.now = self.now + self.context_switch_ns
+            self.ksoftirqd_current = True
+            if due is not None and due == self.now:
+                self.take_irq(self.now)
+            else:
+                self.run_ksoftirqd()
+        else:
+            return False
+        return True
 
     def take_irq(self, at: int) -> None:
         """``scenarios.receive.Host._step``: at ``at``, the hard IRQ of the earliest due queue."""
@@ -1161,15 +1173,7 @@ class _Cpu:
             self.now = int(run[-1]) + t_iso
             q.throttled_until = int(run[-1]) + q.eitr_ns
             q.read_ns += int(run.sum()) + m * (t_iso - c.packet_ns)
-            self.busy_ns["hardirq"] += m * c.hardirq_ns
-            self.busy_ns["softirq"] += m * (c.net_rx_action_ns + c.poll_ns + c.packet_ns)
-            self.hard_irqs += m
-            self.net_rx_softirqs += m
-            q.rx_packets += m
-            q.rx_use += m
-            q.rx_head += m
-            q.rx_clean += m
-            feed.skip(m)
+            self.read_in_bulk(q, m, m, m, m * (c.net_rx_action_ns + c.poll_ns + c.packet_ns))
             if m < len(ok):
                 return
 
@@ -1234,18 +1238,23 @@ class _Cpu:
                 self.time_squeeze += int(np.count_nonzero(
                     ends // tick >= (chunk[starts] + hardirq_ns + rx_ns) // tick + budget_jiffies))
             self.now = int(u[last]) + head + p * packet_ns
-            self.hard_irqs += cycles
-            self.net_rx_softirqs += cycles
-            self.busy_ns["hardirq"] += cycles * hardirq_ns
-            self.busy_ns["softirq"] += cycles * (rx_ns + poll_ns) + p * packet_ns
-            q.rx_packets += p
-            q.rx_use += p
-            q.rx_head += p
-            q.rx_clean += p
-            feed.skip(p)
+            self.read_in_bulk(q, p, cycles, cycles, cycles * (rx_ns + poll_ns) + p * packet_ns)
             if stop:
                 return
             size = min(size * 4, 1 << 18)
+
+    def read_in_bulk(self, q: _Queue, packets: int, irqs: int, runs: int, softirq_ns: int) -> None:
+        """What a bulk shortcut did: ``irqs`` hard IRQs and ``runs`` NET_RX runs (``softirq_ns`` between them) that
+        read ``packets`` packets of ``q`` without a ring drop."""
+        self.hard_irqs += irqs
+        self.net_rx_softirqs += runs
+        self.busy_ns["hardirq"] += irqs * self.costs.hardirq_ns
+        self.busy_ns["softirq"] += softirq_ns
+        q.rx_packets += packets
+        q.rx_use += packets
+        q.rx_head += packets
+        q.rx_clean += packets
+        q.feed.skip(packets)
 
     def throttled_cycles(self) -> None:
         """Busy periods that start and end with the CPU idle — one IRQ, then NET_RX runs at its exit until a poll
@@ -1384,15 +1393,7 @@ class _Cpu:
             q.read_ns += read_ns
             self.time_squeeze += squeezed
             self.now = self.busy_until = end
-            self.hard_irqs += cycles
-            self.net_rx_softirqs += runs
-            self.busy_ns["hardirq"] += cycles * hardirq_ns
-            self.busy_ns["softirq"] += runs * (rx_ns + poll_ns) + p * packet_ns
-            q.rx_packets += p
-            q.rx_use += p
-            q.rx_head += p
-            q.rx_clean += p
-            feed.skip(p)
+            self.read_in_bulk(q, p, cycles, runs, runs * (rx_ns + poll_ns) + p * packet_ns)
             if stop:
                 return
             size = min(size * 4, 1 << 16)
@@ -1699,30 +1700,13 @@ class _RpsCpu(_Cpu):
     # --- the machine ----------------------------------------------------------------------------------------------
     def run(self) -> None:
         """:meth:`_Cpu.run` (the same engine order) with IPIs among the interrupts, no bulk stretches."""
-        queues = self.queues
-        while True:
-            due = self.ipi_due()
-            for q in queues:
-                t = q.next_irq_time()
-                if t is not None and (due is None or t < due):
-                    due = t
-            irq_at = None if due is None else max(due, self.now, self.busy_until)
-            if irq_at is not None and (irq_at <= self.now or not (self.ksoftirqd_running or self.ksoftirqd_current)):
-                self.take_irq(irq_at)
-            elif self.ksoftirqd_current and self.ksoftirqd_running:
-                self.run_ksoftirqd()
-            elif self.ksoftirqd_current:
-                self.busy_until = self.now = self.now + self.context_switch_ns
-                self.ksoftirqd_current = False
-            elif self.ksoftirqd_running:
-                self.busy_until = self.now = self.now + self.context_switch_ns
-                self.ksoftirqd_current = True
-                if due is not None and due == self.now:
-                    self.take_irq(self.now)
-                else:
-                    self.run_ksoftirqd()
-            else:
-                return
+        while self.engine_step():
+            pass
+
+    def next_due(self) -> int | None:
+        """When the earliest interrupt of this CPU is due: an IPI or its queues' IRQs."""
+        ipi, irq = self.ipi_due(), _Cpu.next_due(self)
+        return irq if ipi is None else ipi if irq is None else min(ipi, irq)
 
     def take_irq(self, at: int) -> None:
         """``scenarios.receive.Host._step``: take in what was steered here, then the earliest due of the IPI and
