@@ -586,15 +586,21 @@ class _Cpu:
         """``kernel.softirq.local_irq_enable`` and the Host's IRQ window it calls: take every hard IRQ that came
         due, earliest first."""
         while True:
-            now, best = self.now, None
-            for q in self.queues:
-                q.dma_until(now)
-                t = q.next_irq_time()
-                if t is not None and t <= now and (best is None or (t, q.index) < best[:2]):
-                    best = (t, q.index, q)
+            best = self.due_irq()
             if best is None:
                 return
-            self.hard_irq(best[2])
+            self.hard_irq(best[1])
+
+    def due_irq(self) -> tuple[int, _Queue] | None:
+        """The earliest queue IRQ due by now (the lower queue at a tie) and when it came due, the NIC's writes
+        counted up to now."""
+        now, best = self.now, None
+        for q in self.queues:
+            q.dma_until(now)
+            t = q.next_irq_time()
+            if t is not None and t <= now and (best is None or (t, q.index) < (best[0], best[1].index)):
+                best = (t, q)
+        return best
 
     def igb_msix_ring(self, q: _Queue) -> None:
         """``kernel.nic.igb_msix_ring`` (drivers/net/ethernet/intel/igb/igb_main.c): ``igb_write_itr`` if the
@@ -1679,17 +1685,12 @@ class _RpsCpu(_Cpu):
     def local_irq_enable(self) -> None:
         """The Host's IRQ window with IPIs: the earliest due first, a device IRQ before an IPI due at the same time."""
         while True:
-            now, best = self.now, None
-            for q in self.queues:
-                q.dma_until(now)
-                t = q.next_irq_time()
-                if t is not None and t <= now and (best is None or (t, q.index) < best[:2]):
-                    best = (t, q.index, q)
+            best = self.due_irq()
             ipi = min(self.call_single_queue) if self.call_single_queue else None
-            if ipi is not None and ipi <= now and (best is None or ipi < best[0]):
+            if ipi is not None and ipi <= self.now and (best is None or ipi < best[0]):
                 self.ipi()
             elif best is not None:
-                self.hard_irq(best[2])
+                self.hard_irq(best[1])
             else:
                 return
 
