@@ -513,6 +513,18 @@ class Host:
 
 
 @check.arguments
+def moderated(rx_usecs: int, record: bool = False) -> tuple[Summary, Trace | Host]:
+    """Chapter 01's interrupt moderation: 200 UDP packets 1 µs apart (1 Mpps) into one queue of a 6.12 host whose
+    NIC moderates its interrupts as ``ethtool -C eth0 rx-usecs rx_usecs`` says; the summary, and the trace with
+    ``record`` (else the host, run to the end)."""
+    host = Host("6.12", rx_usecs=rx_usecs)
+    host.udp_socket(80, rcvbuf=16 << 20)
+    host.receive([Packet(1000 + 1000 * i, protocol="udp", name=f"p{i}") for i in range(200)])
+    done = host.record() if record else host.run()
+    return host.summary(), done
+
+
+@check.arguments
 def rps_handoff(profile: str | KernelProfile = "6.12") -> Trace:
     """One RPS hand-off, traced: a UDP packet read on CPU 0 (the NIC queue's IRQ CPU), steered by ``get_rps_cpu`` to
     CPU 1's ``input_pkt_queue`` (``enqueue_to_backlog``), the IPI sent at the end of CPU 0's ``net_rx_action``,
