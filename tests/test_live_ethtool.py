@@ -4,7 +4,8 @@ import sys
 import pytest
 
 from netlab.live import ethtool
-from netlab.live.ethtool import Channels, DriverInfo, RingParams
+from netlab.live.ethtool import Channels, Coalescing, DriverInfo, RingParams, RpsQueue
+from netlab.live.procfs import parse_cpu_mask
 from netlab.live.result import LiveProbeError, Why
 
 LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIOCETHTOOL is Linux only")
@@ -59,12 +60,16 @@ def test_the_ioctl_buffers_are_decoded_field_by_field(monkeypatch):
                                          b"", 0, 0, 0, 0, 0)
         if cmd == ethtool.ETHTOOL_GRINGPARAM:
             return ethtool._NINE_U32.pack(cmd, 4096, 0, 0, 4096, 256, 0, 0, 512)
+        if cmd == ethtool.ETHTOOL_GCOALESCE:      # rx 3 (igb's adaptive), 0 frames; tx 50 µs, 8 frames, adaptive
+            return ethtool._COALESCE.pack(cmd, 3, 0, 0, 0, 50, 8, 0, 0, 0, 0, 1, *[0] * 11)
         return ethtool._NINE_U32.pack(cmd, 0, 0, 1, 8, 0, 0, 1, 4)
     monkeypatch.setattr(ethtool, "_ethtool", fake)
     monkeypatch.setattr(ethtool.sys, "platform", "linux")
     assert ethtool.driver_info("eth0").value == DriverInfo("igb", "5.6.0-k", "1.63, 0x800009fa", "0000:01:00.0")
     assert ethtool.ring_sizes("eth0").value == RingParams(rx=256, rx_max=4096, tx=512, tx_max=4096)
     assert ethtool.channels("eth0").value == Channels(0, 0, 1, 4, 0, 0, 1, 8)
+    assert ethtool.coalescing("eth0").value == Coalescing(rx_usecs=3, rx_frames=0, adaptive_rx=False, tx_usecs=50,
+                                                          tx_frames=8, adaptive_tx=True)
 
 
 def test_sysfs_queues_msi_irqs_and_affinity_from_a_fake_tree(tmp_path):
@@ -83,6 +88,13 @@ def test_sysfs_queues_msi_irqs_and_affinity_from_a_fake_tree(tmp_path):
     assert ethtool.msi_irqs("eth0", str(net)).value == [37, 38, 39]
     virtual = ethtool.msi_irqs("lo", str(net))
     assert virtual.why is Why.DEVICE_LACKS and "no device" in virtual.reason
+    (net / "eth0" / "queues" / "rx-1" / "rps_cpus").write_text("00000000,0000000e\n")
+    (net / "eth0" / "queues" / "rx-1" / "rps_flow_cnt").write_text("2048\n")
+    (net / "eth0" / "queues" / "rx-0" / "rps_cpus").write_text("0\n")
+    (net / "eth0" / "queues" / "rx-0" / "rps_flow_cnt").write_text("0\n")
+    assert ethtool.rps_queues("eth0", str(net)).value == [RpsQueue("rx-0", (), 0), RpsQueue("rx-1", (1, 2, 3), 2048)]
+    without_rps = ethtool.rps_queues("lo", str(net))      # no rps_cpus file: a kernel built without CONFIG_RPS
+    assert without_rps.why is Why.DEVICE_LACKS and "CONFIG_RPS" in without_rps.reason
     absent = ethtool.sysfs_queues("eth9", str(net))
     assert absent.why is Why.NO_ENTRY and absent.reason.startswith(f"{net}/eth9/queues does not exist")
     (tmp_path / "irq" / "38").mkdir(parents=True)
@@ -96,10 +108,20 @@ def test_this_machines_interfaces_answer_or_say_their_driver_lacks_the_query():
     names = ethtool.interfaces()
     assert "lo" in names
     for dev in names:             # an errno the probe does not recognise would raise here
-        for query in (ethtool.driver_info, ethtool.ring_sizes, ethtool.channels):
+        for query in (ethtool.driver_info, ethtool.ring_sizes, ethtool.channels, ethtool.coalescing):
             r = query(dev)
             assert r.available or r.why is Why.DEVICE_LACKS, r
             if r.available and isinstance(r.value, RingParams):
                 assert 0 < r.value.rx <= r.value.rx_max
         q = ethtool.sysfs_queues(dev)
         assert q.value["rx"] >= 1 and q.value["tx"] >= 1          # every netdev has at least one queue each
+
+
+def test_cpu_masks_are_read_as_the_kernel_prints_them():
+    assert parse_cpu_mask("0\n") == ()
+    assert parse_cpu_mask("e") == (1, 2, 3)
+    assert parse_cpu_mask("00000001,00000000") == (32,)
+    assert parse_cpu_mask("ff,00000001") == (0, *range(32, 40))
+    for bad in ("", "0x3", "1-3", "e,,1"):
+        with pytest.raises(ValueError, match="a CPU mask looks like"):
+            parse_cpu_mask(bad)

@@ -134,6 +134,7 @@ UNANNOTATED = {
     ("netlab.view.epoll.plot_connections_sweep", "memory_ax"): "a matplotlib Axes",
     ("netlab.view.receive.plot_cpu_time", "summary"): "a netlab.load.receive.Summary: views import no model",
     ("netlab.view.receive.softnet_text", "stat"): "a netlab.live.procfs.SoftnetStat: views import no probe",
+    ("netlab.view.receive.coalescing_text", "c"): "a netlab.live.ethtool.Coalescing: views import no probe",
     ("netlab.view.live.file_send_text", "reading"): "a netlab.live.sendfile.FileSendReading: views import no probe",
 }
 """Parameters without an annotation, so the sweep cannot tell what they take; each says why it has none."""

@@ -69,3 +69,57 @@ def test_the_coalescing_plot_draws_each_setting():
     plt.close(fig)
     with pytest.raises(ValueError, match="one summary per rate"):
         plot_coalescing(plt.figure(), [1], by_setting)
+
+
+def test_the_nics_moderation_and_rps_in_words():
+    from netlab.live.ethtool import Coalescing, RpsQueue
+    from netlab.view.receive import coalescing_text, rps_text
+
+    def coal(usecs, frames=0, adaptive=False):
+        return Coalescing(rx_usecs=usecs, rx_frames=frames, adaptive_rx=adaptive, tx_usecs=0, tx_frames=0,
+                          adaptive_tx=False)
+    assert coalescing_text("eth0", "igb", coal(3)).endswith("conservative (igb's default: at most 20,000 "
+                                                            "interrupts a second while packets are small) — the "
+                                                            "model's rx_usecs 3")
+    assert "at most one interrupt every 100 µs (10,000 a second) — the model's rx_usecs 100" in \
+        coalescing_text("eth0", "igb", coal(100))
+    assert "no moderation" in coalescing_text("eth0", "igb", coal(0))
+    assert "no moderation" in coalescing_text("eth0", "virtio_net", coal(0, 1))
+    assert "adaptive moderation (the driver's own algorithm" in coalescing_text("eth0", "mlx5_core", coal(8, 128, True))
+    assert "an interrupt after 8 µs or 32 frames, whichever comes first" in coalescing_text("eth0", "ixgbe",
+                                                                                            coal(8, 32))
+    off = rps_text("eth0", [RpsQueue("rx-0", (), 0)], 0)
+    assert off.splitlines() == [
+        "eth0 rx-0: RPS off (rps_cpus empty): the CPU that takes this queue's interrupt carries each packet up the "
+        "stack",
+        "RFS off (net.core.rps_sock_flow_entries 0, rps_flow_cnt 0 on every queue): where RPS is on, a flow goes "
+        "where its hash points, not where its reader runs"]
+    on = rps_text("eth0", [RpsQueue("rx-0", (1, 2, 3), 2048)], 32768)
+    assert "RPS to CPUs 1, 2, 3" in on and "an RFS flow table of 2,048 entries" in on and "RFS on (" in on
+    assert "not readable here" in rps_text("eth0", [], None)
+
+
+def test_the_explorer_offers_gro_and_rps_and_says_what_the_load_model_does_not_run(capsys):
+    from netlab.view.receive import receive_explorer
+    bases = []
+
+    def recording_sweep(parameter, values, **base):
+        bases.append(base)
+        return sweep(parameter, values, **base)
+
+    explorer = receive_explorer(recording_sweep, rates_mpps=(1, 3), n=200)
+    plt.close("all")
+    widgets = {w.description: w for w in explorer.children if hasattr(w, "description")}
+    widgets["traffic"].value = "TCP, 1 flow"
+    plt.close("all")
+    assert bases[-1]["tcp"] and bases[-1]["flows"] == 1 and "rps_cpus" not in bases[-1]
+    widgets["traffic"].value = "UDP, 256 flows"
+    widgets["NIC queues, one CPU each"].value = 2
+    widgets["RPS: more CPUs for the stack"].value = 2
+    plt.close("all")
+    assert bases[-1]["cpus"] == 4 and bases[-1]["rps_cpus"] == [2, 3] and not bases[-1].get("tcp")
+    assert "does not run" not in capsys.readouterr().out
+    widgets["ethtool -C rx-usecs (1, 3: adaptive)"].value = 3
+    widgets["traffic"].value = "TCP, 1 flow"
+    assert "The load model does not run this combination: " in capsys.readouterr().out
+    plt.close("all")

@@ -3,7 +3,8 @@
 The ioctl goes to a plain ``AF_INET``/``SOCK_DGRAM`` socket that never sends anything (net/ethtool/ioctl.c
 ``dev_ethtool`` answers the GET commands without privilege). Structures from include/uapi/linux/ethtool.h:
 ``ethtool_drvinfo`` (ETHTOOL_GDRVINFO), ``ethtool_ringparam`` (ETHTOOL_GRINGPARAM), ``ethtool_channels``
-(ETHTOOL_GCHANNELS).
+(ETHTOOL_GCHANNELS), ``ethtool_coalesce`` (ETHTOOL_GCOALESCE). RPS settings come from sysfs
+(net/core/net-sysfs.c ``show_rps_map``, ``show_rps_dev_flow_table_cnt``).
 """
 from __future__ import annotations
 
@@ -17,17 +18,19 @@ import sys
 from dataclasses import dataclass
 
 from netlab import check
-from netlab.live.procfs import live_file, parse_cpu_list
-from netlab.live.result import LiveProbeError, LiveResult, Why, errno_name, probe
+from netlab.live.procfs import live_file, parse_cpu_list, parse_cpu_mask
+from netlab.live.result import LiveProbeError, LiveResult, Unavailable, Why, errno_name, probe, read_text
 
 SIOCETHTOOL = 0x8946            # include/uapi/linux/sockios.h
 ETHTOOL_GDRVINFO = 0x03
+ETHTOOL_GCOALESCE = 0x0E
 ETHTOOL_GRINGPARAM = 0x10
 ETHTOOL_GCHANNELS = 0x3C
 IFNAMSIZ = 16
 _IFREQ_SIZE = 40                # struct ifreq on 64-bit: 16-byte name + 24-byte union (ifr_data pointer)
 _DRVINFO = struct.Struct("=I32s32s32s32s32s12s5I")
 _NINE_U32 = struct.Struct("=9I")
+_COALESCE = struct.Struct("=23I")   # cmd + 22 u32 fields, rx_coalesce_usecs first, rate_sample_interval last
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,31 @@ class Channels:
     max_tx: int
     max_other: int
     max_combined: int
+
+
+@dataclass(frozen=True)
+class Coalescing:
+    """Interrupt moderation: ``ethtool -c``. igb reports its ``rx_itr_setting`` as ``rx_usecs`` exactly as the
+    model's ``rx_usecs`` means it (0 none, 1 and 3 adaptive, else the shortest µs between two interrupts,
+    ``igb_get_coalesce``); other drivers report µs, frames and an adaptive flag (virtio_net without the
+    NOTF_COAL feature: rx_frames 1, an interrupt per frame)."""
+
+    rx_usecs: int
+    rx_frames: int
+    adaptive_rx: bool
+    tx_usecs: int
+    tx_frames: int
+    adaptive_tx: bool
+
+
+@dataclass(frozen=True)
+class RpsQueue:
+    """One RX queue's RPS settings in sysfs: the CPUs its packets may be steered to (``rps_cpus``, none: RPS off)
+    and its RFS flow table size (``rps_flow_cnt``, 0: RFS off for this queue)."""
+
+    queue: str
+    cpus: tuple[int, ...]
+    flow_cnt: int
 
 
 @check.arguments
@@ -143,6 +171,17 @@ def channels(dev: str) -> LiveResult:
                   _NINE_U32.pack(ETHTOOL_GCHANNELS, *[0] * 8), decode)
 
 
+@check.arguments
+def coalescing(dev: str) -> LiveResult:
+    """How ``dev`` moderates its interrupts (``ethtool -c``)."""
+    def decode(raw: bytes) -> Coalescing:
+        f = _COALESCE.unpack(raw)
+        return Coalescing(rx_usecs=f[1], rx_frames=f[2], adaptive_rx=bool(f[10]), tx_usecs=f[5], tx_frames=f[6],
+                          adaptive_tx=bool(f[11]))
+    return _query(f"interrupt coalescing of {dev}", dev, "ETHTOOL_GCOALESCE",
+                  _COALESCE.pack(ETHTOOL_GCOALESCE, *[0] * 22), decode)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # sysfs and /proc/irq
 
@@ -156,6 +195,22 @@ def sysfs_queues(dev: str, sys_class_net: str = "/sys/class/net") -> LiveResult:
         names = os.listdir(path)
         return {"rx": sum(n.startswith("rx-") for n in names), "tx": sum(n.startswith("tx-") for n in names)}
     return probe(f"queues of {dev} (sysfs)", f"listing {path}", read)
+
+
+@check.arguments
+def rps_queues(dev: str, sys_class_net: str = "/sys/class/net") -> LiveResult:
+    """Each RX queue's RPS CPUs and RFS flow count (``queues/rx-*/rps_cpus``, ``rps_flow_cnt``; a kernel built
+    without CONFIG_RPS has neither file)."""
+    check_device(dev)
+    path = f"{sys_class_net}/{dev}/queues"
+
+    def read():
+        names = sorted((n for n in os.listdir(path) if n.startswith("rx-")), key=lambda n: int(n[3:]))
+        if names and not os.path.exists(f"{path}/{names[0]}/rps_cpus"):
+            raise Unavailable(Why.DEVICE_LACKS, "this kernel has no RPS (built without CONFIG_RPS)")
+        return [RpsQueue(n, parse_cpu_mask(f"{path}/{n}/rps_cpus"),
+                         int(read_text(f"{path}/{n}/rps_flow_cnt").strip())) for n in names]
+    return probe(f"RPS of {dev}", f"reading {path}/rx-*/rps_cpus and rps_flow_cnt", read)
 
 
 @check.arguments

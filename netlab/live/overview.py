@@ -80,8 +80,9 @@ def nic_devices(sys_root: str = "/sys") -> list[str]:
 
 
 def _nic(dev: str, sys_root: str) -> LiveResult:
-    what, how = f"NIC {dev}", "SIOCETHTOOL ioctls (GDRVINFO, GCHANNELS, GRINGPARAM) and sysfs queues"
+    what, how = f"NIC {dev}", "SIOCETHTOOL ioctls (GDRVINFO, GCHANNELS, GRINGPARAM, GCOALESCE) and sysfs queues"
     driver, chans, rings = ethtool.driver_info(dev), ethtool.channels(dev), ethtool.ring_sizes(dev)
+    coalescing = ethtool.coalescing(dev)
     queues = ethtool.sysfs_queues(dev, f"{sys_root}/class/net")
     parts = []
     if driver.available:
@@ -95,6 +96,9 @@ def _nic(dev: str, sys_root: str) -> LiveResult:
         parts.append(f"RX ring {rings.value.rx} (max {rings.value.rx_max})")
     else:
         parts.append(f"ring size unknown: {rings.reason}")
+    if coalescing.available:
+        c = coalescing.value
+        parts.append(f"rx-usecs {c.rx_usecs}" + (", adaptive" if c.adaptive_rx else ""))
     if not driver.available and not queues.available and not rings.available:
         return LiveResult.unavailable(what, how, driver.why, driver.reason)
     return LiveResult(what, how, ", ".join(parts))

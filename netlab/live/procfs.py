@@ -65,6 +65,17 @@ def parse_cpu_list(source: str) -> tuple[int, ...]:
 
 
 @check.arguments
+def parse_cpu_mask(source: str) -> tuple[int, ...]:
+    """A kernel CPU bitmap in hex, 32-bit words separated by commas, most significant first, such as
+    ``00000000,0000000e`` (``/sys/class/net/*/queues/rx-*/rps_cpus``, ``net.core.flow_limit_cpu_bitmap``)."""
+    text = read_text(source).strip()
+    if not re.fullmatch(r"[0-9a-fA-F]+(,[0-9a-fA-F]+)*", text):
+        raise ValueError(f"a CPU mask looks like '00000000,0000000e', got {text!r}")
+    mask = int(text.replace(",", ""), 16)
+    return tuple(c for c in range(mask.bit_length()) if mask >> c & 1)
+
+
+@check.arguments
 def online_cpus(path: str = "/sys/devices/system/cpu/online") -> LiveResult:
     return live_file("online CPUs", path, parse_cpu_list)
 

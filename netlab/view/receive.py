@@ -150,13 +150,14 @@ def receive_svg(state: Any, event: Event | None = None) -> str:
 # --- plots ------------------------------------------------------------------------------------------------------
 @check.arguments
 def plot_sweep(ax, xs: Sequence[float], summaries: Sequence, xlabel: str, *, title: str = "") -> None:
-    """Ring drops (% of arrivals) and time_squeeze per 1000 packets against one swept parameter."""
+    """Drops (ring and backlog, % of arrivals), ksoftirqd's share and time_squeeze per 1000 packets against one swept
+    parameter."""
     if len(xs) != len(summaries) or not xs:
         raise ValueError("plot_sweep needs one summary per x value, and at least one")
-    drops = [100 * s.ring_drops / s.arrived if s.arrived else 0 for s in summaries]
+    drops = [100 * (s.ring_drops + sum(s.backlog_drops)) / s.arrived if s.arrived else 0 for s in summaries]
     squeeze = [1000 * sum(s.time_squeeze) / s.arrived if s.arrived else 0 for s in summaries]
     ksoft = [100 * s.ksoftirqd_share() for s in summaries]
-    ax.plot(xs, drops, "o-", color="#d64541", label="ring drops (% of packets)")
+    ax.plot(xs, drops, "o-", color="#d64541", label="dropped at the ring or a backlog (% of packets)")
     ax.plot(xs, ksoft, "s--", color="#8e5bd0", label="softirq time in ksoftirqd (%)")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("%")
@@ -229,10 +230,11 @@ def plot_coalescing(fig, rates_mpps: Sequence[float], by_setting: Mapping[str, S
 @check.arguments
 def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (0.5, 1, 1.5, 2, 2.5, 3, 4, 6, 9, 14.88),
                      n: int = 20_000, costs: dict[str, Any] | None = None):
-    """Sliders (burst, ring size, netdev_budget, queues/CPUs, interrupt moderation, kernel) over a plot of drops,
-    time_squeeze and ksoftirqd share against the packet rate, and each CPU's time at the chosen rate. ``sweep`` is
-    ``netlab.load.receive.sweep`` (passed in: views do not call models); ``costs`` names the
-    ``netlab.kernel.cpu.Costs`` to choose from (e.g. the defaults and this machine's), the first one shown first."""
+    """Sliders (burst, ring size, netdev_budget, queues/CPUs, interrupt moderation, traffic — UDP or TCP segments
+    that GRO merges —, RPS CPUs, kernel) over a plot of drops, time_squeeze and ksoftirqd share against the packet
+    rate, and each CPU's time at the chosen rate. ``sweep`` is ``netlab.load.receive.sweep`` (passed in: views do
+    not call models); ``costs`` names the ``netlab.kernel.cpu.Costs`` to choose from (e.g. the defaults and this
+    machine's), the first one shown first. A combination the load model does not run is said in words."""
     import ipywidgets as W
     import matplotlib.pyplot as plt
 
@@ -241,25 +243,37 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
     if costs is not None and (not isinstance(costs, dict) or not costs or not all(isinstance(k, str) for k in costs)):
         raise ValueError("costs must be a non-empty dict of name → netlab.kernel.cpu.Costs")
     rates = [r * 1e6 for r in rates_mpps]
-    costs_buttons = {} if costs is None else {
-        "costs_name": W.ToggleButtons(options=list(costs), value=next(iter(costs)), description="costs")}
+    costs_buttons = {"costs_name": W.fixed(None) if costs is None else
+                     W.ToggleButtons(options=list(costs), value=next(iter(costs)), description="costs")}
+    traffic_kinds = {"UDP, 256 flows": dict(flows=256), "TCP, 256 flows": dict(flows=256, tcp=True),
+                     "TCP, 1 flow": dict(flows=1, tcp=True)}
 
-    def show(rate_mpps=6.0, burst=1, ring_size=256, netdev_budget=300, queues=1, rx_usecs=0, kernel="6.12",
-             costs_name=None):
+    def show(rate_mpps=6.0, burst=1, ring_size=256, netdev_budget=300, queues=1, rx_usecs=0, traffic="UDP, 256 flows",
+             rps_extra=0, kernel="6.12", costs_name=None):
+        rps = dict(cpus=queues + rps_extra, rps_cpus=list(range(queues, queues + rps_extra))) if rps_extra else {}
         base = dict(n=n, burst=burst, ring_size=ring_size, netdev_budget=netdev_budget, queues=queues,
-                    rx_usecs=rx_usecs, profile=kernel, flows=256,
+                    rx_usecs=rx_usecs, profile=kernel, **traffic_kinds[traffic], **rps,
                     **({} if costs is None else {"costs": costs[costs_name]}))
-        results = sweep("rate_pps", rates, **base)
+        try:
+            results = sweep("rate_pps", rates, **base)
+        except ValueError as e:
+            print(f"The load model does not run this combination: {e}.")
+            return
         chosen = sweep("rate_pps", [rate_mpps * 1e6], **base)[0]
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [2, 1]})
         in_use = "" if costs is None else \
-            f"\ncosts: {costs_name} (stack_ns {duration(costs[costs_name].stack_ns)})"
+            f", costs: {costs_name} (stack_ns {duration(costs[costs_name].stack_ns)})"
+        steering = f", RPS to CPU{'s' if rps_extra > 1 else ''} " \
+                   f"{', '.join(map(str, rps['rps_cpus']))}" if rps_extra else ""
         plot_sweep(left, rates_mpps, results, "packet rate (Mpps)", title=f"{kernel}: {plural(queues, 'queue')}, ring "
-                   f"{ring_size}, bursts of {burst}, netdev_budget {netdev_budget}, rx-usecs {rx_usecs}{in_use}")
+                   f"{ring_size}, bursts of {burst}, netdev_budget {netdev_budget}, rx-usecs {rx_usecs}\n{traffic}"
+                   f"{steering}{in_use}")
         left.axvline(rate_mpps, color="#868e96", lw=1)
-        plot_cpu_time(right, chosen, title=f"CPU time at {number(rate_mpps)} Mpps: {number(chosen.ring_drops)} of "
-                      f"{number(chosen.arrived)} dropped,\n{number(round(chosen.irqs_per_second()))} hard IRQs/s, a "
-                      f"packet waits {duration(round(chosen.mean_latency_ns()))}")
+        dropped = chosen.ring_drops + sum(chosen.backlog_drops)
+        merged = f"\nGRO: {chosen.segments_per_skb():.1f} packets per sk_buff" if "TCP" in traffic else ""
+        plot_cpu_time(right, chosen, title=f"CPU time at {number(rate_mpps)} Mpps: {number(dropped)} of "
+                      f"{number(chosen.arrived)} dropped\n{number(round(chosen.irqs_per_second()))} hard IRQs/s, a "
+                      f"packet waits {duration(round(chosen.mean_latency_ns()))}{merged}")
         fig.tight_layout()
         plt.show()
 
@@ -274,6 +288,8 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
         queues=W.IntSlider(1, min=1, max=8, description="NIC queues, one CPU each", **slider),
         rx_usecs=W.SelectionSlider(options=[0, 1, 3, 10, 50, 100, 250], value=0,
                                    description="ethtool -C rx-usecs (1, 3: adaptive)", **slider),
+        traffic=W.ToggleButtons(options=list(traffic_kinds), value="UDP, 256 flows", description="traffic"),
+        rps_extra=W.IntSlider(0, min=0, max=4, description="RPS: more CPUs for the stack", **slider),
         kernel=W.ToggleButtons(options=["3.10", "6.12"], value="6.12", description="kernel"),
         **costs_buttons)
 
@@ -288,6 +304,54 @@ def softnet_text(stat) -> str:
         lines.append(f"{r.cpu:>4} {number(r.processed):>12} {number(r.dropped):>8} {number(r.time_squeeze):>13} "
                      f"{number(r.received_rps):>13} {backlog:>12}")
     return "\n".join(lines + [f"({stat.columns} columns; {stat.note})"])
+
+
+@check.arguments
+def coalescing_text(dev: str, driver: str, c) -> str:
+    """One NIC's interrupt moderation (``netlab.live.ethtool.Coalescing``) in words, with the model's ``rx_usecs``
+    that matches it."""
+    if driver == "igb":      # igb_get_coalesce reports rx_itr_setting: the model's meaning exactly
+        meaning = {0: "no moderation: an interrupt for every packet that finds NAPI idle",
+                   1: "adaptive (igb_set_itr may pick lowest_latency, 70,000 interrupts a second)",
+                   3: "adaptive, conservative (igb's default: at most 20,000 interrupts a second while packets "
+                      "are small)"}.get(c.rx_usecs, f"at most one interrupt every {number(c.rx_usecs)} µs "
+                                                 f"({number(round(1e6 / max(c.rx_usecs, 1)))} a second)")
+        return f"{dev} (igb): rx-usecs {c.rx_usecs}, {meaning} — the model's rx_usecs {c.rx_usecs}"
+    if c.adaptive_rx:
+        return (f"{dev} ({driver}): adaptive moderation (the driver's own algorithm, e.g. net_dim; rx-usecs "
+                f"{c.rx_usecs} now) — the model's adaptive modes (rx_usecs 1, 3) are igb's")
+    if c.rx_usecs == 0 and c.rx_frames <= 1:
+        return (f"{dev} ({driver}): rx-usecs 0, rx-frames {c.rx_frames}: no moderation, an interrupt for every "
+                f"packet that finds NAPI idle — the model's rx_usecs 0, this chapter's default")
+    return (f"{dev} ({driver}): an interrupt after {number(c.rx_usecs)} µs or {plural(c.rx_frames, 'frame')}, "
+            f"whichever comes first — near the model's rx_usecs {c.rx_usecs} (igb's timer only)")
+
+
+@check.arguments
+def rps_text(dev: str, queues: Sequence, sock_flow_entries: int | None) -> str:
+    """One NIC's RPS and RFS settings (``netlab.live.ethtool.RpsQueue`` per RX queue; ``sock_flow_entries`` is
+    ``net.core.rps_sock_flow_entries``, None where unreadable) in words."""
+    lines = []
+    for q in queues:
+        if not q.cpus:
+            lines.append(f"{dev} {q.queue}: RPS off (rps_cpus empty): the CPU that takes this queue's interrupt "
+                         f"carries each packet up the stack")
+        else:
+            cpus = ", ".join(map(str, q.cpus))
+            lines.append(f"{dev} {q.queue}: RPS to CPU{'s' if len(q.cpus) > 1 else ''} {cpus}: get_rps_cpu picks "
+                         f"one per flow hash, and each that takes an IPI counts it in received_rps")
+        if q.flow_cnt:
+            lines[-1] += f"; an RFS flow table of {number(q.flow_cnt)} entries"
+    if sock_flow_entries is None:
+        lines.append("RFS: net.core.rps_sock_flow_entries is not readable here")
+    elif not sock_flow_entries or not any(q.flow_cnt for q in queues):
+        lines.append(f"RFS off (net.core.rps_sock_flow_entries {number(sock_flow_entries)}, rps_flow_cnt "
+                     f"{'0 on every queue' if not any(q.flow_cnt for q in queues) else 'set'}): where RPS is on, a "
+                     f"flow goes where its hash points, not where its reader runs")
+    else:
+        lines.append(f"RFS on (net.core.rps_sock_flow_entries {number(sock_flow_entries)}): a flow follows the CPU "
+                     f"its reader last ran on")
+    return "\n".join(lines)
 
 
 @check.arguments
