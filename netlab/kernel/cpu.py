@@ -102,7 +102,8 @@ class Cpu:
     CPUs the same ``slab`` (a :class:`netlab.kernel.slub.Slub`: what code running here allocates from, as SLUB hands
     each CPU its slab) and ``files_stat`` (a :class:`netlab.kernel.limits.FilesStat`: the host's open files against
     fs.file-max); None leaves memory and the file count unmodelled. ``call_single_queue`` holds the functions other
-    CPUs asked this one to run with an IPI (:mod:`netlab.kernel.smp`).
+    CPUs asked this one to run with an IPI (:mod:`netlab.kernel.smp`); ``napi_alloc_cache`` is set by
+    ``netlab.kernel.skbuff`` at its first use (the free sk_buff structs NAPI keeps on this CPU).
     """
 
     id: int
@@ -124,6 +125,7 @@ class Cpu:
     slab: Any = None
     files_stat: Any = None
     call_single_queue: list = field(default_factory=list)  # (sent at, func, info): kernel/smp.c, for IPIs
+    napi_alloc_cache: Any = None
 
     def __post_init__(self):
         check.fields(self)

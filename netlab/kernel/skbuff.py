@@ -18,7 +18,6 @@ give back to. The frees: ``skb_release_data`` frees the head with the last refer
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from weakref import WeakKeyDictionary
 
 from netlab import check
 from netlab.kernel.copies import account_copy, account_head
@@ -265,13 +264,12 @@ class NapiAllocCache:
         check.fields(self)
 
 
-_napi_alloc_cache: WeakKeyDictionary = WeakKeyDictionary()
-
-
 @check.arguments
 def napi_alloc_cache(cpu: Cpu) -> NapiAllocCache:
     """``per_cpu(napi_alloc_cache, cpu)``: that CPU's cache of free sk_buff structs."""
-    return _napi_alloc_cache.setdefault(cpu, NapiAllocCache())
+    if cpu.napi_alloc_cache is None:
+        cpu.napi_alloc_cache = NapiAllocCache()
+    return cpu.napi_alloc_cache
 
 
 @kernel_function("net/core/skbuff.c", lambda: "take an sk_buff from this CPU's NAPI cache ("
