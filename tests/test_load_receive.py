@@ -244,7 +244,10 @@ def gro_shortcut_case(draw, regime):
       (``gro_repeats``: about half the examples);
     * ``chains``: 64-400 flows round robin or at random (nothing merges), 6.12, at a rate where each poll takes a
       few packets and the next one arrives while GRO passes them on — chains of small polls, each next one's hard
-      IRQ nested in net_rx_action, until the budget or time runs out (``gro_poll_chain``), evenly spaced or not.
+      IRQ nested in net_rx_action, until the budget or time runs out (``gro_poll_chain``), evenly spaced or not;
+    * ``flood``: one bulk flow (now and then a PSH, or a second flow) at 1.5-6x what a CPU carries with GRO, HZ
+      100-1000, segments of 100 bytes to jumbo (64 KB: 7 of 8948 bytes in an skb), rings of 128-1024 — ksoftirqd
+      polls a ring that drops between refills, which breaks the flow every 16 entries (``gro_flooded_runs``).
     """
     costs = Costs(driver_ns=draw(st.sampled_from([50, 100, 600])), stack_ns=draw(st.sampled_from([150, 300, 2400])),
                   poll_ns=draw(st.sampled_from([100, 200])))
@@ -257,7 +260,8 @@ def gro_shortcut_case(draw, regime):
             costs, profile = Costs(), PROFILES["6.12"].replace(hz=draw(st.sampled_from([100, 250])))
             rate, jitter, n = 1e9 / draw(st.sampled_from([125, 128, 130])), False, draw(st.integers(15_000, 20_000))
         flow = np.arange(n) % flows
-    else:
+        mss, push_every = 1448, draw(st.sampled_from([0, 0, 7]))
+    elif regime == "chains":
         profile = PROFILES["6.12"].replace(hz=draw(st.sampled_from([100, 250, 1000])),
                                            netdev_budget=draw(st.sampled_from([16, 64, 300])))
         flows, ring, n = draw(st.integers(64, 400)), draw(st.sampled_from([64, 256, 1024])), draw(st.integers(1000, 4000))
@@ -265,13 +269,22 @@ def gro_shortcut_case(draw, regime):
         rate = draw(st.floats(0.9, 1.5)) * k * 1e9 / (costs.hardirq_ns + costs.poll_ns + k * costs.packet_ns)
         flow = (np.arange(n) % flows if draw(st.booleans())
                 else np.random.default_rng(seed).integers(0, flows, n))
+        mss, push_every = 1448, draw(st.sampled_from([0, 0, 7]))
+    else:
+        profile = PROFILES[draw(st.sampled_from(["3.10", "6.12"]))].replace(hz=draw(st.sampled_from([100, 250, 1000])))
+        costs = Costs(driver_ns=draw(st.sampled_from([100, 600])), stack_ns=costs.stack_ns, poll_ns=costs.poll_ns)
+        ring, n = draw(st.sampled_from([128, 256, 512, 1024])), draw(st.integers(8000, 25_000))
+        rate = draw(st.floats(1.5, 6.0)) * 1e9 / (costs.driver_ns + costs.stack_ns / 12)
+        flows, flow = 2, np.zeros(n, dtype=np.int64)
+        flow[np.random.default_rng(seed).random(n) < draw(st.sampled_from([0.0, 0.0, 0.001]))] = 1
+        mss, push_every = draw(st.sampled_from([100, 1448, 8948])), draw(st.sampled_from([0, 0, 0, 500]))
     times = arrivals(min(rate, 14e6), n, jitter=jitter, seed=seed)
     rxhash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
-    return times, 40000 + flow, tcp_segments(flow, rxhash, push_every=draw(st.sampled_from([0, 0, 7]))), profile, \
+    return times, 40000 + flow, tcp_segments(flow, rxhash, mss=mss, push_every=push_every), profile, \
         costs, ring, draw(st.sampled_from([0, 10] if regime == "cycles" else [0, 10, 50, 250]))   # none or fixed
 
 
-@pytest.mark.parametrize("regime", ["busy", "cycles", "chains"])
+@pytest.mark.parametrize("regime", ["busy", "cycles", "chains", "flood"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_gro_shortcuts_equal_the_step_model(regime, data):

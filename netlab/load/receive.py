@@ -1070,6 +1070,120 @@ class _Cpu:
         feed.skip(m * p)
         seen.clear()
 
+    def gro_flooded_runs(self) -> None:
+        """:meth:`flooded_runs` for a queue of one bulk TCP flow: ksoftirqd's NET_RX runs on a ring that never runs
+        short, in bulk. Each poll reads 64 descriptors in four runs of 16, gives each 16 back to the NIC, and GRO
+        holds the flow's segments as one skb, which it passes on where the next one does not follow it (the NIC
+        dropped packets between them: the flow's sequence breaks), where it is full (64 KB; 3.10: 1 +
+        MAX_SKB_FRAGS segments), and when the poll ends (``napi_gro_flush``, all of it below HZ 1000): ``stack_ns``
+        each time, in the poll's time. Supposing the ring drops in every interval between two refills, the drops
+        mark each 16th ring entry, so where GRO passes skbs on — and so every refill time — is known ahead; the
+        ring's free space is then the Lindley recursion of :meth:`flooded_runs`, which shows how many it dropped.
+        Runs are taken up to the first whose entries meet an interval that dropped nothing, a poll that would find
+        fewer than 64 ready, (3.10) a time limit, or a packet that is not the flow's next full segment."""
+        c, prof = self.costs, self.profile
+        q = self.queues[0]
+        gro, feed = q.gro, q.feed
+        seg = gro.segments
+        if prof.hz >= 1000 or gro.held:   # (HZ 1000: a poll of 64 keeps what GRO got in this jiffy)
+            return
+        rx_ns, poll_ns, driver_ns, stack_ns = c.net_rx_action_ns, c.poll_ns, c.driver_ns, c.stack_ns
+        tick, budget_jiffies, ring, write = self.tick_ns, self.budget_jiffies, self.ring_size, IGB_RX_BUFFER_WRITE
+        repoll = prof.napi_repoll_list
+        polls = 1 if repoll else -(-prof.netdev_budget // _NAPI_WEIGHT)
+        per_run = polls * _NAPI_WEIGHT
+        size = 16
+        while True:
+            c0, now, room, ready = q.rx_clean, self.now, q.rx_use - q.rx_head, q.rx_head - q.rx_clean
+            first = c0 + gro.shift + sum(d for e, d in gro.marks if e <= c0)     # the packet in entry c0
+            if first >= feed.n or not 0 < seg.payload[first] or seg.push[first] or seg.flow[first] < 0:
+                return
+            mss = int(seg.payload[first])
+            longest = (_GRO_LEGACY_MAX_SIZE - 1 - _TCPIP_HLEN) // mss       # segments in one skb
+            if gro.max_count is not None:
+                longest = min(longest, gro.max_count)
+            n = size * per_run
+            e = np.arange(n)                                                 # ring entries c0 + e
+            known = np.array(gro.marks, dtype=np.int64).reshape(-1, 2)
+            marked = ring - 1 + write * np.arange(max(0, -(-(n - ring + 1) // write)))   # each interval's drop
+            breaks = e % _NAPI_WEIGHT == 0
+            breaks[known[:, 0][known[:, 0] - c0 < n] - c0] = True
+            breaks[marked] = True
+            in_skb = e - np.maximum.accumulate(np.where(breaks, e, 0))
+            passed = (in_skb % longest == 0) & ~(e % _NAPI_WEIGHT == 0)       # the held skb goes up: stack_ns
+            cost = driver_ns + passed * stack_ns
+            before = np.zeros(n, dtype=np.int64)
+            before[::_NAPI_WEIGHT] = poll_ns + stack_ns                      # the poll; the last one's flush
+            before[::per_run] += rx_ns
+            before[0] -= stack_ns
+            after = now + np.cumsum(before + cost)                           # each entry done
+            reads = after - cost
+            refills = after[write - 1::write]
+            looks = reads[::_NAPI_WEIGHT]
+            written = np.searchsorted(feed.arr, refills, "right")           # arrivals by each refill
+            arrived = np.diff(written, prepend=feed.pos)
+            sums = np.cumsum(write - arrived)
+            spare = sums - np.minimum(np.minimum.accumulate(sums), write - room)   # room after each refill, - 16
+            taken = room + write * np.arange(len(spare)) - spare             # written by each refill, in all
+            dropped = arrived - np.diff(taken, prepend=0)
+            each = _NAPI_WEIGHT // write
+            seen = np.searchsorted(feed.arr, looks, "right") - np.concatenate(([feed.pos], written[each - 1::each][:-1]))
+            room_at = np.concatenate(([room], spare[each - 1::each][:-1] + write))
+            taken_at = np.concatenate(([0], taken[each - 1::each][:-1]))
+            ok = (ready + taken_at + np.minimum(seen, room_at) - _NAPI_WEIGHT * np.arange(len(looks))
+                  >= _NAPI_WEIGHT).reshape(size, polls).all(axis=1)
+            starts = looks[::polls] - rx_ns - poll_ns
+            limit = (starts + rx_ns) // tick + budget_jiffies
+            if not repoll:  # 3.10 checks the time before each poll: a run cut short is left out
+                ok &= (looks[polls - 1::polls] - poll_ns) // tick < limit
+            runs = size if ok.all() else int(np.argmin(ok))
+            missed = np.flatnonzero(dropped[:len(marked)] == 0)              # an interval that dropped nothing
+            if len(missed):
+                runs = min(runs, int(marked[missed[0]]) // per_run)
+            positions = np.concatenate((known[:, 0] - c0, marked))
+            drops = np.concatenate((known[:, 1], dropped[:len(marked)]))
+            ends = e[per_run - 1::per_run]
+            last = c0 + gro.shift + ends + np.concatenate(([0], np.cumsum(drops)))[
+                np.searchsorted(positions, ends, "right")]                   # each run's last packet
+            if runs:
+                span = slice(first, int(last[runs - 1]) + 1)
+                good = (seg.flow[span] == seg.flow[first]) & (seg.payload[span] == mss) & ~seg.push[span]
+                good[1:] &= (seg.seq[span][:-1] + mss) & 0xFFFFFFFF == seg.seq[span][1:]
+                if not good.all():
+                    runs = min(runs, int(np.searchsorted(last, first + int(np.argmin(good)))))
+            if not runs or int(drops.max(initial=0)) * mss >= 1 << 32:
+                return
+            n, k = runs * per_run, runs * per_run // write
+            end = int(after[n - 1]) + stack_ns
+            if repoll and prof.netdev_budget > _NAPI_WEIGHT:
+                ends = np.append(starts[1:runs], end)
+                self.time_squeeze += int(np.count_nonzero(ends // tick >= limit[:runs]))
+            else:  # the budget is spent every run
+                self.time_squeeze += runs
+            self.busy_ns["ksoftirqd"] += end - now
+            self.now = end
+            self.net_rx_softirqs += runs
+            gro.read_ns += int(reads[:n].sum())
+            gro.merged += n - int(passed[:n].sum()) - runs * polls
+            q.dropped_ns += _range_sums(feed.arr, written[:k] - dropped[:k], written[:k])
+            q.total_packets += n
+            q.rx_head += int(taken[k - 1])
+            q.rx_missed += int(written[k - 1]) - feed.pos - int(taken[k - 1])
+            q.rx_clean += n
+            q.rx_use += n
+            q.rx_packets += n
+            feed.skip(int(written[k - 1]) - feed.pos)
+            at = np.concatenate((known[:, 0] - c0, ring - 1 + write * np.arange(k)))     # the drops' ring entries
+            count = np.concatenate((known[:, 1], dropped[:k]))
+            gro.shift += int(count[at < n].sum())
+            gro.marks = [(c0 + p, d) for p, d in zip(at[at >= n].tolist(), count[at >= n].tolist()) if d]
+            if repoll:
+                self.in_net_rx_action = True
+            q.dma_until(end)
+            if runs < size:
+                return
+            size = min(size * 4, 4096)
+
     # --- the machine (netlab.scenarios.receive.Host.run) ------------------------------------------------------------
     def run(self) -> None:
         """``scenarios.receive.Host.run`` for this CPU — its hard IRQ steps and the engine's switches to and from
@@ -1097,10 +1211,10 @@ class _Cpu:
                     if not gro:
                         self.quiet_cycles()
                         self.throttled_cycles()
-                elif not gro and (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending
+                elif (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending
                       and self.busy_until <= self.now and self.poll_list == [q0] and not q0.irq_enabled
                       and q0.rx_use - q0.rx_clean == self.ring_size - 1 and q0.rx_head - q0.rx_clean >= _NAPI_WEIGHT):
-                    self.flooded_runs()
+                    self.gro_flooded_runs() if gro else self.flooded_runs()
             if gro:
                 self.gro_repeats(seen)
             if not self.engine_step():
