@@ -245,6 +245,8 @@ def gro_shortcut_case(draw, regime):
     * ``chains``: 64-400 flows round robin or at random (nothing merges), 6.12, at a rate where each poll takes a
       few packets and the next one arrives while GRO passes them on — chains of small polls, each next one's hard
       IRQ nested in net_rx_action, until the budget or time runs out (``gro_poll_chain``), evenly spaced or not;
+    * ``squeezed chains``: the same, longer and mostly evenly spaced: ksoftirqd's runs each spend the budget in such
+      a chain, which goes on across runs (``gro_poll_chain``: equal turns, and cycles of runs that began alike);
     * ``flood``: one bulk flow (now and then a PSH, or a second flow) at 1.5-6x what a CPU carries with GRO, HZ
       100-1000, segments of 100 bytes to jumbo (64 KB: 7 of 8948 bytes in an skb), rings of 128-1024 — ksoftirqd
       polls a ring that drops between refills, which breaks the flow every 16 entries (``gro_flooded_runs``).
@@ -261,10 +263,12 @@ def gro_shortcut_case(draw, regime):
             rate, jitter, n = 1e9 / draw(st.sampled_from([125, 128, 130])), False, draw(st.integers(15_000, 20_000))
         flow = np.arange(n) % flows
         mss, push_every = 1448, draw(st.sampled_from([0, 0, 7]))
-    elif regime == "chains":
+    elif regime in ("chains", "squeezed chains"):
         profile = PROFILES["6.12"].replace(hz=draw(st.sampled_from([100, 250, 1000])),
                                            netdev_budget=draw(st.sampled_from([16, 64, 300])))
         flows, ring, n = draw(st.integers(64, 400)), draw(st.sampled_from([64, 256, 1024])), draw(st.integers(1000, 4000))
+        if regime == "squeezed chains":   # long enough for ksoftirqd to take over, mostly evenly spaced
+            n, jitter = draw(st.integers(4000, 12_000)), draw(st.sampled_from([False, False, True]))
         k = draw(st.integers(1, 6))                              # packets a poll takes
         rate = draw(st.floats(0.9, 1.5)) * k * 1e9 / (costs.hardirq_ns + costs.poll_ns + k * costs.packet_ns)
         flow = (np.arange(n) % flows if draw(st.booleans())
@@ -284,7 +288,7 @@ def gro_shortcut_case(draw, regime):
         costs, ring, draw(st.sampled_from([0, 10] if regime == "cycles" else [0, 10, 50, 250]))   # none or fixed
 
 
-@pytest.mark.parametrize("regime", ["busy", "cycles", "chains", "flood"])
+@pytest.mark.parametrize("regime", ["busy", "cycles", "chains", "squeezed chains", "flood"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_gro_shortcuts_equal_the_step_model(regime, data):

@@ -381,7 +381,7 @@ class _Gro:
 
     __slots__ = ("segments", "mask", "base", "flow", "bucket", "seq", "payload", "push", "next_break", "driver_ns",
                  "stack_ns", "tick", "flush_oldest", "max_count", "buckets", "held", "marks", "shift", "merged",
-                 "read_ns", "alone_since")
+                 "read_ns")
 
     def __init__(self, segments: TcpSegments, profile: KernelProfile, costs: Costs):
         self.segments, self.mask = segments, profile.gro_hash_buckets - 1
@@ -396,23 +396,19 @@ class _Gro:
         self.shift = 0
         self.merged = 0                     # segments merged into a held skb (not passed on themselves)
         self.read_ns = 0                    # summed over the entries read: when the driver read each
-        self.alone_since: np.ndarray | None = None   # see held_alone_since
 
-    def held_alone_since(self) -> np.ndarray:
-        """Per packet, the packet before it of the same flow (-1: none), or the packet itself when GRO would not
-        hold it (UDP, PSH, no payload): a packet that GRO holds as a new skb when it holds nothing else of its flow
-        is one whose value is below the first packet GRO got since it held nothing."""
-        if self.alone_since is None:
-            seg = self.segments
-            flow, n = seg.flow, len(seg.flow)
-            order = np.argsort(flow.astype(np.uint16) if n and 0 <= flow.min() and flow.max() < 1 << 16 else flow,
-                               kind="stable")
-            before = np.full(n, -1, dtype=np.int64)
-            same = flow[order[1:]] == flow[order[:-1]]
-            before[order[1:][same]] = order[:-1][same]
-            holds = (flow >= 0) & (seg.payload >= 1) & ~seg.push
-            self.alone_since = np.where(holds, before, np.arange(n))
-        return self.alone_since
+    def held_alone(self, first: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """For consecutive polls that each start with GRO holding nothing, poll i taking packets ``first[i]`` ..
+        ``first[i] + counts[i] - 1``: whether GRO holds each of its packets as a new skb (TCP with a payload, no PSH,
+        no packet of its flow before it in the poll)."""
+        seg = self.segments
+        lo, hi = int(first[0]), int(first[-1] + counts[-1])
+        flow = seg.flow[lo:hi]
+        alone = (flow >= 0) & (seg.payload[lo:hi] >= 1) & ~seg.push[lo:hi]
+        place = np.arange(hi - lo) - np.repeat(first - lo, counts)       # each packet's place in its poll
+        for d in range(1, int(counts.max())):
+            alone[d:] &= (flow[d:] != flow[:-d]) | (place[d:] < d)
+        return np.logical_and.reduceat(alone, first - lo)
 
     def ring_drop(self, rx_head: int, dropped: int) -> None:
         """``dropped`` packets found the ring full just after ring entry ``rx_head`` - 1."""
@@ -669,7 +665,7 @@ class _Cpu:
                 self.in_net_rx_action = False
                 if poll_list:
                     if poll_list[0].gro is not None and len(self.queues) == 1:
-                        budget = self.gro_poll_chain(poll_list[0], budget, time_limit)
+                        budget, time_limit = self.gro_poll_chain(poll_list[0], budget, time_limit)
                     continue  # napi_schedule()d meanwhile: goto start
                 return
             break
@@ -889,39 +885,88 @@ class _Cpu:
         q.total_packets += total
         return total
 
-    def gro_poll_chain(self, q: _Queue, budget: int, time_limit: int) -> int:
+    def gro_poll_chain(self, q: _Queue, budget: int, time_limit: int) -> tuple[int, int]:
         """Turns of ``_net_rx_action_repoll_list``'s ``goto start`` on the one queue of this CPU, with GRO, in one
-        loop; returns the budget left. Each turn polls fewer than 9 packets that GRO each holds as a new skb: the
-        first is in the ring, each next one arrives by the time the driver is done with the one before it
-        (``driver_ns`` each); GRO passes them all on when the poll completes (``stack_ns`` each), and the next
-        packet, arrived meanwhile, raises the hard IRQ nested in net_rx_action, which schedules the NAPI again. It
-        stops before a turn that would be different: more packets, a merge, a full bucket, no IRQ, no budget or
-        time left after it, or an arrival that might find the ring full (the general code runs that turn)."""
+        loop; returns the budget and time limit of the net_rx_action run it ends in. Each turn polls fewer than 9
+        packets that GRO each holds as a new skb: the first is in the ring, each next one arrives by the time the
+        driver is done with the one before it (``driver_ns`` each); GRO passes them all on when the poll completes
+        (``stack_ns`` each), and the next packet, arrived meanwhile, raises the hard IRQ nested in net_rx_action,
+        which schedules the NAPI again. In ksoftirqd a turn that spends the budget squeezes and the next
+        net_rx_action run (``net_rx_action_ns``, a new budget and time limit) polls the NAPI its IRQ put back on
+        poll_list at once: the chain goes on across runs. It stops before a turn that would be different: more
+        packets, a merge, a full bucket, no IRQ, no budget (outside ksoftirqd) or time left after it, or an arrival
+        that might find the ring full (the general code runs that turn)."""
         gro, feed = q.gro, q.feed
         if gro.held or gro.marks or q.irq_enabled or q.rx_head == q.rx_clean or self.rx_itr_setting & 3 or q.set_itr:
-            return budget
+            return budget, time_limit
         eitr_ns, throttled_until = q.eitr_ns, q.throttled_until   # each IRQ starts the throttle timer
         c, tick, ring = self.costs, self.tick_ns, self.ring_size
         driver_ns, packet_ns, poll_ns, hardirq_ns = c.driver_ns, c.packet_ns, c.poll_ns, c.hardirq_ns
+        rx_ns, full_budget, budget_jiffies = c.net_rx_action_ns, self.profile.netdev_budget, self.budget_jiffies
+        across = self.context == "ksoftirqd"                # squeezed runs follow one another at once
         arr, n = feed.arr, feed.n
         start = p = q.rx_clean + gro.shift                  # the first packet in the ring
-        p0, times = p, []                                   # list windows of the arrivals and held_alone_since
-        now, turns, k_before, read_ns = self.now, 0, 0, 0
+        p0, times = p, []                                   # list windows of the arrivals and segments
+        now, turns, runs, k_before, read_ns, stride = self.now, 0, 0, 0, 0, 64
+        history: list[int] = []     # across: the turns' packet counts since the search for a cycle began
+        began: dict[int, int] = {}  # across: where in history a run began, by how long its first packet had waited
         while True:
-            if k_before and (r := min((budget - 1) // k_before, (n - 1 - p) // k_before)) > 1:
-                m = self._gro_equal_turns(p, r, k_before, now, time_limit, throttled_until)   # like the one before
+            ks = cycle = None
+            if across and budget == full_budget and p < n:   # a run begins: the runs since one that began alike?
+                key = now + poll_ns - int(arr[p])
+                at = began.setdefault(key, len(history))
+                if at < len(history):                       # again and again, perhaps: try that many cycles
+                    cycle, ends, left = history[at:], [], budget
+                    for k in cycle:                         # the turns that spend a run's budget
+                        left -= k
+                        ends.append(left <= 0)
+                        left = full_budget if left <= 0 else left
+                    reps = max(1, stride // len(cycle))
+                    ks, squeezes = np.tile(np.array(cycle, dtype=np.int64), reps), np.tile(ends, reps)
+                elif len(history) > 1 << 16:
+                    history, began = [], {key: 0}
+            if ks is None and k_before:                     # turns like the one before
+                r = min(stride, (n - 1 - p) // k_before, (1 << 62) if across else (budget - 1) // k_before)
+                if r > 1:
+                    ks = np.full(r, k_before, dtype=np.int64)
+                    first, each = -(-budget // k_before) - 1, -(-full_budget // k_before)   # the turns that squeeze
+                    turn = np.arange(r)
+                    squeezes = (turn >= first) & ((turn - first) % each == 0) if across else turn < 0
+            if ks is not None:
+                ks = ks[:np.searchsorted(np.cumsum(ks), n - 1 - p, "right")]   # the packet after the last one arrives
+                looks = self._gro_turns(p, ks, squeezes[:len(ks)], now, time_limit, throttled_until) if len(ks) else ks
+                m = len(looks)
+                stride = min(stride * 4, 1 << 16) if m == len(ks) and m else 64
+                if cycle is not None:
+                    history, began = (cycle, {key: 0}) if m == len(ks) else ([], {})
                 if m:
-                    period = poll_ns + k_before * packet_ns + hardirq_ns
-                    read_ns += k_before * (m * (now + poll_ns) + period * (m * (m - 1) // 2)) \
-                        + m * driver_ns * (k_before * (k_before - 1) // 2)
-                    throttled_until = now + (m - 1) * period + poll_ns + k_before * packet_ns + eitr_ns
-                    now, p, budget = now + m * period, p + m * k_before, budget - m * k_before
-                    turns += m
+                    ks, squeezes = ks[:m], squeezes[:m]
+                    cleaned = int(ks.sum())
+                    read_ns += int(np.dot(ks, looks)) + driver_ns * int(np.dot(ks, ks - 1) // 2)
+                    throttled_until = int(looks[-1]) + int(ks[-1]) * packet_ns + eitr_ns
+                    now, p, turns = int(looks[-1]) + int(ks[-1]) * packet_ns + hardirq_ns, p + cleaned, turns + m
+                    if cycle is None:
+                        history.extend(ks.tolist())
+                    k_before = int(ks[-1])
+                    squeezed = np.flatnonzero(squeezes)
+                    if not len(squeezed):
+                        budget -= cleaned
+                    else:
+                        runs += len(squeezed)
+                        budget = full_budget - int(ks[squeezed[-1] + 1:].sum())
+                        if squeezed[-1] + 1 < m:
+                            time_limit = (int(looks[squeezed[-1] + 1]) - poll_ns) // tick + budget_jiffies
+                        else:
+                            now += rx_ns
+                            time_limit = now // tick + budget_jiffies
+                    continue
             i = p - p0
             if i + _MAX_GRO_SKBS >= len(times):
                 p0, i = p, 0
                 times = arr[p:p + 4 * _MAX_GRO_SKBS + min(budget, 1 << 10)].tolist()
-                since = gro.held_alone_since()[p:p + len(times)].tolist()
+                flows = gro.segments.flow[p:p + len(times)].tolist()
+                holds = ((gro.segments.flow[p:p + len(times)] >= 0) & (gro.segments.payload[p:p + len(times)] >= 1)
+                         & ~gro.segments.push[p:p + len(times)]).tolist()
                 last = p + len(times) == n                  # the window ends where the arrivals do
             look = now + poll_ns
             k = 1
@@ -942,18 +987,24 @@ class _Cpu:
                 break
             done = look + k * packet_ns                     # the driver's part, then the flush
             after = done + hardirq_ns
-            if (nxt > done or done < throttled_until or budget <= k or after // tick >= time_limit
-                    or max(since[i:i + k]) >= p or p + ring - 1 < n and arr[p + ring - 1] <= after):
+            if (nxt > done or done < throttled_until or budget <= k and not across or after // tick >= time_limit
+                    or not all(holds[i:i + k]) or len(set(flows[i:i + k])) < k or p + ring - 1 < n and arr[p + ring - 1] <= after):
                 break
             read_ns += k * look + driver_ns * (k * (k - 1) // 2)
             throttled_until = done + eitr_ns
             now, p, budget, k_before = after, p + k, budget - k, k
             turns += 1
+            history.append(k)
+            if budget <= 0:                                 # squeezed: ksoftirqd's next run
+                now += rx_ns
+                budget, time_limit, runs = full_budget, now // tick + budget_jiffies, runs + 1
         if turns:
             cleaned = p - start
-            self.busy_ns[self.context] += turns * poll_ns + cleaned * packet_ns
+            self.busy_ns[self.context] += turns * poll_ns + cleaned * packet_ns + runs * rx_ns
             self.busy_ns["hardirq"] += turns * hardirq_ns
             self.hard_irqs += turns
+            self.time_squeeze += runs
+            self.net_rx_softirqs += runs
             self.now = now
             q.throttled_until = throttled_until
             gro.read_ns += read_ns
@@ -962,30 +1013,35 @@ class _Cpu:
             q.total_packets += cleaned
             q.rx_use = q.rx_clean + ring - 1
             q.dma_until(now)
-        return budget
+        return budget, time_limit
 
-    def _gro_equal_turns(self, p: int, r: int, k: int, now: int, time_limit: int, throttled_until: int) -> int:
-        """How many of the next ``r`` turns of :meth:`gro_poll_chain` (the first at ``now``, at packet ``p``, the
-        throttle timer running until ``throttled_until``) take ``k`` packets each and keep the chain going: its
-        conditions, in numpy over the turns."""
-        c, q = self.costs, self.queues[0]
+    def _gro_turns(self, p: int, ks: np.ndarray, squeezes: np.ndarray, now: int, time_limit: int,
+                   throttled_until: int) -> np.ndarray:
+        """When each of the next turns of :meth:`gro_poll_chain` looks (the first at ``now``, at packet ``p``, in a
+        net_rx_action run with ``time_limit``, the throttle timer running until ``throttled_until``), as long as
+        turn i takes ``ks[i]`` packets and keeps the chain going: its conditions, in numpy over the turns. A turn
+        with ``squeezes`` set spends the run's budget: the next run begins ``net_rx_action_ns`` later."""
+        c, q, tick = self.costs, self.queues[0], self.tick_ns
         arr, n = q.feed.arr, q.feed.n
-        period = c.poll_ns + k * c.packet_ns + c.hardirq_ns
-        if now + period - c.hardirq_ns < throttled_until:
-            return 0
-        if period < q.eitr_ns:       # each turn's IRQ one period after the last one's
-            r = 1
-        looks = now + c.poll_ns + period * np.arange(r, dtype=np.int64)
-        done = looks + k * c.packet_ns
-        polled = arr[p:p + r * k].reshape(r, k)
-        nxt = arr[p + k:p + (r + 1) * k:k]
-        firsts = p + k * np.arange(r, dtype=np.int64)
-        ok = ((polled[:, 1:] <= looks[:, None] + c.driver_ns * np.arange(1, k, dtype=np.int64)).all(axis=1)
-              & (nxt > looks + k * c.driver_ns) & (nxt <= done) & ((done + c.hardirq_ns) // self.tick_ns < time_limit)
-              & (q.gro.held_alone_since()[p:p + r * k].reshape(r, k).max(axis=1) < firsts))
+        r = len(ks)
+        looks = np.empty(r, dtype=np.int64)
+        looks[0] = now + c.poll_ns
+        np.cumsum(c.poll_ns + ks[:-1] * c.packet_ns + c.hardirq_ns + c.net_rx_action_ns * squeezes[:-1], out=looks[1:])
+        looks[1:] += looks[0]
+        done = looks + ks * c.packet_ns
+        runs = np.concatenate(([0], np.cumsum(squeezes[:-1])))
+        first = np.maximum.accumulate(np.where(np.concatenate(([False], squeezes[:-1])), np.arange(r), 0))
+        limits = np.where(runs > 0, (looks[first] - c.poll_ns) // tick + self.budget_jiffies, time_limit)
+        firsts = p + np.concatenate(([0], np.cumsum(ks[:-1])))
+        total = int(ks.sum())
+        arrived = arr[p:p + total] - (np.arange(p, p + total) - np.repeat(firsts, ks)) * c.driver_ns <= np.repeat(looks, ks)
+        nxt = arr[firsts + ks]
+        ok = (np.logical_and.reduceat(arrived, firsts - p) & q.gro.held_alone(firsts, ks)
+              & (nxt > looks + ks * c.driver_ns) & (nxt <= done)
+              & ((done + c.hardirq_ns) // tick < limits) & (done >= np.concatenate(([throttled_until], done[:-1] + q.eitr_ns))))
         full = firsts + self.ring_size - 1                    # the ring has room for every arrival by the IRQ's end
         ok &= (full >= n) | (arr[np.minimum(full, n - 1)] > done + c.hardirq_ns)
-        return r if ok.all() else int(np.argmin(ok))
+        return looks if ok.all() else looks[:int(np.argmin(ok))]
 
     def gro_repeats(self, seen: dict) -> None:
         """Whole cycles of the machine at once, on one queue with GRO: when this CPU comes back to the state it was
