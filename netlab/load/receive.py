@@ -38,12 +38,18 @@ busy period costs ``packet_ns`` either way). Such a queue has shortcuts of its o
 * a poll that no arrival can find the ring full in cleans each packet that is there or arrives by the time the one
   before it is done, without the driver's looks (``gro_clean_rx_irq``);
 * chains of small polls, each packet held as a new skb and passed on at the poll's end while the next one arrives,
-  whose IRQ nests in net_rx_action (``gro_poll_chain``; runs of equal turns in numpy, ``_gro_equal_turns``);
+  whose IRQ nests in net_rx_action (``gro_poll_chain``), in ksoftirqd across the runs that each spend the budget:
+  turns in numpy (``_gro_turns``), many at once where they take as many packets as the one before, or repeat the
+  turns since a run that began alike (its first packet had waited as long);
+* ksoftirqd polling one bulk flow in a flood (``gro_flooded_runs``, below HZ 1000): each poll reads 64 descriptors
+  and the ring drops between two refills, which breaks the flow every 16 entries, so where GRO passes skbs on and
+  every refill time is known ahead; the ring's free space is ``flooded_runs``' running minimum;
 * when the machine comes back within a jiffy to a state it was in, shifted in time, packets and ring entries, over
   arrivals and segments that repeat with the same shift, the cycles up to the jiffy's end at once (``gro_repeats``).
 
-Arrivals that do not repeat exactly (jitter, a rate whose period is not a whole number of ns) and floods that drop at
-the ring still run packet by packet in their polls: exact, but slower than a UDP queue (see ``bench/receive.py``).
+Busy periods whose arrivals do not repeat exactly (jitter, a rate whose period is not a whole number of ns), floods of
+several flows or at HZ 1000, and each jiffy's first cycles still run poll by poll: exact, but slower than a UDP queue
+(see ``bench/receive.py``).
 
 :func:`arrivals` makes arrival times (rate, bursts, optional random jitter) and :func:`rss_queues` maps flows to
 queues with the Toeplitz hash, vectorised.
@@ -275,7 +281,6 @@ class _Queue:
     napi_sched: bool = False
     rx_packets: int = 0
     rx_missed: int = 0
-    gro: "_Gro | None" = None            # GRO's state for TCP segments (None: every packet is GRO_NORMAL)
     gro: "_Gro | None" = None            # GRO's state for TCP segments (None: every packet is GRO_NORMAL)
     rps: "_RpsQueue | None" = None       # RPS on this queue (see the RPS section)
     itr_val: int = 0                 # interrupt moderation, as kernel.nic.QVector: the driver's EITR value,
