@@ -180,18 +180,13 @@ def rss_hashes(saddr: Sequence[str], daddr: Sequence[str], sport: Sequence[int],
     if len(key) != 40:
         raise ValueError("key must be 40 bytes")
     k = int.from_bytes(key, "big")
-    window = [(k >> (320 - 32 - i)) & 0xFFFFFFFF for i in range(96)]
+    window = np.array([(k >> (320 - 32 - i)) & 0xFFFFFFFF for i in range(96)], dtype=np.uint64)
+    bits = (np.arange(256)[:, None] >> np.arange(7, -1, -1)) & 1 == 1    # each byte value's bits, high bit first
     h = np.zeros(len(data[0]), dtype=np.uint64)
     byte = 0
     for values, nbytes in zip(data, (4, 4, 2, 2)):
         for j in range(nbytes):
-            lut = np.zeros(256, dtype=np.uint64)
-            for v in range(256):
-                acc = 0
-                for b in range(8):
-                    if v & (0x80 >> b):
-                        acc ^= window[byte * 8 + b]
-                lut[v] = acc
+            lut = np.bitwise_xor.reduce(np.where(bits, window[byte * 8:byte * 8 + 8], np.uint64(0)), axis=1)
             h ^= lut[((values >> np.uint64(8 * (nbytes - 1 - j))) & np.uint64(0xFF)).astype(np.intp)]
             byte += 1
     return h.astype(np.int64)
@@ -240,11 +235,10 @@ class _Feed:
         """Consume every arrival at or before ``t``; return how many."""
         start, win, base = self.pos, self.win, self.base
         j = bisect_right(win, t, start - base)
-        while j == len(win) and base + j < self.n:  # past the window: slide it
-            base += j
-            win = self.win = self.arr[base:base + _WINDOW].tolist()
-            self.base = base
-            j = bisect_right(win, t)
+        if j == len(win) and base + j < self.n:  # past the window: find t in the array, slide the window there
+            base = self.base = int(self.arr.searchsorted(t, "right"))
+            self.win = self.arr[base:base + _WINDOW].tolist()
+            j = 0
         self.pos = base + j
         return self.pos - start
 
@@ -410,9 +404,10 @@ class _Gro:
         lo, hi = int(first[0]), int(first[-1] + counts[-1])
         flow = seg.flow[lo:hi]
         alone = (flow >= 0) & (seg.payload[lo:hi] >= 1) & ~seg.push[lo:hi]
-        place = np.arange(hi - lo) - np.repeat(first - lo, counts)       # each packet's place in its poll
-        for d in range(1, int(counts.max())):
-            alone[d:] &= (flow[d:] != flow[:-d]) | (place[d:] < d)
+        if counts.max() > 1:
+            place = np.arange(hi - lo) - np.repeat(first - lo, counts)   # each packet's place in its poll
+            for d in range(1, int(counts.max())):
+                alone[d:] &= (flow[d:] != flow[:-d]) | (place[d:] < d)
         return np.logical_and.reduceat(alone, first - lo)
 
     def ring_drop(self, rx_head: int, dropped: int) -> None:
@@ -553,6 +548,8 @@ class _Cpu:
     tick_ns: int = field(init=False)
     budget_jiffies: int = field(init=False)   # usecs_to_jiffies(netdev_budget_usecs)
     softirq_jiffies: int = field(init=False)  # usecs_to_jiffies(MAX_SOFTIRQ_TIME)
+    softirq_restart: int = 0             # handle_softirqs: restarts left,
+    softirq_end: int = 0                 # and the jiffy it stops at
 
     def __post_init__(self):
         hz = self.profile.hz
@@ -817,8 +814,8 @@ class _Cpu:
     def handle_softirqs(self, ksirqd: bool) -> None:
         """``kernel.softirq.handle_softirqs`` (kernel/softirq.c): NET_RX if pending, restart while raised again
         within MAX_SOFTIRQ_RESTART and MAX_SOFTIRQ_TIME, then ``wakeup_softirqd`` (``ksirqd`` names the caller)."""
-        end = self.now // self.tick_ns + self.softirq_jiffies
-        restart = self.profile.max_softirq_restart
+        self.softirq_end = self.now // self.tick_ns + self.softirq_jiffies
+        self.softirq_restart = self.profile.max_softirq_restart   # (gro_poll_chain takes restarts too)
         pending = self.softirq_pending
         self.softirq_count += 1
         while True:
@@ -830,8 +827,8 @@ class _Cpu:
             pending = self.softirq_pending
             if not pending:
                 break
-            restart -= 1
-            if self.now // self.tick_ns < end and restart:
+            self.softirq_restart -= 1
+            if self.now // self.tick_ns < self.softirq_end and self.softirq_restart:
                 continue
             self.wakeup_softirqd()
             break
@@ -896,11 +893,12 @@ class _Cpu:
         packets that GRO each holds as a new skb: the first is in the ring, each next one arrives by the time the
         driver is done with the one before it (``driver_ns`` each); GRO passes them all on when the poll completes
         (``stack_ns`` each), and the next packet, arrived meanwhile, raises the hard IRQ nested in net_rx_action,
-        which schedules the NAPI again. In ksoftirqd a turn that spends the budget squeezes and the next
+        which schedules the NAPI again. A turn that spends the budget squeezes and handle_softirqs' next
         net_rx_action run (``net_rx_action_ns``, a new budget and time limit) polls the NAPI its IRQ put back on
-        poll_list at once: the chain goes on across runs. It stops before a turn that would be different: more
-        packets, a merge, a full bucket, no IRQ, no budget (outside ksoftirqd) or time left after it, or an arrival
-        that might find the ring full (the general code runs that turn)."""
+        poll_list at once: the chain goes on across runs (at an IRQ's exit while handle_softirqs may restart). It
+        stops before a turn that would be different: more packets, a merge, a full bucket, no IRQ, no time left
+        after it, a squeeze after which handle_softirqs would wake ksoftirqd, or an arrival that might find the
+        ring full (the general code runs that turn)."""
         gro, feed = q.gro, q.feed
         if gro.held or gro.marks or q.irq_enabled or q.rx_head == q.rx_clean or self.rx_itr_setting & 3 or q.set_itr:
             return budget, time_limit
@@ -908,16 +906,18 @@ class _Cpu:
         c, tick, ring = self.costs, self.tick_ns, self.ring_size
         driver_ns, packet_ns, poll_ns, hardirq_ns = c.driver_ns, c.packet_ns, c.poll_ns, c.hardirq_ns
         rx_ns, full_budget, budget_jiffies = c.net_rx_action_ns, self.profile.netdev_budget, self.budget_jiffies
-        across = self.context == "ksoftirqd"                # squeezed runs follow one another at once
+        ksoftirqd = self.context == "ksoftirqd"             # squeezed runs follow one another at once; at an
+        crossings = (1 << 62) if ksoftirqd else self.softirq_restart - 1       # IRQ's exit, while handle_softirqs
+        soft_end = (1 << 62) if ksoftirqd else self.softirq_end                 # restarts
         arr, n = feed.arr, feed.n
         start = p = q.rx_clean + gro.shift                  # the first packet in the ring
         p0, times = p, []                                   # list windows of the arrivals and segments
         now, turns, runs, k_before, read_ns, stride = self.now, 0, 0, 0, 0, 64
-        history: list[int] = []     # across: the turns' packet counts since the search for a cycle began
-        began: dict[int, int] = {}  # across: where in history a run began, by how long its first packet had waited
+        history: list[int] = []     # the turns' packet counts since the search for a cycle began
+        began: dict[int, int] = {}  # where in history a run began, by how long its first packet had waited
         while True:
             ks = cycle = None
-            if across and budget == full_budget and p < n:   # a run begins: the runs since one that began alike?
+            if crossings > 0 and budget == full_budget and p < n:   # a run begins: the runs since one that began alike?
                 key = now + poll_ns - int(arr[p])
                 at = began.setdefault(key, len(history))
                 if at < len(history):                       # again and again, perhaps: try that many cycles
@@ -931,15 +931,18 @@ class _Cpu:
                 elif len(history) > 1 << 16:
                     history, began = [], {key: 0}
             if ks is None and k_before:                     # turns like the one before
-                r = min(stride, (n - 1 - p) // k_before, (1 << 62) if across else (budget - 1) // k_before)
+                r = min(stride, (n - 1 - p) // k_before)
                 if r > 1:
                     ks = np.full(r, k_before, dtype=np.int64)
                     first, each = -(-budget // k_before) - 1, -(-full_budget // k_before)   # the turns that squeeze
                     turn = np.arange(r)
-                    squeezes = (turn >= first) & ((turn - first) % each == 0) if across else turn < 0
+                    squeezes = (turn >= first) & ((turn - first) % each == 0)
             if ks is not None:
                 ks = ks[:np.searchsorted(np.cumsum(ks), n - 1 - p, "right")]   # the packet after the last one arrives
-                looks = self._gro_turns(p, ks, squeezes[:len(ks)], now, time_limit, throttled_until) if len(ks) else ks
+                beyond = np.flatnonzero(squeezes[:len(ks)])[crossings:crossings + 1]
+                ks = ks[:beyond[0]] if len(beyond) else ks                    # a squeeze it may not go across
+                looks = (self._gro_turns(p, ks, squeezes[:len(ks)], now, time_limit, soft_end, throttled_until)
+                         if len(ks) else ks)
                 m = len(looks)
                 stride = min(stride * 4, 1 << 16) if m == len(ks) and m else 64
                 if cycle is not None:
@@ -957,7 +960,7 @@ class _Cpu:
                     if not len(squeezed):
                         budget -= cleaned
                     else:
-                        runs += len(squeezed)
+                        runs, crossings = runs + len(squeezed), crossings - len(squeezed)
                         budget = full_budget - int(ks[squeezed[-1] + 1:].sum())
                         if squeezed[-1] + 1 < m:
                             time_limit = (int(looks[squeezed[-1] + 1]) - poll_ns) // tick + budget_jiffies
@@ -992,7 +995,8 @@ class _Cpu:
                 break
             done = look + k * packet_ns                     # the driver's part, then the flush
             after = done + hardirq_ns
-            if (nxt > done or done < throttled_until or budget <= k and not across or after // tick >= time_limit
+            if (nxt > done or done < throttled_until or budget <= k and (crossings < 1 or after // tick >= soft_end)
+                    or after // tick >= time_limit
                     or not all(holds[i:i + k]) or len(set(flows[i:i + k])) < k or p + ring - 1 < n and arr[p + ring - 1] <= after):
                 break
             read_ns += k * look + driver_ns * (k * (k - 1) // 2)
@@ -1002,7 +1006,7 @@ class _Cpu:
             history.append(k)
             if budget <= 0:                                 # squeezed: ksoftirqd's next run
                 now += rx_ns
-                budget, time_limit, runs = full_budget, now // tick + budget_jiffies, runs + 1
+                budget, time_limit, runs, crossings = full_budget, now // tick + budget_jiffies, runs + 1, crossings - 1
         if turns:
             cleaned = p - start
             self.busy_ns[self.context] += turns * poll_ns + cleaned * packet_ns + runs * rx_ns
@@ -1010,6 +1014,8 @@ class _Cpu:
             self.hard_irqs += turns
             self.time_squeeze += runs
             self.net_rx_softirqs += runs
+            if not ksoftirqd:
+                self.softirq_restart -= runs
             self.now = now
             q.throttled_until = throttled_until
             gro.read_ns += read_ns
@@ -1020,30 +1026,41 @@ class _Cpu:
             q.dma_until(now)
         return budget, time_limit
 
-    def _gro_turns(self, p: int, ks: np.ndarray, squeezes: np.ndarray, now: int, time_limit: int,
+    def _gro_turns(self, p: int, ks: np.ndarray, squeezes: np.ndarray, now: int, time_limit: int, soft_end: int,
                    throttled_until: int) -> np.ndarray:
         """When each of the next turns of :meth:`gro_poll_chain` looks (the first at ``now``, at packet ``p``, in a
         net_rx_action run with ``time_limit``, the throttle timer running until ``throttled_until``), as long as
         turn i takes ``ks[i]`` packets and keeps the chain going: its conditions, in numpy over the turns. A turn
-        with ``squeezes`` set spends the run's budget: the next run begins ``net_rx_action_ns`` later."""
+        with ``squeezes`` set spends the run's budget: the next run begins ``net_rx_action_ns`` later, if it ends
+        before the jiffy ``soft_end`` (handle_softirqs' MAX_SOFTIRQ_TIME)."""
         c, q, tick = self.costs, self.queues[0], self.tick_ns
         arr, n = q.feed.arr, q.feed.n
-        r = len(ks)
+        r, took = len(ks), ks * c.packet_ns
         looks = np.empty(r, dtype=np.int64)
         looks[0] = now + c.poll_ns
-        np.cumsum(c.poll_ns + ks[:-1] * c.packet_ns + c.hardirq_ns + c.net_rx_action_ns * squeezes[:-1], out=looks[1:])
+        turn = took[:-1] + (c.poll_ns + c.hardirq_ns)
+        if squeezes[:-1].any():
+            turn += c.net_rx_action_ns * squeezes[:-1]
+        np.cumsum(turn, out=looks[1:])
         looks[1:] += looks[0]
-        done = looks + ks * c.packet_ns
-        runs = np.concatenate(([0], np.cumsum(squeezes[:-1])))
-        first = np.maximum.accumulate(np.where(np.concatenate(([False], squeezes[:-1])), np.arange(r), 0))
-        limits = np.where(runs > 0, (looks[first] - c.poll_ns) // tick + self.budget_jiffies, time_limit)
-        firsts = p + np.concatenate(([0], np.cumsum(ks[:-1])))
-        total = int(ks.sum())
-        arrived = arr[p:p + total] - (np.arange(p, p + total) - np.repeat(firsts, ks)) * c.driver_ns <= np.repeat(looks, ks)
+        done = looks + took
+        limits = np.full(r, time_limit, dtype=np.int64)
+        if squeezes[:-1].any():                              # the later runs' time limits
+            began = np.concatenate(([False], squeezes[:-1]))
+            first = np.maximum.accumulate(np.where(began, np.arange(r), 0))
+            later = np.cumsum(began) > 0
+            limits[later] = (looks[first[later]] - c.poll_ns) // tick + self.budget_jiffies
+        firsts = np.empty(r, dtype=np.int64)
+        firsts[0] = 0
+        np.cumsum(ks[:-1], out=firsts[1:])
+        total = int(firsts[-1] + ks[-1])
+        arrived = arr[p:p + total] - np.arange(total, dtype=np.int64) * c.driver_ns <= np.repeat(looks - firsts * c.driver_ns, ks)
+        firsts += p
         nxt = arr[firsts + ks]
+        jiffy = (done + c.hardirq_ns) // tick
         ok = (np.logical_and.reduceat(arrived, firsts - p) & q.gro.held_alone(firsts, ks)
-              & (nxt > looks + ks * c.driver_ns) & (nxt <= done)
-              & ((done + c.hardirq_ns) // tick < limits) & (done >= np.concatenate(([throttled_until], done[:-1] + q.eitr_ns))))
+              & (nxt > looks + ks * c.driver_ns) & (nxt <= done) & (jiffy < limits) & (~squeezes | (jiffy < soft_end))
+              & (done >= np.concatenate(([throttled_until], done[:-1] + q.eitr_ns))))
         full = firsts + self.ring_size - 1                    # the ring has room for every arrival by the IRQ's end
         ok &= (full >= n) | (arr[np.minimum(full, n - 1)] > done + c.hardirq_ns)
         return looks if ok.all() else looks[:int(np.argmin(ok))]
