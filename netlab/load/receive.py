@@ -398,8 +398,8 @@ class _Gro:
 
     def held_alone(self, first: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """For consecutive polls that each start with GRO holding nothing, poll i taking packets ``first[i]`` ..
-        ``first[i] + counts[i] - 1``: whether GRO holds each of its packets as a new skb (TCP with a payload, no PSH,
-        no packet of its flow before it in the poll)."""
+        ``first[i] + counts[i] - 1``: per packet, whether GRO holds it as a new skb (TCP with a payload, no PSH, no
+        packet of its flow before it in the poll)."""
         seg = self.segments
         lo, hi = int(first[0]), int(first[-1] + counts[-1])
         flow = seg.flow[lo:hi]
@@ -408,7 +408,7 @@ class _Gro:
             place = np.arange(hi - lo) - np.repeat(first - lo, counts)   # each packet's place in its poll
             for d in range(1, int(counts.max())):
                 alone[d:] &= (flow[d:] != flow[:-d]) | (place[d:] < d)
-        return np.logical_and.reduceat(alone, first - lo)
+        return alone
 
     def ring_drop(self, rx_head: int, dropped: int) -> None:
         """``dropped`` packets found the ring full just after ring entry ``rx_head`` - 1."""
@@ -1054,16 +1054,18 @@ class _Cpu:
         firsts[0] = 0
         np.cumsum(ks[:-1], out=firsts[1:])
         total = int(firsts[-1] + ks[-1])
-        arrived = arr[p:p + total] - np.arange(total, dtype=np.int64) * c.driver_ns <= np.repeat(looks - firsts * c.driver_ns, ks)
-        firsts += p
-        nxt = arr[firsts + ks]
+        packets = arr[p:p + total] - np.arange(total, dtype=np.int64) * c.driver_ns <= np.repeat(looks - firsts * c.driver_ns, ks)
+        packets &= q.gro.held_alone(firsts + p, ks)          # each arrived by its time, each held as a new skb
+        nxt = arr[p + firsts + ks]
         jiffy = (done + c.hardirq_ns) // tick
-        ok = (np.logical_and.reduceat(arrived, firsts - p) & q.gro.held_alone(firsts, ks)
-              & (nxt > looks + ks * c.driver_ns) & (nxt <= done) & (jiffy < limits) & (~squeezes | (jiffy < soft_end))
+        ok = ((nxt > looks + ks * c.driver_ns) & (nxt <= done) & (jiffy < limits) & (~squeezes | (jiffy < soft_end))
               & (done >= np.concatenate(([throttled_until], done[:-1] + q.eitr_ns))))
-        full = firsts + self.ring_size - 1                    # the ring has room for every arrival by the IRQ's end
+        full = p + firsts + self.ring_size - 1                # the ring has room for every arrival by the IRQ's end
         ok &= (full >= n) | (arr[np.minimum(full, n - 1)] > done + c.hardirq_ns)
-        return looks if ok.all() else looks[:int(np.argmin(ok))]
+        m = r if ok.all() else int(np.argmin(ok))
+        if not packets.all():                                 # (the turn of the first packet that is not)
+            m = min(m, int(np.searchsorted(firsts, np.argmin(packets), "right")) - 1)
+        return looks[:m]
 
     def gro_repeats(self, seen: dict) -> None:
         """Whole cycles of the machine at once, on one queue with GRO: when this CPU comes back to the state it was
