@@ -38,9 +38,9 @@ busy period costs ``packet_ns`` either way). Such a queue has shortcuts of its o
 * a poll that no arrival can find the ring full in cleans each packet that is there or arrives by the time the one
   before it is done, without the driver's looks (``gro_clean_rx_irq``);
 * chains of small polls, each packet held as a new skb and passed on at the poll's end while the next one arrives,
-  whose IRQ nests in net_rx_action (``gro_poll_chain``), in ksoftirqd across the runs that each spend the budget:
-  turns in numpy (``_gro_turns``), many at once where they take as many packets as the one before, or repeat the
-  turns since a run that began alike (its first packet had waited as long);
+  whose IRQ nests in net_rx_action (``gro_poll_chain``), across the runs that each spend the budget (ksoftirqd's,
+  or handle_softirqs' restarts): turns in numpy (``_gro_turns``), many at once where they take as many packets as the
+  one before, or repeat the turns since a run that began alike (its first packet had waited as long);
 * ksoftirqd polling one bulk flow in a flood (``gro_flooded_runs``, below HZ 1000): each poll reads 64 descriptors
   and the ring drops between two refills, which breaks the flow every 16 entries, so where GRO passes skbs on and
   every refill time is known ahead; the ring's free space is ``flooded_runs``' running minimum;
@@ -906,9 +906,9 @@ class _Cpu:
         c, tick, ring = self.costs, self.tick_ns, self.ring_size
         driver_ns, packet_ns, poll_ns, hardirq_ns = c.driver_ns, c.packet_ns, c.poll_ns, c.hardirq_ns
         rx_ns, full_budget, budget_jiffies = c.net_rx_action_ns, self.profile.netdev_budget, self.budget_jiffies
-        ksoftirqd = self.context == "ksoftirqd"             # squeezed runs follow one another at once; at an
-        crossings = (1 << 62) if ksoftirqd else self.softirq_restart - 1       # IRQ's exit, while handle_softirqs
-        soft_end = (1 << 62) if ksoftirqd else self.softirq_end                 # restarts
+        ksoftirqd = self.context == "ksoftirqd"   # squeezed runs follow one another at once (at an IRQ's exit: while
+        crossings = (1 << 62) if ksoftirqd else self.softirq_restart - 1      # handle_softirqs may restart)
+        soft_end = (1 << 62) if ksoftirqd else self.softirq_end
         arr, n = feed.arr, feed.n
         start = p = q.rx_clean + gro.shift                  # the first packet in the ring
         p0, times = p, []                                   # list windows of the arrivals and segments
@@ -996,15 +996,15 @@ class _Cpu:
             done = look + k * packet_ns                     # the driver's part, then the flush
             after = done + hardirq_ns
             if (nxt > done or done < throttled_until or budget <= k and (crossings < 1 or after // tick >= soft_end)
-                    or after // tick >= time_limit
-                    or not all(holds[i:i + k]) or len(set(flows[i:i + k])) < k or p + ring - 1 < n and arr[p + ring - 1] <= after):
+                    or after // tick >= time_limit or not all(holds[i:i + k]) or len(set(flows[i:i + k])) < k
+                    or p + ring - 1 < n and arr[p + ring - 1] <= after):
                 break
             read_ns += k * look + driver_ns * (k * (k - 1) // 2)
             throttled_until = done + eitr_ns
             now, p, budget, k_before = after, p + k, budget - k, k
             turns += 1
             history.append(k)
-            if budget <= 0:                                 # squeezed: ksoftirqd's next run
+            if budget <= 0:                                 # squeezed: handle_softirqs' next run
                 now += rx_ns
                 budget, time_limit, runs, crossings = full_budget, now // tick + budget_jiffies, runs + 1, crossings - 1
         if turns:
@@ -1054,8 +1054,9 @@ class _Cpu:
         firsts[0] = 0
         np.cumsum(ks[:-1], out=firsts[1:])
         total = int(firsts[-1] + ks[-1])
-        packets = arr[p:p + total] - np.arange(total, dtype=np.int64) * c.driver_ns <= np.repeat(looks - firsts * c.driver_ns, ks)
-        packets &= q.gro.held_alone(firsts + p, ks)          # each arrived by its time, each held as a new skb
+        packets = (arr[p:p + total] - np.arange(total, dtype=np.int64) * c.driver_ns
+                   <= np.repeat(looks - firsts * c.driver_ns, ks))     # each arrived by its time,
+        packets &= q.gro.held_alone(firsts + p, ks)           # each held as a new skb
         nxt = arr[p + firsts + ks]
         jiffy = (done + c.hardirq_ns) // tick
         ok = ((nxt > looks + ks * c.driver_ns) & (nxt <= done) & (jiffy < limits) & (~squeezes | (jiffy < soft_end))
@@ -1207,7 +1208,8 @@ class _Cpu:
             taken = room + write * np.arange(len(spare)) - spare             # written by each refill, in all
             dropped = arrived - np.diff(taken, prepend=0)
             each = _NAPI_WEIGHT // write
-            seen = np.searchsorted(feed.arr, looks, "right") - np.concatenate(([feed.pos], written[each - 1::each][:-1]))
+            seen = (np.searchsorted(feed.arr, looks, "right")                       # arrived since the last refill
+                    - np.concatenate(([feed.pos], written[each - 1::each][:-1])))
             room_at = np.concatenate(([room], spare[each - 1::each][:-1] + write))
             taken_at = np.concatenate(([0], taken[each - 1::each][:-1]))
             ok = (ready + taken_at + np.minimum(seen, room_at) - _NAPI_WEIGHT * np.arange(len(looks))
