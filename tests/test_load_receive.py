@@ -325,6 +325,16 @@ def test_run_with_tcp_equals_the_step_model_with_many_flows():
     assert run(1e6, 3000, flows=64, tcp=True, push_every=8) == step_run_tcp(1e6, 3000, flows=64, push_every=8)
 
 
+@pytest.mark.parametrize("rate, flows", [(LINE_RATE, 1), (1e6, 256)])
+def test_the_benchmarks_gro_floods_and_chains_equal_the_step_model(rate, flows):
+    """bench/receive.py's GRO rows, shorter: one flow at line rate (ksoftirqd polls a ring that drops between
+    refills: gro_flooded_runs) and 256 flows at 1 Mpps (chains of polls of 2-3 packets across ksoftirqd's squeezed
+    runs, in cycles of runs: gro_poll_chain)."""
+    s = run(rate, 12_000, flows=flows, tcp=True)
+    assert (s.ring_drops > 0) if flows == 1 else (sum(s.time_squeeze) > 0 and s.ksoftirqd_share() > 0.5)
+    assert s == step_run_tcp(rate, 12_000, flows=flows)
+
+
 # --- run() and sweep(), as the notebooks call them -------------------------------------------------------------------
 @pytest.mark.parametrize("kw", [
     dict(rate_pps=6e6, queues=1, cpus=4), dict(rate_pps=6e6, queues=4),                    # chapter 01, §4
