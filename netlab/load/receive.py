@@ -1270,7 +1270,7 @@ class _Cpu:
     def run(self) -> None:
         """``scenarios.receive.Host.run`` for this CPU — its hard IRQ steps and the engine's switches to and from
         the ksoftirqd/N task — until nothing is left; with one queue, idle stretches (``isolated_packets``,
-        ``quiet_cycles``) and flooded ones (``flooded_runs``) in bulk.
+        ``quiet_cycles``) and flooded ones (``flooded_runs``; with GRO ``gro_flooded_runs``) in bulk.
 
         The engine's order, step by step: a hard IRQ is taken when due, but not before the CPU is free
         (``busy_until``: its last IRQ's end, a context switch). ksoftirqd, woken, is switched to (one
@@ -1280,7 +1280,7 @@ class _Cpu:
         (one ``context_switch_ns`` more, IRQs wait; the idle task's code then runs on this CPU: its clock moves on)."""
         queues = self.queues
         bulk = len(queues) == 1 and self.profile.netdev_budget > _NAPI_WEIGHT and self.budget_jiffies >= 1
-        gro = bulk and queues[0].gro is not None   # an isolated packet costs packet_ns with GRO too; no other shortcut
+        gro = bulk and queues[0].gro is not None   # an isolated packet costs packet_ns with GRO too; a flood: GRO's own
         seen: dict = {}                            # gro_repeats' states of this jiffy
         while True:
             if bulk:
