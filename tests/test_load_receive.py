@@ -244,7 +244,12 @@ def gro_shortcut_case(draw, regime):
       (``gro_repeats``: about half the examples);
     * ``chains``: 64-400 flows round robin or at random (nothing merges), 6.12, at a rate where each poll takes a
       few packets and the next one arrives while GRO passes them on — chains of small polls, each next one's hard
-      IRQ nested in net_rx_action, until the budget or time runs out (``gro_poll_chain``), evenly spaced or not.
+      IRQ nested in net_rx_action, until the budget or time runs out (``gro_poll_chain``), evenly spaced or not;
+    * ``squeezed chains``: the same, longer and mostly evenly spaced: ksoftirqd's runs each spend the budget in such
+      a chain, which goes on across runs (``gro_poll_chain``: equal turns, and cycles of runs that began alike);
+    * ``flood``: one bulk flow (now and then a PSH, or a second flow) at 1.5-6x what a CPU carries with GRO, HZ
+      100-1000, segments of 100 bytes to jumbo (64 KB: 7 of 8948 bytes in an skb), rings of 128-1024 — ksoftirqd
+      polls a ring that drops between refills, which breaks the flow every 16 entries (``gro_flooded_runs``).
     """
     costs = Costs(driver_ns=draw(st.sampled_from([50, 100, 600])), stack_ns=draw(st.sampled_from([150, 300, 2400])),
                   poll_ns=draw(st.sampled_from([100, 200])))
@@ -257,21 +262,37 @@ def gro_shortcut_case(draw, regime):
             costs, profile = Costs(), PROFILES["6.12"].replace(hz=draw(st.sampled_from([100, 250])))
             rate, jitter, n = 1e9 / draw(st.sampled_from([125, 128, 130])), False, draw(st.integers(15_000, 20_000))
         flow = np.arange(n) % flows
-    else:
+        mss, push_every = 1448, draw(st.sampled_from([0, 0, 7]))
+    elif regime in ("chains", "squeezed chains"):
         profile = PROFILES["6.12"].replace(hz=draw(st.sampled_from([100, 250, 1000])),
                                            netdev_budget=draw(st.sampled_from([16, 64, 300])))
         flows, ring, n = draw(st.integers(64, 400)), draw(st.sampled_from([64, 256, 1024])), draw(st.integers(1000, 4000))
+        if regime == "squeezed chains":   # long enough for ksoftirqd to take over, mostly evenly spaced
+            n, jitter = draw(st.integers(4000, 12_000)), draw(st.sampled_from([False, False, True]))
+            costs = Costs() if draw(st.booleans()) else costs
         k = draw(st.integers(1, 6))                              # packets a poll takes
-        rate = draw(st.floats(0.9, 1.5)) * k * 1e9 / (costs.hardirq_ns + costs.poll_ns + k * costs.packet_ns)
+        factor = draw(st.sampled_from([1.0, 1.0, 1.02]) | st.floats(0.9, 1.5) if regime == "squeezed chains"
+                      else st.floats(0.9, 1.5))                  # (squeezed: often whole ns apart, as the benchmark)
+        rate = factor * k * 1e9 / (costs.hardirq_ns + costs.poll_ns + k * costs.packet_ns)
         flow = (np.arange(n) % flows if draw(st.booleans())
                 else np.random.default_rng(seed).integers(0, flows, n))
+        mss, push_every = 1448, draw(st.sampled_from([0, 0, 7]))
+    else:
+        profile = PROFILES[draw(st.sampled_from(["3.10", "6.12"]))].replace(hz=draw(st.sampled_from([100, 250, 1000])))
+        costs = Costs(driver_ns=draw(st.sampled_from([100, 600])), stack_ns=costs.stack_ns, poll_ns=costs.poll_ns)
+        ring, n = draw(st.sampled_from([128, 256, 512, 1024])), draw(st.integers(8000, 25_000))
+        rate = draw(st.floats(1.5, 6.0)) * 1e9 / (costs.driver_ns + costs.stack_ns / 12)
+        flows, flow = 2, np.zeros(n, dtype=np.int64)
+        flow[np.random.default_rng(seed).random(n) < draw(st.sampled_from([0.0, 0.0, 0.001]))] = 1
+        mss, push_every = draw(st.sampled_from([100, 1448, 8948])), draw(st.sampled_from([0, 0, 0, 500]))
     times = arrivals(min(rate, 14e6), n, jitter=jitter, seed=seed)
     rxhash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
-    return times, 40000 + flow, tcp_segments(flow, rxhash, push_every=draw(st.sampled_from([0, 0, 7]))), profile, \
-        costs, ring, draw(st.sampled_from([0, 10] if regime == "cycles" else [0, 10, 50, 250]))   # none or fixed
+    return times, 40000 + flow, tcp_segments(flow, rxhash, mss=mss, push_every=push_every), profile, \
+        costs, ring, draw(st.sampled_from({"cycles": [0, 10], "squeezed chains": [0, 0, 0, 10]}.get(
+            regime, [0, 10, 50, 250])))                                                    # none or fixed
 
 
-@pytest.mark.parametrize("regime", ["busy", "cycles", "chains"])
+@pytest.mark.parametrize("regime", ["busy", "cycles", "chains", "squeezed chains", "flood"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_gro_shortcuts_equal_the_step_model(regime, data):
@@ -306,6 +327,16 @@ def step_run_tcp(rate_pps, n, profile="6.12", flows=1, mss=1448, push_every=0):
 
 def test_run_with_tcp_equals_the_step_model_with_many_flows():
     assert run(1e6, 3000, flows=64, tcp=True, push_every=8) == step_run_tcp(1e6, 3000, flows=64, push_every=8)
+
+
+@pytest.mark.parametrize("rate, flows", [(LINE_RATE, 1), (1e6, 256)])
+def test_the_benchmarks_gro_floods_and_chains_equal_the_step_model(rate, flows):
+    """bench/receive.py's GRO rows, shorter: one flow at line rate (ksoftirqd polls a ring that drops between
+    refills: gro_flooded_runs) and 256 flows at 1 Mpps (chains of polls of 2-3 packets across ksoftirqd's squeezed
+    runs, in cycles of runs: gro_poll_chain)."""
+    s = run(rate, 12_000, flows=flows, tcp=True)
+    assert (s.ring_drops > 0) if flows == 1 else (sum(s.time_squeeze) > 0 and s.ksoftirqd_share() > 0.5)
+    assert s == step_run_tcp(rate, 12_000, flows=flows)
 
 
 # --- run() and sweep(), as the notebooks call them -------------------------------------------------------------------

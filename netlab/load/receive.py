@@ -38,12 +38,18 @@ busy period costs ``packet_ns`` either way). Such a queue has shortcuts of its o
 * a poll that no arrival can find the ring full in cleans each packet that is there or arrives by the time the one
   before it is done, without the driver's looks (``gro_clean_rx_irq``);
 * chains of small polls, each packet held as a new skb and passed on at the poll's end while the next one arrives,
-  whose IRQ nests in net_rx_action (``gro_poll_chain``; runs of equal turns in numpy, ``_gro_equal_turns``);
+  whose IRQ nests in net_rx_action (``gro_poll_chain``), across the runs that each spend the budget (ksoftirqd's,
+  or handle_softirqs' restarts): turns in numpy (``_gro_turns``), many at once where they take as many packets as the
+  one before, or repeat the turns since a run that began alike (its first packet had waited as long);
+* ksoftirqd polling one bulk flow in a flood (``gro_flooded_runs``, below HZ 1000): each poll reads 64 descriptors
+  and the ring drops between two refills, which breaks the flow every 16 entries, so where GRO passes skbs on and
+  every refill time is known ahead; the ring's free space is ``flooded_runs``' running minimum;
 * when the machine comes back within a jiffy to a state it was in, shifted in time, packets and ring entries, over
   arrivals and segments that repeat with the same shift, the cycles up to the jiffy's end at once (``gro_repeats``).
 
-Arrivals that do not repeat exactly (jitter, a rate whose period is not a whole number of ns) and floods that drop at
-the ring still run packet by packet in their polls: exact, but slower than a UDP queue (see ``bench/receive.py``).
+Busy periods whose arrivals do not repeat exactly (jitter, a rate whose period is not a whole number of ns), floods of
+several flows or at HZ 1000, and each jiffy's first cycles still run poll by poll: exact, but slower than a UDP queue
+(see ``bench/receive.py``).
 
 :func:`arrivals` makes arrival times (rate, bursts, optional random jitter) and :func:`rss_queues` maps flows to
 queues with the Toeplitz hash, vectorised.
@@ -174,18 +180,13 @@ def rss_hashes(saddr: Sequence[str], daddr: Sequence[str], sport: Sequence[int],
     if len(key) != 40:
         raise ValueError("key must be 40 bytes")
     k = int.from_bytes(key, "big")
-    window = [(k >> (320 - 32 - i)) & 0xFFFFFFFF for i in range(96)]
+    window = np.array([(k >> (320 - 32 - i)) & 0xFFFFFFFF for i in range(96)], dtype=np.uint64)
+    bits = (np.arange(256)[:, None] >> np.arange(7, -1, -1)) & 1 == 1    # each byte value's bits, high bit first
     h = np.zeros(len(data[0]), dtype=np.uint64)
     byte = 0
     for values, nbytes in zip(data, (4, 4, 2, 2)):
         for j in range(nbytes):
-            lut = np.zeros(256, dtype=np.uint64)
-            for v in range(256):
-                acc = 0
-                for b in range(8):
-                    if v & (0x80 >> b):
-                        acc ^= window[byte * 8 + b]
-                lut[v] = acc
+            lut = np.bitwise_xor.reduce(np.where(bits, window[byte * 8:byte * 8 + 8], np.uint64(0)), axis=1)
             h ^= lut[((values >> np.uint64(8 * (nbytes - 1 - j))) & np.uint64(0xFF)).astype(np.intp)]
             byte += 1
     return h.astype(np.int64)
@@ -234,11 +235,10 @@ class _Feed:
         """Consume every arrival at or before ``t``; return how many."""
         start, win, base = self.pos, self.win, self.base
         j = bisect_right(win, t, start - base)
-        while j == len(win) and base + j < self.n:  # past the window: slide it
-            base += j
-            win = self.win = self.arr[base:base + _WINDOW].tolist()
-            self.base = base
-            j = bisect_right(win, t)
+        if j == len(win) and base + j < self.n:  # past the window: find t in the array, slide the window there
+            base = self.base = int(self.arr.searchsorted(t, "right"))
+            self.win = self.arr[base:base + _WINDOW].tolist()
+            j = 0
         self.pos = base + j
         return self.pos - start
 
@@ -275,7 +275,6 @@ class _Queue:
     napi_sched: bool = False
     rx_packets: int = 0
     rx_missed: int = 0
-    gro: "_Gro | None" = None            # GRO's state for TCP segments (None: every packet is GRO_NORMAL)
     gro: "_Gro | None" = None            # GRO's state for TCP segments (None: every packet is GRO_NORMAL)
     rps: "_RpsQueue | None" = None       # RPS on this queue (see the RPS section)
     itr_val: int = 0                 # interrupt moderation, as kernel.nic.QVector: the driver's EITR value,
@@ -381,7 +380,7 @@ class _Gro:
 
     __slots__ = ("segments", "mask", "base", "flow", "bucket", "seq", "payload", "push", "next_break", "driver_ns",
                  "stack_ns", "tick", "flush_oldest", "max_count", "buckets", "held", "marks", "shift", "merged",
-                 "read_ns", "alone_since")
+                 "read_ns")
 
     def __init__(self, segments: TcpSegments, profile: KernelProfile, costs: Costs):
         self.segments, self.mask = segments, profile.gro_hash_buckets - 1
@@ -396,23 +395,20 @@ class _Gro:
         self.shift = 0
         self.merged = 0                     # segments merged into a held skb (not passed on themselves)
         self.read_ns = 0                    # summed over the entries read: when the driver read each
-        self.alone_since: np.ndarray | None = None   # see held_alone_since
 
-    def held_alone_since(self) -> np.ndarray:
-        """Per packet, the packet before it of the same flow (-1: none), or the packet itself when GRO would not
-        hold it (UDP, PSH, no payload): a packet that GRO holds as a new skb when it holds nothing else of its flow
-        is one whose value is below the first packet GRO got since it held nothing."""
-        if self.alone_since is None:
-            seg = self.segments
-            flow, n = seg.flow, len(seg.flow)
-            order = np.argsort(flow.astype(np.uint16) if n and 0 <= flow.min() and flow.max() < 1 << 16 else flow,
-                               kind="stable")
-            before = np.full(n, -1, dtype=np.int64)
-            same = flow[order[1:]] == flow[order[:-1]]
-            before[order[1:][same]] = order[:-1][same]
-            holds = (flow >= 0) & (seg.payload >= 1) & ~seg.push
-            self.alone_since = np.where(holds, before, np.arange(n))
-        return self.alone_since
+    def held_alone(self, first: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """For consecutive polls that each start with GRO holding nothing, poll i taking packets ``first[i]`` ..
+        ``first[i] + counts[i] - 1``: per packet, whether GRO holds it as a new skb (TCP with a payload, no PSH, no
+        packet of its flow before it in the poll)."""
+        seg = self.segments
+        lo, hi = int(first[0]), int(first[-1] + counts[-1])
+        flow = seg.flow[lo:hi]
+        alone = (flow >= 0) & (seg.payload[lo:hi] >= 1) & ~seg.push[lo:hi]
+        if counts.max() > 1:
+            place = np.arange(hi - lo) - np.repeat(first - lo, counts)   # each packet's place in its poll
+            for d in range(1, int(counts.max())):
+                alone[d:] &= (flow[d:] != flow[:-d]) | (place[d:] < d)
+        return alone
 
     def ring_drop(self, rx_head: int, dropped: int) -> None:
         """``dropped`` packets found the ring full just after ring entry ``rx_head`` - 1."""
@@ -552,6 +548,8 @@ class _Cpu:
     tick_ns: int = field(init=False)
     budget_jiffies: int = field(init=False)   # usecs_to_jiffies(netdev_budget_usecs)
     softirq_jiffies: int = field(init=False)  # usecs_to_jiffies(MAX_SOFTIRQ_TIME)
+    softirq_restart: int = 0             # handle_softirqs: restarts left,
+    softirq_end: int = 0                 # and the jiffy it stops at
 
     def __post_init__(self):
         hz = self.profile.hz
@@ -669,7 +667,7 @@ class _Cpu:
                 self.in_net_rx_action = False
                 if poll_list:
                     if poll_list[0].gro is not None and len(self.queues) == 1:
-                        budget = self.gro_poll_chain(poll_list[0], budget, time_limit)
+                        budget, time_limit = self.gro_poll_chain(poll_list[0], budget, time_limit)
                     continue  # napi_schedule()d meanwhile: goto start
                 return
             break
@@ -816,8 +814,8 @@ class _Cpu:
     def handle_softirqs(self, ksirqd: bool) -> None:
         """``kernel.softirq.handle_softirqs`` (kernel/softirq.c): NET_RX if pending, restart while raised again
         within MAX_SOFTIRQ_RESTART and MAX_SOFTIRQ_TIME, then ``wakeup_softirqd`` (``ksirqd`` names the caller)."""
-        end = self.now // self.tick_ns + self.softirq_jiffies
-        restart = self.profile.max_softirq_restart
+        self.softirq_end = self.now // self.tick_ns + self.softirq_jiffies
+        self.softirq_restart = self.profile.max_softirq_restart   # (gro_poll_chain takes restarts too)
         pending = self.softirq_pending
         self.softirq_count += 1
         while True:
@@ -829,8 +827,8 @@ class _Cpu:
             pending = self.softirq_pending
             if not pending:
                 break
-            restart -= 1
-            if self.now // self.tick_ns < end and restart:
+            self.softirq_restart -= 1
+            if self.now // self.tick_ns < self.softirq_end and self.softirq_restart:
                 continue
             self.wakeup_softirqd()
             break
@@ -889,39 +887,94 @@ class _Cpu:
         q.total_packets += total
         return total
 
-    def gro_poll_chain(self, q: _Queue, budget: int, time_limit: int) -> int:
+    def gro_poll_chain(self, q: _Queue, budget: int, time_limit: int) -> tuple[int, int]:
         """Turns of ``_net_rx_action_repoll_list``'s ``goto start`` on the one queue of this CPU, with GRO, in one
-        loop; returns the budget left. Each turn polls fewer than 9 packets that GRO each holds as a new skb: the
-        first is in the ring, each next one arrives by the time the driver is done with the one before it
-        (``driver_ns`` each); GRO passes them all on when the poll completes (``stack_ns`` each), and the next
-        packet, arrived meanwhile, raises the hard IRQ nested in net_rx_action, which schedules the NAPI again. It
-        stops before a turn that would be different: more packets, a merge, a full bucket, no IRQ, no budget or
-        time left after it, or an arrival that might find the ring full (the general code runs that turn)."""
+        loop; returns the budget and time limit of the net_rx_action run it ends in. Each turn polls fewer than 9
+        packets that GRO each holds as a new skb: the first is in the ring, each next one arrives by the time the
+        driver is done with the one before it (``driver_ns`` each); GRO passes them all on when the poll completes
+        (``stack_ns`` each), and the next packet, arrived meanwhile, raises the hard IRQ nested in net_rx_action,
+        which schedules the NAPI again. A turn that spends the budget squeezes and handle_softirqs' next
+        net_rx_action run (``net_rx_action_ns``, a new budget and time limit) polls the NAPI its IRQ put back on
+        poll_list at once: the chain goes on across runs (at an IRQ's exit while handle_softirqs may restart). It
+        stops before a turn that would be different: more packets, a merge, a full bucket, no IRQ, no time left
+        after it, a squeeze after which handle_softirqs would wake ksoftirqd, or an arrival that might find the
+        ring full (the general code runs that turn)."""
         gro, feed = q.gro, q.feed
         if gro.held or gro.marks or q.irq_enabled or q.rx_head == q.rx_clean or self.rx_itr_setting & 3 or q.set_itr:
-            return budget
+            return budget, time_limit
         eitr_ns, throttled_until = q.eitr_ns, q.throttled_until   # each IRQ starts the throttle timer
         c, tick, ring = self.costs, self.tick_ns, self.ring_size
         driver_ns, packet_ns, poll_ns, hardirq_ns = c.driver_ns, c.packet_ns, c.poll_ns, c.hardirq_ns
+        rx_ns, full_budget, budget_jiffies = c.net_rx_action_ns, self.profile.netdev_budget, self.budget_jiffies
+        ksoftirqd = self.context == "ksoftirqd"   # squeezed runs follow one another at once (at an IRQ's exit: while
+        crossings = (1 << 62) if ksoftirqd else self.softirq_restart - 1      # handle_softirqs may restart)
+        soft_end = (1 << 62) if ksoftirqd else self.softirq_end
         arr, n = feed.arr, feed.n
         start = p = q.rx_clean + gro.shift                  # the first packet in the ring
-        p0, times = p, []                                   # list windows of the arrivals and held_alone_since
-        now, turns, k_before, read_ns = self.now, 0, 0, 0
+        p0, times = p, []                                   # list windows of the arrivals and segments
+        now, turns, runs, k_before, read_ns, stride = self.now, 0, 0, 0, 0, 64
+        history: list[int] = []     # the turns' packet counts since the search for a cycle began
+        began: dict[int, int] = {}  # where in history a run began, by how long its first packet had waited
         while True:
-            if k_before and (r := min((budget - 1) // k_before, (n - 1 - p) // k_before)) > 1:
-                m = self._gro_equal_turns(p, r, k_before, now, time_limit, throttled_until)   # like the one before
+            ks = cycle = None
+            if crossings > 0 and budget == full_budget and p < n:   # a run begins: the runs since one that began alike?
+                key = now + poll_ns - int(arr[p])
+                at = began.setdefault(key, len(history))
+                if at < len(history):                       # again and again, perhaps: try that many cycles
+                    cycle, ends, left = history[at:], [], budget
+                    for k in cycle:                         # the turns that spend a run's budget
+                        left -= k
+                        ends.append(left <= 0)
+                        left = full_budget if left <= 0 else left
+                    reps = max(1, stride // len(cycle))
+                    ks, squeezes = np.tile(np.array(cycle, dtype=np.int64), reps), np.tile(ends, reps)
+                elif len(history) > 1 << 16:
+                    history, began = [], {key: 0}
+            if ks is None and k_before:                     # turns like the one before
+                r = min(stride, (n - 1 - p) // k_before)
+                if r > 1:
+                    ks = np.full(r, k_before, dtype=np.int64)
+                    first, each = -(-budget // k_before) - 1, -(-full_budget // k_before)   # the turns that squeeze
+                    turn = np.arange(r)
+                    squeezes = (turn >= first) & ((turn - first) % each == 0)
+            if ks is not None:
+                ks = ks[:np.searchsorted(np.cumsum(ks), n - 1 - p, "right")]   # the packet after the last one arrives
+                beyond = np.flatnonzero(squeezes[:len(ks)])[crossings:crossings + 1]
+                ks = ks[:beyond[0]] if len(beyond) else ks                    # a squeeze it may not go across
+                looks = (self._gro_turns(p, ks, squeezes[:len(ks)], now, time_limit, soft_end, throttled_until)
+                         if len(ks) else ks)
+                m = len(looks)
+                stride = min(stride * 4, 1 << 16) if m == len(ks) and m else 64
+                if cycle is not None:
+                    history, began = (cycle, {key: 0}) if m == len(ks) else ([], {})
                 if m:
-                    period = poll_ns + k_before * packet_ns + hardirq_ns
-                    read_ns += k_before * (m * (now + poll_ns) + period * (m * (m - 1) // 2)) \
-                        + m * driver_ns * (k_before * (k_before - 1) // 2)
-                    throttled_until = now + (m - 1) * period + poll_ns + k_before * packet_ns + eitr_ns
-                    now, p, budget = now + m * period, p + m * k_before, budget - m * k_before
-                    turns += m
+                    ks, squeezes = ks[:m], squeezes[:m]
+                    cleaned = int(ks.sum())
+                    read_ns += int(np.dot(ks, looks)) + driver_ns * int(np.dot(ks, ks - 1) // 2)
+                    throttled_until = int(looks[-1]) + int(ks[-1]) * packet_ns + eitr_ns
+                    now, p, turns = int(looks[-1]) + int(ks[-1]) * packet_ns + hardirq_ns, p + cleaned, turns + m
+                    if cycle is None:
+                        history.extend(ks.tolist())
+                    k_before = int(ks[-1])
+                    squeezed = np.flatnonzero(squeezes)
+                    if not len(squeezed):
+                        budget -= cleaned
+                    else:
+                        runs, crossings = runs + len(squeezed), crossings - len(squeezed)
+                        budget = full_budget - int(ks[squeezed[-1] + 1:].sum())
+                        if squeezed[-1] + 1 < m:
+                            time_limit = (int(looks[squeezed[-1] + 1]) - poll_ns) // tick + budget_jiffies
+                        else:
+                            now += rx_ns
+                            time_limit = now // tick + budget_jiffies
+                    continue
             i = p - p0
             if i + _MAX_GRO_SKBS >= len(times):
                 p0, i = p, 0
                 times = arr[p:p + 4 * _MAX_GRO_SKBS + min(budget, 1 << 10)].tolist()
-                since = gro.held_alone_since()[p:p + len(times)].tolist()
+                flows = gro.segments.flow[p:p + len(times)].tolist()
+                holds = ((gro.segments.flow[p:p + len(times)] >= 0) & (gro.segments.payload[p:p + len(times)] >= 1)
+                         & ~gro.segments.push[p:p + len(times)]).tolist()
                 last = p + len(times) == n                  # the window ends where the arrivals do
             look = now + poll_ns
             k = 1
@@ -942,18 +995,27 @@ class _Cpu:
                 break
             done = look + k * packet_ns                     # the driver's part, then the flush
             after = done + hardirq_ns
-            if (nxt > done or done < throttled_until or budget <= k or after // tick >= time_limit
-                    or max(since[i:i + k]) >= p or p + ring - 1 < n and arr[p + ring - 1] <= after):
+            if (nxt > done or done < throttled_until or budget <= k and (crossings < 1 or after // tick >= soft_end)
+                    or after // tick >= time_limit or not all(holds[i:i + k]) or len(set(flows[i:i + k])) < k
+                    or p + ring - 1 < n and arr[p + ring - 1] <= after):
                 break
             read_ns += k * look + driver_ns * (k * (k - 1) // 2)
             throttled_until = done + eitr_ns
             now, p, budget, k_before = after, p + k, budget - k, k
             turns += 1
+            history.append(k)
+            if budget <= 0:                                 # squeezed: handle_softirqs' next run
+                now += rx_ns
+                budget, time_limit, runs, crossings = full_budget, now // tick + budget_jiffies, runs + 1, crossings - 1
         if turns:
             cleaned = p - start
-            self.busy_ns[self.context] += turns * poll_ns + cleaned * packet_ns
+            self.busy_ns[self.context] += turns * poll_ns + cleaned * packet_ns + runs * rx_ns
             self.busy_ns["hardirq"] += turns * hardirq_ns
             self.hard_irqs += turns
+            self.time_squeeze += runs
+            self.net_rx_softirqs += runs
+            if not ksoftirqd:
+                self.softirq_restart -= runs
             self.now = now
             q.throttled_until = throttled_until
             gro.read_ns += read_ns
@@ -962,30 +1024,49 @@ class _Cpu:
             q.total_packets += cleaned
             q.rx_use = q.rx_clean + ring - 1
             q.dma_until(now)
-        return budget
+        return budget, time_limit
 
-    def _gro_equal_turns(self, p: int, r: int, k: int, now: int, time_limit: int, throttled_until: int) -> int:
-        """How many of the next ``r`` turns of :meth:`gro_poll_chain` (the first at ``now``, at packet ``p``, the
-        throttle timer running until ``throttled_until``) take ``k`` packets each and keep the chain going: its
-        conditions, in numpy over the turns."""
-        c, q = self.costs, self.queues[0]
+    def _gro_turns(self, p: int, ks: np.ndarray, squeezes: np.ndarray, now: int, time_limit: int, soft_end: int,
+                   throttled_until: int) -> np.ndarray:
+        """When each of the next turns of :meth:`gro_poll_chain` looks (the first at ``now``, at packet ``p``, in a
+        net_rx_action run with ``time_limit``, the throttle timer running until ``throttled_until``), as long as
+        turn i takes ``ks[i]`` packets and keeps the chain going: its conditions, in numpy over the turns. A turn
+        with ``squeezes`` set spends the run's budget: the next run begins ``net_rx_action_ns`` later, if it ends
+        before the jiffy ``soft_end`` (handle_softirqs' MAX_SOFTIRQ_TIME)."""
+        c, q, tick = self.costs, self.queues[0], self.tick_ns
         arr, n = q.feed.arr, q.feed.n
-        period = c.poll_ns + k * c.packet_ns + c.hardirq_ns
-        if now + period - c.hardirq_ns < throttled_until:
-            return 0
-        if period < q.eitr_ns:       # each turn's IRQ one period after the last one's
-            r = 1
-        looks = now + c.poll_ns + period * np.arange(r, dtype=np.int64)
-        done = looks + k * c.packet_ns
-        polled = arr[p:p + r * k].reshape(r, k)
-        nxt = arr[p + k:p + (r + 1) * k:k]
-        firsts = p + k * np.arange(r, dtype=np.int64)
-        ok = ((polled[:, 1:] <= looks[:, None] + c.driver_ns * np.arange(1, k, dtype=np.int64)).all(axis=1)
-              & (nxt > looks + k * c.driver_ns) & (nxt <= done) & ((done + c.hardirq_ns) // self.tick_ns < time_limit)
-              & (q.gro.held_alone_since()[p:p + r * k].reshape(r, k).max(axis=1) < firsts))
-        full = firsts + self.ring_size - 1                    # the ring has room for every arrival by the IRQ's end
+        r, took = len(ks), ks * c.packet_ns
+        looks = np.empty(r, dtype=np.int64)
+        looks[0] = now + c.poll_ns
+        turn = took[:-1] + (c.poll_ns + c.hardirq_ns)
+        if squeezes[:-1].any():
+            turn += c.net_rx_action_ns * squeezes[:-1]
+        np.cumsum(turn, out=looks[1:])
+        looks[1:] += looks[0]
+        done = looks + took
+        limits = np.full(r, time_limit, dtype=np.int64)
+        if squeezes[:-1].any():                              # the later runs' time limits
+            began = np.concatenate(([False], squeezes[:-1]))
+            first = np.maximum.accumulate(np.where(began, np.arange(r), 0))
+            later = np.cumsum(began) > 0
+            limits[later] = (looks[first[later]] - c.poll_ns) // tick + self.budget_jiffies
+        firsts = np.empty(r, dtype=np.int64)
+        firsts[0] = 0
+        np.cumsum(ks[:-1], out=firsts[1:])
+        total = int(firsts[-1] + ks[-1])
+        packets = (arr[p:p + total] - np.arange(total, dtype=np.int64) * c.driver_ns
+                   <= np.repeat(looks - firsts * c.driver_ns, ks))     # each arrived by its time,
+        packets &= q.gro.held_alone(firsts + p, ks)           # each held as a new skb
+        nxt = arr[p + firsts + ks]
+        jiffy = (done + c.hardirq_ns) // tick
+        ok = ((nxt > looks + ks * c.driver_ns) & (nxt <= done) & (jiffy < limits) & (~squeezes | (jiffy < soft_end))
+              & (done >= np.concatenate(([throttled_until], done[:-1] + q.eitr_ns))))
+        full = p + firsts + self.ring_size - 1                # the ring has room for every arrival by the IRQ's end
         ok &= (full >= n) | (arr[np.minimum(full, n - 1)] > done + c.hardirq_ns)
-        return r if ok.all() else int(np.argmin(ok))
+        m = r if ok.all() else int(np.argmin(ok))
+        if not packets.all():                                 # (the turn of the first packet that is not)
+            m = min(m, int(np.searchsorted(firsts, np.argmin(packets), "right")) - 1)
+        return looks[:m]
 
     def gro_repeats(self, seen: dict) -> None:
         """Whole cycles of the machine at once, on one queue with GRO: when this CPU comes back to the state it was
@@ -1070,11 +1151,126 @@ class _Cpu:
         feed.skip(m * p)
         seen.clear()
 
+    def gro_flooded_runs(self) -> None:
+        """:meth:`flooded_runs` for a queue of one bulk TCP flow: ksoftirqd's NET_RX runs on a ring that never runs
+        short, in bulk. Each poll reads 64 descriptors in four runs of 16, gives each 16 back to the NIC, and GRO
+        holds the flow's segments as one skb, which it passes on where the next one does not follow it (the NIC
+        dropped packets between them: the flow's sequence breaks), where it is full (64 KB; 3.10: 1 +
+        MAX_SKB_FRAGS segments), and when the poll ends (``napi_gro_flush``, all of it below HZ 1000): ``stack_ns``
+        each time, in the poll's time. Supposing the ring drops in every interval between two refills, the drops
+        mark each 16th ring entry, so where GRO passes skbs on — and so every refill time — is known ahead; the
+        ring's free space is then the Lindley recursion of :meth:`flooded_runs`, which shows how many it dropped.
+        Runs are taken up to the first whose entries meet an interval that dropped nothing, a poll that would find
+        fewer than 64 ready, (3.10) a time limit, or a packet that is not the flow's next full segment."""
+        c, prof = self.costs, self.profile
+        q = self.queues[0]
+        gro, feed = q.gro, q.feed
+        seg = gro.segments
+        if prof.hz >= 1000 or gro.held:   # (HZ 1000: a poll of 64 keeps what GRO got in this jiffy)
+            return
+        rx_ns, poll_ns, driver_ns, stack_ns = c.net_rx_action_ns, c.poll_ns, c.driver_ns, c.stack_ns
+        tick, budget_jiffies, ring, write = self.tick_ns, self.budget_jiffies, self.ring_size, IGB_RX_BUFFER_WRITE
+        repoll = prof.napi_repoll_list
+        polls = 1 if repoll else -(-prof.netdev_budget // _NAPI_WEIGHT)
+        per_run = polls * _NAPI_WEIGHT
+        size = 16
+        while True:
+            c0, now, room, ready = q.rx_clean, self.now, q.rx_use - q.rx_head, q.rx_head - q.rx_clean
+            first = c0 + gro.shift + sum(d for e, d in gro.marks if e <= c0)     # the packet in entry c0
+            if first >= feed.n or not 0 < seg.payload[first] or seg.push[first] or seg.flow[first] < 0:
+                return
+            mss = int(seg.payload[first])
+            longest = (_GRO_LEGACY_MAX_SIZE - 1 - _TCPIP_HLEN) // mss       # segments in one skb
+            if gro.max_count is not None:
+                longest = min(longest, gro.max_count)
+            n = size * per_run
+            e = np.arange(n)                                                 # ring entries c0 + e
+            known = np.array(gro.marks, dtype=np.int64).reshape(-1, 2)
+            marked = ring - 1 + write * np.arange(max(0, -(-(n - ring + 1) // write)))   # each interval's drop
+            breaks = e % _NAPI_WEIGHT == 0
+            breaks[known[:, 0][known[:, 0] - c0 < n] - c0] = True
+            breaks[marked] = True
+            in_skb = e - np.maximum.accumulate(np.where(breaks, e, 0))
+            passed = (in_skb % longest == 0) & ~(e % _NAPI_WEIGHT == 0)       # the held skb goes up: stack_ns
+            cost = driver_ns + passed * stack_ns
+            before = np.zeros(n, dtype=np.int64)
+            before[::_NAPI_WEIGHT] = poll_ns + stack_ns                      # the poll; the last one's flush
+            before[::per_run] += rx_ns
+            before[0] -= stack_ns
+            after = now + np.cumsum(before + cost)                           # each entry done
+            reads = after - cost
+            refills = after[write - 1::write]
+            looks = reads[::_NAPI_WEIGHT]
+            written = np.searchsorted(feed.arr, refills, "right")           # arrivals by each refill
+            arrived = np.diff(written, prepend=feed.pos)
+            sums = np.cumsum(write - arrived)
+            spare = sums - np.minimum(np.minimum.accumulate(sums), write - room)   # room after each refill, - 16
+            taken = room + write * np.arange(len(spare)) - spare             # written by each refill, in all
+            dropped = arrived - np.diff(taken, prepend=0)
+            each = _NAPI_WEIGHT // write
+            seen = (np.searchsorted(feed.arr, looks, "right")                       # arrived since the last refill
+                    - np.concatenate(([feed.pos], written[each - 1::each][:-1])))
+            room_at = np.concatenate(([room], spare[each - 1::each][:-1] + write))
+            taken_at = np.concatenate(([0], taken[each - 1::each][:-1]))
+            ok = (ready + taken_at + np.minimum(seen, room_at) - _NAPI_WEIGHT * np.arange(len(looks))
+                  >= _NAPI_WEIGHT).reshape(size, polls).all(axis=1)
+            starts = looks[::polls] - rx_ns - poll_ns
+            limit = (starts + rx_ns) // tick + budget_jiffies
+            if not repoll:  # 3.10 checks the time before each poll: a run cut short is left out
+                ok &= (looks[polls - 1::polls] - poll_ns) // tick < limit
+            runs = size if ok.all() else int(np.argmin(ok))
+            missed = np.flatnonzero(dropped[:len(marked)] == 0)              # an interval that dropped nothing
+            if len(missed):
+                runs = min(runs, int(marked[missed[0]]) // per_run)
+            positions = np.concatenate((known[:, 0] - c0, marked))
+            drops = np.concatenate((known[:, 1], dropped[:len(marked)]))
+            ends = e[per_run - 1::per_run]
+            last = c0 + gro.shift + ends + np.concatenate(([0], np.cumsum(drops)))[
+                np.searchsorted(positions, ends, "right")]                   # each run's last packet
+            if runs:
+                span = slice(first, int(last[runs - 1]) + 1)
+                good = (seg.flow[span] == seg.flow[first]) & (seg.payload[span] == mss) & ~seg.push[span]
+                good[1:] &= (seg.seq[span][:-1] + mss) & 0xFFFFFFFF == seg.seq[span][1:]
+                if not good.all():
+                    runs = min(runs, int(np.searchsorted(last, first + int(np.argmin(good)))))
+            if not runs or int(drops.max(initial=0)) * mss >= 1 << 32:
+                return
+            n, k = runs * per_run, runs * per_run // write
+            end = int(after[n - 1]) + stack_ns
+            if repoll and prof.netdev_budget > _NAPI_WEIGHT:
+                ends = np.append(starts[1:runs], end)
+                self.time_squeeze += int(np.count_nonzero(ends // tick >= limit[:runs]))
+            else:  # the budget is spent every run
+                self.time_squeeze += runs
+            self.busy_ns["ksoftirqd"] += end - now
+            self.now = end
+            self.net_rx_softirqs += runs
+            gro.read_ns += int(reads[:n].sum())
+            gro.merged += n - int(passed[:n].sum()) - runs * polls
+            q.dropped_ns += _range_sums(feed.arr, written[:k] - dropped[:k], written[:k])
+            q.total_packets += n
+            q.rx_head += int(taken[k - 1])
+            q.rx_missed += int(written[k - 1]) - feed.pos - int(taken[k - 1])
+            q.rx_clean += n
+            q.rx_use += n
+            q.rx_packets += n
+            feed.skip(int(written[k - 1]) - feed.pos)
+            at = np.concatenate((known[:, 0] - c0, ring - 1 + write * np.arange(k)))     # the drops' ring entries
+            count = np.concatenate((known[:, 1], dropped[:k]))
+            gro.shift += int(count[at < n].sum())
+            gro.marks = [(c0 + p, d) for p, d in zip(at[at >= n].tolist(), count[at >= n].tolist()) if d]
+            if repoll:
+                self.in_net_rx_action = True
+            q.dma_until(end)
+            if runs < size:
+                return
+            size = min(size * 4, 4096)
+
     # --- the machine (netlab.scenarios.receive.Host.run) ------------------------------------------------------------
     def run(self) -> None:
         """``scenarios.receive.Host.run`` for this CPU — its hard IRQ steps and the engine's switches to and from
         the ksoftirqd/N task — until nothing is left; with one queue, idle stretches (``isolated_packets``,
-        ``quiet_cycles``) and flooded ones (``flooded_runs``) in bulk.
+        ``quiet_cycles``) and flooded ones (``flooded_runs``; with GRO ``gro_flooded_runs``) in bulk.
 
         The engine's order, step by step: a hard IRQ is taken when due, but not before the CPU is free
         (``busy_until``: its last IRQ's end, a context switch). ksoftirqd, woken, is switched to (one
@@ -1084,7 +1280,7 @@ class _Cpu:
         (one ``context_switch_ns`` more, IRQs wait; the idle task's code then runs on this CPU: its clock moves on)."""
         queues = self.queues
         bulk = len(queues) == 1 and self.profile.netdev_budget > _NAPI_WEIGHT and self.budget_jiffies >= 1
-        gro = bulk and queues[0].gro is not None   # an isolated packet costs packet_ns with GRO too; no other shortcut
+        gro = bulk and queues[0].gro is not None   # an isolated packet costs packet_ns with GRO too; a flood: GRO's own
         seen: dict = {}                            # gro_repeats' states of this jiffy
         while True:
             if bulk:
@@ -1097,10 +1293,10 @@ class _Cpu:
                     if not gro:
                         self.quiet_cycles()
                         self.throttled_cycles()
-                elif not gro and (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending
+                elif (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending
                       and self.busy_until <= self.now and self.poll_list == [q0] and not q0.irq_enabled
                       and q0.rx_use - q0.rx_clean == self.ring_size - 1 and q0.rx_head - q0.rx_clean >= _NAPI_WEIGHT):
-                    self.flooded_runs()
+                    self.gro_flooded_runs() if gro else self.flooded_runs()
             if gro:
                 self.gro_repeats(seen)
             if not self.engine_step():
