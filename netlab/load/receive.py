@@ -12,7 +12,9 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
 * CPUs are simulated one after another: without RPS a CPU's work depends only on the queues whose IRQ points at
   it. With RPS (the RPS section) a CPU that reads an RPS queue depends on nothing else either, in the step model's
   order (``netlab.kernel.dev``): it is simulated first and records what it steers where, and when; a CPU that
-  skbs are steered to is simulated after, with those as a second input. Not in bulk yet: a Python step per
+  skbs are steered to is simulated after, with those as a second input. Interrupt moderation changes nothing in
+  that; with GRO's segments the reading CPU records each skb GRO passes on (its first packet, so its hash) with the
+  time it went up (3.10: at once; 6.12: when its ``gro_normal_batch`` did). Not in bulk yet: a Python step per
   interrupt and per ksoftirqd run on those CPUs. RFS and the flow limit are the step model's only (``Host``'s
   ``rps_sock_flow_entries``, ``rps_flow_cnt``, ``flow_limit_cpus``): :func:`simulate` has no such settings.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
@@ -376,12 +378,13 @@ def tcp_segments(flow_of_packet: np.ndarray, rxhash_of_flow: np.ndarray, *, mss:
 
 class _Gro:
     """One NAPI's GRO (``kernel.gro``) for the TCP segments of one queue, as counters: per bucket the held skbs,
-    youngest first, each ``[flow, mss, count, len, next seq, age]``. Ring entry c is the queue's packet
-    ``c + (packets dropped at the ring before it)``: ``ring_drop`` records where drops shift that."""
+    youngest first, each ``[flow, mss, count, len, next seq, age, first packet]``. Ring entry c is the queue's packet
+    ``c + (packets dropped at the ring before it)``: ``ring_drop`` records where drops shift that. With RPS on the
+    queue (:meth:`steer`) each skb passed on is recorded in ``passed`` instead of paying ``stack_ns`` here."""
 
     __slots__ = ("segments", "mask", "base", "flow", "bucket", "seq", "payload", "push", "next_break", "driver_ns",
                  "stack_ns", "tick", "flush_oldest", "max_count", "buckets", "held", "marks", "shift", "merged",
-                 "read_ns", "alone_since")
+                 "read_ns", "alone_since", "passed")
 
     def __init__(self, segments: TcpSegments, profile: KernelProfile, costs: Costs):
         self.segments, self.mask = segments, profile.gro_hash_buckets - 1
@@ -397,6 +400,12 @@ class _Gro:
         self.merged = 0                     # segments merged into a held skb (not passed on themselves)
         self.read_ns = 0                    # summed over the entries read: when the driver read each
         self.alone_since: np.ndarray | None = None   # see held_alone_since
+        self.passed: list[tuple[int, int, int]] | None = None   # RPS: (time, first packet, segments) per skb passed on
+
+    def steer(self) -> None:
+        """RPS on this queue: the skbs GRO passes on pay their trip up the stack where ``process_backlog`` takes
+        them (``kernel.dev.napi_gro_complete``); each is recorded in ``passed`` for the reading CPU to steer."""
+        self.stack_ns, self.passed = 0, []
 
     def held_alone_since(self) -> np.ndarray:
         """Per packet, the packet before it of the same flow (-1: none), or the packet itself when GRO would not
@@ -422,7 +431,7 @@ class _Gro:
         """Ring entries c .. c+k-1 through ``napi_gro_receive`` → ``dev_gro_receive``, from time ``now``: each costs
         ``driver_ns``, each skb passed on ``stack_ns``, at once (``kernel.gro``, ``kernel.tcp_offload``). Returns
         the time after."""
-        driver_ns, stack_ns, tick, marks = self.driver_ns, self.stack_ns, self.tick, self.marks
+        driver_ns, stack_ns, tick, marks, passed = self.driver_ns, self.stack_ns, self.tick, self.marks, self.passed
         end = c + k
         while c < end:
             while marks and marks[0][0] <= c:
@@ -438,6 +447,8 @@ class _Gro:
             f = flow[i]
             if f < 0:                                           # no GRO for it (UDP): GRO_NORMAL
                 now += stack_ns
+                if passed is not None:
+                    passed.append((now, i + self.base, 1))
                 continue
             lst = self.buckets[bucket[i]]
             length, psh = payload[i], push[i]
@@ -458,6 +469,8 @@ class _Gro:
                         lst.remove(p)
                         self.held -= 1
                         now += stack_ns
+                        if passed is not None:
+                            passed.append((now, p[6], p[2]))
                         continue
                     # the next ring entries that merge the same way (the same flow's next full segments, no PSH,
                     # no ring drop between them, under 64 KB), at once: driver_ns each, nothing else happens
@@ -478,17 +491,21 @@ class _Gro:
                 lst.remove(p)                                   # it cannot take this one: pass it on
                 self.held -= 1
                 now += stack_ns
-            if length < 1 or psh:                               # flush: GRO_NORMAL
-                now += stack_ns
+                if passed is not None:
+                    passed.append((now, p[6], p[2]))
+            if length < 1 or psh or len(lst) >= _MAX_GRO_SKBS and not self.flush_oldest:
+                now += stack_ns                                 # flush, or 3.10 has no room: GRO_NORMAL
+                if passed is not None:
+                    passed.append((now, i + self.base, 1))
                 continue
             if len(lst) >= _MAX_GRO_SKBS:
-                if not self.flush_oldest:                       # 3.10: no room, GRO_NORMAL
-                    now += stack_ns
-                    continue
-                lst.pop()                                       # gro_flush_oldest
+                oldest = lst.pop()                              # gro_flush_oldest
                 self.held -= 1
                 now += stack_ns
-            lst.insert(0, [f, length, 1, _TCPIP_HLEN + length, (seq[i] + length) & 0xFFFFFFFF, now // tick])
+                if passed is not None:
+                    passed.append((now, oldest[6], oldest[2]))
+            lst.insert(0, [f, length, 1, _TCPIP_HLEN + length, (seq[i] + length) & 0xFFFFFFFF, now // tick,
+                           i + self.base])
             self.held += 1
         return now
 
@@ -509,14 +526,16 @@ class _Gro:
     def napi_gro_flush(self, now: int, flush_old: bool) -> int:
         """``napi_gro_flush``: each bucket's held skbs, oldest first, ``stack_ns`` each; with ``flush_old`` a bucket
         stops at one held in the current jiffy. Returns the time after."""
-        stack_ns, tick = self.stack_ns, self.tick
+        stack_ns, tick, passed = self.stack_ns, self.tick, self.passed
         for lst in self.buckets:
             while lst:
                 if flush_old and lst[-1][5] == now // tick:
                     break
-                lst.pop()
+                e = lst.pop()
                 self.held -= 1
                 now += stack_ns
+                if passed is not None:
+                    passed.append((now, e[6], e[2]))
         return now
 
 
@@ -668,7 +687,7 @@ class _Cpu:
             if not squeezed and not repoll:
                 self.in_net_rx_action = False
                 if poll_list:
-                    if poll_list[0].gro is not None and len(self.queues) == 1:
+                    if poll_list[0].gro is not None and poll_list[0].rps is None and len(self.queues) == 1:
                         budget = self.gro_poll_chain(poll_list[0], budget, time_limit)
                     continue  # napi_schedule()d meanwhile: goto start
                 return
@@ -1514,6 +1533,8 @@ class _RpsQueue:
     local: list[int]
     starts: list[int] = field(default_factory=list)
     arrival: list[int] = field(default_factory=list)
+    rx_list: list[int] = field(default_factory=list)   # with GRO, 6.12's napi->rx_list: the first packet of each skb
+    rx_count: int = 0                                  # and the segments they carry
 
     def written(self, position: int, arrival: int) -> None:
         """The NIC wrote arrivals from ``arrival`` on at ring position ``position`` on."""
@@ -1566,13 +1587,19 @@ class _RpsCpu(_Cpu):
     received_rps: int = 0
     polls: list[tuple[int, int, int, int]] = field(default_factory=list)  # (queue, first packet, count, start)
     ipi_at: list[int] = field(default_factory=list)  # per poll in ``polls``: when its IPIs left
+    sent: list[tuple[int, int, int]] = field(default_factory=list)  # with GRO: (queue, first packet, time) per skb
+    sent_ipi_at: list[int] = field(default_factory=list)            # steered to another CPU; when its IPIs left
 
     # --- the reading CPU ------------------------------------------------------------------------------------------
     def igb_clean_rx_irq(self, q: _Queue) -> int:
         """``kernel.nic.igb_clean_rx_irq`` with RPS: ``driver_ns`` a packet; each skb to another CPU is recorded
-        with this poll, those that stay here go to this CPU's backlog (``enqueue_to_backlog``) or up the stack."""
+        with this poll, those that stay here go to this CPU's backlog (``enqueue_to_backlog``) or up the stack.
+        With GRO, the skbs it passed on (:meth:`gro_passed_on`)."""
         start, first = self.now, q.rx_packets
         total = _Cpu.igb_clean_rx_irq(self, q)
+        if q.rps is not None and q.gro is not None:
+            self.gro_passed_on(q)
+            return total
         if q.rps is None or not total:
             return total
         self.polls.append((q.index, first, total, start))
@@ -1595,6 +1622,60 @@ class _RpsCpu(_Cpu):
     def net_rps_action_and_irq_enable(self) -> None:
         """``kernel.dev.net_rps_action_and_irq_enable``: the IPIs for what this CPU steered leave now."""
         self.ipi_at.extend([self.now] * (len(self.polls) - len(self.ipi_at)))
+        self.sent_ipi_at.extend([self.now] * (len(self.sent) - len(self.sent_ipi_at)))
+
+    # --- GRO's hand-off on an RPS queue (kernel.dev: napi_gro_complete, gro_normal_one, netif_receive_skb) ---------
+    def gro_passed_on(self, q: _Queue) -> None:
+        """The skbs GRO passed on since the last look, each at its time: 6.12 batches them (``gro_normal_one``: up
+        once the batch holds ``gro_normal_batch`` segments), 3.10 sends each up at once (``netif_receive_skb``)."""
+        batch, rps = self.profile.gro_normal_batch, q.rps
+        for t, packet, segs in q.gro.passed:
+            if batch is None:
+                self.netif_receive_skb(q, packet, t)
+                continue
+            rps.rx_list.append(packet)
+            rps.rx_count += segs
+            if rps.rx_count >= batch:
+                self.gro_normal_list(q, t)
+        q.gro.passed.clear()
+
+    def gro_normal_list(self, q: _Queue, t: int) -> None:
+        """``kernel.dev.gro_normal_list`` at time ``t``: the batch goes up (``netif_receive_skb_list_internal``)."""
+        for packet in q.rps.rx_list:
+            self.netif_receive_skb(q, packet, t)
+        q.rps.rx_list.clear()
+        q.rps.rx_count = 0
+
+    def netif_receive_skb(self, q: _Queue, packet: int, t: int) -> None:
+        """``kernel.dev.netif_receive_skb`` (and the list receive) for the skb whose first segment is ``packet``:
+        ``get_rps_cpu`` steers it by its hash to this CPU's backlog or another's (recorded, sent at ``t``), or (a
+        hash of 0) it goes up the stack here."""
+        target = q.rps.target[packet]
+        if target < 0:
+            self.processed_rps += 1
+        elif target == self.cpu:
+            self.enqueue_to_backlog(1)
+        else:
+            self.sent.append((q.index, packet, t))
+
+    def napi_gro_flush(self, q: _Queue, flush_old: bool) -> None:
+        _Cpu.napi_gro_flush(self, q, flush_old)
+        if q.rps is not None:
+            self.gro_passed_on(q)
+
+    def napi_complete_done(self, q: _Queue) -> None:
+        """``kernel.dev.napi_complete_done``: GRO's flush, then (RPS, GRO) the rx_list batch."""
+        _Cpu.napi_complete_done(self, q)
+        if q.gro is not None and q.rps is not None:
+            self.gro_normal_list(q, self.now)
+
+    def napi_poll(self, q: _Queue, repoll: list[_Queue]) -> int:
+        """``kernel.dev.napi_poll``: a poll that used its weight passes GRO's old skbs on, then (RPS, GRO) the
+        rx_list batch."""
+        work = _Cpu.napi_poll(self, q, repoll)
+        if work == _NAPI_WEIGHT and q.gro is not None and q.rps is not None:
+            self.gro_normal_list(q, self.now)
+        return work
 
     def net_rx_action(self) -> None:
         _Cpu.net_rx_action(self)
@@ -1734,9 +1815,19 @@ def _rps_queue(target: np.ndarray, reader: int) -> _RpsQueue:
 def _steered_to(readers: list[_RpsCpu], qs: list[_Queue], cpu: int, batch: int | None,
                 driver_ns: int) -> tuple[list[int], list[int]]:
     """What the reading CPUs steered to ``cpu``: each skb's enqueue time (3.10: after its own ``driver_ns``; 6.12:
-    when its GRO batch of ``batch`` went up) and its IPI time, sorted by (time, reading CPU, order)."""
+    when its GRO batch of ``batch`` went up; with GRO's segments as recorded) and its IPI time, sorted by (time,
+    reading CPU, order)."""
     times, ipis, order = [], [], []
     for r in readers:
+        if r.sent:                                      # with GRO: each skb's time is recorded
+            qi, packet, t = (np.array(c, dtype=np.int64) for c in zip(*r.sent))
+            target = np.empty(len(qi), dtype=np.int64)
+            for q in set(qi.tolist()):
+                target[qi == q] = qs[q].rps.target[packet[qi == q]]
+            m = target == cpu
+            times.append(t[m])
+            ipis.append(np.array(r.sent_ipi_at, dtype=np.int64)[m])
+            order.append(np.full(int(m.sum()), r.cpu))
         if not r.polls:
             continue
         qi, first, count, start = (np.array(c, dtype=np.int64) for c in zip(*r.polls))
@@ -1770,9 +1861,8 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
     :class:`Summary` as :class:`netlab.scenarios.receive.Host`. ``segments`` (:func:`tcp_segments`) makes them TCP
     segments GRO may merge; without it every packet is GRO_NORMAL: UDP, of ``length`` bytes (the IP packet, as
     ``Packet.length``; adaptive moderation counts bytes). With RPS (``rps_cpus``) give each packet's RSS hash
-    (``hash_of_packet``, :func:`rss_hashes`); a CPU that reads an RPS queue cannot also be another reading CPU's
-    RPS target here, and RPS with GRO's segments or with ``rx_usecs`` is the step model's only (``Host`` does
-    both)."""
+    (``hash_of_packet``, :func:`rss_hashes`; with ``segments`` it is ``segments.rxhash``, the default); a CPU that
+    reads an RPS queue cannot also be another reading CPU's RPS target here (``Host`` can)."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(p, KernelProfile):
         raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -1815,15 +1905,9 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
     qs = [_Queue(q, _Feed(arr), rx_use=ring - 1, itr_val=itr_val, eitr_ns=_eitr_ns(itr_val))
           for q, arr in enumerate(per_queue)]
     maps = rps_maps(rps_cpus, queues, cpus)
-    if any(maps) and segments is not None:
-        raise ValueError("the load model has RPS or GRO's TCP segments, not both (netlab.scenarios.receive.Host has "
-                         "both)")
-    if any(maps) and itr_setting:
-        raise ValueError("the load model has RPS or interrupt moderation, not both; netlab.scenarios.receive.Host has "
-                         "both")
     for q in qs if segments is not None else ():
         mine = segments.take(queue_of_packet == q.index) if queue_of_packet is not None else segments
-        if len(q.feed.arr) and np.any(mine.flow >= 0):      # a queue of UDP packets only: no GRO state needed
+        if len(q.feed.arr) and (np.any(mine.flow >= 0) or maps[q.index]):  # UDP only, no RPS: no GRO state needed
             q.gro = _Gro(mine, p, costs)
     settings = (p, costs, ring, itr_setting, queues, ETH_HLEN + length)   # every CPU's, after its queues
     if not any(maps):
@@ -1831,18 +1915,22 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
         for cpu in per_cpu:
             cpu.run()
     else:
+        if segments is not None and hash_of_packet is None:
+            hash_of_packet = segments.rxhash
+        if segments is not None and not np.array_equal(hash_of_packet, segments.rxhash):
+            raise ValueError("with segments, hash_of_packet must be segments.rxhash (an skb has one hash, skb->hash)")
         per_cpu = _simulate_rps(qs, maps, affinity, times, queue_of_packet, hash_of_packet, settings, cpus)
-    skbs = [sum(q.rx_packets - (q.gro.merged if q.gro is not None else 0) for q in c.queues) for c in per_cpu]
+    skbs_of = [[q.rx_packets - (q.gro.merged if q.gro is not None else 0) for q in c.queues] for c in per_cpu]
     read_ns = sum(q.read_ns + q.dropped_ns + (q.gro.read_ns if q.gro is not None else 0) for q in qs)
     rps = [c if isinstance(c, _RpsCpu) else None for c in per_cpu]
     return Summary(arrived=int(times.size), delivered=sum(q.rx_packets for q in qs),
                    ring_drops=sum(q.rx_missed for q in qs), time_squeeze=[c.time_squeeze for c in per_cpu],
                    backlog_drops=[r.dropped if r else 0 for r in rps],
-                   processed=[skb - sum(q.rx_packets for q in c.queues if q.rps is not None)
-                              + (r.processed_rps if r else 0) for c, r, skb in zip(per_cpu, rps, skbs)],
+                   processed=[sum(skb for q, skb in zip(c.queues, skbs) if q.rps is None) + (r.processed_rps if r else 0)
+                              for c, r, skbs in zip(per_cpu, rps, skbs_of)],
                    busy_ns=[c.busy_ns for c in per_cpu], elapsed_ns=max(c.now for c in per_cpu),
                    net_rx_softirqs=[c.net_rx_softirqs for c in per_cpu], hard_irqs=[c.hard_irqs for c in per_cpu],
-                   gro_skbs=skbs, latency_ns=read_ns - int(times.sum()),
+                   gro_skbs=[sum(skbs) for skbs in skbs_of], latency_ns=read_ns - int(times.sum()),
                    received_rps=[r.received_rps if r else 0 for r in rps], flow_limit_count=[0] * cpus)
 
 
@@ -1877,6 +1965,8 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
             target = np.asarray(m, dtype=np.int64)[((h * np.uint64(len(m))) >> np.uint64(32)).astype(np.intp)]
             target[h == 0] = -1
             qs[q].rps = _rps_queue(target, affinity[q])
+            if qs[q].gro is not None:
+                qs[q].gro.steer()
     per_cpu: list[_Cpu] = [
         (_RpsCpu if c in readers | receivers else _Cpu)([q for q in qs if affinity[q.index] == c], *settings)
         for c in range(cpus)]
@@ -1885,7 +1975,7 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
             cpu.cpu = c
         if c not in receivers:
             cpu.run()
-    steering = [c for c in per_cpu if isinstance(c, _RpsCpu) and c.polls]
+    steering = [c for c in per_cpu if isinstance(c, _RpsCpu) and (c.polls or c.sent)]
     for c in sorted(receivers):
         cpu = per_cpu[c]
         cpu.steered_t, cpu.steered_ipi = _steered_to(steering, qs, c, p.gro_normal_batch, costs.driver_ns)
