@@ -14,9 +14,11 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   order (``netlab.kernel.dev``): it is simulated first and records what it steers where, and when; a CPU that
   skbs are steered to is simulated after, with those as a second input. Interrupt moderation changes nothing in
   that; with GRO's segments the reading CPU records each skb GRO passes on (its first packet, so its hash) with the
-  time it went up (3.10: at once; 6.12: when its ``gro_normal_batch`` did). Not in bulk yet: a Python step per
-  interrupt and per ksoftirqd run on those CPUs. RFS and the flow limit are the step model's only (``Host``'s
-  ``rps_sock_flow_entries``, ``rps_flow_cnt``, ``flow_limit_cpus``): :func:`simulate` has no such settings.
+  time it went up (3.10: at once; 6.12: when its ``gro_normal_batch`` did). The flow limit (``flow_limit_cpus``) is
+  the enqueuing — reading — CPU's history, which the CPUs it steers to update in the step model's global order:
+  here a flow-limited reading CPU must steer to one CPU (itself or another), whose take-ins are then the history's
+  only writer. Not in bulk yet: a Python step per interrupt and per ksoftirqd run on those CPUs. RFS is the step
+  model's only (``Host``'s ``rps_sock_flow_entries``, ``rps_flow_cnt``): :func:`simulate` has no such settings.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
   the same numbers as the step model because an RX ring's free space only changes when the driver refills it.
@@ -60,6 +62,7 @@ import numpy as np
 
 from netlab import check
 from netlab.kernel.cpu import Costs
+from netlab.kernel.dev import SdFlowLimit
 from netlab.kernel.dev_hard_xmit import ETH_HLEN
 from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.nic import (IGB_MAX_RXD, IGB_MIN_RXD, IGB_RETA_SIZE, IGB_RX_BUFFER_WRITE, IGB_START_ITR, RSS_KEY,
@@ -92,7 +95,7 @@ class Summary:
     gro_skbs: list[int]          # sk_buffs GRO passed up the stack (each paid stack_ns): packets less merged segments
     latency_ns: int              # summed over the delivered packets: when the driver read each, less its arrival
     received_rps: list[int]      # softnet_data.received_rps: RPS IPIs taken (rps_trigger_softirq)
-    flow_limit_count: list[int]  # softnet_data.flow_limit_count (the load model has no flow limit: 0)
+    flow_limit_count: list[int]  # softnet_data.flow_limit_count: skbs the flow limit dropped, on the enqueuing CPU
 
     def segments_per_skb(self) -> float:
         """GRO's merge ratio: packets the driver took per sk_buff that went up the stack (1.0: nothing merged)."""
@@ -220,6 +223,17 @@ def rps_maps(rps_cpus: Sequence[Sequence[int]] | None, queues: int, cpus: int) -
             raise ValueError(f"rps_cpus[{q}] must list CPUs in 0..{cpus - 1}, got {cpu_list!r}")
         maps.append(tuple(sorted(set(cpu_list))))
     return maps
+
+
+@check.arguments
+def flow_limits(flow_limit_cpus: Sequence[int], cpus: check.Cpus, profile: KernelProfile) -> dict[int, SdFlowLimit]:
+    """A fresh ``sd_flow_limit`` for each CPU of ``flow_limit_cpus`` (``net.core.flow_limit_cpu_bitmap``; 3.11 on)."""
+    if not isinstance(flow_limit_cpus, (Sequence, set, frozenset)) or isinstance(flow_limit_cpus, (str, bytes)) or any(
+            not isinstance(c, int) or isinstance(c, bool) or not 0 <= c < cpus for c in flow_limit_cpus):
+        raise ValueError(f"flow_limit_cpus must list CPUs in 0..{cpus - 1}, got {flow_limit_cpus!r}")
+    if flow_limit_cpus and profile.softnet_stat_columns < 11:
+        raise ValueError("this kernel has no flow limit (skb_flow_limit and its softnet_stat column came in 3.11)")
+    return {c: SdFlowLimit() for c in sorted(set(flow_limit_cpus))}
 
 
 # --- the simulation: the NIC side ------------------------------------------------------------------------------------
@@ -1529,6 +1543,7 @@ class _RpsQueue:
     rest)."""
 
     target: np.ndarray
+    hashes: np.ndarray                                 # each arrival's hash (the flow limit's)
     own: list[int]
     local: list[int]
     starts: list[int] = field(default_factory=list)
@@ -1580,7 +1595,10 @@ class _RpsCpu(_Cpu):
     backlog: _Backlog = field(default_factory=_Backlog)
     steered_t: list[int] = field(default_factory=list)
     steered_ipi: list[int] = field(default_factory=list)
+    steered_hash: list[int] = field(default_factory=list)
+    steered_fl: list[SdFlowLimit | None] | None = None   # the flow limits of their reading CPUs, if any has one
     steered_pos: int = 0
+    flow_limit: SdFlowLimit | None = None   # softnet_data.flow_limit (net.core.flow_limit_cpu_bitmap)
     call_single_queue: list[int] = field(default_factory=list)   # when each IPI due here was sent
     processed_rps: int = 0               # softnet_data.processed beyond the driver's non-RPS packets
     dropped: int = 0
@@ -1605,7 +1623,11 @@ class _RpsCpu(_Cpu):
         self.polls.append((q.index, first, total, start))
         own = q.rps.count(q.rps.own, first, total)
         self.processed_rps += q.rps.count(q.rps.local, first, total)
-        if own:
+        if own and self.flow_limit is not None:
+            packets = q.rps.arrivals(np.arange(first, first + total))
+            for h in q.rps.hashes[packets[q.rps.target[packets] == self.cpu]].tolist():
+                self.enqueue_one(h, self.flow_limit, None)
+        elif own:
             self.enqueue_to_backlog(own)
         return total
 
@@ -1618,6 +1640,23 @@ class _RpsCpu(_Cpu):
         if admitted and not b.input_q:
             self.napi_schedule(b)
         b.input_q += admitted
+
+    def enqueue_one(self, skb_hash: int, fl: SdFlowLimit | None, ipi: int | None) -> None:
+        """``kernel.dev.enqueue_to_backlog`` for one skb on this CPU's backlog, its enqueuing CPU's flow limit ``fl``
+        watching (``skb_flow_limit``); ``ipi``: when its reader's IPI left (None: read here)."""
+        b = self.backlog
+        qlen = b.input_q
+        if qlen > self.profile.netdev_max_backlog or (
+                fl is not None and fl.hogs(skb_hash, qlen, self.profile.netdev_max_backlog)):
+            self.dropped += 1
+            return
+        if not qlen and not b.napi_sched:
+            if ipi is None:
+                self.napi_schedule(b)
+            else:
+                b.napi_sched = True
+                self.call_single_queue.append(ipi)
+        b.input_q += 1
 
     def net_rps_action_and_irq_enable(self) -> None:
         """``kernel.dev.net_rps_action_and_irq_enable``: the IPIs for what this CPU steered leave now."""
@@ -1654,7 +1693,7 @@ class _RpsCpu(_Cpu):
         if target < 0:
             self.processed_rps += 1
         elif target == self.cpu:
-            self.enqueue_to_backlog(1)
+            self.enqueue_one(int(q.rps.hashes[packet]), self.flow_limit, None)
         else:
             self.sent.append((q.index, packet, t))
 
@@ -1721,6 +1760,10 @@ class _RpsCpu(_Cpu):
             return
         b = self.backlog
         self.steered_pos = k
+        if self.steered_fl is not None:
+            for j in range(pos, k):
+                self.enqueue_one(self.steered_hash[j], self.steered_fl[j], self.steered_ipi[j])
+            return
         if not b.input_q and not b.napi_sched:
             b.napi_sched = True
             self.call_single_queue.append(self.steered_ipi[pos])
@@ -1806,48 +1849,47 @@ class _RpsCpu(_Cpu):
         self.busy_until = self.now
 
 
-def _rps_queue(target: np.ndarray, reader: int) -> _RpsQueue:
+def _rps_queue(target: np.ndarray, hashes: np.ndarray, reader: int) -> _RpsQueue:
     own = np.concatenate(([0], np.cumsum(target == reader))).tolist()
     local = np.concatenate(([0], np.cumsum(target < 0))).tolist()
-    return _RpsQueue(target, own, local)
+    return _RpsQueue(target, hashes, own, local)
 
 
 def _steered_to(readers: list[_RpsCpu], qs: list[_Queue], cpu: int, batch: int | None,
-                driver_ns: int) -> tuple[list[int], list[int]]:
+                driver_ns: int) -> tuple[list[int], list[int], list[int], list[int]]:
     """What the reading CPUs steered to ``cpu``: each skb's enqueue time (3.10: after its own ``driver_ns``; 6.12:
-    when its GRO batch of ``batch`` went up; with GRO's segments as recorded) and its IPI time, sorted by (time,
-    reading CPU, order)."""
-    times, ipis, order = [], [], []
+    when its GRO batch of ``batch`` went up; with GRO's segments as recorded), its IPI time, its reading CPU and its
+    hash, sorted by (time, reading CPU, order)."""
+    times, ipis, order, hashes = [], [], [], []
     for r in readers:
         if r.sent:                                      # with GRO: each skb's time is recorded
             qi, packet, t = (np.array(c, dtype=np.int64) for c in zip(*r.sent))
-            target = np.empty(len(qi), dtype=np.int64)
+            ipi = np.array(r.sent_ipi_at, dtype=np.int64)
+        elif r.polls:
+            qi, first, count, start = (np.array(c, dtype=np.int64) for c in zip(*r.polls))
+            rec = np.repeat(np.arange(len(count)), count)
+            j = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+            done = j + 1 if batch is None else np.minimum((j // batch + 1) * batch, count[rec])
+            qi, t, ipi = qi[rec], start[rec] + done * driver_ns, np.array(r.ipi_at, dtype=np.int64)[rec]
+            packet = first[rec] + j                     # ring positions, made arrivals below
             for q in set(qi.tolist()):
-                target[qi == q] = qs[q].rps.target[packet[qi == q]]
-            m = target == cpu
-            times.append(t[m])
-            ipis.append(np.array(r.sent_ipi_at, dtype=np.int64)[m])
-            order.append(np.full(int(m.sum()), r.cpu))
-        if not r.polls:
+                packet[qi == q] = qs[q].rps.arrivals(packet[qi == q])
+        else:
             continue
-        qi, first, count, start = (np.array(c, dtype=np.int64) for c in zip(*r.polls))
-        ipi_at = np.array(r.ipi_at, dtype=np.int64)
-        rec = np.repeat(np.arange(len(count)), count)
-        j = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-        done = j + 1 if batch is None else np.minimum((j // batch + 1) * batch, count[rec])
-        target = np.empty(len(rec), dtype=np.int64)
+        target, h = np.empty(len(qi), dtype=np.int64), np.empty(len(qi), dtype=np.int64)
         for q in set(qi.tolist()):
-            m = qi[rec] == q
-            target[m] = qs[q].rps.target[qs[q].rps.arrivals((first[rec] + j)[m])]
+            target[qi == q] = qs[q].rps.target[packet[qi == q]]
+            h[qi == q] = qs[q].rps.hashes[packet[qi == q]]
         m = target == cpu
-        times.append((start[rec] + done * driver_ns)[m])
-        ipis.append(ipi_at[rec][m])
+        times.append(t[m])
+        ipis.append(ipi[m])
         order.append(np.full(int(m.sum()), r.cpu))
+        hashes.append(h[m])
     if not times:
-        return [], []
-    t, i, c = np.concatenate(times), np.concatenate(ipis), np.concatenate(order)
+        return [], [], [], []
+    t, i, c, h = (np.concatenate(a) for a in (times, ipis, order, hashes))
     k = np.lexsort((c, t))
-    return t[k].tolist(), i[k].tolist()
+    return t[k].tolist(), i[k].tolist(), c[k].tolist(), h[k].tolist()
 
 
 @check.arguments
@@ -1855,14 +1897,16 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
              profile: str | KernelProfile = "6.12", cpus: check.Cpus = 1, queues: int = 1, ring_size: int | None = None,
              affinity: Sequence[int] | None = None, costs: Costs | None = None,
              segments: TcpSegments | None = None, rx_usecs: int = 0, length: int = 64,
-             rps_cpus: Sequence[Sequence[int]] | None = None, hash_of_packet: np.ndarray | None = None) -> Summary:
+             rps_cpus: Sequence[Sequence[int]] | None = None, hash_of_packet: np.ndarray | None = None,
+             flow_limit_cpus: Sequence[int] = ()) -> Summary:
     """Run arrivals (``times_ns``, sorted, int64) on queues ``queue_of_packet`` (default all on queue 0) through
     rings, IRQs (moderated as ``ethtool -C rx-usecs`` says), NAPI and softirqs; same parameters and same
     :class:`Summary` as :class:`netlab.scenarios.receive.Host`. ``segments`` (:func:`tcp_segments`) makes them TCP
     segments GRO may merge; without it every packet is GRO_NORMAL: UDP, of ``length`` bytes (the IP packet, as
     ``Packet.length``; adaptive moderation counts bytes). With RPS (``rps_cpus``) give each packet's RSS hash
-    (``hash_of_packet``, :func:`rss_hashes`; with ``segments`` it is ``segments.rxhash``, the default); a CPU that
-    reads an RPS queue cannot also be another reading CPU's RPS target here (``Host`` can)."""
+    (``hash_of_packet``, :func:`rss_hashes`; with ``segments`` it is ``segments.rxhash``, the default);
+    ``flow_limit_cpus`` (6.12) as ``Host``'s. Not here (``Host`` has them): a CPU that reads an RPS queue and is
+    another reading CPU's RPS target, a flow-limited reading CPU that steers to more than one CPU, RFS."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(p, KernelProfile):
         raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -1905,6 +1949,7 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
     qs = [_Queue(q, _Feed(arr), rx_use=ring - 1, itr_val=itr_val, eitr_ns=_eitr_ns(itr_val))
           for q, arr in enumerate(per_queue)]
     maps = rps_maps(rps_cpus, queues, cpus)
+    fls = flow_limits(flow_limit_cpus, cpus, p)
     for q in qs if segments is not None else ():
         mine = segments.take(queue_of_packet == q.index) if queue_of_packet is not None else segments
         if len(q.feed.arr) and (np.any(mine.flow >= 0) or maps[q.index]):  # UDP only, no RPS: no GRO state needed
@@ -1919,7 +1964,7 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
             hash_of_packet = segments.rxhash
         if segments is not None and not np.array_equal(hash_of_packet, segments.rxhash):
             raise ValueError("with segments, hash_of_packet must be segments.rxhash (an skb has one hash, skb->hash)")
-        per_cpu = _simulate_rps(qs, maps, affinity, times, queue_of_packet, hash_of_packet, settings, cpus)
+        per_cpu = _simulate_rps(qs, maps, affinity, times, queue_of_packet, hash_of_packet, settings, cpus, fls)
     skbs_of = [[q.rx_packets - (q.gro.merged if q.gro is not None else 0) for q in c.queues] for c in per_cpu]
     read_ns = sum(q.read_ns + q.dropped_ns + (q.gro.read_ns if q.gro is not None else 0) for q in qs)
     rps = [c if isinstance(c, _RpsCpu) else None for c in per_cpu]
@@ -1931,15 +1976,17 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
                    busy_ns=[c.busy_ns for c in per_cpu], elapsed_ns=max(c.now for c in per_cpu),
                    net_rx_softirqs=[c.net_rx_softirqs for c in per_cpu], hard_irqs=[c.hard_irqs for c in per_cpu],
                    gro_skbs=[sum(skbs) for skbs in skbs_of], latency_ns=read_ns - int(times.sum()),
-                   received_rps=[r.received_rps if r else 0 for r in rps], flow_limit_count=[0] * cpus)
+                   received_rps=[r.received_rps if r else 0 for r in rps],
+                   flow_limit_count=[fls[c].count if c in fls else 0 for c in range(cpus)])
 
 
 def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[int], times: np.ndarray,
                   queue_of_packet: np.ndarray | None, hash_of_packet: np.ndarray | None, settings: tuple,
-                  cpus: int) -> list[_Cpu]:
+                  cpus: int, fls: dict[int, SdFlowLimit]) -> list[_Cpu]:
     """:func:`simulate` with RPS: the CPUs that take in no steered skb first (among them the reading CPUs, which
     record what they steer), then the others with what was steered to them. ``settings``: every CPU's
-    arguments after its queues (profile, costs, ring size, the NIC's ITR setting, queue count and frame size)."""
+    arguments after its queues (profile, costs, ring size, the NIC's ITR setting, queue count and frame size);
+    ``fls``: the flow limits, by CPU."""
     p, costs = settings[0], settings[1]
     if hash_of_packet is None or np.shape(hash_of_packet) != times.shape:
         raise ValueError("with rps_cpus give hash_of_packet: each packet's RSS hash (rss_hashes), one per arrival")
@@ -1964,21 +2011,30 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
                 h = h[:0]
             target = np.asarray(m, dtype=np.int64)[((h * np.uint64(len(m))) >> np.uint64(32)).astype(np.intp)]
             target[h == 0] = -1
-            qs[q].rps = _rps_queue(target, affinity[q])
+            qs[q].rps = _rps_queue(target, h.astype(np.int64), affinity[q])
             if qs[q].gro is not None:
                 qs[q].gro.steer()
     per_cpu: list[_Cpu] = [
         (_RpsCpu if c in readers | receivers else _Cpu)([q for q in qs if affinity[q.index] == c], *settings)
         for c in range(cpus)]
+    for r in readers & fls.keys():
+        steered_to = {c for q, m in enumerate(maps) if affinity[q] == r for c in m}
+        if len(steered_to) > 1:
+            raise ValueError(f"CPU {r} has a flow limit and steers to CPUs {sorted(steered_to)}: the load model's flow "
+                             "limit needs each such CPU to steer to one CPU (netlab.scenarios.receive.Host can do any)")
     for c, cpu in enumerate(per_cpu):
         if isinstance(cpu, _RpsCpu):
             cpu.cpu = c
+            cpu.flow_limit = fls.get(c) if c in readers else None
         if c not in receivers:
             cpu.run()
     steering = [c for c in per_cpu if isinstance(c, _RpsCpu) and (c.polls or c.sent)]
     for c in sorted(receivers):
         cpu = per_cpu[c]
-        cpu.steered_t, cpu.steered_ipi = _steered_to(steering, qs, c, p.gro_normal_batch, costs.driver_ns)
+        cpu.steered_t, cpu.steered_ipi, readers_of, cpu.steered_hash = _steered_to(steering, qs, c, p.gro_normal_batch,
+                                                                                 costs.driver_ns)
+        if any(per_cpu[r].flow_limit is not None for r in readers):
+            cpu.steered_fl = [per_cpu[r].flow_limit for r in readers_of]
         cpu.run()
     return per_cpu
 
@@ -1988,11 +2044,12 @@ def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = Fals
         flows: int = 256, queues: int = 1, cpus: check.Cpus | None = None, ring_size: int | None = None,
         netdev_budget: int | None = None, netdev_budget_usecs: int | None = None,
         profile: str | KernelProfile = "6.12", costs: Costs | None = None, tcp: bool = False, mss: int = 1448,
-        push_every: int = 0, rx_usecs: int = 0, length: int = 64, rps_cpus: Sequence[int] | None = None) -> Summary:
+        push_every: int = 0, rx_usecs: int = 0, length: int = 64, rps_cpus: Sequence[int] | None = None,
+        flow_limit_cpus: Sequence[int] = ()) -> Summary:
     """One experiment: ``n`` UDP packets of ``length`` bytes and ``flows`` flows (round robin) at ``rate_pps`` in
     bursts of ``burst``, RSS over ``queues`` queues, queue q's IRQ on CPU q (``cpus`` defaults to ``queues``),
-    interrupts moderated by ``rx_usecs`` (``ethtool -C``), RPS over ``rps_cpus`` on every queue (default off);
-    sysctls override the profile's. With ``tcp`` they are bulk TCP segments of ``mss`` bytes, PSH on every
+    interrupts moderated by ``rx_usecs`` (``ethtool -C``), RPS over ``rps_cpus`` on every queue (default off), the
+    flow limit on ``flow_limit_cpus``; sysctls override the profile's. With ``tcp`` they are bulk TCP segments of ``mss`` bytes, PSH on every
     ``push_every``-th of a flow (:func:`tcp_segments`), which GRO merges."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     changes = {k: v for k, v in (("netdev_budget", netdev_budget), ("netdev_budget_usecs", netdev_budget_usecs))
@@ -2013,7 +2070,8 @@ def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = Fals
         raise ValueError(f"rps_cpus must be a list of CPUs, got {rps_cpus!r}")
     rps = dict(rps_cpus=[list(rps_cpus)] * queues, hash_of_packet=flow_hash[flow_of_packet]) if rps_cpus else {}
     return simulate(times, queue_of_packet, profile=p, cpus=cpus or queues, queues=queues, ring_size=ring_size,
-                    costs=costs, segments=segments, rx_usecs=rx_usecs, length=length, **rps)
+                    costs=costs, segments=segments, rx_usecs=rx_usecs, length=length, flow_limit_cpus=flow_limit_cpus,
+                    **rps)
 
 
 @check.arguments
