@@ -32,7 +32,8 @@ Simplifications, all deterministic: a woken task goes to its previous CPU if tha
 lowest-numbered idle CPU of its host, else back to its previous CPU's queue (no load balancing); the queue is FIFO
 (EEVDF's deadlines are not modelled); a running task is preempted only at the end of a CPU burst once it has used
 its slice (``base_slice_ns``) and someone waits; interrupt work that lands inside a task's burst does not lengthen
-it.
+it. Events due at one time run in the order they were queued, except that the idle task's switch to a woken task
+goes last: an interrupt due when a CPU leaves idle is taken first, whenever its timer was armed.
 """
 from __future__ import annotations
 
@@ -559,7 +560,7 @@ class Scheduler:
         events = self._events
         steps = 0
         while events and (until_ns is None or events[0][0] <= until_ns):
-            time_ns, seq, kind, rq, payload = heapq.heappop(events)
+            time_ns, _, seq, kind, rq, payload = heapq.heappop(events)
             if kind == "timer":
                 if payload._armed != seq:   # deleted or re-armed since: a stale event
                     continue
@@ -607,8 +608,11 @@ class Scheduler:
 
     # --- the engine --------------------------------------------------------------------------------------------
     def _push(self, time_ns: int, kind: str, rq: Rq | None, payload: Any) -> None:
+        """Queue an event; at one time in the order queued, but the idle task's last: an interrupt due when a CPU
+        comes out of idle is taken before it switches to the task woken meanwhile."""
         self._seq += 1
-        heapq.heappush(self._events, (time_ns, self._seq, kind, rq, payload))
+        idle = kind == "resume" and payload is rq.idle
+        heapq.heappush(self._events, (time_ns, idle, self._seq, kind, rq, payload))
 
     def _select_task_rq(self, p: Task) -> Rq:
         prev = p.rq

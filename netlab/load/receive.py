@@ -10,9 +10,10 @@ model, with the same name (``igb_msix_ring``, ``napi_schedule``, ``net_rx_action
 state. The tests compare the two models on random inputs. Shortcuts that cannot change a result:
 
 * CPUs are simulated one after another: without RPS a CPU's work depends only on the queues whose IRQ points at
-  it. With RPS (the RPS section) a CPU that reads an RPS queue depends on nothing else either, in the step model's
-  order (``netlab.kernel.dev``): it is simulated first and records what it steers where, and when; a CPU that
-  skbs are steered to is simulated after, with those as a second input. Interrupt moderation changes nothing in
+  it. With RPS (the RPS section) a CPU depends on those and, in the step model's order (``netlab.kernel.dev``), on
+  what the CPUs that steer to it steered, and when — never on what it steers itself: each CPU is simulated after
+  those that steer to it (a cycle of CPUs steering to each other is refused), with what they steered as a second
+  input, and records what it steers where, and when. Interrupt moderation changes nothing in
   that; with GRO's segments the reading CPU records each skb GRO passes on (its first packet, so its hash) with the
   time it went up (3.10: at once; 6.12: when its ``gro_normal_batch`` did). The flow limit (``flow_limit_cpus``) is
   the enqueuing — reading — CPU's history, which the CPUs it steers to update in the step model's global order:
@@ -701,7 +702,7 @@ class _Cpu:
             if not squeezed and not repoll:
                 self.in_net_rx_action = False
                 if poll_list:
-                    if poll_list[0].gro is not None and poll_list[0].rps is None and len(self.queues) == 1:
+                    if poll_list[0].gro is not None and len(self.queues) == 1:
                         budget = self.gro_poll_chain(poll_list[0], budget, time_limit)
                     continue  # napi_schedule()d meanwhile: goto start
                 return
@@ -1532,9 +1533,10 @@ class _Cpu:
 # --- RPS --------------------------------------------------------------------------------------------------------------
 # The step model's order (netlab.kernel.dev, "The model's order"): a CPU that reads an RPS queue posts each skb it
 # steers, stamped with its enqueue time and the time its IPIs leave; the target takes in what was steered to it up to
-# its clock at the start of each burst, and only then meets enqueue_to_backlog's tests. So the reading CPUs do not
-# depend on their targets: they are simulated first and record what they steer; each target is then simulated on
-# its own with those (time, IPI time) pairs as a second input beside its NIC queues.
+# its clock at the start of each burst, and only then meets enqueue_to_backlog's tests. So a reading CPU does not
+# depend on its targets: it is simulated before them and records what it steers; each target is then simulated on
+# its own with those (time, IPI time, reading CPU, hash) as a second input beside its NIC queues — and may itself read
+# an RPS queue and steer, as long as no CPU depends on itself (_steering_order).
 @dataclass(slots=True, eq=False)
 class _RpsQueue:
     """One RX queue's RPS: the CPU each of its arrivals goes to (-1: a hash of 0, not steered), running counts of
@@ -1751,6 +1753,10 @@ class _RpsCpu(_Cpu):
             b.process_q, b.input_q = b.process_q + b.input_q, 0
 
     # --- the target -----------------------------------------------------------------------------------------------
+    def gro_poll_chain(self, q: _Queue, budget: int, time_limit: int) -> int:
+        """No chains of GRO polls here (:meth:`_Cpu.gro_poll_chain`): IPIs, the backlog, steered skbs come between."""
+        return budget
+
     def rps_take_steered(self) -> None:
         """``kernel.dev.rps_take_steered``: the skbs steered here up to now reach the backlog; the first that finds
         it idle takes its reader's IPI."""
@@ -1905,8 +1911,8 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
     segments GRO may merge; without it every packet is GRO_NORMAL: UDP, of ``length`` bytes (the IP packet, as
     ``Packet.length``; adaptive moderation counts bytes). With RPS (``rps_cpus``) give each packet's RSS hash
     (``hash_of_packet``, :func:`rss_hashes`; with ``segments`` it is ``segments.rxhash``, the default);
-    ``flow_limit_cpus`` (6.12) as ``Host``'s. Not here (``Host`` has them): a CPU that reads an RPS queue and is
-    another reading CPU's RPS target, a flow-limited reading CPU that steers to more than one CPU, RFS."""
+    ``flow_limit_cpus`` (6.12) as ``Host``'s. Not here (``Host`` has them): CPUs that steer to each other in a cycle,
+    a flow-limited reading CPU that steers to more than one CPU, RFS."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(p, KernelProfile):
         raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -1983,10 +1989,10 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
 def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[int], times: np.ndarray,
                   queue_of_packet: np.ndarray | None, hash_of_packet: np.ndarray | None, settings: tuple,
                   cpus: int, fls: dict[int, SdFlowLimit]) -> list[_Cpu]:
-    """:func:`simulate` with RPS: the CPUs that take in no steered skb first (among them the reading CPUs, which
-    record what they steer), then the others with what was steered to them. ``settings``: every CPU's
-    arguments after its queues (profile, costs, ring size, the NIC's ITR setting, queue count and frame size);
-    ``fls``: the flow limits, by CPU."""
+    """:func:`simulate` with RPS: each CPU after the CPUs that steer to it (:func:`_steering_order`), with what they
+    steered to it; a reading CPU records what it steers. ``settings``: every CPU's arguments after its queues
+    (profile, costs, ring size, the NIC's ITR setting, queue count and frame size); ``fls``: the flow limits, by
+    CPU."""
     p, costs = settings[0], settings[1]
     if hash_of_packet is None or np.shape(hash_of_packet) != times.shape:
         raise ValueError("with rps_cpus give hash_of_packet: each packet's RSS hash (rss_hashes), one per arrival")
@@ -2000,10 +2006,9 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
         raise ValueError("the load model's RPS needs net_rx_action_ns + poll_ns + driver_ns > 0 (a steered skb "
                          "leaves after its reading CPU's run began)")
     readers = {affinity[q] for q, m in enumerate(maps) if m}
-    receivers = {c for q, m in enumerate(maps) if m for c in m if c != affinity[q]}
-    if readers & receivers:
-        raise ValueError(f"CPUs {sorted(readers & receivers)} read an RPS queue and are RPS CPUs of another CPU's "
-                         "queue: the load model cannot do that (netlab.scenarios.receive.Host can)")
+    edges = {(affinity[q], c) for q, m in enumerate(maps) for c in m if c != affinity[q]}   # who steers to whom
+    receivers = {t for _, t in edges}
+    order = _steering_order(cpus, edges)
     for q, m in enumerate(maps):
         if m:
             h = hashes if queue_of_packet is None else hashes[np.asarray(queue_of_packet) == q]
@@ -2026,17 +2031,31 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
         if isinstance(cpu, _RpsCpu):
             cpu.cpu = c
             cpu.flow_limit = fls.get(c) if c in readers else None
-        if c not in receivers:
-            cpu.run()
-    steering = [c for c in per_cpu if isinstance(c, _RpsCpu) and (c.polls or c.sent)]
-    for c in sorted(receivers):
+    for c in order:
         cpu = per_cpu[c]
-        cpu.steered_t, cpu.steered_ipi, readers_of, cpu.steered_hash = _steered_to(steering, qs, c, p.gro_normal_batch,
-                                                                                 costs.driver_ns)
-        if any(per_cpu[r].flow_limit is not None for r in readers):
-            cpu.steered_fl = [per_cpu[r].flow_limit for r in readers_of]
+        if c in receivers:
+            steering = [per_cpu[r] for r, t in sorted(edges) if t == c]
+            cpu.steered_t, cpu.steered_ipi, readers_of, cpu.steered_hash = _steered_to(
+                steering, qs, c, p.gro_normal_batch, costs.driver_ns)
+            if any(r.flow_limit is not None for r in steering):
+                cpu.steered_fl = [per_cpu[r].flow_limit for r in readers_of]
         cpu.run()
     return per_cpu
+
+
+def _steering_order(cpus: int, edges: set[tuple[int, int]]) -> list[int]:
+    """The CPUs, each after every CPU that steers skbs to it (``edges``: (from, to)), the lowest first where free:
+    what a CPU does depends only on those (the RPS section). A cycle has no such order: refused."""
+    into = {c: {r for r, t in edges if t == c} for c in range(cpus)}
+    order: list[int] = []
+    while len(order) < cpus:
+        ready = [c for c in range(cpus) if c not in order and into[c] <= set(order)]
+        if not ready:
+            raise ValueError(f"RPS steers skbs in a cycle among CPUs {sorted(set(range(cpus)) - set(order))}: the load "
+                             "model simulates a CPU after those that steer to it (netlab.scenarios.receive.Host can "
+                             "do any)")
+        order.append(ready[0])
+    return order
 
 
 @check.arguments
