@@ -32,8 +32,9 @@ Simplifications, all deterministic: a woken task goes to its previous CPU if tha
 lowest-numbered idle CPU of its host, else back to its previous CPU's queue (no load balancing); the queue is FIFO
 (EEVDF's deadlines are not modelled); a running task is preempted only at the end of a CPU burst once it has used
 its slice (``base_slice_ns``) and someone waits; interrupt work that lands inside a task's burst does not lengthen
-it. Events due at one time run in the order they were queued, except that the idle task's switch to a woken task
-goes last: an interrupt due when a CPU leaves idle is taken first, whenever its timer was armed.
+it. Events due at one time run in the order queued, but a task's resume after the timers: an interrupt due when a
+burst ends (or the idle task leaves idle) is taken before the task goes on, whenever its timer was armed; a task
+just switched in goes first, the interrupts that came due during the switch wait for it.
 """
 from __future__ import annotations
 
@@ -607,12 +608,12 @@ class Scheduler:
                 "switch_ns": sum(rq.switch_ns for rq in self.rqs)}
 
     # --- the engine --------------------------------------------------------------------------------------------
-    def _push(self, time_ns: int, kind: str, rq: Rq | None, payload: Any) -> None:
-        """Queue an event; at one time in the order queued, but the idle task's last: an interrupt due when a CPU
-        comes out of idle is taken before it switches to the task woken meanwhile."""
+    def _push(self, time_ns: int, kind: str, rq: Rq | None, payload: Any, switched_in: bool = False) -> None:
+        """Queue an event; at one time in the order queued, but a task's resume after the timers (an interrupt due
+        when a burst ends is taken before the task goes on) — unless a switch to it ends then (``switched_in``: the
+        interrupts that came due during the switch wait for it)."""
         self._seq += 1
-        idle = kind == "resume" and payload is rq.idle
-        heapq.heappush(self._events, (time_ns, idle, self._seq, kind, rq, payload))
+        heapq.heappush(self._events, (time_ns, kind == "resume" and not switched_in, self._seq, kind, rq, payload))
 
     def _select_task_rq(self, p: Task) -> Rq:
         prev = p.rq
@@ -676,7 +677,7 @@ class Scheduler:
             rq.switch_ns += self.context_switch_ns
             rq.busy_until = self.clock + self.context_switch_ns
             nxt._slice_used = 0
-            self._push(self.clock + self.context_switch_ns, "resume", rq, nxt)
+            self._push(self.clock + self.context_switch_ns, "resume", rq, nxt, switched_in=nxt is not rq.idle)
         elif msg is _HALT:
             rq.halted = True
             if rq.queue:  # something became runnable while the idle task was switching in

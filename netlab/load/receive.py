@@ -1977,8 +1977,8 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
     return Summary(arrived=int(times.size), delivered=sum(q.rx_packets for q in qs),
                    ring_drops=sum(q.rx_missed for q in qs), time_squeeze=[c.time_squeeze for c in per_cpu],
                    backlog_drops=[r.dropped if r else 0 for r in rps],
-                   processed=[sum(skb for q, skb in zip(c.queues, skbs) if q.rps is None) + (r.processed_rps if r else 0)
-                              for c, r, skbs in zip(per_cpu, rps, skbs_of)],
+                   processed=[sum(skb for q, skb in zip(c.queues, skbs) if q.rps is None)
+                              + (r.processed_rps if r else 0) for c, r, skbs in zip(per_cpu, rps, skbs_of)],
                    busy_ns=[c.busy_ns for c in per_cpu], elapsed_ns=max(c.now for c in per_cpu),
                    net_rx_softirqs=[c.net_rx_softirqs for c in per_cpu], hard_irqs=[c.hard_irqs for c in per_cpu],
                    gro_skbs=[sum(skbs) for skbs in skbs_of], latency_ns=read_ns - int(times.sum()),
@@ -2068,8 +2068,8 @@ def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = Fals
     """One experiment: ``n`` UDP packets of ``length`` bytes and ``flows`` flows (round robin) at ``rate_pps`` in
     bursts of ``burst``, RSS over ``queues`` queues, queue q's IRQ on CPU q (``cpus`` defaults to ``queues``),
     interrupts moderated by ``rx_usecs`` (``ethtool -C``), RPS over ``rps_cpus`` on every queue (default off), the
-    flow limit on ``flow_limit_cpus``; sysctls override the profile's. With ``tcp`` they are bulk TCP segments of ``mss`` bytes, PSH on every
-    ``push_every``-th of a flow (:func:`tcp_segments`), which GRO merges."""
+    flow limit on ``flow_limit_cpus``; sysctls override the profile's. With ``tcp`` they are bulk TCP segments of
+    ``mss`` bytes, PSH on every ``push_every``-th of a flow (:func:`tcp_segments`), which GRO merges."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     changes = {k: v for k, v in (("netdev_budget", netdev_budget), ("netdev_budget_usecs", netdev_budget_usecs))
                if v is not None}
