@@ -9,17 +9,18 @@ model, with the same name (``igb_msix_ring``, ``napi_schedule``, ``net_rx_action
 ``igb_clean_rx_irq``, ``handle_softirqs``, ``run_ksoftirqd`` …); a ``_Queue`` is one RX queue's ring, IRQ and NAPI
 state. The tests compare the two models on random inputs. Shortcuts that cannot change a result:
 
-* CPUs are simulated one after another: without RPS a CPU's work depends only on the queues whose IRQ points at
-  it. With RPS (the RPS section) a CPU depends on those and, in the step model's order (``netlab.kernel.dev``), on
-  what the CPUs that steer to it steered, and when — never on what it steers itself: each CPU is simulated after
-  those that steer to it (a cycle of CPUs steering to each other is refused), with what they steered as a second
-  input, and records what it steers where, and when. Interrupt moderation changes nothing in
-  that; with GRO's segments the reading CPU records each skb GRO passes on (its first packet, so its hash) with the
-  time it went up (3.10: at once; 6.12: when its ``gro_normal_batch`` did). The flow limit (``flow_limit_cpus``) is
-  the enqueuing — reading — CPU's history, which the CPUs it steers to update in the step model's global order:
-  here a flow-limited reading CPU must steer to one CPU (itself or another), whose take-ins are then the history's
-  only writer. Not in bulk yet: a Python step per interrupt and per ksoftirqd run on those CPUs. RFS is the step
-  model's only (``Host``'s ``rps_sock_flow_entries``, ``rps_flow_cnt``): :func:`simulate` has no such settings.
+* CPUs are simulated one after another: without RPS a CPU's work depends only on the queues whose IRQ points at it.
+  With RPS (the RPS section) a CPU that reads an RPS queue depends on nothing else either, in the step model's order
+  (``netlab.kernel.dev``): it is simulated first and records what it steers where, and when; a CPU that skbs are
+  steered to is simulated after, with those as a second input. Such a CPU has no NIC queue of its own here: one IPI
+  due exactly when another of its interrupts' work or a context switch ends is not yet always taken in the step
+  model's order. Interrupt moderation changes nothing in that; with GRO's segments the reading CPU records each skb
+  GRO passes on (its first packet, so its hash) with the time it went up (3.10: at once; 6.12: when its
+  ``gro_normal_batch`` did). The flow limit (``flow_limit_cpus``) is the enqueuing — reading — CPU's history, which
+  the CPUs it steers to update in the step model's global order: here a flow-limited reading CPU must steer to one CPU
+  (itself or another), whose take-ins are then the history's only writer. Not in bulk yet: a Python step per interrupt
+  and per ksoftirqd run on those CPUs. RFS is the step model's only (``Host``'s ``rps_sock_flow_entries``,
+  ``rps_flow_cnt``): :func:`simulate` has no such settings.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
   the same numbers as the step model because an RX ring's free space only changes when the driver refills it.
@@ -1535,8 +1536,7 @@ class _Cpu:
 # steers, stamped with its enqueue time and the time its IPIs leave; the target takes in what was steered to it up to
 # its clock at the start of each burst, and only then meets enqueue_to_backlog's tests. So a reading CPU does not
 # depend on its targets: it is simulated before them and records what it steers; each target is then simulated on
-# its own with those (time, IPI time, reading CPU, hash) as a second input beside its NIC queues — and may itself read
-# an RPS queue and steer, as long as no CPU depends on itself (_steering_order).
+# its own with those (time, IPI time, reading CPU, hash) as its input.
 @dataclass(slots=True, eq=False)
 class _RpsQueue:
     """One RX queue's RPS: the CPU each of its arrivals goes to (-1: a hash of 0, not steered), running counts of
@@ -1911,8 +1911,9 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
     segments GRO may merge; without it every packet is GRO_NORMAL: UDP, of ``length`` bytes (the IP packet, as
     ``Packet.length``; adaptive moderation counts bytes). With RPS (``rps_cpus``) give each packet's RSS hash
     (``hash_of_packet``, :func:`rss_hashes`; with ``segments`` it is ``segments.rxhash``, the default);
-    ``flow_limit_cpus`` (6.12) as ``Host``'s. Not here (``Host`` has them): CPUs that steer to each other in a cycle,
-    a flow-limited reading CPU that steers to more than one CPU, RFS."""
+    ``flow_limit_cpus`` (6.12) as ``Host``'s. Not here (``Host`` has them): an RPS CPU of another CPU's queue with
+    NIC queues of its own (so no CPU both reads and is steered to), a flow-limited reading CPU that steers to more
+    than one CPU, RFS."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(p, KernelProfile):
         raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -1989,10 +1990,10 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
 def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[int], times: np.ndarray,
                   queue_of_packet: np.ndarray | None, hash_of_packet: np.ndarray | None, settings: tuple,
                   cpus: int, fls: dict[int, SdFlowLimit]) -> list[_Cpu]:
-    """:func:`simulate` with RPS: each CPU after the CPUs that steer to it (:func:`_steering_order`), with what they
-    steered to it; a reading CPU records what it steers. ``settings``: every CPU's arguments after its queues
-    (profile, costs, ring size, the NIC's ITR setting, queue count and frame size); ``fls``: the flow limits, by
-    CPU."""
+    """:func:`simulate` with RPS: the CPUs that take in no steered skb first (among them the reading CPUs, which
+    record what they steer), then the others with what was steered to them. ``settings``: every CPU's arguments
+    after its queues (profile, costs, ring size, the NIC's ITR setting, queue count and frame size); ``fls``: the
+    flow limits, by CPU."""
     p, costs = settings[0], settings[1]
     if hash_of_packet is None or np.shape(hash_of_packet) != times.shape:
         raise ValueError("with rps_cpus give hash_of_packet: each packet's RSS hash (rss_hashes), one per arrival")
@@ -2008,7 +2009,9 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
     readers = {affinity[q] for q, m in enumerate(maps) if m}
     edges = {(affinity[q], c) for q, m in enumerate(maps) for c in m if c != affinity[q]}   # who steers to whom
     receivers = {t for _, t in edges}
-    order = _steering_order(cpus, edges)
+    if receivers & set(affinity):
+        raise ValueError(f"CPUs {sorted(receivers & set(affinity))} take in steered skbs and have NIC queues of their "
+                         "own: the load model cannot do that exactly yet (netlab.scenarios.receive.Host can)")
     for q, m in enumerate(maps):
         if m:
             h = hashes if queue_of_packet is None else hashes[np.asarray(queue_of_packet) == q]
@@ -2031,7 +2034,7 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
         if isinstance(cpu, _RpsCpu):
             cpu.cpu = c
             cpu.flow_limit = fls.get(c) if c in readers else None
-    for c in order:
+    for c in sorted(range(cpus), key=lambda c: c in receivers):   # the CPUs that steer first
         cpu = per_cpu[c]
         if c in receivers:
             steering = [per_cpu[r] for r, t in sorted(edges) if t == c]
@@ -2041,21 +2044,6 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
                 cpu.steered_fl = [per_cpu[r].flow_limit for r in readers_of]
         cpu.run()
     return per_cpu
-
-
-def _steering_order(cpus: int, edges: set[tuple[int, int]]) -> list[int]:
-    """The CPUs, each after every CPU that steers skbs to it (``edges``: (from, to)), the lowest first where free:
-    what a CPU does depends only on those (the RPS section). A cycle has no such order: refused."""
-    into = {c: {r for r, t in edges if t == c} for c in range(cpus)}
-    order: list[int] = []
-    while len(order) < cpus:
-        ready = [c for c in range(cpus) if c not in order and into[c] <= set(order)]
-        if not ready:
-            raise ValueError(f"RPS steers skbs in a cycle among CPUs {sorted(set(range(cpus)) - set(order))}: the load "
-                             "model simulates a CPU after those that steer to it (netlab.scenarios.receive.Host can "
-                             "do any)")
-        order.append(ready[0])
-    return order
 
 
 @check.arguments
