@@ -1,5 +1,6 @@
 """RPS in the step model: get_rps_cpu's placement, the IPI per net_rx_action, the target's backlog and counters."""
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from netlab.kernel.inet_stream import inet_recvmsg
 from netlab.kernel.skbuff import alloc_skb
 from netlab.kernel.nic import Packet, rss_input, toeplitz_hash
 from netlab.kernel.profiles import PROFILES
-from netlab.load.receive import arrivals, rps_maps, rss_hashes, rss_queues, simulate
+from netlab.load.receive import arrivals, rps_maps, rss_hashes, rss_queues, simulate, tcp_segments
 from netlab.scenarios.receive import Host, rps_handoff
 
 PROFILE_NAMES = ["3.10", "6.12"]
@@ -176,61 +177,99 @@ COSTS = st.builds(Costs, driver_ns=st.sampled_from([0, 100, 600]), stack_ns=st.s
 @st.composite
 def rps_case(draw):
     """One reading CPU (CPU 0: every queue's IRQ, or queue 1's on CPU 1 without RPS), RPS over any CPUs — the
-    reading CPU among them or not —, from idle to a flood that fills the ring and the backlogs."""
+    reading CPU among them or not —, from idle to a flood that fills the ring and the backlogs; interrupts moderated or not; UDP, or TCP segments GRO merges (a few UDP packets
+    and short segments among them). Returns :func:`step_and_load`'s arguments and its keywords."""
     profile = PROFILES[draw(st.sampled_from(PROFILE_NAMES))]
     cpus, queues = draw(st.integers(2, 4)), draw(st.integers(1, 2))
-    rps = draw(st.lists(st.integers(0, cpus - 1), min_size=1, max_size=cpus, unique=True))
+    mask = draw(st.integers(1, (1 << cpus) - 1))   # a non-empty set of CPUs, drawn directly (no filtered draws)
+    rps = [c for c in range(cpus) if mask >> c & 1]
+    flow_limit = profile.softnet_stat_columns >= 11 and draw(st.booleans())
+    if flow_limit:                                  # (the load model's flow limit: a reader steers to one CPU)
+        rps = rps[-1:]
     affinity, rps_cpus = [0] * queues, [rps] * queues
-    if queues == 2 and draw(st.booleans()):          # a second queue without RPS on a CPU of its own, maybe a target
+    if queues == 2 and draw(st.booleans()):          # a second queue without RPS on a CPU of its own, not a target
         affinity, rps_cpus = [0, 1], [[c for c in rps if c != 1] or [0], []]
     costs = draw(COSTS)
     sysctls = dict(netdev_max_backlog=draw(st.sampled_from([10, 100, 1000])), hz=draw(st.sampled_from([250, 1000])),
                    netdev_budget=draw(st.sampled_from([64, 300])), max_softirq_restart=draw(st.sampled_from([1, 10])))
-    n = draw(st.integers(50, 1200))
-    rate = draw(st.floats(1e5, 1.4e7))
+    n = draw(st.integers(50, 1200) if not flow_limit else st.integers(600, 2000))
+    if flow_limit:              # a few flows, fast, to a slow CPU with a short backlog: the limit drops
+        sysctls["netdev_max_backlog"] = draw(st.sampled_from([40, 100]))
+        costs = replace(costs, stack_ns=2400)
+    rate = draw(st.floats(2e6 if flow_limit else 1e5, 1.4e7))
     burst = draw(st.integers(1, 32))
     if burst > 1 and (burst - 1) * 67 >= burst * 1e9 / rate:
         burst = 1
     times = arrivals(rate, n, burst=burst, jitter=draw(st.booleans()), seed=draw(st.integers(0, 100)))
-    sports = 40000 + np.random.default_rng(n).integers(0, draw(st.integers(1, 40)), n)
-    return times, sports, profile.replace(**sysctls), cpus, queues, affinity, rps_cpus, costs, \
-        draw(st.sampled_from([64, 128, 256]))
+    flows = draw(st.integers(1, 4 if flow_limit else 40))
+    rng = np.random.default_rng(n)
+    sports = 40000 + rng.integers(0, flows, n)
+    if flow_limit:                                  # one flow may hog the backlog
+        sports[rng.random(n) < draw(st.sampled_from([0.5, 0.9]))] = 40000
+    kw = dict(rx_usecs=draw(st.sampled_from([0, 0, 1, 3, 10, 50, 250])))
+    if flow_limit:
+        kw["flow_limit_cpus"] = draw(st.sampled_from([(0,), (0,), (0, 1), (1,)]))
+    if draw(st.booleans()):
+        kw["rx_usecs"] = kw["rx_usecs"] if kw["rx_usecs"] not in (1, 3) else 0   # (adaptive: UDP only)
+        rxhash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
+        segments = tcp_segments(sports - 40000, rxhash, mss=draw(st.sampled_from([100, 1448])),
+                                push_every=draw(st.sampled_from([0, 3, 40])))
+        segments.flow[rng.random(n) < draw(st.sampled_from([0.0, 0.1]))] = -1                   # UDP packets
+        segments.payload[rng.random(n) < draw(st.sampled_from([0.0, 0.05]))] //= 2               # short segments
+        kw["segments"] = segments
+    return (times, sports, profile.replace(**sysctls), cpus, queues, affinity, rps_cpus, costs,
+            draw(st.sampled_from([64, 128, 256])), kw)
 
 
-def step_and_load(times, sports, profile, cpus, queues, affinity, rps_cpus, costs, ring):
+def step_and_load(times, sports, profile, cpus, queues, affinity, rps_cpus, costs, ring, rx_usecs=0, segments=None,
+                  flow_limit_cpus=()):
+    """Both models on UDP packets from ports ``sports`` (with ``segments``: TCP segments, UDP where its flow is -1)."""
     n = len(times)
-    host = Host(profile, cpus=cpus, queues=queues, ring_size=ring, affinity=affinity, rps_cpus=rps_cpus, costs=costs)
+    host = Host(profile, cpus=cpus, queues=queues, ring_size=ring, affinity=affinity, rps_cpus=rps_cpus, costs=costs,
+                rx_usecs=rx_usecs, flow_limit_cpus=flow_limit_cpus)
     host.udp_socket(80, rcvbuf=1 << 40)
+    if segments is not None:
+        host.tcp_socket(80, rcvbuf=1 << 40)
     host.receive([Packet(int(t), sport=int(p), protocol="udp", name=f"p{i}")
+                  if segments is None or segments.flow[i] < 0 else
+                  Packet(int(t), sport=int(p), length=52 + int(segments.payload[i]), seq=int(segments.seq[i]), ack=1,
+                         flags=("ACK", "PSH") if segments.push[i] else ("ACK",), name=f"p{i}")
                   for i, (t, p) in enumerate(zip(times, sports))])
     host.run()
     flows = (["10.0.0.1"] * n, ["10.0.0.2"] * n, sports, [80] * n)
     load = simulate(times, rss_queues(*flows, queues), profile=profile, cpus=cpus, queues=queues, ring_size=ring,
-                    affinity=affinity, costs=costs, rps_cpus=rps_cpus, hash_of_packet=rss_hashes(*flows))
+                    affinity=affinity, costs=costs, rps_cpus=rps_cpus, hash_of_packet=rss_hashes(*flows),
+                    rx_usecs=rx_usecs, segments=segments, flow_limit_cpus=flow_limit_cpus)
     return host.summary(), load
 
 
 @settings(max_examples=int(os.environ.get("RPS_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=rps_case())
 def test_the_load_model_equals_the_step_model_with_rps(case):
-    step, load = step_and_load(*case)
+    *args, kw = case
+    step, load = step_and_load(*args, **kw)
     assert load == step
-    assert sum(step.processed) + sum(step.backlog_drops) == step.delivered
+    assert sum(step.processed) + sum(step.backlog_drops) == sum(step.gro_skbs)
     event(f"backlog drops {'yes' if sum(step.backlog_drops) else 'no'}, ring drops {'yes' if step.ring_drops else 'no'}"
-          f", ksoftirqd {'yes' if sum(b['ksoftirqd'] for b in step.busy_ns) else 'no'}")
+          f", ksoftirqd {'yes' if sum(b['ksoftirqd'] for b in step.busy_ns) else 'no'}, "
+          f"{'TCP, merged' if sum(step.gro_skbs) < step.delivered else 'TCP' if 'segments' in kw else 'UDP'}, "
+          f"rx_usecs {'yes' if kw['rx_usecs'] else 'no'}, "
+          f"flow limit drops {'yes' if sum(step.flow_limit_count) else 'no'}")
 
 
 def test_the_load_model_refuses_what_it_cannot_do_exactly():
     times, hashes = np.arange(10), np.arange(1, 11) << 20
     with pytest.raises(ValueError, match="hash_of_packet"):
         simulate(times, cpus=2, rps_cpus=[[1]])
-    with pytest.raises(ValueError, match="read an RPS queue and are RPS CPUs"):
+    with pytest.raises(ValueError, match=r"CPUs \[0, 1\] take in steered skbs and have NIC queues"):
         simulate(times, np.arange(10) % 2, cpus=2, queues=2, affinity=[0, 1], rps_cpus=[[1], [0]],
                  hash_of_packet=hashes)
     with pytest.raises(ValueError, match="dev_weight"):
         simulate(times, cpus=2, rps_cpus=[[1]], hash_of_packet=hashes, profile=PROFILES["6.12"].replace(dev_weight=8))
-    with pytest.raises(ValueError, match="RPS or interrupt moderation, not both"):
-        simulate(times, cpus=2, rps_cpus=[[1]], hash_of_packet=hashes, rx_usecs=50)
+    segments = tcp_segments(np.zeros(10, dtype=np.int64), np.array([5 << 20]))
+    with pytest.raises(ValueError, match="hash_of_packet must be segments.rxhash"):
+        simulate(times, cpus=2, rps_cpus=[[1]], hash_of_packet=hashes, segments=segments)
+    assert simulate(times, cpus=2, rps_cpus=[[1]], segments=segments).processed == [0, 1]   # one merged skb
     assert simulate(times, cpus=2, rps_cpus=[[]]).processed == [10, 0]
 
 
@@ -268,6 +307,27 @@ def test_the_flow_limit_drops_the_flow_that_hogs_a_backlog():
     sent_light = len(sports) - sports.count(40000)
     assert light(hosts[(0,)]) > 0.7 * sent_light and light(hosts[(0,)]) > 2 * light(hosts[()])
     assert softnet_stat_values(hosts[(0,)].cpus[0].softnet_data)[10] == on.flow_limit_count[0]
+
+
+@pytest.mark.parametrize("kw", [{}, {"rx_usecs": 50}, {"tcp": True}])
+def test_the_load_model_has_the_flow_limit(kw):
+    """The hog of test_the_flow_limit_drops_the_flow_that_hogs_a_backlog in both models, alike; the load model's
+    flow-limited reading CPU steers to one CPU."""
+    prof, n = PROFILES["6.12"].replace(netdev_max_backlog=100), 3000
+    sports = np.array([40000 if i % 5 else 40001 + (i // 5) % 4 for i in range(n)])
+    segments = None
+    if kw.pop("tcp", False):
+        rxhash = rss_hashes(["10.0.0.1"] * 5, ["10.0.0.2"] * 5, 40000 + np.arange(5), [80] * 5)
+        segments = tcp_segments(sports - 40000, rxhash, mss=100, push_every=2)
+    step, load = step_and_load(1000 + 80 * np.arange(n), sports, prof, 2, 1, [0], [[1]], Costs(), 256,
+                               flow_limit_cpus=[0], segments=segments, **kw)
+    assert load == step and step.flow_limit_count[0] > 0
+    with pytest.raises(ValueError, match="steer to one CPU"):
+        simulate(np.arange(10), cpus=3, rps_cpus=[[1, 2]], hash_of_packet=np.arange(1, 11) << 20, flow_limit_cpus=[0])
+    with pytest.raises(ValueError, match="3.11"):
+        simulate(np.arange(10), cpus=2, profile="3.10", flow_limit_cpus=[0])
+    with pytest.raises(ValueError, match="flow_limit_cpus"):
+        simulate(np.arange(10), cpus=2, flow_limit_cpus=[2])
 
 
 def test_the_flow_limit_hashes_like_the_kernel():

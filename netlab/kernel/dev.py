@@ -36,7 +36,7 @@ Models net/core/dev.c, net/core/gro.c, include/net/gro.h, include/linux/netdevic
   steers the flow there — once the backlog it used last has taken in everything it sent there (the queue's
   ``rps_dev_flow``: ``last_qtail`` against that CPU's ``input_queue_head``), so packets stay in order. That test
   reads another CPU's counter as the model's order leaves it when the reading CPU runs (see below). The load model
-  (:mod:`netlab.load.receive`) has RPS but neither RFS nor the flow limit.
+  (:mod:`netlab.load.receive`) has RPS and the flow limit (for a reading CPU that steers to one CPU), not RFS.
 
   The model's order (its one simplification of RPS): each CPU runs a whole burst of work at once (an interrupt
   with its softirqs, a ksoftirqd run), so the CPU an skb is steered to may be in the middle of a burst the model
@@ -793,6 +793,25 @@ class SdFlowLimit:
             raise ValueError(f"log_buckets must be 1..20, got {self.log_buckets!r}")
         self.buckets = self.buckets or [0] * (1 << self.log_buckets)
 
+    @check.arguments
+    def hogs(self, skb_hash: check.U32, qlen: int, max_backlog: int) -> bool:
+        """``skb_flow_limit``'s rule for an skb of hash ``skb_hash`` finding ``qlen`` skbs queued: below half of
+        ``max_backlog``, no. Else record its flow bucket (``hash_32`` of the hash) in the history, forget the oldest,
+        and say yes (``count``++) if its bucket now holds more than half of the history."""
+        if qlen < max_backlog >> 1:
+            return False
+        new_flow = hash_32(skb_hash, self.log_buckets)
+        old_flow = self.history[self.history_head]
+        self.history[self.history_head] = new_flow
+        self.history_head = (self.history_head + 1) & (FLOW_LIMIT_HISTORY - 1)
+        if self.buckets[old_flow]:
+            self.buckets[old_flow] -= 1
+        self.buckets[new_flow] += 1
+        if self.buckets[new_flow] > FLOW_LIMIT_HISTORY >> 1:
+            self.count += 1
+            return True
+        return False
+
 
 @check.arguments
 def hash_32(val: int, bits: int) -> int:
@@ -805,25 +824,15 @@ def hash_32(val: int, bits: int) -> int:
 @kernel_function("net/core/dev.c", lambda skb, qlen, sd: f"flow limit: is {skb.name}'s flow hogging a backlog "
                  f"of {qlen}?")
 def skb_flow_limit(skb: SkBuff, qlen: int, sd: SoftnetData) -> bool:
-    """Below half of ``netdev_max_backlog``: no. Else, with a flow limit on ``sd`` (the enqueuing CPU's:
-    ``this_cpu_ptr(&softnet_data)``; in the model the reading CPU of a steered skb): record the skb's flow bucket
-    (``hash_32`` of its hash) in the history, forget the oldest, and drop (``fl->count``++) if its bucket now holds
-    more than half of the history."""
-    if qlen < this_cpu().profile.netdev_max_backlog >> 1 or sd.flow_limit is None:
-        return False
+    """With a flow limit on ``sd`` (the enqueuing CPU's: ``this_cpu_ptr(&softnet_data)``; in the model the reading
+    CPU of a steered skb), :meth:`SdFlowLimit.hogs`: drop (``fl->count``++) the skb of a flow that holds more than
+    half of the last ``FLOW_LIMIT_HISTORY`` skbs enqueued once the backlog is half full."""
     fl = sd.flow_limit
-    new_flow = hash_32(skb.meta.get("hash", 0), fl.log_buckets)
-    old_flow = fl.history[fl.history_head]
-    fl.history[fl.history_head] = new_flow
-    fl.history_head = (fl.history_head + 1) & (FLOW_LIMIT_HISTORY - 1)
-    if fl.buckets[old_flow]:
-        fl.buckets[old_flow] -= 1
-    fl.buckets[new_flow] += 1
-    if fl.buckets[new_flow] > FLOW_LIMIT_HISTORY >> 1:
-        fl.count += 1
-        trace_printk(f"{fl.buckets[new_flow]} of the last {FLOW_LIMIT_HISTORY}: drop, flow_limit_count++")
-        return True
-    return False
+    if fl is None or not fl.hogs(skb.meta.get("hash", 0), qlen, this_cpu().profile.netdev_max_backlog):
+        return False
+    trace_printk(f"{fl.buckets[hash_32(skb.meta.get('hash', 0), fl.log_buckets)]} of the last {FLOW_LIMIT_HISTORY}: "
+                 "drop, flow_limit_count++")
+    return True
 
 
 @dataclass(eq=False)

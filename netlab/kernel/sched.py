@@ -32,7 +32,9 @@ Simplifications, all deterministic: a woken task goes to its previous CPU if tha
 lowest-numbered idle CPU of its host, else back to its previous CPU's queue (no load balancing); the queue is FIFO
 (EEVDF's deadlines are not modelled); a running task is preempted only at the end of a CPU burst once it has used
 its slice (``base_slice_ns``) and someone waits; interrupt work that lands inside a task's burst does not lengthen
-it.
+it. Events due at one time run in the order queued, but a task's resume after the timers: an interrupt due when a
+burst ends (or the idle task leaves idle) is taken before the task goes on, whenever its timer was armed; a task
+just switched in goes first, the interrupts that came due during the switch wait for it.
 """
 from __future__ import annotations
 
@@ -559,7 +561,7 @@ class Scheduler:
         events = self._events
         steps = 0
         while events and (until_ns is None or events[0][0] <= until_ns):
-            time_ns, seq, kind, rq, payload = heapq.heappop(events)
+            time_ns, _, seq, kind, rq, payload = heapq.heappop(events)
             if kind == "timer":
                 if payload._armed != seq:   # deleted or re-armed since: a stale event
                     continue
@@ -606,9 +608,12 @@ class Scheduler:
                 "switch_ns": sum(rq.switch_ns for rq in self.rqs)}
 
     # --- the engine --------------------------------------------------------------------------------------------
-    def _push(self, time_ns: int, kind: str, rq: Rq | None, payload: Any) -> None:
+    def _push(self, time_ns: int, kind: str, rq: Rq | None, payload: Any, switched_in: bool = False) -> None:
+        """Queue an event; at one time in the order queued, but a task's resume after the timers (an interrupt due
+        when a burst ends is taken before the task goes on) — unless a switch to it ends then (``switched_in``: the
+        interrupts that came due during the switch wait for it)."""
         self._seq += 1
-        heapq.heappush(self._events, (time_ns, self._seq, kind, rq, payload))
+        heapq.heappush(self._events, (time_ns, kind == "resume" and not switched_in, self._seq, kind, rq, payload))
 
     def _select_task_rq(self, p: Task) -> Rq:
         prev = p.rq
@@ -672,7 +677,7 @@ class Scheduler:
             rq.switch_ns += self.context_switch_ns
             rq.busy_until = self.clock + self.context_switch_ns
             nxt._slice_used = 0
-            self._push(self.clock + self.context_switch_ns, "resume", rq, nxt)
+            self._push(self.clock + self.context_switch_ns, "resume", rq, nxt, switched_in=nxt is not rq.idle)
         elif msg is _HALT:
             rq.halted = True
             if rq.queue:  # something became runnable while the idle task was switching in

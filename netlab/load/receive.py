@@ -9,12 +9,18 @@ model, with the same name (``igb_msix_ring``, ``napi_schedule``, ``net_rx_action
 ``igb_clean_rx_irq``, ``handle_softirqs``, ``run_ksoftirqd`` …); a ``_Queue`` is one RX queue's ring, IRQ and NAPI
 state. The tests compare the two models on random inputs. Shortcuts that cannot change a result:
 
-* CPUs are simulated one after another: without RPS a CPU's work depends only on the queues whose IRQ points at
-  it. With RPS (the RPS section) a CPU that reads an RPS queue depends on nothing else either, in the step model's
-  order (``netlab.kernel.dev``): it is simulated first and records what it steers where, and when; a CPU that
-  skbs are steered to is simulated after, with those as a second input. Not in bulk yet: a Python step per
-  interrupt and per ksoftirqd run on those CPUs. RFS and the flow limit are the step model's only (``Host``'s
-  ``rps_sock_flow_entries``, ``rps_flow_cnt``, ``flow_limit_cpus``): :func:`simulate` has no such settings.
+* CPUs are simulated one after another: without RPS a CPU's work depends only on the queues whose IRQ points at it.
+  With RPS (the RPS section) a CPU that reads an RPS queue depends on nothing else either, in the step model's order
+  (``netlab.kernel.dev``): it is simulated first and records what it steers where, and when; a CPU that skbs are
+  steered to is simulated after, with those as a second input. Such a CPU has no NIC queue of its own here: one IPI
+  due exactly when another of its interrupts' work or a context switch ends is not yet always taken in the step
+  model's order. Interrupt moderation changes nothing in that; with GRO's segments the reading CPU records each skb
+  GRO passes on (its first packet, so its hash) with the time it went up (3.10: at once; 6.12: when its
+  ``gro_normal_batch`` did). The flow limit (``flow_limit_cpus``) is the enqueuing — reading — CPU's history, which
+  the CPUs it steers to update in the step model's global order: here a flow-limited reading CPU must steer to one CPU
+  (itself or another), whose take-ins are then the history's only writer. Not in bulk yet: a Python step per interrupt
+  and per ksoftirqd run on those CPUs. RFS is the step model's only (``Host``'s ``rps_sock_flow_entries``,
+  ``rps_flow_cnt``): :func:`simulate` has no such settings.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
   the same numbers as the step model because an RX ring's free space only changes when the driver refills it.
@@ -64,6 +70,7 @@ import numpy as np
 
 from netlab import check
 from netlab.kernel.cpu import Costs
+from netlab.kernel.dev import SdFlowLimit
 from netlab.kernel.dev_hard_xmit import ETH_HLEN
 from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.nic import (IGB_MAX_RXD, IGB_MIN_RXD, IGB_RETA_SIZE, IGB_RX_BUFFER_WRITE, IGB_START_ITR, RSS_KEY,
@@ -96,7 +103,7 @@ class Summary:
     gro_skbs: list[int]          # sk_buffs GRO passed up the stack (each paid stack_ns): packets less merged segments
     latency_ns: int              # summed over the delivered packets: when the driver read each, less its arrival
     received_rps: list[int]      # softnet_data.received_rps: RPS IPIs taken (rps_trigger_softirq)
-    flow_limit_count: list[int]  # softnet_data.flow_limit_count (the load model has no flow limit: 0)
+    flow_limit_count: list[int]  # softnet_data.flow_limit_count: skbs the flow limit dropped, on the enqueuing CPU
 
     def segments_per_skb(self) -> float:
         """GRO's merge ratio: packets the driver took per sk_buff that went up the stack (1.0: nothing merged)."""
@@ -219,6 +226,17 @@ def rps_maps(rps_cpus: Sequence[Sequence[int]] | None, queues: int, cpus: int) -
             raise ValueError(f"rps_cpus[{q}] must list CPUs in 0..{cpus - 1}, got {cpu_list!r}")
         maps.append(tuple(sorted(set(cpu_list))))
     return maps
+
+
+@check.arguments
+def flow_limits(flow_limit_cpus: Sequence[int], cpus: check.Cpus, profile: KernelProfile) -> dict[int, SdFlowLimit]:
+    """A fresh ``sd_flow_limit`` for each CPU of ``flow_limit_cpus`` (``net.core.flow_limit_cpu_bitmap``; 3.11 on)."""
+    if not isinstance(flow_limit_cpus, (Sequence, set, frozenset)) or isinstance(flow_limit_cpus, (str, bytes)) or any(
+            not isinstance(c, int) or isinstance(c, bool) or not 0 <= c < cpus for c in flow_limit_cpus):
+        raise ValueError(f"flow_limit_cpus must list CPUs in 0..{cpus - 1}, got {flow_limit_cpus!r}")
+    if flow_limit_cpus and profile.softnet_stat_columns < 11:
+        raise ValueError("this kernel has no flow limit (skb_flow_limit and its softnet_stat column came in 3.11)")
+    return {c: SdFlowLimit() for c in sorted(set(flow_limit_cpus))}
 
 
 # --- the simulation: the NIC side ------------------------------------------------------------------------------------
@@ -375,12 +393,13 @@ def tcp_segments(flow_of_packet: np.ndarray, rxhash_of_flow: np.ndarray, *, mss:
 
 class _Gro:
     """One NAPI's GRO (``kernel.gro``) for the TCP segments of one queue, as counters: per bucket the held skbs,
-    youngest first, each ``[flow, mss, count, len, next seq, age]``. Ring entry c is the queue's packet
-    ``c + (packets dropped at the ring before it)``: ``ring_drop`` records where drops shift that."""
+    youngest first, each ``[flow, mss, count, len, next seq, age, first packet]``. Ring entry c is the queue's packet
+    ``c + (packets dropped at the ring before it)``: ``ring_drop`` records where drops shift that. With RPS on the
+    queue (:meth:`steer`) each skb passed on is recorded in ``passed`` instead of paying ``stack_ns`` here."""
 
     __slots__ = ("segments", "mask", "base", "flow", "bucket", "seq", "payload", "push", "next_break", "driver_ns",
                  "stack_ns", "tick", "flush_oldest", "max_count", "buckets", "held", "marks", "shift", "merged",
-                 "read_ns")
+                 "read_ns", "passed")
 
     def __init__(self, segments: TcpSegments, profile: KernelProfile, costs: Costs):
         self.segments, self.mask = segments, profile.gro_hash_buckets - 1
@@ -395,6 +414,12 @@ class _Gro:
         self.shift = 0
         self.merged = 0                     # segments merged into a held skb (not passed on themselves)
         self.read_ns = 0                    # summed over the entries read: when the driver read each
+        self.passed: list[tuple[int, int, int]] | None = None   # RPS: (time, first packet, segments) per skb passed on
+
+    def steer(self) -> None:
+        """RPS on this queue: the skbs GRO passes on pay their trip up the stack where ``process_backlog`` takes
+        them (``kernel.dev.napi_gro_complete``); each is recorded in ``passed`` for the reading CPU to steer."""
+        self.stack_ns, self.passed = 0, []
 
     def held_alone(self, first: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """For consecutive polls that each start with GRO holding nothing, poll i taking packets ``first[i]`` ..
@@ -418,7 +443,7 @@ class _Gro:
         """Ring entries c .. c+k-1 through ``napi_gro_receive`` → ``dev_gro_receive``, from time ``now``: each costs
         ``driver_ns``, each skb passed on ``stack_ns``, at once (``kernel.gro``, ``kernel.tcp_offload``). Returns
         the time after."""
-        driver_ns, stack_ns, tick, marks = self.driver_ns, self.stack_ns, self.tick, self.marks
+        driver_ns, stack_ns, tick, marks, passed = self.driver_ns, self.stack_ns, self.tick, self.marks, self.passed
         end = c + k
         while c < end:
             while marks and marks[0][0] <= c:
@@ -434,6 +459,8 @@ class _Gro:
             f = flow[i]
             if f < 0:                                           # no GRO for it (UDP): GRO_NORMAL
                 now += stack_ns
+                if passed is not None:
+                    passed.append((now, i + self.base, 1))
                 continue
             lst = self.buckets[bucket[i]]
             length, psh = payload[i], push[i]
@@ -454,6 +481,8 @@ class _Gro:
                         lst.remove(p)
                         self.held -= 1
                         now += stack_ns
+                        if passed is not None:
+                            passed.append((now, p[6], p[2]))
                         continue
                     # the next ring entries that merge the same way (the same flow's next full segments, no PSH,
                     # no ring drop between them, under 64 KB), at once: driver_ns each, nothing else happens
@@ -474,17 +503,21 @@ class _Gro:
                 lst.remove(p)                                   # it cannot take this one: pass it on
                 self.held -= 1
                 now += stack_ns
-            if length < 1 or psh:                               # flush: GRO_NORMAL
-                now += stack_ns
+                if passed is not None:
+                    passed.append((now, p[6], p[2]))
+            if length < 1 or psh or len(lst) >= _MAX_GRO_SKBS and not self.flush_oldest:
+                now += stack_ns                                 # flush, or 3.10 has no room: GRO_NORMAL
+                if passed is not None:
+                    passed.append((now, i + self.base, 1))
                 continue
             if len(lst) >= _MAX_GRO_SKBS:
-                if not self.flush_oldest:                       # 3.10: no room, GRO_NORMAL
-                    now += stack_ns
-                    continue
-                lst.pop()                                       # gro_flush_oldest
+                oldest = lst.pop()                              # gro_flush_oldest
                 self.held -= 1
                 now += stack_ns
-            lst.insert(0, [f, length, 1, _TCPIP_HLEN + length, (seq[i] + length) & 0xFFFFFFFF, now // tick])
+                if passed is not None:
+                    passed.append((now, oldest[6], oldest[2]))
+            lst.insert(0, [f, length, 1, _TCPIP_HLEN + length, (seq[i] + length) & 0xFFFFFFFF, now // tick,
+                           i + self.base])
             self.held += 1
         return now
 
@@ -505,14 +538,16 @@ class _Gro:
     def napi_gro_flush(self, now: int, flush_old: bool) -> int:
         """``napi_gro_flush``: each bucket's held skbs, oldest first, ``stack_ns`` each; with ``flush_old`` a bucket
         stops at one held in the current jiffy. Returns the time after."""
-        stack_ns, tick = self.stack_ns, self.tick
+        stack_ns, tick, passed = self.stack_ns, self.tick, self.passed
         for lst in self.buckets:
             while lst:
                 if flush_old and lst[-1][5] == now // tick:
                     break
-                lst.pop()
+                e = lst.pop()
                 self.held -= 1
                 now += stack_ns
+                if passed is not None:
+                    passed.append((now, e[6], e[2]))
         return now
 
 
@@ -1695,9 +1730,9 @@ class _Cpu:
 # --- RPS --------------------------------------------------------------------------------------------------------------
 # The step model's order (netlab.kernel.dev, "The model's order"): a CPU that reads an RPS queue posts each skb it
 # steers, stamped with its enqueue time and the time its IPIs leave; the target takes in what was steered to it up to
-# its clock at the start of each burst, and only then meets enqueue_to_backlog's tests. So the reading CPUs do not
-# depend on their targets: they are simulated first and record what they steer; each target is then simulated on
-# its own with those (time, IPI time) pairs as a second input beside its NIC queues.
+# its clock at the start of each burst, and only then meets enqueue_to_backlog's tests. So a reading CPU does not
+# depend on its targets: it is simulated before them and records what it steers; each target is then simulated on
+# its own with those (time, IPI time, reading CPU, hash) as its input.
 @dataclass(slots=True, eq=False)
 class _RpsQueue:
     """One RX queue's RPS: the CPU each of its arrivals goes to (-1: a hash of 0, not steered), running counts of
@@ -1706,10 +1741,13 @@ class _RpsQueue:
     rest)."""
 
     target: np.ndarray
+    hashes: np.ndarray                                 # each arrival's hash (the flow limit's)
     own: list[int]
     local: list[int]
     starts: list[int] = field(default_factory=list)
     arrival: list[int] = field(default_factory=list)
+    rx_list: list[int] = field(default_factory=list)   # with GRO, 6.12's napi->rx_list: the first packet of each skb
+    rx_count: int = 0                                  # and the segments they carry
 
     def written(self, position: int, arrival: int) -> None:
         """The NIC wrote arrivals from ``arrival`` on at ring position ``position`` on."""
@@ -1755,26 +1793,39 @@ class _RpsCpu(_Cpu):
     backlog: _Backlog = field(default_factory=_Backlog)
     steered_t: list[int] = field(default_factory=list)
     steered_ipi: list[int] = field(default_factory=list)
+    steered_hash: list[int] = field(default_factory=list)
+    steered_fl: list[SdFlowLimit | None] | None = None   # the flow limits of their reading CPUs, if any has one
     steered_pos: int = 0
+    flow_limit: SdFlowLimit | None = None   # softnet_data.flow_limit (net.core.flow_limit_cpu_bitmap)
     call_single_queue: list[int] = field(default_factory=list)   # when each IPI due here was sent
     processed_rps: int = 0               # softnet_data.processed beyond the driver's non-RPS packets
     dropped: int = 0
     received_rps: int = 0
     polls: list[tuple[int, int, int, int]] = field(default_factory=list)  # (queue, first packet, count, start)
     ipi_at: list[int] = field(default_factory=list)  # per poll in ``polls``: when its IPIs left
+    sent: list[tuple[int, int, int]] = field(default_factory=list)  # with GRO: (queue, first packet, time) per skb
+    sent_ipi_at: list[int] = field(default_factory=list)            # steered to another CPU; when its IPIs left
 
     # --- the reading CPU ------------------------------------------------------------------------------------------
     def igb_clean_rx_irq(self, q: _Queue) -> int:
         """``kernel.nic.igb_clean_rx_irq`` with RPS: ``driver_ns`` a packet; each skb to another CPU is recorded
-        with this poll, those that stay here go to this CPU's backlog (``enqueue_to_backlog``) or up the stack."""
+        with this poll, those that stay here go to this CPU's backlog (``enqueue_to_backlog``) or up the stack.
+        With GRO, the skbs it passed on (:meth:`gro_passed_on`)."""
         start, first = self.now, q.rx_packets
         total = _Cpu.igb_clean_rx_irq(self, q)
+        if q.rps is not None and q.gro is not None:
+            self.gro_passed_on(q)
+            return total
         if q.rps is None or not total:
             return total
         self.polls.append((q.index, first, total, start))
         own = q.rps.count(q.rps.own, first, total)
         self.processed_rps += q.rps.count(q.rps.local, first, total)
-        if own:
+        if own and self.flow_limit is not None:
+            packets = q.rps.arrivals(np.arange(first, first + total))
+            for h in q.rps.hashes[packets[q.rps.target[packets] == self.cpu]].tolist():
+                self.enqueue_one(h, self.flow_limit, None)
+        elif own:
             self.enqueue_to_backlog(own)
         return total
 
@@ -1788,9 +1839,80 @@ class _RpsCpu(_Cpu):
             self.napi_schedule(b)
         b.input_q += admitted
 
+    def enqueue_one(self, skb_hash: int, fl: SdFlowLimit | None, ipi: int | None) -> None:
+        """``kernel.dev.enqueue_to_backlog`` for one skb on this CPU's backlog, its enqueuing CPU's flow limit ``fl``
+        watching (``skb_flow_limit``); ``ipi``: when its reader's IPI left (None: read here)."""
+        b = self.backlog
+        qlen = b.input_q
+        if qlen > self.profile.netdev_max_backlog or (
+                fl is not None and fl.hogs(skb_hash, qlen, self.profile.netdev_max_backlog)):
+            self.dropped += 1
+            return
+        if not qlen and not b.napi_sched:
+            if ipi is None:
+                self.napi_schedule(b)
+            else:
+                b.napi_sched = True
+                self.call_single_queue.append(ipi)
+        b.input_q += 1
+
     def net_rps_action_and_irq_enable(self) -> None:
         """``kernel.dev.net_rps_action_and_irq_enable``: the IPIs for what this CPU steered leave now."""
         self.ipi_at.extend([self.now] * (len(self.polls) - len(self.ipi_at)))
+        self.sent_ipi_at.extend([self.now] * (len(self.sent) - len(self.sent_ipi_at)))
+
+    # --- GRO's hand-off on an RPS queue (kernel.dev: napi_gro_complete, gro_normal_one, netif_receive_skb) ---------
+    def gro_passed_on(self, q: _Queue) -> None:
+        """The skbs GRO passed on since the last look, each at its time: 6.12 batches them (``gro_normal_one``: up
+        once the batch holds ``gro_normal_batch`` segments), 3.10 sends each up at once (``netif_receive_skb``)."""
+        batch, rps = self.profile.gro_normal_batch, q.rps
+        for t, packet, segs in q.gro.passed:
+            if batch is None:
+                self.netif_receive_skb(q, packet, t)
+                continue
+            rps.rx_list.append(packet)
+            rps.rx_count += segs
+            if rps.rx_count >= batch:
+                self.gro_normal_list(q, t)
+        q.gro.passed.clear()
+
+    def gro_normal_list(self, q: _Queue, t: int) -> None:
+        """``kernel.dev.gro_normal_list`` at time ``t``: the batch goes up (``netif_receive_skb_list_internal``)."""
+        for packet in q.rps.rx_list:
+            self.netif_receive_skb(q, packet, t)
+        q.rps.rx_list.clear()
+        q.rps.rx_count = 0
+
+    def netif_receive_skb(self, q: _Queue, packet: int, t: int) -> None:
+        """``kernel.dev.netif_receive_skb`` (and the list receive) for the skb whose first segment is ``packet``:
+        ``get_rps_cpu`` steers it by its hash to this CPU's backlog or another's (recorded, sent at ``t``), or (a
+        hash of 0) it goes up the stack here."""
+        target = q.rps.target[packet]
+        if target < 0:
+            self.processed_rps += 1
+        elif target == self.cpu:
+            self.enqueue_one(int(q.rps.hashes[packet]), self.flow_limit, None)
+        else:
+            self.sent.append((q.index, packet, t))
+
+    def napi_gro_flush(self, q: _Queue, flush_old: bool) -> None:
+        _Cpu.napi_gro_flush(self, q, flush_old)
+        if q.rps is not None:
+            self.gro_passed_on(q)
+
+    def napi_complete_done(self, q: _Queue) -> None:
+        """``kernel.dev.napi_complete_done``: GRO's flush, then (RPS, GRO) the rx_list batch."""
+        _Cpu.napi_complete_done(self, q)
+        if q.gro is not None and q.rps is not None:
+            self.gro_normal_list(q, self.now)
+
+    def napi_poll(self, q: _Queue, repoll: list[_Queue]) -> int:
+        """``kernel.dev.napi_poll``: a poll that used its weight passes GRO's old skbs on, then (RPS, GRO) the
+        rx_list batch."""
+        work = _Cpu.napi_poll(self, q, repoll)
+        if work == _NAPI_WEIGHT and q.gro is not None and q.rps is not None:
+            self.gro_normal_list(q, self.now)
+        return work
 
     def net_rx_action(self) -> None:
         _Cpu.net_rx_action(self)
@@ -1827,6 +1949,10 @@ class _RpsCpu(_Cpu):
             b.process_q, b.input_q = b.process_q + b.input_q, 0
 
     # --- the target -----------------------------------------------------------------------------------------------
+    def gro_poll_chain(self, q: _Queue, budget: int, time_limit: int) -> tuple[int, int]:
+        """No chains of GRO polls here (:meth:`_Cpu.gro_poll_chain`): IPIs, the backlog, steered skbs come between."""
+        return budget, time_limit
+
     def rps_take_steered(self) -> None:
         """``kernel.dev.rps_take_steered``: the skbs steered here up to now reach the backlog; the first that finds
         it idle takes its reader's IPI."""
@@ -1836,6 +1962,10 @@ class _RpsCpu(_Cpu):
             return
         b = self.backlog
         self.steered_pos = k
+        if self.steered_fl is not None:
+            for j in range(pos, k):
+                self.enqueue_one(self.steered_hash[j], self.steered_fl[j], self.steered_ipi[j])
+            return
         if not b.input_q and not b.napi_sched:
             b.napi_sched = True
             self.call_single_queue.append(self.steered_ipi[pos])
@@ -1921,38 +2051,47 @@ class _RpsCpu(_Cpu):
         self.busy_until = self.now
 
 
-def _rps_queue(target: np.ndarray, reader: int) -> _RpsQueue:
+def _rps_queue(target: np.ndarray, hashes: np.ndarray, reader: int) -> _RpsQueue:
     own = np.concatenate(([0], np.cumsum(target == reader))).tolist()
     local = np.concatenate(([0], np.cumsum(target < 0))).tolist()
-    return _RpsQueue(target, own, local)
+    return _RpsQueue(target, hashes, own, local)
 
 
 def _steered_to(readers: list[_RpsCpu], qs: list[_Queue], cpu: int, batch: int | None,
-                driver_ns: int) -> tuple[list[int], list[int]]:
+                driver_ns: int) -> tuple[list[int], list[int], list[int], list[int]]:
     """What the reading CPUs steered to ``cpu``: each skb's enqueue time (3.10: after its own ``driver_ns``; 6.12:
-    when its GRO batch of ``batch`` went up) and its IPI time, sorted by (time, reading CPU, order)."""
-    times, ipis, order = [], [], []
+    when its GRO batch of ``batch`` went up; with GRO's segments as recorded), its IPI time, its reading CPU and its
+    hash, sorted by (time, reading CPU, order)."""
+    times, ipis, order, hashes = [], [], [], []
     for r in readers:
-        if not r.polls:
+        if r.sent:                                      # with GRO: each skb's time is recorded
+            qi, packet, t = (np.array(c, dtype=np.int64) for c in zip(*r.sent))
+            ipi = np.array(r.sent_ipi_at, dtype=np.int64)
+        elif r.polls:
+            qi, first, count, start = (np.array(c, dtype=np.int64) for c in zip(*r.polls))
+            rec = np.repeat(np.arange(len(count)), count)
+            j = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+            done = j + 1 if batch is None else np.minimum((j // batch + 1) * batch, count[rec])
+            qi, t, ipi = qi[rec], start[rec] + done * driver_ns, np.array(r.ipi_at, dtype=np.int64)[rec]
+            packet = first[rec] + j                     # ring positions, made arrivals below
+            for q in set(qi.tolist()):
+                packet[qi == q] = qs[q].rps.arrivals(packet[qi == q])
+        else:
             continue
-        qi, first, count, start = (np.array(c, dtype=np.int64) for c in zip(*r.polls))
-        ipi_at = np.array(r.ipi_at, dtype=np.int64)
-        rec = np.repeat(np.arange(len(count)), count)
-        j = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-        done = j + 1 if batch is None else np.minimum((j // batch + 1) * batch, count[rec])
-        target = np.empty(len(rec), dtype=np.int64)
+        target, h = np.empty(len(qi), dtype=np.int64), np.empty(len(qi), dtype=np.int64)
         for q in set(qi.tolist()):
-            m = qi[rec] == q
-            target[m] = qs[q].rps.target[qs[q].rps.arrivals((first[rec] + j)[m])]
+            target[qi == q] = qs[q].rps.target[packet[qi == q]]
+            h[qi == q] = qs[q].rps.hashes[packet[qi == q]]
         m = target == cpu
-        times.append((start[rec] + done * driver_ns)[m])
-        ipis.append(ipi_at[rec][m])
+        times.append(t[m])
+        ipis.append(ipi[m])
         order.append(np.full(int(m.sum()), r.cpu))
+        hashes.append(h[m])
     if not times:
-        return [], []
-    t, i, c = np.concatenate(times), np.concatenate(ipis), np.concatenate(order)
+        return [], [], [], []
+    t, i, c, h = (np.concatenate(a) for a in (times, ipis, order, hashes))
     k = np.lexsort((c, t))
-    return t[k].tolist(), i[k].tolist()
+    return t[k].tolist(), i[k].tolist(), c[k].tolist(), h[k].tolist()
 
 
 @check.arguments
@@ -1960,15 +2099,17 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
              profile: str | KernelProfile = "6.12", cpus: check.Cpus = 1, queues: int = 1, ring_size: int | None = None,
              affinity: Sequence[int] | None = None, costs: Costs | None = None,
              segments: TcpSegments | None = None, rx_usecs: int = 0, length: int = 64,
-             rps_cpus: Sequence[Sequence[int]] | None = None, hash_of_packet: np.ndarray | None = None) -> Summary:
+             rps_cpus: Sequence[Sequence[int]] | None = None, hash_of_packet: np.ndarray | None = None,
+             flow_limit_cpus: Sequence[int] = ()) -> Summary:
     """Run arrivals (``times_ns``, sorted, int64) on queues ``queue_of_packet`` (default all on queue 0) through
     rings, IRQs (moderated as ``ethtool -C rx-usecs`` says), NAPI and softirqs; same parameters and same
     :class:`Summary` as :class:`netlab.scenarios.receive.Host`. ``segments`` (:func:`tcp_segments`) makes them TCP
     segments GRO may merge; without it every packet is GRO_NORMAL: UDP, of ``length`` bytes (the IP packet, as
     ``Packet.length``; adaptive moderation counts bytes). With RPS (``rps_cpus``) give each packet's RSS hash
-    (``hash_of_packet``, :func:`rss_hashes`); a CPU that reads an RPS queue cannot also be another reading CPU's
-    RPS target here, and RPS with GRO's segments or with ``rx_usecs`` is the step model's only (``Host`` does
-    both)."""
+    (``hash_of_packet``, :func:`rss_hashes`; with ``segments`` it is ``segments.rxhash``, the default);
+    ``flow_limit_cpus`` (6.12) as ``Host``'s. Not here (``Host`` has them): an RPS CPU of another CPU's queue with
+    NIC queues of its own (so no CPU both reads and is steered to), a flow-limited reading CPU that steers to more
+    than one CPU, RFS."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(p, KernelProfile):
         raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -2011,15 +2152,10 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
     qs = [_Queue(q, _Feed(arr), rx_use=ring - 1, itr_val=itr_val, eitr_ns=_eitr_ns(itr_val))
           for q, arr in enumerate(per_queue)]
     maps = rps_maps(rps_cpus, queues, cpus)
-    if any(maps) and segments is not None:
-        raise ValueError("the load model has RPS or GRO's TCP segments, not both (netlab.scenarios.receive.Host has "
-                         "both)")
-    if any(maps) and itr_setting:
-        raise ValueError("the load model has RPS or interrupt moderation, not both; netlab.scenarios.receive.Host has "
-                         "both")
+    fls = flow_limits(flow_limit_cpus, cpus, p)
     for q in qs if segments is not None else ():
         mine = segments.take(queue_of_packet == q.index) if queue_of_packet is not None else segments
-        if len(q.feed.arr) and np.any(mine.flow >= 0):      # a queue of UDP packets only: no GRO state needed
+        if len(q.feed.arr) and (np.any(mine.flow >= 0) or maps[q.index]):  # UDP only, no RPS: no GRO state needed
             q.gro = _Gro(mine, p, costs)
     settings = (p, costs, ring, itr_setting, queues, ETH_HLEN + length)   # every CPU's, after its queues
     if not any(maps):
@@ -2027,27 +2163,33 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
         for cpu in per_cpu:
             cpu.run()
     else:
-        per_cpu = _simulate_rps(qs, maps, affinity, times, queue_of_packet, hash_of_packet, settings, cpus)
-    skbs = [sum(q.rx_packets - (q.gro.merged if q.gro is not None else 0) for q in c.queues) for c in per_cpu]
+        if segments is not None and hash_of_packet is None:
+            hash_of_packet = segments.rxhash
+        if segments is not None and not np.array_equal(hash_of_packet, segments.rxhash):
+            raise ValueError("with segments, hash_of_packet must be segments.rxhash (an skb has one hash, skb->hash)")
+        per_cpu = _simulate_rps(qs, maps, affinity, times, queue_of_packet, hash_of_packet, settings, cpus, fls)
+    skbs_of = [[q.rx_packets - (q.gro.merged if q.gro is not None else 0) for q in c.queues] for c in per_cpu]
     read_ns = sum(q.read_ns + q.dropped_ns + (q.gro.read_ns if q.gro is not None else 0) for q in qs)
     rps = [c if isinstance(c, _RpsCpu) else None for c in per_cpu]
     return Summary(arrived=int(times.size), delivered=sum(q.rx_packets for q in qs),
                    ring_drops=sum(q.rx_missed for q in qs), time_squeeze=[c.time_squeeze for c in per_cpu],
                    backlog_drops=[r.dropped if r else 0 for r in rps],
-                   processed=[skb - sum(q.rx_packets for q in c.queues if q.rps is not None)
-                              + (r.processed_rps if r else 0) for c, r, skb in zip(per_cpu, rps, skbs)],
+                   processed=[sum(skb for q, skb in zip(c.queues, skbs) if q.rps is None)
+                              + (r.processed_rps if r else 0) for c, r, skbs in zip(per_cpu, rps, skbs_of)],
                    busy_ns=[c.busy_ns for c in per_cpu], elapsed_ns=max(c.now for c in per_cpu),
                    net_rx_softirqs=[c.net_rx_softirqs for c in per_cpu], hard_irqs=[c.hard_irqs for c in per_cpu],
-                   gro_skbs=skbs, latency_ns=read_ns - int(times.sum()),
-                   received_rps=[r.received_rps if r else 0 for r in rps], flow_limit_count=[0] * cpus)
+                   gro_skbs=[sum(skbs) for skbs in skbs_of], latency_ns=read_ns - int(times.sum()),
+                   received_rps=[r.received_rps if r else 0 for r in rps],
+                   flow_limit_count=[fls[c].count if c in fls else 0 for c in range(cpus)])
 
 
 def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[int], times: np.ndarray,
                   queue_of_packet: np.ndarray | None, hash_of_packet: np.ndarray | None, settings: tuple,
-                  cpus: int) -> list[_Cpu]:
+                  cpus: int, fls: dict[int, SdFlowLimit]) -> list[_Cpu]:
     """:func:`simulate` with RPS: the CPUs that take in no steered skb first (among them the reading CPUs, which
-    record what they steer), then the others with what was steered to them. ``settings``: every CPU's
-    arguments after its queues (profile, costs, ring size, the NIC's ITR setting, queue count and frame size)."""
+    record what they steer), then the others with what was steered to them. ``settings``: every CPU's arguments
+    after its queues (profile, costs, ring size, the NIC's ITR setting, queue count and frame size); ``fls``: the
+    flow limits, by CPU."""
     p, costs = settings[0], settings[1]
     if hash_of_packet is None or np.shape(hash_of_packet) != times.shape:
         raise ValueError("with rps_cpus give hash_of_packet: each packet's RSS hash (rss_hashes), one per arrival")
@@ -2061,10 +2203,11 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
         raise ValueError("the load model's RPS needs net_rx_action_ns + poll_ns + driver_ns > 0 (a steered skb "
                          "leaves after its reading CPU's run began)")
     readers = {affinity[q] for q, m in enumerate(maps) if m}
-    receivers = {c for q, m in enumerate(maps) if m for c in m if c != affinity[q]}
-    if readers & receivers:
-        raise ValueError(f"CPUs {sorted(readers & receivers)} read an RPS queue and are RPS CPUs of another CPU's "
-                         "queue: the load model cannot do that (netlab.scenarios.receive.Host can)")
+    edges = {(affinity[q], c) for q, m in enumerate(maps) for c in m if c != affinity[q]}   # who steers to whom
+    receivers = {t for _, t in edges}
+    if receivers & set(affinity):
+        raise ValueError(f"CPUs {sorted(receivers & set(affinity))} take in steered skbs and have NIC queues of their "
+                         "own: the load model cannot do that exactly yet (netlab.scenarios.receive.Host can)")
     for q, m in enumerate(maps):
         if m:
             h = hashes if queue_of_packet is None else hashes[np.asarray(queue_of_packet) == q]
@@ -2072,19 +2215,29 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
                 h = h[:0]
             target = np.asarray(m, dtype=np.int64)[((h * np.uint64(len(m))) >> np.uint64(32)).astype(np.intp)]
             target[h == 0] = -1
-            qs[q].rps = _rps_queue(target, affinity[q])
+            qs[q].rps = _rps_queue(target, h.astype(np.int64), affinity[q])
+            if qs[q].gro is not None:
+                qs[q].gro.steer()
     per_cpu: list[_Cpu] = [
         (_RpsCpu if c in readers | receivers else _Cpu)([q for q in qs if affinity[q.index] == c], *settings)
         for c in range(cpus)]
+    for r in readers & fls.keys():
+        steered_to = {c for q, m in enumerate(maps) if affinity[q] == r for c in m}
+        if len(steered_to) > 1:
+            raise ValueError(f"CPU {r} has a flow limit and steers to CPUs {sorted(steered_to)}: the load model's flow "
+                             "limit needs each such CPU to steer to one CPU (netlab.scenarios.receive.Host can do any)")
     for c, cpu in enumerate(per_cpu):
         if isinstance(cpu, _RpsCpu):
             cpu.cpu = c
-        if c not in receivers:
-            cpu.run()
-    steering = [c for c in per_cpu if isinstance(c, _RpsCpu) and c.polls]
-    for c in sorted(receivers):
+            cpu.flow_limit = fls.get(c) if c in readers else None
+    for c in sorted(range(cpus), key=lambda c: c in receivers):   # the CPUs that steer first
         cpu = per_cpu[c]
-        cpu.steered_t, cpu.steered_ipi = _steered_to(steering, qs, c, p.gro_normal_batch, costs.driver_ns)
+        if c in receivers:
+            steering = [per_cpu[r] for r, t in sorted(edges) if t == c]
+            cpu.steered_t, cpu.steered_ipi, readers_of, cpu.steered_hash = _steered_to(
+                steering, qs, c, p.gro_normal_batch, costs.driver_ns)
+            if any(r.flow_limit is not None for r in steering):
+                cpu.steered_fl = [per_cpu[r].flow_limit for r in readers_of]
         cpu.run()
     return per_cpu
 
@@ -2094,12 +2247,13 @@ def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = Fals
         flows: int = 256, queues: int = 1, cpus: check.Cpus | None = None, ring_size: int | None = None,
         netdev_budget: int | None = None, netdev_budget_usecs: int | None = None,
         profile: str | KernelProfile = "6.12", costs: Costs | None = None, tcp: bool = False, mss: int = 1448,
-        push_every: int = 0, rx_usecs: int = 0, length: int = 64, rps_cpus: Sequence[int] | None = None) -> Summary:
+        push_every: int = 0, rx_usecs: int = 0, length: int = 64, rps_cpus: Sequence[int] | None = None,
+        flow_limit_cpus: Sequence[int] = ()) -> Summary:
     """One experiment: ``n`` UDP packets of ``length`` bytes and ``flows`` flows (round robin) at ``rate_pps`` in
     bursts of ``burst``, RSS over ``queues`` queues, queue q's IRQ on CPU q (``cpus`` defaults to ``queues``),
-    interrupts moderated by ``rx_usecs`` (``ethtool -C``), RPS over ``rps_cpus`` on every queue (default off);
-    sysctls override the profile's. With ``tcp`` they are bulk TCP segments of ``mss`` bytes, PSH on every
-    ``push_every``-th of a flow (:func:`tcp_segments`), which GRO merges."""
+    interrupts moderated by ``rx_usecs`` (``ethtool -C``), RPS over ``rps_cpus`` on every queue (default off), the
+    flow limit on ``flow_limit_cpus``; sysctls override the profile's. With ``tcp`` they are bulk TCP segments of
+    ``mss`` bytes, PSH on every ``push_every``-th of a flow (:func:`tcp_segments`), which GRO merges."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     changes = {k: v for k, v in (("netdev_budget", netdev_budget), ("netdev_budget_usecs", netdev_budget_usecs))
                if v is not None}
@@ -2119,7 +2273,8 @@ def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = Fals
         raise ValueError(f"rps_cpus must be a list of CPUs, got {rps_cpus!r}")
     rps = dict(rps_cpus=[list(rps_cpus)] * queues, hash_of_packet=flow_hash[flow_of_packet]) if rps_cpus else {}
     return simulate(times, queue_of_packet, profile=p, cpus=cpus or queues, queues=queues, ring_size=ring_size,
-                    costs=costs, segments=segments, rx_usecs=rx_usecs, length=length, **rps)
+                    costs=costs, segments=segments, rx_usecs=rx_usecs, length=length, flow_limit_cpus=flow_limit_cpus,
+                    **rps)
 
 
 @check.arguments

@@ -30,7 +30,7 @@ from typing import Annotated, Callable, Iterator, Mapping, Sequence
 
 from netlab import check
 from netlab.kernel.cpu import Costs, Cpu, SoftirqState, current_cpu
-from netlab.kernel.dev import (NetDevice, NetdevRxQueue, RpsDevFlow, RpsSockFlowTable, SdFlowLimit, SoftnetState,
+from netlab.kernel.dev import (NetDevice, NetdevRxQueue, RpsDevFlow, RpsSockFlowTable, SoftnetState,
                                dev_add_offload, dev_add_pack, rps_take_steered, softnet_stat_text)
 from netlab.kernel.dev_hard_xmit import FEATURES
 from netlab.kernel.dev_xmit import net_dev_init
@@ -55,7 +55,7 @@ from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED
 from netlab.kernel.tcp_output import MAX_TCP_HEADER, TCP_HLEN, TCP_SYN_HLEN
 from netlab.kernel.timer import TimerList
 from netlab.kernel.wait import WaitQueueEntry, add_wait_queue
-from netlab.load.receive import Summary, rps_maps
+from netlab.load.receive import Summary, flow_limits, rps_maps
 from netlab.trace import Trace, Tracer
 
 
@@ -156,13 +156,8 @@ class Host:
         self.nic = Nic(self.dev, queues, ring_size if ring_size is not None else self.profile.rx_ring_size, affinity,
                        tx_ring_size=tx_ring_size, link_gbps=link_gbps, rx_usecs=rx_usecs)
         self.dev.rx_queues = [NetdevRxQueue(q, rps_map) for q, rps_map in enumerate(rps_maps(rps_cpus, queues, cpus))]
-        if isinstance(flow_limit_cpus, (str, bytes)) or any(
-                not isinstance(c, int) or isinstance(c, bool) or not 0 <= c < cpus for c in flow_limit_cpus):
-            raise ValueError(f"flow_limit_cpus must list CPUs in 0..{cpus - 1}, got {flow_limit_cpus!r}")
-        if flow_limit_cpus and self.profile.softnet_stat_columns < 11:
-            raise ValueError("this kernel has no flow limit (skb_flow_limit and its softnet_stat column came in 3.11)")
-        for c in flow_limit_cpus:
-            self.cpus[c].softnet_data.flow_limit = SdFlowLimit()
+        for c, fl in flow_limits(flow_limit_cpus, cpus, self.profile).items():
+            self.cpus[c].softnet_data.flow_limit = fl
         for sysctl, value in (("rps_sock_flow_entries", rps_sock_flow_entries), ("rps_flow_cnt", rps_flow_cnt)):
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1 << 26:
                 raise ValueError(f"{sysctl} must be an int in 0..2**26, got {value!r}")
