@@ -51,7 +51,7 @@ queues with the Toeplitz hash, vectorised.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -1179,6 +1179,7 @@ class _Cpu:
             self.now = int(run[-1]) + t_iso
             q.throttled_until = int(run[-1]) + q.eitr_ns
             q.read_ns += int(run.sum()) + m * (t_iso - c.packet_ns)
+            self.record_polls(q, np.ones(m, dtype=np.int64), run + (t_iso - c.packet_ns))
             self.read_in_bulk(q, m, m, m, m * (c.net_rx_action_ns + c.poll_ns + c.packet_ns))
             if m < len(ok):
                 return
@@ -1244,10 +1245,15 @@ class _Cpu:
                 self.time_squeeze += int(np.count_nonzero(
                     ends // tick >= (chunk[starts] + hardirq_ns + rx_ns) // tick + budget_jiffies))
             self.now = int(u[last]) + head + p * packet_ns
+            self.record_polls(q, sizes, chunk[starts] + head)
             self.read_in_bulk(q, p, cycles, cycles, cycles * (rx_ns + poll_ns) + p * packet_ns)
             if stop:
                 return
             size = min(size * 4, 1 << 18)
+
+    def record_polls(self, q: _Queue, counts: np.ndarray, starts: np.ndarray) -> None:
+        """The polls of ``q`` a bulk shortcut ran, each alone in its NET_RX run: ``counts`` packets each, read from
+        ``starts`` on. Only a CPU that steers them (RPS, :meth:`_RpsCpu.record_polls`) keeps them."""
 
     def read_in_bulk(self, q: _Queue, packets: int, irqs: int, runs: int, softirq_ns: int) -> None:
         """What a bulk shortcut did: ``irqs`` hard IRQs and ``runs`` NET_RX runs (``softirq_ns`` between them) that
@@ -1566,6 +1572,7 @@ class _RpsCpu(_Cpu):
     received_rps: int = 0
     polls: list[tuple[int, int, int, int]] = field(default_factory=list)  # (queue, first packet, count, start)
     ipi_at: list[int] = field(default_factory=list)  # per poll in ``polls``: when its IPIs left
+    poll_blocks: list[np.ndarray] = field(default_factory=list)   # earlier polls, as rows of :meth:`poll_table`
 
     # --- the reading CPU ------------------------------------------------------------------------------------------
     def igb_clean_rx_irq(self, q: _Queue) -> int:
@@ -1581,6 +1588,34 @@ class _RpsCpu(_Cpu):
         if own:
             self.enqueue_to_backlog(own)
         return total
+
+    def record_polls(self, q: _Queue, counts: np.ndarray, starts: np.ndarray) -> None:
+        """A bulk shortcut's polls of ``q`` (an RPS queue whose skbs all leave this CPU: :meth:`reads_in_bulk`),
+        kept as :meth:`igb_clean_rx_irq` keeps one: each poll's IPIs leave when it ends (``packet_ns`` a packet, which
+        is ``driver_ns`` here). The NIC wrote them without a drop, at ring positions from ``rx_head`` on."""
+        if not len(counts):
+            return
+        q.rps.written(q.rx_head, q.feed.pos)
+        total = int(counts.sum())
+        self.processed_rps += q.rps.count(q.rps.local, q.rx_packets, total)
+        first = q.rx_packets + np.cumsum(counts) - counts
+        self.keep_polls()
+        self.poll_blocks.append(np.stack((np.full(len(counts), q.index, dtype=np.int64), first, counts, starts,
+                                          starts + counts * self.costs.packet_ns)))
+
+    def keep_polls(self) -> None:
+        """Move ``polls`` and their ``ipi_at`` (none may be pending) into ``poll_blocks``."""
+        if self.polls:
+            self.poll_blocks.append(np.array([(*poll, t) for poll, t in zip(self.polls, self.ipi_at)],
+                                             dtype=np.int64).T)
+            self.polls.clear()
+            self.ipi_at.clear()
+
+    def poll_table(self) -> np.ndarray:
+        """Every poll of an RPS queue, in time order, as rows: queue, first packet (ring position), count, when it
+        began reading, when its IPIs left."""
+        self.keep_polls()
+        return np.concatenate(self.poll_blocks, axis=1) if self.poll_blocks else np.zeros((5, 0), dtype=np.int64)
 
     def enqueue_to_backlog(self, count: int) -> None:
         """``kernel.dev._enqueue`` for ``count`` skbs on this CPU's own backlog: queued up to netdev_max_backlog + 1,
@@ -1700,9 +1735,28 @@ class _RpsCpu(_Cpu):
 
     # --- the machine ----------------------------------------------------------------------------------------------
     def run(self) -> None:
-        """:meth:`_Cpu.run` (the same engine order) with IPIs among the interrupts, no bulk stretches."""
+        """:meth:`_Cpu.run` (the same engine order) with IPIs among the interrupts. A CPU that :meth:`reads_in_bulk`
+        takes :meth:`_Cpu.run`'s shortcuts that record their polls (``isolated_packets``, ``quiet_cycles``)."""
+        if self.reads_in_bulk():
+            self.costs = replace(self.costs, stack_ns=0)    # every packet costs driver_ns here: the shortcuts' packet_ns
+            _Cpu.run(self)
+            return
         while self.engine_step():
             pass
+
+    def reads_in_bulk(self) -> bool:
+        """Whether this CPU reads one RPS queue (no GRO, no moderation) and steers every skb of it to other CPUs:
+        then it runs as a :class:`_Cpu` whose packets cost ``driver_ns`` (its backlog stays idle, nothing is steered
+        to it), and it records the polls of its bulk shortcuts."""
+        q = self.queues[0] if len(self.queues) == 1 else None
+        return (q is not None and q.rps is not None and q.gro is None and not q.rps.own[-1] and not self.steered_t
+                and not self.rx_itr_setting and self.costs.driver_ns + self.costs.poll_ns > 0)
+
+    def throttled_cycles(self) -> None:
+        """Not in bulk with RPS: its polls would not be recorded."""
+
+    def flooded_runs(self) -> None:
+        """Not in bulk with RPS: its polls and the NIC's writes past ring drops would not be recorded."""
 
     def next_due(self) -> int | None:
         """When the earliest interrupt of this CPU is due: an IPI or its queues' IRQs."""
@@ -1737,10 +1791,9 @@ def _steered_to(readers: list[_RpsCpu], qs: list[_Queue], cpu: int, batch: int |
     when its GRO batch of ``batch`` went up) and its IPI time, sorted by (time, reading CPU, order)."""
     times, ipis, order = [], [], []
     for r in readers:
-        if not r.polls:
+        qi, first, count, start, ipi_at = r.poll_table()
+        if not len(qi):
             continue
-        qi, first, count, start = (np.array(c, dtype=np.int64) for c in zip(*r.polls))
-        ipi_at = np.array(r.ipi_at, dtype=np.int64)
         rec = np.repeat(np.arange(len(count)), count)
         j = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
         done = j + 1 if batch is None else np.minimum((j // batch + 1) * batch, count[rec])
@@ -1885,7 +1938,7 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
             cpu.cpu = c
         if c not in receivers:
             cpu.run()
-    steering = [c for c in per_cpu if isinstance(c, _RpsCpu) and c.polls]
+    steering = [c for c in per_cpu if isinstance(c, _RpsCpu)]
     for c in sorted(receivers):
         cpu = per_cpu[c]
         cpu.steered_t, cpu.steered_ipi = _steered_to(steering, qs, c, p.gro_normal_batch, costs.driver_ns)
