@@ -1741,8 +1741,94 @@ class _RpsCpu(_Cpu):
             self.costs = replace(self.costs, stack_ns=0)    # every packet costs driver_ns here: the shortcuts' packet_ns
             _Cpu.run(self)
             return
-        while self.engine_step():
-            pass
+        while True:
+            if self.steered_t and self.backlog_idle():
+                self.backlog_cycles()
+            if not self.engine_step():
+                return
+
+    def backlog_idle(self) -> bool:
+        """Whether this CPU, an RPS target with no queue of its own, has nothing to do but take in skbs still to be
+        steered here (its backlog empty and idle): :meth:`backlog_cycles` then runs."""
+        b = self.backlog
+        return (not self.queues and self.steered_pos < len(self.steered_t) and not b.napi_sched and not b.input_q
+                and not b.process_q and not self.call_single_queue and not self.poll_list and not self.softirq_pending
+                and not self.ksoftirqd_running and not self.ksoftirqd_current and not self.in_net_rx_action
+                and self.busy_until <= self.now)
+
+    def backlog_cycles(self) -> None:
+        """An RPS target's cycles from :meth:`backlog_idle`, in bulk. Each: at the later of the next skb's IPI time
+        and the end of the cycle before, it takes in what was steered by then (``rps_take_steered``: fewer than 64,
+        no backlog drop), the IPI (``hardirq_ns``), one NET_RX run at its exit, one ``process_backlog`` poll that
+        empties the backlog (``stack_ns`` a skb). A bisect per cycle; where the cycles find the CPU idle, runs of
+        them in numpy (:meth:`idle_backlog_cycles`). Stops before a cycle that would take in 64 or more, or drop."""
+        c, prof = self.costs, self.profile
+        if prof.netdev_budget < _NAPI_WEIGHT or self.budget_jiffies < 1:
+            return
+        hardirq_ns, rx_ns, stack_ns = c.hardirq_ns, c.net_rx_action_ns, c.stack_ns
+        head = hardirq_ns + rx_ns + c.poll_ns
+        most = min(_NAPI_WEIGHT - 1, prof.netdev_max_backlog + 1)
+        tick, budget_jiffies, repoll_list = self.tick_ns, self.budget_jiffies, prof.napi_repoll_list
+        steered_t, steered_ipi = self.steered_t, self.steered_ipi
+        pos, end, n = self.steered_pos, self.now, len(steered_t)
+        cycles = squeezed = idle = 0
+        size = 64
+        while pos < n:
+            fire = steered_ipi[pos]
+            if fire >= end:
+                idle += 1
+                if idle > 4:                                # idle again and again: try a run of them in numpy
+                    r, skbs, done, sq = self.idle_backlog_cycles(pos, size, head, most)
+                    size = min(size * 4, 1 << 16) if 2 * skbs >= size else 64
+                    if r:
+                        cycles, squeezed, pos, end = cycles + r, squeezed + sq, pos + skbs, done
+                        continue
+                    idle = 0
+            else:
+                fire, idle = end, 0
+            j = bisect_right(steered_t, fire, pos)
+            if j - pos > most:
+                break
+            done = fire + head + (j - pos) * stack_ns
+            if repoll_list and done // tick >= (fire + hardirq_ns + rx_ns) // tick + budget_jiffies:
+                squeezed += 1
+            cycles, pos, end = cycles + 1, j, done
+        skbs = pos - self.steered_pos
+        self.time_squeeze += squeezed
+        self.busy_ns["hardirq"] += cycles * hardirq_ns
+        self.busy_ns["softirq"] += cycles * (rx_ns + c.poll_ns) + skbs * stack_ns
+        self.received_rps += cycles
+        self.net_rx_softirqs += cycles
+        self.processed_rps += skbs
+        self.steered_pos = pos
+        self.now = self.busy_until = end
+
+    def idle_backlog_cycles(self, pos: int, size: int, head: int, most: int) -> tuple[int, int, int, int]:
+        """Of :meth:`backlog_cycles`, those from skb ``pos`` on (the CPU idle when its IPI is due) that each find the
+        CPU idle, among the next ``size`` skbs: each one run of equal IPI times (one reading CPU's net_rx_action
+        run) that is all that was steered by then. Returns how many cycles, skbs, the last one's end and how many
+        squeezed."""
+        t = np.array(self.steered_t[pos:pos + size], dtype=np.int64)
+        ipi = np.array(self.steered_ipi[pos:pos + size], dtype=np.int64)
+        starts = np.flatnonzero(np.diff(ipi, prepend=ipi[0] - 1))
+        ends = np.append(starts[1:], len(ipi))
+        if pos + size < len(self.steered_t):            # the last run may go on past the chunk
+            starts, ends = starts[:-1], ends[:-1]
+        fire = ipi[starts]
+        k = ends - starts
+        done = fire + head + k * self.costs.stack_ns
+        ok = (np.searchsorted(t, fire, "right") == ends) & (k <= most)
+        ok[1:] &= done[:-1] <= fire[1:]
+        r = len(ok) if ok.all() else int(np.argmin(ok))
+        if not r:
+            return 0, 0, 0, 0
+        squeezed = 0
+        if self.profile.napi_repoll_list:
+            c = self.costs
+            squeezed = int(np.count_nonzero(
+                done[:r] // self.tick_ns >= (fire[:r] + c.hardirq_ns + c.net_rx_action_ns) // self.tick_ns
+                + self.budget_jiffies))
+        return r, int(ends[r - 1]), int(done[r - 1]), squeezed
 
     def reads_in_bulk(self) -> bool:
         """Whether this CPU reads one RPS queue (no GRO, no moderation) and steers every skb of it to other CPUs:
