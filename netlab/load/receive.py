@@ -174,18 +174,13 @@ def rss_hashes(saddr: Sequence[str], daddr: Sequence[str], sport: Sequence[int],
     if len(key) != 40:
         raise ValueError("key must be 40 bytes")
     k = int.from_bytes(key, "big")
-    window = [(k >> (320 - 32 - i)) & 0xFFFFFFFF for i in range(96)]
+    window = np.array([(k >> (320 - 32 - i)) & 0xFFFFFFFF for i in range(96)], dtype=np.uint64)
+    bit_set = (np.arange(256)[:, None] >> np.arange(7, -1, -1)) & 1 == 1     # byte value v, bit b (0x80 >> b)
     h = np.zeros(len(data[0]), dtype=np.uint64)
     byte = 0
     for values, nbytes in zip(data, (4, 4, 2, 2)):
         for j in range(nbytes):
-            lut = np.zeros(256, dtype=np.uint64)
-            for v in range(256):
-                acc = 0
-                for b in range(8):
-                    if v & (0x80 >> b):
-                        acc ^= window[byte * 8 + b]
-                lut[v] = acc
+            lut = np.bitwise_xor.reduce(np.where(bit_set, window[byte * 8:byte * 8 + 8], np.uint64(0)), axis=1)
             h ^= lut[((values >> np.uint64(8 * (nbytes - 1 - j))) & np.uint64(0xFF)).astype(np.intp)]
             byte += 1
     return h.astype(np.int64)
