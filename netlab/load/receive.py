@@ -1866,31 +1866,40 @@ def _rps_queue(target: np.ndarray, reader: int) -> _RpsQueue:
     return _RpsQueue(target, own, local)
 
 
-def _steered_to(readers: list[_RpsCpu], qs: list[_Queue], cpu: int, batch: int | None,
-                driver_ns: int) -> tuple[list[int], list[int]]:
-    """What the reading CPUs steered to ``cpu``: each skb's enqueue time (3.10: after its own ``driver_ns``; 6.12:
-    when its GRO batch of ``batch`` went up) and its IPI time, sorted by (time, reading CPU, order)."""
-    times, ipis, order = [], [], []
+def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None,
+             driver_ns: int) -> dict[int, tuple[list[int], list[int]]]:
+    """What the reading CPUs steered to each CPU (to itself: its own backlog, left out): each skb's enqueue time
+    (3.10: after its own ``driver_ns``; 6.12: when its GRO batch of ``batch`` went up) and its IPI time, sorted by
+    (time, reading CPU, order)."""
+    times, ipis, targets, order = [], [], [], []
     for r in readers:
         qi, first, count, start, ipi_at = r.poll_table()
         if not len(qi):
             continue
         rec = np.repeat(np.arange(len(count)), count)
-        j = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+        j = np.arange(len(rec)) - np.repeat(np.cumsum(count) - count, count)
         done = j + 1 if batch is None else np.minimum((j // batch + 1) * batch, count[rec])
-        target = np.empty(len(rec), dtype=np.int64)
-        for q in set(qi.tolist()):
-            m = qi[rec] == q
-            target[m] = qs[q].rps.target[qs[q].rps.arrivals((first[rec] + j)[m])]
-        m = target == cpu
+        position = first[rec] + j
+        if (qi == qi[0]).all():
+            rps = qs[int(qi[0])].rps
+            target = rps.target[rps.arrivals(position)]
+        else:
+            target = np.empty(len(rec), dtype=np.int64)
+            for q in set(qi.tolist()):
+                m = qi[rec] == q
+                target[m] = qs[q].rps.target[qs[q].rps.arrivals(position[m])]
+        m = (target >= 0) & (target != r.cpu)
         times.append((start[rec] + done * driver_ns)[m])
         ipis.append(ipi_at[rec][m])
+        targets.append(target[m])
         order.append(np.full(int(m.sum()), r.cpu))
     if not times:
-        return [], []
-    t, i, c = np.concatenate(times), np.concatenate(ipis), np.concatenate(order)
-    k = np.lexsort((c, t))
-    return t[k].tolist(), i[k].tolist()
+        return {}
+    t, i, cpu = np.concatenate(times), np.concatenate(ipis), np.concatenate(targets)
+    k = np.lexsort((np.concatenate(order), t, cpu))
+    t, i, cpu = t[k], i[k], cpu[k]
+    bounds = np.flatnonzero(np.diff(cpu, prepend=-1, append=-1))
+    return {int(cpu[s]): (t[s:e].tolist(), i[s:e].tolist()) for s, e in zip(bounds[:-1], bounds[1:])}
 
 
 @check.arguments
@@ -2019,10 +2028,10 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
             cpu.cpu = c
         if c not in receivers:
             cpu.run()
-    steering = [c for c in per_cpu if isinstance(c, _RpsCpu)]
+    steered = _steered([c for c in per_cpu if isinstance(c, _RpsCpu)], qs, p.gro_normal_batch, costs.driver_ns)
     for c in sorted(receivers):
         cpu = per_cpu[c]
-        cpu.steered_t, cpu.steered_ipi = _steered_to(steering, qs, c, p.gro_normal_batch, costs.driver_ns)
+        cpu.steered_t, cpu.steered_ipi = steered.get(c, ([], []))
         cpu.run()
     return per_cpu
 
