@@ -1561,6 +1561,7 @@ class _RpsCpu(_Cpu):
     steered_t: list[int] = field(default_factory=list)
     steered_ipi: list[int] = field(default_factory=list)
     steered_pos: int = 0
+    steered_arrays: tuple[np.ndarray, np.ndarray] | None = None   # steered_t and steered_ipi, as numpy arrays
     call_single_queue: list[int] = field(default_factory=list)   # when each IPI due here was sent
     processed_rps: int = 0               # softnet_data.processed beyond the driver's non-RPS packets
     dropped: int = 0
@@ -1803,8 +1804,7 @@ class _RpsCpu(_Cpu):
         CPU idle, among the next ``size`` skbs: each one run of equal IPI times (one reading CPU's net_rx_action
         run) that is all that was steered by then. Returns how many cycles, skbs, the last one's end and how many
         squeezed."""
-        t = np.array(self.steered_t[pos:pos + size], dtype=np.int64)
-        ipi = np.array(self.steered_ipi[pos:pos + size], dtype=np.int64)
+        t, ipi = (a[pos:pos + size] for a in self.steered_arrays)
         starts = np.flatnonzero(np.diff(ipi, prepend=ipi[0] - 1))
         ends = np.append(starts[1:], len(ipi))
         if pos + size < len(self.steered_t):            # the last run may go on past the chunk
@@ -1867,7 +1867,7 @@ def _rps_queue(target: np.ndarray, reader: int) -> _RpsQueue:
 
 
 def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None,
-             driver_ns: int) -> dict[int, tuple[list[int], list[int]]]:
+             driver_ns: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """What the reading CPUs steered to each CPU (to itself: its own backlog, left out): each skb's enqueue time
     (3.10: after its own ``driver_ns``; 6.12: when its GRO batch of ``batch`` went up) and its IPI time, sorted by
     (time, reading CPU, order)."""
@@ -1896,10 +1896,13 @@ def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None,
     if not times:
         return {}
     t, i, cpu = np.concatenate(times), np.concatenate(ipis), np.concatenate(targets)
-    k = np.lexsort((np.concatenate(order), t, cpu))
+    if len(times) == 1:     # one reading CPU: its skbs are in time order already
+        k = np.argsort(cpu.astype(np.uint8), kind="stable")
+    else:
+        k = np.lexsort((np.concatenate(order), t, cpu))
     t, i, cpu = t[k], i[k], cpu[k]
     bounds = np.flatnonzero(np.diff(cpu, prepend=-1, append=-1))
-    return {int(cpu[s]): (t[s:e].tolist(), i[s:e].tolist()) for s, e in zip(bounds[:-1], bounds[1:])}
+    return {int(cpu[s]): (t[s:e], i[s:e]) for s, e in zip(bounds[:-1], bounds[1:])}
 
 
 @check.arguments
@@ -2031,7 +2034,9 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
     steered = _steered([c for c in per_cpu if isinstance(c, _RpsCpu)], qs, p.gro_normal_batch, costs.driver_ns)
     for c in sorted(receivers):
         cpu = per_cpu[c]
-        cpu.steered_t, cpu.steered_ipi = steered.get(c, ([], []))
+        if c in steered:
+            cpu.steered_arrays = steered[c]
+            cpu.steered_t, cpu.steered_ipi = (a.tolist() for a in steered[c])
         cpu.run()
     return per_cpu
 
