@@ -1084,10 +1084,7 @@ class _Cpu:
         while True:
             if bulk:
                 q0 = queues[0]
-                if (not self.ksoftirqd_running and not self.ksoftirqd_current and self.busy_until <= self.now
-                        and not self.softirq_pending and not self.in_net_rx_action
-                        and q0.irq_enabled and q0.irq_asserted_at is None and q0.rx_head == q0.rx_clean
-                        and not q0.napi_sched and q0.feed.first() is not None):
+                if self.waits_for(q0):
                     self.isolated_packets()
                     if not gro:
                         self.quiet_cycles()
@@ -1100,6 +1097,14 @@ class _Cpu:
                 self.gro_repeats(seen)
             if not self.engine_step():
                 return
+
+    def waits_for(self, q: _Queue) -> bool:
+        """Whether this CPU is idle, waiting for ``q``'s next arrival: nothing runs or is pending, ``q``'s IRQ is armed
+        and its ring empty."""
+        return (not self.ksoftirqd_running and not self.ksoftirqd_current and self.busy_until <= self.now
+                and not self.softirq_pending and not self.in_net_rx_action
+                and q.irq_enabled and q.irq_asserted_at is None and q.rx_head == q.rx_clean
+                and not q.napi_sched and q.feed.first() is not None)
 
     def next_due(self) -> int | None:
         """When the earliest interrupt of this CPU is due (its queues' IRQs), if any."""
