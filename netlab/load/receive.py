@@ -1592,8 +1592,9 @@ class _RpsCpu(_Cpu):
 
     def record_polls(self, q: _Queue, counts: np.ndarray, starts: np.ndarray) -> None:
         """A bulk shortcut's polls of ``q`` (an RPS queue whose skbs all leave this CPU: :meth:`reads_in_bulk`),
-        kept as :meth:`igb_clean_rx_irq` keeps one: each poll's IPIs leave when it ends (``packet_ns`` a packet, which
-        is ``driver_ns`` here). The NIC wrote them without a drop, at ring positions from ``rx_head`` on."""
+        kept as :meth:`igb_clean_rx_irq` keeps one: each poll's IPIs leave when it ends (``driver_ns`` a packet) or
+        its skbs kept here go up (:meth:`rps_quiet_cycles`), the same time. The NIC wrote them without a drop, at ring
+        positions from ``rx_head`` on."""
         if not len(counts):
             return
         q.rps.written(q.rx_head, q.feed.pos)
@@ -1602,7 +1603,7 @@ class _RpsCpu(_Cpu):
         first = q.rx_packets + np.cumsum(counts) - counts
         self.keep_polls()
         self.poll_blocks.append(np.stack((np.full(len(counts), q.index, dtype=np.int64), first, counts, starts,
-                                          starts + counts * self.costs.packet_ns)))
+                                          starts + counts * self.costs.driver_ns)))
 
     def keep_polls(self) -> None:
         """Move ``polls`` and their ``ipi_at`` (none may be pending) into ``poll_blocks``."""
@@ -1742,11 +1743,119 @@ class _RpsCpu(_Cpu):
             self.costs = replace(self.costs, stack_ns=0)    # every packet costs driver_ns here: the shortcuts' packet_ns
             _Cpu.run(self)
             return
+        q = self.queues[0] if len(self.queues) == 1 and not self.steered_t else None
         while True:
             if self.steered_t and self.backlog_idle():
                 self.backlog_cycles()
+            elif q is not None and self.waits_for(q) and not self.backlog.napi_sched:
+                self.rps_quiet_cycles()
             if not self.engine_step():
                 return
+
+    def rps_quiet_cycles(self) -> None:
+        """:meth:`_Cpu.quiet_cycles` for a CPU that reads one RPS queue and keeps some of its skbs (RPS steers them
+        to this CPU): busy periods from idle to idle, a bisect per poll. The IRQ fires at the first arrival (or when
+        the throttle timer lets it); one NET_RX run polls the queue (each packet there by the time the driver looks,
+        ``driver_ns`` each) and, if it kept any, its backlog (``stack_ns`` a skb up to netdev_max_backlog + 1, the
+        rest dropped), which sends the IPIs. 6.12: the backlog's poll is net_rx_action's ``goto start``, and a
+        packet that arrived meanwhile raises the IRQ at its end, nested, for the next turn of the same run (3.10:
+        one poll of each, then NET_RX raised again runs once more, empty). Stops before a period of any other kind
+        (a squeeze that leaves a NAPI scheduled, 64 packets, a throttled nested IRQ, ksoftirqd)."""
+        c, prof, q = self.costs, self.profile, self.queues[0]
+        if (q.rps is None or q.gro is not None or self.rx_itr_setting or self.call_single_queue or self.poll_list
+                or prof.netdev_budget <= _NAPI_WEIGHT or self.budget_jiffies < 1):
+            return
+        hardirq_ns, rx_ns, poll_ns, driver_ns, stack_ns = (c.hardirq_ns, c.net_rx_action_ns, c.poll_ns, c.driver_ns,
+                                                          c.stack_ns)
+        eitr_ns, budget = q.eitr_ns, prof.netdev_budget
+        tick, budget_jiffies, softirq_jiffies = self.tick_ns, self.budget_jiffies, self.softirq_jiffies
+        repoll_list, restarts, admits = prof.napi_repoll_list, prof.max_softirq_restart, prof.netdev_max_backlog + 1
+        max_quiet = min(_NAPI_WEIGHT - 1, self.ring_size - 1 - IGB_RX_BUFFER_WRITE)
+        feed, own = q.feed, q.rps.own
+        size = 64
+        while feed.pos < feed.n and feed.first() > self.now:
+            pos = feed.pos
+            chunk = feed.arr[pos:pos + size]
+            m, tail = len(chunk), pos + size >= feed.n
+            t = chunk.tolist()
+            top = np.maximum.accumulate(chunk - np.arange(0, m * driver_ns, driver_ns, dtype=np.int64)[:m]
+                                        if driver_ns else chunk).tolist()
+            throttled_until, end = q.throttled_until, self.now
+            p = irqs = runs = squeezed = kept = dropped = softirq_ns = read_ns = 0
+            counts: list[int] = []
+            starts: list[int] = []
+            stop = False
+            while p < m:                                         # a busy period: IRQ at `fire`, one NET_RX run
+                fire = t[p] if t[p] >= throttled_until else throttled_until
+                thr, look, a, left = fire + eitr_ns, fire + hardirq_ns + rx_ns + poll_ns, p, budget
+                limit = (fire + hardirq_ns + rx_ns) // tick + budget_jiffies
+                period = [1, 1, 0, 0, 0, rx_ns, 0]                # IRQs, runs, squeezed, kept, dropped, ns, read_ns
+                turns: list[tuple[int, int]] = []
+                complete = False
+                while True:                                      # a turn: the queue's poll, then the backlog's
+                    j = bisect_right(top, look - a * driver_ns, a)
+                    k = j - a
+                    if k > max_quiet or j == m and not tail:
+                        break
+                    done = look + k * driver_ns
+                    o = own[pos + j] - own[pos + a]
+                    left -= k
+                    turns.append((k, look))
+                    period[5] += poll_ns + k * driver_ns
+                    period[6] += k * look + driver_ns * (k * (k - 1) // 2)
+                    squeeze = left <= 0 or done // tick >= limit
+                    if not o:
+                        period[2] += repoll_list and squeeze
+                        finish, complete = done, True
+                        break
+                    if squeeze:                                  # the backlog would wait on poll_list
+                        break
+                    taken = min(o, admits)
+                    finish = done + poll_ns + taken * stack_ns
+                    left -= taken
+                    period[3] += taken
+                    period[4] += o - taken
+                    period[5] += poll_ns + taken * stack_ns
+                    if not repoll_list:                          # 3.10: NET_RX raised again runs once more, empty
+                        if restarts >= 2 and finish // tick < (fire + hardirq_ns) // tick + softirq_jiffies:
+                            finish += rx_ns
+                            period[1] += 1
+                            period[5] += rx_ns
+                            complete = True
+                        break
+                    if j < m and t[j] <= finish:                 # an arrival meanwhile: the IRQ nested, next turn
+                        if thr > finish or left <= 0 or (finish + hardirq_ns) // tick >= limit:
+                            break
+                        period[0] += 1
+                        thr, look, a = finish + eitr_ns, finish + hardirq_ns + poll_ns, j
+                        continue
+                    period[2] += left <= 0 or finish // tick >= limit
+                    complete = True
+                    break
+                if not complete or j < m and t[j] <= finish:
+                    stop = not (j == m and not tail)             # (else: a longer chunk)
+                    break
+                irqs, runs, squeezed, kept, dropped, softirq_ns, read_ns = (
+                    x + y for x, y in zip((irqs, runs, squeezed, kept, dropped, softirq_ns, read_ns), period))
+                counts.extend(k for k, _ in turns)
+                starts.extend(look for _, look in turns)
+                throttled_until, end, p = thr, finish, j
+            if not counts:
+                if stop or tail:
+                    return
+                size *= 4
+                continue
+            q.read_ns += read_ns
+            q.throttled_until = throttled_until
+            self.time_squeeze += squeezed
+            self.processed_rps += kept
+            self.dropped += dropped
+            self.now = self.busy_until = end
+            self.record_polls(q, np.array(counts, dtype=np.int64), np.array(starts, dtype=np.int64))
+            self.read_in_bulk(q, p, irqs, runs, softirq_ns)
+            if stop or tail:
+                return
+            size = min(size * 4, 1 << 16)
 
     def backlog_idle(self) -> bool:
         """Whether this CPU, an RPS target with no queue of its own, has nothing to do but take in skbs still to be
