@@ -11,9 +11,14 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
 
 * CPUs are simulated one after another: without RPS a CPU's work depends only on the queues whose IRQ points at
   it. With RPS (the RPS section) a CPU that reads an RPS queue depends on nothing else either, in the step model's
-  order (``netlab.kernel.dev``): it is simulated first and records what it steers where, and when; a CPU that
-  skbs are steered to is simulated after, with those as a second input. Not in bulk yet: a Python step per
-  interrupt and per ksoftirqd run on those CPUs. RFS and the flow limit are the step model's only (``Host``'s
+  order (``netlab.kernel.dev``): it is simulated first and records what it steers where, and when (its polls, as
+  arrays: ``_RpsCpu.poll_table``); a CPU that skbs are steered to is simulated after, with those as a second input.
+  In bulk, without GRO or interrupt moderation: a reading CPU that steers every skb of its one queue elsewhere
+  runs ``isolated_packets`` and ``quiet_cycles`` at ``driver_ns`` a packet (``record_polls``); one that keeps some
+  in its own backlog runs its busy periods a bisect per poll, nested IRQs included (``rps_quiet_cycles``); a target
+  without queues of its own takes each IPI → NET_RX → ``process_backlog`` cycle with a bisect, runs of cycles that
+  find it idle in numpy (``backlog_cycles``). Floods (ksoftirqd, ring drops) and everything else still run a Python
+  step per interrupt and per ksoftirqd run. RFS and the flow limit are the step model's only (``Host``'s
   ``rps_sock_flow_entries``, ``rps_flow_cnt``, ``flow_limit_cpus``): :func:`simulate` has no such settings.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
