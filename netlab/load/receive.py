@@ -1747,7 +1747,7 @@ class _RpsCpu(_Cpu):
         """:meth:`_Cpu.run` (the same engine order) with IPIs among the interrupts. A CPU that :meth:`reads_in_bulk`
         takes :meth:`_Cpu.run`'s shortcuts that record their polls (``isolated_packets``, ``quiet_cycles``)."""
         if self.reads_in_bulk():
-            self.costs = replace(self.costs, stack_ns=0)    # every packet costs driver_ns here: the shortcuts' packet_ns
+            self.costs = replace(self.costs, stack_ns=0)   # each packet costs driver_ns here: the shortcuts' packet_ns
             _Cpu.run(self)
             return
         q = self.queues[0] if len(self.queues) == 1 and not self.steered_t else None
