@@ -250,8 +250,9 @@ def rps_bulk_case(draw):
 def test_the_load_models_rps_shortcuts_equal_the_step_model(case):
     step, load = step_and_load(*case)
     assert load == step
-    event(f"reader keeps skbs: {'yes' if 0 in case[6][0] else 'no'}, "
-          f"squeezed {'yes' if sum(step.time_squeeze) else 'no'}, backlog drops {'yes' if sum(step.backlog_drops) else 'no'}")
+    yes = {True: "yes", False: "no"}
+    event(f"reader keeps skbs: {yes[0 in case[6][0]]}, squeezed {yes[sum(step.time_squeeze) > 0]}, "
+          f"backlog drops {yes[sum(step.backlog_drops) > 0]}")
 
 
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
