@@ -1992,7 +1992,7 @@ def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None,
     """What the reading CPUs steered to each CPU (to itself: its own backlog, left out): each skb's enqueue time
     (3.10: after its own ``driver_ns``; 6.12: when its GRO batch of ``batch`` went up) and its IPI time, sorted by
     (time, reading CPU, order)."""
-    times, ipis, targets, order = [], [], [], []
+    pieces: dict[int, list[tuple[np.ndarray, np.ndarray, int]]] = {}
     for r in readers:
         qi, first, count, start, ipi_at = r.poll_table()
         if not len(qi):
@@ -2009,21 +2009,20 @@ def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None,
             for q in set(qi.tolist()):
                 m = qi[rec] == q
                 target[m] = qs[q].rps.target[qs[q].rps.arrivals(position[m])]
-        m = (target >= 0) & (target != r.cpu)
-        times.append((start[rec] + done * driver_ns)[m])
-        ipis.append(ipi_at[rec][m])
-        targets.append(target[m])
-        order.append(np.full(int(m.sum()), r.cpu))
-    if not times:
-        return {}
-    t, i, cpu = np.concatenate(times), np.concatenate(ipis), np.concatenate(targets)
-    if len(times) == 1:     # one reading CPU: its skbs are in time order already
-        k = np.argsort(cpu.astype(np.uint8), kind="stable")
-    else:
-        k = np.lexsort((np.concatenate(order), t, cpu))
-    t, i, cpu = t[k], i[k], cpu[k]
-    bounds = np.flatnonzero(np.diff(cpu, prepend=-1, append=-1))
-    return {int(cpu[s]): (t[s:e], i[s:e]) for s, e in zip(bounds[:-1], bounds[1:])}
+        t, ipi = start[rec] + done * driver_ns, ipi_at[rec]        # in time order
+        for cpu in (np.flatnonzero(np.bincount(target + 1)) - 1).tolist():       # (-1: not steered)
+            if cpu >= 0 and cpu != r.cpu:
+                mine = np.flatnonzero(target == cpu)
+                pieces.setdefault(cpu, []).append((t[mine], ipi[mine], r.cpu))
+    steered = {}
+    for cpu, parts in pieces.items():
+        if len(parts) == 1:
+            steered[cpu] = parts[0][:2]
+            continue
+        t, ipi = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        k = np.lexsort((np.concatenate([np.full(len(p[0]), p[2]) for p in parts]), t))
+        steered[cpu] = t[k], ipi[k]
+    return steered
 
 
 @check.arguments
