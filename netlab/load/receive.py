@@ -1878,7 +1878,8 @@ class _RpsCpu(_Cpu):
         and the end of the cycle before, it takes in what was steered by then (``rps_take_steered``: fewer than 64,
         no backlog drop), the IPI (``hardirq_ns``), one NET_RX run at its exit, one ``process_backlog`` poll that
         empties the backlog (``stack_ns`` a skb). A bisect per cycle; where the cycles find the CPU idle, runs of
-        them in numpy (:meth:`idle_backlog_cycles`). Stops before a cycle that would take in 64 or more, or drop."""
+        them in numpy (:meth:`idle_backlog_cycles`). Stops before a cycle that would take in 64 or more, or drop.
+        (The load model has no flow limit: a target with one must not come here.)"""
         c, prof = self.costs, self.profile
         if prof.netdev_budget < _NAPI_WEIGHT or self.budget_jiffies < 1:
             return
