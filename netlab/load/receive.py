@@ -1788,16 +1788,17 @@ class _RpsCpu(_Cpu):
             top = np.maximum.accumulate(chunk - np.arange(0, m * driver_ns, driver_ns, dtype=np.int64)[:m]
                                         if driver_ns else chunk).tolist()
             throttled_until, end = q.throttled_until, self.now
-            p = irqs = runs = squeezed = kept = dropped = softirq_ns = read_ns = 0
-            counts: list[int] = []
-            starts: list[int] = []
+            p = irqs = runs = squeezed = 0
+            ks: list[int] = []                                   # per poll of the queue: packets, when it looks,
+            looks: list[int] = []                                # skbs it kept here, and of those the backlog took
+            owns: list[int] = []
+            takens: list[int] = []
             stop = False
             while p < m:                                         # a busy period: IRQ at `fire`, one NET_RX run
                 fire = t[p] if t[p] >= throttled_until else throttled_until
                 thr, look, a, left = fire + eitr_ns, fire + hardirq_ns + rx_ns + poll_ns, p, budget
                 limit = (fire + hardirq_ns + rx_ns) // tick + budget_jiffies
-                period = [1, 1, 0, 0, 0, rx_ns, 0]                # IRQs, runs, squeezed, kept, dropped, ns, read_ns
-                turns: list[tuple[int, int]] = []
+                first_turn, period_irqs, period_runs, period_squeezed = len(ks), 1, 1, 0
                 complete = False
                 while True:                                      # a turn: the queue's poll, then the backlog's
                     j = bisect_right(top, look - a * driver_ns, a)
@@ -1806,59 +1807,57 @@ class _RpsCpu(_Cpu):
                         break
                     done = look + k * driver_ns
                     o = own[pos + j] - own[pos + a]
+                    taken = o if o < admits else admits
                     left -= k
-                    turns.append((k, look))
-                    period[5] += poll_ns + k * driver_ns
-                    period[6] += k * look + driver_ns * (k * (k - 1) // 2)
+                    ks.append(k)
+                    looks.append(look)
+                    owns.append(o)
+                    takens.append(taken)
                     squeeze = left <= 0 or done // tick >= limit
                     if not o:
-                        period[2] += repoll_list and squeeze
+                        period_squeezed += repoll_list and squeeze
                         finish, complete = done, True
                         break
                     if squeeze:                                  # the backlog would wait on poll_list
                         break
-                    taken = min(o, admits)
                     finish = done + poll_ns + taken * stack_ns
                     left -= taken
-                    period[3] += taken
-                    period[4] += o - taken
-                    period[5] += poll_ns + taken * stack_ns
                     if not repoll_list:                          # 3.10: NET_RX raised again runs once more, empty
                         if restarts >= 2 and finish // tick < (fire + hardirq_ns) // tick + softirq_jiffies:
                             finish += rx_ns
-                            period[1] += 1
-                            period[5] += rx_ns
+                            period_runs += 1
                             complete = True
                         break
                     if j < m and t[j] <= finish:                 # an arrival meanwhile: the IRQ nested, next turn
                         if thr > finish or left <= 0 or (finish + hardirq_ns) // tick >= limit:
                             break
-                        period[0] += 1
+                        period_irqs += 1
                         thr, look, a = finish + eitr_ns, finish + hardirq_ns + poll_ns, j
                         continue
-                    period[2] += left <= 0 or finish // tick >= limit
+                    period_squeezed += left <= 0 or finish // tick >= limit
                     complete = True
                     break
                 if not complete or j < m and t[j] <= finish:
+                    del ks[first_turn:], looks[first_turn:], owns[first_turn:], takens[first_turn:]
                     stop = not (j == m and not tail)             # (else: a longer chunk)
                     break
-                irqs, runs, squeezed, kept, dropped, softirq_ns, read_ns = (
-                    x + y for x, y in zip((irqs, runs, squeezed, kept, dropped, softirq_ns, read_ns), period))
-                counts.extend(k for k, _ in turns)
-                starts.extend(look for _, look in turns)
+                irqs, runs, squeezed = irqs + period_irqs, runs + period_runs, squeezed + period_squeezed
                 throttled_until, end, p = thr, finish, j
-            if not counts:
+            if not ks:
                 if stop or tail:
                     return
                 size *= 4
                 continue
-            q.read_ns += read_ns
+            counts, starts, kept = np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64), sum(takens)
+            q.read_ns += int(np.dot(counts, starts)) + driver_ns * int(np.dot(counts, counts - 1) // 2)
             q.throttled_until = throttled_until
             self.time_squeeze += squeezed
             self.processed_rps += kept
-            self.dropped += dropped
+            self.dropped += sum(owns) - kept
             self.now = self.busy_until = end
-            self.record_polls(q, np.array(counts, dtype=np.int64), np.array(starts, dtype=np.int64))
+            softirq_ns = (runs * rx_ns + (len(ks) + len(owns) - owns.count(0)) * poll_ns + p * driver_ns
+                          + kept * stack_ns)
+            self.record_polls(q, counts, starts)
             self.read_in_bulk(q, p, irqs, runs, softirq_ns)
             if stop or tail:
                 return
