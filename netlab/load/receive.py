@@ -1889,18 +1889,21 @@ class _RpsCpu(_Cpu):
         steered_t, steered_ipi = self.steered_t, self.steered_ipi
         pos, end, n = self.steered_pos, self.now, len(steered_t)
         cycles = squeezed = idle = 0
-        size = 64
+        size, patience = 64, 4
         while pos < n:
             fire = steered_ipi[pos]
             if fire >= end:
                 idle += 1
-                if idle > 4:                                # idle again and again: try a run of them in numpy
+                if idle > patience:                         # idle again and again: try a run of them in numpy
                     r, skbs, done, sq = self.idle_backlog_cycles(pos, size, head, most)
                     size = min(size * 4, 1 << 16) if 2 * skbs >= size else 64
+                    if r < 16:                              # a short run: try less often
+                        patience, idle = min(2 * patience, 1024), 0
+                    else:
+                        patience = 4
                     if r:
                         cycles, squeezed, pos, end = cycles + r, squeezed + sq, pos + skbs, done
                         continue
-                    idle = 0
             else:
                 fire, idle = end, 0
             j = bisect_right(steered_t, fire, pos)
