@@ -249,6 +249,16 @@ class _Feed:
             self.base = self.pos
             self.win = self.arr[self.base:self.base + _WINDOW].tolist()
 
+    def ahead(self, size: int, cost_ns: int) -> tuple[np.ndarray, bool, np.ndarray]:
+        """The next ``size`` arrivals, whether they are the last, and the running maximum of ``t[i] - i * cost_ns``
+        over them: a poll that reads their packet a from time P on, ``cost_ns`` each, takes every packet up to the
+        first j with ``top[j] > P - a * cost_ns``."""
+        chunk = self.arr[self.pos:self.pos + size]
+        m = len(chunk)
+        top = np.maximum.accumulate(chunk - np.arange(0, m * cost_ns, cost_ns, dtype=np.int64)[:m] if cost_ns
+                                    else chunk)
+        return chunk, self.pos + size >= self.n, top
+
     def first(self) -> int | None:
         """Time of the next arrival not yet consumed."""
         if self.pos >= self.n:
@@ -1299,13 +1309,8 @@ class _Cpu:
         choices: dict[tuple[int, int, int], tuple[int, int]] = {}  # (range, packets, itr_val) → the driver's choice
         size = 256
         while feed.pos < feed.n and feed.first() > self.now:
-            pos = feed.pos
-            chunk = feed.arr[pos:pos + size]
-            m, tail = len(chunk), pos + size >= feed.n
-            t = chunk.tolist()
-            top_array = np.maximum.accumulate(chunk - np.arange(0, m * packet_ns, packet_ns, dtype=np.int64)[:m]
-                                              if packet_ns else chunk)
-            top = top_array.tolist()
+            chunk, tail, top_array = feed.ahead(size, packet_ns)
+            m, t, top = len(chunk), chunk.tolist(), top_array.tolist()
             throttled_until, eitr_ns, itr_val, set_itr, rx_itr = (q.throttled_until, q.eitr_ns, q.itr_val, q.set_itr,
                                                                   q.rx_itr)
             p = cycles = runs = squeezed = read_ns = misses = 0
@@ -1782,11 +1787,8 @@ class _RpsCpu(_Cpu):
         size = 64
         while feed.pos < feed.n and feed.first() > self.now:
             pos = feed.pos
-            chunk = feed.arr[pos:pos + size]
-            m, tail = len(chunk), pos + size >= feed.n
-            t = chunk.tolist()
-            top = np.maximum.accumulate(chunk - np.arange(0, m * driver_ns, driver_ns, dtype=np.int64)[:m]
-                                        if driver_ns else chunk).tolist()
+            chunk, tail, top_array = feed.ahead(size, driver_ns)
+            m, t, top = len(chunk), chunk.tolist(), top_array.tolist()
             throttled_until, end = q.throttled_until, self.now
             p = irqs = runs = squeezed = 0
             ks: list[int] = []                                   # per poll of the queue: packets, when it looks,
