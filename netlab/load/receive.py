@@ -1750,7 +1750,8 @@ class _RpsCpu(_Cpu):
     # --- the machine ----------------------------------------------------------------------------------------------
     def run(self) -> None:
         """:meth:`_Cpu.run` (the same engine order) with IPIs among the interrupts. A CPU that :meth:`reads_in_bulk`
-        takes :meth:`_Cpu.run`'s shortcuts that record their polls (``isolated_packets``, ``quiet_cycles``)."""
+        takes :meth:`_Cpu.run`'s shortcuts that record their polls (``isolated_packets``, ``quiet_cycles``); one that
+        keeps some of its queue's skbs, :meth:`rps_quiet_cycles`; a target, :meth:`backlog_cycles`."""
         if self.reads_in_bulk():
             self.costs = replace(self.costs, stack_ns=0)   # each packet costs driver_ns here: the shortcuts' packet_ns
             _Cpu.run(self)
