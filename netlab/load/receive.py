@@ -1762,6 +1762,8 @@ class _RpsCpu(_Cpu):
                 self.backlog_cycles()
             elif q is not None and self.waits_for(q) and not self.backlog.napi_sched:
                 self.rps_quiet_cycles()
+            elif q is not None and self.ksoftirqd_current and self.ksoftirqd_running:
+                self.flooded_runs()
             if not self.engine_step():
                 return
 
@@ -1964,7 +1966,144 @@ class _RpsCpu(_Cpu):
         """Not in bulk with RPS: its polls would not be recorded."""
 
     def flooded_runs(self) -> None:
-        """Not in bulk with RPS: its polls and the NIC's writes past ring drops would not be recorded."""
+        """:meth:`_Cpu.flooded_runs` for a CPU that reads one RPS queue (6.12, no GRO, no moderation), a NET_RX run
+        at a time, a bisect per refill: between two of ksoftirqd's runs of a flood, each run polls this CPU's backlog
+        first if the run before kept skbs (``stack_ns`` each), then the queue: 64 packets, ``driver_ns`` each, given
+        back 16 at a time right after the NIC wrote what had arrived (the rest dropped); what it keeps waits on the
+        backlog for the next run, the IPIs for the others leave at its end. Whole ``handle_softirqs`` calls at once
+        (its restarts and time limit end one), up to one with a run of any other kind: fewer than 64 packets ready
+        when the driver looks, a squeeze before the queue's poll, 64 kept skbs, or the arrivals' end."""
+        c, prof, b = self.costs, self.profile, self.backlog
+        q = self.queues[0] if len(self.queues) == 1 else None
+        if (q is None or q.rps is None or q.gro is not None or self.rx_itr_setting or not prof.napi_repoll_list
+                or self.steered_t or self.call_single_queue or len(self.polls) != len(self.ipi_at)):
+            return
+        if not (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending and self.in_net_rx_action
+                and self.busy_until <= self.now and not q.irq_enabled and q.napi_sched
+                and q.rx_use - q.rx_clean == self.ring_size - 1
+                and (self.poll_list == [q] and not b.napi_sched and not b.input_q
+                     or self.poll_list == [b, q] and b.napi_sched and not b.process_q and 0 < b.input_q)):
+            return
+        rx_ns, poll_ns, driver_ns, stack_ns = c.net_rx_action_ns, c.poll_ns, c.driver_ns, c.stack_ns
+        tick, budget_jiffies, softirq_jiffies = self.tick_ns, self.budget_jiffies, self.softirq_jiffies
+        budget, restarts, admits = prof.netdev_budget, prof.max_softirq_restart, prof.netdev_max_backlog + 1
+        write, rps, feed = IGB_RX_BUFFER_WRITE, q.rps, q.feed
+        own, local, counts_local = rps.own, rps.local, rps.local[-1] > 0
+        i = bisect_right(rps.starts, q.rx_clean) - 1         # the NIC's runs of writes from the ring's first entry
+        if i < 0:
+            return
+        pieces = list(zip(rps.starts[i:], rps.arrival[i:]))
+        base = feed.pos
+        t = feed.arr[base:base + 4096].tolist()              # the arrivals ahead, and their running sums
+        cum = np.concatenate(([0], np.cumsum(feed.arr[base:base + len(t)]))).tolist()
+        now, rx_use, rx_head, rx_clean, pos = self.now, q.rx_use, q.rx_head, q.rx_clean, base
+        kept_before = b.input_q
+        groups = 0
+        while True:                                          # one handle_softirqs call
+            end = now // tick + softirq_jiffies
+            g_now, g_use, g_head, g_clean, g_pos, g_kept, g_pieces = now, rx_use, rx_head, rx_clean, pos, \
+                kept_before, len(pieces)
+            looks: list[int] = []
+            runs = squeezed = processed = dropped = missed = dropped_ns = ksoftirqd_ns = 0
+            complete = False
+            for restart in range(restarts - 1, -1, -1):
+                start = now
+                now += rx_ns
+                limit, left = now // tick + budget_jiffies, budget
+                if kept_before:                              # process_backlog
+                    if kept_before >= _NAPI_WEIGHT:
+                        break
+                    now += poll_ns + kept_before * stack_ns
+                    left -= kept_before
+                    processed += kept_before
+                    if left <= 0 or now // tick >= limit:
+                        break
+                look = now + poll_ns
+                ok = True
+                for r in range(_NAPI_WEIGHT // write + 1):   # the NIC's writes at each look, then a refill
+                    at = look + r * write * driver_ns
+                    j = bisect_right(t, at, pos - base) + base
+                    if j - base == len(t) and j < feed.n:
+                        ok = False                           # past the arrivals read ahead
+                        break
+                    accepted = min(j - pos, rx_use - rx_head)
+                    if accepted:
+                        if pieces[-1][0] - rx_head != pieces[-1][1] - pos if pieces else True:
+                            pieces.append((rx_head, pos))
+                        rx_head += accepted
+                    if j - pos > accepted:
+                        missed += j - pos - accepted
+                        dropped_ns += cum[j - base] - cum[pos + accepted - base]
+                    pos = j
+                    if not r and rx_head - rx_clean < _NAPI_WEIGHT:
+                        ok = False                           # the ring ran short
+                        break
+                    if r:
+                        rx_use += write
+                if not ok:
+                    break
+                kept = local_n = 0                           # of ring entries rx_clean .. + 63: own and local skbs
+                first, last, k = rx_clean, rx_clean + _NAPI_WEIGHT, len(pieces) - 1
+                while pieces[k][0] > first:
+                    k -= 1
+                while first < last:
+                    upto = min(last, pieces[k + 1][0]) if k + 1 < len(pieces) else last
+                    a = pieces[k][1] + first - pieces[k][0]
+                    kept += own[a + upto - first] - own[a]
+                    if counts_local:
+                        local_n += local[a + upto - first] - local[a]
+                    first, k = upto, k + 1
+                processed += local_n
+                taken = min(kept, admits)
+                dropped += kept - taken
+                looks.append(look)
+                rx_clean += _NAPI_WEIGHT
+                now = look + _NAPI_WEIGHT * driver_ns
+                left -= _NAPI_WEIGHT
+                squeezed += left <= 0 or now // tick >= limit
+                ksoftirqd_ns += now - start
+                runs += 1
+                kept_before = taken
+                if not (now // tick < end and restart):
+                    complete = True
+                    break
+            if not complete:
+                now, rx_use, rx_head, rx_clean, pos, kept_before = g_now, g_use, g_head, g_clean, g_pos, g_kept
+                del pieces[g_pieces:]
+                break
+            groups += 1
+            self.time_squeeze += squeezed
+            self.net_rx_softirqs += runs
+            self.busy_ns["ksoftirqd"] += ksoftirqd_ns
+            self.processed_rps += processed
+            self.dropped += dropped
+            q.rx_missed += missed
+            q.dropped_ns += dropped_ns
+            starts = np.array(looks, dtype=np.int64)
+            q.read_ns += _NAPI_WEIGHT * int(starts.sum()) + runs * driver_ns * (_NAPI_WEIGHT * (_NAPI_WEIGHT - 1) // 2)
+            self.keep_polls()
+            self.poll_blocks.append(np.stack((np.full(runs, q.index, dtype=np.int64),
+                                              g_clean + _NAPI_WEIGHT * np.arange(runs, dtype=np.int64),
+                                              np.full(runs, _NAPI_WEIGHT, dtype=np.int64), starts,
+                                              starts + _NAPI_WEIGHT * driver_ns)))
+        if not groups:
+            return
+        for position, arrival in pieces:
+            rps.written(position, arrival)
+        packets = rx_clean - q.rx_clean
+        q.rx_packets += packets
+        q.total_packets += packets
+        q.rx_use, q.rx_head, q.rx_clean = rx_use, rx_head, rx_clean
+        feed.skip(pos - feed.pos)
+        self.now = now
+        if kept_before:
+            b.input_q = kept_before
+            if not b.napi_sched:
+                b.napi_sched = True
+            self.poll_list[:] = [b, q]
+        else:
+            b.input_q, b.napi_sched = 0, False
+            self.poll_list[:] = [q]
 
     def next_due(self) -> int | None:
         """When the earliest interrupt of this CPU is due: an IPI or its queues' IRQs."""
