@@ -17,9 +17,11 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   runs ``isolated_packets`` and ``quiet_cycles`` at ``driver_ns`` a packet (``record_polls``); one that keeps some
   in its own backlog runs its busy periods a bisect per poll, nested IRQs included (``rps_quiet_cycles``); a target
   without queues of its own takes each IPI → NET_RX → ``process_backlog`` cycle with a bisect, runs of cycles that
-  find it idle in numpy (``backlog_cycles``). Floods (ksoftirqd, ring drops) and everything else still run a Python
-  step per interrupt and per ksoftirqd run. RFS and the flow limit are the step model's only (``Host``'s
-  ``rps_sock_flow_entries``, ``rps_flow_cnt``, ``flow_limit_cpus``): :func:`simulate` has no such settings.
+  find it idle in numpy (``backlog_cycles``); a reading CPU's floods on 6.12 (ksoftirqd, ring drops, its own
+  backlog's polls between) go a NET_RX run at a time, whole ``handle_softirqs`` calls at once
+  (``_RpsCpu.flooded_runs``). Everything else still runs a Python step per interrupt and per ksoftirqd run.
+  RFS and the flow limit are the step model's only (``Host``'s ``rps_sock_flow_entries``, ``rps_flow_cnt``,
+  ``flow_limit_cpus``): :func:`simulate` has no such settings.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
   the same numbers as the step model because an RX ring's free space only changes when the driver refills it.
@@ -1750,8 +1752,9 @@ class _RpsCpu(_Cpu):
     # --- the machine ----------------------------------------------------------------------------------------------
     def run(self) -> None:
         """:meth:`_Cpu.run` (the same engine order) with IPIs among the interrupts. A CPU that :meth:`reads_in_bulk`
-        takes :meth:`_Cpu.run`'s shortcuts that record their polls (``isolated_packets``, ``quiet_cycles``); one that
-        keeps some of its queue's skbs, :meth:`rps_quiet_cycles`; a target, :meth:`backlog_cycles`."""
+        takes :meth:`_Cpu.run`'s shortcuts that record their polls (``isolated_packets``, ``quiet_cycles``,
+        :meth:`flooded_runs`); one that keeps some of its queue's skbs, :meth:`rps_quiet_cycles` and
+        :meth:`flooded_runs`; a target, :meth:`backlog_cycles`."""
         if self.reads_in_bulk():
             self.costs = replace(self.costs, stack_ns=0)   # each packet costs driver_ns here: the shortcuts' packet_ns
             _Cpu.run(self)
