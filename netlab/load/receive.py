@@ -11,16 +11,22 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
 
 * CPUs are simulated one after another: without RPS a CPU's work depends only on the queues whose IRQ points at it.
   With RPS (the RPS section) a CPU that reads an RPS queue depends on nothing else either, in the step model's order
-  (``netlab.kernel.dev``): it is simulated first and records what it steers where, and when; a CPU that skbs are
-  steered to is simulated after, with those as a second input. Such a CPU has no NIC queue of its own here: one IPI
-  due exactly when another of its interrupts' work or a context switch ends is not yet always taken in the step
-  model's order. Interrupt moderation changes nothing in that; with GRO's segments the reading CPU records each skb
-  GRO passes on (its first packet, so its hash) with the time it went up (3.10: at once; 6.12: when its
-  ``gro_normal_batch`` did). The flow limit (``flow_limit_cpus``) is the enqueuing — reading — CPU's history, which
-  the CPUs it steers to update in the step model's global order: here a flow-limited reading CPU must steer to one CPU
-  (itself or another), whose take-ins are then the history's only writer. Not in bulk yet: a Python step per interrupt
-  and per ksoftirqd run on those CPUs. RFS is the step model's only (``Host``'s ``rps_sock_flow_entries``,
-  ``rps_flow_cnt``): :func:`simulate` has no such settings.
+  (``netlab.kernel.dev``): it is simulated first and records what it steers where, and when (its polls, as arrays:
+  ``_RpsCpu.poll_table``); a CPU that skbs are steered to is simulated after, with those as a second input. Such a
+  CPU has no NIC queue of its own here: one IPI due exactly when another of its interrupts' work or a context switch
+  ends is not yet always taken in the step model's order. Interrupt moderation changes nothing in that; with GRO's
+  segments the reading CPU records each skb GRO passes on (its first packet, so its hash) with the time it went up
+  (3.10: at once; 6.12: when its ``gro_normal_batch`` did). The flow limit (``flow_limit_cpus``) is the enqueuing —
+  reading — CPU's history, which the CPUs it steers to update in the step model's global order: here a flow-limited
+  reading CPU must steer to one CPU (itself or another), whose take-ins are then the history's only writer. RFS is
+  the step model's only (``Host``'s ``rps_sock_flow_entries``, ``rps_flow_cnt``): :func:`simulate` has no such
+  settings. In bulk, without GRO, interrupt moderation or a flow limit on the CPU: a reading CPU that steers every
+  skb of its one queue elsewhere runs ``isolated_packets`` and ``quiet_cycles`` at ``driver_ns`` a packet
+  (``record_polls``); one that keeps some in its own backlog runs its busy periods a bisect per poll, nested IRQs
+  included (``rps_quiet_cycles``); a target takes each IPI → NET_RX → ``process_backlog`` cycle with a bisect, runs
+  of cycles that find it idle in numpy (``backlog_cycles``); a reading CPU's floods on 6.12 (ksoftirqd, ring drops,
+  its own backlog's polls between) go a NET_RX run at a time, whole ``handle_softirqs`` calls at once
+  (``_RpsCpu.flooded_runs``). Everything else runs a Python step per interrupt and per ksoftirqd run.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
   the same numbers as the step model because an RX ring's free space only changes when the driver refills it.
@@ -63,7 +69,7 @@ queues with the Toeplitz hash, vectorised.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -266,6 +272,16 @@ class _Feed:
         if self.pos - self.base >= len(self.win):
             self.base = self.pos
             self.win = self.arr[self.base:self.base + _WINDOW].tolist()
+
+    def ahead(self, size: int, cost_ns: int) -> tuple[np.ndarray, bool, np.ndarray]:
+        """The next ``size`` arrivals, whether they are the last, and the running maximum of ``t[i] - i * cost_ns``
+        over them: a poll that reads their packet a from time P on, ``cost_ns`` each, takes every packet up to the
+        first j with ``top[j] > P - a * cost_ns``."""
+        chunk = self.arr[self.pos:self.pos + size]
+        m = len(chunk)
+        top = np.maximum.accumulate(chunk - np.arange(0, m * cost_ns, cost_ns, dtype=np.int64)[:m] if cost_ns
+                                    else chunk)
+        return chunk, self.pos + size >= self.n, top
 
     def first(self) -> int | None:
         """Time of the next arrival not yet consumed."""
@@ -1320,10 +1336,7 @@ class _Cpu:
         while True:
             if bulk:
                 q0 = queues[0]
-                if (not self.ksoftirqd_running and not self.ksoftirqd_current and self.busy_until <= self.now
-                        and not self.softirq_pending and not self.in_net_rx_action
-                        and q0.irq_enabled and q0.irq_asserted_at is None and q0.rx_head == q0.rx_clean
-                        and not q0.napi_sched and q0.feed.first() is not None):
+                if self.waits_for(q0):
                     self.isolated_packets()
                     if not gro:
                         self.quiet_cycles()
@@ -1336,6 +1349,14 @@ class _Cpu:
                 self.gro_repeats(seen)
             if not self.engine_step():
                 return
+
+    def waits_for(self, q: _Queue) -> bool:
+        """Whether this CPU is idle, waiting for ``q``'s next arrival: nothing runs or is pending, ``q``'s IRQ is armed
+        and its ring empty."""
+        return (not self.ksoftirqd_running and not self.ksoftirqd_current and self.busy_until <= self.now
+                and not self.softirq_pending and not self.in_net_rx_action
+                and q.irq_enabled and q.irq_asserted_at is None and q.rx_head == q.rx_clean
+                and not q.napi_sched and q.feed.first() is not None)
 
     def next_due(self) -> int | None:
         """When the earliest interrupt of this CPU is due (its queues' IRQs), if any."""
@@ -1410,6 +1431,7 @@ class _Cpu:
             self.now = int(run[-1]) + t_iso
             q.throttled_until = int(run[-1]) + q.eitr_ns
             q.read_ns += int(run.sum()) + m * (t_iso - c.packet_ns)
+            self.record_polls(q, np.ones(m, dtype=np.int64), run + (t_iso - c.packet_ns))
             self.read_in_bulk(q, m, m, m, m * (c.net_rx_action_ns + c.poll_ns + c.packet_ns))
             if m < len(ok):
                 return
@@ -1475,10 +1497,15 @@ class _Cpu:
                 self.time_squeeze += int(np.count_nonzero(
                     ends // tick >= (chunk[starts] + hardirq_ns + rx_ns) // tick + budget_jiffies))
             self.now = int(u[last]) + head + p * packet_ns
+            self.record_polls(q, sizes, chunk[starts] + head)
             self.read_in_bulk(q, p, cycles, cycles, cycles * (rx_ns + poll_ns) + p * packet_ns)
             if stop:
                 return
             size = min(size * 4, 1 << 18)
+
+    def record_polls(self, q: _Queue, counts: np.ndarray, starts: np.ndarray) -> None:
+        """The polls of ``q`` a bulk shortcut ran, each alone in its NET_RX run: ``counts`` packets each, read from
+        ``starts`` on. Only a CPU that steers them (RPS, :meth:`_RpsCpu.record_polls`) keeps them."""
 
     def read_in_bulk(self, q: _Queue, packets: int, irqs: int, runs: int, softirq_ns: int) -> None:
         """What a bulk shortcut did: ``irqs`` hard IRQs and ``runs`` NET_RX runs (``softirq_ns`` between them) that
@@ -1519,13 +1546,8 @@ class _Cpu:
         choices: dict[tuple[int, int, int], tuple[int, int]] = {}  # (range, packets, itr_val) → the driver's choice
         size = 256
         while feed.pos < feed.n and feed.first() > self.now:
-            pos = feed.pos
-            chunk = feed.arr[pos:pos + size]
-            m, tail = len(chunk), pos + size >= feed.n
-            t = chunk.tolist()
-            top_array = np.maximum.accumulate(chunk - np.arange(0, m * packet_ns, packet_ns, dtype=np.int64)[:m]
-                                              if packet_ns else chunk)
-            top = top_array.tolist()
+            chunk, tail, top_array = feed.ahead(size, packet_ns)
+            m, t, top = len(chunk), chunk.tolist(), top_array.tolist()
             throttled_until, eitr_ns, itr_val, set_itr, rx_itr = (q.throttled_until, q.eitr_ns, q.itr_val, q.set_itr,
                                                                   q.rx_itr)
             p = cycles = runs = squeezed = read_ns = misses = 0
@@ -1751,6 +1773,8 @@ class _RpsQueue:
 
     def written(self, position: int, arrival: int) -> None:
         """The NIC wrote arrivals from ``arrival`` on at ring position ``position`` on."""
+        if self.starts and position - self.starts[-1] == arrival - self.arrival[-1]:
+            return                                      # no drop since the run before: it goes on
         self.starts.append(position)
         self.arrival.append(arrival)
 
@@ -1796,6 +1820,7 @@ class _RpsCpu(_Cpu):
     steered_hash: list[int] = field(default_factory=list)
     steered_fl: list[SdFlowLimit | None] | None = None   # the flow limits of their reading CPUs, if any has one
     steered_pos: int = 0
+    steered_arrays: tuple[np.ndarray, np.ndarray] | None = None   # steered_t and steered_ipi, as numpy arrays
     flow_limit: SdFlowLimit | None = None   # softnet_data.flow_limit (net.core.flow_limit_cpu_bitmap)
     call_single_queue: list[int] = field(default_factory=list)   # when each IPI due here was sent
     processed_rps: int = 0               # softnet_data.processed beyond the driver's non-RPS packets
@@ -1803,6 +1828,7 @@ class _RpsCpu(_Cpu):
     received_rps: int = 0
     polls: list[tuple[int, int, int, int]] = field(default_factory=list)  # (queue, first packet, count, start)
     ipi_at: list[int] = field(default_factory=list)  # per poll in ``polls``: when its IPIs left
+    poll_blocks: list[np.ndarray] = field(default_factory=list)   # earlier polls, as rows of :meth:`poll_table`
     sent: list[tuple[int, int, int]] = field(default_factory=list)  # with GRO: (queue, first packet, time) per skb
     sent_ipi_at: list[int] = field(default_factory=list)            # steered to another CPU; when its IPIs left
 
@@ -1828,6 +1854,35 @@ class _RpsCpu(_Cpu):
         elif own:
             self.enqueue_to_backlog(own)
         return total
+
+    def record_polls(self, q: _Queue, counts: np.ndarray, starts: np.ndarray) -> None:
+        """A bulk shortcut's polls of ``q`` (an RPS queue whose skbs all leave this CPU: :meth:`reads_in_bulk`),
+        kept as :meth:`igb_clean_rx_irq` keeps one: each poll's IPIs leave when it ends (``driver_ns`` a packet) or
+        its skbs kept here go up (:meth:`rps_quiet_cycles`), the same time. The NIC wrote them without a drop, at ring
+        positions from ``rx_head`` on."""
+        if not len(counts):
+            return
+        q.rps.written(q.rx_head, q.feed.pos)
+        total = int(counts.sum())
+        self.processed_rps += q.rps.count(q.rps.local, q.rx_packets, total)
+        first = q.rx_packets + np.cumsum(counts) - counts
+        self.keep_polls()
+        self.poll_blocks.append(np.stack((np.full(len(counts), q.index, dtype=np.int64), first, counts, starts,
+                                          starts + counts * self.costs.driver_ns)))
+
+    def keep_polls(self) -> None:
+        """Move ``polls`` and their ``ipi_at`` (none may be pending) into ``poll_blocks``."""
+        if self.polls:
+            self.poll_blocks.append(np.array([(*poll, t) for poll, t in zip(self.polls, self.ipi_at)],
+                                             dtype=np.int64).T)
+            self.polls.clear()
+            self.ipi_at.clear()
+
+    def poll_table(self) -> np.ndarray:
+        """Every poll of an RPS queue, in time order, as rows: queue, first packet (ring position), count, when it
+        began reading, when its IPIs left."""
+        self.keep_polls()
+        return np.concatenate(self.poll_blocks, axis=1) if self.poll_blocks else np.zeros((5, 0), dtype=np.int64)
 
     def enqueue_to_backlog(self, count: int) -> None:
         """``kernel.dev._enqueue`` for ``count`` skbs on this CPU's own backlog: queued up to netdev_max_backlog + 1,
@@ -2026,9 +2081,365 @@ class _RpsCpu(_Cpu):
 
     # --- the machine ----------------------------------------------------------------------------------------------
     def run(self) -> None:
-        """:meth:`_Cpu.run` (the same engine order) with IPIs among the interrupts, no bulk stretches."""
-        while self.engine_step():
-            pass
+        """:meth:`_Cpu.run` (the same engine order) with IPIs among the interrupts. A CPU that :meth:`reads_in_bulk`
+        takes :meth:`_Cpu.run`'s shortcuts that record their polls (``isolated_packets``, ``quiet_cycles``,
+        :meth:`flooded_runs`); one that keeps some of its queue's skbs, :meth:`rps_quiet_cycles` and
+        :meth:`flooded_runs`; a target, :meth:`backlog_cycles`."""
+        if self.reads_in_bulk():
+            self.costs = replace(self.costs, stack_ns=0)   # each packet costs driver_ns here: the shortcuts' packet_ns
+            _Cpu.run(self)
+            return
+        q = self.queues[0] if len(self.queues) == 1 and not self.steered_t else None
+        while True:
+            if self.steered_t and self.backlog_idle():
+                self.backlog_cycles()
+            elif q is not None and self.waits_for(q) and not self.backlog.napi_sched:
+                self.rps_quiet_cycles()
+            elif q is not None and self.ksoftirqd_current and self.ksoftirqd_running:
+                self.flooded_runs()
+            if not self.engine_step():
+                return
+
+    def rps_quiet_cycles(self) -> None:
+        """:meth:`_Cpu.quiet_cycles` for a CPU that reads one RPS queue and keeps some of its skbs (RPS steers them
+        to this CPU): busy periods from idle to idle, a bisect per poll. The IRQ fires at the first arrival (or when
+        the throttle timer lets it); one NET_RX run polls the queue (each packet there by the time the driver looks,
+        ``driver_ns`` each) and, if it kept any, its backlog (``stack_ns`` a skb up to netdev_max_backlog + 1, the
+        rest dropped), which sends the IPIs. 6.12: the backlog's poll is net_rx_action's ``goto start``, and a
+        packet that arrived meanwhile raises the IRQ at its end, nested, for the next turn of the same run (3.10:
+        one poll of each, then NET_RX raised again runs once more, empty). Stops before a period of any other kind
+        (a squeeze that leaves a NAPI scheduled, 64 packets, a throttled nested IRQ, ksoftirqd)."""
+        c, prof, q = self.costs, self.profile, self.queues[0]
+        if (q.rps is None or q.gro is not None or self.rx_itr_setting or self.flow_limit is not None
+                or self.call_single_queue or self.poll_list or prof.netdev_budget <= _NAPI_WEIGHT
+                or self.budget_jiffies < 1):
+            return
+        hardirq_ns, rx_ns, poll_ns, driver_ns, stack_ns = (c.hardirq_ns, c.net_rx_action_ns, c.poll_ns, c.driver_ns,
+                                                          c.stack_ns)
+        eitr_ns, budget = q.eitr_ns, prof.netdev_budget
+        tick, budget_jiffies, softirq_jiffies = self.tick_ns, self.budget_jiffies, self.softirq_jiffies
+        repoll_list, restarts, admits = prof.napi_repoll_list, prof.max_softirq_restart, prof.netdev_max_backlog + 1
+        max_quiet = min(_NAPI_WEIGHT - 1, self.ring_size - 1 - IGB_RX_BUFFER_WRITE)
+        feed, own = q.feed, q.rps.own
+        size = 64
+        while feed.pos < feed.n and feed.first() > self.now:
+            pos = feed.pos
+            chunk, tail, top_array = feed.ahead(size, driver_ns)
+            m, t, top = len(chunk), chunk.tolist(), top_array.tolist()
+            throttled_until, end = q.throttled_until, self.now
+            p = irqs = runs = squeezed = 0
+            ks: list[int] = []                                   # per poll of the queue: packets, when it looks,
+            looks: list[int] = []                                # skbs it kept here, and of those the backlog took
+            owns: list[int] = []
+            takens: list[int] = []
+            stop = False
+            while p < m:                                         # a busy period: IRQ at `fire`, one NET_RX run
+                fire = t[p] if t[p] >= throttled_until else throttled_until
+                thr, look, a, left = fire + eitr_ns, fire + hardirq_ns + rx_ns + poll_ns, p, budget
+                limit = (fire + hardirq_ns + rx_ns) // tick + budget_jiffies
+                first_turn, period_irqs, period_runs, period_squeezed = len(ks), 1, 1, 0
+                complete = False
+                while True:                                      # a turn: the queue's poll, then the backlog's
+                    j = bisect_right(top, look - a * driver_ns, a)
+                    k = j - a
+                    if k > max_quiet or j == m and not tail:
+                        break
+                    done = look + k * driver_ns
+                    o = own[pos + j] - own[pos + a]
+                    taken = o if o < admits else admits
+                    left -= k
+                    ks.append(k)
+                    looks.append(look)
+                    owns.append(o)
+                    takens.append(taken)
+                    squeeze = left <= 0 or done // tick >= limit
+                    if not o:
+                        period_squeezed += repoll_list and squeeze
+                        finish, complete = done, True
+                        break
+                    if squeeze:                                  # the backlog would wait on poll_list
+                        break
+                    finish = done + poll_ns + taken * stack_ns
+                    left -= taken
+                    if not repoll_list:                          # 3.10: NET_RX raised again runs once more, empty
+                        if restarts >= 2 and finish // tick < (fire + hardirq_ns) // tick + softirq_jiffies:
+                            finish += rx_ns
+                            period_runs += 1
+                            complete = True
+                        break
+                    if j < m and t[j] <= finish:                 # an arrival meanwhile: the IRQ nested, next turn
+                        if thr > finish or left <= 0 or (finish + hardirq_ns) // tick >= limit:
+                            break
+                        period_irqs += 1
+                        thr, look, a = finish + eitr_ns, finish + hardirq_ns + poll_ns, j
+                        continue
+                    period_squeezed += left <= 0 or finish // tick >= limit
+                    complete = True
+                    break
+                if not complete or j < m and t[j] <= finish:
+                    del ks[first_turn:], looks[first_turn:], owns[first_turn:], takens[first_turn:]
+                    stop = not (j == m and not tail)             # (else: a longer chunk)
+                    break
+                irqs, runs, squeezed = irqs + period_irqs, runs + period_runs, squeezed + period_squeezed
+                throttled_until, end, p = thr, finish, j
+            if not ks:
+                if stop or tail:
+                    return
+                size *= 4
+                continue
+            counts, starts, kept = np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64), sum(takens)
+            q.read_ns += int(np.dot(counts, starts)) + driver_ns * int(np.dot(counts, counts - 1) // 2)
+            q.throttled_until = throttled_until
+            self.time_squeeze += squeezed
+            self.processed_rps += kept
+            self.dropped += sum(owns) - kept
+            self.now = self.busy_until = end
+            softirq_ns = (runs * rx_ns + (len(ks) + len(owns) - owns.count(0)) * poll_ns + p * driver_ns
+                          + kept * stack_ns)
+            self.record_polls(q, counts, starts)
+            self.read_in_bulk(q, p, irqs, runs, softirq_ns)
+            if stop or tail:
+                return
+            size = min(size * 4, 1 << 16)
+
+    def backlog_idle(self) -> bool:
+        """Whether this CPU, an RPS target with no queue of its own, has nothing to do but take in skbs still to be
+        steered here (its backlog empty and idle): :meth:`backlog_cycles` then runs."""
+        b = self.backlog
+        return (not self.queues and self.steered_fl is None and self.steered_pos < len(self.steered_t)
+                and not b.napi_sched and not b.input_q
+                and not b.process_q and not self.call_single_queue and not self.poll_list and not self.softirq_pending
+                and not self.ksoftirqd_running and not self.ksoftirqd_current and not self.in_net_rx_action
+                and self.busy_until <= self.now)
+
+    def backlog_cycles(self) -> None:
+        """An RPS target's cycles from :meth:`backlog_idle`, in bulk. Each: at the later of the next skb's IPI time
+        and the end of the cycle before, it takes in what was steered by then (``rps_take_steered``: fewer than 64,
+        no backlog drop), the IPI (``hardirq_ns``), one NET_RX run at its exit, one ``process_backlog`` poll that
+        empties the backlog (``stack_ns`` a skb). A bisect per cycle; where the cycles find the CPU idle, runs of
+        them in numpy (:meth:`idle_backlog_cycles`). Stops before a cycle that would take in 64 or more, or drop.
+        Not where a flow limit watches what is steered here (:meth:`backlog_idle`)."""
+        c, prof = self.costs, self.profile
+        if prof.netdev_budget < _NAPI_WEIGHT or self.budget_jiffies < 1:
+            return
+        hardirq_ns, rx_ns, stack_ns = c.hardirq_ns, c.net_rx_action_ns, c.stack_ns
+        head = hardirq_ns + rx_ns + c.poll_ns
+        most = min(_NAPI_WEIGHT - 1, prof.netdev_max_backlog + 1)
+        tick, budget_jiffies, repoll_list = self.tick_ns, self.budget_jiffies, prof.napi_repoll_list
+        steered_t, steered_ipi = self.steered_t, self.steered_ipi
+        pos, end, n = self.steered_pos, self.now, len(steered_t)
+        cycles = squeezed = idle = 0
+        size, patience = 64, 4
+        while pos < n:
+            fire = steered_ipi[pos]
+            if fire >= end:
+                idle += 1
+                if idle > patience:                         # idle again and again: try a run of them in numpy
+                    r, skbs, done, sq = self.idle_backlog_cycles(pos, size, head, most)
+                    size = min(size * 4, 1 << 16) if 2 * skbs >= size else 64
+                    if r < 16:                              # a short run: try less often
+                        patience, idle = min(2 * patience, 1024), 0
+                    else:
+                        patience = 4
+                    if r:
+                        cycles, squeezed, pos, end = cycles + r, squeezed + sq, pos + skbs, done
+                        continue
+            else:
+                fire, idle = end, 0
+            j = bisect_right(steered_t, fire, pos)
+            if j - pos > most:
+                break
+            done = fire + head + (j - pos) * stack_ns
+            if repoll_list and done // tick >= (fire + hardirq_ns + rx_ns) // tick + budget_jiffies:
+                squeezed += 1
+            cycles, pos, end = cycles + 1, j, done
+        skbs = pos - self.steered_pos
+        self.time_squeeze += squeezed
+        self.busy_ns["hardirq"] += cycles * hardirq_ns
+        self.busy_ns["softirq"] += cycles * (rx_ns + c.poll_ns) + skbs * stack_ns
+        self.received_rps += cycles
+        self.net_rx_softirqs += cycles
+        self.processed_rps += skbs
+        self.steered_pos = pos
+        self.now = self.busy_until = end
+
+    def idle_backlog_cycles(self, pos: int, size: int, head: int, most: int) -> tuple[int, int, int, int]:
+        """Of :meth:`backlog_cycles`, those from skb ``pos`` on (the CPU idle when its IPI is due) that each find the
+        CPU idle, among the next ``size`` skbs: each one run of equal IPI times (one reading CPU's net_rx_action
+        run) that is all that was steered by then. Returns how many cycles, skbs, the last one's end and how many
+        squeezed."""
+        t, ipi = (a[pos:pos + size] for a in self.steered_arrays)
+        starts = np.flatnonzero(np.diff(ipi, prepend=ipi[0] - 1))
+        ends = np.append(starts[1:], len(ipi))
+        if pos + size < len(self.steered_t):            # the last run may go on past the chunk
+            starts, ends = starts[:-1], ends[:-1]
+        fire = ipi[starts]
+        k = ends - starts
+        done = fire + head + k * self.costs.stack_ns
+        ok = (np.searchsorted(t, fire, "right") == ends) & (k <= most)
+        ok[1:] &= done[:-1] <= fire[1:]
+        r = len(ok) if ok.all() else int(np.argmin(ok))
+        if not r:
+            return 0, 0, 0, 0
+        squeezed = 0
+        if self.profile.napi_repoll_list:
+            c = self.costs
+            squeezed = int(np.count_nonzero(
+                done[:r] // self.tick_ns >= (fire[:r] + c.hardirq_ns + c.net_rx_action_ns) // self.tick_ns
+                + self.budget_jiffies))
+        return r, int(ends[r - 1]), int(done[r - 1]), squeezed
+
+    def reads_in_bulk(self) -> bool:
+        """Whether this CPU reads one RPS queue (no GRO, no moderation) and steers every skb of it to other CPUs:
+        then it runs as a :class:`_Cpu` whose packets cost ``driver_ns`` (its backlog stays idle, nothing is steered
+        to it), and it records the polls of its bulk shortcuts."""
+        q = self.queues[0] if len(self.queues) == 1 else None
+        return (q is not None and q.rps is not None and q.gro is None and not q.rps.own[-1] and not self.steered_t
+                and not self.rx_itr_setting and self.costs.driver_ns + self.costs.poll_ns > 0)
+
+    def throttled_cycles(self) -> None:
+        """Not in bulk with RPS: its polls would not be recorded."""
+
+    def flooded_runs(self) -> None:
+        """:meth:`_Cpu.flooded_runs` for a CPU that reads one RPS queue (6.12, no GRO, no moderation), a NET_RX run
+        at a time, a bisect per refill: between two of ksoftirqd's runs of a flood, each run polls this CPU's backlog
+        first if the run before kept skbs (``stack_ns`` each), then the queue: 64 packets, ``driver_ns`` each, given
+        back 16 at a time right after the NIC wrote what had arrived (the rest dropped); what it keeps waits on the
+        backlog for the next run, the IPIs for the others leave at its end. Whole ``handle_softirqs`` calls at once
+        (its restarts and time limit end one), up to one with a run of any other kind: fewer than 64 packets ready
+        when the driver looks, a squeeze before the queue's poll, 64 kept skbs, or the arrivals' end."""
+        c, prof, b = self.costs, self.profile, self.backlog
+        q = self.queues[0] if len(self.queues) == 1 else None
+        if (q is None or q.rps is None or q.gro is not None or self.rx_itr_setting or self.flow_limit is not None
+                or not prof.napi_repoll_list or self.steered_t or self.call_single_queue
+                or len(self.polls) != len(self.ipi_at)):
+            return
+        if not (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending and self.in_net_rx_action
+                and self.busy_until <= self.now and not q.irq_enabled and q.napi_sched
+                and q.rx_use - q.rx_clean == self.ring_size - 1
+                and (self.poll_list == [q] and not b.napi_sched and not b.input_q
+                     or self.poll_list == [b, q] and b.napi_sched and not b.process_q and 0 < b.input_q)):
+            return
+        rx_ns, poll_ns, driver_ns, stack_ns = c.net_rx_action_ns, c.poll_ns, c.driver_ns, c.stack_ns
+        tick, budget_jiffies, softirq_jiffies = self.tick_ns, self.budget_jiffies, self.softirq_jiffies
+        budget, restarts, admits = prof.netdev_budget, prof.max_softirq_restart, prof.netdev_max_backlog + 1
+        write, rps, feed = IGB_RX_BUFFER_WRITE, q.rps, q.feed
+        own, local, counts_local = rps.own, rps.local, rps.local[-1] > 0
+        i = bisect_right(rps.starts, q.rx_clean) - 1         # the NIC's runs of writes from the ring's first entry
+        if i < 0:
+            return
+        pieces = list(zip(rps.starts[i:], rps.arrival[i:]))
+        base = feed.pos
+        t = feed.arr[base:base + 4096].tolist()              # the arrivals ahead, and their running sums
+        cum = np.concatenate(([0], np.cumsum(feed.arr[base:base + len(t)]))).tolist()
+        now, rx_use, rx_head, rx_clean, pos = self.now, q.rx_use, q.rx_head, q.rx_clean, base
+        kept_before = b.input_q
+        groups = 0
+        while True:                                          # one handle_softirqs call
+            end = now // tick + softirq_jiffies
+            g_now, g_use, g_head, g_clean, g_pos, g_kept, g_pieces = now, rx_use, rx_head, rx_clean, pos, \
+                kept_before, len(pieces)
+            looks: list[int] = []
+            runs = squeezed = processed = dropped = missed = dropped_ns = ksoftirqd_ns = 0
+            complete = False
+            for restart in range(restarts - 1, -1, -1):
+                start = now
+                now += rx_ns
+                limit, left = now // tick + budget_jiffies, budget
+                if kept_before:                              # process_backlog
+                    if kept_before >= _NAPI_WEIGHT:
+                        break
+                    now += poll_ns + kept_before * stack_ns
+                    left -= kept_before
+                    processed += kept_before
+                    if left <= 0 or now // tick >= limit:
+                        break
+                look = now + poll_ns
+                ok = True
+                for r in range(_NAPI_WEIGHT // write + 1):   # the NIC's writes at each look, then a refill
+                    at = look + r * write * driver_ns
+                    j = bisect_right(t, at, pos - base) + base
+                    if j - base == len(t) and j < feed.n:
+                        ok = False                           # past the arrivals read ahead
+                        break
+                    accepted = min(j - pos, rx_use - rx_head)
+                    if accepted:
+                        if pieces[-1][0] - rx_head != pieces[-1][1] - pos if pieces else True:
+                            pieces.append((rx_head, pos))
+                        rx_head += accepted
+                    if j - pos > accepted:
+                        missed += j - pos - accepted
+                        dropped_ns += cum[j - base] - cum[pos + accepted - base]
+                    pos = j
+                    if not r and rx_head - rx_clean < _NAPI_WEIGHT:
+                        ok = False                           # the ring ran short
+                        break
+                    if r:
+                        rx_use += write
+                if not ok:
+                    break
+                kept = local_n = 0                           # of ring entries rx_clean .. + 63: own and local skbs
+                first, last, k = rx_clean, rx_clean + _NAPI_WEIGHT, len(pieces) - 1
+                while pieces[k][0] > first:
+                    k -= 1
+                while first < last:
+                    upto = min(last, pieces[k + 1][0]) if k + 1 < len(pieces) else last
+                    a = pieces[k][1] + first - pieces[k][0]
+                    kept += own[a + upto - first] - own[a]
+                    if counts_local:
+                        local_n += local[a + upto - first] - local[a]
+                    first, k = upto, k + 1
+                processed += local_n
+                taken = min(kept, admits)
+                dropped += kept - taken
+                looks.append(look)
+                rx_clean += _NAPI_WEIGHT
+                now = look + _NAPI_WEIGHT * driver_ns
+                left -= _NAPI_WEIGHT
+                squeezed += left <= 0 or now // tick >= limit
+                ksoftirqd_ns += now - start
+                runs += 1
+                kept_before = taken
+                if not (now // tick < end and restart):
+                    complete = True
+                    break
+            if not complete:
+                now, rx_use, rx_head, rx_clean, pos, kept_before = g_now, g_use, g_head, g_clean, g_pos, g_kept
+                del pieces[g_pieces:]
+                break
+            groups += 1
+            self.time_squeeze += squeezed
+            self.net_rx_softirqs += runs
+            self.busy_ns["ksoftirqd"] += ksoftirqd_ns
+            self.processed_rps += processed
+            self.dropped += dropped
+            q.rx_missed += missed
+            q.dropped_ns += dropped_ns
+            starts = np.array(looks, dtype=np.int64)
+            q.read_ns += _NAPI_WEIGHT * int(starts.sum()) + runs * driver_ns * (_NAPI_WEIGHT * (_NAPI_WEIGHT - 1) // 2)
+            self.keep_polls()
+            self.poll_blocks.append(np.stack((np.full(runs, q.index, dtype=np.int64),
+                                              g_clean + _NAPI_WEIGHT * np.arange(runs, dtype=np.int64),
+                                              np.full(runs, _NAPI_WEIGHT, dtype=np.int64), starts,
+                                              starts + _NAPI_WEIGHT * driver_ns)))
+        if not groups:
+            return
+        for position, arrival in pieces:
+            rps.written(position, arrival)
+        packets = rx_clean - q.rx_clean
+        q.rx_packets += packets
+        q.total_packets += packets
+        q.rx_use, q.rx_head, q.rx_clean = rx_use, rx_head, rx_clean
+        feed.skip(pos - feed.pos)
+        self.now = now
+        if kept_before:
+            b.input_q = kept_before
+            if not b.napi_sched:
+                b.napi_sched = True
+            self.poll_list[:] = [b, q]
+        else:
+            b.input_q, b.napi_sched = 0, False
+            self.poll_list[:] = [q]
 
     def next_due(self) -> int | None:
         """When the earliest interrupt of this CPU is due: an IPI or its queues' IRQs."""
@@ -2057,41 +2468,45 @@ def _rps_queue(target: np.ndarray, hashes: np.ndarray, reader: int) -> _RpsQueue
     return _RpsQueue(target, hashes, own, local)
 
 
-def _steered_to(readers: list[_RpsCpu], qs: list[_Queue], cpu: int, batch: int | None,
-                driver_ns: int) -> tuple[list[int], list[int], list[int], list[int]]:
-    """What the reading CPUs steered to ``cpu``: each skb's enqueue time (3.10: after its own ``driver_ns``; 6.12:
-    when its GRO batch of ``batch`` went up; with GRO's segments as recorded), its IPI time, its reading CPU and its
-    hash, sorted by (time, reading CPU, order)."""
-    times, ipis, order, hashes = [], [], [], []
+def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None,
+             driver_ns: int) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """What the reading CPUs steered to each CPU (to itself: its own backlog, left out): each skb's enqueue time
+    (3.10: after its own ``driver_ns``; 6.12: when its GRO batch of ``batch`` went up; with GRO's segments as
+    recorded), its IPI time, its reading CPU and its hash, sorted by (time, reading CPU, order)."""
+    pieces: dict[int, list[tuple[np.ndarray, ...]]] = {}
     for r in readers:
         if r.sent:                                      # with GRO: each skb's time is recorded
             qi, packet, t = (np.array(c, dtype=np.int64) for c in zip(*r.sent))
             ipi = np.array(r.sent_ipi_at, dtype=np.int64)
-        elif r.polls:
-            qi, first, count, start = (np.array(c, dtype=np.int64) for c in zip(*r.polls))
-            rec = np.repeat(np.arange(len(count)), count)
-            j = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-            done = j + 1 if batch is None else np.minimum((j // batch + 1) * batch, count[rec])
-            qi, t, ipi = qi[rec], start[rec] + done * driver_ns, np.array(r.ipi_at, dtype=np.int64)[rec]
-            packet = first[rec] + j                     # ring positions, made arrivals below
-            for q in set(qi.tolist()):
-                packet[qi == q] = qs[q].rps.arrivals(packet[qi == q])
         else:
-            continue
+            qi, first, count, start, ipi_at = r.poll_table()
+            if not len(qi):
+                continue
+            rec = np.repeat(np.arange(len(count)), count)
+            j = np.arange(len(rec)) - np.repeat(np.cumsum(count) - count, count)
+            done = j + 1 if batch is None else np.minimum((j // batch + 1) * batch, count[rec])
+            t, ipi, qi, position = start[rec] + done * driver_ns, ipi_at[rec], qi[rec], first[rec] + j   # time order
+            packet = np.empty(len(rec), dtype=np.int64)
+            for q in set(qi.tolist()):
+                m = qi == q
+                packet[m] = qs[q].rps.arrivals(position[m])
         target, h = np.empty(len(qi), dtype=np.int64), np.empty(len(qi), dtype=np.int64)
         for q in set(qi.tolist()):
-            target[qi == q] = qs[q].rps.target[packet[qi == q]]
-            h[qi == q] = qs[q].rps.hashes[packet[qi == q]]
-        m = target == cpu
-        times.append(t[m])
-        ipis.append(ipi[m])
-        order.append(np.full(int(m.sum()), r.cpu))
-        hashes.append(h[m])
-    if not times:
-        return [], [], [], []
-    t, i, c, h = (np.concatenate(a) for a in (times, ipis, order, hashes))
-    k = np.lexsort((c, t))
-    return t[k].tolist(), i[k].tolist(), c[k].tolist(), h[k].tolist()
+            m = qi == q
+            target[m], h[m] = qs[q].rps.target[packet[m]], qs[q].rps.hashes[packet[m]]
+        for cpu in (np.flatnonzero(np.bincount(target + 1)) - 1).tolist():       # (-1: not steered)
+            if cpu >= 0 and cpu != r.cpu:
+                mine = np.flatnonzero(target == cpu)
+                pieces.setdefault(cpu, []).append((t[mine], ipi[mine], np.full(len(mine), r.cpu), h[mine]))
+    steered = {}
+    for cpu, parts in pieces.items():
+        if len(parts) == 1:
+            steered[cpu] = parts[0]
+            continue
+        t, ipi, reader, h = (np.concatenate([p[i] for p in parts]) for i in range(4))
+        k = np.lexsort((reader, t))
+        steered[cpu] = t[k], ipi[k], reader[k], h[k]
+    return steered
 
 
 @check.arguments
@@ -2203,8 +2618,7 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
         raise ValueError("the load model's RPS needs net_rx_action_ns + poll_ns + driver_ns > 0 (a steered skb "
                          "leaves after its reading CPU's run began)")
     readers = {affinity[q] for q, m in enumerate(maps) if m}
-    edges = {(affinity[q], c) for q, m in enumerate(maps) for c in m if c != affinity[q]}   # who steers to whom
-    receivers = {t for _, t in edges}
+    receivers = {c for q, m in enumerate(maps) for c in m if c != affinity[q]}
     if receivers & set(affinity):
         raise ValueError(f"CPUs {sorted(receivers & set(affinity))} take in steered skbs and have NIC queues of their "
                          "own: the load model cannot do that exactly yet (netlab.scenarios.receive.Host can)")
@@ -2230,14 +2644,17 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
         if isinstance(cpu, _RpsCpu):
             cpu.cpu = c
             cpu.flow_limit = fls.get(c) if c in readers else None
-    for c in sorted(range(cpus), key=lambda c: c in receivers):   # the CPUs that steer first
+        if c not in receivers:                          # the CPUs that steer first
+            cpu.run()
+    steered = _steered([c for c in per_cpu if isinstance(c, _RpsCpu)], qs, p.gro_normal_batch, costs.driver_ns)
+    for c in sorted(receivers):
         cpu = per_cpu[c]
-        if c in receivers:
-            steering = [per_cpu[r] for r, t in sorted(edges) if t == c]
-            cpu.steered_t, cpu.steered_ipi, readers_of, cpu.steered_hash = _steered_to(
-                steering, qs, c, p.gro_normal_batch, costs.driver_ns)
-            if any(r.flow_limit is not None for r in steering):
-                cpu.steered_fl = [per_cpu[r].flow_limit for r in readers_of]
+        if c in steered:
+            t, ipi, readers_of, hashes_of = steered[c]
+            cpu.steered_arrays = t, ipi
+            cpu.steered_t, cpu.steered_ipi, cpu.steered_hash = t.tolist(), ipi.tolist(), hashes_of.tolist()
+            if any(per_cpu[r].flow_limit is not None for r in set(readers_of.tolist())):
+                cpu.steered_fl = [per_cpu[r].flow_limit for r in readers_of.tolist()]
         cpu.run()
     return per_cpu
 
