@@ -117,3 +117,19 @@ def test_net_rx_action_polls_64_packets_a_napi_300_in_all_or_2_jiffies():
 def test_a_udp_sockets_default_buffer_is_212_992_bytes():
     (rcvbuf,) = stated(r"The socket's ([\d  ,]+)-byte buffer fills", TEXT)
     assert LINUX_3_10.rmem_default == LINUX_6_12.rmem_default == integer(rcvbuf)
+
+
+def test_gro_and_rps_move_the_knee_as_section_3_says():
+    """§3's things to try: one TCP flow drops nothing up to about 8.5 Mpps, nearly four times the UDP rate; 256
+    interleaved flows merge almost nothing; RPS to three more CPUs moves the knee from under 2.5 to past 9 Mpps."""
+    tcp_knee, = stated(r"One TCP flow drops nothing up to about ([\d.]+) Mpps, nearly four times the UDP rate", TEXT)
+    old, new = stated(r"RPS to three more CPUs moves the knee from under ([\d.]+) to past (\d+) Mpps", TEXT)
+    rates = [r / 4 * 1e6 for r in range(8, 60)]               # 2 .. 14.75 Mpps, a quarter apart
+
+    def knee(**kw):                                            # the highest rate that drops nothing
+        dropping = [s.ring_drops + sum(s.backlog_drops) > 0 for s in sweep("rate_pps", rates, n=N, **kw)]
+        return rates[dropping.index(True) - 1] if True in dropping else rates[-1]
+    udp, tcp = knee(), knee(tcp=True, flows=1)
+    assert udp < float(old) * 1e6 and tcp == float(tcp_knee) * 1e6 and 3.5 <= tcp / udp < 4
+    assert knee(cpus=4, rps_cpus=[1, 2, 3]) > int(new) * 1e6
+    assert run(4e6, N, tcp=True).segments_per_skb() < 1.05  # 256 flows round robin: almost nothing merges
