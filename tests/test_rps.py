@@ -382,7 +382,9 @@ def test_the_load_model_has_the_flow_limit(kw):
                                flow_limit_cpus=[0], segments=segments, **kw)
     assert load == step and step.flow_limit_count[0] > 0
     with pytest.raises(ValueError, match="steer to one CPU"):
-        simulate(np.arange(10), cpus=3, rps_cpus=[[1, 2]], hash_of_packet=np.arange(1, 11) << 20, flow_limit_cpus=[0])
+        simulate(np.arange(10), cpus=3, rps_cpus=[[1, 2]], hash_of_packet=np.arange(1, 11) << 28, flow_limit_cpus=[0])
+    assert simulate(np.arange(10), cpus=3, rps_cpus=[[1, 2]], hash_of_packet=np.arange(1, 11) << 20,
+                    flow_limit_cpus=[0]).processed == [0, 10, 0]       # (every hash picks CPU 1: it steers to one)
     with pytest.raises(ValueError, match="3.11"):
         simulate(np.arange(10), cpus=2, profile="3.10", flow_limit_cpus=[0])
     with pytest.raises(ValueError, match="flow_limit_cpus"):

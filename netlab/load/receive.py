@@ -70,13 +70,13 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from netlab import check
 from netlab.kernel.cpu import Costs
-from netlab.kernel.dev import SdFlowLimit
+from netlab.kernel.dev import RpsSockFlowTable, SdFlowLimit
 from netlab.kernel.dev_hard_xmit import ETH_HLEN
 from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.nic import (IGB_MAX_RXD, IGB_MIN_RXD, IGB_RETA_SIZE, IGB_RX_BUFFER_WRITE, IGB_START_ITR, RSS_KEY,
@@ -232,6 +232,67 @@ def rps_maps(rps_cpus: Sequence[Sequence[int]] | None, queues: int, cpus: int) -
             raise ValueError(f"rps_cpus[{q}] must list CPUs in 0..{cpus - 1}, got {cpu_list!r}")
         maps.append(tuple(sorted(set(cpu_list))))
     return maps
+
+
+@check.arguments
+def rfs_tables(rps_sock_flow_entries: int, rps_flow_cnt: int, cpus: check.Cpus,
+               profile: KernelProfile) -> tuple[RpsSockFlowTable | None, int]:
+    """RFS's two sysctls as the kernel keeps them: the one ``rps_sock_flow_table`` (``net.core.rps_sock_flow_entries``
+    rounded up to a power of 2, as ``rps_sock_flow_sysctl`` does; 0: None, RFS off), nobody's flow recorded yet,
+    and each RX queue's flow table size (``rps_flow_cnt`` rounded up, as ``store_rps_dev_flow_table_cnt`` does; 0:
+    none)."""
+    for sysctl, value in (("rps_sock_flow_entries", rps_sock_flow_entries), ("rps_flow_cnt", rps_flow_cnt)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1 << 26:
+            raise ValueError(f"{sysctl} must be an int in 0..2**26, got {value!r}")
+    table = RpsSockFlowTable(1 << (rps_sock_flow_entries - 1).bit_length(), (1 << (cpus - 1).bit_length()) - 1,
+                             hash_bits=profile.napi_repoll_list) if rps_sock_flow_entries else None
+    return table, 1 << (rps_flow_cnt - 1).bit_length() if rps_flow_cnt else 0
+
+
+@check.arguments
+def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
+                 table: RpsSockFlowTable | None = None, rps_flow_cnt: int = 0) -> np.ndarray:
+    """``kernel.dev.get_rps_cpu`` for each skb of one RX queue (``hashes``, u32, in arrival order), where the flows'
+    entries in ``rps_sock_flow_table`` were written before the traffic (each flow read once, where it is read:
+    the table does not change during the run): the CPU (-1: handled where it was read). RFS first (``table`` and
+    this queue's ``rps_flow_cnt``, a power of 2): a flow the table knows (:meth:`RpsSockFlowTable.next_cpu`) goes
+    to its ``next_cpu`` — its ``rps_dev_flow`` starts at ``RPS_NO_CPU``, so its first skb points it there and
+    ``set_rps_cpu`` never moves it again — unless that is no CPU of this machine; else RPS: ``rps_map[
+    reciprocal_scale(hash, len(rps_map))]``, or -1 without a map. A hash of 0: -1. Refused (ValueError): two flows
+    of the queue that share an ``rps_dev_flow`` entry and want different CPUs: the entry then moves only once the old
+    CPU's backlog has taken the last skb it got through it (``last_qtail``), which depends on that CPU's progress."""
+    hashes = np.asarray(hashes)
+    if hashes.ndim != 1 or (hashes.size and (hashes.dtype.kind not in "iu" or hashes.min() < 0
+                                             or hashes.max() >= 1 << 32)):
+        raise ValueError("hashes must be a 1-d array of u32 flow hashes (0 .. 2**32 - 1)")
+    hashes = hashes.astype(np.uint64)
+    if isinstance(rps_map, (str, bytes)) or any(not isinstance(c, int) or not 0 <= c < cpus for c in rps_map):
+        raise ValueError(f"rps_map must list CPUs in 0..{cpus - 1}, got {rps_map!r}")
+    if rps_flow_cnt & (rps_flow_cnt - 1):
+        raise ValueError(f"rps_flow_cnt must be 0 or a power of 2 (rfs_tables rounds it up), got {rps_flow_cnt!r}")
+    target = np.full(hashes.size, -1, dtype=np.int64)
+    if rps_map:
+        target = np.asarray(rps_map, dtype=np.int64)[((hashes * np.uint64(len(rps_map))) >> np.uint64(32)).astype(
+            np.intp)]
+    if table is not None and rps_flow_cnt:
+        flows, flow_of_skb = np.unique(hashes, return_inverse=True)
+        next_cpus = [table.next_cpu(h) if h else None for h in flows.tolist()]
+        wanted: dict[int, dict[int, int]] = {}          # rps_dev_flow entry → next_cpu → a flow that wants it
+        for h, next_cpu in zip(flows.tolist(), next_cpus):
+            if next_cpu is not None:
+                wanted.setdefault(h & (rps_flow_cnt - 1), {}).setdefault(next_cpu, h)
+        for entry, flows_by_cpu in wanted.items():
+            if len(flows_by_cpu) > 1:
+                where = ", ".join(f"{h:#010x} on {'no CPU' if c >= cpus else f'CPU {c}'}"
+                                  for c, h in sorted(flows_by_cpu.items())[:2])
+                raise ValueError(f"flows {where} share rps_dev_flow entry {entry} (rps_flow_cnt {rps_flow_cnt}): "
+                                 "whether a flow moves there depends on how far the other CPU's backlog got "
+                                 "(set_rps_cpu's last_qtail test); the load model cannot do that exactly — give a "
+                                 "larger rps_flow_cnt, or use netlab.scenarios.receive.Host")
+        steered = np.array([c if c is not None and c < cpus else -1 for c in next_cpus], dtype=np.int64)[flow_of_skb]
+        target = np.where(steered >= 0, steered, target)
+    target[hashes == 0] = -1
+    return target
 
 
 @check.arguments
@@ -2515,7 +2576,8 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
              affinity: Sequence[int] | None = None, costs: Costs | None = None,
              segments: TcpSegments | None = None, rx_usecs: int = 0, length: int = 64,
              rps_cpus: Sequence[Sequence[int]] | None = None, hash_of_packet: np.ndarray | None = None,
-             flow_limit_cpus: Sequence[int] = ()) -> Summary:
+             flow_limit_cpus: Sequence[int] = (), rps_sock_flow_entries: int = 0, rps_flow_cnt: int = 0,
+             read_on: Mapping[int, int] | None = None) -> Summary:
     """Run arrivals (``times_ns``, sorted, int64) on queues ``queue_of_packet`` (default all on queue 0) through
     rings, IRQs (moderated as ``ethtool -C rx-usecs`` says), NAPI and softirqs; same parameters and same
     :class:`Summary` as :class:`netlab.scenarios.receive.Host`. ``segments`` (:func:`tcp_segments`) makes them TCP
@@ -2568,12 +2630,20 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
           for q, arr in enumerate(per_queue)]
     maps = rps_maps(rps_cpus, queues, cpus)
     fls = flow_limits(flow_limit_cpus, cpus, p)
+    rfs = rfs_tables(rps_sock_flow_entries, rps_flow_cnt, cpus, p)
+    if read_on is not None and (not isinstance(read_on, Mapping) or any(
+            not isinstance(h, int) or isinstance(h, bool) or not 0 <= h < 1 << 32 or not isinstance(c, int)
+            or isinstance(c, bool) or not 0 <= c < cpus for h, c in read_on.items())):
+        raise ValueError(f"read_on must map u32 flow hashes to CPUs in 0..{cpus - 1}, got {read_on!r}")
+    for h, c in (read_on or {}).items() if rfs[0] is not None else ():
+        rfs[0].record(h, c)                             # sock_rps_record_flow, in the order the flows were read
+    steering = [bool(m) or bool(rfs[1]) for m in maps]   # get_rps_cpu's first test: a map or a flow table
     for q in qs if segments is not None else ():
         mine = segments.take(queue_of_packet == q.index) if queue_of_packet is not None else segments
-        if len(q.feed.arr) and (np.any(mine.flow >= 0) or maps[q.index]):  # UDP only, no RPS: no GRO state needed
+        if len(q.feed.arr) and (np.any(mine.flow >= 0) or steering[q.index]):  # UDP, no RPS: no GRO state needed
             q.gro = _Gro(mine, p, costs)
     settings = (p, costs, ring, itr_setting, queues, ETH_HLEN + length)   # every CPU's, after its queues
-    if not any(maps):
+    if not any(steering):
         per_cpu = [_Cpu([q for q in qs if affinity[q.index] == c], *settings) for c in range(cpus)]
         for cpu in per_cpu:
             cpu.run()
@@ -2582,7 +2652,7 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
             hash_of_packet = segments.rxhash
         if segments is not None and not np.array_equal(hash_of_packet, segments.rxhash):
             raise ValueError("with segments, hash_of_packet must be segments.rxhash (an skb has one hash, skb->hash)")
-        per_cpu = _simulate_rps(qs, maps, affinity, times, queue_of_packet, hash_of_packet, settings, cpus, fls)
+        per_cpu = _simulate_rps(qs, maps, affinity, times, queue_of_packet, hash_of_packet, settings, cpus, fls, rfs)
     skbs_of = [[q.rx_packets - (q.gro.merged if q.gro is not None else 0) for q in c.queues] for c in per_cpu]
     read_ns = sum(q.read_ns + q.dropped_ns + (q.gro.read_ns if q.gro is not None else 0) for q in qs)
     rps = [c if isinstance(c, _RpsCpu) else None for c in per_cpu]
@@ -2600,14 +2670,16 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
 
 def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[int], times: np.ndarray,
                   queue_of_packet: np.ndarray | None, hash_of_packet: np.ndarray | None, settings: tuple,
-                  cpus: int, fls: dict[int, SdFlowLimit]) -> list[_Cpu]:
+                  cpus: int, fls: dict[int, SdFlowLimit],
+                  rfs: tuple[RpsSockFlowTable | None, int]) -> list[_Cpu]:
     """:func:`simulate` with RPS: the CPUs that take in no steered skb first (among them the reading CPUs, which
     record what they steer), then the others with what was steered to them. ``settings``: every CPU's arguments
     after its queues (profile, costs, ring size, the NIC's ITR setting, queue count and frame size); ``fls``: the
-    flow limits, by CPU."""
+    flow limits, by CPU; ``rfs``: RFS's sock flow table, its flows recorded, and each queue's ``rps_flow_cnt``."""
     p, costs = settings[0], settings[1]
     if hash_of_packet is None or np.shape(hash_of_packet) != times.shape:
-        raise ValueError("with rps_cpus give hash_of_packet: each packet's RSS hash (rss_hashes), one per arrival")
+        raise ValueError("with rps_cpus or RFS give hash_of_packet: each packet's RSS hash (rss_hashes), one per "
+                         "arrival")
     hashes = np.asarray(hash_of_packet).astype(np.uint64)
     if hashes.size and hashes.max() >= 1 << 32:
         raise ValueError("hash_of_packet holds u32 hashes (0 .. 2**32 - 1)")
@@ -2617,29 +2689,30 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
     if not costs.net_rx_action_ns + costs.poll_ns + costs.driver_ns:
         raise ValueError("the load model's RPS needs net_rx_action_ns + poll_ns + driver_ns > 0 (a steered skb "
                          "leaves after its reading CPU's run began)")
-    readers = {affinity[q] for q, m in enumerate(maps) if m}
-    receivers = {c for q, m in enumerate(maps) for c in m if c != affinity[q]}
-    if receivers & set(affinity):
-        raise ValueError(f"CPUs {sorted(receivers & set(affinity))} take in steered skbs and have NIC queues of their "
-                         "own: the load model cannot do that exactly yet (netlab.scenarios.receive.Host can)")
+    steered_to: dict[int, set[int]] = {}               # reading CPU → the CPUs its skbs go to (itself too)
     for q, m in enumerate(maps):
-        if m:
+        if m or rfs[1]:
             h = hashes if queue_of_packet is None else hashes[np.asarray(queue_of_packet) == q]
             if queue_of_packet is None and q:
                 h = h[:0]
-            target = np.asarray(m, dtype=np.int64)[((h * np.uint64(len(m))) >> np.uint64(32)).astype(np.intp)]
-            target[h == 0] = -1
+            target = get_rps_cpus(h, m, cpus, *rfs)
+            steered_to.setdefault(affinity[q], set()).update(np.unique(target[target >= 0]).tolist())
             qs[q].rps = _rps_queue(target, h.astype(np.int64), affinity[q])
             if qs[q].gro is not None:
                 qs[q].gro.steer()
+    readers = set(steered_to)
+    receivers = {c for r, cs in steered_to.items() for c in cs if c != r}
+    if receivers & set(affinity):
+        raise ValueError(f"CPUs {sorted(receivers & set(affinity))} take in steered skbs and have NIC queues of their "
+                         "own: the load model cannot do that exactly yet (netlab.scenarios.receive.Host can)")
     per_cpu: list[_Cpu] = [
         (_RpsCpu if c in readers | receivers else _Cpu)([q for q in qs if affinity[q.index] == c], *settings)
         for c in range(cpus)]
     for r in readers & fls.keys():
-        steered_to = {c for q, m in enumerate(maps) if affinity[q] == r for c in m}
-        if len(steered_to) > 1:
-            raise ValueError(f"CPU {r} has a flow limit and steers to CPUs {sorted(steered_to)}: the load model's flow "
-                             "limit needs each such CPU to steer to one CPU (netlab.scenarios.receive.Host can do any)")
+        if len(steered_to[r]) > 1:
+            raise ValueError(f"CPU {r} has a flow limit and steers to CPUs {sorted(steered_to[r])}: the load model's "
+                             "flow limit needs each such CPU to steer to one CPU (netlab.scenarios.receive.Host can do "
+                             "any)")
     for c, cpu in enumerate(per_cpu):
         if isinstance(cpu, _RpsCpu):
             cpu.cpu = c
