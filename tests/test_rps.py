@@ -1,15 +1,19 @@
 """RPS in the step model: get_rps_cpu's placement, the IPI per net_rx_action, the target's backlog and counters."""
 import os
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from netlab.kernel.cpu import Costs
-from netlab.kernel.dev import RPS_NO_CPU, NetdevRxQueue, get_rps_cpu, hash_32, reciprocal_scale, softnet_stat_values
+from netlab.kernel.dev import (RPS_NO_CPU, NetdevRxQueue, get_rps_cpu, hash_32, reciprocal_scale, sock_rps_record_flow,
+                               softnet_stat_values)
 from netlab.kernel.inet_stream import inet_recvmsg
 from netlab.kernel.skbuff import alloc_skb
+from netlab.kernel.sock import Sock
+from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED
 from netlab.kernel.nic import Packet, rss_input, toeplitz_hash
 from netlab.kernel.profiles import PROFILES
 from netlab.load.receive import arrivals, rps_maps, rss_hashes, rss_queues, simulate, tcp_segments
@@ -222,11 +226,14 @@ def rps_case(draw):
 
 
 def step_and_load(times, sports, profile, cpus, queues, affinity, rps_cpus, costs, ring, rx_usecs=0, segments=None,
-                  flow_limit_cpus=()):
-    """Both models on UDP packets from ports ``sports`` (with ``segments``: TCP segments, UDP where its flow is -1)."""
+                  flow_limit_cpus=(), rps_sock_flow_entries=0, rps_flow_cnt=0, read_on=None):
+    """Both models on UDP packets from ports ``sports`` (with ``segments``: TCP segments, UDP where its flow is -1);
+    RFS's table written before the traffic as ``read_on`` says (:func:`read_flows`)."""
     n = len(times)
     host = Host(profile, cpus=cpus, queues=queues, ring_size=ring, affinity=affinity, rps_cpus=rps_cpus, costs=costs,
-                rx_usecs=rx_usecs, flow_limit_cpus=flow_limit_cpus)
+                rx_usecs=rx_usecs, flow_limit_cpus=flow_limit_cpus, rps_sock_flow_entries=rps_sock_flow_entries,
+                rps_flow_cnt=rps_flow_cnt)
+    read_flows(host, read_on or {})
     host.udp_socket(80, rcvbuf=1 << 40)
     if segments is not None:
         host.tcp_socket(80, rcvbuf=1 << 40)
@@ -239,8 +246,19 @@ def step_and_load(times, sports, profile, cpus, queues, affinity, rps_cpus, cost
     flows = (["10.0.0.1"] * n, ["10.0.0.2"] * n, sports, [80] * n)
     load = simulate(times, rss_queues(*flows, queues), profile=profile, cpus=cpus, queues=queues, ring_size=ring,
                     affinity=affinity, costs=costs, rps_cpus=rps_cpus, hash_of_packet=rss_hashes(*flows),
-                    rx_usecs=rx_usecs, segments=segments, flow_limit_cpus=flow_limit_cpus)
+                    rx_usecs=rx_usecs, segments=segments, flow_limit_cpus=flow_limit_cpus,
+                    rps_sock_flow_entries=rps_sock_flow_entries, rps_flow_cnt=rps_flow_cnt, read_on=read_on)
     return host.summary(), load
+
+
+def read_flows(host, read_on):
+    """Before any traffic, each flow's reader reads it once on its CPU, in ``read_on``'s order (flow hash → CPU):
+    ``inet_recvmsg`` → ``sock_rps_record_flow`` of the flow's socket, whose ``sk_rxhash`` is the flow's hash (as its
+    first skb set it: ``sock_rps_save_rxhash``). The sockets are connected (TCP, or connected UDP, which is
+    TCP_ESTABLISHED too: 6.12 records only those); the packets themselves go to the host's own sockets."""
+    for h, cpu in read_on.items():
+        reader = Sock(name=f"reader of {h:#010x}", protocol="udp", sk_state=TCP_ESTABLISHED, sk_rxhash=h)
+        host.run_process(cpu, partial(sock_rps_record_flow, reader))
 
 
 @settings(max_examples=int(os.environ.get("RPS_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -441,3 +459,72 @@ def test_rfs_moves_a_flow_only_once_its_old_backlog_has_taken_its_last_skb(profi
         assert get_rps_cpu(host.dev, skb) == (3, rflow) and (rflow.cpu, rflow.last_qtail) == (3, 40)
         table.ents[h & 63] = RPS_NO_CPU       # nobody reads the flow (6.12: nor do its hash bits match): RPS
         assert get_rps_cpu(host.dev, skb) == ([1, 2][reciprocal_scale(h, 2)], None)
+
+
+# --- RFS in the load model: the sock table written before the traffic ------------------------------------------------
+@st.composite
+def rfs_case(draw):
+    """:func:`rps_case`'s traffic (no flow limit) with RFS: a few flows, some read before the traffic on CPUs that
+    have no NIC queue or only the queue of all flows (the reading CPU 0 among them), in a random order; small tables, so flows collide in
+    ``rps_sock_flow_table`` (the last reader wins; 6.12's hash bits then send the other flow to RPS) and in the
+    queue's ``rps_dev_flow`` table (refused when the flows want different CPUs); RPS maps or none."""
+    profile = PROFILES[draw(st.sampled_from(PROFILE_NAMES))]
+    cpus, queues = draw(st.integers(2, 4)), draw(st.integers(1, 2))
+    own_queue = queues == 2 and draw(st.booleans())      # queue 1 on CPU 1, which nothing is steered to
+    allowed = [c for c in range(cpus) if not (own_queue and c == 1)]
+    mask = draw(st.integers(0, (1 << len(allowed)) - 1))
+    rps = [c for i, c in enumerate(allowed) if mask >> i & 1]
+    affinity, rps_cpus = ([0, 1], [rps, []]) if own_queue else ([0] * queues, [rps] * queues)
+    flows = draw(st.integers(1, 8))
+    readers = [c for c in allowed if not own_queue or c > 1]   # (queue 1's flows must not go to CPU 0 either)
+    read = draw(st.lists(st.sampled_from(readers + [None]), min_size=flows, max_size=flows))   # None: not read
+    order = draw(st.permutations(range(flows)))
+    rxhash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
+    read_on = {int(rxhash[f]): read[f] for f in order if read[f] is not None}
+    costs = draw(COSTS)
+    sysctls = dict(netdev_max_backlog=draw(st.sampled_from([10, 100, 1000])), hz=draw(st.sampled_from([250, 1000])),
+                   netdev_budget=draw(st.sampled_from([64, 300])), max_softirq_restart=draw(st.sampled_from([1, 10])))
+    n = draw(st.integers(50, 1000))
+    rate = draw(st.floats(1e5, 1.4e7))
+    burst = draw(st.integers(1, 32))
+    if burst > 1 and (burst - 1) * 67 >= burst * 1e9 / rate:
+        burst = 1
+    times = arrivals(rate, n, burst=burst, jitter=draw(st.booleans()), seed=draw(st.integers(0, 100)))
+    rng = np.random.default_rng(n)
+    sports = 40000 + rng.integers(0, flows, n)
+    kw = dict(rx_usecs=draw(st.sampled_from([0, 0, 1, 3, 10, 50, 250])), read_on=read_on,
+              rps_sock_flow_entries=draw(st.sampled_from([1, 2, 4, 16, 4096, 0])),
+              rps_flow_cnt=draw(st.sampled_from([1, 2, 3, 8, 4096, 0])))
+    if draw(st.booleans()):
+        kw["rx_usecs"] = kw["rx_usecs"] if kw["rx_usecs"] not in (1, 3) else 0   # (adaptive: UDP only)
+        segments = tcp_segments(sports - 40000, rxhash, mss=draw(st.sampled_from([100, 1448])),
+                                push_every=draw(st.sampled_from([0, 3, 40])))
+        segments.flow[rng.random(n) < draw(st.sampled_from([0.0, 0.1]))] = -1                   # UDP packets
+        kw["segments"] = segments
+    return (times, sports, profile.replace(**sysctls), cpus, queues, affinity, rps_cpus, costs,
+            draw(st.sampled_from([64, 128, 256])), kw)
+
+
+@settings(max_examples=int(os.environ.get("RPS_EXAMPLES", 60)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(case=rfs_case())
+def test_the_load_model_equals_the_step_model_with_rfs(case):
+    """Equal, or refused with the reason (two flows of one rps_dev_flow entry that want different CPUs)."""
+    *args, kw = case
+    try:
+        step, load = step_and_load(*args, **kw)
+    except ValueError as e:
+        assert "share rps_dev_flow entry" in str(e)
+        event("refused: flows share an rps_dev_flow entry")
+        return
+    assert load == step
+    yes = {True: "yes", False: "no"}
+    read_on, entries = kw["read_on"], kw["rps_sock_flow_entries"]
+    buckets = {h & ((1 << (entries - 1).bit_length()) - 1) for h in read_on} if entries else set()
+    for name, seen in (("RFS on", entries and kw["rps_flow_cnt"]), ("an RPS map", any(args[6])),
+                       ("TCP", "segments" in kw),
+                       ("a flow read on the reading CPU", 0 in read_on.values()),
+                       ("a flow read on another CPU", set(read_on.values()) - {0}),
+                       ("readers collide in the sock table", entries and len(buckets) < len(read_on)),
+                       ("backlog drops", sum(step.backlog_drops))):
+        event(f"{name}: {yes[bool(seen)]}")
