@@ -16,7 +16,8 @@ from netlab.kernel.sock import Sock
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED
 from netlab.kernel.nic import Packet, rss_input, toeplitz_hash
 from netlab.kernel.profiles import PROFILES
-from netlab.load.receive import arrivals, rps_maps, rss_hashes, rss_queues, simulate, tcp_segments
+from netlab.load.receive import (arrivals, get_rps_cpus, rfs_tables, rps_maps, rss_hashes, rss_queues, simulate,
+                                 tcp_segments)
 from netlab.scenarios.receive import Host, rps_handoff
 
 PROFILE_NAMES = ["3.10", "6.12"]
@@ -528,3 +529,61 @@ def test_the_load_model_equals_the_step_model_with_rfs(case):
                        ("readers collide in the sock table", entries and len(buckets) < len(read_on)),
                        ("backlog drops", sum(step.backlog_drops))):
         event(f"{name}: {yes[bool(seen)]}")
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_rfs_in_the_load_model_sends_each_flow_where_it_is_read(profile):
+    """16 flows into CPU 0's queue, RPS over CPUs 1-2; flows 0-3 are read on CPU 3, flow 4 on CPU 0 (its own
+    backlog): those go there in both models, the others where RPS's hash puts them."""
+    n, flows = 1600, 16
+    rxhash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
+    read_on = {int(h): 3 for h in rxhash[:4]} | {int(rxhash[4]): 0}
+    sports = 40000 + np.arange(n) % flows
+    step, load = step_and_load(arrivals(1e6, n), sports, PROFILES[profile], 4, 1, [0], [[1, 2]], Costs(), 256,
+                               rps_sock_flow_entries=4096, rps_flow_cnt=4096, read_on=read_on)
+    assert load == step
+    by_rps = [[1, 2][reciprocal_scale(int(h), 2)] for h in rxhash[5:]]
+    assert step.processed == [100, 100 * by_rps.count(1), 100 * by_rps.count(2), 400]
+    assert get_rps_cpus(rxhash, [1, 2], 4, *rfs_tables(0, 4096, 4, PROFILES[profile])).tolist() == [
+        [1, 2][reciprocal_scale(int(h), 2)] for h in rxhash]      # no sock table: RPS alone
+
+
+def test_the_load_models_rfs_refuses_flows_of_one_rps_dev_flow_entry_that_want_different_cpus():
+    """rps_flow_cnt 1: every flow of the queue shares one rps_dev_flow. Read on one CPU: exact. On two, or (3.10)
+    one flow read and another read nowhere (RPS_NO_CPU in its bucket): refused. 6.12 sends the unread flow to RPS
+    (its hash bits do not match), which leaves the entry alone."""
+    times, hashes = 1000 + 10_000 * np.arange(40), np.array([0x1000_0001, 0x8000_0002] * 20)
+    kw = dict(cpus=4, rps_cpus=[[1]], hash_of_packet=hashes, rps_sock_flow_entries=64, rps_flow_cnt=1)
+    for profile in PROFILE_NAMES:
+        assert simulate(times, profile=profile, read_on={0x1000_0001: 3, 0x8000_0002: 3}, **kw).processed == [0, 0, 0,
+                                                                                                            40]
+        with pytest.raises(ValueError, match=r"flows 0x10000001 on CPU 2, 0x80000002 on CPU 3 share rps_dev_flow "
+                                             r"entry 0 \(rps_flow_cnt 1\).*larger rps_flow_cnt.*Host"):
+            simulate(times, profile=profile, read_on={0x1000_0001: 2, 0x8000_0002: 3}, **kw)
+    assert simulate(times, read_on={0x1000_0001: 3}, **kw).processed == [0, 20, 0, 20]
+    with pytest.raises(ValueError, match="0x80000002 on no CPU"):
+        simulate(times, profile="3.10", read_on={0x1000_0001: 3}, **kw)
+
+
+def test_rfs_settings_are_checked():
+    times, hashes = np.arange(10), np.arange(1, 11) << 20
+    for bad in ({1: 2}, {-1: 0}, {1 << 32: 0}, {1: True}, {"1": 0}):
+        with pytest.raises(ValueError, match=r"read_on must map u32 flow hashes to CPUs in 0\.\.1"):
+            simulate(times, cpus=2, hash_of_packet=hashes, rps_sock_flow_entries=64, rps_flow_cnt=8, read_on=bad)
+    with pytest.raises(TypeError, match="read_on"):
+        simulate(times, cpus=2, hash_of_packet=hashes, read_on=[(1, 0)])
+    for sysctl in ("rps_sock_flow_entries", "rps_flow_cnt"):
+        with pytest.raises(ValueError, match=rf"{sysctl} must be an int in 0\.\.2\*\*26"):
+            simulate(times, cpus=2, hash_of_packet=hashes, **{sysctl: (1 << 26) + 1})
+    with pytest.raises(ValueError, match="with rps_cpus or RFS give hash_of_packet"):
+        simulate(times, cpus=2, rps_sock_flow_entries=64, rps_flow_cnt=8)
+    with pytest.raises(ValueError, match=r"CPUs \[1\] take in steered skbs and have NIC queues"):
+        simulate(times, np.arange(10) % 2, cpus=2, queues=2, hash_of_packet=hashes, rps_sock_flow_entries=64,
+                 rps_flow_cnt=8, read_on={int(hashes[0]): 1})
+    with pytest.raises(ValueError, match="rps_flow_cnt must be 0 or a power of 2"):
+        get_rps_cpus(hashes, [1], 2, None, 3)
+    with pytest.raises(ValueError, match="u32 flow hashes"):
+        get_rps_cpus(np.array([-1]), [1], 2)
+    with pytest.raises(ValueError, match=r"rps_map must list CPUs in 0\.\.1"):
+        get_rps_cpus(hashes, [2], 2)
+    assert simulate(times, cpus=2, hash_of_packet=hashes, rps_flow_cnt=8, read_on={1: 1}).processed == [10, 0]
