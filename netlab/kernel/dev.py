@@ -36,7 +36,8 @@ Models net/core/dev.c, net/core/gro.c, include/net/gro.h, include/linux/netdevic
   steers the flow there — once the backlog it used last has taken in everything it sent there (the queue's
   ``rps_dev_flow``: ``last_qtail`` against that CPU's ``input_queue_head``), so packets stay in order. That test
   reads another CPU's counter as the model's order leaves it when the reading CPU runs (see below). The load model
-  (:mod:`netlab.load.receive`) has RPS and the flow limit (for a reading CPU that steers to one CPU), not RFS.
+  (:mod:`netlab.load.receive`) has RPS, the flow limit (for a reading CPU that steers to one CPU) and RFS with the
+  flows read before the traffic (flows that share an ``rps_dev_flow`` entry must want one CPU).
 
   The model's order (its one simplification of RPS): each CPU runs a whole burst of work at once (an interrupt
   with its softirqs, a ksoftirqd run), so the CPU an skb is steered to may be in the middle of a burst the model

@@ -18,9 +18,11 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   segments the reading CPU records each skb GRO passes on (its first packet, so its hash) with the time it went up
   (3.10: at once; 6.12: when its ``gro_normal_batch`` did). The flow limit (``flow_limit_cpus``) is the enqueuing —
   reading — CPU's history, which the CPUs it steers to update in the step model's global order: here a flow-limited
-  reading CPU must steer to one CPU (itself or another), whose take-ins are then the history's only writer. RFS is
-  the step model's only (``Host``'s ``rps_sock_flow_entries``, ``rps_flow_cnt``): :func:`simulate` has no such
-  settings. In bulk, without GRO, interrupt moderation or a flow limit on the CPU: a reading CPU that steers every
+  reading CPU must steer to one CPU (itself or another), whose take-ins are then the history's only writer. RFS
+  (``rps_sock_flow_entries``, ``rps_flow_cnt``, as ``Host``'s) with the flows' ``rps_sock_flow_table`` entries
+  written before the traffic (``read_on``: each flow read once, where it is read) changes only where each skb goes,
+  known up front (:func:`get_rps_cpus`) — unless two flows that want different CPUs share an ``rps_dev_flow`` entry:
+  then where one goes depends on another CPU's progress, and the load model refuses it. In bulk, without GRO, interrupt moderation or a flow limit on the CPU: a reading CPU that steers every
   skb of its one queue elsewhere runs ``isolated_packets`` and ``quiet_cycles`` at ``driver_ns`` a packet
   (``record_polls``); one that keeps some in its own backlog runs its busy periods a bisect per poll, nested IRQs
   included (``rps_quiet_cycles``); a target takes each IPI → NET_RX → ``process_backlog`` cycle with a bisect, runs
@@ -2584,9 +2586,13 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
     segments GRO may merge; without it every packet is GRO_NORMAL: UDP, of ``length`` bytes (the IP packet, as
     ``Packet.length``; adaptive moderation counts bytes). With RPS (``rps_cpus``) give each packet's RSS hash
     (``hash_of_packet``, :func:`rss_hashes`; with ``segments`` it is ``segments.rxhash``, the default);
-    ``flow_limit_cpus`` (6.12) as ``Host``'s. Not here (``Host`` has them): an RPS CPU of another CPU's queue with
-    NIC queues of its own (so no CPU both reads and is steered to), a flow-limited reading CPU that steers to more
-    than one CPU, RFS."""
+    ``flow_limit_cpus`` (6.12) as ``Host``'s. RFS: ``rps_sock_flow_entries`` and ``rps_flow_cnt`` as ``Host``'s, and
+    ``read_on`` (flow hash → CPU, in the order the flows were read): where each flow's reader read it once before the
+    traffic (``sock_rps_record_flow``; a later flow of the same ``rps_sock_flow_table`` bucket overwrites an earlier
+    one), so the table stays as it is during the run; give ``hash_of_packet`` too. Not here (``Host`` has them): a CPU
+    skbs are steered to from another CPU's queue that has NIC queues of its own (so no CPU both reads and is steered
+    to), a flow-limited reading CPU that steers to more than one CPU, two flows of one ``rps_dev_flow`` entry that
+    want different CPUs (:func:`get_rps_cpus`), readers that move during the run."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(p, KernelProfile):
         raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -2738,12 +2744,16 @@ def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = Fals
         netdev_budget: int | None = None, netdev_budget_usecs: int | None = None,
         profile: str | KernelProfile = "6.12", costs: Costs | None = None, tcp: bool = False, mss: int = 1448,
         push_every: int = 0, rx_usecs: int = 0, length: int = 64, rps_cpus: Sequence[int] | None = None,
-        flow_limit_cpus: Sequence[int] = ()) -> Summary:
+        flow_limit_cpus: Sequence[int] = (), rfs_cpus: Sequence[int] | None = None,
+        rps_sock_flow_entries: int = 32768, rps_flow_cnt: int | None = None) -> Summary:
     """One experiment: ``n`` UDP packets of ``length`` bytes and ``flows`` flows (round robin) at ``rate_pps`` in
     bursts of ``burst``, RSS over ``queues`` queues, queue q's IRQ on CPU q (``cpus`` defaults to ``queues``),
     interrupts moderated by ``rx_usecs`` (``ethtool -C``), RPS over ``rps_cpus`` on every queue (default off), the
     flow limit on ``flow_limit_cpus``; sysctls override the profile's. With ``tcp`` they are bulk TCP segments of
-    ``mss`` bytes, PSH on every ``push_every``-th of a flow (:func:`tcp_segments`), which GRO merges."""
+    ``mss`` bytes, PSH on every ``push_every``-th of a flow (:func:`tcp_segments`), which GRO merges. RFS (default
+    off): flow i is read on CPU ``rfs_cpus[i % len(rfs_cpus)]`` before the traffic starts, with
+    ``rps_sock_flow_entries`` (32768) and each queue's ``rps_flow_cnt`` (default ``rps_sock_flow_entries / queues``),
+    the values Documentation/networking/scaling.rst suggests."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     changes = {k: v for k, v in (("netdev_budget", netdev_budget), ("netdev_budget_usecs", netdev_budget_usecs))
                if v is not None}
@@ -2762,6 +2772,12 @@ def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = Fals
     if isinstance(rps_cpus, (str, bytes)):
         raise ValueError(f"rps_cpus must be a list of CPUs, got {rps_cpus!r}")
     rps = dict(rps_cpus=[list(rps_cpus)] * queues, hash_of_packet=flow_hash[flow_of_packet]) if rps_cpus else {}
+    if isinstance(rfs_cpus, (str, bytes)) or rfs_cpus is not None and not len(rfs_cpus):
+        raise ValueError(f"rfs_cpus must be None or a non-empty list of CPUs, got {rfs_cpus!r}")
+    if rfs_cpus is not None:
+        rps.update(hash_of_packet=flow_hash[flow_of_packet], rps_sock_flow_entries=rps_sock_flow_entries,
+                   rps_flow_cnt=rps_sock_flow_entries // queues if rps_flow_cnt is None else rps_flow_cnt,
+                   read_on={int(h): rfs_cpus[i % len(rfs_cpus)] for i, h in enumerate(flow_hash.tolist())})
     return simulate(times, queue_of_packet, profile=p, cpus=cpus or queues, queues=queues, ring_size=ring_size,
                     costs=costs, segments=segments, rx_usecs=rx_usecs, length=length, flow_limit_cpus=flow_limit_cpus,
                     **rps)
