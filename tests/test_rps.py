@@ -16,7 +16,7 @@ from netlab.kernel.sock import Sock
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED
 from netlab.kernel.nic import Packet, rss_input, toeplitz_hash
 from netlab.kernel.profiles import PROFILES
-from netlab.load.receive import (arrivals, get_rps_cpus, rfs_tables, rps_maps, rss_hashes, rss_queues, simulate,
+from netlab.load.receive import (arrivals, get_rps_cpus, rfs_tables, rps_maps, rss_hashes, rss_queues, run, simulate,
                                  tcp_segments)
 from netlab.scenarios.receive import Host, rps_handoff
 
@@ -465,10 +465,10 @@ def test_rfs_moves_a_flow_only_once_its_old_backlog_has_taken_its_last_skb(profi
 # --- RFS in the load model: the sock table written before the traffic ------------------------------------------------
 @st.composite
 def rfs_case(draw):
-    """:func:`rps_case`'s traffic (no flow limit) with RFS: a few flows, some read before the traffic on CPUs that
-    have no NIC queue or only the queue of all flows (the reading CPU 0 among them), in a random order; small tables, so flows collide in
-    ``rps_sock_flow_table`` (the last reader wins; 6.12's hash bits then send the other flow to RPS) and in the
-    queue's ``rps_dev_flow`` table (refused when the flows want different CPUs); RPS maps or none."""
+    """:func:`rps_case`'s traffic (no flow limit) with RFS: a few flows, some read before the traffic, in a random
+    order, on CPUs without a NIC queue or on the one CPU of all queues (the reading CPU 0); small tables, so flows
+    collide in ``rps_sock_flow_table`` (the last reader wins; 6.12's hash bits then send the other flow to RPS) and in
+    the queue's ``rps_dev_flow`` table (refused when the flows want different CPUs); RPS maps or none."""
     profile = PROFILES[draw(st.sampled_from(PROFILE_NAMES))]
     cpus, queues = draw(st.integers(2, 4)), draw(st.integers(1, 2))
     own_queue = queues == 2 and draw(st.booleans())      # queue 1 on CPU 1, which nothing is steered to
@@ -587,3 +587,15 @@ def test_rfs_settings_are_checked():
     with pytest.raises(ValueError, match=r"rps_map must list CPUs in 0\.\.1"):
         get_rps_cpus(hashes, [2], 2)
     assert simulate(times, cpus=2, hash_of_packet=hashes, rps_flow_cnt=8, read_on={1: 1}).processed == [10, 0]
+
+
+def test_run_reads_each_flow_on_the_rfs_cpus_round_robin():
+    """Every flow read on CPU 3: every skb ends there, RPS or not; read on CPUs 1-3 round robin: a third each."""
+    assert run(2e6, 3000, cpus=4, rfs_cpus=[3]).processed == [0, 0, 0, 3000]
+    assert run(2e6, 3000, cpus=4, rps_cpus=[1, 2], rfs_cpus=[3]).processed == [0, 0, 0, 3000]
+    assert run(2e6, 3000, flows=3, cpus=4, rfs_cpus=[1, 2, 3]).processed == [0, 1000, 1000, 1000]
+    for bad in ("3", []):
+        with pytest.raises(ValueError, match="rfs_cpus must be None or a non-empty list of CPUs"):
+            run(2e6, 100, cpus=4, rfs_cpus=bad)
+    with pytest.raises(ValueError, match=r"read_on must map u32 flow hashes to CPUs in 0\.\.3"):
+        run(2e6, 100, cpus=4, rfs_cpus=[4])
