@@ -22,7 +22,8 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   (``rps_sock_flow_entries``, ``rps_flow_cnt``, as ``Host``'s) with the flows' ``rps_sock_flow_table`` entries
   written before the traffic (``read_on``: each flow read once, where it is read) changes only where each skb goes,
   known up front (:func:`get_rps_cpus`) — unless two flows that want different CPUs share an ``rps_dev_flow`` entry:
-  then where one goes depends on another CPU's progress, and the load model refuses it. In bulk, without GRO, interrupt moderation or a flow limit on the CPU: a reading CPU that steers every
+  then where one goes depends on another CPU's progress, and the load model refuses it.
+  In bulk, without GRO, interrupt moderation or a flow limit on the CPU: a reading CPU that steers every
   skb of its one queue elsewhere runs ``isolated_packets`` and ``quiet_cycles`` at ``driver_ns`` a packet
   (``record_polls``); one that keeps some in its own backlog runs its busy periods a bisect per poll, nested IRQs
   included (``rps_quiet_cycles``); a target takes each IPI → NET_RX → ``process_backlog`` cycle with a bisect, runs
