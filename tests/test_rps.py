@@ -465,10 +465,11 @@ def test_rfs_moves_a_flow_only_once_its_old_backlog_has_taken_its_last_skb(profi
 # --- RFS in the load model: the sock table written before the traffic ------------------------------------------------
 @st.composite
 def rfs_case(draw):
-    """:func:`rps_case`'s traffic (no flow limit) with RFS: a few flows, some read before the traffic, in a random
-    order, on CPUs without a NIC queue or on the one CPU of all queues (the reading CPU 0); small tables, so flows
-    collide in ``rps_sock_flow_table`` (the last reader wins; 6.12's hash bits then send the other flow to RPS) and in
-    the queue's ``rps_dev_flow`` table (refused when the flows want different CPUs); RPS maps or none."""
+    """:func:`rps_case`'s traffic with RFS: a few flows, some read before the traffic, in a random order, on CPUs
+    without a NIC queue or on the one CPU of all queues (the reading CPU 0); small tables, so flows collide in
+    ``rps_sock_flow_table`` (the last reader wins; 6.12's hash bits then send the other flow to RPS) and in the
+    queue's ``rps_dev_flow`` table (refused when the flows want different CPUs); RPS maps or none; with a flow limit
+    on the reading CPU (6.12) every flow is read on, and RPS steers to, one CPU."""
     profile = PROFILES[draw(st.sampled_from(PROFILE_NAMES))]
     cpus, queues = draw(st.integers(2, 4)), draw(st.integers(1, 2))
     own_queue = queues == 2 and draw(st.booleans())      # queue 1 on CPU 1, which nothing is steered to
@@ -479,23 +480,35 @@ def rfs_case(draw):
     flows = draw(st.integers(1, 8))
     readers = [c for c in allowed if not own_queue or c > 1]   # (queue 1's flows must not go to CPU 0 either)
     read = draw(st.lists(st.sampled_from(readers + [None]), min_size=flows, max_size=flows))   # None: not read
+    flow_limit = not own_queue and profile.softnet_stat_columns >= 11 and draw(st.booleans())
+    if flow_limit:                      # (the load model's flow limit: the reading CPU steers to one CPU)
+        one = draw(st.sampled_from(allowed))
+        rps_cpus, read = [[one]] * queues, [one if c is not None else None for c in read[:4]]
+        flows = len(read)
     order = draw(st.permutations(range(flows)))
     rxhash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
     read_on = {int(rxhash[f]): read[f] for f in order if read[f] is not None}
     costs = draw(COSTS)
     sysctls = dict(netdev_max_backlog=draw(st.sampled_from([10, 100, 1000])), hz=draw(st.sampled_from([250, 1000])),
                    netdev_budget=draw(st.sampled_from([64, 300])), max_softirq_restart=draw(st.sampled_from([1, 10])))
-    n = draw(st.integers(50, 1000))
-    rate = draw(st.floats(1e5, 1.4e7))
+    n = draw(st.integers(50, 1000) if not flow_limit else st.integers(600, 2000))
+    if flow_limit:              # fast, to a slow CPU with a short backlog: the limit drops
+        sysctls["netdev_max_backlog"] = draw(st.sampled_from([40, 100]))
+        costs = replace(costs, stack_ns=2400)
+    rate = draw(st.floats(2e6 if flow_limit else 1e5, 1.4e7))
     burst = draw(st.integers(1, 32))
     if burst > 1 and (burst - 1) * 67 >= burst * 1e9 / rate:
         burst = 1
     times = arrivals(rate, n, burst=burst, jitter=draw(st.booleans()), seed=draw(st.integers(0, 100)))
     rng = np.random.default_rng(n)
     sports = 40000 + rng.integers(0, flows, n)
+    if flow_limit:                                  # one flow may hog the backlog
+        sports[rng.random(n) < draw(st.sampled_from([0.5, 0.9]))] = 40000
     kw = dict(rx_usecs=draw(st.sampled_from([0, 0, 1, 3, 10, 50, 250])), read_on=read_on,
               rps_sock_flow_entries=draw(st.sampled_from([1, 2, 4, 16, 4096, 0])),
               rps_flow_cnt=draw(st.sampled_from([1, 2, 3, 8, 4096, 0])))
+    if flow_limit:
+        kw["flow_limit_cpus"] = (0,)
     if draw(st.booleans()):
         kw["rx_usecs"] = kw["rx_usecs"] if kw["rx_usecs"] not in (1, 3) else 0   # (adaptive: UDP only)
         segments = tcp_segments(sports - 40000, rxhash, mss=draw(st.sampled_from([100, 1448])),
@@ -527,7 +540,7 @@ def test_the_load_model_equals_the_step_model_with_rfs(case):
                        ("a flow read on the reading CPU", 0 in read_on.values()),
                        ("a flow read on another CPU", set(read_on.values()) - {0}),
                        ("readers collide in the sock table", entries and len(buckets) < len(read_on)),
-                       ("backlog drops", sum(step.backlog_drops))):
+                       ("backlog drops", sum(step.backlog_drops)), ("flow limit drops", sum(step.flow_limit_count))):
         event(f"{name}: {yes[bool(seen)]}")
 
 
