@@ -133,3 +133,21 @@ def test_gro_and_rps_move_the_knee_as_section_3_says():
     assert udp < float(old) * 1e6 and tcp == float(tcp_knee) * 1e6 and 3.5 <= tcp / udp < 4
     assert knee(cpus=4, rps_cpus=[1, 2, 3]) > int(new) * 1e6
     assert run(4e6, N, tcp=True).segments_per_skb() < 1.05  # 256 flows round robin: almost nothing merges
+
+
+def test_rfs_with_every_flow_read_on_one_cpu_moves_the_knee_as_section_3_says():
+    """§3's things to try: RFS with every flow read on the last CPU (RPS to three more) drops in that CPU's backlog
+    past about 3.25 Mpps; read on CPU 0, the knee is where it is without RPS."""
+    last, = stated(r"that CPU carries every packet up the stack alone and its backlog drops past about ([\d.]+) Mpps",
+                   TEXT)
+    assert "read on CPU 0, the knee is back where it was without RPS" in TEXT
+    rates = [r / 4 * 1e6 for r in range(8, 60)]
+
+    def knee(**kw):
+        dropping = [s.ring_drops + sum(s.backlog_drops) > 0 for s in sweep("rate_pps", rates, n=N, **kw)]
+        return rates[dropping.index(True) - 1]
+    rfs = dict(cpus=4, rps_cpus=[1, 2, 3])
+    assert knee(rfs_cpus=[3], **rfs) == float(last) * 1e6
+    beyond = run(float(last) * 1e6 + 0.5e6, N, rfs_cpus=[3], **rfs)
+    assert beyond.backlog_drops[3] > 0 and not beyond.ring_drops and beyond.processed[:3] == [0, 0, 0]
+    assert knee(rfs_cpus=[0], **rfs) == knee()

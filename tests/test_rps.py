@@ -1,18 +1,23 @@
 """RPS in the step model: get_rps_cpu's placement, the IPI per net_rx_action, the target's backlog and counters."""
 import os
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from netlab.kernel.cpu import Costs
-from netlab.kernel.dev import RPS_NO_CPU, NetdevRxQueue, get_rps_cpu, hash_32, reciprocal_scale, softnet_stat_values
+from netlab.kernel.dev import (RPS_NO_CPU, NetdevRxQueue, get_rps_cpu, hash_32, reciprocal_scale, sock_rps_record_flow,
+                               softnet_stat_values)
 from netlab.kernel.inet_stream import inet_recvmsg
 from netlab.kernel.skbuff import alloc_skb
+from netlab.kernel.sock import Sock
+from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED
 from netlab.kernel.nic import Packet, rss_input, toeplitz_hash
 from netlab.kernel.profiles import PROFILES
-from netlab.load.receive import arrivals, rps_maps, rss_hashes, rss_queues, simulate, tcp_segments
+from netlab.load.receive import (arrivals, get_rps_cpus, rfs_tables, rps_maps, rss_hashes, rss_queues, run, simulate,
+                                 tcp_segments)
 from netlab.scenarios.receive import Host, rps_handoff
 
 PROFILE_NAMES = ["3.10", "6.12"]
@@ -222,11 +227,14 @@ def rps_case(draw):
 
 
 def step_and_load(times, sports, profile, cpus, queues, affinity, rps_cpus, costs, ring, rx_usecs=0, segments=None,
-                  flow_limit_cpus=()):
-    """Both models on UDP packets from ports ``sports`` (with ``segments``: TCP segments, UDP where its flow is -1)."""
+                  flow_limit_cpus=(), rps_sock_flow_entries=0, rps_flow_cnt=0, read_on=None):
+    """Both models on UDP packets from ports ``sports`` (with ``segments``: TCP segments, UDP where its flow is -1);
+    RFS's table written before the traffic as ``read_on`` says (:func:`read_flows`)."""
     n = len(times)
     host = Host(profile, cpus=cpus, queues=queues, ring_size=ring, affinity=affinity, rps_cpus=rps_cpus, costs=costs,
-                rx_usecs=rx_usecs, flow_limit_cpus=flow_limit_cpus)
+                rx_usecs=rx_usecs, flow_limit_cpus=flow_limit_cpus, rps_sock_flow_entries=rps_sock_flow_entries,
+                rps_flow_cnt=rps_flow_cnt)
+    read_flows(host, read_on or {})
     host.udp_socket(80, rcvbuf=1 << 40)
     if segments is not None:
         host.tcp_socket(80, rcvbuf=1 << 40)
@@ -239,8 +247,19 @@ def step_and_load(times, sports, profile, cpus, queues, affinity, rps_cpus, cost
     flows = (["10.0.0.1"] * n, ["10.0.0.2"] * n, sports, [80] * n)
     load = simulate(times, rss_queues(*flows, queues), profile=profile, cpus=cpus, queues=queues, ring_size=ring,
                     affinity=affinity, costs=costs, rps_cpus=rps_cpus, hash_of_packet=rss_hashes(*flows),
-                    rx_usecs=rx_usecs, segments=segments, flow_limit_cpus=flow_limit_cpus)
+                    rx_usecs=rx_usecs, segments=segments, flow_limit_cpus=flow_limit_cpus,
+                    rps_sock_flow_entries=rps_sock_flow_entries, rps_flow_cnt=rps_flow_cnt, read_on=read_on)
     return host.summary(), load
+
+
+def read_flows(host, read_on):
+    """Before any traffic, each flow's reader reads it once on its CPU, in ``read_on``'s order (flow hash → CPU):
+    ``inet_recvmsg`` → ``sock_rps_record_flow`` of the flow's socket, whose ``sk_rxhash`` is the flow's hash (as its
+    first skb set it: ``sock_rps_save_rxhash``). The sockets are connected (TCP, or connected UDP, which is
+    TCP_ESTABLISHED too: 6.12 records only those); the packets themselves go to the host's own sockets."""
+    for h, cpu in read_on.items():
+        reader = Sock(name=f"reader of {h:#010x}", protocol="udp", sk_state=TCP_ESTABLISHED, sk_rxhash=h)
+        host.run_process(cpu, partial(sock_rps_record_flow, reader))
 
 
 @settings(max_examples=int(os.environ.get("RPS_EXAMPLES", 60)), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -382,7 +401,9 @@ def test_the_load_model_has_the_flow_limit(kw):
                                flow_limit_cpus=[0], segments=segments, **kw)
     assert load == step and step.flow_limit_count[0] > 0
     with pytest.raises(ValueError, match="steer to one CPU"):
-        simulate(np.arange(10), cpus=3, rps_cpus=[[1, 2]], hash_of_packet=np.arange(1, 11) << 20, flow_limit_cpus=[0])
+        simulate(np.arange(10), cpus=3, rps_cpus=[[1, 2]], hash_of_packet=np.arange(1, 11) << 28, flow_limit_cpus=[0])
+    assert simulate(np.arange(10), cpus=3, rps_cpus=[[1, 2]], hash_of_packet=np.arange(1, 11) << 20,
+                    flow_limit_cpus=[0]).processed == [0, 10, 0]       # (every hash picks CPU 1: it steers to one)
     with pytest.raises(ValueError, match="3.11"):
         simulate(np.arange(10), cpus=2, profile="3.10", flow_limit_cpus=[0])
     with pytest.raises(ValueError, match="flow_limit_cpus"):
@@ -439,3 +460,155 @@ def test_rfs_moves_a_flow_only_once_its_old_backlog_has_taken_its_last_skb(profi
         assert get_rps_cpu(host.dev, skb) == (3, rflow) and (rflow.cpu, rflow.last_qtail) == (3, 40)
         table.ents[h & 63] = RPS_NO_CPU       # nobody reads the flow (6.12: nor do its hash bits match): RPS
         assert get_rps_cpu(host.dev, skb) == ([1, 2][reciprocal_scale(h, 2)], None)
+
+
+# --- RFS in the load model: the sock table written before the traffic ------------------------------------------------
+@st.composite
+def rfs_case(draw):
+    """:func:`rps_case`'s traffic with RFS: a few flows, some read before the traffic, in a random order, on CPUs
+    without a NIC queue or on the one CPU of all queues (the reading CPU 0); small tables, so flows collide in
+    ``rps_sock_flow_table`` (the last reader wins; 6.12's hash bits then send the other flow to RPS) and in the
+    queue's ``rps_dev_flow`` table (refused when the flows want different CPUs); RPS maps or none; with a flow limit
+    on the reading CPU (6.12) every flow is read on, and RPS steers to, one CPU."""
+    profile = PROFILES[draw(st.sampled_from(PROFILE_NAMES))]
+    cpus, queues = draw(st.integers(2, 4)), draw(st.integers(1, 2))
+    own_queue = queues == 2 and draw(st.booleans())      # queue 1 on CPU 1, which nothing is steered to
+    allowed = [c for c in range(cpus) if not (own_queue and c == 1)]
+    mask = draw(st.integers(0, (1 << len(allowed)) - 1))
+    rps = [c for i, c in enumerate(allowed) if mask >> i & 1]
+    affinity, rps_cpus = ([0, 1], [rps, []]) if own_queue else ([0] * queues, [rps] * queues)
+    flows = draw(st.integers(1, 8))
+    readers = [c for c in allowed if not own_queue or c > 1]   # (queue 1's flows must not go to CPU 0 either)
+    read = draw(st.lists(st.sampled_from(readers + [None]), min_size=flows, max_size=flows))   # None: not read
+    flow_limit = not own_queue and profile.softnet_stat_columns >= 11 and draw(st.booleans())
+    if flow_limit:                      # (the load model's flow limit: the reading CPU steers to one CPU)
+        one = draw(st.sampled_from(allowed))
+        rps_cpus, read = [[one]] * queues, [one if c is not None else None for c in read[:4]]
+        flows = len(read)
+    order = draw(st.permutations(range(flows)))
+    rxhash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
+    read_on = {int(rxhash[f]): read[f] for f in order if read[f] is not None}
+    costs = draw(COSTS)
+    sysctls = dict(netdev_max_backlog=draw(st.sampled_from([10, 100, 1000])), hz=draw(st.sampled_from([250, 1000])),
+                   netdev_budget=draw(st.sampled_from([64, 300])), max_softirq_restart=draw(st.sampled_from([1, 10])))
+    n = draw(st.integers(50, 1000) if not flow_limit else st.integers(600, 2000))
+    if flow_limit:              # fast, to a slow CPU with a short backlog: the limit drops
+        sysctls["netdev_max_backlog"] = draw(st.sampled_from([40, 100]))
+        costs = replace(costs, stack_ns=2400)
+    rate = draw(st.floats(2e6 if flow_limit else 1e5, 1.4e7))
+    burst = draw(st.integers(1, 32))
+    if burst > 1 and (burst - 1) * 67 >= burst * 1e9 / rate:
+        burst = 1
+    times = arrivals(rate, n, burst=burst, jitter=draw(st.booleans()), seed=draw(st.integers(0, 100)))
+    rng = np.random.default_rng(n)
+    sports = 40000 + rng.integers(0, flows, n)
+    if flow_limit:                                  # one flow may hog the backlog
+        sports[rng.random(n) < draw(st.sampled_from([0.5, 0.9]))] = 40000
+    kw = dict(rx_usecs=draw(st.sampled_from([0, 0, 1, 3, 10, 50, 250])), read_on=read_on,
+              rps_sock_flow_entries=draw(st.sampled_from([1, 2, 4, 16, 4096, 0])),
+              rps_flow_cnt=draw(st.sampled_from([1, 2, 3, 8, 4096, 0])))
+    if flow_limit:
+        kw["flow_limit_cpus"] = (0,)
+    if draw(st.booleans()):
+        kw["rx_usecs"] = kw["rx_usecs"] if kw["rx_usecs"] not in (1, 3) else 0   # (adaptive: UDP only)
+        segments = tcp_segments(sports - 40000, rxhash, mss=draw(st.sampled_from([100, 1448])),
+                                push_every=draw(st.sampled_from([0, 3, 40])))
+        segments.flow[rng.random(n) < draw(st.sampled_from([0.0, 0.1]))] = -1                   # UDP packets
+        kw["segments"] = segments
+    return (times, sports, profile.replace(**sysctls), cpus, queues, affinity, rps_cpus, costs,
+            draw(st.sampled_from([64, 128, 256])), kw)
+
+
+@settings(max_examples=int(os.environ.get("RPS_EXAMPLES", 60)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(case=rfs_case())
+def test_the_load_model_equals_the_step_model_with_rfs(case):
+    """Equal, or refused with the reason (two flows of one rps_dev_flow entry that want different CPUs)."""
+    *args, kw = case
+    try:
+        step, load = step_and_load(*args, **kw)
+    except ValueError as e:
+        assert "share rps_dev_flow entry" in str(e)
+        event("refused: flows share an rps_dev_flow entry")
+        return
+    assert load == step
+    yes = {True: "yes", False: "no"}
+    read_on, entries = kw["read_on"], kw["rps_sock_flow_entries"]
+    buckets = {h & ((1 << (entries - 1).bit_length()) - 1) for h in read_on} if entries else set()
+    for name, seen in (("RFS on", entries and kw["rps_flow_cnt"]), ("an RPS map", any(args[6])),
+                       ("TCP", "segments" in kw),
+                       ("a flow read on the reading CPU", 0 in read_on.values()),
+                       ("a flow read on another CPU", set(read_on.values()) - {0}),
+                       ("readers collide in the sock table", entries and len(buckets) < len(read_on)),
+                       ("backlog drops", sum(step.backlog_drops)), ("flow limit drops", sum(step.flow_limit_count))):
+        event(f"{name}: {yes[bool(seen)]}")
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_rfs_in_the_load_model_sends_each_flow_where_it_is_read(profile):
+    """16 flows into CPU 0's queue, RPS over CPUs 1-2; flows 0-3 are read on CPU 3, flow 4 on CPU 0 (its own
+    backlog): those go there in both models, the others where RPS's hash puts them."""
+    n, flows = 1600, 16
+    rxhash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
+    read_on = {int(h): 3 for h in rxhash[:4]} | {int(rxhash[4]): 0}
+    sports = 40000 + np.arange(n) % flows
+    step, load = step_and_load(arrivals(1e6, n), sports, PROFILES[profile], 4, 1, [0], [[1, 2]], Costs(), 256,
+                               rps_sock_flow_entries=4096, rps_flow_cnt=4096, read_on=read_on)
+    assert load == step
+    by_rps = [[1, 2][reciprocal_scale(int(h), 2)] for h in rxhash[5:]]
+    assert step.processed == [100, 100 * by_rps.count(1), 100 * by_rps.count(2), 400]
+    assert get_rps_cpus(rxhash, [1, 2], 4, *rfs_tables(0, 4096, 4, PROFILES[profile])).tolist() == [
+        [1, 2][reciprocal_scale(int(h), 2)] for h in rxhash]      # no sock table: RPS alone
+
+
+def test_the_load_models_rfs_refuses_flows_of_one_rps_dev_flow_entry_that_want_different_cpus():
+    """rps_flow_cnt 1: every flow of the queue shares one rps_dev_flow. Read on one CPU: exact. On two, or (3.10)
+    one flow read and another read nowhere (RPS_NO_CPU in its bucket): refused. 6.12 sends the unread flow to RPS
+    (its hash bits do not match), which leaves the entry alone."""
+    times, hashes = 1000 + 10_000 * np.arange(40), np.array([0x1000_0001, 0x8000_0002] * 20)
+    kw = dict(cpus=4, rps_cpus=[[1]], hash_of_packet=hashes, rps_sock_flow_entries=64, rps_flow_cnt=1)
+    for profile in PROFILE_NAMES:
+        assert simulate(times, profile=profile, read_on={0x1000_0001: 3, 0x8000_0002: 3}, **kw).processed == [0, 0, 0,
+                                                                                                            40]
+        with pytest.raises(ValueError, match=r"flows 0x10000001 on CPU 2, 0x80000002 on CPU 3 share rps_dev_flow "
+                                             r"entry 0 \(rps_flow_cnt 1\).*larger rps_flow_cnt.*Host"):
+            simulate(times, profile=profile, read_on={0x1000_0001: 2, 0x8000_0002: 3}, **kw)
+    assert simulate(times, read_on={0x1000_0001: 3}, **kw).processed == [0, 20, 0, 20]
+    with pytest.raises(ValueError, match="0x80000002 on no CPU"):
+        simulate(times, profile="3.10", read_on={0x1000_0001: 3}, **kw)
+
+
+def test_rfs_settings_are_checked():
+    times, hashes = np.arange(10), np.arange(1, 11) << 20
+    for bad in ({1: 2}, {-1: 0}, {1 << 32: 0}, {1: True}, {"1": 0}):
+        with pytest.raises(ValueError, match=r"read_on must map u32 flow hashes to CPUs in 0\.\.1"):
+            simulate(times, cpus=2, hash_of_packet=hashes, rps_sock_flow_entries=64, rps_flow_cnt=8, read_on=bad)
+    with pytest.raises(TypeError, match="read_on"):
+        simulate(times, cpus=2, hash_of_packet=hashes, read_on=[(1, 0)])
+    for sysctl in ("rps_sock_flow_entries", "rps_flow_cnt"):
+        with pytest.raises(ValueError, match=rf"{sysctl} must be an int in 0\.\.2\*\*26"):
+            simulate(times, cpus=2, hash_of_packet=hashes, **{sysctl: (1 << 26) + 1})
+    with pytest.raises(ValueError, match="with rps_cpus or RFS give hash_of_packet"):
+        simulate(times, cpus=2, rps_sock_flow_entries=64, rps_flow_cnt=8)
+    with pytest.raises(ValueError, match=r"CPUs \[1\] take in steered skbs and have NIC queues"):
+        simulate(times, np.arange(10) % 2, cpus=2, queues=2, hash_of_packet=hashes, rps_sock_flow_entries=64,
+                 rps_flow_cnt=8, read_on={int(hashes[0]): 1})
+    with pytest.raises(ValueError, match="rps_flow_cnt must be 0 or a power of 2"):
+        get_rps_cpus(hashes, [1], 2, None, 3)
+    with pytest.raises(ValueError, match="u32 flow hashes"):
+        get_rps_cpus(np.array([-1]), [1], 2)
+    with pytest.raises(ValueError, match=r"rps_map must list CPUs in 0\.\.1"):
+        get_rps_cpus(hashes, [2], 2)
+    assert simulate(times, cpus=2, hash_of_packet=hashes, rps_flow_cnt=8, read_on={1: 1}).processed == [10, 0]
+
+
+def test_run_reads_each_flow_on_the_rfs_cpus_round_robin():
+    """Every flow read on CPU 3: every skb ends there, RPS or not; read on CPUs 1-3 round robin: a third each."""
+    assert run(2e6, 3000, cpus=4, rfs_cpus=[3]).processed == [0, 0, 0, 3000]
+    assert run(2e6, 3000, cpus=4, rps_cpus=[1, 2], rfs_cpus=[3]).processed == [0, 0, 0, 3000]
+    assert run(2e6, 3000, flows=3, cpus=4, rfs_cpus=[1, 2, 3]).processed == [0, 1000, 1000, 1000]
+    for bad in ("3", []):
+        with pytest.raises(ValueError, match="rfs_cpus must be None or a non-empty list of CPUs"):
+            run(2e6, 100, cpus=4, rfs_cpus=bad)
+    with pytest.raises(ValueError, match=r"read_on must map u32 flow hashes to CPUs in 0\.\.3"):
+        run(2e6, 100, cpus=4, rfs_cpus=[4])

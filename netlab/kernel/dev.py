@@ -36,7 +36,8 @@ Models net/core/dev.c, net/core/gro.c, include/net/gro.h, include/linux/netdevic
   steers the flow there — once the backlog it used last has taken in everything it sent there (the queue's
   ``rps_dev_flow``: ``last_qtail`` against that CPU's ``input_queue_head``), so packets stay in order. That test
   reads another CPU's counter as the model's order leaves it when the reading CPU runs (see below). The load model
-  (:mod:`netlab.load.receive`) has RPS and the flow limit (for a reading CPU that steers to one CPU), not RFS.
+  (:mod:`netlab.load.receive`) has RPS, the flow limit (for a reading CPU that steers to one CPU) and RFS with the
+  flows read before the traffic (flows that share an ``rps_dev_flow`` entry must want one CPU).
 
   The model's order (its one simplification of RPS): each CPU runs a whole burst of work at once (an interrupt
   with its softirqs, a ksoftirqd run), so the CPU an skb is steered to may be in the middle of a burst the model
@@ -838,11 +839,12 @@ def skb_flow_limit(skb: SkBuff, qlen: int, sd: SoftnetData) -> bool:
 @dataclass(eq=False)
 class RpsSockFlowTable:
     """``struct rps_sock_flow_table`` (net.core.rps_sock_flow_entries, a power of 2): per flow-hash bucket, where
-    the flow's socket was last read — 6.12: the hash's upper bits | the CPU (``rps_cpu_mask`` the CPU bits); 3.10:
-    the CPU. ``RPS_NO_CPU`` until then."""
+    the flow's socket was last read — with ``hash_bits`` (6.12) the hash's upper bits | the CPU (``rps_cpu_mask``
+    the CPU bits); without (3.10) the CPU. ``RPS_NO_CPU`` until then."""
 
     entries: int
     rps_cpu_mask: int
+    hash_bits: bool = True
     ents: list[int] = field(default_factory=list)
 
     def __post_init__(self):
@@ -850,6 +852,23 @@ class RpsSockFlowTable:
         if self.entries < 1 or self.entries & (self.entries - 1):
             raise ValueError(f"rps_sock_flow_entries must be a power of 2, got {self.entries!r}")
         self.ents = self.ents or [RPS_NO_CPU] * self.entries
+
+    @check.arguments
+    def record(self, skb_hash: check.U32, cpu: Annotated[int, check.Range(0, RPS_NO_CPU - 1)]) -> None:
+        """``rps_record_sock_flow``: the flow of hash ``skb_hash`` (not 0) is read on ``cpu``; a flow of the same
+        bucket recorded before is forgotten (the last writer wins)."""
+        if skb_hash:
+            self.ents[skb_hash & (self.entries - 1)] = (
+                (skb_hash & ~self.rps_cpu_mask & 0xFFFFFFFF) | cpu if self.hash_bits else cpu)
+
+    @check.arguments
+    def next_cpu(self, skb_hash: check.U32) -> int | None:
+        """``get_rps_cpu``'s look-up: the CPU recorded for the flow of hash ``skb_hash`` (3.10: whatever its bucket
+        holds, ``RPS_NO_CPU`` too), or None when the bucket's upper hash bits are another flow's (6.12: RPS then)."""
+        ident = self.ents[skb_hash & (self.entries - 1)]
+        if not self.hash_bits:
+            return ident
+        return ident & self.rps_cpu_mask if not (ident ^ skb_hash) & ~self.rps_cpu_mask & 0xFFFFFFFF else None
 
 
 @dataclass(eq=False)
@@ -920,11 +939,7 @@ def get_rps_cpu(dev: NetDevice | None, skb: SkBuff) -> tuple[int, RpsDevFlow | N
     this = this_cpu()
     table = _sd().rps_sock_flow_table
     if rxqueue.rps_flow_table and table is not None:
-        ident = table.ents[h & (table.entries - 1)]
-        if this.profile.napi_repoll_list:    # 6.12 keeps the hash's upper bits beside the CPU
-            next_cpu = ident & table.rps_cpu_mask if not (ident ^ h) & ~table.rps_cpu_mask & 0xFFFFFFFF else None
-        else:
-            next_cpu = ident
+        next_cpu = table.next_cpu(h)
         if next_cpu is not None:
             rflow = rxqueue.rps_flow_table[h & (len(rxqueue.rps_flow_table) - 1)]
             tcpu = rflow.cpu
@@ -967,15 +982,8 @@ def sock_rps_record_flow(sk: Sock) -> None:
     3.10 for any, the CPU alone."""
     cpu = this_cpu()
     table = _sd().rps_sock_flow_table
-    if table is None or not sk.sk_rxhash:
-        return
-    h = sk.sk_rxhash
-    if cpu.profile.napi_repoll_list:
-        if sk.sk_state != "TCP_ESTABLISHED":
-            return
-        table.ents[h & (table.entries - 1)] = (h & ~table.rps_cpu_mask & 0xFFFFFFFF) | cpu.id
-    else:
-        table.ents[h & (table.entries - 1)] = cpu.id
+    if table is not None and (sk.sk_state == "TCP_ESTABLISHED" or not cpu.profile.napi_repoll_list):
+        table.record(sk.sk_rxhash, cpu.id)
 
 
 @kernel_function("include/net/sock.h", lambda sk, skb: f"RFS: remember {skb.name}'s flow hash in {sk.name}")

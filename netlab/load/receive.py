@@ -18,9 +18,12 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   segments the reading CPU records each skb GRO passes on (its first packet, so its hash) with the time it went up
   (3.10: at once; 6.12: when its ``gro_normal_batch`` did). The flow limit (``flow_limit_cpus``) is the enqueuing —
   reading — CPU's history, which the CPUs it steers to update in the step model's global order: here a flow-limited
-  reading CPU must steer to one CPU (itself or another), whose take-ins are then the history's only writer. RFS is
-  the step model's only (``Host``'s ``rps_sock_flow_entries``, ``rps_flow_cnt``): :func:`simulate` has no such
-  settings. In bulk, without GRO, interrupt moderation or a flow limit on the CPU: a reading CPU that steers every
+  reading CPU must steer to one CPU (itself or another), whose take-ins are then the history's only writer. RFS
+  (``rps_sock_flow_entries``, ``rps_flow_cnt``, as ``Host``'s) with the flows' ``rps_sock_flow_table`` entries
+  written before the traffic (``read_on``: each flow read once, where it is read) changes only where each skb goes,
+  known up front (:func:`get_rps_cpus`) — unless two flows that want different CPUs share an ``rps_dev_flow`` entry:
+  then where one goes depends on another CPU's progress, and the load model refuses it.
+  In bulk, without GRO, interrupt moderation or a flow limit on the CPU: a reading CPU that steers every
   skb of its one queue elsewhere runs ``isolated_packets`` and ``quiet_cycles`` at ``driver_ns`` a packet
   (``record_polls``); one that keeps some in its own backlog runs its busy periods a bisect per poll, nested IRQs
   included (``rps_quiet_cycles``); a target takes each IPI → NET_RX → ``process_backlog`` cycle with a bisect, runs
@@ -70,13 +73,13 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from netlab import check
 from netlab.kernel.cpu import Costs
-from netlab.kernel.dev import SdFlowLimit
+from netlab.kernel.dev import RpsSockFlowTable, SdFlowLimit
 from netlab.kernel.dev_hard_xmit import ETH_HLEN
 from netlab.kernel.ip_output import IP_HLEN
 from netlab.kernel.nic import (IGB_MAX_RXD, IGB_MIN_RXD, IGB_RETA_SIZE, IGB_RX_BUFFER_WRITE, IGB_START_ITR, RSS_KEY,
@@ -232,6 +235,67 @@ def rps_maps(rps_cpus: Sequence[Sequence[int]] | None, queues: int, cpus: int) -
             raise ValueError(f"rps_cpus[{q}] must list CPUs in 0..{cpus - 1}, got {cpu_list!r}")
         maps.append(tuple(sorted(set(cpu_list))))
     return maps
+
+
+@check.arguments
+def rfs_tables(rps_sock_flow_entries: int, rps_flow_cnt: int, cpus: check.Cpus,
+               profile: KernelProfile) -> tuple[RpsSockFlowTable | None, int]:
+    """RFS's two sysctls as the kernel keeps them: the one ``rps_sock_flow_table`` (``net.core.rps_sock_flow_entries``
+    rounded up to a power of 2, as ``rps_sock_flow_sysctl`` does; 0: None, RFS off), nobody's flow recorded yet,
+    and each RX queue's flow table size (``rps_flow_cnt`` rounded up, as ``store_rps_dev_flow_table_cnt`` does; 0:
+    none)."""
+    for sysctl, value in (("rps_sock_flow_entries", rps_sock_flow_entries), ("rps_flow_cnt", rps_flow_cnt)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1 << 26:
+            raise ValueError(f"{sysctl} must be an int in 0..2**26, got {value!r}")
+    table = RpsSockFlowTable(1 << (rps_sock_flow_entries - 1).bit_length(), (1 << (cpus - 1).bit_length()) - 1,
+                             hash_bits=profile.napi_repoll_list) if rps_sock_flow_entries else None
+    return table, 1 << (rps_flow_cnt - 1).bit_length() if rps_flow_cnt else 0
+
+
+@check.arguments
+def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
+                 table: RpsSockFlowTable | None = None, rps_flow_cnt: int = 0) -> np.ndarray:
+    """``kernel.dev.get_rps_cpu`` for each skb of one RX queue (``hashes``, u32, in arrival order), where the flows'
+    entries in ``rps_sock_flow_table`` were written before the traffic (each flow read once, where it is read:
+    the table does not change during the run): the CPU (-1: handled where it was read). RFS first (``table`` and
+    this queue's ``rps_flow_cnt``, a power of 2): a flow the table knows (:meth:`RpsSockFlowTable.next_cpu`) goes
+    to its ``next_cpu`` — its ``rps_dev_flow`` starts at ``RPS_NO_CPU``, so its first skb points it there and
+    ``set_rps_cpu`` never moves it again — unless that is no CPU of this machine; else RPS: ``rps_map[
+    reciprocal_scale(hash, len(rps_map))]``, or -1 without a map. A hash of 0: -1. Refused (ValueError): two flows
+    of the queue that share an ``rps_dev_flow`` entry and want different CPUs: the entry then moves only once the old
+    CPU's backlog has taken the last skb it got through it (``last_qtail``), which depends on that CPU's progress."""
+    hashes = np.asarray(hashes)
+    if hashes.ndim != 1 or (hashes.size and (hashes.dtype.kind not in "iu" or hashes.min() < 0
+                                             or hashes.max() >= 1 << 32)):
+        raise ValueError("hashes must be a 1-d array of u32 flow hashes (0 .. 2**32 - 1)")
+    hashes = hashes.astype(np.uint64)
+    if isinstance(rps_map, (str, bytes)) or any(not isinstance(c, int) or not 0 <= c < cpus for c in rps_map):
+        raise ValueError(f"rps_map must list CPUs in 0..{cpus - 1}, got {rps_map!r}")
+    if rps_flow_cnt & (rps_flow_cnt - 1):
+        raise ValueError(f"rps_flow_cnt must be 0 or a power of 2 (rfs_tables rounds it up), got {rps_flow_cnt!r}")
+    target = np.full(hashes.size, -1, dtype=np.int64)
+    if rps_map:
+        target = np.asarray(rps_map, dtype=np.int64)[((hashes * np.uint64(len(rps_map))) >> np.uint64(32)).astype(
+            np.intp)]
+    if table is not None and rps_flow_cnt:
+        flows, flow_of_skb = np.unique(hashes, return_inverse=True)
+        next_cpus = [table.next_cpu(h) if h else None for h in flows.tolist()]
+        wanted: dict[int, dict[int, int]] = {}          # rps_dev_flow entry → next_cpu → a flow that wants it
+        for h, next_cpu in zip(flows.tolist(), next_cpus):
+            if next_cpu is not None:
+                wanted.setdefault(h & (rps_flow_cnt - 1), {}).setdefault(next_cpu, h)
+        for entry, flows_by_cpu in wanted.items():
+            if len(flows_by_cpu) > 1:
+                where = ", ".join(f"{h:#010x} on {'no CPU' if c >= cpus else f'CPU {c}'}"
+                                  for c, h in sorted(flows_by_cpu.items())[:2])
+                raise ValueError(f"flows {where} share rps_dev_flow entry {entry} (rps_flow_cnt {rps_flow_cnt}): "
+                                 "whether a flow moves there depends on how far the other CPU's backlog got "
+                                 "(set_rps_cpu's last_qtail test); the load model cannot do that exactly — give a "
+                                 "larger rps_flow_cnt, or use netlab.scenarios.receive.Host")
+        steered = np.array([c if c is not None and c < cpus else -1 for c in next_cpus], dtype=np.int64)[flow_of_skb]
+        target = np.where(steered >= 0, steered, target)
+    target[hashes == 0] = -1
+    return target
 
 
 @check.arguments
@@ -2515,16 +2579,21 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
              affinity: Sequence[int] | None = None, costs: Costs | None = None,
              segments: TcpSegments | None = None, rx_usecs: int = 0, length: int = 64,
              rps_cpus: Sequence[Sequence[int]] | None = None, hash_of_packet: np.ndarray | None = None,
-             flow_limit_cpus: Sequence[int] = ()) -> Summary:
+             flow_limit_cpus: Sequence[int] = (), rps_sock_flow_entries: int = 0, rps_flow_cnt: int = 0,
+             read_on: Mapping[int, int] | None = None) -> Summary:
     """Run arrivals (``times_ns``, sorted, int64) on queues ``queue_of_packet`` (default all on queue 0) through
     rings, IRQs (moderated as ``ethtool -C rx-usecs`` says), NAPI and softirqs; same parameters and same
     :class:`Summary` as :class:`netlab.scenarios.receive.Host`. ``segments`` (:func:`tcp_segments`) makes them TCP
     segments GRO may merge; without it every packet is GRO_NORMAL: UDP, of ``length`` bytes (the IP packet, as
     ``Packet.length``; adaptive moderation counts bytes). With RPS (``rps_cpus``) give each packet's RSS hash
     (``hash_of_packet``, :func:`rss_hashes`; with ``segments`` it is ``segments.rxhash``, the default);
-    ``flow_limit_cpus`` (6.12) as ``Host``'s. Not here (``Host`` has them): an RPS CPU of another CPU's queue with
-    NIC queues of its own (so no CPU both reads and is steered to), a flow-limited reading CPU that steers to more
-    than one CPU, RFS."""
+    ``flow_limit_cpus`` (6.12) as ``Host``'s. RFS: ``rps_sock_flow_entries`` and ``rps_flow_cnt`` as ``Host``'s, and
+    ``read_on`` (flow hash → CPU, in the order the flows were read): where each flow's reader read it once before the
+    traffic (``sock_rps_record_flow``; a later flow of the same ``rps_sock_flow_table`` bucket overwrites an earlier
+    one), so the table stays as it is during the run; give ``hash_of_packet`` too. Not here (``Host`` has them): a CPU
+    skbs are steered to from another CPU's queue that has NIC queues of its own (so no CPU both reads and is steered
+    to), a flow-limited reading CPU that steers to more than one CPU, two flows of one ``rps_dev_flow`` entry that
+    want different CPUs (:func:`get_rps_cpus`), readers that move during the run."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     if not isinstance(p, KernelProfile):
         raise TypeError("profile must be '3.10', '6.12' or a KernelProfile (e.g. netlab.this_machine())")
@@ -2568,12 +2637,20 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
           for q, arr in enumerate(per_queue)]
     maps = rps_maps(rps_cpus, queues, cpus)
     fls = flow_limits(flow_limit_cpus, cpus, p)
+    rfs = rfs_tables(rps_sock_flow_entries, rps_flow_cnt, cpus, p)
+    if read_on is not None and (not isinstance(read_on, Mapping) or any(
+            not isinstance(h, int) or isinstance(h, bool) or not 0 <= h < 1 << 32 or not isinstance(c, int)
+            or isinstance(c, bool) or not 0 <= c < cpus for h, c in read_on.items())):
+        raise ValueError(f"read_on must map u32 flow hashes to CPUs in 0..{cpus - 1}, got {read_on!r}")
+    for h, c in (read_on or {}).items() if rfs[0] is not None else ():
+        rfs[0].record(h, c)                             # sock_rps_record_flow, in the order the flows were read
+    steering = [bool(m) or bool(rfs[1]) for m in maps]   # get_rps_cpu's first test: a map or a flow table
     for q in qs if segments is not None else ():
         mine = segments.take(queue_of_packet == q.index) if queue_of_packet is not None else segments
-        if len(q.feed.arr) and (np.any(mine.flow >= 0) or maps[q.index]):  # UDP only, no RPS: no GRO state needed
+        if len(q.feed.arr) and (np.any(mine.flow >= 0) or steering[q.index]):  # UDP, no RPS: no GRO state needed
             q.gro = _Gro(mine, p, costs)
     settings = (p, costs, ring, itr_setting, queues, ETH_HLEN + length)   # every CPU's, after its queues
-    if not any(maps):
+    if not any(steering):
         per_cpu = [_Cpu([q for q in qs if affinity[q.index] == c], *settings) for c in range(cpus)]
         for cpu in per_cpu:
             cpu.run()
@@ -2582,7 +2659,7 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
             hash_of_packet = segments.rxhash
         if segments is not None and not np.array_equal(hash_of_packet, segments.rxhash):
             raise ValueError("with segments, hash_of_packet must be segments.rxhash (an skb has one hash, skb->hash)")
-        per_cpu = _simulate_rps(qs, maps, affinity, times, queue_of_packet, hash_of_packet, settings, cpus, fls)
+        per_cpu = _simulate_rps(qs, maps, affinity, times, queue_of_packet, hash_of_packet, settings, cpus, fls, rfs)
     skbs_of = [[q.rx_packets - (q.gro.merged if q.gro is not None else 0) for q in c.queues] for c in per_cpu]
     read_ns = sum(q.read_ns + q.dropped_ns + (q.gro.read_ns if q.gro is not None else 0) for q in qs)
     rps = [c if isinstance(c, _RpsCpu) else None for c in per_cpu]
@@ -2600,14 +2677,16 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
 
 def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[int], times: np.ndarray,
                   queue_of_packet: np.ndarray | None, hash_of_packet: np.ndarray | None, settings: tuple,
-                  cpus: int, fls: dict[int, SdFlowLimit]) -> list[_Cpu]:
+                  cpus: int, fls: dict[int, SdFlowLimit],
+                  rfs: tuple[RpsSockFlowTable | None, int]) -> list[_Cpu]:
     """:func:`simulate` with RPS: the CPUs that take in no steered skb first (among them the reading CPUs, which
     record what they steer), then the others with what was steered to them. ``settings``: every CPU's arguments
     after its queues (profile, costs, ring size, the NIC's ITR setting, queue count and frame size); ``fls``: the
-    flow limits, by CPU."""
+    flow limits, by CPU; ``rfs``: RFS's sock flow table, its flows recorded, and each queue's ``rps_flow_cnt``."""
     p, costs = settings[0], settings[1]
     if hash_of_packet is None or np.shape(hash_of_packet) != times.shape:
-        raise ValueError("with rps_cpus give hash_of_packet: each packet's RSS hash (rss_hashes), one per arrival")
+        raise ValueError("with rps_cpus or RFS give hash_of_packet: each packet's RSS hash (rss_hashes), one per "
+                         "arrival")
     hashes = np.asarray(hash_of_packet).astype(np.uint64)
     if hashes.size and hashes.max() >= 1 << 32:
         raise ValueError("hash_of_packet holds u32 hashes (0 .. 2**32 - 1)")
@@ -2617,29 +2696,30 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
     if not costs.net_rx_action_ns + costs.poll_ns + costs.driver_ns:
         raise ValueError("the load model's RPS needs net_rx_action_ns + poll_ns + driver_ns > 0 (a steered skb "
                          "leaves after its reading CPU's run began)")
-    readers = {affinity[q] for q, m in enumerate(maps) if m}
-    receivers = {c for q, m in enumerate(maps) for c in m if c != affinity[q]}
-    if receivers & set(affinity):
-        raise ValueError(f"CPUs {sorted(receivers & set(affinity))} take in steered skbs and have NIC queues of their "
-                         "own: the load model cannot do that exactly yet (netlab.scenarios.receive.Host can)")
+    steered_to: dict[int, set[int]] = {}               # reading CPU → the CPUs its skbs go to (itself too)
     for q, m in enumerate(maps):
-        if m:
+        if m or rfs[1]:
             h = hashes if queue_of_packet is None else hashes[np.asarray(queue_of_packet) == q]
             if queue_of_packet is None and q:
                 h = h[:0]
-            target = np.asarray(m, dtype=np.int64)[((h * np.uint64(len(m))) >> np.uint64(32)).astype(np.intp)]
-            target[h == 0] = -1
+            target = get_rps_cpus(h, m, cpus, *rfs)
+            steered_to.setdefault(affinity[q], set()).update(np.unique(target[target >= 0]).tolist())
             qs[q].rps = _rps_queue(target, h.astype(np.int64), affinity[q])
             if qs[q].gro is not None:
                 qs[q].gro.steer()
+    readers = set(steered_to)
+    receivers = {c for r, cs in steered_to.items() for c in cs if c != r}
+    if receivers & set(affinity):
+        raise ValueError(f"CPUs {sorted(receivers & set(affinity))} take in steered skbs and have NIC queues of their "
+                         "own: the load model cannot do that exactly yet (netlab.scenarios.receive.Host can)")
     per_cpu: list[_Cpu] = [
         (_RpsCpu if c in readers | receivers else _Cpu)([q for q in qs if affinity[q.index] == c], *settings)
         for c in range(cpus)]
     for r in readers & fls.keys():
-        steered_to = {c for q, m in enumerate(maps) if affinity[q] == r for c in m}
-        if len(steered_to) > 1:
-            raise ValueError(f"CPU {r} has a flow limit and steers to CPUs {sorted(steered_to)}: the load model's flow "
-                             "limit needs each such CPU to steer to one CPU (netlab.scenarios.receive.Host can do any)")
+        if len(steered_to[r]) > 1:
+            raise ValueError(f"CPU {r} has a flow limit and steers to CPUs {sorted(steered_to[r])}: the load model's "
+                             "flow limit needs each such CPU to steer to one CPU (netlab.scenarios.receive.Host can do "
+                             "any)")
     for c, cpu in enumerate(per_cpu):
         if isinstance(cpu, _RpsCpu):
             cpu.cpu = c
@@ -2665,12 +2745,16 @@ def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = Fals
         netdev_budget: int | None = None, netdev_budget_usecs: int | None = None,
         profile: str | KernelProfile = "6.12", costs: Costs | None = None, tcp: bool = False, mss: int = 1448,
         push_every: int = 0, rx_usecs: int = 0, length: int = 64, rps_cpus: Sequence[int] | None = None,
-        flow_limit_cpus: Sequence[int] = ()) -> Summary:
+        flow_limit_cpus: Sequence[int] = (), rfs_cpus: Sequence[int] | None = None,
+        rps_sock_flow_entries: int = 32768, rps_flow_cnt: int | None = None) -> Summary:
     """One experiment: ``n`` UDP packets of ``length`` bytes and ``flows`` flows (round robin) at ``rate_pps`` in
     bursts of ``burst``, RSS over ``queues`` queues, queue q's IRQ on CPU q (``cpus`` defaults to ``queues``),
     interrupts moderated by ``rx_usecs`` (``ethtool -C``), RPS over ``rps_cpus`` on every queue (default off), the
     flow limit on ``flow_limit_cpus``; sysctls override the profile's. With ``tcp`` they are bulk TCP segments of
-    ``mss`` bytes, PSH on every ``push_every``-th of a flow (:func:`tcp_segments`), which GRO merges."""
+    ``mss`` bytes, PSH on every ``push_every``-th of a flow (:func:`tcp_segments`), which GRO merges. RFS (default
+    off): flow i is read on CPU ``rfs_cpus[i % len(rfs_cpus)]`` before the traffic starts, with
+    ``rps_sock_flow_entries`` (32768) and each queue's ``rps_flow_cnt`` (default ``rps_sock_flow_entries / queues``),
+    the values Documentation/networking/scaling.rst suggests."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     changes = {k: v for k, v in (("netdev_budget", netdev_budget), ("netdev_budget_usecs", netdev_budget_usecs))
                if v is not None}
@@ -2689,6 +2773,12 @@ def run(rate_pps: float, n: int = 20_000, *, burst: int = 1, jitter: bool = Fals
     if isinstance(rps_cpus, (str, bytes)):
         raise ValueError(f"rps_cpus must be a list of CPUs, got {rps_cpus!r}")
     rps = dict(rps_cpus=[list(rps_cpus)] * queues, hash_of_packet=flow_hash[flow_of_packet]) if rps_cpus else {}
+    if isinstance(rfs_cpus, (str, bytes)) or rfs_cpus is not None and not len(rfs_cpus):
+        raise ValueError(f"rfs_cpus must be None or a non-empty list of CPUs, got {rfs_cpus!r}")
+    if rfs_cpus is not None:
+        rps.update(hash_of_packet=flow_hash[flow_of_packet], rps_sock_flow_entries=rps_sock_flow_entries,
+                   rps_flow_cnt=rps_sock_flow_entries // queues if rps_flow_cnt is None else rps_flow_cnt,
+                   read_on={int(h): rfs_cpus[i % len(rfs_cpus)] for i, h in enumerate(flow_hash.tolist())})
     return simulate(times, queue_of_packet, profile=p, cpus=cpus or queues, queues=queues, ring_size=ring_size,
                     costs=costs, segments=segments, rx_usecs=rx_usecs, length=length, flow_limit_cpus=flow_limit_cpus,
                     **rps)

@@ -30,7 +30,7 @@ from typing import Annotated, Callable, Iterator, Mapping, Sequence
 
 from netlab import check
 from netlab.kernel.cpu import Costs, Cpu, SoftirqState, current_cpu
-from netlab.kernel.dev import (NetDevice, NetdevRxQueue, RpsDevFlow, RpsSockFlowTable, SoftnetState,
+from netlab.kernel.dev import (NetDevice, NetdevRxQueue, RpsDevFlow, SoftnetState,
                                dev_add_offload, dev_add_pack, rps_take_steered, softnet_stat_text)
 from netlab.kernel.dev_hard_xmit import FEATURES
 from netlab.kernel.dev_xmit import net_dev_init
@@ -55,7 +55,7 @@ from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED
 from netlab.kernel.tcp_output import MAX_TCP_HEADER, TCP_HLEN, TCP_SYN_HLEN
 from netlab.kernel.timer import TimerList
 from netlab.kernel.wait import WaitQueueEntry, add_wait_queue
-from netlab.load.receive import Summary, flow_limits, rps_maps
+from netlab.load.receive import Summary, flow_limits, rfs_tables, rps_maps
 from netlab.trace import Trace, Tracer
 
 
@@ -84,7 +84,7 @@ class ReceiveState:
     taps: Mapping[str, tuple[str, ...]]
     iptables: tuple[str, ...]
     readers: Mapping[str, str]
-    rps: bool                    # some RX queue has RPS CPUs
+    rps: bool                    # some RX queue steers (RPS CPUs or an RFS flow table)
 
 
 class Host:
@@ -158,16 +158,11 @@ class Host:
         self.dev.rx_queues = [NetdevRxQueue(q, rps_map) for q, rps_map in enumerate(rps_maps(rps_cpus, queues, cpus))]
         for c, fl in flow_limits(flow_limit_cpus, cpus, self.profile).items():
             self.cpus[c].softnet_data.flow_limit = fl
-        for sysctl, value in (("rps_sock_flow_entries", rps_sock_flow_entries), ("rps_flow_cnt", rps_flow_cnt)):
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1 << 26:
-                raise ValueError(f"{sysctl} must be an int in 0..2**26, got {value!r}")
-        if rps_sock_flow_entries:
-            table = RpsSockFlowTable(1 << (rps_sock_flow_entries - 1).bit_length(), (1 << (cpus - 1).bit_length()) - 1)
-            for cpu in self.cpus:
-                cpu.softnet_data.rps_sock_flow_table = table
-        if rps_flow_cnt:
-            for q in self.dev.rx_queues:
-                q.rps_flow_table = [RpsDevFlow() for _ in range(1 << (rps_flow_cnt - 1).bit_length())]
+        table, flow_cnt = rfs_tables(rps_sock_flow_entries, rps_flow_cnt, cpus, self.profile)
+        for cpu in self.cpus:
+            cpu.softnet_data.rps_sock_flow_table = table
+        for q in self.dev.rx_queues:
+            q.rps_flow_table = [RpsDevFlow() for _ in range(flow_cnt)]
         if tx_ring_size is not None:
             self.dev.mtu, self.dev.features = self.profile.eth_mtu, frozenset(FEATURES)
             self.dev.qdisc = Qdisc(self.dev)
@@ -487,8 +482,8 @@ class Host:
 
     @property
     def rps_off(self) -> bool:
-        """No RX queue has RPS CPUs."""
-        return not any(q.rps_map for q in self.dev.rx_queues)
+        """No RX queue steers: none has RPS CPUs or an RFS flow table (``get_rps_cpu``'s first test)."""
+        return not any(q.rps_map or q.rps_flow_table for q in self.dev.rx_queues)
 
     def summary(self) -> Summary:
         sds = [cpu.softnet_data for cpu in self.cpus]

@@ -231,10 +231,11 @@ def plot_coalescing(fig, rates_mpps: Sequence[float], by_setting: Mapping[str, S
 def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (0.5, 1, 1.5, 2, 2.5, 3, 4, 6, 9, 14.88),
                      n: int = 20_000, costs: dict[str, Any] | None = None):
     """Sliders (burst, ring size, netdev_budget, queues/CPUs, interrupt moderation, traffic — UDP or TCP segments
-    that GRO merges —, RPS CPUs, kernel) over a plot of drops, time_squeeze and ksoftirqd share against the packet
-    rate, and each CPU's time at the chosen rate. ``sweep`` is ``netlab.load.receive.sweep`` (passed in: views do
-    not call models); ``costs`` names the ``netlab.kernel.cpu.Costs`` to choose from (e.g. the defaults and this
-    machine's), the first one shown first. A combination the load model does not run is said in words."""
+    that GRO merges —, RPS CPUs, RFS with every flow read on CPU 0 or on the last CPU, kernel) over a plot of drops,
+    time_squeeze and ksoftirqd share against the packet rate, and each CPU's time at the chosen rate. ``sweep`` is
+    ``netlab.load.receive.sweep`` (passed in: views do not call models); ``costs`` names the
+    ``netlab.kernel.cpu.Costs`` to choose from (e.g. the defaults and this machine's), the first one shown first. A
+    combination the load model does not run is said in words."""
     import ipywidgets as W
     import matplotlib.pyplot as plt
 
@@ -247,10 +248,14 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
                      W.ToggleButtons(options=list(costs), value=next(iter(costs)), description="costs")}
     traffic_kinds = {"UDP, 256 flows": dict(flows=256), "TCP, 256 flows": dict(flows=256, tcp=True),
                      "TCP, 1 flow": dict(flows=1, tcp=True)}
+    rfs_choices = {"off": None, "every flow read on CPU 0": 0, "every flow read on the last CPU": -1}
 
     def show(rate_mpps=6.0, burst=1, ring_size=256, netdev_budget=300, queues=1, rx_usecs=0, traffic="UDP, 256 flows",
-             rps_extra=0, kernel="6.12", costs_name=None):
+             rps_extra=0, rfs="off", kernel="6.12", costs_name=None):
         rps = dict(cpus=queues + rps_extra, rps_cpus=list(range(queues, queues + rps_extra))) if rps_extra else {}
+        reader = None if rfs_choices[rfs] is None else rfs_choices[rfs] % (queues + rps_extra)
+        if reader is not None:
+            rps.update(cpus=queues + rps_extra, rfs_cpus=[reader])
         base = dict(n=n, burst=burst, ring_size=ring_size, netdev_budget=netdev_budget, queues=queues,
                     rx_usecs=rx_usecs, profile=kernel, **traffic_kinds[traffic], **rps,
                     **({} if costs is None else {"costs": costs[costs_name]}))
@@ -265,6 +270,7 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
             f", costs: {costs_name} (stack_ns {duration(costs[costs_name].stack_ns)})"
         steering = f", RPS to CPU{'s' if rps_extra > 1 else ''} " \
                    f"{', '.join(map(str, rps['rps_cpus']))}" if rps_extra else ""
+        steering += "" if reader is None else f", RFS: every flow read on CPU {reader}"
         plot_sweep(left, rates_mpps, results, "packet rate (Mpps)", title=f"{kernel}: {plural(queues, 'queue')}, ring "
                    f"{ring_size}, bursts of {burst}, netdev_budget {netdev_budget}, rx-usecs {rx_usecs}\n{traffic}"
                    f"{steering}{in_use}")
@@ -290,6 +296,7 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
                                    description="ethtool -C rx-usecs (1, 3: adaptive)", **slider),
         traffic=W.ToggleButtons(options=list(traffic_kinds), value="UDP, 256 flows", description="traffic"),
         rps_extra=W.IntSlider(0, min=0, max=4, description="RPS: more CPUs for the stack", **slider),
+        rfs=W.ToggleButtons(options=list(rfs_choices), value="off", description="RFS"),
         kernel=W.ToggleButtons(options=["3.10", "6.12"], value="6.12", description="kernel"),
         **costs_buttons)
 
