@@ -151,3 +151,13 @@ def test_rfs_with_every_flow_read_on_one_cpu_moves_the_knee_as_section_3_says():
     beyond = run(float(last) * 1e6 + 0.5e6, N, rfs_cpus=[3], **rfs)
     assert beyond.backlog_drops[3] > 0 and not beyond.ring_drops and beyond.processed[:3] == [0, 0, 0]
     assert knee(rfs_cpus=[0], **rfs) == knee()
+
+
+def test_rfs_exercise_readers_on_one_cpu_drop_in_its_backlog_where_rps_alone_dropped_nothing():
+    """§5's RFS exercise: 4 Mpps with RPS over CPUs 1-3 drops nothing; with every flow's reader on CPU 3 RFS sends
+    every skb there and its backlog drops, CPUs 1 and 2 take none."""
+    assert "RPS over CPUs 1-3, which dropped nothing" in EXERCISES
+    rps = run(4e6, N, cpus=4, rps_cpus=[1, 2, 3])
+    assert not rps.ring_drops and not sum(rps.backlog_drops)
+    rfs = run(4e6, N, cpus=4, rps_cpus=[1, 2, 3], rfs_cpus=[3])
+    assert rfs.backlog_drops[3] > rfs.ring_drops == 0 and rfs.processed[1] == rfs.processed[2] == 0
