@@ -161,3 +161,14 @@ def test_rfs_exercise_readers_on_one_cpu_drop_in_its_backlog_where_rps_alone_dro
     assert not rps.ring_drops and not sum(rps.backlog_drops)
     rfs = run(4e6, N, cpus=4, rps_cpus=[1, 2, 3], rfs_cpus=[3])
     assert rfs.backlog_drops[3] > rfs.ring_drops == 0 and rfs.processed[1] == rfs.processed[2] == 0
+
+
+def test_rfs_to_the_reading_cpu_makes_it_poll_two_napis_as_section_3_says():
+    """§3: RFS with every flow read on CPU 0 — CPU 0 polls its NIC's NAPI and its own backlog's, and from about
+    1 Mpps NET_RX is squeezed and ksoftirqd does most of the work, where without RPS neither happens."""
+    assert "from about 1 Mpps NET_RX runs out of budget or time (time_squeeze) and ksoftirqd does most" in TEXT
+    for rate in (1e6, 2e6):
+        alone, rfs = run(rate, N), run(rate, N, cpus=4, rps_cpus=[1, 2, 3], rfs_cpus=[0])
+        assert not sum(alone.time_squeeze) and alone.ksoftirqd_share() == 0
+        assert rfs.time_squeeze[0] > 0 and rfs.ksoftirqd_share() > 0.5 and rfs.processed == [N, 0, 0, 0]
+    assert run(0.5e6, N, cpus=4, rps_cpus=[1, 2, 3], rfs_cpus=[0]).ksoftirqd_share() == 0

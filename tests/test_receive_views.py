@@ -118,13 +118,13 @@ def test_the_explorer_offers_gro_and_rps_and_says_what_the_load_model_does_not_r
     widgets["RPS: more CPUs for the stack"].value = 2
     plt.close("all")
     assert bases[-1]["cpus"] == 4 and bases[-1]["rps_cpus"] == [2, 3] and not bases[-1].get("tcp")
-    widgets["RFS"].value = "every flow read on the last CPU"
+    widgets["RFS: flows"].value = "all read on the last CPU"
     plt.close("all")
     assert bases[-1]["rfs_cpus"] == [3] and bases[-1]["rps_cpus"] == [2, 3]
     assert "does not run" not in capsys.readouterr().out
-    widgets["RFS"].value = "every flow read on CPU 0"        # queue 1's flows to CPU 0, which has a queue of its own
+    widgets["RFS: flows"].value = "all read on CPU 0"        # queue 1's flows to CPU 0, which has a queue of its own
     assert "The load model does not run this combination: CPUs [0] take in steered skbs" in capsys.readouterr().out
-    widgets["RFS"].value = "off"
+    widgets["RFS: flows"].value = "off"
     plt.close("all")
     assert "rfs_cpus" not in bases[-1]
     widgets["ethtool -C rx-usecs (1, 3: adaptive)"].value = 3

@@ -252,6 +252,18 @@ def step_and_load(times, sports, profile, cpus, queues, affinity, rps_cpus, cost
     return host.summary(), load
 
 
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_an_skb_rps_leaves_on_the_reading_cpu_pays_its_trip_up_the_stack_there(profile):
+    """A queue with an RFS flow table but no RPS map, and flows nobody read: get_rps_cpu returns -1 for each skb, so
+    each goes up the stack on the CPU that read it and costs what it costs without RPS — in both models."""
+    times, sports = 1000 + 3000 * np.arange(30), 40000 + np.arange(30) % 3
+    plain = step_and_load(times, sports, PROFILES[profile], 2, 1, [0], [[]], Costs(), 256)
+    unread = step_and_load(times, sports, PROFILES[profile], 2, 1, [0], [[]], Costs(), 256, rps_sock_flow_entries=64,
+                           rps_flow_cnt=8)
+    assert plain[0] == plain[1] and unread[0] == unread[1]
+    assert unread[0].busy_ns == plain[0].busy_ns and unread[0].processed == plain[0].processed == [30, 0]
+
+
 def read_flows(host, read_on):
     """Before any traffic, each flow's reader reads it once on its CPU, in ``read_on``'s order (flow hash → CPU):
     ``inet_recvmsg`` → ``sock_rps_record_flow`` of the flow's socket, whose ``sk_rxhash`` is the flow's hash (as its
@@ -535,7 +547,17 @@ def test_the_load_model_equals_the_step_model_with_rfs(case):
     yes = {True: "yes", False: "no"}
     read_on, entries = kw["read_on"], kw["rps_sock_flow_entries"]
     buckets = {h & ((1 << (entries - 1).bit_length()) - 1) for h in read_on} if entries else set()
-    for name, seen in (("RFS on", entries and kw["rps_flow_cnt"]), ("an RPS map", any(args[6])),
+    times, sports, profile, cpus, queues, affinity, rps_cpus = args[:7]
+    table, flow_cnt = rfs_tables(entries, kw["rps_flow_cnt"], cpus, profile)
+    for h, c in read_on.items() if table is not None else ():
+        table.record(h, c)
+    n = len(times)
+    flows = (["10.0.0.1"] * n, ["10.0.0.2"] * n, sports, [80] * n)
+    hashes, queue_of = rss_hashes(*flows), rss_queues(*flows, queues)
+    left_here = any((get_rps_cpus(hashes[queue_of == q], rps_cpus[q], cpus, table, flow_cnt) < 0).any()
+                    for q in range(queues))
+    for name, seen in (("RFS on", entries and kw["rps_flow_cnt"]), ("an RPS map", any(rps_cpus)),
+                       ("skbs get_rps_cpu leaves on the reading CPU", left_here),
                        ("TCP", "segments" in kw),
                        ("a flow read on the reading CPU", 0 in read_on.values()),
                        ("a flow read on another CPU", set(read_on.values()) - {0}),

@@ -59,7 +59,7 @@ from __future__ import annotations
 
 from bisect import insort
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Callable
 
 from netlab import check
@@ -488,11 +488,11 @@ def napi_gro_complete(napi: NapiStruct, skb: SkBuff) -> None:
     """GRO passes a held skb on: one segment as it came (``gso_size`` 0), a merged one after its protocol's
     ``gro_complete`` wrote the headers of the whole (``inet_gro_complete`` → ``tcp4_gro_complete``: ``tot_len``,
     ``gso_segs``); then 6.12 ``gro_normal_one`` (the batch counts its segments), 3.10 ``netif_receive_skb``. Its trip up
-    the stack costs ``Costs.stack_ns``, charged here, once for all the segments merged into it — unless its RX
-    queue has RPS: then ``get_rps_cpu`` steers it to a backlog, and ``process_backlog`` charges it on the CPU that
-    takes it."""
+    the stack costs ``Costs.stack_ns``, charged here, once for all the segments merged into it — unless
+    ``get_rps_cpu`` steers it to a backlog (:func:`goes_up_here`): then ``process_backlog`` charges it on the CPU
+    that takes it."""
     cpu = this_cpu()
-    if not rps_active(skb):
+    if goes_up_here(skb):
         cpu.charge(cpu.costs.stack_ns)
     napi.gro_passed += 1
     cb = NAPI_GRO_CB(skb)
@@ -914,6 +914,14 @@ def rps_active(skb: SkBuff) -> bool:
 
 
 @check.arguments
+def goes_up_here(skb: SkBuff) -> bool:
+    """Whether ``get_rps_cpu`` leaves the skb on this CPU (no RPS on its queue; or no hash, or neither RFS nor an RPS
+    map places its flow): then its trip up the stack runs here, and the model charges its ``Costs.stack_ns`` when GRO
+    passes it on (as decided then: 6.12 asks ``get_rps_cpu`` when the batch goes up, in the same poll)."""
+    return rps_choice(skb.meta.get("dev"), skb).cpu < 0
+
+
+@check.arguments
 def reciprocal_scale(val: int, ep_ro: int) -> int:
     """include/linux/kernel.h: ``(u32)(((u64) val * ep_ro) >> 32)``, a hash scaled to 0..ep_ro-1."""
     if not 0 <= val < 1 << 32 or not 0 <= ep_ro < 1 << 32:
@@ -921,40 +929,65 @@ def reciprocal_scale(val: int, ep_ro: int) -> int:
     return (val * ep_ro) >> 32
 
 
+@dataclass(frozen=True)
+class RpsChoice:
+    """What ``get_rps_cpu`` decides for an skb, before it acts: the CPU (-1: handle it here), and with RFS the
+    queue's ``rps_dev_flow`` (the kernel's ``rflowp``), the flow's ``next_cpu`` and whether ``set_rps_cpu`` points
+    the entry there first; without, the ``rps_map`` index it picked."""
+
+    cpu: int
+    rflow: RpsDevFlow | None = None
+    next_cpu: int | None = None
+    move: bool = False
+    map_index: int | None = None
+
+
+@check.arguments
+def rps_choice(dev: NetDevice | None, skb: SkBuff) -> RpsChoice:
+    """``get_rps_cpu``'s decision, without its side effects (``set_rps_cpu``, the trace). ``skb_get_hash`` is the
+    RSS hash the NIC computed (igb: ``igb_rx_hash``); 0 means none: -1. RFS first: if ``rps_sock_flow_table`` knows
+    the flow (6.12: its upper hash bits match), it goes to the CPU recorded there — switching from the queue's
+    ``rps_dev_flow`` CPU only once that CPU's ``input_queue_head`` has passed the flow's ``last_qtail``. Else RPS:
+    ``map->cpus[reciprocal_scale(hash, map->len)]``, so one flow always lands on one CPU."""
+    if dev is None or not rps_active(skb):
+        return RpsChoice(-1)
+    rxqueue = dev.rx_queues[skb.meta["queue"]]
+    h = skb.meta.get("hash", 0)
+    if not h:
+        return RpsChoice(-1)
+    index = reciprocal_scale(h, len(rxqueue.rps_map)) if rxqueue.rps_map else None
+    by_map = RpsChoice(-1 if index is None else rxqueue.rps_map[index], map_index=index)
+    nr_cpus = len(this_cpu().siblings)
+    table = _sd().rps_sock_flow_table
+    next_cpu = table.next_cpu(h) if rxqueue.rps_flow_table and table is not None else None
+    if next_cpu is None:
+        return by_map
+    rflow = rxqueue.rps_flow_table[h & (len(rxqueue.rps_flow_table) - 1)]
+    move = rflow.cpu != next_cpu and (rflow.cpu >= nr_cpus or
+                                      per_cpu(rflow.cpu).softnet_data.input_queue_head - rflow.last_qtail >= 0)
+    tcpu = next_cpu if move else rflow.cpu
+    if tcpu < nr_cpus:
+        return RpsChoice(tcpu, rflow, next_cpu, move)
+    return replace(by_map, rflow=rflow, next_cpu=next_cpu, move=move)   # next_cpu is no CPU here: RPS decides
+
+
 @kernel_function("net/core/dev.c", lambda dev, skb: f"RPS: pick a CPU for {skb.name} by its flow hash")
 def get_rps_cpu(dev: NetDevice | None, skb: SkBuff) -> tuple[int, RpsDevFlow | None]:
     """The CPU for the skb (-1: handle it here) and, with RFS, its queue's ``rps_dev_flow`` (the kernel's
-    ``rflowp``). ``skb_get_hash`` is the RSS hash the NIC computed (igb: ``igb_rx_hash``); 0 means none: -1.
-    RFS first: if ``rps_sock_flow_table`` knows the flow (6.12: its upper hash bits match), it goes to the CPU
-    recorded there — switching from the queue's ``rps_dev_flow`` CPU only once that CPU's ``input_queue_head`` has
-    passed the flow's ``last_qtail`` (``set_rps_cpu``). Else RPS: ``map->cpus[reciprocal_scale(hash,
-    map->len)]``, so one flow always lands on one CPU."""
-    if dev is None or not rps_active(skb):
-        return -1, None
-    rxqueue = dev.rx_queues[skb.meta["queue"]]
-    skb_reset_network_header(skb)
+    ``rflowp``): :func:`rps_choice`, acted on (``set_rps_cpu`` when RFS moves the flow)."""
+    if dev is not None and rps_active(skb):
+        skb_reset_network_header(skb)
+    choice = rps_choice(dev, skb)
+    rflow = choice.rflow
+    if choice.move:
+        rflow = set_rps_cpu(dev, skb, rflow, choice.next_cpu)
     h = skb.meta.get("hash", 0)
-    if not h:
-        return -1, None
-    this = this_cpu()
-    table = _sd().rps_sock_flow_table
-    if rxqueue.rps_flow_table and table is not None:
-        next_cpu = table.next_cpu(h)
-        if next_cpu is not None:
-            rflow = rxqueue.rps_flow_table[h & (len(rxqueue.rps_flow_table) - 1)]
-            tcpu = rflow.cpu
-            if tcpu != next_cpu and (tcpu >= len(this.siblings) or
-                                     per_cpu(tcpu).softnet_data.input_queue_head - rflow.last_qtail >= 0):
-                tcpu = next_cpu
-                rflow = set_rps_cpu(dev, skb, rflow, next_cpu)
-            if tcpu < len(this.siblings):
-                trace_printk(f"RFS: flow {h:#010x} is read on CPU {next_cpu}; its skbs go to CPU {tcpu}")
-                return tcpu, rflow
-    if not rxqueue.rps_map:
-        return -1, None
-    cpu = rxqueue.rps_map[reciprocal_scale(h, len(rxqueue.rps_map))]
-    trace_printk(f"hash {h:#010x} → rps_map[{reciprocal_scale(h, len(rxqueue.rps_map))}] = CPU {cpu}")
-    return cpu, None
+    if choice.cpu >= 0 and choice.map_index is None:
+        trace_printk(f"RFS: flow {h:#010x} is read on CPU {choice.next_cpu}; its skbs go to CPU {choice.cpu}")
+        return choice.cpu, rflow
+    if choice.cpu >= 0:
+        trace_printk(f"hash {h:#010x} → rps_map[{choice.map_index}] = CPU {choice.cpu}")
+    return choice.cpu, None
 
 
 @kernel_function("net/core/dev.c", lambda dev, skb, rflow, next_cpu: f"RFS: {skb.name}'s flow moves to CPU "

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from netlab.kernel.cpu import this_cpu
 from netlab.kernel.dev import (ETH_P_IP, GRO_HELD, GRO_MERGED, GRO_MERGED_FREE, GRO_NORMAL, NAPI_GRO_CB, NapiStruct,
-                               gro_normal_one, napi_gro_complete, netif_receive_skb, offload_base, rps_active,
+                               goes_up_here, gro_normal_one, napi_gro_complete, netif_receive_skb, offload_base,
                                skb_gro_len)
 from netlab.kernel.skbuff import MAX_SKB_FRAGS, SIZEOF_SK_BUFF, SKB_DATA_ALIGN, SkBuff, napi_skb_free_stolen_head
 from netlab.trace import kernel_function, trace_printk
@@ -149,13 +149,13 @@ def skb_gro_receive(p: SkBuff, skb: SkBuff) -> int:
     GRO_MERGED: f"{skb.name} is on a held skb's frag_list", GRO_MERGED_FREE: f"free {skb.name}'s sk_buff"}[ret])
 def napi_skb_finish(napi: NapiStruct, skb: SkBuff, ret: str) -> str:
     """GRO_NORMAL: 6.12 batches the skb (``gro_normal_one``), 3.10 sends it straight up (``netif_receive_skb``); its
-    trip up the stack costs ``Costs.stack_ns``, charged here (with RPS on its queue: where ``process_backlog``
-    takes it). GRO_MERGED_FREE: its data went into the held skb, the sk_buff itself goes
-    (``napi_skb_free_stolen_head``: 6.12 to this CPU's NAPI cache, 3.10 to skbuff_head_cache). GRO_HELD, GRO_MERGED:
-    GRO keeps it."""
+    trip up the stack costs ``Costs.stack_ns``, charged here (when RPS steers it: where ``process_backlog`` takes
+    it, :func:`~netlab.kernel.dev.goes_up_here`). GRO_MERGED_FREE: its data went into the held skb, the sk_buff
+    itself goes (``napi_skb_free_stolen_head``: 6.12 to this CPU's NAPI cache, 3.10 to skbuff_head_cache).
+    GRO_HELD, GRO_MERGED: GRO keeps it."""
     if ret == GRO_NORMAL:
         cpu = this_cpu()
-        if not rps_active(skb):
+        if goes_up_here(skb):
             cpu.charge(cpu.costs.stack_ns)
         napi.gro_passed += 1
         if cpu.profile.gro_normal_batch is None:

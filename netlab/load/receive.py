@@ -22,8 +22,9 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   (``rps_sock_flow_entries``, ``rps_flow_cnt``, as ``Host``'s) with the flows' ``rps_sock_flow_table`` entries
   written before the traffic (``read_on``: each flow read once, where it is read) changes only where each skb goes,
   known up front (:func:`get_rps_cpus`) — unless two flows that want different CPUs share an ``rps_dev_flow`` entry:
-  then where one goes depends on another CPU's progress, and the load model refuses it.
-  In bulk, without GRO, interrupt moderation or a flow limit on the CPU: a reading CPU that steers every
+  then where one goes depends on another CPU's progress, and the load model refuses it. An skb ``get_rps_cpu``
+  leaves on the reading CPU (no hash; no map and no RFS entry for its flow) pays ``stack_ns`` there as it is read.
+  In bulk, without GRO, interrupt moderation, a flow limit or such skbs on the CPU: a reading CPU that steers every
   skb of its one queue elsewhere runs ``isolated_packets`` and ``quiet_cycles`` at ``driver_ns`` a packet
   (``record_polls``); one that keeps some in its own backlog runs its busy periods a bisect per poll, nested IRQs
   included (``rps_quiet_cycles``); a target takes each IPI → NET_RX → ``process_backlog`` cycle with a bisect, runs
@@ -475,11 +476,12 @@ class _Gro:
     """One NAPI's GRO (``kernel.gro``) for the TCP segments of one queue, as counters: per bucket the held skbs,
     youngest first, each ``[flow, mss, count, len, next seq, age, first packet]``. Ring entry c is the queue's packet
     ``c + (packets dropped at the ring before it)``: ``ring_drop`` records where drops shift that. With RPS on the
-    queue (:meth:`steer`) each skb passed on is recorded in ``passed`` instead of paying ``stack_ns`` here."""
+    queue (:meth:`steer`) each skb passed on is recorded in ``passed``, and pays ``stack_ns`` here only if RPS leaves
+    it here (``here``)."""
 
     __slots__ = ("segments", "mask", "base", "flow", "bucket", "seq", "payload", "push", "next_break", "driver_ns",
                  "stack_ns", "tick", "flush_oldest", "max_count", "buckets", "held", "marks", "shift", "merged",
-                 "read_ns", "passed")
+                 "read_ns", "passed", "here")
 
     def __init__(self, segments: TcpSegments, profile: KernelProfile, costs: Costs):
         self.segments, self.mask = segments, profile.gro_hash_buckets - 1
@@ -495,11 +497,21 @@ class _Gro:
         self.merged = 0                     # segments merged into a held skb (not passed on themselves)
         self.read_ns = 0                    # summed over the entries read: when the driver read each
         self.passed: list[tuple[int, int, int]] | None = None   # RPS: (time, first packet, segments) per skb passed on
+        self.here: list[bool] = []          # RPS: per packet, whether get_rps_cpu leaves its skb here
 
-    def steer(self) -> None:
-        """RPS on this queue: the skbs GRO passes on pay their trip up the stack where ``process_backlog`` takes
-        them (``kernel.dev.napi_gro_complete``); each is recorded in ``passed`` for the reading CPU to steer."""
-        self.stack_ns, self.passed = 0, []
+    def steer(self, target: np.ndarray) -> None:
+        """RPS on this queue (``target``: each packet's CPU, -1 where ``get_rps_cpu`` leaves it here): each skb GRO
+        passes on is recorded in ``passed`` for the reading CPU to steer, and pays its trip up the stack here only if
+        it stays (``kernel.dev.napi_gro_complete``, ``goes_up_here``); else where ``process_backlog`` takes it."""
+        self.passed, self.here = [], (target < 0).tolist()
+
+    def pass_on(self, now: int, first: int, segments: int) -> int:
+        """On an RPS queue, GRO passes on the skb of ``segments`` from packet ``first``, at ``now``: ``stack_ns`` if
+        it goes up here, and recorded. Returns the time after."""
+        if self.here[first]:
+            now += self.stack_ns
+        self.passed.append((now, first, segments))
+        return now
 
     def held_alone(self, first: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """For consecutive polls that each start with GRO holding nothing, poll i taking packets ``first[i]`` ..
@@ -538,9 +550,7 @@ class _Gro:
             now += driver_ns
             f = flow[i]
             if f < 0:                                           # no GRO for it (UDP): GRO_NORMAL
-                now += stack_ns
-                if passed is not None:
-                    passed.append((now, i + self.base, 1))
+                now = now + stack_ns if passed is None else self.pass_on(now, i + self.base, 1)
                 continue
             lst = self.buckets[bucket[i]]
             length, psh = payload[i], push[i]
@@ -560,9 +570,7 @@ class _Gro:
                     if length < mss or psh:                     # the merge ends: pass the held skb on
                         lst.remove(p)
                         self.held -= 1
-                        now += stack_ns
-                        if passed is not None:
-                            passed.append((now, p[6], p[2]))
+                        now = now + stack_ns if passed is None else self.pass_on(now, p[6], p[2])
                         continue
                     # the next ring entries that merge the same way (the same flow's next full segments, no PSH,
                     # no ring drop between them, under 64 KB), at once: driver_ns each, nothing else happens
@@ -582,20 +590,15 @@ class _Gro:
                     continue
                 lst.remove(p)                                   # it cannot take this one: pass it on
                 self.held -= 1
-                now += stack_ns
-                if passed is not None:
-                    passed.append((now, p[6], p[2]))
+                now = now + stack_ns if passed is None else self.pass_on(now, p[6], p[2])
             if length < 1 or psh or len(lst) >= _MAX_GRO_SKBS and not self.flush_oldest:
-                now += stack_ns                                 # flush, or 3.10 has no room: GRO_NORMAL
-                if passed is not None:
-                    passed.append((now, i + self.base, 1))
+                # flush, or 3.10 has no room: GRO_NORMAL
+                now = now + stack_ns if passed is None else self.pass_on(now, i + self.base, 1)
                 continue
             if len(lst) >= _MAX_GRO_SKBS:
                 oldest = lst.pop()                              # gro_flush_oldest
                 self.held -= 1
-                now += stack_ns
-                if passed is not None:
-                    passed.append((now, oldest[6], oldest[2]))
+                now = now + stack_ns if passed is None else self.pass_on(now, oldest[6], oldest[2])
             lst.insert(0, [f, length, 1, _TCPIP_HLEN + length, (seq[i] + length) & 0xFFFFFFFF, now // tick,
                            i + self.base])
             self.held += 1
@@ -625,9 +628,7 @@ class _Gro:
                     break
                 e = lst.pop()
                 self.held -= 1
-                now += stack_ns
-                if passed is not None:
-                    passed.append((now, e[6], e[2]))
+                now = now + stack_ns if passed is None else self.pass_on(now, e[6], e[2])
         return now
 
 
@@ -850,7 +851,8 @@ class _Cpu:
         cleaned_count = self.ring_size - 1 - (q.rx_use - q.rx_clean)  # igb_desc_unused
         total = 0
         start = now = self.now
-        packet_ns = self.costs.packet_ns if q.rps is None else self.costs.driver_ns  # RPS: stack_ns on the target
+        packet_ns = self.costs.packet_ns if q.rps is None else self.costs.driver_ns  # RPS: stack_ns where it goes up
+        up_here = q.rps is not None and q.rps.local[-1] > 0       # RPS leaves some here: stack_ns as they are read
         while total < _NAPI_WEIGHT:
             q.dma_until(now)  # the step model's second look at the same time finds nothing new
             if cleaned_count >= IGB_RX_BUFFER_WRITE:
@@ -863,6 +865,11 @@ class _Cpu:
             if q.gro is None:
                 q.read_ns += k * now + packet_ns * (k * (k - 1) // 2)
                 now += k * packet_ns
+                if up_here:
+                    here = q.rps.target[q.rps.arrivals(np.arange(q.rx_clean, q.rx_clean + k))] < 0
+                    before = np.cumsum(here) - here                  # per packet: those of the k before it left here
+                    q.read_ns += self.costs.stack_ns * int(before.sum())
+                    now += self.costs.stack_ns * int(here.sum())
             else:
                 now = q.gro.napi_gro_receive(q.rx_clean, k, now)
             q.rx_clean += k
@@ -1821,10 +1828,10 @@ class _Cpu:
 # its own with those (time, IPI time, reading CPU, hash) as its input.
 @dataclass(slots=True, eq=False)
 class _RpsQueue:
-    """One RX queue's RPS: the CPU each of its arrivals goes to (-1: a hash of 0, not steered), running counts of
-    those that stay on the reading CPU (``own``: steered to it; ``local``: not steered), and which arrivals the NIC
-    wrote (``starts[i]``: the ring position where a run of arrivals from ``arrival[i]`` on begins; the ring drops the
-    rest)."""
+    """One RX queue's RPS: the CPU each of its arrivals goes to (-1: not steered, :func:`get_rps_cpus`), running
+    counts of those that stay on the reading CPU (``own``: steered to it; ``local``: not steered), and which arrivals
+    the NIC wrote (``starts[i]``: the ring position where a run of arrivals from ``arrival[i]`` on begins; the ring
+    drops the rest)."""
 
     target: np.ndarray
     hashes: np.ndarray                                 # each arrival's hash (the flow limit's)
@@ -2004,8 +2011,8 @@ class _RpsCpu(_Cpu):
 
     def netif_receive_skb(self, q: _Queue, packet: int, t: int) -> None:
         """``kernel.dev.netif_receive_skb`` (and the list receive) for the skb whose first segment is ``packet``:
-        ``get_rps_cpu`` steers it by its hash to this CPU's backlog or another's (recorded, sent at ``t``), or (a
-        hash of 0) it goes up the stack here."""
+        ``get_rps_cpu`` steers it to this CPU's backlog or another's (recorded, sent at ``t``), or it goes up the
+        stack here (its ``stack_ns`` paid as GRO passed it on: :meth:`_Gro.pass_on`)."""
         target = q.rps.target[packet]
         if target < 0:
             self.processed_rps += 1
@@ -2174,7 +2181,7 @@ class _RpsCpu(_Cpu):
         one poll of each, then NET_RX raised again runs once more, empty). Stops before a period of any other kind
         (a squeeze that leaves a NAPI scheduled, 64 packets, a throttled nested IRQ, ksoftirqd)."""
         c, prof, q = self.costs, self.profile, self.queues[0]
-        if (q.rps is None or q.gro is not None or self.rx_itr_setting or self.flow_limit is not None
+        if (q.rps is None or q.gro is not None or q.rps.local[-1] or self.rx_itr_setting or self.flow_limit is not None
                 or self.call_single_queue or self.poll_list or prof.netdev_budget <= _NAPI_WEIGHT
                 or self.budget_jiffies < 1):
             return
@@ -2358,7 +2365,8 @@ class _RpsCpu(_Cpu):
         then it runs as a :class:`_Cpu` whose packets cost ``driver_ns`` (its backlog stays idle, nothing is steered
         to it), and it records the polls of its bulk shortcuts."""
         q = self.queues[0] if len(self.queues) == 1 else None
-        return (q is not None and q.rps is not None and q.gro is None and not q.rps.own[-1] and not self.steered_t
+        return (q is not None and q.rps is not None and q.gro is None and not q.rps.own[-1] and not q.rps.local[-1]
+                and not self.steered_t
                 and not self.rx_itr_setting and self.costs.driver_ns + self.costs.poll_ns > 0)
 
     def throttled_cycles(self) -> None:
@@ -2374,8 +2382,8 @@ class _RpsCpu(_Cpu):
         when the driver looks, a squeeze before the queue's poll, 64 kept skbs, or the arrivals' end."""
         c, prof, b = self.costs, self.profile, self.backlog
         q = self.queues[0] if len(self.queues) == 1 else None
-        if (q is None or q.rps is None or q.gro is not None or self.rx_itr_setting or self.flow_limit is not None
-                or not prof.napi_repoll_list or self.steered_t or self.call_single_queue
+        if (q is None or q.rps is None or q.gro is not None or q.rps.local[-1] or self.rx_itr_setting
+                or self.flow_limit is not None or not prof.napi_repoll_list or self.steered_t or self.call_single_queue
                 or len(self.polls) != len(self.ipi_at)):
             return
         if not (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending and self.in_net_rx_action
@@ -2388,7 +2396,7 @@ class _RpsCpu(_Cpu):
         tick, budget_jiffies, softirq_jiffies = self.tick_ns, self.budget_jiffies, self.softirq_jiffies
         budget, restarts, admits = prof.netdev_budget, prof.max_softirq_restart, prof.netdev_max_backlog + 1
         write, rps, feed = IGB_RX_BUFFER_WRITE, q.rps, q.feed
-        own, local, counts_local = rps.own, rps.local, rps.local[-1] > 0
+        own = rps.own
         i = bisect_right(rps.starts, q.rx_clean) - 1         # the NIC's runs of writes from the ring's first entry
         if i < 0:
             return
@@ -2442,7 +2450,7 @@ class _RpsCpu(_Cpu):
                         rx_use += write
                 if not ok:
                     break
-                kept = local_n = 0                           # of ring entries rx_clean .. + 63: own and local skbs
+                kept = 0                                     # of ring entries rx_clean .. + 63: own skbs
                 first, last, k = rx_clean, rx_clean + _NAPI_WEIGHT, len(pieces) - 1
                 while pieces[k][0] > first:
                     k -= 1
@@ -2450,10 +2458,7 @@ class _RpsCpu(_Cpu):
                     upto = min(last, pieces[k + 1][0]) if k + 1 < len(pieces) else last
                     a = pieces[k][1] + first - pieces[k][0]
                     kept += own[a + upto - first] - own[a]
-                    if counts_local:
-                        local_n += local[a + upto - first] - local[a]
                     first, k = upto, k + 1
-                processed += local_n
                 taken = min(kept, admits)
                 dropped += kept - taken
                 looks.append(look)
@@ -2706,7 +2711,7 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
             steered_to.setdefault(affinity[q], set()).update(np.unique(target[target >= 0]).tolist())
             qs[q].rps = _rps_queue(target, h.astype(np.int64), affinity[q])
             if qs[q].gro is not None:
-                qs[q].gro.steer()
+                qs[q].gro.steer(target)
     readers = set(steered_to)
     receivers = {c for r, cs in steered_to.items() for c in cs if c != r}
     if receivers & set(affinity):

@@ -248,7 +248,7 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
                      W.ToggleButtons(options=list(costs), value=next(iter(costs)), description="costs")}
     traffic_kinds = {"UDP, 256 flows": dict(flows=256), "TCP, 256 flows": dict(flows=256, tcp=True),
                      "TCP, 1 flow": dict(flows=1, tcp=True)}
-    rfs_choices = {"off": None, "every flow read on CPU 0": 0, "every flow read on the last CPU": -1}
+    rfs_choices = {"off": None, "all read on CPU 0": 0, "all read on the last CPU": -1}   # where every flow is read
 
     def show(rate_mpps=6.0, burst=1, ring_size=256, netdev_budget=300, queues=1, rx_usecs=0, traffic="UDP, 256 flows",
              rps_extra=0, rfs="off", kernel="6.12", costs_name=None):
@@ -264,7 +264,8 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
         except ValueError as e:
             print(f"The load model does not run this combination: {e}.")
             return
-        chosen = sweep("rate_pps", [rate_mpps * 1e6], **base)[0]
+        rate = rate_mpps * 1e6
+        chosen = results[rates.index(rate)] if rate in rates else sweep("rate_pps", [rate], **base)[0]
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [2, 1]})
         in_use = "" if costs is None else \
             f", costs: {costs_name} (stack_ns {duration(costs[costs_name].stack_ns)})"
@@ -276,9 +277,11 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
                    f"{steering}{in_use}")
         left.axvline(rate_mpps, color="#868e96", lw=1)
         dropped = chosen.ring_drops + sum(chosen.backlog_drops)
+        where = f" ({number(chosen.ring_drops)} at the ring, {number(sum(chosen.backlog_drops))} in backlogs)" \
+            if sum(chosen.backlog_drops) else ""
         merged = f"\nGRO: {chosen.segments_per_skb():.1f} packets per sk_buff" if "TCP" in traffic else ""
         plot_cpu_time(right, chosen, title=f"CPU time at {number(rate_mpps)} Mpps: {number(dropped)} of "
-                      f"{number(chosen.arrived)} dropped\n{number(round(chosen.irqs_per_second()))} hard IRQs/s, a "
+                      f"{number(chosen.arrived)} dropped{where}\n{number(round(chosen.irqs_per_second()))} hard IRQs/s, a "
                       f"packet waits {duration(round(chosen.mean_latency_ns()))}{merged}")
         fig.tight_layout()
         plt.show()
@@ -296,7 +299,8 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
                                    description="ethtool -C rx-usecs (1, 3: adaptive)", **slider),
         traffic=W.ToggleButtons(options=list(traffic_kinds), value="UDP, 256 flows", description="traffic"),
         rps_extra=W.IntSlider(0, min=0, max=4, description="RPS: more CPUs for the stack", **slider),
-        rfs=W.ToggleButtons(options=list(rfs_choices), value="off", description="RFS"),
+        rfs=W.ToggleButtons(options=list(rfs_choices), value="off", description="RFS: flows",
+                            style={"button_width": "auto"}),
         kernel=W.ToggleButtons(options=["3.10", "6.12"], value="6.12", description="kernel"),
         **costs_buttons)
 
