@@ -167,7 +167,7 @@ def plot_sweep(ax, xs: Sequence[float], summaries: Sequence, xlabel: str, *, tit
     right.set_ylabel("time_squeeze per 1000 packets", color="#e08a1e")
     right.set_ylim(bottom=0, top=max(max(squeeze) * 1.2, 1))
     lines = ax.get_lines() + right.get_lines()
-    ax.legend(lines, [line.get_label() for line in lines], loc="center right", fontsize=8)
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper left", fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
 
@@ -277,12 +277,12 @@ def receive_explorer(sweep: Callable[..., list], rates_mpps: Sequence[float] = (
                    f"{steering}{in_use}")
         left.axvline(rate_mpps, color="#868e96", lw=1)
         dropped = chosen.ring_drops + sum(chosen.backlog_drops)
-        where = f" ({number(chosen.ring_drops)} at the ring, {number(sum(chosen.backlog_drops))} in backlogs)" \
+        where = f" (ring {number(chosen.ring_drops)}, backlogs {number(sum(chosen.backlog_drops))})" \
             if sum(chosen.backlog_drops) else ""
         merged = f"\nGRO: {chosen.segments_per_skb():.1f} packets per sk_buff" if "TCP" in traffic else ""
-        plot_cpu_time(right, chosen, title=f"CPU time at {number(rate_mpps)} Mpps: {number(dropped)} of "
-                      f"{number(chosen.arrived)} dropped{where}\n{number(round(chosen.irqs_per_second()))} hard IRQs/s, a "
-                      f"packet waits {duration(round(chosen.mean_latency_ns()))}{merged}")
+        plot_cpu_time(right, chosen, title=f"CPU time at {number(rate_mpps)} Mpps\n{number(dropped)} of "
+                      f"{number(chosen.arrived)} dropped{where}\n{number(round(chosen.irqs_per_second()))} hard "
+                      f"IRQs/s, a packet waits {duration(round(chosen.mean_latency_ns()))}{merged}")
         fig.tight_layout()
         plt.show()
 
