@@ -2538,10 +2538,11 @@ def _rps_queue(target: np.ndarray, hashes: np.ndarray, reader: int) -> _RpsQueue
 
 
 def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None,
-             driver_ns: int) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+             costs: Costs) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """What the reading CPUs steered to each CPU (to itself: its own backlog, left out): each skb's enqueue time
-    (3.10: after its own ``driver_ns``; 6.12: when its GRO batch of ``batch`` went up; with GRO's segments as
-    recorded), its IPI time, its reading CPU and its hash, sorted by (time, reading CPU, order)."""
+    (3.10: after its own ``driver_ns``; 6.12: when its GRO batch of ``batch`` went up; ``stack_ns`` more for each skb
+    of the poll before then that went up on the reading CPU; with GRO's segments as recorded), its IPI time, its
+    reading CPU and its hash, sorted by (time, reading CPU, order)."""
     pieces: dict[int, list[tuple[np.ndarray, ...]]] = {}
     for r in readers:
         if r.sent:                                      # with GRO: each skb's time is recorded
@@ -2553,8 +2554,7 @@ def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None,
                 continue
             rec = np.repeat(np.arange(len(count)), count)
             j = np.arange(len(rec)) - np.repeat(np.cumsum(count) - count, count)
-            done = j + 1 if batch is None else np.minimum((j // batch + 1) * batch, count[rec])
-            t, ipi, qi, position = start[rec] + done * driver_ns, ipi_at[rec], qi[rec], first[rec] + j   # time order
+            ipi, qi, position = ipi_at[rec], qi[rec], first[rec] + j   # time order
             packet = np.empty(len(rec), dtype=np.int64)
             for q in set(qi.tolist()):
                 m = qi == q
@@ -2563,6 +2563,13 @@ def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None,
         for q in set(qi.tolist()):
             m = qi == q
             target[m], h[m] = qs[q].rps.target[packet[m]], qs[q].rps.hashes[packet[m]]
+        if not r.sent:
+            done = j + 1 if batch is None else np.minimum((j // batch + 1) * batch, count[rec])
+            t = start[rec] + done * costs.driver_ns
+            if (target < 0).any():                      # skbs that went up here, each stack_ns, before it left
+                here = np.concatenate(([0], np.cumsum(target < 0)))
+                poll_start = np.arange(len(rec)) - j
+                t += costs.stack_ns * (here[poll_start + done] - here[poll_start])
         for cpu in (np.flatnonzero(np.bincount(target + 1)) - 1).tolist():       # (-1: not steered)
             if cpu >= 0 and cpu != r.cpu:
                 mine = np.flatnonzero(target == cpu)
@@ -2731,7 +2738,7 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
             cpu.flow_limit = fls.get(c) if c in readers else None
         if c not in receivers:                          # the CPUs that steer first
             cpu.run()
-    steered = _steered([c for c in per_cpu if isinstance(c, _RpsCpu)], qs, p.gro_normal_batch, costs.driver_ns)
+    steered = _steered([c for c in per_cpu if isinstance(c, _RpsCpu)], qs, p.gro_normal_batch, costs)
     for c in sorted(receivers):
         cpu = per_cpu[c]
         if c in steered:
