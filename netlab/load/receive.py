@@ -266,6 +266,13 @@ class _Feed:
         self.pos = base + j
         return self.pos - start
 
+    def upto(self, t: int) -> int:
+        """The index of the first arrival after ``t``, from the next one on, consuming none."""
+        j = bisect_right(self.win, t, self.pos - self.base)
+        if j >= len(self.win) and self.base + j < self.n:
+            return int(self.arr.searchsorted(t, "right"))
+        return self.base + j
+
     def skip(self, m: int) -> None:
         """Consume the next ``m`` arrivals (handled in bulk)."""
         self.pos += m
@@ -1758,14 +1765,14 @@ class _Cpu:
 @dataclass(slots=True, eq=False)
 class _RpsQueue:
     """One RX queue's RPS: the CPU each of its arrivals goes to (-1: a hash of 0, not steered), running counts of
-    those that stay on the reading CPU (``own``: steered to it; ``local``: not steered), and which arrivals the NIC
-    wrote (``starts[i]``: the ring position where a run of arrivals from ``arrival[i]`` on begins; the ring drops the
-    rest)."""
+    those that stay on the reading CPU (``own``: steered to it; ``local``: not steered; None: none), and which
+    arrivals the NIC wrote (``starts[i]``: the ring position where a run of arrivals from ``arrival[i]`` on begins;
+    the ring drops the rest)."""
 
     target: np.ndarray
     hashes: np.ndarray                                 # each arrival's hash (the flow limit's)
-    own: list[int]
-    local: list[int]
+    own: np.ndarray | None
+    local: np.ndarray | None
     starts: list[int] = field(default_factory=list)
     arrival: list[int] = field(default_factory=list)
     rx_list: list[int] = field(default_factory=list)   # with GRO, 6.12's napi->rx_list: the first packet of each skb
@@ -1778,19 +1785,34 @@ class _RpsQueue:
         self.starts.append(position)
         self.arrival.append(arrival)
 
-    def count(self, counts: list[int], first: int, total: int) -> int:
+    def count(self, counts: np.ndarray | None, first: int, total: int) -> int:
         """How many of the packets at ring positions ``first`` .. ``first + total`` ``counts`` counts."""
+        if counts is None:
+            return 0
         n, i, end = 0, bisect_right(self.starts, first) - 1, first + total
         while first < end:
             piece_end = self.starts[i + 1] if i + 1 < len(self.starts) else end
             upto = min(end, piece_end)
             a = self.arrival[i] + first - self.starts[i]
-            n += counts[a + upto - first] - counts[a]
+            n += int(counts[a + upto - first] - counts[a])
             first, i = upto, i + 1
         return n
 
+    def targets(self, first: int, total: int) -> np.ndarray:
+        """The target of each packet at ring positions ``first`` .. ``first + total`` (a view where the NIC dropped
+        none between)."""
+        i, end, parts = bisect_right(self.starts, first) - 1, first + total, []
+        while first < end:
+            upto = min(end, self.starts[i + 1]) if i + 1 < len(self.starts) else end
+            a = self.arrival[i] + first - self.starts[i]
+            parts.append(self.target[a:a + upto - first])
+            first, i = upto, i + 1
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
     def arrivals(self, positions: np.ndarray) -> np.ndarray:
         """The arrival index of each ring position."""
+        if len(self.starts) == 1:
+            return positions + (self.arrival[0] - self.starts[0])
         i = np.searchsorted(np.array(self.starts), positions, "right") - 1
         return np.array(self.arrival)[i] + positions - np.array(self.starts)[i]
 
@@ -1810,17 +1832,15 @@ class _Backlog:
 @dataclass(slots=True, eq=False)
 class _RpsCpu(_Cpu):
     """A :class:`_Cpu` with a backlog: it reads RPS queues (and records what it steers), or takes steered skbs in
-    (``steered_t``, ``steered_ipi``: sorted by time), or both for its own packets. Methods named as in the step
+    (``steered``, ``steered_ipi``: in time order), or both for its own packets. Methods named as in the step
     model (``kernel.dev``, ``kernel.smp``, ``scenarios.receive.Host``)."""
 
     cpu: int = 0
     backlog: _Backlog = field(default_factory=_Backlog)
-    steered_t: list[int] = field(default_factory=list)
-    steered_ipi: list[int] = field(default_factory=list)
-    steered_hash: list[int] = field(default_factory=list)
-    steered_fl: list[SdFlowLimit | None] | None = None   # the flow limits of their reading CPUs, if any has one
-    steered_pos: int = 0
-    steered_arrays: tuple[np.ndarray, np.ndarray] | None = None   # steered_t and steered_ipi, as numpy arrays
+    steered: _Feed | None = None         # when each skb steered here was enqueued; taken in as the clock passes it
+    steered_ipi: np.ndarray | None = None    # when its reader's IPI left
+    steered_hash: np.ndarray | None = None   # its hash, and
+    steered_fl: list[SdFlowLimit | None] | None = None   # its reader's flow limit: where a reader has one
     flow_limit: SdFlowLimit | None = None   # softnet_data.flow_limit (net.core.flow_limit_cpu_bitmap)
     call_single_queue: list[int] = field(default_factory=list)   # when each IPI due here was sent
     processed_rps: int = 0               # softnet_data.processed beyond the driver's non-RPS packets
@@ -2011,19 +2031,21 @@ class _RpsCpu(_Cpu):
     def rps_take_steered(self) -> None:
         """``kernel.dev.rps_take_steered``: the skbs steered here up to now reach the backlog; the first that finds
         it idle takes its reader's IPI."""
-        pos = self.steered_pos
-        k = bisect_right(self.steered_t, self.now, pos)
+        if self.steered is None:
+            return
+        pos = self.steered.pos
+        k = pos + self.steered.take_until(self.now)
         if k == pos:
             return
         b = self.backlog
-        self.steered_pos = k
         if self.steered_fl is not None:
-            for j in range(pos, k):
-                self.enqueue_one(self.steered_hash[j], self.steered_fl[j], self.steered_ipi[j])
+            for h, fl, ipi in zip(self.steered_hash[pos:k].tolist(), self.steered_fl[pos:k],
+                                  self.steered_ipi[pos:k].tolist()):
+                self.enqueue_one(h, fl, ipi)
             return
         if not b.input_q and not b.napi_sched:
             b.napi_sched = True
-            self.call_single_queue.append(self.steered_ipi[pos])
+            self.call_single_queue.append(int(self.steered_ipi[pos]))
         admitted = min(k - pos, max(0, self.profile.netdev_max_backlog + 1 - b.input_q))
         self.dropped += k - pos - admitted
         b.input_q += admitted
@@ -2032,8 +2054,9 @@ class _RpsCpu(_Cpu):
         """``scenarios.receive.Host._ipi_time`` and ``_next``: the earliest IPI queued here, or for an idle backlog
         the IPI of the first skb steered here."""
         due = min(self.call_single_queue) if self.call_single_queue else None
-        if self.steered_pos < len(self.steered_t) and not self.backlog.napi_sched:
-            t = self.steered_ipi[self.steered_pos]
+        s = self.steered
+        if s is not None and s.pos < s.n and not self.backlog.napi_sched:
+            t = int(self.steered_ipi[s.pos])
             due = t if due is None or t < due else due
         return due
 
@@ -2089,9 +2112,9 @@ class _RpsCpu(_Cpu):
             self.costs = replace(self.costs, stack_ns=0)   # each packet costs driver_ns here: the shortcuts' packet_ns
             _Cpu.run(self)
             return
-        q = self.queues[0] if len(self.queues) == 1 and not self.steered_t else None
+        q = self.queues[0] if len(self.queues) == 1 and self.steered is None else None
         while True:
-            if self.steered_t and self.backlog_idle():
+            if self.steered is not None and self.backlog_idle():
                 self.backlog_cycles()
             elif q is not None and self.waits_for(q) and not self.backlog.napi_sched:
                 self.rps_quiet_cycles()
@@ -2120,12 +2143,13 @@ class _RpsCpu(_Cpu):
         tick, budget_jiffies, softirq_jiffies = self.tick_ns, self.budget_jiffies, self.softirq_jiffies
         repoll_list, restarts, admits = prof.napi_repoll_list, prof.max_softirq_restart, prof.netdev_max_backlog + 1
         max_quiet = min(_NAPI_WEIGHT - 1, self.ring_size - 1 - IGB_RX_BUFFER_WRITE)
-        feed, own = q.feed, q.rps.own
+        feed = q.feed
         size = 64
         while feed.pos < feed.n and feed.first() > self.now:
             pos = feed.pos
             chunk, tail, top_array = feed.ahead(size, driver_ns)
             m, t, top = len(chunk), chunk.tolist(), top_array.tolist()
+            own = [0] * (m + 1) if q.rps.own is None else q.rps.own[pos:pos + m + 1].tolist()   # (skbs kept here)
             throttled_until, end = q.throttled_until, self.now
             p = irqs = runs = squeezed = 0
             ks: list[int] = []                                   # per poll of the queue: packets, when it looks,
@@ -2145,7 +2169,7 @@ class _RpsCpu(_Cpu):
                     if k > max_quiet or j == m and not tail:
                         break
                     done = look + k * driver_ns
-                    o = own[pos + j] - own[pos + a]
+                    o = own[j] - own[a]
                     taken = o if o < admits else admits
                     left -= k
                     ks.append(k)
@@ -2206,7 +2230,7 @@ class _RpsCpu(_Cpu):
         """Whether this CPU, an RPS target with no queue of its own, has nothing to do but take in skbs still to be
         steered here (its backlog empty and idle): :meth:`backlog_cycles` then runs."""
         b = self.backlog
-        return (not self.queues and self.steered_fl is None and self.steered_pos < len(self.steered_t)
+        return (not self.queues and self.steered_fl is None and self.steered.pos < self.steered.n
                 and not b.napi_sched and not b.input_q
                 and not b.process_q and not self.call_single_queue and not self.poll_list and not self.softirq_pending
                 and not self.ksoftirqd_running and not self.ksoftirqd_current and not self.in_net_rx_action
@@ -2216,9 +2240,9 @@ class _RpsCpu(_Cpu):
         """An RPS target's cycles from :meth:`backlog_idle`, in bulk. Each: at the later of the next skb's IPI time
         and the end of the cycle before, it takes in what was steered by then (``rps_take_steered``: fewer than 64,
         no backlog drop), the IPI (``hardirq_ns``), one NET_RX run at its exit, one ``process_backlog`` poll that
-        empties the backlog (``stack_ns`` a skb). A bisect per cycle; where the cycles find the CPU idle, runs of
-        them in numpy (:meth:`idle_backlog_cycles`). Stops before a cycle that would take in 64 or more, or drop.
-        Not where a flow limit watches what is steered here (:meth:`backlog_idle`)."""
+        empties the backlog (``stack_ns`` a skb). Runs of cycles that each take one reading CPU's run's skbs in
+        numpy (:meth:`group_cycles`), the others a bisect each. Stops before a cycle that would take in 64 or more,
+        or drop. Not where a flow limit watches what is steered here (:meth:`backlog_idle`)."""
         c, prof = self.costs, self.profile
         if prof.netdev_budget < _NAPI_WEIGHT or self.budget_jiffies < 1:
             return
@@ -2226,58 +2250,61 @@ class _RpsCpu(_Cpu):
         head = hardirq_ns + rx_ns + c.poll_ns
         most = min(_NAPI_WEIGHT - 1, prof.netdev_max_backlog + 1)
         tick, budget_jiffies, repoll_list = self.tick_ns, self.budget_jiffies, prof.napi_repoll_list
-        steered_t, steered_ipi = self.steered_t, self.steered_ipi
-        pos, end, n = self.steered_pos, self.now, len(steered_t)
-        cycles = squeezed = idle = 0
-        size, patience = 64, 4
-        while pos < n:
-            fire = steered_ipi[pos]
-            if fire >= end:
-                idle += 1
-                if idle > patience:                         # idle again and again: try a run of them in numpy
-                    r, skbs, done, sq = self.idle_backlog_cycles(pos, size, head, most)
-                    size = min(size * 4, 1 << 16) if 2 * skbs >= size else 64
-                    if r < 16:                              # a short run: try less often
-                        patience, idle = min(2 * patience, 1024), 0
-                    else:
-                        patience = 4
-                    if r:
-                        cycles, squeezed, pos, end = cycles + r, squeezed + sq, pos + skbs, done
-                        continue
-            else:
-                fire, idle = end, 0
-            j = bisect_right(steered_t, fire, pos)
+        steered, ipis = self.steered, self.steered_ipi
+        first, end = steered.pos, self.now
+        cycles = squeezed = 0
+        size, patience, wait = 64, 0, 0
+        while steered.pos < steered.n:
+            if wait <= 0:                                   # try a run of cycles in numpy
+                r, skbs, done, sq = self.group_cycles(end, size, head, most)
+                size = min(size * 4, 1 << 16) if 2 * skbs >= size else 64
+                patience = 4 if r >= 16 else min(2 * patience + 4, 1024)   # a short run: try less often
+                wait = patience
+                if r:
+                    cycles, squeezed, end = cycles + r, squeezed + sq, done
+                    steered.skip(skbs)
+                    continue
+            wait -= 1
+            pos = steered.pos
+            fire = int(ipis[pos])
+            fire = fire if fire >= end else end
+            j = steered.upto(fire)
             if j - pos > most:
                 break
             done = fire + head + (j - pos) * stack_ns
             if repoll_list and done // tick >= (fire + hardirq_ns + rx_ns) // tick + budget_jiffies:
                 squeezed += 1
-            cycles, pos, end = cycles + 1, j, done
-        skbs = pos - self.steered_pos
+            cycles, end = cycles + 1, done
+            steered.skip(j - pos)
+        skbs = steered.pos - first
         self.time_squeeze += squeezed
         self.busy_ns["hardirq"] += cycles * hardirq_ns
         self.busy_ns["softirq"] += cycles * (rx_ns + c.poll_ns) + skbs * stack_ns
         self.received_rps += cycles
         self.net_rx_softirqs += cycles
         self.processed_rps += skbs
-        self.steered_pos = pos
         self.now = self.busy_until = end
 
-    def idle_backlog_cycles(self, pos: int, size: int, head: int, most: int) -> tuple[int, int, int, int]:
-        """Of :meth:`backlog_cycles`, those from skb ``pos`` on (the CPU idle when its IPI is due) that each find the
-        CPU idle, among the next ``size`` skbs: each one run of equal IPI times (one reading CPU's net_rx_action
-        run) that is all that was steered by then. Returns how many cycles, skbs, the last one's end and how many
-        squeezed."""
-        t, ipi = (a[pos:pos + size] for a in self.steered_arrays)
+    def group_cycles(self, end: int, size: int, head: int, most: int) -> tuple[int, int, int, int]:
+        """Of :meth:`backlog_cycles`, those from the next skb steered here on (the CPU free from ``end`` on) that
+        each take in one group of the next ``size`` skbs: a run of equal IPI times (one reading CPU's net_rx_action
+        run), all that was steered by the cycle's start, the next skb not. With ``cost[g]`` = ``head`` + ``stack_ns``
+        per skb of group g, a cycle starts at ``fire[g] = max(ipi[g], done[g-1])`` and ends at ``done[g] = fire[g] +
+        cost[g]``: a max-plus recursion, so ``done[g] = C[g] + max(end, max over m <= g of ipi[m] - C[m-1])`` with
+        C the running sum of ``cost``. Returns how many cycles, skbs, the last one's end and how many squeezed."""
+        pos = self.steered.pos
+        t, ipi = self.steered.arr[pos:pos + size], self.steered_ipi[pos:pos + size]
         starts = np.flatnonzero(np.diff(ipi, prepend=ipi[0] - 1))
         ends = np.append(starts[1:], len(ipi))
-        if pos + size < len(self.steered_t):            # the last run may go on past the chunk
+        if pos + size < self.steered.n:                 # the last group may go on past the chunk
             starts, ends = starts[:-1], ends[:-1]
-        fire = ipi[starts]
         k = ends - starts
-        done = fire + head + k * self.costs.stack_ns
-        ok = (np.searchsorted(t, fire, "right") == ends) & (k <= most)
-        ok[1:] &= done[:-1] <= fire[1:]
+        cost = head + k * self.costs.stack_ns
+        cum = np.cumsum(cost)
+        done = cum + np.maximum(np.maximum.accumulate(ipi[starts] - (cum - cost)), end)
+        fire = done - cost
+        ok = (t[ends - 1] <= fire) & (k <= most)                       # (t is sorted)
+        ok &= (t[np.minimum(ends, len(t) - 1)] > fire) | (ends == len(t))
         r = len(ok) if ok.all() else int(np.argmin(ok))
         if not r:
             return 0, 0, 0, 0
@@ -2294,7 +2321,7 @@ class _RpsCpu(_Cpu):
         then it runs as a :class:`_Cpu` whose packets cost ``driver_ns`` (its backlog stays idle, nothing is steered
         to it), and it records the polls of its bulk shortcuts."""
         q = self.queues[0] if len(self.queues) == 1 else None
-        return (q is not None and q.rps is not None and q.gro is None and not q.rps.own[-1] and not self.steered_t
+        return (q is not None and q.rps is not None and q.gro is None and q.rps.own is None and self.steered is None
                 and not self.rx_itr_setting and self.costs.driver_ns + self.costs.poll_ns > 0)
 
     def throttled_cycles(self) -> None:
@@ -2311,7 +2338,7 @@ class _RpsCpu(_Cpu):
         c, prof, b = self.costs, self.profile, self.backlog
         q = self.queues[0] if len(self.queues) == 1 else None
         if (q is None or q.rps is None or q.gro is not None or self.rx_itr_setting or self.flow_limit is not None
-                or not prof.napi_repoll_list or self.steered_t or self.call_single_queue
+                or not prof.napi_repoll_list or self.steered is not None or self.call_single_queue
                 or len(self.polls) != len(self.ipi_at)):
             return
         if not (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending and self.in_net_rx_action
@@ -2324,7 +2351,7 @@ class _RpsCpu(_Cpu):
         tick, budget_jiffies, softirq_jiffies = self.tick_ns, self.budget_jiffies, self.softirq_jiffies
         budget, restarts, admits = prof.netdev_budget, prof.max_softirq_restart, prof.netdev_max_backlog + 1
         write, rps, feed = IGB_RX_BUFFER_WRITE, q.rps, q.feed
-        own, local, counts_local = rps.own, rps.local, rps.local[-1] > 0
+        own, local = rps.own, rps.local
         i = bisect_right(rps.starts, q.rx_clean) - 1         # the NIC's runs of writes from the ring's first entry
         if i < 0:
             return
@@ -2385,9 +2412,10 @@ class _RpsCpu(_Cpu):
                 while first < last:
                     upto = min(last, pieces[k + 1][0]) if k + 1 < len(pieces) else last
                     a = pieces[k][1] + first - pieces[k][0]
-                    kept += own[a + upto - first] - own[a]
-                    if counts_local:
-                        local_n += local[a + upto - first] - local[a]
+                    if own is not None:
+                        kept += int(own[a + upto - first] - own[a])
+                    if local is not None:
+                        local_n += int(local[a + upto - first] - local[a])
                     first, k = upto, k + 1
                 processed += local_n
                 taken = min(kept, admits)
@@ -2463,18 +2491,27 @@ class _RpsCpu(_Cpu):
 
 
 def _rps_queue(target: np.ndarray, hashes: np.ndarray, reader: int) -> _RpsQueue:
-    own = np.concatenate(([0], np.cumsum(target == reader))).tolist()
-    local = np.concatenate(([0], np.cumsum(target < 0))).tolist()
-    return _RpsQueue(target, hashes, own, local)
+    return _RpsQueue(target, hashes, _running_count(target == reader), _running_count(target < 0))
 
 
-def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None,
-             driver_ns: int) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """What the reading CPUs steered to each CPU (to itself: its own backlog, left out): each skb's enqueue time
-    (3.10: after its own ``driver_ns``; 6.12: when its GRO batch of ``batch`` went up; with GRO's segments as
-    recorded), its IPI time, its reading CPU and its hash, sorted by (time, reading CPU, order)."""
+def _running_count(mask: np.ndarray) -> np.ndarray | None:
+    """How many of ``mask`` are set before each index (0 .. its length), None if none is."""
+    if not mask.any():
+        return None
+    count = np.zeros(len(mask) + 1, dtype=np.int64)
+    count[1:] = mask
+    return np.cumsum(count, out=count)     # (a cumsum of the bools themselves casts one by one: ten times slower)
+
+
+def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None, driver_ns: int, receivers: set[int],
+             hashes: bool) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]]:
+    """What the reading CPUs steered to each of the ``receivers`` (to itself: its own backlog, left out): each skb's
+    enqueue time (3.10: after its own ``driver_ns``; 6.12: when its GRO batch of ``batch`` went up; with GRO's
+    segments as recorded), its IPI time, its reading CPU and (with ``hashes``) its hash, sorted by (time, reading
+    CPU, order)."""
     pieces: dict[int, list[tuple[np.ndarray, ...]]] = {}
     for r in readers:
+        packet = None
         if r.sent:                                      # with GRO: each skb's time is recorded
             qi, packet, t = (np.array(c, dtype=np.int64) for c in zip(*r.sent))
             ipi = np.array(r.sent_ipi_at, dtype=np.int64)
@@ -2482,31 +2519,56 @@ def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None,
             qi, first, count, start, ipi_at = r.poll_table()
             if not len(qi):
                 continue
-            rec = np.repeat(np.arange(len(count)), count)
-            j = np.arange(len(rec)) - np.repeat(np.cumsum(count) - count, count)
-            done = j + 1 if batch is None else np.minimum((j // batch + 1) * batch, count[rec])
-            t, ipi, qi, position = start[rec] + done * driver_ns, ipi_at[rec], qi[rec], first[rec] + j   # time order
-            packet = np.empty(len(rec), dtype=np.int64)
-            for q in set(qi.tolist()):
-                m = qi == q
-                packet[m] = qs[q].rps.arrivals(position[m])
-        target, h = np.empty(len(qi), dtype=np.int64), np.empty(len(qi), dtype=np.int64)
-        for q in set(qi.tolist()):
-            m = qi == q
-            target[m], h[m] = qs[q].rps.target[packet[m]], qs[q].rps.hashes[packet[m]]
-        for cpu in (np.flatnonzero(np.bincount(target + 1)) - 1).tolist():       # (-1: not steered)
-            if cpu >= 0 and cpu != r.cpu:
-                mine = np.flatnonzero(target == cpu)
-                pieces.setdefault(cpu, []).append((t[mine], ipi[mine], np.full(len(mine), r.cpu), h[mine]))
+            before = np.cumsum(count) - count
+            j = np.arange(int(before[-1] + count[-1]), dtype=np.int64)
+            j -= np.repeat(before, count)               # each skb's place in its poll
+            if batch is None:
+                j += 1
+            else:
+                j //= batch
+                j += 1
+                j *= batch
+                np.minimum(j, np.repeat(count, count), out=j)
+            j *= driver_ns
+            t = np.repeat(start, count)
+            t += j                                      # (in place: fewer fresh pages, which cost more than the sums)
+            del j
+            ipi = np.repeat(ipi_at, count)
+            if not hashes and qi.min() == qi.max() and np.array_equal(first - before, np.full(len(first), first[0])):
+                target = qs[int(qi[0])].rps.targets(int(first[0]), len(t))   # one queue's ring, in order
+            else:
+                packet = np.repeat(first - before, count) + np.arange(len(t), dtype=np.int64)   # ring positions,
+                qi = np.repeat(qi, count)
+                for q, m in _each_queue(qi):                                              # then arrivals
+                    packet[m] = qs[q].rps.arrivals(packet[m])
+        if packet is not None:
+            target = np.empty(len(t), dtype=np.int64)
+            h = np.empty(len(t), dtype=np.int64) if hashes else None
+            for q, m in _each_queue(qi):
+                target[m] = qs[q].rps.target[packet[m]]
+                if hashes:
+                    h[m] = qs[q].rps.hashes[packet[m]]
+        for cpu in sorted(receivers - {r.cpu}):
+            mine = np.flatnonzero(target == cpu)
+            if len(mine):
+                pieces.setdefault(cpu, []).append((t[mine], ipi[mine], np.full(len(mine), r.cpu, dtype=np.int8),
+                                                   h[mine] if hashes else None))
     steered = {}
     for cpu, parts in pieces.items():
         if len(parts) == 1:
             steered[cpu] = parts[0]
             continue
-        t, ipi, reader, h = (np.concatenate([p[i] for p in parts]) for i in range(4))
+        t, ipi, reader = (np.concatenate([p[i] for p in parts]) for i in range(3))
         k = np.lexsort((reader, t))
-        steered[cpu] = t[k], ipi[k], reader[k], h[k]
+        steered[cpu] = t[k], ipi[k], reader[k], np.concatenate([p[3] for p in parts])[k] if hashes else None
     return steered
+
+
+def _each_queue(qi: np.ndarray) -> list[tuple[int, np.ndarray | slice]]:
+    """Each queue in ``qi`` (one per skb) and which skbs are its."""
+    if qi.min() == qi.max():
+        return [(int(qi[0]), slice(None))]
+    return [(q, qi == q) for q in np.flatnonzero(np.bincount(qi)).tolist()]
 
 
 @check.arguments
@@ -2646,14 +2708,16 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
             cpu.flow_limit = fls.get(c) if c in readers else None
         if c not in receivers:                          # the CPUs that steer first
             cpu.run()
-    steered = _steered([c for c in per_cpu if isinstance(c, _RpsCpu)], qs, p.gro_normal_batch, costs.driver_ns)
+    limited = any(per_cpu[r].flow_limit is not None for r in readers)
+    steered = _steered([c for c in per_cpu if isinstance(c, _RpsCpu)], qs, p.gro_normal_batch, costs.driver_ns,
+                       receivers, limited)
     for c in sorted(receivers):
         cpu = per_cpu[c]
         if c in steered:
             t, ipi, readers_of, hashes_of = steered[c]
-            cpu.steered_arrays = t, ipi
-            cpu.steered_t, cpu.steered_ipi, cpu.steered_hash = t.tolist(), ipi.tolist(), hashes_of.tolist()
-            if any(per_cpu[r].flow_limit is not None for r in set(readers_of.tolist())):
+            cpu.steered, cpu.steered_ipi, cpu.steered_hash = _Feed(t), ipi, hashes_of
+            if limited and any(per_cpu[r].flow_limit is not None
+                               for r in np.flatnonzero(np.bincount(readers_of)).tolist()):
                 cpu.steered_fl = [per_cpu[r].flow_limit for r in readers_of.tolist()]
         cpu.run()
     return per_cpu
