@@ -2511,7 +2511,6 @@ def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None, driver
     CPU, order)."""
     pieces: dict[int, list[tuple[np.ndarray, ...]]] = {}
     for r in readers:
-        packet = None
         if r.sent:                                      # with GRO: each skb's time is recorded
             qi, packet, t = (np.array(c, dtype=np.int64) for c in zip(*r.sent))
             ipi = np.array(r.sent_ipi_at, dtype=np.int64)
@@ -2519,35 +2518,21 @@ def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None, driver
             qi, first, count, start, ipi_at = r.poll_table()
             if not len(qi):
                 continue
-            before = np.cumsum(count) - count
-            j = np.arange(int(before[-1] + count[-1]), dtype=np.int64)
-            j -= np.repeat(before, count)               # each skb's place in its poll
-            if batch is None:
-                j += 1
-            else:
-                j //= batch
-                j += 1
-                j *= batch
-                np.minimum(j, np.repeat(count, count), out=j)
-            j *= driver_ns
-            t = np.repeat(start, count)
-            t += j                                      # (in place: fewer fresh pages, which cost more than the sums)
-            del j
-            ipi = np.repeat(ipi_at, count)
-            if not hashes and qi.min() == qi.max() and np.array_equal(first - before, np.full(len(first), first[0])):
-                target = qs[int(qi[0])].rps.targets(int(first[0]), len(t))   # one queue's ring, in order
-            else:
-                packet = np.repeat(first - before, count) + np.arange(len(t), dtype=np.int64)   # ring positions,
-                qi = np.repeat(qi, count)
-                for q, m in _each_queue(qi):                                              # then arrivals
-                    packet[m] = qs[q].rps.arrivals(packet[m])
-        if packet is not None:
-            target = np.empty(len(t), dtype=np.int64)
-            h = np.empty(len(t), dtype=np.int64) if hashes else None
+            if not hashes and qi.min() == qi.max() and np.array_equal(first[1:], first[:-1] + count[:-1]):
+                target = qs[int(qi[0])].rps.targets(int(first[0]), int(count.sum()))   # one queue, read in order
+                _steer_in_chunks(r.cpu, target, start, count, ipi_at, batch, driver_ns, receivers, pieces)
+                continue
+            t, ipi = _skb_times(start, count, ipi_at, batch, driver_ns)
+            packet = np.repeat(first - (np.cumsum(count) - count), count) + np.arange(len(t), dtype=np.int64)
+            qi = np.repeat(qi, count)                   # (packet: ring positions, then arrival indices)
             for q, m in _each_queue(qi):
-                target[m] = qs[q].rps.target[packet[m]]
-                if hashes:
-                    h[m] = qs[q].rps.hashes[packet[m]]
+                packet[m] = qs[q].rps.arrivals(packet[m])
+        target = np.empty(len(t), dtype=np.int64)
+        h = np.empty(len(t), dtype=np.int64) if hashes else None
+        for q, m in _each_queue(qi):
+            target[m] = qs[q].rps.target[packet[m]]
+            if hashes:
+                h[m] = qs[q].rps.hashes[packet[m]]
         for cpu in sorted(receivers - {r.cpu}):
             mine = np.flatnonzero(target == cpu)
             if len(mine):
@@ -2562,6 +2547,57 @@ def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None, driver
         k = np.lexsort((reader, t))
         steered[cpu] = t[k], ipi[k], reader[k], np.concatenate([p[3] for p in parts])[k] if hashes else None
     return steered
+
+
+_CHUNK = 8192   # skbs at a time: arrays of 64 KiB, which malloc reuses (fresh pages cost more than the work on them)
+
+
+def _steer_in_chunks(reader: int, target: np.ndarray, start: np.ndarray, count: np.ndarray, ipi_at: np.ndarray,
+                     batch: int | None, driver_ns: int, receivers: set[int], pieces: dict) -> None:
+    """Of :func:`_steered`, one reading CPU's polls of one queue, which read its ring in order (``target``: each
+    skb's CPU), a chunk of polls at a time: each receiver's skbs (times, IPI times, reader) onto ``pieces``."""
+    out = {}
+    for cpu in sorted(receivers - {reader}):
+        k = int(np.count_nonzero(target == cpu))
+        if k:
+            out[cpu] = [np.empty(k, dtype=np.int64), np.empty(k, dtype=np.int64), 0]
+    if not out:
+        return
+    ends = np.cumsum(count)
+    cuts = np.unique(np.concatenate(([0], np.searchsorted(ends, np.arange(_CHUNK, int(ends[-1]), _CHUNK)) + 1,
+                                     [len(count)])))
+    for p0, p1 in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
+        t, ipi = _skb_times(start[p0:p1], count[p0:p1], ipi_at[p0:p1], batch, driver_ns)
+        cpus = target[int(ends[p0 - 1]) if p0 else 0:int(ends[p1 - 1])].astype(np.int8)   # (CPUs: 64 at most)
+        order = np.argsort(cpus, kind="stable")         # by CPU, in time order within each
+        bounds = np.cumsum(np.bincount(cpus + 1)).tolist()   # (-1: not steered)
+        t, ipi = t[order], ipi[order]
+        for cpu, o in out.items():
+            if cpu + 1 < len(bounds):
+                k0, k1 = bounds[cpu], bounds[cpu + 1]
+                o[0][o[2]:o[2] + k1 - k0], o[1][o[2]:o[2] + k1 - k0] = t[k0:k1], ipi[k0:k1]
+                o[2] += k1 - k0
+    for cpu, (t, ipi, _) in out.items():
+        pieces.setdefault(cpu, []).append((t, ipi, np.full(len(t), reader, dtype=np.int8), None))
+
+
+def _skb_times(start: np.ndarray, count: np.ndarray, ipi_at: np.ndarray, batch: int | None,
+               driver_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each skb of polls that read ``count`` packets from ``start`` on and sent their IPIs at ``ipi_at``: when it was
+    enqueued (after its ``driver_ns``, or its GRO batch's: :func:`_steered`) and when its IPI left."""
+    before = np.cumsum(count) - count
+    j = np.arange(int(before[-1] + count[-1]), dtype=np.int64)
+    j -= np.repeat(before, count)                       # each skb's place in its poll
+    if batch is None:
+        j += 1
+    else:
+        j //= batch
+        j += 1
+        j *= batch
+        np.minimum(j, np.repeat(count, count), out=j)
+    j *= driver_ns
+    j += np.repeat(start, count)
+    return j, np.repeat(ipi_at, count)
 
 
 def _each_queue(qi: np.ndarray) -> list[tuple[int, np.ndarray | slice]]:
