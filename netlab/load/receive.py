@@ -23,10 +23,11 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   settings. In bulk, without GRO, interrupt moderation or a flow limit on the CPU: a reading CPU that steers every
   skb of its one queue elsewhere runs ``isolated_packets`` and ``quiet_cycles`` at ``driver_ns`` a packet
   (``record_polls``); one that keeps some in its own backlog runs its busy periods a bisect per poll, nested IRQs
-  included (``rps_quiet_cycles``); a target takes each IPI → NET_RX → ``process_backlog`` cycle with a bisect, runs
-  of cycles that find it idle in numpy (``backlog_cycles``); a reading CPU's floods on 6.12 (ksoftirqd, ring drops,
-  its own backlog's polls between) go a NET_RX run at a time, whole ``handle_softirqs`` calls at once
-  (``_RpsCpu.flooded_runs``). Everything else runs a Python step per interrupt and per ksoftirqd run.
+  included (``rps_quiet_cycles``); a target takes its IPI → NET_RX → ``process_backlog`` cycles in numpy where each
+  takes one reading CPU's run's skbs, idle or busy in between (a max-plus recursion: ``group_cycles``), the others
+  with a bisect (``backlog_cycles``); a reading CPU's floods on 6.12 (ksoftirqd, ring drops, its own backlog's
+  polls between) go a NET_RX run at a time, whole ``handle_softirqs`` calls at once (``_RpsCpu.flooded_runs``).
+  Everything else runs a Python step per interrupt and per ksoftirqd run.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
   the same numbers as the step model because an RX ring's free space only changes when the driver refills it.
@@ -1801,13 +1802,11 @@ class _RpsQueue:
     def targets(self, first: int, total: int) -> np.ndarray:
         """The target of each packet at ring positions ``first`` .. ``first + total`` (a view where the NIC dropped
         none between)."""
-        i, end, parts = bisect_right(self.starts, first) - 1, first + total, []
-        while first < end:
-            upto = min(end, self.starts[i + 1]) if i + 1 < len(self.starts) else end
+        i = bisect_right(self.starts, first) - 1
+        if i + 1 == len(self.starts) or self.starts[i + 1] >= first + total:
             a = self.arrival[i] + first - self.starts[i]
-            parts.append(self.target[a:a + upto - first])
-            first, i = upto, i + 1
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+            return self.target[a:a + total]
+        return self.target[self.arrivals(np.arange(first, first + total, dtype=np.int64))]
 
     def arrivals(self, positions: np.ndarray) -> np.ndarray:
         """The arrival index of each ring position."""
@@ -2357,17 +2356,18 @@ class _RpsCpu(_Cpu):
             return
         pieces = list(zip(rps.starts[i:], rps.arrival[i:]))
         base = feed.pos
-        t = feed.arr[base:base + 4096].tolist()              # the arrivals ahead, and their running sums
-        cum = np.concatenate(([0], np.cumsum(feed.arr[base:base + len(t)]))).tolist()
+        t = feed.arr[base:base + 4096].tolist()              # the arrivals ahead
+        drop_from: list[int] = []                            # the ring's drops: arrivals drop_from[i] .. drop_to[i]
+        drop_to: list[int] = []
         now, rx_use, rx_head, rx_clean, pos = self.now, q.rx_use, q.rx_head, q.rx_clean, base
         kept_before = b.input_q
         groups = 0
         while True:                                          # one handle_softirqs call
             end = now // tick + softirq_jiffies
-            g_now, g_use, g_head, g_clean, g_pos, g_kept, g_pieces = now, rx_use, rx_head, rx_clean, pos, \
-                kept_before, len(pieces)
+            g_now, g_use, g_head, g_clean, g_pos, g_kept, g_pieces, g_drops = now, rx_use, rx_head, rx_clean, pos, \
+                kept_before, len(pieces), len(drop_from)
             looks: list[int] = []
-            runs = squeezed = processed = dropped = missed = dropped_ns = ksoftirqd_ns = 0
+            runs = squeezed = processed = dropped = missed = ksoftirqd_ns = 0
             complete = False
             for restart in range(restarts - 1, -1, -1):
                 start = now
@@ -2396,7 +2396,8 @@ class _RpsCpu(_Cpu):
                         rx_head += accepted
                     if j - pos > accepted:
                         missed += j - pos - accepted
-                        dropped_ns += cum[j - base] - cum[pos + accepted - base]
+                        drop_from.append(pos + accepted)
+                        drop_to.append(j)
                     pos = j
                     if not r and rx_head - rx_clean < _NAPI_WEIGHT:
                         ok = False                           # the ring ran short
@@ -2433,7 +2434,7 @@ class _RpsCpu(_Cpu):
                     break
             if not complete:
                 now, rx_use, rx_head, rx_clean, pos, kept_before = g_now, g_use, g_head, g_clean, g_pos, g_kept
-                del pieces[g_pieces:]
+                del pieces[g_pieces:], drop_from[g_drops:], drop_to[g_drops:]
                 break
             groups += 1
             self.time_squeeze += squeezed
@@ -2442,7 +2443,6 @@ class _RpsCpu(_Cpu):
             self.processed_rps += processed
             self.dropped += dropped
             q.rx_missed += missed
-            q.dropped_ns += dropped_ns
             starts = np.array(looks, dtype=np.int64)
             q.read_ns += _NAPI_WEIGHT * int(starts.sum()) + runs * driver_ns * (_NAPI_WEIGHT * (_NAPI_WEIGHT - 1) // 2)
             self.keep_polls()
@@ -2452,6 +2452,8 @@ class _RpsCpu(_Cpu):
                                               starts + _NAPI_WEIGHT * driver_ns)))
         if not groups:
             return
+        if drop_from:
+            q.dropped_ns += _range_sums(feed.arr, np.array(drop_from), np.array(drop_to))
         for position, arrival in pieces:
             rps.written(position, arrival)
         packets = rx_clean - q.rx_clean
