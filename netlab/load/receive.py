@@ -2258,7 +2258,7 @@ class _RpsCpu(_Cpu):
                 r, skbs, done, sq = self.group_cycles(end, size, head, most)
                 size = min(size * 4, 1 << 16) if 2 * skbs >= size else 64
                 patience = 4 if r >= 16 else min(2 * patience + 4, 1024)   # a short run: try less often
-                wait = patience
+                wait = 0 if size > 64 else patience        # (a long one: try again at once)
                 if r:
                     cycles, squeezed, end = cycles + r, squeezed + sq, done
                     steered.skip(skbs)
