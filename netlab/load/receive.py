@@ -2151,16 +2151,17 @@ class _RpsCpu(_Cpu):
             own = [0] * (m + 1) if q.rps.own is None else q.rps.own[pos:pos + m + 1].tolist()   # (skbs kept here)
             throttled_until, end = q.throttled_until, self.now
             p = irqs = runs = squeezed = 0
-            ks: list[int] = []                                   # per poll of the queue: packets, when it looks,
-            looks: list[int] = []                                # skbs it kept here, and of those the backlog took
-            owns: list[int] = []
-            takens: list[int] = []
+            ks: list[int] = []                                   # per poll of the queue: packets, when it looks
+            looks: list[int] = []
+            add_k, add_look = ks.append, looks.append
+            owned = kept = backlog_polls = 0                     # skbs it kept here, of those the backlog took
             stop = False
             while p < m:                                         # a busy period: IRQ at `fire`, one NET_RX run
                 fire = t[p] if t[p] >= throttled_until else throttled_until
                 thr, look, a, left = fire + eitr_ns, fire + hardirq_ns + rx_ns + poll_ns, p, budget
                 limit = (fire + hardirq_ns + rx_ns) // tick + budget_jiffies
                 first_turn, period_irqs, period_runs, period_squeezed = len(ks), 1, 1, 0
+                period_owned = period_kept = period_polls = 0
                 complete = False
                 while True:                                      # a turn: the queue's poll, then the backlog's
                     j = bisect_right(top, look - a * driver_ns, a)
@@ -2171,10 +2172,8 @@ class _RpsCpu(_Cpu):
                     o = own[j] - own[a]
                     taken = o if o < admits else admits
                     left -= k
-                    ks.append(k)
-                    looks.append(look)
-                    owns.append(o)
-                    takens.append(taken)
+                    add_k(k)
+                    add_look(look)
                     squeeze = left <= 0 or done // tick >= limit
                     if not o:
                         period_squeezed += repoll_list and squeeze
@@ -2182,6 +2181,7 @@ class _RpsCpu(_Cpu):
                         break
                     if squeeze:                                  # the backlog would wait on poll_list
                         break
+                    period_owned, period_kept, period_polls = period_owned + o, period_kept + taken, period_polls + 1
                     finish = done + poll_ns + taken * stack_ns
                     left -= taken
                     if not repoll_list:                          # 3.10: NET_RX raised again runs once more, empty
@@ -2200,24 +2200,25 @@ class _RpsCpu(_Cpu):
                     complete = True
                     break
                 if not complete or j < m and t[j] <= finish:
-                    del ks[first_turn:], looks[first_turn:], owns[first_turn:], takens[first_turn:]
+                    del ks[first_turn:], looks[first_turn:]
                     stop = not (j == m and not tail)             # (else: a longer chunk)
                     break
                 irqs, runs, squeezed = irqs + period_irqs, runs + period_runs, squeezed + period_squeezed
+                owned, kept, backlog_polls = owned + period_owned, kept + period_kept, backlog_polls + period_polls
                 throttled_until, end, p = thr, finish, j
             if not ks:
                 if stop or tail:
                     return
                 size *= 4
                 continue
-            counts, starts, kept = np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64), sum(takens)
+            counts, starts = np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64)
             q.read_ns += int(np.dot(counts, starts)) + driver_ns * int(np.dot(counts, counts - 1) // 2)
             q.throttled_until = throttled_until
             self.time_squeeze += squeezed
             self.processed_rps += kept
-            self.dropped += sum(owns) - kept
+            self.dropped += owned - kept
             self.now = self.busy_until = end
-            softirq_ns = (runs * rx_ns + (len(ks) + len(owns) - owns.count(0)) * poll_ns + p * driver_ns
+            softirq_ns = (runs * rx_ns + (len(ks) + backlog_polls) * poll_ns + p * driver_ns
                           + kept * stack_ns)
             self.record_polls(q, counts, starts)
             self.read_in_bulk(q, p, irqs, runs, softirq_ns)
