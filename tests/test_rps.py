@@ -16,6 +16,7 @@ from netlab.kernel.sock import Sock
 from netlab.kernel.tcp_ipv4 import TCP_ESTABLISHED
 from netlab.kernel.nic import Packet, rss_input, toeplitz_hash
 from netlab.kernel.profiles import PROFILES
+from netlab.load import receive as load_receive
 from netlab.load.receive import (arrivals, get_rps_cpus, rfs_tables, rps_maps, rss_hashes, rss_queues, run, simulate,
                                  tcp_segments)
 from netlab.scenarios.receive import Host, rps_handoff
@@ -323,6 +324,18 @@ def test_the_load_models_rps_shortcuts_equal_the_step_model(case):
     yes = {True: "yes", False: "no"}
     event(f"reader keeps skbs: {yes[0 in case[6][0]]}, squeezed {yes[sum(step.time_squeeze) > 0]}, "
           f"backlog drops {yes[sum(step.backlog_drops) > 0]}")
+
+
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+@pytest.mark.parametrize("rps", [[1, 2], [0, 1, 2]])
+@pytest.mark.parametrize("rate", [2e6, 6e6])
+def test_a_readers_skbs_go_to_their_targets_the_same_a_chunk_at_a_time(monkeypatch, profile, rps, rate):
+    """The load model hands a reading CPU's skbs to its targets a chunk of polls at a time (many chunks here, with
+    ring drops at 6 Mpps): the targets see what the step model's do."""
+    monkeypatch.setattr(load_receive, "_CHUNK", 100)
+    step, load = step_and_load(arrivals(rate, 3000), 40000 + np.arange(3000) % 16, PROFILES[profile], 3, 1, [0],
+                               [rps], Costs(), 256)
+    assert load == step
 
 
 @pytest.mark.parametrize("profile", PROFILE_NAMES)

@@ -27,10 +27,11 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   In bulk, without GRO, interrupt moderation, a flow limit or such skbs on the CPU: a reading CPU that steers every
   skb of its one queue elsewhere runs ``isolated_packets`` and ``quiet_cycles`` at ``driver_ns`` a packet
   (``record_polls``); one that keeps some in its own backlog runs its busy periods a bisect per poll, nested IRQs
-  included (``rps_quiet_cycles``); a target takes each IPI → NET_RX → ``process_backlog`` cycle with a bisect, runs
-  of cycles that find it idle in numpy (``backlog_cycles``); a reading CPU's floods on 6.12 (ksoftirqd, ring drops,
-  its own backlog's polls between) go a NET_RX run at a time, whole ``handle_softirqs`` calls at once
-  (``_RpsCpu.flooded_runs``). Everything else runs a Python step per interrupt and per ksoftirqd run.
+  included (``rps_quiet_cycles``); a target takes its IPI → NET_RX → ``process_backlog`` cycles in numpy where each
+  takes one reading CPU's run's skbs, idle or busy in between (a max-plus recursion: ``group_cycles``), the others
+  with a bisect (``backlog_cycles``); a reading CPU's floods on 6.12 (ksoftirqd, ring drops, its own backlog's
+  polls between) go a NET_RX run at a time, whole ``handle_softirqs`` calls at once (``_RpsCpu.flooded_runs``).
+  Everything else runs a Python step per interrupt and per ksoftirqd run.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
   the same numbers as the step model because an RX ring's free space only changes when the driver refills it.
@@ -330,6 +331,13 @@ class _Feed:
             j = 0
         self.pos = base + j
         return self.pos - start
+
+    def upto(self, t: int) -> int:
+        """The index of the first arrival after ``t``, from the next one on, consuming none."""
+        j = bisect_right(self.win, t, self.pos - self.base)
+        if j >= len(self.win) and self.base + j < self.n:
+            return int(self.arr.searchsorted(t, "right"))
+        return self.base + j
 
     def skip(self, m: int) -> None:
         """Consume the next ``m`` arrivals (handled in bulk)."""
@@ -852,7 +860,7 @@ class _Cpu:
         total = 0
         start = now = self.now
         packet_ns = self.costs.packet_ns if q.rps is None else self.costs.driver_ns  # RPS: stack_ns where it goes up
-        up_here = q.rps is not None and q.rps.local[-1] > 0       # RPS leaves some here: stack_ns as they are read
+        up_here = q.rps is not None and q.rps.local is not None      # RPS leaves some here: stack_ns as they are read
         while total < _NAPI_WEIGHT:
             q.dma_until(now)  # the step model's second look at the same time finds nothing new
             if cleaned_count >= IGB_RX_BUFFER_WRITE:
@@ -1829,14 +1837,14 @@ class _Cpu:
 @dataclass(slots=True, eq=False)
 class _RpsQueue:
     """One RX queue's RPS: the CPU each of its arrivals goes to (-1: not steered, :func:`get_rps_cpus`), running
-    counts of those that stay on the reading CPU (``own``: steered to it; ``local``: not steered), and which arrivals
-    the NIC wrote (``starts[i]``: the ring position where a run of arrivals from ``arrival[i]`` on begins; the ring
-    drops the rest)."""
+    counts of those that stay on the reading CPU (``own``: steered to it; ``local``: not steered; None: none), and
+    which arrivals the NIC wrote (``starts[i]``: the ring position where a run of arrivals from ``arrival[i]`` on
+    begins; the ring drops the rest)."""
 
     target: np.ndarray
     hashes: np.ndarray                                 # each arrival's hash (the flow limit's)
-    own: list[int]
-    local: list[int]
+    own: np.ndarray | None
+    local: np.ndarray | None
     starts: list[int] = field(default_factory=list)
     arrival: list[int] = field(default_factory=list)
     rx_list: list[int] = field(default_factory=list)   # with GRO, 6.12's napi->rx_list: the first packet of each skb
@@ -1849,19 +1857,32 @@ class _RpsQueue:
         self.starts.append(position)
         self.arrival.append(arrival)
 
-    def count(self, counts: list[int], first: int, total: int) -> int:
+    def count(self, counts: np.ndarray | None, first: int, total: int) -> int:
         """How many of the packets at ring positions ``first`` .. ``first + total`` ``counts`` counts."""
+        if counts is None:
+            return 0
         n, i, end = 0, bisect_right(self.starts, first) - 1, first + total
         while first < end:
             piece_end = self.starts[i + 1] if i + 1 < len(self.starts) else end
             upto = min(end, piece_end)
             a = self.arrival[i] + first - self.starts[i]
-            n += counts[a + upto - first] - counts[a]
+            n += int(counts[a + upto - first] - counts[a])
             first, i = upto, i + 1
         return n
 
+    def targets(self, first: int, total: int) -> np.ndarray:
+        """The target of each packet at ring positions ``first`` .. ``first + total`` (a view where the NIC dropped
+        none between)."""
+        i = bisect_right(self.starts, first) - 1
+        if i + 1 == len(self.starts) or self.starts[i + 1] >= first + total:
+            a = self.arrival[i] + first - self.starts[i]
+            return self.target[a:a + total]
+        return self.target[self.arrivals(np.arange(first, first + total, dtype=np.int64))]
+
     def arrivals(self, positions: np.ndarray) -> np.ndarray:
         """The arrival index of each ring position."""
+        if len(self.starts) == 1:
+            return positions + (self.arrival[0] - self.starts[0])
         i = np.searchsorted(np.array(self.starts), positions, "right") - 1
         return np.array(self.arrival)[i] + positions - np.array(self.starts)[i]
 
@@ -1881,17 +1902,15 @@ class _Backlog:
 @dataclass(slots=True, eq=False)
 class _RpsCpu(_Cpu):
     """A :class:`_Cpu` with a backlog: it reads RPS queues (and records what it steers), or takes steered skbs in
-    (``steered_t``, ``steered_ipi``: sorted by time), or both for its own packets. Methods named as in the step
+    (``steered``, ``steered_ipi``: in time order), or both for its own packets. Methods named as in the step
     model (``kernel.dev``, ``kernel.smp``, ``scenarios.receive.Host``)."""
 
     cpu: int = 0
     backlog: _Backlog = field(default_factory=_Backlog)
-    steered_t: list[int] = field(default_factory=list)
-    steered_ipi: list[int] = field(default_factory=list)
-    steered_hash: list[int] = field(default_factory=list)
-    steered_fl: list[SdFlowLimit | None] | None = None   # the flow limits of their reading CPUs, if any has one
-    steered_pos: int = 0
-    steered_arrays: tuple[np.ndarray, np.ndarray] | None = None   # steered_t and steered_ipi, as numpy arrays
+    steered: _Feed | None = None         # when each skb steered here was enqueued; taken in as the clock passes it
+    steered_ipi: np.ndarray | None = None    # when its reader's IPI left
+    steered_hash: np.ndarray | None = None   # its hash, and
+    steered_fl: list[SdFlowLimit | None] | None = None   # its reader's flow limit: where a reader has one
     flow_limit: SdFlowLimit | None = None   # softnet_data.flow_limit (net.core.flow_limit_cpu_bitmap)
     call_single_queue: list[int] = field(default_factory=list)   # when each IPI due here was sent
     processed_rps: int = 0               # softnet_data.processed beyond the driver's non-RPS packets
@@ -2082,19 +2101,21 @@ class _RpsCpu(_Cpu):
     def rps_take_steered(self) -> None:
         """``kernel.dev.rps_take_steered``: the skbs steered here up to now reach the backlog; the first that finds
         it idle takes its reader's IPI."""
-        pos = self.steered_pos
-        k = bisect_right(self.steered_t, self.now, pos)
+        if self.steered is None:
+            return
+        pos = self.steered.pos
+        k = pos + self.steered.take_until(self.now)
         if k == pos:
             return
         b = self.backlog
-        self.steered_pos = k
         if self.steered_fl is not None:
-            for j in range(pos, k):
-                self.enqueue_one(self.steered_hash[j], self.steered_fl[j], self.steered_ipi[j])
+            for h, fl, ipi in zip(self.steered_hash[pos:k].tolist(), self.steered_fl[pos:k],
+                                  self.steered_ipi[pos:k].tolist()):
+                self.enqueue_one(h, fl, ipi)
             return
         if not b.input_q and not b.napi_sched:
             b.napi_sched = True
-            self.call_single_queue.append(self.steered_ipi[pos])
+            self.call_single_queue.append(int(self.steered_ipi[pos]))
         admitted = min(k - pos, max(0, self.profile.netdev_max_backlog + 1 - b.input_q))
         self.dropped += k - pos - admitted
         b.input_q += admitted
@@ -2103,8 +2124,9 @@ class _RpsCpu(_Cpu):
         """``scenarios.receive.Host._ipi_time`` and ``_next``: the earliest IPI queued here, or for an idle backlog
         the IPI of the first skb steered here."""
         due = min(self.call_single_queue) if self.call_single_queue else None
-        if self.steered_pos < len(self.steered_t) and not self.backlog.napi_sched:
-            t = self.steered_ipi[self.steered_pos]
+        s = self.steered
+        if s is not None and s.pos < s.n and not self.backlog.napi_sched:
+            t = int(self.steered_ipi[s.pos])
             due = t if due is None or t < due else due
         return due
 
@@ -2160,9 +2182,9 @@ class _RpsCpu(_Cpu):
             self.costs = replace(self.costs, stack_ns=0)   # each packet costs driver_ns here: the shortcuts' packet_ns
             _Cpu.run(self)
             return
-        q = self.queues[0] if len(self.queues) == 1 and not self.steered_t else None
+        q = self.queues[0] if len(self.queues) == 1 and self.steered is None else None
         while True:
-            if self.steered_t and self.backlog_idle():
+            if self.steered is not None and self.backlog_idle():
                 self.backlog_cycles()
             elif q is not None and self.waits_for(q) and not self.backlog.napi_sched:
                 self.rps_quiet_cycles()
@@ -2181,8 +2203,8 @@ class _RpsCpu(_Cpu):
         one poll of each, then NET_RX raised again runs once more, empty). Stops before a period of any other kind
         (a squeeze that leaves a NAPI scheduled, 64 packets, a throttled nested IRQ, ksoftirqd)."""
         c, prof, q = self.costs, self.profile, self.queues[0]
-        if (q.rps is None or q.gro is not None or q.rps.local[-1] or self.rx_itr_setting or self.flow_limit is not None
-                or self.call_single_queue or self.poll_list or prof.netdev_budget <= _NAPI_WEIGHT
+        if (q.rps is None or q.gro is not None or q.rps.local is not None or self.rx_itr_setting
+                or self.flow_limit is not None or self.call_single_queue or self.poll_list or prof.netdev_budget <= _NAPI_WEIGHT
                 or self.budget_jiffies < 1):
             return
         hardirq_ns, rx_ns, poll_ns, driver_ns, stack_ns = (c.hardirq_ns, c.net_rx_action_ns, c.poll_ns, c.driver_ns,
@@ -2191,24 +2213,26 @@ class _RpsCpu(_Cpu):
         tick, budget_jiffies, softirq_jiffies = self.tick_ns, self.budget_jiffies, self.softirq_jiffies
         repoll_list, restarts, admits = prof.napi_repoll_list, prof.max_softirq_restart, prof.netdev_max_backlog + 1
         max_quiet = min(_NAPI_WEIGHT - 1, self.ring_size - 1 - IGB_RX_BUFFER_WRITE)
-        feed, own = q.feed, q.rps.own
+        feed = q.feed
         size = 64
         while feed.pos < feed.n and feed.first() > self.now:
             pos = feed.pos
             chunk, tail, top_array = feed.ahead(size, driver_ns)
             m, t, top = len(chunk), chunk.tolist(), top_array.tolist()
+            own = [0] * (m + 1) if q.rps.own is None else q.rps.own[pos:pos + m + 1].tolist()   # (skbs kept here)
             throttled_until, end = q.throttled_until, self.now
             p = irqs = runs = squeezed = 0
-            ks: list[int] = []                                   # per poll of the queue: packets, when it looks,
-            looks: list[int] = []                                # skbs it kept here, and of those the backlog took
-            owns: list[int] = []
-            takens: list[int] = []
+            ks: list[int] = []                                   # per poll of the queue: packets, when it looks
+            looks: list[int] = []
+            add_k, add_look = ks.append, looks.append
+            owned = kept = backlog_polls = 0                     # skbs it kept here, of those the backlog took
             stop = False
             while p < m:                                         # a busy period: IRQ at `fire`, one NET_RX run
                 fire = t[p] if t[p] >= throttled_until else throttled_until
                 thr, look, a, left = fire + eitr_ns, fire + hardirq_ns + rx_ns + poll_ns, p, budget
                 limit = (fire + hardirq_ns + rx_ns) // tick + budget_jiffies
                 first_turn, period_irqs, period_runs, period_squeezed = len(ks), 1, 1, 0
+                period_owned = period_kept = period_polls = 0
                 complete = False
                 while True:                                      # a turn: the queue's poll, then the backlog's
                     j = bisect_right(top, look - a * driver_ns, a)
@@ -2216,13 +2240,11 @@ class _RpsCpu(_Cpu):
                     if k > max_quiet or j == m and not tail:
                         break
                     done = look + k * driver_ns
-                    o = own[pos + j] - own[pos + a]
+                    o = own[j] - own[a]
                     taken = o if o < admits else admits
                     left -= k
-                    ks.append(k)
-                    looks.append(look)
-                    owns.append(o)
-                    takens.append(taken)
+                    add_k(k)
+                    add_look(look)
                     squeeze = left <= 0 or done // tick >= limit
                     if not o:
                         period_squeezed += repoll_list and squeeze
@@ -2230,6 +2252,7 @@ class _RpsCpu(_Cpu):
                         break
                     if squeeze:                                  # the backlog would wait on poll_list
                         break
+                    period_owned, period_kept, period_polls = period_owned + o, period_kept + taken, period_polls + 1
                     finish = done + poll_ns + taken * stack_ns
                     left -= taken
                     if not repoll_list:                          # 3.10: NET_RX raised again runs once more, empty
@@ -2248,24 +2271,25 @@ class _RpsCpu(_Cpu):
                     complete = True
                     break
                 if not complete or j < m and t[j] <= finish:
-                    del ks[first_turn:], looks[first_turn:], owns[first_turn:], takens[first_turn:]
+                    del ks[first_turn:], looks[first_turn:]
                     stop = not (j == m and not tail)             # (else: a longer chunk)
                     break
                 irqs, runs, squeezed = irqs + period_irqs, runs + period_runs, squeezed + period_squeezed
+                owned, kept, backlog_polls = owned + period_owned, kept + period_kept, backlog_polls + period_polls
                 throttled_until, end, p = thr, finish, j
             if not ks:
                 if stop or tail:
                     return
                 size *= 4
                 continue
-            counts, starts, kept = np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64), sum(takens)
+            counts, starts = np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64)
             q.read_ns += int(np.dot(counts, starts)) + driver_ns * int(np.dot(counts, counts - 1) // 2)
             q.throttled_until = throttled_until
             self.time_squeeze += squeezed
             self.processed_rps += kept
-            self.dropped += sum(owns) - kept
+            self.dropped += owned - kept
             self.now = self.busy_until = end
-            softirq_ns = (runs * rx_ns + (len(ks) + len(owns) - owns.count(0)) * poll_ns + p * driver_ns
+            softirq_ns = (runs * rx_ns + (len(ks) + backlog_polls) * poll_ns + p * driver_ns
                           + kept * stack_ns)
             self.record_polls(q, counts, starts)
             self.read_in_bulk(q, p, irqs, runs, softirq_ns)
@@ -2277,7 +2301,7 @@ class _RpsCpu(_Cpu):
         """Whether this CPU, an RPS target with no queue of its own, has nothing to do but take in skbs still to be
         steered here (its backlog empty and idle): :meth:`backlog_cycles` then runs."""
         b = self.backlog
-        return (not self.queues and self.steered_fl is None and self.steered_pos < len(self.steered_t)
+        return (not self.queues and self.steered_fl is None and self.steered.pos < self.steered.n
                 and not b.napi_sched and not b.input_q
                 and not b.process_q and not self.call_single_queue and not self.poll_list and not self.softirq_pending
                 and not self.ksoftirqd_running and not self.ksoftirqd_current and not self.in_net_rx_action
@@ -2287,9 +2311,9 @@ class _RpsCpu(_Cpu):
         """An RPS target's cycles from :meth:`backlog_idle`, in bulk. Each: at the later of the next skb's IPI time
         and the end of the cycle before, it takes in what was steered by then (``rps_take_steered``: fewer than 64,
         no backlog drop), the IPI (``hardirq_ns``), one NET_RX run at its exit, one ``process_backlog`` poll that
-        empties the backlog (``stack_ns`` a skb). A bisect per cycle; where the cycles find the CPU idle, runs of
-        them in numpy (:meth:`idle_backlog_cycles`). Stops before a cycle that would take in 64 or more, or drop.
-        Not where a flow limit watches what is steered here (:meth:`backlog_idle`)."""
+        empties the backlog (``stack_ns`` a skb). Runs of cycles that each take one reading CPU's run's skbs in
+        numpy (:meth:`group_cycles`), the others a bisect each. Stops before a cycle that would take in 64 or more,
+        or drop. Not where a flow limit watches what is steered here (:meth:`backlog_idle`)."""
         c, prof = self.costs, self.profile
         if prof.netdev_budget < _NAPI_WEIGHT or self.budget_jiffies < 1:
             return
@@ -2297,58 +2321,61 @@ class _RpsCpu(_Cpu):
         head = hardirq_ns + rx_ns + c.poll_ns
         most = min(_NAPI_WEIGHT - 1, prof.netdev_max_backlog + 1)
         tick, budget_jiffies, repoll_list = self.tick_ns, self.budget_jiffies, prof.napi_repoll_list
-        steered_t, steered_ipi = self.steered_t, self.steered_ipi
-        pos, end, n = self.steered_pos, self.now, len(steered_t)
-        cycles = squeezed = idle = 0
-        size, patience = 64, 4
-        while pos < n:
-            fire = steered_ipi[pos]
-            if fire >= end:
-                idle += 1
-                if idle > patience:                         # idle again and again: try a run of them in numpy
-                    r, skbs, done, sq = self.idle_backlog_cycles(pos, size, head, most)
-                    size = min(size * 4, 1 << 16) if 2 * skbs >= size else 64
-                    if r < 16:                              # a short run: try less often
-                        patience, idle = min(2 * patience, 1024), 0
-                    else:
-                        patience = 4
-                    if r:
-                        cycles, squeezed, pos, end = cycles + r, squeezed + sq, pos + skbs, done
-                        continue
-            else:
-                fire, idle = end, 0
-            j = bisect_right(steered_t, fire, pos)
+        steered, ipis = self.steered, self.steered_ipi
+        first, end = steered.pos, self.now
+        cycles = squeezed = 0
+        size, patience, wait = 64, 0, 0
+        while steered.pos < steered.n:
+            if wait <= 0:                                   # try a run of cycles in numpy
+                r, skbs, done, sq = self.group_cycles(end, size, head, most)
+                size = min(size * 4, 1 << 16) if 2 * skbs >= size else 64
+                patience = 4 if r >= 16 else min(2 * patience + 4, 1024)   # a short run: try less often
+                wait = 0 if size > 64 else patience        # (a long one: try again at once)
+                if r:
+                    cycles, squeezed, end = cycles + r, squeezed + sq, done
+                    steered.skip(skbs)
+                    continue
+            wait -= 1
+            pos = steered.pos
+            fire = int(ipis[pos])
+            fire = fire if fire >= end else end
+            j = steered.upto(fire)
             if j - pos > most:
                 break
             done = fire + head + (j - pos) * stack_ns
             if repoll_list and done // tick >= (fire + hardirq_ns + rx_ns) // tick + budget_jiffies:
                 squeezed += 1
-            cycles, pos, end = cycles + 1, j, done
-        skbs = pos - self.steered_pos
+            cycles, end = cycles + 1, done
+            steered.skip(j - pos)
+        skbs = steered.pos - first
         self.time_squeeze += squeezed
         self.busy_ns["hardirq"] += cycles * hardirq_ns
         self.busy_ns["softirq"] += cycles * (rx_ns + c.poll_ns) + skbs * stack_ns
         self.received_rps += cycles
         self.net_rx_softirqs += cycles
         self.processed_rps += skbs
-        self.steered_pos = pos
         self.now = self.busy_until = end
 
-    def idle_backlog_cycles(self, pos: int, size: int, head: int, most: int) -> tuple[int, int, int, int]:
-        """Of :meth:`backlog_cycles`, those from skb ``pos`` on (the CPU idle when its IPI is due) that each find the
-        CPU idle, among the next ``size`` skbs: each one run of equal IPI times (one reading CPU's net_rx_action
-        run) that is all that was steered by then. Returns how many cycles, skbs, the last one's end and how many
-        squeezed."""
-        t, ipi = (a[pos:pos + size] for a in self.steered_arrays)
+    def group_cycles(self, end: int, size: int, head: int, most: int) -> tuple[int, int, int, int]:
+        """Of :meth:`backlog_cycles`, those from the next skb steered here on (the CPU free from ``end`` on) that
+        each take in one group of the next ``size`` skbs: a run of equal IPI times (one reading CPU's net_rx_action
+        run), all that was steered by the cycle's start, the next skb not. With ``cost[g]`` = ``head`` + ``stack_ns``
+        per skb of group g, a cycle starts at ``fire[g] = max(ipi[g], done[g-1])`` and ends at ``done[g] = fire[g] +
+        cost[g]``: a max-plus recursion, so ``done[g] = C[g] + max(end, max over m <= g of ipi[m] - C[m-1])`` with
+        C the running sum of ``cost``. Returns how many cycles, skbs, the last one's end and how many squeezed."""
+        pos = self.steered.pos
+        t, ipi = self.steered.arr[pos:pos + size], self.steered_ipi[pos:pos + size]
         starts = np.flatnonzero(np.diff(ipi, prepend=ipi[0] - 1))
         ends = np.append(starts[1:], len(ipi))
-        if pos + size < len(self.steered_t):            # the last run may go on past the chunk
+        if pos + size < self.steered.n:                 # the last group may go on past the chunk
             starts, ends = starts[:-1], ends[:-1]
-        fire = ipi[starts]
         k = ends - starts
-        done = fire + head + k * self.costs.stack_ns
-        ok = (np.searchsorted(t, fire, "right") == ends) & (k <= most)
-        ok[1:] &= done[:-1] <= fire[1:]
+        cost = head + k * self.costs.stack_ns
+        cum = np.cumsum(cost)
+        done = cum + np.maximum(np.maximum.accumulate(ipi[starts] - (cum - cost)), end)
+        fire = done - cost
+        ok = (t[ends - 1] <= fire) & (k <= most)                       # (t is sorted)
+        ok &= (t[np.minimum(ends, len(t) - 1)] > fire) | (ends == len(t))
         r = len(ok) if ok.all() else int(np.argmin(ok))
         if not r:
             return 0, 0, 0, 0
@@ -2365,8 +2392,8 @@ class _RpsCpu(_Cpu):
         then it runs as a :class:`_Cpu` whose packets cost ``driver_ns`` (its backlog stays idle, nothing is steered
         to it), and it records the polls of its bulk shortcuts."""
         q = self.queues[0] if len(self.queues) == 1 else None
-        return (q is not None and q.rps is not None and q.gro is None and not q.rps.own[-1] and not q.rps.local[-1]
-                and not self.steered_t
+        return (q is not None and q.rps is not None and q.gro is None and q.rps.own is None and q.rps.local is None
+                and self.steered is None
                 and not self.rx_itr_setting and self.costs.driver_ns + self.costs.poll_ns > 0)
 
     def throttled_cycles(self) -> None:
@@ -2382,8 +2409,9 @@ class _RpsCpu(_Cpu):
         when the driver looks, a squeeze before the queue's poll, 64 kept skbs, or the arrivals' end."""
         c, prof, b = self.costs, self.profile, self.backlog
         q = self.queues[0] if len(self.queues) == 1 else None
-        if (q is None or q.rps is None or q.gro is not None or q.rps.local[-1] or self.rx_itr_setting
-                or self.flow_limit is not None or not prof.napi_repoll_list or self.steered_t or self.call_single_queue
+        if (q is None or q.rps is None or q.gro is not None or q.rps.local is not None or self.rx_itr_setting
+                or self.flow_limit is not None or not prof.napi_repoll_list or self.steered is not None
+                or self.call_single_queue
                 or len(self.polls) != len(self.ipi_at)):
             return
         if not (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending and self.in_net_rx_action
@@ -2402,17 +2430,18 @@ class _RpsCpu(_Cpu):
             return
         pieces = list(zip(rps.starts[i:], rps.arrival[i:]))
         base = feed.pos
-        t = feed.arr[base:base + 4096].tolist()              # the arrivals ahead, and their running sums
-        cum = np.concatenate(([0], np.cumsum(feed.arr[base:base + len(t)]))).tolist()
+        t = feed.arr[base:base + 4096].tolist()              # the arrivals ahead
+        drop_from: list[int] = []                            # the ring's drops: arrivals drop_from[i] .. drop_to[i]
+        drop_to: list[int] = []
         now, rx_use, rx_head, rx_clean, pos = self.now, q.rx_use, q.rx_head, q.rx_clean, base
         kept_before = b.input_q
         groups = 0
         while True:                                          # one handle_softirqs call
             end = now // tick + softirq_jiffies
-            g_now, g_use, g_head, g_clean, g_pos, g_kept, g_pieces = now, rx_use, rx_head, rx_clean, pos, \
-                kept_before, len(pieces)
+            g_now, g_use, g_head, g_clean, g_pos, g_kept, g_pieces, g_drops = now, rx_use, rx_head, rx_clean, pos, \
+                kept_before, len(pieces), len(drop_from)
             looks: list[int] = []
-            runs = squeezed = processed = dropped = missed = dropped_ns = ksoftirqd_ns = 0
+            runs = squeezed = processed = dropped = missed = ksoftirqd_ns = 0
             complete = False
             for restart in range(restarts - 1, -1, -1):
                 start = now
@@ -2441,7 +2470,8 @@ class _RpsCpu(_Cpu):
                         rx_head += accepted
                     if j - pos > accepted:
                         missed += j - pos - accepted
-                        dropped_ns += cum[j - base] - cum[pos + accepted - base]
+                        drop_from.append(pos + accepted)
+                        drop_to.append(j)
                     pos = j
                     if not r and rx_head - rx_clean < _NAPI_WEIGHT:
                         ok = False                           # the ring ran short
@@ -2457,7 +2487,8 @@ class _RpsCpu(_Cpu):
                 while first < last:
                     upto = min(last, pieces[k + 1][0]) if k + 1 < len(pieces) else last
                     a = pieces[k][1] + first - pieces[k][0]
-                    kept += own[a + upto - first] - own[a]
+                    if own is not None:
+                        kept += int(own[a + upto - first] - own[a])
                     first, k = upto, k + 1
                 taken = min(kept, admits)
                 dropped += kept - taken
@@ -2474,7 +2505,7 @@ class _RpsCpu(_Cpu):
                     break
             if not complete:
                 now, rx_use, rx_head, rx_clean, pos, kept_before = g_now, g_use, g_head, g_clean, g_pos, g_kept
-                del pieces[g_pieces:]
+                del pieces[g_pieces:], drop_from[g_drops:], drop_to[g_drops:]
                 break
             groups += 1
             self.time_squeeze += squeezed
@@ -2483,7 +2514,6 @@ class _RpsCpu(_Cpu):
             self.processed_rps += processed
             self.dropped += dropped
             q.rx_missed += missed
-            q.dropped_ns += dropped_ns
             starts = np.array(looks, dtype=np.int64)
             q.read_ns += _NAPI_WEIGHT * int(starts.sum()) + runs * driver_ns * (_NAPI_WEIGHT * (_NAPI_WEIGHT - 1) // 2)
             self.keep_polls()
@@ -2493,6 +2523,8 @@ class _RpsCpu(_Cpu):
                                               starts + _NAPI_WEIGHT * driver_ns)))
         if not groups:
             return
+        if drop_from:
+            q.dropped_ns += _range_sums(feed.arr, np.array(drop_from), np.array(drop_to))
         for position, arrival in pieces:
             rps.written(position, arrival)
         packets = rx_clean - q.rx_clean
@@ -2532,17 +2564,24 @@ class _RpsCpu(_Cpu):
 
 
 def _rps_queue(target: np.ndarray, hashes: np.ndarray, reader: int) -> _RpsQueue:
-    own = np.concatenate(([0], np.cumsum(target == reader))).tolist()
-    local = np.concatenate(([0], np.cumsum(target < 0))).tolist()
-    return _RpsQueue(target, hashes, own, local)
+    return _RpsQueue(target, hashes, _running_count(target == reader), _running_count(target < 0))
 
 
-def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None,
-             costs: Costs) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """What the reading CPUs steered to each CPU (to itself: its own backlog, left out): each skb's enqueue time
-    (3.10: after its own ``driver_ns``; 6.12: when its GRO batch of ``batch`` went up; ``stack_ns`` more for each skb
-    of the poll before then that went up on the reading CPU; with GRO's segments as recorded), its IPI time, its
-    reading CPU and its hash, sorted by (time, reading CPU, order)."""
+def _running_count(mask: np.ndarray) -> np.ndarray | None:
+    """How many of ``mask`` are set before each index (0 .. its length), None if none is."""
+    if not mask.any():
+        return None
+    count = np.zeros(len(mask) + 1, dtype=np.int64)
+    count[1:] = mask
+    return np.cumsum(count, out=count)     # (a cumsum of the bools themselves casts one by one: ten times slower)
+
+
+def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None, costs: Costs, receivers: set[int],
+             hashes: bool) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]]:
+    """What the reading CPUs steered to each of the ``receivers`` (to itself: its own backlog, left out): each skb's
+    enqueue time (3.10: after its own ``driver_ns``; 6.12: when its GRO batch of ``batch`` went up; ``stack_ns`` more
+    for each skb of its poll that went up on the reading CPU before then; with GRO's segments as recorded), its IPI
+    time, its reading CPU and (with ``hashes``) its hash, sorted by (time, reading CPU, order)."""
     pieces: dict[int, list[tuple[np.ndarray, ...]]] = {}
     for r in readers:
         if r.sent:                                      # with GRO: each skb's time is recorded
@@ -2552,37 +2591,106 @@ def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None,
             qi, first, count, start, ipi_at = r.poll_table()
             if not len(qi):
                 continue
-            rec = np.repeat(np.arange(len(count)), count)
-            j = np.arange(len(rec)) - np.repeat(np.cumsum(count) - count, count)
-            ipi, qi, position = ipi_at[rec], qi[rec], first[rec] + j   # time order
-            packet = np.empty(len(rec), dtype=np.int64)
-            for q in set(qi.tolist()):
-                m = qi == q
-                packet[m] = qs[q].rps.arrivals(position[m])
-        target, h = np.empty(len(qi), dtype=np.int64), np.empty(len(qi), dtype=np.int64)
-        for q in set(qi.tolist()):
-            m = qi == q
-            target[m], h[m] = qs[q].rps.target[packet[m]], qs[q].rps.hashes[packet[m]]
-        if not r.sent:
-            done = j + 1 if batch is None else np.minimum((j // batch + 1) * batch, count[rec])
-            t = start[rec] + done * costs.driver_ns
-            if (target < 0).any():                      # skbs that went up here, each stack_ns, before it left
-                here = np.concatenate(([0], np.cumsum(target < 0)))
-                poll_start = np.arange(len(rec)) - j
-                t += costs.stack_ns * (here[poll_start + done] - here[poll_start])
-        for cpu in (np.flatnonzero(np.bincount(target + 1)) - 1).tolist():       # (-1: not steered)
-            if cpu >= 0 and cpu != r.cpu:
-                mine = np.flatnonzero(target == cpu)
-                pieces.setdefault(cpu, []).append((t[mine], ipi[mine], np.full(len(mine), r.cpu), h[mine]))
+            if (not hashes and qi.min() == qi.max() and qs[int(qi[0])].rps.local is None
+                    and np.array_equal(first[1:], first[:-1] + count[:-1])):
+                target = qs[int(qi[0])].rps.targets(int(first[0]), int(count.sum()))   # one queue, read in order
+                _steer_in_chunks(r.cpu, target, start, count, ipi_at, batch, costs.driver_ns, receivers, pieces)
+                continue
+            t, ipi = _skb_times(start, count, ipi_at, batch, costs.driver_ns)
+            packet = np.repeat(first - (np.cumsum(count) - count), count) + np.arange(len(t), dtype=np.int64)
+            qi = np.repeat(qi, count)                   # (packet: ring positions, then arrival indices)
+            for q, m in _each_queue(qi):
+                packet[m] = qs[q].rps.arrivals(packet[m])
+        target = np.empty(len(t), dtype=np.int64)
+        h = np.empty(len(t), dtype=np.int64) if hashes else None
+        for q, m in _each_queue(qi):
+            target[m] = qs[q].rps.target[packet[m]]
+            if hashes:
+                h[m] = qs[q].rps.hashes[packet[m]]
+        if not r.sent and (target < 0).any():          # skbs that went up here before one left: stack_ns each
+            t += costs.stack_ns * _up_here_before(target < 0, count, batch)
+        for cpu in sorted(receivers - {r.cpu}):
+            mine = np.flatnonzero(target == cpu)
+            if len(mine):
+                pieces.setdefault(cpu, []).append((t[mine], ipi[mine], np.full(len(mine), r.cpu, dtype=np.int8),
+                                                   h[mine] if hashes else None))
     steered = {}
     for cpu, parts in pieces.items():
         if len(parts) == 1:
             steered[cpu] = parts[0]
             continue
-        t, ipi, reader, h = (np.concatenate([p[i] for p in parts]) for i in range(4))
+        t, ipi, reader = (np.concatenate([p[i] for p in parts]) for i in range(3))
         k = np.lexsort((reader, t))
-        steered[cpu] = t[k], ipi[k], reader[k], h[k]
+        steered[cpu] = t[k], ipi[k], reader[k], np.concatenate([p[3] for p in parts])[k] if hashes else None
     return steered
+
+
+_CHUNK = 8192   # skbs at a time: arrays of 64 KiB, which malloc reuses (fresh pages cost more than the work on them)
+
+
+def _steer_in_chunks(reader: int, target: np.ndarray, start: np.ndarray, count: np.ndarray, ipi_at: np.ndarray,
+                     batch: int | None, driver_ns: int, receivers: set[int], pieces: dict) -> None:
+    """Of :func:`_steered`, one reading CPU's polls of one queue, which read its ring in order (``target``: each
+    skb's CPU), a chunk of polls at a time: each receiver's skbs (times, IPI times, reader) onto ``pieces``."""
+    out = {}
+    for cpu in sorted(receivers - {reader}):
+        k = int(np.count_nonzero(target == cpu))
+        if k:
+            out[cpu] = [np.empty(k, dtype=np.int64), np.empty(k, dtype=np.int64), 0]
+    if not out:
+        return
+    ends = np.cumsum(count)
+    cuts = np.unique(np.concatenate(([0], np.searchsorted(ends, np.arange(_CHUNK, int(ends[-1]), _CHUNK)) + 1,
+                                     [len(count)])))
+    for p0, p1 in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
+        t, ipi = _skb_times(start[p0:p1], count[p0:p1], ipi_at[p0:p1], batch, driver_ns)
+        cpus = target[int(ends[p0 - 1]) if p0 else 0:int(ends[p1 - 1])].astype(np.int8)   # (CPUs: 64 at most)
+        order = np.argsort(cpus, kind="stable")         # by CPU, in time order within each
+        bounds = np.cumsum(np.bincount(cpus + 1)).tolist()   # (-1: not steered)
+        t, ipi = t[order], ipi[order]
+        for cpu, o in out.items():
+            if cpu + 1 < len(bounds):
+                k0, k1 = bounds[cpu], bounds[cpu + 1]
+                o[0][o[2]:o[2] + k1 - k0], o[1][o[2]:o[2] + k1 - k0] = t[k0:k1], ipi[k0:k1]
+                o[2] += k1 - k0
+    for cpu, (t, ipi, _) in out.items():
+        pieces.setdefault(cpu, []).append((t, ipi, np.full(len(t), reader, dtype=np.int8), None))
+
+
+def _skb_times(start: np.ndarray, count: np.ndarray, ipi_at: np.ndarray, batch: int | None,
+               driver_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each skb of polls that read ``count`` packets from ``start`` on and sent their IPIs at ``ipi_at``: when it was
+    enqueued (after its ``driver_ns``, or its GRO batch's: :func:`_steered`) and when its IPI left."""
+    before = np.cumsum(count) - count
+    j = np.arange(int(before[-1] + count[-1]), dtype=np.int64)
+    j -= np.repeat(before, count)                       # each skb's place in its poll
+    if batch is None:
+        j += 1
+    else:
+        j //= batch
+        j += 1
+        j *= batch
+        np.minimum(j, np.repeat(count, count), out=j)
+    j *= driver_ns
+    j += np.repeat(start, count)
+    return j, np.repeat(ipi_at, count)
+
+
+def _up_here_before(here: np.ndarray, count: np.ndarray, batch: int | None) -> np.ndarray:
+    """Each skb of polls that read ``count`` packets (``here``: those that went up on the reading CPU): how many of
+    its poll went up there before it was enqueued (3.10: those read before it; 6.12: before its GRO batch went up)."""
+    before = np.repeat(np.cumsum(count) - count, count)
+    j = np.arange(len(here)) - before                   # each skb's place in its poll
+    done = j + 1 if batch is None else np.minimum((j // batch + 1) * batch, np.repeat(count, count))
+    went_up = np.concatenate(([0], np.cumsum(here)))
+    return went_up[before + done] - went_up[before]
+
+
+def _each_queue(qi: np.ndarray) -> list[tuple[int, np.ndarray | slice]]:
+    """Each queue in ``qi`` (one per skb) and which skbs are its."""
+    if qi.min() == qi.max():
+        return [(int(qi[0]), slice(None))]
+    return [(q, qi == q) for q in np.flatnonzero(np.bincount(qi)).tolist()]
 
 
 @check.arguments
@@ -2738,14 +2846,16 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
             cpu.flow_limit = fls.get(c) if c in readers else None
         if c not in receivers:                          # the CPUs that steer first
             cpu.run()
-    steered = _steered([c for c in per_cpu if isinstance(c, _RpsCpu)], qs, p.gro_normal_batch, costs)
+    limited = any(per_cpu[r].flow_limit is not None for r in readers)
+    steered = _steered([c for c in per_cpu if isinstance(c, _RpsCpu)], qs, p.gro_normal_batch, costs, receivers,
+                       limited)
     for c in sorted(receivers):
         cpu = per_cpu[c]
         if c in steered:
             t, ipi, readers_of, hashes_of = steered[c]
-            cpu.steered_arrays = t, ipi
-            cpu.steered_t, cpu.steered_ipi, cpu.steered_hash = t.tolist(), ipi.tolist(), hashes_of.tolist()
-            if any(per_cpu[r].flow_limit is not None for r in set(readers_of.tolist())):
+            cpu.steered, cpu.steered_ipi, cpu.steered_hash = _Feed(t), ipi, hashes_of
+            if limited and any(per_cpu[r].flow_limit is not None
+                               for r in np.flatnonzero(np.bincount(readers_of)).tolist()):
                 cpu.steered_fl = [per_cpu[r].flow_limit for r in readers_of.tolist()]
         cpu.run()
     return per_cpu
