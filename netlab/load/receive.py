@@ -175,7 +175,8 @@ def arrivals(rate_pps: float, n: int, *, burst: int = 1, wire_gap_ns: int = 67, 
 
 
 def _ipv4(addresses: Sequence[str]) -> np.ndarray:
-    return np.array([int.from_bytes(bytes(int(p) for p in a.split(".")), "big") for a in addresses], dtype=np.uint64)
+    parsed = {a: int.from_bytes(bytes(int(p) for p in a.split(".")), "big") for a in dict.fromkeys(addresses)}
+    return np.fromiter((parsed[a] for a in addresses), dtype=np.uint64, count=len(addresses))
 
 
 @check.arguments
@@ -2823,7 +2824,7 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
             if queue_of_packet is None and q:
                 h = h[:0]
             target = get_rps_cpus(h, m, cpus, *rfs)
-            steered_to.setdefault(affinity[q], set()).update(np.unique(target[target >= 0]).tolist())
+            steered_to.setdefault(affinity[q], set()).update(np.flatnonzero(np.bincount(target + 1)[1:]).tolist())
             qs[q].rps = _rps_queue(target, h.astype(np.int64), affinity[q])
             if qs[q].gro is not None:
                 qs[q].gro.steer(target)
