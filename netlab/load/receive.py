@@ -27,7 +27,9 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   In bulk, without GRO, interrupt moderation, a flow limit or such skbs on the CPU: a reading CPU that steers every
   skb of its one queue elsewhere runs ``isolated_packets`` and ``quiet_cycles`` at ``driver_ns`` a packet
   (``record_polls``); one that keeps some in its own backlog runs its busy periods a bisect per poll, nested IRQs
-  included (``rps_quiet_cycles``); a target takes its IPI → NET_RX → ``process_backlog`` cycles in numpy where each
+  included (``rps_quiet_cycles``), and where its arrivals' gaps and kept skbs repeat (periodic arrivals, flows round
+  robin: ``_stream_period``) and a period starts in a state met before, the cycle since then again and again at
+  once, as long as no jiffy boundary falls in a busy period (``rps_cycle``, ``rps_repeats``); a target takes its IPI → NET_RX → ``process_backlog`` cycles in numpy where each
   takes one reading CPU's run's skbs, idle or busy in between (a max-plus recursion: ``group_cycles``), the others
   with a bisect (``backlog_cycles``); a reading CPU's floods on 6.12 (ksoftirqd, ring drops, its own backlog's
   polls between) go a NET_RX run at a time, whole ``handle_softirqs`` calls at once (``_RpsCpu.flooded_runs``).
@@ -1921,6 +1923,8 @@ class _RpsCpu(_Cpu):
     poll_blocks: list[np.ndarray] = field(default_factory=list)   # earlier polls, as rows of :meth:`poll_table`
     sent: list[tuple[int, int, int]] = field(default_factory=list)  # with GRO: (queue, first packet, time) per skb
     sent_ipi_at: list[int] = field(default_factory=list)            # steered to another CPU; when its IPIs left
+    stream_period: int = -1              # rps_quiet_cycles: its queue's arrival gaps and own skbs repeat every so
+                                         # many packets (0: they do not; -1: not known yet, :func:`_stream_period`)
 
     # --- the reading CPU ------------------------------------------------------------------------------------------
     def igb_clean_rx_irq(self, q: _Queue) -> int:
@@ -2214,6 +2218,10 @@ class _RpsCpu(_Cpu):
         repoll_list, restarts, admits = prof.napi_repoll_list, prof.max_softirq_restart, prof.netdev_max_backlog + 1
         max_quiet = min(_NAPI_WEIGHT - 1, self.ring_size - 1 - IGB_RX_BUFFER_WRITE)
         feed = q.feed
+        if self.stream_period < 0:
+            self.stream_period = _stream_period(feed.arr, q.rps.own)
+        every = self.stream_period
+        template = None                                          # the cycle that repeats (rps_repeats)
         size = 64
         while feed.pos < feed.n and feed.first() > self.now:
             pos = feed.pos
@@ -2225,8 +2233,11 @@ class _RpsCpu(_Cpu):
             ks: list[int] = []                                   # per poll of the queue: packets, when it looks
             looks: list[int] = []
             add_k, add_look = ks.append, looks.append
+            blocks: list[tuple[np.ndarray, np.ndarray]] = []     # earlier polls (ks, looks) as arrays
+            spans: list[tuple[int, int]] = []                    # per busy period: its first and last instant
+            seen: dict[tuple[int, int], tuple] = {}              # period starts met in this chunk, by state
             owned = kept = backlog_polls = 0                     # skbs it kept here, of those the backlog took
-            stop = False
+            stop = jumped = False
             while p < m:                                         # a busy period: IRQ at `fire`, one NET_RX run
                 fire = t[p] if t[p] >= throttled_until else throttled_until
                 thr, look, a, left = fire + eitr_ns, fire + hardirq_ns + rx_ns + poll_ns, p, budget
@@ -2277,25 +2288,93 @@ class _RpsCpu(_Cpu):
                 irqs, runs, squeezed = irqs + period_irqs, runs + period_runs, squeezed + period_squeezed
                 owned, kept, backlog_polls = owned + period_owned, kept + period_kept, backlog_polls + period_polls
                 throttled_until, end, p = thr, finish, j
-            if not ks:
+                if not every or p >= m:
+                    continue
+                spans.append((fire, finish + hardirq_ns))
+                key = ((pos + p) % every, thr - t[p] if thr > t[p] else 0)
+                state = (p, len(ks), len(spans), irqs, runs, squeezed, owned, kept, backlog_polls)
+                if template is None or template[0] != key:
+                    before = seen.get(key)
+                    seen[key] = state
+                    if before is None:
+                        if len(seen) > 4096:
+                            seen.clear()
+                        continue
+                    cycle = self.rps_cycle(before, state, t, ks, looks, spans, end, thr)
+                    if cycle is None:
+                        continue
+                    template = (key, *cycle)
+                r = self.rps_repeats(template, t[p], (feed.n - 1 - pos - p) // template[1])
+                if r:                                            # (past the chunk: the arrivals repeat)
+                    _, P, T, counts, starts, _, gains, end_rel, thr_rel = template
+                    blocks.append((np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64)))
+                    blocks.append((np.tile(counts, r), (np.tile(starts, r) + t[p]
+                                                        + np.repeat(T * np.arange(r, dtype=np.int64), len(starts)))))
+                    ks.clear()
+                    looks.clear()
+                    spans.clear()
+                    seen.clear()
+                    irqs, runs, squeezed, owned, kept, backlog_polls = (
+                        x + r * g for x, g in zip((irqs, runs, squeezed, owned, kept, backlog_polls), gains))
+                    p += r * P
+                    jumped = True
+                    end, throttled_until = int(feed.arr[pos + p]) + end_rel, int(feed.arr[pos + p]) + thr_rel
+                    if p >= m:
+                        break
+            if ks:
+                blocks.append((np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64)))
+            if not blocks:
                 if stop or tail:
                     return
                 size *= 4
                 continue
-            counts, starts = np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64)
+            counts, starts = (np.concatenate(b) if len(b) > 1 else b[0] for b in zip(*blocks))
             q.read_ns += int(np.dot(counts, starts)) + driver_ns * int(np.dot(counts, counts - 1) // 2)
             q.throttled_until = throttled_until
             self.time_squeeze += squeezed
             self.processed_rps += kept
             self.dropped += owned - kept
             self.now = self.busy_until = end
-            softirq_ns = (runs * rx_ns + (len(ks) + backlog_polls) * poll_ns + p * driver_ns
+            softirq_ns = (runs * rx_ns + (len(counts) + backlog_polls) * poll_ns + p * driver_ns
                           + kept * stack_ns)
             self.record_polls(q, counts, starts)
             self.read_in_bulk(q, p, irqs, runs, softirq_ns)
             if stop or tail:
                 return
-            size = min(size * 4, 1 << 16)
+            size = max(64, 2 * template[1]) if jumped else min(size * 4, 1 << 16)   # (a repeat: a cycle or two to go)
+
+    def rps_cycle(self, before: tuple, state: tuple, t: list[int], ks: list[int], looks: list[int],
+                  spans: list[tuple[int, int]], end: int, thr: int) -> tuple | None:
+        """Of :meth:`rps_quiet_cycles`, the busy periods between two period starts in the same state (``before``,
+        ``state``: packet, polls, periods and the counters so far), relative to the first start, as a cycle to repeat:
+        packets, ns, the polls' sizes and looks, the periods' spans, the counters' gains, the end and the throttle
+        timer relative to the next start. None if a jiffy boundary falls in one of its busy periods (where the model
+        looks at ``now // tick``)."""
+        p0, k0, s0, *counters0 = before
+        p, k, s, *counters = state
+        first = t[p0]
+        lo, hi = (np.array(x, dtype=np.int64) - first for x in zip(*spans[s0:s]))
+        if not _same_jiffy(lo + first, hi + first, self.tick_ns):
+            return None
+        return (p - p0, t[p] - first, np.array(ks[k0:k], dtype=np.int64), np.array(looks[k0:k], dtype=np.int64) - first,
+                (lo, hi), [a - b for a, b in zip(counters, counters0)], end - t[p], thr - t[p])
+
+    def rps_repeats(self, template: tuple, start: int, most: int) -> int:
+        """How many times :meth:`rps_quiet_cycles` can repeat ``template`` (:meth:`rps_cycle`) from a period start at
+        ``start`` in its state, at most ``most``: every repeat whose busy periods stay within one jiffy each, up to the
+        first that does not. The arrivals and the skbs kept here repeat with the cycle (:func:`_stream_period`); the
+        busy periods do not look at ``now`` elsewhere."""
+        T, (lo, hi), tick = template[2], template[5], self.tick_ns
+        if most < 1:
+            return 0
+        first_bad = most
+        for boundary in range((start // tick + 1) * tick, start + most * T, tick):   # the jiffies the repeats cross
+            i, at = divmod(boundary - start, T)
+            k = bisect_right(lo.tolist(), at - 1) - 1 if i < first_bad else -1   # the period that began before it
+            if k >= 0 and at <= hi[k]:
+                first_bad = i
+                break
+        return first_bad
 
     def backlog_idle(self) -> bool:
         """Whether this CPU, an RPS target with no queue of its own, has nothing to do but take in skbs still to be
@@ -2574,6 +2653,31 @@ def _running_count(mask: np.ndarray) -> np.ndarray | None:
     count = np.zeros(len(mask) + 1, dtype=np.int64)
     count[1:] = mask
     return np.cumsum(count, out=count)     # (a cumsum of the bools themselves casts one by one: ten times slower)
+
+
+def _stream_period(times: np.ndarray, own: np.ndarray | None) -> int:
+    """The smallest L (at most half their length) such that the arrivals' gaps and which of them stay on their
+    reading CPU (``own``'s running count, None: none) repeat every L packets over the whole queue, 0 if none does."""
+    n = len(times)
+    if n < 4:
+        return 0
+    sig = np.diff(times) * 2
+    if own is not None:
+        sig += np.diff(own)[:-1]
+    cand = np.flatnonzero(sig[1:n // 2] == sig[0]) + 1          # L with sig[L + d] == sig[d] for the first few d
+    for d in range(1, min(64, n - 1 - n // 2)):
+        if len(cand) <= 4:
+            break
+        cand = cand[sig[cand + d] == sig[d]]
+    for L in cand[:8].tolist():
+        if np.array_equal(sig[L:], sig[:-L]) and (own is None or own[n] - own[n - 1] == own[n - L] - own[n - L - 1]):
+            return L
+    return 0
+
+
+def _same_jiffy(start: np.ndarray, end: np.ndarray, tick: int) -> bool:
+    """Whether each span from ``start`` to ``end`` lies within one jiffy."""
+    return bool(np.array_equal(start // tick, end // tick))
 
 
 def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None, costs: Costs, receivers: set[int],
