@@ -29,7 +29,8 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   (``record_polls``); one that keeps some in its own backlog runs its busy periods a bisect per poll, nested IRQs
   included (``rps_quiet_cycles``), and where its arrivals' gaps and kept skbs repeat (periodic arrivals, flows round
   robin: ``_stream_period``) and a period starts in a state met before, the cycle since then again and again at
-  once, as long as no jiffy boundary falls in a busy period (``rps_cycle``, ``rps_repeats``); a target takes its IPI → NET_RX → ``process_backlog`` cycles in numpy where each
+  once (later from any of its period starts), up to a busy period a jiffy boundary falls in (``_Cycle``,
+  ``rps_repeats``); a target takes its IPI → NET_RX → ``process_backlog`` cycles in numpy where each
   takes one reading CPU's run's skbs, idle or busy in between (a max-plus recursion: ``group_cycles``), the others
   with a bisect (``backlog_cycles``); a reading CPU's floods on 6.12 (ksoftirqd, ring drops, its own backlog's
   polls between) go a NET_RX run at a time, whole ``handle_softirqs`` calls at once (``_RpsCpu.flooded_runs``).
@@ -2222,7 +2223,7 @@ class _RpsCpu(_Cpu):
         if self.stream_period < 0:
             self.stream_period = _stream_period(feed.arr, q.rps.own)
         every = self.stream_period
-        template = None                                          # the cycle that repeats (rps_repeats)
+        cycle: _Cycle | None = None                              # busy periods that repeat (rps_repeats)
         size = 64
         while feed.pos < feed.n and feed.first() > self.now:
             pos = feed.pos
@@ -2236,7 +2237,8 @@ class _RpsCpu(_Cpu):
             add_k, add_look = ks.append, looks.append
             blocks: list[tuple[np.ndarray, np.ndarray]] = []     # earlier polls (ks, looks) as arrays
             spans: list[tuple[int, int]] = []                    # per busy period: its first and last instant
-            seen: dict[tuple[int, int], tuple] = {}              # period starts met in this chunk, by state
+            marks: list[tuple] = []                              # per period start after it: state and counters
+            seen: dict[tuple[int, int], int] = {}                # of marks, the last in each state
             owned = kept = backlog_polls = 0                     # skbs it kept here, of those the backlog took
             stop = jumped = False
             while p < m:                                         # a busy period: IRQ at `fire`, one NET_RX run
@@ -2293,33 +2295,35 @@ class _RpsCpu(_Cpu):
                     continue
                 spans.append((fire, finish + hardirq_ns))
                 key = ((pos + p) % every, thr - t[p] if thr > t[p] else 0)
-                state = (p, len(ks), len(spans), irqs, runs, squeezed, owned, kept, backlog_polls)
-                if template is None or template[0] != key:
+                marks.append((key, p, len(ks), (irqs, runs, squeezed, owned, kept, backlog_polls), end, thr))
+                i = cycle.index.get(key) if cycle is not None else None
+                if i is None:
                     before = seen.get(key)
-                    seen[key] = state
+                    seen[key] = len(marks) - 1
                     if before is None:
                         if len(seen) > 4096:
                             seen.clear()
                         continue
-                    cycle = self.rps_cycle(before, state, t, ks, looks, spans, end, thr)
-                    if cycle is None:
+                    cycle = _Cycle.of(marks[before:], spans[before + 1:], t, ks, looks, self.tick_ns) or cycle
+                    if cycle is None or key not in cycle.index:
                         continue
-                    template = (key, *cycle)
-                r = self.rps_repeats(template, t[p], (feed.n - 1 - pos - p) // template[1])
-                if r:                                            # (past the chunk: the arrivals repeat)
-                    _, P, T, counts, starts, _, gains, end_rel, thr_rel = template
+                    i = cycle.index[key]
+                base, at = p - cycle.packet[i], t[p] - cycle.time[i]    # where the cycle would have begun
+                g = self.rps_repeats(cycle, i, at, feed.n - 1 - pos - base)
+                if g > i:                                        # (past the chunk: the arrivals repeat)
                     blocks.append((np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64)))
-                    blocks.append((np.tile(counts, r), (np.tile(starts, r) + t[p]
-                                                        + np.repeat(T * np.arange(r, dtype=np.int64), len(starts)))))
-                    ks.clear()
-                    looks.clear()
-                    spans.clear()
+                    blocks.append(cycle.polls(i, g, at))
+                    for lst in (ks, looks, spans, marks):
+                        lst.clear()
                     seen.clear()
+                    gains = cycle.gains(i, g)
                     irqs, runs, squeezed, owned, kept, backlog_polls = (
-                        x + r * g for x, g in zip((irqs, runs, squeezed, owned, kept, backlog_polls), gains))
-                    p += r * P
+                        x + y for x, y in zip((irqs, runs, squeezed, owned, kept, backlog_polls), gains))
+                    r, j = divmod(g, len(cycle.lo))
+                    p = base + r * cycle.packet[-1] + cycle.packet[j]
                     jumped = True
-                    end, throttled_until = int(feed.arr[pos + p]) + end_rel, int(feed.arr[pos + p]) + thr_rel
+                    tp = int(feed.arr[pos + p])
+                    end, throttled_until = tp + cycle.end[j], tp + cycle.thr[j]
                     if p >= m:
                         break
             if ks:
@@ -2342,40 +2346,24 @@ class _RpsCpu(_Cpu):
             self.read_in_bulk(q, p, irqs, runs, softirq_ns)
             if stop or tail:
                 return
-            size = max(64, 2 * template[1]) if jumped else min(size * 4, 1 << 16)   # (a repeat: a cycle or two to go)
+            size = max(64, 2 * cycle.packet[-1]) if jumped else min(size * 4, 1 << 16)   # (a repeat: a cycle to go)
 
-    def rps_cycle(self, before: tuple, state: tuple, t: list[int], ks: list[int], looks: list[int],
-                  spans: list[tuple[int, int]], end: int, thr: int) -> tuple | None:
-        """Of :meth:`rps_quiet_cycles`, the busy periods between two period starts in the same state (``before``,
-        ``state``: packet, polls, periods and the counters so far), relative to the first start, as a cycle to repeat:
-        packets, ns, the polls' sizes and looks, the periods' spans, the counters' gains, the end and the throttle
-        timer relative to the next start. None if a jiffy boundary falls in one of its busy periods (where the model
-        looks at ``now // tick``)."""
-        p0, k0, s0, *counters0 = before
-        p, k, s, *counters = state
-        first = t[p0]
-        lo, hi = (np.array(x, dtype=np.int64) - first for x in zip(*spans[s0:s]))
-        if not _same_jiffy(lo + first, hi + first, self.tick_ns):
-            return None
-        return (p - p0, t[p] - first, np.array(ks[k0:k], dtype=np.int64), np.array(looks[k0:k], dtype=np.int64) - first,
-                (lo, hi), [a - b for a, b in zip(counters, counters0)], end - t[p], thr - t[p])
-
-    def rps_repeats(self, template: tuple, start: int, most: int) -> int:
-        """How many times :meth:`rps_quiet_cycles` can repeat ``template`` (:meth:`rps_cycle`) from a period start at
-        ``start`` in its state, at most ``most``: every repeat whose busy periods stay within one jiffy each, up to the
-        first that does not. The arrivals and the skbs kept here repeat with the cycle (:func:`_stream_period`); the
-        busy periods do not look at ``now`` elsewhere."""
-        T, (lo, hi), tick = template[2], template[5], self.tick_ns
-        if most < 1:
-            return 0
-        first_bad = most
-        for boundary in range((start // tick + 1) * tick, start + most * T, tick):   # the jiffies the repeats cross
-            i, at = divmod(boundary - start, T)
-            k = bisect_right(lo.tolist(), at - 1) - 1 if i < first_bad else -1   # the period that began before it
-            if k >= 0 and at <= hi[k]:
-                first_bad = i
-                break
-        return first_bad
+    def rps_repeats(self, cycle: "_Cycle", i: int, at: int, most: int) -> int:
+        """Of :meth:`rps_quiet_cycles`: from its period start ``i`` on (the cycle begun at ``at``), up to which of
+        ``cycle``'s periods, counted on through its repeats, it can go at once: the last that starts at most ``most``
+        packets after the cycle's beginning, or the first a jiffy boundary falls in, whichever comes first. The arrivals
+        and the skbs kept here repeat with the cycle (:func:`_stream_period`); the busy periods do not look at ``now``
+        elsewhere."""
+        S, P, T, tick = len(cycle.lo), cycle.packet[-1], cycle.time[-1], self.tick_ns
+        r, left = divmod(most, P)
+        g = r * S + bisect_right(cycle.packet, left, 0, S) - 1
+        lo, hi = cycle.lo.tolist(), cycle.hi.tolist()
+        for boundary in range((at + cycle.time[i]) // tick * tick + tick, at + (g // S + 1) * T, tick):
+            r, into = divmod(boundary - at, T)
+            k = bisect_right(lo, into - 1) - 1                  # the period that began before it
+            if k >= 0 and into <= hi[k] and r * S + k >= i:
+                return min(g, r * S + k)
+        return g
 
     def backlog_idle(self) -> bool:
         """Whether this CPU, an RPS target with no queue of its own, has nothing to do but take in skbs still to be
@@ -2656,22 +2644,75 @@ def _running_count(mask: np.ndarray) -> np.ndarray | None:
     return np.cumsum(count, out=count)     # (a cumsum of the bools themselves casts one by one: ten times slower)
 
 
+@dataclass(slots=True, eq=False)
+class _Cycle:
+    """Of :meth:`_RpsCpu.rps_quiet_cycles`: the busy periods from a period start to the next in the same state,
+    relative to the first. Per period start i (and the next cycle's first, i = S): its state (``index``: state → i),
+    packet, time, first poll, the counters so far, the end of the period before it and the throttle timer (relative
+    to its time); per period its span (``lo``, ``hi``); per poll its packets and when it looks."""
+
+    index: dict[tuple[int, int], int]
+    packet: list[int]
+    time: list[int]
+    poll: list[int]
+    sums: list[tuple[int, ...]]
+    end: list[int]
+    thr: list[int]
+    lo: np.ndarray
+    hi: np.ndarray
+    counts: np.ndarray
+    starts: np.ndarray
+
+    @classmethod
+    def of(cls, marks: list[tuple], spans: list[tuple[int, int]], t: list[int], ks: list[int], looks: list[int],
+           tick: int) -> "_Cycle | None":
+        """The cycle from ``marks[0]`` to ``marks[-1]`` (state, packet, polls, counters, end, throttle timer) through
+        ``spans``; None if a jiffy boundary falls in one of its busy periods (where the model looks at ``now``)."""
+        first, p0, k0, sums0 = t[marks[0][1]], marks[0][1], marks[0][2], marks[0][3]
+        lo, hi = (np.array(x, dtype=np.int64) for x in zip(*spans))
+        if not _same_jiffy(lo, hi, tick):
+            return None
+        index: dict[tuple[int, int], int] = {}
+        for i, mark in enumerate(marks[:-1]):
+            index.setdefault(mark[0], i)
+        return cls(index, [m[1] - p0 for m in marks], [t[m[1]] - first for m in marks], [m[2] - k0 for m in marks],
+                   [tuple(a - b for a, b in zip(m[3], sums0)) for m in marks], [m[4] - t[m[1]] for m in marks],
+                   [m[5] - t[m[1]] for m in marks], lo - first, hi - first,
+                   np.array(ks[k0:marks[-1][2]], dtype=np.int64), np.array(looks[k0:marks[-1][2]], dtype=np.int64) - first)
+
+    def gains(self, i: int, g: int) -> list[int]:
+        """What periods i .. g - 1 (counted on through the repeats) add to each counter."""
+        r, j = divmod(g, len(self.lo))
+        return [r * total + b - a for total, b, a in zip(self.sums[-1], self.sums[j], self.sums[i])]
+
+    def polls(self, i: int, g: int, at: int) -> tuple[np.ndarray, np.ndarray]:
+        """The polls of periods i .. g - 1 (counted on through the repeats) of the cycle begun at ``at``: packets, looks."""
+        S, per = len(self.lo), len(self.counts)
+        r = g // S + 1
+        a, b = self.poll[i], (g // S) * per + self.poll[g % S]
+        looks = np.tile(self.starts, r) + np.repeat(self.time[-1] * np.arange(r, dtype=np.int64), per)
+        return np.tile(self.counts, r)[a:b], looks[a:b] + at
+
+
 def _stream_period(times: np.ndarray, own: np.ndarray | None) -> int:
     """The smallest L (at most half their length) such that the arrivals' gaps and which of them stay on their
-    reading CPU (``own``'s running count, None: none) repeat every L packets over the whole queue, 0 if none does."""
+    reading CPU (``own``'s running count, None: none) repeat every L packets over the whole queue, 0 if none is found
+    (among the first places where their first 64 come again)."""
     n = len(times)
     if n < 4:
         return 0
     sig = np.diff(times) * 2
     if own is not None:
         sig += np.diff(own)[:-1]
-    cand = np.flatnonzero(sig[1:n // 2] == sig[0]) + 1          # L with sig[L + d] == sig[d] for the first few d
-    for d in range(1, min(64, n - 1 - n // 2)):
-        if len(cand) <= 4:
-            break
-        cand = cand[sig[cand + d] == sig[d]]
-    for L in cand[:8].tolist():
-        if np.array_equal(sig[L:], sig[:-L]) and (own is None or own[n] - own[n - 1] == own[n - L] - own[n - L - 1]):
+    data, block = sig.tobytes(), sig[:min(64, n // 2)].tobytes()    # L: where sig's first values come again
+    at = 0
+    for _ in range(64):
+        at = data.find(block, at + 1)
+        if at < 0 or at > 8 * (n // 2):
+            return 0
+        L = at // 8
+        if not at % 8 and np.array_equal(sig[L:], sig[:-L]) and (
+                own is None or own[n] - own[n - 1] == own[n - L] - own[n - L - 1]):
             return L
     return 0
 
