@@ -2236,7 +2236,7 @@ class _RpsCpu(_Cpu):
             looks: list[int] = []
             add_k, add_look = ks.append, looks.append
             blocks: list[tuple[np.ndarray, np.ndarray]] = []     # earlier polls (ks, looks) as arrays
-            spans: list[tuple[int, int]] = []                    # per busy period: its first and last instant
+            spans: list[tuple[int, int]] = []                    # per busy period: when it began and ended
             marks: list[tuple] = []                              # per period start after it: state and counters
             seen: dict[tuple[int, int], int] = {}                # of marks, the last in each state
             owned = kept = backlog_polls = 0                     # skbs it kept here, of those the backlog took
@@ -2293,7 +2293,7 @@ class _RpsCpu(_Cpu):
                 throttled_until, end, p = thr, finish, j
                 if not every or p >= m:
                     continue
-                spans.append((fire, finish + hardirq_ns))
+                spans.append((fire, finish))                     # (a period looks at the jiffy of none later)
                 key = ((pos + p) % every, thr - t[p] if thr > t[p] else 0)
                 marks.append((key, p, len(ks), (irqs, runs, squeezed, owned, kept, backlog_polls), end, thr))
                 i = cycle.index.get(key) if cycle is not None else None
