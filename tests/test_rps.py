@@ -290,14 +290,18 @@ def test_the_load_model_equals_the_step_model_with_rps(case):
 
 
 @st.composite
-def rps_bulk_case(draw, flood=False):
+def rps_bulk_case(draw, flood=False, periodic=False):
     """One queue on CPU 0 and the regimes of the load model's RPS shortcuts: a reader that steers everything away
     (isolated_packets, quiet_cycles) or keeps some skbs (rps_quiet_cycles: nested IRQs while its backlog runs, its
     backlog full, restarts on 3.10), targets idle or busy (backlog_cycles), squeezes at a jiffy's end; with
-    ``flood``, 6.12 readers flooded in ksoftirqd with ring drops (flooded_runs)."""
+    ``flood``, 6.12 readers flooded in ksoftirqd with ring drops (flooded_runs); with ``periodic``, arrivals without
+    jitter and flows round robin, a reader that keeps some skbs, across jiffies: its busy periods repeat
+    (rps_quiet_cycles' repeats)."""
     profile = PROFILES["6.12" if flood else draw(st.sampled_from(PROFILE_NAMES))]
     cpus = draw(st.integers(2, 4))
     rps = draw(st.lists(st.integers(0, cpus - 1), min_size=1, max_size=cpus, unique=True))
+    if periodic and 0 not in rps:
+        rps.append(0)
     costs = draw(COSTS)
     sysctls = dict(netdev_max_backlog=draw(st.sampled_from([0, 2, 1000])), hz=draw(st.sampled_from([250, 1000])),
                    netdev_budget=draw(st.sampled_from([65, 100, 300])),
@@ -308,16 +312,20 @@ def rps_bulk_case(draw, flood=False):
     burst = draw(st.integers(1, 3))
     if burst > 1 and (burst - 1) * 67 >= burst * 1e9 / rate:
         burst = 1
-    times = arrivals(rate, n, burst=burst, jitter=draw(st.booleans()), seed=draw(st.integers(0, 100)),
+    times = arrivals(rate, n, burst=burst, jitter=not periodic and draw(st.booleans()), seed=draw(st.integers(0, 100)),
                      start_ns=draw(st.sampled_from([1000, 999_000, 3_998_000])))     # (a jiffy ends early: squeezes)
-    sports = 40000 + np.random.default_rng(n).integers(0, draw(st.integers(1, 64)), n)
+    if periodic:
+        n = len(times)
+        sports = 40000 + np.arange(n) % draw(st.integers(1, 16))
+    else:
+        sports = 40000 + np.random.default_rng(n).integers(0, draw(st.integers(1, 64)), n)
     return times, sports, profile.replace(**sysctls), cpus, 1, [0], [rps], costs, \
         draw(st.sampled_from([64, 128, 256] if flood else [128, 256]))
 
 
 @settings(max_examples=int(os.environ.get("RPS_EXAMPLES", 40)), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(case=st.one_of(rps_bulk_case(), rps_bulk_case(flood=True)))
+@given(case=st.one_of(rps_bulk_case(), rps_bulk_case(flood=True), rps_bulk_case(periodic=True)))
 def test_the_load_models_rps_shortcuts_equal_the_step_model(case):
     step, load = step_and_load(*case)
     assert load == step
@@ -348,6 +356,23 @@ def test_the_rps_shortcuts_squeeze_where_the_step_model_does(profile, rps, rate)
     step, load = step_and_load(arrivals(rate, 3000), 40000 + np.arange(3000) % 16, prof, 3, 1, [0], [rps], Costs(),
                                256)
     assert load == step
+
+
+@pytest.mark.parametrize("profile, rate, start", [("3.10", 4e5, 990_000), ("6.12", 5e5, 994_700),
+                                                  ("6.12", 1e6, 990_000), ("6.12", 2e6, 990_000)])
+def test_a_reader_that_keeps_skbs_repeats_its_busy_periods_across_jiffies(monkeypatch, profile, rate, start):
+    """Periodic arrivals, 8 flows round robin, RPS over CPUs 0-3 on 1 ms jiffies: CPU 0's busy periods (nested IRQs,
+    its backlog) repeat every few flows' rounds; the load model applies them at once, up to a busy period a jiffy
+    boundary falls in, and still equals the step model (at 0.5 Mpps the first cycle has one: a squeeze that must not
+    repeat)."""
+    repeats = []
+    rps_repeats = load_receive._RpsCpu.rps_repeats
+    monkeypatch.setattr(load_receive._RpsCpu, "rps_repeats",
+                        lambda self, *a: repeats.append(rps_repeats(self, *a)) or repeats[-1])
+    prof = PROFILES[profile].replace(hz=1000, netdev_budget_usecs=1000)
+    step, load = step_and_load(arrivals(rate, 6000, start_ns=start), 40000 + np.arange(6000) % 8, prof, 4, 1, [0],
+                               [[0, 1, 2, 3]], Costs(), 256)
+    assert load == step and sum(repeats) > 100
 
 
 @pytest.mark.parametrize("budget", [65, 300])

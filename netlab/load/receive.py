@@ -27,7 +27,10 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   In bulk, without GRO, interrupt moderation, a flow limit or such skbs on the CPU: a reading CPU that steers every
   skb of its one queue elsewhere runs ``isolated_packets`` and ``quiet_cycles`` at ``driver_ns`` a packet
   (``record_polls``); one that keeps some in its own backlog runs its busy periods a bisect per poll, nested IRQs
-  included (``rps_quiet_cycles``); a target takes its IPI → NET_RX → ``process_backlog`` cycles in numpy where each
+  included (``rps_quiet_cycles``), and where its arrivals' gaps and kept skbs repeat (periodic arrivals, flows round
+  robin: ``_stream_period``) and a period starts in a state met before, the cycle since then again and again at
+  once (later from any of its period starts), up to a busy period a jiffy boundary falls in (``_Cycle``,
+  ``rps_repeats``); a target takes its IPI → NET_RX → ``process_backlog`` cycles in numpy where each
   takes one reading CPU's run's skbs, idle or busy in between (a max-plus recursion: ``group_cycles``), the others
   with a bisect (``backlog_cycles``); a reading CPU's floods on 6.12 (ksoftirqd, ring drops, its own backlog's
   polls between) go a NET_RX run at a time, whole ``handle_softirqs`` calls at once (``_RpsCpu.flooded_runs``).
@@ -1922,6 +1925,8 @@ class _RpsCpu(_Cpu):
     poll_blocks: list[np.ndarray] = field(default_factory=list)   # earlier polls, as rows of :meth:`poll_table`
     sent: list[tuple[int, int, int]] = field(default_factory=list)  # with GRO: (queue, first packet, time) per skb
     sent_ipi_at: list[int] = field(default_factory=list)            # steered to another CPU; when its IPIs left
+    stream_period: int = -1              # rps_quiet_cycles: its queue's arrival gaps and own skbs repeat every so
+                                         # many packets (0: they do not; -1: not known yet, :func:`_stream_period`)
 
     # --- the reading CPU ------------------------------------------------------------------------------------------
     def igb_clean_rx_irq(self, q: _Queue) -> int:
@@ -2215,6 +2220,10 @@ class _RpsCpu(_Cpu):
         repoll_list, restarts, admits = prof.napi_repoll_list, prof.max_softirq_restart, prof.netdev_max_backlog + 1
         max_quiet = min(_NAPI_WEIGHT - 1, self.ring_size - 1 - IGB_RX_BUFFER_WRITE)
         feed = q.feed
+        if self.stream_period < 0:
+            self.stream_period = _stream_period(feed.arr, q.rps.own)
+        every = self.stream_period
+        cycle: _Cycle | None = None                              # busy periods that repeat (rps_repeats)
         size = 64
         while feed.pos < feed.n and feed.first() > self.now:
             pos = feed.pos
@@ -2226,8 +2235,12 @@ class _RpsCpu(_Cpu):
             ks: list[int] = []                                   # per poll of the queue: packets, when it looks
             looks: list[int] = []
             add_k, add_look = ks.append, looks.append
+            blocks: list[tuple[np.ndarray, np.ndarray]] = []     # earlier polls (ks, looks) as arrays
+            spans: list[tuple[int, int]] = []                    # per busy period: when it began and ended
+            marks: list[tuple] = []                              # per period start after it: state and counters
+            seen: dict[tuple[int, int], int] = {}                # of marks, the last in each state
             owned = kept = backlog_polls = 0                     # skbs it kept here, of those the backlog took
-            stop = False
+            stop = jumped = False
             while p < m:                                         # a busy period: IRQ at `fire`, one NET_RX run
                 fire = t[p] if t[p] >= throttled_until else throttled_until
                 thr, look, a, left = fire + eitr_ns, fire + hardirq_ns + rx_ns + poll_ns, p, budget
@@ -2278,25 +2291,79 @@ class _RpsCpu(_Cpu):
                 irqs, runs, squeezed = irqs + period_irqs, runs + period_runs, squeezed + period_squeezed
                 owned, kept, backlog_polls = owned + period_owned, kept + period_kept, backlog_polls + period_polls
                 throttled_until, end, p = thr, finish, j
-            if not ks:
+                if not every or p >= m:
+                    continue
+                spans.append((fire, finish))                     # (a period looks at the jiffy of none later)
+                key = ((pos + p) % every, thr - t[p] if thr > t[p] else 0)
+                marks.append((key, p, len(ks), (irqs, runs, squeezed, owned, kept, backlog_polls), end, thr))
+                i = cycle.index.get(key) if cycle is not None else None
+                if i is None:
+                    before = seen.get(key)
+                    seen[key] = len(marks) - 1
+                    if before is None:
+                        if len(seen) > 4096:
+                            seen.clear()
+                        continue
+                    cycle = _Cycle.of(marks[before:], spans[before + 1:], t, ks, looks, self.tick_ns) or cycle
+                    if cycle is None or key not in cycle.index:
+                        continue
+                    i = cycle.index[key]
+                base, at = p - cycle.packet[i], t[p] - cycle.time[i]    # where the cycle would have begun
+                g = self.rps_repeats(cycle, i, at, feed.n - 1 - pos - base)
+                if g > i:                                        # (past the chunk: the arrivals repeat)
+                    blocks.append((np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64)))
+                    blocks.append(cycle.polls(i, g, at))
+                    for lst in (ks, looks, spans, marks):
+                        lst.clear()
+                    seen.clear()
+                    gains = cycle.gains(i, g)
+                    irqs, runs, squeezed, owned, kept, backlog_polls = (
+                        x + y for x, y in zip((irqs, runs, squeezed, owned, kept, backlog_polls), gains))
+                    r, j = divmod(g, len(cycle.lo))
+                    p = base + r * cycle.packet[-1] + cycle.packet[j]
+                    jumped = True
+                    tp = int(feed.arr[pos + p])
+                    end, throttled_until = tp + cycle.end[j], tp + cycle.thr[j]
+                    if p >= m:
+                        break
+            if ks:
+                blocks.append((np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64)))
+            if not blocks:
                 if stop or tail:
                     return
                 size *= 4
                 continue
-            counts, starts = np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64)
+            counts, starts = (np.concatenate(b) if len(b) > 1 else b[0] for b in zip(*blocks))
             q.read_ns += int(np.dot(counts, starts)) + driver_ns * int(np.dot(counts, counts - 1) // 2)
             q.throttled_until = throttled_until
             self.time_squeeze += squeezed
             self.processed_rps += kept
             self.dropped += owned - kept
             self.now = self.busy_until = end
-            softirq_ns = (runs * rx_ns + (len(ks) + backlog_polls) * poll_ns + p * driver_ns
+            softirq_ns = (runs * rx_ns + (len(counts) + backlog_polls) * poll_ns + p * driver_ns
                           + kept * stack_ns)
             self.record_polls(q, counts, starts)
             self.read_in_bulk(q, p, irqs, runs, softirq_ns)
             if stop or tail:
                 return
-            size = min(size * 4, 1 << 16)
+            size = max(64, 2 * cycle.packet[-1]) if jumped else min(size * 4, 1 << 16)   # (a repeat: a cycle to go)
+
+    def rps_repeats(self, cycle: "_Cycle", i: int, at: int, most: int) -> int:
+        """Of :meth:`rps_quiet_cycles`: from its period start ``i`` on (the cycle begun at ``at``), up to which of
+        ``cycle``'s periods, counted on through its repeats, it can go at once: the last that starts at most ``most``
+        packets after the cycle's beginning, or the first a jiffy boundary falls in, whichever comes first. The arrivals
+        and the skbs kept here repeat with the cycle (:func:`_stream_period`); the busy periods do not look at ``now``
+        elsewhere."""
+        S, P, T, tick = len(cycle.lo), cycle.packet[-1], cycle.time[-1], self.tick_ns
+        r, left = divmod(most, P)
+        g = r * S + bisect_right(cycle.packet, left, 0, S) - 1
+        lo, hi = cycle.lo.tolist(), cycle.hi.tolist()
+        for boundary in range((at + cycle.time[i]) // tick * tick + tick, at + (g // S + 1) * T, tick):
+            r, into = divmod(boundary - at, T)
+            k = bisect_right(lo, into - 1) - 1                  # the period that began before it
+            if k >= 0 and into <= hi[k] and r * S + k >= i:
+                return min(g, r * S + k)
+        return g
 
     def backlog_idle(self) -> bool:
         """Whether this CPU, an RPS target with no queue of its own, has nothing to do but take in skbs still to be
@@ -2575,6 +2642,84 @@ def _running_count(mask: np.ndarray) -> np.ndarray | None:
     count = np.zeros(len(mask) + 1, dtype=np.int64)
     count[1:] = mask
     return np.cumsum(count, out=count)     # (a cumsum of the bools themselves casts one by one: ten times slower)
+
+
+@dataclass(slots=True, eq=False)
+class _Cycle:
+    """Of :meth:`_RpsCpu.rps_quiet_cycles`: the busy periods from a period start to the next in the same state,
+    relative to the first. Per period start i (and the next cycle's first, i = S): its state (``index``: state → i),
+    packet, time, first poll, the counters so far, the end of the period before it and the throttle timer (relative
+    to its time); per period its span (``lo``, ``hi``); per poll its packets and when it looks."""
+
+    index: dict[tuple[int, int], int]
+    packet: list[int]
+    time: list[int]
+    poll: list[int]
+    sums: list[tuple[int, ...]]
+    end: list[int]
+    thr: list[int]
+    lo: np.ndarray
+    hi: np.ndarray
+    counts: np.ndarray
+    starts: np.ndarray
+
+    @classmethod
+    def of(cls, marks: list[tuple], spans: list[tuple[int, int]], t: list[int], ks: list[int], looks: list[int],
+           tick: int) -> "_Cycle | None":
+        """The cycle from ``marks[0]`` to ``marks[-1]`` (state, packet, polls, counters, end, throttle timer) through
+        ``spans``; None if a jiffy boundary falls in one of its busy periods (where the model looks at ``now``)."""
+        first, p0, k0, sums0 = t[marks[0][1]], marks[0][1], marks[0][2], marks[0][3]
+        lo, hi = (np.array(x, dtype=np.int64) for x in zip(*spans))
+        if not _same_jiffy(lo, hi, tick):
+            return None
+        index: dict[tuple[int, int], int] = {}
+        for i, mark in enumerate(marks[:-1]):
+            index.setdefault(mark[0], i)
+        return cls(index, [m[1] - p0 for m in marks], [t[m[1]] - first for m in marks], [m[2] - k0 for m in marks],
+                   [tuple(a - b for a, b in zip(m[3], sums0)) for m in marks], [m[4] - t[m[1]] for m in marks],
+                   [m[5] - t[m[1]] for m in marks], lo - first, hi - first,
+                   np.array(ks[k0:marks[-1][2]], dtype=np.int64), np.array(looks[k0:marks[-1][2]], dtype=np.int64) - first)
+
+    def gains(self, i: int, g: int) -> list[int]:
+        """What periods i .. g - 1 (counted on through the repeats) add to each counter."""
+        r, j = divmod(g, len(self.lo))
+        return [r * total + b - a for total, b, a in zip(self.sums[-1], self.sums[j], self.sums[i])]
+
+    def polls(self, i: int, g: int, at: int) -> tuple[np.ndarray, np.ndarray]:
+        """The polls of periods i .. g - 1 (counted on through the repeats) of the cycle begun at ``at``: packets, looks."""
+        S, per = len(self.lo), len(self.counts)
+        r = g // S + 1
+        a, b = self.poll[i], (g // S) * per + self.poll[g % S]
+        looks = np.tile(self.starts, r) + np.repeat(self.time[-1] * np.arange(r, dtype=np.int64), per)
+        return np.tile(self.counts, r)[a:b], looks[a:b] + at
+
+
+def _stream_period(times: np.ndarray, own: np.ndarray | None) -> int:
+    """The smallest L (at most half their length) such that the arrivals' gaps and which of them stay on their
+    reading CPU (``own``'s running count, None: none) repeat every L packets over the whole queue, 0 if none is found
+    (among the first places where their first 64 come again)."""
+    n = len(times)
+    if n < 4:
+        return 0
+    sig = np.diff(times) * 2
+    if own is not None:
+        sig += np.diff(own)[:-1]
+    data, block = sig.tobytes(), sig[:min(64, n // 2)].tobytes()    # L: where sig's first values come again
+    at = 0
+    for _ in range(64):
+        at = data.find(block, at + 1)
+        if at < 0 or at > 8 * (n // 2):
+            return 0
+        L = at // 8
+        if not at % 8 and np.array_equal(sig[L:], sig[:-L]) and (
+                own is None or own[n] - own[n - 1] == own[n - L] - own[n - L - 1]):
+            return L
+    return 0
+
+
+def _same_jiffy(start: np.ndarray, end: np.ndarray, tick: int) -> bool:
+    """Whether each span from ``start`` to ``end`` lies within one jiffy."""
+    return bool(np.array_equal(start // tick, end // tick))
 
 
 def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None, costs: Costs, receivers: set[int],
