@@ -181,10 +181,35 @@ COSTS = st.builds(Costs, driver_ns=st.sampled_from([0, 100, 600]), stack_ns=st.s
 
 
 @st.composite
+def traffic(draw, flows: int, flow_limit: bool, most: int):
+    """The sysctls, costs, arrival times (up to ``most`` packets) and source ports (``flows`` flows) of an RPS
+    case, from idle to a flood; with a flow limit: fast, to a slow CPU with a short backlog, one flow may hog it.
+    Also the random generator the case goes on with."""
+    costs = draw(COSTS)
+    sysctls = dict(netdev_max_backlog=draw(st.sampled_from([10, 100, 1000])), hz=draw(st.sampled_from([250, 1000])),
+                   netdev_budget=draw(st.sampled_from([64, 300])), max_softirq_restart=draw(st.sampled_from([1, 10])))
+    n = draw(st.integers(50, most) if not flow_limit else st.integers(600, 2000))
+    if flow_limit:
+        sysctls["netdev_max_backlog"] = draw(st.sampled_from([40, 100]))
+        costs = replace(costs, stack_ns=2400)
+    rate = draw(st.floats(2e6 if flow_limit else 1e5, 1.4e7))
+    burst = draw(st.integers(1, 32))
+    if burst > 1 and (burst - 1) * 67 >= burst * 1e9 / rate:
+        burst = 1
+    times = arrivals(rate, n, burst=burst, jitter=draw(st.booleans()), seed=draw(st.integers(0, 100)))
+    rng = np.random.default_rng(n)
+    sports = 40000 + rng.integers(0, flows, n)
+    if flow_limit:
+        sports[rng.random(n) < draw(st.sampled_from([0.5, 0.9]))] = 40000
+    return sysctls, costs, times, sports, rng
+
+
+@st.composite
 def rps_case(draw):
     """One reading CPU (CPU 0: every queue's IRQ, or queue 1's on CPU 1 without RPS), RPS over any CPUs — the
-    reading CPU among them or not —, from idle to a flood that fills the ring and the backlogs; interrupts moderated or not; UDP, or TCP segments GRO merges (a few UDP packets
-    and short segments among them). Returns :func:`step_and_load`'s arguments and its keywords."""
+    reading CPU among them or not —, from idle to a flood that fills the ring and the backlogs; interrupts moderated
+    or not; UDP, or TCP segments GRO merges (a few UDP packets and short segments among them). Returns
+    :func:`step_and_load`'s arguments and its keywords."""
     profile = PROFILES[draw(st.sampled_from(PROFILE_NAMES))]
     cpus, queues = draw(st.integers(2, 4)), draw(st.integers(1, 2))
     mask = draw(st.integers(1, (1 << cpus) - 1))   # a non-empty set of CPUs, drawn directly (no filtered draws)
@@ -195,23 +220,9 @@ def rps_case(draw):
     affinity, rps_cpus = [0] * queues, [rps] * queues
     if queues == 2 and draw(st.booleans()):          # a second queue without RPS on a CPU of its own, not a target
         affinity, rps_cpus = [0, 1], [[c for c in rps if c != 1] or [0], []]
-    costs = draw(COSTS)
-    sysctls = dict(netdev_max_backlog=draw(st.sampled_from([10, 100, 1000])), hz=draw(st.sampled_from([250, 1000])),
-                   netdev_budget=draw(st.sampled_from([64, 300])), max_softirq_restart=draw(st.sampled_from([1, 10])))
-    n = draw(st.integers(50, 1200) if not flow_limit else st.integers(600, 2000))
-    if flow_limit:              # a few flows, fast, to a slow CPU with a short backlog: the limit drops
-        sysctls["netdev_max_backlog"] = draw(st.sampled_from([40, 100]))
-        costs = replace(costs, stack_ns=2400)
-    rate = draw(st.floats(2e6 if flow_limit else 1e5, 1.4e7))
-    burst = draw(st.integers(1, 32))
-    if burst > 1 and (burst - 1) * 67 >= burst * 1e9 / rate:
-        burst = 1
-    times = arrivals(rate, n, burst=burst, jitter=draw(st.booleans()), seed=draw(st.integers(0, 100)))
     flows = draw(st.integers(1, 4 if flow_limit else 40))
-    rng = np.random.default_rng(n)
-    sports = 40000 + rng.integers(0, flows, n)
-    if flow_limit:                                  # one flow may hog the backlog
-        sports[rng.random(n) < draw(st.sampled_from([0.5, 0.9]))] = 40000
+    sysctls, costs, times, sports, rng = draw(traffic(flows, flow_limit, 1200))
+    n = len(times)
     kw = dict(rx_usecs=draw(st.sampled_from([0, 0, 1, 3, 10, 50, 250])))
     if flow_limit:
         kw["flow_limit_cpus"] = draw(st.sampled_from([(0,), (0,), (0, 1), (1,)]))
@@ -538,22 +549,8 @@ def rfs_case(draw):
     order = draw(st.permutations(range(flows)))
     rxhash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
     read_on = {int(rxhash[f]): read[f] for f in order if read[f] is not None}
-    costs = draw(COSTS)
-    sysctls = dict(netdev_max_backlog=draw(st.sampled_from([10, 100, 1000])), hz=draw(st.sampled_from([250, 1000])),
-                   netdev_budget=draw(st.sampled_from([64, 300])), max_softirq_restart=draw(st.sampled_from([1, 10])))
-    n = draw(st.integers(50, 1000) if not flow_limit else st.integers(600, 2000))
-    if flow_limit:              # fast, to a slow CPU with a short backlog: the limit drops
-        sysctls["netdev_max_backlog"] = draw(st.sampled_from([40, 100]))
-        costs = replace(costs, stack_ns=2400)
-    rate = draw(st.floats(2e6 if flow_limit else 1e5, 1.4e7))
-    burst = draw(st.integers(1, 32))
-    if burst > 1 and (burst - 1) * 67 >= burst * 1e9 / rate:
-        burst = 1
-    times = arrivals(rate, n, burst=burst, jitter=draw(st.booleans()), seed=draw(st.integers(0, 100)))
-    rng = np.random.default_rng(n)
-    sports = 40000 + rng.integers(0, flows, n)
-    if flow_limit:                                  # one flow may hog the backlog
-        sports[rng.random(n) < draw(st.sampled_from([0.5, 0.9]))] = 40000
+    sysctls, costs, times, sports, rng = draw(traffic(flows, flow_limit, 1000))
+    n = len(times)
     kw = dict(rx_usecs=draw(st.sampled_from([0, 0, 1, 3, 10, 50, 250])), read_on=read_on,
               rps_sock_flow_entries=draw(st.sampled_from([1, 2, 4, 16, 4096, 0])),
               rps_flow_cnt=draw(st.sampled_from([1, 2, 3, 8, 4096, 0])))
