@@ -123,7 +123,7 @@ def test_the_explorer_offers_gro_and_rps_and_says_what_the_load_model_does_not_r
     assert bases[-1]["rfs_cpus"] == [3] and bases[-1]["rps_cpus"] == [2, 3]
     assert "does not run" not in capsys.readouterr().out
     widgets["RFS: flows"].value = "all read on CPU 0"        # queue 1's flows to CPU 0, which has a queue of its own
-    assert "The load model does not run this combination: CPUs [0] take in steered skbs" in capsys.readouterr().out
+    assert "The load model does not run this combination: CPU 0 has NIC queues of its own and would take in steered skbs too" in capsys.readouterr().out
     widgets["RFS: flows"].value = "off"
     plt.close("all")
     assert "rfs_cpus" not in bases[-1]

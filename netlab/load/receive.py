@@ -878,7 +878,7 @@ class _Cpu:
                 q.read_ns += k * now + packet_ns * (k * (k - 1) // 2)
                 now += k * packet_ns
                 if up_here:
-                    here = q.rps.target[q.rps.arrivals(np.arange(q.rx_clean, q.rx_clean + k))] < 0
+                    here = q.rps.targets(q.rx_clean, k) < 0
                     before = np.cumsum(here) - here                  # per packet: those of the k before it left here
                     q.read_ns += self.costs.stack_ns * int(before.sum())
                     now += self.costs.stack_ns * int(here.sum())
@@ -2975,9 +2975,11 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
                 qs[q].gro.steer(target)
     readers = set(steered_to)
     receivers = {c for r, cs in steered_to.items() for c in cs if c != r}
-    if receivers & set(affinity):
-        raise ValueError(f"CPUs {sorted(receivers & set(affinity))} take in steered skbs and have NIC queues of their "
-                         "own: the load model cannot do that exactly yet (netlab.scenarios.receive.Host can)")
+    if both := sorted(receivers & set(affinity)):
+        many = len(both) > 1
+        raise ValueError(f"CPU{'s' if many else ''} {', '.join(map(str, both))} {'have' if many else 'has'} NIC "
+                         f"queues of {'their' if many else 'its'} own and would take in steered skbs too: the load "
+                         "model cannot do that exactly yet (netlab.scenarios.receive.Host can)")
     per_cpu: list[_Cpu] = [
         (_RpsCpu if c in readers | receivers else _Cpu)([q for q in qs if affinity[q.index] == c], *settings)
         for c in range(cpus)]

@@ -360,8 +360,8 @@ def rps_text(dev: str, queues: Sequence, sock_flow_entries: int | None) -> str:
                      f"{'0 on every queue' if not any(q.flow_cnt for q in queues) else 'set'}): where RPS is on, a "
                      f"flow goes where its hash points, not where its reader runs")
     else:
-        lines.append(f"RFS on (net.core.rps_sock_flow_entries {number(sock_flow_entries)}): a flow follows the CPU "
-                     f"its reader last ran on")
+        lines.append(f"RFS on (net.core.rps_sock_flow_entries {number(sock_flow_entries)}): a flow read through a "
+                     f"connected socket (TCP, or connected UDP) follows the CPU its reader last ran on")
     return "\n".join(lines)
 
 
