@@ -2,7 +2,9 @@
 
     python bench/receive.py
 
-Prints one row per scenario (simulated traffic, what the kernel did with it — ``segs/skb``: packets per sk_buff GRO
+Prints one row per scenario — among them the regimes chapter 01's explorer visits with RPS and RFS: a reading CPU
+that steers every skb away, keeps some, or keeps all (RFS: every flow read there), quiet, busy and flooded, and
+flooded targets — (simulated traffic, what the kernel did with it — ``segs/skb``: packets per sk_buff GRO
 passed up, 1.0 where nothing merges (UDP); hard IRQs per second —, wall time and simulated packets per wall second,
 arrival generation included, best of three runs), checks that the load model equals the step model on samples (with
 and without interrupt coalescing), and ends with the line
@@ -33,7 +35,7 @@ def timed(fn, repeat=1):
     return result, min(walls)
 
 
-def load_run(rate, seconds, burst=1, cpus=1, queues=1, flows=1, tcp=False, rps_cpus=None, rx_usecs=0):
+def load_run(rate, seconds, burst=1, cpus=1, queues=1, flows=1, tcp=False, rps_cpus=None, rfs_cpu=None, rx_usecs=0):
     n = int(rate * seconds)
 
     def run():
@@ -41,10 +43,12 @@ def load_run(rate, seconds, burst=1, cpus=1, queues=1, flows=1, tcp=False, rps_c
         if tcp:  # bulk TCP streams of 1448-byte segments, flows round robin: GRO merges them
             rxhash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
             return simulate(times, segments=tcp_segments(np.arange(n) % flows, rxhash))
-        if rps_cpus is not None:      # one queue, its IRQ on CPU 0, RPS over rps_cpus
+        if rps_cpus is not None:      # one queue, its IRQ on CPU 0, RPS over rps_cpus; RFS: every flow read on rfs_cpu
             hashes = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
+            rfs = {} if rfs_cpu is None else dict(rps_sock_flow_entries=32768, rps_flow_cnt=32768,
+                                                  read_on={int(h): rfs_cpu for h in hashes.tolist()})
             return simulate(times, cpus=cpus, rps_cpus=[rps_cpus], hash_of_packet=hashes[np.arange(n) % flows],
-                            rx_usecs=rx_usecs)
+                            rx_usecs=rx_usecs, **rfs)
         if queues == 1:
             return simulate(times, cpus=cpus, rx_usecs=rx_usecs)
         flow_queue = rss_queues(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows,
@@ -84,14 +88,23 @@ def main() -> None:
             ("2 Mpps, 1 queue, RPS on CPUs 0-3", 2e6, 0.02, {"cpus": 4, "flows": 256, "rps_cpus": [0, 1, 2, 3]}),
             ("6 Mpps, 1 queue, RPS on CPUs 1-3", 6e6, 0.02, {"cpus": 4, "flows": 256, "rps_cpus": [1, 2, 3]}),
             ("6 Mpps, 1 queue, RPS on CPUs 0-3", 6e6, 0.02, {"cpus": 4, "flows": 256, "rps_cpus": [0, 1, 2, 3]}),
+            ("4 Mpps, 1 queue, RPS on CPUs 0-3", 4e6, 0.02, {"cpus": 4, "flows": 256, "rps_cpus": [0, 1, 2, 3]}),
+            ("10 Mpps, 1 queue, RPS on CPUs 1-3", 10e6, 0.02, {"cpus": 4, "flows": 256, "rps_cpus": [1, 2, 3]}),
+            ("14.88 Mpps, 1 queue, RPS on CPUs 1-3", LINE_RATE, 0.02, {"cpus": 4, "flows": 256, "rps_cpus": [1, 2, 3]}),
+            ("1 Mpps, RPS 1-3, RFS: read on CPU 0", 1e6, 0.02, {"cpus": 4, "flows": 256, "rps_cpus": [1, 2, 3],
+                                                              "rfs_cpu": 0}),
+            ("2 Mpps, RPS 1-3, RFS: read on CPU 0", 2e6, 0.02, {"cpus": 4, "flows": 256, "rps_cpus": [1, 2, 3],
+                                                              "rfs_cpu": 0}),
+            ("4 Mpps, RPS 1-3, RFS: read on CPU 3", 4e6, 0.02, {"cpus": 4, "flows": 256, "rps_cpus": [1, 2, 3],
+                                                              "rfs_cpu": 3}),
             ("14.88 Mpps, 1 queue (headline)", LINE_RATE, 1.0, {})]
-    print(f"{'scenario':34} {'packets':>10} {'delivered':>10} {'ring drops':>10} {'squeeze':>8} "
+    print(f"{'scenario':38} {'packets':>10} {'delivered':>10} {'ring drops':>10} {'squeeze':>8} "
           f"{'ksoftirqd':>9} {'segs/skb':>8} {'IRQs/s':>8} {'wall s':>7} {'Mpps sim':>9}")
     speeds = []
     for name, rate, seconds, kw in rows:
         s, wall, n = load_run(rate, seconds, **kw)
         mpps = n / wall / 1e6
-        print(f"{name:34} {n:>10} {s.delivered:>10} {s.ring_drops:>10} {sum(s.time_squeeze):>8} "
+        print(f"{name:38} {n:>10} {s.delivered:>10} {s.ring_drops:>10} {sum(s.time_squeeze):>8} "
               f"{s.ksoftirqd_share():>9.0%} {s.segments_per_skb():>8.1f} {s.irqs_per_second():>8.0f} {wall:>7.2f} "
               f"{mpps:>9.{1 if mpps >= 1 else 3}f}")
         speeds.append(mpps)
@@ -99,7 +112,7 @@ def main() -> None:
     step_run(1e6, 5000, rx_usecs=3)    # coalescing agrees too
     _, wall = step_run(LINE_RATE, n_step)
     step_mpps = n_step / wall / 1e6
-    print(f"{'step model (Host), 14.88 Mpps':34} {n_step:>10} {'(equal to the load model on this input)':>66} "
+    print(f"{'step model (Host), 14.88 Mpps':38} {n_step:>10} {'(equal to the load model on this input)':>66} "
           f"{wall:>7.2f} {step_mpps:>9.3f}")
     slowest = min(speeds)
     print(f"receive-load: slowest scenario {slowest:.{1 if slowest >= 1 else 3}f} Mpps, headline {speeds[-1]:.1f} Mpps, "
