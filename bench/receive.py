@@ -2,12 +2,12 @@
 
     python bench/receive.py
 
-Prints one row per scenario — among them the regimes chapter 01's explorer visits with RPS and RFS: a reading CPU
-that steers every skb away, keeps some, or keeps all (RFS: every flow read there), quiet, busy and flooded, and
-flooded targets — (simulated traffic, what the kernel did with it — ``segs/skb``: packets per sk_buff GRO
+Prints one row per scenario (simulated traffic, what the kernel did with it — ``segs/skb``: packets per sk_buff GRO
 passed up, 1.0 where nothing merges (UDP); hard IRQs per second —, wall time and simulated packets per wall second,
-arrival generation included, best of three runs), checks that the load model equals the step model on samples (with
-and without interrupt coalescing), and ends with the line
+arrival generation included, best of three runs). The RPS and RFS rows are the regimes chapter 01's explorer visits:
+a reading CPU that steers every skb away, keeps some or keeps all (RFS: every flow read there), quiet, busy or
+flooded, and targets that keep up or are flooded. It checks that the load model equals the step model on samples
+(with and without interrupt coalescing), and ends with the line
 ``receive-load: slowest scenario <X> Mpps, headline <Y> Mpps, step model <Z> Mpps``:
 X the slowest row, Y one second of 10GbE line rate (14.88 Mpps of 64-byte frames) into one queue on one CPU, Z the
 step model.
