@@ -348,10 +348,10 @@ def test_the_load_models_rps_shortcuts_equal_the_step_model(case):
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 @pytest.mark.parametrize("rps", [[1, 2], [0, 1, 2]])
 @pytest.mark.parametrize("rate", [2e6, 6e6])
-def test_a_readers_skbs_go_to_their_targets_the_same_a_chunk_at_a_time(monkeypatch, profile, rps, rate):
-    """The load model hands a reading CPU's skbs to its targets a chunk of polls at a time (many chunks here, with
-    ring drops at 6 Mpps): the targets see what the step model's do."""
-    monkeypatch.setattr(load_receive, "_CHUNK", 100)
+def test_a_target_takes_its_runs_of_ipis_the_same_a_few_at_a_time(monkeypatch, profile, rps, rate):
+    """The load model's targets take the runs of skbs that one IPI announces a few at a time (here from 3 on, with
+    ring drops at 6 Mpps, and runs a cycle took part of): they see what the step model's do."""
+    monkeypatch.setattr(load_receive, "_FIRST_RUNS", 3)
     step, load = step_and_load(arrivals(rate, 3000), 40000 + np.arange(3000) % 16, PROFILES[profile], 3, 1, [0],
                                [rps], Costs(), 256)
     assert load == step

@@ -1920,6 +1920,7 @@ class _RpsCpu(_Cpu):
     steered_ipi: np.ndarray | None = None    # when its reader's IPI left
     steered_hash: np.ndarray | None = None   # its hash, and
     steered_fl: list[SdFlowLimit | None] | None = None   # its reader's flow limit: where a reader has one
+    ipi_runs: "_IpiRuns | None" = None       # the runs of equal IPI times among them (backlog_cycles)
     flow_limit: SdFlowLimit | None = None   # softnet_data.flow_limit (net.core.flow_limit_cpu_bitmap)
     call_single_queue: list[int] = field(default_factory=list)   # when each IPI due here was sent
     processed_rps: int = 0               # softnet_data.processed beyond the driver's non-RPS packets
@@ -2395,13 +2396,15 @@ class _RpsCpu(_Cpu):
         most = min(_NAPI_WEIGHT - 1, prof.netdev_max_backlog + 1)
         tick, budget_jiffies, repoll_list = self.tick_ns, self.budget_jiffies, prof.napi_repoll_list
         steered, ipis = self.steered, self.steered_ipi
+        if self.ipi_runs is None:
+            self.ipi_runs = _IpiRuns.of(steered.arr, ipis)
         first, end = steered.pos, self.now
         cycles = squeezed = 0
-        size, patience, wait = 64, 0, 0
+        size, patience, wait = _FIRST_RUNS, 0, 0
         while steered.pos < steered.n:
             if wait <= 0:                                   # try a run of cycles in numpy
                 r, skbs, done, sq = self.group_cycles(end, size, head, most)
-                size = min(size * 4, 1 << 16) if 2 * skbs >= size else 64
+                size = min(size * 4, 1 << 16) if 2 * r >= size else 64
                 patience = 4 if r >= 16 else min(2 * patience + 4, 1024)   # a short run: try less often
                 wait = 0 if size > 64 else patience        # (a long one: try again at once)
                 if r:
@@ -2431,34 +2434,38 @@ class _RpsCpu(_Cpu):
 
     def group_cycles(self, end: int, size: int, head: int, most: int) -> tuple[int, int, int, int]:
         """Of :meth:`backlog_cycles`, those from the next skb steered here on (the CPU free from ``end`` on) that
-        each take in one group of the next ``size`` skbs: a run of equal IPI times (one reading CPU's net_rx_action
-        run), all that was steered by the cycle's start, the next skb not. With ``cost[g]`` = ``head`` + ``stack_ns``
-        per skb of group g, a cycle starts at ``fire[g] = max(ipi[g], done[g-1])`` and ends at ``done[g] = fire[g] +
-        cost[g]``: a max-plus recursion, so ``done[g] = C[g] + max(end, max over m <= g of ipi[m] - C[m-1])`` with
-        C the running sum of ``cost``. Returns how many cycles, skbs, the last one's end and how many squeezed."""
-        pos = self.steered.pos
-        t, ipi = self.steered.arr[pos:pos + size], self.steered_ipi[pos:pos + size]
-        starts = np.flatnonzero(np.diff(ipi, prepend=ipi[0] - 1))
-        ends = np.append(starts[1:], len(ipi))
-        if pos + size < self.steered.n:                 # the last group may go on past the chunk
-            starts, ends = starts[:-1], ends[:-1]
-        k = ends - starts
-        cost = head + k * self.costs.stack_ns
+        each take in one of the next ``size`` runs of equal IPI times (:class:`_IpiRuns`; the first may have begun
+        in a cycle before): all that was steered by the cycle's start, the next skb not, fewer than ``most``. With
+        ``cost[g]`` = ``head`` + ``stack_ns`` per skb of run g, a cycle starts at ``fire[g] = max(ipi[g],
+        done[g-1])`` and ends at ``done[g] = fire[g] + cost[g]``: a max-plus recursion, so ``done[g] = C[g] + max(end,
+        max over m <= g of ipi[m] - C[m-1])`` with C the running sum of ``cost``. Returns how many cycles, skbs, the
+        last one's end and how many squeezed."""
+        pos, runs = self.steered.pos, self.ipi_runs
+        g = int(runs.first.searchsorted(pos, "right")) - 1
+        cut = slice(g, g + size)
+        cost = np.diff(runs.first[g:g + size + 1])
+        cost[0] -= pos - runs.first[g]
+        ok = cost <= most
+        cost *= self.costs.stack_ns
+        cost += head
         cum = np.cumsum(cost)
-        done = cum + np.maximum(np.maximum.accumulate(ipi[starts] - (cum - cost)), end)
+        done = runs.ipi[cut] - cum
+        done += cost
+        np.maximum.accumulate(done, out=done)
+        np.maximum(done, end, out=done)
+        done += cum
         fire = done - cost
-        ok = (t[ends - 1] <= fire) & (k <= most)                       # (t is sorted)
-        ok &= (t[np.minimum(ends, len(t) - 1)] > fire) | (ends == len(t))
+        ok &= runs.last[cut] <= fire
+        ok &= runs.after[cut] > fire
         r = len(ok) if ok.all() else int(np.argmin(ok))
         if not r:
             return 0, 0, 0, 0
         squeezed = 0
         if self.profile.napi_repoll_list:
             c = self.costs
-            squeezed = int(np.count_nonzero(
-                done[:r] // self.tick_ns >= (fire[:r] + c.hardirq_ns + c.net_rx_action_ns) // self.tick_ns
-                + self.budget_jiffies))
-        return r, int(ends[r - 1]), int(done[r - 1]), squeezed
+            fire += c.hardirq_ns + c.net_rx_action_ns
+            squeezed = int(np.count_nonzero(done[:r] // self.tick_ns >= fire[:r] // self.tick_ns + self.budget_jiffies))
+        return r, int(runs.first[g + r]) - pos, int(done[r - 1]), squeezed
 
     def reads_in_bulk(self) -> bool:
         """Whether this CPU reads one RPS queue (no GRO, no moderation) and steers every skb of it to other CPUs:
@@ -2636,6 +2643,31 @@ class _RpsCpu(_Cpu):
         self.busy_until = self.now
 
 
+_FIRST_RUNS = 4096   # runs of equal IPI times a target first tries at once (each numpy call costs ~1 µs)
+
+
+@dataclass(slots=True, eq=False)
+class _IpiRuns:
+    """Of an RPS target's steered skbs (times ``t``, IPI times ``ipi``), the runs of equal IPI times — one reading
+    CPU's NET_RX run's skbs to it (and another's, where their IPIs leave at once) —, each with its first skb (then the
+    skb count), IPI time, last skb's time and the next run's first skb's time (the largest int64 after the last)."""
+
+    first: np.ndarray
+    ipi: np.ndarray
+    last: np.ndarray
+    after: np.ndarray
+
+    @classmethod
+    def of(cls, t: np.ndarray, ipi: np.ndarray) -> "_IpiRuns":
+        first = np.flatnonzero(ipi[1:] != ipi[:-1])
+        first += 1
+        first = np.concatenate(([0], first, [len(t)]))
+        after = np.empty(len(first) - 1, dtype=np.int64)
+        after[:-1] = t[first[1:-1]]
+        after[-1] = _NEVER
+        return cls(first, ipi[first[:-1]], t[first[1:] - 1], after)
+
+
 def _rps_queue(target: np.ndarray, hashes: np.ndarray, reader: int) -> _RpsQueue:
     return _RpsQueue(target, hashes, _running_count(target == reader), _running_count(target < 0))
 
@@ -2745,7 +2777,7 @@ def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None, costs:
             if (not hashes and qi.min() == qi.max() and qs[int(qi[0])].rps.local is None
                     and np.array_equal(first[1:], first[:-1] + count[:-1])):
                 target = qs[int(qi[0])].rps.targets(int(first[0]), int(count.sum()))   # one queue, read in order
-                _steer_in_chunks(r.cpu, target, start, count, ipi_at, batch, costs.driver_ns, receivers, pieces)
+                _steer_in_order(r.cpu, target, start, count, ipi_at, batch, costs.driver_ns, receivers, pieces)
                 continue
             t, ipi = _skb_times(start, count, ipi_at, batch, costs.driver_ns)
             packet = np.repeat(first - (np.cumsum(count) - count), count) + np.arange(len(t), dtype=np.int64)
@@ -2776,52 +2808,51 @@ def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None, costs:
     return steered
 
 
-_CHUNK = 8192   # skbs at a time: arrays of 64 KiB, which malloc reuses (fresh pages cost more than the work on them)
+_NEVER = np.iinfo(np.int64).max
 
 
-def _steer_in_chunks(reader: int, target: np.ndarray, start: np.ndarray, count: np.ndarray, ipi_at: np.ndarray,
-                     batch: int | None, driver_ns: int, receivers: set[int], pieces: dict) -> None:
+def _steer_in_order(reader: int, target: np.ndarray, start: np.ndarray, count: np.ndarray, ipi_at: np.ndarray,
+                    batch: int | None, driver_ns: int, receivers: set[int], pieces: dict) -> None:
     """Of :func:`_steered`, one reading CPU's polls of one queue, which read its ring in order (``target``: each
-    skb's CPU), a chunk of polls at a time: each receiver's skbs (times, IPI times, reader) onto ``pieces``."""
-    out = {}
+    skb's CPU): each receiver's skbs (times, IPI times, reader) onto ``pieces``."""
+    poll = None
     for cpu in sorted(receivers - {reader}):
-        k = int(np.count_nonzero(target == cpu))
-        if k:
-            out[cpu] = [np.empty(k, dtype=np.int64), np.empty(k, dtype=np.int64), 0]
-    if not out:
-        return
-    ends = np.cumsum(count)
-    cuts = np.unique(np.concatenate(([0], np.searchsorted(ends, np.arange(_CHUNK, int(ends[-1]), _CHUNK)) + 1,
-                                     [len(count)])))
-    for p0, p1 in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
-        t, ipi = _skb_times(start[p0:p1], count[p0:p1], ipi_at[p0:p1], batch, driver_ns)
-        cpus = target[int(ends[p0 - 1]) if p0 else 0:int(ends[p1 - 1])].astype(np.int8)   # (CPUs: 64 at most)
-        order = np.argsort(cpus, kind="stable")         # by CPU, in time order within each
-        bounds = np.cumsum(np.bincount(cpus + 1)).tolist()   # (-1: not steered)
-        t, ipi = t[order], ipi[order]
-        for cpu, o in out.items():
-            if cpu + 1 < len(bounds):
-                k0, k1 = bounds[cpu], bounds[cpu + 1]
-                o[0][o[2]:o[2] + k1 - k0], o[1][o[2]:o[2] + k1 - k0] = t[k0:k1], ipi[k0:k1]
-                o[2] += k1 - k0
-    for cpu, (t, ipi, _) in out.items():
-        pieces.setdefault(cpu, []).append((t, ipi, np.full(len(t), reader, dtype=np.int8), None))
+        skb = np.flatnonzero(target == cpu)
+        if not len(skb):
+            continue
+        if poll is None:
+            poll = np.repeat(np.arange(len(count)), count)      # each skb's poll
+            before = np.cumsum(count)
+            before -= count                                     # each poll's first skb
+        p = poll[skb]
+        skb -= before[p]                                        # each skb's place in its poll
+        t = _enqueued(skb, count[p], batch)
+        t *= driver_ns
+        t += start[p]
+        pieces.setdefault(cpu, []).append((t, ipi_at[p], np.full(len(t), reader, dtype=np.int8), None))
+
+
+def _enqueued(place: np.ndarray, count: np.ndarray, batch: int | None) -> np.ndarray:
+    """How many packets of its poll (of ``count``) the driver had read when each skb (at ``place`` in it, changed
+    in place) was enqueued: 3.10 up to itself; 6.12 up to the end of its GRO batch of ``batch`` (``gro_normal_one``),
+    or of the poll (``napi_complete_done``'s ``gro_normal_list``)."""
+    if batch is None:
+        place += 1
+        return place
+    place //= batch
+    place += 1
+    place *= batch
+    return np.minimum(place, count, out=place)
 
 
 def _skb_times(start: np.ndarray, count: np.ndarray, ipi_at: np.ndarray, batch: int | None,
                driver_ns: int) -> tuple[np.ndarray, np.ndarray]:
     """Each skb of polls that read ``count`` packets from ``start`` on and sent their IPIs at ``ipi_at``: when it was
-    enqueued (after its ``driver_ns``, or its GRO batch's: :func:`_steered`) and when its IPI left."""
+    enqueued (:func:`_enqueued`, ``driver_ns`` a packet) and when its IPI left."""
     before = np.cumsum(count) - count
     j = np.arange(int(before[-1] + count[-1]), dtype=np.int64)
     j -= np.repeat(before, count)                       # each skb's place in its poll
-    if batch is None:
-        j += 1
-    else:
-        j //= batch
-        j += 1
-        j *= batch
-        np.minimum(j, np.repeat(count, count), out=j)
+    j = _enqueued(j, np.repeat(count, count), batch)
     j *= driver_ns
     j += np.repeat(start, count)
     return j, np.repeat(ipi_at, count)
@@ -2829,10 +2860,9 @@ def _skb_times(start: np.ndarray, count: np.ndarray, ipi_at: np.ndarray, batch: 
 
 def _up_here_before(here: np.ndarray, count: np.ndarray, batch: int | None) -> np.ndarray:
     """Each skb of polls that read ``count`` packets (``here``: those that went up on the reading CPU): how many of
-    its poll went up there before it was enqueued (3.10: those read before it; 6.12: before its GRO batch went up)."""
+    its poll went up there before it was enqueued (:func:`_enqueued`)."""
     before = np.repeat(np.cumsum(count) - count, count)
-    j = np.arange(len(here)) - before                   # each skb's place in its poll
-    done = j + 1 if batch is None else np.minimum((j // batch + 1) * batch, np.repeat(count, count))
+    done = _enqueued(np.arange(len(here)) - before, np.repeat(count, count), batch)
     went_up = np.concatenate(([0], np.cumsum(here)))
     return went_up[before + done] - went_up[before]
 
