@@ -76,6 +76,7 @@ queues with the Toeplitz hash, vectorised.
 """
 from __future__ import annotations
 
+import functools
 from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
@@ -201,17 +202,21 @@ def rss_hashes(saddr: Sequence[str], daddr: Sequence[str], sport: Sequence[int],
         raise ValueError("saddr, daddr, sport and dport must have the same length")
     if len(key) != 40:
         raise ValueError("key must be 40 bytes")
+    tuples = np.concatenate([d.astype(f">u{size}").view(np.uint8).reshape(-1, size)    # each flow's 12 bytes
+                             for d, size in zip(data, (4, 4, 2, 2))], axis=1)
+    return np.bitwise_xor.reduce(_toeplitz_tables(bytes(key))[np.arange(12), tuples], axis=1).astype(np.int64)
+
+
+@functools.lru_cache(maxsize=8)
+def _toeplitz_tables(key: bytes) -> np.ndarray:
+    """Of the Toeplitz hash with ``key``, for each of the 12 input bytes, what each byte value XORs in (12 x 256,
+    read-only): for each set bit i of the input, the 32 key bits from bit i on."""
     k = int.from_bytes(key, "big")
-    window = np.array([(k >> (320 - 32 - i)) & 0xFFFFFFFF for i in range(96)], dtype=np.uint64)
+    window = np.array([(k >> (320 - 32 - i)) & 0xFFFFFFFF for i in range(96)], dtype=np.uint64).reshape(12, 1, 8)
     bits = (np.arange(256)[:, None] >> np.arange(7, -1, -1)) & 1 == 1    # each byte value's bits, high bit first
-    h = np.zeros(len(data[0]), dtype=np.uint64)
-    byte = 0
-    for values, nbytes in zip(data, (4, 4, 2, 2)):
-        for j in range(nbytes):
-            lut = np.bitwise_xor.reduce(np.where(bits, window[byte * 8:byte * 8 + 8], np.uint64(0)), axis=1)
-            h ^= lut[((values >> np.uint64(8 * (nbytes - 1 - j))) & np.uint64(0xFF)).astype(np.intp)]
-            byte += 1
-    return h.astype(np.int64)
+    tables = np.bitwise_xor.reduce(np.where(bits, window, np.uint64(0)), axis=2)
+    tables.flags.writeable = False
+    return tables
 
 
 def _range_sums(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> int:
@@ -271,18 +276,20 @@ def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
     of the queue that share an ``rps_dev_flow`` entry and want different CPUs: the entry then moves only once the old
     CPU's backlog has taken the last skb it got through it (``last_qtail``), which depends on that CPU's progress."""
     hashes = np.asarray(hashes)
-    if hashes.ndim != 1 or (hashes.size and (hashes.dtype.kind not in "iu" or hashes.min() < 0
-                                             or hashes.max() >= 1 << 32)):
+    lowest = hashes.min() if hashes.size and hashes.ndim == 1 and hashes.dtype.kind in "iu" else 0
+    if hashes.ndim != 1 or (hashes.size and (hashes.dtype.kind not in "iu" or lowest < 0 or hashes.max() >= 1 << 32)):
         raise ValueError("hashes must be a 1-d array of u32 flow hashes (0 .. 2**32 - 1)")
-    hashes = hashes.astype(np.uint64)
+    hashes = hashes.astype(np.int64, copy=False)        # (u32: hash * len(rps_map) fits)
     if isinstance(rps_map, (str, bytes)) or any(not isinstance(c, int) or not 0 <= c < cpus for c in rps_map):
         raise ValueError(f"rps_map must list CPUs in 0..{cpus - 1}, got {rps_map!r}")
     if rps_flow_cnt & (rps_flow_cnt - 1):
         raise ValueError(f"rps_flow_cnt must be 0 or a power of 2 (rfs_tables rounds it up), got {rps_flow_cnt!r}")
-    target = np.full(hashes.size, -1, dtype=np.int64)
     if rps_map:
-        target = np.asarray(rps_map, dtype=np.int64)[((hashes * np.uint64(len(rps_map))) >> np.uint64(32)).astype(
-            np.intp)]
+        scaled = hashes * len(rps_map)
+        scaled >>= 32                                   # reciprocal_scale
+        target = np.take(np.asarray(rps_map, dtype=np.int64), scaled)
+    else:
+        target = np.full(hashes.size, -1, dtype=np.int64)
     if table is not None and rps_flow_cnt:
         flows, flow_of_skb = np.unique(hashes, return_inverse=True)
         next_cpus = [table.next_cpu(h) if h else None for h in flows.tolist()]
@@ -300,7 +307,8 @@ def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
                                  "larger rps_flow_cnt, or use netlab.scenarios.receive.Host")
         steered = np.array([c if c is not None and c < cpus else -1 for c in next_cpus], dtype=np.int64)[flow_of_skb]
         target = np.where(steered >= 0, steered, target)
-    target[hashes == 0] = -1
+    if hashes.size and lowest == 0:
+        target[hashes == 0] = -1
     return target
 
 
@@ -1550,7 +1558,7 @@ class _Cpu:
             chunk = feed.arr[pos:pos + size]
             m, tail = len(chunk), pos + size >= feed.n
             u = chunk - np.arange(0, m * packet_ns, packet_ns, dtype=np.int64)[:m] if packet_ns else chunk
-            top = np.maximum.accumulate(u)
+            top = u if (u[1:] >= u[:-1]).all() else np.maximum.accumulate(u)   # (arrivals packet_ns apart or more)
             runs: list[np.ndarray] = []  # the periods' first packets
             p = last = cycles = k_before = irregular = 0
             following = None  # every packet's next period start, once the periods turn out irregular
@@ -1576,16 +1584,20 @@ class _Cpu:
                 cycles += r
             if not cycles:
                 return
-            starts = np.concatenate(runs)
-            sizes = np.diff(starts, append=p)
-            q.read_ns += int(np.dot(sizes, chunk[starts] + head)) + packet_ns * int(np.dot(sizes, sizes - 1) // 2)
+            starts = np.concatenate(runs) if len(runs) > 1 else runs[0]
+            sizes = np.empty_like(starts)
+            np.subtract(starts[1:], starts[:-1], out=sizes[:-1])
+            sizes[-1] = p - starts[-1]
+            looks = chunk[starts]
+            looks += head
+            q.read_ns += int(np.dot(sizes, looks)) + packet_ns * int(np.dot(sizes, sizes - 1) // 2)
             q.throttled_until = int(chunk[last]) + q.eitr_ns
             if squeezes:
                 ends = u[starts] + head + np.append(starts[1:], p) * packet_ns
                 self.time_squeeze += int(np.count_nonzero(
                     ends // tick >= (chunk[starts] + hardirq_ns + rx_ns) // tick + budget_jiffies))
             self.now = int(u[last]) + head + p * packet_ns
-            self.record_polls(q, sizes, chunk[starts] + head)
+            self.record_polls(q, sizes, looks)
             self.read_in_bulk(q, p, cycles, cycles, cycles * (rx_ns + poll_ns) + p * packet_ns)
             if stop:
                 return
@@ -1965,12 +1977,19 @@ class _RpsCpu(_Cpu):
         if not len(counts):
             return
         q.rps.written(q.rx_head, q.feed.pos)
-        total = int(counts.sum())
-        self.processed_rps += q.rps.count(q.rps.local, q.rx_packets, total)
-        first = q.rx_packets + np.cumsum(counts) - counts
+        if q.rps.local is not None:
+            self.processed_rps += q.rps.count(q.rps.local, q.rx_packets, int(counts.sum()))
         self.keep_polls()
-        self.poll_blocks.append(np.stack((np.full(len(counts), q.index, dtype=np.int64), first, counts, starts,
-                                          starts + counts * self.costs.driver_ns)))
+        block = np.empty((5, len(counts)), dtype=np.int64)      # the rows of poll_table
+        block[0] = q.index
+        np.cumsum(counts, out=block[1])
+        block[1] -= counts
+        block[1] += q.rx_packets
+        block[2] = counts
+        block[3] = starts
+        np.multiply(counts, self.costs.driver_ns, out=block[4])
+        block[4] += starts
+        self.poll_blocks.append(block)
 
     def keep_polls(self) -> None:
         """Move ``polls`` and their ``ipi_at`` (none may be pending) into ``poll_blocks``."""
@@ -2991,6 +3010,7 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
     hashes = np.asarray(hash_of_packet).astype(np.uint64)
     if hashes.size and hashes.max() >= 1 << 32:
         raise ValueError("hash_of_packet holds u32 hashes (0 .. 2**32 - 1)")
+    hashes = hashes.view(np.int64)
     if p.dev_weight != _NAPI_WEIGHT:
         raise ValueError(f"the load model's RPS needs dev_weight {_NAPI_WEIGHT} (the backlog's weight), got "
                          f"{p.dev_weight}")
@@ -3005,7 +3025,7 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
                 h = h[:0]
             target = get_rps_cpus(h, m, cpus, *rfs)
             steered_to.setdefault(affinity[q], set()).update(np.flatnonzero(np.bincount(target + 1)[1:]).tolist())
-            qs[q].rps = _rps_queue(target, h.astype(np.int64), affinity[q])
+            qs[q].rps = _rps_queue(target, h, affinity[q])
             if qs[q].gro is not None:
                 qs[q].gro.steer(target)
     readers = set(steered_to)
