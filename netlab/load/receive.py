@@ -2371,7 +2371,7 @@ class _RpsCpu(_Cpu):
             self.read_in_bulk(q, p, irqs, runs, softirq_ns)
             if stop or tail:
                 return
-            size = max(64, 2 * cycle.packet[-1]) if jumped else min(size * 4, 1 << 16)   # (a repeat: a cycle to go)
+            size = 64 if jumped else min(size * 4, 1 << 16)     # (after a repeat: a period or two to its next state)
 
     def rps_repeats(self, cycle: "_Cycle", i: int, at: int, most: int) -> int:
         """Of :meth:`rps_quiet_cycles`: from its period start ``i`` on (the cycle begun at ``at``), up to which of
