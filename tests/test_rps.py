@@ -386,6 +386,27 @@ def test_a_reader_that_keeps_skbs_repeats_its_busy_periods_across_jiffies(monkey
     assert load == step and sum(repeats) > 100
 
 
+@pytest.mark.parametrize("start, at_boundary", [(989_400, True), (989_399, False)])
+def test_a_repeat_stops_at_a_busy_period_whose_last_instant_is_a_jiffy_boundary(monkeypatch, start, at_boundary):
+    """2 Mpps, 8 flows round robin, RPS over CPUs 0-3, 6.12 at HZ 1000 with a 1 ms budget: from 989.4 µs on, a busy
+    period of CPU 0 ends exactly at 2 ms (and 3, 4 ms): its NET_RX run ends in the next jiffy and is squeezed, so the
+    repeats stop there; 1 ns earlier it ends within its jiffy and they go on."""
+    stops = []
+    rps_repeats = load_receive._RpsCpu.rps_repeats
+
+    def spy(self, cycle, i, at, most):
+        g = rps_repeats(self, cycle, i, at, most)
+        r, k = divmod(g, len(cycle.lo))
+        stops.append((at + r * cycle.time[-1] + int(cycle.hi[k])) % self.tick_ns == 0)
+        return g
+    monkeypatch.setattr(load_receive._RpsCpu, "rps_repeats", spy)
+    prof = PROFILES["6.12"].replace(hz=1000, netdev_budget_usecs=1000)
+    step, load = step_and_load(arrivals(2e6, 6000, start_ns=start), 40000 + np.arange(6000) % 8, prof, 4, 1, [0],
+                               [[0, 1, 2, 3]], Costs(), 256)
+    assert load == step and any(stops) == at_boundary
+    assert step.time_squeeze[0] == (3 if at_boundary else 1)
+
+
 @pytest.mark.parametrize("budget", [65, 300])
 def test_a_flooded_reader_that_keeps_skbs_equals_the_step_model(budget):
     """6 Mpps into one queue, RPS over CPUs 0-3: CPU 0 floods in ksoftirqd, drops at the ring, polls its own backlog

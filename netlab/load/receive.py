@@ -2746,20 +2746,27 @@ class _Cycle:
         S, per = len(self.lo), len(self.counts)
         r = g // S + 1
         a, b = self.poll[i], (g // S) * per + self.poll[g % S]
-        looks = np.tile(self.starts, r) + np.repeat(self.time[-1] * np.arange(r, dtype=np.int64), per)
-        return np.tile(self.counts, r)[a:b], looks[a:b] + at
+        counts, looks = np.empty((r, per), dtype=np.int64), np.empty((r, per), dtype=np.int64)
+        counts[:] = self.counts
+        looks[:] = self.starts
+        looks += (self.time[-1] * np.arange(r, dtype=np.int64) + at)[:, None]
+        return counts.ravel()[a:b], looks.ravel()[a:b]
+
+
+_PERIOD_SEARCH = 8192   # arrivals _stream_period looks for a period in (it checks the rest with two numpy passes)
 
 
 def _stream_period(times: np.ndarray, own: np.ndarray | None) -> int:
     """The smallest L (at most half their length) such that the arrivals' gaps and which of them stay on their
     reading CPU (``own``'s running count, None: none) repeat every L packets over the whole queue, 0 if none is found
-    (among the first places where their first 64 come again)."""
+    (among the first places in the first ``_PERIOD_SEARCH`` arrivals where their first 64 come again)."""
     n = len(times)
     if n < 4:
         return 0
-    sig = np.diff(times) * 2
+    head = min(n, _PERIOD_SEARCH)
+    sig = np.diff(times[:head]) * 2
     if own is not None:
-        sig += np.diff(own)[:-1]
+        sig += np.diff(own[:head])
     data, block = sig.tobytes(), sig[:min(64, n // 2)].tobytes()    # L: where sig's first values come again
     at = 0
     for _ in range(64):
@@ -2767,10 +2774,15 @@ def _stream_period(times: np.ndarray, own: np.ndarray | None) -> int:
         if at < 0 or at > 8 * (n // 2):
             return 0
         L = at // 8
-        if not at % 8 and np.array_equal(sig[L:], sig[:-L]) and (
-                own is None or own[n] - own[n - 1] == own[n - L] - own[n - L - 1]):
+        if not at % 8 and _steps_alike(times, L) and (own is None or _steps_alike(own, L)):
             return L
     return 0
+
+
+def _steps_alike(x: np.ndarray, L: int) -> bool:
+    """Whether ``x[i + L] - x[i]`` is the same for every i (so ``x``'s steps repeat every L)."""
+    step = x[L:] - x[:-L]
+    return bool((step == step[0]).all())
 
 
 def _same_jiffy(start: np.ndarray, end: np.ndarray, tick: int) -> bool:
