@@ -357,6 +357,54 @@ def test_a_target_takes_its_runs_of_ipis_the_same_a_few_at_a_time(monkeypatch, p
     assert load == step
 
 
+@st.composite
+def steered_runs(draw):
+    """What reading CPUs steer to a target: runs of skbs (one enqueued each 100 ns, or a GRO batch at once), each
+    run's IPI with or after its last skb, the next run from then on; on a 100 ns grid, so that skbs, IPIs and the
+    target's cycles often meet at one instant (near a 1 ms jiffy's end). The target, idle from ``now`` on, starts
+    inside the first run (a cycle before took the skbs ahead of ``start``)."""
+    clock = draw(st.sampled_from([1000, 990_000, 997_000, 998_600]))
+    t, ipi = [], []
+    for _ in range(draw(st.integers(1, 40))):
+        clock += 100 * draw(st.sampled_from([0, 0, 1, 10, 30]))
+        k, step = draw(st.sampled_from([1, 1, 2, 3, 8, 63, 64])), draw(st.sampled_from([0, 100]))
+        t += [clock + step * i for i in range(k)]
+        clock = t[-1] + 100 * draw(st.sampled_from([0, 1, 10]))
+        ipi += [clock] * k
+    start = draw(st.integers(0, ipi.count(ipi[0]) - 1))
+    return (np.array(t), np.array(ipi), start, t[start] + 100 * draw(st.integers(-5, 40)),
+            draw(st.sampled_from(PROFILE_NAMES)))
+
+
+class OneCycleAtATime(load_receive._RpsCpu):
+    """A target that takes each cycle with a bisect (:meth:`_RpsCpu.backlog_cycles`' way without group_cycles)."""
+
+    def group_cycles(self, end, size, head, most):
+        return 0, 0, 0, 0
+
+
+@settings(max_examples=int(os.environ.get("RPS_EXAMPLES", 60)) * 5, deadline=None)
+@given(case=steered_runs())
+def test_a_targets_cycles_in_numpy_equal_its_cycles_one_at_a_time(case):
+    """group_cycles (runs of equal IPI times, the first begun in a cycle before; a max-plus recursion) gives what
+    taking each cycle with a bisect gives: cycles, squeezes, CPU time, the end, how many skbs — where the next skb
+    comes exactly at a cycle's start, a run's last exactly then, a cycle takes 63 or 64, a jiffy ends in one."""
+    t, ipi, start, now, profile = case
+    prof = PROFILES[profile].replace(hz=1000, netdev_budget_usecs=1000)
+    targets = []
+    for kind in (load_receive._RpsCpu, OneCycleAtATime):
+        target = kind([], prof, Costs(), 256)
+        target.cpu, target.steered, target.steered_ipi = 1, load_receive._Feed(t), ipi
+        target.steered.skip(start)
+        target.now = target.busy_until = now
+        target.backlog_cycles()
+        targets.append((target.steered.pos, target.now, target.time_squeeze, target.busy_ns, target.received_rps,
+                        target.net_rx_softirqs, target.processed_rps))
+    assert targets[0] == targets[1]
+    event(f"cycles {'none' if not targets[0][4] else 'some'}, skbs left {'yes' if targets[0][0] < len(t) else 'no'}, "
+          f"squeezed {'yes' if targets[0][2] else 'no'}")
+
+
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 @pytest.mark.parametrize("rps", [[1, 2], [0, 1]])
 @pytest.mark.parametrize("rate", [3e5, 1e6, 2.5e6])
@@ -405,6 +453,20 @@ def test_a_repeat_stops_at_a_busy_period_whose_last_instant_is_a_jiffy_boundary(
                                [[0, 1, 2, 3]], Costs(), 256)
     assert load == step and any(stops) == at_boundary
     assert step.time_squeeze[0] == (3 if at_boundary else 1)
+
+
+def test_a_reader_repeats_its_busy_periods_only_where_the_arrivals_repeat_to_the_last():
+    """2 Mpps, 8 flows round robin, RPS over CPUs 0-3: CPU 0's busy periods repeat every 40 packets, up to the one the
+    last (2983rd) packet would start. Here it arrives 450 ns early, during the period before: the arrivals' gaps do
+    not repeat to the last one, so nothing is repeated (the period is found among the first arrivals, and checked
+    over all)."""
+    times = arrivals(2e6, 2983)
+    assert load_receive._stream_period(times, None) == 1
+    times[-1] -= 450
+    assert load_receive._stream_period(times, None) == 0
+    step, load = step_and_load(times, 40000 + np.arange(2983) % 8, PROFILES["6.12"], 4, 1, [0], [[0, 1, 2, 3]],
+                               Costs(), 256)
+    assert load == step
 
 
 @pytest.mark.parametrize("budget", [65, 300])
