@@ -63,6 +63,16 @@ def test_each_flow_goes_to_the_cpu_its_hash_picks(profile):
     assert len(host.sockets["udp:80"].sk.sk_receive_queue) == len(packets)
 
 
+def test_get_rps_cpus_scales_each_hash_onto_the_map_and_leaves_a_hash_of_0_where_it_was_read():
+    """rps_map->cpus[reciprocal_scale(hash, len)] for u32 hashes however given; a hash of 0 (none): -1, as
+    get_rps_cpu's ``if (!hash)`` says."""
+    hashes = [0, 1, (1 << 31) - 1, 1 << 31, (1 << 32) - 1]
+    expected = [-1] + [[1, 3][reciprocal_scale(h, 2)] for h in hashes[1:]]
+    for dtype in (np.int64, np.uint64, np.uint32):
+        assert get_rps_cpus(np.array(hashes, dtype=dtype), [1, 3], 4).tolist() == expected == [-1, 1, 1, 3, 3]
+    assert get_rps_cpus(np.array(hashes[1:]), [], 4).tolist() == [-1] * 4
+
+
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 def test_one_ipi_per_net_rx_action_not_per_packet(profile):
     """Eight packets of one flow read in one NET_RX run: one IPI, one received_rps, eight processed there."""

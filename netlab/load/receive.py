@@ -285,9 +285,9 @@ def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
     if rps_flow_cnt & (rps_flow_cnt - 1):
         raise ValueError(f"rps_flow_cnt must be 0 or a power of 2 (rfs_tables rounds it up), got {rps_flow_cnt!r}")
     if rps_map:
-        scaled = hashes * len(rps_map)
-        scaled >>= 32                                   # reciprocal_scale
-        target = np.take(np.asarray(rps_map, dtype=np.int64), scaled)
+        target = hashes * len(rps_map)                  # rps_map[reciprocal_scale(hash, len)], in place (a fresh
+        target >>= 32                                   # array's pages cost more than the work on it)
+        np.take(np.asarray(rps_map, dtype=np.int64), target, out=target, mode="clip")
     else:
         target = np.full(hashes.size, -1, dtype=np.int64)
     if table is not None and rps_flow_cnt:
@@ -1872,9 +1872,10 @@ class _RpsQueue:
     rx_count: int = 0                                  # and the segments they carry
 
     def written(self, position: int, arrival: int) -> None:
-        """The NIC wrote arrivals from ``arrival`` on at ring position ``position`` on."""
-        if self.starts and position - self.starts[-1] == arrival - self.arrival[-1]:
-            return                                      # no drop since the run before: it goes on
+        """The NIC wrote arrivals from ``arrival`` on at ring position ``position`` on (a run told again: no change)."""
+        if self.starts and (position <= self.starts[-1]                              # a run recorded already
+                            or position - self.starts[-1] == arrival - self.arrival[-1]):  # no drop since: it goes on
+            return
         self.starts.append(position)
         self.arrival.append(arrival)
 
@@ -1901,11 +1902,14 @@ class _RpsQueue:
         return self.target[self.arrivals(np.arange(first, first + total, dtype=np.int64))]
 
     def arrivals(self, positions: np.ndarray) -> np.ndarray:
-        """The arrival index of each ring position."""
-        if len(self.starts) == 1:
+        """The arrival index of each ring position (``positions`` ascending): a shift per run of writes."""
+        if len(self.starts) == 1 or not len(positions):
             return positions + (self.arrival[0] - self.starts[0])
-        i = np.searchsorted(np.array(self.starts), positions, "right") - 1
-        return np.array(self.arrival)[i] + positions - np.array(self.starts)[i]
+        i, j = bisect_right(self.starts, int(positions[0])) - 1, bisect_right(self.starts, int(positions[-1]))
+        starts = np.array(self.starts[i:j], dtype=np.int64)            # the runs that hold them
+        shift = np.array(self.arrival[i:j], dtype=np.int64) - starts
+        cuts = positions.searchsorted(starts[1:])
+        return positions + np.repeat(shift, np.diff(cuts, prepend=0, append=len(positions)))
 
 
 @dataclass(slots=True, eq=False)
