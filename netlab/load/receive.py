@@ -2273,7 +2273,7 @@ class _RpsCpu(_Cpu):
             while p < m:                                         # a busy period: IRQ at `fire`, one NET_RX run
                 fire = t[p] if t[p] >= throttled_until else throttled_until
                 thr, look, a, left = fire + eitr_ns, fire + hardirq_ns + rx_ns + poll_ns, p, budget
-                limit = (fire + hardirq_ns + rx_ns) // tick + budget_jiffies
+                limit = ((fire + hardirq_ns + rx_ns) // tick + budget_jiffies) * tick   # (budget_jiffies on: ns)
                 first_turn, period_irqs, period_runs, period_squeezed = len(ks), 1, 1, 0
                 period_owned = period_kept = period_polls = 0
                 complete = False
@@ -2288,7 +2288,7 @@ class _RpsCpu(_Cpu):
                     left -= k
                     add_k(k)
                     add_look(look)
-                    squeeze = left <= 0 or done // tick >= limit
+                    squeeze = left <= 0 or done >= limit
                     if not o:
                         period_squeezed += repoll_list and squeeze
                         finish, complete = done, True
@@ -2305,12 +2305,12 @@ class _RpsCpu(_Cpu):
                             complete = True
                         break
                     if j < m and t[j] <= finish:                 # an arrival meanwhile: the IRQ nested, next turn
-                        if thr > finish or left <= 0 or (finish + hardirq_ns) // tick >= limit:
+                        if thr > finish or left <= 0 or finish + hardirq_ns >= limit:
                             break
                         period_irqs += 1
                         thr, look, a = finish + eitr_ns, finish + hardirq_ns + poll_ns, j
                         continue
-                    period_squeezed += left <= 0 or finish // tick >= limit
+                    period_squeezed += left <= 0 or finish >= limit
                     complete = True
                     break
                 if not complete or j < m and t[j] <= finish:
