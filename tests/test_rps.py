@@ -63,6 +63,16 @@ def test_each_flow_goes_to_the_cpu_its_hash_picks(profile):
     assert len(host.sockets["udp:80"].sk.sk_receive_queue) == len(packets)
 
 
+def test_get_rps_cpus_scales_each_hash_onto_the_map_and_leaves_a_hash_of_0_where_it_was_read():
+    """rps_map->cpus[reciprocal_scale(hash, len)] for u32 hashes however given; a hash of 0 (none): -1, as
+    get_rps_cpu's ``if (!hash)`` says."""
+    hashes = [0, 1, (1 << 31) - 1, 1 << 31, (1 << 32) - 1]
+    expected = [-1] + [[1, 3][reciprocal_scale(h, 2)] for h in hashes[1:]]
+    for dtype in (np.int64, np.uint64, np.uint32):
+        assert get_rps_cpus(np.array(hashes, dtype=dtype), [1, 3], 4).tolist() == expected == [-1, 1, 1, 3, 3]
+    assert get_rps_cpus(np.array(hashes[1:]), [], 4).tolist() == [-1] * 4
+
+
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 def test_one_ipi_per_net_rx_action_not_per_packet(profile):
     """Eight packets of one flow read in one NET_RX run: one IPI, one received_rps, eight processed there."""
@@ -348,13 +358,61 @@ def test_the_load_models_rps_shortcuts_equal_the_step_model(case):
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 @pytest.mark.parametrize("rps", [[1, 2], [0, 1, 2]])
 @pytest.mark.parametrize("rate", [2e6, 6e6])
-def test_a_readers_skbs_go_to_their_targets_the_same_a_chunk_at_a_time(monkeypatch, profile, rps, rate):
-    """The load model hands a reading CPU's skbs to its targets a chunk of polls at a time (many chunks here, with
-    ring drops at 6 Mpps): the targets see what the step model's do."""
-    monkeypatch.setattr(load_receive, "_CHUNK", 100)
+def test_a_target_takes_its_runs_of_ipis_the_same_a_few_at_a_time(monkeypatch, profile, rps, rate):
+    """The load model's targets take the runs of skbs that one IPI announces a few at a time (here from 3 on, with
+    ring drops at 6 Mpps, and runs a cycle took part of): they see what the step model's do."""
+    monkeypatch.setattr(load_receive, "_FIRST_RUNS", 3)
     step, load = step_and_load(arrivals(rate, 3000), 40000 + np.arange(3000) % 16, PROFILES[profile], 3, 1, [0],
                                [rps], Costs(), 256)
     assert load == step
+
+
+@st.composite
+def steered_runs(draw):
+    """What reading CPUs steer to a target: runs of skbs (one enqueued each 100 ns, or a GRO batch at once), each
+    run's IPI with or after its last skb, the next run from then on; on a 100 ns grid, so that skbs, IPIs and the
+    target's cycles often meet at one instant (near a 1 ms jiffy's end). The target, idle from ``now`` on, starts
+    inside the first run (a cycle before took the skbs ahead of ``start``)."""
+    clock = draw(st.sampled_from([1000, 990_000, 997_000, 998_600]))
+    t, ipi = [], []
+    for _ in range(draw(st.integers(1, 40))):
+        clock += 100 * draw(st.sampled_from([0, 0, 1, 10, 30]))
+        k, step = draw(st.sampled_from([1, 1, 2, 3, 8, 63, 64])), draw(st.sampled_from([0, 100]))
+        t += [clock + step * i for i in range(k)]
+        clock = t[-1] + 100 * draw(st.sampled_from([0, 1, 10]))
+        ipi += [clock] * k
+    start = draw(st.integers(0, ipi.count(ipi[0]) - 1))
+    return (np.array(t), np.array(ipi), start, t[start] + 100 * draw(st.integers(-5, 40)),
+            draw(st.sampled_from(PROFILE_NAMES)))
+
+
+class OneCycleAtATime(load_receive._RpsCpu):
+    """A target that takes each cycle with a bisect (:meth:`_RpsCpu.backlog_cycles`' way without group_cycles)."""
+
+    def group_cycles(self, end, size, head, most):
+        return 0, 0, 0, 0
+
+
+@settings(max_examples=int(os.environ.get("RPS_EXAMPLES", 60)) * 5, deadline=None)
+@given(case=steered_runs())
+def test_a_targets_cycles_in_numpy_equal_its_cycles_one_at_a_time(case):
+    """group_cycles (runs of equal IPI times, the first begun in a cycle before; a max-plus recursion) gives what
+    taking each cycle with a bisect gives: cycles, squeezes, CPU time, the end, how many skbs — where the next skb
+    comes exactly at a cycle's start, a run's last exactly then, a cycle takes 63 or 64, a jiffy ends in one."""
+    t, ipi, start, now, profile = case
+    prof = PROFILES[profile].replace(hz=1000, netdev_budget_usecs=1000)
+    targets = []
+    for kind in (load_receive._RpsCpu, OneCycleAtATime):
+        target = kind([], prof, Costs(), 256)
+        target.cpu, target.steered, target.steered_ipi = 1, load_receive._Feed(t), ipi
+        target.steered.skip(start)
+        target.now = target.busy_until = now
+        target.backlog_cycles()
+        targets.append((target.steered.pos, target.now, target.time_squeeze, target.busy_ns, target.received_rps,
+                        target.net_rx_softirqs, target.processed_rps))
+    assert targets[0] == targets[1]
+    event(f"cycles {'none' if not targets[0][4] else 'some'}, skbs left {'yes' if targets[0][0] < len(t) else 'no'}, "
+          f"squeezed {'yes' if targets[0][2] else 'no'}")
 
 
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
@@ -384,6 +442,41 @@ def test_a_reader_that_keeps_skbs_repeats_its_busy_periods_across_jiffies(monkey
     step, load = step_and_load(arrivals(rate, 6000, start_ns=start), 40000 + np.arange(6000) % 8, prof, 4, 1, [0],
                                [[0, 1, 2, 3]], Costs(), 256)
     assert load == step and sum(repeats) > 100
+
+
+@pytest.mark.parametrize("start, at_boundary", [(989_400, True), (989_399, False)])
+def test_a_repeat_stops_at_a_busy_period_whose_last_instant_is_a_jiffy_boundary(monkeypatch, start, at_boundary):
+    """2 Mpps, 8 flows round robin, RPS over CPUs 0-3, 6.12 at HZ 1000 with a 1 ms budget: from 989.4 µs on, a busy
+    period of CPU 0 ends exactly at 2 ms (and 3, 4 ms): its NET_RX run ends in the next jiffy and is squeezed, so the
+    repeats stop there; 1 ns earlier it ends within its jiffy and they go on."""
+    stops = []
+    rps_repeats = load_receive._RpsCpu.rps_repeats
+
+    def spy(self, cycle, i, at, most):
+        g = rps_repeats(self, cycle, i, at, most)
+        r, k = divmod(g, len(cycle.lo))
+        stops.append((at + r * cycle.time[-1] + int(cycle.hi[k])) % self.tick_ns == 0)
+        return g
+    monkeypatch.setattr(load_receive._RpsCpu, "rps_repeats", spy)
+    prof = PROFILES["6.12"].replace(hz=1000, netdev_budget_usecs=1000)
+    step, load = step_and_load(arrivals(2e6, 6000, start_ns=start), 40000 + np.arange(6000) % 8, prof, 4, 1, [0],
+                               [[0, 1, 2, 3]], Costs(), 256)
+    assert load == step and any(stops) == at_boundary
+    assert step.time_squeeze[0] == (3 if at_boundary else 1)
+
+
+def test_a_reader_repeats_its_busy_periods_only_where_the_arrivals_repeat_to_the_last():
+    """2 Mpps, 8 flows round robin, RPS over CPUs 0-3: CPU 0's busy periods repeat every 40 packets, up to the one the
+    last (2983rd) packet would start. Here it arrives 450 ns early, during the period before: the arrivals' gaps do
+    not repeat to the last one, so nothing is repeated (the period is found among the first arrivals, and checked
+    over all)."""
+    times = arrivals(2e6, 2983)
+    assert load_receive._stream_period(times, None) == 1
+    times[-1] -= 450
+    assert load_receive._stream_period(times, None) == 0
+    step, load = step_and_load(times, 40000 + np.arange(2983) % 8, PROFILES["6.12"], 4, 1, [0], [[0, 1, 2, 3]],
+                               Costs(), 256)
+    assert load == step
 
 
 @pytest.mark.parametrize("budget", [65, 300])

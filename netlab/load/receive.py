@@ -76,6 +76,7 @@ queues with the Toeplitz hash, vectorised.
 """
 from __future__ import annotations
 
+import functools
 from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
@@ -201,17 +202,21 @@ def rss_hashes(saddr: Sequence[str], daddr: Sequence[str], sport: Sequence[int],
         raise ValueError("saddr, daddr, sport and dport must have the same length")
     if len(key) != 40:
         raise ValueError("key must be 40 bytes")
+    tuples = np.concatenate([d.astype(f">u{size}").view(np.uint8).reshape(-1, size)    # each flow's 12 bytes
+                             for d, size in zip(data, (4, 4, 2, 2))], axis=1)
+    return np.bitwise_xor.reduce(_toeplitz_tables(bytes(key))[np.arange(12), tuples], axis=1).astype(np.int64)
+
+
+@functools.lru_cache(maxsize=8)
+def _toeplitz_tables(key: bytes) -> np.ndarray:
+    """Of the Toeplitz hash with ``key``, for each of the 12 input bytes, what each byte value XORs in (12 x 256,
+    read-only): for each set bit i of the input, the 32 key bits from bit i on."""
     k = int.from_bytes(key, "big")
-    window = np.array([(k >> (320 - 32 - i)) & 0xFFFFFFFF for i in range(96)], dtype=np.uint64)
+    window = np.array([(k >> (320 - 32 - i)) & 0xFFFFFFFF for i in range(96)], dtype=np.uint64).reshape(12, 1, 8)
     bits = (np.arange(256)[:, None] >> np.arange(7, -1, -1)) & 1 == 1    # each byte value's bits, high bit first
-    h = np.zeros(len(data[0]), dtype=np.uint64)
-    byte = 0
-    for values, nbytes in zip(data, (4, 4, 2, 2)):
-        for j in range(nbytes):
-            lut = np.bitwise_xor.reduce(np.where(bits, window[byte * 8:byte * 8 + 8], np.uint64(0)), axis=1)
-            h ^= lut[((values >> np.uint64(8 * (nbytes - 1 - j))) & np.uint64(0xFF)).astype(np.intp)]
-            byte += 1
-    return h.astype(np.int64)
+    tables = np.bitwise_xor.reduce(np.where(bits, window, np.uint64(0)), axis=2)
+    tables.flags.writeable = False
+    return tables
 
 
 def _range_sums(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> int:
@@ -271,18 +276,20 @@ def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
     of the queue that share an ``rps_dev_flow`` entry and want different CPUs: the entry then moves only once the old
     CPU's backlog has taken the last skb it got through it (``last_qtail``), which depends on that CPU's progress."""
     hashes = np.asarray(hashes)
-    if hashes.ndim != 1 or (hashes.size and (hashes.dtype.kind not in "iu" or hashes.min() < 0
-                                             or hashes.max() >= 1 << 32)):
+    lowest = hashes.min() if hashes.size and hashes.ndim == 1 and hashes.dtype.kind in "iu" else 0
+    if hashes.ndim != 1 or (hashes.size and (hashes.dtype.kind not in "iu" or lowest < 0 or hashes.max() >= 1 << 32)):
         raise ValueError("hashes must be a 1-d array of u32 flow hashes (0 .. 2**32 - 1)")
-    hashes = hashes.astype(np.uint64)
+    hashes = hashes.astype(np.int64, copy=False)        # (u32: hash * len(rps_map) fits)
     if isinstance(rps_map, (str, bytes)) or any(not isinstance(c, int) or not 0 <= c < cpus for c in rps_map):
         raise ValueError(f"rps_map must list CPUs in 0..{cpus - 1}, got {rps_map!r}")
     if rps_flow_cnt & (rps_flow_cnt - 1):
         raise ValueError(f"rps_flow_cnt must be 0 or a power of 2 (rfs_tables rounds it up), got {rps_flow_cnt!r}")
-    target = np.full(hashes.size, -1, dtype=np.int64)
     if rps_map:
-        target = np.asarray(rps_map, dtype=np.int64)[((hashes * np.uint64(len(rps_map))) >> np.uint64(32)).astype(
-            np.intp)]
+        target = hashes * len(rps_map)                  # rps_map[reciprocal_scale(hash, len)], in place (a fresh
+        target >>= 32                                   # array's pages cost more than the work on it)
+        np.take(np.asarray(rps_map, dtype=np.int64), target, out=target, mode="clip")
+    else:
+        target = np.full(hashes.size, -1, dtype=np.int64)
     if table is not None and rps_flow_cnt:
         flows, flow_of_skb = np.unique(hashes, return_inverse=True)
         next_cpus = [table.next_cpu(h) if h else None for h in flows.tolist()]
@@ -300,7 +307,8 @@ def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
                                  "larger rps_flow_cnt, or use netlab.scenarios.receive.Host")
         steered = np.array([c if c is not None and c < cpus else -1 for c in next_cpus], dtype=np.int64)[flow_of_skb]
         target = np.where(steered >= 0, steered, target)
-    target[hashes == 0] = -1
+    if hashes.size and lowest == 0:
+        target[hashes == 0] = -1
     return target
 
 
@@ -317,38 +325,44 @@ def flow_limits(flow_limit_cpus: Sequence[int], cpus: check.Cpus, profile: Kerne
 
 # --- the simulation: the NIC side ------------------------------------------------------------------------------------
 class _Feed:
-    """Arrival times of one queue, consumed in time order; bisect over a list window of the numpy array."""
+    """Arrival times of one queue, consumed in time order; bisect over a list window of the numpy array, loaded as
+    needed: after a bulk skip a small one, then larger ones (a list costs ten times a numpy pass per element)."""
 
-    __slots__ = ("arr", "n", "pos", "win", "base")
+    __slots__ = ("arr", "n", "pos", "win", "base", "size")
 
     def __init__(self, arr: np.ndarray):
-        self.arr, self.n, self.pos, self.base = arr, len(arr), 0, 0
-        self.win: list[int] = arr[:_WINDOW].tolist()
+        self.arr, self.n, self.pos, self.base, self.size = arr, len(arr), 0, 0, 64
+        self.win: list[int] = []
+
+    def load(self, base: int) -> None:
+        """Read the window from arrival ``base`` on."""
+        self.base, size = base, self.size
+        self.win = self.arr[base:base + size].tolist()
+        self.size = size * 4 if size < _WINDOW else _WINDOW
 
     def take_until(self, t: int) -> int:
         """Consume every arrival at or before ``t``; return how many."""
         start, win, base = self.pos, self.win, self.base
         j = bisect_right(win, t, start - base)
-        if j == len(win) and base + j < self.n:  # past the window: find t in the array, slide the window there
-            base = self.base = int(self.arr.searchsorted(t, "right"))
-            self.win = self.arr[base:base + _WINDOW].tolist()
-            j = 0
+        if j >= len(win) and base + j < self.n:  # past the window: find t in the array, slide the window there
+            self.load(start + int(self.arr[start:].searchsorted(t, "right")))
+            base, j = self.base, 0
         self.pos = base + j
         return self.pos - start
 
     def upto(self, t: int) -> int:
         """The index of the first arrival after ``t``, from the next one on, consuming none."""
-        j = bisect_right(self.win, t, self.pos - self.base)
+        pos = self.pos
+        j = bisect_right(self.win, t, pos - self.base)
         if j >= len(self.win) and self.base + j < self.n:
-            return int(self.arr.searchsorted(t, "right"))
+            return pos + int(self.arr[pos:].searchsorted(t, "right"))
         return self.base + j
 
     def skip(self, m: int) -> None:
         """Consume the next ``m`` arrivals (handled in bulk)."""
         self.pos += m
         if self.pos - self.base >= len(self.win):
-            self.base = self.pos
-            self.win = self.arr[self.base:self.base + _WINDOW].tolist()
+            self.size = 64
 
     def ahead(self, size: int, cost_ns: int) -> tuple[np.ndarray, bool, np.ndarray]:
         """The next ``size`` arrivals, whether they are the last, and the running maximum of ``t[i] - i * cost_ns``
@@ -365,8 +379,7 @@ class _Feed:
         if self.pos >= self.n:
             return None
         if self.pos - self.base >= len(self.win):
-            self.base = self.pos
-            self.win = self.arr[self.base:self.base + _WINDOW].tolist()
+            self.load(self.pos)
         return self.win[self.pos - self.base]
 
 
@@ -1545,7 +1558,7 @@ class _Cpu:
             chunk = feed.arr[pos:pos + size]
             m, tail = len(chunk), pos + size >= feed.n
             u = chunk - np.arange(0, m * packet_ns, packet_ns, dtype=np.int64)[:m] if packet_ns else chunk
-            top = np.maximum.accumulate(u)
+            top = u if (u[1:] >= u[:-1]).all() else np.maximum.accumulate(u)   # (arrivals packet_ns apart or more)
             runs: list[np.ndarray] = []  # the periods' first packets
             p = last = cycles = k_before = irregular = 0
             following = None  # every packet's next period start, once the periods turn out irregular
@@ -1571,16 +1584,20 @@ class _Cpu:
                 cycles += r
             if not cycles:
                 return
-            starts = np.concatenate(runs)
-            sizes = np.diff(starts, append=p)
-            q.read_ns += int(np.dot(sizes, chunk[starts] + head)) + packet_ns * int(np.dot(sizes, sizes - 1) // 2)
+            starts = np.concatenate(runs) if len(runs) > 1 else runs[0]
+            sizes = np.empty_like(starts)
+            np.subtract(starts[1:], starts[:-1], out=sizes[:-1])
+            sizes[-1] = p - starts[-1]
+            looks = chunk[starts]
+            looks += head
+            q.read_ns += int(np.dot(sizes, looks)) + packet_ns * int(np.dot(sizes, sizes - 1) // 2)
             q.throttled_until = int(chunk[last]) + q.eitr_ns
             if squeezes:
                 ends = u[starts] + head + np.append(starts[1:], p) * packet_ns
                 self.time_squeeze += int(np.count_nonzero(
                     ends // tick >= (chunk[starts] + hardirq_ns + rx_ns) // tick + budget_jiffies))
             self.now = int(u[last]) + head + p * packet_ns
-            self.record_polls(q, sizes, chunk[starts] + head)
+            self.record_polls(q, sizes, looks)
             self.read_in_bulk(q, p, cycles, cycles, cycles * (rx_ns + poll_ns) + p * packet_ns)
             if stop:
                 return
@@ -1855,9 +1872,10 @@ class _RpsQueue:
     rx_count: int = 0                                  # and the segments they carry
 
     def written(self, position: int, arrival: int) -> None:
-        """The NIC wrote arrivals from ``arrival`` on at ring position ``position`` on."""
-        if self.starts and position - self.starts[-1] == arrival - self.arrival[-1]:
-            return                                      # no drop since the run before: it goes on
+        """The NIC wrote arrivals from ``arrival`` on at ring position ``position`` on (a run told again: no change)."""
+        if self.starts and (position <= self.starts[-1]                              # a run recorded already
+                            or position - self.starts[-1] == arrival - self.arrival[-1]):  # no drop since: it goes on
+            return
         self.starts.append(position)
         self.arrival.append(arrival)
 
@@ -1884,11 +1902,14 @@ class _RpsQueue:
         return self.target[self.arrivals(np.arange(first, first + total, dtype=np.int64))]
 
     def arrivals(self, positions: np.ndarray) -> np.ndarray:
-        """The arrival index of each ring position."""
-        if len(self.starts) == 1:
+        """The arrival index of each ring position (``positions`` ascending): a shift per run of writes."""
+        if len(self.starts) == 1 or not len(positions):
             return positions + (self.arrival[0] - self.starts[0])
-        i = np.searchsorted(np.array(self.starts), positions, "right") - 1
-        return np.array(self.arrival)[i] + positions - np.array(self.starts)[i]
+        i, j = bisect_right(self.starts, int(positions[0])) - 1, bisect_right(self.starts, int(positions[-1]))
+        starts = np.array(self.starts[i:j], dtype=np.int64)            # the runs that hold them
+        shift = np.array(self.arrival[i:j], dtype=np.int64) - starts
+        cuts = positions.searchsorted(starts[1:])
+        return positions + np.repeat(shift, np.diff(cuts, prepend=0, append=len(positions)))
 
 
 @dataclass(slots=True, eq=False)
@@ -1915,6 +1936,7 @@ class _RpsCpu(_Cpu):
     steered_ipi: np.ndarray | None = None    # when its reader's IPI left
     steered_hash: np.ndarray | None = None   # its hash, and
     steered_fl: list[SdFlowLimit | None] | None = None   # its reader's flow limit: where a reader has one
+    ipi_runs: "_IpiRuns | None" = None       # the runs of equal IPI times among them (backlog_cycles)
     flow_limit: SdFlowLimit | None = None   # softnet_data.flow_limit (net.core.flow_limit_cpu_bitmap)
     call_single_queue: list[int] = field(default_factory=list)   # when each IPI due here was sent
     processed_rps: int = 0               # softnet_data.processed beyond the driver's non-RPS packets
@@ -1959,12 +1981,19 @@ class _RpsCpu(_Cpu):
         if not len(counts):
             return
         q.rps.written(q.rx_head, q.feed.pos)
-        total = int(counts.sum())
-        self.processed_rps += q.rps.count(q.rps.local, q.rx_packets, total)
-        first = q.rx_packets + np.cumsum(counts) - counts
+        if q.rps.local is not None:
+            self.processed_rps += q.rps.count(q.rps.local, q.rx_packets, int(counts.sum()))
         self.keep_polls()
-        self.poll_blocks.append(np.stack((np.full(len(counts), q.index, dtype=np.int64), first, counts, starts,
-                                          starts + counts * self.costs.driver_ns)))
+        block = np.empty((5, len(counts)), dtype=np.int64)      # the rows of poll_table
+        block[0] = q.index
+        np.cumsum(counts, out=block[1])
+        block[1] -= counts
+        block[1] += q.rx_packets
+        block[2] = counts
+        block[3] = starts
+        np.multiply(counts, self.costs.driver_ns, out=block[4])
+        block[4] += starts
+        self.poll_blocks.append(block)
 
     def keep_polls(self) -> None:
         """Move ``polls`` and their ``ipi_at`` (none may be pending) into ``poll_blocks``."""
@@ -2244,7 +2273,7 @@ class _RpsCpu(_Cpu):
             while p < m:                                         # a busy period: IRQ at `fire`, one NET_RX run
                 fire = t[p] if t[p] >= throttled_until else throttled_until
                 thr, look, a, left = fire + eitr_ns, fire + hardirq_ns + rx_ns + poll_ns, p, budget
-                limit = (fire + hardirq_ns + rx_ns) // tick + budget_jiffies
+                limit = ((fire + hardirq_ns + rx_ns) // tick + budget_jiffies) * tick   # (budget_jiffies on: ns)
                 first_turn, period_irqs, period_runs, period_squeezed = len(ks), 1, 1, 0
                 period_owned = period_kept = period_polls = 0
                 complete = False
@@ -2259,7 +2288,7 @@ class _RpsCpu(_Cpu):
                     left -= k
                     add_k(k)
                     add_look(look)
-                    squeeze = left <= 0 or done // tick >= limit
+                    squeeze = left <= 0 or done >= limit
                     if not o:
                         period_squeezed += repoll_list and squeeze
                         finish, complete = done, True
@@ -2276,12 +2305,12 @@ class _RpsCpu(_Cpu):
                             complete = True
                         break
                     if j < m and t[j] <= finish:                 # an arrival meanwhile: the IRQ nested, next turn
-                        if thr > finish or left <= 0 or (finish + hardirq_ns) // tick >= limit:
+                        if thr > finish or left <= 0 or finish + hardirq_ns >= limit:
                             break
                         period_irqs += 1
                         thr, look, a = finish + eitr_ns, finish + hardirq_ns + poll_ns, j
                         continue
-                    period_squeezed += left <= 0 or finish // tick >= limit
+                    period_squeezed += left <= 0 or finish >= limit
                     complete = True
                     break
                 if not complete or j < m and t[j] <= finish:
@@ -2346,7 +2375,7 @@ class _RpsCpu(_Cpu):
             self.read_in_bulk(q, p, irqs, runs, softirq_ns)
             if stop or tail:
                 return
-            size = max(64, 2 * cycle.packet[-1]) if jumped else min(size * 4, 1 << 16)   # (a repeat: a cycle to go)
+            size = 64 if jumped else min(size * 4, 1 << 16)     # (after a repeat: a period or two to its next state)
 
     def rps_repeats(self, cycle: "_Cycle", i: int, at: int, most: int) -> int:
         """Of :meth:`rps_quiet_cycles`: from its period start ``i`` on (the cycle begun at ``at``), up to which of
@@ -2390,13 +2419,15 @@ class _RpsCpu(_Cpu):
         most = min(_NAPI_WEIGHT - 1, prof.netdev_max_backlog + 1)
         tick, budget_jiffies, repoll_list = self.tick_ns, self.budget_jiffies, prof.napi_repoll_list
         steered, ipis = self.steered, self.steered_ipi
+        if self.ipi_runs is None:
+            self.ipi_runs = _IpiRuns.of(steered.arr, ipis)
         first, end = steered.pos, self.now
         cycles = squeezed = 0
-        size, patience, wait = 64, 0, 0
+        size, patience, wait = _FIRST_RUNS, 0, 0
         while steered.pos < steered.n:
             if wait <= 0:                                   # try a run of cycles in numpy
                 r, skbs, done, sq = self.group_cycles(end, size, head, most)
-                size = min(size * 4, 1 << 16) if 2 * skbs >= size else 64
+                size = min(size * 4, 1 << 16) if 2 * r >= size else 64
                 patience = 4 if r >= 16 else min(2 * patience + 4, 1024)   # a short run: try less often
                 wait = 0 if size > 64 else patience        # (a long one: try again at once)
                 if r:
@@ -2426,34 +2457,38 @@ class _RpsCpu(_Cpu):
 
     def group_cycles(self, end: int, size: int, head: int, most: int) -> tuple[int, int, int, int]:
         """Of :meth:`backlog_cycles`, those from the next skb steered here on (the CPU free from ``end`` on) that
-        each take in one group of the next ``size`` skbs: a run of equal IPI times (one reading CPU's net_rx_action
-        run), all that was steered by the cycle's start, the next skb not. With ``cost[g]`` = ``head`` + ``stack_ns``
-        per skb of group g, a cycle starts at ``fire[g] = max(ipi[g], done[g-1])`` and ends at ``done[g] = fire[g] +
-        cost[g]``: a max-plus recursion, so ``done[g] = C[g] + max(end, max over m <= g of ipi[m] - C[m-1])`` with
-        C the running sum of ``cost``. Returns how many cycles, skbs, the last one's end and how many squeezed."""
-        pos = self.steered.pos
-        t, ipi = self.steered.arr[pos:pos + size], self.steered_ipi[pos:pos + size]
-        starts = np.flatnonzero(np.diff(ipi, prepend=ipi[0] - 1))
-        ends = np.append(starts[1:], len(ipi))
-        if pos + size < self.steered.n:                 # the last group may go on past the chunk
-            starts, ends = starts[:-1], ends[:-1]
-        k = ends - starts
-        cost = head + k * self.costs.stack_ns
+        each take in one of the next ``size`` runs of equal IPI times (:class:`_IpiRuns`; the first may have begun
+        in a cycle before): all that was steered by the cycle's start, the next skb not, fewer than ``most``. With
+        ``cost[g]`` = ``head`` + ``stack_ns`` per skb of run g, a cycle starts at ``fire[g] = max(ipi[g],
+        done[g-1])`` and ends at ``done[g] = fire[g] + cost[g]``: a max-plus recursion, so ``done[g] = C[g] + max(end,
+        max over m <= g of ipi[m] - C[m-1])`` with C the running sum of ``cost``. Returns how many cycles, skbs, the
+        last one's end and how many squeezed."""
+        pos, runs = self.steered.pos, self.ipi_runs
+        g = int(runs.first.searchsorted(pos, "right")) - 1
+        cut = slice(g, g + size)
+        cost = np.diff(runs.first[g:g + size + 1])
+        cost[0] -= pos - runs.first[g]
+        ok = cost <= most
+        cost *= self.costs.stack_ns
+        cost += head
         cum = np.cumsum(cost)
-        done = cum + np.maximum(np.maximum.accumulate(ipi[starts] - (cum - cost)), end)
+        done = runs.ipi[cut] - cum
+        done += cost
+        np.maximum.accumulate(done, out=done)
+        np.maximum(done, end, out=done)
+        done += cum
         fire = done - cost
-        ok = (t[ends - 1] <= fire) & (k <= most)                       # (t is sorted)
-        ok &= (t[np.minimum(ends, len(t) - 1)] > fire) | (ends == len(t))
+        ok &= runs.last[cut] <= fire
+        ok &= runs.after[cut] > fire
         r = len(ok) if ok.all() else int(np.argmin(ok))
         if not r:
             return 0, 0, 0, 0
         squeezed = 0
         if self.profile.napi_repoll_list:
             c = self.costs
-            squeezed = int(np.count_nonzero(
-                done[:r] // self.tick_ns >= (fire[:r] + c.hardirq_ns + c.net_rx_action_ns) // self.tick_ns
-                + self.budget_jiffies))
-        return r, int(ends[r - 1]), int(done[r - 1]), squeezed
+            fire += c.hardirq_ns + c.net_rx_action_ns
+            squeezed = int(np.count_nonzero(done[:r] // self.tick_ns >= fire[:r] // self.tick_ns + self.budget_jiffies))
+        return r, int(runs.first[g + r]) - pos, int(done[r - 1]), squeezed
 
     def reads_in_bulk(self) -> bool:
         """Whether this CPU reads one RPS queue (no GRO, no moderation) and steers every skb of it to other CPUs:
@@ -2631,6 +2666,31 @@ class _RpsCpu(_Cpu):
         self.busy_until = self.now
 
 
+_FIRST_RUNS = 4096   # runs of equal IPI times a target first tries at once (each numpy call costs ~1 µs)
+
+
+@dataclass(slots=True, eq=False)
+class _IpiRuns:
+    """Of an RPS target's steered skbs (times ``t``, IPI times ``ipi``), the runs of equal IPI times — one reading
+    CPU's NET_RX run's skbs to it (and another's, where their IPIs leave at once) —, each with its first skb (then the
+    skb count), IPI time, last skb's time and the next run's first skb's time (the largest int64 after the last)."""
+
+    first: np.ndarray
+    ipi: np.ndarray
+    last: np.ndarray
+    after: np.ndarray
+
+    @classmethod
+    def of(cls, t: np.ndarray, ipi: np.ndarray) -> "_IpiRuns":
+        first = np.flatnonzero(ipi[1:] != ipi[:-1])
+        first += 1
+        first = np.concatenate(([0], first, [len(t)]))
+        after = np.empty(len(first) - 1, dtype=np.int64)
+        after[:-1] = t[first[1:-1]]
+        after[-1] = _NEVER
+        return cls(first, ipi[first[:-1]], t[first[1:] - 1], after)
+
+
 def _rps_queue(target: np.ndarray, hashes: np.ndarray, reader: int) -> _RpsQueue:
     return _RpsQueue(target, hashes, _running_count(target == reader), _running_count(target < 0))
 
@@ -2690,20 +2750,27 @@ class _Cycle:
         S, per = len(self.lo), len(self.counts)
         r = g // S + 1
         a, b = self.poll[i], (g // S) * per + self.poll[g % S]
-        looks = np.tile(self.starts, r) + np.repeat(self.time[-1] * np.arange(r, dtype=np.int64), per)
-        return np.tile(self.counts, r)[a:b], looks[a:b] + at
+        counts, looks = np.empty((r, per), dtype=np.int64), np.empty((r, per), dtype=np.int64)
+        counts[:] = self.counts
+        looks[:] = self.starts
+        looks += (self.time[-1] * np.arange(r, dtype=np.int64) + at)[:, None]
+        return counts.ravel()[a:b], looks.ravel()[a:b]
+
+
+_PERIOD_SEARCH = 8192   # arrivals _stream_period looks for a period in (it checks the rest with two numpy passes)
 
 
 def _stream_period(times: np.ndarray, own: np.ndarray | None) -> int:
     """The smallest L (at most half their length) such that the arrivals' gaps and which of them stay on their
     reading CPU (``own``'s running count, None: none) repeat every L packets over the whole queue, 0 if none is found
-    (among the first places where their first 64 come again)."""
+    (among the first places in the first ``_PERIOD_SEARCH`` arrivals where their first 64 come again)."""
     n = len(times)
     if n < 4:
         return 0
-    sig = np.diff(times) * 2
+    head = min(n, _PERIOD_SEARCH)
+    sig = np.diff(times[:head]) * 2
     if own is not None:
-        sig += np.diff(own)[:-1]
+        sig += np.diff(own[:head])
     data, block = sig.tobytes(), sig[:min(64, n // 2)].tobytes()    # L: where sig's first values come again
     at = 0
     for _ in range(64):
@@ -2711,10 +2778,15 @@ def _stream_period(times: np.ndarray, own: np.ndarray | None) -> int:
         if at < 0 or at > 8 * (n // 2):
             return 0
         L = at // 8
-        if not at % 8 and np.array_equal(sig[L:], sig[:-L]) and (
-                own is None or own[n] - own[n - 1] == own[n - L] - own[n - L - 1]):
+        if not at % 8 and _steps_alike(times, L) and (own is None or _steps_alike(own, L)):
             return L
     return 0
+
+
+def _steps_alike(x: np.ndarray, L: int) -> bool:
+    """Whether ``x[i + L] - x[i]`` is the same for every i (so ``x``'s steps repeat every L)."""
+    step = x[L:] - x[:-L]
+    return bool((step == step[0]).all())
 
 
 def _same_jiffy(start: np.ndarray, end: np.ndarray, tick: int) -> bool:
@@ -2740,7 +2812,7 @@ def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None, costs:
             if (not hashes and qi.min() == qi.max() and qs[int(qi[0])].rps.local is None
                     and np.array_equal(first[1:], first[:-1] + count[:-1])):
                 target = qs[int(qi[0])].rps.targets(int(first[0]), int(count.sum()))   # one queue, read in order
-                _steer_in_chunks(r.cpu, target, start, count, ipi_at, batch, costs.driver_ns, receivers, pieces)
+                _steer_in_order(r.cpu, target, start, count, ipi_at, batch, costs.driver_ns, receivers, pieces)
                 continue
             t, ipi = _skb_times(start, count, ipi_at, batch, costs.driver_ns)
             packet = np.repeat(first - (np.cumsum(count) - count), count) + np.arange(len(t), dtype=np.int64)
@@ -2771,52 +2843,51 @@ def _steered(readers: list[_RpsCpu], qs: list[_Queue], batch: int | None, costs:
     return steered
 
 
-_CHUNK = 8192   # skbs at a time: arrays of 64 KiB, which malloc reuses (fresh pages cost more than the work on them)
+_NEVER = np.iinfo(np.int64).max
 
 
-def _steer_in_chunks(reader: int, target: np.ndarray, start: np.ndarray, count: np.ndarray, ipi_at: np.ndarray,
-                     batch: int | None, driver_ns: int, receivers: set[int], pieces: dict) -> None:
+def _steer_in_order(reader: int, target: np.ndarray, start: np.ndarray, count: np.ndarray, ipi_at: np.ndarray,
+                    batch: int | None, driver_ns: int, receivers: set[int], pieces: dict) -> None:
     """Of :func:`_steered`, one reading CPU's polls of one queue, which read its ring in order (``target``: each
-    skb's CPU), a chunk of polls at a time: each receiver's skbs (times, IPI times, reader) onto ``pieces``."""
-    out = {}
+    skb's CPU): each receiver's skbs (times, IPI times, reader) onto ``pieces``."""
+    poll = None
     for cpu in sorted(receivers - {reader}):
-        k = int(np.count_nonzero(target == cpu))
-        if k:
-            out[cpu] = [np.empty(k, dtype=np.int64), np.empty(k, dtype=np.int64), 0]
-    if not out:
-        return
-    ends = np.cumsum(count)
-    cuts = np.unique(np.concatenate(([0], np.searchsorted(ends, np.arange(_CHUNK, int(ends[-1]), _CHUNK)) + 1,
-                                     [len(count)])))
-    for p0, p1 in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
-        t, ipi = _skb_times(start[p0:p1], count[p0:p1], ipi_at[p0:p1], batch, driver_ns)
-        cpus = target[int(ends[p0 - 1]) if p0 else 0:int(ends[p1 - 1])].astype(np.int8)   # (CPUs: 64 at most)
-        order = np.argsort(cpus, kind="stable")         # by CPU, in time order within each
-        bounds = np.cumsum(np.bincount(cpus + 1)).tolist()   # (-1: not steered)
-        t, ipi = t[order], ipi[order]
-        for cpu, o in out.items():
-            if cpu + 1 < len(bounds):
-                k0, k1 = bounds[cpu], bounds[cpu + 1]
-                o[0][o[2]:o[2] + k1 - k0], o[1][o[2]:o[2] + k1 - k0] = t[k0:k1], ipi[k0:k1]
-                o[2] += k1 - k0
-    for cpu, (t, ipi, _) in out.items():
-        pieces.setdefault(cpu, []).append((t, ipi, np.full(len(t), reader, dtype=np.int8), None))
+        skb = np.flatnonzero(target == cpu)
+        if not len(skb):
+            continue
+        if poll is None:
+            poll = np.repeat(np.arange(len(count)), count)      # each skb's poll
+            before = np.cumsum(count)
+            before -= count                                     # each poll's first skb
+        p = poll[skb]
+        skb -= before[p]                                        # each skb's place in its poll
+        t = _enqueued(skb, count[p], batch)
+        t *= driver_ns
+        t += start[p]
+        pieces.setdefault(cpu, []).append((t, ipi_at[p], np.full(len(t), reader, dtype=np.int8), None))
+
+
+def _enqueued(place: np.ndarray, count: np.ndarray, batch: int | None) -> np.ndarray:
+    """How many packets of its poll (of ``count``) the driver had read when each skb (at ``place`` in it, changed
+    in place) was enqueued: 3.10 up to itself; 6.12 up to the end of its GRO batch of ``batch`` (``gro_normal_one``),
+    or of the poll (``napi_complete_done``'s ``gro_normal_list``)."""
+    if batch is None:
+        place += 1
+        return place
+    place //= batch
+    place += 1
+    place *= batch
+    return np.minimum(place, count, out=place)
 
 
 def _skb_times(start: np.ndarray, count: np.ndarray, ipi_at: np.ndarray, batch: int | None,
                driver_ns: int) -> tuple[np.ndarray, np.ndarray]:
     """Each skb of polls that read ``count`` packets from ``start`` on and sent their IPIs at ``ipi_at``: when it was
-    enqueued (after its ``driver_ns``, or its GRO batch's: :func:`_steered`) and when its IPI left."""
+    enqueued (:func:`_enqueued`, ``driver_ns`` a packet) and when its IPI left."""
     before = np.cumsum(count) - count
     j = np.arange(int(before[-1] + count[-1]), dtype=np.int64)
     j -= np.repeat(before, count)                       # each skb's place in its poll
-    if batch is None:
-        j += 1
-    else:
-        j //= batch
-        j += 1
-        j *= batch
-        np.minimum(j, np.repeat(count, count), out=j)
+    j = _enqueued(j, np.repeat(count, count), batch)
     j *= driver_ns
     j += np.repeat(start, count)
     return j, np.repeat(ipi_at, count)
@@ -2824,10 +2895,9 @@ def _skb_times(start: np.ndarray, count: np.ndarray, ipi_at: np.ndarray, batch: 
 
 def _up_here_before(here: np.ndarray, count: np.ndarray, batch: int | None) -> np.ndarray:
     """Each skb of polls that read ``count`` packets (``here``: those that went up on the reading CPU): how many of
-    its poll went up there before it was enqueued (3.10: those read before it; 6.12: before its GRO batch went up)."""
+    its poll went up there before it was enqueued (:func:`_enqueued`)."""
     before = np.repeat(np.cumsum(count) - count, count)
-    j = np.arange(len(here)) - before                   # each skb's place in its poll
-    done = j + 1 if batch is None else np.minimum((j // batch + 1) * batch, np.repeat(count, count))
+    done = _enqueued(np.arange(len(here)) - before, np.repeat(count, count), batch)
     went_up = np.concatenate(([0], np.cumsum(here)))
     return went_up[before + done] - went_up[before]
 
@@ -2956,6 +3026,7 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
     hashes = np.asarray(hash_of_packet).astype(np.uint64)
     if hashes.size and hashes.max() >= 1 << 32:
         raise ValueError("hash_of_packet holds u32 hashes (0 .. 2**32 - 1)")
+    hashes = hashes.view(np.int64)
     if p.dev_weight != _NAPI_WEIGHT:
         raise ValueError(f"the load model's RPS needs dev_weight {_NAPI_WEIGHT} (the backlog's weight), got "
                          f"{p.dev_weight}")
@@ -2970,7 +3041,7 @@ def _simulate_rps(qs: list[_Queue], maps: list[tuple[int, ...]], affinity: list[
                 h = h[:0]
             target = get_rps_cpus(h, m, cpus, *rfs)
             steered_to.setdefault(affinity[q], set()).update(np.flatnonzero(np.bincount(target + 1)[1:]).tolist())
-            qs[q].rps = _rps_queue(target, h.astype(np.int64), affinity[q])
+            qs[q].rps = _rps_queue(target, h, affinity[q])
             if qs[q].gro is not None:
                 qs[q].gro.steer(target)
     readers = set(steered_to)
