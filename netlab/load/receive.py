@@ -215,14 +215,14 @@ def rss_hashes(saddr: Sequence[str], daddr: Sequence[str], sport: Sequence[int],
 
 
 def _range_sums(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> int:
-    """The sum of ``arr[s:e]`` over increasing, non-overlapping ranges (s, e)."""
-    keep = ends > starts
-    if not keep.any():
+    """The sum of ``arr[s:e]`` over ranges (s, e), reading only their elements (a cumulative sum over the span
+    between would cost fresh pages)."""
+    lengths = ends - starts
+    keep = lengths > 0
+    starts, lengths = starts[keep], lengths[keep]
+    if not len(lengths):
         return 0
-    starts, ends = starts[keep], ends[keep]
-    lo = int(starts[0])
-    cum = np.concatenate(([0], np.cumsum(arr[lo:int(ends[-1])])))
-    return int(cum[ends - lo].sum() - cum[starts - lo].sum())
+    return int(arr[np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))].sum())
 
 
 # --- RPS settings ---------------------------------------------------------------------------------------------------
@@ -2509,6 +2509,7 @@ class _RpsCpu(_Cpu):
         c, prof, rps, feed = self.costs, self.profile, q.rps, q.feed
         rx_ns, poll_ns, driver_ns, stack_ns = c.net_rx_action_ns, c.poll_ns, c.driver_ns, c.stack_ns
         write, admits, own, arr, n = IGB_RX_BUFFER_WRITE, prof.netdev_max_backlog + 1, rps.own, feed.arr, feed.n
+        refills, gap = _NAPI_WEIGHT // write + 1, write * driver_ns
         if self.stream_period < 0:
             self.stream_period = _stream_period(arr, own)
         every = self.stream_period
@@ -2538,31 +2539,35 @@ class _RpsCpu(_Cpu):
             if kept_before >= _NAPI_WEIGHT or kept_before and self.squeezed_before_poll(now, kept_before):
                 break
             look = now + rx_ns + (poll_ns + kept_before * stack_ns if kept_before else 0) + poll_ns
-            for k in range(_NAPI_WEIGHT // write + 1):       # the NIC's writes at each look, then a refill
-                at = look + k * write * driver_ns
+            for k in range(refills):                         # the NIC's writes at each look, then a refill
+                at = look + k * gap
                 j = bisect_right(t, at, pos - base) + base
                 if j - base == len(t) and j < n:             # past the arrivals read ahead: read on from pos
                     j = int(arr.searchsorted(at, "right"))
                     base, t, ow = pos, arr[pos:j + _WINDOW].tolist(), own[pos:j + _WINDOW + 1].tolist()
-                room = rx_use - rx_head
-                accepted = j - pos if j - pos <= room else room
-                if accepted:
-                    if rx_head - pos != offset:
+                if j > pos:
+                    accepted = rx_use - rx_head
+                    if j - pos < accepted:
+                        accepted = j - pos
+                    if accepted and rx_head - pos != offset:
                         at_list.append(rx_head)
                         from_list.append(pos)
                         offset = rx_head - pos
-                    h, a, last = rx_head - clean, pos - base, rx_head - clean + accepted
-                    while h < last:                          # own skbs into each 64 entries' count
+                    h, a = rx_head - clean, pos - base
+                    rx_head += accepted
+                    pos += accepted
+                    while accepted:                          # own skbs into each 64 entries' count
                         if not h % _NAPI_WEIGHT:
                             blocks.append(0)
-                        upto = min(last, h - h % _NAPI_WEIGHT + _NAPI_WEIGHT)
-                        blocks[-1] += ow[a + upto - h] - ow[a]
-                        a, h = a + upto - h, upto
-                    rx_head += accepted
-                if j - pos > accepted:
-                    drop_from.append(pos + accepted)
-                    drop_to.append(j)
-                pos = j
+                        m = _NAPI_WEIGHT - h % _NAPI_WEIGHT
+                        if m > accepted:
+                            m = accepted
+                        blocks[-1] += ow[a + m] - ow[a]
+                        a, h, accepted = a + m, h + m, accepted - m
+                    if j > pos:
+                        drop_from.append(pos)
+                        drop_to.append(j)
+                        pos = j
                 if k:
                     rx_use += write
                 elif rx_head - rx_clean < _NAPI_WEIGHT:
