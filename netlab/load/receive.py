@@ -76,7 +76,7 @@ queues with the Toeplitz hash, vectorised.
 """
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
@@ -2473,26 +2473,25 @@ class _RpsCpu(_Cpu):
         (``stack_ns`` each), then the queue: 64 packets, ``driver_ns`` each, given back 16 at a time right after the
         NIC wrote what had arrived (the rest dropped); what it keeps waits on the backlog for the next run, the IPIs
         for the others leave at its end. A run at a time (:meth:`flood_runs`), whole cycles at once where the
-        flood's state comes back; counted in whole ``handle_softirqs`` calls (:meth:`whole_calls`), up to one with a
-        run of any other kind: fewer than 64 packets ready when the driver looks, a squeeze before the queue's poll,
-        64 kept skbs."""
+        flood's state comes back, up to a run of any other kind: fewer than 64 packets ready when the driver looks, a
+        squeeze before the queue's poll, 64 kept skbs. Where ``handle_softirqs`` calls end does not matter here:
+        ksoftirqd calls it again at once (the queue's IRQ is masked, nothing is steered here)."""
         c, prof, b = self.costs, self.profile, self.backlog
         q = self.queues[0] if len(self.queues) == 1 else None
         if (q is None or q.rps is None or q.gro is not None or q.rps.local is not None or q.rps.own is None
                 or not q.rps.starts or self.rx_itr_setting or self.flow_limit is not None
-                or not prof.napi_repoll_list or prof.max_softirq_restart < 1 or self.steered is not None
-                or self.call_single_queue or len(self.polls) != len(self.ipi_at)):
+                or not prof.napi_repoll_list or self.steered is not None or self.call_single_queue
+                or len(self.polls) != len(self.ipi_at)):
             return
         while (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending and self.in_net_rx_action
                and self.busy_until <= self.now and not q.irq_enabled and q.napi_sched
                and q.rx_use - q.rx_clean == self.ring_size - 1
                and (self.poll_list == [q] and not b.napi_sched and not b.input_q
                     or self.poll_list == [b, q] and b.napi_sched and not b.process_q and 0 < b.input_q)):
-            rows, pieces, drops, jumped = self.flood_runs(q)
-            done = self.whole_calls(rows[:, 0])
-            if done:
-                self.flood_commit(q, rows[:done + 1], pieces, drops)
-            if not (done and jumped):
+            rows, pieces, drops, repeated = self.flood_runs(q)
+            if len(rows) > 1:
+                self.flood_commit(q, rows, pieces, drops)
+            if not repeated:
                 return
 
     def flood_runs(self, q: _Queue) -> tuple[np.ndarray, tuple[list[int], list[int]], tuple[list[int], list[int]],
@@ -2618,19 +2617,6 @@ class _RpsCpu(_Cpu):
         began = start + c.net_rx_action_ns
         return (backlog > 0) & ((backlog >= self.profile.netdev_budget) | (
             (began + c.poll_ns + backlog * c.stack_ns) // tick >= began // tick + self.budget_jiffies))
-
-    def whole_calls(self, times: np.ndarray) -> int:
-        """Of :meth:`flooded_runs`: how many of its runs, back to back from ``times[0]`` on and ending at
-        ``times[1:]``, make whole ``handle_softirqs`` calls, the first beginning with them. A call ends after
-        max_softirq_restart runs, or after a run that ends in the jiffy MAX_SOFTIRQ_TIME after its start or later."""
-        tick, restarts, jiffies = self.tick_ns, self.profile.max_softirq_restart, self.softirq_jiffies
-        ends = times.tolist()
-        done = 0
-        while True:
-            end = min(done + restarts, bisect_left(ends, (ends[done] // tick + jiffies) * tick, done + 1))
-            if end >= len(ends):
-                return done
-            done = end
 
     def flood_commit(self, q: _Queue, rows: np.ndarray, pieces: tuple[list[int], list[int]],
                      drops: tuple[list[int], list[int]]) -> None:
