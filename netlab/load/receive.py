@@ -2517,6 +2517,7 @@ class _RpsCpu(_Cpu):
         offset = rps.starts[-1] - rps.arrival[-1]            # the NIC's last run of writes goes on at rx_head - offset
         blocks = [rps.count(own, x, min(_NAPI_WEIGHT, rx_head - x))  # own skbs in each 64 ring entries from rx_clean
                   for x in range(rx_clean, rx_head, _NAPI_WEIGHT)]
+        space = (clean - rx_head) % _NAPI_WEIGHT              # entries left in the last 64
         at_list: list[int] = []                               # pieces: ring position, arrival
         from_list: list[int] = []
         drop_from: list[int] = []
@@ -2524,6 +2525,7 @@ class _RpsCpu(_Cpu):
         rows = [(now, pos, rx_use, rx_head, 0, 0, kept_before, 0)]
         seen: dict[tuple, int] = {}                          # state → the run that began in it
         base, t, ow = pos, arr[pos:pos + _WINDOW].tolist(), own[pos:pos + _WINDOW + 1].tolist()
+        ahead = base + len(t) if base + len(t) < n else -1    # (-1: the window reaches the last arrival)
         while True:
             r = len(rows)                                    # this run reads ring entries from clean + 64 (r - 1) on
             if every and pos < n:
@@ -2541,9 +2543,10 @@ class _RpsCpu(_Cpu):
             for k in range(refills):                         # the NIC's writes at each look, then a refill
                 at = look + k * gap
                 j = bisect_right(t, at, pos - base) + base
-                if j - base == len(t) and j < n:             # past the arrivals read ahead: read on from pos
+                if j == ahead:                               # past the arrivals read ahead: read on from pos
                     j = int(arr.searchsorted(at, "right"))
                     base, t, ow = pos, arr[pos:j + _WINDOW].tolist(), own[pos:j + _WINDOW + 1].tolist()
+                    ahead = base + len(t) if base + len(t) < n else -1
                 if j > pos:
                     accepted = rx_use - rx_head
                     if j - pos < accepted:
@@ -2552,17 +2555,20 @@ class _RpsCpu(_Cpu):
                         at_list.append(rx_head)
                         from_list.append(pos)
                         offset = rx_head - pos
-                    h, a = rx_head - clean, pos - base
+                    a = pos - base
                     rx_head += accepted
                     pos += accepted
-                    while accepted:                          # own skbs into each 64 entries' count
-                        if not h % _NAPI_WEIGHT:
-                            blocks.append(0)
-                        m = _NAPI_WEIGHT - h % _NAPI_WEIGHT
-                        if m > accepted:
-                            m = accepted
-                        blocks[-1] += ow[a + m] - ow[a]
-                        a, h, accepted = a + m, h + m, accepted - m
+                    if accepted <= space:                    # own skbs into the count of their 64 entries
+                        blocks[-1] += ow[a + accepted] - ow[a]
+                        space -= accepted
+                    else:
+                        while accepted:
+                            if not space:
+                                blocks.append(0)
+                                space = _NAPI_WEIGHT
+                            m = accepted if accepted < space else space
+                            blocks[-1] += ow[a + m] - ow[a]
+                            a, accepted, space = a + m, accepted - m, space - m
                     if j > pos:
                         drop_from.append(pos)
                         drop_to.append(j)
