@@ -411,7 +411,7 @@ def test_a_flooded_reader_repeats_its_runs_across_jiffies(monkeypatch, sysctls, 
 
     def counted(self, rows, *args):
         runs = flood_repeats(self, rows, *args)
-        repeated.append(runs[len(rows):, 0])
+        repeated.append(runs[0][len(rows):, 0])
         return runs
     monkeypatch.setattr(load_receive._RpsCpu, "flood_repeats", counted)
     prof = PROFILES["6.12"].replace(hz=1000, **sysctls)

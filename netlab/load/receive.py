@@ -2494,8 +2494,7 @@ class _RpsCpu(_Cpu):
             if not repeated:
                 return
 
-    def flood_runs(self, q: _Queue) -> tuple[np.ndarray, tuple[list[int], list[int]], tuple[list[int], list[int]],
-                                                bool]:
+    def flood_runs(self, q: _Queue) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
         """Of :meth:`flooded_runs`: its runs from now on, a run at a time, up to one of another kind (left out). Per
         run, after it (row 0: before the first): its end, the arrivals taken (``feed.pos``), ``rx_use``, ``rx_head``,
         how many of ``pieces`` (the NIC's runs of writes without a drop between, as ``_RpsQueue.starts`` and
@@ -2503,7 +2502,7 @@ class _RpsCpu(_Cpu):
         backlog and those the backlog dropped. Where a run begins in a state one began in before — relative to its
         arrivals (:func:`_stream_period`): the gaps and own skbs ahead, the ring's entries and own skbs in each 64
         unread, the skbs kept — the runs since then repeat: they go on at once up to the arrivals' end (last value
-        True), where a squeeze before a queue's poll (the only run that looks at the tick) does not cut them short.
+        True), where a squeeze before a queue's poll (the only way the tick changes a run) does not cut them short.
         """
         c, prof, rps, feed = self.costs, self.profile, q.rps, q.feed
         rx_ns, poll_ns, driver_ns, stack_ns = c.net_rx_action_ns, c.poll_ns, c.driver_ns, c.stack_ns
@@ -2533,8 +2532,9 @@ class _RpsCpu(_Cpu):
                        rx_head - pos == offset, *blocks[r - 1:])
                 first = seen.setdefault(key, r)
                 if first < r:
-                    jumped = self.flood_repeats(rows, first, at_list, from_list, drop_from, drop_to, n)
-                    return jumped, (at_list, from_list), (drop_from, drop_to), True
+                    return *self.flood_repeats(np.array(rows, dtype=np.int64), first,
+                                               np.array([at_list, from_list], dtype=np.int64).reshape(2, -1),
+                                               np.array([drop_from, drop_to], dtype=np.int64).reshape(2, -1), n), True
                 if len(seen) > 4096:
                     seen.clear()
             if kept_before >= _NAPI_WEIGHT or kept_before and self.squeezed_before_poll(now, kept_before):
@@ -2586,34 +2586,30 @@ class _RpsCpu(_Cpu):
                 kept_before = taken
                 continue
             break
-        return np.array(rows, dtype=np.int64), (at_list, from_list), (drop_from, drop_to), False
+        return (np.array(rows, dtype=np.int64), np.array([at_list, from_list], dtype=np.int64).reshape(2, -1),
+                np.array([drop_from, drop_to], dtype=np.int64).reshape(2, -1), False)
 
-    def flood_repeats(self, rows: list[tuple], first: int, at_list: list[int], from_list: list[int],
-                      drop_from: list[int], drop_to: list[int], n: int) -> np.ndarray:
-        """Of :meth:`flood_runs`: ``rows`` with the runs from ``first`` on repeated after them, shifted by what they
-        moved on (time, arrivals, ring positions, pieces, drops) each time, up to the arrivals' end or a run
-        squeezed before its queue's poll; their pieces and drops added to the lists."""
+    def flood_repeats(self, rows: np.ndarray, first: int, pieces: np.ndarray, drops: np.ndarray, n: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Of :meth:`flood_runs`: ``rows``, ``pieces`` and ``drops`` with the runs from ``first`` on repeated after them,
+        each time shifted by what they moved on (time, arrivals, ring positions, pieces, drops), up to the arrivals'
+        end or a run squeezed before its queue's poll."""
         last = len(rows) - 1
-        cycle = np.array(rows[first:], dtype=np.int64)
-        shift = cycle[-1] - np.array(rows[first - 1], dtype=np.int64)
+        cycle, shift = rows[first:], rows[last] - rows[first - 1]
         shift[6:] = 0                                        # (kept, dropped: per run)
         size, moved = len(cycle), int(shift[1])
-        times = ((n - rows[last][1]) // moved + 1) * size
-        i = np.arange(times)
+        i = np.arange(((n - rows[last, 1]) // moved + 1) * size)
         more = cycle[i % size] + (i // size + 1)[:, None] * shift
         fits = int(np.searchsorted(more[:, 1], n, "right"))
-        squeezed = self.squeezed_before_poll(np.append(rows[last][0], more[:-1, 0]),
-                                             np.append(rows[last][6], more[:-1, 6]))
+        squeezed = self.squeezed_before_poll(np.append(rows[last, 0], more[:-1, 0]), np.append(rows[last, 6], more[:-1, 6]))
         if squeezed[:fits].any():
             fits = int(np.argmax(squeezed))
-        more = more[:fits]
-        for lists, (a, b), step in (((at_list, from_list), (rows[first - 1][4], rows[last][4]), (size * _NAPI_WEIGHT, moved)),
-                                    ((drop_from, drop_to), (rows[first - 1][5], rows[last][5]), (moved, moved))):
-            reps = -(-fits // size)
-            for lst, s in zip(lists, step):
-                piece = np.array(lst[a:b], dtype=np.int64)
-                lst.extend((piece + s * np.arange(1, reps + 1)[:, None]).ravel().tolist())
-        return np.concatenate((np.array(rows, dtype=np.int64), more))
+        times = np.arange(1, -(-fits // size) + 1)[:, None]
+        (p0, d0), (p1, d1) = rows[first - 1, 4:6], rows[last, 4:6]
+        return (np.concatenate((rows, more[:fits])),
+                np.concatenate((pieces, (pieces[:, None, p0:p1] + np.array([[size * _NAPI_WEIGHT], [moved]])[:, :, None]
+                                          * times).reshape(2, -1)), axis=1),
+                np.concatenate((drops, (drops[:, None, d0:d1] + moved * times).reshape(2, -1)), axis=1))
 
     def squeezed_before_poll(self, start, backlog):
         """Of :meth:`flooded_runs`: whether a run that begins at ``start`` with ``backlog`` skbs on this CPU's backlog
@@ -2624,8 +2620,7 @@ class _RpsCpu(_Cpu):
         return (backlog > 0) & ((backlog >= self.profile.netdev_budget) | (
             (began + c.poll_ns + backlog * c.stack_ns) // tick >= began // tick + self.budget_jiffies))
 
-    def flood_commit(self, q: _Queue, rows: np.ndarray, pieces: tuple[list[int], list[int]],
-                     drops: tuple[list[int], list[int]]) -> None:
+    def flood_commit(self, q: _Queue, rows: np.ndarray, pieces: np.ndarray, drops: np.ndarray) -> None:
         """Of :meth:`flooded_runs`: what the runs of ``rows`` (:meth:`flood_runs`) did, into this CPU's counters,
         its backlog and ``q``: its ring, the NIC's writes, the polls whose IPIs leave at each run's end."""
         c, prof, rps, feed, b = self.costs, self.profile, q.rps, q.feed, self.backlog
@@ -2639,20 +2634,17 @@ class _RpsCpu(_Cpu):
         self.busy_ns["ksoftirqd"] += int(end[-1] - end[0])
         self.processed_rps += int(backlog.sum())
         self.dropped += int(dropped.sum())
-        k = int(n_drops[-1])
-        if k:
-            drop_from, drop_to = np.array(drops[0][:k], dtype=np.int64), np.array(drops[1][:k], dtype=np.int64)
-            q.rx_missed += int((drop_to - drop_from).sum())
-            q.dropped_ns += _range_sums(feed.arr, drop_from, drop_to)
+        drop_from, drop_to = drops[:, :n_drops[-1]]
+        q.rx_missed += int((drop_to - drop_from).sum())
+        q.dropped_ns += _range_sums(feed.arr, drop_from, drop_to)
         q.read_ns += _NAPI_WEIGHT * int(looks.sum()) + runs * driver_ns * (_NAPI_WEIGHT * (_NAPI_WEIGHT - 1) // 2)
         self.keep_polls()
         self.poll_blocks.append(np.stack((np.full(runs, q.index, dtype=np.int64),
                                           q.rx_clean + _NAPI_WEIGHT * np.arange(runs, dtype=np.int64),
                                           np.full(runs, _NAPI_WEIGHT, dtype=np.int64), looks,
                                           looks + _NAPI_WEIGHT * driver_ns)))
-        k = int(n_pieces[-1])                                # (runs without a drop between: as written() adds them)
-        rps.starts.extend(pieces[0][:k])
-        rps.arrival.extend(pieces[1][:k])
+        rps.starts.extend(pieces[0, :n_pieces[-1]].tolist())  # (runs without a drop between, as written() adds them)
+        rps.arrival.extend(pieces[1, :n_pieces[-1]].tolist())
         packets = runs * _NAPI_WEIGHT
         q.rx_packets += packets
         q.total_packets += packets
