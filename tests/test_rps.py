@@ -403,9 +403,8 @@ def test_a_flooded_reader_that_keeps_skbs_equals_the_step_model(budget):
 def test_a_flooded_reader_repeats_its_runs_across_jiffies(monkeypatch, sysctls, rate, flows):
     """Periodic arrivals, flows round robin, RPS over CPUs 0-3 on 1 ms jiffies: CPU 0's flooded runs come back to a
     state they were in; the load model repeats them at once (flood_repeats) across jiffies and still equals the step
-    model: handle_softirqs calls that end at a jiffy or after 10 runs (or each run), runs squeezed when they kept 16 skbs
-    or more (netdev_budget 80), a squeeze before the queue's poll that cuts a cycle short (netdev_budget_usecs 1000),
-    backlog drops."""
+    model: handle_softirqs calls of 10 runs or one, runs squeezed when they kept 16 skbs or more (netdev_budget 80),
+    a squeeze before the queue's poll that cuts a cycle short (netdev_budget_usecs 1000), backlog drops."""
     repeated = []                                    # the ends of the runs repeated
     flood_repeats = load_receive._RpsCpu.flood_repeats
 

@@ -33,7 +33,9 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   ``rps_repeats``); a target takes its IPI → NET_RX → ``process_backlog`` cycles in numpy where each
   takes one reading CPU's run's skbs, idle or busy in between (a max-plus recursion: ``group_cycles``), the others
   with a bisect (``backlog_cycles``); a reading CPU's floods on 6.12 (ksoftirqd, ring drops, its own backlog's
-  polls between) go a NET_RX run at a time, whole ``handle_softirqs`` calls at once (``_RpsCpu.flooded_runs``).
+  polls between) go a NET_RX run at a time, and where a run begins in a state one began in before (the same
+  stream period), the runs since then again and again at once, across jiffies (``_RpsCpu.flooded_runs``,
+  ``flood_repeats``).
   Everything else runs a Python step per interrupt and per ksoftirqd run.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
@@ -2473,9 +2475,9 @@ class _RpsCpu(_Cpu):
         (``stack_ns`` each), then the queue: 64 packets, ``driver_ns`` each, given back 16 at a time right after the
         NIC wrote what had arrived (the rest dropped); what it keeps waits on the backlog for the next run, the IPIs
         for the others leave at its end. A run at a time (:meth:`flood_runs`), whole cycles at once where the
-        flood's state comes back, up to a run of any other kind: fewer than 64 packets ready when the driver looks, a
-        squeeze before the queue's poll, 64 kept skbs. Where ``handle_softirqs`` calls end does not matter here:
-        ksoftirqd calls it again at once (the queue's IRQ is masked, nothing is steered here)."""
+        flood's state comes back (:meth:`flood_repeats`), up to a run of any other kind: fewer than 64 packets ready
+        when the driver looks, a squeeze before the queue's poll, 64 kept skbs. Where ``handle_softirqs`` calls end
+        does not matter here: ksoftirqd calls it again at once (the queue's IRQ is masked, nothing is steered here)."""
         c, prof, b = self.costs, self.profile, self.backlog
         q = self.queues[0] if len(self.queues) == 1 else None
         if (q is None or q.rps is None or q.gro is not None or q.rps.local is not None or q.rps.own is None
@@ -2591,9 +2593,9 @@ class _RpsCpu(_Cpu):
 
     def flood_repeats(self, rows: np.ndarray, first: int, pieces: np.ndarray, drops: np.ndarray, n: int
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Of :meth:`flood_runs`: ``rows``, ``pieces`` and ``drops`` with the runs from ``first`` on repeated after them,
-        each time shifted by what they moved on (time, arrivals, ring positions, pieces, drops), up to the arrivals'
-        end or a run squeezed before its queue's poll."""
+        """Of :meth:`flood_runs`: ``rows``, ``pieces`` and ``drops`` with the runs from ``first`` on repeated after
+        them, each time shifted by what they moved on (time, arrivals, ring positions, pieces, drops), up to the
+        arrivals' end or a run squeezed before its queue's poll."""
         last = len(rows) - 1
         cycle, shift = rows[first:], rows[last] - rows[first - 1]
         shift[6:] = 0                                        # (kept, dropped: per run)
@@ -2601,7 +2603,8 @@ class _RpsCpu(_Cpu):
         i = np.arange(((n - rows[last, 1]) // moved + 1) * size)
         more = cycle[i % size] + (i // size + 1)[:, None] * shift
         fits = int(np.searchsorted(more[:, 1], n, "right"))
-        squeezed = self.squeezed_before_poll(np.append(rows[last, 0], more[:-1, 0]), np.append(rows[last, 6], more[:-1, 6]))
+        squeezed = self.squeezed_before_poll(np.append(rows[last, 0], more[:-1, 0]),   # (each run's start, backlog)
+                                             np.append(rows[last, 6], more[:-1, 6]))
         if squeezed[:fits].any():
             fits = int(np.argmax(squeezed))
         times = np.arange(1, -(-fits // size) + 1)[:, None]
@@ -2611,7 +2614,7 @@ class _RpsCpu(_Cpu):
                                           * times).reshape(2, -1)), axis=1),
                 np.concatenate((drops, (drops[:, None, d0:d1] + moved * times).reshape(2, -1)), axis=1))
 
-    def squeezed_before_poll(self, start, backlog):
+    def squeezed_before_poll(self, start: int | np.ndarray, backlog: int | np.ndarray) -> bool | np.ndarray:
         """Of :meth:`flooded_runs`: whether a run that begins at ``start`` with ``backlog`` skbs on this CPU's backlog
         (ints, or arrays of them) is squeezed after its backlog's poll, before the queue's: the budget spent or
         net_rx_action's time limit passed."""
