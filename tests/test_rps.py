@@ -397,7 +397,7 @@ def test_a_flooded_reader_that_keeps_skbs_equals_the_step_model(budget):
 
 
 @pytest.mark.parametrize("sysctls, rate, flows", [
-    ({}, 6e6, 8), ({}, 8e6, 16), (dict(netdev_budget=80), 6e6, 8), (dict(netdev_budget=80), 8e6, 16),
+    ({}, 6e6, 8), ({}, 8e6, 12), (dict(netdev_budget=80), 6e6, 8), (dict(netdev_budget=80), 8e6, 16),
     (dict(netdev_budget_usecs=1000, max_softirq_restart=1), 6e6, 8),
     (dict(netdev_budget_usecs=1000, max_softirq_restart=1, netdev_max_backlog=10), 1e7, 16)])
 def test_a_flooded_reader_repeats_its_runs_across_jiffies(monkeypatch, sysctls, rate, flows):
@@ -418,7 +418,7 @@ def test_a_flooded_reader_repeats_its_runs_across_jiffies(monkeypatch, sysctls, 
                                [[0, 1, 2, 3]], Costs(), 256)
     assert load == step and step.ring_drops
     ends = np.concatenate(repeated)
-    assert len(ends) > 150 and ends[-1] // 1_000_000 > ends[0] // 1_000_000
+    assert len(ends) > 100 and ends[-1] // 1_000_000 > ends[0] // 1_000_000
 
 
 def test_the_load_model_refuses_what_it_cannot_do_exactly():
