@@ -2551,26 +2551,27 @@ class _RpsCpu(_Cpu):
                     ahead = base + len(t) if base + len(t) < n else -1
                 if j > pos:
                     accepted = rx_use - rx_head
-                    if j - pos < accepted:
-                        accepted = j - pos
-                    if accepted and rx_head - pos != offset:
-                        at_list.append(rx_head)
-                        from_list.append(pos)
-                        offset = rx_head - pos
-                    a = pos - base
-                    rx_head += accepted
-                    pos += accepted
-                    if accepted <= space:                    # own skbs into the count of their 64 entries
-                        blocks[-1] += ow[a + accepted] - ow[a]
-                        space -= accepted
-                    else:
-                        while accepted:
-                            if not space:
-                                blocks.append(0)
-                                space = _NAPI_WEIGHT
-                            m = accepted if accepted < space else space
-                            blocks[-1] += ow[a + m] - ow[a]
-                            a, accepted, space = a + m, accepted - m, space - m
+                    if accepted:
+                        if j - pos < accepted:
+                            accepted = j - pos
+                        if rx_head - pos != offset:
+                            at_list.append(rx_head)
+                            from_list.append(pos)
+                            offset = rx_head - pos
+                        a = pos - base
+                        rx_head += accepted
+                        pos += accepted
+                        if accepted <= space:                # own skbs into the count of their 64 entries
+                            blocks[-1] += ow[a + accepted] - ow[a]
+                            space -= accepted
+                        else:
+                            while accepted:
+                                if not space:
+                                    blocks.append(0)
+                                    space = _NAPI_WEIGHT
+                                m = accepted if accepted < space else space
+                                blocks[-1] += ow[a + m] - ow[a]
+                                a, accepted, space = a + m, accepted - m, space - m
                     if j > pos:
                         drop_from.append(pos)
                         drop_to.append(j)
