@@ -217,14 +217,18 @@ def rss_hashes(saddr: Sequence[str], daddr: Sequence[str], sport: Sequence[int],
 
 
 def _range_sums(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> int:
-    """The sum of ``arr[s:e]`` over ranges (s, e), reading only their elements (a cumulative sum over the span
-    between would cost fresh pages)."""
+    """The sum of ``arr[s:e]`` over increasing, non-overlapping ranges (s, e): a cumulative sum over their span, or
+    where they hold less than a quarter of it, their elements alone (the span's fresh pages would cost more)."""
     lengths = ends - starts
     keep = lengths > 0
-    starts, lengths = starts[keep], lengths[keep]
-    if not len(lengths):
+    if not keep.any():
         return 0
-    return int(arr[np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))].sum())
+    starts, ends, lengths = starts[keep], ends[keep], lengths[keep]
+    lo, hi, total = int(starts[0]), int(ends[-1]), int(lengths.sum())
+    if 4 * total < hi - lo:
+        return int(arr[np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)].sum())
+    cum = np.concatenate(([0], np.cumsum(arr[lo:hi])))
+    return int(cum[ends - lo].sum() - cum[starts - lo].sum())
 
 
 # --- RPS settings ---------------------------------------------------------------------------------------------------
