@@ -489,6 +489,31 @@ def test_a_flooded_reader_that_keeps_skbs_equals_the_step_model(budget):
     assert load == step and step.ring_drops and step.busy_ns[0]["ksoftirqd"]
 
 
+@pytest.mark.parametrize("sysctls, rate, flows", [
+    ({}, 6e6, 8), ({}, 8e6, 12), (dict(netdev_budget=80), 6e6, 8), (dict(netdev_budget=80), 8e6, 16),
+    (dict(netdev_budget_usecs=1000, max_softirq_restart=1), 6e6, 8),
+    (dict(netdev_budget_usecs=1000, max_softirq_restart=1, netdev_max_backlog=10), 1e7, 16)])
+def test_a_flooded_reader_repeats_its_runs_across_jiffies(monkeypatch, sysctls, rate, flows):
+    """Periodic arrivals, flows round robin, RPS over CPUs 0-3 on 1 ms jiffies: CPU 0's flooded runs come back to a
+    state they were in; the load model repeats them at once (flood_repeats) across jiffies and still equals the step
+    model: handle_softirqs calls of 10 runs or one, runs squeezed when they kept 16 skbs or more (netdev_budget 80),
+    a squeeze before the queue's poll that cuts a cycle short (netdev_budget_usecs 1000), backlog drops."""
+    repeated = []                                    # the ends of the runs repeated
+    flood_repeats = load_receive._RpsCpu.flood_repeats
+
+    def counted(self, rows, *args):
+        runs = flood_repeats(self, rows, *args)
+        repeated.append(runs[0][len(rows):, 0])
+        return runs
+    monkeypatch.setattr(load_receive._RpsCpu, "flood_repeats", counted)
+    prof = PROFILES["6.12"].replace(hz=1000, **sysctls)
+    step, load = step_and_load(arrivals(rate, 20000), 40000 + np.arange(20000) % flows, prof, 4, 1, [0],
+                               [[0, 1, 2, 3]], Costs(), 256)
+    assert load == step and step.ring_drops
+    ends = np.concatenate(repeated)
+    assert len(ends) > 100 and ends[-1] // 1_000_000 > ends[0] // 1_000_000
+
+
 def test_the_load_model_refuses_what_it_cannot_do_exactly():
     times, hashes = np.arange(10), np.arange(1, 11) << 20
     with pytest.raises(ValueError, match="hash_of_packet"):

@@ -33,7 +33,9 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   ``rps_repeats``); a target takes its IPI → NET_RX → ``process_backlog`` cycles in numpy where each
   takes one reading CPU's run's skbs, idle or busy in between (a max-plus recursion: ``group_cycles``), the others
   with a bisect (``backlog_cycles``); a reading CPU's floods on 6.12 (ksoftirqd, ring drops, its own backlog's
-  polls between) go a NET_RX run at a time, whole ``handle_softirqs`` calls at once (``_RpsCpu.flooded_runs``).
+  polls between) go a NET_RX run at a time, and where a run begins in a state one began in before (the same
+  stream period), the runs since then again and again at once, across jiffies (``_RpsCpu.flooded_runs``,
+  ``flood_repeats``).
   Everything else runs a Python step per interrupt and per ksoftirqd run.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
@@ -220,14 +222,14 @@ def _toeplitz_tables(key: bytes) -> np.ndarray:
 
 
 def _range_sums(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> int:
-    """The sum of ``arr[s:e]`` over increasing, non-overlapping ranges (s, e)."""
-    keep = ends > starts
-    if not keep.any():
+    """The sum of ``arr[s:e]`` over ranges (s, e), reading only their elements (a cumulative sum over the span
+    between would cost fresh pages)."""
+    lengths = ends - starts
+    keep = lengths > 0
+    starts, lengths = starts[keep], lengths[keep]
+    if not len(lengths):
         return 0
-    starts, ends = starts[keep], ends[keep]
-    lo = int(starts[0])
-    cum = np.concatenate(([0], np.cumsum(arr[lo:int(ends[-1])])))
-    return int(cum[ends - lo].sum() - cum[starts - lo].sum())
+    return int(arr[np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))].sum())
 
 
 # --- RPS settings ---------------------------------------------------------------------------------------------------
@@ -2503,147 +2505,195 @@ class _RpsCpu(_Cpu):
         """Not in bulk with RPS: its polls would not be recorded."""
 
     def flooded_runs(self) -> None:
-        """:meth:`_Cpu.flooded_runs` for a CPU that reads one RPS queue (6.12, no GRO, no moderation), a NET_RX run
-        at a time, a bisect per refill: between two of ksoftirqd's runs of a flood, each run polls this CPU's backlog
-        first if the run before kept skbs (``stack_ns`` each), then the queue: 64 packets, ``driver_ns`` each, given
-        back 16 at a time right after the NIC wrote what had arrived (the rest dropped); what it keeps waits on the
-        backlog for the next run, the IPIs for the others leave at its end. Whole ``handle_softirqs`` calls at once
-        (its restarts and time limit end one), up to one with a run of any other kind: fewer than 64 packets ready
-        when the driver looks, a squeeze before the queue's poll, 64 kept skbs, or the arrivals' end."""
+        """:meth:`_Cpu.flooded_runs` for a CPU that reads one RPS queue (6.12, no GRO, no moderation): ksoftirqd's
+        NET_RX runs in a flood, back to back. Each polls this CPU's backlog first if the run before kept skbs
+        (``stack_ns`` each), then the queue: 64 packets, ``driver_ns`` each, given back 16 at a time right after the
+        NIC wrote what had arrived (the rest dropped); what it keeps waits on the backlog for the next run, the IPIs
+        for the others leave at its end. A run at a time (:meth:`flood_runs`), whole cycles at once where the
+        flood's state comes back (:meth:`flood_repeats`), up to a run of any other kind: fewer than 64 packets ready
+        when the driver looks, a squeeze before the queue's poll, 64 kept skbs. Where ``handle_softirqs`` calls end
+        does not matter here: ksoftirqd calls it again at once (the queue's IRQ is masked, nothing is steered here)."""
         c, prof, b = self.costs, self.profile, self.backlog
         q = self.queues[0] if len(self.queues) == 1 else None
-        if (q is None or q.rps is None or q.gro is not None or q.rps.local is not None or self.rx_itr_setting
-                or self.flow_limit is not None or not prof.napi_repoll_list or self.steered is not None
-                or self.call_single_queue
+        if (q is None or q.rps is None or q.gro is not None or q.rps.local is not None or q.rps.own is None
+                or not q.rps.starts or self.rx_itr_setting or self.flow_limit is not None
+                or not prof.napi_repoll_list or self.steered is not None or self.call_single_queue
                 or len(self.polls) != len(self.ipi_at)):
             return
-        if not (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending and self.in_net_rx_action
-                and self.busy_until <= self.now and not q.irq_enabled and q.napi_sched
-                and q.rx_use - q.rx_clean == self.ring_size - 1
-                and (self.poll_list == [q] and not b.napi_sched and not b.input_q
-                     or self.poll_list == [b, q] and b.napi_sched and not b.process_q and 0 < b.input_q)):
-            return
+        while (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending and self.in_net_rx_action
+               and self.busy_until <= self.now and not q.irq_enabled and q.napi_sched
+               and q.rx_use - q.rx_clean == self.ring_size - 1
+               and (self.poll_list == [q] and not b.napi_sched and not b.input_q
+                    or self.poll_list == [b, q] and b.napi_sched and not b.process_q and 0 < b.input_q)):
+            rows, pieces, drops, repeated = self.flood_runs(q)
+            if len(rows) > 1:
+                self.flood_commit(q, rows, pieces, drops)
+            if not repeated:
+                return
+
+    def flood_runs(self, q: _Queue) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """Of :meth:`flooded_runs`: its runs from now on, a run at a time, up to one of another kind (left out). Per
+        run, after it (row 0: before the first): its end, the arrivals taken (``feed.pos``), ``rx_use``, ``rx_head``,
+        how many of ``pieces`` (the NIC's runs of writes without a drop between, as ``_RpsQueue.starts`` and
+        ``arrival``) and of ``drops`` (arrivals dropped at the ring, from, to) it leaves, the skbs it kept on the
+        backlog and those the backlog dropped. Where a run begins in a state one began in before — relative to its
+        arrivals (:func:`_stream_period`): the gaps and own skbs ahead, the ring's entries and own skbs in each 64
+        unread, the skbs kept — the runs since then repeat: they go on at once up to the arrivals' end (last value
+        True), where a squeeze before a queue's poll (the only way the tick changes a run) does not cut them short.
+        """
+        c, prof, rps, feed = self.costs, self.profile, q.rps, q.feed
         rx_ns, poll_ns, driver_ns, stack_ns = c.net_rx_action_ns, c.poll_ns, c.driver_ns, c.stack_ns
-        tick, budget_jiffies, softirq_jiffies = self.tick_ns, self.budget_jiffies, self.softirq_jiffies
-        budget, restarts, admits = prof.netdev_budget, prof.max_softirq_restart, prof.netdev_max_backlog + 1
-        write, rps, feed = IGB_RX_BUFFER_WRITE, q.rps, q.feed
-        own = rps.own
-        i = bisect_right(rps.starts, q.rx_clean) - 1         # the NIC's runs of writes from the ring's first entry
-        if i < 0:
-            return
-        pieces = list(zip(rps.starts[i:], rps.arrival[i:]))
-        base = feed.pos
-        t = feed.arr[base:base + 4096].tolist()              # the arrivals ahead
-        drop_from: list[int] = []                            # the ring's drops: arrivals drop_from[i] .. drop_to[i]
+        write, admits, own, arr, n = IGB_RX_BUFFER_WRITE, prof.netdev_max_backlog + 1, rps.own, feed.arr, feed.n
+        refills, gap = _NAPI_WEIGHT // write + 1, write * driver_ns
+        if self.stream_period < 0:
+            self.stream_period = _stream_period(arr, own)
+        every = self.stream_period
+        now, rx_use, rx_head, pos, kept_before = self.now, q.rx_use, q.rx_head, feed.pos, self.backlog.input_q
+        rx_clean = clean = q.rx_clean
+        offset = rps.starts[-1] - rps.arrival[-1]            # the NIC's last run of writes goes on at rx_head - offset
+        blocks = [rps.count(own, x, min(_NAPI_WEIGHT, rx_head - x))  # own skbs in each 64 ring entries from rx_clean
+                  for x in range(rx_clean, rx_head, _NAPI_WEIGHT)]
+        space = (clean - rx_head) % _NAPI_WEIGHT              # entries left in the last 64
+        at_list: list[int] = []                               # pieces: ring position, arrival
+        from_list: list[int] = []
+        drop_from: list[int] = []
         drop_to: list[int] = []
-        now, rx_use, rx_head, rx_clean, pos = self.now, q.rx_use, q.rx_head, q.rx_clean, base
-        kept_before = b.input_q
-        groups = 0
-        while True:                                          # one handle_softirqs call
-            end = now // tick + softirq_jiffies
-            g_now, g_use, g_head, g_clean, g_pos, g_kept, g_pieces, g_drops = now, rx_use, rx_head, rx_clean, pos, \
-                kept_before, len(pieces), len(drop_from)
-            looks: list[int] = []
-            runs = squeezed = processed = dropped = missed = ksoftirqd_ns = 0
-            complete = False
-            for restart in range(restarts - 1, -1, -1):
-                start = now
-                now += rx_ns
-                limit, left = now // tick + budget_jiffies, budget
-                if kept_before:                              # process_backlog
-                    if kept_before >= _NAPI_WEIGHT:
-                        break
-                    now += poll_ns + kept_before * stack_ns
-                    left -= kept_before
-                    processed += kept_before
-                    if left <= 0 or now // tick >= limit:
-                        break
-                look = now + poll_ns
-                ok = True
-                for r in range(_NAPI_WEIGHT // write + 1):   # the NIC's writes at each look, then a refill
-                    at = look + r * write * driver_ns
-                    j = bisect_right(t, at, pos - base) + base
-                    if j - base == len(t) and j < feed.n:
-                        ok = False                           # past the arrivals read ahead
-                        break
-                    accepted = min(j - pos, rx_use - rx_head)
+        rows = [(now, pos, rx_use, rx_head, 0, 0, kept_before, 0)]
+        seen: dict[tuple, int] = {}                          # state → the run that began in it
+        base, t, ow = pos, arr[pos:pos + _WINDOW].tolist(), own[pos:pos + _WINDOW + 1].tolist()
+        ahead = base + len(t) if base + len(t) < n else -1    # (-1: the window reaches the last arrival)
+        while True:
+            r = len(rows)                                    # this run reads ring entries from clean + 64 (r - 1) on
+            if every and pos < n:
+                key = (pos % every, t[pos - base] - now, kept_before, rx_head - rx_clean, rx_use - rx_clean,
+                       rx_head - pos == offset, *blocks[r - 1:])
+                first = seen.setdefault(key, r)
+                if first < r:
+                    return *self.flood_repeats(np.array(rows, dtype=np.int64), first,
+                                               np.array([at_list, from_list], dtype=np.int64).reshape(2, -1),
+                                               np.array([drop_from, drop_to], dtype=np.int64).reshape(2, -1), n), True
+                if len(seen) > 4096:
+                    seen.clear()
+            if kept_before >= _NAPI_WEIGHT or kept_before and self.squeezed_before_poll(now, kept_before):
+                break
+            look = now + rx_ns + (poll_ns + kept_before * stack_ns if kept_before else 0) + poll_ns
+            for k in range(refills):                         # the NIC's writes at each look, then a refill
+                at = look + k * gap
+                j = bisect_right(t, at, pos - base) + base
+                if j == ahead:                               # past the arrivals read ahead: read on from pos
+                    j = int(arr.searchsorted(at, "right"))
+                    base, t, ow = pos, arr[pos:j + _WINDOW].tolist(), own[pos:j + _WINDOW + 1].tolist()
+                    ahead = base + len(t) if base + len(t) < n else -1
+                if j > pos:
+                    accepted = rx_use - rx_head
                     if accepted:
-                        if pieces[-1][0] - rx_head != pieces[-1][1] - pos if pieces else True:
-                            pieces.append((rx_head, pos))
+                        if j - pos < accepted:
+                            accepted = j - pos
+                        if rx_head - pos != offset:
+                            at_list.append(rx_head)
+                            from_list.append(pos)
+                            offset = rx_head - pos
+                        a = pos - base
                         rx_head += accepted
-                    if j - pos > accepted:
-                        missed += j - pos - accepted
-                        drop_from.append(pos + accepted)
+                        pos += accepted
+                        if accepted <= space:                # own skbs into the count of their 64 entries
+                            blocks[-1] += ow[a + accepted] - ow[a]
+                            space -= accepted
+                        else:
+                            while accepted:
+                                if not space:
+                                    blocks.append(0)
+                                    space = _NAPI_WEIGHT
+                                m = accepted if accepted < space else space
+                                blocks[-1] += ow[a + m] - ow[a]
+                                a, accepted, space = a + m, accepted - m, space - m
+                    if j > pos:
+                        drop_from.append(pos)
                         drop_to.append(j)
-                    pos = j
-                    if not r and rx_head - rx_clean < _NAPI_WEIGHT:
-                        ok = False                           # the ring ran short
-                        break
-                    if r:
-                        rx_use += write
-                if not ok:
-                    break
-                kept = 0                                     # of ring entries rx_clean .. + 63: own skbs
-                first, last, k = rx_clean, rx_clean + _NAPI_WEIGHT, len(pieces) - 1
-                while pieces[k][0] > first:
-                    k -= 1
-                while first < last:
-                    upto = min(last, pieces[k + 1][0]) if k + 1 < len(pieces) else last
-                    a = pieces[k][1] + first - pieces[k][0]
-                    if own is not None:
-                        kept += int(own[a + upto - first] - own[a])
-                    first, k = upto, k + 1
-                taken = min(kept, admits)
-                dropped += kept - taken
-                looks.append(look)
+                        pos = j
+                if k:
+                    rx_use += write
+                elif rx_head - rx_clean < _NAPI_WEIGHT:
+                    break                                    # the ring ran short
+            else:
+                kept = blocks[r - 1]
+                taken = kept if kept < admits else admits
                 rx_clean += _NAPI_WEIGHT
                 now = look + _NAPI_WEIGHT * driver_ns
-                left -= _NAPI_WEIGHT
-                squeezed += left <= 0 or now // tick >= limit
-                ksoftirqd_ns += now - start
-                runs += 1
+                rows.append((now, pos, rx_use, rx_head, len(at_list), len(drop_from), taken, kept - taken))
                 kept_before = taken
-                if not (now // tick < end and restart):
-                    complete = True
-                    break
-            if not complete:
-                now, rx_use, rx_head, rx_clean, pos, kept_before = g_now, g_use, g_head, g_clean, g_pos, g_kept
-                del pieces[g_pieces:], drop_from[g_drops:], drop_to[g_drops:]
-                break
-            groups += 1
-            self.time_squeeze += squeezed
-            self.net_rx_softirqs += runs
-            self.busy_ns["ksoftirqd"] += ksoftirqd_ns
-            self.processed_rps += processed
-            self.dropped += dropped
-            q.rx_missed += missed
-            starts = np.array(looks, dtype=np.int64)
-            q.read_ns += _NAPI_WEIGHT * int(starts.sum()) + runs * driver_ns * (_NAPI_WEIGHT * (_NAPI_WEIGHT - 1) // 2)
-            self.keep_polls()
-            self.poll_blocks.append(np.stack((np.full(runs, q.index, dtype=np.int64),
-                                              g_clean + _NAPI_WEIGHT * np.arange(runs, dtype=np.int64),
-                                              np.full(runs, _NAPI_WEIGHT, dtype=np.int64), starts,
-                                              starts + _NAPI_WEIGHT * driver_ns)))
-        if not groups:
-            return
-        if drop_from:
-            q.dropped_ns += _range_sums(feed.arr, np.array(drop_from), np.array(drop_to))
-        for position, arrival in pieces:
-            rps.written(position, arrival)
-        packets = rx_clean - q.rx_clean
+                continue
+            break
+        return (np.array(rows, dtype=np.int64), np.array([at_list, from_list], dtype=np.int64).reshape(2, -1),
+                np.array([drop_from, drop_to], dtype=np.int64).reshape(2, -1), False)
+
+    def flood_repeats(self, rows: np.ndarray, first: int, pieces: np.ndarray, drops: np.ndarray, n: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Of :meth:`flood_runs`: ``rows``, ``pieces`` and ``drops`` with the runs from ``first`` on repeated after
+        them, each time shifted by what they moved on (time, arrivals, ring positions, pieces, drops), up to the
+        arrivals' end or a run squeezed before its queue's poll."""
+        last = len(rows) - 1
+        cycle, shift = rows[first:], rows[last] - rows[first - 1]
+        shift[6:] = 0                                        # (kept, dropped: per run)
+        size, moved = len(cycle), int(shift[1])
+        i = np.arange(((n - rows[last, 1]) // moved + 1) * size)
+        more = cycle[i % size] + (i // size + 1)[:, None] * shift
+        fits = int(np.searchsorted(more[:, 1], n, "right"))
+        squeezed = self.squeezed_before_poll(np.append(rows[last, 0], more[:-1, 0]),   # (each run's start, backlog)
+                                             np.append(rows[last, 6], more[:-1, 6]))
+        if squeezed[:fits].any():
+            fits = int(np.argmax(squeezed))
+        times = np.arange(1, -(-fits // size) + 1)[:, None]
+        (p0, d0), (p1, d1) = rows[first - 1, 4:6], rows[last, 4:6]
+        return (np.concatenate((rows, more[:fits])),
+                np.concatenate((pieces, (pieces[:, None, p0:p1] + np.array([[size * _NAPI_WEIGHT], [moved]])[:, :, None]
+                                          * times).reshape(2, -1)), axis=1),
+                np.concatenate((drops, (drops[:, None, d0:d1] + moved * times).reshape(2, -1)), axis=1))
+
+    def squeezed_before_poll(self, start: int | np.ndarray, backlog: int | np.ndarray) -> bool | np.ndarray:
+        """Of :meth:`flooded_runs`: whether a run that begins at ``start`` with ``backlog`` skbs on this CPU's backlog
+        (ints, or arrays of them) is squeezed after its backlog's poll, before the queue's: the budget spent or
+        net_rx_action's time limit passed."""
+        c, tick = self.costs, self.tick_ns
+        began = start + c.net_rx_action_ns
+        return (backlog > 0) & ((backlog >= self.profile.netdev_budget) | (
+            (began + c.poll_ns + backlog * c.stack_ns) // tick >= began // tick + self.budget_jiffies))
+
+    def flood_commit(self, q: _Queue, rows: np.ndarray, pieces: np.ndarray, drops: np.ndarray) -> None:
+        """Of :meth:`flooded_runs`: what the runs of ``rows`` (:meth:`flood_runs`) did, into this CPU's counters,
+        its backlog and ``q``: its ring, the NIC's writes, the polls whose IPIs leave at each run's end."""
+        c, prof, rps, feed, b = self.costs, self.profile, q.rps, q.feed, self.backlog
+        rx_ns, driver_ns, tick = c.net_rx_action_ns, c.driver_ns, self.tick_ns
+        end, pos, rx_use, rx_head, n_pieces, n_drops, kept, dropped = rows.T
+        runs, start, backlog = len(rows) - 1, end[:-1], kept[:-1]
+        looks = end[1:] - _NAPI_WEIGHT * driver_ns
+        self.time_squeeze += int(np.count_nonzero((backlog + _NAPI_WEIGHT >= prof.netdev_budget) | (
+            end[1:] // tick >= (start + rx_ns) // tick + self.budget_jiffies)))
+        self.net_rx_softirqs += runs
+        self.busy_ns["ksoftirqd"] += int(end[-1] - end[0])
+        self.processed_rps += int(backlog.sum())
+        self.dropped += int(dropped.sum())
+        drop_from, drop_to = drops[:, :n_drops[-1]]
+        q.rx_missed += int((drop_to - drop_from).sum())
+        q.dropped_ns += _range_sums(feed.arr, drop_from, drop_to)
+        q.read_ns += _NAPI_WEIGHT * int(looks.sum()) + runs * driver_ns * (_NAPI_WEIGHT * (_NAPI_WEIGHT - 1) // 2)
+        self.keep_polls()
+        self.poll_blocks.append(np.stack((np.full(runs, q.index, dtype=np.int64),
+                                          q.rx_clean + _NAPI_WEIGHT * np.arange(runs, dtype=np.int64),
+                                          np.full(runs, _NAPI_WEIGHT, dtype=np.int64), looks,
+                                          looks + _NAPI_WEIGHT * driver_ns)))
+        rps.starts.extend(pieces[0, :n_pieces[-1]].tolist())  # (runs without a drop between, as written() adds them)
+        rps.arrival.extend(pieces[1, :n_pieces[-1]].tolist())
+        packets = runs * _NAPI_WEIGHT
         q.rx_packets += packets
         q.total_packets += packets
-        q.rx_use, q.rx_head, q.rx_clean = rx_use, rx_head, rx_clean
-        feed.skip(pos - feed.pos)
-        self.now = now
-        if kept_before:
-            b.input_q = kept_before
-            if not b.napi_sched:
-                b.napi_sched = True
-            self.poll_list[:] = [b, q]
-        else:
-            b.input_q, b.napi_sched = 0, False
-            self.poll_list[:] = [q]
+        q.rx_clean += packets
+        q.rx_use, q.rx_head = int(rx_use[-1]), int(rx_head[-1])
+        feed.skip(int(pos[-1]) - feed.pos)
+        self.now = int(end[-1])
+        b.input_q = int(kept[-1])
+        b.napi_sched = bool(b.input_q)
+        self.poll_list[:] = [b, q] if b.input_q else [q]
 
     def next_due(self) -> int | None:
         """When the earliest interrupt of this CPU is due: an IPI or its queues' IRQs."""
