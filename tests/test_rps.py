@@ -514,6 +514,30 @@ def test_a_flooded_reader_repeats_its_runs_across_jiffies(monkeypatch, sysctls, 
     assert len(ends) > 100 and ends[-1] // 1_000_000 > ends[0] // 1_000_000
 
 
+@pytest.mark.parametrize("sysctls, rate", [({}, 6e6), (dict(netdev_budget=128), 6e6), (dict(netdev_budget=129), 4e6),
+                                           (dict(netdev_budget_usecs=1000, max_softirq_restart=1), 1e7)])
+def test_a_flooded_reader_that_keeps_every_skb_repeats_its_runs(monkeypatch, sysctls, rate):
+    """RFS with every flow read on CPU 0, the reading CPU: each flooded run keeps all its 64 skbs, so the backlog's
+    poll uses its weight and stays scheduled before the queue's; the load model repeats these runs (flood_repeats)
+    across 1 ms jiffies and equals the step model — squeezed each run where netdev_budget is 128 (64 + 64), not at
+    129."""
+    repeated = []
+    flood_repeats = load_receive._RpsCpu.flood_repeats
+
+    def counted(self, rows, *args):
+        runs = flood_repeats(self, rows, *args)
+        repeated.append(len(runs[0]) - len(rows))
+        return runs
+    monkeypatch.setattr(load_receive._RpsCpu, "flood_repeats", counted)
+    prof = PROFILES["6.12"].replace(hz=1000, **sysctls)
+    rxhash = rss_hashes(["10.0.0.1"] * 8, ["10.0.0.2"] * 8, 40000 + np.arange(8), [80] * 8)
+    step, load = step_and_load(arrivals(rate, 20000), 40000 + np.arange(20000) % 8, prof, 4, 1, [0], [[1, 2, 3]],
+                               Costs(), 256, rps_sock_flow_entries=4096, rps_flow_cnt=4096,
+                               read_on={int(h): 0 for h in rxhash})
+    assert load == step and step.ring_drops and step.processed[1:] == [0, 0, 0]
+    assert sum(repeated) > 30 and (step.time_squeeze[0] > 100) == (sysctls.get("netdev_budget") == 128)
+
+
 def test_the_load_model_refuses_what_it_cannot_do_exactly():
     times, hashes = np.arange(10), np.arange(1, 11) << 20
     with pytest.raises(ValueError, match="hash_of_packet"):

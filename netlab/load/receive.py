@@ -2508,10 +2508,11 @@ class _RpsCpu(_Cpu):
         """:meth:`_Cpu.flooded_runs` for a CPU that reads one RPS queue (6.12, no GRO, no moderation): ksoftirqd's
         NET_RX runs in a flood, back to back. Each polls this CPU's backlog first if the run before kept skbs
         (``stack_ns`` each), then the queue: 64 packets, ``driver_ns`` each, given back 16 at a time right after the
-        NIC wrote what had arrived (the rest dropped); what it keeps waits on the backlog for the next run, the IPIs
-        for the others leave at its end. A run at a time (:meth:`flood_runs`), whole cycles at once where the
-        flood's state comes back (:meth:`flood_repeats`), up to a run of any other kind: fewer than 64 packets ready
-        when the driver looks, a squeeze before the queue's poll, 64 kept skbs. Where ``handle_softirqs`` calls end
+        NIC wrote what had arrived (the rest dropped); what it keeps waits on the backlog for the next run (all 64:
+        the backlog's poll uses its weight and waits on repoll before the queue, the same order), the IPIs for the
+        others leave at its end. A run at a time (:meth:`flood_runs`), whole cycles at once where the flood's state
+        comes back (:meth:`flood_repeats`), up to a run of any other kind: fewer than 64 packets ready when the
+        driver looks, a squeeze before the queue's poll. Where ``handle_softirqs`` calls end
         does not matter here: ksoftirqd calls it again at once (the queue's IRQ is masked, nothing is steered here)."""
         c, prof, b = self.costs, self.profile, self.backlog
         q = self.queues[0] if len(self.queues) == 1 else None
@@ -2574,7 +2575,7 @@ class _RpsCpu(_Cpu):
                                                np.array([drop_from, drop_to], dtype=np.int64).reshape(2, -1), n), True
                 if len(seen) > 4096:
                     seen.clear()
-            if kept_before >= _NAPI_WEIGHT or kept_before and self.squeezed_before_poll(now, kept_before):
+            if kept_before and self.squeezed_before_poll(now, kept_before):
                 break
             look = now + rx_ns + (poll_ns + kept_before * stack_ns if kept_before else 0) + poll_ns
             for k in range(refills):                         # the NIC's writes at each look, then a refill
