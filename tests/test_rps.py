@@ -471,9 +471,9 @@ def test_a_reader_repeats_its_busy_periods_only_where_the_arrivals_repeat_to_the
     not repeat to the last one, so nothing is repeated (the period is found among the first arrivals, and checked
     over all)."""
     times = arrivals(2e6, 2983)
-    assert load_receive._stream_period(times, None) == 1
+    assert load_receive._stream_period(times, None) == (1, 0)
     times[-1] -= 450
-    assert load_receive._stream_period(times, None) == 0
+    assert load_receive._stream_period(times, None) == (0, 2983)
     step, load = step_and_load(times, 40000 + np.arange(2983) % 8, PROFILES["6.12"], 4, 1, [0], [[0, 1, 2, 3]],
                                Costs(), 256)
     assert load == step

@@ -293,7 +293,7 @@ def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
     else:
         target = np.full(hashes.size, -1, dtype=np.int64)
     if table is not None and rps_flow_cnt:
-        flows, flow_of_skb = np.unique(hashes, return_inverse=True)
+        flows = np.unique(hashes)
         next_cpus = [table.next_cpu(h) if h else None for h in flows.tolist()]
         wanted: dict[int, dict[int, int]] = {}          # rps_dev_flow entry → next_cpu → a flow that wants it
         for h, next_cpu in zip(flows.tolist(), next_cpus):
@@ -307,7 +307,8 @@ def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
                                  "whether a flow moves there depends on how far the other CPU's backlog got "
                                  "(set_rps_cpu's last_qtail test); the load model cannot do that exactly — give a "
                                  "larger rps_flow_cnt, or use netlab.scenarios.receive.Host")
-        steered = np.array([c if c is not None and c < cpus else -1 for c in next_cpus], dtype=np.int64)[flow_of_skb]
+        steered = np.array([c if c is not None and c < cpus else -1 for c in next_cpus], dtype=np.int64)[
+            flows.searchsorted(hashes)]                 # (each skb's flow: a sort of the skbs costs more)
         target = np.where(steered >= 0, steered, target)
     if hashes.size and lowest == 0:
         target[hashes == 0] = -1
@@ -1949,8 +1950,8 @@ class _RpsCpu(_Cpu):
     poll_blocks: list[np.ndarray] = field(default_factory=list)   # earlier polls, as rows of :meth:`poll_table`
     sent: list[tuple[int, int, int]] = field(default_factory=list)  # with GRO: (queue, first packet, time) per skb
     sent_ipi_at: list[int] = field(default_factory=list)            # steered to another CPU; when its IPIs left
-    stream_period: int = -1              # rps_quiet_cycles: its queue's arrival gaps and own skbs repeat every so
-                                         # many packets (0: they do not; -1: not known yet, :func:`_stream_period`)
+    stream_period: tuple[int, int] | None = None   # its queue's arrival gaps and own skbs repeat every so many
+                                         # packets from one on (:func:`_stream_period`; None: not known yet)
 
     # --- the reading CPU ------------------------------------------------------------------------------------------
     def igb_clean_rx_irq(self, q: _Queue) -> int:
@@ -2251,9 +2252,7 @@ class _RpsCpu(_Cpu):
         repoll_list, restarts, admits = prof.napi_repoll_list, prof.max_softirq_restart, prof.netdev_max_backlog + 1
         max_quiet = min(_NAPI_WEIGHT - 1, self.ring_size - 1 - IGB_RX_BUFFER_WRITE)
         feed = q.feed
-        if self.stream_period < 0:
-            self.stream_period = _stream_period(feed.arr, q.rps.own)
-        every = self.stream_period
+        every, steady = self.arrival_period(q)
         cycle: _Cycle | None = None                              # busy periods that repeat (rps_repeats)
         size = 64
         while feed.pos < feed.n and feed.first() > self.now:
@@ -2317,12 +2316,12 @@ class _RpsCpu(_Cpu):
                     break
                 if not complete or j < m and t[j] <= finish:
                     del ks[first_turn:], looks[first_turn:]
-                    stop = not (j == m and not tail)             # (else: a longer chunk)
+                    stop = k > max_quiet or not (j == m and not tail)   # (else: a longer chunk)
                     break
                 irqs, runs, squeezed = irqs + period_irqs, runs + period_runs, squeezed + period_squeezed
                 owned, kept, backlog_polls = owned + period_owned, kept + period_kept, backlog_polls + period_polls
                 throttled_until, end, p = thr, finish, j
-                if not every or p >= m:
+                if not every or p >= m or pos + p < steady:
                     continue
                 spans.append((fire, finish))                     # (a period looks at the jiffy of none later)
                 key = ((pos + p) % every, thr - t[p] if thr > t[p] else 0)
@@ -2378,6 +2377,13 @@ class _RpsCpu(_Cpu):
             if stop or tail:
                 return
             size = 64 if jumped else min(size * 4, 1 << 16)     # (after a repeat: a period or two to its next state)
+
+    def arrival_period(self, q: _Queue) -> tuple[int, int]:
+        """Every how many packets ``q``'s arrival gaps and own skbs repeat, and from which arrival on
+        (:func:`_stream_period`, found once): where :meth:`rps_quiet_cycles` and :meth:`flood_runs` may repeat."""
+        if self.stream_period is None:
+            self.stream_period = _stream_period(q.feed.arr, q.rps.own)
+        return self.stream_period
 
     def rps_repeats(self, cycle: "_Cycle", i: int, at: int, most: int) -> int:
         """Of :meth:`rps_quiet_cycles`: from its period start ``i`` on (the cycle begun at ``at``), up to which of
@@ -2546,9 +2552,7 @@ class _RpsCpu(_Cpu):
         rx_ns, poll_ns, driver_ns, stack_ns = c.net_rx_action_ns, c.poll_ns, c.driver_ns, c.stack_ns
         write, admits, own, arr, n = IGB_RX_BUFFER_WRITE, prof.netdev_max_backlog + 1, rps.own, feed.arr, feed.n
         refills, gap = _NAPI_WEIGHT // write + 1, write * driver_ns
-        if self.stream_period < 0:
-            self.stream_period = _stream_period(arr, own)
-        every = self.stream_period
+        every, steady = self.arrival_period(q)
         now, rx_use, rx_head, pos, kept_before = self.now, q.rx_use, q.rx_head, feed.pos, self.backlog.input_q
         rx_clean = clean = q.rx_clean
         offset = rps.starts[-1] - rps.arrival[-1]            # the NIC's last run of writes goes on at rx_head - offset
@@ -2561,12 +2565,11 @@ class _RpsCpu(_Cpu):
         drop_to: list[int] = []
         rows = [(now, pos, rx_use, rx_head, 0, 0, kept_before, 0)]
         seen: dict[tuple, int] = {}                          # state → the run that began in it
-        base, t, ow = pos, arr[pos:pos + _WINDOW].tolist(), own[pos:pos + _WINDOW + 1].tolist()
-        ahead = base + len(t) if base + len(t) < n else -1    # (-1: the window reaches the last arrival)
+        steps = np.arange(refills, dtype=np.int64) * gap      # the NIC's looks in a poll, from its first on
         while True:
             r = len(rows)                                    # this run reads ring entries from clean + 64 (r - 1) on
-            if every and pos < n:
-                key = (pos % every, t[pos - base] - now, kept_before, rx_head - rx_clean, rx_use - rx_clean,
+            if every and steady <= pos < n:
+                key = (pos % every, arr.item(pos) - now, kept_before, rx_head - rx_clean, rx_use - rx_clean,
                        rx_head - pos == offset, *blocks[r - 1:])
                 first = seen.setdefault(key, r)
                 if first < r:
@@ -2578,13 +2581,9 @@ class _RpsCpu(_Cpu):
             if kept_before and self.squeezed_before_poll(now, kept_before):
                 break
             look = now + rx_ns + (poll_ns + kept_before * stack_ns if kept_before else 0) + poll_ns
+            written = arr.searchsorted(steps + look, "right").tolist()   # (a drop may skip far: no list window)
             for k in range(refills):                         # the NIC's writes at each look, then a refill
-                at = look + k * gap
-                j = bisect_right(t, at, pos - base) + base
-                if j == ahead:                               # past the arrivals read ahead: read on from pos
-                    j = int(arr.searchsorted(at, "right"))
-                    base, t, ow = pos, arr[pos:j + _WINDOW].tolist(), own[pos:j + _WINDOW + 1].tolist()
-                    ahead = base + len(t) if base + len(t) < n else -1
+                j = written[k]
                 if j > pos:
                     accepted = rx_use - rx_head
                     if accepted:
@@ -2594,11 +2593,11 @@ class _RpsCpu(_Cpu):
                             at_list.append(rx_head)
                             from_list.append(pos)
                             offset = rx_head - pos
-                        a = pos - base
+                        a = pos
                         rx_head += accepted
                         pos += accepted
                         if accepted <= space:                # own skbs into the count of their 64 entries
-                            blocks[-1] += ow[a + accepted] - ow[a]
+                            blocks[-1] += own.item(a + accepted) - own.item(a)
                             space -= accepted
                         else:
                             while accepted:
@@ -2606,7 +2605,7 @@ class _RpsCpu(_Cpu):
                                     blocks.append(0)
                                     space = _NAPI_WEIGHT
                                 m = accepted if accepted < space else space
-                                blocks[-1] += ow[a + m] - ow[a]
+                                blocks[-1] += own.item(a + m) - own.item(a)
                                 a, accepted, space = a + m, accepted - m, space - m
                     if j > pos:
                         drop_from.append(pos)
@@ -2809,35 +2808,43 @@ class _Cycle:
 
 
 _PERIOD_SEARCH = 8192   # arrivals _stream_period looks for a period in (it checks the rest with two numpy passes)
+_PERIOD_SKIP = 64       # and the first arrivals it may leave out (arrivals() rounds k * period down: the first gaps
+                        # may be a ns short of all later ones)
 
 
-def _stream_period(times: np.ndarray, own: np.ndarray | None) -> int:
-    """The smallest L (at most half their length) such that the arrivals' gaps and which of them stay on their
-    reading CPU (``own``'s running count, None: none) repeat every L packets over the whole queue, 0 if none is found
-    (among the first places in the first ``_PERIOD_SEARCH`` arrivals where their first 64 come again)."""
+def _stream_period(times: np.ndarray, own: np.ndarray | None) -> tuple[int, int]:
+    """The smallest L (at most half their length) and the first arrival s such that from s on the arrivals' gaps and
+    which of them stay on their reading CPU (``own``'s running count, None: none) repeat every L packets to the last;
+    (0, n) if none is found (among the first places in the first ``_PERIOD_SEARCH`` arrivals where their gaps from
+    the ``_PERIOD_SKIP``-th on come again)."""
     n = len(times)
     if n < 4:
-        return 0
+        return 0, n
     head = min(n, _PERIOD_SEARCH)
     sig = np.diff(times[:head]) * 2
     if own is not None:
         sig += np.diff(own[:head])
-    data, block = sig.tobytes(), sig[:min(64, n // 2)].tobytes()    # L: where sig's first values come again
-    at = 0
+    skip = 8 * min(_PERIOD_SKIP, n // 4)               # (in bytes, as ``at``)
+    data = sig.tobytes()
+    block = data[skip:skip + 8 * min(64, n // 4)]      # L: where these values come again
+    at = skip
     for _ in range(64):
         at = data.find(block, at + 1)
-        if at < 0 or at > 8 * (n // 2):
-            return 0
-        L = at // 8
-        if not at % 8 and _steps_alike(times, L) and (own is None or _steps_alike(own, L)):
-            return L
-    return 0
+        if at < 0 or at - skip > 8 * (n // 2):
+            return 0, n
+        L = (at - skip) // 8
+        if not at % 8 and data[at:] == data[skip:len(data) - 8 * L]:   # (the first arrivals first: one memcmp)
+            first = max(_steady_from(times, L), 0 if own is None else _steady_from(own, L))
+            if first < n - L:
+                return L, first
+    return 0, n
 
 
-def _steps_alike(x: np.ndarray, L: int) -> bool:
-    """Whether ``x[i + L] - x[i]`` is the same for every i (so ``x``'s steps repeat every L)."""
+def _steady_from(x: np.ndarray, L: int) -> int:
+    """The first i from which ``x[i + L] - x[i]`` is the same to the last (``x``'s steps repeat every L from i on)."""
     step = x[L:] - x[:-L]
-    return bool((step == step[0]).all())
+    differ = np.flatnonzero(step != step[-1])
+    return int(differ[-1]) + 1 if len(differ) else 0
 
 
 def _same_jiffy(start: np.ndarray, end: np.ndarray, tick: int) -> bool:
