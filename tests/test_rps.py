@@ -538,6 +538,32 @@ def test_a_flooded_reader_that_keeps_every_skb_repeats_its_runs(monkeypatch, sys
     assert sum(repeated) > 30 and (step.time_squeeze[0] > 100) == (sysctls.get("netdev_budget") == 128)
 
 
+@pytest.mark.parametrize("profile, sysctls, rate, flows, rps, rfs", [
+    ("6.12", {}, 1e6, 8, [1, 2, 3], True), ("6.12", dict(hz=1000), 1.5e6, 8, [1, 2, 3], True),
+    ("6.12", dict(hz=1000, max_softirq_restart=3), 2e6, 8, [1, 2, 3], True),
+    ("3.10", {}, 1e6, 8, [1, 2, 3], True), ("3.10", dict(netdev_budget=100), 1.5e6, 4, [1, 2, 3], True),
+    ("6.12", {}, 4e6, 16, [0, 1, 2, 3], False), ("6.12", dict(hz=1000), 3e6, 16, [0, 1, 2, 3], False),
+    ("3.10", {}, 4e6, 16, [0, 1, 2, 3], False)])
+def test_a_busy_reader_that_keeps_skbs_repeats_its_runs(monkeypatch, profile, sysctls, rate, flows, rps, rfs):
+    """A reader busy but not flooded — RFS with every flow read on CPU 0, the reading CPU, or RPS over CPUs 0-3:
+    its long NET_RX runs of queue and backlog polls with nested IRQs, squeezed, in ksoftirqd — come back to a state
+    they began in; the load model repeats the runs since then at once (repeat_runs), across jiffies and
+    handle_softirqs' calls, and equals the step model."""
+    repeated = []
+    count_restarts = load_receive._RpsCpu.count_restarts
+    monkeypatch.setattr(load_receive._RpsCpu, "count_restarts",
+                        lambda self, ends: repeated.append(ends) or count_restarts(self, ends))
+    prof = PROFILES[profile].replace(**sysctls)
+    n = int(rate * 0.012)
+    rxhash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
+    rfs_kw = dict(rps_sock_flow_entries=4096, rps_flow_cnt=4096, read_on={int(h): 0 for h in rxhash}) if rfs else {}
+    step, load = step_and_load(arrivals(rate, n), 40000 + np.arange(n) % flows, prof, 4, 1, [0], [rps], Costs(), 256,
+                               **rfs_kw)
+    assert load == step and step.busy_ns[0]["ksoftirqd"] and not step.ring_drops
+    ends, tick = [t for each in repeated for t in each], 10**9 // prof.hz
+    assert len(ends) > 10 and ends[-1] // tick > ends[0] // tick
+
+
 def test_the_load_model_refuses_what_it_cannot_do_exactly():
     times, hashes = np.arange(10), np.arange(1, 11) << 20
     with pytest.raises(ValueError, match="hash_of_packet"):

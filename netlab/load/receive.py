@@ -1952,6 +1952,9 @@ class _RpsCpu(_Cpu):
     sent_ipi_at: list[int] = field(default_factory=list)            # steered to another CPU; when its IPIs left
     stream_period: tuple[int, int] | None = None   # its queue's arrival gaps and own skbs repeat every so many
                                          # packets from one on (:func:`_stream_period`; None: not known yet)
+    run_states: dict | None = None       # repeat_runs: a ksoftirqd run's state at its start → its index in run_log
+    run_log: list[list] = field(default_factory=list)   # per NET_RX run: its state, values at its start, its end,
+                                                        # whether ksoftirqd calls the next at once (None: not known)
 
     # --- the reading CPU ------------------------------------------------------------------------------------------
     def igb_clean_rx_irq(self, q: _Queue) -> int:
@@ -2098,8 +2101,19 @@ class _RpsCpu(_Cpu):
         return work
 
     def net_rx_action(self) -> None:
+        """``kernel.dev.net_rx_action``, then the IPIs; on a reader that repeats its runs (:meth:`repeat_runs`) each
+        run logged, and in ksoftirqd whole cycles of them at once where its state comes back."""
+        if self.run_states is None:
+            _Cpu.net_rx_action(self)
+            self.net_rps_action_and_irq_enable()
+            return
+        self.repeat_runs()
         _Cpu.net_rx_action(self)
         self.net_rps_action_and_irq_enable()
+        entry = self.run_log[-1]
+        entry[2] = self.now
+        due = self.next_due()
+        entry[3] = self.context == "ksoftirqd" and self.softirq_pending and (due is None or due > self.now)
 
     # --- the backlog ----------------------------------------------------------------------------------------------
     def igb_poll(self, q) -> int:
@@ -2221,6 +2235,9 @@ class _RpsCpu(_Cpu):
             _Cpu.run(self)
             return
         q = self.queues[0] if len(self.queues) == 1 and self.steered is None else None
+        if (q is not None and q.rps is not None and q.gro is None and q.rps.local is None and q.rps.own is not None
+                and not self.rx_itr_setting and self.flow_limit is None and self.budget_jiffies >= 1):
+            self.run_states = {}
         while True:
             if self.steered is not None and self.backlog_idle():
                 self.backlog_cycles()
@@ -2230,6 +2247,117 @@ class _RpsCpu(_Cpu):
                 self.flooded_runs()
             if not self.engine_step():
                 return
+
+    def repeat_runs(self) -> None:
+        """At the start of a NET_RX run of a CPU that reads one RPS queue and keeps some of its skbs (no GRO,
+        moderation, flow limit): log it, and in ksoftirqd, where it begins in a state a run began in before, repeat the
+        runs since then at once (the same again and again, shifted in time, arrivals and ring positions), as many
+        times as the arrivals repeat (:func:`_stream_period`) and each repeated run stays within net_rx_action's time
+        limit. The runs must follow each other at once in ksoftirqd, each ending with NET_RX pending and no IRQ due:
+        then whether ``handle_softirqs`` restarts or ksoftirqd calls it again changes nothing, and its restarts and
+        end jiffy are counted on over the repeats. The state: everything the runs read, relative to ``now`` and to the
+        next arrival (``feed.pos`` modulo the period, the ring, the backlog, poll_list, the IRQ's, ksoftirqd's)."""
+        q, b = self.queues[0], self.backlog
+        feed, rps, tick = q.feed, q.rps, self.tick_ns
+        now, pos = self.now, feed.pos
+        every, steady = self.arrival_period(q)
+        key = None
+        if (self.context == "ksoftirqd" and every and pos < feed.n and pos - (q.rx_head - q.rx_clean) >= steady
+                and not self.call_single_queue and len(self.polls) == len(self.ipi_at)
+                and (not rps.starts or rps.starts[-1] <= q.rx_clean)):
+            key = (pos % every, feed.arr.item(pos) - now, q.rx_head - pos, q.rx_clean - pos, q.rx_use - pos,
+                   bool(rps.starts) and q.rx_head - pos == rps.starts[-1] - rps.arrival[-1], q.irq_enabled,
+                   q.irq_asserted_at is not None, max(q.throttled_until - now, 0), q.napi_sched, b.input_q,
+                   b.process_q, b.napi_sched, tuple(x.index for x in self.poll_list), self.in_net_rx_action,
+                   self.softirq_pending, self.ksoftirqd_running, self.ksoftirqd_current,
+                   max(self.busy_until - now, 0))
+        values = self.run_values()
+        log = self.run_log
+        before = self.run_states.get(key) if key is not None else None
+        if before is not None:
+            cycle = log[before:]
+            if all(entry[3] for entry in cycle) and all(cycle[i][2] == cycle[i + 1][1][0]
+                                                        for i in range(len(cycle) - 1)) and cycle[-1][2] == now:
+                self.jump_runs(cycle, values)
+                now, values = self.now, self.run_values()
+        if key is not None:
+            self.run_states[key] = len(log)
+        log.append([key, values, None, None])
+
+    def run_values(self) -> tuple:
+        """What :meth:`repeat_runs` shifts: the clock, counters, ring positions, list lengths, the IRQ's times."""
+        q = self.queues[0]
+        busy = self.busy_ns
+        return (self.now, q.feed.pos, q.rx_use, q.rx_head, q.rx_clean, q.rx_packets, q.rx_missed, q.total_packets,
+                self.time_squeeze, self.net_rx_softirqs, self.hard_irqs, busy["hardirq"], busy["softirq"],
+                busy["ksoftirqd"], self.processed_rps, self.dropped, len(self.polls), len(q.rps.starts),
+                len(self.poll_blocks), q.read_ns, q.dropped_ns, q.throttled_until, q.irq_asserted_at, self.busy_until)
+
+    def jump_runs(self, cycle: list[list], values: tuple) -> None:
+        """Of :meth:`repeat_runs`: the runs of ``cycle`` (logged, the last ending now) again as many times as
+        allowed; ``values``: :meth:`run_values` now."""
+        q, c, prof, tick = self.queues[0], self.costs, self.profile, self.tick_ns
+        first = cycle[0][1]
+        d = [b - a for a, b in zip(first[:21], values[:21])]
+        T, moved = d[0], d[1]
+        if T <= 0 or moved <= 0 or d[18]:
+            return
+        most = (q.feed.n - 1 - values[1]) // moved           # the next arrival must exist after the last repeat
+        if most < 1:
+            return
+        starts = np.array([e[1][0] for e in cycle], dtype=np.int64) - first[0]
+        ends = np.array([e[2] for e in cycle], dtype=np.int64) - first[0]
+        shift = first[0] + T * np.arange(most + 1, dtype=np.int64)[:, None]   # (row 0: the cycle logged)
+        within = ((ends + shift) // tick < (starts + c.net_rx_action_ns + shift) // tick + self.budget_jiffies).all(
+            axis=1)
+        r = most if within.all() else int(np.argmin(within)) - 1
+        if r < 1:
+            return
+        self.count_restarts((ends + shift[1:r + 1]).ravel().tolist())
+        rT = r * T
+        q.feed.skip(r * moved)
+        self.now += rT
+        q.rx_use += r * d[2]
+        q.rx_head += r * d[3]
+        q.rx_clean += r * d[4]
+        q.rx_packets += r * d[5]
+        q.rx_missed += r * d[6]
+        q.total_packets += r * d[7]
+        self.time_squeeze += r * d[8]
+        self.net_rx_softirqs += r * d[9]
+        self.hard_irqs += r * d[10]
+        self.busy_ns["hardirq"] += r * d[11]
+        self.busy_ns["ksoftirqd"] += r * d[13]
+        self.processed_rps += r * d[14]
+        self.dropped += r * d[15]
+        ramp = T * (r * (r + 1) // 2)                          # cycle j's times are j T later
+        q.read_ns += r * d[19] + ramp * d[5]
+        q.dropped_ns += r * d[20] + ramp * d[6]
+        if values[21] != first[21]:
+            q.throttled_until += rT
+        if values[22] != first[22]:
+            q.irq_asserted_at += rT
+        if values[23] != first[23]:
+            self.busy_until += rT
+        polls, ipis = self.polls[first[16]:values[16]], self.ipi_at[first[16]:values[16]]
+        rps = q.rps
+        pieces = list(zip(rps.starts[first[17]:values[17]], rps.arrival[first[17]:values[17]]))
+        for j in range(1, r + 1):
+            self.polls.extend((qi, f + j * d[5], k, t + j * T) for qi, f, k, t in polls)
+            self.ipi_at.extend(t + j * T for t in ipis)
+            for at, fr in pieces:
+                rps.starts.append(at + j * d[3])
+                rps.arrival.append(fr + j * moved)
+
+    def count_restarts(self, ends: list[int]) -> None:
+        """Of :meth:`jump_runs`: ``handle_softirqs``' restarts left and end jiffy after runs ending at ``ends``, each
+        with NET_RX pending: a restart within the call's jiffies and restarts, else ksoftirqd calls it again then."""
+        restart, end, tick = self.softirq_restart, self.softirq_end, self.tick_ns
+        for t in ends:
+            restart -= 1
+            if not (t // tick < end and restart):
+                restart, end = self.profile.max_softirq_restart, t // tick + self.softirq_jiffies
+        self.softirq_restart, self.softirq_end = restart, end
 
     def rps_quiet_cycles(self) -> None:
         """:meth:`_Cpu.quiet_cycles` for a CPU that reads one RPS queue and keeps some of its skbs (RPS steers them
