@@ -2111,9 +2111,7 @@ class _RpsCpu(_Cpu):
         _Cpu.net_rx_action(self)
         self.net_rps_action_and_irq_enable()
         entry = self.run_log[-1]
-        entry[2] = self.now
-        due = self.next_due()
-        entry[3] = self.context == "ksoftirqd" and self.softirq_pending and (due is None or due > self.now)
+        entry[2], entry[3] = self.now, self.context == "ksoftirqd" and self.softirq_pending
 
     # --- the backlog ----------------------------------------------------------------------------------------------
     def igb_poll(self, q) -> int:
@@ -2253,10 +2251,11 @@ class _RpsCpu(_Cpu):
         moderation, flow limit): log it, and in ksoftirqd, where it begins in a state a run began in before, repeat the
         runs since then at once (the same again and again, shifted in time, arrivals and ring positions), as many
         times as the arrivals repeat (:func:`_stream_period`) and each repeated run stays within net_rx_action's time
-        limit. The runs must follow each other at once in ksoftirqd, each ending with NET_RX pending and no IRQ due:
-        then whether ``handle_softirqs`` restarts or ksoftirqd calls it again changes nothing, and its restarts and
-        end jiffy are counted on over the repeats. The state: everything the runs read, relative to ``now`` and to the
-        next arrival (``feed.pos`` modulo the period, the ring, the backlog, poll_list, the IRQ's, ksoftirqd's)."""
+        limit. The runs must follow each other at once in ksoftirqd, each ending with NET_RX pending: a run ends
+        right after its last ``local_irq_enable`` (or, 3.10, the budget check that follows it), so no IRQ is due then,
+        and whether ``handle_softirqs`` restarts or ksoftirqd calls it again changes nothing (as in
+        :meth:`flooded_runs`). The state: everything the runs read, relative to ``now`` and to the next arrival
+        (``feed.pos`` modulo the period, the ring, the backlog, poll_list, the IRQ's, ksoftirqd's)."""
         q, b = self.queues[0], self.backlog
         feed, rps, tick = q.feed, q.rps, self.tick_ns
         now, pos = self.now, feed.pos
@@ -2302,7 +2301,7 @@ class _RpsCpu(_Cpu):
         T, moved = d[0], d[1]
         if T <= 0 or moved <= 0 or d[18]:
             return
-        most = (q.feed.n - 1 - values[1]) // moved           # the next arrival must exist after the last repeat
+        most = (q.feed.n - values[1]) // moved               # (a cycle reads no arrival after its end)
         if most < 1:
             return
         starts = np.array([e[1][0] for e in cycle], dtype=np.int64) - first[0]
@@ -2313,7 +2312,6 @@ class _RpsCpu(_Cpu):
         r = most if within.all() else int(np.argmin(within)) - 1
         if r < 1:
             return
-        self.count_restarts((ends + shift[1:r + 1]).ravel().tolist())
         rT = r * T
         q.feed.skip(r * moved)
         self.now += rT
@@ -2348,16 +2346,6 @@ class _RpsCpu(_Cpu):
             for at, fr in pieces:
                 rps.starts.append(at + j * d[3])
                 rps.arrival.append(fr + j * moved)
-
-    def count_restarts(self, ends: list[int]) -> None:
-        """Of :meth:`jump_runs`: ``handle_softirqs``' restarts left and end jiffy after runs ending at ``ends``, each
-        with NET_RX pending: a restart within the call's jiffies and restarts, else ksoftirqd calls it again then."""
-        restart, end, tick = self.softirq_restart, self.softirq_end, self.tick_ns
-        for t in ends:
-            restart -= 1
-            if not (t // tick < end and restart):
-                restart, end = self.profile.max_softirq_restart, t // tick + self.softirq_jiffies
-        self.softirq_restart, self.softirq_end = restart, end
 
     def rps_quiet_cycles(self) -> None:
         """:meth:`_Cpu.quiet_cycles` for a CPU that reads one RPS queue and keeps some of its skbs (RPS steers them
