@@ -35,7 +35,10 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   with a bisect (``backlog_cycles``); a reading CPU's floods on 6.12 (ksoftirqd, ring drops, its own backlog's
   polls between) go a NET_RX run at a time, and where a run begins in a state one began in before (the same
   stream period), the runs since then again and again at once, across jiffies (``_RpsCpu.flooded_runs``,
-  ``flood_repeats``).
+  ``flood_repeats``); a reading CPU busy in ksoftirqd but not flooded (long NET_RX runs of queue and backlog polls
+  with nested IRQs, squeezed) runs the general code a run at a time, and where a run begins in a state one began in
+  before, the runs since then again and again at once, across jiffies and ``handle_softirqs`` calls
+  (``_RpsCpu.repeat_runs``).
   Everything else runs a Python step per interrupt and per ksoftirqd run.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
@@ -2226,8 +2229,8 @@ class _RpsCpu(_Cpu):
     def run(self) -> None:
         """:meth:`_Cpu.run` (the same engine order) with IPIs among the interrupts. A CPU that :meth:`reads_in_bulk`
         takes :meth:`_Cpu.run`'s shortcuts that record their polls (``isolated_packets``, ``quiet_cycles``,
-        :meth:`flooded_runs`); one that keeps some of its queue's skbs, :meth:`rps_quiet_cycles` and
-        :meth:`flooded_runs`; a target, :meth:`backlog_cycles`."""
+        :meth:`flooded_runs`); one that keeps some of its queue's skbs, :meth:`rps_quiet_cycles`,
+        :meth:`flooded_runs` and (at each NET_RX run) :meth:`repeat_runs`; a target, :meth:`backlog_cycles`."""
         if self.reads_in_bulk():
             self.costs = replace(self.costs, stack_ns=0)   # each packet costs driver_ns here: the shortcuts' packet_ns
             _Cpu.run(self)
@@ -2275,7 +2278,7 @@ class _RpsCpu(_Cpu):
         before = self.run_states.get(key) if key is not None else None
         if before is not None:
             cycle = log[before:]
-            if all(entry[3] for entry in cycle) and all(cycle[i][2] == cycle[i + 1][1][0]
+            if all(entry[3] for entry in cycle) and all(cycle[i][2] == cycle[i + 1][1]["now"]
                                                         for i in range(len(cycle) - 1)) and cycle[-1][2] == now:
                 self.jump_runs(cycle, values)
                 now, values = self.now, self.run_values()
@@ -2283,69 +2286,50 @@ class _RpsCpu(_Cpu):
             self.run_states[key] = len(log)
         log.append([key, values, None, None])
 
-    def run_values(self) -> tuple:
-        """What :meth:`repeat_runs` shifts: the clock, counters, ring positions, list lengths, the IRQ's times."""
+    def run_values(self) -> dict[str, int]:
+        """What :meth:`jump_runs` moves on: the clock, the next arrival, the queue's and this CPU's counters
+        (``_RUN_QUEUE``, ``_RUN_CPU``), the busy times, the sum of read times, the lists' lengths."""
         q = self.queues[0]
-        busy = self.busy_ns
-        return (self.now, q.feed.pos, q.rx_use, q.rx_head, q.rx_clean, q.rx_packets, q.rx_missed, q.total_packets,
-                self.time_squeeze, self.net_rx_softirqs, self.hard_irqs, busy["hardirq"], busy["softirq"],
-                busy["ksoftirqd"], self.processed_rps, self.dropped, len(self.polls), len(q.rps.starts),
-                len(self.poll_blocks), q.read_ns, q.dropped_ns, q.throttled_until, q.irq_asserted_at, self.busy_until)
+        return dict(now=self.now, pos=q.feed.pos, **{a: getattr(q, a) for a in _RUN_QUEUE},
+                    **{a: getattr(self, a) for a in _RUN_CPU}, hardirq=self.busy_ns["hardirq"],
+                    ksoftirqd=self.busy_ns["ksoftirqd"], read_ns=q.read_ns, polls=len(self.polls),
+                    pieces=len(q.rps.starts), blocks=len(self.poll_blocks))
 
-    def jump_runs(self, cycle: list[list], values: tuple) -> None:
-        """Of :meth:`repeat_runs`: the runs of ``cycle`` (logged, the last ending now) again as many times as
-        allowed; ``values``: :meth:`run_values` now."""
-        q, c, prof, tick = self.queues[0], self.costs, self.profile, self.tick_ns
+    def jump_runs(self, cycle: list[list], values: dict[str, int]) -> None:
+        """Of :meth:`repeat_runs`: the runs of ``cycle`` (logged, the last ending now) again, each time shifted by
+        what they moved on, as many times as allowed; ``values``: :meth:`run_values` now. Not where the ring dropped
+        in the cycle (a flood: :meth:`flooded_runs`)."""
+        q, tick = self.queues[0], self.tick_ns
         first = cycle[0][1]
-        d = [b - a for a, b in zip(first[:21], values[:21])]
-        T, moved = d[0], d[1]
-        if T <= 0 or moved <= 0 or d[18]:
+        d = {k: v - first[k] for k, v in values.items()}
+        T, moved = d["now"], d["pos"]
+        if T <= 0 or moved <= 0 or d["rx_missed"] or d["pieces"] or d["blocks"]:
             return
-        most = (q.feed.n - values[1]) // moved               # (a cycle reads no arrival after its end)
-        if most < 1:
-            return
-        starts = np.array([e[1][0] for e in cycle], dtype=np.int64) - first[0]
-        ends = np.array([e[2] for e in cycle], dtype=np.int64) - first[0]
-        shift = first[0] + T * np.arange(most + 1, dtype=np.int64)[:, None]   # (row 0: the cycle logged)
-        within = ((ends + shift) // tick < (starts + c.net_rx_action_ns + shift) // tick + self.budget_jiffies).all(
-            axis=1)
+        most = (q.feed.n - values["pos"]) // moved           # (a cycle reads no arrival after its end)
+        starts = np.array([e[1]["now"] for e in cycle], dtype=np.int64) - first["now"]
+        ends = np.array([e[2] for e in cycle], dtype=np.int64) - first["now"]
+        shift = first["now"] + T * np.arange(most + 1, dtype=np.int64)[:, None]   # (row 0: the cycle logged)
+        within = ((ends + shift) // tick < (starts + self.costs.net_rx_action_ns + shift) // tick
+                  + self.budget_jiffies).all(axis=1)
         r = most if within.all() else int(np.argmin(within)) - 1
         if r < 1:
             return
-        rT = r * T
         q.feed.skip(r * moved)
-        self.now += rT
-        q.rx_use += r * d[2]
-        q.rx_head += r * d[3]
-        q.rx_clean += r * d[4]
-        q.rx_packets += r * d[5]
-        q.rx_missed += r * d[6]
-        q.total_packets += r * d[7]
-        self.time_squeeze += r * d[8]
-        self.net_rx_softirqs += r * d[9]
-        self.hard_irqs += r * d[10]
-        self.busy_ns["hardirq"] += r * d[11]
-        self.busy_ns["ksoftirqd"] += r * d[13]
-        self.processed_rps += r * d[14]
-        self.dropped += r * d[15]
+        self.now += r * T
+        for a in _RUN_QUEUE:
+            setattr(q, a, getattr(q, a) + r * d[a])
+        for a in _RUN_CPU:
+            setattr(self, a, getattr(self, a) + r * d[a])
+        self.busy_ns["hardirq"] += r * d["hardirq"]
+        self.busy_ns["ksoftirqd"] += r * d["ksoftirqd"]
         ramp = T * (r * (r + 1) // 2)                          # cycle j's times are j T later
-        q.read_ns += r * d[19] + ramp * d[5]
-        q.dropped_ns += r * d[20] + ramp * d[6]
-        if values[21] != first[21]:
-            q.throttled_until += rT
-        if values[22] != first[22]:
-            q.irq_asserted_at += rT
-        if values[23] != first[23]:
-            self.busy_until += rT
-        polls, ipis = self.polls[first[16]:values[16]], self.ipi_at[first[16]:values[16]]
-        rps = q.rps
-        pieces = list(zip(rps.starts[first[17]:values[17]], rps.arrival[first[17]:values[17]]))
+        q.read_ns += r * d["read_ns"] + ramp * d["rx_packets"]
+        if d["hard_irqs"]:                                     # (the throttle timer: set at the cycle's last IRQ)
+            q.throttled_until += r * T
+        polls, ipis = self.polls[first["polls"]:values["polls"]], self.ipi_at[first["polls"]:values["polls"]]
         for j in range(1, r + 1):
-            self.polls.extend((qi, f + j * d[5], k, t + j * T) for qi, f, k, t in polls)
+            self.polls.extend((qi, f + j * d["rx_packets"], k, t + j * T) for qi, f, k, t in polls)
             self.ipi_at.extend(t + j * T for t in ipis)
-            for at, fr in pieces:
-                rps.starts.append(at + j * d[3])
-                rps.arrival.append(fr + j * moved)
 
     def rps_quiet_cycles(self) -> None:
         """:meth:`_Cpu.quiet_cycles` for a CPU that reads one RPS queue and keeps some of its skbs (RPS steers them
@@ -2832,6 +2816,8 @@ class _RpsCpu(_Cpu):
         self.busy_until = self.now
 
 
+_RUN_QUEUE = ("rx_use", "rx_head", "rx_clean", "rx_packets", "rx_missed", "total_packets")   # (jump_runs)
+_RUN_CPU = ("time_squeeze", "net_rx_softirqs", "hard_irqs", "processed_rps", "dropped")
 _FIRST_RUNS = 4096   # runs of equal IPI times a target first tries at once (each numpy call costs ~1 µs)
 
 
