@@ -1956,8 +1956,7 @@ class _RpsCpu(_Cpu):
     stream_period: tuple[int, int] | None = None   # its queue's arrival gaps and own skbs repeat every so many
                                          # packets from one on (:func:`_stream_period`; None: not known yet)
     run_states: dict | None = None       # repeat_runs: a ksoftirqd run's state at its start → its index in run_log
-    run_log: list[list] = field(default_factory=list)   # per NET_RX run: its state, values at its start, its end,
-                                                        # whether ksoftirqd calls the next at once (None: not known)
+    run_log: list[list] = field(default_factory=list)   # per NET_RX run: its state, values at its start, its end
 
     # --- the reading CPU ------------------------------------------------------------------------------------------
     def igb_clean_rx_irq(self, q: _Queue) -> int:
@@ -2113,8 +2112,7 @@ class _RpsCpu(_Cpu):
         self.repeat_runs()
         _Cpu.net_rx_action(self)
         self.net_rps_action_and_irq_enable()
-        entry = self.run_log[-1]
-        entry[2], entry[3] = self.now, self.context == "ksoftirqd" and self.softirq_pending
+        self.run_log[-1][2] = self.now
 
     # --- the backlog ----------------------------------------------------------------------------------------------
     def igb_poll(self, q) -> int:
@@ -2254,14 +2252,14 @@ class _RpsCpu(_Cpu):
         moderation, flow limit): log it, and in ksoftirqd, where it begins in a state a run began in before, repeat the
         runs since then at once (the same again and again, shifted in time, arrivals and ring positions), as many
         times as the arrivals repeat (:func:`_stream_period`) and each repeated run stays within net_rx_action's time
-        limit. The runs must follow each other at once in ksoftirqd, each ending with NET_RX pending: a run ends
-        right after its last ``local_irq_enable`` (or, 3.10, the budget check that follows it), so no IRQ is due then,
-        and whether ``handle_softirqs`` restarts or ksoftirqd calls it again changes nothing (as in
-        :meth:`flooded_runs`). The state: everything the runs read, relative to ``now`` and to the next arrival
-        (``feed.pos`` modulo the period, the ring, the backlog, poll_list, the IRQ's, ksoftirqd's)."""
+        limit. The runs must follow each other at once from one in ksoftirqd on (it stays there: going to sleep costs
+        a context switch), so each ends with NET_RX pending; a run ends right after its last ``local_irq_enable`` (or,
+        3.10, the budget check that follows it), so no IRQ is due then, and whether ``handle_softirqs`` restarts or
+        ksoftirqd calls it again changes nothing (as in :meth:`flooded_runs`). The state: everything the runs read,
+        relative to ``now`` and to the next arrival (``feed.pos`` modulo the period, the ring, the backlog, poll_list,
+        the IRQ's, ksoftirqd's)."""
         q, b = self.queues[0], self.backlog
-        feed, rps, tick = q.feed, q.rps, self.tick_ns
-        now, pos = self.now, feed.pos
+        feed, rps, now, pos = q.feed, q.rps, self.now, q.feed.pos
         every, steady = self.arrival_period(q)
         key = None
         if (self.context == "ksoftirqd" and every and pos < feed.n and pos - (q.rx_head - q.rx_clean) >= steady
@@ -2278,13 +2276,12 @@ class _RpsCpu(_Cpu):
         before = self.run_states.get(key) if key is not None else None
         if before is not None:
             cycle = log[before:]
-            if all(entry[3] for entry in cycle) and all(cycle[i][2] == cycle[i + 1][1]["now"]
-                                                        for i in range(len(cycle) - 1)) and cycle[-1][2] == now:
+            if all(cycle[i][2] == cycle[i + 1][1]["now"] for i in range(len(cycle) - 1)) and cycle[-1][2] == now:
                 self.jump_runs(cycle, values)
-                now, values = self.now, self.run_values()
+                values = self.run_values()
         if key is not None:
             self.run_states[key] = len(log)
-        log.append([key, values, None, None])
+        log.append([key, values, None])
 
     def run_values(self) -> dict[str, int]:
         """What :meth:`jump_runs` moves on: the clock, the next arrival, the queue's and this CPU's counters
