@@ -2220,15 +2220,19 @@ class _RpsCpu(_Cpu):
                 return
 
     def run_ksoftirqd(self) -> None:
+        """``kernel.softirq.run_ksoftirqd``: what was steered here comes in first; a flooded reader's runs in bulk
+        (:meth:`flooded_runs`, from ksoftirqd's first call on)."""
         self.rps_take_steered()
+        self.flooded_runs()
         _Cpu.run_ksoftirqd(self)
 
     # --- the machine ----------------------------------------------------------------------------------------------
     def run(self) -> None:
         """:meth:`_Cpu.run` (the same engine order) with IPIs among the interrupts. A CPU that :meth:`reads_in_bulk`
         takes :meth:`_Cpu.run`'s shortcuts that record their polls (``isolated_packets``, ``quiet_cycles``,
-        :meth:`flooded_runs`); one that keeps some of its queue's skbs, :meth:`rps_quiet_cycles`,
-        :meth:`flooded_runs` and (at each NET_RX run) :meth:`repeat_runs`; a target, :meth:`backlog_cycles`."""
+        :meth:`flooded_runs`); one that keeps some of its queue's skbs, :meth:`rps_quiet_cycles`, and in ksoftirqd
+        :meth:`flooded_runs` (:meth:`run_ksoftirqd`) and (at each NET_RX run) :meth:`repeat_runs`; a target,
+        :meth:`backlog_cycles`."""
         if self.reads_in_bulk():
             self.costs = replace(self.costs, stack_ns=0)   # each packet costs driver_ns here: the shortcuts' packet_ns
             _Cpu.run(self)
@@ -2242,8 +2246,6 @@ class _RpsCpu(_Cpu):
                 self.backlog_cycles()
             elif q is not None and self.waits_for(q) and not self.backlog.napi_sched:
                 self.rps_quiet_cycles()
-            elif q is not None and self.ksoftirqd_current and self.ksoftirqd_running:
-                self.flooded_runs()
             if not self.engine_step():
                 return
 
