@@ -479,6 +479,19 @@ def test_a_reader_repeats_its_busy_periods_only_where_the_arrivals_repeat_to_the
     assert load == step
 
 
+def test_arrivals_repeat_from_the_second_where_the_first_gap_is_rounded_down():
+    """arrivals() rounds k * period down: at 3 Mpps the first 3 packets take 999 ns, every later 3 take 1000 ns, so
+    the gaps repeat every 3 packets from the second on (a reader may repeat its cycles from there); at 2 Mpps from the
+    first; a late last packet: nowhere."""
+    assert load_receive._stream_period(arrivals(3e6, 3000), None) == (3, 1)
+    assert load_receive._stream_period(arrivals(2e6, 3000), None) == (1, 0)
+    own = load_receive._running_count(np.arange(3000) % 8 < 2)
+    assert load_receive._stream_period(arrivals(3e6, 3000), own) == (24, 1)
+    times = arrivals(3e6, 3000)
+    times[-1] += 1
+    assert load_receive._stream_period(times, None) == (0, 3000)
+
+
 @pytest.mark.parametrize("budget", [65, 300])
 def test_a_flooded_reader_that_keeps_skbs_equals_the_step_model(budget):
     """6 Mpps into one queue, RPS over CPUs 0-3: CPU 0 floods in ksoftirqd, drops at the ring, polls its own backlog
