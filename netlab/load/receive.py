@@ -2617,8 +2617,8 @@ class _RpsCpu(_Cpu):
         the backlog's poll uses its weight and waits on repoll before the queue, the same order), the IPIs for the
         others leave at its end. A run at a time (:meth:`flood_runs`), whole cycles at once where the flood's state
         comes back (:meth:`flood_repeats`), up to a run of any other kind: fewer than 64 packets ready when the
-        driver looks, a squeeze before the queue's poll. Where ``handle_softirqs`` calls end
-        does not matter here: ksoftirqd calls it again at once (the queue's IRQ is masked, nothing is steered here)."""
+        driver looks, a squeeze before the queue's poll. Where ``handle_softirqs`` calls end does not matter here:
+        ksoftirqd calls it again at once (the queue's IRQ is masked, nothing is steered here)."""
         c, prof, b = self.costs, self.profile, self.backlog
         q = self.queues[0] if len(self.queues) == 1 else None
         if (q is None or q.rps is None or q.gro is not None or q.rps.local is not None or q.rps.own is None
