@@ -471,12 +471,25 @@ def test_a_reader_repeats_its_busy_periods_only_where_the_arrivals_repeat_to_the
     not repeat to the last one, so nothing is repeated (the period is found among the first arrivals, and checked
     over all)."""
     times = arrivals(2e6, 2983)
-    assert load_receive._stream_period(times, None) == 1
+    assert load_receive._stream_period(times, None) == (1, 0)
     times[-1] -= 450
-    assert load_receive._stream_period(times, None) == 0
+    assert load_receive._stream_period(times, None) == (0, 2983)
     step, load = step_and_load(times, 40000 + np.arange(2983) % 8, PROFILES["6.12"], 4, 1, [0], [[0, 1, 2, 3]],
                                Costs(), 256)
     assert load == step
+
+
+def test_arrivals_repeat_from_the_second_where_the_first_gap_is_rounded_down():
+    """arrivals() rounds k * period down: at 3 Mpps the first 3 packets take 999 ns, every later 3 take 1000 ns, so
+    the gaps repeat every 3 packets from the second on (a reader may repeat its cycles from there); at 2 Mpps from the
+    first; a late last packet: nowhere."""
+    assert load_receive._stream_period(arrivals(3e6, 3000), None) == (3, 1)
+    assert load_receive._stream_period(arrivals(2e6, 3000), None) == (1, 0)
+    own = load_receive._running_count(np.arange(3000) % 8 < 2)
+    assert load_receive._stream_period(arrivals(3e6, 3000), own) == (24, 1)
+    times = arrivals(3e6, 3000)
+    times[-1] += 1
+    assert load_receive._stream_period(times, None) == (0, 3000)
 
 
 @pytest.mark.parametrize("budget", [65, 300])
@@ -512,6 +525,62 @@ def test_a_flooded_reader_repeats_its_runs_across_jiffies(monkeypatch, sysctls, 
     assert load == step and step.ring_drops
     ends = np.concatenate(repeated)
     assert len(ends) > 100 and ends[-1] // 1_000_000 > ends[0] // 1_000_000
+
+
+@pytest.mark.parametrize("sysctls, rate", [({}, 6e6), (dict(netdev_budget=128), 6e6), (dict(netdev_budget=129), 4e6),
+                                           (dict(netdev_budget_usecs=1000, max_softirq_restart=1), 1e7)])
+def test_a_flooded_reader_that_keeps_every_skb_repeats_its_runs(monkeypatch, sysctls, rate):
+    """RFS with every flow read on CPU 0, the reading CPU: each flooded run keeps all its 64 skbs, so the backlog's
+    poll uses its weight and stays scheduled before the queue's; the load model repeats these runs (flood_repeats)
+    across 1 ms jiffies and equals the step model — squeezed each run where netdev_budget is 128 (64 + 64), not at
+    129."""
+    repeated = []
+    flood_repeats = load_receive._RpsCpu.flood_repeats
+
+    def counted(self, rows, *args):
+        runs = flood_repeats(self, rows, *args)
+        repeated.append(len(runs[0]) - len(rows))
+        return runs
+    monkeypatch.setattr(load_receive._RpsCpu, "flood_repeats", counted)
+    prof = PROFILES["6.12"].replace(hz=1000, **sysctls)
+    rxhash = rss_hashes(["10.0.0.1"] * 8, ["10.0.0.2"] * 8, 40000 + np.arange(8), [80] * 8)
+    step, load = step_and_load(arrivals(rate, 20000), 40000 + np.arange(20000) % 8, prof, 4, 1, [0], [[1, 2, 3]],
+                               Costs(), 256, rps_sock_flow_entries=4096, rps_flow_cnt=4096,
+                               read_on={int(h): 0 for h in rxhash})
+    assert load == step and step.ring_drops and step.processed[1:] == [0, 0, 0]
+    assert sum(repeated) > 30 and (step.time_squeeze[0] > 100) == (sysctls.get("netdev_budget") == 128)
+
+
+@pytest.mark.parametrize("profile, sysctls, rate, flows, rps, rfs", [
+    ("6.12", {}, 1e6, 8, [1, 2, 3], True), ("6.12", dict(hz=1000), 1.5e6, 8, [1, 2, 3], True),
+    ("6.12", dict(hz=1000, max_softirq_restart=3), 2e6, 8, [1, 2, 3], True),
+    ("6.12", dict(hz=1000, netdev_budget_usecs=1000), 2e6, 8, [1, 2, 3], True),
+    ("3.10", {}, 1e6, 8, [1, 2, 3], True), ("3.10", dict(netdev_budget=100), 1.5e6, 4, [1, 2, 3], True),
+    ("6.12", {}, 4e6, 16, [0, 1, 2, 3], False), ("6.12", dict(hz=1000), 3e6, 16, [0, 1, 2, 3], False),
+    ("3.10", {}, 4e6, 16, [0, 1, 2, 3], False)])
+def test_a_busy_reader_that_keeps_skbs_repeats_its_runs(monkeypatch, profile, sysctls, rate, flows, rps, rfs):
+    """A reader busy but not flooded — RFS with every flow read on CPU 0, the reading CPU, or RPS over CPUs 0-3:
+    its long NET_RX runs of queue and backlog polls with nested IRQs, squeezed, in ksoftirqd — come back to a state
+    they began in; the load model repeats the runs since then at once (repeat_runs), across jiffies and
+    handle_softirqs' calls, and equals the step model."""
+    jumps = []                                       # (from, to) of each repeat
+    jump_runs = load_receive._RpsCpu.jump_runs
+
+    def spy(self, cycle, values):
+        start = self.now
+        jump_runs(self, cycle, values)
+        if self.now > start:
+            jumps.append((start, self.now))
+    monkeypatch.setattr(load_receive._RpsCpu, "jump_runs", spy)
+    prof = PROFILES[profile].replace(**sysctls)
+    n = int(rate * 0.012)
+    rxhash = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
+    rfs_kw = dict(rps_sock_flow_entries=4096, rps_flow_cnt=4096, read_on={int(h): 0 for h in rxhash}) if rfs else {}
+    step, load = step_and_load(arrivals(rate, n), 40000 + np.arange(n) % flows, prof, 4, 1, [0], [rps], Costs(), 256,
+                               **rfs_kw)
+    assert load == step and step.busy_ns[0]["ksoftirqd"] and not step.ring_drops
+    tick = 10**9 // prof.hz
+    assert sum(b - a for a, b in jumps) > 0.4 * n / rate * 1e9 and jumps[-1][1] // tick > jumps[0][0] // tick
 
 
 def test_the_load_model_refuses_what_it_cannot_do_exactly():

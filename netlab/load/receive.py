@@ -35,7 +35,10 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   with a bisect (``backlog_cycles``); a reading CPU's floods on 6.12 (ksoftirqd, ring drops, its own backlog's
   polls between) go a NET_RX run at a time, and where a run begins in a state one began in before (the same
   stream period), the runs since then again and again at once, across jiffies (``_RpsCpu.flooded_runs``,
-  ``flood_repeats``).
+  ``flood_repeats``); a reading CPU busy in ksoftirqd but not flooded (long NET_RX runs of queue and backlog polls
+  with nested IRQs, squeezed) runs the general code a run at a time, and where a run begins in a state one began in
+  before, the runs since then again and again at once, across jiffies and ``handle_softirqs`` calls
+  (``_RpsCpu.repeat_runs``).
   Everything else runs a Python step per interrupt and per ksoftirqd run.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
@@ -297,7 +300,7 @@ def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
     else:
         target = np.full(hashes.size, -1, dtype=np.int64)
     if table is not None and rps_flow_cnt:
-        flows, flow_of_skb = np.unique(hashes, return_inverse=True)
+        flows = np.unique(hashes)
         next_cpus = [table.next_cpu(h) if h else None for h in flows.tolist()]
         wanted: dict[int, dict[int, int]] = {}          # rps_dev_flow entry → next_cpu → a flow that wants it
         for h, next_cpu in zip(flows.tolist(), next_cpus):
@@ -311,7 +314,8 @@ def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
                                  "whether a flow moves there depends on how far the other CPU's backlog got "
                                  "(set_rps_cpu's last_qtail test); the load model cannot do that exactly — give a "
                                  "larger rps_flow_cnt, or use netlab.scenarios.receive.Host")
-        steered = np.array([c if c is not None and c < cpus else -1 for c in next_cpus], dtype=np.int64)[flow_of_skb]
+        steered = np.array([c if c is not None and c < cpus else -1 for c in next_cpus], dtype=np.int64)[
+            flows.searchsorted(hashes)]                 # (each skb's flow: a sort of the skbs costs more)
         target = np.where(steered >= 0, steered, target)
     if hashes.size and lowest == 0:
         target[hashes == 0] = -1
@@ -1953,8 +1957,10 @@ class _RpsCpu(_Cpu):
     poll_blocks: list[np.ndarray] = field(default_factory=list)   # earlier polls, as rows of :meth:`poll_table`
     sent: list[tuple[int, int, int]] = field(default_factory=list)  # with GRO: (queue, first packet, time) per skb
     sent_ipi_at: list[int] = field(default_factory=list)            # steered to another CPU; when its IPIs left
-    stream_period: int = -1              # rps_quiet_cycles: its queue's arrival gaps and own skbs repeat every so
-                                         # many packets (0: they do not; -1: not known yet, :func:`_stream_period`)
+    stream_period: tuple[int, int] | None = None   # its queue's arrival gaps and own skbs repeat every so many
+                                         # packets from one on (:func:`_stream_period`; None: not known yet)
+    run_states: dict | None = None       # repeat_runs: a ksoftirqd run's state at its start → its index in run_log
+    run_log: list[list] = field(default_factory=list)   # per NET_RX run: its state, values at its start, its end
 
     # --- the reading CPU ------------------------------------------------------------------------------------------
     def igb_clean_rx_irq(self, q: _Queue) -> int:
@@ -2101,8 +2107,16 @@ class _RpsCpu(_Cpu):
         return work
 
     def net_rx_action(self) -> None:
+        """``kernel.dev.net_rx_action``, then the IPIs; on a reader that repeats its runs (:meth:`repeat_runs`) each
+        run logged, and in ksoftirqd whole cycles of them at once where its state comes back."""
+        if self.run_states is None:
+            _Cpu.net_rx_action(self)
+            self.net_rps_action_and_irq_enable()
+            return
+        self.repeat_runs()
         _Cpu.net_rx_action(self)
         self.net_rps_action_and_irq_enable()
+        self.run_log[-1][2] = self.now
 
     # --- the backlog ----------------------------------------------------------------------------------------------
     def igb_poll(self, q) -> int:
@@ -2210,29 +2224,115 @@ class _RpsCpu(_Cpu):
                 return
 
     def run_ksoftirqd(self) -> None:
+        """``kernel.softirq.run_ksoftirqd``: what was steered here comes in first; a flooded reader's runs in bulk
+        (:meth:`flooded_runs`, from ksoftirqd's first call on)."""
         self.rps_take_steered()
+        self.flooded_runs()
         _Cpu.run_ksoftirqd(self)
 
     # --- the machine ----------------------------------------------------------------------------------------------
     def run(self) -> None:
         """:meth:`_Cpu.run` (the same engine order) with IPIs among the interrupts. A CPU that :meth:`reads_in_bulk`
         takes :meth:`_Cpu.run`'s shortcuts that record their polls (``isolated_packets``, ``quiet_cycles``,
-        :meth:`flooded_runs`); one that keeps some of its queue's skbs, :meth:`rps_quiet_cycles` and
-        :meth:`flooded_runs`; a target, :meth:`backlog_cycles`."""
+        :meth:`flooded_runs`); one that keeps some of its queue's skbs, :meth:`rps_quiet_cycles`, and in ksoftirqd
+        :meth:`flooded_runs` (:meth:`run_ksoftirqd`) and (at each NET_RX run) :meth:`repeat_runs`; a target,
+        :meth:`backlog_cycles`."""
         if self.reads_in_bulk():
             self.costs = replace(self.costs, stack_ns=0)   # each packet costs driver_ns here: the shortcuts' packet_ns
             _Cpu.run(self)
             return
         q = self.queues[0] if len(self.queues) == 1 and self.steered is None else None
+        if (q is not None and q.rps is not None and q.gro is None and q.rps.local is None and q.rps.own is not None
+                and not self.rx_itr_setting and self.flow_limit is None and self.budget_jiffies >= 1):
+            self.run_states = {}
         while True:
             if self.steered is not None and self.backlog_idle():
                 self.backlog_cycles()
             elif q is not None and self.waits_for(q) and not self.backlog.napi_sched:
                 self.rps_quiet_cycles()
-            elif q is not None and self.ksoftirqd_current and self.ksoftirqd_running:
-                self.flooded_runs()
             if not self.engine_step():
                 return
+
+    def repeat_runs(self) -> None:
+        """At the start of a NET_RX run of a CPU that reads one RPS queue and keeps some of its skbs (no GRO,
+        moderation, flow limit): log it, and in ksoftirqd, where it begins in a state a run began in before, repeat the
+        runs since then at once (the same again and again, shifted in time, arrivals and ring positions), as many
+        times as the arrivals repeat (:func:`_stream_period`) and each repeated run stays within net_rx_action's time
+        limit. The runs must follow each other at once from one in ksoftirqd on (it stays there: going to sleep costs
+        a context switch), so each ends with NET_RX pending; a run ends right after its last ``local_irq_enable`` (or,
+        3.10, the budget check that follows it), so no IRQ is due then, and whether ``handle_softirqs`` restarts or
+        ksoftirqd calls it again changes nothing (as in :meth:`flooded_runs`). The state: everything the runs read,
+        relative to ``now`` and to the next arrival (``feed.pos`` modulo the period, the ring, the backlog, poll_list,
+        the IRQ's, ksoftirqd's)."""
+        q, b = self.queues[0], self.backlog
+        feed, rps, now, pos = q.feed, q.rps, self.now, q.feed.pos
+        every, steady = self.arrival_period(q)
+        key = None
+        if (self.context == "ksoftirqd" and every and pos < feed.n and pos - (q.rx_head - q.rx_clean) >= steady
+                and not self.call_single_queue and len(self.polls) == len(self.ipi_at)
+                and (not rps.starts or rps.starts[-1] <= q.rx_clean)):
+            key = (pos % every, feed.arr.item(pos) - now, q.rx_head - pos, q.rx_clean - pos, q.rx_use - pos,
+                   bool(rps.starts) and q.rx_head - pos == rps.starts[-1] - rps.arrival[-1], q.irq_enabled,
+                   q.irq_asserted_at is not None, max(q.throttled_until - now, 0), q.napi_sched, b.input_q,
+                   b.process_q, b.napi_sched, tuple(x.index for x in self.poll_list), self.in_net_rx_action,
+                   self.softirq_pending, self.ksoftirqd_running, self.ksoftirqd_current,
+                   max(self.busy_until - now, 0))
+        values = self.run_values()
+        log = self.run_log
+        before = self.run_states.get(key) if key is not None else None
+        if before is not None:
+            cycle = log[before:]
+            if all(cycle[i][2] == cycle[i + 1][1]["now"] for i in range(len(cycle) - 1)) and cycle[-1][2] == now:
+                self.jump_runs(cycle, values)
+                values = self.run_values()
+        if key is not None:
+            self.run_states[key] = len(log)
+        log.append([key, values, None])
+
+    def run_values(self) -> dict[str, int]:
+        """What :meth:`jump_runs` moves on: the clock, the next arrival, the queue's and this CPU's counters
+        (``_RUN_QUEUE``, ``_RUN_CPU``), the busy times, the sum of read times, the lists' lengths."""
+        q = self.queues[0]
+        return dict(now=self.now, pos=q.feed.pos, **{a: getattr(q, a) for a in _RUN_QUEUE},
+                    **{a: getattr(self, a) for a in _RUN_CPU}, hardirq=self.busy_ns["hardirq"],
+                    ksoftirqd=self.busy_ns["ksoftirqd"], read_ns=q.read_ns, polls=len(self.polls),
+                    pieces=len(q.rps.starts), blocks=len(self.poll_blocks))
+
+    def jump_runs(self, cycle: list[list], values: dict[str, int]) -> None:
+        """Of :meth:`repeat_runs`: the runs of ``cycle`` (logged, the last ending now) again, each time shifted by
+        what they moved on, as many times as allowed; ``values``: :meth:`run_values` now. Not where the ring dropped
+        in the cycle (a flood: :meth:`flooded_runs`)."""
+        q, tick = self.queues[0], self.tick_ns
+        first = cycle[0][1]
+        d = {k: v - first[k] for k, v in values.items()}
+        T, moved = d["now"], d["pos"]
+        if T <= 0 or moved <= 0 or d["rx_missed"] or d["pieces"] or d["blocks"]:
+            return
+        most = (q.feed.n - values["pos"]) // moved           # (a cycle reads no arrival after its end)
+        starts = np.array([e[1]["now"] for e in cycle], dtype=np.int64) - first["now"]
+        ends = np.array([e[2] for e in cycle], dtype=np.int64) - first["now"]
+        shift = first["now"] + T * np.arange(most + 1, dtype=np.int64)[:, None]   # (row 0: the cycle logged)
+        within = ((ends + shift) // tick < (starts + self.costs.net_rx_action_ns + shift) // tick
+                  + self.budget_jiffies).all(axis=1)
+        r = most if within.all() else int(np.argmin(within)) - 1
+        if r < 1:
+            return
+        q.feed.skip(r * moved)
+        self.now += r * T
+        for a in _RUN_QUEUE:
+            setattr(q, a, getattr(q, a) + r * d[a])
+        for a in _RUN_CPU:
+            setattr(self, a, getattr(self, a) + r * d[a])
+        self.busy_ns["hardirq"] += r * d["hardirq"]
+        self.busy_ns["ksoftirqd"] += r * d["ksoftirqd"]
+        ramp = T * (r * (r + 1) // 2)                          # cycle j's times are j T later
+        q.read_ns += r * d["read_ns"] + ramp * d["rx_packets"]
+        if d["hard_irqs"]:                                     # (the throttle timer: set at the cycle's last IRQ)
+            q.throttled_until += r * T
+        polls, ipis = self.polls[first["polls"]:values["polls"]], self.ipi_at[first["polls"]:values["polls"]]
+        for j in range(1, r + 1):
+            self.polls.extend((qi, f + j * d["rx_packets"], k, t + j * T) for qi, f, k, t in polls)
+            self.ipi_at.extend(t + j * T for t in ipis)
 
     def rps_quiet_cycles(self) -> None:
         """:meth:`_Cpu.quiet_cycles` for a CPU that reads one RPS queue and keeps some of its skbs (RPS steers them
@@ -2255,9 +2355,7 @@ class _RpsCpu(_Cpu):
         repoll_list, restarts, admits = prof.napi_repoll_list, prof.max_softirq_restart, prof.netdev_max_backlog + 1
         max_quiet = min(_NAPI_WEIGHT - 1, self.ring_size - 1 - IGB_RX_BUFFER_WRITE)
         feed = q.feed
-        if self.stream_period < 0:
-            self.stream_period = _stream_period(feed.arr, q.rps.own)
-        every = self.stream_period
+        every, steady = self.arrival_period(q)
         cycle: _Cycle | None = None                              # busy periods that repeat (rps_repeats)
         size = 64
         while feed.pos < feed.n and feed.first() > self.now:
@@ -2321,12 +2419,12 @@ class _RpsCpu(_Cpu):
                     break
                 if not complete or j < m and t[j] <= finish:
                     del ks[first_turn:], looks[first_turn:]
-                    stop = not (j == m and not tail)             # (else: a longer chunk)
+                    stop = k > max_quiet or not (j == m and not tail)   # (else: a longer chunk)
                     break
                 irqs, runs, squeezed = irqs + period_irqs, runs + period_runs, squeezed + period_squeezed
                 owned, kept, backlog_polls = owned + period_owned, kept + period_kept, backlog_polls + period_polls
                 throttled_until, end, p = thr, finish, j
-                if not every or p >= m:
+                if not every or p >= m or pos + p < steady:
                     continue
                 spans.append((fire, finish))                     # (a period looks at the jiffy of none later)
                 key = ((pos + p) % every, thr - t[p] if thr > t[p] else 0)
@@ -2382,6 +2480,13 @@ class _RpsCpu(_Cpu):
             if stop or tail:
                 return
             size = 64 if jumped else min(size * 4, 1 << 16)     # (after a repeat: a period or two to its next state)
+
+    def arrival_period(self, q: _Queue) -> tuple[int, int]:
+        """Every how many packets ``q``'s arrival gaps and own skbs repeat, and from which arrival on
+        (:func:`_stream_period`, found once): where :meth:`rps_quiet_cycles` and :meth:`flood_runs` may repeat."""
+        if self.stream_period is None:
+            self.stream_period = _stream_period(q.feed.arr, q.rps.own)
+        return self.stream_period
 
     def rps_repeats(self, cycle: "_Cycle", i: int, at: int, most: int) -> int:
         """Of :meth:`rps_quiet_cycles`: from its period start ``i`` on (the cycle begun at ``at``), up to which of
@@ -2512,11 +2617,12 @@ class _RpsCpu(_Cpu):
         """:meth:`_Cpu.flooded_runs` for a CPU that reads one RPS queue (6.12, no GRO, no moderation): ksoftirqd's
         NET_RX runs in a flood, back to back. Each polls this CPU's backlog first if the run before kept skbs
         (``stack_ns`` each), then the queue: 64 packets, ``driver_ns`` each, given back 16 at a time right after the
-        NIC wrote what had arrived (the rest dropped); what it keeps waits on the backlog for the next run, the IPIs
-        for the others leave at its end. A run at a time (:meth:`flood_runs`), whole cycles at once where the
-        flood's state comes back (:meth:`flood_repeats`), up to a run of any other kind: fewer than 64 packets ready
-        when the driver looks, a squeeze before the queue's poll, 64 kept skbs. Where ``handle_softirqs`` calls end
-        does not matter here: ksoftirqd calls it again at once (the queue's IRQ is masked, nothing is steered here)."""
+        NIC wrote what had arrived (the rest dropped); what it keeps waits on the backlog for the next run (all 64:
+        the backlog's poll uses its weight and waits on repoll before the queue, the same order), the IPIs for the
+        others leave at its end. A run at a time (:meth:`flood_runs`), whole cycles at once where the flood's state
+        comes back (:meth:`flood_repeats`), up to a run of any other kind: fewer than 64 packets ready when the
+        driver looks, a squeeze before the queue's poll. Where ``handle_softirqs`` calls end does not matter here:
+        ksoftirqd calls it again at once (the queue's IRQ is masked, nothing is steered here)."""
         c, prof, b = self.costs, self.profile, self.backlog
         q = self.queues[0] if len(self.queues) == 1 else None
         if (q is None or q.rps is None or q.gro is not None or q.rps.local is not None or q.rps.own is None
@@ -2549,9 +2655,7 @@ class _RpsCpu(_Cpu):
         rx_ns, poll_ns, driver_ns, stack_ns = c.net_rx_action_ns, c.poll_ns, c.driver_ns, c.stack_ns
         write, admits, own, arr, n = IGB_RX_BUFFER_WRITE, prof.netdev_max_backlog + 1, rps.own, feed.arr, feed.n
         refills, gap = _NAPI_WEIGHT // write + 1, write * driver_ns
-        if self.stream_period < 0:
-            self.stream_period = _stream_period(arr, own)
-        every = self.stream_period
+        every, steady = self.arrival_period(q)
         now, rx_use, rx_head, pos, kept_before = self.now, q.rx_use, q.rx_head, feed.pos, self.backlog.input_q
         rx_clean = clean = q.rx_clean
         offset = rps.starts[-1] - rps.arrival[-1]            # the NIC's last run of writes goes on at rx_head - offset
@@ -2564,12 +2668,11 @@ class _RpsCpu(_Cpu):
         drop_to: list[int] = []
         rows = [(now, pos, rx_use, rx_head, 0, 0, kept_before, 0)]
         seen: dict[tuple, int] = {}                          # state → the run that began in it
-        base, t, ow = pos, arr[pos:pos + _WINDOW].tolist(), own[pos:pos + _WINDOW + 1].tolist()
-        ahead = base + len(t) if base + len(t) < n else -1    # (-1: the window reaches the last arrival)
+        steps = np.arange(refills, dtype=np.int64) * gap      # the NIC's looks in a poll, from its first on
         while True:
             r = len(rows)                                    # this run reads ring entries from clean + 64 (r - 1) on
-            if every and pos < n:
-                key = (pos % every, t[pos - base] - now, kept_before, rx_head - rx_clean, rx_use - rx_clean,
+            if every and steady <= pos < n:
+                key = (pos % every, arr.item(pos) - now, kept_before, rx_head - rx_clean, rx_use - rx_clean,
                        rx_head - pos == offset, *blocks[r - 1:])
                 first = seen.setdefault(key, r)
                 if first < r:
@@ -2578,16 +2681,12 @@ class _RpsCpu(_Cpu):
                                                np.array([drop_from, drop_to], dtype=np.int64).reshape(2, -1), n), True
                 if len(seen) > 4096:
                     seen.clear()
-            if kept_before >= _NAPI_WEIGHT or kept_before and self.squeezed_before_poll(now, kept_before):
+            if kept_before and self.squeezed_before_poll(now, kept_before):
                 break
             look = now + rx_ns + (poll_ns + kept_before * stack_ns if kept_before else 0) + poll_ns
+            written = arr.searchsorted(steps + look, "right").tolist()   # (a drop may skip far: no list window)
             for k in range(refills):                         # the NIC's writes at each look, then a refill
-                at = look + k * gap
-                j = bisect_right(t, at, pos - base) + base
-                if j == ahead:                               # past the arrivals read ahead: read on from pos
-                    j = int(arr.searchsorted(at, "right"))
-                    base, t, ow = pos, arr[pos:j + _WINDOW].tolist(), own[pos:j + _WINDOW + 1].tolist()
-                    ahead = base + len(t) if base + len(t) < n else -1
+                j = written[k]
                 if j > pos:
                     accepted = rx_use - rx_head
                     if accepted:
@@ -2597,11 +2696,11 @@ class _RpsCpu(_Cpu):
                             at_list.append(rx_head)
                             from_list.append(pos)
                             offset = rx_head - pos
-                        a = pos - base
+                        a = pos
                         rx_head += accepted
                         pos += accepted
                         if accepted <= space:                # own skbs into the count of their 64 entries
-                            blocks[-1] += ow[a + accepted] - ow[a]
+                            blocks[-1] += own.item(a + accepted) - own.item(a)
                             space -= accepted
                         else:
                             while accepted:
@@ -2609,7 +2708,7 @@ class _RpsCpu(_Cpu):
                                     blocks.append(0)
                                     space = _NAPI_WEIGHT
                                 m = accepted if accepted < space else space
-                                blocks[-1] += ow[a + m] - ow[a]
+                                blocks[-1] += own.item(a + m) - own.item(a)
                                 a, accepted, space = a + m, accepted - m, space - m
                     if j > pos:
                         drop_from.append(pos)
@@ -2720,6 +2819,8 @@ class _RpsCpu(_Cpu):
         self.busy_until = self.now
 
 
+_RUN_QUEUE = ("rx_use", "rx_head", "rx_clean", "rx_packets", "rx_missed", "total_packets")   # (jump_runs)
+_RUN_CPU = ("time_squeeze", "net_rx_softirqs", "hard_irqs", "processed_rps", "dropped")
 _FIRST_RUNS = 4096   # runs of equal IPI times a target first tries at once (each numpy call costs ~1 µs)
 
 
@@ -2812,35 +2913,43 @@ class _Cycle:
 
 
 _PERIOD_SEARCH = 8192   # arrivals _stream_period looks for a period in (it checks the rest with two numpy passes)
+_PERIOD_SKIP = 64       # and the first arrivals it may leave out (arrivals() rounds k * period down: the first gaps
+                        # may be a ns short of all later ones)
 
 
-def _stream_period(times: np.ndarray, own: np.ndarray | None) -> int:
-    """The smallest L (at most half their length) such that the arrivals' gaps and which of them stay on their
-    reading CPU (``own``'s running count, None: none) repeat every L packets over the whole queue, 0 if none is found
-    (among the first places in the first ``_PERIOD_SEARCH`` arrivals where their first 64 come again)."""
+def _stream_period(times: np.ndarray, own: np.ndarray | None) -> tuple[int, int]:
+    """The smallest L (at most half their length) and the first arrival s such that from s on the arrivals' gaps and
+    which of them stay on their reading CPU (``own``'s running count, None: none) repeat every L packets to the last;
+    (0, n) if none is found (among the first places in the first ``_PERIOD_SEARCH`` arrivals where their gaps from
+    the ``_PERIOD_SKIP``-th on come again)."""
     n = len(times)
     if n < 4:
-        return 0
+        return 0, n
     head = min(n, _PERIOD_SEARCH)
     sig = np.diff(times[:head]) * 2
     if own is not None:
         sig += np.diff(own[:head])
-    data, block = sig.tobytes(), sig[:min(64, n // 2)].tobytes()    # L: where sig's first values come again
-    at = 0
+    skip = 8 * min(_PERIOD_SKIP, n // 4)               # (in bytes, as ``at``)
+    data = sig.tobytes()
+    block = data[skip:skip + 8 * min(64, n // 4)]      # L: where these values come again
+    at = skip
     for _ in range(64):
         at = data.find(block, at + 1)
-        if at < 0 or at > 8 * (n // 2):
-            return 0
-        L = at // 8
-        if not at % 8 and _steps_alike(times, L) and (own is None or _steps_alike(own, L)):
-            return L
-    return 0
+        if at < 0 or at - skip > 8 * (n // 2):
+            return 0, n
+        L = (at - skip) // 8
+        if not at % 8 and data[at:] == data[skip:len(data) - 8 * L]:   # (the first arrivals first: one memcmp)
+            first = max(_steady_from(times, L), 0 if own is None else _steady_from(own, L))
+            if first < n - L:
+                return L, first
+    return 0, n
 
 
-def _steps_alike(x: np.ndarray, L: int) -> bool:
-    """Whether ``x[i + L] - x[i]`` is the same for every i (so ``x``'s steps repeat every L)."""
+def _steady_from(x: np.ndarray, L: int) -> int:
+    """The first i from which ``x[i + L] - x[i]`` is the same to the last (``x``'s steps repeat every L from i on)."""
     step = x[L:] - x[:-L]
-    return bool((step == step[0]).all())
+    differ = np.flatnonzero(step != step[-1])
+    return int(differ[-1]) + 1 if len(differ) else 0
 
 
 def _same_jiffy(start: np.ndarray, end: np.ndarray, tick: int) -> bool:
