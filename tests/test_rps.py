@@ -514,6 +514,46 @@ def test_a_flooded_reader_repeats_its_runs_across_jiffies(monkeypatch, sysctls, 
     assert len(ends) > 100 and ends[-1] // 1_000_000 > ends[0] // 1_000_000
 
 
+@pytest.mark.parametrize("profile, rate", [("3.10", 1e7), ("6.12", 1e7), ("6.12", 1.488e7)])
+def test_a_flooded_reader_that_steers_every_skb_away_runs_in_bulk(monkeypatch, profile, rate):
+    """10 and 14.88 Mpps into one queue, RPS over CPUs 1-3 on 1 ms jiffies: CPU 0 floods in ksoftirqd and drops at
+    the ring. It runs as a plain CPU (_Cpu.flooded_runs; 3.10: runs of five polls, whose IPIs leave at each run's
+    end) and records its polls and where the NIC's writes between drops began; its targets see what the step
+    model's do."""
+    flooded = []
+    record_polls = load_receive._RpsCpu.record_polls
+
+    def spy(self, q, counts, starts, ipi_at=None, writes=None):
+        if writes is not None:
+            flooded.append(int(counts.sum()))
+        record_polls(self, q, counts, starts, ipi_at, writes)
+    monkeypatch.setattr(load_receive._RpsCpu, "record_polls", spy)
+    step, load = step_and_load(arrivals(rate, 8000, start_ns=990_000), 40000 + np.arange(8000) % 16,
+                               PROFILES[profile].replace(hz=1000), 4, 1, [0], [[1, 2, 3]], Costs(), 256)
+    assert load == step and step.ring_drops and sum(flooded) > 1000
+
+
+@pytest.mark.parametrize("profile, rps, sysctls", [
+    ("6.12", [1, 2, 3], dict(netdev_budget_usecs=1000)), ("3.10", [1, 2, 3], {}), ("3.10", [1, 2, 3],
+                                                                                    dict(netdev_budget=100)),
+    ("6.12", [1, 2, 3], dict(netdev_max_backlog=100)), ("3.10", [1, 2, 3], dict(netdev_max_backlog=100)),
+    ("6.12", [1, 2, 3], dict(max_softirq_restart=2, netdev_budget=64)), ("6.12", [1, 2], {})])
+def test_a_busy_target_takes_its_bursts_of_64_skbs_and_more_in_bulk(monkeypatch, profile, rps, sysctls):
+    """10 Mpps into one queue read on CPU 0 (flooded), RPS over CPUs 1-3 (or 1-2) on 1 ms jiffies: each IPI a target
+    takes finds what was steered during its burst before, often 64 skbs or more (backlog_burst): handle_softirqs
+    restarts NET_RX (6.12: one poll a run) or net_rx_action polls again (3.10, until the budget is spent), squeezes
+    at a jiffy's end or a spent budget, drops beyond netdev_max_backlog, wakes ksoftirqd where a jiffy ends or the
+    restarts run out, and the next IPI finds ksoftirqd asleep but not yet switched out. The same as the step
+    model."""
+    bursts = []
+    backlog_burst = load_receive._RpsCpu.backlog_burst
+    monkeypatch.setattr(load_receive._RpsCpu, "backlog_burst",
+                        lambda self, fire, k: bursts.append(k) or backlog_burst(self, fire, k))
+    step, load = step_and_load(arrivals(1e7, 8000, start_ns=990_000), 40000 + np.arange(8000) % 16,
+                               PROFILES[profile].replace(hz=1000, **sysctls), 4, 1, [0], [rps], Costs(), 256)
+    assert load == step and len(bursts) > 10 and max(bursts) > 100
+
+
 def test_the_load_model_refuses_what_it_cannot_do_exactly():
     times, hashes = np.arange(10), np.arange(1, 11) << 20
     with pytest.raises(ValueError, match="hash_of_packet"):

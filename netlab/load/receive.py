@@ -1442,7 +1442,7 @@ class _Cpu:
                 elif (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending
                       and self.busy_until <= self.now and self.poll_list == [q0] and not q0.irq_enabled
                       and q0.rx_use - q0.rx_clean == self.ring_size - 1 and q0.rx_head - q0.rx_clean >= _NAPI_WEIGHT):
-                    self.gro_flooded_runs() if gro else self.flooded_runs()
+                    self.gro_flooded_runs() if gro else _Cpu.flooded_runs(self)   # (an RPS reader's own: all steered)
             if gro:
                 self.gro_repeats(seen)
             if not self.engine_step():
@@ -1605,9 +1605,12 @@ class _Cpu:
                 return
             size = min(size * 4, 1 << 18)
 
-    def record_polls(self, q: _Queue, counts: np.ndarray, starts: np.ndarray) -> None:
-        """The polls of ``q`` a bulk shortcut ran, each alone in its NET_RX run: ``counts`` packets each, read from
-        ``starts`` on. Only a CPU that steers them (RPS, :meth:`_RpsCpu.record_polls`) keeps them."""
+    def record_polls(self, q: _Queue, counts: np.ndarray, starts: np.ndarray, ipi_at: np.ndarray | None = None,
+                     writes: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """The polls of ``q`` a bulk shortcut ran: ``counts`` packets each, read from ``starts`` on, their NET_RX runs
+        ending at ``ipi_at`` (None: each poll alone in its run), the NIC's writes without a drop between beginning
+        at ``writes`` (ring positions, arrivals; None: it dropped none). Only a CPU that steers them (RPS,
+        :meth:`_RpsCpu.record_polls`) keeps them."""
 
     def read_in_bulk(self, q: _Queue, packets: int, irqs: int, runs: int, softirq_ns: int) -> None:
         """What a bulk shortcut did: ``irqs`` hard IRQs and ``runs`` NET_RX runs (``softirq_ns`` between them) that
@@ -1835,7 +1838,14 @@ class _Cpu:
             self.net_rx_softirqs += runs
             q.read_ns += _NAPI_WEIGHT * int(looks[:runs * polls].sum()) + runs * polls * packet_ns * (
                 _NAPI_WEIGHT * (_NAPI_WEIGHT - 1) // 2)
-            dropped = np.diff(written[:last + 1], prepend=feed.pos) - np.diff(taken[:last + 1], prepend=0)
+            wrote = np.diff(taken[:last + 1], prepend=0)
+            dropped = np.diff(written[:last + 1], prepend=feed.pos) - wrote
+            if q.rps is not None:    # where each refill's writes began: ring position, arrival (the rest dropped)
+                some = wrote > 0
+                writes = ((q.rx_head + taken[:last + 1] - wrote)[some],
+                          np.concatenate(([feed.pos], written[:last]))[some])
+                self.record_polls(q, np.full(runs * polls, _NAPI_WEIGHT, dtype=np.int64), looks[:runs * polls],
+                                  None if polls == 1 else np.repeat(starts[1:runs + 1], polls), writes)
             q.dropped_ns += _range_sums(feed.arr, written[:last + 1] - dropped, written[:last + 1])
             q.total_packets += packets
             q.rx_head += int(taken[last])
@@ -1880,6 +1890,17 @@ class _RpsQueue:
             return
         self.starts.append(position)
         self.arrival.append(arrival)
+
+    def written_runs(self, positions: np.ndarray, arrivals: np.ndarray) -> None:
+        """:meth:`written` for runs of writes from ``positions`` (ascending, all beyond those recorded) on, at once."""
+        if not len(positions):
+            return
+        offset = positions - arrivals
+        new = np.empty(len(offset), dtype=bool)
+        new[0] = not self.starts or offset[0] != self.starts[-1] - self.arrival[-1]
+        np.not_equal(offset[1:], offset[:-1], out=new[1:])
+        self.starts.extend(positions[new].tolist())
+        self.arrival.extend(arrivals[new].tolist())
 
     def count(self, counts: np.ndarray | None, first: int, total: int) -> int:
         """How many of the packets at ring positions ``first`` .. ``first + total`` ``counts`` counts."""
@@ -1975,14 +1996,19 @@ class _RpsCpu(_Cpu):
             self.enqueue_to_backlog(own)
         return total
 
-    def record_polls(self, q: _Queue, counts: np.ndarray, starts: np.ndarray) -> None:
+    def record_polls(self, q: _Queue, counts: np.ndarray, starts: np.ndarray, ipi_at: np.ndarray | None = None,
+                     writes: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """A bulk shortcut's polls of ``q`` (an RPS queue whose skbs all leave this CPU: :meth:`reads_in_bulk`),
-        kept as :meth:`igb_clean_rx_irq` keeps one: each poll's IPIs leave when it ends (``driver_ns`` a packet) or
-        its skbs kept here go up (:meth:`rps_quiet_cycles`), the same time. The NIC wrote them without a drop, at ring
-        positions from ``rx_head`` on."""
+        kept as :meth:`igb_clean_rx_irq` keeps one: each poll's IPIs leave at the end of its NET_RX run
+        (``net_rps_action_and_irq_enable``: ``ipi_at``, or when the poll ends, ``driver_ns`` a packet, or its skbs
+        kept here go up (:meth:`rps_quiet_cycles`), the same time). The NIC wrote them at ring positions from
+        ``rx_head`` on, without a drop or in runs from ``writes`` on (:meth:`_RpsQueue.written_runs`)."""
         if not len(counts):
             return
-        q.rps.written(q.rx_head, q.feed.pos)
+        if writes is None:
+            q.rps.written(q.rx_head, q.feed.pos)
+        else:
+            q.rps.written_runs(*writes)
         if q.rps.local is not None:
             self.processed_rps += q.rps.count(q.rps.local, q.rx_packets, int(counts.sum()))
         self.keep_polls()
@@ -1993,8 +2019,11 @@ class _RpsCpu(_Cpu):
         block[1] += q.rx_packets
         block[2] = counts
         block[3] = starts
-        np.multiply(counts, self.costs.driver_ns, out=block[4])
-        block[4] += starts
+        if ipi_at is None:
+            np.multiply(counts, self.costs.driver_ns, out=block[4])
+            block[4] += starts
+        else:
+            block[4] = ipi_at
         self.poll_blocks.append(block)
 
     def keep_polls(self) -> None:
@@ -2398,21 +2427,23 @@ class _RpsCpu(_Cpu):
 
     def backlog_idle(self) -> bool:
         """Whether this CPU, an RPS target with no queue of its own, has nothing to do but take in skbs still to be
-        steered here (its backlog empty and idle): :meth:`backlog_cycles` then runs."""
+        steered here (its backlog empty and idle; ksoftirqd asleep, perhaps not yet switched out):
+        :meth:`backlog_cycles` then runs."""
         b = self.backlog
         return (not self.queues and self.steered_fl is None and self.steered.pos < self.steered.n
                 and not b.napi_sched and not b.input_q
                 and not b.process_q and not self.call_single_queue and not self.poll_list and not self.softirq_pending
-                and not self.ksoftirqd_running and not self.ksoftirqd_current and not self.in_net_rx_action
-                and self.busy_until <= self.now)
+                and not self.ksoftirqd_running and not self.in_net_rx_action and self.busy_until <= self.now)
 
     def backlog_cycles(self) -> None:
         """An RPS target's cycles from :meth:`backlog_idle`, in bulk. Each: at the later of the next skb's IPI time
-        and the end of the cycle before, it takes in what was steered by then (``rps_take_steered``: fewer than 64,
-        no backlog drop), the IPI (``hardirq_ns``), one NET_RX run at its exit, one ``process_backlog`` poll that
-        empties the backlog (``stack_ns`` a skb). Runs of cycles that each take one reading CPU's run's skbs in
-        numpy (:meth:`group_cycles`), the others a bisect each. Stops before a cycle that would take in 64 or more,
-        or drop. Not where a flow limit watches what is steered here (:meth:`backlog_idle`)."""
+        and the end of the cycle before, it takes in what was steered by then (``rps_take_steered``), the IPI
+        (``hardirq_ns``), NET_RX at its exit, ``process_backlog`` polls that empty the backlog (``stack_ns`` a skb).
+        Runs of cycles that each take one reading CPU's run's skbs (fewer than 64) in numpy (:meth:`group_cycles`),
+        the others a bisect each (:meth:`backlog_burst`). ksoftirqd, asleep but still the current task, is switched
+        out (``context_switch_ns``) before the first cycle whose IPI is not due yet when the one before ends. Stops
+        before a cycle after which ``handle_softirqs`` would wake ksoftirqd. Not where a flow limit watches what is
+        steered here (:meth:`backlog_idle`)."""
         c, prof = self.costs, self.profile
         if prof.netdev_budget < _NAPI_WEIGHT or self.budget_jiffies < 1:
             return
@@ -2424,10 +2455,13 @@ class _RpsCpu(_Cpu):
         if self.ipi_runs is None:
             self.ipi_runs = _IpiRuns.of(steered.arr, ipis)
         first, end = steered.pos, self.now
-        cycles = squeezed = 0
+        cycles = squeezed = more_runs = more_ns = dropped = 0
         size, patience, wait = _FIRST_RUNS, 0, 0
+        current = self.ksoftirqd_current
         while steered.pos < steered.n:
-            if wait <= 0:                                   # try a run of cycles in numpy
+            if current and ipis[steered.pos] > end:         # schedule(): switch to the idle task
+                end, current = end + self.context_switch_ns, False
+            if wait <= 0 and not current:                   # try a run of cycles in numpy
                 r, skbs, done, sq = self.group_cycles(end, size, head, most)
                 size = min(size * 4, 1 << 16) if 2 * r >= size else 64
                 patience = 4 if r >= 16 else min(2 * patience + 4, 1024)   # a short run: try less often
@@ -2441,21 +2475,64 @@ class _RpsCpu(_Cpu):
             fire = int(ipis[pos])
             fire = fire if fire >= end else end
             j = steered.upto(fire)
-            if j - pos > most:
-                break
-            done = fire + head + (j - pos) * stack_ns
-            if repoll_list and done // tick >= (fire + hardirq_ns + rx_ns) // tick + budget_jiffies:
-                squeezed += 1
+            if j - pos <= most:                             # one NET_RX run, one poll
+                done = fire + head + (j - pos) * stack_ns
+                if repoll_list and done // tick >= (fire + hardirq_ns + rx_ns) // tick + budget_jiffies:
+                    squeezed += 1
+            else:
+                burst = self.backlog_burst(fire, j - pos)
+                if burst is None:
+                    break
+                done, runs, sq, taken = burst
+                more_runs, squeezed, dropped = more_runs + runs - 1, squeezed + sq, dropped + j - pos - taken
+                more_ns += done - fire - head - taken * stack_ns     # (its runs and polls after the first)
             cycles, end = cycles + 1, done
             steered.skip(j - pos)
-        skbs = steered.pos - first
+        skbs = steered.pos - first - dropped
         self.time_squeeze += squeezed
         self.busy_ns["hardirq"] += cycles * hardirq_ns
-        self.busy_ns["softirq"] += cycles * (rx_ns + c.poll_ns) + skbs * stack_ns
+        self.busy_ns["softirq"] += cycles * (rx_ns + c.poll_ns) + more_ns + skbs * stack_ns
         self.received_rps += cycles
-        self.net_rx_softirqs += cycles
+        self.net_rx_softirqs += cycles + more_runs
         self.processed_rps += skbs
+        self.dropped += dropped
         self.now = self.busy_until = end
+        self.ksoftirqd_current = current
+
+    def backlog_burst(self, fire: int, k: int) -> tuple[int, int, int, int] | None:
+        """Of :meth:`backlog_cycles`: a cycle at ``fire`` that takes ``k`` skbs into its idle backlog
+        (``enqueue_to_backlog``: up to netdev_max_backlog + 1, the rest dropped), a poll at a time: the IPI, then
+        ``handle_softirqs`` at its exit runs NET_RX (``net_rx_action``: 6.12 polls the backlog once a run, 3.10 until
+        the budget is spent) until ``process_backlog`` empties it with fewer than 64. Returns its end, NET_RX runs,
+        squeezes and skbs taken; None where ``handle_softirqs`` would wake ksoftirqd (no restart or time left)."""
+        c, prof, tick = self.costs, self.profile, self.tick_ns
+        rx_ns, poll_ns, stack_ns, budget_jiffies = c.net_rx_action_ns, c.poll_ns, c.stack_ns, self.budget_jiffies
+        taken = min(k, prof.netdev_max_backlog + 1)
+        now = fire + c.hardirq_ns
+        soft_end, restarts = now // tick + self.softirq_jiffies, prof.max_softirq_restart
+        left, runs, squeezed = taken, 0, 0
+        while True:                                         # a NET_RX run
+            runs += 1
+            now += rx_ns
+            limit, budget = now // tick + budget_jiffies, prof.netdev_budget
+            while True:                                     # a poll of the backlog
+                if not prof.napi_repoll_list and (budget <= 0 or now // tick >= limit):
+                    squeezed += 1                           # 3.10: checked before each poll
+                    break
+                x = left if left < _NAPI_WEIGHT else _NAPI_WEIGHT
+                left -= x
+                now += poll_ns + x * stack_ns
+                budget -= x
+                if prof.napi_repoll_list:                   # 6.12: checked after it; a full one waits on repoll
+                    squeezed += budget <= 0 or now // tick >= limit
+                    break
+                if x < _NAPI_WEIGHT:
+                    return now, runs, squeezed, taken
+            if x < _NAPI_WEIGHT:
+                return now, runs, squeezed, taken
+            restarts -= 1
+            if now // tick >= soft_end or not restarts:
+                return None
 
     def group_cycles(self, end: int, size: int, head: int, most: int) -> tuple[int, int, int, int]:
         """Of :meth:`backlog_cycles`, those from the next skb steered here on (the CPU free from ``end`` on) that
@@ -2467,6 +2544,9 @@ class _RpsCpu(_Cpu):
         last one's end and how many squeezed."""
         pos, runs = self.steered.pos, self.ipi_runs
         g = int(runs.first.searchsorted(pos, "right")) - 1
+        fire = max(int(runs.ipi[g]), end)                   # the first cycle at once: often the only one to look at
+        if not runs.last[g] <= fire < runs.after[g] or runs.first[g + 1] - pos > most:
+            return 0, 0, 0, 0
         cut = slice(g, g + size)
         cost = np.diff(runs.first[g:g + size + 1])
         cost[0] -= pos - runs.first[g]
