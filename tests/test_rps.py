@@ -415,6 +415,55 @@ def test_a_targets_cycles_in_numpy_equal_its_cycles_one_at_a_time(case):
           f"squeezed {'yes' if targets[0][2] else 'no'}")
 
 
+@st.composite
+def steered_bursts(draw):
+    """What a flooded reading CPU steers to a target: runs of skbs (one each 100 ns), each run's IPI at its last skb,
+    the next run at once or a little later, on a 100 ns grid near a 1 ms jiffy's end; the target free from ``now``
+    on, ksoftirqd perhaps still its current task (asleep); sysctls that make its bursts restart, squeeze, drop or
+    wake ksoftirqd."""
+    clock = draw(st.sampled_from([1000, 990_000, 997_000, 999_000]))
+    t, ipi = [], []
+    for _ in range(draw(st.integers(1, 60))):
+        clock += 100 * draw(st.sampled_from([0, 0, 1, 5, 30, 200]))
+        k = draw(st.sampled_from([1, 20, 63, 64, 65, 130]))
+        t += [clock + 100 * i for i in range(k)]
+        clock = t[-1]
+        ipi += [clock] * k
+    sysctls = dict(netdev_max_backlog=draw(st.sampled_from([50, 1000])), max_softirq_restart=draw(st.sampled_from(
+        [1, 2, 10])), netdev_budget=draw(st.sampled_from([64, 128, 300])), netdev_budget_usecs=draw(st.sampled_from(
+            [1000, 2000])))
+    now = t[0] + 100 * draw(st.sampled_from([-5, 0, 0, 19, 40, 63]))      # (often an IPI's own instant)
+    return (np.array(t), np.array(ipi), now, draw(st.booleans()),
+            PROFILES[draw(st.sampled_from(PROFILE_NAMES))].replace(hz=1000, **sysctls))
+
+
+class EngineOnly(load_receive._RpsCpu):
+    """A target that takes each IPI and ksoftirqd run step by step (:meth:`_Cpu.engine_step`), nothing in bulk."""
+
+    def backlog_cycles(self):
+        pass
+
+
+@settings(max_examples=int(os.environ.get("RPS_EXAMPLES", 60)) * 3, deadline=None)
+@given(case=steered_bursts())
+def test_a_targets_bursts_in_bulk_equal_its_engine_step_by_step(case):
+    """backlog_cycles with bursts of 64 skbs and more (backlog_burst), and ksoftirqd asleep but still current when it
+    starts, gives what the engine gives step by step: the same counters, clock and task."""
+    t, ipi, now, current, prof = case
+    targets = []
+    for kind in (load_receive._RpsCpu, EngineOnly):
+        target = kind([], prof, Costs(), 256)
+        target.cpu, target.steered, target.steered_ipi = 1, load_receive._Feed(t), ipi
+        target.now = target.busy_until = now
+        target.ksoftirqd_current = current
+        target.run()
+        targets.append((target.now, target.time_squeeze, target.busy_ns, target.received_rps, target.net_rx_softirqs,
+                        target.processed_rps, target.dropped, target.ksoftirqd_current))
+    assert targets[0] == targets[1]
+    event(f"ksoftirqd {'yes' if targets[0][2]['ksoftirqd'] else 'no'}, drops {'yes' if targets[0][6] else 'no'}, "
+          f"squeezed {'yes' if targets[0][1] else 'no'}")
+
+
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 @pytest.mark.parametrize("rps", [[1, 2], [0, 1]])
 @pytest.mark.parametrize("rate", [3e5, 1e6, 2.5e6])
@@ -535,7 +584,7 @@ def test_a_flooded_reader_that_steers_every_skb_away_runs_in_bulk(monkeypatch, p
 
 @pytest.mark.parametrize("profile, rps, sysctls", [
     ("6.12", [1, 2, 3], dict(netdev_budget_usecs=1000)), ("3.10", [1, 2, 3], {}), ("3.10", [1, 2, 3],
-                                                                                    dict(netdev_budget=100)),
+                                                                                    dict(netdev_budget=128)),
     ("6.12", [1, 2, 3], dict(netdev_max_backlog=100)), ("3.10", [1, 2, 3], dict(netdev_max_backlog=100)),
     ("6.12", [1, 2, 3], dict(max_softirq_restart=2, netdev_budget=64)), ("6.12", [1, 2], {})])
 def test_a_busy_target_takes_its_bursts_of_64_skbs_and_more_in_bulk(monkeypatch, profile, rps, sysctls):
