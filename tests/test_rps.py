@@ -582,6 +582,23 @@ def test_a_flooded_reader_that_steers_every_skb_away_runs_in_bulk(monkeypatch, p
     assert load == step and step.ring_drops and sum(flooded) > 1000
 
 
+@pytest.mark.parametrize("rate, sysctls", [(8.5e6, {}), (7e6, dict(netdev_budget_usecs=1000))])
+def test_a_busy_reader_that_steers_every_skb_away_records_its_polls_of_64_in_bulk(monkeypatch, rate, sysctls):
+    """Random arrivals at 7 and 8.5 Mpps into one queue, RPS over CPUs 1-3 on 1 ms jiffies: CPU 0's busy periods
+    poll 64 packets and more, NET_RX restarted by handle_softirqs (throttled_cycles), squeezed at a jiffy's end; it
+    records those polls in bulk, and its targets see what the step model's do."""
+    polls = []
+    record_polls = load_receive._RpsCpu.record_polls
+
+    def spy(self, q, counts, *args):
+        polls.append(int(counts.max()))
+        record_polls(self, q, counts, *args)
+    monkeypatch.setattr(load_receive._RpsCpu, "record_polls", spy)
+    step, load = step_and_load(arrivals(rate, 6000, start_ns=990_000, jitter=True), 40000 + np.arange(6000) % 16,
+                               PROFILES["6.12"].replace(hz=1000, **sysctls), 4, 1, [0], [[1, 2, 3]], Costs(), 256)
+    assert load == step and max(polls) == 64
+
+
 @pytest.mark.parametrize("profile, rps, sysctls", [
     ("6.12", [1, 2, 3], dict(netdev_budget_usecs=1000)), ("3.10", [1, 2, 3], {}), ("3.10", [1, 2, 3],
                                                                                     dict(netdev_budget=128)),

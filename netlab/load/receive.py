@@ -1648,6 +1648,7 @@ class _Cpu:
         feed = q.feed
         if adaptive and q.total_packets:
             return
+        steers = q.rps is not None      # RPS: its polls are recorded (record_polls)
         choices: dict[tuple[int, int, int], tuple[int, int]] = {}  # (range, packets, itr_val) → the driver's choice
         size = 256
         while feed.pos < feed.n and feed.first() > self.now:
@@ -1658,10 +1659,14 @@ class _Cpu:
             p = cycles = runs = squeezed = read_ns = misses = 0
             stride = 8          # patterns to check at once
             recent: list[int] = []   # the sizes of the last few periods, each one poll
+            ks: list[int] = []       # with RPS, per poll: packets, when it reads; earlier ones as arrays
+            looks: list[int] = []
+            blocks: list[tuple[np.ndarray, np.ndarray]] = []
             end = self.now
             stop = False
             while p < m:
                 fire = t[p] if t[p] >= throttled_until else throttled_until
+                first_poll = len(ks)
                 reads, a, polls, period_read, period_squeezed = fire + head, p, 0, 0, 0   # a poll reads packet a on
                 while True:                                                              # from `reads`
                     j = bisect_right(top, reads - a * packet_ns, a)
@@ -1682,6 +1687,9 @@ class _Cpu:
                     polls += 1
                     period_read += k * reads + packet_ns * (k * (k - 1) // 2)
                     a += k
+                    if steers:
+                        ks.append(k)
+                        looks.append(reads)
                     if repoll_list and done // tick >= (reads - poll_ns) // tick + budget_jiffies:
                         period_squeezed += 1
                     if k < _NAPI_WEIGHT:
@@ -1692,6 +1700,7 @@ class _Cpu:
                         break
                     reads = done + rx_ns + poll_ns
                 if stop or a == p or k == _NAPI_WEIGHT:
+                    del ks[first_poll:], looks[first_poll:]
                     break
                 throttled_until = fire + eitr_ns
                 if set_itr:                                        # igb_msix_ring → igb_write_itr
@@ -1721,23 +1730,23 @@ class _Cpu:
                         not adaptive or all(choices.get((rx_itr, kk, itr_val)) == (rx_itr, itr_val) for kk in pattern)):
                     # the last one or two periods' sizes again and again, each period fired when the throttle timer
                     # runs out: check a run of them at once
-                    ks = np.tile(pattern, stride)
-                    starts = p + np.cumsum(ks) - ks
-                    keep = starts + ks < m
-                    ks, starts = ks[keep], starts[keep]
+                    same = np.tile(pattern, stride)
+                    starts = p + np.cumsum(same) - same
+                    keep = starts + same < m
+                    same, starts = same[keep], starts[keep]
                     fires = throttled_until + eitr_ns * np.arange(len(starts))
                     limits = fires + head - starts * packet_ns
-                    ok = (chunk[starts] <= fires) & (top_array[starts + ks - 1] <= limits) & \
-                        (top_array[starts + ks] > limits)
+                    ok = (chunk[starts] <= fires) & (top_array[starts + same - 1] <= limits) & \
+                        (top_array[starts + same] > limits)
                     r = len(ok) if ok.all() else int(np.argmin(ok))
                     if r == len(ok):
                         stride = min(stride * 4, 4096)
                     else:                   # irregular periods: after 16 misses, one at a time for this chunk
                         stride, misses = 8, misses + 1
                     if r:
-                        fires, ks = fires[:r], ks[:r]
-                        read_ns += int(np.dot(ks, fires + head)) + packet_ns * int(np.dot(ks, ks - 1) // 2)
-                        ends = fires + head + ks * packet_ns
+                        fires, same = fires[:r], same[:r]
+                        read_ns += int(np.dot(same, fires + head)) + packet_ns * int(np.dot(same, same - 1) // 2)
+                        ends = fires + head + same * packet_ns
                         if repoll_list:
                             squeezed += int(np.count_nonzero(ends // tick >=
                                                              (fires + hardirq_ns + rx_ns) // tick + budget_jiffies))
@@ -1745,8 +1754,12 @@ class _Cpu:
                         end = int(ends[-1])
                         cycles += r
                         runs += r
-                        p += int(ks.sum())
-                        recent = ks[-4:].tolist()
+                        p += int(same.sum())
+                        recent = same[-4:].tolist()
+                        if steers:
+                            blocks += [(np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64)),
+                                       (same, fires + head)]
+                            ks, looks = [], []
             if not cycles:
                 if stop or tail:
                     return
@@ -1757,6 +1770,9 @@ class _Cpu:
             q.read_ns += read_ns
             self.time_squeeze += squeezed
             self.now = self.busy_until = end
+            if steers:    # (6.12: each poll alone in its NET_RX run, whose IPIs leave when it ends)
+                blocks.append((np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64)))
+                self.record_polls(q, *(np.concatenate(b) for b in zip(*blocks)))
             self.read_in_bulk(q, p, cycles, runs, runs * (rx_ns + poll_ns) + p * packet_ns)
             if stop:
                 return
@@ -2580,9 +2596,6 @@ class _RpsCpu(_Cpu):
         return (q is not None and q.rps is not None and q.gro is None and q.rps.own is None and q.rps.local is None
                 and self.steered is None
                 and not self.rx_itr_setting and self.costs.driver_ns + self.costs.poll_ns > 0)
-
-    def throttled_cycles(self) -> None:
-        """Not in bulk with RPS: its polls would not be recorded."""
 
     def flooded_runs(self) -> None:
         """:meth:`_Cpu.flooded_runs` for a CPU that reads one RPS queue (6.12, no GRO, no moderation): ksoftirqd's
