@@ -599,6 +599,22 @@ def test_a_busy_reader_that_steers_every_skb_away_records_its_polls_of_64_in_bul
     assert load == step and max(polls) == 64
 
 
+@pytest.mark.parametrize("rate, jitter, sysctls", [(9e6, True, {}), (9.3e6, False, dict(netdev_budget_usecs=1000)),
+                                                   (8.5e6, True, dict(max_softirq_restart=2))])
+def test_a_reader_whose_busy_periods_go_on_in_ksoftirqd_runs_them_in_bulk(monkeypatch, rate, jitter, sysctls):
+    """Just under what CPU 0 can read (about 9.4 Mpps), RPS over CPUs 1-3 on 1 ms jiffies: its busy periods poll 64
+    packets run after run, handle_softirqs wakes ksoftirqd (restarts or the jiffy run out), which polls on back to
+    back up to the poll that empties the ring and switches out. throttled_cycles takes them whole: the engine never
+    runs CPU 0's ksoftirqd, and the counters are the step model's."""
+    ksoftirqd_runs = []
+    run_ksoftirqd = load_receive._Cpu.run_ksoftirqd
+    monkeypatch.setattr(load_receive._Cpu, "run_ksoftirqd",
+                        lambda self: ksoftirqd_runs.append(self.queues) or run_ksoftirqd(self))
+    step, load = step_and_load(arrivals(rate, 6000, start_ns=990_000, jitter=jitter), 40000 + np.arange(6000) % 16,
+                               PROFILES["6.12"].replace(hz=1000, **sysctls), 4, 1, [0], [[1, 2, 3]], Costs(), 256)
+    assert load == step and step.busy_ns[0]["ksoftirqd"] and not any(ksoftirqd_runs)
+
+
 @pytest.mark.parametrize("profile, rps, sysctls", [
     ("6.12", [1, 2, 3], dict(netdev_budget_usecs=1000)), ("3.10", [1, 2, 3], {}), ("3.10", [1, 2, 3],
                                                                                     dict(netdev_budget=128)),

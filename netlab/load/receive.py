@@ -1631,11 +1631,14 @@ class _Cpu:
         back: it fires at the later of the first arrival and the timer's end, starts the timer again with what EITR
         holds, writes a new interval the driver chose (``igb_write_itr``), and the last poll lets the driver choose
         again (adaptive moderation). On 6.12 a poll of 64 waits on repoll for the next NET_RX run, which
-        ``handle_softirqs`` restarts at once (3.10: stops there). Each poll is a binary search in the running
+        ``handle_softirqs`` restarts at once (3.10: stops there). Where ``handle_softirqs`` wakes ksoftirqd (no
+        restart or time left), without moderation, the period goes on there: the switch to it
+        (``context_switch_ns``), its NET_RX runs back to back (``run_ksoftirqd``: the IRQ stays masked) up to the
+        poll that empties the ring, the switch back to the idle task. Each poll is a binary search in the running
         maximum of ``u[i] = t[i] - i * packet_ns``, as in :meth:`quiet_cycles`: a poll that starts reading at P
         with packet a takes every packet up to the first j with ``u[j] > P - a * packet_ns``, at most 64. Stops,
-        leaving the period to the general code, where the ring might fill or ``handle_softirqs`` would wake
-        ksoftirqd."""
+        leaving the period to the general code, where the ring might fill or (3.10, moderation) ``handle_softirqs``
+        would wake ksoftirqd."""
         c, prof = self.costs, self.profile
         hardirq_ns, rx_ns, poll_ns, packet_ns = c.hardirq_ns, c.net_rx_action_ns, c.poll_ns, c.packet_ns
         tick, budget_jiffies, softirq_jiffies = self.tick_ns, self.budget_jiffies, self.softirq_jiffies
@@ -1649,14 +1652,15 @@ class _Cpu:
         if adaptive and q.total_packets:
             return
         steers = q.rps is not None      # RPS: its polls are recorded (record_polls)
+        ksoftirqd, switch_ns = repoll_list and not self.rx_itr_setting, self.context_switch_ns
         choices: dict[tuple[int, int, int], tuple[int, int]] = {}  # (range, packets, itr_val) → the driver's choice
         size = 256
-        while feed.pos < feed.n and feed.first() > self.now:
+        while feed.pos < feed.n:               # (the next IRQ at the later of its arrival and the CPU being free)
             chunk, tail, top_array = feed.ahead(size, packet_ns)
             m, t, top = len(chunk), chunk.tolist(), top_array.tolist()
             throttled_until, eitr_ns, itr_val, set_itr, rx_itr = (q.throttled_until, q.eitr_ns, q.itr_val, q.set_itr,
                                                                   q.rx_itr)
-            p = cycles = runs = squeezed = read_ns = misses = 0
+            p = cycles = runs = squeezed = read_ns = misses = ksoftirqd_runs = ksoftirqd_packets = 0
             stride = 8          # patterns to check at once
             recent: list[int] = []   # the sizes of the last few periods, each one poll
             ks: list[int] = []       # with RPS, per poll: packets, when it reads; earlier ones as arrays
@@ -1665,8 +1669,8 @@ class _Cpu:
             end = self.now
             stop = False
             while p < m:
-                fire = t[p] if t[p] >= throttled_until else throttled_until
-                first_poll = len(ks)
+                fire = max(t[p], throttled_until, end)
+                first_poll, woke = len(ks), 0     # woke: the run of the IRQ's handle_softirqs after which ksoftirqd ran
                 reads, a, polls, period_read, period_squeezed = fire + head, p, 0, 0, 0   # a poll reads packet a on
                 while True:                                                              # from `reads`
                     j = bisect_right(top, reads - a * packet_ns, a)
@@ -1694,10 +1698,12 @@ class _Cpu:
                         period_squeezed += 1
                     if k < _NAPI_WEIGHT:
                         break
-                    if (not repoll_list or polls >= restarts
-                            or done // tick >= (fire + hardirq_ns) // tick + softirq_jiffies):
-                        stop = True   # 3.10's next poll, or handle_softirqs would wake ksoftirqd
-                        break
+                    if not woke and (not repoll_list or polls >= restarts
+                                     or done // tick >= (fire + hardirq_ns) // tick + softirq_jiffies):
+                        if not ksoftirqd:
+                            stop = True   # 3.10's next poll, or handle_softirqs would wake ksoftirqd
+                            break
+                        woke, woken_at, done = polls, a, done + switch_ns   # wakeup_softirqd, the switch to it
                     reads = done + rx_ns + poll_ns
                 if stop or a == p or k == _NAPI_WEIGHT:
                     del ks[first_poll:], looks[first_poll:]
@@ -1719,7 +1725,9 @@ class _Cpu:
                         itr_val, set_itr = choice[1], True
                 read_ns += period_read
                 squeezed += period_squeezed
-                end = done
+                end = done + switch_ns if woke else done                    # (then the switch to the idle task)
+                if woke:
+                    ksoftirqd_runs, ksoftirqd_packets = ksoftirqd_runs + polls - woke, ksoftirqd_packets + a - woken_at
                 cycles += 1
                 runs += polls
                 p = a
@@ -1773,7 +1781,9 @@ class _Cpu:
             if steers:    # (6.12: each poll alone in its NET_RX run, whose IPIs leave when it ends)
                 blocks.append((np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64)))
                 self.record_polls(q, *(np.concatenate(b) for b in zip(*blocks)))
-            self.read_in_bulk(q, p, cycles, runs, runs * (rx_ns + poll_ns) + p * packet_ns)
+            self.busy_ns["ksoftirqd"] += ksoftirqd_runs * (rx_ns + poll_ns) + ksoftirqd_packets * packet_ns
+            self.read_in_bulk(q, p, cycles, runs, (runs - ksoftirqd_runs) * (rx_ns + poll_ns)
+                              + (p - ksoftirqd_packets) * packet_ns)
             if stop:
                 return
             size = min(size * 4, 1 << 16)
