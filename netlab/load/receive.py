@@ -25,14 +25,16 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   then where one goes depends on another CPU's progress, and the load model refuses it. An skb ``get_rps_cpu``
   leaves on the reading CPU (no hash; no map and no RFS entry for its flow) pays ``stack_ns`` there as it is read.
   In bulk, without GRO, interrupt moderation, a flow limit or such skbs on the CPU: a reading CPU that steers every
-  skb of its one queue elsewhere runs ``isolated_packets`` and ``quiet_cycles`` at ``driver_ns`` a packet
-  (``record_polls``); one that keeps some in its own backlog runs its busy periods a bisect per poll, nested IRQs
+  skb of its one queue elsewhere runs ``isolated_packets``, ``quiet_cycles``, ``throttled_cycles`` and
+  ``flooded_runs`` at ``driver_ns`` a packet, its polls, their IPIs' times and the NIC's runs of writes between
+  ring drops recorded (``record_polls``); one that keeps some in its own backlog runs its busy periods a bisect per poll, nested IRQs
   included (``rps_quiet_cycles``), and where its arrivals' gaps and kept skbs repeat (periodic arrivals, flows round
   robin: ``_stream_period``) and a period starts in a state met before, the cycle since then again and again at
   once (later from any of its period starts), up to a busy period a jiffy boundary falls in (``_Cycle``,
   ``rps_repeats``); a target takes its IPI → NET_RX → ``process_backlog`` cycles in numpy where each
   takes one reading CPU's run's skbs, idle or busy in between (a max-plus recursion: ``group_cycles``), the others
-  with a bisect (``backlog_cycles``); a reading CPU's floods on 6.12 (ksoftirqd, ring drops, its own backlog's
+  with a bisect and a Python step per poll where they take 64 or more (``backlog_cycles``, ``backlog_burst``: NET_RX
+  restarted, backlog drops), up to one after which ksoftirqd runs; a reading CPU's floods on 6.12 (ksoftirqd, ring drops, its own backlog's
   polls between) go a NET_RX run at a time, and where a run begins in a state one began in before (the same
   stream period), the runs since then again and again at once, across jiffies (``_RpsCpu.flooded_runs``,
   ``flood_repeats``).
@@ -44,8 +46,9 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   poll that empties the ring) are counted in bulk (``_Cpu.isolated_packets``; ``_Cpu.quiet_cycles``, a binary
   search per busy period and numpy over runs of equal ones), and so are stretches where ksoftirqd polls a ring
   that never runs short (``_Cpu.flooded_runs``: the refill times are known, the ring's free space is a running
-  minimum). Where the throttle timer may hold an IRQ back, ``_Cpu.throttled_cycles`` takes one busy period (one
-  IRQ, its NET_RX runs, the last poll emptying the ring) per step, and runs of equal ones at once.
+  minimum). Where the throttle timer may hold an IRQ back or a poll takes 64, ``_Cpu.throttled_cycles`` takes one
+  busy period (one IRQ, its NET_RX runs and on 6.12 without moderation the ksoftirqd runs they may end in, the last
+  poll emptying the ring) per step, and runs of equal ones at once.
 * The wait of each packet is summed, not kept: the times the driver read them, less the arrival times of all
   packets but the dropped ones.
 * Nothing above GRO is modelled (its cost is ``Costs.stack_ns`` per skb GRO passes on): sockets and netfilter
