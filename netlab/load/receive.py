@@ -27,15 +27,15 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   In bulk, without GRO, interrupt moderation, a flow limit or such skbs on the CPU: a reading CPU that steers every
   skb of its one queue elsewhere runs ``isolated_packets``, ``quiet_cycles``, ``throttled_cycles`` and
   ``flooded_runs`` at ``driver_ns`` a packet, its polls, their IPIs' times and the NIC's runs of writes between
-  ring drops recorded (``record_polls``); one that keeps some in its own backlog runs its busy periods a bisect per poll, nested IRQs
-  included (``rps_quiet_cycles``), and where its arrivals' gaps and kept skbs repeat (periodic arrivals, flows round
+  ring drops recorded (``record_polls``); one that keeps some in its own backlog runs its busy periods a bisect per
+  poll, nested IRQs included (``rps_quiet_cycles``), and where its arrivals' gaps and kept skbs repeat (periodic arrivals, flows round
   robin: ``_stream_period``) and a period starts in a state met before, the cycle since then again and again at
   once (later from any of its period starts), up to a busy period a jiffy boundary falls in (``_Cycle``,
   ``rps_repeats``); a target takes its IPI → NET_RX → ``process_backlog`` cycles in numpy where each
   takes one reading CPU's run's skbs, idle or busy in between (a max-plus recursion: ``group_cycles``), the others
   with a bisect and a Python step per poll where they take 64 or more (``backlog_cycles``, ``backlog_burst``: NET_RX
-  restarted, backlog drops), up to one after which ksoftirqd runs; a reading CPU's floods on 6.12 (ksoftirqd, ring drops, its own backlog's
-  polls between) go a NET_RX run at a time, and where a run begins in a state one began in before (the same
+  restarted, backlog drops), up to one after which ksoftirqd runs; a reading CPU's floods on 6.12 (ksoftirqd, ring
+  drops, its own backlog's polls between) go a NET_RX run at a time, and where a run begins in a state one began in before (the same
   stream period), the runs since then again and again at once, across jiffies (``_RpsCpu.flooded_runs``,
   ``flood_repeats``).
   Everything else runs a Python step per interrupt and per ksoftirqd run.
@@ -356,8 +356,11 @@ class _Feed:
         return self.pos - start
 
     def upto(self, t: int) -> int:
-        """The index of the first arrival after ``t``, from the next one on, consuming none."""
+        """The index of the first arrival after ``t``, from the next one on, consuming none (past the window, it
+        reads one from the next arrival on)."""
         pos = self.pos
+        if pos - self.base >= len(self.win):
+            self.load(pos)
         j = bisect_right(self.win, t, pos - self.base)
         if j >= len(self.win) and self.base + j < self.n:
             return pos + int(self.arr[pos:].searchsorted(t, "right"))
@@ -1673,7 +1676,8 @@ class _Cpu:
             stop = False
             while p < m:
                 fire = max(t[p], throttled_until, end)
-                first_poll, woke = len(ks), 0     # woke: the run of the IRQ's handle_softirqs after which ksoftirqd ran
+                first_poll, woke, block = len(ks), 0, 16   # woke: the run after which ksoftirqd ran; block: of its
+                                                           # polls, how many to try at once
                 reads, a, polls, period_read, period_squeezed = fire + head, p, 0, 0, 0   # a poll reads packet a on
                 while True:                                                              # from `reads`
                     j = bisect_right(top, reads - a * packet_ns, a)
@@ -1708,6 +1712,23 @@ class _Cpu:
                             break
                         woke, woken_at, done = polls, a, done + switch_ns   # wakeup_softirqd, the switch to it
                     reads = done + rx_ns + poll_ns
+                    if woke and block:                                      # ksoftirqd's runs of 64, at once
+                        r, block_looks = self.back_to_back(chunk, top_array, a, reads, block)
+                        if r:
+                            block = block * 4 if r == block else 0          # (stopped short: the rest one by one)
+                            polls += r
+                            period_read += _NAPI_WEIGHT * int(block_looks.sum()) + r * packet_ns * (
+                                _NAPI_WEIGHT * (_NAPI_WEIGHT - 1) // 2)
+                            period_squeezed += int(np.count_nonzero(
+                                (block_looks + _NAPI_WEIGHT * packet_ns) // tick
+                                >= (block_looks - poll_ns) // tick + budget_jiffies))
+                            a += r * _NAPI_WEIGHT
+                            reads = int(block_looks[-1]) + _NAPI_WEIGHT * packet_ns + rx_ns + poll_ns
+                            if steers:
+                                ks += [_NAPI_WEIGHT] * r
+                                looks += block_looks.tolist()
+                        else:
+                            block = 0
                 if stop or a == p or k == _NAPI_WEIGHT:
                     del ks[first_poll:], looks[first_poll:]
                     break
@@ -1790,6 +1811,25 @@ class _Cpu:
             if stop:
                 return
             size = min(size * 4, 1 << 16)
+
+    def back_to_back(self, chunk: np.ndarray, top: np.ndarray, a: int, reads: int, size: int
+                     ) -> tuple[int, np.ndarray]:
+        """Of :meth:`throttled_cycles`: of ksoftirqd's next ``size`` NET_RX runs back to back, from packet ``a`` of
+        ``chunk`` (``top``: the running maximum of ``u``) read from ``reads`` on, how many poll 64 packets each with a
+        free descriptor for every arrival (the ring holds at most what arrived since the poll began), the next arrival
+        in the chunk; and when each reads."""
+        c = self.costs
+        packet_ns, m = c.packet_ns, len(chunk)
+        n = min(size, (m - 1 - a) // _NAPI_WEIGHT)
+        if n <= 0:
+            return 0, chunk[:0]
+        first = a + _NAPI_WEIGHT * np.arange(n)
+        looks = reads + (_NAPI_WEIGHT * packet_ns + c.net_rx_action_ns + c.poll_ns) * np.arange(n)
+        arrived = chunk.searchsorted(looks + _NAPI_WEIGHT * packet_ns, "right")
+        ok = (top[first + _NAPI_WEIGHT - 1] <= looks - first * packet_ns) & (arrived < m) & (
+            arrived - first <= self.ring_size - 1)
+        r = n if ok.all() else int(np.argmin(ok))
+        return r, looks[:r]
 
     def fits(self, t: list[int], a: int, k: int, reads: int, arrived: int) -> bool:
         """Whether a poll that reads packets a..a+k-1 from ``reads`` on, ``arrived`` having arrived by its end, finds
