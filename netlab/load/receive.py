@@ -1663,7 +1663,7 @@ class _Cpu:
         size = 256
         while feed.pos < feed.n:               # (the next IRQ at the later of its arrival and the CPU being free)
             chunk, tail, top_array = feed.ahead(size, packet_ns)
-            m, t, top = len(chunk), chunk.tolist(), top_array.tolist()
+            m, top = len(chunk), top_array.tolist()    # (the arrivals stay an array: read a few times a period)
             throttled_until, eitr_ns, itr_val, set_itr, rx_itr = (q.throttled_until, q.eitr_ns, q.itr_val, q.set_itr,
                                                                   q.rx_itr)
             p = cycles = runs = squeezed = read_ns = misses = ksoftirqd_runs = ksoftirqd_packets = 0
@@ -1675,7 +1675,7 @@ class _Cpu:
             end = self.now
             stop = False
             while p < m:
-                fire = max(t[p], throttled_until, end)
+                fire = max(int(chunk[p]), throttled_until, end)
                 first_poll, woke, block = len(ks), 0, 16   # woke: the run after which ksoftirqd ran; block: of its
                                                            # polls, how many to try at once
                 reads, a, polls, period_read, period_squeezed = fire + head, p, 0, 0, 0   # a poll reads packet a on
@@ -1689,10 +1689,10 @@ class _Cpu:
                     else:
                         k = _NAPI_WEIGHT
                         done = reads + k * packet_ns
-                        arrived = bisect_right(t, done, a + k)
+                        arrived = int(chunk.searchsorted(done, "right"))
                         if arrived == m and not tail:
                             break
-                        if arrived - a > room and not self.fits(t, a, k, reads, arrived):
+                        if arrived - a > room and not self.fits(chunk, a, k, reads, arrived):
                             stop = True   # the ring might fill: a packet dropped
                             break
                     polls += 1
@@ -1831,7 +1831,7 @@ class _Cpu:
         r = n if ok.all() else int(np.argmin(ok))
         return r, looks[:r]
 
-    def fits(self, t: list[int], a: int, k: int, reads: int, arrived: int) -> bool:
+    def fits(self, t: np.ndarray, a: int, k: int, reads: int, arrived: int) -> bool:
         """Whether a poll that reads packets a..a+k-1 from ``reads`` on, ``arrived`` having arrived by its end, finds
         a free descriptor for every arrival: before each give-back of 16 (``igb_alloc_rx_buffers``) the ring holds
         what arrived since less what was given back."""
