@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 from netlab.kernel.cpu import Costs
 from netlab.kernel.nic import IGB_MAX_RXD, Packet
 from netlab.kernel.profiles import PROFILES
+from netlab.load import receive as load_receive
 from netlab.load.receive import arrivals, rss_hashes, rss_queues, run, simulate, sweep, tcp_segments
 from netlab.scenarios.receive import Host
 
@@ -469,3 +470,30 @@ def test_line_rate_on_one_cpu_mostly_drops_and_runs_in_ksoftirqd():
     s = simulate(arrivals(LINE_RATE, 200_000))
     assert s.ring_drops > s.delivered > 0 and s.ksoftirqd_share() > 0.9
     assert s.delivered + s.ring_drops == s.arrived
+
+
+@pytest.mark.parametrize("ring", [256, 512])
+@pytest.mark.parametrize("restarts", [1, 10])
+def test_ksoftirqds_polls_of_64_at_once_equal_them_one_at_a_time(ring, restarts):
+    """throttled_cycles takes ksoftirqd's NET_RX runs back to back many at once (back_to_back: full polls, a free
+    descriptor for every arrival): the same as taking each poll with a bisect. Arrivals about as fast as one CPU
+    reads them (400 ns a packet; at 385 ns its ring fills up) after a burst that fills half its ring, on 1 ms jiffies
+    (a run that crosses one is squeezed), from instants that put a jiffy's end anywhere in its busy periods; and a
+    pause of 20 µs after any of 64 packets in a row, so that some poll finds exactly 63."""
+    prof = PROFILES["6.12"].replace(hz=1000, netdev_budget_usecs=1000, max_softirq_restart=restarts)
+    taken = []
+    back_to_back = load_receive._Cpu.back_to_back
+    cases = [(gap, start, None) for gap in (385, 402, 410) for start in range(500_000, 1_000_000, 25_300)]
+    for gap, start, pause in cases + [(402, 700_000, at) for at in range(1500, 1564)]:
+        gaps = np.concatenate((np.zeros(ring // 2, dtype=np.int64), np.full(3000, gap)))
+        if pause is not None:
+            gaps[pause] += 20_000
+        times = start + np.cumsum(gaps)
+        with pytest.MonkeyPatch.context() as spy:
+            spy.setattr(load_receive._Cpu, "back_to_back",
+                        lambda self, *args: taken.append(back_to_back(self, *args)[0]) or back_to_back(self, *args))
+            at_once = simulate(times, profile=prof, ring_size=ring)
+        with pytest.MonkeyPatch.context() as one_at_a_time:
+            one_at_a_time.setattr(load_receive._Cpu, "back_to_back", lambda self, chunk, *args: (0, chunk[:0]))
+            assert simulate(times, profile=prof, ring_size=ring) == at_once, (gap, start, pause)
+    assert sum(taken) > 500

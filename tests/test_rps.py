@@ -415,6 +415,55 @@ def test_a_targets_cycles_in_numpy_equal_its_cycles_one_at_a_time(case):
           f"squeezed {'yes' if targets[0][2] else 'no'}")
 
 
+@st.composite
+def steered_bursts(draw):
+    """What a flooded reading CPU steers to a target: runs of skbs (one each 100 ns), each run's IPI at its last skb,
+    the next run at once or a little later, on a 100 ns grid near a 1 ms jiffy's end; the target free from ``now``
+    on, ksoftirqd perhaps still its current task (asleep); sysctls that make its bursts restart, squeeze, drop or
+    wake ksoftirqd."""
+    clock = draw(st.sampled_from([1000, 990_000, 997_000, 999_000]))
+    t, ipi = [], []
+    for _ in range(draw(st.integers(1, 60))):
+        clock += 100 * draw(st.sampled_from([0, 0, 1, 5, 30, 200]))
+        k = draw(st.sampled_from([1, 20, 63, 64, 65, 130]))
+        t += [clock + 100 * i for i in range(k)]
+        clock = t[-1]
+        ipi += [clock] * k
+    sysctls = dict(netdev_max_backlog=draw(st.sampled_from([50, 1000])), max_softirq_restart=draw(st.sampled_from(
+        [1, 2, 10])), netdev_budget=draw(st.sampled_from([64, 128, 300])), netdev_budget_usecs=draw(st.sampled_from(
+            [1000, 2000])))
+    now = t[0] + 100 * draw(st.sampled_from([-5, 0, 0, 19, 40, 63]))      # (often an IPI's own instant)
+    return (np.array(t), np.array(ipi), now, draw(st.booleans()),
+            PROFILES[draw(st.sampled_from(PROFILE_NAMES))].replace(hz=1000, **sysctls))
+
+
+class EngineOnly(load_receive._RpsCpu):
+    """A target that takes each IPI and ksoftirqd run step by step (:meth:`_Cpu.engine_step`), nothing in bulk."""
+
+    def backlog_cycles(self):
+        pass
+
+
+@settings(max_examples=int(os.environ.get("RPS_EXAMPLES", 60)) * 3, deadline=None)
+@given(case=steered_bursts())
+def test_a_targets_bursts_in_bulk_equal_its_engine_step_by_step(case):
+    """backlog_cycles with bursts of 64 skbs and more (backlog_burst), and ksoftirqd asleep but still current when it
+    starts, gives what the engine gives step by step: the same counters, clock and task."""
+    t, ipi, now, current, prof = case
+    targets = []
+    for kind in (load_receive._RpsCpu, EngineOnly):
+        target = kind([], prof, Costs(), 256)
+        target.cpu, target.steered, target.steered_ipi = 1, load_receive._Feed(t), ipi
+        target.now = target.busy_until = now
+        target.ksoftirqd_current = current
+        target.run()
+        targets.append((target.now, target.time_squeeze, target.busy_ns, target.received_rps, target.net_rx_softirqs,
+                        target.processed_rps, target.dropped, target.ksoftirqd_current))
+    assert targets[0] == targets[1]
+    event(f"ksoftirqd {'yes' if targets[0][2]['ksoftirqd'] else 'no'}, drops {'yes' if targets[0][6] else 'no'}, "
+          f"squeezed {'yes' if targets[0][1] else 'no'}")
+
+
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 @pytest.mark.parametrize("rps", [[1, 2], [0, 1]])
 @pytest.mark.parametrize("rate", [3e5, 1e6, 2.5e6])
@@ -581,6 +630,79 @@ def test_a_busy_reader_that_keeps_skbs_repeats_its_runs(monkeypatch, profile, sy
     assert load == step and step.busy_ns[0]["ksoftirqd"] and not step.ring_drops
     tick = 10**9 // prof.hz
     assert sum(b - a for a, b in jumps) > 0.4 * n / rate * 1e9 and jumps[-1][1] // tick > jumps[0][0] // tick
+
+
+@pytest.mark.parametrize("profile, rate", [("3.10", 1e7), ("6.12", 1e7), ("6.12", 1.488e7)])
+def test_a_flooded_reader_that_steers_every_skb_away_runs_in_bulk(monkeypatch, profile, rate):
+    """10 and 14.88 Mpps into one queue, RPS over CPUs 1-3 on 1 ms jiffies: CPU 0 floods in ksoftirqd and drops at
+    the ring. It runs as a plain CPU (_Cpu.flooded_runs; 3.10: runs of five polls, whose IPIs leave at each run's
+    end) and records its polls and where the NIC's writes between drops began; its targets see what the step
+    model's do."""
+    flooded = []
+    record_polls = load_receive._RpsCpu.record_polls
+
+    def spy(self, q, counts, starts, ipi_at=None, writes=None):
+        if writes is not None:
+            flooded.append(int(counts.sum()))
+        record_polls(self, q, counts, starts, ipi_at, writes)
+    monkeypatch.setattr(load_receive._RpsCpu, "record_polls", spy)
+    step, load = step_and_load(arrivals(rate, 8000, start_ns=990_000), 40000 + np.arange(8000) % 16,
+                               PROFILES[profile].replace(hz=1000), 4, 1, [0], [[1, 2, 3]], Costs(), 256)
+    assert load == step and step.ring_drops and sum(flooded) > 1000
+
+
+@pytest.mark.parametrize("rate, sysctls", [(8.5e6, {}), (7e6, dict(netdev_budget_usecs=1000))])
+def test_a_busy_reader_that_steers_every_skb_away_records_its_polls_of_64_in_bulk(monkeypatch, rate, sysctls):
+    """Random arrivals at 7 and 8.5 Mpps into one queue, RPS over CPUs 1-3 on 1 ms jiffies: CPU 0's busy periods
+    poll 64 packets and more, NET_RX restarted by handle_softirqs (throttled_cycles), squeezed at a jiffy's end; it
+    records those polls in bulk, and its targets see what the step model's do."""
+    polls = []
+    record_polls = load_receive._RpsCpu.record_polls
+
+    def spy(self, q, counts, *args):
+        polls.append(int(counts.max()))
+        record_polls(self, q, counts, *args)
+    monkeypatch.setattr(load_receive._RpsCpu, "record_polls", spy)
+    step, load = step_and_load(arrivals(rate, 6000, start_ns=990_000, jitter=True), 40000 + np.arange(6000) % 16,
+                               PROFILES["6.12"].replace(hz=1000, **sysctls), 4, 1, [0], [[1, 2, 3]], Costs(), 256)
+    assert load == step and max(polls) == 64
+
+
+@pytest.mark.parametrize("rate, jitter, sysctls", [(9e6, True, {}), (9.3e6, False, dict(netdev_budget_usecs=1000)),
+                                                   (8.5e6, True, dict(max_softirq_restart=2))])
+def test_a_reader_whose_busy_periods_go_on_in_ksoftirqd_runs_them_in_bulk(monkeypatch, rate, jitter, sysctls):
+    """Just under what CPU 0 can read (about 9.4 Mpps), RPS over CPUs 1-3 on 1 ms jiffies: its busy periods poll 64
+    packets run after run, handle_softirqs wakes ksoftirqd (restarts or the jiffy run out), which polls on back to
+    back up to the poll that empties the ring and switches out. throttled_cycles takes them whole: the engine never
+    runs CPU 0's ksoftirqd, and the counters are the step model's."""
+    ksoftirqd_runs = []
+    run_ksoftirqd = load_receive._Cpu.run_ksoftirqd
+    monkeypatch.setattr(load_receive._Cpu, "run_ksoftirqd",
+                        lambda self: ksoftirqd_runs.append(self.queues) or run_ksoftirqd(self))
+    step, load = step_and_load(arrivals(rate, 6000, start_ns=990_000, jitter=jitter), 40000 + np.arange(6000) % 16,
+                               PROFILES["6.12"].replace(hz=1000, **sysctls), 4, 1, [0], [[1, 2, 3]], Costs(), 256)
+    assert load == step and step.busy_ns[0]["ksoftirqd"] and not any(ksoftirqd_runs)
+
+
+@pytest.mark.parametrize("profile, rps, sysctls", [
+    ("6.12", [1, 2, 3], dict(netdev_budget_usecs=1000)), ("3.10", [1, 2, 3], {}), ("3.10", [1, 2, 3],
+                                                                                    dict(netdev_budget=128)),
+    ("6.12", [1, 2, 3], dict(netdev_max_backlog=100)), ("3.10", [1, 2, 3], dict(netdev_max_backlog=100)),
+    ("6.12", [1, 2, 3], dict(max_softirq_restart=2, netdev_budget=64)), ("6.12", [1, 2], {})])
+def test_a_busy_target_takes_its_bursts_of_64_skbs_and_more_in_bulk(monkeypatch, profile, rps, sysctls):
+    """10 Mpps into one queue read on CPU 0 (flooded), RPS over CPUs 1-3 (or 1-2) on 1 ms jiffies: each IPI a target
+    takes finds what was steered during its burst before, often 64 skbs or more (backlog_burst): handle_softirqs
+    restarts NET_RX (6.12: one poll a run) or net_rx_action polls again (3.10, until the budget is spent), squeezes
+    at a jiffy's end or a spent budget, drops beyond netdev_max_backlog, wakes ksoftirqd where a jiffy ends or the
+    restarts run out, and the next IPI finds ksoftirqd asleep but not yet switched out. The same as the step
+    model."""
+    bursts = []
+    backlog_burst = load_receive._RpsCpu.backlog_burst
+    monkeypatch.setattr(load_receive._RpsCpu, "backlog_burst",
+                        lambda self, fire, k: bursts.append(k) or backlog_burst(self, fire, k))
+    step, load = step_and_load(arrivals(1e7, 8000, start_ns=990_000), 40000 + np.arange(8000) % 16,
+                               PROFILES[profile].replace(hz=1000, **sysctls), 4, 1, [0], [rps], Costs(), 256)
+    assert load == step and len(bursts) > 10 and max(bursts) > 100
 
 
 def test_the_load_model_refuses_what_it_cannot_do_exactly():

@@ -25,15 +25,17 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   then where one goes depends on another CPU's progress, and the load model refuses it. An skb ``get_rps_cpu``
   leaves on the reading CPU (no hash; no map and no RFS entry for its flow) pays ``stack_ns`` there as it is read.
   In bulk, without GRO, interrupt moderation, a flow limit or such skbs on the CPU: a reading CPU that steers every
-  skb of its one queue elsewhere runs ``isolated_packets`` and ``quiet_cycles`` at ``driver_ns`` a packet
-  (``record_polls``); one that keeps some in its own backlog runs its busy periods a bisect per poll, nested IRQs
-  included (``rps_quiet_cycles``), and where its arrivals' gaps and kept skbs repeat (periodic arrivals, flows round
+  skb of its one queue elsewhere runs ``isolated_packets``, ``quiet_cycles``, ``throttled_cycles`` and
+  ``flooded_runs`` at ``driver_ns`` a packet, its polls, their IPIs' times and the NIC's runs of writes between
+  ring drops recorded (``record_polls``); one that keeps some in its own backlog runs its busy periods a bisect per
+  poll, nested IRQs included (``rps_quiet_cycles``), and where its arrivals' gaps and kept skbs repeat (periodic arrivals, flows round
   robin: ``_stream_period``) and a period starts in a state met before, the cycle since then again and again at
   once (later from any of its period starts), up to a busy period a jiffy boundary falls in (``_Cycle``,
   ``rps_repeats``); a target takes its IPI → NET_RX → ``process_backlog`` cycles in numpy where each
   takes one reading CPU's run's skbs, idle or busy in between (a max-plus recursion: ``group_cycles``), the others
-  with a bisect (``backlog_cycles``); a reading CPU's floods on 6.12 (ksoftirqd, ring drops, its own backlog's
-  polls between) go a NET_RX run at a time, and where a run begins in a state one began in before (the same
+  with a bisect and a Python step per poll where they take 64 or more (``backlog_cycles``, ``backlog_burst``: NET_RX
+  restarted, backlog drops), up to one after which ksoftirqd runs; a reading CPU's floods on 6.12 (ksoftirqd, ring
+  drops, its own backlog's polls between) go a NET_RX run at a time, and where a run begins in a state one began in before (the same
   stream period), the runs since then again and again at once, across jiffies (``_RpsCpu.flooded_runs``,
   ``flood_repeats``); a reading CPU busy in ksoftirqd but not flooded (long NET_RX runs of queue and backlog polls
   with nested IRQs, squeezed) runs the general code a run at a time, and where a run begins in a state one began in
@@ -47,8 +49,9 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   poll that empties the ring) are counted in bulk (``_Cpu.isolated_packets``; ``_Cpu.quiet_cycles``, a binary
   search per busy period and numpy over runs of equal ones), and so are stretches where ksoftirqd polls a ring
   that never runs short (``_Cpu.flooded_runs``: the refill times are known, the ring's free space is a running
-  minimum). Where the throttle timer may hold an IRQ back, ``_Cpu.throttled_cycles`` takes one busy period (one
-  IRQ, its NET_RX runs, the last poll emptying the ring) per step, and runs of equal ones at once.
+  minimum). Where the throttle timer may hold an IRQ back or a poll takes 64, ``_Cpu.throttled_cycles`` takes one
+  busy period (one IRQ, its NET_RX runs and on 6.12 without moderation the ksoftirqd runs they may end in, the last
+  poll emptying the ring) per step, and runs of equal ones at once.
 * The wait of each packet is summed, not kept: the times the driver read them, less the arrival times of all
   packets but the dropped ones.
 * Nothing above GRO is modelled (its cost is ``Costs.stack_ns`` per skb GRO passes on): sockets and netfilter
@@ -361,8 +364,11 @@ class _Feed:
         return self.pos - start
 
     def upto(self, t: int) -> int:
-        """The index of the first arrival after ``t``, from the next one on, consuming none."""
+        """The index of the first arrival after ``t``, from the next one on, consuming none (past the window, it
+        reads one from the next arrival on)."""
         pos = self.pos
+        if pos - self.base >= len(self.win):
+            self.load(pos)
         j = bisect_right(self.win, t, pos - self.base)
         if j >= len(self.win) and self.base + j < self.n:
             return pos + int(self.arr[pos:].searchsorted(t, "right"))
@@ -1450,7 +1456,7 @@ class _Cpu:
                 elif (self.ksoftirqd_current and self.ksoftirqd_running and self.softirq_pending
                       and self.busy_until <= self.now and self.poll_list == [q0] and not q0.irq_enabled
                       and q0.rx_use - q0.rx_clean == self.ring_size - 1 and q0.rx_head - q0.rx_clean >= _NAPI_WEIGHT):
-                    self.gro_flooded_runs() if gro else self.flooded_runs()
+                    self.gro_flooded_runs() if gro else _Cpu.flooded_runs(self)   # (an RPS reader's own: all steered)
             if gro:
                 self.gro_repeats(seen)
             if not self.engine_step():
@@ -1613,9 +1619,12 @@ class _Cpu:
                 return
             size = min(size * 4, 1 << 18)
 
-    def record_polls(self, q: _Queue, counts: np.ndarray, starts: np.ndarray) -> None:
-        """The polls of ``q`` a bulk shortcut ran, each alone in its NET_RX run: ``counts`` packets each, read from
-        ``starts`` on. Only a CPU that steers them (RPS, :meth:`_RpsCpu.record_polls`) keeps them."""
+    def record_polls(self, q: _Queue, counts: np.ndarray, starts: np.ndarray, ipi_at: np.ndarray | None = None,
+                     writes: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """The polls of ``q`` a bulk shortcut ran: ``counts`` packets each, read from ``starts`` on, their NET_RX runs
+        ending at ``ipi_at`` (None: each poll alone in its run), the NIC's writes without a drop between beginning
+        at ``writes`` (ring positions, arrivals; None: it dropped none). Only a CPU that steers them (RPS,
+        :meth:`_RpsCpu.record_polls`) keeps them."""
 
     def read_in_bulk(self, q: _Queue, packets: int, irqs: int, runs: int, softirq_ns: int) -> None:
         """What a bulk shortcut did: ``irqs`` hard IRQs and ``runs`` NET_RX runs (``softirq_ns`` between them) that
@@ -1636,11 +1645,14 @@ class _Cpu:
         back: it fires at the later of the first arrival and the timer's end, starts the timer again with what EITR
         holds, writes a new interval the driver chose (``igb_write_itr``), and the last poll lets the driver choose
         again (adaptive moderation). On 6.12 a poll of 64 waits on repoll for the next NET_RX run, which
-        ``handle_softirqs`` restarts at once (3.10: stops there). Each poll is a binary search in the running
+        ``handle_softirqs`` restarts at once (3.10: stops there). Where ``handle_softirqs`` wakes ksoftirqd (no
+        restart or time left), without moderation, the period goes on there: the switch to it
+        (``context_switch_ns``), its NET_RX runs back to back (``run_ksoftirqd``: the IRQ stays masked) up to the
+        poll that empties the ring, the switch back to the idle task. Each poll is a binary search in the running
         maximum of ``u[i] = t[i] - i * packet_ns``, as in :meth:`quiet_cycles`: a poll that starts reading at P
         with packet a takes every packet up to the first j with ``u[j] > P - a * packet_ns``, at most 64. Stops,
-        leaving the period to the general code, where the ring might fill or ``handle_softirqs`` would wake
-        ksoftirqd."""
+        leaving the period to the general code, where the ring might fill or (3.10, moderation) ``handle_softirqs``
+        would wake ksoftirqd."""
         c, prof = self.costs, self.profile
         hardirq_ns, rx_ns, poll_ns, packet_ns = c.hardirq_ns, c.net_rx_action_ns, c.poll_ns, c.packet_ns
         tick, budget_jiffies, softirq_jiffies = self.tick_ns, self.budget_jiffies, self.softirq_jiffies
@@ -1653,20 +1665,27 @@ class _Cpu:
         feed = q.feed
         if adaptive and q.total_packets:
             return
+        steers = q.rps is not None      # RPS: its polls are recorded (record_polls)
+        ksoftirqd, switch_ns = repoll_list and not self.rx_itr_setting, self.context_switch_ns
         choices: dict[tuple[int, int, int], tuple[int, int]] = {}  # (range, packets, itr_val) → the driver's choice
         size = 256
-        while feed.pos < feed.n and feed.first() > self.now:
+        while feed.pos < feed.n:               # (the next IRQ at the later of its arrival and the CPU being free)
             chunk, tail, top_array = feed.ahead(size, packet_ns)
-            m, t, top = len(chunk), chunk.tolist(), top_array.tolist()
+            m, top = len(chunk), top_array.tolist()    # (the arrivals stay an array: read a few times a period)
             throttled_until, eitr_ns, itr_val, set_itr, rx_itr = (q.throttled_until, q.eitr_ns, q.itr_val, q.set_itr,
                                                                   q.rx_itr)
-            p = cycles = runs = squeezed = read_ns = misses = 0
+            p = cycles = runs = squeezed = read_ns = misses = ksoftirqd_runs = ksoftirqd_packets = 0
             stride = 8          # patterns to check at once
             recent: list[int] = []   # the sizes of the last few periods, each one poll
+            ks: list[int] = []       # with RPS, per poll: packets, when it reads; earlier ones as arrays
+            looks: list[int] = []
+            blocks: list[tuple[np.ndarray, np.ndarray]] = []
             end = self.now
             stop = False
             while p < m:
-                fire = t[p] if t[p] >= throttled_until else throttled_until
+                fire = max(int(chunk[p]), throttled_until, end)
+                first_poll, woke, block = len(ks), 0, 16   # woke: the run after which ksoftirqd ran; block: of its
+                                                           # polls, how many to try at once
                 reads, a, polls, period_read, period_squeezed = fire + head, p, 0, 0, 0   # a poll reads packet a on
                 while True:                                                              # from `reads`
                     j = bisect_right(top, reads - a * packet_ns, a)
@@ -1678,25 +1697,48 @@ class _Cpu:
                     else:
                         k = _NAPI_WEIGHT
                         done = reads + k * packet_ns
-                        arrived = bisect_right(t, done, a + k)
+                        arrived = int(chunk.searchsorted(done, "right"))
                         if arrived == m and not tail:
                             break
-                        if arrived - a > room and not self.fits(t, a, k, reads, arrived):
+                        if arrived - a > room and not self.fits(chunk, a, k, reads, arrived):
                             stop = True   # the ring might fill: a packet dropped
                             break
                     polls += 1
                     period_read += k * reads + packet_ns * (k * (k - 1) // 2)
                     a += k
+                    if steers:
+                        ks.append(k)
+                        looks.append(reads)
                     if repoll_list and done // tick >= (reads - poll_ns) // tick + budget_jiffies:
                         period_squeezed += 1
                     if k < _NAPI_WEIGHT:
                         break
-                    if (not repoll_list or polls >= restarts
-                            or done // tick >= (fire + hardirq_ns) // tick + softirq_jiffies):
-                        stop = True   # 3.10's next poll, or handle_softirqs would wake ksoftirqd
-                        break
+                    if not woke and (not repoll_list or polls >= restarts
+                                     or done // tick >= (fire + hardirq_ns) // tick + softirq_jiffies):
+                        if not ksoftirqd:
+                            stop = True   # 3.10's next poll, or handle_softirqs would wake ksoftirqd
+                            break
+                        woke, woken_at, done = polls, a, done + switch_ns   # wakeup_softirqd, the switch to it
                     reads = done + rx_ns + poll_ns
+                    if woke and block:                                      # ksoftirqd's runs of 64, at once
+                        r, block_looks = self.back_to_back(chunk, top_array, a, reads, block)
+                        if r:
+                            block = block * 4 if r == block else 0          # (stopped short: the rest one by one)
+                            polls += r
+                            period_read += _NAPI_WEIGHT * int(block_looks.sum()) + r * packet_ns * (
+                                _NAPI_WEIGHT * (_NAPI_WEIGHT - 1) // 2)
+                            period_squeezed += int(np.count_nonzero(
+                                (block_looks + _NAPI_WEIGHT * packet_ns) // tick
+                                >= (block_looks - poll_ns) // tick + budget_jiffies))
+                            a += r * _NAPI_WEIGHT
+                            reads = int(block_looks[-1]) + _NAPI_WEIGHT * packet_ns + rx_ns + poll_ns
+                            if steers:
+                                ks += [_NAPI_WEIGHT] * r
+                                looks += block_looks.tolist()
+                        else:
+                            block = 0
                 if stop or a == p or k == _NAPI_WEIGHT:
+                    del ks[first_poll:], looks[first_poll:]
                     break
                 throttled_until = fire + eitr_ns
                 if set_itr:                                        # igb_msix_ring → igb_write_itr
@@ -1715,7 +1757,9 @@ class _Cpu:
                         itr_val, set_itr = choice[1], True
                 read_ns += period_read
                 squeezed += period_squeezed
-                end = done
+                end = done + switch_ns if woke else done                    # (then the switch to the idle task)
+                if woke:
+                    ksoftirqd_runs, ksoftirqd_packets = ksoftirqd_runs + polls - woke, ksoftirqd_packets + a - woken_at
                 cycles += 1
                 runs += polls
                 p = a
@@ -1726,23 +1770,23 @@ class _Cpu:
                         not adaptive or all(choices.get((rx_itr, kk, itr_val)) == (rx_itr, itr_val) for kk in pattern)):
                     # the last one or two periods' sizes again and again, each period fired when the throttle timer
                     # runs out: check a run of them at once
-                    ks = np.tile(pattern, stride)
-                    starts = p + np.cumsum(ks) - ks
-                    keep = starts + ks < m
-                    ks, starts = ks[keep], starts[keep]
+                    same = np.tile(pattern, stride)
+                    starts = p + np.cumsum(same) - same
+                    keep = starts + same < m
+                    same, starts = same[keep], starts[keep]
                     fires = throttled_until + eitr_ns * np.arange(len(starts))
                     limits = fires + head - starts * packet_ns
-                    ok = (chunk[starts] <= fires) & (top_array[starts + ks - 1] <= limits) & \
-                        (top_array[starts + ks] > limits)
+                    ok = (chunk[starts] <= fires) & (top_array[starts + same - 1] <= limits) & \
+                        (top_array[starts + same] > limits)
                     r = len(ok) if ok.all() else int(np.argmin(ok))
                     if r == len(ok):
                         stride = min(stride * 4, 4096)
                     else:                   # irregular periods: after 16 misses, one at a time for this chunk
                         stride, misses = 8, misses + 1
                     if r:
-                        fires, ks = fires[:r], ks[:r]
-                        read_ns += int(np.dot(ks, fires + head)) + packet_ns * int(np.dot(ks, ks - 1) // 2)
-                        ends = fires + head + ks * packet_ns
+                        fires, same = fires[:r], same[:r]
+                        read_ns += int(np.dot(same, fires + head)) + packet_ns * int(np.dot(same, same - 1) // 2)
+                        ends = fires + head + same * packet_ns
                         if repoll_list:
                             squeezed += int(np.count_nonzero(ends // tick >=
                                                              (fires + hardirq_ns + rx_ns) // tick + budget_jiffies))
@@ -1750,8 +1794,12 @@ class _Cpu:
                         end = int(ends[-1])
                         cycles += r
                         runs += r
-                        p += int(ks.sum())
-                        recent = ks[-4:].tolist()
+                        p += int(same.sum())
+                        recent = same[-4:].tolist()
+                        if steers:
+                            blocks += [(np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64)),
+                                       (same, fires + head)]
+                            ks, looks = [], []
             if not cycles:
                 if stop or tail:
                     return
@@ -1762,12 +1810,36 @@ class _Cpu:
             q.read_ns += read_ns
             self.time_squeeze += squeezed
             self.now = self.busy_until = end
-            self.read_in_bulk(q, p, cycles, runs, runs * (rx_ns + poll_ns) + p * packet_ns)
+            if steers:    # (6.12: each poll alone in its NET_RX run, whose IPIs leave when it ends)
+                blocks.append((np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64)))
+                self.record_polls(q, *(np.concatenate(b) for b in zip(*blocks)))
+            self.busy_ns["ksoftirqd"] += ksoftirqd_runs * (rx_ns + poll_ns) + ksoftirqd_packets * packet_ns
+            self.read_in_bulk(q, p, cycles, runs, (runs - ksoftirqd_runs) * (rx_ns + poll_ns)
+                              + (p - ksoftirqd_packets) * packet_ns)
             if stop:
                 return
             size = min(size * 4, 1 << 16)
 
-    def fits(self, t: list[int], a: int, k: int, reads: int, arrived: int) -> bool:
+    def back_to_back(self, chunk: np.ndarray, top: np.ndarray, a: int, reads: int, size: int
+                     ) -> tuple[int, np.ndarray]:
+        """Of :meth:`throttled_cycles`: of ksoftirqd's next ``size`` NET_RX runs back to back, from packet ``a`` of
+        ``chunk`` (``top``: the running maximum of ``u``) read from ``reads`` on, how many poll 64 packets each with a
+        free descriptor for every arrival (the ring holds at most what arrived since the poll began), the next arrival
+        in the chunk; and when each reads."""
+        c = self.costs
+        packet_ns, m = c.packet_ns, len(chunk)
+        n = min(size, (m - 1 - a) // _NAPI_WEIGHT)
+        if n <= 0:
+            return 0, chunk[:0]
+        first = a + _NAPI_WEIGHT * np.arange(n)
+        looks = reads + (_NAPI_WEIGHT * packet_ns + c.net_rx_action_ns + c.poll_ns) * np.arange(n)
+        arrived = chunk.searchsorted(looks + _NAPI_WEIGHT * packet_ns, "right")
+        ok = (top[first + _NAPI_WEIGHT - 1] <= looks - first * packet_ns) & (arrived < m) & (
+            arrived - first <= self.ring_size - 1)
+        r = n if ok.all() else int(np.argmin(ok))
+        return r, looks[:r]
+
+    def fits(self, t: np.ndarray, a: int, k: int, reads: int, arrived: int) -> bool:
         """Whether a poll that reads packets a..a+k-1 from ``reads`` on, ``arrived`` having arrived by its end, finds
         a free descriptor for every arrival: before each give-back of 16 (``igb_alloc_rx_buffers``) the ring holds
         what arrived since less what was given back."""
@@ -1843,7 +1915,14 @@ class _Cpu:
             self.net_rx_softirqs += runs
             q.read_ns += _NAPI_WEIGHT * int(looks[:runs * polls].sum()) + runs * polls * packet_ns * (
                 _NAPI_WEIGHT * (_NAPI_WEIGHT - 1) // 2)
-            dropped = np.diff(written[:last + 1], prepend=feed.pos) - np.diff(taken[:last + 1], prepend=0)
+            wrote = np.diff(taken[:last + 1], prepend=0)
+            dropped = np.diff(written[:last + 1], prepend=feed.pos) - wrote
+            if q.rps is not None:    # where each refill's writes began: ring position, arrival (the rest dropped)
+                some = wrote > 0
+                writes = ((q.rx_head + taken[:last + 1] - wrote)[some],
+                          np.concatenate(([feed.pos], written[:last]))[some])
+                self.record_polls(q, np.full(runs * polls, _NAPI_WEIGHT, dtype=np.int64), looks[:runs * polls],
+                                  None if polls == 1 else np.repeat(starts[1:runs + 1], polls), writes)
             q.dropped_ns += _range_sums(feed.arr, written[:last + 1] - dropped, written[:last + 1])
             q.total_packets += packets
             q.rx_head += int(taken[last])
@@ -1888,6 +1967,17 @@ class _RpsQueue:
             return
         self.starts.append(position)
         self.arrival.append(arrival)
+
+    def written_runs(self, positions: np.ndarray, arrivals: np.ndarray) -> None:
+        """:meth:`written` for runs of writes from ``positions`` (ascending, all beyond those recorded) on, at once."""
+        if not len(positions):
+            return
+        offset = positions - arrivals
+        new = np.empty(len(offset), dtype=bool)
+        new[0] = not self.starts or offset[0] != self.starts[-1] - self.arrival[-1]
+        np.not_equal(offset[1:], offset[:-1], out=new[1:])
+        self.starts.extend(positions[new].tolist())
+        self.arrival.extend(arrivals[new].tolist())
 
     def count(self, counts: np.ndarray | None, first: int, total: int) -> int:
         """How many of the packets at ring positions ``first`` .. ``first + total`` ``counts`` counts."""
@@ -1985,14 +2075,19 @@ class _RpsCpu(_Cpu):
             self.enqueue_to_backlog(own)
         return total
 
-    def record_polls(self, q: _Queue, counts: np.ndarray, starts: np.ndarray) -> None:
+    def record_polls(self, q: _Queue, counts: np.ndarray, starts: np.ndarray, ipi_at: np.ndarray | None = None,
+                     writes: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """A bulk shortcut's polls of ``q`` (an RPS queue whose skbs all leave this CPU: :meth:`reads_in_bulk`),
-        kept as :meth:`igb_clean_rx_irq` keeps one: each poll's IPIs leave when it ends (``driver_ns`` a packet) or
-        its skbs kept here go up (:meth:`rps_quiet_cycles`), the same time. The NIC wrote them without a drop, at ring
-        positions from ``rx_head`` on."""
+        kept as :meth:`igb_clean_rx_irq` keeps one: each poll's IPIs leave at the end of its NET_RX run
+        (``net_rps_action_and_irq_enable``: ``ipi_at``, or when the poll ends, ``driver_ns`` a packet, or its skbs
+        kept here go up (:meth:`rps_quiet_cycles`), the same time). The NIC wrote them at ring positions from
+        ``rx_head`` on, without a drop or in runs from ``writes`` on (:meth:`_RpsQueue.written_runs`)."""
         if not len(counts):
             return
-        q.rps.written(q.rx_head, q.feed.pos)
+        if writes is None:
+            q.rps.written(q.rx_head, q.feed.pos)
+        else:
+            q.rps.written_runs(*writes)
         if q.rps.local is not None:
             self.processed_rps += q.rps.count(q.rps.local, q.rx_packets, int(counts.sum()))
         self.keep_polls()
@@ -2003,8 +2098,11 @@ class _RpsCpu(_Cpu):
         block[1] += q.rx_packets
         block[2] = counts
         block[3] = starts
-        np.multiply(counts, self.costs.driver_ns, out=block[4])
-        block[4] += starts
+        if ipi_at is None:
+            np.multiply(counts, self.costs.driver_ns, out=block[4])
+            block[4] += starts
+        else:
+            block[4] = ipi_at
         self.poll_blocks.append(block)
 
     def keep_polls(self) -> None:
@@ -2507,21 +2605,23 @@ class _RpsCpu(_Cpu):
 
     def backlog_idle(self) -> bool:
         """Whether this CPU, an RPS target with no queue of its own, has nothing to do but take in skbs still to be
-        steered here (its backlog empty and idle): :meth:`backlog_cycles` then runs."""
+        steered here (its backlog empty and idle; ksoftirqd asleep, perhaps not yet switched out):
+        :meth:`backlog_cycles` then runs."""
         b = self.backlog
         return (not self.queues and self.steered_fl is None and self.steered.pos < self.steered.n
                 and not b.napi_sched and not b.input_q
                 and not b.process_q and not self.call_single_queue and not self.poll_list and not self.softirq_pending
-                and not self.ksoftirqd_running and not self.ksoftirqd_current and not self.in_net_rx_action
-                and self.busy_until <= self.now)
+                and not self.ksoftirqd_running and not self.in_net_rx_action and self.busy_until <= self.now)
 
     def backlog_cycles(self) -> None:
         """An RPS target's cycles from :meth:`backlog_idle`, in bulk. Each: at the later of the next skb's IPI time
-        and the end of the cycle before, it takes in what was steered by then (``rps_take_steered``: fewer than 64,
-        no backlog drop), the IPI (``hardirq_ns``), one NET_RX run at its exit, one ``process_backlog`` poll that
-        empties the backlog (``stack_ns`` a skb). Runs of cycles that each take one reading CPU's run's skbs in
-        numpy (:meth:`group_cycles`), the others a bisect each. Stops before a cycle that would take in 64 or more,
-        or drop. Not where a flow limit watches what is steered here (:meth:`backlog_idle`)."""
+        and the end of the cycle before, it takes in what was steered by then (``rps_take_steered``), the IPI
+        (``hardirq_ns``), NET_RX at its exit, ``process_backlog`` polls that empty the backlog (``stack_ns`` a skb).
+        Runs of cycles that each take one reading CPU's run's skbs (fewer than 64) in numpy (:meth:`group_cycles`),
+        the others a bisect each (:meth:`backlog_burst`). ksoftirqd, asleep but still the current task, is switched
+        out (``context_switch_ns``) before the first cycle whose IPI is not due yet when the one before ends. Stops
+        before a cycle after which ``handle_softirqs`` would wake ksoftirqd. Not where a flow limit watches what is
+        steered here (:meth:`backlog_idle`)."""
         c, prof = self.costs, self.profile
         if prof.netdev_budget < _NAPI_WEIGHT or self.budget_jiffies < 1:
             return
@@ -2533,10 +2633,13 @@ class _RpsCpu(_Cpu):
         if self.ipi_runs is None:
             self.ipi_runs = _IpiRuns.of(steered.arr, ipis)
         first, end = steered.pos, self.now
-        cycles = squeezed = 0
+        cycles = squeezed = more_runs = more_ns = dropped = 0
         size, patience, wait = _FIRST_RUNS, 0, 0
+        current = self.ksoftirqd_current
         while steered.pos < steered.n:
-            if wait <= 0:                                   # try a run of cycles in numpy
+            if current and ipis[steered.pos] > end:         # schedule(): switch to the idle task
+                end, current = end + self.context_switch_ns, False
+            if wait <= 0 and not current:                   # try a run of cycles in numpy
                 r, skbs, done, sq = self.group_cycles(end, size, head, most)
                 size = min(size * 4, 1 << 16) if 2 * r >= size else 64
                 patience = 4 if r >= 16 else min(2 * patience + 4, 1024)   # a short run: try less often
@@ -2550,21 +2653,64 @@ class _RpsCpu(_Cpu):
             fire = int(ipis[pos])
             fire = fire if fire >= end else end
             j = steered.upto(fire)
-            if j - pos > most:
-                break
-            done = fire + head + (j - pos) * stack_ns
-            if repoll_list and done // tick >= (fire + hardirq_ns + rx_ns) // tick + budget_jiffies:
-                squeezed += 1
+            if j - pos <= most:                             # one NET_RX run, one poll
+                done = fire + head + (j - pos) * stack_ns
+                if repoll_list and done // tick >= (fire + hardirq_ns + rx_ns) // tick + budget_jiffies:
+                    squeezed += 1
+            else:
+                burst = self.backlog_burst(fire, j - pos)
+                if burst is None:
+                    break
+                done, runs, sq, taken = burst
+                more_runs, squeezed, dropped = more_runs + runs - 1, squeezed + sq, dropped + j - pos - taken
+                more_ns += done - fire - head - taken * stack_ns     # (its runs and polls after the first)
             cycles, end = cycles + 1, done
             steered.skip(j - pos)
-        skbs = steered.pos - first
+        skbs = steered.pos - first - dropped
         self.time_squeeze += squeezed
         self.busy_ns["hardirq"] += cycles * hardirq_ns
-        self.busy_ns["softirq"] += cycles * (rx_ns + c.poll_ns) + skbs * stack_ns
+        self.busy_ns["softirq"] += cycles * (rx_ns + c.poll_ns) + more_ns + skbs * stack_ns
         self.received_rps += cycles
-        self.net_rx_softirqs += cycles
+        self.net_rx_softirqs += cycles + more_runs
         self.processed_rps += skbs
+        self.dropped += dropped
         self.now = self.busy_until = end
+        self.ksoftirqd_current = current
+
+    def backlog_burst(self, fire: int, k: int) -> tuple[int, int, int, int] | None:
+        """Of :meth:`backlog_cycles`: a cycle at ``fire`` that takes ``k`` skbs into its idle backlog
+        (``enqueue_to_backlog``: up to netdev_max_backlog + 1, the rest dropped), a poll at a time: the IPI, then
+        ``handle_softirqs`` at its exit runs NET_RX (``net_rx_action``: 6.12 polls the backlog once a run, 3.10 until
+        the budget is spent) until ``process_backlog`` empties it with fewer than 64. Returns its end, NET_RX runs,
+        squeezes and skbs taken; None where ``handle_softirqs`` would wake ksoftirqd (no restart or time left)."""
+        c, prof, tick = self.costs, self.profile, self.tick_ns
+        rx_ns, poll_ns, stack_ns, budget_jiffies = c.net_rx_action_ns, c.poll_ns, c.stack_ns, self.budget_jiffies
+        taken = min(k, prof.netdev_max_backlog + 1)
+        now = fire + c.hardirq_ns
+        soft_end, restarts = now // tick + self.softirq_jiffies, prof.max_softirq_restart
+        left, runs, squeezed = taken, 0, 0
+        while True:                                         # a NET_RX run
+            runs += 1
+            now += rx_ns
+            limit, budget = now // tick + budget_jiffies, prof.netdev_budget
+            while True:                                     # a poll of the backlog
+                if not prof.napi_repoll_list and (budget <= 0 or now // tick >= limit):
+                    squeezed += 1                           # 3.10: checked before each poll
+                    break
+                x = left if left < _NAPI_WEIGHT else _NAPI_WEIGHT
+                left -= x
+                now += poll_ns + x * stack_ns
+                budget -= x
+                if prof.napi_repoll_list:                   # 6.12: checked after it; a full one waits on repoll
+                    squeezed += budget <= 0 or now // tick >= limit
+                    break
+                if x < _NAPI_WEIGHT:
+                    return now, runs, squeezed, taken
+            if x < _NAPI_WEIGHT:
+                return now, runs, squeezed, taken
+            restarts -= 1
+            if now // tick >= soft_end or not restarts:
+                return None
 
     def group_cycles(self, end: int, size: int, head: int, most: int) -> tuple[int, int, int, int]:
         """Of :meth:`backlog_cycles`, those from the next skb steered here on (the CPU free from ``end`` on) that
@@ -2576,6 +2722,9 @@ class _RpsCpu(_Cpu):
         last one's end and how many squeezed."""
         pos, runs = self.steered.pos, self.ipi_runs
         g = int(runs.first.searchsorted(pos, "right")) - 1
+        fire = max(int(runs.ipi[g]), end)                   # the first cycle at once: often the only one to look at
+        if not runs.last[g] <= fire < runs.after[g] or runs.first[g + 1] - pos > most:
+            return 0, 0, 0, 0
         cut = slice(g, g + size)
         cost = np.diff(runs.first[g:g + size + 1])
         cost[0] -= pos - runs.first[g]
@@ -2609,9 +2758,6 @@ class _RpsCpu(_Cpu):
         return (q is not None and q.rps is not None and q.gro is None and q.rps.own is None and q.rps.local is None
                 and self.steered is None
                 and not self.rx_itr_setting and self.costs.driver_ns + self.costs.poll_ns > 0)
-
-    def throttled_cycles(self) -> None:
-        """Not in bulk with RPS: its polls would not be recorded."""
 
     def flooded_runs(self) -> None:
         """:meth:`_Cpu.flooded_runs` for a CPU that reads one RPS queue (6.12, no GRO, no moderation): ksoftirqd's
