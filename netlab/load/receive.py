@@ -2332,7 +2332,7 @@ class _RpsCpu(_Cpu):
     def run(self) -> None:
         """:meth:`_Cpu.run` (the same engine order) with IPIs among the interrupts. A CPU that :meth:`reads_in_bulk`
         takes :meth:`_Cpu.run`'s shortcuts that record their polls (``isolated_packets``, ``quiet_cycles``,
-        :meth:`flooded_runs`); one that keeps some of its queue's skbs, :meth:`rps_quiet_cycles`, and in ksoftirqd
+        ``throttled_cycles``, :meth:`_Cpu.flooded_runs`); one that keeps some of its queue's skbs, :meth:`rps_quiet_cycles`, and in ksoftirqd
         :meth:`flooded_runs` (:meth:`run_ksoftirqd`) and (at each NET_RX run) :meth:`repeat_runs`; a target,
         :meth:`backlog_cycles`."""
         if self.reads_in_bulk():
