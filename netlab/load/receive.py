@@ -73,7 +73,8 @@ busy period costs ``packet_ns`` either way). Such a queue has shortcuts of its o
   and the ring drops between two refills, which breaks the flow every 16 entries, so where GRO passes skbs on and
   every refill time is known ahead; the ring's free space is ``flooded_runs``' running minimum;
 * when the machine comes back within a jiffy to a state it was in, shifted in time, packets and ring entries, over
-  arrivals and segments that repeat with the same shift, the cycles up to the jiffy's end at once (``gro_repeats``).
+  arrivals and segments that repeat with the same shift, the cycles up to the jiffy's end at once (``gro_repeats``,
+  looking between the engine's steps and at each NET_RX run ksoftirqd starts).
 
 Busy periods whose arrivals do not repeat exactly (jitter, a rate whose period is not a whole number of ns), floods of
 several flows or at HZ 1000, and each jiffy's first cycles still run poll by poll: exact, but slower than a UDP queue
@@ -707,6 +708,7 @@ class _Cpu:
     softirq_jiffies: int = field(init=False)  # usecs_to_jiffies(MAX_SOFTIRQ_TIME)
     softirq_restart: int = 0             # handle_softirqs: restarts left,
     softirq_end: int = 0                 # and the jiffy it stops at
+    gro_seen: dict | None = None         # one queue with GRO: gro_repeats' states of this jiffy
 
     def __post_init__(self):
         hz = self.profile.hz
@@ -793,7 +795,10 @@ class _Cpu:
         q.napi_sched = False
 
     def net_rx_action(self) -> None:
-        """``kernel.dev.net_rx_action`` (net/core/dev.c): its cost, then the loop of the profile's kernel."""
+        """``kernel.dev.net_rx_action`` (net/core/dev.c): its cost, then the loop of the profile's kernel. One queue
+        with GRO, in ksoftirqd: first :meth:`gro_repeats`."""
+        if self.gro_seen is not None and self.context == "ksoftirqd":
+            self.gro_repeats(self.gro_seen)
         self.now += self.costs.net_rx_action_ns
         self.busy_ns[self.context] += self.costs.net_rx_action_ns
         if self.profile.napi_repoll_list:
@@ -1236,7 +1241,10 @@ class _Cpu:
         in earlier in the same jiffy, shifted by T ns, P packets and E ring entries (every counter relative, GRO's
         held skbs the same but their next sequence number), and the arrivals and segments ahead repeat with that
         shift too, it goes through the same cycle again, as long as the cycle stays within the jiffy (every
-        ``now // tick`` the model takes is then the same). ``seen`` holds the states met so far in this jiffy."""
+        ``now // tick`` the model takes is then the same). ``seen`` holds the states met so far in this jiffy: between
+        the engine's steps and at the start of each of ksoftirqd's NET_RX runs. There handle_softirqs' restarts left
+        and the jiffy it stops at are not part of the state: in ksoftirqd, whether it restarts or returns and is
+        called again changes nothing (no cost between, IRQs taken at the same instant), within a jiffy."""
         q = self.queues[0]
         gro, feed, tick, now = q.gro, q.feed, self.tick_ns, self.now
         c0 = q.rx_clean
@@ -1444,7 +1452,7 @@ class _Cpu:
         queues = self.queues
         bulk = len(queues) == 1 and self.profile.netdev_budget > _NAPI_WEIGHT and self.budget_jiffies >= 1
         gro = bulk and queues[0].gro is not None   # an isolated packet costs packet_ns with GRO too; a flood: GRO's own
-        seen: dict = {}                            # gro_repeats' states of this jiffy
+        self.gro_seen = {} if gro else None
         while True:
             if bulk:
                 q0 = queues[0]
@@ -1458,7 +1466,7 @@ class _Cpu:
                       and q0.rx_use - q0.rx_clean == self.ring_size - 1 and q0.rx_head - q0.rx_clean >= _NAPI_WEIGHT):
                     self.gro_flooded_runs() if gro else _Cpu.flooded_runs(self)   # (an RPS reader's own: all steered)
             if gro:
-                self.gro_repeats(seen)
+                self.gro_repeats(self.gro_seen)
             if not self.engine_step():
                 return
 
