@@ -233,6 +233,22 @@ def test_gro_load_model_equals_step_model(case):
           f"ring drops: {'yes' if step.ring_drops else 'no'}")
 
 
+@settings(max_examples=60, deadline=None)
+@given(flows=st.integers(1, 5), n=st.integers(0, 60), mss=st.sampled_from([1, 100, 1448]),
+       push_every=st.integers(0, 4), seed=st.integers(0, 1000))
+def test_tcp_segments_numbers_each_flows_segments_in_arrival_order(flows, n, mss, push_every, seed):
+    """Packet i is the next segment of its flow: sequence numbers from 1, ``mss`` apart, PSH on every
+    ``push_every``-th — one flow (its own shortcut) or several, as a plain loop counts them."""
+    flow = np.random.default_rng(seed).integers(0, flows, n)
+    rxhash = np.arange(flows) * 7 + 3
+    segments = tcp_segments(flow, rxhash, mss=mss, push_every=push_every)
+    sent = [0] * flows
+    for i, f in enumerate(flow.tolist()):
+        sent[f] += 1
+        assert (segments.seq[i], segments.payload[i], segments.rxhash[i]) == (1 + (sent[f] - 1) * mss, mss, rxhash[f])
+        assert segments.push[i] == (push_every > 0 and sent[f] % push_every == 0)
+
+
 @st.composite
 def gro_shortcut_case(draw, regime):
     """One queue of TCP segments in the regimes the load model's GRO shortcuts serve (none or a fixed interrupt

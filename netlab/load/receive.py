@@ -503,12 +503,15 @@ def tcp_segments(flow_of_packet: np.ndarray, rxhash_of_flow: np.ndarray, *, mss:
     flow = np.asarray(flow_of_packet, dtype=np.int64)
     if flow.size and (flow.min() < 0 or flow.max() >= len(rxhash_of_flow)):
         raise ValueError(f"flow_of_packet must name flows 0..{len(rxhash_of_flow) - 1} (one hash each)")
-    key = flow.astype(np.uint16) if len(rxhash_of_flow) <= 1 << 16 else flow   # (a radix sort for 16 bits)
-    order = np.argsort(key, kind="stable")                       # each flow's packets, in arrival order
-    counts = np.bincount(flow, minlength=len(rxhash_of_flow)) if flow.size else np.zeros(0, np.int64)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if counts.size else counts
-    index = np.empty_like(flow)
-    index[order] = np.arange(flow.size) - np.repeat(starts, counts)  # the segment's number in its flow
+    if len(rxhash_of_flow) == 1:                                 # one flow: packet i is its segment i
+        index = np.arange(flow.size, dtype=np.int64)
+    else:
+        key = flow.astype(np.uint16) if len(rxhash_of_flow) <= 1 << 16 else flow   # (a radix sort for 16 bits)
+        order = np.argsort(key, kind="stable")                   # each flow's packets, in arrival order
+        counts = np.bincount(flow, minlength=len(rxhash_of_flow)) if flow.size else np.zeros(0, np.int64)
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if counts.size else counts
+        index = np.empty_like(flow)
+        index[order] = np.arange(flow.size) - np.repeat(starts, counts)  # the segment's number in its flow
     push = (index + 1) % push_every == 0 if push_every else np.zeros(flow.size, dtype=bool)
     return TcpSegments(flow, np.asarray(rxhash_of_flow, dtype=np.int64)[flow], 1 + index * mss,
                        np.full(flow.size, mss, dtype=np.int64), push)
@@ -521,13 +524,14 @@ class _Gro:
     queue (:meth:`steer`) each skb passed on is recorded in ``passed``, and pays ``stack_ns`` here only if RPS leaves
     it here (``here``)."""
 
-    __slots__ = ("segments", "mask", "base", "flow", "bucket", "seq", "payload", "push", "next_break", "driver_ns",
-                 "stack_ns", "tick", "flush_oldest", "max_count", "buckets", "held", "marks", "shift", "merged",
+    __slots__ = ("segments", "mask", "base", "size", "flow", "bucket", "seq", "payload", "push", "next_break",
+                 "driver_ns", "stack_ns", "tick", "flush_oldest", "max_count", "buckets", "held", "marks", "shift", "merged",
                  "read_ns", "passed", "here")
 
     def __init__(self, segments: TcpSegments, profile: KernelProfile, costs: Costs):
         self.segments, self.mask = segments, profile.gro_hash_buckets - 1
-        self.base = -_WINDOW                # the packets' fields are read through list windows, as _Feed does
+        self.base, self.size = 0, 64        # the packets' fields are read through list windows, as _Feed does
+        self.flow: list[int] = []
         self.driver_ns, self.stack_ns = costs.driver_ns, costs.stack_ns
         self.tick = 1_000_000_000 // profile.hz
         self.flush_oldest = profile.gro_flush_oldest
@@ -583,7 +587,7 @@ class _Gro:
             while marks and marks[0][0] <= c:
                 self.shift += marks.pop(0)[1]
             i = c + self.shift - self.base
-            if i >= _WINDOW:
+            if i >= len(self.flow):
                 self._slide(c + self.shift)
                 i = 0
             flow, seq, payload, push, bucket = self.flow, self.seq, self.payload, self.push, self.bucket
@@ -647,8 +651,11 @@ class _Gro:
         return now
 
     def _slide(self, start: int) -> None:
-        seg, end = self.segments, start + _WINDOW
-        self.base = start
+        """Load the windows from packet ``start`` on: 64 packets after a jump (:meth:`_Cpu.gro_repeats`), four times
+        more each time the one before was read through, up to ``_WINDOW``."""
+        size = min(self.size * 4, _WINDOW) if start == self.base + len(self.flow) else 64
+        seg, end = self.segments, start + size
+        self.base, self.size = start, size
         self.flow, self.seq = seg.flow[start:end].tolist(), seg.seq[start:end].tolist()
         self.payload, self.push = seg.payload[start:end].tolist(), seg.push[start:end].tolist()
         self.bucket = (seg.rxhash[start:end] & self.mask).tolist()
