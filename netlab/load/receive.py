@@ -525,8 +525,8 @@ class _Gro:
     it here (``here``)."""
 
     __slots__ = ("segments", "mask", "base", "size", "flow", "bucket", "seq", "payload", "push", "next_break",
-                 "driver_ns", "stack_ns", "tick", "flush_oldest", "max_count", "buckets", "held", "marks", "shift", "merged",
-                 "read_ns", "passed", "here")
+                 "driver_ns", "stack_ns", "tick", "flush_oldest", "max_count", "buckets", "held", "marks", "shift",
+                 "merged", "read_ns", "passed", "here")
 
     def __init__(self, segments: TcpSegments, profile: KernelProfile, costs: Costs):
         self.segments, self.mask = segments, profile.gro_hash_buckets - 1
