@@ -469,10 +469,11 @@ def test_a_targets_bursts_in_bulk_equal_its_engine_step_by_step(case):
 
 @st.composite
 def steered_floods(draw):
-    """What reading CPUs steer to a target faster than it takes them (``stack_ns`` 300): runs of skbs, one each
-    ``gap`` ns (often 100: 10 Mpps, a flood for good; 250 or 400: one that ksoftirqd may catch up with), each run's
-    IPI at its last skb, now and then a pause that lets the backlog empty; near a 1 ms jiffy's end, with sysctls
-    that make the flood squeeze (a spent budget, a jiffy's end), restart or not, drop at netdev_max_backlog."""
+    """What reading CPUs steer to a target faster than it takes them (``stack_ns`` 300, or 2000: calls that span
+    jiffies): runs of skbs, one each ``gap`` ns (often 100: 10 Mpps, a flood for good; 250 or 400: one that ksoftirqd
+    may catch up with), each run's IPI at its last skb, now and then a pause that lets the backlog empty; near a 1 ms
+    jiffy's end, with sysctls that make the flood squeeze (a spent budget, a jiffy's end), restart or not, drop at
+    netdev_max_backlog."""
     clock = draw(st.sampled_from([1000, 990_000, 998_000]))
     gap = draw(st.sampled_from([100, 100, 100, 250, 400]))
     t, ipi = [], []
@@ -486,8 +487,9 @@ def steered_floods(draw):
         st.sampled_from([1, 2, 10])), netdev_budget=draw(st.sampled_from([64, 65, 128, 300])),
         netdev_budget_usecs=draw(st.sampled_from([1000, 2000])), max_softirq_time_us=draw(st.sampled_from(
             [1000, 2000])))
+    costs = Costs(stack_ns=draw(st.sampled_from([300, 300, 2000])))
     return (np.array(t), np.array(ipi), PROFILES[draw(st.sampled_from(PROFILE_NAMES))].replace(
-        hz=draw(st.sampled_from([1000, 250])), **sysctls))
+        hz=draw(st.sampled_from([1000, 250])), **sysctls), costs)
 
 
 class NoFlood(load_receive._RpsCpu):
@@ -515,11 +517,11 @@ def test_a_flooded_targets_ksoftirqd_calls_in_bulk_equal_them_a_call_at_a_time(c
     start) gives what the engine gives a call at a time, on 3.10 and 6.12: the same counters, clock and task —
     where a call squeezes, runs out of restarts or of MAX_SOFTIRQ_TIME, drops, splices input_pkt_queue in the middle
     of a poll, empties the backlog with exactly 64, or the flood ends and begins again."""
-    t, ipi, prof = case
+    t, ipi, prof, costs = case
     targets = []
     Flood.bulk[0] = 0
     for kind in (Flood, NoFlood):
-        target = kind([], prof, Costs(), 256)
+        target = kind([], prof, costs, 256)
         target.cpu, target.steered, target.steered_ipi = 1, load_receive._Feed(t), ipi
         target.now = target.busy_until = int(t[0])
         target.run()

@@ -2830,8 +2830,6 @@ class _RpsCpu(_Cpu):
         self.processed_rps += skbs
         self.dropped += dropped
         self.now, b.process_q, b.input_q = now, p, i
-        if repoll_list:
-            self.in_net_rx_action = True
 
     def reads_in_bulk(self) -> bool:
         """Whether this CPU reads one RPS queue (no GRO, no moderation) and steers every skb of it to other CPUs:
