@@ -477,13 +477,15 @@ def steered_floods(draw):
     clock = draw(st.sampled_from([1000, 990_000, 998_000]))
     gap = draw(st.sampled_from([100, 100, 100, 250, 400]))
     t, ipi = [], []
-    for _ in range(draw(st.integers(1, 150))):
-        clock += draw(st.sampled_from([0, 0, 0, 0, 0, 0, 1, 100, 50_000]))
-        k = draw(st.sampled_from([1, 20, 63, 64, 65, 130]))
-        t += [clock + gap * i for i in range(k)]
-        clock = t[-1]
-        ipi += [clock] * k
-    sysctls = dict(netdev_max_backlog=draw(st.sampled_from([50, 63, 64, 1000])), max_softirq_restart=draw(
+    pattern = draw(st.lists(st.tuples(st.sampled_from([0, 0, 0, 1, 100, 50_000]), st.sampled_from(
+        [1, 20, 63, 64, 65, 130])), min_size=1, max_size=6))           # (pause, skbs) per run, repeated
+    for _ in range(draw(st.sampled_from([1, 10, 100, 300]))):
+        for pause, k in pattern:
+            clock += pause
+            t += [clock + gap * i for i in range(k)]
+            clock = t[-1]
+            ipi += [clock] * k
+    sysctls = dict(netdev_max_backlog=draw(st.sampled_from([63, 64, 300, 1000, 1000])), max_softirq_restart=draw(
         st.sampled_from([1, 2, 10])), netdev_budget=draw(st.sampled_from([64, 65, 128, 300])),
         netdev_budget_usecs=draw(st.sampled_from([1000, 2000])), max_softirq_time_us=draw(st.sampled_from(
             [1000, 2000])))
