@@ -467,6 +467,28 @@ def test_a_targets_bursts_in_bulk_equal_its_engine_step_by_step(case):
           f"squeezed {'yes' if targets[0][1] else 'no'}")
 
 
+@pytest.mark.parametrize("profile, gap, run", [("3.10", 340, 100), ("6.12", 400, 70), ("6.12", 330, 128)])
+def test_a_targets_bursts_of_as_many_skbs_take_as_long_within_a_jiffy(monkeypatch, profile, gap, run):
+    """A target busy with bursts of 64 skbs and more, 20 ms of them on 1 ms jiffies: backlog_cycles works out a burst
+    of so many skbs once and reuses it wherever it stays within a jiffy — not where it crosses one (a squeeze there,
+    or handle_softirqs' time up): the same as the engine step by step."""
+    calls = []
+    backlog_burst = load_receive._RpsCpu.backlog_burst
+    monkeypatch.setattr(load_receive._RpsCpu, "backlog_burst",
+                        lambda self, fire, k: calls.append(k) or backlog_burst(self, fire, k))
+    t = 990_000 + gap * np.arange(20000)
+    ipi = np.minimum(t // (gap * run) * (gap * run) + gap * (run - 1), t[-1])    # a reader's run's skbs, an IPI each
+    targets = []
+    for kind in (load_receive._RpsCpu, EngineOnly):
+        target = kind([], PROFILES[profile].replace(hz=1000, netdev_budget_usecs=1000), Costs(), 256)
+        target.cpu, target.steered, target.steered_ipi = 1, load_receive._Feed(t), ipi
+        target.now = target.busy_until = int(t[0])
+        target.run()
+        targets.append((target.now, target.time_squeeze, target.busy_ns, target.received_rps, target.net_rx_softirqs,
+                        target.processed_rps, target.dropped))
+    assert targets[0] == targets[1] and targets[0][1] and len(calls) < targets[0][3] // 4
+
+
 @st.composite
 def steered_floods(draw):
     """What reading CPUs steer to a target faster than it takes them (``stack_ns`` 300, or 2000: calls that span
