@@ -34,7 +34,10 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   ``rps_repeats``); a target takes its IPI → NET_RX → ``process_backlog`` cycles in numpy where each
   takes one reading CPU's run's skbs, idle or busy in between (a max-plus recursion: ``group_cycles``), the others
   with a bisect and a Python step per poll where they take 64 or more (``backlog_cycles``, ``backlog_burst``: NET_RX
-  restarted, backlog drops), up to one after which ksoftirqd runs; a reading CPU's floods on 6.12 (ksoftirqd, ring
+  restarted, backlog drops; a burst within a jiffy worked out once per skb count), up to one after which ksoftirqd
+  runs; a target flooded in ksoftirqd (its backlog never empties: no IPI, no interrupt) runs its calls — take in
+  what was steered, NET_RX runs and restarts — a few integers each, on 6.12 a call of full polls within a jiffy at
+  once, up to the call that empties it (``backlog_flood``); a reading CPU's floods on 6.12 (ksoftirqd, ring
   drops, its own backlog's polls between) go a NET_RX run at a time, and where a run begins in a state one began in before (the same
   stream period), the runs since then again and again at once, across jiffies (``_RpsCpu.flooded_runs``,
   ``flood_repeats``); a reading CPU busy in ksoftirqd but not flooded (long NET_RX runs of queue and backlog polls
@@ -2322,8 +2325,9 @@ class _RpsCpu(_Cpu):
                 return
 
     def run_ksoftirqd(self) -> None:
-        """``kernel.softirq.run_ksoftirqd``: what was steered here comes in first; a flooded reader's runs in bulk
-        (:meth:`flooded_runs`, from ksoftirqd's first call on)."""
+        """``kernel.softirq.run_ksoftirqd``: what was steered here comes in first; a flooded target's calls
+        (:meth:`backlog_flood`) and a flooded reader's runs in bulk (:meth:`flooded_runs`, from ksoftirqd's first call
+        on)."""
         self.backlog_flood()
         self.rps_take_steered()
         self.flooded_runs()
