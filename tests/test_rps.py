@@ -443,6 +443,9 @@ class EngineOnly(load_receive._RpsCpu):
     def backlog_cycles(self):
         pass
 
+    def backlog_flood(self):
+        pass
+
 
 @settings(max_examples=int(os.environ.get("RPS_EXAMPLES", 60)) * 3, deadline=None)
 @given(case=steered_bursts())
@@ -462,6 +465,125 @@ def test_a_targets_bursts_in_bulk_equal_its_engine_step_by_step(case):
     assert targets[0] == targets[1]
     event(f"ksoftirqd {'yes' if targets[0][2]['ksoftirqd'] else 'no'}, drops {'yes' if targets[0][6] else 'no'}, "
           f"squeezed {'yes' if targets[0][1] else 'no'}")
+
+
+@pytest.mark.parametrize("profile, gap, run", [("3.10", 340, 100), ("6.12", 400, 70), ("6.12", 330, 128)])
+def test_a_targets_bursts_of_as_many_skbs_take_as_long_within_a_jiffy(monkeypatch, profile, gap, run):
+    """A target busy with bursts of 64 skbs and more, 20 ms of them on 1 ms jiffies: backlog_cycles works out a burst
+    of so many skbs once and reuses it wherever it stays within a jiffy — not where it crosses one (a squeeze there,
+    or handle_softirqs' time up): the same as the engine step by step."""
+    calls = []
+    backlog_burst = load_receive._RpsCpu.backlog_burst
+    monkeypatch.setattr(load_receive._RpsCpu, "backlog_burst",
+                        lambda self, fire, k: calls.append(k) or backlog_burst(self, fire, k))
+    t = 990_000 + gap * np.arange(20000)
+    ipi = np.minimum(t // (gap * run) * (gap * run) + gap * (run - 1), t[-1])    # a reader's run's skbs, an IPI each
+    targets = []
+    for kind in (load_receive._RpsCpu, EngineOnly):
+        target = kind([], PROFILES[profile].replace(hz=1000, netdev_budget_usecs=1000), Costs(), 256)
+        target.cpu, target.steered, target.steered_ipi = 1, load_receive._Feed(t), ipi
+        target.now = target.busy_until = int(t[0])
+        target.run()
+        targets.append((target.now, target.time_squeeze, target.busy_ns, target.received_rps, target.net_rx_softirqs,
+                        target.processed_rps, target.dropped))
+    assert targets[0] == targets[1] and targets[0][1] and len(calls) < targets[0][3] // 4
+
+
+@st.composite
+def steered_floods(draw):
+    """What reading CPUs steer to a target faster than it takes them (``stack_ns`` 300, or 2000: calls that span
+    jiffies): runs of skbs, one each ``gap`` ns (often 100: 10 Mpps, a flood for good; 250 or 400: one that ksoftirqd
+    may catch up with), each run's IPI at its last skb, now and then a pause that lets the backlog empty; near a 1 ms
+    jiffy's end, with sysctls that make the flood squeeze (a spent budget, a jiffy's end), restart or not, drop at
+    netdev_max_backlog."""
+    clock = draw(st.sampled_from([1000, 990_000, 998_000]))
+    gap = draw(st.sampled_from([100, 100, 100, 250, 400]))
+    t, ipi = [], []
+    pattern = draw(st.lists(st.tuples(st.sampled_from([0, 0, 0, 1, 100, 50_000]), st.sampled_from(
+        [1, 20, 63, 64, 65, 130])), min_size=1, max_size=6))           # (pause, skbs) per run, repeated
+    for _ in range(draw(st.sampled_from([1, 10, 100, 300]))):
+        for pause, k in pattern:
+            clock += pause
+            t += [clock + gap * i for i in range(k)]
+            clock = t[-1]
+            ipi += [clock] * k
+    sysctls = dict(netdev_max_backlog=draw(st.sampled_from([63, 64, 300, 1000, 1000])), max_softirq_restart=draw(
+        st.sampled_from([1, 2, 10])), netdev_budget=draw(st.sampled_from([64, 65, 128, 300])),
+        netdev_budget_usecs=draw(st.sampled_from([1000, 2000])), max_softirq_time_us=draw(st.sampled_from(
+            [1000, 2000])))
+    costs = Costs(stack_ns=draw(st.sampled_from([300, 300, 2000])))
+    return (np.array(t), np.array(ipi), PROFILES[draw(st.sampled_from(PROFILE_NAMES))].replace(
+        hz=draw(st.sampled_from([1000, 250])), **sysctls), costs)
+
+
+class NoFlood(load_receive._RpsCpu):
+    """A target whose ksoftirqd runs a call a step (the engine's way), its cycles from idle still in bulk."""
+
+    def backlog_flood(self):
+        pass
+
+
+class Flood(load_receive._RpsCpu):
+    """A target that counts the calls :meth:`_RpsCpu.backlog_flood` took in bulk (``bulk``, a class attribute)."""
+
+    bulk = [0]
+
+    def backlog_flood(self):
+        runs = self.net_rx_softirqs
+        load_receive._RpsCpu.backlog_flood(self)
+        Flood.bulk[0] += self.net_rx_softirqs > runs
+
+
+@settings(max_examples=int(os.environ.get("RPS_EXAMPLES", 60)) * 3, deadline=None)
+@given(case=steered_floods())
+def test_a_flooded_targets_ksoftirqd_calls_in_bulk_equal_them_a_call_at_a_time(case):
+    """backlog_flood (ksoftirqd's calls back to back on a flooded backlog, each taking in what was steered by its
+    start) gives what the engine gives a call at a time, on 3.10 and 6.12: the same counters, clock and task —
+    where a call squeezes, runs out of restarts or of MAX_SOFTIRQ_TIME, drops, splices input_pkt_queue in the middle
+    of a poll, empties the backlog with exactly 64, or the flood ends and begins again."""
+    t, ipi, prof, costs = case
+    targets = []
+    Flood.bulk[0] = 0
+    for kind in (Flood, NoFlood):
+        target = kind([], prof, costs, 256)
+        target.cpu, target.steered, target.steered_ipi = 1, load_receive._Feed(t), ipi
+        target.now = target.busy_until = int(t[0])
+        target.run()
+        targets.append((target.now, target.time_squeeze, target.busy_ns, target.received_rps, target.net_rx_softirqs,
+                        target.processed_rps, target.dropped, target.ksoftirqd_current, target.ksoftirqd_running,
+                        target.backlog.input_q, target.backlog.process_q, target.in_net_rx_action))
+    assert targets[0] == targets[1]
+    event(f"ksoftirqd {'yes' if targets[0][2]['ksoftirqd'] else 'no'}, calls in bulk "
+          f"{'yes' if Flood.bulk[0] else 'no'}, drops {'yes' if targets[0][6] else 'no'}, "
+          f"squeezed {'yes' if targets[0][1] else 'no'}")
+
+
+@pytest.mark.parametrize("profile, rate, rps, rfs, sysctls", [
+    ("6.12", 4e6, [1, 2, 3], 3, {}), ("6.12", 6e6, [1, 2, 3], 3, dict(netdev_max_backlog=300, max_softirq_restart=3)),
+    ("6.12", 1e7, [1, 2], None, dict(hz=1000)), ("6.12", 1e7, [1, 2], None, dict(netdev_budget_usecs=1000, hz=1000)),
+    ("3.10", 4e6, [1, 2, 3], 3, dict(max_softirq_restart=1)), ("3.10", 1e7, [1, 2], None, dict(netdev_budget=64))])
+def test_a_flooded_target_runs_its_ksoftirqd_calls_in_bulk(monkeypatch, profile, rate, rps, rfs, sysctls):
+    """A target flooded for good (every flow read on CPU 3 at 4-6 Mpps, RPS to two CPUs at 10 Mpps): ksoftirqd takes
+    what was steered at each call's start and polls the backlog until the restarts or the time run out; the load
+    model runs those calls in bulk (backlog_flood) and equals the step model."""
+    bulk = []
+    flood = load_receive._RpsCpu.backlog_flood
+
+    def counted(self):
+        runs = self.net_rx_softirqs
+        flood(self)
+        bulk.append(self.net_rx_softirqs - runs)
+    monkeypatch.setattr(load_receive._RpsCpu, "backlog_flood", counted)
+    n, flows = 6000, 16
+    sports = 40000 + np.arange(n) % flows
+    read_on = None
+    if rfs is not None:
+        hashes = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
+        read_on = {int(h): rfs for h in hashes.tolist()}
+    step, load = step_and_load(arrivals(rate, n, start_ns=990_000), sports, PROFILES[profile].replace(**sysctls), 4,
+                               1, [0], [rps], Costs(), 256, rps_sock_flow_entries=32768 if rfs else 0,
+                               rps_flow_cnt=32768 if rfs else 0, read_on=read_on)
+    assert load == step and sum(load.busy_ns[c]["ksoftirqd"] for c in rps) and sum(bulk) >= 10
 
 
 @pytest.mark.parametrize("profile", PROFILE_NAMES)

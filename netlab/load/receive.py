@@ -34,7 +34,10 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   ``rps_repeats``); a target takes its IPI → NET_RX → ``process_backlog`` cycles in numpy where each
   takes one reading CPU's run's skbs, idle or busy in between (a max-plus recursion: ``group_cycles``), the others
   with a bisect and a Python step per poll where they take 64 or more (``backlog_cycles``, ``backlog_burst``: NET_RX
-  restarted, backlog drops), up to one after which ksoftirqd runs; a reading CPU's floods on 6.12 (ksoftirqd, ring
+  restarted, backlog drops; a burst within a jiffy worked out once per skb count), up to one after which ksoftirqd
+  runs; a target flooded in ksoftirqd (its backlog never empties: no IPI, no interrupt) runs its calls — take in
+  what was steered, NET_RX runs and restarts — a few integers each, on 6.12 a call of full polls within a jiffy at
+  once, up to the call that empties it (``backlog_flood``); a reading CPU's floods on 6.12 (ksoftirqd, ring
   drops, its own backlog's polls between) go a NET_RX run at a time, and where a run begins in a state one began in before (the same
   stream period), the runs since then again and again at once, across jiffies (``_RpsCpu.flooded_runs``,
   ``flood_repeats``); a reading CPU busy in ksoftirqd but not flooded (long NET_RX runs of queue and backlog polls
@@ -2337,8 +2340,10 @@ class _RpsCpu(_Cpu):
                 return
 
     def run_ksoftirqd(self) -> None:
-        """``kernel.softirq.run_ksoftirqd``: what was steered here comes in first; a flooded reader's runs in bulk
-        (:meth:`flooded_runs`, from ksoftirqd's first call on)."""
+        """``kernel.softirq.run_ksoftirqd``: what was steered here comes in first; a flooded target's calls
+        (:meth:`backlog_flood`) and a flooded reader's runs in bulk (:meth:`flooded_runs`, from ksoftirqd's first call
+        on)."""
+        self.backlog_flood()
         self.rps_take_steered()
         self.flooded_runs()
         _Cpu.run_ksoftirqd(self)
@@ -2633,7 +2638,8 @@ class _RpsCpu(_Cpu):
         and the end of the cycle before, it takes in what was steered by then (``rps_take_steered``), the IPI
         (``hardirq_ns``), NET_RX at its exit, ``process_backlog`` polls that empty the backlog (``stack_ns`` a skb).
         Runs of cycles that each take one reading CPU's run's skbs (fewer than 64) in numpy (:meth:`group_cycles`),
-        the others a bisect each (:meth:`backlog_burst`). ksoftirqd, asleep but still the current task, is switched
+        the others a binary search each (:meth:`backlog_burst`; a burst that stays within a jiffy depends only on how
+        many skbs it takes: each count's once). ksoftirqd, asleep but still the current task, is switched
         out (``context_switch_ns``) before the first cycle whose IPI is not due yet when the one before ends. Stops
         before a cycle after which ``handle_softirqs`` would wake ksoftirqd. Not where a flow limit watches what is
         steered here (:meth:`backlog_idle`)."""
@@ -2648,40 +2654,48 @@ class _RpsCpu(_Cpu):
         if self.ipi_runs is None:
             self.ipi_runs = _IpiRuns.of(steered.arr, ipis)
         first, end = steered.pos, self.now
+        times, pos, n = steered.arr, first, steered.n       # (the skbs' times searched in numpy: a cycle takes many)
         cycles = squeezed = more_runs = more_ns = dropped = 0
         size, patience, wait = _FIRST_RUNS, 0, 0
         current = self.ksoftirqd_current
-        while steered.pos < steered.n:
-            if current and ipis[steered.pos] > end:         # schedule(): switch to the idle task
+        bursts: dict[int, tuple[int, int, int, int]] = {}   # skbs → a burst's length, runs, squeezes, skbs taken
+        while pos < n:
+            fire = int(ipis[pos])
+            if current and fire > end:                      # schedule(): switch to the idle task
                 end, current = end + self.context_switch_ns, False
             if wait <= 0 and not current:                   # try a run of cycles in numpy
+                steered.skip(pos - steered.pos)
                 r, skbs, done, sq = self.group_cycles(end, size, head, most)
                 size = min(size * 4, 1 << 16) if 2 * r >= size else 64
                 patience = 4 if r >= 16 else min(2 * patience + 4, 1024)   # a short run: try less often
                 wait = 0 if size > 64 else patience        # (a long one: try again at once)
                 if r:
-                    cycles, squeezed, end = cycles + r, squeezed + sq, done
-                    steered.skip(skbs)
+                    cycles, squeezed, end, pos = cycles + r, squeezed + sq, done, pos + skbs
                     continue
             wait -= 1
-            pos = steered.pos
-            fire = int(ipis[pos])
             fire = fire if fire >= end else end
-            j = steered.upto(fire)
+            j = int(times.searchsorted(fire, "right"))
             if j - pos <= most:                             # one NET_RX run, one poll
                 done = fire + head + (j - pos) * stack_ns
                 if repoll_list and done // tick >= (fire + hardirq_ns + rx_ns) // tick + budget_jiffies:
                     squeezed += 1
             else:
-                burst = self.backlog_burst(fire, j - pos)
-                if burst is None:
-                    break
-                done, runs, sq, taken = burst
+                burst = bursts.get(j - pos)
+                if burst is not None and fire // tick == (fire + burst[0]) // tick:
+                    span, runs, sq, taken = burst
+                    done = fire + span
+                else:
+                    burst = self.backlog_burst(fire, j - pos)
+                    if burst is None:
+                        break
+                    done, runs, sq, taken = burst
+                    if fire // tick == done // tick:            # within a jiffy: the same for any such start
+                        bursts[j - pos] = done - fire, runs, sq, taken
                 more_runs, squeezed, dropped = more_runs + runs - 1, squeezed + sq, dropped + j - pos - taken
                 more_ns += done - fire - head - taken * stack_ns     # (its runs and polls after the first)
-            cycles, end = cycles + 1, done
-            steered.skip(j - pos)
-        skbs = steered.pos - first - dropped
+            cycles, end, pos = cycles + 1, done, j
+        steered.skip(pos - steered.pos)
+        skbs = pos - first - dropped
         self.time_squeeze += squeezed
         self.busy_ns["hardirq"] += cycles * hardirq_ns
         self.busy_ns["softirq"] += cycles * (rx_ns + c.poll_ns) + more_ns + skbs * stack_ns
@@ -2764,6 +2778,90 @@ class _RpsCpu(_Cpu):
             fire += c.hardirq_ns + c.net_rx_action_ns
             squeezed = int(np.count_nonzero(done[:r] // self.tick_ns >= fire[:r] // self.tick_ns + self.budget_jiffies))
         return r, int(runs.first[g + r]) - pos, int(done[r - 1]), squeezed
+
+    def backlog_flood(self) -> None:
+        """An RPS target flooded in ksoftirqd (no queue of its own, no flow limit watching), its calls in bulk: each
+        takes in what was steered by its start (``rps_take_steered``: up to netdev_max_backlog + 1 on input_pkt_queue,
+        the rest dropped), then ``handle_softirqs`` runs NET_RX (6.12: a ``process_backlog`` poll a run; 3.10: polls
+        until the budget or the time is spent) and restarts while the backlog used its weight, within
+        MAX_SOFTIRQ_RESTART and MAX_SOFTIRQ_TIME. While the backlog stays scheduled no IPI is queued here and no
+        interrupt comes, so the engine calls ksoftirqd again at once: the same arithmetic, a call a step, up to the
+        first call that empties the backlog (left to :meth:`run_ksoftirqd`). On 6.12 a call that finds more than 64
+        skbs a restart and stays within a jiffy (no squeeze for time, no MAX_SOFTIRQ_TIME) polls 64 in each run: at
+        once."""
+        b, prof = self.backlog, self.profile
+        if (self.queues or self.steered is None or self.steered_fl is not None or not self.ksoftirqd_current
+                or not self.ksoftirqd_running or not self.softirq_pending or self.poll_list != [b] or not b.napi_sched
+                or self.call_single_queue or self.hardirq_count or self.softirq_count):
+            return
+        c, tick, steered = self.costs, self.tick_ns, self.steered
+        rx_ns, poll_ns, stack_ns, budget_jiffies = c.net_rx_action_ns, c.poll_ns, c.stack_ns, self.budget_jiffies
+        repoll_list, netdev_budget, room = prof.napi_repoll_list, prof.netdev_budget, prof.netdev_max_backlog + 1
+        softirq_jiffies, max_restart = self.softirq_jiffies, prof.max_softirq_restart
+        now, p, i = self.now, b.process_q, b.input_q
+        calls = runs = polls = skbs = squeezed = dropped = 0
+        full, span = _NAPI_WEIGHT * max_restart, max_restart * (rx_ns + poll_ns + _NAPI_WEIGHT * stack_ns)
+        steady = repoll_list and softirq_jiffies >= 1 and budget_jiffies >= 1 and max_restart >= 1
+        while True:
+            k = steered.upto(now) - steered.pos                 # rps_take_steered
+            admitted = min(k, max(0, room - i))
+            t, pq, iq = now, p, i + admitted
+            if steady and pq + iq > full and (t + span) // tick == t // tick:   # every restart, a poll of 64 each
+                r = n = max_restart
+                x_all, sq, t = full, max_restart if netdev_budget <= _NAPI_WEIGHT else 0, t + span
+                pq, iq = (pq - full, iq) if pq >= full else (pq + iq - full, 0)
+                steered.skip(k)
+                calls, runs, polls, skbs, squeezed, dropped = (calls + 1, runs + r, polls + n, skbs + x_all,
+                                                               squeezed + sq, dropped + k - admitted)
+                now, p, i = t, pq, iq
+                continue
+            soft_end, restarts = t // tick + softirq_jiffies, max_restart
+            r = n = x_all = sq = 0
+            while True:                                         # handle_softirqs: a NET_RX run
+                r += 1
+                t += rx_ns
+                limit, budget = t // tick + budget_jiffies, netdev_budget
+                while True:                                     # a poll of the backlog
+                    if not repoll_list and (budget <= 0 or t // tick >= limit):
+                        sq += 1                                 # 3.10: checked before each poll; pending
+                        pending = True
+                        break
+                    if pq >= _NAPI_WEIGHT:                      # process_backlog
+                        x, pq = _NAPI_WEIGHT, pq - _NAPI_WEIGHT
+                    else:
+                        x, pq = pq + iq, 0
+                        if x > _NAPI_WEIGHT:
+                            x, pq = _NAPI_WEIGHT, x - _NAPI_WEIGHT
+                        iq = 0
+                    n += 1
+                    x_all += x
+                    t += poll_ns + x * stack_ns
+                    budget -= x
+                    pending = x == _NAPI_WEIGHT
+                    if repoll_list:                             # 6.12: checked after it; a full one waits on repoll
+                        sq += budget <= 0 or t // tick >= limit
+                        break
+                    if not pending:
+                        break
+                if not pending:
+                    break
+                restarts -= 1
+                if t // tick >= soft_end or not restarts:
+                    break
+            if not pending:
+                break
+            steered.skip(k)
+            calls, runs, polls, skbs, squeezed, dropped = (calls + 1, runs + r, polls + n, skbs + x_all, squeezed + sq,
+                                                           dropped + k - admitted)
+            now, p, i = t, pq, iq
+        if not calls:
+            return
+        self.busy_ns["ksoftirqd"] += runs * rx_ns + polls * poll_ns + skbs * stack_ns
+        self.net_rx_softirqs += runs
+        self.time_squeeze += squeezed
+        self.processed_rps += skbs
+        self.dropped += dropped
+        self.now, b.process_q, b.input_q = now, p, i
 
     def reads_in_bulk(self) -> bool:
         """Whether this CPU reads one RPS queue (no GRO, no moderation) and steers every skb of it to other CPUs:
