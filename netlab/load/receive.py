@@ -2237,7 +2237,7 @@ class _RpsCpu(_Cpu):
         a0 = a = q.rx_clean + rps.arrival[-1] - rps.starts[-1]        # the next packet to clean, as an arrival
         need = a + prof.netdev_budget + _NAPI_WEIGHT + ring + 1
         w = self.run_window
-        if w is None or w[0] > a or w[0] + len(w[1]) <= min(need, feed.n):
+        if w is None or not rps.arrival[-1] <= w[0] <= a or w[0] + len(w[1]) <= min(need, feed.n):   # (read in turn)
             base = a
             chunk = feed.arr[base:base + max(need - base, 8192)]
             top = np.maximum.accumulate(chunk - np.arange(len(chunk), dtype=np.int64) * driver_ns).tolist()
@@ -2579,10 +2579,13 @@ class _RpsCpu(_Cpu):
         q.read_ns += r * d["read_ns"] + ramp * d["rx_packets"]
         if d["hard_irqs"]:                                     # (the throttle timer: set at the cycle's last IRQ)
             q.throttled_until += r * T
-        polls, ipis = self.polls[first["polls"]:values["polls"]], self.ipi_at[first["polls"]:values["polls"]]
-        for j in range(1, r + 1):
-            self.polls.extend((qi, f + j * d["rx_packets"], k, t + j * T) for qi, f, k, t in polls)
-            self.ipi_at.extend(t + j * T for t in ipis)
+        block = np.array([(*poll, t) for poll, t in zip(self.polls[first["polls"]:], self.ipi_at[first["polls"]:])],
+                         dtype=np.int64).T[:, None, :].repeat(r, axis=1)   # (poll_table's rows; per repeat, per poll)
+        j = np.arange(1, r + 1, dtype=np.int64)[:, None]
+        block[1] += j * d["rx_packets"]
+        block[3:] += j * T
+        self.keep_polls()
+        self.poll_blocks.append(block.reshape(5, -1))
 
     def rps_quiet_cycles(self) -> None:
         """:meth:`_Cpu.quiet_cycles` for a CPU that reads one RPS queue and keeps some of its skbs (RPS steers them
