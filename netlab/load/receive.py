@@ -38,9 +38,10 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   drops, its own backlog's polls between) go a NET_RX run at a time, and where a run begins in a state one began in before (the same
   stream period), the runs since then again and again at once, across jiffies (``_RpsCpu.flooded_runs``,
   ``flood_repeats``); a reading CPU busy in ksoftirqd but not flooded (long NET_RX runs of queue and backlog polls
-  with nested IRQs, squeezed) runs the general code a run at a time, and where a run begins in a state one began in
-  before, the runs since then again and again at once, across jiffies and ``handle_softirqs`` calls
-  (``_RpsCpu.repeat_runs``).
+  with nested IRQs, squeezed) runs each NET_RX run (in softirq too) a bisect per poll of its queue, without the
+  engine's calls, where the NIC cannot find the ring full meanwhile (``_RpsCpu.rps_net_rx_action``), and where a run
+  begins in a state one began in before, the runs since then again and again at once, across jiffies and
+  ``handle_softirqs`` calls (``_RpsCpu.repeat_runs``).
   Everything else runs a Python step per interrupt and per ksoftirqd run.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
@@ -2219,21 +2220,24 @@ class _RpsCpu(_Cpu):
         self.run_log[-1][2] = self.now
 
     def rps_net_rx_action(self) -> bool:
-        """``_Cpu.net_rx_action`` on 6.12 for a reader that keeps some skbs (:meth:`repeat_runs`' CPU), a bisect per
-        poll of its queue and no engine calls; False (nothing changed) where it does not apply. Exact because nothing
-        else runs meanwhile: no IPI comes here (no CPU steers here), the queue's IRQ is the only interrupt, and its
-        due time is known when the poll that unmasks it ends (the first packet left in the ring or to come, the
+        """``_Cpu.net_rx_action`` (6.12's loop or 3.10's) for a reader that keeps some skbs (:meth:`repeat_runs`' CPU),
+        a bisect per poll of its queue and no engine calls; False (nothing changed) where it does not apply. Exact
+        because nothing else runs meanwhile: no IPI comes here (no CPU steers here), the queue's IRQ is the only
+        interrupt, and its due time is known when the poll that unmasks it ends (the next packet's arrival, the
         throttle timer); a poll reads each packet there by the time the driver is done with the one before
-        (:meth:`_Feed.ahead`), as many as the ring holds: it refuses a run where the NIC could find the ring full."""
+        (:meth:`_Feed.ahead`'s running maximum, kept across runs from the NIC's last run of writes on: the packets
+        before were read in turn), as many as the ring holds: it refuses a run where the NIC could find it full. The
+        NIC's writes up to the run's end are counted at its end (without a drop, only the ring's head moves)."""
         q, b, prof, c = self.queues[0], self.backlog, self.profile, self.costs
         feed, rps, poll_list = q.feed, q.rps, self.poll_list
-        if (not prof.napi_repoll_list or not poll_list or self.call_single_queue or q.set_itr or not rps.starts
+        if (not poll_list or self.call_single_queue or q.set_itr or not rps.starts
                 or rps.starts[-1] > q.rx_clean or q.rx_head + rps.arrival[-1] - rps.starts[-1] != feed.pos
                 or q.napi_sched != (q in poll_list) or b.napi_sched != (b in poll_list)
                 or len(poll_list) != q.napi_sched + b.napi_sched
                 or q.irq_enabled == q.napi_sched or q.irq_enabled and (q.irq_asserted_at is None) != (q.rx_head == q.rx_clean)):
             return False
         driver_ns, stack_ns, poll_ns, ring = c.driver_ns, c.stack_ns, c.poll_ns, self.ring_size
+        repoll_list = prof.napi_repoll_list
         a0 = a = q.rx_clean + rps.arrival[-1] - rps.starts[-1]        # the next packet to clean, as an arrival
         need = a + prof.netdev_budget + _NAPI_WEIGHT + ring + 1
         w = self.run_window
@@ -2264,14 +2268,19 @@ class _RpsCpu(_Cpu):
         soft += c.net_rx_action_ns
         limit = (now // self.tick_ns + self.budget_jiffies) * self.tick_ns
         budget = prof.netdev_budget
-        todo: list[int] = []
-        repoll: list[int] = []
-        while True:                                              # start:
-            todo.extend(plist)
-            plist.clear()
-            squeezed = False
-            while todo:
-                if todo.pop(0) == Q:                             # igb_poll
+        todo: list[int] = []                                     # 6.12: the NAPIs this turn of the loop polls,
+        repoll: list[int] = []                                   # and those that used their weight
+        pending = squeezed = False                               # 3.10: napi_schedule raised NET_RX
+        while True:                                              # 6.12: start:
+            if repoll_list:
+                todo.extend(plist)
+                plist.clear()
+            while todo if repoll_list else plist:
+                if not repoll_list and (budget <= 0 or now >= limit):       # (3.10: before each poll)
+                    squeezes += 1
+                    squeezed = pending = True
+                    break
+                if (todo.pop(0) if repoll_list else plist[0]) == Q:       # igb_poll
                     now += poll_ns
                     j = bisect_right(top, now - (a - base) * driver_ns, a - base) + base
                     k = j - a if j - a < _NAPI_WEIGHT else _NAPI_WEIGHT
@@ -2286,15 +2295,17 @@ class _RpsCpu(_Cpu):
                             admitted = o if o < admits - iq else max(0, admits - iq)
                             dropped += o - admitted
                             if admitted and not iq and not b_sched:
-                                b_sched = True
+                                b_sched = pending = True
                                 plist.append(B)
                             iq += admitted
                     a += k
                     use = a + ring - 1                           # (igb_alloc_rx_buffers: the ring refilled)
                     soft += poll_ns + k * driver_ns
                     now, work = done, k
+                    if not repoll_list:
+                        del plist[0]
                     if k == _NAPI_WEIGHT:
-                        repoll.append(Q)
+                        (repoll if repoll_list else plist).append(Q)
                     else:                                        # napi_complete_done, igb_ring_irq_enable
                         q_sched, q_on = False, True
                         assert_at = t[a - base] if t[a - base] > now else now
@@ -2318,27 +2329,30 @@ class _RpsCpu(_Cpu):
                             b_sched = False
                             break
                         pq, iq = pq + iq, 0
+                    if not repoll_list:
+                        del plist[0]
                     if work == _NAPI_WEIGHT:
-                        repoll.append(B)
+                        (repoll if repoll_list else plist).append(B)
                 if q_on and (assert_at if assert_at > thr else thr) <= now:     # local_irq_enable: the IRQ
                     thr = now + eitr
                     now += c.hardirq_ns
                     hard += c.hardirq_ns
                     irqs += 1
                     q_on, q_sched = False, True
+                    pending = True
                     plist.append(Q)
                 budget -= work
-                if budget <= 0 or now >= limit:
+                if repoll_list and (budget <= 0 or now >= limit):
                     squeezes += 1
                     squeezed = True
                     break
+            if not repoll_list:
+                break
             if not squeezed and not repoll:
                 if plist:
                     continue                                     # napi_schedule()d meanwhile: goto start
-                in_net_rx_action = False
                 break
             plist = todo + plist + repoll
-            in_net_rx_action = True
             break
         if use - base < len(t) and t[use - base] <= now:
             return False
@@ -2363,9 +2377,11 @@ class _RpsCpu(_Cpu):
         q.irq_asserted_at = assert_at if q_on and assert_at <= now else None
         b.napi_sched, b.input_q, b.process_q = b_sched, iq, pq
         poll_list[:] = [q if x == Q else b for x in plist]
-        self.in_net_rx_action = in_net_rx_action and bool(plist)
-        if plist:
-            self.softirq_pending = True
+        if repoll_list:
+            self.in_net_rx_action = bool(plist)
+            self.softirq_pending = self.softirq_pending or bool(plist)
+        else:
+            self.softirq_pending = self.softirq_pending or pending
         return True
 
     # --- the backlog ----------------------------------------------------------------------------------------------
