@@ -2233,8 +2233,8 @@ class _RpsCpu(_Cpu):
         if (not poll_list or self.call_single_queue or q.set_itr or not rps.starts
                 or rps.starts[-1] > q.rx_clean or q.rx_head + rps.arrival[-1] - rps.starts[-1] != feed.pos
                 or q.napi_sched != (q in poll_list) or b.napi_sched != (b in poll_list)
-                or len(poll_list) != q.napi_sched + b.napi_sched
-                or q.irq_enabled == q.napi_sched or q.irq_enabled and (q.irq_asserted_at is None) != (q.rx_head == q.rx_clean)):
+                or len(poll_list) != q.napi_sched + b.napi_sched or q.irq_enabled == q.napi_sched
+                or q.irq_enabled and (q.irq_asserted_at is None) != (q.rx_head == q.rx_clean)):
             return False
         driver_ns, stack_ns, poll_ns, ring = c.driver_ns, c.stack_ns, c.poll_ns, self.ring_size
         repoll_list = prof.napi_repoll_list
@@ -2243,7 +2243,7 @@ class _RpsCpu(_Cpu):
         w = self.run_window
         if w is None or not rps.arrival[-1] <= w[0] <= a or w[0] + len(w[1]) <= min(need, feed.n):   # (read in turn)
             base = a
-            chunk = feed.arr[base:base + max(need - base, 8192)]
+            chunk = feed.arr[base:base + max(need - base, 2 * _WINDOW)]
             top = np.maximum.accumulate(chunk - np.arange(len(chunk), dtype=np.int64) * driver_ns).tolist()
             t = chunk.tolist()
             own = rps.own[base:base + len(chunk) + 1].tolist()
@@ -2263,9 +2263,8 @@ class _RpsCpu(_Cpu):
         polls: list[tuple[int, int, int, int]] = []
         sent = 0                                                 # of polls, those whose IPIs have left
         ipi_at: list[int] = []
-        soft = hard = irqs = squeezes = processed = dropped = read_ns = 0
-        now = self.now + c.net_rx_action_ns
-        soft += c.net_rx_action_ns
+        hard = irqs = squeezes = processed = dropped = read_ns = 0
+        now, soft = self.now + c.net_rx_action_ns, c.net_rx_action_ns
         limit = (now // self.tick_ns + self.budget_jiffies) * self.tick_ns
         budget = prof.netdev_budget
         todo: list[int] = []                                     # 6.12: the NAPIs this turn of the loop polls,
