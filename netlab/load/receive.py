@@ -2252,6 +2252,7 @@ class _RpsCpu(_Cpu):
                 top.append(_NEVER)
             w = self.run_window = (base, t, top, own)
         base, t, top, own = w
+        end, hardirq_ns = len(t), c.hardirq_ns
         Q, B = 0, 1                                              # poll_list's NAPIs
         plist = [Q if x is q else B for x in poll_list]
         q_sched, q_on, thr, eitr = q.napi_sched, q.irq_enabled, q.throttled_until, q.eitr_ns
@@ -2284,7 +2285,7 @@ class _RpsCpu(_Cpu):
                     j = bisect_right(top, now - (a - base) * driver_ns, a - base) + base
                     k = j - a if j - a < _NAPI_WEIGHT else _NAPI_WEIGHT
                     done = now + k * driver_ns
-                    if use - base < len(t) and t[use - base] <= done:   # (the NIC would find the ring full)
+                    if use - base < end and t[use - base] <= done:      # (the NIC would find the ring full)
                         return False
                     if k:
                         polls.append((index, rx_packets + a, k, now))
@@ -2311,31 +2312,25 @@ class _RpsCpu(_Cpu):
                 else:                                            # process_backlog
                     ipi_at.extend([now] * (len(polls) - sent))
                     sent = len(polls)
-                    now += poll_ns
-                    soft += poll_ns
-                    work = 0
-                    while True:
-                        take = pq if pq < _NAPI_WEIGHT - work else _NAPI_WEIGHT - work
-                        if take:
-                            pq -= take
-                            work += take
-                            processed += take
-                            now += take * stack_ns
-                            soft += take * stack_ns
-                            if work >= _NAPI_WEIGHT:
-                                break
-                        if not iq:
-                            b_sched = False
-                            break
-                        pq, iq = pq + iq, 0
+                    work = pq + iq                               # (process_queue first, then the input spliced)
+                    if work < _NAPI_WEIGHT:
+                        pq = iq = 0
+                        b_sched = False
+                    elif pq >= _NAPI_WEIGHT:
+                        work, pq = _NAPI_WEIGHT, pq - _NAPI_WEIGHT
+                    else:
+                        work, pq, iq = _NAPI_WEIGHT, work - _NAPI_WEIGHT, 0
+                    processed += work
+                    now += poll_ns + work * stack_ns
+                    soft += poll_ns + work * stack_ns
                     if not repoll_list:
                         del plist[0]
                     if work == _NAPI_WEIGHT:
                         (repoll if repoll_list else plist).append(B)
                 if q_on and (assert_at if assert_at > thr else thr) <= now:     # local_irq_enable: the IRQ
                     thr = now + eitr
-                    now += c.hardirq_ns
-                    hard += c.hardirq_ns
+                    now += hardirq_ns
+                    hard += hardirq_ns
                     irqs += 1
                     q_on, q_sched = False, True
                     pending = True
@@ -2353,7 +2348,7 @@ class _RpsCpu(_Cpu):
                 break
             plist = todo + plist + repoll
             break
-        if use - base < len(t) and t[use - base] <= now:
+        if use - base < end and t[use - base] <= now:
             return False
         written = bisect_right(t, now, a - base) + base           # the NIC's writes up to the run's end
         self.now = now
