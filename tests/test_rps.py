@@ -754,6 +754,88 @@ def test_a_busy_reader_that_keeps_skbs_repeats_its_runs(monkeypatch, profile, sy
     assert sum(b - a for a, b in jumps) > 0.4 * n / rate * 1e9 and jumps[-1][1] // tick > jumps[0][0] // tick
 
 
+@st.composite
+def busy_reader_case(draw):
+    """One queue on CPU 0, RPS over CPUs with 0 among them: a reader that keeps some skbs, from quiet to flooded, most
+    often busy in long NET_RX runs of queue and backlog polls with nested IRQs; budget and time squeezes (jiffies that
+    end early), polls of 64 (no driver cost, bursts), a full backlog (netdev_max_backlog 2, a slow stack), a short ring
+    the NIC finds full; arrivals periodic or not, flows round robin or random."""
+    profile = PROFILES[draw(st.sampled_from(PROFILE_NAMES))]
+    costs = draw(COSTS)
+    sysctls = dict(netdev_max_backlog=draw(st.sampled_from([2, 30, 1000])), hz=draw(st.sampled_from([100, 250, 1000])),
+                   netdev_budget=draw(st.sampled_from([65, 120, 300])),
+                   netdev_budget_usecs=draw(st.sampled_from([500, 2000, 8000])),
+                   max_softirq_restart=draw(st.sampled_from([1, 10])))
+    n = draw(st.integers(300, 3000))
+    rate = draw(st.floats(1.5e6, 8e6) | st.sampled_from([2e6, 4e6, 5e6]))   # (whole periods: arrivals at a poll's end)
+    burst = draw(st.sampled_from([1, 1, 2, 8]))
+    if burst > 1 and (burst - 1) * 67 >= burst * 1e9 / rate:
+        burst = 1
+    times = arrivals(rate, n, burst=burst, jitter=draw(st.booleans()), seed=draw(st.integers(0, 100)),
+                     start_ns=draw(st.sampled_from([1000, 999_000, 3_998_000, 9_999_000])))
+    flows = draw(st.integers(1, 24))
+    sports = (40000 + np.arange(n) % flows if draw(st.booleans())
+              else 40000 + np.random.default_rng(n).integers(0, flows, n))
+    rps = sorted({0, *draw(st.lists(st.integers(1, 3), max_size=3))})
+    return times, sports, profile.replace(**sysctls), 4, 1, [0], [rps], costs, draw(st.sampled_from([64, 128, 256]))
+
+
+@settings(max_examples=int(os.environ.get("RPS_EXAMPLES", 60)) * 2, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(case=busy_reader_case())
+def test_a_busy_reader_that_keeps_skbs_runs_its_net_rx_runs_in_bulk(case):
+    """A reader that keeps some of its skbs, 3.10 and 6.12: its NET_RX runs a bisect per poll (rps_net_rx_action)
+    equal the step model's, whatever ends them (budget, time, an empty poll_list) and whatever they meet (nested IRQs
+    held by the throttle timer or due the instant a poll ends, polls of 64, backlog drops; a ring the NIC finds full:
+    refused)."""
+    runs = []
+    bulk = load_receive._RpsCpu.rps_net_rx_action
+
+    def spy(self):
+        done = bulk(self)
+        runs.append(done)
+        return done
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(load_receive._RpsCpu, "rps_net_rx_action", spy)
+        step, load = step_and_load(*case)
+    assert load == step
+    yes = {True: "yes", False: "no"}
+    event(f"runs in bulk: {yes[any(runs)]}, refused: {yes[not all(runs)]}, squeezed {yes[sum(step.time_squeeze) > 0]}, "
+          f"backlog drops {yes[sum(step.backlog_drops) > 0]}, ring drops {yes[step.ring_drops > 0]}")
+
+
+@pytest.mark.parametrize("profile, sysctls, costs, rate, start, rps, ring", [
+    ("6.12", {}, Costs(), 3.5e6, 1000, [0, 1, 2, 3], 256), ("3.10", {}, Costs(), 3.5e6, 1000, [0, 1, 2, 3], 256),
+    ("6.12", dict(hz=1000, netdev_budget_usecs=500), Costs(), 4.5e6, 1000, [0, 1, 2, 3], 256),
+    ("6.12", dict(netdev_budget=65), Costs(), 3e6, 1000, [0, 1, 2, 3], 256),
+    ("6.12", dict(netdev_max_backlog=2), Costs(stack_ns=600), 3e6, 1000, [0, 1, 2, 3], 256),
+    ("6.12", {}, Costs(driver_ns=0, stack_ns=600), 2e6, 1000, [0, 1, 2, 3], 256),
+    ("6.12", {}, Costs(driver_ns=0, stack_ns=1200), 4e6, 1000, [0, 1, 2, 3], 256),
+    ("6.12", {}, Costs(driver_ns=0, stack_ns=150), 6e6, 1000, [0], 256),
+    ("3.10", {}, Costs(driver_ns=0, stack_ns=150), 6e6, 1000, [0], 256),
+    ("6.12", {}, Costs(), 3.5e6, 1000, [0, 1, 2, 3], 64),
+    ("6.12", dict(hz=100), Costs(hardirq_ns=500, poll_ns=100), 5e6, 1000, [0, 1, 2, 3], 128),
+    ("6.12", dict(hz=1000, netdev_budget_usecs=500, netdev_budget=3000), Costs(), 2.5e6, 3100, [0, 1, 2, 3], 256),
+    ("3.10", dict(netdev_budget_usecs=500, netdev_budget=3000), Costs(), 2.5e6, 3100, [0, 1, 2, 3], 256)])
+def test_a_busy_reader_runs_its_net_rx_runs_in_bulk(monkeypatch, profile, sysctls, costs, rate, start, rps, ring):
+    """One queue, RPS over CPUs with the reader among them, 16 flows round robin, busy but not flooded: the reader's
+    NET_RX runs go a bisect per poll (rps_net_rx_action) — through time squeezes (at a poll's end the instant a jiffy
+    ends: 2.5 Mpps from 3.1 µs on, 1 ms jiffies), small budgets, backlog drops, polls of 64 of the queue (no driver
+    cost) and of the backlog (every skb kept, a fast stack), a short ring — and equal the step model."""
+    runs = []
+    bulk = load_receive._RpsCpu.rps_net_rx_action
+
+    def spy(self):
+        done = bulk(self)
+        runs.append(done)
+        return done
+    monkeypatch.setattr(load_receive._RpsCpu, "rps_net_rx_action", spy)
+    n = 6000 if start == 1000 else 3000       # (the jiffy's end: 3000 packets put a poll's end on it on 3.10 too)
+    step, load = step_and_load(arrivals(rate, n, start_ns=start), 40000 + np.arange(n) % 16,
+                               PROFILES[profile].replace(**sysctls), 4, 1, [0], [rps], costs, ring)
+    assert load == step and sum(runs) >= 3
+
+
 @pytest.mark.parametrize("profile, rate", [("3.10", 1e7), ("6.12", 1e7), ("6.12", 1.488e7)])
 def test_a_flooded_reader_that_steers_every_skb_away_runs_in_bulk(monkeypatch, profile, rate):
     """10 and 14.88 Mpps into one queue, RPS over CPUs 1-3 on 1 ms jiffies: CPU 0 floods in ksoftirqd and drops at

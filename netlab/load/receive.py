@@ -41,9 +41,10 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   drops, its own backlog's polls between) go a NET_RX run at a time, and where a run begins in a state one began in before (the same
   stream period), the runs since then again and again at once, across jiffies (``_RpsCpu.flooded_runs``,
   ``flood_repeats``); a reading CPU busy in ksoftirqd but not flooded (long NET_RX runs of queue and backlog polls
-  with nested IRQs, squeezed) runs the general code a run at a time, and where a run begins in a state one began in
-  before, the runs since then again and again at once, across jiffies and ``handle_softirqs`` calls
-  (``_RpsCpu.repeat_runs``).
+  with nested IRQs, squeezed) runs each NET_RX run (in softirq too) a bisect per poll of its queue, without the
+  engine's calls, where the NIC cannot find the ring full meanwhile (``_RpsCpu.rps_net_rx_action``), and where a run
+  begins in a state one began in before, the runs since then again and again at once, across jiffies and
+  ``handle_softirqs`` calls (``_RpsCpu.repeat_runs``).
   Everything else runs a Python step per interrupt and per ksoftirqd run.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
@@ -2069,6 +2070,7 @@ class _RpsCpu(_Cpu):
                                          # packets from one on (:func:`_stream_period`; None: not known yet)
     run_states: dict | None = None       # repeat_runs: a ksoftirqd run's state at its start → its index in run_log
     run_log: list[list] = field(default_factory=list)   # per NET_RX run: its state, values at its start, its end
+    run_window: tuple | None = None      # rps_net_rx_action: arrivals from one on (first, times, running max, own)
 
     # --- the reading CPU ------------------------------------------------------------------------------------------
     def igb_clean_rx_irq(self, q: _Queue) -> int:
@@ -2230,9 +2232,169 @@ class _RpsCpu(_Cpu):
             self.net_rps_action_and_irq_enable()
             return
         self.repeat_runs()
-        _Cpu.net_rx_action(self)
+        if not self.rps_net_rx_action():
+            _Cpu.net_rx_action(self)
         self.net_rps_action_and_irq_enable()
         self.run_log[-1][2] = self.now
+
+    def rps_net_rx_action(self) -> bool:
+        """``_Cpu.net_rx_action`` (6.12's loop or 3.10's) for a reader that keeps some skbs (:meth:`repeat_runs`' CPU),
+        a bisect per poll of its queue and no engine calls; False (nothing changed) where it does not apply. Exact
+        because nothing else runs meanwhile: no IPI comes here (no CPU steers here), the queue's IRQ is the only
+        interrupt, and its due time is known when the poll that unmasks it ends (the next packet's arrival, the
+        throttle timer); a poll reads each packet there by the time the driver is done with the one before
+        (:meth:`_Feed.ahead`'s running maximum, kept across runs from the NIC's last run of writes on: the packets
+        before were read in turn), as many as the ring holds: it refuses a run where the NIC could find it full. The
+        NIC's writes up to the run's end are counted at its end (without a drop, only the ring's head moves)."""
+        q, b, prof, c = self.queues[0], self.backlog, self.profile, self.costs
+        feed, rps, poll_list = q.feed, q.rps, self.poll_list
+        if (not poll_list or self.call_single_queue or q.set_itr or not rps.starts
+                or rps.starts[-1] > q.rx_clean or q.rx_head + rps.arrival[-1] - rps.starts[-1] != feed.pos
+                or q.napi_sched != (q in poll_list) or b.napi_sched != (b in poll_list)
+                or len(poll_list) != q.napi_sched + b.napi_sched or q.irq_enabled == q.napi_sched
+                or q.irq_enabled and (q.irq_asserted_at is None) != (q.rx_head == q.rx_clean)):
+            return False
+        driver_ns, stack_ns, poll_ns, ring = c.driver_ns, c.stack_ns, c.poll_ns, self.ring_size
+        repoll_list = prof.napi_repoll_list
+        a0 = a = q.rx_clean + rps.arrival[-1] - rps.starts[-1]        # the next packet to clean, as an arrival
+        need = a + prof.netdev_budget + _NAPI_WEIGHT + ring + 1
+        w = self.run_window
+        if w is None or not rps.arrival[-1] <= w[0] <= a or w[0] + len(w[1]) <= min(need, feed.n):   # (read in turn)
+            base = a
+            chunk = feed.arr[base:base + max(need - base, 2 * _WINDOW)]
+            top = np.maximum.accumulate(chunk - np.arange(len(chunk), dtype=np.int64) * driver_ns).tolist()
+            t = chunk.tolist()
+            own = rps.own[base:base + len(chunk) + 1].tolist()
+            if base + len(chunk) == feed.n:                      # (the last arrival: none comes after it)
+                t.append(_NEVER)
+                top.append(_NEVER)
+            w = self.run_window = (base, t, top, own)
+        base, t, top, own = w
+        end, hardirq_ns = len(t), c.hardirq_ns
+        Q, B = 0, 1                                              # poll_list's NAPIs
+        plist = [Q if x is q else B for x in poll_list]
+        q_sched, q_on, thr, eitr = q.napi_sched, q.irq_enabled, q.throttled_until, q.eitr_ns
+        assert_at = (q.irq_asserted_at if q.irq_asserted_at is not None else t[a - base]) if q_on else 0
+        b_sched, iq, pq = b.napi_sched, b.input_q, b.process_q
+        admits = prof.netdev_max_backlog + 1
+        use = a + q.rx_use - q.rx_clean                          # the first arrival the ring has no room for yet
+        rx_packets, index = q.rx_packets - a0, q.index
+        polls: list[tuple[int, int, int, int]] = []
+        sent = 0                                                 # of polls, those whose IPIs have left
+        ipi_at: list[int] = []
+        hard = irqs = squeezes = processed = dropped = read_ns = 0
+        now, soft = self.now + c.net_rx_action_ns, c.net_rx_action_ns
+        limit = (now // self.tick_ns + self.budget_jiffies) * self.tick_ns
+        budget = prof.netdev_budget
+        todo: list[int] = []                                     # 6.12: the NAPIs this turn of the loop polls,
+        repoll: list[int] = []                                   # and those that used their weight
+        pending = squeezed = False                               # 3.10: napi_schedule raised NET_RX
+        while True:                                              # 6.12: start:
+            if repoll_list:
+                todo.extend(plist)
+                plist.clear()
+            while todo if repoll_list else plist:
+                if not repoll_list and (budget <= 0 or now >= limit):       # (3.10: before each poll)
+                    squeezes += 1
+                    squeezed = pending = True
+                    break
+                if (todo.pop(0) if repoll_list else plist[0]) == Q:       # igb_poll
+                    now += poll_ns
+                    j = bisect_right(top, now - (a - base) * driver_ns, a - base) + base
+                    k = j - a if j - a < _NAPI_WEIGHT else _NAPI_WEIGHT
+                    done = now + k * driver_ns
+                    if use - base < end and t[use - base] <= done:      # (the NIC would find the ring full)
+                        return False
+                    if k:
+                        polls.append((index, rx_packets + a, k, now))
+                        read_ns += k * now + driver_ns * (k * (k - 1) // 2)
+                        o = own[a + k - base] - own[a - base]
+                        if o:                                    # enqueue_to_backlog
+                            admitted = o if o < admits - iq else max(0, admits - iq)
+                            dropped += o - admitted
+                            if admitted and not iq and not b_sched:
+                                b_sched = pending = True
+                                plist.append(B)
+                            iq += admitted
+                    a += k
+                    use = a + ring - 1                           # (igb_alloc_rx_buffers: the ring refilled)
+                    soft += poll_ns + k * driver_ns
+                    now, work = done, k
+                    if not repoll_list:
+                        del plist[0]
+                    if k == _NAPI_WEIGHT:
+                        (repoll if repoll_list else plist).append(Q)
+                    else:                                        # napi_complete_done, igb_ring_irq_enable
+                        q_sched, q_on = False, True
+                        assert_at = t[a - base] if t[a - base] > now else now
+                else:                                            # process_backlog
+                    ipi_at.extend([now] * (len(polls) - sent))
+                    sent = len(polls)
+                    work = pq + iq                               # (process_queue first, then the input spliced)
+                    if work < _NAPI_WEIGHT:
+                        pq = iq = 0
+                        b_sched = False
+                    elif pq >= _NAPI_WEIGHT:
+                        work, pq = _NAPI_WEIGHT, pq - _NAPI_WEIGHT
+                    else:
+                        work, pq, iq = _NAPI_WEIGHT, work - _NAPI_WEIGHT, 0
+                    processed += work
+                    now += poll_ns + work * stack_ns
+                    soft += poll_ns + work * stack_ns
+                    if not repoll_list:
+                        del plist[0]
+                    if work == _NAPI_WEIGHT:
+                        (repoll if repoll_list else plist).append(B)
+                if q_on and (assert_at if assert_at > thr else thr) <= now:     # local_irq_enable: the IRQ
+                    thr = now + eitr
+                    now += hardirq_ns
+                    hard += hardirq_ns
+                    irqs += 1
+                    q_on, q_sched = False, True
+                    pending = True
+                    plist.append(Q)
+                budget -= work
+                if repoll_list and (budget <= 0 or now >= limit):
+                    squeezes += 1
+                    squeezed = True
+                    break
+            if not repoll_list:
+                break
+            if not squeezed and not repoll:
+                if plist:
+                    continue                                     # napi_schedule()d meanwhile: goto start
+                break
+            plist = todo + plist + repoll
+            break
+        if use - base < end and t[use - base] <= now:
+            return False
+        written = bisect_right(t, now, a - base) + base           # the NIC's writes up to the run's end
+        self.now = now
+        self.busy_ns[self.context] += soft
+        self.busy_ns["hardirq"] += hard
+        self.hard_irqs += irqs
+        self.time_squeeze += squeezes
+        self.processed_rps += processed
+        self.dropped += dropped
+        self.polls.extend(polls)
+        self.ipi_at.extend(ipi_at)
+        q.read_ns += read_ns
+        q.rx_head += written - feed.pos
+        feed.skip(written - feed.pos)
+        q.rx_clean += a - a0
+        q.rx_use = q.rx_clean + use - a
+        q.rx_packets += a - a0
+        q.total_packets += a - a0
+        q.napi_sched, q.irq_enabled, q.throttled_until = q_sched, q_on, thr
+        q.irq_asserted_at = assert_at if q_on and assert_at <= now else None
+        b.napi_sched, b.input_q, b.process_q = b_sched, iq, pq
+        poll_list[:] = [q if x == Q else b for x in plist]
+        if repoll_list:
+            self.in_net_rx_action = bool(plist)
+            self.softirq_pending = self.softirq_pending or bool(plist)
+        else:
+            self.softirq_pending = self.softirq_pending or pending
+        return True
 
     # --- the backlog ----------------------------------------------------------------------------------------------
     def igb_poll(self, q) -> int:
@@ -2447,10 +2609,13 @@ class _RpsCpu(_Cpu):
         q.read_ns += r * d["read_ns"] + ramp * d["rx_packets"]
         if d["hard_irqs"]:                                     # (the throttle timer: set at the cycle's last IRQ)
             q.throttled_until += r * T
-        polls, ipis = self.polls[first["polls"]:values["polls"]], self.ipi_at[first["polls"]:values["polls"]]
-        for j in range(1, r + 1):
-            self.polls.extend((qi, f + j * d["rx_packets"], k, t + j * T) for qi, f, k, t in polls)
-            self.ipi_at.extend(t + j * T for t in ipis)
+        block = np.array([(*poll, t) for poll, t in zip(self.polls[first["polls"]:], self.ipi_at[first["polls"]:])],
+                         dtype=np.int64).T[:, None, :].repeat(r, axis=1)   # (poll_table's rows; per repeat, per poll)
+        j = np.arange(1, r + 1, dtype=np.int64)[:, None]
+        block[1] += j * d["rx_packets"]
+        block[3:] += j * T
+        self.keep_polls()
+        self.poll_blocks.append(block.reshape(5, -1))
 
     def rps_quiet_cycles(self) -> None:
         """:meth:`_Cpu.quiet_cycles` for a CPU that reads one RPS queue and keeps some of its skbs (RPS steers them
