@@ -1959,6 +1959,8 @@ class _RpsQueue:
     arrival: list[int] = field(default_factory=list)
     rx_list: list[int] = field(default_factory=list)   # with GRO, 6.12's napi->rx_list: the first packet of each skb
     rx_count: int = 0                                  # and the segments they carry
+    leaves: bool = True                                # whether any of its skbs goes to another CPU (False: its
+                                                       # polls need no record: no CPU takes anything in from them)
 
     def written(self, position: int, arrival: int) -> None:
         """The NIC wrote arrivals from ``arrival`` on at ring position ``position`` on (a run told again: no change)."""
@@ -2055,7 +2057,7 @@ class _RpsCpu(_Cpu):
     # --- the reading CPU ------------------------------------------------------------------------------------------
     def igb_clean_rx_irq(self, q: _Queue) -> int:
         """``kernel.nic.igb_clean_rx_irq`` with RPS: ``driver_ns`` a packet; each skb to another CPU is recorded
-        with this poll, those that stay here go to this CPU's backlog (``enqueue_to_backlog``) or up the stack.
+        with this poll (a queue none of whose skbs leave records nothing), those that stay here go to this CPU's backlog (``enqueue_to_backlog``) or up the stack.
         With GRO, the skbs it passed on (:meth:`gro_passed_on`)."""
         start, first = self.now, q.rx_packets
         total = _Cpu.igb_clean_rx_irq(self, q)
@@ -2064,7 +2066,8 @@ class _RpsCpu(_Cpu):
             return total
         if q.rps is None or not total:
             return total
-        self.polls.append((q.index, first, total, start))
+        if q.rps.leaves:
+            self.polls.append((q.index, first, total, start))
         own = q.rps.count(q.rps.own, first, total)
         self.processed_rps += q.rps.count(q.rps.local, first, total)
         if own and self.flow_limit is not None:
@@ -2993,7 +2996,8 @@ class _IpiRuns:
 
 
 def _rps_queue(target: np.ndarray, hashes: np.ndarray, reader: int) -> _RpsQueue:
-    return _RpsQueue(target, hashes, _running_count(target == reader), _running_count(target < 0))
+    return _RpsQueue(target, hashes, _running_count(target == reader), _running_count(target < 0),
+                     leaves=bool(((target >= 0) & (target != reader)).any()))
 
 
 def _running_count(mask: np.ndarray) -> np.ndarray | None:
