@@ -707,6 +707,7 @@ class _Cpu:
     softirq_jiffies: int = field(init=False)  # usecs_to_jiffies(MAX_SOFTIRQ_TIME)
     softirq_restart: int = 0             # handle_softirqs: restarts left,
     softirq_end: int = 0                 # and the jiffy it stops at
+    keeps_all: bool = False              # an RPS reader that keeps every skb here: its turns (_RpsCpu.reader_turns)
 
     def __post_init__(self):
         hz = self.profile.hz
@@ -825,6 +826,8 @@ class _Cpu:
                 if poll_list:
                     if poll_list[0].gro is not None and len(self.queues) == 1:
                         budget, time_limit = self.gro_poll_chain(poll_list[0], budget, time_limit)
+                    elif self.keeps_all:
+                        budget = self.reader_turns(budget, time_limit)
                     continue  # napi_schedule()d meanwhile: goto start
                 return
             break
@@ -2346,6 +2349,7 @@ class _RpsCpu(_Cpu):
         if (q is not None and q.rps is not None and q.gro is None and q.rps.local is None and q.rps.own is not None
                 and not self.rx_itr_setting and self.flow_limit is None and self.budget_jiffies >= 1):
             self.run_states = {}
+            self.keeps_all = not q.rps.leaves and self.profile.napi_repoll_list
         while True:
             if self.steered is not None and self.backlog_idle():
                 self.backlog_cycles()
@@ -2434,6 +2438,130 @@ class _RpsCpu(_Cpu):
         for j in range(1, r + 1):
             self.polls.extend((qi, f + j * d["rx_packets"], k, t + j * T) for qi, f, k, t in polls)
             self.ipi_at.extend(t + j * T for t in ipis)
+
+    def reader_turns(self, budget: int, time_limit: int) -> int:
+        """Turns of 6.12's ``_net_rx_action_repoll_list`` ``goto start`` on a CPU that reads one RPS queue and keeps
+        every skb in its own backlog (RFS: every flow read here; no GRO, moderation or flow limit), in one loop;
+        returns the budget left. A turn polls what poll_list holds, in order: the backlog (``process_backlog``,
+        ``stack_ns`` a skb) and the queue (each packet there by the time the driver looks for it, ``driver_ns`` each:
+        a bisect; its skbs go to the backlog, up to netdev_max_backlog + 1, which the first schedules); after each poll
+        the queue's IRQ fires, nested, if an arrival raised it, and puts the queue back on poll_list. No poll records
+        anything (no skb leaves: ``_RpsQueue.leaves``) or sends an IPI. Stops before a turn that would be different:
+        one that squeezes, leaves poll_list empty (the run ends), polls 64 (repoll) or more than ``rps_quiet_cycles``'
+        ``max_quiet`` packets (then no arrival finds the ring full: it is refilled at each poll), meets an IRQ the
+        throttle timer holds back or the arrivals' end (the general code runs that turn)."""
+        q, b, plist = self.queues[0], self.backlog, self.poll_list
+        feed = q.feed
+        offset = q.rx_head - feed.pos                       # ring position less arrival index (no drop since)
+        if (b.process_q or q.set_itr or self.call_single_queue or q.irq_asserted_at is not None
+                or q.rx_use - q.rx_clean != self.ring_size - 1 or not q.rps.starts
+                or q.rps.starts[-1] - q.rps.arrival[-1] != offset):
+            return budget
+        c, tick, ring = self.costs, self.tick_ns, self.ring_size
+        poll_ns, driver_ns, stack_ns, hardirq_ns, eitr_ns = c.poll_ns, c.driver_ns, c.stack_ns, c.hardirq_ns, q.eitr_ns
+        admits = self.profile.netdev_max_backlog + 1
+        max_quiet = min(_NAPI_WEIGHT - 1, ring - 1 - IGB_RX_BUFFER_WRITE)
+        now, a, thr, irq_on, q_sched = self.now, q.rx_clean - offset, q.throttled_until, q.irq_enabled, q.napi_sched
+        b_in, b_sched = b.input_q, b.napi_sched
+        order = [x is q for x in plist]                     # poll_list: True the queue, False the backlog
+        turns = packets = irqs = busy = read = kept = dropped = 0
+        arr, n, base, t, top, size = feed.arr, feed.n, a, [], [], 64
+        while True:                                         # a turn, in T_ values until it is known to be one
+            T_now, T_a, T_thr, T_irq, T_qs, T_bin, T_bs, T_budget = now, a, thr, irq_on, q_sched, b_in, b_sched, budget
+            T_packets = T_irqs = T_busy = T_read = T_kept = T_dropped = 0
+            after: list[bool] = []                          # what the polls put on poll_list
+            reload = stop = False
+            for is_q in order:
+                T_now += poll_ns
+                if is_q:                                    # igb_poll: the packets there as the driver looks
+                    j = bisect_right(top, T_now - (T_a - base) * driver_ns, T_a - base)
+                    if j == len(top):
+                        reload = True
+                        break
+                    k = j - (T_a - base)
+                    if k > max_quiet:
+                        stop = True
+                        break
+                    T_read += k * T_now + driver_ns * (k * (k - 1) // 2)
+                    T_now += k * driver_ns
+                    T_a += k
+                    T_packets, T_busy = T_packets + k, T_busy + poll_ns + k * driver_ns
+                    taken = min(k, max(0, admits - T_bin))  # enqueue_to_backlog
+                    T_dropped += k - taken
+                    if taken and not T_bin and not T_bs:
+                        T_bs = True
+                        after.append(False)
+                    T_bin += taken
+                    T_budget -= k
+                    T_qs = False                            # napi_complete_done, igb_ring_irq_enable: none waits
+                    T_irq = True
+                else:                                       # process_backlog
+                    if T_bin >= _NAPI_WEIGHT:
+                        stop = True
+                        break
+                    T_now += T_bin * stack_ns
+                    T_busy += poll_ns + T_bin * stack_ns
+                    T_kept += T_bin
+                    T_budget -= T_bin
+                    T_bin, T_bs = 0, False
+                if T_irq:                                   # local_irq_enable: the next arrival raised the IRQ?
+                    if T_a - base >= len(t):
+                        reload = True
+                        break
+                    if t[T_a - base] <= T_now:
+                        if T_thr > T_now:
+                            stop = True
+                            break
+                        T_thr, T_now, T_irq = T_now + eitr_ns, T_now + hardirq_ns, False
+                        T_irqs += 1
+                        if not T_qs:
+                            T_qs = True
+                            after.append(True)
+                if T_budget <= 0 or T_now // tick >= time_limit:
+                    stop = True                             # a squeeze
+                    break
+            if not reload and not stop:
+                if not after:
+                    stop = True                             # the run ends
+                else:
+                    w = bisect_right(t, T_now, T_a - base)  # the arrivals the NIC wrote by the turn's end
+                    if w == len(t):
+                        reload = True
+                    elif w - (T_a - base) > max_quiet:
+                        stop = True
+            if reload:
+                if base + len(t) >= n:
+                    break
+                base, size = a, size * 4
+                chunk = arr[base:base + size]
+                t = chunk.tolist()
+                top = np.maximum.accumulate(chunk - np.arange(0, len(chunk) * driver_ns, driver_ns, dtype=np.int64)
+                                            if driver_ns else chunk).tolist()
+                continue
+            if stop:
+                break
+            now, a, thr, irq_on, q_sched, b_in, b_sched, budget = T_now, T_a, T_thr, T_irq, T_qs, T_bin, T_bs, T_budget
+            turns, packets, irqs, busy = turns + 1, packets + T_packets, irqs + T_irqs, busy + T_busy
+            read, kept, dropped = read + T_read, kept + T_kept, dropped + T_dropped
+            order = after
+        if not turns:
+            return budget
+        self.now = now
+        q.rx_head += feed.take_until(now)
+        q.rx_clean = a + offset
+        q.rx_use = q.rx_clean + ring - 1
+        q.rx_packets += packets
+        q.total_packets += packets
+        q.read_ns += read
+        q.throttled_until, q.irq_enabled, q.napi_sched = thr, irq_on, q_sched
+        b.input_q, b.napi_sched = b_in, b_sched
+        plist[:] = [q if x else b for x in order]
+        self.hard_irqs += irqs
+        self.busy_ns["hardirq"] += irqs * hardirq_ns
+        self.busy_ns[self.context] += busy
+        self.processed_rps += kept
+        self.dropped += dropped
+        return budget
 
     def rps_quiet_cycles(self) -> None:
         """:meth:`_Cpu.quiet_cycles` for a CPU that reads one RPS queue and keeps some of its skbs (RPS steers them
