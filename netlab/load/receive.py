@@ -40,7 +40,9 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   ``flood_repeats``); a reading CPU busy in ksoftirqd but not flooded (long NET_RX runs of queue and backlog polls
   with nested IRQs, squeezed) runs the general code a run at a time, and where a run begins in a state one began in
   before, the runs since then again and again at once, across jiffies and ``handle_softirqs`` calls
-  (``_RpsCpu.repeat_runs``).
+  (``_RpsCpu.repeat_runs``); where it keeps every skb (RFS: every flow read there), 6.12's ``goto start`` turns of a
+  run — the backlog's poll, the queue's, its IRQ nested between — go in one loop, a bisect per poll, up to a turn
+  that squeezes or ends the run (``_RpsCpu.reader_turns``), and no poll is recorded (``_RpsQueue.leaves``).
   Everything else runs a Python step per interrupt and per ksoftirqd run.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
@@ -2339,8 +2341,8 @@ class _RpsCpu(_Cpu):
         """:meth:`_Cpu.run` (the same engine order) with IPIs among the interrupts. A CPU that :meth:`reads_in_bulk`
         takes :meth:`_Cpu.run`'s shortcuts that record their polls (``isolated_packets``, ``quiet_cycles``,
         ``throttled_cycles``, :meth:`_Cpu.flooded_runs`); one that keeps some of its queue's skbs, :meth:`rps_quiet_cycles`, and in ksoftirqd
-        :meth:`flooded_runs` (:meth:`run_ksoftirqd`) and (at each NET_RX run) :meth:`repeat_runs`; a target,
-        :meth:`backlog_cycles`."""
+        :meth:`flooded_runs` (:meth:`run_ksoftirqd`) and (at each NET_RX run) :meth:`repeat_runs`, and if it keeps
+        every skb (6.12), :meth:`reader_turns`; a target, :meth:`backlog_cycles`."""
         if self.reads_in_bulk():
             self.costs = replace(self.costs, stack_ns=0)   # each packet costs driver_ns here: the shortcuts' packet_ns
             _Cpu.run(self)
@@ -2449,7 +2451,10 @@ class _RpsCpu(_Cpu):
         anything (no skb leaves: ``_RpsQueue.leaves``) or sends an IPI. Stops before a turn that would be different:
         one that squeezes, leaves poll_list empty (the run ends), polls 64 (repoll) or more than ``rps_quiet_cycles``'
         ``max_quiet`` packets (then no arrival finds the ring full: it is refilled at each poll), meets an IRQ the
-        throttle timer holds back or the arrivals' end (the general code runs that turn)."""
+        throttle timer holds back or the arrivals' end (the general code runs that turn). Where a turn begins in a
+        state one began in before (relative to ``now`` and the next arrival, whose gaps repeat: ``_stream_period``),
+        the turns since then again and again at once, as long as each repeat leaves budget and time: no turn looks at
+        ``now`` or the budget elsewhere."""
         q, b, plist = self.queues[0], self.backlog, self.poll_list
         feed = q.feed
         offset = q.rx_head - feed.pos                       # ring position less arrival index (no drop since)
@@ -2466,6 +2471,9 @@ class _RpsCpu(_Cpu):
         order = [x is q for x in plist]                     # poll_list: True the queue, False the backlog
         turns = packets = irqs = busy = read = kept = dropped = 0
         arr, n, base, t, top, size = feed.arr, feed.n, a, [], [], 64
+        every, steady = self.arrival_period(q)
+        seen: dict[tuple, tuple[int, ...]] = {}             # a turn's state → the clock, counters as it began
+        end_ns = time_limit * tick                          # (a check at or after it squeezes)
         while True:                                         # a turn, in T_ values until it is known to be one
             T_now, T_a, T_thr, T_irq, T_qs, T_bin, T_bs, T_budget = now, a, thr, irq_on, q_sched, b_in, b_sched, budget
             T_packets = T_irqs = T_busy = T_read = T_kept = T_dropped = 0
@@ -2475,7 +2483,7 @@ class _RpsCpu(_Cpu):
                 T_now += poll_ns
                 if is_q:                                    # igb_poll: the packets there as the driver looks
                     j = bisect_right(top, T_now - (T_a - base) * driver_ns, T_a - base)
-                    if j == len(top):
+                    if j >= len(top):
                         reload = True
                         break
                     k = j - (T_a - base)
@@ -2525,14 +2533,14 @@ class _RpsCpu(_Cpu):
                     stop = True                             # the run ends
                 else:
                     w = bisect_right(t, T_now, T_a - base)  # the arrivals the NIC wrote by the turn's end
-                    if w == len(t):
+                    if w >= len(t):
                         reload = True
                     elif w - (T_a - base) > max_quiet:
                         stop = True
             if reload:
                 if base + len(t) >= n:
                     break
-                base, size = a, size * 4
+                base, size = a, min(size * 4, _WINDOW)
                 chunk = arr[base:base + size]
                 t = chunk.tolist()
                 top = np.maximum.accumulate(chunk - np.arange(0, len(chunk) * driver_ns, driver_ns, dtype=np.int64)
@@ -2544,6 +2552,22 @@ class _RpsCpu(_Cpu):
             turns, packets, irqs, busy = turns + 1, packets + T_packets, irqs + T_irqs, busy + T_busy
             read, kept, dropped = read + T_read, kept + T_kept, dropped + T_dropped
             order = after
+            if not every or a < steady or a - base >= len(t):
+                continue
+            key = (a % every, t[a - base] - now, tuple(order), b_in, irq_on, thr - now if thr > now else 0)
+            state = (now, a, budget, packets, irqs, busy, read, kept, dropped)
+            before = seen.get(key)
+            seen[key] = state
+            r = 0 if before is None else self.turn_repeats(before, state, end_ns)
+            if r < 1:
+                continue
+            T, P, B = now - before[0], a - before[1], before[2] - budget
+            d_packets, d_irqs, d_busy, d_read, d_kept, d_dropped = (x - y for x, y in zip(state[3:], before[3:]))
+            read += r * d_read + T * d_packets * (r * (r + 1) // 2)   # repeat j reads each packet j T later
+            now, a, thr, budget = now + r * T, a + r * P, thr + r * T, budget - r * B
+            packets, irqs, busy = packets + r * d_packets, irqs + r * d_irqs, busy + r * d_busy
+            kept, dropped = kept + r * d_kept, dropped + r * d_dropped
+            seen[key] = (now, a, budget, packets, irqs, busy, read, kept, dropped)
         if not turns:
             return budget
         self.now = now
@@ -2562,6 +2586,16 @@ class _RpsCpu(_Cpu):
         self.processed_rps += kept
         self.dropped += dropped
         return budget
+
+    def turn_repeats(self, before: tuple[int, ...], state: tuple[int, ...], end_ns: int) -> int:
+        """Of :meth:`reader_turns`: how many times the turns from ``before`` to ``state`` (each: the clock, the next
+        arrival, the budget left, then counters) can follow again at once. Each turn takes budget (it polls at least
+        one skb), so each repeat must leave some (the last check sees the least) and end before ``end_ns`` (the last
+        check is the latest); and the arrivals it looks at (fewer than ``_NAPI_WEIGHT`` past its last) must be
+        there."""
+        T, P, B = state[0] - before[0], state[1] - before[1], before[2] - state[2]
+        return min((state[2] - 1) // B, (end_ns - 1 - state[0]) // T,
+                   (self.queues[0].feed.n - state[1] - _NAPI_WEIGHT) // P - 1)
 
     def rps_quiet_cycles(self) -> None:
         """:meth:`_Cpu.quiet_cycles` for a CPU that reads one RPS queue and keeps some of its skbs (RPS steers them
