@@ -305,7 +305,7 @@ def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
     else:
         target = np.full(hashes.size, -1, dtype=np.int64)
     if table is not None and rps_flow_cnt:
-        flows = np.unique(hashes)
+        flows = np.unique(hashes.astype(np.uint32)).astype(np.int64)   # (u32: half the memory, twice as fast)
         next_cpus = [table.next_cpu(h) if h else None for h in flows.tolist()]
         wanted: dict[int, dict[int, int]] = {}          # rps_dev_flow entry → next_cpu → a flow that wants it
         for h, next_cpu in zip(flows.tolist(), next_cpus):
