@@ -2540,7 +2540,7 @@ class _RpsCpu(_Cpu):
             if reload:
                 if base + len(t) >= n:
                     break
-                base, size = a, min(size * 4, _WINDOW)
+                base, size = a, size * 4 if base == a else 4 * _NAPI_WEIGHT   # (a turn looks ahead less)
                 chunk = arr[base:base + size]
                 t = chunk.tolist()
                 top = np.maximum.accumulate(chunk - np.arange(0, len(chunk) * driver_ns, driver_ns, dtype=np.int64)
