@@ -668,8 +668,8 @@ def test_a_busy_reader_that_keeps_every_skb_takes_its_turns_in_one_loop(monkeypa
     """RFS with every flow read on CPU 0, the reading CPU, busy but not flooded: its long NET_RX runs alternate the
     backlog's poll and the queue's, whose IRQ nests in net_rx_action after the backlog's poll (goto start);
     reader_turns takes those turns in one loop up to the run's squeeze (the budget, netdev_budget_usecs at a 1 ms
-    jiffy's end), a throttled IRQ (hardirq_ns under the 1 µs EITR interval), across backlog drops, and repeats the
-    turns since one that began in the same state (turn_repeats) — and the model still equals the step model."""
+    jiffy's end), across backlog drops, and repeats the turns since one that began in the same state (turn_repeats)
+    — and the model still equals the step model. (IRQs the throttle timer holds back: the property test below.)"""
     read, repeats = spy_reader_turns(monkeypatch)
     n = int(rate * 0.008)
     step, load = reader_keeps_all(arrivals(rate, n), 16, PROFILES["6.12"].replace(**sysctls), costs)
