@@ -2062,8 +2062,8 @@ class _RpsCpu(_Cpu):
     # --- the reading CPU ------------------------------------------------------------------------------------------
     def igb_clean_rx_irq(self, q: _Queue) -> int:
         """``kernel.nic.igb_clean_rx_irq`` with RPS: ``driver_ns`` a packet; each skb to another CPU is recorded
-        with this poll (a queue none of whose skbs leave records nothing), those that stay here go to this CPU's backlog (``enqueue_to_backlog``) or up the stack.
-        With GRO, the skbs it passed on (:meth:`gro_passed_on`)."""
+        with this poll (none where no skb of the queue leaves), those that stay here go to this CPU's backlog
+        (``enqueue_to_backlog``) or up the stack. With GRO, the skbs it passed on (:meth:`gro_passed_on`)."""
         start, first = self.now, q.rx_packets
         total = _Cpu.igb_clean_rx_irq(self, q)
         if q.rps is not None and q.gro is not None:
