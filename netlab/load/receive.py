@@ -44,7 +44,10 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   with nested IRQs, squeezed) runs each NET_RX run (in softirq too) a bisect per poll of its queue, without the
   engine's calls, where the NIC cannot find the ring full meanwhile (``_RpsCpu.rps_net_rx_action``), and where a run
   begins in a state one began in before, the runs since then again and again at once, across jiffies and
-  ``handle_softirqs`` calls (``_RpsCpu.repeat_runs``).
+  ``handle_softirqs`` calls (``_RpsCpu.repeat_runs``); where it keeps every skb (RFS: every flow read there) and a
+  run goes to the general code, 6.12's ``goto start`` turns of it — the backlog's poll, the queue's, its IRQ nested
+  between — go in one loop, a bisect per poll, up to a turn that squeezes or ends the run (``_RpsCpu.reader_turns``),
+  and no poll is recorded (``_RpsQueue.leaves``).
   Everything else runs a Python step per interrupt and per ksoftirqd run.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
@@ -308,7 +311,7 @@ def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
     else:
         target = np.full(hashes.size, -1, dtype=np.int64)
     if table is not None and rps_flow_cnt:
-        flows = np.unique(hashes)
+        flows = np.unique(hashes.astype(np.uint32)).astype(np.int64)   # (u32: half the memory, twice as fast)
         next_cpus = [table.next_cpu(h) if h else None for h in flows.tolist()]
         wanted: dict[int, dict[int, int]] = {}          # rps_dev_flow entry → next_cpu → a flow that wants it
         for h, next_cpu in zip(flows.tolist(), next_cpus):
@@ -720,6 +723,7 @@ class _Cpu:
     softirq_restart: int = 0             # handle_softirqs: restarts left,
     softirq_end: int = 0                 # and the jiffy it stops at
     gro_seen: dict | None = None         # one queue with GRO: gro_repeats' states of this jiffy
+    keeps_all: bool = False              # an RPS reader that keeps every skb here: its turns (_RpsCpu.reader_turns)
 
     def __post_init__(self):
         hz = self.profile.hz
@@ -841,6 +845,8 @@ class _Cpu:
                 if poll_list:
                     if poll_list[0].gro is not None and len(self.queues) == 1:
                         budget, time_limit = self.gro_poll_chain(poll_list[0], budget, time_limit)
+                    elif self.keeps_all:
+                        budget = self.reader_turns(budget, time_limit)
                     continue  # napi_schedule()d meanwhile: goto start
                 return
             break
@@ -1978,6 +1984,8 @@ class _RpsQueue:
     arrival: list[int] = field(default_factory=list)
     rx_list: list[int] = field(default_factory=list)   # with GRO, 6.12's napi->rx_list: the first packet of each skb
     rx_count: int = 0                                  # and the segments they carry
+    leaves: bool = True                                # whether any of its skbs goes to another CPU (False: its
+                                                       # polls need no record: no CPU takes anything in from them)
 
     def written(self, position: int, arrival: int) -> None:
         """The NIC wrote arrivals from ``arrival`` on at ring position ``position`` on (a run told again: no change)."""
@@ -2075,8 +2083,8 @@ class _RpsCpu(_Cpu):
     # --- the reading CPU ------------------------------------------------------------------------------------------
     def igb_clean_rx_irq(self, q: _Queue) -> int:
         """``kernel.nic.igb_clean_rx_irq`` with RPS: ``driver_ns`` a packet; each skb to another CPU is recorded
-        with this poll, those that stay here go to this CPU's backlog (``enqueue_to_backlog``) or up the stack.
-        With GRO, the skbs it passed on (:meth:`gro_passed_on`)."""
+        with this poll (none where no skb of the queue leaves), those that stay here go to this CPU's backlog
+        (``enqueue_to_backlog``) or up the stack. With GRO, the skbs it passed on (:meth:`gro_passed_on`)."""
         start, first = self.now, q.rx_packets
         total = _Cpu.igb_clean_rx_irq(self, q)
         if q.rps is not None and q.gro is not None:
@@ -2084,7 +2092,8 @@ class _RpsCpu(_Cpu):
             return total
         if q.rps is None or not total:
             return total
-        self.polls.append((q.index, first, total, start))
+        if q.rps.leaves:
+            self.polls.append((q.index, first, total, start))
         own = q.rps.count(q.rps.own, first, total)
         self.processed_rps += q.rps.count(q.rps.local, first, total)
         if own and self.flow_limit is not None:
@@ -2245,10 +2254,12 @@ class _RpsCpu(_Cpu):
         throttle timer); a poll reads each packet there by the time the driver is done with the one before
         (:meth:`_Feed.ahead`'s running maximum, kept across runs from the NIC's last run of writes on: the packets
         before were read in turn), as many as the ring holds: it refuses a run where the NIC could find it full. The
-        NIC's writes up to the run's end are counted at its end (without a drop, only the ring's head moves)."""
+        NIC's writes up to the run's end are counted at its end (without a drop, only the ring's head moves). Not on a
+        reader that keeps every skb (``keeps_all``): :meth:`reader_turns`' loop, which repeats its turns, is faster
+        there."""
         q, b, prof, c = self.queues[0], self.backlog, self.profile, self.costs
         feed, rps, poll_list = q.feed, q.rps, self.poll_list
-        if (not poll_list or self.call_single_queue or q.set_itr or not rps.starts
+        if (self.keeps_all or not poll_list or self.call_single_queue or q.set_itr or not rps.starts
                 or rps.starts[-1] > q.rx_clean or q.rx_head + rps.arrival[-1] - rps.starts[-1] != feed.pos
                 or q.napi_sched != (q in poll_list) or b.napi_sched != (b in poll_list)
                 or len(poll_list) != q.napi_sched + b.napi_sched or q.irq_enabled == q.napi_sched
@@ -2515,8 +2526,8 @@ class _RpsCpu(_Cpu):
         """:meth:`_Cpu.run` (the same engine order) with IPIs among the interrupts. A CPU that :meth:`reads_in_bulk`
         takes :meth:`_Cpu.run`'s shortcuts that record their polls (``isolated_packets``, ``quiet_cycles``,
         ``throttled_cycles``, :meth:`_Cpu.flooded_runs`); one that keeps some of its queue's skbs, :meth:`rps_quiet_cycles`, and in ksoftirqd
-        :meth:`flooded_runs` (:meth:`run_ksoftirqd`) and (at each NET_RX run) :meth:`repeat_runs`; a target,
-        :meth:`backlog_cycles`."""
+        :meth:`flooded_runs` (:meth:`run_ksoftirqd`) and (at each NET_RX run) :meth:`repeat_runs`, and if it keeps
+        every skb (6.12), :meth:`reader_turns`; a target, :meth:`backlog_cycles`."""
         if self.reads_in_bulk():
             self.costs = replace(self.costs, stack_ns=0)   # each packet costs driver_ns here: the shortcuts' packet_ns
             _Cpu.run(self)
@@ -2525,6 +2536,7 @@ class _RpsCpu(_Cpu):
         if (q is not None and q.rps is not None and q.gro is None and q.rps.local is None and q.rps.own is not None
                 and not self.rx_itr_setting and self.flow_limit is None and self.budget_jiffies >= 1):
             self.run_states = {}
+            self.keeps_all = not q.rps.leaves and self.profile.napi_repoll_list
         while True:
             if self.steered is not None and self.backlog_idle():
                 self.backlog_cycles()
@@ -2609,6 +2621,8 @@ class _RpsCpu(_Cpu):
         q.read_ns += r * d["read_ns"] + ramp * d["rx_packets"]
         if d["hard_irqs"]:                                     # (the throttle timer: set at the cycle's last IRQ)
             q.throttled_until += r * T
+        if not d["polls"]:                                     # (no skb leaves: no poll recorded)
+            return
         block = np.array([(*poll, t) for poll, t in zip(self.polls[first["polls"]:], self.ipi_at[first["polls"]:])],
                          dtype=np.int64).T[:, None, :].repeat(r, axis=1)   # (poll_table's rows; per repeat, per poll)
         j = np.arange(1, r + 1, dtype=np.int64)[:, None]
@@ -2616,6 +2630,162 @@ class _RpsCpu(_Cpu):
         block[3:] += j * T
         self.keep_polls()
         self.poll_blocks.append(block.reshape(5, -1))
+
+    def reader_turns(self, budget: int, time_limit: int) -> int:
+        """Turns of 6.12's ``_net_rx_action_repoll_list`` ``goto start`` on a CPU that reads one RPS queue and keeps
+        every skb in its own backlog (RFS: every flow read here; no GRO, moderation or flow limit), in one loop;
+        returns the budget left. A turn polls what poll_list holds, in order: the backlog (``process_backlog``,
+        ``stack_ns`` a skb) and the queue (each packet there by the time the driver looks for it, ``driver_ns`` each:
+        a bisect; its skbs go to the backlog, up to netdev_max_backlog + 1, which the first schedules); after each poll
+        the queue's IRQ fires, nested, if an arrival raised it, and puts the queue back on poll_list. No poll records
+        anything (no skb leaves: ``_RpsQueue.leaves``) or sends an IPI. Stops before a turn that would be different:
+        one that squeezes, leaves poll_list empty (the run ends), polls 64 (repoll) or more than ``rps_quiet_cycles``'
+        ``max_quiet`` packets (then no arrival finds the ring full: it is refilled at each poll), meets an IRQ the
+        throttle timer holds back or the arrivals' end (the general code runs that turn). Where a turn begins in a
+        state one began in before (relative to ``now`` and the next arrival, whose gaps repeat: ``_stream_period``),
+        the turns since then again and again at once, as long as each repeat leaves budget and time: no turn looks at
+        ``now`` or the budget elsewhere."""
+        q, b, plist = self.queues[0], self.backlog, self.poll_list
+        feed = q.feed
+        offset = q.rx_head - feed.pos                       # ring position less arrival index (no drop since)
+        if (b.process_q or q.set_itr or self.call_single_queue or q.irq_asserted_at is not None
+                or q.rx_use - q.rx_clean != self.ring_size - 1 or not q.rps.starts
+                or q.rps.starts[-1] - q.rps.arrival[-1] != offset):
+            return budget
+        c, tick, ring = self.costs, self.tick_ns, self.ring_size
+        poll_ns, driver_ns, stack_ns, hardirq_ns, eitr_ns = c.poll_ns, c.driver_ns, c.stack_ns, c.hardirq_ns, q.eitr_ns
+        admits = self.profile.netdev_max_backlog + 1
+        max_quiet = min(_NAPI_WEIGHT - 1, ring - 1 - IGB_RX_BUFFER_WRITE)
+        now, a, thr, irq_on, q_sched = self.now, q.rx_clean - offset, q.throttled_until, q.irq_enabled, q.napi_sched
+        b_in, b_sched = b.input_q, b.napi_sched
+        order = [x is q for x in plist]                     # poll_list: True the queue, False the backlog
+        turns = packets = irqs = busy = read = kept = dropped = 0
+        arr, n, base, t, top, size = feed.arr, feed.n, a, [], [], 64
+        every, steady = self.arrival_period(q)
+        seen: dict[tuple, tuple[int, ...]] = {}             # a turn's state → the clock, counters as it began
+        end_ns = time_limit * tick                          # (a check at or after it squeezes)
+        while True:                                         # a turn, in T_ values until it is known to be one
+            T_now, T_a, T_thr, T_irq, T_qs, T_bin, T_bs, T_budget = now, a, thr, irq_on, q_sched, b_in, b_sched, budget
+            T_packets = T_irqs = T_busy = T_read = T_kept = T_dropped = 0
+            after: list[bool] = []                          # what the polls put on poll_list
+            reload = stop = False
+            for is_q in order:
+                T_now += poll_ns
+                if is_q:                                    # igb_poll: the packets there as the driver looks
+                    j = bisect_right(top, T_now - (T_a - base) * driver_ns, T_a - base)
+                    if j >= len(top):
+                        reload = True
+                        break
+                    k = j - (T_a - base)
+                    if k > max_quiet:
+                        stop = True
+                        break
+                    T_read += k * T_now + driver_ns * (k * (k - 1) // 2)
+                    T_now += k * driver_ns
+                    T_a += k
+                    T_packets, T_busy = T_packets + k, T_busy + poll_ns + k * driver_ns
+                    taken = min(k, max(0, admits - T_bin))  # enqueue_to_backlog
+                    T_dropped += k - taken
+                    if taken and not T_bin and not T_bs:
+                        T_bs = True
+                        after.append(False)
+                    T_bin += taken
+                    T_budget -= k
+                    T_qs = False                            # napi_complete_done, igb_ring_irq_enable: none waits
+                    T_irq = True
+                else:                                       # process_backlog
+                    if T_bin >= _NAPI_WEIGHT:
+                        stop = True
+                        break
+                    T_now += T_bin * stack_ns
+                    T_busy += poll_ns + T_bin * stack_ns
+                    T_kept += T_bin
+                    T_budget -= T_bin
+                    T_bin, T_bs = 0, False
+                if T_irq:                                   # local_irq_enable: the next arrival raised the IRQ?
+                    if T_a - base >= len(t):
+                        reload = True
+                        break
+                    if t[T_a - base] <= T_now:
+                        if T_thr > T_now:
+                            stop = True
+                            break
+                        T_thr, T_now, T_irq = T_now + eitr_ns, T_now + hardirq_ns, False
+                        T_irqs += 1
+                        if not T_qs:
+                            T_qs = True
+                            after.append(True)
+                if T_budget <= 0 or T_now // tick >= time_limit:
+                    stop = True                             # a squeeze
+                    break
+            if not reload and not stop:
+                if not after:
+                    stop = True                             # the run ends
+                else:
+                    w = bisect_right(t, T_now, T_a - base)  # the arrivals the NIC wrote by the turn's end
+                    if w >= len(t):
+                        reload = True
+                    elif w - (T_a - base) > max_quiet:
+                        stop = True
+            if reload:
+                if base + len(t) >= n:
+                    break
+                base, size = a, size * 4 if base == a else 4 * _NAPI_WEIGHT   # (a turn looks ahead less)
+                chunk = arr[base:base + size]
+                t = chunk.tolist()
+                top = np.maximum.accumulate(chunk - np.arange(0, len(chunk) * driver_ns, driver_ns, dtype=np.int64)
+                                            if driver_ns else chunk).tolist()
+                continue
+            if stop:
+                break
+            now, a, thr, irq_on, q_sched, b_in, b_sched, budget = T_now, T_a, T_thr, T_irq, T_qs, T_bin, T_bs, T_budget
+            turns, packets, irqs, busy = turns + 1, packets + T_packets, irqs + T_irqs, busy + T_busy
+            read, kept, dropped = read + T_read, kept + T_kept, dropped + T_dropped
+            order = after
+            if not every or a < steady or a - base >= len(t):
+                continue
+            key = (a % every, t[a - base] - now, tuple(order), b_in, irq_on, thr - now if thr > now else 0)
+            state = (now, a, budget, packets, irqs, busy, read, kept, dropped)
+            before = seen.get(key)
+            seen[key] = state
+            r = 0 if before is None else self.turn_repeats(before, state, end_ns)
+            if r < 1:
+                continue
+            T, P, B = now - before[0], a - before[1], before[2] - budget
+            d_packets, d_irqs, d_busy, d_read, d_kept, d_dropped = (x - y for x, y in zip(state[3:], before[3:]))
+            read += r * d_read + T * d_packets * (r * (r + 1) // 2)   # repeat j reads each packet j T later
+            now, a, thr, budget = now + r * T, a + r * P, thr + r * T, budget - r * B
+            packets, irqs, busy = packets + r * d_packets, irqs + r * d_irqs, busy + r * d_busy
+            kept, dropped = kept + r * d_kept, dropped + r * d_dropped
+            seen[key] = (now, a, budget, packets, irqs, busy, read, kept, dropped)
+        if not turns:
+            return budget
+        self.now = now
+        q.rx_head += feed.take_until(now)
+        q.rx_clean = a + offset
+        q.rx_use = q.rx_clean + ring - 1
+        q.rx_packets += packets
+        q.total_packets += packets
+        q.read_ns += read
+        q.throttled_until, q.irq_enabled, q.napi_sched = thr, irq_on, q_sched
+        b.input_q, b.napi_sched = b_in, b_sched
+        plist[:] = [q if x else b for x in order]
+        self.hard_irqs += irqs
+        self.busy_ns["hardirq"] += irqs * hardirq_ns
+        self.busy_ns[self.context] += busy
+        self.processed_rps += kept
+        self.dropped += dropped
+        return budget
+
+    def turn_repeats(self, before: tuple[int, ...], state: tuple[int, ...], end_ns: int) -> int:
+        """Of :meth:`reader_turns`: how many times the turns from ``before`` to ``state`` (each: the clock, the next
+        arrival, the budget left, then counters) can follow again at once. Each turn takes budget (it polls at least
+        one skb), so each repeat must leave some (the last check sees the least) and end before ``end_ns`` (the last
+        check is the latest); and the arrivals it looks at (fewer than ``_NAPI_WEIGHT`` past its last) must be
+        there."""
+        T, P, B = state[0] - before[0], state[1] - before[1], before[2] - state[2]
+        return min((state[2] - 1) // B, (end_ns - 1 - state[0]) // T,
+                   (self.queues[0].feed.n - state[1] - _NAPI_WEIGHT) // P - 1)
 
     def rps_quiet_cycles(self) -> None:
         """:meth:`_Cpu.quiet_cycles` for a CPU that reads one RPS queue and keeps some of its skbs (RPS steers them
@@ -3271,7 +3441,8 @@ class _IpiRuns:
 
 
 def _rps_queue(target: np.ndarray, hashes: np.ndarray, reader: int) -> _RpsQueue:
-    return _RpsQueue(target, hashes, _running_count(target == reader), _running_count(target < 0))
+    return _RpsQueue(target, hashes, _running_count(target == reader), _running_count(target < 0),
+                     leaves=bool(((target >= 0) & (target != reader)).any()))
 
 
 def _running_count(mask: np.ndarray) -> np.ndarray | None:
