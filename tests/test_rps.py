@@ -780,6 +780,13 @@ def busy_reader_case(draw):
     return times, sports, profile.replace(**sysctls), 4, 1, [0], [rps], costs, draw(st.sampled_from([64, 128, 256]))
 
 
+def spy_rps_net_rx_action(monkeypatch) -> list[bool]:
+    """Record, per call of ``_RpsCpu.rps_net_rx_action``, whether it ran the NET_RX run in bulk (False: refused)."""
+    runs, bulk = [], load_receive._RpsCpu.rps_net_rx_action
+    monkeypatch.setattr(load_receive._RpsCpu, "rps_net_rx_action", lambda self: runs.append(bulk(self)) or runs[-1])
+    return runs
+
+
 @settings(max_examples=int(os.environ.get("RPS_EXAMPLES", 60)) * 2, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=busy_reader_case())
@@ -788,15 +795,8 @@ def test_a_busy_reader_that_keeps_skbs_runs_its_net_rx_runs_in_bulk(case):
     equal the step model's, whatever ends them (budget, time, an empty poll_list) and whatever they meet (nested IRQs
     held by the throttle timer or due the instant a poll ends, polls of 64, backlog drops; a ring the NIC finds full:
     refused)."""
-    runs = []
-    bulk = load_receive._RpsCpu.rps_net_rx_action
-
-    def spy(self):
-        done = bulk(self)
-        runs.append(done)
-        return done
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(load_receive._RpsCpu, "rps_net_rx_action", spy)
+        runs = spy_rps_net_rx_action(m)
         step, load = step_and_load(*case)
     assert load == step
     yes = {True: "yes", False: "no"}
@@ -821,15 +821,9 @@ def test_a_busy_reader_runs_its_net_rx_runs_in_bulk(monkeypatch, profile, sysctl
     """One queue, RPS over CPUs with the reader among them, 16 flows round robin, busy but not flooded: the reader's
     NET_RX runs go a bisect per poll (rps_net_rx_action) — through time squeezes (at a poll's end the instant a jiffy
     ends: 2.5 Mpps from 3.1 µs on, 1 ms jiffies), small budgets, backlog drops, polls of 64 of the queue (no driver
-    cost) and of the backlog (every skb kept, a fast stack), a short ring — and equal the step model."""
-    runs = []
-    bulk = load_receive._RpsCpu.rps_net_rx_action
-
-    def spy(self):
-        done = bulk(self)
-        runs.append(done)
-        return done
-    monkeypatch.setattr(load_receive._RpsCpu, "rps_net_rx_action", spy)
+    cost) and, on 3.10, of the backlog (every skb kept, a fast stack; on 6.12 such a reader takes ``reader_turns``),
+    a short ring — and equal the step model."""
+    runs = spy_rps_net_rx_action(monkeypatch)
     n = 6000 if start == 1000 else 3000       # (the jiffy's end: 3000 packets put a poll's end on it on 3.10 too)
     step, load = step_and_load(arrivals(rate, n, start_ns=start), 40000 + np.arange(n) % 16,
                                PROFILES[profile].replace(**sysctls), 4, 1, [0], [rps], costs, ring)
