@@ -73,6 +73,44 @@ def test_get_rps_cpus_scales_each_hash_onto_the_map_and_leaves_a_hash_of_0_where
     assert get_rps_cpus(np.array(hashes[1:]), [], 4).tolist() == [-1] * 4
 
 
+
+HASHES = st.one_of(st.integers(0, (1 << 32) - 1), st.sampled_from([0, 1, 0xFFFC, 0xFFFF, 0x1000_0001, 0x8000_0002]),
+                   st.builds(lambda hi, lo: hi << 28 | lo, st.integers(0, 15), st.integers(0, 15)))   # shared buckets
+
+
+@settings(max_examples=300, deadline=None)
+@given(profile=st.sampled_from(PROFILE_NAMES), cpus=st.integers(1, 8), entries=st.sampled_from([1, 4, 16, 4096]),
+       flow_cnt=st.sampled_from([1, 2, 8, 16, 4096]), sorted_buckets=st.booleans(), data=st.data())
+def test_get_rps_cpus_steers_each_skb_where_the_sock_flow_table_or_the_map_says(profile, cpus, entries, flow_cnt,
+                                                                               sorted_buckets, data):
+    """Per skb: a flow whose bucket is its own (RpsSockFlowTable.next_cpu, one hash at a time) goes to its recorded
+    CPU if there is one, else rps_map[reciprocal_scale(hash, len)] (or -1), a hash of 0 to -1; refused where flows of
+    the queue that share an rps_dev_flow entry want different CPUs. Both ways of finding the buckets used: a count,
+    and (large tables) a sort."""
+    flows = data.draw(st.lists(HASHES, min_size=1, max_size=12, unique=True))
+    read_on = data.draw(st.dictionaries(st.sampled_from(flows), st.integers(0, cpus - 1)))
+    hashes = np.array(data.draw(st.lists(st.sampled_from(flows), min_size=1, max_size=40)))
+    rps_map = data.draw(st.lists(st.integers(0, cpus - 1), max_size=4))
+    table, cnt = rfs_tables(entries, flow_cnt, cpus, PROFILES[profile])
+    for h, c in read_on.items():
+        table.record(h, c)
+    want = {h: table.next_cpu(h) for h in set(hashes.tolist()) if h}
+    wanted = {}                                         # rps_dev_flow entry → the CPUs its flows want
+    for h, c in want.items():
+        if c is not None:
+            wanted.setdefault(h & (cnt - 1), set()).add(c)
+    with pytest.MonkeyPatch.context() as mp:
+        if sorted_buckets:
+            mp.setattr(load_receive, "_DENSE_BUCKETS", 0)
+        if any(len(cs) > 1 for cs in wanted.values()):
+            with pytest.raises(ValueError, match="share rps_dev_flow entry"):
+                get_rps_cpus(hashes, rps_map, cpus, table, cnt)
+            return
+        got = get_rps_cpus(hashes, rps_map, cpus, table, cnt).tolist()
+    expected = [-1 if not h else want[h] if want[h] is not None and want[h] < cpus
+                else rps_map[reciprocal_scale(h, len(rps_map))] if rps_map else -1 for h in hashes.tolist()]
+    assert got == expected
+
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
 def test_one_ipi_per_net_rx_action_not_per_packet(profile):
     """Eight packets of one flow read in one NET_RX run: one IPI, one received_rps, eight processed there."""
@@ -830,9 +868,9 @@ def test_a_busy_reader_runs_its_net_rx_runs_in_bulk(monkeypatch, profile, sysctl
     assert load == step and sum(runs) >= 3
 
 
-def spy_reader_turns(monkeypatch) -> tuple[list[int], list[int]]:
-    """Record how many packets each call of ``_RpsCpu.reader_turns`` read in its turns, and each repeat count
-    ``turn_repeats`` allowed."""
+def spy_reader_turns(monkeypatch) -> tuple[list[int], list[tuple[int, int]]]:
+    """Record how many packets each call of ``_RpsCpu.reader_turns`` read in its turns, and what ``turn_repeats``
+    allowed each time: whole repeats of a cycle of turns, then how many of its first turns."""
     read, repeats = [], []
     reader_turns, turn_repeats = load_receive._RpsCpu.reader_turns, load_receive._RpsCpu.turn_repeats
     monkeypatch.setattr(load_receive._RpsCpu, "turn_repeats",
@@ -873,7 +911,7 @@ def test_a_busy_reader_that_keeps_every_skb_takes_its_turns_in_one_loop(monkeypa
     step, load = reader_keeps_all(arrivals(rate, n), 16, PROFILES["6.12"].replace(**sysctls), costs)
     assert load == step and step.busy_ns[0]["ksoftirqd"] and not step.ring_drops
     assert step.processed[1:] == [0, 0, 0] and (sum(step.backlog_drops) > 0) == ("netdev_max_backlog" in sysctls)
-    assert sum(read) > 500 and max(repeats) > 0
+    assert sum(read) > 500 and max(r for r, _ in repeats) > 0
 
 
 @st.composite
@@ -902,9 +940,38 @@ def test_a_reader_that_keeps_every_skb_equals_the_step_model(case):
         step, load = reader_keeps_all(*case)
     assert load == step
     yes = {True: "yes", False: "no"}
-    event(f"reader_turns: {yes[sum(read) > 0]}, repeated {yes[max(repeats, default=0) > 0]}, "
+    event(f"reader_turns: {yes[sum(read) > 0]}, repeated {yes[any(r for r, _ in repeats)]}, "
+          f"then part of a cycle {yes[any(m for _, m in repeats)]}, "
           f"squeezed {yes[step.time_squeeze[0] > 0]}, backlog drops {yes[sum(step.backlog_drops) > 0]}, "
           f"ring drops {yes[step.ring_drops > 0]}")
+
+
+@settings(max_examples=int(os.environ.get("RPS_EXAMPLES", 40)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(n=st.integers(1500, 5000), flows=st.sampled_from([1, 4, 16]), start=st.sampled_from([1000, 999_000, 3_998_000]),
+       costs=COSTS, ring=st.sampled_from([128, 256]), load_=st.floats(0.5, 1.0), grain=st.sampled_from([1, 50, 100]),
+       sysctls=st.fixed_dictionaries(dict(hz=st.sampled_from([100, 250, 1000]),
+                                          netdev_budget=st.sampled_from([100, 300, 600]),
+                                          netdev_budget_usecs=st.sampled_from([1000, 2000, 8000]),
+                                          netdev_max_backlog=st.sampled_from([30, 1000]),
+                                          max_softirq_restart=st.sampled_from([2, 10]))))
+def test_a_busy_reader_that_keeps_every_skb_repeats_its_turns_as_the_step_model_runs_them(n, flows, start, costs,
+                                                                                         ring, load_, grain,
+                                                                                         sysctls):
+    """Periodic arrivals (a whole number of ns apart, loading the CPU's driver and stack half to fully; a multiple of
+    ``grain`` ns: the phase of the turns' costs against them comes back sooner or later) into a 6.12 reader that
+    keeps every skb (RFS, every flow read there), busy: its NET_RX runs repeat cycles of turns (``turn_repeats``:
+    whole cycles, then the first turns of one, up to the budget, the time limit or the last arrivals), cycles met
+    in earlier runs too, from any of their turns — and equal the step model."""
+    period = int((costs.driver_ns + costs.stack_ns) / load_)
+    times = start + (period - period % grain) * np.arange(n)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        read, repeats = spy_reader_turns(monkeypatch)
+        step, load = reader_keeps_all(times, flows, PROFILES["6.12"].replace(**sysctls), costs, ring)
+    assert load == step
+    yes = {True: "yes", False: "no"}
+    event(f"repeated {yes[any(r for r, _ in repeats)]}, then part of a cycle {yes[any(m for _, m in repeats)]}, "
+          f"squeezed {yes[step.time_squeeze[0] > 0]}, backlog drops {yes[sum(step.backlog_drops) > 0]}")
 
 
 @pytest.mark.parametrize("profile, rate", [("3.10", 1e7), ("6.12", 1e7), ("6.12", 1.488e7)])

@@ -46,8 +46,8 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   begins in a state one began in before, the runs since then again and again at once, across jiffies and
   ``handle_softirqs`` calls (``_RpsCpu.repeat_runs``); where it keeps every skb (RFS: every flow read there) and a
   run goes to the general code, 6.12's ``goto start`` turns of it — the backlog's poll, the queue's, its IRQ nested
-  between — go in one loop, a bisect per poll, up to a turn that squeezes or ends the run (``_RpsCpu.reader_turns``),
-  and no poll is recorded (``_RpsQueue.leaves``).
+  between — go in one loop, a bisect per poll, up to a turn that squeezes or ends the run, cycles of turns met
+  before (in any run) at once (``_RpsCpu.reader_turns``), and no poll is recorded (``_RpsQueue.leaves``).
   Everything else runs a Python step per interrupt and per ksoftirqd run.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
@@ -289,12 +289,14 @@ def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
     """``kernel.dev.get_rps_cpu`` for each skb of one RX queue (``hashes``, u32, in arrival order), where the flows'
     entries in ``rps_sock_flow_table`` were written before the traffic (each flow read once, where it is read:
     the table does not change during the run): the CPU (-1: handled where it was read). RFS first (``table`` and
-    this queue's ``rps_flow_cnt``, a power of 2): a flow the table knows (:meth:`RpsSockFlowTable.next_cpu`) goes
-    to its ``next_cpu`` — its ``rps_dev_flow`` starts at ``RPS_NO_CPU``, so its first skb points it there and
-    ``set_rps_cpu`` never moves it again — unless that is no CPU of this machine; else RPS: ``rps_map[
-    reciprocal_scale(hash, len(rps_map))]``, or -1 without a map. A hash of 0: -1. Refused (ValueError): two flows
-    of the queue that share an ``rps_dev_flow`` entry and want different CPUs: the entry then moves only once the old
-    CPU's backlog has taken the last skb it got through it (``last_qtail``), which depends on that CPU's progress."""
+    this queue's ``rps_flow_cnt``, a power of 2): a flow the table knows (:meth:`RpsSockFlowTable.next_cpu`, here
+    for all skbs at once, each bucket read once) goes to its ``next_cpu`` — its ``rps_dev_flow`` starts at
+    ``RPS_NO_CPU``, so its first skb points it there and ``set_rps_cpu`` never moves it again — unless that is no
+    CPU of this machine; else RPS: ``rps_map[reciprocal_scale(hash, len(rps_map))]``, or -1 without a map. A hash of
+    0: -1. Refused (ValueError): two flows of the queue that share an ``rps_dev_flow`` entry and want different CPUs:
+    the entry then moves only once the old CPU's backlog has taken the last skb it got through it (``last_qtail``),
+    which depends on that CPU's progress. (With ``rps_flow_cnt`` >= the table's entries, flows of one entry share a
+    bucket, whose one value gives them one CPU.)"""
     hashes = np.asarray(hashes)
     lowest = hashes.min() if hashes.size and hashes.ndim == 1 and hashes.dtype.kind in "iu" else 0
     if hashes.ndim != 1 or (hashes.size and (hashes.dtype.kind not in "iu" or lowest < 0 or hashes.max() >= 1 << 32)):
@@ -310,27 +312,58 @@ def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
         np.take(np.asarray(rps_map, dtype=np.int64), target, out=target, mode="clip")
     else:
         target = np.full(hashes.size, -1, dtype=np.int64)
-    if table is not None and rps_flow_cnt:
-        flows = np.unique(hashes.astype(np.uint32)).astype(np.int64)   # (u32: half the memory, twice as fast)
-        next_cpus = [table.next_cpu(h) if h else None for h in flows.tolist()]
-        wanted: dict[int, dict[int, int]] = {}          # rps_dev_flow entry → next_cpu → a flow that wants it
-        for h, next_cpu in zip(flows.tolist(), next_cpus):
-            if next_cpu is not None:
-                wanted.setdefault(h & (rps_flow_cnt - 1), {}).setdefault(next_cpu, h)
-        for entry, flows_by_cpu in wanted.items():
-            if len(flows_by_cpu) > 1:
-                where = ", ".join(f"{h:#010x} on {'no CPU' if c >= cpus else f'CPU {c}'}"
-                                  for c, h in sorted(flows_by_cpu.items())[:2])
-                raise ValueError(f"flows {where} share rps_dev_flow entry {entry} (rps_flow_cnt {rps_flow_cnt}): "
-                                 "whether a flow moves there depends on how far the other CPU's backlog got "
-                                 "(set_rps_cpu's last_qtail test); the load model cannot do that exactly — give a "
-                                 "larger rps_flow_cnt, or use netlab.scenarios.receive.Host")
-        steered = np.array([c if c is not None and c < cpus else -1 for c in next_cpus], dtype=np.int64)[
-            flows.searchsorted(hashes)]                 # (each skb's flow: a sort of the skbs costs more)
-        target = np.where(steered >= 0, steered, target)
+    if table is not None and rps_flow_cnt and hashes.size:
+        used, slot, slots, used_slot = _buckets(hashes & (table.entries - 1), table.entries)
+        ident = np.empty(slots, dtype=np.int64)         # each bucket's value, then each skb's: next_cpu
+        ident[used_slot] = [table.ents[b] for b in used.tolist()]
+        ident = ident[slot]
+        wants = hashes != 0
+        if table.hash_bits:                             # 6.12: the bucket is this flow's if its upper bits match
+            wants &= ((ident ^ hashes) & (~table.rps_cpu_mask & 0xFFFFFFFF)) == 0
+            ident &= table.rps_cpu_mask
+        if rps_flow_cnt < table.entries:
+            _one_cpu_per_rps_dev_flow(hashes[wants], ident[wants], rps_flow_cnt, cpus)
+        wants &= ident < cpus
+        target[wants] = ident[wants]
     if hashes.size and lowest == 0:
         target[hashes == 0] = -1
     return target
+
+
+_DENSE_BUCKETS = 1 << 20    # a table of up to so many buckets is looked up as an array (8 MiB), a larger one sorted
+
+
+def _buckets(bucket: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """The buckets used (``bucket``: ints in 0..``size`` - 1), ascending, and a slot for each: per element, the
+    number of slots, and per bucket used. Up to ``_DENSE_BUCKETS`` the slot is the bucket (a count, no sort)."""
+    if size <= _DENSE_BUCKETS:
+        used = np.flatnonzero(np.bincount(bucket, minlength=size))
+        return used, bucket, size, used
+    used, slot = np.unique(bucket, return_inverse=True)
+    return used, slot, used.size, np.arange(used.size)
+
+
+def _one_cpu_per_rps_dev_flow(hashes: np.ndarray, cpu: np.ndarray, rps_flow_cnt: int, cpus: int) -> None:
+    """Of :func:`get_rps_cpus`: refuse skbs (``hashes``) of one ``rps_dev_flow`` entry that want different CPUs
+    (``cpu``; ``RPS_NO_CPU`` or above ``cpus``: none)."""
+    _, slot, slots, _ = _buckets(hashes & (rps_flow_cnt - 1), rps_flow_cnt)
+    first = np.empty(slots, dtype=np.int64)
+    first[slot] = cpu                                   # (any of an entry's wins: all are equal, or one differs)
+    differ = first[slot] != cpu
+    if not differ.any():
+        return
+    mine = np.isin(slot, slot[differ])                  # the entries refused; named: the one of the lowest hash
+    entry = int(hashes[mine].min()) & (rps_flow_cnt - 1)
+    mine &= (hashes & (rps_flow_cnt - 1)) == entry
+    flows_by_cpu: dict[int, int] = {}                   # its CPUs, each with the lowest hash that wants it
+    for h, c in sorted(set(zip(hashes[mine].tolist(), cpu[mine].tolist()))):
+        flows_by_cpu.setdefault(c, h)
+    where = ", ".join(f"{h:#010x} on {'no CPU' if c >= cpus else f'CPU {c}'}"
+                      for c, h in sorted(flows_by_cpu.items())[:2])
+    raise ValueError(f"flows {where} share rps_dev_flow entry {entry} (rps_flow_cnt {rps_flow_cnt}): whether a flow "
+                     "moves there depends on how far the other CPU's backlog got (set_rps_cpu's last_qtail test); the "
+                     "load model cannot do that exactly — give a larger rps_flow_cnt, or use "
+                     "netlab.scenarios.receive.Host")
 
 
 @check.arguments
@@ -829,6 +862,8 @@ class _Cpu:
         todo: list[_Queue] = []
         repoll: list[_Queue] = []
         while True:  # start:
+            if self.keeps_all and poll_list:
+                budget = self.reader_turns(budget, time_limit)
             self.in_net_rx_action = True
             todo.extend(poll_list)
             poll_list.clear()
@@ -845,8 +880,6 @@ class _Cpu:
                 if poll_list:
                     if poll_list[0].gro is not None and len(self.queues) == 1:
                         budget, time_limit = self.gro_poll_chain(poll_list[0], budget, time_limit)
-                    elif self.keeps_all:
-                        budget = self.reader_turns(budget, time_limit)
                     continue  # napi_schedule()d meanwhile: goto start
                 return
             break
@@ -2079,6 +2112,7 @@ class _RpsCpu(_Cpu):
     run_states: dict | None = None       # repeat_runs: a ksoftirqd run's state at its start → its index in run_log
     run_log: list[list] = field(default_factory=list)   # per NET_RX run: its state, values at its start, its end
     run_window: tuple | None = None      # rps_net_rx_action: arrivals from one on (first, times, running max, own)
+    turn_cycles: dict = field(default_factory=dict)   # reader_turns: a turn's state → the turns that bring it back
 
     # --- the reading CPU ------------------------------------------------------------------------------------------
     def igb_clean_rx_irq(self, q: _Queue) -> int:
@@ -2632,9 +2666,9 @@ class _RpsCpu(_Cpu):
         self.poll_blocks.append(block.reshape(5, -1))
 
     def reader_turns(self, budget: int, time_limit: int) -> int:
-        """Turns of 6.12's ``_net_rx_action_repoll_list`` ``goto start`` on a CPU that reads one RPS queue and keeps
-        every skb in its own backlog (RFS: every flow read here; no GRO, moderation or flow limit), in one loop;
-        returns the budget left. A turn polls what poll_list holds, in order: the backlog (``process_backlog``,
+        """Turns of 6.12's ``_net_rx_action_repoll_list`` (its first and each ``goto start``) on a CPU that reads one
+        RPS queue and keeps every skb in its own backlog (RFS: every flow read here; no GRO, moderation or flow
+        limit), in one loop; returns the budget left. A turn polls what poll_list holds, in order: the backlog (``process_backlog``,
         ``stack_ns`` a skb) and the queue (each packet there by the time the driver looks for it, ``driver_ns`` each:
         a bisect; its skbs go to the backlog, up to netdev_max_backlog + 1, which the first schedules); after each poll
         the queue's IRQ fires, nested, if an arrival raised it, and puts the queue back on poll_list. No poll records
@@ -2643,8 +2677,10 @@ class _RpsCpu(_Cpu):
         ``max_quiet`` packets (then no arrival finds the ring full: it is refilled at each poll), meets an IRQ the
         throttle timer holds back or the arrivals' end (the general code runs that turn). Where a turn begins in a
         state one began in before (relative to ``now`` and the next arrival, whose gaps repeat: ``_stream_period``),
-        the turns since then again and again at once, as long as each repeat leaves budget and time: no turn looks at
-        ``now`` or the budget elsewhere."""
+        the turns since then form a cycle, which each of its turns begins too (``_learn_cycles``, kept for later
+        runs); where one begins in such a state, the cycle again and again at once and then its first turns, as long
+        as each leaves budget and time and finds its arrivals (``turn_repeats``): no turn looks at ``now`` or the
+        budget elsewhere."""
         q, b, plist = self.queues[0], self.backlog, self.poll_list
         feed = q.feed
         offset = q.rx_head - feed.pos                       # ring position less arrival index (no drop since)
@@ -2662,7 +2698,10 @@ class _RpsCpu(_Cpu):
         turns = packets = irqs = busy = read = kept = dropped = 0
         arr, n, base, t, top, size = feed.arr, feed.n, a, [], [], 64
         every, steady = self.arrival_period(q)
-        seen: dict[tuple, tuple[int, ...]] = {}             # a turn's state → the clock, counters as it began
+        trail: list[tuple] = []                             # after each turn: the clock, counters, poll_list
+        trail_keys: list[tuple | None] = []                 # and its state (None: not one a cycle may start in)
+        seen: dict[tuple, int] = {}                         # a turn's state → its turn in trail
+        cycles = self.turn_cycles
         end_ns = time_limit * tick                          # (a check at or after it squeezes)
         while True:                                         # a turn, in T_ values until it is known to be one
             T_now, T_a, T_thr, T_irq, T_qs, T_bin, T_bs, T_budget = now, a, thr, irq_on, q_sched, b_in, b_sched, budget
@@ -2742,26 +2781,49 @@ class _RpsCpu(_Cpu):
             turns, packets, irqs, busy = turns + 1, packets + T_packets, irqs + T_irqs, busy + T_busy
             read, kept, dropped = read + T_read, kept + T_kept, dropped + T_dropped
             order = after
+            trail.append((now, a, budget, packets, irqs, busy, read, kept, dropped, base + w, thr, irq_on, q_sched, b_in,
+                          b_sched, order))
             if not every or a < steady or a - base >= len(t):
+                trail_keys.append(None)
                 continue
             key = (a % every, t[a - base] - now, tuple(order), b_in, irq_on, thr - now if thr > now else 0)
-            state = (now, a, budget, packets, irqs, busy, read, kept, dropped)
-            before = seen.get(key)
-            seen[key] = state
-            r = 0 if before is None else self.turn_repeats(before, state, end_ns)
-            if r < 1:
-                continue
-            T, P, B = now - before[0], a - before[1], before[2] - budget
-            d_packets, d_irqs, d_busy, d_read, d_kept, d_dropped = (x - y for x, y in zip(state[3:], before[3:]))
-            read += r * d_read + T * d_packets * (r * (r + 1) // 2)   # repeat j reads each packet j T later
-            now, a, thr, budget = now + r * T, a + r * P, thr + r * T, budget - r * B
-            packets, irqs, busy = packets + r * d_packets, irqs + r * d_irqs, busy + r * d_busy
-            kept, dropped = kept + r * d_kept, dropped + r * d_dropped
-            seen[key] = (now, a, budget, packets, irqs, busy, read, kept, dropped)
+            trail_keys.append(key)
+            cycle = cycles.get(key)
+            if cycle is None:                               # the turns since this state was met (this call)
+                first = seen.get(key)
+                seen[key] = len(trail) - 1
+                if first is None:
+                    continue
+                _learn_cycles(cycles, trail[first:], trail_keys[first:])
+                cycle = cycles[key]
+            r, m = self.turn_repeats(cycle, now, a, budget, end_ns) if budget > cycle[0][2] else (0, 0)
+            if r:
+                T, P, B, d_packets, d_irqs, d_busy, d_read, d_kept, d_dropped = cycle[-1][:9]
+                read += r * d_read + d_packets * (r * now + T * (r * (r - 1) // 2))   # repeat j starts j T after now
+                now, a, thr, budget = now + r * T, a + r * P, thr + r * T, budget - r * B
+                packets, irqs, busy = packets + r * d_packets, irqs + r * d_irqs, busy + r * d_busy
+                kept, dropped = kept + r * d_kept, dropped + r * d_dropped
+            if m:                                           # then the cycle's first m turns
+                T, P, B, d_packets, d_irqs, d_busy, d_read, d_kept, d_dropped, _, thr, irq_on, q_sched, b_in, \
+                    b_sched, order = cycle[m - 1]
+                read += d_read + d_packets * now
+                now, a, thr, budget = now + T, a + P, now + T + thr, budget - B
+                packets, irqs, busy = packets + d_packets, irqs + d_irqs, busy + d_busy
+                kept, dropped = kept + d_kept, dropped + d_dropped
+            if r or m:
+                turns += r * len(cycle) + m
+                seen.clear()                                # (the trail has no turns for the jump)
+                trail.clear()
+                trail_keys.clear()
         if not turns:
             return budget
         self.now = now
-        q.rx_head += feed.take_until(now)
+        w = bisect_right(t, now, a - base)                  # the NIC's writes up to now
+        if w < len(t):
+            feed.skip(base + w - feed.pos)
+            q.rx_head = base + w + offset
+        else:
+            q.rx_head += feed.take_until(now)
         q.rx_clean = a + offset
         q.rx_use = q.rx_clean + ring - 1
         q.rx_packets += packets
@@ -2777,15 +2839,21 @@ class _RpsCpu(_Cpu):
         self.dropped += dropped
         return budget
 
-    def turn_repeats(self, before: tuple[int, ...], state: tuple[int, ...], end_ns: int) -> int:
-        """Of :meth:`reader_turns`: how many times the turns from ``before`` to ``state`` (each: the clock, the next
-        arrival, the budget left, then counters) can follow again at once. Each turn takes budget (it polls at least
-        one skb), so each repeat must leave some (the last check sees the least) and end before ``end_ns`` (the last
-        check is the latest); and the arrivals it looks at (fewer than ``_NAPI_WEIGHT`` past its last) must be
-        there."""
-        T, P, B = state[0] - before[0], state[1] - before[1], before[2] - state[2]
-        return min((state[2] - 1) // B, (end_ns - 1 - state[0]) // T,
-                   (self.queues[0].feed.n - state[1] - _NAPI_WEIGHT) // P - 1)
+    def turn_repeats(self, cycle: list[tuple], now: int, a: int, budget: int, end_ns: int) -> tuple[int, int]:
+        """Of :meth:`reader_turns`: how many times the turns of ``cycle`` (each: the clock, arrivals and budget it
+        moved on since the cycle began, counters, …) can follow again at once from ``now``, the next arrival ``a``
+        and ``budget``, and then how many of its first turns. Each turn takes budget (it polls at least one skb), so
+        each must leave some (the last check sees the least) and end before ``end_ns`` (the last check is the
+        latest); and the arrivals each looks at must be there (``reach``: the last one, from the cycle's first)."""
+        T, P, B, reach = cycle[-1][0], cycle[-1][1], cycle[-1][2], cycle[-1][9]
+        last = self.queues[0].feed.n - 1
+        r = max(0, min((budget - 1) // B, (end_ns - 1 - now) // T, (last - a - reach) // P + 1))
+        budget, now, a = budget - r * B, now + r * T, a + r * P
+        m = 0
+        while (m < len(cycle) - 1 and budget - cycle[m][2] >= 1 and now + cycle[m][0] < end_ns
+               and a + cycle[m][9] <= last):
+            m += 1
+        return r, m
 
     def rps_quiet_cycles(self) -> None:
         """:meth:`_Cpu.quiet_cycles` for a CPU that reads one RPS queue and keeps some of its skbs (RPS steers them
@@ -3658,6 +3726,29 @@ def _up_here_before(here: np.ndarray, count: np.ndarray, batch: int | None) -> n
     done = _enqueued(np.arange(len(here)) - before, np.repeat(count, count), batch)
     went_up = np.concatenate(([0], np.cumsum(here)))
     return went_up[before + done] - went_up[before]
+
+
+def _learn_cycles(cycles: dict, trail: list[tuple], keys: list[tuple | None]) -> None:
+    """Of :meth:`_RpsCpu.reader_turns`: ``trail`` holds the state after each turn, from one in state ``keys[0]`` to
+    the next turn in that state (``keys``: each one's, None where a cycle may not start); so each turn of it begins
+    the same cycle, turned round. Learn each, as steps since its start: the clock, arrivals and budget it moved on,
+    counters (read: relative to its start), the last arrival looked at so far, the throttle timer (relative), the
+    IRQ's, NAPIs' and backlog's states, poll_list."""
+    L, x0, xL = len(trail) - 1, trail[0], trail[-1]
+    T, P = xL[0] - x0[0], xL[1] - x0[1]
+    delta = [b - a for a, b in zip(x0[:9], xL[:9])] + [P, T]   # (the throttle timer: T later, where it matters)
+    ext = list(trail)
+    for x in trail[1:L]:                                    # the turns after the last: the same again, T later
+        y = [v + d for v, d in zip(x, delta)]
+        y[6] += T * (x[3] - x0[3])                          # (each packet of them read T later)
+        ext.append((*y, *x[11:]))
+    for i, key in enumerate(keys[:L]):
+        if key is None or key in cycles:
+            continue
+        s0, reach = ext[i], 0                               # (reach: the last arrival looked at so far)
+        cycles[key] = [(x[0] - s0[0], x[1] - s0[1], s0[2] - x[2], x[3] - s0[3], x[4] - s0[4], x[5] - s0[5],
+                        x[6] - s0[6] - (x[3] - s0[3]) * s0[0], x[7] - s0[7], x[8] - s0[8],
+                        reach := max(reach, x[9] - s0[1]), x[10] - x[0], *x[11:]) for x in ext[i + 1:i + L + 1]]
 
 
 def _each_queue(qi: np.ndarray) -> list[tuple[int, np.ndarray | slice]]:
