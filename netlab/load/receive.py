@@ -3823,9 +3823,10 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
     maps = rps_maps(rps_cpus, queues, cpus)
     fls = flow_limits(flow_limit_cpus, cpus, p)
     rfs = rfs_tables(rps_sock_flow_entries, rps_flow_cnt, cpus, p)
-    if read_on is not None and (not isinstance(read_on, Mapping) or any(
-            not isinstance(h, int) or isinstance(h, bool) or not 0 <= h < 1 << 32 or not isinstance(c, int)
-            or isinstance(c, bool) or not 0 <= c < cpus for h, c in read_on.items())):
+    if read_on is not None and not (isinstance(read_on, Mapping) and set(map(type, read_on)) <= {int}
+                                    and set(map(type, read_on.values())) <= {int}
+                                    and (not read_on or 0 <= min(read_on) and max(read_on) < 1 << 32
+                                         and 0 <= min(read_on.values()) and max(read_on.values()) < cpus)):
         raise ValueError(f"read_on must map u32 flow hashes to CPUs in 0..{cpus - 1}, got {read_on!r}")
     for h, c in (read_on or {}).items() if rfs[0] is not None else ():
         rfs[0].record(h, c)                             # sock_rps_record_flow, in the order the flows were read
