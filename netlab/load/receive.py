@@ -335,9 +335,11 @@ _DENSE_BUCKETS = 1 << 20    # a table of up to so many buckets is looked up as a
 
 def _buckets(bucket: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
     """The buckets used (``bucket``: ints in 0..``size`` - 1), ascending, and a slot for each: per element, the
-    number of slots, and per bucket used. Up to ``_DENSE_BUCKETS`` the slot is the bucket (a count, no sort)."""
+    number of slots, and per bucket used. Up to ``_DENSE_BUCKETS`` the slot is the bucket (no sort)."""
     if size <= _DENSE_BUCKETS:
-        used = np.flatnonzero(np.bincount(bucket, minlength=size))
+        seen = np.zeros(size, dtype=bool)
+        seen[bucket] = True
+        used = np.flatnonzero(seen)
         return used, bucket, size, used
     used, slot = np.unique(bucket, return_inverse=True)
     return used, slot, used.size, np.arange(used.size)
@@ -864,6 +866,8 @@ class _Cpu:
         while True:  # start:
             if self.keeps_all and poll_list:
                 budget = self.reader_turns(budget, time_limit)
+                if budget is None:                          # it squeezed
+                    return
             self.in_net_rx_action = True
             todo.extend(poll_list)
             poll_list.clear()
@@ -2112,7 +2116,8 @@ class _RpsCpu(_Cpu):
     run_states: dict | None = None       # repeat_runs: a ksoftirqd run's state at its start → its index in run_log
     run_log: list[list] = field(default_factory=list)   # per NET_RX run: its state, values at its start, its end
     run_window: tuple | None = None      # rps_net_rx_action: arrivals from one on (first, times, running max, own)
-    turn_cycles: dict = field(default_factory=dict)   # reader_turns: a turn's state → the turns that bring it back
+    turn_cycles: dict = field(default_factory=dict)   # reader_turns: a turn's state → the turns that bring it back,
+    turn_window: tuple = (0, [], [])     # and the arrivals it read last (first, times, running max of times less costs)
 
     # --- the reading CPU ------------------------------------------------------------------------------------------
     def igb_clean_rx_irq(self, q: _Queue) -> int:
@@ -2665,22 +2670,24 @@ class _RpsCpu(_Cpu):
         self.keep_polls()
         self.poll_blocks.append(block.reshape(5, -1))
 
-    def reader_turns(self, budget: int, time_limit: int) -> int:
+    def reader_turns(self, budget: int, time_limit: int) -> int | None:
         """Turns of 6.12's ``_net_rx_action_repoll_list`` (its first and each ``goto start``) on a CPU that reads one
         RPS queue and keeps every skb in its own backlog (RFS: every flow read here; no GRO, moderation or flow
-        limit), in one loop; returns the budget left. A turn polls what poll_list holds, in order: the backlog (``process_backlog``,
-        ``stack_ns`` a skb) and the queue (each packet there by the time the driver looks for it, ``driver_ns`` each:
-        a bisect; its skbs go to the backlog, up to netdev_max_backlog + 1, which the first schedules); after each poll
-        the queue's IRQ fires, nested, if an arrival raised it, and puts the queue back on poll_list. No poll records
-        anything (no skb leaves: ``_RpsQueue.leaves``) or sends an IPI. Stops before a turn that would be different:
-        one that squeezes, leaves poll_list empty (the run ends), polls 64 (repoll) or more than ``rps_quiet_cycles``'
-        ``max_quiet`` packets (then no arrival finds the ring full: it is refilled at each poll), meets an IRQ the
-        throttle timer holds back or the arrivals' end (the general code runs that turn). Where a turn begins in a
-        state one began in before (relative to ``now`` and the next arrival, whose gaps repeat: ``_stream_period``),
-        the turns since then form a cycle, which each of its turns begins too (``_learn_cycles``, kept for later
-        runs); where one begins in such a state, the cycle again and again at once and then its first turns, as long
-        as each leaves budget and time and finds its arrivals (``turn_repeats``): no turn looks at ``now`` or the
-        budget elsewhere."""
+        limit), in one loop; returns the budget left, or None if a turn squeezed. A turn polls what poll_list holds,
+        in order: the backlog (``process_backlog``, ``stack_ns`` a skb) and the queue (each packet there by the time
+        the driver looks for it, ``driver_ns`` each: a bisect; its skbs go to the backlog, up to netdev_max_backlog +
+        1, which the first schedules); after each poll the queue's IRQ fires, nested, if an arrival raised it, and
+        puts the queue back on poll_list; then the budget and time check. No poll records anything (no skb leaves:
+        ``_RpsQueue.leaves``) or sends an IPI. A turn that squeezes ends the run as net_rx_action does (poll_list:
+        what it did not poll, then what its IRQs scheduled; NET_RX raised again if that is anything). Stops before a
+        turn that would be different: one that leaves poll_list empty (the run ends), polls 64 (repoll) or more than
+        ``rps_quiet_cycles``' ``max_quiet`` packets or leaves more unread (then no arrival finds the ring full: it is
+        refilled at each poll), meets an IRQ the throttle timer holds back or the arrivals' end (the general code
+        runs that turn). Where a turn begins in a state one began in before (relative to ``now`` and the next
+        arrival, whose gaps repeat: ``_stream_period``), the turns since then form a cycle, which each of its turns
+        begins too (``_learn_cycles``, kept for later runs); where one begins in such a state, the cycle again and
+        again at once and then its first turns, as long as each leaves budget and time and finds its arrivals
+        (``turn_repeats``): no turn looks at ``now`` or the budget elsewhere."""
         q, b, plist = self.queues[0], self.backlog, self.poll_list
         feed = q.feed
         offset = q.rx_head - feed.pos                       # ring position less arrival index (no drop since)
@@ -2696,19 +2703,22 @@ class _RpsCpu(_Cpu):
         b_in, b_sched = b.input_q, b.napi_sched
         order = [x is q for x in plist]                     # poll_list: True the queue, False the backlog
         turns = packets = irqs = busy = read = kept = dropped = 0
-        arr, n, base, t, top, size = feed.arr, feed.n, a, [], [], 64
+        arr, n = feed.arr, feed.n
+        base, t, top = self.turn_window if self.turn_window[0] <= a else (a, [], [])   # (the last call's arrivals)
+        size = _NAPI_WEIGHT
         every, steady = self.arrival_period(q)
         trail: list[tuple] = []                             # after each turn: the clock, counters, poll_list
         trail_keys: list[tuple | None] = []                 # and its state (None: not one a cycle may start in)
         seen: dict[tuple, int] = {}                         # a turn's state → its turn in trail
         cycles = self.turn_cycles
         end_ns = time_limit * tick                          # (a check at or after it squeezes)
+        squeezed = False
         while True:                                         # a turn, in T_ values until it is known to be one
             T_now, T_a, T_thr, T_irq, T_qs, T_bin, T_bs, T_budget = now, a, thr, irq_on, q_sched, b_in, b_sched, budget
             T_packets = T_irqs = T_busy = T_read = T_kept = T_dropped = 0
             after: list[bool] = []                          # what the polls put on poll_list
-            reload = stop = False
-            for is_q in order:
+            reload = stop = squeeze = False
+            for i, is_q in enumerate(order):
                 T_now += poll_ns
                 if is_q:                                    # igb_poll: the packets there as the driver looks
                     j = bisect_right(top, T_now - (T_a - base) * driver_ns, T_a - base)
@@ -2755,10 +2765,10 @@ class _RpsCpu(_Cpu):
                             T_qs = True
                             after.append(True)
                 if T_budget <= 0 or T_now // tick >= time_limit:
-                    stop = True                             # a squeeze
+                    squeeze, after = True, order[i + 1:] + after   # poll_list: what was left, then what came
                     break
             if not reload and not stop:
-                if not after:
+                if not after and not squeeze:
                     stop = True                             # the run ends
                 else:
                     w = bisect_right(t, T_now, T_a - base)  # the arrivals the NIC wrote by the turn's end
@@ -2769,11 +2779,12 @@ class _RpsCpu(_Cpu):
             if reload:
                 if base + len(t) >= n:
                     break
-                base, size = a, size * 4 if base == a else 4 * _NAPI_WEIGHT   # (a turn looks ahead less)
+                base, size = a, size * 4 if base == a else _NAPI_WEIGHT   # (a turn looks ahead less)
                 chunk = arr[base:base + size]
                 t = chunk.tolist()
                 top = np.maximum.accumulate(chunk - np.arange(0, len(chunk) * driver_ns, driver_ns, dtype=np.int64)
                                             if driver_ns else chunk).tolist()
+                self.turn_window = base, t, top
                 continue
             if stop:
                 break
@@ -2781,6 +2792,9 @@ class _RpsCpu(_Cpu):
             turns, packets, irqs, busy = turns + 1, packets + T_packets, irqs + T_irqs, busy + T_busy
             read, kept, dropped = read + T_read, kept + T_kept, dropped + T_dropped
             order = after
+            if squeeze:
+                squeezed = True
+                break
             trail.append((now, a, budget, packets, irqs, busy, read, kept, dropped, base + w, thr, irq_on, q_sched, b_in,
                           b_sched, order))
             if not every or a < steady or a - base >= len(t):
@@ -2837,7 +2851,13 @@ class _RpsCpu(_Cpu):
         self.busy_ns[self.context] += busy
         self.processed_rps += kept
         self.dropped += dropped
-        return budget
+        if not squeezed:
+            return budget
+        self.time_squeeze += 1                              # net_rx_action's end: NET_RX again if work is left
+        self.in_net_rx_action = bool(plist)
+        if plist:
+            self.softirq_pending = True
+        return None
 
     def turn_repeats(self, cycle: list[tuple], now: int, a: int, budget: int, end_ns: int) -> tuple[int, int]:
         """Of :meth:`reader_turns`: how many times the turns of ``cycle`` (each: the clock, arrivals and budget it
