@@ -196,7 +196,9 @@ def arrivals(rate_pps: float, n: int, *, burst: int = 1, wire_gap_ns: int = 67, 
 
 def _ipv4(addresses: Sequence[str]) -> np.ndarray:
     parsed = {a: int.from_bytes(bytes(int(p) for p in a.split(".")), "big") for a in dict.fromkeys(addresses)}
-    return np.fromiter((parsed[a] for a in addresses), dtype=np.uint64, count=len(addresses))
+    if len(parsed) == 1:                                # (one address for all: the usual test traffic)
+        return np.full(len(addresses), next(iter(parsed.values())), dtype=np.uint64)
+    return np.fromiter(map(parsed.__getitem__, addresses), dtype=np.uint64, count=len(addresses))
 
 
 @check.arguments
