@@ -326,7 +326,7 @@ def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
         if rps_flow_cnt < table.entries:
             _one_cpu_per_rps_dev_flow(hashes[wants], ident[wants], rps_flow_cnt, cpus)
         wants &= ident < cpus
-        target[wants] = ident[wants]
+        np.copyto(target, ident, where=wants)
     if hashes.size and lowest == 0:
         target[hashes == 0] = -1
     return target
