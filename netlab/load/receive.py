@@ -44,8 +44,9 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   with nested IRQs, squeezed) runs each NET_RX run (in softirq too) a bisect per poll of its queue, without the
   engine's calls, where the NIC cannot find the ring full meanwhile (``_RpsCpu.rps_net_rx_action``), and where a run
   begins in a state one began in before, the runs since then again and again at once, across jiffies and
-  ``handle_softirqs`` calls, at irq_exit too (as long as it restarts after each: restarts left, ``softirq_end``), and
-  a cycle logged in one context in the other (``_RpsCpu.repeat_runs``, ``jump_runs``); where it keeps every skb
+  ``handle_softirqs`` calls, at irq_exit too (as long as it restarts after each: restarts left, ``softirq_end``), up
+  to a run inside a cycle (its state restored), and a cycle logged in one context in the other
+  (``_RpsCpu.repeat_runs``, ``jump_runs``); where it keeps every skb
   (RFS: every flow read there) and a run goes to the general code, 6.12's ``goto start`` turns of it — the
   backlog's poll, the queue's, its IRQ nested between — go in one loop, a bisect per poll, up to a turn that
   squeezes or ends the run (``_RpsCpu.reader_turns``), and no poll is recorded (``_RpsQueue.leaves``).
@@ -2579,7 +2580,7 @@ class _RpsCpu(_Cpu):
             cycle = log[before:] if before is not None else []
             if (cycle and all(cycle[i][2] == cycle[i + 1][1]["now"] for i in range(len(cycle) - 1))
                     and cycle[-1][2] == now and self.runs_within([e[1]["now"] for e in cycle], [e[2] for e in cycle])):
-                found = ([e[1] for e in cycle] + [values], [e[2] for e in cycle])
+                found = ([e[1] for e in cycle] + [values], [e[2] for e in cycle], [e[0] for e in cycle])
                 if values["polls"] == found[0][0]["polls"]:      # (the polls of a cycle are copied from its log)
                     for p, e in enumerate(cycle):
                         if e[0] is not None:
@@ -2606,58 +2607,74 @@ class _RpsCpu(_Cpu):
         return dict(now=self.now, pos=q.feed.pos, **{a: getattr(q, a) for a in _RUN_QUEUE},
                     **{a: getattr(self, a) for a in _RUN_CPU}, hardirq=self.busy_ns["hardirq"],
                     softirq=self.busy_ns["softirq"], ksoftirqd=self.busy_ns["ksoftirqd"], thr=q.throttled_until,
-                    read_ns=q.read_ns, polls=len(self.polls), pieces=len(q.rps.starts), blocks=len(self.poll_blocks))
+                    asserted=-1 if q.irq_asserted_at is None else q.irq_asserted_at, read_ns=q.read_ns,
+                    polls=len(self.polls), pieces=len(q.rps.starts), blocks=len(self.poll_blocks))
 
-    def jump_runs(self, starts: list[dict[str, int]], ends: list[int], p: int, values: dict[str, int]) -> None:
+    def jump_runs(self, starts: list[dict[str, int]], ends: list[int], keys: list[tuple | None], p: int,
+                  values: dict[str, int]) -> None:
         """Of :meth:`repeat_runs`: a cycle of logged runs (``starts``: :meth:`run_values` at each one's start and at
-        the cycle's end, ``ends``: when each ended; each followed the one before at once and ended before its time
-        limit), entered at its run ``p`` — this run begins as that one did, ``values`` (:meth:`run_values` now)
-        later — again, each time shifted by what the cycle moved on, as many times as allowed: each repeated run ends
-        before its time limit and, at irq_exit, with a restart left and before ``softirq_end`` (``handle_softirqs``
-        restarts after it; ksoftirqd runs the next at once either way). Its busy time goes to this context. Not where
-        the ring dropped in the cycle (a flood: :meth:`flooded_runs`); a cycle that recorded polls only where it was
-        logged (``p`` 0, ending now)."""
-        q, tick = self.queues[0], self.tick_ns
-        first, last, at = starts[0], starts[-1], starts[p]
-        d = {k: v - first[k] for k, v in last.items()}
-        T, moved, size = d["now"], d["pos"], len(ends)
+        the cycle's end, ``ends``: when each ended, ``keys``: the state each began in; each followed the one before at
+        once and ended before its time limit), entered at its run ``p`` — this run begins as that one did, ``values``
+        (:meth:`run_values` now) later — again, each time shifted by what the cycle moved on, as many runs as allowed:
+        each repeated run ends before its time limit, reads no arrival after the last and, at irq_exit, ends with a
+        restart left and before ``softirq_end`` (``handle_softirqs`` restarts after it; ksoftirqd runs the next at once
+        either way). Its busy time goes to this context. A jump that ends inside the cycle leaves the state its next run
+        began in (its key) and needs a cycle that recorded no poll. Not where the ring dropped in the cycle (a flood:
+        :meth:`flooded_runs`); a cycle that recorded polls only where it was logged (``p`` 0, ending now)."""
+        q, b, tick, size = self.queues[0], self.backlog, self.tick_ns, len(ends)
+        first, at = starts[0], starts[p]
+        d = {k: v - first[k] for k, v in starts[-1].items()}
+        T, moved = d["now"], d["pos"]
         if T <= 0 or moved <= 0 or d["rx_missed"] or d["pieces"] or d["blocks"]:
             return
-        most = (q.feed.n - values["pos"]) // moved           # (a cycle reads no arrival after its end)
-        if self.context == "softirq":
-            most = min(most, (self.softirq_restart - 1) // size)
-        if most < 1:
-            return
-        lag = [0] * (size - p) + [T] * p                      # the cycle from run p: its runs before p a cycle later
-        begin = np.array([s["now"] for s in starts[p:-1] + starts[:p]], dtype=np.int64) + lag - at["now"]
-        end = np.array(ends[p:] + ends[:p], dtype=np.int64) + lag - at["now"]
-        shift = values["now"] + T * np.arange(most, dtype=np.int64)[:, None]   # row j: the (j+1)th repeat
-        within = (end + shift) // tick < (begin + self.costs.net_rx_action_ns + shift) // tick + self.budget_jiffies
-        if self.context == "softirq":
-            within &= (end + shift) // tick < self.softirq_end
-        rows = within.all(axis=1)
-        r = most if rows.all() else int(np.argmin(rows))
-        if r < 1:
-            return
         late = values["now"] - at["now"]                      # this run begins this much later than run p
-        q.feed.skip(r * moved)
-        self.now += r * T
+        k = p + np.arange(((q.feed.n - values["pos"]) // moved + 1) * size, dtype=np.int64)   # the runs from here on
+        m, t = np.divmod(k, size)                             # (each: logged run t, m cycles later)
+        shift = m * T + late
+        end = np.array(ends, dtype=np.int64)[t] + shift
+        begin = np.array([s["now"] for s in starts[:-1]], dtype=np.int64)[t] + shift
+        after = np.array([s["pos"] for s in starts[1:]], dtype=np.int64)[t] + m * moved + values["pos"] - at["pos"]
+        ok = (end // tick < (begin + self.costs.net_rx_action_ns) // tick + self.budget_jiffies) & (after <= q.feed.n)
         if self.context == "softirq":
-            self.softirq_restart -= r * size
+            ok &= (end // tick < self.softirq_end) & (k - p < self.softirq_restart - 1)
+        n = len(ok) if ok.all() else int(np.argmin(ok))
+        m, t = divmod(p + n, size)                            # the run that follows: logged run t, m cycles later
+        if t != p and (d["polls"] or keys[t] is None):
+            m, t = m - (t < p), p                             # (whole cycles only)
+            n = (m * size + t) - p
+        if n < 1:
+            return
+        target = starts[t]
+        moves = {a: target[a] + m * d[a] - at[a] for a in values}   # what the n runs move on
+        q.feed.skip(moves["pos"])
+        self.now += moves["now"]
+        if self.context == "softirq":
+            self.softirq_restart -= n
         for a in _RUN_QUEUE:
-            setattr(q, a, getattr(q, a) + r * d[a])
+            setattr(q, a, getattr(q, a) + moves[a])
         for a in _RUN_CPU:
-            setattr(self, a, getattr(self, a) + r * d[a])
-        self.busy_ns["hardirq"] += r * d["hardirq"]
-        self.busy_ns[self.context] += r * (d["softirq"] + d["ksoftirqd"])
-        packets = d["rx_packets"]                             # repeat j reads each packet late + (j - 1) T later,
-        q.read_ns += (r * (d["read_ns"] + T * (at["rx_packets"] - first["rx_packets"]) + late * packets)
-                      + T * packets * (r * (r - 1) // 2))     # runs before p a cycle later than logged
-        if d["hard_irqs"]:                                     # (the throttle timer: set at the cycle's last IRQ)
-            thr = at["thr"] + T if at["hard_irqs"] > first["hard_irqs"] else last["thr"]
-            q.throttled_until = thr + late + (r - 1) * T
+            setattr(self, a, getattr(self, a) + moves[a])
+        self.busy_ns["hardirq"] += moves["hardirq"]
+        self.busy_ns[self.context] += moves["softirq"] + moves["ksoftirqd"]
+        packets = d["rx_packets"]                              # cycle j reads each packet j T later than logged
+        read = (target["read_ns"] - at["read_ns"] + m * d["read_ns"] + T * packets * (m * (m - 1) // 2)
+                + m * T * (target["rx_packets"] - first["rx_packets"]))
+        q.read_ns += read + late * moves["rx_packets"]
+        if moves["hard_irqs"]:                                 # (the throttle timer: set at the last IRQ)
+            thr = (target["thr"] + m * T if target["hard_irqs"] > first["hard_irqs"]
+                   else starts[-1]["thr"] + (m - 1) * T)
+            q.throttled_until = thr + late
+        if t != p:                                             # the state the next run began in (repeat_runs' key)
+            key = keys[t]
+            q.irq_enabled, q.napi_sched = key[6], key[9]
+            q.irq_asserted_at = target["asserted"] + m * T + late if key[7] else None
+            b.input_q, b.process_q, b.napi_sched = key[10], key[11], key[12]
+            self.poll_list[:] = [q if i == q.index else b for i in key[13]]
+            self.in_net_rx_action, self.softirq_pending = key[14], key[15]
+            self.busy_until = self.now + key[16] if key[16] else min(self.busy_until, self.now)
         if not d["polls"]:                                     # (no skb leaves: no poll recorded)
             return
+        r = n // size
         block = np.array([(*poll, t) for poll, t in zip(self.polls[first["polls"]:], self.ipi_at[first["polls"]:])],
                          dtype=np.int64).T[:, None, :].repeat(r, axis=1)   # (poll_table's rows; per repeat, per poll)
         j = np.arange(1, r + 1, dtype=np.int64)[:, None]
