@@ -67,6 +67,10 @@ MUTANTS = (
     Mutant("net-rx-action-ignores-budget", "01", "netlab/kernel/dev.py",
            "budget -= napi_poll(todo[0], repoll)", "napi_poll(todo[0], repoll)",
            "net_rx_action never charges the packets polled against netdev_budget", RECEIVE),
+    Mutant("softirq-jump-uses-last-restart", "01", "netlab/load/receive.py",
+           "(k - p < self.softirq_restart - 1)", "(k - p < self.softirq_restart)",
+           "the load model repeats a busy reader's NET_RX runs at irq_exit up to handle_softirqs' last restart, whose "
+           "run's end wakes ksoftirqd instead", ("tests/test_rps.py",)),
     Mutant("stack-cost-400-ns", "01", "netlab/kernel/cpu.py",
            "stack_ns: int = 300 ", "stack_ns: int = 400 ",
            "the shared per-skb stack cost of the receive models is 400 ns instead of 300 ns", RECEIVE),

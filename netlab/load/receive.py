@@ -44,10 +44,13 @@ state. The tests compare the two models on random inputs. Shortcuts that cannot 
   with nested IRQs, squeezed) runs each NET_RX run (in softirq too) a bisect per poll of its queue, without the
   engine's calls, where the NIC cannot find the ring full meanwhile (``_RpsCpu.rps_net_rx_action``), and where a run
   begins in a state one began in before, the runs since then again and again at once, across jiffies and
-  ``handle_softirqs`` calls (``_RpsCpu.repeat_runs``); where it keeps every skb (RFS: every flow read there) and a
-  run goes to the general code, 6.12's ``goto start`` turns of it — the backlog's poll, the queue's, its IRQ nested
-  between — go in one loop, a bisect per poll, up to a turn that squeezes or ends the run, cycles of turns met
-  before (in any run) at once (``_RpsCpu.reader_turns``), and no poll is recorded (``_RpsQueue.leaves``).
+  ``handle_softirqs`` calls, at irq_exit too (as long as it restarts after each: restarts left, ``softirq_end``), up
+  to a run inside a cycle (its state restored), and a cycle logged in one context in the other
+  (``_RpsCpu.repeat_runs``, ``jump_runs``); where it keeps every skb (RFS: every flow read there) and a run goes to
+  the general code, its turns (6.12's first and ``goto start`` ones) — the backlog's poll, the queue's, its IRQ nested
+  between — go in one loop, a bisect per poll, up to a turn that ends the run, that one too if it squeezes, cycles
+  of turns met before (in any run) at once (``_RpsCpu.reader_turns``), and no poll is recorded
+  (``_RpsQueue.leaves``).
   Everything else runs a Python step per interrupt and per ksoftirqd run.
 * The driver cleans a run of ready descriptors in one step instead of one at a time, and the NIC's writes are
   counted with a binary search over the arrival times (numpy arrays, read through small list windows); both give
@@ -2115,8 +2118,9 @@ class _RpsCpu(_Cpu):
     sent_ipi_at: list[int] = field(default_factory=list)            # steered to another CPU; when its IPIs left
     stream_period: tuple[int, int] | None = None   # its queue's arrival gaps and own skbs repeat every so many
                                          # packets from one on (:func:`_stream_period`; None: not known yet)
-    run_states: dict | None = None       # repeat_runs: a ksoftirqd run's state at its start → its index in run_log
+    run_states: dict | None = None       # repeat_runs: a run's state at its start → its index in run_log
     run_log: list[list] = field(default_factory=list)   # per NET_RX run: its state, values at its start, its end
+    run_cycles: dict = field(default_factory=dict)     # repeat_runs: a state → a cycle of runs through it, and where
     run_window: tuple | None = None      # rps_net_rx_action: arrivals from one on (first, times, running max, own)
     turn_cycles: dict = field(default_factory=dict)   # reader_turns: a turn's state → the turns that bring it back,
     turn_window: tuple = (0, [], [])     # and the arrivals it read last (first, times, running max of times less costs)
@@ -2588,82 +2592,131 @@ class _RpsCpu(_Cpu):
 
     def repeat_runs(self) -> None:
         """At the start of a NET_RX run of a CPU that reads one RPS queue and keeps some of its skbs (no GRO,
-        moderation, flow limit): log it, and in ksoftirqd, where it begins in a state a run began in before, repeat the
-        runs since then at once (the same again and again, shifted in time, arrivals and ring positions), as many
-        times as the arrivals repeat (:func:`_stream_period`) and each repeated run stays within net_rx_action's time
-        limit. The runs must follow each other at once from one in ksoftirqd on (it stays there: going to sleep costs
-        a context switch), so each ends with NET_RX pending; a run ends right after its last ``local_irq_enable`` (or,
-        3.10, the budget check that follows it), so no IRQ is due then, and whether ``handle_softirqs`` restarts or
-        ksoftirqd calls it again changes nothing (as in :meth:`flooded_runs`). The state: everything the runs read,
-        relative to ``now`` and to the next arrival (``feed.pos`` modulo the period, the ring, the backlog, poll_list,
-        the IRQ's, ksoftirqd's)."""
+        moderation, flow limit): log it, and where it begins in a state a run began in before, repeat the runs since
+        then at once (the same again and again, shifted in time, arrivals and ring positions), as many times as the
+        arrivals repeat (:func:`_stream_period`), each repeated run stays within net_rx_action's time limit and, at
+        irq_exit, ``handle_softirqs`` restarts after it (:meth:`jump_runs`). Those runs must have followed each other
+        at once (no IRQ between: each costs ``hardirq_ns`` > 0; a run ends right after its last ``local_irq_enable``
+        or, 3.10, the budget check that follows it), so each ends with NET_RX pending and no IRQ due. A run reads
+        nothing of the context it runs in (its busy time goes to the context's bucket; ksoftirqd's flags are neither
+        read nor written): where the runs since then do not follow at once (ksoftirqd woke between), a cycle logged
+        earlier that went through this state (``run_cycles``, in either context) repeats from here. The state:
+        everything the runs read, relative to ``now`` and to the next arrival (``feed.pos`` modulo the period, the
+        ring, the backlog, poll_list, the IRQ's)."""
         q, b = self.queues[0], self.backlog
         feed, rps, now, pos = q.feed, q.rps, self.now, q.feed.pos
         every, steady = self.arrival_period(q)
         key = None
-        if (self.context == "ksoftirqd" and every and pos < feed.n and pos - (q.rx_head - q.rx_clean) >= steady
+        if (self.costs.hardirq_ns and every and pos < feed.n and pos - (q.rx_head - q.rx_clean) >= steady
                 and not self.call_single_queue and len(self.polls) == len(self.ipi_at)
                 and (not rps.starts or rps.starts[-1] <= q.rx_clean)):
             key = (pos % every, feed.arr.item(pos) - now, q.rx_head - pos, q.rx_clean - pos, q.rx_use - pos,
                    bool(rps.starts) and q.rx_head - pos == rps.starts[-1] - rps.arrival[-1], q.irq_enabled,
                    q.irq_asserted_at is not None, max(q.throttled_until - now, 0), q.napi_sched, b.input_q,
                    b.process_q, b.napi_sched, tuple(x.index for x in self.poll_list), self.in_net_rx_action,
-                   self.softirq_pending, self.ksoftirqd_running, self.ksoftirqd_current,
-                   max(self.busy_until - now, 0))
+                   self.softirq_pending, max(self.busy_until - now, 0))
         values = self.run_values()
         log = self.run_log
-        before = self.run_states.get(key) if key is not None else None
-        if before is not None:
-            cycle = log[before:]
-            if all(cycle[i][2] == cycle[i + 1][1]["now"] for i in range(len(cycle) - 1)) and cycle[-1][2] == now:
-                self.jump_runs(cycle, values)
-                values = self.run_values()
         if key is not None:
+            before = self.run_states.get(key)
+            cycle = log[before:] if before is not None else []
+            if (cycle and all(cycle[i][2] == cycle[i + 1][1]["now"] for i in range(len(cycle) - 1))
+                    and cycle[-1][2] == now and self.runs_within([e[1]["now"] for e in cycle], [e[2] for e in cycle])):
+                found = ([e[1] for e in cycle] + [values], [e[2] for e in cycle], [e[0] for e in cycle])
+                if values["polls"] == found[0][0]["polls"]:      # (the polls of a cycle are copied from its log)
+                    for p, e in enumerate(cycle):
+                        if e[0] is not None:
+                            self.run_cycles[e[0]] = (*found, p)
+                self.jump_runs(*found, 0, values)
+            elif key in self.run_cycles:
+                self.jump_runs(*self.run_cycles[key], values)
+            if self.now != now:
+                values = self.run_values()
             self.run_states[key] = len(log)
         log.append([key, values, None])
 
+    def runs_within(self, starts: list[int], ends: list[int]) -> bool:
+        """Of :meth:`repeat_runs`: whether NET_RX runs that began and ended at these times each ended before
+        net_rx_action's time limit (so no check in them saw it)."""
+        tick, after, jiffies = self.tick_ns, self.costs.net_rx_action_ns, self.budget_jiffies
+        return all(e // tick < (s + after) // tick + jiffies for s, e in zip(starts, ends))
+
     def run_values(self) -> dict[str, int]:
         """What :meth:`jump_runs` moves on: the clock, the next arrival, the queue's and this CPU's counters
-        (``_RUN_QUEUE``, ``_RUN_CPU``), the busy times, the sum of read times, the lists' lengths."""
+        (``_RUN_QUEUE``, ``_RUN_CPU``), the busy times, the throttle timer, the sum of read times, the lists'
+        lengths."""
         q = self.queues[0]
         return dict(now=self.now, pos=q.feed.pos, **{a: getattr(q, a) for a in _RUN_QUEUE},
                     **{a: getattr(self, a) for a in _RUN_CPU}, hardirq=self.busy_ns["hardirq"],
-                    ksoftirqd=self.busy_ns["ksoftirqd"], read_ns=q.read_ns, polls=len(self.polls),
-                    pieces=len(q.rps.starts), blocks=len(self.poll_blocks))
+                    softirq=self.busy_ns["softirq"], ksoftirqd=self.busy_ns["ksoftirqd"], thr=q.throttled_until,
+                    asserted=-1 if q.irq_asserted_at is None else q.irq_asserted_at, read_ns=q.read_ns,
+                    polls=len(self.polls), pieces=len(q.rps.starts), blocks=len(self.poll_blocks))
 
-    def jump_runs(self, cycle: list[list], values: dict[str, int]) -> None:
-        """Of :meth:`repeat_runs`: the runs of ``cycle`` (logged, the last ending now) again, each time shifted by
-        what they moved on, as many times as allowed; ``values``: :meth:`run_values` now. Not where the ring dropped
-        in the cycle (a flood: :meth:`flooded_runs`)."""
-        q, tick = self.queues[0], self.tick_ns
-        first = cycle[0][1]
-        d = {k: v - first[k] for k, v in values.items()}
+    def jump_runs(self, starts: list[dict[str, int]], ends: list[int], keys: list[tuple | None], p: int,
+                  values: dict[str, int]) -> None:
+        """Of :meth:`repeat_runs`: a cycle of logged runs (``starts``: :meth:`run_values` at each one's start and at
+        the cycle's end, ``ends``: when each ended, ``keys``: the state each began in; each followed the one before at
+        once and ended before its time limit), entered at its run ``p`` — this run begins as that one did, ``values``
+        (:meth:`run_values` now) later — again, each time shifted by what the cycle moved on, as many runs as allowed:
+        each repeated run ends before its time limit, reads no arrival after the last and, at irq_exit, ends with a
+        restart left and before ``softirq_end`` (``handle_softirqs`` restarts after it; ksoftirqd runs the next at once
+        either way). Its busy time goes to this context. A jump that ends inside the cycle leaves the state its next run
+        began in (its key) and needs a cycle that recorded no poll. Not where the ring dropped in the cycle (a flood:
+        :meth:`flooded_runs`); a cycle that recorded polls only where it was logged (``p`` 0, ending now)."""
+        q, b, tick, size = self.queues[0], self.backlog, self.tick_ns, len(ends)
+        first, at = starts[0], starts[p]
+        d = {k: v - first[k] for k, v in starts[-1].items()}
         T, moved = d["now"], d["pos"]
         if T <= 0 or moved <= 0 or d["rx_missed"] or d["pieces"] or d["blocks"]:
             return
-        most = (q.feed.n - values["pos"]) // moved           # (a cycle reads no arrival after its end)
-        starts = np.array([e[1]["now"] for e in cycle], dtype=np.int64) - first["now"]
-        ends = np.array([e[2] for e in cycle], dtype=np.int64) - first["now"]
-        shift = first["now"] + T * np.arange(most + 1, dtype=np.int64)[:, None]   # (row 0: the cycle logged)
-        within = ((ends + shift) // tick < (starts + self.costs.net_rx_action_ns + shift) // tick
-                  + self.budget_jiffies).all(axis=1)
-        r = most if within.all() else int(np.argmin(within)) - 1
-        if r < 1:
+        late = values["now"] - at["now"]                      # this run begins this much later than run p
+        k = p + np.arange(((q.feed.n - values["pos"]) // moved + 1) * size, dtype=np.int64)   # the runs from here on
+        m, t = np.divmod(k, size)                             # (each: logged run t, m cycles later)
+        shift = m * T + late
+        end = np.array(ends, dtype=np.int64)[t] + shift
+        begin = np.array([s["now"] for s in starts[:-1]], dtype=np.int64)[t] + shift
+        after = np.array([s["pos"] for s in starts[1:]], dtype=np.int64)[t] + m * moved + values["pos"] - at["pos"]
+        ok = (end // tick < (begin + self.costs.net_rx_action_ns) // tick + self.budget_jiffies) & (after <= q.feed.n)
+        if self.context == "softirq":
+            ok &= (end // tick < self.softirq_end) & (k - p < self.softirq_restart - 1)
+        n = len(ok) if ok.all() else int(np.argmin(ok))
+        m, t = divmod(p + n, size)                            # the run that follows: logged run t, m cycles later
+        if t != p and (d["polls"] or keys[t] is None):
+            m, t = m - (t < p), p                             # (whole cycles only)
+            n = (m * size + t) - p
+        if n < 1:
             return
-        q.feed.skip(r * moved)
-        self.now += r * T
+        target = starts[t]
+        moves = {a: target[a] + m * d[a] - at[a] for a in values}   # what the n runs move on
+        q.feed.skip(moves["pos"])
+        self.now += moves["now"]
+        if self.context == "softirq":
+            self.softirq_restart -= n
         for a in _RUN_QUEUE:
-            setattr(q, a, getattr(q, a) + r * d[a])
+            setattr(q, a, getattr(q, a) + moves[a])
         for a in _RUN_CPU:
-            setattr(self, a, getattr(self, a) + r * d[a])
-        self.busy_ns["hardirq"] += r * d["hardirq"]
-        self.busy_ns["ksoftirqd"] += r * d["ksoftirqd"]
-        ramp = T * (r * (r + 1) // 2)                          # cycle j's times are j T later
-        q.read_ns += r * d["read_ns"] + ramp * d["rx_packets"]
-        if d["hard_irqs"]:                                     # (the throttle timer: set at the cycle's last IRQ)
-            q.throttled_until += r * T
+            setattr(self, a, getattr(self, a) + moves[a])
+        self.busy_ns["hardirq"] += moves["hardirq"]
+        self.busy_ns[self.context] += moves["softirq"] + moves["ksoftirqd"]
+        packets = d["rx_packets"]                              # cycle j reads each packet j T later than logged
+        read = (target["read_ns"] - at["read_ns"] + m * d["read_ns"] + T * packets * (m * (m - 1) // 2)
+                + m * T * (target["rx_packets"] - first["rx_packets"]))
+        q.read_ns += read + late * moves["rx_packets"]
+        if moves["hard_irqs"]:                                 # (the throttle timer: set at the last IRQ)
+            thr = (target["thr"] + m * T if target["hard_irqs"] > first["hard_irqs"]
+                   else starts[-1]["thr"] + (m - 1) * T)
+            q.throttled_until = thr + late
+        if t != p:                                             # the state the next run began in (repeat_runs' key)
+            key = keys[t]
+            q.irq_enabled, q.napi_sched = key[6], key[9]
+            q.irq_asserted_at = target["asserted"] + m * T + late if key[7] else None
+            b.input_q, b.process_q, b.napi_sched = key[10], key[11], key[12]
+            self.poll_list[:] = [q if i == q.index else b for i in key[13]]
+            self.in_net_rx_action, self.softirq_pending = key[14], key[15]
+            self.busy_until = self.now + key[16] if key[16] else min(self.busy_until, self.now)
         if not d["polls"]:                                     # (no skb leaves: no poll recorded)
             return
+        r = n // size
         block = np.array([(*poll, t) for poll, t in zip(self.polls[first["polls"]:], self.ipi_at[first["polls"]:])],
                          dtype=np.int64).T[:, None, :].repeat(r, axis=1)   # (poll_table's rows; per repeat, per poll)
         j = np.arange(1, r + 1, dtype=np.int64)[:, None]
