@@ -1007,6 +1007,17 @@ def test_a_busy_reader_that_keeps_every_skb_takes_its_turns_in_one_loop(monkeypa
     assert sum(read) > 300 and max(r for r, _ in repeats) > 0
 
 
+def test_a_flooded_reader_that_keeps_every_skb_reads_no_arrivals_from_before_a_ring_drop_again():
+    """Random arrivals at 10 Mpps into one queue, RPS over CPU 0 alone (every skb kept), a one-skb backlog, a short
+    ring: the ring drops between NET_RX runs. reader_turns may go on with the arrivals its last call read only where
+    the NIC dropped none since (a dropped packet was never read: the running maximum over them would be wrong)."""
+    profile = PROFILES["6.12"].replace(hz=250, netdev_budget=65, netdev_max_backlog=0, max_softirq_restart=1)
+    costs = Costs(hardirq_ns=500, net_rx_action_ns=200, poll_ns=100, driver_ns=100, stack_ns=150)
+    step, load = step_and_load(arrivals(1e7, 2000, jitter=True, seed=2), 40000 + np.arange(2000) % 16, profile, 2, 1,
+                               [0], [[0]], costs, 64)
+    assert load == step and step.ring_drops and step.time_squeeze[0]
+
+
 @st.composite
 def keeps_all_case(draw):
     """A reading CPU that keeps every skb (RFS, every flow read on CPU 0; or RPS over CPU 0 alone), from quiet to

@@ -2759,7 +2759,9 @@ class _RpsCpu(_Cpu):
         order = [x is q for x in plist]                     # poll_list: True the queue, False the backlog
         turns = packets = irqs = busy = read = kept = dropped = 0
         arr, n = feed.arr, feed.n
-        base, t, top = self.turn_window if self.turn_window[0] <= a else (a, [], [])   # (the last call's arrivals)
+        base, t, top = self.turn_window                     # the last call's arrivals, if the NIC dropped none since
+        if not q.rps.arrival[-1] <= base <= a:              # (top's running maximum holds for packets read)
+            base, t, top = a, [], []
         size = _NAPI_WEIGHT
         every, steady = self.arrival_period(q)
         trail: list[tuple] = []                             # after each turn: the clock, counters, poll_list
@@ -2938,7 +2940,9 @@ class _RpsCpu(_Cpu):
         rest dropped), which sends the IPIs. 6.12: the backlog's poll is net_rx_action's ``goto start``, and a
         packet that arrived meanwhile raises the IRQ at its end, nested, for the next turn of the same run (3.10:
         one poll of each, then NET_RX raised again runs once more, empty). Stops before a period of any other kind
-        (a squeeze that leaves a NAPI scheduled, 64 packets, a throttled nested IRQ, ksoftirqd)."""
+        (a squeeze that leaves a NAPI scheduled, 64 packets, a throttled nested IRQ, ksoftirqd), and before one whose
+        nested turns come back to a state met in it (relative to the next arrival, whose gaps repeat): it never ends
+        idle, and the general code runs it."""
         c, prof, q = self.costs, self.profile, self.queues[0]
         if (q.rps is None or q.gro is not None or q.rps.local is not None or self.rx_itr_setting
                 or self.flow_limit is not None or self.call_single_queue or self.poll_list or prof.netdev_budget <= _NAPI_WEIGHT
@@ -2975,6 +2979,7 @@ class _RpsCpu(_Cpu):
                 thr, look, a, left = fire + eitr_ns, fire + hardirq_ns + rx_ns + poll_ns, p, budget
                 limit = ((fire + hardirq_ns + rx_ns) // tick + budget_jiffies) * tick   # (budget_jiffies on: ns)
                 first_turn, period_irqs, period_runs, period_squeezed = len(ks), 1, 1, 0
+                turn_states: set[tuple[int, int]] = set()        # (its nested turns' states: see below)
                 period_owned = period_kept = period_polls = 0
                 complete = False
                 while True:                                      # a turn: the queue's poll, then the backlog's
@@ -3009,6 +3014,11 @@ class _RpsCpu(_Cpu):
                             break
                         period_irqs += 1
                         thr, look, a = finish + eitr_ns, finish + hardirq_ns + poll_ns, j
+                        if every and period_irqs > 4 and pos + a >= steady:   # a nested turn's state met before in
+                            state = ((pos + a) % every, t[a] - look)       # this period (the throttle timer: always
+                            if state in turn_states:                     # eitr_ns - hardirq_ns - poll_ns ahead)
+                                break
+                            turn_states.add(state)
                         continue
                     period_squeezed += left <= 0 or finish >= limit
                     complete = True
