@@ -2037,6 +2037,12 @@ class _RpsQueue:
         self.starts.append(position)
         self.arrival.append(arrival)
 
+    def read_in_turn(self, first: int, upto: int) -> bool:
+        """Whether the NIC wrote every arrival from ``first`` on (none dropped since: the current run of writes began
+        at or before it), so that the driver read those before ``upto`` one after another: a window of arrival times
+        from ``first`` (and its running maximum less the driver's cost) still holds for a poll from ``upto``."""
+        return self.arrival[-1] <= first <= upto
+
     def written_runs(self, positions: np.ndarray, arrivals: np.ndarray) -> None:
         """:meth:`written` for runs of writes from ``positions`` (ascending, all beyond those recorded) on, at once."""
         if not len(positions):
@@ -2315,7 +2321,7 @@ class _RpsCpu(_Cpu):
         a0 = a = q.rx_clean + rps.arrival[-1] - rps.starts[-1]        # the next packet to clean, as an arrival
         need = a + prof.netdev_budget + _NAPI_WEIGHT + ring + 1
         w = self.run_window
-        if w is None or not rps.arrival[-1] <= w[0] <= a or w[0] + len(w[1]) <= min(need, feed.n):   # (read in turn)
+        if w is None or not rps.read_in_turn(w[0], a) or w[0] + len(w[1]) <= min(need, feed.n):
             base = a
             chunk = feed.arr[base:base + max(need - base, 2 * _WINDOW)]
             top = np.maximum.accumulate(chunk - np.arange(len(chunk), dtype=np.int64) * driver_ns).tolist()
@@ -2759,8 +2765,8 @@ class _RpsCpu(_Cpu):
         order = [x is q for x in plist]                     # poll_list: True the queue, False the backlog
         turns = packets = irqs = busy = read = kept = dropped = 0
         arr, n = feed.arr, feed.n
-        base, t, top = self.turn_window                     # the last call's arrivals, if the NIC dropped none since
-        if not q.rps.arrival[-1] <= base <= a:              # (top's running maximum holds for packets read)
+        base, t, top = self.turn_window                     # the last call's arrivals, if still good from a on
+        if not q.rps.read_in_turn(base, a):
             base, t, top = a, [], []
         size = _NAPI_WEIGHT
         every, steady = self.arrival_period(q)
@@ -3014,9 +3020,12 @@ class _RpsCpu(_Cpu):
                             break
                         period_irqs += 1
                         thr, look, a = finish + eitr_ns, finish + hardirq_ns + poll_ns, j
-                        if every and period_irqs > 4 and pos + a >= steady:   # a nested turn's state met before in
-                            state = ((pos + a) % every, t[a] - look)       # this period (the throttle timer: always
-                            if state in turn_states:                     # eitr_ns - hardirq_ns - poll_ns ahead)
+                        # a nested turn's state met before in this period: it never ends idle (looked for from the
+                        # fifth nested turn on, so short periods pay nothing; the throttle timer is always eitr_ns -
+                        # hardirq_ns - poll_ns ahead of the look, so it is no part of the state)
+                        if every and period_irqs > 4 and pos + a >= steady:
+                            state = ((pos + a) % every, t[a] - look)
+                            if state in turn_states:
                                 break
                             turn_states.add(state)
                         continue
