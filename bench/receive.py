@@ -46,8 +46,8 @@ def load_run(rate, seconds, burst=1, cpus=1, queues=1, flows=1, tcp=False, rps_c
         if rps_cpus is not None:      # one queue, its IRQ on CPU 0, RPS over rps_cpus; RFS: every flow read on rfs_cpu
             hashes = rss_hashes(["10.0.0.1"] * flows, ["10.0.0.2"] * flows, 40000 + np.arange(flows), [80] * flows)
             rfs = {} if rfs_cpu is None else dict(rps_sock_flow_entries=32768, rps_flow_cnt=32768,
-                                                  read_on={int(h): rfs_cpu for h in hashes.tolist()})
-            return simulate(times, cpus=cpus, rps_cpus=[rps_cpus], hash_of_packet=hashes[np.arange(n) % flows],
+                                                  read_on=dict.fromkeys(hashes.tolist(), rfs_cpu))
+            return simulate(times, cpus=cpus, rps_cpus=[rps_cpus], hash_of_packet=np.resize(hashes, n),  # round robin
                             rx_usecs=rx_usecs, **rfs)
         if queues == 1:
             return simulate(times, cpus=cpus, rx_usecs=rx_usecs)

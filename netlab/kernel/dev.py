@@ -60,7 +60,7 @@ from __future__ import annotations
 from bisect import insort
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, Mapping
 
 from netlab import check
 from netlab.check import CInt
@@ -857,9 +857,20 @@ class RpsSockFlowTable:
     def record(self, skb_hash: check.U32, cpu: Annotated[int, check.Range(0, RPS_NO_CPU - 1)]) -> None:
         """``rps_record_sock_flow``: the flow of hash ``skb_hash`` (not 0) is read on ``cpu``; a flow of the same
         bucket recorded before is forgotten (the last writer wins)."""
-        if skb_hash:
-            self.ents[skb_hash & (self.entries - 1)] = (
-                (skb_hash & ~self.rps_cpu_mask & 0xFFFFFFFF) | cpu if self.hash_bits else cpu)
+        self.record_flows({skb_hash: cpu})
+
+    def record_flows(self, flows: Mapping[int, int]) -> None:
+        """:meth:`record` for each flow hash → CPU of ``flows``, in order (one loop: the load model records each
+        flow's reader before the traffic)."""
+        if check.outermost():
+            if not isinstance(flows, Mapping) or any(type(h) is not int or type(c) is not int for h, c in flows.items()):
+                raise TypeError(f"flows must map u32 flow hashes to CPUs (ints), got {flows!r}")
+            if any(not 0 <= h < 1 << 32 or not 0 <= c < RPS_NO_CPU for h, c in flows.items()):
+                raise ValueError(f"flows must map u32 flow hashes to CPUs 0 .. {RPS_NO_CPU - 1}, got {flows!r}")
+        ents, mask, upper = self.ents, self.entries - 1, ~self.rps_cpu_mask & 0xFFFFFFFF
+        for skb_hash, cpu in flows.items():
+            if skb_hash:
+                ents[skb_hash & mask] = (skb_hash & upper) | cpu if self.hash_bits else cpu
 
     @check.arguments
     def next_cpu(self, skb_hash: check.U32) -> int | None:

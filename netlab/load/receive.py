@@ -3922,8 +3922,8 @@ def simulate(times_ns: np.ndarray, queue_of_packet: np.ndarray | None = None, *,
                                     and (not read_on or 0 <= min(read_on) and max(read_on) < 1 << 32
                                          and 0 <= min(read_on.values()) and max(read_on.values()) < cpus)):
         raise ValueError(f"read_on must map u32 flow hashes to CPUs in 0..{cpus - 1}, got {read_on!r}")
-    for h, c in (read_on or {}).items() if rfs[0] is not None else ():
-        rfs[0].record(h, c)                             # sock_rps_record_flow, in the order the flows were read
+    if read_on and rfs[0] is not None:
+        rfs[0].record_flows(read_on)                    # sock_rps_record_flow, in the order the flows were read
     steering = [bool(m) or bool(rfs[1]) for m in maps]   # get_rps_cpu's first test: a map or a flow table
     for q in qs if segments is not None else ():
         mine = segments.take(queue_of_packet == q.index) if queue_of_packet is not None else segments
