@@ -98,6 +98,7 @@ from __future__ import annotations
 import functools
 from bisect import bisect_right
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -2188,8 +2189,11 @@ class _RpsCpu(_Cpu):
     def keep_polls(self) -> None:
         """Move ``polls`` and their ``ipi_at`` (none may be pending) into ``poll_blocks``."""
         if self.polls:
-            self.poll_blocks.append(np.array([(*poll, t) for poll, t in zip(self.polls, self.ipi_at)],
-                                             dtype=np.int64).T)
+            n = len(self.polls)
+            block = np.empty((5, n), dtype=np.int64)
+            block[:4] = np.fromiter(chain.from_iterable(self.polls), np.int64, 4 * n).reshape(n, 4).T
+            block[4] = self.ipi_at
+            self.poll_blocks.append(block)
             self.polls.clear()
             self.ipi_at.clear()
 
@@ -2723,12 +2727,11 @@ class _RpsCpu(_Cpu):
         if not d["polls"]:                                     # (no skb leaves: no poll recorded)
             return
         r = n // size
-        block = np.array([(*poll, t) for poll, t in zip(self.polls[first["polls"]:], self.ipi_at[first["polls"]:])],
-                         dtype=np.int64).T[:, None, :].repeat(r, axis=1)   # (poll_table's rows; per repeat, per poll)
-        j = np.arange(1, r + 1, dtype=np.int64)[:, None]
+        self.keep_polls()                                      # (the cycle's polls: the last of the block kept)
+        block = self.poll_blocks[-1][:, None, first["polls"]:].repeat(r, axis=1)
+        j = np.arange(1, r + 1, dtype=np.int64)[:, None]        # (poll_table's rows; per repeat, per poll)
         block[1] += j * d["rx_packets"]
         block[3:] += j * T
-        self.keep_polls()
         self.poll_blocks.append(block.reshape(5, -1))
 
     def reader_turns(self, budget: int, time_limit: int) -> int | None:
