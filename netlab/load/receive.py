@@ -2344,7 +2344,8 @@ class _RpsCpu(_Cpu):
         b_sched, iq, pq = b.napi_sched, b.input_q, b.process_q
         admits = prof.netdev_max_backlog + 1
         use = a + q.rx_use - q.rx_clean                          # the first arrival the ring has no room for yet
-        rx_packets, index = q.rx_packets - a0, q.index
+        rx_packets, index = q.rx_packets - a0 + base, q.index
+        a, use = a - base, use - base                            # (in the loop: both from base, as t, top, own)
         polls: list[tuple[int, int, int, int]] = []
         sent = 0                                                 # of polls, those whose IPIs have left
         ipi_at: list[int] = []
@@ -2352,29 +2353,32 @@ class _RpsCpu(_Cpu):
         now, soft = self.now + c.net_rx_action_ns, c.net_rx_action_ns
         limit = (now // self.tick_ns + self.budget_jiffies) * self.tick_ns
         budget = prof.netdev_budget
-        todo: list[int] = []                                     # 6.12: the NAPIs this turn of the loop polls,
-        repoll: list[int] = []                                   # and those that used their weight
+        repoll: list[int] = []                                   # 6.12: the NAPIs that used their weight
+        again = repoll if repoll_list else plist                 # (3.10: back onto poll_list's tail)
         pending = squeezed = False                               # 3.10: napi_schedule raised NET_RX
         while True:                                              # 6.12: start:
-            if repoll_list:
-                todo.extend(plist)
-                plist.clear()
-            while todo if repoll_list else plist:
+            if repoll_list:                                      # the NAPIs this turn of the loop polls (6.12: a
+                todo, plist = plist, []                          # list of its own; 3.10: poll_list, from its head)
+            else:
+                todo = plist
+            i = 0
+            while i < len(todo):
                 if not repoll_list and (budget <= 0 or now >= limit):       # (3.10: before each poll)
                     squeezes += 1
                     squeezed = pending = True
                     break
-                if (todo.pop(0) if repoll_list else plist[0]) == Q:       # igb_poll
+                i += 1
+                if todo[i - 1] == Q:                             # igb_poll
                     now += poll_ns
-                    j = bisect_right(top, now - (a - base) * driver_ns, a - base) + base
+                    j = bisect_right(top, now - a * driver_ns, a)
                     k = j - a if j - a < _NAPI_WEIGHT else _NAPI_WEIGHT
                     done = now + k * driver_ns
-                    if use - base < end and t[use - base] <= done:      # (the NIC would find the ring full)
+                    if use < end and t[use] <= done:            # (the NIC would find the ring full)
                         return False
                     if k:
                         polls.append((index, rx_packets + a, k, now))
                         read_ns += k * now + driver_ns * (k * (k - 1) // 2)
-                        o = own[a + k - base] - own[a - base]
+                        o = own[a + k] - own[a]
                         if o:                                    # enqueue_to_backlog
                             admitted = o if o < admits - iq else max(0, admits - iq)
                             dropped += o - admitted
@@ -2386,13 +2390,11 @@ class _RpsCpu(_Cpu):
                     use = a + ring - 1                           # (igb_alloc_rx_buffers: the ring refilled)
                     soft += poll_ns + k * driver_ns
                     now, work = done, k
-                    if not repoll_list:
-                        del plist[0]
                     if k == _NAPI_WEIGHT:
-                        (repoll if repoll_list else plist).append(Q)
+                        again.append(Q)
                     else:                                        # napi_complete_done, igb_ring_irq_enable
                         q_sched, q_on = False, True
-                        assert_at = t[a - base] if t[a - base] > now else now
+                        assert_at = t[a] if t[a] > now else now
                 else:                                            # process_backlog
                     ipi_at.extend([now] * (len(polls) - sent))
                     sent = len(polls)
@@ -2407,10 +2409,8 @@ class _RpsCpu(_Cpu):
                     processed += work
                     now += poll_ns + work * stack_ns
                     soft += poll_ns + work * stack_ns
-                    if not repoll_list:
-                        del plist[0]
                     if work == _NAPI_WEIGHT:
-                        (repoll if repoll_list else plist).append(B)
+                        again.append(B)
                 if q_on and (assert_at if assert_at > thr else thr) <= now:     # local_irq_enable: the IRQ
                     thr = now + eitr
                     now += hardirq_ns
@@ -2425,16 +2425,18 @@ class _RpsCpu(_Cpu):
                     squeezed = True
                     break
             if not repoll_list:
+                plist = todo[i:]
                 break
             if not squeezed and not repoll:
                 if plist:
                     continue                                     # napi_schedule()d meanwhile: goto start
                 break
-            plist = todo + plist + repoll
+            plist = todo[i:] + plist + repoll
             break
-        if use - base < end and t[use - base] <= now:
+        if use < end and t[use] <= now:
             return False
-        written = bisect_right(t, now, a - base) + base           # the NIC's writes up to the run's end
+        written = bisect_right(t, now, a) + base                  # the NIC's writes up to the run's end
+        a, use = a + base, use + base
         self.now = now
         self.busy_ns[self.context] += soft
         self.busy_ns["hardirq"] += hard
