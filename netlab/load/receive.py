@@ -429,15 +429,15 @@ class _Feed:
         if self.pos - self.base >= len(self.win):
             self.size = 64
 
-    def ahead(self, size: int, cost_ns: int) -> tuple[np.ndarray, bool, np.ndarray]:
-        """The next ``size`` arrivals, whether they are the last, and the running maximum of ``t[i] - i * cost_ns``
-        over them: a poll that reads their packet a from time P on, ``cost_ns`` each, takes every packet up to the
-        first j with ``top[j] > P - a * cost_ns``."""
-        chunk = self.arr[self.pos:self.pos + size]
+    def ahead(self, size: int, cost_ns: int, start: int = 0) -> tuple[np.ndarray, bool, np.ndarray]:
+        """The next ``size`` arrivals (from the ``start``-th next on), whether they are the last, and the running
+        maximum of ``t[i] - i * cost_ns`` over them (i counted from the next): a poll that reads their packet a from
+        time P on, ``cost_ns`` each, takes every packet up to the first j with ``top[j] > P - a * cost_ns``."""
+        chunk = self.arr[self.pos + start:self.pos + start + size]
         m = len(chunk)
-        top = np.maximum.accumulate(chunk - np.arange(0, m * cost_ns, cost_ns, dtype=np.int64)[:m] if cost_ns
-                                    else chunk)
-        return chunk, self.pos + size >= self.n, top
+        top = np.maximum.accumulate(chunk - np.arange(start * cost_ns, (start + m) * cost_ns, cost_ns,
+                                                      dtype=np.int64)[:m] if cost_ns else chunk)
+        return chunk, self.pos + start + size >= self.n, top
 
     def first(self) -> int | None:
         """Time of the next arrival not yet consumed."""
@@ -2996,8 +2996,16 @@ class _RpsCpu(_Cpu):
                 while True:                                      # a turn: the queue's poll, then the backlog's
                     j = bisect_right(top, look - a * driver_ns, a)
                     k = j - a
-                    if k > max_quiet or j == m and not tail:
+                    if k > max_quiet:
                         break
+                    if j == m and not tail:                      # the poll may read past the chunk: read on
+                        more, tail, more_top = feed.ahead(size, driver_ns, m)
+                        t.extend(more.tolist())
+                        top.extend(np.maximum(more_top, top[-1]).tolist())
+                        own.extend([0] * len(more) if q.rps.own is None
+                                   else q.rps.own[pos + m + 1:pos + m + len(more) + 1].tolist())
+                        m += len(more)
+                        continue
                     done = look + k * driver_ns
                     o = own[j] - own[a]
                     taken = o if o < admits else admits
@@ -3039,7 +3047,7 @@ class _RpsCpu(_Cpu):
                     break
                 if not complete or j < m and t[j] <= finish:
                     del ks[first_turn:], looks[first_turn:]
-                    stop = k > max_quiet or not (j == m and not tail)   # (else: a longer chunk)
+                    stop = True
                     break
                 irqs, runs, squeezed = irqs + period_irqs, runs + period_runs, squeezed + period_squeezed
                 owned, kept, backlog_polls = owned + period_owned, kept + period_kept, backlog_polls + period_polls
@@ -3082,10 +3090,7 @@ class _RpsCpu(_Cpu):
             if ks:
                 blocks.append((np.array(ks, dtype=np.int64), np.array(looks, dtype=np.int64)))
             if not blocks:
-                if stop or tail:
-                    return
-                size *= 4
-                continue
+                return
             counts, starts = (np.concatenate(b) if len(b) > 1 else b[0] for b in zip(*blocks))
             q.read_ns += int(np.dot(counts, starts)) + driver_ns * int(np.dot(counts, counts - 1) // 2)
             q.throttled_until = throttled_until
