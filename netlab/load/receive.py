@@ -312,16 +312,11 @@ def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
         raise ValueError(f"rps_map must list CPUs in 0..{cpus - 1}, got {rps_map!r}")
     if rps_flow_cnt & (rps_flow_cnt - 1):
         raise ValueError(f"rps_flow_cnt must be 0 or a power of 2 (rfs_tables rounds it up), got {rps_flow_cnt!r}")
-    if rps_map:
-        target = hashes * len(rps_map)                  # rps_map[reciprocal_scale(hash, len)], in place (a fresh
-        target >>= 32                                   # array's pages cost more than the work on it)
-        np.take(np.asarray(rps_map, dtype=np.int64), target, out=target, mode="clip")
-    else:
-        target = np.full(hashes.size, -1, dtype=np.int64)
+    wants = None                                        # RFS: the skbs whose flow the table steers, to ident
     if table is not None and rps_flow_cnt and hashes.size:
         used, slot, slots, used_slot = _buckets(hashes & (table.entries - 1), table.entries)
         ident = np.empty(slots, dtype=np.int64)         # each bucket's value, then each skb's: next_cpu
-        ident[used_slot] = [table.ents[b] for b in used.tolist()]
+        ident[used_slot] = np.fromiter(map(table.ents.__getitem__, used.tolist()), np.int64, len(used))
         ident = ident[slot]
         wants = hashes != 0
         if table.hash_bits:                             # 6.12: the bucket is this flow's if its upper bits match
@@ -330,6 +325,15 @@ def get_rps_cpus(hashes: np.ndarray, rps_map: Sequence[int], cpus: check.Cpus,
         if rps_flow_cnt < table.entries:
             _one_cpu_per_rps_dev_flow(hashes[wants], ident[wants], rps_flow_cnt, cpus)
         wants &= ident < cpus
+        if wants.all():                                 # (every skb's: no map needed)
+            return ident
+    if rps_map:
+        target = hashes * len(rps_map)                  # rps_map[reciprocal_scale(hash, len)], in place (a fresh
+        target >>= 32                                   # array's pages cost more than the work on it)
+        np.take(np.asarray(rps_map, dtype=np.int64), target, out=target, mode="clip")
+    else:
+        target = np.full(hashes.size, -1, dtype=np.int64)
+    if wants is not None:
         np.copyto(target, ident, where=wants)
     if hashes.size and lowest == 0:
         target[hashes == 0] = -1
