@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from netlab.kernel.cpu import Costs
-from netlab.kernel.dev import (RPS_NO_CPU, NetdevRxQueue, get_rps_cpu, hash_32, reciprocal_scale, sock_rps_record_flow,
-                               softnet_stat_values)
+from netlab.kernel.dev import (RPS_NO_CPU, NetdevRxQueue, RpsSockFlowTable, get_rps_cpu, hash_32, reciprocal_scale,
+                               sock_rps_record_flow, softnet_stat_values)
 from netlab.kernel.inet_stream import inet_recvmsg
 from netlab.kernel.skbuff import alloc_skb
 from netlab.kernel.sock import Sock
@@ -72,6 +72,27 @@ def test_get_rps_cpus_scales_each_hash_onto_the_map_and_leaves_a_hash_of_0_where
         assert get_rps_cpus(np.array(hashes, dtype=dtype), [1, 3], 4).tolist() == expected == [-1, 1, 1, 3, 3]
     assert get_rps_cpus(np.array(hashes[1:]), [], 4).tolist() == [-1] * 4
 
+
+
+@pytest.mark.parametrize("hash_bits", [True, False])
+def test_the_sock_flow_table_keeps_the_last_reader_of_each_bucket(hash_bits):
+    """rps_record_sock_flow: 6.12 keeps the hash's upper bits beside the CPU, 3.10 the CPU alone; a later flow of the
+    same bucket overwrites an earlier one, a hash of 0 records nothing; record_flows records in order, as one record
+    each does."""
+    one, many = (RpsSockFlowTable(16, 3, hash_bits=hash_bits) for _ in range(2))
+    flows = {0x12345678: 2, 0: 1, 0xABCDEF08: 1, 0x00000003: 3}     # the first two of bucket 8
+    for h, c in flows.items():
+        one.record(h, c)
+    many.record_flows(flows)
+    assert one.ents == many.ents
+    upper = (0xABCDEF09, 0x00000003) if hash_bits else (1, 3)
+    assert (many.ents[8], many.ents[3]) == upper
+    assert [e for i, e in enumerate(many.ents) if i not in (3, 8)] == [RPS_NO_CPU] * 14
+    assert many.next_cpu(0xABCDEF08) == 1 and many.next_cpu(0x12345678) == (None if hash_bits else 1)
+    with pytest.raises(TypeError, match="flows must map"):
+        many.record_flows({1.5: 0})
+    with pytest.raises(ValueError, match="flows must map"):
+        many.record_flows({1: RPS_NO_CPU})
 
 
 HASHES = st.one_of(st.integers(0, (1 << 32) - 1), st.sampled_from([0, 1, 0xFFFC, 0xFFFF, 0x1000_0001, 0x8000_0002]),
