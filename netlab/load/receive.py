@@ -3177,9 +3177,10 @@ class _RpsCpu(_Cpu):
             if wait <= 0 and not current:                   # try a run of cycles in numpy
                 steered.skip(pos - steered.pos)
                 r, skbs, done, sq = self.group_cycles(end, size, head, most)
-                size = min(size * 4, 1 << 16) if 2 * r >= size else 64
+                long_run = 16 <= r < size                   # (ended by a cycle that does not fit: that one alone,
+                size = min(size * 4, 1 << 16) if 2 * r >= size else 64    # then try again)
                 patience = 4 if r >= 16 else min(2 * patience + 4, 1024)   # a short run: try less often
-                wait = 0 if size > 64 else patience        # (a long one: try again at once)
+                wait = 1 if long_run else 0 if size > 64 else patience     # (a long one: try again at once)
                 if r:
                     cycles, squeezed, end, pos = cycles + r, squeezed + sq, done, pos + skbs
                     continue
