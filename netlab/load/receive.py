@@ -2353,8 +2353,8 @@ class _RpsCpu(_Cpu):
         polls: list[tuple[int, int, int, int]] = []
         sent = 0                                                 # of polls, those whose IPIs have left
         ipi_at: list[int] = []
-        hard = irqs = squeezes = processed = dropped = read_ns = 0
-        now, soft = self.now + c.net_rx_action_ns, c.net_rx_action_ns
+        irqs = squeezes = processed = dropped = read_ns = 0
+        now = self.now + c.net_rx_action_ns                      # (each cost moves it on: the run's busy time)
         limit = (now // self.tick_ns + self.budget_jiffies) * self.tick_ns
         budget = prof.netdev_budget
         repoll: list[int] = []                                   # 6.12: the NAPIs that used their weight
@@ -2392,7 +2392,6 @@ class _RpsCpu(_Cpu):
                             iq += admitted
                     a += k
                     use = a + ring - 1                           # (igb_alloc_rx_buffers: the ring refilled)
-                    soft += poll_ns + k * driver_ns
                     now, work = done, k
                     if k == _NAPI_WEIGHT:
                         again.append(Q)
@@ -2412,13 +2411,11 @@ class _RpsCpu(_Cpu):
                         work, pq, iq = _NAPI_WEIGHT, work - _NAPI_WEIGHT, 0
                     processed += work
                     now += poll_ns + work * stack_ns
-                    soft += poll_ns + work * stack_ns
                     if work == _NAPI_WEIGHT:
                         again.append(B)
                 if q_on and (assert_at if assert_at > thr else thr) <= now:     # local_irq_enable: the IRQ
                     thr = now + eitr
                     now += hardirq_ns
-                    hard += hardirq_ns
                     irqs += 1
                     q_on, q_sched = False, True
                     pending = True
@@ -2441,9 +2438,9 @@ class _RpsCpu(_Cpu):
             return False
         written = bisect_right(t, now, a) + base                  # the NIC's writes up to the run's end
         a, use = a + base, use + base
+        self.busy_ns[self.context] += now - self.now - irqs * hardirq_ns
+        self.busy_ns["hardirq"] += irqs * hardirq_ns
         self.now = now
-        self.busy_ns[self.context] += soft
-        self.busy_ns["hardirq"] += hard
         self.hard_irqs += irqs
         self.time_squeeze += squeezes
         self.processed_rps += processed
