@@ -2999,8 +2999,10 @@ class _RpsCpu(_Cpu):
                     k = j - a
                     if k > max_quiet:
                         break
-                    if j == m and not tail:                      # the poll may read past the chunk: read on
-                        more, tail, more_top = feed.ahead(size, driver_ns, m)
+                    if j == m and not tail:                      # the poll may read past the chunk: read on, up
+                        if m >= 1 << 16:                         # to a length where the chunk ends at its last
+                            break                                # whole period instead
+                        more, tail, more_top = feed.ahead(m, driver_ns, m)
                         t.extend(more.tolist())
                         top.extend(np.maximum(more_top, top[-1]).tolist())
                         own.extend([0] * len(more) if q.rps.own is None
@@ -3048,7 +3050,7 @@ class _RpsCpu(_Cpu):
                     break
                 if not complete or j < m and t[j] <= finish:
                     del ks[first_turn:], looks[first_turn:]
-                    stop = True
+                    stop = k > max_quiet or not (j == m and not tail)   # (else: the next chunk from this period)
                     break
                 irqs, runs, squeezed = irqs + period_irqs, runs + period_runs, squeezed + period_squeezed
                 owned, kept, backlog_polls = owned + period_owned, kept + period_kept, backlog_polls + period_polls
