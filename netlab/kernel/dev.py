@@ -857,7 +857,7 @@ class RpsSockFlowTable:
     def record(self, skb_hash: check.U32, cpu: Annotated[int, check.Range(0, RPS_NO_CPU - 1)]) -> None:
         """``rps_record_sock_flow``: the flow of hash ``skb_hash`` (not 0) is read on ``cpu``; a flow of the same
         bucket recorded before is forgotten (the last writer wins)."""
-        self.record_flows({skb_hash: cpu})
+        self.record_flows({int(skb_hash): int(cpu)})
 
     def record_flows(self, flows: Mapping[int, int]) -> None:
         """:meth:`record` for each flow hash → CPU of ``flows``, in order (one loop: the load model records each

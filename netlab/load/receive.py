@@ -2363,8 +2363,8 @@ class _RpsCpu(_Cpu):
         while True:                                              # 6.12: start:
             if repoll_list:                                      # the NAPIs this turn of the loop polls (6.12: a
                 todo, plist = plist, []                          # list of its own; 3.10: poll_list, from its head)
-            else:
-                todo = plist
+            else:                                                # (3.10: polled and appended to at once, so
+                todo = plist                                     # todo, plist and again are one list)
             i = 0
             while i < len(todo):
                 if not repoll_list and (budget <= 0 or now >= limit):       # (3.10: before each poll)
@@ -3176,10 +3176,10 @@ class _RpsCpu(_Cpu):
             if wait <= 0 and not current:                   # try a run of cycles in numpy
                 steered.skip(pos - steered.pos)
                 r, skbs, done, sq = self.group_cycles(end, size, head, most)
-                long_run = 16 <= r < size                   # (ended by a cycle that does not fit: that one alone,
-                size = min(size * 4, 1 << 16) if 2 * r >= size else 64    # then try again)
+                long_run = 16 <= r < size                   # (a long run that a cycle which does not fit ended)
+                size = min(size * 4, 1 << 16) if 2 * r >= size else 64
                 patience = 4 if r >= 16 else min(2 * patience + 4, 1024)   # a short run: try less often
-                wait = 1 if long_run else 0 if size > 64 else patience     # (a long one: try again at once)
+                wait = 1 if long_run else 0 if size > 64 else patience     # (that cycle alone; a long one: at once)
                 if r:
                     cycles, squeezed, end, pos = cycles + r, squeezed + sq, done, pos + skbs
                     continue
