@@ -71,6 +71,14 @@ MUTANTS = (
            "(k - p < self.softirq_restart - 1)", "(k - p < self.softirq_restart)",
            "the load model repeats a busy reader's NET_RX runs at irq_exit up to handle_softirqs' last restart, whose "
            "run's end wakes ksoftirqd instead", ("tests/test_rps.py",)),
+    Mutant("rps-quiet-chunk-grows-own-one-early", "01", "netlab/load/receive.py",
+           "q.rps.own[pos + m + 1:pos + m + len(more) + 1]", "q.rps.own[pos + m:pos + m + len(more)]",
+           "where a quiet reader's poll reads past its chunk, the load model counts the skbs it keeps one packet "
+           "early", ("tests/test_rps.py",)),
+    Mutant("rps-310-squeeze-drops-a-napi", "01", "netlab/load/receive.py",
+           "                plist = todo[i:]\n", "                plist = todo[i + 1:]\n",
+           "after a 3.10 squeeze the load model's busy reader forgets the NAPI it had not polled yet",
+           ("tests/test_rps.py",)),
     Mutant("stack-cost-400-ns", "01", "netlab/kernel/cpu.py",
            "stack_ns: int = 300 ", "stack_ns: int = 400 ",
            "the shared per-skb stack cost of the receive models is 400 ns instead of 300 ns", RECEIVE),
